@@ -1,0 +1,42 @@
+//! The transport is the only part of etcdplay that talks to hosts. Everything above it (modules,
+//! the engine) sees a host as a [`Transport`]: run a shell script and get its exit code and
+//! output, upload bytes atomically, download a file. The SSH implementation keeps one connection
+//! and one long-lived remote shell per host, so a request costs one round trip instead of a new
+//! SSH channel and PAM session; the local implementation serves `connection: local` and tests.
+
+mod error;
+mod local;
+pub mod script;
+mod request;
+
+pub use error::TransportError;
+pub use local::LocalTransport;
+pub use request::{Become, ExecOutput, ExecRequest, PutRequest};
+
+use async_trait::async_trait;
+
+/// One host, as modules see it.
+///
+/// Implementations must be cheap to call concurrently: the engine may run several requests on
+/// the same host at once (for example `free` strategy or `delegate_to`), and the implementation
+/// is responsible for keeping concurrent SSH channels below sshd's `MaxSessions`.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// The inventory name of the host this transport reaches (used in errors).
+    fn host(&self) -> &str;
+
+    /// Runs `request.script` with `/bin/sh` on the host and returns its exit code and output.
+    /// A non-zero exit code is not an error; only failing to run the script at all is.
+    async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError>;
+
+    /// Writes `request.content` to `request.dest` atomically: a temporary file in the same
+    /// directory gets the mode, owner and group first and is then renamed over the destination,
+    /// so a reader (or an interruption) never sees a half-written file.
+    async fn put(&self, request: PutRequest) -> Result<(), TransportError>;
+
+    /// Reads a whole file from the host.
+    async fn get(&self, path: &str, become_: Option<&Become>) -> Result<Vec<u8>, TransportError>;
+
+    /// Closes the connection and stops every helper process this transport started.
+    async fn close(&self) -> Result<(), TransportError>;
+}

@@ -1,0 +1,58 @@
+//! The requests a module can make of a host, and what comes back. Kept free of any transport
+//! detail so that modules can be unit-tested against a fake.
+
+/// Privilege escalation for one request, as Ansible's `become`/`become_user` describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Become {
+    /// The user to become (`root` when `become_user` is not set).
+    pub user: String,
+}
+
+/// A shell script to run on a host.
+#[derive(Debug, Clone, Default)]
+pub struct ExecRequest {
+    /// POSIX shell script, run by `/bin/sh`.
+    pub script: String,
+    /// Bytes fed to the script's standard input (empty: `/dev/null`).
+    pub stdin: Vec<u8>,
+    /// Extra environment variables for the script.
+    pub env: Vec<(String, String)>,
+    /// Run as another user via `sudo -n`.
+    pub become_: Option<Become>,
+}
+
+impl ExecRequest {
+    /// A request that runs `script` with no input, environment or become.
+    pub fn script(script: impl Into<String>) -> Self {
+        ExecRequest { script: script.into(), ..ExecRequest::default() }
+    }
+}
+
+/// The outcome of an [`ExecRequest`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub rc: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl ExecOutput {
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// A file to write on a host.
+#[derive(Debug, Clone, Default)]
+pub struct PutRequest {
+    pub dest: String,
+    pub content: Vec<u8>,
+    /// Octal mode such as `0644`; `None` keeps the existing file's mode, or 0644 for a new file.
+    pub mode: Option<u32>,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub become_: Option<Become>,
+}

@@ -1,0 +1,73 @@
+//! Shell snippets shared by every transport, so that the SSH and local transports write files and
+//! escalate privileges the same way. All of them are plain POSIX sh plus coreutils, which every
+//! host etcdplay manages has.
+
+use crate::{Become, ExecRequest, PutRequest};
+
+/// Quotes `s` for POSIX sh as one word.
+pub fn sh_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b)) {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The script that writes standard input to `req.dest` atomically: a temporary file next to the
+/// destination receives the bytes, its mode/owner/group are set, and only then is it renamed
+/// over the destination. An interrupted upload leaves at most a stray `.etcdplay-tmp.*` file,
+/// never a truncated destination; the trap removes even that on a clean failure.
+pub fn atomic_put_script(req: &PutRequest) -> ExecRequest {
+    let dest = sh_quote(&req.dest);
+    let mut script = String::new();
+    script.push_str("set -e\n");
+    script.push_str(&format!("dest={dest}\n"));
+    script.push_str("dir=$(dirname \"$dest\")\n");
+    script.push_str("tmp=$(mktemp \"$dir/.etcdplay-tmp.XXXXXXXX\")\n");
+    script.push_str("trap 'rm -f \"$tmp\"' EXIT\n");
+    script.push_str("cat > \"$tmp\"\n");
+    match req.mode {
+        Some(mode) => script.push_str(&format!("chmod {mode:o} \"$tmp\"\n")),
+        // Keep the mode of the file being replaced; a new file gets 0644 like Ansible's default
+        // umask would give it.
+        None => script.push_str(
+            "if [ -e \"$dest\" ]; then chmod \"$(stat -c %a \"$dest\")\" \"$tmp\"; else chmod 644 \"$tmp\"; fi\n",
+        ),
+    }
+    if let Some(owner) = &req.owner {
+        script.push_str(&format!("chown {} \"$tmp\"\n", sh_quote(owner)));
+    }
+    if let Some(group) = &req.group {
+        script.push_str(&format!("chgrp {} \"$tmp\"\n", sh_quote(group)));
+    }
+    script.push_str("mv -f \"$tmp\" \"$dest\"\ntrap - EXIT\n");
+    ExecRequest { script, stdin: req.content.clone(), env: Vec::new(), become_: req.become_.clone() }
+}
+
+/// The command line (program and arguments) that runs a script file under `become`, or plainly.
+/// `sudo -n` never prompts: when a password would be needed it fails, and the transport turns
+/// that into [`crate::TransportError::BecomeNeedsPassword`].
+pub fn shell_argv(become_: Option<&Become>) -> Vec<String> {
+    match become_ {
+        Some(b) => vec!["sudo".into(), "-n".into(), "-H".into(), "-u".into(), b.user.clone(), "/bin/sh".into()],
+        None => vec!["/bin/sh".into()],
+    }
+}
+
+/// Whether stderr of a failed `sudo -n` says that a password was required.
+pub fn sudo_wanted_password(stderr: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(stderr);
+    text.contains("a password is required") || text.contains("a terminal is required")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_keeps_plain_words_and_wraps_the_rest() {
+        assert_eq!(sh_quote("/etc/etcd/etcd.conf"), "/etc/etcd/etcd.conf");
+        assert_eq!(sh_quote("a b"), "'a b'");
+        assert_eq!(sh_quote("it's"), "'it'\\''s'");
+        assert_eq!(sh_quote(""), "''");
+    }
+}
