@@ -1,0 +1,16 @@
+//! What every parser in etcdplay shares: a YAML loader that keeps the line and column of every
+//! node and resolves plain scalars the way Ansible's YAML 1.1 loader does (`yes`, `on`, `0644`),
+//! and the `file:line:col: message` diagnostics that let a parser report every problem at once
+//! instead of stopping at the first.
+
+mod diagnostic;
+mod node;
+mod scalar;
+mod suggest;
+mod yaml;
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use node::{Node, NodeValue, Pos};
+pub use scalar::{parse_bool, resolve_plain};
+pub use suggest::did_you_mean;
+pub use yaml::{load_yaml, load_yaml_file, YamlError};
