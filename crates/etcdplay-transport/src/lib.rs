@@ -6,12 +6,20 @@
 
 mod error;
 mod local;
-pub mod script;
+mod remote_shell;
 mod request;
+pub mod script;
+mod shell_pool;
+mod shell_protocol;
+mod ssh;
+mod ssh_error_text;
+mod ssh_options;
 
 pub use error::TransportError;
 pub use local::LocalTransport;
 pub use request::{Become, ExecOutput, ExecRequest, PutRequest};
+pub use ssh::SshTransport;
+pub use ssh_options::{HostKeyChecking, SshOptions};
 
 use async_trait::async_trait;
 

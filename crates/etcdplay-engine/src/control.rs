@@ -1,0 +1,90 @@
+//! The control node as modules see it: where a task's `src:` is found (the role's `files/` or
+//! `templates/`, then the playbook directory, as Ansible searches), template rendering with the
+//! host's variables, and local writes for `fetch`.
+
+use std::path::{Path, PathBuf};
+
+use etcdplay_modules::{ControlNode, ModuleError};
+use etcdplay_template::{Templar, Vars};
+
+/// One task's view of the control node.
+pub(crate) struct TaskControl<'a> {
+    pub(crate) templar: &'a Templar,
+    pub(crate) vars: &'a Vars,
+    /// The role directory, when the task belongs to a role.
+    pub(crate) role_dir: Option<&'a Path>,
+    pub(crate) playbook_dir: &'a Path,
+}
+
+/// Shows a path relative to the working directory when it lies below it, so messages name
+/// files the way the user would.
+pub(crate) fn shown(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+impl TaskControl<'_> {
+    /// Ansible's search order for a relative `src`: `<role>/<kind>/`, `<role>/`,
+    /// `<playbook>/<kind>/`, `<playbook>/`.
+    fn find(&self, kind: &str, path: &str) -> Result<PathBuf, ModuleError> {
+        let p = Path::new(path);
+        if p.is_absolute() {
+            return if p.exists() {
+                Ok(p.to_path_buf())
+            } else {
+                Err(ModuleError::Control { path: path.to_string(), message: "no such file".into() })
+            };
+        }
+        let mut candidates = Vec::new();
+        if let Some(role) = self.role_dir {
+            candidates.push(role.join(kind).join(p));
+            candidates.push(role.join(p));
+        }
+        candidates.push(self.playbook_dir.join(kind).join(p));
+        candidates.push(self.playbook_dir.join(p));
+        candidates.iter().find(|c| c.exists()).cloned().ok_or_else(|| ModuleError::Control {
+            path: path.to_string(),
+            message: format!(
+                "could not find it in: {}",
+                candidates.iter().map(|c| shown(c)).collect::<Vec<_>>().join(", ")
+            ),
+        })
+    }
+}
+
+impl ControlNode for TaskControl<'_> {
+    fn read_local(&self, path: &str) -> Result<Vec<u8>, ModuleError> {
+        let found = self.find("files", path)?;
+        std::fs::read(&found).map_err(|e| ModuleError::Control { path: shown(&found), message: e.to_string() })
+    }
+
+    fn render_template(&self, path: &str) -> Result<String, ModuleError> {
+        let found = self.find("templates", path)?;
+        let display = PathBuf::from(shown(&found));
+        // Render from the shown path when it resolves to the same file, so that error messages
+        // name the template relative to where the user runs etcdplay.
+        let target = if display.is_relative() && display.exists() { display } else { found };
+        self.templar
+            .render_file(&target, self.vars)
+            .map_err(|e| ModuleError::Control { path: path.to_string(), message: e.to_string() })
+    }
+
+    fn write_local(&self, path: &str, bytes: &[u8]) -> Result<(), ModuleError> {
+        let p = Path::new(path);
+        let err = |e: std::io::Error| ModuleError::Control { path: path.to_string(), message: e.to_string() };
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(err)?;
+        }
+        // Write beside the destination and rename, like uploads to hosts: no half-written file.
+        let tmp = p.with_file_name(format!(
+            ".{}.etcdplay-tmp",
+            p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        ));
+        std::fs::write(&tmp, bytes).map_err(err)?;
+        std::fs::rename(&tmp, p).map_err(err)
+    }
+}

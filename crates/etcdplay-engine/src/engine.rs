@@ -1,0 +1,129 @@
+//! The engine's entry point: [`Engine::run`] takes a parsed playbook and runs its plays on the
+//! inventory's hosts, one `serial` batch at a time, and returns the recap's counters.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use etcdplay_playbook::Playbook;
+use etcdplay_template::{Templar, TemplarOptions};
+use tokio::sync::Semaphore;
+
+use crate::connect::{ConnectionPool, Connector};
+use crate::error::EngineError;
+use crate::events::{Reporter, Stats};
+use crate::inventory::InventoryView;
+use crate::options::RunOptions;
+use crate::play::{batches, PlayRun};
+use crate::state::{PlayMagic, Shared};
+
+pub(crate) struct EngineInner {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) templar: Templar,
+    pub(crate) options: RunOptions,
+    pub(crate) reporter: Arc<dyn Reporter>,
+    pub(crate) pool: ConnectionPool,
+    /// `--forks`: how many host-tasks run at once.
+    pub(crate) forks: Semaphore,
+    pub(crate) stats: Mutex<Stats>,
+}
+
+/// Runs playbooks. One engine serves one `etcdplay apply` (connections are reused across plays).
+pub struct Engine {
+    inner: EngineInner,
+}
+
+impl Engine {
+    /// An engine over `inventory`, reaching hosts through `connector` and reporting to `reporter`.
+    /// `search_dirs` are where templates and `lookup('file')` look (the playbook's directory).
+    pub fn new(
+        inventory: Arc<dyn InventoryView>,
+        connector: Arc<dyn Connector>,
+        reporter: Arc<dyn Reporter>,
+        options: RunOptions,
+        search_dirs: Vec<PathBuf>,
+    ) -> Self {
+        let templar = Templar::with_options(TemplarOptions { search_dirs, ..TemplarOptions::default() });
+        let shared = Arc::new(Shared::new(inventory, options.extra_vars.clone(), templar.omit_token().to_string()));
+        let forks = Semaphore::new(options.forks.max(1));
+        Engine {
+            inner: EngineInner {
+                shared,
+                templar,
+                options,
+                reporter,
+                pool: ConnectionPool::new(connector),
+                forks,
+                stats: Mutex::new(Stats::new()),
+            },
+        }
+    }
+
+    /// Runs every play of `playbook` and returns the recap's counters (also sent to the
+    /// reporter). Host failures are in the counters; `Err` means the run could not proceed.
+    pub async fn run(&self, playbook: &Playbook) -> Result<Stats, EngineError> {
+        let inner = &self.inner;
+        let limit = match &inner.options.limit {
+            Some(limit) => {
+                let selected = inner.shared.inventory.select(limit).map_err(|reason| EngineError::BadPattern {
+                    origin: "--limit".into(),
+                    pattern: limit.clone(),
+                    reason,
+                })?;
+                if selected.is_empty() {
+                    return Err(EngineError::LimitMatchesNothing { limit: limit.clone() });
+                }
+                Some(selected)
+            }
+            None => None,
+        };
+        for play in &playbook.plays {
+            let mut hosts = inner.shared.inventory.select(&play.hosts).map_err(|reason| EngineError::BadPattern {
+                origin: play.origin.to_string(),
+                pattern: play.hosts.clone(),
+                reason,
+            })?;
+            if let Some(limit) = &limit {
+                hosts.retain(|h| limit.contains(h));
+            }
+            if hosts.is_empty() {
+                inner.reporter.play_start(play.display_name(), &hosts);
+                inner.reporter.warning("skipping: no hosts matched");
+                continue;
+            }
+            {
+                let mut stats = inner.stats.lock().unwrap_or_else(|p| p.into_inner());
+                for h in &hosts {
+                    stats.entry(h.clone()).or_default();
+                }
+            }
+            let plan = batches(&hosts, &play.serial, |t| {
+                let vars = inner.shared.vars_for(&hosts[0], &inner.shared.host_layers(&hosts[0]));
+                inner.templar.render_string(t, "serial", &vars).ok().and_then(|s| s.trim().parse().ok())
+            });
+            for batch in plan {
+                inner.shared.set_magic(PlayMagic {
+                    play_hosts: hosts.clone(),
+                    batch: batch.clone(),
+                    playbook_dir: play.playbook_dir.clone(),
+                    check_mode: inner.options.check,
+                    diff_mode: inner.options.diff,
+                });
+                inner.reporter.play_start(play.display_name(), &batch);
+                let run = PlayRun::new(inner, play, batch);
+                run.run().await;
+                if run.stopped_all() {
+                    break;
+                }
+            }
+        }
+        let stats = inner.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        inner.reporter.recap(&stats);
+        Ok(stats)
+    }
+
+    /// Closes every connection (SSH masters and remote shells). Call it on every exit path,
+    /// including interruption.
+    pub async fn close(&self) {
+        self.inner.pool.close_all().await;
+    }
+}

@@ -1,0 +1,37 @@
+//! Errors of the engine. Most problems on a host are not errors of the run: they become a
+//! FAILED or UNREACHABLE host and the run goes on. [`EngineError`] is for what stops a run before
+//! or outside any host (a bad host pattern, a `--limit` that matches nothing).
+
+/// Why a run could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A play's `hosts:` or `--limit` is not a valid pattern.
+    #[error("{origin}: bad host pattern '{pattern}': {reason}")]
+    BadPattern { origin: String, pattern: String, reason: String },
+    /// `--limit` left no host to run on.
+    #[error("--limit '{limit}': no hosts matched")]
+    LimitMatchesNothing { limit: String },
+}
+
+/// Why one task could not be carried out on one host; reported as that host's failure.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TaskError {
+    #[error("{0}")]
+    Template(#[from] etcdplay_template::TemplateError),
+    #[error("{0}")]
+    Module(#[from] etcdplay_modules::ModuleError),
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl TaskError {
+    pub(crate) fn is_unreachable(&self) -> bool {
+        match self {
+            TaskError::Unreachable(_) => true,
+            TaskError::Module(m) => m.is_unreachable(),
+            _ => false,
+        }
+    }
+}

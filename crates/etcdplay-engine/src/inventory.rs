@@ -1,0 +1,25 @@
+//! What the engine needs from an inventory, as a trait, so that the engine does not care how the
+//! inventory was written (INI, YAML, several sources) and tests can hand it a small one.
+
+use std::path::Path;
+
+use etcdplay_template::Precedence;
+use serde_json::{Map, Value};
+
+/// A parsed inventory as the engine uses it.
+pub trait InventoryView: Send + Sync {
+    /// Every host, in inventory order.
+    fn hosts(&self) -> Vec<String>;
+    /// Hosts matching an Ansible host pattern, in inventory order; an error says why the
+    /// pattern is bad (a pattern matching nothing is `Ok(vec![])`).
+    fn select(&self, pattern: &str) -> Result<Vec<String>, String>;
+    /// The host's variables from the inventory side (inventory file, `group_vars/`,
+    /// `host_vars/` beside the inventory), each layer with its precedence, lowest first.
+    fn host_layers(&self, host: &str) -> Vec<(Precedence, Map<String, Value>)>;
+    /// The host's variables from `group_vars/` and `host_vars/` beside a playbook.
+    fn playbook_layers(&self, host: &str, playbook_dir: &Path) -> Vec<(Precedence, Map<String, Value>)>;
+    /// The `groups` magic variable: every group name with its hosts.
+    fn groups(&self) -> Map<String, Value>;
+    /// The `group_names` magic variable for a host.
+    fn group_names(&self, host: &str) -> Vec<String>;
+}

@@ -1,0 +1,25 @@
+//! The engine runs a parsed playbook against an inventory: plays × hosts, in parallel up to
+//! `--forks`, task by task (linear) or host by host (free), with handlers, blocks, loops, check
+//! and diff modes. It owns no terminal: everything it has to say goes to a [`Reporter`].
+
+mod builtin;
+mod connect;
+mod control;
+mod engine;
+mod error;
+mod events;
+mod inventory;
+mod options;
+mod play;
+mod scope;
+mod state;
+mod tags;
+mod task;
+mod varsfile;
+
+pub use connect::{ConnectTarget, ConnectionKind, Connector, LocalConnector};
+pub use engine::Engine;
+pub use error::EngineError;
+pub use events::{HostEvent, HostStats, HostStatus, Reporter, Stats, TaskKindLabel, TimingEntry};
+pub use inventory::InventoryView;
+pub use options::RunOptions;

@@ -1,0 +1,552 @@
+//! Running one play: hosts and `serial` batches, fact gathering, `pre_tasks` → roles → `tasks`
+//! → `post_tasks` with handler flushes between them, blocks with `rescue`/`always`, includes,
+//! `meta`, `run_once`, `any_errors_fatal` and `max_fail_percentage`. In the linear strategy
+//! every host finishes a task before any host starts the next; in the free strategy each host
+//! walks the list on its own.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use etcdplay_playbook::{Play, Serial, Strategy, Task, TaskKind, VarsSource};
+use futures::future::join_all;
+use serde_json::{Map, Value};
+
+use crate::engine::EngineInner;
+use crate::events::{HostStatus, TaskKindLabel};
+use crate::scope::{RoleFrame, TaskScope};
+use crate::tags::should_run;
+use crate::task::Outcome;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The state of one play while it runs on one batch of hosts.
+pub(crate) struct PlayRun<'a> {
+    pub(crate) engine: &'a EngineInner,
+    pub(crate) play: &'a Play,
+    batch: Vec<String>,
+    /// Hosts that failed a task (not rescued) and left the play.
+    failed: Mutex<HashSet<String>>,
+    unreachable: Mutex<HashSet<String>>,
+    /// `meta: end_host`.
+    ended: Mutex<HashSet<String>>,
+    /// `any_errors_fatal`, `max_fail_percentage` or `meta: end_play` stopped the play.
+    aborted: AtomicBool,
+    /// Handler names and `listen` topics notified per host, in notification order.
+    notified: Mutex<HashMap<String, Vec<String>>>,
+    /// Rendered `vars_files` per host (rendered once per play and host).
+    vars_files: Mutex<HashMap<String, Map<String, Value>>>,
+}
+
+impl<'a> PlayRun<'a> {
+    pub(crate) fn new(engine: &'a EngineInner, play: &'a Play, batch: Vec<String>) -> Self {
+        PlayRun {
+            engine,
+            play,
+            batch,
+            failed: Mutex::default(),
+            unreachable: Mutex::default(),
+            ended: Mutex::default(),
+            aborted: AtomicBool::new(false),
+            notified: Mutex::default(),
+            vars_files: Mutex::default(),
+        }
+    }
+
+    fn active(&self, hosts: &[String]) -> Vec<String> {
+        if self.aborted.load(Ordering::SeqCst) {
+            return Vec::new();
+        }
+        let failed = lock(&self.failed);
+        let unreachable = lock(&self.unreachable);
+        let ended = lock(&self.ended);
+        hosts
+            .iter()
+            .filter(|h| !failed.contains(*h) && !unreachable.contains(*h) && !ended.contains(*h))
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn add_notifications(&self, host: &str, names: Vec<String>) {
+        let mut notified = lock(&self.notified);
+        let list = notified.entry(host.to_string()).or_default();
+        for n in names {
+            if !list.contains(&n) {
+                list.push(n);
+            }
+        }
+    }
+
+    /// `vars_files` of the play for `host`, loaded once.
+    pub(crate) fn vars_files_of(&self, host: &str) -> Map<String, Value> {
+        if self.play.vars_files.is_empty() {
+            return Map::new();
+        }
+        if let Some(v) = lock(&self.vars_files).get(host) {
+            return v.clone();
+        }
+        // Computed without vars_files themselves (a vars_files name may use play vars).
+        let mut merged = Map::new();
+        for name in &self.play.vars_files {
+            let path = self.play.playbook_dir.join(name);
+            if let Ok(Value::Object(m)) = crate::varsfile::load(&path) {
+                merged.extend(m);
+            }
+        }
+        lock(&self.vars_files).insert(host.to_string(), merged.clone());
+        merged
+    }
+
+    /// Runs the whole play on this batch.
+    /// Whether the play was stopped for every host (no later batch should run).
+    pub(crate) fn stopped_all(&self) -> bool {
+        self.aborted.load(Ordering::SeqCst)
+    }
+
+    pub(crate) async fn run(&self) {
+        let hosts = self.batch.clone();
+        let scope = TaskScope { tags: self.play.tags.clone(), become_: self.play.become_.clone(), ..TaskScope::default() };
+        let gather = match &self.play.gather_facts {
+            Some(f) => self.flag(&Some(f.clone()), &self.engine.shared.vars_for(&hosts[0], &self.engine.shared.host_layers(&hosts[0])), &self.play.origin.to_string()).ok().flatten().unwrap_or(true),
+            None => true,
+        };
+        if gather {
+            self.gather_facts(&hosts).await;
+        }
+        self.run_list(&self.play.pre_tasks, &scope, &hosts).await;
+        self.flush_handlers(&hosts).await;
+        for role_ref in &self.play.roles {
+            let role_scope = scope.enter_role(role_ref);
+            self.run_role(&role_ref.role, &role_scope, &hosts).await;
+        }
+        self.run_list(&self.play.tasks, &scope, &hosts).await;
+        self.flush_handlers(&hosts).await;
+        self.run_list(&self.play.post_tasks, &scope, &hosts).await;
+        self.flush_handlers(&hosts).await;
+    }
+
+    fn run_role<'s>(&'s self, role: &'s etcdplay_playbook::Role, scope: &'s TaskScope, hosts: &'s [String]) -> futures::future::BoxFuture<'s, ()> {
+        Box::pin(async move {
+            for dep in &role.dependencies {
+                let dep_scope = scope.enter_role(dep);
+                self.run_role(&dep.role, &dep_scope, hosts).await;
+            }
+            self.run_list(&role.tasks, scope, hosts).await;
+        })
+    }
+
+    async fn gather_facts(&self, hosts: &[String]) {
+        let hosts = self.active(hosts);
+        self.engine.reporter.task_start(TaskKindLabel::Task, "Gathering Facts", &hosts);
+        let task = synthetic_task("setup", &self.play.origin);
+        let TaskKind::Module(call) = &task.kind else { return };
+        let scope = TaskScope::default();
+        let outcomes = join_all(hosts.iter().map(|h| async {
+            let _permit = self.engine.forks.acquire().await;
+            (h.clone(), self.run_task_on_host(&task, call, &scope, h).await)
+        }))
+        .await;
+        self.settle(&outcomes, &scope);
+        self.engine.reporter.task_end();
+    }
+
+    /// Runs a task list on `hosts`; returns the hosts that failed in it (not rescued).
+    pub(crate) fn run_list<'s>(&'s self, tasks: &'s [Task], scope: &'s TaskScope, hosts: &'s [String]) -> futures::future::BoxFuture<'s, Vec<String>> {
+        Box::pin(async move {
+            if self.play.strategy == Strategy::Free && !scope.handler && hosts.len() > 1 {
+                // Free strategy: every host walks the list by itself.
+                let per_host = join_all(hosts.iter().map(|h| {
+                    let one = vec![h.clone()];
+                    async move { self.run_list_linear(tasks, scope, &one).await }
+                }))
+                .await;
+                return per_host.into_iter().flatten().collect();
+            }
+            self.run_list_linear(tasks, scope, hosts).await
+        })
+    }
+
+    async fn run_list_linear(&self, tasks: &[Task], scope: &TaskScope, hosts: &[String]) -> Vec<String> {
+        let mut failed_here = Vec::new();
+        for task in tasks {
+            let active = self.active(hosts);
+            if active.is_empty() {
+                break;
+            }
+            let newly_failed = match &task.kind {
+                TaskKind::Block(block) => {
+                    let inner = scope.enter_block(task);
+                    let mut block_scope = inner.clone();
+                    block_scope.rescuable = !block.rescue.is_empty() || scope.rescuable;
+                    let mut still_failed = self.run_list(&block.block, &block_scope, &active).await;
+                    if !block.rescue.is_empty() && !still_failed.is_empty() {
+                        let to_rescue = std::mem::take(&mut still_failed);
+                        self.unfail(&to_rescue);
+                        still_failed = self.run_list(&block.rescue, &inner, &to_rescue).await;
+                        let mut stats = lock(&self.engine.stats);
+                        for h in to_rescue.iter().filter(|h| !still_failed.contains(h)) {
+                            stats.entry(h.clone()).or_default().rescued += 1;
+                        }
+                    }
+                    if !block.always.is_empty() {
+                        self.unfail(&still_failed);
+                        let always_hosts: Vec<String> = active.iter().filter(|h| !lock(&self.unreachable).contains(*h)).cloned().collect();
+                        let always_failed = self.run_list(&block.always, &inner, &always_hosts).await;
+                        for h in always_failed {
+                            if !still_failed.contains(&h) {
+                                still_failed.push(h);
+                            }
+                        }
+                        self.refail(&still_failed);
+                    }
+                    still_failed
+                }
+                TaskKind::Module(call) => {
+                    if !should_run(&scope.tags_of(task), &self.engine.options.tags, &self.engine.options.skip_tags) {
+                        continue;
+                    }
+                    self.run_module_task(task, call, scope, &active).await
+                }
+                TaskKind::IncludeTasks(inc) => {
+                    let inner = scope.enter_block(task);
+                    match &inc.tasks {
+                        Some(tasks) => self.run_list(tasks, &inner, &active).await,
+                        None => {
+                            self.engine.reporter.warning(&format!(
+                                "{}: include_tasks of a templated file name ('{}') is not supported yet; skipped",
+                                task.origin, inc.file
+                            ));
+                            Vec::new()
+                        }
+                    }
+                }
+                TaskKind::IncludeRole(inc) => match &inc.role {
+                    Some(role) => {
+                        let mut inner = scope.enter_block(task);
+                        inner.role = Some(RoleFrame::new(role, task.vars.clone()));
+                        self.run_role(role, &inner, &active).await;
+                        Vec::new()
+                    }
+                    None => {
+                        self.engine.reporter.warning(&format!("{}: include_role of a templated role name is not supported yet; skipped", task.origin));
+                        Vec::new()
+                    }
+                },
+                TaskKind::IncludeVars(iv) => {
+                    self.include_vars(task, iv, scope, &active);
+                    Vec::new()
+                }
+                TaskKind::Meta(action) => {
+                    self.meta(action, task, scope, &active).await;
+                    Vec::new()
+                }
+            };
+            failed_here.extend(newly_failed);
+        }
+        failed_here
+    }
+
+    fn unfail(&self, hosts: &[String]) {
+        let mut failed = lock(&self.failed);
+        for h in hosts {
+            failed.remove(h);
+        }
+    }
+
+    fn refail(&self, hosts: &[String]) {
+        lock(&self.failed).extend(hosts.iter().cloned());
+    }
+
+    async fn run_module_task(&self, task: &Task, call: &etcdplay_playbook::ModuleCall, scope: &TaskScope, active: &[String]) -> Vec<String> {
+        let header = task_header(task, call);
+        let kind = if scope.handler { TaskKindLabel::Handler } else { TaskKindLabel::Task };
+        let origin = task.origin.to_string();
+        let first_vars = self.task_vars(&active[0], scope, Some(task));
+        let run_once = self.flag(&task.run_once.clone().or(scope.run_once.clone()), &first_vars, &origin).ok().flatten().unwrap_or(false);
+        self.engine.reporter.task_start(kind, &header, active);
+        let targets: Vec<String> = if run_once { vec![active[0].clone()] } else { active.to_vec() };
+        let outcomes = join_all(targets.iter().map(|h| async {
+            let _permit = self.engine.forks.acquire().await;
+            (h.clone(), self.run_task_on_host(task, call, scope, h).await)
+        }))
+        .await;
+        if run_once {
+            // The result of a run_once task is registered for every host of the play.
+            if let Some(name) = &task.register {
+                let value = self.engine.shared.memory(&active[0]).set_facts.get(name).cloned();
+                if let Some(value) = value {
+                    for h in &active[1..] {
+                        let value = value.clone();
+                        self.engine.shared.update_memory(h, |m| {
+                            m.set_facts.insert(name.clone(), value);
+                        });
+                    }
+                }
+            }
+        }
+        let failed = self.settle(&outcomes, scope);
+        self.engine.reporter.task_end();
+        let any_errors_fatal = self.flag(&task.any_errors_fatal.clone().or(scope.any_errors_fatal.clone()).or(self.play.any_errors_fatal.clone()), &first_vars, &origin).ok().flatten().unwrap_or(false);
+        if !failed.is_empty() && any_errors_fatal && !scope.rescuable {
+            self.aborted.store(true, Ordering::SeqCst);
+        }
+        if let Some(pct) = self.play.max_fail_percentage {
+            let failed_total = lock(&self.failed).len() + lock(&self.unreachable).len();
+            if (failed_total as f64) * 100.0 / (self.batch.len() as f64) > pct {
+                self.engine.reporter.warning(&format!("max_fail_percentage {pct}% exceeded: stopping the play"));
+                self.aborted.store(true, Ordering::SeqCst);
+            }
+        }
+        failed
+    }
+
+    /// Books the outcomes of a task into stats and host states; returns the hosts that failed.
+    fn settle(&self, outcomes: &[(String, Outcome)], scope: &TaskScope) -> Vec<String> {
+        let mut failed_hosts = Vec::new();
+        let mut stats = lock(&self.engine.stats);
+        for (host, outcome) in outcomes {
+            let s = stats.entry(host.clone()).or_default();
+            match outcome {
+                Outcome::Ok => s.ok += 1,
+                Outcome::Changed => {
+                    s.ok += 1;
+                    s.changed += 1;
+                }
+                Outcome::Skipped => s.skipped += 1,
+                Outcome::Ignored => {
+                    s.ok += 1;
+                    s.ignored += 1;
+                }
+                Outcome::Failed => {
+                    // A failure inside a block with `rescue:` counts as rescued, not failed,
+                    // once the rescue ran; the block runner books that.
+                    if !scope.rescuable {
+                        s.failed += 1;
+                    }
+                    lock(&self.failed).insert(host.clone());
+                    failed_hosts.push(host.clone());
+                }
+                Outcome::Unreachable => {
+                    s.unreachable += 1;
+                    lock(&self.unreachable).insert(host.clone());
+                }
+            }
+        }
+        failed_hosts
+    }
+
+    fn include_vars(&self, task: &Task, iv: &etcdplay_playbook::IncludeVars, scope: &TaskScope, hosts: &[String]) {
+        let header = format!("{}include_vars", task.role.as_ref().map(|r| format!("{r} : ")).unwrap_or_default());
+        self.engine.reporter.task_start(TaskKindLabel::Task, task.name.as_deref().unwrap_or(&header), hosts);
+        let mut outcomes = Vec::new();
+        for host in hosts {
+            let started = std::time::Instant::now();
+            let vars = self.task_vars(host, scope, Some(task));
+            let origin = task.origin.to_string();
+            let loaded = (|| -> Result<Map<String, Value>, String> {
+                let name = match &iv.source {
+                    VarsSource::File(f) | VarsSource::Dir(f) => self.engine.templar.render_string(f, &origin, &vars).map_err(|e| e.to_string())?,
+                };
+                let mut candidates = Vec::new();
+                for dir in &iv.context.search_dirs {
+                    candidates.push(dir.join("vars").join(&name));
+                    candidates.push(dir.join(&name));
+                }
+                candidates.push(self.play.playbook_dir.join(&name));
+                let path = candidates.into_iter().find(|p| p.exists()).ok_or_else(|| format!("{origin}: include_vars: could not find '{name}'"))?;
+                let mut merged = Map::new();
+                let files: Vec<std::path::PathBuf> = if path.is_dir() {
+                    let mut v: Vec<_> = std::fs::read_dir(&path).map_err(|e| e.to_string())?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+                    v.sort();
+                    v
+                } else {
+                    vec![path]
+                };
+                for f in files {
+                    match crate::varsfile::load(&f).map_err(|e| e.to_string())? {
+                        Value::Object(m) => merged.extend(m),
+                        Value::Null => {}
+                        _ => return Err(format!("{}: include_vars needs a mapping", f.display())),
+                    }
+                }
+                Ok(match &iv.name {
+                    Some(n) => {
+                        let mut m = Map::new();
+                        m.insert(n.clone(), Value::Object(merged));
+                        m
+                    }
+                    None => merged,
+                })
+            })();
+            match loaded {
+                Ok(m) => {
+                    let shown = serde_json::json!({"changed": false, "ansible_facts": m.clone()});
+                    self.engine.shared.update_memory(host, |mem| mem.include_vars.extend(m));
+                    self.emit(host, None, HostStatus::Ok, None, None, shown, started, None);
+                    outcomes.push((host.clone(), Outcome::Ok));
+                }
+                Err(msg) => {
+                    self.emit(host, None, HostStatus::Failed, None, Some(msg.clone()), serde_json::json!({"changed": false, "msg": msg}), started, None);
+                    outcomes.push((host.clone(), Outcome::Failed));
+                }
+            }
+        }
+        self.settle(&outcomes, scope);
+    }
+
+    async fn meta(&self, action: &str, task: &Task, scope: &TaskScope, hosts: &[String]) {
+        match action {
+            "flush_handlers" => self.flush_handlers(hosts).await,
+            "end_play" => self.aborted.store(true, Ordering::SeqCst),
+            "end_host" => {
+                for h in hosts {
+                    let vars = self.task_vars(h, scope, Some(task));
+                    let holds = task.when.iter().all(|c| self.engine.templar.eval_condition(c, &task.origin.to_string(), &vars).unwrap_or(false));
+                    if holds {
+                        lock(&self.ended).insert(h.clone());
+                    }
+                }
+            }
+            "clear_host_errors" => lock(&self.failed).clear(),
+            // Nothing to do for these in etcdplay: facts and connections are per run.
+            "noop" | "clear_facts" | "refresh_inventory" | "reset_connection" | "end_batch" | "end_role" => {}
+            other => self.engine.reporter.warning(&format!("{}: meta: {other} is not supported; ignored", task.origin)),
+        }
+    }
+
+    /// Runs notified handlers, in the order they are listed, on the hosts that notified them.
+    pub(crate) async fn flush_handlers(&self, hosts: &[String]) {
+        let notified: HashMap<String, Vec<String>> = std::mem::take(&mut *lock(&self.notified));
+        if notified.is_empty() {
+            return;
+        }
+        let frames = role_frames(self.play);
+        for handler in self.play.all_handlers() {
+            let names: BTreeSet<&str> = handler.name.iter().map(String::as_str).chain(handler.listen.iter().map(String::as_str)).collect();
+            let targets: Vec<String> = self
+                .active(hosts)
+                .into_iter()
+                .filter(|h| notified.get(h).is_some_and(|n| n.iter().any(|x| names.contains(x.as_str()))))
+                .collect();
+            if targets.is_empty() {
+                continue;
+            }
+            let mut scope = TaskScope { handler: true, ..TaskScope::default() };
+            if let Some(role) = &handler.role {
+                scope.role = frames.get(role).cloned();
+            }
+            self.run_list(std::slice::from_ref(handler), &scope, &targets).await;
+        }
+    }
+}
+
+/// Role frames of the play's roles by name, for handlers (which run outside their role's task
+/// list but still find their templates in the role).
+fn role_frames(play: &Play) -> HashMap<String, Arc<RoleFrame>> {
+    fn walk(r: &etcdplay_playbook::RoleRef, out: &mut HashMap<String, Arc<RoleFrame>>) {
+        for d in &r.role.dependencies {
+            walk(d, out);
+        }
+        out.entry(r.role.name.clone()).or_insert_with(|| RoleFrame::new(&r.role, r.params.clone()));
+    }
+    let mut out = HashMap::new();
+    for r in &play.roles {
+        walk(r, &mut out);
+    }
+    out
+}
+
+/// `role : name` as Ansible's `TASK [...]` shows it; a task without a name shows its module.
+fn task_header(task: &Task, call: &etcdplay_playbook::ModuleCall) -> String {
+    let name = task.name.clone().unwrap_or_else(|| call.name.clone());
+    match &task.role {
+        Some(role) => format!("{role} : {name}"),
+        None => name,
+    }
+}
+
+/// A task the engine makes itself (fact gathering).
+fn synthetic_task(module: &str, origin: &etcdplay_playbook::Origin) -> Task {
+    Task {
+        name: Some("Gathering Facts".into()),
+        kind: TaskKind::Module(etcdplay_playbook::ModuleCall { name: module.into(), args: Map::new(), args_origin: origin.clone() }),
+        when: Vec::new(),
+        loop_: None,
+        loop_control: None,
+        register: None,
+        notify: Vec::new(),
+        listen: Vec::new(),
+        changed_when: None,
+        failed_when: None,
+        ignore_errors: None,
+        ignore_unreachable: None,
+        tags: vec!["always".into()],
+        become_: None,
+        become_user: None,
+        become_method: None,
+        run_once: None,
+        delegate_to: None,
+        delegate_facts: None,
+        vars: Map::new(),
+        environment: Value::Null,
+        check_mode: Some(etcdplay_playbook::Flag::Bool(false)),
+        diff: None,
+        no_log: None,
+        until: None,
+        retries: None,
+        delay: None,
+        any_errors_fatal: None,
+        throttle: None,
+        timeout: None,
+        remote_user: None,
+        connection: None,
+        port: None,
+        extra: Map::new(),
+        origin: origin.clone(),
+        role: None,
+    }
+}
+
+/// Splits a play's hosts into `serial` batches: sizes from the list, the last one repeating.
+pub(crate) fn batches(hosts: &[String], serial: &[Serial], render: impl Fn(&str) -> Option<u64>) -> Vec<Vec<String>> {
+    if serial.is_empty() || hosts.is_empty() {
+        return vec![hosts.to_vec()];
+    }
+    let total = hosts.len() as u64;
+    let size_of = |s: &Serial| -> u64 {
+        let n = match s {
+            Serial::Count(n) => *n,
+            Serial::Percent(p) => (total * u64::from(*p)) / 100,
+            Serial::Template(t) => render(t).unwrap_or(total),
+        };
+        if n == 0 { total.max(1) } else { n.max(1) }
+    };
+    let mut out = Vec::new();
+    let mut i = 0usize;
+    let mut k = 0usize;
+    while i < hosts.len() {
+        let size = size_of(&serial[k.min(serial.len() - 1)]) as usize;
+        out.push(hosts[i..(i + size).min(hosts.len())].to_vec());
+        i += size;
+        k += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_batches_grow_and_repeat_the_last_size() {
+        let hosts: Vec<String> = (1..=7).map(|i| format!("h{i}")).collect();
+        let b = batches(&hosts, &[Serial::Count(1), Serial::Count(2)], |_| None);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 2, 2, 2]);
+        let b = batches(&hosts, &[Serial::Percent(50)], |_| None);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3, 1]);
+        let b = batches(&hosts, &[], |_| None);
+        assert_eq!(b.len(), 1);
+    }
+}

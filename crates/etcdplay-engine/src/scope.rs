@@ -1,0 +1,119 @@
+//! What a task inherits from the play, role and blocks around it: conditions, tags, `become`,
+//! variables, `ignore_errors` and the rest of the keywords Ansible lets an outer level set for
+//! everything inside it. A [`TaskScope`] is built once per nesting level and shared by its tasks.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use etcdplay_playbook::{Flag, Map, Origin, Role, RoleRef, Task};
+use serde_json::Value;
+
+/// The role a task runs in, with what it contributes to variables and file lookups.
+#[derive(Debug)]
+pub(crate) struct RoleFrame {
+    pub(crate) name: String,
+    pub(crate) path: PathBuf,
+    pub(crate) defaults: Map,
+    pub(crate) vars: Map,
+    pub(crate) params: Map,
+}
+
+impl RoleFrame {
+    pub(crate) fn new(role: &Role, params: Map) -> Arc<Self> {
+        Arc::new(RoleFrame {
+            name: role.name.clone(),
+            path: role.path.clone(),
+            defaults: role.defaults.clone(),
+            vars: role.vars.clone(),
+            params,
+        })
+    }
+}
+
+/// A condition with the place it was written, for error messages.
+#[derive(Debug, Clone)]
+pub(crate) struct Condition {
+    pub(crate) expr: String,
+    pub(crate) origin: Origin,
+}
+
+/// Keywords inherited by every task inside a play, role or block.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TaskScope {
+    pub(crate) role: Option<Arc<RoleFrame>>,
+    /// `vars:` of enclosing blocks, outer first.
+    pub(crate) block_vars: Vec<Map>,
+    /// Parameters of the `include_tasks` that brought these tasks in.
+    pub(crate) include_params: Map,
+    pub(crate) when: Vec<Condition>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) become_: Option<Flag>,
+    pub(crate) become_user: Option<String>,
+    pub(crate) ignore_errors: Option<Flag>,
+    pub(crate) no_log: Option<Flag>,
+    pub(crate) delegate_to: Option<String>,
+    pub(crate) environment: Vec<Value>,
+    pub(crate) check_mode: Option<Flag>,
+    pub(crate) diff: Option<Flag>,
+    pub(crate) run_once: Option<Flag>,
+    pub(crate) any_errors_fatal: Option<Flag>,
+    /// Inside a `block:` that has a `rescue:`: a failure here is counted as rescued.
+    pub(crate) rescuable: bool,
+    /// Running handlers (for the `RUNNING HANDLER` header).
+    pub(crate) handler: bool,
+}
+
+fn or<T: Clone>(inner: &Option<T>, outer: &Option<T>) -> Option<T> {
+    inner.clone().or_else(|| outer.clone())
+}
+
+impl TaskScope {
+    /// The scope for the tasks inside a block task.
+    pub(crate) fn enter_block(&self, task: &Task) -> TaskScope {
+        let mut s = self.clone();
+        if !task.vars.is_empty() {
+            s.block_vars.push(task.vars.clone());
+        }
+        s.when.extend(task.when.iter().map(|e| Condition { expr: e.clone(), origin: task.origin.clone() }));
+        s.tags.extend(task.tags.iter().cloned());
+        s.become_ = or(&task.become_, &self.become_);
+        s.become_user = or(&task.become_user, &self.become_user);
+        s.ignore_errors = or(&task.ignore_errors, &self.ignore_errors);
+        s.no_log = or(&task.no_log, &self.no_log);
+        s.delegate_to = or(&task.delegate_to, &self.delegate_to);
+        if !task.environment.is_null() {
+            s.environment.push(task.environment.clone());
+        }
+        s.check_mode = or(&task.check_mode, &self.check_mode);
+        s.diff = or(&task.diff, &self.diff);
+        s.run_once = or(&task.run_once, &self.run_once);
+        s.any_errors_fatal = or(&task.any_errors_fatal, &self.any_errors_fatal);
+        s
+    }
+
+    /// The scope for a role's tasks.
+    pub(crate) fn enter_role(&self, role_ref: &RoleRef) -> TaskScope {
+        let mut s = self.clone();
+        s.role = Some(RoleFrame::new(&role_ref.role, role_ref.params.clone()));
+        s.when.extend(role_ref.when.iter().map(|e| Condition { expr: e.clone(), origin: role_ref.origin.clone() }));
+        s.tags.extend(role_ref.tags.iter().cloned());
+        s.become_ = or(&role_ref.become_, &self.become_);
+        s.become_user = or(&role_ref.become_user, &self.become_user);
+        s.ignore_errors = or(&role_ref.ignore_errors, &self.ignore_errors);
+        s.no_log = or(&role_ref.no_log, &self.no_log);
+        s.delegate_to = or(&role_ref.delegate_to, &self.delegate_to);
+        if !role_ref.environment.is_null() {
+            s.environment.push(role_ref.environment.clone());
+        }
+        s.run_once = or(&role_ref.run_once, &self.run_once);
+        s.any_errors_fatal = or(&role_ref.any_errors_fatal, &self.any_errors_fatal);
+        s
+    }
+
+    /// Every tag that applies to `task` (its own and inherited ones).
+    pub(crate) fn tags_of(&self, task: &Task) -> Vec<String> {
+        let mut tags = self.tags.clone();
+        tags.extend(task.tags.iter().cloned());
+        tags
+    }
+}

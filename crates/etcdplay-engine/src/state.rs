@@ -1,0 +1,166 @@
+//! The run's shared memory of hosts: what each host has learnt during the run (facts,
+//! `set_fact`, `register`, `include_vars`), the play's magic variables, and `hostvars`, which lets
+//! a template on one host read another host's variables.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use etcdplay_template::{HostVarsSource, Precedence, VarLayers, Vars};
+use serde_json::{Map, Value};
+
+use crate::inventory::InventoryView;
+
+/// What one host has accumulated during the run.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct HostMemory {
+    pub(crate) facts: Map<String, Value>,
+    pub(crate) set_facts: Map<String, Value>,
+    pub(crate) include_vars: Map<String, Value>,
+}
+
+/// Variables that are the same for every host of a play.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct PlayMagic {
+    pub(crate) play_hosts: Vec<String>,
+    pub(crate) batch: Vec<String>,
+    pub(crate) playbook_dir: PathBuf,
+    pub(crate) check_mode: bool,
+    pub(crate) diff_mode: bool,
+}
+
+pub(crate) struct Shared {
+    pub(crate) inventory: Arc<dyn InventoryView>,
+    pub(crate) extra_vars: Map<String, Value>,
+    pub(crate) omit: String,
+    memory: Mutex<HashMap<String, HostMemory>>,
+    magic: Mutex<PlayMagic>,
+    /// Inventory-side layers per host, computed once: inventories do not change during a run.
+    base_layers: Mutex<HashMap<String, Arc<Vec<(Precedence, Map<String, Value>)>>>>,
+    groups: Value,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Shared")
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn new(inventory: Arc<dyn InventoryView>, extra_vars: Map<String, Value>, omit: String) -> Self {
+        let groups = Value::Object(inventory.groups());
+        Shared {
+            inventory,
+            extra_vars,
+            omit,
+            memory: Mutex::new(HashMap::new()),
+            magic: Mutex::new(PlayMagic::default()),
+            base_layers: Mutex::new(HashMap::new()),
+            groups,
+        }
+    }
+
+    pub(crate) fn set_magic(&self, magic: PlayMagic) {
+        let changed_dir = lock(&self.magic).playbook_dir != magic.playbook_dir;
+        *lock(&self.magic) = magic;
+        if changed_dir {
+            lock(&self.base_layers).clear();
+        }
+    }
+
+    pub(crate) fn magic(&self) -> PlayMagic {
+        lock(&self.magic).clone()
+    }
+
+    pub(crate) fn memory(&self, host: &str) -> HostMemory {
+        lock(&self.memory).get(host).cloned().unwrap_or_default()
+    }
+
+    pub(crate) fn update_memory(&self, host: &str, f: impl FnOnce(&mut HostMemory)) {
+        f(lock(&self.memory).entry(host.to_string()).or_default());
+    }
+
+    fn base_layers(&self, host: &str) -> Arc<Vec<(Precedence, Map<String, Value>)>> {
+        if let Some(layers) = lock(&self.base_layers).get(host) {
+            return layers.clone();
+        }
+        let playbook_dir = lock(&self.magic).playbook_dir.clone();
+        let mut layers = self.inventory.host_layers(host);
+        layers.extend(self.inventory.playbook_layers(host, &playbook_dir));
+        let layers = Arc::new(layers);
+        lock(&self.base_layers).insert(host.to_string(), layers.clone());
+        layers
+    }
+
+    /// The layers every task of `host` starts from: inventory, facts, and what the host has
+    /// learnt, plus extra vars. Task-specific layers (play, role, block, task) are added by the
+    /// caller.
+    pub(crate) fn host_layers(&self, host: &str) -> VarLayers {
+        let mut layers = VarLayers::new();
+        for (precedence, vars) in self.base_layers(host).iter() {
+            layers.push(*precedence, vars.clone());
+        }
+        let memory = self.memory(host);
+        if !memory.facts.is_empty() {
+            let mut facts = memory.facts.clone();
+            // Ansible injects facts both as top-level `ansible_*` variables and under
+            // `ansible_facts` without the prefix.
+            let short: Map<String, Value> = memory
+                .facts
+                .iter()
+                .map(|(k, v)| (k.strip_prefix("ansible_").unwrap_or(k).to_string(), v.clone()))
+                .collect();
+            facts.insert("ansible_facts".into(), Value::Object(short));
+            layers.push(Precedence::Facts, facts);
+        }
+        layers.push(Precedence::IncludeVars, memory.include_vars);
+        layers.push(Precedence::SetFact, memory.set_facts);
+        layers.push(Precedence::ExtraVars, self.extra_vars.clone());
+        layers
+    }
+
+    /// Turns merged layers into template variables with the magic variables of `host`.
+    pub(crate) fn vars_for(self: &Arc<Self>, host: &str, layers: &VarLayers) -> Vars {
+        let mut vars = Vars::from_layers(layers);
+        let magic = self.magic();
+        let strings = |v: &[String]| Value::Array(v.iter().cloned().map(Value::String).collect());
+        vars.insert("inventory_hostname", Value::String(host.to_string()));
+        vars.insert(
+            "inventory_hostname_short",
+            Value::String(host.split('.').next().unwrap_or(host).to_string()),
+        );
+        vars.insert("group_names", strings(&self.inventory.group_names(host)));
+        vars.insert("groups", self.groups.clone());
+        vars.insert("ansible_play_hosts", strings(&magic.play_hosts));
+        vars.insert("ansible_play_hosts_all", strings(&magic.play_hosts));
+        vars.insert("play_hosts", strings(&magic.play_hosts));
+        vars.insert("ansible_play_batch", strings(&magic.batch));
+        vars.insert("playbook_dir", Value::String(magic.playbook_dir.display().to_string()));
+        vars.insert("omit", Value::String(self.omit.clone()));
+        vars.insert("ansible_check_mode", Value::Bool(magic.check_mode));
+        vars.insert("ansible_diff_mode", Value::Bool(magic.diff_mode));
+        vars.with_hostvars(Arc::new(HostVarsView(self.clone())))
+    }
+}
+
+/// `hostvars`: any host's inventory variables, facts and learnt variables, read on demand so
+/// that a template sees facts gathered earlier in the run.
+#[derive(Debug)]
+struct HostVarsView(Arc<Shared>);
+
+impl HostVarsSource for HostVarsView {
+    fn host_names(&self) -> Vec<String> {
+        self.0.inventory.hosts()
+    }
+
+    fn host_vars(&self, host: &str) -> Option<Vars> {
+        if !self.0.inventory.hosts().iter().any(|h| h == host) {
+            return None;
+        }
+        Some(self.0.vars_for(host, &self.0.host_layers(host)))
+    }
+}

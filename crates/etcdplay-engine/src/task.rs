@@ -1,0 +1,674 @@
+//! One task on one host: variables, `when`, loops, templated arguments, the module (or an
+//! engine-level action), `until` retries, `changed_when`/`failed_when`, `register`, `notify`,
+//! and the events that report it. Everything here concerns a single host; running a task on
+//! many hosts at once is the play runner's job.
+
+use std::time::{Duration, Instant};
+
+use etcdplay_playbook::{Flag, LoopKind, ModuleCall, Task};
+use etcdplay_source::parse_bool;
+use etcdplay_template::{Precedence, VarLayers, Vars};
+use etcdplay_transport::Become;
+use serde_json::{json, Map, Value};
+
+use crate::builtin;
+use crate::connect::{ConnectTarget, ConnectionKind};
+use crate::control::TaskControl;
+use crate::error::TaskError;
+use crate::events::{HostEvent, HostStatus};
+use crate::play::PlayRun;
+use crate::scope::TaskScope;
+
+/// How a task ended on a host, for the play runner's bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Ok,
+    Changed,
+    Skipped,
+    Failed,
+    Ignored,
+    Unreachable,
+}
+
+const CENSORED: &str = "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+
+impl PlayRun<'_> {
+    /// The variables of `task` on `host`: the host's layers plus play, role, block and task
+    /// variables at their precedence.
+    pub(crate) fn task_vars(&self, host: &str, scope: &TaskScope, task: Option<&Task>) -> Vars {
+        let shared = &self.engine.shared;
+        let mut layers: VarLayers = shared.host_layers(host);
+        if let Some(role) = &scope.role {
+            layers.push(Precedence::RoleDefaults, role.defaults.clone());
+            layers.push(Precedence::RoleVars, role.vars.clone());
+            layers.push(Precedence::RoleParams, role.params.clone());
+        }
+        layers.push(Precedence::PlayVars, self.play.vars.clone());
+        layers.push(Precedence::VarsFiles, self.vars_files_of(host));
+        for vars in &scope.block_vars {
+            layers.push(Precedence::BlockVars, vars.clone());
+        }
+        if let Some(task) = task {
+            layers.push(Precedence::TaskVars, task.vars.clone());
+        }
+        layers.push(Precedence::IncludeParams, scope.include_params.clone());
+        let mut vars = shared.vars_for(host, &layers);
+        if let Some(role) = &scope.role {
+            vars.insert("role_name", Value::String(role.name.clone()));
+            vars.insert("role_path", Value::String(role.path.display().to_string()));
+        }
+        vars
+    }
+
+    /// Renders a boolean keyword that may be a template.
+    pub(crate) fn flag(&self, flag: &Option<Flag>, vars: &Vars, origin: &str) -> Result<Option<bool>, TaskError> {
+        match flag {
+            None => Ok(None),
+            Some(Flag::Bool(b)) => Ok(Some(*b)),
+            Some(Flag::Template(t)) => {
+                let text = self.engine.templar.render_string(t, origin, vars)?;
+                parse_bool(&text)
+                    .map(Some)
+                    .ok_or_else(|| TaskError::Invalid(format!("{origin}: '{text}' is not a boolean")))
+            }
+        }
+    }
+
+    fn var_string(&self, vars: &Vars, name: &str) -> Result<Option<String>, TaskError> {
+        match vars.raw(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(self.engine.templar.render_string(s, name, vars)?)),
+            Some(other) => Ok(Some(match other {
+                Value::Bool(b) => b.to_string(),
+                v => v.to_string(),
+            })),
+        }
+    }
+
+    /// Where `host` is reached for this task, after `delegate_to` and connection variables.
+    pub(crate) fn target(&self, host: &str, task: &Task, vars: &Vars, delegate: Option<&str>) -> Result<ConnectTarget, TaskError> {
+        let (name, vars_owned);
+        let vars = match delegate {
+            Some(d) if d != host => {
+                name = d.to_string();
+                let known = self.engine.shared.inventory.hosts().iter().any(|h| h == d);
+                if !known {
+                    if d == "localhost" || d == "127.0.0.1" {
+                        return Ok(ConnectTarget {
+                            host: d.to_string(),
+                            address: d.to_string(),
+                            port: None,
+                            user: None,
+                            key_file: None,
+                            kind: ConnectionKind::Local,
+                        });
+                    }
+                    return Err(TaskError::Invalid(format!("delegate_to: '{d}' is not in the inventory")));
+                }
+                vars_owned = self.task_vars(d, &TaskScope::default(), None);
+                &vars_owned
+            }
+            _ => {
+                name = host.to_string();
+                vars
+            }
+        };
+        let connection = task
+            .connection
+            .clone()
+            .or_else(|| self.play.connection.clone())
+            .or(self.var_string(vars, "ansible_connection")?);
+        let kind = match connection.as_deref() {
+            Some("local") => ConnectionKind::Local,
+            None | Some("ssh") | Some("smart") | Some("paramiko") | Some("openssh") => ConnectionKind::Ssh,
+            Some(other) => return Err(TaskError::Invalid(format!("connection '{other}' is not supported (ssh or local)"))),
+        };
+        let port = match self.var_string(vars, "ansible_port")?.or(self.var_string(vars, "ansible_ssh_port")?) {
+            Some(p) => Some(p.parse::<u16>().map_err(|_| TaskError::Invalid(format!("ansible_port '{p}' is not a port number")))?),
+            None => None,
+        };
+        let user = task
+            .remote_user
+            .clone()
+            .or_else(|| self.play.remote_user.clone())
+            .or(self.var_string(vars, "ansible_user")?)
+            .or(self.var_string(vars, "ansible_ssh_user")?);
+        Ok(ConnectTarget {
+            address: self.var_string(vars, "ansible_host")?.unwrap_or_else(|| name.clone()),
+            host: name,
+            port,
+            user,
+            key_file: self.var_string(vars, "ansible_ssh_private_key_file")?,
+            kind,
+        })
+    }
+
+    /// The `become` of a task: keyword, else inherited, else play, else `ansible_become`. No
+    /// sudo when the login user already is the user to become.
+    fn become_of(&self, task: &Task, scope: &TaskScope, vars: &Vars, target: &ConnectTarget) -> Result<Option<Become>, TaskError> {
+        let origin = task.origin.to_string();
+        let on = match self.flag(&task.become_.clone().or(scope.become_.clone()).or(self.play.become_.clone()), vars, &origin)? {
+            Some(b) => b,
+            None => self.var_string(vars, "ansible_become")?.and_then(|s| parse_bool(&s)).unwrap_or(false),
+        };
+        if !on {
+            return Ok(None);
+        }
+        let user = task
+            .become_user
+            .clone()
+            .or_else(|| scope.become_user.clone())
+            .or_else(|| self.play.become_user.clone())
+            .or(self.var_string(vars, "ansible_become_user")?)
+            .unwrap_or_else(|| "root".to_string());
+        let login = target.user.clone().unwrap_or_else(|| {
+            if target.kind == ConnectionKind::Local {
+                local_user()
+            } else {
+                "root".to_string()
+            }
+        });
+        if login == user {
+            return Ok(None);
+        }
+        Ok(Some(Become { user }))
+    }
+
+    /// Runs `task` on `host` and reports it. Returns the outcome and the value to register.
+    pub(crate) async fn run_task_on_host(&self, task: &Task, call: &ModuleCall, scope: &TaskScope, host: &str) -> Outcome {
+        let started = Instant::now();
+        let mut vars = self.task_vars(host, scope, Some(task));
+        let origin = task.origin.to_string();
+        let no_log = self.flag(&task.no_log.clone().or(scope.no_log.clone()), &vars, &origin).ok().flatten().unwrap_or(false);
+        let ignore_errors =
+            self.flag(&task.ignore_errors.clone().or(scope.ignore_errors.clone()), &vars, &origin).ok().flatten().unwrap_or(false);
+        let delegate = match task.delegate_to.clone().or(scope.delegate_to.clone()) {
+            Some(d) => match self.engine.templar.render_string(&d, &origin, &vars) {
+                Ok(d) => Some(d),
+                Err(e) => return self.report_error(host, None, TaskError::from(e), ignore_errors, started),
+            },
+            None => None,
+        };
+        let loop_var = task.loop_control.as_ref().map(|c| c.loop_var.clone()).unwrap_or_else(|| "item".to_string());
+        let items = match &task.loop_ {
+            None => None,
+            Some(l) => match self.loop_items(&l.kind, &l.items, &l.origin.to_string(), &vars) {
+                Ok(items) => Some(items),
+                Err(e) => return self.report_error(host, delegate.as_deref(), e, ignore_errors, started),
+            },
+        };
+        let Some(items) = items else {
+            match self.conditions_hold(task, scope, &vars) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.register(host, task, json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": task.when.last()}));
+                    self.emit(host, delegate.as_deref(), HostStatus::Skipped, None, None, Value::Null, started, None);
+                    return Outcome::Skipped;
+                }
+                Err(e) => return self.report_error(host, delegate.as_deref(), e, ignore_errors, started),
+            }
+            let (result, diff) = match self.execute_with_retries(task, call, scope, host, &mut vars, delegate.as_deref()).await {
+                Ok(r) => r,
+                Err(e) => {
+                    if e.is_unreachable() {
+                        return self.report_unreachable(host, delegate.as_deref(), &e.to_string(), started);
+                    }
+                    return self.report_error(host, delegate.as_deref(), e, ignore_errors, started);
+                }
+            };
+            let shown = if no_log { censor(&result) } else { result.clone() };
+            self.register(host, task, shown.clone());
+            let failed = result.get("failed").and_then(Value::as_bool).unwrap_or(false);
+            let changed = result.get("changed").and_then(Value::as_bool).unwrap_or(false);
+            let skipped = result.get("skipped").and_then(Value::as_bool).unwrap_or(false);
+            let status = status_of(failed, changed, skipped, ignore_errors);
+            let debug_output = if no_log { None } else { builtin::debug_output(call, &result) };
+            let msg = result.get("msg").and_then(Value::as_str).map(str::to_string);
+            self.emit_full(host, delegate.as_deref(), status, None, msg, shown, started, if no_log { None } else { diff }, debug_output);
+            if changed && !failed {
+                self.notify(host, task, &vars);
+            }
+            return outcome_of(status);
+        };
+        // A loop: the task runs once per item, each item with `item` (or `loop_var`) defined.
+        let mut results = Vec::new();
+        let (mut any_changed, mut any_failed, mut all_skipped) = (false, false, true);
+        for (index, item) in items.iter().enumerate() {
+            let item_started = Instant::now();
+            vars.insert(loop_var.clone(), item.clone());
+            vars.insert("ansible_loop_var", Value::String(loop_var.clone()));
+            if let Some(index_var) = task.loop_control.as_ref().and_then(|c| c.index_var.clone()) {
+                vars.insert(index_var, json!(index));
+            }
+            let label = self.item_label(task, &vars, item);
+            let cond = self.conditions_hold(task, scope, &vars);
+            let (result, diff) = match cond {
+                Ok(false) => {
+                    let r = json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "item": item, "ansible_loop_var": loop_var});
+                    self.emit(host, delegate.as_deref(), HostStatus::Skipped, Some(label), None, Value::Null, item_started, None);
+                    results.push(r);
+                    continue;
+                }
+                Err(e) => (json!({"failed": true, "msg": e.to_string()}), None),
+                Ok(true) => match self.execute_with_retries(task, call, scope, host, &mut vars, delegate.as_deref()).await {
+                    Ok(r) => r,
+                    Err(e) if e.is_unreachable() => return self.report_unreachable(host, delegate.as_deref(), &e.to_string(), started),
+                    Err(e) => (json!({"failed": true, "msg": e.to_string()}), None),
+                },
+            };
+            all_skipped = false;
+            let mut result = result;
+            if let Value::Object(m) = &mut result {
+                m.insert("item".into(), item.clone());
+                m.insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
+            }
+            let failed = result.get("failed").and_then(Value::as_bool).unwrap_or(false);
+            let changed = result.get("changed").and_then(Value::as_bool).unwrap_or(false);
+            any_changed |= changed;
+            any_failed |= failed;
+            let shown = if no_log { censor(&result) } else { result.clone() };
+            let status = status_of(failed, changed, false, false);
+            let msg = result.get("msg").and_then(Value::as_str).map(str::to_string);
+            let debug_output = if no_log { None } else { builtin::debug_output(call, &result) };
+            self.emit_full(host, delegate.as_deref(), status, Some(label), msg, shown.clone(), item_started, if no_log { None } else { diff }, debug_output);
+            results.push(shown);
+            if let Some(pause) = task.loop_control.as_ref().and_then(|c| c.pause.as_ref()).and_then(Value::as_f64) {
+                tokio::time::sleep(Duration::from_secs_f64(pause.max(0.0))).await;
+            }
+        }
+        let mut summary = Map::new();
+        summary.insert("changed".into(), Value::Bool(any_changed));
+        summary.insert("msg".into(), Value::String("All items completed".into()));
+        summary.insert("results".into(), Value::Array(results));
+        if any_failed {
+            summary.insert("failed".into(), Value::Bool(true));
+            summary.insert("msg".into(), Value::String("One or more items failed".into()));
+        }
+        if all_skipped {
+            summary.insert("skipped".into(), Value::Bool(true));
+        }
+        self.register(host, task, Value::Object(summary.clone()));
+        if any_failed {
+            let status = if ignore_errors { HostStatus::Ignored } else { HostStatus::Failed };
+            self.emit(host, delegate.as_deref(), status, None, Some("One or more items failed".into()), json!({"changed": any_changed, "msg": "One or more items failed"}), started, None);
+            return outcome_of(status);
+        }
+        if any_changed {
+            self.notify(host, task, &vars);
+        }
+        if all_skipped {
+            Outcome::Skipped
+        } else if any_changed {
+            Outcome::Changed
+        } else {
+            Outcome::Ok
+        }
+    }
+
+    /// Every inherited and own `when:` holds.
+    fn conditions_hold(&self, task: &Task, scope: &TaskScope, vars: &Vars) -> Result<bool, TaskError> {
+        for c in &scope.when {
+            if !self.engine.templar.eval_condition(&c.expr, &c.origin.to_string(), vars)? {
+                return Ok(false);
+            }
+        }
+        let origin = task.origin.to_string();
+        for expr in &task.when {
+            if !self.engine.templar.eval_condition(expr, &origin, vars)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The loop's items, with each `with_*` lookup's meaning.
+    fn loop_items(&self, kind: &LoopKind, items: &Value, origin: &str, vars: &Vars) -> Result<Vec<Value>, TaskError> {
+        let value = self.engine.templar.template_value(items, origin, vars)?;
+        let not_list = |what: &str| TaskError::Invalid(format!("{origin}: {what} needs a list, got {value}"));
+        Ok(match kind {
+            LoopKind::Loop => match value {
+                Value::Array(v) => v,
+                Value::Null => Vec::new(),
+                _ => return Err(not_list("loop")),
+            },
+            LoopKind::With(lookup) => match lookup.as_str() {
+                "items" => match value {
+                    Value::Array(v) => v.into_iter().flat_map(|i| match i {
+                        Value::Array(inner) => inner,
+                        other => vec![other],
+                    }).collect(),
+                    Value::Null => Vec::new(),
+                    other => vec![other],
+                },
+                "list" => match value {
+                    Value::Array(v) => v,
+                    other => vec![other],
+                },
+                "dict" => match value {
+                    Value::Object(m) => m.into_iter().map(|(k, v)| json!({"key": k, "value": v})).collect(),
+                    _ => return Err(TaskError::Invalid(format!("{origin}: with_dict needs a mapping, got {value}"))),
+                },
+                "indexed_items" => match value {
+                    Value::Array(v) => v.into_iter().enumerate().map(|(i, x)| json!([i, x])).collect(),
+                    _ => return Err(not_list("with_indexed_items")),
+                },
+                "sequence" => sequence_items(&value).map_err(|m| TaskError::Invalid(format!("{origin}: with_sequence: {m}")))?,
+                other => return Err(TaskError::Invalid(format!("{origin}: with_{other} is not supported; use loop:"))),
+            },
+        })
+    }
+
+    fn item_label(&self, task: &Task, vars: &Vars, item: &Value) -> String {
+        let label_src = task.loop_control.as_ref().and_then(|c| c.label.clone());
+        let src = label_src.unwrap_or_else(|| {
+            let var = task.loop_control.as_ref().map(|c| c.loop_var.clone()).unwrap_or_else(|| "item".into());
+            format!("{{{{ {var} }}}}")
+        });
+        self.engine
+            .templar
+            .render_string(&src, "loop_control.label", vars)
+            .unwrap_or_else(|_| item.to_string())
+    }
+
+    /// Runs the action, repeating it while `until:` does not hold, then applies
+    /// `changed_when`/`failed_when`.
+    async fn execute_with_retries(
+        &self,
+        task: &Task,
+        call: &ModuleCall,
+        scope: &TaskScope,
+        host: &str,
+        vars: &mut Vars,
+        delegate: Option<&str>,
+    ) -> Result<(Value, Option<String>), TaskError> {
+        let origin = task.origin.to_string();
+        let retries = match &task.retries {
+            Some(v) => number(&self.engine.templar.template_value(v, &origin, vars)?).unwrap_or(3.0) as u32,
+            None => 3,
+        };
+        let delay = match &task.delay {
+            Some(v) => number(&self.engine.templar.template_value(v, &origin, vars)?).unwrap_or(5.0),
+            None => 5.0,
+        };
+        let register = task.register.clone().unwrap_or_else(|| "result".to_string());
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (mut result, diff) = self.execute(task, call, scope, host, vars, delegate).await?;
+            vars.insert(register.clone(), result.clone());
+            if let Some(until) = &task.until {
+                let mut done = true;
+                for expr in until {
+                    if !self.engine.templar.eval_condition(expr, &origin, vars)? {
+                        done = false;
+                    }
+                }
+                if let Value::Object(m) = &mut result {
+                    m.insert("attempts".into(), json!(attempt));
+                }
+                if !done {
+                    if attempt <= retries {
+                        tokio::time::sleep(Duration::from_secs_f64(delay.max(0.0))).await;
+                        continue;
+                    }
+                    if let Value::Object(m) = &mut result {
+                        m.insert("failed".into(), Value::Bool(true));
+                        m.insert("msg".into(), Value::String(format!("Retries exhausted ({retries}) waiting for: {}", until.join(" and "))));
+                    }
+                }
+            }
+            vars.insert(register.clone(), result.clone());
+            if let (Some(conds), Value::Object(m)) = (&task.changed_when, &mut result) {
+                let mut changed = true;
+                for c in conds {
+                    changed &= self.engine.templar.eval_condition(c, &origin, vars)?;
+                }
+                m.insert("changed".into(), Value::Bool(changed));
+            }
+            vars.insert(register.clone(), result.clone());
+            if let (Some(conds), Value::Object(m)) = (&task.failed_when, &mut result) {
+                let mut failed = true;
+                for c in conds {
+                    failed &= self.engine.templar.eval_condition(c, &origin, vars)?;
+                }
+                m.insert("failed".into(), Value::Bool(failed));
+                if failed && !m.contains_key("msg") {
+                    m.insert("msg".into(), Value::String("The failed_when condition was met".into()));
+                }
+            }
+            return Ok((result, diff));
+        }
+    }
+
+    /// One run of the task's action on the host: engine-level actions here, host modules
+    /// through the transport.
+    async fn execute(
+        &self,
+        task: &Task,
+        call: &ModuleCall,
+        scope: &TaskScope,
+        host: &str,
+        vars: &Vars,
+        delegate: Option<&str>,
+    ) -> Result<(Value, Option<String>), TaskError> {
+        let origin = call.args_origin.to_string();
+        let args = match self.engine.templar.template_value(&Value::Object(call.args.clone()), &origin, vars)? {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        if let Some(result) = builtin::run(self, call, &args, host, vars, task).await? {
+            return Ok((result, None));
+        }
+        let target = self.target(host, task, vars, delegate)?;
+        let become_ = self.become_of(task, scope, vars, &target)?;
+        let transport = self.engine.pool.get(&target).await.map_err(TaskError::Unreachable)?;
+        let check = match self.flag(&task.check_mode.clone().or(scope.check_mode.clone()), vars, &origin)? {
+            Some(c) => c,
+            None => self.engine.options.check,
+        };
+        let diff = match self.flag(&task.diff.clone().or(scope.diff.clone()), vars, &origin)? {
+            Some(d) => d,
+            None => self.engine.options.diff,
+        };
+        let control = TaskControl {
+            templar: &self.engine.templar,
+            vars,
+            role_dir: scope.role.as_ref().map(|r| r.path.as_path()),
+            playbook_dir: &self.play.playbook_dir,
+        };
+        let module_call = etcdplay_modules::ModuleCall {
+            name: &call.name,
+            args: &args,
+            check,
+            diff,
+            become_: become_.as_ref(),
+            control: &control,
+        };
+        let result = etcdplay_modules::run(module_call, transport.as_ref()).await;
+        let result = match result {
+            Ok(r) => r,
+            Err(e) if e.is_unreachable() => {
+                // The connection broke: forget it so a later run (or task) reconnects.
+                self.engine.pool.forget(&target);
+                return Err(TaskError::Module(e));
+            }
+            Err(e) => return Err(TaskError::Module(e)),
+        };
+        let diff_text = if diff { result.diff.as_ref().map(|d| d.unified()) } else { None };
+        if call.name == "setup" {
+            if let Some(Value::Object(facts)) = result.data.get("ansible_facts") {
+                let facts = facts.clone();
+                self.engine.shared.update_memory(host, |m| m.facts.extend(facts));
+            }
+        }
+        Ok((result.to_json(), diff_text.filter(|d| !d.is_empty())))
+    }
+
+    fn register(&self, host: &str, task: &Task, value: Value) {
+        if let Some(name) = &task.register {
+            let name = name.clone();
+            self.engine.shared.update_memory(host, |m| {
+                m.set_facts.insert(name, value);
+            });
+        }
+    }
+
+    fn notify(&self, host: &str, task: &Task, vars: &Vars) {
+        if task.notify.is_empty() {
+            return;
+        }
+        let names: Vec<String> = task
+            .notify
+            .iter()
+            .map(|n| self.engine.templar.render_string(n, "notify", vars).unwrap_or_else(|_| n.clone()))
+            .collect();
+        self.add_notifications(host, names);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn emit(
+        &self,
+        host: &str,
+        delegate: Option<&str>,
+        status: HostStatus,
+        item_label: Option<String>,
+        msg: Option<String>,
+        result: Value,
+        started: Instant,
+        diff: Option<String>,
+    ) {
+        self.emit_full(host, delegate, status, item_label, msg, result, started, diff, None);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn emit_full(
+        &self,
+        host: &str,
+        delegate: Option<&str>,
+        status: HostStatus,
+        item_label: Option<String>,
+        msg: Option<String>,
+        result: Value,
+        started: Instant,
+        diff: Option<String>,
+        debug_output: Option<Value>,
+    ) {
+        self.engine.reporter.host_event(&HostEvent {
+            host: host.to_string(),
+            status,
+            delegated_to: delegate.map(str::to_string),
+            item_label,
+            msg,
+            result,
+            diff,
+            debug_output,
+            duration: started.elapsed(),
+        });
+    }
+
+    fn report_error(&self, host: &str, delegate: Option<&str>, e: TaskError, ignore: bool, started: Instant) -> Outcome {
+        let status = if ignore { HostStatus::Ignored } else { HostStatus::Failed };
+        let msg = e.to_string();
+        self.emit(host, delegate, status, None, Some(msg.clone()), json!({"changed": false, "msg": msg}), started, None);
+        outcome_of(status)
+    }
+
+    fn report_unreachable(&self, host: &str, delegate: Option<&str>, reason: &str, started: Instant) -> Outcome {
+        self.emit(
+            host,
+            delegate,
+            HostStatus::Unreachable,
+            None,
+            Some(reason.to_string()),
+            json!({"changed": false, "msg": reason, "unreachable": true}),
+            started,
+            None,
+        );
+        Outcome::Unreachable
+    }
+}
+
+fn status_of(failed: bool, changed: bool, skipped: bool, ignore: bool) -> HostStatus {
+    match (failed, ignore) {
+        (true, true) => HostStatus::Ignored,
+        (true, false) => HostStatus::Failed,
+        _ if skipped => HostStatus::Skipped,
+        _ if changed => HostStatus::Changed,
+        _ => HostStatus::Ok,
+    }
+}
+
+fn outcome_of(status: HostStatus) -> Outcome {
+    match status {
+        HostStatus::Ok => Outcome::Ok,
+        HostStatus::Changed => Outcome::Changed,
+        HostStatus::Skipped => Outcome::Skipped,
+        HostStatus::Failed => Outcome::Failed,
+        HostStatus::Ignored => Outcome::Ignored,
+        HostStatus::Unreachable => Outcome::Unreachable,
+    }
+}
+
+fn censor(result: &Value) -> Value {
+    json!({"censored": CENSORED, "changed": result.get("changed").cloned().unwrap_or(Value::Bool(false))})
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn local_user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "root".to_string())
+}
+
+/// `with_sequence: start=1 end=3 format=node%02d` (the common subset).
+fn sequence_items(spec: &Value) -> Result<Vec<Value>, String> {
+    let text = spec.as_str().ok_or("expects a 'start=N end=M' string")?;
+    let (mut start, mut end, mut stride, mut format) = (1i64, None, 1i64, None::<String>);
+    for part in text.split_whitespace() {
+        let (k, v) = part.split_once('=').ok_or_else(|| format!("bad part '{part}'"))?;
+        match k {
+            "start" => start = v.parse().map_err(|_| format!("bad start '{v}'"))?,
+            "end" => end = Some(v.parse::<i64>().map_err(|_| format!("bad end '{v}'"))?),
+            "count" => end = Some(start + v.parse::<i64>().map_err(|_| format!("bad count '{v}'"))? - 1),
+            "stride" => stride = v.parse().map_err(|_| format!("bad stride '{v}'"))?,
+            "format" => format = Some(v.to_string()),
+            _ => return Err(format!("unknown key '{k}'")),
+        }
+    }
+    let end = end.ok_or("needs end= or count=")?;
+    if stride == 0 || (end - start) / stride > 100_000 {
+        return Err("stride 0 or too many items".into());
+    }
+    let mut out = Vec::new();
+    let mut i = start;
+    while (stride > 0 && i <= end) || (stride < 0 && i >= end) {
+        out.push(Value::String(match &format {
+            Some(f) => format_printf_int(f, i),
+            None => i.to_string(),
+        }));
+        i += stride;
+    }
+    Ok(out)
+}
+
+/// The `%d`/`%0Nd` subset of printf that `with_sequence format=` is used with.
+fn format_printf_int(format: &str, n: i64) -> String {
+    if let Some(at) = format.find('%') {
+        let rest = &format[at + 1..];
+        if let Some(d) = rest.find('d') {
+            let width = &rest[..d];
+            let formatted = if let Some(w) = width.strip_prefix('0') {
+                format!("{:0width$}", n, width = w.parse().unwrap_or(0))
+            } else {
+                format!("{:width$}", n, width = width.parse().unwrap_or(0))
+            };
+            return format!("{}{}{}", &format[..at], formatted, &rest[d + 1..]);
+        }
+    }
+    format.to_string()
+}

@@ -1,0 +1,195 @@
+//! The engine end to end on the control node itself (`LocalConnector`): a real playbook parsed by
+//! etcdplay-playbook, real modules writing real files in a temporary directory. Hosts are
+//! inventory names that all map to this machine, each with its own directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use etcdplay_engine::{Engine, HostEvent, HostStatus, InventoryView, LocalConnector, Reporter, RunOptions, Stats, TaskKindLabel};
+use etcdplay_playbook::{load_playbook, DefaultCatalog, LoadOptions};
+use etcdplay_template::Precedence;
+use serde_json::{json, Map, Value};
+
+struct TinyInventory {
+    hosts: Vec<String>,
+    root: PathBuf,
+}
+
+impl InventoryView for TinyInventory {
+    fn hosts(&self) -> Vec<String> {
+        self.hosts.clone()
+    }
+    fn select(&self, pattern: &str) -> Result<Vec<String>, String> {
+        match pattern {
+            "all" | "nodes" => Ok(self.hosts.clone()),
+            p => Ok(self.hosts.iter().filter(|h| *h == p).cloned().collect()),
+        }
+    }
+    fn host_layers(&self, host: &str) -> Vec<(Precedence, Map<String, Value>)> {
+        let mut m = Map::new();
+        m.insert("workdir".into(), json!(self.root.join(host).display().to_string()));
+        m.insert("ansible_connection".into(), json!("local"));
+        vec![(Precedence::InventoryVars, m)]
+    }
+    fn playbook_layers(&self, _host: &str, _dir: &Path) -> Vec<(Precedence, Map<String, Value>)> {
+        Vec::new()
+    }
+    fn groups(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("all".into(), json!(self.hosts));
+        m.insert("nodes".into(), json!(self.hosts));
+        m
+    }
+    fn group_names(&self, _host: &str) -> Vec<String> {
+        vec!["nodes".into()]
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    lines: Mutex<Vec<String>>,
+    stats: Mutex<Stats>,
+}
+
+impl Reporter for Recorder {
+    fn play_start(&self, name: &str, _hosts: &[String]) {
+        self.lines.lock().unwrap().push(format!("PLAY {name}"));
+    }
+    fn task_start(&self, kind: TaskKindLabel, header: &str, _hosts: &[String]) {
+        self.lines.lock().unwrap().push(format!("{kind:?} {header}"));
+    }
+    fn host_event(&self, e: &HostEvent) {
+        let item = e.item_label.as_ref().map(|l| format!(" item={l}")).unwrap_or_default();
+        self.lines.lock().unwrap().push(format!("{:?} {}{item} {}", e.status, e.host, e.msg.clone().unwrap_or_default()));
+    }
+    fn warning(&self, message: &str) {
+        self.lines.lock().unwrap().push(format!("WARNING {message}"));
+    }
+    fn recap(&self, stats: &Stats) {
+        *self.stats.lock().unwrap() = stats.clone();
+    }
+}
+
+const PLAYBOOK: &str = r#"
+- name: converge nodes
+  hosts: nodes
+  gather_facts: no
+  vars:
+    greeting: "hello {{ inventory_hostname }}"
+  handlers:
+    - name: note restart
+      copy: content="restarted" dest={{ workdir }}/restarted
+  tasks:
+    - name: make the work dir
+      file: path={{ workdir }} state=directory mode=0755
+    - name: write the config
+      copy:
+        content: "{{ greeting }}\nmembers={{ groups['nodes'] | join(',') }}\n"
+        dest: "{{ workdir }}/app.conf"
+        mode: "0640"
+      notify: note restart
+    - name: one line per item
+      lineinfile: path={{ workdir }}/list create=yes line={{ item }}
+      with_items: [a, b]
+    - name: runs on the first host only
+      command: echo first
+      when: inventory_hostname == 'n1'
+      changed_when: false
+    - name: a command that is not a change
+      command: cat {{ workdir }}/app.conf
+      register: shown
+      changed_when: false
+      check_mode: false
+    - name: remember
+      set_fact:
+        first_line: "{{ shown.stdout_lines[0] }}"
+    - name: check what we learnt
+      assert:
+        that:
+          - first_line == greeting
+    - block:
+        - name: fail on purpose
+          fail: msg=boom
+      rescue:
+        - name: recovered
+          copy: content=rescued dest={{ workdir }}/rescued
+      always:
+        - name: always runs
+          debug: msg=always
+"#;
+
+async fn run(dir: &Path, options: RunOptions) -> (Stats, Vec<String>) {
+    let playbook_path = dir.join("site.yml");
+    let playbook = load_playbook(&playbook_path, &DefaultCatalog, &LoadOptions::default()).expect("playbook parses");
+    let inventory = Arc::new(TinyInventory { hosts: vec!["n1".into(), "n2".into()], root: dir.to_path_buf() });
+    let recorder = Arc::new(Recorder::default());
+    let engine = Engine::new(inventory, Arc::new(LocalConnector), recorder.clone(), options, vec![dir.to_path_buf()]);
+    let stats = engine.run(&playbook).await.expect("run");
+    engine.close().await;
+    let lines = recorder.lines.lock().unwrap().clone();
+    (stats, lines)
+}
+
+#[tokio::test]
+async fn converges_then_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("site.yml"), PLAYBOOK).unwrap();
+
+    let (stats, lines) = run(dir.path(), RunOptions::default()).await;
+    let n1 = &stats["n1"];
+    assert_eq!(n1.failed, 0, "{lines:#?}");
+    assert_eq!(n1.rescued, 1, "{lines:#?}");
+    // dir, config, lineinfile (loop), rescue copy, handler
+    assert_eq!(n1.changed, 5, "{lines:#?}");
+    assert_eq!(n1.skipped, 0, "{lines:#?}");
+    assert_eq!(stats["n2"].skipped, 1, "{lines:#?}");
+    let conf = std::fs::read_to_string(dir.path().join("n2/app.conf")).unwrap();
+    assert_eq!(conf, "hello n2\nmembers=n1,n2\n");
+    assert_eq!(std::fs::read_to_string(dir.path().join("n1/list")).unwrap(), "a\nb\n");
+    assert!(dir.path().join("n1/restarted").exists(), "the handler ran");
+    assert!(lines.iter().any(|l| l == "Handler note restart"), "{lines:#?}");
+
+    std::fs::remove_file(dir.path().join("n1/restarted")).unwrap();
+    let (stats, lines) = run(dir.path(), RunOptions::default()).await;
+    assert_eq!(stats["n1"].changed, 0, "{lines:#?}");
+    assert_eq!(stats["n2"].changed, 0, "{lines:#?}");
+    assert!(!dir.path().join("n1/restarted").exists(), "no change, so no handler");
+    assert!(!lines.iter().any(|l| l.starts_with("Handler")), "{lines:#?}");
+}
+
+#[tokio::test]
+async fn check_mode_reports_changes_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("site.yml"), PLAYBOOK).unwrap();
+    run(dir.path(), RunOptions::default()).await;
+    // Someone edits a managed file; check mode must see it and leave it alone.
+    let list = dir.path().join("n1/list");
+    std::fs::write(&list, "a\n").unwrap();
+    std::fs::remove_file(dir.path().join("n1/restarted")).unwrap();
+    let options = RunOptions { check: true, diff: true, ..RunOptions::default() };
+    let (stats, lines) = run(dir.path(), options).await;
+    assert_eq!(stats["n1"].changed, 1, "the list: {lines:#?}");
+    assert_eq!(stats["n2"].changed, 0, "{lines:#?}");
+    assert_eq!(std::fs::read_to_string(&list).unwrap(), "a\n");
+    assert_eq!(stats["n1"].failed + stats["n2"].failed, 0, "{lines:#?}");
+}
+
+#[tokio::test]
+async fn a_failing_host_leaves_the_play_and_others_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let playbook = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - command: "false"
+      when: inventory_hostname == 'n1'
+    - copy: content=x dest={{ workdir }}-after
+"#;
+    std::fs::write(dir.path().join("site.yml"), playbook).unwrap();
+    let (stats, lines) = run(dir.path(), RunOptions::default()).await;
+    assert_eq!(stats["n1"].failed, 1, "{lines:#?}");
+    assert_eq!(stats["n2"].failed, 0, "{lines:#?}");
+    assert!(!dir.path().join("n1-after").exists());
+    assert!(dir.path().join("n2-after").exists());
+    assert!(lines.iter().any(|l| l.starts_with(&format!("{:?} n1", HostStatus::Failed))), "{lines:#?}");
+}

@@ -1,0 +1,12 @@
+//! etcd-specific knowledge for etcdplay. Today this is the offline data-dir reader
+//! ([`datadir`]): it reconstructs the membership an etcd data dir will restore on restart,
+//! from the WAL, `.snap` files and the bbolt backend, and judges whether a planned peer
+//! configuration (for example a switch to `https://` peer URLs) is safe to apply.
+
+pub mod datadir;
+
+pub use datadir::{
+    read_data_dir, verdict, BackendUse, Corruption, DataDirError, DataDirReport, DataDirSource,
+    DataDirState, LocalDir, MemDir, Member, PeerPlan, PeerScheme, ReadOptions, SourceError,
+    Verdict,
+};

@@ -1,0 +1,140 @@
+//! What the engine hands a module ([`ModuleCall`], [`ControlNode`]) and what it gets back
+//! ([`ModuleResult`], [`Diff`]). The shapes follow Ansible's so that `register:` variables,
+//! `changed_when:` and `--diff` output look the same to a playbook.
+
+use etcdplay_transport::Become;
+use serde_json::{Map, Value};
+
+use crate::ModuleError;
+
+/// The control-node services a module needs. The engine implements this: it knows the role and
+/// playbook directories to search and the host's variables to render templates with.
+pub trait ControlNode: Send + Sync {
+    /// Reads a file named by a task's `src:`, resolved like Ansible does (role `files/`,
+    /// playbook directory, absolute path).
+    fn read_local(&self, path: &str) -> Result<Vec<u8>, ModuleError>;
+    /// Renders a template named by a task's `src:` (role `templates/`...) with the host's vars.
+    fn render_template(&self, path: &str) -> Result<String, ModuleError>;
+    /// Writes a file on the control node (used by `fetch`); creates parent directories.
+    fn write_local(&self, path: &str, bytes: &[u8]) -> Result<(), ModuleError>;
+    /// Reads a plain control-node path, `None` if it does not exist (used by `fetch` to decide
+    /// whether the local copy is already up to date). Unlike [`ControlNode::read_local`] the
+    /// path is not resolved against role directories.
+    fn read_written(&self, path: &str) -> Result<Option<Vec<u8>>, ModuleError> {
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ModuleError::Control { path: path.to_string(), message: e.to_string() }),
+        }
+    }
+}
+
+/// One invocation of a module on one host.
+#[derive(Clone, Copy)]
+pub struct ModuleCall<'a> {
+    /// Module name as written in the task (`copy`, `ansible.builtin.copy`, `service`...).
+    pub name: &'a str,
+    /// Arguments, already templated by the engine.
+    pub args: &'a Map<String, Value>,
+    /// `--check`: report what would change, change nothing.
+    pub check: bool,
+    /// `--diff`: fill [`ModuleResult::diff`].
+    pub diff: bool,
+    /// Run the host side as this user.
+    pub become_: Option<&'a Become>,
+    pub control: &'a dyn ControlNode,
+}
+
+/// Before/after view of a change, as Ansible's `diff` result key. Text content (copy, template,
+/// lineinfile, blockinfile) is a JSON string; state (file) is a JSON object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diff {
+    pub before: Value,
+    pub after: Value,
+    pub before_header: Option<String>,
+    pub after_header: Option<String>,
+}
+
+impl Diff {
+    /// A unified diff of the two sides, the way `ansible-playbook --diff` prints it. Objects are
+    /// compared as pretty JSON with sorted keys.
+    pub fn unified(&self) -> String {
+        let before = side_text(&self.before);
+        let after = side_text(&self.after);
+        let bh = self.before_header.clone().unwrap_or_else(|| "before".to_string());
+        let ah = self.after_header.clone().unwrap_or_else(|| "after".to_string());
+        crate::textdiff::unified(&before, &after, &bh, &ah)
+    }
+}
+
+fn side_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Object(m) => {
+            let sorted: std::collections::BTreeMap<_, _> = m.iter().collect();
+            let mut s = serde_json::to_string_pretty(&sorted).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The outcome of a module on one host.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModuleResult {
+    pub changed: bool,
+    pub failed: bool,
+    /// The module did not run (for example `creates:` matched, or check mode on a module
+    /// that cannot predict its effect).
+    pub skipped: bool,
+    pub msg: Option<String>,
+    pub diff: Option<Diff>,
+    /// Ansible's other result keys (`rc`, `stdout`, `dest`, `checksum`, `stat`, ...).
+    pub data: Map<String, Value>,
+}
+
+impl ModuleResult {
+    pub(crate) fn ok() -> Self {
+        ModuleResult::default()
+    }
+
+    pub(crate) fn changed(changed: bool) -> Self {
+        ModuleResult { changed, ..ModuleResult::default() }
+    }
+
+    pub(crate) fn fail(msg: impl Into<String>) -> Self {
+        ModuleResult { failed: true, msg: Some(msg.into()), ..ModuleResult::default() }
+    }
+
+    pub(crate) fn set(&mut self, key: &str, value: impl Into<Value>) -> &mut Self {
+        self.data.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// The result as Ansible's JSON (what `register:` stores).
+    pub fn to_json(&self) -> Value {
+        let mut m = self.data.clone();
+        m.insert("changed".into(), Value::Bool(self.changed));
+        m.insert("failed".into(), Value::Bool(self.failed));
+        if self.skipped {
+            m.insert("skipped".into(), Value::Bool(true));
+        }
+        if let Some(msg) = &self.msg {
+            m.insert("msg".into(), Value::String(msg.clone()));
+        }
+        if let Some(d) = &self.diff {
+            let mut dm = Map::new();
+            dm.insert("before".into(), d.before.clone());
+            dm.insert("after".into(), d.after.clone());
+            if let Some(h) = &d.before_header {
+                dm.insert("before_header".into(), Value::String(h.clone()));
+            }
+            if let Some(h) = &d.after_header {
+                dm.insert("after_header".into(), Value::String(h.clone()));
+            }
+            m.insert("diff".into(), Value::Object(dm));
+        }
+        Value::Object(m)
+    }
+}

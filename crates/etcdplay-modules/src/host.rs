@@ -1,0 +1,65 @@
+//! The per-call context modules work with: parsed arguments plus the host, with `become`
+//! applied to every request, so no module can forget it.
+
+use std::collections::BTreeMap;
+
+use etcdplay_transport::{ExecOutput, ExecRequest, PutRequest, Transport};
+
+use crate::args::Args;
+use crate::probe::{parse_sections, FUNCS};
+use crate::{ModuleCall, ModuleError};
+
+pub(crate) struct Ctx<'a> {
+    pub(crate) call: ModuleCall<'a>,
+    pub(crate) host: &'a dyn Transport,
+    pub(crate) args: Args,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn module(&self) -> &'static str {
+        self.args.module
+    }
+
+    pub(crate) async fn exec_req(&self, mut req: ExecRequest) -> Result<ExecOutput, ModuleError> {
+        req.become_ = self.call.become_.cloned();
+        Ok(self.host.exec(req).await?)
+    }
+
+    pub(crate) async fn exec(&self, script: String) -> Result<ExecOutput, ModuleError> {
+        self.exec_req(ExecRequest::script(script)).await
+    }
+
+    /// Runs a probe script (with [`FUNCS`] prepended) and splits its sections.
+    pub(crate) async fn probe(&self, script: &str) -> Result<BTreeMap<String, Vec<u8>>, ModuleError> {
+        let out = self.exec(format!("{FUNCS}{script}")).await?;
+        let sections = parse_sections(&out.stdout);
+        if !sections.contains_key("end") {
+            return Err(ModuleError::protocol(self.host.host(), self.module(), format!("probe script failed (rc {}): {}", out.rc, out.stderr_str().trim())));
+        }
+        Ok(sections)
+    }
+
+    /// Runs a change script and turns a non-zero exit into a module failure message.
+    pub(crate) async fn change(&self, script: String) -> Result<Result<ExecOutput, String>, ModuleError> {
+        let out = self.exec(script).await?;
+        if out.rc == 0 {
+            Ok(Ok(out))
+        } else {
+            let err = out.stderr_str();
+            Ok(Err(if err.trim().is_empty() { format!("command failed with rc {}", out.rc) } else { err.trim().to_string() }))
+        }
+    }
+
+    pub(crate) async fn put(&self, dest: &str, content: Vec<u8>, mode: Option<u32>, owner: Option<String>, group: Option<String>) -> Result<(), ModuleError> {
+        let req = PutRequest { dest: dest.to_string(), content, mode, owner, group, become_: self.call.become_.cloned() };
+        Ok(self.host.put(req).await?)
+    }
+
+    pub(crate) fn bad(&self, arg: &str, message: impl Into<String>) -> ModuleError {
+        ModuleError::bad(self.module(), arg, message)
+    }
+
+    pub(crate) fn protocol(&self, message: impl Into<String>) -> ModuleError {
+        ModuleError::protocol(self.host.host(), self.module(), message)
+    }
+}

@@ -1,0 +1,60 @@
+//! The modules that change hosts: `command`, `copy`, `template`, `file`, `lineinfile`,
+//! `systemd`, `setup` and the rest of what etcdplay's playbooks use, with Ansible's arguments
+//! and result fields. Every module follows "query before change": it first reads the host's
+//! state in one exec round trip, then decides ok/changed, and only then (outside check mode)
+//! changes the host, writing files through [`Transport::put`] so writes are atomic. A run that
+//! changes nothing therefore costs one round trip per task per host.
+
+mod args;
+mod attrs;
+mod call;
+mod clock;
+mod error;
+mod facts;
+mod host;
+mod mode;
+mod modules;
+mod probe;
+mod result_fields;
+mod spec;
+mod textdiff;
+
+pub use call::{ControlNode, Diff, ModuleCall, ModuleResult};
+pub use error::ModuleError;
+pub use facts::parse_facts;
+pub use mode::{format_mode, ModeSpec};
+pub use spec::{canonical_name, is_host_module, is_known_module, module_arg_spec, suggest_module, validate_args, ArgSpec, ArgType, ANY_ARG};
+
+use etcdplay_transport::Transport;
+
+/// Runs one module on one host.
+///
+/// Arguments are validated first (an unknown or missing argument is an error before the host
+/// is touched). Engine-level modules (`debug`, `set_fact`, ...) return
+/// [`ModuleError::NotImplemented`]: the engine runs them itself.
+pub async fn run(call: ModuleCall<'_>, host: &dyn Transport) -> Result<ModuleResult, ModuleError> {
+    let module = canonical_name(call.name)
+        .ok_or_else(|| ModuleError::UnknownModule { name: call.name.to_string(), suggestion: suggest_module(call.name).map(String::from) })?;
+    let args = args::Args::parse(module, call.args)?;
+    let ctx = host::Ctx { call, host, args };
+    match module {
+        "command" | "shell" => modules::command::run(&ctx).await,
+        "copy" => modules::copy::run(&ctx).await,
+        "template" => modules::copy::run_template(&ctx).await,
+        "file" => modules::file::run(&ctx).await,
+        "lineinfile" => modules::lineinfile::run(&ctx).await,
+        "blockinfile" => modules::blockinfile::run(&ctx).await,
+        "stat" => modules::stat::run(&ctx).await,
+        "slurp" => modules::slurp::run(&ctx).await,
+        "fetch" => modules::fetch::run(&ctx).await,
+        "get_url" => modules::get_url::run(&ctx).await,
+        "unarchive" => modules::unarchive::run(&ctx).await,
+        "systemd" | "service" => modules::systemd::run(&ctx).await,
+        "user" => modules::user::run(&ctx).await,
+        "group" => modules::group::run(&ctx).await,
+        "wait_for" => modules::wait_for::run(&ctx).await,
+        "setup" => facts::run(&ctx).await,
+        // Extension point: new host modules (e.g. `data_dir_scheme_check`) add an arm here.
+        other => Err(ModuleError::NotImplemented { module: other.to_string() }),
+    }
+}

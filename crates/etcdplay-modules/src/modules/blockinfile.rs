@@ -1,0 +1,163 @@
+//! `blockinfile`: keep a block of lines between two marker lines (`# BEGIN ANSIBLE MANAGED
+//! BLOCK` / `# END ...`), inserted after/before a matching line or at BOF/EOF, or remove it.
+//! The edit is the pure function [`edit`], following Ansible's algorithm; the module reads the
+//! file in one round trip and writes it back atomically when it changed.
+
+use regex::Regex;
+
+use crate::attrs::Attrs;
+use crate::host::Ctx;
+use crate::modules::lineinfile::Anchor;
+use crate::modules::write::{converge, ensure_parent, probe_text, Target};
+use crate::{ModuleError, ModuleResult};
+
+/// Applies the block to `text`; returns the new text. `block == None` removes the block.
+pub(crate) fn edit(text: &str, marker_begin: &str, marker_end: &str, block: Option<&str>, anchor: Option<&Anchor>) -> String {
+    let mut lines: Vec<String> = text.split_inclusive('\n').map(String::from).collect();
+    let blocklines: Vec<String> = match block {
+        Some(b) if !b.is_empty() => std::iter::once(marker_begin.to_string())
+            .chain(b.lines().map(String::from))
+            .chain(std::iter::once(marker_end.to_string()))
+            .map(|l| l + "\n")
+            .collect(),
+        _ => Vec::new(),
+    };
+    let strip = |l: &str| l.trim_end_matches(['\r', '\n']).to_string();
+    let mut n0 = None;
+    let mut n1 = None;
+    for (i, l) in lines.iter().enumerate() {
+        let s = strip(l);
+        if s == marker_begin {
+            n0 = Some(i);
+        }
+        if s == marker_end {
+            n1 = Some(i);
+        }
+    }
+    let at = match (n0, n1) {
+        (Some(a), Some(b)) => {
+            let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+            lines.drain(lo..=hi);
+            lo
+        }
+        _ => match anchor {
+            Some(Anchor::After(re)) | Some(Anchor::Before(re)) => {
+                let last = lines.iter().rposition(|l| re.is_match(&strip(l)));
+                match (last, anchor) {
+                    (None, _) => lines.len(),
+                    (Some(i), Some(Anchor::After(_))) => i + 1,
+                    (Some(i), _) => i,
+                }
+            }
+            Some(Anchor::Bof) => 0,
+            _ => lines.len(),
+        },
+    };
+    if at > 0 && !lines[at - 1].ends_with('\n') && !blocklines.is_empty() {
+        lines[at - 1].push('\n');
+    }
+    lines.splice(at..at, blocklines);
+    lines.concat()
+}
+
+pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let args = &ctx.args;
+    let path = args.req_str("path")?;
+    let present = args.choice("state", &["present", "absent"], "present")? == "present";
+    let marker = args.str("marker").unwrap_or_else(|| "# {mark} ANSIBLE MANAGED BLOCK".into());
+    if !marker.contains("{mark}") {
+        return Err(ctx.bad("marker", "marker must contain {mark}"));
+    }
+    let begin = marker.replace("{mark}", &args.str("marker_begin").unwrap_or_else(|| "BEGIN".into()));
+    let end = marker.replace("{mark}", &args.str("marker_end").unwrap_or_else(|| "END".into()));
+    let compile = |arg: &str, p: &str| Regex::new(p).map_err(|e| ctx.bad(arg, format!("invalid regular expression: {e}")));
+    let anchor = match (args.str("insertafter"), args.str("insertbefore")) {
+        (Some(_), Some(_)) => return Err(ctx.bad("insertafter", "insertafter and insertbefore are mutually exclusive")),
+        (Some(a), None) if a == "EOF" => None,
+        (Some(a), None) => Some(Anchor::After(compile("insertafter", &a)?)),
+        (None, Some(b)) if b == "BOF" => Some(Anchor::Bof),
+        (None, Some(b)) => Some(Anchor::Before(compile("insertbefore", &b)?)),
+        (None, None) => None,
+    };
+    let block = args.str("block").unwrap_or_default();
+    let attrs = Attrs::from_args(args)?;
+
+    let file = probe_text(ctx, &path).await?;
+    if file.state.is_dir() {
+        return Ok(ModuleResult::fail(format!("Path {path} is a directory !")));
+    }
+    let created = file.content.is_none();
+    if created && !args.bool("create", false)? {
+        if !present {
+            return Ok(ModuleResult::ok());
+        }
+        let mut res = ModuleResult::fail(format!("Path {path} does not exist !"));
+        res.set("rc", 257);
+        return Ok(res);
+    }
+    let old = file.content.clone().unwrap_or_default();
+    let old_text = String::from_utf8_lossy(&old).into_owned();
+    let new_text = edit(&old_text, &begin, &end, present.then_some(block.as_str()), anchor.as_ref());
+    let content_changed = new_text != old_text || (created && present && !block.is_empty());
+    if created && !content_changed {
+        return Ok(ModuleResult::ok());
+    }
+    if created && !file.parent_exists && !ctx.call.check {
+        if let Err(msg) = ensure_parent(ctx, &path).await? {
+            return Ok(ModuleResult::fail(msg));
+        }
+    }
+    let target = Target {
+        dest: &path,
+        state: &file.state,
+        old: Some(&old),
+        new: new_text.into_bytes(),
+        attrs: &attrs,
+        backup: args.bool("backup", false)?,
+        after_header: format!("{path} (content)"),
+    };
+    let mut res = converge(ctx, target, content_changed).await?;
+    res.msg = Some(if !res.changed {
+        String::new()
+    } else if created {
+        "File created".into()
+    } else if !content_changed {
+        "ownership, perms or SE linux context changed".into()
+    } else if !present || block.is_empty() {
+        "Block removed".into()
+    } else {
+        "Block inserted".into()
+    });
+    res.data.remove("checksum");
+    res.data.remove("size");
+    res.data.remove("state");
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const B: &str = "# BEGIN ANSIBLE MANAGED BLOCK";
+    const E: &str = "# END ANSIBLE MANAGED BLOCK";
+
+    #[test]
+    fn inserts_replaces_and_removes() {
+        let once = edit("a\n", B, E, Some("x=1\ny=2"), None);
+        assert_eq!(once, format!("a\n{B}\nx=1\ny=2\n{E}\n"));
+        assert_eq!(edit(&once, B, E, Some("x=1\ny=2"), None), once);
+        let updated = edit(&once, B, E, Some("x=3"), None);
+        assert_eq!(updated, format!("a\n{B}\nx=3\n{E}\n"));
+        assert_eq!(edit(&updated, B, E, None, None), "a\n");
+        assert_eq!(edit("a\n", B, E, None, None), "a\n");
+    }
+
+    #[test]
+    fn anchors_and_missing_newline() {
+        let re = Regex::new("^a$").unwrap();
+        assert_eq!(edit("a\nb\n", B, E, Some("x"), Some(&Anchor::After(re.clone()))), format!("a\n{B}\nx\n{E}\nb\n"));
+        assert_eq!(edit("a\nb\n", B, E, Some("x"), Some(&Anchor::Before(re))), format!("{B}\nx\n{E}\na\nb\n"));
+        assert_eq!(edit("a", B, E, Some("x"), None), format!("a\n{B}\nx\n{E}\n"));
+        assert_eq!(edit("a\n", B, E, Some("x"), Some(&Anchor::Bof)), format!("{B}\nx\n{E}\na\n"));
+    }
+}

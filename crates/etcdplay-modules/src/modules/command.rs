@@ -1,0 +1,234 @@
+//! `command` and `shell`: run a program on the host. They always report `changed` unless
+//! `creates:`/`removes:` say the work is already done; a non-zero exit is a failure with
+//! Ansible's message "non-zero return code". `command` runs its words without a shell (the
+//! free-form line is split like Python's shlex and each word quoted), `shell` runs the text
+//! with `/bin/sh` or `executable:`. The `creates`/`removes` check runs in the same round trip.
+
+use std::time::{Instant, SystemTime};
+
+use etcdplay_transport::script::sh_quote;
+use etcdplay_transport::ExecRequest;
+use serde_json::Value;
+
+use crate::clock;
+use crate::host::Ctx;
+use crate::{ModuleError, ModuleResult};
+
+/// Exit code plus stderr marker that says "creates/removes decided to skip"; both must match,
+/// so a command that happens to exit with this code is not mistaken for a skip.
+const SKIP_RC: i32 = 199;
+const SKIP_MARK: &str = "@@etcdplay:skip:";
+
+pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let shell = ctx.module() == "shell";
+    let args = &ctx.args;
+    let (command_line, cmd_field) = if shell {
+        let text = args.str("cmd").or_else(|| args.str("_raw_params")).ok_or_else(|| ModuleError::missing("shell", "cmd"))?;
+        let line = match args.str("executable") {
+            Some(exe) => format!("exec {} -c {}", sh_quote(&exe), sh_quote(&text)),
+            None => text.clone(),
+        };
+        (line, Value::String(text))
+    } else {
+        let words = match (args.list("argv")?, args.str("cmd").or_else(|| args.str("_raw_params"))) {
+            (Some(argv), None) => argv,
+            (None, Some(text)) => shlex_split(&text).map_err(|m| ctx.bad("cmd", m))?,
+            (Some(_), Some(_)) => return Err(ctx.bad("argv", "argv and a command line are mutually exclusive")),
+            (None, None) => return Err(ModuleError::missing("command", "cmd")),
+        };
+        if words.is_empty() {
+            return Err(ctx.bad("cmd", "no command given"));
+        }
+        let quoted: Vec<String> = words.iter().map(|w| sh_quote(w)).collect();
+        (format!("exec {}", quoted.join(" ")), Value::Array(words.into_iter().map(Value::String).collect()))
+    };
+
+    let mut script = String::new();
+    if let Some(dir) = args.str("chdir") {
+        script.push_str(&format!("cd -- {} || {{ echo 'Unable to change directory before execution' >&2; exit 1; }}\n", sh_quote(&dir)));
+    }
+    let creates = args.str("creates");
+    let removes = args.str("removes");
+    if let Some(c) = &creates {
+        script.push_str(&format!("set -- {}\nif [ -e \"$1\" ] || [ -L \"$1\" ]; then echo '{SKIP_MARK}creates' >&2; exit {SKIP_RC}; fi\n", glob_quote(c)));
+    }
+    if let Some(r) = &removes {
+        script.push_str(&format!("set -- {}\nif ! [ -e \"$1\" ] && ! [ -L \"$1\" ]; then echo '{SKIP_MARK}removes' >&2; exit {SKIP_RC}; fi\n", glob_quote(r)));
+    }
+    let guarded = creates.is_some() || removes.is_some();
+    if ctx.call.check {
+        if !guarded {
+            let mut res = ModuleResult { skipped: true, msg: Some("Command would have run if not in check mode".into()), ..ModuleResult::default() };
+            res.set("cmd", cmd_field);
+            return Ok(res);
+        }
+        script.push_str("exit 0\n");
+    } else {
+        script.push_str(&command_line);
+        script.push('\n');
+    }
+
+    let mut req = ExecRequest::script(script);
+    if let Some(input) = args.str("stdin") {
+        let mut bytes = input.into_bytes();
+        if ctx.args.bool("stdin_add_newline", true)? {
+            bytes.push(b'\n');
+        }
+        req.stdin = bytes;
+    }
+    let start = SystemTime::now();
+    let clock_start = Instant::now();
+    let out = ctx.exec_req(req).await?;
+    let elapsed = clock_start.elapsed();
+    let end = SystemTime::now();
+
+    let stderr_text = out.stderr_str();
+    let mut res = ModuleResult::default();
+    res.set("cmd", cmd_field);
+    if out.rc == SKIP_RC {
+        if let Some(which) = stderr_text.lines().find_map(|l| l.strip_prefix(SKIP_MARK)) {
+            let path = if which == "creates" { creates.unwrap_or_default() } else { removes.unwrap_or_default() };
+            let text = if which == "creates" { format!("skipped, since {path} exists") } else { format!("skipped, since {path} does not exist") };
+            res.set("rc", 0).set("stdout", text.clone()).set("stdout_lines", vec![text.clone()]).set("stderr", "").set("stderr_lines", Vec::<String>::new());
+            res.msg = Some(text);
+            return Ok(res);
+        }
+    }
+    if ctx.call.check {
+        res.changed = true;
+        res.msg = Some("Command would have run if not in check mode".into());
+        return Ok(res);
+    }
+    let strip = ctx.args.bool("strip_empty_ends", true)?;
+    let stdout = tidy(&out.stdout_str(), strip);
+    let stderr = tidy(&stderr_text, strip);
+    res.changed = true;
+    res.set("rc", out.rc)
+        .set("stdout_lines", lines(&stdout))
+        .set("stderr_lines", lines(&stderr))
+        .set("stdout", stdout)
+        .set("stderr", stderr)
+        .set("start", clock::stamp(start))
+        .set("end", clock::stamp(end))
+        .set("delta", clock::delta(elapsed));
+    if out.rc != 0 {
+        res.failed = true;
+        res.msg = Some("non-zero return code".into());
+    } else {
+        res.msg = Some(String::new());
+    }
+    Ok(res)
+}
+
+fn tidy(s: &str, strip: bool) -> String {
+    if strip {
+        s.trim_end_matches(['\n', '\r']).to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+fn lines(s: &str) -> Vec<String> {
+    s.lines().map(String::from).collect()
+}
+
+/// Quotes a path for sh while leaving glob characters active, as `creates:` is a glob.
+fn glob_quote(pattern: &str) -> String {
+    let mut out = String::new();
+    let mut literal = String::new();
+    for c in pattern.chars() {
+        if "*?[]".contains(c) {
+            if !literal.is_empty() {
+                out.push_str(&sh_quote(&literal));
+                literal.clear();
+            }
+            out.push(c);
+        } else {
+            literal.push(c);
+        }
+    }
+    if !literal.is_empty() || out.is_empty() {
+        out.push_str(&sh_quote(&literal));
+    }
+    out
+}
+
+/// Splits a command line into words like Python's `shlex.split` (POSIX mode): single quotes
+/// are literal, double quotes allow `\"` `\\` `\$` escapes, a backslash outside quotes escapes
+/// the next character.
+pub(crate) fn shlex_split(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(x) => cur.push(x),
+                        None => return Err(format!("unterminated single quote in '{line}'")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(x @ ('"' | '\\' | '$' | '`')) => cur.push(x),
+                            Some(x) => {
+                                cur.push('\\');
+                                cur.push(x);
+                            }
+                            None => return Err(format!("unterminated double quote in '{line}'")),
+                        },
+                        Some(x) => cur.push(x),
+                        None => return Err(format!("unterminated double quote in '{line}'")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(x) = chars.next() {
+                    cur.push(x);
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shlex_like_python() {
+        assert_eq!(shlex_split(r#"etcdctl --endpoints "a b" 'c d' e\ f"#).unwrap(), vec!["etcdctl", "--endpoints", "a b", "c d", "e f"]);
+        assert_eq!(shlex_split(r#"echo "x\"y" ''"#).unwrap(), vec!["echo", "x\"y", ""]);
+        assert!(shlex_split("echo 'open").is_err());
+    }
+
+    #[test]
+    fn glob_quoting_keeps_stars() {
+        assert_eq!(glob_quote("/var/lib/etcd/member/*"), "/var/lib/etcd/member/*");
+        assert_eq!(glob_quote("/a b/*.db"), "'/a b/'*.db");
+    }
+}

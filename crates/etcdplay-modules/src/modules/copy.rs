@@ -1,0 +1,181 @@
+//! `copy` and `template`: put bytes (a control-node file, inline `content:`, a rendered
+//! template, or with `remote_src` a file already on the host) at `dest`. A destination that
+//! ends in `/` or is an existing directory receives `dest/basename(src)`. The probe resolves
+//! that, stats the destination and (for `--diff`) reads it, all in one round trip; the sha1 of
+//! the new content decides whether anything is uploaded.
+
+use etcdplay_transport::script::sh_quote;
+use serde_json::Value;
+
+use crate::attrs::Attrs;
+use crate::host::Ctx;
+use crate::modules::write::{converge, Target};
+use crate::probe::{decode_b64, section, PathState};
+use crate::{ModuleError, ModuleResult};
+
+pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let args = &ctx.args;
+    let src = args.str("src");
+    let remote_src = args.bool("remote_src", false)?;
+    if args.str("mode").as_deref() == Some("preserve") {
+        return Err(ctx.bad("mode", "mode=preserve is not supported by etcdplay"));
+    }
+    let (content, header) = match (&src, args.raw("content")) {
+        (Some(_), Some(_)) => return Err(ctx.bad("content", "src and content are mutually exclusive")),
+        (None, None) => return Err(ModuleError::missing("copy", "src")),
+        (None, Some(v)) => (Some(content_bytes(v)), "dynamically generated".to_string()),
+        (Some(s), None) if remote_src => (None, s.clone()),
+        (Some(s), None) => {
+            if s.ends_with('/') {
+                return Err(ctx.bad("src", "copying a directory is not supported by etcdplay; name the files"));
+            }
+            (Some(ctx.call.control.read_local(s)?), s.clone())
+        }
+    };
+    if remote_src {
+        return copy_remote(ctx, src.unwrap_or_default()).await;
+    }
+    let content = content.unwrap_or_default();
+    deliver(ctx, content, src.as_deref(), header).await
+}
+
+pub(crate) async fn run_template(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let src = ctx.args.req_str("src")?;
+    let rendered = ctx.call.control.render_template(&src)?;
+    deliver(ctx, rendered.into_bytes(), Some(&src), src.clone()).await
+}
+
+/// `content:` may be a mapping or list, which Ansible serialises as JSON.
+fn content_bytes(v: &Value) -> Vec<u8> {
+    match v {
+        Value::String(s) => s.clone().into_bytes(),
+        other => other.to_string().into_bytes(),
+    }
+}
+
+fn basename(path: &str) -> &str {
+    path.trim_end_matches('/').rsplit('/').next().unwrap_or(path)
+}
+
+/// The probe lines that resolve a directory destination into `$d`.
+fn resolve_dest(dest: &str, src: Option<&str>) -> String {
+    let base = src.map(basename).unwrap_or("");
+    let mut s = format!("d={}\n", sh_quote(dest));
+    if !base.is_empty() {
+        s.push_str(&format!("case \"$d\" in */) d=\"$d\"{b};; *) if [ -d \"$d\" ] && ! [ -L \"$d\" ]; then d=\"$d/\"{b}; fi;; esac\n", b = sh_quote(base)));
+    }
+    s
+}
+
+async fn deliver(ctx: &Ctx<'_>, content: Vec<u8>, src: Option<&str>, header: String) -> Result<ModuleResult, ModuleError> {
+    let dest = ctx.args.req_str("dest")?;
+    let attrs = Attrs::from_args(&ctx.args)?;
+    let mut script = resolve_dest(&dest, src);
+    script.push_str(&section("path"));
+    script.push_str("printf '%s' \"$d\"\n");
+    script.push_str(&section("stat"));
+    script.push_str("ep_stat \"$d\"\n");
+    script.push_str(&section("parent"));
+    script.push_str("[ -d \"$(dirname -- \"$d\")\" ] && echo yes\n");
+    if ctx.call.diff {
+        script.push_str(&section("old"));
+        script.push_str("ep_b64 \"$d\"\n");
+    }
+    script.push_str(&section("end"));
+    let s = ctx.probe(&script).await?;
+    let path = String::from_utf8_lossy(s.get("path").map(Vec::as_slice).unwrap_or_default()).into_owned();
+    let state = PathState::parse(&String::from_utf8_lossy(s.get("stat").map(Vec::as_slice).unwrap_or_default())).map_err(|m| ctx.protocol(m))?;
+    if state.is_dir() {
+        return Ok(ModuleResult::fail(format!("can not use content with a dir as dest: {path}")));
+    }
+    let parent_ok = s.get("parent").is_some_and(|p| p.starts_with(b"yes"));
+    if !state.exists && !parent_ok {
+        let dir = path.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+        return Ok(ModuleResult::fail(format!("Destination directory {dir} does not exist")));
+    }
+    let old = decode_b64(s.get("old"));
+    let force = ctx.args.bool("force", true)?;
+    let target = Target {
+        dest: &path,
+        state: &state,
+        old: old.as_deref(),
+        new: content,
+        attrs: &attrs,
+        backup: ctx.args.bool("backup", false)?,
+        after_header: header,
+    };
+    let mut res = converge(ctx, target, force || !state.exists).await?;
+    if let Some(src) = src {
+        res.set("src", src);
+    }
+    Ok(res)
+}
+
+/// `remote_src: yes`: the source is on the host, so the probe stats both and the copy is a
+/// `cp` on the host (through a temporary file, so the destination is replaced atomically).
+async fn copy_remote(ctx: &Ctx<'_>, src: String) -> Result<ModuleResult, ModuleError> {
+    let dest = ctx.args.req_str("dest")?;
+    let attrs = Attrs::from_args(&ctx.args)?;
+    let mut script = resolve_dest(&dest, Some(&src));
+    script.push_str(&section("path"));
+    script.push_str("printf '%s' \"$d\"\n");
+    script.push_str(&section("stat"));
+    script.push_str("ep_stat \"$d\"\n");
+    script.push_str(&section("src"));
+    script.push_str(&format!("ep_stat {}\n", sh_quote(&src)));
+    script.push_str(&section("end"));
+    let s = ctx.probe(&script).await?;
+    let path = String::from_utf8_lossy(s.get("path").map(Vec::as_slice).unwrap_or_default()).into_owned();
+    let parse = |k: &str| PathState::parse(&String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default())).map_err(|m| ctx.protocol(m));
+    let (state, src_state) = (parse("stat")?, parse("src")?);
+    let Some(src_sum) = src_state.sha1.clone() else {
+        return Ok(ModuleResult::fail(format!("Source {src} not found or not a readable regular file")));
+    };
+    let mut res = ModuleResult::ok();
+    res.set("dest", path.clone()).set("src", src.clone()).set("checksum", src_sum.clone()).set("state", "file");
+    let content_changed = state.sha1.as_deref() != Some(src_sum.as_str()) && (ctx.args.bool("force", true)? || !state.exists);
+    // After `cp` the new file has the source's mode and the executing user as owner, which we
+    // do not know: any requested owner/group is then applied unconditionally.
+    let after = if content_changed {
+        PathState { owner: String::new(), group: String::new(), uid: u32::MAX, gid: u32::MAX, ..src_state.clone() }
+    } else {
+        state.clone()
+    };
+    let plan = attrs.plan(&path, &PathState { exists: true, ..after });
+    res.set("size", src_state.size);
+    plan.fields().write(&mut res);
+    if content_changed || !plan.commands.is_empty() {
+        res.changed = true;
+        if ctx.call.diff {
+            // The content stays on the host, so the diff shows what identifies it.
+            let side = |sum: Option<&str>, mode: u32| {
+                let mut m = serde_json::Map::new();
+                m.insert("path".into(), Value::String(path.clone()));
+                m.insert("checksum".into(), sum.map(|s| Value::String(s.to_string())).unwrap_or(Value::Null));
+                m.insert("mode".into(), Value::String(crate::mode::format_mode(mode)));
+                Value::Object(m)
+            };
+            res.diff = Some(crate::Diff {
+                before: side(state.sha1.as_deref(), state.mode),
+                after: side(Some(&src_sum), plan.mode),
+                before_header: None,
+                after_header: None,
+            });
+        }
+        if !ctx.call.check {
+            let mut cmd = String::from("set -e\n");
+            if content_changed {
+                if ctx.args.bool("backup", false)? && state.exists {
+                    res.set("backup_file", crate::modules::write::backup_file(ctx, &path).await?);
+                }
+                let q = sh_quote(&path);
+                cmd.push_str(&format!("t={q}.etcdplay-tmp.$$\ncp -- {} \"$t\"\nmv -f -- \"$t\" {q}\n", sh_quote(&src)));
+            }
+            cmd.push_str(&plan.commands.join("\n"));
+            if let Err(msg) = ctx.change(cmd).await? {
+                return Ok(ModuleResult::fail(msg));
+            }
+        }
+    }
+    Ok(res)
+}

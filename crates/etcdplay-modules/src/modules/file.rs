@@ -1,0 +1,225 @@
+//! `file`: make a path a file, directory, symlink or hard link, touch or remove it, and set
+//! mode (octal or symbolic, computed from the current mode), owner and group, optionally
+//! recursively. The probe stats the path (and `src`, and with `recurse` every entry below it)
+//! in one round trip; the change is one shell script.
+
+use etcdplay_transport::script::sh_quote;
+use serde_json::{Map, Value};
+
+use crate::attrs::Attrs;
+use crate::host::Ctx;
+use crate::mode::{format_mode, ModeSpec};
+use crate::probe::{section, PathState};
+use crate::{Diff, ModuleError, ModuleResult};
+
+const STATES: &[&str] = &["file", "directory", "absent", "touch", "link", "hard"];
+
+pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let args = &ctx.args;
+    let path = args.req_str("path")?;
+    let path = if path.len() > 1 { path.trim_end_matches('/').to_string() } else { path };
+    if let Some(s) = args.str("state") {
+        if !STATES.contains(&s.as_str()) {
+            return Err(ctx.bad("state", format!("value '{s}' is not one of: {}", STATES.join(", "))));
+        }
+    }
+    let attrs = Attrs::from_args(args)?;
+    let recurse = args.bool("recurse", false)?;
+    let force = args.bool("force", false)?;
+    let src = args.str("src");
+    let q = sh_quote(&path);
+
+    let mut script = section("stat");
+    script.push_str(&format!("ep_stat {q}\n"));
+    if let Some(src) = &src {
+        script.push_str(&section("src"));
+        // A relative symlink source is relative to the link's directory.
+        let resolved = if src.starts_with('/') { src.clone() } else { format!("{}/{}", parent(&path), src) };
+        script.push_str(&format!("ep_stat {}\n", sh_quote(&resolved)));
+    }
+    if recurse {
+        script.push_str(&section("tree"));
+        script.push_str(&format!("[ -d {q} ] && find {q} -mindepth 1 -printf '%y|%m|%u|%g|%U|%G\\n' | sort -u\n"));
+    }
+    script.push_str(&section("end"));
+    let s = ctx.probe(&script).await?;
+    let text = |k: &str| String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned();
+    let st = PathState::parse(&text("stat")).map_err(|m| ctx.protocol(m))?;
+    let src_st = PathState::parse(&text("src")).map_err(|m| ctx.protocol(m))?;
+
+    let state = match args.str("state") {
+        Some(s) => s,
+        None if recurse => "directory".into(),
+        None if st.exists => if st.is_dir() { "directory".into() } else if st.is_link() { "link".into() } else { "file".into() },
+        None => "file".into(),
+    };
+    if recurse && state != "directory" {
+        return Err(ctx.bad("recurse", "recurse option requires state to be 'directory'"));
+    }
+    let prev = st.state_word();
+    let mut res = ModuleResult::ok();
+    res.set("path", path.clone()).set("state", state.clone());
+    let mut commands: Vec<String> = Vec::new();
+    let mut after_mode = st.mode;
+
+    match state.as_str() {
+        "absent" => {
+            if st.exists {
+                commands.push(format!("rm -rf -- {q}"));
+            }
+        }
+        "file" => {
+            if !st.exists {
+                return Ok(ModuleResult::fail(format!("file ({path}) is absent, cannot continue")));
+            }
+            if st.is_dir() {
+                return Ok(ModuleResult::fail(format!("file ({path}) is directory, cannot continue")));
+            }
+        }
+        "directory" => {
+            if st.exists && !st.is_dir() {
+                return Ok(ModuleResult::fail(format!("{path} already exists as a {prev}")));
+            }
+            if !st.exists {
+                commands.push(format!("mkdir -p -- {q}"));
+            }
+        }
+        "touch" => {
+            commands.push(format!("touch -- {q}"));
+        }
+        "link" => {
+            let Some(src) = &src else { return Err(ModuleError::missing("file", "src")) };
+            if !src_st.exists && !force {
+                return Ok(ModuleResult::fail(format!("src file does not exist, use \"force=yes\" if you really want to create the link: {src}")));
+            }
+            res.set("src", src.clone());
+            if !(st.is_link() && st.link_target.as_deref() == Some(src.as_str())) {
+                if st.is_dir() {
+                    if !force {
+                        return Ok(ModuleResult::fail(format!("refusing to convert from directory to symlink for {path}")));
+                    }
+                    commands.push(format!("rmdir -- {q}"));
+                } else if st.exists && !st.is_link() && !force {
+                    return Ok(ModuleResult::fail(format!("refusing to convert from {prev} to symlink for {path}")));
+                }
+                commands.push(format!("ln -sfn -- {} {q}", sh_quote(src)));
+            }
+        }
+        _ => {
+            // hard
+            let Some(src) = &src else { return Err(ModuleError::missing("file", "src")) };
+            if !src_st.exists {
+                return Ok(ModuleResult::fail(format!("src does not exist: {src}")));
+            }
+            res.set("src", src.clone());
+            let same = st.exists && st.inode == src_st.inode && st.dev == src_st.dev;
+            if !same {
+                if st.is_dir() {
+                    return Ok(ModuleResult::fail(format!("refusing to convert from directory to hard link for {path}")));
+                }
+                commands.push(format!("ln -f -- {} {q}", sh_quote(src)));
+            }
+        }
+    }
+    let created = !commands.is_empty();
+
+    if state != "absent" {
+        // Attributes apply to what will be there: the existing path, or a new one with the
+        // default mode of its kind.
+        let is_link = matches!(state.as_str(), "link");
+        let base = if st.exists && !(is_link && created) {
+            st.clone()
+        } else {
+            let default_mode = if state == "directory" { 0o755 } else { 0o644 };
+            PathState { exists: true, kind: Some(if is_link { crate::probe::Kind::Link } else if state == "directory" { crate::probe::Kind::Dir } else { crate::probe::Kind::File }), mode: default_mode, owner: String::new(), group: String::new(), uid: u32::MAX, gid: u32::MAX, ..PathState::default() }
+        };
+        let plan = attrs.plan(&path, &base);
+        after_mode = plan.mode;
+        commands.extend(plan.commands.iter().cloned());
+        if !plan.owner.is_empty() {
+            res.set("owner", plan.owner.clone());
+        }
+        if !plan.group.is_empty() {
+            res.set("group", plan.group.clone());
+        }
+        if !is_link {
+            res.set("mode", format_mode(plan.mode));
+        }
+        if recurse {
+            commands.extend(recurse_commands(&path, &attrs, &text("tree")));
+        }
+    }
+
+    res.changed = !commands.is_empty();
+    if res.changed && ctx.call.diff {
+        res.diff = Some(state_diff(&path, prev, &state, st.exists.then_some(st.mode), (state != "absent").then_some(after_mode)));
+    }
+    if res.changed && !ctx.call.check {
+        let script = format!("set -e\n{}\n", commands.join("\n"));
+        if let Err(msg) = ctx.change(script).await? {
+            return Ok(ModuleResult::fail(msg));
+        }
+    }
+    Ok(res)
+}
+
+fn parent(path: &str) -> &str {
+    match path.rsplit_once('/') {
+        Some(("", _)) => "/",
+        Some((dir, _)) => dir,
+        None => ".",
+    }
+}
+
+/// Recursive attribute commands, only when some entry below the directory differs. `tree` is
+/// the sorted, de-duplicated `type|mode|user|group|uid|gid` lines of every entry.
+fn recurse_commands(path: &str, attrs: &Attrs, tree: &str) -> Vec<String> {
+    let q = sh_quote(path);
+    let entries: Vec<Vec<&str>> = tree.lines().map(|l| l.split('|').collect::<Vec<_>>()).filter(|f| f.len() == 6).collect();
+    let mut out = Vec::new();
+    if let Some(o) = &attrs.owner {
+        if entries.iter().any(|f| f[2] != o && f[4] != o) {
+            out.push(format!("chown -R -h -- {} {q}", sh_quote(o)));
+        }
+    }
+    if let Some(g) = &attrs.group {
+        if entries.iter().any(|f| f[3] != g && f[5] != g) {
+            out.push(format!("chgrp -R -h -- {} {q}", sh_quote(g)));
+        }
+    }
+    if let Some(spec) = &attrs.mode {
+        let differs = entries.iter().filter(|f| f[0] != "l").any(|f| {
+            let cur = u32::from_str_radix(f[1], 8).unwrap_or(0);
+            spec.apply(cur, f[0] == "d") != cur
+        });
+        if differs {
+            out.push(match spec {
+                ModeSpec::Octal(m) => format!("find {q} -mindepth 1 ! -type l -exec chmod {m:o} {{}} +"),
+                ModeSpec::Symbolic(_) => format!("find {q} -mindepth 1 ! -type l -exec chmod {} {{}} +", sh_quote(&symbolic_for_chmod(spec))),
+            });
+        }
+    }
+    out
+}
+
+/// Our symbolic clauses with explicit "who", so chmod's umask rule cannot differ from ours.
+fn symbolic_for_chmod(spec: &ModeSpec) -> String {
+    match spec {
+        ModeSpec::Octal(m) => format!("{m:o}"),
+        ModeSpec::Symbolic(_) => format!("{spec}"),
+    }
+}
+
+fn state_diff(path: &str, before: &str, after: &str, before_mode: Option<u32>, after_mode: Option<u32>) -> Diff {
+    let side = |state: &str, mode: Option<u32>| {
+        let mut m = Map::new();
+        m.insert("path".into(), Value::String(path.to_string()));
+        m.insert("state".into(), Value::String(state.to_string()));
+        if let Some(mode) = mode {
+            m.insert("mode".into(), Value::String(format_mode(mode)));
+        }
+        Value::Object(m)
+    };
+    let after_state = if after == "touch" { "file" } else { after };
+    Diff { before: side(before, before_mode), after: side(after_state, after_mode), before_header: None, after_header: None }
+}

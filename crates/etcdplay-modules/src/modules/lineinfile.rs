@@ -1,0 +1,365 @@
+//! `lineinfile`: make sure one line is present (replacing the last line matching `regexp`, or
+//! inserted after/before a matching line, BOF or EOF) or absent. The edit itself is a pure
+//! function on the file's text, [`edit`], following Ansible's algorithm step by step; the module
+//! around it reads the file in one round trip and writes it back atomically when it changed.
+//! Regular expressions are Rust `regex` syntax (no look-around or backreferences in patterns);
+//! lines are matched without their line ending, so `$` behaves as in Python.
+
+use regex::Regex;
+
+use crate::attrs::Attrs;
+use crate::host::Ctx;
+use crate::modules::write::{converge, ensure_parent, probe_text, Target};
+use crate::{ModuleError, ModuleResult};
+
+/// Where to insert a line that no `regexp` matched.
+#[derive(Debug, Clone)]
+pub(crate) enum Anchor {
+    Bof,
+    Eof,
+    After(Regex),
+    Before(Regex),
+}
+
+/// A lineinfile request, arguments already parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct LineEdit {
+    pub(crate) regexp: Option<Regex>,
+    pub(crate) search_string: Option<String>,
+    pub(crate) line: Option<String>,
+    pub(crate) present: bool,
+    pub(crate) anchor: Option<Anchor>,
+    pub(crate) backrefs: bool,
+    pub(crate) firstmatch: bool,
+}
+
+/// The outcome of [`edit`]: new text, whether it changed, Ansible's message, lines removed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Edited {
+    pub(crate) text: String,
+    pub(crate) changed: bool,
+    pub(crate) msg: String,
+    pub(crate) found: usize,
+}
+
+fn strip_eol(l: &str) -> &str {
+    l.trim_end_matches(['\r', '\n'])
+}
+
+/// Applies the edit to `text`.
+pub(crate) fn edit(text: &str, e: &LineEdit) -> Edited {
+    let mut lines: Vec<String> = text.split_inclusive('\n').map(String::from).collect();
+    let line = e.line.clone().unwrap_or_default();
+    if !e.present {
+        let before = lines.len();
+        lines.retain(|l| {
+            let cur = strip_eol(l);
+            let hit = match (&e.regexp, &e.search_string) {
+                (Some(re), _) => re.is_match(cur),
+                (None, Some(s)) => cur.contains(s.as_str()),
+                (None, None) => cur == line,
+            };
+            !hit
+        });
+        let found = before - lines.len();
+        return Edited { text: lines.concat(), changed: found > 0, msg: format!("{found} line(s) removed"), found };
+    }
+
+    // Step 1: the last (or first, with firstmatch) line matching regexp/search_string.
+    let mut index0: Option<usize> = None;
+    let mut captures_line: Option<String> = None;
+    for (n, l) in lines.iter().enumerate() {
+        let cur = strip_eol(l);
+        let hit = match (&e.regexp, &e.search_string) {
+            (Some(re), _) => re.is_match(cur),
+            (None, Some(s)) => cur.contains(s.as_str()),
+            (None, None) => false,
+        };
+        if hit {
+            index0 = Some(n);
+            captures_line = Some(cur.to_string());
+            if e.firstmatch {
+                break;
+            }
+        }
+    }
+    // Step 2: without such a match, an exact copy of the line, and the insert anchor.
+    let mut index1: Option<usize> = None;
+    if index0.is_none() {
+        for (n, l) in lines.iter().enumerate() {
+            let cur = strip_eol(l);
+            if cur == line {
+                index0 = Some(n);
+            } else {
+                match &e.anchor {
+                    Some(Anchor::After(re)) if re.is_match(cur) => {
+                        index1 = Some(n + 1);
+                        if e.firstmatch {
+                            break;
+                        }
+                    }
+                    Some(Anchor::Before(re)) if re.is_match(cur) => {
+                        index1 = Some(n);
+                        if e.firstmatch {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    let added = |lines: Vec<String>| Edited { text: lines.concat(), changed: true, msg: "line added".into(), found: 0 };
+    if let Some(i) = index0 {
+        let mut new_line = match (&e.regexp, &captures_line, e.backrefs) {
+            (Some(re), Some(cur), true) => expand_backrefs(re, cur, &line),
+            _ => line.clone(),
+        };
+        if !new_line.ends_with('\n') {
+            new_line.push('\n');
+        }
+        if lines[i] != new_line {
+            lines[i] = new_line;
+            return Edited { text: lines.concat(), changed: true, msg: "line replaced".into(), found: 0 };
+        }
+        return Edited { text: lines.concat(), changed: false, msg: String::new(), found: 0 };
+    }
+    if e.backrefs {
+        // Without a match there is nothing to fill the backreferences with: leave the file.
+        return Edited { text: lines.concat(), changed: false, msg: String::new(), found: 0 };
+    }
+    let new_line = format!("{line}\n");
+    match (&e.anchor, index1) {
+        (Some(Anchor::Bof), _) => {
+            lines.insert(0, new_line);
+            added(lines)
+        }
+        (None | Some(Anchor::Eof), _) | (_, None) => {
+            if lines.last().is_some_and(|l| !l.ends_with('\n') && !l.ends_with('\r')) {
+                lines.push("\n".into());
+            }
+            lines.push(new_line);
+            added(lines)
+        }
+        (Some(Anchor::After(_)), Some(i)) => {
+            if i == lines.len() {
+                if strip_eol(&lines[i - 1]) != line {
+                    lines.push(new_line);
+                    return added(lines);
+                }
+            } else if strip_eol(&lines[i]) != line {
+                lines.insert(i, new_line);
+                return added(lines);
+            }
+            Edited { text: lines.concat(), changed: false, msg: String::new(), found: 0 }
+        }
+        (Some(Anchor::Before(_)), Some(i)) => {
+            if i == 0 || strip_eol(&lines[i - 1]) != line {
+                lines.insert(i, new_line);
+                return added(lines);
+            }
+            Edited { text: lines.concat(), changed: false, msg: String::new(), found: 0 }
+        }
+    }
+}
+
+/// Python's `match.expand(template)`: `\1`, `\g<1>`, `\g<name>`, and `\n`/`\t`/`\\` escapes.
+pub(crate) fn expand_backrefs(re: &Regex, subject: &str, template: &str) -> String {
+    let Some(caps) = re.captures(subject) else { return template.to_string() };
+    let group = |key: &str| -> String {
+        let m = match key.parse::<usize>() {
+            Ok(n) => caps.get(n),
+            Err(_) => caps.name(key),
+        };
+        m.map(|m| m.as_str().to_string()).unwrap_or_default()
+    };
+    let chars: Vec<char> = template.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '\\' && i + 1 < chars.len() {
+            let c = chars[i + 1];
+            if c.is_ascii_digit() {
+                let mut j = i + 1;
+                while j < chars.len() && j < i + 3 && chars[j].is_ascii_digit() {
+                    j += 1;
+                }
+                out.push_str(&group(&chars[i + 1..j].iter().collect::<String>()));
+                i = j;
+                continue;
+            }
+            if c == 'g' && chars.get(i + 2) == Some(&'<') {
+                if let Some(end) = chars[i + 3..].iter().position(|&x| x == '>') {
+                    out.push_str(&group(&chars[i + 3..i + 3 + end].iter().collect::<String>()));
+                    i = i + 4 + end;
+                    continue;
+                }
+            }
+            match c {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                '\\' => out.push('\\'),
+                other => {
+                    out.push('\\');
+                    out.push(other);
+                }
+            }
+            i += 2;
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+fn compile(ctx: &Ctx<'_>, arg: &str, pattern: &str) -> Result<Regex, ModuleError> {
+    Regex::new(pattern).map_err(|e| ctx.bad(arg, format!("invalid regular expression: {e}")))
+}
+
+pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let args = &ctx.args;
+    let path = args.req_str("path")?;
+    let present = args.choice("state", &["present", "absent"], "present")? == "present";
+    let regexp = args.str("regexp").map(|p| compile(ctx, "regexp", &p)).transpose()?;
+    let search_string = args.str("search_string");
+    if regexp.is_some() && search_string.is_some() {
+        return Err(ctx.bad("search_string", "regexp and search_string are mutually exclusive"));
+    }
+    let backrefs = args.bool("backrefs", false)?;
+    if backrefs && regexp.is_none() {
+        return Err(ctx.bad("backrefs", "regexp is required with backrefs=true"));
+    }
+    let line = args.str("line");
+    if present && line.is_none() {
+        return Err(ModuleError::missing("lineinfile", "line"));
+    }
+    if !present && regexp.is_none() && search_string.is_none() && line.is_none() {
+        return Err(ctx.bad("state", "one of line, search_string, or regexp is required with state=absent"));
+    }
+    let anchor = match (args.str("insertafter"), args.str("insertbefore")) {
+        (Some(_), Some(_)) => return Err(ctx.bad("insertafter", "insertafter and insertbefore are mutually exclusive")),
+        (Some(a), None) if a == "EOF" => Some(Anchor::Eof),
+        (Some(a), None) if a == "BOF" => Some(Anchor::Bof),
+        (Some(a), None) => Some(Anchor::After(compile(ctx, "insertafter", &a)?)),
+        (None, Some(b)) if b == "BOF" => Some(Anchor::Bof),
+        (None, Some(b)) => Some(Anchor::Before(compile(ctx, "insertbefore", &b)?)),
+        (None, None) => None,
+    };
+    let spec = LineEdit { regexp, search_string, line, present, anchor, backrefs, firstmatch: args.bool("firstmatch", false)? };
+    let attrs = Attrs::from_args(args)?;
+
+    let file = probe_text(ctx, &path).await?;
+    if file.state.is_dir() {
+        return Ok(ModuleResult::fail(format!("Path {path} is a directory !")));
+    }
+    let created = file.content.is_none();
+    if created {
+        if !present {
+            let mut res = ModuleResult::ok();
+            res.msg = Some("file not present".into());
+            res.set("found", 0);
+            return Ok(res);
+        }
+        if !args.bool("create", false)? {
+            let mut res = ModuleResult::fail(format!("Destination {path} does not exist !"));
+            res.set("rc", 257);
+            return Ok(res);
+        }
+    }
+    let old = file.content.clone().unwrap_or_default();
+    let old_text = String::from_utf8_lossy(&old).into_owned();
+    let edited = edit(&old_text, &spec);
+    if created && !file.parent_exists && !ctx.call.check {
+        if let Err(msg) = ensure_parent(ctx, &path).await? {
+            return Ok(ModuleResult::fail(msg));
+        }
+    }
+    let target = Target {
+        dest: &path,
+        state: &file.state,
+        old: Some(&old),
+        new: edited.text.into_bytes(),
+        attrs: &attrs,
+        backup: args.bool("backup", false)?,
+        after_header: format!("{path} (content)"),
+    };
+    let mut res = converge(ctx, target, edited.changed || created).await?;
+    let mut msg = edited.msg;
+    if res.changed && !edited.changed && !created {
+        msg = "ownership, perms or SE linux context changed".into();
+    }
+    if !present {
+        res.set("found", edited.found);
+    }
+    res.msg = Some(msg);
+    res.data.remove("checksum");
+    res.data.remove("size");
+    res.data.remove("state");
+    res.set("backup", res.data.get("backup_file").cloned().unwrap_or_else(|| "".into()));
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(regexp: Option<&str>, line: &str) -> LineEdit {
+        LineEdit { regexp: regexp.map(|r| Regex::new(r).unwrap()), search_string: None, line: Some(line.into()), present: true, anchor: None, backrefs: false, firstmatch: false }
+    }
+
+    #[test]
+    fn replaces_last_regexp_match() {
+        let r = edit("a=1\nb=2\na=3\n", &e(Some("^a="), "a=9"));
+        assert_eq!((r.text.as_str(), r.changed, r.msg.as_str()), ("a=1\nb=2\na=9\n", true, "line replaced"));
+        let again = edit(&r.text, &e(Some("^a="), "a=9"));
+        assert!(!again.changed);
+    }
+
+    #[test]
+    fn appends_with_missing_final_newline() {
+        let r = edit("x", &e(None, "y"));
+        assert_eq!(r.text, "x\ny\n");
+        assert_eq!(edit("", &e(None, "y")).text, "y\n");
+        assert!(!edit("y\n", &e(None, "y")).changed);
+    }
+
+    #[test]
+    fn regexp_without_match_keeps_an_existing_exact_line() {
+        assert!(!edit("k=v\n", &e(Some("^nomatch"), "k=v")).changed);
+    }
+
+    #[test]
+    fn insert_after_and_before() {
+        let mut spec = e(None, "new");
+        spec.anchor = Some(Anchor::After(Regex::new("^\\[main\\]").unwrap()));
+        let r = edit("[main]\nx\n[other]\n", &spec);
+        assert_eq!(r.text, "[main]\nnew\nx\n[other]\n");
+        assert!(!edit(&r.text, &spec).changed);
+        spec.anchor = Some(Anchor::Before(Regex::new("^\\[other\\]").unwrap()));
+        assert_eq!(edit("[main]\n[other]\n", &spec).text, "[main]\nnew\n[other]\n");
+        spec.anchor = Some(Anchor::Bof);
+        assert_eq!(edit("a\n", &spec).text, "new\na\n");
+        spec.anchor = Some(Anchor::After(Regex::new("^nothing").unwrap()));
+        assert_eq!(edit("a\n", &spec).text, "a\nnew\n");
+    }
+
+    #[test]
+    fn backrefs_expand_and_do_nothing_without_match() {
+        let mut spec = e(Some(r"^(ETCD_NAME)=.*$"), r"\1=node-2");
+        spec.backrefs = true;
+        assert_eq!(edit("ETCD_NAME=old\n", &spec).text, "ETCD_NAME=node-2\n");
+        assert!(!edit("OTHER=1\n", &spec).changed);
+        let re = Regex::new(r"(?P<k>\w+)=(\d+)").unwrap();
+        assert_eq!(expand_backrefs(&re, "a=5", r"\g<k> is \2\t!"), "a is 5\t!");
+    }
+
+    #[test]
+    fn absent_removes_every_match() {
+        let mut spec = e(Some("^#"), "");
+        spec.present = false;
+        let r = edit("#a\nb\n#c\n", &spec);
+        assert_eq!((r.text.as_str(), r.found, r.msg.as_str()), ("b\n", 2, "2 line(s) removed"));
+    }
+}

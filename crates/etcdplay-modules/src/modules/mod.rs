@@ -1,0 +1,18 @@
+//! One file per module. Each `run` reads the host's state in one round trip, decides, and
+//! changes the host only outside check mode.
+
+pub(crate) mod blockinfile;
+pub(crate) mod command;
+pub(crate) mod copy;
+pub(crate) mod fetch;
+pub(crate) mod file;
+pub(crate) mod get_url;
+pub(crate) mod group;
+pub(crate) mod lineinfile;
+pub(crate) mod slurp;
+pub(crate) mod stat;
+pub(crate) mod systemd;
+pub(crate) mod unarchive;
+pub(crate) mod user;
+pub(crate) mod wait_for;
+pub(crate) mod write;

@@ -1,0 +1,147 @@
+//! Converging a file to given bytes, shared by copy, template, lineinfile and blockinfile:
+//! compare the sha1 the probe reported with the new content's, upload atomically only when
+//! they differ, fix mode/owner/group otherwise, keep a backup when asked, and build the result
+//! fields and the diff. The caller has already probed the path.
+
+use etcdplay_transport::script::sh_quote;
+use serde_json::Value;
+use sha1::{Digest, Sha1};
+
+use crate::attrs::Attrs;
+use crate::host::Ctx;
+use crate::mode::format_mode;
+use crate::probe::PathState;
+use crate::{Diff, ModuleError, ModuleResult};
+
+pub(crate) fn sha1_hex(bytes: &[u8]) -> String {
+    let digest = Sha1::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What to write and how.
+pub(crate) struct Target<'a> {
+    pub(crate) dest: &'a str,
+    pub(crate) state: &'a PathState,
+    /// The current content, when the probe fetched it (needed for `--diff`).
+    pub(crate) old: Option<&'a [u8]>,
+    pub(crate) new: Vec<u8>,
+    pub(crate) attrs: &'a Attrs,
+    pub(crate) backup: bool,
+    /// The diff's "after" header (`src` path, or "dynamically generated").
+    pub(crate) after_header: String,
+}
+
+/// Brings `t.dest` to `t.new` and the requested attributes. `content_changed` can be forced
+/// false (copy with `force: no`).
+pub(crate) async fn converge(ctx: &Ctx<'_>, t: Target<'_>, allow_content_change: bool) -> Result<ModuleResult, ModuleError> {
+    let checksum = sha1_hex(&t.new);
+    let content_changed = allow_content_change && t.state.sha1.as_deref() != Some(checksum.as_str());
+    let mut res = ModuleResult::ok();
+    res.set("dest", t.dest).set("checksum", checksum.clone()).set("state", "file");
+    if t.state.exists && !t.state.is_file() && !(t.state.is_link() && t.state.sha1.is_some()) {
+        return Ok(ModuleResult::fail(format!("Destination {} exists and is not a regular file", t.dest)));
+    }
+    let plan = t.attrs.plan(t.dest, t.state);
+    if content_changed {
+        res.changed = true;
+        let mode = match (&t.attrs.mode, t.state.exists) {
+            (Some(spec), true) => Some(spec.apply(t.state.mode, false)),
+            (Some(_), false) => t.attrs.new_file_mode(),
+            (None, true) => Some(t.state.mode & 0o7777),
+            (None, false) => None,
+        };
+        res.set("size", t.new.len() as u64);
+        res.set("mode", format_mode(mode.unwrap_or(0o644)));
+        if let Some(o) = t.attrs.owner.clone().or_else(|| t.state.exists.then(|| t.state.owner.clone())) {
+            res.set("owner", o);
+        }
+        if let Some(g) = t.attrs.group.clone().or_else(|| t.state.exists.then(|| t.state.group.clone())) {
+            res.set("group", g);
+        }
+        if ctx.call.diff {
+            let before = t.old.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+            res.diff = Some(Diff {
+                before: Value::String(before),
+                after: Value::String(String::from_utf8_lossy(&t.new).into_owned()),
+                before_header: Some(t.dest.to_string()),
+                after_header: Some(t.after_header.clone()),
+            });
+        }
+        if !ctx.call.check {
+            if t.backup && t.state.exists {
+                let backup = backup_file(ctx, t.dest).await?;
+                res.set("backup_file", backup);
+            }
+            ctx.put(t.dest, t.new, mode, t.attrs.owner.clone(), t.attrs.group.clone()).await?;
+        }
+        return Ok(res);
+    }
+    res.set("size", t.state.size);
+    plan.fields().write(&mut res);
+    if !plan.commands.is_empty() {
+        res.changed = true;
+        if ctx.call.diff {
+            res.diff = Some(attr_diff(t.dest, t.state, plan.mode));
+        }
+        if !ctx.call.check {
+            if let Err(msg) = ctx.change(plan.commands.join("\n")).await? {
+                return Ok(ModuleResult::fail(msg));
+            }
+        }
+    }
+    Ok(res)
+}
+
+/// Copies `dest` to Ansible's backup name `DEST.PID.YYYY-MM-DD@HH:MM:SS~` and returns it.
+pub(crate) async fn backup_file(ctx: &Ctx<'_>, dest: &str) -> Result<String, ModuleError> {
+    let script = format!("b={}.$$.$(date +%Y-%m-%d@%H:%M:%S~) && cp -p -- {} \"$b\" && printf '%s' \"$b\"", sh_quote(dest), sh_quote(dest));
+    match ctx.change(script).await? {
+        Ok(out) => Ok(out.stdout_str()),
+        Err(msg) => Err(ctx.protocol(format!("backup of {dest} failed: {msg}"))),
+    }
+}
+
+/// The before/after diff of a mode change, as Ansible shows attribute changes.
+pub(crate) fn attr_diff(path: &str, st: &PathState, new_mode: u32) -> Diff {
+    let side = |mode: u32| {
+        let mut m = serde_json::Map::new();
+        m.insert("path".into(), Value::String(path.to_string()));
+        m.insert("mode".into(), Value::String(format_mode(mode)));
+        Value::Object(m)
+    };
+    Diff { before: side(st.mode), after: side(new_mode), before_header: None, after_header: None }
+}
+
+/// A text file's state, as lineinfile and blockinfile need it: stat, content, and whether the
+/// parent directory exists (to create the file).
+pub(crate) struct TextFile {
+    pub(crate) state: PathState,
+    pub(crate) content: Option<Vec<u8>>,
+    pub(crate) parent_exists: bool,
+}
+
+/// Probes `path` for [`TextFile`] in one round trip.
+pub(crate) async fn probe_text(ctx: &Ctx<'_>, path: &str) -> Result<TextFile, ModuleError> {
+    use crate::probe::{decode_b64, section};
+    let q = sh_quote(path);
+    let script = format!(
+        "{}ep_stat {q}\n{}ep_b64 {q}\n{}[ -d \"$(dirname -- {q})\" ] && echo yes\n{}",
+        section("stat"),
+        section("content"),
+        section("parent"),
+        section("end")
+    );
+    let s = ctx.probe(&script).await?;
+    let state = PathState::parse(&String::from_utf8_lossy(s.get("stat").map(Vec::as_slice).unwrap_or_default())).map_err(|m| ctx.protocol(m))?;
+    let content = if state.is_file() || (state.is_link() && state.sha1.is_some()) { Some(decode_b64(s.get("content")).unwrap_or_default()) } else { None };
+    Ok(TextFile { state, content, parent_exists: s.get("parent").is_some_and(|p| p.starts_with(b"yes")) })
+}
+
+/// Creates the parent directory of a file about to be created (lineinfile/blockinfile `create`).
+pub(crate) async fn ensure_parent(ctx: &Ctx<'_>, path: &str) -> Result<Result<(), String>, ModuleError> {
+    let dir = match path.rsplit_once('/') {
+        Some(("", _)) | None => return Ok(Ok(())),
+        Some((dir, _)) => dir.to_string(),
+    };
+    Ok(ctx.change(format!("mkdir -p -- {}", sh_quote(&dir))).await?.map(|_| ()))
+}

@@ -1,0 +1,450 @@
+//! The module registry: which module names exist, their canonical names, and the arguments each
+//! accepts. The playbook parser uses it to reject a misspelt module or argument with a
+//! suggestion before any host is touched; [`crate::run`] uses it to resolve aliases.
+//!
+//! Extension point: a new module (for example `data_dir_scheme_check`) gets one file under
+//! `src/modules/`, one entry in [`MODULES`] below and one arm in the dispatch of [`crate::run`].
+
+use serde_json::{Map, Value};
+
+use crate::ModuleError;
+
+/// The type an argument's value must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgType {
+    Str,
+    Path,
+    Bool,
+    Int,
+    /// A list, or a comma-separated string.
+    List,
+    Dict,
+    /// File mode: octal string, integer, or symbolic (`u+rwx,g-w`).
+    Mode,
+    /// Anything (free-form text, `content:` that may be a dict to serialise...).
+    Raw,
+}
+
+/// One argument a module accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgSpec {
+    pub name: &'static str,
+    pub kind: ArgType,
+    pub required: bool,
+    pub aliases: &'static [&'static str],
+}
+
+/// An [`ArgSpec`] entry with this name means "any other argument is accepted" (`set_fact`).
+pub const ANY_ARG: &str = "*";
+
+const fn a(name: &'static str, kind: ArgType) -> ArgSpec {
+    ArgSpec { name, kind, required: false, aliases: &[] }
+}
+const fn r(name: &'static str, kind: ArgType) -> ArgSpec {
+    ArgSpec { name, kind, required: true, aliases: &[] }
+}
+const fn al(name: &'static str, kind: ArgType, aliases: &'static [&'static str]) -> ArgSpec {
+    ArgSpec { name, kind, required: false, aliases }
+}
+const fn ral(name: &'static str, kind: ArgType, aliases: &'static [&'static str]) -> ArgSpec {
+    ArgSpec { name, kind, required: true, aliases }
+}
+
+use ArgType::*;
+
+const FREE_FORM: ArgSpec = al("_raw_params", Raw, &["free_form"]);
+const MODE: ArgSpec = a("mode", Mode);
+const OWNER: ArgSpec = a("owner", Str);
+const GROUP: ArgSpec = a("group", Str);
+
+const COMMAND: &[ArgSpec] = &[
+    FREE_FORM,
+    a("cmd", Str),
+    a("argv", List),
+    a("creates", Path),
+    a("removes", Path),
+    a("chdir", Path),
+    a("stdin", Str),
+    a("stdin_add_newline", Bool),
+    a("strip_empty_ends", Bool),
+    a("expand_argument_vars", Bool),
+];
+const SHELL: &[ArgSpec] = &[
+    FREE_FORM,
+    a("cmd", Str),
+    a("creates", Path),
+    a("removes", Path),
+    a("chdir", Path),
+    a("stdin", Str),
+    a("stdin_add_newline", Bool),
+    a("strip_empty_ends", Bool),
+    a("executable", Path),
+];
+const COPY: &[ArgSpec] = &[
+    a("src", Path),
+    a("content", Raw),
+    r("dest", Path),
+    a("remote_src", Bool),
+    MODE,
+    OWNER,
+    GROUP,
+    a("backup", Bool),
+    a("force", Bool),
+    a("follow", Bool),
+    a("directory_mode", Mode),
+];
+const TEMPLATE: &[ArgSpec] = &[
+    r("src", Path),
+    r("dest", Path),
+    MODE,
+    OWNER,
+    GROUP,
+    a("backup", Bool),
+    a("force", Bool),
+    a("follow", Bool),
+    a("trim_blocks", Bool),
+    a("lstrip_blocks", Bool),
+];
+const FILE: &[ArgSpec] = &[
+    ral("path", Path, &["dest", "name"]),
+    a("state", Str),
+    a("src", Path),
+    MODE,
+    OWNER,
+    GROUP,
+    a("recurse", Bool),
+    a("force", Bool),
+    a("follow", Bool),
+];
+const LINEINFILE: &[ArgSpec] = &[
+    ral("path", Path, &["dest", "destfile", "name"]),
+    al("regexp", Str, &["regex"]),
+    a("search_string", Str),
+    al("line", Str, &["value"]),
+    a("state", Str),
+    a("insertafter", Str),
+    a("insertbefore", Str),
+    a("create", Bool),
+    a("backrefs", Bool),
+    a("backup", Bool),
+    a("firstmatch", Bool),
+    MODE,
+    OWNER,
+    GROUP,
+];
+const BLOCKINFILE: &[ArgSpec] = &[
+    ral("path", Path, &["dest", "destfile", "name"]),
+    al("block", Str, &["content"]),
+    a("marker", Str),
+    a("marker_begin", Str),
+    a("marker_end", Str),
+    a("insertafter", Str),
+    a("insertbefore", Str),
+    a("state", Str),
+    a("create", Bool),
+    a("backup", Bool),
+    MODE,
+    OWNER,
+    GROUP,
+];
+const STAT: &[ArgSpec] = &[
+    ral("path", Path, &["dest", "name"]),
+    a("follow", Bool),
+    a("get_checksum", Bool),
+    al("checksum_algorithm", Str, &["checksum", "checksum_algo"]),
+    a("get_mime", Bool),
+    a("get_attributes", Bool),
+];
+const SLURP: &[ArgSpec] = &[ral("src", Path, &["path"])];
+const FETCH: &[ArgSpec] = &[
+    r("src", Path),
+    r("dest", Path),
+    a("flat", Bool),
+    a("fail_on_missing", Bool),
+    a("validate_checksum", Bool),
+];
+const GET_URL: &[ArgSpec] = &[
+    r("url", Str),
+    r("dest", Path),
+    a("checksum", Str),
+    MODE,
+    OWNER,
+    GROUP,
+    a("force", Bool),
+    a("timeout", Int),
+    a("validate_certs", Bool),
+    a("backup", Bool),
+];
+const UNARCHIVE: &[ArgSpec] = &[
+    r("src", Path),
+    r("dest", Path),
+    a("remote_src", Bool),
+    a("creates", Path),
+    MODE,
+    OWNER,
+    GROUP,
+    a("extra_opts", List),
+];
+const SYSTEMD: &[ArgSpec] = &[
+    al("name", Str, &["service", "unit"]),
+    a("state", Str),
+    a("enabled", Bool),
+    a("masked", Bool),
+    al("daemon_reload", Bool, &["daemon-reload"]),
+    al("daemon_reexec", Bool, &["daemon-reexec"]),
+    a("scope", Str),
+    a("no_block", Bool),
+    a("force", Bool),
+];
+const SERVICE: &[ArgSpec] = &[
+    r("name", Str),
+    a("state", Str),
+    a("enabled", Bool),
+    a("sleep", Int),
+    a("use", Str),
+];
+const USER: &[ArgSpec] = &[
+    ral("name", Str, &["user"]),
+    a("uid", Int),
+    a("group", Str),
+    a("groups", List),
+    a("append", Bool),
+    a("shell", Path),
+    a("home", Path),
+    a("system", Bool),
+    al("create_home", Bool, &["createhome"]),
+    a("state", Str),
+    a("comment", Str),
+    a("remove", Bool),
+    a("force", Bool),
+];
+const GROUP_MOD: &[ArgSpec] = &[r("name", Str), a("gid", Int), a("system", Bool), a("state", Str)];
+const WAIT_FOR: &[ArgSpec] = &[
+    a("host", Str),
+    a("port", Int),
+    a("path", Path),
+    a("state", Str),
+    a("delay", Int),
+    a("timeout", Int),
+    a("sleep", Int),
+    al("search_regex", Str, &[]),
+    a("connect_timeout", Int),
+    a("msg", Str),
+];
+const SETUP: &[ArgSpec] = &[
+    a("gather_subset", List),
+    a("gather_timeout", Int),
+    a("filter", List),
+    a("fact_path", Path),
+];
+// Engine-level modules: executed by the engine, listed here so the parser can check them.
+const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];
+const DEBUG: &[ArgSpec] = &[a("msg", Raw), a("var", Str), a("verbosity", Int)];
+const FAIL: &[ArgSpec] = &[a("msg", Raw)];
+const ASSERT: &[ArgSpec] = &[
+    r("that", List),
+    al("fail_msg", Raw, &["msg"]),
+    a("success_msg", Raw),
+    a("quiet", Bool),
+];
+const META: &[ArgSpec] = &[FREE_FORM];
+const PAUSE: &[ArgSpec] = &[a("seconds", Int), a("minutes", Int), a("prompt", Str), a("echo", Bool)];
+const INCLUDE_VARS: &[ArgSpec] = &[
+    FREE_FORM,
+    a("file", Path),
+    a("dir", Path),
+    a("name", Str),
+    a("files_matching", Str),
+    a("ignore_files", List),
+    a("depth", Int),
+    a("extensions", List),
+    a("ignore_unknown_extensions", Bool),
+];
+const INCLUDE_TASKS: &[ArgSpec] = &[FREE_FORM, a("file", Path), a("apply", Dict)];
+const INCLUDE_ROLE: &[ArgSpec] = &[
+    r("name", Str),
+    a("tasks_from", Str),
+    a("vars_from", Str),
+    a("defaults_from", Str),
+    a("handlers_from", Str),
+    a("public", Bool),
+    a("apply", Dict),
+    a("allow_duplicates", Bool),
+];
+
+/// Every module: canonical name, other names it answers to, argument spec, and whether
+/// this crate executes it (`false`: the engine does).
+const MODULES: &[(&str, &[&str], &[ArgSpec], bool)] = &[
+    ("command", &[], COMMAND, true),
+    ("shell", &[], SHELL, true),
+    ("copy", &[], COPY, true),
+    ("template", &[], TEMPLATE, true),
+    ("file", &[], FILE, true),
+    ("lineinfile", &[], LINEINFILE, true),
+    ("blockinfile", &[], BLOCKINFILE, true),
+    ("stat", &[], STAT, true),
+    ("slurp", &[], SLURP, true),
+    ("fetch", &[], FETCH, true),
+    ("get_url", &[], GET_URL, true),
+    ("unarchive", &[], UNARCHIVE, true),
+    ("systemd", &["systemd_service"], SYSTEMD, true),
+    ("service", &[], SERVICE, true),
+    ("user", &[], USER, true),
+    ("group", &[], GROUP_MOD, true),
+    ("wait_for", &[], WAIT_FOR, true),
+    ("setup", &["gather_facts"], SETUP, true),
+    ("set_fact", &[], SET_FACT, false),
+    ("debug", &[], DEBUG, false),
+    ("fail", &[], FAIL, false),
+    ("assert", &[], ASSERT, false),
+    ("meta", &[], META, false),
+    ("pause", &[], PAUSE, false),
+    ("include_vars", &[], INCLUDE_VARS, false),
+    ("include_tasks", &[], INCLUDE_TASKS, false),
+    ("import_tasks", &[], INCLUDE_TASKS, false),
+    ("include_role", &[], INCLUDE_ROLE, false),
+    ("import_role", &[], INCLUDE_ROLE, false),
+];
+
+/// Collections whose prefix is stripped: `ansible.builtin.copy` is `copy`.
+const COLLECTIONS: &[&str] = &["ansible.builtin.", "ansible.legacy.", "ansible.posix."];
+
+/// The canonical name of a module (`ansible.builtin.systemd_service` -> `systemd`), or `None`.
+pub fn canonical_name(name: &str) -> Option<&'static str> {
+    let short = COLLECTIONS.iter().find_map(|p| name.strip_prefix(p)).unwrap_or(name);
+    MODULES.iter().find(|(n, aliases, _, _)| *n == short || aliases.contains(&short)).map(|m| m.0)
+}
+
+/// Whether `name` (any spelling) is a module etcdplay knows, engine-level ones included.
+pub fn is_known_module(name: &str) -> bool {
+    canonical_name(name).is_some()
+}
+
+/// Whether this crate executes the module (as opposed to the engine).
+pub fn is_host_module(name: &str) -> bool {
+    canonical_name(name).and_then(|c| MODULES.iter().find(|m| m.0 == c)).is_some_and(|m| m.3)
+}
+
+/// The arguments a module accepts (empty for an unknown module).
+pub fn module_arg_spec(name: &str) -> &'static [ArgSpec] {
+    canonical_name(name).and_then(|c| MODULES.iter().find(|m| m.0 == c)).map(|m| m.2).unwrap_or(&[])
+}
+
+/// The closest known module name to a misspelt one, for "did you mean".
+pub fn suggest_module(name: &str) -> Option<&'static str> {
+    closest(name, MODULES.iter().flat_map(|m| std::iter::once(m.0).chain(m.1.iter().copied())))
+}
+
+/// Checks `args` against the module's spec and reports every problem (unknown argument with a
+/// suggestion, missing required argument, a value of the wrong type).
+pub fn validate_args(name: &str, args: &Map<String, Value>) -> Vec<ModuleError> {
+    let Some(module) = canonical_name(name) else {
+        return vec![ModuleError::UnknownModule { name: name.to_string(), suggestion: suggest_module(name).map(String::from) }];
+    };
+    let spec = module_arg_spec(module);
+    let any = spec.iter().any(|s| s.name == ANY_ARG);
+    let mut errors = Vec::new();
+    for (key, value) in args {
+        match find_arg(spec, key) {
+            Some(s) => {
+                if let Err(message) = check_type(s.kind, value) {
+                    errors.push(ModuleError::bad(module, key, message));
+                }
+            }
+            None if any => {}
+            None => {
+                let names = spec.iter().filter(|s| s.name != ANY_ARG).flat_map(|s| std::iter::once(s.name).chain(s.aliases.iter().copied()));
+                errors.push(ModuleError::UnknownArgument {
+                    module: module.to_string(),
+                    arg: key.clone(),
+                    suggestion: closest(key, names).map(String::from),
+                });
+            }
+        }
+    }
+    for s in spec.iter().filter(|s| s.required) {
+        if !args.keys().any(|k| k == s.name || s.aliases.contains(&k.as_str())) {
+            errors.push(ModuleError::missing(module, s.name));
+        }
+    }
+    errors
+}
+
+pub(crate) fn find_arg<'s>(spec: &'s [ArgSpec], key: &str) -> Option<&'s ArgSpec> {
+    spec.iter().find(|s| s.name != ANY_ARG && (s.name == key || s.aliases.contains(&key)))
+}
+
+fn check_type(kind: ArgType, value: &Value) -> Result<(), String> {
+    match (kind, value) {
+        (_, Value::Null) | (Raw, _) => Ok(()),
+        (Bool, v) => crate::args::to_bool(v).map(|_| ()).ok_or_else(|| format!("expected a boolean, got {v}")),
+        (Int, Value::Number(_)) => Ok(()),
+        (Int, Value::String(s)) if s.trim().parse::<i64>().is_ok() => Ok(()),
+        (Int, v) => Err(format!("expected an integer, got {v}")),
+        (List, Value::Array(_) | Value::String(_) | Value::Number(_)) => Ok(()),
+        (Dict, Value::Object(_)) => Ok(()),
+        (Dict, v) => Err(format!("expected a mapping, got {v}")),
+        (Mode, v) => crate::mode::ModeSpec::from_value(v).map(|_| ()),
+        (Str | Path, Value::String(_) | Value::Number(_) | Value::Bool(_)) => Ok(()),
+        (_, v) => Err(format!("expected a string, got {v}")),
+    }
+}
+
+/// The candidate nearest to `word` by edit distance, if it is close enough to be a typo.
+fn closest<'c>(word: &str, candidates: impl Iterator<Item = &'c str>) -> Option<&'c str> {
+    let limit = (word.chars().count() / 3).clamp(1, 3);
+    candidates.map(|c| (levenshtein(word, c), c)).filter(|(d, _)| *d <= limit).min_by_key(|(d, _)| *d).map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(cur).min(row[j]) };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_names_strip_collections_and_resolve_aliases() {
+        assert_eq!(canonical_name("ansible.builtin.copy"), Some("copy"));
+        assert_eq!(canonical_name("ansible.builtin.systemd_service"), Some("systemd"));
+        assert_eq!(canonical_name("service"), Some("service"));
+        assert_eq!(canonical_name("set_fact"), Some("set_fact"));
+        assert_eq!(canonical_name("copyy"), None);
+        assert!(is_known_module("ansible.legacy.debug"));
+        assert!(!is_host_module("debug"));
+        assert!(is_host_module("lineinfile"));
+        assert_eq!(suggest_module("tempalte"), Some("template"));
+    }
+
+    #[test]
+    fn unknown_argument_gets_a_suggestion() {
+        let args = json!({"src": "a", "destt": "/b"});
+        let errs = validate_args("copy", args.as_object().unwrap());
+        let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert!(text.contains(&"unknown argument 'destt' for module copy, did you mean 'dest'?".to_string()), "{text:?}");
+        assert!(text.contains(&"module copy: missing required argument 'dest'".to_string()), "{text:?}");
+    }
+
+    #[test]
+    fn aliases_types_and_free_keys() {
+        let ok = json!({"name": "/x", "state": "directory", "mode": "u+rwx,g-w"});
+        assert!(validate_args("file", ok.as_object().unwrap()).is_empty());
+        let bad = json!({"path": "/x", "mode": "u+q", "recurse": "maybe"});
+        assert_eq!(validate_args("file", bad.as_object().unwrap()).len(), 2);
+        let facts = json!({"anything": 1, "cacheable": true});
+        assert!(validate_args("set_fact", facts.as_object().unwrap()).is_empty());
+    }
+}

@@ -1,0 +1,107 @@
+//! Reading certificates back: the facts etcdplay needs to decide whether an existing
+//! certificate can be reused (names, dates, key usages, public key, issuer) and whether it
+//! was really signed by a given CA.
+
+use std::collections::BTreeSet;
+
+use time::OffsetDateTime;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::pem::Pem;
+
+use crate::san::{self, San};
+
+/// The parts of a certificate that reuse decisions and `pki show` look at.
+#[derive(Clone, Debug)]
+pub(crate) struct CertSummary {
+    /// The DER bytes of the certificate.
+    pub(crate) der: Vec<u8>,
+    /// Subject in OpenSSL-like one-line form.
+    pub(crate) subject: String,
+    /// The first common name of the subject, if any.
+    pub(crate) common_name: Option<String>,
+    /// Issuer in the same form.
+    pub(crate) issuer: String,
+    /// Subject alternative names.
+    pub(crate) sans: BTreeSet<San>,
+    /// Start of validity.
+    pub(crate) not_before: OffsetDateTime,
+    /// End of validity.
+    pub(crate) not_after: OffsetDateTime,
+    /// Whether the EKU extension lists serverAuth.
+    pub(crate) server_auth: bool,
+    /// Whether the EKU extension lists clientAuth.
+    pub(crate) client_auth: bool,
+    /// Whether basic constraints mark it as a CA.
+    pub(crate) is_ca: bool,
+    /// The raw subject public key (the BIT STRING contents), to compare with a key file.
+    pub(crate) public_key: Vec<u8>,
+}
+
+/// Decodes the first certificate of a PEM text. The error is a short reason for messages.
+pub(crate) fn first_cert_der(pem_bytes: &[u8]) -> Result<Vec<u8>, String> {
+    for pem in Pem::iter_from_buffer(pem_bytes) {
+        let pem = pem.map_err(|e| format!("not valid PEM: {e}"))?;
+        if pem.label == "CERTIFICATE" {
+            return Ok(pem.contents);
+        }
+    }
+    Err("no CERTIFICATE block found".to_owned())
+}
+
+/// Parses DER into an x509-parser certificate, with a short reason on failure.
+pub(crate) fn parse_der(der: &[u8]) -> Result<X509Certificate<'_>, String> {
+    x509_parser::parse_x509_certificate(der)
+        .map(|(_, cert)| cert)
+        .map_err(|e| format!("not a valid X.509 certificate: {e}"))
+}
+
+/// Reads the summary of the first certificate in a PEM text.
+pub(crate) fn summarize_pem(pem_bytes: &[u8]) -> Result<CertSummary, String> {
+    summarize_der(first_cert_der(pem_bytes)?)
+}
+
+/// Reads the summary of a DER certificate.
+pub(crate) fn summarize_der(der: Vec<u8>) -> Result<CertSummary, String> {
+    let cert = parse_der(&der)?;
+    let eku = cert
+        .extended_key_usage()
+        .map_err(|e| format!("bad extended key usage extension: {e}"))?;
+    let (server_auth, client_auth) = eku.map_or((false, false), |ext| {
+        (ext.value.server_auth || ext.value.any, ext.value.client_auth || ext.value.any)
+    });
+    let is_ca = cert
+        .basic_constraints()
+        .map_err(|e| format!("bad basic constraints extension: {e}"))?
+        .is_some_and(|ext| ext.value.ca);
+    let validity = cert.validity();
+    let summary = CertSummary {
+        subject: cert.subject().to_string(),
+        common_name: cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .map(str::to_owned),
+        issuer: cert.issuer().to_string(),
+        sans: san::from_x509(&cert),
+        not_before: validity.not_before.to_datetime(),
+        not_after: validity.not_after.to_datetime(),
+        server_auth,
+        client_auth,
+        is_ca,
+        public_key: cert.public_key().subject_public_key.data.to_vec(),
+        der: Vec::new(),
+    };
+    drop(cert);
+    Ok(CertSummary { der, ..summary })
+}
+
+/// Whether `cert_der` names `ca_der`'s subject as its issuer (byte for byte, as TLS libraries
+/// compare) and carries a valid signature by the CA's key.
+pub(crate) fn is_signed_by(cert_der: &[u8], ca_der: &[u8]) -> bool {
+    let (Ok(cert), Ok(ca)) = (parse_der(cert_der), parse_der(ca_der)) else {
+        return false;
+    };
+    cert.issuer().as_raw() == ca.subject().as_raw()
+        && cert.verify_signature(Some(ca.public_key())).is_ok()
+}

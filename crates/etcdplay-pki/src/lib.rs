@@ -1,0 +1,24 @@
+//! Certificates for etcd clusters. A CA is created once on the control node (or brought by
+//! the user) and kept in a PKI directory next to the inventory; member certificates (server
+//! and client auth, with every name and address a member is reached by) and a client
+//! certificate for tools are issued from it, reused while still good and re-issued when
+//! names change, expiry nears, the CA changes or rotation is asked for. Pure code: paths and
+//! specs in, files out; no network. Private keys never appear in errors or `Debug` output.
+
+mod ca;
+mod dir;
+mod error;
+mod files;
+mod inspect;
+mod leaf;
+mod options;
+mod profile;
+mod san;
+mod show;
+
+pub use dir::{PkiDir, CA_CERT_FILE, CA_KEY_FILE, CLIENT_STEM};
+pub use error::PkiError;
+pub use options::{EnsureOptions, Issued, MemberSpec};
+pub use profile::{CLIENT_COMMON_NAME, DEFAULT_LEAF_VALIDITY_DAYS};
+pub use san::San;
+pub use show::{render_table, CertInfo};

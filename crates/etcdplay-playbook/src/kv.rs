@@ -1,0 +1,178 @@
+//! The `key=value` shorthand of task arguments (`template: src=a.j2 dest=/etc/a mode=0644`), split
+//! the way Ansible's `split_args`/`parse_kv` do: whitespace separates tokens except inside quotes
+//! and Jinja blocks, surrounding quotes are removed from values, and tokens without `=` form the
+//! free-form `_raw_params` of command-like modules.
+
+/// One token of a k=v line.
+#[cfg(test)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Token {
+    /// `key=value`, the value unquoted.
+    Pair(String, String),
+    /// Anything else, as written.
+    Raw(String),
+}
+
+/// Why a line could not be split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SplitError {
+    UnbalancedQuotes,
+    UnbalancedJinja,
+}
+
+impl SplitError {
+    pub(crate) fn message(&self) -> &'static str {
+        match self {
+            SplitError::UnbalancedQuotes => "unbalanced quotes",
+            SplitError::UnbalancedJinja => "unbalanced Jinja2 braces ({{ }}, {% %} or {# #})",
+        }
+    }
+}
+
+/// Splits on whitespace outside quotes and Jinja blocks, keeping each token as written.
+pub(crate) fn split_words(text: &str) -> Result<Vec<String>, SplitError> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut jinja_depth = 0usize;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if let Some(q) = quote {
+            cur.push(c);
+            if c == '\\' {
+                if let Some(n) = next {
+                    cur.push(n);
+                    i += 1;
+                }
+            } else if c == q {
+                quote = None;
+            }
+        } else if c == '{' && matches!(next, Some('{' | '%' | '#')) {
+            jinja_depth += 1;
+            cur.push(c);
+            cur.push(next.unwrap_or('{'));
+            i += 1;
+        } else if matches!(c, '}' | '%' | '#') && next == Some('}') && jinja_depth > 0 {
+            jinja_depth -= 1;
+            cur.push(c);
+            cur.push('}');
+            i += 1;
+        } else if jinja_depth > 0 {
+            cur.push(c);
+        } else if c == '"' || c == '\'' {
+            quote = Some(c);
+            cur.push(c);
+        } else if c.is_whitespace() {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+        } else {
+            cur.push(c);
+        }
+        i += 1;
+    }
+    if quote.is_some() {
+        return Err(SplitError::UnbalancedQuotes);
+    }
+    if jinja_depth > 0 {
+        return Err(SplitError::UnbalancedJinja);
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+/// Removes one pair of matching surrounding quotes, as Ansible's `unquote` does.
+fn unquote(s: &str) -> String {
+    let b = s.as_bytes();
+    if b.len() >= 2 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] {
+        s[1..s.len() - 1].to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// The position of the first `=` outside quotes and Jinja, if the word is a `key=value`.
+pub(crate) fn pair_split(word: &str) -> Option<(String, String)> {
+    let mut quote: Option<char> = None;
+    let mut depth = 0usize;
+    let mut prev = '\0';
+    for (i, c) in word.char_indices() {
+        match quote {
+            Some(q) if c == q && prev != '\\' => quote = None,
+            Some(_) => {}
+            None if (c == '"' || c == '\'') && depth == 0 => quote = Some(c),
+            None if c == '{' && prev == '{' => depth += 1,
+            None if c == '}' && prev == '}' && depth > 0 => depth -= 1,
+            None if c == '=' && depth == 0 && prev != '\\' => {
+                let key = &word[..i];
+                // A key is a plain name: `a=b` is a pair, `"a=b"` or `x==y` is not.
+                if key.is_empty() || !key.chars().all(|k| k.is_ascii_alphanumeric() || k == '_' || k == '-') {
+                    return None;
+                }
+                return Some((key.to_string(), unquote(&word[i + 1..])));
+            }
+            None => {}
+        }
+        prev = c;
+    }
+    None
+}
+
+/// Splits a k=v line into tokens.
+#[cfg(test)]
+pub(crate) fn split_kv(text: &str) -> Result<Vec<Token>, SplitError> {
+    Ok(split_words(text)?
+        .into_iter()
+        .map(|w| match pair_split(&w) {
+            Some((k, v)) => Token::Pair(k, v),
+            None => Token::Raw(w),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(k: &str, v: &str) -> Token {
+        Token::Pair(k.into(), v.into())
+    }
+
+    #[test]
+    fn pairs_with_quotes_and_jinja() {
+        let t = split_kv("src=etcd.service.j2 dest=/etc/systemd/system/etcd.service mode=0644").unwrap();
+        assert_eq!(t, vec![pair("src", "etcd.service.j2"), pair("dest", "/etc/systemd/system/etcd.service"), pair("mode", "0644")]);
+        let t = split_kv(r#"msg="hello {{ name }}" var='a b'"#).unwrap();
+        assert_eq!(t, vec![pair("msg", "hello {{ name }}"), pair("var", "a b")]);
+        let t = split_kv("name={{ item.key }} value={{ item.value | default('x y') }}").unwrap();
+        assert_eq!(t, vec![pair("name", "{{ item.key }}"), pair("value", "{{ item.value | default('x y') }}")]);
+    }
+
+    #[test]
+    fn raw_words_stay_as_written() {
+        let t = split_kv(r#"echo "a  b" chdir=/tmp x==y "k=v" 1+1=2"#).unwrap();
+        assert_eq!(
+            t,
+            vec![
+                Token::Raw("echo".into()),
+                Token::Raw("\"a  b\"".into()),
+                pair("chdir", "/tmp"),
+                pair("x", "=y"),
+                Token::Raw("\"k=v\"".into()),
+                Token::Raw("1+1=2".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn unbalanced_input_is_an_error() {
+        assert_eq!(split_kv("msg='oops"), Err(SplitError::UnbalancedQuotes));
+        assert_eq!(split_kv("msg={{ x"), Err(SplitError::UnbalancedJinja));
+        assert_eq!(split_kv(""), Ok(vec![]));
+    }
+}

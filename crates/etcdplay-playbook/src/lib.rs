@@ -1,0 +1,88 @@
+//! Ansible playbooks and roles read into a typed model ([`model`]) with the file, line and
+//! column of every play and task. Loading resolves everything static (`import_playbook`,
+//! `roles:`, `import_tasks`, `import_role`, role files, literal template and copy sources) and
+//! checks module names and arguments against a [`ModuleCatalog`], reporting every problem at
+//! once as [`Diagnostics`]; it never evaluates templates and never touches a host.
+
+mod catalog;
+mod error;
+pub mod model;
+mod options;
+
+pub use catalog::{DefaultCatalog, ModuleCatalog};
+pub use error::{Hint, PlaybookError};
+pub use etcdplay_source::{Diagnostic, Diagnostics};
+pub use model::*;
+pub use options::LoadOptions;
+
+mod action;
+mod kv;
+mod loader;
+mod play;
+mod role;
+mod task;
+mod values;
+
+use std::path::{Path, PathBuf};
+
+use loader::{FileCtx, Loader};
+
+/// Loads a playbook and everything it statically refers to. Returns every problem found, sorted
+/// by file and position, when there is any.
+pub fn load_playbook(path: &Path, catalog: &dyn ModuleCatalog, opts: &LoadOptions) -> Result<Playbook, Diagnostics> {
+    let mut loader = Loader::new(catalog, opts);
+    let plays = loader.playbook_file(path);
+    loader.finish(Playbook { path: path.to_path_buf(), plays })
+}
+
+/// Where a task file named `name` (already rendered) is found from an include's context.
+pub fn find_task_file(name: &str, ctx: &IncludeContext) -> Option<PathBuf> {
+    let p = Path::new(name);
+    if p.is_absolute() {
+        return Some(p.to_path_buf()).filter(|p| p.is_file());
+    }
+    ctx.search_dirs.iter().map(|d| d.join(p)).find(|p| p.is_file())
+}
+
+/// Loads the task file of a dynamic `include_tasks` whose name the engine has rendered;
+/// problems are reported at `from` (the including task) or inside the file.
+pub fn load_task_file(
+    name: &str,
+    ctx: &IncludeContext,
+    from: &Origin,
+    catalog: &dyn ModuleCatalog,
+    opts: &LoadOptions,
+) -> Result<Vec<Task>, Diagnostics> {
+    let mut loader = Loader::new(catalog, opts);
+    let Some(path) = find_task_file(name, ctx) else {
+        let looked_in = ctx.search_dirs.iter().map(|d| loader::show(d)).collect::<Vec<_>>().join(", ");
+        let error = PlaybookError::FileNotFound { what: "task file", name: name.to_string(), looked_in };
+        return Err(Diagnostic::new(from.file.clone(), from.line, from.col, error.to_string()).into());
+    };
+    let tasks = loader.task_file(&path, &ctx.playbook_dir, ctx.role.clone()).unwrap_or_default();
+    loader.finish(tasks)
+}
+
+/// Loads a role for a dynamic `include_role` whose name the engine has rendered.
+pub fn load_role(
+    name: &str,
+    selectors: &RoleSelectors,
+    ctx: &IncludeContext,
+    from: &Origin,
+    catalog: &dyn ModuleCatalog,
+    opts: &LoadOptions,
+) -> Result<Role, Diagnostics> {
+    let mut loader = Loader::new(catalog, opts);
+    let f = FileCtx {
+        shown: from.file.clone(),
+        dir: ctx.search_dirs.first().cloned().unwrap_or_default(),
+        playbook_dir: ctx.playbook_dir.clone(),
+        role: ctx.role.clone(),
+    };
+    let pos = etcdplay_source::Pos { line: from.line, col: from.col };
+    let role = loader.role_by_name(&f, name, selectors, pos, false);
+    match role {
+        Some(r) => loader.finish(r),
+        None => Err(loader.diags.sorted()),
+    }
+}

@@ -1,0 +1,116 @@
+//! The loading session: the catalog and options, the diagnostics collected so far, and the
+//! stacks of files and roles being read (to refuse import cycles instead of recursing forever).
+//! Each file being parsed is described by a [`FileCtx`], which says how it is shown to the user
+//! and where its relative names resolve.
+
+use std::path::{Path, PathBuf};
+
+use etcdplay_source::{load_yaml_file, Diagnostic, Diagnostics, Node, Pos};
+
+use crate::model::{IncludeContext, Origin, RoleScope};
+use crate::{LoadOptions, ModuleCatalog, PlaybookError};
+
+/// How deeply imports and role dependencies may nest before the loader gives up; deeper
+/// nesting is almost certainly a cycle through templated names.
+pub(crate) const MAX_DEPTH: usize = 48;
+
+/// One file being parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct FileCtx {
+    /// The path as shown in diagnostics and origins.
+    pub(crate) shown: String,
+    /// The file's directory.
+    pub(crate) dir: PathBuf,
+    pub(crate) playbook_dir: PathBuf,
+    /// The role whose file this is.
+    pub(crate) role: Option<RoleScope>,
+}
+
+impl FileCtx {
+    pub(crate) fn new(path: &Path, playbook_dir: &Path, role: Option<RoleScope>) -> Self {
+        FileCtx {
+            shown: show(path),
+            dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            playbook_dir: playbook_dir.to_path_buf(),
+            role,
+        }
+    }
+
+    pub(crate) fn origin(&self, pos: Pos) -> Origin {
+        Origin { file: self.shown.clone(), line: pos.line, col: pos.col }
+    }
+
+    /// Where a dynamic include written in this file looks for relative names.
+    pub(crate) fn include_context(&self) -> IncludeContext {
+        let mut dirs = vec![self.dir.clone()];
+        if let Some(r) = &self.role {
+            dirs.push(r.path.join("tasks"));
+        }
+        dirs.push(self.playbook_dir.clone());
+        IncludeContext { search_dirs: dedup(dirs), playbook_dir: self.playbook_dir.clone(), role: self.role.clone() }
+    }
+
+    pub(crate) fn role_name(&self) -> Option<String> {
+        self.role.as_ref().map(|r| r.name.clone())
+    }
+}
+
+/// A path as the user should see it: as joined from what they typed, without `./` noise.
+pub(crate) fn show(path: &Path) -> String {
+    let s = path.to_string_lossy().into_owned();
+    let s = s.strip_prefix("./").map(str::to_string).unwrap_or(s);
+    s.replace("/./", "/")
+}
+
+pub(crate) fn dedup(dirs: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for d in dirs {
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// The session state shared by every parser function (they are `impl Loader` blocks in the
+/// modules `play`, `role`, `task`, `action` and `values`).
+pub(crate) struct Loader<'a> {
+    pub(crate) catalog: &'a dyn ModuleCatalog,
+    pub(crate) opts: &'a LoadOptions,
+    pub(crate) diags: Diagnostics,
+    /// Files being parsed, outermost first (canonical paths when available).
+    pub(crate) file_stack: Vec<PathBuf>,
+    /// Role directories being loaded, outermost first.
+    pub(crate) role_stack: Vec<(String, PathBuf)>,
+}
+
+impl<'a> Loader<'a> {
+    pub(crate) fn new(catalog: &'a dyn ModuleCatalog, opts: &'a LoadOptions) -> Self {
+        Loader { catalog, opts, diags: Diagnostics::new(), file_stack: Vec::new(), role_stack: Vec::new() }
+    }
+
+    pub(crate) fn report(&mut self, f: &FileCtx, pos: Pos, error: PlaybookError) {
+        self.diags.push(Diagnostic::new(f.shown.clone(), pos.line, pos.col, error.to_string()));
+    }
+
+    /// Reads a YAML file, reporting a syntax error or an unreadable file.
+    pub(crate) fn read_yaml(&mut self, path: &Path) -> Option<Node> {
+        match load_yaml_file(path, &show(path)) {
+            Ok(n) => Some(n),
+            Err(d) => {
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    /// The key identifying a file on the include stack.
+    pub(crate) fn file_key(path: &Path) -> PathBuf {
+        path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+    }
+
+    /// The finished result.
+    pub(crate) fn finish<T>(self, value: T) -> Result<T, Diagnostics> {
+        self.diags.sorted().into_result(value)
+    }
+}

@@ -1,0 +1,182 @@
+//! The crate's error type: every failure says where (template file or caller's label, line) and what.
+//!
+//! minijinja errors are translated here once, so callers never see minijinja's types and the
+//! messages read like Ansible's (`'etcd_name' is undefined`) with a better location attached.
+
+use std::fmt;
+
+use minijinja::ErrorKind;
+
+/// Where a failing template came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The template file path, or the caller's label for an inline string (`playbook.yml:12:5`).
+    pub origin: String,
+    /// The line inside the template text, when known.
+    pub line: Option<usize>,
+    /// True for inline strings: the origin already points at the string, so line 1 adds nothing.
+    pub inline: bool,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.inline, self.line) {
+            (false, Some(line)) => write!(f, "{}:{}", self.origin, line),
+            (true, Some(line)) if line > 1 => write!(f, "{} (template line {})", self.origin, line),
+            _ => write!(f, "{}", self.origin),
+        }
+    }
+}
+
+/// Everything that can go wrong while templating.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// A variable (or attribute) the template needs does not exist.
+    #[error("{location}: '{name}' is undefined{context}")]
+    Undefined {
+        location: Location,
+        name: String,
+        /// Where inside nested variable templating it happened, e.g. ` (in variable 'a')`.
+        context: String,
+    },
+    /// Variables refer to each other in a circle.
+    #[error("{location}: recursive loop detected in template string: {chain}")]
+    Recursion { location: Location, chain: String },
+    /// The template text does not parse.
+    #[error("{location}: template syntax error: {message}")]
+    Syntax { location: Location, message: String },
+    /// Any other failure while rendering: bad filter arguments, failed lookups, type errors.
+    #[error("{location}: {message}{context}")]
+    Render {
+        location: Location,
+        message: String,
+        context: String,
+    },
+    /// A `when:` expression produced something other than a boolean (ansible-core >= 2.19 rule).
+    #[error(
+        "{location}: conditional result ({truthy}) was derived from value of type '{type_name}'; \
+         conditionals must have a boolean result"
+    )]
+    BrokenConditional {
+        location: Location,
+        truthy: bool,
+        type_name: String,
+    },
+    /// A template file could not be read.
+    #[error("{path}: cannot read template: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl TemplateError {
+    /// The location the error refers to, when there is one.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            TemplateError::Undefined { location, .. }
+            | TemplateError::Recursion { location, .. }
+            | TemplateError::Syntax { location, .. }
+            | TemplateError::Render { location, .. }
+            | TemplateError::BrokenConditional { location, .. } => Some(location),
+            TemplateError::Read { .. } => None,
+        }
+    }
+}
+
+/// Marker carried as the source of a minijinja error raised for a variable cycle.
+#[derive(Debug, thiserror::Error)]
+#[error("recursive loop detected in template string: {chain}")]
+pub(crate) struct CycleError {
+    pub(crate) chain: String,
+}
+
+/// Translates a minijinja error raised while rendering the template named `name`.
+pub(crate) fn translate(err: minijinja::Error, name: &str, origin: &str, inline: bool) -> TemplateError {
+    let same_template = err.name().is_none() || err.name() == Some(name);
+    let location = Location {
+        origin: origin.to_string(),
+        line: if same_template { err.line() } else { None },
+        inline,
+    };
+    // Errors raised while templating another variable carry that variable's template name.
+    let context = match (same_template, err.name()) {
+        (false, Some(inner)) => format!(" (in {inner})"),
+        _ => String::new(),
+    };
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        if let Some(cycle) = cause.downcast_ref::<CycleError>() {
+            return TemplateError::Recursion {
+                location,
+                chain: cycle.chain.clone(),
+            };
+        }
+        source = cause.source();
+    }
+    let detail = err.detail().unwrap_or_default().to_string();
+    match err.kind() {
+        ErrorKind::UndefinedError => TemplateError::Undefined {
+            location,
+            name: undefined_name(&detail),
+            context,
+        },
+        ErrorKind::SyntaxError | ErrorKind::BadEscape => TemplateError::Syntax {
+            location,
+            message: if detail.is_empty() { err.kind().to_string() } else { detail },
+        },
+        ErrorKind::UnknownFilter => TemplateError::Render {
+            location,
+            message: format!("no filter named '{}'", backticked(&detail).unwrap_or(&detail)),
+            context,
+        },
+        ErrorKind::UnknownTest => TemplateError::Render {
+            location,
+            message: format!("no test named '{}'", backticked(&detail).unwrap_or(&detail)),
+            context,
+        },
+        kind => TemplateError::Render {
+            location,
+            message: if detail.is_empty() {
+                kind.to_string()
+            } else {
+                format!("{kind}: {detail}")
+            },
+            context,
+        },
+    }
+}
+
+/// The text between the first pair of backticks in a minijinja detail message.
+fn backticked(detail: &str) -> Option<&str> {
+    let start = detail.find('`')? + 1;
+    let len = detail[start..].find('`')?;
+    Some(&detail[start..start + len])
+}
+
+/// The undefined expression named by minijinja's "`foo.bar` is undefined" detail.
+fn undefined_name(detail: &str) -> String {
+    backticked(detail).unwrap_or("<unknown>").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_display() {
+        let file = Location { origin: "etcd.service.j2".into(), line: Some(3), inline: false };
+        assert_eq!(file.to_string(), "etcd.service.j2:3");
+        let arg = Location { origin: "site.yml:12:5".into(), line: Some(1), inline: true };
+        assert_eq!(arg.to_string(), "site.yml:12:5");
+        let arg2 = Location { origin: "site.yml:12:5".into(), line: Some(2), inline: true };
+        assert_eq!(arg2.to_string(), "site.yml:12:5 (template line 2)");
+    }
+
+    #[test]
+    fn undefined_name_is_extracted() {
+        assert_eq!(undefined_name("`foo.bar` is undefined"), "foo.bar");
+        assert_eq!(undefined_name("weird"), "<unknown>");
+    }
+}

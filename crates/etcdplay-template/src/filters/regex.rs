@@ -1,0 +1,196 @@
+//! `regex_replace` and `regex_search`, with Python `re` syntax translated to the `regex` crate
+//! (`\Z`, `\g<name>` and `\1` replacements). Look-around and back-references inside patterns are
+//! not supported by the `regex` crate and fail with a clear error.
+
+use minijinja::value::{Kwargs, Rest, Value};
+use minijinja::{Environment, Error, ErrorKind};
+use regex::{Regex, RegexBuilder};
+
+use super::ensure_defined;
+use crate::pyrepr::py_str;
+
+pub(super) fn register(env: &mut Environment<'static>) {
+    env.add_filter("regex_replace", regex_replace);
+    env.add_filter("regex_search", regex_search);
+    env.add_filter("regex_findall", regex_findall);
+    env.add_filter("regex_escape", |s: String| regex::escape(&s));
+}
+
+/// Compiles a Python-syntax pattern.
+pub(crate) fn compile_python_regex(pattern: &str, ignorecase: bool, multiline: bool) -> Result<Regex, Error> {
+    let translated = pattern.replace("\\Z", "\\z");
+    RegexBuilder::new(&translated)
+        .case_insensitive(ignorecase)
+        .multi_line(multiline)
+        .build()
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("invalid regular expression {pattern:?}: {e}")))
+}
+
+/// Python `re.sub` replacement text (`\1`, `\g<1>`, `\g<name>`, `\n`) as `regex` crate syntax.
+fn translate_replacement(repl: &str) -> String {
+    let mut out = String::with_capacity(repl.len());
+    let chars: Vec<char> = repl.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '$' {
+            out.push_str("$$");
+            i += 1;
+            continue;
+        }
+        if c != '\\' || i + 1 == chars.len() {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let next = chars[i + 1];
+        match next {
+            'g' if chars.get(i + 2) == Some(&'<') => {
+                let end = chars[i + 3..].iter().position(|c| *c == '>');
+                match end {
+                    Some(len) => {
+                        let name: String = chars[i + 3..i + 3 + len].iter().collect();
+                        out.push_str(&format!("${{{name}}}"));
+                        i += 4 + len;
+                    }
+                    None => {
+                        out.push_str("\\g");
+                        i += 2;
+                    }
+                }
+            }
+            d if d.is_ascii_digit() => {
+                let mut j = i + 1;
+                while j < chars.len() && j < i + 3 && chars[j].is_ascii_digit() {
+                    j += 1;
+                }
+                let num: String = chars[i + 1..j].iter().collect();
+                out.push_str(&format!("${{{num}}}"));
+                i = j;
+            }
+            'n' => {
+                out.push('\n');
+                i += 2;
+            }
+            't' => {
+                out.push('\t');
+                i += 2;
+            }
+            'r' => {
+                out.push('\r');
+                i += 2;
+            }
+            '\\' => {
+                out.push('\\');
+                i += 2;
+            }
+            other => {
+                // Python keeps unknown ASCII-letter escapes as errors and others literally;
+                // keeping both characters is the forgiving choice.
+                out.push('\\');
+                out.push(other);
+                i += 2;
+            }
+        }
+    }
+    out
+}
+
+fn flags(kwargs: &Kwargs) -> Result<(bool, bool), Error> {
+    Ok((
+        kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false),
+        kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false),
+    ))
+}
+
+/// Ansible's `regex_replace(pattern, replacement='', ignorecase=False, multiline=False, count=0)`.
+fn regex_replace(
+    value: Value,
+    pattern: Option<String>,
+    replacement: Option<String>,
+    kwargs: Kwargs,
+) -> Result<String, Error> {
+    ensure_defined(&value)?;
+    let (ignorecase, multiline) = flags(&kwargs)?;
+    let count = kwargs.get::<Option<usize>>("count")?.unwrap_or(0);
+    let mandatory_count = kwargs.get::<Option<usize>>("mandatory_count")?.unwrap_or(0);
+    kwargs.assert_all_used()?;
+    let text = py_str(&value);
+    let pattern = pattern.unwrap_or_default();
+    let re = compile_python_regex(&pattern, ignorecase, multiline)?;
+    let repl = translate_replacement(&replacement.unwrap_or_default());
+    let found = re.find_iter(&text).count();
+    if mandatory_count != 0 && mandatory_count != found {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("'{pattern}' should match {mandatory_count} times, but matches {found} times in '{text}'"),
+        ));
+    }
+    Ok(re.replacen(&text, count, repl.as_str()).into_owned())
+}
+
+/// Ansible's `regex_search(regex, *groups, ignorecase=False, multiline=False)`: the match, the
+/// listed groups (`'\\1'`, `'\\g<name>'`), or `None` without a match.
+fn regex_search(value: Value, pattern: String, groups: Rest<String>, kwargs: Kwargs) -> Result<Value, Error> {
+    ensure_defined(&value)?;
+    let (ignorecase, multiline) = flags(&kwargs)?;
+    kwargs.assert_all_used()?;
+    let text = py_str(&value);
+    let re = compile_python_regex(&pattern, ignorecase, multiline)?;
+    let Some(caps) = re.captures(&text) else {
+        return Ok(Value::from(()));
+    };
+    if groups.is_empty() {
+        return Ok(Value::from(caps.get(0).map(|m| m.as_str()).unwrap_or_default()));
+    }
+    let mut out = Vec::new();
+    for group in groups.iter() {
+        let m = if let Some(name) = group.strip_prefix("\\g<").and_then(|g| g.strip_suffix('>')) {
+            match name.parse::<usize>() {
+                Ok(n) => caps.get(n),
+                Err(_) => caps.name(name),
+            }
+        } else if let Some(num) = group.strip_prefix('\\') {
+            let n: usize = num
+                .parse()
+                .map_err(|_| Error::new(ErrorKind::InvalidOperation, "Unknown argument"))?;
+            caps.get(n)
+        } else {
+            return Err(Error::new(ErrorKind::InvalidOperation, "Unknown argument"));
+        };
+        out.push(m.map(|m| Value::from(m.as_str())).unwrap_or(Value::from(())));
+    }
+    Ok(Value::from(out))
+}
+
+/// Ansible's `regex_findall(regex, multiline=False, ignorecase=False)`.
+fn regex_findall(value: Value, pattern: String, kwargs: Kwargs) -> Result<Value, Error> {
+    ensure_defined(&value)?;
+    let (ignorecase, multiline) = flags(&kwargs)?;
+    kwargs.assert_all_used()?;
+    let text = py_str(&value);
+    let re = compile_python_regex(&pattern, ignorecase, multiline)?;
+    let groups = re.captures_len() - 1;
+    let mut out = Vec::new();
+    for caps in re.captures_iter(&text) {
+        let get = |i: usize| Value::from(caps.get(i).map(|m| m.as_str()).unwrap_or_default());
+        out.push(match groups {
+            0 => get(0),
+            1 => get(1),
+            n => Value::from((1..=n).map(get).collect::<Vec<_>>()),
+        });
+    }
+    Ok(Value::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replacement_syntax_is_translated() {
+        assert_eq!(translate_replacement(r"\1-\g<name>-\g<2>"), "${1}-${name}-${2}");
+        assert_eq!(translate_replacement("cost $5"), "cost $$5");
+        assert_eq!(translate_replacement(r"a\\b"), r"a\b");
+    }
+}

@@ -1,0 +1,30 @@
+//! Ansible-compatible templating for etcdplay, on minijinja.
+//!
+//! [`Templar`] renders template files (like Ansible's template module), task-argument strings
+//! (natively: `"{{ groups.etcds }}"` is a list) and `when:` conditions, with Ansible's filters,
+//! tests, lookups and Python-style printing (`True`, `[1, 'a']`). Variables live in [`Vars`]
+//! and are templated lazily when read, with cycles reported; [`VarLayers`] merges variable
+//! sources in Ansible's precedence order, documented once in [`precedence`].
+
+mod ansible_tests;
+mod error;
+mod filters;
+mod hostvars;
+mod lazy;
+mod lookup;
+mod methods;
+pub mod precedence;
+pub mod pyjson;
+pub mod pyrepr;
+pub mod pyyaml;
+mod render;
+mod scope;
+mod session;
+mod templar;
+mod vars;
+
+pub use error::{Location, TemplateError};
+pub use precedence::{Precedence, VarLayers};
+pub use render::is_possibly_template;
+pub use templar::{Templar, TemplarOptions};
+pub use vars::{HostVarsSource, StaticHostVars, Vars};

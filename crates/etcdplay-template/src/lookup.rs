@@ -1,0 +1,136 @@
+//! `lookup()` / `query()` / `q()` with the `file`, `env`, `pipe` and `template` plugins.
+//! Files are found in the caller's search directories (`dir/files/x`, then `dir/x`, and for
+//! templates `dir/templates/x`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use minijinja::value::{Kwargs, Rest, Value, ValueKind};
+use minijinja::{Environment, Error, ErrorKind, State};
+
+use crate::pyrepr::py_str;
+use crate::render::{render_native, RenderCtx, CTX_KEY};
+
+pub(crate) fn register(env: &mut Environment<'static>, search_dirs: Arc<Vec<PathBuf>>) {
+    let dirs = search_dirs.clone();
+    env.add_function("lookup", move |state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs| {
+        let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
+        let results = run(state, &dirs, &name, &terms, &kwargs)?;
+        kwargs.assert_all_used()?;
+        if wantlist {
+            return Ok(Value::from(results));
+        }
+        // Ansible joins several results with commas; one result is returned as it is.
+        Ok(match results.len() {
+            1 => results.into_iter().next().unwrap_or_default(),
+            _ => Value::from(results.iter().map(py_str).collect::<Vec<_>>().join(",")),
+        })
+    });
+    for name in ["query", "q"] {
+        let dirs = search_dirs.clone();
+        env.add_function(name, move |state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs| {
+            let results = run(state, &dirs, &name, &terms, &kwargs)?;
+            kwargs.assert_all_used()?;
+            Ok(Value::from(results))
+        });
+    }
+}
+
+fn fail(message: String) -> Error {
+    Error::new(ErrorKind::InvalidOperation, message)
+}
+
+/// Terms may be given as separate arguments or as one list.
+fn term_strings(terms: &[Value]) -> Result<Vec<String>, Error> {
+    let mut out = Vec::new();
+    for term in terms {
+        crate::filters::ensure_defined(term)?;
+        if matches!(term.kind(), ValueKind::Seq | ValueKind::Iterable) {
+            out.extend(term.try_iter()?.map(|t| py_str(&t)));
+        } else {
+            out.push(py_str(term));
+        }
+    }
+    Ok(out)
+}
+
+fn find(search_dirs: &[PathBuf], subdir: &str, name: &str) -> Option<PathBuf> {
+    let path = Path::new(name);
+    if path.is_absolute() {
+        return path.is_file().then(|| path.to_path_buf());
+    }
+    search_dirs
+        .iter()
+        .flat_map(|dir| [dir.join(subdir).join(path), dir.join(path)])
+        .find(|candidate| candidate.is_file())
+}
+
+fn run(state: &State, dirs: &[PathBuf], plugin: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+    let terms = term_strings(terms)?;
+    let plugin = plugin.strip_prefix("ansible.builtin.").unwrap_or(plugin);
+    let mut out = Vec::new();
+    match plugin {
+        "file" => {
+            let rstrip = kwargs.get::<Option<bool>>("rstrip")?.unwrap_or(true);
+            let lstrip = kwargs.get::<Option<bool>>("lstrip")?.unwrap_or(false);
+            for term in &terms {
+                let path = find(dirs, "files", term)
+                    .ok_or_else(|| fail(format!("The 'file' lookup had an issue accessing the file '{term}': file not found")))?;
+                let mut text = std::fs::read_to_string(&path)
+                    .map_err(|e| fail(format!("The 'file' lookup had an issue accessing the file '{term}': {e}")))?;
+                if rstrip {
+                    text.truncate(text.trim_end().len());
+                }
+                if lstrip {
+                    text = text.trim_start().to_string();
+                }
+                out.push(Value::from(text));
+            }
+        }
+        "env" => {
+            let default: Option<Value> = kwargs.get("default")?;
+            for term in &terms {
+                out.push(match std::env::var(term) {
+                    Ok(value) => Value::from(value),
+                    Err(_) => default.clone().unwrap_or(Value::from("")),
+                });
+            }
+        }
+        "pipe" => {
+            for term in &terms {
+                let output = std::process::Command::new("/bin/sh")
+                    .arg("-c")
+                    .arg(term)
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .map_err(|e| fail(format!("lookup_plugin.pipe({term}) failed to start: {e}")))?;
+                if !output.status.success() {
+                    return Err(fail(format!(
+                        "lookup_plugin.pipe({term}) returned {}",
+                        output.status.code().unwrap_or(-1)
+                    )));
+                }
+                let text = String::from_utf8_lossy(&output.stdout);
+                out.push(Value::from(text.trim_end()));
+            }
+        }
+        "template" => {
+            let ctx = state
+                .lookup(CTX_KEY)
+                .ok_or_else(|| fail("lookup('template') used outside a template render".into()))?;
+            let ctx = ctx
+                .downcast_object_ref::<RenderCtx>()
+                .ok_or_else(|| fail("lookup('template') used outside a template render".into()))?;
+            for term in &terms {
+                let path = find(dirs, "templates", term)
+                    .ok_or_else(|| fail(format!("the template file {term} could not be found for the lookup")))?;
+                let source = std::fs::read_to_string(&path)
+                    .map_err(|e| fail(format!("the template file {term} could not be read: {e}")))?;
+                let value = render_native(&ctx.scope, &source, term)?;
+                out.push(Value::from(crate::render::output_text(&value)));
+            }
+        }
+        other => return Err(fail(format!("lookup plugin '{other}' not found"))),
+    }
+    Ok(out)
+}

@@ -1,0 +1,285 @@
+//! A YAML writer that reproduces PyYAML's `yaml.dump` output for the shapes Ansible's
+//! `to_yaml` (flow style for collections of plain scalars) and `to_nice_yaml` (block style,
+//! `indent=4`) produce: sorted keys, PyYAML's scalar quoting, indentless sequences in mappings.
+//! Not reproduced: PyYAML's 80-column line folding and its multi-line single-quoted strings.
+
+use minijinja::value::{Value, ValueKind};
+use minijinja::{Error, ErrorKind};
+
+use crate::pyjson::Validated;
+use crate::pyrepr::float_repr;
+
+/// `yaml.dump(value, default_flow_style=flow, indent=indent, sort_keys=True)`.
+pub fn dump(value: &Value, flow_simple: bool, indent: usize) -> Result<String, Error> {
+    let node = Node::build(value, 0)?;
+    let mut out = String::new();
+    let indent = indent.clamp(2, 9);
+    match &node {
+        Node::Scalar(text, _) => {
+            out.push_str(text);
+            out.push_str("\n...\n");
+        }
+        _ => {
+            write_block(&mut out, &node, 0, indent, flow_simple, Context::Top);
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+    }
+    Ok(out)
+}
+
+enum Node {
+    /// Rendered scalar text and whether it is plain (unquoted).
+    Scalar(String, bool),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    fn build(value: &Value, depth: usize) -> Result<Node, Error> {
+        if depth > 100 {
+            return Err(Error::new(ErrorKind::InvalidOperation, "value nested too deeply for YAML"));
+        }
+        Ok(match value.kind() {
+            ValueKind::None => Node::Scalar("null".into(), true),
+            ValueKind::Undefined => {
+                return Err(Error::new(ErrorKind::UndefinedError, "cannot serialize an undefined value to YAML"))
+            }
+            ValueKind::Bool => Node::Scalar(if value.is_true() { "true" } else { "false" }.into(), true),
+            ValueKind::Number => {
+                let text = if value.is_integer() {
+                    value.to_string()
+                } else {
+                    match float_repr(f64::try_from(value.clone()).unwrap_or(f64::NAN)).as_str() {
+                        "nan" => ".nan".into(),
+                        "inf" => ".inf".into(),
+                        "-inf" => "-.inf".into(),
+                        other => other.to_string(),
+                    }
+                };
+                Node::Scalar(text, true)
+            }
+            ValueKind::String | ValueKind::Bytes => {
+                let text = match value.as_str() {
+                    Some(s) => s.to_string(),
+                    None => String::from_utf8_lossy(value.as_bytes().unwrap_or_default()).into_owned(),
+                };
+                scalar_node(&text)
+            }
+            ValueKind::Seq | ValueKind::Iterable => {
+                let mut items = Vec::new();
+                for item in value.try_iter()? {
+                    items.push(Node::build(&item.validated()?, depth + 1)?);
+                }
+                Node::Seq(items)
+            }
+            ValueKind::Map => {
+                let mut keys: Vec<Value> = value.try_iter()?.collect();
+                keys.sort();
+                let mut pairs = Vec::new();
+                for key in keys {
+                    let item = value.get_item(&key)?.validated()?;
+                    pairs.push((Node::build(&key, depth + 1)?, Node::build(&item, depth + 1)?));
+                }
+                Node::Map(pairs)
+            }
+            _ => return Err(Error::new(ErrorKind::InvalidOperation, "value cannot be represented in YAML")),
+        })
+    }
+
+    /// PyYAML writes a collection in flow style when every item is a plain scalar.
+    fn is_simple(&self) -> bool {
+        match self {
+            Node::Scalar(..) => true,
+            Node::Seq(items) => items.iter().all(|n| matches!(n, Node::Scalar(_, true))),
+            Node::Map(pairs) => pairs
+                .iter()
+                .all(|(k, v)| matches!(k, Node::Scalar(_, true)) && matches!(v, Node::Scalar(_, true))),
+        }
+    }
+
+    fn is_empty_collection(&self) -> bool {
+        matches!(self, Node::Seq(v) if v.is_empty()) || matches!(self, Node::Map(v) if v.is_empty())
+    }
+}
+
+/// Words YAML 1.1 would read as something other than a string.
+fn resolves_to_non_string(text: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE", "on", "On",
+        "ON", "off", "Off", "OFF", "null", "Null", "NULL", "~", "=", "<<",
+    ];
+    if WORDS.contains(&text) {
+        return true;
+    }
+    let t = text.replace('_', "");
+    let body = t.strip_prefix(['-', '+']).unwrap_or(&t);
+    let numeric = !body.is_empty()
+        && (body.chars().all(|c| c.is_ascii_digit())
+            || body.starts_with("0x") && body.len() > 2 && body[2..].chars().all(|c| c.is_ascii_hexdigit())
+            || body.starts_with("0b") && body.len() > 2
+            || body.parse::<f64>().is_ok() && body.chars().any(|c| c.is_ascii_digit())
+            || matches!(body.to_ascii_lowercase().as_str(), ".inf" | ".nan")
+            || body.contains(':') && body.split(':').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())));
+    numeric
+}
+
+fn scalar_node(text: &str) -> Node {
+    let printable = text.chars().all(|c| c == ' ' || !c.is_control());
+    if !printable || text.contains('\n') {
+        return Node::Scalar(double_quoted(text), false);
+    }
+    if text.is_empty()
+        || text.starts_with(' ')
+        || text.ends_with(' ')
+        || resolves_to_non_string(text)
+        || has_block_indicators(text)
+    {
+        return Node::Scalar(format!("'{}'", text.replace('\'', "''")), false);
+    }
+    // Plain in block context; flow context additionally forbids flow indicators.
+    let flow_ok = !text.chars().any(|c| ",[]{}".contains(c)) && !text.contains(':') && !text.starts_with('?');
+    Node::Scalar(text.to_string(), flow_ok)
+}
+
+fn has_block_indicators(text: &str) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    let ws_after = |i: usize| chars.get(i + 1).is_none_or(|c| *c == ' ' || *c == '\t');
+    if let Some(&first) = chars.first() {
+        if "#,[]{}&*!|>'\"%@`".contains(first) {
+            return true;
+        }
+        if "?:-".contains(first) && ws_after(0) {
+            return true;
+        }
+    }
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ':' && ws_after(i) {
+            return true;
+        }
+        if c == '#' && i > 0 && chars[i - 1] == ' ' {
+            return true;
+        }
+    }
+    false
+}
+
+fn double_quoted(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn write_flow(out: &mut String, node: &Node) {
+    match node {
+        Node::Scalar(text, _) => out.push_str(text),
+        Node::Seq(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_flow(out, item);
+            }
+            out.push(']');
+        }
+        Node::Map(pairs) => {
+            out.push('{');
+            for (i, (k, v)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_flow(out, k);
+                out.push_str(": ");
+                write_flow(out, v);
+            }
+            out.push('}');
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Context {
+    Top,
+    MapValue,
+    SeqItem,
+}
+
+/// Writes `node` whose first line continues the current line (after `key:` or `- `).
+fn write_block(out: &mut String, node: &Node, level: usize, indent: usize, flow_simple: bool, ctx: Context) {
+    let flow = node.is_empty_collection() || (flow_simple && node.is_simple());
+    if flow || matches!(node, Node::Scalar(..)) {
+        if ctx == Context::MapValue {
+            out.push(' ');
+        }
+        write_flow(out, node);
+        out.push('\n');
+        return;
+    }
+    match node {
+        Node::Seq(items) => {
+            // Sequences inside mappings are not indented (PyYAML's indentless sequences).
+            let pad = " ".repeat(level);
+            if ctx == Context::MapValue {
+                out.push('\n');
+            }
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 || ctx != Context::SeqItem {
+                    out.push_str(&pad);
+                }
+                out.push('-');
+                out.push_str(&" ".repeat(indent - 1));
+                write_block(out, item, level + indent, indent, flow_simple, Context::SeqItem);
+            }
+        }
+        Node::Map(pairs) => {
+            let pad = " ".repeat(level);
+            if ctx == Context::MapValue {
+                out.push('\n');
+            }
+            for (i, (key, value)) in pairs.iter().enumerate() {
+                if i > 0 || ctx != Context::SeqItem {
+                    out.push_str(&pad);
+                }
+                write_flow(out, key);
+                out.push(':');
+                let child_level = if matches!(value, Node::Seq(_)) { level } else { level + indent };
+                write_block(out, value, child_level, indent, flow_simple, Context::MapValue);
+            }
+        }
+        Node::Scalar(..) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(json: serde_json::Value) -> Value {
+        Value::from(minijinja::value::Serde(json))
+    }
+
+    #[test]
+    fn flow_and_block_styles() {
+        let data = v(serde_json::json!({"b": [1, 2], "a": {"x": "yes", "y": [{"k": 1}]}}));
+        assert_eq!(dump(&data, true, 2).unwrap(), "a:\n  x: 'yes'\n  y:\n  - {k: 1}\nb: [1, 2]\n");
+        assert_eq!(
+            dump(&data, false, 4).unwrap(),
+            "a:\n    x: 'yes'\n    y:\n    -   k: 1\nb:\n-   1\n-   2\n"
+        );
+        assert_eq!(dump(&v(serde_json::json!("abc")), true, 2).unwrap(), "abc\n...\n");
+    }
+}

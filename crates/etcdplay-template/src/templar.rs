@@ -1,0 +1,292 @@
+//! [`Templar`]: the Ansible-compatible template engine the rest of etcdplay calls.
+//!
+//! One minijinja `Environment` configured like Ansible's: `trim_blocks` on (Ansible uses it for
+//! every template, not only the template module), strict undefined, Python text for printed
+//! values, Ansible's filters/tests/lookups, and Python string/list methods. Entry points render
+//! template files, task-argument strings (natively: `"{{ groups.etcds }}"` is a list), whole
+//! argument structures, and `when:` conditions.
+
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::{Value, ValueKind};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde_json::Value as Json;
+
+use crate::error::{translate, Location, TemplateError};
+use crate::pyjson::to_json_value;
+use crate::pyrepr::py_str;
+use crate::render::{format_output, is_possibly_template, render_native};
+use crate::scope::Scope;
+use crate::session::Session;
+use crate::vars::Vars;
+
+/// Settings that differ between Ansible versions or installations.
+#[derive(Debug, Clone, Default)]
+pub struct TemplarOptions {
+    /// Directories searched (each as `dir/templates/` then `dir/`) for template files, includes
+    /// and `lookup('file'|'template')`; relative paths given to `render_file` also use them.
+    pub search_dirs: Vec<PathBuf>,
+    /// Ansible's `ALLOW_BROKEN_CONDITIONALS`: accept non-boolean `when:` results by truthiness
+    /// (ansible-core < 2.19 behaviour). Off by default, as in ansible-core 2.19.
+    pub allow_broken_conditionals: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct TemplarInner {
+    pub(crate) env: Environment<'static>,
+    pub(crate) search_dirs: Arc<Vec<PathBuf>>,
+    omit: String,
+    allow_broken_conditionals: bool,
+}
+
+/// The template engine. Cheap to clone and safe to share between threads.
+#[derive(Debug, Clone)]
+pub struct Templar {
+    inner: Arc<TemplarInner>,
+}
+
+impl Templar {
+    /// An engine searching `search_dirs` for files, with default options.
+    pub fn new(search_dirs: Vec<PathBuf>) -> Self {
+        Self::with_options(TemplarOptions {
+            search_dirs,
+            ..TemplarOptions::default()
+        })
+    }
+
+    /// An engine with explicit options.
+    pub fn with_options(options: TemplarOptions) -> Self {
+        let search_dirs = Arc::new(options.search_dirs);
+        let omit = new_omit_token();
+        let env = build_environment(search_dirs.clone(), &omit);
+        Templar {
+            inner: Arc::new(TemplarInner {
+                env,
+                search_dirs,
+                omit,
+                allow_broken_conditionals: options.allow_broken_conditionals,
+            }),
+        }
+    }
+
+    /// The value of the `omit` variable: a task argument equal to it must be dropped.
+    pub fn omit_token(&self) -> &str {
+        &self.inner.omit
+    }
+
+    fn scope(&self, vars: &Vars) -> Arc<Scope> {
+        Scope::new(Session::new(self.inner.clone()), vars.clone(), String::new())
+    }
+
+    /// Renders a template file like Ansible's template module and returns the text.
+    /// A relative `path` is looked up in the search directories.
+    pub fn render_file(&self, path: &Path, vars: &Vars) -> Result<String, TemplateError> {
+        let full = find_file(&self.inner.search_dirs, path).unwrap_or_else(|| path.to_path_buf());
+        let source = std::fs::read_to_string(&full).map_err(|source| TemplateError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let name = path.display().to_string();
+        self.render_source_to_string(&source, &name, false, vars)
+    }
+
+    /// Renders template text that came from a file or label `origin`, returning text.
+    fn render_source_to_string(
+        &self,
+        source: &str,
+        origin: &str,
+        inline: bool,
+        vars: &Vars,
+    ) -> Result<String, TemplateError> {
+        if !is_possibly_template(source) {
+            return Ok(source.to_string());
+        }
+        let scope = self.scope(vars);
+        let value =
+            render_native(&scope, source, origin).map_err(|e| translate(e, origin, origin, inline))?;
+        value_to_text(&value).map_err(|e| translate(e, origin, origin, inline))
+    }
+
+    /// Renders a string (a task argument) natively: a string that is one `{{ expr }}` yields
+    /// the expression's value (list, dict, number, bool, null); anything else yields a string.
+    /// `origin` labels errors, e.g. `playbook.yml:12:5`.
+    pub fn render_str(&self, source: &str, origin: &str, vars: &Vars) -> Result<Json, TemplateError> {
+        if !is_possibly_template(source) {
+            return Ok(Json::String(source.to_string()));
+        }
+        let scope = self.scope(vars);
+        self.render_in_scope(&scope, source, origin)
+    }
+
+    fn render_in_scope(&self, scope: &Arc<Scope>, source: &str, origin: &str) -> Result<Json, TemplateError> {
+        let value =
+            render_native(scope, source, origin).map_err(|e| translate(e, origin, origin, true))?;
+        to_json_value(&value).map_err(|e| translate(e, origin, origin, true))
+    }
+
+    /// Renders a string and always returns text (Python's `str()` of a native result).
+    pub fn render_string(&self, source: &str, origin: &str, vars: &Vars) -> Result<String, TemplateError> {
+        self.render_source_to_string(source, origin, true, vars)
+    }
+
+    /// Templates every string inside `value` (task arguments), natively, dropping dict entries
+    /// and list items whose value is `omit`, as Ansible does.
+    pub fn template_value(&self, value: &Json, origin: &str, vars: &Vars) -> Result<Json, TemplateError> {
+        let scope = self.scope(vars);
+        Ok(self
+            .template_value_in(&scope, value, origin)?
+            .unwrap_or(Json::Null))
+    }
+
+    /// `None` means the value was `omit`.
+    fn template_value_in(&self, scope: &Arc<Scope>, value: &Json, origin: &str) -> Result<Option<Json>, TemplateError> {
+        Ok(match value {
+            Json::String(text) if is_possibly_template(text) => {
+                let out = self.render_in_scope(scope, text, origin)?;
+                if out.as_str() == Some(self.inner.omit.as_str()) {
+                    None
+                } else {
+                    Some(out)
+                }
+            }
+            Json::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    if let Some(item) = self.template_value_in(scope, item, origin)? {
+                        out.push(item);
+                    }
+                }
+                Some(Json::Array(out))
+            }
+            Json::Object(map) => {
+                let mut out = serde_json::Map::new();
+                for (key, item) in map {
+                    if let Some(item) = self.template_value_in(scope, item, origin)? {
+                        out.insert(key.clone(), item);
+                    }
+                }
+                Some(Json::Object(out))
+            }
+            other => Some(other.clone()),
+        })
+    }
+
+    /// Evaluates a `when:` expression (bare Jinja, no braces) like ansible-core 2.19: the
+    /// result must be a boolean unless broken conditionals are allowed. A condition written
+    /// as `"{{ expr }}"` is first templated and its text used as the expression.
+    pub fn eval_condition(&self, expr: &str, origin: &str, vars: &Vars) -> Result<bool, TemplateError> {
+        let location = |line| Location {
+            origin: origin.to_string(),
+            line,
+            inline: true,
+        };
+        let mut expr = expr.trim().to_string();
+        if expr.is_empty() {
+            return Err(TemplateError::Render {
+                location: location(None),
+                message: "empty conditional expressions are not allowed".into(),
+                context: String::new(),
+            });
+        }
+        let scope = self.scope(vars);
+        if expr.starts_with("{{") && expr.ends_with("}}") {
+            let value = render_native(&scope, &expr, origin).map_err(|e| translate(e, origin, origin, true))?;
+            match value.as_str() {
+                Some(text) if value.kind() == ValueKind::String => expr = text.trim().to_string(),
+                _ => return self.conditional_result(&value, location(None)),
+            }
+        }
+        // Printing the expression makes strict-undefined report the missing variable by name.
+        let source = format!("{{{{ {expr} }}}}");
+        let value = render_native(&scope, &source, origin).map_err(|e| translate(e, origin, origin, true))?;
+        self.conditional_result(&value, location(None))
+    }
+
+    fn conditional_result(&self, value: &Value, location: Location) -> Result<bool, TemplateError> {
+        if value.kind() == ValueKind::Bool {
+            return Ok(value.is_true());
+        }
+        if self.inner.allow_broken_conditionals {
+            return Ok(value.is_true());
+        }
+        Err(TemplateError::BrokenConditional {
+            location,
+            truthy: value.is_true(),
+            type_name: crate::filters::python_type_name(value).to_string(),
+        })
+    }
+}
+
+/// Python's `str()` of a render result, with `None` as empty text (the template module writes
+/// an empty file for a template that evaluates to `None`).
+fn value_to_text(value: &Value) -> Result<String, minijinja::Error> {
+    let value = crate::pyjson::Validated::validated(value.clone())?;
+    Ok(match value.kind() {
+        ValueKind::None => String::new(),
+        _ => py_str(&value),
+    })
+}
+
+/// Finds `path` in the search directories (`dir/templates/path`, then `dir/path`).
+pub(crate) fn find_file(search_dirs: &[PathBuf], path: &Path) -> Option<PathBuf> {
+    if path.is_absolute() {
+        return path.exists().then(|| path.to_path_buf());
+    }
+    for dir in search_dirs {
+        for candidate in [dir.join("templates").join(path), dir.join(path)] {
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+        }
+    }
+    None
+}
+
+/// A placeholder no real value will equal, like Ansible's `__omit_place_holder__<sha1>`.
+fn new_omit_token() -> String {
+    let state = std::collections::hash_map::RandomState::new();
+    let mut a = state.build_hasher();
+    a.write_u128(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default());
+    let mut b = state.build_hasher();
+    b.write_u32(std::process::id());
+    format!("__omit_place_holder__{:016x}{:016x}", a.finish(), b.finish())
+}
+
+fn build_environment(search_dirs: Arc<Vec<PathBuf>>, omit: &str) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Debug mode makes minijinja remember which expression produced an undefined value, so
+    // errors can name the missing variable like Ansible does.
+    env.set_debug(true);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    match SyntaxConfig::builder().trim_blocks(true).build() {
+        Ok(syntax) => env.set_syntax(syntax),
+        // The default delimiters always build; keeping the default syntax is the only fallback.
+        Err(_) => {}
+    }
+    env.set_formatter(format_output);
+    env.set_unknown_method_callback(crate::methods::call_method);
+    let loader_dirs = search_dirs.clone();
+    env.set_loader(move |name| {
+        match find_file(&loader_dirs, Path::new(name)) {
+            Some(path) => std::fs::read_to_string(&path).map(Some).map_err(|err| {
+                minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!("cannot read template {name}: {err}"),
+                )
+            }),
+            None => Ok(None),
+        }
+    });
+    env.add_global("omit", omit.to_string());
+    crate::filters::register(&mut env);
+    crate::ansible_tests::register(&mut env);
+    crate::lookup::register(&mut env, search_dirs);
+    env
+}

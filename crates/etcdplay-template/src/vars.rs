@@ -1,0 +1,121 @@
+//! [`Vars`]: the raw (untemplated) variables of one host, plus where to find other hosts' variables.
+//!
+//! Values stay as written (`"{{ other }}"` is kept as text) and are templated only when a template
+//! reads them, the way ansible-core 2.19 does. The engine builds one `Vars` per host from
+//! [`VarLayers`](crate::VarLayers) and adds the magic variables (`groups`, `inventory_hostname`,
+//! `play_hosts`, ...) with [`Vars::insert`]; `hostvars` comes from a [`HostVarsSource`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+
+use crate::precedence::VarLayers;
+
+/// Gives access to every host's variables, for `hostvars[h]['x']`.
+///
+/// Implemented by the engine (which knows the inventory and facts); [`StaticHostVars`] is a
+/// ready-made version holding a fixed map.
+pub trait HostVarsSource: Send + Sync + fmt::Debug {
+    /// Host names in inventory order (what iterating `hostvars` yields).
+    fn host_names(&self) -> Vec<String>;
+    /// The variables of `host`, or `None` when the host is not in the inventory.
+    fn host_vars(&self, host: &str) -> Option<Vars>;
+}
+
+/// A fixed set of hosts and their variables.
+#[derive(Debug, Clone, Default)]
+pub struct StaticHostVars {
+    hosts: Vec<(String, Vars)>,
+}
+
+impl StaticHostVars {
+    /// No hosts.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a host, keeping first-insertion order.
+    pub fn insert(&mut self, host: impl Into<String>, vars: Vars) {
+        let host = host.into();
+        match self.hosts.iter_mut().find(|(name, _)| *name == host) {
+            Some(slot) => slot.1 = vars,
+            None => self.hosts.push((host, vars)),
+        }
+    }
+}
+
+impl HostVarsSource for StaticHostVars {
+    fn host_names(&self) -> Vec<String> {
+        self.hosts.iter().map(|(name, _)| name.clone()).collect()
+    }
+
+    fn host_vars(&self, host: &str) -> Option<Vars> {
+        self.hosts
+            .iter()
+            .find(|(name, _)| name == host)
+            .map(|(_, vars)| vars.clone())
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct VarsData {
+    values: Map<String, Json>,
+    hostvars: Option<Arc<dyn HostVarsSource>>,
+}
+
+/// The variables visible to templates for one host. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Vars {
+    data: Arc<VarsData>,
+}
+
+impl Vars {
+    /// Variables from an already merged map.
+    pub fn new(values: Map<String, Json>) -> Self {
+        Vars {
+            data: Arc::new(VarsData {
+                values,
+                hostvars: None,
+            }),
+        }
+    }
+
+    /// Variables merged from precedence layers.
+    pub fn from_layers(layers: &VarLayers) -> Self {
+        Self::new(layers.merged())
+    }
+
+    /// Makes `hostvars` available to templates.
+    pub fn with_hostvars(mut self, source: Arc<dyn HostVarsSource>) -> Self {
+        Arc::make_mut(&mut self.data).hostvars = Some(source);
+        self
+    }
+
+    /// Sets one variable (magic variables such as `inventory_hostname`, or `item` in a loop).
+    pub fn insert(&mut self, name: impl Into<String>, value: Json) {
+        Arc::make_mut(&mut self.data)
+            .values
+            .insert(name.into(), value);
+    }
+
+    /// The value as written, before templating.
+    pub fn raw(&self, name: &str) -> Option<&Json> {
+        self.data.values.get(name)
+    }
+
+    /// All variable names in definition order (without `hostvars`).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.data.values.keys().map(String::as_str)
+    }
+
+    pub(crate) fn hostvars(&self) -> Option<&Arc<dyn HostVarsSource>> {
+        self.data.hostvars.as_ref()
+    }
+}
+
+impl From<Map<String, Json>> for Vars {
+    fn from(values: Map<String, Json>) -> Self {
+        Vars::new(values)
+    }
+}

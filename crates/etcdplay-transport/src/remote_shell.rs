@@ -1,0 +1,65 @@
+//! One long-lived remote `/bin/sh` running the [`crate::shell_protocol`] loop on its own SSH
+//! channel. Dropping it closes the channel's stdin, which ends the remote loop.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use openssh::{Child, ChildStdin, ChildStdout, Session, Stdio};
+use tokio::io::BufReader;
+
+use crate::shell_protocol::{ShellChannel, LOOP_SCRIPT};
+use crate::ExecOutput;
+
+/// A remote shell ready to take requests.
+#[derive(Debug)]
+pub(crate) struct RemoteShell {
+    channel: ShellChannel<ChildStdin, BufReader<ChildStdout>>,
+    child: Child<Arc<Session>>,
+}
+
+/// Makes each shell's marker distinct, so an answer from the wrong stream is recognised.
+static SHELL_COUNTER: AtomicU64 = AtomicU64::new(1);
+
+impl RemoteShell {
+    /// Opens a channel running the loop and waits until it reports ready.
+    pub(crate) async fn spawn(session: Arc<Session>) -> Result<Self, openssh::Error> {
+        let marker = format!(
+            "etcdplay-{}-{}",
+            std::process::id(),
+            SHELL_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut child = Session::to_command(session, "/bin/sh")
+            .arg("-c")
+            .arg(LOOP_SCRIPT)
+            .arg("etcdplay")
+            .arg(&marker)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .await?;
+        let (Some(stdin), Some(stdout)) = (child.stdin().take(), child.stdout().take()) else {
+            return Err(openssh::Error::ChildIo(io::Error::other(
+                "remote shell has no pipes",
+            )));
+        };
+        let mut channel = ShellChannel::new(stdin, BufReader::new(stdout), marker);
+        channel.ready().await.map_err(openssh::Error::ChildIo)?;
+        Ok(RemoteShell { channel, child })
+    }
+
+    /// Runs one encoded request. After an error the shell must be dropped.
+    pub(crate) async fn call(&mut self, id: u64, frame: &[u8]) -> io::Result<ExecOutput> {
+        self.channel.call(id, frame).await
+    }
+
+    /// Ends the remote loop by closing its stdin and waits for the channel to close.
+    pub(crate) async fn close(self) {
+        let RemoteShell { channel, child } = self;
+        let (stdin, stdout) = channel.into_parts();
+        drop(stdin);
+        drop(stdout);
+        let _ = child.wait().await;
+    }
+}

@@ -1,0 +1,313 @@
+//! The framed protocol spoken with a long-lived remote `/bin/sh`, so that one request costs one
+//! round trip on an already open SSH channel instead of a new channel (and a new PAM session).
+//!
+//! The client writes a header line `ID USER SCRIPT_LEN STDIN_LEN` (USER is `-` without become)
+//! followed by exactly that many raw script and stdin bytes. The remote loop ([`LOOP_SCRIPT`])
+//! stores both with `head -c` in a private `mktemp -d` directory, runs the script with its
+//! output captured into files, and answers with `MARKER ID RC OUT_LEN ERR_LEN` followed by
+//! exactly those bytes. Lengths, not delimiters, frame everything, so output may be arbitrary
+//! binary. Script and stdin travel only through the channel, never through a command line, so
+//! secrets stay out of `ps`. The loop exits on stdin EOF (the connection went away) and its
+//! EXIT trap removes the directory.
+
+use std::io;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::script::sh_quote;
+use crate::{ExecOutput, ExecRequest};
+
+/// The remote loop, run as `/bin/sh -c LOOP_SCRIPT etcdplay MARKER`. It relies on GNU
+/// `head -c` reading no more than it is asked for (true of coreutils on every target distro),
+/// and on `read` consuming the header line byte by byte, as POSIX shells do on pipes.
+///
+/// With become, the script cannot be handed over as a file (the private directory is not
+/// readable by the target user, and sudo closes extra descriptors), so script and stdin are
+/// concatenated on the sudo shell's stdin: it reads the first SCRIPT_LEN bytes as the script
+/// and leaves the rest as the script's stdin.
+///
+/// Each request costs only a few process starts (head, sh, wc, cat); everything else is a
+/// shell builtin. The files are removed after each request so that no script or input
+/// (possibly secret) lingers on disk between requests (measured: removing and recreating is
+/// also faster than truncating in place).
+pub(crate) const LOOP_SCRIPT: &str = r#"umask 077
+m=$1
+d=$(mktemp -d "${TMPDIR:-/tmp}/etcdplay.XXXXXXXX") || exit 97
+trap 'rm -rf "$d"' EXIT
+trap 'exit 1' HUP INT TERM PIPE
+printf '%s ready\n' "$m"
+while IFS=' ' read -r id u sl il; do
+  head -c "$sl" >"$d/s" || exit 1
+  if [ "$il" -gt 0 ]; then head -c "$il" >"$d/i" || exit 1; in=$d/i; else in=/dev/null; fi
+  if [ "$u" = - ]; then
+    /bin/sh "$d/s" <"$in" >"$d/o" 2>"$d/e"
+  else
+    cat "$d/s" "$in" | sudo -n -H -u "$u" /bin/sh -c 's=$(head -c "$1") || exit 1; shift; eval "unset s; $s"' etcdplay "$sl" >"$d/o" 2>"$d/e"
+  fi
+  rc=$?
+  wc -c "$d/o" "$d/e" >"$d/n"
+  { read -r ol _; read -r el _; } <"$d/n"
+  printf '%s %s %s %s %s\n' "$m" "$id" "$rc" "$ol" "$el"
+  cat "$d/o" "$d/e"
+  rm -f "$d/s" "$d/i" "$d/o" "$d/e" "$d/n"
+done
+"#;
+
+/// Longest header line we accept from the remote side; anything longer means the stream is
+/// out of step and the shell must be discarded.
+const MAX_HEADER: usize = 256;
+/// Limits on what a login shell may print before the loop starts.
+const MAX_BANNER_LINES: usize = 200;
+const MAX_BANNER_LINE: usize = 4096;
+
+/// Why a request could not be framed; reported to the caller as invalid input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FrameError(pub(crate) String);
+
+/// Encodes one request. Environment variables become `export` lines in front of the script
+/// (sudo would drop a real environment anyway, and a command line would expose the values).
+pub(crate) fn encode_request(id: u64, req: &ExecRequest) -> Result<Vec<u8>, FrameError> {
+    let user = match &req.become_ {
+        Some(b) if valid_user_name(&b.user) => b.user.as_str(),
+        Some(b) => return Err(FrameError(format!("invalid become user name {:?}", b.user))),
+        None => "-",
+    };
+    let mut script = String::new();
+    for (name, value) in &req.env {
+        if !valid_env_name(name) {
+            return Err(FrameError(format!(
+                "invalid environment variable name {name:?}"
+            )));
+        }
+        script.push_str(&format!("export {name}={}\n", sh_quote(value)));
+    }
+    script.push_str(&req.script);
+    let mut out = format!("{id} {user} {} {}\n", script.len(), req.stdin.len()).into_bytes();
+    out.reserve(script.len() + req.stdin.len());
+    out.extend_from_slice(script.as_bytes());
+    out.extend_from_slice(&req.stdin);
+    Ok(out)
+}
+
+fn valid_user_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('-')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-@$".contains(&b))
+}
+
+fn valid_env_name(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// One end of a conversation with [`LOOP_SCRIPT`]: requests go to `writer`, answers come from
+/// `reader`. Generic so that the protocol is tested against a local `/bin/sh` too.
+#[derive(Debug)]
+pub(crate) struct ShellChannel<W, R> {
+    writer: W,
+    reader: R,
+    marker: String,
+}
+
+impl<W: AsyncWrite + Unpin, R: AsyncBufRead + Unpin> ShellChannel<W, R> {
+    pub(crate) fn new(writer: W, reader: R, marker: String) -> Self {
+        ShellChannel {
+            writer,
+            reader,
+            marker,
+        }
+    }
+
+    /// Waits for the loop's `MARKER ready` line, which proves the shell and its temporary
+    /// directory are usable. Lines before it are skipped: a login shell's rc file may print
+    /// a banner, which must not be mistaken for (or break) the protocol.
+    pub(crate) async fn ready(&mut self) -> io::Result<()> {
+        let expected = format!("{} ready", self.marker);
+        for _ in 0..MAX_BANNER_LINES {
+            if self.read_line(MAX_BANNER_LINE).await? == expected {
+                return Ok(());
+            }
+        }
+        Err(protocol_error(
+            "remote shell did not start: no ready line".into(),
+        ))
+    }
+
+    /// Sends one framed request (see [`encode_request`]) and reads its answer. An error leaves
+    /// the channel in an unknown state: the caller must discard it.
+    pub(crate) async fn call(&mut self, frame_id: u64, frame: &[u8]) -> io::Result<ExecOutput> {
+        self.writer.write_all(frame).await?;
+        self.writer.flush().await?;
+        let line = self.read_line(MAX_HEADER).await?;
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let parse = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+        match (
+            fields.first(),
+            parse(1),
+            fields.get(2).and_then(|f| f.parse::<i32>().ok()),
+            parse(3),
+            parse(4),
+        ) {
+            (Some(m), Some(id), Some(rc), Some(out_len), Some(err_len))
+                if *m == self.marker && id == frame_id && fields.len() == 5 =>
+            {
+                let stdout = self.read_exact_vec(out_len).await?;
+                let stderr = self.read_exact_vec(err_len).await?;
+                Ok(ExecOutput { rc, stdout, stderr })
+            }
+            _ => Err(protocol_error(format!(
+                "unexpected answer from remote shell: {line:?}"
+            ))),
+        }
+    }
+
+    async fn read_line(&mut self, max: usize) -> io::Result<String> {
+        let mut line = Vec::new();
+        let n = (&mut self.reader)
+            .take(max as u64)
+            .read_until(b'\n', &mut line)
+            .await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "remote shell exited",
+            ));
+        }
+        if line.last() != Some(&b'\n') {
+            return Err(protocol_error(format!(
+                "unterminated answer from remote shell: {:?}",
+                String::from_utf8_lossy(&line)
+            )));
+        }
+        line.pop();
+        Ok(String::from_utf8_lossy(&line).into_owned())
+    }
+
+    async fn read_exact_vec(&mut self, len: u64) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        let got = (&mut self.reader).take(len).read_to_end(&mut buf).await?;
+        if (got as u64) < len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "remote shell output cut short",
+            ));
+        }
+        Ok(buf)
+    }
+
+    /// Gives back the writer so the caller can close it (EOF ends the remote loop).
+    pub(crate) fn into_parts(self) -> (W, R) {
+        (self.writer, self.reader)
+    }
+}
+
+fn protocol_error(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Stdio;
+    use tokio::io::BufReader;
+    use tokio::process::{ChildStdin, ChildStdout, Command};
+
+    type LocalChannel = ShellChannel<ChildStdin, BufReader<ChildStdout>>;
+
+    /// Runs the loop with the local /bin/sh: the protocol does not depend on SSH.
+    async fn local_loop() -> (tokio::process::Child, LocalChannel) {
+        let mut child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(LOOP_SCRIPT)
+            .arg("etcdplay")
+            .arg("MARK1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut ch = ShellChannel::new(stdin, stdout, "MARK1".into());
+        ch.ready().await.unwrap();
+        (child, ch)
+    }
+
+    async fn run(ch: &mut LocalChannel, req: &ExecRequest) -> ExecOutput {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let frame = encode_request(id, req).unwrap();
+        ch.call(id, &frame).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn binary_output_stdin_and_env_survive_framing() {
+        let (mut child, mut ch) = local_loop().await;
+        let mut req = ExecRequest::script(
+            "printf 'a\\000b\\n\\nMARK1 9 9 9 9\\n'; cat; printf \"$X\" >&2; exit 7",
+        );
+        req.stdin = vec![0, 255, b'\n', 1];
+        req.env = vec![("X".into(), "it's \"quoted\"".into())];
+        let out = run(&mut ch, &req).await;
+        assert_eq!(out.rc, 7);
+        assert_eq!(out.stdout, b"a\0b\n\nMARK1 9 9 9 9\n\0\xff\n\x01");
+        assert_eq!(out.stderr, b"it's \"quoted\"");
+        // The stream is still in step afterwards, and an empty stdin reads as /dev/null.
+        let out = run(&mut ch, &ExecRequest::script("cat; printf done")).await;
+        assert_eq!((out.rc, out.stdout.as_slice()), (0, b"done".as_slice()));
+        // EOF on stdin ends the loop and its EXIT trap removes the private directory.
+        let (stdin, _) = ch.into_parts();
+        drop(stdin);
+        let status = child.wait().await.unwrap();
+        assert!(status.success(), "{status:?}");
+    }
+
+    #[tokio::test]
+    async fn private_directory_is_removed_on_exit() {
+        let (mut child, mut ch) = local_loop().await;
+        let out = run(&mut ch, &ExecRequest::script("dirname \"$0\"")).await;
+        let dir = out.stdout_str().trim().to_string();
+        assert!(std::path::Path::new(&dir).is_dir(), "{dir}");
+        let (stdin, _) = ch.into_parts();
+        drop(stdin);
+        child.wait().await.unwrap();
+        assert!(!std::path::Path::new(&dir).exists(), "{dir} left behind");
+    }
+
+    #[tokio::test]
+    async fn a_banner_before_the_loop_is_skipped() {
+        let script = format!(
+            "echo 'Welcome!'; echo; exec /bin/sh -c '{}' etcdplay MARK2",
+            LOOP_SCRIPT.replace('\'', "'\\''")
+        );
+        let mut child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut ch = ShellChannel::new(stdin, stdout, "MARK2".into());
+        ch.ready().await.unwrap();
+        let out = run(&mut ch, &ExecRequest::script("echo ok")).await;
+        assert_eq!(out.stdout, b"ok\n");
+    }
+
+    #[test]
+    fn bad_names_are_refused_before_sending() {
+        let mut req = ExecRequest::script("true");
+        req.env = vec![("A B".into(), "x".into())];
+        assert!(encode_request(1, &req).is_err());
+        let mut req = ExecRequest::script("true");
+        req.become_ = Some(crate::Become {
+            user: "-u root".into(),
+        });
+        assert!(encode_request(1, &req).is_err());
+        let frame = encode_request(5, &ExecRequest::script("true")).unwrap();
+        assert_eq!(frame, b"5 - 4 0\ntrue");
+    }
+}

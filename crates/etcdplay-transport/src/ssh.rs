@@ -1,0 +1,372 @@
+//! The SSH transport: one multiplexed `ssh` master per host (the `openssh` crate with native
+//! mux), and on it a small pool of long-lived remote shells that carry requests with one round
+//! trip each. Large uploads stream over a channel of their own into the atomic put script.
+
+use std::io;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Semaphore;
+
+use crate::remote_shell::RemoteShell;
+use crate::script::{atomic_put_script, sh_quote, shell_argv, sudo_wanted_password};
+use crate::shell_pool::ShellPool;
+use crate::shell_protocol::encode_request;
+use crate::ssh_error_text::{describe_connect_error, error_chain};
+use crate::{
+    Become, ExecOutput, ExecRequest, HostKeyChecking, PutRequest, SshOptions, Transport,
+    TransportError,
+};
+
+/// Uploads larger than this get their own channel instead of passing through a remote shell,
+/// which would first copy them into its temporary directory.
+const BULK_THRESHOLD: usize = 1024 * 1024;
+/// Concurrent bulk upload channels per host; with the shell pool this stays below sshd's
+/// `MaxSessions 10`.
+const MAX_BULK_CHANNELS: usize = 2;
+/// What openssh appends to the control directory: `/.ssh-connectionXXXXXX/master`.
+const CONTROL_SUFFIX_LEN: usize = "/.ssh-connectionXXXXXX/master".len();
+/// Unix socket paths must fit `sun_path` (108 bytes including the NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// A connection to one host over SSH.
+#[derive(Debug)]
+pub struct SshTransport {
+    host: String,
+    /// `None` once closed. Shells and bulk channels hold clones of the `Arc`, so the master
+    /// lives until the last of them is gone.
+    session: Mutex<Option<Arc<Session>>>,
+    control_socket: PathBuf,
+    pool: ShellPool,
+    bulk: Semaphore,
+    /// Request ids, checked against the answer so a stream out of step is noticed.
+    next_id: AtomicU64,
+}
+
+impl SshTransport {
+    /// Opens the master connection and the first remote shell. Connection failures, timeouts
+    /// and host key problems are [`TransportError::Unreachable`] with ssh's own explanation.
+    pub async fn connect(opts: SshOptions) -> Result<SshTransport, TransportError> {
+        let host = opts.host.clone();
+        let unreachable = |reason: String| TransportError::Unreachable {
+            host: host.clone(),
+            reason,
+        };
+        check_control_dir(&opts.control_dir).map_err(|source| TransportError::Io {
+            host: host.clone(),
+            source,
+        })?;
+        let builder = session_builder(&opts);
+        // ssh's ConnectTimeout covers TCP connect and banner exchange; this outer bound also
+        // covers a server that stalls later in the handshake.
+        let limit = opts.connect_timeout * 2 + Duration::from_secs(5);
+        let session = match tokio::time::timeout(limit, builder.connect_mux(&opts.address)).await {
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "ssh connection timed out after {}s",
+                    limit.as_secs()
+                )))
+            }
+            Ok(Err(e)) => return Err(unreachable(describe_connect_error(&e))),
+            Ok(Ok(session)) => Arc::new(session),
+        };
+        let control_socket = session.control_socket().to_path_buf();
+        let first = RemoteShell::spawn(Arc::clone(&session))
+            .await
+            .map_err(|e| {
+                unreachable(format!(
+                    "could not start the remote shell: {}",
+                    error_chain(&e)
+                ))
+            })?;
+        let pool = ShellPool::new();
+        pool.add_idle(first);
+        Ok(SshTransport {
+            host: opts.host,
+            session: Mutex::new(Some(session)),
+            control_socket,
+            pool,
+            bulk: Semaphore::new(MAX_BULK_CHANNELS),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// The ssh control socket of the master connection (for diagnostics and tests).
+    pub fn control_socket(&self) -> &Path {
+        &self.control_socket
+    }
+
+    fn session(&self) -> Result<Arc<Session>, TransportError> {
+        let guard = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .clone()
+            .ok_or_else(|| self.unreachable("the connection was closed".into()))
+    }
+
+    fn unreachable(&self, reason: String) -> TransportError {
+        TransportError::Unreachable {
+            host: self.host.clone(),
+            reason,
+        }
+    }
+
+    /// Turns a failure on an open connection into `Unreachable`, telling a dropped connection
+    /// from a shell that died on its own.
+    async fn broken(
+        &self,
+        session: &Session,
+        what: &str,
+        e: impl std::fmt::Display,
+    ) -> TransportError {
+        match session.check().await {
+            Err(check) => {
+                self.unreachable(format!("connection lost ({what}): {}", error_chain(&check)))
+            }
+            Ok(()) => self.unreachable(format!("{what} failed: {e}")),
+        }
+    }
+
+    fn become_refused(
+        &self,
+        become_: Option<&Become>,
+        rc: i32,
+        stderr: &[u8],
+    ) -> Option<TransportError> {
+        let b = become_?;
+        (rc != 0 && sudo_wanted_password(stderr)).then(|| TransportError::BecomeNeedsPassword {
+            host: self.host.clone(),
+            user: b.user.clone(),
+            detail: String::from_utf8_lossy(stderr).trim().to_string(),
+        })
+    }
+
+    /// Streams a large upload over a channel of its own into the atomic put script. The
+    /// content goes through the channel's stdin; only the script (paths, mode) is an argument.
+    async fn put_bulk(&self, request: &PutRequest) -> Result<(), TransportError> {
+        let session = self.session()?;
+        let _permit = self
+            .bulk
+            .acquire()
+            .await
+            .map_err(|_| self.unreachable("the connection was closed".into()))?;
+        let script_only = PutRequest {
+            dest: request.dest.clone(),
+            content: Vec::new(),
+            mode: request.mode,
+            owner: request.owner.clone(),
+            group: request.group.clone(),
+            become_: request.become_.clone(),
+        };
+        let script = atomic_put_script(&script_only).script;
+        let argv = shell_argv(request.become_.as_ref());
+        let mut child = Session::to_command(Arc::clone(&session), &argv[0])
+            .args(&argv[1..])
+            .arg("-c")
+            .arg(&script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| {
+                self.unreachable(format!(
+                    "could not open an upload channel: {}",
+                    error_chain(&e)
+                ))
+            })?;
+        let (Some(mut stdin), Some(mut stderr_pipe)) =
+            (child.stdin().take(), child.stderr().take())
+        else {
+            return Err(self.unreachable("upload channel has no pipes".into()));
+        };
+        // Write and read concurrently: if the script fails early it stops reading, and its
+        // error message must still be collected.
+        let content = &request.content;
+        let write = async move {
+            let r = stdin.write_all(content).await;
+            let _ = stdin.shutdown().await;
+            r
+        };
+        let mut stderr = Vec::new();
+        let read = stderr_pipe.read_to_end(&mut stderr);
+        let (written, read) = tokio::join!(write, read);
+        let status: Result<ExitStatus, openssh::Error> = child.wait().await;
+        let rc = match status {
+            Ok(status) => status.code().unwrap_or(-1),
+            Err(e) => return Err(self.broken(&session, "upload", error_chain(&e)).await),
+        };
+        if let Some(e) = self.become_refused(request.become_.as_ref(), rc, &stderr) {
+            return Err(e);
+        }
+        if rc != 0 {
+            return Err(self.file_error(&request.dest, &stderr));
+        }
+        // The script succeeded, so it read all of stdin; a write error would have made it fail.
+        if let Err(e) = written.and(read.map(|_| ())) {
+            return Err(self.broken(&session, "upload", e).await);
+        }
+        Ok(())
+    }
+
+    fn file_error(&self, path: &str, stderr: &[u8]) -> TransportError {
+        TransportError::File {
+            host: self.host.clone(),
+            path: path.to_string(),
+            message: String::from_utf8_lossy(stderr).trim().to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl Transport for SshTransport {
+    fn host(&self) -> &str {
+        &self.host
+    }
+
+    async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
+        let session = self.session()?;
+        // Framing errors are caught before a shell is taken, so a bad request costs no shell.
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = encode_request(id, &request).map_err(|e| TransportError::Io {
+            host: self.host.clone(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, e.0),
+        })?;
+        let mut lease = self.pool.checkout(&session).await.map_err(|e| match e {
+            openssh::Error::Disconnected => self.unreachable("the connection was closed".into()),
+            e => self.unreachable(format!(
+                "could not start a remote shell: {}",
+                error_chain(&e)
+            )),
+        })?;
+        let out = match lease.shell.call(id, &frame).await {
+            Ok(out) => out,
+            // The shell is dropped with the lease: its stream is out of step.
+            Err(e) => {
+                drop(lease);
+                return Err(self.broken(&session, "remote shell", e).await);
+            }
+        };
+        self.pool.checkin(lease);
+        if let Some(e) = self.become_refused(request.become_.as_ref(), out.rc, &out.stderr) {
+            return Err(e);
+        }
+        Ok(out)
+    }
+
+    async fn put(&self, request: PutRequest) -> Result<(), TransportError> {
+        if request.content.len() > BULK_THRESHOLD {
+            return self.put_bulk(&request).await;
+        }
+        let out = self.exec(atomic_put_script(&request)).await?;
+        if out.rc != 0 {
+            return Err(self.file_error(&request.dest, &out.stderr));
+        }
+        Ok(())
+    }
+
+    async fn get(&self, path: &str, become_: Option<&Become>) -> Result<Vec<u8>, TransportError> {
+        let mut req = ExecRequest::script(format!("cat -- {}", sh_quote(path)));
+        req.become_ = become_.cloned();
+        let out = self.exec(req).await?;
+        if out.rc != 0 {
+            return Err(self.file_error(path, &out.stderr));
+        }
+        Ok(out.stdout)
+    }
+
+    async fn close(&self) -> Result<(), TransportError> {
+        let session = self
+            .session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        self.pool.close().await;
+        self.bulk.close();
+        let Some(session) = session else {
+            return Ok(());
+        };
+        match Arc::try_unwrap(session) {
+            Ok(session) => session.close().await.map_err(|e| TransportError::Io {
+                host: self.host.clone(),
+                source: io::Error::other(error_chain(&e)),
+            }),
+            // A request is still running; the master is shut down when its last user
+            // drops the session.
+            Err(_shared) => Ok(()),
+        }
+    }
+}
+
+fn session_builder(opts: &SshOptions) -> SessionBuilder {
+    let mut b = SessionBuilder::default();
+    if let Some(user) = &opts.user {
+        b.user(user.clone());
+    }
+    if let Some(port) = opts.port {
+        b.port(port);
+    }
+    if let Some(key) = &opts.key_file {
+        b.keyfile(key);
+    }
+    if let Some(config) = &opts.ssh_config {
+        b.config_file(config);
+    }
+    b.known_hosts_check(match opts.host_key_checking {
+        HostKeyChecking::Strict => KnownHosts::Strict,
+        HostKeyChecking::AcceptNew => KnownHosts::Add,
+        HostKeyChecking::Off => KnownHosts::Accept,
+    });
+    match (&opts.known_hosts, opts.host_key_checking) {
+        (Some(file), _) => {
+            b.user_known_hosts_file(file);
+        }
+        // "off" must not pollute (or be vetoed by) the user's known_hosts.
+        (None, HostKeyChecking::Off) => {
+            b.user_known_hosts_file("/dev/null");
+        }
+        (None, _) => {}
+    }
+    b.connect_timeout(Duration::from_secs(opts.connect_timeout_secs()));
+    // Notice a dead peer mid-run within ~45 s instead of hanging on TCP timeouts.
+    b.server_alive_interval(Duration::from_secs(15));
+    b.control_directory(&opts.control_dir);
+    let idle = usize::try_from(opts.control_persist.as_secs()).unwrap_or(usize::MAX);
+    b.control_persist(ControlPersist::IdleFor(
+        NonZeroUsize::new(idle).unwrap_or(NonZeroUsize::MIN),
+    ));
+    b
+}
+
+fn check_control_dir(dir: &Path) -> io::Result<()> {
+    let len = dir.as_os_str().len() + CONTROL_SUFFIX_LEN;
+    if len > MAX_SOCKET_PATH {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "control directory {} is too long for an ssh control socket ({len} > {MAX_SOCKET_PATH} bytes); choose a shorter one",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_control_dirs_are_refused_early() {
+        assert!(check_control_dir(Path::new("/tmp")).is_ok());
+        let long = PathBuf::from(format!("/tmp/{}", "x".repeat(100)));
+        let err = check_control_dir(&long).unwrap_err();
+        assert!(err.to_string().contains("too long"), "{err}");
+    }
+}

@@ -1,0 +1,242 @@
+//! Test harness: a private sshd on 127.0.0.1 with its own host key, client key and
+//! authorized_keys in a temporary directory, killed by pid when the harness is dropped.
+//! Tests that need it skip (with a message) when sshd, ssh-keygen or root are missing.
+
+#![allow(dead_code, clippy::print_stderr)]
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use etcdplay_transport::{HostKeyChecking, SshOptions};
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+pub(crate) struct Sshd {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) port: u16,
+    child: Option<Child>,
+}
+
+/// Whether this machine can run the harness; prints why not otherwise.
+pub(crate) fn available() -> bool {
+    let ok = Path::new(SSHD).exists() && which("ssh-keygen") && which("ssh") && is_root();
+    if !ok {
+        eprintln!("SKIPPED: needs root, {SSHD}, ssh and ssh-keygen");
+    }
+    ok
+}
+
+pub(crate) fn which(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+pub(crate) fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false)
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().expect("spawn helper");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Sshd {
+    /// Generates keys and config and starts sshd; waits until it accepts connections.
+    pub(crate) fn start() -> Sshd {
+        let dir = tempfile::Builder::new()
+            .prefix("ep")
+            .tempdir_in("/tmp")
+            .unwrap();
+        // Readable by other users: sshd reads authorized_keys as the logging-in user.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let d = dir.path();
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(d.join("client_key")));
+        std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
+        std::fs::set_permissions(
+            d.join("authorized_keys"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        std::fs::create_dir(d.join("c")).unwrap();
+        let mut sshd = Sshd {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        sshd.new_host_key();
+        sshd.spawn();
+        sshd
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn new_host_key(&self) {
+        let _ = std::fs::remove_file(self.path("host_key"));
+        let _ = std::fs::remove_file(self.path("host_key.pub"));
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(self.path("host_key")));
+    }
+
+    fn spawn(&mut self) {
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let d = self.dir.path().display();
+        let config = format!(
+            "ListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
+             PermitRootLogin prohibit-password\nStrictModes no\nUsePAM yes\nPidFile {d}/sshd.pid\n\
+             MaxSessions 10\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+             LogLevel ERROR\n"
+        );
+        std::fs::write(self.path("sshd_config"), config).unwrap();
+        let log = std::fs::File::create(self.path("sshd.log")).unwrap();
+        let child = Command::new(SSHD)
+            .args(["-D", "-e", "-f"])
+            .arg(self.path("sshd_config"))
+            .arg("-p")
+            .arg(self.port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not start: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Restarts sshd on the same port with a freshly generated host key.
+    pub(crate) fn restart_with_new_host_key(&mut self) {
+        self.stop();
+        self.new_host_key();
+        self.spawn();
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.path("sshd.log")).unwrap_or_default()
+    }
+
+    /// Client options for this sshd: root, the generated key, a private known_hosts file and
+    /// no user ssh config.
+    pub(crate) fn options(&self, host: &str) -> SshOptions {
+        let mut o = SshOptions::new(host, "127.0.0.1");
+        o.port = Some(self.port);
+        o.user = Some("root".into());
+        o.key_file = Some(self.path("client_key"));
+        o.connect_timeout = Duration::from_secs(5);
+        o.host_key_checking = HostKeyChecking::AcceptNew;
+        o.known_hosts = Some(self.path("known_hosts"));
+        o.ssh_config = Some(PathBuf::from("/dev/null"));
+        o.control_dir = self.path("c");
+        o
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Pids of processes whose command line mentions `needle` (e.g. our control socket).
+pub(crate) fn pids_mentioning(needle: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            if String::from_utf8_lossy(&cmdline).contains(needle) {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+/// Waits up to `limit` for `cond` to hold.
+pub(crate) fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A temporary local user (for the "sudo needs a password" case), removed on drop.
+pub(crate) struct TempUser {
+    pub(crate) name: String,
+}
+
+impl TempUser {
+    pub(crate) fn create() -> Option<TempUser> {
+        if !which("useradd") && !Path::new("/usr/sbin/useradd").exists() {
+            return None;
+        }
+        let name = format!("epnp{}", std::process::id());
+        let ok = Command::new("/usr/sbin/useradd")
+            .args(["-M", "-d", "/nonexistent", "-s", "/bin/sh", &name])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        ok.then_some(TempUser { name })
+    }
+}
+
+impl Drop for TempUser {
+    fn drop(&mut self) {
+        let _ = Command::new("/usr/sbin/userdel").arg(&self.name).status();
+    }
+}

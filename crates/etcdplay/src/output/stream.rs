@@ -1,0 +1,173 @@
+//! Ansible's output stream, line for line: `PLAY [...]` and `TASK [...]` banners padded with
+//! stars, one `ok:`/`changed:`/`skipping:`/`fatal:` line per host, `--diff` blocks, and the
+//! `PLAY RECAP`. Users grep this output and compare it with Ansible's, so its shape is kept.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+use etcdplay_engine::{HostEvent, HostStatus, Reporter, Stats, TaskKindLabel};
+use serde_json::Value;
+
+/// Writes Ansible's stream to any writer (stdout in the CLI, a buffer in tests).
+pub struct StreamReporter<W: Write + Send> {
+    out: Mutex<W>,
+    verbose: u8,
+}
+
+/// Ansible pads banners with `*` up to 80 columns (its default terminal width when not a tty).
+fn banner(title: &str) -> String {
+    let stars = 80usize.saturating_sub(title.chars().count() + 1).max(3);
+    format!("{title} {}", "*".repeat(stars))
+}
+
+impl<W: Write + Send> StreamReporter<W> {
+    pub fn new(out: W, verbose: u8) -> Self {
+        StreamReporter { out: Mutex::new(out), verbose }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self, text: &str) {
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+}
+
+fn host_label(event: &HostEvent) -> String {
+    match &event.delegated_to {
+        Some(target) if target != &event.host => format!("[{} -> {}]", event.host, target),
+        _ => format!("[{}]", event.host),
+    }
+}
+
+/// A failure's JSON as Ansible prints it after `=>`: compact, `changed` first.
+fn failure_json(event: &HostEvent) -> String {
+    match &event.result {
+        Value::Object(_) => super::pyjson::dumps(&event.result),
+        _ => {
+            let mut m = serde_json::Map::new();
+            m.insert("changed".into(), Value::Bool(false));
+            if let Some(msg) = &event.msg {
+                m.insert("msg".into(), Value::String(msg.clone()));
+            }
+            super::pyjson::dumps(&Value::Object(m))
+        }
+    }
+}
+
+impl<W: Write + Send> Reporter for StreamReporter<W> {
+    fn play_start(&self, name: &str, _hosts: &[String]) {
+        self.write(&format!("\n{}\n", banner(&format!("PLAY [{name}]"))));
+    }
+
+    fn task_start(&self, kind: TaskKindLabel, header: &str, _hosts: &[String]) {
+        let word = match kind {
+            TaskKindLabel::Task => "TASK",
+            TaskKindLabel::Handler => "RUNNING HANDLER",
+        };
+        self.write(&format!("\n{}\n", banner(&format!("{word} [{header}]"))));
+    }
+
+    fn host_event(&self, event: &HostEvent) {
+        let host = host_label(event);
+        let item = event.item_label.as_ref().map(|l| format!(" => (item={l})")).unwrap_or_default();
+        let mut text = String::new();
+        if let Some(diff) = &event.diff {
+            text.push_str(diff);
+            if !diff.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        match event.status {
+            HostStatus::Ok | HostStatus::Changed => {
+                let word = if event.status == HostStatus::Ok { "ok" } else { "changed" };
+                text.push_str(&format!("{word}: {host}{item}"));
+                if let Some(shown) = &event.debug_output {
+                    text.push_str(&format!(" => {}", super::pyjson::dumps_pretty(shown)));
+                } else if self.verbose > 0 {
+                    text.push_str(&format!(" => {}", super::pyjson::dumps(&event.result)));
+                }
+            }
+            HostStatus::Skipped => text.push_str(&format!("skipping: {host}{item}")),
+            HostStatus::Failed | HostStatus::Ignored => {
+                if item.is_empty() {
+                    text.push_str(&format!("fatal: {host}: FAILED! => {}", failure_json(event)));
+                } else {
+                    text.push_str(&format!("failed: {host}{item} => {}", failure_json(event)));
+                }
+                if event.status == HostStatus::Ignored {
+                    text.push_str("\n...ignoring");
+                }
+            }
+            HostStatus::Unreachable => {
+                text.push_str(&format!("fatal: {host}: UNREACHABLE! => {}", failure_json(event)));
+            }
+        }
+        text.push('\n');
+        self.write(&text);
+    }
+
+    fn warning(&self, message: &str) {
+        self.write(&format!("[WARNING]: {message}\n"));
+    }
+
+    fn recap(&self, stats: &Stats) {
+        let mut text = format!("\n{}\n", banner("PLAY RECAP"));
+        for (host, s) in stats {
+            text.push_str(&format!(
+                "{host:<26} : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} rescued={:<4} ignored={:<4}\n",
+                s.ok, s.changed, s.unreachable, s.failed, s.skipped, s.rescued, s.ignored
+            ));
+        }
+        text.push('\n');
+        self.write(&text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etcdplay_engine::HostStats;
+    use std::time::Duration;
+
+    fn event(host: &str, status: HostStatus) -> HostEvent {
+        HostEvent {
+            host: host.into(),
+            status,
+            delegated_to: None,
+            item_label: None,
+            msg: None,
+            result: Value::Null,
+            diff: None,
+            debug_output: None,
+            duration: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn renders_like_ansible() {
+        let r = StreamReporter::new(Vec::new(), 0);
+        r.play_start("etcd", &[]);
+        r.task_start(TaskKindLabel::Task, "etcds : Start etcd daemon", &[]);
+        r.host_event(&event("etcd1", HostStatus::Changed));
+        r.host_event(&event("etcd2", HostStatus::Ok));
+        r.host_event(&event("etcd3", HostStatus::Skipped));
+        let mut failed = event("etcd1", HostStatus::Failed);
+        failed.result = serde_json::json!({"changed": false, "msg": "boom"});
+        r.host_event(&failed);
+        let mut stats = Stats::new();
+        stats.insert("etcd1".into(), HostStats { ok: 3, changed: 1, ..HostStats::default() });
+        r.recap(&stats);
+        let text = String::from_utf8(r.into_inner()).unwrap();
+        let expected = "\nPLAY [etcd] ********************************************************************\n\
+\nTASK [etcds : Start etcd daemon] ***********************************************\n\
+changed: [etcd1]\nok: [etcd2]\nskipping: [etcd3]\n\
+fatal: [etcd1]: FAILED! => {\"changed\": false, \"msg\": \"boom\"}\n\
+\nPLAY RECAP *********************************************************************\n\
+etcd1                      : ok=3    changed=1    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0   \n\n";
+        assert_eq!(text, expected);
+    }
+}
