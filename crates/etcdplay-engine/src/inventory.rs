@@ -13,11 +13,10 @@ pub trait InventoryView: Send + Sync {
     /// Hosts matching an Ansible host pattern, in inventory order; an error says why the
     /// pattern is bad (a pattern matching nothing is `Ok(vec![])`).
     fn select(&self, pattern: &str) -> Result<Vec<String>, String>;
-    /// The host's variables from the inventory side (inventory file, `group_vars/`,
-    /// `host_vars/` beside the inventory), each layer with its precedence, lowest first.
-    fn host_layers(&self, host: &str) -> Vec<(Precedence, Map<String, Value>)>;
-    /// The host's variables from `group_vars/` and `host_vars/` beside a playbook.
-    fn playbook_layers(&self, host: &str, playbook_dir: &Path) -> Vec<(Precedence, Map<String, Value>)>;
+    /// The host's inventory-side variables, lowest precedence first: the inventory files,
+    /// `group_vars/` and `host_vars/` beside the inventory and beside the playbook in
+    /// `playbook_dir`, interleaved in Ansible's order (which is why it is one call).
+    fn host_layers(&self, host: &str, playbook_dir: &Path) -> Vec<(Precedence, Map<String, Value>)>;
     /// The `groups` magic variable: every group name with its hosts.
     fn groups(&self) -> Map<String, Value>;
     /// The `group_names` magic variable for a host.

@@ -3,6 +3,7 @@
 //! and diff modes. It owns no terminal: everything it has to say goes to a [`Reporter`].
 
 mod builtin;
+mod catalog;
 mod connect;
 mod control;
 mod engine;
@@ -17,6 +18,7 @@ mod tags;
 mod task;
 mod varsfile;
 
+pub use catalog::EngineCatalog;
 pub use connect::{ConnectTarget, ConnectionKind, Connector, LocalConnector};
 pub use engine::Engine;
 pub use error::EngineError;

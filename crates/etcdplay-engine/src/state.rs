@@ -89,9 +89,7 @@ impl Shared {
             return layers.clone();
         }
         let playbook_dir = lock(&self.magic).playbook_dir.clone();
-        let mut layers = self.inventory.host_layers(host);
-        layers.extend(self.inventory.playbook_layers(host, &playbook_dir));
-        let layers = Arc::new(layers);
+        let layers = Arc::new(self.inventory.host_layers(host, &playbook_dir));
         lock(&self.base_layers).insert(host.to_string(), layers.clone());
         layers
     }

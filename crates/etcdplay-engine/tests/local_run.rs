@@ -25,14 +25,11 @@ impl InventoryView for TinyInventory {
             p => Ok(self.hosts.iter().filter(|h| *h == p).cloned().collect()),
         }
     }
-    fn host_layers(&self, host: &str) -> Vec<(Precedence, Map<String, Value>)> {
+    fn host_layers(&self, host: &str, _playbook_dir: &Path) -> Vec<(Precedence, Map<String, Value>)> {
         let mut m = Map::new();
         m.insert("workdir".into(), json!(self.root.join(host).display().to_string()));
         m.insert("ansible_connection".into(), json!("local"));
         vec![(Precedence::InventoryVars, m)]
-    }
-    fn playbook_layers(&self, _host: &str, _dir: &Path) -> Vec<(Precedence, Map<String, Value>)> {
-        Vec::new()
     }
     fn groups(&self) -> Map<String, Value> {
         let mut m = Map::new();

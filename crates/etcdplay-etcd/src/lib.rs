@@ -6,7 +6,7 @@
 pub mod datadir;
 
 pub use datadir::{
-    read_data_dir, verdict, BackendUse, Corruption, DataDirError, DataDirReport, DataDirSource,
-    DataDirState, LocalDir, MemDir, Member, PeerPlan, PeerScheme, ReadOptions, SourceError,
-    Verdict,
+    read_data_dir, verdict, BackendUse, CommandRunner, CommandSource, Corruption, DataDirError,
+    DataDirReport, DataDirSource, DataDirState, LocalDir, MemDir, Member, PeerPlan, PeerScheme,
+    ReadOptions, SourceError, Verdict,
 };

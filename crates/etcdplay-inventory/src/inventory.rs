@@ -44,7 +44,7 @@ impl Inventory {
                 ));
             }
         }
-        diags.into_result(Inventory { data, vars_dirs, warnings })
+        diags.sorted().into_result(Inventory { data, vars_dirs, warnings })
     }
 
     pub(crate) fn data(&self) -> &InventoryData {

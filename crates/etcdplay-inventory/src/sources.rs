@@ -125,7 +125,8 @@ fn parse_file(path: &Path, data: &mut InventoryData, diags: &mut Diagnostics, wa
             let mut ini_diags = Diagnostics::new();
             parse_ini(&text, &shown, data, &mut ini_diags);
             if let (false, Err(e)) = (ini_diags.is_empty(), &yaml) {
-                if text.lines().any(|l| l.trim_end().ends_with(':')) {
+                let first = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with(['#', ';']));
+                if first.is_some_and(|l| l.ends_with(':')) {
                     diags.push(e.in_file(&shown));
                 }
             }

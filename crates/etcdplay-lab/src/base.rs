@@ -12,7 +12,8 @@ use crate::error::LabError;
 use crate::event::{LabEvent, Progress};
 
 /// Packages on top of minbase: a booting systemd, sshd, and what playbooks expect on a host.
-pub const PACKAGES: &str = "systemd,systemd-sysv,dbus,openssh-server,iproute2,python3,sudo,procps,ca-certificates";
+pub const PACKAGES: &str =
+    "systemd,systemd-sysv,dbus,openssh-server,iproute2,python3,sudo,procps,ca-certificates";
 
 /// The non-root login with passwordless sudo, for playbooks that use `become`.
 pub const DEPLOY_USER: &str = "deploy";
@@ -22,14 +23,23 @@ const TMP_PREFIX: &str = "base.tmp-";
 
 /// Returns the base image, building it first if missing, and makes its authorized keys match
 /// the lab key (the key may have been regenerated since the base was built).
-pub(crate) async fn ensure_base(config: &LabConfig, public_key: &str, mirror: impl FnOnce() -> Result<String, LabError>, progress: &Progress) -> Result<PathBuf, LabError> {
+pub(crate) async fn ensure_base(
+    config: &LabConfig,
+    public_key: &str,
+    mirror: impl FnOnce() -> Result<String, LabError>,
+    progress: &Progress,
+) -> Result<PathBuf, LabError> {
     let base = config.base_dir();
     if !base.is_dir() {
         let mirror = mirror()?;
-        progress(&LabEvent::BuildingBase { mirror: mirror.clone() });
+        progress(&LabEvent::BuildingBase {
+            mirror: mirror.clone(),
+        });
         let started = Instant::now();
         build(config, &mirror, public_key).await?;
-        progress(&LabEvent::BaseBuilt { took: started.elapsed() });
+        progress(&LabEvent::BaseBuilt {
+            took: started.elapsed(),
+        });
     }
     install_keys(&base, public_key)?;
     check_base(&base)?;
@@ -44,13 +54,27 @@ async fn build(config: &LabConfig, mirror: &str, public_key: &str) -> Result<(),
     let tmp = state.join(format!("{TMP_PREFIX}{}", std::process::id()));
     let include = format!("--include={PACKAGES}");
     let tmp_arg = tmp.to_string_lossy().into_owned();
-    let (shown, out) = output("debootstrap", ["--variant=minbase", include.as_str(), "bookworm", tmp_arg.as_str(), mirror]).await?;
+    let (shown, out) = output(
+        "debootstrap",
+        [
+            "--variant=minbase",
+            include.as_str(),
+            "bookworm",
+            tmp_arg.as_str(),
+            mirror,
+        ],
+    )
+    .await?;
     let log = state.join("debootstrap.log");
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     std::fs::write(&log, &text).map_err(LabError::io(&log))?;
     if !out.status.success() {
-        return Err(LabError::Command { command: shown, status: out.status.to_string(), stderr: format!("{} (full log: {})", tail(&text, 8), log.display()) });
+        return Err(LabError::Command {
+            command: shown,
+            status: out.status.to_string(),
+            stderr: format!("{} (full log: {})", tail(&text, 8), log.display()),
+        });
     }
     customize(&tmp, public_key).await?;
     let base = config.base_dir();
@@ -64,13 +88,42 @@ async fn customize(root: &Path, public_key: &str) -> Result<(), LabError> {
     let root_arg = root.to_string_lossy().into_owned();
     let (_, exists) = output("chroot", [root_arg.as_str(), "id", "-u", DEPLOY_USER]).await?;
     if !exists.status.success() {
-        run("chroot", [root_arg.as_str(), "useradd", "--create-home", "--shell", "/bin/bash", DEPLOY_USER]).await?;
+        run(
+            "chroot",
+            [
+                root_arg.as_str(),
+                "useradd",
+                "--create-home",
+                "--shell",
+                "/bin/bash",
+                DEPLOY_USER,
+            ],
+        )
+        .await?;
     }
     let sudoers = root.join("etc/sudoers.d").join(DEPLOY_USER);
-    write_file(&sudoers, &format!("{DEPLOY_USER} ALL=(ALL) NOPASSWD:ALL\n"), 0o440)?;
+    write_file(
+        &sudoers,
+        &format!("{DEPLOY_USER} ALL=(ALL) NOPASSWD:ALL\n"),
+        0o440,
+    )?;
     install_keys(root, public_key)?;
-    run("chroot", [root_arg.as_str(), "chown", "-R", &format!("{DEPLOY_USER}:{DEPLOY_USER}"), &format!("/home/{DEPLOY_USER}/.ssh")]).await?;
-    run("chroot", [root_arg.as_str(), "systemctl", "enable", "ssh.service"]).await?;
+    run(
+        "chroot",
+        [
+            root_arg.as_str(),
+            "chown",
+            "-R",
+            &format!("{DEPLOY_USER}:{DEPLOY_USER}"),
+            &format!("/home/{DEPLOY_USER}/.ssh"),
+        ],
+    )
+    .await?;
+    run(
+        "chroot",
+        [root_arg.as_str(), "systemctl", "enable", "ssh.service"],
+    )
+    .await?;
     // debootstrap leaves one machine-id that every host would share; an empty file makes each
     // host without its own id generate one at boot (the lab writes one per host anyway).
     write_file(&root.join("etc/machine-id"), "", 0o444)?;
@@ -88,7 +141,10 @@ async fn customize(root: &Path, public_key: &str) -> Result<(), LabError> {
 /// Writes the lab key into root's and deploy's `authorized_keys` when it differs.
 fn install_keys(root: &Path, public_key: &str) -> Result<(), LabError> {
     let wanted = format!("{public_key}\n");
-    for home in [PathBuf::from("root"), PathBuf::from("home").join(DEPLOY_USER)] {
+    for home in [
+        PathBuf::from("root"),
+        PathBuf::from("home").join(DEPLOY_USER),
+    ] {
         let dir = root.join(&home).join(".ssh");
         let file = dir.join("authorized_keys");
         if std::fs::read_to_string(&file).is_ok_and(|t| t == wanted) {
@@ -101,7 +157,8 @@ fn install_keys(root: &Path, public_key: &str) -> Result<(), LabError> {
                 copy_owner(&root.join(&home), &dir)?;
             }
         }
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(LabError::io(&dir))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(LabError::io(&dir))?;
         write_file(&file, &wanted, 0o600)?;
         copy_owner(&dir, &file)?;
     }
@@ -117,16 +174,30 @@ fn copy_owner(from: &Path, to: &Path) -> Result<(), LabError> {
 
 /// The base must boot systemd, run sshd and must not bring its own etcd.
 fn check_base(base: &Path) -> Result<(), LabError> {
-    let bad = |reason: &str| Err(LabError::BadBase { path: base.to_path_buf(), reason: reason.to_owned() });
+    let bad = |reason: &str| {
+        Err(LabError::BadBase {
+            path: base.to_path_buf(),
+            reason: reason.to_owned(),
+        })
+    };
     if !base.join("lib/systemd/systemd").exists() {
         return bad("no lib/systemd/systemd: not a systemd root (remove it to rebuild)");
     }
-    if !base.join("etc/systemd/system/multi-user.target.wants/ssh.service").exists() {
+    if !base
+        .join("etc/systemd/system/multi-user.target.wants/ssh.service")
+        .exists()
+    {
         return bad("ssh.service is not enabled (remove it to rebuild)");
     }
-    for etcd in ["usr/bin/etcd", "lib/systemd/system/etcd.service", "etc/systemd/system/etcd.service"] {
+    for etcd in [
+        "usr/bin/etcd",
+        "lib/systemd/system/etcd.service",
+        "etc/systemd/system/etcd.service",
+    ] {
         if base.join(etcd).exists() {
-            return bad(&format!("contains {etcd}: hosts must start without etcd (remove it to rebuild)"));
+            return bad(&format!(
+                "contains {etcd}: hosts must start without etcd (remove it to rebuild)"
+            ));
         }
     }
     Ok(())
@@ -169,7 +240,8 @@ fn write_file(path: &Path, text: &str, mode: u32) -> Result<(), LabError> {
         std::fs::create_dir_all(dir).map_err(LabError::io(dir))?;
     }
     std::fs::write(path, text).map_err(LabError::io(path))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(LabError::io(path))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(LabError::io(path))
 }
 
 #[cfg(test)]
@@ -180,9 +252,18 @@ mod tests {
     fn finds_mounts_below_a_dir() {
         let info = "22 1 8:1 / / rw - ext4 /dev/vda rw\n\
                     40 22 0:5 / /var/lib/etcdplay-lab/base.tmp-7/proc rw - proc proc rw\n";
-        assert_eq!(mounted_under(info, Path::new("/var/lib/etcdplay-lab/base.tmp-7")).as_deref(), Some("/var/lib/etcdplay-lab/base.tmp-7/proc"));
-        assert_eq!(mounted_under(info, Path::new("/var/lib/etcdplay-lab/base.tmp-70")), None);
-        assert_eq!(mounted_under(info, Path::new("/var/lib/etcdplay-lab/base")), None);
+        assert_eq!(
+            mounted_under(info, Path::new("/var/lib/etcdplay-lab/base.tmp-7")).as_deref(),
+            Some("/var/lib/etcdplay-lab/base.tmp-7/proc")
+        );
+        assert_eq!(
+            mounted_under(info, Path::new("/var/lib/etcdplay-lab/base.tmp-70")),
+            None
+        );
+        assert_eq!(
+            mounted_under(info, Path::new("/var/lib/etcdplay-lab/base")),
+            None
+        );
     }
 
     #[test]
@@ -191,19 +272,34 @@ mod tests {
         let root = dir.path();
         std::fs::create_dir_all(root.join("home/deploy")).expect("mkdir");
         install_keys(root, "ssh-ed25519 AAAA lab").expect("install");
-        for file in ["root/.ssh/authorized_keys", "home/deploy/.ssh/authorized_keys"] {
+        for file in [
+            "root/.ssh/authorized_keys",
+            "home/deploy/.ssh/authorized_keys",
+        ] {
             let path = root.join(file);
-            assert_eq!(std::fs::read_to_string(&path).expect("read"), "ssh-ed25519 AAAA lab\n");
-            assert_eq!(std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::read_to_string(&path).expect("read"),
+                "ssh-ed25519 AAAA lab\n"
+            );
+            assert_eq!(
+                std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777,
+                0o600
+            );
         }
         install_keys(root, "ssh-ed25519 BBBB lab").expect("replace");
-        assert_eq!(std::fs::read_to_string(root.join("root/.ssh/authorized_keys")).expect("read"), "ssh-ed25519 BBBB lab\n");
+        assert_eq!(
+            std::fs::read_to_string(root.join("root/.ssh/authorized_keys")).expect("read"),
+            "ssh-ed25519 BBBB lab\n"
+        );
     }
 
     #[test]
     fn base_without_systemd_is_rejected() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let err = check_base(dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = check_base(dir.path())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("not a systemd root"), "{err}");
     }
 }

@@ -27,7 +27,11 @@ where
         .kill_on_drop(true)
         .output()
         .await
-        .map_err(|source| LabError::Command { command: shown.clone(), status: "not started".into(), stderr: source.to_string() })?;
+        .map_err(|source| LabError::Command {
+            command: shown.clone(),
+            status: "not started".into(),
+            stderr: source.to_string(),
+        })?;
     Ok((shown, out))
 }
 
@@ -41,7 +45,11 @@ where
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(LabError::Command { command: shown, status: out.status.to_string(), stderr: tail(&String::from_utf8_lossy(&out.stderr), 10) })
+        Err(LabError::Command {
+            command: shown,
+            status: out.status.to_string(),
+            stderr: tail(&String::from_utf8_lossy(&out.stderr), 10),
+        })
     }
 }
 
@@ -64,8 +72,18 @@ mod tests {
 
     #[tokio::test]
     async fn failure_names_command_and_stderr() {
-        let err = run("sh", ["-c", "echo oops >&2; exit 3"]).await.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.starts_with("`sh -c echo oops >&2; exit 3` failed (exit status: 3): oops"), "{err}");
-        assert_eq!(run("sh", ["-c", "echo fine"]).await.ok().as_deref(), Some("fine\n"));
+        let err = run("sh", ["-c", "echo oops >&2; exit 3"])
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.starts_with("`sh -c echo oops >&2; exit 3` failed (exit status: 3): oops"),
+            "{err}"
+        );
+        assert_eq!(
+            run("sh", ["-c", "echo fine"]).await.ok().as_deref(),
+            Some("fine\n")
+        );
     }
 }

@@ -84,13 +84,21 @@ impl LabConfig {
         let p = &self.host_prefix;
         let prefix_ok = (1..=8).contains(&p.len())
             && p.starts_with(|c: char| c.is_ascii_lowercase())
-            && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         if !prefix_ok {
             return bad(format!("host prefix {p:?} must be 1 to 8 lowercase letters or digits, starting with a letter"));
         }
         let b = &self.bridge;
-        if b.is_empty() || b.len() > 15 || !b.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
-            return bad(format!("bridge name {b:?} must be 1 to 15 letters, digits, '-' or '_'"));
+        if b.is_empty()
+            || b.len() > 15
+            || !b
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        {
+            return bad(format!(
+                "bridge name {b:?} must be 1 to 15 letters, digits, '-' or '_'"
+            ));
         }
         Ok(())
     }

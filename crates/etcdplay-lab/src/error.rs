@@ -14,19 +14,36 @@ pub enum LabError {
     NotRoot,
     /// Commands the lab runs are missing; each entry is `command (package)`.
     #[error("missing {}: install with `apt-get install {}`", .missing.join(", "), .packages.join(" "))]
-    MissingTools { missing: Vec<String>, packages: Vec<String> },
+    MissingTools {
+        missing: Vec<String>,
+        packages: Vec<String>,
+    },
     /// No Debian mirror could be read from the apt configuration.
     #[error("no Debian mirror found in {}: expected a `URIs:` line or a `deb URL ...` line", .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" or "))]
     NoMirror { searched: Vec<PathBuf> },
     /// A command the lab ran exited with failure.
     #[error("`{command}` failed ({status}): {stderr}")]
-    Command { command: String, status: String, stderr: String },
+    Command {
+        command: String,
+        status: String,
+        stderr: String,
+    },
     /// A file or directory operation failed.
     #[error("{}: {source}", .path.display())]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A host's container exited or never started answering SSH; carries the tail of its log.
     #[error("{host} ({ip}): {reason}; last lines of {}:\n{log_tail}", .log.display())]
-    HostFailed { host: String, ip: String, reason: String, log: PathBuf, log_tail: String },
+    HostFailed {
+        host: String,
+        ip: String,
+        reason: String,
+        log: PathBuf,
+        log_tail: String,
+    },
     /// A lab configuration whose names would not fit the system's limits.
     #[error("bad lab configuration: {reason}")]
     BadConfig { reason: String },

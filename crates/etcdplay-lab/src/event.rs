@@ -27,11 +27,16 @@ pub enum LabEvent {
 impl fmt::Display for LabEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LabEvent::BuildingBase { mirror } => write!(f, "building the base image with debootstrap from {mirror} (about a minute, once)"),
+            LabEvent::BuildingBase { mirror } => write!(
+                f,
+                "building the base image with debootstrap from {mirror} (about a minute, once)"
+            ),
             LabEvent::BaseBuilt { took } => write!(f, "base image built in {}s", took.as_secs()),
             LabEvent::AlreadyUp { host } => write!(f, "{host}: already up"),
             LabEvent::Starting { host } => write!(f, "{host}: starting"),
-            LabEvent::Ready { host, took } => write!(f, "{host}: answers SSH ({:.1}s)", took.as_secs_f64()),
+            LabEvent::Ready { host, took } => {
+                write!(f, "{host}: answers SSH ({:.1}s)", took.as_secs_f64())
+            }
             LabEvent::Stopping { host } => write!(f, "{host}: stopping"),
             LabEvent::Killed { host } => write!(f, "{host}: did not power off in time, killed"),
         }

@@ -48,7 +48,10 @@ impl LabHost {
 pub fn validate_count(n: u64) -> Result<u8, LabError> {
     match u8::try_from(n) {
         Ok(k) if (1..=MAX_HOSTS).contains(&k) => Ok(k),
-        _ => Err(LabError::InvalidCount { got: n, max: MAX_HOSTS }),
+        _ => Err(LabError::InvalidCount {
+            got: n,
+            max: MAX_HOSTS,
+        }),
     }
 }
 
@@ -59,7 +62,10 @@ pub(crate) fn parse_index(name: &str, prefix: &str) -> Option<u8> {
     if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse::<u8>().ok().filter(|k| (1..=MAX_HOSTS).contains(k))
+    digits
+        .parse::<u8>()
+        .ok()
+        .filter(|k| (1..=MAX_HOSTS).contains(k))
 }
 
 #[cfg(test)]
@@ -68,14 +74,20 @@ mod tests {
 
     #[test]
     fn count_bounds() {
-        assert!(matches!(validate_count(0), Err(LabError::InvalidCount { got: 0, .. })));
+        assert!(matches!(
+            validate_count(0),
+            Err(LabError::InvalidCount { got: 0, .. })
+        ));
         assert_eq!(validate_count(1).ok(), Some(1));
         assert_eq!(validate_count(3).ok(), Some(3));
         assert_eq!(validate_count(100).ok(), Some(100));
         assert!(validate_count(101).is_err());
         assert!(validate_count(300).is_err());
         assert!(validate_count(u64::MAX).is_err());
-        let msg = validate_count(300).err().map(|e| e.to_string()).unwrap_or_default();
+        let msg = validate_count(300)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert_eq!(msg, "lab size must be between 1 and 100 hosts, got 300");
     }
 
@@ -90,10 +102,15 @@ mod tests {
         let last = LabHost::new(MAX_HOSTS, &config);
         assert_eq!(last.ip, Ipv4Addr::new(10, 213, 7, 110));
         assert!(last.veth.len() <= 15);
-        let mut other = LabConfig::default();
-        other.host_prefix = "labtest8".into();
+        let other = LabConfig {
+            host_prefix: "labtest8".into(),
+            ..LabConfig::default()
+        };
         let t = LabHost::new(MAX_HOSTS, &other);
-        assert_eq!((t.name.as_str(), t.netns.as_str(), t.veth.as_str()), ("labtest8100", "etcdplay-labtest8100", "ep-labtest8100"));
+        assert_eq!(
+            (t.name.as_str(), t.netns.as_str(), t.veth.as_str()),
+            ("labtest8100", "etcdplay-labtest8100", "ep-labtest8100")
+        );
         assert!(t.veth.len() <= 15);
     }
 
@@ -101,12 +118,19 @@ mod tests {
     fn config_names_are_checked() {
         assert!(LabConfig::default().validate().is_ok());
         for prefix in ["", "Lab", "1lab", "lab-x", "labtest89"] {
-            let mut c = LabConfig::default();
-            c.host_prefix = prefix.into();
-            assert!(matches!(c.validate(), Err(LabError::BadConfig { .. })), "{prefix:?}");
+            let c = LabConfig {
+                host_prefix: prefix.into(),
+                ..LabConfig::default()
+            };
+            assert!(
+                matches!(c.validate(), Err(LabError::BadConfig { .. })),
+                "{prefix:?}"
+            );
         }
-        let mut c = LabConfig::default();
-        c.bridge = "a-very-long-bridge".into();
+        let c = LabConfig {
+            bridge: "a-very-long-bridge".into(),
+            ..LabConfig::default()
+        };
         assert!(c.validate().is_err());
     }
 

@@ -15,14 +15,23 @@ pub fn render_inventory(hosts: &[LabHost]) -> String {
     let mut out = String::new();
     out.push_str("# Written by `etcdplay lab up`; rewritten on every run.\n");
     if let Some(first) = hosts.first() {
-        let _ = writeln!(out, "# Log in: ssh -i {} root@{}   (or deploy@, with sudo)", first.key_path.display(), first.ip);
+        let _ = writeln!(
+            out,
+            "# Log in: ssh -i {} root@{}   (or deploy@, with sudo)",
+            first.key_path.display(),
+            first.ip
+        );
     }
     out.push_str("all:\n  children:\n    etcd:\n      hosts:\n");
     for host in hosts {
         let _ = writeln!(out, "        {}:", host.name);
         let _ = writeln!(out, "          ansible_host: {}", host.ip);
         out.push_str("          ansible_user: root\n");
-        let _ = writeln!(out, "          ansible_ssh_private_key_file: {}", yaml_string(&host.key_path.to_string_lossy()));
+        let _ = writeln!(
+            out,
+            "          ansible_ssh_private_key_file: {}",
+            yaml_string(&host.key_path.to_string_lossy())
+        );
     }
     // Hosts are re-created by `down`/`up`; their addresses are private to this machine.
     out.push_str("      vars:\n");
@@ -41,7 +50,9 @@ pub fn write_inventory(path: &Path, hosts: &[LabHost]) -> Result<(), LabError> {
 /// A YAML scalar for arbitrary text: plain when safe, single-quoted otherwise.
 fn yaml_string(text: &str) -> String {
     let plain = !text.is_empty()
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+".contains(&b))
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+".contains(&b))
         && !text.starts_with(['-', '.']);
     if plain {
         text.to_owned()
@@ -91,6 +102,9 @@ mod tests {
         let path = dir.path().join("inventories").join("lab.yml");
         let hosts = [LabHost::new(1, &LabConfig::default())];
         write_inventory(&path, &hosts).expect("write");
-        assert_eq!(std::fs::read_to_string(&path).expect("read"), render_inventory(&hosts));
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            render_inventory(&hosts)
+        );
     }
 }

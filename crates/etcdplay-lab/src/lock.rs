@@ -20,15 +20,26 @@ impl LabLock {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(LabError::io(dir))?;
         }
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(LabError::io(path))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(LabError::io(path))?;
         let owned = path.to_path_buf();
         // flock blocks the thread; keep it off the async workers.
         tokio::task::spawn_blocking(move || {
-            flock(&file, FlockOperation::LockExclusive).map_err(|e| LabError::Io { path: owned, source: e.into() })?;
+            flock(&file, FlockOperation::LockExclusive).map_err(|e| LabError::Io {
+                path: owned,
+                source: e.into(),
+            })?;
             Ok(LabLock { _file: file })
         })
         .await
-        .map_err(|e| LabError::Io { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) })?
+        .map_err(|e| LabError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })?
     }
 }
 
@@ -42,8 +53,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("run").join("lock");
         let first = LabLock::acquire(&path).await.expect("first");
-        let second = tokio::time::timeout(Duration::from_millis(300), LabLock::acquire(&path)).await;
-        assert!(second.is_err(), "second lock must wait while the first is held");
+        let second =
+            tokio::time::timeout(Duration::from_millis(300), LabLock::acquire(&path)).await;
+        assert!(
+            second.is_err(),
+            "second lock must wait while the first is held"
+        );
         drop(first);
         let third = tokio::time::timeout(Duration::from_secs(5), LabLock::acquire(&path)).await;
         assert!(matches!(third, Ok(Ok(_))));

@@ -59,7 +59,10 @@ pub(crate) async fn prepare_upper(config: &LabConfig, host: &LabHost) -> Result<
     // sudo warns "unable to resolve host" unless the hostname resolves.
     write(&etc.join("hosts"), &hosts_file(&host.name), 0o644)?;
     let machine_id = etc.join("machine-id");
-    if std::fs::read_to_string(&machine_id).map(|t| t.trim().len() != 32).unwrap_or(true) {
+    if std::fs::read_to_string(&machine_id)
+        .map(|t| t.trim().len() != 32)
+        .unwrap_or(true)
+    {
         write(&machine_id, &format!("{}\n", new_machine_id()?), 0o444)?;
     }
     let keys = config.host_keys_dir(&host.name);
@@ -67,7 +70,10 @@ pub(crate) async fn prepare_upper(config: &LabConfig, host: &LabHost) -> Result<
     let from = keys.join("etc/ssh");
     let to = etc.join("ssh");
     std::fs::create_dir_all(&to).map_err(LabError::io(&to))?;
-    for entry in std::fs::read_dir(&from).map_err(LabError::io(&from))?.flatten() {
+    for entry in std::fs::read_dir(&from)
+        .map_err(LabError::io(&from))?
+        .flatten()
+    {
         let name = entry.file_name();
         if name.to_string_lossy().starts_with("ssh_host_") {
             let dest = to.join(&name);
@@ -91,7 +97,12 @@ fn new_machine_id() -> Result<String, LabError> {
 
 /// Starts the container detached: its own process group (a Ctrl-C on `lab up` must not kill
 /// it), stdin from /dev/null, console and nspawn output to the host's log. Records the pid.
-pub(crate) fn start(config: &LabConfig, host: &LabHost, base: &Path, upper: &Path) -> Result<i32, LabError> {
+pub(crate) fn start(
+    config: &LabConfig,
+    host: &LabHost,
+    base: &Path,
+    upper: &Path,
+) -> Result<i32, LabError> {
     std::fs::create_dir_all(&config.run_dir).map_err(LabError::io(&config.run_dir))?;
     let log_path = config.log_file(&host.name);
     let log = File::create(&log_path).map_err(LabError::io(&log_path))?;
@@ -104,7 +115,11 @@ pub(crate) fn start(config: &LabConfig, host: &LabHost, base: &Path, upper: &Pat
         .stderr(log_err)
         .process_group(0)
         .spawn()
-        .map_err(|e| LabError::Command { command: format!("systemd-nspawn -M {}", host.name), status: "not started".into(), stderr: e.to_string() })?;
+        .map_err(|e| LabError::Command {
+            command: format!("systemd-nspawn -M {}", host.name),
+            status: "not started".into(),
+            stderr: e.to_string(),
+        })?;
     let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
     let pid_file = config.pid_file(&host.name);
     write(&pid_file, &format!("{pid}\n"), 0o644)?;
@@ -116,7 +131,12 @@ pub(crate) fn start(config: &LabConfig, host: &LabHost, base: &Path, upper: &Pat
 
 /// The recorded pid of the host's nspawn, if the file holds one.
 pub(crate) fn recorded_pid(config: &LabConfig, host: &LabHost) -> Option<i32> {
-    std::fs::read_to_string(config.pid_file(&host.name)).ok()?.trim().parse().ok().filter(|p| *p > 0)
+    std::fs::read_to_string(config.pid_file(&host.name))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
 }
 
 /// The pid of the host's nspawn if it is still running. A recycled pid is not mistaken for
@@ -133,8 +153,13 @@ fn is_our_nspawn(pid: i32, host: &LabHost) -> bool {
     let alive = process_state(&stat).is_some_and(|s| s != 'Z' && s != 'X');
     let cmdline = std::fs::read(proc_dir.join("cmdline")).unwrap_or_default();
     let wanted = format!("--network-namespace-path=/run/netns/{}", host.netns);
-    let ours = cmdline.split(|b| *b == 0).any(|arg| arg == wanted.as_bytes())
-        && cmdline.split(|b| *b == 0).next().is_some_and(|a| a.ends_with(b"systemd-nspawn"));
+    let ours = cmdline
+        .split(|b| *b == 0)
+        .any(|arg| arg == wanted.as_bytes())
+        && cmdline
+            .split(|b| *b == 0)
+            .next()
+            .is_some_and(|a| a.ends_with(b"systemd-nspawn"));
     alive && ours
 }
 
@@ -159,12 +184,18 @@ pub(crate) async fn stop(config: &LabConfig, host: &LabHost) -> Result<bool, Lab
     reap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let left = netns_pids(&host.netns).await?;
+        // Killed early, nspawn may leave a fork of itself that has not joined the namespace yet.
+        let mut left = netns_pids(&host.netns).await?;
+        left.extend(nspawn_forks(host));
         if left.is_empty() {
             break;
         }
         if Instant::now() > deadline {
-            return Err(LabError::Command { command: format!("kill processes in {}", host.netns), status: "timed out".into(), stderr: format!("still running: {left:?}") });
+            return Err(LabError::Command {
+                command: format!("kill processes in {}", host.netns),
+                status: "timed out".into(),
+                stderr: format!("still running: {left:?}"),
+            });
         }
         killed = true;
         for pid in left {
@@ -181,6 +212,18 @@ pub(crate) async fn stop(config: &LabConfig, host: &LabHost) -> Result<bool, Lab
     // nspawn leaves this (empty) directory behind when it is killed; it is named after our host.
     let _ = std::fs::remove_dir(Path::new(NSPAWN_PROPAGATE).join(&host.name));
     Ok(killed)
+}
+
+/// Live systemd-nspawn processes (nspawn and its forks) started for this host.
+fn nspawn_forks(host: &LabHost) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+                .filter(|pid| is_our_nspawn(*pid, host))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Sends a signal, ignoring a process that is already gone.
@@ -212,7 +255,8 @@ pub(crate) fn reap() {
 /// Writes a small file with a mode.
 fn write(path: &Path, text: &str, mode: u32) -> Result<(), LabError> {
     std::fs::write(path, text).map_err(LabError::io(path))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(LabError::io(path))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(LabError::io(path))
 }
 
 #[cfg(test)]
@@ -226,9 +270,16 @@ mod tests {
         assert_eq!(
             args,
             [
-                "--boot", "--keep-unit", "--register=no", "--link-journal=no",
+                "--boot",
+                "--keep-unit",
+                "--register=no",
+                "--link-journal=no",
                 "--network-namespace-path=/run/netns/etcdplay-lab3",
-                "-D", "/b", "--overlay=/b:/h/lab3/upper:/", "-M", "lab3",
+                "-D",
+                "/b",
+                "--overlay=/b:/h/lab3/upper:/",
+                "-M",
+                "lab3",
             ]
         );
     }
@@ -245,7 +296,9 @@ mod tests {
         let a = new_machine_id().expect("id");
         let b = new_machine_id().expect("id");
         assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, b);
     }
 

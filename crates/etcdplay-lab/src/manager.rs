@@ -17,7 +17,8 @@ use crate::lock::LabLock;
 use crate::machine::{prepare_upper, reap, running_pid, start, stop};
 use crate::mirror::system_mirror;
 use crate::network::{
-    ensure_bridge, ensure_host_net, existing_netns_indexes, link_exists, netns_exists, remove_bridge, remove_host_net,
+    ensure_bridge, ensure_host_net, existing_netns_indexes, link_exists, netns_exists,
+    remove_bridge, remove_host_net,
 };
 use crate::prereq;
 use crate::ssh::ensure_key;
@@ -61,7 +62,10 @@ impl Default for LabManager {
 impl LabManager {
     /// A manager that reports nothing; see [`LabManager::with_progress`].
     pub fn new(config: LabConfig) -> LabManager {
-        LabManager { config, progress: quiet() }
+        LabManager {
+            config,
+            progress: quiet(),
+        }
     }
 
     /// Sends progress events to `progress`.
@@ -99,11 +103,15 @@ impl LabManager {
         for host in &hosts {
             ensure_host_net(host, config).await?;
             if running_pid(config, host).is_some() {
-                (self.progress)(&LabEvent::AlreadyUp { host: host.name.clone() });
+                (self.progress)(&LabEvent::AlreadyUp {
+                    host: host.name.clone(),
+                });
                 continue;
             }
             let upper = prepare_upper(config, host).await?;
-            (self.progress)(&LabEvent::Starting { host: host.name.clone() });
+            (self.progress)(&LabEvent::Starting {
+                host: host.name.clone(),
+            });
             start(config, host, &base, &upper)?;
         }
         self.wait_all(&hosts).await?;
@@ -115,14 +123,19 @@ impl LabManager {
             .filter(|h| running_pid(config, h).is_some())
             .map(|h| h.name)
             .collect();
-        Ok(Lab { hosts, key_path: config.key_path(), also_running })
+        Ok(Lab {
+            hosts,
+            key_path: config.key_path(),
+            also_running,
+        })
     }
 
     /// Waits for every host to answer SSH, in parallel; the first failure (in host order) wins.
     async fn wait_all(&self, hosts: &[LabHost]) -> Result<(), LabError> {
         let mut set = JoinSet::new();
         for host in hosts {
-            let (host, config, progress) = (host.clone(), self.config.clone(), self.progress.clone());
+            let (host, config, progress) =
+                (host.clone(), self.config.clone(), self.progress.clone());
             set.spawn(async move { (host.index, wait_ready(&config, &host, &progress).await) });
         }
         let mut failures = Vec::new();
@@ -130,7 +143,13 @@ impl LabManager {
             match joined {
                 Ok((index, Err(e))) => failures.push((index, e)),
                 Ok((_, Ok(()))) => {}
-                Err(e) => failures.push((0, LabError::Io { path: PathBuf::new(), source: std::io::Error::other(e.to_string()) })),
+                Err(e) => failures.push((
+                    0,
+                    LabError::Io {
+                        path: PathBuf::new(),
+                        source: std::io::Error::other(e.to_string()),
+                    },
+                )),
             }
         }
         failures.sort_by_key(|(index, _)| *index);
@@ -147,15 +166,23 @@ impl LabManager {
         self.config.validate()?;
         prereq::check()?;
         let _lock = LabLock::acquire(&self.config.lock_file()).await?;
-        let hosts: Vec<LabHost> = self.known_indexes().into_iter().map(|k| self.host(k)).collect();
+        let hosts: Vec<LabHost> = self
+            .known_indexes()
+            .into_iter()
+            .map(|k| self.host(k))
+            .collect();
         let mut set = JoinSet::new();
         for host in hosts.clone() {
             let (config, progress) = (self.config.clone(), self.progress.clone());
             set.spawn(async move {
-                progress(&LabEvent::Stopping { host: host.name.clone() });
+                progress(&LabEvent::Stopping {
+                    host: host.name.clone(),
+                });
                 let result = remove_host(&config, &host).await;
                 if matches!(result, Ok(true)) {
-                    progress(&LabEvent::Killed { host: host.name.clone() });
+                    progress(&LabEvent::Killed {
+                        host: host.name.clone(),
+                    });
                 }
                 (host.index, result)
             });
@@ -165,7 +192,13 @@ impl LabManager {
             match joined {
                 Ok((index, Err(e))) => failures.push((index, e)),
                 Ok((_, Ok(_))) => {}
-                Err(e) => failures.push((0, LabError::Io { path: PathBuf::new(), source: std::io::Error::other(e.to_string()) })),
+                Err(e) => failures.push((
+                    0,
+                    LabError::Io {
+                        path: PathBuf::new(),
+                        source: std::io::Error::other(e.to_string()),
+                    },
+                )),
             }
         }
         failures.sort_by_key(|(index, _)| *index);
@@ -185,7 +218,12 @@ impl LabManager {
             set.spawn(async move {
                 let netns = netns_exists(&host.netns);
                 let ssh = netns && host.ssh_answers().await;
-                HostStatus { pid: running_pid(&config, &host), netns, ssh, host }
+                HostStatus {
+                    pid: running_pid(&config, &host),
+                    netns,
+                    ssh,
+                    host,
+                }
             });
         }
         let mut all = Vec::new();
@@ -222,18 +260,33 @@ impl LabManager {
 }
 
 /// Waits until `host` answers SSH; fails early if its nspawn exits, late after the timeout.
-async fn wait_ready(config: &LabConfig, host: &LabHost, progress: &Progress) -> Result<(), LabError> {
+async fn wait_ready(
+    config: &LabConfig,
+    host: &LabHost,
+    progress: &Progress,
+) -> Result<(), LabError> {
     let started = Instant::now();
     loop {
         if host.ssh_answers().await {
-            progress(&LabEvent::Ready { host: host.name.clone(), took: started.elapsed() });
+            progress(&LabEvent::Ready {
+                host: host.name.clone(),
+                took: started.elapsed(),
+            });
             return Ok(());
         }
         if running_pid(config, host).is_none() {
-            return Err(host_failed(config, host, "systemd-nspawn exited before SSH answered".into()));
+            return Err(host_failed(
+                config,
+                host,
+                "systemd-nspawn exited before SSH answered".into(),
+            ));
         }
         if started.elapsed() > config.ssh_timeout {
-            return Err(host_failed(config, host, format!("no SSH answer within {}s", config.ssh_timeout.as_secs())));
+            return Err(host_failed(
+                config,
+                host,
+                format!("no SSH answer within {}s", config.ssh_timeout.as_secs()),
+            ));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -242,8 +295,16 @@ async fn wait_ready(config: &LabConfig, host: &LabHost, progress: &Progress) -> 
 /// A host failure carrying the last lines of its nspawn log.
 fn host_failed(config: &LabConfig, host: &LabHost, reason: String) -> LabError {
     let log = config.log_file(&host.name);
-    let text = std::fs::read(&log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-    LabError::HostFailed { host: host.name.clone(), ip: host.ip.to_string(), reason, log, log_tail: tail(&strip_ansi(&text), 15) }
+    let text = std::fs::read(&log)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    LabError::HostFailed {
+        host: host.name.clone(),
+        ip: host.ip.to_string(),
+        reason,
+        log,
+        log_tail: tail(&strip_ansi(&text), 15),
+    }
 }
 
 /// Removes the console's colour escapes so a log tail reads cleanly in an error.
@@ -275,7 +336,11 @@ async fn remove_host(config: &LabConfig, host: &LabHost) -> Result<bool, LabErro
     if dir.exists() {
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         if let Some(mount) = mounted_under(&mounts, &dir) {
-            return Err(LabError::Command { command: format!("remove {}", dir.display()), status: "refused".into(), stderr: format!("{mount} is still mounted") });
+            return Err(LabError::Command {
+                command: format!("remove {}", dir.display()),
+                status: "refused".into(),
+                stderr: format!("{mount} is still mounted"),
+            });
         }
         std::fs::remove_dir_all(&dir).map_err(LabError::io(&dir))?;
     }
@@ -288,19 +353,32 @@ mod tests {
 
     #[test]
     fn strips_console_colours() {
-        assert_eq!(strip_ansi("[\u{1b}[0;32m  OK  \u{1b}[0m] Started\r\n"), "[  OK  ] Started\n");
+        assert_eq!(
+            strip_ansi("[\u{1b}[0;32m  OK  \u{1b}[0m] Started\r\n"),
+            "[  OK  ] Started\n"
+        );
     }
 
     #[tokio::test]
     async fn invalid_counts_fail_before_anything_else() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = LabConfig::default();
-        config.state_dir = dir.path().join("state");
-        config.run_dir = dir.path().join("run");
+        let config = LabConfig {
+            state_dir: dir.path().join("state"),
+            run_dir: dir.path().join("run"),
+            ..LabConfig::default()
+        };
         let manager = LabManager::new(config);
         for n in [0, 101, 300] {
-            let err = manager.up(n).await.err().map(|e| e.to_string()).unwrap_or_default();
-            assert_eq!(err, format!("lab size must be between 1 and 100 hosts, got {n}"));
+            let err = manager
+                .up(n)
+                .await
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert_eq!(
+                err,
+                format!("lab size must be between 1 and 100 hosts, got {n}")
+            );
         }
         assert!(!dir.path().join("state").exists() && !dir.path().join("run").exists());
     }
@@ -308,9 +386,11 @@ mod tests {
     #[test]
     fn finds_traces_in_its_own_dirs() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = LabConfig::default();
-        config.state_dir = dir.path().join("state");
-        config.run_dir = dir.path().join("run");
+        let mut config = LabConfig {
+            state_dir: dir.path().join("state"),
+            run_dir: dir.path().join("run"),
+            ..LabConfig::default()
+        };
         std::fs::create_dir_all(config.host_dir("lab4")).expect("mkdir");
         std::fs::create_dir_all(config.host_dir("notalab")).expect("mkdir");
         std::fs::create_dir_all(&config.run_dir).expect("mkdir");

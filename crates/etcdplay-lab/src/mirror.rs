@@ -45,15 +45,26 @@ pub fn parse_sources_list(text: &str) -> Option<String> {
 
 /// Reads the mirror from the given deb822 file, falling back to the one-line file.
 pub(crate) fn find_mirror(deb822: &Path, legacy: &Path) -> Result<String, LabError> {
-    let from_deb822 = std::fs::read_to_string(deb822).ok().and_then(|t| parse_deb822(&t));
+    let from_deb822 = std::fs::read_to_string(deb822)
+        .ok()
+        .and_then(|t| parse_deb822(&t));
     from_deb822
-        .or_else(|| std::fs::read_to_string(legacy).ok().and_then(|t| parse_sources_list(&t)))
-        .ok_or_else(|| LabError::NoMirror { searched: vec![deb822.to_path_buf(), legacy.to_path_buf()] })
+        .or_else(|| {
+            std::fs::read_to_string(legacy)
+                .ok()
+                .and_then(|t| parse_sources_list(&t))
+        })
+        .ok_or_else(|| LabError::NoMirror {
+            searched: vec![deb822.to_path_buf(), legacy.to_path_buf()],
+        })
 }
 
 /// The mirror of this machine's apt configuration.
 pub fn system_mirror() -> Result<String, LabError> {
-    find_mirror(&PathBuf::from(DEB822_SOURCES), &PathBuf::from(LEGACY_SOURCES))
+    find_mirror(
+        &PathBuf::from(DEB822_SOURCES),
+        &PathBuf::from(LEGACY_SOURCES),
+    )
 }
 
 #[cfg(test)]
@@ -71,8 +82,14 @@ mod tests {
 
     #[test]
     fn deb822_first_uri() {
-        assert_eq!(parse_deb822(BOOKWORM).as_deref(), Some("http://mirror.example/debian"));
-        assert_eq!(parse_deb822("# URIs: http://commented/\nuris:  http://lower/ \n").as_deref(), Some("http://lower/"));
+        assert_eq!(
+            parse_deb822(BOOKWORM).as_deref(),
+            Some("http://mirror.example/debian")
+        );
+        assert_eq!(
+            parse_deb822("# URIs: http://commented/\nuris:  http://lower/ \n").as_deref(),
+            Some("http://lower/")
+        );
         assert_eq!(parse_deb822("Types: deb\nSuites: bookworm\n"), None);
         assert_eq!(parse_deb822("URIs:\n"), None);
     }
@@ -83,8 +100,14 @@ mod tests {
             deb-src http://src.example/debian bookworm main\n\
             deb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main\n\
             deb http://second.example/debian bookworm main\n";
-        assert_eq!(parse_sources_list(text).as_deref(), Some("http://mirror.example/debian"));
-        assert_eq!(parse_sources_list("deb [trusted=yes] http://x/ ./\n").as_deref(), Some("http://x/"));
+        assert_eq!(
+            parse_sources_list(text).as_deref(),
+            Some("http://mirror.example/debian")
+        );
+        assert_eq!(
+            parse_sources_list("deb [trusted=yes] http://x/ ./\n").as_deref(),
+            Some("http://x/")
+        );
         assert_eq!(parse_sources_list("deb\n"), None);
         assert_eq!(parse_sources_list(""), None);
     }
@@ -94,10 +117,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let deb822 = dir.path().join("debian.sources");
         let legacy = dir.path().join("sources.list");
-        assert!(matches!(find_mirror(&deb822, &legacy), Err(LabError::NoMirror { .. })));
+        assert!(matches!(
+            find_mirror(&deb822, &legacy),
+            Err(LabError::NoMirror { .. })
+        ));
         std::fs::write(&legacy, "deb http://legacy.example/debian bookworm main\n").expect("write");
-        assert_eq!(find_mirror(&deb822, &legacy).ok().as_deref(), Some("http://legacy.example/debian"));
+        assert_eq!(
+            find_mirror(&deb822, &legacy).ok().as_deref(),
+            Some("http://legacy.example/debian")
+        );
         std::fs::write(&deb822, BOOKWORM).expect("write");
-        assert_eq!(find_mirror(&deb822, &legacy).ok().as_deref(), Some("http://mirror.example/debian"));
+        assert_eq!(
+            find_mirror(&deb822, &legacy).ok().as_deref(),
+            Some("http://mirror.example/debian")
+        );
     }
 }

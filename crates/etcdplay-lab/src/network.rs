@@ -8,6 +8,7 @@ use crate::cmd::run;
 use crate::config::LabConfig;
 use crate::error::LabError;
 use crate::host::{parse_index, LabHost};
+use crate::machine::process_state;
 
 /// Where `ip netns add` leaves a handle for each named namespace.
 const NETNS_DIR: &str = "/run/netns";
@@ -61,9 +62,19 @@ pub(crate) async fn ensure_host_net(host: &LabHost, config: &LabConfig) -> Resul
     if !link_exists(&host.veth) {
         // Deleting one end of a veth pair deletes the other, so a missing host end means the
         // namespace has no eth0 either and the pair can be created afresh.
-        run("ip", ["link", "add", &host.veth, "type", "veth", "peer", "name", "eth0", "netns", ns]).await?;
+        run(
+            "ip",
+            [
+                "link", "add", &host.veth, "type", "veth", "peer", "name", "eth0", "netns", ns,
+            ],
+        )
+        .await?;
     }
-    run("ip", ["link", "set", &host.veth, "master", &config.bridge, "up"]).await?;
+    run(
+        "ip",
+        ["link", "set", &host.veth, "master", &config.bridge, "up"],
+    )
+    .await?;
     let cidr = format!("{}/24", host.ip);
     let addrs = run("ip", ["-n", ns, "-o", "-4", "addr", "show", "dev", "eth0"]).await?;
     if !has_address(&addrs, &cidr) {
@@ -72,7 +83,13 @@ pub(crate) async fn ensure_host_net(host: &LabHost, config: &LabConfig) -> Resul
     run("ip", ["-n", ns, "link", "set", "lo", "up"]).await?;
     run("ip", ["-n", ns, "link", "set", "eth0", "up"]).await?;
     let gateway = config.gateway().to_string();
-    run("ip", ["-n", ns, "route", "replace", "default", "via", &gateway, "dev", "eth0"]).await?;
+    run(
+        "ip",
+        [
+            "-n", ns, "route", "replace", "default", "via", &gateway, "dev", "eth0",
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -82,7 +99,16 @@ pub(crate) async fn netns_pids(ns: &str) -> Result<Vec<i32>, LabError> {
         return Ok(Vec::new());
     }
     let out = run("ip", ["netns", "pids", ns]).await?;
-    Ok(out.split_whitespace().filter_map(|p| p.parse().ok()).collect())
+    // A zombie cannot be killed again; it only waits for a parent that may never reap it.
+    let live = |pid: &i32| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        process_state(&stat).is_some_and(|s| s != 'Z' && s != 'X')
+    };
+    Ok(out
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .filter(live)
+        .collect())
 }
 
 /// Deletes the host's veth pair and namespace, whichever exist.

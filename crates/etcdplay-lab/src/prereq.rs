@@ -16,7 +16,14 @@ pub(crate) const TOOLS: &[(&str, &str)] = &[
 
 /// Directories searched in addition to `PATH`: `sudo` or a minimal environment may leave the
 /// sbin directories (where debootstrap lives) out of `PATH`.
-const EXTRA_DIRS: &[&str] = &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+const EXTRA_DIRS: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
 
 /// Whether a command is found in `path_var` or the usual system directories, judged by `exists`.
 pub(crate) fn find_tool(tool: &str, path_var: &str, exists: &dyn Fn(&Path) -> bool) -> bool {
@@ -94,8 +101,16 @@ mod tests {
 
     #[test]
     fn names_each_missing_package_once() {
-        let present = |p: &Path| !matches!(p.file_name().and_then(|n| n.to_str()), Some("debootstrap" | "ssh" | "ssh-keygen"));
-        let err = check_tools("/usr/bin", &present).err().map(|e| e.to_string()).unwrap_or_default();
+        let present = |p: &Path| {
+            !matches!(
+                p.file_name().and_then(|n| n.to_str()),
+                Some("debootstrap" | "ssh" | "ssh-keygen")
+            )
+        };
+        let err = check_tools("/usr/bin", &present)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert_eq!(
             err,
             "missing debootstrap (package debootstrap), ssh-keygen (package openssh-client), \
@@ -108,14 +123,21 @@ mod tests {
     fn resolves_to_an_existing_file() {
         let sh = resolve("sh");
         assert!(sh.is_absolute() && sh.is_file(), "{}", sh.display());
-        assert_eq!(resolve("no-such-tool-here"), PathBuf::from("no-such-tool-here"));
+        assert_eq!(
+            resolve("no-such-tool-here"),
+            PathBuf::from("no-such-tool-here")
+        );
     }
 
     #[test]
     fn searches_path_and_sbin() {
         let only = |want: &'static str| move |p: &Path| p == Path::new(want);
         assert!(find_tool("x", "/opt/a:/opt/b", &only("/opt/b/x")));
-        assert!(find_tool("debootstrap", "/usr/bin", &only("/usr/sbin/debootstrap")));
+        assert!(find_tool(
+            "debootstrap",
+            "/usr/bin",
+            &only("/usr/sbin/debootstrap")
+        ));
         assert!(!find_tool("x", "", &only("/opt/b/x")));
     }
 }

@@ -17,11 +17,16 @@ use crate::prereq::resolve;
 
 /// Options for an unattended login to a host whose host key may change between labs.
 const SSH_OPTIONS: &[&str] = &[
-    "-o", "BatchMode=yes",
-    "-o", "StrictHostKeyChecking=no",
-    "-o", "UserKnownHostsFile=/dev/null",
-    "-o", "LogLevel=ERROR",
-    "-o", "ConnectTimeout=2",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "ConnectTimeout=2",
 ];
 
 /// Generates the lab's ed25519 key pair if either half is missing, and returns the public key.
@@ -29,7 +34,8 @@ pub(crate) async fn ensure_key(key: &Path) -> Result<String, LabError> {
     let public = key.with_extension("pub");
     if let Some(dir) = key.parent() {
         std::fs::create_dir_all(dir).map_err(LabError::io(dir))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(LabError::io(dir))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(LabError::io(dir))?;
     }
     if !key.is_file() || !public.is_file() {
         for half in [key, public.as_path()] {
@@ -38,10 +44,25 @@ pub(crate) async fn ensure_key(key: &Path) -> Result<String, LabError> {
             }
         }
         let key_arg = key.to_string_lossy();
-        run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "etcdplay-lab", "-f", key_arg.as_ref()]).await?;
+        run(
+            "ssh-keygen",
+            [
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "etcdplay-lab",
+                "-f",
+                key_arg.as_ref(),
+            ],
+        )
+        .await?;
     }
     // ssh refuses a private key others can read; make sure whatever is there is 0600.
-    std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o600)).map_err(LabError::io(key))?;
+    std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o600))
+        .map_err(LabError::io(key))?;
     let text = std::fs::read_to_string(&public).map_err(LabError::io(&public))?;
     Ok(text.trim().to_owned())
 }
@@ -67,10 +88,19 @@ impl LabHost {
 
     /// Runs a shell command on the host as `user` and returns its output. Refuses when the
     /// host's namespace does not exist: the address would then not be the lab's to talk to.
-    pub async fn exec(&self, user: &str, command: &str, timeout: Duration) -> Result<Output, LabError> {
+    pub async fn exec(
+        &self,
+        user: &str,
+        command: &str,
+        timeout: Duration,
+    ) -> Result<Output, LabError> {
         let shown = format!("ssh {user}@{} {command}", self.ip);
         if !netns_exists(&self.netns) {
-            return Err(LabError::Command { command: shown, status: "not run".into(), stderr: format!("network namespace {} does not exist", self.netns) });
+            return Err(LabError::Command {
+                command: shown,
+                status: "not run".into(),
+                stderr: format!("network namespace {} does not exist", self.netns),
+            });
         }
         let child = Command::new(resolve("ssh"))
             .args(self.ssh_args(user))
@@ -80,8 +110,16 @@ impl LabHost {
             .output();
         match tokio::time::timeout(timeout, child).await {
             Ok(Ok(out)) => Ok(out),
-            Ok(Err(e)) => Err(LabError::Command { command: shown, status: "not started".into(), stderr: e.to_string() }),
-            Err(_) => Err(LabError::Command { command: shown, status: format!("timed out after {}s", timeout.as_secs()), stderr: String::new() }),
+            Ok(Err(e)) => Err(LabError::Command {
+                command: shown,
+                status: "not started".into(),
+                stderr: e.to_string(),
+            }),
+            Err(_) => Err(LabError::Command {
+                command: shown,
+                status: format!("timed out after {}s", timeout.as_secs()),
+                stderr: String::new(),
+            }),
         }
     }
 
@@ -101,18 +139,32 @@ mod tests {
         let host = LabHost::new(2, &LabConfig::default());
         let args = host.ssh_args("deploy");
         assert_eq!(args.last().map(String::as_str), Some("deploy@10.213.7.12"));
-        assert!(args.windows(2).any(|w| w[0] == "-o" && w[1] == "BatchMode=yes"));
-        assert!(args.windows(2).any(|w| w[0] == "-i" && w[1].ends_with("id_ed25519")));
+        assert!(args
+            .windows(2)
+            .any(|w| w[0] == "-o" && w[1] == "BatchMode=yes"));
+        assert!(args
+            .windows(2)
+            .any(|w| w[0] == "-i" && w[1].ends_with("id_ed25519")));
     }
 
     #[tokio::test]
     async fn refuses_host_without_namespace() {
-        let mut config = LabConfig::default();
-        config.subnet = [127, 0, 0];
+        let config = LabConfig {
+            subnet: [127, 0, 0],
+            ..LabConfig::default()
+        };
         let mut host = LabHost::new(99, &config);
         host.netns = "etcdplay-lab-test-absent".into();
-        let err = host.exec("root", "true", Duration::from_secs(1)).await.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("network namespace etcdplay-lab-test-absent does not exist"), "{err}");
+        let err = host
+            .exec("root", "true", Duration::from_secs(1))
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("network namespace etcdplay-lab-test-absent does not exist"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

@@ -4,15 +4,26 @@
 //! host prefix, bridge and subnet so it never disturbs the default lab other tests may be using.
 //! Needs root: without it the test fails (it does not skip).
 
+// A slow test says where its time goes.
+#![allow(clippy::print_stderr)]
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use etcdplay_lab::{check_prerequisites, link_exists, netns_exists, running_pid, LabConfig, LabEvent, LabHost, LabManager};
+use etcdplay_lab::{
+    check_prerequisites, link_exists, netns_exists, running_pid, LabConfig, LabEvent, LabHost,
+    LabManager,
+};
 
 /// A lab of its own: hosts `labt1`, `labt2` on `etcdplaybr9`, 10.213.9.0/24.
 fn test_config() -> LabConfig {
-    LabConfig { host_prefix: "labt".into(), bridge: "etcdplaybr9".into(), subnet: [10, 213, 9], ..LabConfig::default() }
+    LabConfig {
+        host_prefix: "labt".into(),
+        bridge: "etcdplaybr9".into(),
+        subnet: [10, 213, 9],
+        ..LabConfig::default()
+    }
 }
 
 /// Takes the test lab down if the test ends early, so a failure leaves nothing running.
@@ -23,7 +34,9 @@ impl Drop for DownOnDrop {
         let config = self.0.clone();
         // Drop runs inside the test's runtime: a separate thread gets its own runtime.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(rt) = rt {
                 let _ = rt.block_on(LabManager::new(config).down());
             }
@@ -34,15 +47,24 @@ impl Drop for DownOnDrop {
 
 /// Runs a command on a host as root; returns (success, stdout).
 async fn sh(host: &LabHost, command: &str) -> (bool, String) {
-    let out = host.exec("root", command, Duration::from_secs(30)).await.unwrap_or_else(|e| panic!("{}: {e}", host.name));
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    let out = host
+        .exec("root", command, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", host.name));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+    )
 }
 
 /// Whether a pid is a live process (a zombie counts as gone: its parent may be a non-reaping init).
 fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()))
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next())
+        })
         .is_some_and(|state| state != 'Z' && state != 'X')
 }
 
@@ -50,7 +72,9 @@ fn alive(pid: i32) -> bool {
 fn lab_processes(netns_prefix: &str) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         if text.contains(netns_prefix) && alive(pid) {
@@ -72,20 +96,49 @@ async fn two_hosts_boot_talk_and_go_away() {
     let guard = DownOnDrop(config.clone());
 
     let started = Instant::now();
-    let lab = manager.up(2).await.unwrap_or_else(|e| panic!("lab up 2: {e}"));
+    let lab = manager
+        .up(2)
+        .await
+        .unwrap_or_else(|e| panic!("lab up 2: {e}"));
     eprintln!("lab up 2 took {:.1}s", started.elapsed().as_secs_f64());
-    assert_eq!(lab.hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(), ["labt1", "labt2"]);
+    assert_eq!(
+        lab.hosts
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect::<Vec<_>>(),
+        ["labt1", "labt2"]
+    );
     let (h1, h2) = (&lab.hosts[0], &lab.hosts[1]);
 
     for host in &lab.hosts {
         assert!(netns_exists(&host.netns), "{} has no namespace", host.name);
         let (_, state) = sh(host, "systemctl is-system-running --wait").await;
-        assert!(state == "running" || state == "degraded", "{}: system state {state:?}", host.name);
+        assert!(
+            state == "running" || state == "degraded",
+            "{}: system state {state:?}",
+            host.name
+        );
         assert_eq!(sh(host, "hostname").await, (true, host.name.clone()));
-        let (ok, etcd) = sh(host, "command -v etcd etcdctl; ls /lib/systemd/system /etc/systemd/system | grep -i etcd").await;
-        assert!(!ok && etcd.is_empty(), "{}: etcd present: {etcd:?}", host.name);
-        let deploy = host.exec("deploy", "sudo -n id -u", Duration::from_secs(30)).await.expect("ssh deploy");
-        assert_eq!(String::from_utf8_lossy(&deploy.stdout).trim(), "0", "{}: deploy has no passwordless sudo", host.name);
+        let (ok, etcd) = sh(
+            host,
+            "command -v etcd etcdctl; ls /lib/systemd/system /etc/systemd/system | grep -i etcd",
+        )
+        .await;
+        assert!(
+            !ok && etcd.is_empty(),
+            "{}: etcd present: {etcd:?}",
+            host.name
+        );
+        let deploy = host
+            .exec("deploy", "sudo -n id -u", Duration::from_secs(30))
+            .await
+            .expect("ssh deploy");
+        assert_eq!(
+            String::from_utf8_lossy(&deploy.stdout).trim(),
+            "0",
+            "{}: deploy has no passwordless sudo",
+            host.name
+        );
     }
     let (_, id1) = sh(h1, "cat /etc/machine-id").await;
     let (_, id2) = sh(h2, "cat /etc/machine-id").await;
@@ -96,21 +149,38 @@ async fn two_hosts_boot_talk_and_go_away() {
     let probe = format!("python3 -c 'import socket; s=socket.create_connection((\"{}\", 22), 5); print(s.recv(8).decode())'", h2.ip);
     assert_eq!(sh(h1, &probe).await, (true, "SSH-2.0-".to_owned()));
     let (ok, route) = sh(h1, "ip -4 route show default").await;
-    assert!(ok && route.starts_with(&format!("default via {}", config.gateway())), "{route:?}");
+    assert!(
+        ok && route.starts_with(&format!("default via {}", config.gateway())),
+        "{route:?}"
+    );
 
     // A second `up` keeps the running hosts as they are.
-    let pids: Vec<i32> = lab.hosts.iter().map(|h| running_pid(&config, h).expect("pid")).collect();
+    let pids: Vec<i32> = lab
+        .hosts
+        .iter()
+        .map(|h| running_pid(&config, h).expect("pid"))
+        .collect();
     let again = manager.up(2).await.expect("second up");
-    let pids_again: Vec<i32> = again.hosts.iter().map(|h| running_pid(&config, h).expect("pid")).collect();
+    let pids_again: Vec<i32> = again
+        .hosts
+        .iter()
+        .map(|h| running_pid(&config, h).expect("pid"))
+        .collect();
     assert_eq!(pids, pids_again);
 
+    let stopping = Instant::now();
     let removed = manager.down().await.expect("down");
+    eprintln!("lab down took {:.1}s", stopping.elapsed().as_secs_f64());
     assert_eq!(removed, ["labt1", "labt2"]);
     for host in &lab.hosts {
         assert!(!netns_exists(&host.netns), "{} left", host.netns);
         assert!(!link_exists(&host.veth), "{} left", host.veth);
         assert!(running_pid(&config, host).is_none());
-        assert!(!config.host_dir(&host.name).exists(), "{} overlay left", host.name);
+        assert!(
+            !config.host_dir(&host.name).exists(),
+            "{} overlay left",
+            host.name
+        );
         assert!(!config.pid_file(&host.name).exists());
     }
     assert!(!link_exists(&config.bridge), "bridge left");
@@ -119,36 +189,76 @@ async fn two_hosts_boot_talk_and_go_away() {
     }
     let left = lab_processes("/run/netns/etcdplay-labt");
     assert!(left.is_empty(), "processes left: {left:?}");
-    assert!(Path::new(&config.base_dir()).join("lib/systemd/systemd").exists(), "base image must be kept");
+    assert!(
+        Path::new(&config.base_dir())
+            .join("lib/systemd/systemd")
+            .exists(),
+        "base image must be kept"
+    );
 
     // A container that does not power off in time: nspawn is killed, and since that leaves the
     // container's processes running, `down` must kill what is left in the namespace.
-    let impatient = LabConfig { stop_timeout: Duration::ZERO, ..config.clone() };
+    let impatient = LabConfig {
+        stop_timeout: Duration::ZERO,
+        ..config.clone()
+    };
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
-    let manager = LabManager::new(impatient.clone()).with_progress(Arc::new(move |e: &LabEvent| {
-        if let Ok(mut all) = sink.lock() {
-            all.push(e.clone());
-        }
-    }));
-    let lab = manager.up(1).await.unwrap_or_else(|e| panic!("lab up 1: {e}"));
+    let manager =
+        LabManager::new(impatient.clone()).with_progress(Arc::new(move |e: &LabEvent| {
+            if let Ok(mut all) = sink.lock() {
+                all.push(e.clone());
+            }
+        }));
+    let lab = manager
+        .up(1)
+        .await
+        .unwrap_or_else(|e| panic!("lab up 1: {e}"));
     let host = &lab.hosts[0];
     let pid = running_pid(&impatient, host).expect("pid");
     assert!(sh(host, "true").await.0);
     manager.down().await.expect("down after kill");
-    let killed = LabEvent::Killed { host: host.name.clone() };
-    assert!(events.lock().map(|all| all.contains(&killed)).unwrap_or(false), "expected {killed:?}");
-    assert!(!alive(pid) && !netns_exists(&host.netns) && !link_exists(&host.veth) && !link_exists(&config.bridge));
+    let killed = LabEvent::Killed {
+        host: host.name.clone(),
+    };
+    assert!(
+        events
+            .lock()
+            .map(|all| all.contains(&killed))
+            .unwrap_or(false),
+        "expected {killed:?}"
+    );
+    assert!(
+        !alive(pid)
+            && !netns_exists(&host.netns)
+            && !link_exists(&host.veth)
+            && !link_exists(&config.bridge)
+    );
     let left = lab_processes("/run/netns/etcdplay-labt");
     assert!(left.is_empty(), "processes left after kill: {left:?}");
 
     // A host that does not answer in time: the error names it and quotes its nspawn log.
-    let hasty = LabConfig { ssh_timeout: Duration::ZERO, stop_timeout: Duration::from_secs(2), ..config.clone() };
-    let err = LabManager::new(hasty.clone()).up(1).await.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.starts_with("labt1 (10.213.9.11): no SSH answer within 0s; last lines of "), "{err}");
+    let hasty = LabConfig {
+        ssh_timeout: Duration::ZERO,
+        stop_timeout: Duration::from_secs(2),
+        ..config.clone()
+    };
+    let err = LabManager::new(hasty.clone())
+        .up(1)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.starts_with("labt1 (10.213.9.11): no SSH answer within 0s; last lines of "),
+        "{err}"
+    );
     assert!(err.lines().count() > 1, "no log tail in {err:?}");
     eprintln!("expected failure reads:\n{err}");
-    LabManager::new(hasty).down().await.expect("down after timeout");
+    LabManager::new(hasty)
+        .down()
+        .await
+        .expect("down after timeout");
     assert!(!netns_exists("etcdplay-labt1"));
     drop(guard);
 }

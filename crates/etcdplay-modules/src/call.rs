@@ -99,10 +99,6 @@ impl ModuleResult {
         ModuleResult::default()
     }
 
-    pub(crate) fn changed(changed: bool) -> Self {
-        ModuleResult { changed, ..ModuleResult::default() }
-    }
-
     pub(crate) fn fail(msg: impl Into<String>) -> Self {
         ModuleResult { failed: true, msg: Some(msg.into()), ..ModuleResult::default() }
     }

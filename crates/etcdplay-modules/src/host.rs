@@ -31,12 +31,17 @@ impl Ctx<'_> {
 
     /// Runs a probe script (with [`FUNCS`] prepended) and splits its sections.
     pub(crate) async fn probe(&self, script: &str) -> Result<BTreeMap<String, Vec<u8>>, ModuleError> {
+        Ok(self.probe_with_stderr(script).await?.0)
+    }
+
+    /// Like [`Ctx::probe`], also returning stderr (for modules that act inside the probe).
+    pub(crate) async fn probe_with_stderr(&self, script: &str) -> Result<(BTreeMap<String, Vec<u8>>, String), ModuleError> {
         let out = self.exec(format!("{FUNCS}{script}")).await?;
         let sections = parse_sections(&out.stdout);
         if !sections.contains_key("end") {
             return Err(ModuleError::protocol(self.host.host(), self.module(), format!("probe script failed (rc {}): {}", out.rc, out.stderr_str().trim())));
         }
-        Ok(sections)
+        Ok((sections, out.stderr_str()))
     }
 
     /// Runs a change script and turns a non-zero exit into a module failure message.

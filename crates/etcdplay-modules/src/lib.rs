@@ -21,7 +21,7 @@ mod textdiff;
 
 pub use call::{ControlNode, Diff, ModuleCall, ModuleResult};
 pub use error::ModuleError;
-pub use facts::parse_facts;
+pub use facts::{parse_facts, SCRIPT as FACTS_SCRIPT};
 pub use mode::{format_mode, ModeSpec};
 pub use spec::{canonical_name, is_host_module, is_known_module, module_arg_spec, suggest_module, validate_args, ArgSpec, ArgType, ANY_ARG};
 

@@ -180,7 +180,6 @@ const UNARCHIVE: &[ArgSpec] = &[
     r("dest", Path),
     a("remote_src", Bool),
     a("creates", Path),
-    MODE,
     OWNER,
     GROUP,
     a("extra_opts", List),

@@ -42,14 +42,17 @@ pub(crate) fn load_key(path: &Path, pem: &str) -> Result<KeyPair, PkiError> {
         path: path.to_path_buf(),
         reason: reason.to_owned(),
     };
-    if pem.contains("-----BEGIN RSA PRIVATE KEY-----") || pem.contains("-----BEGIN EC PRIVATE KEY-----")
+    if pem.contains("-----BEGIN RSA PRIVATE KEY-----")
+        || pem.contains("-----BEGIN EC PRIVATE KEY-----")
     {
         return Err(bad(
             "the key is in a legacy format (PKCS#1 or SEC1); convert it to PKCS#8 with `openssl pkcs8 -topk8 -nocrypt -in OLD -out NEW`",
         ));
     }
     if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
-        return Err(bad("the key is encrypted; etcdplay needs an unencrypted PKCS#8 key"));
+        return Err(bad(
+            "the key is encrypted; etcdplay needs an unencrypted PKCS#8 key",
+        ));
     }
     if !pem.contains("-----BEGIN PRIVATE KEY-----") {
         return Err(bad("no PKCS#8 'PRIVATE KEY' PEM block found"));
@@ -67,12 +70,11 @@ impl CertAuthority {
         let cert = params
             .self_signed(&key)
             .map_err(|e| PkiError::issue("CA", &e))?;
-        let summary = inspect::summarize_der(cert.der().to_vec()).map_err(|reason| {
-            PkiError::Issue {
+        let summary =
+            inspect::summarize_der(cert.der().to_vec()).map_err(|reason| PkiError::Issue {
                 what: "CA".to_owned(),
                 reason,
-            }
-        })?;
+            })?;
         Ok(Self {
             cert_path: cert_path.to_path_buf(),
             cert_pem: cert.pem(),
@@ -99,6 +101,12 @@ impl CertAuthority {
                 "not a CA certificate (basic constraints CA:TRUE missing)".to_owned(),
             ));
         }
+        if summary.not_after <= OffsetDateTime::now_utc() {
+            return Err(PkiError::CaExpired {
+                path: cert_path.to_path_buf(),
+                not_after: summary.not_after,
+            });
+        }
         let key = load_key(key_path, key_pem)?;
         if key.public_key_raw() != summary.public_key.as_slice() {
             return Err(PkiError::CaKeyMismatch {
@@ -122,6 +130,11 @@ impl CertAuthority {
     /// The CA certificate as DER.
     pub(crate) fn cert_der(&self) -> &[u8] {
         &self.summary.der
+    }
+
+    /// End of the CA's validity.
+    pub(crate) fn not_after(&self) -> OffsetDateTime {
+        self.summary.not_after
     }
 
     /// The private key as PEM, for writing it to disk.
@@ -159,5 +172,40 @@ impl CertAuthority {
             });
         }
         Ok(cert)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+
+    #[test]
+    fn expired_ca_is_refused_with_date_and_remedy() {
+        let path = Path::new("pki/ca.pem");
+        let old = CertAuthority::generate(path, OffsetDateTime::now_utc() - Duration::days(4000))
+            .unwrap();
+        let err =
+            CertAuthority::load(path, old.cert_pem().to_owned(), path, &old.key_pem()).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, PkiError::CaExpired { .. }), "{msg}");
+        assert!(
+            msg.contains("pki/ca.pem expired on") && msg.contains("remove both"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn fresh_ca_loads_back_and_names_are_unique() {
+        let path = Path::new("ca.pem");
+        let a = CertAuthority::generate(path, OffsetDateTime::now_utc()).unwrap();
+        let b = CertAuthority::generate(path, OffsetDateTime::now_utc()).unwrap();
+        assert_ne!(a.summary.subject, b.summary.subject);
+        assert!(a.summary.subject.starts_with("O=etcdplay, CN=etcdplay CA "));
+        let loaded =
+            CertAuthority::load(path, a.cert_pem().to_owned(), path, &a.key_pem()).unwrap();
+        assert_eq!(loaded.cert_der(), a.cert_der());
+        let mismatch = CertAuthority::load(path, a.cert_pem().to_owned(), path, &b.key_pem());
+        assert!(matches!(mismatch, Err(PkiError::CaKeyMismatch { .. })));
     }
 }

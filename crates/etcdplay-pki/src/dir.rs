@@ -9,8 +9,10 @@ use crate::ca::CertAuthority;
 use crate::error::PkiError;
 use crate::files::{self, CERT_MODE, KEY_MODE};
 use crate::leaf::{self, LeafRequest};
+use crate::material::{LeafFiles, SecretPem};
 use crate::options::{EnsureOptions, Issued, MemberSpec};
 use crate::profile::{LeafKind, CLIENT_COMMON_NAME};
+use crate::report::EnsureReport;
 use crate::san;
 use crate::show::{self, CertInfo};
 
@@ -92,10 +94,16 @@ impl PkiDir {
                 (ca, Issued::Reused)
             }
             (Some(_), None) => {
-                return Err(PkiError::IncompleteCa { present: cert_path, missing: key_path })
+                return Err(PkiError::IncompleteCa {
+                    present: cert_path,
+                    missing: key_path,
+                })
             }
             (None, Some(_)) => {
-                return Err(PkiError::IncompleteCa { present: key_path, missing: cert_path })
+                return Err(PkiError::IncompleteCa {
+                    present: key_path,
+                    missing: cert_path,
+                })
             }
             (None, None) => {
                 let ca = CertAuthority::generate(&cert_path, OffsetDateTime::now_utc())?;
@@ -147,10 +155,64 @@ impl PkiDir {
         leaf::ensure(ca, &request, options, OffsetDateTime::now_utc())
     }
 
+    /// Ensures the CA, every member in `members` and the client certificate, in that order,
+    /// and reports what was (re)issued.
+    pub fn ensure_all(
+        &mut self,
+        members: &[MemberSpec],
+        options: &EnsureOptions,
+    ) -> Result<EnsureReport, PkiError> {
+        let ca = self.ensure_ca()?;
+        let members = members
+            .iter()
+            .map(|spec| Ok((spec.name.clone(), self.ensure_member(spec, options)?)))
+            .collect::<Result<Vec<_>, PkiError>>()?;
+        let client = self.ensure_client(options)?;
+        Ok(EnsureReport {
+            ca,
+            members,
+            client,
+        })
+    }
+
+    /// Reads a member's certificate and key (for upload). The key is held to the same
+    /// permission rule as everywhere else.
+    pub fn member_files(&self, name: &str) -> Result<LeafFiles, PkiError> {
+        check_member_name(name)?;
+        let (cert, key) = self.member_paths(name);
+        read_leaf(&cert, &key)
+    }
+
+    /// Reads the client certificate and key.
+    pub fn client_files(&self) -> Result<LeafFiles, PkiError> {
+        let (cert, key) = self.client_paths();
+        read_leaf(&cert, &key)
+    }
+
     /// Describes every certificate in the directory (key files are never opened).
     pub fn show(&self) -> Result<Vec<CertInfo>, PkiError> {
         show::list(&self.root, OffsetDateTime::now_utc())
     }
+}
+
+fn read_leaf(cert: &Path, key: &Path) -> Result<LeafFiles, PkiError> {
+    let missing = |path: &Path| {
+        PkiError::io(
+            "read",
+            path,
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        )
+    };
+    let key_pem = files::read_key(key)?.ok_or_else(|| missing(key))?;
+    let cert_pem = files::read_optional(cert)?.ok_or_else(|| missing(cert))?;
+    let cert_pem = String::from_utf8(cert_pem).map_err(|_| PkiError::BadCert {
+        path: cert.to_path_buf(),
+        reason: "not a text PEM file".to_owned(),
+    })?;
+    Ok(LeafFiles {
+        cert_pem,
+        key_pem: SecretPem::new(key_pem),
+    })
 }
 
 /// Refuses member names that are not plain file names or that would collide with the CA,

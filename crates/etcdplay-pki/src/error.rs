@@ -82,6 +82,18 @@ pub enum PkiError {
         reason: String,
     },
 
+    /// The CA certificate has expired; nothing it signs would be accepted.
+    #[error(
+        "CA certificate {} expired on {not_after}; replace ca.pem and ca-key.pem (or remove both to let etcdplay create a new CA, which re-issues every certificate)",
+        .path.display()
+    )]
+    CaExpired {
+        /// The CA certificate.
+        path: PathBuf,
+        /// When it expired.
+        not_after: time::OffsetDateTime,
+    },
+
     /// A private key file cannot be loaded. The reason is a fixed text, never key bytes.
     #[error("cannot load private key {}: {reason}", .path.display())]
     BadKey {

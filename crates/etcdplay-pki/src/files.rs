@@ -55,7 +55,11 @@ pub(crate) fn read_key(path: &Path) -> Result<Option<String>, PkiError> {
     let mut text = String::new();
     file.read_to_string(&mut text).map_err(|e| {
         // Do not let a UTF-8 error message echo file content; the io error kind is enough.
-        PkiError::io("read", path, io::Error::new(e.kind(), "not a text PEM file"))
+        PkiError::io(
+            "read",
+            path,
+            io::Error::new(e.kind(), "not a text PEM file"),
+        )
     })?;
     Ok(Some(text))
 }
@@ -124,9 +128,16 @@ pub(crate) fn prepare_dir(path: &Path) -> Result<PathBuf, PkiError> {
             fs::set_permissions(path, fs::Permissions::from_mode(DIR_MODE))
                 .map_err(|e| PkiError::io("chmod", path, e))?;
         }
-        Err(e) => return Err(PkiError::DirUnreadable { path: path.to_path_buf(), source: e }),
+        Err(e) => {
+            return Err(PkiError::DirUnreadable {
+                path: path.to_path_buf(),
+                source: e,
+            })
+        }
         Ok(meta) if !meta.is_dir() => {
-            return Err(PkiError::NotADirectory { path: path.to_path_buf() })
+            return Err(PkiError::NotADirectory {
+                path: path.to_path_buf(),
+            })
         }
         Ok(meta) => {
             let mode = meta.permissions().mode();
@@ -156,10 +167,16 @@ mod tests {
         write_atomic(&key, b"one", KEY_MODE).unwrap();
         write_atomic(&key, b"two", KEY_MODE).unwrap();
         assert_eq!(fs::read(&key).unwrap(), b"two");
-        assert_eq!(fs::metadata(&key).unwrap().permissions().mode() & 0o7777, 0o600);
+        assert_eq!(
+            fs::metadata(&key).unwrap().permissions().mode() & 0o7777,
+            0o600
+        );
         let cert = dir.path().join("c.pem");
         write_atomic(&cert, b"c", CERT_MODE).unwrap();
-        assert_eq!(fs::metadata(&cert).unwrap().permissions().mode() & 0o7777, 0o644);
+        assert_eq!(
+            fs::metadata(&cert).unwrap().permissions().mode() & 0o7777,
+            0o644
+        );
         let names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -174,7 +191,10 @@ mod tests {
         write_atomic(&key, b"x", 0o640).unwrap();
         let err = read_key(&key).unwrap_err();
         let msg = err.to_string();
-        assert!(matches!(err, PkiError::InsecureKey { mode: 0o640, .. }), "{msg}");
+        assert!(
+            matches!(err, PkiError::InsecureKey { mode: 0o640, .. }),
+            "{msg}"
+        );
         assert!(msg.contains(&key.display().to_string()), "{msg}");
         assert!(msg.contains("0640"), "{msg}");
         assert_eq!(read_key(&dir.path().join("absent")).unwrap(), None);
@@ -185,7 +205,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fresh = dir.path().join("a/pki");
         prepare_dir(&fresh).unwrap();
-        assert_eq!(fs::metadata(&fresh).unwrap().permissions().mode() & 0o7777, 0o700);
+        assert_eq!(
+            fs::metadata(&fresh).unwrap().permissions().mode() & 0o7777,
+            0o700
+        );
         fs::set_permissions(&fresh, fs::Permissions::from_mode(0o755)).unwrap();
         assert!(matches!(
             prepare_dir(&fresh),
@@ -193,6 +216,9 @@ mod tests {
         ));
         let file = dir.path().join("f");
         fs::write(&file, b"").unwrap();
-        assert!(matches!(prepare_dir(&file), Err(PkiError::NotADirectory { .. })));
+        assert!(matches!(
+            prepare_dir(&file),
+            Err(PkiError::NotADirectory { .. })
+        ));
     }
 }

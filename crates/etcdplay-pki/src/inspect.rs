@@ -67,7 +67,10 @@ pub(crate) fn summarize_der(der: Vec<u8>) -> Result<CertSummary, String> {
         .extended_key_usage()
         .map_err(|e| format!("bad extended key usage extension: {e}"))?;
     let (server_auth, client_auth) = eku.map_or((false, false), |ext| {
-        (ext.value.server_auth || ext.value.any, ext.value.client_auth || ext.value.any)
+        (
+            ext.value.server_auth || ext.value.any,
+            ext.value.client_auth || ext.value.any,
+        )
     });
     let is_ca = cert
         .basic_constraints()

@@ -43,7 +43,7 @@ pub(crate) struct Existing {
 pub(crate) fn reissue_reason(
     existing: &Existing,
     request: &LeafRequest<'_>,
-    ca_der: &[u8],
+    ca: &CertAuthority,
     options: &EnsureOptions,
     now: OffsetDateTime,
 ) -> Option<String> {
@@ -63,14 +63,16 @@ pub(crate) fn reissue_reason(
     if *key_public != cert.public_key {
         return Some("private key does not match the certificate".to_owned());
     }
-    if !inspect::is_signed_by(&cert.der, ca_der) {
+    if !inspect::is_signed_by(&cert.der, ca.cert_der()) {
         return Some("not signed by the current CA".to_owned());
     }
     let days_left = (cert.not_after - now).whole_days();
     if cert.not_after <= now {
         return Some("expired".to_owned());
     }
-    if days_left < options.min_days_left {
+    // A certificate already lasting as long as the CA cannot be improved by renewing it;
+    // re-issuing would only restart members on every run until the CA is replaced.
+    if days_left < options.min_days_left && cert.not_after < ca.not_after() {
         return Some(format!(
             "expires in {days_left} days (renewal below {} days)",
             options.min_days_left
@@ -94,7 +96,10 @@ pub(crate) fn reissue_reason(
         missing_eku.push("clientAuth");
     }
     if !missing_eku.is_empty() {
-        return Some(format!("missing extended key usage {}", missing_eku.join(", ")));
+        return Some(format!(
+            "missing extended key usage {}",
+            missing_eku.join(", ")
+        ));
     }
     if cert.sans != request.sans {
         return Some(describe_san_change(&cert.sans, &request.sans));
@@ -144,7 +149,7 @@ pub(crate) fn ensure(
 ) -> Result<Issued, PkiError> {
     options.validate()?;
     let existing = read_existing(request)?;
-    let Some(reason) = reissue_reason(&existing, request, ca.cert_der(), options, now) else {
+    let Some(reason) = reissue_reason(&existing, request, ca, options, now) else {
         return Ok(Issued::Reused);
     };
     issue(ca, request, options.validity_days, now)?;
@@ -161,13 +166,15 @@ fn issue(
 ) -> Result<(), PkiError> {
     let what = format!("certificate for {}", request.common_name);
     let key = KeyPair::generate().map_err(|e| PkiError::issue(what.as_str(), &e))?;
-    let params = profile::leaf_params(
+    let mut params = profile::leaf_params(
         request.kind,
         request.common_name,
         &request.sans,
         validity_days,
         now,
     )?;
+    // A leaf must not outlive its CA: peers would reject it anyway once the CA expires.
+    params.not_after = params.not_after.min(ca.not_after());
     let cert = ca.sign(&what, &params, &key)?;
     files::write_atomic(request.key_path, key.serialize_pem().as_bytes(), KEY_MODE)?;
     files::write_atomic(request.cert_path, cert.pem().as_bytes(), CERT_MODE)
@@ -190,7 +197,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ca = CertAuthority::generate(&dir.path().join("ca.pem"), now).unwrap();
         let (cert, key) = (dir.path().join("m.pem"), dir.path().join("m-key.pem"));
-        Fixture { _dir: dir, ca, cert, key }
+        Fixture {
+            _dir: dir,
+            ca,
+            cert,
+            key,
+        }
     }
 
     fn request<'a>(f: &'a Fixture, kind: LeafKind, cn: &'a str) -> LeafRequest<'a> {
@@ -205,21 +217,25 @@ mod tests {
 
     fn decide(f: &Fixture, req: &LeafRequest<'_>, now: OffsetDateTime) -> Option<String> {
         let existing = read_existing(req).unwrap();
-        reissue_reason(&existing, req, f.ca.cert_der(), &EnsureOptions::default(), now)
+        reissue_reason(&existing, req, &f.ca, &EnsureOptions::default(), now)
     }
 
     #[test]
     fn reasons_follow_the_clock() {
-        let now = OffsetDateTime::now_utc();
+        // Whole seconds, as certificates store them, so the day count below is exact.
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
         let f = fixture(now);
         let req = request(&f, LeafKind::Member, "m");
         assert_eq!(decide(&f, &req, now).as_deref(), Some("no certificate yet"));
         issue(&f.ca, &req, 365, now).unwrap();
         assert_eq!(decide(&f, &req, now), None);
-        assert_eq!(decide(&f, &req, now + Duration::days(400)).as_deref(), Some("expired"));
+        assert_eq!(
+            decide(&f, &req, now + Duration::days(400)).as_deref(),
+            Some("expired")
+        );
         assert_eq!(
             decide(&f, &req, now + Duration::days(340)).as_deref(),
-            Some("expires in 24 days (renewal below 30 days)")
+            Some("expires in 25 days (renewal below 30 days)")
         );
         assert_eq!(
             decide(&f, &req, now - Duration::days(1)).as_deref(),
@@ -244,10 +260,16 @@ mod tests {
             Some("common name changed from \"m\" to \"n\"")
         );
         std::fs::remove_file(&f.key).unwrap();
-        assert_eq!(decide(&f, &client, now).as_deref(), Some("private key file missing"));
+        assert_eq!(
+            decide(&f, &client, now).as_deref(),
+            Some("private key file missing")
+        );
         std::fs::write(&f.cert, "garbage").unwrap();
         let reason = decide(&f, &client, now).unwrap();
-        assert!(reason.starts_with("existing certificate unusable"), "{reason}");
+        assert!(
+            reason.starts_with("existing certificate unusable"),
+            "{reason}"
+        );
     }
 
     #[test]

@@ -11,14 +11,18 @@ mod error;
 mod files;
 mod inspect;
 mod leaf;
+mod material;
 mod options;
 mod profile;
+mod report;
 mod san;
 mod show;
 
 pub use dir::{PkiDir, CA_CERT_FILE, CA_KEY_FILE, CLIENT_STEM};
 pub use error::PkiError;
+pub use material::{LeafFiles, SecretPem};
 pub use options::{EnsureOptions, Issued, MemberSpec};
 pub use profile::{CLIENT_COMMON_NAME, DEFAULT_LEAF_VALIDITY_DAYS};
+pub use report::EnsureReport;
 pub use san::San;
 pub use show::{render_table, CertInfo};

@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyUsagePurpose, SerialNumber,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 use time::{Duration, OffsetDateTime};
@@ -48,10 +48,12 @@ impl LeafKind {
 /// A random, positive, 16-byte serial number (RFC 5280 allows up to 20 bytes).
 pub(crate) fn random_serial() -> Result<SerialNumber, PkiError> {
     let mut bytes = [0u8; 16];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| PkiError::Issue {
-        what: "serial number".to_owned(),
-        reason: "system random number generator failed".to_owned(),
-    })?;
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| PkiError::Issue {
+            what: "serial number".to_owned(),
+            reason: "system random number generator failed".to_owned(),
+        })?;
     // Clear the sign bit so the DER INTEGER is positive, and set the next one so the
     // encoding keeps its full length (no leading-zero trimming).
     bytes[0] = (bytes[0] & 0x7f) | 0x40;

@@ -65,7 +65,10 @@ pub(crate) fn parse_san(host: &str, value: &str) -> Result<Option<San>, PkiError
         value: value.to_owned(),
         reason,
     };
-    let name = trimmed.strip_suffix('.').unwrap_or(trimmed).to_ascii_lowercase();
+    let name = trimmed
+        .strip_suffix('.')
+        .unwrap_or(trimmed)
+        .to_ascii_lowercase();
     if name.len() > 253 {
         return Err(invalid("longer than 253 characters"));
     }
@@ -85,7 +88,9 @@ pub(crate) fn parse_san(host: &str, value: &str) -> Result<Option<San>, PkiError
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            return Err(invalid("only letters, digits, '-', '_' and '.' are allowed"));
+            return Err(invalid(
+                "only letters, digits, '-', '_' and '.' are allowed",
+            ));
         }
     }
     Ok(Some(San::Dns(name)))
@@ -115,8 +120,12 @@ pub(crate) fn from_x509(cert: &x509_parser::certificate::X509Certificate<'_>) ->
         let san = match name {
             GeneralName::DNSName(dns) => San::Dns(dns.to_ascii_lowercase()),
             GeneralName::IPAddress(bytes) => match bytes.len() {
-                4 => San::Ip(IpAddr::from(<[u8; 4]>::try_from(*bytes).unwrap_or_default())),
-                16 => San::Ip(IpAddr::from(<[u8; 16]>::try_from(*bytes).unwrap_or_default())),
+                4 => San::Ip(IpAddr::from(
+                    <[u8; 4]>::try_from(*bytes).unwrap_or_default(),
+                )),
+                16 => San::Ip(IpAddr::from(
+                    <[u8; 16]>::try_from(*bytes).unwrap_or_default(),
+                )),
                 _ => San::Dns(format!("<ip of {} bytes>", bytes.len())),
             },
             other => San::Dns(format!("<{other}>")),
@@ -145,7 +154,15 @@ mod tests {
         let shown: Vec<String> = set.iter().map(ToString::to_string).collect();
         assert_eq!(
             shown,
-            ["etcd1", "etcd1.example", "localhost", "10.0.0.5", "127.0.0.1", "::1", "fd00::1"]
+            [
+                "etcd1",
+                "etcd1.example",
+                "localhost",
+                "10.0.0.5",
+                "127.0.0.1",
+                "::1",
+                "fd00::1"
+            ]
         );
         assert!(set.contains(&San::Ip("10.0.0.5".parse().unwrap())));
     }
@@ -154,7 +171,10 @@ mod tests {
     fn garbage_is_rejected_with_host_and_value() {
         let err = member_sans("etcd1", &["bad name".to_owned()]).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("etcd1") && msg.contains("\"bad name\""), "{msg}");
+        assert!(
+            msg.contains("etcd1") && msg.contains("\"bad name\""),
+            "{msg}"
+        );
         assert!(parse_san("h", "a..b").is_err());
         assert!(parse_san("h", "-a.b").is_err());
         assert!(parse_san("h", "fe80::1%eth0").is_err());

@@ -77,8 +77,8 @@ pub(crate) fn list(dir: &Path, now: OffsetDateTime) -> Result<Vec<CertInfo>, Pki
     for name in names {
         let path = dir.join(&name);
         let bytes = files_read(&path)?;
-        let summary = inspect::summarize_pem(&bytes)
-            .map_err(|reason| PkiError::BadCert { path, reason })?;
+        let summary =
+            inspect::summarize_pem(&bytes).map_err(|reason| PkiError::BadCert { path, reason })?;
         infos.push(CertInfo {
             signed_by_ca: ca_der
                 .as_deref()
@@ -102,7 +102,14 @@ fn files_read(path: &Path) -> Result<Vec<u8>, PkiError> {
 /// Renders certificates as an aligned text table for `etcdplay pki show`.
 pub fn render_table(certs: &[CertInfo]) -> String {
     let date_format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
-    let header = ["FILE", "SUBJECT", "NOT AFTER (UTC)", "DAYS", "STATUS", "SANS"];
+    let header = [
+        "FILE",
+        "SUBJECT",
+        "NOT AFTER (UTC)",
+        "DAYS",
+        "STATUS",
+        "SANS",
+    ];
     let rows: Vec<[String; 6]> = certs
         .iter()
         .map(|c| {
@@ -114,8 +121,17 @@ pub fn render_table(certs: &[CertInfo]) -> String {
                     .format(&date_format)
                     .unwrap_or_else(|_| c.not_after.to_string()),
                 c.days_left.to_string(),
-                if c.is_ca && c.status() == "ok" { "ok (CA)" } else { c.status() }.to_owned(),
-                if sans.is_empty() { "-".to_owned() } else { sans.join(",") },
+                if c.is_ca && c.status() == "ok" {
+                    "ok (CA)"
+                } else {
+                    c.status()
+                }
+                .to_owned(),
+                if sans.is_empty() {
+                    "-".to_owned()
+                } else {
+                    sans.join(",")
+                },
             ]
         })
         .collect();

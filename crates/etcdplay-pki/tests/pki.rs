@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{chmod, full_pki, member, mode, openssl, openssl_ca, openssl_ok};
+use common::{chmod, full_pki, member, mode, openssl, openssl_ca, openssl_ca_days, openssl_ok};
 use etcdplay_pki::{render_table, EnsureOptions, Issued, PkiDir, PkiError};
 
 fn reason(issued: Issued) -> String {
@@ -41,15 +41,26 @@ fn new_pki_dir_has_expected_files_and_modes() {
             "etcd2.pem"
         ]
     );
-    for key in ["ca-key.pem", "client-key.pem", "etcd1-key.pem", "etcd2-key.pem"] {
+    for key in [
+        "ca-key.pem",
+        "client-key.pem",
+        "etcd1-key.pem",
+        "etcd2-key.pem",
+    ] {
         assert_eq!(mode(&dir.join(key)), 0o600, "{key}");
     }
     for cert in ["ca.pem", "client.pem", "etcd1.pem"] {
         assert_eq!(mode(&dir.join(cert)), 0o644, "{cert}");
     }
     assert_eq!(pki.ca_pem_path(), dir.join("ca.pem"));
-    assert_eq!(pki.member_paths("etcd1"), (dir.join("etcd1.pem"), dir.join("etcd1-key.pem")));
-    assert_eq!(pki.ca_pem().unwrap(), fs::read_to_string(dir.join("ca.pem")).unwrap());
+    assert_eq!(
+        pki.member_paths("etcd1"),
+        (dir.join("etcd1.pem"), dir.join("etcd1-key.pem"))
+    );
+    assert_eq!(
+        pki.ca_pem().unwrap(),
+        fs::read_to_string(dir.join("ca.pem")).unwrap()
+    );
 }
 
 #[test]
@@ -58,13 +69,29 @@ fn member_cert_has_names_usages_subject_and_verifies_against_ca() {
     let pki = PkiDir::open_or_create(&tmp.path().join("pki"));
     let mut pki = pki.unwrap();
     pki.ensure_ca().unwrap();
-    let spec = member("etcd1", &["192.168.56.11", "etcd1.example.com", "10.0.2.15", "192.168.56.11"]);
+    let spec = member(
+        "etcd1",
+        &[
+            "192.168.56.11",
+            "etcd1.example.com",
+            "10.0.2.15",
+            "192.168.56.11",
+        ],
+    );
     pki.ensure_member(&spec, &EnsureOptions::default()).unwrap();
     let dir = pki.path();
 
     let text = openssl_ok(
         dir,
-        &["x509", "-in", "etcd1.pem", "-noout", "-subject", "-ext", "subjectAltName,extendedKeyUsage,basicConstraints"],
+        &[
+            "x509",
+            "-in",
+            "etcd1.pem",
+            "-noout",
+            "-subject",
+            "-ext",
+            "subjectAltName,extendedKeyUsage,basicConstraints",
+        ],
     );
     assert!(text.contains("subject=O = etcdplay, CN = etcd1"), "{text}");
     let san_line = text
@@ -95,17 +122,63 @@ fn member_cert_has_names_usages_subject_and_verifies_against_ca() {
     );
     assert!(text.contains("CA:FALSE"), "{text}");
 
-    let verify = openssl_ok(dir, &["verify", "-CAfile", "ca.pem", "-purpose", "sslserver", "etcd1.pem"]);
+    let verify = openssl_ok(
+        dir,
+        &[
+            "verify",
+            "-CAfile",
+            "ca.pem",
+            "-purpose",
+            "sslserver",
+            "etcd1.pem",
+        ],
+    );
     assert!(verify.contains("etcd1.pem: OK"), "{verify}");
-    let verify = openssl_ok(dir, &["verify", "-CAfile", "ca.pem", "-purpose", "sslclient", "etcd1.pem"]);
+    let verify = openssl_ok(
+        dir,
+        &[
+            "verify",
+            "-CAfile",
+            "ca.pem",
+            "-purpose",
+            "sslclient",
+            "etcd1.pem",
+        ],
+    );
     assert!(verify.contains("etcd1.pem: OK"), "{verify}");
 
     // The CA: ten years, CA:TRUE, random (not key-derived) 16-byte serial.
-    let ca = openssl_ok(dir, &["x509", "-in", "ca.pem", "-noout", "-subject", "-serial", "-enddate", "-ext", "basicConstraints"]);
-    assert!(ca.contains("CN = etcdplay CA") && ca.contains("CA:TRUE"), "{ca}");
+    let ca = openssl_ok(
+        dir,
+        &[
+            "x509",
+            "-in",
+            "ca.pem",
+            "-noout",
+            "-subject",
+            "-serial",
+            "-enddate",
+            "-ext",
+            "basicConstraints",
+        ],
+    );
+    assert!(
+        ca.contains("CN = etcdplay CA") && ca.contains("CA:TRUE"),
+        "{ca}"
+    );
     let serial = ca.lines().find_map(|l| l.strip_prefix("serial=")).unwrap();
     assert_eq!(serial.len(), 32, "{ca}");
-    let in_9y = openssl(dir, &["x509", "-in", "ca.pem", "-noout", "-checkend", &(9 * 365 * 86400).to_string()]);
+    let in_9y = openssl(
+        dir,
+        &[
+            "x509",
+            "-in",
+            "ca.pem",
+            "-noout",
+            "-checkend",
+            &(9 * 365 * 86400).to_string(),
+        ],
+    );
     assert!(in_9y.0, "CA should be valid for ~10 years: {}", in_9y.1);
 }
 
@@ -114,13 +187,47 @@ fn client_cert_is_client_auth_only_and_verifies() {
     let tmp = tempfile::tempdir().unwrap();
     let pki = full_pki(tmp.path());
     let dir = pki.path();
-    let text = openssl_ok(dir, &["x509", "-in", "client.pem", "-noout", "-subject", "-ext", "extendedKeyUsage"]);
+    let text = openssl_ok(
+        dir,
+        &[
+            "x509",
+            "-in",
+            "client.pem",
+            "-noout",
+            "-subject",
+            "-ext",
+            "extendedKeyUsage",
+        ],
+    );
     assert!(text.contains("CN = etcdplay-client"), "{text}");
     assert!(text.contains("TLS Web Client Authentication"), "{text}");
     assert!(!text.contains("Server Authentication"), "{text}");
-    openssl_ok(dir, &["verify", "-CAfile", "ca.pem", "-purpose", "sslclient", "client.pem"]);
-    let (server_ok, out) = openssl(dir, &["verify", "-CAfile", "ca.pem", "-purpose", "sslserver", "client.pem"]);
-    assert!(!server_ok, "client cert must not pass as a server cert: {out}");
+    openssl_ok(
+        dir,
+        &[
+            "verify",
+            "-CAfile",
+            "ca.pem",
+            "-purpose",
+            "sslclient",
+            "client.pem",
+        ],
+    );
+    let (server_ok, out) = openssl(
+        dir,
+        &[
+            "verify",
+            "-CAfile",
+            "ca.pem",
+            "-purpose",
+            "sslserver",
+            "client.pem",
+        ],
+    );
+    assert!(
+        !server_ok,
+        "client cert must not pass as a server cert: {out}"
+    );
 }
 
 #[test]
@@ -132,7 +239,10 @@ fn second_run_reuses_everything_byte_for_byte() {
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
-                (e.file_name().into_string().unwrap(), fs::read(e.path()).unwrap())
+                (
+                    e.file_name().into_string().unwrap(),
+                    fs::read(e.path()).unwrap(),
+                )
             })
             .collect();
         files.sort();
@@ -146,7 +256,12 @@ fn second_run_reuses_everything_byte_for_byte() {
     // Same names in another order and with duplicates: still the same wanted set.
     let spec = member("etcd1", &["10.77.0.1", "127.0.0.1", "ETCD1", "10.77.0.1"]);
     assert_eq!(again.ensure_member(&spec, &opts).unwrap(), Issued::Reused);
-    assert_eq!(again.ensure_member(&member("etcd2", &["10.77.0.2"]), &opts).unwrap(), Issued::Reused);
+    assert_eq!(
+        again
+            .ensure_member(&member("etcd2", &["10.77.0.2"]), &opts)
+            .unwrap(),
+        Issued::Reused
+    );
     assert_eq!(again.ensure_client(&opts).unwrap(), Issued::Reused);
     assert_eq!(snapshot(again.path()), before);
 }
@@ -166,11 +281,28 @@ fn san_change_reissues_and_says_what_changed() {
     );
     assert_ne!(fs::read(pki.path().join("etcd1.pem")).unwrap(), old);
     assert_ne!(fs::read(pki.path().join("etcd1-key.pem")).unwrap(), old_key);
-    let text = openssl_ok(pki.path(), &["x509", "-in", "etcd1.pem", "-noout", "-ext", "subjectAltName"]);
-    assert!(text.contains("IP Address:10.77.0.9") && !text.contains("10.77.0.1"), "{text}");
+    let text = openssl_ok(
+        pki.path(),
+        &[
+            "x509",
+            "-in",
+            "etcd1.pem",
+            "-noout",
+            "-ext",
+            "subjectAltName",
+        ],
+    );
+    assert!(
+        text.contains("IP Address:10.77.0.9") && !text.contains("10.77.0.1"),
+        "{text}"
+    );
     // Other members are untouched.
     let opts = EnsureOptions::default();
-    assert_eq!(pki.ensure_member(&member("etcd2", &["10.77.0.2"]), &opts).unwrap(), Issued::Reused);
+    assert_eq!(
+        pki.ensure_member(&member("etcd2", &["10.77.0.2"]), &opts)
+            .unwrap(),
+        Issued::Reused
+    );
 }
 
 #[test]
@@ -179,16 +311,43 @@ fn near_expiry_reissues_with_full_validity() {
     let mut pki = PkiDir::open_or_create(&tmp.path().join("pki")).unwrap();
     pki.ensure_ca().unwrap();
     let spec = member("etcd1", &[]);
-    let short = EnsureOptions { validity_days: 10, min_days_left: 0, ..EnsureOptions::default() };
+    let short = EnsureOptions {
+        validity_days: 10,
+        min_days_left: 0,
+        ..EnsureOptions::default()
+    };
     pki.ensure_member(&spec, &short).unwrap();
-    let (ok, _) = openssl(pki.path(), &["x509", "-in", "etcd1.pem", "-noout", "-checkend", &(20 * 86400).to_string()]);
+    let (ok, _) = openssl(
+        pki.path(),
+        &[
+            "x509",
+            "-in",
+            "etcd1.pem",
+            "-noout",
+            "-checkend",
+            &(20 * 86400).to_string(),
+        ],
+    );
     assert!(!ok, "the short certificate should end within 20 days");
 
     let got = pki.ensure_member(&spec, &EnsureOptions::default()).unwrap();
     assert_eq!(reason(got), "expires in 9 days (renewal below 30 days)");
-    let (ok, out) = openssl(pki.path(), &["x509", "-in", "etcd1.pem", "-noout", "-checkend", &(360 * 86400).to_string()]);
+    let (ok, out) = openssl(
+        pki.path(),
+        &[
+            "x509",
+            "-in",
+            "etcd1.pem",
+            "-noout",
+            "-checkend",
+            &(360 * 86400).to_string(),
+        ],
+    );
     assert!(ok, "renewed certificate should last about a year: {out}");
-    assert_eq!(pki.ensure_member(&spec, &EnsureOptions::default()).unwrap(), Issued::Reused);
+    assert_eq!(
+        pki.ensure_member(&spec, &EnsureOptions::default()).unwrap(),
+        Issued::Reused
+    );
 }
 
 #[test]
@@ -196,7 +355,10 @@ fn options_that_would_reissue_forever_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let mut pki = PkiDir::open_or_create(&tmp.path().join("pki")).unwrap();
     pki.ensure_ca().unwrap();
-    let bad = EnsureOptions { validity_days: 10, ..EnsureOptions::default() };
+    let bad = EnsureOptions {
+        validity_days: 10,
+        ..EnsureOptions::default()
+    };
     let err = pki.ensure_member(&member("etcd1", &[]), &bad).unwrap_err();
     assert!(matches!(err, PkiError::InvalidOptions { .. }), "{err}");
 }
@@ -206,12 +368,23 @@ fn rotate_reissues_every_leaf() {
     let tmp = tempfile::tempdir().unwrap();
     let pki = full_pki(tmp.path());
     let old = fs::read(pki.path().join("etcd2.pem")).unwrap();
-    let rotate = EnsureOptions { rotate: true, ..EnsureOptions::default() };
-    let got = pki.ensure_member(&member("etcd2", &["10.77.0.2"]), &rotate).unwrap();
+    let rotate = EnsureOptions {
+        rotate: true,
+        ..EnsureOptions::default()
+    };
+    let got = pki
+        .ensure_member(&member("etcd2", &["10.77.0.2"]), &rotate)
+        .unwrap();
     assert_eq!(reason(got), "rotation requested");
-    assert_eq!(reason(pki.ensure_client(&rotate).unwrap()), "rotation requested");
+    assert_eq!(
+        reason(pki.ensure_client(&rotate).unwrap()),
+        "rotation requested"
+    );
     assert_ne!(fs::read(pki.path().join("etcd2.pem")).unwrap(), old);
-    openssl_ok(pki.path(), &["verify", "-CAfile", "ca.pem", "etcd2.pem", "client.pem"]);
+    openssl_ok(
+        pki.path(),
+        &["verify", "-CAfile", "ca.pem", "etcd2.pem", "client.pem"],
+    );
 }
 
 #[test]
@@ -239,7 +412,10 @@ fn key_not_matching_certificate_is_repaired() {
     let dir = pki.path();
     fs::copy(dir.join("etcd2-key.pem"), dir.join("etcd1-key.pem")).unwrap();
     let got = pki.ensure_member(&member("etcd1", &["10.77.0.1"]), &EnsureOptions::default());
-    assert_eq!(reason(got.unwrap()), "private key does not match the certificate");
+    assert_eq!(
+        reason(got.unwrap()),
+        "private key does not match the certificate"
+    );
     // openssl confirms the pair matches again: same public key from cert and from key.
     let from_cert = openssl_ok(dir, &["x509", "-in", "etcd1.pem", "-noout", "-pubkey"]);
     let from_key = openssl_ok(dir, &["pkey", "-in", "etcd1-key.pem", "-pubout"]);
@@ -256,17 +432,30 @@ fn world_readable_ca_key_is_refused_with_path() {
     let mut pki = PkiDir::open_or_create(pki.path()).unwrap();
     let err = pki.ensure_ca().unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, PkiError::InsecureKey { mode: 0o644, .. }), "{msg}");
+    assert!(
+        matches!(err, PkiError::InsecureKey { mode: 0o644, .. }),
+        "{msg}"
+    );
     assert!(msg.contains(&key.display().to_string()), "{msg}");
-    assert!(msg.contains("readable or writable by group or others"), "{msg}");
+    assert!(
+        msg.contains("readable or writable by group or others"),
+        "{msg}"
+    );
     assert!(msg.contains("chmod 600"), "{msg}");
-    assert_eq!(fs::read(&key).unwrap(), before, "the key must not be touched");
+    assert_eq!(
+        fs::read(&key).unwrap(),
+        before,
+        "the key must not be touched"
+    );
     // Member keys are held to the same rule.
     chmod(&key, 0o600);
     pki.ensure_ca().unwrap();
     chmod(&pki.path().join("etcd1-key.pem"), 0o604);
     let err = pki.ensure_member(&member("etcd1", &["10.77.0.1"]), &EnsureOptions::default());
-    assert!(matches!(err, Err(PkiError::InsecureKey { mode: 0o604, .. })), "{err:?}");
+    assert!(
+        matches!(err, Err(PkiError::InsecureKey { mode: 0o604, .. })),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -277,8 +466,14 @@ fn unusable_pki_dirs_are_refused_clearly() {
     let err = PkiDir::open_or_create(&file.join("pki")).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, PkiError::DirUnreadable { .. }), "{msg}");
-    assert!(msg.starts_with("PKI directory ") && msg.contains("cannot be read"), "{msg}");
-    assert!(matches!(PkiDir::open_or_create(&file), Err(PkiError::NotADirectory { .. })));
+    assert!(
+        msg.starts_with("PKI directory ") && msg.contains("cannot be read"),
+        "{msg}"
+    );
+    assert!(matches!(
+        PkiDir::open_or_create(&file),
+        Err(PkiError::NotADirectory { .. })
+    ));
     let open = tmp.path().join("open");
     fs::create_dir(&open).unwrap();
     chmod(&open, 0o755);
@@ -313,18 +508,51 @@ fn bring_your_own_ca_is_used_as_is() {
 
         let mut pki = PkiDir::open_or_create(&dir).unwrap();
         assert_eq!(pki.ensure_ca().unwrap(), Issued::Reused, "{alg}");
-        pki.ensure_member(&member("etcd1", &["10.1.1.1"]), &EnsureOptions::default()).unwrap();
+        pki.ensure_member(&member("etcd1", &["10.1.1.1"]), &EnsureOptions::default())
+            .unwrap();
         pki.ensure_client(&EnsureOptions::default()).unwrap();
         assert_eq!(fs::read(dir.join("ca.pem")).unwrap(), ca_before);
         assert_eq!(fs::read(dir.join("ca-key.pem")).unwrap(), key_before);
 
-        let out = openssl_ok(&dir, &["verify", "-CAfile", "ca.pem", "etcd1.pem", "client.pem"]);
-        assert!(out.contains("etcd1.pem: OK") && out.contains("client.pem: OK"), "{alg}: {out}");
+        let out = openssl_ok(
+            &dir,
+            &["verify", "-CAfile", "ca.pem", "etcd1.pem", "client.pem"],
+        );
+        assert!(
+            out.contains("etcd1.pem: OK") && out.contains("client.pem: OK"),
+            "{alg}: {out}"
+        );
         let issuer = openssl_ok(&dir, &["x509", "-in", "etcd1.pem", "-noout", "-issuer"]);
-        assert!(issuer.contains("C = DE, O = Example Corp, CN = Example Etcd Root"), "{issuer}");
+        assert!(
+            issuer.contains("C = DE, O = Example Corp, CN = Example Etcd Root"),
+            "{issuer}"
+        );
         let again = pki.ensure_member(&member("etcd1", &["10.1.1.1"]), &EnsureOptions::default());
         assert_eq!(again.unwrap(), Issued::Reused, "{alg}");
     }
+}
+
+#[test]
+fn leaves_never_outlive_the_ca_and_do_not_churn_near_its_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pki");
+    openssl_ca_days(&dir, "ec", 20);
+    let mut pki = PkiDir::open_or_create(&dir).unwrap();
+    pki.ensure_ca().unwrap();
+    let spec = member("etcd1", &[]);
+    assert!(pki
+        .ensure_member(&spec, &EnsureOptions::default())
+        .unwrap()
+        .changed());
+    let ca_end = openssl_ok(&dir, &["x509", "-in", "ca.pem", "-noout", "-enddate"]);
+    let leaf_end = openssl_ok(&dir, &["x509", "-in", "etcd1.pem", "-noout", "-enddate"]);
+    assert_eq!(leaf_end, ca_end);
+    // 19 days left is below the 30-day threshold, but renewing cannot do better.
+    assert_eq!(
+        pki.ensure_member(&spec, &EnsureOptions::default()).unwrap(),
+        Issued::Reused
+    );
+    assert_eq!(pki.show().unwrap()[1].status(), "renew-soon");
 }
 
 #[test]
@@ -351,9 +579,14 @@ fn bad_member_names_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let mut pki = PkiDir::open_or_create(&tmp.path().join("pki")).unwrap();
     pki.ensure_ca().unwrap();
-    for name in ["", "ca", "client", "../etc", "a/b", ".hidden", "web-key", "sp ace"] {
+    for name in [
+        "", "ca", "client", "../etc", "a/b", ".hidden", "web-key", "sp ace",
+    ] {
         let err = pki.ensure_member(&member(name, &[]), &EnsureOptions::default());
-        assert!(matches!(err, Err(PkiError::InvalidName { .. })), "{name:?}: {err:?}");
+        assert!(
+            matches!(err, Err(PkiError::InvalidName { .. })),
+            "{name:?}: {err:?}"
+        );
     }
     assert!(!tmp.path().join("etc.pem").exists());
 }
@@ -364,7 +597,10 @@ fn private_keys_never_show_in_debug_or_errors() {
     let pki = full_pki(tmp.path());
     let dir = pki.path().to_path_buf();
     let key_text = fs::read_to_string(dir.join("ca-key.pem")).unwrap();
-    let key_lines: Vec<&str> = key_text.lines().filter(|l| !l.starts_with("-----")).collect();
+    let key_lines: Vec<&str> = key_text
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
     assert!(!key_lines.is_empty());
     let mut outputs = vec![format!("{pki:?}"), format!("{pki:#?}")];
 
@@ -410,18 +646,30 @@ fn show_lists_every_certificate_and_renders_a_table() {
     assert_eq!(etcd1.signed_by_ca, Some(true));
     assert!((363..=365).contains(&etcd1.days_left), "{etcd1:?}");
     let sans: Vec<String> = etcd1.sans.iter().map(ToString::to_string).collect();
-    assert_eq!(sans, ["etcd1", "localhost", "10.77.0.1", "127.0.0.1", "::1"]);
+    assert_eq!(
+        sans,
+        ["etcd1", "localhost", "10.77.0.1", "127.0.0.1", "::1"]
+    );
     assert!(certs[1].sans.is_empty());
 
     let table = render_table(&certs);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 5, "{table}");
     assert!(lines[0].starts_with("FILE        SUBJECT"), "{table}");
-    assert!(lines[3].starts_with("etcd1.pem   O=etcdplay, CN=etcd1"), "{table}");
-    assert!(lines[3].ends_with(" 364   ok       etcd1,localhost,10.77.0.1,127.0.0.1,::1"), "{table}");
+    assert!(
+        lines[3].starts_with("etcd1.pem   O=etcdplay, CN=etcd1"),
+        "{table}"
+    );
+    assert!(
+        lines[3].ends_with(" 364   ok       etcd1,localhost,10.77.0.1,127.0.0.1,::1"),
+        "{table}"
+    );
     assert!(!table.contains("key"), "{table}");
     let status_col = lines[0].find("STATUS").unwrap();
-    assert!(lines.iter().skip(1).all(|l| l.len() > status_col), "{table}");
+    assert!(
+        lines.iter().skip(1).all(|l| l.len() > status_col),
+        "{table}"
+    );
 
     // A certificate from another CA dropped into the directory is flagged.
     let other = tmp.path().join("other");
@@ -431,4 +679,47 @@ fn show_lists_every_certificate_and_renders_a_table() {
     let stray = certs.iter().find(|c| c.file == "stray.pem").unwrap();
     assert_eq!(stray.signed_by_ca, Some(false));
     assert!(render_table(&certs).contains("NOT-SIGNED-BY-CA"));
+}
+
+#[test]
+fn ensure_all_reports_which_members_changed_and_files_can_be_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut pki = PkiDir::open_or_create(&tmp.path().join("pki")).unwrap();
+    let specs = [
+        member("etcd1", &["10.0.0.1"]),
+        member("etcd2", &["10.0.0.2"]),
+    ];
+    let opts = EnsureOptions::default();
+    let first = pki.ensure_all(&specs, &opts).unwrap();
+    assert!(first.ca.changed() && first.client.changed());
+    assert_eq!(first.changed_members(), ["etcd1", "etcd2"]);
+    let second = pki.ensure_all(&specs, &opts).unwrap();
+    assert!(!second.any_changed(), "{second:?}");
+    let moved = [
+        member("etcd1", &["10.0.0.1"]),
+        member("etcd2", &["10.0.0.3"]),
+    ];
+    let third = pki.ensure_all(&moved, &opts).unwrap();
+    assert_eq!(third.changed_members(), ["etcd2"]);
+    assert!(!third.ca.changed() && !third.client.changed());
+
+    let files = pki.member_files("etcd2").unwrap();
+    assert_eq!(
+        files.cert_pem,
+        fs::read_to_string(pki.path().join("etcd2.pem")).unwrap()
+    );
+    assert_eq!(
+        files.key_pem.expose(),
+        fs::read_to_string(pki.path().join("etcd2-key.pem")).unwrap()
+    );
+    assert!(!format!("{files:?}").contains("PRIVATE KEY"));
+    assert!(pki
+        .client_files()
+        .unwrap()
+        .cert_pem
+        .contains("BEGIN CERTIFICATE"));
+    assert!(matches!(
+        pki.member_files("etcd9"),
+        Err(PkiError::Io { .. })
+    ));
 }

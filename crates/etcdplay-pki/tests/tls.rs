@@ -74,7 +74,10 @@ async fn handshake(
     let acceptor = TlsAcceptor::from(Arc::new(server));
     let server_task = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
-        let mut tls = acceptor.accept(tcp).await.map_err(|e| format!("server: {e}"))?;
+        let mut tls = acceptor
+            .accept(tcp)
+            .await
+            .map_err(|e| format!("server: {e}"))?;
         let peer = tls
             .get_ref()
             .1
@@ -82,7 +85,9 @@ async fn handshake(
             .and_then(|c| c.first().cloned())
             .ok_or("no client certificate")?;
         let mut buf = [0u8; 4];
-        tls.read_exact(&mut buf).await.map_err(|e| format!("server read: {e}"))?;
+        tls.read_exact(&mut buf)
+            .await
+            .map_err(|e| format!("server read: {e}"))?;
         tls.write_all(b"pong").await.map_err(|e| e.to_string())?;
         tls.shutdown().await.map_err(|e| e.to_string())?;
         Ok::<_, String>(peer)
@@ -92,10 +97,17 @@ async fn handshake(
     let name = ServerName::try_from(server_name.to_owned()).unwrap();
     let tcp = TcpStream::connect(addr).await.unwrap();
     let client_result = async {
-        let mut tls = connector.connect(name, tcp).await.map_err(|e| format!("client: {e}"))?;
-        tls.write_all(b"ping").await.map_err(|e| format!("client write: {e}"))?;
+        let mut tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("client: {e}"))?;
+        tls.write_all(b"ping")
+            .await
+            .map_err(|e| format!("client write: {e}"))?;
         let mut buf = [0u8; 4];
-        tls.read_exact(&mut buf).await.map_err(|e| format!("client read: {e}"))?;
+        tls.read_exact(&mut buf)
+            .await
+            .map_err(|e| format!("client read: {e}"))?;
         assert_eq!(&buf, b"pong");
         Ok::<_, String>(())
     }
@@ -118,7 +130,9 @@ async fn members_and_client_complete_mutual_tls() {
     let pki = full_pki(tmp.path());
     let dir = pki.path();
     // etcdctl-style: tools' client certificate against a member reached by loopback IP.
-    let peer = handshake(dir, "etcd1", dir, "client", "127.0.0.1").await.unwrap();
+    let peer = handshake(dir, "etcd1", dir, "client", "127.0.0.1")
+        .await
+        .unwrap();
     assert_eq!(peer, "O=etcdplay, CN=etcdplay-client");
     // Peer traffic: etcd2 connects to etcd1 with its member certificate, by DNS names.
     for name in ["localhost", "etcd1"] {
@@ -134,17 +148,29 @@ async fn wrong_name_and_foreign_client_are_rejected() {
     let tmp = tempfile::tempdir().unwrap();
     let pki = full_pki(tmp.path());
     let dir = pki.path();
-    let err = handshake(dir, "etcd1", dir, "client", "etcd2").await.unwrap_err();
-    assert!(err.contains("client:") && err.contains("not valid for name"), "{err}");
-    let err = handshake(dir, "etcd1", dir, "client", "10.77.0.2").await.unwrap_err();
+    let err = handshake(dir, "etcd1", dir, "client", "etcd2")
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("client:") && err.contains("not valid for name"),
+        "{err}"
+    );
+    let err = handshake(dir, "etcd1", dir, "client", "10.77.0.2")
+        .await
+        .unwrap_err();
     assert!(err.contains("not valid for name"), "{err}");
 
     // A client certificate from another etcdplay PKI (another CA) must be refused by the
     // server even though the client trusts the server.
     let other = full_pki(&tmp.path().join("other"));
     std::fs::copy(dir.join("ca.pem"), other.path().join("ca.pem")).unwrap();
-    let err = handshake(dir, "etcd1", other.path(), "client", "etcd1").await.unwrap_err();
-    assert!(err.contains("server:") && err.contains("UnknownIssuer"), "{err}");
+    let err = handshake(dir, "etcd1", other.path(), "client", "etcd1")
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("server:") && err.contains("UnknownIssuer"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -155,8 +181,11 @@ async fn certificates_from_an_openssl_rsa_ca_work_in_rustls() {
     let mut pki = PkiDir::open_or_create(&dir).unwrap();
     pki.ensure_ca().unwrap();
     let opts = EnsureOptions::default();
-    pki.ensure_member(&member("etcd1", &["10.9.9.1"]), &opts).unwrap();
+    pki.ensure_member(&member("etcd1", &["10.9.9.1"]), &opts)
+        .unwrap();
     pki.ensure_client(&opts).unwrap();
-    let peer = handshake(&dir, "etcd1", &dir, "client", "etcd1").await.unwrap();
+    let peer = handshake(&dir, "etcd1", &dir, "client", "etcd1")
+        .await
+        .unwrap();
     assert_eq!(peer, "O=etcdplay, CN=etcdplay-client");
 }

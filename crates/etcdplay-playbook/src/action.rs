@@ -13,7 +13,8 @@ use crate::error::Hint;
 use crate::kv::{pair_split, split_words};
 use crate::loader::{dedup, show, FileCtx, Loader, MAX_DEPTH};
 use crate::model::{
-    IncludeRole, IncludeTasks, IncludeVars, Map, ModuleCall, RoleSelectors, Task, TaskKind, VarsSource,
+    IncludeRole, IncludeTasks, IncludeVars, Map, ModuleCall, RoleSelectors, Task, TaskKind,
+    VarsSource,
 };
 use crate::task::{short_name, ActionSite};
 use crate::values::{is_identifier, is_template};
@@ -21,25 +22,64 @@ use crate::PlaybookError;
 
 /// Keys Ansible pulls out of a free-form command line (`chdir=/tmp echo hi`); every other word,
 /// `a=b` included, stays part of the command.
-const RAW_EXTRACT: &[&str] =
-    &["creates", "removes", "chdir", "executable", "warn", "stdin", "stdin_add_newline", "strip_empty_ends"];
+const RAW_EXTRACT: &[&str] = &[
+    "creates",
+    "removes",
+    "chdir",
+    "executable",
+    "warn",
+    "stdin",
+    "stdin_add_newline",
+    "strip_empty_ends",
+];
 
 const META_ACTIONS: &[&str] = &[
-    "flush_handlers", "refresh_inventory", "noop", "clear_facts", "clear_host_errors", "end_play", "end_host",
-    "end_batch", "end_role", "reset_connection", "role_complete",
+    "flush_handlers",
+    "refresh_inventory",
+    "noop",
+    "clear_facts",
+    "clear_host_errors",
+    "end_play",
+    "end_host",
+    "end_batch",
+    "end_role",
+    "reset_connection",
+    "role_complete",
 ];
 
 const INCLUDE_TASKS_ARGS: &[&str] = &["file", "_raw_params", "apply"];
 const IMPORT_TASKS_ARGS: &[&str] = &["file", "_raw_params"];
 const INCLUDE_ROLE_ARGS: &[&str] = &[
-    "name", "tasks_from", "vars_from", "defaults_from", "handlers_from", "apply", "public", "allow_duplicates",
+    "name",
+    "tasks_from",
+    "vars_from",
+    "defaults_from",
+    "handlers_from",
+    "apply",
+    "public",
+    "allow_duplicates",
     "rolespec_validate",
 ];
-const IMPORT_ROLE_ARGS: &[&str] =
-    &["name", "tasks_from", "vars_from", "defaults_from", "handlers_from", "allow_duplicates", "rolespec_validate"];
+const IMPORT_ROLE_ARGS: &[&str] = &[
+    "name",
+    "tasks_from",
+    "vars_from",
+    "defaults_from",
+    "handlers_from",
+    "allow_duplicates",
+    "rolespec_validate",
+];
 const INCLUDE_VARS_ARGS: &[&str] = &[
-    "_raw_params", "file", "dir", "name", "depth", "files_matching", "ignore_files", "extensions",
-    "ignore_unknown_extensions", "hash_behaviour",
+    "_raw_params",
+    "file",
+    "dir",
+    "name",
+    "depth",
+    "files_matching",
+    "ignore_files",
+    "extensions",
+    "ignore_unknown_extensions",
+    "hash_behaviour",
 ];
 
 /// Arguments a module cannot do without: each inner list is "one of these".
@@ -99,12 +139,27 @@ fn value_truthy(v: &Value) -> bool {
 }
 
 fn looked_in(dirs: &[PathBuf]) -> String {
-    dirs.iter().map(|d| if d.as_os_str().is_empty() { ".".to_string() } else { show(d) }).collect::<Vec<_>>().join(", ")
+    dirs.iter()
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                ".".to_string()
+            } else {
+                show(d)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Loader<'_> {
     /// The task's kind from its action.
-    pub(crate) fn action(&mut self, f: &FileCtx, t: &mut Task, site: &ActionSite<'_>, args: Option<&Node>) -> Option<TaskKind> {
+    pub(crate) fn action(
+        &mut self,
+        f: &FileCtx,
+        t: &mut Task,
+        site: &ActionSite<'_>,
+        args: Option<&Node>,
+    ) -> Option<TaskKind> {
         if site.key == "action" || site.key == "local_action" {
             return self.action_keyword(f, t, site, args);
         }
@@ -120,7 +175,11 @@ impl Loader<'_> {
             }
             NodeValue::Seq(_) => {
                 let got = site.value.type_name();
-                let error = PlaybookError::WrongKeyType { key: site.key.clone(), expected: "a mapping or a k=v string", got };
+                let error = PlaybookError::WrongKeyType {
+                    key: site.key.clone(),
+                    expected: "a mapping or a k=v string",
+                    got,
+                };
                 self.report(f, site.value.pos, error);
                 return None;
             }
@@ -129,16 +188,34 @@ impl Loader<'_> {
                 site.value.as_scalar_string()
             }
         };
-        self.named_action(f, t, &site.key, site.pos, site.value.pos, text, inline, args)
+        self.named_action(
+            f,
+            t,
+            &site.key,
+            site.pos,
+            site.value.pos,
+            text,
+            inline,
+            args,
+        )
     }
 
     /// `action: copy src=a dest=b`, or `action: {module: copy, src: a}`.
-    fn action_keyword(&mut self, f: &FileCtx, t: &mut Task, site: &ActionSite<'_>, args: Option<&Node>) -> Option<TaskKind> {
+    fn action_keyword(
+        &mut self,
+        f: &FileCtx,
+        t: &mut Task,
+        site: &ActionSite<'_>,
+        args: Option<&Node>,
+    ) -> Option<TaskKind> {
         let v = site.value;
         let (module, text, inline): (String, Option<String>, Vec<&(Node, Node)>) = match &v.value {
             NodeValue::Map(entries) => {
                 let module = v.get("module").and_then(Node::as_scalar_string);
-                let rest = entries.iter().filter(|(k, _)| k.key_string().as_deref() != Some("module")).collect();
+                let rest = entries
+                    .iter()
+                    .filter(|(k, _)| k.key_string().as_deref() != Some("module"))
+                    .collect();
                 match module {
                     Some(m) => (m, None, rest),
                     None => {
@@ -158,14 +235,28 @@ impl Loader<'_> {
                     self.report(f, v.pos, PlaybookError::ActionWithoutModule);
                     return None;
                 }
-                (module.to_string(), Some(rest.trim().to_string()).filter(|r| !r.is_empty()), Vec::new())
+                (
+                    module.to_string(),
+                    Some(rest.trim().to_string()).filter(|r| !r.is_empty()),
+                    Vec::new(),
+                )
             }
         };
         let short = short_name(&module);
-        if !crate::task::SPECIAL_ACTIONS.contains(&short) && self.catalog.canonical(&module).is_none() {
+        if !crate::task::SPECIAL_ACTIONS.contains(&short)
+            && self.catalog.canonical(&module).is_none()
+        {
             let names = self.catalog.names();
-            let hint = Hint(did_you_mean(&module, names.iter().map(String::as_str)).map(str::to_string));
-            self.report(f, v.pos, PlaybookError::UnknownTaskKey { key: module.clone(), hint });
+            let hint =
+                Hint(did_you_mean(&module, names.iter().map(String::as_str)).map(str::to_string));
+            self.report(
+                f,
+                v.pos,
+                PlaybookError::UnknownTaskKey {
+                    key: module.clone(),
+                    hint,
+                },
+            );
             return None;
         }
         self.named_action(f, t, &module, site.pos, v.pos, text, inline, args)
@@ -189,21 +280,35 @@ impl Loader<'_> {
                 self.include_tasks(f, t, short, value_pos, text, inline, args)
             }
             "include_role" | "import_role" => {
-                let allowed = if short == "import_role" { IMPORT_ROLE_ARGS } else { INCLUDE_ROLE_ARGS };
-                let list = self.collect_args(f, short, value_pos, text, &inline, args, FreeForm::No)?;
+                let allowed = if short == "import_role" {
+                    IMPORT_ROLE_ARGS
+                } else {
+                    INCLUDE_ROLE_ARGS
+                };
+                let list =
+                    self.collect_args(f, short, value_pos, text, &inline, args, FreeForm::No)?;
                 self.check_names(f, short, &list, allowed);
                 self.include_role(f, t, short, value_pos, &list)
             }
             "include_vars" => {
-                let list =
-                    self.collect_args(f, short, value_pos, text, &inline, args, FreeForm::Extract(INCLUDE_VARS_ARGS))?;
+                let list = self.collect_args(
+                    f,
+                    short,
+                    value_pos,
+                    text,
+                    &inline,
+                    args,
+                    FreeForm::Extract(INCLUDE_VARS_ARGS),
+                )?;
                 self.check_names(f, short, &list, INCLUDE_VARS_ARGS);
                 self.include_vars(f, short, value_pos, list)
             }
             "meta" => {
                 let value = text.unwrap_or_default();
                 if !META_ACTIONS.contains(&value.as_str()) {
-                    let hint = Hint(did_you_mean(&value, META_ACTIONS.iter().copied()).map(str::to_string));
+                    let hint = Hint(
+                        did_you_mean(&value, META_ACTIONS.iter().copied()).map(str::to_string),
+                    );
                     self.report(f, value_pos, PlaybookError::UnknownMeta { value, hint });
                     return None;
                 }
@@ -228,9 +333,17 @@ impl Loader<'_> {
     ) -> Option<TaskKind> {
         let canonical = self.catalog.canonical(written)?;
         let names = self.catalog.arg_names(&canonical);
-        let extract: Vec<&str> =
-            RAW_EXTRACT.iter().copied().filter(|k| names.as_ref().is_none_or(|n| n.contains(k))).collect();
-        let mode = if self.catalog.free_form(&canonical) { FreeForm::Extract(&extract) } else { FreeForm::No };
+        let extract: Vec<&str> = RAW_EXTRACT
+            .iter()
+            .copied()
+            .filter(|k| names.as_ref().is_none_or(|n| n.contains(k)))
+            .collect();
+        let mode = if self.catalog.free_form(&canonical) {
+            FreeForm::Extract(&extract)
+        } else {
+            FreeForm::No
+        };
+        let before = self.diags.len();
         let list = self.collect_args(f, &canonical, value_pos, text, inline, args, mode)?;
         if let Some(names) = &names {
             self.check_names(f, &canonical, &list, names);
@@ -238,15 +351,36 @@ impl Loader<'_> {
         if canonical == "set_fact" {
             for a in &list {
                 if a.key != "cacheable" && !is_identifier(&a.key) {
-                    self.report(f, a.pos, PlaybookError::BadVariableName { key: a.key.clone() });
+                    self.report(
+                        f,
+                        a.pos,
+                        PlaybookError::BadVariableName { key: a.key.clone() },
+                    );
                 }
             }
         }
-        if let Some((_, groups)) = REQUIRED.iter().find(|(m, _)| *m == canonical) {
+        // After a misspelt or malformed argument, "needs `dest`" would only repeat the problem.
+        let args_ok = self.diags.len() == before;
+        if let Some((_, groups)) = REQUIRED
+            .iter()
+            .find(|(m, _)| *m == canonical)
+            .filter(|_| args_ok)
+        {
             for group in *groups {
                 if !group.iter().any(|k| find_arg(&list, k).is_some()) {
-                    let arg = group.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" or ");
-                    self.report(f, value_pos, PlaybookError::MissingArgument { action: canonical.clone(), arg });
+                    let arg = group
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(" or ");
+                    self.report(
+                        f,
+                        value_pos,
+                        PlaybookError::MissingArgument {
+                            action: canonical.clone(),
+                            arg,
+                        },
+                    );
                 }
             }
         }
@@ -257,7 +391,11 @@ impl Loader<'_> {
         for a in list {
             map.insert(a.key, a.value);
         }
-        Some(TaskKind::Module(ModuleCall { name: canonical, args: map, args_origin: f.origin(value_pos) }))
+        Some(TaskKind::Module(ModuleCall {
+            name: canonical,
+            args: map,
+            args_origin: f.origin(value_pos),
+        }))
     }
 
     /// Gathers `args:` and then the inline arguments (which win, as in Ansible).
@@ -275,37 +413,64 @@ impl Loader<'_> {
         let mut list = Vec::new();
         if let Some(a) = args {
             for (k, v) in self.entries(f, "args", a) {
-                list.push(Arg { key: k.key_string().unwrap_or_default(), value: v.to_json(), pos: k.pos });
+                list.push(Arg {
+                    key: k.key_string().unwrap_or_default(),
+                    value: v.to_json(),
+                    pos: k.pos,
+                });
             }
         }
         for (k, v) in inline {
-            list.push(Arg { key: k.key_string().unwrap_or_default(), value: v.to_json(), pos: k.pos });
+            list.push(Arg {
+                key: k.key_string().unwrap_or_default(),
+                value: v.to_json(),
+                pos: k.pos,
+            });
         }
         let Some(text) = text else { return Some(list) };
         let words = match split_words(&text) {
             Ok(w) => w,
             Err(e) => {
-                self.report(f, value_pos, PlaybookError::BadKeyValue { message: e.message().to_string() });
+                self.report(
+                    f,
+                    value_pos,
+                    PlaybookError::BadKeyValue {
+                        message: e.message().to_string(),
+                    },
+                );
                 return None;
             }
         };
         let mut raw = Vec::new();
         for w in words {
             match (pair_split(&w), mode) {
-                (Some((k, v)), FreeForm::No) => list.push(Arg { key: k, value: Value::String(v), pos: value_pos }),
+                (Some((k, v)), FreeForm::No) => list.push(Arg {
+                    key: k,
+                    value: Value::String(v),
+                    pos: value_pos,
+                }),
                 (Some((k, v)), FreeForm::Extract(keys)) if keys.contains(&k.as_str()) => {
-                    list.push(Arg { key: k, value: Value::String(v), pos: value_pos })
+                    list.push(Arg {
+                        key: k,
+                        value: Value::String(v),
+                        pos: value_pos,
+                    })
                 }
                 _ => raw.push(w),
             }
         }
         if !raw.is_empty() {
             match mode {
-                FreeForm::Extract(_) => {
-                    list.push(Arg { key: "_raw_params".into(), value: Value::String(raw.join(" ")), pos: value_pos })
-                }
+                FreeForm::Extract(_) => list.push(Arg {
+                    key: "_raw_params".into(),
+                    value: Value::String(raw.join(" ")),
+                    pos: value_pos,
+                }),
                 FreeForm::No => {
-                    let error = PlaybookError::NoFreeForm { module: action.to_string(), text: raw.join(" ") };
+                    let error = PlaybookError::NoFreeForm {
+                        module: action.to_string(),
+                        text: raw.join(" "),
+                    };
                     self.report(f, value_pos, error);
                 }
             }
@@ -318,7 +483,11 @@ impl Loader<'_> {
             if !allowed.contains(&a.key.as_str()) {
                 let candidates = allowed.iter().copied().filter(|k| !k.starts_with('_'));
                 let hint = Hint(did_you_mean(&a.key, candidates).map(str::to_string));
-                let error = PlaybookError::UnknownArgument { module: action.to_string(), arg: a.key.clone(), hint };
+                let error = PlaybookError::UnknownArgument {
+                    module: action.to_string(),
+                    arg: a.key.clone(),
+                    hint,
+                };
                 self.report(f, a.pos, error);
             }
         }
@@ -326,15 +495,27 @@ impl Loader<'_> {
 
     /// A literal `src` of `template`/`copy` must exist where Ansible would look for it.
     fn check_source(&mut self, f: &FileCtx, module: &str, list: &[Arg]) {
-        let Some(src) = find_arg(list, "src") else { return };
-        let Some(name) = value_string(&src.value) else { return };
+        let Some(src) = find_arg(list, "src") else {
+            return;
+        };
+        let Some(name) = value_string(&src.value) else {
+            return;
+        };
         if is_template(&name) || name.is_empty() {
             return;
         }
-        if module == "copy" && find_arg(list, "remote_src").is_some_and(|a| value_truthy(&a.value) || value_string(&a.value).is_some_and(|s| is_template(&s))) {
+        if module == "copy"
+            && find_arg(list, "remote_src").is_some_and(|a| {
+                value_truthy(&a.value) || value_string(&a.value).is_some_and(|s| is_template(&s))
+            })
+        {
             return;
         }
-        let (what, sub) = if module == "template" { ("template source", "templates") } else { ("copy source", "files") };
+        let (what, sub) = if module == "template" {
+            ("template source", "templates")
+        } else {
+            ("copy source", "files")
+        };
         let path = Path::new(&name);
         let dirs = if path.is_absolute() {
             vec![path.parent().map(Path::to_path_buf).unwrap_or_default()]
@@ -344,13 +525,24 @@ impl Loader<'_> {
                 d.push(r.path.join(sub));
                 d.push(r.path.clone());
             }
-            d.extend([f.dir.join(sub), f.dir.clone(), f.playbook_dir.join(sub), f.playbook_dir.clone()]);
+            d.extend([
+                f.dir.join(sub),
+                f.dir.clone(),
+                f.playbook_dir.join(sub),
+                f.playbook_dir.clone(),
+            ]);
             dedup(d)
         };
-        if path.is_absolute() && path.exists() || !path.is_absolute() && dirs.iter().any(|d| d.join(path).exists()) {
+        if path.is_absolute() && path.exists()
+            || !path.is_absolute() && dirs.iter().any(|d| d.join(path).exists())
+        {
             return;
         }
-        let error = PlaybookError::FileNotFound { what, name, looked_in: looked_in(&dirs) };
+        let error = PlaybookError::FileNotFound {
+            what,
+            name,
+            looked_in: looked_in(&dirs),
+        };
         self.report(f, src.pos, error);
     }
 
@@ -366,7 +558,11 @@ impl Loader<'_> {
         args: Option<&Node>,
     ) -> Option<TaskKind> {
         let is_static = short == "import_tasks";
-        let allowed = if is_static { IMPORT_TASKS_ARGS } else { INCLUDE_TASKS_ARGS };
+        let allowed = if is_static {
+            IMPORT_TASKS_ARGS
+        } else {
+            INCLUDE_TASKS_ARGS
+        };
         // `include_tasks: "{{ x }} y.yml"` is one file name; only the legacy `include` takes
         // `file.yml a=1` with variables after the name.
         let (text, legacy_vars) = match (short, text) {
@@ -382,9 +578,13 @@ impl Loader<'_> {
                             }
                         }
                     }
-                    Err(e) => {
-                        self.report(f, value_pos, PlaybookError::BadKeyValue { message: e.message().to_string() })
-                    }
+                    Err(e) => self.report(
+                        f,
+                        value_pos,
+                        PlaybookError::BadKeyValue {
+                            message: e.message().to_string(),
+                        },
+                    ),
                 }
                 (Some(file.join(" ")), vars)
             }
@@ -395,12 +595,21 @@ impl Loader<'_> {
         }
         let mut list = self.collect_args(f, short, value_pos, None, &inline, args, FreeForm::No)?;
         if let Some(s) = text {
-            list.push(Arg { key: "file".into(), value: Value::String(s.trim().to_string()), pos: value_pos });
+            list.push(Arg {
+                key: "file".into(),
+                value: Value::String(s.trim().to_string()),
+                pos: value_pos,
+            });
         }
         self.check_names(f, short, &list, allowed);
-        let file = find_arg(&list, "file").or_else(|| find_arg(&list, "_raw_params")).and_then(|a| value_string(&a.value));
+        let file = find_arg(&list, "file")
+            .or_else(|| find_arg(&list, "_raw_params"))
+            .and_then(|a| value_string(&a.value));
         let Some(file) = file.filter(|s| !s.is_empty()) else {
-            let error = PlaybookError::MissingArgument { action: short.to_string(), arg: "`file`".into() };
+            let error = PlaybookError::MissingArgument {
+                action: short.to_string(),
+                arg: "`file`".into(),
+            };
             self.report(f, value_pos, error);
             return None;
         };
@@ -408,7 +617,11 @@ impl Loader<'_> {
             Some((Value::Object(m), _)) => m.clone(),
             Some((other, pos)) => {
                 let got = if other.is_array() { "list" } else { "scalar" };
-                let error = PlaybookError::WrongKeyType { key: "apply".into(), expected: "a mapping", got };
+                let error = PlaybookError::WrongKeyType {
+                    key: "apply".into(),
+                    expected: "a mapping",
+                    got,
+                };
                 self.report(f, pos, error);
                 Map::new()
             }
@@ -420,14 +633,20 @@ impl Loader<'_> {
                     crate::model::LoopKind::Loop => "loop".to_string(),
                     crate::model::LoopKind::With(x) => format!("with_{x}"),
                 };
-                let error = PlaybookError::NotWithInclude { key, action: short.to_string() };
+                let error = PlaybookError::NotWithInclude {
+                    key,
+                    action: short.to_string(),
+                };
                 self.report(f, l.origin_pos(), error);
             }
         }
         let context = f.include_context();
         let tasks = if is_template(&file) {
             if is_static {
-                let error = PlaybookError::TemplatedImport { key: short.to_string(), dynamic: "include_tasks" };
+                let error = PlaybookError::TemplatedImport {
+                    key: short.to_string(),
+                    dynamic: "include_tasks",
+                };
                 self.report(f, value_pos, error);
             }
             None
@@ -445,18 +664,40 @@ impl Loader<'_> {
                 Some(path) => self.nested_task_file(f, &path, is_static, value_pos),
             }
         };
-        let tasks = if is_static { Some(tasks.unwrap_or_default()) } else { tasks };
-        Some(TaskKind::IncludeTasks(IncludeTasks { file, is_static, tasks, apply, context }))
+        let tasks = if is_static {
+            Some(tasks.unwrap_or_default())
+        } else {
+            tasks
+        };
+        Some(TaskKind::IncludeTasks(IncludeTasks {
+            file,
+            is_static,
+            tasks,
+            apply,
+            context,
+        }))
     }
 
     /// Parses a task file included from `f`, refusing cycles for imports (a dynamic include may
     /// legitimately recurse under a condition, so it is simply not pre-parsed again).
-    fn nested_task_file(&mut self, f: &FileCtx, path: &Path, is_static: bool, pos: Pos) -> Option<Vec<crate::Task>> {
-        let key = Loader::file_key(path);
-        if self.file_stack.contains(&key) {
+    fn nested_task_file(
+        &mut self,
+        f: &FileCtx,
+        path: &Path,
+        is_static: bool,
+        pos: Pos,
+    ) -> Option<Vec<crate::Task>> {
+        if self.is_open(path) {
             if is_static {
-                let chain = self.file_stack.iter().map(|p| show(p)).collect::<Vec<_>>().join(" -> ");
-                self.report(f, pos, PlaybookError::IncludeCycle { file: show(path), chain });
+                let chain = self.open_chain();
+                self.report(
+                    f,
+                    pos,
+                    PlaybookError::IncludeCycle {
+                        file: show(path),
+                        chain,
+                    },
+                );
             }
             return None;
         }
@@ -467,19 +708,33 @@ impl Loader<'_> {
         self.task_file(path, &f.playbook_dir, f.role.clone())
     }
 
-    fn include_role(&mut self, f: &FileCtx, t: &Task, short: &str, value_pos: Pos, list: &[Arg]) -> Option<TaskKind> {
+    fn include_role(
+        &mut self,
+        f: &FileCtx,
+        t: &Task,
+        short: &str,
+        value_pos: Pos,
+        list: &[Arg],
+    ) -> Option<TaskKind> {
         let is_static = short == "import_role";
         let string_arg = |this: &mut Self, key: &str| -> Option<String> {
             let a = find_arg(list, key)?;
             let s = value_string(&a.value);
             if s.is_none() {
-                let error = PlaybookError::WrongKeyType { key: key.to_string(), expected: "a string", got: "a collection" };
+                let error = PlaybookError::WrongKeyType {
+                    key: key.to_string(),
+                    expected: "a string",
+                    got: "a collection",
+                };
                 this.report(f, a.pos, error);
             }
             s
         };
         let Some(name) = string_arg(self, "name") else {
-            let error = PlaybookError::MissingArgument { action: short.to_string(), arg: "`name`".into() };
+            let error = PlaybookError::MissingArgument {
+                action: short.to_string(),
+                arg: "`name`".into(),
+            };
             self.report(f, value_pos, error);
             return None;
         };
@@ -492,7 +747,9 @@ impl Loader<'_> {
         let public = find_arg(list, "public").and_then(|a| match &a.value {
             Value::Bool(b) => Some(crate::Flag::Bool(*b)),
             Value::String(s) if is_template(s) => Some(crate::Flag::Template(s.clone())),
-            other => value_string(other).and_then(|s| etcdplay_source::parse_bool(&s)).map(crate::Flag::Bool),
+            other => value_string(other)
+                .and_then(|s| etcdplay_source::parse_bool(&s))
+                .map(crate::Flag::Bool),
         });
         let apply = match find_arg(list, "apply").map(|a| &a.value) {
             Some(Value::Object(m)) => m.clone(),
@@ -500,36 +757,67 @@ impl Loader<'_> {
         };
         if is_static {
             if let Some(l) = &t.loop_ {
-                let error = PlaybookError::NotWithInclude { key: "loop".into(), action: short.to_string() };
+                let error = PlaybookError::NotWithInclude {
+                    key: "loop".into(),
+                    action: short.to_string(),
+                };
                 self.report(f, l.origin_pos(), error);
             }
         }
         let templated = is_template(&name)
-            || [&selectors.tasks_from, &selectors.vars_from, &selectors.defaults_from, &selectors.handlers_from]
-                .iter()
-                .any(|s| s.as_deref().is_some_and(is_template));
+            || [
+                &selectors.tasks_from,
+                &selectors.vars_from,
+                &selectors.defaults_from,
+                &selectors.handlers_from,
+            ]
+            .iter()
+            .any(|s| s.as_deref().is_some_and(is_template));
         let role = if templated {
             if is_static {
-                let error = PlaybookError::TemplatedImport { key: short.to_string(), dynamic: "include_role" };
+                let error = PlaybookError::TemplatedImport {
+                    key: short.to_string(),
+                    dynamic: "include_role",
+                };
                 self.report(f, value_pos, error);
             }
             None
         } else {
-            self.role_by_name(f, &name, &selectors, value_pos, is_static).map(Box::new)
+            self.role_by_name(f, &name, &selectors, value_pos, is_static)
+                .map(Box::new)
         };
         let context = f.include_context();
-        Some(TaskKind::IncludeRole(IncludeRole { name, selectors, is_static, public, apply, role, context }))
+        Some(TaskKind::IncludeRole(IncludeRole {
+            name,
+            selectors,
+            is_static,
+            public,
+            apply,
+            role,
+            context,
+        }))
     }
 
-    fn include_vars(&mut self, f: &FileCtx, short: &str, value_pos: Pos, list: Vec<Arg>) -> Option<TaskKind> {
-        let file = find_arg(&list, "file").or_else(|| find_arg(&list, "_raw_params")).and_then(|a| value_string(&a.value));
+    fn include_vars(
+        &mut self,
+        f: &FileCtx,
+        short: &str,
+        value_pos: Pos,
+        list: Vec<Arg>,
+    ) -> Option<TaskKind> {
+        let file = find_arg(&list, "file")
+            .or_else(|| find_arg(&list, "_raw_params"))
+            .and_then(|a| value_string(&a.value));
         let dir = find_arg(&list, "dir").and_then(|a| value_string(&a.value));
         let name = find_arg(&list, "name").and_then(|a| value_string(&a.value));
         let source = match (file, dir) {
             (Some(file), _) => VarsSource::File(file),
             (None, Some(dir)) => VarsSource::Dir(dir),
             (None, None) => {
-                let error = PlaybookError::MissingArgument { action: short.to_string(), arg: "`file` or `dir`".into() };
+                let error = PlaybookError::MissingArgument {
+                    action: short.to_string(),
+                    arg: "`file` or `dir`".into(),
+                };
                 self.report(f, value_pos, error);
                 return None;
             }
@@ -539,7 +827,12 @@ impl Loader<'_> {
         if let Some(r) = &f.role {
             dirs.push(r.path.join("vars"));
         }
-        dirs.extend([f.dir.join("vars"), f.dir.clone(), f.playbook_dir.join("vars"), f.playbook_dir.clone()]);
+        dirs.extend([
+            f.dir.join("vars"),
+            f.dir.clone(),
+            f.playbook_dir.join("vars"),
+            f.playbook_dir.clone(),
+        ]);
         context.search_dirs = dedup(dirs);
         let (wanted, what) = match &source {
             VarsSource::File(s) => (s, "vars file"),
@@ -547,10 +840,17 @@ impl Loader<'_> {
         };
         if !is_template(wanted) {
             let p = Path::new(wanted);
-            let found = if p.is_absolute() { p.exists() } else { context.search_dirs.iter().any(|d| d.join(p).exists()) };
+            let found = if p.is_absolute() {
+                p.exists()
+            } else {
+                context.search_dirs.iter().any(|d| d.join(p).exists())
+            };
             if !found {
-                let error =
-                    PlaybookError::FileNotFound { what, name: wanted.clone(), looked_in: looked_in(&context.search_dirs) };
+                let error = PlaybookError::FileNotFound {
+                    what,
+                    name: wanted.clone(),
+                    looked_in: looked_in(&context.search_dirs),
+                };
                 self.report(f, value_pos, error);
             }
         }
@@ -560,12 +860,20 @@ impl Loader<'_> {
                 args.insert(a.key, a.value);
             }
         }
-        Some(TaskKind::IncludeVars(IncludeVars { source, name, args, context }))
+        Some(TaskKind::IncludeVars(IncludeVars {
+            source,
+            name,
+            args,
+            context,
+        }))
     }
 }
 
 impl crate::model::Loop {
     fn origin_pos(&self) -> Pos {
-        Pos { line: self.origin.line, col: self.origin.col }
+        Pos {
+            line: self.origin.line,
+            col: self.origin.col,
+        }
     }
 }

@@ -21,9 +21,16 @@ impl fmt::Display for Hint {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlaybookError {
     #[error("expected {expected}, got {got}")]
-    WrongType { expected: &'static str, got: &'static str },
+    WrongType {
+        expected: &'static str,
+        got: &'static str,
+    },
     #[error("`{key}`: expected {expected}, got {got}")]
-    WrongKeyType { key: String, expected: &'static str, got: &'static str },
+    WrongKeyType {
+        key: String,
+        expected: &'static str,
+        got: &'static str,
+    },
     #[error("`{key}`: expected a boolean, got `{value}`")]
     NotABool { key: String, value: String },
     #[error("unknown play keyword `{key}`{hint}")]
@@ -31,7 +38,11 @@ pub enum PlaybookError {
     #[error("unknown module or task keyword `{key}`{hint}")]
     UnknownTaskKey { key: String, hint: Hint },
     #[error("`{module}` has no argument `{arg}`{hint}")]
-    UnknownArgument { module: String, arg: String, hint: Hint },
+    UnknownArgument {
+        module: String,
+        arg: String,
+        hint: Hint,
+    },
     #[error("`{module}` does not take a free-form argument (`{text}`); write key=value pairs")]
     NoFreeForm { module: String, text: String },
     #[error("conflicting action statements: `{first}`, `{second}`")]
@@ -65,14 +76,22 @@ pub enum PlaybookError {
     #[error("k=v arguments: {message}")]
     BadKeyValue { message: String },
     #[error("role `{name}` not found (looked in: {looked_in}){hint}")]
-    RoleNotFound { name: String, looked_in: String, hint: Hint },
+    RoleNotFound {
+        name: String,
+        looked_in: String,
+        hint: Hint,
+    },
     #[error("a role entry needs `role:` (or `name:`)")]
     RoleWithoutName,
     #[error("role dependency cycle: {chain}")]
     RoleCycle { chain: String },
     #[error("{what} `{name}` not found (looked in: {looked_in})")]
-    FileNotFound { what: &'static str, name: String, looked_in: String },
-    #[error("`{key}` needs a file name that is not a template (use `{dynamic}` for templated names)")]
+    FileNotFound {
+        what: &'static str,
+        name: String,
+        looked_in: String,
+    },
+    #[error("`{key}` needs a name that is not a template (use `{dynamic}` for templated names)")]
     TemplatedImport { key: String, dynamic: &'static str },
     #[error("include cycle: `{file}` includes itself (through {chain})")]
     IncludeCycle { file: String, chain: String },

@@ -111,7 +111,11 @@ pub(crate) fn pair_split(word: &str) -> Option<(String, String)> {
             None if c == '=' && depth == 0 && prev != '\\' => {
                 let key = &word[..i];
                 // A key is a plain name: `a=b` is a pair, `"a=b"` or `x==y` is not.
-                if key.is_empty() || !key.chars().all(|k| k.is_ascii_alphanumeric() || k == '_' || k == '-') {
+                if key.is_empty()
+                    || !key
+                        .chars()
+                        .all(|k| k.is_ascii_alphanumeric() || k == '_' || k == '-')
+                {
                     return None;
                 }
                 return Some((key.to_string(), unquote(&word[i + 1..])));
@@ -145,12 +149,26 @@ mod tests {
 
     #[test]
     fn pairs_with_quotes_and_jinja() {
-        let t = split_kv("src=etcd.service.j2 dest=/etc/systemd/system/etcd.service mode=0644").unwrap();
-        assert_eq!(t, vec![pair("src", "etcd.service.j2"), pair("dest", "/etc/systemd/system/etcd.service"), pair("mode", "0644")]);
+        let t = split_kv("src=etcd.service.j2 dest=/etc/systemd/system/etcd.service mode=0644")
+            .unwrap();
+        assert_eq!(
+            t,
+            vec![
+                pair("src", "etcd.service.j2"),
+                pair("dest", "/etc/systemd/system/etcd.service"),
+                pair("mode", "0644")
+            ]
+        );
         let t = split_kv(r#"msg="hello {{ name }}" var='a b'"#).unwrap();
         assert_eq!(t, vec![pair("msg", "hello {{ name }}"), pair("var", "a b")]);
         let t = split_kv("name={{ item.key }} value={{ item.value | default('x y') }}").unwrap();
-        assert_eq!(t, vec![pair("name", "{{ item.key }}"), pair("value", "{{ item.value | default('x y') }}")]);
+        assert_eq!(
+            t,
+            vec![
+                pair("name", "{{ item.key }}"),
+                pair("value", "{{ item.value | default('x y') }}")
+            ]
+        );
     }
 
     #[test]

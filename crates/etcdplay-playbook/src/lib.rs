@@ -29,10 +29,17 @@ use loader::{FileCtx, Loader};
 
 /// Loads a playbook and everything it statically refers to. Returns every problem found, sorted
 /// by file and position, when there is any.
-pub fn load_playbook(path: &Path, catalog: &dyn ModuleCatalog, opts: &LoadOptions) -> Result<Playbook, Diagnostics> {
+pub fn load_playbook(
+    path: &Path,
+    catalog: &dyn ModuleCatalog,
+    opts: &LoadOptions,
+) -> Result<Playbook, Diagnostics> {
     let mut loader = Loader::new(catalog, opts);
     let plays = loader.playbook_file(path);
-    loader.finish(Playbook { path: path.to_path_buf(), plays })
+    loader.finish(Playbook {
+        path: path.to_path_buf(),
+        plays,
+    })
 }
 
 /// Where a task file named `name` (already rendered) is found from an include's context.
@@ -41,7 +48,10 @@ pub fn find_task_file(name: &str, ctx: &IncludeContext) -> Option<PathBuf> {
     if p.is_absolute() {
         return Some(p.to_path_buf()).filter(|p| p.is_file());
     }
-    ctx.search_dirs.iter().map(|d| d.join(p)).find(|p| p.is_file())
+    ctx.search_dirs
+        .iter()
+        .map(|d| d.join(p))
+        .find(|p| p.is_file())
 }
 
 /// Loads the task file of a dynamic `include_tasks` whose name the engine has rendered;
@@ -55,11 +65,24 @@ pub fn load_task_file(
 ) -> Result<Vec<Task>, Diagnostics> {
     let mut loader = Loader::new(catalog, opts);
     let Some(path) = find_task_file(name, ctx) else {
-        let looked_in = ctx.search_dirs.iter().map(|d| loader::show(d)).collect::<Vec<_>>().join(", ");
-        let error = PlaybookError::FileNotFound { what: "task file", name: name.to_string(), looked_in };
-        return Err(Diagnostic::new(from.file.clone(), from.line, from.col, error.to_string()).into());
+        let looked_in = ctx
+            .search_dirs
+            .iter()
+            .map(|d| loader::show(d))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let error = PlaybookError::FileNotFound {
+            what: "task file",
+            name: name.to_string(),
+            looked_in,
+        };
+        return Err(
+            Diagnostic::new(from.file.clone(), from.line, from.col, error.to_string()).into(),
+        );
     };
-    let tasks = loader.task_file(&path, &ctx.playbook_dir, ctx.role.clone()).unwrap_or_default();
+    let tasks = loader
+        .task_file(&path, &ctx.playbook_dir, ctx.role.clone())
+        .unwrap_or_default();
     loader.finish(tasks)
 }
 
@@ -79,7 +102,10 @@ pub fn load_role(
         playbook_dir: ctx.playbook_dir.clone(),
         role: ctx.role.clone(),
     };
-    let pos = etcdplay_source::Pos { line: from.line, col: from.col };
+    let pos = etcdplay_source::Pos {
+        line: from.line,
+        col: from.col,
+    };
     let role = loader.role_by_name(&f, name, selectors, pos, false);
     match role {
         Some(r) => loader.finish(r),

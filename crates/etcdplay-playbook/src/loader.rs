@@ -37,7 +37,11 @@ impl FileCtx {
     }
 
     pub(crate) fn origin(&self, pos: Pos) -> Origin {
-        Origin { file: self.shown.clone(), line: pos.line, col: pos.col }
+        Origin {
+            file: self.shown.clone(),
+            line: pos.line,
+            col: pos.col,
+        }
     }
 
     /// Where a dynamic include written in this file looks for relative names.
@@ -47,7 +51,11 @@ impl FileCtx {
             dirs.push(r.path.join("tasks"));
         }
         dirs.push(self.playbook_dir.clone());
-        IncludeContext { search_dirs: dedup(dirs), playbook_dir: self.playbook_dir.clone(), role: self.role.clone() }
+        IncludeContext {
+            search_dirs: dedup(dirs),
+            playbook_dir: self.playbook_dir.clone(),
+            role: self.role.clone(),
+        }
     }
 
     pub(crate) fn role_name(&self) -> Option<String> {
@@ -72,25 +80,42 @@ pub(crate) fn dedup(dirs: Vec<PathBuf>) -> Vec<PathBuf> {
     out
 }
 
+/// A file being parsed: its identity (canonical path when available) and how it is shown.
+pub(crate) struct StackEntry {
+    pub(crate) key: PathBuf,
+    pub(crate) shown: String,
+}
+
 /// The session state shared by every parser function (they are `impl Loader` blocks in the
 /// modules `play`, `role`, `task`, `action` and `values`).
 pub(crate) struct Loader<'a> {
     pub(crate) catalog: &'a dyn ModuleCatalog,
     pub(crate) opts: &'a LoadOptions,
     pub(crate) diags: Diagnostics,
-    /// Files being parsed, outermost first (canonical paths when available).
-    pub(crate) file_stack: Vec<PathBuf>,
+    /// Files being parsed, outermost first.
+    pub(crate) file_stack: Vec<StackEntry>,
     /// Role directories being loaded, outermost first.
     pub(crate) role_stack: Vec<(String, PathBuf)>,
 }
 
 impl<'a> Loader<'a> {
     pub(crate) fn new(catalog: &'a dyn ModuleCatalog, opts: &'a LoadOptions) -> Self {
-        Loader { catalog, opts, diags: Diagnostics::new(), file_stack: Vec::new(), role_stack: Vec::new() }
+        Loader {
+            catalog,
+            opts,
+            diags: Diagnostics::new(),
+            file_stack: Vec::new(),
+            role_stack: Vec::new(),
+        }
     }
 
     pub(crate) fn report(&mut self, f: &FileCtx, pos: Pos, error: PlaybookError) {
-        self.diags.push(Diagnostic::new(f.shown.clone(), pos.line, pos.col, error.to_string()));
+        self.diags.push(Diagnostic::new(
+            f.shown.clone(),
+            pos.line,
+            pos.col,
+            error.to_string(),
+        ));
     }
 
     /// Reads a YAML file, reporting a syntax error or an unreadable file.
@@ -107,6 +132,32 @@ impl<'a> Loader<'a> {
     /// The key identifying a file on the include stack.
     pub(crate) fn file_key(path: &Path) -> PathBuf {
         path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+    }
+
+    pub(crate) fn enter_file(&mut self, path: &Path) {
+        self.file_stack.push(StackEntry {
+            key: Loader::file_key(path),
+            shown: show(path),
+        });
+    }
+
+    pub(crate) fn leave_file(&mut self) {
+        self.file_stack.pop();
+    }
+
+    /// Whether `path` is being parsed already (an import of it would never end).
+    pub(crate) fn is_open(&self, path: &Path) -> bool {
+        let key = Loader::file_key(path);
+        self.file_stack.iter().any(|e| e.key == key)
+    }
+
+    /// The files being parsed, for a cycle message.
+    pub(crate) fn open_chain(&self) -> String {
+        self.file_stack
+            .iter()
+            .map(|e| e.shown.as_str())
+            .collect::<Vec<_>>()
+            .join(" -> ")
     }
 
     /// The finished result.

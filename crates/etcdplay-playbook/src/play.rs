@@ -15,25 +15,72 @@ use crate::values::is_template;
 use crate::PlaybookError;
 
 const PLAY_KEYWORDS: &[&str] = &[
-    "name", "hosts", "gather_facts", "become", "become_user", "become_method", "remote_user", "connection", "port",
-    "serial", "any_errors_fatal", "max_fail_percentage", "strategy", "ignore_errors", "ignore_unreachable",
-    "force_handlers", "check_mode", "diff", "no_log", "run_once", "vars", "vars_files", "environment", "tags",
-    "pre_tasks", "roles", "tasks", "post_tasks", "handlers", "gather_subset", "gather_timeout", "fact_path",
-    "become_flags", "become_exe", "order", "vars_prompt", "module_defaults", "collections", "debugger", "throttle",
+    "name",
+    "hosts",
+    "gather_facts",
+    "become",
+    "become_user",
+    "become_method",
+    "remote_user",
+    "connection",
+    "port",
+    "serial",
+    "any_errors_fatal",
+    "max_fail_percentage",
+    "strategy",
+    "ignore_errors",
+    "ignore_unreachable",
+    "force_handlers",
+    "check_mode",
+    "diff",
+    "no_log",
+    "run_once",
+    "vars",
+    "vars_files",
+    "environment",
+    "tags",
+    "pre_tasks",
+    "roles",
+    "tasks",
+    "post_tasks",
+    "handlers",
+    "gather_subset",
+    "gather_timeout",
+    "fact_path",
+    "become_flags",
+    "become_exe",
+    "order",
+    "vars_prompt",
+    "module_defaults",
+    "collections",
+    "debugger",
+    "throttle",
     "timeout",
 ];
 
 /// Play keywords kept as written in `Play::extra`.
 const PLAY_EXTRA: &[&str] = &[
-    "gather_subset", "gather_timeout", "fact_path", "become_flags", "become_exe", "order", "vars_prompt",
-    "module_defaults", "collections", "debugger", "throttle", "timeout",
+    "gather_subset",
+    "gather_timeout",
+    "fact_path",
+    "become_flags",
+    "become_exe",
+    "order",
+    "vars_prompt",
+    "module_defaults",
+    "collections",
+    "debugger",
+    "throttle",
+    "timeout",
 ];
 
 impl Loader<'_> {
     /// The plays of a playbook file, imports flattened.
     pub(crate) fn playbook_file(&mut self, path: &Path) -> Vec<Play> {
-        let Some(node) = self.read_yaml(path) else { return Vec::new() };
-        self.file_stack.push(Loader::file_key(path));
+        let Some(node) = self.read_yaml(path) else {
+            return Vec::new();
+        };
+        self.enter_file(path);
         let playbook_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let f = FileCtx::new(path, &playbook_dir, None);
         let mut plays = Vec::new();
@@ -43,7 +90,8 @@ impl Loader<'_> {
                 for item in items {
                     let is_import = item.as_map().is_some_and(|m| {
                         m.iter().any(|(k, _)| {
-                            k.key_string().is_some_and(|s| short_name(&s) == "import_playbook")
+                            k.key_string()
+                                .is_some_and(|s| short_name(&s) == "import_playbook")
                         })
                     });
                     if is_import {
@@ -53,9 +101,15 @@ impl Loader<'_> {
                     }
                 }
             }
-            _ => self.report(&f, node.pos, PlaybookError::NotAPlaybook { got: node.type_name() }),
+            _ => self.report(
+                &f,
+                node.pos,
+                PlaybookError::NotAPlaybook {
+                    got: node.type_name(),
+                },
+            ),
         }
-        self.file_stack.pop();
+        self.leave_file();
         plays
     }
 
@@ -69,16 +123,34 @@ impl Loader<'_> {
                 "name" => {}
                 "vars" => vars = self.vars(f, &key, v),
                 "tags" => tags = self.tags(f, v),
-                "when" => self.report(f, k.pos, PlaybookError::UnsupportedOnImportPlaybook { key: key.clone() }),
-                k2 if short_name(k2) == "import_playbook" => file = self.string(f, &key, v).map(|s| (s, v.pos)),
+                "when" => self.report(
+                    f,
+                    k.pos,
+                    PlaybookError::UnsupportedOnImportPlaybook { key: key.clone() },
+                ),
+                k2 if short_name(k2) == "import_playbook" => {
+                    file = self.string(f, &key, v).map(|s| (s, v.pos))
+                }
                 _ => {
-                    let hint = Hint(did_you_mean(&key, ["name", "vars", "tags", "when"]).map(str::to_string));
-                    self.report(f, k.pos, PlaybookError::UnknownPlayKeyword { key: key.clone(), hint });
+                    let hint = Hint(
+                        did_you_mean(&key, ["name", "vars", "tags", "when"]).map(str::to_string),
+                    );
+                    self.report(
+                        f,
+                        k.pos,
+                        PlaybookError::UnknownPlayKeyword {
+                            key: key.clone(),
+                            hint,
+                        },
+                    );
                 }
             }
         }
         let Some((file, pos)) = file else {
-            let error = PlaybookError::MissingArgument { action: "import_playbook".into(), arg: "a file name".into() };
+            let error = PlaybookError::MissingArgument {
+                action: "import_playbook".into(),
+                arg: "a file name".into(),
+            };
             self.report(f, node.pos, error);
             return Vec::new();
         };
@@ -88,14 +160,32 @@ impl Loader<'_> {
         }
         let path = f.dir.join(&file);
         if !path.is_file() {
-            let looked_in = if f.dir.as_os_str().is_empty() { ".".to_string() } else { show(&f.dir) };
-            self.report(f, pos, PlaybookError::FileNotFound { what: "playbook", name: file, looked_in });
+            let looked_in = if f.dir.as_os_str().is_empty() {
+                ".".to_string()
+            } else {
+                show(&f.dir)
+            };
+            self.report(
+                f,
+                pos,
+                PlaybookError::FileNotFound {
+                    what: "playbook",
+                    name: file,
+                    looked_in,
+                },
+            );
             return Vec::new();
         }
-        let key = Loader::file_key(&path);
-        if self.file_stack.contains(&key) {
-            let chain = self.file_stack.iter().map(|p| show(p)).collect::<Vec<_>>().join(" -> ");
-            self.report(f, pos, PlaybookError::IncludeCycle { file: show(&path), chain });
+        if self.is_open(&path) {
+            let chain = self.open_chain();
+            self.report(
+                f,
+                pos,
+                PlaybookError::IncludeCycle {
+                    file: show(&path),
+                    chain,
+                },
+            );
             return Vec::new();
         }
         if self.file_stack.len() > MAX_DEPTH {
@@ -120,7 +210,14 @@ impl Loader<'_> {
 
     fn play(&mut self, f: &FileCtx, node: &Node) -> Option<Play> {
         let Some(entries) = node.as_map() else {
-            self.report(f, node.pos, PlaybookError::WrongType { expected: "a play (a mapping)", got: node.type_name() });
+            self.report(
+                f,
+                node.pos,
+                PlaybookError::WrongType {
+                    expected: "a play (a mapping)",
+                    got: node.type_name(),
+                },
+            );
             return None;
         };
         let mut p = Play {
@@ -206,8 +303,16 @@ impl Loader<'_> {
                     p.extra.insert(key.clone(), v.to_json());
                 }
                 _ => {
-                    let hint = Hint(did_you_mean(&key, PLAY_KEYWORDS.iter().copied()).map(str::to_string));
-                    self.report(f, k.pos, PlaybookError::UnknownPlayKeyword { key: key.clone(), hint });
+                    let hint =
+                        Hint(did_you_mean(&key, PLAY_KEYWORDS.iter().copied()).map(str::to_string));
+                    self.report(
+                        f,
+                        k.pos,
+                        PlaybookError::UnknownPlayKeyword {
+                            key: key.clone(),
+                            hint,
+                        },
+                    );
                 }
             }
         }
@@ -231,7 +336,12 @@ impl Loader<'_> {
                 NodeValue::String(s) => {
                     let s = s.trim();
                     match s.strip_suffix('%') {
-                        Some(pct) => pct.trim().parse::<u8>().ok().filter(|p| *p <= 100).map(Serial::Percent),
+                        Some(pct) => pct
+                            .trim()
+                            .parse::<u8>()
+                            .ok()
+                            .filter(|p| *p <= 100)
+                            .map(Serial::Percent),
                         None => s.parse::<u64>().ok().map(Serial::Count),
                     }
                 }
@@ -240,7 +350,9 @@ impl Loader<'_> {
             match parsed {
                 Some(s) => out.push(s),
                 None => {
-                    let value = item.as_scalar_string().unwrap_or_else(|| item.type_name().to_string());
+                    let value = item
+                        .as_scalar_string()
+                        .unwrap_or_else(|| item.type_name().to_string());
                     self.report(f, item.pos, PlaybookError::BadSerial { value });
                 }
             }
@@ -259,7 +371,9 @@ impl Loader<'_> {
         match n.filter(|x| (0.0..=100.0).contains(x)) {
             Some(x) => Some(x),
             None => {
-                let value = node.as_scalar_string().unwrap_or_else(|| node.type_name().to_string());
+                let value = node
+                    .as_scalar_string()
+                    .unwrap_or_else(|| node.type_name().to_string());
                 self.report(f, node.pos, PlaybookError::BadMaxFail { value });
                 None
             }
@@ -267,8 +381,11 @@ impl Loader<'_> {
     }
 
     fn strategy(&mut self, f: &FileCtx, node: &Node) -> crate::Strategy {
+        if node.is_null() {
+            return Strategy::Linear;
+        }
         match node.as_scalar_string().as_deref() {
-            Some("linear") | None if !node.as_seq().is_some() && !node.as_map().is_some() => Strategy::Linear,
+            Some("linear") => Strategy::Linear,
             Some("free") => Strategy::Free,
             other => {
                 let value = other.map_or_else(|| node.type_name().to_string(), str::to_string);

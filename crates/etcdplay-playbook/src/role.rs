@@ -15,14 +15,29 @@ use crate::PlaybookError;
 
 /// Role keywords Ansible applies to the role's tasks but this model keeps as written.
 const ROLE_EXTRA_KEYWORDS: &[&str] = &[
-    "become_method", "become_flags", "become_exe", "check_mode", "diff", "connection", "remote_user", "port",
-    "debugger", "module_defaults", "collections", "ignore_unreachable", "throttle", "timeout",
+    "become_method",
+    "become_flags",
+    "become_exe",
+    "check_mode",
+    "diff",
+    "connection",
+    "remote_user",
+    "port",
+    "debugger",
+    "module_defaults",
+    "collections",
+    "ignore_unreachable",
+    "throttle",
+    "timeout",
 ];
 
 /// The file for `main` (or a `tasks_from` name) in a role subdirectory: as named, or with one of
 /// the extensions Ansible tries.
 fn role_file(dir: &Path, name: &str) -> Option<PathBuf> {
-    ["", ".yml", ".yaml", ".json"].iter().map(|ext| dir.join(format!("{name}{ext}"))).find(|p| p.is_file())
+    ["", ".yml", ".yaml", ".json"]
+        .iter()
+        .map(|ext| dir.join(format!("{name}{ext}")))
+        .find(|p| p.is_file())
 }
 
 impl Loader<'_> {
@@ -54,18 +69,40 @@ impl Loader<'_> {
         };
         let Some(path) = found else {
             let existing = existing_roles(&dirs);
-            let hint = Hint(did_you_mean(name, existing.iter().map(String::as_str)).map(str::to_string));
-            let looked_in = dirs.iter().map(|d| if d.as_os_str().is_empty() { ".".into() } else { show(d) });
+            let hint =
+                Hint(did_you_mean(name, existing.iter().map(String::as_str)).map(str::to_string));
+            let looked_in = dirs.iter().map(|d| {
+                if d.as_os_str().is_empty() {
+                    ".".into()
+                } else {
+                    show(d)
+                }
+            });
             let looked_in = looked_in.collect::<Vec<_>>().join(", ");
-            self.report(f, pos, PlaybookError::RoleNotFound { name: name.to_string(), looked_in, hint });
+            self.report(
+                f,
+                pos,
+                PlaybookError::RoleNotFound {
+                    name: name.to_string(),
+                    looked_in,
+                    hint,
+                },
+            );
             return None;
         };
         let key = Loader::file_key(&path);
         if self.role_stack.iter().any(|(_, p)| *p == key) {
             if cycle_is_error {
-                let mut chain: Vec<String> = self.role_stack.iter().map(|(n, _)| n.clone()).collect();
+                let mut chain: Vec<String> =
+                    self.role_stack.iter().map(|(n, _)| n.clone()).collect();
                 chain.push(name.to_string());
-                self.report(f, pos, PlaybookError::RoleCycle { chain: chain.join(" -> ") });
+                self.report(
+                    f,
+                    pos,
+                    PlaybookError::RoleCycle {
+                        chain: chain.join(" -> "),
+                    },
+                );
             }
             return None;
         }
@@ -73,22 +110,39 @@ impl Loader<'_> {
             self.report(f, pos, PlaybookError::TooDeep { limit: MAX_DEPTH });
             return None;
         }
-        let role_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| name.to_string());
+        let role_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| name.to_string());
         self.role_stack.push((role_name.clone(), key));
         let role = self.load_role_dir(f, &path, &role_name, selectors, pos);
         self.role_stack.pop();
         Some(role)
     }
 
-    fn load_role_dir(&mut self, f: &FileCtx, path: &Path, name: &str, sel: &RoleSelectors, pos: Pos) -> Role {
-        let scope = RoleScope { name: name.to_string(), path: path.to_path_buf() };
+    fn load_role_dir(
+        &mut self,
+        f: &FileCtx,
+        path: &Path,
+        name: &str,
+        sel: &RoleSelectors,
+        pos: Pos,
+    ) -> Role {
+        let scope = RoleScope {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+        };
         let pb = f.playbook_dir.clone();
         let pick = |this: &mut Self, sub: &str, chosen: &Option<String>| -> Option<PathBuf> {
             let wanted = chosen.as_deref().unwrap_or("main");
             let found = role_file(&path.join(sub), wanted);
             if found.is_none() && chosen.is_some() {
                 let looked_in = show(&path.join(sub));
-                let error = PlaybookError::FileNotFound { what: "role file", name: wanted.to_string(), looked_in };
+                let error = PlaybookError::FileNotFound {
+                    what: "role file",
+                    name: wanted.to_string(),
+                    looked_in,
+                };
                 this.report(f, pos, error);
             }
             found
@@ -97,14 +151,22 @@ impl Loader<'_> {
         let vars_file = pick(self, "vars", &sel.vars_from);
         let tasks_file = pick(self, "tasks", &sel.tasks_from);
         let handlers_file = pick(self, "handlers", &sel.handlers_from);
-        let defaults = defaults_file.map(|p| self.vars_file(&p, &pb, &scope)).unwrap_or_default();
-        let vars = vars_file.map(|p| self.vars_file(&p, &pb, &scope)).unwrap_or_default();
+        let defaults = defaults_file
+            .map(|p| self.vars_file(&p, &pb, &scope))
+            .unwrap_or_default();
+        let vars = vars_file
+            .map(|p| self.vars_file(&p, &pb, &scope))
+            .unwrap_or_default();
         let (dependencies, allow_duplicates) = match role_file(&path.join("meta"), "main") {
             Some(meta) => self.role_meta(&meta, &pb, &scope),
             None => (Vec::new(), false),
         };
-        let tasks = tasks_file.and_then(|p| self.task_file(&p, &pb, Some(scope.clone()))).unwrap_or_default();
-        let handlers = handlers_file.and_then(|p| self.handler_file(&p, &pb, &scope)).unwrap_or_default();
+        let tasks = tasks_file
+            .and_then(|p| self.task_file(&p, &pb, Some(scope.clone())))
+            .unwrap_or_default();
+        let handlers = handlers_file
+            .and_then(|p| self.handler_file(&p, &pb, &scope))
+            .unwrap_or_default();
         Role {
             name: name.to_string(),
             path: path.to_path_buf(),
@@ -121,27 +183,48 @@ impl Loader<'_> {
 
     /// A role's `defaults/` or `vars/` file: a mapping of variables.
     fn vars_file(&mut self, path: &Path, playbook_dir: &Path, scope: &RoleScope) -> Map {
-        let Some(node) = self.read_yaml(path) else { return Map::new() };
+        let Some(node) = self.read_yaml(path) else {
+            return Map::new();
+        };
         let f = FileCtx::new(path, playbook_dir, Some(scope.clone()));
         if node.as_map().is_none() && !node.is_null() {
-            let error = PlaybookError::WrongType { expected: "a mapping of variables", got: node.type_name() };
+            let error = PlaybookError::WrongType {
+                expected: "a mapping of variables",
+                got: node.type_name(),
+            };
             self.report(&f, node.pos, error);
             return Map::new();
         }
         self.vars(&f, "vars", &node)
     }
 
-    fn role_meta(&mut self, path: &Path, playbook_dir: &Path, scope: &RoleScope) -> (Vec<RoleRef>, bool) {
-        let Some(node) = self.read_yaml(path) else { return (Vec::new(), false) };
+    fn role_meta(
+        &mut self,
+        path: &Path,
+        playbook_dir: &Path,
+        scope: &RoleScope,
+    ) -> (Vec<RoleRef>, bool) {
+        let Some(node) = self.read_yaml(path) else {
+            return (Vec::new(), false);
+        };
         let f = FileCtx::new(path, playbook_dir, Some(scope.clone()));
         if node.is_null() {
             return (Vec::new(), false);
         }
         if node.as_map().is_none() {
-            self.report(&f, node.pos, PlaybookError::WrongType { expected: "a mapping", got: node.type_name() });
+            self.report(
+                &f,
+                node.pos,
+                PlaybookError::WrongType {
+                    expected: "a mapping",
+                    got: node.type_name(),
+                },
+            );
             return (Vec::new(), false);
         }
-        let allow = node.get("allow_duplicates").and_then(|v| self.flag(&f, "allow_duplicates", v));
+        let allow = node
+            .get("allow_duplicates")
+            .and_then(|v| self.flag(&f, "allow_duplicates", v));
         let mut deps = Vec::new();
         if let Some(list) = node.get("dependencies") {
             for item in self.items(&f, "dependencies", list) {
@@ -154,27 +237,46 @@ impl Loader<'_> {
     }
 
     /// Parses a task file (a list of tasks; empty is fine) as part of `role`, if any.
-    pub(crate) fn task_file(&mut self, path: &Path, playbook_dir: &Path, role: Option<RoleScope>) -> Option<Vec<Task>> {
+    pub(crate) fn task_file(
+        &mut self,
+        path: &Path,
+        playbook_dir: &Path,
+        role: Option<RoleScope>,
+    ) -> Option<Vec<Task>> {
         self.list_file(path, playbook_dir, role, false)
     }
 
-    fn handler_file(&mut self, path: &Path, playbook_dir: &Path, role: &RoleScope) -> Option<Vec<Task>> {
+    fn handler_file(
+        &mut self,
+        path: &Path,
+        playbook_dir: &Path,
+        role: &RoleScope,
+    ) -> Option<Vec<Task>> {
         self.list_file(path, playbook_dir, Some(role.clone()), true)
     }
 
-    fn list_file(&mut self, path: &Path, playbook_dir: &Path, role: Option<RoleScope>, handlers: bool) -> Option<Vec<Task>> {
-        self.file_stack.push(Loader::file_key(path));
+    fn list_file(
+        &mut self,
+        path: &Path,
+        playbook_dir: &Path,
+        role: Option<RoleScope>,
+        handlers: bool,
+    ) -> Option<Vec<Task>> {
+        self.enter_file(path);
         let node = self.read_yaml(path);
         let f = FileCtx::new(path, playbook_dir, role);
         let tasks = node.map(|n| {
             if n.as_seq().is_none() && !n.is_null() {
-                let error = PlaybookError::WrongType { expected: "a list of tasks", got: n.type_name() };
+                let error = PlaybookError::WrongType {
+                    expected: "a list of tasks",
+                    got: n.type_name(),
+                };
                 self.report(&f, n.pos, error);
                 return Vec::new();
             }
             self.task_list(&f, "tasks", &n, handlers)
         });
-        self.file_stack.pop();
+        self.leave_file();
         tasks
     }
 
@@ -228,7 +330,10 @@ impl Loader<'_> {
                 }
             }
             NodeValue::Seq(_) | NodeValue::Null => {
-                let error = PlaybookError::WrongType { expected: "a role name or a mapping", got: node.type_name() };
+                let error = PlaybookError::WrongType {
+                    expected: "a role name or a mapping",
+                    got: node.type_name(),
+                };
                 self.report(f, node.pos, error);
                 return None;
             }
@@ -242,7 +347,14 @@ impl Loader<'_> {
             return None;
         };
         if is_template(&name) {
-            self.report(f, pos, PlaybookError::TemplatedImport { key: "roles".into(), dynamic: "include_role" });
+            self.report(
+                f,
+                pos,
+                PlaybookError::TemplatedImport {
+                    key: "roles".into(),
+                    dynamic: "include_role",
+                },
+            );
             return None;
         }
         r.role = self.role_by_name(f, &name, &RoleSelectors::default(), pos, true)?;
@@ -272,10 +384,14 @@ impl Role {
 fn existing_roles(dirs: &[PathBuf]) -> Vec<String> {
     let mut names = Vec::new();
     for d in dirs {
-        let Ok(read) = std::fs::read_dir(d) else { continue };
+        let Ok(read) = std::fs::read_dir(d) else {
+            continue;
+        };
         for entry in read.flatten() {
             let p = entry.path();
-            let looks_like_role = ["tasks", "meta", "defaults", "handlers", "vars"].iter().any(|s| p.join(s).is_dir());
+            let looks_like_role = ["tasks", "meta", "defaults", "handlers", "vars"]
+                .iter()
+                .any(|s| p.join(s).is_dir());
             if looks_like_role {
                 names.push(entry.file_name().to_string_lossy().into_owned());
             }

@@ -13,36 +13,125 @@ use crate::PlaybookError;
 
 /// Task keywords (the typed ones and those kept in `Task::extra`).
 pub(crate) const TASK_KEYWORDS: &[&str] = &[
-    "name", "when", "loop", "loop_control", "register", "notify", "listen", "changed_when", "failed_when",
-    "ignore_errors", "ignore_unreachable", "tags", "become", "become_user", "become_method", "run_once",
-    "delegate_to", "delegate_facts", "vars", "environment", "check_mode", "diff", "no_log", "until", "retries",
-    "delay", "any_errors_fatal", "throttle", "timeout", "remote_user", "connection", "port", "args", "action",
-    "local_action", "block", "rescue", "always", "become_flags", "become_exe", "async", "poll", "debugger",
-    "module_defaults", "collections",
+    "name",
+    "when",
+    "loop",
+    "loop_control",
+    "register",
+    "notify",
+    "listen",
+    "changed_when",
+    "failed_when",
+    "ignore_errors",
+    "ignore_unreachable",
+    "tags",
+    "become",
+    "become_user",
+    "become_method",
+    "run_once",
+    "delegate_to",
+    "delegate_facts",
+    "vars",
+    "environment",
+    "check_mode",
+    "diff",
+    "no_log",
+    "until",
+    "retries",
+    "delay",
+    "any_errors_fatal",
+    "throttle",
+    "timeout",
+    "remote_user",
+    "connection",
+    "port",
+    "args",
+    "action",
+    "local_action",
+    "block",
+    "rescue",
+    "always",
+    "become_flags",
+    "become_exe",
+    "async",
+    "poll",
+    "debugger",
+    "module_defaults",
+    "collections",
 ];
 
 /// Keywords Ansible knows that the model keeps as written in `Task::extra`.
-const EXTRA_KEYWORDS: &[&str] = &["become_flags", "become_exe", "async", "poll", "debugger", "module_defaults", "collections"];
+const EXTRA_KEYWORDS: &[&str] = &[
+    "become_flags",
+    "become_exe",
+    "async",
+    "poll",
+    "debugger",
+    "module_defaults",
+    "collections",
+];
 
 /// Keywords that make no sense on a block (Ansible rejects them there).
-const NOT_ON_BLOCK: &[&str] =
-    &["loop", "loop_control", "register", "until", "retries", "delay", "changed_when", "failed_when", "args", "listen"];
+const NOT_ON_BLOCK: &[&str] = &[
+    "loop",
+    "loop_control",
+    "register",
+    "until",
+    "retries",
+    "delay",
+    "changed_when",
+    "failed_when",
+    "args",
+    "listen",
+];
 
 /// Lookups usable as `with_<name>`.
 pub(crate) const LOOKUPS: &[&str] = &[
-    "items", "list", "dict", "indexed_items", "sequence", "nested", "together", "fileglob", "subelements",
-    "flattened", "random_choice", "lines", "file", "first_found", "inventory_hostnames", "cartesian",
+    "items",
+    "list",
+    "dict",
+    "indexed_items",
+    "sequence",
+    "nested",
+    "together",
+    "fileglob",
+    "subelements",
+    "flattened",
+    "random_choice",
+    "lines",
+    "file",
+    "first_found",
+    "inventory_hostnames",
+    "cartesian",
 ];
 
-const LOOP_CONTROL_KEYS: &[&str] = &["loop_var", "index_var", "label", "pause", "extended", "extended_allitems", "break_when"];
+const LOOP_CONTROL_KEYS: &[&str] = &[
+    "loop_var",
+    "index_var",
+    "label",
+    "pause",
+    "extended",
+    "extended_allitems",
+    "break_when",
+];
 
 /// Include-like actions handled by the parser itself, not by a module.
-pub(crate) const SPECIAL_ACTIONS: &[&str] =
-    &["include_tasks", "import_tasks", "include", "include_role", "import_role", "include_vars", "meta", "import_playbook"];
+pub(crate) const SPECIAL_ACTIONS: &[&str] = &[
+    "include_tasks",
+    "import_tasks",
+    "include",
+    "include_role",
+    "import_role",
+    "include_vars",
+    "meta",
+    "import_playbook",
+];
 
 /// `ansible.builtin.x` and `ansible.legacy.x` are `x`.
 pub(crate) fn short_name(name: &str) -> &str {
-    name.strip_prefix("ansible.builtin.").or_else(|| name.strip_prefix("ansible.legacy.")).unwrap_or(name)
+    name.strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))
+        .unwrap_or(name)
 }
 
 /// The action found in a task: the key as written, its position, and its value.
@@ -98,7 +187,13 @@ impl Task {
 
 impl Loader<'_> {
     /// A list of tasks under `key` (null is empty).
-    pub(crate) fn task_list(&mut self, f: &FileCtx, key: &str, node: &Node, handlers: bool) -> Vec<Task> {
+    pub(crate) fn task_list(
+        &mut self,
+        f: &FileCtx,
+        key: &str,
+        node: &Node,
+        handlers: bool,
+    ) -> Vec<Task> {
         let mut out = Vec::new();
         for item in self.items(f, key, node) {
             if let Some(t) = self.task(f, item, handlers) {
@@ -112,7 +207,14 @@ impl Loader<'_> {
     pub(crate) fn task(&mut self, f: &FileCtx, node: &Node, handler: bool) -> Option<Task> {
         let Some(entries) = node.as_map() else {
             let got = node.type_name();
-            self.report(f, node.pos, PlaybookError::WrongType { expected: "a task (a mapping)", got });
+            self.report(
+                f,
+                node.pos,
+                PlaybookError::WrongType {
+                    expected: "a task (a mapping)",
+                    got,
+                },
+            );
             return None;
         };
         let mut t = Task::empty(f.origin(node.pos), f.role_name());
@@ -122,6 +224,8 @@ impl Loader<'_> {
         let mut loop_control: Option<&Node> = None;
         let mut seen: Vec<(String, Pos)> = Vec::new();
         let mut local_action = false;
+        // An unknown key is most likely the misspelt module: do not also say "no module".
+        let mut unknown_key = false;
         for (k, v) in entries {
             let key = k.key_string().unwrap_or_default();
             seen.push((key.clone(), k.pos));
@@ -134,7 +238,11 @@ impl Loader<'_> {
                     t.register = self.string(f, &key, v);
                     if let Some(r) = &t.register {
                         if !is_identifier(r) {
-                            self.report(f, v.pos, PlaybookError::BadVariableName { key: r.clone() });
+                            self.report(
+                                f,
+                                v.pos,
+                                PlaybookError::BadVariableName { key: r.clone() },
+                            );
                         }
                     }
                 }
@@ -184,11 +292,30 @@ impl Loader<'_> {
                 k2 if k2.starts_with("with_") => {
                     let lookup = &k2["with_".len()..];
                     if LOOKUPS.contains(&lookup) {
-                        self.set_loop(f, &mut t, LoopKind::With(lookup.to_string()), &key, k.pos, v);
+                        self.set_loop(
+                            f,
+                            &mut t,
+                            LoopKind::With(lookup.to_string()),
+                            &key,
+                            k.pos,
+                            v,
+                        );
                     } else {
-                        let names = LOOKUPS.iter().map(|l| format!("with_{l}")).collect::<Vec<_>>();
-                        let hint = Hint(did_you_mean(k2, names.iter().map(String::as_str)).map(str::to_string));
-                        self.report(f, k.pos, PlaybookError::UnknownLookup { key: key.clone(), hint });
+                        let names = LOOKUPS
+                            .iter()
+                            .map(|l| format!("with_{l}"))
+                            .collect::<Vec<_>>();
+                        let hint = Hint(
+                            did_you_mean(k2, names.iter().map(String::as_str)).map(str::to_string),
+                        );
+                        self.report(
+                            f,
+                            k.pos,
+                            PlaybookError::UnknownLookup {
+                                key: key.clone(),
+                                hint,
+                            },
+                        );
                     }
                 }
                 other => {
@@ -196,8 +323,16 @@ impl Loader<'_> {
                     if SPECIAL_ACTIONS.contains(&short) || self.catalog.canonical(other).is_some() {
                         self.set_action(f, &mut action, key, k.pos, v);
                     } else {
+                        unknown_key = true;
                         let hint = self.key_hint(other);
-                        self.report(f, k.pos, PlaybookError::UnknownTaskKey { key: key.clone(), hint });
+                        self.report(
+                            f,
+                            k.pos,
+                            PlaybookError::UnknownTaskKey {
+                                key: key.clone(),
+                                hint,
+                            },
+                        );
                     }
                 }
             }
@@ -210,7 +345,10 @@ impl Loader<'_> {
         }
         t.kind = if let Some(block) = sections[0] {
             if let Some(a) = &action {
-                let error = PlaybookError::TwoActions { first: "block".to_string(), second: a.key.clone() };
+                let error = PlaybookError::TwoActions {
+                    first: "block".to_string(),
+                    second: a.key.clone(),
+                };
                 self.report(f, a.pos, error);
             }
             for (key, pos) in &seen {
@@ -220,8 +358,12 @@ impl Loader<'_> {
             }
             TaskKind::Block(Block {
                 block: self.task_list(f, "block", block, handler),
-                rescue: sections[1].map(|n| self.task_list(f, "rescue", n, handler)).unwrap_or_default(),
-                always: sections[2].map(|n| self.task_list(f, "always", n, handler)).unwrap_or_default(),
+                rescue: sections[1]
+                    .map(|n| self.task_list(f, "rescue", n, handler))
+                    .unwrap_or_default(),
+                always: sections[2]
+                    .map(|n| self.task_list(f, "always", n, handler))
+                    .unwrap_or_default(),
             })
         } else {
             for (key, pos) in &seen {
@@ -232,7 +374,9 @@ impl Loader<'_> {
             match action {
                 Some(site) => self.action(f, &mut t, &site, args)?,
                 None => {
-                    self.report(f, node.pos, PlaybookError::NoAction);
+                    if !unknown_key {
+                        self.report(f, node.pos, PlaybookError::NoAction);
+                    }
                     return None;
                 }
             }
@@ -249,39 +393,91 @@ impl Loader<'_> {
         Hint(did_you_mean(key, names.iter().map(String::as_str)).map(str::to_string))
     }
 
-    fn set_action<'n>(&mut self, f: &FileCtx, slot: &mut Option<ActionSite<'n>>, key: String, pos: Pos, value: &'n Node) {
+    fn set_action<'n>(
+        &mut self,
+        f: &FileCtx,
+        slot: &mut Option<ActionSite<'n>>,
+        key: String,
+        pos: Pos,
+        value: &'n Node,
+    ) {
         match slot {
             Some(first) => {
-                let error = PlaybookError::TwoActions { first: first.key.clone(), second: key };
+                let error = PlaybookError::TwoActions {
+                    first: first.key.clone(),
+                    second: key,
+                };
                 self.report(f, pos, error);
             }
             None => *slot = Some(ActionSite { key, pos, value }),
         }
     }
 
-    fn set_loop(&mut self, f: &FileCtx, t: &mut Task, kind: LoopKind, key: &str, pos: Pos, v: &Node) {
+    fn set_loop(
+        &mut self,
+        f: &FileCtx,
+        t: &mut Task,
+        kind: LoopKind,
+        key: &str,
+        pos: Pos,
+        v: &Node,
+    ) {
         if let Some(existing) = &t.loop_ {
             let other = match &existing.kind {
                 LoopKind::Loop => "loop".to_string(),
                 LoopKind::With(l) => format!("with_{l}"),
             };
-            self.report(f, pos, PlaybookError::TwoLoops { key: key.to_string(), other });
+            self.report(
+                f,
+                pos,
+                PlaybookError::TwoLoops {
+                    key: key.to_string(),
+                    other,
+                },
+            );
             return;
         }
         // `loop:` takes a list or a template that renders to one; a mapping or a plain word
         // would fail on every host, so say so now.
-        let plain_string = matches!(&v.value, NodeValue::String(s) if !crate::values::is_template(s));
-        if kind == LoopKind::Loop && (v.as_map().is_some() || plain_string || matches!(v.value, NodeValue::Bool(_) | NodeValue::Int(_) | NodeValue::Float(_))) {
-            self.report(f, v.pos, PlaybookError::BadLoop { key: key.to_string(), got: v.type_name() });
+        let plain_string =
+            matches!(&v.value, NodeValue::String(s) if !crate::values::is_template(s));
+        if kind == LoopKind::Loop
+            && (v.as_map().is_some()
+                || plain_string
+                || matches!(
+                    v.value,
+                    NodeValue::Bool(_) | NodeValue::Int(_) | NodeValue::Float(_)
+                ))
+        {
+            self.report(
+                f,
+                v.pos,
+                PlaybookError::BadLoop {
+                    key: key.to_string(),
+                    got: v.type_name(),
+                },
+            );
             return;
         }
-        t.loop_ = Some(Loop { kind, items: v.to_json(), origin: f.origin(pos) });
+        t.loop_ = Some(Loop {
+            kind,
+            items: v.to_json(),
+            origin: f.origin(pos),
+        });
     }
 
     fn loop_control(&mut self, f: &FileCtx, node: &Node) -> Option<LoopControl> {
         let Some(entries) = node.as_map() else {
             let got = node.type_name();
-            self.report(f, node.pos, PlaybookError::WrongKeyType { key: "loop_control".into(), expected: "a mapping", got });
+            self.report(
+                f,
+                node.pos,
+                PlaybookError::WrongKeyType {
+                    key: "loop_control".into(),
+                    expected: "a mapping",
+                    got,
+                },
+            );
             return None;
         };
         let mut lc = LoopControl {
@@ -298,9 +494,15 @@ impl Loader<'_> {
             let key = k.key_string().unwrap_or_default();
             match key.as_str() {
                 "loop_var" | "index_var" => {
-                    let Some(name) = self.string(f, &key, v) else { continue };
+                    let Some(name) = self.string(f, &key, v) else {
+                        continue;
+                    };
                     if !is_identifier(&name) {
-                        self.report(f, v.pos, PlaybookError::BadVariableName { key: name.clone() });
+                        self.report(
+                            f,
+                            v.pos,
+                            PlaybookError::BadVariableName { key: name.clone() },
+                        );
                     }
                     if key == "loop_var" {
                         lc.loop_var = name;
@@ -314,8 +516,17 @@ impl Loader<'_> {
                 "extended_allitems" => lc.extended_allitems = self.flag(f, &key, v),
                 "break_when" => lc.break_when = self.conditions(f, &key, v),
                 _ => {
-                    let hint = Hint(did_you_mean(&key, LOOP_CONTROL_KEYS.iter().copied()).map(str::to_string));
-                    self.report(f, k.pos, PlaybookError::UnknownLoopControl { key: key.clone(), hint });
+                    let hint = Hint(
+                        did_you_mean(&key, LOOP_CONTROL_KEYS.iter().copied()).map(str::to_string),
+                    );
+                    self.report(
+                        f,
+                        k.pos,
+                        PlaybookError::UnknownLoopControl {
+                            key: key.clone(),
+                            hint,
+                        },
+                    );
                 }
             }
         }

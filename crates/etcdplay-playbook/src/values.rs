@@ -17,13 +17,19 @@ pub(crate) fn is_template(s: &str) -> bool {
 /// Whether `s` may name a variable (Python identifier rules, ASCII only as Ansible checks them).
 pub(crate) fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 impl Loader<'_> {
     fn wrong_type(&mut self, f: &FileCtx, key: &str, node: &Node, expected: &'static str) {
-        let error = PlaybookError::WrongKeyType { key: key.to_string(), expected, got: node.type_name() };
+        let error = PlaybookError::WrongKeyType {
+            key: key.to_string(),
+            expected,
+            got: node.type_name(),
+        };
         self.report(f, node.pos, error);
     }
 
@@ -39,13 +45,27 @@ impl Loader<'_> {
             NodeValue::String(s) => match parse_bool(s) {
                 Some(b) => Some(Flag::Bool(b)),
                 None => {
-                    self.report(f, node.pos, PlaybookError::NotABool { key: key.to_string(), value: s.clone() });
+                    self.report(
+                        f,
+                        node.pos,
+                        PlaybookError::NotABool {
+                            key: key.to_string(),
+                            value: s.clone(),
+                        },
+                    );
                     None
                 }
             },
             NodeValue::Int(_) | NodeValue::Float(_) => {
                 let value = node.as_scalar_string().unwrap_or_default();
-                self.report(f, node.pos, PlaybookError::NotABool { key: key.to_string(), value });
+                self.report(
+                    f,
+                    node.pos,
+                    PlaybookError::NotABool {
+                        key: key.to_string(),
+                        value,
+                    },
+                );
                 None
             }
             NodeValue::Seq(_) | NodeValue::Map(_) => {
@@ -97,7 +117,11 @@ impl Loader<'_> {
             let parts: Vec<String> = if is_template(&entry) {
                 vec![entry]
             } else {
-                entry.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect()
+                entry
+                    .split(',')
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty())
+                    .collect()
             };
             for p in parts {
                 if !out.contains(&p) {
@@ -119,7 +143,9 @@ impl Loader<'_> {
         let maps: Vec<&Node> = match &node.value {
             NodeValue::Null => return out,
             NodeValue::Map(_) => vec![node],
-            NodeValue::Seq(items) if items.iter().all(|i| i.as_map().is_some()) => items.iter().collect(),
+            NodeValue::Seq(items) if items.iter().all(|i| i.as_map().is_some()) => {
+                items.iter().collect()
+            }
             _ => {
                 self.wrong_type(f, key, node, "a mapping");
                 return out;
@@ -129,7 +155,11 @@ impl Loader<'_> {
             for (k, v) in m.as_map().unwrap_or_default() {
                 let name = k.key_string().unwrap_or_default();
                 if !is_identifier(&name) {
-                    self.report(f, k.pos, PlaybookError::BadVariableName { key: name.clone() });
+                    self.report(
+                        f,
+                        k.pos,
+                        PlaybookError::BadVariableName { key: name.clone() },
+                    );
                 }
                 out.insert(name, v.to_json());
             }
@@ -170,7 +200,12 @@ impl Loader<'_> {
     }
 
     /// A mapping's entries, or a wrong-type report.
-    pub(crate) fn entries<'n>(&mut self, f: &FileCtx, key: &str, node: &'n Node) -> &'n [(Node, Node)] {
+    pub(crate) fn entries<'n>(
+        &mut self,
+        f: &FileCtx,
+        key: &str,
+        node: &'n Node,
+    ) -> &'n [(Node, Node)] {
         match node.as_map() {
             Some(m) => m,
             None => {

@@ -8,7 +8,7 @@ use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind};
 
 use crate::filters::{compile_python_regex, ensure_defined};
-use crate::pyrepr::py_str;
+use crate::pyrepr::try_py_str;
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("version", version);
@@ -142,7 +142,7 @@ fn version(value: Value, other: Value, operator: Option<String>, kwargs: Kwargs)
             "only loose version comparison is supported",
         ));
     }
-    let (a, b) = (py_str(&value), py_str(&other));
+    let (a, b) = (try_py_str(&value)?, try_py_str(&other)?);
     if a.is_empty() {
         return Err(Error::new(ErrorKind::InvalidOperation, "Input version value cannot be empty"));
     }
@@ -177,7 +177,7 @@ fn regex_test(value: Value, pattern: String, kwargs: Kwargs, mode: Mode) -> Resu
     let ignorecase = kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false);
     let multiline = kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false);
     kwargs.assert_all_used()?;
-    let text = py_str(&value);
+    let text = try_py_str(&value)?;
     let re = compile_python_regex(&pattern, ignorecase, multiline)?;
     Ok(match mode {
         // Python's re.match anchors at the start of the text only.

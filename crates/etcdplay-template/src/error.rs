@@ -54,8 +54,9 @@ pub enum TemplateError {
     },
     /// A `when:` expression produced something other than a boolean (ansible-core >= 2.19 rule).
     #[error(
-        "{location}: conditional result ({truthy}) was derived from value of type '{type_name}'; \
-         conditionals must have a boolean result"
+        "{location}: conditional result ({}) was derived from value of type '{type_name}'; \
+         conditionals must have a boolean result",
+        if *truthy { "True" } else { "False" }
     )]
     BrokenConditional {
         location: Location,
@@ -92,6 +93,15 @@ pub(crate) struct CycleError {
     pub(crate) chain: String,
 }
 
+/// Carried as the source of an error that happened while templating another variable.
+#[derive(Debug, thiserror::Error)]
+#[error("while templating variable '{variable}'")]
+pub(crate) struct NestedError {
+    pub(crate) variable: String,
+    #[source]
+    pub(crate) cause: minijinja::Error,
+}
+
 /// Translates a minijinja error raised while rendering the template named `name`.
 pub(crate) fn translate(err: minijinja::Error, name: &str, origin: &str, inline: bool) -> TemplateError {
     let same_template = err.name().is_none() || err.name() == Some(name);
@@ -100,8 +110,8 @@ pub(crate) fn translate(err: minijinja::Error, name: &str, origin: &str, inline:
         line: if same_template { err.line() } else { None },
         inline,
     };
-    // Errors raised while templating another variable carry that variable's template name.
-    let context = match (same_template, err.name()) {
+    // Errors raised while templating another variable name the innermost such variable.
+    let mut context = match (same_template, err.name()) {
         (false, Some(inner)) => format!(" (in {inner})"),
         _ => String::new(),
     };
@@ -112,6 +122,9 @@ pub(crate) fn translate(err: minijinja::Error, name: &str, origin: &str, inline:
                 location,
                 chain: cycle.chain.clone(),
             };
+        }
+        if let Some(nested) = cause.downcast_ref::<NestedError>() {
+            context = format!(" (in variable '{}')", nested.variable);
         }
         source = cause.source();
     }
@@ -128,12 +141,12 @@ pub(crate) fn translate(err: minijinja::Error, name: &str, origin: &str, inline:
         },
         ErrorKind::UnknownFilter => TemplateError::Render {
             location,
-            message: format!("no filter named '{}'", backticked(&detail).unwrap_or(&detail)),
+            message: format!("no filter named '{}'", unknown_name(&detail)),
             context,
         },
         ErrorKind::UnknownTest => TemplateError::Render {
             location,
-            message: format!("no test named '{}'", backticked(&detail).unwrap_or(&detail)),
+            message: format!("no test named '{}'", unknown_name(&detail)),
             context,
         },
         kind => TemplateError::Render {
@@ -146,6 +159,15 @@ pub(crate) fn translate(err: minijinja::Error, name: &str, origin: &str, inline:
             context,
         },
     }
+}
+
+/// The name in minijinja's "filter x is unknown" / "test x is unknown" details.
+fn unknown_name(detail: &str) -> &str {
+    let rest = detail
+        .strip_prefix("filter ")
+        .or_else(|| detail.strip_prefix("test "))
+        .unwrap_or(detail);
+    rest.strip_suffix(" is unknown").unwrap_or(rest)
 }
 
 /// The text between the first pair of backticks in a minijinja detail message.

@@ -127,7 +127,7 @@ fn run(state: &State, dirs: &[PathBuf], plugin: &str, terms: &[Value], kwargs: &
                 let source = std::fs::read_to_string(&path)
                     .map_err(|e| fail(format!("the template file {term} could not be read: {e}")))?;
                 let value = render_native(&ctx.scope, &source, term)?;
-                out.push(Value::from(crate::render::output_text(&value)));
+                out.push(Value::from(crate::render::output_text(&value)?));
             }
         }
         other => return Err(fail(format!("lookup plugin '{other}' not found"))),

@@ -5,7 +5,7 @@
 use minijinja::value::{from_args, Value, ValueKind};
 use minijinja::{Error, ErrorKind, State};
 
-use crate::pyrepr::{py_repr, py_str};
+use crate::pyrepr::{py_repr, try_py_str};
 
 /// minijinja's unknown-method callback.
 pub(crate) fn call_method(state: &mut State, value: &Value, method: &str, args: &[Value]) -> Result<Value, Error> {
@@ -29,7 +29,7 @@ pub(crate) fn call_method(state: &mut State, value: &Value, method: &str, args: 
         (ValueKind::String, "join") => {
             let (items,): (Value,) = from_args(args)?;
             let sep = value.as_str().unwrap_or_default();
-            let parts: Vec<String> = items.try_iter()?.map(|v| py_str(&v)).collect();
+            let parts = items.try_iter()?.map(|v| try_py_str(&v)).collect::<Result<Vec<_>, _>>()?;
             Ok(Value::from(parts.join(sep)))
         }
         (ValueKind::String, "index" | "find") => {

@@ -9,6 +9,9 @@
 use std::fmt::Write;
 
 use minijinja::value::{Value, ValueKind};
+use minijinja::Error;
+
+use crate::pyjson::Validated;
 
 /// Python's `str(value)`: strings as they are, everything else as [`py_repr`].
 pub fn py_str(value: &Value) -> String {
@@ -18,20 +21,38 @@ pub fn py_str(value: &Value) -> String {
     }
 }
 
-/// Python's `repr(value)`.
+/// Python's `repr(value)`. Elements that fail to evaluate show as `<error: ...>`; use
+/// [`try_py_repr`] where such a failure must be reported instead.
 pub fn py_repr(value: &Value) -> String {
     let mut out = String::new();
-    write_repr(&mut out, value, 0);
+    if let Err(err) = write_repr(&mut out, value, 0) {
+        let _ = write!(out, "<error: {err}>");
+    }
     out
+}
+
+/// Python's `str(value)`, failing if a (lazily templated) element fails.
+pub fn try_py_str(value: &Value) -> Result<String, Error> {
+    match value.kind() {
+        ValueKind::String => Ok(value.as_str().unwrap_or_default().to_string()),
+        _ => try_py_repr(value),
+    }
+}
+
+/// Python's `repr(value)`, failing if a (lazily templated) element fails.
+pub fn try_py_repr(value: &Value) -> Result<String, Error> {
+    let mut out = String::new();
+    write_repr(&mut out, value, 0)?;
+    Ok(out)
 }
 
 /// Containers nested deeper than this are cut short instead of overflowing the stack.
 const MAX_DEPTH: usize = 200;
 
-fn write_repr(out: &mut String, value: &Value, depth: usize) {
+fn write_repr(out: &mut String, value: &Value, depth: usize) -> Result<(), Error> {
     if depth > MAX_DEPTH {
         out.push_str("...");
-        return;
+        return Ok(());
     }
     match value.kind() {
         ValueKind::Undefined | ValueKind::None => out.push_str("None"),
@@ -45,37 +66,37 @@ fn write_repr(out: &mut String, value: &Value, depth: usize) {
         }
         ValueKind::Seq | ValueKind::Iterable => {
             out.push('[');
-            if let Ok(iter) = value.try_iter() {
-                for (i, item) in iter.enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    write_repr(out, &item, depth + 1);
+            for (i, item) in value.try_iter()?.enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
                 }
+                write_repr(out, &item.validated()?, depth + 1)?;
             }
             out.push(']');
         }
         ValueKind::Map => {
             out.push('{');
-            if let Ok(iter) = value.try_iter() {
-                for (i, key) in iter.enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    write_repr(out, &key, depth + 1);
-                    out.push_str(": ");
-                    let item = value.get_item(&key).unwrap_or_default();
-                    write_repr(out, &item, depth + 1);
+            for (i, key) in value.try_iter()?.enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
                 }
+                write_repr(out, &key, depth + 1)?;
+                out.push_str(": ");
+                let item = value.get_item(&key)?.validated()?;
+                write_repr(out, &item, depth + 1)?;
             }
             out.push('}');
         }
         // Plain objects (functions, macros, invalid values) have no Python equivalent;
         // their own display text is the most useful thing to show.
+        ValueKind::Invalid => {
+            value.clone().validated()?;
+        }
         _ => {
             let _ = write!(out, "{value}");
         }
     }
+    Ok(())
 }
 
 /// Python's text for an int or a float.

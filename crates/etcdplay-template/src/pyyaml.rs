@@ -15,8 +15,8 @@ pub fn dump(value: &Value, flow_simple: bool, indent: usize) -> Result<String, E
     let mut out = String::new();
     let indent = indent.clamp(2, 9);
     match &node {
-        Node::Scalar(text, _) => {
-            out.push_str(text);
+        Node::Scalar { block, .. } => {
+            out.push_str(block);
             out.push_str("\n...\n");
         }
         _ => {
@@ -30,8 +30,8 @@ pub fn dump(value: &Value, flow_simple: bool, indent: usize) -> Result<String, E
 }
 
 enum Node {
-    /// Rendered scalar text and whether it is plain (unquoted).
-    Scalar(String, bool),
+    /// A scalar's text in block context and in flow context (flow forbids more plain text).
+    Scalar { block: String, flow: String },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -42,11 +42,11 @@ impl Node {
             return Err(Error::new(ErrorKind::InvalidOperation, "value nested too deeply for YAML"));
         }
         Ok(match value.kind() {
-            ValueKind::None => Node::Scalar("null".into(), true),
+            ValueKind::None => plain("null"),
             ValueKind::Undefined => {
                 return Err(Error::new(ErrorKind::UndefinedError, "cannot serialize an undefined value to YAML"))
             }
-            ValueKind::Bool => Node::Scalar(if value.is_true() { "true" } else { "false" }.into(), true),
+            ValueKind::Bool => plain(if value.is_true() { "true" } else { "false" }),
             ValueKind::Number => {
                 let text = if value.is_integer() {
                     value.to_string()
@@ -58,7 +58,7 @@ impl Node {
                         other => other.to_string(),
                     }
                 };
-                Node::Scalar(text, true)
+                plain(&text)
             }
             ValueKind::String | ValueKind::Bytes => {
                 let text = match value.as_str() {
@@ -88,14 +88,14 @@ impl Node {
         })
     }
 
-    /// PyYAML writes a collection in flow style when every item is a plain scalar.
+    /// PyYAML writes a collection in flow style when every item is a scalar.
     fn is_simple(&self) -> bool {
         match self {
-            Node::Scalar(..) => true,
-            Node::Seq(items) => items.iter().all(|n| matches!(n, Node::Scalar(_, true))),
+            Node::Scalar { .. } => true,
+            Node::Seq(items) => items.iter().all(|n| matches!(n, Node::Scalar { .. })),
             Node::Map(pairs) => pairs
                 .iter()
-                .all(|(k, v)| matches!(k, Node::Scalar(_, true)) && matches!(v, Node::Scalar(_, true))),
+                .all(|(k, v)| matches!(k, Node::Scalar { .. }) && matches!(v, Node::Scalar { .. })),
         }
     }
 
@@ -125,22 +125,34 @@ fn resolves_to_non_string(text: &str) -> bool {
     numeric
 }
 
+fn plain(text: &str) -> Node {
+    Node::Scalar {
+        block: text.to_string(),
+        flow: text.to_string(),
+    }
+}
+
 fn scalar_node(text: &str) -> Node {
     let printable = text.chars().all(|c| c == ' ' || !c.is_control());
     if !printable || text.contains('\n') {
-        return Node::Scalar(double_quoted(text), false);
+        let quoted = double_quoted(text);
+        return Node::Scalar { block: quoted.clone(), flow: quoted };
     }
+    let single = format!("'{}'", text.replace('\'', "''"));
     if text.is_empty()
         || text.starts_with(' ')
         || text.ends_with(' ')
         || resolves_to_non_string(text)
         || has_block_indicators(text)
     {
-        return Node::Scalar(format!("'{}'", text.replace('\'', "''")), false);
+        return Node::Scalar { block: single.clone(), flow: single };
     }
     // Plain in block context; flow context additionally forbids flow indicators.
     let flow_ok = !text.chars().any(|c| ",[]{}".contains(c)) && !text.contains(':') && !text.starts_with('?');
-    Node::Scalar(text.to_string(), flow_ok)
+    Node::Scalar {
+        block: text.to_string(),
+        flow: if flow_ok { text.to_string() } else { single },
+    }
 }
 
 fn has_block_indicators(text: &str) -> bool {
@@ -185,7 +197,7 @@ fn double_quoted(text: &str) -> String {
 
 fn write_flow(out: &mut String, node: &Node) {
     match node {
-        Node::Scalar(text, _) => out.push_str(text),
+        Node::Scalar { flow, .. } => out.push_str(flow),
         Node::Seq(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -220,8 +232,15 @@ enum Context {
 
 /// Writes `node` whose first line continues the current line (after `key:` or `- `).
 fn write_block(out: &mut String, node: &Node, level: usize, indent: usize, flow_simple: bool, ctx: Context) {
-    let flow = node.is_empty_collection() || (flow_simple && node.is_simple());
-    if flow || matches!(node, Node::Scalar(..)) {
+    if let Node::Scalar { block, .. } = node {
+        if ctx == Context::MapValue {
+            out.push(' ');
+        }
+        out.push_str(block);
+        out.push('\n');
+        return;
+    }
+    if node.is_empty_collection() || (flow_simple && node.is_simple()) {
         if ctx == Context::MapValue {
             out.push(' ');
         }
@@ -240,8 +259,13 @@ fn write_block(out: &mut String, node: &Node, level: usize, indent: usize, flow_
                 if i > 0 || ctx != Context::SeqItem {
                     out.push_str(&pad);
                 }
+                // Scalars and flow collections follow "- "; block collections start at the
+                // item indentation, so the dash is padded to it.
+                let inline = matches!(item, Node::Scalar { .. })
+                    || item.is_empty_collection()
+                    || (flow_simple && item.is_simple());
                 out.push('-');
-                out.push_str(&" ".repeat(indent - 1));
+                out.push_str(&" ".repeat(if inline { 1 } else { indent - 1 }));
                 write_block(out, item, level + indent, indent, flow_simple, Context::SeqItem);
             }
         }
@@ -260,7 +284,7 @@ fn write_block(out: &mut String, node: &Node, level: usize, indent: usize, flow_
                 write_block(out, value, child_level, indent, flow_simple, Context::MapValue);
             }
         }
-        Node::Scalar(..) => {}
+        Node::Scalar { .. } => {}
     }
 }
 
@@ -278,8 +302,15 @@ mod tests {
         assert_eq!(dump(&data, true, 2).unwrap(), "a:\n  x: 'yes'\n  y:\n  - {k: 1}\nb: [1, 2]\n");
         assert_eq!(
             dump(&data, false, 4).unwrap(),
-            "a:\n    x: 'yes'\n    y:\n    -   k: 1\nb:\n-   1\n-   2\n"
+            "a:\n    x: 'yes'\n    y:\n    -   k: 1\nb:\n- 1\n- 2\n"
         );
         assert_eq!(dump(&v(serde_json::json!("abc")), true, 2).unwrap(), "abc\n...\n");
+        // Expected texts below come from PyYAML 6.
+        let list = v(serde_json::json!([1, [2, 3], {"k": "v", "j": [1]}]));
+        assert_eq!(dump(&list, false, 4).unwrap(), "- 1\n-   - 2\n    - 3\n-   j:\n    - 1\n    k: v\n");
+        assert_eq!(dump(&list, true, 4).unwrap(), "- 1\n- [2, 3]\n-   j: [1]\n    k: v\n");
+        let flow = v(serde_json::json!({"s": "a,b", "t": "x:y", "u": "[x]"}));
+        assert_eq!(dump(&flow, false, 2).unwrap(), "s: a,b\nt: x:y\nu: '[x]'\n");
+        assert_eq!(dump(&flow, true, 2).unwrap(), "{s: 'a,b', t: 'x:y', u: '[x]'}\n");
     }
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value, ValueKind};
 use minijinja::{Error, Output, State};
 
-use crate::pyrepr::py_repr;
+use crate::pyrepr::try_py_repr;
 use crate::scope::Scope;
 
 /// The context key under which a template finds its own [`RenderCtx`] (used by the formatter
@@ -42,6 +42,20 @@ impl Object for RenderCtx {
     }
 }
 
+/// Removes collection prefixes from filter and test names (`| ansible.builtin.to_json`,
+/// `is ansible.builtin.version`, `| ansible.utils.ipwrap`): every filter and test here is
+/// registered under its short name, and these collections are the ones implemented.
+pub(crate) fn strip_collection_prefixes(source: &str) -> std::borrow::Cow<'_, str> {
+    static PREFIX: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let re = PREFIX.get_or_init(|| {
+        regex::Regex::new(r"(\|\s*|\bis\s+(?:not\s+)?)ansible\.(?:builtin|utils|netcommon)\.").ok()
+    });
+    match re {
+        Some(re) if source.contains("ansible.") => re.replace_all(source, "${1}"),
+        _ => std::borrow::Cow::Borrowed(source),
+    }
+}
+
 /// True if `text` may contain Jinja syntax; other strings are used as they are (Ansible's check).
 pub fn is_possibly_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")
@@ -49,11 +63,11 @@ pub fn is_possibly_template(text: &str) -> bool {
 
 /// How a printed value reads in the output: Python's `str()`, except that `None` prints as
 /// nothing (ansible-core 2.19 drops `None` when concatenating template output).
-pub(crate) fn output_text(value: &Value) -> String {
+pub(crate) fn output_text(value: &Value) -> Result<String, Error> {
     match value.kind() {
-        ValueKind::None | ValueKind::Undefined => String::new(),
-        ValueKind::String => value.as_str().unwrap_or_default().to_string(),
-        _ => py_repr(value),
+        ValueKind::None | ValueKind::Undefined => Ok(String::new()),
+        ValueKind::String => Ok(value.as_str().unwrap_or_default().to_string()),
+        _ => try_py_repr(value),
     }
 }
 
@@ -67,8 +81,7 @@ pub(crate) fn format_output(out: &mut Output, state: &mut State, value: &Value) 
                 .push(value.clone());
         }
     }
-    out.write_str(&output_text(value))
-        .map_err(Error::from)
+    out.write_str(&output_text(value)?).map_err(Error::from)
 }
 
 /// Renders `source` (named `name` in errors) against `scope`; returns a native value when the
@@ -80,9 +93,11 @@ pub(crate) fn render_native(scope: &Arc<Scope>, source: &str, name: &str) -> Res
         emitted: Mutex::new(Vec::new()),
     });
     let env = &scope.session.templar.env;
-    let text = env.render_named_str(name, source, Value::from_dyn_object(ctx.clone()))?;
+    let prepared = strip_collection_prefixes(source);
+    let text = env.render_named_str(name, &prepared, Value::from_dyn_object(ctx.clone()))?;
     let mut emitted = std::mem::take(&mut *ctx.emitted.lock().unwrap_or_else(|e| e.into_inner()));
-    let value = if emitted.len() == 1 && output_text(&emitted[0]) == text {
+    let single = emitted.len() == 1 && output_text(&emitted[0]).is_ok_and(|t| t == text);
+    let value = if single {
         emitted.remove(0)
     } else {
         Value::from(text)
@@ -114,6 +129,15 @@ mod tests {
         assert_eq!(preserve_trailing_newlines("a\n\n", "a\n"), "a\n\n");
         assert_eq!(preserve_trailing_newlines("a", "a"), "a");
         assert_eq!(preserve_trailing_newlines("{% if x %}\n", ""), "\n");
+    }
+
+    #[test]
+    fn collection_prefixes_are_removed() {
+        assert_eq!(
+            strip_collection_prefixes("{{ x | ansible.builtin.to_json }} {{ y is not ansible.builtin.version('1') }}"),
+            "{{ x | to_json }} {{ y is not version('1') }}"
+        );
+        assert_eq!(strip_collection_prefixes("{{ 'ansible.builtin.x' }}"), "{{ 'ansible.builtin.x' }}");
     }
 
     #[test]

@@ -11,6 +11,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 use serde_json::Value as Json;
 
+use minijinja::Error;
+
+use crate::error::NestedError;
 use crate::hostvars::HostVarsObject;
 use crate::lazy::{LazyMap, LazySeq};
 use crate::render::{is_possibly_template, render_native};
@@ -87,6 +90,21 @@ impl Object for Scope {
     }
 }
 
+/// An error from templating variable `key`, re-created without a template location so that
+/// the template that read the variable reports its own file and line; the original error
+/// stays reachable as the source, behind a [`NestedError`] naming the variable.
+fn rewrap_nested(err: Error, key: &str) -> Error {
+    let kind = err.kind();
+    let fresh = match err.detail() {
+        Some(detail) => Error::new(kind, detail.to_string()),
+        None => Error::from(kind),
+    };
+    fresh.with_source(NestedError {
+        variable: key.to_string(),
+        cause: err,
+    })
+}
+
 /// Turns a raw variable value into a template value, templating strings that hold templates.
 /// `path` names the value for cycle detection and error messages (`peers[0]`, `cfg.port`).
 pub(crate) fn resolve(scope: &Arc<Scope>, path: &str, raw: &Json) -> Value {
@@ -101,7 +119,7 @@ pub(crate) fn resolve(scope: &Arc<Scope>, path: &str, raw: &Json) -> Value {
             scope.session.leave();
             match result {
                 Ok(value) => value,
-                Err(err) => Value::from(err),
+                Err(err) => Value::from(rewrap_nested(err, &key)),
             }
         }
         Json::String(text) => Value::from(text.as_str()),

@@ -17,7 +17,7 @@ use serde_json::Value as Json;
 
 use crate::error::{translate, Location, TemplateError};
 use crate::pyjson::to_json_value;
-use crate::pyrepr::py_str;
+use crate::pyrepr::try_py_str;
 use crate::render::{format_output, is_possibly_template, render_native};
 use crate::scope::Scope;
 use crate::session::Session;
@@ -90,7 +90,15 @@ impl Templar {
             source,
         })?;
         let name = path.display().to_string();
-        self.render_source_to_string(&source, &name, false, vars)
+        // The template module defines `ansible_managed` unless the user did.
+        let vars = if vars.raw("ansible_managed").is_none() {
+            let mut vars = vars.clone();
+            vars.insert("ansible_managed", Json::from("Ansible managed"));
+            vars
+        } else {
+            vars.clone()
+        };
+        self.render_source_to_string(&source, &name, false, &vars)
     }
 
     /// Renders template text that came from a file or label `origin`, returning text.
@@ -226,7 +234,7 @@ fn value_to_text(value: &Value) -> Result<String, minijinja::Error> {
     let value = crate::pyjson::Validated::validated(value.clone())?;
     Ok(match value.kind() {
         ValueKind::None => String::new(),
-        _ => py_str(&value),
+        _ => try_py_str(&value)?,
     })
 }
 
@@ -275,7 +283,9 @@ fn build_environment(search_dirs: Arc<Vec<PathBuf>>, omit: &str) -> Environment<
     let loader_dirs = search_dirs.clone();
     env.set_loader(move |name| {
         match find_file(&loader_dirs, Path::new(name)) {
-            Some(path) => std::fs::read_to_string(&path).map(Some).map_err(|err| {
+            Some(path) => std::fs::read_to_string(&path)
+                .map(|text| Some(crate::render::strip_collection_prefixes(&text).into_owned()))
+                .map_err(|err| {
                 minijinja::Error::new(
                     minijinja::ErrorKind::InvalidOperation,
                     format!("cannot read template {name}: {err}"),

@@ -295,6 +295,10 @@ mod tests {
         ch.ready().await.unwrap();
         let out = run(&mut ch, &ExecRequest::script("echo ok")).await;
         assert_eq!(out.stdout, b"ok\n");
+        // Let the loop end normally so its trap removes the directory.
+        let (stdin, _) = ch.into_parts();
+        drop(stdin);
+        child.wait().await.unwrap();
     }
 
     #[test]

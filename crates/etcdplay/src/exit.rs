@@ -4,7 +4,7 @@
 
 /// The process exit code of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitCode {
+pub(crate) enum ExitCode {
     Ok = 0,
     Error = 1,
     HostFailed = 2,
@@ -15,7 +15,7 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
-    pub fn code(self) -> i32 {
+    pub(crate) fn code(self) -> i32 {
         self as i32
     }
 }

@@ -37,7 +37,10 @@ pub(crate) async fn run(cmd: LabCommand) -> Result<(), LabError> {
             let lab = manager.up(count).await?;
             write_inventory(&inventory, &lab.hosts)?;
             if !lab.also_running.is_empty() {
-                eprintln!("lab: also running (not in the inventory): {}", lab.also_running.join(", "));
+                eprintln!(
+                    "lab: also running (not in the inventory): {}",
+                    lab.also_running.join(", ")
+                );
             }
             if let Some(first) = lab.hosts.first() {
                 eprintln!("lab: log in with: ssh {}", first.ssh_args("root").join(" "));
@@ -65,7 +68,13 @@ pub(crate) async fn run(cmd: LabCommand) -> Result<(), LabError> {
                     (false, true, false) => "stopped (namespace left)",
                     (false, false, false) => "stopped",
                 };
-                println!("{:<7} {:<15} pid {:<8} ssh {:<3} {state}", s.host.name, s.host.ip, pid, if s.ssh { "yes" } else { "no" });
+                println!(
+                    "{:<7} {:<15} pid {:<8} ssh {:<3} {state}",
+                    s.host.name,
+                    s.host.ip,
+                    pid,
+                    if s.ssh { "yes" } else { "no" }
+                );
             }
         }
     }

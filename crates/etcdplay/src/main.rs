@@ -1,10 +1,18 @@
 //! The `etcdplay` command: argument parsing and output at the edge, everything else in the
 //! library crates. Each subcommand lives in its own module and returns an [`exit::ExitCode`].
 
+// The CLI is the one place that prints.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod adapters;
+mod cmd;
 mod exit;
+mod extra_vars;
+mod lab;
 mod output;
 
 use clap::{Parser, Subcommand};
+use exit::ExitCode;
 
 /// Deploys and operates etcd clusters over SSH, from Ansible-style inventories and playbooks.
 #[derive(Parser)]
@@ -15,11 +23,47 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Run playbooks against an inventory (like ansible-playbook).
+    Apply(cmd::apply::ApplyArgs),
+    /// Show an inventory as ansible-inventory does (--list, --graph).
+    Inventory(cmd::inventory::InventoryArgs),
+    /// Parse and check inventory and playbooks without contacting any host.
+    SyntaxCheck(cmd::syntax_check::SyntaxCheckArgs),
+    /// A local lab of real hosts (systemd-nspawn machines with sshd and systemd).
+    #[command(subcommand)]
+    Lab(lab::LabCommand),
+}
 
 fn main() {
-    let cli = Cli::parse();
-    let code = match cli.command {};
-    #[allow(unreachable_code)]
-    std::process::exit(exit::ExitCode::code(code));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { ExitCode::BadOptions } else { ExitCode::Ok };
+            let _ = e.print();
+            std::process::exit(code.code());
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ERROR: cannot start the async runtime: {e}");
+            std::process::exit(ExitCode::Error.code());
+        }
+    };
+    let code = runtime.block_on(async move {
+        match cli.command {
+            Command::Apply(args) => cmd::apply::run(args).await,
+            Command::Inventory(args) => cmd::inventory::run(args),
+            Command::SyntaxCheck(args) => cmd::syntax_check::run(args),
+            Command::Lab(lab) => match lab::run(lab).await {
+                Ok(()) => ExitCode::Ok,
+                Err(e) => {
+                    eprintln!("etcdplay lab: {e}");
+                    ExitCode::Error
+                }
+            },
+        }
+    });
+    std::process::exit(code.code());
 }

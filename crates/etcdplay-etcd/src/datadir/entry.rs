@@ -205,6 +205,25 @@ mod tests {
     }
 
     #[test]
+    fn recognises_a_3_5_cluster_member_attr_set() {
+        // InternalRaftRequest{100: header{}, 1301: {1: id, 2: {1: "m2", 2: url}}}
+        let mut attrs = field_bytes(1, b"m2");
+        attrs.extend(field_bytes(2, b"https://b:2379"));
+        let mut set = vec![0x08, 0x2a];
+        set.extend(field_bytes(2, &attrs));
+        let mut req = vec![0xa2, 0x06, 0x00]; // field 100, empty header
+        req.extend([0xaa, 0x51, set.len() as u8]); // field 1301, wire type 2
+        req.extend(set);
+        let a = decode_attributes(&req).unwrap();
+        assert_eq!((a.id, a.name.as_str()), (42, "m2"));
+        assert_eq!(a.client_urls, vec!["https://b:2379"]);
+        // A v3 put (field 4) is user data.
+        let mut put = vec![0xa2, 0x06, 0x00];
+        put.extend(field_bytes(4, b"\x0a\x01k\x12\x01v"));
+        assert_eq!(decode_attributes(&put), None);
+    }
+
+    #[test]
     fn conf_change_context_must_match_node_id() {
         let mut cc = vec![0x10, 0x00, 0x18, 0x07];
         cc.extend(field_bytes(4, br#"{"id":8,"peerURLs":["http://a:2380"]}"#));

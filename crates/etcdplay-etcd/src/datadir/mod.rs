@@ -11,6 +11,7 @@ mod entry;
 mod error;
 mod member;
 mod protobuf;
+mod remote;
 mod report;
 mod seqread;
 mod snap;
@@ -22,6 +23,9 @@ pub use check::read_data_dir;
 pub use error::{Corruption, DataDirError};
 pub use member::Member;
 pub use protobuf::ProtoError;
+pub use remote::{
+    list_command, parse_list, read_command, shell_quote, size_command, CommandRunner, CommandSource,
+};
 pub use report::{BackendUse, DataDirReport, DataDirState, ReadOptions};
 pub use source::{DataDirSource, LocalDir, MemDir, SourceError};
 pub use verdict::{verdict, PeerPlan, PeerScheme, Verdict};

@@ -48,13 +48,15 @@ impl Default for ReadOptions {
 }
 
 /// What a data dir holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
 pub struct DataDirReport {
     pub state: DataDirState,
 }
 
 /// Uninitialised (no WAL: etcd will bootstrap from its flags) or the restored membership.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
 pub enum DataDirState {
     Uninitialized,
     Initialized {

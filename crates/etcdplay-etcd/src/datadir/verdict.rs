@@ -47,7 +47,8 @@ impl PeerPlan {
 }
 
 /// The outcome of the data-dir check.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
     Pass,
     Block {

@@ -1,10 +1,92 @@
-//! `setup` (work in progress).
+//! `setup`: gather Ansible's facts about a host in one round trip. [`SCRIPT`] prints one
+//! section per source (hostname, os-release, /proc, `ip` tables, id, environment); the pure
+//! [`parse_facts`] builds the facts with Ansible's names and shapes (`ansible_hostname`,
+//! `ansible_default_ipv4.address`, `ansible_eth0.ipv4.address`, ...). The network facts read
+//! only local tables (`ip -4 route show default`, `ip -4 -o addr`, `ip -o link`): nothing is
+//! sent on the network.
+
+mod net;
+mod parse;
+
+pub use parse::parse_facts;
+
+use serde_json::Value;
 
 use crate::host::Ctx;
+use crate::probe::parse_sections;
 use crate::{ModuleError, ModuleResult};
 
+/// The gathering script. Every command tolerates absence (minimal containers lack some tools).
+pub const SCRIPT: &str = r#"s() { printf '\n@@etcdplay:%s\n' "$1"; }
+s hostname; hostname 2>/dev/null || uname -n
+s fqdn; hostname -f 2>/dev/null || hostname 2>/dev/null || uname -n
+s uname; uname -s; uname -r; uname -m; uname -v
+s os_release; cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null
+s debian_version; cat /etc/debian_version 2>/dev/null
+s cpuinfo; grep -c '^processor' /proc/cpuinfo 2>/dev/null
+s nproc; nproc 2>/dev/null
+s meminfo; grep -E '^(MemTotal|MemFree|SwapTotal|SwapFree):' /proc/meminfo 2>/dev/null
+s pid1; cat /proc/1/comm 2>/dev/null
+s systemd_dir; [ -d /run/systemd/system ] && echo yes
+s id; id -un; id -u; id -g; id -gn
+s passwd; getent passwd "$(id -un)"
+s env; env -0
+s route; ip -4 route show default 2>/dev/null
+s addr; ip -4 -o addr show 2>/dev/null
+s link; ip -o link show 2>/dev/null
+s python; p=$(command -v python3 || command -v python) && { echo "$p"; "$p" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null; }
+s machine_id; cat /etc/machine-id 2>/dev/null
+s date; date '+%Y|%m|%d|%H|%M|%S|%Z|%z|%s|%A|%B|%j|%u|%a|%b'
+s pkg_mgr; for m in apt-get dnf yum zypper apk pacman; do command -v $m >/dev/null 2>&1 && { echo $m; break; }; done
+s uptime; cut -d' ' -f1 /proc/uptime 2>/dev/null
+s end
+"#;
+
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-    Err(ModuleError::NotImplemented { module: ctx.module().to_string() })
+    let filter = ctx.args.list("filter")?.unwrap_or_default();
+    let out = ctx.exec(SCRIPT.to_string()).await?;
+    if !parse_sections(&out.stdout).contains_key("end") {
+        return Err(ctx.protocol(format!("fact gathering failed (rc {}): {}", out.rc, out.stderr_str().trim())));
+    }
+    let mut facts = parse_facts(&out.stdout);
+    if !filter.is_empty() {
+        facts.retain(|k, _| filter.iter().any(|f| glob_match(f, k)));
+    }
+    let mut res = ModuleResult::ok();
+    res.set("ansible_facts", Value::Object(facts));
+    Ok(res)
 }
 
-pub fn parse_facts() {}
+/// `fnmatch`-style `*` matching for `filter:` (Ansible accepts shell globs there).
+fn glob_match(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let mut rest = name;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else if let Some(pos) = rest.find(part) {
+            rest = &rest[pos + part.len()..];
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn filter_globs() {
+        assert!(super::glob_match("ansible_*_ipv4", "ansible_default_ipv4"));
+        assert!(super::glob_match("ansible_hostname", "ansible_hostname"));
+        assert!(!super::glob_match("ansible_eth*", "ansible_lo"));
+    }
+}

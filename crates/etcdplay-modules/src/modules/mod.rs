@@ -16,3 +16,4 @@ pub(crate) mod unarchive;
 pub(crate) mod user;
 pub(crate) mod wait_for;
 pub(crate) mod write;
+pub(crate) mod accounts;

@@ -68,6 +68,12 @@ pub fn chmod(path: &Path, mode: u32) {
 /// Makes a self-signed CA with the openssl CLI, as a user bringing their own CA would.
 /// `key_alg` is passed to `-newkey` (e.g. `rsa:2048` or `ec`).
 pub fn openssl_ca(dir: &Path, key_alg: &str) {
+    openssl_ca_days(dir, key_alg, 60);
+}
+
+/// [`openssl_ca`] with a chosen validity in days.
+pub fn openssl_ca_days(dir: &Path, key_alg: &str, days: u32) {
+    let days = days.to_string();
     fs::create_dir_all(dir).unwrap();
     chmod(dir, 0o700);
     let mut args = vec!["req", "-x509", "-newkey", key_alg];
@@ -81,7 +87,7 @@ pub fn openssl_ca(dir: &Path, key_alg: &str) {
         "-out",
         "ca.pem",
         "-days",
-        "60",
+        &days,
         "-subj",
         "/C=DE/O=Example Corp/CN=Example Etcd Root",
         "-addext",

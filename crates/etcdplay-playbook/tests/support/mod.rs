@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use etcdplay_playbook::{
-    load_playbook, DefaultCatalog, Diagnostics, LoadOptions, Play, Playbook, Role, RoleRef, Task, TaskKind,
+    load_playbook, DefaultCatalog, Diagnostics, LoadOptions, Play, Playbook, Role, RoleRef, Task,
+    TaskKind,
 };
 
 /// The corpus directory, relative to the crate (cargo runs tests from the crate directory).
@@ -38,9 +39,13 @@ pub fn assert_snapshot(rel: &str, actual: &str) {
         std::fs::write(&path, actual).expect("write snapshot");
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let expected =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     if expected != actual {
-        panic!("snapshot {} differs:\n--- expected\n{expected}\n--- actual\n{actual}", path.display());
+        panic!(
+            "snapshot {} differs:\n--- expected\n{expected}\n--- actual\n{actual}",
+            path.display()
+        );
     }
 }
 
@@ -72,16 +77,34 @@ pub fn render(pb: &Playbook) -> String {
 fn render_play(out: &mut String, p: &Play) {
     let _ = writeln!(out, "PLAY [{}] {}", p.display_name(), p.origin);
     fields!(
-        out, "", p, hosts, gather_facts, become_, become_user, remote_user, connection, serial, any_errors_fatal,
-        max_fail_percentage, ignore_errors, force_handlers, check_mode, diff, no_log, run_once, extra, vars,
-        vars_files, environment, tags
+        out,
+        "",
+        p,
+        hosts,
+        gather_facts,
+        become_,
+        become_user,
+        remote_user,
+        connection,
+        serial,
+        any_errors_fatal,
+        max_fail_percentage,
+        ignore_errors,
+        force_handlers,
+        check_mode,
+        diff,
+        no_log,
+        run_once,
+        extra,
+        vars,
+        vars_files,
+        environment,
+        tags
     );
     if p.strategy != etcdplay_playbook::Strategy::Linear {
         let _ = writeln!(out, "  strategy: {:?}", p.strategy);
     }
-    for (label, list) in [("pre_tasks", &p.pre_tasks)] {
-        tasks(out, "  ", label, list);
-    }
+    tasks(out, "  ", "pre_tasks", &p.pre_tasks);
     if !p.roles.is_empty() {
         let _ = writeln!(out, "  roles:");
         for r in &p.roles {
@@ -91,7 +114,11 @@ fn render_play(out: &mut String, p: &Play) {
     tasks(out, "  ", "tasks", &p.tasks);
     tasks(out, "  ", "post_tasks", &p.post_tasks);
     tasks(out, "  ", "handlers", &p.handlers);
-    let names: Vec<String> = p.all_handlers().iter().map(|h| h.name.clone().unwrap_or_default()).collect();
+    let names: Vec<String> = p
+        .all_handlers()
+        .iter()
+        .map(|h| h.name.clone().unwrap_or_default())
+        .collect();
     if !names.is_empty() {
         let _ = writeln!(out, "  all_handlers: {names:?}");
     }
@@ -99,7 +126,19 @@ fn render_play(out: &mut String, p: &Play) {
 
 fn role_ref(out: &mut String, pad: &str, r: &RoleRef) {
     let _ = writeln!(out, "{pad}- ROLE {} {}", r.name, r.origin);
-    fields!(out, pad, r, params, when, tags, become_, become_user, delegate_to, environment, extra);
+    fields!(
+        out,
+        pad,
+        r,
+        params,
+        when,
+        tags,
+        become_,
+        become_user,
+        delegate_to,
+        environment,
+        extra
+    );
     role(out, &format!("{pad}  "), &r.role);
 }
 
@@ -135,7 +174,13 @@ fn task(out: &mut String, pad: &str, t: &Task) {
     let inner = format!("{pad}    ");
     match &t.kind {
         TaskKind::Module(m) => {
-            let _ = writeln!(out, "{pad}    {} {} @{}", m.name, serde_json::Value::Object(m.args.clone()), m.args_origin);
+            let _ = writeln!(
+                out,
+                "{pad}    {} {} @{}",
+                m.name,
+                serde_json::Value::Object(m.args.clone()),
+                m.args_origin
+            );
         }
         TaskKind::Block(b) => {
             tasks(out, &inner, "block", &b.block);
@@ -143,7 +188,11 @@ fn task(out: &mut String, pad: &str, t: &Task) {
             tasks(out, &inner, "always", &b.always);
         }
         TaskKind::IncludeTasks(i) => {
-            let _ = writeln!(out, "{pad}    include_tasks {} static={} apply={:?}", i.file, i.is_static, i.apply);
+            let _ = writeln!(
+                out,
+                "{pad}    include_tasks {} static={} apply={:?}",
+                i.file, i.is_static, i.apply
+            );
             match &i.tasks {
                 Some(list) => tasks(out, &inner, "included", list),
                 None => {
@@ -152,21 +201,57 @@ fn task(out: &mut String, pad: &str, t: &Task) {
             }
         }
         TaskKind::IncludeRole(i) => {
-            let _ = writeln!(out, "{pad}    include_role {} static={} {:?}", i.name, i.is_static, i.selectors);
+            let _ = writeln!(
+                out,
+                "{pad}    include_role {} static={} {:?}",
+                i.name, i.is_static, i.selectors
+            );
             if let Some(r) = &i.role {
                 role(out, &inner, r);
             }
         }
         TaskKind::IncludeVars(v) => {
-            let _ = writeln!(out, "{pad}    include_vars {:?} name={:?} args={:?}", v.source, v.name, v.args);
+            let _ = writeln!(
+                out,
+                "{pad}    include_vars {:?} name={:?} args={:?}",
+                v.source, v.name, v.args
+            );
         }
         TaskKind::Meta(m) => {
             let _ = writeln!(out, "{pad}    meta {m}");
         }
     }
     fields!(
-        out, pad, t, when, loop_, loop_control, register, notify, listen, changed_when, failed_when, ignore_errors,
-        tags, become_, become_user, run_once, delegate_to, vars, environment, check_mode, diff, no_log, until,
-        retries, delay, any_errors_fatal, throttle, timeout, remote_user, connection, extra
+        out,
+        pad,
+        t,
+        when,
+        loop_,
+        loop_control,
+        register,
+        notify,
+        listen,
+        changed_when,
+        failed_when,
+        ignore_errors,
+        tags,
+        become_,
+        become_user,
+        run_once,
+        delegate_to,
+        vars,
+        environment,
+        check_mode,
+        diff,
+        no_log,
+        until,
+        retries,
+        delay,
+        any_errors_fatal,
+        throttle,
+        timeout,
+        remote_user,
+        connection,
+        extra
     );
 }

@@ -5,7 +5,7 @@ use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
 
 use super::ensure_defined;
-use crate::pyrepr::py_str;
+use crate::pyrepr::try_py_str;
 
 pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("join", join);
@@ -44,7 +44,7 @@ fn join(state: &State, value: Value, sep: Option<String>, kwargs: Kwargs) -> Res
         if item.is_undefined() && state.undefined_behavior() == minijinja::UndefinedBehavior::Strict {
             ensure_defined(&item)?;
         }
-        parts.push(py_str(&item));
+        parts.push(try_py_str(&item)?);
     }
     Ok(parts.join(&sep))
 }
@@ -102,7 +102,7 @@ fn map_pairs(value: &Value) -> Result<Pairs, Error> {
 }
 
 fn pairs_to_value(pairs: Pairs) -> Value {
-    Value::from_iter(pairs)
+    Value::from_pairs(pairs)
 }
 
 /// Ansible's `merge_hash(low, high, recursive, list_merge)`: `high` wins.
@@ -199,13 +199,13 @@ fn dict2items(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
     kwargs.assert_all_used()?;
     if value.kind() != ValueKind::Map {
         return Err(invalid(format!(
-            "dict2items requires a dictionary, got {} instead.",
+            "dict2items requires a dictionary, got <class '{}'> instead.",
             super::python_type_name(&value)
         )));
     }
     let mut out = Vec::new();
     for (key, item) in map_pairs(&value)? {
-        out.push(Value::from_iter([
+        out.push(Value::from_pairs([
             (Value::from(key_name.as_str()), key),
             (Value::from(value_name.as_str()), item),
         ]));
@@ -221,7 +221,7 @@ fn items2dict(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
     kwargs.assert_all_used()?;
     if !matches!(value.kind(), ValueKind::Seq | ValueKind::Iterable) {
         return Err(invalid(format!(
-            "items2dict requires a list, got {} instead.",
+            "items2dict requires a list, got <class '{}'> instead.",
             super::python_type_name(&value)
         )));
     }

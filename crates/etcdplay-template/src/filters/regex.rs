@@ -7,7 +7,7 @@ use minijinja::{Environment, Error, ErrorKind};
 use regex::{Regex, RegexBuilder};
 
 use super::ensure_defined;
-use crate::pyrepr::py_str;
+use crate::pyrepr::try_py_str;
 
 pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("regex_replace", regex_replace);
@@ -115,7 +115,7 @@ fn regex_replace(
     let count = kwargs.get::<Option<usize>>("count")?.unwrap_or(0);
     let mandatory_count = kwargs.get::<Option<usize>>("mandatory_count")?.unwrap_or(0);
     kwargs.assert_all_used()?;
-    let text = py_str(&value);
+    let text = try_py_str(&value)?;
     let pattern = pattern.unwrap_or_default();
     let re = compile_python_regex(&pattern, ignorecase, multiline)?;
     let repl = translate_replacement(&replacement.unwrap_or_default());
@@ -135,7 +135,7 @@ fn regex_search(value: Value, pattern: String, groups: Rest<String>, kwargs: Kwa
     ensure_defined(&value)?;
     let (ignorecase, multiline) = flags(&kwargs)?;
     kwargs.assert_all_used()?;
-    let text = py_str(&value);
+    let text = try_py_str(&value)?;
     let re = compile_python_regex(&pattern, ignorecase, multiline)?;
     let Some(caps) = re.captures(&text) else {
         return Ok(Value::from(()));
@@ -168,7 +168,7 @@ fn regex_findall(value: Value, pattern: String, kwargs: Kwargs) -> Result<Value,
     ensure_defined(&value)?;
     let (ignorecase, multiline) = flags(&kwargs)?;
     kwargs.assert_all_used()?;
-    let text = py_str(&value);
+    let text = try_py_str(&value)?;
     let re = compile_python_regex(&pattern, ignorecase, multiline)?;
     let groups = re.captures_len() - 1;
     let mut out = Vec::new();

@@ -6,7 +6,7 @@ use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind};
 
 use super::ensure_defined;
-use crate::pyrepr::py_str;
+use crate::pyrepr::try_py_str;
 
 pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("bool", to_bool);
@@ -43,10 +43,17 @@ pub(crate) fn to_bool(value: Value) -> Result<bool, Error> {
 
 /// Jinja2's `int(default=0, base=10)`: strings parse in `base`, else via float; failures give
 /// `default`.
-fn to_int(value: Value, default: Option<Value>, base: Option<u32>) -> Result<Value, Error> {
+fn to_int(value: Value, default: Option<Value>, base: Option<u32>, kwargs: Kwargs) -> Result<Value, Error> {
     ensure_defined(&value)?;
-    let default = default.unwrap_or(Value::from(0));
-    let base = base.unwrap_or(10);
+    let default = match kwargs.get::<Option<Value>>("default")? {
+        Some(d) => d,
+        None => default.unwrap_or(Value::from(0)),
+    };
+    let base = match kwargs.get::<Option<u32>>("base")? {
+        Some(b) => b,
+        None => base.unwrap_or(10),
+    };
+    kwargs.assert_all_used()?;
     if !(2..=36).contains(&base) {
         return Err(Error::new(ErrorKind::InvalidOperation, "int() base must be >= 2 and <= 36"));
     }
@@ -102,7 +109,7 @@ fn parse_python_float(text: &str) -> Option<f64> {
 /// Jinja2's `string`: Python's `str()`.
 fn to_string(value: Value) -> Result<Value, Error> {
     ensure_defined(&value)?;
-    Ok(Value::from(py_str(&value)))
+    Ok(Value::from(try_py_str(&value)?))
 }
 
 /// `value | ternary(true_val, false_val, none_val=None)`.
@@ -130,7 +137,7 @@ fn mandatory(value: Value, msg: Option<String>) -> Result<Value, Error> {
 /// Python's `shlex.quote(str(value))`; `None` quotes as `''`.
 fn quote(value: Value) -> Result<String, Error> {
     ensure_defined(&value)?;
-    let text = if value.is_none() { String::new() } else { py_str(&value) };
+    let text = if value.is_none() { String::new() } else { try_py_str(&value)? };
     Ok(shell_quote(&text))
 }
 
@@ -152,7 +159,7 @@ pub(crate) fn shell_quote(text: &str) -> String {
 fn hash(value: Value, kind: Option<String>) -> Result<String, Error> {
     use sha2::Digest as _;
     ensure_defined(&value)?;
-    let data = py_str(&value);
+    let data = try_py_str(&value)?;
     let kind = kind.unwrap_or_else(|| "sha1".into());
     let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
     Ok(match kind.as_str() {
@@ -185,7 +192,7 @@ fn b64encode(value: Value, kwargs: Kwargs) -> Result<String, Error> {
     let urlsafe = kwargs.get::<Option<bool>>("urlsafe")?.unwrap_or(false);
     let _: Option<String> = kwargs.get("encoding")?;
     kwargs.assert_all_used()?;
-    Ok(b64_engine(urlsafe).encode(py_str(&value)))
+    Ok(b64_engine(urlsafe).encode(try_py_str(&value)?))
 }
 
 /// `value | b64decode`: the decoded bytes as UTF-8 text.
@@ -194,7 +201,7 @@ fn b64decode(value: Value, kwargs: Kwargs) -> Result<String, Error> {
     let urlsafe = kwargs.get::<Option<bool>>("urlsafe")?.unwrap_or(false);
     let _: Option<String> = kwargs.get("encoding")?;
     kwargs.assert_all_used()?;
-    let text = py_str(&value);
+    let text = try_py_str(&value)?;
     let bytes = b64_engine(urlsafe)
         .decode(text.trim())
         .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("invalid base64 input: {e}")))?;

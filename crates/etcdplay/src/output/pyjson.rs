@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 /// `json.dumps(value)` with Python's default separators.
-pub fn dumps(value: &Value) -> String {
+pub(crate) fn dumps(value: &Value) -> String {
     let mut out = String::new();
     write_value(&mut out, value);
     out
@@ -41,7 +41,7 @@ fn write_value(out: &mut String, value: &Value) {
 }
 
 /// `json.dumps(value, indent=4, sort_keys=True)`, as Ansible's callback shows `debug:` output.
-pub fn dumps_pretty(value: &Value) -> String {
+pub(crate) fn dumps_pretty(value: &Value) -> String {
     let mut out = String::new();
     write_pretty(&mut out, value, 0);
     out

@@ -9,7 +9,7 @@ use etcdplay_engine::{HostEvent, HostStatus, Reporter, Stats, TaskKindLabel};
 use serde_json::Value;
 
 /// Writes Ansible's stream to any writer (stdout in the CLI, a buffer in tests).
-pub struct StreamReporter<W: Write + Send> {
+pub(crate) struct StreamReporter<W: Write + Send> {
     out: Mutex<W>,
     verbose: u8,
 }
@@ -21,11 +21,12 @@ fn banner(title: &str) -> String {
 }
 
 impl<W: Write + Send> StreamReporter<W> {
-    pub fn new(out: W, verbose: u8) -> Self {
+    pub(crate) fn new(out: W, verbose: u8) -> Self {
         StreamReporter { out: Mutex::new(out), verbose }
     }
 
-    pub fn into_inner(self) -> W {
+    #[cfg(test)]
+    pub(crate) fn into_inner(self) -> W {
         self.out.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 

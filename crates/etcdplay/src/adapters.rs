@@ -1,0 +1,110 @@
+//! Glue between the library crates: the parsed inventory as the engine's `InventoryView`, and
+//! the connector that opens SSH (or local) transports with the command line's settings.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use etcdplay_engine::{ConnectTarget, ConnectionKind, Connector, InventoryView};
+use etcdplay_inventory::{Inventory, VarsDirs};
+use etcdplay_source::Diagnostics;
+use etcdplay_template::Precedence;
+use etcdplay_transport::{HostKeyChecking, LocalTransport, SshOptions, SshTransport, Transport, TransportError};
+use serde_json::{Map, Value};
+
+/// The inventory plus the `group_vars/`/`host_vars/` beside each playbook, loaded up front so
+/// that their errors are reported before any host is contacted.
+pub(crate) struct InventoryAdapter {
+    inventory: Inventory,
+    playbook_dirs: HashMap<PathBuf, VarsDirs>,
+}
+
+impl InventoryAdapter {
+    /// Wraps `inventory` and loads the variable directories beside each of `playbook_dirs`.
+    pub(crate) fn new(inventory: Inventory, playbook_dirs: &[PathBuf]) -> Result<Self, Diagnostics> {
+        let mut diags = Diagnostics::new();
+        let mut loaded = HashMap::new();
+        for dir in playbook_dirs {
+            if loaded.contains_key(dir) {
+                continue;
+            }
+            match VarsDirs::load(dir, &inventory) {
+                Ok(v) => {
+                    loaded.insert(dir.clone(), v);
+                }
+                Err(d) => diags.extend(d),
+            }
+        }
+        diags.into_result(InventoryAdapter { inventory, playbook_dirs: loaded })
+    }
+}
+
+impl InventoryView for InventoryAdapter {
+    fn hosts(&self) -> Vec<String> {
+        self.inventory.hosts()
+    }
+
+    fn select(&self, pattern: &str) -> Result<Vec<String>, String> {
+        match self.inventory.select(pattern) {
+            Ok(hosts) => Ok(hosts),
+            Err(etcdplay_inventory::PatternError::NoMatch { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn host_layers(&self, host: &str, playbook_dir: &Path) -> Vec<(Precedence, Map<String, Value>)> {
+        let Some(layers) = self.inventory.host_layers(host) else { return Vec::new() };
+        let playbook = self.playbook_dirs.get(playbook_dir).map(|d| d.host_layers(&self.inventory, host));
+        // Every inventory-side layer sits between role defaults and facts; pushing them at one
+        // precedence level in Ansible's order (which interleaves playbook and inventory
+        // directories) keeps that order.
+        layers
+            .ordered(playbook.as_ref())
+            .into_iter()
+            .map(|(_, vars)| (Precedence::InventoryVars, vars.clone()))
+            .collect()
+    }
+
+    fn groups(&self) -> Map<String, Value> {
+        self.inventory.groups_map()
+    }
+
+    fn group_names(&self, host: &str) -> Vec<String> {
+        self.inventory.group_names_of(host).unwrap_or_default()
+    }
+}
+
+/// Opens SSH transports (or local ones for `ansible_connection: local`).
+pub(crate) struct SshConnector {
+    pub(crate) timeout: Duration,
+    pub(crate) host_key_checking: HostKeyChecking,
+    pub(crate) known_hosts: Option<PathBuf>,
+    pub(crate) control_dir: PathBuf,
+}
+
+#[async_trait]
+impl Connector for SshConnector {
+    async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn Transport>, TransportError> {
+        if target.kind == ConnectionKind::Local {
+            return Ok(Arc::new(LocalTransport::new(target.host.clone())));
+        }
+        let mut opts = SshOptions::new(target.host.clone(), target.address.clone());
+        opts.port = target.port;
+        opts.user = target.user.clone();
+        opts.key_file = target.key_file.as_ref().map(|k| expand_home(k));
+        opts.connect_timeout = self.timeout;
+        opts.host_key_checking = self.host_key_checking;
+        opts.known_hosts = self.known_hosts.clone();
+        opts.control_dir = self.control_dir.clone();
+        Ok(Arc::new(SshTransport::connect(opts).await?))
+    }
+}
+
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}

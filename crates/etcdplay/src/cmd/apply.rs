@@ -1,0 +1,228 @@
+//! `etcdplay apply -i INV [PLAYBOOK...]`: parse everything, report every problem before any
+//! host is contacted (exit 4), then run the plays and exit like `ansible-playbook` does.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use etcdplay_engine::{Engine, EngineCatalog, Reporter, RunOptions, Stats};
+use etcdplay_inventory::Inventory;
+use etcdplay_playbook::{load_playbook, LoadOptions, Playbook};
+use etcdplay_transport::HostKeyChecking;
+
+use crate::adapters::{InventoryAdapter, SshConnector};
+use crate::exit::ExitCode;
+use crate::output::json::{Fanout, JsonReporter};
+use crate::output::progress::ProgressReporter;
+use crate::output::stream::StreamReporter;
+use crate::extra_vars;
+
+/// Options of `etcdplay apply`.
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// Inventory file, directory or `host1,host2,` list; may be given several times.
+    #[arg(short = 'i', long = "inventory", required = true)]
+    pub(crate) inventory: Vec<String>,
+    /// Playbooks to run, in order.
+    #[arg(required = true)]
+    pub(crate) playbooks: Vec<PathBuf>,
+    /// Extra variables: `key=value`, `@file.yml` or a JSON mapping; may repeat.
+    #[arg(short = 'e', long = "extra-vars")]
+    pub(crate) extra_vars: Vec<String>,
+    /// Further limit the hosts with a pattern.
+    #[arg(short = 'l', long)]
+    pub(crate) limit: Option<String>,
+    /// Only run tasks with these tags (comma separated, may repeat).
+    #[arg(short = 't', long = "tags", value_delimiter = ',')]
+    pub(crate) tags: Vec<String>,
+    /// Skip tasks with these tags.
+    #[arg(long = "skip-tags", value_delimiter = ',')]
+    pub(crate) skip_tags: Vec<String>,
+    /// Report what would change; change nothing.
+    #[arg(short = 'C', long)]
+    pub(crate) check: bool,
+    /// Show the differences in changed files.
+    #[arg(short = 'D', long)]
+    pub(crate) diff: bool,
+    /// Hosts worked on in parallel.
+    #[arg(short = 'f', long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) forks: u32,
+    /// Seconds to wait for a host's SSH connection.
+    #[arg(short = 'T', long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) timeout: u64,
+    /// How to treat host keys: strict, accept-new or off.
+    #[arg(long, default_value = "accept-new", value_parser = parse_host_key_checking)]
+    pub(crate) host_key_checking: HostKeyChecking,
+    /// known_hosts file for host keys (default: ssh's own).
+    #[arg(long)]
+    pub(crate) known_hosts: Option<PathBuf>,
+    /// Write per task and host results as JSON: `--output json FILE`.
+    #[arg(long, num_args = 2, value_names = ["FORMAT", "FILE"])]
+    pub(crate) output: Option<Vec<String>>,
+    /// More output (-v shows results).
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+}
+
+fn parse_host_key_checking(s: &str) -> Result<HostKeyChecking, String> {
+    HostKeyChecking::parse(s).ok_or_else(|| format!("'{s}' is not one of strict, accept-new, off"))
+}
+
+/// What `apply` needs before touching a host: every file parsed, every problem found.
+pub(crate) struct Prepared {
+    pub(crate) inventory: Arc<InventoryAdapter>,
+    pub(crate) playbooks: Vec<Playbook>,
+}
+
+/// Loads the inventory and playbooks; every problem is printed as `file:line:col: message`.
+pub(crate) fn prepare(inventory: &[String], playbooks: &[PathBuf]) -> Result<Prepared, ExitCode> {
+    let mut problems = etcdplay_source::Diagnostics::new();
+    let inv = match Inventory::load(inventory) {
+        Ok(inv) => Some(inv),
+        Err(d) => {
+            problems.extend(d);
+            None
+        }
+    };
+    let mut loaded = Vec::new();
+    for path in playbooks {
+        match load_playbook(path, &EngineCatalog, &LoadOptions::default()) {
+            Ok(p) => loaded.push(p),
+            Err(d) => problems.extend(d),
+        }
+    }
+    let dirs: Vec<PathBuf> = loaded.iter().flat_map(|p| p.plays.iter().map(|play| play.playbook_dir.clone())).collect();
+    let adapter = match inv {
+        Some(inv) => match InventoryAdapter::new(inv, &dirs) {
+            Ok(a) => Some(a),
+            Err(d) => {
+                problems.extend(d);
+                None
+            }
+        },
+        None => None,
+    };
+    match adapter {
+        Some(a) if problems.is_empty() => Ok(Prepared { inventory: Arc::new(a), playbooks: loaded }),
+        _ => {
+            eprintln!("{}", problems.sorted());
+            Err(ExitCode::ParseError)
+        }
+    }
+}
+
+fn exit_code_of(stats: &Stats) -> ExitCode {
+    if stats.values().any(|s| s.failed > 0) {
+        ExitCode::HostFailed
+    } else if stats.values().any(|s| s.unreachable > 0) {
+        ExitCode::HostUnreachable
+    } else {
+        ExitCode::Ok
+    }
+}
+
+/// A private directory for SSH control sockets, short enough for the 108-byte socket limit.
+fn control_dir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix("etcdplay-").tempdir_in("/tmp")
+}
+
+pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
+    let extra = match extra_vars::parse_all(&args.extra_vars) {
+        Ok(e) => e,
+        Err(message) => {
+            eprintln!("ERROR: {message}");
+            return ExitCode::BadOptions;
+        }
+    };
+    let json_path = match args.output.as_deref() {
+        None => None,
+        Some([format, file]) if format == "json" => Some(PathBuf::from(file)),
+        Some(other) => {
+            eprintln!("ERROR: --output takes 'json FILE', got '{}'", other.join(" "));
+            return ExitCode::BadOptions;
+        }
+    };
+    let prepared = match prepare(&args.inventory, &args.playbooks) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let control = match control_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("ERROR: cannot create a directory for SSH control sockets: {e}");
+            return ExitCode::Error;
+        }
+    };
+    let mut reporters: Vec<Arc<dyn Reporter>> = Vec::new();
+    if std::io::stdout().is_terminal() {
+        reporters.push(Arc::new(ProgressReporter::new(args.verbose)));
+    } else {
+        reporters.push(Arc::new(StreamReporter::new(std::io::stdout(), args.verbose)));
+    }
+    if let Some(path) = json_path {
+        reporters.push(Arc::new(JsonReporter::new(path)));
+    }
+    let connector = Arc::new(SshConnector {
+        timeout: Duration::from_secs(args.timeout),
+        host_key_checking: args.host_key_checking,
+        known_hosts: args.known_hosts.clone(),
+        control_dir: control.path().to_path_buf(),
+    });
+    let options = RunOptions {
+        forks: args.forks as usize,
+        check: args.check,
+        diff: args.diff,
+        limit: args.limit.clone(),
+        tags: args.tags.clone(),
+        skip_tags: args.skip_tags.clone(),
+        extra_vars: extra,
+        verbosity: args.verbose,
+    };
+    let search_dirs: Vec<PathBuf> = args.playbooks.iter().map(|p| p.parent().map(Path::to_path_buf).unwrap_or_default()).collect();
+    let engine = Engine::new(prepared.inventory.clone(), connector, Arc::new(Fanout(reporters)), options, search_dirs);
+    let code = tokio::select! {
+        result = run_all(&engine, &prepared.playbooks) => result,
+        _ = interrupted() => {
+            eprintln!("\n[ERROR]: User interrupted execution");
+            ExitCode::Interrupted
+        }
+    };
+    // Every path closes the SSH masters and remote shells before exiting.
+    engine.close().await;
+    drop(control);
+    code
+}
+
+async fn run_all(engine: &Engine, playbooks: &[Playbook]) -> ExitCode {
+    let mut worst = ExitCode::Ok;
+    for playbook in playbooks {
+        match engine.run(playbook).await {
+            Ok(stats) => {
+                let code = exit_code_of(&stats);
+                if code != ExitCode::Ok {
+                    return code;
+                }
+            }
+            Err(e) => {
+                eprintln!("ERROR: {e}");
+                worst = ExitCode::BadOptions;
+                break;
+            }
+        }
+    }
+    worst
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn interrupted() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per subcommand; each parses its own options and returns an exit code.
+
+pub(crate) mod apply;
+pub(crate) mod inventory;
+pub(crate) mod syntax_check;
