@@ -7,6 +7,7 @@ mod catalog;
 mod connect;
 mod control;
 mod engine;
+mod etcd;
 mod error;
 mod events;
 mod inventory;

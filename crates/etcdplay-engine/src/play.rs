@@ -267,7 +267,19 @@ impl<'a> PlayRun<'a> {
         let run_once = self.flag(&task.run_once.clone().or(scope.run_once.clone()), &first_vars, &origin).ok().flatten().unwrap_or(false);
         self.engine.reporter.task_start(kind, &header, active);
         let targets: Vec<String> = if run_once { vec![active[0].clone()] } else { active.to_vec() };
+        // `throttle: N` caps how many hosts run this task at once (1 makes it one host at a
+        // time, which rolling restarts rely on).
+        let throttle = match &task.throttle {
+            Some(v) => match self.engine.templar.template_value(v, &origin, &first_vars) {
+                Ok(Value::Number(n)) => n.as_u64().filter(|n| *n > 0).map(|n| n as usize),
+                Ok(Value::String(s)) => s.trim().parse::<usize>().ok().filter(|n| *n > 0),
+                _ => None,
+            },
+            None => None,
+        };
+        let throttle = tokio::sync::Semaphore::new(throttle.unwrap_or(targets.len().max(1)));
         let outcomes = join_all(targets.iter().map(|h| async {
+            let _throttle = throttle.acquire().await;
             let _permit = self.engine.forks.acquire().await;
             (h.clone(), self.run_task_on_host(task, call, scope, h).await)
         }))
@@ -460,7 +472,7 @@ fn role_frames(play: &Play) -> HashMap<String, Arc<RoleFrame>> {
 
 /// `role : name` as Ansible's `TASK [...]` shows it; a task without a name shows its module.
 fn task_header(task: &Task, call: &etcdplay_playbook::ModuleCall) -> String {
-    let name = task.name.clone().unwrap_or_else(|| call.name.clone());
+    let name = task.name.clone().unwrap_or_else(|| if task.action.is_empty() { call.name.clone() } else { task.action.clone() });
     match &task.role {
         Some(role) => format!("{role} : {name}"),
         None => name,
@@ -506,6 +518,7 @@ fn synthetic_task(module: &str, origin: &etcdplay_playbook::Origin) -> Task {
         extra: Map::new(),
         origin: origin.clone(),
         role: None,
+        action: module.into(),
     }
 }
 

@@ -16,6 +16,7 @@ use etcdplay_etcd::{
 struct Counting<S> {
     inner: S,
     bytes: Cell<u64>,
+    db_bytes: Cell<u64>,
     reads: Cell<u64>,
 }
 
@@ -29,6 +30,9 @@ impl<S: DataDirSource> DataDirSource for Counting<S> {
     fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize, SourceError> {
         let n = self.inner.read_at(path, offset, buf)?;
         self.bytes.set(self.bytes.get() + n as u64);
+        if path.ends_with("/db") {
+            self.db_bytes.set(self.db_bytes.get() + n as u64);
+        }
         self.reads.set(self.reads.get() + 1);
         Ok(n)
     }
@@ -44,6 +48,7 @@ fn main() {
     let src = Counting {
         inner: LocalDir::new(&dir),
         bytes: Cell::new(0),
+        db_bytes: Cell::new(0),
         reads: Cell::new(0),
     };
     let opts = ReadOptions::default();
@@ -51,6 +56,7 @@ fn main() {
     let mut last = None;
     for _ in 0..runs {
         src.bytes.set(0);
+        src.db_bytes.set(0);
         src.reads.set(0);
         let t = Instant::now();
         let r = read_data_dir(&src, &opts);
@@ -74,9 +80,10 @@ fn main() {
         None => {}
     }
     println!(
-        "check took {:.1} ms (best of {runs}); read {:.1} MB in {} read_at calls",
+        "check took {:.1} ms (best of {runs}); read {:.1} MB in {} read_at calls ({} bytes of db)",
         best * 1e3,
         src.bytes.get() as f64 / 1e6,
-        src.reads.get()
+        src.reads.get(),
+        src.db_bytes.get()
     );
 }

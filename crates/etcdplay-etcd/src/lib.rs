@@ -3,10 +3,15 @@
 //! from the WAL, `.snap` files and the bbolt backend, and judges whether a planned peer
 //! configuration (for example a switch to `https://` peer URLs) is safe to apply.
 
+pub mod client;
 pub mod datadir;
 
 pub use datadir::{
     read_data_dir, verdict, BackendUse, CommandRunner, CommandSource, Corruption, DataDirError,
     DataDirReport, DataDirSource, DataDirState, LocalDir, MemDir, Member, PeerPlan, PeerScheme,
     ReadOptions, SourceError, Verdict,
+};
+pub use client::{
+    cluster_ok, cluster_problems, render_status_table, ClientError, ClusterClient, ClusterMember,
+    EndpointStatus, EndpointTls, MemberAdded, MembershipRefusal, SecretKeyPem,
 };

@@ -291,6 +291,55 @@ fn crc_chain_continues_across_segments() {
     ));
 }
 
+#[test]
+fn segments_before_the_snapshot_are_not_needed() {
+    // Segment 0 is damaged; segment 1 starts at index 5, before the snapshot at 7.
+    let mut seg1 = WalBuilder::continuing(0x1234_5678, 1, 7);
+    for index in 5..=7 {
+        seg1.entry(0, 2, index, b"");
+    }
+    seg1.conf_change(
+        2,
+        8,
+        0,
+        2,
+        r#"{"id":2,"peerURLs":["https://b:2380"],"name":"b"}"#,
+    );
+    seg1.hard_state(2, 8);
+    let mut d = MemDir::new();
+    d.insert(WAL0, b"not a wal at all, and not zero either".to_vec());
+    d.insert(
+        "member/wal/0000000000000001-0000000000000005.wal",
+        seg1.bytes.clone(),
+    );
+    d.insert(
+        "member/snap/0000000000000002-0000000000000007.snap",
+        common::snap_file(7, 2, &[(1, "https://a:2380")]),
+    );
+    let r = read(&d).unwrap();
+    let DataDirState::Initialized {
+        members, local_id, ..
+    } = &r.state
+    else {
+        panic!()
+    };
+    assert_eq!(*local_id, 1);
+    let got: Vec<_> = members
+        .iter()
+        .map(|m| (m.id, m.peer_urls[0].as_str()))
+        .collect();
+    assert_eq!(got, vec![(1, "https://a:2380"), (2, "https://b:2380")]);
+
+    // Without the snapshot, segment 0 is needed and its damage fails the read.
+    let mut d2 = MemDir::new();
+    d2.insert(WAL0, b"not a wal at all, and not zero either".to_vec());
+    d2.insert(
+        "member/wal/0000000000000001-0000000000000005.wal",
+        seg1.bytes,
+    );
+    assert!(read(&d2).is_err());
+}
+
 /// xorshift64*: a tiny deterministic generator so failures reproduce.
 struct Rng(u64);
 impl Rng {

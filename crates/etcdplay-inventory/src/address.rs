@@ -13,7 +13,8 @@ const MAX_EXPANSION: usize = 100_000;
 
 const RANGE_ALNUM: &str = r"\[(?:[a-z]:[a-z]|[0-9]+:[0-9]+)(?::[0-9]+)?\]";
 
-static BRACKETED_HOSTPORT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\[(.+)\]:([0-9]+)$").expect("static regex"));
+static BRACKETED_HOSTPORT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\[(.+)\]:([0-9]+)$").expect("static regex"));
 static HOSTPORT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$").expect("static regex"));
 static IPV4: LazyLock<Regex> = LazyLock::new(|| {
@@ -49,13 +50,18 @@ static HOSTNAME: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Splits `address` into a host and an optional port, as Ansible's `parse_address` does.
 /// Errors when what is left is not a host name or an IP address.
-pub(crate) fn parse_address(address: &str, allow_ranges: bool) -> Result<(String, Option<i64>), String> {
+pub(crate) fn parse_address(
+    address: &str,
+    allow_ranges: bool,
+) -> Result<(String, Option<i64>), String> {
     let mut host = address.to_string();
     let mut port = None;
     // Ansible tries both forms in turn, the second on what the first left.
     for re in [&*BRACKETED_HOSTPORT, &*HOSTPORT] {
         if let Some(c) = re.captures(&host) {
-            let p = c[2].parse::<i64>().map_err(|_| format!("Not a valid port number: {}", &c[2]))?;
+            let p = c[2]
+                .parse::<i64>()
+                .map_err(|_| format!("Not a valid port number: {}", &c[2]))?;
             port = Some(p);
             host = c[1].to_string();
         }
@@ -73,7 +79,11 @@ pub(crate) fn parse_address(address: &str, allow_ranges: bool) -> Result<(String
 /// Like Ansible, a string that is not a valid address is taken whole as the name.
 pub(crate) fn expand_host_pattern(pattern: &str) -> Result<(Vec<String>, Option<i64>), String> {
     let (name, port) = parse_address(pattern, true).unwrap_or_else(|_| (pattern.to_string(), None));
-    let names = if name.contains('[') { expand_range(&name)? } else { vec![name] };
+    let names = if name.contains('[') {
+        expand_range(&name)?
+    } else {
+        vec![name]
+    };
     Ok((names, port))
 }
 
@@ -85,10 +95,14 @@ fn expand_range(line: &str) -> Result<Vec<String>, String> {
 }
 
 fn expand_into(line: &str, out: &mut Vec<String>) -> Result<(), String> {
-    let open = line.find('[').ok_or("host range must be begin:end or begin:end:step")?;
+    let open = line
+        .find('[')
+        .ok_or("host range must be begin:end or begin:end:step")?;
     let (head, rest) = line.split_at(open);
     let rest = &rest[1..];
-    let close = rest.find(']').ok_or_else(|| format!("host range in '{line}' is missing its closing ']'"))?;
+    let close = rest
+        .find(']')
+        .ok_or_else(|| format!("host range in '{line}' is missing its closing ']'"))?;
     let (nrange, tail) = (&rest[..close], &rest[close + 1..]);
     if head.contains('|') || nrange.contains('|') || tail.contains('|') {
         // Ansible splits on '|' after replacing the brackets, so such a name cannot be expanded.
@@ -104,11 +118,16 @@ fn expand_into(line: &str, out: &mut Vec<String>) -> Result<(), String> {
         return Err("host range must specify end value".into());
     }
     let step: i64 = match bounds.get(2) {
-        Some(s) => s.trim().parse().map_err(|_| format!("host range step '{s}' is not a number"))?,
+        Some(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| format!("host range step '{s}' is not a number"))?,
         None => 1,
     };
     if step <= 0 {
-        return Err(format!("host range step must be a positive number, got {step}"));
+        return Err(format!(
+            "host range step must be a positive number, got {step}"
+        ));
     }
     let width = if beg.starts_with('0') && beg.len() > 1 {
         if beg.len() != end.len() {
@@ -125,21 +144,41 @@ fn expand_into(line: &str, out: &mut Vec<String>) -> Result<(), String> {
             if ib > ie {
                 return Err("host range must have begin <= end".into());
             }
-            LETTERS[ib..=ie].chars().step_by(step as usize).map(|c| c.to_string()).collect()
+            LETTERS[ib..=ie]
+                .chars()
+                .step_by(step as usize)
+                .map(|c| c.to_string())
+                .collect()
         }
         _ => {
-            let b: i64 = beg.trim().parse().map_err(|_| format!("host range begin '{beg}' is not a number or a letter"))?;
-            let e: i64 = end.trim().parse().map_err(|_| format!("host range end '{end}' is not a number or a letter"))?;
-            let count = if e < b { 0 } else { ((e - b) / step + 1) as u64 };
+            let b: i64 = beg
+                .trim()
+                .parse()
+                .map_err(|_| format!("host range begin '{beg}' is not a number or a letter"))?;
+            let e: i64 = end
+                .trim()
+                .parse()
+                .map_err(|_| format!("host range end '{end}' is not a number or a letter"))?;
+            let count = if e < b {
+                0
+            } else {
+                ((e - b) / step + 1) as u64
+            };
             if count as usize > MAX_EXPANSION {
-                return Err(format!("host range [{nrange}] expands to more than {MAX_EXPANSION} hosts"));
+                return Err(format!(
+                    "host range [{nrange}] expands to more than {MAX_EXPANSION} hosts"
+                ));
             }
-            (0..count).map(|i| format!("{:0width$}", b + i as i64 * step)).collect()
+            (0..count)
+                .map(|i| format!("{:0width$}", b + i as i64 * step))
+                .collect()
         }
     };
     for item in items {
         if out.len() >= MAX_EXPANSION {
-            return Err(format!("host pattern '{line}' expands to more than {MAX_EXPANSION} hosts"));
+            return Err(format!(
+                "host pattern '{line}' expands to more than {MAX_EXPANSION} hosts"
+            ));
         }
         let name = format!("{head}{item}{tail}");
         if name.contains('[') {
@@ -165,9 +204,18 @@ mod tests {
 
     #[test]
     fn ports_and_addresses() {
-        assert_eq!(parse_address("db1:2222", true), Ok(("db1".into(), Some(2222))));
-        assert_eq!(parse_address("[::1]:22", true), Ok(("::1".into(), Some(22))));
-        assert_eq!(parse_address("10.0.0.1", true), Ok(("10.0.0.1".into(), None)));
+        assert_eq!(
+            parse_address("db1:2222", true),
+            Ok(("db1".into(), Some(2222)))
+        );
+        assert_eq!(
+            parse_address("[::1]:22", true),
+            Ok(("::1".into(), Some(22)))
+        );
+        assert_eq!(
+            parse_address("10.0.0.1", true),
+            Ok(("10.0.0.1".into(), None))
+        );
         assert_eq!(parse_address("fe80::1", true), Ok(("fe80::1".into(), None)));
         assert!(parse_address("host_", true).is_err());
         assert!(parse_address("a b", true).is_err());
@@ -176,15 +224,38 @@ mod tests {
 
     #[test]
     fn ranges_expand_like_ansible() {
-        assert_eq!(expand_host_pattern("etcd[01:03]").unwrap().0, ["etcd01", "etcd02", "etcd03"]);
-        assert_eq!(expand_host_pattern("n[a:c].x:22").unwrap(), (vec!["na.x".into(), "nb.x".into(), "nc.x".into()], Some(22)));
-        assert_eq!(expand_host_pattern("w[0:10:5]").unwrap().0, ["w0", "w5", "w10"]);
-        assert_eq!(expand_host_pattern("r[1:2]-[a:b]").unwrap().0, ["r1-a", "r1-b", "r2-a", "r2-b"]);
+        assert_eq!(
+            expand_host_pattern("etcd[01:03]").unwrap().0,
+            ["etcd01", "etcd02", "etcd03"]
+        );
+        assert_eq!(
+            expand_host_pattern("n[a:c].x:22").unwrap(),
+            (vec!["na.x".into(), "nb.x".into(), "nc.x".into()], Some(22))
+        );
+        assert_eq!(
+            expand_host_pattern("w[0:10:5]").unwrap().0,
+            ["w0", "w5", "w10"]
+        );
+        assert_eq!(
+            expand_host_pattern("r[1:2]-[a:b]").unwrap().0,
+            ["r1-a", "r1-b", "r2-a", "r2-b"]
+        );
         assert_eq!(expand_host_pattern("r[:1]").unwrap().0, ["r0", "r1"]);
-        assert_eq!(expand_host_pattern("r[3:1]").unwrap().0, Vec::<String>::new());
-        assert!(expand_host_pattern("r[01:3]").unwrap_err().contains("equal-length"));
-        assert!(expand_host_pattern("r[1:]").unwrap_err().contains("end value"));
-        assert!(expand_host_pattern("r[1]").unwrap_err().contains("begin:end"));
-        assert!(expand_host_pattern("r[0:99999999]").unwrap_err().contains("more than"));
+        assert_eq!(
+            expand_host_pattern("r[3:1]").unwrap().0,
+            Vec::<String>::new()
+        );
+        assert!(expand_host_pattern("r[01:3]")
+            .unwrap_err()
+            .contains("equal-length"));
+        assert!(expand_host_pattern("r[1:]")
+            .unwrap_err()
+            .contains("end value"));
+        assert!(expand_host_pattern("r[1]")
+            .unwrap_err()
+            .contains("begin:end"));
+        assert!(expand_host_pattern("r[0:99999999]")
+            .unwrap_err()
+            .contains("more than"));
     }
 }

@@ -13,7 +13,8 @@ use crate::pyliteral::{ini_value, shlex_split};
 
 static SECTION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$").expect("static regex"));
-static GROUP_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^([^:\]\s]+)\s*(?:#.*)?$").expect("static regex"));
+static GROUP_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^([^:\]\s]+)\s*(?:#.*)?$").expect("static regex"));
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -34,7 +35,13 @@ struct Pending {
 
 /// Parses INI inventory `text` from `file` into `data`, adding a diagnostic per bad line.
 pub(crate) fn parse_ini(text: &str, file: &str, data: &mut InventoryData, diags: &mut Diagnostics) {
-    let mut p = IniParser { file, data, diags, pending: Vec::new(), line_no: 0 };
+    let mut p = IniParser {
+        file,
+        data,
+        diags,
+        pending: Vec::new(),
+        line_no: 0,
+    };
     p.run(text);
 }
 
@@ -48,7 +55,8 @@ struct IniParser<'a> {
 
 impl IniParser<'_> {
     fn error(&mut self, col: u32, message: impl Into<String>) {
-        self.diags.push(Diagnostic::new(self.file, self.line_no, col, message));
+        self.diags
+            .push(Diagnostic::new(self.file, self.line_no, col, message));
     }
 
     fn run(&mut self, text: &str) {
@@ -69,13 +77,24 @@ impl IniParser<'_> {
                     "children" => State::Children,
                     "vars" => State::Vars,
                     other => {
-                        self.error(col, format!("Section [{name}:{other}] has unknown type: {other}"));
+                        self.error(
+                            col,
+                            format!("Section [{name}:{other}] has unknown type: {other}"),
+                        );
                         state = State::Skip;
                         continue;
                     }
                 };
-                if self.data.group(&name).is_none() && state == State::Vars && self.pending_index(&name).is_none() {
-                    self.pending.push(Pending { name: name.clone(), line: self.line_no, state, parents: Vec::new() });
+                if self.data.group(&name).is_none()
+                    && state == State::Vars
+                    && self.pending_index(&name).is_none()
+                {
+                    self.pending.push(Pending {
+                        name: name.clone(),
+                        line: self.line_no,
+                        state,
+                        parents: Vec::new(),
+                    });
                 }
                 group = self.data.add_group(&name);
                 if state != State::Vars {
@@ -111,12 +130,25 @@ impl IniParser<'_> {
         for p in std::mem::take(&mut self.pending) {
             self.line_no = p.line;
             match p.state {
-                State::Vars => {
-                    self.error(1, format!("Section [{0}:vars] not valid for undefined group '{0}'.", p.name))
-                }
+                State::Vars => self.error(
+                    1,
+                    format!(
+                        "Section [{0}:vars] not valid for undefined group '{0}'.",
+                        p.name
+                    ),
+                ),
                 _ => {
-                    let parent = p.parents.last().map_or(String::new(), |&g| self.data.groups[g].name.clone());
-                    self.error(1, format!("Section [{parent}:children] includes undefined group '{}'.", p.name))
+                    let parent = p
+                        .parents
+                        .last()
+                        .map_or(String::new(), |&g| self.data.groups[g].name.clone());
+                    self.error(
+                        1,
+                        format!(
+                            "Section [{parent}:children] includes undefined group '{}'.",
+                            p.name
+                        ),
+                    )
                 }
             }
         }
@@ -128,15 +160,21 @@ impl IniParser<'_> {
 
     /// `name` now has a section: attach it to the parents that named it early.
     fn add_pending_children(&mut self, name: &str) {
-        let Some(i) = self.pending_index(name) else { return };
+        let Some(i) = self.pending_index(name) else {
+            return;
+        };
         let entry = self.pending.remove(i);
         let child = self.data.add_group(name);
         for parent in entry.parents {
             if let Err(e) = self.data.add_child(parent, child) {
-                self.diags.push(Diagnostic::new(self.file, entry.line, 1, e));
+                self.diags
+                    .push(Diagnostic::new(self.file, entry.line, 1, e));
             }
             let parent_name = self.data.groups[parent].name.clone();
-            if self.pending_index(&parent_name).is_some_and(|j| self.pending[j].state == State::Children) {
+            if self
+                .pending_index(&parent_name)
+                .is_some_and(|j| self.pending[j].state == State::Children)
+            {
                 self.add_pending_children(&parent_name);
             }
         }
@@ -145,9 +183,13 @@ impl IniParser<'_> {
     fn host_line(&mut self, line: &str, col: u32, group: usize) {
         let tokens = match shlex_split(line) {
             Ok(t) => t,
-            Err(e) => return self.error(col, format!("Error parsing host definition '{line}': {e}")),
+            Err(e) => {
+                return self.error(col, format!("Error parsing host definition '{line}': {e}"))
+            }
         };
-        let Some(pattern) = tokens.first() else { return };
+        let Some(pattern) = tokens.first() else {
+            return;
+        };
         let (names, port) = match expand_host_pattern(pattern) {
             Ok(x) => x,
             Err(e) => return self.error(col, format!("Invalid host pattern '{pattern}': {e}")),
@@ -177,7 +219,10 @@ impl IniParser<'_> {
                 Some((k, v)) => vars.push((k.to_string(), ini_value(v))),
                 None => {
                     let at = line.find(t.as_str()).map_or(col, |i| col + i as u32);
-                    self.error(at, format!("Expected key=value host variable assignment, got: {t}"));
+                    self.error(
+                        at,
+                        format!("Expected key=value host variable assignment, got: {t}"),
+                    );
                     ok = false;
                 }
             }
@@ -190,7 +235,9 @@ impl IniParser<'_> {
             let h = self.data.add_host(&name, Some(group));
             // Like Ansible, a port counts only where the host is first seen.
             if let (false, Some(p)) = (existed, port.filter(|&p| p != 0)) {
-                self.data.hosts[h].vars.insert("ansible_port".into(), p.into());
+                self.data.hosts[h]
+                    .vars
+                    .insert("ansible_port".into(), p.into());
             }
             for (k, v) in &vars {
                 self.data.hosts[h].vars.insert(k.clone(), v.clone());
@@ -201,7 +248,10 @@ impl IniParser<'_> {
     fn var_line(&mut self, line: &str, col: u32, group: usize) {
         match line.split_once('=') {
             Some((k, v)) => {
-                if let Err(e) = self.data.set_group_var(group, k.trim(), ini_value(v.trim())) {
+                if let Err(e) = self
+                    .data
+                    .set_group_var(group, k.trim(), ini_value(v.trim()))
+                {
                     self.error(col, e);
                 }
             }

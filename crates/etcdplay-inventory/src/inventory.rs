@@ -44,7 +44,11 @@ impl Inventory {
                 ));
             }
         }
-        diags.sorted().into_result(Inventory { data, vars_dirs, warnings })
+        diags.sorted().into_result(Inventory {
+            data,
+            vars_dirs,
+            warnings,
+        })
     }
 
     pub(crate) fn data(&self) -> &InventoryData {
@@ -73,15 +77,26 @@ impl Inventory {
 
     /// The hosts of `group` and of its child groups, or `None` for an unknown group.
     pub fn group_hosts(&self, group: &str) -> Option<Vec<String>> {
-        self.data.group(group).map(|g| self.names(self.data.group_hosts(g)))
+        self.data
+            .group(group)
+            .map(|g| self.names(self.data.group_hosts(g)))
     }
 
     /// The `group_names` magic variable: the host's groups, sorted, without `all` (with
-    /// `ungrouped` when the host is in no other group). `None` for an unknown host.
+    /// `ungrouped` when the host is in no other group; empty for the implicit localhost). `None` for
+    /// an unknown host.
     pub fn group_names_of(&self, host: &str) -> Option<Vec<String>> {
+        if self.is_implicit_localhost(host) {
+            return Some(Vec::new());
+        }
         let h = self.data.host(host)?;
-        let mut names: Vec<String> =
-            self.data.host_groups(h).into_iter().filter(|&g| g != ALL).map(|g| self.data.groups[g].name.clone()).collect();
+        let mut names: Vec<String> = self
+            .data
+            .host_groups(h)
+            .into_iter()
+            .filter(|&g| g != ALL)
+            .map(|g| self.data.groups[g].name.clone())
+            .collect();
         names.sort();
         Some(names)
     }
@@ -90,21 +105,42 @@ impl Inventory {
     pub fn groups_map(&self) -> Map<String, Value> {
         (0..self.data.groups.len())
             .map(|g| {
-                let hosts = self.data.group_hosts(g).into_iter().map(|h| Value::String(self.data.hosts[h].name.clone()));
-                (self.data.groups[g].name.clone(), Value::Array(hosts.collect()))
+                let hosts = self
+                    .data
+                    .group_hosts(g)
+                    .into_iter()
+                    .map(|h| Value::String(self.data.hosts[h].name.clone()));
+                (
+                    self.data.groups[g].name.clone(),
+                    Value::Array(hosts.collect()),
+                )
             })
             .collect()
     }
 
     /// A host's inventory variables as layers, or `None` for an unknown host.
+    /// The implicit localhost (see [`Inventory::is_implicit_localhost`]) gets the `all` layers
+    /// and `ansible_connection: local`, as in Ansible.
     pub fn host_layers(&self, host: &str) -> Option<HostVarLayers> {
-        let h = self.data.host(host)?;
+        let h = self.data.host(host);
+        if h.is_none() && !self.is_implicit_localhost(host) {
+            return None;
+        }
         let mut layers = HostVarLayers::default();
         merge(&mut layers.file_groups, &self.data.groups[ALL].vars);
-        for g in self.data.sorted_groups_of(h) {
-            merge(&mut layers.file_groups, &self.data.groups[g].vars);
+        match h {
+            Some(h) => {
+                for g in self.data.sorted_groups_of(h) {
+                    merge(&mut layers.file_groups, &self.data.groups[g].vars);
+                }
+                merge(&mut layers.file_host, &self.data.hosts[h].vars);
+            }
+            None => {
+                layers
+                    .file_host
+                    .insert("ansible_connection".into(), Value::String("local".into()));
+            }
         }
-        merge(&mut layers.file_host, &self.data.hosts[h].vars);
         for dirs in &self.vars_dirs {
             let d = dirs.layers_for(&self.data, host);
             merge(&mut layers.dirs.group_vars_all, &d.group_vars_all);
@@ -125,17 +161,32 @@ impl Inventory {
             }
         }
         if self.data.groups[g].priority != 1 {
-            vars.insert("ansible_group_priority".into(), self.data.groups[g].priority.into());
+            vars.insert(
+                "ansible_group_priority".into(),
+                self.data.groups[g].priority.into(),
+            );
         }
         Some(vars)
     }
 
+    /// The `inventory_file` magic variable: the inventory file (as named on the command line,
+    /// joined with the directory for directory sources) where `host` first appeared; `None` for
+    /// hosts from an `a,b,` list or unknown hosts.
+    pub fn inventory_file(&self, host: &str) -> Option<&str> {
+        self.data.hosts[self.data.host(host)?].source.as_deref()
+    }
+
     /// Whether `host` sits only in the implicit `ungrouped` group.
     pub fn is_ungrouped(&self, host: &str) -> bool {
-        self.data.host(host).is_some_and(|h| self.data.groups[UNGROUPED].hosts.contains(&h))
+        self.data
+            .host(host)
+            .is_some_and(|h| self.data.groups[UNGROUPED].hosts.contains(&h))
     }
 
     fn names(&self, hosts: Vec<usize>) -> Vec<String> {
-        hosts.into_iter().map(|h| self.data.hosts[h].name.clone()).collect()
+        hosts
+            .into_iter()
+            .map(|h| self.data.hosts[h].name.clone())
+            .collect()
     }
 }

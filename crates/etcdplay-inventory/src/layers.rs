@@ -34,7 +34,10 @@ pub struct HostVarLayers {
 
 impl HostVarLayers {
     /// Every layer, lowest precedence first, with the playbook directory's layers slotted in.
-    pub fn ordered<'a>(&'a self, playbook: Option<&'a DirLayers>) -> Vec<(VarSource, &'a Map<String, Value>)> {
+    pub fn ordered<'a>(
+        &'a self,
+        playbook: Option<&'a DirLayers>,
+    ) -> Vec<(VarSource, &'a Map<String, Value>)> {
         let mut out = vec![
             (VarSource::InventoryFileGroups, &self.file_groups),
             (VarSource::InventoryGroupVarsAll, &self.dirs.group_vars_all),

@@ -30,6 +30,8 @@ pub(crate) struct Host {
     pub(crate) name: String,
     pub(crate) groups: Vec<usize>,
     pub(crate) vars: Map<String, Value>,
+    /// The inventory file where the host first appeared (`inventory_file`); none for `a,b,`.
+    pub(crate) source: Option<String>,
 }
 
 /// Hosts and groups as parsed, before any `group_vars`/`host_vars` directory.
@@ -39,6 +41,8 @@ pub(crate) struct InventoryData {
     pub(crate) groups: Vec<Group>,
     host_index: HashMap<String, usize>,
     group_index: HashMap<String, usize>,
+    /// The file being parsed, recorded on hosts it creates.
+    pub(crate) current_source: Option<String>,
 }
 
 pub(crate) const ALL: usize = 0;
@@ -51,6 +55,7 @@ impl InventoryData {
             groups: Vec::new(),
             host_index: HashMap::new(),
             group_index: HashMap::new(),
+            current_source: None,
         };
         data.add_group("all");
         data.add_group("ungrouped");
@@ -91,8 +96,14 @@ impl InventoryData {
         let h = match self.host(name) {
             Some(h) => h,
             None => {
-                self.hosts.push(Host { name: name.to_string(), groups: Vec::new(), vars: Map::new() });
-                self.host_index.insert(name.to_string(), self.hosts.len() - 1);
+                self.hosts.push(Host {
+                    name: name.to_string(),
+                    groups: Vec::new(),
+                    vars: Map::new(),
+                    source: self.current_source.clone(),
+                });
+                self.host_index
+                    .insert(name.to_string(), self.hosts.len() - 1);
                 self.hosts.len() - 1
             }
         };
@@ -107,7 +118,12 @@ impl InventoryData {
 
     /// Sets an inventory-file variable on group `g`; `ansible_group_priority` is not a variable
     /// but the group's merge priority, and must be an integer.
-    pub(crate) fn set_group_var(&mut self, g: usize, key: &str, value: Value) -> Result<(), String> {
+    pub(crate) fn set_group_var(
+        &mut self,
+        g: usize,
+        key: &str,
+        value: Value,
+    ) -> Result<(), String> {
         if key != "ansible_group_priority" {
             self.groups[g].vars.insert(key.to_string(), value);
             return Ok(());
@@ -123,14 +139,19 @@ impl InventoryData {
                 self.groups[g].priority = p;
                 Ok(())
             }
-            None => Err(format!("ansible_group_priority must be an integer, got {value}")),
+            None => Err(format!(
+                "ansible_group_priority must be an integer, got {value}"
+            )),
         }
     }
 
     /// Makes `child` a child of `parent`; refuses an edge that would close a loop.
     pub(crate) fn add_child(&mut self, parent: usize, child: usize) -> Result<(), String> {
         if parent == child {
-            return Err(format!("Group '{}' cannot be a child of itself.", self.groups[parent].name));
+            return Err(format!(
+                "Group '{}' cannot be a child of itself.",
+                self.groups[parent].name
+            ));
         }
         if self.groups[parent].children.contains(&child) {
             return Ok(());
@@ -204,7 +225,11 @@ impl InventoryData {
     /// The groups of `h` other than `all`, in variable-merge order: depth, then priority, then
     /// name (Ansible's `sort_groups`).
     pub(crate) fn sorted_groups_of(&self, h: usize) -> Vec<usize> {
-        let mut v: Vec<usize> = self.host_groups(h).into_iter().filter(|&g| g != ALL).collect();
+        let mut v: Vec<usize> = self
+            .host_groups(h)
+            .into_iter()
+            .filter(|&g| g != ALL)
+            .collect();
         v.sort_by(|&a, &b| {
             let (ga, gb) = (&self.groups[a], &self.groups[b]);
             (ga.depth, ga.priority, &ga.name).cmp(&(gb.depth, gb.priority, &gb.name))
@@ -223,7 +248,10 @@ impl InventoryData {
             }
         }
         for h in 0..self.hosts.len() {
-            let real = self.hosts[h].groups.iter().any(|&g| g != ALL && g != UNGROUPED);
+            let real = self.hosts[h]
+                .groups
+                .iter()
+                .any(|&g| g != ALL && g != UNGROUPED);
             let in_ungrouped = self.hosts[h].groups.contains(&UNGROUPED);
             if in_ungrouped && real {
                 self.groups[UNGROUPED].hosts.retain(|&x| x != h);
@@ -270,14 +298,24 @@ mod tests {
         d.add_child(a, b).unwrap();
         d.add_child(b, c).unwrap();
         d.add_child(a, c).unwrap();
-        assert!(d.add_child(c, a).unwrap_err().contains("recursive dependency loop"));
+        assert!(d
+            .add_child(c, a)
+            .unwrap_err()
+            .contains("recursive dependency loop"));
         assert!(d.add_child(c, c).is_err());
         let h = d.add_host("h", Some(c));
         d.add_host("lonely", None);
         d.reconcile();
-        assert_eq!((d.groups[a].depth, d.groups[b].depth, d.groups[c].depth), (1, 2, 3));
+        assert_eq!(
+            (d.groups[a].depth, d.groups[b].depth, d.groups[c].depth),
+            (1, 2, 3)
+        );
         assert_eq!(d.groups[UNGROUPED].hosts, vec![1]);
-        let names: Vec<&str> = d.sorted_groups_of(h).iter().map(|&g| d.groups[g].name.as_str()).collect();
+        let names: Vec<&str> = d
+            .sorted_groups_of(h)
+            .iter()
+            .map(|&g| d.groups[g].name.as_str())
+            .collect();
         assert_eq!(names, ["a", "b", "c"]);
         assert_eq!(d.group_hosts(ALL), vec![1, 0]);
     }

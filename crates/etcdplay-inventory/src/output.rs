@@ -17,19 +17,28 @@ impl Inventory {
         self.format_group(ALL, &mut seen, &mut results);
         let mut hostvars = Map::new();
         for name in self.hosts() {
-            let vars = self.host_layers(&name).map(|l| l.merged(None)).unwrap_or_default();
+            let vars = self
+                .host_layers(&name)
+                .map(|l| l.merged(None))
+                .unwrap_or_default();
             if !vars.is_empty() {
                 hostvars.insert(name, Value::Object(vars));
             }
         }
-        results.insert("_meta".into(), json!({"hostvars": hostvars, "profile": "inventory_legacy"}));
+        results.insert(
+            "_meta".into(),
+            json!({"hostvars": hostvars, "profile": "inventory_legacy"}),
+        );
         sort_keys(Value::Object(results))
     }
 
     /// [`Inventory::to_list_json`] as text, indented like Ansible's output.
     pub fn to_list_json_string(&self) -> String {
         let mut out = Vec::new();
-        let mut ser = serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::with_indent(b"    "));
+        let mut ser = serde_json::Serializer::with_formatter(
+            &mut out,
+            serde_json::ser::PrettyFormatter::with_indent(b"    "),
+        );
         // Serialising a Value into memory cannot fail.
         let _ = serde::Serialize::serialize(&self.to_list_json(), &mut ser);
         String::from_utf8_lossy(&out).into_owned()
@@ -40,7 +49,11 @@ impl Inventory {
         let group = &data.groups[g];
         let mut entry = Map::new();
         if g != ALL {
-            let hosts: Vec<Value> = group.hosts.iter().map(|&h| Value::String(data.hosts[h].name.clone())).collect();
+            let hosts: Vec<Value> = group
+                .hosts
+                .iter()
+                .map(|&h| Value::String(data.hosts[h].name.clone()))
+                .collect();
             if !hosts.is_empty() {
                 entry.insert("hosts".into(), Value::Array(hosts));
             }
@@ -79,13 +92,20 @@ impl Inventory {
                 let name = &data.hosts[h].name;
                 lines.push(graph_name(name, depth + 1));
                 if with_vars {
-                    let vars = self.host_layers(name).map(|l| l.merged(None)).unwrap_or_default();
+                    let vars = self
+                        .host_layers(name)
+                        .map(|l| l.merged(None))
+                        .unwrap_or_default();
                     show_vars(&vars, depth + 2, lines);
                 }
             }
         }
         if with_vars {
-            show_vars(&self.group_vars(&group.name).unwrap_or_default(), depth + 1, lines);
+            show_vars(
+                &self.group_vars(&group.name).unwrap_or_default(),
+                depth + 1,
+                lines,
+            );
         }
     }
 }
@@ -102,7 +122,10 @@ fn show_vars(vars: &Map<String, Value>, depth: usize, lines: &mut Vec<String>) {
     let mut keys: Vec<&String> = vars.keys().collect();
     keys.sort();
     for k in keys {
-        lines.push(graph_name(&format!("{{{k} = {}}}", python_str(&vars[k])), depth));
+        lines.push(graph_name(
+            &format!("{{{k} = {}}}", python_str(&vars[k])),
+            depth,
+        ));
     }
 }
 
@@ -125,7 +148,11 @@ fn python_repr(v: &Value) -> String {
             _ => n.to_string(),
         },
         Value::String(s) => {
-            let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+            let quote = if s.contains('\'') && !s.contains('"') {
+                '"'
+            } else {
+                '\''
+            };
             let mut out = String::from(quote);
             for c in s.chars() {
                 match c {
@@ -143,10 +170,20 @@ fn python_repr(v: &Value) -> String {
             out.push(quote);
             out
         }
-        Value::Array(items) => format!("[{}]", items.iter().map(python_repr).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(python_repr).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(m) => format!(
             "{{{}}}",
-            m.iter().map(|(k, v)| format!("{}: {}", python_repr(&Value::String(k.clone())), python_repr(v))).collect::<Vec<_>>().join(", ")
+            m.iter()
+                .map(|(k, v)| format!(
+                    "{}: {}",
+                    python_repr(&Value::String(k.clone())),
+                    python_repr(v)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -157,7 +194,12 @@ fn sort_keys(v: Value) -> Value {
         Value::Object(m) => {
             let mut entries: Vec<(String, Value)> = m.into_iter().collect();
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k, sort_keys(v))).collect())
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sort_keys(v)))
+                    .collect(),
+            )
         }
         Value::Array(items) => Value::Array(items.into_iter().map(sort_keys).collect()),
         other => other,

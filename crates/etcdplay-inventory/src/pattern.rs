@@ -16,8 +16,9 @@ use crate::Inventory;
 /// Names that Ansible answers with an implicit local host when the inventory lacks them.
 pub const LOCALHOST_NAMES: [&str; 3] = ["127.0.0.1", "localhost", "::1"];
 
-static SUBSCRIPT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$").expect("static regex"));
+static SUBSCRIPT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$").expect("static regex")
+});
 static COLON_PARTS: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?:[^\s:\[\]]|\[[^\]]*\])+").expect("static regex"));
 
@@ -36,9 +37,16 @@ pub(crate) fn split_pattern(pattern: &str) -> Vec<String> {
     } else if parse_address(pattern, true).is_ok() {
         vec![pattern.to_string()]
     } else {
-        COLON_PARTS.find_iter(pattern).map(|m| m.as_str().to_string()).collect()
+        COLON_PARTS
+            .find_iter(pattern)
+            .map(|m| m.as_str().to_string())
+            .collect()
     };
-    parts.into_iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
+    parts
+        .into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 fn order_parts(parts: Vec<String>) -> Vec<String> {
@@ -64,15 +72,24 @@ impl Inventory {
 
     /// The hosts `pattern` selects that are also selected by `limit` (`--limit`, same syntax,
     /// or `@file` with one pattern per line).
-    pub fn select_limited(&self, pattern: &str, limit: Option<&str>) -> Result<Vec<String>, PatternError> {
+    pub fn select_limited(
+        &self,
+        pattern: &str,
+        limit: Option<&str>,
+    ) -> Result<Vec<String>, PatternError> {
         let mut hosts = self.evaluate(&split_pattern(pattern))?;
         if hosts.is_empty() {
-            return Err(PatternError::NoMatch { pattern: pattern.to_string() });
+            return Err(PatternError::NoMatch {
+                pattern: pattern.to_string(),
+            });
         }
         if let Some(limit) = limit {
             let parts = match limit.strip_prefix('@') {
                 Some(path) => std::fs::read_to_string(path)
-                    .map_err(|e| PatternError::LimitFile { path: path.to_string(), message: e.to_string() })?
+                    .map_err(|e| PatternError::LimitFile {
+                        path: path.to_string(),
+                        message: e.to_string(),
+                    })?
                     .lines()
                     .flat_map(split_pattern)
                     .collect(),
@@ -81,7 +98,10 @@ impl Inventory {
             let allowed: HashSet<Matched> = self.evaluate(&parts)?.into_iter().collect();
             hosts.retain(|h| allowed.contains(h));
             if hosts.is_empty() {
-                return Err(PatternError::NoneWithinLimit { pattern: pattern.to_string(), limit: limit.to_string() });
+                return Err(PatternError::NoneWithinLimit {
+                    pattern: pattern.to_string(),
+                    limit: limit.to_string(),
+                });
             }
         }
         Ok(hosts.into_iter().map(|m| self.matched_name(m)).collect())
@@ -156,7 +176,9 @@ impl Inventory {
         let (hosts, _) = self.enumerate(expr)?;
         match subscript {
             Some(s) if !hosts.is_empty() => {
-                apply_subscript(&hosts, s).ok_or_else(|| PatternError::BadSubscript { pattern: bare.to_string() })
+                apply_subscript(&hosts, s).ok_or_else(|| PatternError::BadSubscript {
+                    pattern: bare.to_string(),
+                })
             }
             _ => Ok(hosts),
         }
@@ -167,12 +189,18 @@ impl Inventory {
         let data: &InventoryData = self.data();
         let re = compile(expr)?;
         let mut out = Vec::new();
-        let groups: Vec<usize> = (0..data.groups.len()).filter(|&g| re.matches(&data.groups[g].name)).collect();
+        let groups: Vec<usize> = (0..data.groups.len())
+            .filter(|&g| re.matches(&data.groups[g].name))
+            .collect();
         for &g in &groups {
             out.extend(data.group_hosts(g).into_iter().map(Matched::Host));
         }
         if groups.is_empty() || expr.starts_with('~') || expr.contains(['.', '?', '*', '[']) {
-            out.extend((0..data.hosts.len()).filter(|&h| re.matches(&data.hosts[h].name)).map(Matched::Host));
+            out.extend(
+                (0..data.hosts.len())
+                    .filter(|&h| re.matches(&data.hosts[h].name))
+                    .map(Matched::Host),
+            );
         }
         if out.is_empty() {
             if let Some(name) = LOCALHOST_NAMES.iter().find(|n| **n == expr) {
@@ -202,10 +230,19 @@ impl Matcher {
 }
 
 fn compile(expr: &str) -> Result<Matcher, PatternError> {
-    let bad = |e: regex::Error| PatternError::BadRegex { pattern: expr.to_string(), message: e.to_string() };
+    let bad = |e: regex::Error| PatternError::BadRegex {
+        pattern: expr.to_string(),
+        message: e.to_string(),
+    };
     match expr.strip_prefix('~') {
-        Some(re) => Ok(Matcher { re: Regex::new(re).map_err(bad)?, start_only: true }),
-        None => Ok(Matcher { re: Regex::new(&glob_to_regex(expr)).map_err(bad)?, start_only: false }),
+        Some(re) => Ok(Matcher {
+            re: Regex::new(re).map_err(bad)?,
+            start_only: true,
+        }),
+        None => Ok(Matcher {
+            re: Regex::new(&glob_to_regex(expr)).map_err(bad)?,
+            start_only: false,
+        }),
     }
 }
 
@@ -289,7 +326,11 @@ fn apply_subscript(hosts: &[Matched], (start, end): Subscript) -> Option<Vec<Mat
             let end = if end == -1 { len - 1 } else { end };
             let clamp = |i: i64| index(i).clamp(0, len) as usize;
             let (s, e) = (clamp(start), clamp(end + 1));
-            Some(if s < e { hosts[s..e].to_vec() } else { Vec::new() })
+            Some(if s < e {
+                hosts[s..e].to_vec()
+            } else {
+                Vec::new()
+            })
         }
         None => {
             let i = index(start);
@@ -327,8 +368,14 @@ mod tests {
         assert_eq!(split_subscript("g[-1]"), Some(("g", (-1, None))));
         assert_eq!(split_subscript("~g[1]"), None);
         let hs: Vec<Matched> = (0..4).map(Matched::Host).collect();
-        assert_eq!(apply_subscript(&hs, (1, Some(2))), Some(vec![Matched::Host(1), Matched::Host(2)]));
-        assert_eq!(apply_subscript(&hs, (-1, None)), Some(vec![Matched::Host(3)]));
+        assert_eq!(
+            apply_subscript(&hs, (1, Some(2))),
+            Some(vec![Matched::Host(1), Matched::Host(2)])
+        );
+        assert_eq!(
+            apply_subscript(&hs, (-1, None)),
+            Some(vec![Matched::Host(3)])
+        );
         assert_eq!(apply_subscript(&hs, (9, None)), None);
         assert_eq!(apply_subscript(&hs, (9, Some(10))), Some(vec![]));
     }

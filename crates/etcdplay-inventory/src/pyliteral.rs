@@ -70,7 +70,10 @@ pub(crate) fn shlex_split(line: &str) -> Result<Vec<String>, String> {
 
 /// The value of an INI variable: the Python literal it spells, or the text itself.
 pub(crate) fn ini_value(text: &str) -> Value {
-    let mut p = LiteralParser { s: text.trim_start_matches([' ', '\t']).as_bytes(), i: 0 };
+    let mut p = LiteralParser {
+        s: text.trim_start_matches([' ', '\t']).as_bytes(),
+        i: 0,
+    };
     match p.expr(0) {
         Some(v) => {
             p.skip_ws();
@@ -153,7 +156,10 @@ impl LiteralParser<'_> {
             c if c.is_ascii_digit() || c == b'.' => self.number(),
             c if c.is_ascii_alphabetic() || c == b'_' => {
                 let start = self.i;
-                while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_') {
+                while self
+                    .peek()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
+                {
                     self.i += 1;
                 }
                 let word = std::str::from_utf8(&self.s[start..self.i]).ok()?;
@@ -238,7 +244,10 @@ impl LiteralParser<'_> {
 
     fn number(&mut self) -> Option<Value> {
         let start = self.i;
-        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.') {
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.')
+        {
             // An exponent sign belongs to the number: 1e-5.
             let c = self.s[self.i];
             self.i += 1;
@@ -263,7 +272,9 @@ impl LiteralParser<'_> {
             while self.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
                 self.i += 1;
             }
-            let prefix = std::str::from_utf8(&self.s[start..self.i]).ok()?.to_ascii_lowercase();
+            let prefix = std::str::from_utf8(&self.s[start..self.i])
+                .ok()?
+                .to_ascii_lowercase();
             if !matches!(self.peek(), Some(b'\'' | b'"')) || !is_string_prefix(&prefix) {
                 self.i = start;
                 break;
@@ -326,7 +337,10 @@ impl LiteralParser<'_> {
 }
 
 fn is_string_prefix(p: &str) -> bool {
-    matches!(p.to_ascii_lowercase().as_str(), "" | "r" | "u" | "b" | "br" | "rb")
+    matches!(
+        p.to_ascii_lowercase().as_str(),
+        "" | "r" | "u" | "b" | "br" | "rb"
+    )
 }
 
 fn key_text(v: &Value) -> Option<String> {
@@ -353,9 +367,13 @@ fn parse_number(text: &str) -> Option<Value> {
     }
     let clean = text.replace('_', "");
     let lower = clean.to_ascii_lowercase();
-    let radix = [("0x", 16), ("0o", 8), ("0b", 2)].into_iter().find(|(p, _)| lower.starts_with(p));
+    let radix = [("0x", 16), ("0o", 8), ("0b", 2)]
+        .into_iter()
+        .find(|(p, _)| lower.starts_with(p));
     if let Some((p, radix)) = radix {
-        return i64::from_str_radix(&lower[p.len()..], radix).ok().map(|i| Value::Number(i.into()));
+        return i64::from_str_radix(&lower[p.len()..], radix)
+            .ok()
+            .map(|i| Value::Number(i.into()));
     }
     if lower.bytes().all(|c| c.is_ascii_digit()) {
         // Python 3 refuses leading zeros in decimal integers, except for zero itself.
@@ -364,7 +382,9 @@ fn parse_number(text: &str) -> Option<Value> {
         }
         return lower.parse::<i64>().ok().map(|i| Value::Number(i.into()));
     }
-    let ok = lower.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'+' | b'-'));
+    let ok = lower
+        .bytes()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'+' | b'-'));
     if !ok || lower.starts_with('e') || lower == "." {
         return None;
     }
@@ -379,7 +399,10 @@ mod tests {
 
     #[test]
     fn shlex_like_python() {
-        assert_eq!(shlex_split(r#"h1 a=1 b="x y" c='p q' # note"#).unwrap(), ["h1", "a=1", "b=x y", "c=p q"]);
+        assert_eq!(
+            shlex_split(r#"h1 a=1 b="x y" c='p q' # note"#).unwrap(),
+            ["h1", "a=1", "b=x y", "c=p q"]
+        );
         assert_eq!(shlex_split(r#"a=x#y z"#).unwrap(), ["a=x"]);
         assert_eq!(shlex_split(r#"a="q\"r\n""#).unwrap(), ["a=q\"r\\n"]);
         assert_eq!(shlex_split(r"a\ b").unwrap(), ["a b"]);

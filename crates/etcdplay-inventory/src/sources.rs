@@ -12,8 +12,9 @@ use crate::model::{InventoryData, UNGROUPED};
 use crate::yaml_inventory::parse_yaml_inventory;
 
 /// File name endings Ansible skips in an inventory directory (its `INVENTORY_IGNORE_EXTS`).
-const IGNORED_ENDINGS: [&str; 12] =
-    [".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry"];
+const IGNORED_ENDINGS: [&str; 12] = [
+    ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry",
+];
 const YAML_EXTENSIONS: [&str; 3] = ["yml", "yaml", "json"];
 
 /// Where a source's `group_vars/` and `host_vars/` live, if it has any.
@@ -33,7 +34,12 @@ fn is_host_list(source: &str) -> bool {
 }
 
 /// Reads one `-i` source into `data`.
-pub(crate) fn parse_source(source: &str, data: &mut InventoryData, diags: &mut Diagnostics, warnings: &mut Vec<Diagnostic>) {
+pub(crate) fn parse_source(
+    source: &str,
+    data: &mut InventoryData,
+    diags: &mut Diagnostics,
+    warnings: &mut Vec<Diagnostic>,
+) {
     if is_host_list(source) {
         return parse_host_list(source, data);
     }
@@ -49,6 +55,7 @@ pub(crate) fn parse_source(source: &str, data: &mut InventoryData, diags: &mut D
 
 /// `-i 'a,b:2222,'`: hosts in `ungrouped`, an address's port becoming `ansible_port`.
 fn parse_host_list(source: &str, data: &mut InventoryData) {
+    data.current_source = None;
     for item in source.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (host, port) = parse_address(item, false).unwrap_or_else(|_| (item.to_string(), None));
         if data.host(&host).is_none() {
@@ -66,15 +73,32 @@ fn ignored(name: &str) -> bool {
         || IGNORED_ENDINGS.iter().any(|e| name.ends_with(e))
 }
 
-fn parse_dir(dir: &Path, data: &mut InventoryData, diags: &mut Diagnostics, warnings: &mut Vec<Diagnostic>, depth: usize) {
+fn parse_dir(
+    dir: &Path,
+    data: &mut InventoryData,
+    diags: &mut Diagnostics,
+    warnings: &mut Vec<Diagnostic>,
+    depth: usize,
+) {
     if depth > 16 {
-        return diags.push(Diagnostic::whole_file(dir.display().to_string(), "inventory directories nested too deeply"));
+        return diags.push(Diagnostic::whole_file(
+            dir.display().to_string(),
+            "inventory directories nested too deeply",
+        ));
     }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) => return diags.push(Diagnostic::whole_file(dir.display().to_string(), format!("cannot read directory: {e}"))),
+        Err(e) => {
+            return diags.push(Diagnostic::whole_file(
+                dir.display().to_string(),
+                format!("cannot read directory: {e}"),
+            ))
+        }
     };
-    let mut names: Vec<String> = entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     for name in names.into_iter().filter(|n| !ignored(n)) {
         let path = dir.join(&name);
@@ -86,51 +110,82 @@ fn parse_dir(dir: &Path, data: &mut InventoryData, diags: &mut Diagnostics, warn
     }
 }
 
-fn parse_file(path: &Path, data: &mut InventoryData, diags: &mut Diagnostics, warnings: &mut Vec<Diagnostic>) {
+fn parse_file(
+    path: &Path,
+    data: &mut InventoryData,
+    diags: &mut Diagnostics,
+    warnings: &mut Vec<Diagnostic>,
+) {
     let shown = path.display().to_string();
+    data.current_source = Some(shown.clone());
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) => return diags.push(Diagnostic::whole_file(shown, format!("cannot read inventory file: {e}"))),
+        Err(e) => {
+            return diags.push(Diagnostic::whole_file(
+                shown,
+                format!("cannot read inventory file: {e}"),
+            ))
+        }
     };
     if bytes.starts_with(b"#!") {
         // An inventory script: Ansible would run it; etcdplay never executes inventories.
-        return warnings.push(Diagnostic::whole_file(shown, "skipped: inventory scripts are not supported"));
+        return warnings.push(Diagnostic::whole_file(
+            shown,
+            "skipped: inventory scripts are not supported",
+        ));
     }
     let Ok(text) = String::from_utf8(bytes) else {
-        return diags.push(Diagnostic::whole_file(shown, "inventory file is not valid UTF-8"));
+        return diags.push(Diagnostic::whole_file(
+            shown,
+            "inventory file is not valid UTF-8",
+        ));
     };
-    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
     let yaml_candidate = ext.as_deref().is_none_or(|e| YAML_EXTENSIONS.contains(&e));
     if ext.as_deref() == Some("toml") {
-        return diags.push(Diagnostic::whole_file(shown, "TOML inventories are not supported; use INI or YAML"));
+        return diags.push(Diagnostic::whole_file(
+            shown,
+            "TOML inventories are not supported; use INI or YAML",
+        ));
     }
     if !yaml_candidate {
         return parse_ini(&text, &shown, data, diags);
     }
     let explicit_yaml = ext.is_some();
     match load_yaml(&text) {
-        Ok(root) if matches!(root.value, NodeValue::Map(_)) => parse_yaml_inventory(&root, &shown, data, diags),
+        Ok(root) if matches!(root.value, NodeValue::Map(_)) => {
+            parse_yaml_inventory(&root, &shown, data, diags)
+        }
         // Ansible's yaml plugin refuses an empty file and its ini plugin then reads nothing.
         Ok(root) if root.is_null() => {}
         Ok(root) if explicit_yaml => diags.push(Diagnostic::new(
             shown,
             root.pos.line,
             root.pos.col,
-            format!("YAML inventory has invalid structure, it should be a mapping, got a {}", root.type_name()),
+            format!(
+                "YAML inventory has invalid structure, it should be a mapping, got a {}",
+                root.type_name()
+            ),
         )),
         Err(e) if explicit_yaml => diags.push(e.in_file(&shown)),
         yaml => {
             // No extension and not a YAML mapping: read it as INI, which is what such files
-            // usually are. When that fails too and it looked like YAML, say so as well.
+            // usually are. When that fails too and the file starts like YAML (`all:`), the YAML
+            // error is the one that helps.
             let mut ini_diags = Diagnostics::new();
             parse_ini(&text, &shown, data, &mut ini_diags);
-            if let (false, Err(e)) = (ini_diags.is_empty(), &yaml) {
-                let first = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with(['#', ';']));
-                if first.is_some_and(|l| l.ends_with(':')) {
-                    diags.push(e.in_file(&shown));
+            let first = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with(['#', ';']));
+            match yaml {
+                Err(e) if !ini_diags.is_empty() && first.is_some_and(|l| l.ends_with(':')) => {
+                    diags.push(e.in_file(&shown))
                 }
+                _ => diags.extend(ini_diags),
             }
-            diags.extend(ini_diags);
         }
     }
 }

@@ -10,6 +10,7 @@ use etcdplay_source::{load_yaml_file, Diagnostic, Diagnostics, NodeValue};
 use serde_json::{Map, Value};
 
 use crate::model::{InventoryData, ALL};
+use crate::pattern::LOCALHOST_NAMES;
 use crate::Inventory;
 
 const EXTENSIONS: [&str; 3] = ["yml", "yaml", "json"];
@@ -43,13 +44,31 @@ impl VarsDirs {
     pub(crate) fn load_for(dir: &Path, data: &InventoryData, diags: &mut Diagnostics) -> VarsDirs {
         let mut out = VarsDirs::default();
         for (sub, names, target) in [
-            ("group_vars", data.groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), &mut out.groups),
-            ("host_vars", data.hosts.iter().map(|h| h.name.as_str()).collect(), &mut out.hosts),
+            (
+                "group_vars",
+                data.groups
+                    .iter()
+                    .map(|g| g.name.as_str())
+                    .collect::<Vec<_>>(),
+                &mut out.groups,
+            ),
+            (
+                "host_vars",
+                data.hosts
+                    .iter()
+                    .map(|h| h.name.as_str())
+                    .chain(LOCALHOST_NAMES.iter().copied())
+                    .collect(),
+                &mut out.hosts,
+            ),
         ] {
             let base = dir.join(sub);
             if !base.is_dir() {
                 if base.exists() {
-                    diags.push(Diagnostic::whole_file(shown(&base), format!("{sub} is not a directory")));
+                    diags.push(Diagnostic::whole_file(
+                        shown(&base),
+                        format!("{sub} is not a directory"),
+                    ));
                 }
                 continue;
             }
@@ -85,11 +104,15 @@ impl VarsDirs {
 
     pub(crate) fn layers_for(&self, data: &InventoryData, host: &str) -> DirLayers {
         let mut layers = DirLayers::default();
-        let Some(h) = data.host(host) else { return layers };
+        let known = data.host(host);
+        // The implicit localhost belongs to no group but still gets `all` and its host_vars.
+        if known.is_none() && !LOCALHOST_NAMES.contains(&host) {
+            return layers;
+        }
         if let Some(v) = self.group(&data.groups[ALL].name) {
             merge(&mut layers.group_vars_all, v);
         }
-        for g in data.sorted_groups_of(h) {
+        for g in known.map(|h| data.sorted_groups_of(h)).unwrap_or_default() {
             if let Some(v) = self.group(&data.groups[g].name) {
                 merge(&mut layers.group_vars, v);
             }
@@ -118,7 +141,8 @@ fn find_vars_files(base: &Path, name: &str) -> Vec<PathBuf> {
     if name.is_empty() || name.contains('/') || name == "." || name == ".." {
         return Vec::new();
     }
-    let candidates = std::iter::once(base.join(name)).chain(EXTENSIONS.iter().map(|e| base.join(format!("{name}.{e}"))));
+    let candidates = std::iter::once(base.join(name))
+        .chain(EXTENSIONS.iter().map(|e| base.join(format!("{name}.{e}"))));
     for path in candidates {
         if path.is_dir() {
             let mut found = Vec::new();
@@ -137,15 +161,22 @@ fn files_in_dir(dir: &Path, found: &mut Vec<PathBuf>, depth: usize) {
     if depth > 32 {
         return;
     }
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut names: Vec<String> = entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     for n in names {
         if n.starts_with('.') || n.ends_with('~') {
             continue;
         }
         let path = dir.join(&n);
-        let ext = Path::new(&n).extension().map(|e| e.to_string_lossy().into_owned());
+        let ext = Path::new(&n)
+            .extension()
+            .map(|e| e.to_string_lossy().into_owned());
         if path.is_dir() && ext.is_none() {
             files_in_dir(&path, found, depth + 1);
         } else if path.is_file() && ext.as_deref().is_none_or(|e| EXTENSIONS.contains(&e)) {
@@ -169,7 +200,10 @@ fn load_vars_file(path: &Path, into: &mut Map<String, Value>, diags: &mut Diagno
                 name,
                 node.pos.line,
                 node.pos.col,
-                format!("Invalid vars file: expected a mapping of variables, got a {}", node.type_name()),
+                format!(
+                    "Invalid vars file: expected a mapping of variables, got a {}",
+                    node.type_name()
+                ),
             )),
         },
     }

@@ -12,7 +12,12 @@ use crate::model::InventoryData;
 const SECTIONS: [&str; 3] = ["vars", "children", "hosts"];
 
 /// Parses a YAML inventory `root` (already known to be a mapping) from `file` into `data`.
-pub(crate) fn parse_yaml_inventory(root: &Node, file: &str, data: &mut InventoryData, diags: &mut Diagnostics) {
+pub(crate) fn parse_yaml_inventory(
+    root: &Node,
+    file: &str,
+    data: &mut InventoryData,
+    diags: &mut Diagnostics,
+) {
     let mut p = YamlInventory { file, data, diags };
     if root.get("plugin").is_some_and(|v| !v.is_null()) {
         p.error(root, "Plugin configuration YAML file, not YAML inventory (inventory plugins are not supported)");
@@ -30,7 +35,12 @@ fn last_wins(entries: &[(Node, Node)]) -> Vec<(&Node, &Node)> {
     for (i, k) in keys.iter().enumerate() {
         last.insert(k.clone(), i);
     }
-    entries.iter().enumerate().filter(|(i, _)| last.get(&keys[*i]) == Some(i)).map(|(_, (k, v))| (k, v)).collect()
+    entries
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| last.get(&keys[*i]) == Some(i))
+        .map(|(_, (k, v))| (k, v))
+        .collect()
 }
 
 struct YamlInventory<'a> {
@@ -41,7 +51,8 @@ struct YamlInventory<'a> {
 
 impl YamlInventory<'_> {
     fn error(&mut self, at: &Node, message: impl Into<String>) {
-        self.diags.push(Diagnostic::new(self.file, at.pos.line, at.pos.col, message));
+        self.diags
+            .push(Diagnostic::new(self.file, at.pos.line, at.pos.col, message));
     }
 
     /// One group definition; returns the group's index, or `None` when it could not be read.
@@ -68,7 +79,8 @@ impl YamlInventory<'_> {
         for (k, v) in last_wins(entries) {
             let section = k.key_string().unwrap_or_default();
             if !SECTIONS.contains(&section.as_str()) {
-                let hint = did_you_mean(&section, SECTIONS).map_or(String::new(), |s| format!(" (did you mean '{s}'?)"));
+                let hint = did_you_mean(&section, SECTIONS)
+                    .map_or(String::new(), |s| format!(" (did you mean '{s}'?)"));
                 self.error(
                     k,
                     format!("unexpected key '{section}' in group '{name}'{hint}; only vars, children and hosts are valid"),
@@ -117,7 +129,9 @@ impl YamlInventory<'_> {
 
     fn host(&mut self, g: usize, group: &str, key: &Node, value: &Node) {
         let NodeValue::String(pattern) = &key.value else {
-            let shown = key.as_scalar_string().unwrap_or_else(|| key.type_name().to_string());
+            let shown = key
+                .as_scalar_string()
+                .unwrap_or_else(|| key.type_name().to_string());
             return self.error(
                 key,
                 format!("Host pattern {shown} must be a string. Enclose integers/floats in quotation marks."),
@@ -149,7 +163,9 @@ impl YamlInventory<'_> {
             let existed = self.data.host(&name).is_some();
             let h = self.data.add_host(&name, Some(g));
             if let (false, Some(p)) = (existed, port.filter(|&p| p != 0)) {
-                self.data.hosts[h].vars.insert("ansible_port".into(), p.into());
+                self.data.hosts[h]
+                    .vars
+                    .insert("ansible_port".into(), p.into());
             }
             for (k, v) in &vars {
                 self.data.hosts[h].vars.insert(k.clone(), v.clone());

@@ -25,10 +25,22 @@ fn merge_order_is_ansibles() {
          d=file_group\ne=file_group\n[all:vars]\nf=file_all\n",
     );
     write(root, "inv/host_vars/h1", "b: inv_hv\ng: inv_hv\n");
-    write(root, "inv/group_vars/g", "c: inv_gv_g\nd: inv_gv_g\nf: inv_gv_g\n");
-    write(root, "inv/group_vars/all", "e: inv_gv_all\nc: inv_gv_all\nh: inv_gv_all\n");
+    write(
+        root,
+        "inv/group_vars/g",
+        "c: inv_gv_g\nd: inv_gv_g\nf: inv_gv_g\n",
+    );
+    write(
+        root,
+        "inv/group_vars/all",
+        "e: inv_gv_all\nc: inv_gv_all\nh: inv_gv_all\n",
+    );
     write(root, "pb/group_vars/g", "d: pb_gv_g\ni: pb_gv_g\n");
-    write(root, "pb/group_vars/all", "e: pb_gv_all\nh: pb_gv_all\ni: pb_gv_all\n");
+    write(
+        root,
+        "pb/group_vars/all",
+        "e: pb_gv_all\nh: pb_gv_all\ni: pb_gv_all\n",
+    );
     write(root, "pb/host_vars/h1", "g: pb_hv\n");
 
     let inv = Inventory::load(&[root.join("inv/hosts").display().to_string()]).unwrap();
@@ -36,11 +48,28 @@ fn merge_order_is_ansibles() {
     let pb_layers = playbook.host_layers(&inv, "h1");
     let layers = inv.host_layers("h1").unwrap();
     let merged = layers.merged(Some(&pb_layers));
-    let got: Vec<&Value> = ["a", "b", "c", "d", "e", "f", "g", "h", "i"].iter().map(|k| &merged[*k]).collect();
-    let want = json!(["file_host", "inv_hv", "inv_gv_g", "pb_gv_g", "pb_gv_all", "inv_gv_g", "pb_hv", "pb_gv_all", "pb_gv_g"]);
+    let got: Vec<&Value> = ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
+        .iter()
+        .map(|k| &merged[*k])
+        .collect();
+    let want = json!([
+        "file_host",
+        "inv_hv",
+        "inv_gv_g",
+        "pb_gv_g",
+        "pb_gv_all",
+        "inv_gv_g",
+        "pb_hv",
+        "pb_gv_all",
+        "pb_gv_g"
+    ]);
     assert_eq!(Value::Array(got.into_iter().cloned().collect()), want);
 
-    let order: Vec<VarSource> = layers.ordered(Some(&pb_layers)).into_iter().map(|(s, _)| s).collect();
+    let order: Vec<VarSource> = layers
+        .ordered(Some(&pb_layers))
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
     assert_eq!(
         order,
         [
@@ -64,7 +93,11 @@ fn merge_order_is_ansibles() {
 #[test]
 fn magic_group_variables() {
     let tmp = tempfile::tempdir().unwrap();
-    write(tmp.path(), "hosts", "lonely\n[etcds]\ne1\ne2\n[cluster:children]\netcds\n");
+    write(
+        tmp.path(),
+        "hosts",
+        "lonely\n[etcds]\ne1\ne2\n[cluster:children]\netcds\n",
+    );
     let inv = Inventory::load(&[tmp.path().join("hosts").display().to_string()]).unwrap();
     assert_eq!(inv.hosts(), ["lonely", "e1", "e2"]);
     assert_eq!(inv.groups(), ["all", "ungrouped", "etcds", "cluster"]);
@@ -78,4 +111,47 @@ fn magic_group_variables() {
     assert!(inv.is_implicit_localhost("localhost"));
     assert!(!inv.is_implicit_localhost("e1"));
     assert_eq!(inv.select("localhost").unwrap(), ["localhost"]);
+}
+
+#[test]
+fn inventory_file_is_where_a_host_first_appeared() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "inv/a.ini", "[g]\nh1\n");
+    write(tmp.path(), "inv/b.yml", "g:\n  hosts:\n    h1:\n    h2:\n");
+    let dir = tmp.path().join("inv").display().to_string();
+    let inv = Inventory::load(&[dir.clone(), "x1,h2,".into()]).unwrap();
+    assert_eq!(
+        inv.inventory_file("h1"),
+        Some(format!("{dir}/a.ini").as_str())
+    );
+    assert_eq!(
+        inv.inventory_file("h2"),
+        Some(format!("{dir}/b.yml").as_str())
+    );
+    assert_eq!(inv.inventory_file("x1"), None);
+    assert_eq!(inv.hosts(), ["x1", "h1", "h2"]);
+}
+
+#[test]
+fn implicit_localhost_gets_all_vars_and_a_local_connection() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "hosts",
+        "[g]\nh1\n[g:vars]\ngv=1\n[all:vars]\nav=file\n",
+    );
+    write(tmp.path(), "group_vars/all.yml", "dir_all: 1\n");
+    write(tmp.path(), "host_vars/localhost.yml", "lh: 1\n");
+    let inv = Inventory::load(&[tmp.path().join("hosts").display().to_string()]).unwrap();
+    let merged = inv.host_layers("localhost").unwrap().merged(None);
+    assert_eq!(
+        Value::Object(merged),
+        json!({"av": "file", "dir_all": 1, "ansible_connection": "local", "lh": 1})
+    );
+    assert_eq!(
+        inv.group_names_of("localhost").unwrap(),
+        Vec::<String>::new()
+    );
+    assert!(inv.host_layers("elsewhere").is_none());
+    assert!(!inv.hosts().contains(&"localhost".to_string()));
 }

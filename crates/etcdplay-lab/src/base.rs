@@ -267,6 +267,18 @@ mod tests {
     }
 
     #[test]
+    fn interrupted_builds_are_removed_finished_base_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path();
+        for d in ["base.tmp-123/usr/bin", "base/usr/bin", "hosts/lab1/upper"] {
+            std::fs::create_dir_all(state.join(d)).expect("mkdir");
+        }
+        remove_interrupted_builds(state).expect("cleanup");
+        assert!(!state.join("base.tmp-123").exists());
+        assert!(state.join("base/usr/bin").is_dir() && state.join("hosts/lab1/upper").is_dir());
+    }
+
+    #[test]
     fn keys_written_for_root_and_deploy() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();

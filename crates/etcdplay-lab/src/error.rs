@@ -10,7 +10,7 @@ pub enum LabError {
     #[error("lab size must be between 1 and {max} hosts, got {got}")]
     InvalidCount { got: u64, max: u8 },
     /// The lab manipulates namespaces, bridges and containers: only root may do that.
-    #[error("etcdplay lab needs root (network namespaces, bridge, systemd-nspawn): run it as root or with sudo")]
+    #[error("root privileges required (network namespaces, a bridge, systemd-nspawn): run it as root or with sudo")]
     NotRoot,
     /// Commands the lab runs are missing; each entry is `command (package)`.
     #[error("missing {}: install with `apt-get install {}`", .missing.join(", "), .packages.join(" "))]

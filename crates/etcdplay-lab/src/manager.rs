@@ -100,6 +100,7 @@ impl LabManager {
         ensure_bridge(config).await?;
         reap();
         let hosts: Vec<LabHost> = (1..=count).map(|k| self.host(k)).collect();
+        let mut started = Vec::new();
         for host in &hosts {
             ensure_host_net(host, config).await?;
             if running_pid(config, host).is_some() {
@@ -113,8 +114,9 @@ impl LabManager {
                 host: host.name.clone(),
             });
             start(config, host, &base, &upper)?;
+            started.push(host.index);
         }
-        self.wait_all(&hosts).await?;
+        self.wait_all(&hosts, &started).await?;
         let also_running = self
             .known_indexes()
             .into_iter()
@@ -131,11 +133,17 @@ impl LabManager {
     }
 
     /// Waits for every host to answer SSH, in parallel; the first failure (in host order) wins.
-    async fn wait_all(&self, hosts: &[LabHost]) -> Result<(), LabError> {
+    /// Hosts already up are checked too (another process may have started them a moment ago),
+    /// but only the ones just `started` are announced as ready.
+    async fn wait_all(&self, hosts: &[LabHost], started: &[u8]) -> Result<(), LabError> {
         let mut set = JoinSet::new();
         for host in hosts {
-            let (host, config, progress) =
-                (host.clone(), self.config.clone(), self.progress.clone());
+            let (host, config) = (host.clone(), self.config.clone());
+            let progress = if started.contains(&host.index) {
+                self.progress.clone()
+            } else {
+                quiet()
+            };
             set.spawn(async move { (host.index, wait_ready(&config, &host, &progress).await) });
         }
         let mut failures = Vec::new();
@@ -298,12 +306,16 @@ fn host_failed(config: &LabConfig, host: &LabHost, reason: String) -> LabError {
     let text = std::fs::read(&log)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
+    let mut log_tail = tail(&strip_ansi(&text), 15);
+    if log_tail.is_empty() {
+        log_tail = "(empty)".to_owned();
+    }
     LabError::HostFailed {
         host: host.name.clone(),
         ip: host.ip.to_string(),
         reason,
         log,
-        log_tail: tail(&strip_ansi(&text), 15),
+        log_tail,
     }
 }
 

@@ -237,28 +237,43 @@ async fn two_hosts_boot_talk_and_go_away() {
     let left = lab_processes("/run/netns/etcdplay-labt");
     assert!(left.is_empty(), "processes left after kill: {left:?}");
 
-    // A host that does not answer in time: the error names it and quotes its nspawn log.
-    let hasty = LabConfig {
-        ssh_timeout: Duration::ZERO,
-        stop_timeout: Duration::from_secs(2),
+    // A host whose container exits: `up` fails at once, naming the host and quoting its log.
+    // The base here is a directory that passes the lab's checks but is no OS tree to nspawn.
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let broken = LabConfig {
+        state_dir: scratch.path().join("state"),
         ..config.clone()
     };
-    let err = LabManager::new(hasty.clone())
+    for file in [
+        "lib/systemd/systemd",
+        "etc/systemd/system/multi-user.target.wants/ssh.service",
+    ] {
+        let path = broken.base_dir().join(file);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, "").expect("write");
+    }
+    let manager = LabManager::new(broken.clone());
+    let started = Instant::now();
+    let err = manager
         .up(1)
         .await
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
+    eprintln!("expected failure reads:\n{err}");
     assert!(
-        err.starts_with("labt1 (10.213.9.11): no SSH answer within 0s; last lines of "),
+        err.starts_with(
+            "labt1 (10.213.9.11): systemd-nspawn exited before SSH answered; last lines of "
+        ),
         "{err}"
     );
-    assert!(err.lines().count() > 1, "no log tail in {err:?}");
-    eprintln!("expected failure reads:\n{err}");
-    LabManager::new(hasty)
-        .down()
-        .await
-        .expect("down after timeout");
-    assert!(!netns_exists("etcdplay-labt1"));
+    assert!(err.contains("os-release"), "log tail missing from {err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "failure took {:?}",
+        started.elapsed()
+    );
+    manager.down().await.expect("down after failure");
+    assert!(!netns_exists("etcdplay-labt1") && !link_exists(&config.bridge));
     drop(guard);
 }

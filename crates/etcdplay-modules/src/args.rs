@@ -19,9 +19,9 @@ pub(crate) struct Args {
 pub(crate) fn to_bool(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if f == 1.0 => Some(true),
-            Some(f) if f == 0.0 => Some(false),
+        Value::Number(n) => match n.as_i64() {
+            Some(1) => Some(true),
+            Some(0) => Some(false),
             _ => None,
         },
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
@@ -35,14 +35,19 @@ pub(crate) fn to_bool(v: &Value) -> Option<bool> {
 
 impl Args {
     /// Validates `raw` against the spec of `module` (canonical) and resolves aliases.
-    pub(crate) fn parse(module: &'static str, raw: &Map<String, Value>) -> Result<Args, ModuleError> {
+    pub(crate) fn parse(
+        module: &'static str,
+        raw: &Map<String, Value>,
+    ) -> Result<Args, ModuleError> {
         if let Some(first) = validate_args(module, raw).into_iter().next() {
             return Err(first);
         }
         let spec = module_arg_spec(module);
         let mut map = Map::new();
         for (k, v) in raw {
-            let name = find_arg(spec, k).map(|s| s.name.to_string()).unwrap_or_else(|| k.clone());
+            let name = find_arg(spec, k)
+                .map(|s| s.name.to_string())
+                .unwrap_or_else(|| k.clone());
             if !v.is_null() {
                 map.insert(name, v.clone());
             }
@@ -69,13 +74,16 @@ impl Args {
     }
 
     pub(crate) fn req_str(&self, name: &str) -> Result<String, ModuleError> {
-        self.str(name).ok_or_else(|| ModuleError::missing(self.module, name))
+        self.str(name)
+            .ok_or_else(|| ModuleError::missing(self.module, name))
     }
 
     pub(crate) fn bool(&self, name: &str, default: bool) -> Result<bool, ModuleError> {
         match self.map.get(name) {
             None => Ok(default),
-            Some(v) => to_bool(v).ok_or_else(|| ModuleError::bad(self.module, name, format!("expected a boolean, got {v}"))),
+            Some(v) => to_bool(v).ok_or_else(|| {
+                ModuleError::bad(self.module, name, format!("expected a boolean, got {v}"))
+            }),
         }
     }
 
@@ -91,9 +99,17 @@ impl Args {
     pub(crate) fn int(&self, name: &str) -> Result<Option<i64>, ModuleError> {
         match self.map.get(name) {
             None => Ok(None),
-            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| ModuleError::bad(self.module, name, format!("expected an integer, got {n}"))),
-            Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| ModuleError::bad(self.module, name, format!("expected an integer, got '{s}'"))),
-            Some(v) => Err(ModuleError::bad(self.module, name, format!("expected an integer, got {v}"))),
+            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
+                ModuleError::bad(self.module, name, format!("expected an integer, got {n}"))
+            }),
+            Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| {
+                ModuleError::bad(self.module, name, format!("expected an integer, got '{s}'"))
+            }),
+            Some(v) => Err(ModuleError::bad(
+                self.module,
+                name,
+                format!("expected an integer, got {v}"),
+            )),
         }
     }
 
@@ -102,31 +118,54 @@ impl Args {
         match self.map.get(name) {
             None => Ok(None),
             Some(Value::Array(items)) => Ok(Some(
-                items.iter().map(|v| match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                }).collect(),
+                items
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect(),
             )),
-            Some(Value::String(s)) => Ok(Some(s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())),
+            Some(Value::String(s)) => Ok(Some(
+                s.split(',')
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect(),
+            )),
             Some(Value::Number(n)) => Ok(Some(vec![n.to_string()])),
-            Some(v) => Err(ModuleError::bad(self.module, name, format!("expected a list, got {v}"))),
+            Some(v) => Err(ModuleError::bad(
+                self.module,
+                name,
+                format!("expected a list, got {v}"),
+            )),
         }
     }
 
     pub(crate) fn mode(&self, name: &str) -> Result<Option<ModeSpec>, ModuleError> {
         match self.map.get(name) {
             None => Ok(None),
-            Some(v) => ModeSpec::from_value(v).map(Some).map_err(|m| ModuleError::bad(self.module, name, m)),
+            Some(v) => ModeSpec::from_value(v)
+                .map(Some)
+                .map_err(|m| ModuleError::bad(self.module, name, m)),
         }
     }
 
     /// `state:` checked against the values the module supports.
-    pub(crate) fn choice(&self, name: &str, allowed: &[&str], default: &str) -> Result<String, ModuleError> {
+    pub(crate) fn choice(
+        &self,
+        name: &str,
+        allowed: &[&str],
+        default: &str,
+    ) -> Result<String, ModuleError> {
         let value = self.str(name).unwrap_or_else(|| default.to_string());
         if allowed.contains(&value.as_str()) {
             Ok(value)
         } else {
-            Err(ModuleError::bad(self.module, name, format!("value '{value}' is not one of: {}", allowed.join(", "))))
+            Err(ModuleError::bad(
+                self.module,
+                name,
+                format!("value '{value}' is not one of: {}", allowed.join(", ")),
+            ))
         }
     }
 }

@@ -27,7 +27,11 @@ pub(crate) struct AttrPlan {
 
 impl Attrs {
     pub(crate) fn from_args(args: &Args) -> Result<Attrs, ModuleError> {
-        Ok(Attrs { mode: args.mode("mode")?, owner: args.str("owner"), group: args.str("group") })
+        Ok(Attrs {
+            mode: args.mode("mode")?,
+            owner: args.str("owner"),
+            group: args.str("group"),
+        })
     }
 
     /// The mode a new file gets: the requested one applied to the default 0644.
@@ -62,13 +66,22 @@ impl Attrs {
                 mode = want;
             }
         }
-        AttrPlan { commands, mode, owner, group }
+        AttrPlan {
+            commands,
+            mode,
+            owner,
+            group,
+        }
     }
 }
 
 impl AttrPlan {
     pub(crate) fn fields(&self) -> FileFields {
-        FileFields { mode: Some(format_mode(self.mode)), owner: Some(self.owner.clone()), group: Some(self.group.clone()) }
+        FileFields {
+            mode: Some(format_mode(self.mode)),
+            owner: Some(self.owner.clone()),
+            group: Some(self.group.clone()),
+        }
     }
 }
 
@@ -82,16 +95,39 @@ mod tests {
     use super::*;
 
     fn st(mode: u32) -> PathState {
-        PathState { exists: true, kind: Some(crate::probe::Kind::File), mode, uid: 0, gid: 0, owner: "root".into(), group: "root".into(), ..PathState::default() }
+        PathState {
+            exists: true,
+            kind: Some(crate::probe::Kind::File),
+            mode,
+            uid: 0,
+            gid: 0,
+            owner: "root".into(),
+            group: "root".into(),
+            ..PathState::default()
+        }
     }
 
     #[test]
     fn plan_only_changes_what_differs() {
-        let a = Attrs { mode: Some(ModeSpec::Octal(0o600)), owner: Some("0".into()), group: Some("etcd".into()) };
+        let a = Attrs {
+            mode: Some(ModeSpec::Octal(0o600)),
+            owner: Some("0".into()),
+            group: Some("etcd".into()),
+        };
         let p = a.plan("/etc/x y", &st(0o644));
-        assert_eq!(p.commands, vec!["chgrp -h -- etcd '/etc/x y'".to_string(), "chmod 600 -- '/etc/x y'".to_string()]);
+        assert_eq!(
+            p.commands,
+            vec![
+                "chgrp -h -- etcd '/etc/x y'".to_string(),
+                "chmod 600 -- '/etc/x y'".to_string()
+            ]
+        );
         assert_eq!((p.mode, p.group.as_str()), (0o600, "etcd"));
-        let same = Attrs { mode: Some(ModeSpec::parse("u=rw,go=r").unwrap()), owner: Some("root".into()), group: None };
+        let same = Attrs {
+            mode: Some(ModeSpec::parse("u=rw,go=r").unwrap()),
+            owner: Some("root".into()),
+            group: None,
+        };
         assert!(same.plan("/x", &st(0o644)).commands.is_empty());
     }
 }

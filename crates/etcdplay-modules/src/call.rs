@@ -24,7 +24,10 @@ pub trait ControlNode: Send + Sync {
         match std::fs::read(path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(ModuleError::Control { path: path.to_string(), message: e.to_string() }),
+            Err(e) => Err(ModuleError::Control {
+                path: path.to_string(),
+                message: e.to_string(),
+            }),
         }
     }
 }
@@ -61,8 +64,14 @@ impl Diff {
     pub fn unified(&self) -> String {
         let before = side_text(&self.before);
         let after = side_text(&self.after);
-        let bh = self.before_header.clone().unwrap_or_else(|| "before".to_string());
-        let ah = self.after_header.clone().unwrap_or_else(|| "after".to_string());
+        let bh = self
+            .before_header
+            .clone()
+            .unwrap_or_else(|| "before".to_string());
+        let ah = self
+            .after_header
+            .clone()
+            .unwrap_or_else(|| "after".to_string());
         crate::textdiff::unified(&before, &after, &bh, &ah)
     }
 }
@@ -100,7 +109,11 @@ impl ModuleResult {
     }
 
     pub(crate) fn fail(msg: impl Into<String>) -> Self {
-        ModuleResult { failed: true, msg: Some(msg.into()), ..ModuleResult::default() }
+        ModuleResult {
+            failed: true,
+            msg: Some(msg.into()),
+            ..ModuleResult::default()
+        }
     }
 
     pub(crate) fn set(&mut self, key: &str, value: impl Into<Value>) -> &mut Self {

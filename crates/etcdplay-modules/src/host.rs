@@ -30,33 +30,68 @@ impl Ctx<'_> {
     }
 
     /// Runs a probe script (with [`FUNCS`] prepended) and splits its sections.
-    pub(crate) async fn probe(&self, script: &str) -> Result<BTreeMap<String, Vec<u8>>, ModuleError> {
+    pub(crate) async fn probe(
+        &self,
+        script: &str,
+    ) -> Result<BTreeMap<String, Vec<u8>>, ModuleError> {
         Ok(self.probe_with_stderr(script).await?.0)
     }
 
     /// Like [`Ctx::probe`], also returning stderr (for modules that act inside the probe).
-    pub(crate) async fn probe_with_stderr(&self, script: &str) -> Result<(BTreeMap<String, Vec<u8>>, String), ModuleError> {
+    pub(crate) async fn probe_with_stderr(
+        &self,
+        script: &str,
+    ) -> Result<(BTreeMap<String, Vec<u8>>, String), ModuleError> {
         let out = self.exec(format!("{FUNCS}{script}")).await?;
         let sections = parse_sections(&out.stdout);
         if !sections.contains_key("end") {
-            return Err(ModuleError::protocol(self.host.host(), self.module(), format!("probe script failed (rc {}): {}", out.rc, out.stderr_str().trim())));
+            return Err(ModuleError::protocol(
+                self.host.host(),
+                self.module(),
+                format!(
+                    "probe script failed (rc {}): {}",
+                    out.rc,
+                    out.stderr_str().trim()
+                ),
+            ));
         }
         Ok((sections, out.stderr_str()))
     }
 
     /// Runs a change script and turns a non-zero exit into a module failure message.
-    pub(crate) async fn change(&self, script: String) -> Result<Result<ExecOutput, String>, ModuleError> {
+    pub(crate) async fn change(
+        &self,
+        script: String,
+    ) -> Result<Result<ExecOutput, String>, ModuleError> {
         let out = self.exec(script).await?;
         if out.rc == 0 {
             Ok(Ok(out))
         } else {
             let err = out.stderr_str();
-            Ok(Err(if err.trim().is_empty() { format!("command failed with rc {}", out.rc) } else { err.trim().to_string() }))
+            Ok(Err(if err.trim().is_empty() {
+                format!("command failed with rc {}", out.rc)
+            } else {
+                err.trim().to_string()
+            }))
         }
     }
 
-    pub(crate) async fn put(&self, dest: &str, content: Vec<u8>, mode: Option<u32>, owner: Option<String>, group: Option<String>) -> Result<(), ModuleError> {
-        let req = PutRequest { dest: dest.to_string(), content, mode, owner, group, become_: self.call.become_.cloned() };
+    pub(crate) async fn put(
+        &self,
+        dest: &str,
+        content: Vec<u8>,
+        mode: Option<u32>,
+        owner: Option<String>,
+        group: Option<String>,
+    ) -> Result<(), ModuleError> {
+        let req = PutRequest {
+            dest: dest.to_string(),
+            content,
+            mode,
+            owner,
+            group,
+            become_: self.call.become_.cloned(),
+        };
         Ok(self.host.put(req).await?)
     }
 

@@ -23,7 +23,10 @@ pub use call::{ControlNode, Diff, ModuleCall, ModuleResult};
 pub use error::ModuleError;
 pub use facts::{parse_facts, SCRIPT as FACTS_SCRIPT};
 pub use mode::{format_mode, ModeSpec};
-pub use spec::{canonical_name, is_host_module, is_known_module, module_arg_spec, suggest_module, validate_args, ArgSpec, ArgType, ANY_ARG};
+pub use spec::{
+    canonical_name, is_host_module, is_known_module, module_arg_spec, suggest_module,
+    validate_args, ArgSpec, ArgType, ANY_ARG,
+};
 
 use etcdplay_transport::Transport;
 
@@ -33,8 +36,10 @@ use etcdplay_transport::Transport;
 /// is touched). Engine-level modules (`debug`, `set_fact`, ...) return
 /// [`ModuleError::NotImplemented`]: the engine runs them itself.
 pub async fn run(call: ModuleCall<'_>, host: &dyn Transport) -> Result<ModuleResult, ModuleError> {
-    let module = canonical_name(call.name)
-        .ok_or_else(|| ModuleError::UnknownModule { name: call.name.to_string(), suggestion: suggest_module(call.name).map(String::from) })?;
+    let module = canonical_name(call.name).ok_or_else(|| ModuleError::UnknownModule {
+        name: call.name.to_string(),
+        suggestion: suggest_module(call.name).map(String::from),
+    })?;
     let args = args::Args::parse(module, call.args)?;
     let ctx = host::Ctx { call, host, args };
     match module {
@@ -55,6 +60,8 @@ pub async fn run(call: ModuleCall<'_>, host: &dyn Transport) -> Result<ModuleRes
         "wait_for" => modules::wait_for::run(&ctx).await,
         "setup" => facts::run(&ctx).await,
         // Extension point: new host modules (e.g. `data_dir_scheme_check`) add an arm here.
-        other => Err(ModuleError::NotImplemented { module: other.to_string() }),
+        other => Err(ModuleError::NotImplemented {
+            module: other.to_string(),
+        }),
     }
 }

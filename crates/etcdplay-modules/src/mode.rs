@@ -44,19 +44,33 @@ impl ModeSpec {
         }
         let mut clauses = Vec::new();
         for part in s.split(',') {
-            let op_at = part.find(['+', '-', '=']).ok_or_else(|| format!("bad symbolic mode '{s}': clause '{part}' has no +, - or ="))?;
+            let op_at = part.find(['+', '-', '=']).ok_or_else(|| {
+                format!("bad symbolic mode '{s}': clause '{part}' has no +, - or =")
+            })?;
             let (who, rest) = part.split_at(op_at);
             if !who.chars().all(|c| "ugoa".contains(c)) {
-                return Err(format!("bad symbolic mode '{s}': '{who}' is not a combination of u, g, o, a"));
+                return Err(format!(
+                    "bad symbolic mode '{s}': '{who}' is not a combination of u, g, o, a"
+                ));
             }
             let op = rest.chars().next().unwrap_or('=');
             let perms = &rest[1..];
             let copy_from = perms.len() == 1 && "ugo".contains(perms);
             if !copy_from && !perms.chars().all(|c| "rwxXst".contains(c)) {
-                return Err(format!("bad symbolic mode '{s}': '{perms}' is not a combination of r, w, x, X, s, t"));
+                return Err(format!(
+                    "bad symbolic mode '{s}': '{perms}' is not a combination of r, w, x, X, s, t"
+                ));
             }
-            let who: Vec<char> = if who.is_empty() || who.contains('a') { vec!['u', 'g', 'o'] } else { who.chars().collect() };
-            clauses.push(Clause { who, op, perms: perms.to_string() });
+            let who: Vec<char> = if who.is_empty() || who.contains('a') {
+                vec!['u', 'g', 'o']
+            } else {
+                who.chars().collect()
+            };
+            clauses.push(Clause {
+                who,
+                op,
+                perms: perms.to_string(),
+            });
         }
         Ok(ModeSpec::Symbolic(clauses))
     }
@@ -65,7 +79,9 @@ impl ModeSpec {
     pub fn apply(&self, current: u32, is_dir: bool) -> u32 {
         match self {
             ModeSpec::Octal(m) => *m,
-            ModeSpec::Symbolic(clauses) => clauses.iter().fold(current & 0o7777, |mode, c| c.apply(mode, is_dir)),
+            ModeSpec::Symbolic(clauses) => clauses
+                .iter()
+                .fold(current & 0o7777, |mode, c| c.apply(mode, is_dir)),
         }
     }
 }
@@ -134,7 +150,10 @@ impl std::fmt::Display for ModeSpec {
         match self {
             ModeSpec::Octal(m) => write!(f, "{m:04o}"),
             ModeSpec::Symbolic(clauses) => {
-                let parts: Vec<String> = clauses.iter().map(|c| format!("{}{}{}", c.who.iter().collect::<String>(), c.op, c.perms)).collect();
+                let parts: Vec<String> = clauses
+                    .iter()
+                    .map(|c| format!("{}{}{}", c.who.iter().collect::<String>(), c.op, c.perms))
+                    .collect();
                 write!(f, "{}", parts.join(","))
             }
         }
@@ -155,7 +174,10 @@ mod tests {
     fn octal_forms() {
         assert_eq!(ModeSpec::parse("0644"), Ok(ModeSpec::Octal(0o644)));
         assert_eq!(ModeSpec::parse("755"), Ok(ModeSpec::Octal(0o755)));
-        assert_eq!(ModeSpec::from_value(&json!(420)), Ok(ModeSpec::Octal(0o644)));
+        assert_eq!(
+            ModeSpec::from_value(&json!(420)),
+            Ok(ModeSpec::Octal(0o644))
+        );
         assert!(ModeSpec::parse("0899").is_err());
         assert!(ModeSpec::parse("77777").is_err());
     }
@@ -170,7 +192,10 @@ mod tests {
         assert_eq!(ModeSpec::parse("a+X").unwrap().apply(0o600, true), 0o711);
         assert_eq!(ModeSpec::parse("a+X").unwrap().apply(0o600, false), 0o600);
         assert_eq!(ModeSpec::parse("g=u").unwrap().apply(0o640, false), 0o660);
-        assert_eq!(ModeSpec::parse("u+s,o+t").unwrap().apply(0o755, true), 0o5755);
+        assert_eq!(
+            ModeSpec::parse("u+s,o+t").unwrap().apply(0o755, true),
+            0o5755
+        );
         assert_eq!(format_mode(0o644), "0644");
         assert_eq!(ModeSpec::parse("+x,g-w").unwrap().to_string(), "ugo+x,g-w");
     }

@@ -38,10 +38,16 @@ pub(crate) fn parse_sections(stdout: &[u8]) -> BTreeMap<String, Vec<u8>> {
     }
     for (n, &start) in starts.iter().enumerate() {
         let header_start = start + MARK.len();
-        let Some(nl) = stdout[header_start..].iter().position(|&b| b == b'\n') else { continue };
+        let Some(nl) = stdout[header_start..].iter().position(|&b| b == b'\n') else {
+            continue;
+        };
         let name = String::from_utf8_lossy(&stdout[header_start..header_start + nl]).into_owned();
         let body_start = header_start + nl + 1;
-        let body_end = starts.get(n + 1).copied().unwrap_or(stdout.len()).max(body_start);
+        let body_end = starts
+            .get(n + 1)
+            .copied()
+            .unwrap_or(stdout.len())
+            .max(body_start);
         out.insert(name, stdout[body_start..body_end].to_vec());
     }
     out
@@ -99,8 +105,14 @@ impl PathState {
                     if f.len() != 13 {
                         return Err(format!("bad stat line '{line}'"));
                     }
-                    let num = |s: &str| s.parse::<u64>().map_err(|_| format!("bad number '{s}' in stat line '{line}'"));
-                    let float = |s: &str| s.parse::<f64>().map_err(|_| format!("bad time '{s}' in stat line '{line}'"));
+                    let num = |s: &str| {
+                        s.parse::<u64>()
+                            .map_err(|_| format!("bad number '{s}' in stat line '{line}'"))
+                    };
+                    let float = |s: &str| {
+                        s.parse::<f64>()
+                            .map_err(|_| format!("bad time '{s}' in stat line '{line}'"))
+                    };
                     st.exists = true;
                     st.kind = Some(match f[0] {
                         "regular file" | "regular empty file" => Kind::File,
@@ -108,7 +120,8 @@ impl PathState {
                         "symbolic link" => Kind::Link,
                         other => Kind::Other(other.to_string()),
                     });
-                    st.mode = u32::from_str_radix(f[1], 8).map_err(|_| format!("bad mode '{}'", f[1]))?;
+                    st.mode =
+                        u32::from_str_radix(f[1], 8).map_err(|_| format!("bad mode '{}'", f[1]))?;
                     st.uid = num(f[2])? as u32;
                     st.gid = num(f[3])? as u32;
                     st.owner = f[4].to_string();
@@ -171,12 +184,18 @@ mod tests {
         let rec = "stat|symbolic link|777|0|0|root|root|27|1778311730.000000000|1778311730.000000000|1778311730.000000000|688|1|64768\nlink|/usr/share/zoneinfo/Etc/UTC\n";
         let st = PathState::parse(rec).unwrap();
         assert!(st.is_link() && st.exists);
-        assert_eq!(st.link_target.as_deref(), Some("/usr/share/zoneinfo/Etc/UTC"));
+        assert_eq!(
+            st.link_target.as_deref(),
+            Some("/usr/share/zoneinfo/Etc/UTC")
+        );
         assert_eq!(st.state_word(), "link");
         let rec = "stat|regular file|644|0|0|root|root|1316|1795813292.040765093|1795813292.0|1795813292.0|1196100|1|64768\nsha1|0123456789012345678901234567890123456789\n";
         let st = PathState::parse(rec).unwrap();
         assert_eq!((st.mode, st.size, st.owner.as_str()), (0o644, 1316, "root"));
-        assert_eq!(st.sha1.as_deref(), Some("0123456789012345678901234567890123456789"));
+        assert_eq!(
+            st.sha1.as_deref(),
+            Some("0123456789012345678901234567890123456789")
+        );
         assert!(!PathState::parse("").unwrap().exists);
         assert!(PathState::parse("stat|regular file|644").is_err());
     }

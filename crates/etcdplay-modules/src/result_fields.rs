@@ -14,7 +14,11 @@ pub(crate) struct FileFields {
 
 impl FileFields {
     pub(crate) fn write(&self, res: &mut ModuleResult) {
-        for (k, v) in [("mode", &self.mode), ("owner", &self.owner), ("group", &self.group)] {
+        for (k, v) in [
+            ("mode", &self.mode),
+            ("owner", &self.owner),
+            ("group", &self.group),
+        ] {
             if let Some(v) = v {
                 res.data.insert(k.to_string(), Value::String(v.clone()));
             }

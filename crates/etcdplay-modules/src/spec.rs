@@ -38,16 +38,36 @@ pub struct ArgSpec {
 pub const ANY_ARG: &str = "*";
 
 const fn a(name: &'static str, kind: ArgType) -> ArgSpec {
-    ArgSpec { name, kind, required: false, aliases: &[] }
+    ArgSpec {
+        name,
+        kind,
+        required: false,
+        aliases: &[],
+    }
 }
 const fn r(name: &'static str, kind: ArgType) -> ArgSpec {
-    ArgSpec { name, kind, required: true, aliases: &[] }
+    ArgSpec {
+        name,
+        kind,
+        required: true,
+        aliases: &[],
+    }
 }
 const fn al(name: &'static str, kind: ArgType, aliases: &'static [&'static str]) -> ArgSpec {
-    ArgSpec { name, kind, required: false, aliases }
+    ArgSpec {
+        name,
+        kind,
+        required: false,
+        aliases,
+    }
 }
 const fn ral(name: &'static str, kind: ArgType, aliases: &'static [&'static str]) -> ArgSpec {
-    ArgSpec { name, kind, required: true, aliases }
+    ArgSpec {
+        name,
+        kind,
+        required: true,
+        aliases,
+    }
 }
 
 use ArgType::*;
@@ -217,7 +237,12 @@ const USER: &[ArgSpec] = &[
     a("remove", Bool),
     a("force", Bool),
 ];
-const GROUP_MOD: &[ArgSpec] = &[r("name", Str), a("gid", Int), a("system", Bool), a("state", Str)];
+const GROUP_MOD: &[ArgSpec] = &[
+    r("name", Str),
+    a("gid", Int),
+    a("system", Bool),
+    a("state", Str),
+];
 const WAIT_FOR: &[ArgSpec] = &[
     a("host", Str),
     a("port", Int),
@@ -247,7 +272,12 @@ const ASSERT: &[ArgSpec] = &[
     a("quiet", Bool),
 ];
 const META: &[ArgSpec] = &[FREE_FORM];
-const PAUSE: &[ArgSpec] = &[a("seconds", Int), a("minutes", Int), a("prompt", Str), a("echo", Bool)];
+const PAUSE: &[ArgSpec] = &[
+    a("seconds", Int),
+    a("minutes", Int),
+    a("prompt", Str),
+    a("echo", Bool),
+];
 const INCLUDE_VARS: &[ArgSpec] = &[
     FREE_FORM,
     a("file", Path),
@@ -310,8 +340,14 @@ const COLLECTIONS: &[&str] = &["ansible.builtin.", "ansible.legacy.", "ansible.p
 
 /// The canonical name of a module (`ansible.builtin.systemd_service` -> `systemd`), or `None`.
 pub fn canonical_name(name: &str) -> Option<&'static str> {
-    let short = COLLECTIONS.iter().find_map(|p| name.strip_prefix(p)).unwrap_or(name);
-    MODULES.iter().find(|(n, aliases, _, _)| *n == short || aliases.contains(&short)).map(|m| m.0)
+    let short = COLLECTIONS
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name);
+    MODULES
+        .iter()
+        .find(|(n, aliases, _, _)| *n == short || aliases.contains(&short))
+        .map(|m| m.0)
 }
 
 /// Whether `name` (any spelling) is a module etcdplay knows, engine-level ones included.
@@ -321,24 +357,37 @@ pub fn is_known_module(name: &str) -> bool {
 
 /// Whether this crate executes the module (as opposed to the engine).
 pub fn is_host_module(name: &str) -> bool {
-    canonical_name(name).and_then(|c| MODULES.iter().find(|m| m.0 == c)).is_some_and(|m| m.3)
+    canonical_name(name)
+        .and_then(|c| MODULES.iter().find(|m| m.0 == c))
+        .is_some_and(|m| m.3)
 }
 
 /// The arguments a module accepts (empty for an unknown module).
 pub fn module_arg_spec(name: &str) -> &'static [ArgSpec] {
-    canonical_name(name).and_then(|c| MODULES.iter().find(|m| m.0 == c)).map(|m| m.2).unwrap_or(&[])
+    canonical_name(name)
+        .and_then(|c| MODULES.iter().find(|m| m.0 == c))
+        .map(|m| m.2)
+        .unwrap_or(&[])
 }
 
 /// The closest known module name to a misspelt one, for "did you mean".
 pub fn suggest_module(name: &str) -> Option<&'static str> {
-    closest(name, MODULES.iter().flat_map(|m| std::iter::once(m.0).chain(m.1.iter().copied())))
+    closest(
+        name,
+        MODULES
+            .iter()
+            .flat_map(|m| std::iter::once(m.0).chain(m.1.iter().copied())),
+    )
 }
 
 /// Checks `args` against the module's spec and reports every problem (unknown argument with a
 /// suggestion, missing required argument, a value of the wrong type).
 pub fn validate_args(name: &str, args: &Map<String, Value>) -> Vec<ModuleError> {
     let Some(module) = canonical_name(name) else {
-        return vec![ModuleError::UnknownModule { name: name.to_string(), suggestion: suggest_module(name).map(String::from) }];
+        return vec![ModuleError::UnknownModule {
+            name: name.to_string(),
+            suggestion: suggest_module(name).map(String::from),
+        }];
     };
     let spec = module_arg_spec(module);
     let any = spec.iter().any(|s| s.name == ANY_ARG);
@@ -352,7 +401,10 @@ pub fn validate_args(name: &str, args: &Map<String, Value>) -> Vec<ModuleError> 
             }
             None if any => {}
             None => {
-                let names = spec.iter().filter(|s| s.name != ANY_ARG).flat_map(|s| std::iter::once(s.name).chain(s.aliases.iter().copied()));
+                let names = spec
+                    .iter()
+                    .filter(|s| s.name != ANY_ARG)
+                    .flat_map(|s| std::iter::once(s.name).chain(s.aliases.iter().copied()));
                 errors.push(ModuleError::UnknownArgument {
                     module: module.to_string(),
                     arg: key.clone(),
@@ -362,7 +414,10 @@ pub fn validate_args(name: &str, args: &Map<String, Value>) -> Vec<ModuleError> 
         }
     }
     for s in spec.iter().filter(|s| s.required) {
-        if !args.keys().any(|k| k == s.name || s.aliases.contains(&k.as_str())) {
+        if !args
+            .keys()
+            .any(|k| k == s.name || s.aliases.contains(&k.as_str()))
+        {
             errors.push(ModuleError::missing(module, s.name));
         }
     }
@@ -370,13 +425,16 @@ pub fn validate_args(name: &str, args: &Map<String, Value>) -> Vec<ModuleError> 
 }
 
 pub(crate) fn find_arg<'s>(spec: &'s [ArgSpec], key: &str) -> Option<&'s ArgSpec> {
-    spec.iter().find(|s| s.name != ANY_ARG && (s.name == key || s.aliases.contains(&key)))
+    spec.iter()
+        .find(|s| s.name != ANY_ARG && (s.name == key || s.aliases.contains(&key)))
 }
 
 fn check_type(kind: ArgType, value: &Value) -> Result<(), String> {
     match (kind, value) {
         (_, Value::Null) | (Raw, _) => Ok(()),
-        (Bool, v) => crate::args::to_bool(v).map(|_| ()).ok_or_else(|| format!("expected a boolean, got {v}")),
+        (Bool, v) => crate::args::to_bool(v)
+            .map(|_| ())
+            .ok_or_else(|| format!("expected a boolean, got {v}")),
         (Int, Value::Number(_)) => Ok(()),
         (Int, Value::String(s)) if s.trim().parse::<i64>().is_ok() => Ok(()),
         (Int, v) => Err(format!("expected an integer, got {v}")),
@@ -392,7 +450,11 @@ fn check_type(kind: ArgType, value: &Value) -> Result<(), String> {
 /// The candidate nearest to `word` by edit distance, if it is close enough to be a typo.
 fn closest<'c>(word: &str, candidates: impl Iterator<Item = &'c str>) -> Option<&'c str> {
     let limit = (word.chars().count() / 3).clamp(1, 3);
-    candidates.map(|c| (levenshtein(word, c), c)).filter(|(d, _)| *d <= limit).min_by_key(|(d, _)| *d).map(|(_, c)| c)
+    candidates
+        .map(|c| (levenshtein(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {
@@ -403,7 +465,11 @@ fn levenshtein(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let cur = row[j + 1];
-            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(cur).min(row[j]) };
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(cur).min(row[j])
+            };
             prev = cur;
         }
     }
@@ -418,7 +484,10 @@ mod tests {
     #[test]
     fn canonical_names_strip_collections_and_resolve_aliases() {
         assert_eq!(canonical_name("ansible.builtin.copy"), Some("copy"));
-        assert_eq!(canonical_name("ansible.builtin.systemd_service"), Some("systemd"));
+        assert_eq!(
+            canonical_name("ansible.builtin.systemd_service"),
+            Some("systemd")
+        );
         assert_eq!(canonical_name("service"), Some("service"));
         assert_eq!(canonical_name("set_fact"), Some("set_fact"));
         assert_eq!(canonical_name("copyy"), None);
@@ -433,8 +502,16 @@ mod tests {
         let args = json!({"src": "a", "destt": "/b"});
         let errs = validate_args("copy", args.as_object().unwrap());
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-        assert!(text.contains(&"unknown argument 'destt' for module copy, did you mean 'dest'?".to_string()), "{text:?}");
-        assert!(text.contains(&"module copy: missing required argument 'dest'".to_string()), "{text:?}");
+        assert!(
+            text.contains(
+                &"unknown argument 'destt' for module copy, did you mean 'dest'?".to_string()
+            ),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(&"module copy: missing required argument 'dest'".to_string()),
+            "{text:?}"
+        );
     }
 
     #[test]

@@ -1,12 +1,20 @@
 //! Unified text diffs for `--diff` output, in the `---`/`+++`/`@@` form Ansible prints.
 
 /// A unified diff of `before` and `after` with three lines of context; empty when equal.
-pub(crate) fn unified(before: &str, after: &str, before_header: &str, after_header: &str) -> String {
+pub(crate) fn unified(
+    before: &str,
+    after: &str,
+    before_header: &str,
+    after_header: &str,
+) -> String {
     if before == after {
         return String::new();
     }
     let diff = similar::TextDiff::from_lines(before, after);
-    diff.unified_diff().context_radius(3).header(before_header, after_header).to_string()
+    diff.unified_diff()
+        .context_radius(3)
+        .header(before_header, after_header)
+        .to_string()
 }
 
 #[cfg(test)]

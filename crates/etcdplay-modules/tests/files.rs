@@ -21,7 +21,13 @@ fn sha1_hex(b: &[u8]) -> String {
 async fn copy_content_converges_with_mode_and_checksum() {
     let env = Env::new();
     let dest = env.p("etcd.conf");
-    let first = env.converges("copy", json!({"content": "name: a\n", "dest": dest, "mode": "0600"}), &dest).await;
+    let first = env
+        .converges(
+            "copy",
+            json!({"content": "name: a\n", "dest": dest, "mode": "0600"}),
+            &dest,
+        )
+        .await;
     assert_eq!(std::fs::read_to_string(&dest).unwrap(), "name: a\n");
     assert_eq!(mode_of(&dest), 0o600);
     assert_eq!(first.data["checksum"], sha1_hex(b"name: a\n"));
@@ -29,14 +35,24 @@ async fn copy_content_converges_with_mode_and_checksum() {
     let diff = first.diff.unwrap().unified();
     assert!(diff.contains("+name: a"), "{diff}");
     // A new content replaces the file, keeps the mode, and leaves a backup when asked.
-    let r = env.run("copy", json!({"content": "name: b\n", "dest": dest, "backup": true})).await;
+    let r = env
+        .run(
+            "copy",
+            json!({"content": "name: b\n", "dest": dest, "backup": true}),
+        )
+        .await;
     assert!(r.changed);
     let backup = r.data["backup_file"].as_str().unwrap().to_string();
     assert_eq!(std::fs::read_to_string(&backup).unwrap(), "name: a\n");
     assert_eq!(mode_of(&dest), 0o600);
     // Only the mode differs: changed, without an upload.
     env.host.reset();
-    let r = env.run("copy", json!({"content": "name: b\n", "dest": dest, "mode": "u=rw,g=r"})).await;
+    let r = env
+        .run(
+            "copy",
+            json!({"content": "name: b\n", "dest": dest, "mode": "u=rw,g=r"}),
+        )
+        .await;
     assert!(r.changed);
     assert_eq!(mode_of(&dest), 0o640);
     assert_eq!(env.host.reset(), (2, 0));
@@ -48,17 +64,34 @@ async fn copy_src_into_directory_destination() {
     std::fs::write(env.control.root.join("ca.pem"), "CERT\n").unwrap();
     let dir = env.p("pki");
     std::fs::create_dir(&dir).unwrap();
-    let r = env.converges("copy", json!({"src": "ca.pem", "dest": dir}), &dir).await;
+    let r = env
+        .converges("copy", json!({"src": "ca.pem", "dest": dir}), &dir)
+        .await;
     assert_eq!(r.data["dest"], format!("{dir}/ca.pem"));
-    assert_eq!(std::fs::read_to_string(format!("{dir}/ca.pem")).unwrap(), "CERT\n");
+    assert_eq!(
+        std::fs::read_to_string(format!("{dir}/ca.pem")).unwrap(),
+        "CERT\n"
+    );
     // A destination ending in '/' also means "into this directory".
-    let r = env.run("copy", json!({"src": "ca.pem", "dest": format!("{dir}/")})).await;
+    let r = env
+        .run("copy", json!({"src": "ca.pem", "dest": format!("{dir}/")}))
+        .await;
     assert!(!r.changed);
     // Missing parent directory is a failure with Ansible's message.
-    let r = env.run("copy", json!({"content": "x", "dest": env.p("nope/x")})).await;
+    let r = env
+        .run("copy", json!({"content": "x", "dest": env.p("nope/x")}))
+        .await;
     assert!(r.failed && r.msg.unwrap().contains("does not exist"));
     // A missing local source is a typed control-node error.
-    let e = env.run_opts("copy", json!({"src": "missing.pem", "dest": dir}), false, false).await.unwrap_err();
+    let e = env
+        .run_opts(
+            "copy",
+            json!({"src": "missing.pem", "dest": dir}),
+            false,
+            false,
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(e, ModuleError::Control { .. }), "{e}");
 }
 
@@ -68,7 +101,12 @@ async fn copy_remote_src() {
     let src = env.p("orig");
     std::fs::write(&src, "data").unwrap();
     let dest = env.p("copy");
-    env.converges("copy", json!({"src": src, "remote_src": true, "dest": dest, "mode": "0640"}), &dest).await;
+    env.converges(
+        "copy",
+        json!({"src": src, "remote_src": true, "dest": dest, "mode": "0640"}),
+        &dest,
+    )
+    .await;
     assert_eq!(std::fs::read_to_string(&dest).unwrap(), "data");
     assert_eq!(mode_of(&dest), 0o640);
 }
@@ -76,10 +114,23 @@ async fn copy_remote_src() {
 #[tokio::test]
 async fn template_uses_the_engine_renderer() {
     let env = Env::new();
-    std::fs::write(env.control.root.join("etcd.env.j2"), "ETCD_NAME={{ name }}\n").unwrap();
+    std::fs::write(
+        env.control.root.join("etcd.env.j2"),
+        "ETCD_NAME={{ name }}\n",
+    )
+    .unwrap();
     let dest = env.p("etcd.env");
-    let r = env.converges("ansible.builtin.template", json!({"src": "etcd.env.j2", "dest": dest, "mode": 0o644}), &dest).await;
-    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "ETCD_NAME=node-1\n");
+    let r = env
+        .converges(
+            "ansible.builtin.template",
+            json!({"src": "etcd.env.j2", "dest": dest, "mode": 0o644}),
+            &dest,
+        )
+        .await;
+    assert_eq!(
+        std::fs::read_to_string(&dest).unwrap(),
+        "ETCD_NAME=node-1\n"
+    );
     assert_eq!(r.diff.unwrap().after_header.as_deref(), Some("etcd.env.j2"));
 }
 
@@ -87,7 +138,13 @@ async fn template_uses_the_engine_renderer() {
 async fn file_directory_with_symbolic_mode() {
     let env = Env::new();
     let dir = env.p("data/etcd");
-    let r = env.converges("file", json!({"path": dir, "state": "directory", "mode": "u=rwx,go="}), &dir).await;
+    let r = env
+        .converges(
+            "file",
+            json!({"path": dir, "state": "directory", "mode": "u=rwx,go="}),
+            &dir,
+        )
+        .await;
     assert_eq!(mode_of(&dir), 0o700);
     let d = r.diff.unwrap();
     assert_eq!(d.before["state"], "absent");
@@ -97,6 +154,11 @@ async fn file_directory_with_symbolic_mode() {
     assert!(r.changed);
     assert_eq!(mode_of(&dir), 0o750);
     assert_eq!(r.data["mode"], "0750");
+    assert!(
+        r.data["uid"].is_u64() && r.data["size"].is_u64() && r.data["owner"].is_string(),
+        "{:?}",
+        r.data
+    );
 }
 
 #[tokio::test]
@@ -105,43 +167,92 @@ async fn file_recurse_touch_link_hard_absent() {
     let dir = env.p("tree");
     std::fs::create_dir_all(format!("{dir}/sub")).unwrap();
     std::fs::write(format!("{dir}/sub/f"), "x").unwrap();
-    std::fs::set_permissions(format!("{dir}/sub/f"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    env.converges("file", json!({"path": dir, "state": "directory", "recurse": true, "mode": "go-rwx"}), &dir).await;
+    std::fs::set_permissions(
+        format!("{dir}/sub/f"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    env.converges(
+        "file",
+        json!({"path": dir, "state": "directory", "recurse": true, "mode": "go-rwx"}),
+        &dir,
+    )
+    .await;
     assert_eq!(mode_of(&format!("{dir}/sub/f")), 0o600);
     assert_eq!(mode_of(&format!("{dir}/sub")), 0o700);
 
     let link = env.p("current");
-    env.converges("file", json!({"path": link, "state": "link", "src": dir}), &link).await;
+    env.converges(
+        "file",
+        json!({"path": link, "state": "link", "src": dir}),
+        &link,
+    )
+    .await;
     assert_eq!(std::fs::read_link(&link).unwrap().to_string_lossy(), dir);
 
     let hard = env.p("hard");
-    env.converges("file", json!({"path": hard, "state": "hard", "src": format!("{dir}/sub/f")}), &hard).await;
+    env.converges(
+        "file",
+        json!({"path": hard, "state": "hard", "src": format!("{dir}/sub/f")}),
+        &hard,
+    )
+    .await;
     assert_eq!(std::fs::read_to_string(&hard).unwrap(), "x");
 
     let t = env.p("touched");
     let r = env.run("file", json!({"path": t, "state": "touch"})).await;
     assert!(r.changed && std::path::Path::new(&t).exists());
 
-    env.converges("file", json!({"path": dir, "state": "absent"}), &dir).await;
+    env.converges("file", json!({"path": dir, "state": "absent"}), &dir)
+        .await;
     assert_eq!(snapshot(&dir), "absent");
 
-    let r = env.run("file", json!({"path": env.p("missing"), "state": "file"})).await;
+    let r = env
+        .run("file", json!({"path": env.p("missing"), "state": "file"}))
+        .await;
     assert!(r.failed && r.msg.unwrap().contains("is absent, cannot continue"));
 }
 
 #[tokio::test]
 async fn argument_errors_are_typed() {
     let env = Env::new();
-    let e = env.run_opts("file", json!({"path": "/x", "mode": "u+q"}), false, false).await.unwrap_err();
-    assert!(matches!(&e, ModuleError::BadArgument { arg, .. } if arg == "mode"), "{e}");
+    let e = env
+        .run_opts("file", json!({"path": "/x", "mode": "u+q"}), false, false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ModuleError::BadArgument { arg, .. } if arg == "mode"),
+        "{e}"
+    );
     assert!(e.to_string().contains("'q'"));
-    let e = env.run_opts("copy", json!({"content": "x"}), false, false).await.unwrap_err();
-    assert_eq!(e.to_string(), "module copy: missing required argument 'dest'");
-    let e = env.run_opts("copy", json!({"content": "x", "destt": "/x", "dest": "/y"}), false, false).await.unwrap_err();
+    let e = env
+        .run_opts("copy", json!({"content": "x"}), false, false)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "module copy: missing required argument 'dest'"
+    );
+    let e = env
+        .run_opts(
+            "copy",
+            json!({"content": "x", "destt": "/x", "dest": "/y"}),
+            false,
+            false,
+        )
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("did you mean 'dest'"), "{e}");
-    let e = env.run_opts("tempalte", json!({}), false, false).await.unwrap_err();
+    let e = env
+        .run_opts("tempalte", json!({}), false, false)
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("did you mean 'template'"), "{e}");
-    assert_eq!(env.host.reset(), (0, 0), "argument errors must not touch the host");
+    assert_eq!(
+        env.host.reset(),
+        (0, 0),
+        "argument errors must not touch the host"
+    );
 }
 
 #[tokio::test]
@@ -149,17 +260,42 @@ async fn lineinfile_converges_and_creates() {
     let env = Env::new();
     let f = env.p("etcd.env");
     std::fs::write(&f, "ETCD_NAME=old\nOTHER=1\n").unwrap();
-    let r = env.converges("lineinfile", json!({"path": f, "regexp": "^ETCD_NAME=", "line": "ETCD_NAME=node-1"}), &f).await;
-    assert_eq!(std::fs::read_to_string(&f).unwrap(), "ETCD_NAME=node-1\nOTHER=1\n");
+    let r = env
+        .converges(
+            "lineinfile",
+            json!({"path": f, "regexp": "^ETCD_NAME=", "line": "ETCD_NAME=node-1"}),
+            &f,
+        )
+        .await;
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        "ETCD_NAME=node-1\nOTHER=1\n"
+    );
     assert_eq!(r.msg.as_deref(), Some("line replaced"));
-    assert!(r.diff.unwrap().unified().contains("-ETCD_NAME=old\n+ETCD_NAME=node-1"));
-    let r = env.run("lineinfile", json!({"path": f, "regexp": "^OTHER", "state": "absent"})).await;
+    assert!(r
+        .diff
+        .unwrap()
+        .unified()
+        .contains("-ETCD_NAME=old\n+ETCD_NAME=node-1"));
+    let r = env
+        .run(
+            "lineinfile",
+            json!({"path": f, "regexp": "^OTHER", "state": "absent"}),
+        )
+        .await;
     assert_eq!((r.changed, r.data["found"].as_u64()), (true, Some(1)));
 
     let missing = env.p("new/dir/file");
-    let r = env.run("lineinfile", json!({"path": missing, "line": "a"})).await;
+    let r = env
+        .run("lineinfile", json!({"path": missing, "line": "a"}))
+        .await;
     assert!(r.failed && r.data["rc"] == 257);
-    env.converges("lineinfile", json!({"path": missing, "line": "a", "create": true, "mode": "0600"}), &missing).await;
+    env.converges(
+        "lineinfile",
+        json!({"path": missing, "line": "a", "create": true, "mode": "0600"}),
+        &missing,
+    )
+    .await;
     assert_eq!(std::fs::read_to_string(&missing).unwrap(), "a\n");
     assert_eq!(mode_of(&missing), 0o600);
 }
@@ -176,9 +312,14 @@ async fn blockinfile_converges_and_removes() {
         std::fs::read_to_string(&f).unwrap(),
         "127.0.0.1 localhost\n# BEGIN ANSIBLE MANAGED BLOCK\n10.0.0.1 etcd1\n10.0.0.2 etcd2\n# END ANSIBLE MANAGED BLOCK\n"
     );
-    let r = env.converges("blockinfile", json!({"path": f, "state": "absent"}), &f).await;
+    let r = env
+        .converges("blockinfile", json!({"path": f, "state": "absent"}), &f)
+        .await;
     assert_eq!(r.msg.as_deref(), Some("Block removed"));
-    assert_eq!(std::fs::read_to_string(&f).unwrap(), "127.0.0.1 localhost\n");
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        "127.0.0.1 localhost\n"
+    );
 }
 
 #[tokio::test]
@@ -189,7 +330,14 @@ async fn stat_slurp_fetch() {
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
     let r = env.run("stat", json!({"path": f})).await;
     let st = &r.data["stat"];
-    assert_eq!((st["exists"].as_bool(), st["isreg"].as_bool(), st["mode"].as_str()), (Some(true), Some(true), Some("0640")));
+    assert_eq!(
+        (
+            st["exists"].as_bool(),
+            st["isreg"].as_bool(),
+            st["mode"].as_str()
+        ),
+        (Some(true), Some(true), Some("0640"))
+    );
     assert_eq!(st["size"], 3);
     assert_eq!(st["checksum"], sha1_hex(b"PEM"));
     assert!(st["pw_name"].is_string() && st["mtime"].as_f64().unwrap() > 1.0e9);
@@ -198,14 +346,23 @@ async fn stat_slurp_fetch() {
     assert_eq!(r.data["stat"], json!({"exists": false}));
 
     let r = env.run("slurp", json!({"src": f})).await;
-    assert_eq!((r.data["content"].as_str(), r.data["encoding"].as_str()), (Some("UEVN"), Some("base64")));
+    assert_eq!(
+        (r.data["content"].as_str(), r.data["encoding"].as_str()),
+        (Some("UEVN"), Some("base64"))
+    );
 
     let out = env.dir.path().join("fetched");
     let args = json!({"src": f, "dest": format!("{}/", out.display()), "flat": true});
-    let r = env.run_opts("fetch", args.clone(), true, false).await.unwrap();
+    let r = env
+        .run_opts("fetch", args.clone(), true, false)
+        .await
+        .unwrap();
     assert!(r.changed && !out.join("member.pem").exists());
     assert!(env.run("fetch", args.clone()).await.changed);
-    assert_eq!(std::fs::read_to_string(out.join("member.pem")).unwrap(), "PEM");
+    assert_eq!(
+        std::fs::read_to_string(out.join("member.pem")).unwrap(),
+        "PEM"
+    );
     env.host.reset();
     assert!(!env.run("fetch", args).await.changed);
     assert_eq!(env.host.reset(), (1, 0));

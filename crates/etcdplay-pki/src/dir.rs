@@ -41,6 +41,22 @@ impl PkiDir {
         })
     }
 
+    /// Where the PKI directory goes by default: `pki/` next to the inventory, i.e. inside
+    /// the inventory when it is a directory, beside it when it is a file.
+    pub fn default_path(inventory: &Path) -> PathBuf {
+        let base = if inventory.is_dir() {
+            inventory
+        } else {
+            inventory.parent().unwrap_or(Path::new("."))
+        };
+        let base = if base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            base
+        };
+        base.join("pki")
+    }
+
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.root
@@ -243,4 +259,21 @@ fn check_member_name(name: &str) -> Result<(), PkiError> {
         return invalid("a name ending in '-key' would collide with another host's key file");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_path_sits_next_to_the_inventory() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(PkiDir::default_path(dir.path()), dir.path().join("pki"));
+        let file = dir.path().join("hosts.yml");
+        assert_eq!(PkiDir::default_path(&file), dir.path().join("pki"));
+        assert_eq!(
+            PkiDir::default_path(Path::new("hosts.ini")),
+            Path::new("./pki")
+        );
+    }
 }

@@ -11,6 +11,9 @@ use crate::error::PkiError;
 use crate::inspect;
 use crate::san::San;
 
+/// The PEM header that marks a certificate.
+const CERT_MARKER: &str = "-----BEGIN CERTIFICATE-----";
+
 /// Days of validity below which a certificate is flagged as due for renewal.
 const RENEW_SOON_DAYS: i64 = 30;
 
@@ -77,6 +80,13 @@ pub(crate) fn list(dir: &Path, now: OffsetDateTime) -> Result<Vec<CertInfo>, Pki
     for name in names {
         let path = dir.join(&name);
         let bytes = files_read(&path)?;
+        // Other PEM files (parameters, keys under unusual names) are not certificates.
+        if !bytes
+            .windows(CERT_MARKER.len())
+            .any(|w| w == CERT_MARKER.as_bytes())
+        {
+            continue;
+        }
         let summary =
             inspect::summarize_pem(&bytes).map_err(|reason| PkiError::BadCert { path, reason })?;
         infos.push(CertInfo {

@@ -671,6 +671,14 @@ fn show_lists_every_certificate_and_renders_a_table() {
         "{table}"
     );
 
+    // A PEM file that is not a certificate is left out, unread into the output.
+    fs::copy(
+        pki.path().join("etcd1-key.pem"),
+        pki.path().join("backup.pem"),
+    )
+    .unwrap();
+    assert_eq!(pki.show().unwrap().len(), 4);
+
     // A certificate from another CA dropped into the directory is flagged.
     let other = tmp.path().join("other");
     let _ = full_pki(&other);

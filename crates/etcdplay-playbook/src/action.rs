@@ -1,8 +1,6 @@
-//! A task's action: a module call with its arguments (inline k=v, a mapping, `args:`), or one of
-//! the actions the parser handles itself (`include_tasks`, `import_tasks`, `include_role`,
-//! `import_role`, `include_vars`, `meta`). Module names and argument names are checked against
-//! the catalog; literal `template`/`copy` sources are looked up on disk; static imports are
-//! parsed in place.
+//! A task's action: a module call with its arguments (inline k=v, a mapping, `args:`), `meta`,
+//! or one of the include actions (dispatched to `include.rs`). Module names and argument names
+//! are checked against the catalog, and literal `template`/`copy` sources are looked up on disk.
 
 use std::path::{Path, PathBuf};
 
@@ -11,11 +9,8 @@ use serde_json::Value;
 
 use crate::error::Hint;
 use crate::kv::{pair_split, split_words};
-use crate::loader::{dedup, show, FileCtx, Loader, MAX_DEPTH};
-use crate::model::{
-    IncludeRole, IncludeTasks, IncludeVars, Map, ModuleCall, RoleSelectors, Task, TaskKind,
-    VarsSource,
-};
+use crate::loader::{dedup, show, FileCtx, Loader};
+use crate::model::{Map, ModuleCall, Task, TaskKind};
 use crate::task::{short_name, ActionSite};
 use crate::values::{is_identifier, is_template};
 use crate::PlaybookError;
@@ -47,9 +42,9 @@ const META_ACTIONS: &[&str] = &[
     "role_complete",
 ];
 
-const INCLUDE_TASKS_ARGS: &[&str] = &["file", "_raw_params", "apply"];
-const IMPORT_TASKS_ARGS: &[&str] = &["file", "_raw_params"];
-const INCLUDE_ROLE_ARGS: &[&str] = &[
+pub(crate) const INCLUDE_TASKS_ARGS: &[&str] = &["file", "_raw_params", "apply"];
+pub(crate) const IMPORT_TASKS_ARGS: &[&str] = &["file", "_raw_params"];
+pub(crate) const INCLUDE_ROLE_ARGS: &[&str] = &[
     "name",
     "tasks_from",
     "vars_from",
@@ -60,7 +55,7 @@ const INCLUDE_ROLE_ARGS: &[&str] = &[
     "allow_duplicates",
     "rolespec_validate",
 ];
-const IMPORT_ROLE_ARGS: &[&str] = &[
+pub(crate) const IMPORT_ROLE_ARGS: &[&str] = &[
     "name",
     "tasks_from",
     "vars_from",
@@ -69,7 +64,7 @@ const IMPORT_ROLE_ARGS: &[&str] = &[
     "allow_duplicates",
     "rolespec_validate",
 ];
-const INCLUDE_VARS_ARGS: &[&str] = &[
+pub(crate) const INCLUDE_VARS_ARGS: &[&str] = &[
     "_raw_params",
     "file",
     "dir",
@@ -102,25 +97,27 @@ const REQUIRED: &[(&str, &[&[&str]])] = &[
 
 /// How a string argument is split.
 #[derive(Clone, Copy)]
-enum FreeForm<'a> {
+pub(crate) enum FreeForm<'a> {
     /// Only `key=value` pairs are allowed.
     No,
     /// Words that are not pairs with one of these keys form `_raw_params`.
     Extract(&'a [&'a str]),
+    /// Every pair is an argument; other words form `_raw_params` (a file name).
+    Pairs,
 }
 
 /// One argument with where it was written.
-struct Arg {
-    key: String,
-    value: Value,
-    pos: Pos,
+pub(crate) struct Arg {
+    pub(crate) key: String,
+    pub(crate) value: Value,
+    pub(crate) pos: Pos,
 }
 
-fn find_arg<'a>(list: &'a [Arg], key: &str) -> Option<&'a Arg> {
+pub(crate) fn find_arg<'a>(list: &'a [Arg], key: &str) -> Option<&'a Arg> {
     list.iter().rev().find(|a| a.key == key)
 }
 
-fn value_string(v: &Value) -> Option<String> {
+pub(crate) fn value_string(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -138,7 +135,7 @@ fn value_truthy(v: &Value) -> bool {
     }
 }
 
-fn looked_in(dirs: &[PathBuf]) -> String {
+pub(crate) fn looked_in(dirs: &[PathBuf]) -> String {
     dirs.iter()
         .map(|d| {
             if d.as_os_str().is_empty() {
@@ -291,15 +288,8 @@ impl Loader<'_> {
                 self.include_role(f, t, short, value_pos, &list)
             }
             "include_vars" => {
-                let list = self.collect_args(
-                    f,
-                    short,
-                    value_pos,
-                    text,
-                    &inline,
-                    args,
-                    FreeForm::Extract(INCLUDE_VARS_ARGS),
-                )?;
+                let list =
+                    self.collect_args(f, short, value_pos, text, &inline, args, FreeForm::Pairs)?;
                 self.check_names(f, short, &list, INCLUDE_VARS_ARGS);
                 self.include_vars(f, short, value_pos, list)
             }
@@ -400,7 +390,7 @@ impl Loader<'_> {
 
     /// Gathers `args:` and then the inline arguments (which win, as in Ansible).
     #[allow(clippy::too_many_arguments)]
-    fn collect_args(
+    pub(crate) fn collect_args(
         &mut self,
         f: &FileCtx,
         action: &str,
@@ -442,26 +432,31 @@ impl Loader<'_> {
             }
         };
         let mut raw = Vec::new();
-        for w in words {
+        let mut raw_pos = None;
+        for (offset, w) in words {
+            let word_pos = self.word_pos(f, value_pos, &text, offset);
             match (pair_split(&w), mode) {
-                (Some((k, v)), FreeForm::No) => list.push(Arg {
+                (Some((k, v)), FreeForm::No | FreeForm::Pairs) => list.push(Arg {
                     key: k,
                     value: Value::String(v),
-                    pos: value_pos,
+                    pos: word_pos,
                 }),
                 (Some((k, v)), FreeForm::Extract(keys)) if keys.contains(&k.as_str()) => {
                     list.push(Arg {
                         key: k,
                         value: Value::String(v),
-                        pos: value_pos,
+                        pos: word_pos,
                     })
                 }
-                _ => raw.push(w),
+                _ => {
+                    raw_pos.get_or_insert(word_pos);
+                    raw.push(w)
+                }
             }
         }
         if !raw.is_empty() {
             match mode {
-                FreeForm::Extract(_) => list.push(Arg {
+                FreeForm::Extract(_) | FreeForm::Pairs => list.push(Arg {
                     key: "_raw_params".into(),
                     value: Value::String(raw.join(" ")),
                     pos: value_pos,
@@ -471,14 +466,20 @@ impl Loader<'_> {
                         module: action.to_string(),
                         text: raw.join(" "),
                     };
-                    self.report(f, value_pos, error);
+                    self.report(f, raw_pos.unwrap_or(value_pos), error);
                 }
             }
         }
         Some(list)
     }
 
-    fn check_names(&mut self, f: &FileCtx, action: &str, list: &[Arg], allowed: &[&str]) {
+    pub(crate) fn check_names(
+        &mut self,
+        f: &FileCtx,
+        action: &str,
+        list: &[Arg],
+        allowed: &[&str],
+    ) {
         for a in list {
             if !allowed.contains(&a.key.as_str()) {
                 let candidates = allowed.iter().copied().filter(|k| !k.starts_with('_'));
@@ -544,336 +545,5 @@ impl Loader<'_> {
             looked_in: looked_in(&dirs),
         };
         self.report(f, src.pos, error);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn include_tasks(
-        &mut self,
-        f: &FileCtx,
-        t: &mut Task,
-        short: &str,
-        value_pos: Pos,
-        text: Option<String>,
-        inline: Vec<&(Node, Node)>,
-        args: Option<&Node>,
-    ) -> Option<TaskKind> {
-        let is_static = short == "import_tasks";
-        let allowed = if is_static {
-            IMPORT_TASKS_ARGS
-        } else {
-            INCLUDE_TASKS_ARGS
-        };
-        // `include_tasks: "{{ x }} y.yml"` is one file name; only the legacy `include` takes
-        // `file.yml a=1` with variables after the name.
-        let (text, legacy_vars) = match (short, text) {
-            ("include", Some(s)) => {
-                let mut file = Vec::new();
-                let mut vars = Vec::new();
-                match split_words(&s) {
-                    Ok(words) => {
-                        for w in words {
-                            match pair_split(&w) {
-                                Some(p) => vars.push(p),
-                                None => file.push(w),
-                            }
-                        }
-                    }
-                    Err(e) => self.report(
-                        f,
-                        value_pos,
-                        PlaybookError::BadKeyValue {
-                            message: e.message().to_string(),
-                        },
-                    ),
-                }
-                (Some(file.join(" ")), vars)
-            }
-            (_, s) => (s, Vec::new()),
-        };
-        for (k, v) in legacy_vars {
-            t.vars.insert(k, Value::String(v));
-        }
-        let mut list = self.collect_args(f, short, value_pos, None, &inline, args, FreeForm::No)?;
-        if let Some(s) = text {
-            list.push(Arg {
-                key: "file".into(),
-                value: Value::String(s.trim().to_string()),
-                pos: value_pos,
-            });
-        }
-        self.check_names(f, short, &list, allowed);
-        let file = find_arg(&list, "file")
-            .or_else(|| find_arg(&list, "_raw_params"))
-            .and_then(|a| value_string(&a.value));
-        let Some(file) = file.filter(|s| !s.is_empty()) else {
-            let error = PlaybookError::MissingArgument {
-                action: short.to_string(),
-                arg: "`file`".into(),
-            };
-            self.report(f, value_pos, error);
-            return None;
-        };
-        let apply = match find_arg(&list, "apply").map(|a| (&a.value, a.pos)) {
-            Some((Value::Object(m), _)) => m.clone(),
-            Some((other, pos)) => {
-                let got = if other.is_array() { "list" } else { "scalar" };
-                let error = PlaybookError::WrongKeyType {
-                    key: "apply".into(),
-                    expected: "a mapping",
-                    got,
-                };
-                self.report(f, pos, error);
-                Map::new()
-            }
-            None => Map::new(),
-        };
-        if is_static {
-            if let Some(l) = &t.loop_ {
-                let key = match &l.kind {
-                    crate::model::LoopKind::Loop => "loop".to_string(),
-                    crate::model::LoopKind::With(x) => format!("with_{x}"),
-                };
-                let error = PlaybookError::NotWithInclude {
-                    key,
-                    action: short.to_string(),
-                };
-                self.report(f, l.origin_pos(), error);
-            }
-        }
-        let context = f.include_context();
-        let tasks = if is_template(&file) {
-            if is_static {
-                let error = PlaybookError::TemplatedImport {
-                    key: short.to_string(),
-                    dynamic: "include_tasks",
-                };
-                self.report(f, value_pos, error);
-            }
-            None
-        } else {
-            match crate::find_task_file(&file, &context) {
-                None => {
-                    let error = PlaybookError::FileNotFound {
-                        what: "task file",
-                        name: file.clone(),
-                        looked_in: looked_in(&context.search_dirs),
-                    };
-                    self.report(f, value_pos, error);
-                    None
-                }
-                Some(path) => self.nested_task_file(f, &path, is_static, value_pos),
-            }
-        };
-        let tasks = if is_static {
-            Some(tasks.unwrap_or_default())
-        } else {
-            tasks
-        };
-        Some(TaskKind::IncludeTasks(IncludeTasks {
-            file,
-            is_static,
-            tasks,
-            apply,
-            context,
-        }))
-    }
-
-    /// Parses a task file included from `f`, refusing cycles for imports (a dynamic include may
-    /// legitimately recurse under a condition, so it is simply not pre-parsed again).
-    fn nested_task_file(
-        &mut self,
-        f: &FileCtx,
-        path: &Path,
-        is_static: bool,
-        pos: Pos,
-    ) -> Option<Vec<crate::Task>> {
-        if self.is_open(path) {
-            if is_static {
-                let chain = self.open_chain();
-                self.report(
-                    f,
-                    pos,
-                    PlaybookError::IncludeCycle {
-                        file: show(path),
-                        chain,
-                    },
-                );
-            }
-            return None;
-        }
-        if self.file_stack.len() > MAX_DEPTH {
-            self.report(f, pos, PlaybookError::TooDeep { limit: MAX_DEPTH });
-            return None;
-        }
-        self.task_file(path, &f.playbook_dir, f.role.clone())
-    }
-
-    fn include_role(
-        &mut self,
-        f: &FileCtx,
-        t: &Task,
-        short: &str,
-        value_pos: Pos,
-        list: &[Arg],
-    ) -> Option<TaskKind> {
-        let is_static = short == "import_role";
-        let string_arg = |this: &mut Self, key: &str| -> Option<String> {
-            let a = find_arg(list, key)?;
-            let s = value_string(&a.value);
-            if s.is_none() {
-                let error = PlaybookError::WrongKeyType {
-                    key: key.to_string(),
-                    expected: "a string",
-                    got: "a collection",
-                };
-                this.report(f, a.pos, error);
-            }
-            s
-        };
-        let Some(name) = string_arg(self, "name") else {
-            let error = PlaybookError::MissingArgument {
-                action: short.to_string(),
-                arg: "`name`".into(),
-            };
-            self.report(f, value_pos, error);
-            return None;
-        };
-        let selectors = RoleSelectors {
-            tasks_from: string_arg(self, "tasks_from"),
-            vars_from: string_arg(self, "vars_from"),
-            defaults_from: string_arg(self, "defaults_from"),
-            handlers_from: string_arg(self, "handlers_from"),
-        };
-        let public = find_arg(list, "public").and_then(|a| match &a.value {
-            Value::Bool(b) => Some(crate::Flag::Bool(*b)),
-            Value::String(s) if is_template(s) => Some(crate::Flag::Template(s.clone())),
-            other => value_string(other)
-                .and_then(|s| etcdplay_source::parse_bool(&s))
-                .map(crate::Flag::Bool),
-        });
-        let apply = match find_arg(list, "apply").map(|a| &a.value) {
-            Some(Value::Object(m)) => m.clone(),
-            _ => Map::new(),
-        };
-        if is_static {
-            if let Some(l) = &t.loop_ {
-                let error = PlaybookError::NotWithInclude {
-                    key: "loop".into(),
-                    action: short.to_string(),
-                };
-                self.report(f, l.origin_pos(), error);
-            }
-        }
-        let templated = is_template(&name)
-            || [
-                &selectors.tasks_from,
-                &selectors.vars_from,
-                &selectors.defaults_from,
-                &selectors.handlers_from,
-            ]
-            .iter()
-            .any(|s| s.as_deref().is_some_and(is_template));
-        let role = if templated {
-            if is_static {
-                let error = PlaybookError::TemplatedImport {
-                    key: short.to_string(),
-                    dynamic: "include_role",
-                };
-                self.report(f, value_pos, error);
-            }
-            None
-        } else {
-            self.role_by_name(f, &name, &selectors, value_pos, is_static)
-                .map(Box::new)
-        };
-        let context = f.include_context();
-        Some(TaskKind::IncludeRole(IncludeRole {
-            name,
-            selectors,
-            is_static,
-            public,
-            apply,
-            role,
-            context,
-        }))
-    }
-
-    fn include_vars(
-        &mut self,
-        f: &FileCtx,
-        short: &str,
-        value_pos: Pos,
-        list: Vec<Arg>,
-    ) -> Option<TaskKind> {
-        let file = find_arg(&list, "file")
-            .or_else(|| find_arg(&list, "_raw_params"))
-            .and_then(|a| value_string(&a.value));
-        let dir = find_arg(&list, "dir").and_then(|a| value_string(&a.value));
-        let name = find_arg(&list, "name").and_then(|a| value_string(&a.value));
-        let source = match (file, dir) {
-            (Some(file), _) => VarsSource::File(file),
-            (None, Some(dir)) => VarsSource::Dir(dir),
-            (None, None) => {
-                let error = PlaybookError::MissingArgument {
-                    action: short.to_string(),
-                    arg: "`file` or `dir`".into(),
-                };
-                self.report(f, value_pos, error);
-                return None;
-            }
-        };
-        let mut context = f.include_context();
-        let mut dirs = Vec::new();
-        if let Some(r) = &f.role {
-            dirs.push(r.path.join("vars"));
-        }
-        dirs.extend([
-            f.dir.join("vars"),
-            f.dir.clone(),
-            f.playbook_dir.join("vars"),
-            f.playbook_dir.clone(),
-        ]);
-        context.search_dirs = dedup(dirs);
-        let (wanted, what) = match &source {
-            VarsSource::File(s) => (s, "vars file"),
-            VarsSource::Dir(s) => (s, "vars directory"),
-        };
-        if !is_template(wanted) {
-            let p = Path::new(wanted);
-            let found = if p.is_absolute() {
-                p.exists()
-            } else {
-                context.search_dirs.iter().any(|d| d.join(p).exists())
-            };
-            if !found {
-                let error = PlaybookError::FileNotFound {
-                    what,
-                    name: wanted.clone(),
-                    looked_in: looked_in(&context.search_dirs),
-                };
-                self.report(f, value_pos, error);
-            }
-        }
-        let mut args = Map::new();
-        for a in list {
-            if !matches!(a.key.as_str(), "file" | "_raw_params" | "dir" | "name") {
-                args.insert(a.key, a.value);
-            }
-        }
-        Some(TaskKind::IncludeVars(IncludeVars {
-            source,
-            name,
-            args,
-            context,
-        }))
-    }
-}
-
-impl crate::model::Loop {
-    fn origin_pos(&self) -> Pos {
-        Pos {
-            line: self.origin.line,
-            col: self.origin.col,
-        }
     }
 }

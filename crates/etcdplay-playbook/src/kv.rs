@@ -29,17 +29,22 @@ impl SplitError {
     }
 }
 
-/// Splits on whitespace outside quotes and Jinja blocks, keeping each token as written.
-pub(crate) fn split_words(text: &str) -> Result<Vec<String>, SplitError> {
+/// Splits on whitespace outside quotes and Jinja blocks, keeping each token as written, with
+/// the character offset where it starts (so diagnostics can point at the word).
+pub(crate) fn split_words(text: &str) -> Result<Vec<(usize, String)>, SplitError> {
     let chars: Vec<char> = text.chars().collect();
     let mut words = Vec::new();
     let mut cur = String::new();
+    let mut start = 0usize;
     let mut quote: Option<char> = None;
     let mut jinja_depth = 0usize;
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
         let next = chars.get(i + 1).copied();
+        if cur.is_empty() {
+            start = i;
+        }
         if let Some(q) = quote {
             cur.push(c);
             if c == '\\' {
@@ -67,7 +72,7 @@ pub(crate) fn split_words(text: &str) -> Result<Vec<String>, SplitError> {
             cur.push(c);
         } else if c.is_whitespace() {
             if !cur.is_empty() {
-                words.push(std::mem::take(&mut cur));
+                words.push((start, std::mem::take(&mut cur)));
             }
         } else {
             cur.push(c);
@@ -81,7 +86,7 @@ pub(crate) fn split_words(text: &str) -> Result<Vec<String>, SplitError> {
         return Err(SplitError::UnbalancedJinja);
     }
     if !cur.is_empty() {
-        words.push(cur);
+        words.push((start, cur));
     }
     Ok(words)
 }
@@ -132,7 +137,7 @@ pub(crate) fn pair_split(word: &str) -> Option<(String, String)> {
 pub(crate) fn split_kv(text: &str) -> Result<Vec<Token>, SplitError> {
     Ok(split_words(text)?
         .into_iter()
-        .map(|w| match pair_split(&w) {
+        .map(|(_, w)| match pair_split(&w) {
             Some((k, v)) => Token::Pair(k, v),
             None => Token::Raw(w),
         })
@@ -185,6 +190,13 @@ mod tests {
                 Token::Raw("1+1=2".into()),
             ]
         );
+    }
+
+    #[test]
+    fn words_know_where_they_start() {
+        let w = split_words("  a=1   msg=\"x y\" é=2 {{ a b }}").unwrap();
+        let starts: Vec<usize> = w.iter().map(|(s, _)| *s).collect();
+        assert_eq!(starts, vec![2, 8, 18, 22]);
     }
 
     #[test]

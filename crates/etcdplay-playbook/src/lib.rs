@@ -16,6 +16,7 @@ pub use model::*;
 pub use options::LoadOptions;
 
 mod action;
+mod include;
 mod kv;
 mod loader;
 mod play;

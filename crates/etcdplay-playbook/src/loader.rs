@@ -3,9 +3,10 @@
 //! Each file being parsed is described by a [`FileCtx`], which says how it is shown to the user
 //! and where its relative names resolve.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use etcdplay_source::{load_yaml_file, Diagnostic, Diagnostics, Node, Pos};
+use etcdplay_source::{load_yaml, Diagnostic, Diagnostics, Node, Pos};
 
 use crate::model::{IncludeContext, Origin, RoleScope};
 use crate::{LoadOptions, ModuleCatalog, PlaybookError};
@@ -96,6 +97,11 @@ pub(crate) struct Loader<'a> {
     pub(crate) file_stack: Vec<StackEntry>,
     /// Role directories being loaded, outermost first.
     pub(crate) role_stack: Vec<(String, PathBuf)>,
+    /// The text of every file read, by shown name, to place diagnostics on a word inside a
+    /// k=v string.
+    pub(crate) sources: HashMap<String, String>,
+    /// Whether the list being parsed is a handlers list (files it imports hold handlers too).
+    pub(crate) in_handlers: bool,
 }
 
 impl<'a> Loader<'a> {
@@ -106,6 +112,8 @@ impl<'a> Loader<'a> {
             diags: Diagnostics::new(),
             file_stack: Vec::new(),
             role_stack: Vec::new(),
+            in_handlers: false,
+            sources: HashMap::new(),
         }
     }
 
@@ -120,12 +128,57 @@ impl<'a> Loader<'a> {
 
     /// Reads a YAML file, reporting a syntax error or an unreadable file.
     pub(crate) fn read_yaml(&mut self, path: &Path) -> Option<Node> {
-        match load_yaml_file(path, &show(path)) {
+        let shown = show(path);
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.diags.push(Diagnostic::whole_file(
+                    shown,
+                    format!("cannot read file: {e}"),
+                ));
+                return None;
+            }
+        };
+        let node = load_yaml(&text);
+        self.sources.insert(shown.clone(), text);
+        match node {
             Ok(n) => Some(n),
-            Err(d) => {
-                self.diags.push(d);
+            Err(e) => {
+                self.diags.push(e.in_file(&shown));
                 None
             }
+        }
+    }
+
+    /// Where the word at character `offset` of the one-line scalar `text` (written at
+    /// `value_pos`) is in the file; `value_pos` itself when the scalar is not written verbatim
+    /// on one line (block scalars, escapes, folding).
+    pub(crate) fn word_pos(&self, f: &FileCtx, value_pos: Pos, text: &str, offset: usize) -> Pos {
+        let verbatim = || -> Option<u32> {
+            let line = self
+                .sources
+                .get(&f.shown)?
+                .lines()
+                .nth((value_pos.line as usize).checked_sub(1)?)?;
+            let rest: String = line
+                .chars()
+                .skip((value_pos.col as usize).checked_sub(1)?)
+                .collect();
+            let skip = if rest.starts_with(text) {
+                0
+            } else if rest.starts_with(['"', '\'']) && rest[1..].starts_with(text) {
+                1
+            } else {
+                return None;
+            };
+            u32::try_from(offset + skip).ok()
+        };
+        match verbatim() {
+            Some(delta) => Pos {
+                line: value_pos.line,
+                col: value_pos.col + delta,
+            },
+            None => value_pos,
         }
     }
 

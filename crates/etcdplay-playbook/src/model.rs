@@ -276,6 +276,21 @@ pub struct Task {
     pub origin: Origin,
     /// The role the task comes from, for the `TASK [role : name]` header.
     pub role: Option<String>,
+    /// The action as written (`ansible.builtin.debug`, `include_tasks`, the module of an
+    /// `action:` line), which Ansible shows for unnamed tasks; `block` for blocks.
+    pub action: String,
+}
+
+impl Task {
+    /// The name `TASK [..]` shows: the task's name, else its action as written, prefixed with
+    /// the role (`etcds : Start etcd daemon`).
+    pub fn header_name(&self) -> String {
+        let name = self.name.as_deref().unwrap_or(&self.action);
+        match &self.role {
+            Some(role) => format!("{role} : {name}"),
+            None => name.to_string(),
+        }
+    }
 }
 
 /// What a task does.

@@ -285,7 +285,10 @@ impl Loader<'_> {
                 "no_log" => p.no_log = self.flag(f, &key, v),
                 "run_once" => p.run_once = self.flag(f, &key, v),
                 "vars" => p.vars = self.vars(f, &key, v),
-                "vars_files" => p.vars_files = self.string_list(f, &key, v),
+                "vars_files" => {
+                    p.vars_files = self.string_list(f, &key, v);
+                    self.check_vars_files(f, &p.vars_files, v);
+                }
                 "environment" => p.environment = self.environment(f, v),
                 "tags" => p.tags = self.tags(f, v),
                 "pre_tasks" => p.pre_tasks = self.task_list(f, &key, v, false),
@@ -320,6 +323,30 @@ impl Loader<'_> {
             self.report(f, node.pos, PlaybookError::MissingHosts);
         }
         Some(p)
+    }
+
+    /// Literal `vars_files` must exist next to the playbook (or at their absolute path).
+    fn check_vars_files(&mut self, f: &FileCtx, files: &[String], node: &Node) {
+        let items: Vec<&Node> = match node.as_seq() {
+            Some(items) => items.iter().collect(),
+            None => vec![node],
+        };
+        for (name, item) in files.iter().zip(items) {
+            if is_template(name) || f.playbook_dir.join(name).is_file() {
+                continue;
+            }
+            let looked_in = if f.playbook_dir.as_os_str().is_empty() {
+                ".".to_string()
+            } else {
+                show(&f.playbook_dir)
+            };
+            let error = PlaybookError::FileNotFound {
+                what: "vars file",
+                name: name.clone(),
+                looked_in,
+            };
+            self.report(f, item.pos, error);
+        }
     }
 
     fn serial(&mut self, f: &FileCtx, node: &Node) -> Vec<Serial> {

@@ -255,7 +255,7 @@ impl Loader<'_> {
         self.list_file(path, playbook_dir, Some(role.clone()), true)
     }
 
-    fn list_file(
+    pub(crate) fn list_file(
         &mut self,
         path: &Path,
         playbook_dir: &Path,

@@ -181,6 +181,7 @@ impl Task {
             extra: Map::new(),
             origin,
             role,
+            action: String::new(),
         }
     }
 }
@@ -194,12 +195,14 @@ impl Loader<'_> {
         node: &Node,
         handlers: bool,
     ) -> Vec<Task> {
+        let outer = std::mem::replace(&mut self.in_handlers, handlers);
         let mut out = Vec::new();
         for item in self.items(f, key, node) {
             if let Some(t) = self.task(f, item, handlers) {
                 out.push(t);
             }
         }
+        self.in_handlers = outer;
         out
     }
 
@@ -344,6 +347,7 @@ impl Loader<'_> {
             t.loop_control = self.loop_control(f, lc);
         }
         t.kind = if let Some(block) = sections[0] {
+            t.action = "block".to_string();
             if let Some(a) = &action {
                 let error = PlaybookError::TwoActions {
                     first: "block".to_string(),
@@ -372,7 +376,13 @@ impl Loader<'_> {
                 }
             }
             match action {
-                Some(site) => self.action(f, &mut t, &site, args)?,
+                Some(site) => {
+                    t.action = match site.key.as_str() {
+                        "action" | "local_action" => action_module_name(site.value),
+                        _ => site.key.clone(),
+                    };
+                    self.action(f, &mut t, &site, args)?
+                }
                 None => {
                     if !unknown_key {
                         self.report(f, node.pos, PlaybookError::NoAction);
@@ -531,5 +541,16 @@ impl Loader<'_> {
             }
         }
         Some(lc)
+    }
+}
+
+/// The module named by an `action:`/`local_action:` value (first word, or `module:`).
+fn action_module_name(value: &Node) -> String {
+    match value.get("module") {
+        Some(m) => m.as_scalar_string().unwrap_or_default(),
+        None => value
+            .as_scalar_string()
+            .and_then(|s| s.split_whitespace().next().map(str::to_string))
+            .unwrap_or_default(),
     }
 }

@@ -74,6 +74,12 @@ fn etcd_role_playbook_fields() {
 
     let include = &tasks[2];
     assert_eq!(include.when, vec!["enable_tls | bool"]);
+    assert_eq!(
+        include.header_name(),
+        "etcds : include_tasks",
+        "unnamed tasks show their action"
+    );
+    assert_eq!(service.header_name(), "etcds : Create etcd service");
     let TaskKind::IncludeTasks(i) = &include.kind else {
         panic!("include expected")
     };

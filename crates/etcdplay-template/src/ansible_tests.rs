@@ -13,8 +13,12 @@ use crate::pyrepr::try_py_str;
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("version", version);
     env.add_test("version_compare", version);
-    env.add_test("match", |v: Value, p: String, k: Kwargs| regex_test(v, p, k, Mode::Match));
-    env.add_test("search", |v: Value, p: String, k: Kwargs| regex_test(v, p, k, Mode::Search));
+    env.add_test("match", |v: Value, p: String, k: Kwargs| {
+        regex_test(v, p, k, Mode::Match)
+    });
+    env.add_test("search", |v: Value, p: String, k: Kwargs| {
+        regex_test(v, p, k, Mode::Search)
+    });
     env.add_test("regex", regex_generic);
     for name in ["failed", "failure"] {
         env.add_test(name, |v: Value| result_flag(&v, "failed"));
@@ -29,12 +33,15 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         env.add_test(name, |v: Value| result_flag(&v, "skipped"));
     }
     env.add_test("unreachable", |v: Value| result_flag(&v, "unreachable"));
-    env.add_test("reachable", |v: Value| result_flag(&v, "unreachable").map(|f| !f));
+    env.add_test("reachable", |v: Value| {
+        result_flag(&v, "unreachable").map(|f| !f)
+    });
     env.add_test("truthy", |v: Value| v.is_true());
     env.add_test("falsy", |v: Value| !v.is_true());
-    env.add_test("contains", |seq: Value, item: Value| -> Result<bool, Error> {
-        Ok(seq.try_iter()?.any(|x| x == item))
-    });
+    env.add_test(
+        "contains",
+        |seq: Value, item: Value| -> Result<bool, Error> { Ok(seq.try_iter()?.any(|x| x == item)) },
+    );
     env.add_test("subset", |a: Value, b: Value| -> Result<bool, Error> {
         let b: Vec<Value> = b.try_iter()?.collect();
         Ok(a.try_iter()?.all(|x| b.contains(&x)))
@@ -126,7 +133,12 @@ fn type_error(left: &str, right: &str) -> Error {
 }
 
 /// `value is version(other, operator='eq', strict=False)`.
-fn version(value: Value, other: Value, operator: Option<String>, kwargs: Kwargs) -> Result<bool, Error> {
+fn version(
+    value: Value,
+    other: Value,
+    operator: Option<String>,
+    kwargs: Kwargs,
+) -> Result<bool, Error> {
     ensure_defined(&value)?;
     ensure_defined(&other)?;
     let operator = match kwargs.get::<Option<String>>("operator")? {
@@ -144,10 +156,16 @@ fn version(value: Value, other: Value, operator: Option<String>, kwargs: Kwargs)
     }
     let (a, b) = (try_py_str(&value)?, try_py_str(&other)?);
     if a.is_empty() {
-        return Err(Error::new(ErrorKind::InvalidOperation, "Input version value cannot be empty"));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "Input version value cannot be empty",
+        ));
     }
     if b.is_empty() {
-        return Err(Error::new(ErrorKind::InvalidOperation, "Version parameter to compare against cannot be empty"));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "Version parameter to compare against cannot be empty",
+        ));
     }
     let ord = compare_loose(&a, &b)?;
     Ok(match operator.as_str() {
@@ -181,15 +199,20 @@ fn regex_test(value: Value, pattern: String, kwargs: Kwargs, mode: Mode) -> Resu
     let re = compile_python_regex(&pattern, ignorecase, multiline)?;
     Ok(match mode {
         // Python's re.match anchors at the start of the text only.
-        Mode::Match => re.find_iter(&text).next().is_some_and(|m| m.start() == 0)
-            || compile_python_regex(&format!("\\A(?:{pattern})"), ignorecase, multiline)?.is_match(&text),
+        Mode::Match => {
+            re.find_iter(&text).next().is_some_and(|m| m.start() == 0)
+                || compile_python_regex(&format!("\\A(?:{pattern})"), ignorecase, multiline)?
+                    .is_match(&text)
+        }
         Mode::Search => re.is_match(&text),
     })
 }
 
 /// `value is regex(pattern, match_type='search')`.
 fn regex_generic(value: Value, pattern: String, kwargs: Kwargs) -> Result<bool, Error> {
-    let match_type = kwargs.get::<Option<String>>("match_type")?.unwrap_or_else(|| "search".into());
+    let match_type = kwargs
+        .get::<Option<String>>("match_type")?
+        .unwrap_or_else(|| "search".into());
     let ignorecase: Option<bool> = kwargs.get("ignorecase")?;
     let multiline: Option<bool> = kwargs.get("multiline")?;
     kwargs.assert_all_used()?;
@@ -197,7 +220,11 @@ fn regex_generic(value: Value, pattern: String, kwargs: Kwargs) -> Result<bool, 
         ("ignorecase", Value::from(ignorecase.unwrap_or(false))),
         ("multiline", Value::from(multiline.unwrap_or(false))),
     ]);
-    let mode = if match_type == "match" { Mode::Match } else { Mode::Search };
+    let mode = if match_type == "match" {
+        Mode::Match
+    } else {
+        Mode::Search
+    };
     regex_test(value, pattern, inner, mode)
 }
 
@@ -250,7 +277,14 @@ mod tests {
         assert!(compare_loose("1.a", "1.1").is_err());
         assert_eq!(
             loose_parts("3.4.23-rc1"),
-            vec![Part::Num(3), Part::Num(4), Part::Num(23), Part::Text("-".into()), Part::Text("rc".into()), Part::Num(1)]
+            vec![
+                Part::Num(3),
+                Part::Num(4),
+                Part::Num(23),
+                Part::Text("-".into()),
+                Part::Text("rc".into()),
+                Part::Num(1)
+            ]
         );
     }
 }

@@ -103,7 +103,12 @@ pub(crate) struct NestedError {
 }
 
 /// Translates a minijinja error raised while rendering the template named `name`.
-pub(crate) fn translate(err: minijinja::Error, name: &str, origin: &str, inline: bool) -> TemplateError {
+pub(crate) fn translate(
+    err: minijinja::Error,
+    name: &str,
+    origin: &str,
+    inline: bool,
+) -> TemplateError {
     let same_template = err.name().is_none() || err.name() == Some(name);
     let location = Location {
         origin: origin.to_string(),
@@ -137,7 +142,11 @@ pub(crate) fn translate(err: minijinja::Error, name: &str, origin: &str, inline:
         },
         ErrorKind::SyntaxError | ErrorKind::BadEscape => TemplateError::Syntax {
             location,
-            message: if detail.is_empty() { err.kind().to_string() } else { detail },
+            message: if detail.is_empty() {
+                err.kind().to_string()
+            } else {
+                detail
+            },
         },
         ErrorKind::UnknownFilter => TemplateError::Render {
             location,
@@ -188,11 +197,23 @@ mod tests {
 
     #[test]
     fn location_display() {
-        let file = Location { origin: "etcd.service.j2".into(), line: Some(3), inline: false };
+        let file = Location {
+            origin: "etcd.service.j2".into(),
+            line: Some(3),
+            inline: false,
+        };
         assert_eq!(file.to_string(), "etcd.service.j2:3");
-        let arg = Location { origin: "site.yml:12:5".into(), line: Some(1), inline: true };
+        let arg = Location {
+            origin: "site.yml:12:5".into(),
+            line: Some(1),
+            inline: true,
+        };
         assert_eq!(arg.to_string(), "site.yml:12:5");
-        let arg2 = Location { origin: "site.yml:12:5".into(), line: Some(2), inline: true };
+        let arg2 = Location {
+            origin: "site.yml:12:5".into(),
+            line: Some(2),
+            inline: true,
+        };
         assert_eq!(arg2.to_string(), "site.yml:12:5 (template line 2)");
     }
 

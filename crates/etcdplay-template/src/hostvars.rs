@@ -46,6 +46,12 @@ impl Object for HostVarsObject {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(self.source.host_names().into_iter().map(Value::from).collect())
+        Enumerator::Values(
+            self.source
+                .host_names()
+                .into_iter()
+                .map(Value::from)
+                .collect(),
+        )
     }
 }

@@ -30,7 +30,11 @@ impl Object for LazySeq {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let index = usize::try_from(key.clone()).ok()?;
         let raw = self.items.get(index)?;
-        Some(resolve(&self.scope, &format!("{}[{index}]", self.path), raw))
+        Some(resolve(
+            &self.scope,
+            &format!("{}[{index}]", self.path),
+            raw,
+        ))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {

@@ -13,26 +13,32 @@ use crate::render::{render_native, RenderCtx, CTX_KEY};
 
 pub(crate) fn register(env: &mut Environment<'static>, search_dirs: Arc<Vec<PathBuf>>) {
     let dirs = search_dirs.clone();
-    env.add_function("lookup", move |state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs| {
-        let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
-        let results = run(state, &dirs, &name, &terms, &kwargs)?;
-        kwargs.assert_all_used()?;
-        if wantlist {
-            return Ok(Value::from(results));
-        }
-        // Ansible joins several results with commas; one result is returned as it is.
-        Ok(match results.len() {
-            1 => results.into_iter().next().unwrap_or_default(),
-            _ => Value::from(results.iter().map(py_str).collect::<Vec<_>>().join(",")),
-        })
-    });
-    for name in ["query", "q"] {
-        let dirs = search_dirs.clone();
-        env.add_function(name, move |state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs| {
+    env.add_function(
+        "lookup",
+        move |state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs| {
+            let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
             let results = run(state, &dirs, &name, &terms, &kwargs)?;
             kwargs.assert_all_used()?;
-            Ok(Value::from(results))
-        });
+            if wantlist {
+                return Ok(Value::from(results));
+            }
+            // Ansible joins several results with commas; one result is returned as it is.
+            Ok(match results.len() {
+                1 => results.into_iter().next().unwrap_or_default(),
+                _ => Value::from(results.iter().map(py_str).collect::<Vec<_>>().join(",")),
+            })
+        },
+    );
+    for name in ["query", "q"] {
+        let dirs = search_dirs.clone();
+        env.add_function(
+            name,
+            move |state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs| {
+                let results = run(state, &dirs, &name, &terms, &kwargs)?;
+                kwargs.assert_all_used()?;
+                Ok(Value::from(results))
+            },
+        );
     }
 }
 
@@ -65,7 +71,13 @@ fn find(search_dirs: &[PathBuf], subdir: &str, name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-fn run(state: &State, dirs: &[PathBuf], plugin: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+fn run(
+    state: &State,
+    dirs: &[PathBuf],
+    plugin: &str,
+    terms: &[Value],
+    kwargs: &Kwargs,
+) -> Result<Vec<Value>, Error> {
     let terms = term_strings(terms)?;
     let plugin = plugin.strip_prefix("ansible.builtin.").unwrap_or(plugin);
     let mut out = Vec::new();
@@ -76,8 +88,11 @@ fn run(state: &State, dirs: &[PathBuf], plugin: &str, terms: &[Value], kwargs: &
             for term in &terms {
                 let path = find(dirs, "files", term)
                     .ok_or_else(|| fail(format!("The 'file' lookup had an issue accessing the file '{term}': file not found")))?;
-                let mut text = std::fs::read_to_string(&path)
-                    .map_err(|e| fail(format!("The 'file' lookup had an issue accessing the file '{term}': {e}")))?;
+                let mut text = std::fs::read_to_string(&path).map_err(|e| {
+                    fail(format!(
+                        "The 'file' lookup had an issue accessing the file '{term}': {e}"
+                    ))
+                })?;
                 if rstrip {
                     text.truncate(text.trim_end().len());
                 }
@@ -103,7 +118,9 @@ fn run(state: &State, dirs: &[PathBuf], plugin: &str, terms: &[Value], kwargs: &
                     .arg(term)
                     .stdin(std::process::Stdio::null())
                     .output()
-                    .map_err(|e| fail(format!("lookup_plugin.pipe({term}) failed to start: {e}")))?;
+                    .map_err(|e| {
+                        fail(format!("lookup_plugin.pipe({term}) failed to start: {e}"))
+                    })?;
                 if !output.status.success() {
                     return Err(fail(format!(
                         "lookup_plugin.pipe({term}) returned {}",
@@ -122,10 +139,14 @@ fn run(state: &State, dirs: &[PathBuf], plugin: &str, terms: &[Value], kwargs: &
                 .downcast_object_ref::<RenderCtx>()
                 .ok_or_else(|| fail("lookup('template') used outside a template render".into()))?;
             for term in &terms {
-                let path = find(dirs, "templates", term)
-                    .ok_or_else(|| fail(format!("the template file {term} could not be found for the lookup")))?;
-                let source = std::fs::read_to_string(&path)
-                    .map_err(|e| fail(format!("the template file {term} could not be read: {e}")))?;
+                let path = find(dirs, "templates", term).ok_or_else(|| {
+                    fail(format!(
+                        "the template file {term} could not be found for the lookup"
+                    ))
+                })?;
+                let source = std::fs::read_to_string(&path).map_err(|e| {
+                    fail(format!("the template file {term} could not be read: {e}"))
+                })?;
                 let value = render_native(&ctx.scope, &source, term)?;
                 out.push(Value::from(crate::render::output_text(&value)?));
             }

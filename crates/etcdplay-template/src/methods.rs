@@ -8,7 +8,12 @@ use minijinja::{Error, ErrorKind, State};
 use crate::pyrepr::{py_repr, try_py_str};
 
 /// minijinja's unknown-method callback.
-pub(crate) fn call_method(state: &mut State, value: &Value, method: &str, args: &[Value]) -> Result<Value, Error> {
+pub(crate) fn call_method(
+    state: &mut State,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> Result<Value, Error> {
     match (value.kind(), method) {
         (ValueKind::Seq, "index") => {
             let (needle,): (Value,) = from_args(args)?;
@@ -24,12 +29,17 @@ pub(crate) fn call_method(state: &mut State, value: &Value, method: &str, args: 
         }
         (ValueKind::Seq, "count") => {
             let (needle,): (Value,) = from_args(args)?;
-            Ok(Value::from(value.try_iter()?.filter(|item| *item == needle).count()))
+            Ok(Value::from(
+                value.try_iter()?.filter(|item| *item == needle).count(),
+            ))
         }
         (ValueKind::String, "join") => {
             let (items,): (Value,) = from_args(args)?;
             let sep = value.as_str().unwrap_or_default();
-            let parts = items.try_iter()?.map(|v| try_py_str(&v)).collect::<Result<Vec<_>, _>>()?;
+            let parts = items
+                .try_iter()?
+                .map(|v| try_py_str(&v))
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(Value::from(parts.join(sep)))
         }
         (ValueKind::String, "index" | "find") => {
@@ -38,7 +48,10 @@ pub(crate) fn call_method(state: &mut State, value: &Value, method: &str, args: 
             match hay.find(&needle) {
                 Some(byte) => Ok(Value::from(hay[..byte].chars().count())),
                 None if method == "find" => Ok(Value::from(-1)),
-                None => Err(Error::new(ErrorKind::InvalidOperation, "substring not found")),
+                None => Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    "substring not found",
+                )),
             }
         }
         (ValueKind::String, "zfill") => {
@@ -52,7 +65,10 @@ pub(crate) fn call_method(state: &mut State, value: &Value, method: &str, args: 
                 Some(c @ ('+' | '-')) => (c.to_string(), &s[1..]),
                 _ => (String::new(), s),
             };
-            Ok(Value::from(format!("{sign}{}{digits}", "0".repeat(width - len))))
+            Ok(Value::from(format!(
+                "{sign}{}{digits}",
+                "0".repeat(width - len)
+            )))
         }
         _ => minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args),
     }

@@ -127,8 +127,14 @@ mod tests {
     fn higher_precedence_wins_regardless_of_push_order() {
         let mut layers = VarLayers::new();
         layers.push(Precedence::ExtraVars, layer(json!({"port": 1})));
-        layers.push(Precedence::PlayVars, layer(json!({"port": 2, "name": "play"})));
-        layers.push(Precedence::RoleDefaults, layer(json!({"port": 3, "name": "role", "only": true})));
+        layers.push(
+            Precedence::PlayVars,
+            layer(json!({"port": 2, "name": "play"})),
+        );
+        layers.push(
+            Precedence::RoleDefaults,
+            layer(json!({"port": 3, "name": "role", "only": true})),
+        );
         let merged = layers.merged();
         assert_eq!(merged["port"], json!(1));
         assert_eq!(merged["name"], json!("play"));
@@ -141,8 +147,14 @@ mod tests {
     #[test]
     fn dicts_are_replaced_not_merged_and_later_push_wins_within_a_level() {
         let mut layers = VarLayers::new();
-        layers.push(Precedence::InventoryGroupVars, layer(json!({"cfg": {"a": 1, "b": 2}})));
-        layers.push(Precedence::InventoryGroupVars, layer(json!({"cfg": {"a": 9}})));
+        layers.push(
+            Precedence::InventoryGroupVars,
+            layer(json!({"cfg": {"a": 1, "b": 2}})),
+        );
+        layers.push(
+            Precedence::InventoryGroupVars,
+            layer(json!({"cfg": {"a": 9}})),
+        );
         layers.set(Precedence::RoleDefaults, "cfg", json!({"c": 3}));
         assert_eq!(layers.merged()["cfg"], json!({"a": 9}));
     }
@@ -151,9 +163,23 @@ mod tests {
     fn table_order_matches_ansible() {
         use Precedence::*;
         let order = [
-            RoleDefaults, InventoryVars, InventoryGroupVars, InventoryHostVars, PlaybookGroupVars,
-            PlaybookHostVars, Facts, PlayVars, VarsFiles, RoleVars, BlockVars, TaskVars,
-            IncludeVars, SetFact, RoleParams, IncludeParams, ExtraVars,
+            RoleDefaults,
+            InventoryVars,
+            InventoryGroupVars,
+            InventoryHostVars,
+            PlaybookGroupVars,
+            PlaybookHostVars,
+            Facts,
+            PlayVars,
+            VarsFiles,
+            RoleVars,
+            BlockVars,
+            TaskVars,
+            IncludeVars,
+            SetFact,
+            RoleParams,
+            IncludeParams,
+            ExtraVars,
         ];
         assert!(order.windows(2).all(|w| w[0] < w[1]));
     }

@@ -34,15 +34,26 @@ fn newline(out: &mut String, style: JsonStyle, level: usize) {
     }
 }
 
-fn write_value(out: &mut String, value: &Value, style: JsonStyle, level: usize) -> Result<(), Error> {
+fn write_value(
+    out: &mut String,
+    value: &Value,
+    style: JsonStyle,
+    level: usize,
+) -> Result<(), Error> {
     if level > 200 {
-        return Err(Error::new(ErrorKind::InvalidOperation, "value nested too deeply for JSON"));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "value nested too deeply for JSON",
+        ));
     }
     let item_sep = if style.indent.is_some() { "," } else { ", " };
     match value.kind() {
         ValueKind::None => out.push_str("null"),
         ValueKind::Undefined => {
-            return Err(Error::new(ErrorKind::UndefinedError, "cannot serialize an undefined value to JSON"))
+            return Err(Error::new(
+                ErrorKind::UndefinedError,
+                "cannot serialize an undefined value to JSON",
+            ))
         }
         ValueKind::Bool => out.push_str(if value.is_true() { "true" } else { "false" }),
         ValueKind::Number => {
@@ -59,7 +70,10 @@ fn write_value(out: &mut String, value: &Value, style: JsonStyle, level: usize) 
             }
         }
         ValueKind::String => write_str(out, value.as_str().unwrap_or_default()),
-        ValueKind::Bytes => write_str(out, &String::from_utf8_lossy(value.as_bytes().unwrap_or_default())),
+        ValueKind::Bytes => write_str(
+            out,
+            &String::from_utf8_lossy(value.as_bytes().unwrap_or_default()),
+        ),
         ValueKind::Seq | ValueKind::Iterable => {
             let items: Vec<Value> = value.try_iter()?.collect();
             if items.is_empty() {
@@ -165,7 +179,10 @@ pub fn to_json_value(value: &Value) -> Result<serde_json::Value, Error> {
     use serde_json::Value as J;
     Ok(match value.kind() {
         ValueKind::Undefined => {
-            return Err(Error::new(ErrorKind::UndefinedError, "undefined value in result"))
+            return Err(Error::new(
+                ErrorKind::UndefinedError,
+                "undefined value in result",
+            ))
         }
         ValueKind::None => J::Null,
         ValueKind::Bool => J::Bool(value.is_true()),
@@ -176,7 +193,9 @@ pub fn to_json_value(value: &Value) -> Result<serde_json::Value, Error> {
                 J::from(u)
             } else {
                 let f = f64::try_from(value.clone()).unwrap_or(f64::NAN);
-                serde_json::Number::from_f64(f).map(J::Number).unwrap_or(J::Null)
+                serde_json::Number::from_f64(f)
+                    .map(J::Number)
+                    .unwrap_or(J::Null)
             }
         }
         ValueKind::String => J::String(value.as_str().unwrap_or_default().to_string()),
@@ -214,12 +233,21 @@ mod tests {
 
     #[test]
     fn matches_python_json_dumps() {
-        let v = Value::from(minijinja::value::Serde(serde_json::json!({"b": [1, 2.0, "é"], "a": {}})));
+        let v = Value::from(minijinja::value::Serde(
+            serde_json::json!({"b": [1, 2.0, "é"], "a": {}}),
+        ));
         assert_eq!(
             dumps(&v, JsonStyle::default()).unwrap(),
             r#"{"b": [1, 2.0, "\u00e9"], "a": {}}"#
         );
-        let nice = dumps(&v, JsonStyle { indent: Some(4), sort_keys: true }).unwrap();
+        let nice = dumps(
+            &v,
+            JsonStyle {
+                indent: Some(4),
+                sort_keys: true,
+            },
+        )
+        .unwrap();
         assert_eq!(nice, "{\n    \"a\": {},\n    \"b\": [\n        1,\n        2.0,\n        \"\\u00e9\"\n    ]\n}");
     }
 }

@@ -119,7 +119,11 @@ pub fn float_repr(f: f64) -> String {
         return if f > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if f.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     // Rust's `{:e}` gives the same shortest round-trip digits Python uses; only the layout differs.
     let sci = format!("{:e}", f.abs());
@@ -213,7 +217,9 @@ mod tests {
     fn strings_and_containers_follow_python_repr() {
         assert_eq!(str_repr("it's"), "\"it's\"");
         assert_eq!(str_repr("a\nb'\""), "'a\\nb\\'\"'");
-        let v = Value::from(minijinja::value::Serde(serde_json::json!({"a": [1, "x", true, null, 1.0]})));
+        let v = Value::from(minijinja::value::Serde(
+            serde_json::json!({"a": [1, "x", true, null, 1.0]}),
+        ));
         assert_eq!(py_repr(&v), "{'a': [1, 'x', True, None, 1.0]}");
         assert_eq!(py_str(&Value::from("plain")), "plain");
     }

@@ -31,7 +31,10 @@ pub fn dump(value: &Value, flow_simple: bool, indent: usize) -> Result<String, E
 
 enum Node {
     /// A scalar's text in block context and in flow context (flow forbids more plain text).
-    Scalar { block: String, flow: String },
+    Scalar {
+        block: String,
+        flow: String,
+    },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -39,12 +42,18 @@ enum Node {
 impl Node {
     fn build(value: &Value, depth: usize) -> Result<Node, Error> {
         if depth > 100 {
-            return Err(Error::new(ErrorKind::InvalidOperation, "value nested too deeply for YAML"));
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "value nested too deeply for YAML",
+            ));
         }
         Ok(match value.kind() {
             ValueKind::None => plain("null"),
             ValueKind::Undefined => {
-                return Err(Error::new(ErrorKind::UndefinedError, "cannot serialize an undefined value to YAML"))
+                return Err(Error::new(
+                    ErrorKind::UndefinedError,
+                    "cannot serialize an undefined value to YAML",
+                ))
             }
             ValueKind::Bool => plain(if value.is_true() { "true" } else { "false" }),
             ValueKind::Number => {
@@ -63,7 +72,9 @@ impl Node {
             ValueKind::String | ValueKind::Bytes => {
                 let text = match value.as_str() {
                     Some(s) => s.to_string(),
-                    None => String::from_utf8_lossy(value.as_bytes().unwrap_or_default()).into_owned(),
+                    None => {
+                        String::from_utf8_lossy(value.as_bytes().unwrap_or_default()).into_owned()
+                    }
                 };
                 scalar_node(&text)
             }
@@ -80,11 +91,19 @@ impl Node {
                 let mut pairs = Vec::new();
                 for key in keys {
                     let item = value.get_item(&key)?.validated()?;
-                    pairs.push((Node::build(&key, depth + 1)?, Node::build(&item, depth + 1)?));
+                    pairs.push((
+                        Node::build(&key, depth + 1)?,
+                        Node::build(&item, depth + 1)?,
+                    ));
                 }
                 Node::Map(pairs)
             }
-            _ => return Err(Error::new(ErrorKind::InvalidOperation, "value cannot be represented in YAML")),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    "value cannot be represented in YAML",
+                ))
+            }
         })
     }
 
@@ -107,8 +126,8 @@ impl Node {
 /// Words YAML 1.1 would read as something other than a string.
 fn resolves_to_non_string(text: &str) -> bool {
     const WORDS: &[&str] = &[
-        "yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE", "on", "On",
-        "ON", "off", "Off", "OFF", "null", "Null", "NULL", "~", "=", "<<",
+        "yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE",
+        "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL", "~", "=", "<<",
     ];
     if WORDS.contains(&text) {
         return true;
@@ -117,11 +136,16 @@ fn resolves_to_non_string(text: &str) -> bool {
     let body = t.strip_prefix(['-', '+']).unwrap_or(&t);
     let numeric = !body.is_empty()
         && (body.chars().all(|c| c.is_ascii_digit())
-            || body.starts_with("0x") && body.len() > 2 && body[2..].chars().all(|c| c.is_ascii_hexdigit())
+            || body.starts_with("0x")
+                && body.len() > 2
+                && body[2..].chars().all(|c| c.is_ascii_hexdigit())
             || body.starts_with("0b") && body.len() > 2
             || body.parse::<f64>().is_ok() && body.chars().any(|c| c.is_ascii_digit())
             || matches!(body.to_ascii_lowercase().as_str(), ".inf" | ".nan")
-            || body.contains(':') && body.split(':').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())));
+            || body.contains(':')
+                && body
+                    .split(':')
+                    .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())));
     numeric
 }
 
@@ -136,7 +160,10 @@ fn scalar_node(text: &str) -> Node {
     let printable = text.chars().all(|c| c == ' ' || !c.is_control());
     if !printable || text.contains('\n') {
         let quoted = double_quoted(text);
-        return Node::Scalar { block: quoted.clone(), flow: quoted };
+        return Node::Scalar {
+            block: quoted.clone(),
+            flow: quoted,
+        };
     }
     let single = format!("'{}'", text.replace('\'', "''"));
     if text.is_empty()
@@ -145,10 +172,14 @@ fn scalar_node(text: &str) -> Node {
         || resolves_to_non_string(text)
         || has_block_indicators(text)
     {
-        return Node::Scalar { block: single.clone(), flow: single };
+        return Node::Scalar {
+            block: single.clone(),
+            flow: single,
+        };
     }
     // Plain in block context; flow context additionally forbids flow indicators.
-    let flow_ok = !text.chars().any(|c| ",[]{}".contains(c)) && !text.contains(':') && !text.starts_with('?');
+    let flow_ok =
+        !text.chars().any(|c| ",[]{}".contains(c)) && !text.contains(':') && !text.starts_with('?');
     Node::Scalar {
         block: text.to_string(),
         flow: if flow_ok { text.to_string() } else { single },
@@ -231,7 +262,14 @@ enum Context {
 }
 
 /// Writes `node` whose first line continues the current line (after `key:` or `- `).
-fn write_block(out: &mut String, node: &Node, level: usize, indent: usize, flow_simple: bool, ctx: Context) {
+fn write_block(
+    out: &mut String,
+    node: &Node,
+    level: usize,
+    indent: usize,
+    flow_simple: bool,
+    ctx: Context,
+) {
     if let Node::Scalar { block, .. } = node {
         if ctx == Context::MapValue {
             out.push(' ');
@@ -266,7 +304,14 @@ fn write_block(out: &mut String, node: &Node, level: usize, indent: usize, flow_
                     || (flow_simple && item.is_simple());
                 out.push('-');
                 out.push_str(&" ".repeat(if inline { 1 } else { indent - 1 }));
-                write_block(out, item, level + indent, indent, flow_simple, Context::SeqItem);
+                write_block(
+                    out,
+                    item,
+                    level + indent,
+                    indent,
+                    flow_simple,
+                    Context::SeqItem,
+                );
             }
         }
         Node::Map(pairs) => {
@@ -280,8 +325,19 @@ fn write_block(out: &mut String, node: &Node, level: usize, indent: usize, flow_
                 }
                 write_flow(out, key);
                 out.push(':');
-                let child_level = if matches!(value, Node::Seq(_)) { level } else { level + indent };
-                write_block(out, value, child_level, indent, flow_simple, Context::MapValue);
+                let child_level = if matches!(value, Node::Seq(_)) {
+                    level
+                } else {
+                    level + indent
+                };
+                write_block(
+                    out,
+                    value,
+                    child_level,
+                    indent,
+                    flow_simple,
+                    Context::MapValue,
+                );
             }
         }
         Node::Scalar { .. } => {}
@@ -299,18 +355,33 @@ mod tests {
     #[test]
     fn flow_and_block_styles() {
         let data = v(serde_json::json!({"b": [1, 2], "a": {"x": "yes", "y": [{"k": 1}]}}));
-        assert_eq!(dump(&data, true, 2).unwrap(), "a:\n  x: 'yes'\n  y:\n  - {k: 1}\nb: [1, 2]\n");
+        assert_eq!(
+            dump(&data, true, 2).unwrap(),
+            "a:\n  x: 'yes'\n  y:\n  - {k: 1}\nb: [1, 2]\n"
+        );
         assert_eq!(
             dump(&data, false, 4).unwrap(),
             "a:\n    x: 'yes'\n    y:\n    -   k: 1\nb:\n- 1\n- 2\n"
         );
-        assert_eq!(dump(&v(serde_json::json!("abc")), true, 2).unwrap(), "abc\n...\n");
+        assert_eq!(
+            dump(&v(serde_json::json!("abc")), true, 2).unwrap(),
+            "abc\n...\n"
+        );
         // Expected texts below come from PyYAML 6.
         let list = v(serde_json::json!([1, [2, 3], {"k": "v", "j": [1]}]));
-        assert_eq!(dump(&list, false, 4).unwrap(), "- 1\n-   - 2\n    - 3\n-   j:\n    - 1\n    k: v\n");
-        assert_eq!(dump(&list, true, 4).unwrap(), "- 1\n- [2, 3]\n-   j: [1]\n    k: v\n");
+        assert_eq!(
+            dump(&list, false, 4).unwrap(),
+            "- 1\n-   - 2\n    - 3\n-   j:\n    - 1\n    k: v\n"
+        );
+        assert_eq!(
+            dump(&list, true, 4).unwrap(),
+            "- 1\n- [2, 3]\n-   j: [1]\n    k: v\n"
+        );
         let flow = v(serde_json::json!({"s": "a,b", "t": "x:y", "u": "[x]"}));
         assert_eq!(dump(&flow, false, 2).unwrap(), "s: a,b\nt: x:y\nu: '[x]'\n");
-        assert_eq!(dump(&flow, true, 2).unwrap(), "{s: 'a,b', t: 'x:y', u: '[x]'}\n");
+        assert_eq!(
+            dump(&flow, true, 2).unwrap(),
+            "{s: 'a,b', t: 'x:y', u: '[x]'}\n"
+        );
     }
 }

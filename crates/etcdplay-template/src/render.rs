@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value, ValueKind};
-use minijinja::{Error, Output, State};
+use minijinja::{Error, ErrorKind, Output, State};
 
 use crate::pyrepr::try_py_repr;
 use crate::scope::Scope;
@@ -72,7 +72,13 @@ pub(crate) fn output_text(value: &Value) -> Result<String, Error> {
 }
 
 /// minijinja output formatter: Python text for values, and a record of what was printed.
-pub(crate) fn format_output(out: &mut Output, state: &mut State, value: &Value) -> Result<(), Error> {
+pub(crate) fn format_output(
+    out: &mut Output,
+    state: &mut State,
+    value: &Value,
+) -> Result<(), Error> {
+    // Strict mode rejects undefined values before formatting; one arriving here is the
+    // "silent" undefined of `{{ x if false }}`, which Jinja prints as nothing.
     if let Some(ctx) = state.lookup(CTX_KEY) {
         if let Some(ctx) = ctx.downcast_object_ref::<RenderCtx>() {
             ctx.emitted
@@ -93,8 +99,27 @@ pub(crate) fn render_native(scope: &Arc<Scope>, source: &str, name: &str) -> Res
         emitted: Mutex::new(Vec::new()),
     });
     let env = &scope.session.templar.env;
-    let prepared = strip_collection_prefixes(source);
-    let text = env.render_named_str(name, &prepared, Value::from_dyn_object(ctx.clone()))?;
+    let mut prepared = strip_collection_prefixes(source).into_owned();
+    let mut attempts = 0;
+    let text = loop {
+        match env.render_named_str(name, &prepared, Value::from_dyn_object(ctx.clone())) {
+            Ok(text) => break text,
+            Err(err) if attempts < MAX_CHAIN_REWRITES => {
+                match guard_chained_undefined(&err, name, &prepared) {
+                    Some(rewritten) => {
+                        prepared = rewritten;
+                        attempts += 1;
+                        ctx.emitted
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .clear();
+                    }
+                    None => return Err(err),
+                }
+            }
+            Err(err) => return Err(err),
+        }
+    };
     let mut emitted = std::mem::take(&mut *ctx.emitted.lock().unwrap_or_else(|e| e.into_inner()));
     let single = emitted.len() == 1 && output_text(&emitted[0]).is_ok_and(|t| t == text);
     let value = if single {
@@ -108,6 +133,102 @@ pub(crate) fn render_native(scope: &Arc<Scope>, source: &str, name: &str) -> Res
         }
         _ => value,
     })
+}
+
+/// How many chained accesses on undefined values one template may have rewritten.
+const MAX_CHAIN_REWRITES: usize = 16;
+
+/// Ansible lets `missing.attr` be undefined (so `missing.attr | default('x')` works) where
+/// minijinja's strict mode fails at the attribute access. When strict mode failed that way in
+/// template `name`, returns the source with that access guarded as
+/// `(missing.attr if missing is defined else missing)`: `default` then sees an undefined
+/// value, while printing it still fails naming `missing`, as in Ansible.
+fn guard_chained_undefined(err: &Error, name: &str, source: &str) -> Option<String> {
+    if err.kind() != ErrorKind::UndefinedError || err.name() != Some(name) {
+        return None;
+    }
+    let missing = err.detail()?.split('`').nth(1)?;
+    let range = err.range()?;
+    // The failing instruction is the access itself, whose span ends past the undefined
+    // expression and continues with `.` or `[`; anything else (printing it, testing its
+    // truth) is a real error. minijinja's span may start at the expression or just after it.
+    let start = source
+        .match_indices(missing)
+        .map(|(at, _)| at)
+        .find(|&at| {
+            let after = at + missing.len();
+            let before = source[..at].chars().next_back();
+            let rest = source[after..].trim_start();
+            at <= range.start
+                && after > range.start
+                && after < range.end
+                && !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+                && (rest.starts_with('.') || rest.starts_with('['))
+        })?;
+    let end = chain_end(source, start + missing.len());
+    if end == start + missing.len() {
+        return None;
+    }
+    let chain = &source[start..end];
+    Some(format!(
+        "{}({chain} if {missing} is defined else {missing}){}",
+        &source[..start],
+        &source[end..]
+    ))
+}
+
+/// The end of a run of `.name` / `[...]` accessors starting at `pos`.
+fn chain_end(source: &str, mut pos: usize) -> usize {
+    let bytes = source.as_bytes();
+    loop {
+        let mut p = pos;
+        while p < bytes.len() && bytes[p] == b' ' {
+            p += 1;
+        }
+        match bytes.get(p) {
+            Some(b'.') => {
+                let mut q = p + 1;
+                while q < bytes.len() && bytes[q] == b' ' {
+                    q += 1;
+                }
+                let start = q;
+                while q < bytes.len() && (bytes[q].is_ascii_alphanumeric() || bytes[q] == b'_') {
+                    q += 1;
+                }
+                if q == start {
+                    return pos;
+                }
+                pos = q;
+            }
+            Some(b'[') => {
+                let mut depth = 0;
+                let mut q = p;
+                let mut quote: Option<u8> = None;
+                while q < bytes.len() {
+                    let c = bytes[q];
+                    match quote {
+                        Some(qc) if c == qc => quote = None,
+                        Some(_) => {}
+                        None if c == b'\'' || c == b'"' => quote = Some(c),
+                        None if c == b'[' => depth += 1,
+                        None if c == b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        None => {}
+                    }
+                    q += 1;
+                }
+                if q >= bytes.len() {
+                    return pos;
+                }
+                pos = q + 1;
+            }
+            _ => return pos,
+        }
+    }
 }
 
 /// Jinja drops one trailing newline of the source; Ansible puts back as many as were lost.
@@ -134,10 +255,23 @@ mod tests {
     #[test]
     fn collection_prefixes_are_removed() {
         assert_eq!(
-            strip_collection_prefixes("{{ x | ansible.builtin.to_json }} {{ y is not ansible.builtin.version('1') }}"),
+            strip_collection_prefixes(
+                "{{ x | ansible.builtin.to_json }} {{ y is not ansible.builtin.version('1') }}"
+            ),
             "{{ x | to_json }} {{ y is not version('1') }}"
         );
-        assert_eq!(strip_collection_prefixes("{{ 'ansible.builtin.x' }}"), "{{ 'ansible.builtin.x' }}");
+        assert_eq!(
+            strip_collection_prefixes("{{ 'ansible.builtin.x' }}"),
+            "{{ 'ansible.builtin.x' }}"
+        );
+    }
+
+    #[test]
+    fn chained_access_chain_end() {
+        let src = "{{ a.b['c'].d | default(1) }}";
+        assert_eq!(&src[3..chain_end(src, 4)], "a.b['c'].d");
+        assert_eq!(chain_end("x + 1", 1), 1);
+        assert_eq!(chain_end("x[']'] y", 1), 6);
     }
 
     #[test]

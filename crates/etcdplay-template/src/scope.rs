@@ -60,7 +60,12 @@ impl Scope {
                 return Some(value);
             }
         }
-        if let Some(hit) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
             return Some(hit.clone());
         }
         let raw = self.vars.raw(name)?;

@@ -44,7 +44,9 @@ impl Session {
         if stack.len() >= MAX_NESTING {
             return Err(Error::new(
                 ErrorKind::InvalidOperation,
-                format!("variables nested more than {MAX_NESTING} levels deep while resolving {key}"),
+                format!(
+                    "variables nested more than {MAX_NESTING} levels deep while resolving {key}"
+                ),
             ));
         }
         stack.push(key.to_string());

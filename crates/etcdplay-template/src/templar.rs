@@ -48,6 +48,13 @@ pub struct Templar {
     inner: Arc<TemplarInner>,
 }
 
+// The engine renders for many hosts in parallel: the engine must stay shareable.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Templar>();
+    shareable::<Vars>();
+};
+
 impl Templar {
     /// An engine searching `search_dirs` for files, with default options.
     pub fn new(search_dirs: Vec<PathBuf>) -> Self {
@@ -78,7 +85,11 @@ impl Templar {
     }
 
     fn scope(&self, vars: &Vars) -> Arc<Scope> {
-        Scope::new(Session::new(self.inner.clone()), vars.clone(), String::new())
+        Scope::new(
+            Session::new(self.inner.clone()),
+            vars.clone(),
+            String::new(),
+        )
     }
 
     /// Renders a template file like Ansible's template module and returns the text.
@@ -113,15 +124,20 @@ impl Templar {
             return Ok(source.to_string());
         }
         let scope = self.scope(vars);
-        let value =
-            render_native(&scope, source, origin).map_err(|e| translate(e, origin, origin, inline))?;
-        value_to_text(&value).map_err(|e| translate(e, origin, origin, inline))
+        render_native(&scope, source, origin)
+            .and_then(|value| value_to_text(&value))
+            .map_err(|e| translate(e, origin, origin, inline))
     }
 
     /// Renders a string (a task argument) natively: a string that is one `{{ expr }}` yields
     /// the expression's value (list, dict, number, bool, null); anything else yields a string.
     /// `origin` labels errors, e.g. `playbook.yml:12:5`.
-    pub fn render_str(&self, source: &str, origin: &str, vars: &Vars) -> Result<Json, TemplateError> {
+    pub fn render_str(
+        &self,
+        source: &str,
+        origin: &str,
+        vars: &Vars,
+    ) -> Result<Json, TemplateError> {
         if !is_possibly_template(source) {
             return Ok(Json::String(source.to_string()));
         }
@@ -129,20 +145,35 @@ impl Templar {
         self.render_in_scope(&scope, source, origin)
     }
 
-    fn render_in_scope(&self, scope: &Arc<Scope>, source: &str, origin: &str) -> Result<Json, TemplateError> {
-        let value =
-            render_native(scope, source, origin).map_err(|e| translate(e, origin, origin, true))?;
-        to_json_value(&value).map_err(|e| translate(e, origin, origin, true))
+    fn render_in_scope(
+        &self,
+        scope: &Arc<Scope>,
+        source: &str,
+        origin: &str,
+    ) -> Result<Json, TemplateError> {
+        render_native(scope, source, origin)
+            .and_then(|value| to_json_value(&value))
+            .map_err(|e| translate(e, origin, origin, true))
     }
 
     /// Renders a string and always returns text (Python's `str()` of a native result).
-    pub fn render_string(&self, source: &str, origin: &str, vars: &Vars) -> Result<String, TemplateError> {
+    pub fn render_string(
+        &self,
+        source: &str,
+        origin: &str,
+        vars: &Vars,
+    ) -> Result<String, TemplateError> {
         self.render_source_to_string(source, origin, true, vars)
     }
 
     /// Templates every string inside `value` (task arguments), natively, dropping dict entries
     /// and list items whose value is `omit`, as Ansible does.
-    pub fn template_value(&self, value: &Json, origin: &str, vars: &Vars) -> Result<Json, TemplateError> {
+    pub fn template_value(
+        &self,
+        value: &Json,
+        origin: &str,
+        vars: &Vars,
+    ) -> Result<Json, TemplateError> {
         let scope = self.scope(vars);
         Ok(self
             .template_value_in(&scope, value, origin)?
@@ -150,7 +181,12 @@ impl Templar {
     }
 
     /// `None` means the value was `omit`.
-    fn template_value_in(&self, scope: &Arc<Scope>, value: &Json, origin: &str) -> Result<Option<Json>, TemplateError> {
+    fn template_value_in(
+        &self,
+        scope: &Arc<Scope>,
+        value: &Json,
+        origin: &str,
+    ) -> Result<Option<Json>, TemplateError> {
         Ok(match value {
             Json::String(text) if is_possibly_template(text) => {
                 let out = self.render_in_scope(scope, text, origin)?;
@@ -185,7 +221,12 @@ impl Templar {
     /// Evaluates a `when:` expression (bare Jinja, no braces) like ansible-core 2.19: the
     /// result must be a boolean unless broken conditionals are allowed. A condition written
     /// as `"{{ expr }}"` is first templated and its text used as the expression.
-    pub fn eval_condition(&self, expr: &str, origin: &str, vars: &Vars) -> Result<bool, TemplateError> {
+    pub fn eval_condition(
+        &self,
+        expr: &str,
+        origin: &str,
+        vars: &Vars,
+    ) -> Result<bool, TemplateError> {
         let location = |line| Location {
             origin: origin.to_string(),
             line,
@@ -201,7 +242,8 @@ impl Templar {
         }
         let scope = self.scope(vars);
         if expr.starts_with("{{") && expr.ends_with("}}") {
-            let value = render_native(&scope, &expr, origin).map_err(|e| translate(e, origin, origin, true))?;
+            let value = render_native(&scope, &expr, origin)
+                .map_err(|e| translate(e, origin, origin, true))?;
             match value.as_str() {
                 Some(text) if value.kind() == ValueKind::String => expr = text.trim().to_string(),
                 _ => return self.conditional_result(&value, location(None)),
@@ -209,7 +251,8 @@ impl Templar {
         }
         // Printing the expression makes strict-undefined report the missing variable by name.
         let source = format!("{{{{ {expr} }}}}");
-        let value = render_native(&scope, &source, origin).map_err(|e| translate(e, origin, origin, true))?;
+        let value = render_native(&scope, &source, origin)
+            .map_err(|e| translate(e, origin, origin, true))?;
         self.conditional_result(&value, location(None))
     }
 
@@ -257,13 +300,19 @@ pub(crate) fn find_file(search_dirs: &[PathBuf], path: &Path) -> Option<PathBuf>
 fn new_omit_token() -> String {
     let state = std::collections::hash_map::RandomState::new();
     let mut a = state.build_hasher();
-    a.write_u128(std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default());
+    a.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
     let mut b = state.build_hasher();
     b.write_u32(std::process::id());
-    format!("__omit_place_holder__{:016x}{:016x}", a.finish(), b.finish())
+    format!(
+        "__omit_place_holder__{:016x}{:016x}",
+        a.finish(),
+        b.finish()
+    )
 }
 
 fn build_environment(search_dirs: Arc<Vec<PathBuf>>, omit: &str) -> Environment<'static> {
@@ -273,26 +322,23 @@ fn build_environment(search_dirs: Arc<Vec<PathBuf>>, omit: &str) -> Environment<
     // errors can name the missing variable like Ansible does.
     env.set_debug(true);
     env.set_auto_escape_callback(|_| AutoEscape::None);
-    match SyntaxConfig::builder().trim_blocks(true).build() {
-        Ok(syntax) => env.set_syntax(syntax),
-        // The default delimiters always build; keeping the default syntax is the only fallback.
-        Err(_) => {}
+    // The default delimiters always build; if that ever changed, the default syntax stays.
+    if let Ok(syntax) = SyntaxConfig::builder().trim_blocks(true).build() {
+        env.set_syntax(syntax);
     }
     env.set_formatter(format_output);
     env.set_unknown_method_callback(crate::methods::call_method);
     let loader_dirs = search_dirs.clone();
-    env.set_loader(move |name| {
-        match find_file(&loader_dirs, Path::new(name)) {
-            Some(path) => std::fs::read_to_string(&path)
-                .map(|text| Some(crate::render::strip_collection_prefixes(&text).into_owned()))
-                .map_err(|err| {
+    env.set_loader(move |name| match find_file(&loader_dirs, Path::new(name)) {
+        Some(path) => std::fs::read_to_string(&path)
+            .map(|text| Some(crate::render::strip_collection_prefixes(&text).into_owned()))
+            .map_err(|err| {
                 minijinja::Error::new(
                     minijinja::ErrorKind::InvalidOperation,
                     format!("cannot read template {name}: {err}"),
                 )
             }),
-            None => Ok(None),
-        }
+        None => Ok(None),
     });
     env.add_global("omit", omit.to_string());
     crate::filters::register(&mut env);

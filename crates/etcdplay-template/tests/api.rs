@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 
 use etcdplay_template::{
-    Precedence, StaticHostVars, TemplarOptions, TemplateError, Templar, VarLayers, Vars,
+    Precedence, StaticHostVars, Templar, TemplarOptions, TemplateError, VarLayers, Vars,
 };
 use serde_json::{json, Map, Value as Json};
 
@@ -21,20 +21,33 @@ fn templar() -> Templar {
 #[test]
 fn when_conditions_need_boolean_results_like_ansible_2_19() {
     let t = templar();
-    let v = vars(json!({"enabled": true, "count": 3, "name": "etcd", "flag_text": "False", "items": []}));
+    let v = vars(
+        json!({"enabled": true, "count": 3, "name": "etcd", "flag_text": "False", "items": []}),
+    );
     assert!(t.eval_condition("enabled", "site.yml:3:7", &v).unwrap());
-    assert!(t.eval_condition("count > 2 and name == 'etcd'", "o", &v).unwrap());
+    assert!(t
+        .eval_condition("count > 2 and name == 'etcd'", "o", &v)
+        .unwrap());
     assert!(!t.eval_condition("missing is defined", "o", &v).unwrap());
-    assert!(t.eval_condition("  not (missing is defined)  ", "o", &v).unwrap());
+    assert!(t
+        .eval_condition("  not (missing is defined)  ", "o", &v)
+        .unwrap());
     assert!(t.eval_condition("{{ enabled }}", "o", &v).unwrap());
-    assert!(t.eval_condition("flag_text | bool == false", "o", &v).unwrap());
+    assert!(t
+        .eval_condition("flag_text | bool == false", "o", &v)
+        .unwrap());
     let err = t.eval_condition("name", "site.yml:3:7", &v).unwrap_err();
-    assert!(matches!(err, TemplateError::BrokenConditional { truthy: true, .. }), "{err}");
+    assert!(
+        matches!(err, TemplateError::BrokenConditional { truthy: true, .. }),
+        "{err}"
+    );
     assert_eq!(
         err.to_string(),
         "site.yml:3:7: conditional result (True) was derived from value of type 'str'; conditionals must have a boolean result"
     );
-    let err = t.eval_condition("missing_var", "site.yml:9:7", &v).unwrap_err();
+    let err = t
+        .eval_condition("missing_var", "site.yml:9:7", &v)
+        .unwrap_err();
     assert_eq!(err.to_string(), "site.yml:9:7: 'missing_var' is undefined");
     assert!(t.eval_condition("", "o", &v).is_err());
 
@@ -52,19 +65,42 @@ fn when_conditions_need_boolean_results_like_ansible_2_19() {
 fn inline_strings_render_natively_and_report_their_origin() {
     let t = templar();
     let v = vars(json!({"ports": [2379, 2380], "port": 2379}));
-    assert_eq!(t.render_str("{{ ports }}", "o", &v).unwrap(), json!([2379, 2380]));
-    assert_eq!(t.render_str("{{ port + 1 }}", "o", &v).unwrap(), json!(2380));
-    assert_eq!(t.render_str("p={{ ports }}", "o", &v).unwrap(), json!("p=[2379, 2380]"));
-    assert_eq!(t.render_string("{{ ports }}", "o", &v).unwrap(), "[2379, 2380]");
+    assert_eq!(
+        t.render_str("{{ ports }}", "o", &v).unwrap(),
+        json!([2379, 2380])
+    );
+    assert_eq!(
+        t.render_str("{{ port + 1 }}", "o", &v).unwrap(),
+        json!(2380)
+    );
+    assert_eq!(
+        t.render_str("p={{ ports }}", "o", &v).unwrap(),
+        json!("p=[2379, 2380]")
+    );
+    assert_eq!(
+        t.render_string("{{ ports }}", "o", &v).unwrap(),
+        "[2379, 2380]"
+    );
     assert_eq!(t.render_string("{{ none }}", "o", &v).unwrap(), "");
     assert_eq!(t.render_str("{{ none }}", "o", &v).unwrap(), Json::Null);
-    let err = t.render_str("x {{ nope }}", "playbook.yml:12:5", &v).unwrap_err();
+    let err = t
+        .render_str("x {{ nope }}", "playbook.yml:12:5", &v)
+        .unwrap_err();
     assert_eq!(err.to_string(), "playbook.yml:12:5: 'nope' is undefined");
-    let err = t.render_str("line1\n{{ nope.attr }}", "playbook.yml:12:5", &v).unwrap_err();
-    assert_eq!(err.to_string(), "playbook.yml:12:5 (template line 2): 'nope' is undefined");
-    let err = t.render_str("{{ ports | bogus }}", "playbook.yml:1:1", &v).unwrap_err();
+    let err = t
+        .render_str("line1\n{{ nope.attr }}", "playbook.yml:12:5", &v)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "playbook.yml:12:5 (template line 2): 'nope' is undefined"
+    );
+    let err = t
+        .render_str("{{ ports | bogus }}", "playbook.yml:1:1", &v)
+        .unwrap_err();
     assert_eq!(err.to_string(), "playbook.yml:1:1: no filter named 'bogus'");
-    let err = t.render_str("{% if %}", "playbook.yml:1:1", &v).unwrap_err();
+    let err = t
+        .render_str("{% if %}", "playbook.yml:1:1", &v)
+        .unwrap_err();
     assert!(matches!(err, TemplateError::Syntax { .. }), "{err}");
 }
 
@@ -86,9 +122,14 @@ fn omitted_arguments_are_dropped() {
 #[test]
 fn cycles_are_reported_with_the_chain() {
     let t = templar();
-    let v = vars(json!({"a": "{{ b }}", "b": "{{ c }}", "c": "{{ a }}", "self_list": ["{{ self_list[0] }}"]}));
+    let v = vars(
+        json!({"a": "{{ b }}", "b": "{{ c }}", "c": "{{ a }}", "self_list": ["{{ self_list[0] }}"]}),
+    );
     let err = t.render_str("{{ a }}", "site.yml:4:3", &v).unwrap_err();
-    assert_eq!(err.to_string(), "site.yml:4:3: recursive loop detected in template string: a -> b -> c -> a");
+    assert_eq!(
+        err.to_string(),
+        "site.yml:4:3: recursive loop detected in template string: a -> b -> c -> a"
+    );
     let err = t.render_str("{{ self_list[0] }}", "o", &v).unwrap_err();
     assert!(matches!(err, TemplateError::Recursion { .. }), "{err}");
 }
@@ -98,7 +139,10 @@ fn hostvars_resolve_each_host_with_its_own_variables() {
     let mut hosts = StaticHostVars::new();
     for (name, ip) in [("n1", "10.0.0.1"), ("n2", "10.0.0.2")] {
         let mut layers = VarLayers::new();
-        layers.push(Precedence::RoleDefaults, obj(json!({"url": "https://{{ ip }}:2380", "ip": "0.0.0.0"})));
+        layers.push(
+            Precedence::RoleDefaults,
+            obj(json!({"url": "https://{{ ip }}:2380", "ip": "0.0.0.0"})),
+        );
         layers.push(Precedence::InventoryHostVars, obj(json!({"ip": ip})));
         let mut v = Vars::from_layers(&layers);
         v.insert("inventory_hostname", json!(name));
@@ -108,10 +152,17 @@ fn hostvars_resolve_each_host_with_its_own_variables() {
     let v = vars(json!({"ip": "127.0.0.1", "peers": ["n1", "n2"]})).with_hostvars(hosts);
     let t = templar();
     let out = t
-        .render_string("{% for h in peers %}{{ hostvars[h]['url'] }} {% endfor %}", "o", &v)
+        .render_string(
+            "{% for h in peers %}{{ hostvars[h]['url'] }} {% endfor %}",
+            "o",
+            &v,
+        )
         .unwrap();
     assert_eq!(out, "https://10.0.0.1:2380 https://10.0.0.2:2380 ");
-    assert_eq!(t.render_str("{{ hostvars | list }}", "o", &v).unwrap(), json!(["n1", "n2"]));
+    assert_eq!(
+        t.render_str("{{ hostvars | list }}", "o", &v).unwrap(),
+        json!(["n1", "n2"])
+    );
     assert!(t.render_str("{{ hostvars['nope'].url }}", "o", &v).is_err());
 }
 
@@ -123,9 +174,13 @@ fn obj(value: Json) -> Map<String, Json> {
 fn render_file_reports_missing_files_and_lines() {
     let t = templar();
     let (v, _) = support::host_vars("etcd1", &Map::new());
-    let err = t.render_file(std::path::Path::new("no-such.j2"), &v).unwrap_err();
+    let err = t
+        .render_file(std::path::Path::new("no-such.j2"), &v)
+        .unwrap_err();
     assert!(matches!(err, TemplateError::Read { .. }), "{err}");
-    let err = t.render_file(std::path::Path::new("err_undefined.j2"), &v).unwrap_err();
+    let err = t
+        .render_file(std::path::Path::new("err_undefined.j2"), &v)
+        .unwrap_err();
     match err {
         TemplateError::Undefined { location, name, .. } => {
             assert_eq!(name, "etcd_nmae");
@@ -133,4 +188,41 @@ fn render_file_reports_missing_files_and_lines() {
         }
         other => panic!("unexpected {other}"),
     }
+}
+
+#[test]
+fn attributes_of_undefined_values_chain_into_default_like_ansible() {
+    let t = templar();
+    let v = vars(json!({"cfg": {"a": 1}}));
+    let out = t
+        .render_str("{{ missing.attr | default('fallback') }}", "o", &v)
+        .unwrap();
+    assert_eq!(out, json!("fallback"));
+    let out = t
+        .render_str("{{ missing['x'].y | default(cfg.a) }}", "o", &v)
+        .unwrap();
+    assert_eq!(out, json!(1));
+    // Printing such a value is still an error that names the missing variable.
+    for source in ["{{ missing.attr }}", "x{{ missing.attr }}"] {
+        let err = t.render_str(source, "o", &v).unwrap_err();
+        assert_eq!(err.to_string(), "o: 'missing' is undefined", "{source}");
+    }
+    assert!(t
+        .eval_condition("missing.attr | default(true)", "o", &v)
+        .unwrap());
+    // The same inside a variable that is templated lazily.
+    let v = vars(json!({"port": "{{ etcd.port | default(2379) }}", "cfg": {}}));
+    assert_eq!(
+        t.render_str("{{ port + 1 }}", "o", &v).unwrap(),
+        json!(2380)
+    );
+    assert_eq!(
+        t.render_str(
+            "{{ cfg.a.b | default('d') }} {{ cfg['a'] | default('e') }}",
+            "o",
+            &v
+        )
+        .unwrap(),
+        json!("d e")
+    );
 }

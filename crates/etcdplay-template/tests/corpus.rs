@@ -14,7 +14,10 @@ const SHARED_ERROR_PHRASES: &[(&str, &str)] = &[
     ("err_undefined", "'etcd_nmae' is undefined"),
     ("err_nested_undefined", "'undefined_peer' is undefined"),
     ("err_cycle", "recursive loop detected"),
-    ("err_filter_args", "dict2items requires a dictionary, got <class 'int'> instead."),
+    (
+        "err_filter_args",
+        "dict2items requires a dictionary, got <class 'int'> instead.",
+    ),
     ("err_unknown_filter", "no filter named 'no_such_filter'"),
 ];
 
@@ -35,7 +38,12 @@ fn cases(suffix: &str) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(corpus_dir())
         .expect("corpus dir")
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(suffix)).map(str::to_string))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(suffix))
+                .map(str::to_string)
+        })
         .collect();
     names.sort();
     names
@@ -55,31 +63,47 @@ fn template_files_render_exactly_like_ansible() {
         match (result, expected, expected_error) {
             (Ok(out), Some(want), _) => {
                 if out != want {
-                    failures.push(format!("{name}: output differs\n--- ansible\n{want}\n--- etcdplay\n{out}"));
+                    failures.push(format!(
+                        "{name}: output differs\n--- ansible\n{want}\n--- etcdplay\n{out}"
+                    ));
                 }
             }
             (Err(err), _, Some(want)) => {
                 let got = err.to_string();
                 if got != want.trim_end() {
-                    failures.push(format!("{name}: error differs\n  want: {}\n  got:  {got}", want.trim_end()));
+                    failures.push(format!(
+                        "{name}: error differs\n  want: {}\n  got:  {got}",
+                        want.trim_end()
+                    ));
                 }
                 let ansible = read(&dir.join(format!("{name}.ansible-error"))).unwrap_or_default();
-                if let Some((_, phrase)) = SHARED_ERROR_PHRASES.iter().find(|(case, _)| *case == name) {
+                if let Some((_, phrase)) =
+                    SHARED_ERROR_PHRASES.iter().find(|(case, _)| *case == name)
+                {
                     let phrase = phrase.to_lowercase();
-                    if !ansible.to_lowercase().contains(&phrase) || !got.to_lowercase().contains(&phrase) {
+                    if !ansible.to_lowercase().contains(&phrase)
+                        || !got.to_lowercase().contains(&phrase)
+                    {
                         failures.push(format!("{name}: '{phrase}' not in both messages\n  ansible: {ansible}  ours: {got}"));
                     }
                 } else {
                     failures.push(format!("{name}: error case without a shared phrase"));
                 }
             }
-            (Ok(out), None, _) => failures.push(format!("{name}: rendered but no .expected file:\n{out}")),
+            (Ok(out), None, _) => {
+                failures.push(format!("{name}: rendered but no .expected file:\n{out}"))
+            }
             (Err(err), _, None) => failures.push(format!("{name}: unexpected error: {err}")),
         }
         checked += 1;
     }
     assert!(checked >= 15, "corpus looks incomplete: {checked} cases");
-    assert!(failures.is_empty(), "{} of {checked} cases failed:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} cases failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]

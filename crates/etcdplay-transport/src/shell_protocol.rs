@@ -25,11 +25,15 @@ use crate::{ExecOutput, ExecRequest};
 /// concatenated on the sudo shell's stdin: it reads the first SCRIPT_LEN bytes as the script
 /// and leaves the rest as the script's stdin.
 ///
+/// The loop's own files are private (umask 077), but scripts run with the login shell's umask,
+/// as Ansible's modules do, so that directories a task creates get the usual 0755.
+///
 /// Each request costs only a few process starts (head, sh, wc, cat); everything else is a
 /// shell builtin. The files are removed after each request so that no script or input
 /// (possibly secret) lingers on disk between requests (measured: removing and recreating is
 /// also faster than truncating in place).
-pub(crate) const LOOP_SCRIPT: &str = r#"umask 077
+pub(crate) const LOOP_SCRIPT: &str = r#"um=$(umask)
+umask 077
 m=$1
 d=$(mktemp -d "${TMPDIR:-/tmp}/etcdplay.XXXXXXXX") || exit 97
 trap 'rm -rf "$d"' EXIT
@@ -39,9 +43,9 @@ while IFS=' ' read -r id u sl il; do
   head -c "$sl" >"$d/s" || exit 1
   if [ "$il" -gt 0 ]; then head -c "$il" >"$d/i" || exit 1; in=$d/i; else in=/dev/null; fi
   if [ "$u" = - ]; then
-    /bin/sh "$d/s" <"$in" >"$d/o" 2>"$d/e"
+    ( umask "$um"; exec /bin/sh "$d/s" ) <"$in" >"$d/o" 2>"$d/e"
   else
-    cat "$d/s" "$in" | sudo -n -H -u "$u" /bin/sh -c 's=$(head -c "$1") || exit 1; shift; eval "unset s; $s"' etcdplay "$sl" >"$d/o" 2>"$d/e"
+    cat "$d/s" "$in" | sudo -n -H -u "$u" /bin/sh -c 'umask "$2"; s=$(head -c "$1") || exit 1; shift 2; eval "unset s; $s"' etcdplay "$sl" "$um" >"$d/o" 2>"$d/e"
   fi
   rc=$?
   wc -c "$d/o" "$d/e" >"$d/n"

@@ -615,3 +615,21 @@ async fn invalid_requests_are_refused_and_the_shell_survives() {
     assert_eq!(sh(&t, "echo $PPID").await, before, "the shell was replaced");
     t.close().await.unwrap();
 }
+
+/// Regression: the remote loop keeps its own files private with umask 077, which once leaked
+/// into scripts, so `file: state=directory` created parents as 0700 (etcd then could not list
+/// its data dir). Scripts, with or without become, must see the login shell's umask.
+#[tokio::test(flavor = "multi_thread")]
+async fn scripts_run_with_the_login_umask_not_the_loops() {
+    require_sshd!();
+    let sshd = Sshd::start();
+    let t = connect(&sshd).await;
+    let login = sh(&t, "umask").await;
+    assert_ne!(login.trim(), "0077", "the test needs a login umask other than 0077");
+    let mut req = ExecRequest::script("umask");
+    req.become_ = Some(etcdplay_transport::Become { user: "nobody".into() });
+    let out = t.exec(req).await.unwrap();
+    assert_eq!(out.rc, 0, "{}", out.stderr_str());
+    assert_ne!(out.stdout_str().trim(), "0077");
+    t.close().await.unwrap();
+}

@@ -20,7 +20,7 @@ pub(crate) enum LabCommand {
         #[arg(default_value_t = 3)]
         count: u64,
         /// Where to write the YAML inventory.
-        #[arg(long, short = 'i', default_value = DEFAULT_INVENTORY)]
+        #[arg(long, default_value = DEFAULT_INVENTORY)]
         inventory: PathBuf,
     },
     /// Power all lab hosts off and remove their namespaces, links and overlays (keeps the base image).

@@ -34,7 +34,8 @@ pub fn read_data_dir(
 
     let snapshot = snap::newest_valid(src, SNAP_DIR, &mut warnings)?;
     let base_index = snapshot.as_ref().map_or(0, |s| s.index);
-    let scan = wal::scan(src, wal_dir, &segments, base_index, opts.block_size)?;
+    let needed = wal::needed_segments(&segments, base_index);
+    let scan = wal::scan(src, wal_dir, needed, base_index, opts.block_size)?;
     let (mut members, mut removed) = match snapshot {
         Some(s) => {
             if !scan.snapshot_markers.contains(&s.index) {

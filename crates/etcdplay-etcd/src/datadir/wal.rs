@@ -58,23 +58,32 @@ pub(crate) struct WalScan {
     pub(crate) last_index: u64,
 }
 
-/// Lists the WAL segment names of `dir` in order; `Ok(None)` means uninitialised.
+/// One WAL segment file.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Segment {
+    pub(crate) seq: u64,
+    /// The raft index the segment starts after (from its name).
+    pub(crate) index: u64,
+    pub(crate) name: String,
+}
+
+/// Lists the WAL segments of `dir` in order; `Ok(None)` means uninitialised.
 pub(crate) fn list_segments(
     src: &dyn DataDirSource,
     dir: &str,
     warnings: &mut Vec<String>,
-) -> Result<Option<Vec<String>>, DataDirError> {
+) -> Result<Option<Vec<Segment>>, DataDirError> {
     let names = src.list_dir(dir).map_err(|source| DataDirError::Source {
         path: dir.to_string(),
         source,
     })?;
-    let mut segs: Vec<(u64, String)> = Vec::new();
+    let mut segs: Vec<Segment> = Vec::new();
     for name in names.unwrap_or_default() {
         let Some(stem) = name.strip_suffix(".wal") else {
             continue; // `.tmp` preallocations and anything else are not segments
         };
         match parse_segment_name(stem) {
-            Some((seq, _)) => segs.push((seq, name)),
+            Some((seq, index)) => segs.push(Segment { seq, index, name }),
             None => warnings.push(format!("{dir}/{name}: not a WAL segment name, ignored")),
         }
     }
@@ -83,15 +92,27 @@ pub(crate) fn list_segments(
     }
     segs.sort();
     for w in segs.windows(2) {
-        if w[1].0 != w[0].0.wrapping_add(1) {
+        if w[1].seq != w[0].seq.wrapping_add(1) {
             return Err(DataDirError::WalSequenceGap {
                 dir: dir.to_string(),
-                prev: w[0].1.clone(),
-                next: w[1].1.clone(),
+                prev: w[0].name.clone(),
+                next: w[1].name.clone(),
             });
         }
     }
-    Ok(Some(segs.into_iter().map(|(_, n)| n).collect()))
+    Ok(Some(segs))
+}
+
+/// The segments etcd itself reads when the base snapshot is at `base_index`: from the last
+/// segment starting at or before it. Older segments hold only entries the snapshot already
+/// contains, so they are neither read nor required to be intact (etcd may have purged them).
+pub(crate) fn needed_segments(segments: &[Segment], base_index: u64) -> &[Segment] {
+    match segments.iter().rposition(|s| s.index <= base_index) {
+        Some(first) => &segments[first..],
+        // Every segment starts after the snapshot: the entries in between are gone, which
+        // the scan reports as a gap in the log.
+        None => segments,
+    }
 }
 
 /// `<seq:016x>-<index:016x>`.
@@ -106,11 +127,11 @@ fn parse_segment_name(stem: &str) -> Option<(u64, u64)> {
     ))
 }
 
-/// Scans all segments. `base_index` is the `.snap` index (0 without a snapshot).
+/// Scans `segments` in order. `base_index` is the `.snap` index (0 without a snapshot).
 pub(crate) fn scan(
     src: &dyn DataDirSource,
     dir: &str,
-    segments: &[String],
+    segments: &[Segment],
     base_index: u64,
     block: usize,
 ) -> Result<WalScan, DataDirError> {
@@ -124,8 +145,8 @@ pub(crate) fn scan(
         have_metadata: false,
         at: Location::default(),
     };
-    for name in segments {
-        let path = format!("{}/{name}", dir.trim_end_matches('/'));
+    for seg in segments {
+        let path = format!("{}/{}", dir.trim_end_matches('/'), seg.name);
         st.scan_segment(src, &path, block)?;
     }
     if !st.have_metadata {

@@ -151,9 +151,14 @@ pub fn field_bytes(n: u64, b: &[u8], out: &mut Vec<u8>) {
 impl WalBuilder {
     /// A first segment: CRC record 0, then metadata for `node`/`cluster`.
     pub fn new(node: u64, cluster: u64) -> Self {
+        Self::continuing(0, node, cluster)
+    }
+
+    /// A later segment, opening with the previous segment's running CRC `prev_crc`.
+    pub fn continuing(prev_crc: u32, node: u64, cluster: u64) -> Self {
         let mut w = Self {
             bytes: Vec::new(),
-            crc: 0,
+            crc: prev_crc,
         };
         w.record(4, &[]);
         let mut md = Vec::new();
@@ -209,4 +214,28 @@ impl WalBuilder {
         field_varint(3, commit, &mut hs);
         self.record(3, &hs);
     }
+}
+
+/// A `.snap` file holding a v2 store with `members` (`(id, peer URL)`) at `index`.
+pub fn snap_file(index: u64, term: u64, members: &[(u64, &str)]) -> Vec<u8> {
+    let mut children = Vec::new();
+    for (id, url) in members {
+        children.push(format!(
+            r#""{id:x}":{{"Children":{{"raftAttributes":{{"Value":"{{\"peerURLs\":[\"{url}\"]}}"}}}}}}"#
+        ));
+    }
+    let store = format!(
+        r#"{{"Root":{{"Children":{{"0":{{"Children":{{"members":{{"Children":{{{}}}}}}}}}}}}}}}"#,
+        children.join(",")
+    );
+    let mut meta = Vec::new();
+    field_varint(2, index, &mut meta);
+    field_varint(3, term, &mut meta);
+    let mut snapshot = Vec::new();
+    field_bytes(1, store.as_bytes(), &mut snapshot);
+    field_bytes(2, &meta, &mut snapshot);
+    let mut file = Vec::new();
+    field_varint(1, u64::from(crc32c::crc32c(&snapshot)), &mut file);
+    field_bytes(2, &snapshot, &mut file);
+    file
 }

@@ -36,7 +36,7 @@ s addr; ip -4 -o addr show 2>/dev/null
 s link; ip -o link show 2>/dev/null
 s python; p=$(command -v python3 || command -v python) && { echo "$p"; "$p" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null; }
 s machine_id; cat /etc/machine-id 2>/dev/null
-s date; date '+%Y|%m|%d|%H|%M|%S|%Z|%z|%s|%A|%B|%j|%u|%a|%b'
+s date; date '+%Y|%m|%d|%H|%M|%S|%Z|%z|%s|%A|%B|%j|%u|%a|%b|%W|%6N'
 s pkg_mgr; for m in apt-get dnf yum zypper apk pacman; do command -v $m >/dev/null 2>&1 && { echo $m; break; }; done
 s uptime; cut -d' ' -f1 /proc/uptime 2>/dev/null
 s end
@@ -46,7 +46,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let filter = ctx.args.list("filter")?.unwrap_or_default();
     let out = ctx.exec(SCRIPT.to_string()).await?;
     if !parse_sections(&out.stdout).contains_key("end") {
-        return Err(ctx.protocol(format!("fact gathering failed (rc {}): {}", out.rc, out.stderr_str().trim())));
+        return Err(ctx.protocol(format!(
+            "fact gathering failed (rc {}): {}",
+            out.rc,
+            out.stderr_str().trim()
+        )));
     }
     let mut facts = parse_facts(&out.stdout);
     if !filter.is_empty() {

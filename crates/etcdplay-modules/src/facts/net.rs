@@ -32,9 +32,24 @@ pub(crate) fn parse_addrs(text: &str) -> Vec<Addr> {
             let iface = words.get(1)?.to_string();
             let at = words.iter().position(|w| *w == "inet")?;
             let (address, prefix) = words.get(at + 1)?.split_once('/')?;
-            let broadcast = words.iter().position(|w| *w == "brd").and_then(|i| words.get(i + 1)).map(|s| s.to_string());
-            let label = words.last().map(|s| s.to_string()).filter(|l| l.starts_with(iface.as_str())).unwrap_or_else(|| iface.clone());
-            Some(Addr { iface, label, address: address.to_string(), prefix: prefix.parse().ok()?, broadcast, secondary: words.contains(&"secondary") })
+            let broadcast = words
+                .iter()
+                .position(|w| *w == "brd")
+                .and_then(|i| words.get(i + 1))
+                .map(|s| s.to_string());
+            let label = words
+                .last()
+                .map(|s| s.to_string())
+                .filter(|l| l.starts_with(iface.as_str()))
+                .unwrap_or_else(|| iface.clone());
+            Some(Addr {
+                iface,
+                label,
+                address: address.to_string(),
+                prefix: prefix.parse().ok()?,
+                broadcast,
+                secondary: words.contains(&"secondary"),
+            })
         })
         .collect()
 }
@@ -48,37 +63,71 @@ pub(crate) fn parse_links(text: &str) -> Vec<Link> {
             let rest = it.next()?;
             let flags = rest.split('>').next().unwrap_or("");
             let words: Vec<&str> = rest.split_whitespace().collect();
-            let mtu = words.iter().position(|w| *w == "mtu").and_then(|i| words.get(i + 1)).and_then(|m| m.parse().ok()).unwrap_or(0);
+            let mtu = words
+                .iter()
+                .position(|w| *w == "mtu")
+                .and_then(|i| words.get(i + 1))
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(0);
             let (kind, mac) = match words.iter().find(|w| w.starts_with("link/")) {
                 Some(l) => {
                     let k = l.trim_start_matches("link/");
                     let pos = words.iter().position(|w| w == l).unwrap_or(0);
-                    let mac = words.get(pos + 1).filter(|m| m.contains(':') && k != "none").map(|m| m.to_string());
-                    (if k == "ether" { "ether".to_string() } else if k == "loopback" { "loopback".to_string() } else { k.to_string() }, mac)
+                    let mac = words
+                        .get(pos + 1)
+                        .filter(|m| m.contains(':') && k != "none")
+                        .map(|m| m.to_string());
+                    (
+                        if k == "ether" {
+                            "ether".to_string()
+                        } else if k == "loopback" {
+                            "loopback".to_string()
+                        } else {
+                            k.to_string()
+                        },
+                        mac,
+                    )
                 }
                 None => ("unknown".to_string(), None),
             };
-            Some(Link { name, up: flags.split(',').any(|f| f == "UP" || f.ends_with("<UP")), mtu, kind, mac })
+            Some(Link {
+                name,
+                up: flags.split(',').any(|f| f == "UP" || f.ends_with("<UP")),
+                mtu,
+                kind,
+                mac,
+            })
         })
         .collect()
 }
 
 /// `24` → `255.255.255.0`.
 pub(crate) fn netmask(prefix: u8) -> String {
-    let m: u32 = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix.min(32))) };
+    let m: u32 = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix.min(32)))
+    };
     std::net::Ipv4Addr::from(m).to_string()
 }
 
 pub(crate) fn network(address: &str, prefix: u8) -> String {
     let ip: std::net::Ipv4Addr = address.parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
-    let m: u32 = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix.min(32))) };
+    let m: u32 = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix.min(32)))
+    };
     std::net::Ipv4Addr::from(u32::from(ip) & m).to_string()
 }
 
 fn ipv4_dict(a: &Addr) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("address".into(), a.address.clone().into());
-    m.insert("broadcast".into(), a.broadcast.clone().unwrap_or_default().into());
+    m.insert(
+        "broadcast".into(),
+        a.broadcast.clone().unwrap_or_default().into(),
+    );
     m.insert("netmask".into(), netmask(a.prefix).into());
     m.insert("network".into(), network(&a.address, a.prefix).into());
     m.insert("prefix".into(), a.prefix.to_string().into());
@@ -86,7 +135,12 @@ fn ipv4_dict(a: &Addr) -> Map<String, Value> {
 }
 
 /// Adds the network facts to `facts`.
-pub(crate) fn add_network_facts(facts: &mut Map<String, Value>, route: &str, addrs: &str, links: &str) {
+pub(crate) fn add_network_facts(
+    facts: &mut Map<String, Value>,
+    route: &str,
+    addrs: &str,
+    links: &str,
+) {
     let addrs = parse_addrs(addrs);
     let links = parse_links(links);
     let mut names: Vec<String> = links.iter().map(|l| l.name.clone()).collect();
@@ -95,8 +149,15 @@ pub(crate) fn add_network_facts(facts: &mut Map<String, Value>, route: &str, add
             names.push(a.iface.clone());
         }
     }
-    facts.insert("ansible_interfaces".into(), Value::Array(names.iter().cloned().map(Value::String).collect()));
-    let all: Vec<Value> = addrs.iter().filter(|a| !a.address.starts_with("127.")).map(|a| Value::String(a.address.clone())).collect();
+    facts.insert(
+        "ansible_interfaces".into(),
+        Value::Array(names.iter().cloned().map(Value::String).collect()),
+    );
+    let all: Vec<Value> = addrs
+        .iter()
+        .filter(|a| !a.address.starts_with("127."))
+        .map(|a| Value::String(a.address.clone()))
+        .collect();
     facts.insert("ansible_all_ipv4_addresses".into(), Value::Array(all));
 
     for name in &names {
@@ -104,31 +165,55 @@ pub(crate) fn add_network_facts(facts: &mut Map<String, Value>, route: &str, add
         let mut d = Map::new();
         d.insert("device".into(), name.clone().into());
         d.insert("active".into(), link.is_some_and(|l| l.up).into());
-        d.insert("type".into(), link.map(|l| l.kind.clone()).unwrap_or_else(|| "unknown".into()).into());
+        d.insert(
+            "type".into(),
+            link.map(|l| l.kind.clone())
+                .unwrap_or_else(|| "unknown".into())
+                .into(),
+        );
         d.insert("mtu".into(), link.map(|l| l.mtu).unwrap_or(0).into());
         d.insert("promisc".into(), false.into());
-        if let Some(mac) = link.and_then(|l| l.mac.clone()) {
+        // Ansible reports no MAC address for the loopback device.
+        if let Some(mac) = link
+            .filter(|l| l.kind != "loopback")
+            .and_then(|l| l.mac.clone())
+        {
             d.insert("macaddress".into(), mac.into());
         }
         let mine: Vec<&Addr> = addrs.iter().filter(|a| &a.iface == name).collect();
         if let Some(first) = mine.iter().find(|a| !a.secondary).or(mine.first()) {
             d.insert("ipv4".into(), Value::Object(ipv4_dict(first)));
-            let secondaries: Vec<Value> = mine.iter().filter(|a| a.address != first.address).map(|a| Value::Object(ipv4_dict(a))).collect();
+            let secondaries: Vec<Value> = mine
+                .iter()
+                .filter(|a| a.address != first.address)
+                .map(|a| Value::Object(ipv4_dict(a)))
+                .collect();
             if !secondaries.is_empty() {
                 d.insert("ipv4_secondaries".into(), Value::Array(secondaries));
             }
         }
-        facts.insert(format!("ansible_{}", name.replace(['-', ':', '.'], "_")), Value::Object(d));
+        facts.insert(
+            format!("ansible_{}", name.replace(['-', ':', '.'], "_")),
+            Value::Object(d),
+        );
     }
 
     // `default via GW dev IFACE ... [src ADDR]`: the first default route wins, as the kernel's.
     let mut def = Map::new();
     if let Some(line) = route.lines().find(|l| l.starts_with("default")) {
         let w: Vec<&str> = line.split_whitespace().collect();
-        let after = |key: &str| w.iter().position(|x| *x == key).and_then(|i| w.get(i + 1)).map(|s| s.to_string());
+        let after = |key: &str| {
+            w.iter()
+                .position(|x| *x == key)
+                .and_then(|i| w.get(i + 1))
+                .map(|s| s.to_string())
+        };
         if let Some(iface) = after("dev") {
             let src = after("src");
-            let addr = addrs.iter().find(|a| a.iface == iface && src.as_ref().is_none_or(|s| *s == a.address)).or_else(|| addrs.iter().find(|a| a.iface == iface));
+            let addr = addrs
+                .iter()
+                .find(|a| a.iface == iface && src.as_ref().is_none_or(|s| *s == a.address))
+                .or_else(|| addrs.iter().find(|a| a.iface == iface));
             if let Some(a) = addr {
                 def.extend(ipv4_dict(a));
                 def.insert("alias".into(), a.label.clone().into());
@@ -138,7 +223,10 @@ pub(crate) fn add_network_facts(facts: &mut Map<String, Value>, route: &str, add
             }
             def.insert("interface".into(), iface.clone().into());
             if let Some(l) = links.iter().find(|l| l.name == iface) {
-                def.insert("macaddress".into(), l.mac.clone().unwrap_or_default().into());
+                def.insert(
+                    "macaddress".into(),
+                    l.mac.clone().unwrap_or_default().into(),
+                );
                 def.insert("mtu".into(), l.mtu.into());
                 def.insert("type".into(), l.kind.clone().into());
             }

@@ -15,7 +15,9 @@ pub fn parse_facts(stdout: &[u8]) -> Map<String, Value> {
 }
 
 fn text(s: &BTreeMap<String, Vec<u8>>, k: &str) -> String {
-    String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).trim().to_string()
+    String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default())
+        .trim()
+        .to_string()
 }
 
 fn from_sections(s: &BTreeMap<String, Vec<u8>>) -> Map<String, Value> {
@@ -29,7 +31,13 @@ fn from_sections(s: &BTreeMap<String, Vec<u8>>) -> Map<String, Value> {
     put("hostname", short.clone().into());
     put("nodename", hostname_full.clone().into());
     put("fqdn", fqdn.clone().into());
-    put("domain", fqdn.split_once('.').map(|(_, d)| d.to_string()).unwrap_or_default().into());
+    put(
+        "domain",
+        fqdn.split_once('.')
+            .map(|(_, d)| d.to_string())
+            .unwrap_or_default()
+            .into(),
+    );
 
     let uname: Vec<String> = text(s, "uname").lines().map(String::from).collect();
     let un = |i: usize| uname.get(i).cloned().unwrap_or_default();
@@ -55,13 +63,33 @@ fn from_sections(s: &BTreeMap<String, Vec<u8>>) -> Map<String, Value> {
     };
     put("distribution", distribution.clone().into());
     put("distribution_version", version.clone().into());
-    put("distribution_major_version", version.split('.').next().unwrap_or("").to_string().into());
-    put("distribution_release", osr.get("VERSION_CODENAME").cloned().unwrap_or_default().into());
-    put("os_family", os_family(&id, osr.get("ID_LIKE").map(String::as_str).unwrap_or("")).into());
+    put(
+        "distribution_major_version",
+        version.split('.').next().unwrap_or("").to_string().into(),
+    );
+    put(
+        "distribution_release",
+        osr.get("VERSION_CODENAME")
+            .cloned()
+            .unwrap_or_default()
+            .into(),
+    );
+    put(
+        "os_family",
+        os_family(&id, osr.get("ID_LIKE").map(String::as_str).unwrap_or("")).into(),
+    );
 
-    let vcpus = text(s, "cpuinfo").parse::<u64>().ok().filter(|n| *n > 0).or_else(|| text(s, "nproc").parse().ok()).unwrap_or(1);
+    let vcpus = text(s, "cpuinfo")
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .or_else(|| text(s, "nproc").parse().ok())
+        .unwrap_or(1);
     put("processor_vcpus", vcpus.into());
-    put("processor_nproc", text(s, "nproc").parse::<u64>().unwrap_or(vcpus).into());
+    put(
+        "processor_nproc",
+        text(s, "nproc").parse::<u64>().unwrap_or(vcpus).into(),
+    );
     let mem: BTreeMap<String, u64> = text(s, "meminfo")
         .lines()
         .filter_map(|l| {
@@ -77,14 +105,32 @@ fn from_sections(s: &BTreeMap<String, Vec<u8>>) -> Map<String, Value> {
 
     // Ansible: systemd if PID 1 is systemd or /run/systemd/system exists, else PID 1's name.
     let pid1 = text(s, "pid1");
-    let service_mgr = if pid1 == "systemd" || text(s, "systemd_dir") == "yes" { "systemd".to_string() } else if pid1.is_empty() { "service".to_string() } else { pid1 };
+    let service_mgr = if pid1 == "systemd" || text(s, "systemd_dir") == "yes" {
+        "systemd".to_string()
+    } else if pid1.is_empty() {
+        "service".to_string()
+    } else {
+        pid1
+    };
     put("service_mgr", service_mgr.into());
 
     let id_lines: Vec<String> = text(s, "id").lines().map(String::from).collect();
     let idl = |i: usize| id_lines.get(i).cloned().unwrap_or_default();
     put("user_id", idl(0).into());
-    put("user_uid", idl(1).parse::<u64>().map(Value::from).unwrap_or(Value::Null));
-    put("user_gid", idl(2).parse::<u64>().map(Value::from).unwrap_or(Value::Null));
+    put(
+        "user_uid",
+        idl(1)
+            .parse::<u64>()
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+    );
+    put(
+        "user_gid",
+        idl(2)
+            .parse::<u64>()
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+    );
     let pw: Vec<String> = text(s, "passwd").split(':').map(String::from).collect();
     put("user_gecos", pw.get(4).cloned().unwrap_or_default().into());
     put("user_dir", pw.get(5).cloned().unwrap_or_default().into());
@@ -109,7 +155,10 @@ fn from_sections(s: &BTreeMap<String, Vec<u8>>) -> Map<String, Value> {
     if let Some(exe) = py.first() {
         let mut pm = Map::new();
         pm.insert("executable".into(), exe.clone().into());
-        let parts: Vec<u64> = py.get(1).map(|v| v.split('.').filter_map(|p| p.parse().ok()).collect()).unwrap_or_default();
+        let parts: Vec<u64> = py
+            .get(1)
+            .map(|v| v.split('.').filter_map(|p| p.parse().ok()).collect())
+            .unwrap_or_default();
         if parts.len() == 3 {
             let mut vm = Map::new();
             vm.insert("major".into(), parts[0].into());
@@ -125,21 +174,62 @@ fn from_sections(s: &BTreeMap<String, Vec<u8>>) -> Map<String, Value> {
         f.insert(format!("ansible_{k}"), v);
     };
     put("machine_id", text(s, "machine_id").into());
-    put("pkg_mgr", text(s, "pkg_mgr").replace("apt-get", "apt").into());
+    put(
+        "pkg_mgr",
+        text(s, "pkg_mgr").replace("apt-get", "apt").into(),
+    );
     if let Ok(up) = text(s, "uptime").parse::<f64>() {
         put("uptime_seconds", (up as u64).into());
     }
     let d: Vec<String> = text(s, "date").split('|').map(String::from).collect();
-    if d.len() == 15 {
+    if d.len() == 17 {
         let mut dt = Map::new();
-        for (k, i) in [("year", 0), ("month", 1), ("day", 2), ("hour", 3), ("minute", 4), ("second", 5), ("tz", 6), ("tz_offset", 7), ("epoch", 8), ("weekday", 9), ("monthname", 10), ("julian_day", 11), ("weekday_number", 12)] {
+        for (k, i) in [
+            ("year", 0),
+            ("month", 1),
+            ("day", 2),
+            ("hour", 3),
+            ("minute", 4),
+            ("second", 5),
+            ("tz", 6),
+            ("tz_offset", 7),
+            ("epoch", 8),
+            ("weekday", 9),
+            ("monthname", 10),
+            ("julian_day", 11),
+            ("weekday_number", 12),
+        ] {
             dt.insert(k.into(), d[i].clone().into());
         }
         dt.insert("date".into(), format!("{}-{}-{}", d[0], d[1], d[2]).into());
         dt.insert("time".into(), format!("{}:{}:{}", d[3], d[4], d[5]).into());
+        dt.insert("epoch_int".into(), d[8].clone().into());
+        dt.insert("weeknumber".into(), d[15].clone().into());
+        dt.insert("tz_dst".into(), d[6].clone().into());
+        let local_basic = format!("{}{}{}T{}{}{}", d[0], d[1], d[2], d[3], d[4], d[5]);
+        dt.insert(
+            "iso8601_basic".into(),
+            format!("{local_basic}{}", d[16]).into(),
+        );
+        dt.insert("iso8601_basic_short".into(), local_basic.into());
+        if let (Ok(epoch), Ok(micros)) = (d[8].parse::<u64>(), d[16].parse::<u32>()) {
+            dt.insert(
+                "iso8601".into(),
+                crate::clock::iso8601(epoch, micros, false).into(),
+            );
+            dt.insert(
+                "iso8601_micro".into(),
+                crate::clock::iso8601(epoch, micros, true).into(),
+            );
+        }
         put("date_time", Value::Object(dt));
     }
-    add_network_facts(&mut f, &text(s, "route"), &text(s, "addr"), &text(s, "link"));
+    add_network_facts(
+        &mut f,
+        &text(s, "route"),
+        &text(s, "addr"),
+        &text(s, "link"),
+    );
     f
 }
 
@@ -154,7 +244,9 @@ fn distribution_name(id: &str, name: &str) -> String {
         "almalinux" => "AlmaLinux".into(),
         "alpine" => "Alpine".into(),
         "arch" => "Archlinux".into(),
-        "opensuse-leap" | "opensuse-tumbleweed" | "sles" => name.split_whitespace().next().unwrap_or("Suse").into(),
+        "opensuse-leap" | "opensuse-tumbleweed" | "sles" => {
+            name.split_whitespace().next().unwrap_or("Suse").into()
+        }
         _ => name.split_whitespace().next().unwrap_or(id).to_string(),
     }
 }
@@ -189,7 +281,10 @@ mod tests {
         };
         sec("hostname", "etcd-1\n");
         sec("fqdn", "etcd-1.lab.example\n");
-        sec("uname", "Linux\n6.1.0-18-amd64\nx86_64\n#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)\n");
+        sec(
+            "uname",
+            "Linux\n6.1.0-18-amd64\nx86_64\n#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)\n",
+        );
         sec("os_release", "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nVERSION_CODENAME=bookworm\nID=debian\n");
         sec("debian_version", "12.11\n");
         sec("cpuinfo", "2\n");
@@ -197,15 +292,21 @@ mod tests {
         sec("meminfo", "MemTotal:        4028380 kB\nMemFree:          257324 kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\n");
         sec("pid1", "systemd\n");
         sec("systemd_dir", "yes\n");
-        sec("id", "root\n0\n0\nroot\n");
-        sec("passwd", "root:x:0:0:root:/root:/bin/bash\n");
-        sec("env", "HOME=/root\0PATH=/usr/bin:/bin\0MULTI=a\nb\0");
+        sec("id", "deploy\n1000\n1000\ndeploy\n");
+        sec(
+            "passwd",
+            "deploy:x:1000:1000:Deploy:/home/deploy:/bin/bash\n",
+        );
+        sec("env", "HOME=/home/deploy\0PATH=/usr/bin:/bin\0MULTI=a\nb\0");
         sec("route", "default via 192.0.2.1 dev eth0 proto static \n");
         sec("addr", "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n2: eth0    inet 192.0.2.2/24 brd 192.0.2.255 scope global eth0\\       valid_lft forever preferred_lft forever\n2: eth0    inet 192.0.2.9/24 brd 192.0.2.255 scope global secondary eth0:1\\       valid_lft forever preferred_lft forever\n");
         sec("link", "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n2: eth0@if7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default qlen 1000\\    link/ether 52:54:00:12:34:56 brd ff:ff:ff:ff:ff:ff link-netnsid 0\n");
         sec("python", "/usr/bin/python3\n3.11.2\n");
         sec("machine_id", "0123456789abcdef0123456789abcdef\n");
-        sec("date", "2026|11|27|21|30|00|UTC|+0000|1795815000|Friday|November|331|5|Fri|Nov\n");
+        sec(
+            "date",
+            "2026|11|27|21|30|00|UTC|+0000|1795815000|Friday|November|331|5|Fri|Nov|47|840576\n",
+        );
         sec("pkg_mgr", "apt-get\n");
         sec("uptime", "12345.67\n");
         sec("end", "");
@@ -227,14 +328,25 @@ mod tests {
         assert_eq!(f["ansible_processor_vcpus"], 2);
         assert_eq!(f["ansible_memtotal_mb"], 3933);
         assert_eq!(f["ansible_service_mgr"], "systemd");
-        assert_eq!(f["ansible_user_id"], "root");
-        assert_eq!(f["ansible_user_dir"], "/root");
+        assert_eq!(f["ansible_user_id"], "deploy");
+        assert_eq!(f["ansible_user_dir"], "/home/deploy");
+        assert_eq!(f["ansible_user_uid"], 1000);
         assert_eq!(f["ansible_env"]["PATH"], "/usr/bin:/bin");
         assert_eq!(f["ansible_env"]["MULTI"], "a\nb");
         assert_eq!(f["ansible_python"]["version"]["major"], 3);
         assert_eq!(f["discovered_interpreter_python"], "/usr/bin/python3");
         assert_eq!(f["ansible_pkg_mgr"], "apt");
         assert_eq!(f["ansible_date_time"]["date"], "2026-11-27");
+        assert_eq!(f["ansible_date_time"]["iso8601"], "2026-11-27T21:30:00Z");
+        assert_eq!(
+            f["ansible_date_time"]["iso8601_micro"],
+            "2026-11-27T21:30:00.840576Z"
+        );
+        assert_eq!(
+            f["ansible_date_time"]["iso8601_basic"],
+            "20261127T213000840576"
+        );
+        assert_eq!(f["ansible_date_time"]["weeknumber"], "47");
     }
 
     #[test]
@@ -252,10 +364,16 @@ mod tests {
         assert_eq!(d["mtu"], 1500);
         assert_eq!(d["type"], "ether");
         assert_eq!(d["alias"], "eth0");
-        assert_eq!(f["ansible_all_ipv4_addresses"], serde_json::json!(["192.0.2.2", "192.0.2.9"]));
+        assert_eq!(
+            f["ansible_all_ipv4_addresses"],
+            serde_json::json!(["192.0.2.2", "192.0.2.9"])
+        );
         assert_eq!(f["ansible_interfaces"], serde_json::json!(["lo", "eth0"]));
         assert_eq!(f["ansible_eth0"]["ipv4"]["address"], "192.0.2.2");
-        assert_eq!(f["ansible_eth0"]["ipv4_secondaries"][0]["address"], "192.0.2.9");
+        assert_eq!(
+            f["ansible_eth0"]["ipv4_secondaries"][0]["address"],
+            "192.0.2.9"
+        );
         assert_eq!(f["ansible_lo"]["type"], "loopback");
         assert_eq!(f["ansible_eth0"]["active"], true);
     }

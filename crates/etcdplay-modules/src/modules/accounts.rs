@@ -24,7 +24,14 @@ pub(crate) fn parse_passwd(line: &str) -> Option<Passwd> {
     if f.len() != 7 {
         return None;
     }
-    Some(Passwd { name: f[0].into(), uid: f[2].parse().ok()?, gid: f[3].parse().ok()?, comment: f[4].into(), home: f[5].into(), shell: f[6].into() })
+    Some(Passwd {
+        name: f[0].into(),
+        uid: f[2].parse().ok()?,
+        gid: f[3].parse().ok()?,
+        comment: f[4].into(),
+        home: f[5].into(),
+        shell: f[6].into(),
+    })
 }
 
 pub(crate) fn parse_group(line: &str) -> Option<GroupEnt> {
@@ -32,8 +39,16 @@ pub(crate) fn parse_group(line: &str) -> Option<GroupEnt> {
     if f.len() != 4 {
         return None;
     }
-    let members = f[3].split(',').filter(|m| !m.is_empty()).map(String::from).collect();
-    Some(GroupEnt { name: f[0].into(), gid: f[2].parse().ok()?, members })
+    let members = f[3]
+        .split(',')
+        .filter(|m| !m.is_empty())
+        .map(String::from)
+        .collect();
+    Some(GroupEnt {
+        name: f[0].into(),
+        gid: f[2].parse().ok()?,
+        members,
+    })
 }
 
 #[cfg(test)]
@@ -43,7 +58,10 @@ mod tests {
     #[test]
     fn parses_recorded_getent_lines() {
         let p = parse_passwd("etcd:x:998:998:etcd user:/var/lib/etcd:/usr/sbin/nologin\n").unwrap();
-        assert_eq!((p.uid, p.home.as_str(), p.shell.as_str()), (998, "/var/lib/etcd", "/usr/sbin/nologin"));
+        assert_eq!(
+            (p.uid, p.home.as_str(), p.shell.as_str()),
+            (998, "/var/lib/etcd", "/usr/sbin/nologin")
+        );
         let g = parse_group("ssl-cert:x:101:etcd,postgres").unwrap();
         assert_eq!((g.gid, g.members.len()), (101, 2));
         assert!(parse_passwd("garbage").is_none());

@@ -12,7 +12,13 @@ use crate::modules::write::{converge, ensure_parent, probe_text, Target};
 use crate::{ModuleError, ModuleResult};
 
 /// Applies the block to `text`; returns the new text. `block == None` removes the block.
-pub(crate) fn edit(text: &str, marker_begin: &str, marker_end: &str, block: Option<&str>, anchor: Option<&Anchor>) -> String {
+pub(crate) fn edit(
+    text: &str,
+    marker_begin: &str,
+    marker_end: &str,
+    block: Option<&str>,
+    anchor: Option<&Anchor>,
+) -> String {
     let mut lines: Vec<String> = text.split_inclusive('\n').map(String::from).collect();
     let blocklines: Vec<String> = match block {
         Some(b) if !b.is_empty() => std::iter::once(marker_begin.to_string())
@@ -64,15 +70,30 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let args = &ctx.args;
     let path = args.req_str("path")?;
     let present = args.choice("state", &["present", "absent"], "present")? == "present";
-    let marker = args.str("marker").unwrap_or_else(|| "# {mark} ANSIBLE MANAGED BLOCK".into());
+    let marker = args
+        .str("marker")
+        .unwrap_or_else(|| "# {mark} ANSIBLE MANAGED BLOCK".into());
     if !marker.contains("{mark}") {
         return Err(ctx.bad("marker", "marker must contain {mark}"));
     }
-    let begin = marker.replace("{mark}", &args.str("marker_begin").unwrap_or_else(|| "BEGIN".into()));
-    let end = marker.replace("{mark}", &args.str("marker_end").unwrap_or_else(|| "END".into()));
-    let compile = |arg: &str, p: &str| Regex::new(p).map_err(|e| ctx.bad(arg, format!("invalid regular expression: {e}")));
+    let begin = marker.replace(
+        "{mark}",
+        &args.str("marker_begin").unwrap_or_else(|| "BEGIN".into()),
+    );
+    let end = marker.replace(
+        "{mark}",
+        &args.str("marker_end").unwrap_or_else(|| "END".into()),
+    );
+    let compile = |arg: &str, p: &str| {
+        Regex::new(p).map_err(|e| ctx.bad(arg, format!("invalid regular expression: {e}")))
+    };
     let anchor = match (args.str("insertafter"), args.str("insertbefore")) {
-        (Some(_), Some(_)) => return Err(ctx.bad("insertafter", "insertafter and insertbefore are mutually exclusive")),
+        (Some(_), Some(_)) => {
+            return Err(ctx.bad(
+                "insertafter",
+                "insertafter and insertbefore are mutually exclusive",
+            ))
+        }
         (Some(a), None) if a == "EOF" => None,
         (Some(a), None) => Some(Anchor::After(compile("insertafter", &a)?)),
         (None, Some(b)) if b == "BOF" => Some(Anchor::Bof),
@@ -97,7 +118,13 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     }
     let old = file.content.clone().unwrap_or_default();
     let old_text = String::from_utf8_lossy(&old).into_owned();
-    let new_text = edit(&old_text, &begin, &end, present.then_some(block.as_str()), anchor.as_ref());
+    let new_text = edit(
+        &old_text,
+        &begin,
+        &end,
+        present.then_some(block.as_str()),
+        anchor.as_ref(),
+    );
     let content_changed = new_text != old_text || (created && present && !block.is_empty());
     if created && !content_changed {
         return Ok(ModuleResult::ok());
@@ -155,9 +182,21 @@ mod tests {
     #[test]
     fn anchors_and_missing_newline() {
         let re = Regex::new("^a$").unwrap();
-        assert_eq!(edit("a\nb\n", B, E, Some("x"), Some(&Anchor::After(re.clone()))), format!("a\n{B}\nx\n{E}\nb\n"));
-        assert_eq!(edit("a\nb\n", B, E, Some("x"), Some(&Anchor::Before(re))), format!("{B}\nx\n{E}\na\nb\n"));
-        assert_eq!(edit("a", B, E, Some("x"), None), format!("a\n{B}\nx\n{E}\n"));
-        assert_eq!(edit("a\n", B, E, Some("x"), Some(&Anchor::Bof)), format!("{B}\nx\n{E}\na\n"));
+        assert_eq!(
+            edit("a\nb\n", B, E, Some("x"), Some(&Anchor::After(re.clone()))),
+            format!("a\n{B}\nx\n{E}\nb\n")
+        );
+        assert_eq!(
+            edit("a\nb\n", B, E, Some("x"), Some(&Anchor::Before(re))),
+            format!("{B}\nx\n{E}\na\nb\n")
+        );
+        assert_eq!(
+            edit("a", B, E, Some("x"), None),
+            format!("a\n{B}\nx\n{E}\n")
+        );
+        assert_eq!(
+            edit("a\n", B, E, Some("x"), Some(&Anchor::Bof)),
+            format!("{B}\nx\n{E}\na\n")
+        );
     }
 }

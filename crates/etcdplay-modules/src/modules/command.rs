@@ -23,29 +23,43 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let shell = ctx.module() == "shell";
     let args = &ctx.args;
     let (command_line, cmd_field) = if shell {
-        let text = args.str("cmd").or_else(|| args.str("_raw_params")).ok_or_else(|| ModuleError::missing("shell", "cmd"))?;
+        let text = args
+            .str("cmd")
+            .or_else(|| args.str("_raw_params"))
+            .ok_or_else(|| ModuleError::missing("shell", "cmd"))?;
         let line = match args.str("executable") {
             Some(exe) => format!("exec {} -c {}", sh_quote(&exe), sh_quote(&text)),
             None => text.clone(),
         };
         (line, Value::String(text))
     } else {
-        let words = match (args.list("argv")?, args.str("cmd").or_else(|| args.str("_raw_params"))) {
+        let words = match (
+            args.list("argv")?,
+            args.str("cmd").or_else(|| args.str("_raw_params")),
+        ) {
             (Some(argv), None) => argv,
             (None, Some(text)) => shlex_split(&text).map_err(|m| ctx.bad("cmd", m))?,
-            (Some(_), Some(_)) => return Err(ctx.bad("argv", "argv and a command line are mutually exclusive")),
+            (Some(_), Some(_)) => {
+                return Err(ctx.bad("argv", "argv and a command line are mutually exclusive"))
+            }
             (None, None) => return Err(ModuleError::missing("command", "cmd")),
         };
         if words.is_empty() {
             return Err(ctx.bad("cmd", "no command given"));
         }
         let quoted: Vec<String> = words.iter().map(|w| sh_quote(w)).collect();
-        (format!("exec {}", quoted.join(" ")), Value::Array(words.into_iter().map(Value::String).collect()))
+        (
+            format!("exec {}", quoted.join(" ")),
+            Value::Array(words.into_iter().map(Value::String).collect()),
+        )
     };
 
     let mut script = String::new();
     if let Some(dir) = args.str("chdir") {
-        script.push_str(&format!("cd -- {} || {{ echo 'Unable to change directory before execution' >&2; exit 1; }}\n", sh_quote(&dir)));
+        script.push_str(&format!(
+            "cd -- {} || {{ echo 'Unable to change directory before execution' >&2; exit 1; }}\n",
+            sh_quote(&dir)
+        ));
     }
     let creates = args.str("creates");
     let removes = args.str("removes");
@@ -58,7 +72,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let guarded = creates.is_some() || removes.is_some();
     if ctx.call.check {
         if !guarded {
-            let mut res = ModuleResult { skipped: true, msg: Some("Command would have run if not in check mode".into()), ..ModuleResult::default() };
+            let mut res = ModuleResult {
+                skipped: true,
+                msg: Some("Command would have run if not in check mode".into()),
+                ..ModuleResult::default()
+            };
             res.set("cmd", cmd_field);
             return Ok(res);
         }
@@ -87,9 +105,21 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     res.set("cmd", cmd_field);
     if out.rc == SKIP_RC {
         if let Some(which) = stderr_text.lines().find_map(|l| l.strip_prefix(SKIP_MARK)) {
-            let path = if which == "creates" { creates.unwrap_or_default() } else { removes.unwrap_or_default() };
-            let text = if which == "creates" { format!("skipped, since {path} exists") } else { format!("skipped, since {path} does not exist") };
-            res.set("rc", 0).set("stdout", text.clone()).set("stdout_lines", vec![text.clone()]).set("stderr", "").set("stderr_lines", Vec::<String>::new());
+            let path = if which == "creates" {
+                creates.unwrap_or_default()
+            } else {
+                removes.unwrap_or_default()
+            };
+            let text = if which == "creates" {
+                format!("skipped, since {path} exists")
+            } else {
+                format!("skipped, since {path} does not exist")
+            };
+            res.set("rc", 0)
+                .set("stdout", text.clone())
+                .set("stdout_lines", vec![text.clone()])
+                .set("stderr", "")
+                .set("stderr_lines", Vec::<String>::new());
             res.msg = Some(text);
             return Ok(res);
         }
@@ -221,14 +251,23 @@ mod tests {
 
     #[test]
     fn shlex_like_python() {
-        assert_eq!(shlex_split(r#"etcdctl --endpoints "a b" 'c d' e\ f"#).unwrap(), vec!["etcdctl", "--endpoints", "a b", "c d", "e f"]);
-        assert_eq!(shlex_split(r#"echo "x\"y" ''"#).unwrap(), vec!["echo", "x\"y", ""]);
+        assert_eq!(
+            shlex_split(r#"etcdctl --endpoints "a b" 'c d' e\ f"#).unwrap(),
+            vec!["etcdctl", "--endpoints", "a b", "c d", "e f"]
+        );
+        assert_eq!(
+            shlex_split(r#"echo "x\"y" ''"#).unwrap(),
+            vec!["echo", "x\"y", ""]
+        );
         assert!(shlex_split("echo 'open").is_err());
     }
 
     #[test]
     fn glob_quoting_keeps_stars() {
-        assert_eq!(glob_quote("/var/lib/etcd/member/*"), "/var/lib/etcd/member/*");
+        assert_eq!(
+            glob_quote("/var/lib/etcd/member/*"),
+            "/var/lib/etcd/member/*"
+        );
         assert_eq!(glob_quote("/a b/*.db"), "'/a b/'*.db");
     }
 }

@@ -21,13 +21,18 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         return Err(ctx.bad("mode", "mode=preserve is not supported by etcdplay"));
     }
     let (content, header) = match (&src, args.raw("content")) {
-        (Some(_), Some(_)) => return Err(ctx.bad("content", "src and content are mutually exclusive")),
+        (Some(_), Some(_)) => {
+            return Err(ctx.bad("content", "src and content are mutually exclusive"))
+        }
         (None, None) => return Err(ModuleError::missing("copy", "src")),
         (None, Some(v)) => (Some(content_bytes(v)), "dynamically generated".to_string()),
         (Some(s), None) if remote_src => (None, s.clone()),
         (Some(s), None) => {
             if s.ends_with('/') {
-                return Err(ctx.bad("src", "copying a directory is not supported by etcdplay; name the files"));
+                return Err(ctx.bad(
+                    "src",
+                    "copying a directory is not supported by etcdplay; name the files",
+                ));
             }
             (Some(ctx.call.control.read_local(s)?), s.clone())
         }
@@ -54,7 +59,10 @@ fn content_bytes(v: &Value) -> Vec<u8> {
 }
 
 fn basename(path: &str) -> &str {
-    path.trim_end_matches('/').rsplit('/').next().unwrap_or(path)
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(path)
 }
 
 /// The probe lines that resolve a directory destination into `$d`.
@@ -67,7 +75,12 @@ fn resolve_dest(dest: &str, src: Option<&str>) -> String {
     s
 }
 
-async fn deliver(ctx: &Ctx<'_>, content: Vec<u8>, src: Option<&str>, header: String) -> Result<ModuleResult, ModuleError> {
+async fn deliver(
+    ctx: &Ctx<'_>,
+    content: Vec<u8>,
+    src: Option<&str>,
+    header: String,
+) -> Result<ModuleResult, ModuleError> {
     let dest = ctx.args.req_str("dest")?;
     let attrs = Attrs::from_args(&ctx.args)?;
     let mut script = resolve_dest(&dest, src);
@@ -83,15 +96,26 @@ async fn deliver(ctx: &Ctx<'_>, content: Vec<u8>, src: Option<&str>, header: Str
     }
     script.push_str(&section("end"));
     let s = ctx.probe(&script).await?;
-    let path = String::from_utf8_lossy(s.get("path").map(Vec::as_slice).unwrap_or_default()).into_owned();
-    let state = PathState::parse(&String::from_utf8_lossy(s.get("stat").map(Vec::as_slice).unwrap_or_default())).map_err(|m| ctx.protocol(m))?;
+    let path =
+        String::from_utf8_lossy(s.get("path").map(Vec::as_slice).unwrap_or_default()).into_owned();
+    let state = PathState::parse(&String::from_utf8_lossy(
+        s.get("stat").map(Vec::as_slice).unwrap_or_default(),
+    ))
+    .map_err(|m| ctx.protocol(m))?;
     if state.is_dir() {
-        return Ok(ModuleResult::fail(format!("can not use content with a dir as dest: {path}")));
+        return Ok(ModuleResult::fail(format!(
+            "can not use content with a dir as dest: {path}"
+        )));
     }
     let parent_ok = s.get("parent").is_some_and(|p| p.starts_with(b"yes"));
     if !state.exists && !parent_ok {
-        let dir = path.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
-        return Ok(ModuleResult::fail(format!("Destination directory {dir} does not exist")));
+        let dir = path
+            .rsplit_once('/')
+            .map(|(d, _)| d.to_string())
+            .unwrap_or_default();
+        return Ok(ModuleResult::fail(format!(
+            "Destination directory {dir} does not exist"
+        )));
     }
     let old = decode_b64(s.get("old"));
     let force = ctx.args.bool("force", true)?;
@@ -125,23 +149,47 @@ async fn copy_remote(ctx: &Ctx<'_>, src: String) -> Result<ModuleResult, ModuleE
     script.push_str(&format!("ep_stat {}\n", sh_quote(&src)));
     script.push_str(&section("end"));
     let s = ctx.probe(&script).await?;
-    let path = String::from_utf8_lossy(s.get("path").map(Vec::as_slice).unwrap_or_default()).into_owned();
-    let parse = |k: &str| PathState::parse(&String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default())).map_err(|m| ctx.protocol(m));
+    let path =
+        String::from_utf8_lossy(s.get("path").map(Vec::as_slice).unwrap_or_default()).into_owned();
+    let parse = |k: &str| {
+        PathState::parse(&String::from_utf8_lossy(
+            s.get(k).map(Vec::as_slice).unwrap_or_default(),
+        ))
+        .map_err(|m| ctx.protocol(m))
+    };
     let (state, src_state) = (parse("stat")?, parse("src")?);
     let Some(src_sum) = src_state.sha1.clone() else {
-        return Ok(ModuleResult::fail(format!("Source {src} not found or not a readable regular file")));
+        return Ok(ModuleResult::fail(format!(
+            "Source {src} not found or not a readable regular file"
+        )));
     };
     let mut res = ModuleResult::ok();
-    res.set("dest", path.clone()).set("src", src.clone()).set("checksum", src_sum.clone()).set("state", "file");
-    let content_changed = state.sha1.as_deref() != Some(src_sum.as_str()) && (ctx.args.bool("force", true)? || !state.exists);
+    res.set("dest", path.clone())
+        .set("src", src.clone())
+        .set("checksum", src_sum.clone())
+        .set("state", "file");
+    let content_changed = state.sha1.as_deref() != Some(src_sum.as_str())
+        && (ctx.args.bool("force", true)? || !state.exists);
     // After `cp` the new file has the source's mode and the executing user as owner, which we
     // do not know: any requested owner/group is then applied unconditionally.
     let after = if content_changed {
-        PathState { owner: String::new(), group: String::new(), uid: u32::MAX, gid: u32::MAX, ..src_state.clone() }
+        PathState {
+            owner: String::new(),
+            group: String::new(),
+            uid: u32::MAX,
+            gid: u32::MAX,
+            ..src_state.clone()
+        }
     } else {
         state.clone()
     };
-    let plan = attrs.plan(&path, &PathState { exists: true, ..after });
+    let plan = attrs.plan(
+        &path,
+        &PathState {
+            exists: true,
+            ..after
+        },
+    );
     res.set("size", src_state.size);
     plan.fields().write(&mut res);
     if content_changed || !plan.commands.is_empty() {
@@ -151,7 +199,11 @@ async fn copy_remote(ctx: &Ctx<'_>, src: String) -> Result<ModuleResult, ModuleE
             let side = |sum: Option<&str>, mode: u32| {
                 let mut m = serde_json::Map::new();
                 m.insert("path".into(), Value::String(path.clone()));
-                m.insert("checksum".into(), sum.map(|s| Value::String(s.to_string())).unwrap_or(Value::Null));
+                m.insert(
+                    "checksum".into(),
+                    sum.map(|s| Value::String(s.to_string()))
+                        .unwrap_or(Value::Null),
+                );
                 m.insert("mode".into(), Value::String(crate::mode::format_mode(mode)));
                 Value::Object(m)
             };
@@ -166,10 +218,16 @@ async fn copy_remote(ctx: &Ctx<'_>, src: String) -> Result<ModuleResult, ModuleE
             let mut cmd = String::from("set -e\n");
             if content_changed {
                 if ctx.args.bool("backup", false)? && state.exists {
-                    res.set("backup_file", crate::modules::write::backup_file(ctx, &path).await?);
+                    res.set(
+                        "backup_file",
+                        crate::modules::write::backup_file(ctx, &path).await?,
+                    );
                 }
                 let q = sh_quote(&path);
-                cmd.push_str(&format!("t={q}.etcdplay-tmp.$$\ncp -- {} \"$t\"\nmv -f -- \"$t\" {q}\n", sh_quote(&src)));
+                cmd.push_str(&format!(
+                    "t={q}.etcdplay-tmp.$$\ncp -- {} \"$t\"\nmv -f -- \"$t\" {q}\n",
+                    sh_quote(&src)
+                ));
             }
             cmd.push_str(&plan.commands.join("\n"));
             if let Err(msg) = ctx.change(cmd).await? {

@@ -18,7 +18,11 @@ pub(crate) fn local_dest(dest: &str, src: &str, host: &str, flat: bool) -> Strin
             dest.to_string()
         }
     } else {
-        format!("{}/{host}/{}", dest.trim_end_matches('/'), src.trim_start_matches('/'))
+        format!(
+            "{}/{host}/{}",
+            dest.trim_end_matches('/'),
+            src.trim_start_matches('/')
+        )
     }
 }
 
@@ -27,21 +31,34 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let dest = ctx.args.req_str("dest")?;
     let flat = ctx.args.bool("flat", false)?;
     let fail_on_missing = ctx.args.bool("fail_on_missing", true)?;
-    let script = format!("{}ep_stat {}\n{}", section("stat"), sh_quote(&src), section("end"));
+    let script = format!(
+        "{}ep_stat {}\n{}",
+        section("stat"),
+        sh_quote(&src),
+        section("end")
+    );
     let s = ctx.probe(&script).await?;
-    let st = PathState::parse(&String::from_utf8_lossy(s.get("stat").map(Vec::as_slice).unwrap_or_default())).map_err(|m| ctx.protocol(m))?;
+    let st = PathState::parse(&String::from_utf8_lossy(
+        s.get("stat").map(Vec::as_slice).unwrap_or_default(),
+    ))
+    .map_err(|m| ctx.protocol(m))?;
     let local = local_dest(&dest, &src, ctx.host.host(), flat);
     let mut res = ModuleResult::ok();
     res.set("dest", local.clone()).set("file", src.clone());
     let Some(remote_sum) = st.sha1.clone() else {
-        let msg = if st.is_dir() { "remote file is a directory, fetch cannot work on directories" } else { "the remote file does not exist, not transferring, ignored" };
+        let msg = if st.is_dir() {
+            "remote file is a directory, fetch cannot work on directories"
+        } else {
+            "the remote file does not exist, not transferring, ignored"
+        };
         if fail_on_missing || st.is_dir() {
             return Ok(ModuleResult::fail(msg));
         }
         res.msg = Some(msg.into());
         return Ok(res);
     };
-    res.set("checksum", remote_sum.clone()).set("remote_checksum", remote_sum.clone());
+    res.set("checksum", remote_sum.clone())
+        .set("remote_checksum", remote_sum.clone());
     let local_sum = ctx.call.control.read_written(&local)?.map(|b| sha1_hex(&b));
     if local_sum.as_deref() == Some(remote_sum.as_str()) {
         return Ok(res);
@@ -50,7 +67,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     if !ctx.call.check {
         let bytes = ctx.host.get(&src, ctx.call.become_).await?;
         if ctx.args.bool("validate_checksum", true)? && sha1_hex(&bytes) != remote_sum {
-            return Ok(ModuleResult::fail(format!("checksum mismatch while fetching {src}: the file changed during transfer")));
+            return Ok(ModuleResult::fail(format!(
+                "checksum mismatch while fetching {src}: the file changed during transfer"
+            )));
         }
         ctx.call.control.write_local(&local, &bytes)?;
     }
@@ -63,8 +82,17 @@ mod tests {
 
     #[test]
     fn destination_layout() {
-        assert_eq!(local_dest("out", "/etc/etcd/ca.pem", "node1", false), "out/node1/etc/etcd/ca.pem");
-        assert_eq!(local_dest("out/", "/etc/etcd/ca.pem", "node1", true), "out/ca.pem");
-        assert_eq!(local_dest("out/x.pem", "/etc/etcd/ca.pem", "node1", true), "out/x.pem");
+        assert_eq!(
+            local_dest("out", "/etc/etcd/ca.pem", "node1", false),
+            "out/node1/etc/etcd/ca.pem"
+        );
+        assert_eq!(
+            local_dest("out/", "/etc/etcd/ca.pem", "node1", true),
+            "out/ca.pem"
+        );
+        assert_eq!(
+            local_dest("out/x.pem", "/etc/etcd/ca.pem", "node1", true),
+            "out/x.pem"
+        );
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::attrs::Attrs;
 use crate::host::Ctx;
 use crate::mode::{format_mode, ModeSpec};
-use crate::probe::{section, PathState};
+use crate::probe::{parse_sections, section, PathState, FUNCS};
 use crate::{Diff, ModuleError, ModuleResult};
 
 const STATES: &[&str] = &["file", "directory", "absent", "touch", "link", "hard"];
@@ -17,10 +17,17 @@ const STATES: &[&str] = &["file", "directory", "absent", "touch", "link", "hard"
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let args = &ctx.args;
     let path = args.req_str("path")?;
-    let path = if path.len() > 1 { path.trim_end_matches('/').to_string() } else { path };
+    let path = if path.len() > 1 {
+        path.trim_end_matches('/').to_string()
+    } else {
+        path
+    };
     if let Some(s) = args.str("state") {
         if !STATES.contains(&s.as_str()) {
-            return Err(ctx.bad("state", format!("value '{s}' is not one of: {}", STATES.join(", "))));
+            return Err(ctx.bad(
+                "state",
+                format!("value '{s}' is not one of: {}", STATES.join(", ")),
+            ));
         }
     }
     let attrs = Attrs::from_args(args)?;
@@ -34,23 +41,39 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     if let Some(src) = &src {
         script.push_str(&section("src"));
         // A relative symlink source is relative to the link's directory.
-        let resolved = if src.starts_with('/') { src.clone() } else { format!("{}/{}", parent(&path), src) };
+        let resolved = if src.starts_with('/') {
+            src.clone()
+        } else {
+            format!("{}/{}", parent(&path), src)
+        };
         script.push_str(&format!("ep_stat {}\n", sh_quote(&resolved)));
     }
     if recurse {
         script.push_str(&section("tree"));
-        script.push_str(&format!("[ -d {q} ] && find {q} -mindepth 1 -printf '%y|%m|%u|%g|%U|%G\\n' | sort -u\n"));
+        script.push_str(&format!(
+            "[ -d {q} ] && find {q} -mindepth 1 -printf '%y|%m|%u|%g|%U|%G\\n' | sort -u\n"
+        ));
     }
     script.push_str(&section("end"));
     let s = ctx.probe(&script).await?;
-    let text = |k: &str| String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned();
+    let text = |k: &str| {
+        String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
+    };
     let st = PathState::parse(&text("stat")).map_err(|m| ctx.protocol(m))?;
     let src_st = PathState::parse(&text("src")).map_err(|m| ctx.protocol(m))?;
 
     let state = match args.str("state") {
         Some(s) => s,
         None if recurse => "directory".into(),
-        None if st.exists => if st.is_dir() { "directory".into() } else if st.is_link() { "link".into() } else { "file".into() },
+        None if st.exists => {
+            if st.is_dir() {
+                "directory".into()
+            } else if st.is_link() {
+                "link".into()
+            } else {
+                "file".into()
+            }
+        }
         None => "file".into(),
     };
     if recurse && state != "directory" {
@@ -70,15 +93,21 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         }
         "file" => {
             if !st.exists {
-                return Ok(ModuleResult::fail(format!("file ({path}) is absent, cannot continue")));
+                return Ok(ModuleResult::fail(format!(
+                    "file ({path}) is absent, cannot continue"
+                )));
             }
             if st.is_dir() {
-                return Ok(ModuleResult::fail(format!("file ({path}) is directory, cannot continue")));
+                return Ok(ModuleResult::fail(format!(
+                    "file ({path}) is directory, cannot continue"
+                )));
             }
         }
         "directory" => {
             if st.exists && !st.is_dir() {
-                return Ok(ModuleResult::fail(format!("{path} already exists as a {prev}")));
+                return Ok(ModuleResult::fail(format!(
+                    "{path} already exists as a {prev}"
+                )));
             }
             if !st.exists {
                 commands.push(format!("mkdir -p -- {q}"));
@@ -88,7 +117,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             commands.push(format!("touch -- {q}"));
         }
         "link" => {
-            let Some(src) = &src else { return Err(ModuleError::missing("file", "src")) };
+            let Some(src) = &src else {
+                return Err(ModuleError::missing("file", "src"));
+            };
             if !src_st.exists && !force {
                 return Ok(ModuleResult::fail(format!("src file does not exist, use \"force=yes\" if you really want to create the link: {src}")));
             }
@@ -96,18 +127,24 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             if !(st.is_link() && st.link_target.as_deref() == Some(src.as_str())) {
                 if st.is_dir() {
                     if !force {
-                        return Ok(ModuleResult::fail(format!("refusing to convert from directory to symlink for {path}")));
+                        return Ok(ModuleResult::fail(format!(
+                            "refusing to convert from directory to symlink for {path}"
+                        )));
                     }
                     commands.push(format!("rmdir -- {q}"));
                 } else if st.exists && !st.is_link() && !force {
-                    return Ok(ModuleResult::fail(format!("refusing to convert from {prev} to symlink for {path}")));
+                    return Ok(ModuleResult::fail(format!(
+                        "refusing to convert from {prev} to symlink for {path}"
+                    )));
                 }
                 commands.push(format!("ln -sfn -- {} {q}", sh_quote(src)));
             }
         }
         _ => {
             // hard
-            let Some(src) = &src else { return Err(ModuleError::missing("file", "src")) };
+            let Some(src) = &src else {
+                return Err(ModuleError::missing("file", "src"));
+            };
             if !src_st.exists {
                 return Ok(ModuleResult::fail(format!("src does not exist: {src}")));
             }
@@ -115,7 +152,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             let same = st.exists && st.inode == src_st.inode && st.dev == src_st.dev;
             if !same {
                 if st.is_dir() {
-                    return Ok(ModuleResult::fail(format!("refusing to convert from directory to hard link for {path}")));
+                    return Ok(ModuleResult::fail(format!(
+                        "refusing to convert from directory to hard link for {path}"
+                    )));
                 }
                 commands.push(format!("ln -f -- {} {q}", sh_quote(src)));
             }
@@ -131,7 +170,22 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             st.clone()
         } else {
             let default_mode = if state == "directory" { 0o755 } else { 0o644 };
-            PathState { exists: true, kind: Some(if is_link { crate::probe::Kind::Link } else if state == "directory" { crate::probe::Kind::Dir } else { crate::probe::Kind::File }), mode: default_mode, owner: String::new(), group: String::new(), uid: u32::MAX, gid: u32::MAX, ..PathState::default() }
+            PathState {
+                exists: true,
+                kind: Some(if is_link {
+                    crate::probe::Kind::Link
+                } else if state == "directory" {
+                    crate::probe::Kind::Dir
+                } else {
+                    crate::probe::Kind::File
+                }),
+                mode: default_mode,
+                owner: String::new(),
+                group: String::new(),
+                uid: u32::MAX,
+                gid: u32::MAX,
+                ..PathState::default()
+            }
         };
         let plan = attrs.plan(&path, &base);
         after_mode = plan.mode;
@@ -152,12 +206,42 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
 
     res.changed = !commands.is_empty();
     if res.changed && ctx.call.diff {
-        res.diff = Some(state_diff(&path, prev, &state, st.exists.then_some(st.mode), (state != "absent").then_some(after_mode)));
+        res.diff = Some(state_diff(
+            &path,
+            prev,
+            &state,
+            st.exists.then_some(st.mode),
+            (state != "absent").then_some(after_mode),
+        ));
     }
+    let mut after = (!res.changed).then(|| st.clone());
     if res.changed && !ctx.call.check {
-        let script = format!("set -e\n{}\n", commands.join("\n"));
-        if let Err(msg) = ctx.change(script).await? {
-            return Ok(ModuleResult::fail(msg));
+        // The change script ends by stating the path, so the result can report the real
+        // uid/gid/size/mode without another round trip.
+        let script = format!(
+            "set -e\n{}\n{FUNCS}{}ep_stat {q}\n",
+            commands.join("\n"),
+            section("after")
+        );
+        match ctx.change(script).await? {
+            Err(msg) => return Ok(ModuleResult::fail(msg)),
+            Ok(out) => {
+                let s = parse_sections(&out.stdout);
+                let text =
+                    String::from_utf8_lossy(s.get("after").map(Vec::as_slice).unwrap_or_default())
+                        .into_owned();
+                after = PathState::parse(&text).ok();
+            }
+        }
+    }
+    if let Some(a) = after.filter(|a| a.exists) {
+        res.set("uid", a.uid)
+            .set("gid", a.gid)
+            .set("owner", a.owner.clone())
+            .set("group", a.group.clone())
+            .set("size", a.size);
+        if !a.is_link() {
+            res.set("mode", format_mode(a.mode));
         }
     }
     Ok(res)
@@ -175,7 +259,11 @@ fn parent(path: &str) -> &str {
 /// the sorted, de-duplicated `type|mode|user|group|uid|gid` lines of every entry.
 fn recurse_commands(path: &str, attrs: &Attrs, tree: &str) -> Vec<String> {
     let q = sh_quote(path);
-    let entries: Vec<Vec<&str>> = tree.lines().map(|l| l.split('|').collect::<Vec<_>>()).filter(|f| f.len() == 6).collect();
+    let entries: Vec<Vec<&str>> = tree
+        .lines()
+        .map(|l| l.split('|').collect::<Vec<_>>())
+        .filter(|f| f.len() == 6)
+        .collect();
     let mut out = Vec::new();
     if let Some(o) = &attrs.owner {
         if entries.iter().any(|f| f[2] != o && f[4] != o) {
@@ -194,8 +282,13 @@ fn recurse_commands(path: &str, attrs: &Attrs, tree: &str) -> Vec<String> {
         });
         if differs {
             out.push(match spec {
-                ModeSpec::Octal(m) => format!("find {q} -mindepth 1 ! -type l -exec chmod {m:o} {{}} +"),
-                ModeSpec::Symbolic(_) => format!("find {q} -mindepth 1 ! -type l -exec chmod {} {{}} +", sh_quote(&symbolic_for_chmod(spec))),
+                ModeSpec::Octal(m) => {
+                    format!("find {q} -mindepth 1 ! -type l -exec chmod {m:o} {{}} +")
+                }
+                ModeSpec::Symbolic(_) => format!(
+                    "find {q} -mindepth 1 ! -type l -exec chmod {} {{}} +",
+                    sh_quote(&symbolic_for_chmod(spec))
+                ),
             });
         }
     }
@@ -210,7 +303,13 @@ fn symbolic_for_chmod(spec: &ModeSpec) -> String {
     }
 }
 
-fn state_diff(path: &str, before: &str, after: &str, before_mode: Option<u32>, after_mode: Option<u32>) -> Diff {
+fn state_diff(
+    path: &str,
+    before: &str,
+    after: &str,
+    before_mode: Option<u32>,
+    after_mode: Option<u32>,
+) -> Diff {
     let side = |state: &str, mode: Option<u32>| {
         let mut m = Map::new();
         m.insert("path".into(), Value::String(path.to_string()));
@@ -221,5 +320,10 @@ fn state_diff(path: &str, before: &str, after: &str, before_mode: Option<u32>, a
         Value::Object(m)
     };
     let after_state = if after == "touch" { "file" } else { after };
-    Diff { before: side(before, before_mode), after: side(after_state, after_mode), before_header: None, after_header: None }
+    Diff {
+        before: side(before, before_mode),
+        after: side(after_state, after_mode),
+        before_header: None,
+        after_header: None,
+    }
 }

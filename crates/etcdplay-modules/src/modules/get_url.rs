@@ -16,7 +16,9 @@ use crate::{ModuleError, ModuleResult};
 
 /// `sha256:abcd...` → (`sha256sum`, `abcd...`).
 pub(crate) fn parse_checksum(spec: &str) -> Result<(&'static str, String), String> {
-    let (algo, hex) = spec.split_once(':').ok_or_else(|| format!("checksum '{spec}' must be ALGORITHM:HEX"))?;
+    let (algo, hex) = spec
+        .split_once(':')
+        .ok_or_else(|| format!("checksum '{spec}' must be ALGORITHM:HEX"))?;
     let tool = match algo.to_ascii_lowercase().as_str() {
         "md5" => "md5sum",
         "sha1" => "sha1sum",
@@ -38,7 +40,11 @@ pub(crate) fn parse_checksum(spec: &str) -> Result<(&'static str, String), Strin
 fn url_basename(url: &str) -> String {
     let path = url.split(['?', '#']).next().unwrap_or(url);
     let name = path.rsplit('/').next().unwrap_or("");
-    if name.is_empty() { "index.html".into() } else { name.to_string() }
+    if name.is_empty() {
+        "index.html".into()
+    } else {
+        name.to_string()
+    }
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
@@ -48,24 +54,38 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let force = a.bool("force", false)?;
     let timeout = a.int("timeout")?.unwrap_or(10).max(1);
     let insecure = !a.bool("validate_certs", true)?;
-    let checksum = a.str("checksum").filter(|c| !c.is_empty()).map(|c| parse_checksum(&c).map_err(|m| ctx.bad("checksum", m))).transpose()?;
+    let checksum = a
+        .str("checksum")
+        .filter(|c| !c.is_empty())
+        .map(|c| parse_checksum(&c).map_err(|m| ctx.bad("checksum", m)))
+        .transpose()?;
     let attrs = Attrs::from_args(a)?;
     if url.contains('\n') {
         return Err(ctx.bad("url", "a URL cannot contain a newline"));
     }
 
-    let mut script = format!("d={}\nif [ -d \"$d\" ]; then d=\"$d/\"{}; fi\n", sh_quote(&dest), sh_quote(&url_basename(&url)));
+    let mut script = format!(
+        "d={}\nif [ -d \"$d\" ]; then d=\"$d/\"{}; fi\n",
+        sh_quote(&dest),
+        sh_quote(&url_basename(&url))
+    );
     script.push_str(&section("path"));
     script.push_str("printf '%s' \"$d\"\n");
     script.push_str(&section("stat"));
     script.push_str("ep_stat \"$d\"\n");
     if let Some((tool, _)) = &checksum {
         script.push_str(&section("sum"));
-        script.push_str(&format!("[ -f \"$d\" ] && {tool} < \"$d\" | cut -d' ' -f1\n"));
+        script.push_str(&format!(
+            "[ -f \"$d\" ] && {tool} < \"$d\" | cut -d' ' -f1\n"
+        ));
     }
     script.push_str(&section("end"));
     let s = ctx.probe(&script).await?;
-    let text = |k: &str| String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).trim().to_string();
+    let text = |k: &str| {
+        String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default())
+            .trim()
+            .to_string()
+    };
     let path = text("path");
     let st = PathState::parse(&text("stat")).map_err(|m| ctx.protocol(m))?;
     let mut res = ModuleResult::ok();
@@ -102,7 +122,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         (None, false) => 0o644,
     };
     let ins_curl = if insecure { " -k" } else { "" };
-    let ins_wget = if insecure { " --no-check-certificate" } else { "" };
+    let ins_wget = if insecure {
+        " --no-check-certificate"
+    } else {
+        ""
+    };
     let mut dl = format!(
         "set -e\nIFS= read -r curlcfg\nIFS= read -r url\nd={}\n\
          tmp=$(mktemp \"$(dirname -- \"$d\")/.etcdplay-dl.XXXXXXXX\")\ntrap 'rm -f \"$tmp\"' EXIT\n\
@@ -128,7 +152,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         dl.push_str(&format!("chgrp {} \"$tmp\"\n", sh_quote(g)));
     }
     dl.push_str("mv -f \"$tmp\" \"$d\"\ntrap - EXIT\necho \"new $new $size\"\n");
-    let curl_line = format!("url = \"{}\"", url.replace('\\', "\\\\").replace('"', "\\\""));
+    let curl_line = format!(
+        "url = \"{}\"",
+        url.replace('\\', "\\\\").replace('"', "\\\"")
+    );
     let mut req = ExecRequest::script(dl);
     req.stdin = format!("{curl_line}\n{url}\n").into_bytes();
     let out = ctx.exec_req(req).await?;
@@ -143,8 +170,13 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         return Err(ctx.protocol(format!("unexpected download report '{}'", line.trim())));
     }
     res.changed = f[0] == "new" || !plan.commands.is_empty();
-    res.set("checksum_src", f[1]).set("size", f[2].parse::<u64>().unwrap_or(0)).set("status_code", 200);
-    res.set("mode", crate::mode::format_mode(if f[0] == "new" { new_mode } else { plan.mode }));
+    res.set("checksum_src", f[1])
+        .set("size", f[2].parse::<u64>().unwrap_or(0))
+        .set("status_code", 200);
+    res.set(
+        "mode",
+        crate::mode::format_mode(if f[0] == "new" { new_mode } else { plan.mode }),
+    );
     res.msg = Some(format!("OK ({} bytes)", f[2]));
     Ok(res)
 }
@@ -155,10 +187,16 @@ mod tests {
 
     #[test]
     fn checksum_specs() {
-        assert_eq!(parse_checksum("sha256:ABCD").unwrap(), ("sha256sum", "abcd".to_string()));
+        assert_eq!(
+            parse_checksum("sha256:ABCD").unwrap(),
+            ("sha256sum", "abcd".to_string())
+        );
         assert!(parse_checksum("sha256").is_err());
         assert!(parse_checksum("crc:00").is_err());
         assert!(parse_checksum("sha256:https://x/SHA256SUMS").is_err());
-        assert_eq!(url_basename("https://x/etcd-v3.5.tar.gz?x=1"), "etcd-v3.5.tar.gz");
+        assert_eq!(
+            url_basename("https://x/etcd-v3.5.tar.gz?x=1"),
+            "etcd-v3.5.tar.gz"
+        );
     }
 }

@@ -62,7 +62,12 @@ pub(crate) fn edit(text: &str, e: &LineEdit) -> Edited {
             !hit
         });
         let found = before - lines.len();
-        return Edited { text: lines.concat(), changed: found > 0, msg: format!("{found} line(s) removed"), found };
+        return Edited {
+            text: lines.concat(),
+            changed: found > 0,
+            msg: format!("{found} line(s) removed"),
+            found,
+        };
     }
 
     // Step 1: the last (or first, with firstmatch) line matching regexp/search_string.
@@ -110,7 +115,12 @@ pub(crate) fn edit(text: &str, e: &LineEdit) -> Edited {
         }
     }
 
-    let added = |lines: Vec<String>| Edited { text: lines.concat(), changed: true, msg: "line added".into(), found: 0 };
+    let added = |lines: Vec<String>| Edited {
+        text: lines.concat(),
+        changed: true,
+        msg: "line added".into(),
+        found: 0,
+    };
     if let Some(i) = index0 {
         let mut new_line = match (&e.regexp, &captures_line, e.backrefs) {
             (Some(re), Some(cur), true) => expand_backrefs(re, cur, &line),
@@ -121,13 +131,28 @@ pub(crate) fn edit(text: &str, e: &LineEdit) -> Edited {
         }
         if lines[i] != new_line {
             lines[i] = new_line;
-            return Edited { text: lines.concat(), changed: true, msg: "line replaced".into(), found: 0 };
+            return Edited {
+                text: lines.concat(),
+                changed: true,
+                msg: "line replaced".into(),
+                found: 0,
+            };
         }
-        return Edited { text: lines.concat(), changed: false, msg: String::new(), found: 0 };
+        return Edited {
+            text: lines.concat(),
+            changed: false,
+            msg: String::new(),
+            found: 0,
+        };
     }
     if e.backrefs {
         // Without a match there is nothing to fill the backreferences with: leave the file.
-        return Edited { text: lines.concat(), changed: false, msg: String::new(), found: 0 };
+        return Edited {
+            text: lines.concat(),
+            changed: false,
+            msg: String::new(),
+            found: 0,
+        };
     }
     let new_line = format!("{line}\n");
     match (&e.anchor, index1) {
@@ -136,7 +161,10 @@ pub(crate) fn edit(text: &str, e: &LineEdit) -> Edited {
             added(lines)
         }
         (None | Some(Anchor::Eof), _) | (_, None) => {
-            if lines.last().is_some_and(|l| !l.ends_with('\n') && !l.ends_with('\r')) {
+            if lines
+                .last()
+                .is_some_and(|l| !l.ends_with('\n') && !l.ends_with('\r'))
+            {
                 lines.push("\n".into());
             }
             lines.push(new_line);
@@ -152,21 +180,33 @@ pub(crate) fn edit(text: &str, e: &LineEdit) -> Edited {
                 lines.insert(i, new_line);
                 return added(lines);
             }
-            Edited { text: lines.concat(), changed: false, msg: String::new(), found: 0 }
+            Edited {
+                text: lines.concat(),
+                changed: false,
+                msg: String::new(),
+                found: 0,
+            }
         }
         (Some(Anchor::Before(_)), Some(i)) => {
             if i == 0 || strip_eol(&lines[i - 1]) != line {
                 lines.insert(i, new_line);
                 return added(lines);
             }
-            Edited { text: lines.concat(), changed: false, msg: String::new(), found: 0 }
+            Edited {
+                text: lines.concat(),
+                changed: false,
+                msg: String::new(),
+                found: 0,
+            }
         }
     }
 }
 
 /// Python's `match.expand(template)`: `\1`, `\g<1>`, `\g<name>`, and `\n`/`\t`/`\\` escapes.
 pub(crate) fn expand_backrefs(re: &Regex, subject: &str, template: &str) -> String {
-    let Some(caps) = re.captures(subject) else { return template.to_string() };
+    let Some(caps) = re.captures(subject) else {
+        return template.to_string();
+    };
     let group = |key: &str| -> String {
         let m = match key.parse::<usize>() {
             Ok(n) => caps.get(n),
@@ -191,7 +231,9 @@ pub(crate) fn expand_backrefs(re: &Regex, subject: &str, template: &str) -> Stri
             }
             if c == 'g' && chars.get(i + 2) == Some(&'<') {
                 if let Some(end) = chars[i + 3..].iter().position(|&x| x == '>') {
-                    out.push_str(&group(&chars[i + 3..i + 3 + end].iter().collect::<String>()));
+                    out.push_str(&group(
+                        &chars[i + 3..i + 3 + end].iter().collect::<String>(),
+                    ));
                     i = i + 4 + end;
                     continue;
                 }
@@ -222,10 +264,16 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let args = &ctx.args;
     let path = args.req_str("path")?;
     let present = args.choice("state", &["present", "absent"], "present")? == "present";
-    let regexp = args.str("regexp").map(|p| compile(ctx, "regexp", &p)).transpose()?;
+    let regexp = args
+        .str("regexp")
+        .map(|p| compile(ctx, "regexp", &p))
+        .transpose()?;
     let search_string = args.str("search_string");
     if regexp.is_some() && search_string.is_some() {
-        return Err(ctx.bad("search_string", "regexp and search_string are mutually exclusive"));
+        return Err(ctx.bad(
+            "search_string",
+            "regexp and search_string are mutually exclusive",
+        ));
     }
     let backrefs = args.bool("backrefs", false)?;
     if backrefs && regexp.is_none() {
@@ -236,10 +284,18 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         return Err(ModuleError::missing("lineinfile", "line"));
     }
     if !present && regexp.is_none() && search_string.is_none() && line.is_none() {
-        return Err(ctx.bad("state", "one of line, search_string, or regexp is required with state=absent"));
+        return Err(ctx.bad(
+            "state",
+            "one of line, search_string, or regexp is required with state=absent",
+        ));
     }
     let anchor = match (args.str("insertafter"), args.str("insertbefore")) {
-        (Some(_), Some(_)) => return Err(ctx.bad("insertafter", "insertafter and insertbefore are mutually exclusive")),
+        (Some(_), Some(_)) => {
+            return Err(ctx.bad(
+                "insertafter",
+                "insertafter and insertbefore are mutually exclusive",
+            ))
+        }
         (Some(a), None) if a == "EOF" => Some(Anchor::Eof),
         (Some(a), None) if a == "BOF" => Some(Anchor::Bof),
         (Some(a), None) => Some(Anchor::After(compile(ctx, "insertafter", &a)?)),
@@ -247,7 +303,15 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         (None, Some(b)) => Some(Anchor::Before(compile(ctx, "insertbefore", &b)?)),
         (None, None) => None,
     };
-    let spec = LineEdit { regexp, search_string, line, present, anchor, backrefs, firstmatch: args.bool("firstmatch", false)? };
+    let spec = LineEdit {
+        regexp,
+        search_string,
+        line,
+        present,
+        anchor,
+        backrefs,
+        firstmatch: args.bool("firstmatch", false)?,
+    };
     let attrs = Attrs::from_args(args)?;
 
     let file = probe_text(ctx, &path).await?;
@@ -297,7 +361,13 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     res.data.remove("checksum");
     res.data.remove("size");
     res.data.remove("state");
-    res.set("backup", res.data.get("backup_file").cloned().unwrap_or_else(|| "".into()));
+    res.set(
+        "backup",
+        res.data
+            .get("backup_file")
+            .cloned()
+            .unwrap_or_else(|| "".into()),
+    );
     Ok(res)
 }
 
@@ -306,13 +376,24 @@ mod tests {
     use super::*;
 
     fn e(regexp: Option<&str>, line: &str) -> LineEdit {
-        LineEdit { regexp: regexp.map(|r| Regex::new(r).unwrap()), search_string: None, line: Some(line.into()), present: true, anchor: None, backrefs: false, firstmatch: false }
+        LineEdit {
+            regexp: regexp.map(|r| Regex::new(r).unwrap()),
+            search_string: None,
+            line: Some(line.into()),
+            present: true,
+            anchor: None,
+            backrefs: false,
+            firstmatch: false,
+        }
     }
 
     #[test]
     fn replaces_last_regexp_match() {
         let r = edit("a=1\nb=2\na=3\n", &e(Some("^a="), "a=9"));
-        assert_eq!((r.text.as_str(), r.changed, r.msg.as_str()), ("a=1\nb=2\na=9\n", true, "line replaced"));
+        assert_eq!(
+            (r.text.as_str(), r.changed, r.msg.as_str()),
+            ("a=1\nb=2\na=9\n", true, "line replaced")
+        );
         let again = edit(&r.text, &e(Some("^a="), "a=9"));
         assert!(!again.changed);
     }
@@ -338,7 +419,10 @@ mod tests {
         assert_eq!(r.text, "[main]\nnew\nx\n[other]\n");
         assert!(!edit(&r.text, &spec).changed);
         spec.anchor = Some(Anchor::Before(Regex::new("^\\[other\\]").unwrap()));
-        assert_eq!(edit("[main]\n[other]\n", &spec).text, "[main]\nnew\n[other]\n");
+        assert_eq!(
+            edit("[main]\n[other]\n", &spec).text,
+            "[main]\nnew\n[other]\n"
+        );
         spec.anchor = Some(Anchor::Bof);
         assert_eq!(edit("a\n", &spec).text, "new\na\n");
         spec.anchor = Some(Anchor::After(Regex::new("^nothing").unwrap()));
@@ -360,6 +444,9 @@ mod tests {
         let mut spec = e(Some("^#"), "");
         spec.present = false;
         let r = edit("#a\nb\n#c\n", &spec);
-        assert_eq!((r.text.as_str(), r.found, r.msg.as_str()), ("b\n", 2, "2 line(s) removed"));
+        assert_eq!(
+            (r.text.as_str(), r.found, r.msg.as_str()),
+            ("b\n", 2, "2 line(s) removed")
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! One file per module. Each `run` reads the host's state in one round trip, decides, and
 //! changes the host only outside check mode.
 
+pub(crate) mod accounts;
 pub(crate) mod blockinfile;
 pub(crate) mod command;
 pub(crate) mod copy;
@@ -16,4 +17,3 @@ pub(crate) mod unarchive;
 pub(crate) mod user;
 pub(crate) mod wait_for;
 pub(crate) mod write;
-pub(crate) mod accounts;

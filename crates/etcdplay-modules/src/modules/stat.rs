@@ -14,7 +14,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let path = ctx.args.req_str("path")?;
     let follow = ctx.args.bool("follow", false)?;
     let get_checksum = ctx.args.bool("get_checksum", true)?;
-    let algo = ctx.args.str("checksum_algorithm").unwrap_or_else(|| "sha1".into());
+    let algo = ctx
+        .args
+        .str("checksum_algorithm")
+        .unwrap_or_else(|| "sha1".into());
     let tool = match algo.as_str() {
         "sha1" => "sha1sum",
         "sha224" => "sha224sum",
@@ -22,28 +25,58 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         "sha384" => "sha384sum",
         "sha512" => "sha512sum",
         "md5" => "md5sum",
-        other => return Err(ctx.bad("checksum_algorithm", format!("unsupported algorithm '{other}'"))),
+        other => {
+            return Err(ctx.bad(
+                "checksum_algorithm",
+                format!("unsupported algorithm '{other}'"),
+            ))
+        }
     };
     let q = sh_quote(&path);
-    let target = if follow { format!("\"$(readlink -f -- {q} || printf '%s' {q})\"") } else { q.clone() };
+    let target = if follow {
+        format!("\"$(readlink -f -- {q} || printf '%s' {q})\"")
+    } else {
+        q.clone()
+    };
     let mut script = format!("p={target}\n{}ep_stat \"$p\"\n", section("stat"));
     script.push_str(&section("access"));
-    script.push_str("[ -r \"$p\" ] && printf r; [ -w \"$p\" ] && printf w; [ -x \"$p\" ] && printf x; echo\n");
+    script.push_str(
+        "[ -r \"$p\" ] && printf r; [ -w \"$p\" ] && printf w; [ -x \"$p\" ] && printf x; echo\n",
+    );
     if get_checksum {
         script.push_str(&section("sum"));
-        script.push_str(&format!("[ -f \"$p\" ] && [ -r \"$p\" ] && {tool} < \"$p\" | cut -d' ' -f1\n"));
+        script.push_str(&format!(
+            "[ -f \"$p\" ] && [ -r \"$p\" ] && {tool} < \"$p\" | cut -d' ' -f1\n"
+        ));
     }
     script.push_str(&section("end"));
     let s = ctx.probe(&script).await?;
-    let text = |k: &str| String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).trim().to_string();
+    let text = |k: &str| {
+        String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default())
+            .trim()
+            .to_string()
+    };
     let st = PathState::parse(&text("stat")).map_err(|m| ctx.protocol(m))?;
     let mut res = ModuleResult::ok();
-    res.set("stat", Value::Object(stat_dict(&path, &st, &text("access"), get_checksum.then(|| text("sum")))));
+    res.set(
+        "stat",
+        Value::Object(stat_dict(
+            &path,
+            &st,
+            &text("access"),
+            get_checksum.then(|| text("sum")),
+        )),
+    );
     Ok(res)
 }
 
 /// Ansible's `stat` dictionary for a probed path.
-pub(crate) fn stat_dict(path: &str, st: &PathState, access: &str, checksum: Option<String>) -> Map<String, Value> {
+pub(crate) fn stat_dict(
+    path: &str,
+    st: &PathState,
+    access: &str,
+    checksum: Option<String>,
+) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("exists".into(), st.exists.into());
     if !st.exists {
@@ -74,14 +107,31 @@ pub(crate) fn stat_dict(path: &str, st: &PathState, access: &str, checksum: Opti
     m.insert("readable".into(), access.contains('r').into());
     m.insert("writeable".into(), access.contains('w').into());
     m.insert("executable".into(), access.contains('x').into());
-    for (bit, name) in [(0o400, "rusr"), (0o200, "wusr"), (0o100, "xusr"), (0o040, "rgrp"), (0o020, "wgrp"), (0o010, "xgrp"), (0o004, "roth"), (0o002, "woth"), (0o001, "xoth")] {
+    for (bit, name) in [
+        (0o400, "rusr"),
+        (0o200, "wusr"),
+        (0o100, "xusr"),
+        (0o040, "rgrp"),
+        (0o020, "wgrp"),
+        (0o010, "xgrp"),
+        (0o004, "roth"),
+        (0o002, "woth"),
+        (0o001, "xoth"),
+    ] {
         m.insert(name.into(), (st.mode & bit != 0).into());
     }
     m.insert("isuid".into(), (st.mode & 0o4000 != 0).into());
     m.insert("isgid".into(), (st.mode & 0o2000 != 0).into());
     if let Some(target) = &st.link_target {
         m.insert("lnk_target".into(), target.clone().into());
-        let source = if target.starts_with('/') { target.clone() } else { format!("{}/{target}", path.rsplit_once('/').map(|p| p.0).unwrap_or(".")) };
+        let source = if target.starts_with('/') {
+            target.clone()
+        } else {
+            format!(
+                "{}/{target}",
+                path.rsplit_once('/').map(|p| p.0).unwrap_or(".")
+            )
+        };
         m.insert("lnk_source".into(), source.into());
     }
     if let Some(sum) = checksum.filter(|s| !s.is_empty()) {

@@ -14,7 +14,10 @@ use crate::{ModuleError, ModuleResult};
 
 /// Parses `systemctl show` output (`Key=Value` lines) into a map.
 pub(crate) fn parse_show(text: &str) -> BTreeMap<String, String> {
-    text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// The requested `state:`.
@@ -68,7 +71,9 @@ impl UnitState {
         self.show.get(k).map(String::as_str).unwrap_or("")
     }
     pub(crate) fn found(&self) -> bool {
-        self.get("LoadState") != "not-found" || self.get("UnitFileState") == "masked" || self.masked()
+        self.get("LoadState") != "not-found"
+            || self.get("UnitFileState") == "masked"
+            || self.masked()
     }
     pub(crate) fn masked(&self) -> bool {
         self.get("LoadState") == "masked" || self.is_enabled.trim() == "masked"
@@ -87,7 +92,13 @@ impl UnitState {
 
 /// Decides the actions that bring the unit to what was asked, in Ansible's order: mask, then
 /// enable, then state. `Err` is a failure message (the unit does not exist).
-pub(crate) fn plan(unit: &str, st: &UnitState, masked: Option<bool>, enabled: Option<bool>, state: Option<Wanted>) -> Result<Vec<Action>, String> {
+pub(crate) fn plan(
+    unit: &str,
+    st: &UnitState,
+    masked: Option<bool>,
+    enabled: Option<bool>,
+    state: Option<Wanted>,
+) -> Result<Vec<Action>, String> {
     let mut actions = Vec::new();
     if !st.found() && (state.is_some() || enabled.is_some() || masked == Some(false)) {
         return Err(format!("Could not find the requested service {unit}: host"));
@@ -110,8 +121,16 @@ pub(crate) fn plan(unit: &str, st: &UnitState, masked: Option<bool>, enabled: Op
     match state {
         Some(Wanted::Started) if !st.running() => actions.push(Action::Start),
         Some(Wanted::Stopped) if st.running() || st.deactivating() => actions.push(Action::Stop),
-        Some(Wanted::Restarted) => actions.push(if st.running() { Action::Restart } else { Action::Start }),
-        Some(Wanted::Reloaded) => actions.push(if st.running() { Action::Reload } else { Action::Start }),
+        Some(Wanted::Restarted) => actions.push(if st.running() {
+            Action::Restart
+        } else {
+            Action::Start
+        }),
+        Some(Wanted::Reloaded) => actions.push(if st.running() {
+            Action::Reload
+        } else {
+            Action::Start
+        }),
         _ => {}
     }
     Ok(actions)
@@ -127,24 +146,45 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         Some("stopped") => Some(Wanted::Stopped),
         Some("restarted") => Some(Wanted::Restarted),
         Some("reloaded") => Some(Wanted::Reloaded),
-        Some(other) => return Err(ctx.bad("state", format!("value '{other}' is not one of: reloaded, restarted, started, stopped"))),
+        Some(other) => {
+            return Err(ctx.bad(
+                "state",
+                format!("value '{other}' is not one of: reloaded, restarted, started, stopped"),
+            ))
+        }
     };
     let enabled = args.opt_bool("enabled")?;
-    let masked = if is_service { None } else { args.opt_bool("masked")? };
+    let masked = if is_service {
+        None
+    } else {
+        args.opt_bool("masked")?
+    };
     let daemon_reload = !is_service && args.bool("daemon_reload", false)?;
     let daemon_reexec = !is_service && args.bool("daemon_reexec", false)?;
     let scope = match args.str("scope").as_deref() {
         None | Some("system") => "",
         Some("user") => " --user",
         Some("global") => " --global",
-        Some(other) => return Err(ctx.bad("scope", format!("value '{other}' is not one of: system, user, global"))),
+        Some(other) => {
+            return Err(ctx.bad(
+                "scope",
+                format!("value '{other}' is not one of: system, user, global"),
+            ))
+        }
     };
-    let no_block = if args.bool("no_block", false)? { " --no-block" } else { "" };
+    let no_block = if args.bool("no_block", false)? {
+        " --no-block"
+    } else {
+        ""
+    };
     if name.is_none() && (state.is_some() || enabled.is_some() || masked.is_some()) {
         return Err(ModuleError::missing(ctx.module(), "name"));
     }
     if name.is_none() && !daemon_reload && !daemon_reexec {
-        return Err(ctx.bad("name", "one of name, daemon_reload or daemon_reexec is required"));
+        return Err(ctx.bad(
+            "name",
+            "one of name, daemon_reload or daemon_reexec is required",
+        ));
     }
 
     let mut script = String::new();
@@ -168,19 +208,34 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     script.push_str(&section("show"));
     script.push_str(&format!("systemctl{scope} show {q} --no-pager 2>&1\n"));
     script.push_str(&section("enabled"));
-    script.push_str(&format!("systemctl{scope} is-enabled {q} 2>/dev/null; echo \"rc=$?\"\n"));
+    script.push_str(&format!(
+        "systemctl{scope} is-enabled {q} 2>/dev/null; echo \"rc=$?\"\n"
+    ));
     script.push_str(&section("end"));
     let s = ctx.probe(&script).await?;
-    let text = |k: &str| String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned();
+    let text = |k: &str| {
+        String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
+    };
     let enabled_text = text("enabled");
-    let (is_enabled, rc_line) = enabled_text.trim_end().rsplit_once('\n').map(|(a, b)| (a.to_string(), b.to_string())).unwrap_or((String::new(), enabled_text.trim().to_string()));
+    let (is_enabled, rc_line) = enabled_text
+        .trim_end()
+        .rsplit_once('\n')
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .unwrap_or((String::new(), enabled_text.trim().to_string()));
     let st = UnitState {
         show: parse_show(&text("show")),
         is_enabled,
-        is_enabled_rc: rc_line.trim().strip_prefix("rc=").and_then(|r| r.parse().ok()).unwrap_or(1),
+        is_enabled_rc: rc_line
+            .trim()
+            .strip_prefix("rc=")
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(1),
     };
     if !st.show.contains_key("LoadState") {
-        return Ok(ModuleResult::fail(format!("systemctl show {unit} gave no unit state: {}", text("show").trim())));
+        return Ok(ModuleResult::fail(format!(
+            "systemctl show {unit} gave no unit state: {}",
+            text("show").trim()
+        )));
     }
     let actions = match plan(&unit, &st, masked, enabled, state) {
         Ok(a) => a,
@@ -193,13 +248,27 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     if let Some(state) = args.str("state") {
         res.set("state", state);
     }
-    let status: Map<String, Value> = st.show.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    let status: Map<String, Value> = st
+        .show
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
     res.set("status", Value::Object(status));
     res.changed = !actions.is_empty();
     if res.changed && !ctx.call.check {
-        let cmds: Vec<String> = actions.iter().map(|a| format!("systemctl{scope}{no_block} {} {q}", a.verb())).collect();
+        let cmds: Vec<String> = actions
+            .iter()
+            .map(|a| format!("systemctl{scope}{no_block} {} {q}", a.verb()))
+            .collect();
         if let Err(msg) = ctx.change(format!("set -e\n{}\n", cmds.join("\n"))).await? {
-            return Ok(ModuleResult::fail(format!("Unable to {} service {unit}: {msg}", actions.iter().map(|a| a.verb()).collect::<Vec<_>>().join("/"))));
+            return Ok(ModuleResult::fail(format!(
+                "Unable to {} service {unit}: {msg}",
+                actions
+                    .iter()
+                    .map(|a| a.verb())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            )));
         }
     }
     Ok(res)
@@ -216,7 +285,11 @@ mod tests {
     const MASKED: &str = "Id=etcd.service\nLoadState=masked\nActiveState=inactive\nSubState=dead\nUnitFileState=masked\n";
 
     fn st(show: &str, enabled: &str, rc: i32) -> UnitState {
-        UnitState { show: parse_show(show), is_enabled: enabled.into(), is_enabled_rc: rc }
+        UnitState {
+            show: parse_show(show),
+            is_enabled: enabled.into(),
+            is_enabled_rc: rc,
+        }
     }
 
     #[test]
@@ -235,16 +308,58 @@ mod tests {
     fn decisions_follow_ansible() {
         let on = st(ACTIVE, "enabled", 0);
         let off = st(INACTIVE, "disabled", 1);
-        assert_eq!(plan("etcd", &on, None, Some(true), Some(Wanted::Started)), Ok(vec![]));
-        assert_eq!(plan("etcd", &off, None, Some(true), Some(Wanted::Started)), Ok(vec![Action::Enable, Action::Start]));
-        assert_eq!(plan("etcd", &on, None, Some(false), Some(Wanted::Stopped)), Ok(vec![Action::Disable, Action::Stop]));
-        assert_eq!(plan("etcd", &off, None, None, Some(Wanted::Stopped)), Ok(vec![]));
-        assert_eq!(plan("etcd", &on, None, None, Some(Wanted::Restarted)), Ok(vec![Action::Restart]));
-        assert_eq!(plan("etcd", &off, None, None, Some(Wanted::Restarted)), Ok(vec![Action::Start]));
-        assert_eq!(plan("etcd", &on, None, None, Some(Wanted::Reloaded)), Ok(vec![Action::Reload]));
-        assert_eq!(plan("etcd", &st(MASKED, "masked", 1), Some(false), Some(true), Some(Wanted::Started)), Ok(vec![Action::Unmask, Action::Enable, Action::Start]));
-        assert_eq!(plan("etcd", &on, Some(true), None, None), Ok(vec![Action::Mask]));
+        assert_eq!(
+            plan("etcd", &on, None, Some(true), Some(Wanted::Started)),
+            Ok(vec![])
+        );
+        assert_eq!(
+            plan("etcd", &off, None, Some(true), Some(Wanted::Started)),
+            Ok(vec![Action::Enable, Action::Start])
+        );
+        assert_eq!(
+            plan("etcd", &on, None, Some(false), Some(Wanted::Stopped)),
+            Ok(vec![Action::Disable, Action::Stop])
+        );
+        assert_eq!(
+            plan("etcd", &off, None, None, Some(Wanted::Stopped)),
+            Ok(vec![])
+        );
+        assert_eq!(
+            plan("etcd", &on, None, None, Some(Wanted::Restarted)),
+            Ok(vec![Action::Restart])
+        );
+        assert_eq!(
+            plan("etcd", &off, None, None, Some(Wanted::Restarted)),
+            Ok(vec![Action::Start])
+        );
+        assert_eq!(
+            plan("etcd", &on, None, None, Some(Wanted::Reloaded)),
+            Ok(vec![Action::Reload])
+        );
+        assert_eq!(
+            plan(
+                "etcd",
+                &st(MASKED, "masked", 1),
+                Some(false),
+                Some(true),
+                Some(Wanted::Started)
+            ),
+            Ok(vec![Action::Unmask, Action::Enable, Action::Start])
+        );
+        assert_eq!(
+            plan("etcd", &on, Some(true), None, None),
+            Ok(vec![Action::Mask])
+        );
         assert!(plan("etcd", &st(MASKED, "masked", 1), None, Some(true), None).is_err());
-        assert_eq!(plan("nope", &st(MISSING, "", 1), None, None, Some(Wanted::Started)), Err("Could not find the requested service nope: host".into()));
+        assert_eq!(
+            plan(
+                "nope",
+                &st(MISSING, "", 1),
+                None,
+                None,
+                Some(Wanted::Started)
+            ),
+            Err("Could not find the requested service nope: host".into())
+        );
     }
 }

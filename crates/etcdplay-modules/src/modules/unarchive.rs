@@ -18,7 +18,15 @@ fn is_zip(name: &str) -> bool {
 
 /// The script that extracts `archive` to a scratch directory, lists what differs from `dest`
 /// and, unless `check`, copies the tree over. Prints `unchanged` or `changed`.
-pub(crate) fn extract_script(archive: &str, dest: &str, zip: bool, extra: &[String], owner: Option<&str>, group: Option<&str>, check: bool) -> String {
+pub(crate) fn extract_script(
+    archive: &str,
+    dest: &str,
+    zip: bool,
+    extra: &[String],
+    owner: Option<&str>,
+    group: Option<&str>,
+    check: bool,
+) -> String {
     let a = sh_quote(archive);
     let d = sh_quote(dest);
     let extra: Vec<String> = extra.iter().map(|e| sh_quote(e)).collect();
@@ -29,10 +37,16 @@ pub(crate) fn extract_script(archive: &str, dest: &str, zip: bool, extra: &[Stri
     };
     let mut owner_check = String::new();
     if let Some(o) = owner {
-        owner_check.push_str(&format!(" || [ \"$(stat -c %U \"$d/$f\")\" != {} ]", sh_quote(o)));
+        owner_check.push_str(&format!(
+            " || [ \"$(stat -c %U \"$d/$f\")\" != {} ]",
+            sh_quote(o)
+        ));
     }
     if let Some(g) = group {
-        owner_check.push_str(&format!(" || [ \"$(stat -c %G \"$d/$f\")\" != {} ]", sh_quote(g)));
+        owner_check.push_str(&format!(
+            " || [ \"$(stat -c %G \"$d/$f\")\" != {} ]",
+            sh_quote(g)
+        ));
     }
     let mut s = format!(
         "set -e\nd={d}\nt=$(mktemp -d)\ntrap 'rm -rf \"$t\"' EXIT\n{extract}\ncd \"$t\"\n\
@@ -48,10 +62,16 @@ pub(crate) fn extract_script(archive: &str, dest: &str, zip: bool, extra: &[Stri
         s.push_str("cp -a . \"$d/\"\n");
         let tops = "for f in * .[!.]* ..?*; do [ -e \"$f\" ] || [ -L \"$f\" ] || continue;";
         if let Some(o) = owner {
-            s.push_str(&format!("{tops} chown -R -h {} \"$d/$f\"; done\n", sh_quote(o)));
+            s.push_str(&format!(
+                "{tops} chown -R -h {} \"$d/$f\"; done\n",
+                sh_quote(o)
+            ));
         }
         if let Some(g) = group {
-            s.push_str(&format!("{tops} chgrp -R -h {} \"$d/$f\"; done\n", sh_quote(g)));
+            s.push_str(&format!(
+                "{tops} chgrp -R -h {} \"$d/$f\"; done\n",
+                sh_quote(g)
+            ));
         }
     }
     s
@@ -64,11 +84,19 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let remote_src = a.bool("remote_src", false)?;
     let extra = a.list("extra_opts")?.unwrap_or_default();
     let (owner, group) = (a.str("owner"), a.str("group"));
-    let local = if remote_src { None } else { Some(ctx.call.control.read_local(&src)?) };
+    let local = if remote_src {
+        None
+    } else {
+        Some(ctx.call.control.read_local(&src)?)
+    };
     let zip = is_zip(&src);
     let archive = match &local {
         None => src.clone(),
-        Some(bytes) => format!("/tmp/.etcdplay-archive-{}{}", &sha1_hex(bytes)[..16], if zip { ".zip" } else { ".tar" }),
+        Some(bytes) => format!(
+            "/tmp/.etcdplay-archive-{}{}",
+            &sha1_hex(bytes)[..16],
+            if zip { ".zip" } else { ".tar" }
+        ),
     };
 
     // One round trip in the common case: the probe checks `creates`, `dest` and the archive,
@@ -76,7 +104,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     // extract). Only a first run with a control-node archive needs the upload and a second exec.
     let want_sum = local.as_ref().map(|b| sha1_hex(b));
     let archive_ok = match &want_sum {
-        Some(sum) => format!("[ -f {q} ] && [ \"$(sha1sum < {q} | cut -c1-40)\" = {sum} ]", q = sh_quote(&archive)),
+        Some(sum) => format!(
+            "[ -f {q} ] && [ \"$(sha1sum < {q} | cut -c1-40)\" = {sum} ]",
+            q = sh_quote(&archive)
+        ),
         None => format!("[ -f {} ]", sh_quote(&archive)),
     };
     let creates = a.str("creates");
@@ -84,42 +115,75 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         Some(c) => format!("[ -e {} ]", sh_quote(c)),
         None => "false".to_string(),
     };
-    let extract = extract_script(&archive, &dest, zip, &extra, owner.as_deref(), group.as_deref(), ctx.call.check);
+    let extract = extract_script(
+        &archive,
+        &dest,
+        zip,
+        &extra,
+        owner.as_deref(),
+        group.as_deref(),
+        ctx.call.check,
+    );
     let mut script = section("creates");
-    script.push_str(&format!("{creates_test} && echo yes
-"));
+    script.push_str(&format!(
+        "{creates_test} && echo yes
+"
+    ));
     script.push_str(&section("dest"));
-    script.push_str(&format!("[ -d {} ] && echo yes
-", sh_quote(&dest)));
+    script.push_str(&format!(
+        "[ -d {} ] && echo yes
+",
+        sh_quote(&dest)
+    ));
     script.push_str(&section("result"));
-    script.push_str(&format!("if ! {creates_test} && [ -d {} ] && {archive_ok}; then ( {extract} ) ; echo \"rc=$?\"; fi
-", sh_quote(&dest)));
+    script.push_str(&format!(
+        "if ! {creates_test} && [ -d {} ] && {archive_ok}; then ( {extract} ) ; echo \"rc=$?\"; fi
+",
+        sh_quote(&dest)
+    ));
     script.push_str(&section("end"));
     let (s, probe_err) = ctx.probe_with_stderr(&script).await?;
     let yes = |k: &str| s.get(k).is_some_and(|v| v.starts_with(b"yes"));
     let mut res = ModuleResult::ok();
-    res.set("dest", dest.clone()).set("src", src.clone()).set("handler", if zip { "ZipArchive" } else { "TgzArchive" });
+    res.set("dest", dest.clone())
+        .set("src", src.clone())
+        .set("handler", if zip { "ZipArchive" } else { "TgzArchive" });
     if yes("creates") {
-        res.msg = Some(format!("skipped, since {} exists", creates.unwrap_or_default()));
+        res.msg = Some(format!(
+            "skipped, since {} exists",
+            creates.unwrap_or_default()
+        ));
         return Ok(res);
     }
     if !yes("dest") {
-        return Ok(ModuleResult::fail(format!("dest '{dest}' must be an existing dir")));
+        return Ok(ModuleResult::fail(format!(
+            "dest '{dest}' must be an existing dir"
+        )));
     }
-    let mut report = String::from_utf8_lossy(s.get("result").map(Vec::as_slice).unwrap_or_default()).into_owned();
+    let mut report =
+        String::from_utf8_lossy(s.get("result").map(Vec::as_slice).unwrap_or_default())
+            .into_owned();
     let mut stderr = probe_err;
     if report.trim().is_empty() {
         let Some(bytes) = &local else {
             return Ok(ModuleResult::fail(format!("Source '{src}' does not exist")));
         };
-        ctx.put(&archive, bytes.clone(), Some(0o600), None, None).await?;
+        ctx.put(&archive, bytes.clone(), Some(0o600), None, None)
+            .await?;
         let out = ctx.exec(format!("( {extract} ); echo \"rc=$?\"\n")).await?;
         report = out.stdout_str();
         stderr = out.stderr_str();
     }
-    let rc = report.lines().last().and_then(|l| l.strip_prefix("rc=")).and_then(|r| r.trim().parse::<i32>().ok());
+    let rc = report
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("rc="))
+        .and_then(|r| r.trim().parse::<i32>().ok());
     if rc != Some(0) {
-        return Ok(ModuleResult::fail(format!("Failed to unpack {src} into {dest}: {}", stderr.trim())));
+        return Ok(ModuleResult::fail(format!(
+            "Failed to unpack {src} into {dest}: {}",
+            stderr.trim()
+        )));
     }
     match report.lines().next().unwrap_or("").trim() {
         "unchanged" => {}

@@ -94,13 +94,18 @@ pub(crate) fn plan(want: &WantUser, have: &HaveUser) -> Option<Vec<String>> {
                 push(&mut cmd, "-u", &uid.to_string());
             }
             if let Some(g) = &want.group {
-                let same = have.primary.as_ref().is_some_and(|pg| group_matches(g, pg)) || g.parse::<u32>().is_ok_and(|id| id == p.gid);
+                let same = have.primary.as_ref().is_some_and(|pg| group_matches(g, pg))
+                    || g.parse::<u32>().is_ok_and(|id| id == p.gid);
                 if !same {
                     push(&mut cmd, "-g", g);
                 }
             }
             if let Some(gs) = &want.groups {
-                let primary_name = have.primary.as_ref().map(|g| g.name.clone()).unwrap_or_default();
+                let primary_name = have
+                    .primary
+                    .as_ref()
+                    .map(|g| g.name.clone())
+                    .unwrap_or_default();
                 let wanted: Vec<&String> = gs.iter().filter(|g| **g != primary_name).collect();
                 let missing = wanted.iter().any(|g| !have.groups.contains(g));
                 let extra = have.groups.iter().any(|g| !gs.contains(g));
@@ -134,13 +139,28 @@ pub(crate) fn parse_have(passwd: &str, primary: &str, groups: &str) -> HaveUser 
     let passwd = passwd.lines().next().and_then(parse_passwd);
     let primary = primary.lines().next().and_then(parse_group);
     let pname = primary.as_ref().map(|g| g.name.clone()).unwrap_or_default();
-    let groups = if passwd.is_some() { groups.split_whitespace().filter(|g| *g != pname).map(String::from).collect() } else { Vec::new() };
-    HaveUser { passwd, primary, groups }
+    let groups = if passwd.is_some() {
+        groups
+            .split_whitespace()
+            .filter(|g| *g != pname)
+            .map(String::from)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    HaveUser {
+        passwd,
+        primary,
+        groups,
+    }
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let a = &ctx.args;
-    let to_u32 = |arg: &str, v: Option<i64>| v.map(|n| u32::try_from(n).map_err(|_| ctx.bad(arg, format!("{n} is out of range")))).transpose();
+    let to_u32 = |arg: &str, v: Option<i64>| {
+        v.map(|n| u32::try_from(n).map_err(|_| ctx.bad(arg, format!("{n} is out of range"))))
+            .transpose()
+    };
     let want = WantUser {
         name: a.req_str("name")?,
         present: a.choice("state", &["present", "absent"], "present")? == "present",
@@ -159,27 +179,46 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let q = sh_quote(&want.name);
     let mut script = format!("{}getent passwd {q}\n", section("passwd"));
     script.push_str(&section("primary"));
-    script.push_str(&format!("g=$(getent passwd {q} | cut -d: -f4); [ -n \"$g\" ] && getent group \"$g\"\n"));
+    script.push_str(&format!(
+        "g=$(getent passwd {q} | cut -d: -f4); [ -n \"$g\" ] && getent group \"$g\"\n"
+    ));
     script.push_str(&section("groups"));
     script.push_str(&format!("getent passwd {q} >/dev/null && id -Gn {q}\n"));
-    let needed: Vec<String> = want.group.iter().cloned().chain(want.groups.clone().unwrap_or_default()).collect();
+    let needed: Vec<String> = want
+        .group
+        .iter()
+        .cloned()
+        .chain(want.groups.clone().unwrap_or_default())
+        .collect();
     for (i, g) in needed.iter().enumerate() {
         script.push_str(&section(&format!("g{i}")));
-        script.push_str(&format!("getent group {} >/dev/null && echo yes\n", sh_quote(g)));
+        script.push_str(&format!(
+            "getent group {} >/dev/null && echo yes\n",
+            sh_quote(g)
+        ));
     }
     script.push_str(&section("end"));
     let s = ctx.probe(&script).await?;
-    let text = |k: &str| String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned();
+    let text = |k: &str| {
+        String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
+    };
     if want.present {
-        if let Some((_, g)) = needed.iter().enumerate().find(|(i, _)| !text(&format!("g{i}")).starts_with("yes")) {
+        if let Some((_, g)) = needed
+            .iter()
+            .enumerate()
+            .find(|(i, _)| !text(&format!("g{i}")).starts_with("yes"))
+        {
             return Ok(ModuleResult::fail(format!("Group {g} does not exist")));
         }
     }
     let have = parse_have(&text("passwd"), &text("primary"), &text("groups"));
     let mut res = ModuleResult::ok();
-    res.set("name", want.name.clone()).set("state", if want.present { "present" } else { "absent" });
+    res.set("name", want.name.clone())
+        .set("state", if want.present { "present" } else { "absent" });
     if let Some(p) = &have.passwd {
-        res.set("uid", want.uid.unwrap_or(p.uid)).set("home", want.home.clone().unwrap_or(p.home.clone())).set("shell", want.shell.clone().unwrap_or(p.shell.clone()));
+        res.set("uid", want.uid.unwrap_or(p.uid))
+            .set("home", want.home.clone().unwrap_or(p.home.clone()))
+            .set("shell", want.shell.clone().unwrap_or(p.shell.clone()));
     }
     if let Some(gs) = &want.groups {
         res.set("groups", gs.join(","));
@@ -201,12 +240,21 @@ mod tests {
     use super::*;
 
     fn want() -> WantUser {
-        WantUser { name: "etcd".into(), present: true, create_home: true, ..WantUser::default() }
+        WantUser {
+            name: "etcd".into(),
+            present: true,
+            create_home: true,
+            ..WantUser::default()
+        }
     }
 
     // Recorded `getent passwd etcd`, `getent group 998`, `id -Gn etcd` on Debian 12.
     fn have() -> HaveUser {
-        parse_have("etcd:x:998:998::/var/lib/etcd:/usr/sbin/nologin\n", "etcd:x:998:\n", "etcd ssl-cert\n")
+        parse_have(
+            "etcd:x:998:998::/var/lib/etcd:/usr/sbin/nologin\n",
+            "etcd:x:998:\n",
+            "etcd ssl-cert\n",
+        )
     }
 
     #[test]
@@ -217,7 +265,10 @@ mod tests {
         w.shell = Some("/usr/sbin/nologin".into());
         w.groups = Some(vec!["ssl-cert".into()]);
         let cmd = plan(&w, &HaveUser::default()).unwrap();
-        assert_eq!(cmd.join(" "), "useradd -G ssl-cert -s /usr/sbin/nologin -r -M etcd");
+        assert_eq!(
+            cmd.join(" "),
+            "useradd -G ssl-cert -s /usr/sbin/nologin -r -M etcd"
+        );
     }
 
     #[test]
@@ -232,7 +283,10 @@ mod tests {
         w.home = Some("/srv/etcd".into());
         w.groups = Some(vec!["docker".into()]);
         w.append = true;
-        assert_eq!(plan(&w, &h).unwrap().join(" "), "usermod -a -G docker -d /srv/etcd etcd");
+        assert_eq!(
+            plan(&w, &h).unwrap().join(" "),
+            "usermod -a -G docker -d /srv/etcd etcd"
+        );
         w.append = false;
         w.groups = Some(vec![]);
         w.home = None;

@@ -10,7 +10,14 @@ use crate::host::Ctx;
 use crate::{ModuleError, ModuleResult};
 
 /// The shell condition (exit 0 = satisfied) for one poll.
-pub(crate) fn condition(host: &str, port: Option<i64>, path: Option<&str>, state: &str, regex: Option<&str>, connect_timeout: i64) -> String {
+pub(crate) fn condition(
+    host: &str,
+    port: Option<i64>,
+    path: Option<&str>,
+    state: &str,
+    regex: Option<&str>,
+    connect_timeout: i64,
+) -> String {
     let h = sh_quote(host);
     let probe_port = |p: i64| {
         format!(
@@ -49,7 +56,11 @@ pub(crate) fn condition(host: &str, port: Option<i64>, path: Option<&str>, state
 
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let a = &ctx.args;
-    let state = a.choice("state", &["started", "stopped", "present", "absent", "drained"], "started")?;
+    let state = a.choice(
+        "state",
+        &["started", "stopped", "present", "absent", "drained"],
+        "started",
+    )?;
     let host = a.str("host").unwrap_or_else(|| "127.0.0.1".into());
     let port = a.int("port")?;
     let path = a.str("path");
@@ -70,9 +81,20 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let sleep = a.int("sleep")?.unwrap_or(1).max(1);
     let connect_timeout = a.int("connect_timeout")?.unwrap_or(5).max(1);
     if ctx.call.check {
-        return Ok(ModuleResult { skipped: true, msg: Some("wait_for does not run in check mode".into()), ..ModuleResult::default() });
+        return Ok(ModuleResult {
+            skipped: true,
+            msg: Some("wait_for does not run in check mode".into()),
+            ..ModuleResult::default()
+        });
     }
-    let mut script = condition(&host, port, path.as_deref(), &state, regex.as_deref(), connect_timeout);
+    let mut script = condition(
+        &host,
+        port,
+        path.as_deref(),
+        &state,
+        regex.as_deref(),
+        connect_timeout,
+    );
     let neither = port.is_none() && path.is_none();
     script.push_str(&format!(
         "start=$(date +%s)\nsleep {delay}\nend=$((start + {delay} + {timeout}))\n\
@@ -97,11 +119,20 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         0 => Ok(res),
         3 => {
             let what = match (&path, port) {
-                (Some(p), _) if matches!(state.as_str(), "absent" | "stopped") => format!("Timeout when waiting for {p} to be absent."),
-                (Some(p), _) if regex.is_some() => format!("Timeout when waiting for search string {} in {p}", regex.clone().unwrap_or_default()),
+                (Some(p), _) if matches!(state.as_str(), "absent" | "stopped") => {
+                    format!("Timeout when waiting for {p} to be absent.")
+                }
+                (Some(p), _) if regex.is_some() => format!(
+                    "Timeout when waiting for search string {} in {p}",
+                    regex.clone().unwrap_or_default()
+                ),
                 (Some(p), _) => format!("Timeout when waiting for file {p}"),
-                (None, Some(p)) if state == "drained" => format!("Timeout when waiting for {host}:{p} to drain"),
-                (None, Some(p)) if matches!(state.as_str(), "stopped" | "absent") => format!("Timeout when waiting for {host}:{p} to stop."),
+                (None, Some(p)) if state == "drained" => {
+                    format!("Timeout when waiting for {host}:{p} to drain")
+                }
+                (None, Some(p)) if matches!(state.as_str(), "stopped" | "absent") => {
+                    format!("Timeout when waiting for {host}:{p} to stop.")
+                }
                 (None, Some(p)) => format!("Timeout when waiting for {host}:{p}"),
                 _ => "Timeout".into(),
             };
@@ -109,6 +140,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             res.msg = Some(a.str("msg").unwrap_or(what));
             Ok(res)
         }
-        rc => Ok(ModuleResult::fail(format!("wait_for script failed (rc {rc}): {}", out.stderr_str().trim()))),
+        rc => Ok(ModuleResult::fail(format!(
+            "wait_for script failed (rc {rc}): {}",
+            out.stderr_str().trim()
+        ))),
     }
 }

@@ -7,7 +7,7 @@ use etcdplay_transport::script::sh_quote;
 use serde_json::Value;
 use sha1::{Digest, Sha1};
 
-use crate::attrs::Attrs;
+use crate::attrs::{AttrPlan, Attrs};
 use crate::host::Ctx;
 use crate::mode::format_mode;
 use crate::probe::PathState;
@@ -33,13 +33,23 @@ pub(crate) struct Target<'a> {
 
 /// Brings `t.dest` to `t.new` and the requested attributes. `content_changed` can be forced
 /// false (copy with `force: no`).
-pub(crate) async fn converge(ctx: &Ctx<'_>, t: Target<'_>, allow_content_change: bool) -> Result<ModuleResult, ModuleError> {
+pub(crate) async fn converge(
+    ctx: &Ctx<'_>,
+    t: Target<'_>,
+    allow_content_change: bool,
+) -> Result<ModuleResult, ModuleError> {
     let checksum = sha1_hex(&t.new);
-    let content_changed = allow_content_change && t.state.sha1.as_deref() != Some(checksum.as_str());
+    let content_changed =
+        allow_content_change && t.state.sha1.as_deref() != Some(checksum.as_str());
     let mut res = ModuleResult::ok();
-    res.set("dest", t.dest).set("checksum", checksum.clone()).set("state", "file");
+    res.set("dest", t.dest)
+        .set("checksum", checksum.clone())
+        .set("state", "file");
     if t.state.exists && !t.state.is_file() && !(t.state.is_link() && t.state.sha1.is_some()) {
-        return Ok(ModuleResult::fail(format!("Destination {} exists and is not a regular file", t.dest)));
+        return Ok(ModuleResult::fail(format!(
+            "Destination {} exists and is not a regular file",
+            t.dest
+        )));
     }
     let plan = t.attrs.plan(t.dest, t.state);
     if content_changed {
@@ -52,14 +62,27 @@ pub(crate) async fn converge(ctx: &Ctx<'_>, t: Target<'_>, allow_content_change:
         };
         res.set("size", t.new.len() as u64);
         res.set("mode", format_mode(mode.unwrap_or(0o644)));
-        if let Some(o) = t.attrs.owner.clone().or_else(|| t.state.exists.then(|| t.state.owner.clone())) {
+        if let Some(o) = t
+            .attrs
+            .owner
+            .clone()
+            .or_else(|| t.state.exists.then(|| t.state.owner.clone()))
+        {
             res.set("owner", o);
         }
-        if let Some(g) = t.attrs.group.clone().or_else(|| t.state.exists.then(|| t.state.group.clone())) {
+        if let Some(g) = t
+            .attrs
+            .group
+            .clone()
+            .or_else(|| t.state.exists.then(|| t.state.group.clone()))
+        {
             res.set("group", g);
         }
         if ctx.call.diff {
-            let before = t.old.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+            let before = t
+                .old
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
             res.diff = Some(Diff {
                 before: Value::String(before),
                 after: Value::String(String::from_utf8_lossy(&t.new).into_owned()),
@@ -72,16 +95,25 @@ pub(crate) async fn converge(ctx: &Ctx<'_>, t: Target<'_>, allow_content_change:
                 let backup = backup_file(ctx, t.dest).await?;
                 res.set("backup_file", backup);
             }
-            ctx.put(t.dest, t.new, mode, t.attrs.owner.clone(), t.attrs.group.clone()).await?;
+            ctx.put(
+                t.dest,
+                t.new,
+                mode,
+                t.attrs.owner.clone(),
+                t.attrs.group.clone(),
+            )
+            .await?;
         }
         return Ok(res);
     }
-    res.set("size", t.state.size);
+    res.set("size", t.state.size)
+        .set("uid", t.state.uid)
+        .set("gid", t.state.gid);
     plan.fields().write(&mut res);
     if !plan.commands.is_empty() {
         res.changed = true;
         if ctx.call.diff {
-            res.diff = Some(attr_diff(t.dest, t.state, plan.mode));
+            res.diff = Some(attr_diff(t.dest, t.state, &plan));
         }
         if !ctx.call.check {
             if let Err(msg) = ctx.change(plan.commands.join("\n")).await? {
@@ -94,22 +126,42 @@ pub(crate) async fn converge(ctx: &Ctx<'_>, t: Target<'_>, allow_content_change:
 
 /// Copies `dest` to Ansible's backup name `DEST.PID.YYYY-MM-DD@HH:MM:SS~` and returns it.
 pub(crate) async fn backup_file(ctx: &Ctx<'_>, dest: &str) -> Result<String, ModuleError> {
-    let script = format!("b={}.$$.$(date +%Y-%m-%d@%H:%M:%S~) && cp -p -- {} \"$b\" && printf '%s' \"$b\"", sh_quote(dest), sh_quote(dest));
+    let script = format!(
+        "b={}.$$.$(date +%Y-%m-%d@%H:%M:%S~) && cp -p -- {} \"$b\" && printf '%s' \"$b\"",
+        sh_quote(dest),
+        sh_quote(dest)
+    );
     match ctx.change(script).await? {
         Ok(out) => Ok(out.stdout_str()),
         Err(msg) => Err(ctx.protocol(format!("backup of {dest} failed: {msg}"))),
     }
 }
 
-/// The before/after diff of a mode change, as Ansible shows attribute changes.
-pub(crate) fn attr_diff(path: &str, st: &PathState, new_mode: u32) -> Diff {
-    let side = |mode: u32| {
-        let mut m = serde_json::Map::new();
-        m.insert("path".into(), Value::String(path.to_string()));
-        m.insert("mode".into(), Value::String(format_mode(mode)));
-        Value::Object(m)
-    };
-    Diff { before: side(st.mode), after: side(new_mode), before_header: None, after_header: None }
+/// The before/after diff of an attribute change, as Ansible shows it: path plus whichever of
+/// mode, owner and group differ.
+pub(crate) fn attr_diff(path: &str, st: &PathState, plan: &AttrPlan) -> Diff {
+    let mut before = serde_json::Map::new();
+    let mut after = serde_json::Map::new();
+    before.insert("path".into(), Value::String(path.to_string()));
+    after.insert("path".into(), Value::String(path.to_string()));
+    if plan.mode != st.mode & 0o7777 {
+        before.insert("mode".into(), Value::String(format_mode(st.mode)));
+        after.insert("mode".into(), Value::String(format_mode(plan.mode)));
+    }
+    if plan.owner != st.owner {
+        before.insert("owner".into(), Value::String(st.owner.clone()));
+        after.insert("owner".into(), Value::String(plan.owner.clone()));
+    }
+    if plan.group != st.group {
+        before.insert("group".into(), Value::String(st.group.clone()));
+        after.insert("group".into(), Value::String(plan.group.clone()));
+    }
+    Diff {
+        before: Value::Object(before),
+        after: Value::Object(after),
+        before_header: None,
+        after_header: None,
+    }
 }
 
 /// A text file's state, as lineinfile and blockinfile need it: stat, content, and whether the
@@ -132,16 +184,33 @@ pub(crate) async fn probe_text(ctx: &Ctx<'_>, path: &str) -> Result<TextFile, Mo
         section("end")
     );
     let s = ctx.probe(&script).await?;
-    let state = PathState::parse(&String::from_utf8_lossy(s.get("stat").map(Vec::as_slice).unwrap_or_default())).map_err(|m| ctx.protocol(m))?;
-    let content = if state.is_file() || (state.is_link() && state.sha1.is_some()) { Some(decode_b64(s.get("content")).unwrap_or_default()) } else { None };
-    Ok(TextFile { state, content, parent_exists: s.get("parent").is_some_and(|p| p.starts_with(b"yes")) })
+    let state = PathState::parse(&String::from_utf8_lossy(
+        s.get("stat").map(Vec::as_slice).unwrap_or_default(),
+    ))
+    .map_err(|m| ctx.protocol(m))?;
+    let content = if state.is_file() || (state.is_link() && state.sha1.is_some()) {
+        Some(decode_b64(s.get("content")).unwrap_or_default())
+    } else {
+        None
+    };
+    Ok(TextFile {
+        state,
+        content,
+        parent_exists: s.get("parent").is_some_and(|p| p.starts_with(b"yes")),
+    })
 }
 
 /// Creates the parent directory of a file about to be created (lineinfile/blockinfile `create`).
-pub(crate) async fn ensure_parent(ctx: &Ctx<'_>, path: &str) -> Result<Result<(), String>, ModuleError> {
+pub(crate) async fn ensure_parent(
+    ctx: &Ctx<'_>,
+    path: &str,
+) -> Result<Result<(), String>, ModuleError> {
     let dir = match path.rsplit_once('/') {
         Some(("", _)) | None => return Ok(Ok(())),
         Some((dir, _)) => dir.to_string(),
     };
-    Ok(ctx.change(format!("mkdir -p -- {}", sh_quote(&dir))).await?.map(|_| ()))
+    Ok(ctx
+        .change(format!("mkdir -p -- {}", sh_quote(&dir)))
+        .await?
+        .map(|_| ()))
 }

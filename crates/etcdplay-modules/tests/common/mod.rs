@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use etcdplay_modules::{ControlNode, ModuleCall, ModuleError, ModuleResult};
-use etcdplay_transport::{Become, ExecOutput, ExecRequest, LocalTransport, PutRequest, Transport, TransportError};
+use etcdplay_transport::{
+    Become, ExecOutput, ExecRequest, LocalTransport, PutRequest, Transport, TransportError,
+};
 use serde_json::Value;
 
 pub struct Control {
@@ -16,7 +18,10 @@ pub struct Control {
 
 impl ControlNode for Control {
     fn read_local(&self, path: &str) -> Result<Vec<u8>, ModuleError> {
-        std::fs::read(self.root.join(path)).map_err(|e| ModuleError::Control { path: path.into(), message: e.to_string() })
+        std::fs::read(self.root.join(path)).map_err(|e| ModuleError::Control {
+            path: path.into(),
+            message: e.to_string(),
+        })
     }
     fn render_template(&self, path: &str) -> Result<String, ModuleError> {
         // A stand-in renderer: replaces `{{ name }}` with a fixed value, enough to show that
@@ -29,7 +34,10 @@ impl ControlNode for Control {
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).unwrap();
         }
-        std::fs::write(p, bytes).map_err(|e| ModuleError::Control { path: path.into(), message: e.to_string() })
+        std::fs::write(p, bytes).map_err(|e| ModuleError::Control {
+            path: path.into(),
+            message: e.to_string(),
+        })
     }
 }
 
@@ -42,10 +50,17 @@ pub struct Counting {
 
 impl Counting {
     pub fn new() -> Self {
-        Counting { inner: LocalTransport::new("testhost"), execs: AtomicUsize::new(0), puts: AtomicUsize::new(0) }
+        Counting {
+            inner: LocalTransport::new("testhost"),
+            execs: AtomicUsize::new(0),
+            puts: AtomicUsize::new(0),
+        }
     }
     pub fn reset(&self) -> (usize, usize) {
-        (self.execs.swap(0, Ordering::SeqCst), self.puts.swap(0, Ordering::SeqCst))
+        (
+            self.execs.swap(0, Ordering::SeqCst),
+            self.puts.swap(0, Ordering::SeqCst),
+        )
     }
 }
 
@@ -81,7 +96,11 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let files = dir.path().join("control");
         std::fs::create_dir_all(&files).unwrap();
-        Env { control: Control { root: files }, dir, host: Counting::new() }
+        Env {
+            control: Control { root: files },
+            dir,
+            host: Counting::new(),
+        }
     }
 
     /// A path inside the "host" part of the temp dir.
@@ -91,9 +110,22 @@ impl Env {
         host.join(rel).to_string_lossy().into_owned()
     }
 
-    pub async fn run_opts(&self, name: &str, args: Value, check: bool, diff: bool) -> Result<ModuleResult, ModuleError> {
+    pub async fn run_opts(
+        &self,
+        name: &str,
+        args: Value,
+        check: bool,
+        diff: bool,
+    ) -> Result<ModuleResult, ModuleError> {
         let map = args.as_object().cloned().unwrap();
-        let call = ModuleCall { name, args: &map, check, diff, become_: None, control: &self.control };
+        let call = ModuleCall {
+            name,
+            args: &map,
+            check,
+            diff,
+            become_: None,
+            control: &self.control,
+        };
         etcdplay_modules::run(call, &self.host).await
     }
 
@@ -104,17 +136,45 @@ impl Env {
     /// Asserts the full convergence contract: check mode predicts a change and changes nothing,
     /// the first run changes (with a diff), the second run is ok in exactly one exec.
     pub async fn converges(&self, name: &str, args: Value, watched: &str) -> ModuleResult {
+        self.converges_opts(name, args, watched, true).await
+    }
+
+    pub async fn converges_opts(
+        &self,
+        name: &str,
+        args: Value,
+        watched: &str,
+        want_diff: bool,
+    ) -> ModuleResult {
         let before = snapshot(watched);
         let check = self.run_opts(name, args.clone(), true, true).await.unwrap();
-        assert!(check.changed && !check.failed, "check mode must predict a change: {check:?}");
+        assert!(
+            check.changed && !check.failed,
+            "check mode must predict a change: {check:?}"
+        );
         assert_eq!(snapshot(watched), before, "check mode changed {watched}");
-        let first = self.run_opts(name, args.clone(), false, true).await.unwrap();
-        assert!(first.changed && !first.failed, "first run must change: {first:?}");
-        assert!(first.diff.is_some(), "first run must produce a diff");
+        let first = self
+            .run_opts(name, args.clone(), false, true)
+            .await
+            .unwrap();
+        assert!(
+            first.changed && !first.failed,
+            "first run must change: {first:?}"
+        );
+        if want_diff {
+            assert!(first.diff.is_some(), "first run must produce a diff");
+        }
         self.host.reset();
         let second = self.run_opts(name, args, false, false).await.unwrap();
-        assert!(!second.changed && !second.failed, "second run must be ok: {second:?}");
-        assert_eq!(self.host.reset(), (1, 0), "a no-change run must cost exactly one exec");
+        assert!(
+            !second.changed && !second.failed,
+            "second run must be ok: {second:?}"
+        );
+        assert_eq!(
+            self.host.reset(),
+            (1, 0),
+            "a no-change run must cost exactly one exec"
+        );
         first
     }
 }
@@ -125,12 +185,29 @@ pub fn snapshot(path: &str) -> String {
     let p = Path::new(path);
     match std::fs::symlink_metadata(p) {
         Err(_) => "absent".into(),
-        Ok(m) if m.file_type().is_symlink() => format!("link->{}", std::fs::read_link(p).unwrap().display()),
-        Ok(m) if m.is_dir() => {
-            let mut entries: Vec<String> = std::fs::read_dir(p).unwrap().map(|e| e.unwrap().path().to_string_lossy().into_owned()).collect();
-            entries.sort();
-            format!("dir {:o} [{}]", m.permissions().mode() & 0o7777, entries.iter().map(|e| snapshot(e)).collect::<Vec<_>>().join(","))
+        Ok(m) if m.file_type().is_symlink() => {
+            format!("link->{}", std::fs::read_link(p).unwrap().display())
         }
-        Ok(m) => format!("file {:o} {:?}", m.permissions().mode() & 0o7777, std::fs::read(p).unwrap()),
+        Ok(m) if m.is_dir() => {
+            let mut entries: Vec<String> = std::fs::read_dir(p)
+                .unwrap()
+                .map(|e| e.unwrap().path().to_string_lossy().into_owned())
+                .collect();
+            entries.sort();
+            format!(
+                "dir {:o} [{}]",
+                m.permissions().mode() & 0o7777,
+                entries
+                    .iter()
+                    .map(|e| snapshot(e))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        }
+        Ok(m) => format!(
+            "file {:o} {:?}",
+            m.permissions().mode() & 0o7777,
+            std::fs::read(p).unwrap()
+        ),
     }
 }

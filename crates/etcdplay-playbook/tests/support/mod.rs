@@ -166,10 +166,7 @@ fn tasks(out: &mut String, pad: &str, label: &str, list: &[Task]) {
 }
 
 fn task(out: &mut String, pad: &str, t: &Task) {
-    let header = match &t.role {
-        Some(r) => format!("[{r} : {}]", t.name.as_deref().unwrap_or("")),
-        None => format!("[{}]", t.name.as_deref().unwrap_or("")),
-    };
+    let header = format!("[{}]", t.header_name());
     let _ = writeln!(out, "{pad}- TASK {header} {}", t.origin);
     let inner = format!("{pad}    ");
     match &t.kind {

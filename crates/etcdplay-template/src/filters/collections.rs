@@ -28,20 +28,26 @@ fn join(state: &State, value: Value, sep: Option<String>, kwargs: Kwargs) -> Res
     let sep = sep.unwrap_or_default();
     if value.kind() == ValueKind::String {
         let text = value.as_str().unwrap_or_default();
-        return Ok(text.chars().map(String::from).collect::<Vec<_>>().join(&sep));
+        return Ok(text
+            .chars()
+            .map(String::from)
+            .collect::<Vec<_>>()
+            .join(&sep));
     }
     let mut parts = Vec::new();
     for item in value.try_iter()? {
         let item = match &attribute {
-            Some(attr) => attr
-                .split('.')
-                .try_fold(item, |v, part| match part.parse::<usize>() {
-                    Ok(i) if v.kind() == ValueKind::Seq => v.get_item(&Value::from(i)),
-                    _ => v.get_attr(part),
-                })?,
+            Some(attr) => {
+                attr.split('.')
+                    .try_fold(item, |v, part| match part.parse::<usize>() {
+                        Ok(i) if v.kind() == ValueKind::Seq => v.get_item(&Value::from(i)),
+                        _ => v.get_attr(part),
+                    })?
+            }
             None => item,
         };
-        if item.is_undefined() && state.undefined_behavior() == minijinja::UndefinedBehavior::Strict {
+        if item.is_undefined() && state.undefined_behavior() == minijinja::UndefinedBehavior::Strict
+        {
             ensure_defined(&item)?;
         }
         parts.push(try_py_str(&item)?);
@@ -55,7 +61,10 @@ fn flatten(value: Value, levels: Option<Value>, kwargs: Kwargs) -> Result<Value,
     let skip_nulls = kwargs.get::<Option<bool>>("skip_nulls")?.unwrap_or(true);
     let levels: Option<i64> = match kwargs.get::<Option<i64>>("levels")? {
         Some(levels) => Some(levels),
-        None => levels.filter(|v| !v.is_none()).map(i64::try_from).transpose()?,
+        None => levels
+            .filter(|v| !v.is_none())
+            .map(i64::try_from)
+            .transpose()?,
     };
     kwargs.assert_all_used()?;
     let mut out = Vec::new();
@@ -63,12 +72,19 @@ fn flatten(value: Value, levels: Option<Value>, kwargs: Kwargs) -> Result<Value,
     Ok(Value::from(out))
 }
 
-fn flatten_into(value: &Value, levels: Option<i64>, skip_nulls: bool, out: &mut Vec<Value>, depth: usize) -> Result<(), Error> {
+fn flatten_into(
+    value: &Value,
+    levels: Option<i64>,
+    skip_nulls: bool,
+    out: &mut Vec<Value>,
+    depth: usize,
+) -> Result<(), Error> {
     if depth > 100 {
         return Err(invalid("flatten: list nested too deeply"));
     }
     for item in value.try_iter()? {
-        let is_null = item.is_none() || matches!(item.as_str(), Some("None" | "null")) && item.kind() == ValueKind::String;
+        let is_null = item.is_none()
+            || matches!(item.as_str(), Some("None" | "null")) && item.kind() == ValueKind::String;
         if skip_nulls && is_null {
             continue;
         }
@@ -106,7 +122,13 @@ fn pairs_to_value(pairs: Pairs) -> Value {
 }
 
 /// Ansible's `merge_hash(low, high, recursive, list_merge)`: `high` wins.
-fn merge(low: Pairs, high: Pairs, recursive: bool, list_merge: &str, depth: usize) -> Result<Pairs, Error> {
+fn merge(
+    low: Pairs,
+    high: Pairs,
+    recursive: bool,
+    list_merge: &str,
+    depth: usize,
+) -> Result<Pairs, Error> {
     if depth > 100 {
         return Err(invalid("combine: dicts nested too deeply"));
     }
@@ -125,7 +147,9 @@ fn merge(low: Pairs, high: Pairs, recursive: bool, list_merge: &str, depth: usiz
                         list_merge,
                         depth + 1,
                     )?),
-                    (ValueKind::Seq, ValueKind::Seq) => merge_lists(low_value, &high_value, list_merge)?,
+                    (ValueKind::Seq, ValueKind::Seq) => {
+                        merge_lists(low_value, &high_value, list_merge)?
+                    }
                     _ => high_value,
                 }
             }
@@ -168,7 +192,9 @@ fn merge_lists(low: &Value, high: &Value, list_merge: &str) -> Result<Value, Err
 fn combine(value: Value, rest: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     ensure_defined(&value)?;
     let recursive = kwargs.get::<Option<bool>>("recursive")?.unwrap_or(false);
-    let list_merge = kwargs.get::<Option<String>>("list_merge")?.unwrap_or_else(|| "replace".into());
+    let list_merge = kwargs
+        .get::<Option<String>>("list_merge")?
+        .unwrap_or_else(|| "replace".into());
     kwargs.assert_all_used()?;
     // `[d1, d2] | combine` is allowed: terms are flattened one level.
     let mut dicts = Vec::new();
@@ -194,8 +220,12 @@ fn combine(value: Value, rest: Rest<Value>, kwargs: Kwargs) -> Result<Value, Err
 /// Ansible's `dict2items(key_name='key', value_name='value')`.
 fn dict2items(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
     ensure_defined(&value)?;
-    let key_name = kwargs.get::<Option<String>>("key_name")?.unwrap_or_else(|| "key".into());
-    let value_name = kwargs.get::<Option<String>>("value_name")?.unwrap_or_else(|| "value".into());
+    let key_name = kwargs
+        .get::<Option<String>>("key_name")?
+        .unwrap_or_else(|| "key".into());
+    let value_name = kwargs
+        .get::<Option<String>>("value_name")?
+        .unwrap_or_else(|| "value".into());
     kwargs.assert_all_used()?;
     if value.kind() != ValueKind::Map {
         return Err(invalid(format!(
@@ -216,8 +246,12 @@ fn dict2items(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
 /// Ansible's `items2dict(key_name='key', value_name='value')`.
 fn items2dict(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
     ensure_defined(&value)?;
-    let key_name = kwargs.get::<Option<String>>("key_name")?.unwrap_or_else(|| "key".into());
-    let value_name = kwargs.get::<Option<String>>("value_name")?.unwrap_or_else(|| "value".into());
+    let key_name = kwargs
+        .get::<Option<String>>("key_name")?
+        .unwrap_or_else(|| "key".into());
+    let value_name = kwargs
+        .get::<Option<String>>("value_name")?
+        .unwrap_or_else(|| "value".into());
     kwargs.assert_all_used()?;
     if !matches!(value.kind(), ValueKind::Seq | ValueKind::Iterable) {
         return Err(invalid(format!(
@@ -247,7 +281,9 @@ fn extract(item: Value, container: Value, morekeys: Option<Value>) -> Result<Val
     ensure_defined(&item)?;
     let mut keys = vec![item];
     match morekeys {
-        Some(more) if matches!(more.kind(), ValueKind::Seq | ValueKind::Iterable) => keys.extend(more.try_iter()?),
+        Some(more) if matches!(more.kind(), ValueKind::Seq | ValueKind::Iterable) => {
+            keys.extend(more.try_iter()?)
+        }
         Some(more) if !more.is_none() => keys.push(more),
         _ => {}
     }

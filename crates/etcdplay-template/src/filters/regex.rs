@@ -17,13 +17,22 @@ pub(super) fn register(env: &mut Environment<'static>) {
 }
 
 /// Compiles a Python-syntax pattern.
-pub(crate) fn compile_python_regex(pattern: &str, ignorecase: bool, multiline: bool) -> Result<Regex, Error> {
+pub(crate) fn compile_python_regex(
+    pattern: &str,
+    ignorecase: bool,
+    multiline: bool,
+) -> Result<Regex, Error> {
     let translated = pattern.replace("\\Z", "\\z");
     RegexBuilder::new(&translated)
         .case_insensitive(ignorecase)
         .multi_line(multiline)
         .build()
-        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("invalid regular expression {pattern:?}: {e}")))
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("invalid regular expression {pattern:?}: {e}"),
+            )
+        })
 }
 
 /// Python `re.sub` replacement text (`\1`, `\g<1>`, `\g<name>`, `\n`) as `regex` crate syntax.
@@ -131,7 +140,12 @@ fn regex_replace(
 
 /// Ansible's `regex_search(regex, *groups, ignorecase=False, multiline=False)`: the match, the
 /// listed groups (`'\\1'`, `'\\g<name>'`), or `None` without a match.
-fn regex_search(value: Value, pattern: String, groups: Rest<String>, kwargs: Kwargs) -> Result<Value, Error> {
+fn regex_search(
+    value: Value,
+    pattern: String,
+    groups: Rest<String>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
     ensure_defined(&value)?;
     let (ignorecase, multiline) = flags(&kwargs)?;
     kwargs.assert_all_used()?;
@@ -141,7 +155,9 @@ fn regex_search(value: Value, pattern: String, groups: Rest<String>, kwargs: Kwa
         return Ok(Value::from(()));
     };
     if groups.is_empty() {
-        return Ok(Value::from(caps.get(0).map(|m| m.as_str()).unwrap_or_default()));
+        return Ok(Value::from(
+            caps.get(0).map(|m| m.as_str()).unwrap_or_default(),
+        ));
     }
     let mut out = Vec::new();
     for group in groups.iter() {
@@ -158,7 +174,10 @@ fn regex_search(value: Value, pattern: String, groups: Rest<String>, kwargs: Kwa
         } else {
             return Err(Error::new(ErrorKind::InvalidOperation, "Unknown argument"));
         };
-        out.push(m.map(|m| Value::from(m.as_str())).unwrap_or(Value::from(())));
+        out.push(
+            m.map(|m| Value::from(m.as_str()))
+                .unwrap_or(Value::from(())),
+        );
     }
     Ok(Value::from(out))
 }
@@ -189,7 +208,10 @@ mod tests {
 
     #[test]
     fn replacement_syntax_is_translated() {
-        assert_eq!(translate_replacement(r"\1-\g<name>-\g<2>"), "${1}-${name}-${2}");
+        assert_eq!(
+            translate_replacement(r"\1-\g<name>-\g<2>"),
+            "${1}-${name}-${2}"
+        );
         assert_eq!(translate_replacement("cost $5"), "cost $$5");
         assert_eq!(translate_replacement(r"a\\b"), r"a\b");
     }

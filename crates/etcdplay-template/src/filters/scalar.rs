@@ -24,7 +24,9 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("basename", basename);
     env.add_filter("dirname", dirname);
     env.add_filter("ipwrap", ipwrap);
-    env.add_filter("type_debug", |v: Value| Value::from(super::python_type_name(&v)));
+    env.add_filter("type_debug", |v: Value| {
+        Value::from(super::python_type_name(&v))
+    });
 }
 
 /// Ansible's `bool` (ansible-core 2.19 `to_bool`): `yes/on/true/1` and `no/off/false/0` in any
@@ -43,7 +45,12 @@ pub(crate) fn to_bool(value: Value) -> Result<bool, Error> {
 
 /// Jinja2's `int(default=0, base=10)`: strings parse in `base`, else via float; failures give
 /// `default`.
-fn to_int(value: Value, default: Option<Value>, base: Option<u32>, kwargs: Kwargs) -> Result<Value, Error> {
+fn to_int(
+    value: Value,
+    default: Option<Value>,
+    base: Option<u32>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
     ensure_defined(&value)?;
     let default = match kwargs.get::<Option<Value>>("default")? {
         Some(d) => d,
@@ -55,7 +62,10 @@ fn to_int(value: Value, default: Option<Value>, base: Option<u32>, kwargs: Kwarg
     };
     kwargs.assert_all_used()?;
     if !(2..=36).contains(&base) {
-        return Err(Error::new(ErrorKind::InvalidOperation, "int() base must be >= 2 and <= 36"));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "int() base must be >= 2 and <= 36",
+        ));
     }
     Ok(match value.kind() {
         ValueKind::Bool => Value::from(i64::from(value.is_true())),
@@ -68,7 +78,11 @@ fn to_int(value: Value, default: Option<Value>, base: Option<u32>, kwargs: Kwarg
             let text = value.as_str().unwrap_or_default();
             parse_python_int(text, base)
                 .map(Value::from)
-                .or_else(|| parse_python_float(text).filter(|f| f.is_finite()).map(|f| Value::from(f.trunc() as i128)))
+                .or_else(|| {
+                    parse_python_float(text)
+                        .filter(|f| f.is_finite())
+                        .map(|f| Value::from(f.trunc() as i128))
+                })
                 .unwrap_or(default)
         }
         _ => default,
@@ -113,7 +127,12 @@ fn to_string(value: Value) -> Result<Value, Error> {
 }
 
 /// `value | ternary(true_val, false_val, none_val=None)`.
-fn ternary(value: Value, true_val: Value, false_val: Value, none_val: Option<Value>) -> Result<Value, Error> {
+fn ternary(
+    value: Value,
+    true_val: Value,
+    false_val: Value,
+    none_val: Option<Value>,
+) -> Result<Value, Error> {
     ensure_defined(&value)?;
     if value.is_none() {
         if let Some(none_val) = none_val.filter(|v| !v.is_none()) {
@@ -137,7 +156,11 @@ fn mandatory(value: Value, msg: Option<String>) -> Result<Value, Error> {
 /// Python's `shlex.quote(str(value))`; `None` quotes as `''`.
 fn quote(value: Value) -> Result<String, Error> {
     ensure_defined(&value)?;
-    let text = if value.is_none() { String::new() } else { try_py_str(&value)? };
+    let text = if value.is_none() {
+        String::new()
+    } else {
+        try_py_str(&value)?
+    };
     Ok(shell_quote(&text))
 }
 
@@ -202,11 +225,18 @@ fn b64decode(value: Value, kwargs: Kwargs) -> Result<String, Error> {
     let _: Option<String> = kwargs.get("encoding")?;
     kwargs.assert_all_used()?;
     let text = try_py_str(&value)?;
-    let bytes = b64_engine(urlsafe)
-        .decode(text.trim())
-        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("invalid base64 input: {e}")))?;
-    String::from_utf8(bytes)
-        .map_err(|_| Error::new(ErrorKind::InvalidOperation, "b64decode: decoded data is not UTF-8"))
+    let bytes = b64_engine(urlsafe).decode(text.trim()).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("invalid base64 input: {e}"),
+        )
+    })?;
+    String::from_utf8(bytes).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            "b64decode: decoded data is not UTF-8",
+        )
+    })
 }
 
 /// Python's `os.path.basename`.

@@ -33,7 +33,13 @@ fn to_nice_json(value: Value, indent: Option<usize>, kwargs: Kwargs) -> Result<S
     };
     let sort_keys = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(true);
     kwargs.assert_all_used()?;
-    dumps(&value, JsonStyle { indent: Some(indent), sort_keys })
+    dumps(
+        &value,
+        JsonStyle {
+            indent: Some(indent),
+            sort_keys,
+        },
+    )
 }
 
 /// `to_yaml`: PyYAML with `default_flow_style=None`.

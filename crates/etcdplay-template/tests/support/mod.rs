@@ -25,13 +25,20 @@ fn object(value: Option<&Json>) -> Map<String, Json> {
 pub(crate) fn host_vars(play_host: &str, extra: &Map<String, Json>) -> (Vars, Arc<StaticHostVars>) {
     let inventory = load_yaml(&corpus_dir().join("inventory.yml"));
     let all = &inventory["all"];
-    let mut hosts: Vec<(String, Vec<String>, Map<String, Json>, Map<String, Json>)> = Vec::new();
+    // (host, its groups, group vars, host vars)
+    type HostEntry = (String, Vec<String>, Map<String, Json>, Map<String, Json>);
+    let mut hosts: Vec<HostEntry> = Vec::new();
     let mut groups = Map::new();
     for (group, body) in object(all.get("children")) {
         let mut members = Vec::new();
         for (host, hvars) in object(body.get("hosts")) {
             members.push(Json::from(host.clone()));
-            hosts.push((host, vec![group.clone()], object(body.get("vars")), hvars.as_object().cloned().unwrap_or_default()));
+            hosts.push((
+                host,
+                vec![group.clone()],
+                object(body.get("vars")),
+                hvars.as_object().cloned().unwrap_or_default(),
+            ));
         }
         groups.insert(group, Json::Array(members));
     }
@@ -50,7 +57,10 @@ pub(crate) fn host_vars(play_host: &str, extra: &Map<String, Json>) -> (Vars, Ar
         layers.push(Precedence::ExtraVars, extra.clone());
         let mut vars = Vars::from_layers(&layers);
         vars.insert("inventory_hostname", json!(host));
-        vars.insert("inventory_hostname_short", json!(host.split('.').next().unwrap_or(host)));
+        vars.insert(
+            "inventory_hostname_short",
+            json!(host.split('.').next().unwrap_or(host)),
+        );
         vars.insert("group_names", json!(group_names));
         vars.insert("groups", Json::Object(groups_magic.clone()));
         vars.insert("ansible_play_hosts", json!([play_host]));

@@ -1,0 +1,201 @@
+//! [`ClusterClient`]: the cluster as a list of endpoints. Health is judged per endpoint
+//! with one connection each, in parallel; membership changes go to the first endpoint that
+//! accepts a connection, with typed errors for the refusals callers must handle (joins and
+//! the HTTP→HTTPS peer migration build on them).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use etcd_client::{Client, MemberAddOptions};
+
+use crate::client::endpoint::EndpointUrl;
+use crate::client::error::{error_chain, ClientError, MembershipRefusal};
+use crate::client::member::{members_of, ClusterMember, MemberAdded};
+use crate::client::probe::{self, Probe};
+use crate::client::status::{cluster_problems, EndpointStatus};
+use crate::client::tls::{install_crypto_provider, EndpointTls};
+
+/// How often [`ClusterClient::wait_healthy`] polls.
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// An etcd cluster reached through its client URLs.
+#[derive(Debug, Clone)]
+pub struct ClusterClient {
+    endpoints: Vec<EndpointUrl>,
+    tls: Option<Arc<EndpointTls>>,
+    timeout: Duration,
+}
+
+impl ClusterClient {
+    /// Checks the endpoints and TLS material; connects to nothing yet. With `tls`, every
+    /// endpoint must be `https://`; without, `http://`. `timeout` bounds each endpoint's
+    /// probe and each call.
+    pub fn new(endpoints: Vec<String>, tls: Option<EndpointTls>, timeout: Duration) -> Result<Self, ClientError> {
+        if endpoints.is_empty() {
+            return Err(ClientError::NoEndpoints);
+        }
+        if let Some(tls) = &tls {
+            tls.validate()?;
+        }
+        let parsed = endpoints
+            .iter()
+            .map(|e| EndpointUrl::parse(e, tls.is_some()))
+            .collect::<Result<Vec<_>, _>>()?;
+        install_crypto_provider();
+        Ok(ClusterClient { endpoints: parsed, tls: tls.map(Arc::new), timeout })
+    }
+
+    /// The endpoint URLs, normalised.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.endpoints.iter().map(|e| e.url.clone()).collect()
+    }
+
+    /// Probes every endpoint in parallel, one connection each; returns in endpoint order.
+    /// A dead endpoint comes back unhealthy within the timeout.
+    pub async fn endpoint_status(&self) -> Vec<EndpointStatus> {
+        let tasks: Vec<_> = self
+            .endpoints
+            .iter()
+            .map(|ep| tokio::spawn(probe::probe(ep.clone(), self.tls.clone(), self.timeout)))
+            .collect();
+        let mut probes = Vec::with_capacity(tasks.len());
+        for (task, ep) in tasks.into_iter().zip(&self.endpoints) {
+            probes.push(task.await.unwrap_or_else(|e| Probe {
+                status: EndpointStatus::failed(&ep.url, format!("probe task failed: {e}")),
+                members: None,
+            }));
+        }
+        name_members(&self.endpoints, probes)
+    }
+
+    /// Polls until every endpoint is healthy and exactly one leader exists, or `timeout`
+    /// passes ([`ClientError::NotHealthy`] with the last poll).
+    pub async fn wait_healthy(&self, timeout: Duration) -> Result<Vec<EndpointStatus>, ClientError> {
+        let start = Instant::now();
+        loop {
+            let statuses = self.endpoint_status().await;
+            let problems = cluster_problems(&statuses);
+            if problems.is_empty() {
+                return Ok(statuses);
+            }
+            if start.elapsed() + POLL_INTERVAL >= timeout {
+                return Err(ClientError::NotHealthy { after: start.elapsed(), problems, last: statuses });
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// The cluster's members.
+    pub async fn member_list(&self) -> Result<Vec<ClusterMember>, ClientError> {
+        let (mut client, endpoint) = self.any_client("member list").await?;
+        let list = self.call("member list", &endpoint, client.member_list()).await?;
+        Ok(members_of(list.members()))
+    }
+
+    /// Adds a member (as a learner when `learner`) with `peer_urls`.
+    pub async fn member_add(&self, peer_urls: &[String], learner: bool) -> Result<MemberAdded, ClientError> {
+        const OP: &str = "member add";
+        let (mut client, endpoint) = self.any_client(OP).await?;
+        let options = if learner { MemberAddOptions::new().with_is_learner() } else { MemberAddOptions::new() };
+        let resp = self.call(OP, &endpoint, client.member_add(peer_urls, Some(options))).await?;
+        let member = resp.member().map(ClusterMember::from).ok_or_else(|| ClientError::Rpc {
+            op: OP,
+            endpoint: endpoint.clone(),
+            message: "etcd answered without the new member".into(),
+        })?;
+        Ok(MemberAdded { member, members: members_of(resp.member_list()) })
+    }
+
+    /// Promotes learner `id` to a voting member; returns the membership after the change.
+    pub async fn member_promote(&self, id: u64) -> Result<Vec<ClusterMember>, ClientError> {
+        let (mut client, endpoint) = self.any_client("member promote").await?;
+        let resp = self.call("member promote", &endpoint, client.member_promote(id)).await?;
+        Ok(members_of(resp.members()))
+    }
+
+    /// Replaces the peer URLs of member `id`; returns the membership after the change.
+    pub async fn member_update(&self, id: u64, peer_urls: &[String]) -> Result<Vec<ClusterMember>, ClientError> {
+        let (mut client, endpoint) = self.any_client("member update").await?;
+        let resp = self.call("member update", &endpoint, client.member_update(id, peer_urls.to_vec())).await?;
+        Ok(members_of(resp.members()))
+    }
+
+    /// Removes member `id`; returns the membership after the change.
+    pub async fn member_remove(&self, id: u64) -> Result<Vec<ClusterMember>, ClientError> {
+        let (mut client, endpoint) = self.any_client("member remove").await?;
+        let resp = self.call("member remove", &endpoint, client.member_remove(id)).await?;
+        Ok(members_of(resp.members()))
+    }
+
+    /// A connection to the first endpoint, in order, that answers a status call. Changes
+    /// are sent once to one endpoint: retrying a member add elsewhere could add it twice.
+    async fn any_client(&self, op: &'static str) -> Result<(Client, String), ClientError> {
+        let mut errors = Vec::new();
+        for ep in &self.endpoints {
+            let attempt = async {
+                let mut client = probe::connect(ep, self.tls.as_deref(), self.timeout).await?;
+                client.status().await.map_err(|e| format!("status: {}", error_chain(&e)))?;
+                Ok::<_, String>(client)
+            };
+            match tokio::time::timeout(self.timeout, attempt).await {
+                Ok(Ok(client)) => return Ok((client, ep.url.clone())),
+                Ok(Err(e)) => errors.push((ep.url.clone(), e)),
+                Err(_) => errors.push((ep.url.clone(), format!("no answer within {}", probe::secs(self.timeout)))),
+            }
+        }
+        Err(ClientError::Unreachable { op, errors })
+    }
+
+    /// Runs one call with the timeout and turns etcd's refusals into typed errors.
+    async fn call<T>(
+        &self,
+        op: &'static str,
+        endpoint: &str,
+        fut: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+    ) -> Result<T, ClientError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                let message = match &e {
+                    etcd_client::Error::GRpcStatus(status) => status.message().to_string(),
+                    other => error_chain(other),
+                };
+                let endpoint = endpoint.to_string();
+                Err(match MembershipRefusal::from_message(&message) {
+                    Some(kind) => ClientError::Refused { op, endpoint, kind, message },
+                    None => ClientError::Rpc { op, endpoint, message },
+                })
+            }
+            Err(_) => Err(ClientError::Timeout { op, endpoint: endpoint.to_string(), after: self.timeout }),
+        }
+    }
+}
+
+/// Fills in member names (and, for endpoints that did not answer, the member id) from the
+/// member lists the live endpoints returned.
+fn name_members(endpoints: &[EndpointUrl], probes: Vec<Probe>) -> Vec<EndpointStatus> {
+    let mut known: Vec<ClusterMember> = Vec::new();
+    for list in probes.iter().filter_map(|p| p.members.as_ref()) {
+        for m in list {
+            if !known.iter().any(|k| k.id == m.id) {
+                known.push(m.clone());
+            }
+        }
+    }
+    probes
+        .into_iter()
+        .zip(endpoints)
+        .map(|(p, ep)| {
+            let mut s = p.status;
+            let member = match s.member_id {
+                Some(id) => known.iter().find(|m| m.id == id),
+                None => known.iter().find(|m| m.client_urls.iter().any(|u| ep.matches(u))),
+            };
+            if let Some(m) = member {
+                s.member_id = Some(m.id);
+                s.name = Some(m.name.clone());
+            }
+            s
+        })
+        .collect()
+}

@@ -1,0 +1,90 @@
+//! Connecting to one endpoint, and the health probe of one endpoint: the status call, a
+//! linearizable read of the key `health` (what `etcdctl endpoint health` does: it needs a
+//! quorum, so a member cut off from its peers fails it), the alarm list from the status,
+//! and the member list that names the members. Each endpoint gets its own connection, so
+//! the answer is about that member and not whichever one a balancer picked.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use etcd_client::{Channel, Client, GetOptions};
+
+use crate::client::endpoint::EndpointUrl;
+use crate::client::error::error_chain;
+use crate::client::member::{members_of, ClusterMember};
+use crate::client::status::EndpointStatus;
+use crate::client::tls::EndpointTls;
+
+/// Opens one connection (TCP, TLS and HTTP/2 handshakes done eagerly so that a refusal is
+/// reported as such) and wraps it in an etcd client.
+pub(crate) async fn connect(ep: &EndpointUrl, tls: Option<&EndpointTls>, timeout: Duration) -> Result<Client, String> {
+    let mut endpoint = tonic::transport::Endpoint::from_shared(ep.url.clone())
+        .map_err(|e| error_chain(&e))?
+        .connect_timeout(timeout)
+        .timeout(timeout);
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls.tonic_config()).map_err(|e| format!("TLS setup: {}", error_chain(&e)))?;
+    }
+    let channel = match tokio::time::timeout(timeout, endpoint.connect()).await {
+        Ok(Ok(channel)) => channel,
+        Ok(Err(e)) => return Err(format!("connect: {}", error_chain(&e))),
+        Err(_) => return Err(format!("connect: no connection within {}", secs(timeout))),
+    };
+    Client::from_channel(Channel::Tonic(channel), None).await.map_err(|e| error_chain(&e))
+}
+
+pub(crate) fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+/// What one probe learned.
+pub(crate) struct Probe {
+    pub(crate) status: EndpointStatus,
+    /// The member list as this endpoint sees it, when it answered.
+    pub(crate) members: Option<Vec<ClusterMember>>,
+}
+
+/// Probes one endpoint; never takes (much) longer than `timeout`.
+pub(crate) async fn probe(ep: EndpointUrl, tls: Option<Arc<EndpointTls>>, timeout: Duration) -> Probe {
+    let mut probe = Probe { status: EndpointStatus::failed(&ep.url, String::new()), members: None };
+    let outcome = tokio::time::timeout(timeout, run(&ep, tls.as_deref(), timeout, &mut probe)).await;
+    let error = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some(format!("no answer within {}", secs(timeout))),
+    };
+    probe.status.healthy = error.is_none();
+    probe.status.error = error;
+    probe
+}
+
+async fn run(ep: &EndpointUrl, tls: Option<&EndpointTls>, timeout: Duration, probe: &mut Probe) -> Result<(), String> {
+    let start = Instant::now();
+    let mut client = connect(ep, tls, timeout).await?;
+    let st = client.status().await.map_err(|e| format!("status: {}", error_chain(&e)))?;
+    let s = &mut probe.status;
+    let member_id = st.header().map(|h| h.member_id()).filter(|id| *id != 0);
+    s.member_id = member_id;
+    s.version = Some(st.version().to_string());
+    s.db_size = Some(st.db_size());
+    s.leader_id = Some(st.leader()).filter(|id| *id != 0);
+    s.is_leader = member_id.is_some() && s.leader_id == member_id;
+    s.is_learner = st.is_learner();
+    s.raft_term = Some(st.raft_term());
+    s.raft_index = Some(st.raft_index());
+    // Learners refuse linearizable reads by design; a serializable one still shows the
+    // member serves requests.
+    let options = if st.is_learner() { GetOptions::new().with_serializable() } else { GetOptions::new() };
+    client
+        .get("health", Some(options.with_keys_only()))
+        .await
+        .map_err(|e| format!("read: {}", error_chain(&e)))?;
+    s.latency = Some(start.elapsed());
+    if let Ok(list) = client.member_list().await {
+        probe.members = Some(members_of(list.members()));
+    }
+    if !st.errors().is_empty() {
+        return Err(format!("active alarm(s): {}", st.errors().join(", ")));
+    }
+    Ok(())
+}

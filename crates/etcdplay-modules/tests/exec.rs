@@ -1,0 +1,354 @@
+//! command, shell, wait_for, get_url, unarchive and setup against the real local host. Network
+//! use is limited to 127.0.0.1 servers these tests start (and stop, by pid) themselves.
+
+mod common;
+
+use common::Env;
+use serde_json::json;
+
+#[tokio::test]
+async fn command_and_shell_results() {
+    let env = Env::new();
+    let r = env
+        .run("command", json!({"_raw_params": "printf 'a b\\nc\\n'"}))
+        .await;
+    assert!(r.changed && !r.failed);
+    assert_eq!(r.data["rc"], 0);
+    assert_eq!(r.data["stdout"], "a b\nc");
+    assert_eq!(r.data["stdout_lines"], json!(["a b", "c"]));
+    assert_eq!(r.data["cmd"], json!(["printf", "a b\\nc\\n"]));
+    // command does not go through a shell: `$HOME` and `;` stay literal.
+    let r = env
+        .run("command", json!({"argv": ["echo", "$HOME;x"]}))
+        .await;
+    assert_eq!(r.data["stdout"], "$HOME;x");
+    let r = env
+        .run("shell", json!({"cmd": "echo out; echo err >&2; exit 3"}))
+        .await;
+    assert!(r.failed);
+    assert_eq!(r.msg.as_deref(), Some("non-zero return code"));
+    assert_eq!(
+        (r.data["rc"].as_i64(), r.data["stderr"].as_str()),
+        (Some(3), Some("err"))
+    );
+    let r = env
+        .run("shell", json!({"cmd": "cat", "stdin": "fed"}))
+        .await;
+    assert_eq!(r.data["stdout"], "fed");
+    let dir = env.p("wd");
+    std::fs::create_dir_all(&dir).unwrap();
+    let r = env.run("shell", json!({"cmd": "pwd", "chdir": dir})).await;
+    assert_eq!(r.data["stdout"], dir);
+}
+
+#[tokio::test]
+async fn creates_and_removes_skip_in_one_exec() {
+    let env = Env::new();
+    let marker = env.p("done.flag");
+    let args = json!({"cmd": format!("touch {marker}"), "creates": marker});
+    let check = env
+        .run_opts("shell", args.clone(), true, false)
+        .await
+        .unwrap();
+    assert!(check.changed && !std::path::Path::new(&marker).exists());
+    assert!(env.run("shell", args.clone()).await.changed);
+    env.host.reset();
+    let r = env.run("shell", args).await;
+    assert!(!r.changed && r.msg.unwrap().contains("skipped, since"));
+    assert_eq!(env.host.reset(), (1, 0));
+    let r = env
+        .run(
+            "command",
+            json!({"cmd": "false", "removes": env.p("nothing*")}),
+        )
+        .await;
+    assert!(!r.changed && !r.failed);
+    // In check mode without creates/removes the command cannot be predicted: skipped.
+    let r = env
+        .run_opts("command", json!({"cmd": "true"}), true, false)
+        .await
+        .unwrap();
+    assert!(r.skipped && !r.changed);
+}
+
+#[tokio::test]
+async fn wait_for_port_and_path() {
+    let env = Env::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let r = env
+        .run(
+            "wait_for",
+            json!({"port": port, "host": "127.0.0.1", "timeout": 5}),
+        )
+        .await;
+    assert!(!r.failed && !r.changed, "{r:?}");
+    drop(listener);
+    let r = env
+        .run(
+            "wait_for",
+            json!({"port": port, "state": "stopped", "timeout": 5}),
+        )
+        .await;
+    assert!(!r.failed, "{r:?}");
+    let r = env
+        .run("wait_for", json!({"port": port, "timeout": 1}))
+        .await;
+    assert!(r.failed);
+    assert_eq!(
+        r.msg.unwrap(),
+        format!("Timeout when waiting for 127.0.0.1:{port}")
+    );
+    let f = env.p("ready");
+    std::fs::write(&f, "status: READY\n").unwrap();
+    assert!(
+        !env.run(
+            "wait_for",
+            json!({"path": f, "search_regex": "READY", "timeout": 2})
+        )
+        .await
+        .failed
+    );
+    assert!(
+        env.run(
+            "wait_for",
+            json!({"path": f, "search_regex": "NEVER", "timeout": 1})
+        )
+        .await
+        .failed
+    );
+    assert!(
+        env.run_opts("wait_for", json!({"path": f}), true, false)
+            .await
+            .unwrap()
+            .skipped
+    );
+}
+
+/// A python3 http.server on a free 127.0.0.1 port, stopped by pid on drop.
+struct Server {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(root: &std::path::Path) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Server { child, port }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn get_url_downloads_verifies_and_converges() {
+    let env = Env::new();
+    let site = env.dir.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("etcd.tar.gz"), b"pretend archive").unwrap();
+    let server = Server::start(&site);
+    let url = format!("http://127.0.0.1:{}/etcd.tar.gz", server.port);
+    let sha256 = "sha256:".to_string() + &sha256_hex(b"pretend archive");
+    let dest = env.p("etcd.tar.gz");
+    let args = json!({"url": url, "dest": dest, "checksum": sha256, "mode": "0640"});
+    let check = env
+        .run_opts("get_url", args.clone(), true, false)
+        .await
+        .unwrap();
+    assert!(check.changed && !std::path::Path::new(&dest).exists());
+    let r = env.run("get_url", args.clone()).await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    assert_eq!(std::fs::read(&dest).unwrap(), b"pretend archive");
+    assert_eq!(r.data["status_code"], 200);
+    env.host.reset();
+    assert!(!env.run("get_url", args).await.changed);
+    assert_eq!(env.host.reset(), (1, 0));
+    // force: the download happens but identical bytes are not a change.
+    assert!(
+        !env.run("get_url", json!({"url": url, "dest": dest, "force": true}))
+            .await
+            .changed
+    );
+    // A wrong checksum fails and leaves the destination alone.
+    let bad = json!({"url": url, "dest": env.p("other"), "checksum": format!("sha256:{}", "0".repeat(64))});
+    let r = env.run("get_url", bad).await;
+    assert!(r.failed && r.msg.unwrap().contains("did not match"));
+    assert!(!std::path::Path::new(&env.p("other")).exists());
+    drop(server);
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn unarchive_tar_and_zip_converge() {
+    let env = Env::new();
+    let tree = env.dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("etcd-v3/bin")).unwrap();
+    std::fs::write(tree.join("etcd-v3/bin/etcd"), "binary").unwrap();
+    let tgz = env.control.root.join("etcd.tar.gz");
+    let st = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg(&tree)
+        .arg("etcd-v3")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let dest = env.p("opt");
+    std::fs::create_dir_all(&dest).unwrap();
+    env.converges_opts(
+        "unarchive",
+        json!({"src": "etcd.tar.gz", "dest": dest}),
+        &dest,
+        false,
+    )
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(format!("{dest}/etcd-v3/bin/etcd")).unwrap(),
+        "binary"
+    );
+    // A modified file is restored.
+    std::fs::write(format!("{dest}/etcd-v3/bin/etcd"), "tampered").unwrap();
+    assert!(
+        env.run("unarchive", json!({"src": "etcd.tar.gz", "dest": dest}))
+            .await
+            .changed
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{dest}/etcd-v3/bin/etcd")).unwrap(),
+        "binary"
+    );
+    // creates short-circuits.
+    let r = env
+        .run(
+            "unarchive",
+            json!({"src": "etcd.tar.gz", "dest": dest, "creates": format!("{dest}/etcd-v3")}),
+        )
+        .await;
+    assert!(!r.changed && r.msg.unwrap().contains("skipped"));
+
+    if which("zip") {
+        let zip = env.p("a.zip");
+        let st = std::process::Command::new("zip")
+            .arg("-qr")
+            .arg(&zip)
+            .arg("etcd-v3")
+            .current_dir(&tree)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let zdest = env.p("z");
+        std::fs::create_dir_all(&zdest).unwrap();
+        assert!(
+            env.run(
+                "unarchive",
+                json!({"src": zip, "remote_src": true, "dest": zdest})
+            )
+            .await
+            .changed
+        );
+        assert!(
+            !env.run(
+                "unarchive",
+                json!({"src": zip, "remote_src": true, "dest": zdest})
+            )
+            .await
+            .changed
+        );
+        assert_eq!(
+            std::fs::read_to_string(format!("{zdest}/etcd-v3/bin/etcd")).unwrap(),
+            "binary"
+        );
+    }
+    let r = env
+        .run(
+            "unarchive",
+            json!({"src": "etcd.tar.gz", "dest": env.p("missing-dir")}),
+        )
+        .await;
+    assert!(r.failed);
+    // The uploaded copy is cached under a content-addressed name; remove the test's one.
+    let sum: String = {
+        use sha1::Digest;
+        sha1::Sha1::digest(std::fs::read(&tgz).unwrap())
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect()
+    };
+    std::fs::remove_file(format!("/tmp/.etcdplay-archive-{}.tar", &sum[..16])).unwrap();
+}
+
+fn which(tool: &str) -> bool {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn setup_gathers_local_facts_in_one_exec() {
+    let env = Env::new();
+    let r = env.run("setup", json!({})).await;
+    env.host.reset();
+    let f = &r.data["ansible_facts"];
+    let mut hostname = String::new();
+    std::process::Command::new("hostname")
+        .output()
+        .map(|o| hostname = String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap();
+    assert_eq!(f["ansible_hostname"], hostname.split('.').next().unwrap());
+    assert_eq!(f["ansible_architecture"], std::env::consts::ARCH);
+    assert_eq!(f["ansible_system"], "Linux");
+    assert!(f["ansible_memtotal_mb"].as_u64().unwrap() > 0);
+    assert!(f["ansible_env"]["PATH"].is_string());
+    let r = env
+        .run("setup", json!({"filter": "ansible_distribution*"}))
+        .await;
+    let keys: Vec<&String> = r.data["ansible_facts"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert!(
+        keys.iter().all(|k| k.starts_with("ansible_distribution")) && !keys.is_empty(),
+        "{keys:?}"
+    );
+    assert_eq!(env.host.reset(), (1, 0));
+}

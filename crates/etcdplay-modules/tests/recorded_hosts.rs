@@ -1,0 +1,252 @@
+//! systemd, user and group end to end against a scripted transport that answers the probe with
+//! recorded output (this machine has no systemd PID 1, and tests must not create accounts).
+//! Pins the round-trip budget: one probe, plus one change exec only when something changes,
+//! and no change exec at all in check mode.
+
+mod common;
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use common::Control;
+use etcdplay_modules::{ModuleCall, ModuleResult};
+use etcdplay_transport::{Become, ExecOutput, ExecRequest, PutRequest, Transport, TransportError};
+use serde_json::{json, Value};
+
+/// Answers exec requests in order from `replies`; records every script.
+struct Scripted {
+    replies: Mutex<Vec<ExecOutput>>,
+    scripts: Mutex<Vec<String>>,
+}
+
+impl Scripted {
+    fn new(probe_stdout: &str) -> Self {
+        let probe = ExecOutput {
+            rc: 0,
+            stdout: probe_stdout.as_bytes().to_vec(),
+            stderr: Vec::new(),
+        };
+        let change = ExecOutput {
+            rc: 0,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        };
+        Scripted {
+            replies: Mutex::new(vec![change, probe]),
+            scripts: Mutex::new(Vec::new()),
+        }
+    }
+    fn scripts(&self) -> Vec<String> {
+        self.scripts.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Transport for Scripted {
+    fn host(&self) -> &str {
+        "etcd-1"
+    }
+    async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
+        self.scripts.lock().unwrap().push(request.script);
+        Ok(self
+            .replies
+            .lock()
+            .unwrap()
+            .pop()
+            .expect("more execs than the round-trip budget"))
+    }
+    async fn put(&self, _request: PutRequest) -> Result<(), TransportError> {
+        panic!("these modules never upload")
+    }
+    async fn get(&self, _path: &str, _b: Option<&Become>) -> Result<Vec<u8>, TransportError> {
+        panic!("these modules never download")
+    }
+    async fn close(&self) -> Result<(), TransportError> {
+        Ok(())
+    }
+}
+
+fn sections(parts: &[(&str, &str)]) -> String {
+    let mut s: String = parts
+        .iter()
+        .map(|(n, b)| format!("\n@@etcdplay:{n}\n{b}"))
+        .collect();
+    s.push_str("\n@@etcdplay:end\n");
+    s
+}
+
+async fn run(name: &str, args: Value, check: bool, host: &Scripted) -> ModuleResult {
+    let control = Control {
+        root: std::env::temp_dir(),
+    };
+    let map = args.as_object().cloned().unwrap();
+    let call = ModuleCall {
+        name,
+        args: &map,
+        check,
+        diff: false,
+        become_: None,
+        control: &control,
+    };
+    etcdplay_modules::run(call, host).await.unwrap()
+}
+
+// Recorded `systemctl show etcd` (trimmed) and `systemctl is-enabled etcd; echo rc=$?`.
+const INACTIVE: &str = "Id=etcd.service\nLoadState=loaded\nActiveState=inactive\nSubState=dead\nUnitFileState=disabled\n";
+const ACTIVE: &str = "Id=etcd.service\nLoadState=loaded\nActiveState=active\nSubState=running\nUnitFileState=enabled\nMainPID=812\n";
+
+#[tokio::test]
+async fn systemd_starts_and_enables_in_one_change_exec() {
+    let host = Scripted::new(&sections(&[
+        ("show", INACTIVE),
+        ("enabled", "disabled\nrc=1\n"),
+    ]));
+    let r = run(
+        "ansible.builtin.systemd_service",
+        json!({"name": "etcd", "state": "started", "enabled": true, "daemon_reload": true}),
+        false,
+        &host,
+    )
+    .await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    assert_eq!(r.data["status"]["ActiveState"], "inactive");
+    let scripts = host.scripts();
+    assert_eq!(scripts.len(), 2);
+    assert!(
+        scripts[0].contains("\nsystemctl daemon-reload ||"),
+        "{}",
+        scripts[0]
+    );
+    assert!(
+        scripts[1].contains("systemctl enable etcd\nsystemctl start etcd"),
+        "{}",
+        scripts[1]
+    );
+}
+
+#[tokio::test]
+async fn systemd_ok_and_check_mode_cost_one_exec() {
+    let host = Scripted::new(&sections(&[
+        ("show", ACTIVE),
+        ("enabled", "enabled\nrc=0\n"),
+    ]));
+    let r = run(
+        "systemd",
+        json!({"name": "etcd", "state": "started", "enabled": true}),
+        false,
+        &host,
+    )
+    .await;
+    assert!(!r.changed && !r.failed);
+    assert_eq!(host.scripts().len(), 1);
+    let host = Scripted::new(&sections(&[
+        ("show", INACTIVE),
+        ("enabled", "disabled\nrc=1\n"),
+    ]));
+    let r = run(
+        "service",
+        json!({"name": "etcd", "state": "started"}),
+        true,
+        &host,
+    )
+    .await;
+    assert!(r.changed);
+    assert_eq!(
+        host.scripts().len(),
+        1,
+        "check mode must not run the change"
+    );
+    assert!(!host.scripts()[0].contains("daemon-reload"));
+}
+
+#[tokio::test]
+async fn systemd_missing_unit_fails() {
+    let host = Scripted::new(&sections(&[
+        (
+            "show",
+            "Id=nope.service\nLoadState=not-found\nActiveState=inactive\n",
+        ),
+        ("enabled", "rc=4\n"),
+    ]));
+    let r = run(
+        "systemd",
+        json!({"name": "nope", "state": "started"}),
+        false,
+        &host,
+    )
+    .await;
+    assert!(r.failed);
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("Could not find the requested service nope: host")
+    );
+}
+
+#[tokio::test]
+async fn user_is_created_and_left_alone_when_equal() {
+    let host = Scripted::new(&sections(&[
+        ("passwd", ""),
+        ("primary", ""),
+        ("groups", ""),
+        ("g0", "yes\n"),
+    ]));
+    let r = run("user", json!({"name": "etcd", "system": true, "create_home": false, "shell": "/usr/sbin/nologin", "groups": "ssl-cert"}), false, &host).await;
+    assert!(r.changed, "{r:?}");
+    assert_eq!(
+        host.scripts()[1],
+        "useradd -G ssl-cert -s /usr/sbin/nologin -r -M etcd"
+    );
+
+    let host = Scripted::new(&sections(&[
+        (
+            "passwd",
+            "etcd:x:998:998::/var/lib/etcd:/usr/sbin/nologin\n",
+        ),
+        ("primary", "etcd:x:998:\n"),
+        ("groups", "etcd ssl-cert\n"),
+        ("g0", "yes\n"),
+    ]));
+    let r = run(
+        "user",
+        json!({"name": "etcd", "shell": "/usr/sbin/nologin", "groups": ["ssl-cert"]}),
+        false,
+        &host,
+    )
+    .await;
+    assert!(!r.changed && !r.failed, "{r:?}");
+    assert_eq!(r.data["uid"], 998);
+    assert_eq!(host.scripts().len(), 1);
+
+    let host = Scripted::new(&sections(&[
+        ("passwd", ""),
+        ("primary", ""),
+        ("groups", ""),
+        ("g0", ""),
+    ]));
+    let r = run(
+        "user",
+        json!({"name": "etcd", "groups": ["nosuch"]}),
+        false,
+        &host,
+    )
+    .await;
+    assert!(r.failed && r.msg.as_deref() == Some("Group nosuch does not exist"));
+}
+
+#[tokio::test]
+async fn group_gid_change() {
+    let host = Scripted::new(&sections(&[("group", "etcd:x:998:\n")]));
+    let r = run("group", json!({"name": "etcd", "gid": 2379}), false, &host).await;
+    assert!(r.changed);
+    assert_eq!(host.scripts()[1], "groupmod -g 2379 etcd");
+    let host = Scripted::new(&sections(&[("group", "etcd:x:998:\n")]));
+    let r = run(
+        "group",
+        json!({"name": "etcd", "system": true}),
+        false,
+        &host,
+    )
+    .await;
+    assert!(!r.changed);
+    assert_eq!(r.data["gid"], 998);
+}
