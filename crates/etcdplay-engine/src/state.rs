@@ -113,10 +113,11 @@ impl Shared {
                 .map(|(k, v)| (k.strip_prefix("ansible_").unwrap_or(k).to_string(), v.clone()))
                 .collect();
             facts.insert("ansible_facts".into(), Value::Object(short));
-            layers.push(Precedence::Facts, facts);
+            // Facts and results are values, not user text: never templated again.
+            layers.push_literal(Precedence::Facts, facts);
         }
         layers.push(Precedence::IncludeVars, memory.include_vars);
-        layers.push(Precedence::SetFact, memory.set_facts);
+        layers.push_literal(Precedence::SetFact, memory.set_facts);
         layers.push(Precedence::ExtraVars, self.extra_vars.clone());
         layers
     }

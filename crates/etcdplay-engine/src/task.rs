@@ -235,7 +235,7 @@ impl PlayRun<'_> {
         let (mut any_changed, mut any_failed, mut all_skipped) = (false, false, true);
         for (index, item) in items.iter().enumerate() {
             let item_started = Instant::now();
-            vars.insert(loop_var.clone(), item.clone());
+            vars.insert_literal(loop_var.clone(), item.clone());
             vars.insert("ansible_loop_var", Value::String(loop_var.clone()));
             if let Some(index_var) = task.loop_control.as_ref().and_then(|c| c.index_var.clone()) {
                 vars.insert(index_var, json!(index));
@@ -395,7 +395,7 @@ impl PlayRun<'_> {
         loop {
             attempt += 1;
             let (mut result, diff) = self.execute(task, call, scope, host, vars, delegate).await?;
-            vars.insert(register.clone(), result.clone());
+            vars.insert_literal(register.clone(), result.clone());
             if let Some(until) = &task.until {
                 let mut done = true;
                 for expr in until {
@@ -417,7 +417,7 @@ impl PlayRun<'_> {
                     }
                 }
             }
-            vars.insert(register.clone(), result.clone());
+            vars.insert_literal(register.clone(), result.clone());
             if let (Some(conds), Value::Object(m)) = (&task.changed_when, &mut result) {
                 let mut changed = true;
                 for c in conds {
@@ -425,7 +425,7 @@ impl PlayRun<'_> {
                 }
                 m.insert("changed".into(), Value::Bool(changed));
             }
-            vars.insert(register.clone(), result.clone());
+            vars.insert_literal(register.clone(), result.clone());
             if let (Some(conds), Value::Object(m)) = (&task.failed_when, &mut result) {
                 let mut failed = true;
                 for c in conds {

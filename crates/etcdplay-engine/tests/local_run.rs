@@ -190,3 +190,38 @@ async fn a_failing_host_leaves_the_play_and_others_go_on() {
     assert!(dir.path().join("n2-after").exists());
     assert!(lines.iter().any(|l| l.starts_with(&format!("{:?} n1", HostStatus::Failed))), "{lines:#?}");
 }
+
+#[tokio::test]
+async fn dynamic_includes_render_names_per_host_and_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("site.yml"),
+        r#"
+- hosts: all
+  gather_facts: false
+  vars:
+    flavour: plain
+  tasks:
+    - include_tasks: "steps-{{ flavour }}.yml"
+      loop: [one, two]
+      loop_control:
+        loop_var: step
+    - include_role:
+        name: "{{ 'marker' }}"
+      when: inventory_hostname == 'n2'
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("steps-plain.yml"),
+        "- lineinfile: path={{ workdir }}-steps create=yes line={{ step }}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("roles/marker/tasks")).unwrap();
+    std::fs::write(dir.path().join("roles/marker/tasks/main.yml"), "- copy: content=m dest={{ workdir }}-marker\n").unwrap();
+    let (stats, lines) = run(dir.path(), RunOptions::default()).await;
+    assert_eq!(stats["n1"].failed + stats["n2"].failed, 0, "{lines:#?}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("n1-steps")).unwrap(), "one\ntwo\n");
+    assert!(dir.path().join("n2-marker").exists(), "{lines:#?}");
+    assert!(!dir.path().join("n1-marker").exists(), "{lines:#?}");
+}

@@ -27,7 +27,9 @@ fn main() {
             }
         }
         _ => {
-            eprintln!("usage: inventory_dump list|graph|graph-vars|hosts PATTERN [LIMIT] -- SOURCE...");
+            eprintln!(
+                "usage: inventory_dump list|graph|graph-vars|hosts PATTERN [LIMIT] -- SOURCE..."
+            );
             std::process::exit(2);
         }
     }

@@ -2,6 +2,16 @@
 //! `file:line:col`); selecting hosts reports a [`PatternError`], which the CLI maps to exit codes
 //! (a pattern that matches nothing is Ansible's "Could not match supplied host pattern").
 
+/// Any failure of this crate, for callers that want one type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InventoryError {
+    /// The sources could not be read; every problem, each at `file:line:col`.
+    #[error("{0}")]
+    Load(#[from] etcdplay_source::Diagnostics),
+    #[error(transparent)]
+    Pattern(#[from] PatternError),
+}
+
 /// Why a host pattern or `--limit` could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PatternError {

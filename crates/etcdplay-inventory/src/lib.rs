@@ -19,7 +19,7 @@ mod vars_dirs;
 mod yaml_inventory;
 
 pub use connection::ConnectionVars;
-pub use error::PatternError;
+pub use error::{InventoryError, PatternError};
 pub use inventory::Inventory;
 pub use layers::{HostVarLayers, VarSource};
 pub use pattern::LOCALHOST_NAMES;

@@ -41,6 +41,8 @@ pub(crate) struct InventoryData {
     pub(crate) groups: Vec<Group>,
     host_index: HashMap<String, usize>,
     group_index: HashMap<String, usize>,
+    /// (group, host) pairs of direct membership, so adding a host stays O(1) in big groups.
+    membership: HashSet<(usize, usize)>,
     /// The file being parsed, recorded on hosts it creates.
     pub(crate) current_source: Option<String>,
 }
@@ -55,6 +57,7 @@ impl InventoryData {
             groups: Vec::new(),
             host_index: HashMap::new(),
             group_index: HashMap::new(),
+            membership: HashSet::new(),
             current_source: None,
         };
         data.add_group("all");
@@ -108,7 +111,7 @@ impl InventoryData {
             }
         };
         if let Some(g) = group {
-            if !self.groups[g].hosts.contains(&h) {
+            if self.membership.insert((g, h)) {
                 self.groups[g].hosts.push(h);
                 self.hosts[h].groups.push(g);
             }
@@ -180,7 +183,9 @@ impl InventoryData {
     }
 
     /// `g` and every group below it, breadth first in declaration order (Ansible's
-    /// `get_descendants(include_self=True, preserve_ordering=True)`).
+    /// `get_descendants(include_self=True, preserve_ordering=True)`). Ansible walks the second
+    /// and deeper levels through a Python set, so its order there changes from run to run; this
+    /// picks the declaration order, which is one of the orders Ansible produces.
     pub(crate) fn descendants(&self, g: usize) -> Vec<usize> {
         let mut order = vec![g];
         let mut seen: HashSet<usize> = HashSet::from([g]);
@@ -247,19 +252,24 @@ impl InventoryData {
                 let _ = self.add_child(ALL, g);
             }
         }
+        let mut leave_ungrouped = HashSet::new();
         for h in 0..self.hosts.len() {
             let real = self.hosts[h]
                 .groups
                 .iter()
                 .any(|&g| g != ALL && g != UNGROUPED);
-            let in_ungrouped = self.hosts[h].groups.contains(&UNGROUPED);
+            let in_ungrouped = self.membership.contains(&(UNGROUPED, h));
             if in_ungrouped && real {
-                self.groups[UNGROUPED].hosts.retain(|&x| x != h);
+                leave_ungrouped.insert(h);
+                self.membership.remove(&(UNGROUPED, h));
                 self.hosts[h].groups.retain(|&g| g != UNGROUPED);
             } else if !real && !in_ungrouped {
                 self.add_host(&self.hosts[h].name.clone(), Some(UNGROUPED));
             }
         }
+        self.groups[UNGROUPED]
+            .hosts
+            .retain(|h| !leave_ungrouped.contains(h));
         self.compute_depths();
     }
 

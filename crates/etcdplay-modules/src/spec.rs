@@ -110,8 +110,6 @@ const COPY: &[ArgSpec] = &[
     GROUP,
     a("backup", Bool),
     a("force", Bool),
-    a("follow", Bool),
-    a("directory_mode", Mode),
 ];
 const TEMPLATE: &[ArgSpec] = &[
     r("src", Path),
@@ -121,7 +119,6 @@ const TEMPLATE: &[ArgSpec] = &[
     GROUP,
     a("backup", Bool),
     a("force", Bool),
-    a("follow", Bool),
     a("trim_blocks", Bool),
     a("lstrip_blocks", Bool),
 ];
@@ -134,7 +131,6 @@ const FILE: &[ArgSpec] = &[
     GROUP,
     a("recurse", Bool),
     a("force", Bool),
-    a("follow", Bool),
 ];
 const LINEINFILE: &[ArgSpec] = &[
     ral("path", Path, &["dest", "destfile", "name"]),
@@ -193,7 +189,6 @@ const GET_URL: &[ArgSpec] = &[
     a("force", Bool),
     a("timeout", Int),
     a("validate_certs", Bool),
-    a("backup", Bool),
 ];
 const UNARCHIVE: &[ArgSpec] = &[
     r("src", Path),

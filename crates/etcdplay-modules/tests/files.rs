@@ -77,6 +77,15 @@ async fn copy_src_into_directory_destination() {
         .run("copy", json!({"src": "ca.pem", "dest": format!("{dir}/")}))
         .await;
     assert!(!r.changed);
+    // A missing directory written as `dir/` is created.
+    let r = env
+        .run("copy", json!({"src": "ca.pem", "dest": env.p("new/sub/")}))
+        .await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(env.p("new/sub/ca.pem")).unwrap(),
+        "CERT\n"
+    );
     // Missing parent directory is a failure with Ansible's message.
     let r = env
         .run("copy", json!({"content": "x", "dest": env.p("nope/x")}))

@@ -104,7 +104,7 @@ pub(crate) struct NestedError {
 
 /// Translates a minijinja error raised while rendering the template named `name`.
 pub(crate) fn translate(
-    err: minijinja::Error,
+    err: &minijinja::Error,
     name: &str,
     origin: &str,
     inline: bool,
@@ -115,12 +115,35 @@ pub(crate) fn translate(
         line: if same_template { err.line() } else { None },
         inline,
     };
+    // `{% include %}` and `{% extends %}` wrap the included template's error: report that one,
+    // at the including line, naming the included file.
+    if matches!(err.kind(), ErrorKind::BadInclude | ErrorKind::EvalBlock) {
+        let inner = std::error::Error::source(err)
+            .and_then(|cause| cause.downcast_ref::<minijinja::Error>());
+        if let Some(inner) = inner {
+            let mut translated = translate(inner, name, origin, inline);
+            if let Some(loc) = match &mut translated {
+                TemplateError::Undefined { location, .. }
+                | TemplateError::Recursion { location, .. }
+                | TemplateError::Syntax { location, .. }
+                | TemplateError::Render { location, .. }
+                | TemplateError::BrokenConditional { location, .. } => Some(location),
+                TemplateError::Read { .. } => None,
+            } {
+                *loc = location;
+            }
+            return translated;
+        }
+    }
     // Errors raised while templating another variable name the innermost such variable.
     let mut context = match (same_template, err.name()) {
-        (false, Some(inner)) => format!(" (in {inner})"),
+        (false, Some(inner)) => match err.line() {
+            Some(line) => format!(" (in {inner} line {line})"),
+            None => format!(" (in {inner})"),
+        },
         _ => String::new(),
     };
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&err);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
     while let Some(cause) = source {
         if let Some(cycle) = cause.downcast_ref::<CycleError>() {
             return TemplateError::Recursion {
@@ -143,9 +166,9 @@ pub(crate) fn translate(
         ErrorKind::SyntaxError | ErrorKind::BadEscape => TemplateError::Syntax {
             location,
             message: if detail.is_empty() {
-                err.kind().to_string()
+                format!("{}{context}", err.kind())
             } else {
-                detail
+                format!("{detail}{context}")
             },
         },
         ErrorKind::UnknownFilter => TemplateError::Render {

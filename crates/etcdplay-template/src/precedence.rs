@@ -52,10 +52,19 @@ pub enum Precedence {
     ExtraVars,
 }
 
+/// One source of variables.
+#[derive(Debug, Clone)]
+struct Layer {
+    precedence: Precedence,
+    vars: Map<String, Json>,
+    /// Values that are results, not user text: never templated again (see `push_literal`).
+    literal: bool,
+}
+
 /// Variable sources for one host, each tagged with its [`Precedence`].
 #[derive(Debug, Clone, Default)]
 pub struct VarLayers {
-    layers: Vec<(Precedence, Map<String, Json>)>,
+    layers: Vec<Layer>,
 }
 
 impl VarLayers {
@@ -66,7 +75,21 @@ impl VarLayers {
 
     /// Adds a layer; among layers of equal precedence the one pushed last wins.
     pub fn push(&mut self, precedence: Precedence, vars: Map<String, Json>) {
-        self.layers.push((precedence, vars));
+        self.layers.push(Layer {
+            precedence,
+            vars,
+            literal: false,
+        });
+    }
+
+    /// Adds a layer of values that are already results (registered task results, loop items
+    /// after templating): strings in them that look like templates are kept as they are.
+    pub fn push_literal(&mut self, precedence: Precedence, vars: Map<String, Json>) {
+        self.layers.push(Layer {
+            precedence,
+            vars,
+            literal: true,
+        });
     }
 
     /// Adds one variable as its own layer (e.g. a `register` result).
@@ -77,10 +100,10 @@ impl VarLayers {
     }
 
     /// The layers ordered lowest precedence first, keeping push order within a level.
-    fn ordered(&self) -> Vec<&(Precedence, Map<String, Json>)> {
+    fn ordered(&self) -> Vec<&Layer> {
         let mut ordered: Vec<_> = self.layers.iter().collect();
         // A stable sort keeps push order among layers of the same precedence.
-        ordered.sort_by_key(|(precedence, _)| *precedence);
+        ordered.sort_by_key(|layer| layer.precedence);
         ordered
     }
 
@@ -89,7 +112,7 @@ impl VarLayers {
         self.ordered()
             .into_iter()
             .rev()
-            .find_map(|(_, vars)| vars.get(name))
+            .find_map(|layer| layer.vars.get(name))
     }
 
     /// The precedence level the winning value of `name` comes from.
@@ -97,20 +120,33 @@ impl VarLayers {
         self.ordered()
             .into_iter()
             .rev()
-            .find(|(_, vars)| vars.contains_key(name))
-            .map(|(precedence, _)| *precedence)
+            .find(|layer| layer.vars.contains_key(name))
+            .map(|layer| layer.precedence)
     }
 
     /// All variables merged by precedence. Like Python's `dict.update`, a name keeps the
     /// position where it first appeared while its value comes from the highest layer.
     pub fn merged(&self) -> Map<String, Json> {
+        self.merged_with_literals().0
+    }
+
+    /// [`merged`](Self::merged), plus the names whose winning value came from a literal layer.
+    pub(crate) fn merged_with_literals(
+        &self,
+    ) -> (Map<String, Json>, std::collections::HashSet<String>) {
         let mut merged = Map::new();
-        for (_, vars) in self.ordered() {
-            for (name, value) in vars {
+        let mut literal = std::collections::HashSet::new();
+        for layer in self.ordered() {
+            for (name, value) in &layer.vars {
                 merged.insert(name.clone(), value.clone());
+                if layer.literal {
+                    literal.insert(name.clone());
+                } else {
+                    literal.remove(name);
+                }
             }
         }
-        merged
+        (merged, literal)
     }
 }
 

@@ -11,6 +11,9 @@ use minijinja::{Error, ErrorKind};
 
 use crate::pyrepr::float_repr;
 
+/// Indentation beyond this is clamped.
+const MAX_INDENT: usize = 64;
+
 /// Options of Python's `json.dumps` that Ansible's filters use.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonStyle {
@@ -22,6 +25,11 @@ pub struct JsonStyle {
 
 /// `json.dumps(value, ...)` with Python's default `ensure_ascii=True`.
 pub fn dumps(value: &Value, style: JsonStyle) -> Result<String, Error> {
+    // A huge indent from a template would only exhaust memory.
+    let style = JsonStyle {
+        indent: style.indent.map(|n| n.min(MAX_INDENT)),
+        ..style
+    };
     let mut out = String::new();
     write_value(&mut out, value, style, 0)?;
     Ok(out)

@@ -1,7 +1,8 @@
 //! A YAML writer that reproduces PyYAML's `yaml.dump` output for the shapes Ansible's
 //! `to_yaml` (flow style for collections of plain scalars) and `to_nice_yaml` (block style,
 //! `indent=4`) produce: sorted keys, PyYAML's scalar quoting, indentless sequences in mappings.
-//! Not reproduced: PyYAML's 80-column line folding and its multi-line single-quoted strings.
+//! Flow collections wrap at PyYAML's 80 columns. Not reproduced: folding long strings at
+//! spaces, and PyYAML's multi-line single-quoted strings.
 
 use minijinja::value::{Value, ValueKind};
 use minijinja::{Error, ErrorKind};
@@ -226,28 +227,45 @@ fn double_quoted(text: &str) -> String {
     out
 }
 
-fn write_flow(out: &mut String, node: &Node) {
+/// PyYAML's line width: past this column, a flow collection continues on the next line.
+const BEST_WIDTH: usize = 80;
+
+fn column(out: &str) -> usize {
+    out.len() - out.rfind('\n').map_or(0, |i| i + 1)
+}
+
+/// Before a flow item: PyYAML breaks the line when it is already past the width.
+fn flow_separator(out: &mut String, first: bool, indent: usize) {
+    if !first {
+        out.push(',');
+    }
+    if column(out) > BEST_WIDTH {
+        out.push('\n');
+        out.push_str(&" ".repeat(indent));
+    } else if !first {
+        out.push(' ');
+    }
+}
+
+/// Writes `node` in flow style; `indent` is where continuation lines start.
+fn write_flow(out: &mut String, node: &Node, indent: usize, step: usize) {
     match node {
         Node::Scalar { flow, .. } => out.push_str(flow),
         Node::Seq(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_flow(out, item);
+                flow_separator(out, i == 0, indent);
+                write_flow(out, item, indent + step, step);
             }
             out.push(']');
         }
         Node::Map(pairs) => {
             out.push('{');
             for (i, (k, v)) in pairs.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_flow(out, k);
+                flow_separator(out, i == 0, indent);
+                write_flow(out, k, indent + step, step);
                 out.push_str(": ");
-                write_flow(out, v);
+                write_flow(out, v, indent + step, step);
             }
             out.push('}');
         }
@@ -282,7 +300,13 @@ fn write_block(
         if ctx == Context::MapValue {
             out.push(' ');
         }
-        write_flow(out, node);
+        // A flow collection is indented one step past the block that holds it (sequences
+        // under a key are passed the key's level, being indentless in block style).
+        let flow_indent = match (ctx, node) {
+            (Context::Top, _) | (Context::MapValue, Node::Seq(_)) => level + indent,
+            _ => level,
+        };
+        write_flow(out, node, flow_indent, indent);
         out.push('\n');
         return;
     }
@@ -323,7 +347,7 @@ fn write_block(
                 if i > 0 || ctx != Context::SeqItem {
                     out.push_str(&pad);
                 }
-                write_flow(out, key);
+                write_flow(out, key, level + indent, indent);
                 out.push(':');
                 let child_level = if matches!(value, Node::Seq(_)) {
                     level
@@ -379,6 +403,20 @@ mod tests {
         );
         let flow = v(serde_json::json!({"s": "a,b", "t": "x:y", "u": "[x]"}));
         assert_eq!(dump(&flow, false, 2).unwrap(), "s: a,b\nt: x:y\nu: '[x]'\n");
+        let peers: Vec<String> = (1..7).map(|i| format!("https://10.0.0.{i}:2380")).collect();
+        let wrapped = v(serde_json::json!({"peers": peers, "a": {"peers": peers}}));
+        assert_eq!(
+            dump(&wrapped, true, 2).unwrap(),
+            "a:\n  peers: ['https://10.0.0.1:2380', 'https://10.0.0.2:2380', 'https://10.0.0.3:2380',\n    \
+             'https://10.0.0.4:2380', 'https://10.0.0.5:2380', 'https://10.0.0.6:2380']\n\
+             peers: ['https://10.0.0.1:2380', 'https://10.0.0.2:2380', 'https://10.0.0.3:2380',\n  \
+             'https://10.0.0.4:2380', 'https://10.0.0.5:2380', 'https://10.0.0.6:2380']\n"
+        );
+        assert_eq!(
+            dump(&v(serde_json::json!(peers)), true, 2).unwrap(),
+            "['https://10.0.0.1:2380', 'https://10.0.0.2:2380', 'https://10.0.0.3:2380', 'https://10.0.0.4:2380',\n  \
+             'https://10.0.0.5:2380', 'https://10.0.0.6:2380']\n"
+        );
         assert_eq!(
             dump(&flow, true, 2).unwrap(),
             "{s: 'a,b', t: 'x:y', u: '[x]'}\n"

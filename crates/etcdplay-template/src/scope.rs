@@ -69,7 +69,11 @@ impl Scope {
             return Some(hit.clone());
         }
         let raw = self.vars.raw(name)?;
-        let value = resolve(self, name, raw);
+        let value = if self.vars.is_literal(name) {
+            Value::from(minijinja::value::Serde(raw))
+        } else {
+            resolve(self, name, raw)
+        };
         if value.kind() != minijinja::value::ValueKind::Invalid {
             self.cache
                 .lock()

@@ -126,7 +126,7 @@ impl Templar {
         let scope = self.scope(vars);
         render_native(&scope, source, origin)
             .and_then(|value| value_to_text(&value))
-            .map_err(|e| translate(e, origin, origin, inline))
+            .map_err(|e| translate(&e, origin, origin, inline))
     }
 
     /// Renders a string (a task argument) natively: a string that is one `{{ expr }}` yields
@@ -153,7 +153,7 @@ impl Templar {
     ) -> Result<Json, TemplateError> {
         render_native(scope, source, origin)
             .and_then(|value| to_json_value(&value))
-            .map_err(|e| translate(e, origin, origin, true))
+            .map_err(|e| translate(&e, origin, origin, true))
     }
 
     /// Renders a string and always returns text (Python's `str()` of a native result).
@@ -243,7 +243,7 @@ impl Templar {
         let scope = self.scope(vars);
         if expr.starts_with("{{") && expr.ends_with("}}") {
             let value = render_native(&scope, &expr, origin)
-                .map_err(|e| translate(e, origin, origin, true))?;
+                .map_err(|e| translate(&e, origin, origin, true))?;
             match value.as_str() {
                 Some(text) if value.kind() == ValueKind::String => expr = text.trim().to_string(),
                 _ => return self.conditional_result(&value, location(None)),
@@ -252,7 +252,7 @@ impl Templar {
         // Printing the expression makes strict-undefined report the missing variable by name.
         let source = format!("{{{{ {expr} }}}}");
         let value = render_native(&scope, &source, origin)
-            .map_err(|e| translate(e, origin, origin, true))?;
+            .map_err(|e| translate(&e, origin, origin, true))?;
         self.conditional_result(&value, location(None))
     }
 

@@ -5,6 +5,7 @@
 //! [`VarLayers`](crate::VarLayers) and adds the magic variables (`groups`, `inventory_hostname`,
 //! `play_hosts`, ...) with [`Vars::insert`]; `hostvars` comes from a [`HostVarsSource`].
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -61,6 +62,8 @@ impl HostVarsSource for StaticHostVars {
 #[derive(Debug, Clone, Default)]
 struct VarsData {
     values: Map<String, Json>,
+    /// Names whose values are results, never templated again.
+    literal: HashSet<String>,
     hostvars: Option<Arc<dyn HostVarsSource>>,
 }
 
@@ -76,14 +79,22 @@ impl Vars {
         Vars {
             data: Arc::new(VarsData {
                 values,
+                literal: HashSet::new(),
                 hostvars: None,
             }),
         }
     }
 
-    /// Variables merged from precedence layers.
+    /// Variables merged from precedence layers (literal layers stay literal).
     pub fn from_layers(layers: &VarLayers) -> Self {
-        Self::new(layers.merged())
+        let (values, literal) = layers.merged_with_literals();
+        Vars {
+            data: Arc::new(VarsData {
+                values,
+                literal,
+                hostvars: None,
+            }),
+        }
     }
 
     /// Makes `hostvars` available to templates.
@@ -94,9 +105,24 @@ impl Vars {
 
     /// Sets one variable (magic variables such as `inventory_hostname`, or `item` in a loop).
     pub fn insert(&mut self, name: impl Into<String>, value: Json) {
-        Arc::make_mut(&mut self.data)
-            .values
-            .insert(name.into(), value);
+        let name = name.into();
+        let data = Arc::make_mut(&mut self.data);
+        data.literal.remove(&name);
+        data.values.insert(name, value);
+    }
+
+    /// Sets one variable to a value that is a result, not user text (a loop item after
+    /// templating, a registered result): strings in it are never templated again.
+    pub fn insert_literal(&mut self, name: impl Into<String>, value: Json) {
+        let name = name.into();
+        let data = Arc::make_mut(&mut self.data);
+        data.literal.insert(name.clone());
+        data.values.insert(name, value);
+    }
+
+    /// True if `name` holds a literal value (see [`insert_literal`](Self::insert_literal)).
+    pub fn is_literal(&self, name: &str) -> bool {
+        self.data.literal.contains(name)
     }
 
     /// The value as written, before templating.

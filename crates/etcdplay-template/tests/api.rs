@@ -226,3 +226,57 @@ fn attributes_of_undefined_values_chain_into_default_like_ansible() {
         json!("d e")
     );
 }
+
+#[test]
+fn literal_values_are_not_templated_again() {
+    let t = templar();
+    let mut layers = VarLayers::new();
+    layers.push(
+        Precedence::PlayVars,
+        obj(json!({"out": "{{ 1 + 1 }}", "n": 5})),
+    );
+    layers.push_literal(
+        Precedence::SetFact,
+        obj(json!({"registered": {"stdout": "{{ n }}"}})),
+    );
+    let mut v = Vars::from_layers(&layers);
+    v.insert_literal("item", json!(["{{ n }}"]));
+    assert_eq!(t.render_str("{{ out }}", "o", &v).unwrap(), json!(2));
+    assert_eq!(
+        t.render_str("{{ registered.stdout }}", "o", &v).unwrap(),
+        json!("{{ n }}")
+    );
+    assert_eq!(
+        t.render_str("{{ item[0] }}", "o", &v).unwrap(),
+        json!("{{ n }}")
+    );
+    // A later non-literal layer for the same name is templated again.
+    layers.push(Precedence::ExtraVars, obj(json!({"registered": "{{ n }}"})));
+    let v = Vars::from_layers(&layers);
+    assert_eq!(t.render_str("{{ registered }}", "o", &v).unwrap(), json!(5));
+}
+
+#[test]
+fn errors_inside_variables_and_includes_say_where() {
+    let t = templar();
+    let v = vars(json!({"broken": "{% if %}", "uses_missing": "a\n{{ nope }}"}));
+    let err = t
+        .render_str("{{ broken }}", "site.yml:2:3", &v)
+        .unwrap_err();
+    assert!(matches!(err, TemplateError::Syntax { .. }), "{err}");
+    assert!(err.to_string().ends_with("(in variable 'broken')"), "{err}");
+    let err = t
+        .render_str("{{ uses_missing }}", "site.yml:2:3", &v)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "site.yml:2:3: 'nope' is undefined (in variable 'uses_missing')"
+    );
+    let err = t
+        .render_string("x\n{% include 'err_undefined.j2' %}", "main.j2", &v)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "main.j2 (template line 2): 'cluster_name' is undefined (in err_undefined.j2 line 2)"
+    );
+}

@@ -126,3 +126,32 @@ fn task_args_render_natively_like_ansible() {
     }
     assert!(checked >= 1);
 }
+
+#[test]
+fn when_conditions_evaluate_like_ansible() {
+    let templar = Templar::new(vec![corpus_dir()]);
+    let mut checked = 0;
+    for name in cases(".when.yml") {
+        let extra = extra_vars(&name, ".when.yml");
+        let (vars, _) = host_vars("etcd1", &extra);
+        let conditions = extra["case_conditions"]
+            .as_array()
+            .expect("case_conditions list");
+        let want: Vec<String> = serde_json::from_str(
+            &read(&corpus_dir().join(format!("{name}.expected.json"))).expect("expected.json"),
+        )
+        .expect("valid JSON");
+        assert_eq!(conditions.len(), want.len(), "{name}");
+        for (condition, want) in conditions.iter().zip(&want) {
+            let expr = condition.as_str().expect("condition text");
+            let got = match templar.eval_condition(expr, &format!("{name}.when.yml"), &vars) {
+                Ok(true) => "true".to_string(),
+                Ok(false) => "false".to_string(),
+                Err(_) => "error".to_string(),
+            };
+            assert_eq!(&got, want, "{name}: when: {expr}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10);
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use etcd_client::{Client, MemberAddOptions};
 
 use crate::client::endpoint::EndpointUrl;
-use crate::client::error::{error_chain, ClientError, MembershipRefusal};
+use crate::client::error::{rpc_error, ClientError, MembershipRefusal};
 use crate::client::member::{members_of, ClusterMember, MemberAdded};
 use crate::client::probe::{self, Probe};
 use crate::client::status::{cluster_problems, EndpointStatus};
@@ -134,7 +134,7 @@ impl ClusterClient {
         for ep in &self.endpoints {
             let attempt = async {
                 let mut client = probe::connect(ep, self.tls.as_deref(), self.timeout).await?;
-                client.status().await.map_err(|e| format!("status: {}", error_chain(&e)))?;
+                client.status().await.map_err(|e| format!("status: {}", rpc_error(&e)))?;
                 Ok::<_, String>(client)
             };
             match tokio::time::timeout(self.timeout, attempt).await {
@@ -156,10 +156,7 @@ impl ClusterClient {
         match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
-                let message = match &e {
-                    etcd_client::Error::GRpcStatus(status) => status.message().to_string(),
-                    other => error_chain(other),
-                };
+                let message = rpc_error(&e);
                 let endpoint = endpoint.to_string();
                 Err(match MembershipRefusal::from_message(&message) {
                     Some(kind) => ClientError::Refused { op, endpoint, kind, message },

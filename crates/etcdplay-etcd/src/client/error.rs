@@ -15,6 +15,9 @@ pub enum MembershipRefusal {
     MemberNotFound,
     /// Another member already uses one of the peer URLs.
     PeerUrlExists,
+    /// etcd derives a new member's id from its peer URLs and the current second, so the
+    /// same add twice within one second collides on the id.
+    MemberIdExists,
     /// Removing or adding would leave too few started members for a quorum.
     NotEnoughStartedMembers,
     /// The learner is not yet in sync with the leader; promotion must wait.
@@ -32,9 +35,10 @@ impl MembershipRefusal {
     pub(crate) fn from_message(message: &str) -> Option<Self> {
         let m = message.to_ascii_lowercase();
         // Order matters: "learner member which is in sync" contains "promote a learner member".
-        let table: [(&str, MembershipRefusal); 7] = [
+        let table: [(&str, MembershipRefusal); 8] = [
             ("member not found", Self::MemberNotFound),
             ("peer urls already exists", Self::PeerUrlExists),
+            ("member id already exist", Self::MemberIdExists),
             ("not enough started members", Self::NotEnoughStartedMembers),
             ("in sync with leader", Self::LearnerNotReady),
             ("can only promote a learner member", Self::NotALearner),
@@ -50,6 +54,7 @@ impl fmt::Display for MembershipRefusal {
         f.write_str(match self {
             Self::MemberNotFound => "member not found",
             Self::PeerUrlExists => "peer URL already in use",
+            Self::MemberIdExists => "member id already exists",
             Self::NotEnoughStartedMembers => "not enough started members",
             Self::LearnerNotReady => "learner not in sync with the leader yet",
             Self::NotALearner => "member is not a learner",
@@ -113,6 +118,31 @@ pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// One line for a failed etcd call: etcd's own message for a gRPC status (such as
+/// `etcdserver: member not found`), with the transport cause when there is one.
+pub(crate) fn rpc_error(err: &etcd_client::Error) -> String {
+    match err {
+        etcd_client::Error::GRpcStatus(status) => {
+            let mut text = if status.message().is_empty() {
+                status.code().description().to_string()
+            } else {
+                status.message().to_string()
+            };
+            if let Some(source) = std::error::Error::source(status) {
+                let cause = error_chain(source);
+                // tonic's status message is often the first link of its own cause chain.
+                if cause.starts_with(&text) {
+                    text = cause;
+                } else if !text.contains(&cause) {
+                    text = format!("{text}: {cause}");
+                }
+            }
+            text
+        }
+        other => error_chain(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +161,7 @@ mod tests {
                 Some(MembershipRefusal::LearnerNotReady),
             ),
             ("etcdserver: can only promote a learner member", Some(MembershipRefusal::NotALearner)),
+            ("etcdserver: member ID already exist", Some(MembershipRefusal::MemberIdExists)),
             ("etcdserver: request timed out", None),
         ];
         for (message, want) in cases {

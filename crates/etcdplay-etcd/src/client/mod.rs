@@ -19,3 +19,6 @@ pub use member::{ClusterMember, MemberAdded};
 pub use status::{cluster_ok, cluster_problems, EndpointStatus};
 pub use table::render_status_table;
 pub use tls::{EndpointTls, SecretKeyPem};
+
+#[cfg(test)]
+mod live_tests;

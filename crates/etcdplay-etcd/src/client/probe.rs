@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use etcd_client::{Channel, Client, GetOptions};
 
 use crate::client::endpoint::EndpointUrl;
-use crate::client::error::error_chain;
+use crate::client::error::{error_chain, rpc_error};
 use crate::client::member::{members_of, ClusterMember};
 use crate::client::status::EndpointStatus;
 use crate::client::tls::EndpointTls;
@@ -20,8 +20,9 @@ use crate::client::tls::EndpointTls;
 pub(crate) async fn connect(ep: &EndpointUrl, tls: Option<&EndpointTls>, timeout: Duration) -> Result<Client, String> {
     let mut endpoint = tonic::transport::Endpoint::from_shared(ep.url.clone())
         .map_err(|e| error_chain(&e))?
-        .connect_timeout(timeout)
-        .timeout(timeout);
+        // No per-request timeout here: callers bound whole operations, and report the
+        // overrun in their own words.
+        .connect_timeout(timeout);
     if let Some(tls) = tls {
         endpoint = endpoint.tls_config(tls.tonic_config()).map_err(|e| format!("TLS setup: {}", error_chain(&e)))?;
     }
@@ -61,7 +62,7 @@ pub(crate) async fn probe(ep: EndpointUrl, tls: Option<Arc<EndpointTls>>, timeou
 async fn run(ep: &EndpointUrl, tls: Option<&EndpointTls>, timeout: Duration, probe: &mut Probe) -> Result<(), String> {
     let start = Instant::now();
     let mut client = connect(ep, tls, timeout).await?;
-    let st = client.status().await.map_err(|e| format!("status: {}", error_chain(&e)))?;
+    let st = client.status().await.map_err(|e| format!("status: {}", rpc_error(&e)))?;
     let s = &mut probe.status;
     let member_id = st.header().map(|h| h.member_id()).filter(|id| *id != 0);
     s.member_id = member_id;
@@ -78,7 +79,7 @@ async fn run(ep: &EndpointUrl, tls: Option<&EndpointTls>, timeout: Duration, pro
     client
         .get("health", Some(options.with_keys_only()))
         .await
-        .map_err(|e| format!("read: {}", error_chain(&e)))?;
+        .map_err(|e| format!("read: {}", rpc_error(&e)))?;
     s.latency = Some(start.elapsed());
     if let Ok(list) = client.member_list().await {
         probe.members = Some(members_of(list.members()));

@@ -113,9 +113,17 @@ async fn deliver(
             .rsplit_once('/')
             .map(|(d, _)| d.to_string())
             .unwrap_or_default();
-        return Ok(ModuleResult::fail(format!(
-            "Destination directory {dir} does not exist"
-        )));
+        // As in Ansible, only a destination written as a directory (`dest: dir/`) is created.
+        if !dest.ends_with('/') {
+            return Ok(ModuleResult::fail(format!(
+                "Destination directory {dir} does not exist"
+            )));
+        }
+        if !ctx.call.check {
+            if let Err(msg) = crate::modules::write::ensure_parent(ctx, &path).await? {
+                return Ok(ModuleResult::fail(msg));
+            }
+        }
     }
     let old = decode_b64(s.get("old"));
     let force = ctx.args.bool("force", true)?;
