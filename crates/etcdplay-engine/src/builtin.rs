@@ -80,6 +80,7 @@ pub(crate) async fn run(
             json!({"changed": false, "delta": seconds, "stdout": format!("Paused for {seconds} seconds")})
         }
         "etcd_pki" => crate::etcd::pki::run(run, args, &origin)?,
+        "etcd_health" => crate::etcd::health::run(run, args, &origin).await?,
         _ => return Ok(None),
     }))
 }

@@ -107,6 +107,7 @@ impl Engine {
                     playbook_dir: play.playbook_dir.clone(),
                     check_mode: inner.options.check,
                     diff_mode: inner.options.diff,
+                    inventory_dir: inner.options.inventory_dir.clone(),
                 });
                 inner.reporter.play_start(play.display_name(), &batch);
                 let run = PlayRun::new(inner, play, batch);

@@ -25,4 +25,4 @@ pub use engine::Engine;
 pub use error::EngineError;
 pub use events::{HostEvent, HostStats, HostStatus, Reporter, Stats, TaskKindLabel, TimingEntry};
 pub use inventory::InventoryView;
-pub use options::RunOptions;
+pub use options::{LeftoverMembership, RunOptions};

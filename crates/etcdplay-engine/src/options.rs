@@ -22,6 +22,26 @@ pub struct RunOptions {
     pub extra_vars: Map<String, Value>,
     /// `-v` count.
     pub verbosity: u8,
+    /// What to do when a data dir still holds membership that contradicts the plan.
+    pub leftover_membership: LeftoverMembership,
+    /// `--rotate-certs`: re-issue every member and client certificate.
+    pub rotate_certs: bool,
+    /// The directory of the first inventory source (`inventory_dir`; the default PKI
+    /// directory lives beside the inventory).
+    pub inventory_dir: Option<std::path::PathBuf>,
+}
+
+/// `--leftover-membership`: how the data-dir scheme check reacts to a data dir whose stored
+/// peer URLs contradict the planned ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LeftoverMembership {
+    /// Start nothing on any member of that cluster; explain and exit 2.
+    #[default]
+    Block,
+    /// Reach the planned URLs keeping every key (rolling `member update`, or snapshot+restore).
+    Migrate,
+    /// Back up, then wipe and bootstrap fresh.
+    Reset,
 }
 
 impl Default for RunOptions {
@@ -35,6 +55,9 @@ impl Default for RunOptions {
             skip_tags: Vec::new(),
             extra_vars: Map::new(),
             verbosity: 0,
+            leftover_membership: LeftoverMembership::Block,
+            rotate_certs: false,
+            inventory_dir: None,
         }
     }
 }

@@ -394,6 +394,10 @@ impl<'a> PlayRun<'a> {
         let first_vars = self.task_vars(&active[0], scope, Some(task));
         let run_once = self.flag(&task.run_once.clone().or(scope.run_once.clone()), &first_vars, &origin).ok().flatten().unwrap_or(false);
         self.engine.reporter.task_start(kind, &header, active);
+        if let Some(failed) = crate::etcd::guard::preflight(self, task, call, scope, active).await {
+            self.engine.reporter.task_end();
+            return failed;
+        }
         let targets: Vec<String> = if run_once { vec![active[0].clone()] } else { active.to_vec() };
         // `throttle: N` caps how many hosts run this task at once (1 makes it one host at a
         // time, which rolling restarts rely on).

@@ -27,6 +27,7 @@ pub(crate) struct PlayMagic {
     pub(crate) playbook_dir: PathBuf,
     pub(crate) check_mode: bool,
     pub(crate) diff_mode: bool,
+    pub(crate) inventory_dir: Option<PathBuf>,
 }
 
 pub(crate) struct Shared {
@@ -142,6 +143,9 @@ impl Shared {
         vars.insert("omit", Value::String(self.omit.clone()));
         vars.insert("ansible_check_mode", Value::Bool(magic.check_mode));
         vars.insert("ansible_diff_mode", Value::Bool(magic.diff_mode));
+        if let Some(dir) = &magic.inventory_dir {
+            vars.insert("inventory_dir", Value::String(dir.display().to_string()));
+        }
         vars.with_hostvars(Arc::new(HostVarsView(self.clone())))
     }
 }

@@ -470,6 +470,21 @@ impl PlayRun<'_> {
             Some(d) => d,
             None => self.engine.options.diff,
         };
+        let ctx = crate::etcd::HostActionCtx {
+            run: self,
+            host,
+            transport: transport.as_ref(),
+            become_: become_.as_ref(),
+            check,
+            vars,
+            origin: &origin,
+        };
+        if let Some(result) = crate::etcd::run_host_action(&ctx, &call.name, &args).await? {
+            return Ok((result, None));
+        }
+        if let Some(blocked) = crate::etcd::guard::before_module(&ctx, &call.name, &args).await? {
+            return Ok((blocked, None));
+        }
         let control = TaskControl {
             templar: &self.engine.templar,
             vars,

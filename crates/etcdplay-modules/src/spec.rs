@@ -267,6 +267,24 @@ const ASSERT: &[ArgSpec] = &[
     a("quiet", Bool),
 ];
 const META: &[ArgSpec] = &[FREE_FORM];
+// etcd actions the engine runs (they need the control node's network or several hosts).
+const ETCD_PKI: &[ArgSpec] = &[r("dir", Path), r("hosts", List), a("rotate", Bool)];
+const ETCD_HEALTH: &[ArgSpec] = &[r("endpoints", List), a("ca", Path), a("cert", Path), a("key", Path), a("timeout", Int)];
+const ETCD_MEMBER_RESTART: &[ArgSpec] = &[
+    a("service", Str),
+    r("endpoints", List),
+    a("ca", Path),
+    a("cert", Path),
+    a("key", Path),
+    a("timeout", Int),
+];
+const DATA_DIR_SCHEME_CHECK: &[ArgSpec] = &[
+    r("data_dir", Path),
+    a("wal_dir", Path),
+    a("peer_urls", List),
+    a("scheme", Str),
+    a("mode", Str),
+];
 const PAUSE: &[ArgSpec] = &[
     a("seconds", Int),
     a("minutes", Int),
@@ -318,6 +336,10 @@ const MODULES: &[(&str, &[&str], &[ArgSpec], bool)] = &[
     ("wait_for", &[], WAIT_FOR, true),
     ("setup", &["gather_facts"], SETUP, true),
     ("set_fact", &[], SET_FACT, false),
+    ("etcd_pki", &[], ETCD_PKI, false),
+    ("etcd_health", &[], ETCD_HEALTH, false),
+    ("etcd_member_restart", &[], ETCD_MEMBER_RESTART, false),
+    ("data_dir_scheme_check", &[], DATA_DIR_SCHEME_CHECK, false),
     ("debug", &[], DEBUG, false),
     ("fail", &[], FAIL, false),
     ("assert", &[], ASSERT, false),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use etcdplay_engine::{Engine, EngineCatalog, Reporter, RunOptions, Stats};
+use etcdplay_engine::{Engine, EngineCatalog, LeftoverMembership, Reporter, RunOptions, Stats};
 use etcdplay_inventory::Inventory;
 use etcdplay_playbook::{load_playbook, LoadOptions, Playbook};
 use etcdplay_transport::HostKeyChecking;
@@ -61,9 +61,25 @@ pub(crate) struct ApplyArgs {
     /// Write per task and host results as JSON: `--output json FILE`.
     #[arg(long, num_args = 2, value_names = ["FORMAT", "FILE"])]
     pub(crate) output: Option<Vec<String>>,
+    /// When a data dir still holds membership that contradicts the plan: block (default),
+    /// migrate (keep every key) or reset (back up, then start fresh).
+    #[arg(long, default_value = "block", value_parser = parse_leftover)]
+    pub(crate) leftover_membership: LeftoverMembership,
+    /// Re-issue every member and client certificate.
+    #[arg(long)]
+    pub(crate) rotate_certs: bool,
     /// More output (-v shows results).
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+}
+
+fn parse_leftover(s: &str) -> Result<LeftoverMembership, String> {
+    match s {
+        "block" => Ok(LeftoverMembership::Block),
+        "migrate" => Ok(LeftoverMembership::Migrate),
+        "reset" => Ok(LeftoverMembership::Reset),
+        _ => Err(format!("'{s}' is not one of block, migrate, reset")),
+    }
 }
 
 fn parse_host_key_checking(s: &str) -> Result<HostKeyChecking, String> {
@@ -123,6 +139,14 @@ fn exit_code_of(stats: &Stats) -> ExitCode {
     }
 }
 
+/// The directory of the first inventory source that is a path (`inventory_dir`).
+fn inventory_dir(sources: &[String]) -> Option<PathBuf> {
+    sources.iter().map(Path::new).find(|p| p.exists()).map(|p| {
+        let dir = if p.is_dir() { p.to_path_buf() } else { p.parent().map(Path::to_path_buf).unwrap_or_default() };
+        if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir }
+    })
+}
+
 /// A private directory for SSH control sockets, short enough for the 108-byte socket limit.
 fn control_dir() -> std::io::Result<tempfile::TempDir> {
     tempfile::Builder::new().prefix("etcdplay-").tempdir_in("/tmp")
@@ -179,6 +203,9 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         skip_tags: args.skip_tags.clone(),
         extra_vars: extra,
         verbosity: args.verbose,
+        leftover_membership: args.leftover_membership,
+        rotate_certs: args.rotate_certs,
+        inventory_dir: inventory_dir(&args.inventory),
     };
     let search_dirs: Vec<PathBuf> = args.playbooks.iter().map(|p| p.parent().map(Path::to_path_buf).unwrap_or_default()).collect();
     let engine = Engine::new(prepared.inventory.clone(), connector, Arc::new(Fanout(reporters)), options, search_dirs);

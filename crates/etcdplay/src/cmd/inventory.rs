@@ -37,7 +37,7 @@ pub(crate) fn run(args: InventoryArgs) -> ExitCode {
     if args.list {
         println!("{}", inventory.to_list_json_string());
     } else {
-        print!("{}", inventory.to_graph(args.vars));
+        println!("{}", inventory.to_graph(args.vars));
     }
     ExitCode::Ok
 }
