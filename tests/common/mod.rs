@@ -111,3 +111,87 @@ pub fn repo_root() -> PathBuf {
 pub fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
+
+/// A lab of a test binary's own (its own host prefix, bridge and subnet), for tests that stop
+/// hosts or cut their network and so must not touch the shared default lab. It reuses the
+/// default base image; dropping the guard takes the whole private lab down.
+pub struct PrivateLab {
+    pub lab: Lab,
+    pub config: etcdplay_lab::LabConfig,
+}
+
+impl PrivateLab {
+    /// Brings up `n` hosts `{prefix}1..` on `bridge`, `10.213.{octet}.0/24`, after removing
+    /// whatever an earlier, killed run of the same test left.
+    pub fn up(prefix: &str, bridge: &str, octet: u8, n: u64) -> PrivateLab {
+        assert!(unsafe_is_root(), "end-to-end tests need root");
+        let config = etcdplay_lab::LabConfig {
+            host_prefix: prefix.into(),
+            bridge: bridge.into(),
+            subnet: [10, 213, octet],
+            ..etcdplay_lab::LabConfig::default()
+        };
+        let manager = etcdplay_lab::LabManager::new(config.clone());
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(manager.down()).unwrap_or_else(|e| panic!("private lab down: {e}"));
+        let lab = rt.block_on(manager.up(n)).unwrap_or_else(|e| panic!("private lab up {n}: {e}"));
+        for h in &lab.hosts {
+            assert!(netns_exists(&h.netns), "namespace {} of {} is missing", h.netns, h.name);
+        }
+        PrivateLab { lab, config }
+    }
+
+    /// Starts again every host of the lab that is not running (after a test stopped one).
+    pub fn restart_missing(&self) {
+        let manager = etcdplay_lab::LabManager::new(self.config.clone());
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let n = self.lab.hosts.len() as u64;
+        rt.block_on(manager.up(n)).unwrap_or_else(|e| panic!("private lab up again: {e}"));
+    }
+
+    /// Stops one host's machine the way a shutdown does: SIGTERM to its systemd-nspawn
+    /// (which powers the container off), waiting until it is gone.
+    pub fn stop_host(&self, name: &str) {
+        let host = self.lab.hosts.iter().find(|h| h.name == name).expect("host of the private lab");
+        let pid = etcdplay_lab::running_pid(&self.config, host).unwrap_or_else(|| panic!("{name} is not running"));
+        let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
+        assert!(status.success(), "kill -TERM {pid}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+        while etcdplay_lab::running_pid(&self.config, host).is_some() {
+            assert!(std::time::Instant::now() < deadline, "{name} did not stop");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for PrivateLab {
+    fn drop(&mut self) {
+        let config = self.config.clone();
+        // Drop may run inside a runtime: a thread of its own gets a fresh one.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Runtime::new() {
+                let _ = rt.block_on(etcdplay_lab::LabManager::new(config).down());
+            }
+        })
+        .join();
+    }
+}
+
+/// Command lines of live processes on the control node that contain `needle`.
+pub fn local_processes(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if pid == std::process::id() {
+            continue;
+        }
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = stat.rsplit_once(')').and_then(|(_, r)| r.trim_start().chars().next()) == Some('Z');
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if !zombie && text.contains(needle) {
+            found.push(format!("{pid}: {text}"));
+        }
+    }
+    found
+}

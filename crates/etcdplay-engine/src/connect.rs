@@ -55,6 +55,8 @@ type Slot = Arc<OnceCell<Result<Arc<dyn Transport>, String>>>;
 pub(crate) struct ConnectionPool {
     connector: Arc<dyn Connector>,
     slots: Mutex<HashMap<ConnectTarget, Slot>>,
+    /// How long each connection took to open, for `--timing`.
+    connect_times: Mutex<Vec<(String, std::time::Duration)>>,
 }
 
 impl std::hash::Hash for ConnectTarget {
@@ -68,7 +70,7 @@ impl std::hash::Hash for ConnectTarget {
 
 impl ConnectionPool {
     pub(crate) fn new(connector: Arc<dyn Connector>) -> Self {
-        ConnectionPool { connector, slots: Mutex::new(HashMap::new()) }
+        ConnectionPool { connector, slots: Mutex::new(HashMap::new()), connect_times: Mutex::new(Vec::new()) }
     }
 
     /// The transport for `target`; an error is the reason the host is unreachable, remembered
@@ -79,10 +81,18 @@ impl ConnectionPool {
             slots.entry(target.clone()).or_default().clone()
         };
         slot.get_or_init(|| async {
-            self.connector.connect(target).await.map_err(|e| e.to_string())
+            let started = std::time::Instant::now();
+            let result = self.connector.connect(target).await.map_err(|e| e.to_string());
+            self.connect_times.lock().unwrap_or_else(|p| p.into_inner()).push((target.host.clone(), started.elapsed()));
+            result
         })
         .await
         .clone()
+    }
+
+    /// The slowest connection opened so far: host and time.
+    pub(crate) fn slowest_connect(&self) -> Option<(String, std::time::Duration)> {
+        self.connect_times.lock().unwrap_or_else(|p| p.into_inner()).iter().max_by_key(|(_, d)| *d).cloned()
     }
 
     /// Forgets a broken connection so the next request reconnects (after a host came back).

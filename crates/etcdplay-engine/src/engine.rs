@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 
 use crate::connect::{ConnectionPool, Connector};
 use crate::error::EngineError;
-use crate::events::{Reporter, Stats};
+use crate::events::{Reporter, Stats, TimingEntry};
 use crate::inventory::InventoryView;
 use crate::options::RunOptions;
 use crate::play::{batches, PlayRun};
@@ -25,6 +25,15 @@ pub(crate) struct EngineInner {
     /// `--forks`: how many host-tasks run at once.
     pub(crate) forks: Semaphore,
     pub(crate) stats: Mutex<Stats>,
+    /// Where the wall time went, for `--timing`.
+    pub(crate) timings: Mutex<Vec<TimingEntry>>,
+}
+
+impl EngineInner {
+    /// Records one phase for `--timing`.
+    pub(crate) fn record_timing(&self, phase: String, slowest_host: Option<String>, wall: std::time::Duration) {
+        self.timings.lock().unwrap_or_else(|p| p.into_inner()).push(TimingEntry { phase, slowest_host, wall });
+    }
 }
 
 /// Runs playbooks. One engine serves one `etcdplay apply` (connections are reused across plays).
@@ -54,6 +63,7 @@ impl Engine {
                 pool: ConnectionPool::new(connector),
                 forks,
                 stats: Mutex::new(Stats::new()),
+                timings: Mutex::new(Vec::new()),
             },
         }
     }
@@ -120,6 +130,17 @@ impl Engine {
         let stats = inner.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
         inner.reporter.recap(&stats);
         Ok(stats)
+    }
+
+    /// Where the wall time of the run went: the slowest connection, then every task with its
+    /// slowest host, in the order they ran.
+    pub fn timings(&self) -> Vec<TimingEntry> {
+        let mut out = Vec::new();
+        if let Some((host, wall)) = self.inner.pool.slowest_connect() {
+            out.push(TimingEntry { phase: "connect (slowest host, overlaps the first task)".into(), slowest_host: Some(host), wall });
+        }
+        out.extend(self.inner.timings.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned());
+        out
     }
 
     /// Closes every connection (SSH masters and remote shells). Call it on every exit path,

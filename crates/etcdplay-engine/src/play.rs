@@ -143,11 +143,17 @@ impl<'a> PlayRun<'a> {
         let task = synthetic_task("setup", &self.play.origin);
         let TaskKind::Module(call) = &task.kind else { return };
         let scope = TaskScope::default();
-        let outcomes = join_all(hosts.iter().map(|h| async {
+        let started = std::time::Instant::now();
+        let timed = join_all(hosts.iter().map(|h| async {
             let _permit = self.engine.forks.acquire().await;
-            (h.clone(), self.run_task_on_host(&task, call, &scope, h).await)
+            let host_started = std::time::Instant::now();
+            let outcome = self.run_task_on_host(&task, call, &scope, h).await;
+            ((h.clone(), outcome), host_started.elapsed())
         }))
         .await;
+        let slowest = timed.iter().max_by_key(|(_, d)| *d).map(|((h, _), _)| h.clone());
+        self.engine.record_timing("Gathering Facts (includes connecting)".into(), slowest, started.elapsed());
+        let outcomes: Vec<(String, Outcome)> = timed.into_iter().map(|(o, _)| o).collect();
         self.settle(&outcomes, &scope);
         self.engine.reporter.task_end();
     }
@@ -410,12 +416,19 @@ impl<'a> PlayRun<'a> {
             None => None,
         };
         let throttle = tokio::sync::Semaphore::new(throttle.unwrap_or(targets.len().max(1)));
-        let outcomes = join_all(targets.iter().map(|h| async {
+        let started = std::time::Instant::now();
+        let timed = join_all(targets.iter().map(|h| async {
             let _throttle = throttle.acquire().await;
             let _permit = self.engine.forks.acquire().await;
-            (h.clone(), self.run_task_on_host(task, call, scope, h).await)
+            let host_started = std::time::Instant::now();
+            let outcome = self.run_task_on_host(task, call, scope, h).await;
+            ((h.clone(), outcome), host_started.elapsed())
         }))
         .await;
+        let slowest = timed.iter().max_by_key(|(_, d)| *d).map(|((h, _), _)| h.clone());
+        let label = if scope.handler { format!("handler: {header}") } else { header.clone() };
+        self.engine.record_timing(label, slowest, started.elapsed());
+        let outcomes: Vec<(String, Outcome)> = timed.into_iter().map(|(o, _)| o).collect();
         if run_once {
             // The result of a run_once task is registered for every host of the play.
             if let Some(name) = &task.register {
@@ -447,7 +460,7 @@ impl<'a> PlayRun<'a> {
     }
 
     /// Books the outcomes of a task into stats and host states; returns the hosts that failed.
-    fn settle(&self, outcomes: &[(String, Outcome)], scope: &TaskScope) -> Vec<String> {
+    pub(crate) fn settle(&self, outcomes: &[(String, Outcome)], scope: &TaskScope) -> Vec<String> {
         let mut failed_hosts = Vec::new();
         let mut stats = lock(&self.engine.stats);
         for (host, outcome) in outcomes {

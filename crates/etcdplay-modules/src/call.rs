@@ -64,14 +64,16 @@ impl Diff {
     pub fn unified(&self) -> String {
         let before = side_text(&self.before);
         let after = side_text(&self.after);
+        // Ansible's callback prefixes a header with `before: `/`after: ` and prints the bare
+        // word when the module gave none.
         let bh = self
             .before_header
-            .clone()
-            .unwrap_or_else(|| "before".to_string());
+            .as_ref()
+            .map_or_else(|| "before".to_string(), |h| format!("before: {h}"));
         let ah = self
             .after_header
-            .clone()
-            .unwrap_or_else(|| "after".to_string());
+            .as_ref()
+            .map_or_else(|| "after".to_string(), |h| format!("after: {h}"));
         crate::textdiff::unified(&before, &after, &bh, &ah)
     }
 }
@@ -80,9 +82,18 @@ fn side_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Object(m) => {
+            // As Python's `json.dumps(sort_keys=True, indent=4)` in Ansible's callback.
+            // serde_json indents by two; JSON strings hold no raw newline, so doubling each
+            // line's leading spaces gives the four Python uses.
             let sorted: std::collections::BTreeMap<_, _> = m.iter().collect();
-            let mut s = serde_json::to_string_pretty(&sorted).unwrap_or_default();
-            s.push('\n');
+            let two = serde_json::to_string_pretty(&sorted).unwrap_or_default();
+            let mut s = String::new();
+            for line in two.lines() {
+                let body = line.trim_start_matches(' ');
+                s.push_str(&" ".repeat((line.len() - body.len()) * 2));
+                s.push_str(body);
+                s.push('\n');
+            }
             s
         }
         other => other.to_string(),
@@ -145,5 +156,37 @@ impl ModuleResult {
             m.insert("diff".into(), Value::Object(dm));
         }
         Value::Object(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn diffs_print_like_ansibles_callback() {
+        let text = Diff {
+            before: json!("a\nb\n"),
+            after: json!("a\nc\n"),
+            before_header: Some("/etc/x".into()),
+            after_header: Some("x.j2".into()),
+        }
+        .unified();
+        assert!(
+            text.starts_with("--- before: /etc/x\n+++ after: x.j2\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n"),
+            "{text}"
+        );
+        let state = Diff {
+            before: json!({"path": "/x", "mode": "0644"}),
+            after: json!({"path": "/x", "mode": "0600"}),
+            before_header: None,
+            after_header: None,
+        }
+        .unified();
+        assert_eq!(
+            state,
+            "--- before\n+++ after\n@@ -1,4 +1,4 @@\n {\n-    \"mode\": \"0644\",\n+    \"mode\": \"0600\",\n     \"path\": \"/x\"\n }\n"
+        );
     }
 }

@@ -231,6 +231,7 @@ async fn unarchive_tar_and_zip_converge() {
     assert!(st.success());
     let dest = env.p("opt");
     std::fs::create_dir_all(&dest).unwrap();
+    std::fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     env.converges_opts(
         "unarchive",
         json!({"src": "etcd.tar.gz", "dest": dest}),
@@ -242,6 +243,9 @@ async fn unarchive_tar_and_zip_converge() {
         std::fs::read_to_string(format!("{dest}/etcd-v3/bin/etcd")).unwrap(),
         "binary"
     );
+    // The archive has no `./` entry: dest keeps its own mode (not the staging dir's 0700).
+    let dest_mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&dest).unwrap().permissions());
+    assert_eq!(dest_mode & 0o7777, 0o755);
     // A modified file is restored.
     std::fs::write(format!("{dest}/etcd-v3/bin/etcd"), "tampered").unwrap();
     assert!(

@@ -163,6 +163,15 @@ async fn file_directory_with_symbolic_mode() {
     assert!(r.changed);
     assert_eq!(mode_of(&dir), 0o750);
     assert_eq!(r.data["mode"], "0750");
+    // As Ansible: a mode-only change shows path and mode, no state.
+    let d = env
+        .run_opts("file", json!({"path": dir, "mode": "g-x"}), false, true)
+        .await
+        .unwrap()
+        .diff
+        .unwrap();
+    assert_eq!(d.before, json!({"path": dir, "mode": "0750"}));
+    assert_eq!(d.after, json!({"path": dir, "mode": "0740"}));
     assert!(
         r.data["uid"].is_u64() && r.data["size"].is_u64() && r.data["owner"].is_string(),
         "{:?}",
@@ -211,6 +220,9 @@ async fn file_recurse_touch_link_hard_absent() {
     let t = env.p("touched");
     let r = env.run("file", json!({"path": t, "state": "touch"})).await;
     assert!(r.changed && std::path::Path::new(&t).exists());
+    // As Ansible: a touched path is reported under `dest`, in the state it ends in.
+    assert_eq!(r.data.get("dest"), Some(&json!(t)));
+    assert_eq!(r.data.get("state"), Some(&json!("file")));
 
     env.converges("file", json!({"path": dir, "state": "absent"}), &dir)
         .await;

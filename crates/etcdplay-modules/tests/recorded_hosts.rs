@@ -36,6 +36,13 @@ impl Scripted {
             scripts: Mutex::new(Vec::new()),
         }
     }
+    /// What the change script (the second exec) prints.
+    fn change_prints(self, stdout: &str) -> Self {
+        if let Some(change) = self.replies.lock().unwrap().first_mut() {
+            change.stdout = stdout.as_bytes().to_vec();
+        }
+        self
+    }
     fn scripts(&self) -> Vec<String> {
         self.scripts.lock().unwrap().clone()
     }
@@ -189,13 +196,17 @@ async fn user_is_created_and_left_alone_when_equal() {
         ("primary", ""),
         ("groups", ""),
         ("g0", "yes\n"),
-    ]));
+    ]))
+    .change_prints("etcd:x:997:997::/home/etcd:/usr/sbin/nologin\n");
     let r = run("user", json!({"name": "etcd", "system": true, "create_home": false, "shell": "/usr/sbin/nologin", "groups": "ssl-cert"}), false, &host).await;
     assert!(r.changed, "{r:?}");
     assert_eq!(
         host.scripts()[1],
-        "useradd -G ssl-cert -s /usr/sbin/nologin -r -M etcd"
+        "useradd -G ssl-cert -s /usr/sbin/nologin -r -M etcd && getent passwd etcd"
     );
+    // The uid and home useradd chose are read back, as Ansible reports them.
+    assert_eq!(r.data["uid"], 997);
+    assert_eq!(r.data["home"], "/home/etcd");
 
     let host = Scripted::new(&sections(&[
         (
@@ -238,7 +249,16 @@ async fn group_gid_change() {
     let host = Scripted::new(&sections(&[("group", "etcd:x:998:\n")]));
     let r = run("group", json!({"name": "etcd", "gid": 2379}), false, &host).await;
     assert!(r.changed);
-    assert_eq!(host.scripts()[1], "groupmod -g 2379 etcd");
+    assert_eq!(
+        host.scripts()[1],
+        "groupmod -g 2379 etcd && getent group etcd"
+    );
+    // A new group reports the gid groupadd chose.
+    let host = Scripted::new(&sections(&[("group", "")])).change_prints("etcd:x:996:\n");
+    let r = run("group", json!({"name": "etcd", "system": true}), false, &host).await;
+    assert!(r.changed);
+    assert_eq!(host.scripts()[1], "groupadd -r etcd && getent group etcd");
+    assert_eq!(r.data["gid"], 996);
     let host = Scripted::new(&sections(&[("group", "etcd:x:998:\n")]));
     let r = run(
         "group",

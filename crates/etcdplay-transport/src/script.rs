@@ -17,6 +17,15 @@ pub fn sh_quote(s: &str) -> String {
 /// over the destination. An interrupted upload leaves at most a stray `.etcdplay-tmp.*` file,
 /// never a truncated destination; the trap removes even that on a clean failure.
 pub fn atomic_put_script(req: &PutRequest) -> ExecRequest {
+    let script = put_script(req, req.content.len());
+    ExecRequest { script, stdin: req.content.clone(), env: Vec::new(), become_: req.become_.clone() }
+}
+
+/// The script of [`atomic_put_script`] for content of `len` bytes arriving on standard input.
+/// An interrupted sender (Ctrl-C, a killed etcdplay, a dropped connection) closes the input
+/// early, which `cat` takes for a normal end: the size check is what keeps such a short file
+/// from being renamed over the destination.
+pub(crate) fn put_script(req: &PutRequest, len: usize) -> String {
     let dest = sh_quote(&req.dest);
     let mut script = String::new();
     script.push_str("set -e\n");
@@ -25,6 +34,9 @@ pub fn atomic_put_script(req: &PutRequest) -> ExecRequest {
     script.push_str("tmp=$(mktemp \"$dir/.etcdplay-tmp.XXXXXXXX\")\n");
     script.push_str("trap 'rm -f \"$tmp\"' EXIT\n");
     script.push_str("cat > \"$tmp\"\n");
+    script.push_str(&format!(
+        "got=$(wc -c < \"$tmp\")\n[ \"$got\" -eq {len} ] || {{ echo \"upload cut short: $got of {len} bytes arrived\" >&2; exit 1; }}\n"
+    ));
     match req.mode {
         Some(mode) => script.push_str(&format!("chmod {mode:o} \"$tmp\"\n")),
         // Keep the mode of the file being replaced; a new file gets 0644 like Ansible's default
@@ -40,7 +52,7 @@ pub fn atomic_put_script(req: &PutRequest) -> ExecRequest {
         script.push_str(&format!("chgrp {} \"$tmp\"\n", sh_quote(group)));
     }
     script.push_str("mv -f \"$tmp\" \"$dest\"\ntrap - EXIT\n");
-    ExecRequest { script, stdin: req.content.clone(), env: Vec::new(), become_: req.become_.clone() }
+    script
 }
 
 /// The command line (program and arguments) that runs a script file under `become`, or plainly.
@@ -62,6 +74,41 @@ pub fn sudo_wanted_password(stderr: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs a put script for 10 bytes with only `sent` arriving; returns (success, dest, dir).
+    fn put_with_input(sent: &[u8]) -> (bool, Vec<u8>, Vec<String>) {
+        use std::io::Write;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = dir.path().join("dest");
+        std::fs::write(&dest, b"old\n").expect("write");
+        let req = PutRequest { dest: dest.to_string_lossy().into_owned(), ..PutRequest::default() };
+        let mut child = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(put_script(&req, 10))
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sh");
+        child.stdin.take().expect("stdin").write_all(sent).expect("write stdin");
+        let ok = child.wait().expect("wait").success();
+        let names = std::fs::read_dir(dir.path())
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        (ok, std::fs::read(&dest).expect("read dest"), names)
+    }
+
+    #[test]
+    fn a_short_upload_never_replaces_the_destination() {
+        let (ok, content, names) = put_with_input(b"0123");
+        assert!(!ok);
+        assert_eq!(content, b"old\n");
+        assert_eq!(names, ["dest"]);
+        let (ok, content, names) = put_with_input(b"0123456789");
+        assert!(ok);
+        assert_eq!(content, b"0123456789");
+        assert_eq!(names, ["dest"]);
+    }
 
     #[test]
     fn quoting_keeps_plain_words_and_wraps_the_rest() {

@@ -28,6 +28,17 @@ use crate::{ExecOutput, ExecRequest};
 /// The loop's own files are private (umask 077), but scripts run with the login shell's umask,
 /// as Ansible's modules do, so that directories a task creates get the usual 0755.
 ///
+/// While a script runs, a watcher waits on the channel (fd 3, a copy of stdin: the client sends
+/// nothing until it has the answer). End of input there means the client is gone (etcdplay was
+/// interrupted or killed), so the watcher ends the script's whole process group (`setsid` gives
+/// it one) instead of leaving it running on the host; the watcher's own group is ended after a
+/// normal finish, before the answer goes out, so it never eats a byte of the next request.
+/// Under become the script's processes belong to another user and only sudo is signalled.
+///
+/// A request cut short (the client went away mid-frame) makes `head -c` stop early without
+/// an error; the length checks end the loop instead of running half a script or feeding a
+/// script half its input.
+///
 /// Each request costs only a few process starts (head, sh, wc, cat); everything else is a
 /// shell builtin. The files are removed after each request so that no script or input
 /// (possibly secret) lingers on disk between requests (measured: removing and recreating is
@@ -38,16 +49,25 @@ m=$1
 d=$(mktemp -d "${TMPDIR:-/tmp}/etcdplay.XXXXXXXX") || exit 97
 trap 'rm -rf "$d"' EXIT
 trap 'exit 1' HUP INT TERM PIPE
+ss=; command -v setsid >/dev/null 2>&1 && ss=setsid
+exec 3<&0
 printf '%s ready\n' "$m"
 while IFS=' ' read -r id u sl il; do
   head -c "$sl" >"$d/s" || exit 1
-  if [ "$il" -gt 0 ]; then head -c "$il" >"$d/i" || exit 1; in=$d/i; else in=/dev/null; fi
+  [ "$(wc -c <"$d/s")" -eq "$sl" ] || exit 1
+  if [ "$il" -gt 0 ]; then head -c "$il" >"$d/i" || exit 1; [ "$(wc -c <"$d/i")" -eq "$il" ] || exit 1; in=$d/i; else in=/dev/null; fi
   if [ "$u" = - ]; then
-    ( umask "$um"; exec /bin/sh "$d/s" ) <"$in" >"$d/o" 2>"$d/e"
+    ( umask "$um"; exec $ss /bin/sh "$d/s" ) <"$in" >"$d/o" 2>"$d/e" 3<&- &
   else
-    cat "$d/s" "$in" | sudo -n -H -u "$u" /bin/sh -c 'umask "$2"; s=$(head -c "$1") || exit 1; shift 2; eval "unset s; $s"' etcdplay "$sl" "$um" >"$d/o" 2>"$d/e"
+    cat "$d/s" "$in" 3<&- | $ss sudo -n -H -u "$u" /bin/sh -c 'umask "$2"; s=$(head -c "$1") || exit 1; shift 2; eval "unset s; $s"' etcdplay "$sl" "$um" >"$d/o" 2>"$d/e" 3<&- &
   fi
+  w=$!
+  $ss /bin/sh -c 'head -c 1 >/dev/null 2>&1; kill -TERM -- -"$1" "$1" 2>/dev/null' etcdplay "$w" <&3 >/dev/null 2>&1 &
+  wp=$!
+  wait "$w"
   rc=$?
+  kill -TERM -- -"$wp" "$wp" 2>/dev/null
+  wait "$wp"
   wc -c "$d/o" "$d/e" >"$d/n"
   { read -r ol _; read -r el _; } <"$d/n"
   printf '%s %s %s %s %s\n' "$m" "$id" "$rc" "$ol" "$el"

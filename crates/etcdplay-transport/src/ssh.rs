@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
 use crate::remote_shell::RemoteShell;
-use crate::script::{atomic_put_script, sh_quote, shell_argv, sudo_wanted_password};
+use crate::script::{atomic_put_script, put_script, sh_quote, shell_argv, sudo_wanted_password};
 use crate::shell_pool::ShellPool;
 use crate::shell_protocol::encode_request;
 use crate::ssh_error_text::{describe_connect_error, error_chain};
@@ -156,15 +156,7 @@ impl SshTransport {
             .acquire()
             .await
             .map_err(|_| self.unreachable("the connection was closed".into()))?;
-        let script_only = PutRequest {
-            dest: request.dest.clone(),
-            content: Vec::new(),
-            mode: request.mode,
-            owner: request.owner.clone(),
-            group: request.group.clone(),
-            become_: request.become_.clone(),
-        };
-        let script = atomic_put_script(&script_only).script;
+        let script = put_script(request, request.content.len());
         let argv = shell_argv(request.become_.as_ref());
         let mut child = Session::to_command(Arc::clone(&session), &argv[0])
             .args(&argv[1..])

@@ -55,13 +55,15 @@ pub struct SshOptions {
     /// 108 bytes and openssh appends `/.ssh-connectionXXXXXX/master`.
     pub control_dir: PathBuf,
     /// How long an idle master survives its client (a crashed run leaves no master behind
-    /// for longer than this).
+    /// for longer than this). A transport keeps a remote shell channel open for as long as it
+    /// lives, so the master is never idle while in use and this can be short.
     pub control_persist: Duration,
 }
 
 impl SshOptions {
     /// Options with the defaults etcdplay uses: 10 s connect timeout, accept-new, the system
-    /// temporary directory for the control socket, masters exiting after 60 s idle.
+    /// temporary directory for the control socket, masters exiting after 5 s idle (so a
+    /// SIGKILLed etcdplay leaves no ssh master behind for longer).
     pub fn new(host: impl Into<String>, address: impl Into<String>) -> Self {
         SshOptions {
             host: host.into(),
@@ -74,7 +76,7 @@ impl SshOptions {
             known_hosts: None,
             ssh_config: None,
             control_dir: std::env::temp_dir(),
-            control_persist: Duration::from_secs(60),
+            control_persist: Duration::from_secs(5),
         }
     }
 

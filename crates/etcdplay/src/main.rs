@@ -6,6 +6,7 @@
 
 mod adapters;
 mod cmd;
+mod default_playbook;
 mod exit;
 mod extra_vars;
 mod lab;
@@ -30,6 +31,9 @@ enum Command {
     Inventory(cmd::inventory::InventoryArgs),
     /// Parse and check inventory and playbooks without contacting any host.
     SyntaxCheck(cmd::syntax_check::SyntaxCheckArgs),
+    /// The cluster's certificates (`pki show`).
+    #[command(subcommand)]
+    Pki(cmd::pki::PkiCommand),
     /// A local lab of real hosts (systemd-nspawn machines with sshd and systemd).
     #[command(subcommand)]
     Lab(lab::LabCommand),
@@ -56,6 +60,7 @@ fn main() {
             Command::Apply(args) => cmd::apply::run(args).await,
             Command::Inventory(args) => cmd::inventory::run(args),
             Command::SyntaxCheck(args) => cmd::syntax_check::run(args),
+            Command::Pki(pki) => cmd::pki::run(pki),
             Command::Lab(lab) => match lab::run(lab).await {
                 Ok(()) => ExitCode::Ok,
                 Err(e) => {

@@ -1,11 +1,261 @@
 //! `data_dir_scheme_check`: reads an etcd data dir on the host (WAL, `.snap`, bbolt) through
-//! the transport and compares the stored membership with the planned peer URLs.
+//! the transport and compares the stored membership with the planned peer URLs. The reader of
+//! etcdplay-etcd is synchronous; it runs on a blocking thread whose shell commands are sent
+//! back over a channel to this task, which executes them with the host's transport. Nothing
+//! is ever written: every command only lists, stats or reads byte ranges.
 
-use serde_json::{Map, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use etcdplay_etcd::{read_data_dir, BackendUse, CommandSource, DataDirError, DataDirReport, DataDirState, PeerPlan, PeerScheme, ReadOptions, Verdict};
+use etcdplay_transport::{Become, ExecRequest, Transport};
+use serde_json::{json, Map, Value};
+use tokio::sync::{mpsc, oneshot};
 
 use super::HostActionCtx;
 use crate::error::TaskError;
 
-pub(crate) async fn run(ctx: &HostActionCtx<'_>, _args: &Map<String, Value>) -> Result<Value, TaskError> {
-    Err(TaskError::Invalid(format!("{}: data_dir_scheme_check is not available in this build yet", ctx.origin)))
+/// WAL read-ahead: large, because each block is one round trip to the host.
+const BLOCK_SIZE: usize = 8 << 20;
+
+/// What reading one data dir produced.
+pub(crate) struct RemoteRead {
+    pub(crate) result: Result<DataDirReport, DataDirError>,
+    /// Shell commands run on the host for this read.
+    pub(crate) round_trips: usize,
+}
+
+type Request = (String, oneshot::Sender<Result<Vec<u8>, String>>);
+
+/// Reads the data dir at `data_dir` on the host behind `transport` (read-only).
+pub(crate) async fn read_remote(transport: &dyn Transport, become_: Option<&Become>, data_dir: &str, wal_dir: Option<&str>) -> RemoteRead {
+    let (tx, mut rx) = mpsc::channel::<Request>(1);
+    let options = ReadOptions { wal_dir: wal_dir.map(str::to_string), backend: BackendUse::CrossCheck, block_size: BLOCK_SIZE };
+    let root = data_dir.to_string();
+    let reader = tokio::task::spawn_blocking(move || {
+        let runner = move |command: &str| -> Result<Vec<u8>, String> {
+            let (reply_tx, reply_rx) = oneshot::channel();
+            tx.blocking_send((command.to_string(), reply_tx)).map_err(|_| "the engine stopped serving the reader".to_string())?;
+            reply_rx.blocking_recv().map_err(|_| "the engine dropped a read".to_string())?
+        };
+        let source = CommandSource::new(runner, root);
+        read_data_dir(&source, &options)
+    });
+    let round_trips = AtomicUsize::new(0);
+    // Serve the reader's commands until it finishes (it drops the sender with the source).
+    while let Some((command, reply)) = rx.recv().await {
+        round_trips.fetch_add(1, Ordering::Relaxed);
+        let request = ExecRequest { script: command, become_: become_.cloned(), ..ExecRequest::default() };
+        let out = match transport.exec(request).await {
+            Ok(o) if o.rc == 0 => Ok(o.stdout),
+            Ok(o) => Err(format!("exit code {}: {}", o.rc, String::from_utf8_lossy(&o.stderr).trim())),
+            Err(e) => Err(e.to_string()),
+        };
+        let _ = reply.send(out);
+    }
+    let result = match reader.await {
+        Ok(r) => r,
+        Err(e) => Err(DataDirError::Source { path: data_dir.to_string(), source: etcdplay_etcd::SourceError::Remote(format!("the reader thread failed: {e}")) }),
+    };
+    RemoteRead { result, round_trips: round_trips.load(Ordering::Relaxed) }
+}
+
+/// The registered result of a check: state, members, verdict, reasons, warnings.
+pub(crate) fn result_json(read: &Result<DataDirReport, DataDirError>, verdict: &Verdict) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("changed".into(), Value::Bool(false));
+    let mut warnings = Vec::new();
+    match read {
+        Ok(report) => match &report.state {
+            DataDirState::Uninitialized => {
+                m.insert("state".into(), json!("uninitialized"));
+                m.insert("members".into(), json!([]));
+            }
+            DataDirState::Initialized { local_id, members, warnings: w, .. } => {
+                m.insert("state".into(), json!("initialized"));
+                m.insert("local_id".into(), json!(format!("{local_id:x}")));
+                let members: Vec<Value> = members
+                    .iter()
+                    .map(|x| json!({"id": format!("{:x}", x.id), "name": x.name, "peer_urls": x.peer_urls, "client_urls": x.client_urls, "is_learner": x.is_learner}))
+                    .collect();
+                m.insert("members".into(), Value::Array(members));
+                warnings.extend(w.iter().cloned());
+            }
+        },
+        Err(_) => {
+            m.insert("state".into(), json!("unreadable"));
+        }
+    }
+    let (name, reasons) = match verdict {
+        Verdict::Pass => ("pass", Vec::new()),
+        Verdict::Block { reasons } => ("block", reasons.clone()),
+        Verdict::CannotVerify { reason } => ("cannot_verify", vec![reason.clone()]),
+    };
+    m.insert("verdict".into(), json!(name));
+    m.insert("reasons".into(), json!(reasons));
+    m.insert("warnings".into(), json!(warnings));
+    m
+}
+
+fn list_arg(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        Some(Value::String(s)) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The plan from the task's `peer_urls` and `scheme` arguments.
+fn plan_of(args: &Map<String, Value>, origin: &str) -> Result<PeerPlan, TaskError> {
+    let urls = list_arg(args.get("peer_urls"));
+    let scheme = match args.get("scheme").and_then(Value::as_str) {
+        None | Some("") => None,
+        Some("http") => Some(PeerScheme::Http),
+        Some("https") => Some(PeerScheme::Https),
+        Some(other) => return Err(TaskError::Invalid(format!("{origin}: data_dir_scheme_check: scheme '{other}' is not http or https"))),
+    };
+    if urls.is_empty() && scheme.is_none() {
+        return Err(TaskError::Invalid(format!("{origin}: data_dir_scheme_check needs 'peer_urls' or 'scheme'")));
+    }
+    let mut plan = if urls.is_empty() { PeerPlan::scheme(PeerScheme::Http) } else { PeerPlan::advertise(urls) };
+    if let Some(s) = scheme {
+        plan.scheme = s;
+    }
+    Ok(plan)
+}
+
+pub(crate) async fn run(ctx: &HostActionCtx<'_>, args: &Map<String, Value>) -> Result<Value, TaskError> {
+    let data_dir = args
+        .get("data_dir")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| TaskError::Invalid(format!("{}: data_dir_scheme_check needs 'data_dir'", ctx.origin)))?;
+    let wal_dir = args.get("wal_dir").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let report_only = match args.get("mode").and_then(Value::as_str) {
+        None | Some("block") => false,
+        Some("report") => true,
+        Some(other) => return Err(TaskError::Invalid(format!("{}: data_dir_scheme_check: mode '{other}' is not block or report", ctx.origin))),
+    };
+    let plan = plan_of(args, ctx.origin)?;
+    let read = read_remote(ctx.transport, ctx.become_, data_dir, wal_dir).await;
+    let verdict = etcdplay_etcd::verdict(&read.result, &plan);
+    let mut result = result_json(&read.result, &verdict);
+    result.insert("data_dir".into(), json!(data_dir));
+    result.insert("round_trips".into(), json!(read.round_trips));
+    if !report_only && verdict != Verdict::Pass {
+        let found = Finding { host: ctx.host, unit: None, data_dir, read: &read.result, plan: &plan, verdict: &verdict, listen_peer_urls: &[] };
+        result.insert("failed".into(), Value::Bool(true));
+        result.insert("msg".into(), Value::String(found.message(&[ctx.host.to_string()])));
+    }
+    Ok(Value::Object(result))
+}
+
+/// One host's refused check, with everything the operator needs to decide: what the dir
+/// holds, what the plan wants, what etcd would do, and the two ways forward.
+pub(crate) struct Finding<'a> {
+    pub(crate) host: &'a str,
+    pub(crate) unit: Option<&'a str>,
+    pub(crate) data_dir: &'a str,
+    pub(crate) read: &'a Result<DataDirReport, DataDirError>,
+    pub(crate) plan: &'a PeerPlan,
+    pub(crate) verdict: &'a Verdict,
+    pub(crate) listen_peer_urls: &'a [String],
+}
+
+impl Finding<'_> {
+    /// The full explanation; `stopped` are the hosts on which nothing was started.
+    pub(crate) fn message(&self, stopped: &[String]) -> String {
+        let mut out = String::new();
+        let what = match self.verdict {
+            Verdict::CannotVerify { .. } => "cannot verify",
+            _ => "refuses",
+        };
+        let unit = self.unit.map(|u| format!(" (unit {u})")).unwrap_or_default();
+        out.push_str(&format!("data-dir scheme check {what} on {}{unit}: data dir {}", self.host, self.data_dir));
+        match self.read {
+            Ok(report) => {
+                if let DataDirState::Initialized { local_id, members, .. } = &report.state {
+                    out.push_str(&format!(
+                        " already holds a cluster (local member {local_id:x}); etcd ignores --initial-cluster and --initial-advertise-peer-urls on it and restores these {} member(s):\n",
+                        members.len()
+                    ));
+                    for m in members {
+                        let me = if m.id == *local_id { " (this host)" } else { "" };
+                        let name = if m.name.is_empty() { "(unnamed)" } else { m.name.as_str() };
+                        out.push_str(&format!("  member {:x} name={name} peer URLs: {}{me}\n", m.id, m.peer_urls.join(",")));
+                    }
+                } else {
+                    out.push_str(" is not initialized\n");
+                }
+            }
+            Err(e) => out.push_str(&format!(" could not be read: {e}\n")),
+        }
+        let scheme = match self.plan.scheme {
+            PeerScheme::Https => "https",
+            PeerScheme::Http => "http",
+        };
+        let advertise = if self.plan.advertise_peer_urls.is_empty() { "(not set)".to_string() } else { self.plan.advertise_peer_urls.join(",") };
+        out.push_str(&format!("  planned peer URLs of {}: advertise {advertise}", self.host));
+        if !self.listen_peer_urls.is_empty() {
+            out.push_str(&format!(", listen {}", self.listen_peer_urls.join(",")));
+        }
+        out.push_str(&format!(" (scheme {scheme})\n"));
+        match self.verdict {
+            Verdict::Block { reasons } => {
+                for r in reasons {
+                    out.push_str(&format!("  - {r}\n"));
+                }
+                let effect = match self.plan.scheme {
+                    PeerScheme::Https => "dial the other members at their stored http:// URLs; every TLS peer listener rejects that with \"tls: first record does not look like a TLS handshake\", the member never rejoins and the systemd start times out",
+                    PeerScheme::Http => "dial the other members at their stored https:// URLs while this member listens without TLS; the member never rejoins and the systemd start times out",
+                };
+                out.push_str(&format!("  what etcd would do: {effect}.\n"));
+            }
+            Verdict::CannotVerify { reason } => out.push_str(&format!("  - {reason}\n  the check fails closed: etcdplay does not start etcd on a data dir it cannot read.\n")),
+            Verdict::Pass => {}
+        }
+        out.push_str(&format!(
+            "  The data dir was not touched, and etcd was not started or restarted on {}.\n",
+            if stopped.is_empty() { self.host.to_string() } else { stopped.join(", ") }
+        ));
+        out.push_str("  Remedies:\n");
+        out.push_str(&format!("    keep every key (rolling member update to the planned URLs, or snapshot+restore): {}\n", remedy_command("migrate")));
+        out.push_str(&format!("    start fresh after a backup of the data dir (the keys are lost from the cluster): {}", remedy_command("reset")));
+        out
+    }
+}
+
+/// The command line of this run with `--leftover-membership MODE` (replacing any given).
+pub(crate) fn remedy_command(mode: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    let is_etcdplay = args.first().is_some_and(|a| a.rsplit('/').next() == Some("etcdplay")) && args.get(1).is_some_and(|a| a == "apply");
+    let mut words: Vec<String> = if is_etcdplay {
+        let mut out = vec!["etcdplay".to_string()];
+        let mut i = 1;
+        while i < args.len() {
+            let a = &args[i];
+            if a == "--leftover-membership" {
+                i += 2;
+                continue;
+            }
+            if !a.starts_with("--leftover-membership=") {
+                out.push(shell_word(a));
+            }
+            i += 1;
+        }
+        out
+    } else {
+        vec!["etcdplay".into(), "apply".into(), "-i".into(), "INVENTORY".into(), "PLAYBOOK".into()]
+    };
+    words.push("--leftover-membership".into());
+    words.push(mode.into());
+    words.join(" ")
+}
+
+/// Quotes a word for a shell only when it needs it.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c)) {
+        s.to_string()
+    } else {
+        etcdplay_etcd::datadir::shell_quote(s)
+    }
 }

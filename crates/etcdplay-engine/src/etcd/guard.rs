@@ -1,24 +1,245 @@
 //! The automatic data-dir guard: before etcdplay starts or restarts a systemd unit that runs
 //! etcd, it reads the unit's effective settings and the data dir's stored membership, and
 //! refuses (on every member of the cluster) when the stored peer URLs contradict the plan.
+//!
+//! Cost on the common path (a unit that does not run etcd): one `systemctl cat` per host.
+//! Only an etcd unit costs more: its `EnvironmentFile=`s and `--config-file`, then the
+//! read-only data-dir reader.
 
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use etcdplay_etcd::{PeerPlan, Verdict};
 use etcdplay_playbook::{ModuleCall, Task};
+use etcdplay_transport::{Become, ExecRequest, Transport};
+use futures::future::join_all;
 use serde_json::{Map, Value};
 
+use super::datadir::{read_remote, result_json, Finding, RemoteRead};
+use super::unitfile::{parse_env_file, raw_settings, EtcdSettings, ServiceUnit};
 use super::HostActionCtx;
 use crate::error::TaskError;
+use crate::events::HostStatus;
+use crate::options::LeftoverMembership;
 use crate::play::PlayRun;
 use crate::scope::TaskScope;
+use crate::task::Outcome;
+
+/// What the guard found on one host whose unit runs etcd.
+pub(crate) struct HostCheck {
+    pub(crate) host: String,
+    pub(crate) unit: String,
+    pub(crate) settings: EtcdSettings,
+    /// The parsed unit (for a temporary drop-in during a rolling migration).
+    pub(crate) service: ServiceUnit,
+    pub(crate) plan: PeerPlan,
+    pub(crate) read: RemoteRead,
+    pub(crate) verdict: Verdict,
+    /// How the unit's host is reached, for `migrate`/`reset`.
+    pub(crate) transport: std::sync::Arc<dyn Transport>,
+    pub(crate) become_: Option<Become>,
+}
+
+impl HostCheck {
+    fn finding(&self) -> Finding<'_> {
+        Finding {
+            host: &self.host,
+            unit: Some(&self.unit),
+            data_dir: &self.settings.data_dir,
+            read: &self.read.result,
+            plan: &self.plan,
+            verdict: &self.verdict,
+            listen_peer_urls: &self.settings.listen_peer_urls,
+        }
+    }
+}
+
+/// Whether `call` starts, restarts or reloads a unit: returns the rendered unit name.
+fn starting_unit(run: &PlayRun<'_>, call: &ModuleCall, vars: &etcdplay_template::Vars) -> Option<String> {
+    let module = etcdplay_modules::canonical_name(&call.name).unwrap_or(call.name.as_str());
+    if !matches!(module, "systemd" | "service" | "systemd_service") {
+        return None;
+    }
+    let origin = call.args_origin.to_string();
+    let args = match run.engine.templar.template_value(&Value::Object(call.args.clone()), &origin, vars) {
+        Ok(Value::Object(m)) => m,
+        _ => return None, // the task itself reports a template error
+    };
+    let state = args.get("state").and_then(Value::as_str)?;
+    if !matches!(state, "started" | "restarted" | "reloaded") {
+        return None;
+    }
+    let name = args.get("name").or_else(|| args.get("unit")).and_then(Value::as_str)?;
+    Some(name.to_string()).filter(|n| !n.is_empty())
+}
+
+/// Whether the task's `when` holds on this host (errors count as "runs": the task reports them).
+fn runs_here(run: &PlayRun<'_>, task: &Task, scope: &TaskScope, vars: &etcdplay_template::Vars) -> bool {
+    let origin = task.origin.to_string();
+    scope.when.iter().map(|c| (c.expr.as_str(), c.origin.to_string())).chain(task.when.iter().map(|e| (e.as_str(), origin.clone()))).all(|(expr, origin)| run.engine.templar.eval_condition(expr, &origin, vars).unwrap_or(true))
+}
+
+/// Root for reading data dirs and unit files unless the login user already is root.
+fn root_become(user: Option<&str>) -> Option<Become> {
+    match user {
+        None | Some("root") => None,
+        Some(_) => Some(Become { user: "root".into() }),
+    }
+}
+
+async fn exec_stdout(transport: &dyn Transport, become_: Option<&Become>, script: String) -> Result<(i32, String), String> {
+    let out = transport.exec(ExecRequest { script, become_: become_.cloned(), ..ExecRequest::default() }).await.map_err(|e| e.to_string())?;
+    Ok((out.rc, String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+/// The etcd settings a unit will start with on the host, or `None` when it does not run etcd.
+pub(crate) async fn unit_settings(transport: &dyn Transport, become_: Option<&Become>, unit: &str) -> Result<Option<(ServiceUnit, EtcdSettings)>, String> {
+    let quoted = etcdplay_etcd::datadir::shell_quote(unit);
+    let (rc, text) = exec_stdout(transport, become_, format!("systemctl cat -- {quoted} 2>/dev/null")).await?;
+    if rc != 0 || !text.contains("etcd") {
+        return Ok(None);
+    }
+    let parsed = ServiceUnit::parse(&text);
+    if !parsed.runs_etcd() {
+        return Ok(None);
+    }
+    let mut env_vars = Vec::new();
+    for (path, optional) in &parsed.environment_files {
+        match transport.get(path, become_).await {
+            Ok(bytes) => env_vars.extend(parse_env_file(&String::from_utf8_lossy(&bytes))),
+            Err(_) if *optional => {}
+            Err(e) => return Err(format!("{unit}: EnvironmentFile {path}: {e}")),
+        }
+    }
+    let raw: BTreeMap<String, String> = raw_settings(&parsed, &env_vars);
+    let config = match raw.get("config-file") {
+        Some(path) => {
+            let bytes = transport.get(path, become_).await.map_err(|e| format!("{unit}: --config-file {path}: {e}"))?;
+            let node = etcdplay_source::load_yaml(&String::from_utf8_lossy(&bytes)).map_err(|e| format!("{unit}: --config-file {path}: {e}"))?;
+            Some(node.to_json())
+        }
+        None => None,
+    };
+    let settings = EtcdSettings::resolve(&raw, config.as_ref(), parsed.working_directory.as_deref());
+    Ok(Some((parsed, settings)))
+}
+
+/// Checks one host; `Ok(None)` when the task does not start an etcd unit there.
+async fn check_host(run: &PlayRun<'_>, task: &Task, call: &ModuleCall, scope: &TaskScope, host: &str) -> Result<Option<HostCheck>, String> {
+    let vars = run.task_vars(host, scope, Some(task));
+    if !runs_here(run, task, scope, &vars) {
+        return Ok(None);
+    }
+    let Some(unit) = starting_unit(run, call, &vars) else { return Ok(None) };
+    let origin = task.origin.to_string();
+    let delegate = match task.delegate_to.clone().or(scope.delegate_to.clone()) {
+        Some(d) => run.engine.templar.render_string(&d, &origin, &vars).ok(),
+        None => None,
+    };
+    // Where the unit would be started; unreachable hosts are left to the task to report.
+    let Ok(target) = run.target(host, task, &vars, delegate.as_deref()) else { return Ok(None) };
+    let Ok(transport) = run.engine.pool.get(&target).await else { return Ok(None) };
+    let become_ = root_become(target.user.as_deref());
+    let Some((service, settings)) = unit_settings(transport.as_ref(), become_.as_ref(), &unit).await? else { return Ok(None) };
+    let plan = settings.plan();
+    let read = read_remote(transport.as_ref(), become_.as_ref(), &settings.data_dir, settings.wal_dir.as_deref()).await;
+    let verdict = etcdplay_etcd::verdict(&read.result, &plan);
+    Ok(Some(HostCheck { host: host.to_string(), unit, settings, service, plan, read, verdict, transport, become_ }))
+}
 
 /// Before a task runs on any host: `Some(failed hosts)` when the guard stopped the task on
 /// every host of the play (the task then does not run anywhere).
 pub(crate) async fn preflight(run: &PlayRun<'_>, task: &Task, call: &ModuleCall, scope: &TaskScope, hosts: &[String]) -> Option<Vec<String>> {
-    let _ = (run, task, call, scope, hosts);
-    None
+    let module = etcdplay_modules::canonical_name(&call.name).unwrap_or(call.name.as_str());
+    if !matches!(module, "systemd" | "service" | "systemd_service") {
+        return None;
+    }
+    let started = Instant::now();
+    let results = join_all(hosts.iter().map(|h| async move { (h.clone(), check_host(run, task, call, scope, h).await) })).await;
+    let mut checks = Vec::new();
+    let mut errors = Vec::new();
+    for (host, r) in results {
+        match r {
+            Ok(Some(c)) => checks.push(c),
+            Ok(None) => {}
+            Err(e) => errors.push((host, e)),
+        }
+    }
+    if checks.iter().all(|c| c.verdict == Verdict::Pass) && errors.is_empty() {
+        return None;
+    }
+    match run.engine.options.leftover_membership {
+        LeftoverMembership::Block => {}
+        mode => {
+            // Only a readable, understood contradiction is repaired; anything unreadable
+            // fails closed as in `block`.
+            let understood = errors.is_empty() && checks.iter().all(|c| !matches!(c.verdict, Verdict::CannotVerify { .. }));
+            if understood {
+                match super::migrate::resolve(run, mode, &checks).await {
+                    Ok(()) => return None,
+                    Err(e) => {
+                        let msg = format!(
+                            "--leftover-membership {}: {e}\n  etcd was not started on {}; backups already made stay in /var/backups/etcdplay on the hosts and in backups/ beside the inventory; no data dir is emptied or replaced before every backup exists.",
+                            mode_name(mode),
+                            hosts.join(", ")
+                        );
+                        let outcomes: Vec<(String, Outcome)> = hosts.iter().map(|h| (h.clone(), Outcome::Failed)).collect();
+                        for h in hosts {
+                            run.emit(h, None, HostStatus::Failed, None, Some(msg.clone()), serde_json::json!({"changed": false, "failed": true, "msg": msg}), started, None);
+                        }
+                        return Some(run.settle(&outcomes, scope));
+                    }
+                }
+            }
+        }
+    }
+    Some(refuse(run, scope, hosts, &checks, &errors, started))
+}
+
+fn mode_name(mode: LeftoverMembership) -> &'static str {
+    match mode {
+        LeftoverMembership::Block => "block",
+        LeftoverMembership::Migrate => "migrate",
+        LeftoverMembership::Reset => "reset",
+    }
+}
+
+/// Fails the task on every host with each host's explanation; nothing is started anywhere.
+fn refuse(run: &PlayRun<'_>, scope: &TaskScope, hosts: &[String], checks: &[HostCheck], errors: &[(String, String)], started: Instant) -> Vec<String> {
+    let offenders: Vec<String> = checks.iter().filter(|c| c.verdict != Verdict::Pass).map(|c| c.host.clone()).chain(errors.iter().map(|(h, _)| h.clone())).collect();
+    let mut outcomes = Vec::new();
+    for host in hosts {
+        let (msg, mut result) = if let Some(c) = checks.iter().find(|c| &c.host == host && c.verdict != Verdict::Pass) {
+            let mut r = result_json(&c.read.result, &c.verdict);
+            r.insert("data_dir".into(), Value::String(c.settings.data_dir.clone()));
+            (c.finding().message(hosts), r)
+        } else if let Some((_, e)) = errors.iter().find(|(h, _)| h == host) {
+            let msg = format!(
+                "data-dir scheme check cannot verify {host}: {e}\n  the check fails closed: etcd was not started or restarted on {}; nothing was changed.",
+                hosts.join(", ")
+            );
+            let mut r = Map::new();
+            r.insert("verdict".into(), Value::String("cannot_verify".into()));
+            (msg, r)
+        } else {
+            let msg = format!(
+                "not started: the data-dir scheme check refused on {} (see that host's message); etcd is started on no member of this play so that no member runs against a contradicting configuration. This host's data dir was not touched.",
+                offenders.join(", ")
+            );
+            (msg, Map::new())
+        };
+        result.insert("changed".into(), Value::Bool(false));
+        result.insert("failed".into(), Value::Bool(true));
+        result.insert("msg".into(), Value::String(msg.clone()));
+        run.emit(host, None, HostStatus::Failed, None, Some(msg), Value::Object(result), started, None);
+        outcomes.push((host.clone(), Outcome::Failed));
+    }
+    run.settle(&outcomes, scope)
 }
 
 /// Just before a module runs on one host: `Some(result)` replaces the module's run with that
-/// (failed) result.
+/// (failed) result. The play-wide [`preflight`] already covers every start of an etcd unit,
+/// so nothing is left to check per host.
 pub(crate) async fn before_module(ctx: &HostActionCtx<'_>, module: &str, args: &Map<String, Value>) -> Result<Option<Value>, TaskError> {
     let _ = (ctx, module, args);
     Ok(None)

@@ -7,8 +7,11 @@
 pub(crate) mod datadir;
 pub(crate) mod guard;
 pub(crate) mod health;
+pub(crate) mod migrate;
+pub(crate) mod members;
 pub(crate) mod pki;
 pub(crate) mod restart;
+pub(crate) mod unitfile;
 
 use etcdplay_template::Vars;
 use etcdplay_transport::{Become, Transport};
@@ -33,6 +36,7 @@ pub(crate) async fn run_host_action(ctx: &HostActionCtx<'_>, name: &str, args: &
     match name {
         "data_dir_scheme_check" => datadir::run(ctx, args).await.map(Some),
         "etcd_member_restart" => restart::run(ctx, args).await.map(Some),
+        "etcd_member_join" => members::run(ctx, args).await.map(Some),
         _ => Ok(None),
     }
 }

@@ -1,11 +1,179 @@
 //! `etcd_member_restart`: restarts one member after checking that the rest of the cluster is
 //! healthy (never two members down at once), then waits for the cluster to be healthy again.
+//! Used as a handler with `throttle: 1`, it gives a rolling restart that keeps quorum: the
+//! guard refuses to take a member down while another one is already unhealthy.
 
-use serde_json::{Map, Value};
+use std::time::Duration;
 
+use etcdplay_etcd::EndpointStatus;
+use etcdplay_transport::ExecRequest;
+use serde_json::{json, Map, Value};
+
+use super::health::{client_from_args, wait_from_args};
 use super::HostActionCtx;
 use crate::error::TaskError;
 
-pub(crate) async fn run(ctx: &HostActionCtx<'_>, _args: &Map<String, Value>) -> Result<Value, TaskError> {
-    Err(TaskError::Invalid(format!("{}: etcd_member_restart is not available in this build yet", ctx.origin)))
+/// How long to wait for the cluster to be healthy after the restart, by default.
+const DEFAULT_WAIT: Duration = Duration::from_secs(120);
+/// How long the guard waits for other members to recover before refusing (a member that
+/// was restarted a moment ago may still be catching up).
+const GUARD_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs the action on `ctx.host`.
+pub(crate) async fn run(ctx: &HostActionCtx<'_>, args: &Map<String, Value>) -> Result<Value, TaskError> {
+    let origin = ctx.origin;
+    let service = args.get("service").and_then(Value::as_str).unwrap_or("etcd");
+    check_unit_name(service).map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?;
+    let client = client_from_args(args, origin)?;
+    let wait = wait_from_args(args, DEFAULT_WAIT, origin)?;
+    let own_endpoint = args.get("endpoint").and_then(Value::as_str).map(|s| s.trim_end_matches('/').to_string());
+    if ctx.check {
+        return Ok(json!({"changed": true, "msg": format!("{service} would be restarted on {}", ctx.host)}));
+    }
+    // Quorum guard: every other member must be healthy before this one goes down.
+    let started = std::time::Instant::now();
+    loop {
+        let statuses = client.endpoint_status().await;
+        match guard_verdict(&statuses, ctx.host, own_endpoint.as_deref()) {
+            Ok(()) => break,
+            Err(reason) if started.elapsed() >= GUARD_GRACE => {
+                return Ok(json!({
+                    "changed": false,
+                    "failed": true,
+                    "msg": format!("refusing to restart {service} on {}: {reason}; restarting now could lose quorum", ctx.host),
+                }));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    }
+    let before = main_pid(ctx, service).await?;
+    let script = format!("systemctl daemon-reload && systemctl restart {service}");
+    let out = ctx
+        .transport
+        .exec(ExecRequest { become_: ctx.become_.cloned(), ..ExecRequest::script(script) })
+        .await
+        .map_err(|e| TaskError::Unreachable(e.to_string()))?;
+    if out.rc != 0 {
+        return Ok(json!({
+            "changed": true,
+            "failed": true,
+            "rc": out.rc,
+            "msg": format!("systemctl restart {service} failed on {}: {}", ctx.host, out.stderr_str().trim()),
+        }));
+    }
+    let after = main_pid(ctx, service).await?;
+    match client.wait_healthy(wait).await {
+        Ok(_) => Ok(json!({
+            "changed": true,
+            "service": service,
+            "pid_before": before,
+            "pid_after": after,
+            "msg": format!("{service} restarted on {}; cluster healthy", ctx.host),
+        })),
+        Err(e) => Ok(json!({"changed": true, "failed": true, "msg": format!("after restarting {service} on {}: {e}", ctx.host)})),
+    }
+}
+
+/// `Ok` when every member other than `host` (matched by `own_endpoint`, else by member name)
+/// is healthy and some member leads; otherwise why not.
+pub(crate) fn guard_verdict(statuses: &[EndpointStatus], host: &str, own_endpoint: Option<&str>) -> Result<(), String> {
+    let is_self = |s: &EndpointStatus| match own_endpoint {
+        Some(url) => s.endpoint.trim_end_matches('/') == url.trim_end_matches('/'),
+        None => s.name.as_deref() == Some(host),
+    };
+    let sick: Vec<String> = statuses
+        .iter()
+        .filter(|s| !is_self(s) && !s.healthy)
+        .map(|s| format!("member {} is unhealthy ({})", s.label(), s.error.as_deref().unwrap_or("no answer")))
+        .collect();
+    if !sick.is_empty() {
+        return Err(sick.join("; "));
+    }
+    if !statuses.iter().any(|s| s.is_leader || (s.healthy && s.leader_id.is_some_and(|l| l != 0))) {
+        return Err("no member has a leader".into());
+    }
+    Ok(())
+}
+
+/// The service's main PID (0 when stopped), for the result.
+async fn main_pid(ctx: &HostActionCtx<'_>, service: &str) -> Result<u64, TaskError> {
+    let out = ctx
+        .transport
+        .exec(ExecRequest { become_: ctx.become_.cloned(), ..ExecRequest::script(format!("systemctl show -p MainPID --value {service}")) })
+        .await
+        .map_err(|e| TaskError::Unreachable(e.to_string()))?;
+    Ok(out.stdout_str().trim().parse().unwrap_or(0))
+}
+
+/// A systemd unit name safe to put in a shell command line.
+fn check_unit_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty() && !name.starts_with('-') && name.chars().all(|c| c.is_ascii_alphanumeric() || "@._-:".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{name}' is not a systemd unit name"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(endpoint: &str, name: &str, healthy: bool, leader: bool) -> EndpointStatus {
+        EndpointStatus {
+            endpoint: endpoint.into(),
+            member_id: Some(1),
+            name: Some(name.into()),
+            version: None,
+            db_size: None,
+            is_leader: leader,
+            is_learner: false,
+            leader_id: if healthy { Some(7) } else { None },
+            raft_term: None,
+            raft_index: None,
+            healthy,
+            latency: None,
+            error: if healthy { None } else { Some("connection refused".into()) },
+        }
+    }
+
+    #[test]
+    fn guard_allows_restart_when_others_are_healthy() {
+        let s = [status("https://a:2379", "a", true, true), status("https://b:2379", "b", true, false), status("https://c:2379", "c", true, false)];
+        assert!(guard_verdict(&s, "a", Some("https://a:2379")).is_ok());
+        assert!(guard_verdict(&s, "b", None).is_ok());
+    }
+
+    #[test]
+    fn guard_allows_restarting_the_sick_member_itself() {
+        let s = [status("https://a:2379", "a", false, false), status("https://b:2379", "b", true, true), status("https://c:2379", "c", true, false)];
+        assert!(guard_verdict(&s, "a", Some("https://a:2379/")).is_ok());
+    }
+
+    #[test]
+    fn guard_refuses_when_another_member_is_down() {
+        let s = [status("https://a:2379", "a", true, true), status("https://b:2379", "b", false, false), status("https://c:2379", "c", true, false)];
+        let e = guard_verdict(&s, "a", Some("https://a:2379")).unwrap_err();
+        assert!(e.contains("b (https://b:2379)") && e.contains("connection refused"), "{e}");
+        // Matching by name works the same.
+        assert!(guard_verdict(&s, "c", None).is_err());
+    }
+
+    #[test]
+    fn guard_refuses_without_a_leader() {
+        let mut s = [status("https://a:2379", "a", true, false), status("https://b:2379", "b", true, false)];
+        for x in &mut s {
+            x.leader_id = Some(0);
+        }
+        assert!(guard_verdict(&s, "a", None).unwrap_err().contains("leader"));
+    }
+
+    #[test]
+    fn unit_names_are_checked() {
+        assert!(check_unit_name("etcd").is_ok());
+        assert!(check_unit_name("etcd@main.service").is_ok());
+        for bad in ["", "etcd; reboot", "-x", "a b", "$(id)"] {
+            assert!(check_unit_name(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -30,7 +30,11 @@ impl ClusterClient {
     /// Checks the endpoints and TLS material; connects to nothing yet. With `tls`, every
     /// endpoint must be `https://`; without, `http://`. `timeout` bounds each endpoint's
     /// probe and each call.
-    pub fn new(endpoints: Vec<String>, tls: Option<EndpointTls>, timeout: Duration) -> Result<Self, ClientError> {
+    pub fn new(
+        endpoints: Vec<String>,
+        tls: Option<EndpointTls>,
+        timeout: Duration,
+    ) -> Result<Self, ClientError> {
         if endpoints.is_empty() {
             return Err(ClientError::NoEndpoints);
         }
@@ -42,7 +46,11 @@ impl ClusterClient {
             .map(|e| EndpointUrl::parse(e, tls.is_some()))
             .collect::<Result<Vec<_>, _>>()?;
         install_crypto_provider();
-        Ok(ClusterClient { endpoints: parsed, tls: tls.map(Arc::new), timeout })
+        Ok(ClusterClient {
+            endpoints: parsed,
+            tls: tls.map(Arc::new),
+            timeout,
+        })
     }
 
     /// The endpoint URLs, normalised.
@@ -69,8 +77,12 @@ impl ClusterClient {
     }
 
     /// Polls until every endpoint is healthy and exactly one leader exists, or `timeout`
-    /// passes ([`ClientError::NotHealthy`] with the last poll).
-    pub async fn wait_healthy(&self, timeout: Duration) -> Result<Vec<EndpointStatus>, ClientError> {
+    /// passes ([`ClientError::NotHealthy`] with the last poll). Polls at least once; the
+    /// last poll may overrun `timeout` by up to the client's per-endpoint timeout.
+    pub async fn wait_healthy(
+        &self,
+        timeout: Duration,
+    ) -> Result<Vec<EndpointStatus>, ClientError> {
         let start = Instant::now();
         loop {
             let statuses = self.endpoint_status().await;
@@ -79,7 +91,11 @@ impl ClusterClient {
                 return Ok(statuses);
             }
             if start.elapsed() + POLL_INTERVAL >= timeout {
-                return Err(ClientError::NotHealthy { after: start.elapsed(), problems, last: statuses });
+                return Err(ClientError::NotHealthy {
+                    after: start.elapsed(),
+                    problems,
+                    last: statuses,
+                });
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }
@@ -88,42 +104,76 @@ impl ClusterClient {
     /// The cluster's members.
     pub async fn member_list(&self) -> Result<Vec<ClusterMember>, ClientError> {
         let (mut client, endpoint) = self.any_client("member list").await?;
-        let list = self.call("member list", &endpoint, client.member_list()).await?;
+        let list = self
+            .call("member list", &endpoint, client.member_list())
+            .await?;
         Ok(members_of(list.members()))
     }
 
-    /// Adds a member (as a learner when `learner`) with `peer_urls`.
-    pub async fn member_add(&self, peer_urls: &[String], learner: bool) -> Result<MemberAdded, ClientError> {
+    /// Adds a member (as a learner when `learner`) with `peer_urls`. etcd refuses changes
+    /// with [`MembershipRefusal::UnhealthyCluster`] until every voting member has been
+    /// connected to the others for 5 s (so right after a start or restart): retry on it.
+    pub async fn member_add(
+        &self,
+        peer_urls: &[String],
+        learner: bool,
+    ) -> Result<MemberAdded, ClientError> {
         const OP: &str = "member add";
         let (mut client, endpoint) = self.any_client(OP).await?;
-        let options = if learner { MemberAddOptions::new().with_is_learner() } else { MemberAddOptions::new() };
-        let resp = self.call(OP, &endpoint, client.member_add(peer_urls, Some(options))).await?;
-        let member = resp.member().map(ClusterMember::from).ok_or_else(|| ClientError::Rpc {
-            op: OP,
-            endpoint: endpoint.clone(),
-            message: "etcd answered without the new member".into(),
-        })?;
-        Ok(MemberAdded { member, members: members_of(resp.member_list()) })
+        let options = if learner {
+            MemberAddOptions::new().with_is_learner()
+        } else {
+            MemberAddOptions::new()
+        };
+        let resp = self
+            .call(OP, &endpoint, client.member_add(peer_urls, Some(options)))
+            .await?;
+        let member = resp
+            .member()
+            .map(ClusterMember::from)
+            .ok_or_else(|| ClientError::Rpc {
+                op: OP,
+                endpoint: endpoint.clone(),
+                message: "etcd answered without the new member".into(),
+            })?;
+        Ok(MemberAdded {
+            member,
+            members: members_of(resp.member_list()),
+        })
     }
 
     /// Promotes learner `id` to a voting member; returns the membership after the change.
     pub async fn member_promote(&self, id: u64) -> Result<Vec<ClusterMember>, ClientError> {
         let (mut client, endpoint) = self.any_client("member promote").await?;
-        let resp = self.call("member promote", &endpoint, client.member_promote(id)).await?;
+        let resp = self
+            .call("member promote", &endpoint, client.member_promote(id))
+            .await?;
         Ok(members_of(resp.members()))
     }
 
     /// Replaces the peer URLs of member `id`; returns the membership after the change.
-    pub async fn member_update(&self, id: u64, peer_urls: &[String]) -> Result<Vec<ClusterMember>, ClientError> {
+    pub async fn member_update(
+        &self,
+        id: u64,
+        peer_urls: &[String],
+    ) -> Result<Vec<ClusterMember>, ClientError> {
         let (mut client, endpoint) = self.any_client("member update").await?;
-        let resp = self.call("member update", &endpoint, client.member_update(id, peer_urls.to_vec())).await?;
+        let resp = self
+            .call(
+                "member update",
+                &endpoint,
+                client.member_update(id, peer_urls.to_vec()),
+            )
+            .await?;
         Ok(members_of(resp.members()))
     }
 
     /// Removes member `id`; returns the membership after the change.
     pub async fn member_remove(&self, id: u64) -> Result<Vec<ClusterMember>, ClientError> {
         let (mut client, endpoint) = self.any_client("member remove").await?;
-        let resp = self.call("member remove", &endpoint, client.member_remove(id)).await?;
+        let resp = self
+            .call("member remove", &endpoint, client.member_remove(id))
+            .await?;
         Ok(members_of(resp.members()))
     }
 
@@ -134,13 +184,19 @@ impl ClusterClient {
         for ep in &self.endpoints {
             let attempt = async {
                 let mut client = probe::connect(ep, self.tls.as_deref(), self.timeout).await?;
-                client.status().await.map_err(|e| format!("status: {}", rpc_error(&e)))?;
+                client
+                    .status()
+                    .await
+                    .map_err(|e| format!("status: {}", rpc_error(&e)))?;
                 Ok::<_, String>(client)
             };
             match tokio::time::timeout(self.timeout, attempt).await {
                 Ok(Ok(client)) => return Ok((client, ep.url.clone())),
                 Ok(Err(e)) => errors.push((ep.url.clone(), e)),
-                Err(_) => errors.push((ep.url.clone(), format!("no answer within {}", probe::secs(self.timeout)))),
+                Err(_) => errors.push((
+                    ep.url.clone(),
+                    format!("no answer within {}", probe::secs(self.timeout)),
+                )),
             }
         }
         Err(ClientError::Unreachable { op, errors })
@@ -159,11 +215,24 @@ impl ClusterClient {
                 let message = rpc_error(&e);
                 let endpoint = endpoint.to_string();
                 Err(match MembershipRefusal::from_message(&message) {
-                    Some(kind) => ClientError::Refused { op, endpoint, kind, message },
-                    None => ClientError::Rpc { op, endpoint, message },
+                    Some(kind) => ClientError::Refused {
+                        op,
+                        endpoint,
+                        kind,
+                        message,
+                    },
+                    None => ClientError::Rpc {
+                        op,
+                        endpoint,
+                        message,
+                    },
                 })
             }
-            Err(_) => Err(ClientError::Timeout { op, endpoint: endpoint.to_string(), after: self.timeout }),
+            Err(_) => Err(ClientError::Timeout {
+                op,
+                endpoint: endpoint.to_string(),
+                after: self.timeout,
+            }),
         }
     }
 }
@@ -186,7 +255,9 @@ fn name_members(endpoints: &[EndpointUrl], probes: Vec<Probe>) -> Vec<EndpointSt
             let mut s = p.status;
             let member = match s.member_id {
                 Some(id) => known.iter().find(|m| m.id == id),
-                None => known.iter().find(|m| m.client_urls.iter().any(|u| ep.matches(u))),
+                None => known
+                    .iter()
+                    .find(|m| m.client_urls.iter().any(|u| ep.matches(u))),
             };
             if let Some(m) = member {
                 s.member_id = Some(m.id);

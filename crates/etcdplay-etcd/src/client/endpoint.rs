@@ -16,7 +16,10 @@ pub(crate) struct EndpointUrl {
 impl EndpointUrl {
     /// Parses `text`; `tls` says whether TLS material was given.
     pub(crate) fn parse(text: &str, tls: bool) -> Result<Self, ClientError> {
-        let bad = |reason: &str| ClientError::BadEndpoint { endpoint: text.to_string(), reason: reason.to_string() };
+        let bad = |reason: &str| ClientError::BadEndpoint {
+            endpoint: text.to_string(),
+            reason: reason.to_string(),
+        };
         let trimmed = text.trim().trim_end_matches('/');
         let (https, rest) = if let Some(rest) = trimmed.strip_prefix("https://") {
             (true, rest)
@@ -29,7 +32,9 @@ impl EndpointUrl {
             return Err(bad("expected http://HOST:PORT or https://HOST:PORT"));
         }
         if https && !tls {
-            return Err(bad("https:// needs the CA, client certificate and client key"));
+            return Err(bad(
+                "https:// needs the CA, client certificate and client key",
+            ));
         }
         if !https && tls {
             return Err(bad("TLS material given but the endpoint is plain http://"));
@@ -40,7 +45,10 @@ impl EndpointUrl {
         // The URI parser has the last word on everything else.
         tonic::transport::Endpoint::from_shared(trimmed.to_string())
             .map_err(|e| bad(&format!("not a valid URL ({e})")))?;
-        Ok(Self { url: trimmed.to_string(), https })
+        Ok(Self {
+            url: trimmed.to_string(),
+            https,
+        })
     }
 
     /// Whether `client_url` (from etcd's member list) names this endpoint.
@@ -56,7 +64,14 @@ fn check_authority(authority: &str) -> Result<(), String> {
         let (host, after) = rest.split_once(']').ok_or("unclosed '[' in the host")?;
         match after {
             "" => (host, None),
-            _ => (host, Some(after.strip_prefix(':').ok_or("expected ':PORT' after ']'")?)),
+            _ => (
+                host,
+                Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or("expected ':PORT' after ']'")?,
+                ),
+            ),
         }
     } else {
         match authority.rsplit_once(':') {
@@ -82,7 +97,8 @@ mod tests {
 
     #[test]
     fn schemes_must_match_tls() {
-        assert!(EndpointUrl::parse("http://10.0.0.1:2379/", false).is_ok_and(|e| e.url == "http://10.0.0.1:2379"));
+        assert!(EndpointUrl::parse("http://10.0.0.1:2379/", false)
+            .is_ok_and(|e| e.url == "http://10.0.0.1:2379"));
         assert!(EndpointUrl::parse("https://[::1]:2379", true).is_ok_and(|e| e.https));
         for (text, tls) in [
             ("https://a:2379", false),

@@ -45,7 +45,10 @@ impl MembershipRefusal {
             ("too many learner members", Self::TooManyLearners),
             ("unhealthy cluster", Self::UnhealthyCluster),
         ];
-        table.iter().find(|(needle, _)| m.contains(needle)).map(|(_, kind)| *kind)
+        table
+            .iter()
+            .find(|(needle, _)| m.contains(needle))
+            .map(|(_, kind)| *kind)
     }
 }
 
@@ -79,23 +82,47 @@ pub enum ClientError {
     BadTls(String),
     /// No endpoint accepted a connection for an operation that needs one.
     #[error("{op}: no etcd endpoint reachable ({})", join_pairs(.errors))]
-    Unreachable { op: &'static str, errors: Vec<(String, String)> },
+    Unreachable {
+        op: &'static str,
+        errors: Vec<(String, String)>,
+    },
     /// The operation did not answer in time.
     #[error("{op} via {endpoint}: no answer within {}", secs(*.after))]
-    Timeout { op: &'static str, endpoint: String, after: Duration },
+    Timeout {
+        op: &'static str,
+        endpoint: String,
+        after: Duration,
+    },
     /// etcd refused a membership change for a known reason.
     #[error("{op} via {endpoint}: {kind} ({message})")]
-    Refused { op: &'static str, endpoint: String, kind: MembershipRefusal, message: String },
+    Refused {
+        op: &'static str,
+        endpoint: String,
+        kind: MembershipRefusal,
+        message: String,
+    },
     /// Any other failed call.
     #[error("{op} via {endpoint}: {message}")]
-    Rpc { op: &'static str, endpoint: String, message: String },
+    Rpc {
+        op: &'static str,
+        endpoint: String,
+        message: String,
+    },
     /// [`crate::client::ClusterClient::wait_healthy`] gave up; `last` is the final poll.
     #[error("etcd cluster not healthy after {}: {}", secs(*.after), .problems.join("; "))]
-    NotHealthy { after: Duration, problems: Vec<String>, last: Vec<EndpointStatus> },
+    NotHealthy {
+        after: Duration,
+        problems: Vec<String>,
+        last: Vec<EndpointStatus>,
+    },
 }
 
 fn join_pairs(pairs: &[(String, String)]) -> String {
-    pairs.iter().map(|(e, m)| format!("{e}: {m}")).collect::<Vec<_>>().join("; ")
+    pairs
+        .iter()
+        .map(|(e, m)| format!("{e}: {m}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn secs(d: Duration) -> String {
@@ -150,8 +177,14 @@ mod tests {
     #[test]
     fn recognises_etcd_refusals() {
         let cases = [
-            ("etcdserver: member not found", Some(MembershipRefusal::MemberNotFound)),
-            ("etcdserver: Peer URLs already exists", Some(MembershipRefusal::PeerUrlExists)),
+            (
+                "etcdserver: member not found",
+                Some(MembershipRefusal::MemberNotFound),
+            ),
+            (
+                "etcdserver: Peer URLs already exists",
+                Some(MembershipRefusal::PeerUrlExists),
+            ),
             (
                 "etcdserver: re-configuration failed due to not enough started members",
                 Some(MembershipRefusal::NotEnoughStartedMembers),
@@ -160,8 +193,14 @@ mod tests {
                 "etcdserver: can only promote a learner member which is in sync with leader",
                 Some(MembershipRefusal::LearnerNotReady),
             ),
-            ("etcdserver: can only promote a learner member", Some(MembershipRefusal::NotALearner)),
-            ("etcdserver: member ID already exist", Some(MembershipRefusal::MemberIdExists)),
+            (
+                "etcdserver: can only promote a learner member",
+                Some(MembershipRefusal::NotALearner),
+            ),
+            (
+                "etcdserver: member ID already exist",
+                Some(MembershipRefusal::MemberIdExists),
+            ),
             ("etcdserver: request timed out", None),
         ];
         for (message, want) in cases {
@@ -183,7 +222,10 @@ mod tests {
                 Some(&self.0)
             }
         }
-        let e = Outer(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"));
+        let e = Outer(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connection refused",
+        ));
         assert_eq!(error_chain(&e), "transport error: connection refused");
     }
 }

@@ -17,21 +17,29 @@ use crate::client::tls::EndpointTls;
 
 /// Opens one connection (TCP, TLS and HTTP/2 handshakes done eagerly so that a refusal is
 /// reported as such) and wraps it in an etcd client.
-pub(crate) async fn connect(ep: &EndpointUrl, tls: Option<&EndpointTls>, timeout: Duration) -> Result<Client, String> {
+pub(crate) async fn connect(
+    ep: &EndpointUrl,
+    tls: Option<&EndpointTls>,
+    timeout: Duration,
+) -> Result<Client, String> {
     let mut endpoint = tonic::transport::Endpoint::from_shared(ep.url.clone())
         .map_err(|e| error_chain(&e))?
         // No per-request timeout here: callers bound whole operations, and report the
         // overrun in their own words.
         .connect_timeout(timeout);
     if let Some(tls) = tls {
-        endpoint = endpoint.tls_config(tls.tonic_config()).map_err(|e| format!("TLS setup: {}", error_chain(&e)))?;
+        endpoint = endpoint
+            .tls_config(tls.tonic_config())
+            .map_err(|e| format!("TLS setup: {}", error_chain(&e)))?;
     }
     let channel = match tokio::time::timeout(timeout, endpoint.connect()).await {
         Ok(Ok(channel)) => channel,
         Ok(Err(e)) => return Err(format!("connect: {}", error_chain(&e))),
         Err(_) => return Err(format!("connect: no connection within {}", secs(timeout))),
     };
-    Client::from_channel(Channel::Tonic(channel), None).await.map_err(|e| error_chain(&e))
+    Client::from_channel(Channel::Tonic(channel), None)
+        .await
+        .map_err(|e| error_chain(&e))
 }
 
 pub(crate) fn secs(d: Duration) -> String {
@@ -46,12 +54,20 @@ pub(crate) struct Probe {
 }
 
 /// Probes one endpoint; never takes (much) longer than `timeout`.
-pub(crate) async fn probe(ep: EndpointUrl, tls: Option<Arc<EndpointTls>>, timeout: Duration) -> Probe {
-    let mut probe = Probe { status: EndpointStatus::failed(&ep.url, String::new()), members: None };
-    let outcome = tokio::time::timeout(timeout, run(&ep, tls.as_deref(), timeout, &mut probe)).await;
+pub(crate) async fn probe(
+    ep: EndpointUrl,
+    tls: Option<Arc<EndpointTls>>,
+    timeout: Duration,
+) -> Probe {
+    let mut probe = Probe {
+        status: EndpointStatus::failed(&ep.url, String::new()),
+        members: None,
+    };
+    let outcome =
+        tokio::time::timeout(timeout, run(&ep, tls.as_deref(), timeout, &mut probe)).await;
     let error = match outcome {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e),
+        Ok(Err(e)) => Some(with_hint(&ep, e)),
         Err(_) => Some(format!("no answer within {}", secs(timeout))),
     };
     probe.status.healthy = error.is_none();
@@ -59,10 +75,29 @@ pub(crate) async fn probe(ep: EndpointUrl, tls: Option<Arc<EndpointTls>>, timeou
     probe
 }
 
-async fn run(ep: &EndpointUrl, tls: Option<&EndpointTls>, timeout: Duration, probe: &mut Probe) -> Result<(), String> {
+/// A TLS-only etcd port drops a plain HTTP/2 client with a bare broken pipe or reset;
+/// say what that usually means.
+fn with_hint(ep: &EndpointUrl, error: String) -> String {
+    let lower = error.to_ascii_lowercase();
+    if !ep.https && (lower.contains("broken pipe") || lower.contains("connection reset")) {
+        format!("{error} (does this endpoint expect https:// with client certificates?)")
+    } else {
+        error
+    }
+}
+
+async fn run(
+    ep: &EndpointUrl,
+    tls: Option<&EndpointTls>,
+    timeout: Duration,
+    probe: &mut Probe,
+) -> Result<(), String> {
     let start = Instant::now();
     let mut client = connect(ep, tls, timeout).await?;
-    let st = client.status().await.map_err(|e| format!("status: {}", rpc_error(&e)))?;
+    let st = client
+        .status()
+        .await
+        .map_err(|e| format!("status: {}", rpc_error(&e)))?;
     let s = &mut probe.status;
     let member_id = st.header().map(|h| h.member_id()).filter(|id| *id != 0);
     s.member_id = member_id;
@@ -75,7 +110,11 @@ async fn run(ep: &EndpointUrl, tls: Option<&EndpointTls>, timeout: Duration, pro
     s.raft_index = Some(st.raft_index());
     // Learners refuse linearizable reads by design; a serializable one still shows the
     // member serves requests.
-    let options = if st.is_learner() { GetOptions::new().with_serializable() } else { GetOptions::new() };
+    let options = if st.is_learner() {
+        GetOptions::new().with_serializable()
+    } else {
+        GetOptions::new()
+    };
     client
         .get("health", Some(options.with_keys_only()))
         .await

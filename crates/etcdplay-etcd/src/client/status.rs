@@ -80,7 +80,13 @@ pub fn cluster_problems(statuses: &[EndpointStatus]) -> Vec<String> {
     let mut problems: Vec<String> = statuses
         .iter()
         .filter(|s| !s.healthy)
-        .map(|s| format!("{}: {}", s.label(), s.error.as_deref().unwrap_or("unhealthy")))
+        .map(|s| {
+            format!(
+                "{}: {}",
+                s.label(),
+                s.error.as_deref().unwrap_or("unhealthy")
+            )
+        })
         .collect();
     let leaders: Vec<&EndpointStatus> = statuses.iter().filter(|s| s.is_leader).collect();
     match leaders.len() {
@@ -89,7 +95,11 @@ pub fn cluster_problems(statuses: &[EndpointStatus]) -> Vec<String> {
         _ => problems.push(format!(
             "{} members report themselves as leader: {}",
             leaders.len(),
-            leaders.iter().map(|s| s.label()).collect::<Vec<_>>().join(", ")
+            leaders
+                .iter()
+                .map(|s| s.label())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
     problems

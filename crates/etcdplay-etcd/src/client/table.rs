@@ -7,7 +7,15 @@ use std::time::Duration;
 use crate::client::status::EndpointStatus;
 
 const HEADERS: [&str; 10] = [
-    "ENDPOINT", "ID", "NAME", "VERSION", "IS LEADER", "RAFT TERM", "RAFT INDEX", "DB SIZE", "HEALTHY",
+    "ENDPOINT",
+    "ID",
+    "NAME",
+    "VERSION",
+    "IS LEADER",
+    "RAFT TERM",
+    "RAFT INDEX",
+    "DB SIZE",
+    "HEALTHY",
     "LATENCY",
 ];
 
@@ -37,7 +45,12 @@ pub fn render_status_table(statuses: &[EndpointStatus]) -> String {
     for (h, w) in HEADERS.iter().zip(&widths) {
         let gap = w - h.chars().count();
         let left = gap / 2;
-        out.push_str(&format!(" {}{}{} |", " ".repeat(left), h, " ".repeat(gap - left)));
+        out.push_str(&format!(
+            " {}{}{} |",
+            " ".repeat(left),
+            h,
+            " ".repeat(gap - left)
+        ));
     }
     out.push('\n');
     out.push_str(&border);
@@ -60,7 +73,11 @@ fn row(s: &EndpointStatus) -> [String; 10] {
         opt(s.member_id_hex()),
         opt(s.name.clone()),
         opt(s.version.clone()),
-        if known { s.is_leader.to_string() } else { UNKNOWN.to_string() },
+        if known {
+            s.is_leader.to_string()
+        } else {
+            UNKNOWN.to_string()
+        },
         opt(s.raft_term.map(|t| t.to_string())),
         opt(s.raft_index.map(|i| i.to_string())),
         opt(s.db_size.map(human_bytes)),

@@ -58,11 +58,15 @@ impl EndpointTls {
         let certs = |what: &str, pem: &str| -> Result<(), ClientError> {
             let mut count = 0;
             for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                cert.map_err(|e| ClientError::BadTls(format!("{what}: not a PEM certificate ({e})")))?;
+                cert.map_err(|e| {
+                    ClientError::BadTls(format!("{what}: not a PEM certificate ({e})"))
+                })?;
                 count += 1;
             }
             if count == 0 {
-                return Err(ClientError::BadTls(format!("{what}: no PEM certificate found")));
+                return Err(ClientError::BadTls(format!(
+                    "{what}: no PEM certificate found"
+                )));
             }
             Ok(())
         };
@@ -78,7 +82,10 @@ impl EndpointTls {
     pub(crate) fn tonic_config(&self) -> ClientTlsConfig {
         ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(&self.ca_pem))
-            .identity(Identity::from_pem(&self.client_cert_pem, self.client_key_pem.expose()))
+            .identity(Identity::from_pem(
+                &self.client_cert_pem,
+                self.client_key_pem.expose(),
+            ))
     }
 }
 
@@ -104,8 +111,14 @@ mod tests {
             client_key_pem: SecretKeyPem::new("-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n".into()),
         };
         let shown = format!("{tls:?}");
-        assert!(shown.contains("elided") && shown.contains("CERT"), "{shown}");
-        assert!(!shown.contains("c2VjcmV0") && !shown.contains("PRIVATE KEY"), "{shown}");
+        assert!(
+            shown.contains("elided") && shown.contains("CERT"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("c2VjcmV0") && !shown.contains("PRIVATE KEY"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             return Err(ctx.bad("content", "src and content are mutually exclusive"))
         }
         (None, None) => return Err(ModuleError::missing("copy", "src")),
-        (None, Some(v)) => (Some(content_bytes(v)), "dynamically generated".to_string()),
+        // Ansible heads inline content's diff with the destination: filled in by `deliver`.
+        (None, Some(v)) => (Some(content_bytes(v)), String::new()),
         (Some(s), None) if remote_src => (None, s.clone()),
         (Some(s), None) => {
             if s.ends_with('/') {
@@ -134,7 +135,7 @@ async fn deliver(
         new: content,
         attrs: &attrs,
         backup: ctx.args.bool("backup", false)?,
-        after_header: header,
+        after_header: if header.is_empty() { path.clone() } else { header },
     };
     let mut res = converge(ctx, target, force || !state.exists).await?;
     if let Some(src) = src {

@@ -81,7 +81,15 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     }
     let prev = st.state_word();
     let mut res = ModuleResult::ok();
-    res.set("path", path.clone()).set("state", state.clone());
+    // Ansible names the path `dest` for touch/link/hard and reports the state the path ends
+    // in (a touched path is a `file`).
+    let path_key = if matches!(state.as_str(), "touch" | "link" | "hard") {
+        "dest"
+    } else {
+        "path"
+    };
+    let shown_state = if state == "touch" { "file" } else { state.as_str() };
+    res.set(path_key, path.clone()).set("state", shown_state);
     let mut commands: Vec<String> = Vec::new();
     let mut after_mode = st.mode;
 
@@ -310,19 +318,23 @@ fn state_diff(
     before_mode: Option<u32>,
     after_mode: Option<u32>,
 ) -> Diff {
+    // As Ansible's file module: both sides name the path; `state` only when it changes, and
+    // `mode` only when it changes (a new path shows the mode it gets).
+    let mode_changed = before_mode != after_mode && after_mode.is_some();
     let side = |state: &str, mode: Option<u32>| {
         let mut m = Map::new();
         m.insert("path".into(), Value::String(path.to_string()));
-        m.insert("state".into(), Value::String(state.to_string()));
-        if let Some(mode) = mode {
+        if before != after {
+            m.insert("state".into(), Value::String(state.to_string()));
+        }
+        if let Some(mode) = mode.filter(|_| mode_changed) {
             m.insert("mode".into(), Value::String(format_mode(mode)));
         }
         Value::Object(m)
     };
-    let after_state = if after == "touch" { "file" } else { after };
     Diff {
         before: side(before, before_mode),
-        after: side(after_state, after_mode),
+        after: side(after, after_mode),
         before_header: None,
         after_header: None,
     }

@@ -78,8 +78,20 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         res.changed = true;
         if !ctx.call.check {
             let line: Vec<String> = cmd.iter().map(|w| sh_quote(w)).collect();
-            if let Err(msg) = ctx.change(line.join(" ")).await? {
-                return Ok(ModuleResult::fail(msg));
+            // A new group's gid is chosen by groupadd: read it back in the same round trip,
+            // as Ansible's result always carries `gid` for a present group.
+            let script = if present {
+                format!("{} && getent group {}", line.join(" "), sh_quote(&name))
+            } else {
+                line.join(" ")
+            };
+            match ctx.change(script).await? {
+                Err(msg) => return Ok(ModuleResult::fail(msg)),
+                Ok(out) => {
+                    if let Some(g) = parse_group(out.stdout_str().lines().next().unwrap_or("")) {
+                        res.set("gid", g.gid);
+                    }
+                }
             }
         }
     }

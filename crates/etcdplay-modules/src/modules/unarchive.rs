@@ -49,7 +49,9 @@ pub(crate) fn extract_script(
         ));
     }
     let mut s = format!(
-        "set -e\nd={d}\nt=$(mktemp -d)\ntrap 'rm -rf \"$t\"' EXIT\n{extract}\ncd \"$t\"\n\
+        "set -e\nd={d}\nt=$(mktemp -d)\ntrap 'rm -rf \"$t\"' EXIT\n\
+         if [ -d \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; chown --reference=\"$d\" \"$t\" 2>/dev/null || true; fi\n\
+         {extract}\ncd \"$t\"\n\
          diffs=$(find . -mindepth 1 | while IFS= read -r f; do\n\
            if [ -L \"$f\" ]; then {{ [ -L \"$d/$f\" ] && [ \"$(readlink \"$f\")\" = \"$(readlink \"$d/$f\")\" ]; }} || {{ echo \"$f\"; continue; }}\n\
            elif [ -d \"$f\" ]; then {{ [ -d \"$d/$f\" ] && ! [ -L \"$d/$f\" ]; }} || {{ echo \"$f\"; continue; }}\n\
@@ -59,6 +61,9 @@ pub(crate) fn extract_script(
          if [ -z \"$diffs\" ]; then echo unchanged; exit 0; fi\necho changed\n"
     );
     if !check {
+        // `cp -a .` also copies the staging directory's own mode and owner onto `dest`: the
+        // staging directory was given dest's (above), so only an archive's `./` entry changes
+        // them, as when tar extracts into dest directly.
         s.push_str("cp -a . \"$d/\"\n");
         let tops = "for f in * .[!.]* ..?*; do [ -e \"$f\" ] || [ -L \"$f\" ] || continue;";
         if let Some(o) = owner {

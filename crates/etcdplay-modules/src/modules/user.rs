@@ -227,8 +227,20 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         res.changed = true;
         if !ctx.call.check {
             let line: Vec<String> = cmd.iter().map(|w| sh_quote(w)).collect();
-            if let Err(msg) = ctx.change(line.join(" ")).await? {
-                return Ok(ModuleResult::fail(msg));
+            // useradd picks uid/home/shell defaults: read the entry back in the same round
+            // trip so that a new user's result carries them, as Ansible's does.
+            let script = if want.present {
+                format!("{} && getent passwd {}", line.join(" "), sh_quote(&want.name))
+            } else {
+                line.join(" ")
+            };
+            match ctx.change(script).await? {
+                Err(msg) => return Ok(ModuleResult::fail(msg)),
+                Ok(out) => {
+                    if let Some(p) = parse_passwd(out.stdout_str().lines().next().unwrap_or("")) {
+                        res.set("uid", p.uid).set("home", p.home).set("shell", p.shell);
+                    }
+                }
             }
         }
     }

@@ -27,7 +27,7 @@ pub(crate) struct Target<'a> {
     pub(crate) new: Vec<u8>,
     pub(crate) attrs: &'a Attrs,
     pub(crate) backup: bool,
-    /// The diff's "after" header (`src` path, or "dynamically generated").
+    /// The diff's "after" header (the `src` path, or the destination for inline content).
     pub(crate) after_header: String,
 }
 

@@ -25,8 +25,8 @@ pub(crate) struct ApplyArgs {
     /// Inventory file, directory or `host1,host2,` list; may be given several times.
     #[arg(short = 'i', long = "inventory", required = true)]
     pub(crate) inventory: Vec<String>,
-    /// Playbooks to run, in order.
-    #[arg(required = true)]
+    /// Playbooks to run, in order; none: the built-in etcd cluster playbook (on the group
+    /// `etcd`, or `-e etcd_group=NAME`).
     pub(crate) playbooks: Vec<PathBuf>,
     /// Extra variables: `key=value`, `@file.yml` or a JSON mapping; may repeat.
     #[arg(short = 'e', long = "extra-vars")]
@@ -68,6 +68,9 @@ pub(crate) struct ApplyArgs {
     /// Re-issue every member and client certificate.
     #[arg(long)]
     pub(crate) rotate_certs: bool,
+    /// After the recap, show where the wall time went (connections, each task's slowest host).
+    #[arg(long)]
+    pub(crate) timing: bool,
     /// More output (-v shows results).
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
@@ -143,7 +146,10 @@ fn exit_code_of(stats: &Stats) -> ExitCode {
 fn inventory_dir(sources: &[String]) -> Option<PathBuf> {
     sources.iter().map(Path::new).find(|p| p.exists()).map(|p| {
         let dir = if p.is_dir() { p.to_path_buf() } else { p.parent().map(Path::to_path_buf).unwrap_or_default() };
-        if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir }
+        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        // Absolute, so that paths built on it (the PKI directory) do not depend on where the
+        // playbook is (the built-in one lives in a temporary directory).
+        dir.canonicalize().unwrap_or(dir)
     })
 }
 
@@ -153,12 +159,31 @@ fn control_dir() -> std::io::Result<tempfile::TempDir> {
 }
 
 pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
-    let extra = match extra_vars::parse_all(&args.extra_vars) {
+    let mut extra = match extra_vars::parse_all(&args.extra_vars) {
         Ok(e) => e,
         Err(message) => {
             eprintln!("ERROR: {message}");
             return ExitCode::BadOptions;
         }
+    };
+    if args.rotate_certs {
+        // What the built-in playbook passes to etcd_pki's `rotate`.
+        extra.insert("etcd_rotate_certs".into(), serde_json::Value::Bool(true));
+    }
+    // No playbook given: the built-in one, kept on disk until the run ends.
+    let builtin = match args.playbooks.is_empty() {
+        true => match crate::default_playbook::DefaultPlaybook::write(extra.get("etcd_group").and_then(serde_json::Value::as_str).unwrap_or("etcd")) {
+            Ok(p) => Some(p),
+            Err(message) => {
+                eprintln!("ERROR: {message}");
+                return ExitCode::BadOptions;
+            }
+        },
+        false => None,
+    };
+    let playbooks: Vec<PathBuf> = match &builtin {
+        Some(p) => vec![p.path().to_path_buf()],
+        None => args.playbooks.clone(),
     };
     let json_path = match args.output.as_deref() {
         None => None,
@@ -168,7 +193,7 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
             return ExitCode::BadOptions;
         }
     };
-    let prepared = match prepare(&args.inventory, &args.playbooks) {
+    let prepared = match prepare(&args.inventory, &playbooks) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -207,7 +232,8 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         rotate_certs: args.rotate_certs,
         inventory_dir: inventory_dir(&args.inventory),
     };
-    let search_dirs: Vec<PathBuf> = args.playbooks.iter().map(|p| p.parent().map(Path::to_path_buf).unwrap_or_default()).collect();
+    let search_dirs: Vec<PathBuf> = playbooks.iter().map(|p| p.parent().map(Path::to_path_buf).unwrap_or_default()).collect();
+    let run_started = std::time::Instant::now();
     let engine = Engine::new(prepared.inventory.clone(), connector, Arc::new(Fanout(reporters)), options, search_dirs);
     let code = tokio::select! {
         result = run_all(&engine, &prepared.playbooks) => result,
@@ -218,7 +244,11 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
     };
     // Every path closes the SSH masters and remote shells before exiting.
     engine.close().await;
+    if args.timing {
+        print!("{}", crate::output::timing::render(&engine.timings(), run_started.elapsed()));
+    }
     drop(control);
+    drop(builtin);
     code
 }
 

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use etcdplay_etcd::client::{cluster_problems, render_status_table, ClusterClient, EndpointTls, SecretKeyPem};
+use etcdplay_etcd::client::{
+    cluster_problems, render_status_table, ClusterClient, EndpointTls, SecretKeyPem,
+};
 use etcdplay_inventory::{ConnectionVars, Inventory};
 use serde_json::Value;
 
@@ -48,7 +50,9 @@ pub(crate) struct HealthArgs {
 
 pub(crate) async fn run(args: HealthArgs) -> ExitCode {
     match plan(&args) {
-        Ok(Some((endpoints, tls))) => check(endpoints, tls, Duration::from_secs(args.timeout)).await,
+        Ok(Some((endpoints, tls))) => {
+            check(endpoints, tls, Duration::from_secs(args.timeout)).await
+        }
         Ok(None) => ExitCode::ParseError,
         Err(message) => {
             eprintln!("ERROR: {message}");
@@ -66,7 +70,11 @@ fn plan(args: &HealthArgs) -> Result<Option<(Vec<String>, Option<EndpointTls>)>,
         Some(Value::String(g)) if !g.trim().is_empty() => g.trim().to_string(),
         Some(other) => return Err(format!("etcd_group must be a group name, got {other}")),
     };
-    let pki_dir = args.pki_dir.clone().or_else(|| args.inventory.first().map(|i| default_pki_dir(Path::new(i))));
+    let pki_dir = args.pki_dir.clone().or_else(|| {
+        args.inventory
+            .first()
+            .map(|i| default_pki_dir(Path::new(i)))
+    });
     let tls = match &pki_dir {
         Some(dir) => read_tls(dir, args.pki_dir.is_some())?,
         None => None,
@@ -81,7 +89,11 @@ fn plan(args: &HealthArgs) -> Result<Option<(Vec<String>, Option<EndpointTls>)>,
         };
         endpoints_from_inventory(&inventory, &group, tls.is_some())?
     } else {
-        args.endpoints.iter().map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect()
+        args.endpoints
+            .iter()
+            .map(|e| e.trim().to_string())
+            .filter(|e| !e.is_empty())
+            .collect()
     };
     Ok(Some((endpoints, tls)))
 }
@@ -110,8 +122,16 @@ async fn check(endpoints: Vec<String>, tls: Option<EndpointTls>, timeout: Durati
 /// `pki/` next to the inventory: inside it when it is a directory, beside it when a file (or a
 /// host list, which has no directory: the current one).
 fn default_pki_dir(inventory: &Path) -> PathBuf {
-    let base = if inventory.is_dir() { inventory } else { inventory.parent().unwrap_or(Path::new(".")) };
-    let base = if base.as_os_str().is_empty() { Path::new(".") } else { base };
+    let base = if inventory.is_dir() {
+        inventory
+    } else {
+        inventory.parent().unwrap_or(Path::new("."))
+    };
+    let base = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
     base.join("pki")
 }
 
@@ -121,13 +141,26 @@ fn read_tls(dir: &Path, explicit: bool) -> Result<Option<EndpointTls>, String> {
     let present: Vec<bool> = PKI_FILES.iter().map(|f| dir.join(f).is_file()).collect();
     if present.iter().all(|p| !p) {
         if explicit {
-            return Err(format!("--pki-dir {}: none of {} found", dir.display(), PKI_FILES.join(", ")));
+            return Err(format!(
+                "--pki-dir {}: none of {} found",
+                dir.display(),
+                PKI_FILES.join(", ")
+            ));
         }
         return Ok(None);
     }
-    let missing: Vec<&str> = PKI_FILES.iter().zip(&present).filter(|(_, p)| !**p).map(|(f, _)| *f).collect();
+    let missing: Vec<&str> = PKI_FILES
+        .iter()
+        .zip(&present)
+        .filter(|(_, p)| !**p)
+        .map(|(f, _)| *f)
+        .collect();
     if !missing.is_empty() {
-        return Err(format!("PKI directory {} lacks {} (needed for TLS)", dir.display(), missing.join(", ")));
+        return Err(format!(
+            "PKI directory {} lacks {} (needed for TLS)",
+            dir.display(),
+            missing.join(", ")
+        ));
     }
     let read = |name: &str| {
         let path = dir.join(name);
@@ -143,17 +176,24 @@ fn read_tls(dir: &Path, explicit: bool) -> Result<Option<EndpointTls>, String> {
 
 /// One client URL per host of `group`, in inventory order: the host's `ansible_host` (or
 /// its inventory name) on port 2379.
-pub(crate) fn endpoints_from_inventory(inventory: &Inventory, group: &str, https: bool) -> Result<Vec<String>, String> {
-    let hosts = inventory
-        .group_hosts(group)
-        .ok_or_else(|| format!("the inventory has no group '{group}' (set another with -e etcd_group=NAME)"))?;
+pub(crate) fn endpoints_from_inventory(
+    inventory: &Inventory,
+    group: &str,
+    https: bool,
+) -> Result<Vec<String>, String> {
+    let hosts = inventory.group_hosts(group).ok_or_else(|| {
+        format!("the inventory has no group '{group}' (set another with -e etcd_group=NAME)")
+    })?;
     if hosts.is_empty() {
         return Err(format!("group '{group}' has no hosts"));
     }
     let scheme = if https { "https" } else { "http" };
     let mut endpoints = Vec::with_capacity(hosts.len());
     for host in &hosts {
-        let vars = inventory.host_layers(host).map(|l| l.merged(None)).unwrap_or_default();
+        let vars = inventory
+            .host_layers(host)
+            .map(|l| l.merged(None))
+            .unwrap_or_default();
         let address = match ConnectionVars::from_vars(&vars).host {
             None | Some(Value::Null) => host.clone(),
             Some(Value::String(s)) if s.contains("{{") => {
@@ -168,7 +208,11 @@ pub(crate) fn endpoints_from_inventory(inventory: &Inventory, group: &str, https
             return Err(format!("host {host}: ansible_host is empty"));
         }
         // A bare IPv6 address needs brackets in a URL.
-        let address = if address.contains(':') && !address.starts_with('[') { format!("[{address}]") } else { address };
+        let address = if address.contains(':') && !address.starts_with('[') {
+            format!("[{address}]")
+        } else {
+            address
+        };
         endpoints.push(format!("{scheme}://{address}:{CLIENT_PORT}"));
     }
     Ok(endpoints)
@@ -209,9 +253,16 @@ all:
         let (_dir, inv) = inventory(HOSTS);
         assert_eq!(
             endpoints_from_inventory(&inv, "etcd", true).expect("endpoints"),
-            ["https://10.0.0.11:2379", "https://etcd2:2379", "https://[fd00::13]:2379"]
+            [
+                "https://10.0.0.11:2379",
+                "https://etcd2:2379",
+                "https://[fd00::13]:2379"
+            ]
         );
-        assert_eq!(endpoints_from_inventory(&inv, "backup", false).expect("endpoints"), ["http://10.9.9.9:2379"]);
+        assert_eq!(
+            endpoints_from_inventory(&inv, "backup", false).expect("endpoints"),
+            ["http://10.9.9.9:2379"]
+        );
     }
 
     #[test]
@@ -229,15 +280,23 @@ all:
         let dir = tempfile::tempdir().expect("temp dir");
         let pki = dir.path().join("pki");
         std::fs::create_dir(&pki).expect("mkdir");
-        assert!(read_tls(&pki, false).expect("empty dir is plain http").is_none());
-        assert!(read_tls(&pki, true).is_err(), "an explicit --pki-dir must hold the files");
+        assert!(read_tls(&pki, false)
+            .expect("empty dir is plain http")
+            .is_none());
+        assert!(
+            read_tls(&pki, true).is_err(),
+            "an explicit --pki-dir must hold the files"
+        );
         std::fs::write(pki.join("ca.pem"), "CA").expect("write");
         let e = read_tls(&pki, false).expect_err("partial");
         assert!(e.contains("client.pem, client-key.pem"), "{e}");
         std::fs::write(pki.join("client.pem"), "CERT").expect("write");
         std::fs::write(pki.join("client-key.pem"), "KEY").expect("write");
         let tls = read_tls(&pki, false).expect("ok").expect("tls");
-        assert_eq!((tls.ca_pem.as_str(), tls.client_cert_pem.as_str()), ("CA", "CERT"));
+        assert_eq!(
+            (tls.ca_pem.as_str(), tls.client_cert_pem.as_str()),
+            ("CA", "CERT")
+        );
         assert_eq!(tls.client_key_pem.expose(), "KEY");
         let inv_file = dir.path().join("hosts.yml");
         std::fs::write(&inv_file, "all: {}\n").expect("write");

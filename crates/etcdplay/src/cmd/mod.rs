@@ -2,4 +2,5 @@
 
 pub(crate) mod apply;
 pub(crate) mod inventory;
+pub(crate) mod pki;
 pub(crate) mod syntax_check;

@@ -4,3 +4,4 @@ pub(crate) mod json;
 pub(crate) mod progress;
 pub(crate) mod pyjson;
 pub(crate) mod stream;
+pub(crate) mod timing;

@@ -76,11 +76,13 @@ impl<W: Write + Send> Reporter for StreamReporter<W> {
         let host = host_label(event);
         let item = event.item_label.as_ref().map(|l| format!(" => (item={l})")).unwrap_or_default();
         let mut text = String::new();
-        if let Some(diff) = &event.diff {
+        // Ansible prints a diff, then an empty line, then the host's status line.
+        if let Some(diff) = event.diff.as_deref().filter(|d| !d.is_empty()) {
             text.push_str(diff);
             if !diff.ends_with('\n') {
                 text.push('\n');
             }
+            text.push('\n');
         }
         match event.status {
             HostStatus::Ok | HostStatus::Changed => {
@@ -170,5 +172,21 @@ fatal: [etcd1]: FAILED! => {\"changed\": false, \"msg\": \"boom\"}\n\
 \nPLAY RECAP *********************************************************************\n\
 etcd1                      : ok=3    changed=1    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0   \n\n";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn a_diff_is_followed_by_an_empty_line_like_ansible() {
+        let r = StreamReporter::new(Vec::new(), 0);
+        let mut changed = event("lab1", HostStatus::Changed);
+        changed.diff = Some("--- before: /f\n+++ after: /f\n@@ -1 +1 @@\n-old\n+new\n".into());
+        r.host_event(&changed);
+        let mut unchanged = event("lab2", HostStatus::Ok);
+        unchanged.diff = Some(String::new());
+        r.host_event(&unchanged);
+        let text = String::from_utf8(r.into_inner()).unwrap();
+        assert_eq!(
+            text,
+            "--- before: /f\n+++ after: /f\n@@ -1 +1 @@\n-old\n+new\n\nchanged: [lab1]\nok: [lab2]\n"
+        );
     }
 }

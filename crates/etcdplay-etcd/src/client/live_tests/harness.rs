@@ -12,13 +12,19 @@ use crate::client::tls::{EndpointTls, SecretKeyPem};
 
 /// The etcd binary (Debian's etcd-server package); `ETCD_BIN` overrides.
 fn etcd_bin() -> PathBuf {
-    std::env::var_os("ETCD_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/etcd"))
+    std::env::var_os("ETCD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/etcd"))
 }
 
 /// `n` distinct free ports on 127.0.0.1 (held open together so that they differ).
 fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")).collect();
-    held.iter().map(|l| l.local_addr().expect("local addr").port()).collect()
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect()
 }
 
 pub(crate) struct Member {
@@ -55,34 +61,60 @@ impl Cluster {
     /// Starts `n` members named `m0..`; `tls` puts the client port behind TLS with
     /// `--client-cert-auth`. Peers talk plain HTTP (not what is tested here).
     pub(crate) fn start(n: usize, tls: bool) -> Cluster {
-        let dir = tempfile::Builder::new().prefix("etcdplay-client-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("etcdplay-client-")
+            .tempdir()
+            .expect("temp dir");
         let ports = free_ports(2 * n);
         let scheme = if tls { "https" } else { "http" };
         let names: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
         let peer_url = |i: usize| format!("http://127.0.0.1:{}", ports[2 * i + 1]);
-        let initial: Vec<String> = (0..n).map(|i| format!("{}={}", names[i], peer_url(i))).collect();
+        let initial: Vec<String> = (0..n)
+            .map(|i| format!("{}={}", names[i], peer_url(i)))
+            .collect();
         let pki = tls.then(|| {
             let mut pki = PkiDir::open_or_create(&dir.path().join("pki")).expect("pki dir");
             pki.ensure_ca().expect("ca");
             for name in &names {
-                let spec = MemberSpec { name: name.clone(), sans: vec!["127.0.0.1".into()] };
-                pki.ensure_member(&spec, &EnsureOptions::default()).expect("member cert");
+                let spec = MemberSpec {
+                    name: name.clone(),
+                    sans: vec!["127.0.0.1".into()],
+                };
+                pki.ensure_member(&spec, &EnsureOptions::default())
+                    .expect("member cert");
             }
-            pki.ensure_client(&EnsureOptions::default()).expect("client cert");
+            pki.ensure_client(&EnsureOptions::default())
+                .expect("client cert");
             pki
         });
         let mut members = Vec::new();
         for (i, name) in names.iter().enumerate() {
             let client_url = format!("{scheme}://127.0.0.1:{}", ports[2 * i]);
             let data = dir.path().join(format!("{name}.etcd"));
-            let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).expect("log file");
+            let log =
+                std::fs::File::create(dir.path().join(format!("{name}.log"))).expect("log file");
             let mut cmd = Command::new(etcd_bin());
             cmd.args(["--name", name])
                 .arg("--data-dir")
                 .arg(&data)
-                .args(["--listen-client-urls", &client_url, "--advertise-client-urls", &client_url])
-                .args(["--listen-peer-urls", &peer_url(i), "--initial-advertise-peer-urls", &peer_url(i)])
-                .args(["--initial-cluster", &initial.join(","), "--initial-cluster-state", "new"])
+                .args([
+                    "--listen-client-urls",
+                    &client_url,
+                    "--advertise-client-urls",
+                    &client_url,
+                ])
+                .args([
+                    "--listen-peer-urls",
+                    &peer_url(i),
+                    "--initial-advertise-peer-urls",
+                    &peer_url(i),
+                ])
+                .args([
+                    "--initial-cluster",
+                    &initial.join(","),
+                    "--initial-cluster-state",
+                    "new",
+                ])
                 .args(["--initial-cluster-token", &format!("t-{}", ports[0])])
                 .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
                 .stdin(Stdio::null())
@@ -91,10 +123,16 @@ impl Cluster {
             if let Some(pki) = &pki {
                 let (cert, key) = pki.member_paths(name);
                 cmd.arg("--cert-file").arg(cert).arg("--key-file").arg(key);
-                cmd.arg("--trusted-ca-file").arg(pki.ca_pem_path()).arg("--client-cert-auth");
+                cmd.arg("--trusted-ca-file")
+                    .arg(pki.ca_pem_path())
+                    .arg("--client-cert-auth");
             }
             let child = cmd.spawn().expect("start etcd");
-            members.push(Member { name: name.clone(), client_url, child: Some(child) });
+            members.push(Member {
+                name: name.clone(),
+                client_url,
+                child: Some(child),
+            });
         }
         Cluster { members, pki, dir }
     }
@@ -111,7 +149,8 @@ impl Cluster {
 
     /// The last lines of a member's log, for failure messages.
     pub(crate) fn log_tail(&self, name: &str) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default();
+        let text = std::fs::read_to_string(self.dir.path().join(format!("{name}.log")))
+            .unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
@@ -131,6 +170,7 @@ pub(crate) fn tls_from(pki: &PkiDir) -> EndpointTls {
 pub(crate) fn other_pki(root: &Path) -> PkiDir {
     let mut pki = PkiDir::open_or_create(&root.join("other-pki")).expect("other pki");
     pki.ensure_ca().expect("other ca");
-    pki.ensure_client(&EnsureOptions::default()).expect("other client");
+    pki.ensure_client(&EnsureOptions::default())
+        .expect("other client");
     pki
 }

@@ -1,0 +1,317 @@
+//! `--leftover-membership migrate|reset`: what the guard does instead of refusing when data
+//! dirs' stored membership contradicts the plan. Both start with a backup of every member's
+//! data dir (a snapshot from the running member when possible, else a `tar` archive), kept
+//! on the host and copied beside the inventory, and never delete anything before every
+//! backup exists.
+//!
+//! - `reset` stops the unit and empties the data dir; the task's start then bootstraps fresh.
+//! - `migrate` keeps every key. When every member runs and answers on a local endpoint it
+//!   rolls in place (procedure A of the data-dir notes): member ids stay, one member at a
+//!   time is updated and restarted, quorum holds throughout. Otherwise it uses snapshot and
+//!   restore (procedure B): one consistent snapshot (from a running member, else a member's
+//!   backend file), restored on every member with the *planned* names and peer URLs, the old
+//!   dir kept beside the new one; members get new ids, and the cluster is stopped meanwhile.
+
+use std::path::PathBuf;
+
+use etcdplay_etcd::datadir::shell_quote;
+use etcdplay_etcd::DataDirState;
+use etcdplay_transport::{ExecRequest, PutRequest};
+
+use super::guard::HostCheck;
+use crate::options::LeftoverMembership;
+use crate::play::PlayRun;
+
+/// Where backups live on the hosts.
+const HOST_BACKUP_DIR: &str = "/var/backups/etcdplay";
+
+/// Resolves the contradiction so that the task can start etcd: `Ok` to go on with the task.
+pub(crate) async fn resolve(run: &PlayRun<'_>, mode: LeftoverMembership, checks: &[HostCheck]) -> Result<(), String> {
+    let mut targets: Vec<&HostCheck> = checks.iter().filter(|c| matches!(c.read.result.as_ref().map(|r| &r.state), Ok(DataDirState::Initialized { .. }))).collect();
+    targets.sort_by(|a, b| a.host.cmp(&b.host));
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    match mode {
+        LeftoverMembership::Block => Err("block mode does not repair".into()),
+        LeftoverMembership::Reset => reset(run, &targets, stamp).await,
+        LeftoverMembership::Migrate => migrate(run, &targets, stamp).await,
+    }
+}
+
+/// Runs `script` as root on the host of `c`; stdout, or the failure with stderr.
+async fn sh(c: &HostCheck, script: &str) -> Result<String, String> {
+    let out = c
+        .transport
+        .exec(ExecRequest { script: script.to_string(), become_: c.become_.clone(), ..ExecRequest::default() })
+        .await
+        .map_err(|e| format!("{}: {e}", c.host))?;
+    if out.rc != 0 {
+        return Err(format!("{}: `{}` failed (exit {}): {}", c.host, first_line(script), out.rc, String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+const ETCDCTL: &str = "ETCDCTL_API=3 \"$(command -v etcdctl || echo /usr/local/bin/etcdctl)\"";
+
+/// The data dir (and separate WAL dir) as `tar` members relative to `/`.
+fn tar_members(c: &HostCheck) -> String {
+    let mut parts = vec![shell_quote(c.settings.data_dir.trim_start_matches('/'))];
+    if let Some(w) = &c.settings.wal_dir {
+        if w.starts_with('/') && !w.starts_with(&format!("{}/", c.settings.data_dir.trim_end_matches('/'))) {
+            parts.push(shell_quote(w.trim_start_matches('/')));
+        }
+    }
+    parts.join(" ")
+}
+
+/// The local member's client URLs, to reach a running member for a snapshot.
+fn local_client_urls(c: &HostCheck) -> Vec<String> {
+    c.read.result.as_ref().ok().and_then(|r| r.local_member()).map(|m| m.client_urls.clone()).unwrap_or_default()
+}
+
+/// Backs up one member: an `etcdctl snapshot save` when the member runs (plain-http client
+/// URL), else a `tar` of the data dir. Returns the path on the host and the copy's path on
+/// the control node.
+async fn backup(run: &PlayRun<'_>, c: &HostCheck, stamp: u64) -> Result<(String, PathBuf), String> {
+    let base = format!("{HOST_BACKUP_DIR}/{}-{stamp}", c.host);
+    let active = sh(c, &format!("systemctl is-active --quiet -- {} && echo yes || true", shell_quote(&c.unit))).await?.trim() == "yes";
+    let http_client = local_client_urls(c).into_iter().find(|u| u.starts_with("http://"));
+    let mut made = None;
+    if let (true, Some(url)) = (active, http_client) {
+        let path = format!("{base}.snapshot.db");
+        let script = format!("umask 077; mkdir -p {HOST_BACKUP_DIR} && {ETCDCTL} --endpoints {} snapshot save {} >/dev/null", shell_quote(&url), shell_quote(&path));
+        if sh(c, &script).await.is_ok() {
+            made = Some(path);
+        }
+    }
+    let path = match made {
+        Some(p) => p,
+        None => {
+            let path = format!("{base}.data-dir.tar.gz");
+            sh(c, &format!("umask 077; mkdir -p {HOST_BACKUP_DIR} && tar -C / -czf {} {}", shell_quote(&path), tar_members(c))).await?;
+            path
+        }
+    };
+    let bytes = c.transport.get(&path, c.become_.as_ref()).await.map_err(|e| format!("{}: copying {path} back: {e}", c.host))?;
+    let dir = run.engine.options.inventory_dir.clone().unwrap_or_else(|| PathBuf::from(".")).join("backups").join(&c.host);
+    let name = path.rsplit('/').next().unwrap_or("backup");
+    let local = dir.join(name);
+    write_private(&local, &bytes).map_err(|e| format!("{}: {e}", local.display()))?;
+    Ok((path, local))
+}
+
+/// Writes a backup readable only by its owner (it holds every key of the cluster).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(bytes)
+}
+
+/// Backs up every member; returns each backup's path on its host and a line for the operator.
+async fn backup_all(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Result<(Vec<String>, Vec<String>), String> {
+    let (mut paths, mut lines) = (Vec::new(), Vec::new());
+    for c in targets {
+        let (host_path, local) = backup(run, c, stamp).await?;
+        lines.push(format!("{}: backup of {} at {host_path} on the host, copied to {}", c.host, c.settings.data_dir, local.display()));
+        paths.push(host_path);
+    }
+    Ok((paths, lines))
+}
+
+async fn stop_all(targets: &[&HostCheck]) -> Result<(), String> {
+    for c in targets {
+        sh(c, &format!("systemctl stop -- {}", shell_quote(&c.unit))).await?;
+    }
+    Ok(())
+}
+
+async fn reset(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Result<(), String> {
+    let (_, lines) = backup_all(run, targets, stamp).await?;
+    stop_all(targets).await?;
+    for c in targets {
+        let mut dirs = vec![c.settings.data_dir.clone()];
+        dirs.extend(c.settings.wal_dir.clone());
+        for d in dirs {
+            // Empty the directory but keep it, with its owner and mode.
+            sh(c, &format!("[ ! -d {q} ] || find {q} -mindepth 1 -delete", q = shell_quote(&d))).await?;
+        }
+    }
+    run.engine.reporter.warning(&format!(
+        "--leftover-membership reset: emptied the data dirs; etcd bootstraps a new cluster from the planned flags.\n{}",
+        lines.join("\n")
+    ));
+    Ok(())
+}
+
+async fn migrate(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Result<(), String> {
+    // Every stored member must be one of this play's members, or restoring would drop it.
+    let mut planned = Vec::new();
+    for c in targets {
+        let name = c.settings.name.clone().ok_or_else(|| format!("{}: the unit sets no --name, which a restore needs", c.host))?;
+        if c.plan.advertise_peer_urls.is_empty() {
+            return Err(format!("{}: the unit sets no --initial-advertise-peer-urls, which a restore needs", c.host));
+        }
+        if c.settings.wal_dir.is_some() {
+            return Err(format!("{}: a separate --wal-dir is not supported by migrate yet", c.host));
+        }
+        for url in &c.plan.advertise_peer_urls {
+            planned.push(format!("{name}={url}"));
+        }
+    }
+    for c in targets {
+        if let Ok(report) = &c.read.result {
+            if let DataDirState::Initialized { members, .. } = &report.state {
+                for m in members {
+                    if !targets.iter().any(|t| t.settings.name.as_deref() == Some(m.name.as_str())) {
+                        return Err(format!("stored member {:x} ({}) is not started by this task on any host; migrate needs every member in the play", m.id, m.name));
+                    }
+                }
+            }
+        }
+    }
+    let initial_cluster = planned.join(",");
+    if rolling_possible(targets).await {
+        let (_, lines) = backup_all(run, targets, stamp).await?;
+        rolling(targets).await?;
+        run.engine.reporter.warning(&format!(
+            "--leftover-membership migrate: moved every member to its planned peer URLs one at a time (member update + restart), keeping member ids and quorum.\n{}",
+            lines.join("\n")
+        ));
+        return Ok(());
+    }
+    let (paths, lines) = backup_all(run, targets, stamp).await?;
+    // One consistent source: a snapshot backup of a running member, else the backend file of
+    // the first member (all members applied the same committed log when stopped cleanly).
+    let Some(first) = targets.first() else { return Ok(()) };
+    let source = paths.iter().zip(targets).find(|(p, _)| p.ends_with(".snapshot.db"));
+    let (src_host, src_path, skip_hash) = match source {
+        Some((p, c)) => (*c, p.clone(), false),
+        None => (*first, format!("{}/member/snap/db", c_dir(first)), true),
+    };
+    stop_all(targets).await?;
+    let db = src_host.transport.get(&src_path, src_host.become_.as_ref()).await.map_err(|e| format!("{}: reading {src_path}: {e}", src_host.host))?;
+    let token = format!("etcdplay-migrated-{stamp}");
+    for c in targets {
+        let name = c.settings.name.clone().unwrap_or_default();
+        let dd = c.settings.data_dir.trim_end_matches('/').to_string();
+        let db_path = format!("{HOST_BACKUP_DIR}/{}-{stamp}.restore-source.db", c.host);
+        c.transport
+            .put(PutRequest { dest: db_path.clone(), content: db.clone(), mode: Some(0o600), owner: None, group: None, become_: c.become_.clone() })
+            .await
+            .map_err(|e| format!("{}: uploading the snapshot: {e}", c.host))?;
+        let restored = format!("{dd}.restore-{stamp}");
+        let old = format!("{dd}.pre-migrate-{stamp}");
+        let script = format!(
+            "set -e\n{ETCDCTL} snapshot restore {db} {skip} --name {name} --initial-cluster {ic} --initial-cluster-token {token} --initial-advertise-peer-urls {adv} --data-dir {new} >/dev/null\nchown -R --reference={dd} {new}\nchmod --reference={dd} {new}\nmv {dd} {old}\nmv {new} {dd}\nrm -f {db}",
+            db = shell_quote(&db_path),
+            skip = if skip_hash { "--skip-hash-check" } else { "" },
+            name = shell_quote(&name),
+            ic = shell_quote(&initial_cluster),
+            token = shell_quote(&token),
+            adv = shell_quote(&c.plan.advertise_peer_urls.join(",")),
+            new = shell_quote(&restored),
+            dd = shell_quote(&dd),
+            old = shell_quote(&old),
+        );
+        sh(c, &script).await?;
+    }
+    run.engine.reporter.warning(&format!(
+        "--leftover-membership migrate: restored every member from one snapshot with the planned peer URLs ({initial_cluster}); members have new ids. The old data dirs are kept as <data dir>.pre-migrate-{stamp}.\n{}",
+        lines.join("\n")
+    ));
+    Ok(())
+}
+
+/// A loopback `http://` client URL of the planned unit, so etcdctl on the host can check
+/// health before and after the member's restart without client certificates.
+fn local_endpoint(c: &HostCheck) -> Option<String> {
+    c.settings
+        .listen_client_urls
+        .iter()
+        .find(|u| u.starts_with("http://127.0.0.1:") || u.starts_with("http://localhost:") || u.starts_with("http://[::1]:"))
+        .cloned()
+}
+
+/// Whether every member runs and answers on a local endpoint: then the rolling, no-downtime
+/// procedure applies; otherwise snapshot and restore.
+async fn rolling_possible(targets: &[&HostCheck]) -> bool {
+    if targets.len() < 2 {
+        return false; // a single member cannot be updated through another one
+    }
+    for c in targets {
+        if c.settings.config_file.is_some() || c.read.result.as_ref().ok().and_then(|r| r.local_member()).is_none() {
+            return false;
+        }
+        let Some(ep) = local_endpoint(c) else { return false };
+        let script = format!("systemctl is-active --quiet -- {} && {ETCDCTL} --endpoints {} endpoint health >/dev/null 2>&1", shell_quote(&c.unit), shell_quote(&ep));
+        if sh(c, &script).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Waits until every member answers healthy on its local endpoint.
+async fn wait_healthy(targets: &[&HostCheck]) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let mut last = Ok(());
+        for c in targets {
+            let ep = local_endpoint(c).unwrap_or_default();
+            if let Err(e) = sh(c, &format!("{ETCDCTL} --endpoints {} endpoint health", shell_quote(&ep))).await {
+                last = Err(e);
+                break;
+            }
+        }
+        match last {
+            Ok(()) => return Ok(()),
+            Err(e) if std::time::Instant::now() > deadline => return Err(format!("the cluster did not become healthy: {e}")),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_secs(2)).await,
+        }
+    }
+}
+
+fn dropin_path(c: &HostCheck) -> String {
+    let unit = if c.unit.contains('.') { c.unit.clone() } else { format!("{}.service", c.unit) };
+    format!("/run/systemd/system/{unit}.d/50-etcdplay-migrate.conf")
+}
+
+/// Procedure A: if the scheme changes, first restart each member with the planned flags but
+/// its stored peer listener (it learns to dial TLS peers while still accepting http); then,
+/// one member at a time, `member update` its peer URLs through another member and restart
+/// it on the planned unit. Only the member between update and restart is cut off.
+async fn rolling(targets: &[&HostCheck]) -> Result<(), String> {
+    let tls_plan = targets.iter().any(|c| c.plan.scheme == etcdplay_etcd::PeerScheme::Https);
+    let stored_plain = targets.iter().any(|c| c.read.result.as_ref().ok().and_then(|r| r.local_member()).is_some_and(|m| m.peer_urls.iter().any(|u| !u.starts_with("https://"))));
+    if tls_plan && stored_plain {
+        for c in targets {
+            let stored = c.read.result.as_ref().ok().and_then(|r| r.local_member()).map(|m| m.peer_urls.join(",")).unwrap_or_default();
+            let body = format!("[Service]\n{}", c.service.exec_start_with(&[format!("--listen-peer-urls={stored}")]));
+            let path = dropin_path(c);
+            let dir = path.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+            sh(c, &format!("mkdir -p {} && printf '%s' {} > {} && systemctl daemon-reload && systemctl restart -- {}", shell_quote(&dir), shell_quote(&body), shell_quote(&path), shell_quote(&c.unit))).await?;
+            wait_healthy(targets).await?;
+        }
+    }
+    for (i, c) in targets.iter().enumerate() {
+        let Some(local) = c.read.result.as_ref().ok().and_then(|r| r.local_member()) else { continue };
+        let other = targets[(i + 1) % targets.len()];
+        let ep = local_endpoint(other).unwrap_or_default();
+        let urls = c.plan.advertise_peer_urls.join(",");
+        sh(other, &format!("{ETCDCTL} --endpoints {} member update {:x} --peer-urls={} >/dev/null", shell_quote(&ep), local.id, shell_quote(&urls))).await?;
+        sh(c, &format!("rm -f {} && systemctl daemon-reload && systemctl restart -- {}", shell_quote(&dropin_path(c)), shell_quote(&c.unit))).await?;
+        wait_healthy(targets).await?;
+    }
+    Ok(())
+}
+
+fn c_dir(c: &HostCheck) -> String {
+    c.settings.data_dir.trim_end_matches('/').to_string()
+}

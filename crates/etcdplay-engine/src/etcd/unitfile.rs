@@ -1,0 +1,454 @@
+//! Reading what a systemd unit will start etcd with, from text the host prints: the output of
+//! `systemctl cat NAME` (the unit file and its drop-ins, in the order systemd applies them),
+//! `EnvironmentFile=` contents and an etcd YAML `--config-file`. Pure parsing, so the rules
+//! (drop-ins override, an empty `ExecStart=` resets, `$VAR` expansion, flags over `ETCD_*`
+//! variables, a config file over both as etcd itself does) are tested on recorded outputs.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// The `[Service]` settings of a unit that matter for finding etcd's effective flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ServiceUnit {
+    /// The argv of the last `ExecStart=` (after resets), unexpanded.
+    pub(crate) exec_start: Vec<String>,
+    /// `Environment=` assignments in order (later wins).
+    pub(crate) environment: Vec<(String, String)>,
+    /// `EnvironmentFile=` paths; `optional` for a leading `-`.
+    pub(crate) environment_files: Vec<(String, bool)>,
+    pub(crate) working_directory: Option<String>,
+}
+
+/// Joins continuation lines (a trailing `\`) and yields `(section, key, value)` of each
+/// assignment. `# /path` headers of `systemctl cat` are comments like any other.
+fn assignments(text: &str) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let mut section = String::new();
+    let mut pending = String::new();
+    for raw in text.lines() {
+        let line = raw.trim_end();
+        if pending.is_empty() {
+            let t = line.trim_start();
+            if t.starts_with('#') || t.starts_with(';') || t.is_empty() {
+                continue;
+            }
+            if t.starts_with('[') && t.ends_with(']') {
+                section = t[1..t.len() - 1].to_string();
+                continue;
+            }
+        } else if line.trim_start().starts_with('#') || line.trim_start().starts_with(';') {
+            // systemd skips comment lines inside a continuation.
+            continue;
+        }
+        if let Some(head) = line.strip_suffix('\\') {
+            pending.push_str(head);
+            pending.push(' ');
+            continue;
+        }
+        pending.push_str(line);
+        let full = std::mem::take(&mut pending);
+        if let Some((k, v)) = full.split_once('=') {
+            out.push((section.clone(), k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    if !pending.is_empty() {
+        if let Some((k, v)) = pending.split_once('=') {
+            out.push((section, k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    out
+}
+
+/// Splits a command line the way systemd does: whitespace separates words, single and double
+/// quotes group, a backslash escapes the next character.
+pub(crate) fn split_words(s: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (_, '\\') => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+                in_word = true;
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
+impl ServiceUnit {
+    /// Parses `systemctl cat` output (or one unit file).
+    pub(crate) fn parse(text: &str) -> Self {
+        let mut unit = ServiceUnit::default();
+        for (section, key, value) in assignments(text) {
+            if section != "Service" {
+                continue;
+            }
+            match key.as_str() {
+                "ExecStart" => {
+                    // An empty assignment resets the list (how drop-ins replace ExecStart);
+                    // for a simple service only one remains, so the last one is etcd's.
+                    let v = value.trim_start_matches(['-', '@', ':', '+', '!']);
+                    unit.exec_start = split_words(v);
+                }
+                "Environment" => {
+                    if value.is_empty() {
+                        unit.environment.clear();
+                    }
+                    for word in split_words(&value) {
+                        if let Some((k, v)) = word.split_once('=') {
+                            unit.environment.push((k.to_string(), v.to_string()));
+                        }
+                    }
+                }
+                "EnvironmentFile" => {
+                    if value.is_empty() {
+                        unit.environment_files.clear();
+                    } else if let Some(p) = value.strip_prefix('-') {
+                        unit.environment_files.push((p.trim().to_string(), true));
+                    } else {
+                        unit.environment_files.push((value, false));
+                    }
+                }
+                "WorkingDirectory" => {
+                    unit.working_directory = Some(value.trim_start_matches('-').to_string()).filter(|s| !s.is_empty());
+                }
+                _ => {}
+            }
+        }
+        unit
+    }
+
+    /// The index of the etcd binary in `ExecStart` (a word whose file name is `etcd`), so
+    /// `/usr/bin/env etcd ...` and wrappers passing etcd's argv are recognised too.
+    pub(crate) fn etcd_index(&self) -> Option<usize> {
+        self.exec_start.iter().position(|w| w.rsplit('/').next() == Some("etcd"))
+    }
+
+    /// An `ExecStart=` line that runs the same command with `extra` flags appended (etcd's
+    /// flag parser keeps the last value of a repeated flag), quoted for a unit file.
+    pub(crate) fn exec_start_with(&self, extra: &[String]) -> String {
+        let words: Vec<String> = self.exec_start.iter().chain(extra).map(|w| format!("\"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""))).collect();
+        format!("ExecStart=\nExecStart={}\n", words.join(" "))
+    }
+
+    /// Whether this unit starts etcd.
+    pub(crate) fn runs_etcd(&self) -> bool {
+        self.etcd_index().is_some()
+    }
+}
+
+/// Parses an `EnvironmentFile=` (KEY=VALUE lines, `#`/`;` comments, optional quotes).
+pub(crate) fn parse_env_file(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
+            continue;
+        }
+        let t = t.strip_prefix("export ").unwrap_or(t);
+        if let Some((k, v)) = t.split_once('=') {
+            let v = v.trim();
+            let v = if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
+                &v[1..v.len() - 1]
+            } else {
+                v
+            };
+            out.push((k.trim().to_string(), v.to_string()));
+        }
+    }
+    out
+}
+
+/// Expands `$VAR` and `${VAR}` in one ExecStart word (systemd does this for ExecStart).
+fn expand(word: &str, env: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let b = word.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'$' && i + 1 < b.len() {
+            let (name, next) = if b[i + 1] == b'{' {
+                match word[i + 2..].find('}') {
+                    Some(end) => (&word[i + 2..i + 2 + end], i + 3 + end),
+                    None => ("", i),
+                }
+            } else {
+                let len = word[i + 1..].bytes().take_while(|c| c.is_ascii_alphanumeric() || *c == b'_').count();
+                (&word[i + 1..i + 1 + len], i + 1 + len)
+            };
+            if !name.is_empty() {
+                out.push_str(env.get(name).map(String::as_str).unwrap_or(""));
+                i = next;
+                continue;
+            }
+        }
+        let ch = word[i..].chars().next().unwrap_or('$');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// etcd's flags that the data-dir check needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct EtcdSettings {
+    pub(crate) name: Option<String>,
+    pub(crate) data_dir: String,
+    pub(crate) wal_dir: Option<String>,
+    pub(crate) advertise_peer_urls: Vec<String>,
+    pub(crate) listen_peer_urls: Vec<String>,
+    /// Where the member serves clients (a local `http://` one lets etcdctl check health).
+    pub(crate) listen_client_urls: Vec<String>,
+    pub(crate) config_file: Option<String>,
+}
+
+const KEYS: &[&str] = &["name", "data-dir", "wal-dir", "initial-advertise-peer-urls", "listen-peer-urls", "listen-client-urls", "config-file"];
+
+/// etcd's raw settings by flag name: from `ETCD_*` variables, overridden by flags.
+pub(crate) fn raw_settings(unit: &ServiceUnit, env_files: &[(String, String)]) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    // systemd applies EnvironmentFile= after Environment=.
+    for (k, v) in unit.environment.iter().chain(env_files.iter()) {
+        env.insert(k.clone(), v.clone());
+    }
+    let mut out = BTreeMap::new();
+    for key in KEYS {
+        let var = format!("ETCD_{}", key.to_ascii_uppercase().replace('-', "_"));
+        if let Some(v) = env.get(&var) {
+            out.insert((*key).to_string(), v.clone());
+        }
+    }
+    let Some(start) = unit.etcd_index() else { return out };
+    let args: Vec<String> = unit.exec_start[start + 1..].iter().map(|w| expand(w, &env)).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        i += 1;
+        let Some(flag) = a.strip_prefix("--").or_else(|| a.strip_prefix('-')) else { continue };
+        let (name, value) = match flag.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (flag.to_string(), None),
+        };
+        if !KEYS.contains(&name.as_str()) {
+            continue;
+        }
+        let value = match value {
+            Some(v) => v,
+            None if i < args.len() => {
+                i += 1;
+                args[i - 1].clone()
+            }
+            None => continue,
+        };
+        out.insert(name, value);
+    }
+    out
+}
+
+fn urls(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_string).collect()
+}
+
+impl EtcdSettings {
+    /// The effective settings. With a config file etcd ignores flags and variables, so its
+    /// YAML (`config`) replaces them when given.
+    pub(crate) fn resolve(raw: &BTreeMap<String, String>, config: Option<&Value>, working_directory: Option<&str>) -> Self {
+        let mut raw = raw.clone();
+        let config_file = raw.get("config-file").cloned();
+        if let Some(Value::Object(map)) = config {
+            raw.retain(|k, _| k == "config-file");
+            for key in KEYS {
+                match map.get(*key) {
+                    Some(Value::String(s)) => {
+                        raw.insert((*key).to_string(), s.clone());
+                    }
+                    Some(Value::Array(items)) => {
+                        let joined: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                        raw.insert((*key).to_string(), joined.join(","));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let name = raw.get("name").cloned().filter(|s| !s.is_empty());
+        let mut data_dir = raw
+            .get("data-dir")
+            .cloned()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("{}.etcd", name.as_deref().unwrap_or("default")));
+        if !data_dir.starts_with('/') {
+            // etcd resolves a relative dir against its working directory.
+            let base = working_directory.unwrap_or("/").trim_end_matches('/');
+            data_dir = format!("{base}/{data_dir}");
+        }
+        EtcdSettings {
+            name,
+            data_dir,
+            wal_dir: raw.get("wal-dir").cloned().filter(|s| !s.is_empty()),
+            advertise_peer_urls: raw.get("initial-advertise-peer-urls").map(|s| urls(s)).unwrap_or_default(),
+            listen_peer_urls: raw.get("listen-peer-urls").map(|s| urls(s)).unwrap_or_default(),
+            listen_client_urls: raw.get("listen-client-urls").map(|s| urls(s)).unwrap_or_default(),
+            config_file,
+        }
+    }
+
+    /// The plan these settings make for the data-dir verdict: TLS when any listen or
+    /// advertise peer URL is `https`, and the advertise URLs to compare with the stored ones.
+    pub(crate) fn plan(&self) -> etcdplay_etcd::PeerPlan {
+        let tls = self.listen_peer_urls.iter().chain(&self.advertise_peer_urls).any(|u| u.to_ascii_lowercase().starts_with("https://") || u.to_ascii_lowercase().starts_with("unixs://"));
+        etcdplay_etcd::PeerPlan {
+            scheme: if tls { etcdplay_etcd::PeerScheme::Https } else { etcdplay_etcd::PeerScheme::Http },
+            advertise_peer_urls: self.advertise_peer_urls.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `systemctl cat etcd` recorded on a lab host after the etcd-role playbook.
+    const ROLE_UNIT: &str = r#"# /etc/systemd/system/etcd.service
+# Ansible managed
+[Unit]
+Description=etcd key-value store (etcd1)
+After=network-online.target
+
+[Service]
+Type=notify
+User=etcd
+EnvironmentFile=-/etc/etcd/etcd.env
+ExecStart=/usr/local/bin/etcd \
+  --name etcd1 \
+  --data-dir /var/lib/etcd/default \
+  --listen-client-urls http://10.213.7.11:2379,http://127.0.0.1:2379 \
+  --advertise-client-urls http://10.213.7.11:2379 \
+  --listen-peer-urls http://10.213.7.11:2380 \
+  --initial-advertise-peer-urls http://10.213.7.11:2380 \
+  --initial-cluster etcd1=http://10.213.7.11:2380,etcd2=http://10.213.7.12:2380 \
+  --initial-cluster-state new
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+"#;
+
+    /// Debian's packaged unit plus a drop-in that replaces ExecStart and sets variables.
+    const DEBIAN_WITH_DROPIN: &str = r#"# /lib/systemd/system/etcd.service
+[Unit]
+Description=etcd - highly-available key value store
+
+[Service]
+Environment=DAEMON_ARGS=
+Environment=ETCD_NAME=%H
+Environment=ETCD_DATA_DIR=/var/lib/etcd/default
+EnvironmentFile=-/etc/default/%p
+Type=notify
+User=etcd
+ExecStart=/usr/bin/etcd $DAEMON_ARGS
+
+# /etc/systemd/system/etcd.service.d/override.conf
+[Service]
+Environment="ETCD_LISTEN_PEER_URLS=https://10.0.0.5:2380" ETCD_WAL_DIR=/srv/wal
+ExecStart=
+ExecStart=/usr/bin/etcd --data-dir=/srv/etcd ${EXTRA}
+"#;
+
+    #[test]
+    fn role_unit_gives_flags_and_optional_env_file() {
+        let unit = ServiceUnit::parse(ROLE_UNIT);
+        assert!(unit.runs_etcd());
+        assert_eq!(unit.environment_files, vec![("/etc/etcd/etcd.env".to_string(), true)]);
+        let env = parse_env_file("ETCD_HEARTBEAT_INTERVAL=100\n# c\nETCD_DATA_DIR=/elsewhere\n");
+        let raw = raw_settings(&unit, &env);
+        let s = EtcdSettings::resolve(&raw, None, None);
+        assert_eq!(s.name.as_deref(), Some("etcd1"));
+        // The flag wins over the ETCD_DATA_DIR variable.
+        assert_eq!(s.data_dir, "/var/lib/etcd/default");
+        assert_eq!(s.advertise_peer_urls, vec!["http://10.213.7.11:2380"]);
+        assert_eq!(s.listen_peer_urls, vec!["http://10.213.7.11:2380"]);
+        assert_eq!(s.plan().scheme, etcdplay_etcd::PeerScheme::Http);
+        let tls = ServiceUnit::parse(&ROLE_UNIT.replace("--listen-peer-urls http:", "--listen-peer-urls https:"));
+        let s = EtcdSettings::resolve(&raw_settings(&tls, &[]), None, None);
+        assert_eq!(s.plan().scheme, etcdplay_etcd::PeerScheme::Https);
+    }
+
+    #[test]
+    fn dropin_resets_exec_start_and_variables_fill_in() {
+        let unit = ServiceUnit::parse(DEBIAN_WITH_DROPIN);
+        assert_eq!(unit.exec_start, vec!["/usr/bin/etcd", "--data-dir=/srv/etcd", "${EXTRA}"]);
+        let env = parse_env_file("EXTRA=\"--initial-advertise-peer-urls=https://10.0.0.5:2380\"\n");
+        let s = EtcdSettings::resolve(&raw_settings(&unit, &env), None, None);
+        assert_eq!(s.data_dir, "/srv/etcd");
+        assert_eq!(s.wal_dir.as_deref(), Some("/srv/wal"));
+        assert_eq!(s.name.as_deref(), Some("%H"));
+        assert_eq!(s.listen_peer_urls, vec!["https://10.0.0.5:2380"]);
+        assert_eq!(s.advertise_peer_urls, vec!["https://10.0.0.5:2380"]);
+    }
+
+    #[test]
+    fn config_file_replaces_flags_and_relative_dirs_use_working_directory() {
+        let unit = ServiceUnit::parse(
+            "[Service]\nWorkingDirectory=/var/lib/etcd\nExecStart=/usr/local/bin/etcd --config-file /etc/etcd/etcd.yml --data-dir /ignored\n",
+        );
+        let raw = raw_settings(&unit, &[]);
+        assert_eq!(raw.get("config-file").map(String::as_str), Some("/etc/etcd/etcd.yml"));
+        let yaml = serde_json::json!({"name": "n1", "initial-advertise-peer-urls": "https://a:2380,https://b:2380", "listen-peer-urls": ["https://a:2380"]});
+        let s = EtcdSettings::resolve(&raw, Some(&yaml), unit.working_directory.as_deref());
+        assert_eq!(s.data_dir, "/var/lib/etcd/n1.etcd");
+        assert_eq!(s.advertise_peer_urls, vec!["https://a:2380", "https://b:2380"]);
+        assert_eq!(s.listen_peer_urls, vec!["https://a:2380"]);
+        assert_eq!(s.config_file.as_deref(), Some("/etc/etcd/etcd.yml"));
+    }
+
+    #[test]
+    fn units_that_do_not_run_etcd_are_recognised() {
+        assert!(!ServiceUnit::parse("[Service]\nExecStart=/usr/sbin/sshd -D\n").runs_etcd());
+        assert!(!ServiceUnit::parse("[Service]\nExecStart=/usr/local/bin/etcdctl get x\n").runs_etcd());
+        assert!(!ServiceUnit::parse("[Unit]\nDescription=etcd backup\n[Service]\nExecStart=/bin/true\n").runs_etcd());
+        assert!(ServiceUnit::parse("[Service]\nExecStart=-/usr/bin/env etcd --name x\n").runs_etcd());
+    }
+
+    #[test]
+    fn exec_start_overrides_round_trip_through_the_parser() {
+        let unit = ServiceUnit::parse(ROLE_UNIT);
+        let dropin = unit.exec_start_with(&["--listen-peer-urls=http://10.213.7.11:2380".to_string(), "a \"q\" b".to_string()]);
+        let again = ServiceUnit::parse(&format!("{ROLE_UNIT}\n[Service]\n{dropin}"));
+        assert_eq!(again.exec_start.len(), unit.exec_start.len() + 2);
+        assert_eq!(again.exec_start.last().map(String::as_str), Some("a \"q\" b"));
+        let s = EtcdSettings::resolve(&raw_settings(&again, &[]), None, None);
+        assert_eq!(s.listen_peer_urls, vec!["http://10.213.7.11:2380"]);
+        assert_eq!(s.listen_client_urls, vec!["http://10.213.7.11:2379", "http://127.0.0.1:2379"]);
+    }
+
+    #[test]
+    fn words_split_like_systemd() {
+        assert_eq!(split_words(r#"a "b c" 'd e' f\ g"#), vec!["a", "b c", "d e", "f g"]);
+        assert_eq!(split_words("  "), Vec::<String>::new());
+        assert_eq!(split_words(r#""""#), vec![""]);
+    }
+}

@@ -1,0 +1,163 @@
+//! Bad input is refused before any host is contacted: wrong types, unknown keys, missing files,
+//! broken templates, an `-e` that does not parse, a `--limit` that matches nothing. The only
+//! host of the inventory is a TCP listener of this test on a 127.0.0.0/8 address, so "no host
+//! was contacted" is measured (no connection was ever accepted), not assumed. A valid playbook
+//! against the same inventory must reach the listener, which proves the probe can see contact.
+
+mod common;
+
+use std::io::ErrorKind;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{etcdplay, text};
+
+/// A listener standing in for a host's sshd; counts the connections it was offered.
+struct Probe {
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+impl Probe {
+    fn new() -> Probe {
+        let listener = TcpListener::bind("127.0.0.77:0").expect("bind 127.0.0.77");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        Probe { listener, addr }
+    }
+
+    /// Connections accepted since the last call (each is closed at once).
+    fn contacts(&self) -> usize {
+        let mut n = 0;
+        loop {
+            match self.listener.accept() {
+                Ok(_) => n += 1,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return n,
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+    }
+}
+
+fn write(dir: &Path, name: &str, content: &str) {
+    std::fs::write(dir.join(name), content).expect("write");
+}
+
+const HEAD: &str = "- hosts: etcds\n  gather_facts: false\n";
+
+/// Runs `etcdplay apply` with `args` and asserts it refuses with `code`, a message naming
+/// `location`, and no connection to the probe.
+fn refused(dir: &Path, probe: &Probe, args: &[&str], code: i32, location: &str) -> String {
+    let out = etcdplay(dir, args);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: expected exit {code}:\n{all}");
+    assert!(all.contains(location), "{args:?}: error does not say {location:?}:\n{all}");
+    assert!(!all.contains("PLAY ["), "{args:?}: a play started:\n{all}");
+    assert_eq!(probe.contacts(), 0, "{args:?}: a host was contacted:\n{all}");
+    all
+}
+
+fn setup() -> (tempfile::TempDir, Probe) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let probe = Probe::new();
+    let inventory = format!(
+        "[etcds]\nh1 ansible_host={} ansible_port={} ansible_user=root\n",
+        probe.addr.ip(),
+        probe.addr.port()
+    );
+    write(dir.path(), "hosts", &inventory);
+    (dir, probe)
+}
+
+#[test]
+fn structural_errors_are_refused_with_their_location_before_any_connection() {
+    let (dir, probe) = setup();
+    let d = dir.path();
+    let cases: &[(&str, String, &str)] = &[
+        ("wrong_type.yml", format!("{HEAD}  become: [1]\n  tasks:\n    - command: echo hi\n"), "wrong_type.yml:3:11"),
+        ("wrong_type2.yml", format!("{HEAD}  tasks:\n    - command: echo hi\n      retries: abc\n"), "wrong_type2.yml:5:16"),
+        ("tasks_type.yml", format!("{HEAD}  tasks: 3\n"), "tasks_type.yml:3:10"),
+        ("unknown_key.yml", format!("{HEAD}  tasks:\n    - command: echo hi\n      bogus_keyword: 3\n"), "unknown_key.yml:5:7"),
+        ("unknown_arg.yml", format!("{HEAD}  tasks:\n    - copy: {{dest: /tmp/x, content: hi, bogus: 1}}\n"), "unknown_arg.yml:4:"),
+        ("missing_src.yml", format!("{HEAD}  tasks:\n    - copy:\n        src: does-not-exist.bin\n        dest: /tmp/x\n"), "missing_src.yml:5:9"),
+        ("broken_template.yml", format!("{HEAD}  tasks:\n    - command: echo {{{{ oops\n"), "broken_template.yml:4:"),
+        ("bad_yaml.yml", format!("{HEAD}  tasks:\n    - command: [unclosed\n"), "bad_yaml.yml:"),
+    ];
+    for (name, body, location) in cases {
+        write(d, name, body);
+        refused(d, &probe, &["apply", "-i", "hosts", name], 4, location);
+    }
+    // A playbook file that does not exist at all.
+    refused(d, &probe, &["apply", "-i", "hosts", "nowhere.yml"], 4, "nowhere.yml");
+    // An inventory line that does not parse.
+    write(d, "bad_inventory", "[etcds\nh1 ansible_host=127.0.0.77\n");
+    write(d, "good.yml", &format!("{HEAD}  tasks:\n    - command: echo hi\n"));
+    refused(d, &probe, &["apply", "-i", "bad_inventory", "good.yml"], 4, "bad_inventory:1");
+}
+
+#[test]
+fn bad_options_are_refused_before_any_connection() {
+    let (dir, probe) = setup();
+    let d = dir.path();
+    write(d, "good.yml", &format!("{HEAD}  tasks:\n    - command: echo hi\n"));
+    let e = refused(d, &probe, &["apply", "-i", "hosts", "-e", "{\"a\": ", "good.yml"], 5, "-e");
+    assert!(e.contains("not valid"), "{e}");
+    refused(d, &probe, &["apply", "-i", "hosts", "-e", "@missing-vars.yml", "good.yml"], 5, "missing-vars.yml");
+    refused(d, &probe, &["apply", "-i", "hosts", "-l", "nomatch", "good.yml"], 5, "nomatch");
+    refused(d, &probe, &["apply", "-i", "hosts", "--output", "xml", "f", "good.yml"], 5, "--output");
+
+    // The control: the same inventory and a valid playbook do reach the "host" (which never
+    // sends an SSH banner, so the run ends UNREACHABLE after the 1 s connect timeout).
+    let started = Instant::now();
+    let out = etcdplay(d, &["apply", "-i", "hosts", "-T", "1", "good.yml"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(probe.contacts() >= 1, "the probe saw no connection from a valid run:\n{}", text(&out));
+}
+
+/// A play whose `hosts:` matches nothing is skipped with a warning (exit 0, as in Ansible);
+/// nothing is contacted.
+#[test]
+fn a_play_pattern_matching_nothing_contacts_no_host() {
+    let (dir, probe) = setup();
+    let d = dir.path();
+    write(d, "nomatch.yml", "- hosts: nosuchgroup\n  gather_facts: false\n  tasks:\n    - command: echo hi\n");
+    let out = etcdplay(d, &["apply", "-i", "hosts", "nomatch.yml"]);
+    let all = text(&out);
+    assert!(all.contains("no hosts matched"), "{all}");
+    assert_eq!(probe.contacts(), 0, "{all}");
+}
+
+/// An undefined variable is reported with its location and no host is contacted for it.
+/// (Today the engine finds it only when the task runs: exit 2, FAILED for the host; the
+/// variable is templated before the connection is opened, so no host is contacted.)
+#[test]
+fn an_undefined_variable_is_reported_with_its_location_without_contacting_the_host() {
+    let (dir, probe) = setup();
+    let d = dir.path();
+    write(d, "undef.yml", &format!("{HEAD}  tasks:\n    - command: \"echo {{{{ not_defined_anywhere }}}}\"\n"));
+    let out = etcdplay(d, &["apply", "-i", "hosts", "undef.yml"]);
+    let all = text(&out);
+    assert!(all.contains("undef.yml:4:") && all.contains("'not_defined_anywhere' is undefined"), "{all}");
+    assert_eq!(probe.contacts(), 0, "{all}");
+    assert!(matches!(out.status.code(), Some(2 | 4 | 5)), "{all}");
+}
+
+/// Values of the wrong type inside module arguments are refused before any host is contacted.
+/// Ignored: the modules only check argument names up front, see the report of this test file.
+#[test]
+#[ignore = "engine/modules: argument values are not type-checked before the run"]
+fn wrong_module_argument_values_are_refused_before_any_connection() {
+    let (dir, probe) = setup();
+    let d = dir.path();
+    let cases: &[(&str, String, &str)] = &[
+        ("mode.yml", format!("{HEAD}  tasks:\n    - copy: dest=/tmp/x content=hi mode=[1]\n"), "mode.yml:4:"),
+        ("state.yml", format!("{HEAD}  tasks:\n    - file: path=/tmp/x state=weird\n"), "state.yml:4:"),
+        ("pause.yml", format!("{HEAD}  tasks:\n    - pause: seconds=abc\n"), "pause.yml:4:"),
+    ];
+    for (name, body, location) in cases {
+        write(d, name, body);
+        refused(d, &probe, &["apply", "-i", "hosts", name], 4, location);
+    }
+}
