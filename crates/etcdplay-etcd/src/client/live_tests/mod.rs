@@ -253,7 +253,7 @@ async fn member_add_update_remove_round_trip() {
         added.member.is_learner && added.member.name.is_empty(),
         "{added:?}"
     );
-    assert_eq!(added.member.peer_urls, [peer.clone()]);
+    assert_eq!(added.member.peer_urls, std::slice::from_ref(&peer));
     assert_eq!(added.members.len(), 4);
     assert!(added.members.iter().any(|m| m.id == added.member.id));
 
