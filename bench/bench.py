@@ -109,10 +109,25 @@ def check_recap(kind, text, log, n, want_change):
         raise BenchFailure(f"{kind}: no-change run changed {changed} (see {log})")
 
 
+PYINFRA_ROW = re.compile(r"^\s+(\S.*?)\s{2,}(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$", re.M)
+
+
 def check_pyinfra(text, log, want_change):
-    """pyinfra prints no recap: a failure exits non-zero, a no-op run says 'No changes'."""
-    if not want_change and re.search(r"\bChanged\b.*\b[1-9]\d*\b", text) and "No changes" not in text:
-        raise BenchFailure(f"pyinfra: no-change run changed something (see {log})")
+    """pyinfra prints a results table: per operation, hosts with a change (Success), errors and
+    no change. `Dummy service` changes on every run (it always runs daemon-reload)."""
+    rows = {m.group(1): m.groups()[1:] for m in PYINFRA_ROW.finditer(text.split("--> Results:")[-1])}
+    rows.pop("Operation", None)
+    rows.pop("Grand total", None)
+    if len(rows) != 11:
+        raise BenchFailure(f"pyinfra: results table has {len(rows)} operations, expected 11 (see {log})")
+    count = lambda v: 0 if v == "-" else int(v)
+    if any(count(err) for (_, _, err, _) in rows.values()):
+        raise BenchFailure(f"pyinfra: errors (see {log})")
+    changed = {op for op, (_, ok, _, _) in rows.items() if count(ok)}
+    if want_change and not changed - {"Dummy service"}:
+        raise BenchFailure(f"pyinfra: converge changed nothing (see {log})")
+    if not want_change and changed - {"Dummy service"}:
+        raise BenchFailure(f"pyinfra: no-change run changed {sorted(changed)} (see {log})")
 
 
 def ssh_all(n, command, parallel=True):
@@ -174,7 +189,7 @@ class Bench:
         env["ANSIBLE_FORCE_COLOR"] = "0"
         env["PYTHONUNBUFFERED"] = "1"
         self.runner = Runner(self.logdir, env)
-        self.etcdplay = str(REPO / "target" / "release" / "etcdplay")
+        self.etcdplay = args.etcdplay or str(REPO / "target" / "release" / "etcdplay")
         self.ansible = str(self.work / "ansible" / "bin" / "ansible-playbook")
         self.pyinfra = str(self.work / "pyinfra" / "bin" / "pyinfra")
         self.inv_dir = self.work / "inventories"
@@ -394,6 +409,7 @@ def main():
     p.add_argument("--skip-tool", default="", help="comma list of tools left out of the fleet runs")
     p.add_argument("--out", default=None, help="also write the table here")
     p.add_argument("--lab-tool", required=True, help="the etcdplay-bench-lab binary")
+    p.add_argument("--etcdplay", default=None, help="etcdplay binary (default: target/release)")
     p.add_argument("--keep-lab", action="store_true", help="leave the lab up at the end")
     args = p.parse_args()
     args.skip = [s for s in args.skip.split(",") if s]

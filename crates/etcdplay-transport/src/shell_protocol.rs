@@ -34,6 +34,7 @@ use crate::{ExecOutput, ExecRequest};
 /// it one) instead of leaving it running on the host; the watcher's own group is ended after a
 /// normal finish, before the answer goes out, so it never eats a byte of the next request.
 /// Under become the script's processes belong to another user and only sudo is signalled.
+/// Without `setsid` on the host there is no watcher (killing it could not be made safe).
 ///
 /// A request cut short (the client went away mid-frame) makes `head -c` stop early without
 /// an error; the length checks end the loop instead of running half a script or feeding a
@@ -61,13 +62,14 @@ while IFS=' ' read -r id u sl il; do
   else
     cat "$d/s" "$in" 3<&- | $ss sudo -n -H -u "$u" /bin/sh -c 'umask "$2"; s=$(head -c "$1") || exit 1; shift 2; eval "unset s; $s"' etcdplay "$sl" "$um" >"$d/o" 2>"$d/e" 3<&- &
   fi
-  w=$!
-  $ss /bin/sh -c 'head -c 1 >/dev/null 2>&1; kill -TERM -- -"$1" "$1" 2>/dev/null' etcdplay "$w" <&3 >/dev/null 2>&1 &
-  wp=$!
+  w=$! wp=
+  if [ -n "$ss" ]; then
+    setsid /bin/sh -c 'head -c 1 >/dev/null 2>&1; kill -TERM -"$1" 2>/dev/null' etcdplay "$w" <&3 >/dev/null 2>&1 &
+    wp=$!
+  fi
   wait "$w"
   rc=$?
-  kill -TERM -- -"$wp" "$wp" 2>/dev/null
-  wait "$wp"
+  if [ -n "$wp" ]; then kill -TERM -"$wp" 2>/dev/null; wait "$wp"; fi
   wc -c "$d/o" "$d/e" >"$d/n"
   { read -r ol _; read -r el _; } <"$d/n"
   printf '%s %s %s %s %s\n' "$m" "$id" "$rc" "$ol" "$el"

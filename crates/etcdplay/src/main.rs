@@ -27,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run playbooks against an inventory (like ansible-playbook).
     Apply(cmd::apply::ApplyArgs),
+    /// Check every etcd member's health over the etcd API and print a status table.
+    Health(cmd::health::HealthArgs),
     /// Show an inventory as ansible-inventory does (--list, --graph).
     Inventory(cmd::inventory::InventoryArgs),
     /// Parse and check inventory and playbooks without contacting any host.
@@ -58,6 +60,7 @@ fn main() {
     let code = runtime.block_on(async move {
         match cli.command {
             Command::Apply(args) => cmd::apply::run(args).await,
+            Command::Health(args) => cmd::health::run(args).await,
             Command::Inventory(args) => cmd::inventory::run(args),
             Command::SyntaxCheck(args) => cmd::syntax_check::run(args),
             Command::Pki(pki) => cmd::pki::run(pki),

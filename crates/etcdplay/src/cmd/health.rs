@@ -50,9 +50,7 @@ pub(crate) struct HealthArgs {
 
 pub(crate) async fn run(args: HealthArgs) -> ExitCode {
     match plan(&args) {
-        Ok(Some((endpoints, tls))) => {
-            check(endpoints, tls, Duration::from_secs(args.timeout)).await
-        }
+        Ok(Some(target)) => check(target, Duration::from_secs(args.timeout)).await,
         Ok(None) => ExitCode::ParseError,
         Err(message) => {
             eprintln!("ERROR: {message}");
@@ -63,7 +61,7 @@ pub(crate) async fn run(args: HealthArgs) -> ExitCode {
 
 /// Works out endpoints and TLS material from the options. `Ok(None)` means the inventory
 /// did not parse (already printed); `Err` is a bad option.
-fn plan(args: &HealthArgs) -> Result<Option<(Vec<String>, Option<EndpointTls>)>, String> {
+fn plan(args: &HealthArgs) -> Result<Option<Target>, String> {
     let extra = extra_vars::parse_all(&args.extra_vars)?;
     let group = match extra.get("etcd_group") {
         None => DEFAULT_GROUP.to_string(),
@@ -95,11 +93,17 @@ fn plan(args: &HealthArgs) -> Result<Option<(Vec<String>, Option<EndpointTls>)>,
             .filter(|e| !e.is_empty())
             .collect()
     };
-    Ok(Some((endpoints, tls)))
+    Ok(Some(Target { endpoints, tls }))
 }
 
-async fn check(endpoints: Vec<String>, tls: Option<EndpointTls>, timeout: Duration) -> ExitCode {
-    let client = match ClusterClient::new(endpoints, tls, timeout) {
+/// What to check: the client URLs and, for https://, the CA and client certificate.
+struct Target {
+    endpoints: Vec<String>,
+    tls: Option<EndpointTls>,
+}
+
+async fn check(target: Target, timeout: Duration) -> ExitCode {
+    let client = match ClusterClient::new(target.endpoints, target.tls, timeout) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ERROR: {e}");

@@ -1,6 +1,7 @@
 //! One module per subcommand; each parses its own options and returns an exit code.
 
 pub(crate) mod apply;
+pub(crate) mod health;
 pub(crate) mod inventory;
 pub(crate) mod pki;
 pub(crate) mod syntax_check;
