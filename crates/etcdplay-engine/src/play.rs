@@ -626,45 +626,14 @@ fn task_header(task: &Task, call: &etcdplay_playbook::ModuleCall) -> String {
 
 /// A task the engine makes itself (fact gathering).
 fn synthetic_task(module: &str, origin: &etcdplay_playbook::Origin) -> Task {
-    Task {
-        name: Some("Gathering Facts".into()),
-        kind: TaskKind::Module(etcdplay_playbook::ModuleCall { name: module.into(), args: Map::new(), args_origin: origin.clone() }),
-        when: Vec::new(),
-        loop_: None,
-        loop_control: None,
-        register: None,
-        notify: Vec::new(),
-        listen: Vec::new(),
-        changed_when: None,
-        failed_when: None,
-        ignore_errors: None,
-        ignore_unreachable: None,
-        tags: vec!["always".into()],
-        become_: None,
-        become_user: None,
-        become_method: None,
-        run_once: None,
-        delegate_to: None,
-        delegate_facts: None,
-        vars: Map::new(),
-        environment: Value::Null,
-        check_mode: Some(etcdplay_playbook::Flag::Bool(false)),
-        diff: None,
-        no_log: None,
-        until: None,
-        retries: None,
-        delay: None,
-        any_errors_fatal: None,
-        throttle: None,
-        timeout: None,
-        remote_user: None,
-        connection: None,
-        port: None,
-        extra: Map::new(),
-        origin: origin.clone(),
-        role: None,
-        action: module.into(),
-    }
+    let mut task = Task::empty(origin.clone(), None);
+    task.name = Some("Gathering Facts".into());
+    task.kind = TaskKind::Module(etcdplay_playbook::ModuleCall { name: module.into(), args: Map::new(), args_origin: origin.clone() });
+    // Facts are gathered whatever --tags says, and even in check mode.
+    task.tags = vec!["always".into()];
+    task.check_mode = Some(etcdplay_playbook::Flag::Bool(false));
+    task.action = module.into();
+    task
 }
 
 /// Splits a play's hosts into `serial` batches: sizes from the list, the last one repeating.

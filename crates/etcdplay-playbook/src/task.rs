@@ -143,7 +143,7 @@ pub(crate) struct ActionSite<'n> {
 
 impl Task {
     /// A task with no keywords set, doing nothing until its kind is filled in.
-    pub(crate) fn empty(origin: crate::model::Origin, role: Option<String>) -> Task {
+    pub fn empty(origin: crate::model::Origin, role: Option<String>) -> Task {
         Task {
             name: None,
             kind: TaskKind::Block(Block::default()),
