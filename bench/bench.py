@@ -49,6 +49,15 @@ FLOOR_PROBE = (
 )
 
 
+ANSIBLE_NOTE = ("Ansible runs with its defaults (no ansible.cfg: pipelining off, "
+                "ControlPersist=60s so later runs reuse the previous run's SSH masters), "
+                "ANSIBLE_HOST_KEY_CHECKING=False, interpreter /usr/bin/python3. At 3 hosts "
+                "default forks (5) equal -f 50, so only one Ansible fleet run is measured there.")
+PROGRESS = re.compile(r"^\s+(etcd-role|fleet-\d+)-(etcdplay|ansible-f50|ansible|pyinfra)-(converge|nochange)"
+                      r"\s+([\d.]+) s\s+rss\s+([\d.]+) MB", re.M)
+FLOOR_LINE = re.compile(r"^\s+floor-(\d+)\s+([\d.]+) s", re.M)
+
+
 class BenchFailure(Exception):
     """A run that did not do what the benchmark needs (failed host, change on a no-change run)."""
 
@@ -214,6 +223,15 @@ class Bench:
         lines.append("]")
         path.write_text("\n".join(lines) + "\n")
         return str(path)
+
+    def load_progress(self, text):
+        """Rebuilds results from the per-run lines a run printed (for runs cut short)."""
+        for m in PROGRESS.finditer(text):
+            scenario, tool, kind, t, rss = m.groups()
+            kind = "converge" if kind == "converge" else "no-change"
+            self.series(f"{scenario} {kind}", tool).add(float(t), float(rss))
+        for m in FLOOR_LINE.finditer(text):
+            self.floor.setdefault(int(m.group(1)), []).append(float(m.group(2)))
 
     # -- tools --------------------------------------------------------------------------
 
@@ -408,14 +426,24 @@ def main():
     p.add_argument("--skip", default="", help="comma list of: etcd, fleet")
     p.add_argument("--skip-tool", default="", help="comma list of tools left out of the fleet runs")
     p.add_argument("--out", default=None, help="also write the table here")
-    p.add_argument("--lab-tool", required=True, help="the etcdplay-bench-lab binary")
+    p.add_argument("--lab-tool", help="the etcdplay-bench-lab binary")
     p.add_argument("--etcdplay", default=None, help="etcdplay binary (default: target/release)")
+    p.add_argument("--from-log", action="append", default=[],
+                   help="only re-tabulate the progress output (stdout) of earlier runs; may repeat")
     p.add_argument("--keep-lab", action="store_true", help="leave the lab up at the end")
     args = p.parse_args()
     args.skip = [s for s in args.skip.split(",") if s]
     args.skip_tool = [s for s in args.skip_tool.split(",") if s]
     sizes = [int(s) for s in args.sizes.split(",") if s]
     bench = Bench(args)
+    if args.from_log:
+        for path in args.from_log:
+            bench.load_progress(Path(path).read_text())
+        bench.notes.append(ANSIBLE_NOTE)
+        print(bench.table())
+        return 0
+    if not args.lab_tool:
+        p.error("--lab-tool is required")
     print(f"logs: {bench.logdir}", flush=True)
     hosts = max(sizes + [3])
     print(f"== lab up {hosts} ({PREFIX}1..{PREFIX}{hosts})", flush=True)
@@ -439,10 +467,7 @@ def main():
     finally:
         if not args.keep_lab:
             bench.runner.run("lab-down", [args.lab_tool, "down"])
-    bench.notes.append("Ansible runs with its defaults (no ansible.cfg: pipelining off, "
-                       "ControlPersist=60s so later runs reuse the previous run's SSH masters), "
-                       "ANSIBLE_HOST_KEY_CHECKING=False, interpreter /usr/bin/python3. At 3 hosts "
-                       "default forks (5) equal -f 50, so only one Ansible fleet run is measured there.")
+    bench.notes.append(ANSIBLE_NOTE)
     table = bench.table()
     print()
     print(table)

@@ -19,9 +19,16 @@ pub fn lab(n: u64) -> &'static Lab {
             "end-to-end tests need root (systemd-nspawn, network namespaces); run them as root"
         );
         let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let lab = rt.block_on(etcdplay_lab::ensure_up(n)).unwrap_or_else(|e| panic!("lab up {n}: {e}"));
+        let lab = rt
+            .block_on(etcdplay_lab::ensure_up(n))
+            .unwrap_or_else(|e| panic!("lab up {n}: {e}"));
         for h in &lab.hosts {
-            assert!(netns_exists(&h.netns), "namespace {} of {} is missing", h.netns, h.name);
+            assert!(
+                netns_exists(&h.netns),
+                "namespace {} of {} is missing",
+                h.netns,
+                h.name
+            );
         }
         lab
     })
@@ -29,7 +36,11 @@ pub fn lab(n: u64) -> &'static Lab {
 
 fn unsafe_is_root() -> bool {
     // `id -u` rather than libc: the harness has no unsafe code.
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }
 
 /// The `etcdplay` binary built with this test (cargo builds workspace binaries before tests).
@@ -37,28 +48,45 @@ pub fn etcdplay_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let bin = dir.join("etcdplay");
-    assert!(bin.exists(), "{} is missing: run `cargo build --workspace` before the tests", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace` before the tests",
+        bin.display()
+    );
     bin
 }
 
 /// Runs `etcdplay` with `args` in `cwd`.
 pub fn etcdplay(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(etcdplay_bin()).args(args).current_dir(cwd).output().expect("run etcdplay")
+    Command::new(etcdplay_bin())
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run etcdplay")
 }
 
 /// Runs a shell command on a lab host as root over SSH.
 pub fn ssh(lab: &Lab, host: &str, command: &str) -> Output {
-    let h = lab.hosts.iter().find(|h| h.name == host).unwrap_or_else(|| panic!("no lab host {host}"));
+    let h = lab
+        .hosts
+        .iter()
+        .find(|h| h.name == host)
+        .unwrap_or_else(|| panic!("no lab host {host}"));
     assert!(netns_exists(&h.netns), "namespace {} is gone", h.netns);
     Command::new("ssh")
         .args(["-i"])
         .arg(&lab.key_path)
         .args([
-            "-o", "BatchMode=yes",
-            "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR",
-            "-o", "ConnectTimeout=5",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "ConnectTimeout=5",
         ])
         .arg(format!("root@{}", h.ip))
         .arg(command)
@@ -69,7 +97,11 @@ pub fn ssh(lab: &Lab, host: &str, command: &str) -> Output {
 /// Stdout of a command on a host, asserting it succeeded.
 pub fn ssh_ok(lab: &Lab, host: &str, command: &str) -> String {
     let out = ssh(lab, host, command);
-    assert!(out.status.success(), "{host}: `{command}` failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{host}: `{command}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -109,7 +141,11 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// A lab of a test binary's own (its own host prefix, bridge and subnet), for tests that stop
@@ -133,10 +169,18 @@ impl PrivateLab {
         };
         let manager = etcdplay_lab::LabManager::new(config.clone());
         let rt = tokio::runtime::Runtime::new().expect("runtime");
-        rt.block_on(manager.down()).unwrap_or_else(|e| panic!("private lab down: {e}"));
-        let lab = rt.block_on(manager.up(n)).unwrap_or_else(|e| panic!("private lab up {n}: {e}"));
+        rt.block_on(manager.down())
+            .unwrap_or_else(|e| panic!("private lab down: {e}"));
+        let lab = rt
+            .block_on(manager.up(n))
+            .unwrap_or_else(|e| panic!("private lab up {n}: {e}"));
         for h in &lab.hosts {
-            assert!(netns_exists(&h.netns), "namespace {} of {} is missing", h.netns, h.name);
+            assert!(
+                netns_exists(&h.netns),
+                "namespace {} of {} is missing",
+                h.netns,
+                h.name
+            );
         }
         PrivateLab { lab, config }
     }
@@ -146,15 +190,25 @@ impl PrivateLab {
         let manager = etcdplay_lab::LabManager::new(self.config.clone());
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let n = self.lab.hosts.len() as u64;
-        rt.block_on(manager.up(n)).unwrap_or_else(|e| panic!("private lab up again: {e}"));
+        rt.block_on(manager.up(n))
+            .unwrap_or_else(|e| panic!("private lab up again: {e}"));
     }
 
     /// Stops one host's machine the way a shutdown does: SIGTERM to its systemd-nspawn
     /// (which powers the container off), waiting until it is gone.
     pub fn stop_host(&self, name: &str) {
-        let host = self.lab.hosts.iter().find(|h| h.name == name).expect("host of the private lab");
-        let pid = etcdplay_lab::running_pid(&self.config, host).unwrap_or_else(|| panic!("{name} is not running"));
-        let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
+        let host = self
+            .lab
+            .hosts
+            .iter()
+            .find(|h| h.name == name)
+            .expect("host of the private lab");
+        let pid = etcdplay_lab::running_pid(&self.config, host)
+            .unwrap_or_else(|| panic!("{name} is not running"));
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill");
         assert!(status.success(), "kill -TERM {pid}");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
         while etcdplay_lab::running_pid(&self.config, host).is_some() {
@@ -181,12 +235,17 @@ impl Drop for PrivateLab {
 pub fn local_processes(needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         if pid == std::process::id() {
             continue;
         }
         let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let zombie = stat.rsplit_once(')').and_then(|(_, r)| r.trim_start().chars().next()) == Some('Z');
+        let zombie = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.trim_start().chars().next())
+            == Some('Z');
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         if !zombie && text.contains(needle) {

@@ -224,6 +224,9 @@ impl PlayRun<'_> {
             let status = status_of(failed, changed, skipped, ignore_errors);
             let debug_output = if no_log { None } else { builtin::debug_output(call, &result) };
             let msg = result.get("msg").and_then(Value::as_str).map(str::to_string);
+            if status == HostStatus::Failed {
+                self.remember_failure(host, task, &shown);
+            }
             self.emit_full(host, delegate.as_deref(), status, None, msg, shown, started, if no_log { None } else { diff }, debug_output);
             if changed && !failed {
                 self.notify(host, task, &vars);
@@ -290,6 +293,9 @@ impl PlayRun<'_> {
         self.register(host, task, Value::Object(summary.clone()));
         if any_failed {
             let status = if ignore_errors { HostStatus::Ignored } else { HostStatus::Failed };
+            if status == HostStatus::Failed {
+                self.remember_failure(host, task, &Value::Object(summary.clone()));
+            }
             self.emit(host, delegate.as_deref(), status, None, Some("One or more items failed".into()), json!({"changed": any_changed, "msg": "One or more items failed"}), started, None);
             return outcome_of(status);
         }
@@ -581,11 +587,31 @@ impl PlayRun<'_> {
         });
     }
 
+    /// `ansible_failed_task` and `ansible_failed_result`, which a `rescue:` section reads.
+    fn remember_failure(&self, host: &str, task: &Task, result: &Value) {
+        let failed_task = json!({"name": task.name.clone().unwrap_or_else(|| task.action.clone()), "action": task.action});
+        let result = result.clone();
+        self.engine.shared.update_memory(host, |m| {
+            m.set_facts.insert("ansible_failed_task".into(), failed_task);
+            m.set_facts.insert("ansible_failed_result".into(), result);
+        });
+    }
+
     fn report_error(&self, host: &str, delegate: Option<&str>, e: TaskError, ignore: bool, started: Instant) -> Outcome {
         let status = if ignore { HostStatus::Ignored } else { HostStatus::Failed };
         let msg = e.to_string();
+        if !ignore {
+            self.remember_failure_msg(host, &msg);
+        }
         self.emit(host, delegate, status, None, Some(msg.clone()), json!({"changed": false, "msg": msg}), started, None);
         outcome_of(status)
+    }
+
+    fn remember_failure_msg(&self, host: &str, msg: &str) {
+        let result = json!({"failed": true, "msg": msg});
+        self.engine.shared.update_memory(host, |m| {
+            m.set_facts.insert("ansible_failed_result".into(), result);
+        });
     }
 
     fn report_unreachable(&self, host: &str, delegate: Option<&str>, reason: &str, started: Instant) -> Outcome {

@@ -109,7 +109,9 @@ const PLAYBOOK: &str = r#"
           fail: msg=boom
       rescue:
         - name: recovered
-          copy: content=rescued dest={{ workdir }}/rescued
+          copy:
+            content: "rescued from {{ ansible_failed_task.name }}: {{ ansible_failed_result.msg }}"
+            dest: "{{ workdir }}/rescued"
       always:
         - name: always runs
           debug: msg=always
@@ -143,6 +145,7 @@ async fn converges_then_changes_nothing() {
     let conf = std::fs::read_to_string(dir.path().join("n2/app.conf")).unwrap();
     assert_eq!(conf, "hello n2\nmembers=n1,n2\n");
     assert_eq!(std::fs::read_to_string(dir.path().join("n1/list")).unwrap(), "a\nb\n");
+    assert_eq!(std::fs::read_to_string(dir.path().join("n1/rescued")).unwrap(), "rescued from fail on purpose: boom");
     assert!(dir.path().join("n1/restarted").exists(), "the handler ran");
     assert!(lines.iter().any(|l| l == "Handler note restart"), "{lines:#?}");
 

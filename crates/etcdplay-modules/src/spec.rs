@@ -269,7 +269,13 @@ const ASSERT: &[ArgSpec] = &[
 const META: &[ArgSpec] = &[FREE_FORM];
 // etcd actions the engine runs (they need the control node's network or several hosts).
 const ETCD_PKI: &[ArgSpec] = &[r("dir", Path), r("hosts", List), a("rotate", Bool)];
-const ETCD_HEALTH: &[ArgSpec] = &[r("endpoints", List), a("ca", Path), a("cert", Path), a("key", Path), a("timeout", Int)];
+const ETCD_HEALTH: &[ArgSpec] = &[
+    r("endpoints", List),
+    a("ca", Path),
+    a("cert", Path),
+    a("key", Path),
+    a("timeout", Int),
+];
 const ETCD_MEMBER_RESTART: &[ArgSpec] = &[
     a("service", Str),
     r("endpoints", List),

@@ -244,7 +244,8 @@ async fn unarchive_tar_and_zip_converge() {
         "binary"
     );
     // The archive has no `./` entry: dest keeps its own mode (not the staging dir's 0700).
-    let dest_mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&dest).unwrap().permissions());
+    let dest_mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&dest).unwrap().permissions());
     assert_eq!(dest_mode & 0o7777, 0o755);
     // A modified file is restored.
     std::fs::write(format!("{dest}/etcd-v3/bin/etcd"), "tampered").unwrap();

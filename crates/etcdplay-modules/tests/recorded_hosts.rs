@@ -255,7 +255,13 @@ async fn group_gid_change() {
     );
     // A new group reports the gid groupadd chose.
     let host = Scripted::new(&sections(&[("group", "")])).change_prints("etcd:x:996:\n");
-    let r = run("group", json!({"name": "etcd", "system": true}), false, &host).await;
+    let r = run(
+        "group",
+        json!({"name": "etcd", "system": true}),
+        false,
+        &host,
+    )
+    .await;
     assert!(r.changed);
     assert_eq!(host.scripts()[1], "groupadd -r etcd && getent group etcd");
     assert_eq!(r.data["gid"], 996);

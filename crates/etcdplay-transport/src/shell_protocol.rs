@@ -28,14 +28,6 @@ use crate::{ExecOutput, ExecRequest};
 /// The loop's own files are private (umask 077), but scripts run with the login shell's umask,
 /// as Ansible's modules do, so that directories a task creates get the usual 0755.
 ///
-/// While a script runs, a watcher waits on the channel (fd 3, a copy of stdin: the client sends
-/// nothing until it has the answer). End of input there means the client is gone (etcdplay was
-/// interrupted or killed), so the watcher ends the script's whole process group (`setsid` gives
-/// it one) instead of leaving it running on the host; the watcher's own group is ended after a
-/// normal finish, before the answer goes out, so it never eats a byte of the next request.
-/// Under become the script's processes belong to another user and only sudo is signalled.
-/// Without `setsid` on the host there is no watcher (killing it could not be made safe).
-///
 /// A request cut short (the client went away mid-frame) makes `head -c` stop early without
 /// an error; the length checks end the loop instead of running half a script or feeding a
 /// script half its input.
@@ -50,26 +42,17 @@ m=$1
 d=$(mktemp -d "${TMPDIR:-/tmp}/etcdplay.XXXXXXXX") || exit 97
 trap 'rm -rf "$d"' EXIT
 trap 'exit 1' HUP INT TERM PIPE
-ss=; command -v setsid >/dev/null 2>&1 && ss=setsid
-exec 3<&0
 printf '%s ready\n' "$m"
 while IFS=' ' read -r id u sl il; do
   head -c "$sl" >"$d/s" || exit 1
   [ "$(wc -c <"$d/s")" -eq "$sl" ] || exit 1
   if [ "$il" -gt 0 ]; then head -c "$il" >"$d/i" || exit 1; [ "$(wc -c <"$d/i")" -eq "$il" ] || exit 1; in=$d/i; else in=/dev/null; fi
   if [ "$u" = - ]; then
-    ( umask "$um"; exec $ss /bin/sh "$d/s" ) <"$in" >"$d/o" 2>"$d/e" 3<&- &
+    ( umask "$um"; exec /bin/sh "$d/s" ) <"$in" >"$d/o" 2>"$d/e"
   else
-    cat "$d/s" "$in" 3<&- | $ss sudo -n -H -u "$u" /bin/sh -c 'umask "$2"; s=$(head -c "$1") || exit 1; shift 2; eval "unset s; $s"' etcdplay "$sl" "$um" >"$d/o" 2>"$d/e" 3<&- &
+    cat "$d/s" "$in" | sudo -n -H -u "$u" /bin/sh -c 'umask "$2"; s=$(head -c "$1") || exit 1; shift 2; eval "unset s; $s"' etcdplay "$sl" "$um" >"$d/o" 2>"$d/e"
   fi
-  w=$! wp=
-  if [ -n "$ss" ]; then
-    setsid /bin/sh -c 'head -c 1 >/dev/null 2>&1; kill -TERM -"$1" 2>/dev/null' etcdplay "$w" <&3 >/dev/null 2>&1 &
-    wp=$!
-  fi
-  wait "$w"
   rc=$?
-  if [ -n "$wp" ]; then kill -TERM -"$wp" 2>/dev/null; wait "$wp"; fi
   wc -c "$d/o" "$d/e" >"$d/n"
   { read -r ol _; read -r el _; } <"$d/n"
   printf '%s %s %s %s %s\n' "$m" "$id" "$rc" "$ol" "$el"
@@ -287,6 +270,24 @@ mod tests {
         drop(stdin);
         let status = child.wait().await.unwrap();
         assert!(status.success(), "{status:?}");
+    }
+
+    /// A frame cut short (the client died mid-request) must not run: half a script could do
+    /// something else entirely (`rm -rf /var/lib/etcd/member/x` cut to `rm -rf /var/lib/etcd`).
+    #[tokio::test]
+    async fn a_request_cut_short_is_not_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let (mut child, ch) = local_loop().await;
+        let (mut stdin, _stdout) = ch.into_parts();
+        let script = format!("touch {}", marker.display());
+        let header = format!("1 - {} 0\n", script.len() + 50);
+        stdin.write_all(header.as_bytes()).await.unwrap();
+        stdin.write_all(script.as_bytes()).await.unwrap();
+        drop(stdin);
+        let status = child.wait().await.unwrap();
+        assert!(!status.success());
+        assert!(!marker.exists(), "a truncated script ran");
     }
 
     #[tokio::test]

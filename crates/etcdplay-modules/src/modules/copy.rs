@@ -135,7 +135,11 @@ async fn deliver(
         new: content,
         attrs: &attrs,
         backup: ctx.args.bool("backup", false)?,
-        after_header: if header.is_empty() { path.clone() } else { header },
+        after_header: if header.is_empty() {
+            path.clone()
+        } else {
+            header
+        },
     };
     let mut res = converge(ctx, target, force || !state.exists).await?;
     if let Some(src) = src {

@@ -88,7 +88,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     } else {
         "path"
     };
-    let shown_state = if state == "touch" { "file" } else { state.as_str() };
+    let shown_state = if state == "touch" {
+        "file"
+    } else {
+        state.as_str()
+    };
     res.set(path_key, path.clone()).set("state", shown_state);
     let mut commands: Vec<String> = Vec::new();
     let mut after_mode = st.mode;

@@ -230,7 +230,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             // useradd picks uid/home/shell defaults: read the entry back in the same round
             // trip so that a new user's result carries them, as Ansible's does.
             let script = if want.present {
-                format!("{} && getent passwd {}", line.join(" "), sh_quote(&want.name))
+                format!(
+                    "{} && getent passwd {}",
+                    line.join(" "),
+                    sh_quote(&want.name)
+                )
             } else {
                 line.join(" ")
             };
@@ -238,7 +242,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
                 Err(msg) => return Ok(ModuleResult::fail(msg)),
                 Ok(out) => {
                     if let Some(p) = parse_passwd(out.stdout_str().lines().next().unwrap_or("")) {
-                        res.set("uid", p.uid).set("home", p.home).set("shell", p.shell);
+                        res.set("uid", p.uid)
+                            .set("home", p.home)
+                            .set("shell", p.shell);
                     }
                 }
             }
