@@ -139,7 +139,10 @@ impl Shared {
         vars.insert("ansible_play_hosts_all", strings(&magic.play_hosts));
         vars.insert("play_hosts", strings(&magic.play_hosts));
         vars.insert("ansible_play_batch", strings(&magic.batch));
-        vars.insert("playbook_dir", Value::String(magic.playbook_dir.display().to_string()));
+        // Absolute, as in Ansible: `{{ playbook_dir }}/x` must not become `/x` when the
+        // playbook was named relative to the working directory.
+        let playbook_dir = std::path::absolute(&magic.playbook_dir).unwrap_or_else(|_| magic.playbook_dir.clone());
+        vars.insert("playbook_dir", Value::String(playbook_dir.display().to_string()));
         vars.insert("omit", Value::String(self.omit.clone()));
         vars.insert("ansible_check_mode", Value::Bool(magic.check_mode));
         vars.insert("ansible_diff_mode", Value::Bool(magic.diff_mode));

@@ -81,12 +81,7 @@ impl Loader<'_> {
             return Vec::new();
         };
         self.enter_file(path);
-        // `playbook_dir` is absolute, as in Ansible: `{{ playbook_dir }}/x` must not become
-        // `/x` when the playbook was named relative to the working directory.
-        let playbook_dir = std::path::absolute(path)
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .unwrap_or_else(|| path.parent().map(Path::to_path_buf).unwrap_or_default());
+        let playbook_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let f = FileCtx::new(path, &playbook_dir, None);
         let mut plays = Vec::new();
         match &node.value {
