@@ -145,9 +145,8 @@ fn an_undefined_variable_is_reported_with_its_location_without_contacting_the_ho
 }
 
 /// Values of the wrong type inside module arguments are refused before any host is contacted.
-/// Ignored: the modules only check argument names up front, see the report of this test file.
+
 #[test]
-#[ignore = "engine/modules: argument values are not type-checked before the run"]
 fn wrong_module_argument_values_are_refused_before_any_connection() {
     let (dir, probe) = setup();
     let d = dir.path();

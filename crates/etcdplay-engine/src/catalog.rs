@@ -21,6 +21,10 @@ impl ModuleCatalog for EngineCatalog {
         Some(spec.iter().flat_map(|a| std::iter::once(a.name).chain(a.aliases.iter().copied())).collect())
     }
 
+    fn check_value(&self, canonical: &str, arg: &str, value: &serde_json::Value) -> Option<String> {
+        etcdplay_modules::check_arg_value(canonical, arg, value)
+    }
+
     fn free_form(&self, canonical: &str) -> bool {
         module_arg_spec(canonical).iter().any(|a| a.name == "_raw_params")
     }

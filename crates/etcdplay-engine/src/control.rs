@@ -7,8 +7,30 @@ use std::path::{Path, PathBuf};
 use etcdplay_modules::{ControlNode, ModuleError};
 use etcdplay_template::{Templar, Vars};
 
+/// Checksums of control-node files, kept for one run: the same `src` (an etcd binary) is copied
+/// to every host, and hashing it once instead of once per host and run keeps a no-change run
+/// cheap. Keyed by path, size and modification time, so an edited file is hashed again.
+#[derive(Default)]
+pub(crate) struct ChecksumCache {
+    sums: std::sync::Mutex<std::collections::HashMap<(PathBuf, u64, std::time::SystemTime), String>>,
+}
+
+impl ChecksumCache {
+    fn sha1(&self, path: &Path, bytes: &[u8], compute: impl FnOnce(&[u8]) -> String) -> String {
+        let key = std::fs::metadata(path).ok().and_then(|m| Some((path.to_path_buf(), m.len(), m.modified().ok()?)));
+        let Some(key) = key.filter(|k| k.1 == bytes.len() as u64) else { return compute(bytes) };
+        if let Some(sum) = self.sums.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return sum.clone();
+        }
+        let sum = compute(bytes);
+        self.sums.lock().unwrap_or_else(|p| p.into_inner()).insert(key, sum.clone());
+        sum
+    }
+}
+
 /// One task's view of the control node.
 pub(crate) struct TaskControl<'a> {
+    pub(crate) checksums: &'a ChecksumCache,
     pub(crate) templar: &'a Templar,
     pub(crate) vars: &'a Vars,
     /// The role directory, when the task belongs to a role.
@@ -60,6 +82,17 @@ impl ControlNode for TaskControl<'_> {
     fn read_local(&self, path: &str) -> Result<Vec<u8>, ModuleError> {
         let found = self.find("files", path)?;
         std::fs::read(&found).map_err(|e| ModuleError::Control { path: shown(&found), message: e.to_string() })
+    }
+
+    fn local_sha1(&self, path: &str, bytes: &[u8]) -> String {
+        let hash = |b: &[u8]| {
+            use sha1::Digest;
+            sha1::Sha1::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+        };
+        match self.find("files", path) {
+            Ok(found) => self.checksums.sha1(&found, bytes, hash),
+            Err(_) => hash(bytes),
+        }
     }
 
     fn render_template(&self, path: &str) -> Result<String, ModuleError> {

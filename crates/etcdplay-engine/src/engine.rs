@@ -27,6 +27,7 @@ pub(crate) struct EngineInner {
     pub(crate) stats: Mutex<Stats>,
     /// Where the wall time went, for `--timing`.
     pub(crate) timings: Mutex<Vec<TimingEntry>>,
+    pub(crate) checksums: crate::control::ChecksumCache,
 }
 
 impl EngineInner {
@@ -64,6 +65,7 @@ impl Engine {
                 forks,
                 stats: Mutex::new(Stats::new()),
                 timings: Mutex::new(Vec::new()),
+                checksums: crate::control::ChecksumCache::default(),
             },
         }
     }

@@ -217,13 +217,15 @@ impl PlayRun<'_> {
                 }
             };
             let shown = if no_log { censor(&result) } else { result.clone() };
-            self.register(host, task, shown.clone());
+            // The real result is registered (as in Ansible); only what is shown is censored.
+            self.register(host, task, result.clone());
             let failed = result.get("failed").and_then(Value::as_bool).unwrap_or(false);
             let changed = result.get("changed").and_then(Value::as_bool).unwrap_or(false);
             let skipped = result.get("skipped").and_then(Value::as_bool).unwrap_or(false);
             let status = status_of(failed, changed, skipped, ignore_errors);
             let debug_output = if no_log { None } else { builtin::debug_output(call, &result) };
-            let msg = result.get("msg").and_then(Value::as_str).map(str::to_string);
+            // From what may be shown: a `no_log` task's message is hidden too.
+            let msg = shown.get("msg").and_then(Value::as_str).map(str::to_string);
             if status == HostStatus::Failed {
                 self.remember_failure(host, task, &shown);
             }
@@ -243,7 +245,8 @@ impl PlayRun<'_> {
             if let Some(index_var) = task.loop_control.as_ref().and_then(|c| c.index_var.clone()) {
                 vars.insert(index_var, json!(index));
             }
-            let label = self.item_label(task, &vars, item);
+            // Ansible shows `(item=None)` for a `no_log` loop: the item may be the secret.
+            let label = if no_log { "None".to_string() } else { self.item_label(task, &vars, item) };
             let cond = self.conditions_hold(task, scope, &vars);
             let (result, diff) = match cond {
                 Ok(false) => {
@@ -271,10 +274,11 @@ impl PlayRun<'_> {
             any_failed |= failed;
             let shown = if no_log { censor(&result) } else { result.clone() };
             let status = status_of(failed, changed, false, false);
-            let msg = result.get("msg").and_then(Value::as_str).map(str::to_string);
+            // From what may be shown: a `no_log` task's message is hidden too.
+            let msg = shown.get("msg").and_then(Value::as_str).map(str::to_string);
             let debug_output = if no_log { None } else { builtin::debug_output(call, &result) };
             self.emit_full(host, delegate.as_deref(), status, Some(label), msg, shown.clone(), item_started, if no_log { None } else { diff }, debug_output);
-            results.push(shown);
+            results.push(result);
             if let Some(pause) = task.loop_control.as_ref().and_then(|c| c.pause.as_ref()).and_then(Value::as_f64) {
                 tokio::time::sleep(Duration::from_secs_f64(pause.max(0.0))).await;
             }
@@ -492,6 +496,7 @@ impl PlayRun<'_> {
             return Ok((blocked, None));
         }
         let control = TaskControl {
+            checksums: &self.engine.checksums,
             templar: &self.engine.templar,
             vars,
             role_dir: scope.role.as_ref().map(|r| r.path.as_path()),

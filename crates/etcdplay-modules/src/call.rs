@@ -15,6 +15,13 @@ pub trait ControlNode: Send + Sync {
     fn read_local(&self, path: &str) -> Result<Vec<u8>, ModuleError>;
     /// Renders a template named by a task's `src:` (role `templates/`...) with the host's vars.
     fn render_template(&self, path: &str) -> Result<String, ModuleError>;
+    /// The sha1 (hex) of `bytes`, which were just read from the local `path`. The engine caches
+    /// it for the run, since the same file is typically copied to every host and hashing a
+    /// large binary per host costs more than the whole no-change round trip.
+    fn local_sha1(&self, path: &str, bytes: &[u8]) -> String {
+        let _ = path;
+        crate::modules::write::sha1_hex(bytes)
+    }
     /// Writes a file on the control node (used by `fetch`); creates parent directories.
     fn write_local(&self, path: &str, bytes: &[u8]) -> Result<(), ModuleError>;
     /// Reads a plain control-node path, `None` if it does not exist (used by `fetch` to decide
@@ -62,8 +69,8 @@ impl Diff {
     /// A unified diff of the two sides, the way `ansible-playbook --diff` prints it. Objects are
     /// compared as pretty JSON with sorted keys.
     pub fn unified(&self) -> String {
-        let before = side_text(&self.before);
-        let after = side_text(&self.after);
+        let before = side_text(&hide_private_keys(&self.before));
+        let after = side_text(&hide_private_keys(&self.after));
         // Ansible's callback prefixes a header with `before: `/`after: ` and prints the bare
         // word when the module gave none.
         let bh = self
@@ -75,6 +82,18 @@ impl Diff {
             .as_ref()
             .map_or_else(|| "after".to_string(), |h| format!("after: {h}"));
         crate::textdiff::unified(&before, &after, &bh, &ah)
+    }
+}
+
+/// What stands in a diff instead of content that holds a private key.
+pub(crate) const HIDDEN_KEY: &str = "<content hidden: it holds a private key>\n";
+
+/// A diff side with private key material replaced: `--diff`, `-v` and `--output json` must
+/// never show a key, even when the task forgot `no_log`.
+fn hide_private_keys(v: &Value) -> Value {
+    match v {
+        Value::String(s) if s.contains("PRIVATE KEY-----") => Value::String(HIDDEN_KEY.to_string()),
+        other => other.clone(),
     }
 }
 
@@ -145,8 +164,8 @@ impl ModuleResult {
         }
         if let Some(d) = &self.diff {
             let mut dm = Map::new();
-            dm.insert("before".into(), d.before.clone());
-            dm.insert("after".into(), d.after.clone());
+            dm.insert("before".into(), hide_private_keys(&d.before));
+            dm.insert("after".into(), hide_private_keys(&d.after));
             if let Some(h) = &d.before_header {
                 dm.insert("before_header".into(), Value::String(h.clone()));
             }
@@ -156,6 +175,22 @@ impl ModuleResult {
             m.insert("diff".into(), Value::Object(dm));
         }
         Value::Object(m)
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn diffs_never_show_a_private_key() {
+        let key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+        let d = Diff { before: Value::String(String::new()), after: Value::String(key.into()), before_header: None, after_header: Some("/etc/etcd/pki/member-key.pem".into()) };
+        let text = d.unified();
+        assert!(!text.contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"), "{text}");
+        assert!(text.contains("content hidden"), "{text}");
+        let r = ModuleResult { changed: true, diff: Some(d), ..ModuleResult::default() };
+        assert!(!r.to_json().to_string().contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"));
     }
 }
 

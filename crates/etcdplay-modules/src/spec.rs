@@ -465,6 +465,36 @@ pub(crate) fn find_arg<'s>(spec: &'s [ArgSpec], key: &str) -> Option<&'s ArgSpec
         .find(|s| s.name != ANY_ARG && (s.name == key || s.aliases.contains(&key)))
 }
 
+/// The values `state:` may take, per module, as Ansible documents them.
+const STATE_CHOICES: &[(&str, &[&str])] = &[
+    ("file", &["absent", "directory", "file", "hard", "link", "touch"]),
+    ("systemd", &["reloaded", "restarted", "started", "stopped"]),
+    ("service", &["reloaded", "restarted", "started", "stopped"]),
+    ("lineinfile", &["absent", "present"]),
+    ("blockinfile", &["absent", "present"]),
+    ("user", &["absent", "present"]),
+    ("group", &["absent", "present"]),
+    ("wait_for", &["absent", "drained", "present", "started", "stopped"]),
+];
+
+/// Checks one literal argument value (no template in it) before any host is touched: its type,
+/// and for `state:` the documented choices. `None` when the value is acceptable or unknown.
+pub fn check_arg_value(module: &str, arg: &str, value: &Value) -> Option<String> {
+    let module = canonical_name(module)?;
+    let spec = find_arg(module_arg_spec(module), arg)?;
+    if let Err(message) = check_type(spec.kind, value) {
+        return Some(message);
+    }
+    if spec.name == "state" {
+        let choices = STATE_CHOICES.iter().find(|(m, _)| *m == module)?.1;
+        let given = value.as_str()?;
+        if !choices.contains(&given) {
+            return Some(format!("value of state must be one of: {}, got: {given}", choices.join(", ")));
+        }
+    }
+    None
+}
+
 fn check_type(kind: ArgType, value: &Value) -> Result<(), String> {
     match (kind, value) {
         (_, Value::Null) | (Raw, _) => Ok(()),

@@ -113,6 +113,16 @@ pub(crate) struct Arg {
     pub(crate) pos: Pos,
 }
 
+/// Whether a value (or anything inside it) is a template, known only at run time.
+fn mentions_template(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains("{{") || s.contains("{%"),
+        Value::Array(items) => items.iter().any(mentions_template),
+        Value::Object(m) => m.values().any(mentions_template),
+        _ => false,
+    }
+}
+
 pub(crate) fn find_arg<'a>(list: &'a [Arg], key: &str) -> Option<&'a Arg> {
     list.iter().rev().find(|a| a.key == key)
 }
@@ -337,6 +347,12 @@ impl Loader<'_> {
         let list = self.collect_args(f, &canonical, value_pos, text, inline, args, mode)?;
         if let Some(names) = &names {
             self.check_names(f, &canonical, &list, names);
+        }
+        for a in list.iter().filter(|a| !mentions_template(&a.value)) {
+            if let Some(message) = self.catalog.check_value(&canonical, &a.key, &a.value) {
+                let error = PlaybookError::BadArgumentValue { module: canonical.clone(), arg: a.key.clone(), message };
+                self.report(f, a.pos, error);
+            }
         }
         if canonical == "set_fact" {
             for a in &list {

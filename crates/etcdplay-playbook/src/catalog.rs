@@ -11,6 +11,12 @@ pub trait ModuleCatalog {
     fn arg_names(&self, canonical: &str) -> Option<Vec<&'static str>>;
     /// Whether the module takes a free-form command line (`shell: echo hi`) into `_raw_params`.
     fn free_form(&self, canonical: &str) -> bool;
+    /// Why a literal argument value is unacceptable (wrong type, not one of the choices), or
+    /// `None`. Values containing templates are not passed here: they are only known at run time.
+    fn check_value(&self, canonical: &str, arg: &str, value: &serde_json::Value) -> Option<String> {
+        let _ = (canonical, arg, value);
+        None
+    }
     /// Every canonical module name, for "did you mean" suggestions.
     fn names(&self) -> Vec<String> {
         Vec::new()

@@ -43,6 +43,12 @@ pub enum PlaybookError {
         arg: String,
         hint: Hint,
     },
+    #[error("`{module}` argument `{arg}`: {message}")]
+    BadArgumentValue {
+        module: String,
+        arg: String,
+        message: String,
+    },
     #[error("`{module}` does not take a free-form argument (`{text}`); write key=value pairs")]
     NoFreeForm { module: String, text: String },
     #[error("conflicting action statements: `{first}`, `{second}`")]

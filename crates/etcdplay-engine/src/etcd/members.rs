@@ -121,8 +121,8 @@ async fn promote(ctx: &HostActionCtx<'_>, args: &Map<String, Value>, peer_urls: 
     loop {
         let members = match client.member_list().await {
             Ok(m) => m,
-            Err(e) if started.elapsed() < wait => {
-                let _ = e;
+            // The learner's own endpoint may not answer yet; the others will.
+            Err(_) if started.elapsed() < wait => {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }

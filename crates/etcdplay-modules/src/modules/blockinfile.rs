@@ -139,6 +139,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         state: &file.state,
         old: Some(&old),
         new: new_text.into_bytes(),
+        new_sha1: None,
         attrs: &attrs,
         backup: args.bool("backup", false)?,
         after_header: format!("{path} (content)"),

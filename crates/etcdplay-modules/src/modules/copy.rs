@@ -38,17 +38,23 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             (Some(ctx.call.control.read_local(s)?), s.clone())
         }
     };
+    // A local source is usually the same file for every host (an etcd binary): the control
+    // node may know its checksum already.
+    let known_sha1 = match (&content, &src) {
+        (Some(bytes), Some(s)) if !remote_src => Some(ctx.call.control.local_sha1(s, bytes)),
+        _ => None,
+    };
     if remote_src {
         return copy_remote(ctx, src.unwrap_or_default()).await;
     }
     let content = content.unwrap_or_default();
-    deliver(ctx, content, src.as_deref(), header).await
+    deliver(ctx, content, known_sha1, src.as_deref(), header).await
 }
 
 pub(crate) async fn run_template(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let src = ctx.args.req_str("src")?;
     let rendered = ctx.call.control.render_template(&src)?;
-    deliver(ctx, rendered.into_bytes(), Some(&src), src.clone()).await
+    deliver(ctx, rendered.into_bytes(), None, Some(&src), src.clone()).await
 }
 
 /// `content:` may be a mapping or list, which Ansible serialises as JSON.
@@ -79,6 +85,7 @@ fn resolve_dest(dest: &str, src: Option<&str>) -> String {
 async fn deliver(
     ctx: &Ctx<'_>,
     content: Vec<u8>,
+    content_sha1: Option<String>,
     src: Option<&str>,
     header: String,
 ) -> Result<ModuleResult, ModuleError> {
@@ -133,6 +140,7 @@ async fn deliver(
         state: &state,
         old: old.as_deref(),
         new: content,
+        new_sha1: content_sha1,
         attrs: &attrs,
         backup: ctx.args.bool("backup", false)?,
         after_header: if header.is_empty() {

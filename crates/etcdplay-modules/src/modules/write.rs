@@ -25,6 +25,8 @@ pub(crate) struct Target<'a> {
     /// The current content, when the probe fetched it (needed for `--diff`).
     pub(crate) old: Option<&'a [u8]>,
     pub(crate) new: Vec<u8>,
+    /// The sha1 of `new` when the caller already knows it.
+    pub(crate) new_sha1: Option<String>,
     pub(crate) attrs: &'a Attrs,
     pub(crate) backup: bool,
     /// The diff's "after" header (the `src` path, or the destination for inline content).
@@ -38,7 +40,7 @@ pub(crate) async fn converge(
     t: Target<'_>,
     allow_content_change: bool,
 ) -> Result<ModuleResult, ModuleError> {
-    let checksum = sha1_hex(&t.new);
+    let checksum = t.new_sha1.clone().unwrap_or_else(|| sha1_hex(&t.new));
     let content_changed =
         allow_content_change && t.state.sha1.as_deref() != Some(checksum.as_str());
     let mut res = ModuleResult::ok();
