@@ -481,12 +481,10 @@ impl PlayRun<'_> {
             None => self.engine.options.diff,
         };
         let ctx = crate::etcd::HostActionCtx {
-            run: self,
             host,
             transport: transport.as_ref(),
             become_: become_.as_ref(),
             check,
-            vars,
             origin: &origin,
         };
         if let Some(result) = crate::etcd::run_host_action(&ctx, &call.name, &args).await? {

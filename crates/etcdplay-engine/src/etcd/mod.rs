@@ -13,21 +13,17 @@ pub(crate) mod pki;
 pub(crate) mod restart;
 pub(crate) mod unitfile;
 
-use etcdplay_template::Vars;
 use etcdplay_transport::{Become, Transport};
 use serde_json::{Map, Value};
 
 use crate::error::TaskError;
-use crate::play::PlayRun;
 
 /// What an etcd host action gets: the host, its transport and the task's settings.
 pub(crate) struct HostActionCtx<'a> {
-    pub(crate) run: &'a PlayRun<'a>,
     pub(crate) host: &'a str,
     pub(crate) transport: &'a dyn Transport,
     pub(crate) become_: Option<&'a Become>,
     pub(crate) check: bool,
-    pub(crate) vars: &'a Vars,
     pub(crate) origin: &'a str,
 }
 
