@@ -152,21 +152,7 @@ mod tests {
 
     #[test]
     fn unhealthy_result_is_failed_and_names_the_member() {
-        let down = EndpointStatus {
-            endpoint: "https://10.0.0.1:2379".into(),
-            member_id: None,
-            name: Some("lab1".into()),
-            version: None,
-            db_size: None,
-            is_leader: false,
-            is_learner: false,
-            leader_id: None,
-            raft_term: None,
-            raft_index: None,
-            healthy: false,
-            latency: None,
-            error: Some("connection refused".into()),
-        };
+        let down = EndpointStatus { name: Some("lab1".into()), ..EndpointStatus::failed("https://10.0.0.1:2379", "connection refused".into()) };
         let out = result(std::slice::from_ref(&down), cluster_problems(std::slice::from_ref(&down)));
         assert_eq!(out["failed"], json!(true));
         assert!(out["msg"].as_str().unwrap().contains("lab1"), "{out}");

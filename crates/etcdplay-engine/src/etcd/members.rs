@@ -165,21 +165,7 @@ mod tests {
     use super::*;
 
     fn up(endpoint: &str, healthy: bool) -> EndpointStatus {
-        EndpointStatus {
-            endpoint: endpoint.into(),
-            member_id: None,
-            name: None,
-            version: None,
-            db_size: None,
-            is_leader: false,
-            is_learner: false,
-            leader_id: None,
-            raft_term: None,
-            raft_index: None,
-            healthy,
-            latency: None,
-            error: None,
-        }
+        EndpointStatus { healthy, error: None, ..EndpointStatus::failed(endpoint, String::new()) }
     }
 
     fn member(id: u64, peer: &str) -> ClusterMember {

@@ -35,7 +35,7 @@ pub struct EndpointStatus {
 
 impl EndpointStatus {
     /// A status with nothing known but the endpoint and the reason.
-    pub(crate) fn failed(endpoint: &str, error: String) -> Self {
+    pub fn failed(endpoint: &str, error: String) -> Self {
         EndpointStatus {
             endpoint: endpoint.to_string(),
             member_id: None,
