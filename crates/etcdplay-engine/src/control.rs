@@ -19,12 +19,10 @@ impl ChecksumCache {
     fn sha1(&self, path: &Path, bytes: &[u8], compute: impl FnOnce(&[u8]) -> String) -> String {
         let key = std::fs::metadata(path).ok().and_then(|m| Some((path.to_path_buf(), m.len(), m.modified().ok()?)));
         let Some(key) = key.filter(|k| k.1 == bytes.len() as u64) else { return compute(bytes) };
-        if let Some(sum) = self.sums.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-            return sum.clone();
-        }
-        let sum = compute(bytes);
-        self.sums.lock().unwrap_or_else(|p| p.into_inner()).insert(key, sum.clone());
-        sum
+        // Hashing under the lock: the hosts that ask at the same time wait for the first one's
+        // result instead of all hashing the same file at once.
+        let mut sums = self.sums.lock().unwrap_or_else(|p| p.into_inner());
+        sums.entry(key).or_insert_with(|| compute(bytes)).clone()
     }
 }
 
