@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::TaskError;
 use crate::play::PlayRun;
+use crate::task::number;
 
 /// Runs `call` if it is an engine action; `Ok(None)` means "a host module, not mine".
 pub(crate) async fn run(
@@ -107,10 +108,3 @@ fn value_text(v: &Value) -> String {
     }
 }
 
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}

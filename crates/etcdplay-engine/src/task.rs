@@ -657,7 +657,8 @@ fn censor(result: &Value) -> Value {
     json!({"censored": CENSORED, "changed": result.get("changed").cloned().unwrap_or(Value::Bool(false))})
 }
 
-fn number(v: &Value) -> Option<f64> {
+/// A number given as a number or as text (`retries: "3"`), as Ansible accepts both.
+pub(crate) fn number(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse().ok(),
