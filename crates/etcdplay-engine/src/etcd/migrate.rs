@@ -229,14 +229,61 @@ async fn migrate(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Resul
     Ok(())
 }
 
-/// A loopback `http://` client URL of the planned unit, so etcdctl on the host can check
-/// health before and after the member's restart without client certificates.
-fn local_endpoint(c: &HostCheck) -> Option<String> {
-    c.settings
-        .listen_client_urls
-        .iter()
-        .find(|u| u.starts_with("http://127.0.0.1:") || u.starts_with("http://localhost:") || u.starts_with("http://[::1]:"))
-        .cloned()
+/// The value of `--flag` (or `--flag=value`) in the unit's etcd command line.
+fn unit_flag(c: &HostCheck, flag: &str) -> Option<String> {
+    let argv = &c.service.exec_start;
+    let long = format!("--{flag}");
+    let eq = format!("{long}=");
+    argv.iter().enumerate().find_map(|(i, w)| {
+        if let Some(v) = w.strip_prefix(&eq) {
+            Some(v.to_string())
+        } else if *w == long {
+            argv.get(i + 1).cloned()
+        } else {
+            None
+        }
+    })
+}
+
+/// A shell prefix that runs etcdctl against the member on this host through loopback, over
+/// `http://` or, when the planned unit serves clients over TLS, `https://` with the member's
+/// own certificate (it carries clientAuth). During a scheme migration a member serves its
+/// stored scheme until its restart on the planned unit, so callers try every form in turn.
+fn local_etcdctls(c: &HostCheck) -> Vec<String> {
+    let mut out = Vec::new();
+    for u in &c.settings.listen_client_urls {
+        let Some((scheme, rest)) = u.split_once("://") else { continue };
+        let Some((host, port)) = rest.trim_end_matches('/').rsplit_once(':') else { continue };
+        if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            continue;
+        }
+        // The planned scheme first: after the first round of restarts every member serves it.
+        if scheme == "https" {
+            if let (Some(ca), Some(cert), Some(key)) = (unit_flag(c, "trusted-ca-file"), unit_flag(c, "cert-file"), unit_flag(c, "key-file")) {
+                out.push(format!(
+                    "{ETCDCTL} --dial-timeout=3s --endpoints {} --cacert {} --cert {} --key {}",
+                    shell_quote(&format!("https://{host}:{port}")),
+                    shell_quote(&ca),
+                    shell_quote(&cert),
+                    shell_quote(&key)
+                ));
+            }
+        }
+        let http = format!("{ETCDCTL} --dial-timeout=3s --endpoints {}", shell_quote(&format!("http://{host}:{port}")));
+        if !out.contains(&http) {
+            out.push(http);
+        }
+    }
+    out
+}
+
+/// `etcdctl ARGS` against the local member: the first loopback form that succeeds.
+fn local_etcdctl(c: &HostCheck, args: &str) -> Option<String> {
+    let forms = local_etcdctls(c);
+    if forms.is_empty() {
+        return None;
+    }
+    Some(forms.iter().map(|f| format!("{f} {args}")).collect::<Vec<_>>().join(" 2>/dev/null || "))
 }
 
 /// Whether every member runs and answers on a local endpoint: then the rolling, no-downtime
@@ -249,8 +296,8 @@ async fn rolling_possible(targets: &[&HostCheck]) -> bool {
         if c.settings.config_file.is_some() || c.read.result.as_ref().ok().and_then(|r| r.local_member()).is_none() {
             return false;
         }
-        let Some(ep) = local_endpoint(c) else { return false };
-        let script = format!("systemctl is-active --quiet -- {} && {ETCDCTL} --endpoints {} endpoint health >/dev/null 2>&1", shell_quote(&c.unit), shell_quote(&ep));
+        let Some(health) = local_etcdctl(c, "endpoint health") else { return false };
+        let script = format!("systemctl is-active --quiet -- {} && {{ {health}; }} >/dev/null 2>&1", shell_quote(&c.unit));
         if sh(c, &script).await.is_err() {
             return false;
         }
@@ -264,8 +311,8 @@ async fn wait_healthy(targets: &[&HostCheck]) -> Result<(), String> {
     loop {
         let mut last = Ok(());
         for c in targets {
-            let ep = local_endpoint(c).unwrap_or_default();
-            if let Err(e) = sh(c, &format!("{ETCDCTL} --endpoints {} endpoint health", shell_quote(&ep))).await {
+            let health = local_etcdctl(c, "endpoint health").unwrap_or_else(|| "false".into());
+            if let Err(e) = sh(c, &health).await {
                 last = Err(e);
                 break;
             }
@@ -303,9 +350,9 @@ async fn rolling(targets: &[&HostCheck]) -> Result<(), String> {
     for (i, c) in targets.iter().enumerate() {
         let Some(local) = c.read.result.as_ref().ok().and_then(|r| r.local_member()) else { continue };
         let other = targets[(i + 1) % targets.len()];
-        let ep = local_endpoint(other).unwrap_or_default();
         let urls = c.plan.advertise_peer_urls.join(",");
-        sh(other, &format!("{ETCDCTL} --endpoints {} member update {:x} --peer-urls={} >/dev/null", shell_quote(&ep), local.id, shell_quote(&urls))).await?;
+        let update = local_etcdctl(other, &format!("member update {:x} --peer-urls={} >/dev/null", local.id, shell_quote(&urls))).unwrap_or_else(|| "false".into());
+        sh(other, &update).await?;
         sh(c, &format!("rm -f {} && systemctl daemon-reload && systemctl restart -- {}", shell_quote(&dropin_path(c)), shell_quote(&c.unit))).await?;
         wait_healthy(targets).await?;
     }
