@@ -90,7 +90,7 @@ impl World {
         let mut args = vec!["apply", "-i", inv.to_str().expect("utf-8 path")];
         args.extend_from_slice(extra);
         let started = Instant::now();
-        let out = run_with_deadline(self.dir.path(), &args, APPLY_DEADLINE);
+        let out = common::etcdplay_with_deadline(self.dir.path(), &args, APPLY_DEADLINE);
         eprintln!("apply {extra:?} on {n} hosts took {:.1}s", started.elapsed().as_secs_f64());
         out
     }
@@ -145,30 +145,6 @@ impl World {
 /// The longest an `etcdplay apply` may take before the test gives up on it.
 const APPLY_DEADLINE: Duration = Duration::from_secs(300);
 
-/// Runs `etcdplay` like [`common::etcdplay`], but stops it (by its pid) and fails the test,
-/// showing what it printed so far, when it runs longer than `deadline`: a hung run must not
-/// hang the test.
-fn run_with_deadline(cwd: &Path, args: &[&str], deadline: Duration) -> Output {
-    let out_path = cwd.join(".apply.stdout");
-    let err_path = cwd.join(".apply.stderr");
-    let stdout = std::fs::File::create(&out_path).expect("stdout file");
-    let stderr = std::fs::File::create(&err_path).expect("stderr file");
-    let mut child = Command::new(common::etcdplay_bin()).args(args).current_dir(cwd).stdout(stdout).stderr(stderr).spawn().expect("run etcdplay");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait etcdplay") {
-            break status;
-        }
-        if started.elapsed() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let printed = std::fs::read_to_string(&out_path).unwrap_or_default() + &std::fs::read_to_string(&err_path).unwrap_or_default();
-            panic!("etcdplay {args:?} still running after {}s; it printed:\n{printed}", deadline.as_secs());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    Output { status, stdout: std::fs::read(&out_path).unwrap_or_default(), stderr: std::fs::read(&err_path).unwrap_or_default() }
-}
 
 fn text(out: &Output) -> String {
     common::text(out)

@@ -59,4 +59,18 @@ fn ansible_style_etcd_role_forms_a_healthy_cluster_and_reruns_without_changes() 
     assert!(recap.iter().all(|l| l.contains("changed=0 ") && l.contains("failed=0 ")), "second run changed something:\n{second_text}");
     let pids_after: Vec<String> = lab.hosts.iter().map(|h| etcd_pid(lab, &h.name)).collect();
     assert_eq!(pids, pids_after, "a no-change run restarted etcd");
+
+    // `etcdplay health` follows the cluster: every member healthy → 0; one member stopped → 2,
+    // naming it.
+    let healthy = etcdplay(work.path(), &["health", "-i", inv, "-e", "etcd_group=etcds"]);
+    let healthy_text = text(&healthy);
+    assert_eq!(healthy.status.code(), Some(0), "{healthy_text}");
+    assert_eq!(healthy_text.matches("|    true |").count(), 3, "{healthy_text}");
+    let stopped = &lab.hosts[2];
+    ssh_ok(lab, &stopped.name, "systemctl stop etcd");
+    let degraded = etcdplay(work.path(), &["health", "-i", inv, "-e", "etcd_group=etcds", "--timeout", "3"]);
+    let degraded_text = text(&degraded);
+    ssh_ok(lab, &stopped.name, "systemctl start etcd");
+    assert_eq!(degraded.status.code(), Some(2), "{degraded_text}");
+    assert!(degraded_text.contains(&stopped.ip.to_string()) && degraded_text.contains("UNHEALTHY"), "{degraded_text}");
 }

@@ -31,46 +31,6 @@ const APPLY_DEADLINE: Duration = Duration::from_secs(420);
 /// The longest run of failed writes tolerated while members restart one at a time.
 const MAX_FAILURE_WINDOW: Duration = Duration::from_secs(6);
 
-/// Runs `etcdplay` in `cwd`, killing it (by its pid) when it outlives `deadline`.
-fn run_with_deadline(cwd: &Path, args: &[&str], deadline: Duration) -> Output {
-    let out_path = cwd.join(".apply.stdout");
-    let err_path = cwd.join(".apply.stderr");
-    let stdout = std::fs::File::create(&out_path).expect("stdout file");
-    let stderr = std::fs::File::create(&err_path).expect("stderr file");
-    let mut child = Command::new(common::etcdplay_bin())
-        .args(args)
-        .current_dir(cwd)
-        .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .expect("run etcdplay");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait etcdplay") {
-            break status;
-        }
-        if started.elapsed() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let printed = std::fs::read_to_string(&out_path).unwrap_or_default()
-                + &std::fs::read_to_string(&err_path).unwrap_or_default();
-            panic!(
-                "etcdplay {args:?} still running after {}s; it printed:\n{printed}",
-                deadline.as_secs()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    eprintln!(
-        "etcdplay {args:?} took {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
-    Output {
-        status,
-        stdout: std::fs::read(&out_path).unwrap_or_default(),
-        stderr: std::fs::read(&err_path).unwrap_or_default(),
-    }
-}
 
 /// The lab's client URLs with `scheme`, checking every namespace exists first.
 fn endpoints(lab: &PrivateLab, scheme: &str) -> String {
@@ -182,7 +142,7 @@ fn a_running_http_cluster_migrates_to_tls_without_losing_keys_or_quorum() {
     let pki = dir.path().join("pki");
 
     // (1) A plain-HTTP cluster with 20 keys.
-    let first = run_with_deadline(
+    let first = common::etcdplay_with_deadline(
         dir.path(),
         &["apply", "-i", inv, "-e", "etcd_tls=false"],
         APPLY_DEADLINE,
@@ -241,7 +201,7 @@ fn a_running_http_cluster_migrates_to_tls_without_losing_keys_or_quorum() {
 
     // (3) The TLS plan with migrate, on the running cluster.
     let migrate_started = now_secs();
-    let migrated = run_with_deadline(
+    let migrated = common::etcdplay_with_deadline(
         dir.path(),
         &["apply", "-i", inv, "--leftover-membership", "migrate"],
         APPLY_DEADLINE,
@@ -364,7 +324,7 @@ fn stopped_cluster_restores(lab: &PrivateLab, dir: &Path, inv: &str) {
     }
     let mut args = vec!["apply", "-i", inv, "-e", "etcd_tls=false"];
     args.extend_from_slice(&plain);
-    let boot = run_with_deadline(dir, &args, APPLY_DEADLINE);
+    let boot = common::etcdplay_with_deadline(dir, &args, APPLY_DEADLINE);
     assert_eq!(
         boot.status.code(),
         Some(0),
@@ -381,7 +341,7 @@ fn stopped_cluster_restores(lab: &PrivateLab, dir: &Path, inv: &str) {
     }
     let mut args = vec!["apply", "-i", inv, "--leftover-membership", "migrate"];
     args.extend_from_slice(&plain);
-    let migrated = run_with_deadline(dir, &args, APPLY_DEADLINE);
+    let migrated = common::etcdplay_with_deadline(dir, &args, APPLY_DEADLINE);
     let finished = now_secs();
     let out = text(&migrated);
     assert_eq!(

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 use std::sync::OnceLock;
 
 use etcdplay_lab::{netns_exists, Lab};
@@ -253,4 +254,45 @@ pub fn local_processes(needle: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// Runs `etcdplay` in `cwd`, killing it (by its pid) when it outlives `deadline`.
+pub fn etcdplay_with_deadline(cwd: &Path, args: &[&str], deadline: Duration) -> Output {
+    let out_path = cwd.join(".apply.stdout");
+    let err_path = cwd.join(".apply.stderr");
+    let stdout = std::fs::File::create(&out_path).expect("stdout file");
+    let stderr = std::fs::File::create(&err_path).expect("stderr file");
+    let mut child = Command::new(etcdplay_bin())
+        .args(args)
+        .current_dir(cwd)
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .expect("run etcdplay");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait etcdplay") {
+            break status;
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let printed = std::fs::read_to_string(&out_path).unwrap_or_default()
+                + &std::fs::read_to_string(&err_path).unwrap_or_default();
+            panic!(
+                "etcdplay {args:?} still running after {}s; it printed:\n{printed}",
+                deadline.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    eprintln!(
+        "etcdplay {args:?} took {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap_or_default(),
+        stderr: std::fs::read(&err_path).unwrap_or_default(),
+    }
 }
