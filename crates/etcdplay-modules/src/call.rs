@@ -185,12 +185,24 @@ mod key_tests {
     #[test]
     fn diffs_never_show_a_private_key() {
         let key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
-        let d = Diff { before: Value::String(String::new()), after: Value::String(key.into()), before_header: None, after_header: Some("/etc/etcd/pki/member-key.pem".into()) };
+        let d = Diff {
+            before: Value::String(String::new()),
+            after: Value::String(key.into()),
+            before_header: None,
+            after_header: Some("/etc/etcd/pki/member-key.pem".into()),
+        };
         let text = d.unified();
         assert!(!text.contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"), "{text}");
         assert!(text.contains("content hidden"), "{text}");
-        let r = ModuleResult { changed: true, diff: Some(d), ..ModuleResult::default() };
-        assert!(!r.to_json().to_string().contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"));
+        let r = ModuleResult {
+            changed: true,
+            diff: Some(d),
+            ..ModuleResult::default()
+        };
+        assert!(!r
+            .to_json()
+            .to_string()
+            .contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"));
     }
 }
 

@@ -24,9 +24,8 @@ pub use error::ModuleError;
 pub use facts::{parse_facts, SCRIPT as FACTS_SCRIPT};
 pub use mode::{format_mode, ModeSpec};
 pub use spec::{
-    check_arg_value,
-    canonical_name, is_host_module, is_known_module, module_arg_spec, suggest_module,
-    validate_args, ArgSpec, ArgType, ANY_ARG,
+    canonical_name, check_arg_value, is_host_module, is_known_module, module_arg_spec,
+    suggest_module, validate_args, ArgSpec, ArgType, ANY_ARG,
 };
 
 use etcdplay_transport::Transport;

@@ -467,14 +467,20 @@ pub(crate) fn find_arg<'s>(spec: &'s [ArgSpec], key: &str) -> Option<&'s ArgSpec
 
 /// The values `state:` may take, per module, as Ansible documents them.
 const STATE_CHOICES: &[(&str, &[&str])] = &[
-    ("file", &["absent", "directory", "file", "hard", "link", "touch"]),
+    (
+        "file",
+        &["absent", "directory", "file", "hard", "link", "touch"],
+    ),
     ("systemd", &["reloaded", "restarted", "started", "stopped"]),
     ("service", &["reloaded", "restarted", "started", "stopped"]),
     ("lineinfile", &["absent", "present"]),
     ("blockinfile", &["absent", "present"]),
     ("user", &["absent", "present"]),
     ("group", &["absent", "present"]),
-    ("wait_for", &["absent", "drained", "present", "started", "stopped"]),
+    (
+        "wait_for",
+        &["absent", "drained", "present", "started", "stopped"],
+    ),
 ];
 
 /// Checks one literal argument value (no template in it) before any host is touched: its type,
@@ -489,7 +495,10 @@ pub fn check_arg_value(module: &str, arg: &str, value: &Value) -> Option<String>
         let choices = STATE_CHOICES.iter().find(|(m, _)| *m == module)?.1;
         let given = value.as_str()?;
         if !choices.contains(&given) {
-            return Some(format!("value of state must be one of: {}, got: {given}", choices.join(", ")));
+            return Some(format!(
+                "value of state must be one of: {}, got: {given}",
+                choices.join(", ")
+            ));
         }
     }
     None

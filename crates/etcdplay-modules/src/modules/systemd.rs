@@ -136,6 +136,66 @@ pub(crate) fn plan(
     Ok(actions)
 }
 
+/// Where the system-scope reload stamp lives: in `/run`, so a reboot (after which systemd has
+/// read everything afresh) forgets it.
+const RELOAD_STAMP: &str = "/run/etcdplay/daemon-reload.stamp";
+
+/// Everything a system-scope `daemon-reload` reads: unit directories (fragments, drop-ins,
+/// `.wants` links), systemd's own configuration, and the generators' main inputs.
+const RELOAD_INPUTS: &[&str] = &[
+    "/etc/systemd",
+    "/run/systemd/system",
+    "/run/systemd/system.control",
+    "/usr/local/lib/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+    "/etc/fstab",
+    "/etc/crypttab",
+];
+
+/// The shell text for `daemon_reload: yes`. Ansible reloads on every run, which costs a full
+/// re-read of every unit and a run of every generator (0.1 s of CPU per host, most of a
+/// no-change run's time on a fleet). A reload only matters when something it reads changed,
+/// so in system scope the reload is skipped when no input's ctime is newer than the stamp
+/// touched just before this module's previous successful reload. ctime, not mtime, because a
+/// copy that keeps the old mtime (`cp -p`, `rsync -t`, unarchive) still moves the ctime, and
+/// an added or removed file moves its directory's. Any doubt (no stamp, `find` failing, user
+/// or global scope) reloads, as Ansible would.
+pub(crate) fn daemon_reload_script(scope: &str) -> String {
+    if scope.is_empty() {
+        skippable_reload_script(RELOAD_STAMP, RELOAD_INPUTS)
+    } else {
+        format!(
+            "systemctl{scope} daemon-reload || {{ echo 'daemon-reload failed' >&2; exit 1; }}\n"
+        )
+    }
+}
+
+/// [`daemon_reload_script`] for system scope, with the stamp and inputs as parameters so the
+/// shell logic is tested against a scratch directory. The new stamp is touched before the
+/// reload (a change during the reload is then seen next time) and only takes the old one's
+/// place after the reload succeeded. File times come from the kernel's coarse clock (one
+/// tick, up to 10 ms): the pause after the touch puts every change the reload may miss in a
+/// later tick than the stamp, so `-cnewer` (strictly newer) sees it. With no input found,
+/// `find` would search the working directory, so that case reloads too.
+fn skippable_reload_script(stamp: &str, inputs: &[&str]) -> String {
+    let quoted: Vec<String> = std::iter::once(stamp)
+        .chain(inputs.iter().copied())
+        .map(sh_quote)
+        .collect();
+    let (stamp_q, inputs_q) = (&quoted[0], quoted[1..].join(" "));
+    format!(
+        "st={stamp_q}\n\
+         set --\n\
+         for p in {inputs_q}; do [ -e \"$p\" ] && set -- \"$@\" \"$p\"; done\n\
+         if [ ! -f \"$st\" ] || [ $# -eq 0 ] || ! c=$(find \"$@\" -cnewer \"$st\" -print -quit 2>/dev/null) || [ -n \"$c\" ]; then\n\
+         mkdir -p -m 0700 \"${{st%/*}}\" 2>/dev/null && touch \"$st.new\" 2>/dev/null && sleep 0.02\n\
+         systemctl daemon-reload || {{ rm -f \"$st.new\"; echo 'daemon-reload failed' >&2; exit 1; }}\n\
+         [ ! -f \"$st.new\" ] || mv -f \"$st.new\" \"$st\"\n\
+         fi\n"
+    )
+}
+
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let args = &ctx.args;
     let is_service = ctx.module() == "service";
@@ -190,7 +250,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let mut script = String::new();
     if !ctx.call.check {
         if daemon_reload {
-            script.push_str(&format!("systemctl{scope} daemon-reload || {{ echo 'daemon-reload failed' >&2; exit 1; }}\n"));
+            script.push_str(&daemon_reload_script(scope));
         }
         if daemon_reexec {
             script.push_str(&format!("systemctl{scope} daemon-reexec || {{ echo 'daemon-reexec failed' >&2; exit 1; }}\n"));
@@ -361,5 +421,118 @@ mod tests {
             ),
             Err("Could not find the requested service nope: host".into())
         );
+    }
+
+    /// Runs the system-scope reload script in a scratch tree with a fake `systemctl` that logs
+    /// each call (and fails while `fail` exists); returns how many reloads happened.
+    struct ReloadBench {
+        dir: tempfile::TempDir,
+    }
+
+    impl ReloadBench {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let bin = dir.path().join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            std::fs::create_dir_all(dir.path().join("units/multi-user.target.wants")).unwrap();
+            std::fs::write(dir.path().join("units/a.service"), "[Service]\n").unwrap();
+            let fake = bin.join("systemctl");
+            std::fs::write(
+                &fake,
+                format!(
+                    "#!/bin/sh\n[ -e {d}/fail ] && exit 1\necho \"$*\" >> {d}/calls\n",
+                    d = dir.path().display()
+                ),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+            ReloadBench { dir }
+        }
+
+        fn path(&self, rel: &str) -> String {
+            self.dir.path().join(rel).display().to_string()
+        }
+
+        /// Runs the script once; returns its exit code and the reloads counted so far.
+        fn run(&self) -> (i32, usize) {
+            let script = skippable_reload_script(
+                &self.path("run/etcdplay/stamp"),
+                &[
+                    &self.path("units"),
+                    &self.path("fstab"),
+                    &self.path("missing"),
+                ],
+            );
+            let path = format!("{}:{}", self.path("bin"), std::env::var("PATH").unwrap());
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&script)
+                .env("PATH", path)
+                .current_dir(self.dir.path())
+                .output()
+                .unwrap();
+            let calls = std::fs::read_to_string(self.path("calls")).unwrap_or_default();
+            assert!(calls.lines().all(|l| l == "daemon-reload"), "{calls}");
+            (out.status.code().unwrap_or(-1), calls.lines().count())
+        }
+    }
+
+    #[test]
+    fn daemon_reload_is_skipped_only_while_nothing_it_reads_changed() {
+        let b = ReloadBench::new();
+        assert_eq!(b.run(), (0, 1), "no stamp yet: reload");
+        assert_eq!(b.run(), (0, 1), "nothing changed: skipped");
+        std::fs::write(b.path("units/a.service"), "[Service]\nType=simple\n").unwrap();
+        assert_eq!(b.run(), (0, 2), "unit edited");
+        assert_eq!(b.run(), (0, 2));
+        std::fs::write(b.path("units/b.service"), "[Service]\n").unwrap();
+        assert_eq!(b.run(), (0, 3), "unit added");
+        std::os::unix::fs::symlink(
+            "../a.service",
+            b.path("units/multi-user.target.wants/a.service"),
+        )
+        .unwrap();
+        assert_eq!(b.run(), (0, 4), "wants link added");
+        std::fs::remove_file(b.path("units/b.service")).unwrap();
+        assert_eq!(b.run(), (0, 5), "unit removed");
+        std::fs::write(b.path("fstab"), "none /x tmpfs defaults 0 0\n").unwrap();
+        assert_eq!(b.run(), (0, 6), "generator input appeared");
+        assert_eq!(b.run(), (0, 6));
+    }
+
+    #[test]
+    fn daemon_reload_sees_a_copy_that_kept_the_old_mtime() {
+        let b = ReloadBench::new();
+        assert_eq!(b.run(), (0, 1));
+        let unit = b.path("units/a.service");
+        std::fs::write(&unit, "[Service]\nExecStart=/bin/true\n").unwrap();
+        let old = std::process::Command::new("touch")
+            .args(["-d", "2001-01-01", &unit])
+            .status()
+            .unwrap();
+        assert!(old.success());
+        assert_eq!(b.run(), (0, 2), "ctime moved though mtime is old");
+    }
+
+    #[test]
+    fn a_failed_daemon_reload_is_retried_next_time() {
+        let b = ReloadBench::new();
+        std::fs::write(b.path("fail"), "").unwrap();
+        assert_eq!(b.run().0, 1, "the failure is the task's failure");
+        assert!(!std::path::Path::new(&b.path("run/etcdplay/stamp")).exists());
+        std::fs::remove_file(b.path("fail")).unwrap();
+        assert_eq!(b.run(), (0, 1), "reloads now");
+        assert_eq!(b.run(), (0, 1), "and then skips");
+    }
+
+    #[test]
+    fn user_scope_always_reloads() {
+        let s = daemon_reload_script(" --user");
+        assert_eq!(
+            s.trim_end(),
+            "systemctl --user daemon-reload || { echo 'daemon-reload failed' >&2; exit 1; }"
+        );
+        assert!(daemon_reload_script("").contains("/run/etcdplay/daemon-reload.stamp"));
     }
 }
