@@ -10,6 +10,7 @@ Every command's output goes to a log file under the work dir; the table goes to 
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import re
@@ -30,6 +31,8 @@ SSH_OPTS = [
     "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
     "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10",
 ]
+# What the lab writes into every inventory (crates/etcdplay-lab/src/inventory.rs).
+LAB_COMMON_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 ETCD_RESET = ("systemctl stop etcd 2>/dev/null; rm -rf /var/lib/etcd /etc/etcd "
@@ -49,6 +52,10 @@ FLOOR_PROBE = (
 )
 
 
+KEX_NOTE = ("Every tool and the floor use the ssh key exchange given by --kex (default "
+            "curve25519-sha256): OpenSSH 9.2's default sntrup761x25519 costs ~0.12 s of client "
+            "CPU per connection here, pyinfra's paramiko cannot do it, and etcdplay and "
+            "Ansible both take it from ansible_ssh_common_args.")
 ANSIBLE_NOTE = ("Ansible runs with its defaults (no ansible.cfg: pipelining off, "
                 "ControlPersist=60s so later runs reuse the previous run's SSH masters), "
                 "ANSIBLE_HOST_KEY_CHECKING=False, interpreter /usr/bin/python3. At 3 hosts "
@@ -244,12 +251,13 @@ class Bench:
         else:
             play = str(BENCH_DIR / "fleet" / "fleet.yml")
             invs = ["-i", self.inv(n)]
+        kex = self.kex_extra_vars()
         if tool == "etcdplay":
-            argv = [self.etcdplay, "apply", *invs, "--host-key-checking", "off", play]
+            argv = [self.etcdplay, "apply", *invs, *kex, "--host-key-checking", "off", play]
         elif tool == "ansible":
-            argv = [self.ansible, *invs, play]
+            argv = [self.ansible, *invs, *kex, play]
         elif tool == "ansible-f50":
-            argv = [self.ansible, "-f", "50", *invs, play]
+            argv = [self.ansible, "-f", "50", *invs, *kex, play]
         elif tool == "pyinfra":
             argv = [self.pyinfra, "-y", "--parallel", "50", self.pyinfra_inventory(n), "deploy.py"]
         else:
@@ -265,6 +273,16 @@ class Bench:
         self.series(f"{scenario} {'converge' if want_change else 'no-change'}", tool).add(t, rss)
         print(f"  {label:<40} {t:7.2f} s  rss {rss:6.1f} MB", flush=True)
         return t
+
+    def kex_extra_vars(self):
+        """The same ssh key exchange for every tool: `-e ansible_ssh_common_args` for etcdplay
+        and Ansible (the lab inventory's own common args kept), pyinfra's paramiko has no
+        post-quantum exchange and uses curve25519-sha256 by itself, and the floor probe gets
+        `-o KexAlgorithms` (see SSH_OPTS)."""
+        if self.args.kex == "default":
+            return []
+        common = f"{LAB_COMMON_ARGS} -o KexAlgorithms={self.args.kex}"
+        return ["-e", json.dumps({"ansible_ssh_common_args": common})]
 
     def reset(self, n, command):
         t, bad, _ = ssh_all(n, command)
@@ -431,9 +449,15 @@ def main():
     p.add_argument("--from-log", action="append", default=[],
                    help="only re-tabulate the progress output (stdout) of earlier runs; may repeat")
     p.add_argument("--keep-lab", action="store_true", help="leave the lab up at the end")
+    p.add_argument("--kex", default="curve25519-sha256",
+                   help="ssh KexAlgorithms for every tool and the floor ('default': each "
+                        "client's own; OpenSSH 9's sntrup761 hybrid costs ~0.12 s of client CPU "
+                        "per connection, and pyinfra/paramiko cannot use it)")
     args = p.parse_args()
     args.skip = [s for s in args.skip.split(",") if s]
     args.skip_tool = [s for s in args.skip_tool.split(",") if s]
+    if args.kex != "default":
+        SSH_OPTS.extend(["-o", f"KexAlgorithms={args.kex}"])
     sizes = [int(s) for s in args.sizes.split(",") if s]
     bench = Bench(args)
     if args.from_log:
@@ -468,6 +492,8 @@ def main():
         if not args.keep_lab:
             bench.runner.run("lab-down", [args.lab_tool, "down"])
     bench.notes.append(ANSIBLE_NOTE)
+    if args.kex != "default":
+        bench.notes.append(KEX_NOTE.replace("given by --kex (default curve25519-sha256)", args.kex))
     table = bench.table()
     print()
     print(table)

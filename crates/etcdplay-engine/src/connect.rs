@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use etcdplay_transport::{LocalTransport, Transport, TransportError};
+use etcdplay_transport::{LocalTransport, SshSetting, Transport, TransportError};
 use tokio::sync::OnceCell;
 
 /// Where and how to reach one inventory host.
@@ -20,6 +20,8 @@ pub struct ConnectTarget {
     pub port: Option<u16>,
     pub user: Option<String>,
     pub key_file: Option<String>,
+    /// `ansible_ssh_common_args` then `ansible_ssh_extra_args`, parsed.
+    pub ssh_settings: Vec<SshSetting>,
     pub kind: ConnectionKind,
 }
 
@@ -65,6 +67,7 @@ impl std::hash::Hash for ConnectTarget {
         self.address.hash(state);
         self.port.hash(state);
         self.user.hash(state);
+        self.ssh_settings.hash(state);
     }
 }
 

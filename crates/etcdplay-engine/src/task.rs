@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use etcdplay_playbook::{Flag, LoopKind, ModuleCall, Task};
 use etcdplay_source::parse_bool;
 use etcdplay_template::{Precedence, VarLayers, Vars};
-use etcdplay_transport::Become;
+use etcdplay_transport::{parse_ssh_args, Become};
 use serde_json::{json, Map, Value};
 
 use crate::builtin;
@@ -100,6 +100,7 @@ impl PlayRun<'_> {
                             port: None,
                             user: None,
                             key_file: None,
+                            ssh_settings: Vec::new(),
                             kind: ConnectionKind::Local,
                         });
                     }
@@ -133,12 +134,20 @@ impl PlayRun<'_> {
             .or_else(|| self.play.remote_user.clone())
             .or(self.var_string(vars, "ansible_user")?)
             .or(self.var_string(vars, "ansible_ssh_user")?);
+        let mut ssh_settings = Vec::new();
+        for var in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
+            if let Some(text) = self.var_string(vars, var)? {
+                let parsed = parse_ssh_args(&text).map_err(|e| TaskError::Invalid(format!("{var}: {e}")))?;
+                ssh_settings.extend(parsed);
+            }
+        }
         Ok(ConnectTarget {
             address: self.var_string(vars, "ansible_host")?.unwrap_or_else(|| name.clone()),
             host: name,
             port,
             user,
             key_file: self.var_string(vars, "ansible_ssh_private_key_file")?,
+            ssh_settings,
             kind,
         })
     }

@@ -343,6 +343,16 @@ async fn setup_gathers_local_facts_in_one_exec() {
     assert_eq!(f["ansible_system"], "Linux");
     assert!(f["ansible_memtotal_mb"].as_u64().unwrap() > 0);
     assert!(f["ansible_env"]["PATH"].is_string());
+    let local = |cmd: &str, arg: &str| {
+        let out = std::process::Command::new(cmd).arg(arg).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // Read by the script from /proc and `id`'s one line, so compare with the tools.
+    assert_eq!(f["ansible_kernel"], local("uname", "-r"));
+    assert_eq!(f["ansible_kernel_version"], local("uname", "-v"));
+    assert_eq!(f["ansible_user_id"], local("id", "-un"));
+    assert_eq!(f["ansible_user_gid"].to_string(), local("id", "-g"));
+    assert!(f["ansible_memfree_mb"].as_u64().is_some(), "{}", f["ansible_memfree_mb"]);
     let r = env
         .run("setup", json!({"filter": "ansible_distribution*"}))
         .await;

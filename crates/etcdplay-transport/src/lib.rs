@@ -12,6 +12,7 @@ pub mod script;
 mod shell_pool;
 mod shell_protocol;
 mod ssh;
+mod ssh_args;
 mod ssh_error_text;
 mod ssh_options;
 
@@ -19,6 +20,7 @@ pub use error::TransportError;
 pub use local::LocalTransport;
 pub use request::{Become, ExecOutput, ExecRequest, PutRequest};
 pub use ssh::SshTransport;
+pub use ssh_args::{parse_ssh_args, SshArgsError, SshSetting};
 pub use ssh_options::{HostKeyChecking, SshOptions};
 
 use async_trait::async_trait;

@@ -19,6 +19,7 @@ use crate::remote_shell::RemoteShell;
 use crate::script::{atomic_put_script, put_script, sh_quote, shell_argv, sudo_wanted_password};
 use crate::shell_pool::ShellPool;
 use crate::shell_protocol::encode_request;
+use crate::ssh_args::config_text;
 use crate::ssh_error_text::{describe_connect_error, error_chain};
 use crate::{
     Become, ExecOutput, ExecRequest, HostKeyChecking, PutRequest, SshOptions, Transport,
@@ -63,7 +64,12 @@ impl SshTransport {
             host: host.clone(),
             source,
         })?;
-        let builder = session_builder(&opts);
+        // Removed when this function returns: the master has read it by then.
+        let generated_config = write_extra_config(&opts).map_err(|source| TransportError::Io {
+            host: host.clone(),
+            source,
+        })?;
+        let builder = session_builder(&opts, generated_config.as_deref());
         // ssh's ConnectTimeout covers TCP connect and banner exchange; this outer bound also
         // covers a server that stalls later in the handshake.
         let limit = opts.connect_timeout * 2 + Duration::from_secs(5);
@@ -296,7 +302,22 @@ impl Transport for SshTransport {
     }
 }
 
-fn session_builder(opts: &SshOptions) -> SessionBuilder {
+/// Writes the client config carrying the inventory's extra ssh settings, if there are any,
+/// into the (private) control directory.
+fn write_extra_config(opts: &SshOptions) -> io::Result<Option<tempfile::TempPath>> {
+    if opts.extra_settings.is_empty() {
+        return Ok(None);
+    }
+    let text = config_text(&opts.extra_settings, opts.ssh_config.as_deref());
+    let mut file = tempfile::Builder::new()
+        .prefix("etcdplay-ssh-")
+        .suffix(".conf")
+        .tempfile_in(&opts.control_dir)?;
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
+    Ok(Some(file.into_temp_path()))
+}
+
+fn session_builder(opts: &SshOptions, generated_config: Option<&Path>) -> SessionBuilder {
     let mut b = SessionBuilder::default();
     if let Some(user) = &opts.user {
         b.user(user.clone());
@@ -307,7 +328,7 @@ fn session_builder(opts: &SshOptions) -> SessionBuilder {
     if let Some(key) = &opts.key_file {
         b.keyfile(key);
     }
-    if let Some(config) = &opts.ssh_config {
+    if let Some(config) = generated_config.or(opts.ssh_config.as_deref()) {
         b.config_file(config);
     }
     b.known_hosts_check(match opts.host_key_checking {

@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::SshSetting;
+
 /// What to do with the host's SSH key, as Ansible's `host_key_checking` and OpenSSH's
 /// `StrictHostKeyChecking` describe it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -58,6 +60,11 @@ pub struct SshOptions {
     /// for longer than this). A transport keeps a remote shell channel open for as long as it
     /// lives, so the master is never idle while in use and this can be short.
     pub control_persist: Duration,
+    /// Settings from `ansible_ssh_common_args`/`ansible_ssh_extra_args`, passed to ssh
+    /// through a generated client config (see [`crate::parse_ssh_args`]). Those etcdplay
+    /// sets on ssh's command line itself (host key checking, control socket, timeouts) keep
+    /// etcdplay's values.
+    pub extra_settings: Vec<SshSetting>,
 }
 
 impl SshOptions {
@@ -77,6 +84,7 @@ impl SshOptions {
             ssh_config: None,
             control_dir: std::env::temp_dir(),
             control_persist: Duration::from_secs(5),
+            extra_settings: Vec::new(),
         }
     }
 

@@ -98,6 +98,7 @@ impl Connector for SshConnector {
         opts.host_key_checking = self.host_key_checking;
         opts.known_hosts = self.known_hosts.clone();
         opts.control_dir = self.control_dir.clone();
+        opts.extra_settings = target.ssh_settings.clone();
         Ok(Arc::new(SshTransport::connect(opts).await?))
     }
 }

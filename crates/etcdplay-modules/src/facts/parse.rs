@@ -155,16 +155,20 @@ fn from_sections(s: &BTreeMap<String, Vec<u8>>) -> Map<String, Value> {
     if let Some(exe) = py.first() {
         let mut pm = Map::new();
         pm.insert("executable".into(), exe.clone().into());
+        // The second line is the interpreter's real file (`/usr/bin/python3.11`): its name
+        // gives major and minor without starting Python; the micro version is not known.
         let parts: Vec<u64> = py
             .get(1)
-            .map(|v| v.split('.').filter_map(|p| p.parse().ok()).collect())
+            .and_then(|real| real.rsplit('/').next())
+            .and_then(|name| name.strip_prefix("python"))
+            .map(|v| v.split('.').map_while(|p| p.parse().ok()).collect())
             .unwrap_or_default();
-        if parts.len() == 3 {
+        if let [major, minor, ..] = parts[..] {
             let mut vm = Map::new();
-            vm.insert("major".into(), parts[0].into());
-            vm.insert("minor".into(), parts[1].into());
-            vm.insert("micro".into(), parts[2].into());
+            vm.insert("major".into(), major.into());
+            vm.insert("minor".into(), minor.into());
             pm.insert("version".into(), Value::Object(vm));
+            put("python_version", format!("{major}.{minor}").into());
         }
         put("python", Value::Object(pm));
         put("python_interpreter", exe.clone().into());
@@ -289,7 +293,7 @@ mod tests {
         sec("debian_version", "12.11\n");
         sec("cpuinfo", "2\n");
         sec("nproc", "2\n");
-        sec("meminfo", "MemTotal:        4028380 kB\nMemFree:          257324 kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\n");
+        sec("meminfo", "MemTotal: 4028380 kB\nMemFree: 257324 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n");
         sec("pid1", "systemd\n");
         sec("systemd_dir", "yes\n");
         sec("id", "deploy\n1000\n1000\ndeploy\n");
@@ -301,7 +305,7 @@ mod tests {
         sec("route", "default via 192.0.2.1 dev eth0 proto static \n");
         sec("addr", "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n2: eth0    inet 192.0.2.2/24 brd 192.0.2.255 scope global eth0\\       valid_lft forever preferred_lft forever\n2: eth0    inet 192.0.2.9/24 brd 192.0.2.255 scope global secondary eth0:1\\       valid_lft forever preferred_lft forever\n");
         sec("link", "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n2: eth0@if7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default qlen 1000\\    link/ether 52:54:00:12:34:56 brd ff:ff:ff:ff:ff:ff link-netnsid 0\n");
-        sec("python", "/usr/bin/python3\n3.11.2\n");
+        sec("python", "/usr/bin/python3\n/usr/bin/python3.11\n");
         sec("machine_id", "0123456789abcdef0123456789abcdef\n");
         sec(
             "date",
@@ -334,6 +338,8 @@ mod tests {
         assert_eq!(f["ansible_env"]["PATH"], "/usr/bin:/bin");
         assert_eq!(f["ansible_env"]["MULTI"], "a\nb");
         assert_eq!(f["ansible_python"]["version"]["major"], 3);
+        assert_eq!(f["ansible_python"]["version"]["minor"], 11);
+        assert_eq!(f["ansible_python_version"], "3.11");
         assert_eq!(f["discovered_interpreter_python"], "/usr/bin/python3");
         assert_eq!(f["ansible_pkg_mgr"], "apt");
         assert_eq!(f["ansible_date_time"]["date"], "2026-11-27");
