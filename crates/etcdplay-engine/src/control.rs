@@ -7,24 +7,7 @@ use std::path::{Path, PathBuf};
 use etcdplay_modules::{ControlNode, ModuleError};
 use etcdplay_template::{Templar, Vars};
 
-/// Checksums of control-node files, kept for one run: the same `src` (an etcd binary) is copied
-/// to every host, and hashing it once instead of once per host and run keeps a no-change run
-/// cheap. Keyed by path, size and modification time, so an edited file is hashed again.
-#[derive(Default)]
-pub(crate) struct ChecksumCache {
-    sums: std::sync::Mutex<std::collections::HashMap<(PathBuf, u64, std::time::SystemTime), String>>,
-}
-
-impl ChecksumCache {
-    fn sha1(&self, path: &Path, bytes: &[u8], compute: impl FnOnce(&[u8]) -> String) -> String {
-        let key = std::fs::metadata(path).ok().and_then(|m| Some((path.to_path_buf(), m.len(), m.modified().ok()?)));
-        let Some(key) = key.filter(|k| k.1 == bytes.len() as u64) else { return compute(bytes) };
-        // Hashing under the lock: the hosts that ask at the same time wait for the first one's
-        // result instead of all hashing the same file at once.
-        let mut sums = self.sums.lock().unwrap_or_else(|p| p.into_inner());
-        sums.entry(key).or_insert_with(|| compute(bytes)).clone()
-    }
-}
+pub(crate) use crate::checksums::ChecksumCache;
 
 /// One task's view of the control node.
 pub(crate) struct TaskControl<'a> {
@@ -82,15 +65,9 @@ impl ControlNode for TaskControl<'_> {
         std::fs::read(&found).map_err(|e| ModuleError::Control { path: shown(&found), message: e.to_string() })
     }
 
-    fn local_sha1(&self, path: &str, bytes: &[u8]) -> String {
-        let hash = |b: &[u8]| {
-            use sha1::Digest;
-            sha1::Sha1::digest(b).iter().map(|x| format!("{x:02x}")).collect()
-        };
-        match self.find("files", path) {
-            Ok(found) => self.checksums.sha1(&found, bytes, hash),
-            Err(_) => hash(bytes),
-        }
+    fn local_digest(&self, path: &str) -> Result<(u64, String), ModuleError> {
+        let found = self.find("files", path)?;
+        self.checksums.digest(&found).map_err(|e| ModuleError::Control { path: shown(&found), message: e.to_string() })
     }
 
     fn render_template(&self, path: &str) -> Result<String, ModuleError> {

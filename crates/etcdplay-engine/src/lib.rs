@@ -4,6 +4,7 @@
 
 mod builtin;
 mod catalog;
+mod checksums;
 mod connect;
 mod control;
 mod engine;

@@ -15,12 +15,13 @@ pub trait ControlNode: Send + Sync {
     fn read_local(&self, path: &str) -> Result<Vec<u8>, ModuleError>;
     /// Renders a template named by a task's `src:` (role `templates/`...) with the host's vars.
     fn render_template(&self, path: &str) -> Result<String, ModuleError>;
-    /// The sha1 (hex) of `bytes`, which were just read from the local `path`. The engine caches
-    /// it for the run, since the same file is typically copied to every host and hashing a
-    /// large binary per host costs more than the whole no-change round trip.
-    fn local_sha1(&self, path: &str, bytes: &[u8]) -> String {
-        let _ = path;
-        crate::modules::write::sha1_hex(bytes)
+    /// The size and sha1 (hex) of the file a task's `src:` names, resolved as
+    /// [`ControlNode::read_local`] does. The engine remembers them (for the run and across
+    /// runs, by file identity), since the same file is typically copied to every host and
+    /// hashing a large binary per host costs more than the whole no-change round trip.
+    fn local_digest(&self, path: &str) -> Result<(u64, String), ModuleError> {
+        let bytes = self.read_local(path)?;
+        Ok((bytes.len() as u64, crate::modules::write::sha1_hex(&bytes)))
     }
     /// Writes a file on the control node (used by `fetch`); creates parent directories.
     fn write_local(&self, path: &str, bytes: &[u8]) -> Result<(), ModuleError>;

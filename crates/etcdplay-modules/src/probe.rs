@@ -12,12 +12,39 @@ const MARK: &[u8] = b"\n@@etcdplay:";
 /// Shell functions every probe script may use. `ep_stat PATH` prints the lstat line, the link
 /// target, and the sha1 of a regular file (following a link, as copy compares content through
 /// one). `ep_b64 PATH` prints a regular file's content as base64 on one line.
+///
+/// `ep_sha1` remembers the sha1 of a regular file in `/run/etcdplay/sums/DEV.INODE` (tests point
+/// `EP_SUMS_DIR` elsewhere) together
+/// with the size, mtime and ctime it was computed for, and reuses it while all four still match:
+/// a no-change run then reads one short line instead of hashing every managed file again
+/// (an etcd binary is 20 MB, 50 ms per host per run). Any write moves the ctime, which cannot be
+/// set back, so a stale entry is never reused; the entry is checked field by field, so a torn or
+/// foreign one only costs a fresh hash. Without write access (no become) it just hashes.
+/// Every failure is tolerated, as probes may run under `set -e`.
 pub(crate) const FUNCS: &str = r#"ep_stat() {
   if [ -e "$1" ] || [ -L "$1" ]; then
-    stat -c 'stat|%F|%a|%u|%g|%U|%G|%s|%.9Y|%.9X|%.9Z|%i|%h|%d' -- "$1" || return 0
+    ep_l=$(stat -c 'stat|%F|%a|%u|%g|%U|%G|%s|%.9Y|%.9X|%.9Z|%i|%h|%d' -- "$1") || return 0
+    printf '%s\n' "$ep_l"
     if [ -L "$1" ]; then printf 'link|%s\n' "$(readlink -- "$1")"; fi
-    if [ -f "$1" ] && [ -r "$1" ]; then printf 'sha1|%s\n' "$(sha1sum < "$1" | cut -c1-40)"; fi
+    if [ -f "$1" ] && [ -r "$1" ]; then ep_sha1 "$1" "$ep_l"; printf 'sha1|%s\n' "$ep_s"; fi
   fi
+  return 0
+}
+ep_sha1() {
+  case $2 in
+    "stat|regular file|"*) ;;
+    *) ep_s=$(sha1sum < "$1" | cut -c1-40); return 0;;
+  esac
+  ep_o=$IFS; IFS='|'; set -- "$1" $2; IFS=$ep_o
+  ep_d=${EP_SUMS_DIR:-/run/etcdplay/sums}
+  ep_want="$9 ${10} ${12}"; ep_c=$ep_d/${15}.${13}
+  if [ -r "$ep_c" ] && read -r ep_a ep_b ep_z ep_s < "$ep_c" && [ "$ep_a $ep_b $ep_z" = "$ep_want" ] && [ ${#ep_s} -eq 40 ]; then return 0; fi
+  ep_s=$(sha1sum < "$1" | cut -c1-40)
+  if [ ${#ep_s} -eq 40 ]; then
+    { [ -d "$ep_d" ] || { mkdir -m 0700 "${ep_d%/*}"; mkdir -m 0700 "$ep_d"; }; } 2>/dev/null || :
+    { printf '%s %s\n' "$ep_want" "$ep_s" > "$ep_c"; } 2>/dev/null || :
+  fi
+  return 0
 }
 ep_b64() { if [ -f "$1" ] && [ -r "$1" ]; then base64 -w0 < "$1"; fi; }
 "#;
@@ -198,5 +225,91 @@ mod tests {
         );
         assert!(!PathState::parse("").unwrap().exists);
         assert!(PathState::parse("stat|regular file|644").is_err());
+    }
+
+    /// Runs `ep_stat PATH` through `/bin/sh` with the checksum cache in `sums` (under
+    /// `set -e`, as the file module runs it); returns the sha1 it printed.
+    fn probed_sha1(sums: &std::path::Path, path: &std::path::Path) -> Option<String> {
+        let script = format!("set -e\n{FUNCS}ep_stat \"$1\"\necho done\n");
+        let out = std::process::Command::new("/bin/sh")
+            .args(["-c", &script, "sh"])
+            .arg(path)
+            .env("EP_SUMS_DIR", sums)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.ends_with("done\n"), "{text}");
+        PathState::parse(&text).unwrap().sha1
+    }
+
+    fn sha1_of(bytes: &[u8]) -> String {
+        use sha1::Digest;
+        sha1::Sha1::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn checksums_are_reused_only_while_the_file_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let sums = dir.path().join("run/sums");
+        let file = dir.path().join("etcd");
+        std::fs::write(&file, b"first version").unwrap();
+        assert_eq!(probed_sha1(&sums, &file), Some(sha1_of(b"first version")));
+        let entries: Vec<_> = std::fs::read_dir(&sums).unwrap().collect();
+        assert_eq!(entries.len(), 1, "one cache entry");
+        let entry = entries[0].as_ref().unwrap().path();
+        let cached = std::fs::read_to_string(&entry).unwrap();
+        assert!(
+            cached.trim_end().ends_with(&sha1_of(b"first version")),
+            "{cached}"
+        );
+
+        // A hit is taken from the entry: make the entry say something else to prove it.
+        let fake = "f".repeat(40);
+        let key = cached.rsplit_once(' ').unwrap().0.to_string();
+        std::fs::write(&entry, format!("{key} {fake}\n")).unwrap();
+        assert_eq!(probed_sha1(&sums, &file), Some(fake));
+
+        // Same size, mtime put back: the ctime still moved, so the sum is computed again.
+        let before = std::fs::metadata(&file).unwrap().modified().unwrap();
+        std::fs::write(&file, b"other version").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(before)
+            .unwrap();
+        assert_eq!(probed_sha1(&sums, &file), Some(sha1_of(b"other version")));
+
+        // A torn entry is ignored.
+        let key = std::fs::read_to_string(&entry)
+            .unwrap()
+            .rsplit_once(' ')
+            .unwrap()
+            .0
+            .to_string();
+        std::fs::write(&entry, format!("{key} abc\n")).unwrap();
+        assert_eq!(probed_sha1(&sums, &file), Some(sha1_of(b"other version")));
+    }
+
+    #[test]
+    fn checksums_work_without_a_writable_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        let blocked = dir.path().join("not-a-dir");
+        std::fs::write(&blocked, b"").unwrap();
+        assert_eq!(
+            probed_sha1(&blocked.join("sums"), &file),
+            Some(sha1_of(b"x"))
+        );
+        // Empty files are "regular empty file" to stat and are hashed directly.
+        std::fs::write(&file, b"").unwrap();
+        assert_eq!(
+            probed_sha1(&blocked.join("sums"), &file),
+            Some(sha1_of(b""))
+        );
     }
 }

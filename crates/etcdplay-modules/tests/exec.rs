@@ -352,7 +352,11 @@ async fn setup_gathers_local_facts_in_one_exec() {
     assert_eq!(f["ansible_kernel_version"], local("uname", "-v"));
     assert_eq!(f["ansible_user_id"], local("id", "-un"));
     assert_eq!(f["ansible_user_gid"].to_string(), local("id", "-g"));
-    assert!(f["ansible_memfree_mb"].as_u64().is_some(), "{}", f["ansible_memfree_mb"]);
+    assert!(
+        f["ansible_memfree_mb"].as_u64().is_some(),
+        "{}",
+        f["ansible_memfree_mb"]
+    );
     let r = env
         .run("setup", json!({"filter": "ansible_distribution*"}))
         .await;

@@ -388,3 +388,31 @@ async fn stat_slurp_fetch() {
     assert!(!env.run("fetch", args).await.changed);
     assert_eq!(env.host.reset(), (1, 0));
 }
+
+/// A big `src` that is already in place is not read at all; it is read once to be uploaded.
+#[tokio::test]
+async fn copy_reads_a_local_src_only_to_upload_it() {
+    use std::sync::atomic::Ordering;
+    let env = Env::new();
+    std::fs::write(env.control.root.join("etcd"), vec![7u8; 300_000]).unwrap();
+    let dest = env.p("etcd");
+    env.converges(
+        "copy",
+        json!({"src": "etcd", "dest": dest, "mode": "0755"}),
+        &dest,
+    )
+    .await;
+    assert_eq!(std::fs::read(&dest).unwrap(), vec![7u8; 300_000]);
+    let reads = env.control.reads.swap(0, Ordering::SeqCst);
+    assert!(reads >= 1, "the upload read it");
+    let r = env
+        .run("copy", json!({"src": "etcd", "dest": dest, "mode": "0755"}))
+        .await;
+    assert!(!r.changed && !r.failed, "{r:?}");
+    assert_eq!(r.data["size"], 300_000);
+    assert_eq!(
+        env.control.reads.load(Ordering::SeqCst),
+        0,
+        "nothing to upload, nothing read"
+    );
+}

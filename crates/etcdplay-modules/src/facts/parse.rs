@@ -293,7 +293,10 @@ mod tests {
         sec("debian_version", "12.11\n");
         sec("cpuinfo", "2\n");
         sec("nproc", "2\n");
-        sec("meminfo", "MemTotal: 4028380 kB\nMemFree: 257324 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n");
+        sec(
+            "meminfo",
+            "MemTotal: 4028380 kB\nMemFree: 257324 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n",
+        );
         sec("pid1", "systemd\n");
         sec("systemd_dir", "yes\n");
         sec("id", "deploy\n1000\n1000\ndeploy\n");

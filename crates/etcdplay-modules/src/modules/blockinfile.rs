@@ -8,7 +8,7 @@ use regex::Regex;
 use crate::attrs::Attrs;
 use crate::host::Ctx;
 use crate::modules::lineinfile::Anchor;
-use crate::modules::write::{converge, ensure_parent, probe_text, Target};
+use crate::modules::write::{converge, ensure_parent, probe_text, NewContent, Target};
 use crate::{ModuleError, ModuleResult};
 
 /// Applies the block to `text`; returns the new text. `block == None` removes the block.
@@ -138,8 +138,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         dest: &path,
         state: &file.state,
         old: Some(&old),
-        new: new_text.into_bytes(),
-        new_sha1: None,
+        new: NewContent::Bytes(new_text.into_bytes()),
         attrs: &attrs,
         backup: args.bool("backup", false)?,
         after_header: format!("{path} (content)"),

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::attrs::Attrs;
 use crate::host::Ctx;
-use crate::modules::write::{converge, Target};
+use crate::modules::write::{converge, NewContent, Target};
 use crate::probe::{decode_b64, section, PathState};
 use crate::{ModuleError, ModuleResult};
 
@@ -26,7 +26,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         }
         (None, None) => return Err(ModuleError::missing("copy", "src")),
         // Ansible heads inline content's diff with the destination: filled in by `deliver`.
-        (None, Some(v)) => (Some(content_bytes(v)), String::new()),
+        (None, Some(v)) => (Some(NewContent::Bytes(content_bytes(v))), String::new()),
         (Some(s), None) if remote_src => (None, s.clone()),
         (Some(s), None) => {
             if s.ends_with('/') {
@@ -35,26 +35,33 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
                     "copying a directory is not supported by etcdplay; name the files",
                 ));
             }
-            (Some(ctx.call.control.read_local(s)?), s.clone())
+            // Usually the same file for every host (an etcd binary): the control node knows
+            // its size and checksum without reading it again.
+            let (size, sha1) = ctx.call.control.local_digest(s)?;
+            let file = NewContent::LocalFile {
+                src: s.clone(),
+                size,
+                sha1,
+            };
+            (Some(file), s.clone())
         }
     };
-    // A local source is usually the same file for every host (an etcd binary): the control
-    // node may know its checksum already.
-    let known_sha1 = match (&content, &src) {
-        (Some(bytes), Some(s)) if !remote_src => Some(ctx.call.control.local_sha1(s, bytes)),
-        _ => None,
-    };
-    if remote_src {
-        return copy_remote(ctx, src.unwrap_or_default()).await;
+    match content {
+        Some(content) if !remote_src => deliver(ctx, content, src.as_deref(), header).await,
+        _ => copy_remote(ctx, src.unwrap_or_default()).await,
     }
-    let content = content.unwrap_or_default();
-    deliver(ctx, content, known_sha1, src.as_deref(), header).await
 }
 
 pub(crate) async fn run_template(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let src = ctx.args.req_str("src")?;
     let rendered = ctx.call.control.render_template(&src)?;
-    deliver(ctx, rendered.into_bytes(), None, Some(&src), src.clone()).await
+    deliver(
+        ctx,
+        NewContent::Bytes(rendered.into_bytes()),
+        Some(&src),
+        src.clone(),
+    )
+    .await
 }
 
 /// `content:` may be a mapping or list, which Ansible serialises as JSON.
@@ -84,8 +91,7 @@ fn resolve_dest(dest: &str, src: Option<&str>) -> String {
 
 async fn deliver(
     ctx: &Ctx<'_>,
-    content: Vec<u8>,
-    content_sha1: Option<String>,
+    content: NewContent,
     src: Option<&str>,
     header: String,
 ) -> Result<ModuleResult, ModuleError> {
@@ -140,7 +146,6 @@ async fn deliver(
         state: &state,
         old: old.as_deref(),
         new: content,
-        new_sha1: content_sha1,
         attrs: &attrs,
         backup: ctx.args.bool("backup", false)?,
         after_header: if header.is_empty() {

@@ -9,7 +9,7 @@ use regex::Regex;
 
 use crate::attrs::Attrs;
 use crate::host::Ctx;
-use crate::modules::write::{converge, ensure_parent, probe_text, Target};
+use crate::modules::write::{converge, ensure_parent, probe_text, NewContent, Target};
 use crate::{ModuleError, ModuleResult};
 
 /// Where to insert a line that no `regexp` matched.
@@ -344,8 +344,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         dest: &path,
         state: &file.state,
         old: Some(&old),
-        new: edited.text.into_bytes(),
-        new_sha1: None,
+        new: NewContent::Bytes(edited.text.into_bytes()),
         attrs: &attrs,
         backup: args.bool("backup", false)?,
         after_header: format!("{path} (content)"),

@@ -18,15 +18,48 @@ pub(crate) fn sha1_hex(bytes: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The bytes a file must hold: in memory (templates, inline content, edited lines), or a
+/// control-node file whose size and sha1 are known without reading it, read only when it has
+/// to be uploaded or shown (a 20 MB binary that is already in place costs no read).
+pub(crate) enum NewContent {
+    Bytes(Vec<u8>),
+    LocalFile {
+        src: String,
+        size: u64,
+        sha1: String,
+    },
+}
+
+impl NewContent {
+    fn len(&self) -> u64 {
+        match self {
+            NewContent::Bytes(b) => b.len() as u64,
+            NewContent::LocalFile { size, .. } => *size,
+        }
+    }
+
+    fn sha1(&self) -> String {
+        match self {
+            NewContent::Bytes(b) => sha1_hex(b),
+            NewContent::LocalFile { sha1, .. } => sha1.clone(),
+        }
+    }
+
+    fn into_bytes(self, ctx: &Ctx<'_>) -> Result<Vec<u8>, ModuleError> {
+        match self {
+            NewContent::Bytes(b) => Ok(b),
+            NewContent::LocalFile { src, .. } => ctx.call.control.read_local(&src),
+        }
+    }
+}
+
 /// What to write and how.
 pub(crate) struct Target<'a> {
     pub(crate) dest: &'a str,
     pub(crate) state: &'a PathState,
     /// The current content, when the probe fetched it (needed for `--diff`).
     pub(crate) old: Option<&'a [u8]>,
-    pub(crate) new: Vec<u8>,
-    /// The sha1 of `new` when the caller already knows it.
-    pub(crate) new_sha1: Option<String>,
+    pub(crate) new: NewContent,
     pub(crate) attrs: &'a Attrs,
     pub(crate) backup: bool,
     /// The diff's "after" header (the `src` path, or the destination for inline content).
@@ -40,7 +73,7 @@ pub(crate) async fn converge(
     t: Target<'_>,
     allow_content_change: bool,
 ) -> Result<ModuleResult, ModuleError> {
-    let checksum = t.new_sha1.clone().unwrap_or_else(|| sha1_hex(&t.new));
+    let checksum = t.new.sha1();
     let content_changed =
         allow_content_change && t.state.sha1.as_deref() != Some(checksum.as_str());
     let mut res = ModuleResult::ok();
@@ -62,7 +95,8 @@ pub(crate) async fn converge(
             (None, true) => Some(t.state.mode & 0o7777),
             (None, false) => None,
         };
-        res.set("size", t.new.len() as u64);
+        res.set("size", t.new.len());
+        let new = t.new.into_bytes(ctx)?;
         res.set("mode", format_mode(mode.unwrap_or(0o644)));
         if let Some(o) = t
             .attrs
@@ -87,7 +121,7 @@ pub(crate) async fn converge(
                 .unwrap_or_default();
             res.diff = Some(Diff {
                 before: Value::String(before),
-                after: Value::String(String::from_utf8_lossy(&t.new).into_owned()),
+                after: Value::String(String::from_utf8_lossy(&new).into_owned()),
                 before_header: Some(t.dest.to_string()),
                 after_header: Some(t.after_header.clone()),
             });
@@ -99,7 +133,7 @@ pub(crate) async fn converge(
             }
             ctx.put(
                 t.dest,
-                t.new,
+                new,
                 mode,
                 t.attrs.owner.clone(),
                 t.attrs.group.clone(),

@@ -14,14 +14,30 @@ use serde_json::Value;
 
 pub struct Control {
     pub root: PathBuf,
+    /// How often a module asked for a file's content.
+    pub reads: AtomicUsize,
 }
 
 impl ControlNode for Control {
     fn read_local(&self, path: &str) -> Result<Vec<u8>, ModuleError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
         std::fs::read(self.root.join(path)).map_err(|e| ModuleError::Control {
             path: path.into(),
             message: e.to_string(),
         })
+    }
+    /// As the engine's: known without the module reading the content.
+    fn local_digest(&self, path: &str) -> Result<(u64, String), ModuleError> {
+        use sha1::Digest;
+        let bytes = std::fs::read(self.root.join(path)).map_err(|e| ModuleError::Control {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        let sum = sha1::Sha1::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok((bytes.len() as u64, sum))
     }
     fn render_template(&self, path: &str) -> Result<String, ModuleError> {
         // A stand-in renderer: replaces `{{ name }}` with a fixed value, enough to show that
@@ -97,7 +113,10 @@ impl Env {
         let files = dir.path().join("control");
         std::fs::create_dir_all(&files).unwrap();
         Env {
-            control: Control { root: files },
+            control: Control {
+                root: files,
+                reads: AtomicUsize::new(0),
+            },
             dir,
             host: Counting::new(),
         }
