@@ -79,6 +79,11 @@ impl<'a> PlayRun<'a> {
         }
     }
 
+    /// Handler names and topics notified for `host` and not flushed yet.
+    pub(crate) fn notified_for(&self, host: &str) -> Vec<String> {
+        lock(&self.notified).get(host).cloned().unwrap_or_default()
+    }
+
     /// `vars_files` of the play for `host`, loaded once.
     pub(crate) fn vars_files_of(&self, host: &str) -> Map<String, Value> {
         if self.play.vars_files.is_empty() {

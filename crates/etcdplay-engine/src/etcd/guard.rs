@@ -2,9 +2,12 @@
 //! etcd, it reads the unit's effective settings and the data dir's stored membership, and
 //! refuses (on every member of the cluster) when the stored peer URLs contradict the plan.
 //!
-//! Cost on the common path (a unit that does not run etcd): one `systemctl cat` per host.
-//! Only an etcd unit costs more: its `EnvironmentFile=`s and `--config-file`, then the
-//! read-only data-dir reader.
+//! Cost on the common path (a unit that does not run etcd): one exec per host, which prints
+//! `systemctl cat` and the unit's `systemctl show` state together. Only an etcd unit costs
+//! more: its `EnvironmentFile=`s and `--config-file`, then the read-only data-dir reader, and
+//! for a task that only ensures a running etcd (`state: started`), one `stat` of its
+//! configuration inputs to find a member still running an old configuration (`stale.rs`,
+//! acted on by `lost_restart.rs`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -16,6 +19,7 @@ use futures::future::join_all;
 use serde_json::{Map, Value};
 
 use super::datadir::{read_remote, result_json, Finding, RemoteRead};
+use super::stale::{config_inputs, parse_stat, show_script, stat_script, ServiceState, Staleness};
 use super::unitfile::{parse_env_file, raw_settings, EtcdSettings, ServiceUnit};
 use super::HostActionCtx;
 use crate::error::TaskError;
@@ -38,6 +42,9 @@ pub(crate) struct HostCheck {
     /// How the unit's host is reached, for `migrate`/`reset`.
     pub(crate) transport: std::sync::Arc<dyn Transport>,
     pub(crate) become_: Option<Become>,
+    /// For a `state: started` task: the running etcd started before its configuration last
+    /// changed (a restart that a killed run never made).
+    pub(crate) stale: Option<Staleness>,
 }
 
 impl HostCheck {
@@ -54,8 +61,8 @@ impl HostCheck {
     }
 }
 
-/// Whether `call` starts, restarts or reloads a unit: returns the rendered unit name.
-fn starting_unit(run: &PlayRun<'_>, call: &ModuleCall, vars: &etcdplay_template::Vars) -> Option<String> {
+/// Whether `call` starts, restarts or reloads a unit: returns the rendered unit name and state.
+fn starting_unit(run: &PlayRun<'_>, call: &ModuleCall, vars: &etcdplay_template::Vars) -> Option<(String, String)> {
     let module = etcdplay_modules::canonical_name(&call.name).unwrap_or(call.name.as_str());
     if !matches!(module, "systemd" | "service" | "systemd_service") {
         return None;
@@ -70,7 +77,7 @@ fn starting_unit(run: &PlayRun<'_>, call: &ModuleCall, vars: &etcdplay_template:
         return None;
     }
     let name = args.get("name").or_else(|| args.get("unit")).and_then(Value::as_str)?;
-    Some(name.to_string()).filter(|n| !n.is_empty())
+    Some((name.to_string(), state.to_string())).filter(|(n, _)| !n.is_empty())
 }
 
 /// Whether the task's `when` holds on this host (errors count as "runs": the task reports them).
@@ -92,14 +99,33 @@ async fn exec_stdout(transport: &dyn Transport, become_: Option<&Become>, script
     Ok((out.rc, String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
+/// An etcd unit as the guard read it on one host.
+pub(crate) struct EtcdUnit {
+    pub(crate) service: ServiceUnit,
+    pub(crate) settings: EtcdSettings,
+    /// systemd's view: whether it runs, since when, its unit file and drop-ins.
+    pub(crate) state: ServiceState,
+    /// The files its configuration comes from (see `stale::config_inputs`).
+    pub(crate) inputs: Vec<String>,
+}
+
+/// Separates `systemctl cat` from `systemctl show` in the probe's output.
+const SHOW_MARK: &str = "--- etcdplay: systemctl show ---";
+
 /// The etcd settings a unit will start with on the host, or `None` when it does not run etcd.
-pub(crate) async fn unit_settings(transport: &dyn Transport, become_: Option<&Become>, unit: &str) -> Result<Option<(ServiceUnit, EtcdSettings)>, String> {
+pub(crate) async fn unit_settings(transport: &dyn Transport, become_: Option<&Become>, unit: &str) -> Result<Option<EtcdUnit>, String> {
     let quoted = etcdplay_etcd::datadir::shell_quote(unit);
-    let (rc, text) = exec_stdout(transport, become_, format!("systemctl cat -- {quoted} 2>/dev/null")).await?;
+    // One round trip for both: the unit's text and systemd's state of it.
+    let script = format!("systemctl cat -- {quoted} 2>/dev/null; rc=$?\necho '{SHOW_MARK}'\n{}\nexit $rc", show_script(unit));
+    let (rc, out) = exec_stdout(transport, become_, script).await?;
+    let (text, shown) = match out.rsplit_once(SHOW_MARK) {
+        Some((text, shown)) => (text, shown),
+        None => (out.as_str(), ""),
+    };
     if rc != 0 || !text.contains("etcd") {
         return Ok(None);
     }
-    let parsed = ServiceUnit::parse(&text);
+    let parsed = ServiceUnit::parse(text);
     if !parsed.runs_etcd() {
         return Ok(None);
     }
@@ -121,7 +147,19 @@ pub(crate) async fn unit_settings(transport: &dyn Transport, become_: Option<&Be
         None => None,
     };
     let settings = EtcdSettings::resolve(&raw, config.as_ref(), parsed.working_directory.as_deref());
-    Ok(Some((parsed, settings)))
+    let state = ServiceState::parse(shown);
+    let inputs = config_inputs(&parsed, &state, &raw, config.as_ref());
+    Ok(Some(EtcdUnit { service: parsed, settings, state, inputs }))
+}
+
+/// Whether the running etcd of `unit` is stale: one `stat` of its inputs. Unreadable output
+/// means "not known to be stale" (nothing is restarted on a guess).
+async fn staleness(transport: &dyn Transport, become_: Option<&Become>, unit: &EtcdUnit) -> Option<Staleness> {
+    if !unit.state.running || unit.inputs.is_empty() {
+        return None;
+    }
+    let (_, out) = exec_stdout(transport, become_, stat_script(&unit.inputs)).await.ok()?;
+    Staleness::judge(&unit.state, &parse_stat(&unit.inputs, &out))
 }
 
 /// Checks one host; `Ok(None)` when the task does not start an etcd unit there.
@@ -130,7 +168,7 @@ async fn check_host(run: &PlayRun<'_>, task: &Task, call: &ModuleCall, scope: &T
     if !runs_here(run, task, scope, &vars) {
         return Ok(None);
     }
-    let Some(unit) = starting_unit(run, call, &vars) else { return Ok(None) };
+    let Some((unit, state)) = starting_unit(run, call, &vars) else { return Ok(None) };
     let origin = task.origin.to_string();
     let delegate = match task.delegate_to.clone().or(scope.delegate_to.clone()) {
         Some(d) => run.engine.templar.render_string(&d, &origin, &vars).ok(),
@@ -140,11 +178,23 @@ async fn check_host(run: &PlayRun<'_>, task: &Task, call: &ModuleCall, scope: &T
     let Ok(target) = run.target(host, task, &vars, delegate.as_deref()) else { return Ok(None) };
     let Ok(transport) = run.engine.pool.get(&target).await else { return Ok(None) };
     let become_ = root_become(target.user.as_deref());
-    let Some((service, settings)) = unit_settings(transport.as_ref(), become_.as_ref(), &unit).await? else { return Ok(None) };
+    let Some(found) = unit_settings(transport.as_ref(), become_.as_ref(), &unit).await? else { return Ok(None) };
+    // Only `started` can leave a running member as it is; `restarted` restarts it anyway.
+    // The `stat` goes alongside the data-dir reader on another of the host's shells, so it
+    // adds no latency.
+    let stale = async {
+        if state == "started" {
+            staleness(transport.as_ref(), become_.as_ref(), &found).await
+        } else {
+            None
+        }
+    };
+    let read = read_remote(transport.as_ref(), become_.as_ref(), &found.settings.data_dir, found.settings.wal_dir.as_deref());
+    let (stale, read) = futures::join!(stale, read);
+    let EtcdUnit { service, settings, .. } = found;
     let plan = settings.plan();
-    let read = read_remote(transport.as_ref(), become_.as_ref(), &settings.data_dir, settings.wal_dir.as_deref()).await;
     let verdict = etcdplay_etcd::verdict(&read.result, &plan);
-    Ok(Some(HostCheck { host: host.to_string(), unit, settings, service, plan, read, verdict, transport, become_ }))
+    Ok(Some(HostCheck { host: host.to_string(), unit, settings, service, plan, read, verdict, transport, become_, stale }))
 }
 
 /// Before a task runs on any host: `Some(failed hosts)` when the guard stopped the task on
@@ -166,6 +216,7 @@ pub(crate) async fn preflight(run: &PlayRun<'_>, task: &Task, call: &ModuleCall,
         }
     }
     if checks.iter().all(|c| c.verdict == Verdict::Pass) && errors.is_empty() {
+        super::lost_restart::renotify(run, &checks);
         return None;
     }
     match run.engine.options.leftover_membership {

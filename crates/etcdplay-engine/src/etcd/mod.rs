@@ -1,16 +1,20 @@
 //! etcd-specific actions the engine runs: certificates (`etcd_pki`) on the control node, and
 //! actions that need both a host's shell and the control node's view of the cluster (health,
-//! rolling member restarts, the data-dir scheme check and its automatic guard). They live in
+//! rolling member restarts, the data-dir scheme check and its automatic guard, and finishing
+//! a rolling restart that a killed run left half done). They live in
 //! the engine rather than in etcdplay-modules because they need the inventory's other hosts
 //! and the control node's network, not just one host's shell.
 
 pub(crate) mod datadir;
 pub(crate) mod guard;
 pub(crate) mod health;
+pub(crate) mod lost_restart;
 pub(crate) mod migrate;
 pub(crate) mod members;
 pub(crate) mod pki;
 pub(crate) mod restart;
+pub(crate) mod stale;
+pub(crate) mod timestamp;
 pub(crate) mod unitfile;
 
 use etcdplay_transport::{Become, Transport};

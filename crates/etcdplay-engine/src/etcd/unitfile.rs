@@ -228,6 +228,12 @@ pub(crate) struct EtcdSettings {
 
 const KEYS: &[&str] = &["name", "data-dir", "wal-dir", "initial-advertise-peer-urls", "listen-peer-urls", "listen-client-urls", "config-file"];
 
+/// The flags `raw_settings` collects: those above and the TLS files (inputs of the staleness
+/// check in `stale.rs`).
+fn collected() -> impl Iterator<Item = &'static str> {
+    KEYS.iter().chain(super::stale::TLS_FILE_KEYS).copied()
+}
+
 /// etcd's raw settings by flag name: from `ETCD_*` variables, overridden by flags.
 pub(crate) fn raw_settings(unit: &ServiceUnit, env_files: &[(String, String)]) -> BTreeMap<String, String> {
     let mut env: BTreeMap<String, String> = BTreeMap::new();
@@ -236,10 +242,10 @@ pub(crate) fn raw_settings(unit: &ServiceUnit, env_files: &[(String, String)]) -
         env.insert(k.clone(), v.clone());
     }
     let mut out = BTreeMap::new();
-    for key in KEYS {
+    for key in collected() {
         let var = format!("ETCD_{}", key.to_ascii_uppercase().replace('-', "_"));
         if let Some(v) = env.get(&var) {
-            out.insert((*key).to_string(), v.clone());
+            out.insert(key.to_string(), v.clone());
         }
     }
     let Some(start) = unit.etcd_index() else { return out };
@@ -253,7 +259,7 @@ pub(crate) fn raw_settings(unit: &ServiceUnit, env_files: &[(String, String)]) -
             Some((n, v)) => (n.to_string(), Some(v.to_string())),
             None => (flag.to_string(), None),
         };
-        if !KEYS.contains(&name.as_str()) {
+        if !collected().any(|k| k == name) {
             continue;
         }
         let value = match value {
