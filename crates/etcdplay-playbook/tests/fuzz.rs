@@ -111,9 +111,27 @@ fn copy_tree(from: &Path, to: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The bounded run in CI uses the defaults; a longer run sets `ETCDPLAY_FUZZ_SCALE` (inputs
+/// multiplied by it) and `ETCDPLAY_FUZZ_SEED` (a different stream of inputs).
+fn fuzz_scale() -> usize {
+    std::env::var("ETCDPLAY_FUZZ_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+fn fuzz_seed(default: u64) -> u64 {
+    std::env::var("ETCDPLAY_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(default, |s: u64| s ^ default)
+}
+
 #[test]
 fn mutated_playbooks_never_panic() {
-    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    let mut rng = Rng(fuzz_seed(0x5eed_1234_abcd_ef01));
+    let started = std::time::Instant::now();
     let (mut loaded, mut rejected) = (0, 0);
     for corpus_name in ["etcd", "constructs"] {
         let tmp = tempfile::tempdir().expect("tempdir");
@@ -122,7 +140,7 @@ fn mutated_playbooks_never_panic() {
             .iter()
             .map(|f| std::fs::read_to_string(f).expect("read"))
             .collect();
-        for round in 0..150 {
+        for round in 0..150 * fuzz_scale() {
             let k = rng.below(files.len());
             let mutated = mutate(&originals[k], &mut rng);
             std::fs::write(&files[k], &mutated).expect("write");
@@ -141,6 +159,11 @@ fn mutated_playbooks_never_panic() {
             std::fs::write(&files[k], &originals[k]).expect("restore");
         }
     }
+    eprintln!(
+        "fuzz: {} mutated playbooks in {:.1?}",
+        loaded + rejected,
+        started.elapsed()
+    );
     // Both outcomes must occur, or the mutations are too weak (or too strong) to test anything.
     assert!(
         loaded > 10 && rejected > 10,
@@ -150,10 +173,10 @@ fn mutated_playbooks_never_panic() {
 
 #[test]
 fn random_bytes_never_panic() {
-    let mut rng = Rng(0xfeed_f00d_dead_beef);
+    let mut rng = Rng(fuzz_seed(0xfeed_f00d_dead_beef));
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = tmp.path().join("p.yml");
-    for _ in 0..200 {
+    for _ in 0..200 * fuzz_scale() {
         let mut s = String::new();
         for _ in 0..rng.below(40) {
             s.push_str(PIECES[rng.below(PIECES.len())]);

@@ -128,7 +128,14 @@ fn random_templates_never_panic() {
         .unwrap_or_default(),
     );
     let mut rendered_ok = 0;
-    for _ in 0..10_000 {
+    let scale = std::env::var("ETCDPLAY_FUZZ_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1usize)
+        .max(1);
+    let total = 10_000 * scale;
+    let started = std::time::Instant::now();
+    for _ in 0..total {
         let len = rng.usize(1..24);
         let source: String = (0..len)
             .map(|_| FRAGMENTS[rng.usize(..FRAGMENTS.len())])
@@ -139,6 +146,10 @@ fn random_templates_never_panic() {
         let _ = templar.render_string(&source, "fuzz", &vars);
         let _ = templar.eval_condition(&source, "fuzz", &vars);
     }
+    eprintln!(
+        "fuzz: {total} templates (seed {seed}) in {:.1?}, {rendered_ok} rendered",
+        started.elapsed()
+    );
     // Sanity check that the generator produces some valid templates too.
     assert!(rendered_ok > 100, "only {rendered_ok} inputs rendered");
 }
