@@ -7,8 +7,9 @@
 //! output captured into files, and answers with `MARKER ID RC OUT_LEN ERR_LEN` followed by
 //! exactly those bytes. Lengths, not delimiters, frame everything, so output may be arbitrary
 //! binary. Script and stdin travel only through the channel, never through a command line, so
-//! secrets stay out of `ps`. The loop exits on stdin EOF (the connection went away) and its
-//! EXIT trap removes the directory.
+//! secrets stay out of `ps`. When the channel closes (the client closed it, etcdplay died, the
+//! master or the network went away) the loop's lifeline kills everything the loop started,
+//! including a script still running, and removes the directory.
 
 use std::io;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -32,6 +33,28 @@ use crate::{ExecOutput, ExecRequest};
 /// an error; the length checks end the loop instead of running half a script or feeding a
 /// script half its input.
 ///
+/// The lifeline: the loop does not read the channel itself. A relay (`cat`, started once per
+/// shell) copies the channel into a FIFO the loop reads, so it sees EOF the moment the channel
+/// closes even while the loop is busy waiting for a script, and then kills the loop's process
+/// group with SIGKILL: the loop, the running script and whatever it left in the background
+/// (`nohup` included; only what deliberately left the group, like a `setsid` daemon, stays).
+/// sshd gives no-pty sessions no SIGHUP and closes only the pipes, so without this a `sleep
+/// 300` would outlive the connection, and keep the channel (and so the master) open until it
+/// ended. sshd makes each session its own process group; the loop checks that it leads that
+/// group (or that its parent, a login shell that did not `exec`, does) before relying on it.
+///
+/// A login that is not root cannot signal what runs through sudo as root. There, the sudo
+/// shell gets a lifeline of its own: its stdin carries the script and the input and then
+/// stays open (a `cat` that goes on to read the channel's FIFO, while nothing arrives there
+/// until the answer is sent). Inside, one side splits the input off for the script and then
+/// waits on the rest: EOF means the channel died and it kills its process group as the become
+/// user. When the script ends, the other side kills that watcher; if the sudo shell itself is
+/// killed, the loop writes a line to the watcher to stand it down before stopping the `cat`.
+/// The sudo shell's own stderr goes to /dev/null (the script's to the answer), so that the
+/// shell's "Killed" notice about the watcher does not end up in the script's output. A root
+/// login does without all this (three forks per become request): its relay can kill
+/// everything.
+///
 /// Each request costs only a few process starts (head, sh, wc, cat); everything else is a
 /// shell builtin. The files are removed after each request so that no script or input
 /// (possibly secret) lingers on disk between requests (measured: removing and recreating is
@@ -42,17 +65,32 @@ m=$1
 d=$(mktemp -d "${TMPDIR:-/tmp}/etcdplay.XXXXXXXX") || exit 97
 trap 'rm -rf "$d"' EXIT
 trap 'exit 1' HUP INT TERM PIPE
+mkfifo "$d/r" "$d/p" || exit 97
+uid=$(id -u)
+read -r _ _ _ pp g sid _ </proc/$$/stat || g=
+[ "$g" = $$ ] || { [ "$g" = "$sid" ] && [ "$g" = "$pp" ]; } && k=0 || k=$$
+exec 3<&0
+{ cat <&3; rm -rf "$d"; kill -KILL $k; } >"$d/r" &
+exec <"$d/r" 4<&0 3<&-
 printf '%s ready\n' "$m"
 while IFS=' ' read -r id u sl il; do
   head -c "$sl" >"$d/s" || exit 1
   [ "$(wc -c <"$d/s")" -eq "$sl" ] || exit 1
   if [ "$il" -gt 0 ]; then head -c "$il" >"$d/i" || exit 1; [ "$(wc -c <"$d/i")" -eq "$il" ] || exit 1; in=$d/i; else in=/dev/null; fi
   if [ "$u" = - ]; then
-    ( umask "$um"; exec /bin/sh "$d/s" ) <"$in" >"$d/o" 2>"$d/e"
+    ( umask "$um"; exec /bin/sh "$d/s" ) <"$in" >"$d/o" 2>"$d/e" 4<&-
+    rc=$?
+  elif [ "$uid" = 0 ]; then
+    cat "$d/s" "$in" | sudo -n -H -u "$u" /bin/sh -c 'umask "$2"; s=$(head -c "$1") || exit 1; shift 2; eval "unset s; $s"' etcdplay "$sl" "$um" >"$d/o" 2>"$d/e" 4<&-
+    rc=$?
   else
-    cat "$d/s" "$in" | sudo -n -H -u "$u" /bin/sh -c 'umask "$2"; s=$(head -c "$1") || exit 1; shift 2; eval "unset s; $s"' etcdplay "$sl" "$um" >"$d/o" 2>"$d/e"
+    cat "$d/s" "$in" - <&4 >"$d/p" 2>/dev/null 4<&- & c=$!
+    sudo -n -H -u "$u" /bin/sh -c 'umask "$3"; s=$(head -c "$1") || exit 1; i=$2; shift 3; exec 3>&2 2>/dev/null
+{ read -r p _ </proc/self/stat || p=; echo "$p"; [ "$i" -gt 0 ] && head -c "$i"; exec >&-; [ -z "$p" ] || read -r _ || kill -KILL 0; } |
+{ read -r p; ( exec 2>&3 3>&-; unset p i; eval "unset s; $s" ); r=$?; [ -z "$p" ] || kill -KILL "$p"; exit "$r"; }' etcdplay "$sl" "$il" "$um" <"$d/p" >"$d/o" 2>"$d/e" 4<&-
+    rc=$?
+    printf '\n' 1<>"$d/p"; kill "$c" 2>/dev/null; wait "$c" 2>/dev/null
   fi
-  rc=$?
   wc -c "$d/o" "$d/e" >"$d/n"
   { read -r ol _; read -r el _; } <"$d/n"
   printf '%s %s %s %s %s\n' "$m" "$id" "$rc" "$ol" "$el"
@@ -219,6 +257,7 @@ fn protocol_error(message: String) -> io::Error {
 mod tests {
     use super::*;
     use std::process::Stdio;
+    use std::time::{Duration, Instant};
     use tokio::io::BufReader;
     use tokio::process::{ChildStdin, ChildStdout, Command};
 
@@ -231,6 +270,8 @@ mod tests {
             .arg(LOOP_SCRIPT)
             .arg("etcdplay")
             .arg("MARK1")
+            // As under sshd, the loop leads its own process group, which its lifeline kills.
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -265,11 +306,11 @@ mod tests {
         // The stream is still in step afterwards, and an empty stdin reads as /dev/null.
         let out = run(&mut ch, &ExecRequest::script("cat; printf done")).await;
         assert_eq!((out.rc, out.stdout.as_slice()), (0, b"done".as_slice()));
-        // EOF on stdin ends the loop and its EXIT trap removes the private directory.
+        // EOF on stdin ends the loop (its lifeline kills it).
         let (stdin, _) = ch.into_parts();
         drop(stdin);
-        let status = child.wait().await.unwrap();
-        assert!(status.success(), "{status:?}");
+        let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        assert!(status.is_ok(), "the loop outlived its stdin");
     }
 
     /// A frame cut short (the client died mid-request) must not run: half a script could do
@@ -311,6 +352,7 @@ mod tests {
         let mut child = Command::new("/bin/sh")
             .arg("-c")
             .arg(script)
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -326,6 +368,74 @@ mod tests {
         let (stdin, _) = ch.into_parts();
         drop(stdin);
         child.wait().await.unwrap();
+    }
+
+    fn alive(pid: &str) -> bool {
+        // A zombie (already killed, not yet reaped by init) counts as gone.
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                !s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(false)
+    }
+
+    /// The connection going away while a script runs kills the script and everything it
+    /// started in the background at once, instead of letting them run to completion.
+    #[tokio::test]
+    async fn closing_stdin_kills_a_running_request_and_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        let (mut child, mut ch) = local_loop().await;
+        assert_eq!(
+            run(&mut ch, &ExecRequest::script("echo up")).await.stdout,
+            b"up\n"
+        );
+        let (mut stdin, mut stdout) = ch.into_parts();
+        let script = format!(
+            "sleep 300 & echo $! >>{p}; nohup sleep 301 >/dev/null 2>&1 & echo $! >>{p}; \
+             sh -c 'trap \"\" TERM HUP; sleep 302' & echo $! >>{p}; echo $$ >>{p}; sleep 303",
+            p = pids.display()
+        );
+        let frame = encode_request(77, &ExecRequest::script(script)).unwrap();
+        stdin.write_all(&frame).await.unwrap();
+        stdin.flush().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let started = loop {
+            let text = std::fs::read_to_string(&pids).unwrap_or_default();
+            if text.lines().count() == 4 {
+                break text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the script did not start: {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let started: Vec<String> = started.lines().map(str::to_string).collect();
+        assert!(started.iter().all(|p| alive(p)), "{started:?}");
+        let closed = Instant::now();
+        drop(stdin);
+        let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stdout.read_to_end(&mut rest)).await;
+        while started.iter().any(|p| alive(p)) && closed.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left: Vec<&String> = started.iter().filter(|p| alive(p)).collect();
+        for pid in &left {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", pid.as_str()])
+                .status();
+        }
+        assert!(
+            left.is_empty(),
+            "still running after stdin closed: {left:?}"
+        );
+        assert!(rest.is_empty(), "the killed request answered: {rest:?}");
     }
 
     #[test]

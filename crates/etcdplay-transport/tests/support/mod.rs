@@ -156,17 +156,23 @@ impl Sshd {
     /// Client options for this sshd: root, the generated key, a private known_hosts file and
     /// no user ssh config.
     pub(crate) fn options(&self, host: &str) -> SshOptions {
-        let mut o = SshOptions::new(host, "127.0.0.1");
-        o.port = Some(self.port);
-        o.user = Some("root".into());
-        o.key_file = Some(self.path("client_key"));
-        o.connect_timeout = Duration::from_secs(5);
-        o.host_key_checking = HostKeyChecking::AcceptNew;
-        o.known_hosts = Some(self.path("known_hosts"));
-        o.ssh_config = Some(PathBuf::from("/dev/null"));
-        o.control_dir = self.path("c");
-        o
+        options_for(self.dir.path(), self.port, host)
     }
+}
+
+/// [`Sshd::options`] for a harness directory and port (used by a child process of a test,
+/// which has no `Sshd` of its own).
+pub(crate) fn options_for(dir: &Path, port: u16, host: &str) -> SshOptions {
+    let mut o = SshOptions::new(host, "127.0.0.1");
+    o.port = Some(port);
+    o.user = Some("root".into());
+    o.key_file = Some(dir.join("client_key"));
+    o.connect_timeout = Duration::from_secs(5);
+    o.host_key_checking = HostKeyChecking::AcceptNew;
+    o.known_hosts = Some(dir.join("known_hosts"));
+    o.ssh_config = Some(PathBuf::from("/dev/null"));
+    o.control_dir = dir.join("c");
+    o
 }
 
 impl Drop for Sshd {
@@ -237,6 +243,41 @@ impl TempUser {
 
 impl Drop for TempUser {
     fn drop(&mut self) {
-        let _ = Command::new("/usr/sbin/userdel").arg(&self.name).status();
+        // userdel refuses while the user still has processes (an sshd session winding down
+        // after its connection was closed), so retry for a few seconds.
+        eventually(Duration::from_secs(10), || {
+            Command::new("/usr/sbin/userdel")
+                .arg(&self.name)
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        });
+    }
+}
+
+/// Lets a [`TempUser`] run anything as anyone through `sudo -n` (the usual "login as an admin
+/// user, become root" setup); the sudoers drop-in is removed on drop.
+pub(crate) struct SudoRule {
+    path: PathBuf,
+}
+
+impl SudoRule {
+    pub(crate) fn allow(user: &TempUser) -> Option<SudoRule> {
+        let dir = Path::new("/etc/sudoers.d");
+        if !dir.is_dir() || !which("sudo") {
+            return None;
+        }
+        let path = dir.join(format!("etcdplay-test-{}", user.name));
+        let rule = format!("{} ALL=(ALL:ALL) NOPASSWD: ALL\n", user.name);
+        std::fs::write(&path, rule).ok()?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o440)).ok()?;
+        Some(SudoRule { path })
+    }
+}
+
+impl Drop for SudoRule {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }
