@@ -2,7 +2,8 @@
 //! round trip on an already open SSH channel instead of a new channel (and a new PAM session).
 //!
 //! The client writes a header line `ID USER SCRIPT_LEN STDIN_LEN` (USER is `-` without become)
-//! followed by exactly that many raw script and stdin bytes. The remote loop ([`LOOP_SCRIPT`])
+//! followed by exactly that many raw script and stdin bytes and a trailer line `.ID`. The
+//! remote loop ([`LOOP_SCRIPT`])
 //! stores both with `head -c` in a private `mktemp -d` directory, runs the script with its
 //! output captured into files, and answers with `MARKER ID RC OUT_LEN ERR_LEN` followed by
 //! exactly those bytes. Lengths, not delimiters, frame everything, so output may be arbitrary
@@ -30,8 +31,10 @@ use crate::{ExecOutput, ExecRequest};
 /// as Ansible's modules do, so that directories a task creates get the usual 0755.
 ///
 /// A request cut short (the client went away mid-frame) makes `head -c` stop early without
-/// an error; the length checks end the loop instead of running half a script or feeding a
-/// script half its input.
+/// an error; the trailer, read with the shell's own `read` right after exactly the announced
+/// bytes, is then missing (or a frame out of step shows something else there), and the loop
+/// ends instead of running half a script or feeding a script half its input. Checking the
+/// trailer costs no process, where measuring the stored files cost one or two per request.
 ///
 /// The lifeline: the loop does not read the channel itself. A relay (`cat`, started once per
 /// shell) copies the channel into a FIFO the loop reads, so it sees EOF the moment the channel
@@ -56,9 +59,11 @@ use crate::{ExecOutput, ExecRequest};
 /// everything.
 ///
 /// Each request costs only a few process starts (head, sh, wc, cat); everything else is a
-/// shell builtin. The files are removed after each request so that no script or input
-/// (possibly secret) lingers on disk between requests (measured: removing and recreating is
-/// also faster than truncating in place).
+/// shell builtin. (Sourcing the script in a subshell would save the `sh`, but `$$` would then
+/// be the loop's pid: `kill $$` would end the loop, and `$$`-named files would not differ
+/// between requests.) The files are emptied after each request (a builtin redirection, where
+/// `rm` would be one more process) so that no script or input (possibly secret) lingers on
+/// disk between requests.
 pub(crate) const LOOP_SCRIPT: &str = r#"um=$(umask)
 umask 077
 m=$1
@@ -75,8 +80,8 @@ exec <"$d/r" 4<&0 3<&-
 printf '%s ready\n' "$m"
 while IFS=' ' read -r id u sl il; do
   head -c "$sl" >"$d/s" || exit 1
-  [ "$(wc -c <"$d/s")" -eq "$sl" ] || exit 1
-  if [ "$il" -gt 0 ]; then head -c "$il" >"$d/i" || exit 1; [ "$(wc -c <"$d/i")" -eq "$il" ] || exit 1; in=$d/i; else in=/dev/null; fi
+  if [ "$il" -gt 0 ]; then head -c "$il" >"$d/i" || exit 1; in=$d/i; else in=/dev/null; fi
+  IFS= read -r t && [ "$t" = ".$id" ] || exit 1
   if [ "$u" = - ]; then
     ( umask "$um"; exec /bin/sh "$d/s" ) <"$in" >"$d/o" 2>"$d/e" 4<&-
     rc=$?
@@ -95,7 +100,7 @@ while IFS=' ' read -r id u sl il; do
   { read -r ol _; read -r el _; } <"$d/n"
   printf '%s %s %s %s %s\n' "$m" "$id" "$rc" "$ol" "$el"
   cat "$d/o" "$d/e"
-  rm -f "$d/s" "$d/i" "$d/o" "$d/e" "$d/n"
+  : >"$d/s" >"$d/i" >"$d/o" >"$d/e"
 done
 "#;
 
@@ -132,6 +137,9 @@ pub(crate) fn encode_request(id: u64, req: &ExecRequest) -> Result<Vec<u8>, Fram
     out.reserve(script.len() + req.stdin.len());
     out.extend_from_slice(script.as_bytes());
     out.extend_from_slice(&req.stdin);
+    // The trailer proves the frame arrived whole: read after exactly the announced bytes, it
+    // is only there if nothing was cut short (see LOOP_SCRIPT).
+    out.extend_from_slice(format!(".{id}\n").as_bytes());
     Ok(out)
 }
 
@@ -331,6 +339,27 @@ mod tests {
         assert!(!marker.exists(), "a truncated script ran");
     }
 
+    /// A frame whose announced lengths do not end at its trailer (a stream out of step) is
+    /// not run either, and the connection stays open while the loop decides that.
+    #[tokio::test]
+    async fn a_frame_out_of_step_is_not_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let (mut child, ch) = local_loop().await;
+        let (mut stdin, _stdout) = ch.into_parts();
+        let script = format!("touch {}", marker.display());
+        // A stray newline between the script and the trailer: where the trailer should be,
+        // the loop reads an empty line.
+        let frame = format!("1 - {} 0\n{script}\n\n.1\n", script.len());
+        stdin.write_all(frame.as_bytes()).await.unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+            .await
+            .expect("the loop must end by itself");
+        assert!(!status.unwrap().success());
+        assert!(!marker.exists(), "a frame out of step ran");
+        drop(stdin);
+    }
+
     #[tokio::test]
     async fn private_directory_is_removed_on_exit() {
         let (mut child, mut ch) = local_loop().await;
@@ -449,6 +478,6 @@ mod tests {
         });
         assert!(encode_request(1, &req).is_err());
         let frame = encode_request(5, &ExecRequest::script("true")).unwrap();
-        assert_eq!(frame, b"5 - 4 0\ntrue");
+        assert_eq!(frame, b"5 - 4 0\ntrue.5\n");
     }
 }
