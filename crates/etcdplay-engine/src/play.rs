@@ -297,11 +297,11 @@ impl<'a> PlayRun<'a> {
                     match self.engine.templar.template_value(&l.items, &origin, &vars) {
                         Ok(Value::Array(items)) => items.into_iter().map(|i| Some((loop_var.clone(), i))).collect(),
                         Ok(other) => {
-                            failed.extend(self.fail_hosts(&[host.clone()], &format!("{origin}: loop needs a list, got {other}"), scope));
+                            failed.extend(self.fail_hosts(std::slice::from_ref(&host), &format!("{origin}: loop needs a list, got {other}"), scope));
                             continue;
                         }
                         Err(e) => {
-                            failed.extend(self.fail_hosts(&[host.clone()], &e.to_string(), scope));
+                            failed.extend(self.fail_hosts(std::slice::from_ref(&host), &e.to_string(), scope));
                             continue;
                         }
                     }
@@ -315,7 +315,7 @@ impl<'a> PlayRun<'a> {
                 let file = match self.engine.templar.render_string(&inc.file, &origin, &item_vars) {
                     Ok(f) => f,
                     Err(e) => {
-                        failed.extend(self.fail_hosts(&[host.clone()], &e.to_string(), scope));
+                        failed.extend(self.fail_hosts(std::slice::from_ref(&host), &e.to_string(), scope));
                         break;
                     }
                 };

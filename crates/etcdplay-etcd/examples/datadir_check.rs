@@ -1,7 +1,9 @@
 //! Times the data-dir check on a real (big) data dir and prints the figure, with how many
 //! bytes and read calls the reader needed. Make a dir with `examples/make-bench-datadir.sh`.
-//! The read-ahead defaults to the engine's 8 MiB, so the bytes and calls printed are what
-//! `data_dir_scheme_check` transfers and runs on a host (bench/datadir/run times that).
+//! The read-ahead defaults to the engine's 8 MiB, so the time is close to what
+//! `etcdplay-datadir-reader` spends on a host, and the bytes and calls printed are what
+//! `data_dir_scheme_check` would transfer and run when it falls back to shell commands
+//! (bench/datadir/run times the check).
 //!
 //! Usage: `cargo run --release -p etcdplay-etcd --example datadir_check -- DATA_DIR [RUNS [BLOCK_SIZE]]`
 #![allow(clippy::print_stdout, clippy::print_stderr)]

@@ -6,12 +6,12 @@
 pub mod client;
 pub mod datadir;
 
-pub use datadir::{
-    read_data_dir, verdict, BackendUse, CommandRunner, CommandSource, Corruption, DataDirError,
-    DataDirReport, DataDirSource, DataDirState, LocalDir, MemDir, Member, PeerPlan, PeerScheme,
-    ReadOptions, SourceError, Verdict,
-};
 pub use client::{
     cluster_ok, cluster_problems, render_status_table, ClientError, ClusterClient, ClusterMember,
     EndpointStatus, EndpointTls, MemberAdded, MembershipRefusal, SecretKeyPem,
+};
+pub use datadir::{
+    decode_result, encode_result, read_data_dir, verdict, BackendUse, CommandRunner, CommandSource,
+    Corruption, DataDirError, DataDirReport, DataDirSource, DataDirState, LocalDir, MemDir, Member,
+    PeerPlan, PeerScheme, ReadOptions, SourceError, Verdict, WireError,
 };

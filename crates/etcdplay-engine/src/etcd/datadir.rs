@@ -1,10 +1,15 @@
 //! `data_dir_scheme_check`: reads an etcd data dir on the host (WAL, `.snap`, bbolt) through
-//! the transport and compares the stored membership with the planned peer URLs. The reader of
-//! etcdplay-etcd is synchronous; it runs on a blocking thread whose shell commands are sent
-//! back over a channel to this task, which executes them with the host's transport. Nothing
-//! is ever written: every command only lists, stats or reads byte ranges.
+//! the transport and compares the stored membership with the planned peer URLs. The reader
+//! runs on the host when it can ([`shipped`]: `etcdplay-datadir-reader`, uploaded once and
+//! cached, one round trip per check). Otherwise the reader of etcdplay-etcd runs here, on a
+//! blocking thread whose shell commands are sent back over a channel to this task, which
+//! executes them with the host's transport. Either way the data dir is only read.
 
+mod shipped;
+
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use etcdplay_etcd::{read_data_dir, BackendUse, CommandSource, DataDirError, DataDirReport, DataDirState, PeerPlan, PeerScheme, ReadOptions, Verdict};
 use etcdplay_transport::{Become, ExecRequest, Transport};
@@ -20,14 +25,53 @@ const BLOCK_SIZE: usize = 8 << 20;
 /// What reading one data dir produced.
 pub(crate) struct RemoteRead {
     pub(crate) result: Result<DataDirReport, DataDirError>,
-    /// Shell commands run on the host for this read.
+    /// Requests sent to the host for this read.
     pub(crate) round_trips: usize,
+    /// Where the reader ran: `host` (the shipped reader) or `commands`.
+    pub(crate) reader: &'static str,
+    /// Why the shipped reader was not used on this host, when it was tried and failed.
+    pub(crate) fallback: Option<String>,
 }
 
 type Request = (String, oneshot::Sender<Result<Vec<u8>, String>>);
 
-/// Reads the data dir at `data_dir` on the host behind `transport` (read-only).
-pub(crate) async fn read_remote(transport: &dyn Transport, become_: Option<&Become>, data_dir: &str, wal_dir: Option<&str>) -> RemoteRead {
+/// Hosts (by inventory name) on which the shipped reader failed during this run: they are
+/// read with shell commands from then on, without trying again.
+static COMMANDS_ONLY: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+fn commands_only(host: &str) -> bool {
+    COMMANDS_ONLY.lock().unwrap_or_else(|e| e.into_inner()).contains(host)
+}
+
+/// Reads the data dir at `data_dir` on the host behind `transport` (read-only): with the
+/// reader shipped next to `etcdplay` when there is one and the host can run it, otherwise
+/// with shell commands. Both give the same result for the same bytes. Under `--check`
+/// (`check`) nothing is written on the host: a reader not cached there yet is not uploaded,
+/// and that host is read with shell commands.
+pub(crate) async fn read_remote(transport: &dyn Transport, become_: Option<&Become>, data_dir: &str, wal_dir: Option<&str>, check: bool) -> RemoteRead {
+    let mut fallback = None;
+    let mut tried = 0;
+    if !commands_only(transport.host()) {
+        if let Some(binary) = shipped::ReaderBinary::of_this_run().await {
+            let reader = shipped::HostReader { binary: &binary, cache_dir: shipped::HOST_CACHE_DIR, may_write: !check };
+            match reader.read(transport, become_, data_dir, wal_dir, BLOCK_SIZE).await {
+                Ok(read) => return RemoteRead { result: read.result, round_trips: read.round_trips, reader: "host", fallback: None },
+                Err(failed) => {
+                    COMMANDS_ONLY.lock().unwrap_or_else(|e| e.into_inner()).insert(transport.host().to_string());
+                    fallback = Some(failed.why);
+                    tried = failed.round_trips;
+                }
+            }
+        }
+    }
+    let mut read = read_with_commands(transport, become_, data_dir, wal_dir).await;
+    read.fallback = fallback;
+    read.round_trips += tried;
+    read
+}
+
+/// Reads the data dir with the reader running here and each file access a shell command.
+async fn read_with_commands(transport: &dyn Transport, become_: Option<&Become>, data_dir: &str, wal_dir: Option<&str>) -> RemoteRead {
     let (tx, mut rx) = mpsc::channel::<Request>(1);
     let options = ReadOptions { wal_dir: wal_dir.map(str::to_string), backend: BackendUse::CrossCheck, block_size: BLOCK_SIZE };
     let root = data_dir.to_string();
@@ -56,7 +100,7 @@ pub(crate) async fn read_remote(transport: &dyn Transport, become_: Option<&Beco
         Ok(r) => r,
         Err(e) => Err(DataDirError::Source { path: data_dir.to_string(), source: etcdplay_etcd::SourceError::Remote(format!("the reader thread failed: {e}")) }),
     };
-    RemoteRead { result, round_trips: round_trips.load(Ordering::Relaxed) }
+    RemoteRead { result, round_trips: round_trips.load(Ordering::Relaxed), reader: "commands", fallback: None }
 }
 
 /// The registered result of a check: state, members, verdict, reasons, warnings.
@@ -136,11 +180,15 @@ pub(crate) async fn run(ctx: &HostActionCtx<'_>, args: &Map<String, Value>) -> R
         Some(other) => return Err(TaskError::Invalid(format!("{}: data_dir_scheme_check: mode '{other}' is not block or report", ctx.origin))),
     };
     let plan = plan_of(args, ctx.origin)?;
-    let read = read_remote(ctx.transport, ctx.become_, data_dir, wal_dir).await;
+    let read = read_remote(ctx.transport, ctx.become_, data_dir, wal_dir, ctx.check).await;
     let verdict = etcdplay_etcd::verdict(&read.result, &plan);
     let mut result = result_json(&read.result, &verdict);
     result.insert("data_dir".into(), json!(data_dir));
     result.insert("round_trips".into(), json!(read.round_trips));
+    result.insert("reader".into(), json!(read.reader));
+    if let Some(why) = &read.fallback {
+        result.insert("reader_fallback".into(), json!(why));
+    }
     if !report_only && verdict != Verdict::Pass {
         let found = Finding { host: ctx.host, unit: None, data_dir, read: &read.result, plan: &plan, verdict: &verdict, listen_peer_urls: &[] };
         result.insert("failed".into(), Value::Bool(true));

@@ -189,7 +189,7 @@ async fn check_host(run: &PlayRun<'_>, task: &Task, call: &ModuleCall, scope: &T
             None
         }
     };
-    let read = read_remote(transport.as_ref(), become_.as_ref(), &found.settings.data_dir, found.settings.wal_dir.as_deref());
+    let read = read_remote(transport.as_ref(), become_.as_ref(), &found.settings.data_dir, found.settings.wal_dir.as_deref(), run.engine.options.check);
     let (stale, read) = futures::join!(stale, read);
     let EtcdUnit { service, settings, .. } = found;
     let plan = settings.plan();

@@ -4,13 +4,15 @@
 use super::protobuf::ProtoError;
 use super::source::SourceError;
 
-/// Why a data dir could not be read to a trustworthy membership.
-#[derive(Debug, thiserror::Error)]
+/// Why a data dir could not be read to a trustworthy membership. Serialisable (see
+/// [`super::wire`]) so that a reader run on the host can hand it back unchanged.
+#[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum DataDirError {
     #[error("{path}: {source}")]
     Source {
         path: String,
         #[source]
+        #[serde(with = "super::wire::source_error")]
         source: SourceError,
     },
     #[error("{path} at byte {offset}: {problem}")]
@@ -61,7 +63,7 @@ pub enum DataDirError {
 }
 
 /// What exactly is wrong with some bytes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Corruption {
     #[error("file ends inside a record (torn or truncated write)")]
     Truncated,

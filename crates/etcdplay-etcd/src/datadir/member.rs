@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 /// One cluster member as the data dir remembers it.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Member {
     pub id: u64,
     pub name: String,

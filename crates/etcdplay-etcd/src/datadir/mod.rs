@@ -3,7 +3,8 @@
 //! conf changes, with the bbolt backend as cross-check or, for 3.6+, as primary), and
 //! [`DataDirReport::verdict`] judges a planned peer configuration against it. The reader is
 //! pure code over a [`DataDirSource`], so it runs the same on a local dir, on bytes fetched
-//! from a remote host, or through a remote range-reading helper.
+//! from a remote host, or on the host itself (`etcdplay-datadir-reader`), whose result comes
+//! back through [`encode_result`]/[`decode_result`].
 
 mod bbolt;
 mod check;
@@ -18,6 +19,7 @@ mod snap;
 mod source;
 mod verdict;
 mod wal;
+pub(crate) mod wire;
 
 pub use check::read_data_dir;
 pub use error::{Corruption, DataDirError};
@@ -29,3 +31,4 @@ pub use remote::{
 pub use report::{BackendUse, DataDirReport, DataDirState, ReadOptions};
 pub use source::{DataDirSource, LocalDir, MemDir, SourceError};
 pub use verdict::{verdict, PeerPlan, PeerScheme, Verdict};
+pub use wire::{decode_result, encode_result, WireError, WIRE_VERSION};

@@ -3,7 +3,7 @@
 //! from the input and reports malformed bytes as errors instead of panicking.
 
 /// A protobuf decoding failure; the caller adds the file and offset.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ProtoError {
     #[error("protobuf message ends inside a field")]
     Truncated,

@@ -48,14 +48,14 @@ impl Default for ReadOptions {
 }
 
 /// What a data dir holds.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct DataDirReport {
     pub state: DataDirState,
 }
 
 /// Uninitialised (no WAL: etcd will bootstrap from its flags) or the restored membership.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum DataDirState {
     Uninitialized,

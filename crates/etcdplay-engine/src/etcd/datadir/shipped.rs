@@ -1,0 +1,321 @@
+//! Running the data-dir reader on the host itself. Reading a data dir through shell commands
+//! moves every WAL byte the reader needs over SSH (up to a few hundred MB for several full
+//! 64 MB segments); `etcdplay-datadir-reader`, built next to `etcdplay`, reads them from the
+//! host's disk and sends back one line of JSON that decodes into the same
+//! `Result<DataDirReport, DataDirError>`. The binary is cached on the host as
+//! `/var/cache/etcdplay/bin/etcdplay-datadir-reader-<sha1, 12 hex>` (directory 0700, owned by
+//! the user the check runs as), so the usual check is ONE round trip: a script that checks the
+//! platform and the cached file and `exec`s it. The first check on a host uploads it (three
+//! round trips). Whatever goes wrong is reported to the caller, which falls back to shell
+//! commands: an absent binary, another OS or architecture, a host whose C library is too
+//! old, a cache dir that cannot be made private.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use etcdplay_etcd::datadir::shell_quote;
+use etcdplay_etcd::{decode_result, DataDirError, DataDirReport};
+use etcdplay_transport::{Become, ExecRequest, PutRequest, Transport};
+use sha1::{Digest, Sha1};
+use tokio::sync::OnceCell;
+
+/// The reader's file name next to `etcdplay`, and the prefix of its cached copies.
+pub(crate) const READER_NAME: &str = "etcdplay-datadir-reader";
+/// Where hosts keep the uploaded reader.
+pub(crate) const HOST_CACHE_DIR: &str = "/var/cache/etcdplay/bin";
+/// Lines the host script prints instead of running the reader.
+const UNSUPPORTED: &str = "etcdplay-reader:unsupported-platform";
+const NO_CACHE_DIR: &str = "etcdplay-reader:no-private-cache-dir";
+const NEED_UPLOAD: &str = "etcdplay-reader:need-upload";
+
+/// The reader binary of this control node: its bytes (to upload), a short sha1 (to name the
+/// host's copy, so a new etcdplay never runs an old reader) and the platform it runs on.
+pub(crate) struct ReaderBinary {
+    bytes: Vec<u8>,
+    tag: String,
+    /// What `uname -sm` prints on a host that can run it, e.g. `Linux x86_64`.
+    platform: String,
+}
+
+impl ReaderBinary {
+    /// Loads the reader at `path`; `None` when it is missing or unreadable, or when this
+    /// control node's platform has no `uname` name known here.
+    pub(crate) fn load(path: &Path) -> Option<Self> {
+        let platform = control_platform()?;
+        let bytes = std::fs::read(path).ok()?;
+        Some(Self::from_bytes(bytes, platform))
+    }
+
+    fn from_bytes(bytes: Vec<u8>, platform: String) -> Self {
+        let digest = Sha1::digest(&bytes);
+        let tag: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        ReaderBinary { bytes, tag, platform }
+    }
+
+    /// The reader next to the running executable, loaded and hashed once per run.
+    pub(crate) async fn of_this_run() -> Option<Arc<ReaderBinary>> {
+        static BINARY: OnceCell<Option<Arc<ReaderBinary>>> = OnceCell::const_new();
+        BINARY
+            .get_or_init(|| async {
+                let path = beside_current_exe()?;
+                tokio::task::spawn_blocking(move || ReaderBinary::load(&path)).await.ok().flatten().map(Arc::new)
+            })
+            .await
+            .clone()
+    }
+}
+
+/// `<dir of the running executable>/etcdplay-datadir-reader`, if that file exists.
+fn beside_current_exe() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.join(READER_NAME);
+    path.is_file().then_some(path)
+}
+
+/// This control node's platform as `uname -sm` prints it; `None` off Linux or on an
+/// architecture whose `uname -m` spelling is not one of these.
+fn control_platform() -> Option<String> {
+    if std::env::consts::OS != "linux" {
+        return None;
+    }
+    let machine = match std::env::consts::ARCH {
+        "x86_64" => "x86_64",
+        "aarch64" => "aarch64",
+        "riscv64" => "riscv64",
+        "s390x" => "s390x",
+        _ => return None,
+    };
+    Some(format!("Linux {machine}"))
+}
+
+/// One data-dir read through the cached reader on a host.
+#[derive(Debug)]
+pub(crate) struct HostRead {
+    pub(crate) result: Result<DataDirReport, DataDirError>,
+    /// Requests sent to the host (1 when the reader was already there).
+    pub(crate) round_trips: usize,
+}
+
+/// Why the reader could not run on a host, and what trying cost.
+#[derive(Debug)]
+pub(crate) struct NotOnHost {
+    pub(crate) why: String,
+    pub(crate) round_trips: usize,
+}
+
+/// Runs the reader on the host behind `transport`; `Err` says why it could not (the caller
+/// then reads with shell commands).
+pub(crate) struct HostReader<'a> {
+    pub(crate) binary: &'a ReaderBinary,
+    /// [`HOST_CACHE_DIR`], or a scratch directory in tests.
+    pub(crate) cache_dir: &'a str,
+    /// `false` under `--check`: a cached reader is used, but nothing is created, removed or
+    /// uploaded on the host.
+    pub(crate) may_write: bool,
+}
+
+impl HostReader<'_> {
+    pub(crate) async fn read(&self, transport: &dyn Transport, become_: Option<&Become>, data_dir: &str, wal_dir: Option<&str>, block_size: usize) -> Result<HostRead, NotOnHost> {
+        let mut round_trips = 0;
+        self.try_read(transport, become_, data_dir, wal_dir, block_size, &mut round_trips).await.map_err(|why| NotOnHost { why, round_trips })
+    }
+
+    async fn try_read(&self, transport: &dyn Transport, become_: Option<&Become>, data_dir: &str, wal_dir: Option<&str>, block_size: usize, round_trips: &mut usize) -> Result<HostRead, String> {
+        let script = self.run_script(data_dir, wal_dir, block_size);
+        for attempt in 0..2 {
+            *round_trips += 1;
+            let out = transport.exec(ExecRequest { script: script.clone(), become_: become_.cloned(), ..ExecRequest::default() }).await.map_err(|e| e.to_string())?;
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            match (out.rc, stdout.trim()) {
+                (0, UNSUPPORTED) => return Err(format!("the host is not {}", self.binary.platform)),
+                (0, NO_CACHE_DIR) => return Err(format!("{} cannot be made private to the user the check runs as", self.cache_dir)),
+                (0, NEED_UPLOAD) if !self.may_write => return Err("--check: the reader is not on the host yet, and nothing is uploaded in check mode".into()),
+                (0, NEED_UPLOAD) if attempt == 0 => {
+                    *round_trips += 1;
+                    let put = PutRequest { dest: self.host_path(), content: self.binary.bytes.clone(), mode: Some(0o755), become_: become_.cloned(), ..PutRequest::default() };
+                    transport.put(put).await.map_err(|e| format!("uploading the reader: {e}"))?;
+                }
+                (0, NEED_UPLOAD) => return Err("the uploaded reader is not on the host".into()),
+                (0, _) => {
+                    return match decode_result(&out.stdout) {
+                        Ok(result) => Ok(HostRead { result, round_trips: *round_trips }),
+                        Err(e) => Err(format!("{e}{}", stderr_note(&out.stderr))),
+                    }
+                }
+                (rc, _) => return Err(format!("the reader exited with {rc}{}", stderr_note(&out.stderr))),
+            }
+        }
+        Err("the uploaded reader is not on the host".into())
+    }
+
+    fn host_path(&self) -> String {
+        format!("{}/{READER_NAME}-{}", self.cache_dir.trim_end_matches('/'), self.binary.tag)
+    }
+
+    /// The one script of a check: run the cached reader if it is there and safe to run (its
+    /// directory private to us), otherwise make the directory private, drop readers of other
+    /// etcdplay versions (not this one's: a concurrent check may be uploading it) and ask for
+    /// an upload. Arguments are paths only.
+    fn run_script(&self, data_dir: &str, wal_dir: Option<&str>, block_size: usize) -> String {
+        let mut args = format!("--block-size {block_size}");
+        if let Some(w) = wal_dir {
+            args.push_str(&format!(" --wal-dir {}", shell_quote(w)));
+        }
+        args.push_str(&format!(" -- {}", shell_quote(data_dir)));
+        format!(
+            "d={dir}; p={path}\n\
+             [ \"$(uname -sm)\" = {platform} ] || {{ echo {UNSUPPORTED}; exit 0; }}\n\
+             if [ -O \"$d\" ] && [ -O \"$p\" ] && [ -x \"$p\" ] && [ \"$(stat -c %a \"$d\")\" = 700 ]; then exec \"$p\" {args}; fi\n\
+             {read_only}\
+             mkdir -p \"$d\" && chmod 700 \"$d\" && [ -O \"$d\" ] || {{ echo {NO_CACHE_DIR}; exit 0; }}\n\
+             for f in \"$d\"/{READER_NAME}-*; do [ \"$f\" = \"$p\" ] || rm -f \"$f\"; done\n\
+             echo {NEED_UPLOAD}\n",
+            read_only = if self.may_write { String::new() } else { format!("echo {NEED_UPLOAD}; exit 0\n") },
+            dir = shell_quote(self.cache_dir),
+            path = shell_quote(&self.host_path()),
+            platform = shell_quote(&self.binary.platform),
+        )
+    }
+}
+
+/// The start of a failed reader's stderr, for the fallback's reason.
+fn stderr_note(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let text = text.trim();
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", text.chars().take(300).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etcdplay_etcd::{encode_result, DataDirState, Member, SourceError};
+    use etcdplay_transport::LocalTransport;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn initialized() -> Result<DataDirReport, DataDirError> {
+        Ok(DataDirReport {
+            state: DataDirState::Initialized {
+                local_id: u64::MAX - 1,
+                cluster_id: 3,
+                members: vec![Member { id: u64::MAX - 1, name: "m1".into(), peer_urls: vec!["http://10.0.0.1:2380".into()], ..Member::default() }],
+                warnings: vec!["w".into()],
+            },
+        })
+    }
+
+    /// A stand-in reader: a shell script that logs its arguments and prints `answer`.
+    fn fake_reader(answer: &str, log: &Path) -> ReaderBinary {
+        let script = format!("#!/bin/sh\nprintf '%s\\n' \"$@\" >>{}\nprintf '%s\\n' {}\n", shell_quote(&log.to_string_lossy()), shell_quote(answer));
+        ReaderBinary::from_bytes(script.into_bytes(), control_platform().unwrap())
+    }
+
+    async fn read(binary: &ReaderBinary, cache: &Path, data_dir: &str) -> Result<HostRead, String> {
+        read_as(binary, cache, data_dir, true).await
+    }
+
+    async fn read_as(binary: &ReaderBinary, cache: &Path, data_dir: &str, may_write: bool) -> Result<HostRead, String> {
+        let cache = cache.to_string_lossy().into_owned();
+        let reader = HostReader { binary, cache_dir: &cache, may_write };
+        reader.read(&LocalTransport::new("h1"), None, data_dir, Some("/w a'l"), 8 << 20).await.map_err(|e| {
+            assert!((1..=3).contains(&e.round_trips), "{e:?}");
+            e.why
+        })
+    }
+
+    #[tokio::test]
+    async fn uploads_once_then_runs_in_one_round_trip_with_the_same_result() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("args");
+        let cache = tmp.path().join("cache/bin");
+        let binary = fake_reader(&encode_result(&initialized()), &log);
+        let first = read(&binary, &cache, "/data dir").await.unwrap();
+        assert_eq!(first.round_trips, 3);
+        assert_eq!(first.result.unwrap(), initialized().unwrap());
+        let second = read(&binary, &cache, "/data dir").await.unwrap();
+        assert_eq!(second.round_trips, 1);
+        assert_eq!(second.result.unwrap(), initialized().unwrap());
+        // The arguments arrive as words, the data dir after `--`.
+        let args = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(args, "--block-size\n8388608\n--wal-dir\n/w a'l\n--\n/data dir\n".repeat(2));
+        let dir_mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+        assert_eq!(dir_mode, 0o700);
+        let names: Vec<String> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, vec![format!("{READER_NAME}-{}", binary.tag)]);
+        let file_mode = std::fs::metadata(cache.join(&names[0])).unwrap().permissions().mode() & 0o777;
+        assert_eq!(file_mode, 0o755);
+    }
+
+    /// `--check` writes nothing on the host: no directory, no upload; a cached reader is used.
+    #[tokio::test]
+    async fn check_mode_uses_a_cached_reader_but_never_uploads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("args");
+        let cache = tmp.path().join("cache/bin");
+        let binary = fake_reader(&encode_result(&initialized()), &log);
+        let why = read_as(&binary, &cache, "/d", false).await.unwrap_err();
+        assert!(why.contains("--check"), "{why}");
+        assert!(!tmp.path().join("cache").exists(), "check mode created the cache dir");
+        read(&binary, &cache, "/d").await.unwrap();
+        let cached = read_as(&binary, &cache, "/d", false).await.unwrap();
+        assert_eq!((cached.round_trips, cached.result.unwrap()), (1, initialized().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn a_read_error_is_data_and_a_new_version_replaces_the_old_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("args");
+        let cache = tmp.path().join("bin");
+        let old = fake_reader(&encode_result(&initialized()), &log);
+        read(&old, &cache, "/d").await.unwrap();
+        let error = Err(DataDirError::Source { path: "member/wal".into(), source: SourceError::Io(std::io::Error::from_raw_os_error(13)) });
+        let new = fake_reader(&encode_result(&error), &log);
+        assert_ne!(old.tag, new.tag);
+        let got = read(&new, &cache, "/d").await.unwrap();
+        assert_eq!(got.round_trips, 3);
+        assert_eq!(got.result.unwrap_err().to_string(), "member/wal: Permission denied (os error 13)");
+        let names: Vec<String> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, vec![format!("{READER_NAME}-{}", new.tag)]);
+    }
+
+    #[tokio::test]
+    async fn failures_are_reasons_to_fall_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("args");
+        // A binary the host cannot execute (like a missing glibc symbol: exit 127/1 + stderr).
+        let broken = ReaderBinary::from_bytes(b"#!/nonexistent/interpreter\n".to_vec(), control_platform().unwrap());
+        let e = read(&broken, &tmp.path().join("c1"), "/d").await.err().unwrap();
+        assert!(e.contains("exited with 126") || e.contains("exited with 127") || e.contains("exited with 2"), "{e}");
+        // Output that is not an answer.
+        let chatty = fake_reader("hello", &log);
+        let e = read(&chatty, &tmp.path().join("c2"), "/d").await.err().unwrap();
+        assert!(e.contains("not the output of etcdplay-datadir-reader"), "{e}");
+        // Another platform.
+        let foreign = ReaderBinary::from_bytes(b"x".to_vec(), "Plan9 pdp11".into());
+        let e = read(&foreign, &tmp.path().join("c3"), "/d").await.err().unwrap();
+        assert_eq!(e, "the host is not Plan9 pdp11");
+        assert!(!tmp.path().join("c3").exists(), "nothing is written for a foreign host");
+        // A cache dir that cannot be created (a file is in the way).
+        std::fs::write(tmp.path().join("file"), b"").unwrap();
+        let good = fake_reader(&encode_result(&initialized()), &log);
+        let e = read(&good, &tmp.path().join("file/bin"), "/d").await.err().unwrap();
+        assert!(e.contains("cannot be made private"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_cached_reader_in_a_shared_directory_is_not_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("args");
+        let cache = tmp.path().join("bin");
+        let binary = fake_reader(&encode_result(&initialized()), &log);
+        read(&binary, &cache, "/d").await.unwrap();
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+        // Not trusted as it is: the directory is made private again and the reader re-uploaded.
+        let again = read(&binary, &cache, "/d").await.unwrap();
+        assert_eq!(again.round_trips, 3);
+        assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o700);
+    }
+}
