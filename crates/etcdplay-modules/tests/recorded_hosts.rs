@@ -83,9 +83,7 @@ fn sections(parts: &[(&str, &str)]) -> String {
 }
 
 async fn run(name: &str, args: Value, check: bool, host: &Scripted) -> ModuleResult {
-    let control = Control {
-        root: std::env::temp_dir(),
-    };
+    let control = Control::new(std::env::temp_dir());
     let map = args.as_object().cloned().unwrap();
     let call = ModuleCall {
         name,

@@ -18,6 +18,16 @@ pub struct Control {
     pub reads: AtomicUsize,
 }
 
+impl Control {
+    /// A control node whose `files/` are the directory `root`.
+    pub fn new(root: PathBuf) -> Self {
+        Control {
+            root,
+            reads: AtomicUsize::new(0),
+        }
+    }
+}
+
 impl ControlNode for Control {
     fn read_local(&self, path: &str) -> Result<Vec<u8>, ModuleError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
@@ -113,10 +123,7 @@ impl Env {
         let files = dir.path().join("control");
         std::fs::create_dir_all(&files).unwrap();
         Env {
-            control: Control {
-                root: files,
-                reads: AtomicUsize::new(0),
-            },
+            control: Control::new(files),
             dir,
             host: Counting::new(),
         }
