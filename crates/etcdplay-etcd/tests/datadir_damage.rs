@@ -387,13 +387,21 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
     }
 }
 
+/// The bounded run in CI uses the defaults; a longer run sets `ETCDPLAY_FUZZ_SCALE` (mutations
+/// multiplied by it) and `ETCDPLAY_FUZZ_SEED` (a different stream of mutations).
+fn fuzz_env(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|s| s.parse().ok())
+}
+
 #[test]
 fn seeded_mutations_never_panic() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng((0x9e37_79b9_7f4a_7c15 ^ fuzz_env("ETCDPLAY_FUZZ_SEED").unwrap_or(0)).max(1));
+    let rounds = 150 * fuzz_env("ETCDPLAY_FUZZ_SCALE").unwrap_or(1).max(1) as usize;
+    let started = std::time::Instant::now();
     let mut outcomes = [0usize; 2];
     for name in common::FIXTURES {
         let base = files(name);
-        for _ in 0..150 {
+        for _ in 0..rounds {
             let mut all = base.clone();
             let k = rng.below(all.len());
             mutate(&mut rng, &mut all[k].1);
@@ -409,6 +417,13 @@ fn seeded_mutations_never_panic() {
             }
         }
     }
+    eprintln!(
+        "fuzz: {} reads of mutated data dirs in {:.1?} ({} refused, {} read)",
+        outcomes[0] + outcomes[1],
+        started.elapsed(),
+        outcomes[0],
+        outcomes[1]
+    );
     // Both outcomes must occur, or the mutations are not reaching the parsers.
     assert!(outcomes[0] > 100 && outcomes[1] > 100, "{outcomes:?}");
 }
