@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::engine::EngineInner;
 use crate::events::{HostStatus, TaskKindLabel};
+use crate::redundant_restart::RestartLedger;
 use crate::scope::{RoleFrame, TaskScope};
 use crate::tags::should_run;
 use crate::task::Outcome;
@@ -38,6 +39,8 @@ pub(crate) struct PlayRun<'a> {
     notified: Mutex<HashMap<String, Vec<String>>>,
     /// Rendered `vars_files` per host (rendered once per play and host).
     vars_files: Mutex<HashMap<String, Map<String, Value>>>,
+    /// When handlers were notified and units started, to skip restarts that are redundant.
+    pub(crate) restarts: RestartLedger,
 }
 
 impl<'a> PlayRun<'a> {
@@ -52,6 +55,7 @@ impl<'a> PlayRun<'a> {
             aborted: AtomicBool::new(false),
             notified: Mutex::default(),
             vars_files: Mutex::default(),
+            restarts: RestartLedger::default(),
         }
     }
 
@@ -73,6 +77,7 @@ impl<'a> PlayRun<'a> {
         let mut notified = lock(&self.notified);
         let list = notified.entry(host.to_string()).or_default();
         for n in names {
+            self.restarts.notified(host, &n);
             if !list.contains(&n) {
                 list.push(n);
             }
@@ -405,6 +410,17 @@ impl<'a> PlayRun<'a> {
         let first_vars = self.task_vars(&active[0], scope, Some(task));
         let run_once = self.flag(&task.run_once.clone().or(scope.run_once.clone()), &first_vars, &origin).ok().flatten().unwrap_or(false);
         self.engine.reporter.task_start(kind, &header, active);
+        let remaining;
+        let active = if scope.handler {
+            remaining = self.skip_redundant_restarts(task, call, scope, active);
+            if remaining.is_empty() {
+                self.engine.reporter.task_end();
+                return Vec::new();
+            }
+            remaining.as_slice()
+        } else {
+            active
+        };
         if let Some(failed) = crate::etcd::guard::preflight(self, task, call, scope, active).await {
             self.engine.reporter.task_end();
             return failed;
@@ -576,6 +592,31 @@ impl<'a> PlayRun<'a> {
             "noop" | "clear_facts" | "refresh_inventory" | "reset_connection" | "end_batch" | "end_role" => {}
             other => self.engine.reporter.warning(&format!("{}: meta: {other} is not supported; ignored", task.origin)),
         }
+    }
+
+    /// The hosts on which the restart handler `task` still has something to do: on the others
+    /// this run started or restarted the unit after the handler was last notified (see
+    /// `redundant_restart.rs`); they are reported `ok` with the reason.
+    fn skip_redundant_restarts(&self, task: &Task, call: &etcdplay_playbook::ModuleCall, scope: &TaskScope, active: &[String]) -> Vec<String> {
+        let module = etcdplay_modules::canonical_name(&call.name).unwrap_or(call.name.as_str());
+        let names: Vec<String> = task.name.iter().chain(task.listen.iter()).cloned().collect();
+        let origin = call.args_origin.to_string();
+        let mut keep = Vec::new();
+        let mut skipped = Vec::new();
+        for host in active {
+            let vars = self.task_vars(host, scope, Some(task));
+            let args: Map<String, Value> = call.args.iter().map(|(k, v)| (k.clone(), self.engine.templar.template_value(v, &origin, &vars).unwrap_or_else(|_| v.clone()))).collect();
+            match crate::redundant_restart::restarted_unit(module, &args) {
+                Some(unit) if self.restarts.already_restarted(host, &unit, &names) => {
+                    let msg = format!("{unit} was started by this run after the change that notified this handler: not restarted again");
+                    self.emit(host, None, HostStatus::Ok, None, Some(msg.clone()), serde_json::json!({"changed": false, "msg": msg}), std::time::Instant::now(), None);
+                    skipped.push((host.clone(), Outcome::Ok));
+                }
+                _ => keep.push(host.clone()),
+            }
+        }
+        self.settle(&skipped, scope);
+        keep
     }
 
     /// Runs notified handlers, in the order they are listed, on the hosts that notified them.

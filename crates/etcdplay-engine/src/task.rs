@@ -527,6 +527,10 @@ impl PlayRun<'_> {
             }
             Err(e) => return Err(TaskError::Module(e)),
         };
+        if !check {
+            let module = etcdplay_modules::canonical_name(&call.name).unwrap_or(call.name.as_str());
+            self.restarts.module_ran(host, module, &args, result.changed, &result.data);
+        }
         let diff_text = if diff { result.diff.as_ref().map(|d| d.unified()) } else { None };
         if call.name == "setup" {
             if let Some(Value::Object(facts)) = result.data.get("ansible_facts") {

@@ -1,0 +1,135 @@
+//! Restart handlers that would restart a unit this run has just started. A role typically
+//! writes a unit's configuration (notifying "restart etcd"), then starts the unit, and at the
+//! end of the play the handler restarts it: on a fresh host that restarts a process that was
+//! started after every change it could pick up. For etcd that is a rolling restart of a
+//! cluster that has just formed, the longest step of a converge. The handler is skipped on a
+//! host (reported `ok`, with the reason) when, on that host, this run started or restarted the
+//! unit after the last notification of that handler: every change the notifying tasks made
+//! came before the start, so the running process already has them. In every other case
+//! (the unit was already running, or a notification came after the start) the handler runs.
+//!
+//! The order is a sequence number taken when a handler is notified and when a `systemd` or
+//! `service` task reports that it started or restarted a unit.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use serde_json::{Map, Value};
+
+/// What happened in which order, per host, during one play.
+#[derive(Default)]
+pub(crate) struct RestartLedger {
+    next: AtomicU64,
+    /// (host, handler name or topic) → when it was last notified.
+    notified: Mutex<HashMap<(String, String), u64>>,
+    /// (host, unit without `.service`) → when this run last started or restarted it.
+    started: Mutex<HashMap<(String, String), u64>>,
+}
+
+fn unit_key(unit: &str) -> String {
+    unit.trim_end_matches(".service").to_string()
+}
+
+impl RestartLedger {
+    fn tick(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    pub(crate) fn notified(&self, host: &str, name: &str) {
+        let at = self.tick();
+        self.notified.lock().unwrap_or_else(|p| p.into_inner()).insert((host.to_string(), name.to_string()), at);
+    }
+
+    /// Records a `systemd`/`service` task's result: a change that started or restarted the
+    /// unit (from its requested `state` and the state the module found before acting).
+    pub(crate) fn module_ran(&self, host: &str, module: &str, args: &Map<String, Value>, changed: bool, data: &Map<String, Value>) {
+        if !changed || !matches!(module, "systemd" | "service" | "systemd_service") {
+            return;
+        }
+        let Some(unit) = args.get("name").and_then(Value::as_str) else { return };
+        let was_active = data.get("status").and_then(|s| s.get("ActiveState")).and_then(Value::as_str) == Some("active");
+        let started = match args.get("state").and_then(Value::as_str) {
+            Some("restarted") => true,
+            Some("started") | Some("reloaded") => !was_active,
+            _ => false,
+        };
+        if started {
+            let at = self.tick();
+            self.started.lock().unwrap_or_else(|p| p.into_inner()).insert((host.to_string(), unit_key(unit)), at);
+        }
+    }
+
+    /// Whether a handler answering to `names` that restarts `unit` is redundant on `host`.
+    pub(crate) fn already_restarted(&self, host: &str, unit: &str, names: &[String]) -> bool {
+        let Some(&started) = self.started.lock().unwrap_or_else(|p| p.into_inner()).get(&(host.to_string(), unit_key(unit))) else {
+            return false;
+        };
+        let notified = self.notified.lock().unwrap_or_else(|p| p.into_inner());
+        let last = names.iter().filter_map(|n| notified.get(&(host.to_string(), n.clone()))).max();
+        matches!(last, Some(&at) if at < started)
+    }
+}
+
+/// The unit a handler restarts, from its module and rendered arguments: a `systemd`/`service`
+/// task with `state: restarted`, or `etcd_member_restart`.
+pub(crate) fn restarted_unit(module: &str, args: &Map<String, Value>) -> Option<String> {
+    let arg = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
+    match module {
+        "systemd" | "service" | "systemd_service" if arg("state").as_deref() == Some("restarted") => arg("name"),
+        "etcd_member_restart" => Some(arg("service").unwrap_or_else(|| "etcd".into())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    fn start(l: &RestartLedger, host: &str, state: &str, was: &str) {
+        l.module_ran(host, "systemd", &obj(json!({"name": "etcd", "state": state})), true, &obj(json!({"status": {"ActiveState": was}})));
+    }
+
+    #[test]
+    fn a_start_after_the_notification_makes_the_restart_redundant() {
+        let l = RestartLedger::default();
+        let names = vec!["restart etcd".to_string()];
+        l.notified("h1", "restart etcd");
+        l.notified("h2", "restart etcd");
+        start(&l, "h1", "started", "inactive");
+        start(&l, "h2", "started", "active"); // already running: nothing was started
+        assert!(l.already_restarted("h1", "etcd.service", &names));
+        assert!(!l.already_restarted("h2", "etcd", &names));
+        // A notification after the start wins.
+        l.notified("h1", "restart etcd");
+        assert!(!l.already_restarted("h1", "etcd", &names));
+    }
+
+    #[test]
+    fn only_changes_that_started_the_unit_count() {
+        let l = RestartLedger::default();
+        let names = vec!["restart etcd".to_string(), "etcd topic".to_string()];
+        l.notified("h", "etcd topic");
+        l.module_ran("h", "systemd", &obj(json!({"name": "etcd", "state": "started"})), false, &obj(json!({})));
+        l.module_ran("h", "copy", &obj(json!({"name": "etcd", "state": "restarted"})), true, &obj(json!({})));
+        l.module_ran("h", "systemd", &obj(json!({"name": "etcd", "enabled": true})), true, &obj(json!({})));
+        assert!(!l.already_restarted("h", "etcd", &names));
+        start(&l, "h", "restarted", "active");
+        assert!(l.already_restarted("h", "etcd", &names));
+        assert!(!l.already_restarted("h", "etcd-events", &names), "another unit");
+        assert!(!l.already_restarted("h", "etcd", &["other".to_string()]), "never notified");
+    }
+
+    #[test]
+    fn handlers_that_restart_a_unit() {
+        assert_eq!(restarted_unit("systemd", &obj(json!({"name": "etcd", "state": "restarted"}))), Some("etcd".into()));
+        assert_eq!(restarted_unit("service", &obj(json!({"name": "etcd", "state": "reloaded"}))), None);
+        assert_eq!(restarted_unit("etcd_member_restart", &obj(json!({}))), Some("etcd".into()));
+        assert_eq!(restarted_unit("command", &obj(json!({"state": "restarted", "name": "x"}))), None);
+    }
+}
