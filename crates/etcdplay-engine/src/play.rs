@@ -607,7 +607,7 @@ impl<'a> PlayRun<'a> {
             let vars = self.task_vars(host, scope, Some(task));
             let args: Map<String, Value> = call.args.iter().map(|(k, v)| (k.clone(), self.engine.templar.template_value(v, &origin, &vars).unwrap_or_else(|_| v.clone()))).collect();
             match crate::redundant_restart::restarted_unit(module, &args) {
-                Some(unit) if self.restarts.already_restarted(host, &unit, &names) => {
+                Some(unit) if self.restarts.already_restarted(host, &unit, &names, crate::redundant_restart::wants_reload(&args)) => {
                     let msg = format!("{unit} was started by this run after the change that notified this handler: not restarted again");
                     self.emit(host, None, HostStatus::Ok, None, Some(msg.clone()), serde_json::json!({"changed": false, "msg": msg}), std::time::Instant::now(), None);
                     skipped.push((host.clone(), Outcome::Ok));

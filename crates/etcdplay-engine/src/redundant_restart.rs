@@ -9,7 +9,10 @@
 //! (the unit was already running, or a notification came after the start) the handler runs.
 //!
 //! The order is a sequence number taken when a handler is notified and when a `systemd` or
-//! `service` task reports that it started or restarted a unit.
+//! `service` task reports that it started or restarted a unit. A handler that also asks for
+//! `daemon_reload` is only skipped when the start did one too: a unit file changed on disk
+//! and started without a reload runs systemd's old copy of it, and the handler's reload is
+//! what fixes that.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,8 +26,19 @@ pub(crate) struct RestartLedger {
     next: AtomicU64,
     /// (host, handler name or topic) → when it was last notified.
     notified: Mutex<HashMap<(String, String), u64>>,
-    /// (host, unit without `.service`) → when this run last started or restarted it.
-    started: Mutex<HashMap<(String, String), u64>>,
+    /// (host, unit without `.service`) → when this run last started or restarted it, and
+    /// whether that task had `daemon_reload` (see [`wants_reload`]).
+    started: Mutex<HashMap<(String, String), (u64, bool)>>,
+}
+
+/// Whether module arguments ask for `daemon_reload` (a boolean, or a string Ansible reads as
+/// one).
+pub(crate) fn wants_reload(args: &Map<String, Value>) -> bool {
+    match args.get("daemon_reload").or_else(|| args.get("daemon-reload")) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => etcdplay_source::parse_bool(s).unwrap_or(false),
+        _ => false,
+    }
 }
 
 fn unit_key(unit: &str) -> String {
@@ -56,15 +70,19 @@ impl RestartLedger {
         };
         if started {
             let at = self.tick();
-            self.started.lock().unwrap_or_else(|p| p.into_inner()).insert((host.to_string(), unit_key(unit)), at);
+            self.started.lock().unwrap_or_else(|p| p.into_inner()).insert((host.to_string(), unit_key(unit)), (at, wants_reload(args)));
         }
     }
 
-    /// Whether a handler answering to `names` that restarts `unit` is redundant on `host`.
-    pub(crate) fn already_restarted(&self, host: &str, unit: &str, names: &[String]) -> bool {
-        let Some(&started) = self.started.lock().unwrap_or_else(|p| p.into_inner()).get(&(host.to_string(), unit_key(unit))) else {
+    /// Whether a handler answering to `names` that restarts `unit` (and reloads systemd first
+    /// when `reload`) is redundant on `host`.
+    pub(crate) fn already_restarted(&self, host: &str, unit: &str, names: &[String], reload: bool) -> bool {
+        let Some(&(started, start_reloaded)) = self.started.lock().unwrap_or_else(|p| p.into_inner()).get(&(host.to_string(), unit_key(unit))) else {
             return false;
         };
+        if reload && !start_reloaded {
+            return false;
+        }
         let notified = self.notified.lock().unwrap_or_else(|p| p.into_inner());
         let last = names.iter().filter_map(|n| notified.get(&(host.to_string(), n.clone()))).max();
         matches!(last, Some(&at) if at < started)
@@ -92,7 +110,7 @@ mod tests {
     }
 
     fn start(l: &RestartLedger, host: &str, state: &str, was: &str) {
-        l.module_ran(host, "systemd", &obj(json!({"name": "etcd", "state": state})), true, &obj(json!({"status": {"ActiveState": was}})));
+        l.module_ran(host, "systemd", &obj(json!({"name": "etcd", "state": state, "daemon_reload": "yes"})), true, &obj(json!({"status": {"ActiveState": was}})));
     }
 
     #[test]
@@ -103,11 +121,11 @@ mod tests {
         l.notified("h2", "restart etcd");
         start(&l, "h1", "started", "inactive");
         start(&l, "h2", "started", "active"); // already running: nothing was started
-        assert!(l.already_restarted("h1", "etcd.service", &names));
-        assert!(!l.already_restarted("h2", "etcd", &names));
+        assert!(l.already_restarted("h1", "etcd.service", &names, true));
+        assert!(!l.already_restarted("h2", "etcd", &names, false));
         // A notification after the start wins.
         l.notified("h1", "restart etcd");
-        assert!(!l.already_restarted("h1", "etcd", &names));
+        assert!(!l.already_restarted("h1", "etcd", &names, false));
     }
 
     #[test]
@@ -118,11 +136,24 @@ mod tests {
         l.module_ran("h", "systemd", &obj(json!({"name": "etcd", "state": "started"})), false, &obj(json!({})));
         l.module_ran("h", "copy", &obj(json!({"name": "etcd", "state": "restarted"})), true, &obj(json!({})));
         l.module_ran("h", "systemd", &obj(json!({"name": "etcd", "enabled": true})), true, &obj(json!({})));
-        assert!(!l.already_restarted("h", "etcd", &names));
+        assert!(!l.already_restarted("h", "etcd", &names, false));
         start(&l, "h", "restarted", "active");
-        assert!(l.already_restarted("h", "etcd", &names));
-        assert!(!l.already_restarted("h", "etcd-events", &names), "another unit");
-        assert!(!l.already_restarted("h", "etcd", &["other".to_string()]), "never notified");
+        assert!(l.already_restarted("h", "etcd", &names, false));
+        assert!(!l.already_restarted("h", "etcd-events", &names, false), "another unit");
+        assert!(!l.already_restarted("h", "etcd", &["other".to_string()], false), "never notified");
+    }
+
+    #[test]
+    fn a_handler_that_reloads_systemd_runs_unless_the_start_reloaded_too() {
+        let l = RestartLedger::default();
+        let names = vec!["restart etcd".to_string()];
+        l.notified("h", "restart etcd");
+        let args = obj(json!({"name": "etcd", "state": "started"}));
+        l.module_ran("h", "systemd", &args, true, &obj(json!({"status": {"ActiveState": "inactive"}})));
+        assert!(!l.already_restarted("h", "etcd", &names, true), "started on systemd's old copy of the unit");
+        assert!(l.already_restarted("h", "etcd", &names, false));
+        assert!(wants_reload(&obj(json!({"daemon_reload": true}))) && wants_reload(&obj(json!({"daemon-reload": "yes"}))));
+        assert!(!wants_reload(&obj(json!({"daemon_reload": "no"}))) && !wants_reload(&obj(json!({}))));
     }
 
     #[test]
