@@ -6,7 +6,10 @@ use crate::{Become, ExecRequest, PutRequest};
 
 /// Quotes `s` for POSIX sh as one word.
 pub fn sh_quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b))
+    {
         return s.to_string();
     }
     format!("'{}'", s.replace('\'', "'\\''"))
@@ -18,7 +21,12 @@ pub fn sh_quote(s: &str) -> String {
 /// never a truncated destination; the trap removes even that on a clean failure.
 pub fn atomic_put_script(req: &PutRequest) -> ExecRequest {
     let script = put_script(req, req.content.len());
-    ExecRequest { script, stdin: req.content.clone(), env: Vec::new(), become_: req.become_.clone() }
+    ExecRequest {
+        script,
+        stdin: req.content.clone(),
+        env: Vec::new(),
+        become_: req.become_.clone(),
+    }
 }
 
 /// The script of [`atomic_put_script`] for content of `len` bytes arriving on standard input.
@@ -60,7 +68,14 @@ pub(crate) fn put_script(req: &PutRequest, len: usize) -> String {
 /// that into [`crate::TransportError::BecomeNeedsPassword`].
 pub fn shell_argv(become_: Option<&Become>) -> Vec<String> {
     match become_ {
-        Some(b) => vec!["sudo".into(), "-n".into(), "-H".into(), "-u".into(), b.user.clone(), "/bin/sh".into()],
+        Some(b) => vec![
+            "sudo".into(),
+            "-n".into(),
+            "-H".into(),
+            "-u".into(),
+            b.user.clone(),
+            "/bin/sh".into(),
+        ],
         None => vec!["/bin/sh".into()],
     }
 }
@@ -71,9 +86,91 @@ pub fn sudo_wanted_password(stderr: &[u8]) -> bool {
     text.contains("a password is required") || text.contains("a terminal is required")
 }
 
+/// Splits a command line into words like Python's `shlex.split` (POSIX mode): single quotes
+/// are literal, double quotes allow `\"` `\\` `\$` escapes, a backslash outside quotes escapes
+/// the next character, and nothing may follow a final backslash (an error, as in Python).
+/// Used for `command`'s `cmd` and for `ansible_ssh_common_args`, which Ansible splits the same
+/// way.
+pub fn shlex_split(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(x) => cur.push(x),
+                        None => return Err(format!("unterminated single quote in '{line}'")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(x @ ('"' | '\\' | '$' | '`')) => cur.push(x),
+                            Some(x) => {
+                                cur.push('\\');
+                                cur.push(x);
+                            }
+                            None => return Err(format!("unterminated double quote in '{line}'")),
+                        },
+                        Some(x) => cur.push(x),
+                        None => return Err(format!("unterminated double quote in '{line}'")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(x) => cur.push(x),
+                    None => {
+                        return Err(format!("a backslash ends '{line}' (no escaped character)"))
+                    }
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn shlex_like_python() {
+        assert_eq!(
+            shlex_split(r#"etcdctl --endpoints "a b" 'c d' e\ f"#).unwrap(),
+            vec!["etcdctl", "--endpoints", "a b", "c d", "e f"]
+        );
+        assert_eq!(
+            shlex_split(r#"echo "x\"y" ''"#).unwrap(),
+            vec!["echo", "x\"y", ""]
+        );
+        assert!(shlex_split("echo 'open").is_err());
+        assert!(shlex_split("echo a\\")
+            .unwrap_err()
+            .contains("no escaped character"));
+    }
 
     /// Runs a put script for 10 bytes with only `sent` arriving; returns (success, dest, dir).
     fn put_with_input(sent: &[u8]) -> (bool, Vec<u8>, Vec<String>) {
@@ -81,7 +178,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let dest = dir.path().join("dest");
         std::fs::write(&dest, b"old\n").expect("write");
-        let req = PutRequest { dest: dest.to_string_lossy().into_owned(), ..PutRequest::default() };
+        let req = PutRequest {
+            dest: dest.to_string_lossy().into_owned(),
+            ..PutRequest::default()
+        };
         let mut child = std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(put_script(&req, 10))
@@ -89,7 +189,12 @@ mod tests {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("sh");
-        child.stdin.take().expect("stdin").write_all(sent).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(sent)
+            .expect("write stdin");
         let ok = child.wait().expect("wait").success();
         let names = std::fs::read_dir(dir.path())
             .expect("read dir")

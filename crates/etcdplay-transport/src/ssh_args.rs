@@ -8,6 +8,8 @@
 use std::fmt;
 use std::path::Path;
 
+use crate::script::shlex_split;
+
 /// One ssh_config setting, such as `KexAlgorithms curve25519-sha256`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SshSetting {
@@ -33,7 +35,7 @@ impl std::error::Error for SshArgsError {}
 /// `-4`, `-6`, `-A`, `-a`, `-q`, `-T`). Anything else is refused: etcdplay runs ssh itself, so
 /// an option it cannot express would silently do nothing.
 pub fn parse_ssh_args(text: &str) -> Result<Vec<SshSetting>, SshArgsError> {
-    let words = split_words(text)?;
+    let words = shlex_split(text).map_err(SshArgsError)?;
     let mut out = Vec::new();
     let mut it = words.into_iter();
     while let Some(word) = it.next() {
@@ -118,69 +120,6 @@ fn option(text: &str) -> Result<SshSetting, SshArgsError> {
         keyword: keyword.to_string(),
         value: value.to_string(),
     })
-}
-
-/// Splits like POSIX `sh` (and Python's `shlex.split`, which Ansible uses): whitespace
-/// separates words, single quotes keep everything, double quotes keep everything but `\"`,
-/// `\\`, and a backslash outside quotes escapes the next character.
-fn split_words(text: &str) -> Result<Vec<String>, SshArgsError> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => word.push(c),
-                        None => return Err(SshArgsError("unterminated single quote".into())),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
-                            Some(c) => {
-                                word.push('\\');
-                                word.push(c);
-                            }
-                            None => return Err(SshArgsError("unterminated double quote".into())),
-                        },
-                        Some(c) => word.push(c),
-                        None => return Err(SshArgsError("unterminated double quote".into())),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some(c) => word.push(c),
-                    None => return Err(SshArgsError("a backslash ends the text".into())),
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    Ok(words)
 }
 
 /// The client config for `ssh -F`: the inventory's settings first (for ssh the first value

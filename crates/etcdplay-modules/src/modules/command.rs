@@ -6,7 +6,7 @@
 
 use std::time::{Instant, SystemTime};
 
-use etcdplay_transport::script::sh_quote;
+use etcdplay_transport::script::{sh_quote, shlex_split};
 use etcdplay_transport::ExecRequest;
 use serde_json::Value;
 
@@ -183,84 +183,9 @@ fn glob_quote(pattern: &str) -> String {
     out
 }
 
-/// Splits a command line into words like Python's `shlex.split` (POSIX mode): single quotes
-/// are literal, double quotes allow `\"` `\\` `\$` escapes, a backslash outside quotes escapes
-/// the next character.
-pub(crate) fn shlex_split(line: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(x) => cur.push(x),
-                        None => return Err(format!("unterminated single quote in '{line}'")),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(x @ ('"' | '\\' | '$' | '`')) => cur.push(x),
-                            Some(x) => {
-                                cur.push('\\');
-                                cur.push(x);
-                            }
-                            None => return Err(format!("unterminated double quote in '{line}'")),
-                        },
-                        Some(x) => cur.push(x),
-                        None => return Err(format!("unterminated double quote in '{line}'")),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                if let Some(x) = chars.next() {
-                    cur.push(x);
-                }
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    Ok(words)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shlex_like_python() {
-        assert_eq!(
-            shlex_split(r#"etcdctl --endpoints "a b" 'c d' e\ f"#).unwrap(),
-            vec!["etcdctl", "--endpoints", "a b", "c d", "e f"]
-        );
-        assert_eq!(
-            shlex_split(r#"echo "x\"y" ''"#).unwrap(),
-            vec!["echo", "x\"y", ""]
-        );
-        assert!(shlex_split("echo 'open").is_err());
-    }
 
     #[test]
     fn glob_quoting_keeps_stars() {
