@@ -604,8 +604,7 @@ impl<'a> PlayRun<'a> {
         let mut keep = Vec::new();
         let mut skipped = Vec::new();
         for host in active {
-            let vars = self.task_vars(host, scope, Some(task));
-            let args: Map<String, Value> = call.args.iter().map(|(k, v)| (k.clone(), self.engine.templar.template_value(v, &origin, &vars).unwrap_or_else(|_| v.clone()))).collect();
+            let args = crate::etcd::lost_restart::rendered_args(self, host, scope, task, &call.args, &origin);
             match crate::redundant_restart::restarted_unit(module, &args) {
                 Some(unit) if self.restarts.already_restarted(host, &unit, &names, crate::redundant_restart::wants_reload(&args)) => {
                     let msg = format!("{unit} was started by this run after the change that notified this handler: not restarted again");

@@ -45,6 +45,16 @@ fn unit_key(unit: &str) -> String {
     unit.trim_end_matches(".service").to_string()
 }
 
+/// `etcd` and `etcd.service` name the same unit.
+pub(crate) fn same_unit(a: &str, b: &str) -> bool {
+    unit_key(a) == unit_key(b)
+}
+
+/// The unit a `systemd`/`service` task names (`name`, or its alias `unit`).
+fn unit_arg(args: &Map<String, Value>) -> Option<&str> {
+    args.get("name").or_else(|| args.get("unit")).and_then(Value::as_str)
+}
+
 impl RestartLedger {
     fn tick(&self) -> u64 {
         self.next.fetch_add(1, Ordering::SeqCst) + 1
@@ -61,7 +71,7 @@ impl RestartLedger {
         if !changed || !matches!(module, "systemd" | "service" | "systemd_service") {
             return;
         }
-        let Some(unit) = args.get("name").and_then(Value::as_str) else { return };
+        let Some(unit) = unit_arg(args) else { return };
         let was_active = data.get("status").and_then(|s| s.get("ActiveState")).and_then(Value::as_str) == Some("active");
         let started = match args.get("state").and_then(Value::as_str) {
             Some("restarted") => true,
@@ -94,7 +104,7 @@ impl RestartLedger {
 pub(crate) fn restarted_unit(module: &str, args: &Map<String, Value>) -> Option<String> {
     let arg = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
     match module {
-        "systemd" | "service" | "systemd_service" if arg("state").as_deref() == Some("restarted") => arg("name"),
+        "systemd" | "service" | "systemd_service" if arg("state").as_deref() == Some("restarted") => unit_arg(args).map(str::to_string),
         "etcd_member_restart" => Some(arg("service").unwrap_or_else(|| "etcd".into())),
         _ => None,
     }
@@ -157,7 +167,15 @@ mod tests {
     }
 
     #[test]
+    fn unit_names_compare_without_the_service_suffix() {
+        assert!(same_unit("etcd", "etcd.service"));
+        assert!(same_unit("etcd.service", "etcd"));
+        assert!(!same_unit("etcd", "etcd-events"));
+    }
+
+    #[test]
     fn handlers_that_restart_a_unit() {
+        assert_eq!(restarted_unit("systemd", &obj(json!({"unit": "etcd", "state": "restarted"}))), Some("etcd".into()));
         assert_eq!(restarted_unit("systemd", &obj(json!({"name": "etcd", "state": "restarted"}))), Some("etcd".into()));
         assert_eq!(restarted_unit("service", &obj(json!({"name": "etcd", "state": "reloaded"}))), None);
         assert_eq!(restarted_unit("etcd_member_restart", &obj(json!({}))), Some("etcd".into()));

@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::guard::HostCheck;
 use crate::play::PlayRun;
+use crate::redundant_restart::{restarted_unit, same_unit};
 use crate::scope::TaskScope;
 
 /// A handler of the play that restarts a given unit on a given host.
@@ -60,12 +61,8 @@ fn restart_handlers(run: &PlayRun<'_>, host: &str, unit: &str) -> Vec<RestartHan
             let TaskKind::Module(call) = &handler.kind else { return None };
             let module = etcdplay_modules::canonical_name(&call.name).unwrap_or(call.name.as_str());
             let args = rendered_args(run, host, &scope, handler, &call.args, &call.args_origin.to_string());
-            let arg = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
-            let (restarts, guarded) = match module {
-                "etcd_member_restart" => (arg("service").unwrap_or_else(|| "etcd".into()), true),
-                "systemd" | "service" | "systemd_service" if arg("state").as_deref() == Some("restarted") => (arg("name").or_else(|| arg("unit"))?, false),
-                _ => return None,
-            };
+            let restarts = restarted_unit(module, &args)?;
+            let guarded = module == "etcd_member_restart";
             if !same_unit(&restarts, unit) {
                 return None;
             }
@@ -77,7 +74,7 @@ fn restart_handlers(run: &PlayRun<'_>, host: &str, unit: &str) -> Vec<RestartHan
 
 /// The handler's arguments templated for `host`; an argument that cannot be templated yet
 /// (it may use a variable registered later) stays as written.
-fn rendered_args(run: &PlayRun<'_>, host: &str, scope: &TaskScope, handler: &Task, args: &serde_json::Map<String, Value>, origin: &str) -> serde_json::Map<String, Value> {
+pub(crate) fn rendered_args(run: &PlayRun<'_>, host: &str, scope: &TaskScope, handler: &Task, args: &serde_json::Map<String, Value>, origin: &str) -> serde_json::Map<String, Value> {
     let vars = run.task_vars(host, scope, Some(handler));
     args.iter()
         .map(|(k, v)| {
@@ -85,22 +82,4 @@ fn rendered_args(run: &PlayRun<'_>, host: &str, scope: &TaskScope, handler: &Tas
             (k.clone(), rendered)
         })
         .collect()
-}
-
-/// `etcd` and `etcd.service` name the same unit.
-fn same_unit(a: &str, b: &str) -> bool {
-    a.trim_end_matches(".service") == b.trim_end_matches(".service")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::same_unit;
-
-    #[test]
-    fn unit_names_compare_without_the_service_suffix() {
-        assert!(same_unit("etcd", "etcd.service"));
-        assert!(same_unit("etcd.service", "etcd"));
-        assert!(!same_unit("etcd", "etcd-events"));
-        assert!(!same_unit("etcd@a", "etcd@b.service"));
-    }
 }
