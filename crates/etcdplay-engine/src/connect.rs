@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use etcdplay_transport::{LocalTransport, SshSetting, Transport, TransportError};
+use etcdplay_transport::{LocalTransport, Prefetching, SshSetting, Transport, TransportError};
 use tokio::sync::OnceCell;
 
 /// Where and how to reach one inventory host.
@@ -50,7 +50,7 @@ impl Connector for LocalConnector {
     }
 }
 
-type Slot = Arc<OnceCell<Result<Arc<dyn Transport>, String>>>;
+type Slot = Arc<OnceCell<Result<Arc<Prefetching>, String>>>;
 
 /// One connection per target, opened at most once even when many tasks ask at the same time,
 /// and closed together at the end of the run.
@@ -79,13 +79,19 @@ impl ConnectionPool {
     /// The transport for `target`; an error is the reason the host is unreachable, remembered
     /// so that later tasks do not wait for the connect timeout again.
     pub(crate) async fn get(&self, target: &ConnectTarget) -> Result<Arc<dyn Transport>, String> {
+        Ok(self.get_prefetching(target).await?)
+    }
+
+    /// [`ConnectionPool::get`], as the read-ahead wrapper every connection comes in (see
+    /// `read_ahead.rs`).
+    pub(crate) async fn get_prefetching(&self, target: &ConnectTarget) -> Result<Arc<Prefetching>, String> {
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             slots.entry(target.clone()).or_default().clone()
         };
         slot.get_or_init(|| async {
             let started = std::time::Instant::now();
-            let result = self.connector.connect(target).await.map_err(|e| e.to_string());
+            let result = self.connector.connect(target).await.map(|t| Arc::new(Prefetching::new(t))).map_err(|e| e.to_string());
             self.connect_times.lock().unwrap_or_else(|p| p.into_inner()).push((target.host.clone(), started.elapsed()));
             result
         })

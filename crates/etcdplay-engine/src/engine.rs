@@ -28,6 +28,7 @@ pub(crate) struct EngineInner {
     /// Where the wall time went, for `--timing`.
     pub(crate) timings: Mutex<Vec<TimingEntry>>,
     pub(crate) checksums: crate::control::ChecksumCache,
+    pub(crate) read_ahead: crate::read_ahead::ReadAhead,
 }
 
 impl EngineInner {
@@ -66,6 +67,7 @@ impl Engine {
                 stats: Mutex::new(Stats::new()),
                 timings: Mutex::new(Vec::new()),
                 checksums: crate::control::ChecksumCache::default(),
+                read_ahead: crate::read_ahead::ReadAhead::default(),
             },
         }
     }

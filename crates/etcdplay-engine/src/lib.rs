@@ -14,6 +14,7 @@ mod events;
 mod inventory;
 mod options;
 mod play;
+mod read_ahead;
 mod redundant_restart;
 mod scope;
 mod state;

@@ -29,6 +29,9 @@ pub struct RunOptions {
     /// The directory of the first inventory source (`inventory_dir`; the default PKI
     /// directory lives beside the inventory).
     pub inventory_dir: Option<std::path::PathBuf>,
+    /// Read the probes of upcoming tasks in one round trip per host (see `read_ahead.rs`);
+    /// `--no-read-ahead` turns it off.
+    pub read_ahead: bool,
 }
 
 /// `--leftover-membership`: how the data-dir scheme check reacts to a data dir whose stored
@@ -58,6 +61,7 @@ impl Default for RunOptions {
             leftover_membership: LeftoverMembership::Block,
             rotate_certs: false,
             inventory_dir: None,
+            read_ahead: true,
         }
     }
 }

@@ -186,7 +186,7 @@ impl<'a> PlayRun<'a> {
 
     async fn run_list_linear(&self, tasks: &[Task], scope: &TaskScope, hosts: &[String]) -> Vec<String> {
         let mut failed_here = Vec::new();
-        for task in tasks {
+        for (index, task) in tasks.iter().enumerate() {
             let active = self.active(hosts);
             if active.is_empty() {
                 break;
@@ -222,6 +222,11 @@ impl<'a> PlayRun<'a> {
                 TaskKind::Module(call) => {
                     if !should_run(&scope.tags_of(task), &self.engine.options.tags, &self.engine.options.skip_tags) {
                         continue;
+                    }
+                    let started = std::time::Instant::now();
+                    let kept = self.read_ahead(&tasks[index..], scope, &active).await;
+                    if kept > 0 {
+                        self.engine.record_timing(format!("read ahead ({kept} probes)"), None, started.elapsed());
                     }
                     self.run_module_task(task, call, scope, &active).await
                 }
@@ -421,6 +426,10 @@ impl<'a> PlayRun<'a> {
         } else {
             active
         };
+        // Before the guard's probes: answers read ahead for other tasks must not serve them.
+        for h in active {
+            self.engine.read_ahead.entering(h, task);
+        }
         if let Some(failed) = crate::etcd::guard::preflight(self, task, call, scope, active).await {
             self.engine.reporter.task_end();
             return failed;
@@ -443,6 +452,7 @@ impl<'a> PlayRun<'a> {
             let _permit = self.engine.forks.acquire().await;
             let host_started = std::time::Instant::now();
             let outcome = self.run_task_on_host(task, call, scope, h).await;
+            self.engine.read_ahead.finished(h, outcome);
             ((h.clone(), outcome), host_started.elapsed())
         }))
         .await;

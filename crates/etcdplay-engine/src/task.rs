@@ -154,7 +154,7 @@ impl PlayRun<'_> {
 
     /// The `become` of a task: keyword, else inherited, else play, else `ansible_become`. No
     /// sudo when the login user already is the user to become.
-    fn become_of(&self, task: &Task, scope: &TaskScope, vars: &Vars, target: &ConnectTarget) -> Result<Option<Become>, TaskError> {
+    pub(crate) fn become_of(&self, task: &Task, scope: &TaskScope, vars: &Vars, target: &ConnectTarget) -> Result<Option<Become>, TaskError> {
         let origin = task.origin.to_string();
         let on = match self.flag(&task.become_.clone().or(scope.become_.clone()).or(self.play.become_.clone()), vars, &origin)? {
             Some(b) => b,
@@ -325,7 +325,7 @@ impl PlayRun<'_> {
     }
 
     /// Every inherited and own `when:` holds.
-    fn conditions_hold(&self, task: &Task, scope: &TaskScope, vars: &Vars) -> Result<bool, TaskError> {
+    pub(crate) fn conditions_hold(&self, task: &Task, scope: &TaskScope, vars: &Vars) -> Result<bool, TaskError> {
         for c in &scope.when {
             if !self.engine.templar.eval_condition(&c.expr, &c.origin.to_string(), vars)? {
                 return Ok(false);

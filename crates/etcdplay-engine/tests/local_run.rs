@@ -228,3 +228,51 @@ async fn dynamic_includes_render_names_per_host_and_loop() {
     assert!(dir.path().join("n2-marker").exists(), "{lines:#?}");
     assert!(!dir.path().join("n1-marker").exists(), "{lines:#?}");
 }
+
+/// Every task here only probes first, so the first ones are read ahead in one request; each
+/// change must make the next task look again instead of using an answer read before it.
+#[tokio::test]
+async fn read_ahead_answers_never_outlive_a_change() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("site.yml"),
+        r#"
+- hosts: nodes
+  gather_facts: no
+  tasks:
+    - file: path={{ workdir }} state=directory
+    - copy: {content: "one\n", dest: "{{ workdir }}/f"}
+    - copy: {content: "one\n", dest: "{{ workdir }}/f"}
+    - lineinfile: path={{ workdir }}/g line=two create=yes
+    - copy: {content: "two\n", dest: "{{ workdir }}/g"}
+    - stat: path={{ workdir }}/g
+"#,
+    )
+    .unwrap();
+    for host in ["n1", "n2"] {
+        std::fs::create_dir_all(dir.path().join(host)).unwrap();
+    }
+    for read_ahead in [false, true] {
+        for host in ["n1", "n2"] {
+            let _ = std::fs::remove_file(dir.path().join(host).join("f"));
+            let _ = std::fs::remove_file(dir.path().join(host).join("g"));
+        }
+        let options = || RunOptions { read_ahead, ..RunOptions::default() };
+        let playbook = load_playbook(&dir.path().join("site.yml"), &DefaultCatalog, &LoadOptions::default()).unwrap();
+        let inventory = Arc::new(TinyInventory { hosts: vec!["n1".into(), "n2".into()], root: dir.path().to_path_buf() });
+        let recorder = Arc::new(Recorder::default());
+        let engine = Engine::new(inventory, Arc::new(LocalConnector), recorder.clone(), options(), vec![dir.path().to_path_buf()]);
+        let stats = engine.run(&playbook).await.unwrap();
+        let read = engine.timings().iter().filter(|t| t.phase.starts_with("read ahead")).count();
+        engine.close().await;
+        let lines = recorder.lines.lock().unwrap().clone();
+        // copy (new f), lineinfile (new g): the second copy of f and the copy of g see what
+        // the change before them wrote.
+        assert_eq!((stats["n1"].changed, stats["n1"].failed), (2, 0), "read_ahead={read_ahead} {lines:#?}");
+        assert_eq!(std::fs::read_to_string(dir.path().join("n2/g")).unwrap(), "two\n");
+        assert_eq!(read > 0, read_ahead, "{read} read-aheads");
+
+        let (stats, lines) = run(dir.path(), options()).await;
+        assert_eq!(stats["n1"].changed + stats["n2"].changed, 0, "read_ahead={read_ahead} {lines:#?}");
+    }
+}

@@ -15,6 +15,7 @@ mod host;
 mod mode;
 mod modules;
 mod probe;
+mod read_ahead;
 mod result_fields;
 mod spec;
 mod textdiff;
@@ -23,6 +24,7 @@ pub use call::{ControlNode, Diff, ModuleCall, ModuleResult};
 pub use error::ModuleError;
 pub use facts::{parse_facts, SCRIPT as FACTS_SCRIPT};
 pub use mode::{format_mode, ModeSpec};
+pub use read_ahead::first_probe;
 pub use spec::{
     canonical_name, check_arg_value, is_host_module, is_known_module, module_arg_spec,
     suggest_module, validate_args, ArgSpec, ArgType, ANY_ARG,

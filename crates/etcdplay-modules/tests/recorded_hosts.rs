@@ -117,8 +117,10 @@ async fn systemd_starts_and_enables_in_one_change_exec() {
     assert_eq!(r.data["status"]["ActiveState"], "inactive");
     let scripts = host.scripts();
     assert_eq!(scripts.len(), 2);
+    // The probe only asks whether a reload is due (the recorded answer says no).
+    assert!(scripts[0].contains("@@etcdplay:reload"), "{}", scripts[0]);
     assert!(
-        scripts[0].contains("\nsystemctl daemon-reload ||"),
+        !scripts[0].contains("systemctl daemon-reload"),
         "{}",
         scripts[0]
     );
@@ -131,6 +133,36 @@ async fn systemd_starts_and_enables_in_one_change_exec() {
         enable.is_some() && enable < reload && reload < start,
         "{}",
         scripts[1]
+    );
+}
+
+#[tokio::test]
+async fn systemd_reloads_in_a_second_probe_when_the_first_says_it_is_due() {
+    let fresh = sections(&[("show", INACTIVE), ("enabled", "disabled\nrc=1\n")]);
+    let host = Scripted::new(&fresh);
+    host.replies.lock().unwrap().push(ExecOutput {
+        rc: 0,
+        stdout: sections(&[("reload", "needed\n"), ("show", "LoadState=not-found\n")]).into_bytes(),
+        stderr: Vec::new(),
+    });
+    let r = run(
+        "systemd",
+        json!({"name": "etcd", "state": "started", "enabled": true, "daemon_reload": true}),
+        false,
+        &host,
+    )
+    .await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    let scripts = host.scripts();
+    assert_eq!(scripts.len(), 3, "ask, reload and look again, change");
+    assert!(
+        scripts[1].contains("\nsystemctl daemon-reload ||"),
+        "{}",
+        scripts[1]
+    );
+    assert_eq!(
+        r.data["status"]["LoadState"], "loaded",
+        "the state after the reload counts"
     );
 }
 
@@ -278,4 +310,80 @@ async fn group_gid_change() {
     .await;
     assert!(!r.changed);
     assert_eq!(r.data["gid"], 998);
+}
+
+/// `first_probe` (the engine's read-ahead) finds exactly the request the module then sends
+/// first, and only for modules whose first request reads.
+#[tokio::test]
+async fn first_probe_is_the_request_the_module_sends_first() {
+    let control = Control::new(std::env::temp_dir());
+    let cases = [
+        (
+            "file",
+            json!({"path": "/opt/app", "state": "directory", "mode": "0755"}),
+        ),
+        ("copy", json!({"content": "x\n", "dest": "/opt/app/motd"})),
+        (
+            "lineinfile",
+            json!({"path": "/opt/app/env", "line": "A=1", "regexp": "^A="}),
+        ),
+        (
+            "systemd",
+            json!({"name": "etcd", "state": "started", "daemon_reload": true}),
+        ),
+        (
+            "ansible.builtin.service",
+            json!({"name": "etcd", "state": "started"}),
+        ),
+    ];
+    for (name, args) in cases {
+        let map = args.as_object().cloned().unwrap();
+        let call = ModuleCall {
+            name,
+            args: &map,
+            check: false,
+            diff: false,
+            become_: None,
+            control: &control,
+        };
+        let probe = etcdplay_modules::first_probe(call, "etcd-1").await;
+        let host = Scripted::new(&sections(&[
+            ("stat", ""),
+            ("show", ACTIVE),
+            ("enabled", "enabled\nrc=0\n"),
+        ]));
+        let _ = etcdplay_modules::run(call, &host).await;
+        assert_eq!(
+            probe.map(|p| p.script),
+            host.scripts().first().cloned(),
+            "{name}"
+        );
+    }
+    let not_reads = [
+        ("command", json!({"cmd": "touch /x"})),
+        ("systemd", json!({"daemon_reload": true})),
+        ("systemd", json!({"name": "etcd", "daemon_reexec": true})),
+        (
+            "systemd",
+            json!({"name": "etcd", "daemon_reload": true, "scope": "user"}),
+        ),
+        ("file", json!({"path": "/x", "state": "nonsense"})),
+    ];
+    for (name, args) in not_reads {
+        let map = args.as_object().cloned().unwrap();
+        let call = ModuleCall {
+            name,
+            args: &map,
+            check: false,
+            diff: false,
+            become_: None,
+            control: &control,
+        };
+        assert!(
+            etcdplay_modules::first_probe(call, "etcd-1")
+                .await
+                .is_none(),
+            "{name} {args}"
+        );
+    }
 }

@@ -6,6 +6,7 @@
 
 mod error;
 mod local;
+mod prefetch;
 mod remote_shell;
 mod request;
 pub mod script;
@@ -18,6 +19,7 @@ mod ssh_options;
 
 pub use error::TransportError;
 pub use local::LocalTransport;
+pub use prefetch::Prefetching;
 pub use request::{Become, ExecOutput, ExecRequest, PutRequest};
 pub use ssh::SshTransport;
 pub use ssh_args::{parse_ssh_args, SshArgsError, SshSetting};

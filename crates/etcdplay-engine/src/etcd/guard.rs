@@ -22,6 +22,7 @@ use super::datadir::{read_remote, result_json, Finding, RemoteRead};
 use super::stale::{config_inputs, parse_stat, show_script, stat_script, ServiceState, Staleness};
 use super::unitfile::{parse_env_file, raw_settings, EtcdSettings, ServiceUnit};
 use super::HostActionCtx;
+use crate::connect::ConnectTarget;
 use crate::error::TaskError;
 use crate::events::HostStatus;
 use crate::options::LeftoverMembership;
@@ -112,12 +113,23 @@ pub(crate) struct EtcdUnit {
 /// Separates `systemctl cat` from `systemctl show` in the probe's output.
 const SHOW_MARK: &str = "--- etcdplay: systemctl show ---";
 
+/// One round trip for both: the unit's text and systemd's state of it.
+fn unit_settings_script(unit: &str) -> String {
+    let quoted = etcdplay_etcd::datadir::shell_quote(unit);
+    format!("systemctl cat -- {quoted} 2>/dev/null; rc=$?\necho '{SHOW_MARK}'\n{}\nexit $rc", show_script(unit))
+}
+
+/// The first request the guard's check of a task sends (through `target`, with the task's
+/// `vars`, on a host where its `when:` holds) before the task starts a unit, for the
+/// read-ahead: it only reads.
+pub(crate) fn first_probe(run: &PlayRun<'_>, call: &ModuleCall, vars: &etcdplay_template::Vars, target: &ConnectTarget) -> Option<ExecRequest> {
+    let (unit, _) = starting_unit(run, call, vars)?;
+    Some(ExecRequest { script: unit_settings_script(&unit), become_: root_become(target.user.as_deref()), ..ExecRequest::default() })
+}
+
 /// The etcd settings a unit will start with on the host, or `None` when it does not run etcd.
 pub(crate) async fn unit_settings(transport: &dyn Transport, become_: Option<&Become>, unit: &str) -> Result<Option<EtcdUnit>, String> {
-    let quoted = etcdplay_etcd::datadir::shell_quote(unit);
-    // One round trip for both: the unit's text and systemd's state of it.
-    let script = format!("systemctl cat -- {quoted} 2>/dev/null; rc=$?\necho '{SHOW_MARK}'\n{}\nexit $rc", show_script(unit));
-    let (rc, out) = exec_stdout(transport, become_, script).await?;
+    let (rc, out) = exec_stdout(transport, become_, unit_settings_script(unit)).await?;
     let (text, shown) = match out.rsplit_once(SHOW_MARK) {
         Some((text, shown)) => (text, shown),
         None => (out.as_str(), ""),

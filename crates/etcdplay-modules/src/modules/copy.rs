@@ -103,7 +103,7 @@ async fn deliver(
     script.push_str(&section("stat"));
     script.push_str("ep_stat \"$d\"\n");
     script.push_str(&section("parent"));
-    script.push_str("[ -d \"$(dirname -- \"$d\")\" ] && echo yes\n");
+    script.push_str("ep_parent_is_dir \"$d\"\n");
     if ctx.call.diff {
         script.push_str(&section("old"));
         script.push_str("ep_b64 \"$d\"\n");

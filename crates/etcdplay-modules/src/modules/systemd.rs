@@ -1,7 +1,9 @@
 //! `systemd` (also `systemd_service`, and `service` on systemd hosts): mask/unmask,
-//! enable/disable and start/stop/restart/reload a unit. One probe runs the optional
-//! `daemon-reload`/`daemon-reexec` and then `systemctl show` and `systemctl is-enabled`; the pure
-//! [`parse_show`] and [`plan`] decide, and one more exec applies every action at once.
+//! enable/disable and start/stop/restart/reload a unit. One probe runs `systemctl show` and
+//! `systemctl is-enabled` (and asks whether a system-scope `daemon_reload` is due; when it is,
+//! a second probe reloads and looks again; `daemon-reexec` and other scopes' reloads run in the
+//! first); the pure [`parse_show`] and [`plan`] decide, and one more exec applies every action
+//! at once.
 
 use std::collections::BTreeMap;
 
@@ -179,20 +181,36 @@ pub(crate) fn daemon_reload_script(scope: &str) -> String {
 /// later tick than the stamp, so `-cnewer` (strictly newer) sees it. With no input found,
 /// `find` would search the working directory, so that case reloads too.
 fn skippable_reload_script(stamp: &str, inputs: &[&str]) -> String {
-    let quoted: Vec<String> = std::iter::once(stamp)
-        .chain(inputs.iter().copied())
-        .map(sh_quote)
-        .collect();
-    let (stamp_q, inputs_q) = (&quoted[0], quoted[1..].join(" "));
     format!(
-        "st={stamp_q}\n\
-         set --\n\
-         for p in {inputs_q}; do [ -e \"$p\" ] && set -- \"$@\" \"$p\"; done\n\
-         if [ ! -f \"$st\" ] || [ $# -eq 0 ] || ! c=$(find \"$@\" -cnewer \"$st\" -print -quit 2>/dev/null) || [ -n \"$c\" ]; then\n\
-         {}fi\n",
-        STAMPED_RELOAD
+        "{}if {STAMP_STALE}; then\n{STAMPED_RELOAD}fi\n",
+        stamp_inputs(stamp, inputs)
     )
 }
+
+/// Only asks what [`skippable_reload_script`] would decide: prints section `reload` with
+/// `needed` when it would reload. The probe of a `daemon_reload` task thus only reads, so it
+/// can be read ahead with the others; the reload itself follows in a second exec when needed.
+fn reload_needed_script(stamp: &str, inputs: &[&str]) -> String {
+    format!(
+        "{}{}if {STAMP_STALE}; then echo needed; fi\n",
+        stamp_inputs(stamp, inputs),
+        section("reload")
+    )
+}
+
+/// Sets `$st` to the stamp and the positional parameters to the inputs that exist.
+fn stamp_inputs(stamp: &str, inputs: &[&str]) -> String {
+    let inputs_q: Vec<String> = inputs.iter().map(|p| sh_quote(p)).collect();
+    format!(
+        "st={}\nset --\nfor p in {}; do [ -e \"$p\" ] && set -- \"$@\" \"$p\"; done\n",
+        sh_quote(stamp),
+        inputs_q.join(" ")
+    )
+}
+
+/// True when a reload is due: no stamp, no input found (`find` would then search the working
+/// directory), `find` failing, or an input changed after the stamp.
+const STAMP_STALE: &str = "[ ! -f \"$st\" ] || [ $# -eq 0 ] || ! c=$(find \"$@\" -cnewer \"$st\" -print -quit 2>/dev/null) || [ -n \"$c\" ]";
 
 /// A `daemon-reload` that leaves the stamp [`skippable_reload_script`] compares against; `$st`
 /// names the stamp. Safe under `set -e`: only a failed reload stops the script.
@@ -314,14 +332,29 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         return Ok(res);
     };
     let q = sh_quote(&unit);
-    script.push_str(&section("show"));
-    script.push_str(&format!("systemctl{scope} show {q} --no-pager 2>&1\n"));
-    script.push_str(&section("enabled"));
-    script.push_str(&format!(
+    let mut status = section("show");
+    status.push_str(&format!("systemctl{scope} show {q} --no-pager 2>&1\n"));
+    status.push_str(&section("enabled"));
+    status.push_str(&format!(
         "systemctl{scope} is-enabled {q} 2>/dev/null; echo \"rc=$?\"\n"
     ));
-    script.push_str(&section("end"));
-    let s = ctx.probe(&script).await?;
+    status.push_str(&section("end"));
+    // A skippable reload is first only asked about (see `reload_needed_script`).
+    let ask_first = daemon_reload && !daemon_reexec && scope.is_empty() && !ctx.call.check;
+    let s = if ask_first {
+        let asked = format!(
+            "{}{status}",
+            reload_needed_script(RELOAD_STAMP, RELOAD_INPUTS)
+        );
+        let s = ctx.probe(&asked).await?;
+        if s.get("reload").is_some_and(|v| v.starts_with(b"needed")) {
+            ctx.probe(&format!("{script}{status}")).await?
+        } else {
+            s
+        }
+    } else {
+        ctx.probe(&format!("{script}{status}")).await?
+    };
     let text = |k: &str| {
         String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
     };
@@ -561,6 +594,38 @@ mod tests {
             .unwrap();
         assert!(old.success());
         assert_eq!(b.run(), (0, 2), "ctime moved though mtime is old");
+    }
+
+    #[test]
+    fn the_question_answers_what_the_reload_script_would_do() {
+        let b = ReloadBench::new();
+        let stamp = b.path("run/etcdplay/stamp");
+        let inputs = [b.path("units"), b.path("fstab")];
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        let ask = || {
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(reload_needed_script(&stamp, &inputs))
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .contains("@@etcdplay:reload\nneeded")
+        };
+        assert!(ask(), "no stamp yet");
+        assert_eq!(b.run(), (0, 1));
+        assert!(!ask(), "reloaded since");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(b.path("units/c.service"), "[Service]\n").unwrap();
+        assert!(ask(), "unit added");
+        assert_eq!(b.run(), (0, 2), "and the reload script agrees");
+        assert_eq!(
+            std::fs::read_to_string(b.path("calls"))
+                .unwrap()
+                .lines()
+                .count(),
+            2
+        );
     }
 
     #[test]

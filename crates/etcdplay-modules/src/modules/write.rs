@@ -213,7 +213,7 @@ pub(crate) async fn probe_text(ctx: &Ctx<'_>, path: &str) -> Result<TextFile, Mo
     use crate::probe::{decode_b64, section};
     let q = sh_quote(path);
     let script = format!(
-        "{}ep_stat {q}\n{}ep_b64 {q}\n{}[ -d \"$(dirname -- {q})\" ] && echo yes\n{}",
+        "{}ep_stat {q}\n{}ep_b64 {q}\n{}ep_parent_is_dir {q}\n{}",
         section("stat"),
         section("content"),
         section("parent"),

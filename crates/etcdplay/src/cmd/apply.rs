@@ -71,6 +71,10 @@ pub(crate) struct ApplyArgs {
     /// After the recap, show where the wall time went (connections, each task's slowest host).
     #[arg(long)]
     pub(crate) timing: bool,
+    /// Send every task's probe in its own round trip instead of reading the probes of
+    /// upcoming tasks ahead in one (for comparison; the results are the same).
+    #[arg(long)]
+    pub(crate) no_read_ahead: bool,
     /// More output (-v shows results).
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
@@ -231,6 +235,7 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         leftover_membership: args.leftover_membership,
         rotate_certs: args.rotate_certs,
         inventory_dir: inventory_dir(&args.inventory),
+        read_ahead: !args.no_read_ahead,
     };
     let search_dirs: Vec<PathBuf> = playbooks.iter().map(|p| p.parent().map(Path::to_path_buf).unwrap_or_default()).collect();
     let run_started = std::time::Instant::now();

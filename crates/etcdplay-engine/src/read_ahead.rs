@@ -1,0 +1,269 @@
+//! Reading the probes of upcoming tasks in one round trip per host. Before a task runs, a host
+//! whose last tasks changed nothing gets the read-only probes of this task and the next ones
+//! (up to its window) in one request; each task's module then finds its answer kept by the
+//! host's [`Prefetching`] transport. A task that changes a host sends something else, which
+//! drops the rest, so answers never outlive a change. The window adapts: a host that changed
+//! something stops reading ahead (a converging host would waste the probes) and a host that
+//! again changes nothing reads further each time.
+//!
+//! Answers are only used by the tasks they were read for: a task outside the current
+//! read-ahead (a handler, a task after the window) drops what is left first, whatever it sends.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use etcdplay_playbook::{ModuleCall, Task, TaskKind};
+use etcdplay_transport::{ExecRequest, Prefetching};
+use serde_json::{Map, Value};
+
+use crate::connect::ConnectTarget;
+use crate::control::TaskControl;
+use crate::play::PlayRun;
+use crate::scope::TaskScope;
+use crate::tags::should_run;
+use crate::task::Outcome;
+
+/// The most tasks read ahead at once.
+const MAX_WINDOW: usize = 32;
+
+/// Per host: how far to read ahead, and which tasks the kept answers are for.
+#[derive(Default)]
+pub(crate) struct ReadAhead {
+    hosts: Mutex<HashMap<String, HostReadAhead>>,
+}
+
+struct HostReadAhead {
+    window: usize,
+    /// Identities of the tasks whose probes were read, and the transport that keeps them.
+    tasks: Vec<usize>,
+    transport: Option<Arc<Prefetching>>,
+}
+
+impl Default for HostReadAhead {
+    fn default() -> Self {
+        HostReadAhead {
+            window: MAX_WINDOW,
+            tasks: Vec::new(),
+            transport: None,
+        }
+    }
+}
+
+/// What a task would do in a read-ahead: send these probes (the start guard's, then the
+/// module's), nothing (its `when:` is false or its tags leave it out), or something that ends
+/// the read-ahead.
+enum Planned {
+    Probe(ConnectTarget, Vec<ExecRequest>),
+    Nothing,
+    Stop,
+}
+
+fn task_id(task: &Task) -> usize {
+    task as *const Task as usize
+}
+
+impl ReadAhead {
+    fn hosts(&self) -> MutexGuard<'_, HashMap<String, HostReadAhead>> {
+        self.hosts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Called before `task` runs on `host`: answers read for other tasks are dropped.
+    pub(crate) fn entering(&self, host: &str, task: &Task) {
+        let mut hosts = self.hosts();
+        let Some(h) = hosts.get_mut(host) else { return };
+        if !h.tasks.contains(&task_id(task)) {
+            if let Some(t) = h.transport.take() {
+                t.forget();
+            }
+            h.tasks.clear();
+        }
+    }
+
+    /// Called after a task ran on `host`: a change closes the window, no change widens it.
+    pub(crate) fn finished(&self, host: &str, outcome: Outcome) {
+        let mut hosts = self.hosts();
+        let h = hosts.entry(host.to_string()).or_default();
+        h.window = match outcome {
+            Outcome::Ok | Outcome::Skipped => (h.window * 2).clamp(2, MAX_WINDOW),
+            _ => 1,
+        };
+    }
+
+    /// How many tasks `host` may read ahead before `task`: none while answers read for `task`
+    /// are still waiting (planning costs as much CPU as the tasks themselves).
+    fn window(&self, host: &str, task: &Task) -> usize {
+        match self.hosts().get(host) {
+            None => MAX_WINDOW,
+            Some(h)
+                if h.tasks.contains(&task_id(task))
+                    && h.transport.as_ref().is_some_and(|t| t.waiting() > 0) =>
+            {
+                0
+            }
+            Some(h) => h.window,
+        }
+    }
+
+    fn remember(&self, host: &str, tasks: Vec<usize>, transport: Arc<Prefetching>) {
+        let mut hosts = self.hosts();
+        let h = hosts.entry(host.to_string()).or_default();
+        h.tasks = tasks;
+        h.transport = Some(transport);
+    }
+}
+
+impl PlayRun<'_> {
+    /// Reads ahead on every host of `hosts` that wants it, starting at `upcoming[0]` (the task
+    /// about to run). Returns how many probes were kept, for `--timing`.
+    pub(crate) async fn read_ahead(
+        &self,
+        upcoming: &[Task],
+        scope: &TaskScope,
+        hosts: &[String],
+    ) -> usize {
+        if !self.engine.options.read_ahead || scope.handler {
+            return 0;
+        }
+        let kept = futures::future::join_all(hosts.iter().map(|h| async move {
+            let _permit = self.engine.forks.acquire().await;
+            self.read_ahead_on(upcoming, scope, h).await
+        }))
+        .await;
+        kept.into_iter().sum()
+    }
+
+    async fn read_ahead_on(&self, upcoming: &[Task], scope: &TaskScope, host: &str) -> usize {
+        let Some(first) = upcoming.first() else {
+            return 0;
+        };
+        let window = self.engine.read_ahead.window(host, first);
+        if window < 2 {
+            return 0;
+        }
+        let mut probes = Vec::new();
+        let mut tasks = Vec::new();
+        let mut target: Option<ConnectTarget> = None;
+        for task in upcoming {
+            if probes.len() >= window {
+                break;
+            }
+            let TaskKind::Module(call) = &task.kind else {
+                break;
+            };
+            match self.planned(task, call, scope, host).await {
+                Planned::Probe(t, reqs) => {
+                    if target.as_ref().is_some_and(|first| *first != t) {
+                        break;
+                    }
+                    target = Some(t);
+                    probes.extend(reqs);
+                    tasks.push(task_id(task));
+                }
+                Planned::Nothing => tasks.push(task_id(task)),
+                Planned::Stop => break,
+            }
+        }
+        // One probe gains nothing from a batch.
+        let Some(target) = target.filter(|_| probes.len() >= 2) else {
+            return 0;
+        };
+        let Ok(transport) = self.engine.pool.get_prefetching(&target).await else {
+            return 0;
+        };
+        if transport.waiting() > 0 {
+            return 0;
+        }
+        match transport.prefetch(&probes).await {
+            Ok(kept) => {
+                self.engine.read_ahead.remember(host, tasks, transport);
+                kept
+            }
+            // The task itself will meet (and report) whatever went wrong.
+            Err(_) => 0,
+        }
+    }
+
+    /// What `task` would send first on `host`, worked out as [`PlayRun::run_task_on_host`]
+    /// would (variables, conditions, arguments, target, become, check and diff mode).
+    async fn planned(
+        &self,
+        task: &Task,
+        call: &ModuleCall,
+        scope: &TaskScope,
+        host: &str,
+    ) -> Planned {
+        if !should_run(
+            &scope.tags_of(task),
+            &self.engine.options.tags,
+            &self.engine.options.skip_tags,
+        ) {
+            return Planned::Nothing;
+        }
+        let delegated = task.delegate_to.is_some() || scope.delegate_to.is_some();
+        if task.loop_.is_some() || delegated || task.run_once.is_some() || scope.run_once.is_some()
+        {
+            return Planned::Stop;
+        }
+        let vars = self.task_vars(host, scope, Some(task));
+        match self.conditions_hold(task, scope, &vars) {
+            Ok(true) => {}
+            Ok(false) => return Planned::Nothing,
+            Err(_) => return Planned::Stop,
+        }
+        let origin = call.args_origin.to_string();
+        let args = match self.engine.templar.template_value(
+            &Value::Object(call.args.clone()),
+            &origin,
+            &vars,
+        ) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => Map::new(),
+            Err(_) => return Planned::Stop,
+        };
+        let Ok(target) = self.target(host, task, &vars, None) else {
+            return Planned::Stop;
+        };
+        let Ok(become_) = self.become_of(task, scope, &vars, &target) else {
+            return Planned::Stop;
+        };
+        let mode = |own: &Option<etcdplay_playbook::Flag>,
+                    inherited: &Option<etcdplay_playbook::Flag>,
+                    default: bool| {
+            self.flag(&own.clone().or(inherited.clone()), &vars, &origin)
+                .map(|f| f.unwrap_or(default))
+        };
+        let (Ok(check), Ok(diff)) = (
+            mode(
+                &task.check_mode,
+                &scope.check_mode,
+                self.engine.options.check,
+            ),
+            mode(&task.diff, &scope.diff, self.engine.options.diff),
+        ) else {
+            return Planned::Stop;
+        };
+        let control = TaskControl {
+            checksums: &self.engine.checksums,
+            templar: &self.engine.templar,
+            vars: &vars,
+            role_dir: scope.role.as_ref().map(|r| r.path.as_path()),
+            playbook_dir: &self.play.playbook_dir,
+        };
+        let module_call = etcdplay_modules::ModuleCall {
+            name: &call.name,
+            args: &args,
+            check,
+            diff,
+            become_: become_.as_ref(),
+            control: &control,
+        };
+        let Some(module_probe) = etcdplay_modules::first_probe(module_call, host).await else {
+            return Planned::Stop;
+        };
+        let guard_probe = crate::etcd::guard::first_probe(self, call, &vars, &target);
+        Planned::Probe(
+            target,
+            guard_probe.into_iter().chain([module_probe]).collect(),
+        )
+    }
+}

@@ -1,0 +1,449 @@
+//! Answers read ahead of time. On a run that changes nothing, every task of a play only reads
+//! the host (stat a path, hash a file, ask systemd), yet each costs its own round trip, and on
+//! a fleet those round trips are most of the wall time. [`Prefetching`] lets the engine send the
+//! read-only probes of several upcoming tasks in one request ([`batch_script`]) and keeps their
+//! answers ([`split_batch`]); when a module then sends exactly one of those requests, it gets
+//! the kept answer without a round trip. Any other request (a change, an upload, a script not
+//! read ahead) may alter what the probes read, so it drops every answer still kept: an answer is
+//! only ever used while nothing but read-ahead probes went to the host since it was read.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::{Become, ExecOutput, ExecRequest, PutRequest, Transport, TransportError};
+
+/// A request whose answer may be kept: a script with no input and no environment, so the
+/// script text and the user it runs as say everything about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Key {
+    script: String,
+    become_: Option<Become>,
+}
+
+impl Key {
+    fn of(req: &ExecRequest) -> Option<Key> {
+        (req.stdin.is_empty() && req.env.is_empty()).then(|| Key {
+            script: req.script.clone(),
+            become_: req.become_.clone(),
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    answers: Vec<(Key, ExecOutput)>,
+    /// Requests that were not answered from `answers` and have not finished yet.
+    in_flight: usize,
+    /// Moves at the start and at the end of every such request, so a read-ahead that overlapped
+    /// one (on another channel to the same host) can tell, and throws its answers away.
+    generation: u64,
+}
+
+/// A [`Transport`] that can read probes ahead (see the module documentation).
+pub struct Prefetching {
+    inner: Arc<dyn Transport>,
+    kept: Mutex<Kept>,
+}
+
+impl Prefetching {
+    pub fn new(inner: Arc<dyn Transport>) -> Self {
+        Prefetching {
+            inner,
+            kept: Mutex::new(Kept::default()),
+        }
+    }
+
+    fn kept(&self) -> MutexGuard<'_, Kept> {
+        self.kept.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many read-ahead answers are waiting to be used.
+    pub fn waiting(&self) -> usize {
+        self.kept().answers.len()
+    }
+
+    /// Drops every kept answer (the engine knows they were read for tasks that will not use
+    /// them).
+    pub fn forget(&self) {
+        self.kept().answers.clear();
+    }
+
+    /// Runs `probes` in one request and keeps their answers; returns how many were kept.
+    /// Only requests without input or environment that run as the first one's user are sent;
+    /// the others are left to run by themselves. The probes must only read the host: they may
+    /// run even if their task then does not (a `when:` that turns out false). A probe that
+    /// wrote to stderr is not kept (its module then sends it again and sees that stderr).
+    pub async fn prefetch(&self, probes: &[ExecRequest]) -> Result<usize, TransportError> {
+        let Some(become_) = probes.first().map(|p| p.become_.clone()) else {
+            return Ok(0);
+        };
+        let keys: Vec<Key> = probes
+            .iter()
+            .filter_map(Key::of)
+            .filter(|k| k.become_ == become_)
+            .collect();
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let generation = {
+            let kept = self.kept();
+            if kept.in_flight > 0 {
+                return Ok(0);
+            }
+            kept.generation
+        };
+        let token = random_token();
+        let scripts: Vec<&str> = keys.iter().map(|k| k.script.as_str()).collect();
+        let request = ExecRequest {
+            script: batch_script(&scripts, &token),
+            become_,
+            ..ExecRequest::default()
+        };
+        let out = self.inner.exec(request).await?;
+        let parts = split_batch(&out.stdout, keys.len(), &token);
+        let mut kept = self.kept();
+        if kept.generation != generation || kept.in_flight > 0 {
+            return Ok(0);
+        }
+        kept.answers = keys
+            .into_iter()
+            .zip(parts)
+            .filter_map(|(k, part)| part.map(|p| (k, p)))
+            .collect();
+        Ok(kept.answers.len())
+    }
+
+    /// The kept answer to `req`, taken out; `None` drops every kept answer and marks the start
+    /// of a request that goes to the host.
+    fn take(&self, req: Option<&ExecRequest>) -> Option<ExecOutput> {
+        let mut kept = self.kept();
+        if let Some(key) = req.and_then(Key::of) {
+            if let Some(i) = kept.answers.iter().position(|(k, _)| *k == key) {
+                return Some(kept.answers.remove(i).1);
+            }
+        }
+        kept.answers.clear();
+        kept.in_flight += 1;
+        kept.generation += 1;
+        None
+    }
+
+    fn finished(&self) {
+        let mut kept = self.kept();
+        kept.in_flight -= 1;
+        kept.generation += 1;
+    }
+}
+
+#[async_trait]
+impl Transport for Prefetching {
+    fn host(&self) -> &str {
+        self.inner.host()
+    }
+
+    async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
+        if let Some(answer) = self.take(Some(&request)) {
+            return Ok(answer);
+        }
+        let out = self.inner.exec(request).await;
+        self.finished();
+        out
+    }
+
+    async fn put(&self, request: PutRequest) -> Result<(), TransportError> {
+        self.take(None);
+        let out = self.inner.put(request).await;
+        self.finished();
+        out
+    }
+
+    /// Reading a file changes nothing: kept answers stay.
+    async fn get(&self, path: &str, become_: Option<&Become>) -> Result<Vec<u8>, TransportError> {
+        self.inner.get(path, become_).await
+    }
+
+    async fn close(&self) -> Result<(), TransportError> {
+        self.take(None);
+        let out = self.inner.close().await;
+        self.finished();
+        out
+    }
+}
+
+/// 128 random bits as hex: the separator of one batch's answers, unknown to anything on the
+/// host before the batch arrives, so no file content a probe prints can fake it.
+fn random_token() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    let half = || {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u64(nanos);
+        h.finish()
+    };
+    format!("{:016x}{:016x}", half(), half())
+}
+
+/// One script that runs each of `scripts` as it would run alone (a subshell of its own, no
+/// input) and prints, after each one's stdout, a line `\n@@TOKEN INDEX RC STDERR_LEN`. The
+/// script's stderr is captured only to be measured: an answer with stderr is not kept.
+pub(crate) fn batch_script(scripts: &[&str], token: &str) -> String {
+    let mut out = String::from("exec 5>&1\n");
+    for (i, script) in scripts.iter().enumerate() {
+        // The body is a function so that the script is parsed as a whole of its own; it runs
+        // in the command substitution's subshell, so its variables, functions and `exit` stay
+        // there.
+        // `:` first: an empty body would be a syntax error.
+        out.push_str("ep_probe() {\n:\n");
+        out.push_str(script);
+        out.push_str("\n}\n");
+        out.push_str("ep_err=$(ep_probe 2>&1 >&5 5>&- </dev/null); ep_rc=$?\n");
+        out.push_str(&format!(
+            "printf '\\n@@{token} {i} %s %s\\n' \"$ep_rc\" \"${{#ep_err}}\"\n"
+        ));
+    }
+    out
+}
+
+/// Splits the stdout of [`batch_script`] into the answers of its `n` scripts, in order; `None`
+/// for one that wrote to stderr or whose separator is missing or malformed (and for all after
+/// it).
+pub(crate) fn split_batch(stdout: &[u8], n: usize, token: &str) -> Vec<Option<ExecOutput>> {
+    let mark = format!("\n@@{token} ");
+    let mut answers = Vec::with_capacity(n);
+    let mut pos = 0;
+    for i in 0..n {
+        let found = find(&stdout[pos..], mark.as_bytes()).and_then(|at| {
+            let start = pos + at + mark.len();
+            let end = start + stdout[start..].iter().position(|&b| b == b'\n')?;
+            let fields: Vec<&str> = std::str::from_utf8(&stdout[start..end])
+                .ok()?
+                .split(' ')
+                .collect();
+            match fields.as_slice() {
+                [index, rc, err_len] if index.parse::<usize>().ok() == Some(i) => Some((
+                    pos + at,
+                    end + 1,
+                    rc.parse::<i32>().ok()?,
+                    err_len.parse::<u64>().ok()?,
+                )),
+                _ => None,
+            }
+        });
+        let Some((body_end, next, rc, err_len)) = found else {
+            break;
+        };
+        answers.push((err_len == 0).then(|| ExecOutput {
+            rc,
+            stdout: stdout[pos..body_end].to_vec(),
+            stderr: Vec::new(),
+        }));
+        pos = next;
+    }
+    answers.resize(n, None);
+    answers
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Vec<u8> {
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap();
+        out.stdout
+    }
+
+    fn alone(script: &str) -> ExecOutput {
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        ExecOutput {
+            rc: out.status.code().unwrap(),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        }
+    }
+
+    #[test]
+    fn each_answer_equals_the_script_run_alone() {
+        let scripts = [
+            "printf 'no newline at the end'",
+            "f() { echo \"in f $1\"; }\nf 1\ncase x in x) echo case;; esac\nexit 3",
+            "printf '\\0\\001binary\\n\\n'; x=$(echo sub); echo \"$x\"",
+            "echo to stderr >&2; echo out",
+            "cat; echo after input",
+            "",
+            "echo last; exit 0",
+        ];
+        let token = random_token();
+        let stdout = sh(&batch_script(&scripts, &token));
+        let parts = split_batch(&stdout, scripts.len(), &token);
+        for (i, script) in scripts.iter().enumerate() {
+            let want = alone(script);
+            if want.stderr.is_empty() {
+                assert_eq!(parts[i].as_ref(), Some(&want), "script {i}: {script}");
+            } else {
+                assert_eq!(parts[i], None, "script {i} wrote to stderr");
+            }
+        }
+    }
+
+    #[test]
+    fn a_script_cannot_end_the_batch_or_leak_into_the_next() {
+        let scripts = [
+            "v=1; ep_mine() { echo hijacked; }; exit 7",
+            "echo \"v=${v:-unset}\"; ep_mine 2>/dev/null || echo clean",
+        ];
+        let token = random_token();
+        let parts = split_batch(&sh(&batch_script(&scripts, &token)), 2, &token);
+        assert_eq!(parts[0].as_ref().map(|p| p.rc), Some(7));
+        assert_eq!(
+            parts[1].as_ref().map(|p| p.stdout.as_slice()),
+            Some(&b"v=unset\nclean\n"[..])
+        );
+    }
+
+    #[test]
+    fn missing_or_forged_separators_keep_nothing_after_them() {
+        let token = random_token();
+        let good = sh(&batch_script(&["echo a", "echo Bee", "echo c"], &token));
+        // Cut short after the first answer.
+        let cut = &good[..good.windows(3).position(|w| w == b"Bee").unwrap()];
+        let parts = split_batch(cut, 3, &token);
+        assert!(parts[0].is_some() && parts[1].is_none() && parts[2].is_none());
+        // Another batch's token is just output.
+        let other = random_token();
+        assert_ne!(token, other);
+        assert_eq!(split_batch(&good, 3, &other), vec![None, None, None]);
+        // A separator out of order ends the split.
+        let swapped = String::from_utf8(good.clone())
+            .unwrap()
+            .replace(&format!("@@{token} 1 "), &format!("@@{token} 2 "));
+        let parts = split_batch(swapped.as_bytes(), 3, &token);
+        assert!(parts[0].is_some() && parts[1].is_none());
+    }
+
+    /// A fake host that records requests and answers `echo`-like: the answer's stdout is the
+    /// script text, so a kept answer is recognisable.
+    struct Recorder {
+        sent: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Transport for Recorder {
+        fn host(&self) -> &str {
+            "h1"
+        }
+        async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
+            self.sent.lock().unwrap().push(request.script.clone());
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&request.script)
+                .output()
+                .unwrap();
+            Ok(ExecOutput {
+                rc: out.status.code().unwrap(),
+                stdout: out.stdout,
+                stderr: out.stderr,
+            })
+        }
+        async fn put(&self, request: PutRequest) -> Result<(), TransportError> {
+            self.sent
+                .lock()
+                .unwrap()
+                .push(format!("put {}", request.dest));
+            Ok(())
+        }
+        async fn get(&self, _: &str, _: Option<&Become>) -> Result<Vec<u8>, TransportError> {
+            Ok(Vec::new())
+        }
+        async fn close(&self) -> Result<(), TransportError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn kept_answers_serve_exact_requests_until_anything_else_is_sent() {
+        let rec = Arc::new(Recorder {
+            sent: Mutex::new(Vec::new()),
+        });
+        let host = Prefetching::new(rec.clone());
+        let probes: Vec<ExecRequest> = ["echo one", "echo two", "echo one"]
+            .iter()
+            .map(|s| ExecRequest::script(*s))
+            .collect();
+        assert_eq!(host.prefetch(&probes).await.unwrap(), 3);
+        assert_eq!(
+            rec.sent.lock().unwrap().len(),
+            1,
+            "one request for three probes"
+        );
+        // Served in any order, each kept answer once; become is part of the request.
+        assert_eq!(
+            host.exec(ExecRequest::script("echo two"))
+                .await
+                .unwrap()
+                .stdout,
+            b"two\n"
+        );
+        assert_eq!(
+            host.exec(ExecRequest::script("echo one"))
+                .await
+                .unwrap()
+                .stdout,
+            b"one\n"
+        );
+        assert_eq!(rec.sent.lock().unwrap().len(), 1);
+        let as_root = ExecRequest {
+            become_: Some(Become {
+                user: "root".into(),
+            }),
+            ..ExecRequest::script("echo one")
+        };
+        assert_eq!(host.exec(as_root).await.unwrap().stdout, b"one\n");
+        assert_eq!(
+            rec.sent.lock().unwrap().len(),
+            2,
+            "another user's request is not served"
+        );
+        assert_eq!(host.waiting(), 0, "and it dropped the rest");
+        host.exec(ExecRequest::script("echo one")).await.unwrap();
+        assert_eq!(rec.sent.lock().unwrap().len(), 3);
+
+        // An upload drops kept answers; so does a request with input.
+        host.prefetch(&probes).await.unwrap();
+        host.put(PutRequest {
+            dest: "/x".into(),
+            ..PutRequest::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(host.waiting(), 0);
+        host.prefetch(&probes).await.unwrap();
+        let with_input = ExecRequest {
+            stdin: b"x".to_vec(),
+            ..ExecRequest::script("echo one")
+        };
+        host.exec(with_input).await.unwrap();
+        assert_eq!(host.waiting(), 0);
+        // Reading a file does not.
+        host.prefetch(&probes).await.unwrap();
+        host.get("/etc/hostname", None).await.unwrap();
+        assert_eq!(host.waiting(), 3);
+    }
+}
