@@ -154,6 +154,10 @@ impl<'a> PlayRun<'a> {
         let TaskKind::Module(call) = &task.kind else { return };
         let scope = TaskScope::default();
         let started = std::time::Instant::now();
+        let kept = self.read_ahead_with_facts(&task, &hosts).await;
+        if kept > 0 {
+            self.engine.record_timing(format!("read ahead with facts ({kept} probes)"), None, started.elapsed());
+        }
         let timed = join_all(hosts.iter().map(|h| async {
             let _permit = self.engine.forks.acquire().await;
             let host_started = std::time::Instant::now();

@@ -58,6 +58,14 @@ enum Planned {
     Stop,
 }
 
+/// One task of a read-ahead plan; `own` tasks are those whose answers the plan keeps for
+/// them (fact gathering is served without [`ReadAhead::entering`]).
+struct Step<'a> {
+    task: &'a Task,
+    scope: &'a TaskScope,
+    own: bool,
+}
+
 fn task_id(task: &Task) -> usize {
     task as *const Task as usize
 }
@@ -115,61 +123,89 @@ impl ReadAhead {
 impl PlayRun<'_> {
     /// Reads ahead on every host of `hosts` that wants it, starting at `upcoming[0]` (the task
     /// about to run). Returns how many probes were kept, for `--timing`.
-    pub(crate) async fn read_ahead(
-        &self,
-        upcoming: &[Task],
-        scope: &TaskScope,
-        hosts: &[String],
-    ) -> usize {
+    pub(crate) async fn read_ahead(&self, upcoming: &[Task], scope: &TaskScope, hosts: &[String]) -> usize {
         if !self.engine.options.read_ahead || scope.handler {
             return 0;
         }
+        let plan: Vec<Step<'_>> = upcoming.iter().map(|task| Step { task, scope, own: true }).collect();
+        self.read_ahead_all(&plan, hosts).await
+    }
+
+    /// Reads fact gathering (`setup`, about to run) and the first tasks of the play ahead in one
+    /// request per host. Their arguments are worked out without facts: a task that needs them
+    /// (for a path, a condition) ends the read-ahead there; templates are not rendered for it.
+    pub(crate) async fn read_ahead_with_facts(&self, setup: &Task, hosts: &[String]) -> usize {
+        if !self.engine.options.read_ahead {
+            return 0;
+        }
+        let facts_scope = TaskScope::default();
+        let mut plan = vec![Step { task: setup, scope: &facts_scope, own: false }];
+        let first = self.first_list();
+        if let Some((tasks, scope)) = &first {
+            plan.extend(tasks.iter().map(|task| Step { task, scope, own: true }));
+        }
+        self.read_ahead_all(&plan, hosts).await
+    }
+
+    /// The task list a play runs first, with its scope: `pre_tasks`, else the first role (its
+    /// first dependency first), else `tasks`.
+    fn first_list(&self) -> Option<(&[Task], TaskScope)> {
+        let scope = TaskScope { tags: self.play.tags.clone(), become_: self.play.become_.clone(), ..TaskScope::default() };
+        if !self.play.pre_tasks.is_empty() {
+            return Some((&self.play.pre_tasks, scope));
+        }
+        if let Some(mut role_ref) = self.play.roles.first() {
+            let mut scope = scope.enter_role(role_ref);
+            while let Some(dep) = role_ref.role.dependencies.first() {
+                scope = scope.enter_role(dep);
+                role_ref = dep;
+            }
+            return Some((&role_ref.role.tasks, scope));
+        }
+        Some((&self.play.tasks, scope))
+    }
+
+    async fn read_ahead_all(&self, plan: &[Step<'_>], hosts: &[String]) -> usize {
         let kept = futures::future::join_all(hosts.iter().map(|h| async move {
             let _permit = self.engine.forks.acquire().await;
-            self.read_ahead_on(upcoming, scope, h).await
+            self.read_ahead_on(plan, h).await
         }))
         .await;
         kept.into_iter().sum()
     }
 
-    async fn read_ahead_on(&self, upcoming: &[Task], scope: &TaskScope, host: &str) -> usize {
-        let Some(first) = upcoming.first() else {
-            return 0;
-        };
-        let window = self.engine.read_ahead.window(host, first);
+    async fn read_ahead_on(&self, plan: &[Step<'_>], host: &str) -> usize {
+        let Some(first) = plan.first() else { return 0 };
+        let window = self.engine.read_ahead.window(host, first.task);
         if window < 2 {
             return 0;
         }
         let mut probes = Vec::new();
         let mut tasks = Vec::new();
         let mut target: Option<ConnectTarget> = None;
-        for task in upcoming {
+        for step in plan {
             if probes.len() >= window {
                 break;
             }
-            let TaskKind::Module(call) = &task.kind else {
-                break;
-            };
-            match self.planned(task, call, scope, host).await {
+            let TaskKind::Module(call) = &step.task.kind else { break };
+            match self.planned(step.task, call, step.scope, host).await {
                 Planned::Probe(t, reqs) => {
                     if target.as_ref().is_some_and(|first| *first != t) {
                         break;
                     }
                     target = Some(t);
                     probes.extend(reqs);
-                    tasks.push(task_id(task));
                 }
-                Planned::Nothing => tasks.push(task_id(task)),
+                Planned::Nothing => {}
                 Planned::Stop => break,
+            }
+            if step.own {
+                tasks.push(task_id(step.task));
             }
         }
         // One probe gains nothing from a batch.
-        let Some(target) = target.filter(|_| probes.len() >= 2) else {
-            return 0;
-        };
-        let Ok(transport) = self.engine.pool.get_prefetching(&target).await else {
-            return 0;
-        };
+        let Some(target) = target.filter(|_| probes.len() >= 2) else { return 0 };
+        let Ok(transport) = self.engine.pool.get_prefetching(&target).await else { return 0 };
         if transport.waiting() > 0 {
             return 0;
         }

@@ -2,7 +2,9 @@
 //! probes of upcoming tasks ahead in one round trip (`etcdplay_transport::Prefetching`). Only
 //! modules whose first request is a read-only probe qualify; the module runs against a
 //! [`Capture`] host that records that request and refuses it, which ends the run before
-//! anything else happens.
+//! anything else happens. Its control node renders no template and hashes no file
+//! ([`ProbeOnly`]): no probe depends on the content, and the read-ahead may run before the
+//! facts a template needs.
 
 use std::sync::Mutex;
 
@@ -10,7 +12,7 @@ use async_trait::async_trait;
 use etcdplay_transport::{Become, ExecOutput, ExecRequest, PutRequest, Transport, TransportError};
 
 use crate::probe::FUNCS;
-use crate::ModuleCall;
+use crate::{ControlNode, ModuleCall, ModuleError};
 
 /// Modules that read the host (one probe) before they decide anything, and do nothing on the
 /// control node before it beyond rendering and hashing their sources.
@@ -23,6 +25,7 @@ const READS_FIRST: &[&str] = &[
     "stat",
     "systemd",
     "service",
+    "setup",
 ];
 
 /// The probe `call` would send first, if its module reads before it changes. `systemd` with
@@ -43,14 +46,49 @@ pub async fn first_probe(call: ModuleCall<'_>, host: &str) -> Option<ExecRequest
         host: host.to_string(),
         first: Mutex::new(None),
     };
-    let _ = crate::run(call, &capture).await;
+    let control = ProbeOnly(call.control);
+    let _ = crate::run(
+        ModuleCall {
+            control: &control,
+            ..call
+        },
+        &capture,
+    )
+    .await;
     let first = capture
         .first
         .into_inner()
         .unwrap_or_else(|p| p.into_inner())?;
     // Probes come from `Ctx::probe`, which puts the shared functions first; anything else
-    // (a `systemd` call without a unit: a bare daemon-reload) is an action.
-    first.script.starts_with(FUNCS).then_some(first)
+    // (a `systemd` call without a unit: a bare daemon-reload) is an action. Fact gathering
+    // only reads.
+    (module == "setup" || first.script.starts_with(FUNCS)).then_some(first)
+}
+
+/// The control node while a module is run only for its first request: template and source
+/// content are not needed for it (nor available yet, before facts), so none is made.
+struct ProbeOnly<'a>(&'a dyn ControlNode);
+
+impl ControlNode for ProbeOnly<'_> {
+    fn read_local(&self, _: &str) -> Result<Vec<u8>, ModuleError> {
+        Ok(Vec::new())
+    }
+    fn render_template(&self, _: &str) -> Result<String, ModuleError> {
+        Ok(String::new())
+    }
+    fn local_digest(&self, _: &str) -> Result<(u64, String), ModuleError> {
+        Ok((0, String::new()))
+    }
+    fn write_local(&self, path: &str, _: &[u8]) -> Result<(), ModuleError> {
+        let _ = self.0;
+        Err(ModuleError::Control {
+            path: path.to_string(),
+            message: "read ahead: nothing is written".into(),
+        })
+    }
+    fn read_written(&self, _: &str) -> Result<Option<Vec<u8>>, ModuleError> {
+        Ok(None)
+    }
 }
 
 /// A host that records the first request and answers none.

@@ -335,6 +335,7 @@ async fn first_probe_is_the_request_the_module_sends_first() {
             "ansible.builtin.service",
             json!({"name": "etcd", "state": "started"}),
         ),
+        ("setup", json!({})),
     ];
     for (name, args) in cases {
         let map = args.as_object().cloned().unwrap();
@@ -359,6 +360,22 @@ async fn first_probe_is_the_request_the_module_sends_first() {
             "{name}"
         );
     }
+    // A template's probe does not depend on its content: found even where the template
+    // cannot be rendered yet (before facts), and without reading it.
+    let args = json!({"src": "no-such-template.j2", "dest": "/opt/app/conf"});
+    let map = args.as_object().cloned().unwrap();
+    let call = ModuleCall {
+        name: "template",
+        args: &map,
+        check: false,
+        diff: false,
+        become_: None,
+        control: &control,
+    };
+    let probe = etcdplay_modules::first_probe(call, "etcd-1")
+        .await
+        .expect("template probe");
+    assert!(probe.script.contains("ep_stat \"$d\""), "{}", probe.script);
     let not_reads = [
         ("command", json!({"cmd": "touch /x"})),
         ("systemd", json!({"daemon_reload": true})),
