@@ -138,11 +138,21 @@ async fn systemd_starts_and_enables_in_one_change_exec() {
 
 #[tokio::test]
 async fn systemd_reloads_in_a_second_probe_when_the_first_says_it_is_due() {
-    let fresh = sections(&[("show", INACTIVE), ("enabled", "disabled\nrc=1\n")]);
-    let host = Scripted::new(&fresh);
+    // After the reload (and the enable that went with it) the unit is known and enabled.
+    let after = sections(&[
+        ("pre", "Created symlink.\nrc=0\n"),
+        ("show", INACTIVE),
+        ("enabled", "enabled\nrc=0\n"),
+    ]);
+    let host = Scripted::new(&after);
     host.replies.lock().unwrap().push(ExecOutput {
         rc: 0,
-        stdout: sections(&[("reload", "needed\n"), ("show", "LoadState=not-found\n")]).into_bytes(),
+        stdout: sections(&[
+            ("reload", "needed\n"),
+            ("show", "LoadState=not-found\n"),
+            ("enabled", "disabled\nrc=1\n"),
+        ])
+        .into_bytes(),
         stderr: Vec::new(),
     });
     let r = run(
@@ -154,15 +164,60 @@ async fn systemd_reloads_in_a_second_probe_when_the_first_says_it_is_due() {
     .await;
     assert!(r.changed && !r.failed, "{r:?}");
     let scripts = host.scripts();
-    assert_eq!(scripts.len(), 3, "ask, reload and look again, change");
+    assert_eq!(
+        scripts.len(),
+        3,
+        "ask, enable+reload and look again, change"
+    );
+    // One reload serves the new unit file and the enable.
+    let enable = scripts[1].find("systemctl --no-reload enable etcd");
+    let reload = scripts[1].find("\nsystemctl daemon-reload ||");
+    assert!(enable.is_some() && enable < reload, "{}", scripts[1]);
     assert!(
-        scripts[1].contains("\nsystemctl daemon-reload ||"),
+        scripts[2].contains("systemctl start etcd"),
         "{}",
-        scripts[1]
+        scripts[2]
+    );
+    assert!(
+        !scripts[2].contains("enable") && !scripts[2].contains("daemon-reload"),
+        "{}",
+        scripts[2]
     );
     assert_eq!(
         r.data["status"]["LoadState"], "loaded",
         "the state after the reload counts"
+    );
+}
+
+#[tokio::test]
+async fn systemd_reports_an_enable_that_failed_with_the_reload() {
+    let host = Scripted::new(&sections(&[(
+        "pre",
+        "Failed to enable unit: Unit file etcd.service does not exist.\nrc=1\n",
+    )]));
+    host.replies.lock().unwrap().push(ExecOutput {
+        rc: 0,
+        stdout: sections(&[
+            ("reload", "needed\n"),
+            ("show", "LoadState=not-found\n"),
+            ("enabled", "\nrc=1\n"),
+        ])
+        .into_bytes(),
+        stderr: Vec::new(),
+    });
+    let r = run(
+        "systemd",
+        json!({"name": "etcd", "enabled": true, "daemon_reload": true}),
+        false,
+        &host,
+    )
+    .await;
+    assert!(r.failed, "{r:?}");
+    assert_eq!(r.msg.as_deref(), Some("Unable to enable service etcd: Failed to enable unit: Unit file etcd.service does not exist."));
+    assert_eq!(
+        host.scripts().len(),
+        2,
+        "nothing runs after the failed enable"
     );
 }
 

@@ -263,6 +263,34 @@ fn change_script_at(
     script
 }
 
+/// A command's output followed by a last line `rc=N` (as the probe prints them): the output
+/// and N (1 when missing).
+fn output_and_rc(section: Option<&Vec<u8>>) -> (String, i32) {
+    let text = String::from_utf8_lossy(section.map(Vec::as_slice).unwrap_or_default()).into_owned();
+    let (out, rc_line) = text
+        .trim_end()
+        .rsplit_once('\n')
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .unwrap_or((String::new(), text.trim().to_string()));
+    let rc = rc_line
+        .trim()
+        .strip_prefix("rc=")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
+    (out, rc)
+}
+
+/// The unit's state from a probe's `show` and `enabled` sections.
+fn unit_state(s: &BTreeMap<String, Vec<u8>>) -> UnitState {
+    let (is_enabled, is_enabled_rc) = output_and_rc(s.get("enabled"));
+    let show = String::from_utf8_lossy(s.get("show").map(Vec::as_slice).unwrap_or_default());
+    UnitState {
+        show: parse_show(&show),
+        is_enabled,
+        is_enabled_rc,
+    }
+}
+
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let args = &ctx.args;
     let is_service = ctx.module() == "service";
@@ -341,6 +369,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     status.push_str(&section("end"));
     // A skippable reload is first only asked about (see `reload_needed_script`).
     let ask_first = daemon_reload && !daemon_reexec && scope.is_empty() && !ctx.call.check;
+    // An enable/disable done together with a due reload (see below).
+    let mut enabled_first: Option<Action> = None;
     let s = if ask_first {
         let asked = format!(
             "{}{status}",
@@ -348,7 +378,33 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         );
         let s = ctx.probe(&asked).await?;
         if s.get("reload").is_some_and(|v| v.starts_with(b"needed")) {
-            ctx.probe(&format!("{script}{status}")).await?
+            // The reload is due anyway (typically: the unit file was just written): an
+            // enable/disable the task asks for goes just before it, with `--no-reload`, so
+            // one reload serves both. `is-enabled` reads the unit files, so it is right even
+            // before the reload; masking keeps its own order (mask, then enable).
+            let before = unit_state(&s);
+            enabled_first = enabled
+                .filter(|e| masked.is_none() && !before.masked() && *e != before.enabled())
+                .map(|e| if e { Action::Enable } else { Action::Disable });
+            let pre = enabled_first.map_or(String::new(), |a| {
+                format!(
+                    "{}systemctl --no-reload {} {q} 2>&1; echo \"rc=$?\"\n",
+                    section("pre"),
+                    a.verb()
+                )
+            });
+            let s = ctx.probe(&format!("{pre}{script}{status}")).await?;
+            if let Some(a) = enabled_first {
+                let (out, rc) = output_and_rc(s.get("pre"));
+                if rc != 0 {
+                    return Ok(ModuleResult::fail(format!(
+                        "Unable to {} service {unit}: {}",
+                        a.verb(),
+                        out.trim()
+                    )));
+                }
+            }
+            s
         } else {
             s
         }
@@ -358,21 +414,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let text = |k: &str| {
         String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
     };
-    let enabled_text = text("enabled");
-    let (is_enabled, rc_line) = enabled_text
-        .trim_end()
-        .rsplit_once('\n')
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .unwrap_or((String::new(), enabled_text.trim().to_string()));
-    let st = UnitState {
-        show: parse_show(&text("show")),
-        is_enabled,
-        is_enabled_rc: rc_line
-            .trim()
-            .strip_prefix("rc=")
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(1),
-    };
+    let st = unit_state(&s);
     if !st.show.contains_key("LoadState") {
         return Ok(ModuleResult::fail(format!(
             "systemctl show {unit} gave no unit state: {}",
@@ -396,7 +438,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
     res.set("status", Value::Object(status));
-    res.changed = !actions.is_empty();
+    res.changed = !actions.is_empty() || enabled_first.is_some();
     if res.changed && !ctx.call.check {
         if let Err(msg) = ctx
             .change(change_script(&actions, scope, no_block, &q))
