@@ -160,3 +160,26 @@ fn wrong_module_argument_values_are_refused_before_any_connection() {
         refused(d, &probe, &["apply", "-i", "hosts", name], 4, location);
     }
 }
+
+/// A value of `ansible_ssh_common_args`/`ansible_ssh_extra_args` that ssh cannot take is refused
+/// for every host before any is contacted, naming the inventory file, host and variable; `-e`
+/// overrides the inventory's value.
+#[test]
+fn bad_ssh_args_are_refused_for_every_host_before_any_connection() {
+    let (dir, probe) = setup();
+    let d = dir.path();
+    write(d, "good.yml", &format!("{HEAD}  tasks:\n    - command: echo hi\n"));
+    let host = format!("ansible_host={} ansible_port={} ansible_user=root", probe.addr.ip(), probe.addr.port());
+    write(d, "bad_args", &format!("[etcds]\nh1 {host}\nh2 {host} ansible_ssh_common_args='-o Foo=bar -X'\n"));
+    let e = refused(d, &probe, &["apply", "-i", "bad_args", "good.yml"], 4, "bad_args: host h2: ansible_ssh_common_args:");
+    assert!(!e.contains("host h1"), "{e}");
+    std::fs::create_dir_all(d.join("group_vars")).expect("mkdir");
+    write(d, "group_vars/etcds.yml", "ansible_ssh_extra_args: \"-o 'unclosed\"\n");
+    refused(d, &probe, &["apply", "-i", "hosts", "good.yml"], 4, "host h1: ansible_ssh_extra_args:");
+    std::fs::remove_file(d.join("group_vars/etcds.yml")).expect("rm");
+    refused(d, &probe, &["apply", "-i", "hosts", "-e", "ansible_ssh_common_args='-X'", "good.yml"], 4, "host h1: ansible_ssh_common_args:");
+    // Overridden by -e with a good value: the run goes on to the hosts.
+    let out = etcdplay(d, &["apply", "-i", "bad_args", "-T", "1", "-e", "ansible_ssh_common_args='-o ConnectTimeout=1'", "good.yml"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(probe.contacts() >= 1, "{}", text(&out));
+}

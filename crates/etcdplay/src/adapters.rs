@@ -39,6 +39,11 @@ impl InventoryAdapter {
         }
         diags.into_result(InventoryAdapter { inventory, playbook_dirs: loaded })
     }
+
+    /// The inventory source that defines `host`, for messages.
+    pub(crate) fn inventory_file(&self, host: &str) -> Option<String> {
+        self.inventory.inventory_file(host).map(str::to_string)
+    }
 }
 
 impl InventoryView for InventoryAdapter {

@@ -11,6 +11,7 @@ mod exit;
 mod extra_vars;
 mod lab;
 mod output;
+mod ssh_args_check;
 
 use clap::{Parser, Subcommand};
 use exit::ExitCode;

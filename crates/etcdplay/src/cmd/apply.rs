@@ -201,6 +201,14 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let dirs: Vec<PathBuf> = prepared.playbooks.iter().flat_map(|p| p.plays.iter().map(|play| play.playbook_dir.clone())).collect();
+    let bad_ssh_args = crate::ssh_args_check::problems(prepared.inventory.as_ref(), &dirs, &extra, |h| prepared.inventory.inventory_file(h));
+    if !bad_ssh_args.is_empty() {
+        for p in &bad_ssh_args {
+            eprintln!("ERROR: {p}");
+        }
+        return ExitCode::ParseError;
+    }
     let control = match control_dir() {
         Ok(d) => d,
         Err(e) => {
