@@ -105,7 +105,7 @@ impl Transport for FakeHost {
     }
     async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
         self.log.lock().unwrap().push((self.name.clone(), request.script.clone()));
-        if request.script.starts_with("systemctl cat") {
+        if request.script.starts_with("t=$(systemctl cat") {
             return Ok(match &self.unit {
                 Some(u) => ExecOutput { rc: 0, stdout: u.clone().into_bytes(), stderr: Vec::new() },
                 None => ExecOutput { rc: 1, stdout: Vec::new(), stderr: b"No files found".to_vec() },
@@ -240,7 +240,7 @@ async fn a_tls_unit_on_an_http_data_dir_is_refused_on_every_host_and_nothing_is_
     assert!(m2.msg.as_deref().unwrap().contains("refused on m1"), "{:?}", m2.msg);
     // Only reads reached the hosts: `systemctl cat`, listings and byte ranges.
     for (host, script) in &o.log {
-        let read_only = script.starts_with("systemctl cat") || script.contains("find ") || script.contains(" dd if=") || script.contains("stat -c");
+        let read_only = script.starts_with("t=$(systemctl cat") || script.contains("find ") || script.contains(" dd if=") || script.contains("stat -c");
         assert!(read_only, "{host} got a non-read command: {script}");
     }
     assert_eq!(before, snapshot_of(&f.data_dir), "the data dir changed");
@@ -264,7 +264,7 @@ async fn a_matching_http_unit_passes_and_a_non_etcd_unit_costs_one_command() {
     assert_eq!(reads("m2"), 0);
     let before_module: Vec<&String> = o.log.iter().filter(|(x, s)| x == "m2" && !s.contains("systemctl") ).map(|(_, s)| s).collect();
     assert!(before_module.is_empty(), "the guard ran more than `systemctl cat` on a non-etcd unit: {before_module:?}");
-    assert_eq!(o.log.iter().filter(|(x, s)| x == "m2" && s.starts_with("systemctl cat")).count(), 1);
+    assert_eq!(o.log.iter().filter(|(x, s)| x == "m2" && s.starts_with("t=$(systemctl cat")).count(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -113,10 +113,15 @@ pub(crate) struct EtcdUnit {
 /// Separates `systemctl cat` from `systemctl show` in the probe's output.
 const SHOW_MARK: &str = "--- etcdplay: systemctl show ---";
 
-/// One round trip for both: the unit's text and systemd's state of it.
+/// One round trip for both: the unit's text and systemd's state of it. systemd is asked for
+/// the state only when the text mentions etcd (every other unit is left alone right after),
+/// which spares a `systemctl` run per host for every other unit a play starts.
 fn unit_settings_script(unit: &str) -> String {
     let quoted = etcdplay_etcd::datadir::shell_quote(unit);
-    format!("systemctl cat -- {quoted} 2>/dev/null; rc=$?\necho '{SHOW_MARK}'\n{}\nexit $rc", show_script(unit))
+    format!(
+        "t=$(systemctl cat -- {quoted} 2>/dev/null); rc=$?\nprintf '%s\\n' \"$t\"\necho '{SHOW_MARK}'\ncase $t in *etcd*)\n{}\n;; esac\nexit $rc",
+        show_script(unit)
+    )
 }
 
 /// The first request the guard's check of a task sends (through `target`, with the task's
@@ -306,4 +311,34 @@ fn refuse(run: &PlayRun<'_>, scope: &TaskScope, hosts: &[String], checks: &[Host
 pub(crate) async fn before_module(ctx: &HostActionCtx<'_>, module: &str, args: &Map<String, Value>) -> Result<Option<Value>, TaskError> {
     let _ = (ctx, module, args);
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the unit probe with a fake `systemctl` whose `cat` prints `text` (exit `rc`) and
+    /// whose `show` prints a state line.
+    fn probe(text: &str, rc: i32) -> (i32, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("systemctl");
+        std::fs::write(&fake, format!("#!/bin/sh\ncase $1 in cat) printf '%s' '{text}'; exit {rc};; show) echo ActiveState=active;; esac\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap());
+        let out = std::process::Command::new("/bin/sh").arg("-c").arg(unit_settings_script("etcd.service")).env("PATH", path).output().unwrap();
+        (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap())
+    }
+
+    #[test]
+    fn the_unit_probe_asks_systemd_for_state_only_for_etcd_units() {
+        let etcd = "[Service]\nExecStart=/usr/local/bin/etcd --name a\n";
+        let (rc, out) = probe(etcd, 0);
+        assert_eq!(rc, 0);
+        assert_eq!(out, format!("{etcd}{SHOW_MARK}\nActiveState=active\n"));
+        let (rc, out) = probe("[Service]\nExecStart=/bin/sleep 1\n", 0);
+        assert_eq!((rc, out), (0, format!("[Service]\nExecStart=/bin/sleep 1\n{SHOW_MARK}\n")));
+        let (rc, _) = probe("", 1);
+        assert_eq!(rc, 1, "a unit systemctl cannot show keeps its exit code");
+    }
 }
