@@ -5,12 +5,14 @@
 //! small file per source named by device and inode, holding the size, mtime and ctime it was
 //! computed for. Any write to the file moves its ctime, which cannot be set back, so a
 //! remembered sum is only reused for the very same bytes; a torn or foreign entry only costs a
-//! fresh hash, and a cache that cannot be written is simply not used.
+//! fresh hash, and a cache that cannot be written is simply not used. The bytes themselves are
+//! shared too, while uploads hold them: hosts uploading the same version of a file at the same
+//! time get one copy ([`ChecksumCache::read_shared`]), so memory does not grow with hosts × size.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 
 use sha1::Digest;
 
@@ -48,6 +50,8 @@ impl FileVersion {
 
 pub(crate) struct ChecksumCache {
     sums: Mutex<HashMap<FileVersion, String>>,
+    /// Contents being uploaded, by version; gone once the last upload dropped them.
+    shared: Mutex<HashMap<FileVersion, Weak<[u8]>>>,
     /// `None`: remember for this run only.
     dir: Option<PathBuf>,
 }
@@ -64,7 +68,25 @@ impl Default for ChecksumCache {
 
 impl ChecksumCache {
     pub(crate) fn in_dir(dir: Option<PathBuf>) -> Self {
-        ChecksumCache { sums: Mutex::new(HashMap::new()), dir }
+        ChecksumCache { sums: Mutex::new(HashMap::new()), shared: Mutex::new(HashMap::new()), dir }
+    }
+
+    /// The bytes of `path`: the copy another caller still holds when the file is the same
+    /// version, else read now (under the lock, so hosts asking at once wait for one read).
+    pub(crate) fn read_shared(&self, path: &Path) -> std::io::Result<Arc<[u8]>> {
+        let version = FileVersion::of(&std::fs::metadata(path)?);
+        let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(bytes) = shared.get(&version).and_then(Weak::upgrade) {
+            return Ok(bytes);
+        }
+        shared.retain(|_, held| held.strong_count() > 0);
+        let bytes: Arc<[u8]> = std::fs::read(path)?.into();
+        // Changed while being read: these bytes are handed out, but not as `version`.
+        let after = std::fs::metadata(path).map(|m| FileVersion::of(&m)).ok();
+        if after.as_ref() == Some(&version) && bytes.len() as u64 == version.size {
+            shared.insert(version, Arc::downgrade(&bytes));
+        }
+        Ok(bytes)
     }
 
     /// The size and sha1 of the file at `path`, read and hashed only when neither this run
@@ -130,6 +152,24 @@ mod tests {
     /// Number of cache entries in `dir/sums`.
     fn entries(dir: &Path) -> Vec<PathBuf> {
         std::fs::read_dir(dir.join("sums")).map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect()).unwrap_or_default()
+    }
+
+    #[test]
+    fn uploads_of_one_version_share_one_copy_and_a_new_version_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("etcd");
+        std::fs::write(&file, b"v1").unwrap();
+        let c = cache(dir.path());
+        let first = c.read_shared(&file).unwrap();
+        let second = c.read_shared(&file).unwrap();
+        assert!(Arc::ptr_eq(&first, &second), "a second host gets the same copy");
+        std::fs::write(&file, b"v2!").unwrap();
+        let third = c.read_shared(&file).unwrap();
+        assert_eq!(&third[..], b"v2!", "a changed file is read again");
+        drop((first, second, third));
+        let again = c.read_shared(&file).unwrap();
+        assert_eq!(&again[..], b"v2!");
+        assert_eq!(c.shared.lock().unwrap().len(), 1, "copies nobody holds are forgotten");
     }
 
     #[test]

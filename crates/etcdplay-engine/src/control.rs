@@ -65,6 +65,11 @@ impl ControlNode for TaskControl<'_> {
         std::fs::read(&found).map_err(|e| ModuleError::Control { path: shown(&found), message: e.to_string() })
     }
 
+    fn read_local_shared(&self, path: &str) -> Result<std::sync::Arc<[u8]>, ModuleError> {
+        let found = self.find("files", path)?;
+        self.checksums.read_shared(&found).map_err(|e| ModuleError::Control { path: shown(&found), message: e.to_string() })
+    }
+
     fn local_digest(&self, path: &str) -> Result<(u64, String), ModuleError> {
         let found = self.find("files", path)?;
         self.checksums.digest(&found).map_err(|e| ModuleError::Control { path: shown(&found), message: e.to_string() })

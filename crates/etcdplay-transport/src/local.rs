@@ -128,7 +128,7 @@ mod tests {
         let t = LocalTransport::new("localhost");
         let req = PutRequest {
             dest: dest.to_string_lossy().into_owned(),
-            content: b"new content".to_vec(),
+            content: b"new content".to_vec().into(),
             mode: Some(0o600),
             ..PutRequest::default()
         };

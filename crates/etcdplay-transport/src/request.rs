@@ -49,7 +49,9 @@ impl ExecOutput {
 #[derive(Debug, Clone, Default)]
 pub struct PutRequest {
     pub dest: String,
-    pub content: Vec<u8>,
+    /// Shared: the same file (an etcd binary) goes to every host, and each upload holding a
+    /// copy of its own would cost hosts × size of memory.
+    pub content: std::sync::Arc<[u8]>,
     /// Octal mode such as `0644`; `None` keeps the existing file's mode, or 0644 for a new file.
     pub mode: Option<u32>,
     pub owner: Option<String>,

@@ -23,7 +23,7 @@ pub fn atomic_put_script(req: &PutRequest) -> ExecRequest {
     let script = put_script(req, req.content.len());
     ExecRequest {
         script,
-        stdin: req.content.clone(),
+        stdin: req.content.to_vec(),
         env: Vec::new(),
         become_: req.become_.clone(),
     }

@@ -172,7 +172,7 @@ async fn put_is_atomic_with_mode_and_get_reads_back() {
     let content = b"name: node1\n\0binary\xff".to_vec();
     let req = PutRequest {
         dest: dest.clone(),
-        content: content.clone(),
+        content: content.clone().into(),
         mode: Some(0o600),
         ..PutRequest::default()
     };
@@ -183,7 +183,7 @@ async fn put_is_atomic_with_mode_and_get_reads_back() {
     // Mode kept when not given.
     let req = PutRequest {
         dest: dest.clone(),
-        content: b"v2".to_vec(),
+        content: b"v2".to_vec().into(),
         ..PutRequest::default()
     };
     t.put(req).await.unwrap();
@@ -198,7 +198,7 @@ async fn put_is_atomic_with_mode_and_get_reads_back() {
     let t0 = Instant::now();
     let req = PutRequest {
         dest: big_dest.clone(),
-        content: big.clone(),
+        content: big.clone().into(),
         mode: Some(0o640),
         ..PutRequest::default()
     };
@@ -227,7 +227,7 @@ async fn put_is_atomic_with_mode_and_get_reads_back() {
     let missing = dir.join("nope/x").to_string_lossy().into_owned();
     let req = PutRequest {
         dest: missing.clone(),
-        content: b"x".to_vec(),
+        content: b"x".to_vec().into(),
         ..PutRequest::default()
     };
     match t.put(req).await {
@@ -236,7 +236,7 @@ async fn put_is_atomic_with_mode_and_get_reads_back() {
     }
     let req = PutRequest {
         dest: missing.clone(),
-        content: noise(2 * 1024 * 1024),
+        content: noise(2 * 1024 * 1024).into(),
         ..PutRequest::default()
     };
     match t.put(req).await {
@@ -286,7 +286,7 @@ async fn become_runs_through_sudo() {
         let dest = dir.join(name).to_string_lossy().into_owned();
         let req = PutRequest {
             dest: dest.clone(),
-            content: noise(size),
+            content: noise(size).into(),
             become_: nobody.clone(),
             ..PutRequest::default()
         };
@@ -331,7 +331,7 @@ async fn become_needing_a_password_is_reported() {
     }
     let req = PutRequest {
         dest: "/etc/epnp-test".into(),
-        content: noise(2 * 1024 * 1024),
+        content: noise(2 * 1024 * 1024).into(),
         become_: Some(Become {
             user: "root".into(),
         }),
@@ -578,7 +578,7 @@ async fn secrets_never_appear_in_process_arguments() {
             let dest = dir.join(format!("f{size}")).to_string_lossy().into_owned();
             let req = PutRequest {
                 dest,
-                content,
+                content: content.into(),
                 become_: become_.clone(),
                 ..PutRequest::default()
             };

@@ -31,7 +31,7 @@ const NEED_UPLOAD: &str = "etcdplay-reader:need-upload";
 /// The reader binary of this control node: its bytes (to upload), a short sha1 (to name the
 /// host's copy, so a new etcdplay never runs an old reader) and the platform it runs on.
 pub(crate) struct ReaderBinary {
-    bytes: Vec<u8>,
+    bytes: std::sync::Arc<[u8]>,
     tag: String,
     /// What `uname -sm` prints on a host that can run it, e.g. `Linux x86_64`.
     platform: String,
@@ -49,7 +49,7 @@ impl ReaderBinary {
     fn from_bytes(bytes: Vec<u8>, platform: String) -> Self {
         let digest = Sha1::digest(&bytes);
         let tag: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-        ReaderBinary { bytes, tag, platform }
+        ReaderBinary { bytes: bytes.into(), tag, platform }
     }
 
     /// The reader next to the running executable, loaded and hashed once per run.
