@@ -23,6 +23,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// One dynamic include's run: the file, the loop variable and item (when looping), the hosts.
+type IncludeRun = (String, Option<(String, Value)>, Vec<String>);
+
 /// The state of one play while it runs on one batch of hosts.
 pub(crate) struct PlayRun<'a> {
     pub(crate) engine: &'a EngineInner,
@@ -301,7 +304,7 @@ impl<'a> PlayRun<'a> {
         inner.tags.extend(task.tags.iter().cloned());
         let mut failed = Vec::new();
         // Hosts grouped by the file they include (and the loop item, when looping), in order.
-        let mut runs: Vec<(String, Option<(String, Value)>, Vec<String>)> = Vec::new();
+        let mut runs: Vec<IncludeRun> = Vec::new();
         for (host, vars) in self.include_targets(task, scope, hosts) {
             let origin = task.origin.to_string();
             let items: Vec<Option<(String, Value)>> = match &task.loop_ {

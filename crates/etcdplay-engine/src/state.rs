@@ -30,6 +30,9 @@ pub(crate) struct PlayMagic {
     pub(crate) inventory_dir: Option<PathBuf>,
 }
 
+/// A host's inventory-side variable layers, in precedence order.
+type BaseLayers = Vec<(Precedence, Map<String, Value>)>;
+
 pub(crate) struct Shared {
     pub(crate) inventory: Arc<dyn InventoryView>,
     pub(crate) extra_vars: Map<String, Value>,
@@ -37,7 +40,7 @@ pub(crate) struct Shared {
     memory: Mutex<HashMap<String, HostMemory>>,
     magic: Mutex<PlayMagic>,
     /// Inventory-side layers per host, computed once: inventories do not change during a run.
-    base_layers: Mutex<HashMap<String, Arc<Vec<(Precedence, Map<String, Value>)>>>>,
+    base_layers: Mutex<HashMap<String, Arc<BaseLayers>>>,
     groups: Value,
 }
 
@@ -85,7 +88,7 @@ impl Shared {
         f(lock(&self.memory).entry(host.to_string()).or_default());
     }
 
-    fn base_layers(&self, host: &str) -> Arc<Vec<(Precedence, Map<String, Value>)>> {
+    fn base_layers(&self, host: &str) -> Arc<BaseLayers> {
         if let Some(layers) = lock(&self.base_layers).get(host) {
             return layers.clone();
         }
