@@ -51,7 +51,7 @@ impl FileVersion {
 pub(crate) struct ChecksumCache {
     sums: Mutex<HashMap<FileVersion, String>>,
     /// Contents being uploaded, by version; gone once the last upload dropped them.
-    shared: Mutex<HashMap<FileVersion, Weak<[u8]>>>,
+    shared: Mutex<HashMap<FileVersion, Weak<Vec<u8>>>>,
     /// `None`: remember for this run only.
     dir: Option<PathBuf>,
 }
@@ -73,14 +73,14 @@ impl ChecksumCache {
 
     /// The bytes of `path`: the copy another caller still holds when the file is the same
     /// version, else read now (under the lock, so hosts asking at once wait for one read).
-    pub(crate) fn read_shared(&self, path: &Path) -> std::io::Result<Arc<[u8]>> {
+    pub(crate) fn read_shared(&self, path: &Path) -> std::io::Result<Arc<Vec<u8>>> {
         let version = FileVersion::of(&std::fs::metadata(path)?);
         let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(bytes) = shared.get(&version).and_then(Weak::upgrade) {
             return Ok(bytes);
         }
         shared.retain(|_, held| held.strong_count() > 0);
-        let bytes: Arc<[u8]> = std::fs::read(path)?.into();
+        let bytes = Arc::new(std::fs::read(path)?);
         // Changed while being read: these bytes are handed out, but not as `version`.
         let after = std::fs::metadata(path).map(|m| FileVersion::of(&m)).ok();
         if after.as_ref() == Some(&version) && bytes.len() as u64 == version.size {

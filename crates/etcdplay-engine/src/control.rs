@@ -65,7 +65,7 @@ impl ControlNode for TaskControl<'_> {
         std::fs::read(&found).map_err(|e| ModuleError::Control { path: shown(&found), message: e.to_string() })
     }
 
-    fn read_local_shared(&self, path: &str) -> Result<std::sync::Arc<[u8]>, ModuleError> {
+    fn read_local_shared(&self, path: &str) -> Result<std::sync::Arc<Vec<u8>>, ModuleError> {
         let found = self.find("files", path)?;
         self.checksums.read_shared(&found).map_err(|e| ModuleError::Control { path: shown(&found), message: e.to_string() })
     }

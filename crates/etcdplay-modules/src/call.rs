@@ -16,7 +16,7 @@ pub trait ControlNode: Send + Sync {
     /// [`ControlNode::read_local`] for an upload: the engine hands every host that uploads
     /// the same version of a file at the same time one shared copy, so memory does not grow
     /// with hosts × size (a 20 MB etcd binary to 30 hosts).
-    fn read_local_shared(&self, path: &str) -> Result<std::sync::Arc<[u8]>, ModuleError> {
+    fn read_local_shared(&self, path: &str) -> Result<std::sync::Arc<Vec<u8>>, ModuleError> {
         Ok(self.read_local(path)?.into())
     }
     /// Renders a template named by a task's `src:` (role `templates/`...) with the host's vars.

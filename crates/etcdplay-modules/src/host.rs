@@ -79,7 +79,7 @@ impl Ctx<'_> {
     pub(crate) async fn put(
         &self,
         dest: &str,
-        content: std::sync::Arc<[u8]>,
+        content: std::sync::Arc<Vec<u8>>,
         mode: Option<u32>,
         owner: Option<String>,
         group: Option<String>,

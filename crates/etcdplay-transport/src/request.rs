@@ -51,7 +51,7 @@ pub struct PutRequest {
     pub dest: String,
     /// Shared: the same file (an etcd binary) goes to every host, and each upload holding a
     /// copy of its own would cost hosts × size of memory.
-    pub content: std::sync::Arc<[u8]>,
+    pub content: std::sync::Arc<Vec<u8>>,
     /// Octal mode such as `0644`; `None` keeps the existing file's mode, or 0644 for a new file.
     pub mode: Option<u32>,
     pub owner: Option<String>,

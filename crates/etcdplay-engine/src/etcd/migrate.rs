@@ -196,7 +196,7 @@ async fn migrate(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Resul
         None => (*first, format!("{}/member/snap/db", c_dir(first)), true),
     };
     stop_all(targets).await?;
-    let db: std::sync::Arc<[u8]> = src_host.transport.get(&src_path, src_host.become_.as_ref()).await.map_err(|e| format!("{}: reading {src_path}: {e}", src_host.host))?.into();
+    let db: std::sync::Arc<Vec<u8>> = src_host.transport.get(&src_path, src_host.become_.as_ref()).await.map_err(|e| format!("{}: reading {src_path}: {e}", src_host.host))?.into();
     let token = format!("etcdplay-migrated-{stamp}");
     for c in targets {
         let name = c.settings.name.clone().unwrap_or_default();

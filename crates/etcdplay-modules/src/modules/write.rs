@@ -47,7 +47,7 @@ impl NewContent {
 
     /// The bytes, shared: a control-node file is read once for every host uploading it at
     /// the same time (see [`crate::ControlNode::read_local_shared`]).
-    fn into_bytes(self, ctx: &Ctx<'_>) -> Result<std::sync::Arc<[u8]>, ModuleError> {
+    fn into_bytes(self, ctx: &Ctx<'_>) -> Result<std::sync::Arc<Vec<u8>>, ModuleError> {
         match self {
             NewContent::Bytes(b) => Ok(b.into()),
             NewContent::LocalFile { src, .. } => ctx.call.control.read_local_shared(&src),

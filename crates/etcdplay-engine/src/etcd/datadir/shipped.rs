@@ -31,7 +31,7 @@ const NEED_UPLOAD: &str = "etcdplay-reader:need-upload";
 /// The reader binary of this control node: its bytes (to upload), a short sha1 (to name the
 /// host's copy, so a new etcdplay never runs an old reader) and the platform it runs on.
 pub(crate) struct ReaderBinary {
-    bytes: std::sync::Arc<[u8]>,
+    bytes: std::sync::Arc<Vec<u8>>,
     tag: String,
     /// What `uname -sm` prints on a host that can run it, e.g. `Linux x86_64`.
     platform: String,
