@@ -17,7 +17,6 @@ use etcdplay_transport::{ExecRequest, Prefetching};
 use serde_json::{Map, Value};
 
 use crate::connect::ConnectTarget;
-use crate::control::TaskControl;
 use crate::play::PlayRun;
 use crate::scope::TaskScope;
 use crate::tags::should_run;
@@ -262,29 +261,10 @@ impl PlayRun<'_> {
         let Ok(become_) = self.become_of(task, scope, &vars, &target) else {
             return Planned::Stop;
         };
-        let mode = |own: &Option<etcdplay_playbook::Flag>,
-                    inherited: &Option<etcdplay_playbook::Flag>,
-                    default: bool| {
-            self.flag(&own.clone().or(inherited.clone()), &vars, &origin)
-                .map(|f| f.unwrap_or(default))
-        };
-        let (Ok(check), Ok(diff)) = (
-            mode(
-                &task.check_mode,
-                &scope.check_mode,
-                self.engine.options.check,
-            ),
-            mode(&task.diff, &scope.diff, self.engine.options.diff),
-        ) else {
+        let Ok((check, diff)) = self.check_and_diff(task, scope, &vars, &origin) else {
             return Planned::Stop;
         };
-        let control = TaskControl {
-            checksums: &self.engine.checksums,
-            templar: &self.engine.templar,
-            vars: &vars,
-            role_dir: scope.role.as_ref().map(|r| r.path.as_path()),
-            playbook_dir: &self.play.playbook_dir,
-        };
+        let control = self.task_control(scope, &vars);
         let module_call = etcdplay_modules::ModuleCall {
             name: &call.name,
             args: &args,

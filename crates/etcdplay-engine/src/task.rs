@@ -459,6 +459,24 @@ impl PlayRun<'_> {
         }
     }
 
+    /// A task's `check_mode` and `diff`: its own keyword, else inherited, else the run's option.
+    pub(crate) fn check_and_diff(&self, task: &Task, scope: &TaskScope, vars: &Vars, origin: &str) -> Result<(bool, bool), TaskError> {
+        let check = self.flag(&task.check_mode.clone().or(scope.check_mode.clone()), vars, origin)?.unwrap_or(self.engine.options.check);
+        let diff = self.flag(&task.diff.clone().or(scope.diff.clone()), vars, origin)?.unwrap_or(self.engine.options.diff);
+        Ok((check, diff))
+    }
+
+    /// The control node as a task's module sees it.
+    pub(crate) fn task_control<'v>(&'v self, scope: &'v TaskScope, vars: &'v Vars) -> TaskControl<'v> {
+        TaskControl {
+            checksums: &self.engine.checksums,
+            templar: &self.engine.templar,
+            vars,
+            role_dir: scope.role.as_ref().map(|r| r.path.as_path()),
+            playbook_dir: &self.play.playbook_dir,
+        }
+    }
+
     /// One run of the task's action on the host: engine-level actions here, host modules
     /// through the transport.
     async fn execute(
@@ -481,14 +499,7 @@ impl PlayRun<'_> {
         let target = self.target(host, task, vars, delegate)?;
         let become_ = self.become_of(task, scope, vars, &target)?;
         let transport = self.engine.pool.get(&target).await.map_err(TaskError::Unreachable)?;
-        let check = match self.flag(&task.check_mode.clone().or(scope.check_mode.clone()), vars, &origin)? {
-            Some(c) => c,
-            None => self.engine.options.check,
-        };
-        let diff = match self.flag(&task.diff.clone().or(scope.diff.clone()), vars, &origin)? {
-            Some(d) => d,
-            None => self.engine.options.diff,
-        };
+        let (check, diff) = self.check_and_diff(task, scope, vars, &origin)?;
         let ctx = crate::etcd::HostActionCtx {
             host,
             transport: transport.as_ref(),
@@ -502,13 +513,7 @@ impl PlayRun<'_> {
         if let Some(blocked) = crate::etcd::guard::before_module(&ctx, &call.name, &args).await? {
             return Ok((blocked, None));
         }
-        let control = TaskControl {
-            checksums: &self.engine.checksums,
-            templar: &self.engine.templar,
-            vars,
-            role_dir: scope.role.as_ref().map(|r| r.path.as_path()),
-            playbook_dir: &self.play.playbook_dir,
-        };
+        let control = self.task_control(scope, vars);
         let module_call = etcdplay_modules::ModuleCall {
             name: &call.name,
             args: &args,

@@ -367,6 +367,22 @@ async fn group_gid_change() {
     assert_eq!(r.data["gid"], 998);
 }
 
+/// A call without check, diff or become.
+fn plain_call<'a>(
+    name: &'a str,
+    args: &'a serde_json::Map<String, Value>,
+    control: &'a Control,
+) -> ModuleCall<'a> {
+    ModuleCall {
+        name,
+        args,
+        check: false,
+        diff: false,
+        become_: None,
+        control,
+    }
+}
+
 /// `first_probe` (the engine's read-ahead) finds exactly the request the module then sends
 /// first, and only for modules whose first request reads.
 #[tokio::test]
@@ -394,14 +410,7 @@ async fn first_probe_is_the_request_the_module_sends_first() {
     ];
     for (name, args) in cases {
         let map = args.as_object().cloned().unwrap();
-        let call = ModuleCall {
-            name,
-            args: &map,
-            check: false,
-            diff: false,
-            become_: None,
-            control: &control,
-        };
+        let call = plain_call(name, &map, &control);
         let probe = etcdplay_modules::first_probe(call, "etcd-1").await;
         let host = Scripted::new(&sections(&[
             ("stat", ""),
@@ -419,14 +428,7 @@ async fn first_probe_is_the_request_the_module_sends_first() {
     // cannot be rendered yet (before facts), and without reading it.
     let args = json!({"src": "no-such-template.j2", "dest": "/opt/app/conf"});
     let map = args.as_object().cloned().unwrap();
-    let call = ModuleCall {
-        name: "template",
-        args: &map,
-        check: false,
-        diff: false,
-        become_: None,
-        control: &control,
-    };
+    let call = plain_call("template", &map, &control);
     let probe = etcdplay_modules::first_probe(call, "etcd-1")
         .await
         .expect("template probe");
@@ -443,14 +445,7 @@ async fn first_probe_is_the_request_the_module_sends_first() {
     ];
     for (name, args) in not_reads {
         let map = args.as_object().cloned().unwrap();
-        let call = ModuleCall {
-            name,
-            args: &map,
-            check: false,
-            diff: false,
-            become_: None,
-            control: &control,
-        };
+        let call = plain_call(name, &map, &control);
         assert!(
             etcdplay_modules::first_probe(call, "etcd-1")
                 .await

@@ -173,8 +173,14 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         let Some(bytes) = &local else {
             return Ok(ModuleResult::fail(format!("Source '{src}' does not exist")));
         };
-        ctx.put(&archive, std::sync::Arc::new(bytes.clone()), Some(0o600), None, None)
-            .await?;
+        ctx.put(
+            &archive,
+            std::sync::Arc::new(bytes.clone()),
+            Some(0o600),
+            None,
+            None,
+        )
+        .await?;
         let out = ctx.exec(format!("( {extract} ); echo \"rc=$?\"\n")).await?;
         report = out.stdout_str();
         stderr = out.stderr_str();
