@@ -258,6 +258,7 @@ impl<'a> PlayRun<'a> {
             };
             failed_here.extend(newly_failed);
         }
+        self.engine.read_ahead.list_done(hosts);
         failed_here
     }
 

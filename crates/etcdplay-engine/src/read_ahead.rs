@@ -86,6 +86,21 @@ impl ReadAhead {
         }
     }
 
+    /// Called when a task list ends on `hosts`: what is left was read for tasks of that list
+    /// that did not use it. Dropping it here also keeps task identities (addresses) from
+    /// outliving their list, whose tasks an include frees afterwards.
+    pub(crate) fn list_done(&self, hosts: &[String]) {
+        let mut all = self.hosts();
+        for host in hosts {
+            if let Some(h) = all.get_mut(host) {
+                if let Some(t) = h.transport.take() {
+                    t.forget();
+                }
+                h.tasks.clear();
+            }
+        }
+    }
+
     /// Called after a task ran on `host`: a change closes the window, no change widens it.
     pub(crate) fn finished(&self, host: &str, outcome: Outcome) {
         let mut hosts = self.hosts();
