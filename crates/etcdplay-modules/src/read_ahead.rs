@@ -46,7 +46,7 @@ pub async fn first_probe(call: ModuleCall<'_>, host: &str) -> Option<ExecRequest
         host: host.to_string(),
         first: Mutex::new(None),
     };
-    let control = ProbeOnly(call.control);
+    let control = ProbeOnly;
     let _ = crate::run(
         ModuleCall {
             control: &control,
@@ -67,9 +67,9 @@ pub async fn first_probe(call: ModuleCall<'_>, host: &str) -> Option<ExecRequest
 
 /// The control node while a module is run only for its first request: template and source
 /// content are not needed for it (nor available yet, before facts), so none is made.
-struct ProbeOnly<'a>(&'a dyn ControlNode);
+struct ProbeOnly;
 
-impl ControlNode for ProbeOnly<'_> {
+impl ControlNode for ProbeOnly {
     fn read_local(&self, _: &str) -> Result<Vec<u8>, ModuleError> {
         Ok(Vec::new())
     }
@@ -80,7 +80,6 @@ impl ControlNode for ProbeOnly<'_> {
         Ok((0, String::new()))
     }
     fn write_local(&self, path: &str, _: &[u8]) -> Result<(), ModuleError> {
-        let _ = self.0;
         Err(ModuleError::Control {
             path: path.to_string(),
             message: "read ahead: nothing is written".into(),
