@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use etcdplay_playbook::{ModuleCall, Task, TaskKind};
 use etcdplay_transport::{ExecRequest, Prefetching};
-use serde_json::{Map, Value};
 
 use crate::connect::ConnectTarget;
 use crate::play::PlayRun;
@@ -261,14 +260,8 @@ impl PlayRun<'_> {
             Err(_) => return Planned::Stop,
         }
         let origin = call.args_origin.to_string();
-        let args = match self.engine.templar.template_value(
-            &Value::Object(call.args.clone()),
-            &origin,
-            &vars,
-        ) {
-            Ok(Value::Object(m)) => m,
-            Ok(_) => Map::new(),
-            Err(_) => return Planned::Stop,
+        let Ok(args) = self.module_args(call, &vars, &origin) else {
+            return Planned::Stop;
         };
         let Ok(target) = self.target(host, task, &vars, None) else {
             return Planned::Stop;

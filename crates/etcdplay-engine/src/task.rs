@@ -459,6 +459,14 @@ impl PlayRun<'_> {
         }
     }
 
+    /// A module call's arguments, templated with the task's variables.
+    pub(crate) fn module_args(&self, call: &ModuleCall, vars: &Vars, origin: &str) -> Result<Map<String, Value>, TaskError> {
+        Ok(match self.engine.templar.template_value(&Value::Object(call.args.clone()), origin, vars)? {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        })
+    }
+
     /// A task's `check_mode` and `diff`: its own keyword, else inherited, else the run's option.
     pub(crate) fn check_and_diff(&self, task: &Task, scope: &TaskScope, vars: &Vars, origin: &str) -> Result<(bool, bool), TaskError> {
         let check = self.flag(&task.check_mode.clone().or(scope.check_mode.clone()), vars, origin)?.unwrap_or(self.engine.options.check);
@@ -489,10 +497,7 @@ impl PlayRun<'_> {
         delegate: Option<&str>,
     ) -> Result<(Value, Option<String>), TaskError> {
         let origin = call.args_origin.to_string();
-        let args = match self.engine.templar.template_value(&Value::Object(call.args.clone()), &origin, vars)? {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
+        let args = self.module_args(call, vars, &origin)?;
         if let Some(result) = builtin::run(self, call, &args, host, vars, task).await? {
             return Ok((result, None));
         }
