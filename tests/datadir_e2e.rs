@@ -21,7 +21,12 @@ use common::*;
 use etcdplay_lab::{netns_exists, Lab, LabConfig, LabManager};
 
 fn config() -> LabConfig {
-    LabConfig { host_prefix: "labd".into(), bridge: "etcdplaybr4".into(), subnet: [10, 213, 4], ..LabConfig::default() }
+    LabConfig {
+        host_prefix: "labd".into(),
+        bridge: "etcdplaybr4".into(),
+        subnet: [10, 213, 4],
+        ..LabConfig::default()
+    }
 }
 
 /// Takes this test's lab down however the test ends.
@@ -31,7 +36,10 @@ impl Drop for DownOnDrop {
     fn drop(&mut self) {
         let config = self.0.clone();
         let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 let _ = rt.block_on(LabManager::new(config).down());
             }
         })
@@ -47,16 +55,28 @@ const ETCDCTL: &str = "ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints http://1
 
 /// sha256 of every file in the host's data dirs, in name order.
 fn data_dir_sums(lab: &Lab, host: &str) -> String {
-    ssh_ok(lab, host, "cd /var/lib/etcd && find . -type f -print0 | sort -z | xargs -0 sha256sum")
+    ssh_ok(
+        lab,
+        host,
+        "cd /var/lib/etcd && find . -type f -print0 | sort -z | xargs -0 sha256sum",
+    )
 }
 
 /// The 20 keys written at the start, read through the cluster, with a healthy cluster.
 fn assert_keys(lab: &Lab) {
     for i in [0, 7, 19] {
-        let got = ssh_ok(lab, "labd3", &format!("{ETCDCTL} get key{i} --print-value-only"));
+        let got = ssh_ok(
+            lab,
+            "labd3",
+            &format!("{ETCDCTL} get key{i} --print-value-only"),
+        );
         assert_eq!(got.trim(), format!("value{i}"), "key{i} lost");
     }
-    let health = ssh_ok(lab, "labd1", &format!("{ETCDCTL} endpoint health --cluster 2>&1"));
+    let health = ssh_ok(
+        lab,
+        "labd1",
+        &format!("{ETCDCTL} endpoint health --cluster 2>&1"),
+    );
     assert_eq!(health.matches("is healthy").count(), 3, "{health}");
 }
 
@@ -64,19 +84,50 @@ fn assert_keys(lab: &Lab) {
 /// at PATH on the host, copied to LOCAL` line: it exists, is private, is byte for byte the
 /// host's file, and `etcdctl snapshot status` reads it as a snapshot holding keys.
 fn reset_backup(lab: &Lab, work: &Path, host: &str, line: &str) -> (String, PathBuf) {
-    let on_host = line.split(" at ").nth(1).and_then(|r| r.split(" on the host").next()).unwrap_or_default();
+    let on_host = line
+        .split(" at ")
+        .nth(1)
+        .and_then(|r| r.split(" on the host").next())
+        .unwrap_or_default();
     let local = PathBuf::from(line.rsplit(" copied to ").next().unwrap_or_default().trim());
-    assert!(on_host.ends_with(".snapshot.db") && local.starts_with(work.join("backups").join(host)), "{host}: unexpected backup line: {line}");
+    assert!(
+        on_host.ends_with(".snapshot.db") && local.starts_with(work.join("backups").join(host)),
+        "{host}: unexpected backup line: {line}"
+    );
     let meta = std::fs::metadata(&local).unwrap_or_else(|e| panic!("{}: {e}", local.display()));
-    assert_eq!(meta.permissions().mode() & 0o077, 0, "{} is readable by others", local.display());
+    assert_eq!(
+        meta.permissions().mode() & 0o077,
+        0,
+        "{} is readable by others",
+        local.display()
+    );
     let remote_sum = ssh_ok(lab, host, &format!("sha256sum {on_host}"));
     let local_sum = run_ok(Command::new("sha256sum").arg(&local));
-    assert_eq!(remote_sum.split_whitespace().next(), local_sum.split_whitespace().next(), "{host}: the copy {} differs from {on_host}", local.display());
-    let status = run_ok(Command::new("etcdctl").env("ETCDCTL_API", "3").args(["snapshot", "status", "-w", "json"]).arg(&local));
-    let status: serde_json::Value = serde_json::from_str(status.trim()).unwrap_or_else(|e| panic!("snapshot status of {}: {e}: {status}", local.display()));
+    assert_eq!(
+        remote_sum.split_whitespace().next(),
+        local_sum.split_whitespace().next(),
+        "{host}: the copy {} differs from {on_host}",
+        local.display()
+    );
+    let status = run_ok(
+        Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["snapshot", "status", "-w", "json"])
+            .arg(&local),
+    );
+    let status: serde_json::Value = serde_json::from_str(status.trim())
+        .unwrap_or_else(|e| panic!("snapshot status of {}: {e}: {status}", local.display()));
     // Every revision the cluster wrote is in the backend: the 20 keys and the marker at least.
-    assert!(status["totalKey"].as_u64().unwrap_or(0) >= 21, "{}: {status}", local.display());
-    assert!(status["revision"].as_u64().unwrap_or(0) >= 21, "{}: {status}", local.display());
+    assert!(
+        status["totalKey"].as_u64().unwrap_or(0) >= 21,
+        "{}: {status}",
+        local.display()
+    );
+    assert!(
+        status["revision"].as_u64().unwrap_or(0) >= 21,
+        "{}: {status}",
+        local.display()
+    );
     (host.to_string(), local)
 }
 
@@ -121,15 +172,35 @@ fn restore_and_read(snapshot: &Path) -> BTreeMap<String, String> {
             .env("ETCDCTL_API", "3")
             .args(["snapshot", "restore"])
             .arg(snapshot)
-            .args(["--name", "restored", "--initial-cluster", &cluster, "--initial-advertise-peer-urls", &peer_url, "--data-dir"])
+            .args([
+                "--name",
+                "restored",
+                "--initial-cluster",
+                &cluster,
+                "--initial-advertise-peer-urls",
+                &peer_url,
+                "--data-dir",
+            ])
             .arg(&data),
     );
     let log = scratch.path().join("etcd.log");
     let child = Command::new("etcd")
         .args(["--name", "restored", "--data-dir"])
         .arg(&data)
-        .args(["--listen-client-urls", &client_url, "--advertise-client-urls", &client_url])
-        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url, "--initial-cluster", &cluster])
+        .args([
+            "--listen-client-urls",
+            &client_url,
+            "--advertise-client-urls",
+            &client_url,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer_url,
+            "--initial-advertise-peer-urls",
+            &peer_url,
+            "--initial-cluster",
+            &cluster,
+        ])
         .stdout(std::fs::File::create(&log).expect("etcd log"))
         .stderr(std::fs::File::create(scratch.path().join("etcd.err")).expect("etcd log"))
         .spawn()
@@ -137,7 +208,8 @@ fn restore_and_read(snapshot: &Path) -> BTreeMap<String, String> {
     let mut etcd = LocalEtcd(child);
     let etcdctl = || {
         let mut c = Command::new("etcdctl");
-        c.env("ETCDCTL_API", "3").args(["--endpoints", &client_url, "--command-timeout", "3s"]);
+        c.env("ETCDCTL_API", "3")
+            .args(["--endpoints", &client_url, "--command-timeout", "3s"]);
         c
     };
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -146,19 +218,38 @@ fn restore_and_read(snapshot: &Path) -> BTreeMap<String, String> {
         if let Ok(Some(status)) = etcd.0.try_wait() {
             panic!("the restored etcd exited ({status}):\n{}", logs());
         }
-        if etcdctl().args(["endpoint", "health"]).output().is_ok_and(|o| o.status.success()) {
+        if etcdctl()
+            .args(["endpoint", "health"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
             break;
         }
-        assert!(Instant::now() < deadline, "the restored etcd did not become healthy:\n{}", logs());
+        assert!(
+            Instant::now() < deadline,
+            "the restored etcd did not become healthy:\n{}",
+            logs()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let members = run_ok(etcdctl().args(["member", "list"]));
-    assert_eq!(members.lines().count(), 1, "the restore is a one-member cluster: {members}");
+    assert_eq!(
+        members.lines().count(),
+        1,
+        "the restore is a one-member cluster: {members}"
+    );
     let listing = run_ok(etcdctl().args(["get", "", "--from-key"]));
     let lines: Vec<&str> = listing.lines().collect();
     // `get` prints each key and then its value on a line of its own (no value has a newline).
-    assert_eq!(lines.len() % 2, 0, "unexpected etcdctl get output: {listing}");
-    let keys: BTreeMap<String, String> = lines.chunks_exact(2).map(|kv| (kv[0].to_string(), kv[1].to_string())).collect();
+    assert_eq!(
+        lines.len() % 2,
+        0,
+        "unexpected etcdctl get output: {listing}"
+    );
+    let keys: BTreeMap<String, String> = lines
+        .chunks_exact(2)
+        .map(|kv| (kv[0].to_string(), kv[1].to_string()))
+        .collect();
     eprintln!("restored {} keys from {}", keys.len(), snapshot.display());
     keys
 }
@@ -168,11 +259,19 @@ fn a_tls_start_on_an_http_data_dir_is_refused_everywhere_and_changes_nothing() {
     let config = config();
     let manager = LabManager::new(config.clone());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(manager.down()).expect("initial down of the test lab");
+    rt.block_on(manager.down())
+        .expect("initial down of the test lab");
     let _down = DownOnDrop(config);
-    let lab = rt.block_on(manager.up(3)).unwrap_or_else(|e| panic!("lab up 3: {e}"));
+    let lab = rt
+        .block_on(manager.up(3))
+        .unwrap_or_else(|e| panic!("lab up 3: {e}"));
     for h in &lab.hosts {
-        assert!(netns_exists(&h.netns), "namespace {} of {} is missing", h.netns, h.name);
+        assert!(
+            netns_exists(&h.netns),
+            "namespace {} of {} is missing",
+            h.netns,
+            h.name
+        );
         ssh_ok(&lab, &h.name, RESET);
     }
 
@@ -184,7 +283,12 @@ fn a_tls_start_on_an_http_data_dir_is_refused_everywhere_and_changes_nothing() {
 
     // (1) An HTTP cluster with data.
     let first = etcdplay(work.path(), &["apply", "-i", inv, "site.yml"]);
-    assert_eq!(first.status.code(), Some(0), "HTTP bootstrap failed:\n{}", text(&first));
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "HTTP bootstrap failed:\n{}",
+        text(&first)
+    );
     for i in 0..20 {
         ssh_ok(&lab, "labd1", &format!("{ETCDCTL} put key{i} value{i}"));
     }
@@ -201,21 +305,45 @@ fn a_tls_start_on_an_http_data_dir_is_refused_everywhere_and_changes_nothing() {
     for h in &lab.hosts {
         ssh_ok(&lab, &h.name, "systemctl stop etcd");
     }
-    let before: Vec<String> = lab.hosts.iter().map(|h| data_dir_sums(&lab, &h.name)).collect();
-    assert!(before.iter().all(|s| s.contains("member/wal/")), "{before:?}");
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let before: Vec<String> = lab
+        .hosts
+        .iter()
+        .map(|h| data_dir_sums(&lab, &h.name))
+        .collect();
+    assert!(
+        before.iter().all(|s| s.contains("member/wal/")),
+        "{before:?}"
+    );
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
 
     // (2) The same role with https peer URLs: refused, exit 2.
     let tls = etcdplay(work.path(), &["apply", "-i", inv, "tls.yml"]);
     let out = text(&tls);
-    assert_eq!(tls.status.code(), Some(2), "the TLS apply must be refused:\n{out}");
+    assert_eq!(
+        tls.status.code(),
+        Some(2),
+        "the TLS apply must be refused:\n{out}"
+    );
     for h in &lab.hosts {
         let planned = format!("https://{}:2380", h.ip);
-        assert!(out.contains(&format!("data-dir scheme check refuses on {}", h.name)), "no refusal for {}:\n{out}", h.name);
-        assert!(out.contains(&planned), "planned URL {planned} missing:\n{out}");
+        assert!(
+            out.contains(&format!("data-dir scheme check refuses on {}", h.name)),
+            "no refusal for {}:\n{out}",
+            h.name
+        );
+        assert!(
+            out.contains(&planned),
+            "planned URL {planned} missing:\n{out}"
+        );
     }
     for (id, name, peer) in &listed {
-        assert!(out.contains(&format!("member {id} name={name} peer URLs: {peer}")), "member {id} {name} {peer} missing:\n{out}");
+        assert!(
+            out.contains(&format!("member {id} name={name} peer URLs: {peer}")),
+            "member {id} {name} {peer} missing:\n{out}"
+        );
     }
     for needle in [
         "/var/lib/etcd/default",
@@ -226,14 +354,34 @@ fn a_tls_start_on_an_http_data_dir_is_refused_everywhere_and_changes_nothing() {
     ] {
         assert!(out.contains(needle), "{needle:?} missing:\n{out}");
     }
-    assert!(out.contains(&format!("etcdplay apply -i {inv} tls.yml --leftover-membership migrate")), "the remedy is not the exact command:\n{out}");
+    assert!(
+        out.contains(&format!(
+            "etcdplay apply -i {inv} tls.yml --leftover-membership migrate"
+        )),
+        "the remedy is not the exact command:\n{out}"
+    );
 
     for (h, sums) in lab.hosts.iter().zip(&before) {
         let state = ssh(&lab, &h.name, "systemctl is-active etcd");
-        assert_eq!(String::from_utf8_lossy(&state.stdout).trim(), "inactive", "etcd runs on {}", h.name);
-        assert_eq!(&data_dir_sums(&lab, &h.name), sums, "the data dir of {} changed", h.name);
+        assert_eq!(
+            String::from_utf8_lossy(&state.stdout).trim(),
+            "inactive",
+            "etcd runs on {}",
+            h.name
+        );
+        assert_eq!(
+            &data_dir_sums(&lab, &h.name),
+            sums,
+            "the data dir of {} changed",
+            h.name
+        );
         let rejected = ssh(&lab, &h.name, &format!("journalctl -u etcd --since @{since} --no-pager | grep -c 'first record does not look like a TLS handshake'"));
-        assert_eq!(String::from_utf8_lossy(&rejected.stdout).trim(), "0", "{} logged a TLS rejection", h.name);
+        assert_eq!(
+            String::from_utf8_lossy(&rejected.stdout).trim(),
+            "0",
+            "{} logged a TLS rejection",
+            h.name
+        );
     }
 
     // (2b) The unchanged HTTP role passes the guard and brings the cluster back.
@@ -241,37 +389,100 @@ fn a_tls_start_on_an_http_data_dir_is_refused_everywhere_and_changes_nothing() {
     assert_eq!(back.status.code(), Some(0), "{}", text(&back));
 
     // (3a) migrate with the cluster running: rolling in place to port 2390, ids kept.
-    let migrated = etcdplay(work.path(), &["apply", "-i", inv, "port.yml", "--leftover-membership", "migrate"]);
+    let migrated = etcdplay(
+        work.path(),
+        &[
+            "apply",
+            "-i",
+            inv,
+            "port.yml",
+            "--leftover-membership",
+            "migrate",
+        ],
+    );
     let out = text(&migrated);
-    assert_eq!(migrated.status.code(), Some(0), "rolling migrate failed:\n{out}");
-    assert!(out.contains("one at a time (member update + restart)"), "{out}");
+    assert_eq!(
+        migrated.status.code(),
+        Some(0),
+        "rolling migrate failed:\n{out}"
+    );
+    assert!(
+        out.contains("one at a time (member update + restart)"),
+        "{out}"
+    );
     let members = ssh_ok(&lab, "labd2", &format!("{ETCDCTL} member list"));
     for (id, name, peer) in &listed {
         let moved = peer.replace(":2380", ":2390");
-        assert!(members.contains(&format!("{id}, started, {name}, {moved}")), "{name} ({id}) not moved to {moved}: {members}");
+        assert!(
+            members.contains(&format!("{id}, started, {name}, {moved}")),
+            "{name} ({id}) not moved to {moved}: {members}"
+        );
     }
     assert_keys(&lab);
     for h in &lab.hosts {
         let backups = ssh_ok(&lab, &h.name, "ls /var/backups/etcdplay");
-        assert!(backups.contains(".snapshot.db"), "{}: no snapshot backup: {backups}", h.name);
+        assert!(
+            backups.contains(".snapshot.db"),
+            "{}: no snapshot backup: {backups}",
+            h.name
+        );
     }
 
     // (3b) migrate with the cluster stopped: snapshot and restore back to port 2380.
     for h in &lab.hosts {
         ssh_ok(&lab, &h.name, "systemctl stop etcd");
     }
-    let migrated = etcdplay(work.path(), &["apply", "-i", inv, "site.yml", "--leftover-membership", "migrate"]);
+    let migrated = etcdplay(
+        work.path(),
+        &[
+            "apply",
+            "-i",
+            inv,
+            "site.yml",
+            "--leftover-membership",
+            "migrate",
+        ],
+    );
     let out = text(&migrated);
-    assert_eq!(migrated.status.code(), Some(0), "restore migrate failed:\n{out}");
-    assert!(out.contains("--leftover-membership migrate: restored every member"), "{out}");
+    assert_eq!(
+        migrated.status.code(),
+        Some(0),
+        "restore migrate failed:\n{out}"
+    );
+    assert!(
+        out.contains("--leftover-membership migrate: restored every member"),
+        "{out}"
+    );
     let members = ssh_ok(&lab, "labd2", &format!("{ETCDCTL} member list"));
     for h in &lab.hosts {
-        assert!(members.contains(&format!("http://{}:2380", h.ip)), "{} not on 2380: {members}", h.name);
-        assert!(!members.contains(&format!("http://{}:2390", h.ip)), "{} still on 2390: {members}", h.name);
-        let backups = ssh_ok(&lab, &h.name, "ls /var/backups/etcdplay; ls -d /var/lib/etcd/default.pre-migrate-*");
-        assert!(backups.contains(".data-dir.tar.gz") && backups.contains("pre-migrate"), "{}: {backups}", h.name);
-        let local: Vec<_> = std::fs::read_dir(work.path().join("backups").join(&h.name)).expect("control-node backups").collect();
-        assert!(local.len() >= 2, "backups of {} beside the inventory: {local:?}", h.name);
+        assert!(
+            members.contains(&format!("http://{}:2380", h.ip)),
+            "{} not on 2380: {members}",
+            h.name
+        );
+        assert!(
+            !members.contains(&format!("http://{}:2390", h.ip)),
+            "{} still on 2390: {members}",
+            h.name
+        );
+        let backups = ssh_ok(
+            &lab,
+            &h.name,
+            "ls /var/backups/etcdplay; ls -d /var/lib/etcd/default.pre-migrate-*",
+        );
+        assert!(
+            backups.contains(".data-dir.tar.gz") && backups.contains("pre-migrate"),
+            "{}: {backups}",
+            h.name
+        );
+        let local: Vec<_> = std::fs::read_dir(work.path().join("backups").join(&h.name))
+            .expect("control-node backups")
+            .collect();
+        assert!(
+            local.len() >= 2,
+            "backups of {} beside the inventory: {local:?}",
+            h.name
+        );
     }
     assert_keys(&lab);
 
@@ -279,30 +490,76 @@ fn a_tls_start_on_an_http_data_dir_is_refused_everywhere_and_changes_nothing() {
     // marker written just before proves below that the restored backup is this reset's, not
     // one of the migrations' older snapshots (which lack it).
     let marker = format!("reset-{since}");
-    ssh_ok(&lab, "labd1", &format!("{ETCDCTL} put reset-marker {marker}"));
-    let reset = etcdplay(work.path(), &["apply", "-i", inv, "port.yml", "--leftover-membership", "reset"]);
+    ssh_ok(
+        &lab,
+        "labd1",
+        &format!("{ETCDCTL} put reset-marker {marker}"),
+    );
+    let reset = etcdplay(
+        work.path(),
+        &[
+            "apply",
+            "-i",
+            inv,
+            "port.yml",
+            "--leftover-membership",
+            "reset",
+        ],
+    );
     let out = text(&reset);
     assert_eq!(reset.status.code(), Some(0), "reset failed:\n{out}");
-    assert!(out.contains("--leftover-membership reset: emptied the data dirs"), "{out}");
+    assert!(
+        out.contains("--leftover-membership reset: emptied the data dirs"),
+        "{out}"
+    );
     let mut reset_backups = Vec::new();
     for h in &lab.hosts {
-        let line = out.lines().find(|l| l.trim_start().starts_with(&format!("{}: backup of", h.name))).unwrap_or_default();
-        assert!(line.contains(".snapshot.db on the host"), "{}: a running member is backed up by a snapshot: {line}", h.name);
-        assert!(out.contains(&format!("{}: backup of /var/lib/etcd/default at /var/backups/etcdplay/{}-", h.name, h.name)), "{out}");
+        let line = out
+            .lines()
+            .find(|l| {
+                l.trim_start()
+                    .starts_with(&format!("{}: backup of", h.name))
+            })
+            .unwrap_or_default();
+        assert!(
+            line.contains(".snapshot.db on the host"),
+            "{}: a running member is backed up by a snapshot: {line}",
+            h.name
+        );
+        assert!(
+            out.contains(&format!(
+                "{}: backup of /var/lib/etcd/default at /var/backups/etcdplay/{}-",
+                h.name, h.name
+            )),
+            "{out}"
+        );
         reset_backups.push(reset_backup(&lab, work.path(), &h.name, line));
     }
     let members = ssh_ok(&lab, "labd1", &format!("{ETCDCTL} member list"));
     assert_eq!(members.matches(":2390").count(), 3, "{members}");
-    let gone = ssh_ok(&lab, "labd1", &format!("{ETCDCTL} get key7 --print-value-only"));
+    let gone = ssh_ok(
+        &lab,
+        "labd1",
+        &format!("{ETCDCTL} get key7 --print-value-only"),
+    );
     assert_eq!(gone.trim(), "", "reset kept data");
     // The keys the reset dropped from the cluster are in its backup: restored with etcdctl
     // into a throwaway etcd on the control node, every one reads back with its value.
     let (host, backup) = &reset_backups[0];
     let restored = restore_and_read(backup);
     for i in 0..20 {
-        assert_eq!(restored.get(&format!("key{i}")).map(String::as_str), Some(format!("value{i}").as_str()), "key{i} is not in the reset backup of {host} ({}): {restored:?}", backup.display());
+        assert_eq!(
+            restored.get(&format!("key{i}")).map(String::as_str),
+            Some(format!("value{i}").as_str()),
+            "key{i} is not in the reset backup of {host} ({}): {restored:?}",
+            backup.display()
+        );
     }
-    assert_eq!(restored.get("reset-marker"), Some(&marker), "the backup of {host} predates the reset: {restored:?}");
+    assert_eq!(
+        restored.get("reset-marker"),
+        Some(&marker),
+        "the backup of {host} predates the reset: {restored:?}"
+    );
     // A fresh, consistent cluster passes the guard: a plain run changes nothing.
     let again = etcdplay(work.path(), &["apply", "-i", inv, "port.yml"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));

@@ -31,7 +31,12 @@ use etcdplay_lab::{netns_exists, Lab, LabConfig, LabHost, LabManager};
 
 /// This test's own lab.
 fn lab_config() -> LabConfig {
-    LabConfig { host_prefix: "labc".into(), bridge: "etcdplaybr3".into(), subnet: [10, 213, 3], ..LabConfig::default() }
+    LabConfig {
+        host_prefix: "labc".into(),
+        bridge: "etcdplaybr3".into(),
+        subnet: [10, 213, 3],
+        ..LabConfig::default()
+    }
 }
 
 /// Takes the lab down when the test ends, however it ends.
@@ -45,7 +50,10 @@ impl Drop for DownOnDrop {
         }
         let config = self.0.clone();
         let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 let _ = rt.block_on(LabManager::new(config).down());
             }
         })
@@ -61,7 +69,11 @@ struct World {
 
 impl World {
     fn host(&self, name: &str) -> &LabHost {
-        self.lab.hosts.iter().find(|h| h.name == name).unwrap_or_else(|| panic!("no lab host {name}"))
+        self.lab
+            .hosts
+            .iter()
+            .find(|h| h.name == name)
+            .unwrap_or_else(|| panic!("no lab host {name}"))
     }
 
     /// Writes the inventory with the first `n` hosts in group `etcd`.
@@ -91,7 +103,10 @@ impl World {
         args.extend_from_slice(extra);
         let started = Instant::now();
         let out = common::etcdplay_with_deadline(self.dir.path(), &args, APPLY_DEADLINE);
-        eprintln!("apply {extra:?} on {n} hosts took {:.1}s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "apply {extra:?} on {n} hosts took {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
         out
     }
 
@@ -127,24 +142,39 @@ impl World {
     /// A shell command on a host as root.
     fn sh(&self, host: &str, command: &str) -> String {
         let h = self.host(host);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let out = rt.block_on(h.exec("root", command, Duration::from_secs(60))).unwrap_or_else(|e| panic!("{host}: {e}"));
-        assert!(out.status.success(), "{host}: `{command}` failed: {}", String::from_utf8_lossy(&out.stderr));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let out = rt
+            .block_on(h.exec("root", command, Duration::from_secs(60)))
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+        assert!(
+            out.status.success(),
+            "{host}: `{command}` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     fn pid(&self, host: &str) -> u64 {
-        self.sh(host, "systemctl show -p MainPID --value etcd").parse().expect("MainPID")
+        self.sh(host, "systemctl show -p MainPID --value etcd")
+            .parse()
+            .expect("MainPID")
     }
 
     fn names(&self, n: usize) -> Vec<String> {
-        self.lab.hosts.iter().take(n).map(|h| h.name.clone()).collect()
+        self.lab
+            .hosts
+            .iter()
+            .take(n)
+            .map(|h| h.name.clone())
+            .collect()
     }
 }
 
 /// The longest an `etcdplay apply` may take before the test gives up on it.
 const APPLY_DEADLINE: Duration = Duration::from_secs(300);
-
 
 fn text(out: &Output) -> String {
     common::text(out)
@@ -156,7 +186,13 @@ fn recap_changed(out: &str) -> Vec<(String, u64)> {
         .filter(|l| l.contains(" ok=") && l.contains("changed="))
         .filter_map(|l| {
             let host = l.split_whitespace().next()?.to_string();
-            let n = l.split("changed=").nth(1)?.split_whitespace().next()?.parse().ok()?;
+            let n = l
+                .split("changed=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
             Some((host, n))
         })
         .collect()
@@ -165,7 +201,11 @@ fn recap_changed(out: &str) -> Vec<(String, u64)> {
 #[test]
 fn etcd_cluster_lifecycle() {
     assert!(
-        Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false),
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false),
         "end-to-end tests need root"
     );
     let config = lab_config();
@@ -174,14 +214,25 @@ fn etcd_cluster_lifecycle() {
     let started = Instant::now();
     // Start from fresh hosts: a lab left over from an earlier run may hold a cluster.
     if std::env::var_os("ETCDPLAY_KEEP_LAB").is_none() {
-        rt.block_on(LabManager::new(config.clone()).down()).expect("lab down");
+        rt.block_on(LabManager::new(config.clone()).down())
+            .expect("lab down");
     }
-    let lab = rt.block_on(LabManager::new(config).up(4)).expect("lab up 4");
+    let lab = rt
+        .block_on(LabManager::new(config).up(4))
+        .expect("lab up 4");
     eprintln!("lab up took {:.1}s", started.elapsed().as_secs_f64());
     for h in &lab.hosts {
-        assert!(netns_exists(&h.netns), "namespace {} of {} is missing", h.netns, h.name);
+        assert!(
+            netns_exists(&h.netns),
+            "namespace {} of {} is missing",
+            h.netns,
+            h.name
+        );
     }
-    let world = World { lab, dir: tempfile::tempdir().expect("tempdir") };
+    let world = World {
+        lab,
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
 
     fresh_tls_deploy(&world);
     no_op_rerun(&world);
@@ -203,33 +254,62 @@ fn fresh_tls_deploy(w: &World) {
     let shown = text(&members);
     assert!(members.status.success(), "{shown}");
     for h in w.lab.hosts.iter().take(3) {
-        assert!(shown.contains(&format!("{}, https://{}:2380", h.name, h.ip)), "{} missing from member list:\n{shown}", h.name);
+        assert!(
+            shown.contains(&format!("{}, https://{}:2380", h.name, h.ip)),
+            "{} missing from member list:\n{shown}",
+            h.name
+        );
     }
     assert!(!shown.contains("http://"), "{shown}");
     for h in w.names(3) {
         let hits = w.sh(&h, "journalctl -u etcd --no-pager | grep -c 'first record does not look like a TLS handshake' || true");
         assert_eq!(hits, "0", "{h}: plain HTTP spoken to a TLS port");
         // The key is for etcd only.
-        assert_eq!(w.sh(&h, "stat -c '%a %U' /etc/etcd/pki/member-key.pem"), "600 etcd", "{h}");
-        assert_eq!(w.sh(&h, "stat -c '%a %U' /var/lib/etcd/data"), "700 etcd", "{h}");
+        assert_eq!(
+            w.sh(&h, "stat -c '%a %U' /etc/etcd/pki/member-key.pem"),
+            "600 etcd",
+            "{h}"
+        );
+        assert_eq!(
+            w.sh(&h, "stat -c '%a %U' /var/lib/etcd/data"),
+            "700 etcd",
+            "{h}"
+        );
     }
     // The private key never shows in the run's output.
-    assert!(!text(&out).contains("PRIVATE KEY"), "key material in output");
+    assert!(
+        !text(&out).contains("PRIVATE KEY"),
+        "key material in output"
+    );
 
     // Refused: plain HTTP, no client certificate, and a client certificate of another CA.
     let first = &w.lab.hosts[0];
     let plain = Command::new("etcdctl")
-        .args([format!("--endpoints=http://{}:2379", first.ip).as_str(), "--dial-timeout=3s", "--command-timeout=3s", "get", "x"])
+        .args([
+            format!("--endpoints=http://{}:2379", first.ip).as_str(),
+            "--dial-timeout=3s",
+            "--command-timeout=3s",
+            "get",
+            "x",
+        ])
         .output()
         .expect("etcdctl");
-    assert!(!plain.status.success(), "plain HTTP was served:\n{}", text(&plain));
+    assert!(
+        !plain.status.success(),
+        "plain HTTP was served:\n{}",
+        text(&plain)
+    );
     let no_cert = Command::new("etcdctl")
         .arg(format!("--endpoints=https://{}:2379", first.ip))
         .arg(format!("--cacert={}", w.pki().join("ca.pem").display()))
         .args(["--dial-timeout=3s", "--command-timeout=3s", "put", "x", "y"])
         .output()
         .expect("etcdctl");
-    assert!(!no_cert.status.success(), "a client without certificate was served:\n{}", text(&no_cert));
+    assert!(
+        !no_cert.status.success(),
+        "a client without certificate was served:\n{}",
+        text(&no_cert)
+    );
     let other = foreign_client_cert(w.dir.path());
     let foreign = Command::new("etcdctl")
         .arg(format!("--endpoints=https://{}:2379", first.ip))
@@ -239,16 +319,29 @@ fn fresh_tls_deploy(w: &World) {
         .args(["--dial-timeout=3s", "--command-timeout=3s", "put", "x", "y"])
         .output()
         .expect("etcdctl");
-    assert!(!foreign.status.success(), "a certificate of another CA was accepted:\n{}", text(&foreign));
+    assert!(
+        !foreign.status.success(),
+        "a certificate of another CA was accepted:\n{}",
+        text(&foreign)
+    );
     // The cluster's own client certificate works for writes.
     let put = w.etcdctl(&all, &["put", "fresh", "yes"]);
     assert!(put.status.success(), "{}", text(&put));
 
     // `etcdplay pki show` lists what etcd_pki issued.
-    let show = common::etcdplay(w.dir.path(), &["pki", "show", "--pki-dir", w.pki().to_str().expect("utf-8")]);
+    let show = common::etcdplay(
+        w.dir.path(),
+        &["pki", "show", "--pki-dir", w.pki().to_str().expect("utf-8")],
+    );
     let shown = text(&show);
     assert!(show.status.success(), "{shown}");
-    for want in ["ca.pem", "labc1.pem", "labc2.pem", "labc3.pem", "client.pem"] {
+    for want in [
+        "ca.pem",
+        "labc1.pem",
+        "labc2.pem",
+        "labc3.pem",
+        "client.pem",
+    ] {
         assert!(shown.contains(want), "{want} missing:\n{shown}");
     }
 }
@@ -262,7 +355,12 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout ca-key.pem -out ca.pem -days 2
 openssl req -newkey rsa:2048 -nodes -keyout client-key.pem -out client.csr -subj /CN=root 2>/dev/null
 printf 'extendedKeyUsage=clientAuth\\n' > ext.cnf
 openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out client.pem -days 2 -extfile ext.cnf 2>/dev/null";
-    let out = Command::new("sh").arg("-c").arg(script).current_dir(&dir).output().expect("openssl");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(&dir)
+        .output()
+        .expect("openssl");
     assert!(out.status.success(), "openssl: {}", text(&out));
     dir
 }
@@ -278,13 +376,19 @@ fn no_op_rerun(w: &World) {
         assert_eq!(*changed, 0, "{host} changed on a re-run:\n{shown}");
     }
     let after: Vec<u64> = w.names(3).iter().map(|h| w.pid(h)).collect();
-    assert_eq!(before, after, "etcd was restarted by a run that changed nothing");
+    assert_eq!(
+        before, after,
+        "etcd was restarted by a run that changed nothing"
+    );
 }
 
 /// One member's down window during a restart, from systemd (monotonic µs, shared by every
 /// machine since they run on one kernel).
 fn down_window(w: &World, host: &str) -> (u64, u64) {
-    let shown = w.sh(host, "systemctl show -p ActiveExitTimestampMonotonic -p ActiveEnterTimestampMonotonic etcd");
+    let shown = w.sh(
+        host,
+        "systemctl show -p ActiveExitTimestampMonotonic -p ActiveEnterTimestampMonotonic etcd",
+    );
     let field = |name: &str| -> u64 {
         shown
             .lines()
@@ -292,7 +396,10 @@ fn down_window(w: &World, host: &str) -> (u64, u64) {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or_else(|| panic!("{host}: no {name} in {shown}"))
     };
-    (field("ActiveExitTimestampMonotonic"), field("ActiveEnterTimestampMonotonic"))
+    (
+        field("ActiveExitTimestampMonotonic"),
+        field("ActiveEnterTimestampMonotonic"),
+    )
 }
 
 fn rolling_restart(w: &World) {
@@ -312,10 +419,18 @@ fn rolling_restart(w: &World) {
                     .arg(format!("--cacert={}", pki.join("ca.pem").display()))
                     .arg(format!("--cert={}", pki.join("client.pem").display()))
                     .arg(format!("--key={}", pki.join("client-key.pem").display()))
-                    .args(["--dial-timeout=2s", "--command-timeout=2s", "put", &format!("rolling/{i}"), "v"])
+                    .args([
+                        "--dial-timeout=2s",
+                        "--command-timeout=2s",
+                        "put",
+                        &format!("rolling/{i}"),
+                        "v",
+                    ])
                     .output();
                 let ok = out.map(|o| o.status.success()).unwrap_or(false);
-                log.lock().unwrap_or_else(|p| p.into_inner()).push((Instant::now(), ok));
+                log.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((Instant::now(), ok));
                 i += 1;
                 std::thread::sleep(Duration::from_millis(200));
             }
@@ -331,20 +446,41 @@ fn rolling_restart(w: &World) {
     let after: Vec<u64> = w.names(3).iter().map(|h| w.pid(h)).collect();
     for (i, h) in w.names(3).iter().enumerate() {
         assert_ne!(before[i], after[i], "{h} was not restarted");
-        assert!(w.sh(h, "systemctl cat etcd").contains("--snapshot-count 50000"), "{h}: unit not updated");
+        assert!(
+            w.sh(h, "systemctl cat etcd")
+                .contains("--snapshot-count 50000"),
+            "{h}: unit not updated"
+        );
     }
     // No two members were down at the same time.
-    let mut windows: Vec<(u64, u64, String)> = w.names(3).iter().map(|h| {
-        let (a, b) = down_window(w, h);
-        (a, b, h.clone())
-    }).collect();
+    let mut windows: Vec<(u64, u64, String)> = w
+        .names(3)
+        .iter()
+        .map(|h| {
+            let (a, b) = down_window(w, h);
+            (a, b, h.clone())
+        })
+        .collect();
     windows.sort();
     for pair in windows.windows(2) {
-        assert!(pair[0].1 <= pair[1].0, "restarts overlapped: {} down {}..{}, {} down {}..{}", pair[0].2, pair[0].0, pair[0].1, pair[1].2, pair[1].0, pair[1].1);
+        assert!(
+            pair[0].1 <= pair[1].0,
+            "restarts overlapped: {} down {}..{}, {} down {}..{}",
+            pair[0].2,
+            pair[0].0,
+            pair[0].1,
+            pair[1].2,
+            pair[1].0,
+            pair[1].1
+        );
     }
     // Quorum held: the longest run of failed writes is short.
     let log = log.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    assert!(log.len() > 10, "the writer hardly ran: {} writes", log.len());
+    assert!(
+        log.len() > 10,
+        "the writer hardly ran: {} writes",
+        log.len()
+    );
     let mut longest = Duration::ZERO;
     let mut last_ok = log[0].0;
     for (t, ok) in &log {
@@ -355,14 +491,25 @@ fn rolling_restart(w: &World) {
         }
     }
     let failed = log.iter().filter(|(_, ok)| !ok).count();
-    eprintln!("writer: {} writes, {failed} failed, longest failure window {:.1}s", log.len(), longest.as_secs_f64());
-    assert!(longest < Duration::from_secs(5), "writes failed for {:.1}s during the rolling restart", longest.as_secs_f64());
+    eprintln!(
+        "writer: {} writes, {failed} failed, longest failure window {:.1}s",
+        log.len(),
+        longest.as_secs_f64()
+    );
+    assert!(
+        longest < Duration::from_secs(5),
+        "writes failed for {:.1}s during the rolling restart",
+        longest.as_secs_f64()
+    );
 }
 
 fn member_join(w: &World) {
     let before: Vec<u64> = w.names(3).iter().map(|h| w.pid(h)).collect();
     for i in 0..20 {
-        let put = w.etcdctl(&w.endpoints(3), &["put", &format!("before-join/{i}"), &format!("v{i}")]);
+        let put = w.etcdctl(
+            &w.endpoints(3),
+            &["put", &format!("before-join/{i}"), &format!("v{i}")],
+        );
         assert!(put.status.success(), "{}", text(&put));
     }
     // The tunable of the rolling restart stays, so that only the join is new.
@@ -373,19 +520,41 @@ fn member_join(w: &World) {
     let members = w.etcdctl(&all, &["member", "list"]);
     let listed = text(&members);
     assert!(members.status.success(), "{listed}");
-    assert_eq!(listed.lines().filter(|l| l.contains(", started, ")).count(), 4, "{listed}");
+    assert_eq!(
+        listed.lines().filter(|l| l.contains(", started, ")).count(),
+        4,
+        "{listed}"
+    );
     // Promoted: the last column (is learner) is false everywhere.
-    assert!(listed.lines().all(|l| l.trim().is_empty() || l.trim_end().ends_with("false")), "a learner is left:\n{listed}");
+    assert!(
+        listed
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_end().ends_with("false")),
+        "a learner is left:\n{listed}"
+    );
     let health = w.etcdctl(&all, &["endpoint", "health"]);
-    assert_eq!(text(&health).matches("is healthy").count(), 4, "{}", text(&health));
+    assert_eq!(
+        text(&health).matches("is healthy").count(),
+        4,
+        "{}",
+        text(&health)
+    );
     // The new member serves every key, including those written before it joined.
     let fourth = format!("https://{}:2379", w.lab.hosts[3].ip);
     let got = w.etcdctl(&fourth, &["get", "before-join/", "--prefix", "--keys-only"]);
     assert!(got.status.success(), "{}", text(&got));
-    assert_eq!(String::from_utf8_lossy(&got.stdout).lines().filter(|l| l.starts_with("before-join/")).count(), 20);
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout)
+            .lines()
+            .filter(|l| l.starts_with("before-join/"))
+            .count(),
+        20
+    );
     let fresh = w.etcdctl(&fourth, &["get", "fresh", "--print-value-only"]);
     assert_eq!(String::from_utf8_lossy(&fresh.stdout).trim(), "yes");
-    assert!(w.sh("labc4", "cat /etc/etcd/etcd-initial.env").contains("ETCDPLAY_INITIAL_CLUSTER_STATE=existing"));
+    assert!(w
+        .sh("labc4", "cat /etc/etcd/etcd-initial.env")
+        .contains("ETCDPLAY_INITIAL_CLUSTER_STATE=existing"));
     // The old members were not restarted for the join.
     let after: Vec<u64> = w.names(3).iter().map(|h| w.pid(h)).collect();
     assert_eq!(before, after, "existing members restarted for a join");
@@ -395,7 +564,10 @@ fn member_join(w: &World) {
     assert!(again.status.success(), "{shown}");
     let recap = recap_changed(&shown);
     assert_eq!(recap.len(), 4, "{shown}");
-    assert!(recap.iter().all(|(_, c)| *c == 0), "a run after the join changed something:\n{shown}");
+    assert!(
+        recap.iter().all(|(_, c)| *c == 0),
+        "a run after the join changed something:\n{shown}"
+    );
 }
 
 fn quorum_guard(w: &World) {
@@ -403,9 +575,19 @@ fn quorum_guard(w: &World) {
     let before = w.pid("labc1");
     let out = w.apply(4, &["-e", "etcd_snapshot_count=60000", "--limit", "labc1"]);
     let shown = text(&out);
-    assert!(!out.status.success(), "a restart with a member down was not refused:\n{shown}");
-    assert!(shown.contains("refusing to restart etcd on labc1") && shown.contains("labc4"), "{shown}");
-    assert_eq!(w.pid("labc1"), before, "labc1 was restarted while labc4 was down");
+    assert!(
+        !out.status.success(),
+        "a restart with a member down was not refused:\n{shown}"
+    );
+    assert!(
+        shown.contains("refusing to restart etcd on labc1") && shown.contains("labc4"),
+        "{shown}"
+    );
+    assert_eq!(
+        w.pid("labc1"),
+        before,
+        "labc1 was restarted while labc4 was down"
+    );
     w.sh("labc4", "systemctl start etcd");
 }
 
@@ -413,14 +595,27 @@ fn plain_http(w: &World) {
     for h in w.names(4) {
         w.sh(&h, "systemctl stop etcd");
     }
-    let extra = ["-e", "etcd_tls=false", "-e", "etcd_data_dir=/var/lib/etcd/plain", "-e", "etcd_cluster_token=plain"];
+    let extra = [
+        "-e",
+        "etcd_tls=false",
+        "-e",
+        "etcd_data_dir=/var/lib/etcd/plain",
+        "-e",
+        "etcd_cluster_token=plain",
+    ];
     let out = w.apply(3, &extra);
     let shown = text(&out);
     assert!(out.status.success(), "plain HTTP deploy failed:\n{shown}");
-    let endpoints: Vec<String> = w.lab.hosts.iter().take(3).map(|h| {
-        assert!(netns_exists(&h.netns), "namespace {} is gone", h.netns);
-        format!("http://{}:2379", h.ip)
-    }).collect();
+    let endpoints: Vec<String> = w
+        .lab
+        .hosts
+        .iter()
+        .take(3)
+        .map(|h| {
+            assert!(netns_exists(&h.netns), "namespace {} is gone", h.netns);
+            format!("http://{}:2379", h.ip)
+        })
+        .collect();
     let etcdctl = |args: &[&str]| {
         Command::new("etcdctl")
             .arg(format!("--endpoints={}", endpoints.join(",")))
@@ -430,10 +625,17 @@ fn plain_http(w: &World) {
             .expect("etcdctl")
     };
     let health = etcdctl(&["endpoint", "health"]);
-    assert_eq!(text(&health).matches("is healthy").count(), 3, "{}", text(&health));
+    assert_eq!(
+        text(&health).matches("is healthy").count(),
+        3,
+        "{}",
+        text(&health)
+    );
     let members = etcdctl(&["member", "list"]);
     let listed = text(&members);
     assert_eq!(listed.matches(":2380").count(), 3, "{listed}");
     assert!(!listed.contains("https://"), "{listed}");
-    assert!(!w.sh("labc1", "systemctl cat etcd").contains("--client-cert-auth"));
+    assert!(!w
+        .sh("labc1", "systemctl cat etcd")
+        .contains("--client-cert-auth"));
 }

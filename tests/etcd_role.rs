@@ -11,11 +11,19 @@ const RESET: &str = "systemctl stop etcd 2>/dev/null; systemctl disable etcd 2>/
     systemctl daemon-reload; true";
 
 fn recap_lines(output: &str) -> Vec<String> {
-    output.lines().skip_while(|l| !l.starts_with("PLAY RECAP")).skip(1).filter(|l| l.contains(" : ok=")).map(str::to_string).collect()
+    output
+        .lines()
+        .skip_while(|l| !l.starts_with("PLAY RECAP"))
+        .skip(1)
+        .filter(|l| l.contains(" : ok="))
+        .map(str::to_string)
+        .collect()
 }
 
 fn etcd_pid(lab: &etcdplay_lab::Lab, host: &str) -> String {
-    ssh_ok(lab, host, "systemctl show -p MainPID --value etcd").trim().to_string()
+    ssh_ok(lab, host, "systemctl show -p MainPID --value etcd")
+        .trim()
+        .to_string()
 }
 
 #[test]
@@ -31,20 +39,38 @@ fn ansible_style_etcd_role_forms_a_healthy_cluster_and_reruns_without_changes() 
 
     let first = etcdplay(work.path(), &["apply", "-i", inv, "site.yml"]);
     let first_text = text(&first);
-    assert_eq!(first.status.code(), Some(0), "first apply failed:\n{first_text}");
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "first apply failed:\n{first_text}"
+    );
     let recap = recap_lines(&first_text);
     assert_eq!(recap.len(), 3, "{first_text}");
-    assert!(recap.iter().all(|l| !l.contains("changed=0 ")), "a fresh host must change: {recap:#?}");
+    assert!(
+        recap.iter().all(|l| !l.contains("changed=0 ")),
+        "a fresh host must change: {recap:#?}"
+    );
     // etcd was started by this run after the changes that notified the restart handler, so
     // the handler has nothing to do: it reports ok on every host and restarts nothing.
-    let handler = first_text.split("RUNNING HANDLER [etcds : restart etcd]").nth(1).unwrap_or_default();
+    let handler = first_text
+        .split("RUNNING HANDLER [etcds : restart etcd]")
+        .nth(1)
+        .unwrap_or_default();
     let handler = handler.split("PLAY RECAP").next().unwrap_or_default();
     for h in &lab.hosts {
-        assert!(handler.contains(&format!("ok: [{}]", h.name)), "{} restarted again:\n{first_text}", h.name);
+        assert!(
+            handler.contains(&format!("ok: [{}]", h.name)),
+            "{} restarted again:\n{first_text}",
+            h.name
+        );
     }
     assert!(!handler.contains("changed:"), "{first_text}");
 
-    let endpoints: Vec<String> = lab.hosts.iter().map(|h| format!("http://{}:2379", h.ip)).collect();
+    let endpoints: Vec<String> = lab
+        .hosts
+        .iter()
+        .map(|h| format!("http://{}:2379", h.ip))
+        .collect();
     let health = std::process::Command::new("etcdctl")
         .env("ETCDCTL_API", "3")
         .args(["--endpoints", &endpoints.join(","), "endpoint", "health"])
@@ -52,8 +78,16 @@ fn ansible_style_etcd_role_forms_a_healthy_cluster_and_reruns_without_changes() 
         .expect("etcdctl");
     let health_text = text(&health);
     assert!(health.status.success(), "{health_text}");
-    assert_eq!(health_text.matches("is healthy").count(), 3, "{health_text}");
-    let members = ssh_ok(lab, "lab1", "ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints http://127.0.0.1:2379 member list");
+    assert_eq!(
+        health_text.matches("is healthy").count(),
+        3,
+        "{health_text}"
+    );
+    let members = ssh_ok(
+        lab,
+        "lab1",
+        "ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints http://127.0.0.1:2379 member list",
+    );
     for name in ["etcd1", "etcd2", "etcd3"] {
         assert!(members.contains(name), "member {name} missing: {members}");
     }
@@ -61,24 +95,54 @@ fn ansible_style_etcd_role_forms_a_healthy_cluster_and_reruns_without_changes() 
     let pids: Vec<String> = lab.hosts.iter().map(|h| etcd_pid(lab, &h.name)).collect();
     let second = etcdplay(work.path(), &["apply", "-i", inv, "site.yml"]);
     let second_text = text(&second);
-    assert_eq!(second.status.code(), Some(0), "second apply failed:\n{second_text}");
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "second apply failed:\n{second_text}"
+    );
     let recap = recap_lines(&second_text);
     assert_eq!(recap.len(), 3, "{second_text}");
-    assert!(recap.iter().all(|l| l.contains("changed=0 ") && l.contains("failed=0 ")), "second run changed something:\n{second_text}");
+    assert!(
+        recap
+            .iter()
+            .all(|l| l.contains("changed=0 ") && l.contains("failed=0 ")),
+        "second run changed something:\n{second_text}"
+    );
     let pids_after: Vec<String> = lab.hosts.iter().map(|h| etcd_pid(lab, &h.name)).collect();
     assert_eq!(pids, pids_after, "a no-change run restarted etcd");
 
     // `etcdplay health` follows the cluster: every member healthy → 0; one member stopped → 2,
     // naming it.
-    let healthy = etcdplay(work.path(), &["health", "-i", inv, "-e", "etcd_group=etcds"]);
+    let healthy = etcdplay(
+        work.path(),
+        &["health", "-i", inv, "-e", "etcd_group=etcds"],
+    );
     let healthy_text = text(&healthy);
     assert_eq!(healthy.status.code(), Some(0), "{healthy_text}");
-    assert_eq!(healthy_text.matches("|    true |").count(), 3, "{healthy_text}");
+    assert_eq!(
+        healthy_text.matches("|    true |").count(),
+        3,
+        "{healthy_text}"
+    );
     let stopped = &lab.hosts[2];
     ssh_ok(lab, &stopped.name, "systemctl stop etcd");
-    let degraded = etcdplay(work.path(), &["health", "-i", inv, "-e", "etcd_group=etcds", "--timeout", "3"]);
+    let degraded = etcdplay(
+        work.path(),
+        &[
+            "health",
+            "-i",
+            inv,
+            "-e",
+            "etcd_group=etcds",
+            "--timeout",
+            "3",
+        ],
+    );
     let degraded_text = text(&degraded);
     ssh_ok(lab, &stopped.name, "systemctl start etcd");
     assert_eq!(degraded.status.code(), Some(2), "{degraded_text}");
-    assert!(degraded_text.contains(&stopped.ip.to_string()) && degraded_text.contains("UNHEALTHY"), "{degraded_text}");
+    assert!(
+        degraded_text.contains(&stopped.ip.to_string()) && degraded_text.contains("UNHEALTHY"),
+        "{degraded_text}"
+    );
 }

@@ -31,7 +31,6 @@ const APPLY_DEADLINE: Duration = Duration::from_secs(420);
 /// The longest run of failed writes tolerated while members restart one at a time.
 const MAX_FAILURE_WINDOW: Duration = Duration::from_secs(6);
 
-
 /// The lab's client URLs with `scheme`, checking every namespace exists first.
 fn endpoints(lab: &PrivateLab, scheme: &str) -> String {
     lab.lab

@@ -51,10 +51,21 @@ const HEAD: &str = "- hosts: etcds\n  gather_facts: false\n";
 fn refused(dir: &Path, probe: &Probe, args: &[&str], code: i32, location: &str) -> String {
     let out = etcdplay(dir, args);
     let all = text(&out);
-    assert_eq!(out.status.code(), Some(code), "{args:?}: expected exit {code}:\n{all}");
-    assert!(all.contains(location), "{args:?}: error does not say {location:?}:\n{all}");
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{args:?}: expected exit {code}:\n{all}"
+    );
+    assert!(
+        all.contains(location),
+        "{args:?}: error does not say {location:?}:\n{all}"
+    );
     assert!(!all.contains("PLAY ["), "{args:?}: a play started:\n{all}");
-    assert_eq!(probe.contacts(), 0, "{args:?}: a host was contacted:\n{all}");
+    assert_eq!(
+        probe.contacts(),
+        0,
+        "{args:?}: a host was contacted:\n{all}"
+    );
     all
 }
 
@@ -89,23 +100,74 @@ fn structural_errors_are_refused_with_their_location_before_any_connection() {
         refused(d, &probe, &["apply", "-i", "hosts", name], 4, location);
     }
     // A playbook file that does not exist at all.
-    refused(d, &probe, &["apply", "-i", "hosts", "nowhere.yml"], 4, "nowhere.yml");
+    refused(
+        d,
+        &probe,
+        &["apply", "-i", "hosts", "nowhere.yml"],
+        4,
+        "nowhere.yml",
+    );
     // An inventory line that does not parse.
     write(d, "bad_inventory", "[etcds\nh1 ansible_host=127.0.0.77\n");
-    write(d, "good.yml", &format!("{HEAD}  tasks:\n    - command: echo hi\n"));
-    refused(d, &probe, &["apply", "-i", "bad_inventory", "good.yml"], 4, "bad_inventory:1");
+    write(
+        d,
+        "good.yml",
+        &format!("{HEAD}  tasks:\n    - command: echo hi\n"),
+    );
+    refused(
+        d,
+        &probe,
+        &["apply", "-i", "bad_inventory", "good.yml"],
+        4,
+        "bad_inventory:1",
+    );
 }
 
 #[test]
 fn bad_options_are_refused_before_any_connection() {
     let (dir, probe) = setup();
     let d = dir.path();
-    write(d, "good.yml", &format!("{HEAD}  tasks:\n    - command: echo hi\n"));
-    let e = refused(d, &probe, &["apply", "-i", "hosts", "-e", "{\"a\": ", "good.yml"], 5, "-e");
+    write(
+        d,
+        "good.yml",
+        &format!("{HEAD}  tasks:\n    - command: echo hi\n"),
+    );
+    let e = refused(
+        d,
+        &probe,
+        &["apply", "-i", "hosts", "-e", "{\"a\": ", "good.yml"],
+        5,
+        "-e",
+    );
     assert!(e.contains("not valid"), "{e}");
-    refused(d, &probe, &["apply", "-i", "hosts", "-e", "@missing-vars.yml", "good.yml"], 5, "missing-vars.yml");
-    refused(d, &probe, &["apply", "-i", "hosts", "-l", "nomatch", "good.yml"], 5, "nomatch");
-    refused(d, &probe, &["apply", "-i", "hosts", "--output", "xml", "f", "good.yml"], 5, "--output");
+    refused(
+        d,
+        &probe,
+        &[
+            "apply",
+            "-i",
+            "hosts",
+            "-e",
+            "@missing-vars.yml",
+            "good.yml",
+        ],
+        5,
+        "missing-vars.yml",
+    );
+    refused(
+        d,
+        &probe,
+        &["apply", "-i", "hosts", "-l", "nomatch", "good.yml"],
+        5,
+        "nomatch",
+    );
+    refused(
+        d,
+        &probe,
+        &["apply", "-i", "hosts", "--output", "xml", "f", "good.yml"],
+        5,
+        "--output",
+    );
 
     // The control: the same inventory and a valid playbook do reach the "host" (which never
     // sends an SSH banner, so the run ends UNREACHABLE after the 1 s connect timeout).
@@ -113,7 +175,11 @@ fn bad_options_are_refused_before_any_connection() {
     let out = etcdplay(d, &["apply", "-i", "hosts", "-T", "1", "good.yml"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(started.elapsed() < Duration::from_secs(30));
-    assert!(probe.contacts() >= 1, "the probe saw no connection from a valid run:\n{}", text(&out));
+    assert!(
+        probe.contacts() >= 1,
+        "the probe saw no connection from a valid run:\n{}",
+        text(&out)
+    );
 }
 
 /// A play whose `hosts:` matches nothing is skipped with a warning (exit 0, as in Ansible);
@@ -122,7 +188,11 @@ fn bad_options_are_refused_before_any_connection() {
 fn a_play_pattern_matching_nothing_contacts_no_host() {
     let (dir, probe) = setup();
     let d = dir.path();
-    write(d, "nomatch.yml", "- hosts: nosuchgroup\n  gather_facts: false\n  tasks:\n    - command: echo hi\n");
+    write(
+        d,
+        "nomatch.yml",
+        "- hosts: nosuchgroup\n  gather_facts: false\n  tasks:\n    - command: echo hi\n",
+    );
     let out = etcdplay(d, &["apply", "-i", "hosts", "nomatch.yml"]);
     let all = text(&out);
     assert!(all.contains("no hosts matched"), "{all}");
@@ -136,10 +206,17 @@ fn a_play_pattern_matching_nothing_contacts_no_host() {
 fn an_undefined_variable_is_reported_with_its_location_without_contacting_the_host() {
     let (dir, probe) = setup();
     let d = dir.path();
-    write(d, "undef.yml", &format!("{HEAD}  tasks:\n    - command: \"echo {{{{ not_defined_anywhere }}}}\"\n"));
+    write(
+        d,
+        "undef.yml",
+        &format!("{HEAD}  tasks:\n    - command: \"echo {{{{ not_defined_anywhere }}}}\"\n"),
+    );
     let out = etcdplay(d, &["apply", "-i", "hosts", "undef.yml"]);
     let all = text(&out);
-    assert!(all.contains("undef.yml:4:") && all.contains("'not_defined_anywhere' is undefined"), "{all}");
+    assert!(
+        all.contains("undef.yml:4:") && all.contains("'not_defined_anywhere' is undefined"),
+        "{all}"
+    );
     assert_eq!(probe.contacts(), 0, "{all}");
     assert!(matches!(out.status.code(), Some(2 | 4 | 5)), "{all}");
 }
@@ -151,9 +228,21 @@ fn wrong_module_argument_values_are_refused_before_any_connection() {
     let (dir, probe) = setup();
     let d = dir.path();
     let cases: &[(&str, String, &str)] = &[
-        ("mode.yml", format!("{HEAD}  tasks:\n    - copy: dest=/tmp/x content=hi mode=[1]\n"), "mode.yml:4:"),
-        ("state.yml", format!("{HEAD}  tasks:\n    - file: path=/tmp/x state=weird\n"), "state.yml:4:"),
-        ("pause.yml", format!("{HEAD}  tasks:\n    - pause: seconds=abc\n"), "pause.yml:4:"),
+        (
+            "mode.yml",
+            format!("{HEAD}  tasks:\n    - copy: dest=/tmp/x content=hi mode=[1]\n"),
+            "mode.yml:4:",
+        ),
+        (
+            "state.yml",
+            format!("{HEAD}  tasks:\n    - file: path=/tmp/x state=weird\n"),
+            "state.yml:4:",
+        ),
+        (
+            "pause.yml",
+            format!("{HEAD}  tasks:\n    - pause: seconds=abc\n"),
+            "pause.yml:4:",
+        ),
     ];
     for (name, body, location) in cases {
         write(d, name, body);
@@ -168,18 +257,71 @@ fn wrong_module_argument_values_are_refused_before_any_connection() {
 fn bad_ssh_args_are_refused_for_every_host_before_any_connection() {
     let (dir, probe) = setup();
     let d = dir.path();
-    write(d, "good.yml", &format!("{HEAD}  tasks:\n    - command: echo hi\n"));
-    let host = format!("ansible_host={} ansible_port={} ansible_user=root", probe.addr.ip(), probe.addr.port());
-    write(d, "bad_args", &format!("[etcds]\nh1 {host}\nh2 {host} ansible_ssh_common_args='-o Foo=bar -X'\n"));
-    let e = refused(d, &probe, &["apply", "-i", "bad_args", "good.yml"], 4, "bad_args: host h2: ansible_ssh_common_args:");
+    write(
+        d,
+        "good.yml",
+        &format!("{HEAD}  tasks:\n    - command: echo hi\n"),
+    );
+    let host = format!(
+        "ansible_host={} ansible_port={} ansible_user=root",
+        probe.addr.ip(),
+        probe.addr.port()
+    );
+    write(
+        d,
+        "bad_args",
+        &format!("[etcds]\nh1 {host}\nh2 {host} ansible_ssh_common_args='-o Foo=bar -X'\n"),
+    );
+    let e = refused(
+        d,
+        &probe,
+        &["apply", "-i", "bad_args", "good.yml"],
+        4,
+        "bad_args: host h2: ansible_ssh_common_args:",
+    );
     assert!(!e.contains("host h1"), "{e}");
     std::fs::create_dir_all(d.join("group_vars")).expect("mkdir");
-    write(d, "group_vars/etcds.yml", "ansible_ssh_extra_args: \"-o 'unclosed\"\n");
-    refused(d, &probe, &["apply", "-i", "hosts", "good.yml"], 4, "host h1: ansible_ssh_extra_args:");
+    write(
+        d,
+        "group_vars/etcds.yml",
+        "ansible_ssh_extra_args: \"-o 'unclosed\"\n",
+    );
+    refused(
+        d,
+        &probe,
+        &["apply", "-i", "hosts", "good.yml"],
+        4,
+        "host h1: ansible_ssh_extra_args:",
+    );
     std::fs::remove_file(d.join("group_vars/etcds.yml")).expect("rm");
-    refused(d, &probe, &["apply", "-i", "hosts", "-e", "ansible_ssh_common_args='-X'", "good.yml"], 4, "host h1: ansible_ssh_common_args:");
+    refused(
+        d,
+        &probe,
+        &[
+            "apply",
+            "-i",
+            "hosts",
+            "-e",
+            "ansible_ssh_common_args='-X'",
+            "good.yml",
+        ],
+        4,
+        "host h1: ansible_ssh_common_args:",
+    );
     // Overridden by -e with a good value: the run goes on to the hosts.
-    let out = etcdplay(d, &["apply", "-i", "bad_args", "-T", "1", "-e", "ansible_ssh_common_args='-o ConnectTimeout=1'", "good.yml"]);
+    let out = etcdplay(
+        d,
+        &[
+            "apply",
+            "-i",
+            "bad_args",
+            "-T",
+            "1",
+            "-e",
+            "ansible_ssh_common_args='-o ConnectTimeout=1'",
+            "good.yml",
+        ],
+    );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(probe.contacts() >= 1, "{}", text(&out));
 }

@@ -46,8 +46,15 @@ fn write_big(path: &Path, len: usize) {
 }
 
 fn sha256_local(path: &Path) -> String {
-    let out = Command::new("sha256sum").arg(path).output().expect("sha256sum");
-    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn sha256_text(s: &str) -> String {
@@ -58,7 +65,11 @@ fn sha256_text(s: &str) -> String {
 }
 
 fn send(child: &Child, signal: &str) {
-    let ok = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().expect("kill").success();
+    let ok = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success();
     assert!(ok, "kill -{signal} {}", child.id());
 }
 
@@ -92,18 +103,34 @@ fn settle(limit: Duration, mut check: impl FnMut() -> Vec<String>) -> (Vec<Strin
 /// etcdplay's processes on a host: the remote loops (`etcdplay-PID-N` markers), upload scripts,
 /// anything else mentioning etcdplay, and the playbook's own `sleep 25`.
 fn host_helpers(private: &PrivateLab, host: &str) -> Vec<String> {
-    let out = ssh(&private.lab, host, "ps -eo pid,args | grep -E '[e]tcdplay|[s]leep 25' || true");
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| format!("{host}: {l}")).collect()
+    let out = ssh(
+        &private.lab,
+        host,
+        "ps -eo pid,args | grep -E '[e]tcdplay|[s]leep 25' || true",
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| format!("{host}: {l}"))
+        .collect()
 }
 
 fn all_host_helpers(private: &PrivateLab) -> Vec<String> {
-    private.lab.hosts.iter().flat_map(|h| host_helpers(private, &h.name)).collect()
+    private
+        .lab
+        .hosts
+        .iter()
+        .flat_map(|h| host_helpers(private, &h.name))
+        .collect()
 }
 
 /// The file under the host's overlay upper dir, readable from the control node without SSH
 /// (polling over SSH would be too slow to catch a fast upload in the act).
 fn upper_path(private: &PrivateLab, host: &str, path: &str) -> PathBuf {
-    private.config.host_dir(host).join("upper").join(path.trim_start_matches('/'))
+    private
+        .config
+        .host_dir(host)
+        .join("upper")
+        .join(path.trim_start_matches('/'))
 }
 
 /// Size of the upload's temporary file on `host`, if one exists.
@@ -111,13 +138,19 @@ fn tmp_upload_size(private: &PrivateLab, host: &str) -> Option<u64> {
     let dir = upper_path(private, host, "/root");
     std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
         let name = e.file_name().to_string_lossy().into_owned();
-        name.starts_with(".etcdplay-tmp.").then(|| e.metadata().map(|m| m.len()).unwrap_or(0))
+        name.starts_with(".etcdplay-tmp.")
+            .then(|| e.metadata().map(|m| m.len()).unwrap_or(0))
     })
 }
 
 #[test]
 fn interrupted_uploads_leave_no_half_written_file_and_no_process_behind() {
-    interrupt_cases("labi", "etcdplaybr62", 62, &[("INT", "upload"), ("TERM", "upload"), ("KILL", "upload")]);
+    interrupt_cases(
+        "labi",
+        "etcdplaybr62",
+        62,
+        &[("INT", "upload"), ("TERM", "upload"), ("KILL", "upload")],
+    );
 }
 
 /// While a long remote command runs, an interrupted etcdplay stops it: the remote shell's
@@ -125,7 +158,12 @@ fn interrupted_uploads_leave_no_half_written_file_and_no_process_behind() {
 /// (after ControlPersist) the ssh masters are gone long before `sleep 25` would have ended.
 #[test]
 fn interrupted_long_commands_leave_no_process_behind() {
-    interrupt_cases("labj", "etcdplaybr63", 63, &[("TERM", "command"), ("KILL", "command")]);
+    interrupt_cases(
+        "labj",
+        "etcdplaybr63",
+        63,
+        &[("TERM", "command"), ("KILL", "command")],
+    );
 }
 
 fn interrupt_cases(prefix: &str, bridge: &str, octet: u8, cases: &[(&str, &str)]) {
@@ -140,14 +178,33 @@ fn interrupt_cases(prefix: &str, bridge: &str, octet: u8, cases: &[(&str, &str)]
     write_big(&work.path().join("big.bin"), BIG);
     let new_sha = sha256_local(&work.path().join("big.bin"));
     let old_sha = sha256_text(OLD);
-    let args = ["apply", "-i", inv.as_str(), "--host-key-checking", "off", "site.yml"];
+    let args = [
+        "apply",
+        "-i",
+        inv.as_str(),
+        "--host-key-checking",
+        "off",
+        "site.yml",
+    ];
     let mut problems: Vec<String> = Vec::new();
 
     // (signal, during): interrupt while the upload is in flight, or during `sleep 25`.
     for &(signal, during) in cases {
         for h in &lab.hosts {
-            ssh_ok(lab, &h.name, &format!("rm -f /root/.etcdplay-tmp.*; printf '{}' > {DEST}", OLD.trim_end().to_string() + "\\n"));
-            assert_eq!(ssh_ok(lab, &h.name, &format!("sha256sum {DEST}")).split_whitespace().next(), Some(old_sha.as_str()));
+            ssh_ok(
+                lab,
+                &h.name,
+                &format!(
+                    "rm -f /root/.etcdplay-tmp.*; printf '{}' > {DEST}",
+                    OLD.trim_end().to_string() + "\\n"
+                ),
+            );
+            assert_eq!(
+                ssh_ok(lab, &h.name, &format!("sha256sum {DEST}"))
+                    .split_whitespace()
+                    .next(),
+                Some(old_sha.as_str())
+            );
         }
         let started = Instant::now();
         let mut child = Command::new(etcdplay_bin())
@@ -161,11 +218,22 @@ fn interrupt_cases(prefix: &str, bridge: &str, octet: u8, cases: &[(&str, &str)]
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut seen = None;
         while seen.is_none() {
-            assert!(Instant::now() < deadline, "{signal}/{during}: the moment never came");
-            assert!(child.try_wait().expect("try_wait").is_none(), "{signal}/{during}: etcdplay ended early");
+            assert!(
+                Instant::now() < deadline,
+                "{signal}/{during}: the moment never came"
+            );
+            assert!(
+                child.try_wait().expect("try_wait").is_none(),
+                "{signal}/{during}: etcdplay ended early"
+            );
             seen = match during {
-                "upload" => tmp_upload_size(&private, &first).filter(|n| *n > 0 && (*n as usize) < BIG).map(|n| format!("{n} of {BIG} bytes uploaded")),
-                _ => host_helpers(&private, &first).into_iter().find(|l| l.contains("sleep 25")).map(|_| "sleep 25 runs".into()),
+                "upload" => tmp_upload_size(&private, &first)
+                    .filter(|n| *n > 0 && (*n as usize) < BIG)
+                    .map(|n| format!("{n} of {BIG} bytes uploaded")),
+                _ => host_helpers(&private, &first)
+                    .into_iter()
+                    .find(|l| l.contains("sleep 25"))
+                    .map(|_| "sleep 25 runs".into()),
             };
             if during == "upload" {
                 std::thread::sleep(Duration::from_millis(2));
@@ -177,11 +245,15 @@ fn interrupt_cases(prefix: &str, bridge: &str, octet: u8, cases: &[(&str, &str)]
         let signalled = Instant::now();
         let status = wait_exit(&mut child, Duration::from_secs(30));
         let exit_took = signalled.elapsed();
-        let stderr = child.stderr.take().map(|mut s| {
-            let mut t = String::new();
-            let _ = std::io::Read::read_to_string(&mut s, &mut t);
-            t
-        }).unwrap_or_default();
+        let stderr = child
+            .stderr
+            .take()
+            .map(|mut s| {
+                let mut t = String::new();
+                let _ = std::io::Read::read_to_string(&mut s, &mut t);
+                t
+            })
+            .unwrap_or_default();
         eprintln!("{signal} during {during} at {at:?} ({}), exit {:?} after {exit_took:?}; {} local ssh processes before", seen.unwrap_or_default(), status.code(), cmdlines_before.len());
         if signal != "KILL" {
             assert_eq!(status.code(), Some(99), "{signal}: {stderr}");
@@ -190,13 +262,31 @@ fn interrupt_cases(prefix: &str, bridge: &str, octet: u8, cases: &[(&str, &str)]
 
         // No destination is half-written, on any host.
         for h in &lab.hosts {
-            let sha = ssh_ok(lab, &h.name, &format!("sha256sum {DEST}")).split_whitespace().next().unwrap_or_default().to_string();
-            let state = if sha == old_sha { "old" } else if sha == new_sha { "new" } else { "HALF-WRITTEN" };
+            let sha = ssh_ok(lab, &h.name, &format!("sha256sum {DEST}"))
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let state = if sha == old_sha {
+                "old"
+            } else if sha == new_sha {
+                "new"
+            } else {
+                "HALF-WRITTEN"
+            };
             let tmp = ssh_ok(lab, &h.name, "ls -la /root/ | grep etcdplay-tmp || true");
-            eprintln!("  {}: {DEST} is {state}; leftover temporary files: {:?}", h.name, tmp.trim());
+            eprintln!(
+                "  {}: {DEST} is {state}; leftover temporary files: {:?}",
+                h.name,
+                tmp.trim()
+            );
             if state == "HALF-WRITTEN" {
                 let size = ssh_ok(lab, &h.name, &format!("stat -c %s {DEST}"));
-                problems.push(format!("{signal}/{during}: {} {DEST} is half-written ({} of {BIG} bytes)", h.name, size.trim()));
+                problems.push(format!(
+                    "{signal}/{during}: {} {DEST} is half-written ({} of {BIG} bytes)",
+                    h.name,
+                    size.trim()
+                ));
             }
         }
         // Nothing of ours is left: ssh masters/mux clients here, loops and scripts there.
@@ -204,10 +294,14 @@ fn interrupt_cases(prefix: &str, bridge: &str, octet: u8, cases: &[(&str, &str)]
         let (remote, remote_took) = settle(Duration::from_secs(15), || all_host_helpers(&private));
         eprintln!("  local ssh processes gone after {local_took:?}: {local:?}; host helpers gone after {remote_took:?}: {remote:?}");
         if !local.is_empty() {
-            problems.push(format!("{signal}/{during}: control node processes left 15 s later: {local:?}"));
+            problems.push(format!(
+                "{signal}/{during}: control node processes left 15 s later: {local:?}"
+            ));
         }
         if !remote.is_empty() {
-            problems.push(format!("{signal}/{during}: host processes left 15 s later: {remote:?}"));
+            problems.push(format!(
+                "{signal}/{during}: host processes left 15 s later: {remote:?}"
+            ));
         }
         // Leave nothing for the next case to trip over.
         let _ = settle(Duration::from_secs(70), || local_processes(&subnet));
@@ -221,9 +315,18 @@ fn interrupt_cases(prefix: &str, bridge: &str, octet: u8, cases: &[(&str, &str)]
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     for h in &lab.hosts {
         let sha = ssh_ok(lab, &h.name, &format!("sha256sum {DEST}"));
-        assert_eq!(sha.split_whitespace().next(), Some(new_sha.as_str()), "{}", h.name);
+        assert_eq!(
+            sha.split_whitespace().next(),
+            Some(new_sha.as_str()),
+            "{}",
+            h.name
+        );
         let tmp = ssh_ok(lab, &h.name, "ls -a /root/ | grep -c etcdplay-tmp || true");
-        eprintln!("  after re-run {}: {} leftover temporary files", h.name, tmp.trim());
+        eprintln!(
+            "  after re-run {}: {} leftover temporary files",
+            h.name,
+            tmp.trim()
+        );
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     drop(private);

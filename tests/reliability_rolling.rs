@@ -313,15 +313,19 @@ fn interrupted_rolling(c: &Cluster, tunable: &str, how: &str, check_running: boo
     let (code, out, took) = c.apply(&["-e", &arg]);
     eprintln!("  re-run exited {code:?} after {:.1}s", took.as_secs_f64());
     assert_eq!(code, Some(0), "{how}: re-run failed:\n{out}");
-    for line in out.lines().filter(|l| l.contains("configuration changed at")) {
+    for line in out
+        .lines()
+        .filter(|l| l.contains("configuration changed at"))
+    {
         eprintln!("  re-run: {line}");
     }
     if check_running {
         // Each member left on the old configuration is named, with the reason.
         for h in &old {
             assert!(
-                out.lines().any(|l| l.contains(&format!("{h}: etcd is running since"))
-                    && l.contains("configuration changed at")),
+                out.lines()
+                    .any(|l| l.contains(&format!("{h}: etcd is running since"))
+                        && l.contains("configuration changed at")),
                 "{how}: the re-run did not say why {h} is restarted:\n{out}"
             );
         }
@@ -404,12 +408,18 @@ fn rerun_after_interrupted_rolling_restart_restarts_the_rest() {
     let names = c.names();
     let before: Vec<Vec<String>> = names.iter().map(|h| c.local_etcd(h)).collect();
     let (code, out, took) = c.apply(&["-e", "etcd_snapshot_count=50000"]);
-    eprintln!("  converged re-run exited {code:?} after {:.1}s", took.as_secs_f64());
+    eprintln!(
+        "  converged re-run exited {code:?} after {:.1}s",
+        took.as_secs_f64()
+    );
     assert_eq!(code, Some(0), "a run after convergence failed:\n{out}");
     assert!(
         !out.contains("configuration changed at"),
         "a converged member was found stale:\n{out}"
     );
     let after: Vec<Vec<String>> = names.iter().map(|h| c.local_etcd(h)).collect();
-    assert_eq!(before, after, "a run after convergence restarted etcd:\n{out}");
+    assert_eq!(
+        before, after,
+        "a run after convergence restarted etcd:\n{out}"
+    );
 }

@@ -30,11 +30,17 @@ impl TimedRun {
 
     /// When the first line containing all of `needles` appeared.
     fn when(&self, needles: &[&str]) -> Option<Duration> {
-        self.lines.iter().find(|(_, l)| needles.iter().all(|n| l.contains(n))).map(|(t, _)| *t)
+        self.lines
+            .iter()
+            .find(|(_, l)| needles.iter().all(|n| l.contains(n)))
+            .map(|(t, _)| *t)
     }
 
     fn line(&self, needles: &[&str]) -> Option<&str> {
-        self.lines.iter().find(|(_, l)| needles.iter().all(|n| l.contains(n))).map(|(_, l)| l.as_str())
+        self.lines
+            .iter()
+            .find(|(_, l)| needles.iter().all(|n| l.contains(n)))
+            .map(|(_, l)| l.as_str())
     }
 }
 
@@ -62,12 +68,20 @@ fn timed(cwd: &Path, args: &[&str], mut during: impl FnMut(Duration, &str)) -> T
         lines.push((t, line));
     }
     let status = child.wait().expect("wait");
-    TimedRun { lines, code: status.code(), stderr: err_thread.join().unwrap_or_default() }
+    TimedRun {
+        lines,
+        code: status.code(),
+        stderr: err_thread.join().unwrap_or_default(),
+    }
 }
 
 fn ip_link(dev: &str, state: &str) {
     assert!(etcdplay_lab::link_exists(dev), "{dev} does not exist");
-    let ok = Command::new("ip").args(["link", "set", "dev", dev, state]).status().expect("ip").success();
+    let ok = Command::new("ip")
+        .args(["link", "set", "dev", dev, state])
+        .status()
+        .expect("ip")
+        .success();
     assert!(ok, "ip link set dev {dev} {state}");
 }
 
@@ -130,21 +144,45 @@ fn down_hosts_and_hosts_dying_mid_play_are_unreachable_quickly_and_others_finish
     let all = run.text();
     eprintln!("--- two hosts down:\n{all}");
     assert_eq!(run.code, Some(3), "{all}");
-    let stopped = run.when(&["fatal: [labr2]: UNREACHABLE!"]).unwrap_or_else(|| panic!("labr2 not unreachable:\n{all}"));
-    let dropped = run.when(&["fatal: [labr3]: UNREACHABLE!"]).unwrap_or_else(|| panic!("labr3 not unreachable:\n{all}"));
-    eprintln!("time to UNREACHABLE with -T 3: stopped machine {stopped:?}, dropped packets {dropped:?}");
+    let stopped = run
+        .when(&["fatal: [labr2]: UNREACHABLE!"])
+        .unwrap_or_else(|| panic!("labr2 not unreachable:\n{all}"));
+    let dropped = run
+        .when(&["fatal: [labr3]: UNREACHABLE!"])
+        .unwrap_or_else(|| panic!("labr3 not unreachable:\n{all}"));
+    eprintln!(
+        "time to UNREACHABLE with -T 3: stopped machine {stopped:?}, dropped packets {dropped:?}"
+    );
     // The reason is ssh's own: nothing listens on a stopped machine's address; a host that
     // drops packets times out.
     let reason2 = run.line(&["fatal: [labr2]"]).unwrap_or_default();
-    assert!(reason2.contains("Connection refused") || reason2.contains("No route to host"), "{reason2}");
+    assert!(
+        reason2.contains("Connection refused") || reason2.contains("No route to host"),
+        "{reason2}"
+    );
     let reason3 = run.line(&["fatal: [labr3]"]).unwrap_or_default();
-    assert!(reason3.contains("timed out") || reason3.contains("No route to host"), "{reason3}");
-    assert!(stopped < Duration::from_secs(3), "stopped machine took {stopped:?}");
-    assert!(dropped < Duration::from_secs(3 + 2), "dropped packets took {dropped:?} with -T 3");
-    assert!(recap(&run, "labr1").contains("ok=2 ") && recap(&run, "labr1").contains("unreachable=0"), "{all}");
+    assert!(
+        reason3.contains("timed out") || reason3.contains("No route to host"),
+        "{reason3}"
+    );
+    assert!(
+        stopped < Duration::from_secs(3),
+        "stopped machine took {stopped:?}"
+    );
+    assert!(
+        dropped < Duration::from_secs(3 + 2),
+        "dropped packets took {dropped:?} with -T 3"
+    );
+    assert!(
+        recap(&run, "labr1").contains("ok=2 ") && recap(&run, "labr1").contains("unreachable=0"),
+        "{all}"
+    );
     assert!(recap(&run, "labr2").contains("unreachable=1"), "{all}");
     assert!(recap(&run, "labr3").contains("unreachable=1"), "{all}");
-    assert_eq!(ssh_ok(lab, "labr1", "cat /etc/reliability-marker"), "labr1\n");
+    assert_eq!(
+        ssh_ok(lab, "labr1", "cat /etc/reliability-marker"),
+        "labr1\n"
+    );
     let total = run.lines.last().map(|(t, _)| *t).unwrap_or_default();
     assert!(total < Duration::from_secs(15), "the run took {total:?}");
 
@@ -153,7 +191,10 @@ fn down_hosts_and_hosts_dying_mid_play_are_unreachable_quickly_and_others_finish
     let again = etcdplay(work.path(), &[&args[..], &["site.yml"]].concat());
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     for h in &lab.hosts {
-        assert_eq!(ssh_ok(lab, &h.name, "cat /etc/reliability-marker"), format!("{}\n", h.name));
+        assert_eq!(
+            ssh_ok(lab, &h.name, "cat /etc/reliability-marker"),
+            format!("{}\n", h.name)
+        );
     }
 
     // Fault 3: labr2 dies while `sleep 8` runs on every host.
@@ -161,24 +202,39 @@ fn down_hosts_and_hosts_dying_mid_play_are_unreachable_quickly_and_others_finish
         ssh_ok(lab, &h.name, "rm -f /etc/reliability-marker");
     }
     let mut killed_at = None;
-    let run = timed(work.path(), &[&args[..], &["long.yml"]].concat(), |t, line| {
-        if killed_at.is_none() && line.starts_with("TASK [long sleep]") {
-            std::thread::sleep(Duration::from_secs(2));
-            private.stop_host("labr2");
-            killed_at = Some(t + Duration::from_secs(2));
-        }
-    });
+    let run = timed(
+        work.path(),
+        &[&args[..], &["long.yml"]].concat(),
+        |t, line| {
+            if killed_at.is_none() && line.starts_with("TASK [long sleep]") {
+                std::thread::sleep(Duration::from_secs(2));
+                private.stop_host("labr2");
+                killed_at = Some(t + Duration::from_secs(2));
+            }
+        },
+    );
     let all = run.text();
     eprintln!("--- labr2 dies mid-play:\n{all}");
     let killed_at = killed_at.unwrap_or_else(|| panic!("the long task never started:\n{all}"));
     assert_eq!(run.code, Some(3), "{all}");
-    let unreachable = run.when(&["fatal: [labr2]: UNREACHABLE!"]).unwrap_or_else(|| panic!("labr2 not unreachable:\n{all}"));
+    let unreachable = run
+        .when(&["fatal: [labr2]: UNREACHABLE!"])
+        .unwrap_or_else(|| panic!("labr2 not unreachable:\n{all}"));
     eprintln!("host stopped at {killed_at:?} (stop took until the machine was gone), UNREACHABLE at {unreachable:?}");
-    assert!(unreachable >= killed_at.saturating_sub(Duration::from_secs(2)), "{all}");
+    assert!(
+        unreachable >= killed_at.saturating_sub(Duration::from_secs(2)),
+        "{all}"
+    );
     for other in ["labr1", "labr3"] {
         let r = recap(&run, other);
-        assert!(r.contains("ok=3 ") && r.contains("failed=0") && r.contains("unreachable=0"), "{all}");
-        assert_eq!(ssh_ok(lab, other, "cat /etc/reliability-marker"), format!("{other}\n"));
+        assert!(
+            r.contains("ok=3 ") && r.contains("failed=0") && r.contains("unreachable=0"),
+            "{all}"
+        );
+        assert_eq!(
+            ssh_ok(lab, other, "cat /etc/reliability-marker"),
+            format!("{other}\n")
+        );
     }
     assert!(recap(&run, "labr2").contains("unreachable=1"), "{all}");
 
@@ -187,9 +243,15 @@ fn down_hosts_and_hosts_dying_mid_play_are_unreachable_quickly_and_others_finish
     let again = etcdplay(work.path(), &[&args[..], &["long.yml"]].concat());
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     for h in &lab.hosts {
-        assert_eq!(ssh_ok(lab, &h.name, "cat /etc/reliability-marker"), format!("{}\n", h.name));
+        assert_eq!(
+            ssh_ok(lab, &h.name, "cat /etc/reliability-marker"),
+            format!("{}\n", h.name)
+        );
     }
     let left = local_processes("10.213.6.");
-    assert!(left.is_empty(), "ssh processes left on the control node: {left:?}");
+    assert!(
+        left.is_empty(),
+        "ssh processes left on the control node: {left:?}"
+    );
     drop(private);
 }

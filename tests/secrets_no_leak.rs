@@ -24,13 +24,23 @@ fn body_lines(pem: &str) -> Vec<String> {
         .filter(|l| !l.is_empty() && !l.starts_with("-----") && l.len() >= 16)
         .map(str::to_string)
         .collect();
-    assert!(lines.len() >= 3, "a key with too few body lines to test with: {pem}");
+    assert!(
+        lines.len() >= 3,
+        "a key with too few body lines to test with: {pem}"
+    );
     lines
 }
 
 fn generate_keys(dir: &Path) -> (String, String) {
     let tls = Command::new("openssl")
-        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
         .arg(dir.join("tls.key"))
         .output()
         .expect("openssl");
@@ -74,13 +84,22 @@ impl Sampler {
         let (s2, r2) = (stop.clone(), remote.clone());
         let t2 = std::thread::spawn(move || {
             while !s2.load(Ordering::Relaxed) {
-                let out = ssh(lab, &host, "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null; echo; done");
+                let out = ssh(
+                    lab,
+                    &host,
+                    "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null; echo; done",
+                );
                 if let Ok(mut all) = r2.lock() {
                     all.push(String::from_utf8_lossy(&out.stdout).into_owned());
                 }
             }
         });
-        Sampler { stop, local, remote, threads: vec![t1, t2] }
+        Sampler {
+            stop,
+            local,
+            remote,
+            threads: vec![t1, t2],
+        }
     }
 
     /// Stops sampling; returns (control node samples, host samples).
@@ -96,7 +115,12 @@ impl Sampler {
 }
 
 /// Every place a secret could leak to in one run, by name.
-fn run_and_collect(lab: &'static etcdplay_lab::Lab, host: &str, dir: &Path, args: &[&str]) -> (Option<i32>, Vec<(String, String)>) {
+fn run_and_collect(
+    lab: &'static etcdplay_lab::Lab,
+    host: &str,
+    dir: &Path,
+    args: &[&str],
+) -> (Option<i32>, Vec<(String, String)>) {
     let json = dir.join("out.json");
     let _ = std::fs::remove_file(&json);
     let cursor = ssh_ok(lab, &host, "date +%s").trim().to_string();
@@ -108,11 +132,24 @@ fn run_and_collect(lab: &'static etcdplay_lab::Lab, host: &str, dir: &Path, args
         .output()
         .expect("run etcdplay");
     let (local, remote) = sampler.finish();
-    let journal = ssh_ok(lab, &host, &format!("journalctl --no-pager -o cat --since @{cursor}"));
+    let journal = ssh_ok(
+        lab,
+        &host,
+        &format!("journalctl --no-pager -o cat --since @{cursor}"),
+    );
     let places = vec![
-        ("stdout".to_string(), String::from_utf8_lossy(&out.stdout).into_owned()),
-        ("stderr".to_string(), String::from_utf8_lossy(&out.stderr).into_owned()),
-        ("--output json file".to_string(), std::fs::read_to_string(&json).unwrap_or_default()),
+        (
+            "stdout".to_string(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ),
+        (
+            "stderr".to_string(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ),
+        (
+            "--output json file".to_string(),
+            std::fs::read_to_string(&json).unwrap_or_default(),
+        ),
         ("host journal".to_string(), journal),
         ("control node cmdlines".to_string(), local),
         ("host cmdlines".to_string(), remote),
@@ -198,34 +235,89 @@ fn secrets_case(prefix: &str, bridge: &str, octet: u8, extra: &[&str]) {
     let inv = inventory.to_str().expect("utf-8").to_string();
     // The SSH key reaches the play as a variable, as a vault-less group_vars file would give it.
     let quoted = serde_json::to_string(&ssh_key).expect("json");
-    std::fs::write(d.join("vars.json"), format!("{{\"ssh_private_key\": {quoted}}}")).expect("write vars");
+    std::fs::write(
+        d.join("vars.json"),
+        format!("{{\"ssh_private_key\": {quoted}}}"),
+    )
+    .expect("write vars");
     std::fs::write(d.join("copy.yml"), COPY_PLAYBOOK).expect("write");
     std::fs::write(d.join("nolog.yml"), NO_LOG_PLAYBOOK).expect("write");
     // Older, different files on the host make `--diff` have something to show.
     ssh_ok(lab, &host, "mkdir -p /etc/reliability-secrets && echo old > /etc/reliability-secrets/tls.key && echo old > /etc/reliability-secrets/id_ssh");
 
-    let args = [&["apply", "-i", inv.as_str(), "--host-key-checking", "off", "-e", "@vars.json", "-v", "--output", "json", "out.json"][..], extra].concat();
+    let args = [
+        &[
+            "apply",
+            "-i",
+            inv.as_str(),
+            "--host-key-checking",
+            "off",
+            "-e",
+            "@vars.json",
+            "-v",
+            "--output",
+            "json",
+            "out.json",
+        ][..],
+        extra,
+    ]
+    .concat();
     let (code, places) = run_and_collect(lab, &host, d, &[&args[..], &["copy.yml"]].concat());
     let stdout = &places[0].1;
     assert_eq!(code, Some(0), "{stdout}\n{}", places[1].1);
     assert!(stdout.contains(&format!("changed: [{host}]")), "{stdout}");
     assert!(!places[2].1.is_empty(), "no JSON file written");
     // The keys did arrive: the test searches for something that exists.
-    assert_eq!(ssh_ok(lab, &host, "cat /etc/reliability-secrets/tls.key"), tls);
-    assert_eq!(ssh_ok(lab, &host, "cat /etc/reliability-secrets/id_ssh"), ssh_key);
-    let sizes: Vec<String> = places.iter().map(|(p, c)| format!("{p} {} bytes", c.len())).collect();
-    eprintln!("copy run: searched {} key lines in {}", lines.len(), sizes.join(", "));
+    assert_eq!(
+        ssh_ok(lab, &host, "cat /etc/reliability-secrets/tls.key"),
+        tls
+    );
+    assert_eq!(
+        ssh_ok(lab, &host, "cat /etc/reliability-secrets/id_ssh"),
+        ssh_key
+    );
+    let sizes: Vec<String> = places
+        .iter()
+        .map(|(p, c)| format!("{p} {} bytes", c.len()))
+        .collect();
+    eprintln!(
+        "copy run: searched {} key lines in {}",
+        lines.len(),
+        sizes.join(", ")
+    );
     let found = leaks(&places, &lines);
-    assert!(found.is_empty(), "private key lines leaked:\n{}\n--- stdout:\n{stdout}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "private key lines leaked:\n{}\n--- stdout:\n{stdout}",
+        found.join("\n")
+    );
 
     let (code, places) = run_and_collect(lab, &host, d, &[&args[..], &["nolog.yml"]].concat());
     let stdout = &places[0].1;
     assert_eq!(code, Some(0), "{stdout}\n{}", places[1].1);
-    assert!(stdout.contains("censored"), "no_log did not say it censored:\n{stdout}");
-    assert!(places[2].1.contains("read a key back"), "the JSON file lacks the no_log tasks:\n{}", places[2].1);
-    let sizes: Vec<String> = places.iter().map(|(p, c)| format!("{p} {} bytes", c.len())).collect();
-    eprintln!("no_log run: searched {} key lines in {}", lines.len(), sizes.join(", "));
+    assert!(
+        stdout.contains("censored"),
+        "no_log did not say it censored:\n{stdout}"
+    );
+    assert!(
+        places[2].1.contains("read a key back"),
+        "the JSON file lacks the no_log tasks:\n{}",
+        places[2].1
+    );
+    let sizes: Vec<String> = places
+        .iter()
+        .map(|(p, c)| format!("{p} {} bytes", c.len()))
+        .collect();
+    eprintln!(
+        "no_log run: searched {} key lines in {}",
+        lines.len(),
+        sizes.join(", ")
+    );
     let found = leaks(&places, &lines);
-    assert!(found.is_empty(), "no_log values leaked:\n{}\n--- stdout:\n{stdout}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "no_log values leaked:\n{}\n--- stdout:\n{stdout}",
+        found.join("\n")
+    );
     drop(private);
 }

@@ -27,7 +27,9 @@ pub(crate) async fn run(
         "debug" => {
             let verbosity = args.get("verbosity").and_then(Value::as_u64).unwrap_or(0);
             if u64::from(run.engine.options.verbosity) < verbosity {
-                return Ok(Some(json!({"changed": false, "skipped": true, "skipped_reason": "Verbosity threshold not met."})));
+                return Ok(Some(
+                    json!({"changed": false, "skipped": true, "skipped_reason": "Verbosity threshold not met."}),
+                ));
             }
             if let Some(var) = args.get("var") {
                 let name = match var {
@@ -37,7 +39,10 @@ pub(crate) async fn run(
                 let value = templar.render_str(&format!("{{{{ {name} }}}}"), &origin, vars)?;
                 json!({"changed": false, name: value})
             } else {
-                let msg = args.get("msg").cloned().unwrap_or_else(|| Value::String("Hello world!".into()));
+                let msg = args
+                    .get("msg")
+                    .cloned()
+                    .unwrap_or_else(|| Value::String("Hello world!".into()));
                 json!({"changed": false, "msg": msg})
             }
         }
@@ -45,11 +50,16 @@ pub(crate) async fn run(
             let mut facts = args.clone();
             facts.remove("cacheable");
             let learnt = facts.clone();
-            run.engine.shared.update_memory(host, |m| m.set_facts.extend(learnt));
+            run.engine
+                .shared
+                .update_memory(host, |m| m.set_facts.extend(learnt));
             json!({"changed": false, "ansible_facts": facts})
         }
         "fail" => {
-            let msg = args.get("msg").cloned().unwrap_or_else(|| Value::String("Failed as requested from task".into()));
+            let msg = args
+                .get("msg")
+                .cloned()
+                .unwrap_or_else(|| Value::String("Failed as requested from task".into()));
             json!({"changed": false, "failed": true, "msg": msg})
         }
         "assert" => {
@@ -61,11 +71,20 @@ pub(crate) async fn run(
             let quiet = args.get("quiet").and_then(Value::as_bool).unwrap_or(false);
             for expr in &that {
                 if !templar.eval_condition(expr, &task.origin.to_string(), vars)? {
-                    let msg = args.get("fail_msg").or_else(|| args.get("msg")).cloned().unwrap_or_else(|| Value::String("Assertion failed".into()));
-                    return Ok(Some(json!({"changed": false, "failed": true, "assertion": expr, "evaluated_to": false, "msg": msg})));
+                    let msg = args
+                        .get("fail_msg")
+                        .or_else(|| args.get("msg"))
+                        .cloned()
+                        .unwrap_or_else(|| Value::String("Assertion failed".into()));
+                    return Ok(Some(
+                        json!({"changed": false, "failed": true, "assertion": expr, "evaluated_to": false, "msg": msg}),
+                    ));
                 }
             }
-            let msg = args.get("success_msg").cloned().unwrap_or_else(|| Value::String("All assertions passed".into()));
+            let msg = args
+                .get("success_msg")
+                .cloned()
+                .unwrap_or_else(|| Value::String("All assertions passed".into()));
             let mut out = json!({"changed": false, "msg": msg});
             if quiet {
                 out["msg"] = Value::String("All assertions passed".into());
@@ -73,7 +92,8 @@ pub(crate) async fn run(
             out
         }
         "pause" => {
-            let seconds = args.get("seconds").and_then(number).unwrap_or(0.0) + args.get("minutes").and_then(number).unwrap_or(0.0) * 60.0;
+            let seconds = args.get("seconds").and_then(number).unwrap_or(0.0)
+                + args.get("minutes").and_then(number).unwrap_or(0.0) * 60.0;
             if seconds <= 0.0 && args.contains_key("prompt") {
                 return Err(TaskError::Invalid(format!("{origin}: pause with a prompt waits for a keyboard; etcdplay runs unattended (give seconds: or minutes:)")));
             }
@@ -107,4 +127,3 @@ fn value_text(v: &Value) -> String {
         other => other.to_string(),
     }
 }
-

@@ -18,7 +18,11 @@ impl ModuleCatalog for EngineCatalog {
         if spec.iter().any(|a| a.name == ANY_ARG) {
             return None;
         }
-        Some(spec.iter().flat_map(|a| std::iter::once(a.name).chain(a.aliases.iter().copied())).collect())
+        Some(
+            spec.iter()
+                .flat_map(|a| std::iter::once(a.name).chain(a.aliases.iter().copied()))
+                .collect(),
+        )
     }
 
     fn check_value(&self, canonical: &str, arg: &str, value: &serde_json::Value) -> Option<String> {
@@ -26,10 +30,16 @@ impl ModuleCatalog for EngineCatalog {
     }
 
     fn free_form(&self, canonical: &str) -> bool {
-        module_arg_spec(canonical).iter().any(|a| a.name == "_raw_params")
+        module_arg_spec(canonical)
+            .iter()
+            .any(|a| a.name == "_raw_params")
     }
 
     fn names(&self) -> Vec<String> {
-        etcdplay_playbook::DefaultCatalog.names().into_iter().filter(|n| canonical_name(n).is_some()).collect()
+        etcdplay_playbook::DefaultCatalog
+            .names()
+            .into_iter()
+            .filter(|n| canonical_name(n).is_some())
+            .collect()
     }
 }

@@ -17,7 +17,10 @@ use std::sync::{Arc, Mutex, Weak};
 use sha1::Digest;
 
 fn sha1_hex(bytes: &[u8]) -> String {
-    sha1::Sha1::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    sha1::Sha1::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What identifies one version of a file without reading it.
@@ -68,7 +71,11 @@ impl Default for ChecksumCache {
 
 impl ChecksumCache {
     pub(crate) fn in_dir(dir: Option<PathBuf>) -> Self {
-        ChecksumCache { sums: Mutex::new(HashMap::new()), shared: Mutex::new(HashMap::new()), dir }
+        ChecksumCache {
+            sums: Mutex::new(HashMap::new()),
+            shared: Mutex::new(HashMap::new()),
+            dir,
+        }
     }
 
     /// The bytes of `path`: the copy another caller still holds when the file is the same
@@ -115,7 +122,9 @@ impl ChecksumCache {
     }
 
     fn entry(&self, v: &FileVersion) -> Option<PathBuf> {
-        self.dir.as_ref().map(|d| d.join(format!("{}.{}", v.dev, v.ino)))
+        self.dir
+            .as_ref()
+            .map(|d| d.join(format!("{}.{}", v.dev, v.ino)))
     }
 
     fn remembered(&self, v: &FileVersion) -> Option<String> {
@@ -127,7 +136,9 @@ impl ChecksumCache {
 
     /// Writes the entry through a temporary file and a rename, so a reader never sees half.
     fn remember(&self, v: &FileVersion, sum: &str) {
-        let (Some(dir), Some(entry)) = (self.dir.as_ref(), self.entry(v)) else { return };
+        let (Some(dir), Some(entry)) = (self.dir.as_ref(), self.entry(v)) else {
+            return;
+        };
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(dir)?;
             // Per process: two runs at once each write their own, and either rename wins.
@@ -151,7 +162,9 @@ mod tests {
 
     /// Number of cache entries in `dir/sums`.
     fn entries(dir: &Path) -> Vec<PathBuf> {
-        std::fs::read_dir(dir.join("sums")).map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect()).unwrap_or_default()
+        std::fs::read_dir(dir.join("sums"))
+            .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -162,14 +175,21 @@ mod tests {
         let c = cache(dir.path());
         let first = c.read_shared(&file).unwrap();
         let second = c.read_shared(&file).unwrap();
-        assert!(Arc::ptr_eq(&first, &second), "a second host gets the same copy");
+        assert!(
+            Arc::ptr_eq(&first, &second),
+            "a second host gets the same copy"
+        );
         std::fs::write(&file, b"v2!").unwrap();
         let third = c.read_shared(&file).unwrap();
         assert_eq!(&third[..], b"v2!", "a changed file is read again");
         drop((first, second, third));
         let again = c.read_shared(&file).unwrap();
         assert_eq!(&again[..], b"v2!");
-        assert_eq!(c.shared.lock().unwrap().len(), 1, "copies nobody holds are forgotten");
+        assert_eq!(
+            c.shared.lock().unwrap().len(),
+            1,
+            "copies nobody holds are forgotten"
+        );
     }
 
     #[test]
@@ -179,20 +199,41 @@ mod tests {
         std::fs::write(&file, b"v1").unwrap();
         let run1 = cache(dir.path());
         assert_eq!(run1.digest(&file).unwrap(), (2, sha1_hex(b"v1")));
-        let [entry] = &entries(dir.path())[..] else { panic!("one entry") };
+        let [entry] = &entries(dir.path())[..] else {
+            panic!("one entry")
+        };
         // Later answers come from what was remembered: make it say something else to prove it.
         let text = std::fs::read_to_string(entry).unwrap();
         let fake = "f".repeat(40);
         std::fs::write(entry, text.replace(&sha1_hex(b"v1"), &fake)).unwrap();
-        assert_eq!(run1.digest(&file).unwrap().1, sha1_hex(b"v1"), "this run remembers in memory");
-        assert_eq!(cache(dir.path()).digest(&file).unwrap().1, fake, "the next run reads the entry");
+        assert_eq!(
+            run1.digest(&file).unwrap().1,
+            sha1_hex(b"v1"),
+            "this run remembers in memory"
+        );
+        assert_eq!(
+            cache(dir.path()).digest(&file).unwrap().1,
+            fake,
+            "the next run reads the entry"
+        );
 
         // Same size, the mtime put back: the ctime moved, so it is hashed again.
         let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
         std::fs::write(&file, b"v2").unwrap();
-        std::fs::File::options().write(true).open(&file).unwrap().set_modified(mtime).unwrap();
-        assert_eq!(cache(dir.path()).digest(&file).unwrap(), (2, sha1_hex(b"v2")));
-        assert_eq!(cache(dir.path()).digest(&file).unwrap(), (2, sha1_hex(b"v2")));
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        assert_eq!(
+            cache(dir.path()).digest(&file).unwrap(),
+            (2, sha1_hex(b"v2"))
+        );
+        assert_eq!(
+            cache(dir.path()).digest(&file).unwrap(),
+            (2, sha1_hex(b"v2"))
+        );
     }
 
     #[test]
@@ -201,15 +242,26 @@ mod tests {
         let file = dir.path().join("f");
         std::fs::write(&file, b"abc").unwrap();
         cache(dir.path()).digest(&file).unwrap();
-        let [entry] = &entries(dir.path())[..] else { panic!("one entry") };
+        let [entry] = &entries(dir.path())[..] else {
+            panic!("one entry")
+        };
         let text = std::fs::read_to_string(entry).unwrap();
         std::fs::write(entry, text.replace(&sha1_hex(b"abc"), "not-a-sum")).unwrap();
-        assert_eq!(cache(dir.path()).digest(&file).unwrap().1, sha1_hex(b"abc"), "a damaged entry is not trusted");
+        assert_eq!(
+            cache(dir.path()).digest(&file).unwrap().1,
+            sha1_hex(b"abc"),
+            "a damaged entry is not trusted"
+        );
 
         let blocked = dir.path().join("plain-file");
         std::fs::write(&blocked, b"").unwrap();
         assert_eq!(cache(&blocked).digest(&file).unwrap().1, sha1_hex(b"abc"));
-        assert_eq!(ChecksumCache::in_dir(None).digest(&file).unwrap().1, sha1_hex(b"abc"));
-        assert!(cache(dir.path()).digest(&dir.path().join("missing")).is_err());
+        assert_eq!(
+            ChecksumCache::in_dir(None).digest(&file).unwrap().1,
+            sha1_hex(b"abc")
+        );
+        assert!(cache(dir.path())
+            .digest(&dir.path().join("missing"))
+            .is_err());
     }
 }

@@ -73,7 +73,11 @@ impl std::hash::Hash for ConnectTarget {
 
 impl ConnectionPool {
     pub(crate) fn new(connector: Arc<dyn Connector>) -> Self {
-        ConnectionPool { connector, slots: Mutex::new(HashMap::new()), connect_times: Mutex::new(Vec::new()) }
+        ConnectionPool {
+            connector,
+            slots: Mutex::new(HashMap::new()),
+            connect_times: Mutex::new(Vec::new()),
+        }
     }
 
     /// The transport for `target`; an error is the reason the host is unreachable, remembered
@@ -84,15 +88,26 @@ impl ConnectionPool {
 
     /// [`ConnectionPool::get`], as the read-ahead wrapper every connection comes in (see
     /// `read_ahead.rs`).
-    pub(crate) async fn get_prefetching(&self, target: &ConnectTarget) -> Result<Arc<Prefetching>, String> {
+    pub(crate) async fn get_prefetching(
+        &self,
+        target: &ConnectTarget,
+    ) -> Result<Arc<Prefetching>, String> {
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             slots.entry(target.clone()).or_default().clone()
         };
         slot.get_or_init(|| async {
             let started = std::time::Instant::now();
-            let result = self.connector.connect(target).await.map(|t| Arc::new(Prefetching::new(t))).map_err(|e| e.to_string());
-            self.connect_times.lock().unwrap_or_else(|p| p.into_inner()).push((target.host.clone(), started.elapsed()));
+            let result = self
+                .connector
+                .connect(target)
+                .await
+                .map(|t| Arc::new(Prefetching::new(t)))
+                .map_err(|e| e.to_string());
+            self.connect_times
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((target.host.clone(), started.elapsed()));
             result
         })
         .await
@@ -101,20 +116,37 @@ impl ConnectionPool {
 
     /// The slowest connection opened so far: host and time.
     pub(crate) fn slowest_connect(&self) -> Option<(String, std::time::Duration)> {
-        self.connect_times.lock().unwrap_or_else(|p| p.into_inner()).iter().max_by_key(|(_, d)| *d).cloned()
+        self.connect_times
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .max_by_key(|(_, d)| *d)
+            .cloned()
     }
 
     /// Forgets a broken connection so the next request reconnects (after a host came back).
     pub(crate) fn forget(&self, target: &ConnectTarget) {
-        self.slots.lock().unwrap_or_else(|p| p.into_inner()).remove(target);
+        self.slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(target);
     }
 
     /// Closes every open transport.
     pub(crate) async fn close_all(&self) {
-        let slots: Vec<Slot> = self.slots.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, s)| s).collect();
-        let closing = slots.iter().filter_map(|s| s.get().and_then(|r| r.as_ref().ok()).cloned()).map(|t| async move {
-            let _ = t.close().await;
-        });
+        let slots: Vec<Slot> = self
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        let closing = slots
+            .iter()
+            .filter_map(|s| s.get().and_then(|r| r.as_ref().ok()).cloned())
+            .map(|t| async move {
+                let _ = t.close().await;
+            });
         futures::future::join_all(closing).await;
     }
 }

@@ -39,7 +39,10 @@ impl TaskControl<'_> {
             return if p.exists() {
                 Ok(p.to_path_buf())
             } else {
-                Err(ModuleError::Control { path: path.to_string(), message: "no such file".into() })
+                Err(ModuleError::Control {
+                    path: path.to_string(),
+                    message: "no such file".into(),
+                })
             };
         }
         let mut candidates = Vec::new();
@@ -49,30 +52,51 @@ impl TaskControl<'_> {
         }
         candidates.push(self.playbook_dir.join(kind).join(p));
         candidates.push(self.playbook_dir.join(p));
-        candidates.iter().find(|c| c.exists()).cloned().ok_or_else(|| ModuleError::Control {
-            path: path.to_string(),
-            message: format!(
-                "could not find it in: {}",
-                candidates.iter().map(|c| shown(c)).collect::<Vec<_>>().join(", ")
-            ),
-        })
+        candidates
+            .iter()
+            .find(|c| c.exists())
+            .cloned()
+            .ok_or_else(|| ModuleError::Control {
+                path: path.to_string(),
+                message: format!(
+                    "could not find it in: {}",
+                    candidates
+                        .iter()
+                        .map(|c| shown(c))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
     }
 }
 
 impl ControlNode for TaskControl<'_> {
     fn read_local(&self, path: &str) -> Result<Vec<u8>, ModuleError> {
         let found = self.find("files", path)?;
-        std::fs::read(&found).map_err(|e| ModuleError::Control { path: shown(&found), message: e.to_string() })
+        std::fs::read(&found).map_err(|e| ModuleError::Control {
+            path: shown(&found),
+            message: e.to_string(),
+        })
     }
 
     fn read_local_shared(&self, path: &str) -> Result<std::sync::Arc<Vec<u8>>, ModuleError> {
         let found = self.find("files", path)?;
-        self.checksums.read_shared(&found).map_err(|e| ModuleError::Control { path: shown(&found), message: e.to_string() })
+        self.checksums
+            .read_shared(&found)
+            .map_err(|e| ModuleError::Control {
+                path: shown(&found),
+                message: e.to_string(),
+            })
     }
 
     fn local_digest(&self, path: &str) -> Result<(u64, String), ModuleError> {
         let found = self.find("files", path)?;
-        self.checksums.digest(&found).map_err(|e| ModuleError::Control { path: shown(&found), message: e.to_string() })
+        self.checksums
+            .digest(&found)
+            .map_err(|e| ModuleError::Control {
+                path: shown(&found),
+                message: e.to_string(),
+            })
     }
 
     fn render_template(&self, path: &str) -> Result<String, ModuleError> {
@@ -80,22 +104,34 @@ impl ControlNode for TaskControl<'_> {
         let display = PathBuf::from(shown(&found));
         // Render from the shown path when it resolves to the same file, so that error messages
         // name the template relative to where the user runs etcdplay.
-        let target = if display.is_relative() && display.exists() { display } else { found };
+        let target = if display.is_relative() && display.exists() {
+            display
+        } else {
+            found
+        };
         self.templar
             .render_file(&target, self.vars)
-            .map_err(|e| ModuleError::Control { path: path.to_string(), message: e.to_string() })
+            .map_err(|e| ModuleError::Control {
+                path: path.to_string(),
+                message: e.to_string(),
+            })
     }
 
     fn write_local(&self, path: &str, bytes: &[u8]) -> Result<(), ModuleError> {
         let p = Path::new(path);
-        let err = |e: std::io::Error| ModuleError::Control { path: path.to_string(), message: e.to_string() };
+        let err = |e: std::io::Error| ModuleError::Control {
+            path: path.to_string(),
+            message: e.to_string(),
+        };
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).map_err(err)?;
         }
         // Write beside the destination and rename, like uploads to hosts: no half-written file.
         let tmp = p.with_file_name(format!(
             ".{}.etcdplay-tmp",
-            p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
         ));
         std::fs::write(&tmp, bytes).map_err(err)?;
         std::fs::rename(&tmp, p).map_err(err)

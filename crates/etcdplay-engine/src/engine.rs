@@ -33,8 +33,20 @@ pub(crate) struct EngineInner {
 
 impl EngineInner {
     /// Records one phase for `--timing`.
-    pub(crate) fn record_timing(&self, phase: String, slowest_host: Option<String>, wall: std::time::Duration) {
-        self.timings.lock().unwrap_or_else(|p| p.into_inner()).push(TimingEntry { phase, slowest_host, wall });
+    pub(crate) fn record_timing(
+        &self,
+        phase: String,
+        slowest_host: Option<String>,
+        wall: std::time::Duration,
+    ) {
+        self.timings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(TimingEntry {
+                phase,
+                slowest_host,
+                wall,
+            });
     }
 }
 
@@ -53,8 +65,15 @@ impl Engine {
         options: RunOptions,
         search_dirs: Vec<PathBuf>,
     ) -> Self {
-        let templar = Templar::with_options(TemplarOptions { search_dirs, ..TemplarOptions::default() });
-        let shared = Arc::new(Shared::new(inventory, options.extra_vars.clone(), templar.omit_token().to_string()));
+        let templar = Templar::with_options(TemplarOptions {
+            search_dirs,
+            ..TemplarOptions::default()
+        });
+        let shared = Arc::new(Shared::new(
+            inventory,
+            options.extra_vars.clone(),
+            templar.omit_token().to_string(),
+        ));
         let forks = Semaphore::new(options.forks.max(1));
         Engine {
             inner: EngineInner {
@@ -78,24 +97,32 @@ impl Engine {
         let inner = &self.inner;
         let limit = match &inner.options.limit {
             Some(limit) => {
-                let selected = inner.shared.inventory.select(limit).map_err(|reason| EngineError::BadPattern {
-                    origin: "--limit".into(),
-                    pattern: limit.clone(),
-                    reason,
+                let selected = inner.shared.inventory.select(limit).map_err(|reason| {
+                    EngineError::BadPattern {
+                        origin: "--limit".into(),
+                        pattern: limit.clone(),
+                        reason,
+                    }
                 })?;
                 if selected.is_empty() {
-                    return Err(EngineError::LimitMatchesNothing { limit: limit.clone() });
+                    return Err(EngineError::LimitMatchesNothing {
+                        limit: limit.clone(),
+                    });
                 }
                 Some(selected)
             }
             None => None,
         };
         for play in &playbook.plays {
-            let mut hosts = inner.shared.inventory.select(&play.hosts).map_err(|reason| EngineError::BadPattern {
-                origin: play.origin.to_string(),
-                pattern: play.hosts.clone(),
-                reason,
-            })?;
+            let mut hosts = inner
+                .shared
+                .inventory
+                .select(&play.hosts)
+                .map_err(|reason| EngineError::BadPattern {
+                    origin: play.origin.to_string(),
+                    pattern: play.hosts.clone(),
+                    reason,
+                })?;
             if let Some(limit) = &limit {
                 hosts.retain(|h| limit.contains(h));
             }
@@ -111,8 +138,14 @@ impl Engine {
                 }
             }
             let plan = batches(&hosts, &play.serial, |t| {
-                let vars = inner.shared.vars_for(&hosts[0], &inner.shared.host_layers(&hosts[0]));
-                inner.templar.render_string(t, "serial", &vars).ok().and_then(|s| s.trim().parse().ok())
+                let vars = inner
+                    .shared
+                    .vars_for(&hosts[0], &inner.shared.host_layers(&hosts[0]));
+                inner
+                    .templar
+                    .render_string(t, "serial", &vars)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
             });
             for batch in plan {
                 inner.shared.set_magic(PlayMagic {
@@ -131,7 +164,11 @@ impl Engine {
                 }
             }
         }
-        let stats = inner.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let stats = inner
+            .stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         inner.reporter.recap(&stats);
         Ok(stats)
     }
@@ -141,9 +178,20 @@ impl Engine {
     pub fn timings(&self) -> Vec<TimingEntry> {
         let mut out = Vec::new();
         if let Some((host, wall)) = self.inner.pool.slowest_connect() {
-            out.push(TimingEntry { phase: "connect (slowest host, overlaps the first task)".into(), slowest_host: Some(host), wall });
+            out.push(TimingEntry {
+                phase: "connect (slowest host, overlaps the first task)".into(),
+                slowest_host: Some(host),
+                wall,
+            });
         }
-        out.extend(self.inner.timings.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned());
+        out.extend(
+            self.inner
+                .timings
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
         out
     }
 

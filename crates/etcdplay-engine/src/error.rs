@@ -7,7 +7,11 @@
 pub enum EngineError {
     /// A play's `hosts:` or `--limit` is not a valid pattern.
     #[error("{origin}: bad host pattern '{pattern}': {reason}")]
-    BadPattern { origin: String, pattern: String, reason: String },
+    BadPattern {
+        origin: String,
+        pattern: String,
+        reason: String,
+    },
     /// `--limit` left no host to run on.
     #[error("--limit '{limit}': no hosts matched")]
     LimitMatchesNothing { limit: String },

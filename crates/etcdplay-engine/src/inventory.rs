@@ -16,7 +16,8 @@ pub trait InventoryView: Send + Sync {
     /// The host's inventory-side variables, lowest precedence first: the inventory files,
     /// `group_vars/` and `host_vars/` beside the inventory and beside the playbook in
     /// `playbook_dir`, interleaved in Ansible's order (which is why it is one call).
-    fn host_layers(&self, host: &str, playbook_dir: &Path) -> Vec<(Precedence, Map<String, Value>)>;
+    fn host_layers(&self, host: &str, playbook_dir: &Path)
+        -> Vec<(Precedence, Map<String, Value>)>;
     /// The `groups` magic variable: every group name with its hosts.
     fn groups(&self) -> Map<String, Value>;
     /// The `group_names` magic variable for a host.

@@ -120,9 +120,24 @@ impl<'a> PlayRun<'a> {
 
     pub(crate) async fn run(&self) {
         let hosts = self.batch.clone();
-        let scope = TaskScope { tags: self.play.tags.clone(), become_: self.play.become_.clone(), ..TaskScope::default() };
+        let scope = TaskScope {
+            tags: self.play.tags.clone(),
+            become_: self.play.become_.clone(),
+            ..TaskScope::default()
+        };
         let gather = match &self.play.gather_facts {
-            Some(f) => self.flag(&Some(f.clone()), &self.engine.shared.vars_for(&hosts[0], &self.engine.shared.host_layers(&hosts[0])), &self.play.origin.to_string()).ok().flatten().unwrap_or(true),
+            Some(f) => self
+                .flag(
+                    &Some(f.clone()),
+                    &self
+                        .engine
+                        .shared
+                        .vars_for(&hosts[0], &self.engine.shared.host_layers(&hosts[0])),
+                    &self.play.origin.to_string(),
+                )
+                .ok()
+                .flatten()
+                .unwrap_or(true),
             None => true,
         };
         if gather {
@@ -140,7 +155,12 @@ impl<'a> PlayRun<'a> {
         self.flush_handlers(&hosts).await;
     }
 
-    fn run_role<'s>(&'s self, role: &'s etcdplay_playbook::Role, scope: &'s TaskScope, hosts: &'s [String]) -> futures::future::BoxFuture<'s, ()> {
+    fn run_role<'s>(
+        &'s self,
+        role: &'s etcdplay_playbook::Role,
+        scope: &'s TaskScope,
+        hosts: &'s [String],
+    ) -> futures::future::BoxFuture<'s, ()> {
         Box::pin(async move {
             for dep in &role.dependencies {
                 let dep_scope = scope.enter_role(dep);
@@ -152,14 +172,22 @@ impl<'a> PlayRun<'a> {
 
     async fn gather_facts(&self, hosts: &[String]) {
         let hosts = self.active(hosts);
-        self.engine.reporter.task_start(TaskKindLabel::Task, "Gathering Facts", &hosts);
+        self.engine
+            .reporter
+            .task_start(TaskKindLabel::Task, "Gathering Facts", &hosts);
         let task = synthetic_task("setup", &self.play.origin);
-        let TaskKind::Module(call) = &task.kind else { return };
+        let TaskKind::Module(call) = &task.kind else {
+            return;
+        };
         let scope = TaskScope::default();
         let started = std::time::Instant::now();
         let kept = self.read_ahead_with_facts(&task, &hosts).await;
         if kept > 0 {
-            self.engine.record_timing(format!("read ahead with facts ({kept} probes)"), None, started.elapsed());
+            self.engine.record_timing(
+                format!("read ahead with facts ({kept} probes)"),
+                None,
+                started.elapsed(),
+            );
         }
         let timed = join_all(hosts.iter().map(|h| async {
             let _permit = self.engine.forks.acquire().await;
@@ -168,15 +196,27 @@ impl<'a> PlayRun<'a> {
             ((h.clone(), outcome), host_started.elapsed())
         }))
         .await;
-        let slowest = timed.iter().max_by_key(|(_, d)| *d).map(|((h, _), _)| h.clone());
-        self.engine.record_timing("Gathering Facts (includes connecting)".into(), slowest, started.elapsed());
+        let slowest = timed
+            .iter()
+            .max_by_key(|(_, d)| *d)
+            .map(|((h, _), _)| h.clone());
+        self.engine.record_timing(
+            "Gathering Facts (includes connecting)".into(),
+            slowest,
+            started.elapsed(),
+        );
         let outcomes: Vec<(String, Outcome)> = timed.into_iter().map(|(o, _)| o).collect();
         self.settle(&outcomes, &scope);
         self.engine.reporter.task_end();
     }
 
     /// Runs a task list on `hosts`; returns the hosts that failed in it (not rescued).
-    pub(crate) fn run_list<'s>(&'s self, tasks: &'s [Task], scope: &'s TaskScope, hosts: &'s [String]) -> futures::future::BoxFuture<'s, Vec<String>> {
+    pub(crate) fn run_list<'s>(
+        &'s self,
+        tasks: &'s [Task],
+        scope: &'s TaskScope,
+        hosts: &'s [String],
+    ) -> futures::future::BoxFuture<'s, Vec<String>> {
         Box::pin(async move {
             if self.play.strategy == Strategy::Free && !scope.handler && hosts.len() > 1 {
                 // Free strategy: every host walks the list by itself.
@@ -191,7 +231,12 @@ impl<'a> PlayRun<'a> {
         })
     }
 
-    async fn run_list_linear(&self, tasks: &[Task], scope: &TaskScope, hosts: &[String]) -> Vec<String> {
+    async fn run_list_linear(
+        &self,
+        tasks: &[Task],
+        scope: &TaskScope,
+        hosts: &[String],
+    ) -> Vec<String> {
         let mut failed_here = Vec::new();
         for (index, task) in tasks.iter().enumerate() {
             let active = self.active(hosts);
@@ -215,8 +260,13 @@ impl<'a> PlayRun<'a> {
                     }
                     if !block.always.is_empty() {
                         self.unfail(&still_failed);
-                        let always_hosts: Vec<String> = active.iter().filter(|h| !lock(&self.unreachable).contains(*h)).cloned().collect();
-                        let always_failed = self.run_list(&block.always, &inner, &always_hosts).await;
+                        let always_hosts: Vec<String> = active
+                            .iter()
+                            .filter(|h| !lock(&self.unreachable).contains(*h))
+                            .cloned()
+                            .collect();
+                        let always_failed =
+                            self.run_list(&block.always, &inner, &always_hosts).await;
                         for h in always_failed {
                             if !still_failed.contains(&h) {
                                 still_failed.push(h);
@@ -227,13 +277,21 @@ impl<'a> PlayRun<'a> {
                     still_failed
                 }
                 TaskKind::Module(call) => {
-                    if !should_run(&scope.tags_of(task), &self.engine.options.tags, &self.engine.options.skip_tags) {
+                    if !should_run(
+                        &scope.tags_of(task),
+                        &self.engine.options.tags,
+                        &self.engine.options.skip_tags,
+                    ) {
                         continue;
                     }
                     let started = std::time::Instant::now();
                     let kept = self.read_ahead(&tasks[index..], scope, &active).await;
                     if kept > 0 {
-                        self.engine.record_timing(format!("read ahead ({kept} probes)"), None, started.elapsed());
+                        self.engine.record_timing(
+                            format!("read ahead ({kept} probes)"),
+                            None,
+                            started.elapsed(),
+                        );
                     }
                     self.run_module_task(task, call, scope, &active).await
                 }
@@ -263,7 +321,12 @@ impl<'a> PlayRun<'a> {
     }
 
     /// The hosts for which an include's own `when:` holds; the others are reported skipped.
-    fn include_targets(&self, task: &Task, scope: &TaskScope, hosts: &[String]) -> Vec<(String, etcdplay_template::Vars)> {
+    fn include_targets(
+        &self,
+        task: &Task,
+        scope: &TaskScope,
+        hosts: &[String],
+    ) -> Vec<(String, etcdplay_template::Vars)> {
         let mut out = Vec::new();
         let mut outcomes = Vec::new();
         for h in hosts {
@@ -272,15 +335,30 @@ impl<'a> PlayRun<'a> {
                 .when
                 .iter()
                 .map(|c| (c.expr.as_str(), c.origin.to_string()))
-                .chain(task.when.iter().map(|e| (e.as_str(), task.origin.to_string())))
+                .chain(
+                    task.when
+                        .iter()
+                        .map(|e| (e.as_str(), task.origin.to_string())),
+                )
                 .try_fold(true, |acc, (expr, origin)| {
-                    Ok::<bool, etcdplay_template::TemplateError>(acc && self.engine.templar.eval_condition(expr, &origin, &vars)?)
+                    Ok::<bool, etcdplay_template::TemplateError>(
+                        acc && self.engine.templar.eval_condition(expr, &origin, &vars)?,
+                    )
                 });
             match holds {
                 Ok(true) => out.push((h.clone(), vars)),
                 Ok(false) => outcomes.push((h.clone(), Outcome::Skipped)),
                 Err(e) => {
-                    self.emit(h, None, HostStatus::Failed, None, Some(e.to_string()), serde_json::json!({"failed": true, "msg": e.to_string()}), std::time::Instant::now(), None);
+                    self.emit(
+                        h,
+                        None,
+                        HostStatus::Failed,
+                        None,
+                        Some(e.to_string()),
+                        serde_json::json!({"failed": true, "msg": e.to_string()}),
+                        std::time::Instant::now(),
+                        None,
+                    );
                     outcomes.push((h.clone(), Outcome::Failed));
                 }
             }
@@ -292,15 +370,31 @@ impl<'a> PlayRun<'a> {
     /// Fails `hosts` for a reason found by the engine itself (an include that cannot load).
     fn fail_hosts(&self, hosts: &[String], msg: &str, scope: &TaskScope) -> Vec<String> {
         for h in hosts {
-            self.emit(h, None, HostStatus::Failed, None, Some(msg.to_string()), serde_json::json!({"failed": true, "msg": msg}), std::time::Instant::now(), None);
+            self.emit(
+                h,
+                None,
+                HostStatus::Failed,
+                None,
+                Some(msg.to_string()),
+                serde_json::json!({"failed": true, "msg": msg}),
+                std::time::Instant::now(),
+                None,
+            );
         }
-        let outcomes: Vec<(String, Outcome)> = hosts.iter().map(|h| (h.clone(), Outcome::Failed)).collect();
+        let outcomes: Vec<(String, Outcome)> =
+            hosts.iter().map(|h| (h.clone(), Outcome::Failed)).collect();
         self.settle(&outcomes, scope)
     }
 
     /// `include_tasks` (and the legacy `include`): the file name is rendered per host, `when`
     /// is decided once at the include, and a loop runs the file once per item.
-    async fn include_tasks(&self, task: &Task, inc: &etcdplay_playbook::IncludeTasks, scope: &TaskScope, hosts: &[String]) -> Vec<String> {
+    async fn include_tasks(
+        &self,
+        task: &Task,
+        inc: &etcdplay_playbook::IncludeTasks,
+        scope: &TaskScope,
+        hosts: &[String],
+    ) -> Vec<String> {
         let mut inner = scope.clone();
         inner.tags.extend(task.tags.iter().cloned());
         let mut failed = Vec::new();
@@ -311,15 +405,30 @@ impl<'a> PlayRun<'a> {
             let items: Vec<Option<(String, Value)>> = match &task.loop_ {
                 None => vec![None],
                 Some(l) => {
-                    let loop_var = task.loop_control.as_ref().map(|c| c.loop_var.clone()).unwrap_or_else(|| "item".into());
+                    let loop_var = task
+                        .loop_control
+                        .as_ref()
+                        .map(|c| c.loop_var.clone())
+                        .unwrap_or_else(|| "item".into());
                     match self.engine.templar.template_value(&l.items, &origin, &vars) {
-                        Ok(Value::Array(items)) => items.into_iter().map(|i| Some((loop_var.clone(), i))).collect(),
+                        Ok(Value::Array(items)) => items
+                            .into_iter()
+                            .map(|i| Some((loop_var.clone(), i)))
+                            .collect(),
                         Ok(other) => {
-                            failed.extend(self.fail_hosts(std::slice::from_ref(&host), &format!("{origin}: loop needs a list, got {other}"), scope));
+                            failed.extend(self.fail_hosts(
+                                std::slice::from_ref(&host),
+                                &format!("{origin}: loop needs a list, got {other}"),
+                                scope,
+                            ));
                             continue;
                         }
                         Err(e) => {
-                            failed.extend(self.fail_hosts(std::slice::from_ref(&host), &e.to_string(), scope));
+                            failed.extend(self.fail_hosts(
+                                std::slice::from_ref(&host),
+                                &e.to_string(),
+                                scope,
+                            ));
                             continue;
                         }
                     }
@@ -330,10 +439,18 @@ impl<'a> PlayRun<'a> {
                 if let Some((name, value)) = &item {
                     item_vars.insert_literal(name.clone(), value.clone());
                 }
-                let file = match self.engine.templar.render_string(&inc.file, &origin, &item_vars) {
+                let file = match self
+                    .engine
+                    .templar
+                    .render_string(&inc.file, &origin, &item_vars)
+                {
                     Ok(f) => f,
                     Err(e) => {
-                        failed.extend(self.fail_hosts(std::slice::from_ref(&host), &e.to_string(), scope));
+                        failed.extend(self.fail_hosts(
+                            std::slice::from_ref(&host),
+                            &e.to_string(),
+                            scope,
+                        ));
                         break;
                     }
                 };
@@ -346,7 +463,13 @@ impl<'a> PlayRun<'a> {
         for (file, item, group) in runs {
             let tasks = match (&inc.tasks, file == inc.file) {
                 (Some(tasks), true) => tasks.clone(),
-                _ => match etcdplay_playbook::load_task_file(&file, &inc.context, &task.origin, &crate::EngineCatalog, &etcdplay_playbook::LoadOptions::default()) {
+                _ => match etcdplay_playbook::load_task_file(
+                    &file,
+                    &inc.context,
+                    &task.origin,
+                    &crate::EngineCatalog,
+                    &etcdplay_playbook::LoadOptions::default(),
+                ) {
                     Ok(tasks) => tasks,
                     Err(d) => {
                         failed.extend(self.fail_hosts(&group, &d.to_string(), scope));
@@ -367,9 +490,17 @@ impl<'a> PlayRun<'a> {
 
     /// `include_role`/`import_role`: the role's tasks run with the role's variables; a role
     /// named by a template is loaded when the include runs.
-    async fn include_role(&self, task: &Task, inc: &etcdplay_playbook::IncludeRole, scope: &TaskScope, hosts: &[String]) -> Vec<String> {
+    async fn include_role(
+        &self,
+        task: &Task,
+        inc: &etcdplay_playbook::IncludeRole,
+        scope: &TaskScope,
+        hosts: &[String],
+    ) -> Vec<String> {
         if inc.is_static {
-            let Some(role) = &inc.role else { return Vec::new() };
+            let Some(role) = &inc.role else {
+                return Vec::new();
+            };
             let mut inner = scope.enter_block(task);
             inner.role = Some(RoleFrame::new(role, task.vars.clone()));
             self.run_role(role, &inner, hosts).await;
@@ -378,7 +509,11 @@ impl<'a> PlayRun<'a> {
         let mut failed = Vec::new();
         let mut runs: Vec<(String, Vec<String>)> = Vec::new();
         for (host, vars) in self.include_targets(task, scope, hosts) {
-            match self.engine.templar.render_string(&inc.name, &task.origin.to_string(), &vars) {
+            match self
+                .engine
+                .templar
+                .render_string(&inc.name, &task.origin.to_string(), &vars)
+            {
                 Ok(name) => match runs.iter_mut().find(|(n, _)| *n == name) {
                     Some((_, hs)) => hs.push(host),
                     None => runs.push((name, vec![host])),
@@ -389,7 +524,14 @@ impl<'a> PlayRun<'a> {
         for (name, group) in runs {
             let role = match (&inc.role, name == inc.name) {
                 (Some(role), true) => (**role).clone(),
-                _ => match etcdplay_playbook::load_role(&name, &inc.selectors, &inc.context, &task.origin, &crate::EngineCatalog, &etcdplay_playbook::LoadOptions::default()) {
+                _ => match etcdplay_playbook::load_role(
+                    &name,
+                    &inc.selectors,
+                    &inc.context,
+                    &task.origin,
+                    &crate::EngineCatalog,
+                    &etcdplay_playbook::LoadOptions::default(),
+                ) {
                     Ok(role) => role,
                     Err(d) => {
                         failed.extend(self.fail_hosts(&group, &d.to_string(), scope));
@@ -416,12 +558,30 @@ impl<'a> PlayRun<'a> {
         lock(&self.failed).extend(hosts.iter().cloned());
     }
 
-    async fn run_module_task(&self, task: &Task, call: &etcdplay_playbook::ModuleCall, scope: &TaskScope, active: &[String]) -> Vec<String> {
+    async fn run_module_task(
+        &self,
+        task: &Task,
+        call: &etcdplay_playbook::ModuleCall,
+        scope: &TaskScope,
+        active: &[String],
+    ) -> Vec<String> {
         let header = task_header(task, call);
-        let kind = if scope.handler { TaskKindLabel::Handler } else { TaskKindLabel::Task };
+        let kind = if scope.handler {
+            TaskKindLabel::Handler
+        } else {
+            TaskKindLabel::Task
+        };
         let origin = task.origin.to_string();
         let first_vars = self.task_vars(&active[0], scope, Some(task));
-        let run_once = self.flag(&task.run_once.clone().or(scope.run_once.clone()), &first_vars, &origin).ok().flatten().unwrap_or(false);
+        let run_once = self
+            .flag(
+                &task.run_once.clone().or(scope.run_once.clone()),
+                &first_vars,
+                &origin,
+            )
+            .ok()
+            .flatten()
+            .unwrap_or(false);
         self.engine.reporter.task_start(kind, &header, active);
         let remaining;
         let active = if scope.handler {
@@ -442,7 +602,11 @@ impl<'a> PlayRun<'a> {
             self.engine.reporter.task_end();
             return failed;
         }
-        let targets: Vec<String> = if run_once { vec![active[0].clone()] } else { active.to_vec() };
+        let targets: Vec<String> = if run_once {
+            vec![active[0].clone()]
+        } else {
+            active.to_vec()
+        };
         // `throttle: N` caps how many hosts run this task at once (1 makes it one host at a
         // time, which rolling restarts rely on).
         let throttle = match &task.throttle {
@@ -464,14 +628,27 @@ impl<'a> PlayRun<'a> {
             ((h.clone(), outcome), host_started.elapsed())
         }))
         .await;
-        let slowest = timed.iter().max_by_key(|(_, d)| *d).map(|((h, _), _)| h.clone());
-        let label = if scope.handler { format!("handler: {header}") } else { header.clone() };
+        let slowest = timed
+            .iter()
+            .max_by_key(|(_, d)| *d)
+            .map(|((h, _), _)| h.clone());
+        let label = if scope.handler {
+            format!("handler: {header}")
+        } else {
+            header.clone()
+        };
         self.engine.record_timing(label, slowest, started.elapsed());
         let outcomes: Vec<(String, Outcome)> = timed.into_iter().map(|(o, _)| o).collect();
         if run_once {
             // The result of a run_once task is registered for every host of the play.
             if let Some(name) = &task.register {
-                let value = self.engine.shared.memory(&active[0]).set_facts.get(name).cloned();
+                let value = self
+                    .engine
+                    .shared
+                    .memory(&active[0])
+                    .set_facts
+                    .get(name)
+                    .cloned();
                 if let Some(value) = value {
                     for h in &active[1..] {
                         let value = value.clone();
@@ -484,14 +661,28 @@ impl<'a> PlayRun<'a> {
         }
         let failed = self.settle(&outcomes, scope);
         self.engine.reporter.task_end();
-        let any_errors_fatal = self.flag(&task.any_errors_fatal.clone().or(scope.any_errors_fatal.clone()).or(self.play.any_errors_fatal.clone()), &first_vars, &origin).ok().flatten().unwrap_or(false);
+        let any_errors_fatal = self
+            .flag(
+                &task
+                    .any_errors_fatal
+                    .clone()
+                    .or(scope.any_errors_fatal.clone())
+                    .or(self.play.any_errors_fatal.clone()),
+                &first_vars,
+                &origin,
+            )
+            .ok()
+            .flatten()
+            .unwrap_or(false);
         if !failed.is_empty() && any_errors_fatal && !scope.rescuable {
             self.aborted.store(true, Ordering::SeqCst);
         }
         if let Some(pct) = self.play.max_fail_percentage {
             let failed_total = lock(&self.failed).len() + lock(&self.unreachable).len();
             if (failed_total as f64) * 100.0 / (self.batch.len() as f64) > pct {
-                self.engine.reporter.warning(&format!("max_fail_percentage {pct}% exceeded: stopping the play"));
+                self.engine.reporter.warning(&format!(
+                    "max_fail_percentage {pct}% exceeded: stopping the play"
+                ));
                 self.aborted.store(true, Ordering::SeqCst);
             }
         }
@@ -533,9 +724,25 @@ impl<'a> PlayRun<'a> {
         failed_hosts
     }
 
-    fn include_vars(&self, task: &Task, iv: &etcdplay_playbook::IncludeVars, scope: &TaskScope, hosts: &[String]) {
-        let header = format!("{}include_vars", task.role.as_ref().map(|r| format!("{r} : ")).unwrap_or_default());
-        self.engine.reporter.task_start(TaskKindLabel::Task, task.name.as_deref().unwrap_or(&header), hosts);
+    fn include_vars(
+        &self,
+        task: &Task,
+        iv: &etcdplay_playbook::IncludeVars,
+        scope: &TaskScope,
+        hosts: &[String],
+    ) {
+        let header = format!(
+            "{}include_vars",
+            task.role
+                .as_ref()
+                .map(|r| format!("{r} : "))
+                .unwrap_or_default()
+        );
+        self.engine.reporter.task_start(
+            TaskKindLabel::Task,
+            task.name.as_deref().unwrap_or(&header),
+            hosts,
+        );
         let mut outcomes = Vec::new();
         for host in hosts {
             let started = std::time::Instant::now();
@@ -543,7 +750,11 @@ impl<'a> PlayRun<'a> {
             let origin = task.origin.to_string();
             let loaded = (|| -> Result<Map<String, Value>, String> {
                 let name = match &iv.source {
-                    VarsSource::File(f) | VarsSource::Dir(f) => self.engine.templar.render_string(f, &origin, &vars).map_err(|e| e.to_string())?,
+                    VarsSource::File(f) | VarsSource::Dir(f) => self
+                        .engine
+                        .templar
+                        .render_string(f, &origin, &vars)
+                        .map_err(|e| e.to_string())?,
                 };
                 let mut candidates = Vec::new();
                 for dir in &iv.context.search_dirs {
@@ -551,10 +762,17 @@ impl<'a> PlayRun<'a> {
                     candidates.push(dir.join(&name));
                 }
                 candidates.push(self.play.playbook_dir.join(&name));
-                let path = candidates.into_iter().find(|p| p.exists()).ok_or_else(|| format!("{origin}: include_vars: could not find '{name}'"))?;
+                let path = candidates
+                    .into_iter()
+                    .find(|p| p.exists())
+                    .ok_or_else(|| format!("{origin}: include_vars: could not find '{name}'"))?;
                 let mut merged = Map::new();
                 let files: Vec<std::path::PathBuf> = if path.is_dir() {
-                    let mut v: Vec<_> = std::fs::read_dir(&path).map_err(|e| e.to_string())?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+                    let mut v: Vec<_> = std::fs::read_dir(&path)
+                        .map_err(|e| e.to_string())?
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.is_file())
+                        .collect();
                     v.sort();
                     v
                 } else {
@@ -579,12 +797,23 @@ impl<'a> PlayRun<'a> {
             match loaded {
                 Ok(m) => {
                     let shown = serde_json::json!({"changed": false, "ansible_facts": m.clone()});
-                    self.engine.shared.update_memory(host, |mem| mem.include_vars.extend(m));
+                    self.engine
+                        .shared
+                        .update_memory(host, |mem| mem.include_vars.extend(m));
                     self.emit(host, None, HostStatus::Ok, None, None, shown, started, None);
                     outcomes.push((host.clone(), Outcome::Ok));
                 }
                 Err(msg) => {
-                    self.emit(host, None, HostStatus::Failed, None, Some(msg.clone()), serde_json::json!({"changed": false, "msg": msg}), started, None);
+                    self.emit(
+                        host,
+                        None,
+                        HostStatus::Failed,
+                        None,
+                        Some(msg.clone()),
+                        serde_json::json!({"changed": false, "msg": msg}),
+                        started,
+                        None,
+                    );
                     outcomes.push((host.clone(), Outcome::Failed));
                 }
             }
@@ -599,7 +828,12 @@ impl<'a> PlayRun<'a> {
             "end_host" => {
                 for h in hosts {
                     let vars = self.task_vars(h, scope, Some(task));
-                    let holds = task.when.iter().all(|c| self.engine.templar.eval_condition(c, &task.origin.to_string(), &vars).unwrap_or(false));
+                    let holds = task.when.iter().all(|c| {
+                        self.engine
+                            .templar
+                            .eval_condition(c, &task.origin.to_string(), &vars)
+                            .unwrap_or(false)
+                    });
                     if holds {
                         lock(&self.ended).insert(h.clone());
                     }
@@ -607,26 +841,59 @@ impl<'a> PlayRun<'a> {
             }
             "clear_host_errors" => lock(&self.failed).clear(),
             // Nothing to do for these in etcdplay: facts and connections are per run.
-            "noop" | "clear_facts" | "refresh_inventory" | "reset_connection" | "end_batch" | "end_role" => {}
-            other => self.engine.reporter.warning(&format!("{}: meta: {other} is not supported; ignored", task.origin)),
+            "noop" | "clear_facts" | "refresh_inventory" | "reset_connection" | "end_batch"
+            | "end_role" => {}
+            other => self.engine.reporter.warning(&format!(
+                "{}: meta: {other} is not supported; ignored",
+                task.origin
+            )),
         }
     }
 
     /// The hosts on which the restart handler `task` still has something to do: on the others
     /// this run started or restarted the unit after the handler was last notified (see
     /// `redundant_restart.rs`); they are reported `ok` with the reason.
-    fn skip_redundant_restarts(&self, task: &Task, call: &etcdplay_playbook::ModuleCall, scope: &TaskScope, active: &[String]) -> Vec<String> {
+    fn skip_redundant_restarts(
+        &self,
+        task: &Task,
+        call: &etcdplay_playbook::ModuleCall,
+        scope: &TaskScope,
+        active: &[String],
+    ) -> Vec<String> {
         let module = etcdplay_modules::canonical_name(&call.name).unwrap_or(call.name.as_str());
-        let names: Vec<String> = task.name.iter().chain(task.listen.iter()).cloned().collect();
+        let names: Vec<String> = task
+            .name
+            .iter()
+            .chain(task.listen.iter())
+            .cloned()
+            .collect();
         let origin = call.args_origin.to_string();
         let mut keep = Vec::new();
         let mut skipped = Vec::new();
         for host in active {
-            let args = crate::etcd::lost_restart::rendered_args(self, host, scope, task, &call.args, &origin);
+            let args = crate::etcd::lost_restart::rendered_args(
+                self, host, scope, task, &call.args, &origin,
+            );
             match crate::redundant_restart::restarted_unit(module, &args) {
-                Some(unit) if self.restarts.already_restarted(host, &unit, &names, crate::redundant_restart::wants_reload(&args)) => {
+                Some(unit)
+                    if self.restarts.already_restarted(
+                        host,
+                        &unit,
+                        &names,
+                        crate::redundant_restart::wants_reload(&args),
+                    ) =>
+                {
                     let msg = format!("{unit} was started by this run after the change that notified this handler: not restarted again");
-                    self.emit(host, None, HostStatus::Ok, None, Some(msg.clone()), serde_json::json!({"changed": false, "msg": msg}), std::time::Instant::now(), None);
+                    self.emit(
+                        host,
+                        None,
+                        HostStatus::Ok,
+                        None,
+                        Some(msg.clone()),
+                        serde_json::json!({"changed": false, "msg": msg}),
+                        std::time::Instant::now(),
+                        None,
+                    );
                     skipped.push((host.clone(), Outcome::Ok));
                 }
                 _ => keep.push(host.clone()),
@@ -644,20 +911,33 @@ impl<'a> PlayRun<'a> {
         }
         let frames = role_frames(self.play);
         for handler in self.play.all_handlers() {
-            let names: BTreeSet<&str> = handler.name.iter().map(String::as_str).chain(handler.listen.iter().map(String::as_str)).collect();
+            let names: BTreeSet<&str> = handler
+                .name
+                .iter()
+                .map(String::as_str)
+                .chain(handler.listen.iter().map(String::as_str))
+                .collect();
             let targets: Vec<String> = self
                 .active(hosts)
                 .into_iter()
-                .filter(|h| notified.get(h).is_some_and(|n| n.iter().any(|x| names.contains(x.as_str()))))
+                .filter(|h| {
+                    notified
+                        .get(h)
+                        .is_some_and(|n| n.iter().any(|x| names.contains(x.as_str())))
+                })
                 .collect();
             if targets.is_empty() {
                 continue;
             }
-            let mut scope = TaskScope { handler: true, ..TaskScope::default() };
+            let mut scope = TaskScope {
+                handler: true,
+                ..TaskScope::default()
+            };
             if let Some(role) = &handler.role {
                 scope.role = frames.get(role).cloned();
             }
-            self.run_list(std::slice::from_ref(handler), &scope, &targets).await;
+            self.run_list(std::slice::from_ref(handler), &scope, &targets)
+                .await;
         }
     }
 }
@@ -669,7 +949,8 @@ fn role_frames(play: &Play) -> HashMap<String, Arc<RoleFrame>> {
         for d in &r.role.dependencies {
             walk(d, out);
         }
-        out.entry(r.role.name.clone()).or_insert_with(|| RoleFrame::new(&r.role, r.params.clone()));
+        out.entry(r.role.name.clone())
+            .or_insert_with(|| RoleFrame::new(&r.role, r.params.clone()));
     }
     let mut out = HashMap::new();
     for r in &play.roles {
@@ -680,7 +961,13 @@ fn role_frames(play: &Play) -> HashMap<String, Arc<RoleFrame>> {
 
 /// `role : name` as Ansible's `TASK [...]` shows it; a task without a name shows its module.
 fn task_header(task: &Task, call: &etcdplay_playbook::ModuleCall) -> String {
-    let name = task.name.clone().unwrap_or_else(|| if task.action.is_empty() { call.name.clone() } else { task.action.clone() });
+    let name = task.name.clone().unwrap_or_else(|| {
+        if task.action.is_empty() {
+            call.name.clone()
+        } else {
+            task.action.clone()
+        }
+    });
     match &task.role {
         Some(role) => format!("{role} : {name}"),
         None => name,
@@ -691,7 +978,11 @@ fn task_header(task: &Task, call: &etcdplay_playbook::ModuleCall) -> String {
 fn synthetic_task(module: &str, origin: &etcdplay_playbook::Origin) -> Task {
     let mut task = Task::empty(origin.clone(), None);
     task.name = Some("Gathering Facts".into());
-    task.kind = TaskKind::Module(etcdplay_playbook::ModuleCall { name: module.into(), args: Map::new(), args_origin: origin.clone() });
+    task.kind = TaskKind::Module(etcdplay_playbook::ModuleCall {
+        name: module.into(),
+        args: Map::new(),
+        args_origin: origin.clone(),
+    });
     // Facts are gathered whatever --tags says, and even in check mode.
     task.tags = vec!["always".into()];
     task.check_mode = Some(etcdplay_playbook::Flag::Bool(false));
@@ -700,7 +991,11 @@ fn synthetic_task(module: &str, origin: &etcdplay_playbook::Origin) -> Task {
 }
 
 /// Splits a play's hosts into `serial` batches: sizes from the list, the last one repeating.
-pub(crate) fn batches(hosts: &[String], serial: &[Serial], render: impl Fn(&str) -> Option<u64>) -> Vec<Vec<String>> {
+pub(crate) fn batches(
+    hosts: &[String],
+    serial: &[Serial],
+    render: impl Fn(&str) -> Option<u64>,
+) -> Vec<Vec<String>> {
     if serial.is_empty() || hosts.is_empty() {
         return vec![hosts.to_vec()];
     }
@@ -711,7 +1006,11 @@ pub(crate) fn batches(hosts: &[String], serial: &[Serial], render: impl Fn(&str)
             Serial::Percent(p) => (total * u64::from(*p)) / 100,
             Serial::Template(t) => render(t).unwrap_or(total),
         };
-        if n == 0 { total.max(1) } else { n.max(1) }
+        if n == 0 {
+            total.max(1)
+        } else {
+            n.max(1)
+        }
     };
     let mut out = Vec::new();
     let mut i = 0usize;

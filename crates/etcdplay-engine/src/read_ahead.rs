@@ -136,11 +136,23 @@ impl ReadAhead {
 impl PlayRun<'_> {
     /// Reads ahead on every host of `hosts` that wants it, starting at `upcoming[0]` (the task
     /// about to run). Returns how many probes were kept, for `--timing`.
-    pub(crate) async fn read_ahead(&self, upcoming: &[Task], scope: &TaskScope, hosts: &[String]) -> usize {
+    pub(crate) async fn read_ahead(
+        &self,
+        upcoming: &[Task],
+        scope: &TaskScope,
+        hosts: &[String],
+    ) -> usize {
         if !self.engine.options.read_ahead || scope.handler {
             return 0;
         }
-        let plan: Vec<Step<'_>> = upcoming.iter().map(|task| Step { task, scope, own: true }).collect();
+        let plan: Vec<Step<'_>> = upcoming
+            .iter()
+            .map(|task| Step {
+                task,
+                scope,
+                own: true,
+            })
+            .collect();
         self.read_ahead_all(&plan, hosts).await
     }
 
@@ -152,10 +164,18 @@ impl PlayRun<'_> {
             return 0;
         }
         let facts_scope = TaskScope::default();
-        let mut plan = vec![Step { task: setup, scope: &facts_scope, own: false }];
+        let mut plan = vec![Step {
+            task: setup,
+            scope: &facts_scope,
+            own: false,
+        }];
         let first = self.first_list();
         if let Some((tasks, scope)) = &first {
-            plan.extend(tasks.iter().map(|task| Step { task, scope, own: true }));
+            plan.extend(tasks.iter().map(|task| Step {
+                task,
+                scope,
+                own: true,
+            }));
         }
         self.read_ahead_all(&plan, hosts).await
     }
@@ -163,7 +183,11 @@ impl PlayRun<'_> {
     /// The task list a play runs first, with its scope: `pre_tasks`, else the first role (its
     /// first dependency first), else `tasks`.
     fn first_list(&self) -> Option<(&[Task], TaskScope)> {
-        let scope = TaskScope { tags: self.play.tags.clone(), become_: self.play.become_.clone(), ..TaskScope::default() };
+        let scope = TaskScope {
+            tags: self.play.tags.clone(),
+            become_: self.play.become_.clone(),
+            ..TaskScope::default()
+        };
         if !self.play.pre_tasks.is_empty() {
             return Some((&self.play.pre_tasks, scope));
         }
@@ -200,7 +224,9 @@ impl PlayRun<'_> {
             if probes.len() >= window {
                 break;
             }
-            let TaskKind::Module(call) = &step.task.kind else { break };
+            let TaskKind::Module(call) = &step.task.kind else {
+                break;
+            };
             match self.planned(step.task, call, step.scope, host).await {
                 Planned::Probe(t, reqs) => {
                     if target.as_ref().is_some_and(|first| *first != t) {
@@ -217,8 +243,12 @@ impl PlayRun<'_> {
             }
         }
         // One probe gains nothing from a batch.
-        let Some(target) = target.filter(|_| probes.len() >= 2) else { return 0 };
-        let Ok(transport) = self.engine.pool.get_prefetching(&target).await else { return 0 };
+        let Some(target) = target.filter(|_| probes.len() >= 2) else {
+            return 0;
+        };
+        let Ok(transport) = self.engine.pool.get_prefetching(&target).await else {
+            return 0;
+        };
         if transport.waiting() > 0 {
             return 0;
         }

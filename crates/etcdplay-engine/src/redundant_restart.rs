@@ -34,7 +34,10 @@ pub(crate) struct RestartLedger {
 /// Whether module arguments ask for `daemon_reload` (a boolean, or a string Ansible reads as
 /// one).
 pub(crate) fn wants_reload(args: &Map<String, Value>) -> bool {
-    match args.get("daemon_reload").or_else(|| args.get("daemon-reload")) {
+    match args
+        .get("daemon_reload")
+        .or_else(|| args.get("daemon-reload"))
+    {
         Some(Value::Bool(b)) => *b,
         Some(Value::String(s)) => etcdplay_source::parse_bool(s).unwrap_or(false),
         _ => false,
@@ -52,7 +55,9 @@ pub(crate) fn same_unit(a: &str, b: &str) -> bool {
 
 /// The unit a `systemd`/`service` task names (`name`, or its alias `unit`).
 fn unit_arg(args: &Map<String, Value>) -> Option<&str> {
-    args.get("name").or_else(|| args.get("unit")).and_then(Value::as_str)
+    args.get("name")
+        .or_else(|| args.get("unit"))
+        .and_then(Value::as_str)
 }
 
 impl RestartLedger {
@@ -62,17 +67,31 @@ impl RestartLedger {
 
     pub(crate) fn notified(&self, host: &str, name: &str) {
         let at = self.tick();
-        self.notified.lock().unwrap_or_else(|p| p.into_inner()).insert((host.to_string(), name.to_string()), at);
+        self.notified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((host.to_string(), name.to_string()), at);
     }
 
     /// Records a `systemd`/`service` task's result: a change that started or restarted the
     /// unit (from its requested `state` and the state the module found before acting).
-    pub(crate) fn module_ran(&self, host: &str, module: &str, args: &Map<String, Value>, changed: bool, data: &Map<String, Value>) {
+    pub(crate) fn module_ran(
+        &self,
+        host: &str,
+        module: &str,
+        args: &Map<String, Value>,
+        changed: bool,
+        data: &Map<String, Value>,
+    ) {
         if !changed || !matches!(module, "systemd" | "service" | "systemd_service") {
             return;
         }
         let Some(unit) = unit_arg(args) else { return };
-        let was_active = data.get("status").and_then(|s| s.get("ActiveState")).and_then(Value::as_str) == Some("active");
+        let was_active = data
+            .get("status")
+            .and_then(|s| s.get("ActiveState"))
+            .and_then(Value::as_str)
+            == Some("active");
         let started = match args.get("state").and_then(Value::as_str) {
             Some("restarted") => true,
             Some("started") | Some("reloaded") => !was_active,
@@ -80,21 +99,38 @@ impl RestartLedger {
         };
         if started {
             let at = self.tick();
-            self.started.lock().unwrap_or_else(|p| p.into_inner()).insert((host.to_string(), unit_key(unit)), (at, wants_reload(args)));
+            self.started
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert((host.to_string(), unit_key(unit)), (at, wants_reload(args)));
         }
     }
 
     /// Whether a handler answering to `names` that restarts `unit` (and reloads systemd first
     /// when `reload`) is redundant on `host`.
-    pub(crate) fn already_restarted(&self, host: &str, unit: &str, names: &[String], reload: bool) -> bool {
-        let Some(&(started, start_reloaded)) = self.started.lock().unwrap_or_else(|p| p.into_inner()).get(&(host.to_string(), unit_key(unit))) else {
+    pub(crate) fn already_restarted(
+        &self,
+        host: &str,
+        unit: &str,
+        names: &[String],
+        reload: bool,
+    ) -> bool {
+        let Some(&(started, start_reloaded)) = self
+            .started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(host.to_string(), unit_key(unit)))
+        else {
             return false;
         };
         if reload && !start_reloaded {
             return false;
         }
         let notified = self.notified.lock().unwrap_or_else(|p| p.into_inner());
-        let last = names.iter().filter_map(|n| notified.get(&(host.to_string(), n.clone()))).max();
+        let last = names
+            .iter()
+            .filter_map(|n| notified.get(&(host.to_string(), n.clone())))
+            .max();
         matches!(last, Some(&at) if at < started)
     }
 }
@@ -104,7 +140,11 @@ impl RestartLedger {
 pub(crate) fn restarted_unit(module: &str, args: &Map<String, Value>) -> Option<String> {
     let arg = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
     match module {
-        "systemd" | "service" | "systemd_service" if arg("state").as_deref() == Some("restarted") => unit_arg(args).map(str::to_string),
+        "systemd" | "service" | "systemd_service"
+            if arg("state").as_deref() == Some("restarted") =>
+        {
+            unit_arg(args).map(str::to_string)
+        }
         "etcd_member_restart" => Some(arg("service").unwrap_or_else(|| "etcd".into())),
         _ => None,
     }
@@ -120,7 +160,13 @@ mod tests {
     }
 
     fn start(l: &RestartLedger, host: &str, state: &str, was: &str) {
-        l.module_ran(host, "systemd", &obj(json!({"name": "etcd", "state": state, "daemon_reload": "yes"})), true, &obj(json!({"status": {"ActiveState": was}})));
+        l.module_ran(
+            host,
+            "systemd",
+            &obj(json!({"name": "etcd", "state": state, "daemon_reload": "yes"})),
+            true,
+            &obj(json!({"status": {"ActiveState": was}})),
+        );
     }
 
     #[test]
@@ -143,14 +189,38 @@ mod tests {
         let l = RestartLedger::default();
         let names = vec!["restart etcd".to_string(), "etcd topic".to_string()];
         l.notified("h", "etcd topic");
-        l.module_ran("h", "systemd", &obj(json!({"name": "etcd", "state": "started"})), false, &obj(json!({})));
-        l.module_ran("h", "copy", &obj(json!({"name": "etcd", "state": "restarted"})), true, &obj(json!({})));
-        l.module_ran("h", "systemd", &obj(json!({"name": "etcd", "enabled": true})), true, &obj(json!({})));
+        l.module_ran(
+            "h",
+            "systemd",
+            &obj(json!({"name": "etcd", "state": "started"})),
+            false,
+            &obj(json!({})),
+        );
+        l.module_ran(
+            "h",
+            "copy",
+            &obj(json!({"name": "etcd", "state": "restarted"})),
+            true,
+            &obj(json!({})),
+        );
+        l.module_ran(
+            "h",
+            "systemd",
+            &obj(json!({"name": "etcd", "enabled": true})),
+            true,
+            &obj(json!({})),
+        );
         assert!(!l.already_restarted("h", "etcd", &names, false));
         start(&l, "h", "restarted", "active");
         assert!(l.already_restarted("h", "etcd", &names, false));
-        assert!(!l.already_restarted("h", "etcd-events", &names, false), "another unit");
-        assert!(!l.already_restarted("h", "etcd", &["other".to_string()], false), "never notified");
+        assert!(
+            !l.already_restarted("h", "etcd-events", &names, false),
+            "another unit"
+        );
+        assert!(
+            !l.already_restarted("h", "etcd", &["other".to_string()], false),
+            "never notified"
+        );
     }
 
     #[test]
@@ -159,11 +229,25 @@ mod tests {
         let names = vec!["restart etcd".to_string()];
         l.notified("h", "restart etcd");
         let args = obj(json!({"name": "etcd", "state": "started"}));
-        l.module_ran("h", "systemd", &args, true, &obj(json!({"status": {"ActiveState": "inactive"}})));
-        assert!(!l.already_restarted("h", "etcd", &names, true), "started on systemd's old copy of the unit");
+        l.module_ran(
+            "h",
+            "systemd",
+            &args,
+            true,
+            &obj(json!({"status": {"ActiveState": "inactive"}})),
+        );
+        assert!(
+            !l.already_restarted("h", "etcd", &names, true),
+            "started on systemd's old copy of the unit"
+        );
         assert!(l.already_restarted("h", "etcd", &names, false));
-        assert!(wants_reload(&obj(json!({"daemon_reload": true}))) && wants_reload(&obj(json!({"daemon-reload": "yes"}))));
-        assert!(!wants_reload(&obj(json!({"daemon_reload": "no"}))) && !wants_reload(&obj(json!({}))));
+        assert!(
+            wants_reload(&obj(json!({"daemon_reload": true})))
+                && wants_reload(&obj(json!({"daemon-reload": "yes"})))
+        );
+        assert!(
+            !wants_reload(&obj(json!({"daemon_reload": "no"}))) && !wants_reload(&obj(json!({})))
+        );
     }
 
     #[test]
@@ -175,10 +259,34 @@ mod tests {
 
     #[test]
     fn handlers_that_restart_a_unit() {
-        assert_eq!(restarted_unit("systemd", &obj(json!({"unit": "etcd", "state": "restarted"}))), Some("etcd".into()));
-        assert_eq!(restarted_unit("systemd", &obj(json!({"name": "etcd", "state": "restarted"}))), Some("etcd".into()));
-        assert_eq!(restarted_unit("service", &obj(json!({"name": "etcd", "state": "reloaded"}))), None);
-        assert_eq!(restarted_unit("etcd_member_restart", &obj(json!({}))), Some("etcd".into()));
-        assert_eq!(restarted_unit("command", &obj(json!({"state": "restarted", "name": "x"}))), None);
+        assert_eq!(
+            restarted_unit(
+                "systemd",
+                &obj(json!({"unit": "etcd", "state": "restarted"}))
+            ),
+            Some("etcd".into())
+        );
+        assert_eq!(
+            restarted_unit(
+                "systemd",
+                &obj(json!({"name": "etcd", "state": "restarted"}))
+            ),
+            Some("etcd".into())
+        );
+        assert_eq!(
+            restarted_unit(
+                "service",
+                &obj(json!({"name": "etcd", "state": "reloaded"}))
+            ),
+            None
+        );
+        assert_eq!(
+            restarted_unit("etcd_member_restart", &obj(json!({}))),
+            Some("etcd".into())
+        );
+        assert_eq!(
+            restarted_unit("command", &obj(json!({"state": "restarted", "name": "x"}))),
+            None
+        );
     }
 }

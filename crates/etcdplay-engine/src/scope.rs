@@ -74,7 +74,10 @@ impl TaskScope {
         if !task.vars.is_empty() {
             s.block_vars.push(task.vars.clone());
         }
-        s.when.extend(task.when.iter().map(|e| Condition { expr: e.clone(), origin: task.origin.clone() }));
+        s.when.extend(task.when.iter().map(|e| Condition {
+            expr: e.clone(),
+            origin: task.origin.clone(),
+        }));
         s.tags.extend(task.tags.iter().cloned());
         s.become_ = or(&task.become_, &self.become_);
         s.become_user = or(&task.become_user, &self.become_user);
@@ -95,7 +98,10 @@ impl TaskScope {
     pub(crate) fn enter_role(&self, role_ref: &RoleRef) -> TaskScope {
         let mut s = self.clone();
         s.role = Some(RoleFrame::new(&role_ref.role, role_ref.params.clone()));
-        s.when.extend(role_ref.when.iter().map(|e| Condition { expr: e.clone(), origin: role_ref.origin.clone() }));
+        s.when.extend(role_ref.when.iter().map(|e| Condition {
+            expr: e.clone(),
+            origin: role_ref.origin.clone(),
+        }));
         s.tags.extend(role_ref.tags.iter().cloned());
         s.become_ = or(&role_ref.become_, &self.become_);
         s.become_user = or(&role_ref.become_user, &self.become_user);

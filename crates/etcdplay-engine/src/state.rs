@@ -55,7 +55,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub(crate) fn new(inventory: Arc<dyn InventoryView>, extra_vars: Map<String, Value>, omit: String) -> Self {
+    pub(crate) fn new(
+        inventory: Arc<dyn InventoryView>,
+        extra_vars: Map<String, Value>,
+        omit: String,
+    ) -> Self {
         let groups = Value::Object(inventory.groups());
         Shared {
             inventory,
@@ -114,7 +118,12 @@ impl Shared {
             let short: Map<String, Value> = memory
                 .facts
                 .iter()
-                .map(|(k, v)| (k.strip_prefix("ansible_").unwrap_or(k).to_string(), v.clone()))
+                .map(|(k, v)| {
+                    (
+                        k.strip_prefix("ansible_").unwrap_or(k).to_string(),
+                        v.clone(),
+                    )
+                })
                 .collect();
             facts.insert("ansible_facts".into(), Value::Object(short));
             // Facts and results are values, not user text: never templated again.
@@ -144,8 +153,12 @@ impl Shared {
         vars.insert("ansible_play_batch", strings(&magic.batch));
         // Absolute, as in Ansible: `{{ playbook_dir }}/x` must not become `/x` when the
         // playbook was named relative to the working directory.
-        let playbook_dir = std::path::absolute(&magic.playbook_dir).unwrap_or_else(|_| magic.playbook_dir.clone());
-        vars.insert("playbook_dir", Value::String(playbook_dir.display().to_string()));
+        let playbook_dir =
+            std::path::absolute(&magic.playbook_dir).unwrap_or_else(|_| magic.playbook_dir.clone());
+        vars.insert(
+            "playbook_dir",
+            Value::String(playbook_dir.display().to_string()),
+        );
         vars.insert("omit", Value::String(self.omit.clone()));
         vars.insert("ansible_check_mode", Value::Bool(magic.check_mode));
         vars.insert("ansible_diff_mode", Value::Bool(magic.diff_mode));

@@ -38,7 +38,11 @@ mod tests {
         assert!(!should_run(&v(&["never"]), &v(&[]), &v(&[])));
         assert!(should_run(&v(&["never", "debug"]), &v(&["debug"]), &v(&[])));
         assert!(should_run(&v(&["always"]), &v(&["config"]), &v(&[])));
-        assert!(!should_run(&v(&["always"]), &v(&["config"]), &v(&["always"])));
+        assert!(!should_run(
+            &v(&["always"]),
+            &v(&["config"]),
+            &v(&["always"])
+        ));
         assert!(should_run(&v(&["config"]), &v(&["config"]), &v(&[])));
         assert!(!should_run(&v(&["install"]), &v(&["config"]), &v(&[])));
         assert!(should_run(&v(&[]), &v(&["untagged"]), &v(&[])));

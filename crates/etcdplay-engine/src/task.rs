@@ -30,7 +30,8 @@ pub(crate) enum Outcome {
     Unreachable,
 }
 
-const CENSORED: &str = "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+const CENSORED: &str =
+    "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
 
 impl PlayRun<'_> {
     /// The variables of `task` on `host`: the host's layers plus play, role, block and task
@@ -61,15 +62,20 @@ impl PlayRun<'_> {
     }
 
     /// Renders a boolean keyword that may be a template.
-    pub(crate) fn flag(&self, flag: &Option<Flag>, vars: &Vars, origin: &str) -> Result<Option<bool>, TaskError> {
+    pub(crate) fn flag(
+        &self,
+        flag: &Option<Flag>,
+        vars: &Vars,
+        origin: &str,
+    ) -> Result<Option<bool>, TaskError> {
         match flag {
             None => Ok(None),
             Some(Flag::Bool(b)) => Ok(Some(*b)),
             Some(Flag::Template(t)) => {
                 let text = self.engine.templar.render_string(t, origin, vars)?;
-                parse_bool(&text)
-                    .map(Some)
-                    .ok_or_else(|| TaskError::Invalid(format!("{origin}: '{text}' is not a boolean")))
+                parse_bool(&text).map(Some).ok_or_else(|| {
+                    TaskError::Invalid(format!("{origin}: '{text}' is not a boolean"))
+                })
             }
         }
     }
@@ -86,7 +92,13 @@ impl PlayRun<'_> {
     }
 
     /// Where `host` is reached for this task, after `delegate_to` and connection variables.
-    pub(crate) fn target(&self, host: &str, task: &Task, vars: &Vars, delegate: Option<&str>) -> Result<ConnectTarget, TaskError> {
+    pub(crate) fn target(
+        &self,
+        host: &str,
+        task: &Task,
+        vars: &Vars,
+        delegate: Option<&str>,
+    ) -> Result<ConnectTarget, TaskError> {
         let (name, vars_owned);
         let vars = match delegate {
             Some(d) if d != host => {
@@ -104,7 +116,9 @@ impl PlayRun<'_> {
                             kind: ConnectionKind::Local,
                         });
                     }
-                    return Err(TaskError::Invalid(format!("delegate_to: '{d}' is not in the inventory")));
+                    return Err(TaskError::Invalid(format!(
+                        "delegate_to: '{d}' is not in the inventory"
+                    )));
                 }
                 vars_owned = self.task_vars(d, &TaskScope::default(), None);
                 &vars_owned
@@ -121,11 +135,22 @@ impl PlayRun<'_> {
             .or(self.var_string(vars, "ansible_connection")?);
         let kind = match connection.as_deref() {
             Some("local") => ConnectionKind::Local,
-            None | Some("ssh") | Some("smart") | Some("paramiko") | Some("openssh") => ConnectionKind::Ssh,
-            Some(other) => return Err(TaskError::Invalid(format!("connection '{other}' is not supported (ssh or local)"))),
+            None | Some("ssh") | Some("smart") | Some("paramiko") | Some("openssh") => {
+                ConnectionKind::Ssh
+            }
+            Some(other) => {
+                return Err(TaskError::Invalid(format!(
+                    "connection '{other}' is not supported (ssh or local)"
+                )))
+            }
         };
-        let port = match self.var_string(vars, "ansible_port")?.or(self.var_string(vars, "ansible_ssh_port")?) {
-            Some(p) => Some(p.parse::<u16>().map_err(|_| TaskError::Invalid(format!("ansible_port '{p}' is not a port number")))?),
+        let port = match self
+            .var_string(vars, "ansible_port")?
+            .or(self.var_string(vars, "ansible_ssh_port")?)
+        {
+            Some(p) => Some(p.parse::<u16>().map_err(|_| {
+                TaskError::Invalid(format!("ansible_port '{p}' is not a port number"))
+            })?),
             None => None,
         };
         let user = task
@@ -137,12 +162,15 @@ impl PlayRun<'_> {
         let mut ssh_settings = Vec::new();
         for var in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
             if let Some(text) = self.var_string(vars, var)? {
-                let parsed = parse_ssh_args(&text).map_err(|e| TaskError::Invalid(format!("{var}: {e}")))?;
+                let parsed =
+                    parse_ssh_args(&text).map_err(|e| TaskError::Invalid(format!("{var}: {e}")))?;
                 ssh_settings.extend(parsed);
             }
         }
         Ok(ConnectTarget {
-            address: self.var_string(vars, "ansible_host")?.unwrap_or_else(|| name.clone()),
+            address: self
+                .var_string(vars, "ansible_host")?
+                .unwrap_or_else(|| name.clone()),
             host: name,
             port,
             user,
@@ -154,11 +182,28 @@ impl PlayRun<'_> {
 
     /// The `become` of a task: keyword, else inherited, else play, else `ansible_become`. No
     /// sudo when the login user already is the user to become.
-    pub(crate) fn become_of(&self, task: &Task, scope: &TaskScope, vars: &Vars, target: &ConnectTarget) -> Result<Option<Become>, TaskError> {
+    pub(crate) fn become_of(
+        &self,
+        task: &Task,
+        scope: &TaskScope,
+        vars: &Vars,
+        target: &ConnectTarget,
+    ) -> Result<Option<Become>, TaskError> {
         let origin = task.origin.to_string();
-        let on = match self.flag(&task.become_.clone().or(scope.become_.clone()).or(self.play.become_.clone()), vars, &origin)? {
+        let on = match self.flag(
+            &task
+                .become_
+                .clone()
+                .or(scope.become_.clone())
+                .or(self.play.become_.clone()),
+            vars,
+            &origin,
+        )? {
             Some(b) => b,
-            None => self.var_string(vars, "ansible_become")?.and_then(|s| parse_bool(&s)).unwrap_or(false),
+            None => self
+                .var_string(vars, "ansible_become")?
+                .and_then(|s| parse_bool(&s))
+                .unwrap_or(false),
         };
         if !on {
             return Ok(None);
@@ -184,26 +229,61 @@ impl PlayRun<'_> {
     }
 
     /// Runs `task` on `host` and reports it. Returns the outcome and the value to register.
-    pub(crate) async fn run_task_on_host(&self, task: &Task, call: &ModuleCall, scope: &TaskScope, host: &str) -> Outcome {
+    pub(crate) async fn run_task_on_host(
+        &self,
+        task: &Task,
+        call: &ModuleCall,
+        scope: &TaskScope,
+        host: &str,
+    ) -> Outcome {
         let started = Instant::now();
         let mut vars = self.task_vars(host, scope, Some(task));
         let origin = task.origin.to_string();
-        let no_log = self.flag(&task.no_log.clone().or(scope.no_log.clone()), &vars, &origin).ok().flatten().unwrap_or(false);
-        let ignore_errors =
-            self.flag(&task.ignore_errors.clone().or(scope.ignore_errors.clone()), &vars, &origin).ok().flatten().unwrap_or(false);
+        let no_log = self
+            .flag(
+                &task.no_log.clone().or(scope.no_log.clone()),
+                &vars,
+                &origin,
+            )
+            .ok()
+            .flatten()
+            .unwrap_or(false);
+        let ignore_errors = self
+            .flag(
+                &task.ignore_errors.clone().or(scope.ignore_errors.clone()),
+                &vars,
+                &origin,
+            )
+            .ok()
+            .flatten()
+            .unwrap_or(false);
         let delegate = match task.delegate_to.clone().or(scope.delegate_to.clone()) {
             Some(d) => match self.engine.templar.render_string(&d, &origin, &vars) {
                 Ok(d) => Some(d),
-                Err(e) => return self.report_error(host, None, TaskError::from(e), ignore_errors, started),
+                Err(e) => {
+                    return self.report_error(
+                        host,
+                        None,
+                        TaskError::from(e),
+                        ignore_errors,
+                        started,
+                    )
+                }
             },
             None => None,
         };
-        let loop_var = task.loop_control.as_ref().map(|c| c.loop_var.clone()).unwrap_or_else(|| "item".to_string());
+        let loop_var = task
+            .loop_control
+            .as_ref()
+            .map(|c| c.loop_var.clone())
+            .unwrap_or_else(|| "item".to_string());
         let items = match &task.loop_ {
             None => None,
             Some(l) => match self.loop_items(&l.kind, &l.items, &l.origin.to_string(), &vars) {
                 Ok(items) => Some(items),
-                Err(e) => return self.report_error(host, delegate.as_deref(), e, ignore_errors, started),
+                Err(e) => {
+                    return self.report_error(host, delegate.as_deref(), e, ignore_errors, started)
+                }
             },
         };
         let Some(items) = items else {
@@ -211,34 +291,80 @@ impl PlayRun<'_> {
                 Ok(true) => {}
                 Ok(false) => {
                     self.register(host, task, json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": task.when.last()}));
-                    self.emit(host, delegate.as_deref(), HostStatus::Skipped, None, None, Value::Null, started, None);
+                    self.emit(
+                        host,
+                        delegate.as_deref(),
+                        HostStatus::Skipped,
+                        None,
+                        None,
+                        Value::Null,
+                        started,
+                        None,
+                    );
                     return Outcome::Skipped;
                 }
-                Err(e) => return self.report_error(host, delegate.as_deref(), e, ignore_errors, started),
+                Err(e) => {
+                    return self.report_error(host, delegate.as_deref(), e, ignore_errors, started)
+                }
             }
-            let (result, diff) = match self.execute_with_retries(task, call, scope, host, &mut vars, delegate.as_deref()).await {
+            let (result, diff) = match self
+                .execute_with_retries(task, call, scope, host, &mut vars, delegate.as_deref())
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => {
                     if e.is_unreachable() {
-                        return self.report_unreachable(host, delegate.as_deref(), &e.to_string(), started);
+                        return self.report_unreachable(
+                            host,
+                            delegate.as_deref(),
+                            &e.to_string(),
+                            started,
+                        );
                     }
                     return self.report_error(host, delegate.as_deref(), e, ignore_errors, started);
                 }
             };
-            let shown = if no_log { censor(&result) } else { result.clone() };
+            let shown = if no_log {
+                censor(&result)
+            } else {
+                result.clone()
+            };
             // The real result is registered (as in Ansible); only what is shown is censored.
             self.register(host, task, result.clone());
-            let failed = result.get("failed").and_then(Value::as_bool).unwrap_or(false);
-            let changed = result.get("changed").and_then(Value::as_bool).unwrap_or(false);
-            let skipped = result.get("skipped").and_then(Value::as_bool).unwrap_or(false);
+            let failed = result
+                .get("failed")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let changed = result
+                .get("changed")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let skipped = result
+                .get("skipped")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             let status = status_of(failed, changed, skipped, ignore_errors);
-            let debug_output = if no_log { None } else { builtin::debug_output(call, &result) };
+            let debug_output = if no_log {
+                None
+            } else {
+                builtin::debug_output(call, &result)
+            };
             // From what may be shown: a `no_log` task's message is hidden too.
             let msg = shown.get("msg").and_then(Value::as_str).map(str::to_string);
             if status == HostStatus::Failed {
                 self.remember_failure(host, task, &shown);
             }
-            self.emit_full(host, delegate.as_deref(), status, None, msg, shown, started, if no_log { None } else { diff }, debug_output);
+            self.emit_full(
+                host,
+                delegate.as_deref(),
+                status,
+                None,
+                msg,
+                shown,
+                started,
+                if no_log { None } else { diff },
+                debug_output,
+            );
             if changed && !failed {
                 self.notify(host, task, &vars);
             }
@@ -255,19 +381,42 @@ impl PlayRun<'_> {
                 vars.insert(index_var, json!(index));
             }
             // Ansible shows `(item=None)` for a `no_log` loop: the item may be the secret.
-            let label = if no_log { "None".to_string() } else { self.item_label(task, &vars, item) };
+            let label = if no_log {
+                "None".to_string()
+            } else {
+                self.item_label(task, &vars, item)
+            };
             let cond = self.conditions_hold(task, scope, &vars);
             let (result, diff) = match cond {
                 Ok(false) => {
                     let r = json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "item": item, "ansible_loop_var": loop_var});
-                    self.emit(host, delegate.as_deref(), HostStatus::Skipped, Some(label), None, Value::Null, item_started, None);
+                    self.emit(
+                        host,
+                        delegate.as_deref(),
+                        HostStatus::Skipped,
+                        Some(label),
+                        None,
+                        Value::Null,
+                        item_started,
+                        None,
+                    );
                     results.push(r);
                     continue;
                 }
                 Err(e) => (json!({"failed": true, "msg": e.to_string()}), None),
-                Ok(true) => match self.execute_with_retries(task, call, scope, host, &mut vars, delegate.as_deref()).await {
+                Ok(true) => match self
+                    .execute_with_retries(task, call, scope, host, &mut vars, delegate.as_deref())
+                    .await
+                {
                     Ok(r) => r,
-                    Err(e) if e.is_unreachable() => return self.report_unreachable(host, delegate.as_deref(), &e.to_string(), started),
+                    Err(e) if e.is_unreachable() => {
+                        return self.report_unreachable(
+                            host,
+                            delegate.as_deref(),
+                            &e.to_string(),
+                            started,
+                        )
+                    }
                     Err(e) => (json!({"failed": true, "msg": e.to_string()}), None),
                 },
             };
@@ -277,18 +426,47 @@ impl PlayRun<'_> {
                 m.insert("item".into(), item.clone());
                 m.insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
             }
-            let failed = result.get("failed").and_then(Value::as_bool).unwrap_or(false);
-            let changed = result.get("changed").and_then(Value::as_bool).unwrap_or(false);
+            let failed = result
+                .get("failed")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let changed = result
+                .get("changed")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             any_changed |= changed;
             any_failed |= failed;
-            let shown = if no_log { censor(&result) } else { result.clone() };
+            let shown = if no_log {
+                censor(&result)
+            } else {
+                result.clone()
+            };
             let status = status_of(failed, changed, false, false);
             // From what may be shown: a `no_log` task's message is hidden too.
             let msg = shown.get("msg").and_then(Value::as_str).map(str::to_string);
-            let debug_output = if no_log { None } else { builtin::debug_output(call, &result) };
-            self.emit_full(host, delegate.as_deref(), status, Some(label), msg, shown.clone(), item_started, if no_log { None } else { diff }, debug_output);
+            let debug_output = if no_log {
+                None
+            } else {
+                builtin::debug_output(call, &result)
+            };
+            self.emit_full(
+                host,
+                delegate.as_deref(),
+                status,
+                Some(label),
+                msg,
+                shown.clone(),
+                item_started,
+                if no_log { None } else { diff },
+                debug_output,
+            );
             results.push(result);
-            if let Some(pause) = task.loop_control.as_ref().and_then(|c| c.pause.as_ref()).and_then(Value::as_f64) {
+            if let Some(pause) = task
+                .loop_control
+                .as_ref()
+                .and_then(|c| c.pause.as_ref())
+                .and_then(Value::as_f64)
+            {
                 tokio::time::sleep(Duration::from_secs_f64(pause.max(0.0))).await;
             }
         }
@@ -298,18 +476,34 @@ impl PlayRun<'_> {
         summary.insert("results".into(), Value::Array(results));
         if any_failed {
             summary.insert("failed".into(), Value::Bool(true));
-            summary.insert("msg".into(), Value::String("One or more items failed".into()));
+            summary.insert(
+                "msg".into(),
+                Value::String("One or more items failed".into()),
+            );
         }
         if all_skipped {
             summary.insert("skipped".into(), Value::Bool(true));
         }
         self.register(host, task, Value::Object(summary.clone()));
         if any_failed {
-            let status = if ignore_errors { HostStatus::Ignored } else { HostStatus::Failed };
+            let status = if ignore_errors {
+                HostStatus::Ignored
+            } else {
+                HostStatus::Failed
+            };
             if status == HostStatus::Failed {
                 self.remember_failure(host, task, &Value::Object(summary.clone()));
             }
-            self.emit(host, delegate.as_deref(), status, None, Some("One or more items failed".into()), json!({"changed": any_changed, "msg": "One or more items failed"}), started, None);
+            self.emit(
+                host,
+                delegate.as_deref(),
+                status,
+                None,
+                Some("One or more items failed".into()),
+                json!({"changed": any_changed, "msg": "One or more items failed"}),
+                started,
+                None,
+            );
             return outcome_of(status);
         }
         if any_changed {
@@ -325,9 +519,18 @@ impl PlayRun<'_> {
     }
 
     /// Every inherited and own `when:` holds.
-    pub(crate) fn conditions_hold(&self, task: &Task, scope: &TaskScope, vars: &Vars) -> Result<bool, TaskError> {
+    pub(crate) fn conditions_hold(
+        &self,
+        task: &Task,
+        scope: &TaskScope,
+        vars: &Vars,
+    ) -> Result<bool, TaskError> {
         for c in &scope.when {
-            if !self.engine.templar.eval_condition(&c.expr, &c.origin.to_string(), vars)? {
+            if !self
+                .engine
+                .templar
+                .eval_condition(&c.expr, &c.origin.to_string(), vars)?
+            {
                 return Ok(false);
             }
         }
@@ -341,9 +544,16 @@ impl PlayRun<'_> {
     }
 
     /// The loop's items, with each `with_*` lookup's meaning.
-    fn loop_items(&self, kind: &LoopKind, items: &Value, origin: &str, vars: &Vars) -> Result<Vec<Value>, TaskError> {
+    fn loop_items(
+        &self,
+        kind: &LoopKind,
+        items: &Value,
+        origin: &str,
+        vars: &Vars,
+    ) -> Result<Vec<Value>, TaskError> {
         let value = self.engine.templar.template_value(items, origin, vars)?;
-        let not_list = |what: &str| TaskError::Invalid(format!("{origin}: {what} needs a list, got {value}"));
+        let not_list =
+            |what: &str| TaskError::Invalid(format!("{origin}: {what} needs a list, got {value}"));
         Ok(match kind {
             LoopKind::Loop => match value {
                 Value::Array(v) => v,
@@ -352,10 +562,13 @@ impl PlayRun<'_> {
             },
             LoopKind::With(lookup) => match lookup.as_str() {
                 "items" => match value {
-                    Value::Array(v) => v.into_iter().flat_map(|i| match i {
-                        Value::Array(inner) => inner,
-                        other => vec![other],
-                    }).collect(),
+                    Value::Array(v) => v
+                        .into_iter()
+                        .flat_map(|i| match i {
+                            Value::Array(inner) => inner,
+                            other => vec![other],
+                        })
+                        .collect(),
                     Value::Null => Vec::new(),
                     other => vec![other],
                 },
@@ -364,15 +577,31 @@ impl PlayRun<'_> {
                     other => vec![other],
                 },
                 "dict" => match value {
-                    Value::Object(m) => m.into_iter().map(|(k, v)| json!({"key": k, "value": v})).collect(),
-                    _ => return Err(TaskError::Invalid(format!("{origin}: with_dict needs a mapping, got {value}"))),
+                    Value::Object(m) => m
+                        .into_iter()
+                        .map(|(k, v)| json!({"key": k, "value": v}))
+                        .collect(),
+                    _ => {
+                        return Err(TaskError::Invalid(format!(
+                            "{origin}: with_dict needs a mapping, got {value}"
+                        )))
+                    }
                 },
                 "indexed_items" => match value {
-                    Value::Array(v) => v.into_iter().enumerate().map(|(i, x)| json!([i, x])).collect(),
+                    Value::Array(v) => v
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, x)| json!([i, x]))
+                        .collect(),
                     _ => return Err(not_list("with_indexed_items")),
                 },
-                "sequence" => sequence_items(&value).map_err(|m| TaskError::Invalid(format!("{origin}: with_sequence: {m}")))?,
-                other => return Err(TaskError::Invalid(format!("{origin}: with_{other} is not supported; use loop:"))),
+                "sequence" => sequence_items(&value)
+                    .map_err(|m| TaskError::Invalid(format!("{origin}: with_sequence: {m}")))?,
+                other => {
+                    return Err(TaskError::Invalid(format!(
+                        "{origin}: with_{other} is not supported; use loop:"
+                    )))
+                }
             },
         })
     }
@@ -380,7 +609,11 @@ impl PlayRun<'_> {
     fn item_label(&self, task: &Task, vars: &Vars, item: &Value) -> String {
         let label_src = task.loop_control.as_ref().and_then(|c| c.label.clone());
         let src = label_src.unwrap_or_else(|| {
-            let var = task.loop_control.as_ref().map(|c| c.loop_var.clone()).unwrap_or_else(|| "item".into());
+            let var = task
+                .loop_control
+                .as_ref()
+                .map(|c| c.loop_var.clone())
+                .unwrap_or_else(|| "item".into());
             format!("{{{{ {var} }}}}")
         });
         self.engine
@@ -402,18 +635,27 @@ impl PlayRun<'_> {
     ) -> Result<(Value, Option<String>), TaskError> {
         let origin = task.origin.to_string();
         let retries = match &task.retries {
-            Some(v) => number(&self.engine.templar.template_value(v, &origin, vars)?).unwrap_or(3.0) as u32,
+            Some(v) => {
+                number(&self.engine.templar.template_value(v, &origin, vars)?).unwrap_or(3.0) as u32
+            }
             None => 3,
         };
         let delay = match &task.delay {
-            Some(v) => number(&self.engine.templar.template_value(v, &origin, vars)?).unwrap_or(5.0),
+            Some(v) => {
+                number(&self.engine.templar.template_value(v, &origin, vars)?).unwrap_or(5.0)
+            }
             None => 5.0,
         };
-        let register = task.register.clone().unwrap_or_else(|| "result".to_string());
+        let register = task
+            .register
+            .clone()
+            .unwrap_or_else(|| "result".to_string());
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (mut result, diff) = self.execute(task, call, scope, host, vars, delegate).await?;
+            let (mut result, diff) = self
+                .execute(task, call, scope, host, vars, delegate)
+                .await?;
             vars.insert_literal(register.clone(), result.clone());
             if let Some(until) = &task.until {
                 let mut done = true;
@@ -432,7 +674,13 @@ impl PlayRun<'_> {
                     }
                     if let Value::Object(m) = &mut result {
                         m.insert("failed".into(), Value::Bool(true));
-                        m.insert("msg".into(), Value::String(format!("Retries exhausted ({retries}) waiting for: {}", until.join(" and "))));
+                        m.insert(
+                            "msg".into(),
+                            Value::String(format!(
+                                "Retries exhausted ({retries}) waiting for: {}",
+                                until.join(" and ")
+                            )),
+                        );
                     }
                 }
             }
@@ -452,7 +700,10 @@ impl PlayRun<'_> {
                 }
                 m.insert("failed".into(), Value::Bool(failed));
                 if failed && !m.contains_key("msg") {
-                    m.insert("msg".into(), Value::String("The failed_when condition was met".into()));
+                    m.insert(
+                        "msg".into(),
+                        Value::String("The failed_when condition was met".into()),
+                    );
                 }
             }
             return Ok((result, diff));
@@ -460,22 +711,51 @@ impl PlayRun<'_> {
     }
 
     /// A module call's arguments, templated with the task's variables.
-    pub(crate) fn module_args(&self, call: &ModuleCall, vars: &Vars, origin: &str) -> Result<Map<String, Value>, TaskError> {
-        Ok(match self.engine.templar.template_value(&Value::Object(call.args.clone()), origin, vars)? {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        })
+    pub(crate) fn module_args(
+        &self,
+        call: &ModuleCall,
+        vars: &Vars,
+        origin: &str,
+    ) -> Result<Map<String, Value>, TaskError> {
+        Ok(
+            match self.engine.templar.template_value(
+                &Value::Object(call.args.clone()),
+                origin,
+                vars,
+            )? {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            },
+        )
     }
 
     /// A task's `check_mode` and `diff`: its own keyword, else inherited, else the run's option.
-    pub(crate) fn check_and_diff(&self, task: &Task, scope: &TaskScope, vars: &Vars, origin: &str) -> Result<(bool, bool), TaskError> {
-        let check = self.flag(&task.check_mode.clone().or(scope.check_mode.clone()), vars, origin)?.unwrap_or(self.engine.options.check);
-        let diff = self.flag(&task.diff.clone().or(scope.diff.clone()), vars, origin)?.unwrap_or(self.engine.options.diff);
+    pub(crate) fn check_and_diff(
+        &self,
+        task: &Task,
+        scope: &TaskScope,
+        vars: &Vars,
+        origin: &str,
+    ) -> Result<(bool, bool), TaskError> {
+        let check = self
+            .flag(
+                &task.check_mode.clone().or(scope.check_mode.clone()),
+                vars,
+                origin,
+            )?
+            .unwrap_or(self.engine.options.check);
+        let diff = self
+            .flag(&task.diff.clone().or(scope.diff.clone()), vars, origin)?
+            .unwrap_or(self.engine.options.diff);
         Ok((check, diff))
     }
 
     /// The control node as a task's module sees it.
-    pub(crate) fn task_control<'v>(&'v self, scope: &'v TaskScope, vars: &'v Vars) -> TaskControl<'v> {
+    pub(crate) fn task_control<'v>(
+        &'v self,
+        scope: &'v TaskScope,
+        vars: &'v Vars,
+    ) -> TaskControl<'v> {
         TaskControl {
             checksums: &self.engine.checksums,
             templar: &self.engine.templar,
@@ -503,7 +783,12 @@ impl PlayRun<'_> {
         }
         let target = self.target(host, task, vars, delegate)?;
         let become_ = self.become_of(task, scope, vars, &target)?;
-        let transport = self.engine.pool.get(&target).await.map_err(TaskError::Unreachable)?;
+        let transport = self
+            .engine
+            .pool
+            .get(&target)
+            .await
+            .map_err(TaskError::Unreachable)?;
         let (check, diff) = self.check_and_diff(task, scope, vars, &origin)?;
         let ctx = crate::etcd::HostActionCtx {
             host,
@@ -539,13 +824,20 @@ impl PlayRun<'_> {
         };
         if !check {
             let module = etcdplay_modules::canonical_name(&call.name).unwrap_or(call.name.as_str());
-            self.restarts.module_ran(host, module, &args, result.changed, &result.data);
+            self.restarts
+                .module_ran(host, module, &args, result.changed, &result.data);
         }
-        let diff_text = if diff { result.diff.as_ref().map(|d| d.unified()) } else { None };
+        let diff_text = if diff {
+            result.diff.as_ref().map(|d| d.unified())
+        } else {
+            None
+        };
         if call.name == "setup" {
             if let Some(Value::Object(facts)) = result.data.get("ansible_facts") {
                 let facts = facts.clone();
-                self.engine.shared.update_memory(host, |m| m.facts.extend(facts));
+                self.engine
+                    .shared
+                    .update_memory(host, |m| m.facts.extend(facts));
             }
         }
         Ok((result.to_json(), diff_text.filter(|d| !d.is_empty())))
@@ -567,7 +859,12 @@ impl PlayRun<'_> {
         let names: Vec<String> = task
             .notify
             .iter()
-            .map(|n| self.engine.templar.render_string(n, "notify", vars).unwrap_or_else(|_| n.clone()))
+            .map(|n| {
+                self.engine
+                    .templar
+                    .render_string(n, "notify", vars)
+                    .unwrap_or_else(|_| n.clone())
+            })
             .collect();
         self.add_notifications(host, names);
     }
@@ -584,7 +881,9 @@ impl PlayRun<'_> {
         started: Instant,
         diff: Option<String>,
     ) {
-        self.emit_full(host, delegate, status, item_label, msg, result, started, diff, None);
+        self.emit_full(
+            host, delegate, status, item_label, msg, result, started, diff, None,
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -618,18 +917,39 @@ impl PlayRun<'_> {
         let failed_task = json!({"name": task.name.clone().unwrap_or_else(|| task.action.clone()), "action": task.action});
         let result = result.clone();
         self.engine.shared.update_memory(host, |m| {
-            m.set_facts.insert("ansible_failed_task".into(), failed_task);
+            m.set_facts
+                .insert("ansible_failed_task".into(), failed_task);
             m.set_facts.insert("ansible_failed_result".into(), result);
         });
     }
 
-    fn report_error(&self, host: &str, delegate: Option<&str>, e: TaskError, ignore: bool, started: Instant) -> Outcome {
-        let status = if ignore { HostStatus::Ignored } else { HostStatus::Failed };
+    fn report_error(
+        &self,
+        host: &str,
+        delegate: Option<&str>,
+        e: TaskError,
+        ignore: bool,
+        started: Instant,
+    ) -> Outcome {
+        let status = if ignore {
+            HostStatus::Ignored
+        } else {
+            HostStatus::Failed
+        };
         let msg = e.to_string();
         if !ignore {
             self.remember_failure_msg(host, &msg);
         }
-        self.emit(host, delegate, status, None, Some(msg.clone()), json!({"changed": false, "msg": msg}), started, None);
+        self.emit(
+            host,
+            delegate,
+            status,
+            None,
+            Some(msg.clone()),
+            json!({"changed": false, "msg": msg}),
+            started,
+            None,
+        );
         outcome_of(status)
     }
 
@@ -640,7 +960,13 @@ impl PlayRun<'_> {
         });
     }
 
-    fn report_unreachable(&self, host: &str, delegate: Option<&str>, reason: &str, started: Instant) -> Outcome {
+    fn report_unreachable(
+        &self,
+        host: &str,
+        delegate: Option<&str>,
+        reason: &str,
+        started: Instant,
+    ) -> Outcome {
         self.emit(
             host,
             delegate,
@@ -698,11 +1024,15 @@ fn sequence_items(spec: &Value) -> Result<Vec<Value>, String> {
     let text = spec.as_str().ok_or("expects a 'start=N end=M' string")?;
     let (mut start, mut end, mut stride, mut format) = (1i64, None, 1i64, None::<String>);
     for part in text.split_whitespace() {
-        let (k, v) = part.split_once('=').ok_or_else(|| format!("bad part '{part}'"))?;
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| format!("bad part '{part}'"))?;
         match k {
             "start" => start = v.parse().map_err(|_| format!("bad start '{v}'"))?,
             "end" => end = Some(v.parse::<i64>().map_err(|_| format!("bad end '{v}'"))?),
-            "count" => end = Some(start + v.parse::<i64>().map_err(|_| format!("bad count '{v}'"))? - 1),
+            "count" => {
+                end = Some(start + v.parse::<i64>().map_err(|_| format!("bad count '{v}'"))? - 1)
+            }
             "stride" => stride = v.parse().map_err(|_| format!("bad stride '{v}'"))?,
             "format" => format = Some(v.to_string()),
             _ => return Err(format!("unknown key '{k}'")),

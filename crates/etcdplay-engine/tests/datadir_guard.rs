@@ -10,7 +10,10 @@ use std::process::{Child, Command};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use etcdplay_engine::{ConnectTarget, Connector, Engine, HostEvent, HostStatus, InventoryView, Reporter, RunOptions, Stats, TaskKindLabel};
+use etcdplay_engine::{
+    ConnectTarget, Connector, Engine, HostEvent, HostStatus, InventoryView, Reporter, RunOptions,
+    Stats, TaskKindLabel,
+};
 use etcdplay_playbook::{load_playbook, DefaultCatalog, LoadOptions};
 use etcdplay_template::Precedence;
 use etcdplay_transport::{ExecOutput, ExecRequest, PutRequest, Transport, TransportError};
@@ -24,7 +27,11 @@ struct Fixture {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct KillOnDrop(Child);
@@ -46,9 +53,24 @@ fn fixture() -> &'static Fixture {
         let child = Command::new("etcd")
             .args(["--name", "n1", "--data-dir"])
             .arg(&data_dir)
-            .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
-            .args(["--listen-client-urls", &client_url, "--advertise-client-urls", &client_url])
-            .args(["--initial-cluster", &format!("n1={peer_url}"), "--log-outputs", "stderr"])
+            .args([
+                "--listen-peer-urls",
+                &peer_url,
+                "--initial-advertise-peer-urls",
+                &peer_url,
+            ])
+            .args([
+                "--listen-client-urls",
+                &client_url,
+                "--advertise-client-urls",
+                &client_url,
+            ])
+            .args([
+                "--initial-cluster",
+                &format!("n1={peer_url}"),
+                "--log-outputs",
+                "stderr",
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -56,15 +78,27 @@ fn fixture() -> &'static Fixture {
         let etcd = KillOnDrop(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let put = Command::new("etcdctl").env("ETCDCTL_API", "3").args(["--endpoints", &client_url, "put", "greeting", "hello"]).output().unwrap();
+            let put = Command::new("etcdctl")
+                .env("ETCDCTL_API", "3")
+                .args(["--endpoints", &client_url, "put", "greeting", "hello"])
+                .output()
+                .unwrap();
             if put.status.success() {
                 break;
             }
-            assert!(Instant::now() < deadline, "etcd did not come up: {}", String::from_utf8_lossy(&put.stderr));
+            assert!(
+                Instant::now() < deadline,
+                "etcd did not come up: {}",
+                String::from_utf8_lossy(&put.stderr)
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         drop(etcd);
-        Fixture { _tmp: tmp, data_dir, peer_url }
+        Fixture {
+            _tmp: tmp,
+            data_dir,
+            peer_url,
+        }
     })
 }
 
@@ -104,26 +138,63 @@ impl Transport for FakeHost {
         &self.name
     }
     async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
-        self.log.lock().unwrap().push((self.name.clone(), request.script.clone()));
+        self.log
+            .lock()
+            .unwrap()
+            .push((self.name.clone(), request.script.clone()));
         if request.script.starts_with("t=$(systemctl cat") {
             return Ok(match &self.unit {
-                Some(u) => ExecOutput { rc: 0, stdout: u.clone().into_bytes(), stderr: Vec::new() },
-                None => ExecOutput { rc: 1, stdout: Vec::new(), stderr: b"No files found".to_vec() },
+                Some(u) => ExecOutput {
+                    rc: 0,
+                    stdout: u.clone().into_bytes(),
+                    stderr: Vec::new(),
+                },
+                None => ExecOutput {
+                    rc: 1,
+                    stdout: Vec::new(),
+                    stderr: b"No files found".to_vec(),
+                },
             });
         }
         if request.script.contains("systemctl") {
             // The systemd module itself: this machine has no systemd, answer "done".
             return Ok(ExecOutput::default());
         }
-        let out = Command::new("sh").arg("-c").arg(&request.script).output().map_err(|e| TransportError::Io { host: self.name.clone(), source: e })?;
-        Ok(ExecOutput { rc: out.status.code().unwrap_or(-1), stdout: out.stdout, stderr: out.stderr })
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(&request.script)
+            .output()
+            .map_err(|e| TransportError::Io {
+                host: self.name.clone(),
+                source: e,
+            })?;
+        Ok(ExecOutput {
+            rc: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
     }
     async fn put(&self, request: PutRequest) -> Result<(), TransportError> {
-        self.log.lock().unwrap().push((self.name.clone(), format!("PUT {}", request.dest)));
-        Err(TransportError::File { host: self.name.clone(), path: request.dest, message: "writes are not expected".into() })
+        self.log
+            .lock()
+            .unwrap()
+            .push((self.name.clone(), format!("PUT {}", request.dest)));
+        Err(TransportError::File {
+            host: self.name.clone(),
+            path: request.dest,
+            message: "writes are not expected".into(),
+        })
     }
-    async fn get(&self, path: &str, _b: Option<&etcdplay_transport::Become>) -> Result<Vec<u8>, TransportError> {
-        std::fs::read(path).map_err(|e| TransportError::File { host: self.name.clone(), path: path.into(), message: e.to_string() })
+    async fn get(
+        &self,
+        path: &str,
+        _b: Option<&etcdplay_transport::Become>,
+    ) -> Result<Vec<u8>, TransportError> {
+        std::fs::read(path).map_err(|e| TransportError::File {
+            host: self.name.clone(),
+            path: path.into(),
+            message: e.to_string(),
+        })
     }
     async fn close(&self) -> Result<(), TransportError> {
         Ok(())
@@ -138,7 +209,11 @@ struct FakeConnector {
 #[async_trait::async_trait]
 impl Connector for FakeConnector {
     async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn Transport>, TransportError> {
-        Ok(Arc::new(FakeHost { name: target.host.clone(), unit: self.units.get(&target.host).cloned().flatten(), log: self.log.clone() }))
+        Ok(Arc::new(FakeHost {
+            name: target.host.clone(),
+            unit: self.units.get(&target.host).cloned().flatten(),
+            log: self.log.clone(),
+        }))
     }
 }
 
@@ -148,7 +223,11 @@ impl InventoryView for Hosts {
         self.0.clone()
     }
     fn select(&self, pattern: &str) -> Result<Vec<String>, String> {
-        Ok(if pattern == "all" || pattern == "etcds" { self.0.clone() } else { self.0.iter().filter(|h| *h == pattern).cloned().collect() })
+        Ok(if pattern == "all" || pattern == "etcds" {
+            self.0.clone()
+        } else {
+            self.0.iter().filter(|h| *h == pattern).cloned().collect()
+        })
     }
     fn host_layers(&self, _host: &str, _dir: &Path) -> Vec<(Precedence, Map<String, Value>)> {
         Vec::new()
@@ -187,12 +266,22 @@ async fn run(playbook: &str, units: BTreeMap<String, Option<String>>) -> Outcome
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("site.yml");
     std::fs::write(&path, playbook).unwrap();
-    let book = load_playbook(&path, &DefaultCatalog, &LoadOptions::default()).expect("playbook parses");
+    let book =
+        load_playbook(&path, &DefaultCatalog, &LoadOptions::default()).expect("playbook parses");
     let log = Arc::new(Mutex::new(Vec::new()));
     let hosts: Vec<String> = units.keys().cloned().collect();
     let recorder = Arc::new(Recorder::default());
-    let connector = Arc::new(FakeConnector { units, log: log.clone() });
-    let engine = Engine::new(Arc::new(Hosts(hosts)), connector, recorder.clone(), RunOptions::default(), vec![dir.path().to_path_buf()]);
+    let connector = Arc::new(FakeConnector {
+        units,
+        log: log.clone(),
+    });
+    let engine = Engine::new(
+        Arc::new(Hosts(hosts)),
+        connector,
+        recorder.clone(),
+        RunOptions::default(),
+        vec![dir.path().to_path_buf()],
+    );
     engine.run(&book).await.expect("run");
     let events = recorder.events.lock().unwrap().clone();
     let log = log.lock().unwrap().clone();
@@ -202,7 +291,12 @@ async fn run(playbook: &str, units: BTreeMap<String, Option<String>>) -> Outcome
 const START: &str = "- hosts: etcds\n  gather_facts: no\n  tasks:\n    - name: start etcd\n      systemd: name={{ unit_name | default('etcd') }} state=restarted\n";
 
 fn event<'a>(o: &'a Outcome, host: &str) -> &'a HostEvent {
-    o.events.iter().find(|e| e.host == host).unwrap_or_else(|| panic!("no event for {host}: {:?}", o.events.iter().map(|e| &e.host).collect::<Vec<_>>()))
+    o.events.iter().find(|e| e.host == host).unwrap_or_else(|| {
+        panic!(
+            "no event for {host}: {:?}",
+            o.events.iter().map(|e| &e.host).collect::<Vec<_>>()
+        )
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,10 +331,17 @@ async fn a_tls_unit_on_an_http_data_dir_is_refused_on_every_host_and_nothing_is_
     assert_eq!(m1.result["members"][0]["peer_urls"][0], f.peer_url.as_str());
     let m2 = event(&o, "m2");
     assert_eq!(m2.status, HostStatus::Failed);
-    assert!(m2.msg.as_deref().unwrap().contains("refused on m1"), "{:?}", m2.msg);
+    assert!(
+        m2.msg.as_deref().unwrap().contains("refused on m1"),
+        "{:?}",
+        m2.msg
+    );
     // Only reads reached the hosts: `systemctl cat`, listings and byte ranges.
     for (host, script) in &o.log {
-        let read_only = script.starts_with("t=$(systemctl cat") || script.contains("find ") || script.contains(" dd if=") || script.contains("stat -c");
+        let read_only = script.starts_with("t=$(systemctl cat")
+            || script.contains("find ")
+            || script.contains(" dd if=")
+            || script.contains("stat -c");
         assert!(read_only, "{host} got a non-read command: {script}");
     }
     assert_eq!(before, snapshot_of(&f.data_dir), "the data dir changed");
@@ -251,20 +352,56 @@ async fn a_matching_http_unit_passes_and_a_non_etcd_unit_costs_one_command() {
     let f = fixture();
     let mut units = BTreeMap::new();
     units.insert("m1".to_string(), Some(unit_text(&f.data_dir, &f.peer_url)));
-    units.insert("m2".to_string(), Some("# /lib/systemd/system/ssh.service\n[Service]\nExecStart=/usr/sbin/sshd -D\n".to_string()));
+    units.insert(
+        "m2".to_string(),
+        Some(
+            "# /lib/systemd/system/ssh.service\n[Service]\nExecStart=/usr/sbin/sshd -D\n"
+                .to_string(),
+        ),
+    );
     let o = run(START, units).await;
     for h in ["m1", "m2"] {
         let e = event(&o, h);
-        assert!(!e.msg.clone().unwrap_or_default().contains("data-dir scheme check"), "{h}: {:?}", e.msg);
+        assert!(
+            !e.msg
+                .clone()
+                .unwrap_or_default()
+                .contains("data-dir scheme check"),
+            "{h}: {:?}",
+            e.msg
+        );
     }
-    let reads = |h: &str| o.log.iter().filter(|(x, s)| x == h && (s.contains("find ") || s.contains(" dd if="))).count();
-    assert!(reads("m1") >= 2, "the etcd host's data dir was read: {:?}", o.log);
+    let reads = |h: &str| {
+        o.log
+            .iter()
+            .filter(|(x, s)| x == h && (s.contains("find ") || s.contains(" dd if=")))
+            .count()
+    };
+    assert!(
+        reads("m1") >= 2,
+        "the etcd host's data dir was read: {:?}",
+        o.log
+    );
     // WAL blocks are 8 MiB: a small dir takes a handful of round trips, not hundreds.
     assert!(reads("m1") < 20, "too many round trips: {}", reads("m1"));
     assert_eq!(reads("m2"), 0);
-    let before_module: Vec<&String> = o.log.iter().filter(|(x, s)| x == "m2" && !s.contains("systemctl") ).map(|(_, s)| s).collect();
-    assert!(before_module.is_empty(), "the guard ran more than `systemctl cat` on a non-etcd unit: {before_module:?}");
-    assert_eq!(o.log.iter().filter(|(x, s)| x == "m2" && s.starts_with("t=$(systemctl cat")).count(), 1);
+    let before_module: Vec<&String> = o
+        .log
+        .iter()
+        .filter(|(x, s)| x == "m2" && !s.contains("systemctl"))
+        .map(|(_, s)| s)
+        .collect();
+    assert!(
+        before_module.is_empty(),
+        "the guard ran more than `systemctl cat` on a non-etcd unit: {before_module:?}"
+    );
+    assert_eq!(
+        o.log
+            .iter()
+            .filter(|(x, s)| x == "m2" && s.starts_with("t=$(systemctl cat"))
+            .count(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,7 +415,12 @@ async fn the_check_task_registers_members_and_fails_unless_report_mode() {
     let mut units = BTreeMap::new();
     units.insert("m1".to_string(), None);
     let o = run(&book, units).await;
-    assert_eq!(o.events.len(), 3, "the failing third task ends the host: {:?}", o.events.iter().map(|e| &e.msg).collect::<Vec<_>>());
+    assert_eq!(
+        o.events.len(),
+        3,
+        "the failing third task ends the host: {:?}",
+        o.events.iter().map(|e| &e.msg).collect::<Vec<_>>()
+    );
     let report = &o.events[0];
     assert_eq!(report.status, HostStatus::Ok);
     assert_eq!(report.result["state"], "initialized");
@@ -286,11 +428,19 @@ async fn the_check_task_registers_members_and_fails_unless_report_mode() {
     assert_eq!(report.result["changed"], false);
     assert_eq!(report.result["members"][0]["name"], "n1");
     assert_eq!(report.result["members"][0]["is_learner"], false);
-    assert!(report.result["reasons"].as_array().unwrap().len() >= 2, "{}", report.result);
+    assert!(
+        report.result["reasons"].as_array().unwrap().len() >= 2,
+        "{}",
+        report.result
+    );
     assert_eq!(o.events[1].status, HostStatus::Ok, "{:?}", o.events[1].msg);
     assert_eq!(o.events[1].result["verdict"], "pass");
     assert_eq!(o.events[2].status, HostStatus::Failed);
-    assert!(o.events[2].msg.as_deref().unwrap().contains("tls: first record does not look like a TLS handshake"));
+    assert!(o.events[2]
+        .msg
+        .as_deref()
+        .unwrap()
+        .contains("tls: first record does not look like a TLS handshake"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

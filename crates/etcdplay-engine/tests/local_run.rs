@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use etcdplay_engine::{Engine, HostEvent, HostStatus, InventoryView, LocalConnector, Reporter, RunOptions, Stats, TaskKindLabel};
+use etcdplay_engine::{
+    Engine, HostEvent, HostStatus, InventoryView, LocalConnector, Reporter, RunOptions, Stats,
+    TaskKindLabel,
+};
 use etcdplay_playbook::{load_playbook, DefaultCatalog, LoadOptions};
 use etcdplay_template::Precedence;
 use serde_json::{json, Map, Value};
@@ -25,9 +28,16 @@ impl InventoryView for TinyInventory {
             p => Ok(self.hosts.iter().filter(|h| *h == p).cloned().collect()),
         }
     }
-    fn host_layers(&self, host: &str, _playbook_dir: &Path) -> Vec<(Precedence, Map<String, Value>)> {
+    fn host_layers(
+        &self,
+        host: &str,
+        _playbook_dir: &Path,
+    ) -> Vec<(Precedence, Map<String, Value>)> {
         let mut m = Map::new();
-        m.insert("workdir".into(), json!(self.root.join(host).display().to_string()));
+        m.insert(
+            "workdir".into(),
+            json!(self.root.join(host).display().to_string()),
+        );
         m.insert("ansible_connection".into(), json!("local"));
         vec![(Precedence::InventoryVars, m)]
     }
@@ -53,14 +63,29 @@ impl Reporter for Recorder {
         self.lines.lock().unwrap().push(format!("PLAY {name}"));
     }
     fn task_start(&self, kind: TaskKindLabel, header: &str, _hosts: &[String]) {
-        self.lines.lock().unwrap().push(format!("{kind:?} {header}"));
+        self.lines
+            .lock()
+            .unwrap()
+            .push(format!("{kind:?} {header}"));
     }
     fn host_event(&self, e: &HostEvent) {
-        let item = e.item_label.as_ref().map(|l| format!(" item={l}")).unwrap_or_default();
-        self.lines.lock().unwrap().push(format!("{:?} {}{item} {}", e.status, e.host, e.msg.clone().unwrap_or_default()));
+        let item = e
+            .item_label
+            .as_ref()
+            .map(|l| format!(" item={l}"))
+            .unwrap_or_default();
+        self.lines.lock().unwrap().push(format!(
+            "{:?} {}{item} {}",
+            e.status,
+            e.host,
+            e.msg.clone().unwrap_or_default()
+        ));
     }
     fn warning(&self, message: &str) {
-        self.lines.lock().unwrap().push(format!("WARNING {message}"));
+        self.lines
+            .lock()
+            .unwrap()
+            .push(format!("WARNING {message}"));
     }
     fn recap(&self, stats: &Stats) {
         *self.stats.lock().unwrap() = stats.clone();
@@ -119,10 +144,20 @@ const PLAYBOOK: &str = r#"
 
 async fn run(dir: &Path, options: RunOptions) -> (Stats, Vec<String>) {
     let playbook_path = dir.join("site.yml");
-    let playbook = load_playbook(&playbook_path, &DefaultCatalog, &LoadOptions::default()).expect("playbook parses");
-    let inventory = Arc::new(TinyInventory { hosts: vec!["n1".into(), "n2".into()], root: dir.to_path_buf() });
+    let playbook = load_playbook(&playbook_path, &DefaultCatalog, &LoadOptions::default())
+        .expect("playbook parses");
+    let inventory = Arc::new(TinyInventory {
+        hosts: vec!["n1".into(), "n2".into()],
+        root: dir.to_path_buf(),
+    });
     let recorder = Arc::new(Recorder::default());
-    let engine = Engine::new(inventory, Arc::new(LocalConnector), recorder.clone(), options, vec![dir.to_path_buf()]);
+    let engine = Engine::new(
+        inventory,
+        Arc::new(LocalConnector),
+        recorder.clone(),
+        options,
+        vec![dir.to_path_buf()],
+    );
     let stats = engine.run(&playbook).await.expect("run");
     engine.close().await;
     let lines = recorder.lines.lock().unwrap().clone();
@@ -144,17 +179,32 @@ async fn converges_then_changes_nothing() {
     assert_eq!(stats["n2"].skipped, 1, "{lines:#?}");
     let conf = std::fs::read_to_string(dir.path().join("n2/app.conf")).unwrap();
     assert_eq!(conf, "hello n2\nmembers=n1,n2\n");
-    assert_eq!(std::fs::read_to_string(dir.path().join("n1/list")).unwrap(), "a\nb\n");
-    assert_eq!(std::fs::read_to_string(dir.path().join("n1/rescued")).unwrap(), "rescued from fail on purpose: boom");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("n1/list")).unwrap(),
+        "a\nb\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("n1/rescued")).unwrap(),
+        "rescued from fail on purpose: boom"
+    );
     assert!(dir.path().join("n1/restarted").exists(), "the handler ran");
-    assert!(lines.iter().any(|l| l == "Handler note restart"), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l == "Handler note restart"),
+        "{lines:#?}"
+    );
 
     std::fs::remove_file(dir.path().join("n1/restarted")).unwrap();
     let (stats, lines) = run(dir.path(), RunOptions::default()).await;
     assert_eq!(stats["n1"].changed, 0, "{lines:#?}");
     assert_eq!(stats["n2"].changed, 0, "{lines:#?}");
-    assert!(!dir.path().join("n1/restarted").exists(), "no change, so no handler");
-    assert!(!lines.iter().any(|l| l.starts_with("Handler")), "{lines:#?}");
+    assert!(
+        !dir.path().join("n1/restarted").exists(),
+        "no change, so no handler"
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("Handler")),
+        "{lines:#?}"
+    );
 }
 
 #[tokio::test]
@@ -166,7 +216,11 @@ async fn check_mode_reports_changes_and_writes_nothing() {
     let list = dir.path().join("n1/list");
     std::fs::write(&list, "a\n").unwrap();
     std::fs::remove_file(dir.path().join("n1/restarted")).unwrap();
-    let options = RunOptions { check: true, diff: true, ..RunOptions::default() };
+    let options = RunOptions {
+        check: true,
+        diff: true,
+        ..RunOptions::default()
+    };
     let (stats, lines) = run(dir.path(), options).await;
     assert_eq!(stats["n1"].changed, 1, "the list: {lines:#?}");
     assert_eq!(stats["n2"].changed, 0, "{lines:#?}");
@@ -191,7 +245,12 @@ async fn a_failing_host_leaves_the_play_and_others_go_on() {
     assert_eq!(stats["n2"].failed, 0, "{lines:#?}");
     assert!(!dir.path().join("n1-after").exists());
     assert!(dir.path().join("n2-after").exists());
-    assert!(lines.iter().any(|l| l.starts_with(&format!("{:?} n1", HostStatus::Failed))), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{:?} n1", HostStatus::Failed))),
+        "{lines:#?}"
+    );
 }
 
 #[tokio::test]
@@ -221,10 +280,17 @@ async fn dynamic_includes_render_names_per_host_and_loop() {
     )
     .unwrap();
     std::fs::create_dir_all(dir.path().join("roles/marker/tasks")).unwrap();
-    std::fs::write(dir.path().join("roles/marker/tasks/main.yml"), "- copy: content=m dest={{ workdir }}-marker\n").unwrap();
+    std::fs::write(
+        dir.path().join("roles/marker/tasks/main.yml"),
+        "- copy: content=m dest={{ workdir }}-marker\n",
+    )
+    .unwrap();
     let (stats, lines) = run(dir.path(), RunOptions::default()).await;
     assert_eq!(stats["n1"].failed + stats["n2"].failed, 0, "{lines:#?}");
-    assert_eq!(std::fs::read_to_string(dir.path().join("n1-steps")).unwrap(), "one\ntwo\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("n1-steps")).unwrap(),
+        "one\ntwo\n"
+    );
     assert!(dir.path().join("n2-marker").exists(), "{lines:#?}");
     assert!(!dir.path().join("n1-marker").exists(), "{lines:#?}");
 }
@@ -257,22 +323,54 @@ async fn read_ahead_answers_never_outlive_a_change() {
             let _ = std::fs::remove_file(dir.path().join(host).join("f"));
             let _ = std::fs::remove_file(dir.path().join(host).join("g"));
         }
-        let options = || RunOptions { read_ahead, ..RunOptions::default() };
-        let playbook = load_playbook(&dir.path().join("site.yml"), &DefaultCatalog, &LoadOptions::default()).unwrap();
-        let inventory = Arc::new(TinyInventory { hosts: vec!["n1".into(), "n2".into()], root: dir.path().to_path_buf() });
+        let options = || RunOptions {
+            read_ahead,
+            ..RunOptions::default()
+        };
+        let playbook = load_playbook(
+            &dir.path().join("site.yml"),
+            &DefaultCatalog,
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        let inventory = Arc::new(TinyInventory {
+            hosts: vec!["n1".into(), "n2".into()],
+            root: dir.path().to_path_buf(),
+        });
         let recorder = Arc::new(Recorder::default());
-        let engine = Engine::new(inventory, Arc::new(LocalConnector), recorder.clone(), options(), vec![dir.path().to_path_buf()]);
+        let engine = Engine::new(
+            inventory,
+            Arc::new(LocalConnector),
+            recorder.clone(),
+            options(),
+            vec![dir.path().to_path_buf()],
+        );
         let stats = engine.run(&playbook).await.unwrap();
-        let read = engine.timings().iter().filter(|t| t.phase.starts_with("read ahead")).count();
+        let read = engine
+            .timings()
+            .iter()
+            .filter(|t| t.phase.starts_with("read ahead"))
+            .count();
         engine.close().await;
         let lines = recorder.lines.lock().unwrap().clone();
         // copy (new f), lineinfile (new g): the second copy of f and the copy of g see what
         // the change before them wrote.
-        assert_eq!((stats["n1"].changed, stats["n1"].failed), (2, 0), "read_ahead={read_ahead} {lines:#?}");
-        assert_eq!(std::fs::read_to_string(dir.path().join("n2/g")).unwrap(), "two\n");
+        assert_eq!(
+            (stats["n1"].changed, stats["n1"].failed),
+            (2, 0),
+            "read_ahead={read_ahead} {lines:#?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("n2/g")).unwrap(),
+            "two\n"
+        );
         assert_eq!(read > 0, read_ahead, "{read} read-aheads");
 
         let (stats, lines) = run(dir.path(), options()).await;
-        assert_eq!(stats["n1"].changed + stats["n2"].changed, 0, "read_ahead={read_ahead} {lines:#?}");
+        assert_eq!(
+            stats["n1"].changed + stats["n2"].changed,
+            0,
+            "read_ahead={read_ahead} {lines:#?}"
+        );
     }
 }

@@ -350,7 +350,11 @@ impl Loader<'_> {
         }
         for a in list.iter().filter(|a| !mentions_template(&a.value)) {
             if let Some(message) = self.catalog.check_value(&canonical, &a.key, &a.value) {
-                let error = PlaybookError::BadArgumentValue { module: canonical.clone(), arg: a.key.clone(), message };
+                let error = PlaybookError::BadArgumentValue {
+                    module: canonical.clone(),
+                    arg: a.key.clone(),
+                    message,
+                };
                 self.report(f, a.pos, error);
             }
         }

@@ -418,11 +418,7 @@ const MODULES: &[(&str, bool, Option<&[&str]>)] = &[
         false,
         Some(&["minutes", "seconds", "prompt", "echo"]),
     ),
-    (
-        "include_vars",
-        true,
-        Some(crate::action::INCLUDE_VARS_ARGS),
-    ),
+    ("include_vars", true, Some(crate::action::INCLUDE_VARS_ARGS)),
     ("data_dir_scheme_check", false, None),
     ("etcd_health", false, None),
 ];

@@ -17,7 +17,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(file: impl Into<String>, line: u32, col: u32, message: impl Into<String>) -> Self {
-        Diagnostic { file: file.into(), line, col, message: message.into() }
+        Diagnostic {
+            file: file.into(),
+            line,
+            col,
+            message: message.into(),
+        }
     }
 
     /// A problem with a file as a whole (missing, unreadable).
@@ -63,7 +68,8 @@ impl Diagnostics {
     }
     /// The diagnostics sorted by file, line and column, duplicates removed, for stable output.
     pub fn sorted(mut self) -> Self {
-        self.items.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
+        self.items
+            .sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
         self.items.dedup();
         self
     }
@@ -111,9 +117,18 @@ mod tests {
 
     #[test]
     fn display_omits_unknown_parts() {
-        assert_eq!(Diagnostic::new("a.yml", 3, 5, "bad").to_string(), "a.yml:3:5: bad");
-        assert_eq!(Diagnostic::new("a.yml", 3, 0, "bad").to_string(), "a.yml:3: bad");
-        assert_eq!(Diagnostic::whole_file("a.yml", "missing").to_string(), "a.yml: missing");
+        assert_eq!(
+            Diagnostic::new("a.yml", 3, 5, "bad").to_string(),
+            "a.yml:3:5: bad"
+        );
+        assert_eq!(
+            Diagnostic::new("a.yml", 3, 0, "bad").to_string(),
+            "a.yml:3: bad"
+        );
+        assert_eq!(
+            Diagnostic::whole_file("a.yml", "missing").to_string(),
+            "a.yml: missing"
+        );
     }
 
     #[test]

@@ -76,7 +76,11 @@ impl Node {
 
     /// The value of key `key` in a mapping node (last occurrence wins).
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.as_map()?.iter().rev().find(|(k, _)| k.key_string().as_deref() == Some(key)).map(|(_, v)| v)
+        self.as_map()?
+            .iter()
+            .rev()
+            .find(|(k, _)| k.key_string().as_deref() == Some(key))
+            .map(|(_, v)| v)
     }
 
     /// A mapping key as a string (Ansible's keys are strings; numbers and booleans are spelt out).
@@ -106,7 +110,9 @@ impl Node {
             NodeValue::Null => Value::Null,
             NodeValue::Bool(b) => Value::Bool(*b),
             NodeValue::Int(i) => Value::Number((*i).into()),
-            NodeValue::Float(f) => Number::from_f64(*f).map_or_else(|| Value::String(f.to_string()), Value::Number),
+            NodeValue::Float(f) => {
+                Number::from_f64(*f).map_or_else(|| Value::String(f.to_string()), Value::Number)
+            }
             NodeValue::String(s) => Value::String(s.clone()),
             NodeValue::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
             NodeValue::Map(entries) => {

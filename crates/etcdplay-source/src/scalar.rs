@@ -8,8 +8,12 @@ use crate::NodeValue;
 pub fn resolve_plain(text: &str) -> NodeValue {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return NodeValue::Null,
-        "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => return NodeValue::Bool(true),
-        "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => return NodeValue::Bool(false),
+        "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            return NodeValue::Bool(true)
+        }
+        "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            return NodeValue::Bool(false)
+        }
         _ => {}
     }
     if let Some(i) = resolve_int(text) {
@@ -130,9 +134,15 @@ mod tests {
         assert_eq!(resolve_plain("1e5"), NodeValue::String("1e5".into()));
         assert_eq!(resolve_plain("3.4.23"), NodeValue::String("3.4.23".into()));
         assert_eq!(resolve_plain("089"), NodeValue::String("089".into()));
-        assert_eq!(resolve_plain("10.0.0.1"), NodeValue::String("10.0.0.1".into()));
+        assert_eq!(
+            resolve_plain("10.0.0.1"),
+            NodeValue::String("10.0.0.1".into())
+        );
         assert_eq!(resolve_plain("~"), NodeValue::Null);
-        assert_eq!(resolve_plain("99999999999999999999"), NodeValue::String("99999999999999999999".into()));
+        assert_eq!(
+            resolve_plain("99999999999999999999"),
+            NodeValue::String("99999999999999999999".into())
+        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 
 /// The candidate closest to `word` by edit distance, if it is close enough to be a plausible typo
 /// (at most a third of the word's length, and at least one edit allowed).
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()

@@ -29,7 +29,12 @@ pub struct YamlError {
 impl YamlError {
     /// The error as a diagnostic in `file`.
     pub fn in_file(&self, file: &str) -> Diagnostic {
-        Diagnostic::new(file, self.line, self.col, format!("YAML syntax error: {}", self.message))
+        Diagnostic::new(
+            file,
+            self.line,
+            self.col,
+            format!("YAML syntax error: {}", self.message),
+        )
     }
 }
 
@@ -54,12 +59,23 @@ pub fn load_yaml(text: &str) -> Result<Node, YamlError> {
             break;
         }
     }
-    Ok(builder.root.unwrap_or(Node::new(Pos { line: 1, col: 1 }, NodeValue::Null)))
+    Ok(builder
+        .root
+        .unwrap_or(Node::new(Pos { line: 1, col: 1 }, NodeValue::Null)))
 }
 
 enum Frame {
-    Seq { pos: Pos, anchor: usize, items: Vec<Node> },
-    Map { pos: Pos, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node> },
+    Seq {
+        pos: Pos,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        pos: Pos,
+        anchor: usize,
+        entries: Vec<(Node, Node)>,
+        key: Option<Node>,
+    },
 }
 
 #[derive(Default)]
@@ -71,13 +87,21 @@ struct TreeBuilder {
 }
 
 fn pos_of(span: &Span) -> Pos {
-    Pos { line: span.start.line() as u32, col: span.start.col() as u32 + 1 }
+    Pos {
+        line: span.start.line() as u32,
+        col: span.start.col() as u32 + 1,
+    }
 }
 
 fn node_count(node: &Node) -> usize {
     match &node.value {
         NodeValue::Seq(items) => 1 + items.iter().map(node_count).sum::<usize>(),
-        NodeValue::Map(entries) => 1 + entries.iter().map(|(k, v)| node_count(k) + node_count(v)).sum::<usize>(),
+        NodeValue::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|(k, v)| node_count(k) + node_count(v))
+                .sum::<usize>()
+        }
         _ => 1,
     }
 }
@@ -86,17 +110,32 @@ impl TreeBuilder {
     /// Feeds one event; returns true once the first document is complete.
     fn feed(&mut self, event: Event<'_>, span: Span) -> Result<bool, YamlError> {
         let pos = pos_of(&span);
-        let refuse = |message: String| YamlError { line: pos.line, col: pos.col, message };
+        let refuse = |message: String| YamlError {
+            line: pos.line,
+            col: pos.col,
+            message,
+        };
         match event {
             Event::DocumentEnd => return Ok(self.root.is_some()),
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 if self.stack.len() >= MAX_DEPTH {
-                    return Err(refuse(format!("collections nested deeper than {MAX_DEPTH} levels")));
+                    return Err(refuse(format!(
+                        "collections nested deeper than {MAX_DEPTH} levels"
+                    )));
                 }
                 let frame = if matches!(event, Event::SequenceStart(..)) {
-                    Frame::Seq { pos, anchor, items: Vec::new() }
+                    Frame::Seq {
+                        pos,
+                        anchor,
+                        items: Vec::new(),
+                    }
                 } else {
-                    Frame::Map { pos, anchor, entries: Vec::new(), key: None }
+                    Frame::Map {
+                        pos,
+                        anchor,
+                        entries: Vec::new(),
+                        key: None,
+                    }
                 };
                 self.stack.push(frame);
             }
@@ -106,8 +145,18 @@ impl TreeBuilder {
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map { pos, anchor, entries, .. }) = self.stack.pop() {
-                    self.finish(Node::new(pos, NodeValue::Map(apply_merge_keys(entries))), anchor, 1)?;
+                if let Some(Frame::Map {
+                    pos,
+                    anchor,
+                    entries,
+                    ..
+                }) = self.stack.pop()
+                {
+                    self.finish(
+                        Node::new(pos, NodeValue::Map(apply_merge_keys(entries))),
+                        anchor,
+                        1,
+                    )?;
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
@@ -184,14 +233,21 @@ fn apply_merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
         for source in sources {
             if let NodeValue::Map(source_entries) = source.value {
                 for (sk, sv) in source_entries {
-                    if !merged.iter().any(|(mk, _)| mk.key_string() == sk.key_string()) {
+                    if !merged
+                        .iter()
+                        .any(|(mk, _)| mk.key_string() == sk.key_string())
+                    {
                         merged.push((sk, sv));
                     }
                 }
             }
         }
     }
-    merged.retain(|(mk, _)| !explicit.iter().any(|(ek, _)| ek.key_string() == mk.key_string()));
+    merged.retain(|(mk, _)| {
+        !explicit
+            .iter()
+            .any(|(ek, _)| ek.key_string() == mk.key_string())
+    });
     merged.extend(explicit);
     merged
 }
@@ -214,14 +270,20 @@ mod tests {
     #[test]
     fn yaml_1_1_scalars_and_quotes() {
         let n = load_yaml("a: yes\nb: 'yes'\nc: 0644\nd: \"0644\"\ne: !!str on\nf:\n").unwrap();
-        assert_eq!(n.to_json(), json!({"a": true, "b": "yes", "c": 420, "d": "0644", "e": "on", "f": null}));
+        assert_eq!(
+            n.to_json(),
+            json!({"a": true, "b": "yes", "c": 420, "d": "0644", "e": "on", "f": null})
+        );
     }
 
     #[test]
     fn anchors_aliases_and_merge_keys() {
         let text = "base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\nlist: [*b]\n";
         let n = load_yaml(text).unwrap();
-        assert_eq!(n.to_json(), json!({"base": {"x": 1, "y": 2}, "other": {"x": 1, "y": 3}, "list": [{"x": 1, "y": 2}]}));
+        assert_eq!(
+            n.to_json(),
+            json!({"base": {"x": 1, "y": 2}, "other": {"x": 1, "y": 3}, "list": [{"x": 1, "y": 2}]})
+        );
     }
 
     #[test]

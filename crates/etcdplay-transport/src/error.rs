@@ -9,11 +9,23 @@ pub enum TransportError {
     Unreachable { host: String, reason: String },
     /// `become` would need a password (`sudo -n` refused).
     #[error("{host}: become to {user} needs a password (sudo -n refused): {detail}")]
-    BecomeNeedsPassword { host: String, user: String, detail: String },
+    BecomeNeedsPassword {
+        host: String,
+        user: String,
+        detail: String,
+    },
     /// A file operation on the host failed.
     #[error("{host}: {path}: {message}")]
-    File { host: String, path: String, message: String },
+    File {
+        host: String,
+        path: String,
+        message: String,
+    },
     /// A local I/O error (local transport, spawning ssh).
     #[error("{host}: {source}")]
-    Io { host: String, #[source] source: std::io::Error },
+    Io {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
 }

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::script::{atomic_put_script, shell_argv, sh_quote, sudo_wanted_password};
+use crate::script::{atomic_put_script, sh_quote, shell_argv, sudo_wanted_password};
 use crate::{Become, ExecOutput, ExecRequest, PutRequest, Transport, TransportError};
 
 /// Runs requests with the local `/bin/sh`.
@@ -23,7 +23,10 @@ impl LocalTransport {
     }
 
     fn io_error(&self, source: std::io::Error) -> TransportError {
-        TransportError::Io { host: self.host.clone(), source }
+        TransportError::Io {
+            host: self.host.clone(),
+            source,
+        }
     }
 }
 
@@ -54,7 +57,10 @@ impl Transport for LocalTransport {
             let _ = stdin.write_all(&input).await;
             drop(stdin);
         });
-        let output = child.wait_with_output().await.map_err(|e| self.io_error(e))?;
+        let output = child
+            .wait_with_output()
+            .await
+            .map_err(|e| self.io_error(e))?;
         let _ = feeder.await;
         let out = ExecOutput {
             rc: output.status.code().unwrap_or(-1),
@@ -135,9 +141,15 @@ mod tests {
         t.put(req).await.unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"new content");
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file may remain");
-        assert_eq!(t.get(&dest.to_string_lossy(), None).await.unwrap(), b"new content");
+        assert_eq!(
+            t.get(&dest.to_string_lossy(), None).await.unwrap(),
+            b"new content"
+        );
     }
 }

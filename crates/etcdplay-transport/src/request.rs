@@ -24,7 +24,10 @@ pub struct ExecRequest {
 impl ExecRequest {
     /// A request that runs `script` with no input, environment or become.
     pub fn script(script: impl Into<String>) -> Self {
-        ExecRequest { script: script.into(), ..ExecRequest::default() }
+        ExecRequest {
+            script: script.into(),
+            ..ExecRequest::default()
+        }
     }
 }
 

@@ -625,9 +625,15 @@ async fn scripts_run_with_the_login_umask_not_the_loops() {
     let sshd = Sshd::start();
     let t = connect(&sshd).await;
     let login = sh(&t, "umask").await;
-    assert_ne!(login.trim(), "0077", "the test needs a login umask other than 0077");
+    assert_ne!(
+        login.trim(),
+        "0077",
+        "the test needs a login umask other than 0077"
+    );
     let mut req = ExecRequest::script("umask");
-    req.become_ = Some(etcdplay_transport::Become { user: "nobody".into() });
+    req.become_ = Some(etcdplay_transport::Become {
+        user: "nobody".into(),
+    });
     let out = t.exec(req).await.unwrap();
     assert_eq!(out.rc, 0, "{}", out.stderr_str());
     assert_ne!(out.stdout_str().trim(), "0077");

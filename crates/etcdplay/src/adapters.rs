@@ -11,7 +11,9 @@ use etcdplay_engine::{ConnectTarget, ConnectionKind, Connector, InventoryView};
 use etcdplay_inventory::{Inventory, VarsDirs};
 use etcdplay_source::Diagnostics;
 use etcdplay_template::Precedence;
-use etcdplay_transport::{HostKeyChecking, LocalTransport, SshOptions, SshTransport, Transport, TransportError};
+use etcdplay_transport::{
+    HostKeyChecking, LocalTransport, SshOptions, SshTransport, Transport, TransportError,
+};
 use serde_json::{Map, Value};
 
 /// The inventory plus the `group_vars/`/`host_vars/` beside each playbook, loaded up front so
@@ -23,7 +25,10 @@ pub(crate) struct InventoryAdapter {
 
 impl InventoryAdapter {
     /// Wraps `inventory` and loads the variable directories beside each of `playbook_dirs`.
-    pub(crate) fn new(inventory: Inventory, playbook_dirs: &[PathBuf]) -> Result<Self, Diagnostics> {
+    pub(crate) fn new(
+        inventory: Inventory,
+        playbook_dirs: &[PathBuf],
+    ) -> Result<Self, Diagnostics> {
         let mut diags = Diagnostics::new();
         let mut loaded = HashMap::new();
         for dir in playbook_dirs {
@@ -37,7 +42,10 @@ impl InventoryAdapter {
                 Err(d) => diags.extend(d),
             }
         }
-        diags.into_result(InventoryAdapter { inventory, playbook_dirs: loaded })
+        diags.into_result(InventoryAdapter {
+            inventory,
+            playbook_dirs: loaded,
+        })
     }
 
     /// The inventory source that defines `host`, for messages.
@@ -59,9 +67,18 @@ impl InventoryView for InventoryAdapter {
         }
     }
 
-    fn host_layers(&self, host: &str, playbook_dir: &Path) -> Vec<(Precedence, Map<String, Value>)> {
-        let Some(layers) = self.inventory.host_layers(host) else { return Vec::new() };
-        let playbook = self.playbook_dirs.get(playbook_dir).map(|d| d.host_layers(&self.inventory, host));
+    fn host_layers(
+        &self,
+        host: &str,
+        playbook_dir: &Path,
+    ) -> Vec<(Precedence, Map<String, Value>)> {
+        let Some(layers) = self.inventory.host_layers(host) else {
+            return Vec::new();
+        };
+        let playbook = self
+            .playbook_dirs
+            .get(playbook_dir)
+            .map(|d| d.host_layers(&self.inventory, host));
         // Every inventory-side layer sits between role defaults and facts; pushing them at one
         // precedence level in Ansible's order (which interleaves playbook and inventory
         // directories) keeps that order.

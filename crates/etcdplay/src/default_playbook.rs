@@ -9,8 +9,14 @@ use std::path::{Path, PathBuf};
 const PLAYBOOK: &str = include_str!("../../../playbooks/etcd-cluster.yml");
 /// Templates the playbook uses, by file name.
 const TEMPLATES: [(&str, &str); 2] = [
-    ("etcd.service.j2", include_str!("../../../templates/etcd.service.j2")),
-    ("etcd-initial.env.j2", include_str!("../../../templates/etcd-initial.env.j2")),
+    (
+        "etcd.service.j2",
+        include_str!("../../../templates/etcd.service.j2"),
+    ),
+    (
+        "etcd-initial.env.j2",
+        include_str!("../../../templates/etcd-initial.env.j2"),
+    ),
 ];
 /// The play's host pattern in the shipped text, replaced by the chosen group.
 const HOSTS_LINE: &str = "\n  hosts: etcd\n";
@@ -48,9 +54,14 @@ impl DefaultPlaybook {
 
 /// The playbook text with its play aimed at `group`.
 fn playbook_for(group: &str) -> Result<String, String> {
-    let valid = !group.is_empty() && group.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let valid = !group.is_empty()
+        && group
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !valid {
-        return Err(format!("etcd_group '{group}' is not a group name (letters, digits, '_' and '-')"));
+        return Err(format!(
+            "etcd_group '{group}' is not a group name (letters, digits, '_' and '-')"
+        ));
     }
     if !PLAYBOOK.contains(HOSTS_LINE) {
         return Err("the built-in playbook has no `hosts: etcd` line (build problem)".into());
@@ -76,7 +87,11 @@ mod tests {
         let pb = DefaultPlaybook::write("etcd").unwrap();
         let dir = pb.path().parent().unwrap().to_path_buf();
         assert!(dir.join("templates/etcd.service.j2").exists());
-        let loaded = etcdplay_playbook::load_playbook(pb.path(), &etcdplay_engine::EngineCatalog, &etcdplay_playbook::LoadOptions::default());
+        let loaded = etcdplay_playbook::load_playbook(
+            pb.path(),
+            &etcdplay_engine::EngineCatalog,
+            &etcdplay_playbook::LoadOptions::default(),
+        );
         let loaded = loaded.unwrap_or_else(|d| panic!("{}", d.sorted()));
         assert_eq!(loaded.plays.len(), 1);
         assert_eq!(loaded.plays[0].hosts, "etcd");

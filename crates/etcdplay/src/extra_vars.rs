@@ -22,7 +22,8 @@ fn parse_one(item: &str) -> Result<Map<String, Value>, String> {
         return mapping(node.to_json(), item);
     }
     if trimmed.starts_with('{') {
-        let node = load_yaml(trimmed).map_err(|e| format!("-e '{item}': not valid JSON/YAML: {e}"))?;
+        let node =
+            load_yaml(trimmed).map_err(|e| format!("-e '{item}': not valid JSON/YAML: {e}"))?;
         return mapping(node.to_json(), item);
     }
     parse_kv(trimmed).map_err(|m| format!("-e '{item}': {m}"))
@@ -32,7 +33,9 @@ fn mapping(value: Value, item: &str) -> Result<Map<String, Value>, String> {
     match value {
         Value::Object(m) => Ok(m),
         Value::Null => Ok(Map::new()),
-        other => Err(format!("-e '{item}': expected a mapping of variables, got {other}")),
+        other => Err(format!(
+            "-e '{item}': expected a mapping of variables, got {other}"
+        )),
     }
 }
 
@@ -85,15 +88,30 @@ mod tests {
 
     #[test]
     fn key_values_json_and_override_order() {
-        let m = parse_all(&["etcd_tls=false name='a b'".into(), r#"{"n": 3, "name": "c"}"#.into()]).unwrap();
-        assert_eq!(Value::Object(m), json!({"etcd_tls": "false", "name": "c", "n": 3}));
+        let m = parse_all(&[
+            "etcd_tls=false name='a b'".into(),
+            r#"{"n": 3, "name": "c"}"#.into(),
+        ])
+        .unwrap();
+        assert_eq!(
+            Value::Object(m),
+            json!({"etcd_tls": "false", "name": "c", "n": 3})
+        );
     }
 
     #[test]
     fn errors_name_the_option() {
-        assert!(parse_all(&["novalue".into()]).unwrap_err().contains("-e 'novalue': expected key=value"));
-        assert!(parse_all(&["{broken".into()]).unwrap_err().contains("not valid JSON/YAML"));
-        assert!(parse_all(&["@/nonexistent/vars.yml".into()]).unwrap_err().contains("cannot read file"));
-        assert!(parse_all(&["a='x".into()]).unwrap_err().contains("unterminated quote"));
+        assert!(parse_all(&["novalue".into()])
+            .unwrap_err()
+            .contains("-e 'novalue': expected key=value"));
+        assert!(parse_all(&["{broken".into()])
+            .unwrap_err()
+            .contains("not valid JSON/YAML"));
+        assert!(parse_all(&["@/nonexistent/vars.yml".into()])
+            .unwrap_err()
+            .contains("cannot read file"));
+        assert!(parse_all(&["a='x".into()])
+            .unwrap_err()
+            .contains("unterminated quote"));
     }
 }

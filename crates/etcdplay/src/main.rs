@@ -46,12 +46,19 @@ fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { ExitCode::BadOptions } else { ExitCode::Ok };
+            let code = if e.use_stderr() {
+                ExitCode::BadOptions
+            } else {
+                ExitCode::Ok
+            };
             let _ = e.print();
             std::process::exit(code.code());
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ERROR: cannot start the async runtime: {e}");

@@ -26,17 +26,29 @@ pub(crate) fn problems(
                 Some(v) => values.extend(v.as_str().map(str::to_string)),
                 None => {
                     // The value this host gets with each playbook directory's group_vars.
-                    let dirs: Vec<PathBuf> = if playbook_dirs.is_empty() { vec![PathBuf::new()] } else { playbook_dirs.to_vec() };
+                    let dirs: Vec<PathBuf> = if playbook_dirs.is_empty() {
+                        vec![PathBuf::new()]
+                    } else {
+                        playbook_dirs.to_vec()
+                    };
                     for dir in dirs {
                         let layers = inventory.host_layers(&host, &dir);
-                        if let Some(text) = layers.iter().rev().find_map(|(_, vars)| vars.get(var)).and_then(Value::as_str) {
+                        if let Some(text) = layers
+                            .iter()
+                            .rev()
+                            .find_map(|(_, vars)| vars.get(var))
+                            .and_then(Value::as_str)
+                        {
                             values.push(text.to_string());
                         }
                     }
                 }
             }
             values.dedup();
-            for text in values.iter().filter(|t| !t.contains("{{") && !t.contains("{%")) {
+            for text in values
+                .iter()
+                .filter(|t| !t.contains("{{") && !t.contains("{%"))
+            {
                 if let Err(e) = etcdplay_transport::parse_ssh_args(text) {
                     let file = file_of(&host).map(|f| format!("{f}: ")).unwrap_or_default();
                     out.push(format!("{file}host {host}: {var}: {e}"));

@@ -11,7 +11,10 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use etcdplay_etcd::{read_data_dir, BackendUse, CommandSource, DataDirError, DataDirReport, DataDirState, PeerPlan, PeerScheme, ReadOptions, Verdict};
+use etcdplay_etcd::{
+    read_data_dir, BackendUse, CommandSource, DataDirError, DataDirReport, DataDirState, PeerPlan,
+    PeerScheme, ReadOptions, Verdict,
+};
 use etcdplay_transport::{Become, ExecRequest, Transport};
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, oneshot};
@@ -40,7 +43,10 @@ type Request = (String, oneshot::Sender<Result<Vec<u8>, String>>);
 static COMMANDS_ONLY: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 fn commands_only(host: &str) -> bool {
-    COMMANDS_ONLY.lock().unwrap_or_else(|e| e.into_inner()).contains(host)
+    COMMANDS_ONLY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(host)
 }
 
 /// Reads the data dir at `data_dir` on the host behind `transport` (read-only): with the
@@ -48,16 +54,39 @@ fn commands_only(host: &str) -> bool {
 /// with shell commands. Both give the same result for the same bytes. Under `--check`
 /// (`check`) nothing is written on the host: a reader not cached there yet is not uploaded,
 /// and that host is read with shell commands.
-pub(crate) async fn read_remote(transport: &dyn Transport, become_: Option<&Become>, data_dir: &str, wal_dir: Option<&str>, check: bool) -> RemoteRead {
+pub(crate) async fn read_remote(
+    transport: &dyn Transport,
+    become_: Option<&Become>,
+    data_dir: &str,
+    wal_dir: Option<&str>,
+    check: bool,
+) -> RemoteRead {
     let mut fallback = None;
     let mut tried = 0;
     if !commands_only(transport.host()) {
         if let Some(binary) = shipped::ReaderBinary::of_this_run().await {
-            let reader = shipped::HostReader { binary: &binary, cache_dir: shipped::HOST_CACHE_DIR, may_write: !check };
-            match reader.read(transport, become_, data_dir, wal_dir, BLOCK_SIZE).await {
-                Ok(read) => return RemoteRead { result: read.result, round_trips: read.round_trips, reader: "host", fallback: None },
+            let reader = shipped::HostReader {
+                binary: &binary,
+                cache_dir: shipped::HOST_CACHE_DIR,
+                may_write: !check,
+            };
+            match reader
+                .read(transport, become_, data_dir, wal_dir, BLOCK_SIZE)
+                .await
+            {
+                Ok(read) => {
+                    return RemoteRead {
+                        result: read.result,
+                        round_trips: read.round_trips,
+                        reader: "host",
+                        fallback: None,
+                    }
+                }
                 Err(failed) => {
-                    COMMANDS_ONLY.lock().unwrap_or_else(|e| e.into_inner()).insert(transport.host().to_string());
+                    COMMANDS_ONLY
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(transport.host().to_string());
                     fallback = Some(failed.why);
                     tried = failed.round_trips;
                 }
@@ -71,15 +100,27 @@ pub(crate) async fn read_remote(transport: &dyn Transport, become_: Option<&Beco
 }
 
 /// Reads the data dir with the reader running here and each file access a shell command.
-async fn read_with_commands(transport: &dyn Transport, become_: Option<&Become>, data_dir: &str, wal_dir: Option<&str>) -> RemoteRead {
+async fn read_with_commands(
+    transport: &dyn Transport,
+    become_: Option<&Become>,
+    data_dir: &str,
+    wal_dir: Option<&str>,
+) -> RemoteRead {
     let (tx, mut rx) = mpsc::channel::<Request>(1);
-    let options = ReadOptions { wal_dir: wal_dir.map(str::to_string), backend: BackendUse::CrossCheck, block_size: BLOCK_SIZE };
+    let options = ReadOptions {
+        wal_dir: wal_dir.map(str::to_string),
+        backend: BackendUse::CrossCheck,
+        block_size: BLOCK_SIZE,
+    };
     let root = data_dir.to_string();
     let reader = tokio::task::spawn_blocking(move || {
         let runner = move |command: &str| -> Result<Vec<u8>, String> {
             let (reply_tx, reply_rx) = oneshot::channel();
-            tx.blocking_send((command.to_string(), reply_tx)).map_err(|_| "the engine stopped serving the reader".to_string())?;
-            reply_rx.blocking_recv().map_err(|_| "the engine dropped a read".to_string())?
+            tx.blocking_send((command.to_string(), reply_tx))
+                .map_err(|_| "the engine stopped serving the reader".to_string())?;
+            reply_rx
+                .blocking_recv()
+                .map_err(|_| "the engine dropped a read".to_string())?
         };
         let source = CommandSource::new(runner, root);
         read_data_dir(&source, &options)
@@ -88,23 +129,42 @@ async fn read_with_commands(transport: &dyn Transport, become_: Option<&Become>,
     // Serve the reader's commands until it finishes (it drops the sender with the source).
     while let Some((command, reply)) = rx.recv().await {
         round_trips.fetch_add(1, Ordering::Relaxed);
-        let request = ExecRequest { script: command, become_: become_.cloned(), ..ExecRequest::default() };
+        let request = ExecRequest {
+            script: command,
+            become_: become_.cloned(),
+            ..ExecRequest::default()
+        };
         let out = match transport.exec(request).await {
             Ok(o) if o.rc == 0 => Ok(o.stdout),
-            Ok(o) => Err(format!("exit code {}: {}", o.rc, String::from_utf8_lossy(&o.stderr).trim())),
+            Ok(o) => Err(format!(
+                "exit code {}: {}",
+                o.rc,
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
             Err(e) => Err(e.to_string()),
         };
         let _ = reply.send(out);
     }
     let result = match reader.await {
         Ok(r) => r,
-        Err(e) => Err(DataDirError::Source { path: data_dir.to_string(), source: etcdplay_etcd::SourceError::Remote(format!("the reader thread failed: {e}")) }),
+        Err(e) => Err(DataDirError::Source {
+            path: data_dir.to_string(),
+            source: etcdplay_etcd::SourceError::Remote(format!("the reader thread failed: {e}")),
+        }),
     };
-    RemoteRead { result, round_trips: round_trips.load(Ordering::Relaxed), reader: "commands", fallback: None }
+    RemoteRead {
+        result,
+        round_trips: round_trips.load(Ordering::Relaxed),
+        reader: "commands",
+        fallback: None,
+    }
 }
 
 /// The registered result of a check: state, members, verdict, reasons, warnings.
-pub(crate) fn result_json(read: &Result<DataDirReport, DataDirError>, verdict: &Verdict) -> Map<String, Value> {
+pub(crate) fn result_json(
+    read: &Result<DataDirReport, DataDirError>,
+    verdict: &Verdict,
+) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("changed".into(), Value::Bool(false));
     let mut warnings = Vec::new();
@@ -114,7 +174,12 @@ pub(crate) fn result_json(read: &Result<DataDirReport, DataDirError>, verdict: &
                 m.insert("state".into(), json!("uninitialized"));
                 m.insert("members".into(), json!([]));
             }
-            DataDirState::Initialized { local_id, members, warnings: w, .. } => {
+            DataDirState::Initialized {
+                local_id,
+                members,
+                warnings: w,
+                ..
+            } => {
                 m.insert("state".into(), json!("initialized"));
                 m.insert("local_id".into(), json!(format!("{local_id:x}")));
                 let members: Vec<Value> = members
@@ -142,8 +207,17 @@ pub(crate) fn result_json(read: &Result<DataDirReport, DataDirError>, verdict: &
 
 fn list_arg(v: Option<&Value>) -> Vec<String> {
     match v {
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
-        Some(Value::String(s)) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -155,29 +229,55 @@ fn plan_of(args: &Map<String, Value>, origin: &str) -> Result<PeerPlan, TaskErro
         None | Some("") => None,
         Some("http") => Some(PeerScheme::Http),
         Some("https") => Some(PeerScheme::Https),
-        Some(other) => return Err(TaskError::Invalid(format!("{origin}: data_dir_scheme_check: scheme '{other}' is not http or https"))),
+        Some(other) => {
+            return Err(TaskError::Invalid(format!(
+                "{origin}: data_dir_scheme_check: scheme '{other}' is not http or https"
+            )))
+        }
     };
     if urls.is_empty() && scheme.is_none() {
-        return Err(TaskError::Invalid(format!("{origin}: data_dir_scheme_check needs 'peer_urls' or 'scheme'")));
+        return Err(TaskError::Invalid(format!(
+            "{origin}: data_dir_scheme_check needs 'peer_urls' or 'scheme'"
+        )));
     }
-    let mut plan = if urls.is_empty() { PeerPlan::scheme(PeerScheme::Http) } else { PeerPlan::advertise(urls) };
+    let mut plan = if urls.is_empty() {
+        PeerPlan::scheme(PeerScheme::Http)
+    } else {
+        PeerPlan::advertise(urls)
+    };
     if let Some(s) = scheme {
         plan.scheme = s;
     }
     Ok(plan)
 }
 
-pub(crate) async fn run(ctx: &HostActionCtx<'_>, args: &Map<String, Value>) -> Result<Value, TaskError> {
+pub(crate) async fn run(
+    ctx: &HostActionCtx<'_>,
+    args: &Map<String, Value>,
+) -> Result<Value, TaskError> {
     let data_dir = args
         .get("data_dir")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| TaskError::Invalid(format!("{}: data_dir_scheme_check needs 'data_dir'", ctx.origin)))?;
-    let wal_dir = args.get("wal_dir").and_then(Value::as_str).filter(|s| !s.is_empty());
+        .ok_or_else(|| {
+            TaskError::Invalid(format!(
+                "{}: data_dir_scheme_check needs 'data_dir'",
+                ctx.origin
+            ))
+        })?;
+    let wal_dir = args
+        .get("wal_dir")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
     let report_only = match args.get("mode").and_then(Value::as_str) {
         None | Some("block") => false,
         Some("report") => true,
-        Some(other) => return Err(TaskError::Invalid(format!("{}: data_dir_scheme_check: mode '{other}' is not block or report", ctx.origin))),
+        Some(other) => {
+            return Err(TaskError::Invalid(format!(
+                "{}: data_dir_scheme_check: mode '{other}' is not block or report",
+                ctx.origin
+            )))
+        }
     };
     let plan = plan_of(args, ctx.origin)?;
     let read = read_remote(ctx.transport, ctx.become_, data_dir, wal_dir, ctx.check).await;
@@ -190,9 +290,20 @@ pub(crate) async fn run(ctx: &HostActionCtx<'_>, args: &Map<String, Value>) -> R
         result.insert("reader_fallback".into(), json!(why));
     }
     if !report_only && verdict != Verdict::Pass {
-        let found = Finding { host: ctx.host, unit: None, data_dir, read: &read.result, plan: &plan, verdict: &verdict, listen_peer_urls: &[] };
+        let found = Finding {
+            host: ctx.host,
+            unit: None,
+            data_dir,
+            read: &read.result,
+            plan: &plan,
+            verdict: &verdict,
+            listen_peer_urls: &[],
+        };
         result.insert("failed".into(), Value::Bool(true));
-        result.insert("msg".into(), Value::String(found.message(&[ctx.host.to_string()])));
+        result.insert(
+            "msg".into(),
+            Value::String(found.message(&[ctx.host.to_string()])),
+        );
     }
     Ok(Value::Object(result))
 }
@@ -217,19 +328,40 @@ impl Finding<'_> {
             Verdict::CannotVerify { .. } => "cannot verify",
             _ => "refuses",
         };
-        let unit = self.unit.map(|u| format!(" (unit {u})")).unwrap_or_default();
-        out.push_str(&format!("data-dir scheme check {what} on {}{unit}: data dir {}", self.host, self.data_dir));
+        let unit = self
+            .unit
+            .map(|u| format!(" (unit {u})"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "data-dir scheme check {what} on {}{unit}: data dir {}",
+            self.host, self.data_dir
+        ));
         match self.read {
             Ok(report) => {
-                if let DataDirState::Initialized { local_id, members, .. } = &report.state {
+                if let DataDirState::Initialized {
+                    local_id, members, ..
+                } = &report.state
+                {
                     out.push_str(&format!(
                         " already holds a cluster (local member {local_id:x}); etcd ignores --initial-cluster and --initial-advertise-peer-urls on it and restores these {} member(s):\n",
                         members.len()
                     ));
                     for m in members {
-                        let me = if m.id == *local_id { " (this host)" } else { "" };
-                        let name = if m.name.is_empty() { "(unnamed)" } else { m.name.as_str() };
-                        out.push_str(&format!("  member {:x} name={name} peer URLs: {}{me}\n", m.id, m.peer_urls.join(",")));
+                        let me = if m.id == *local_id {
+                            " (this host)"
+                        } else {
+                            ""
+                        };
+                        let name = if m.name.is_empty() {
+                            "(unnamed)"
+                        } else {
+                            m.name.as_str()
+                        };
+                        out.push_str(&format!(
+                            "  member {:x} name={name} peer URLs: {}{me}\n",
+                            m.id,
+                            m.peer_urls.join(",")
+                        ));
                     }
                 } else {
                     out.push_str(" is not initialized\n");
@@ -241,8 +373,15 @@ impl Finding<'_> {
             PeerScheme::Https => "https",
             PeerScheme::Http => "http",
         };
-        let advertise = if self.plan.advertise_peer_urls.is_empty() { "(not set)".to_string() } else { self.plan.advertise_peer_urls.join(",") };
-        out.push_str(&format!("  planned peer URLs of {}: advertise {advertise}", self.host));
+        let advertise = if self.plan.advertise_peer_urls.is_empty() {
+            "(not set)".to_string()
+        } else {
+            self.plan.advertise_peer_urls.join(",")
+        };
+        out.push_str(&format!(
+            "  planned peer URLs of {}: advertise {advertise}",
+            self.host
+        ));
         if !self.listen_peer_urls.is_empty() {
             out.push_str(&format!(", listen {}", self.listen_peer_urls.join(",")));
         }
@@ -263,7 +402,11 @@ impl Finding<'_> {
         }
         out.push_str(&format!(
             "  The data dir was not touched, and etcd was not started or restarted on {}.\n",
-            if stopped.is_empty() { self.host.to_string() } else { stopped.join(", ") }
+            if stopped.is_empty() {
+                self.host.to_string()
+            } else {
+                stopped.join(", ")
+            }
         ));
         out.push_str("  Remedies:\n");
         out.push_str(&format!("    keep every key (rolling member update to the planned URLs, or snapshot+restore): {}\n", remedy_command("migrate")));
@@ -275,7 +418,10 @@ impl Finding<'_> {
 /// The command line of this run with `--leftover-membership MODE` (replacing any given).
 pub(crate) fn remedy_command(mode: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
-    let is_etcdplay = args.first().is_some_and(|a| a.rsplit('/').next() == Some("etcdplay")) && args.get(1).is_some_and(|a| a == "apply");
+    let is_etcdplay = args
+        .first()
+        .is_some_and(|a| a.rsplit('/').next() == Some("etcdplay"))
+        && args.get(1).is_some_and(|a| a == "apply");
     let mut words: Vec<String> = if is_etcdplay {
         let mut out = vec!["etcdplay".to_string()];
         let mut i = 1;
@@ -292,7 +438,13 @@ pub(crate) fn remedy_command(mode: &str) -> String {
         }
         out
     } else {
-        vec!["etcdplay".into(), "apply".into(), "-i".into(), "INVENTORY".into(), "PLAYBOOK".into()]
+        vec![
+            "etcdplay".into(),
+            "apply".into(),
+            "-i".into(),
+            "INVENTORY".into(),
+            "PLAYBOOK".into(),
+        ]
     };
     words.push("--leftover-membership".into());
     words.push(mode.into());
@@ -301,7 +453,10 @@ pub(crate) fn remedy_command(mode: &str) -> String {
 
 /// Quotes a word for a shell only when it needs it.
 fn shell_word(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c))
+    {
         s.to_string()
     } else {
         etcdplay_etcd::datadir::shell_quote(s)

@@ -63,40 +63,80 @@ impl HostCheck {
 }
 
 /// Whether `call` starts, restarts or reloads a unit: returns the rendered unit name and state.
-fn starting_unit(run: &PlayRun<'_>, call: &ModuleCall, vars: &etcdplay_template::Vars) -> Option<(String, String)> {
+fn starting_unit(
+    run: &PlayRun<'_>,
+    call: &ModuleCall,
+    vars: &etcdplay_template::Vars,
+) -> Option<(String, String)> {
     let module = etcdplay_modules::canonical_name(&call.name).unwrap_or(call.name.as_str());
     if !matches!(module, "systemd" | "service" | "systemd_service") {
         return None;
     }
     let origin = call.args_origin.to_string();
-    let args = match run.engine.templar.template_value(&Value::Object(call.args.clone()), &origin, vars) {
-        Ok(Value::Object(m)) => m,
-        _ => return None, // the task itself reports a template error
-    };
+    let args =
+        match run
+            .engine
+            .templar
+            .template_value(&Value::Object(call.args.clone()), &origin, vars)
+        {
+            Ok(Value::Object(m)) => m,
+            _ => return None, // the task itself reports a template error
+        };
     let state = args.get("state").and_then(Value::as_str)?;
     if !matches!(state, "started" | "restarted" | "reloaded") {
         return None;
     }
-    let name = args.get("name").or_else(|| args.get("unit")).and_then(Value::as_str)?;
+    let name = args
+        .get("name")
+        .or_else(|| args.get("unit"))
+        .and_then(Value::as_str)?;
     Some((name.to_string(), state.to_string())).filter(|(n, _)| !n.is_empty())
 }
 
 /// Whether the task's `when` holds on this host (errors count as "runs": the task reports them).
-fn runs_here(run: &PlayRun<'_>, task: &Task, scope: &TaskScope, vars: &etcdplay_template::Vars) -> bool {
+fn runs_here(
+    run: &PlayRun<'_>,
+    task: &Task,
+    scope: &TaskScope,
+    vars: &etcdplay_template::Vars,
+) -> bool {
     let origin = task.origin.to_string();
-    scope.when.iter().map(|c| (c.expr.as_str(), c.origin.to_string())).chain(task.when.iter().map(|e| (e.as_str(), origin.clone()))).all(|(expr, origin)| run.engine.templar.eval_condition(expr, &origin, vars).unwrap_or(true))
+    scope
+        .when
+        .iter()
+        .map(|c| (c.expr.as_str(), c.origin.to_string()))
+        .chain(task.when.iter().map(|e| (e.as_str(), origin.clone())))
+        .all(|(expr, origin)| {
+            run.engine
+                .templar
+                .eval_condition(expr, &origin, vars)
+                .unwrap_or(true)
+        })
 }
 
 /// Root for reading data dirs and unit files unless the login user already is root.
 fn root_become(user: Option<&str>) -> Option<Become> {
     match user {
         None | Some("root") => None,
-        Some(_) => Some(Become { user: "root".into() }),
+        Some(_) => Some(Become {
+            user: "root".into(),
+        }),
     }
 }
 
-async fn exec_stdout(transport: &dyn Transport, become_: Option<&Become>, script: String) -> Result<(i32, String), String> {
-    let out = transport.exec(ExecRequest { script, become_: become_.cloned(), ..ExecRequest::default() }).await.map_err(|e| e.to_string())?;
+async fn exec_stdout(
+    transport: &dyn Transport,
+    become_: Option<&Become>,
+    script: String,
+) -> Result<(i32, String), String> {
+    let out = transport
+        .exec(ExecRequest {
+            script,
+            become_: become_.cloned(),
+            ..ExecRequest::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
     Ok((out.rc, String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
@@ -127,13 +167,26 @@ fn unit_settings_script(unit: &str) -> String {
 /// The first request the guard's check of a task sends (through `target`, with the task's
 /// `vars`, on a host where its `when:` holds) before the task starts a unit, for the
 /// read-ahead: it only reads.
-pub(crate) fn first_probe(run: &PlayRun<'_>, call: &ModuleCall, vars: &etcdplay_template::Vars, target: &ConnectTarget) -> Option<ExecRequest> {
+pub(crate) fn first_probe(
+    run: &PlayRun<'_>,
+    call: &ModuleCall,
+    vars: &etcdplay_template::Vars,
+    target: &ConnectTarget,
+) -> Option<ExecRequest> {
     let (unit, _) = starting_unit(run, call, vars)?;
-    Some(ExecRequest { script: unit_settings_script(&unit), become_: root_become(target.user.as_deref()), ..ExecRequest::default() })
+    Some(ExecRequest {
+        script: unit_settings_script(&unit),
+        become_: root_become(target.user.as_deref()),
+        ..ExecRequest::default()
+    })
 }
 
 /// The etcd settings a unit will start with on the host, or `None` when it does not run etcd.
-pub(crate) async fn unit_settings(transport: &dyn Transport, become_: Option<&Become>, unit: &str) -> Result<Option<EtcdUnit>, String> {
+pub(crate) async fn unit_settings(
+    transport: &dyn Transport,
+    become_: Option<&Become>,
+    unit: &str,
+) -> Result<Option<EtcdUnit>, String> {
     let (rc, out) = exec_stdout(transport, become_, unit_settings_script(unit)).await?;
     let (text, shown) = match out.rsplit_once(SHOW_MARK) {
         Some((text, shown)) => (text, shown),
@@ -157,45 +210,75 @@ pub(crate) async fn unit_settings(transport: &dyn Transport, become_: Option<&Be
     let raw: BTreeMap<String, String> = raw_settings(&parsed, &env_vars);
     let config = match raw.get("config-file") {
         Some(path) => {
-            let bytes = transport.get(path, become_).await.map_err(|e| format!("{unit}: --config-file {path}: {e}"))?;
-            let node = etcdplay_source::load_yaml(&String::from_utf8_lossy(&bytes)).map_err(|e| format!("{unit}: --config-file {path}: {e}"))?;
+            let bytes = transport
+                .get(path, become_)
+                .await
+                .map_err(|e| format!("{unit}: --config-file {path}: {e}"))?;
+            let node = etcdplay_source::load_yaml(&String::from_utf8_lossy(&bytes))
+                .map_err(|e| format!("{unit}: --config-file {path}: {e}"))?;
             Some(node.to_json())
         }
         None => None,
     };
-    let settings = EtcdSettings::resolve(&raw, config.as_ref(), parsed.working_directory.as_deref());
+    let settings =
+        EtcdSettings::resolve(&raw, config.as_ref(), parsed.working_directory.as_deref());
     let state = ServiceState::parse(shown);
     let inputs = config_inputs(&parsed, &state, &raw, config.as_ref());
-    Ok(Some(EtcdUnit { service: parsed, settings, state, inputs }))
+    Ok(Some(EtcdUnit {
+        service: parsed,
+        settings,
+        state,
+        inputs,
+    }))
 }
 
 /// Whether the running etcd of `unit` is stale: one `stat` of its inputs. Unreadable output
 /// means "not known to be stale" (nothing is restarted on a guess).
-async fn staleness(transport: &dyn Transport, become_: Option<&Become>, unit: &EtcdUnit) -> Option<Staleness> {
+async fn staleness(
+    transport: &dyn Transport,
+    become_: Option<&Become>,
+    unit: &EtcdUnit,
+) -> Option<Staleness> {
     if !unit.state.running || unit.inputs.is_empty() {
         return None;
     }
-    let (_, out) = exec_stdout(transport, become_, stat_script(&unit.inputs)).await.ok()?;
+    let (_, out) = exec_stdout(transport, become_, stat_script(&unit.inputs))
+        .await
+        .ok()?;
     Staleness::judge(&unit.state, &parse_stat(&unit.inputs, &out))
 }
 
 /// Checks one host; `Ok(None)` when the task does not start an etcd unit there.
-async fn check_host(run: &PlayRun<'_>, task: &Task, call: &ModuleCall, scope: &TaskScope, host: &str) -> Result<Option<HostCheck>, String> {
+async fn check_host(
+    run: &PlayRun<'_>,
+    task: &Task,
+    call: &ModuleCall,
+    scope: &TaskScope,
+    host: &str,
+) -> Result<Option<HostCheck>, String> {
     let vars = run.task_vars(host, scope, Some(task));
     if !runs_here(run, task, scope, &vars) {
         return Ok(None);
     }
-    let Some((unit, state)) = starting_unit(run, call, &vars) else { return Ok(None) };
+    let Some((unit, state)) = starting_unit(run, call, &vars) else {
+        return Ok(None);
+    };
     let origin = task.origin.to_string();
     let delegate = match task.delegate_to.clone().or(scope.delegate_to.clone()) {
         Some(d) => run.engine.templar.render_string(&d, &origin, &vars).ok(),
         None => None,
     };
     // Where the unit would be started; unreachable hosts are left to the task to report.
-    let Ok(target) = run.target(host, task, &vars, delegate.as_deref()) else { return Ok(None) };
-    let Ok(transport) = run.engine.pool.get(&target).await else { return Ok(None) };
+    let Ok(target) = run.target(host, task, &vars, delegate.as_deref()) else {
+        return Ok(None);
+    };
+    let Ok(transport) = run.engine.pool.get(&target).await else {
+        return Ok(None);
+    };
     let become_ = root_become(target.user.as_deref());
-    let Some(found) = unit_settings(transport.as_ref(), become_.as_ref(), &unit).await? else { return Ok(None) };
+    let Some(found) = unit_settings(transport.as_ref(), become_.as_ref(), &unit).await? else {
+        return Ok(None);
+    };
     // Only `started` can leave a running member as it is; `restarted` restarts it anyway.
     // The `stat` goes alongside the data-dir reader on another of the host's shells, so it
     // adds no latency.
@@ -206,23 +289,53 @@ async fn check_host(run: &PlayRun<'_>, task: &Task, call: &ModuleCall, scope: &T
             None
         }
     };
-    let read = read_remote(transport.as_ref(), become_.as_ref(), &found.settings.data_dir, found.settings.wal_dir.as_deref(), run.engine.options.check);
+    let read = read_remote(
+        transport.as_ref(),
+        become_.as_ref(),
+        &found.settings.data_dir,
+        found.settings.wal_dir.as_deref(),
+        run.engine.options.check,
+    );
     let (stale, read) = futures::join!(stale, read);
-    let EtcdUnit { service, settings, .. } = found;
+    let EtcdUnit {
+        service, settings, ..
+    } = found;
     let plan = settings.plan();
     let verdict = etcdplay_etcd::verdict(&read.result, &plan);
-    Ok(Some(HostCheck { host: host.to_string(), unit, settings, service, plan, read, verdict, transport, become_, stale }))
+    Ok(Some(HostCheck {
+        host: host.to_string(),
+        unit,
+        settings,
+        service,
+        plan,
+        read,
+        verdict,
+        transport,
+        become_,
+        stale,
+    }))
 }
 
 /// Before a task runs on any host: `Some(failed hosts)` when the guard stopped the task on
 /// every host of the play (the task then does not run anywhere).
-pub(crate) async fn preflight(run: &PlayRun<'_>, task: &Task, call: &ModuleCall, scope: &TaskScope, hosts: &[String]) -> Option<Vec<String>> {
+pub(crate) async fn preflight(
+    run: &PlayRun<'_>,
+    task: &Task,
+    call: &ModuleCall,
+    scope: &TaskScope,
+    hosts: &[String],
+) -> Option<Vec<String>> {
     let module = etcdplay_modules::canonical_name(&call.name).unwrap_or(call.name.as_str());
     if !matches!(module, "systemd" | "service" | "systemd_service") {
         return None;
     }
     let started = Instant::now();
-    let results = join_all(hosts.iter().map(|h| async move { (h.clone(), check_host(run, task, call, scope, h).await) })).await;
+    let results = join_all(
+        hosts
+            .iter()
+            .map(|h| async move { (h.clone(), check_host(run, task, call, scope, h).await) }),
+    )
+    .await;
     let mut checks = Vec::new();
     let mut errors = Vec::new();
     for (host, r) in results {
@@ -241,7 +354,10 @@ pub(crate) async fn preflight(run: &PlayRun<'_>, task: &Task, call: &ModuleCall,
         mode => {
             // Only a readable, understood contradiction is repaired; anything unreadable
             // fails closed as in `block`.
-            let understood = errors.is_empty() && checks.iter().all(|c| !matches!(c.verdict, Verdict::CannotVerify { .. }));
+            let understood = errors.is_empty()
+                && checks
+                    .iter()
+                    .all(|c| !matches!(c.verdict, Verdict::CannotVerify { .. }));
             if understood {
                 match super::migrate::resolve(run, mode, &checks).await {
                     Ok(()) => return None,
@@ -251,9 +367,19 @@ pub(crate) async fn preflight(run: &PlayRun<'_>, task: &Task, call: &ModuleCall,
                             mode_name(mode),
                             hosts.join(", ")
                         );
-                        let outcomes: Vec<(String, Outcome)> = hosts.iter().map(|h| (h.clone(), Outcome::Failed)).collect();
+                        let outcomes: Vec<(String, Outcome)> =
+                            hosts.iter().map(|h| (h.clone(), Outcome::Failed)).collect();
                         for h in hosts {
-                            run.emit(h, None, HostStatus::Failed, None, Some(msg.clone()), serde_json::json!({"changed": false, "failed": true, "msg": msg}), started, None);
+                            run.emit(
+                                h,
+                                None,
+                                HostStatus::Failed,
+                                None,
+                                Some(msg.clone()),
+                                serde_json::json!({"changed": false, "failed": true, "msg": msg}),
+                                started,
+                                None,
+                            );
                         }
                         return Some(run.settle(&outcomes, scope));
                     }
@@ -273,13 +399,31 @@ fn mode_name(mode: LeftoverMembership) -> &'static str {
 }
 
 /// Fails the task on every host with each host's explanation; nothing is started anywhere.
-fn refuse(run: &PlayRun<'_>, scope: &TaskScope, hosts: &[String], checks: &[HostCheck], errors: &[(String, String)], started: Instant) -> Vec<String> {
-    let offenders: Vec<String> = checks.iter().filter(|c| c.verdict != Verdict::Pass).map(|c| c.host.clone()).chain(errors.iter().map(|(h, _)| h.clone())).collect();
+fn refuse(
+    run: &PlayRun<'_>,
+    scope: &TaskScope,
+    hosts: &[String],
+    checks: &[HostCheck],
+    errors: &[(String, String)],
+    started: Instant,
+) -> Vec<String> {
+    let offenders: Vec<String> = checks
+        .iter()
+        .filter(|c| c.verdict != Verdict::Pass)
+        .map(|c| c.host.clone())
+        .chain(errors.iter().map(|(h, _)| h.clone()))
+        .collect();
     let mut outcomes = Vec::new();
     for host in hosts {
-        let (msg, mut result) = if let Some(c) = checks.iter().find(|c| &c.host == host && c.verdict != Verdict::Pass) {
+        let (msg, mut result) = if let Some(c) = checks
+            .iter()
+            .find(|c| &c.host == host && c.verdict != Verdict::Pass)
+        {
             let mut r = result_json(&c.read.result, &c.verdict);
-            r.insert("data_dir".into(), Value::String(c.settings.data_dir.clone()));
+            r.insert(
+                "data_dir".into(),
+                Value::String(c.settings.data_dir.clone()),
+            );
             (c.finding().message(hosts), r)
         } else if let Some((_, e)) = errors.iter().find(|(h, _)| h == host) {
             let msg = format!(
@@ -299,7 +443,16 @@ fn refuse(run: &PlayRun<'_>, scope: &TaskScope, hosts: &[String], checks: &[Host
         result.insert("changed".into(), Value::Bool(false));
         result.insert("failed".into(), Value::Bool(true));
         result.insert("msg".into(), Value::String(msg.clone()));
-        run.emit(host, None, HostStatus::Failed, None, Some(msg), Value::Object(result), started, None);
+        run.emit(
+            host,
+            None,
+            HostStatus::Failed,
+            None,
+            Some(msg),
+            Value::Object(result),
+            started,
+            None,
+        );
         outcomes.push((host.clone(), Outcome::Failed));
     }
     run.settle(&outcomes, scope)
@@ -308,7 +461,11 @@ fn refuse(run: &PlayRun<'_>, scope: &TaskScope, hosts: &[String], checks: &[Host
 /// Just before a module runs on one host: `Some(result)` replaces the module's run with that
 /// (failed) result. The play-wide [`preflight`] already covers every start of an etcd unit,
 /// so nothing is left to check per host.
-pub(crate) async fn before_module(ctx: &HostActionCtx<'_>, module: &str, args: &Map<String, Value>) -> Result<Option<Value>, TaskError> {
+pub(crate) async fn before_module(
+    ctx: &HostActionCtx<'_>,
+    module: &str,
+    args: &Map<String, Value>,
+) -> Result<Option<Value>, TaskError> {
     let _ = (ctx, module, args);
     Ok(None)
 }
@@ -325,9 +482,21 @@ mod tests {
         std::fs::write(&fake, format!("#!/bin/sh\ncase $1 in cat) printf '%s' '{text}'; exit {rc};; show) echo ActiveState=active;; esac\n")).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap());
-        let out = std::process::Command::new("/bin/sh").arg("-c").arg(unit_settings_script("etcd.service")).env("PATH", path).output().unwrap();
-        (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap())
+        let path = format!(
+            "{}:{}",
+            dir.path().display(),
+            std::env::var("PATH").unwrap()
+        );
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(unit_settings_script("etcd.service"))
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+        )
     }
 
     #[test]
@@ -337,7 +506,13 @@ mod tests {
         assert_eq!(rc, 0);
         assert_eq!(out, format!("{etcd}{SHOW_MARK}\nActiveState=active\n"));
         let (rc, out) = probe("[Service]\nExecStart=/bin/sleep 1\n", 0);
-        assert_eq!((rc, out), (0, format!("[Service]\nExecStart=/bin/sleep 1\n{SHOW_MARK}\n")));
+        assert_eq!(
+            (rc, out),
+            (
+                0,
+                format!("[Service]\nExecStart=/bin/sleep 1\n{SHOW_MARK}\n")
+            )
+        );
         let (rc, _) = probe("", 1);
         assert_eq!(rc, 1, "a unit systemctl cannot show keeps its exit code");
     }

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use etcdplay_etcd::{cluster_problems, render_status_table, ClusterClient, EndpointStatus, EndpointTls, SecretKeyPem};
+use etcdplay_etcd::{
+    cluster_problems, render_status_table, ClusterClient, EndpointStatus, EndpointTls, SecretKeyPem,
+};
 use serde_json::{json, Map, Value};
 
 use crate::error::TaskError;
@@ -16,7 +18,11 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_WAIT: Duration = Duration::from_secs(120);
 
 /// Runs the action: polls until healthy or `timeout` seconds pass.
-pub(crate) async fn run(run: &PlayRun<'_>, args: &Map<String, Value>, origin: &str) -> Result<Value, TaskError> {
+pub(crate) async fn run(
+    run: &PlayRun<'_>,
+    args: &Map<String, Value>,
+    origin: &str,
+) -> Result<Value, TaskError> {
     let client = client_from_args(args, origin)?;
     let wait = wait_from_args(args, DEFAULT_WAIT, origin)?;
     if run.engine.options.check {
@@ -31,7 +37,14 @@ pub(crate) async fn run(run: &PlayRun<'_>, args: &Map<String, Value>, origin: &s
             out["msg"] = Value::String(format!(
                 "etcd cluster not healthy after {}s: {}",
                 wait.as_secs(),
-                out["problems"].as_array().map(|p| p.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; ")).unwrap_or_default()
+                out["problems"]
+                    .as_array()
+                    .map(|p| p
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join("; "))
+                    .unwrap_or_default()
             ));
             Ok(out)
         }
@@ -57,7 +70,11 @@ fn result(statuses: &[EndpointStatus], problems: Vec<String>) -> Value {
         })
         .collect();
     let failed = !problems.is_empty();
-    let msg = if failed { problems.join("; ") } else { format!("{} members healthy", statuses.len()) };
+    let msg = if failed {
+        problems.join("; ")
+    } else {
+        format!("{} members healthy", statuses.len())
+    };
     json!({
         "changed": false,
         "failed": failed,
@@ -70,48 +87,101 @@ fn result(statuses: &[EndpointStatus], problems: Vec<String>) -> Value {
 
 /// Builds the client from `endpoints` and, when any of `ca`/`cert`/`key` is set, TLS
 /// material read from those files on the control node.
-pub(crate) fn client_from_args(args: &Map<String, Value>, origin: &str) -> Result<ClusterClient, TaskError> {
+pub(crate) fn client_from_args(
+    args: &Map<String, Value>,
+    origin: &str,
+) -> Result<ClusterClient, TaskError> {
     let endpoints = endpoints_arg(args, "endpoints", origin)?;
     let tls = tls_from_args(args, origin)?;
-    ClusterClient::new(endpoints, tls, CALL_TIMEOUT).map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))
+    ClusterClient::new(endpoints, tls, CALL_TIMEOUT)
+        .map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))
 }
 
 /// A list-of-URLs argument; a comma-separated string is accepted too (what a Jinja join
 /// produces), and empty items are dropped.
-pub(crate) fn endpoints_arg(args: &Map<String, Value>, name: &str, origin: &str) -> Result<Vec<String>, TaskError> {
+pub(crate) fn endpoints_arg(
+    args: &Map<String, Value>,
+    name: &str,
+    origin: &str,
+) -> Result<Vec<String>, TaskError> {
     let items: Vec<String> = match args.get(name) {
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
         Some(Value::String(s)) => s.split(',').map(str::to_string).collect(),
         _ => Vec::new(),
     };
-    let items: Vec<String> = items.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    let items: Vec<String> = items
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
     if items.is_empty() {
-        return Err(TaskError::Invalid(format!("{origin}: '{name}' needs at least one etcd client URL")));
+        return Err(TaskError::Invalid(format!(
+            "{origin}: '{name}' needs at least one etcd client URL"
+        )));
     }
     Ok(items)
 }
 
 /// TLS material, or `None` when none of `ca`, `cert`, `key` is given (plain HTTP).
-fn tls_from_args(args: &Map<String, Value>, origin: &str) -> Result<Option<EndpointTls>, TaskError> {
-    let path = |k: &str| args.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+fn tls_from_args(
+    args: &Map<String, Value>,
+    origin: &str,
+) -> Result<Option<EndpointTls>, TaskError> {
+    let path = |k: &str| {
+        args.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     let (ca, cert, key) = (path("ca"), path("cert"), path("key"));
     match (ca, cert, key) {
         (None, None, None) => Ok(None),
         (Some(ca), Some(cert), Some(key)) => {
-            let read = |p: &str| std::fs::read_to_string(p).map_err(|e| TaskError::Invalid(format!("{origin}: cannot read {p}: {e}")));
-            Ok(Some(EndpointTls { ca_pem: read(&ca)?, client_cert_pem: read(&cert)?, client_key_pem: SecretKeyPem::new(read(&key)?) }))
+            let read = |p: &str| {
+                std::fs::read_to_string(p)
+                    .map_err(|e| TaskError::Invalid(format!("{origin}: cannot read {p}: {e}")))
+            };
+            Ok(Some(EndpointTls {
+                ca_pem: read(&ca)?,
+                client_cert_pem: read(&cert)?,
+                client_key_pem: SecretKeyPem::new(read(&key)?),
+            }))
         }
-        _ => Err(TaskError::Invalid(format!("{origin}: 'ca', 'cert' and 'key' go together (all three for TLS, none for plain HTTP)"))),
+        _ => Err(TaskError::Invalid(format!(
+            "{origin}: 'ca', 'cert' and 'key' go together (all three for TLS, none for plain HTTP)"
+        ))),
     }
 }
 
 /// The `timeout` argument in seconds, or `default`.
-pub(crate) fn wait_from_args(args: &Map<String, Value>, default: Duration, origin: &str) -> Result<Duration, TaskError> {
+pub(crate) fn wait_from_args(
+    args: &Map<String, Value>,
+    default: Duration,
+    origin: &str,
+) -> Result<Duration, TaskError> {
     match args.get("timeout") {
         None | Some(Value::Null) => Ok(default),
-        Some(Value::Number(n)) => n.as_u64().map(Duration::from_secs).ok_or_else(|| TaskError::Invalid(format!("{origin}: 'timeout' must be a whole number of seconds"))),
-        Some(Value::String(s)) => s.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| TaskError::Invalid(format!("{origin}: 'timeout' must be a whole number of seconds, got '{s}'"))),
-        Some(other) => Err(TaskError::Invalid(format!("{origin}: 'timeout' must be a whole number of seconds, got {other}"))),
+        Some(Value::Number(n)) => n.as_u64().map(Duration::from_secs).ok_or_else(|| {
+            TaskError::Invalid(format!(
+                "{origin}: 'timeout' must be a whole number of seconds"
+            ))
+        }),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| {
+                TaskError::Invalid(format!(
+                    "{origin}: 'timeout' must be a whole number of seconds, got '{s}'"
+                ))
+            }),
+        Some(other) => Err(TaskError::Invalid(format!(
+            "{origin}: 'timeout' must be a whole number of seconds, got {other}"
+        ))),
     }
 }
 
@@ -125,35 +195,67 @@ mod tests {
 
     #[test]
     fn endpoints_accept_lists_and_comma_strings() {
-        let list = endpoints_arg(&args(json!({"endpoints": ["http://a:2379", " http://b:2379 "]})), "endpoints", "t").unwrap();
+        let list = endpoints_arg(
+            &args(json!({"endpoints": ["http://a:2379", " http://b:2379 "]})),
+            "endpoints",
+            "t",
+        )
+        .unwrap();
         assert_eq!(list, vec!["http://a:2379", "http://b:2379"]);
-        let joined = endpoints_arg(&args(json!({"endpoints": "http://a:2379,,http://b:2379"})), "endpoints", "t").unwrap();
+        let joined = endpoints_arg(
+            &args(json!({"endpoints": "http://a:2379,,http://b:2379"})),
+            "endpoints",
+            "t",
+        )
+        .unwrap();
         assert_eq!(joined, vec!["http://a:2379", "http://b:2379"]);
         assert!(endpoints_arg(&args(json!({"endpoints": []})), "endpoints", "t").is_err());
     }
 
     #[test]
     fn tls_needs_all_three_files() {
-        let e = client_from_args(&args(json!({"endpoints": ["https://a:2379"], "ca": "/nonexistent/ca.pem"})), "play.yml:3:5").unwrap_err();
+        let e = client_from_args(
+            &args(json!({"endpoints": ["https://a:2379"], "ca": "/nonexistent/ca.pem"})),
+            "play.yml:3:5",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("go together"), "{e}");
         let e = client_from_args(&args(json!({"endpoints": ["https://a:2379"], "ca": "/nonexistent/ca.pem", "cert": "/nonexistent/c.pem", "key": "/nonexistent/k.pem"})), "t").unwrap_err();
-        assert!(e.to_string().contains("cannot read /nonexistent/ca.pem"), "{e}");
+        assert!(
+            e.to_string().contains("cannot read /nonexistent/ca.pem"),
+            "{e}"
+        );
         // Plain HTTP needs no files.
         assert!(client_from_args(&args(json!({"endpoints": ["http://127.0.0.1:1"]})), "t").is_ok());
     }
 
     #[test]
     fn timeout_parses_numbers_and_strings() {
-        assert_eq!(wait_from_args(&args(json!({"timeout": 7})), DEFAULT_WAIT, "t").unwrap(), Duration::from_secs(7));
-        assert_eq!(wait_from_args(&args(json!({"timeout": "9"})), DEFAULT_WAIT, "t").unwrap(), Duration::from_secs(9));
-        assert_eq!(wait_from_args(&args(json!({})), DEFAULT_WAIT, "t").unwrap(), DEFAULT_WAIT);
+        assert_eq!(
+            wait_from_args(&args(json!({"timeout": 7})), DEFAULT_WAIT, "t").unwrap(),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            wait_from_args(&args(json!({"timeout": "9"})), DEFAULT_WAIT, "t").unwrap(),
+            Duration::from_secs(9)
+        );
+        assert_eq!(
+            wait_from_args(&args(json!({})), DEFAULT_WAIT, "t").unwrap(),
+            DEFAULT_WAIT
+        );
         assert!(wait_from_args(&args(json!({"timeout": "soon"})), DEFAULT_WAIT, "t").is_err());
     }
 
     #[test]
     fn unhealthy_result_is_failed_and_names_the_member() {
-        let down = EndpointStatus { name: Some("lab1".into()), ..EndpointStatus::failed("https://10.0.0.1:2379", "connection refused".into()) };
-        let out = result(std::slice::from_ref(&down), cluster_problems(std::slice::from_ref(&down)));
+        let down = EndpointStatus {
+            name: Some("lab1".into()),
+            ..EndpointStatus::failed("https://10.0.0.1:2379", "connection refused".into())
+        };
+        let out = result(
+            std::slice::from_ref(&down),
+            cluster_problems(std::slice::from_ref(&down)),
+        );
         assert_eq!(out["failed"], json!(true));
         assert!(out["msg"].as_str().unwrap().contains("lab1"), "{out}");
     }

@@ -37,7 +37,10 @@ pub(crate) fn renotify(run: &PlayRun<'_>, checks: &[HostCheck]) {
         let Some(stale) = &c.stale else { continue };
         let handlers = restart_handlers(run, &c.host, &c.unit);
         let pending = run.notified_for(&c.host);
-        if handlers.iter().any(|h| h.answers_to.iter().any(|n| pending.contains(n))) {
+        if handlers
+            .iter()
+            .any(|h| h.answers_to.iter().any(|n| pending.contains(n)))
+        {
             continue; // this run changed it and already restarts it at the next flush
         }
         let why = format!("{}: {} is {}", c.host, c.unit, stale.reason());
@@ -53,32 +56,64 @@ pub(crate) fn renotify(run: &PlayRun<'_>, checks: &[HostCheck]) {
 
 /// The play's handlers that restart `unit` on `host`, in play order.
 fn restart_handlers(run: &PlayRun<'_>, host: &str, unit: &str) -> Vec<RestartHandler> {
-    let scope = TaskScope { handler: true, ..TaskScope::default() };
+    let scope = TaskScope {
+        handler: true,
+        ..TaskScope::default()
+    };
     run.play
         .all_handlers()
         .into_iter()
         .filter_map(|handler| {
-            let TaskKind::Module(call) = &handler.kind else { return None };
+            let TaskKind::Module(call) = &handler.kind else {
+                return None;
+            };
             let module = etcdplay_modules::canonical_name(&call.name).unwrap_or(call.name.as_str());
-            let args = rendered_args(run, host, &scope, handler, &call.args, &call.args_origin.to_string());
+            let args = rendered_args(
+                run,
+                host,
+                &scope,
+                handler,
+                &call.args,
+                &call.args_origin.to_string(),
+            );
             let restarts = restarted_unit(module, &args)?;
             let guarded = module == "etcd_member_restart";
             if !same_unit(&restarts, unit) {
                 return None;
             }
-            let answers_to: Vec<String> = handler.name.iter().chain(handler.listen.iter()).cloned().collect();
-            Some(RestartHandler { notify: answers_to.first()?.clone(), answers_to, guarded })
+            let answers_to: Vec<String> = handler
+                .name
+                .iter()
+                .chain(handler.listen.iter())
+                .cloned()
+                .collect();
+            Some(RestartHandler {
+                notify: answers_to.first()?.clone(),
+                answers_to,
+                guarded,
+            })
         })
         .collect()
 }
 
 /// The handler's arguments templated for `host`; an argument that cannot be templated yet
 /// (it may use a variable registered later) stays as written.
-pub(crate) fn rendered_args(run: &PlayRun<'_>, host: &str, scope: &TaskScope, handler: &Task, args: &serde_json::Map<String, Value>, origin: &str) -> serde_json::Map<String, Value> {
+pub(crate) fn rendered_args(
+    run: &PlayRun<'_>,
+    host: &str,
+    scope: &TaskScope,
+    handler: &Task,
+    args: &serde_json::Map<String, Value>,
+    origin: &str,
+) -> serde_json::Map<String, Value> {
     let vars = run.task_vars(host, scope, Some(handler));
     args.iter()
         .map(|(k, v)| {
-            let rendered = run.engine.templar.template_value(v, origin, &vars).unwrap_or_else(|_| v.clone());
+            let rendered = run
+                .engine
+                .templar
+                .template_value(v, origin, &vars)
+                .unwrap_or_else(|_| v.clone());
             (k.clone(), rendered)
         })
         .collect()

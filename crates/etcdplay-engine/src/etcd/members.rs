@@ -30,23 +30,45 @@ pub(crate) enum JoinPlan {
 }
 
 /// Runs the action on `ctx.host`.
-pub(crate) async fn run(ctx: &HostActionCtx<'_>, args: &Map<String, Value>) -> Result<Value, TaskError> {
+pub(crate) async fn run(
+    ctx: &HostActionCtx<'_>,
+    args: &Map<String, Value>,
+) -> Result<Value, TaskError> {
     let origin = ctx.origin;
-    let own = args.get("endpoint").and_then(Value::as_str).map(|s| s.trim_end_matches('/').to_string()).ok_or_else(|| TaskError::Invalid(format!("{origin}: etcd_member_join needs 'endpoint' (this member's client URL)")))?;
+    let own = args
+        .get("endpoint")
+        .and_then(Value::as_str)
+        .map(|s| s.trim_end_matches('/').to_string())
+        .ok_or_else(|| {
+            TaskError::Invalid(format!(
+                "{origin}: etcd_member_join needs 'endpoint' (this member's client URL)"
+            ))
+        })?;
     let peer_urls = endpoints_arg(args, "peer_urls", origin)?;
     match args.get("phase").and_then(Value::as_str).unwrap_or("add") {
         "add" => add(ctx, args, &own, &peer_urls).await,
         "promote" => promote(ctx, args, &peer_urls).await,
-        other => Err(TaskError::Invalid(format!("{origin}: etcd_member_join 'phase' must be add or promote, got '{other}'"))),
+        other => Err(TaskError::Invalid(format!(
+            "{origin}: etcd_member_join 'phase' must be add or promote, got '{other}'"
+        ))),
     }
 }
 
-async fn add(ctx: &HostActionCtx<'_>, args: &Map<String, Value>, own: &str, peer_urls: &[String]) -> Result<Value, TaskError> {
+async fn add(
+    ctx: &HostActionCtx<'_>,
+    args: &Map<String, Value>,
+    own: &str,
+    peer_urls: &[String],
+) -> Result<Value, TaskError> {
     let origin = ctx.origin;
     // Ask only the other members: this host's etcd may not be running (or not yet a member).
     let mut others = args.clone();
     let all = endpoints_arg(args, "endpoints", origin)?;
-    let rest: Vec<Value> = all.iter().filter(|e| e.trim_end_matches('/') != own).map(|e| Value::String(e.clone())).collect();
+    let rest: Vec<Value> = all
+        .iter()
+        .filter(|e| e.trim_end_matches('/') != own)
+        .map(|e| Value::String(e.clone()))
+        .collect();
     if rest.is_empty() {
         return Ok(plan_result(&JoinPlan::Bootstrap, false, None));
     }
@@ -54,7 +76,12 @@ async fn add(ctx: &HostActionCtx<'_>, args: &Map<String, Value>, own: &str, peer
     let client = client_from_args(&others, origin)?;
     let statuses = client.endpoint_status().await;
     let members = if statuses.iter().any(|s| s.healthy) {
-        Some(client.member_list().await.map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?)
+        Some(
+            client
+                .member_list()
+                .await
+                .map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?,
+        )
     } else {
         None
     };
@@ -74,12 +101,19 @@ async fn add(ctx: &HostActionCtx<'_>, args: &Map<String, Value>, own: &str, peer
     if ctx.check {
         return Ok(plan_result(&plan, true, None));
     }
-    let added = client.member_add(peer_urls, true).await.map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?;
+    let added = client
+        .member_add(peer_urls, true)
+        .await
+        .map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?;
     Ok(plan_result(&plan, true, Some(&added.member)))
 }
 
 /// The decision, from the other members' health and the membership (when any answered).
-pub(crate) fn plan(statuses: &[EndpointStatus], members: Option<&[ClusterMember]>, peer_urls: &[String]) -> JoinPlan {
+pub(crate) fn plan(
+    statuses: &[EndpointStatus],
+    members: Option<&[ClusterMember]>,
+    peer_urls: &[String],
+) -> JoinPlan {
     let Some(members) = members else {
         return JoinPlan::Bootstrap;
     };
@@ -88,7 +122,10 @@ pub(crate) fn plan(statuses: &[EndpointStatus], members: Option<&[ClusterMember]
     }
     let norm = |u: &str| u.trim_end_matches('/').to_string();
     let mine: Vec<String> = peer_urls.iter().map(|u| norm(u)).collect();
-    if members.iter().any(|m| m.peer_urls.iter().any(|u| mine.contains(&norm(u)))) {
+    if members
+        .iter()
+        .any(|m| m.peer_urls.iter().any(|u| mine.contains(&norm(u))))
+    {
         JoinPlan::AlreadyMember
     } else {
         JoinPlan::Join
@@ -113,7 +150,11 @@ fn plan_result(plan: &JoinPlan, changed: bool, added: Option<&ClusterMember>) ->
     })
 }
 
-async fn promote(ctx: &HostActionCtx<'_>, args: &Map<String, Value>, peer_urls: &[String]) -> Result<Value, TaskError> {
+async fn promote(
+    ctx: &HostActionCtx<'_>,
+    args: &Map<String, Value>,
+    peer_urls: &[String],
+) -> Result<Value, TaskError> {
     let origin = ctx.origin;
     let client = client_from_args(args, origin)?;
     let wait = wait_from_args(args, DEFAULT_WAIT, origin)?;
@@ -128,22 +169,46 @@ async fn promote(ctx: &HostActionCtx<'_>, args: &Map<String, Value>, peer_urls: 
             }
             Err(e) => return Err(TaskError::Invalid(format!("{origin}: {e}"))),
         };
-        let me = members.iter().find(|m| m.peer_urls.iter().any(|u| peer_urls.iter().any(|p| p.trim_end_matches('/') == u.trim_end_matches('/'))));
+        let me = members.iter().find(|m| {
+            m.peer_urls.iter().any(|u| {
+                peer_urls
+                    .iter()
+                    .any(|p| p.trim_end_matches('/') == u.trim_end_matches('/'))
+            })
+        });
         let Some(me) = me else {
-            return Ok(json!({"changed": false, "failed": true, "msg": format!("{} is not a member of the cluster", ctx.host)}));
+            return Ok(
+                json!({"changed": false, "failed": true, "msg": format!("{} is not a member of the cluster", ctx.host)}),
+            );
         };
         if !me.is_learner {
-            return Ok(json!({"changed": false, "member_id": me.id_hex(), "msg": "already a voting member"}));
+            return Ok(
+                json!({"changed": false, "member_id": me.id_hex(), "msg": "already a voting member"}),
+            );
         }
         if ctx.check {
             return Ok(json!({"changed": true, "member_id": me.id_hex()}));
         }
         match client.member_promote(me.id).await {
-            Ok(_) => return Ok(json!({"changed": true, "member_id": me.id_hex(), "msg": format!("{} promoted to voting member", ctx.host)})),
-            Err(ClientError::Refused { kind: MembershipRefusal::LearnerNotReady, .. }) | Err(ClientError::Timeout { .. }) if started.elapsed() < wait => {
+            Ok(_) => {
+                return Ok(
+                    json!({"changed": true, "member_id": me.id_hex(), "msg": format!("{} promoted to voting member", ctx.host)}),
+                )
+            }
+            Err(ClientError::Refused {
+                kind: MembershipRefusal::LearnerNotReady,
+                ..
+            })
+            | Err(ClientError::Timeout { .. })
+                if started.elapsed() < wait =>
+            {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            Err(e) => return Ok(json!({"changed": false, "failed": true, "msg": format!("promoting {}: {e}", ctx.host)})),
+            Err(e) => {
+                return Ok(
+                    json!({"changed": false, "failed": true, "msg": format!("promoting {}: {e}", ctx.host)}),
+                )
+            }
         }
     }
 }
@@ -151,10 +216,15 @@ async fn promote(ctx: &HostActionCtx<'_>, args: &Map<String, Value>, peer_urls: 
 /// Whether `dir` is missing or empty on the host.
 async fn data_dir_empty(ctx: &HostActionCtx<'_>, dir: &str) -> Result<bool, TaskError> {
     let quoted = format!("'{}'", dir.replace('\'', r"'\''"));
-    let script = format!("if [ -d {quoted} ] && [ -n \"$(ls -A {quoted})\" ]; then echo full; else echo empty; fi");
+    let script = format!(
+        "if [ -d {quoted} ] && [ -n \"$(ls -A {quoted})\" ]; then echo full; else echo empty; fi"
+    );
     let out = ctx
         .transport
-        .exec(ExecRequest { become_: ctx.become_.cloned(), ..ExecRequest::script(script) })
+        .exec(ExecRequest {
+            become_: ctx.become_.cloned(),
+            ..ExecRequest::script(script)
+        })
         .await
         .map_err(|e| TaskError::Unreachable(e.to_string()))?;
     Ok(out.stdout_str().trim() == "empty")
@@ -165,37 +235,62 @@ mod tests {
     use super::*;
 
     fn up(endpoint: &str, healthy: bool) -> EndpointStatus {
-        EndpointStatus { healthy, error: None, ..EndpointStatus::failed(endpoint, String::new()) }
+        EndpointStatus {
+            healthy,
+            error: None,
+            ..EndpointStatus::failed(endpoint, String::new())
+        }
     }
 
     fn member(id: u64, peer: &str) -> ClusterMember {
-        ClusterMember { id, name: format!("m{id}"), peer_urls: vec![peer.into()], client_urls: vec![], is_learner: false }
+        ClusterMember {
+            id,
+            name: format!("m{id}"),
+            peer_urls: vec![peer.into()],
+            client_urls: vec![],
+            is_learner: false,
+        }
     }
 
     #[test]
     fn nobody_answering_means_bootstrap() {
         let s = [up("https://a:2379", false), up("https://b:2379", false)];
-        assert_eq!(plan(&s, None, &["https://c:2380".into()]), JoinPlan::Bootstrap);
+        assert_eq!(
+            plan(&s, None, &["https://c:2380".into()]),
+            JoinPlan::Bootstrap
+        );
     }
 
     #[test]
     fn a_listed_peer_url_means_already_member() {
         let s = [up("https://a:2379", true)];
         let m = [member(1, "https://a:2380"), member(2, "https://c:2380/")];
-        assert_eq!(plan(&s, Some(&m), &["https://c:2380".into()]), JoinPlan::AlreadyMember);
+        assert_eq!(
+            plan(&s, Some(&m), &["https://c:2380".into()]),
+            JoinPlan::AlreadyMember
+        );
     }
 
     #[test]
     fn a_running_cluster_without_the_host_means_join() {
         let s = [up("https://a:2379", true), up("https://b:2379", false)];
         let m = [member(1, "https://a:2380"), member(2, "https://b:2380")];
-        assert_eq!(plan(&s, Some(&m), &["https://d:2380".into()]), JoinPlan::Join);
+        assert_eq!(
+            plan(&s, Some(&m), &["https://d:2380".into()]),
+            JoinPlan::Join
+        );
         let r = plan_result(&JoinPlan::Join, true, Some(&member(0xab, "https://d:2380")));
         assert_eq!(r["initial_cluster_state"], json!("existing"));
         assert_eq!(r["member_id"], json!("ab"));
         let r = plan_result(&JoinPlan::AlreadyMember, false, None);
         assert_eq!(r["write_initial"], json!(false));
         let r = plan_result(&JoinPlan::Bootstrap, false, None);
-        assert_eq!((r["initial_cluster_state"].clone(), r["write_initial"].clone()), (json!("new"), json!(true)));
+        assert_eq!(
+            (
+                r["initial_cluster_state"].clone(),
+                r["write_initial"].clone()
+            ),
+            (json!("new"), json!(true))
+        );
     }
 }

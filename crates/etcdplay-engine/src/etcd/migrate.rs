@@ -26,10 +26,25 @@ use crate::play::PlayRun;
 const HOST_BACKUP_DIR: &str = "/var/backups/etcdplay";
 
 /// Resolves the contradiction so that the task can start etcd: `Ok` to go on with the task.
-pub(crate) async fn resolve(run: &PlayRun<'_>, mode: LeftoverMembership, checks: &[HostCheck]) -> Result<(), String> {
-    let mut targets: Vec<&HostCheck> = checks.iter().filter(|c| matches!(c.read.result.as_ref().map(|r| &r.state), Ok(DataDirState::Initialized { .. }))).collect();
+pub(crate) async fn resolve(
+    run: &PlayRun<'_>,
+    mode: LeftoverMembership,
+    checks: &[HostCheck],
+) -> Result<(), String> {
+    let mut targets: Vec<&HostCheck> = checks
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.read.result.as_ref().map(|r| &r.state),
+                Ok(DataDirState::Initialized { .. })
+            )
+        })
+        .collect();
     targets.sort_by(|a, b| a.host.cmp(&b.host));
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     match mode {
         LeftoverMembership::Block => Err("block mode does not repair".into()),
         LeftoverMembership::Reset => reset(run, &targets, stamp).await,
@@ -41,11 +56,21 @@ pub(crate) async fn resolve(run: &PlayRun<'_>, mode: LeftoverMembership, checks:
 async fn sh(c: &HostCheck, script: &str) -> Result<String, String> {
     let out = c
         .transport
-        .exec(ExecRequest { script: script.to_string(), become_: c.become_.clone(), ..ExecRequest::default() })
+        .exec(ExecRequest {
+            script: script.to_string(),
+            become_: c.become_.clone(),
+            ..ExecRequest::default()
+        })
         .await
         .map_err(|e| format!("{}: {e}", c.host))?;
     if out.rc != 0 {
-        return Err(format!("{}: `{}` failed (exit {}): {}", c.host, first_line(script), out.rc, String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "{}: `{}` failed (exit {}): {}",
+            c.host,
+            first_line(script),
+            out.rc,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -60,7 +85,9 @@ const ETCDCTL: &str = "ETCDCTL_API=3 \"$(command -v etcdctl || echo /usr/local/b
 fn tar_members(c: &HostCheck) -> String {
     let mut parts = vec![shell_quote(c.settings.data_dir.trim_start_matches('/'))];
     if let Some(w) = &c.settings.wal_dir {
-        if w.starts_with('/') && !w.starts_with(&format!("{}/", c.settings.data_dir.trim_end_matches('/'))) {
+        if w.starts_with('/')
+            && !w.starts_with(&format!("{}/", c.settings.data_dir.trim_end_matches('/')))
+        {
             parts.push(shell_quote(w.trim_start_matches('/')));
         }
     }
@@ -69,7 +96,13 @@ fn tar_members(c: &HostCheck) -> String {
 
 /// The local member's client URLs, to reach a running member for a snapshot.
 fn local_client_urls(c: &HostCheck) -> Vec<String> {
-    c.read.result.as_ref().ok().and_then(|r| r.local_member()).map(|m| m.client_urls.clone()).unwrap_or_default()
+    c.read
+        .result
+        .as_ref()
+        .ok()
+        .and_then(|r| r.local_member())
+        .map(|m| m.client_urls.clone())
+        .unwrap_or_default()
 }
 
 /// Backs up one member: an `etcdctl snapshot save` when the member runs (plain-http client
@@ -77,8 +110,19 @@ fn local_client_urls(c: &HostCheck) -> Vec<String> {
 /// the control node.
 async fn backup(run: &PlayRun<'_>, c: &HostCheck, stamp: u64) -> Result<(String, PathBuf), String> {
     let base = format!("{HOST_BACKUP_DIR}/{}-{stamp}", c.host);
-    let active = sh(c, &format!("systemctl is-active --quiet -- {} && echo yes || true", shell_quote(&c.unit))).await?.trim() == "yes";
-    let http_client = local_client_urls(c).into_iter().find(|u| u.starts_with("http://"));
+    let active = sh(
+        c,
+        &format!(
+            "systemctl is-active --quiet -- {} && echo yes || true",
+            shell_quote(&c.unit)
+        ),
+    )
+    .await?
+    .trim()
+        == "yes";
+    let http_client = local_client_urls(c)
+        .into_iter()
+        .find(|u| u.starts_with("http://"));
     let mut made = None;
     if let (true, Some(url)) = (active, http_client) {
         let path = format!("{base}.snapshot.db");
@@ -91,12 +135,31 @@ async fn backup(run: &PlayRun<'_>, c: &HostCheck, stamp: u64) -> Result<(String,
         Some(p) => p,
         None => {
             let path = format!("{base}.data-dir.tar.gz");
-            sh(c, &format!("umask 077; mkdir -p {HOST_BACKUP_DIR} && tar -C / -czf {} {}", shell_quote(&path), tar_members(c))).await?;
+            sh(
+                c,
+                &format!(
+                    "umask 077; mkdir -p {HOST_BACKUP_DIR} && tar -C / -czf {} {}",
+                    shell_quote(&path),
+                    tar_members(c)
+                ),
+            )
+            .await?;
             path
         }
     };
-    let bytes = c.transport.get(&path, c.become_.as_ref()).await.map_err(|e| format!("{}: copying {path} back: {e}", c.host))?;
-    let dir = run.engine.options.inventory_dir.clone().unwrap_or_else(|| PathBuf::from(".")).join("backups").join(&c.host);
+    let bytes = c
+        .transport
+        .get(&path, c.become_.as_ref())
+        .await
+        .map_err(|e| format!("{}: copying {path} back: {e}", c.host))?;
+    let dir = run
+        .engine
+        .options
+        .inventory_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("backups")
+        .join(&c.host);
     let name = path.rsplit('/').next().unwrap_or("backup");
     let local = dir.join(name);
     write_private(&local, &bytes).map_err(|e| format!("{}: {e}", local.display()))?;
@@ -110,16 +173,30 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(bytes)
 }
 
 /// Backs up every member; returns each backup's path on its host and a line for the operator.
-async fn backup_all(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Result<(Vec<String>, Vec<String>), String> {
+async fn backup_all(
+    run: &PlayRun<'_>,
+    targets: &[&HostCheck],
+    stamp: u64,
+) -> Result<(Vec<String>, Vec<String>), String> {
     let (mut paths, mut lines) = (Vec::new(), Vec::new());
     for c in targets {
         let (host_path, local) = backup(run, c, stamp).await?;
-        lines.push(format!("{}: backup of {} at {host_path} on the host, copied to {}", c.host, c.settings.data_dir, local.display()));
+        lines.push(format!(
+            "{}: backup of {} at {host_path} on the host, copied to {}",
+            c.host,
+            c.settings.data_dir,
+            local.display()
+        ));
         paths.push(host_path);
     }
     Ok((paths, lines))
@@ -140,7 +217,14 @@ async fn reset(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Result<
         dirs.extend(c.settings.wal_dir.clone());
         for d in dirs {
             // Empty the directory but keep it, with its owner and mode.
-            sh(c, &format!("[ ! -d {q} ] || find {q} -mindepth 1 -delete", q = shell_quote(&d))).await?;
+            sh(
+                c,
+                &format!(
+                    "[ ! -d {q} ] || find {q} -mindepth 1 -delete",
+                    q = shell_quote(&d)
+                ),
+            )
+            .await?;
         }
     }
     run.engine.reporter.warning(&format!(
@@ -154,12 +238,21 @@ async fn migrate(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Resul
     // Every stored member must be one of this play's members, or restoring would drop it.
     let mut planned = Vec::new();
     for c in targets {
-        let name = c.settings.name.clone().ok_or_else(|| format!("{}: the unit sets no --name, which a restore needs", c.host))?;
+        let name =
+            c.settings.name.clone().ok_or_else(|| {
+                format!("{}: the unit sets no --name, which a restore needs", c.host)
+            })?;
         if c.plan.advertise_peer_urls.is_empty() {
-            return Err(format!("{}: the unit sets no --initial-advertise-peer-urls, which a restore needs", c.host));
+            return Err(format!(
+                "{}: the unit sets no --initial-advertise-peer-urls, which a restore needs",
+                c.host
+            ));
         }
         if c.settings.wal_dir.is_some() {
-            return Err(format!("{}: a separate --wal-dir is not supported by migrate yet", c.host));
+            return Err(format!(
+                "{}: a separate --wal-dir is not supported by migrate yet",
+                c.host
+            ));
         }
         for url in &c.plan.advertise_peer_urls {
             planned.push(format!("{name}={url}"));
@@ -169,7 +262,10 @@ async fn migrate(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Resul
         if let Ok(report) = &c.read.result {
             if let DataDirState::Initialized { members, .. } = &report.state {
                 for m in members {
-                    if !targets.iter().any(|t| t.settings.name.as_deref() == Some(m.name.as_str())) {
+                    if !targets
+                        .iter()
+                        .any(|t| t.settings.name.as_deref() == Some(m.name.as_str()))
+                    {
                         return Err(format!("stored member {:x} ({}) is not started by this task on any host; migrate needs every member in the play", m.id, m.name));
                     }
                 }
@@ -189,21 +285,38 @@ async fn migrate(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Resul
     let (paths, lines) = backup_all(run, targets, stamp).await?;
     // One consistent source: a snapshot backup of a running member, else the backend file of
     // the first member (all members applied the same committed log when stopped cleanly).
-    let Some(first) = targets.first() else { return Ok(()) };
-    let source = paths.iter().zip(targets).find(|(p, _)| p.ends_with(".snapshot.db"));
+    let Some(first) = targets.first() else {
+        return Ok(());
+    };
+    let source = paths
+        .iter()
+        .zip(targets)
+        .find(|(p, _)| p.ends_with(".snapshot.db"));
     let (src_host, src_path, skip_hash) = match source {
         Some((p, c)) => (*c, p.clone(), false),
         None => (*first, format!("{}/member/snap/db", c_dir(first)), true),
     };
     stop_all(targets).await?;
-    let db: std::sync::Arc<Vec<u8>> = src_host.transport.get(&src_path, src_host.become_.as_ref()).await.map_err(|e| format!("{}: reading {src_path}: {e}", src_host.host))?.into();
+    let db: std::sync::Arc<Vec<u8>> = src_host
+        .transport
+        .get(&src_path, src_host.become_.as_ref())
+        .await
+        .map_err(|e| format!("{}: reading {src_path}: {e}", src_host.host))?
+        .into();
     let token = format!("etcdplay-migrated-{stamp}");
     for c in targets {
         let name = c.settings.name.clone().unwrap_or_default();
         let dd = c.settings.data_dir.trim_end_matches('/').to_string();
         let db_path = format!("{HOST_BACKUP_DIR}/{}-{stamp}.restore-source.db", c.host);
         c.transport
-            .put(PutRequest { dest: db_path.clone(), content: db.clone(), mode: Some(0o600), owner: None, group: None, become_: c.become_.clone() })
+            .put(PutRequest {
+                dest: db_path.clone(),
+                content: db.clone(),
+                mode: Some(0o600),
+                owner: None,
+                group: None,
+                become_: c.become_.clone(),
+            })
             .await
             .map_err(|e| format!("{}: uploading the snapshot: {e}", c.host))?;
         let restored = format!("{dd}.restore-{stamp}");
@@ -252,14 +365,22 @@ fn unit_flag(c: &HostCheck, flag: &str) -> Option<String> {
 fn local_etcdctls(c: &HostCheck) -> Vec<String> {
     let mut out = Vec::new();
     for u in &c.settings.listen_client_urls {
-        let Some((scheme, rest)) = u.split_once("://") else { continue };
-        let Some((host, port)) = rest.trim_end_matches('/').rsplit_once(':') else { continue };
+        let Some((scheme, rest)) = u.split_once("://") else {
+            continue;
+        };
+        let Some((host, port)) = rest.trim_end_matches('/').rsplit_once(':') else {
+            continue;
+        };
         if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
             continue;
         }
         // The planned scheme first: after the first round of restarts every member serves it.
         if scheme == "https" {
-            if let (Some(ca), Some(cert), Some(key)) = (unit_flag(c, "trusted-ca-file"), unit_flag(c, "cert-file"), unit_flag(c, "key-file")) {
+            if let (Some(ca), Some(cert), Some(key)) = (
+                unit_flag(c, "trusted-ca-file"),
+                unit_flag(c, "cert-file"),
+                unit_flag(c, "key-file"),
+            ) {
                 out.push(format!(
                     "{ETCDCTL} --dial-timeout=3s --endpoints {} --cacert {} --cert {} --key {}",
                     shell_quote(&format!("https://{host}:{port}")),
@@ -269,7 +390,10 @@ fn local_etcdctls(c: &HostCheck) -> Vec<String> {
                 ));
             }
         }
-        let http = format!("{ETCDCTL} --dial-timeout=3s --endpoints {}", shell_quote(&format!("http://{host}:{port}")));
+        let http = format!(
+            "{ETCDCTL} --dial-timeout=3s --endpoints {}",
+            shell_quote(&format!("http://{host}:{port}"))
+        );
         if !out.contains(&http) {
             out.push(http);
         }
@@ -283,7 +407,13 @@ fn local_etcdctl(c: &HostCheck, args: &str) -> Option<String> {
     if forms.is_empty() {
         return None;
     }
-    Some(forms.iter().map(|f| format!("{f} {args}")).collect::<Vec<_>>().join(" 2>/dev/null || "))
+    Some(
+        forms
+            .iter()
+            .map(|f| format!("{f} {args}"))
+            .collect::<Vec<_>>()
+            .join(" 2>/dev/null || "),
+    )
 }
 
 /// Whether every member runs and answers on a local endpoint: then the rolling, no-downtime
@@ -293,11 +423,23 @@ async fn rolling_possible(targets: &[&HostCheck]) -> bool {
         return false; // a single member cannot be updated through another one
     }
     for c in targets {
-        if c.settings.config_file.is_some() || c.read.result.as_ref().ok().and_then(|r| r.local_member()).is_none() {
+        if c.settings.config_file.is_some()
+            || c.read
+                .result
+                .as_ref()
+                .ok()
+                .and_then(|r| r.local_member())
+                .is_none()
+        {
             return false;
         }
-        let Some(health) = local_etcdctl(c, "endpoint health") else { return false };
-        let script = format!("systemctl is-active --quiet -- {} && {{ {health}; }} >/dev/null 2>&1", shell_quote(&c.unit));
+        let Some(health) = local_etcdctl(c, "endpoint health") else {
+            return false;
+        };
+        let script = format!(
+            "systemctl is-active --quiet -- {} && {{ {health}; }} >/dev/null 2>&1",
+            shell_quote(&c.unit)
+        );
         if sh(c, &script).await.is_err() {
             return false;
         }
@@ -319,14 +461,20 @@ async fn wait_healthy(targets: &[&HostCheck]) -> Result<(), String> {
         }
         match last {
             Ok(()) => return Ok(()),
-            Err(e) if std::time::Instant::now() > deadline => return Err(format!("the cluster did not become healthy: {e}")),
+            Err(e) if std::time::Instant::now() > deadline => {
+                return Err(format!("the cluster did not become healthy: {e}"))
+            }
             Err(_) => tokio::time::sleep(std::time::Duration::from_secs(2)).await,
         }
     }
 }
 
 fn dropin_path(c: &HostCheck) -> String {
-    let unit = if c.unit.contains('.') { c.unit.clone() } else { format!("{}.service", c.unit) };
+    let unit = if c.unit.contains('.') {
+        c.unit.clone()
+    } else {
+        format!("{}.service", c.unit)
+    };
     format!("/run/systemd/system/{unit}.d/50-etcdplay-migrate.conf")
 }
 
@@ -335,25 +483,66 @@ fn dropin_path(c: &HostCheck) -> String {
 /// one member at a time, `member update` its peer URLs through another member and restart
 /// it on the planned unit. Only the member between update and restart is cut off.
 async fn rolling(targets: &[&HostCheck]) -> Result<(), String> {
-    let tls_plan = targets.iter().any(|c| c.plan.scheme == etcdplay_etcd::PeerScheme::Https);
-    let stored_plain = targets.iter().any(|c| c.read.result.as_ref().ok().and_then(|r| r.local_member()).is_some_and(|m| m.peer_urls.iter().any(|u| !u.starts_with("https://"))));
+    let tls_plan = targets
+        .iter()
+        .any(|c| c.plan.scheme == etcdplay_etcd::PeerScheme::Https);
+    let stored_plain = targets.iter().any(|c| {
+        c.read
+            .result
+            .as_ref()
+            .ok()
+            .and_then(|r| r.local_member())
+            .is_some_and(|m| m.peer_urls.iter().any(|u| !u.starts_with("https://")))
+    });
     if tls_plan && stored_plain {
         for c in targets {
-            let stored = c.read.result.as_ref().ok().and_then(|r| r.local_member()).map(|m| m.peer_urls.join(",")).unwrap_or_default();
-            let body = format!("[Service]\n{}", c.service.exec_start_with(&[format!("--listen-peer-urls={stored}")]));
+            let stored = c
+                .read
+                .result
+                .as_ref()
+                .ok()
+                .and_then(|r| r.local_member())
+                .map(|m| m.peer_urls.join(","))
+                .unwrap_or_default();
+            let body = format!(
+                "[Service]\n{}",
+                c.service
+                    .exec_start_with(&[format!("--listen-peer-urls={stored}")])
+            );
             let path = dropin_path(c);
-            let dir = path.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+            let dir = path
+                .rsplit_once('/')
+                .map(|(d, _)| d.to_string())
+                .unwrap_or_default();
             sh(c, &format!("mkdir -p {} && printf '%s' {} > {} && systemctl daemon-reload && systemctl restart -- {}", shell_quote(&dir), shell_quote(&body), shell_quote(&path), shell_quote(&c.unit))).await?;
             wait_healthy(targets).await?;
         }
     }
     for (i, c) in targets.iter().enumerate() {
-        let Some(local) = c.read.result.as_ref().ok().and_then(|r| r.local_member()) else { continue };
+        let Some(local) = c.read.result.as_ref().ok().and_then(|r| r.local_member()) else {
+            continue;
+        };
         let other = targets[(i + 1) % targets.len()];
         let urls = c.plan.advertise_peer_urls.join(",");
-        let update = local_etcdctl(other, &format!("member update {:x} --peer-urls={} >/dev/null", local.id, shell_quote(&urls))).unwrap_or_else(|| "false".into());
+        let update = local_etcdctl(
+            other,
+            &format!(
+                "member update {:x} --peer-urls={} >/dev/null",
+                local.id,
+                shell_quote(&urls)
+            ),
+        )
+        .unwrap_or_else(|| "false".into());
         sh(other, &update).await?;
-        sh(c, &format!("rm -f {} && systemctl daemon-reload && systemctl restart -- {}", shell_quote(&dropin_path(c)), shell_quote(&c.unit))).await?;
+        sh(
+            c,
+            &format!(
+                "rm -f {} && systemctl daemon-reload && systemctl restart -- {}",
+                shell_quote(&dropin_path(c)),
+                shell_quote(&c.unit)
+            ),
+        )
+        .await?;
         wait_healthy(targets).await?;
     }
     Ok(())

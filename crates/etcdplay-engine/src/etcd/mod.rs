@@ -9,8 +9,8 @@ pub(crate) mod datadir;
 pub(crate) mod guard;
 pub(crate) mod health;
 pub(crate) mod lost_restart;
-pub(crate) mod migrate;
 pub(crate) mod members;
+pub(crate) mod migrate;
 pub(crate) mod pki;
 pub(crate) mod restart;
 pub(crate) mod stale;
@@ -32,7 +32,11 @@ pub(crate) struct HostActionCtx<'a> {
 }
 
 /// Runs `name` if it is an etcd action that needs the host's transport; `Ok(None)` otherwise.
-pub(crate) async fn run_host_action(ctx: &HostActionCtx<'_>, name: &str, args: &Map<String, Value>) -> Result<Option<Value>, TaskError> {
+pub(crate) async fn run_host_action(
+    ctx: &HostActionCtx<'_>,
+    name: &str,
+    args: &Map<String, Value>,
+) -> Result<Option<Value>, TaskError> {
     match name {
         "data_dir_scheme_check" => datadir::run(ctx, args).await.map(Some),
         "etcd_member_restart" => restart::run(ctx, args).await.map(Some),

@@ -13,31 +13,67 @@ use crate::error::TaskError;
 use crate::play::PlayRun;
 
 /// Runs the action; `hosts` are the members (inventory names).
-pub(crate) fn run(run: &PlayRun<'_>, args: &Map<String, Value>, origin: &str) -> Result<Value, TaskError> {
+pub(crate) fn run(
+    run: &PlayRun<'_>,
+    args: &Map<String, Value>,
+    origin: &str,
+) -> Result<Value, TaskError> {
     let dir = args
         .get("dir")
         .and_then(Value::as_str)
         .ok_or_else(|| TaskError::Invalid(format!("{origin}: etcd_pki needs 'dir'")))?;
     let hosts: Vec<String> = match args.get("hosts") {
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
-        _ => return Err(TaskError::Invalid(format!("{origin}: etcd_pki needs 'hosts' (a list of inventory names)"))),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => {
+            return Err(TaskError::Invalid(format!(
+                "{origin}: etcd_pki needs 'hosts' (a list of inventory names)"
+            )))
+        }
     };
     let rotate = matches!(args.get("rotate"), Some(Value::Bool(true)))
-        || args.get("rotate").and_then(Value::as_str).and_then(etcdplay_source::parse_bool) == Some(true);
-    let options = EnsureOptions { rotate, ..EnsureOptions::default() };
-    let members: Vec<MemberSpec> = hosts.iter().map(|h| MemberSpec { name: h.clone(), sans: member_sans(run, h) }).collect();
+        || args
+            .get("rotate")
+            .and_then(Value::as_str)
+            .and_then(etcdplay_source::parse_bool)
+            == Some(true);
+    let options = EnsureOptions {
+        rotate,
+        ..EnsureOptions::default()
+    };
+    let members: Vec<MemberSpec> = hosts
+        .iter()
+        .map(|h| MemberSpec {
+            name: h.clone(),
+            sans: member_sans(run, h),
+        })
+        .collect();
     if run.engine.options.check {
         // Check mode: say what would be issued without writing the PKI directory.
-        return Ok(json!({"changed": false, "msg": "certificates are not checked in check mode", "skipped": true}));
+        return Ok(
+            json!({"changed": false, "msg": "certificates are not checked in check mode", "skipped": true}),
+        );
     }
-    let mut pki = PkiDir::open_or_create(&PathBuf::from(dir)).map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?;
-    let report = pki.ensure_all(&members, &options).map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?;
-    let changed_members: Vec<String> = report.changed_members().into_iter().map(str::to_string).collect();
+    let mut pki = PkiDir::open_or_create(&PathBuf::from(dir))
+        .map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?;
+    let report = pki
+        .ensure_all(&members, &options)
+        .map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?;
+    let changed_members: Vec<String> = report
+        .changed_members()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     let reasons: Map<String, Value> = report
         .members
         .iter()
         .filter_map(|(name, issued)| match issued {
-            etcdplay_pki::Issued::Issued { reason } => Some((name.clone(), Value::String(reason.clone()))),
+            etcdplay_pki::Issued::Issued { reason } => {
+                Some((name.clone(), Value::String(reason.clone())))
+            }
             etcdplay_pki::Issued::Reused => None,
         })
         .collect();
@@ -56,13 +92,22 @@ fn member_sans(run: &PlayRun<'_>, host: &str) -> Vec<String> {
     let vars = shared.vars_for(host, &shared.host_layers(host));
     let mut sans = vec![host.to_string()];
     if let Some(Value::String(address)) = vars.raw("ansible_host") {
-        if let Ok(address) = run.engine.templar.render_string(address, "ansible_host", &vars) {
+        if let Ok(address) = run
+            .engine
+            .templar
+            .render_string(address, "ansible_host", &vars)
+        {
             sans.push(address);
         }
     }
     let facts = shared.memory(host).facts;
     if let Some(Value::Array(addresses)) = facts.get("ansible_all_ipv4_addresses") {
-        sans.extend(addresses.iter().filter_map(Value::as_str).map(str::to_string));
+        sans.extend(
+            addresses
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string),
+        );
     }
     sans.extend(["127.0.0.1", "::1", "localhost"].map(str::to_string));
     sans

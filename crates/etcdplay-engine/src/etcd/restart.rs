@@ -20,15 +20,26 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(120);
 const GUARD_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the action on `ctx.host`.
-pub(crate) async fn run(ctx: &HostActionCtx<'_>, args: &Map<String, Value>) -> Result<Value, TaskError> {
+pub(crate) async fn run(
+    ctx: &HostActionCtx<'_>,
+    args: &Map<String, Value>,
+) -> Result<Value, TaskError> {
     let origin = ctx.origin;
-    let service = args.get("service").and_then(Value::as_str).unwrap_or("etcd");
+    let service = args
+        .get("service")
+        .and_then(Value::as_str)
+        .unwrap_or("etcd");
     check_unit_name(service).map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?;
     let client = client_from_args(args, origin)?;
     let wait = wait_from_args(args, DEFAULT_WAIT, origin)?;
-    let own_endpoint = args.get("endpoint").and_then(Value::as_str).map(|s| s.trim_end_matches('/').to_string());
+    let own_endpoint = args
+        .get("endpoint")
+        .and_then(Value::as_str)
+        .map(|s| s.trim_end_matches('/').to_string());
     if ctx.check {
-        return Ok(json!({"changed": true, "msg": format!("{service} would be restarted on {}", ctx.host)}));
+        return Ok(
+            json!({"changed": true, "msg": format!("{service} would be restarted on {}", ctx.host)}),
+        );
     }
     // Quorum guard: every other member must be healthy before this one goes down.
     let started = std::time::Instant::now();
@@ -50,7 +61,10 @@ pub(crate) async fn run(ctx: &HostActionCtx<'_>, args: &Map<String, Value>) -> R
     let script = format!("systemctl daemon-reload && systemctl restart {service}");
     let out = ctx
         .transport
-        .exec(ExecRequest { become_: ctx.become_.cloned(), ..ExecRequest::script(script) })
+        .exec(ExecRequest {
+            become_: ctx.become_.cloned(),
+            ..ExecRequest::script(script)
+        })
         .await
         .map_err(|e| TaskError::Unreachable(e.to_string()))?;
     if out.rc != 0 {
@@ -70,13 +84,19 @@ pub(crate) async fn run(ctx: &HostActionCtx<'_>, args: &Map<String, Value>) -> R
             "pid_after": after,
             "msg": format!("{service} restarted on {}; cluster healthy", ctx.host),
         })),
-        Err(e) => Ok(json!({"changed": true, "failed": true, "msg": format!("after restarting {service} on {}: {e}", ctx.host)})),
+        Err(e) => Ok(
+            json!({"changed": true, "failed": true, "msg": format!("after restarting {service} on {}: {e}", ctx.host)}),
+        ),
     }
 }
 
 /// `Ok` when every member other than `host` (matched by `own_endpoint`, else by member name)
 /// is healthy and some member leads; otherwise why not.
-pub(crate) fn guard_verdict(statuses: &[EndpointStatus], host: &str, own_endpoint: Option<&str>) -> Result<(), String> {
+pub(crate) fn guard_verdict(
+    statuses: &[EndpointStatus],
+    host: &str,
+    own_endpoint: Option<&str>,
+) -> Result<(), String> {
     let is_self = |s: &EndpointStatus| match own_endpoint {
         Some(url) => s.endpoint.trim_end_matches('/') == url.trim_end_matches('/'),
         None => s.name.as_deref() == Some(host),
@@ -84,12 +104,21 @@ pub(crate) fn guard_verdict(statuses: &[EndpointStatus], host: &str, own_endpoin
     let sick: Vec<String> = statuses
         .iter()
         .filter(|s| !is_self(s) && !s.healthy)
-        .map(|s| format!("member {} is unhealthy ({})", s.label(), s.error.as_deref().unwrap_or("no answer")))
+        .map(|s| {
+            format!(
+                "member {} is unhealthy ({})",
+                s.label(),
+                s.error.as_deref().unwrap_or("no answer")
+            )
+        })
         .collect();
     if !sick.is_empty() {
         return Err(sick.join("; "));
     }
-    if !statuses.iter().any(|s| s.is_leader || (s.healthy && s.leader_id.is_some_and(|l| l != 0))) {
+    if !statuses
+        .iter()
+        .any(|s| s.is_leader || (s.healthy && s.leader_id.is_some_and(|l| l != 0)))
+    {
         return Err("no member has a leader".into());
     }
     Ok(())
@@ -99,7 +128,10 @@ pub(crate) fn guard_verdict(statuses: &[EndpointStatus], host: &str, own_endpoin
 async fn main_pid(ctx: &HostActionCtx<'_>, service: &str) -> Result<u64, TaskError> {
     let out = ctx
         .transport
-        .exec(ExecRequest { become_: ctx.become_.cloned(), ..ExecRequest::script(format!("systemctl show -p MainPID --value {service}")) })
+        .exec(ExecRequest {
+            become_: ctx.become_.cloned(),
+            ..ExecRequest::script(format!("systemctl show -p MainPID --value {service}"))
+        })
         .await
         .map_err(|e| TaskError::Unreachable(e.to_string()))?;
     Ok(out.stdout_str().trim().parse().unwrap_or(0))
@@ -107,7 +139,11 @@ async fn main_pid(ctx: &HostActionCtx<'_>, service: &str) -> Result<u64, TaskErr
 
 /// A systemd unit name safe to put in a shell command line.
 fn check_unit_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty() && !name.starts_with('-') && name.chars().all(|c| c.is_ascii_alphanumeric() || "@._-:".contains(c));
+    let ok = !name.is_empty()
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@._-:".contains(c));
     if ok {
         Ok(())
     } else {
@@ -133,35 +169,57 @@ mod tests {
             raft_index: None,
             healthy,
             latency: None,
-            error: if healthy { None } else { Some("connection refused".into()) },
+            error: if healthy {
+                None
+            } else {
+                Some("connection refused".into())
+            },
         }
     }
 
     #[test]
     fn guard_allows_restart_when_others_are_healthy() {
-        let s = [status("https://a:2379", "a", true, true), status("https://b:2379", "b", true, false), status("https://c:2379", "c", true, false)];
+        let s = [
+            status("https://a:2379", "a", true, true),
+            status("https://b:2379", "b", true, false),
+            status("https://c:2379", "c", true, false),
+        ];
         assert!(guard_verdict(&s, "a", Some("https://a:2379")).is_ok());
         assert!(guard_verdict(&s, "b", None).is_ok());
     }
 
     #[test]
     fn guard_allows_restarting_the_sick_member_itself() {
-        let s = [status("https://a:2379", "a", false, false), status("https://b:2379", "b", true, true), status("https://c:2379", "c", true, false)];
+        let s = [
+            status("https://a:2379", "a", false, false),
+            status("https://b:2379", "b", true, true),
+            status("https://c:2379", "c", true, false),
+        ];
         assert!(guard_verdict(&s, "a", Some("https://a:2379/")).is_ok());
     }
 
     #[test]
     fn guard_refuses_when_another_member_is_down() {
-        let s = [status("https://a:2379", "a", true, true), status("https://b:2379", "b", false, false), status("https://c:2379", "c", true, false)];
+        let s = [
+            status("https://a:2379", "a", true, true),
+            status("https://b:2379", "b", false, false),
+            status("https://c:2379", "c", true, false),
+        ];
         let e = guard_verdict(&s, "a", Some("https://a:2379")).unwrap_err();
-        assert!(e.contains("b (https://b:2379)") && e.contains("connection refused"), "{e}");
+        assert!(
+            e.contains("b (https://b:2379)") && e.contains("connection refused"),
+            "{e}"
+        );
         // Matching by name works the same.
         assert!(guard_verdict(&s, "c", None).is_err());
     }
 
     #[test]
     fn guard_refuses_without_a_leader() {
-        let mut s = [status("https://a:2379", "a", true, false), status("https://b:2379", "b", true, false)];
+        let mut s = [
+            status("https://a:2379", "a", true, false),
+            status("https://b:2379", "b", true, false),
+        ];
         for x in &mut s {
             x.leader_id = Some(0);
         }

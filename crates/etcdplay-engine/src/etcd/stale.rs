@@ -23,7 +23,16 @@ use super::unitfile::ServiceUnit;
 const PROPERTIES: &str = "ActiveState,MainPID,ExecMainStartTimestamp,FragmentPath,DropInPaths";
 
 /// Flags (and `ETCD_*` variables) that name a TLS file etcd reads at start.
-pub(crate) const TLS_FILE_KEYS: &[&str] = &["cert-file", "key-file", "trusted-ca-file", "client-crl-file", "peer-cert-file", "peer-key-file", "peer-trusted-ca-file", "peer-crl-file"];
+pub(crate) const TLS_FILE_KEYS: &[&str] = &[
+    "cert-file",
+    "key-file",
+    "trusted-ca-file",
+    "client-crl-file",
+    "peer-cert-file",
+    "peer-key-file",
+    "peer-trusted-ca-file",
+    "peer-crl-file",
+];
 
 /// Shell lines printing the unit's state: microsecond UTC timestamps when systemd knows
 /// `--timestamp=` (v247+), else its default format in UTC (second precision).
@@ -49,12 +58,23 @@ pub(crate) struct ServiceState {
 impl ServiceState {
     /// Parses `systemctl show -p ...` output (`Key=value` lines).
     pub(crate) fn parse(text: &str) -> Self {
-        let props: BTreeMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.trim(), v.trim())).collect();
-        let get = |k: &str| props.get(k).copied().filter(|v| !v.is_empty() && *v != "n/a");
+        let props: BTreeMap<&str, &str> = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .collect();
+        let get = |k: &str| {
+            props
+                .get(k)
+                .copied()
+                .filter(|v| !v.is_empty() && *v != "n/a")
+        };
         let main_pid = get("MainPID").and_then(|p| p.parse().ok()).unwrap_or(0);
         let started = get("ExecMainStartTimestamp").and_then(|t| {
             let micros = parse_micros(t)?;
-            let precise = t.split_whitespace().any(|w| w.contains(':') && w.contains('.'));
+            let precise = t
+                .split_whitespace()
+                .any(|w| w.contains(':') && w.contains('.'));
             Some(if precise { micros } else { micros + 999_999 })
         });
         ServiceState {
@@ -62,7 +82,9 @@ impl ServiceState {
             main_pid,
             started,
             fragment: get("FragmentPath").map(str::to_string),
-            drop_ins: get("DropInPaths").map(|d| d.split_whitespace().map(str::to_string).collect()).unwrap_or_default(),
+            drop_ins: get("DropInPaths")
+                .map(|d| d.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
         }
     }
 }
@@ -70,7 +92,12 @@ impl ServiceState {
 /// The files whose change means the running etcd no longer runs what is configured, in a
 /// stable order without repeats. `raw` holds the flags and `ETCD_*` variables (see
 /// `unitfile::raw_settings`), `config` the parsed `--config-file` (which replaces both).
-pub(crate) fn config_inputs(unit: &ServiceUnit, state: &ServiceState, raw: &BTreeMap<String, String>, config: Option<&Value>) -> Vec<String> {
+pub(crate) fn config_inputs(
+    unit: &ServiceUnit,
+    state: &ServiceState,
+    raw: &BTreeMap<String, String>,
+    config: Option<&Value>,
+) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     out.extend(state.fragment.clone());
     out.extend(state.drop_ins.iter().cloned());
@@ -86,17 +113,31 @@ pub(crate) fn config_inputs(unit: &ServiceUnit, state: &ServiceState, raw: &BTre
         Some(Value::Object(map)) => {
             for section in ["client-transport-security", "peer-transport-security"] {
                 if let Some(Value::Object(tls)) = map.get(section) {
-                    out.extend(tls.iter().filter(|(k, _)| k.ends_with("-file")).filter_map(|(_, v)| v.as_str()).map(str::to_string));
+                    out.extend(
+                        tls.iter()
+                            .filter(|(k, _)| k.ends_with("-file"))
+                            .filter_map(|(_, v)| v.as_str())
+                            .map(str::to_string),
+                    );
                 }
             }
         }
         _ => out.extend(TLS_FILE_KEYS.iter().filter_map(|k| raw.get(*k)).cloned()),
     }
-    let base = unit.working_directory.as_deref().unwrap_or("/").trim_end_matches('/').to_string();
+    let base = unit
+        .working_directory
+        .as_deref()
+        .unwrap_or("/")
+        .trim_end_matches('/')
+        .to_string();
     let mut seen = Vec::new();
     for p in out.into_iter().filter(|p| !p.is_empty()) {
         // etcd resolves relative paths against its working directory.
-        let p = if p.starts_with('/') { p } else { format!("{base}/{p}") };
+        let p = if p.starts_with('/') {
+            p
+        } else {
+            format!("{base}/{p}")
+        };
         if !seen.contains(&p) {
             seen.push(p);
         }
@@ -108,13 +149,19 @@ pub(crate) fn config_inputs(unit: &ServiceUnit, state: &ServiceState, raw: &BTre
 /// its target) or `-` when it cannot be read.
 pub(crate) fn stat_script(files: &[String]) -> String {
     let list: Vec<String> = files.iter().map(|f| shell_quote(f)).collect();
-    format!("TZ=UTC0; export TZ\nfor f in {}; do stat -L -c %z -- \"$f\" 2>/dev/null || echo -; done", list.join(" "))
+    format!(
+        "TZ=UTC0; export TZ\nfor f in {}; do stat -L -c %z -- \"$f\" 2>/dev/null || echo -; done",
+        list.join(" ")
+    )
 }
 
 /// Pairs each file with its ctime from [`stat_script`]'s output (`None`: unknown).
 pub(crate) fn parse_stat(files: &[String], stdout: &str) -> Vec<(String, Option<i64>)> {
     let mut lines = stdout.lines();
-    files.iter().map(|f| (f.clone(), lines.next().and_then(parse_micros))).collect()
+    files
+        .iter()
+        .map(|f| (f.clone(), lines.next().and_then(parse_micros)))
+        .collect()
 }
 
 /// A running etcd that started before its configuration last changed.
@@ -134,19 +181,36 @@ impl Staleness {
             return None;
         }
         let started = state.started?;
-        let mut changed: Vec<(String, i64)> = ctimes.iter().filter_map(|(f, t)| t.filter(|t| *t > started).map(|t| (f.clone(), t))).collect();
+        let mut changed: Vec<(String, i64)> = ctimes
+            .iter()
+            .filter_map(|(f, t)| t.filter(|t| *t > started).map(|t| (f.clone(), t)))
+            .collect();
         if changed.is_empty() {
             return None;
         }
         changed.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        Some(Staleness { main_pid: state.main_pid, started, changed })
+        Some(Staleness {
+            main_pid: state.main_pid,
+            started,
+            changed,
+        })
     }
 
     /// "running since T, configuration changed at T2 (files)".
     pub(crate) fn reason(&self) -> String {
-        let newest = self.changed.first().map(|(_, t)| *t).unwrap_or(self.started);
+        let newest = self
+            .changed
+            .first()
+            .map(|(_, t)| *t)
+            .unwrap_or(self.started);
         let files: Vec<&str> = self.changed.iter().map(|(f, _)| f.as_str()).collect();
-        format!("running since {} (pid {}), configuration changed at {} ({})", format_micros(self.started), self.main_pid, format_micros(newest), files.join(", "))
+        format!(
+            "running since {} (pid {}), configuration changed at {} ({})",
+            format_micros(self.started),
+            self.main_pid,
+            format_micros(newest),
+            files.join(", ")
+        )
     }
 }
 
@@ -170,7 +234,10 @@ mod tests {
         assert!(s.running);
         assert_eq!(s.main_pid, 4242);
         assert_eq!(s.started, micros("2026-11-27 23:52:10.123456 UTC"));
-        assert_eq!(s.fragment.as_deref(), Some("/etc/systemd/system/etcd.service"));
+        assert_eq!(
+            s.fragment.as_deref(),
+            Some("/etc/systemd/system/etcd.service")
+        );
         assert_eq!(s.drop_ins.len(), 2);
         // A stopped unit: no main process, no start time.
         let stopped = ServiceState::parse("ActiveState=inactive\nMainPID=0\nExecMainStartTimestamp=\nFragmentPath=/etc/systemd/system/etcd.service\nDropInPaths=\n");
@@ -183,19 +250,29 @@ mod tests {
 
     #[test]
     fn a_start_shown_to_the_second_counts_as_the_end_of_that_second() {
-        let s = ServiceState::parse("ActiveState=active\nMainPID=7\nExecMainStartTimestamp=Fri 2026-11-27 23:52:10 UTC\n");
+        let s = ServiceState::parse(
+            "ActiveState=active\nMainPID=7\nExecMainStartTimestamp=Fri 2026-11-27 23:52:10 UTC\n",
+        );
         assert_eq!(s.started, micros("2026-11-27 23:52:10.999999 UTC"));
         // So a file written in that second, before the start, does not make it stale...
-        assert_eq!(Staleness::judge(&s, &[("/u".into(), micros("2026-11-27 23:52:10.5 +0000"))]), None);
+        assert_eq!(
+            Staleness::judge(&s, &[("/u".into(), micros("2026-11-27 23:52:10.5 +0000"))]),
+            None
+        );
         // ...and one from the next second does.
-        assert!(Staleness::judge(&s, &[("/u".into(), micros("2026-11-27 23:52:11 +0000"))]).is_some());
+        assert!(
+            Staleness::judge(&s, &[("/u".into(), micros("2026-11-27 23:52:11 +0000"))]).is_some()
+        );
     }
 
     #[test]
     fn inputs_are_unit_files_env_files_binary_and_tls_files() {
         let unit = ServiceUnit::parse(UNIT);
         let state = ServiceState::parse(SHOWN);
-        let raw = raw_settings(&unit, &parse_env_file("PKI=/etc/etcd/pki\nETCD_PEER_KEY_FILE=/etc/etcd/pki/peer-key.pem\n"));
+        let raw = raw_settings(
+            &unit,
+            &parse_env_file("PKI=/etc/etcd/pki\nETCD_PEER_KEY_FILE=/etc/etcd/pki/peer-key.pem\n"),
+        );
         let inputs = config_inputs(&unit, &state, &raw, None);
         assert_eq!(
             inputs,
@@ -226,14 +303,28 @@ mod tests {
             "peer-transport-security": {"trusted-ca-file": "pki/ca.pem", "auto-tls": false},
         });
         let inputs = config_inputs(&unit, &ServiceState::default(), &raw, Some(&config));
-        assert_eq!(inputs, vec!["/srv/etcd/conf/etcd.yml", "/etc/etcd/server.pem", "/etc/etcd/server-key.pem", "/srv/etcd/pki/ca.pem"]);
+        assert_eq!(
+            inputs,
+            vec![
+                "/srv/etcd/conf/etcd.yml",
+                "/etc/etcd/server.pem",
+                "/etc/etcd/server-key.pem",
+                "/srv/etcd/pki/ca.pem"
+            ]
+        );
     }
 
     #[test]
     fn stat_output_pairs_with_files_in_order() {
         let files = vec!["/a".to_string(), "/missing".to_string(), "/b".to_string()];
-        let got = parse_stat(&files, "2026-11-27 23:41:41.177738283 +0000\n-\n2026-11-27 23:55:00.000000001 +0000\n");
-        assert_eq!(got[0], ("/a".to_string(), micros("2026-11-27 23:41:41.177738 UTC")));
+        let got = parse_stat(
+            &files,
+            "2026-11-27 23:41:41.177738283 +0000\n-\n2026-11-27 23:55:00.000000001 +0000\n",
+        );
+        assert_eq!(
+            got[0],
+            ("/a".to_string(), micros("2026-11-27 23:41:41.177738 UTC"))
+        );
         assert_eq!(got[1], ("/missing".to_string(), None));
         assert_eq!(got[2].1, micros("2026-11-27 23:55:00 UTC"));
         // Output cut short leaves the rest unknown rather than shifted.
@@ -245,17 +336,32 @@ mod tests {
     #[test]
     fn stat_script_runs_and_reads_real_change_times() {
         let dir = tempfile::tempdir().unwrap();
-        let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_micros() as i64
+        };
         let before = now() - 2_000_000; // coarse kernel clock: allow for its lag
         let file = dir.path().join("etcd.service");
         std::fs::write(&file, "[Service]\n").unwrap();
         let link = dir.path().join("it's a link.pem");
         std::os::unix::fs::symlink(&file, &link).unwrap();
-        let files: Vec<String> = [file.clone(), dir.path().join("missing"), link].iter().map(|p| p.display().to_string()).collect();
-        let out = std::process::Command::new("/bin/sh").arg("-c").arg(stat_script(&files)).env("TZ", "Europe/Berlin").output().unwrap();
+        let files: Vec<String> = [file.clone(), dir.path().join("missing"), link]
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(stat_script(&files))
+            .env("TZ", "Europe/Berlin")
+            .output()
+            .unwrap();
         let got = parse_stat(&files, &String::from_utf8_lossy(&out.stdout));
         let after = now() + 2_000_000;
-        let t = got[0].1.unwrap_or_else(|| panic!("{got:?} from {:?}", String::from_utf8_lossy(&out.stdout)));
+        let t = got[0]
+            .1
+            .unwrap_or_else(|| panic!("{got:?} from {:?}", String::from_utf8_lossy(&out.stdout)));
         assert!(before <= t && t <= after, "{t} not in {before}..{after}");
         assert_eq!(got[1].1, None);
         assert_eq!(got[2].1, Some(t));
@@ -267,16 +373,44 @@ mod tests {
         let before = micros("2026-11-27 23:52:09.9 +0000");
         let after = micros("2026-11-27 23:56:00 +0000");
         let much_after = micros("2026-11-27 23:57:00 +0000");
-        assert_eq!(Staleness::judge(&state, &[("/u".into(), before), ("/x".into(), None)]), None);
-        let stale = Staleness::judge(&state, &[("/u".into(), after), ("/e".into(), before), ("/c".into(), much_after)]).unwrap();
-        assert_eq!(stale.changed.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(), vec!["/c", "/u"]);
+        assert_eq!(
+            Staleness::judge(&state, &[("/u".into(), before), ("/x".into(), None)]),
+            None
+        );
+        let stale = Staleness::judge(
+            &state,
+            &[
+                ("/u".into(), after),
+                ("/e".into(), before),
+                ("/c".into(), much_after),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            stale
+                .changed
+                .iter()
+                .map(|(f, _)| f.as_str())
+                .collect::<Vec<_>>(),
+            vec!["/c", "/u"]
+        );
         let reason = stale.reason();
-        assert!(reason.contains("running since 2026-11-27 23:52:10 UTC (pid 4242)") && reason.contains("changed at 2026-11-27 23:57:00 UTC (/c, /u)"), "{reason}");
+        assert!(
+            reason.contains("running since 2026-11-27 23:52:10 UTC (pid 4242)")
+                && reason.contains("changed at 2026-11-27 23:57:00 UTC (/c, /u)"),
+            "{reason}"
+        );
         // A stopped unit is never stale: starting it picks up the configuration anyway.
-        let stopped = ServiceState { running: false, ..state.clone() };
+        let stopped = ServiceState {
+            running: false,
+            ..state.clone()
+        };
         assert_eq!(Staleness::judge(&stopped, &[("/u".into(), after)]), None);
         // Without a start time nothing is claimed.
-        let unknown = ServiceState { started: None, ..state };
+        let unknown = ServiceState {
+            started: None,
+            ..state
+        };
         assert_eq!(Staleness::judge(&unknown, &[("/u".into(), after)]), None);
     }
 }

@@ -10,13 +10,22 @@
 pub(crate) fn parse_micros(text: &str) -> Option<i64> {
     let mut words: Vec<&str> = text.split_whitespace().collect();
     // systemd puts the weekday first.
-    if words.first().is_some_and(|w| w.chars().all(|c| c.is_ascii_alphabetic())) {
+    if words
+        .first()
+        .is_some_and(|w| w.chars().all(|c| c.is_ascii_alphabetic()))
+    {
         words.remove(0);
     }
-    let [date, time, zone] = words.as_slice() else { return None };
+    let [date, time, zone] = words.as_slice() else {
+        return None;
+    };
     let offset_secs = zone_offset(zone)?;
     let mut d = date.split('-');
-    let (year, month, day) = (d.next()?.parse::<i64>().ok()?, d.next()?.parse::<u32>().ok()?, d.next()?.parse::<u32>().ok()?);
+    let (year, month, day) = (
+        d.next()?.parse::<i64>().ok()?,
+        d.next()?.parse::<u32>().ok()?,
+        d.next()?.parse::<u32>().ok()?,
+    );
     if d.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return None;
     }
@@ -25,7 +34,11 @@ pub(crate) fn parse_micros(text: &str) -> Option<i64> {
         None => (*time, ""),
     };
     let mut t = hms.split(':');
-    let (h, m, s) = (t.next()?.parse::<i64>().ok()?, t.next()?.parse::<i64>().ok()?, t.next()?.parse::<i64>().ok()?);
+    let (h, m, s) = (
+        t.next()?.parse::<i64>().ok()?,
+        t.next()?.parse::<i64>().ok()?,
+        t.next()?.parse::<i64>().ok()?,
+    );
     if t.next().is_some() || h > 23 || m > 59 || s > 60 {
         return None;
     }
@@ -85,7 +98,12 @@ pub(crate) fn format_micros(micros: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -95,32 +113,68 @@ mod tests {
     #[test]
     fn systemd_timestamps_with_microseconds() {
         // date -u -d '2026-11-27 23:52:10' +%s → 1795823530
-        assert_eq!(parse_micros("Fri 2026-11-27 23:52:10.123456 UTC"), Some(1_795_823_530_123_456));
-        assert_eq!(parse_micros("Fri 2026-11-27 23:52:10 UTC"), Some(1_795_823_530_000_000));
+        assert_eq!(
+            parse_micros("Fri 2026-11-27 23:52:10.123456 UTC"),
+            Some(1_795_823_530_123_456)
+        );
+        assert_eq!(
+            parse_micros("Fri 2026-11-27 23:52:10 UTC"),
+            Some(1_795_823_530_000_000)
+        );
         assert_eq!(parse_micros("Thu 1970-01-01 00:00:00 UTC"), Some(0));
         // Leap day and the turn of a year.
-        assert_eq!(parse_micros("Thu 2024-02-29 12:00:00 UTC"), Some(1_709_208_000_000_000));
-        assert_eq!(parse_micros("Thu 2026-12-31 23:59:59.999999 UTC"), Some(1_798_761_599_999_999));
+        assert_eq!(
+            parse_micros("Thu 2024-02-29 12:00:00 UTC"),
+            Some(1_709_208_000_000_000)
+        );
+        assert_eq!(
+            parse_micros("Thu 2026-12-31 23:59:59.999999 UTC"),
+            Some(1_798_761_599_999_999)
+        );
     }
 
     #[test]
     fn stat_change_times_with_nanoseconds_and_offsets() {
-        assert_eq!(parse_micros("2026-11-27 23:52:10.123456789 +0000"), Some(1_795_823_530_123_456));
+        assert_eq!(
+            parse_micros("2026-11-27 23:52:10.123456789 +0000"),
+            Some(1_795_823_530_123_456)
+        );
         // An offset east of UTC is an earlier instant than the same wall time in UTC.
-        assert_eq!(parse_micros("2026-11-28 01:22:10.5 +0130"), Some(1_795_823_530_500_000));
-        assert_eq!(parse_micros("2026-11-27 18:52:10 -05:00"), Some(1_795_823_530_000_000));
+        assert_eq!(
+            parse_micros("2026-11-28 01:22:10.5 +0130"),
+            Some(1_795_823_530_500_000)
+        );
+        assert_eq!(
+            parse_micros("2026-11-27 18:52:10 -05:00"),
+            Some(1_795_823_530_000_000)
+        );
     }
 
     #[test]
     fn unknown_or_empty_times_are_none() {
-        for bad in ["", "n/a", "Fri 2026-11-27 23:52:10 CET", "2026-11-27 23:52:10", "2026-13-01 00:00:00 UTC", "2026-11-27 24:00:00 UTC", "2026-11-27 23:52:1x UTC", "2026-11-27 23:52:10.12a UTC", "-"] {
+        for bad in [
+            "",
+            "n/a",
+            "Fri 2026-11-27 23:52:10 CET",
+            "2026-11-27 23:52:10",
+            "2026-13-01 00:00:00 UTC",
+            "2026-11-27 24:00:00 UTC",
+            "2026-11-27 23:52:1x UTC",
+            "2026-11-27 23:52:10.12a UTC",
+            "-",
+        ] {
             assert_eq!(parse_micros(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn formatting_round_trips() {
-        for t in ["2026-11-27 23:52:10 UTC", "1970-01-01 00:00:00 UTC", "2024-02-29 12:00:00 UTC", "2000-03-01 00:00:01 UTC"] {
+        for t in [
+            "2026-11-27 23:52:10 UTC",
+            "1970-01-01 00:00:00 UTC",
+            "2024-02-29 12:00:00 UTC",
+            "2000-03-01 00:00:01 UTC",
+        ] {
             let micros = parse_micros(t).unwrap();
             assert_eq!(format_micros(micros), t);
         }

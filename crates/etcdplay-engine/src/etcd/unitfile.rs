@@ -135,7 +135,8 @@ impl ServiceUnit {
                     }
                 }
                 "WorkingDirectory" => {
-                    unit.working_directory = Some(value.trim_start_matches('-').to_string()).filter(|s| !s.is_empty());
+                    unit.working_directory =
+                        Some(value.trim_start_matches('-').to_string()).filter(|s| !s.is_empty());
                 }
                 _ => {}
             }
@@ -146,13 +147,20 @@ impl ServiceUnit {
     /// The index of the etcd binary in `ExecStart` (a word whose file name is `etcd`), so
     /// `/usr/bin/env etcd ...` and wrappers passing etcd's argv are recognised too.
     pub(crate) fn etcd_index(&self) -> Option<usize> {
-        self.exec_start.iter().position(|w| w.rsplit('/').next() == Some("etcd"))
+        self.exec_start
+            .iter()
+            .position(|w| w.rsplit('/').next() == Some("etcd"))
     }
 
     /// An `ExecStart=` line that runs the same command with `extra` flags appended (etcd's
     /// flag parser keeps the last value of a repeated flag), quoted for a unit file.
     pub(crate) fn exec_start_with(&self, extra: &[String]) -> String {
-        let words: Vec<String> = self.exec_start.iter().chain(extra).map(|w| format!("\"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""))).collect();
+        let words: Vec<String> = self
+            .exec_start
+            .iter()
+            .chain(extra)
+            .map(|w| format!("\"{}\"", w.replace('\\', "\\\\").replace('"', "\\\"")))
+            .collect();
         format!("ExecStart=\nExecStart={}\n", words.join(" "))
     }
 
@@ -173,7 +181,10 @@ pub(crate) fn parse_env_file(text: &str) -> Vec<(String, String)> {
         let t = t.strip_prefix("export ").unwrap_or(t);
         if let Some((k, v)) = t.split_once('=') {
             let v = v.trim();
-            let v = if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
+            let v = if v.len() >= 2
+                && ((v.starts_with('"') && v.ends_with('"'))
+                    || (v.starts_with('\'') && v.ends_with('\'')))
+            {
                 &v[1..v.len() - 1]
             } else {
                 v
@@ -197,7 +208,10 @@ fn expand(word: &str, env: &BTreeMap<String, String>) -> String {
                     None => ("", i),
                 }
             } else {
-                let len = word[i + 1..].bytes().take_while(|c| c.is_ascii_alphanumeric() || *c == b'_').count();
+                let len = word[i + 1..]
+                    .bytes()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                    .count();
                 (&word[i + 1..i + 1 + len], i + 1 + len)
             };
             if !name.is_empty() {
@@ -226,7 +240,15 @@ pub(crate) struct EtcdSettings {
     pub(crate) config_file: Option<String>,
 }
 
-const KEYS: &[&str] = &["name", "data-dir", "wal-dir", "initial-advertise-peer-urls", "listen-peer-urls", "listen-client-urls", "config-file"];
+const KEYS: &[&str] = &[
+    "name",
+    "data-dir",
+    "wal-dir",
+    "initial-advertise-peer-urls",
+    "listen-peer-urls",
+    "listen-client-urls",
+    "config-file",
+];
 
 /// The flags `raw_settings` collects: those above and the TLS files (inputs of the staleness
 /// check in `stale.rs`).
@@ -235,7 +257,10 @@ fn collected() -> impl Iterator<Item = &'static str> {
 }
 
 /// etcd's raw settings by flag name: from `ETCD_*` variables, overridden by flags.
-pub(crate) fn raw_settings(unit: &ServiceUnit, env_files: &[(String, String)]) -> BTreeMap<String, String> {
+pub(crate) fn raw_settings(
+    unit: &ServiceUnit,
+    env_files: &[(String, String)],
+) -> BTreeMap<String, String> {
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     // systemd applies EnvironmentFile= after Environment=.
     for (k, v) in unit.environment.iter().chain(env_files.iter()) {
@@ -248,13 +273,20 @@ pub(crate) fn raw_settings(unit: &ServiceUnit, env_files: &[(String, String)]) -
             out.insert(key.to_string(), v.clone());
         }
     }
-    let Some(start) = unit.etcd_index() else { return out };
-    let args: Vec<String> = unit.exec_start[start + 1..].iter().map(|w| expand(w, &env)).collect();
+    let Some(start) = unit.etcd_index() else {
+        return out;
+    };
+    let args: Vec<String> = unit.exec_start[start + 1..]
+        .iter()
+        .map(|w| expand(w, &env))
+        .collect();
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
         i += 1;
-        let Some(flag) = a.strip_prefix("--").or_else(|| a.strip_prefix('-')) else { continue };
+        let Some(flag) = a.strip_prefix("--").or_else(|| a.strip_prefix('-')) else {
+            continue;
+        };
         let (name, value) = match flag.split_once('=') {
             Some((n, v)) => (n.to_string(), Some(v.to_string())),
             None => (flag.to_string(), None),
@@ -276,13 +308,21 @@ pub(crate) fn raw_settings(unit: &ServiceUnit, env_files: &[(String, String)]) -
 }
 
 fn urls(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_string).collect()
+    s.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 impl EtcdSettings {
     /// The effective settings. With a config file etcd ignores flags and variables, so its
     /// YAML (`config`) replaces them when given.
-    pub(crate) fn resolve(raw: &BTreeMap<String, String>, config: Option<&Value>, working_directory: Option<&str>) -> Self {
+    pub(crate) fn resolve(
+        raw: &BTreeMap<String, String>,
+        config: Option<&Value>,
+        working_directory: Option<&str>,
+    ) -> Self {
         let mut raw = raw.clone();
         let config_file = raw.get("config-file").cloned();
         if let Some(Value::Object(map)) = config {
@@ -315,9 +355,18 @@ impl EtcdSettings {
             name,
             data_dir,
             wal_dir: raw.get("wal-dir").cloned().filter(|s| !s.is_empty()),
-            advertise_peer_urls: raw.get("initial-advertise-peer-urls").map(|s| urls(s)).unwrap_or_default(),
-            listen_peer_urls: raw.get("listen-peer-urls").map(|s| urls(s)).unwrap_or_default(),
-            listen_client_urls: raw.get("listen-client-urls").map(|s| urls(s)).unwrap_or_default(),
+            advertise_peer_urls: raw
+                .get("initial-advertise-peer-urls")
+                .map(|s| urls(s))
+                .unwrap_or_default(),
+            listen_peer_urls: raw
+                .get("listen-peer-urls")
+                .map(|s| urls(s))
+                .unwrap_or_default(),
+            listen_client_urls: raw
+                .get("listen-client-urls")
+                .map(|s| urls(s))
+                .unwrap_or_default(),
             config_file,
         }
     }
@@ -325,9 +374,20 @@ impl EtcdSettings {
     /// The plan these settings make for the data-dir verdict: TLS when any listen or
     /// advertise peer URL is `https`, and the advertise URLs to compare with the stored ones.
     pub(crate) fn plan(&self) -> etcdplay_etcd::PeerPlan {
-        let tls = self.listen_peer_urls.iter().chain(&self.advertise_peer_urls).any(|u| u.to_ascii_lowercase().starts_with("https://") || u.to_ascii_lowercase().starts_with("unixs://"));
+        let tls = self
+            .listen_peer_urls
+            .iter()
+            .chain(&self.advertise_peer_urls)
+            .any(|u| {
+                u.to_ascii_lowercase().starts_with("https://")
+                    || u.to_ascii_lowercase().starts_with("unixs://")
+            });
         etcdplay_etcd::PeerPlan {
-            scheme: if tls { etcdplay_etcd::PeerScheme::Https } else { etcdplay_etcd::PeerScheme::Http },
+            scheme: if tls {
+                etcdplay_etcd::PeerScheme::Https
+            } else {
+                etcdplay_etcd::PeerScheme::Http
+            },
             advertise_peer_urls: self.advertise_peer_urls.clone(),
         }
     }
@@ -388,7 +448,10 @@ ExecStart=/usr/bin/etcd --data-dir=/srv/etcd ${EXTRA}
     fn role_unit_gives_flags_and_optional_env_file() {
         let unit = ServiceUnit::parse(ROLE_UNIT);
         assert!(unit.runs_etcd());
-        assert_eq!(unit.environment_files, vec![("/etc/etcd/etcd.env".to_string(), true)]);
+        assert_eq!(
+            unit.environment_files,
+            vec![("/etc/etcd/etcd.env".to_string(), true)]
+        );
         let env = parse_env_file("ETCD_HEARTBEAT_INTERVAL=100\n# c\nETCD_DATA_DIR=/elsewhere\n");
         let raw = raw_settings(&unit, &env);
         let s = EtcdSettings::resolve(&raw, None, None);
@@ -398,7 +461,9 @@ ExecStart=/usr/bin/etcd --data-dir=/srv/etcd ${EXTRA}
         assert_eq!(s.advertise_peer_urls, vec!["http://10.213.7.11:2380"]);
         assert_eq!(s.listen_peer_urls, vec!["http://10.213.7.11:2380"]);
         assert_eq!(s.plan().scheme, etcdplay_etcd::PeerScheme::Http);
-        let tls = ServiceUnit::parse(&ROLE_UNIT.replace("--listen-peer-urls http:", "--listen-peer-urls https:"));
+        let tls = ServiceUnit::parse(
+            &ROLE_UNIT.replace("--listen-peer-urls http:", "--listen-peer-urls https:"),
+        );
         let s = EtcdSettings::resolve(&raw_settings(&tls, &[]), None, None);
         assert_eq!(s.plan().scheme, etcdplay_etcd::PeerScheme::Https);
     }
@@ -406,7 +471,10 @@ ExecStart=/usr/bin/etcd --data-dir=/srv/etcd ${EXTRA}
     #[test]
     fn dropin_resets_exec_start_and_variables_fill_in() {
         let unit = ServiceUnit::parse(DEBIAN_WITH_DROPIN);
-        assert_eq!(unit.exec_start, vec!["/usr/bin/etcd", "--data-dir=/srv/etcd", "${EXTRA}"]);
+        assert_eq!(
+            unit.exec_start,
+            vec!["/usr/bin/etcd", "--data-dir=/srv/etcd", "${EXTRA}"]
+        );
         let env = parse_env_file("EXTRA=\"--initial-advertise-peer-urls=https://10.0.0.5:2380\"\n");
         let s = EtcdSettings::resolve(&raw_settings(&unit, &env), None, None);
         assert_eq!(s.data_dir, "/srv/etcd");
@@ -422,11 +490,17 @@ ExecStart=/usr/bin/etcd --data-dir=/srv/etcd ${EXTRA}
             "[Service]\nWorkingDirectory=/var/lib/etcd\nExecStart=/usr/local/bin/etcd --config-file /etc/etcd/etcd.yml --data-dir /ignored\n",
         );
         let raw = raw_settings(&unit, &[]);
-        assert_eq!(raw.get("config-file").map(String::as_str), Some("/etc/etcd/etcd.yml"));
+        assert_eq!(
+            raw.get("config-file").map(String::as_str),
+            Some("/etc/etcd/etcd.yml")
+        );
         let yaml = serde_json::json!({"name": "n1", "initial-advertise-peer-urls": "https://a:2380,https://b:2380", "listen-peer-urls": ["https://a:2380"]});
         let s = EtcdSettings::resolve(&raw, Some(&yaml), unit.working_directory.as_deref());
         assert_eq!(s.data_dir, "/var/lib/etcd/n1.etcd");
-        assert_eq!(s.advertise_peer_urls, vec!["https://a:2380", "https://b:2380"]);
+        assert_eq!(
+            s.advertise_peer_urls,
+            vec!["https://a:2380", "https://b:2380"]
+        );
         assert_eq!(s.listen_peer_urls, vec!["https://a:2380"]);
         assert_eq!(s.config_file.as_deref(), Some("/etc/etcd/etcd.yml"));
     }
@@ -434,26 +508,45 @@ ExecStart=/usr/bin/etcd --data-dir=/srv/etcd ${EXTRA}
     #[test]
     fn units_that_do_not_run_etcd_are_recognised() {
         assert!(!ServiceUnit::parse("[Service]\nExecStart=/usr/sbin/sshd -D\n").runs_etcd());
-        assert!(!ServiceUnit::parse("[Service]\nExecStart=/usr/local/bin/etcdctl get x\n").runs_etcd());
-        assert!(!ServiceUnit::parse("[Unit]\nDescription=etcd backup\n[Service]\nExecStart=/bin/true\n").runs_etcd());
-        assert!(ServiceUnit::parse("[Service]\nExecStart=-/usr/bin/env etcd --name x\n").runs_etcd());
+        assert!(
+            !ServiceUnit::parse("[Service]\nExecStart=/usr/local/bin/etcdctl get x\n").runs_etcd()
+        );
+        assert!(!ServiceUnit::parse(
+            "[Unit]\nDescription=etcd backup\n[Service]\nExecStart=/bin/true\n"
+        )
+        .runs_etcd());
+        assert!(
+            ServiceUnit::parse("[Service]\nExecStart=-/usr/bin/env etcd --name x\n").runs_etcd()
+        );
     }
 
     #[test]
     fn exec_start_overrides_round_trip_through_the_parser() {
         let unit = ServiceUnit::parse(ROLE_UNIT);
-        let dropin = unit.exec_start_with(&["--listen-peer-urls=http://10.213.7.11:2380".to_string(), "a \"q\" b".to_string()]);
+        let dropin = unit.exec_start_with(&[
+            "--listen-peer-urls=http://10.213.7.11:2380".to_string(),
+            "a \"q\" b".to_string(),
+        ]);
         let again = ServiceUnit::parse(&format!("{ROLE_UNIT}\n[Service]\n{dropin}"));
         assert_eq!(again.exec_start.len(), unit.exec_start.len() + 2);
-        assert_eq!(again.exec_start.last().map(String::as_str), Some("a \"q\" b"));
+        assert_eq!(
+            again.exec_start.last().map(String::as_str),
+            Some("a \"q\" b")
+        );
         let s = EtcdSettings::resolve(&raw_settings(&again, &[]), None, None);
         assert_eq!(s.listen_peer_urls, vec!["http://10.213.7.11:2380"]);
-        assert_eq!(s.listen_client_urls, vec!["http://10.213.7.11:2379", "http://127.0.0.1:2379"]);
+        assert_eq!(
+            s.listen_client_urls,
+            vec!["http://10.213.7.11:2379", "http://127.0.0.1:2379"]
+        );
     }
 
     #[test]
     fn words_split_like_systemd() {
-        assert_eq!(split_words(r#"a "b c" 'd e' f\ g"#), vec!["a", "b c", "d e", "f g"]);
+        assert_eq!(
+            split_words(r#"a "b c" 'd e' f\ g"#),
+            vec!["a", "b c", "d e", "f g"]
+        );
         assert_eq!(split_words("  "), Vec::<String>::new());
         assert_eq!(split_words(r#""""#), vec![""]);
     }

@@ -14,10 +14,10 @@ use etcdplay_transport::HostKeyChecking;
 
 use crate::adapters::{InventoryAdapter, SshConnector};
 use crate::exit::ExitCode;
+use crate::extra_vars;
 use crate::output::json::{Fanout, JsonReporter};
 use crate::output::progress::ProgressReporter;
 use crate::output::stream::StreamReporter;
-use crate::extra_vars;
 
 /// Options of `etcdplay apply`.
 #[derive(Debug, Args)]
@@ -116,7 +116,10 @@ pub(crate) fn prepare(inventory: &[String], playbooks: &[PathBuf]) -> Result<Pre
             Err(d) => problems.extend(d),
         }
     }
-    let dirs: Vec<PathBuf> = loaded.iter().flat_map(|p| p.plays.iter().map(|play| play.playbook_dir.clone())).collect();
+    let dirs: Vec<PathBuf> = loaded
+        .iter()
+        .flat_map(|p| p.plays.iter().map(|play| play.playbook_dir.clone()))
+        .collect();
     let adapter = match inv {
         Some(inv) => match InventoryAdapter::new(inv, &dirs) {
             Ok(a) => Some(a),
@@ -128,7 +131,10 @@ pub(crate) fn prepare(inventory: &[String], playbooks: &[PathBuf]) -> Result<Pre
         None => None,
     };
     match adapter {
-        Some(a) if problems.is_empty() => Ok(Prepared { inventory: Arc::new(a), playbooks: loaded }),
+        Some(a) if problems.is_empty() => Ok(Prepared {
+            inventory: Arc::new(a),
+            playbooks: loaded,
+        }),
         _ => {
             eprintln!("{}", problems.sorted());
             Err(ExitCode::ParseError)
@@ -149,8 +155,16 @@ fn exit_code_of(stats: &Stats) -> ExitCode {
 /// The directory of the first inventory source that is a path (`inventory_dir`).
 fn inventory_dir(sources: &[String]) -> Option<PathBuf> {
     sources.iter().map(Path::new).find(|p| p.exists()).map(|p| {
-        let dir = if p.is_dir() { p.to_path_buf() } else { p.parent().map(Path::to_path_buf).unwrap_or_default() };
-        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        let dir = if p.is_dir() {
+            p.to_path_buf()
+        } else {
+            p.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
         // Absolute, so that paths built on it (the PKI directory) do not depend on where the
         // playbook is (the built-in one lives in a temporary directory).
         dir.canonicalize().unwrap_or(dir)
@@ -159,7 +173,9 @@ fn inventory_dir(sources: &[String]) -> Option<PathBuf> {
 
 /// A private directory for SSH control sockets, short enough for the 108-byte socket limit.
 fn control_dir() -> std::io::Result<tempfile::TempDir> {
-    tempfile::Builder::new().prefix("etcdplay-").tempdir_in("/tmp")
+    tempfile::Builder::new()
+        .prefix("etcdplay-")
+        .tempdir_in("/tmp")
 }
 
 pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
@@ -176,7 +192,12 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
     }
     // No playbook given: the built-in one, kept on disk until the run ends.
     let builtin = match args.playbooks.is_empty() {
-        true => match crate::default_playbook::DefaultPlaybook::write(extra.get("etcd_group").and_then(serde_json::Value::as_str).unwrap_or("etcd")) {
+        true => match crate::default_playbook::DefaultPlaybook::write(
+            extra
+                .get("etcd_group")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("etcd"),
+        ) {
             Ok(p) => Some(p),
             Err(message) => {
                 eprintln!("ERROR: {message}");
@@ -193,7 +214,10 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         None => None,
         Some([format, file]) if format == "json" => Some(PathBuf::from(file)),
         Some(other) => {
-            eprintln!("ERROR: --output takes 'json FILE', got '{}'", other.join(" "));
+            eprintln!(
+                "ERROR: --output takes 'json FILE', got '{}'",
+                other.join(" ")
+            );
             return ExitCode::BadOptions;
         }
     };
@@ -201,8 +225,15 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let dirs: Vec<PathBuf> = prepared.playbooks.iter().flat_map(|p| p.plays.iter().map(|play| play.playbook_dir.clone())).collect();
-    let bad_ssh_args = crate::ssh_args_check::problems(prepared.inventory.as_ref(), &dirs, &extra, |h| prepared.inventory.inventory_file(h));
+    let dirs: Vec<PathBuf> = prepared
+        .playbooks
+        .iter()
+        .flat_map(|p| p.plays.iter().map(|play| play.playbook_dir.clone()))
+        .collect();
+    let bad_ssh_args =
+        crate::ssh_args_check::problems(prepared.inventory.as_ref(), &dirs, &extra, |h| {
+            prepared.inventory.inventory_file(h)
+        });
     if !bad_ssh_args.is_empty() {
         for p in &bad_ssh_args {
             eprintln!("ERROR: {p}");
@@ -220,7 +251,10 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
     if std::io::stdout().is_terminal() {
         reporters.push(Arc::new(ProgressReporter::new(args.verbose)));
     } else {
-        reporters.push(Arc::new(StreamReporter::new(std::io::stdout(), args.verbose)));
+        reporters.push(Arc::new(StreamReporter::new(
+            std::io::stdout(),
+            args.verbose,
+        )));
     }
     if let Some(path) = json_path {
         reporters.push(Arc::new(JsonReporter::new(path)));
@@ -245,9 +279,18 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         inventory_dir: inventory_dir(&args.inventory),
         read_ahead: !args.no_read_ahead,
     };
-    let search_dirs: Vec<PathBuf> = playbooks.iter().map(|p| p.parent().map(Path::to_path_buf).unwrap_or_default()).collect();
+    let search_dirs: Vec<PathBuf> = playbooks
+        .iter()
+        .map(|p| p.parent().map(Path::to_path_buf).unwrap_or_default())
+        .collect();
     let run_started = std::time::Instant::now();
-    let engine = Engine::new(prepared.inventory.clone(), connector, Arc::new(Fanout(reporters)), options, search_dirs);
+    let engine = Engine::new(
+        prepared.inventory.clone(),
+        connector,
+        Arc::new(Fanout(reporters)),
+        options,
+        search_dirs,
+    );
     let code = tokio::select! {
         result = run_all(&engine, &prepared.playbooks) => result,
         _ = interrupted() => {
@@ -258,7 +301,10 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
     // Every path closes the SSH masters and remote shells before exiting.
     engine.close().await;
     if args.timing {
-        print!("{}", crate::output::timing::render(&engine.timings(), run_started.elapsed()));
+        print!(
+            "{}",
+            crate::output::timing::render(&engine.timings(), run_started.elapsed())
+        );
     }
     drop(control);
     drop(builtin);

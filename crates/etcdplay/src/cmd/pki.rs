@@ -22,7 +22,12 @@ pub(crate) enum PkiCommand {
 pub(crate) struct ShowArgs {
     /// Inventory whose `pki/` directory to show (inside it when a directory, beside it when
     /// a file).
-    #[arg(short = 'i', long = "inventory", conflicts_with = "pki_dir", required_unless_present = "pki_dir")]
+    #[arg(
+        short = 'i',
+        long = "inventory",
+        conflicts_with = "pki_dir",
+        required_unless_present = "pki_dir"
+    )]
     pub(crate) inventory: Option<PathBuf>,
     /// The PKI directory itself.
     #[arg(long)]
@@ -56,7 +61,10 @@ fn show(args: &ShowArgs) -> ExitCode {
 /// The table for `dir`; an error when it does not exist (showing must not create it).
 fn render(dir: &Path) -> Result<String, String> {
     if !dir.is_dir() {
-        return Err(format!("PKI directory {} does not exist (etcdplay apply creates it)", dir.display()));
+        return Err(format!(
+            "PKI directory {} does not exist (etcdplay apply creates it)",
+            dir.display()
+        ));
     }
     let pki = PkiDir::open_or_create(dir).map_err(|e| e.to_string())?;
     let certs = pki.show().map_err(|e| e.to_string())?;
@@ -82,12 +90,19 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("pki");
         let mut pki = PkiDir::open_or_create(&dir).unwrap();
-        let member = MemberSpec { name: "lab1".into(), sans: vec!["lab1".into(), "10.0.0.1".into()] };
-        pki.ensure_all(&[member], &EnsureOptions::default()).unwrap();
+        let member = MemberSpec {
+            name: "lab1".into(),
+            sans: vec!["lab1".into(), "10.0.0.1".into()],
+        };
+        pki.ensure_all(&[member], &EnsureOptions::default())
+            .unwrap();
         let table = render(&dir).unwrap();
         for want in ["ca.pem", "lab1.pem", "client.pem"] {
             assert!(table.contains(want), "{want} missing from:\n{table}");
         }
-        assert!(!table.contains("-key.pem") && !table.contains("PRIVATE KEY"), "{table}");
+        assert!(
+            !table.contains("-key.pem") && !table.contains("PRIVATE KEY"),
+            "{table}"
+        );
     }
 }

@@ -35,7 +35,10 @@ pub(crate) struct JsonReporter {
 
 impl JsonReporter {
     pub(crate) fn new(path: PathBuf) -> Self {
-        JsonReporter { path, state: Mutex::new(State::default()) }
+        JsonReporter {
+            path,
+            state: Mutex::new(State::default()),
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -87,7 +90,9 @@ impl Reporter for Fanout {
         self.0.iter().for_each(|r| r.play_start(name, hosts));
     }
     fn task_start(&self, kind: TaskKindLabel, header: &str, hosts: &[String]) {
-        self.0.iter().for_each(|r| r.task_start(kind, header, hosts));
+        self.0
+            .iter()
+            .for_each(|r| r.task_start(kind, header, hosts));
     }
     fn host_event(&self, event: &HostEvent) {
         self.0.iter().for_each(|r| r.host_event(event));

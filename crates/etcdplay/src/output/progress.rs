@@ -22,17 +22,32 @@ pub(crate) struct ProgressReporter {
 impl ProgressReporter {
     pub(crate) fn new(verbose: u8) -> Self {
         let bar = ProgressBar::new_spinner();
-        bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed}] {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed}] {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         bar.enable_steady_tick(Duration::from_millis(120));
-        ProgressReporter { stream: StreamReporter::new(std::io::stdout(), verbose), bar, waiting: Mutex::new(BTreeSet::new()) }
+        ProgressReporter {
+            stream: StreamReporter::new(std::io::stdout(), verbose),
+            bar,
+            waiting: Mutex::new(BTreeSet::new()),
+        }
     }
 
     fn refresh(&self) {
         let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
         let names: Vec<&str> = waiting.iter().map(String::as_str).take(8).collect();
         let more = waiting.len().saturating_sub(names.len());
-        let suffix = if more > 0 { format!(" and {more} more") } else { String::new() };
-        self.bar.set_message(if waiting.is_empty() { String::new() } else { format!("waiting for {}{suffix}", names.join(", ")) });
+        let suffix = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        self.bar.set_message(if waiting.is_empty() {
+            String::new()
+        } else {
+            format!("waiting for {}{suffix}", names.join(", "))
+        });
     }
 
     fn print(&self, f: impl FnOnce()) {
@@ -54,12 +69,18 @@ impl Reporter for ProgressReporter {
         self.refresh();
     }
     fn host_event(&self, event: &HostEvent) {
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&event.host);
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&event.host);
         self.print(|| self.stream.host_event(event));
         self.refresh();
     }
     fn task_end(&self) {
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.refresh();
     }
     fn warning(&self, message: &str) {

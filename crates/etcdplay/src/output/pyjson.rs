@@ -12,7 +12,14 @@ pub(crate) fn dumps(value: &Value) -> String {
 
 /// `json.dumps(value, indent=4, sort_keys=True)`, as Ansible's callback shows `debug:` output.
 pub(crate) fn dumps_pretty(value: &Value) -> String {
-    py_dumps(&from_json_value(value), JsonStyle { indent: Some(4), sort_keys: true }).unwrap_or_else(|_| value.to_string())
+    py_dumps(
+        &from_json_value(value),
+        JsonStyle {
+            indent: Some(4),
+            sort_keys: true,
+        },
+    )
+    .unwrap_or_else(|_| value.to_string())
 }
 
 #[cfg(test)]
@@ -22,7 +29,13 @@ mod tests {
 
     #[test]
     fn matches_python_default_separators_and_escapes() {
-        assert_eq!(dumps_pretty(&json!({"msg": "hi", "a": [1, {}]})), "{\n    \"a\": [\n        1,\n        {}\n    ],\n    \"msg\": \"hi\"\n}");
-        assert_eq!(dumps(&json!({"changed": false, "msg": "a\"b", "l": [1, "é"]})), r#"{"changed": false, "msg": "a\"b", "l": [1, "\u00e9"]}"#);
+        assert_eq!(
+            dumps_pretty(&json!({"msg": "hi", "a": [1, {}]})),
+            "{\n    \"a\": [\n        1,\n        {}\n    ],\n    \"msg\": \"hi\"\n}"
+        );
+        assert_eq!(
+            dumps(&json!({"changed": false, "msg": "a\"b", "l": [1, "é"]})),
+            r#"{"changed": false, "msg": "a\"b", "l": [1, "\u00e9"]}"#
+        );
     }
 }

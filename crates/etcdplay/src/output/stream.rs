@@ -22,12 +22,17 @@ fn banner(title: &str) -> String {
 
 impl<W: Write + Send> StreamReporter<W> {
     pub(crate) fn new(out: W, verbose: u8) -> Self {
-        StreamReporter { out: Mutex::new(out), verbose }
+        StreamReporter {
+            out: Mutex::new(out),
+            verbose,
+        }
     }
 
     #[cfg(test)]
     pub(crate) fn into_inner(self) -> W {
-        self.out.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.out
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn write(&self, text: &str) {
@@ -74,7 +79,11 @@ impl<W: Write + Send> Reporter for StreamReporter<W> {
 
     fn host_event(&self, event: &HostEvent) {
         let host = host_label(event);
-        let item = event.item_label.as_ref().map(|l| format!(" => (item={l})")).unwrap_or_default();
+        let item = event
+            .item_label
+            .as_ref()
+            .map(|l| format!(" => (item={l})"))
+            .unwrap_or_default();
         let mut text = String::new();
         // Ansible prints a diff, then an empty line, then the host's status line.
         if let Some(diff) = event.diff.as_deref().filter(|d| !d.is_empty()) {
@@ -86,7 +95,11 @@ impl<W: Write + Send> Reporter for StreamReporter<W> {
         }
         match event.status {
             HostStatus::Ok | HostStatus::Changed => {
-                let word = if event.status == HostStatus::Ok { "ok" } else { "changed" };
+                let word = if event.status == HostStatus::Ok {
+                    "ok"
+                } else {
+                    "changed"
+                };
                 text.push_str(&format!("{word}: {host}{item}"));
                 if let Some(shown) = &event.debug_output {
                     text.push_str(&format!(" => {}", super::pyjson::dumps_pretty(shown)));
@@ -97,7 +110,10 @@ impl<W: Write + Send> Reporter for StreamReporter<W> {
             HostStatus::Skipped => text.push_str(&format!("skipping: {host}{item}")),
             HostStatus::Failed | HostStatus::Ignored => {
                 if item.is_empty() {
-                    text.push_str(&format!("fatal: {host}: FAILED! => {}", failure_json(event)));
+                    text.push_str(&format!(
+                        "fatal: {host}: FAILED! => {}",
+                        failure_json(event)
+                    ));
                 } else {
                     text.push_str(&format!("failed: {host}{item} => {}", failure_json(event)));
                 }
@@ -106,7 +122,10 @@ impl<W: Write + Send> Reporter for StreamReporter<W> {
                 }
             }
             HostStatus::Unreachable => {
-                text.push_str(&format!("fatal: {host}: UNREACHABLE! => {}", failure_json(event)));
+                text.push_str(&format!(
+                    "fatal: {host}: UNREACHABLE! => {}",
+                    failure_json(event)
+                ));
             }
         }
         text.push('\n');
@@ -162,7 +181,14 @@ mod tests {
         failed.result = serde_json::json!({"changed": false, "msg": "boom"});
         r.host_event(&failed);
         let mut stats = Stats::new();
-        stats.insert("etcd1".into(), HostStats { ok: 3, changed: 1, ..HostStats::default() });
+        stats.insert(
+            "etcd1".into(),
+            HostStats {
+                ok: 3,
+                changed: 1,
+                ..HostStats::default()
+            },
+        );
         r.recap(&stats);
         let text = String::from_utf8(r.into_inner()).unwrap();
         let expected = "\nPLAY [etcd] ********************************************************************\n\

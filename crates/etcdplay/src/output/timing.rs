@@ -7,10 +7,21 @@ use etcdplay_engine::TimingEntry;
 
 /// The timing table as text.
 pub(crate) fn render(entries: &[TimingEntry], total: Duration) -> String {
-    let mut out = String::from("TIMING ************************************************************************\n");
+    let mut out = String::from(
+        "TIMING ************************************************************************\n",
+    );
     for e in entries {
-        let host = e.slowest_host.as_ref().map(|h| format!(" (slowest: {h})")).unwrap_or_default();
-        out.push_str(&format!("{:>9.3}s  {}{}\n", e.wall.as_secs_f64(), e.phase, host));
+        let host = e
+            .slowest_host
+            .as_ref()
+            .map(|h| format!(" (slowest: {h})"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{:>9.3}s  {}{}\n",
+            e.wall.as_secs_f64(),
+            e.phase,
+            host
+        ));
     }
     out.push_str(&format!("{:>9.3}s  total wall time\n", total.as_secs_f64()));
     out
@@ -22,7 +33,11 @@ mod tests {
 
     #[test]
     fn one_line_per_phase_and_a_total() {
-        let entries = vec![TimingEntry { phase: "etcds : Start etcd daemon".into(), slowest_host: Some("lab2".into()), wall: Duration::from_millis(1234) }];
+        let entries = vec![TimingEntry {
+            phase: "etcds : Start etcd daemon".into(),
+            slowest_host: Some("lab2".into()),
+            wall: Duration::from_millis(1234),
+        }];
         let text = render(&entries, Duration::from_millis(2000));
         assert_eq!(
             text,

@@ -49,7 +49,11 @@ impl ReaderBinary {
     fn from_bytes(bytes: Vec<u8>, platform: String) -> Self {
         let digest = Sha1::digest(&bytes);
         let tag: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-        ReaderBinary { bytes: bytes.into(), tag, platform }
+        ReaderBinary {
+            bytes: bytes.into(),
+            tag,
+            platform,
+        }
     }
 
     /// The reader next to the running executable, loaded and hashed once per run.
@@ -58,7 +62,11 @@ impl ReaderBinary {
         BINARY
             .get_or_init(|| async {
                 let path = beside_current_exe()?;
-                tokio::task::spawn_blocking(move || ReaderBinary::load(&path)).await.ok().flatten().map(Arc::new)
+                tokio::task::spawn_blocking(move || ReaderBinary::load(&path))
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(Arc::new)
             })
             .await
             .clone()
@@ -115,16 +123,47 @@ pub(crate) struct HostReader<'a> {
 }
 
 impl HostReader<'_> {
-    pub(crate) async fn read(&self, transport: &dyn Transport, become_: Option<&Become>, data_dir: &str, wal_dir: Option<&str>, block_size: usize) -> Result<HostRead, NotOnHost> {
+    pub(crate) async fn read(
+        &self,
+        transport: &dyn Transport,
+        become_: Option<&Become>,
+        data_dir: &str,
+        wal_dir: Option<&str>,
+        block_size: usize,
+    ) -> Result<HostRead, NotOnHost> {
         let mut round_trips = 0;
-        self.try_read(transport, become_, data_dir, wal_dir, block_size, &mut round_trips).await.map_err(|why| NotOnHost { why, round_trips })
+        self.try_read(
+            transport,
+            become_,
+            data_dir,
+            wal_dir,
+            block_size,
+            &mut round_trips,
+        )
+        .await
+        .map_err(|why| NotOnHost { why, round_trips })
     }
 
-    async fn try_read(&self, transport: &dyn Transport, become_: Option<&Become>, data_dir: &str, wal_dir: Option<&str>, block_size: usize, round_trips: &mut usize) -> Result<HostRead, String> {
+    async fn try_read(
+        &self,
+        transport: &dyn Transport,
+        become_: Option<&Become>,
+        data_dir: &str,
+        wal_dir: Option<&str>,
+        block_size: usize,
+        round_trips: &mut usize,
+    ) -> Result<HostRead, String> {
         let script = self.run_script(data_dir, wal_dir, block_size);
         for attempt in 0..2 {
             *round_trips += 1;
-            let out = transport.exec(ExecRequest { script: script.clone(), become_: become_.cloned(), ..ExecRequest::default() }).await.map_err(|e| e.to_string())?;
+            let out = transport
+                .exec(ExecRequest {
+                    script: script.clone(),
+                    become_: become_.cloned(),
+                    ..ExecRequest::default()
+                })
+                .await
+                .map_err(|e| e.to_string())?;
             let stdout = String::from_utf8_lossy(&out.stdout);
             match (out.rc, stdout.trim()) {
                 (0, UNSUPPORTED) => return Err(format!("the host is not {}", self.binary.platform)),
@@ -149,7 +188,11 @@ impl HostReader<'_> {
     }
 
     fn host_path(&self) -> String {
-        format!("{}/{READER_NAME}-{}", self.cache_dir.trim_end_matches('/'), self.binary.tag)
+        format!(
+            "{}/{READER_NAME}-{}",
+            self.cache_dir.trim_end_matches('/'),
+            self.binary.tag
+        )
     }
 
     /// The one script of a check: run the cached reader if it is there and safe to run (its
@@ -201,7 +244,12 @@ mod tests {
             state: DataDirState::Initialized {
                 local_id: u64::MAX - 1,
                 cluster_id: 3,
-                members: vec![Member { id: u64::MAX - 1, name: "m1".into(), peer_urls: vec!["http://10.0.0.1:2380".into()], ..Member::default() }],
+                members: vec![Member {
+                    id: u64::MAX - 1,
+                    name: "m1".into(),
+                    peer_urls: vec!["http://10.0.0.1:2380".into()],
+                    ..Member::default()
+                }],
                 warnings: vec!["w".into()],
             },
         })
@@ -209,7 +257,11 @@ mod tests {
 
     /// A stand-in reader: a shell script that logs its arguments and prints `answer`.
     fn fake_reader(answer: &str, log: &Path) -> ReaderBinary {
-        let script = format!("#!/bin/sh\nprintf '%s\\n' \"$@\" >>{}\nprintf '%s\\n' {}\n", shell_quote(&log.to_string_lossy()), shell_quote(answer));
+        let script = format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" >>{}\nprintf '%s\\n' {}\n",
+            shell_quote(&log.to_string_lossy()),
+            shell_quote(answer)
+        );
         ReaderBinary::from_bytes(script.into_bytes(), control_platform().unwrap())
     }
 
@@ -217,13 +269,31 @@ mod tests {
         read_as(binary, cache, data_dir, true).await
     }
 
-    async fn read_as(binary: &ReaderBinary, cache: &Path, data_dir: &str, may_write: bool) -> Result<HostRead, String> {
+    async fn read_as(
+        binary: &ReaderBinary,
+        cache: &Path,
+        data_dir: &str,
+        may_write: bool,
+    ) -> Result<HostRead, String> {
         let cache = cache.to_string_lossy().into_owned();
-        let reader = HostReader { binary, cache_dir: &cache, may_write };
-        reader.read(&LocalTransport::new("h1"), None, data_dir, Some("/w a'l"), 8 << 20).await.map_err(|e| {
-            assert!((1..=3).contains(&e.round_trips), "{e:?}");
-            e.why
-        })
+        let reader = HostReader {
+            binary,
+            cache_dir: &cache,
+            may_write,
+        };
+        reader
+            .read(
+                &LocalTransport::new("h1"),
+                None,
+                data_dir,
+                Some("/w a'l"),
+                8 << 20,
+            )
+            .await
+            .map_err(|e| {
+                assert!((1..=3).contains(&e.round_trips), "{e:?}");
+                e.why
+            })
     }
 
     #[tokio::test]
@@ -240,12 +310,22 @@ mod tests {
         assert_eq!(second.result.unwrap(), initialized().unwrap());
         // The arguments arrive as words, the data dir after `--`.
         let args = std::fs::read_to_string(&log).unwrap();
-        assert_eq!(args, "--block-size\n8388608\n--wal-dir\n/w a'l\n--\n/data dir\n".repeat(2));
+        assert_eq!(
+            args,
+            "--block-size\n8388608\n--wal-dir\n/w a'l\n--\n/data dir\n".repeat(2)
+        );
         let dir_mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
         assert_eq!(dir_mode, 0o700);
-        let names: Vec<String> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         assert_eq!(names, vec![format!("{READER_NAME}-{}", binary.tag)]);
-        let file_mode = std::fs::metadata(cache.join(&names[0])).unwrap().permissions().mode() & 0o777;
+        let file_mode = std::fs::metadata(cache.join(&names[0]))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(file_mode, 0o755);
     }
 
@@ -258,10 +338,16 @@ mod tests {
         let binary = fake_reader(&encode_result(&initialized()), &log);
         let why = read_as(&binary, &cache, "/d", false).await.unwrap_err();
         assert!(why.contains("--check"), "{why}");
-        assert!(!tmp.path().join("cache").exists(), "check mode created the cache dir");
+        assert!(
+            !tmp.path().join("cache").exists(),
+            "check mode created the cache dir"
+        );
         read(&binary, &cache, "/d").await.unwrap();
         let cached = read_as(&binary, &cache, "/d", false).await.unwrap();
-        assert_eq!((cached.round_trips, cached.result.unwrap()), (1, initialized().unwrap()));
+        assert_eq!(
+            (cached.round_trips, cached.result.unwrap()),
+            (1, initialized().unwrap())
+        );
     }
 
     #[tokio::test]
@@ -271,13 +357,22 @@ mod tests {
         let cache = tmp.path().join("bin");
         let old = fake_reader(&encode_result(&initialized()), &log);
         read(&old, &cache, "/d").await.unwrap();
-        let error = Err(DataDirError::Source { path: "member/wal".into(), source: SourceError::Io(std::io::Error::from_raw_os_error(13)) });
+        let error = Err(DataDirError::Source {
+            path: "member/wal".into(),
+            source: SourceError::Io(std::io::Error::from_raw_os_error(13)),
+        });
         let new = fake_reader(&encode_result(&error), &log);
         assert_ne!(old.tag, new.tag);
         let got = read(&new, &cache, "/d").await.unwrap();
         assert_eq!(got.round_trips, 3);
-        assert_eq!(got.result.unwrap_err().to_string(), "member/wal: Permission denied (os error 13)");
-        let names: Vec<String> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            got.result.unwrap_err().to_string(),
+            "member/wal: Permission denied (os error 13)"
+        );
+        let names: Vec<String> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         assert_eq!(names, vec![format!("{READER_NAME}-{}", new.tag)]);
     }
 
@@ -286,22 +381,48 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let log = tmp.path().join("args");
         // A binary the host cannot execute (like a missing glibc symbol: exit 127/1 + stderr).
-        let broken = ReaderBinary::from_bytes(b"#!/nonexistent/interpreter\n".to_vec(), control_platform().unwrap());
-        let e = read(&broken, &tmp.path().join("c1"), "/d").await.err().unwrap();
-        assert!(e.contains("exited with 126") || e.contains("exited with 127") || e.contains("exited with 2"), "{e}");
+        let broken = ReaderBinary::from_bytes(
+            b"#!/nonexistent/interpreter\n".to_vec(),
+            control_platform().unwrap(),
+        );
+        let e = read(&broken, &tmp.path().join("c1"), "/d")
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            e.contains("exited with 126")
+                || e.contains("exited with 127")
+                || e.contains("exited with 2"),
+            "{e}"
+        );
         // Output that is not an answer.
         let chatty = fake_reader("hello", &log);
-        let e = read(&chatty, &tmp.path().join("c2"), "/d").await.err().unwrap();
-        assert!(e.contains("not the output of etcdplay-datadir-reader"), "{e}");
+        let e = read(&chatty, &tmp.path().join("c2"), "/d")
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            e.contains("not the output of etcdplay-datadir-reader"),
+            "{e}"
+        );
         // Another platform.
         let foreign = ReaderBinary::from_bytes(b"x".to_vec(), "Plan9 pdp11".into());
-        let e = read(&foreign, &tmp.path().join("c3"), "/d").await.err().unwrap();
+        let e = read(&foreign, &tmp.path().join("c3"), "/d")
+            .await
+            .err()
+            .unwrap();
         assert_eq!(e, "the host is not Plan9 pdp11");
-        assert!(!tmp.path().join("c3").exists(), "nothing is written for a foreign host");
+        assert!(
+            !tmp.path().join("c3").exists(),
+            "nothing is written for a foreign host"
+        );
         // A cache dir that cannot be created (a file is in the way).
         std::fs::write(tmp.path().join("file"), b"").unwrap();
         let good = fake_reader(&encode_result(&initialized()), &log);
-        let e = read(&good, &tmp.path().join("file/bin"), "/d").await.err().unwrap();
+        let e = read(&good, &tmp.path().join("file/bin"), "/d")
+            .await
+            .err()
+            .unwrap();
         assert!(e.contains("cannot be made private"), "{e}");
     }
 
@@ -316,6 +437,9 @@ mod tests {
         // Not trusted as it is: the directory is made private again and the reader re-uploaded.
         let again = read(&binary, &cache, "/d").await.unwrap();
         assert_eq!(again.round_trips, 3);
-        assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
     }
 }
