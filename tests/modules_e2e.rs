@@ -21,7 +21,7 @@ const RESET: &str =
     systemctl unmask etcdplay-modtest-masked.service 2>/dev/null; \
     rm -f /etc/systemd/system/etcdplay-modtest-*.service; systemctl daemon-reload; \
     userdel emtuser 2>/dev/null; groupdel emtgroup 2>/dev/null; \
-    rm -rf /srv/etcdplay-modules-test /tmp/.etcdplay-archive-*; true";
+    rm -rf /srv/etcdplay-modules-test /var/cache/etcdplay/archives; true";
 
 /// Everything the playbook can touch on a host, as text: path/mode/owner/group/type/links of
 /// every path, contents' sha256, unit states with main pids (a restart changes the pid), and

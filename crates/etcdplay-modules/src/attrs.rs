@@ -61,7 +61,9 @@ impl Attrs {
         // chmod on a symlink would change its target, which is not what "the link's mode" means.
         if let (Some(spec), false) = (&self.mode, st.is_link()) {
             let want = spec.apply(st.mode, st.is_dir());
-            if want != st.mode & 0o7777 {
+            // A chown above clears setuid/setgid bits, so a mode holding them is set again.
+            let ids_cleared = !commands.is_empty() && want & 0o6000 != 0;
+            if want != st.mode & 0o7777 || ids_cleared {
                 commands.push(format!("chmod {want:o} -- {q}"));
                 mode = want;
             }

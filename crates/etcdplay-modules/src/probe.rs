@@ -9,9 +9,10 @@ use base64::Engine;
 
 const MARK: &[u8] = b"\n@@etcdplay:";
 
-/// Shell functions every probe script may use. `ep_stat PATH` prints the lstat line, the link
-/// target, and the sha1 of a regular file (following a link, as copy compares content through
-/// one). `ep_b64 PATH` prints a regular file's content as base64 on one line.
+/// Shell functions every probe script may use. `ep_stat PATH` prints the lstat line, for a
+/// link its target and the path it finally resolves to (both base64: a file name may hold a
+/// newline, which would otherwise forge the lines after it), and the sha1 of a regular file
+/// (following a link, as copy compares content through one). `ep_b64 PATH` prints a regular file's content as base64 on one line.
 /// `ep_parent_is_dir PATH` prints `yes` when `dirname PATH` is a directory, computing the
 /// dirname with shell builtins (one process less per probe).
 ///
@@ -27,7 +28,10 @@ pub(crate) const FUNCS: &str = r#"ep_stat() {
   if [ -e "$1" ] || [ -L "$1" ]; then
     ep_l=$(stat -c 'stat|%F|%a|%u|%g|%U|%G|%s|%.9Y|%.9X|%.9Z|%i|%h|%d' -- "$1") || return 0
     printf '%s\n' "$ep_l"
-    if [ -L "$1" ]; then printf 'link|%s\n' "$(readlink -- "$1")"; fi
+    if [ -L "$1" ]; then
+      printf 'link|%s\n' "$(readlink -n -- "$1" | base64 -w0)"
+      printf 'real|%s\n' "$(readlink -f -n -- "$1" | base64 -w0)"
+    fi
     if [ -f "$1" ] && [ -r "$1" ]; then ep_sha1 "$1" "$ep_l"; printf 'sha1|%s\n' "$ep_s"; fi
   fi
   return 0
@@ -129,7 +133,18 @@ pub(crate) struct PathState {
     pub(crate) nlink: u64,
     pub(crate) dev: u64,
     pub(crate) link_target: Option<String>,
+    /// Where a link finally points (`readlink -f`): the file that writing through it changes.
+    pub(crate) real_path: Option<String>,
     pub(crate) sha1: Option<String>,
+}
+
+/// A path `ep_stat` printed as base64 (bytes that are not UTF-8 are replaced, as everywhere a
+/// path is shown).
+fn decode_path(b64: &str) -> Result<String, String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .map_err(|_| format!("bad path '{b64}' in stat output"))
 }
 
 impl PathState {
@@ -173,7 +188,11 @@ impl PathState {
                     st.nlink = num(f[11])?;
                     st.dev = num(f[12])?;
                 }
-                (Some("link"), Some(target)) => st.link_target = Some(target.to_string()),
+                (Some("link"), Some(target)) => st.link_target = Some(decode_path(target)?),
+                // Empty when `readlink -f` cannot resolve it (a missing directory on the way).
+                (Some("real"), Some(real)) => {
+                    st.real_path = Some(decode_path(real)?).filter(|p| !p.is_empty())
+                }
                 (Some("sha1"), Some(sum)) if sum.len() == 40 => st.sha1 = Some(sum.to_string()),
                 _ => {}
             }
@@ -259,7 +278,7 @@ mod tests {
     #[test]
     fn stat_lines_parse() {
         // Recorded from GNU coreutils 9.1 on Debian 12.
-        let rec = "stat|symbolic link|777|0|0|root|root|27|1778311730.000000000|1778311730.000000000|1778311730.000000000|688|1|64768\nlink|/usr/share/zoneinfo/Etc/UTC\n";
+        let rec = "stat|symbolic link|777|0|0|root|root|27|1778311730.000000000|1778311730.000000000|1778311730.000000000|688|1|64768\nlink|L3Vzci9zaGFyZS96b25laW5mby9FdGMvVVRD\nreal|L3Vzci9zaGFyZS96b25laW5mby9FdGMvVVRD\n";
         let st = PathState::parse(rec).unwrap();
         assert!(st.is_link() && st.exists);
         assert_eq!(
@@ -343,6 +362,54 @@ mod tests {
             .to_string();
         std::fs::write(&entry, format!("{key} abc\n")).unwrap();
         assert_eq!(probed_sha1(&sums, &file), Some(sha1_of(b"other version")));
+    }
+
+    /// Runs `ep_stat PATH` through `/bin/sh` and parses what it printed.
+    fn probed_state(path: &std::path::Path) -> PathState {
+        let out = std::process::Command::new("/bin/sh")
+            .args(["-c", &format!("{FUNCS}ep_stat \"$1\""), "sh"])
+            .arg(path)
+            .env("EP_SUMS_DIR", path.with_extension("sums"))
+            .output()
+            .unwrap();
+        PathState::parse(&String::from_utf8(out.stdout).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_newline_in_a_link_target_forges_no_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("link");
+        let forged = format!("nowhere\nsha1|{}\nreal|/etc/shadow", "f".repeat(40));
+        std::os::unix::fs::symlink(&forged, &link).unwrap();
+        let st = probed_state(&link);
+        assert!(st.is_link());
+        assert_eq!(st.link_target.as_deref(), Some(forged.as_str()));
+        assert_eq!(st.sha1, None, "a dangling link has no checksum");
+        assert_eq!(
+            st.real_path, None,
+            "no directory named like the target's start"
+        );
+        let plain = dir.path().join("plain");
+        let forged = format!("nowhere\nsha1|{}", "f".repeat(40));
+        std::os::unix::fs::symlink(&forged, &plain).unwrap();
+        let st = probed_state(&plain);
+        assert_eq!(st.sha1, None);
+        let real = std::fs::canonicalize(dir.path()).unwrap().join(&forged);
+        assert_eq!(st.real_path.as_deref(), real.to_str());
+    }
+
+    #[test]
+    fn a_link_reports_the_file_it_resolves_to() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        std::fs::write(dir.path().join("d/target"), b"x").unwrap();
+        std::os::unix::fs::symlink("d/target", dir.path().join("l1")).unwrap();
+        std::os::unix::fs::symlink("l1", dir.path().join("l2")).unwrap();
+        let st = probed_state(&dir.path().join("l2"));
+        assert_eq!(st.link_target.as_deref(), Some("l1"));
+        let real = std::fs::canonicalize(dir.path().join("d/target")).unwrap();
+        assert_eq!(st.real_path.as_deref(), real.to_str());
+        assert_eq!(st.sha1, Some(sha1_of(b"x")));
     }
 
     #[test]

@@ -110,6 +110,7 @@ const COPY: &[ArgSpec] = &[
     GROUP,
     a("backup", Bool),
     a("force", Bool),
+    a("follow", Bool),
 ];
 const TEMPLATE: &[ArgSpec] = &[
     r("src", Path),
@@ -119,6 +120,7 @@ const TEMPLATE: &[ArgSpec] = &[
     GROUP,
     a("backup", Bool),
     a("force", Bool),
+    a("follow", Bool),
     a("trim_blocks", Bool),
     a("lstrip_blocks", Bool),
 ];

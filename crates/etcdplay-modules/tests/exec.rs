@@ -307,7 +307,24 @@ async fn unarchive_tar_and_zip_converge() {
         )
         .await;
     assert!(r.failed);
-    // The uploaded copy is cached under a content-addressed name; remove the test's one.
+    // The uploaded copy is cached in the private cache dir, never in a shared one such as /tmp.
+    let cache = if String::from_utf8_lossy(
+        &std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .trim()
+        == "0"
+    {
+        "/var/cache/etcdplay/archives".to_string()
+    } else {
+        format!(
+            "{}/.cache/etcdplay/archives",
+            std::env::var("HOME").unwrap()
+        )
+    };
     let sum: String = {
         use sha1::Digest;
         sha1::Sha1::digest(std::fs::read(&tgz).unwrap())
@@ -315,7 +332,27 @@ async fn unarchive_tar_and_zip_converge() {
             .map(|x| format!("{x:02x}"))
             .collect()
     };
-    std::fs::remove_file(format!("/tmp/.etcdplay-archive-{}.tar", &sum[..16])).unwrap();
+    let cached: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(&sum[..16]))
+        .collect();
+    assert_eq!(
+        cached.len(),
+        1,
+        "one cached copy for the destination: {cached:?}"
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{cache}");
+    }
+    std::fs::remove_file(&cached[0]).unwrap();
+    assert!(!std::fs::read_dir("/tmp").unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains(&sum[..16])));
 }
 
 fn which(tool: &str) -> bool {

@@ -416,3 +416,80 @@ async fn copy_reads_a_local_src_only_to_upload_it() {
         "nothing to upload, nothing read"
     );
 }
+
+/// A destination that is a symlink to a private file (a secret, mode 0600).
+fn linked_secret(env: &Env) -> (String, String) {
+    let secret = env.p("secret.key");
+    std::fs::write(&secret, "key=1\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = env.p("link.conf");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    (secret, link)
+}
+
+#[tokio::test]
+async fn lineinfile_and_blockinfile_write_through_a_link_keeping_the_targets_mode() {
+    let env = Env::new();
+    let (secret, link) = linked_secret(&env);
+    let r = env
+        .run("lineinfile", json!({"path": link, "line": "extra=2"}))
+        .await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(&secret).unwrap(),
+        "key=1\nextra=2\n"
+    );
+    assert_eq!(mode_of(&secret), 0o600);
+    assert!(
+        !env.run("lineinfile", json!({"path": link, "line": "extra=2"}))
+            .await
+            .changed
+    );
+
+    let r = env
+        .run("blockinfile", json!({"path": link, "block": "b=3"}))
+        .await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert!(std::fs::read_to_string(&secret).unwrap().contains("b=3\n"));
+    assert_eq!(mode_of(&secret), 0o600);
+}
+
+#[tokio::test]
+async fn copy_replaces_a_link_unless_told_to_follow_it() {
+    let env = Env::new();
+    let (secret, link) = linked_secret(&env);
+    // Same content as the target: Ansible still replaces the link (changed), with a file of
+    // the default mode, never the link's 0777, and leaves the target alone.
+    let r = env
+        .run("copy", json!({"content": "key=1\n", "dest": link}))
+        .await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_file());
+    assert_eq!(mode_of(&link), 0o644);
+    assert_eq!(std::fs::read_to_string(&link).unwrap(), "key=1\n");
+    assert_eq!(mode_of(&secret), 0o600);
+
+    let link2 = env.p("link2.conf");
+    std::os::unix::fs::symlink(&secret, &link2).unwrap();
+    std::fs::write(env.control.root.join("t.j2"), "name={{ name }}\n").unwrap();
+    let r = env
+        .run(
+            "template",
+            json!({"src": "t.j2", "dest": link2, "follow": true}),
+        )
+        .await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "name=node-1\n");
+    assert!(std::fs::symlink_metadata(&link2).unwrap().is_symlink());
+    assert_eq!(mode_of(&secret), 0o600);
+    assert!(
+        !env.run(
+            "template",
+            json!({"src": "t.j2", "dest": link2, "follow": true})
+        )
+        .await
+        .changed
+    );
+}

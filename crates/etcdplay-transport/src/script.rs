@@ -45,19 +45,35 @@ pub(crate) fn put_script(req: &PutRequest, len: usize) -> String {
     script.push_str(&format!(
         "got=$(wc -c < \"$tmp\")\n[ \"$got\" -eq {len} ] || {{ echo \"upload cut short: $got of {len} bytes arrived\" >&2; exit 1; }}\n"
     ));
+    // Owner and group first: chown clears the setuid and setgid bits that chmod sets.
+    // A file being replaced keeps its owner and group unless others are asked for, as
+    // Ansible's atomic move does (where that is not allowed, the writer's stay). A link at
+    // `dest` is replaced, not written through: its target's attributes are not taken either.
+    let replaces_file = "[ -f \"$dest\" ] && ! [ -L \"$dest\" ]";
+    match (&req.owner, &req.group) {
+        (Some(owner), group) => {
+            script.push_str(&format!("chown -- {} \"$tmp\"\n", sh_quote(owner)));
+            if let Some(group) = group {
+                script.push_str(&format!("chgrp -- {} \"$tmp\"\n", sh_quote(group)));
+            }
+        }
+        (None, Some(group)) => {
+            script.push_str(&format!(
+                "if {replaces_file}; then chown --reference=\"$dest\" -- \"$tmp\" 2>/dev/null || :; fi\n"
+            ));
+            script.push_str(&format!("chgrp -- {} \"$tmp\"\n", sh_quote(group)));
+        }
+        (None, None) => script.push_str(&format!(
+            "if {replaces_file}; then chown --reference=\"$dest\" -- \"$tmp\" 2>/dev/null || :; fi\n"
+        )),
+    }
     match req.mode {
         Some(mode) => script.push_str(&format!("chmod {mode:o} \"$tmp\"\n")),
         // Keep the mode of the file being replaced; a new file gets 0644 like Ansible's default
         // umask would give it.
-        None => script.push_str(
-            "if [ -e \"$dest\" ]; then chmod \"$(stat -c %a \"$dest\")\" \"$tmp\"; else chmod 644 \"$tmp\"; fi\n",
-        ),
-    }
-    if let Some(owner) = &req.owner {
-        script.push_str(&format!("chown {} \"$tmp\"\n", sh_quote(owner)));
-    }
-    if let Some(group) = &req.group {
-        script.push_str(&format!("chgrp {} \"$tmp\"\n", sh_quote(group)));
+        None => script.push_str(&format!(
+            "if {replaces_file}; then chmod --reference=\"$dest\" -- \"$tmp\"; else chmod 644 \"$tmp\"; fi\n"
+        )),
     }
     script.push_str("mv -f \"$tmp\" \"$dest\"\ntrap - EXIT\n");
     script
@@ -213,6 +229,80 @@ mod tests {
         assert!(ok);
         assert_eq!(content, b"0123456789");
         assert_eq!(names, ["dest"]);
+    }
+
+    /// Runs the put script of `req` with `content` on its input; panics when it fails.
+    fn put(req: &PutRequest, content: &[u8]) {
+        use std::io::Write;
+        let mut child = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(put_script(req, content.len()))
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(content)
+            .expect("write stdin");
+        assert!(child.wait().expect("wait").success(), "put script failed");
+    }
+
+    fn mode_of(path: &std::path::Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::symlink_metadata(path)
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+
+    #[test]
+    fn a_link_at_dest_is_replaced_by_a_file_of_the_default_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, b"key\n").expect("write");
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let dest = dir.path().join("dest");
+        std::os::unix::fs::symlink(&secret, &dest).expect("symlink");
+        let req = PutRequest {
+            dest: dest.to_string_lossy().into_owned(),
+            ..PutRequest::default()
+        };
+        put(&req, b"new\n");
+        assert!(std::fs::symlink_metadata(&dest).expect("stat").is_file());
+        assert_eq!(mode_of(&dest), 0o644, "not the link's 0777");
+        assert_eq!(std::fs::read(&secret).expect("read"), b"key\n");
+        assert_eq!(mode_of(&secret), 0o600);
+    }
+
+    #[test]
+    fn a_replaced_file_keeps_its_mode_and_set_id_bits_survive_the_owner_change() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = dir.path().join("dest");
+        std::fs::write(&dest, b"old").expect("write");
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        let mut req = PutRequest {
+            dest: dest.to_string_lossy().into_owned(),
+            ..PutRequest::default()
+        };
+        put(&req, b"new");
+        assert_eq!(mode_of(&dest), 0o640);
+        let me = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .expect("id");
+        req.owner = Some(String::from_utf8_lossy(&me.stdout).trim().to_string());
+        req.mode = Some(0o4755);
+        put(&req, b"newer");
+        assert_eq!(
+            mode_of(&dest),
+            0o4755,
+            "chown after chmod would clear setuid"
+        );
     }
 
     #[test]

@@ -130,12 +130,12 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         return Ok(ModuleResult::ok());
     }
     if created && !file.parent_exists && !ctx.call.check {
-        if let Err(msg) = ensure_parent(ctx, &path).await? {
+        if let Err(msg) = ensure_parent(ctx, &file.path).await? {
             return Ok(ModuleResult::fail(msg));
         }
     }
     let target = Target {
-        dest: &path,
+        dest: &file.path,
         state: &file.state,
         old: Some(&old),
         new: NewContent::Bytes(new_text.into_bytes()),

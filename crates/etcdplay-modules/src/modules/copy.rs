@@ -89,15 +89,17 @@ fn resolve_dest(dest: &str, src: Option<&str>) -> String {
     s
 }
 
-async fn deliver(
-    ctx: &Ctx<'_>,
-    content: NewContent,
-    src: Option<&str>,
-    header: String,
-) -> Result<ModuleResult, ModuleError> {
-    let dest = ctx.args.req_str("dest")?;
-    let attrs = Attrs::from_args(&ctx.args)?;
-    let mut script = resolve_dest(&dest, src);
+/// What [`deliver`]'s probe found: the destination file, its state, and the probe's sections.
+struct ProbedDest {
+    path: String,
+    state: PathState,
+    s: std::collections::BTreeMap<String, Vec<u8>>,
+}
+
+/// Probes the destination `$d` that `set_dest` (shell lines) computes: its path, state, parent
+/// and (for `--diff`) content.
+async fn probe_dest(ctx: &Ctx<'_>, set_dest: String) -> Result<ProbedDest, ModuleError> {
+    let mut script = set_dest;
     script.push_str(&section("path"));
     script.push_str("printf '%s' \"$d\"\n");
     script.push_str(&section("stat"));
@@ -116,6 +118,26 @@ async fn deliver(
         s.get("stat").map(Vec::as_slice).unwrap_or_default(),
     ))
     .map_err(|m| ctx.protocol(m))?;
+    Ok(ProbedDest { path, state, s })
+}
+
+async fn deliver(
+    ctx: &Ctx<'_>,
+    content: NewContent,
+    src: Option<&str>,
+    header: String,
+) -> Result<ModuleResult, ModuleError> {
+    let dest = ctx.args.req_str("dest")?;
+    let attrs = Attrs::from_args(&ctx.args)?;
+    let mut probed = probe_dest(ctx, resolve_dest(&dest, src)).await?;
+    // `follow: yes` writes through a link to the file it finally points to (keeping that
+    // file's mode and owner); without it the link itself is replaced, as in Ansible.
+    if ctx.args.bool("follow", false)? && probed.state.is_link() {
+        if let Some(real) = probed.state.real_path.clone() {
+            probed = probe_dest(ctx, format!("d={}\n", sh_quote(&real))).await?;
+        }
+    }
+    let ProbedDest { path, state, s } = probed;
     if state.is_dir() {
         return Ok(ModuleResult::fail(format!(
             "can not use content with a dir as dest: {path}"
@@ -249,9 +271,14 @@ async fn copy_remote(ctx: &Ctx<'_>, src: String) -> Result<ModuleResult, ModuleE
                         crate::modules::write::backup_file(ctx, &path).await?,
                     );
                 }
+                // An unpredictable temporary name beside the destination (the directory may
+                // be writable by others), the source's mode as Ansible's copystat gives it.
                 let q = sh_quote(&path);
                 cmd.push_str(&format!(
-                    "t={q}.etcdplay-tmp.$$\ncp -- {} \"$t\"\nmv -f -- \"$t\" {q}\n",
+                    "d={q}\ncase $d in */*) p=${{d%/*}};; *) p=.;; esac\n\
+                     t=$(mktemp -- \"$p/.etcdplay-tmp.XXXXXXXX\")\n\
+                     trap 'rm -f -- \"$t\"' EXIT\n\
+                     cp --preserve=mode -- {} \"$t\"\nmv -f -- \"$t\" \"$d\"\ntrap - EXIT\n",
                     sh_quote(&src)
                 ));
             }

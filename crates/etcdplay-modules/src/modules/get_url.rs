@@ -144,13 +144,15 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     if !plan.commands.is_empty() {
         dl.push_str(&format!("{}\n", plan.commands.join("\n")));
     }
-    dl.push_str(&format!("exit 0\nfi\nchmod {new_mode:o} \"$tmp\"\n"));
+    dl.push_str("exit 0\nfi\n");
+    // Owner and group before the mode: chown clears setuid and setgid bits.
     if let Some(o) = &attrs.owner {
-        dl.push_str(&format!("chown {} \"$tmp\"\n", sh_quote(o)));
+        dl.push_str(&format!("chown -- {} \"$tmp\"\n", sh_quote(o)));
     }
     if let Some(g) = &attrs.group {
-        dl.push_str(&format!("chgrp {} \"$tmp\"\n", sh_quote(g)));
+        dl.push_str(&format!("chgrp -- {} \"$tmp\"\n", sh_quote(g)));
     }
+    dl.push_str(&format!("chmod {new_mode:o} \"$tmp\"\n"));
     dl.push_str("mv -f \"$tmp\" \"$d\"\ntrap - EXIT\necho \"new $new $size\"\n");
     let curl_line = format!(
         "url = \"{}\"",

@@ -336,12 +336,12 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let old_text = String::from_utf8_lossy(&old).into_owned();
     let edited = edit(&old_text, &spec);
     if created && !file.parent_exists && !ctx.call.check {
-        if let Err(msg) = ensure_parent(ctx, &path).await? {
+        if let Err(msg) = ensure_parent(ctx, &file.path).await? {
             return Ok(ModuleResult::fail(msg));
         }
     }
     let target = Target {
-        dest: &path,
+        dest: &file.path,
         state: &file.state,
         old: Some(&old),
         new: NewContent::Bytes(edited.text.into_bytes()),

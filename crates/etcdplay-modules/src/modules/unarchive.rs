@@ -1,7 +1,12 @@
 //! `unarchive`: unpack a tar (gz/bz2/xz, detected by tar) or zip archive into an existing
-//! directory. A control-node archive is uploaded once to a content-addressed path under /tmp
-//! (the probe checks whether that copy is already there, so re-runs upload nothing). The
-//! archive is then extracted into a scratch directory on the host and compared with `dest`
+//! directory. A control-node archive is uploaded to a cache directory that only the user the
+//! task runs as can write (`/var/cache/etcdplay/archives` for root, `~/.cache/etcdplay/archives`
+//! otherwise; made 0700 and checked for owner, mode and symlinks before every use), one archive
+//! per destination, so re-runs upload nothing. Never a shared directory such as `/tmp`: a local
+//! user who could replace the file between its checksum and `tar` would choose what root
+//! extracts. When no such directory can be had, the archive goes to a private `mktemp -d`
+//! directory removed after the task, as Ansible's per-task temporary directory is.
+//! The archive is then extracted into a scratch directory on the host and compared with `dest`
 //! file by file; only if something differs is it copied over, so a second run reports ok.
 //! `creates:` short-circuits everything, as in Ansible.
 
@@ -16,8 +21,29 @@ fn is_zip(name: &str) -> bool {
     name.to_ascii_lowercase().ends_with(".zip")
 }
 
-/// The script that extracts `archive` to a scratch directory, lists what differs from `dest`
-/// and, unless `check`, copies the tree over. Prints `unchanged` or `changed`.
+/// Shell function `ep_private_dir LEAF`: prints a directory that only the current user can
+/// write (`/var/cache/etcdplay/LEAF` for root, `$HOME/.cache/etcdplay/LEAF` otherwise), making
+/// it 0700 when missing; fails when it, or `etcdplay` above it, is a link, belongs to someone
+/// else or is writable by group or others. Tests point `EP_CACHE_BASE` elsewhere.
+const PRIVATE_DIR_FUNC: &str = r#"ep_private_dir() {
+  ep_u=$(id -u) || return 1
+  if [ "$ep_u" = 0 ]; then ep_b=/var/cache/etcdplay; else ep_b=${HOME:-}/.cache/etcdplay; fi
+  ep_b=${EP_CACHE_BASE:-$ep_b}
+  case $ep_b in /*) ;; *) return 1;; esac
+  { [ -d "$ep_b/$1" ] || (umask 077 && mkdir -p -- "$ep_b/$1"); } 2>/dev/null || return 1
+  for ep_x in "$ep_b" "$ep_b/$1"; do
+    { [ -d "$ep_x" ] && ! [ -L "$ep_x" ]; } || return 1
+    ep_m=$(stat -c '%u %a' -- "$ep_x") || return 1
+    [ "${ep_m% *}" = "$ep_u" ] || return 1
+    case ${ep_m#* } in *[2367]? | *[2367]) return 1;; esac
+  done
+  printf '%s\n' "$ep_b/$1"
+}
+"#;
+
+/// The script that extracts the archive at shell word `archive` (quoted by the caller, or a
+/// variable) to a scratch directory, lists what differs from `dest` and, unless `check`,
+/// copies the tree over. Prints `unchanged` or `changed`.
 pub(crate) fn extract_script(
     archive: &str,
     dest: &str,
@@ -27,7 +53,7 @@ pub(crate) fn extract_script(
     group: Option<&str>,
     check: bool,
 ) -> String {
-    let a = sh_quote(archive);
+    let a = archive;
     let d = sh_quote(dest);
     let extra: Vec<String> = extra.iter().map(|e| sh_quote(e)).collect();
     let extract = if zip {
@@ -95,25 +121,37 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         Some(ctx.call.control.read_local(&src)?)
     };
     let zip = is_zip(&src);
-    let archive = match &local {
-        None => src.clone(),
-        Some(bytes) => format!(
-            "/tmp/.etcdplay-archive-{}{}",
-            &sha1_hex(bytes)[..16],
-            if zip { ".zip" } else { ".tar" }
+    let ext = if zip { ".zip" } else { ".tar" };
+    // The cached copy's name: one per destination (a new archive for the same `dest` replaces
+    // the old one), and the content's sha1 so a changed archive is never taken for the old.
+    let cached = local.as_ref().map(|bytes| CachedArchive {
+        prefix: format!("{}-", &sha1_hex(dest.as_bytes())[..12]),
+        name: format!(
+            "{}-{}{ext}",
+            &sha1_hex(dest.as_bytes())[..12],
+            &sha1_hex(bytes)[..16]
         ),
-    };
+        sum: sha1_hex(bytes),
+    });
 
     // One round trip in the common case: the probe checks `creates`, `dest` and the archive,
     // and when the archive is already on the host it goes straight on to compare (and
     // extract). Only a first run with a control-node archive needs the upload and a second exec.
-    let want_sum = local.as_ref().map(|b| sha1_hex(b));
-    let archive_ok = match &want_sum {
-        Some(sum) => format!(
-            "[ -f {q} ] && [ \"$(sha1sum < {q} | cut -c1-40)\" = {sum} ]",
-            q = sh_quote(&archive)
+    let (set_archive, archive_ok) = match &cached {
+        Some(c) => (
+            format!(
+                "c=$(ep_private_dir archives) || c=\na=\"$c/\"{}\n",
+                sh_quote(&c.name)
+            ),
+            format!(
+                "[ -n \"$c\" ] && [ -f \"$a\" ] && [ \"$(sha1sum < \"$a\" | cut -c1-40)\" = {} ]",
+                c.sum
+            ),
         ),
-        None => format!("[ -f {} ]", sh_quote(&archive)),
+        None => (
+            format!("a={}\n", sh_quote(&src)),
+            "[ -f \"$a\" ]".to_string(),
+        ),
     };
     let creates = a.str("creates");
     let creates_test = match &creates {
@@ -121,7 +159,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         None => "false".to_string(),
     };
     let extract = extract_script(
-        &archive,
+        "\"$a\"",
         &dest,
         zip,
         &extra,
@@ -129,21 +167,17 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         group.as_deref(),
         ctx.call.check,
     );
-    let mut script = section("creates");
-    script.push_str(&format!(
-        "{creates_test} && echo yes
-"
-    ));
+    let mut script = String::from(PRIVATE_DIR_FUNC);
+    script.push_str(&set_archive);
+    script.push_str(&section("cache"));
+    script.push_str("printf '%s' \"${c:-}\"\n");
+    script.push_str(&section("creates"));
+    script.push_str(&format!("{creates_test} && echo yes\n"));
     script.push_str(&section("dest"));
-    script.push_str(&format!(
-        "[ -d {} ] && echo yes
-",
-        sh_quote(&dest)
-    ));
+    script.push_str(&format!("[ -d {} ] && echo yes\n", sh_quote(&dest)));
     script.push_str(&section("result"));
     script.push_str(&format!(
-        "if ! {creates_test} && [ -d {} ] && {archive_ok}; then ( {extract} ) ; echo \"rc=$?\"; fi
-",
+        "if ! {creates_test} && [ -d {} ] && {archive_ok}; then ( {extract} ) ; echo \"rc=$?\"; fi\n",
         sh_quote(&dest)
     ));
     script.push_str(&section("end"));
@@ -170,18 +204,13 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             .into_owned();
     let mut stderr = probe_err;
     if report.trim().is_empty() {
-        let Some(bytes) = &local else {
+        let (Some(bytes), Some(cached)) = (local, &cached) else {
             return Ok(ModuleResult::fail(format!("Source '{src}' does not exist")));
         };
-        ctx.put(
-            &archive,
-            std::sync::Arc::new(bytes.clone()),
-            Some(0o600),
-            None,
-            None,
-        )
-        .await?;
-        let out = ctx.exec(format!("( {extract} ); echo \"rc=$?\"\n")).await?;
+        let cache_dir =
+            String::from_utf8_lossy(s.get("cache").map(Vec::as_slice).unwrap_or_default())
+                .into_owned();
+        let out = upload_and_extract(ctx, cached, &cache_dir, bytes, &extract).await?;
         report = out.stdout_str();
         stderr = out.stderr_str();
     }
@@ -202,4 +231,135 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         other => return Err(ctx.protocol(format!("unexpected unarchive report '{other}'"))),
     }
     Ok(res)
+}
+
+/// A control-node archive's name in the host's cache directory.
+struct CachedArchive {
+    /// What every cached copy for this `dest` starts with.
+    prefix: String,
+    name: String,
+    sum: String,
+}
+
+/// Puts a control-node archive on the host and runs `extract` on it: into the private cache
+/// directory the probe found (replacing older copies for the same `dest`), or, without one,
+/// into a fresh `mktemp -d` directory that is removed afterwards.
+async fn upload_and_extract(
+    ctx: &Ctx<'_>,
+    cached: &CachedArchive,
+    cache_dir: &str,
+    bytes: Vec<u8>,
+    extract: &str,
+) -> Result<etcdplay_transport::ExecOutput, ModuleError> {
+    let (dir, scratch) = if cache_dir.starts_with('/') {
+        let prune = format!(
+            "rm -f -- {}/{}*\n",
+            sh_quote(cache_dir),
+            sh_quote(&cached.prefix)
+        );
+        if let Err(msg) = ctx.change(prune).await? {
+            return Err(ctx.protocol(format!("cannot prune the archive cache: {msg}")));
+        }
+        (cache_dir.to_string(), false)
+    } else {
+        match ctx.change("umask 077 && mktemp -d\n".to_string()).await? {
+            Ok(out) => (out.stdout_str().trim().to_string(), true),
+            Err(msg) => return Err(ctx.protocol(format!("cannot make a private directory: {msg}"))),
+        }
+    };
+    let archive = format!("{dir}/{}", cached.name);
+    ctx.put(
+        &archive,
+        std::sync::Arc::new(bytes),
+        Some(0o600),
+        None,
+        None,
+    )
+    .await?;
+    let cleanup = if scratch {
+        format!("rm -rf -- {}\n", sh_quote(&dir))
+    } else {
+        String::new()
+    };
+    ctx.exec(format!(
+        "a={}\n( {extract} ); r=$?\n{cleanup}echo \"rc=$r\"\n",
+        sh_quote(&archive)
+    ))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PRIVATE_DIR_FUNC;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    /// Runs `ep_private_dir archives` with its base at `base`: the directory it printed.
+    fn private_dir(base: &Path) -> Option<String> {
+        let out = std::process::Command::new("/bin/sh")
+            .args(["-c", &format!("{PRIVATE_DIR_FUNC}ep_private_dir archives")])
+            .env("EP_CACHE_BASE", base)
+            .output()
+            .expect("sh");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::symlink_metadata(path)
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+
+    #[test]
+    fn the_cache_dir_is_made_private_and_refused_when_others_could_write_it() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let base = tmp.path().join("etcdplay");
+        let leaf = base.join("archives");
+        assert_eq!(private_dir(&base).as_deref(), leaf.to_str());
+        assert_eq!((mode(&base), mode(&leaf)), (0o700, 0o700));
+        // Found again as it is.
+        assert_eq!(private_dir(&base).as_deref(), leaf.to_str());
+
+        for bad in [0o777, 0o1777, 0o770, 0o702] {
+            std::fs::set_permissions(&leaf, std::fs::Permissions::from_mode(bad)).expect("chmod");
+            assert_eq!(private_dir(&base), None, "leaf mode {bad:o}");
+        }
+        std::fs::set_permissions(&leaf, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        assert_eq!(private_dir(&base), None, "base open to others");
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        assert_eq!(private_dir(&base).as_deref(), leaf.to_str());
+
+        // A link planted where the cache should be is not followed.
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir_all(elsewhere.join("archives")).expect("mkdir");
+        let planted = tmp.path().join("planted");
+        std::os::unix::fs::symlink(&elsewhere, &planted).expect("symlink");
+        assert_eq!(private_dir(&planted), None);
+        std::fs::remove_dir(&leaf).expect("rmdir");
+        std::os::unix::fs::symlink(elsewhere.join("archives"), &leaf).expect("symlink");
+        assert_eq!(private_dir(&base), None, "leaf is a link");
+    }
+
+    #[test]
+    fn a_cache_dir_owned_by_another_user_is_refused() {
+        let uid = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .expect("id");
+        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+            eprintln!("not root: cannot give a directory to another user; skipped");
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let base = tmp.path().join("etcdplay");
+        std::fs::create_dir_all(base.join("archives")).expect("mkdir");
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        std::os::unix::fs::chown(base.join("archives"), Some(65534), Some(65534)).expect("chown");
+        assert_eq!(private_dir(&base), None);
+    }
 }

@@ -76,13 +76,18 @@ pub(crate) async fn converge(
     allow_content_change: bool,
 ) -> Result<ModuleResult, ModuleError> {
     let checksum = t.new.sha1();
-    let content_changed =
-        allow_content_change && t.state.sha1.as_deref() != Some(checksum.as_str());
+    // A link reaching here is replaced by a regular file, as Ansible's copy and template do
+    // without `follow` (always a change, the link's own attributes never carried over);
+    // modules that write through a link pass its target's path and state instead.
+    let replaces_link = t.state.is_link();
+    let content_changed = allow_content_change
+        && (replaces_link || t.state.sha1.as_deref() != Some(checksum.as_str()));
+    let kept = t.state.exists && !replaces_link;
     let mut res = ModuleResult::ok();
     res.set("dest", t.dest)
         .set("checksum", checksum.clone())
         .set("state", "file");
-    if t.state.exists && !t.state.is_file() && !(t.state.is_link() && t.state.sha1.is_some()) {
+    if t.state.exists && !t.state.is_file() && !replaces_link {
         return Ok(ModuleResult::fail(format!(
             "Destination {} exists and is not a regular file",
             t.dest
@@ -91,7 +96,7 @@ pub(crate) async fn converge(
     let plan = t.attrs.plan(t.dest, t.state);
     if content_changed {
         res.changed = true;
-        let mode = match (&t.attrs.mode, t.state.exists) {
+        let mode = match (&t.attrs.mode, kept) {
             (Some(spec), true) => Some(spec.apply(t.state.mode, false)),
             (Some(_), false) => t.attrs.new_file_mode(),
             (None, true) => Some(t.state.mode & 0o7777),
@@ -104,7 +109,7 @@ pub(crate) async fn converge(
             .attrs
             .owner
             .clone()
-            .or_else(|| t.state.exists.then(|| t.state.owner.clone()))
+            .or_else(|| kept.then(|| t.state.owner.clone()))
         {
             res.set("owner", o);
         }
@@ -112,7 +117,7 @@ pub(crate) async fn converge(
             .attrs
             .group
             .clone()
-            .or_else(|| t.state.exists.then(|| t.state.group.clone()))
+            .or_else(|| kept.then(|| t.state.group.clone()))
         {
             res.set("group", g);
         }
@@ -205,13 +210,25 @@ pub(crate) fn attr_diff(path: &str, st: &PathState, plan: &AttrPlan) -> Diff {
 /// A text file's state, as lineinfile and blockinfile need it: stat, content, and whether the
 /// parent directory exists (to create the file).
 pub(crate) struct TextFile {
+    /// The file to change: the path asked for, or where a link at it finally points (Ansible
+    /// edits through links, keeping the link and the target's mode).
+    pub(crate) path: String,
     pub(crate) state: PathState,
     pub(crate) content: Option<Vec<u8>>,
     pub(crate) parent_exists: bool,
 }
 
-/// Probes `path` for [`TextFile`] in one round trip.
+/// Probes `path` for [`TextFile`] in one round trip, and a second one at the link's final
+/// target when `path` is a link.
 pub(crate) async fn probe_text(ctx: &Ctx<'_>, path: &str) -> Result<TextFile, ModuleError> {
+    let file = probe_text_at(ctx, path).await?;
+    match (file.state.is_link(), &file.state.real_path) {
+        (true, Some(real)) => probe_text_at(ctx, real).await,
+        _ => Ok(file),
+    }
+}
+
+async fn probe_text_at(ctx: &Ctx<'_>, path: &str) -> Result<TextFile, ModuleError> {
     use crate::probe::{decode_b64, section};
     let q = sh_quote(path);
     let script = format!(
@@ -226,12 +243,13 @@ pub(crate) async fn probe_text(ctx: &Ctx<'_>, path: &str) -> Result<TextFile, Mo
         s.get("stat").map(Vec::as_slice).unwrap_or_default(),
     ))
     .map_err(|m| ctx.protocol(m))?;
-    let content = if state.is_file() || (state.is_link() && state.sha1.is_some()) {
+    let content = if state.is_file() {
         Some(decode_b64(s.get("content")).unwrap_or_default())
     } else {
         None
     };
     Ok(TextFile {
+        path: path.to_string(),
         state,
         content,
         parent_exists: s.get("parent").is_some_and(|p| p.starts_with(b"yes")),
