@@ -78,15 +78,8 @@ impl World {
 
     /// Writes the inventory with the first `n` hosts in group `etcd`.
     fn inventory(&self, n: usize) -> PathBuf {
-        let mut text = String::from("all:\n  children:\n    etcd:\n      hosts:\n");
-        for h in self.lab.hosts.iter().take(n) {
-            text.push_str(&format!(
-                "        {}:\n          ansible_host: {}\n          ansible_user: root\n          ansible_ssh_private_key_file: {}\n",
-                h.name,
-                h.ip,
-                self.lab.key_path.display()
-            ));
-        }
+        let hosts = &self.lab.hosts[..n.min(self.lab.hosts.len())];
+        let text = etcdplay_lab::render_inventory(hosts);
         let path = self.dir.path().join("hosts.yml");
         std::fs::write(&path, text).expect("write inventory");
         path

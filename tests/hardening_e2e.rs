@@ -9,7 +9,8 @@
 //!   through the link (lineinfile/blockinfile, `follow: yes`) keeping the target's mode, or
 //!   replaces the link with a new file of the default mode (copy/template).
 //!
-//! Everything lives under /srv/etcdplay-hardening-test and is removed first.
+//! Everything lives under /srv/etcdplay-hardening-test (a directory per test) and is removed
+//! first.
 
 mod common;
 
@@ -70,6 +71,7 @@ fn sha1_hex(bytes: &[u8]) -> String {
 #[test]
 fn a_local_user_cannot_swap_the_archive_root_extracts() {
     let lab = lab(3);
+    let area = format!("{AREA}/archive");
     let work = tempfile::tempdir().unwrap();
     let good = work.path().join("good.tar");
     let evil = work.path().join("evil.tar");
@@ -84,8 +86,8 @@ fn a_local_user_cannot_swap_the_archive_root_extracts() {
         lab,
         HOST,
         &format!(
-            "rm -rf {AREA} /tmp/.etcdplay-archive-* /var/cache/etcdplay/archives; \
-             mkdir -p {AREA}/dest {AREA}/attacker && chown nobody {AREA}/attacker"
+            "rm -rf {area} /tmp/.etcdplay-archive-* /var/cache/etcdplay/archives; \
+             mkdir -p {area}/dest {area}/attacker && chown nobody {area}/attacker"
         ),
     );
     // The attacker's files, copied over as root and handed to nobody.
@@ -97,12 +99,12 @@ fn a_local_user_cannot_swap_the_archive_root_extracts() {
         lab,
         HOST,
         &format!(
-            "echo {} | base64 -d > {AREA}/attacker/good.tar && echo {} | base64 -d > {AREA}/attacker/evil.tar && \
-             chown nobody {AREA}/attacker/*.tar && \
-             su nobody -s /bin/sh -c 'cp {AREA}/attacker/good.tar {planted}' && \
-             cat > {AREA}/attacker/watch.py <<'EOF'\n{WATCHER}\nEOF\n\
-             su nobody -s /bin/sh -c 'nohup python3 {AREA}/attacker/watch.py {planted} {AREA}/attacker/evil.tar {AREA}/attacker/ready >/dev/null 2>&1 &' && \
-             for i in $(seq 50); do [ -e {AREA}/attacker/ready ] && break; sleep 0.1; done; [ -e {AREA}/attacker/ready ]",
+            "echo {} | base64 -d > {area}/attacker/good.tar && echo {} | base64 -d > {area}/attacker/evil.tar && \
+             chown nobody {area}/attacker/*.tar && \
+             su nobody -s /bin/sh -c 'cp {area}/attacker/good.tar {planted}' && \
+             cat > {area}/attacker/watch.py <<'EOF'\n{WATCHER}\nEOF\n\
+             su nobody -s /bin/sh -c 'nohup python3 {area}/attacker/watch.py {planted} {area}/attacker/evil.tar {area}/attacker/ready </dev/null >/dev/null 2>&1 &' && \
+             for i in $(seq 50); do [ -e {area}/attacker/ready ] && break; sleep 0.1; done; [ -e {area}/attacker/ready ]",
             b64(&good),
             b64(&evil)
         ),
@@ -113,7 +115,7 @@ fn a_local_user_cannot_swap_the_archive_root_extracts() {
     std::fs::write(
         work.path().join("site.yml"),
         format!(
-            "- hosts: {HOST}\n  gather_facts: false\n  tasks:\n    - unarchive:\n        src: app.tar\n        dest: {AREA}/dest\n"
+            "- hosts: {HOST}\n  gather_facts: false\n  tasks:\n    - unarchive:\n        src: app.tar\n        dest: {area}/dest\n"
         ),
     )
     .unwrap();
@@ -126,22 +128,32 @@ fn a_local_user_cannot_swap_the_archive_root_extracts() {
         lab,
         HOST,
         &format!(
-            "pkill -u nobody -f watch.py; ls -A {AREA}/dest; \
-             [ -e {AREA}/attacker/ready.swapped ] && echo swapped; \
-             stat -c '%a %U' /var/cache/etcdplay/archives"
+            "pkill -u nobody -f watch.py; ls -A {area}/dest; \
+             [ -e {area}/attacker/ready.swapped ] && echo swapped; \
+             stat -c '%a %U' /var/cache/etcdplay/archives 2>&1; true"
         ),
     );
     assert!(out.status.success(), "{}", text(&out));
-    assert!(!listing.contains("pwned"), "root extracted the attacker's archive:\n{listing}");
+    assert!(
+        !listing.contains("pwned"),
+        "root extracted the attacker's archive:\n{listing}"
+    );
     assert!(listing.contains("good.txt"), "{listing}");
-    assert!(!listing.contains("swapped"), "root read the planted file:\n{listing}");
-    assert!(listing.contains("700 root"), "the archive cache is private:\n{listing}");
-    ssh_ok(lab, HOST, &format!("rm -rf {AREA} {planted}"));
+    assert!(
+        !listing.contains("swapped"),
+        "root read the planted file:\n{listing}"
+    );
+    assert!(
+        listing.contains("700 root"),
+        "the archive cache is private:\n{listing}"
+    );
+    ssh_ok(lab, HOST, &format!("rm -rf {area} {planted}"));
 }
 
 #[test]
 fn a_link_planted_at_a_destination_never_exposes_what_it_points_to() {
     let lab = lab(3);
+    let area = format!("{AREA}/links");
     let work = tempfile::tempdir().unwrap();
     // Root's secrets (0600), and a directory of nobody's in which root manages four files:
     // nobody has replaced each of them with a link to a secret.
@@ -149,10 +161,10 @@ fn a_link_planted_at_a_destination_never_exposes_what_it_points_to() {
         lab,
         HOST,
         &format!(
-            "rm -rf {AREA} && mkdir -p {AREA}/secrets {AREA}/user && chown nobody {AREA}/user && \
-             for f in a b c d; do printf 'secret-%s\\n' $f > {AREA}/secrets/$f; done && \
-             chmod 600 {AREA}/secrets/* && \
-             su nobody -s /bin/sh -c 'for f in a b c d; do ln -s {AREA}/secrets/$f {AREA}/user/$f.conf; done'"
+            "rm -rf {area} && mkdir -p {area}/secrets {area}/user && chown nobody {area}/user && \
+             for f in a b c d; do printf 'secret-%s\\n' $f > {area}/secrets/$f; done && \
+             chmod 600 {area}/secrets/* && \
+             su nobody -s /bin/sh -c 'for f in a b c d; do ln -s {area}/secrets/$f {area}/user/$f.conf; done'"
         ),
     );
     std::fs::create_dir_all(work.path().join("templates")).unwrap();
@@ -161,10 +173,10 @@ fn a_link_planted_at_a_destination_never_exposes_what_it_points_to() {
         work.path().join("site.yml"),
         format!(
             "- hosts: {HOST}\n  gather_facts: false\n  tasks:\n\
-             \x20   - lineinfile: {{path: {AREA}/user/a.conf, line: added}}\n\
-             \x20   - blockinfile: {{path: {AREA}/user/b.conf, block: added}}\n\
-             \x20   - copy: {{content: \"new\\n\", dest: {AREA}/user/c.conf}}\n\
-             \x20   - template: {{src: d.j2, dest: {AREA}/user/d.conf}}\n"
+             \x20   - lineinfile: {{path: {area}/user/a.conf, line: added}}\n\
+             \x20   - blockinfile: {{path: {area}/user/b.conf, block: added}}\n\
+             \x20   - copy: {{content: \"new\\n\", dest: {area}/user/c.conf}}\n\
+             \x20   - template: {{src: d.j2, dest: {area}/user/d.conf}}\n"
         ),
     )
     .unwrap();
@@ -178,7 +190,7 @@ fn a_link_planted_at_a_destination_never_exposes_what_it_points_to() {
     let seen = ssh(
         lab,
         HOST,
-        &format!("su nobody -s /bin/sh -c 'cat {AREA}/user/*.conf' 2>/dev/null"),
+        &format!("su nobody -s /bin/sh -c 'cat {area}/user/*.conf' 2>/dev/null"),
     );
     let seen = String::from_utf8_lossy(&seen.stdout).into_owned();
     assert!(!seen.contains("secret-"), "nobody reads a secret:\n{seen}");
@@ -186,7 +198,7 @@ fn a_link_planted_at_a_destination_never_exposes_what_it_points_to() {
         lab,
         HOST,
         &format!(
-            "cd {AREA} && stat -c '%n %F %a' user/a.conf user/b.conf user/c.conf user/d.conf secrets/*; \
+            "cd {area} && stat -c '%n %F %a' user/a.conf user/b.conf user/c.conf user/d.conf secrets/*; \
              cat secrets/a secrets/b"
         ),
     );
@@ -197,6 +209,82 @@ fn a_link_planted_at_a_destination_never_exposes_what_it_points_to() {
     assert!(listing.starts_with(expected_stats), "{listing}");
     // lineinfile and blockinfile edited the target itself, as Ansible does.
     assert!(listing.contains("secret-a\nadded\n"), "{listing}");
-    assert!(listing.contains("secret-b\n") && listing.contains("\nadded\n"), "{listing}");
-    ssh_ok(lab, HOST, &format!("rm -rf {AREA}"));
+    assert!(
+        listing.contains("secret-b\n") && listing.contains("\nadded\n"),
+        "{listing}"
+    );
+    ssh_ok(lab, HOST, &format!("rm -rf {area}"));
+}
+
+/// The user's ssh configuration (here the inventory's `ansible_ssh_common_args`) decides about
+/// host keys, as with Ansible's default `host_key_checking = True`: an unknown host is refused,
+/// never silently added, and the lab's own known_hosts file lets the lab inventory check
+/// strictly.
+#[test]
+fn an_unknown_host_key_is_refused_unless_the_users_config_says_otherwise() {
+    let lab = lab(3);
+    let work = tempfile::tempdir().unwrap();
+    let host = &lab.hosts[0];
+    let empty = work.path().join("known_hosts");
+    std::fs::write(&empty, "").unwrap();
+    std::fs::write(
+        work.path().join("site.yml"),
+        format!("- hosts: {HOST}\n  gather_facts: false\n  tasks:\n    - command: 'true'\n"),
+    )
+    .unwrap();
+    let run = |ssh_args: &str| {
+        let inv = work.path().join("hosts");
+        std::fs::write(
+            &inv,
+            format!(
+                "{} ansible_host={} ansible_user=root ansible_ssh_private_key_file={} \
+                 ansible_ssh_common_args='{ssh_args}'\n",
+                host.name,
+                host.ip,
+                lab.key_path.display()
+            ),
+        )
+        .unwrap();
+        etcdplay(
+            work.path(),
+            &["apply", "-i", inv.to_str().unwrap(), "site.yml"],
+        )
+    };
+    let strict_empty = format!(
+        "-o StrictHostKeyChecking=yes -o UserKnownHostsFile={}",
+        empty.display()
+    );
+    let out = run(&strict_empty);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("Host key verification failed"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&empty).unwrap(),
+        "",
+        "nothing was added"
+    );
+
+    // OpenSSH's default (ask) refuses too in batch mode.
+    let out = run(&format!("-o UserKnownHostsFile={}", empty.display()));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+
+    // What the user's configuration allows, etcdplay does.
+    let out = run(&format!(
+        "-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={}",
+        empty.display()
+    ));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // (Debian's ssh_config hashes the names it records: only that a key was added is seen.)
+    let recorded = std::fs::read_to_string(&empty).unwrap();
+    assert!(!recorded.is_empty(), "the key was recorded");
+
+    // The lab's known_hosts holds the host's key: strict checking passes.
+    let out = run(&format!(
+        "-o StrictHostKeyChecking=yes -o UserKnownHostsFile={}",
+        host.known_hosts.display()
+    ));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }

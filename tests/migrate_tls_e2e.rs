@@ -70,15 +70,7 @@ fn etcdctl_tls(pki: &Path, endpoints: &str, args: &[&str]) -> Output {
 }
 
 fn inventory(lab: &PrivateLab, dir: &Path) -> PathBuf {
-    let mut text = String::from("all:\n  children:\n    etcd:\n      hosts:\n");
-    for h in &lab.lab.hosts {
-        text.push_str(&format!(
-            "        {}:\n          ansible_host: {}\n          ansible_user: root\n          ansible_ssh_private_key_file: {}\n",
-            h.name,
-            h.ip,
-            lab.lab.key_path.display()
-        ));
-    }
+    let text = etcdplay_lab::render_inventory(&lab.lab.hosts);
     let path = dir.join("hosts.yml");
     std::fs::write(&path, text).expect("write inventory");
     path

@@ -364,13 +364,7 @@ fn deploy() -> Cluster {
     let private = PrivateLab::up("labq", "etcdplaybr18", 18, 3);
     eprintln!("lab up took {:.1}s", started.elapsed().as_secs_f64());
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut text = String::from("all:\n  children:\n    etcd:\n      hosts:\n");
-    for h in &private.lab.hosts {
-        text.push_str(&format!(
-            "        {}:\n          ansible_host: {}\n          ansible_user: root\n          ansible_ssh_private_key_file: {}\n",
-            h.name, h.ip, private.lab.key_path.display()
-        ));
-    }
+    let text = etcdplay_lab::render_inventory(&private.lab.hosts);
     let inventory = dir.path().join("hosts.yml");
     std::fs::write(&inventory, text).expect("inventory");
     let c = Cluster {

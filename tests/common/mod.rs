@@ -111,10 +111,12 @@ pub fn ini_inventory(lab: &Lab, dir: &Path, group: &str) -> PathBuf {
     let mut text = format!("[{group}]\n");
     for h in &lab.hosts {
         text.push_str(&format!(
-            "{} ansible_host={} ansible_user=root ansible_ssh_private_key_file={}\n",
+            "{} ansible_host={} ansible_user=root ansible_ssh_private_key_file={} \
+             ansible_ssh_common_args='-o StrictHostKeyChecking=yes -o UserKnownHostsFile={}'\n",
             h.name,
             h.ip,
-            lab.key_path.display()
+            lab.key_path.display(),
+            h.known_hosts.display()
         ));
     }
     let path = dir.join("hosts");

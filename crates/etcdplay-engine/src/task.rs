@@ -215,14 +215,10 @@ impl PlayRun<'_> {
             .or_else(|| self.play.become_user.clone())
             .or(self.var_string(vars, "ansible_become_user")?)
             .unwrap_or_else(|| "root".to_string());
-        let login = target.user.clone().unwrap_or_else(|| {
-            if target.kind == ConnectionKind::Local {
-                local_user()
-            } else {
-                "root".to_string()
-            }
-        });
-        if login == user {
+        // Only an ssh login named in the inventory is known to be the become user; any other
+        // (ssh's `User`, a local connection, which ignores `ansible_user`) is compared on the
+        // host by the transport, never guessed here.
+        if target.kind != ConnectionKind::Local && target.user.as_deref() == Some(user.as_str()) {
             return Ok(None);
         }
         Ok(Some(Become { user }))
@@ -1013,10 +1009,6 @@ pub(crate) fn number(v: &Value) -> Option<f64> {
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
-}
-
-fn local_user() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "root".to_string())
 }
 
 /// `with_sequence: start=1 end=3 format=node%02d` (the common subset).

@@ -374,3 +374,53 @@ async fn read_ahead_answers_never_outlive_a_change() {
         );
     }
 }
+
+/// `become` is never skipped on a guess about who the login is: a local connection ignores
+/// `ansible_user` (as Ansible's does), so a task meant for `nobody` must run as nobody even
+/// when `ansible_user` says the login is nobody already. (Needs root and sudo.)
+#[tokio::test]
+async fn become_is_decided_on_the_host_not_guessed() {
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let have_sudo = std::process::Command::new("sh")
+        .args(["-c", "command -v sudo"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if String::from_utf8_lossy(&me.stdout).trim() != "root" || !have_sudo {
+        eprintln!("needs root and sudo; skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("who");
+    std::fs::write(
+        dir.path().join("site.yml"),
+        format!(
+            r#"
+- hosts: n1
+  gather_facts: false
+  vars:
+    ansible_user: nobody
+  tasks:
+    - command: id -un
+      become: true
+      become_user: nobody
+      register: who
+    - copy: content="{{{{ who.stdout }}}} " dest={out}-{{{{ inventory_hostname }}}}
+    - command: id -un
+      become: true
+      register: root_who
+    - lineinfile: path={out}-{{{{ inventory_hostname }}}} line="{{{{ root_who.stdout }}}}"
+"#,
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    let (stats, lines) = run(dir.path(), RunOptions::default()).await;
+    assert_eq!(stats["n1"].failed, 0, "{lines:#?}");
+    assert_eq!(
+        std::fs::read_to_string(format!("{}-n1", out.display())).unwrap(),
+        "nobody \nroot\n"
+    );
+}

@@ -52,6 +52,14 @@ impl LabConfig {
         self.state_dir.join("ssh").join("id_ed25519")
     }
 
+    /// The known_hosts file `up` writes with the host keys of this lab's hosts (it made them),
+    /// so that inventories can check host keys strictly.
+    pub fn known_hosts_path(&self) -> PathBuf {
+        self.state_dir
+            .join("ssh")
+            .join(format!("known_hosts.{}", self.host_prefix))
+    }
+
     /// Per-host persistent directory holding the overlay's upper and work dirs.
     pub fn host_dir(&self, name: &str) -> PathBuf {
         self.state_dir.join("hosts").join(name)

@@ -25,6 +25,8 @@ pub struct LabHost {
     pub veth: String,
     /// Private key that logs in as `root` and `deploy`.
     pub key_path: PathBuf,
+    /// The lab's known_hosts file, which holds this host's keys once it has been up.
+    pub known_hosts: PathBuf,
 }
 
 impl LabHost {
@@ -39,6 +41,7 @@ impl LabHost {
             // Interface names are limited to 15 bytes: `ep-` + 8-byte prefix + 3 digits is 14.
             veth: format!("ep-{name}"),
             key_path: config.key_path(),
+            known_hosts: config.known_hosts_path(),
             name,
         }
     }

@@ -33,9 +33,19 @@ pub fn render_inventory(hosts: &[LabHost]) -> String {
             yaml_string(&host.key_path.to_string_lossy())
         );
     }
-    // Hosts are re-created by `down`/`up`; their addresses are private to this machine.
-    out.push_str("      vars:\n");
-    out.push_str("        ansible_ssh_common_args: '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n");
+    // The lab made the hosts' keys and lists them in its own known_hosts file: checked strictly.
+    if let Some(first) = hosts.first() {
+        out.push_str("      vars:\n");
+        let args = format!(
+            "-o StrictHostKeyChecking=yes -o UserKnownHostsFile={}",
+            first.known_hosts.display()
+        );
+        let _ = writeln!(
+            out,
+            "        ansible_ssh_common_args: {}",
+            yaml_string(&args)
+        );
+    }
     out
 }
 
@@ -84,7 +94,7 @@ mod tests {
              \x20         ansible_user: root\n\
              \x20         ansible_ssh_private_key_file: /var/lib/etcdplay-lab/ssh/id_ed25519\n\
              \x20     vars:\n\
-             \x20       ansible_ssh_common_args: '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n"
+             \x20       ansible_ssh_common_args: '-o StrictHostKeyChecking=yes -o UserKnownHostsFile=/var/lib/etcdplay-lab/ssh/known_hosts.lab'\n"
         );
     }
 

@@ -21,7 +21,7 @@ use crate::network::{
     remove_bridge, remove_host_net,
 };
 use crate::prereq;
-use crate::ssh::ensure_key;
+use crate::ssh::{ensure_key, write_known_hosts};
 
 /// A lab that is up: the hosts asked for, all answering SSH.
 #[derive(Debug, Clone)]
@@ -116,6 +116,7 @@ impl LabManager {
             start(config, host, &base, &upper)?;
             started.push(host.index);
         }
+        write_known_hosts(config)?;
         self.wait_all(&hosts, &started).await?;
         let also_running = self
             .known_indexes()

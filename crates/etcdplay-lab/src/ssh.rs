@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::process::Command;
 
 use crate::cmd::run;
+use crate::config::LabConfig;
 use crate::error::LabError;
 use crate::host::LabHost;
 use crate::network::netns_exists;
@@ -74,6 +75,37 @@ pub(crate) async fn ensure_host_keys(prefix: &Path) -> Result<(), LabError> {
     let prefix_arg = prefix.to_string_lossy();
     run("ssh-keygen", ["-A", "-f", prefix_arg.as_ref()]).await?;
     Ok(())
+}
+
+/// Writes the lab's known_hosts file: the public host keys of every host of this lab that has
+/// keys (they are kept across `down`), under the host's address. Replaced atomically, so a
+/// concurrent ssh never reads half of it.
+pub(crate) fn write_known_hosts(config: &LabConfig) -> Result<(), LabError> {
+    let mut text = String::new();
+    for index in 1..=crate::MAX_HOSTS {
+        let host = LabHost::new(index, config);
+        let dir = config.host_keys_dir(&host.name).join("etc/ssh");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut keys: Vec<_> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pub"))
+            .collect();
+        keys.sort();
+        for key in keys {
+            let line = std::fs::read_to_string(&key).map_err(LabError::io(&key))?;
+            let mut fields = line.split_whitespace();
+            if let (Some(kind), Some(body)) = (fields.next(), fields.next()) {
+                text.push_str(&format!("{} {kind} {body}\n", host.ip));
+            }
+        }
+    }
+    let path = config.known_hosts_path();
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(LabError::io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(LabError::io(&path))
 }
 
 impl LabHost {

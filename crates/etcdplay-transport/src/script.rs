@@ -81,20 +81,25 @@ pub(crate) fn put_script(req: &PutRequest, len: usize) -> String {
 
 /// The command line (program and arguments) that runs a script file under `become`, or plainly.
 /// `sudo -n` never prompts: when a password would be needed it fails, and the transport turns
-/// that into [`crate::TransportError::BecomeNeedsPassword`].
+/// that into [`crate::TransportError::BecomeNeedsPassword`]. Whether the login already is the
+/// become user is decided on the host (`id -un`), never guessed on the control node: a login
+/// whose name etcdplay does not know (ssh's `User`, `$USER`) is not taken for root.
 pub fn shell_argv(become_: Option<&Become>) -> Vec<String> {
     match become_ {
         Some(b) => vec![
-            "sudo".into(),
-            "-n".into(),
-            "-H".into(),
-            "-u".into(),
-            b.user.clone(),
             "/bin/sh".into(),
+            "-c".into(),
+            BECOME_SHELL.into(),
+            "etcdplay-become".into(),
+            b.user.clone(),
         ],
         None => vec!["/bin/sh".into()],
     }
 }
+
+/// `sh -c BECOME_SHELL NAME USER ARGS...`: runs `/bin/sh ARGS...` as USER, through `sudo -n`
+/// unless the current user is USER already.
+const BECOME_SHELL: &str = r#"u=$1; shift; [ "$(id -un)" = "$u" ] && exec /bin/sh "$@"; exec sudo -n -H -u "$u" /bin/sh "$@""#;
 
 /// Whether stderr of a failed `sudo -n` says that a password was required.
 pub fn sudo_wanted_password(stderr: &[u8]) -> bool {

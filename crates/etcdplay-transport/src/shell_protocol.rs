@@ -22,6 +22,9 @@ use crate::{ExecOutput, ExecRequest};
 /// `head -c` reading no more than it is asked for (true of coreutils on every target distro),
 /// and on `read` consuming the header line byte by byte, as POSIX shells do on pipes.
 ///
+/// A request to become the user the loop already runs as (`id -un`, asked once) runs like one
+/// without become: whether sudo is needed is decided here, where the login is known.
+///
 /// With become, the script cannot be handed over as a file (the private directory is not
 /// readable by the target user, and sudo closes extra descriptors), so script and stdin are
 /// concatenated on the sudo shell's stdin: it reads the first SCRIPT_LEN bytes as the script
@@ -72,6 +75,7 @@ trap 'rm -rf "$d"' EXIT
 trap 'exit 1' HUP INT TERM PIPE
 mkfifo "$d/r" "$d/p" || exit 97
 uid=$(id -u)
+lu=$(id -un)
 read -r _ _ _ pp g sid _ </proc/$$/stat || g=
 [ "$g" = $$ ] || { [ "$g" = "$sid" ] && [ "$g" = "$pp" ]; } && k=0 || k=$$
 exec 3<&0
@@ -82,7 +86,7 @@ while IFS=' ' read -r id u sl il; do
   head -c "$sl" >"$d/s" || exit 1
   if [ "$il" -gt 0 ]; then head -c "$il" >"$d/i" || exit 1; in=$d/i; else in=/dev/null; fi
   IFS= read -r t && [ "$t" = ".$id" ] || exit 1
-  if [ "$u" = - ]; then
+  if [ "$u" = - ] || [ "$u" = "$lu" ]; then
     ( umask "$um"; exec /bin/sh "$d/s" ) <"$in" >"$d/o" 2>"$d/e" 4<&-
     rc=$?
   elif [ "$uid" = 0 ]; then

@@ -69,7 +69,13 @@ impl SshTransport {
             host: host.clone(),
             source,
         })?;
-        let builder = session_builder(&opts, generated_config.as_deref());
+        let policy = match opts.host_key_checking {
+            HostKeyChecking::SshConfig => {
+                configured_host_key_policy(&opts, generated_config.as_deref()).await
+            }
+            explicit => explicit,
+        };
+        let builder = session_builder(&opts, generated_config.as_deref(), policy);
         // ssh's ConnectTimeout covers TCP connect and banner exchange; this outer bound also
         // covers a server that stalls later in the handshake.
         let limit = opts.connect_timeout * 2 + Duration::from_secs(5);
@@ -317,7 +323,54 @@ fn write_extra_config(opts: &SshOptions) -> io::Result<Option<tempfile::TempPath
     Ok(Some(file.into_temp_path()))
 }
 
-fn session_builder(opts: &SshOptions, generated_config: Option<&Path>) -> SessionBuilder {
+/// The host key policy the user's ssh configuration gives this host, read with `ssh -G` (the
+/// openssh crate always puts a `StrictHostKeyChecking` on ssh's command line, which would
+/// override the configuration). `ask`, OpenSSH's default, refuses unknown hosts in batch mode:
+/// strict. Anything unreadable is strict too.
+async fn configured_host_key_policy(
+    opts: &SshOptions,
+    generated_config: Option<&Path>,
+) -> HostKeyChecking {
+    let mut cmd = tokio::process::Command::new("ssh");
+    cmd.arg("-G");
+    if let Some(config) = generated_config.or(opts.ssh_config.as_deref()) {
+        cmd.arg("-F").arg(config);
+    }
+    if let Some(user) = &opts.user {
+        cmd.arg("-l").arg(user);
+    }
+    if let Some(port) = opts.port {
+        cmd.arg("-p").arg(port.to_string());
+    }
+    cmd.arg("--").arg(&opts.address);
+    cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
+    match cmd.output().await {
+        Ok(out) if out.status.success() => {
+            host_key_policy_of(&String::from_utf8_lossy(&out.stdout))
+        }
+        _ => HostKeyChecking::Strict,
+    }
+}
+
+/// The `stricthostkeychecking` line of `ssh -G` output as a policy.
+fn host_key_policy_of(effective_config: &str) -> HostKeyChecking {
+    let value = effective_config.lines().find_map(|l| {
+        let (key, value) = l.split_once(' ')?;
+        key.eq_ignore_ascii_case("stricthostkeychecking")
+            .then(|| value.trim().to_ascii_lowercase())
+    });
+    match value.as_deref() {
+        Some("accept-new") => HostKeyChecking::AcceptNew,
+        Some("false" | "no" | "off") => HostKeyChecking::Off,
+        _ => HostKeyChecking::Strict,
+    }
+}
+
+fn session_builder(
+    opts: &SshOptions,
+    generated_config: Option<&Path>,
+    policy: HostKeyChecking,
+) -> SessionBuilder {
     let mut b = SessionBuilder::default();
     if let Some(user) = &opts.user {
         b.user(user.clone());
@@ -331,11 +384,12 @@ fn session_builder(opts: &SshOptions, generated_config: Option<&Path>) -> Sessio
     if let Some(config) = generated_config.or(opts.ssh_config.as_deref()) {
         b.config_file(config);
     }
-    b.known_hosts_check(match opts.host_key_checking {
-        HostKeyChecking::Strict => KnownHosts::Strict,
+    b.known_hosts_check(match policy {
+        HostKeyChecking::SshConfig | HostKeyChecking::Strict => KnownHosts::Strict,
         HostKeyChecking::AcceptNew => KnownHosts::Add,
         HostKeyChecking::Off => KnownHosts::Accept,
     });
+    // "off" from the user's own configuration keeps their known_hosts settings as they are.
     match (&opts.known_hosts, opts.host_key_checking) {
         (Some(file), _) => {
             b.user_known_hosts_file(file);
@@ -373,6 +427,46 @@ fn check_control_dir(dir: &Path) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_effective_ssh_config_decides_the_host_key_policy() {
+        let of = |v: &str| host_key_policy_of(&format!("user root\nstricthostkeychecking {v}\n"));
+        assert_eq!(of("true"), HostKeyChecking::Strict);
+        assert_eq!(of("ask"), HostKeyChecking::Strict);
+        assert_eq!(of("accept-new"), HostKeyChecking::AcceptNew);
+        assert_eq!(of("false"), HostKeyChecking::Off);
+        assert_eq!(host_key_policy_of("user root\n"), HostKeyChecking::Strict);
+    }
+
+    #[tokio::test]
+    async fn a_users_ssh_config_is_read_not_overridden() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(
+            &config,
+            "Host relaxed\n  StrictHostKeyChecking no\nHost *\n  StrictHostKeyChecking yes\n",
+        )
+        .unwrap();
+        let mut opts = SshOptions::new("h", "relaxed");
+        opts.ssh_config = Some(config.clone());
+        assert_eq!(
+            configured_host_key_policy(&opts, None).await,
+            HostKeyChecking::Off
+        );
+        let mut opts = SshOptions::new("h", "127.0.0.1");
+        opts.ssh_config = Some(config);
+        assert_eq!(
+            configured_host_key_policy(&opts, None).await,
+            HostKeyChecking::Strict
+        );
+        // With no configuration at all, OpenSSH's default (ask) holds: strict in batch mode.
+        let mut opts = SshOptions::new("h", "127.0.0.1");
+        opts.ssh_config = Some(PathBuf::from("/dev/null"));
+        assert_eq!(
+            configured_host_key_policy(&opts, None).await,
+            HostKeyChecking::Strict
+        );
+    }
+
     use super::*;
 
     #[test]

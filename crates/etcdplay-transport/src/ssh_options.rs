@@ -11,10 +11,14 @@ use crate::SshSetting;
 /// `StrictHostKeyChecking` describe it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HostKeyChecking {
+    /// Whatever the user's ssh configuration says for this host (`~/.ssh/config`, the
+    /// inventory's `ansible_ssh_common_args`), as Ansible's default `host_key_checking = True`
+    /// leaves it; OpenSSH's own default (`ask`) refuses an unknown host in batch mode.
+    #[default]
+    SshConfig,
     /// The key must already be in known_hosts (`StrictHostKeyChecking=yes`).
     Strict,
     /// An unknown host's key is recorded, a changed key is refused (`accept-new`).
-    #[default]
     AcceptNew,
     /// Any key is accepted and nothing is remembered (`StrictHostKeyChecking=no` with
     /// known_hosts `/dev/null` unless a file is given), like `host_key_checking = False`.
@@ -22,9 +26,11 @@ pub enum HostKeyChecking {
 }
 
 impl HostKeyChecking {
-    /// Parses the spelling used on the command line: `strict`, `accept-new` or `off`.
+    /// Parses the spelling used on the command line: `ssh-config`, `strict`, `accept-new` or
+    /// `off`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
+            "ssh-config" => Some(HostKeyChecking::SshConfig),
             "strict" | "yes" => Some(HostKeyChecking::Strict),
             "accept-new" => Some(HostKeyChecking::AcceptNew),
             "off" | "no" => Some(HostKeyChecking::Off),
@@ -68,7 +74,8 @@ pub struct SshOptions {
 }
 
 impl SshOptions {
-    /// Options with the defaults etcdplay uses: 10 s connect timeout, accept-new, the system
+    /// Options with the defaults etcdplay uses: 10 s connect timeout, the host key policy of
+    /// the user's ssh configuration, the system
     /// temporary directory for the control socket, masters exiting after 5 s idle (so a
     /// SIGKILLed etcdplay leaves no ssh master behind for longer).
     pub fn new(host: impl Into<String>, address: impl Into<String>) -> Self {

@@ -52,8 +52,9 @@ pub(crate) struct ApplyArgs {
     /// Seconds to wait for a host's SSH connection.
     #[arg(short = 'T', long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub(crate) timeout: u64,
-    /// How to treat host keys: strict, accept-new or off.
-    #[arg(long, default_value = "accept-new", value_parser = parse_host_key_checking)]
+    /// How to treat host keys: ssh-config (what your ssh configuration and the inventory's
+    /// ssh args say; unknown hosts are refused by OpenSSH's default), strict, accept-new or off.
+    #[arg(long, default_value = "ssh-config", value_parser = parse_host_key_checking)]
     pub(crate) host_key_checking: HostKeyChecking,
     /// known_hosts file for host keys (default: ssh's own).
     #[arg(long)]
@@ -90,7 +91,8 @@ fn parse_leftover(s: &str) -> Result<LeftoverMembership, String> {
 }
 
 fn parse_host_key_checking(s: &str) -> Result<HostKeyChecking, String> {
-    HostKeyChecking::parse(s).ok_or_else(|| format!("'{s}' is not one of strict, accept-new, off"))
+    HostKeyChecking::parse(s)
+        .ok_or_else(|| format!("'{s}' is not one of ssh-config, strict, accept-new, off"))
 }
 
 /// What `apply` needs before touching a host: every file parsed, every problem found.
