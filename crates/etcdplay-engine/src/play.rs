@@ -76,6 +76,14 @@ impl<'a> PlayRun<'a> {
             .collect()
     }
 
+    /// Tells the variables which hosts are out of the play now (`ansible_play_hosts`).
+    fn publish_left_play(&self) {
+        let mut left: HashSet<String> = lock(&self.failed).clone();
+        left.extend(lock(&self.unreachable).iter().cloned());
+        left.extend(lock(&self.ended).iter().cloned());
+        self.engine.shared.set_left_play(left);
+    }
+
     pub(crate) fn add_notifications(&self, host: &str, names: Vec<String>) {
         let mut notified = lock(&self.notified);
         let list = notified.entry(host.to_string()).or_default();
@@ -548,14 +556,18 @@ impl<'a> PlayRun<'a> {
     }
 
     fn unfail(&self, hosts: &[String]) {
-        let mut failed = lock(&self.failed);
-        for h in hosts {
-            failed.remove(h);
+        {
+            let mut failed = lock(&self.failed);
+            for h in hosts {
+                failed.remove(h);
+            }
         }
+        self.publish_left_play();
     }
 
     fn refail(&self, hosts: &[String]) {
         lock(&self.failed).extend(hosts.iter().cloned());
+        self.publish_left_play();
     }
 
     async fn run_module_task(
@@ -721,6 +733,8 @@ impl<'a> PlayRun<'a> {
                 }
             }
         }
+        drop(stats);
+        self.publish_left_play();
         failed_hosts
     }
 
@@ -838,8 +852,12 @@ impl<'a> PlayRun<'a> {
                         lock(&self.ended).insert(h.clone());
                     }
                 }
+                self.publish_left_play();
             }
-            "clear_host_errors" => lock(&self.failed).clear(),
+            "clear_host_errors" => {
+                lock(&self.failed).clear();
+                self.publish_left_play();
+            }
             // Nothing to do for these in etcdplay: facts and connections are per run.
             "noop" | "clear_facts" | "refresh_inventory" | "reset_connection" | "end_batch"
             | "end_role" => {}

@@ -39,6 +39,9 @@ pub(crate) struct Shared {
     pub(crate) omit: String,
     memory: Mutex<HashMap<String, HostMemory>>,
     magic: Mutex<PlayMagic>,
+    /// Hosts of the current batch that failed, became unreachable or ended: Ansible leaves
+    /// them out of `ansible_play_hosts` and `ansible_play_batch`.
+    left_play: Mutex<std::collections::HashSet<String>>,
     /// Inventory-side layers per host, computed once: inventories do not change during a run.
     base_layers: Mutex<HashMap<String, Arc<BaseLayers>>>,
     groups: Value,
@@ -67,6 +70,7 @@ impl Shared {
             omit,
             memory: Mutex::new(HashMap::new()),
             magic: Mutex::new(PlayMagic::default()),
+            left_play: Mutex::default(),
             base_layers: Mutex::new(HashMap::new()),
             groups,
         }
@@ -75,9 +79,15 @@ impl Shared {
     pub(crate) fn set_magic(&self, magic: PlayMagic) {
         let changed_dir = lock(&self.magic).playbook_dir != magic.playbook_dir;
         *lock(&self.magic) = magic;
+        lock(&self.left_play).clear();
         if changed_dir {
             lock(&self.base_layers).clear();
         }
+    }
+
+    /// The hosts that are out of the play now (see `left_play`).
+    pub(crate) fn set_left_play(&self, hosts: std::collections::HashSet<String>) {
+        *lock(&self.left_play) = hosts;
     }
 
     pub(crate) fn magic(&self) -> PlayMagic {
@@ -147,10 +157,21 @@ impl Shared {
         );
         vars.insert("group_names", strings(&self.inventory.group_names(host)));
         vars.insert("groups", self.groups.clone());
-        vars.insert("ansible_play_hosts", strings(&magic.play_hosts));
+        let in_play = |hosts: &[String]| {
+            let left = lock(&self.left_play);
+            Value::Array(
+                hosts
+                    .iter()
+                    .filter(|h| !left.contains(*h))
+                    .cloned()
+                    .map(Value::String)
+                    .collect(),
+            )
+        };
+        vars.insert("ansible_play_hosts", in_play(&magic.play_hosts));
         vars.insert("ansible_play_hosts_all", strings(&magic.play_hosts));
-        vars.insert("play_hosts", strings(&magic.play_hosts));
-        vars.insert("ansible_play_batch", strings(&magic.batch));
+        vars.insert("play_hosts", in_play(&magic.batch));
+        vars.insert("ansible_play_batch", in_play(&magic.batch));
         // Absolute, as in Ansible: `{{ playbook_dir }}/x` must not become `/x` when the
         // playbook was named relative to the working directory.
         let playbook_dir =
