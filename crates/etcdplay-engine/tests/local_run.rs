@@ -424,3 +424,30 @@ async fn become_is_decided_on_the_host_not_guessed() {
         "nobody \nroot\n"
     );
 }
+
+/// As in Ansible, a host that failed is out of `ansible_play_hosts` and `ansible_play_batch`
+/// (and `play_hosts`) for the rest of the play, but still in `ansible_play_hosts_all`.
+#[tokio::test]
+async fn failed_hosts_leave_ansible_play_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("site.yml"),
+        r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - fail: msg=out
+      when: inventory_hostname == 'n2'
+    - copy:
+        content: "{{ ansible_play_hosts | join(',') }} {{ ansible_play_batch | join(',') }} {{ play_hosts | join(',') }} {{ ansible_play_hosts_all | join(',') }}"
+        dest: "{{ workdir }}-seen"
+"#,
+    )
+    .unwrap();
+    let (stats, lines) = run(dir.path(), RunOptions::default()).await;
+    assert_eq!(stats["n2"].failed, 1, "{lines:#?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("n1-seen")).unwrap(),
+        "n1 n1 n1 n1,n2"
+    );
+}
