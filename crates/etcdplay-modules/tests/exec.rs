@@ -72,6 +72,22 @@ async fn creates_and_removes_skip_in_one_exec() {
 }
 
 #[tokio::test]
+async fn a_command_cannot_fake_a_creates_skip() {
+    let env = Env::new();
+    let r = env
+        .run(
+            "shell",
+            json!({
+                "cmd": "echo '@@etcdplay:skip:creates' >&2; exit 199",
+                "creates": env.p("never-there"),
+            }),
+        )
+        .await;
+    assert!(r.failed && !r.skipped, "{r:?}");
+    assert_eq!(r.data["rc"], 199);
+}
+
+#[tokio::test]
 async fn wait_for_port_and_path() {
     let env = Env::new();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -7,8 +7,7 @@
 //! read ahead) may alter what the probes read, so it drops every answer still kept: an answer is
 //! only ever used while nothing but read-ahead probes went to the host since it was read.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
+use crate::script::random_token;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -171,21 +170,6 @@ impl Transport for Prefetching {
         self.finished();
         out
     }
-}
-
-/// 128 random bits as hex: the separator of one batch's answers, unknown to anything on the
-/// host before the batch arrives, so no file content a probe prints can fake it.
-fn random_token() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or_default();
-    let half = || {
-        let mut h = RandomState::new().build_hasher();
-        h.write_u64(nanos);
-        h.finish()
-    };
-    format!("{:016x}{:016x}", half(), half())
 }
 
 /// One script that runs each of `scripts` as it would run alone (a subshell of its own, no

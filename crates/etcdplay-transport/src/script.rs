@@ -107,6 +107,22 @@ pub fn sudo_wanted_password(stderr: &[u8]) -> bool {
     text.contains("a password is required") || text.contains("a terminal is required")
 }
 
+/// 128 random bits as hex, unknown to anything on the host before the request carrying them
+/// arrives: a separator or marker in a script's output that no command or file content can
+/// fake (the read-ahead's batch separator, `command`'s skip marker).
+pub fn random_token() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    let half = || {
+        let mut h = std::hash::BuildHasher::build_hasher(&std::collections::hash_map::RandomState::new());
+        std::hash::Hasher::write_u64(&mut h, nanos);
+        std::hash::Hasher::finish(&h)
+    };
+    format!("{:016x}{:016x}", half(), half())
+}
+
 /// Splits a command line into words like Python's `shlex.split` (POSIX mode): single quotes
 /// are literal, double quotes allow `\"` `\\` `\$` escapes, a backslash outside quotes escapes
 /// the next character, and nothing may follow a final backslash (an error, as in Python).

@@ -6,7 +6,7 @@
 
 use std::time::{Instant, SystemTime};
 
-use etcdplay_transport::script::{sh_quote, shlex_split};
+use etcdplay_transport::script::{random_token, sh_quote, shlex_split};
 use etcdplay_transport::ExecRequest;
 use serde_json::Value;
 
@@ -15,7 +15,8 @@ use crate::host::Ctx;
 use crate::{ModuleError, ModuleResult};
 
 /// Exit code plus stderr marker that says "creates/removes decided to skip"; both must match,
-/// so a command that happens to exit with this code is not mistaken for a skip.
+/// so a command that happens to exit with this code is not mistaken for a skip. The marker
+/// carries a random token of this request, so a command cannot print it to fake a skip.
 const SKIP_RC: i32 = 199;
 const SKIP_MARK: &str = "@@etcdplay:skip:";
 
@@ -63,11 +64,12 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     }
     let creates = args.str("creates");
     let removes = args.str("removes");
+    let mark = format!("{SKIP_MARK}{}:", random_token());
     if let Some(c) = &creates {
-        script.push_str(&format!("set -- {}\nif [ -e \"$1\" ] || [ -L \"$1\" ]; then echo '{SKIP_MARK}creates' >&2; exit {SKIP_RC}; fi\n", glob_quote(c)));
+        script.push_str(&format!("set -- {}\nif [ -e \"$1\" ] || [ -L \"$1\" ]; then echo '{mark}creates' >&2; exit {SKIP_RC}; fi\n", glob_quote(c)));
     }
     if let Some(r) = &removes {
-        script.push_str(&format!("set -- {}\nif ! [ -e \"$1\" ] && ! [ -L \"$1\" ]; then echo '{SKIP_MARK}removes' >&2; exit {SKIP_RC}; fi\n", glob_quote(r)));
+        script.push_str(&format!("set -- {}\nif ! [ -e \"$1\" ] && ! [ -L \"$1\" ]; then echo '{mark}removes' >&2; exit {SKIP_RC}; fi\n", glob_quote(r)));
     }
     let guarded = creates.is_some() || removes.is_some();
     if ctx.call.check {
@@ -104,7 +106,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let mut res = ModuleResult::default();
     res.set("cmd", cmd_field);
     if out.rc == SKIP_RC {
-        if let Some(which) = stderr_text.lines().find_map(|l| l.strip_prefix(SKIP_MARK)) {
+        if let Some(which) = stderr_text.lines().find_map(|l| l.strip_prefix(mark.as_str())) {
             let path = if which == "creates" {
                 creates.unwrap_or_default()
             } else {
