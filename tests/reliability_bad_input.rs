@@ -280,6 +280,26 @@ fn bad_ssh_args_are_refused_for_every_host_before_any_connection() {
         "bad_args: host h2: ansible_ssh_common_args:",
     );
     assert!(!e.contains("host h1"), "{e}");
+    // An address or user ssh would read as an option (no `--` before ssh's destination).
+    write(
+        d,
+        "option_like",
+        &format!(
+            "[etcds]\nh1 {host}\nh2 ansible_host='-oProxyCommand=touch /tmp/x' ansible_user=root\n\
+             h3 ansible_host={} ansible_port={} ansible_user=-oLogLevel=QUIET\n",
+            probe.addr.ip(),
+            probe.addr.port()
+        ),
+    );
+    let e = refused(
+        d,
+        &probe,
+        &["apply", "-i", "option_like", "good.yml"],
+        4,
+        "option_like: host h2: ansible_host: '-oProxyCommand=touch /tmp/x' starts with '-'",
+    );
+    assert!(e.contains("host h3: ansible_user: '-oLogLevel=QUIET'"), "{e}");
+    assert!(!e.contains("host h1"), "{e}");
     std::fs::create_dir_all(d.join("group_vars")).expect("mkdir");
     write(
         d,

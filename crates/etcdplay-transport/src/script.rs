@@ -116,7 +116,8 @@ pub fn random_token() -> String {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or_default();
     let half = || {
-        let mut h = std::hash::BuildHasher::build_hasher(&std::collections::hash_map::RandomState::new());
+        let mut h =
+            std::hash::BuildHasher::build_hasher(&std::collections::hash_map::RandomState::new());
         std::hash::Hasher::write_u64(&mut h, nanos);
         std::hash::Hasher::finish(&h)
     };

@@ -60,6 +60,17 @@ impl SshTransport {
             host: host.clone(),
             reason,
         };
+        // The openssh crate puts the destination last without a `--`: an address or user that
+        // starts with `-` would be read by ssh as an option (`-oProxyCommand=...`).
+        if let Some(bad) = [Some(opts.address.as_str()), opts.user.as_deref()]
+            .into_iter()
+            .flatten()
+            .find(|v| v.starts_with('-'))
+        {
+            return Err(unreachable(format!(
+                "'{bad}' starts with '-': ssh would take it for an option; refused"
+            )));
+        }
         check_control_dir(&opts.control_dir).map_err(|source| TransportError::Io {
             host: host.clone(),
             source,
@@ -427,6 +438,21 @@ fn check_control_dir(dir: &Path) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn an_address_or_user_that_looks_like_an_option_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (address, user) in [("-oProxyCommand=touch /tmp/x", None), ("h", Some("-oX=y"))] {
+            let mut opts = SshOptions::new("h", address);
+            opts.user = user.map(str::to_string);
+            opts.control_dir = dir.path().to_path_buf();
+            let err = SshTransport::connect(opts).await.err().expect("refused");
+            assert!(
+                err.to_string().contains("ssh would take it for an option"),
+                "{err}"
+            );
+        }
+    }
+
     #[test]
     fn the_effective_ssh_config_decides_the_host_key_policy() {
         let of = |v: &str| host_key_policy_of(&format!("user root\nstricthostkeychecking {v}\n"));

@@ -116,6 +116,13 @@ fn option(text: &str) -> Result<SshSetting, SshArgsError> {
             "'-o {text}': '{keyword}' is not an ssh_config keyword"
         )));
     }
+    // ssh refuses these on its command line; in the generated config they would make every
+    // line after them conditional, or read another file in their place.
+    if ["match", "host", "include"].contains(&keyword.to_ascii_lowercase().as_str()) {
+        return Err(SshArgsError(format!(
+            "'-o {text}': {keyword} cannot be given as an option (ssh refuses it on its command line)"
+        )));
+    }
     Ok(SshSetting {
         keyword: keyword.to_string(),
         value: value.to_string(),
@@ -186,6 +193,18 @@ mod tests {
     fn unsupported_or_broken_args_are_refused_with_the_reason() {
         let err = |t: &str| parse_ssh_args(t).unwrap_err().0;
         assert!(err("-X").contains("'-X' is not supported"), "{}", err("-X"));
+        for blocked in [
+            "-o Match=all",
+            "-o Host=*",
+            "-oInclude=/tmp/x",
+            "-o \"include /tmp/x\"",
+        ] {
+            assert!(
+                err(blocked).contains("cannot be given as an option"),
+                "{}",
+                err(blocked)
+            );
+        }
         assert!(err("-o").contains("needs a value"));
         assert!(err("-o Nothing").contains("has no value"));
         assert!(err("-o 'Bad-Key=1'").contains("not an ssh_config keyword"));

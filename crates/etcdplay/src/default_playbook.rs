@@ -33,6 +33,7 @@ impl DefaultPlaybook {
         let text = playbook_for(group)?;
         let dir = tempfile::Builder::new()
             .prefix("etcdplay-playbook-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()
             .map_err(|e| format!("cannot create a directory for the default playbook: {e}"))?;
         let templates = dir.path().join("templates");

@@ -1,9 +1,10 @@
-//! `ansible_ssh_common_args` and `ansible_ssh_extra_args` checked for every host before any host
+//! `ansible_ssh_common_args` and `ansible_ssh_extra_args` (and addresses and users that ssh would
+//! read as options) checked for every host before any host
 //! is contacted: the engine parses them only when it opens a host's connection, so a value ssh
 //! cannot take would otherwise fail that one host at its first task while the others go on.
 //! Values that are templates are left to the engine (they may depend on the play).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use etcdplay_engine::InventoryView;
 use serde_json::{Map, Value};
@@ -20,6 +21,28 @@ pub(crate) fn problems(
 ) -> Vec<String> {
     let mut out = Vec::new();
     for host in inventory.hosts() {
+        // ssh would read a destination or user starting with '-' as an option.
+        let layers =
+            inventory.host_layers(&host, playbook_dirs.first().map_or(Path::new(""), |d| d));
+        let address = layers
+            .iter()
+            .rev()
+            .find_map(|(_, vars)| vars.get("ansible_host"))
+            .and_then(Value::as_str)
+            .unwrap_or(&host);
+        let user = layers
+            .iter()
+            .rev()
+            .find_map(|(_, vars)| vars.get("ansible_user"))
+            .and_then(Value::as_str);
+        for (var, value) in [("ansible_host", Some(address)), ("ansible_user", user)] {
+            if let Some(v) = value.filter(|v| v.starts_with('-')) {
+                let file = file_of(&host).map(|f| format!("{f}: ")).unwrap_or_default();
+                out.push(format!(
+                    "{file}host {host}: {var}: '{v}' starts with '-', which ssh would take for an option"
+                ));
+            }
+        }
         for var in VARS {
             let mut values: Vec<String> = Vec::new();
             match extra.get(var) {

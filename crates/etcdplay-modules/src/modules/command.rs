@@ -106,7 +106,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let mut res = ModuleResult::default();
     res.set("cmd", cmd_field);
     if out.rc == SKIP_RC {
-        if let Some(which) = stderr_text.lines().find_map(|l| l.strip_prefix(mark.as_str())) {
+        if let Some(which) = stderr_text
+            .lines()
+            .find_map(|l| l.strip_prefix(mark.as_str()))
+        {
             let path = if which == "creates" {
                 creates.unwrap_or_default()
             } else {

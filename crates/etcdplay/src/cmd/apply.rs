@@ -173,11 +173,27 @@ fn inventory_dir(sources: &[String]) -> Option<PathBuf> {
     })
 }
 
-/// A private directory for SSH control sockets, short enough for the 108-byte socket limit.
+/// A private directory (0700: tempfile's default follows the umask) for SSH control sockets
+/// and generated ssh configs, short enough for the 108-byte socket limit.
 fn control_dir() -> std::io::Result<tempfile::TempDir> {
     tempfile::Builder::new()
         .prefix("etcdplay-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir_in("/tmp")
+}
+
+#[cfg(test)]
+mod control_dir_tests {
+    #[test]
+    fn the_control_directory_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = super::control_dir().expect("control dir");
+        let mode = std::fs::metadata(dir.path())
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
 }
 
 pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
@@ -223,6 +239,15 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
             return ExitCode::BadOptions;
         }
     };
+    if let Some(path) = &json_path {
+        if let Err(e) = crate::output::json::check_writable(path) {
+            eprintln!(
+                "ERROR: --output json {}: the report cannot be written there: {e}",
+                path.display()
+            );
+            return ExitCode::BadOptions;
+        }
+    }
     let prepared = match prepare(&args.inventory, &playbooks) {
         Ok(p) => p,
         Err(code) => return code,
@@ -258,8 +283,9 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
             args.verbose,
         )));
     }
-    if let Some(path) = json_path {
-        reporters.push(Arc::new(JsonReporter::new(path)));
+    let json_reporter = json_path.map(|path| Arc::new(JsonReporter::new(path)));
+    if let Some(json) = &json_reporter {
+        reporters.push(json.clone());
     }
     let connector = Arc::new(SshConnector {
         timeout: Duration::from_secs(args.timeout),
@@ -302,6 +328,13 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
     };
     // Every path closes the SSH masters and remote shells before exiting.
     engine.close().await;
+    let mut code = code;
+    if let Some(failure) = json_reporter.as_ref().and_then(|j| j.take_failure()) {
+        eprintln!("ERROR: writing the JSON report: {failure}");
+        if code == ExitCode::Ok {
+            code = ExitCode::Error;
+        }
+    }
     if args.timing {
         print!(
             "{}",
