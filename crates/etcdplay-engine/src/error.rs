@@ -28,6 +28,9 @@ pub(crate) enum TaskError {
     Unreachable(String),
     #[error("{0}")]
     Invalid(String),
+    /// A `become_method` etcdplay does not implement: refused by name rather than run with sudo.
+    #[error("become_method '{0}' is not supported by etcdplay (only sudo)")]
+    BecomeMethod(String),
 }
 
 impl TaskError {

@@ -49,6 +49,7 @@ pub(crate) struct TaskScope {
     pub(crate) tags: Vec<String>,
     pub(crate) become_: Option<Flag>,
     pub(crate) become_user: Option<String>,
+    pub(crate) become_method: Option<String>,
     pub(crate) ignore_errors: Option<Flag>,
     pub(crate) no_log: Option<Flag>,
     pub(crate) delegate_to: Option<String>,
@@ -81,6 +82,7 @@ impl TaskScope {
         s.tags.extend(task.tags.iter().cloned());
         s.become_ = or(&task.become_, &self.become_);
         s.become_user = or(&task.become_user, &self.become_user);
+        s.become_method = or(&task.become_method, &self.become_method);
         s.ignore_errors = or(&task.ignore_errors, &self.ignore_errors);
         s.no_log = or(&task.no_log, &self.no_log);
         s.delegate_to = or(&task.delegate_to, &self.delegate_to);
@@ -105,6 +107,12 @@ impl TaskScope {
         s.tags.extend(role_ref.tags.iter().cloned());
         s.become_ = or(&role_ref.become_, &self.become_);
         s.become_user = or(&role_ref.become_user, &self.become_user);
+        let role_method = role_ref
+            .extra
+            .get("become_method")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        s.become_method = or(&role_method, &self.become_method);
         s.ignore_errors = or(&role_ref.ignore_errors, &self.ignore_errors);
         s.no_log = or(&role_ref.no_log, &self.no_log);
         s.delegate_to = or(&role_ref.delegate_to, &self.delegate_to);

@@ -208,6 +208,18 @@ impl PlayRun<'_> {
         if !on {
             return Ok(None);
         }
+        let method = match task
+            .become_method
+            .clone()
+            .or_else(|| scope.become_method.clone())
+            .or_else(|| self.play.become_method.clone())
+        {
+            Some(m) => Some(self.engine.templar.render_string(&m, &origin, vars)?),
+            None => self.var_string(vars, "ansible_become_method")?,
+        };
+        if let Some(m) = method.filter(|m| m.trim() != "sudo") {
+            return Err(TaskError::BecomeMethod(m));
+        }
         let user = task
             .become_user
             .clone()

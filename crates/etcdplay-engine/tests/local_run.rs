@@ -451,3 +451,30 @@ async fn failed_hosts_leave_ansible_play_hosts() {
         "n1 n1 n1 n1,n2"
     );
 }
+
+/// A become method etcdplay does not implement fails the task by name; it is never run with
+/// sudo instead (nor without become).
+#[tokio::test]
+async fn an_unsupported_become_method_fails_the_task_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("site.yml"),
+        r#"
+- hosts: n1
+  gather_facts: false
+  become_method: su
+  tasks:
+    - copy: content=x dest={{ workdir }}-su
+      become: true
+    - copy: content=x dest={{ workdir }}-plain
+"#,
+    )
+    .unwrap();
+    let (stats, lines) = run(dir.path(), RunOptions::default()).await;
+    assert_eq!(stats["n1"].failed, 1, "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("become_method 'su' is not supported")),
+        "{lines:#?}"
+    );
+    assert!(!dir.path().join("n1-su").exists());
+}
