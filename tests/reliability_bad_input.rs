@@ -298,7 +298,10 @@ fn bad_ssh_args_are_refused_for_every_host_before_any_connection() {
         4,
         "option_like: host h2: ansible_host: '-oProxyCommand=touch /tmp/x' starts with '-'",
     );
-    assert!(e.contains("host h3: ansible_user: '-oLogLevel=QUIET'"), "{e}");
+    assert!(
+        e.contains("host h3: ansible_user: '-oLogLevel=QUIET'"),
+        "{e}"
+    );
     assert!(!e.contains("host h1"), "{e}");
     std::fs::create_dir_all(d.join("group_vars")).expect("mkdir");
     write(

@@ -473,7 +473,9 @@ async fn an_unsupported_become_method_fails_the_task_by_name() {
     let (stats, lines) = run(dir.path(), RunOptions::default()).await;
     assert_eq!(stats["n1"].failed, 1, "{lines:#?}");
     assert!(
-        lines.iter().any(|l| l.contains("become_method 'su' is not supported")),
+        lines
+            .iter()
+            .any(|l| l.contains("become_method 'su' is not supported")),
         "{lines:#?}"
     );
     assert!(!dir.path().join("n1-su").exists());

@@ -48,6 +48,21 @@ pub enum PkiError {
         mode: u32,
     },
 
+    /// A private key file or the PKI directory belongs to another user, who could replace
+    /// what etcdplay trusts.
+    #[error(
+        "refusing to use {}: it belongs to uid {owner}, not to the user running etcdplay (uid {me})",
+        .path.display()
+    )]
+    ForeignOwner {
+        /// The file or directory.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The effective uid of this process.
+        me: u32,
+    },
+
     /// A private key file is readable or writable by group or others.
     #[error(
         "refusing to use private key {}: it is readable or writable by group or others (mode {mode:04o}); run `chmod 600 {}`",

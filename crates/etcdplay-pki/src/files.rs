@@ -4,7 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -41,11 +41,9 @@ pub(crate) fn read_key(path: &Path) -> Result<Option<String>, PkiError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(PkiError::io("open", path, e)),
     };
-    let mode = file
-        .metadata()
-        .map_err(|e| PkiError::io("stat", path, e))?
-        .permissions()
-        .mode();
+    let meta = file.metadata().map_err(|e| PkiError::io("stat", path, e))?;
+    check_owner(path, &meta)?;
+    let mode = meta.permissions().mode();
     if mode & GROUP_OTHER != 0 {
         return Err(PkiError::InsecureKey {
             path: path.to_path_buf(),
@@ -62,6 +60,20 @@ pub(crate) fn read_key(path: &Path) -> Result<Option<String>, PkiError> {
         )
     })?;
     Ok(Some(text))
+}
+
+/// Refuses a key or directory owned by anyone but this process's effective user: its owner
+/// could swap the CA or a key (as root, etcdplay would otherwise trust another user's files).
+fn check_owner(path: &Path, meta: &fs::Metadata) -> Result<(), PkiError> {
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(PkiError::ForeignOwner {
+            path: path.to_path_buf(),
+            owner: meta.uid(),
+            me,
+        });
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory is created
@@ -140,6 +152,7 @@ pub(crate) fn prepare_dir(path: &Path) -> Result<PathBuf, PkiError> {
             })
         }
         Ok(meta) => {
+            check_owner(path, &meta)?;
             let mode = meta.permissions().mode();
             if mode & GROUP_OTHER != 0 {
                 return Err(PkiError::InsecureDir {
@@ -182,6 +195,26 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names.len(), 2, "leftover files: {names:?}");
+    }
+
+    #[test]
+    fn keys_and_directories_of_another_user_are_refused() {
+        if rustix::process::geteuid().as_raw() != 0 {
+            eprintln!("not root: cannot give a file to another user; skipped");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let pki = dir.path().join("pki");
+        prepare_dir(&pki).unwrap();
+        let key = pki.join("ca-key.pem");
+        write_atomic(&key, b"key", KEY_MODE).unwrap();
+        assert!(read_key(&key).unwrap().is_some());
+        std::os::unix::fs::chown(&key, Some(65534), None).unwrap();
+        let err = read_key(&key).unwrap_err().to_string();
+        assert!(err.contains("belongs to uid 65534"), "{err}");
+        std::os::unix::fs::chown(&pki, Some(65534), None).unwrap();
+        let err = prepare_dir(&pki).unwrap_err().to_string();
+        assert!(err.contains("belongs to uid 65534"), "{err}");
     }
 
     #[test]
