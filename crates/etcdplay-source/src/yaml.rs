@@ -16,6 +16,12 @@ use crate::{Diagnostic, Node, NodeValue, Pos};
 const MAX_DEPTH: usize = 256;
 /// How many nodes a document may expand to, aliases counted at their full size.
 const MAX_NODES: usize = 2_000_000;
+/// How many bytes of scalar text (keys included) aliases may copy into one document. The node
+/// bound alone lets a few aliased 64 KiB scalars nest into gigabytes of text while the node count
+/// stays small. Text written out in the file is not counted: it is already in memory, read whole,
+/// so this bound caps what a document can grow to beyond its own size. Real playbooks reuse a
+/// certificate or a block of vars a few times, megabytes at most.
+const MAX_ALIAS_BYTES: usize = 64 << 20;
 
 /// A YAML syntax error, or input refused for its size.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,12 +84,22 @@ enum Frame {
     },
 }
 
+/// A node kept for its aliases, measured once so that each alias is charged without walking it.
+struct Anchored {
+    node: Node,
+    nodes: usize,
+    text_bytes: usize,
+}
+
 #[derive(Default)]
 struct TreeBuilder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, (Node, usize)>,
+    anchors: HashMap<usize, Anchored>,
     root: Option<Node>,
+    /// Nodes in the tree so far, each alias counted at the size of what it copies.
     nodes: usize,
+    /// Bytes of scalar text copied by aliases so far.
+    alias_bytes: usize,
 }
 
 fn pos_of(span: &Span) -> Pos {
@@ -93,17 +109,23 @@ fn pos_of(span: &Span) -> Pos {
     }
 }
 
-fn node_count(node: &Node) -> usize {
+/// How many nodes `node` holds and how many bytes of string text (mapping keys included).
+/// Sums saturate: they are compared against limits, and an anchored node is already within them.
+fn measure(node: &Node) -> (usize, usize) {
     match &node.value {
-        NodeValue::Seq(items) => 1 + items.iter().map(node_count).sum::<usize>(),
-        NodeValue::Map(entries) => {
-            1 + entries
-                .iter()
-                .map(|(k, v)| node_count(k) + node_count(v))
-                .sum::<usize>()
-        }
-        _ => 1,
+        NodeValue::String(text) => (1, text.len()),
+        NodeValue::Seq(items) => items
+            .iter()
+            .fold((1, 0), |acc, item| add(acc, measure(item))),
+        NodeValue::Map(entries) => entries
+            .iter()
+            .fold((1, 0), |acc, (k, v)| add(add(acc, measure(k)), measure(v))),
+        _ => (1, 0),
     }
+}
+
+fn add(a: (usize, usize), b: (usize, usize)) -> (usize, usize) {
+    (a.0.saturating_add(b.0), a.1.saturating_add(b.1))
 }
 
 impl TreeBuilder {
@@ -141,7 +163,7 @@ impl TreeBuilder {
             }
             Event::SequenceEnd => {
                 if let Some(Frame::Seq { pos, anchor, items }) = self.stack.pop() {
-                    self.finish(Node::new(pos, NodeValue::Seq(items)), anchor, 1)?;
+                    self.finish(Node::new(pos, NodeValue::Seq(items)), anchor)?;
                 }
             }
             Event::MappingEnd => {
@@ -155,7 +177,6 @@ impl TreeBuilder {
                     self.finish(
                         Node::new(pos, NodeValue::Map(apply_merge_keys(entries))),
                         anchor,
-                        1,
                     )?;
                 }
             }
@@ -169,23 +190,41 @@ impl TreeBuilder {
                 } else {
                     NodeValue::String(text.into_owned())
                 };
-                self.finish(Node::new(pos, value), anchor, 1)?;
+                self.finish(Node::new(pos, value), anchor)?;
             }
             Event::Alias(id) => {
-                let (node, size) = self
+                let anchored = self
                     .anchors
                     .get(&id)
-                    .cloned()
                     .ok_or_else(|| refuse("alias refers to an unknown anchor".to_string()))?;
-                self.finish(node, 0, size)?;
+                // Charged before the clone: the copy itself is what would exhaust memory, and the
+                // error then points at the alias that crossed the limit, not at its anchor.
+                let nodes = self.nodes.saturating_add(anchored.nodes);
+                let alias_bytes = self.alias_bytes.saturating_add(anchored.text_bytes);
+                if nodes > MAX_NODES {
+                    return Err(refuse(format!(
+                        "document expands to more than {MAX_NODES} nodes (alias bomb?)"
+                    )));
+                }
+                if alias_bytes > MAX_ALIAS_BYTES {
+                    return Err(refuse(format!(
+                        "aliases expand the document by more than {} MiB of text (alias bomb?)",
+                        MAX_ALIAS_BYTES >> 20
+                    )));
+                }
+                let node = anchored.node.clone();
+                self.nodes = nodes;
+                self.alias_bytes = alias_bytes;
+                self.attach(node, 0);
             }
             _ => {}
         }
         Ok(false)
     }
 
-    fn finish(&mut self, node: Node, anchor: usize, size: usize) -> Result<(), YamlError> {
-        self.nodes += size;
+    /// Counts one node written in the document and attaches it.
+    fn finish(&mut self, node: Node, anchor: usize) -> Result<(), YamlError> {
+        self.nodes += 1;
         if self.nodes > MAX_NODES {
             return Err(YamlError {
                 line: node.pos.line,
@@ -193,9 +232,22 @@ impl TreeBuilder {
                 message: format!("document expands to more than {MAX_NODES} nodes (alias bomb?)"),
             });
         }
+        self.attach(node, anchor);
+        Ok(())
+    }
+
+    /// Puts `node` where the open collection expects it, keeping a copy under `anchor` (0: none).
+    fn attach(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            let count = node_count(&node);
-            self.anchors.insert(anchor, (node.clone(), count));
+            let (nodes, text_bytes) = measure(&node);
+            self.anchors.insert(
+                anchor,
+                Anchored {
+                    node: node.clone(),
+                    nodes,
+                    text_bytes,
+                },
+            );
         }
         match self.stack.last_mut() {
             None => {
@@ -209,7 +261,6 @@ impl TreeBuilder {
                 Some(k) => entries.push((k, node)),
             },
         }
-        Ok(())
     }
 }
 
@@ -305,6 +356,50 @@ mod tests {
         assert!(load_yaml(&bomb).unwrap_err().message.contains("alias bomb"));
         let deep = "[".repeat(10_000);
         assert!(load_yaml(&deep).is_err());
+    }
+
+    /// Billion laughs with big leaves: an anchor on a 64 KiB scalar, aliased ten times per
+    /// level. The tree stays far below the node limit (a million nodes by level g) while its
+    /// text grows tenfold per level, so only a bound on the bytes aliases copy stops it; without
+    /// one this 64 KiB document asked for tens of gigabytes.
+    #[test]
+    fn alias_bombs_of_large_scalars_are_refused() {
+        let leaf = "x".repeat(64 * 1024);
+        let mut bomb = format!("a: &a {leaf}\n");
+        let mut prev = 'a';
+        for name in 'b'..='g' {
+            let aliases = vec![format!("*{prev}"); 10].join(", ");
+            bomb.push_str(&format!("{name}: &{name} [{aliases}]\n"));
+            prev = name;
+        }
+        let started = std::time::Instant::now();
+        let e = load_yaml(&bomb).unwrap_err();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(e.message.contains("alias bomb"), "{e:?}");
+        // Levels b and c copy 110 leaves, d's aliases 100 each: the tenth alias of d (line 4)
+        // crosses 1024 leaves (64 MiB), and the error points at that alias.
+        let shown = e.in_file("bomb.yml").to_string();
+        assert!(shown.starts_with("bomb.yml:4:"), "{shown}");
+        let tenth = bomb.lines().nth(3).unwrap().rfind("*c").unwrap() as u32 + 1;
+        assert_eq!((e.line, e.col), (4, tenth), "{e:?}");
+    }
+
+    /// Ordinary reuse, even of a large value, stays well inside the bound.
+    #[test]
+    fn a_few_aliases_of_a_large_scalar_load() {
+        let leaf = "y".repeat(64 * 1024);
+        let text = format!("cert: &cert {leaf}\nhosts:\n  a: {{pem: *cert}}\n  b: {{pem: *cert}}\n  c: [*cert, *cert, *cert]\n");
+        let n = load_yaml(&text).unwrap();
+        let hosts = n.get("hosts").unwrap();
+        assert_eq!(
+            hosts.get("b").unwrap().get("pem").unwrap().as_str(),
+            Some(leaf.as_str())
+        );
+        assert_eq!(hosts.get("c").unwrap().as_seq().unwrap().len(), 3);
     }
 
     #[test]
