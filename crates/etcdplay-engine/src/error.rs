@@ -31,6 +31,27 @@ pub(crate) enum TaskError {
     /// A `become_method` etcdplay does not implement: refused by name rather than run with sudo.
     #[error("become_method '{0}' is not supported by etcdplay (only sudo)")]
     BecomeMethod(String),
+    /// A dynamic include that would nest deeper than the engine allows: nearly always a file or
+    /// role that includes itself (directly, or through templated names) with nothing to stop it.
+    #[error(
+        "{at}: {action} `{target}`: dynamic includes nested deeper than {limit} levels (does \
+         it include itself with no condition that stops it?); include chain: {chain}"
+    )]
+    IncludeTooDeep {
+        at: String,
+        action: String,
+        target: String,
+        limit: usize,
+        chain: String,
+    },
+    /// Blocks, imports, includes and roles nested deeper than the engine allows.
+    #[error("{at}: blocks, imports, includes and roles nested deeper than {limit} levels{chain}")]
+    NestedTooDeep {
+        at: String,
+        limit: usize,
+        /// `; include chain: ...`, or empty when no dynamic include led here.
+        chain: String,
+    },
 }
 
 impl TaskError {

@@ -13,6 +13,7 @@ use futures::future::join_all;
 use serde_json::{Map, Value};
 
 use crate::engine::EngineInner;
+use crate::error::TaskError;
 use crate::events::{HostStatus, TaskKindLabel};
 use crate::redundant_restart::RestartLedger;
 use crate::scope::{RoleFrame, TaskScope};
@@ -25,6 +26,75 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// One dynamic include's run: the file, the loop variable and item (when looping), the hosts.
 type IncludeRun = (String, Option<(String, Value)>, Vec<String>);
+
+/// How many dynamic includes (`include_tasks`, `include_role`) may nest. Ansible sets no bound of
+/// its own (Python's recursion limit ends a runaway include). Here each include is a level of
+/// recursion when the run is polled, so a file or role including itself with nothing to stop it
+/// overflowed the stack and aborted the process after tasks had run, leaving the control
+/// directory behind. Past the bound the include fails as a task on the hosts that reach it. Real
+/// recursion under a condition stays far below 64.
+pub(crate) const MAX_INCLUDE_DEPTH: usize = 64;
+
+/// How many task lists (blocks, imports, includes, roles) may nest in all. The include bound alone
+/// is not enough: a self-including file whose tasks sit inside many nested blocks multiplies the
+/// depth (64 includes x 100 blocks). A level costs up to ~25 KB of stack in a debug build, so 192
+/// keeps the worst case near 5 MiB, within the 8 MiB main thread that polls a run; any single
+/// file's blocks (the YAML loader allows about 125 levels) still fit.
+pub(crate) const MAX_NESTING: usize = 192;
+
+/// A chain of includes for a message: all of it when short, else its two ends, since a runaway
+/// chain is one cycle repeated.
+fn show_chain(links: &[String]) -> String {
+    if links.len() <= 8 {
+        return links.join(" -> ");
+    }
+    format!(
+        "{} -> ... ({} more) ... -> {}",
+        links[..2].join(" -> "),
+        links.len() - 7,
+        links[links.len() - 5..].join(" -> ")
+    )
+}
+
+/// The error for a block, import or include `task` met with [`MAX_NESTING`] levels open already.
+fn nested_too_deep(task: &Task, scope: &TaskScope) -> TaskError {
+    let chain = if scope.includes.is_empty() {
+        String::new()
+    } else {
+        format!("; include chain: {}", show_chain(&scope.includes))
+    };
+    TaskError::NestedTooDeep {
+        at: task.origin.to_string(),
+        limit: MAX_NESTING,
+        chain,
+    }
+}
+
+/// Why the dynamic include `task` of `target` may not run inside `scope`, if it may not.
+fn include_refused(
+    task: &Task,
+    scope: &TaskScope,
+    default_action: &str,
+    target: &str,
+) -> Option<TaskError> {
+    if scope.includes.len() >= MAX_INCLUDE_DEPTH {
+        let mut links = scope.includes.clone();
+        links.push(format!("{}: {target}", task.origin));
+        let action = if task.action.is_empty() {
+            default_action.to_string()
+        } else {
+            task.action.clone()
+        };
+        return Some(TaskError::IncludeTooDeep {
+            at: task.origin.to_string(),
+            action,
+            target: target.to_string(),
+            limit: MAX_INCLUDE_DEPTH,
+            chain: show_chain(&links),
+        });
+    }
+    (scope.depth >= MAX_NESTING).then(|| nested_too_deep(task, scope))
+}
 
 /// The state of one play while it runs on one batch of hosts.
 pub(crate) struct PlayRun<'a> {
@@ -251,6 +321,19 @@ impl<'a> PlayRun<'a> {
             if active.is_empty() {
                 break;
             }
+            // Blocks and imports open a task list here; dynamic includes check for themselves
+            // once their `when:` has spared the hosts that would not include.
+            let opens_list = match &task.kind {
+                TaskKind::Block(_) => true,
+                TaskKind::IncludeTasks(inc) => inc.is_static,
+                TaskKind::IncludeRole(inc) => inc.is_static,
+                _ => false,
+            };
+            if opens_list && scope.depth >= MAX_NESTING {
+                let error = nested_too_deep(task, scope);
+                failed_here.extend(self.fail_hosts(&active, &error.to_string(), scope));
+                continue;
+            }
             let newly_failed = match &task.kind {
                 TaskKind::Block(block) => {
                     let inner = scope.enter_block(task);
@@ -469,6 +552,12 @@ impl<'a> PlayRun<'a> {
             }
         }
         for (file, item, group) in runs {
+            if let Some(error) = include_refused(task, scope, "include_tasks", &file) {
+                // Loop items share hosts: one failure per host, not one per item.
+                let group = self.active(&group);
+                failed.extend(self.fail_hosts(&group, &error.to_string(), scope));
+                continue;
+            }
             let tasks = match (&inc.tasks, file == inc.file) {
                 (Some(tasks), true) => tasks.clone(),
                 _ => match etcdplay_playbook::load_task_file(
@@ -491,6 +580,7 @@ impl<'a> PlayRun<'a> {
                 params.insert(name, value);
             }
             run_scope.include_params.extend(params);
+            run_scope.enter_include(task, &file);
             failed.extend(self.run_list(&tasks, &run_scope, &group).await);
         }
         failed
@@ -530,6 +620,11 @@ impl<'a> PlayRun<'a> {
             }
         }
         for (name, group) in runs {
+            let target = format!("role {name}");
+            if let Some(error) = include_refused(task, scope, "include_role", &target) {
+                failed.extend(self.fail_hosts(&group, &error.to_string(), scope));
+                continue;
+            }
             let role = match (&inc.role, name == inc.name) {
                 (Some(role), true) => (**role).clone(),
                 _ => match etcdplay_playbook::load_role(
@@ -550,6 +645,7 @@ impl<'a> PlayRun<'a> {
             let mut inner = scope.clone();
             inner.tags.extend(task.tags.iter().cloned());
             inner.role = Some(RoleFrame::new(&role, task.vars.clone()));
+            inner.enter_include(task, &target);
             self.run_role(&role, &inner, &group).await;
         }
         failed

@@ -62,6 +62,12 @@ pub(crate) struct TaskScope {
     pub(crate) rescuable: bool,
     /// Running handlers (for the `RUNNING HANDLER` header).
     pub(crate) handler: bool,
+    /// How many task lists (blocks, imports, includes, roles) are open around these tasks. The
+    /// run walks them by recursion, so their number is bounded (`play::MAX_NESTING`).
+    pub(crate) depth: usize,
+    /// The dynamic includes that led here, outermost first, as `file:line:col: target`: their
+    /// number is bounded (`play::MAX_INCLUDE_DEPTH`) and the chain names a runaway include.
+    pub(crate) includes: Vec<String>,
 }
 
 fn or<T: Clone>(inner: &Option<T>, outer: &Option<T>) -> Option<T> {
@@ -72,6 +78,7 @@ impl TaskScope {
     /// The scope for the tasks inside a block task.
     pub(crate) fn enter_block(&self, task: &Task) -> TaskScope {
         let mut s = self.clone();
+        s.depth += 1;
         if !task.vars.is_empty() {
             s.block_vars.push(task.vars.clone());
         }
@@ -99,6 +106,7 @@ impl TaskScope {
     /// The scope for a role's tasks.
     pub(crate) fn enter_role(&self, role_ref: &RoleRef) -> TaskScope {
         let mut s = self.clone();
+        s.depth += 1;
         s.role = Some(RoleFrame::new(&role_ref.role, role_ref.params.clone()));
         s.when.extend(role_ref.when.iter().map(|e| Condition {
             expr: e.clone(),
@@ -122,6 +130,13 @@ impl TaskScope {
         s.run_once = or(&role_ref.run_once, &self.run_once);
         s.any_errors_fatal = or(&role_ref.any_errors_fatal, &self.any_errors_fatal);
         s
+    }
+
+    /// Marks these tasks as brought in by the dynamic include `task` of `target` (a file, or
+    /// `role NAME`).
+    pub(crate) fn enter_include(&mut self, task: &Task, target: &str) {
+        self.depth += 1;
+        self.includes.push(format!("{}: {target}", task.origin));
     }
 
     /// Every tag that applies to `task` (its own and inherited ones).

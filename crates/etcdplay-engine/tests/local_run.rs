@@ -480,3 +480,200 @@ async fn an_unsupported_become_method_fails_the_task_by_name() {
     );
     assert!(!dir.path().join("n1-su").exists());
 }
+
+/// Writes `files` (path, text) under `dir`, creating directories.
+fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// Runs `dir/site.yml` on a thread with the 8 MiB stack of the main thread, which polls a real
+/// run; the test harness's threads have 2 MiB, less than the deepest nesting the engine allows
+/// needs in a debug build. Without the bounds these runs overflow any stack.
+fn run_on_main_sized_stack(dir: &Path) -> (Stats, Vec<String>) {
+    let dir = dir.to_path_buf();
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(run(&dir, RunOptions::default()))
+        })
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// Asserts that an include that never stops failed both hosts as a task failure naming
+/// `include_at` and `limit` (the run itself returned: no stack overflow), after `levels` runs
+/// of the task named "one level down"; the task after the include did not run.
+fn assert_too_deep(
+    dir: &Path,
+    (stats, lines): &(Stats, Vec<String>),
+    include_at: &str,
+    limit: &str,
+    levels: usize,
+) {
+    for host in ["n1", "n2"] {
+        assert_eq!(stats[host].failed, 1, "{host}: {lines:#?}");
+        assert!(!dir.join(format!("{host}-after")).exists(), "{lines:#?}");
+    }
+    let ran = lines
+        .iter()
+        .filter(|l| l.ends_with("one level down"))
+        .count();
+    assert_eq!(ran, levels, "{lines:#?}");
+    let failure = lines
+        .iter()
+        .find(|l| l.starts_with(&format!("{:?} n1 ", HostStatus::Failed)))
+        .unwrap_or_else(|| panic!("no failure: {lines:#?}"));
+    assert!(
+        failure.contains(limit) && failure.contains(include_at),
+        "{failure}"
+    );
+}
+
+const SITE_INCLUDING: &str = "- hosts: all
+  gather_facts: false
+  vars: {go: true}
+  tasks:
+    - INCLUDE
+    - copy: content=x dest={{ workdir }}-after
+";
+
+fn site(include: &str) -> String {
+    SITE_INCLUDING.replace("INCLUDE", include)
+}
+
+#[test]
+fn an_include_tasks_of_itself_fails_the_task_instead_of_overflowing_the_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("site.yml", &site("include_tasks: again.yml")),
+            (
+                "again.yml",
+                "- name: one level down\n  debug: msg=down\n- include_tasks: again.yml\n",
+            ),
+        ],
+    );
+    let run = run_on_main_sized_stack(dir.path());
+    // site.yml's include and 63 of again.yml's run; the 64th of again.yml (65th include) fails.
+    assert_too_deep(
+        dir.path(),
+        &run,
+        "again.yml:3:3",
+        "deeper than 64 levels",
+        64,
+    );
+}
+
+#[test]
+fn an_include_role_of_its_own_role_fails_the_task_instead_of_overflowing_the_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("site.yml", &site("include_role: name=selfish")),
+            (
+                "roles/selfish/tasks/main.yml",
+                "- name: one level down\n  debug: msg=down\n- include_role: name=selfish\n",
+            ),
+        ],
+    );
+    let run = run_on_main_sized_stack(dir.path());
+    let at = "roles/selfish/tasks/main.yml:3:3";
+    assert_too_deep(dir.path(), &run, at, "deeper than 64 levels", 64);
+}
+
+/// The loader cannot see this cycle (the names are templates); only the run can.
+#[test]
+fn a_templated_include_alternating_between_two_files_fails_the_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let flip = "- name: one level down\n  debug: msg=down\n- include_tasks: \"{{ 'flop.yml' if go else 'flip.yml' }}\"\n";
+    let flop = "- name: one level down\n  debug: msg=down\n- include_tasks: \"{{ 'flip.yml' if go else 'flop.yml' }}\"\n";
+    write_files(
+        dir.path(),
+        &[
+            (
+                "site.yml",
+                &site("include_tasks: \"{{ 'flip.yml' if go else 'flop.yml' }}\""),
+            ),
+            ("flip.yml", flip),
+            ("flop.yml", flop),
+        ],
+    );
+    let run = run_on_main_sized_stack(dir.path());
+    // 64 levels from site.yml: flip, flop, ..., flop; the 65th include is flop.yml's.
+    assert_too_deep(
+        dir.path(),
+        &run,
+        "flop.yml:3:3",
+        "deeper than 64 levels",
+        64,
+    );
+    let failure = run.1.iter().find(|l| l.contains("include chain")).unwrap();
+    assert!(failure.contains("flip.yml:3:3: flop.yml -> "), "{failure}");
+}
+
+/// The include bound alone would let a self-including file whose tasks sit in ten nested blocks
+/// reach 64 x 11 levels, past any stack; the bound on all nesting stops it.
+#[test]
+fn a_self_include_inside_nested_blocks_fails_the_task_instead_of_overflowing_the_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut deep = String::new();
+    for level in 0..10 {
+        deep.push_str(&format!("{}- block:\n", "    ".repeat(level)));
+    }
+    let indent = "    ".repeat(10);
+    deep.push_str(&format!(
+        "{indent}- name: one level down\n{indent}  debug: msg=down\n{indent}- include_tasks: deep.yml\n"
+    ));
+    write_files(
+        dir.path(),
+        &[
+            ("site.yml", &site("include_tasks: deep.yml")),
+            ("deep.yml", &deep),
+        ],
+    );
+    let run = run_on_main_sized_stack(dir.path());
+    // Run k of deep.yml starts with 11(k-1)+1 levels open (its include, and ten blocks per run
+    // before it): 17 runs reach their debug task, and the 18th finds 192 levels open at its
+    // fifth block (line 5, column 19).
+    assert_too_deep(
+        dir.path(),
+        &run,
+        "deep.yml:5:19",
+        "deeper than 192 levels",
+        17,
+    );
+}
+
+/// Recursion that a condition stops is legitimate and may go to the limit itself: 64 nested
+/// includes (the first from site.yml) all run.
+#[test]
+fn a_self_include_that_a_condition_stops_runs_up_to_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("site.yml", &site("include_tasks: count.yml").replace("content=x", "content={{ level }}")),
+            (
+                "count.yml",
+                "- set_fact: level={{ level | default(0) | int + 1 }}\n- include_tasks: count.yml\n  when: level | int < 64\n",
+            ),
+        ],
+    );
+    let (stats, lines) = run_on_main_sized_stack(dir.path());
+    assert_eq!(stats["n1"].failed + stats["n2"].failed, 0, "{lines:#?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("n1-after")).unwrap(),
+        "64"
+    );
+}
