@@ -112,10 +112,29 @@ fn ansible_style_etcd_role_forms_a_healthy_cluster_and_reruns_without_changes() 
     assert_eq!(pids, pids_after, "a no-change run restarted etcd");
 
     // `etcdplay health` follows the cluster: every member healthy → 0; one member stopped → 2,
-    // naming it.
-    let healthy = etcdplay(
+    // naming it. The role's cluster speaks plain HTTP, which must be asked for: without PKI
+    // files etcdplay never quietly falls back to http://.
+    let no_pki = etcdplay(
         work.path(),
         &["health", "-i", inv, "-e", "etcd_group=etcds"],
+    );
+    assert_eq!(no_pki.status.code(), Some(5), "{}", text(&no_pki));
+    assert!(
+        text(&no_pki).contains("etcd_tls=false"),
+        "{}",
+        text(&no_pki)
+    );
+    let healthy = etcdplay(
+        work.path(),
+        &[
+            "health",
+            "-i",
+            inv,
+            "-e",
+            "etcd_group=etcds",
+            "-e",
+            "etcd_tls=false",
+        ],
     );
     let healthy_text = text(&healthy);
     assert_eq!(healthy.status.code(), Some(0), "{healthy_text}");
@@ -134,6 +153,8 @@ fn ansible_style_etcd_role_forms_a_healthy_cluster_and_reruns_without_changes() 
             inv,
             "-e",
             "etcd_group=etcds",
+            "-e",
+            "etcd_tls=false",
             "--timeout",
             "3",
         ],

@@ -76,6 +76,18 @@ fn check_owner(path: &Path, meta: &fs::Metadata) -> Result<(), PkiError> {
     Ok(())
 }
 
+/// Reads a private key that must exist, with the checks of [`read_key`] (owner, no group or
+/// other access): for every reader of client keys outside the PKI directory's own code.
+pub fn read_private_key(path: &Path) -> Result<String, PkiError> {
+    read_key(path)?.ok_or_else(|| {
+        PkiError::io(
+            "open",
+            path,
+            io::Error::new(io::ErrorKind::NotFound, "no such file"),
+        )
+    })
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory is created
 /// with `mode` already set (so a key is never readable by others, not even briefly), filled,
 /// flushed to disk and renamed over the target; then the directory entry is flushed too.

@@ -73,9 +73,27 @@ fn plan(args: &HealthArgs) -> Result<Option<Target>, String> {
             .first()
             .map(|i| default_pki_dir(Path::new(i)))
     });
-    let tls = match &pki_dir {
-        Some(dir) => read_tls(dir, args.pki_dir.is_some())?,
-        None => None,
+    // TLS unless the endpoints say otherwise or the cluster was deployed with etcd_tls=false,
+    // as `apply` decides: missing PKI files are then an error, never a quiet plain HTTP.
+    let tls_wanted = if args.endpoints.is_empty() {
+        match extra.get("etcd_tls") {
+            None => true,
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => !matches!(
+                s.trim().to_ascii_lowercase().as_str(),
+                "false" | "no" | "off" | "0" | "n" | "f"
+            ),
+            Some(other) => return Err(format!("etcd_tls must be a boolean, got {other}")),
+        }
+    } else {
+        args.endpoints
+            .iter()
+            .any(|e| e.trim().starts_with("https://"))
+    };
+    let tls = match (&pki_dir, tls_wanted) {
+        (Some(dir), true) => Some(read_tls(dir)?),
+        (None, true) => return Err("https endpoints need --pki-dir".to_string()),
+        (_, false) => None,
     };
     let endpoints = if args.endpoints.is_empty() {
         let inventory = match Inventory::load(&args.inventory) {
@@ -139,29 +157,18 @@ fn default_pki_dir(inventory: &Path) -> PathBuf {
     base.join("pki")
 }
 
-/// Reads the CA and client certificate from `dir`: all three files → TLS; none → plain HTTP,
-/// unless the directory was asked for explicitly; some but not all → an error naming them.
-fn read_tls(dir: &Path, explicit: bool) -> Result<Option<EndpointTls>, String> {
-    let present: Vec<bool> = PKI_FILES.iter().map(|f| dir.join(f).is_file()).collect();
-    if present.iter().all(|p| !p) {
-        if explicit {
-            return Err(format!(
-                "--pki-dir {}: none of {} found",
-                dir.display(),
-                PKI_FILES.join(", ")
-            ));
-        }
-        return Ok(None);
-    }
+/// Reads the CA and client certificate from `dir`; any missing file is an error naming it (a
+/// plain-HTTP cluster is asked for with `-e etcd_tls=false` or `http://` endpoints).
+fn read_tls(dir: &Path) -> Result<EndpointTls, String> {
     let missing: Vec<&str> = PKI_FILES
         .iter()
-        .zip(&present)
-        .filter(|(_, p)| !**p)
-        .map(|(f, _)| *f)
+        .filter(|f| !dir.join(f).is_file())
+        .copied()
         .collect();
     if !missing.is_empty() {
         return Err(format!(
-            "PKI directory {} lacks {} (needed for TLS)",
+            "PKI directory {} lacks {} (needed for TLS; run `etcdplay apply` first, or pass \
+             -e etcd_tls=false for a plain-HTTP cluster)",
             dir.display(),
             missing.join(", ")
         ));
@@ -171,11 +178,13 @@ fn read_tls(dir: &Path, explicit: bool) -> Result<Option<EndpointTls>, String> {
         // The error names the file, never its contents.
         std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
     };
-    Ok(Some(EndpointTls {
+    // The key with the same checks `apply` makes: owned by us, no group or other access.
+    let key = etcdplay_pki::read_private_key(&dir.join(PKI_FILES[2])).map_err(|e| e.to_string())?;
+    Ok(EndpointTls {
         ca_pem: read(PKI_FILES[0])?,
         client_cert_pem: read(PKI_FILES[1])?,
-        client_key_pem: SecretKeyPem::new(read(PKI_FILES[2])?),
-    }))
+        client_key_pem: SecretKeyPem::new(key),
+    })
 }
 
 /// One client URL per host of `group`, in inventory order: the host's `ansible_host` (or
@@ -280,23 +289,24 @@ all:
     }
 
     #[test]
-    fn pki_files_decide_the_scheme() {
+    fn missing_or_open_pki_files_are_errors_never_plain_http() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("temp dir");
         let pki = dir.path().join("pki");
         std::fs::create_dir(&pki).expect("mkdir");
-        assert!(read_tls(&pki, false)
-            .expect("empty dir is plain http")
-            .is_none());
-        assert!(
-            read_tls(&pki, true).is_err(),
-            "an explicit --pki-dir must hold the files"
-        );
+        let e = read_tls(&pki).expect_err("empty dir");
+        assert!(e.contains("ca.pem, client.pem, client-key.pem"), "{e}");
         std::fs::write(pki.join("ca.pem"), "CA").expect("write");
-        let e = read_tls(&pki, false).expect_err("partial");
+        let e = read_tls(&pki).expect_err("partial");
         assert!(e.contains("client.pem, client-key.pem"), "{e}");
         std::fs::write(pki.join("client.pem"), "CERT").expect("write");
         std::fs::write(pki.join("client-key.pem"), "KEY").expect("write");
-        let tls = read_tls(&pki, false).expect("ok").expect("tls");
+        let key = pki.join("client-key.pem");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let e = read_tls(&pki).expect_err("key readable by others");
+        assert!(e.contains("readable or writable by group or others"), "{e}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let tls = read_tls(&pki).expect("tls");
         assert_eq!(
             (tls.ca_pem.as_str(), tls.client_cert_pem.as_str()),
             ("CA", "CERT")
