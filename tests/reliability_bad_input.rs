@@ -348,3 +348,27 @@ fn bad_ssh_args_are_refused_for_every_host_before_any_connection() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(probe.contacts() >= 1, "{}", text(&out));
 }
+
+/// The built-in playbook never installs a release it cannot verify: `etcd_release_url` without
+/// `etcd_release_checksum` fails before the download (here on a local-connection host, whose
+/// fact gathering is the only thing that runs).
+#[test]
+fn a_release_url_without_a_checksum_is_refused_before_the_download() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "hosts", "[etcd]\nlocal1 ansible_connection=local\n");
+    let out = etcdplay(
+        dir.path(),
+        &[
+            "apply",
+            "-i",
+            "hosts",
+            "-e",
+            "etcd_release_url=http://127.0.0.1:9/etcd.tar.gz",
+        ],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("etcd_release_checksum is empty"), "{all}");
+    assert!(!all.contains("Download the etcd release"), "{all}");
+    assert!(!dir.path().join("etcd-release").exists());
+}

@@ -1,8 +1,8 @@
 //! `etcd_pki`: makes sure the cluster CA, one certificate per member and a client certificate
 //! exist in the PKI directory on the control node, re-issuing what is missing, expiring, no
 //! longer matching the member's addresses, or asked to rotate. Members' subject alternative
-//! names come from the inventory and facts: the inventory name, `ansible_host`, every IPv4
-//! address the host reported, and the loopback names.
+//! names are pinned to configuration: the inventory name, `ansible_host` (else the default IPv4
+//! address the playbook configures etcd with), `etcd_cert_extra_sans`, and the loopback names.
 
 use std::path::PathBuf;
 
@@ -86,29 +86,89 @@ pub(crate) fn run(
     }))
 }
 
-/// The names and addresses a member's certificate must carry.
+/// The names and addresses a member's certificate must carry, from configuration only (see
+/// [`pinned_sans`]).
 fn member_sans(run: &PlayRun<'_>, host: &str) -> Vec<String> {
     let shared = &run.engine.shared;
     let vars = shared.vars_for(host, &shared.host_layers(host));
+    let render = |name: &str| match vars.raw(name) {
+        Some(Value::String(text)) => run.engine.templar.render_string(text, name, &vars).ok(),
+        _ => None,
+    };
+    let default_ipv4 = shared
+        .memory(host)
+        .facts
+        .get("ansible_default_ipv4")
+        .and_then(|v| v.get("address"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let extra: Vec<String> = match vars.raw("etcd_cert_extra_sans") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        Some(Value::String(_)) => render("etcd_cert_extra_sans")
+            .map(|s| s.split(',').map(|p| p.trim().to_string()).collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    pinned_sans(host, render("ansible_host"), default_ipv4, extra)
+}
+
+/// A member certificate's names: the inventory name, the configured address (`ansible_host`,
+/// else the default IPv4 address etcd is configured with), the extra names the inventory lists,
+/// and loopback. Never every address a host reports: a host that lied in its facts would
+/// otherwise get a certificate, signed by the cluster CA, for another member's address.
+fn pinned_sans(
+    host: &str,
+    ansible_host: Option<String>,
+    default_ipv4: Option<String>,
+    extra: Vec<String>,
+) -> Vec<String> {
     let mut sans = vec![host.to_string()];
-    if let Some(Value::String(address)) = vars.raw("ansible_host") {
-        if let Ok(address) = run
-            .engine
-            .templar
-            .render_string(address, "ansible_host", &vars)
-        {
-            sans.push(address);
-        }
-    }
-    let facts = shared.memory(host).facts;
-    if let Some(Value::Array(addresses)) = facts.get("ansible_all_ipv4_addresses") {
-        sans.extend(
-            addresses
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string),
+    sans.extend(ansible_host.or(default_ipv4));
+    sans.extend(extra.into_iter().filter(|s| !s.is_empty()));
+    sans.extend(["127.0.0.1", "::1", "localhost"].map(str::to_string));
+    let mut seen = std::collections::HashSet::new();
+    sans.retain(|s| seen.insert(s.clone()));
+    sans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pinned_sans;
+
+    #[test]
+    fn sans_come_from_configuration_not_from_reported_addresses() {
+        assert_eq!(
+            pinned_sans(
+                "m1",
+                Some("10.0.0.1".into()),
+                Some("10.9.9.9".into()),
+                vec![]
+            ),
+            ["m1", "10.0.0.1", "127.0.0.1", "::1", "localhost"]
+        );
+        assert_eq!(
+            pinned_sans(
+                "m1",
+                None,
+                Some("10.0.0.2".into()),
+                vec!["etcd.example".into()]
+            ),
+            [
+                "m1",
+                "10.0.0.2",
+                "etcd.example",
+                "127.0.0.1",
+                "::1",
+                "localhost"
+            ]
+        );
+        assert_eq!(
+            pinned_sans("10.0.0.3", Some("10.0.0.3".into()), None, vec![]),
+            ["10.0.0.3", "127.0.0.1", "::1", "localhost"]
         );
     }
-    sans.extend(["127.0.0.1", "::1", "localhost"].map(str::to_string));
-    sans
 }
