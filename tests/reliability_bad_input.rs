@@ -355,7 +355,11 @@ fn bad_ssh_args_are_refused_for_every_host_before_any_connection() {
 #[test]
 fn a_release_url_without_a_checksum_is_refused_before_the_download() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write(dir.path(), "hosts", "[etcd]\nlocal1 ansible_connection=local\n");
+    write(
+        dir.path(),
+        "hosts",
+        "[etcd]\nlocal1 ansible_connection=local\n",
+    );
     let out = etcdplay(
         dir.path(),
         &[

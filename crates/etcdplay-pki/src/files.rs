@@ -50,7 +50,9 @@ pub(crate) fn read_key(path: &Path) -> Result<Option<String>, PkiError> {
             mode: mode & 0o7777,
         });
     }
-    let mut text = String::new();
+    // Sized up front: a growing String would leave copies of the key in freed memory that
+    // nothing zeroizes.
+    let mut text = String::with_capacity(usize::try_from(meta.len()).unwrap_or(0) + 1);
     file.read_to_string(&mut text).map_err(|e| {
         // Do not let a UTF-8 error message echo file content; the io error kind is enough.
         PkiError::io(

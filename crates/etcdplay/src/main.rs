@@ -42,7 +42,35 @@ enum Command {
     Lab(lab::LabCommand),
 }
 
+/// A run may hold the cluster CA's private key and decrypted client keys in memory: no core
+/// dump may write them to disk, and no other process of the same user may read this one's
+/// memory through ptrace (a non-dumpable process). Best effort: a failure leaves the defaults.
+fn forbid_core_dumps() {
+    use rustix::process::{set_dumpable_behavior, setrlimit, DumpableBehavior, Resource, Rlimit};
+    let none = Rlimit {
+        current: Some(0),
+        maximum: Some(0),
+    };
+    let _ = setrlimit(Resource::Core, none);
+    let _ = set_dumpable_behavior(DumpableBehavior::NotDumpable);
+}
+
+#[cfg(test)]
+mod core_dump_tests {
+    #[test]
+    fn the_process_cannot_dump_core() {
+        super::forbid_core_dumps();
+        let core = rustix::process::getrlimit(rustix::process::Resource::Core);
+        assert_eq!((core.current, core.maximum), (Some(0), Some(0)));
+        assert_eq!(
+            rustix::process::dumpable_behavior().expect("prctl"),
+            rustix::process::DumpableBehavior::NotDumpable
+        );
+    }
+}
+
 fn main() {
+    forbid_core_dumps();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
