@@ -145,12 +145,13 @@ fn tls_from_args(
                 std::fs::read_to_string(p)
                     .map_err(|e| TaskError::Invalid(format!("{origin}: cannot read {p}: {e}")))
             };
+            let (ca_pem, client_cert_pem) = (read(&ca)?, read(&cert)?);
             // The key with the PKI directory's checks: owned by us, no group or other access.
             let key = etcdplay_pki::read_private_key(std::path::Path::new(&key))
                 .map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?;
             Ok(Some(EndpointTls {
-                ca_pem: read(&ca)?,
-                client_cert_pem: read(&cert)?,
+                ca_pem,
+                client_cert_pem,
                 client_key_pem: SecretKeyPem::new(key),
             }))
         }
