@@ -123,7 +123,7 @@ fn run_and_collect(
 ) -> (Option<i32>, Vec<(String, String)>) {
     let json = dir.join("out.json");
     let _ = std::fs::remove_file(&json);
-    let cursor = ssh_ok(lab, &host, "date +%s").trim().to_string();
+    let cursor = ssh_ok(lab, host, "date +%s").trim().to_string();
     let sampler = Sampler::start(lab, host.to_string());
     let out = Command::new(etcdplay_bin())
         .args(args)
@@ -134,7 +134,7 @@ fn run_and_collect(
     let (local, remote) = sampler.finish();
     let journal = ssh_ok(
         lab,
-        &host,
+        host,
         &format!("journalctl --no-pager -o cat --since @{cursor}"),
     );
     let places = vec![

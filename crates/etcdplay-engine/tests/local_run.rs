@@ -379,6 +379,7 @@ async fn read_ahead_answers_never_outlive_a_change() {
 /// `ansible_user` (as Ansible's does), so a task meant for `nobody` must run as nobody even
 /// when `ansible_user` says the login is nobody already. (Needs root and sudo.)
 #[tokio::test]
+#[allow(clippy::print_stderr)] // says why the test did nothing
 async fn become_is_decided_on_the_host_not_guessed() {
     let me = std::process::Command::new("id")
         .arg("-un")

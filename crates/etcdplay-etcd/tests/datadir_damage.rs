@@ -2,6 +2,9 @@
 //! synthetic WALs for cases etcd 3.4 does not produce on demand (ConfChangeV2, log
 //! truncation), and a seeded mutation loop asserting the reader never panics.
 
+// Long runs print their inputs and timings (ETCDPLAY_FUZZ_SCALE/SEED).
+#![allow(clippy::print_stderr)]
+
 mod common;
 
 use common::{expected_members, files, frames, mem_dir, WalBuilder};

@@ -2,6 +2,9 @@
 //! host patterns through the selector) must give diagnostics or results, never a panic. The RNG
 //! is seeded so a failure reproduces; the failing input is printed.
 
+// Long runs print their inputs and timings (ETCDPLAY_FUZZ_SCALE/SEED).
+#![allow(clippy::print_stderr)]
+
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;

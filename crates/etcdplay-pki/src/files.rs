@@ -212,6 +212,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::print_stderr)] // says why the test did nothing
     fn keys_and_directories_of_another_user_are_refused() {
         if rustix::process::geteuid().as_raw() != 0 {
             eprintln!("not root: cannot give a file to another user; skipped");

@@ -3,6 +3,9 @@
 //! for near misses), must always load to a model or to diagnostics — never panic or hang.
 //! The generator is a fixed-seed xorshift so a failure names a reproducible case.
 
+// Long runs print their inputs and timings (ETCDPLAY_FUZZ_SCALE/SEED).
+#![allow(clippy::print_stderr)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,9 @@
 //! (errors are fine). The seed is fixed so a failure is reproducible; set ETCDPLAY_FUZZ_SEED
 //! to explore other inputs.
 
+// Long runs print their inputs and timings (ETCDPLAY_FUZZ_SCALE/SEED).
+#![allow(clippy::print_stderr)]
+
 use etcdplay_template::{Templar, Vars};
 use serde_json::json;
 

@@ -445,7 +445,9 @@ mod tests {
             let mut opts = SshOptions::new("h", address);
             opts.user = user.map(str::to_string);
             opts.control_dir = dir.path().to_path_buf();
-            let err = SshTransport::connect(opts).await.err().expect("refused");
+            let Err(err) = SshTransport::connect(opts).await else {
+                panic!("{address:?}/{user:?} was not refused");
+            };
             assert!(
                 err.to_string().contains("ssh would take it for an option"),
                 "{err}"

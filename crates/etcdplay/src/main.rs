@@ -55,20 +55,6 @@ fn forbid_core_dumps() {
     let _ = set_dumpable_behavior(DumpableBehavior::NotDumpable);
 }
 
-#[cfg(test)]
-mod core_dump_tests {
-    #[test]
-    fn the_process_cannot_dump_core() {
-        super::forbid_core_dumps();
-        let core = rustix::process::getrlimit(rustix::process::Resource::Core);
-        assert_eq!((core.current, core.maximum), (Some(0), Some(0)));
-        assert_eq!(
-            rustix::process::dumpable_behavior().expect("prctl"),
-            rustix::process::DumpableBehavior::NotDumpable
-        );
-    }
-}
-
 fn main() {
     forbid_core_dumps();
     let cli = match Cli::try_parse() {
@@ -110,4 +96,18 @@ fn main() {
         }
     });
     std::process::exit(code.code());
+}
+
+#[cfg(test)]
+mod core_dump_tests {
+    #[test]
+    fn the_process_cannot_dump_core() {
+        super::forbid_core_dumps();
+        let core = rustix::process::getrlimit(rustix::process::Resource::Core);
+        assert_eq!((core.current, core.maximum), (Some(0), Some(0)));
+        assert_eq!(
+            rustix::process::dumpable_behavior().expect("prctl"),
+            rustix::process::DumpableBehavior::NotDumpable
+        );
+    }
 }

@@ -346,6 +346,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::print_stderr)] // says why the test did nothing
     fn a_cache_dir_owned_by_another_user_is_refused() {
         let uid = std::process::Command::new("id")
             .arg("-u")

@@ -182,20 +182,6 @@ fn control_dir() -> std::io::Result<tempfile::TempDir> {
         .tempdir_in("/tmp")
 }
 
-#[cfg(test)]
-mod control_dir_tests {
-    #[test]
-    fn the_control_directory_is_private() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = super::control_dir().expect("control dir");
-        let mode = std::fs::metadata(dir.path())
-            .expect("stat")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o700);
-    }
-}
-
 pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
     let mut extra = match extra_vars::parse_all(&args.extra_vars) {
         Ok(e) => e,
@@ -375,5 +361,19 @@ async fn interrupted() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod control_dir_tests {
+    #[test]
+    fn the_control_directory_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = super::control_dir().expect("control dir");
+        let mode = std::fs::metadata(dir.path())
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 }
