@@ -39,6 +39,24 @@ pub struct HostEvent {
     pub duration: Duration,
 }
 
+impl HostEvent {
+    /// An event with only a host and a status; the rest is set with struct update syntax
+    /// (`HostEvent { msg, ..HostEvent::new(host, status) }`).
+    pub fn new(host: impl Into<String>, status: HostStatus) -> HostEvent {
+        HostEvent {
+            host: host.into(),
+            status,
+            delegated_to: None,
+            item_label: None,
+            msg: None,
+            result: Value::Null,
+            diff: None,
+            debug_output: None,
+            duration: Duration::ZERO,
+        }
+    }
+}
+
 /// Per-host counters of the PLAY RECAP. As in Ansible, a changed task counts in `ok` too.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct HostStats {

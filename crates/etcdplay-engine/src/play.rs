@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::engine::EngineInner;
 use crate::error::TaskError;
-use crate::events::{HostStatus, TaskKindLabel};
+use crate::events::{HostEvent, HostStatus, TaskKindLabel};
 use crate::redundant_restart::RestartLedger;
 use crate::scope::{RoleFrame, TaskScope};
 use crate::tags::should_run;
@@ -441,14 +441,12 @@ impl<'a> PlayRun<'a> {
                 Ok(false) => outcomes.push((h.clone(), Outcome::Skipped)),
                 Err(e) => {
                     self.emit(
-                        h,
-                        None,
-                        HostStatus::Failed,
-                        None,
-                        Some(e.to_string()),
-                        serde_json::json!({"failed": true, "msg": e.to_string()}),
+                        HostEvent {
+                            msg: Some(e.to_string()),
+                            result: serde_json::json!({"failed": true, "msg": e.to_string()}),
+                            ..HostEvent::new(h, HostStatus::Failed)
+                        },
                         std::time::Instant::now(),
-                        None,
                     );
                     outcomes.push((h.clone(), Outcome::Failed));
                 }
@@ -462,14 +460,12 @@ impl<'a> PlayRun<'a> {
     fn fail_hosts(&self, hosts: &[String], msg: &str, scope: &TaskScope) -> Vec<String> {
         for h in hosts {
             self.emit(
-                h,
-                None,
-                HostStatus::Failed,
-                None,
-                Some(msg.to_string()),
-                serde_json::json!({"failed": true, "msg": msg}),
+                HostEvent {
+                    msg: Some(msg.to_string()),
+                    result: serde_json::json!({"failed": true, "msg": msg}),
+                    ..HostEvent::new(h, HostStatus::Failed)
+                },
                 std::time::Instant::now(),
-                None,
             );
         }
         let outcomes: Vec<(String, Outcome)> =
@@ -681,12 +677,9 @@ impl<'a> PlayRun<'a> {
         };
         let origin = task.origin.to_string();
         let first_vars = self.task_vars(&active[0], scope, Some(task));
+        let keywords = scope.resolve(task, self.play);
         let run_once = self
-            .flag(
-                &task.run_once.clone().or(scope.run_once.clone()),
-                &first_vars,
-                &origin,
-            )
+            .flag(&keywords.run_once, &first_vars, &origin)
             .ok()
             .flatten()
             .unwrap_or(false);
@@ -770,15 +763,7 @@ impl<'a> PlayRun<'a> {
         let failed = self.settle(&outcomes, scope);
         self.engine.reporter.task_end();
         let any_errors_fatal = self
-            .flag(
-                &task
-                    .any_errors_fatal
-                    .clone()
-                    .or(scope.any_errors_fatal.clone())
-                    .or(self.play.any_errors_fatal.clone()),
-                &first_vars,
-                &origin,
-            )
+            .flag(&keywords.any_errors_fatal, &first_vars, &origin)
             .ok()
             .flatten()
             .unwrap_or(false);
@@ -910,19 +895,23 @@ impl<'a> PlayRun<'a> {
                     self.engine
                         .shared
                         .update_memory(host, |mem| mem.include_vars.extend(m));
-                    self.emit(host, None, HostStatus::Ok, None, None, shown, started, None);
+                    self.emit(
+                        HostEvent {
+                            result: shown,
+                            ..HostEvent::new(host, HostStatus::Ok)
+                        },
+                        started,
+                    );
                     outcomes.push((host.clone(), Outcome::Ok));
                 }
                 Err(msg) => {
                     self.emit(
-                        host,
-                        None,
-                        HostStatus::Failed,
-                        None,
-                        Some(msg.clone()),
-                        serde_json::json!({"changed": false, "msg": msg}),
+                        HostEvent {
+                            msg: Some(msg.clone()),
+                            result: serde_json::json!({"changed": false, "msg": msg}),
+                            ..HostEvent::new(host, HostStatus::Failed)
+                        },
                         started,
-                        None,
                     );
                     outcomes.push((host.clone(), Outcome::Failed));
                 }
@@ -999,14 +988,12 @@ impl<'a> PlayRun<'a> {
                 {
                     let msg = format!("{unit} was started by this run after the change that notified this handler: not restarted again");
                     self.emit(
-                        host,
-                        None,
-                        HostStatus::Ok,
-                        None,
-                        Some(msg.clone()),
-                        serde_json::json!({"changed": false, "msg": msg}),
+                        HostEvent {
+                            msg: Some(msg.clone()),
+                            result: serde_json::json!({"changed": false, "msg": msg}),
+                            ..HostEvent::new(host, HostStatus::Ok)
+                        },
                         std::time::Instant::now(),
-                        None,
                     );
                     skipped.push((host.clone(), Outcome::Ok));
                 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use etcdplay_playbook::{Flag, Map, Origin, Role, RoleRef, Task};
+use etcdplay_playbook::{Flag, Map, Origin, Play, Role, RoleRef, Task};
 use serde_json::Value;
 
 /// The role a task runs in, with what it contributes to variables and file lookups.
@@ -139,10 +139,76 @@ impl TaskScope {
         self.includes.push(format!("{}: {target}", task.origin));
     }
 
+    /// The keywords that apply to `task` in `play`: its own, else the nearest enclosing block
+    /// or role's, else the play's. The one place inheritance of these keywords is resolved.
+    pub(crate) fn resolve(&self, task: &Task, play: &Play) -> EffectiveTask {
+        let pick = |own: &Option<Flag>, inherited: &Option<Flag>, played: &Option<Flag>| {
+            own.clone()
+                .or_else(|| inherited.clone())
+                .or_else(|| played.clone())
+        };
+        let pick_text =
+            |own: &Option<String>, inherited: &Option<String>, played: &Option<String>| {
+                own.clone()
+                    .or_else(|| inherited.clone())
+                    .or_else(|| played.clone())
+            };
+        EffectiveTask {
+            become_: pick(&task.become_, &self.become_, &play.become_),
+            become_user: pick_text(&task.become_user, &self.become_user, &play.become_user),
+            become_method: pick_text(
+                &task.become_method,
+                &self.become_method,
+                &play.become_method,
+            ),
+            no_log: pick(&task.no_log, &self.no_log, &play.no_log),
+            ignore_errors: pick(
+                &task.ignore_errors,
+                &self.ignore_errors,
+                &play.ignore_errors,
+            ),
+            delegate_to: task
+                .delegate_to
+                .clone()
+                .or_else(|| self.delegate_to.clone()),
+            check_mode: pick(&task.check_mode, &self.check_mode, &play.check_mode),
+            diff: pick(&task.diff, &self.diff, &play.diff),
+            run_once: pick(&task.run_once, &self.run_once, &play.run_once),
+            any_errors_fatal: pick(
+                &task.any_errors_fatal,
+                &self.any_errors_fatal,
+                &play.any_errors_fatal,
+            ),
+            connection: task.connection.clone().or_else(|| play.connection.clone()),
+            remote_user: task
+                .remote_user
+                .clone()
+                .or_else(|| play.remote_user.clone()),
+        }
+    }
+
     /// Every tag that applies to `task` (its own and inherited ones).
     pub(crate) fn tags_of(&self, task: &Task) -> Vec<String> {
         let mut tags = self.tags.clone();
         tags.extend(task.tags.iter().cloned());
         tags
     }
+}
+
+/// A task's keywords after inheritance ([`TaskScope::resolve`]), still as written: flags and
+/// names are templated where they are used, with the task's variables.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EffectiveTask {
+    pub(crate) become_: Option<Flag>,
+    pub(crate) become_user: Option<String>,
+    pub(crate) become_method: Option<String>,
+    pub(crate) no_log: Option<Flag>,
+    pub(crate) ignore_errors: Option<Flag>,
+    pub(crate) delegate_to: Option<String>,
+    pub(crate) check_mode: Option<Flag>,
+    pub(crate) diff: Option<Flag>,
+    pub(crate) run_once: Option<Flag>,
+    pub(crate) any_errors_fatal: Option<Flag>,
+    pub(crate) connection: Option<String>,
+    pub(crate) remote_user: Option<String>,
 }

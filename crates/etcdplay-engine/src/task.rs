@@ -128,10 +128,10 @@ impl PlayRun<'_> {
                 vars
             }
         };
-        let connection = task
+        // `connection` and `remote_user` are task and play keywords here (blocks do not set them).
+        let keywords = TaskScope::default().resolve(task, self.play);
+        let connection = keywords
             .connection
-            .clone()
-            .or_else(|| self.play.connection.clone())
             .or(self.var_string(vars, "ansible_connection")?);
         let kind = match connection.as_deref() {
             Some("local") => ConnectionKind::Local,
@@ -153,10 +153,8 @@ impl PlayRun<'_> {
             })?),
             None => None,
         };
-        let user = task
+        let user = keywords
             .remote_user
-            .clone()
-            .or_else(|| self.play.remote_user.clone())
             .or(self.var_string(vars, "ansible_user")?)
             .or(self.var_string(vars, "ansible_ssh_user")?);
         let mut ssh_settings = Vec::new();
@@ -190,15 +188,8 @@ impl PlayRun<'_> {
         target: &ConnectTarget,
     ) -> Result<Option<Become>, TaskError> {
         let origin = task.origin.to_string();
-        let on = match self.flag(
-            &task
-                .become_
-                .clone()
-                .or(scope.become_.clone())
-                .or(self.play.become_.clone()),
-            vars,
-            &origin,
-        )? {
+        let keywords = scope.resolve(task, self.play);
+        let on = match self.flag(&keywords.become_, vars, &origin)? {
             Some(b) => b,
             None => self
                 .var_string(vars, "ansible_become")?
@@ -208,23 +199,15 @@ impl PlayRun<'_> {
         if !on {
             return Ok(None);
         }
-        let method = match task
-            .become_method
-            .clone()
-            .or_else(|| scope.become_method.clone())
-            .or_else(|| self.play.become_method.clone())
-        {
+        let method = match keywords.become_method {
             Some(m) => Some(self.engine.templar.render_string(&m, &origin, vars)?),
             None => self.var_string(vars, "ansible_become_method")?,
         };
         if let Some(m) = method.filter(|m| m.trim() != "sudo") {
             return Err(TaskError::BecomeMethod(m));
         }
-        let user = task
+        let user = keywords
             .become_user
-            .clone()
-            .or_else(|| scope.become_user.clone())
-            .or_else(|| self.play.become_user.clone())
             .or(self.var_string(vars, "ansible_become_user")?)
             .unwrap_or_else(|| "root".to_string());
         // Only an ssh login named in the inventory is known to be the become user; any other
@@ -236,7 +219,9 @@ impl PlayRun<'_> {
         Ok(Some(Become { user }))
     }
 
-    /// Runs `task` on `host` and reports it. Returns the outcome and the value to register.
+    /// Runs `task` on `host` and reports it: the task's keywords and loop are worked out, then
+    /// it runs once ([`PlayRun::run_once_on_host`]) or once per item
+    /// ([`PlayRun::run_items_on_host`]).
     pub(crate) async fn run_task_on_host(
         &self,
         task: &Task,
@@ -245,27 +230,18 @@ impl PlayRun<'_> {
         host: &str,
     ) -> Outcome {
         let started = Instant::now();
-        let mut vars = self.task_vars(host, scope, Some(task));
+        let vars = self.task_vars(host, scope, Some(task));
         let origin = task.origin.to_string();
-        let no_log = self
-            .flag(
-                &task.no_log.clone().or(scope.no_log.clone()),
-                &vars,
-                &origin,
-            )
-            .ok()
-            .flatten()
-            .unwrap_or(false);
-        let ignore_errors = self
-            .flag(
-                &task.ignore_errors.clone().or(scope.ignore_errors.clone()),
-                &vars,
-                &origin,
-            )
-            .ok()
-            .flatten()
-            .unwrap_or(false);
-        let delegate = match task.delegate_to.clone().or(scope.delegate_to.clone()) {
+        let keywords = scope.resolve(task, self.play);
+        let flag_or_false = |flag: &Option<Flag>| {
+            self.flag(flag, &vars, &origin)
+                .ok()
+                .flatten()
+                .unwrap_or(false)
+        };
+        let no_log = flag_or_false(&keywords.no_log);
+        let ignore_errors = flag_or_false(&keywords.ignore_errors);
+        let delegate = match keywords.delegate_to {
             Some(d) => match self.engine.templar.render_string(&d, &origin, &vars) {
                 Ok(d) => Some(d),
                 Err(e) => {
@@ -280,11 +256,6 @@ impl PlayRun<'_> {
             },
             None => None,
         };
-        let loop_var = task
-            .loop_control
-            .as_ref()
-            .map(|c| c.loop_var.clone())
-            .unwrap_or_else(|| "item".to_string());
         let items = match &task.loop_ {
             None => None,
             Some(l) => match self.loop_items(&l.kind, &l.items, &l.origin.to_string(), &vars) {
@@ -294,126 +265,134 @@ impl PlayRun<'_> {
                 }
             },
         };
-        let Some(items) = items else {
-            match self.conditions_hold(task, scope, &vars) {
-                Ok(true) => {}
-                Ok(false) => {
-                    self.register(host, task, json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": task.when.last()}));
-                    self.emit(
-                        host,
-                        delegate.as_deref(),
-                        HostStatus::Skipped,
-                        None,
-                        None,
-                        Value::Null,
-                        started,
-                        None,
-                    );
-                    return Outcome::Skipped;
-                }
-                Err(e) => {
-                    return self.report_error(host, delegate.as_deref(), e, ignore_errors, started)
-                }
-            }
-            let (result, diff) = match self
-                .execute_with_retries(task, call, scope, host, &mut vars, delegate.as_deref())
-                .await
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    if e.is_unreachable() {
-                        return self.report_unreachable(
-                            host,
-                            delegate.as_deref(),
-                            &e.to_string(),
-                            started,
-                        );
-                    }
-                    return self.report_error(host, delegate.as_deref(), e, ignore_errors, started);
-                }
-            };
-            let shown = if no_log {
-                censor(&result)
-            } else {
-                result.clone()
-            };
-            // The real result is registered (as in Ansible); only what is shown is censored.
-            self.register(host, task, result.clone());
-            let failed = result
-                .get("failed")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            let changed = result
-                .get("changed")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            let skipped = result
-                .get("skipped")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            let status = status_of(failed, changed, skipped, ignore_errors);
-            let debug_output = if no_log {
-                None
-            } else {
-                builtin::debug_output(call, &result)
-            };
-            // From what may be shown: a `no_log` task's message is hidden too.
-            let msg = shown.get("msg").and_then(Value::as_str).map(str::to_string);
-            if status == HostStatus::Failed {
-                self.remember_failure(host, task, &shown);
-            }
-            self.emit_full(
-                host,
-                delegate.as_deref(),
-                status,
-                None,
-                msg,
-                shown,
-                started,
-                if no_log { None } else { diff },
-                debug_output,
-            );
-            if changed && !failed {
-                self.notify(host, task, &vars);
-            }
-            return outcome_of(status);
+        let mut run = HostTask {
+            task,
+            call,
+            scope,
+            host,
+            vars,
+            no_log,
+            ignore_errors,
+            delegate,
+            started,
         };
-        // A loop: the task runs once per item, each item with `item` (or `loop_var`) defined.
+        match items {
+            None => self.run_once_on_host(&mut run).await,
+            Some(items) => self.run_items_on_host(&mut run, &items).await,
+        }
+    }
+
+    /// A task without a loop on one host: its conditions, the action, and what it reports,
+    /// registers and notifies.
+    async fn run_once_on_host(&self, run: &mut HostTask<'_>) -> Outcome {
+        let (task, host, started) = (run.task, run.host, run.started);
+        let delegate = run.delegate.clone();
+        match self.conditions_hold(task, run.scope, &run.vars) {
+            Ok(true) => {}
+            Ok(false) => {
+                self.register(host, task, json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": task.when.last()}));
+                self.emit(
+                    HostEvent {
+                        delegated_to: delegate,
+                        ..HostEvent::new(host, HostStatus::Skipped)
+                    },
+                    started,
+                );
+                return Outcome::Skipped;
+            }
+            Err(e) => {
+                return self.report_error(host, delegate.as_deref(), e, run.ignore_errors, started)
+            }
+        }
+        let (result, diff) = match self
+            .execute_with_retries(
+                task,
+                run.call,
+                run.scope,
+                host,
+                &mut run.vars,
+                delegate.as_deref(),
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(e) if e.is_unreachable() => {
+                return self.report_unreachable(host, delegate.as_deref(), &e.to_string(), started)
+            }
+            Err(e) => {
+                return self.report_error(host, delegate.as_deref(), e, run.ignore_errors, started)
+            }
+        };
+        // The real result is registered (as in Ansible); only what is shown is censored.
+        self.register(host, task, result.clone());
+        let flags = ResultFlags::of(&result);
+        let status = status_of(
+            flags.failed,
+            flags.changed,
+            flags.skipped,
+            run.ignore_errors,
+        );
+        let shown = run.shown(result, diff, status);
+        if status == HostStatus::Failed {
+            self.remember_failure(host, task, &shown.result);
+        }
+        self.emit(shown, started);
+        if flags.changed && !flags.failed {
+            self.notify(host, task, &run.vars);
+        }
+        outcome_of(status)
+    }
+
+    /// A looped task on one host: once per item, each item with `item` (or `loop_var`) defined,
+    /// then the summary Ansible registers (`results`) and its outcome.
+    async fn run_items_on_host(&self, run: &mut HostTask<'_>, items: &[Value]) -> Outcome {
+        let (task, host) = (run.task, run.host);
+        let delegate = run.delegate.clone();
+        let loop_var = task
+            .loop_control
+            .as_ref()
+            .map(|c| c.loop_var.clone())
+            .unwrap_or_else(|| "item".to_string());
         let mut results = Vec::new();
         let (mut any_changed, mut any_failed, mut all_skipped) = (false, false, true);
         for (index, item) in items.iter().enumerate() {
             let item_started = Instant::now();
-            vars.insert_literal(loop_var.clone(), item.clone());
-            vars.insert("ansible_loop_var", Value::String(loop_var.clone()));
+            run.vars.insert_literal(loop_var.clone(), item.clone());
+            run.vars
+                .insert("ansible_loop_var", Value::String(loop_var.clone()));
             if let Some(index_var) = task.loop_control.as_ref().and_then(|c| c.index_var.clone()) {
-                vars.insert(index_var, json!(index));
+                run.vars.insert(index_var, json!(index));
             }
             // Ansible shows `(item=None)` for a `no_log` loop: the item may be the secret.
-            let label = if no_log {
+            let label = if run.no_log {
                 "None".to_string()
             } else {
-                self.item_label(task, &vars, item)
+                self.item_label(task, &run.vars, item)
             };
-            let cond = self.conditions_hold(task, scope, &vars);
-            let (result, diff) = match cond {
+            let (result, diff) = match self.conditions_hold(task, run.scope, &run.vars) {
                 Ok(false) => {
                     let r = json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "item": item, "ansible_loop_var": loop_var});
                     self.emit(
-                        host,
-                        delegate.as_deref(),
-                        HostStatus::Skipped,
-                        Some(label),
-                        None,
-                        Value::Null,
+                        HostEvent {
+                            delegated_to: delegate.clone(),
+                            item_label: Some(label),
+                            ..HostEvent::new(host, HostStatus::Skipped)
+                        },
                         item_started,
-                        None,
                     );
                     results.push(r);
                     continue;
                 }
                 Err(e) => (json!({"failed": true, "msg": e.to_string()}), None),
                 Ok(true) => match self
-                    .execute_with_retries(task, call, scope, host, &mut vars, delegate.as_deref())
+                    .execute_with_retries(
+                        task,
+                        run.call,
+                        run.scope,
+                        host,
+                        &mut run.vars,
+                        delegate.as_deref(),
+                    )
                     .await
                 {
                     Ok(r) => r,
@@ -422,7 +401,7 @@ impl PlayRun<'_> {
                             host,
                             delegate.as_deref(),
                             &e.to_string(),
-                            started,
+                            run.started,
                         )
                     }
                     Err(e) => (json!({"failed": true, "msg": e.to_string()}), None),
@@ -434,39 +413,17 @@ impl PlayRun<'_> {
                 m.insert("item".into(), item.clone());
                 m.insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
             }
-            let failed = result
-                .get("failed")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            let changed = result
-                .get("changed")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            any_changed |= changed;
-            any_failed |= failed;
-            let shown = if no_log {
-                censor(&result)
-            } else {
-                result.clone()
-            };
-            let status = status_of(failed, changed, false, false);
-            // From what may be shown: a `no_log` task's message is hidden too.
-            let msg = shown.get("msg").and_then(Value::as_str).map(str::to_string);
-            let debug_output = if no_log {
-                None
-            } else {
-                builtin::debug_output(call, &result)
-            };
-            self.emit_full(
-                host,
-                delegate.as_deref(),
-                status,
-                Some(label),
-                msg,
-                shown.clone(),
+            let flags = ResultFlags::of(&result);
+            any_changed |= flags.changed;
+            any_failed |= flags.failed;
+            let status = status_of(flags.failed, flags.changed, false, false);
+            let shown = run.shown(result.clone(), diff, status);
+            self.emit(
+                HostEvent {
+                    item_label: Some(label),
+                    ..shown
+                },
                 item_started,
-                if no_log { None } else { diff },
-                debug_output,
             );
             results.push(result);
             if let Some(pause) = task
@@ -494,7 +451,7 @@ impl PlayRun<'_> {
         }
         self.register(host, task, Value::Object(summary.clone()));
         if any_failed {
-            let status = if ignore_errors {
+            let status = if run.ignore_errors {
                 HostStatus::Ignored
             } else {
                 HostStatus::Failed
@@ -503,19 +460,18 @@ impl PlayRun<'_> {
                 self.remember_failure(host, task, &Value::Object(summary.clone()));
             }
             self.emit(
-                host,
-                delegate.as_deref(),
-                status,
-                None,
-                Some("One or more items failed".into()),
-                json!({"changed": any_changed, "msg": "One or more items failed"}),
-                started,
-                None,
+                HostEvent {
+                    delegated_to: delegate,
+                    msg: Some("One or more items failed".into()),
+                    result: json!({"changed": any_changed, "msg": "One or more items failed"}),
+                    ..HostEvent::new(host, status)
+                },
+                run.started,
             );
             return outcome_of(status);
         }
         if any_changed {
-            self.notify(host, task, &vars);
+            self.notify(host, task, &run.vars);
         }
         if all_skipped {
             Outcome::Skipped
@@ -745,15 +701,12 @@ impl PlayRun<'_> {
         vars: &Vars,
         origin: &str,
     ) -> Result<(bool, bool), TaskError> {
+        let keywords = scope.resolve(task, self.play);
         let check = self
-            .flag(
-                &task.check_mode.clone().or(scope.check_mode.clone()),
-                vars,
-                origin,
-            )?
+            .flag(&keywords.check_mode, vars, origin)?
             .unwrap_or(self.engine.options.check);
         let diff = self
-            .flag(&task.diff.clone().or(scope.diff.clone()), vars, origin)?
+            .flag(&keywords.diff, vars, origin)?
             .unwrap_or(self.engine.options.diff);
         Ok((check, diff))
     }
@@ -878,46 +831,10 @@ impl PlayRun<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn emit(
-        &self,
-        host: &str,
-        delegate: Option<&str>,
-        status: HostStatus,
-        item_label: Option<String>,
-        msg: Option<String>,
-        result: Value,
-        started: Instant,
-        diff: Option<String>,
-    ) {
-        self.emit_full(
-            host, delegate, status, item_label, msg, result, started, diff, None,
-        );
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn emit_full(
-        &self,
-        host: &str,
-        delegate: Option<&str>,
-        status: HostStatus,
-        item_label: Option<String>,
-        msg: Option<String>,
-        result: Value,
-        started: Instant,
-        diff: Option<String>,
-        debug_output: Option<Value>,
-    ) {
-        self.engine.reporter.host_event(&HostEvent {
-            host: host.to_string(),
-            status,
-            delegated_to: delegate.map(str::to_string),
-            item_label,
-            msg,
-            result,
-            diff,
-            debug_output,
-            duration: started.elapsed(),
-        });
+    /// Reports `event`, timed from `started`.
+    pub(crate) fn emit(&self, mut event: HostEvent, started: Instant) {
+        event.duration = started.elapsed();
+        self.engine.reporter.host_event(&event);
     }
 
     /// `ansible_failed_task` and `ansible_failed_result`, which a `rescue:` section reads.
@@ -949,14 +866,13 @@ impl PlayRun<'_> {
             self.remember_failure_msg(host, &msg);
         }
         self.emit(
-            host,
-            delegate,
-            status,
-            None,
-            Some(msg.clone()),
-            json!({"changed": false, "msg": msg}),
+            HostEvent {
+                delegated_to: delegate.map(str::to_string),
+                msg: Some(msg.clone()),
+                result: json!({"changed": false, "msg": msg}),
+                ..HostEvent::new(host, status)
+            },
             started,
-            None,
         );
         outcome_of(status)
     }
@@ -976,16 +892,71 @@ impl PlayRun<'_> {
         started: Instant,
     ) -> Outcome {
         self.emit(
-            host,
-            delegate,
-            HostStatus::Unreachable,
-            None,
-            Some(reason.to_string()),
-            json!({"changed": false, "msg": reason, "unreachable": true}),
+            HostEvent {
+                delegated_to: delegate.map(str::to_string),
+                msg: Some(reason.to_string()),
+                result: json!({"changed": false, "msg": reason, "unreachable": true}),
+                ..HostEvent::new(host, HostStatus::Unreachable)
+            },
             started,
-            None,
         );
         Outcome::Unreachable
+    }
+}
+
+/// One task on one host while it runs: what [`PlayRun::run_task_on_host`] worked out once for
+/// the single run or every loop item.
+struct HostTask<'a> {
+    task: &'a Task,
+    call: &'a ModuleCall,
+    scope: &'a TaskScope,
+    host: &'a str,
+    vars: Vars,
+    no_log: bool,
+    ignore_errors: bool,
+    delegate: Option<String>,
+    started: Instant,
+}
+
+impl HostTask<'_> {
+    /// The event for a module's `result`: censored under `no_log` (message and diff too), with
+    /// what `debug:` asked to show.
+    fn shown(&self, result: Value, diff: Option<String>, status: HostStatus) -> HostEvent {
+        let shown = if self.no_log {
+            censor(&result)
+        } else {
+            result.clone()
+        };
+        HostEvent {
+            delegated_to: self.delegate.clone(),
+            msg: shown.get("msg").and_then(Value::as_str).map(str::to_string),
+            diff: if self.no_log { None } else { diff },
+            debug_output: if self.no_log {
+                None
+            } else {
+                builtin::debug_output(self.call, &result)
+            },
+            result: shown,
+            ..HostEvent::new(self.host, status)
+        }
+    }
+}
+
+/// The `failed`, `changed` and `skipped` of a module result (missing means false).
+struct ResultFlags {
+    failed: bool,
+    changed: bool,
+    skipped: bool,
+}
+
+impl ResultFlags {
+    fn of(result: &Value) -> ResultFlags {
+        let flag = |k: &str| result.get(k).and_then(Value::as_bool).unwrap_or(false);
+        ResultFlags {
+            failed: flag("failed"),
+            changed: flag("changed"),
+            skipped: flag("skipped"),
+        }
     }
 }
 

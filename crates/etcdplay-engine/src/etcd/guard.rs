@@ -24,7 +24,7 @@ use super::unitfile::{parse_env_file, raw_settings, EtcdSettings, ServiceUnit};
 use super::HostActionCtx;
 use crate::connect::ConnectTarget;
 use crate::error::TaskError;
-use crate::events::HostStatus;
+use crate::events::{HostEvent, HostStatus};
 use crate::options::LeftoverMembership;
 use crate::play::PlayRun;
 use crate::scope::TaskScope;
@@ -117,8 +117,10 @@ fn runs_here(
 /// Root for reading data dirs and unit files unless the login user already is root.
 fn root_become(user: Option<&str>) -> Option<Become> {
     match user {
-        None | Some("root") => None,
-        Some(_) => Some(Become {
+        Some("root") => None,
+        // A login the inventory does not name may or may not be root: the transport asks the
+        // host and uses sudo only when it is not.
+        None | Some(_) => Some(Become {
             user: "root".into(),
         }),
     }
@@ -264,7 +266,7 @@ async fn check_host(
         return Ok(None);
     };
     let origin = task.origin.to_string();
-    let delegate = match task.delegate_to.clone().or(scope.delegate_to.clone()) {
+    let delegate = match scope.resolve(task, run.play).delegate_to {
         Some(d) => run.engine.templar.render_string(&d, &origin, &vars).ok(),
         None => None,
     };
@@ -370,16 +372,7 @@ pub(crate) async fn preflight(
                         let outcomes: Vec<(String, Outcome)> =
                             hosts.iter().map(|h| (h.clone(), Outcome::Failed)).collect();
                         for h in hosts {
-                            run.emit(
-                                h,
-                                None,
-                                HostStatus::Failed,
-                                None,
-                                Some(msg.clone()),
-                                serde_json::json!({"changed": false, "failed": true, "msg": msg}),
-                                started,
-                                None,
-                            );
+                            run.emit(HostEvent {msg: Some(msg.clone()), result: serde_json::json!({"changed": false, "failed": true, "msg": msg}), ..HostEvent::new(h, HostStatus::Failed)}, started);
                         }
                         return Some(run.settle(&outcomes, scope));
                     }
@@ -444,14 +437,12 @@ fn refuse(
         result.insert("failed".into(), Value::Bool(true));
         result.insert("msg".into(), Value::String(msg.clone()));
         run.emit(
-            host,
-            None,
-            HostStatus::Failed,
-            None,
-            Some(msg),
-            Value::Object(result),
+            HostEvent {
+                msg: Some(msg),
+                result: Value::Object(result),
+                ..HostEvent::new(host, HostStatus::Failed)
+            },
             started,
-            None,
         );
         outcomes.push((host.clone(), Outcome::Failed));
     }
