@@ -108,3 +108,45 @@ pub(crate) fn is_signed_by(cert_der: &[u8], ca_der: &[u8]) -> bool {
     cert.issuer().as_raw() == ca.subject().as_raw()
         && cert.verify_signature(Some(ca.public_key())).is_ok()
 }
+
+/// Whether the first certificate of a PEM text may authenticate a TLS client: its extended
+/// key usage lists clientAuth or anyExtendedKeyUsage, or it has no EKU extension at all
+/// (RFC 5280 4.2.1.12, and what Go's TLS stack accepts for etcd's `--client-cert-auth`).
+/// `None` when the text holds no readable certificate: the caller cannot know.
+pub fn client_auth_allowed(pem_bytes: &[u8]) -> Option<bool> {
+    let der = first_cert_der(pem_bytes).ok()?;
+    let cert = parse_der(&der).ok()?;
+    match cert.extended_key_usage().ok()? {
+        None => Some(true),
+        Some(ext) => Some(ext.value.client_auth || ext.value.any),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, KeyPair};
+
+    fn pem_with(eku: Vec<ExtendedKeyUsagePurpose>) -> String {
+        let mut params = CertificateParams::new(vec!["m1".to_owned()]).unwrap();
+        params.extended_key_usages = eku;
+        let key = KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    #[test]
+    fn client_auth_follows_the_extended_key_usage() {
+        use ExtendedKeyUsagePurpose::{Any, ClientAuth, ServerAuth};
+        let both = pem_with(vec![ServerAuth, ClientAuth]);
+        assert_eq!(client_auth_allowed(both.as_bytes()), Some(true));
+        let server_only = pem_with(vec![ServerAuth]);
+        assert_eq!(client_auth_allowed(server_only.as_bytes()), Some(false));
+        assert_eq!(
+            client_auth_allowed(pem_with(vec![Any]).as_bytes()),
+            Some(true)
+        );
+        // No EKU extension: any usage.
+        assert_eq!(client_auth_allowed(pem_with(vec![]).as_bytes()), Some(true));
+        assert_eq!(client_auth_allowed(b"not a certificate"), None);
+    }
+}

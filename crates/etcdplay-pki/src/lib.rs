@@ -21,6 +21,7 @@ mod show;
 pub use dir::{PkiDir, CA_CERT_FILE, CA_KEY_FILE, CLIENT_STEM};
 pub use error::PkiError;
 pub use files::read_private_key;
+pub use inspect::client_auth_allowed;
 pub use material::{LeafFiles, SecretPem};
 pub use options::{EnsureOptions, Issued, MemberSpec};
 pub use profile::{CLIENT_COMMON_NAME, DEFAULT_LEAF_VALIDITY_DAYS};

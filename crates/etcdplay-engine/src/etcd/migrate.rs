@@ -1,8 +1,8 @@
 //! `--leftover-membership migrate|reset`: what the guard does instead of refusing when data
-//! dirs' stored membership contradicts the plan. Both start with a backup of every member's
-//! data dir (a snapshot from the running member when possible, else a `tar` archive), kept
-//! on the host and copied beside the inventory, and never delete anything before every
-//! backup exists.
+//! dirs' stored membership contradicts the plan. Both start with a verified backup of every
+//! member (`backup.rs`: a snapshot of a running member over its client URL, TLS included,
+//! or a copy of a stopped member's dirs), kept on the host and copied beside the inventory,
+//! and never stop, move or delete anything before every backup exists and verifies.
 //!
 //! - `reset` stops the unit and empties the data dir; the task's start then bootstraps fresh.
 //! - `migrate` keeps every key. When every member runs and answers on a local endpoint it
@@ -12,25 +12,38 @@
 //!   backend file), restored on every member with the *planned* names and peer URLs, the old
 //!   dir kept beside the new one; members get new ids, and the cluster is stopped meanwhile.
 
-use std::path::PathBuf;
-
 use etcdplay_etcd::datadir::shell_quote;
 use etcdplay_etcd::DataDirState;
 use etcdplay_transport::{ExecRequest, PutRequest};
 
+use super::backup::{backup, Backup, BackupError, ETCDCTL, HOST_BACKUP_DIR};
 use super::guard::HostCheck;
 use crate::options::LeftoverMembership;
 use crate::play::PlayRun;
 
-/// Where backups live on the hosts.
-const HOST_BACKUP_DIR: &str = "/var/backups/etcdplay";
+/// Why `migrate`/`reset` stopped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MigrateError {
+    /// A member's backup could not be made or verified: nothing was changed after it.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    /// A later step (stopping, emptying, restoring, rolling) failed.
+    #[error("{0}")]
+    Step(String),
+}
+
+impl From<String> for MigrateError {
+    fn from(message: String) -> Self {
+        MigrateError::Step(message)
+    }
+}
 
 /// Resolves the contradiction so that the task can start etcd: `Ok` to go on with the task.
 pub(crate) async fn resolve(
     run: &PlayRun<'_>,
     mode: LeftoverMembership,
     checks: &[HostCheck],
-) -> Result<(), String> {
+) -> Result<(), MigrateError> {
     let mut targets: Vec<&HostCheck> = checks
         .iter()
         .filter(|c| {
@@ -46,7 +59,7 @@ pub(crate) async fn resolve(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     match mode {
-        LeftoverMembership::Block => Err("block mode does not repair".into()),
+        LeftoverMembership::Block => Err(MigrateError::Step("block mode does not repair".into())),
         LeftoverMembership::Reset => reset(run, &targets, stamp).await,
         LeftoverMembership::Migrate => migrate(run, &targets, stamp).await,
     }
@@ -79,127 +92,20 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
-const ETCDCTL: &str = "ETCDCTL_API=3 \"$(command -v etcdctl || echo /usr/local/bin/etcdctl)\"";
-
-/// The data dir (and separate WAL dir) as `tar` members relative to `/`.
-fn tar_members(c: &HostCheck) -> String {
-    let mut parts = vec![shell_quote(c.settings.data_dir.trim_start_matches('/'))];
-    if let Some(w) = &c.settings.wal_dir {
-        if w.starts_with('/')
-            && !w.starts_with(&format!("{}/", c.settings.data_dir.trim_end_matches('/')))
-        {
-            parts.push(shell_quote(w.trim_start_matches('/')));
-        }
-    }
-    parts.join(" ")
-}
-
-/// The local member's client URLs, to reach a running member for a snapshot.
-fn local_client_urls(c: &HostCheck) -> Vec<String> {
-    c.read
-        .result
-        .as_ref()
-        .ok()
-        .and_then(|r| r.local_member())
-        .map(|m| m.client_urls.clone())
-        .unwrap_or_default()
-}
-
-/// Backs up one member: an `etcdctl snapshot save` when the member runs (plain-http client
-/// URL), else a `tar` of the data dir. Returns the path on the host and the copy's path on
-/// the control node.
-async fn backup(run: &PlayRun<'_>, c: &HostCheck, stamp: u64) -> Result<(String, PathBuf), String> {
-    let base = format!("{HOST_BACKUP_DIR}/{}-{stamp}", c.host);
-    let active = sh(
-        c,
-        &format!(
-            "systemctl is-active --quiet -- {} && echo yes || true",
-            shell_quote(&c.unit)
-        ),
-    )
-    .await?
-    .trim()
-        == "yes";
-    let http_client = local_client_urls(c)
-        .into_iter()
-        .find(|u| u.starts_with("http://"));
-    let mut made = None;
-    if let (true, Some(url)) = (active, http_client) {
-        let path = format!("{base}.snapshot.db");
-        let script = format!("umask 077; mkdir -p {HOST_BACKUP_DIR} && {ETCDCTL} --endpoints {} snapshot save {} >/dev/null", shell_quote(&url), shell_quote(&path));
-        if sh(c, &script).await.is_ok() {
-            made = Some(path);
-        }
-    }
-    let path = match made {
-        Some(p) => p,
-        None => {
-            let path = format!("{base}.data-dir.tar.gz");
-            sh(
-                c,
-                &format!(
-                    "umask 077; mkdir -p {HOST_BACKUP_DIR} && tar -C / -czf {} {}",
-                    shell_quote(&path),
-                    tar_members(c)
-                ),
-            )
-            .await?;
-            path
-        }
-    };
-    let bytes = c
-        .transport
-        .get(&path, c.become_.as_ref())
-        .await
-        .map_err(|e| format!("{}: copying {path} back: {e}", c.host))?;
-    let dir = run
-        .engine
-        .options
-        .inventory_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("backups")
-        .join(&c.host);
-    let name = path.rsplit('/').next().unwrap_or("backup");
-    let local = dir.join(name);
-    write_private(&local, &bytes).map_err(|e| format!("{}: {e}", local.display()))?;
-    Ok((path, local))
-}
-
-/// Writes a backup readable only by its owner (it holds every key of the cluster).
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)
-}
-
-/// Backs up every member; returns each backup's path on its host and a line for the operator.
+/// Backs up every member, each verified before the next (see `backup.rs`); returns the
+/// backups and the operator's lines. The first failure stops everything.
 async fn backup_all(
     run: &PlayRun<'_>,
     targets: &[&HostCheck],
     stamp: u64,
-) -> Result<(Vec<String>, Vec<String>), String> {
-    let (mut paths, mut lines) = (Vec::new(), Vec::new());
+) -> Result<(Vec<Backup>, Vec<String>), BackupError> {
+    let (mut backups, mut lines) = (Vec::new(), Vec::new());
     for c in targets {
-        let (host_path, local) = backup(run, c, stamp).await?;
-        lines.push(format!(
-            "{}: backup of {} at {host_path} on the host, copied to {}",
-            c.host,
-            c.settings.data_dir,
-            local.display()
-        ));
-        paths.push(host_path);
+        let b = backup(run, c, stamp).await?;
+        lines.push(b.describe(&c.host, &c.settings.data_dir));
+        backups.push(b);
     }
-    Ok((paths, lines))
+    Ok((backups, lines))
 }
 
 async fn stop_all(targets: &[&HostCheck]) -> Result<(), String> {
@@ -209,7 +115,7 @@ async fn stop_all(targets: &[&HostCheck]) -> Result<(), String> {
     Ok(())
 }
 
-async fn reset(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Result<(), String> {
+async fn reset(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Result<(), MigrateError> {
     let (_, lines) = backup_all(run, targets, stamp).await?;
     stop_all(targets).await?;
     for c in targets {
@@ -234,7 +140,11 @@ async fn reset(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Result<
     Ok(())
 }
 
-async fn migrate(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Result<(), String> {
+async fn migrate(
+    run: &PlayRun<'_>,
+    targets: &[&HostCheck],
+    stamp: u64,
+) -> Result<(), MigrateError> {
     // Every stored member must be one of this play's members, or restoring would drop it.
     let mut planned = Vec::new();
     for c in targets {
@@ -246,13 +156,15 @@ async fn migrate(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Resul
             return Err(format!(
                 "{}: the unit sets no --initial-advertise-peer-urls, which a restore needs",
                 c.host
-            ));
+            )
+            .into());
         }
         if c.settings.wal_dir.is_some() {
             return Err(format!(
                 "{}: a separate --wal-dir is not supported by migrate yet",
                 c.host
-            ));
+            )
+            .into());
         }
         for url in &c.plan.advertise_peer_urls {
             planned.push(format!("{name}={url}"));
@@ -266,7 +178,7 @@ async fn migrate(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Resul
                         .iter()
                         .any(|t| t.settings.name.as_deref() == Some(m.name.as_str()))
                     {
-                        return Err(format!("stored member {:x} ({}) is not started by this task on any host; migrate needs every member in the play", m.id, m.name));
+                        return Err(format!("stored member {:x} ({}) is not started by this task on any host; migrate needs every member in the play", m.id, m.name).into());
                     }
                 }
             }
@@ -282,18 +194,15 @@ async fn migrate(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Resul
         ));
         return Ok(());
     }
-    let (paths, lines) = backup_all(run, targets, stamp).await?;
+    let (backups, lines) = backup_all(run, targets, stamp).await?;
     // One consistent source: a snapshot backup of a running member, else the backend file of
     // the first member (all members applied the same committed log when stopped cleanly).
     let Some(first) = targets.first() else {
         return Ok(());
     };
-    let source = paths
-        .iter()
-        .zip(targets)
-        .find(|(p, _)| p.ends_with(".snapshot.db"));
+    let source = backups.iter().zip(targets).find(|(b, _)| b.is_snapshot());
     let (src_host, src_path, skip_hash) = match source {
-        Some((p, c)) => (*c, p.clone(), false),
+        Some((b, c)) => (*c, b.host_path.clone(), false),
         None => (*first, format!("{}/member/snap/db", c_dir(first)), true),
     };
     stop_all(targets).await?;

@@ -5,6 +5,7 @@
 //! the engine rather than in etcdplay-modules because they need the inventory's other hosts
 //! and the control node's network, not just one host's shell.
 
+pub(crate) mod backup;
 pub(crate) mod datadir;
 pub(crate) mod guard;
 pub(crate) mod health;

@@ -238,6 +238,20 @@ pub(crate) struct EtcdSettings {
     /// Where the member serves clients (a local `http://` one lets etcdctl check health).
     pub(crate) listen_client_urls: Vec<String>,
     pub(crate) config_file: Option<String>,
+    /// The TLS files of the client listener, for etcdctl on the host to reach it over https.
+    pub(crate) client_tls: ClientTls,
+}
+
+/// The client listener's TLS settings: `--cert-file`, `--key-file`, `--trusted-ca-file` and
+/// `--client-cert-auth` (or a config file's `client-transport-security`), with relative paths
+/// resolved against the unit's working directory as etcd does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ClientTls {
+    pub(crate) cert_file: Option<String>,
+    pub(crate) key_file: Option<String>,
+    pub(crate) trusted_ca_file: Option<String>,
+    /// Whether the member demands a client certificate signed by `trusted_ca_file`.
+    pub(crate) client_cert_auth: bool,
 }
 
 const KEYS: &[&str] = &[
@@ -250,10 +264,22 @@ const KEYS: &[&str] = &[
     "config-file",
 ];
 
-/// The flags `raw_settings` collects: those above and the TLS files (inputs of the staleness
-/// check in `stale.rs`).
+/// Boolean flags: Go's flag package takes `--flag` alone as true and a value only as
+/// `--flag=value`, so the next word is never their value.
+const BOOL_KEYS: &[&str] = &["client-cert-auth"];
+
+/// The flags `raw_settings` collects: those above, the TLS files (inputs of the staleness
+/// check in `stale.rs`, and what etcdctl reuses for a snapshot) and the boolean ones.
 fn collected() -> impl Iterator<Item = &'static str> {
-    KEYS.iter().chain(super::stale::TLS_FILE_KEYS).copied()
+    KEYS.iter()
+        .chain(super::stale::TLS_FILE_KEYS)
+        .chain(BOOL_KEYS)
+        .copied()
+}
+
+/// A boolean the way Go's `strconv.ParseBool` reads it; anything else is false.
+fn go_bool(s: &str) -> bool {
+    matches!(s, "1" | "t" | "T" | "true" | "TRUE" | "True")
 }
 
 /// etcd's raw settings by flag name: from `ETCD_*` variables, overridden by flags.
@@ -296,6 +322,7 @@ pub(crate) fn raw_settings(
         }
         let value = match value {
             Some(v) => v,
+            None if BOOL_KEYS.contains(&name.as_str()) => "true".to_string(),
             None if i < args.len() => {
                 i += 1;
                 args[i - 1].clone()
@@ -339,7 +366,40 @@ impl EtcdSettings {
                     _ => {}
                 }
             }
+            // A config file nests the client listener's TLS under one key.
+            if let Some(Value::Object(tls)) = map.get("client-transport-security") {
+                for key in ["cert-file", "key-file", "trusted-ca-file"] {
+                    if let Some(Value::String(s)) = tls.get(key) {
+                        raw.insert(key.to_string(), s.clone());
+                    }
+                }
+                match tls.get("client-cert-auth") {
+                    Some(Value::Bool(b)) => {
+                        raw.insert("client-cert-auth".into(), b.to_string());
+                    }
+                    Some(Value::String(s)) => {
+                        raw.insert("client-cert-auth".into(), s.clone());
+                    }
+                    _ => {}
+                }
+            }
         }
+        let base = working_directory.unwrap_or("/").trim_end_matches('/');
+        // etcd resolves relative paths against its working directory.
+        let absolute = |p: &str| {
+            if p.starts_with('/') {
+                p.to_string()
+            } else {
+                format!("{base}/{p}")
+            }
+        };
+        let file = |key: &str| raw.get(key).filter(|s| !s.is_empty()).map(|s| absolute(s));
+        let client_tls = ClientTls {
+            cert_file: file("cert-file"),
+            key_file: file("key-file"),
+            trusted_ca_file: file("trusted-ca-file"),
+            client_cert_auth: raw.get("client-cert-auth").is_some_and(|v| go_bool(v)),
+        };
         let name = raw.get("name").cloned().filter(|s| !s.is_empty());
         let mut data_dir = raw
             .get("data-dir")
@@ -347,9 +407,7 @@ impl EtcdSettings {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| format!("{}.etcd", name.as_deref().unwrap_or("default")));
         if !data_dir.starts_with('/') {
-            // etcd resolves a relative dir against its working directory.
-            let base = working_directory.unwrap_or("/").trim_end_matches('/');
-            data_dir = format!("{base}/{data_dir}");
+            data_dir = absolute(&data_dir);
         }
         EtcdSettings {
             name,
@@ -368,6 +426,7 @@ impl EtcdSettings {
                 .map(|s| urls(s))
                 .unwrap_or_default(),
             config_file,
+            client_tls,
         }
     }
 
@@ -539,6 +598,49 @@ ExecStart=/usr/bin/etcd --data-dir=/srv/etcd ${EXTRA}
             s.listen_client_urls,
             vec!["http://10.213.7.11:2379", "http://127.0.0.1:2379"]
         );
+    }
+
+    #[test]
+    fn client_tls_comes_from_flags_variables_or_the_config_file() {
+        // The built-in playbook's unit: `--client-cert-auth` is a boolean flag, so the
+        // `--peer-trusted-ca-file` after it stays a flag of its own.
+        let unit = ServiceUnit::parse(
+            "[Service]\nWorkingDirectory=/etc/etcd\nExecStart=/usr/local/bin/etcd --name m1 \\\n  --listen-client-urls https://10.0.0.5:2379,https://127.0.0.1:2379 \\\n  --trusted-ca-file /etc/etcd/pki/ca.pem --cert-file pki/member.pem \\\n  --key-file=/etc/etcd/pki/member-key.pem --client-cert-auth \\\n  --peer-trusted-ca-file /etc/etcd/pki/peer-ca.pem --peer-client-cert-auth\n",
+        );
+        let raw = raw_settings(&unit, &[]);
+        assert_eq!(
+            raw.get("peer-trusted-ca-file").map(String::as_str),
+            Some("/etc/etcd/pki/peer-ca.pem")
+        );
+        let s = EtcdSettings::resolve(&raw, None, unit.working_directory.as_deref());
+        assert_eq!(
+            s.client_tls,
+            ClientTls {
+                cert_file: Some("/etc/etcd/pki/member.pem".into()),
+                key_file: Some("/etc/etcd/pki/member-key.pem".into()),
+                trusted_ca_file: Some("/etc/etcd/pki/ca.pem".into()),
+                client_cert_auth: true,
+            }
+        );
+        // `=false` turns it off; variables fill in what flags leave out.
+        let unit = ServiceUnit::parse(
+            "[Service]\nEnvironment=ETCD_CERT_FILE=/c.pem ETCD_CLIENT_CERT_AUTH=true\nExecStart=/usr/bin/etcd --client-cert-auth=false\n",
+        );
+        let s = EtcdSettings::resolve(&raw_settings(&unit, &[]), None, None);
+        assert_eq!(s.client_tls.cert_file.as_deref(), Some("/c.pem"));
+        assert!(!s.client_tls.client_cert_auth);
+        // A config file nests the client TLS settings and replaces flags.
+        let unit = ServiceUnit::parse(
+            "[Service]\nExecStart=/usr/bin/etcd --config-file /etc/etcd/e.yml --cert-file /ignored.pem\n",
+        );
+        let yaml = serde_json::json!({"client-transport-security": {"cert-file": "/etc/etcd/s.pem", "key-file": "/etc/etcd/s-key.pem", "trusted-ca-file": "/etc/etcd/ca.pem", "client-cert-auth": true}});
+        let s = EtcdSettings::resolve(&raw_settings(&unit, &[]), Some(&yaml), None);
+        assert_eq!(s.client_tls.cert_file.as_deref(), Some("/etc/etcd/s.pem"));
+        assert_eq!(
+            s.client_tls.key_file.as_deref(),
+            Some("/etc/etcd/s-key.pem")
+        );
+        assert!(s.client_tls.client_cert_auth);
     }
 
     #[test]
