@@ -11,12 +11,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use common::snapshot::{restore_and_read, snapshot_backup};
 use common::*;
 use etcdplay_lab::{netns_exists, Lab, LabConfig, LabManager};
 
@@ -78,180 +75,6 @@ fn assert_keys(lab: &Lab) {
         &format!("{ETCDCTL} endpoint health --cluster 2>&1"),
     );
     assert_eq!(health.matches("is healthy").count(), 3, "{health}");
-}
-
-/// The control-node copy of one host's reset backup named in etcdplay's `HOST: backup of DIR
-/// at PATH on the host, copied to LOCAL` line: it exists, is private, is byte for byte the
-/// host's file, and `etcdctl snapshot status` reads it as a snapshot holding keys.
-fn reset_backup(lab: &Lab, work: &Path, host: &str, line: &str) -> (String, PathBuf) {
-    let on_host = line
-        .split(" at ")
-        .nth(1)
-        .and_then(|r| r.split(" on the host").next())
-        .unwrap_or_default();
-    let local = PathBuf::from(line.rsplit(" copied to ").next().unwrap_or_default().trim());
-    assert!(
-        on_host.ends_with(".snapshot.db") && local.starts_with(work.join("backups").join(host)),
-        "{host}: unexpected backup line: {line}"
-    );
-    let meta = std::fs::metadata(&local).unwrap_or_else(|e| panic!("{}: {e}", local.display()));
-    assert_eq!(
-        meta.permissions().mode() & 0o077,
-        0,
-        "{} is readable by others",
-        local.display()
-    );
-    let remote_sum = ssh_ok(lab, host, &format!("sha256sum {on_host}"));
-    let local_sum = run_ok(Command::new("sha256sum").arg(&local));
-    assert_eq!(
-        remote_sum.split_whitespace().next(),
-        local_sum.split_whitespace().next(),
-        "{host}: the copy {} differs from {on_host}",
-        local.display()
-    );
-    let status = run_ok(
-        Command::new("etcdctl")
-            .env("ETCDCTL_API", "3")
-            .args(["snapshot", "status", "-w", "json"])
-            .arg(&local),
-    );
-    let status: serde_json::Value = serde_json::from_str(status.trim())
-        .unwrap_or_else(|e| panic!("snapshot status of {}: {e}: {status}", local.display()));
-    // Every revision the cluster wrote is in the backend: the 20 keys and the marker at least.
-    assert!(
-        status["totalKey"].as_u64().unwrap_or(0) >= 21,
-        "{}: {status}",
-        local.display()
-    );
-    assert!(
-        status["revision"].as_u64().unwrap_or(0) >= 21,
-        "{}: {status}",
-        local.display()
-    );
-    (host.to_string(), local)
-}
-
-/// Runs a local command, asserting it succeeded; its stdout.
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Two distinct free TCP ports on 127.0.0.1: the kernel picks them while both listeners are
-/// open (so not the same one twice); they are closed before etcd binds them.
-fn free_ports() -> (u16, u16) {
-    let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
-    let (a, b) = (bind(), bind());
-    let port = |l: &std::net::TcpListener| l.local_addr().expect("bound address").port();
-    (port(&a), port(&b))
-}
-
-/// A throwaway etcd on the control node, killed by its pid however the test ends.
-struct LocalEtcd(Child);
-
-impl Drop for LocalEtcd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Restores `snapshot` with `etcdctl snapshot restore` (which checks the hash `snapshot save`
-/// appended) into a fresh dir, serves it with a one-member etcd on loopback high ports and
-/// returns every key with its value.
-fn restore_and_read(snapshot: &Path) -> BTreeMap<String, String> {
-    let scratch = tempfile::tempdir().unwrap();
-    let data = scratch.path().join("restored");
-    let (client, peer) = free_ports();
-    let client_url = format!("http://127.0.0.1:{client}");
-    let peer_url = format!("http://127.0.0.1:{peer}");
-    let cluster = format!("restored={peer_url}");
-    run_ok(
-        Command::new("etcdctl")
-            .env("ETCDCTL_API", "3")
-            .args(["snapshot", "restore"])
-            .arg(snapshot)
-            .args([
-                "--name",
-                "restored",
-                "--initial-cluster",
-                &cluster,
-                "--initial-advertise-peer-urls",
-                &peer_url,
-                "--data-dir",
-            ])
-            .arg(&data),
-    );
-    let log = scratch.path().join("etcd.log");
-    let child = Command::new("etcd")
-        .args(["--name", "restored", "--data-dir"])
-        .arg(&data)
-        .args([
-            "--listen-client-urls",
-            &client_url,
-            "--advertise-client-urls",
-            &client_url,
-        ])
-        .args([
-            "--listen-peer-urls",
-            &peer_url,
-            "--initial-advertise-peer-urls",
-            &peer_url,
-            "--initial-cluster",
-            &cluster,
-        ])
-        .stdout(std::fs::File::create(&log).expect("etcd log"))
-        .stderr(std::fs::File::create(scratch.path().join("etcd.err")).expect("etcd log"))
-        .spawn()
-        .expect("start etcd");
-    let mut etcd = LocalEtcd(child);
-    let etcdctl = || {
-        let mut c = Command::new("etcdctl");
-        c.env("ETCDCTL_API", "3")
-            .args(["--endpoints", &client_url, "--command-timeout", "3s"]);
-        c
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let logs = || std::fs::read_to_string(scratch.path().join("etcd.err")).unwrap_or_default();
-        if let Ok(Some(status)) = etcd.0.try_wait() {
-            panic!("the restored etcd exited ({status}):\n{}", logs());
-        }
-        if etcdctl()
-            .args(["endpoint", "health"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the restored etcd did not become healthy:\n{}",
-            logs()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let members = run_ok(etcdctl().args(["member", "list"]));
-    assert_eq!(
-        members.lines().count(),
-        1,
-        "the restore is a one-member cluster: {members}"
-    );
-    let listing = run_ok(etcdctl().args(["get", "", "--from-key"]));
-    let lines: Vec<&str> = listing.lines().collect();
-    // `get` prints each key and then its value on a line of its own (no value has a newline).
-    assert_eq!(
-        lines.len() % 2,
-        0,
-        "unexpected etcdctl get output: {listing}"
-    );
-    let keys: BTreeMap<String, String> = lines
-        .chunks_exact(2)
-        .map(|kv| (kv[0].to_string(), kv[1].to_string()))
-        .collect();
-    eprintln!("restored {} keys from {}", keys.len(), snapshot.display());
-    keys
 }
 
 #[test]
@@ -533,7 +356,8 @@ fn a_tls_start_on_an_http_data_dir_is_refused_everywhere_and_changes_nothing() {
             )),
             "{out}"
         );
-        reset_backups.push(reset_backup(&lab, work.path(), &h.name, line));
+        // The 20 keys and the marker at least.
+        reset_backups.push(snapshot_backup(&lab, work.path(), &h.name, line, 21));
     }
     let members = ssh_ok(&lab, "labd1", &format!("{ETCDCTL} member list"));
     assert_eq!(members.matches(":2390").count(), 3, "{members}");

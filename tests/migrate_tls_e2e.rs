@@ -16,33 +16,19 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{ssh_ok, text, PrivateLab};
-use etcdplay_lab::netns_exists;
+use common::{endpoints, etcdctl_tls, ssh_ok, text, yaml_inventory, PrivateLab};
 
 /// The longest an `etcdplay apply` may run before the test gives up on it.
 const APPLY_DEADLINE: Duration = Duration::from_secs(420);
 
 /// The longest run of failed writes tolerated while members restart one at a time.
 const MAX_FAILURE_WINDOW: Duration = Duration::from_secs(6);
-
-/// The lab's client URLs with `scheme`, checking every namespace exists first.
-fn endpoints(lab: &PrivateLab, scheme: &str) -> String {
-    lab.lab
-        .hosts
-        .iter()
-        .map(|h| {
-            assert!(netns_exists(&h.netns), "namespace {} is gone", h.netns);
-            format!("{scheme}://{}:2379", h.ip)
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
 
 /// etcdctl on the control node over plain HTTP.
 fn etcdctl_http(endpoints: &str, args: &[&str]) -> Output {
@@ -53,27 +39,6 @@ fn etcdctl_http(endpoints: &str, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run etcdctl")
-}
-
-/// etcdctl on the control node over TLS with the cluster's client certificate.
-fn etcdctl_tls(pki: &Path, endpoints: &str, args: &[&str]) -> Output {
-    Command::new("etcdctl")
-        .env("ETCDCTL_API", "3")
-        .arg(format!("--endpoints={endpoints}"))
-        .arg(format!("--cacert={}", pki.join("ca.pem").display()))
-        .arg(format!("--cert={}", pki.join("client.pem").display()))
-        .arg(format!("--key={}", pki.join("client-key.pem").display()))
-        .args(["--dial-timeout=2s", "--command-timeout=3s"])
-        .args(args)
-        .output()
-        .expect("run etcdctl")
-}
-
-fn inventory(lab: &PrivateLab, dir: &Path) -> PathBuf {
-    let text = etcdplay_lab::render_inventory(&lab.lab.hosts);
-    let path = dir.join("hosts.yml");
-    std::fs::write(&path, text).expect("write inventory");
-    path
 }
 
 /// Seconds since the epoch, with the fraction: journal lines are compared to it exactly.
@@ -128,7 +93,7 @@ fn a_running_http_cluster_migrates_to_tls_without_losing_keys_or_quorum() {
     let lab = PrivateLab::up("labm", "etcdplaybr17", 17, 3);
     eprintln!("lab up took {:.1}s", started.elapsed().as_secs_f64());
     let dir = tempfile::tempdir().expect("tempdir");
-    let inv_path = inventory(&lab, dir.path());
+    let inv_path = yaml_inventory(&lab, dir.path());
     let inv = inv_path.to_str().expect("utf-8 path");
     let pki = dir.path().join("pki");
 
@@ -144,7 +109,7 @@ fn a_running_http_cluster_migrates_to_tls_without_losing_keys_or_quorum() {
         "HTTP bootstrap failed:\n{}",
         text(&first)
     );
-    let http = endpoints(&lab, "http");
+    let http = endpoints(&lab, "http", 2379);
     for i in 0..20 {
         let put = etcdctl_http(&http, &["put", &format!("key{i}"), &format!("value{i}")]);
         assert!(put.status.success(), "{}", text(&put));
@@ -156,7 +121,7 @@ fn a_running_http_cluster_migrates_to_tls_without_losing_keys_or_quorum() {
     // (2) A writer through the whole migration: http first, https once the CA exists.
     let stop = Arc::new(AtomicBool::new(false));
     let log: Arc<Mutex<Vec<(Instant, bool)>>> = Arc::new(Mutex::new(Vec::new()));
-    let https = endpoints(&lab, "https");
+    let https = endpoints(&lab, "https", 2379);
     let writer = {
         let (stop, log, http, https, pki) = (
             stop.clone(),
@@ -322,7 +287,7 @@ fn stopped_cluster_restores(lab: &PrivateLab, dir: &Path, inv: &str) {
         "second HTTP bootstrap failed:\n{}",
         text(&boot)
     );
-    let http = endpoints(lab, "http");
+    let http = endpoints(lab, "http", 2379);
     for i in 0..20 {
         let put = etcdctl_http(&http, &["put", &format!("stopped{i}"), &format!("s{i}")]);
         assert!(put.status.success(), "{}", text(&put));
@@ -345,7 +310,7 @@ fn stopped_cluster_restores(lab: &PrivateLab, dir: &Path, inv: &str) {
         "the stopped cluster was not restored:\n{out}"
     );
     let pki = dir.join("pki");
-    let https = endpoints(lab, "https");
+    let https = endpoints(lab, "https", 2379);
     let members = etcdctl_tls(&pki, &https, &["member", "list"]);
     let listed = text(&members);
     assert!(members.status.success(), "{listed}");

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod snapshot;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -297,4 +299,40 @@ pub fn etcdplay_with_deadline(cwd: &Path, args: &[&str], deadline: Duration) -> 
         stdout: std::fs::read(&out_path).unwrap_or_default(),
         stderr: std::fs::read(&err_path).unwrap_or_default(),
     }
+}
+
+/// The private lab's client URLs with `scheme` and `port`, checking every namespace exists
+/// first.
+pub fn endpoints(lab: &PrivateLab, scheme: &str, port: u16) -> String {
+    lab.lab
+        .hosts
+        .iter()
+        .map(|h| {
+            assert!(netns_exists(&h.netns), "namespace {} is gone", h.netns);
+            format!("{scheme}://{}:{port}", h.ip)
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// etcdctl on the control node over TLS with the cluster's client certificate from `pki`.
+pub fn etcdctl_tls(pki: &Path, endpoints: &str, args: &[&str]) -> Output {
+    Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={endpoints}"))
+        .arg(format!("--cacert={}", pki.join("ca.pem").display()))
+        .arg(format!("--cert={}", pki.join("client.pem").display()))
+        .arg(format!("--key={}", pki.join("client-key.pem").display()))
+        .args(["--dial-timeout=2s", "--command-timeout=3s"])
+        .args(args)
+        .output()
+        .expect("run etcdctl")
+}
+
+/// The private lab's inventory as `etcdplay lab up` writes it (group `etcd`), in `dir`.
+pub fn yaml_inventory(lab: &PrivateLab, dir: &Path) -> PathBuf {
+    let text = etcdplay_lab::render_inventory(&lab.lab.hosts);
+    let path = dir.join("hosts.yml");
+    std::fs::write(&path, text).expect("write inventory");
+    path
 }
