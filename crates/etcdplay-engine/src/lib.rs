@@ -3,7 +3,6 @@
 //! and diff modes. It owns no terminal: everything it has to say goes to a [`Reporter`].
 
 mod builtin;
-mod catalog;
 mod checksums;
 mod connect;
 mod control;
@@ -22,7 +21,6 @@ mod tags;
 mod task;
 mod varsfile;
 
-pub use catalog::EngineCatalog;
 pub use connect::{ConnectTarget, ConnectionKind, Connector, LocalConnector};
 pub use engine::Engine;
 pub use error::EngineError;

@@ -560,7 +560,7 @@ impl<'a> PlayRun<'a> {
                     &file,
                     &inc.context,
                     &task.origin,
-                    &crate::EngineCatalog,
+                    &etcdplay_modules::Registry,
                     &etcdplay_playbook::LoadOptions::default(),
                 ) {
                     Ok(tasks) => tasks,
@@ -628,7 +628,7 @@ impl<'a> PlayRun<'a> {
                     &inc.selectors,
                     &inc.context,
                     &task.origin,
-                    &crate::EngineCatalog,
+                    &etcdplay_modules::Registry,
                     &etcdplay_playbook::LoadOptions::default(),
                 ) {
                     Ok(role) => role,

@@ -14,7 +14,8 @@ use etcdplay_engine::{
     ConnectTarget, Connector, Engine, HostEvent, HostStatus, InventoryView, Reporter, RunOptions,
     Stats, TaskKindLabel,
 };
-use etcdplay_playbook::{load_playbook, DefaultCatalog, LoadOptions};
+use etcdplay_modules::Registry;
+use etcdplay_playbook::{load_playbook, LoadOptions};
 use etcdplay_template::Precedence;
 use etcdplay_transport::{ExecOutput, ExecRequest, PutRequest, Transport, TransportError};
 use serde_json::{json, Map, Value};
@@ -266,8 +267,7 @@ async fn run(playbook: &str, units: BTreeMap<String, Option<String>>) -> Outcome
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("site.yml");
     std::fs::write(&path, playbook).unwrap();
-    let book =
-        load_playbook(&path, &DefaultCatalog, &LoadOptions::default()).expect("playbook parses");
+    let book = load_playbook(&path, &Registry, &LoadOptions::default()).expect("playbook parses");
     let log = Arc::new(Mutex::new(Vec::new()));
     let hosts: Vec<String> = units.keys().cloned().collect();
     let recorder = Arc::new(Recorder::default());

@@ -9,7 +9,8 @@ use etcdplay_engine::{
     Engine, HostEvent, HostStatus, InventoryView, LocalConnector, Reporter, RunOptions, Stats,
     TaskKindLabel,
 };
-use etcdplay_playbook::{load_playbook, DefaultCatalog, LoadOptions};
+use etcdplay_modules::Registry;
+use etcdplay_playbook::{load_playbook, LoadOptions};
 use etcdplay_template::Precedence;
 use serde_json::{json, Map, Value};
 
@@ -144,8 +145,8 @@ const PLAYBOOK: &str = r#"
 
 async fn run(dir: &Path, options: RunOptions) -> (Stats, Vec<String>) {
     let playbook_path = dir.join("site.yml");
-    let playbook = load_playbook(&playbook_path, &DefaultCatalog, &LoadOptions::default())
-        .expect("playbook parses");
+    let playbook =
+        load_playbook(&playbook_path, &Registry, &LoadOptions::default()).expect("playbook parses");
     let inventory = Arc::new(TinyInventory {
         hosts: vec!["n1".into(), "n2".into()],
         root: dir.to_path_buf(),
@@ -329,7 +330,7 @@ async fn read_ahead_answers_never_outlive_a_change() {
         };
         let playbook = load_playbook(
             &dir.path().join("site.yml"),
-            &DefaultCatalog,
+            &Registry,
             &LoadOptions::default(),
         )
         .unwrap();

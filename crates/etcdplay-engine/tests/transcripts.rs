@@ -12,7 +12,8 @@ use etcdplay_engine::{
     Engine, HostEvent, HostStatus, InventoryView, LocalConnector, Reporter, RunOptions, Stats,
     TaskKindLabel,
 };
-use etcdplay_playbook::{load_playbook, DefaultCatalog, LoadOptions};
+use etcdplay_modules::Registry;
+use etcdplay_playbook::{load_playbook, LoadOptions};
 use etcdplay_template::Precedence;
 use expect_test::{expect, Expect};
 use serde_json::{json, Map, Value};
@@ -142,7 +143,7 @@ fn check(playbook: &str, expect: Expect) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("site.yml");
     std::fs::write(&path, playbook).expect("write playbook");
-    let book = load_playbook(&path, &DefaultCatalog, &LoadOptions::default()).expect("parses");
+    let book = load_playbook(&path, &Registry, &LoadOptions::default()).expect("parses");
     let transcript = Arc::new(Transcript::default());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

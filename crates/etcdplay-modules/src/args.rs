@@ -5,7 +5,8 @@
 use serde_json::{Map, Value};
 
 use crate::mode::ModeSpec;
-use crate::spec::{find_arg, module_arg_spec, validate_args};
+use crate::registry::module_arg_spec;
+use crate::spec::{find_arg, validate_args};
 use crate::ModuleError;
 
 /// A module's arguments, keyed by canonical argument name.

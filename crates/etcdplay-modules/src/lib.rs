@@ -16,6 +16,7 @@ mod mode;
 mod modules;
 mod probe;
 mod read_ahead;
+mod registry;
 mod result_fields;
 mod spec;
 mod textdiff;
@@ -25,10 +26,10 @@ pub use error::ModuleError;
 pub use facts::{parse_facts, SCRIPT as FACTS_SCRIPT};
 pub use mode::{format_mode, ModeSpec};
 pub use read_ahead::first_probe;
-pub use spec::{
-    canonical_name, check_arg_value, is_host_module, is_known_module, module_arg_spec,
-    suggest_module, validate_args, ArgSpec, ArgType, ANY_ARG,
+pub use registry::{
+    canonical_name, is_host_module, is_known_module, module_arg_spec, suggest_module, Registry,
 };
+pub use spec::{check_arg_value, validate_args, ArgSpec, ArgType, ANY_ARG};
 
 use etcdplay_transport::Transport;
 
@@ -38,32 +39,16 @@ use etcdplay_transport::Transport;
 /// is touched). Engine-level modules (`debug`, `set_fact`, ...) return
 /// [`ModuleError::NotImplemented`]: the engine runs them itself.
 pub async fn run(call: ModuleCall<'_>, host: &dyn Transport) -> Result<ModuleResult, ModuleError> {
-    let module = canonical_name(call.name).ok_or_else(|| ModuleError::UnknownModule {
+    let module = registry::lookup(call.name).ok_or_else(|| ModuleError::UnknownModule {
         name: call.name.to_string(),
         suggestion: suggest_module(call.name).map(String::from),
     })?;
-    let args = args::Args::parse(module, call.args)?;
+    let args = args::Args::parse(module.name, call.args)?;
     let ctx = host::Ctx { call, host, args };
-    match module {
-        "command" | "shell" => modules::command::run(&ctx).await,
-        "copy" => modules::copy::run(&ctx).await,
-        "template" => modules::copy::run_template(&ctx).await,
-        "file" => modules::file::run(&ctx).await,
-        "lineinfile" => modules::lineinfile::run(&ctx).await,
-        "blockinfile" => modules::blockinfile::run(&ctx).await,
-        "stat" => modules::stat::run(&ctx).await,
-        "slurp" => modules::slurp::run(&ctx).await,
-        "fetch" => modules::fetch::run(&ctx).await,
-        "get_url" => modules::get_url::run(&ctx).await,
-        "unarchive" => modules::unarchive::run(&ctx).await,
-        "systemd" | "service" => modules::systemd::run(&ctx).await,
-        "user" => modules::user::run(&ctx).await,
-        "group" => modules::group::run(&ctx).await,
-        "wait_for" => modules::wait_for::run(&ctx).await,
-        "setup" => facts::run(&ctx).await,
-        // Extension point: new host modules (e.g. `data_dir_scheme_check`) add an arm here.
-        other => Err(ModuleError::NotImplemented {
-            module: other.to_string(),
+    match module.runner {
+        registry::Runner::Host(run) => run(&ctx).await,
+        registry::Runner::Engine => Err(ModuleError::NotImplemented {
+            module: module.name.to_string(),
         }),
     }
 }

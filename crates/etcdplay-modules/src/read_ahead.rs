@@ -14,32 +14,18 @@ use etcdplay_transport::{Become, ExecOutput, ExecRequest, PutRequest, Transport,
 use crate::probe::FUNCS;
 use crate::{ControlNode, ModuleCall, ModuleError};
 
-/// Modules that read the host (one probe) before they decide anything, and do nothing on the
-/// control node before it beyond rendering and hashing their sources.
-const READS_FIRST: &[&str] = &[
-    "file",
-    "copy",
-    "template",
-    "lineinfile",
-    "blockinfile",
-    "stat",
-    "systemd",
-    "service",
-    "setup",
-];
-
 /// The probe `call` would send first, if its module reads before it changes. `systemd` with
 /// `daemon_reload` qualifies in system scope, where its probe only asks whether a reload is
 /// due; `daemon_reexec` and other scopes' reloads run in the first request, so those do not.
 pub async fn first_probe(call: ModuleCall<'_>, host: &str) -> Option<ExecRequest> {
-    let module = crate::canonical_name(call.name)?;
+    let module = crate::registry::lookup(call.name)?;
     let other_scope = call
         .args
         .get("scope")
         .is_some_and(|s| s.as_str() != Some("system"));
     let reloads_first = call.args.contains_key("daemon_reexec")
         || (call.args.contains_key("daemon_reload") && other_scope);
-    if !READS_FIRST.contains(&module) || reloads_first {
+    if !module.reads_first || reloads_first {
         return None;
     }
     let capture = Capture {
@@ -62,7 +48,7 @@ pub async fn first_probe(call: ModuleCall<'_>, host: &str) -> Option<ExecRequest
     // Probes come from `Ctx::probe`, which puts the shared functions first; anything else
     // (a `systemd` call without a unit: a bare daemon-reload) is an action. Fact gathering
     // only reads.
-    (module == "setup" || first.script.starts_with(FUNCS)).then_some(first)
+    (module.name == "setup" || first.script.starts_with(FUNCS)).then_some(first)
 }
 
 /// The control node while a module is run only for its first request: template and source

@@ -1,12 +1,11 @@
-//! The module registry: which module names exist, their canonical names, and the arguments each
-//! accepts. The playbook parser uses it to reject a misspelt module or argument with a
-//! suggestion before any host is touched; [`crate::run`] uses it to resolve aliases.
-//!
-//! Extension point: a new module (for example `data_dir_scheme_check`) gets one file under
-//! `src/modules/`, one entry in [`MODULES`] below and one arm in the dispatch of [`crate::run`].
+//! Module arguments: the spec of each module's arguments (names, aliases, types, required), and
+//! the checks made with it before any host is touched: unknown arguments with a suggestion,
+//! missing ones, values of the wrong type or outside `state:`'s choices. Which modules exist is
+//! the registry's ([`crate::registry`]).
 
 use serde_json::{Map, Value};
 
+use crate::registry::{canonical_name, module_arg_spec, suggest_module};
 use crate::ModuleError;
 
 /// The type an argument's value must have.
@@ -77,7 +76,7 @@ const MODE: ArgSpec = a("mode", Mode);
 const OWNER: ArgSpec = a("owner", Str);
 const GROUP: ArgSpec = a("group", Str);
 
-const COMMAND: &[ArgSpec] = &[
+pub(crate) const COMMAND: &[ArgSpec] = &[
     FREE_FORM,
     a("cmd", Str),
     a("argv", List),
@@ -89,7 +88,7 @@ const COMMAND: &[ArgSpec] = &[
     a("strip_empty_ends", Bool),
     a("expand_argument_vars", Bool),
 ];
-const SHELL: &[ArgSpec] = &[
+pub(crate) const SHELL: &[ArgSpec] = &[
     FREE_FORM,
     a("cmd", Str),
     a("creates", Path),
@@ -100,7 +99,7 @@ const SHELL: &[ArgSpec] = &[
     a("strip_empty_ends", Bool),
     a("executable", Path),
 ];
-const COPY: &[ArgSpec] = &[
+pub(crate) const COPY: &[ArgSpec] = &[
     a("src", Path),
     a("content", Raw),
     r("dest", Path),
@@ -112,7 +111,7 @@ const COPY: &[ArgSpec] = &[
     a("force", Bool),
     a("follow", Bool),
 ];
-const TEMPLATE: &[ArgSpec] = &[
+pub(crate) const TEMPLATE: &[ArgSpec] = &[
     r("src", Path),
     r("dest", Path),
     MODE,
@@ -124,7 +123,7 @@ const TEMPLATE: &[ArgSpec] = &[
     a("trim_blocks", Bool),
     a("lstrip_blocks", Bool),
 ];
-const FILE: &[ArgSpec] = &[
+pub(crate) const FILE: &[ArgSpec] = &[
     ral("path", Path, &["dest", "name"]),
     a("state", Str),
     a("src", Path),
@@ -134,7 +133,7 @@ const FILE: &[ArgSpec] = &[
     a("recurse", Bool),
     a("force", Bool),
 ];
-const LINEINFILE: &[ArgSpec] = &[
+pub(crate) const LINEINFILE: &[ArgSpec] = &[
     ral("path", Path, &["dest", "destfile", "name"]),
     al("regexp", Str, &["regex"]),
     a("search_string", Str),
@@ -150,7 +149,7 @@ const LINEINFILE: &[ArgSpec] = &[
     OWNER,
     GROUP,
 ];
-const BLOCKINFILE: &[ArgSpec] = &[
+pub(crate) const BLOCKINFILE: &[ArgSpec] = &[
     ral("path", Path, &["dest", "destfile", "name"]),
     al("block", Str, &["content"]),
     a("marker", Str),
@@ -165,7 +164,7 @@ const BLOCKINFILE: &[ArgSpec] = &[
     OWNER,
     GROUP,
 ];
-const STAT: &[ArgSpec] = &[
+pub(crate) const STAT: &[ArgSpec] = &[
     ral("path", Path, &["dest", "name"]),
     a("follow", Bool),
     a("get_checksum", Bool),
@@ -173,15 +172,15 @@ const STAT: &[ArgSpec] = &[
     a("get_mime", Bool),
     a("get_attributes", Bool),
 ];
-const SLURP: &[ArgSpec] = &[ral("src", Path, &["path"])];
-const FETCH: &[ArgSpec] = &[
+pub(crate) const SLURP: &[ArgSpec] = &[ral("src", Path, &["path"])];
+pub(crate) const FETCH: &[ArgSpec] = &[
     r("src", Path),
     r("dest", Path),
     a("flat", Bool),
     a("fail_on_missing", Bool),
     a("validate_checksum", Bool),
 ];
-const GET_URL: &[ArgSpec] = &[
+pub(crate) const GET_URL: &[ArgSpec] = &[
     r("url", Str),
     r("dest", Path),
     a("checksum", Str),
@@ -192,7 +191,7 @@ const GET_URL: &[ArgSpec] = &[
     a("timeout", Int),
     a("validate_certs", Bool),
 ];
-const UNARCHIVE: &[ArgSpec] = &[
+pub(crate) const UNARCHIVE: &[ArgSpec] = &[
     r("src", Path),
     r("dest", Path),
     a("remote_src", Bool),
@@ -201,7 +200,7 @@ const UNARCHIVE: &[ArgSpec] = &[
     GROUP,
     a("extra_opts", List),
 ];
-const SYSTEMD: &[ArgSpec] = &[
+pub(crate) const SYSTEMD: &[ArgSpec] = &[
     al("name", Str, &["service", "unit"]),
     a("state", Str),
     a("enabled", Bool),
@@ -212,14 +211,14 @@ const SYSTEMD: &[ArgSpec] = &[
     a("no_block", Bool),
     a("force", Bool),
 ];
-const SERVICE: &[ArgSpec] = &[
+pub(crate) const SERVICE: &[ArgSpec] = &[
     r("name", Str),
     a("state", Str),
     a("enabled", Bool),
     a("sleep", Int),
     a("use", Str),
 ];
-const USER: &[ArgSpec] = &[
+pub(crate) const USER: &[ArgSpec] = &[
     ral("name", Str, &["user"]),
     a("uid", Int),
     a("group", Str),
@@ -234,13 +233,13 @@ const USER: &[ArgSpec] = &[
     a("remove", Bool),
     a("force", Bool),
 ];
-const GROUP_MOD: &[ArgSpec] = &[
+pub(crate) const GROUP_MOD: &[ArgSpec] = &[
     r("name", Str),
     a("gid", Int),
     a("system", Bool),
     a("state", Str),
 ];
-const WAIT_FOR: &[ArgSpec] = &[
+pub(crate) const WAIT_FOR: &[ArgSpec] = &[
     a("host", Str),
     a("port", Int),
     a("path", Path),
@@ -252,33 +251,33 @@ const WAIT_FOR: &[ArgSpec] = &[
     a("connect_timeout", Int),
     a("msg", Str),
 ];
-const SETUP: &[ArgSpec] = &[
+pub(crate) const SETUP: &[ArgSpec] = &[
     a("gather_subset", List),
     a("gather_timeout", Int),
     a("filter", List),
     a("fact_path", Path),
 ];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
-const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];
-const DEBUG: &[ArgSpec] = &[a("msg", Raw), a("var", Str), a("verbosity", Int)];
-const FAIL: &[ArgSpec] = &[a("msg", Raw)];
-const ASSERT: &[ArgSpec] = &[
+pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];
+pub(crate) const DEBUG: &[ArgSpec] = &[a("msg", Raw), a("var", Str), a("verbosity", Int)];
+pub(crate) const FAIL: &[ArgSpec] = &[a("msg", Raw)];
+pub(crate) const ASSERT: &[ArgSpec] = &[
     r("that", List),
     al("fail_msg", Raw, &["msg"]),
     a("success_msg", Raw),
     a("quiet", Bool),
 ];
-const META: &[ArgSpec] = &[FREE_FORM];
+pub(crate) const META: &[ArgSpec] = &[FREE_FORM];
 // etcd actions the engine runs (they need the control node's network or several hosts).
-const ETCD_PKI: &[ArgSpec] = &[r("dir", Path), r("hosts", List), a("rotate", Bool)];
-const ETCD_HEALTH: &[ArgSpec] = &[
+pub(crate) const ETCD_PKI: &[ArgSpec] = &[r("dir", Path), r("hosts", List), a("rotate", Bool)];
+pub(crate) const ETCD_HEALTH: &[ArgSpec] = &[
     r("endpoints", List),
     a("ca", Path),
     a("cert", Path),
     a("key", Path),
     a("timeout", Int),
 ];
-const ETCD_MEMBER_RESTART: &[ArgSpec] = &[
+pub(crate) const ETCD_MEMBER_RESTART: &[ArgSpec] = &[
     a("service", Str),
     r("endpoints", List),
     a("endpoint", Str),
@@ -287,7 +286,7 @@ const ETCD_MEMBER_RESTART: &[ArgSpec] = &[
     a("key", Path),
     a("timeout", Int),
 ];
-const ETCD_MEMBER_JOIN: &[ArgSpec] = &[
+pub(crate) const ETCD_MEMBER_JOIN: &[ArgSpec] = &[
     a("phase", Str),
     r("endpoints", List),
     r("endpoint", Str),
@@ -298,20 +297,20 @@ const ETCD_MEMBER_JOIN: &[ArgSpec] = &[
     a("key", Path),
     a("timeout", Int),
 ];
-const DATA_DIR_SCHEME_CHECK: &[ArgSpec] = &[
+pub(crate) const DATA_DIR_SCHEME_CHECK: &[ArgSpec] = &[
     r("data_dir", Path),
     a("wal_dir", Path),
     a("peer_urls", List),
     a("scheme", Str),
     a("mode", Str),
 ];
-const PAUSE: &[ArgSpec] = &[
+pub(crate) const PAUSE: &[ArgSpec] = &[
     a("seconds", Int),
     a("minutes", Int),
     a("prompt", Str),
     a("echo", Bool),
 ];
-const INCLUDE_VARS: &[ArgSpec] = &[
+pub(crate) const INCLUDE_VARS: &[ArgSpec] = &[
     FREE_FORM,
     a("file", Path),
     a("dir", Path),
@@ -322,8 +321,8 @@ const INCLUDE_VARS: &[ArgSpec] = &[
     a("extensions", List),
     a("ignore_unknown_extensions", Bool),
 ];
-const INCLUDE_TASKS: &[ArgSpec] = &[FREE_FORM, a("file", Path), a("apply", Dict)];
-const INCLUDE_ROLE: &[ArgSpec] = &[
+pub(crate) const INCLUDE_TASKS: &[ArgSpec] = &[FREE_FORM, a("file", Path), a("apply", Dict)];
+pub(crate) const INCLUDE_ROLE: &[ArgSpec] = &[
     r("name", Str),
     a("tasks_from", Str),
     a("vars_from", Str),
@@ -333,90 +332,6 @@ const INCLUDE_ROLE: &[ArgSpec] = &[
     a("apply", Dict),
     a("allow_duplicates", Bool),
 ];
-
-/// Every module: canonical name, other names it answers to, argument spec, and whether
-/// this crate executes it (`false`: the engine does).
-const MODULES: &[(&str, &[&str], &[ArgSpec], bool)] = &[
-    ("command", &[], COMMAND, true),
-    ("shell", &[], SHELL, true),
-    ("copy", &[], COPY, true),
-    ("template", &[], TEMPLATE, true),
-    ("file", &[], FILE, true),
-    ("lineinfile", &[], LINEINFILE, true),
-    ("blockinfile", &[], BLOCKINFILE, true),
-    ("stat", &[], STAT, true),
-    ("slurp", &[], SLURP, true),
-    ("fetch", &[], FETCH, true),
-    ("get_url", &[], GET_URL, true),
-    ("unarchive", &[], UNARCHIVE, true),
-    ("systemd", &["systemd_service"], SYSTEMD, true),
-    ("service", &[], SERVICE, true),
-    ("user", &[], USER, true),
-    ("group", &[], GROUP_MOD, true),
-    ("wait_for", &[], WAIT_FOR, true),
-    ("setup", &["gather_facts"], SETUP, true),
-    ("set_fact", &[], SET_FACT, false),
-    ("etcd_pki", &[], ETCD_PKI, false),
-    ("etcd_health", &[], ETCD_HEALTH, false),
-    ("etcd_member_restart", &[], ETCD_MEMBER_RESTART, false),
-    ("etcd_member_join", &[], ETCD_MEMBER_JOIN, false),
-    ("data_dir_scheme_check", &[], DATA_DIR_SCHEME_CHECK, false),
-    ("debug", &[], DEBUG, false),
-    ("fail", &[], FAIL, false),
-    ("assert", &[], ASSERT, false),
-    ("meta", &[], META, false),
-    ("pause", &[], PAUSE, false),
-    ("include_vars", &[], INCLUDE_VARS, false),
-    ("include_tasks", &[], INCLUDE_TASKS, false),
-    ("import_tasks", &[], INCLUDE_TASKS, false),
-    ("include_role", &[], INCLUDE_ROLE, false),
-    ("import_role", &[], INCLUDE_ROLE, false),
-];
-
-/// Collections whose prefix is stripped: `ansible.builtin.copy` is `copy`.
-const COLLECTIONS: &[&str] = &["ansible.builtin.", "ansible.legacy.", "ansible.posix."];
-
-/// The canonical name of a module (`ansible.builtin.systemd_service` -> `systemd`), or `None`.
-pub fn canonical_name(name: &str) -> Option<&'static str> {
-    let short = COLLECTIONS
-        .iter()
-        .find_map(|p| name.strip_prefix(p))
-        .unwrap_or(name);
-    MODULES
-        .iter()
-        .find(|(n, aliases, _, _)| *n == short || aliases.contains(&short))
-        .map(|m| m.0)
-}
-
-/// Whether `name` (any spelling) is a module etcdplay knows, engine-level ones included.
-pub fn is_known_module(name: &str) -> bool {
-    canonical_name(name).is_some()
-}
-
-/// Whether this crate executes the module (as opposed to the engine).
-pub fn is_host_module(name: &str) -> bool {
-    canonical_name(name)
-        .and_then(|c| MODULES.iter().find(|m| m.0 == c))
-        .is_some_and(|m| m.3)
-}
-
-/// The arguments a module accepts (empty for an unknown module).
-pub fn module_arg_spec(name: &str) -> &'static [ArgSpec] {
-    canonical_name(name)
-        .and_then(|c| MODULES.iter().find(|m| m.0 == c))
-        .map(|m| m.2)
-        .unwrap_or(&[])
-}
-
-/// The closest known module name to a misspelt one, for "did you mean".
-pub fn suggest_module(name: &str) -> Option<&'static str> {
-    closest(
-        name,
-        MODULES
-            .iter()
-            .flat_map(|m| std::iter::once(m.0).chain(m.1.iter().copied())),
-    )
-}
 
 /// Checks `args` against the module's spec and reports every problem (unknown argument with a
 /// suggestion, missing required argument, a value of the wrong type).
@@ -525,7 +440,10 @@ fn check_type(kind: ArgType, value: &Value) -> Result<(), String> {
 }
 
 /// The candidate nearest to `word` by edit distance, if it is close enough to be a typo.
-fn closest<'c>(word: &str, candidates: impl Iterator<Item = &'c str>) -> Option<&'c str> {
+pub(crate) fn closest<'c>(
+    word: &str,
+    candidates: impl Iterator<Item = &'c str>,
+) -> Option<&'c str> {
     let limit = (word.chars().count() / 3).clamp(1, 3);
     candidates
         .map(|c| (levenshtein(word, c), c))
@@ -557,22 +475,6 @@ fn levenshtein(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn canonical_names_strip_collections_and_resolve_aliases() {
-        assert_eq!(canonical_name("ansible.builtin.copy"), Some("copy"));
-        assert_eq!(
-            canonical_name("ansible.builtin.systemd_service"),
-            Some("systemd")
-        );
-        assert_eq!(canonical_name("service"), Some("service"));
-        assert_eq!(canonical_name("set_fact"), Some("set_fact"));
-        assert_eq!(canonical_name("copyy"), None);
-        assert!(is_known_module("ansible.legacy.debug"));
-        assert!(!is_host_module("debug"));
-        assert!(is_host_module("lineinfile"));
-        assert_eq!(suggest_module("tempalte"), Some("template"));
-    }
 
     #[test]
     fn unknown_argument_gets_a_suggestion() {

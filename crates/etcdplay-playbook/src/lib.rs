@@ -4,13 +4,12 @@
 //! checks module names and arguments against a [`ModuleCatalog`], reporting every problem at
 //! once as [`Diagnostics`]; it never evaluates templates and never touches a host.
 
-mod catalog;
 mod error;
 pub mod model;
 mod options;
 
-pub use catalog::{DefaultCatalog, ModuleCatalog};
 pub use error::{Hint, PlaybookError};
+pub use etcdplay_source::ModuleCatalog;
 pub use etcdplay_source::{Diagnostic, Diagnostics};
 pub use model::*;
 pub use options::LoadOptions;

@@ -10,7 +10,8 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use etcdplay_playbook::{load_playbook, DefaultCatalog, LoadOptions};
+use etcdplay_modules::Registry;
+use etcdplay_playbook::{load_playbook, LoadOptions};
 
 struct Rng(u64);
 
@@ -149,7 +150,7 @@ fn mutated_playbooks_never_panic() {
             std::fs::write(&files[k], &mutated).expect("write");
             let site = tmp.path().join("site.yml");
             let result = std::panic::catch_unwind(|| {
-                load_playbook(&site, &DefaultCatalog, &LoadOptions::default()).is_ok()
+                load_playbook(&site, &Registry, &LoadOptions::default()).is_ok()
             });
             match result {
                 Ok(true) => loaded += 1,
@@ -189,7 +190,7 @@ fn random_bytes_never_panic() {
         }
         std::fs::write(&path, &s).expect("write");
         let r = std::panic::catch_unwind(|| {
-            load_playbook(&path, &DefaultCatalog, &LoadOptions::default()).is_ok()
+            load_playbook(&path, &Registry, &LoadOptions::default()).is_ok()
         });
         assert!(r.is_ok(), "panic on {s:?}");
     }

@@ -4,8 +4,9 @@
 
 mod support;
 
+use etcdplay_modules::Registry;
 use etcdplay_playbook::{
-    find_task_file, load_role, load_task_file, DefaultCatalog, LoadOptions, RoleSelectors, TaskKind,
+    find_task_file, load_role, load_task_file, LoadOptions, RoleSelectors, TaskKind,
 };
 use support::*;
 
@@ -30,7 +31,7 @@ fn rendered_include_name_loads_from_the_stored_context() {
         "other.yml",
         &include.context,
         &origin,
-        &DefaultCatalog,
+        &Registry,
         &LoadOptions::default(),
     )
     .unwrap_or_else(|d| panic!("{}", diag_text(&d)));
@@ -49,7 +50,7 @@ fn missing_rendered_include_is_reported_at_the_including_task() {
         "nothere.yml",
         &include.context,
         &origin,
-        &DefaultCatalog,
+        &Registry,
         &LoadOptions::default(),
     )
     .expect_err("missing file");
@@ -71,7 +72,7 @@ fn rendered_role_name_loads_the_role() {
         &sel,
         &include.context,
         &origin,
-        &DefaultCatalog,
+        &Registry,
         &LoadOptions::default(),
     )
     .unwrap_or_else(|d| panic!("{}", diag_text(&d)));
@@ -83,7 +84,7 @@ fn rendered_role_name_loads_the_role() {
         &RoleSelectors::default(),
         &include.context,
         &origin,
-        &DefaultCatalog,
+        &Registry,
         &LoadOptions::default(),
     )
     .expect_err("missing role");
@@ -104,7 +105,7 @@ fn extra_role_paths_are_searched() {
         &RoleSelectors::default(),
         &include.context,
         &origin,
-        &DefaultCatalog,
+        &Registry,
         &opts,
     )
     .unwrap_or_else(|d| panic!("{}", diag_text(&d)));

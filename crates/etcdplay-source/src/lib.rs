@@ -3,12 +3,14 @@
 //! and the `file:line:col: message` diagnostics that let a parser report every problem at once
 //! instead of stopping at the first.
 
+mod catalog;
 mod diagnostic;
 mod node;
 mod scalar;
 mod suggest;
 mod yaml;
 
+pub use catalog::ModuleCatalog;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use node::{Node, NodeValue, Pos};
 pub use scalar::{parse_bool, resolve_plain};

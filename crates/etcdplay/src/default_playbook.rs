@@ -90,7 +90,7 @@ mod tests {
         assert!(dir.join("templates/etcd.service.j2").exists());
         let loaded = etcdplay_playbook::load_playbook(
             pb.path(),
-            &etcdplay_engine::EngineCatalog,
+            &etcdplay_modules::Registry,
             &etcdplay_playbook::LoadOptions::default(),
         );
         let loaded = loaded.unwrap_or_else(|d| panic!("{}", d.sorted()));

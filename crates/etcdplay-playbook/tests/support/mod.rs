@@ -7,9 +7,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use etcdplay_modules::Registry;
 use etcdplay_playbook::{
-    load_playbook, DefaultCatalog, Diagnostics, LoadOptions, Play, Playbook, Role, RoleRef, Task,
-    TaskKind,
+    load_playbook, Diagnostics, LoadOptions, Play, Playbook, Role, RoleRef, Task, TaskKind,
 };
 
 /// The corpus directory, relative to the crate (cargo runs tests from the crate directory).
@@ -20,7 +20,7 @@ pub fn corpus(rel: &str) -> PathBuf {
 }
 
 pub fn load(rel: &str) -> Result<Playbook, Diagnostics> {
-    load_playbook(&corpus(rel), &DefaultCatalog, &LoadOptions::default())
+    load_playbook(&corpus(rel), &Registry, &LoadOptions::default())
 }
 
 /// Diagnostics as text with the corpus prefix removed.

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use etcdplay_engine::{Engine, EngineCatalog, LeftoverMembership, Reporter, RunOptions, Stats};
+use etcdplay_engine::{Engine, LeftoverMembership, Reporter, RunOptions, Stats};
 use etcdplay_inventory::Inventory;
+use etcdplay_modules::Registry;
 use etcdplay_playbook::{load_playbook, LoadOptions, Playbook};
 use etcdplay_transport::HostKeyChecking;
 
@@ -113,7 +114,7 @@ pub(crate) fn prepare(inventory: &[String], playbooks: &[PathBuf]) -> Result<Pre
     };
     let mut loaded = Vec::new();
     for path in playbooks {
-        match load_playbook(path, &EngineCatalog, &LoadOptions::default()) {
+        match load_playbook(path, &Registry, &LoadOptions::default()) {
             Ok(p) => loaded.push(p),
             Err(d) => problems.extend(d),
         }

@@ -1,0 +1,285 @@
+//! The module registry: every module etcdplay knows is declared here once, with the names it
+//! answers to, its argument spec, whether it reads the host before it changes anything (so the
+//! engine may read its probe ahead), and what runs it: a function of this crate, or the engine
+//! (`debug`, `set_fact`, includes, the etcd actions). The parser checks tasks against it through
+//! [`Registry`] (a [`ModuleCatalog`]), [`crate::run`] dispatches through it.
+//!
+//! Adding a module: one file under `src/modules/`, its argument spec in `spec.rs`, one entry in
+//! [`MODULES`].
+
+use std::future::Future;
+use std::pin::Pin;
+
+use etcdplay_source::ModuleCatalog;
+
+use crate::host::Ctx;
+use crate::spec::*;
+use crate::{facts, modules, ModuleError, ModuleResult};
+
+/// A host module's entry point.
+pub(crate) type RunFn = for<'a, 'b> fn(
+    &'a Ctx<'b>,
+) -> Pin<
+    Box<dyn Future<Output = Result<ModuleResult, ModuleError>> + Send + 'a>,
+>;
+
+/// Who runs a module.
+#[derive(Clone, Copy)]
+pub(crate) enum Runner {
+    /// This crate, on one host.
+    Host(RunFn),
+    /// The engine (it needs the play, other hosts or the control node).
+    Engine,
+}
+
+/// One module, declared once.
+pub(crate) struct ModuleDef {
+    pub(crate) name: &'static str,
+    pub(crate) aliases: &'static [&'static str],
+    pub(crate) args: &'static [ArgSpec],
+    pub(crate) runner: Runner,
+    /// Its first request only reads the host (a probe the read-ahead may send early).
+    pub(crate) reads_first: bool,
+}
+
+macro_rules! host {
+    ($run:path) => {
+        Runner::Host(|ctx| Box::pin($run(ctx)))
+    };
+}
+
+const fn def(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    args: &'static [ArgSpec],
+    runner: Runner,
+    reads_first: bool,
+) -> ModuleDef {
+    ModuleDef {
+        name,
+        aliases,
+        args,
+        runner,
+        reads_first,
+    }
+}
+
+use Runner::Engine;
+
+/// Every module etcdplay knows.
+pub(crate) const MODULES: &[ModuleDef] = &[
+    def("command", &[], COMMAND, host!(modules::command::run), false),
+    def("shell", &[], SHELL, host!(modules::command::run), false),
+    def("copy", &[], COPY, host!(modules::copy::run), true),
+    def(
+        "template",
+        &[],
+        TEMPLATE,
+        host!(modules::copy::run_template),
+        true,
+    ),
+    def("file", &[], FILE, host!(modules::file::run), true),
+    def(
+        "lineinfile",
+        &[],
+        LINEINFILE,
+        host!(modules::lineinfile::run),
+        true,
+    ),
+    def(
+        "blockinfile",
+        &[],
+        BLOCKINFILE,
+        host!(modules::blockinfile::run),
+        true,
+    ),
+    def("stat", &[], STAT, host!(modules::stat::run), true),
+    def("slurp", &[], SLURP, host!(modules::slurp::run), false),
+    def("fetch", &[], FETCH, host!(modules::fetch::run), false),
+    def("get_url", &[], GET_URL, host!(modules::get_url::run), false),
+    def(
+        "unarchive",
+        &[],
+        UNARCHIVE,
+        host!(modules::unarchive::run),
+        false,
+    ),
+    def(
+        "systemd",
+        &["systemd_service"],
+        SYSTEMD,
+        host!(modules::systemd::run),
+        true,
+    ),
+    def("service", &[], SERVICE, host!(modules::systemd::run), true),
+    def("user", &[], USER, host!(modules::user::run), false),
+    def("group", &[], GROUP_MOD, host!(modules::group::run), false),
+    def(
+        "wait_for",
+        &[],
+        WAIT_FOR,
+        host!(modules::wait_for::run),
+        false,
+    ),
+    def("setup", &["gather_facts"], SETUP, host!(facts::run), true),
+    def("set_fact", &[], SET_FACT, Engine, false),
+    def("etcd_pki", &[], ETCD_PKI, Engine, false),
+    def("etcd_health", &[], ETCD_HEALTH, Engine, false),
+    def(
+        "etcd_member_restart",
+        &[],
+        ETCD_MEMBER_RESTART,
+        Engine,
+        false,
+    ),
+    def("etcd_member_join", &[], ETCD_MEMBER_JOIN, Engine, false),
+    def(
+        "data_dir_scheme_check",
+        &[],
+        DATA_DIR_SCHEME_CHECK,
+        Engine,
+        false,
+    ),
+    def("debug", &[], DEBUG, Engine, false),
+    def("fail", &[], FAIL, Engine, false),
+    def("assert", &[], ASSERT, Engine, false),
+    def("meta", &[], META, Engine, false),
+    def("pause", &[], PAUSE, Engine, false),
+    def("include_vars", &[], INCLUDE_VARS, Engine, false),
+    def("include_tasks", &[], INCLUDE_TASKS, Engine, false),
+    def("import_tasks", &[], INCLUDE_TASKS, Engine, false),
+    def("include_role", &[], INCLUDE_ROLE, Engine, false),
+    def("import_role", &[], INCLUDE_ROLE, Engine, false),
+];
+
+/// Collections whose prefix is stripped: `ansible.builtin.copy` is `copy`.
+const COLLECTIONS: &[&str] = &["ansible.builtin.", "ansible.legacy.", "ansible.posix."];
+
+/// The module `name` (any spelling) is, if etcdplay knows it.
+pub(crate) fn lookup(name: &str) -> Option<&'static ModuleDef> {
+    let short = COLLECTIONS
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name);
+    MODULES
+        .iter()
+        .find(|m| m.name == short || m.aliases.contains(&short))
+}
+
+/// The canonical name of a module (`ansible.builtin.systemd_service` -> `systemd`), or `None`.
+pub fn canonical_name(name: &str) -> Option<&'static str> {
+    lookup(name).map(|m| m.name)
+}
+
+/// Whether `name` (any spelling) is a module etcdplay knows, engine-level ones included.
+pub fn is_known_module(name: &str) -> bool {
+    lookup(name).is_some()
+}
+
+/// Whether this crate executes the module (as opposed to the engine).
+pub fn is_host_module(name: &str) -> bool {
+    lookup(name).is_some_and(|m| matches!(m.runner, Runner::Host(_)))
+}
+
+/// The arguments a module accepts (empty for an unknown module).
+pub fn module_arg_spec(name: &str) -> &'static [ArgSpec] {
+    lookup(name).map(|m| m.args).unwrap_or(&[])
+}
+
+/// The closest known module name to a misspelt one, for "did you mean".
+pub fn suggest_module(name: &str) -> Option<&'static str> {
+    closest(
+        name,
+        MODULES
+            .iter()
+            .flat_map(|m| std::iter::once(m.name).chain(m.aliases.iter().copied())),
+    )
+}
+
+/// The registry as the playbook parser sees it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Registry;
+
+impl ModuleCatalog for Registry {
+    fn canonical(&self, name: &str) -> Option<String> {
+        canonical_name(name).map(str::to_string)
+    }
+
+    fn arg_names(&self, canonical: &str) -> Option<Vec<&'static str>> {
+        let spec = module_arg_spec(canonical);
+        if spec.iter().any(|a| a.name == ANY_ARG) {
+            return None;
+        }
+        Some(
+            spec.iter()
+                .flat_map(|a| std::iter::once(a.name).chain(a.aliases.iter().copied()))
+                .collect(),
+        )
+    }
+
+    fn free_form(&self, canonical: &str) -> bool {
+        module_arg_spec(canonical)
+            .iter()
+            .any(|a| a.name == "_raw_params")
+    }
+
+    fn check_value(&self, canonical: &str, arg: &str, value: &serde_json::Value) -> Option<String> {
+        check_arg_value(canonical, arg, value)
+    }
+
+    fn names(&self) -> Vec<String> {
+        MODULES
+            .iter()
+            .flat_map(|m| std::iter::once(m.name).chain(m.aliases.iter().copied()))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_names_strip_collections_and_resolve_aliases() {
+        assert_eq!(canonical_name("ansible.builtin.copy"), Some("copy"));
+        assert_eq!(
+            canonical_name("ansible.builtin.systemd_service"),
+            Some("systemd")
+        );
+        assert_eq!(canonical_name("service"), Some("service"));
+        assert_eq!(canonical_name("set_fact"), Some("set_fact"));
+        assert_eq!(canonical_name("copyy"), None);
+        assert!(is_known_module("ansible.legacy.debug"));
+        assert!(!is_host_module("debug"));
+        assert!(is_host_module("lineinfile"));
+        assert_eq!(suggest_module("tempalte"), Some("template"));
+    }
+
+    #[test]
+    fn the_parser_sees_the_same_registry() {
+        let c = Registry;
+        assert_eq!(
+            c.canonical("ansible.legacy.shell").as_deref(),
+            Some("shell")
+        );
+        assert_eq!(c.canonical("community.general.copy"), None);
+        assert!(c.free_form("shell") && c.free_form("command") && !c.free_form("copy"));
+        let copy = c.arg_names("copy").unwrap_or_default();
+        assert!(copy.contains(&"dest") && copy.contains(&"follow") && !copy.contains(&"dset"));
+        assert!(
+            c.arg_names("set_fact").is_none(),
+            "set_fact takes any argument"
+        );
+        assert!(c.names().iter().any(|n| n == "systemd_service"));
+        // Every module the crate runs is dispatched through its entry.
+        for m in MODULES {
+            assert_eq!(
+                is_host_module(m.name),
+                matches!(m.runner, Runner::Host(_)),
+                "{}",
+                m.name
+            );
+        }
+    }
+}
