@@ -174,11 +174,9 @@ impl Shared {
         vars.insert("ansible_play_batch", in_play(&magic.batch));
         // Absolute, as in Ansible: `{{ playbook_dir }}/x` must not become `/x` when the
         // playbook was named relative to the working directory.
-        let playbook_dir =
-            std::path::absolute(&magic.playbook_dir).unwrap_or_else(|_| magic.playbook_dir.clone());
         vars.insert(
             "playbook_dir",
-            Value::String(playbook_dir.display().to_string()),
+            Value::String(absolute_path_text(&magic.playbook_dir)),
         );
         vars.insert("omit", Value::String(self.omit.clone()));
         vars.insert("ansible_check_mode", Value::Bool(magic.check_mode));
@@ -205,5 +203,42 @@ impl HostVarsSource for HostVarsView {
             return None;
         }
         Some(self.0.vars_for(host, &self.0.host_layers(host)))
+    }
+}
+
+/// A path as Ansible shows its path variables (`playbook_dir`, `role_path`): absolute, the
+/// current directory for a playbook named by a bare file name (whose parent is empty), so that
+/// `{{ playbook_dir }}/files` never becomes `/files`.
+pub(crate) fn absolute_path_text(path: &std::path::Path) -> String {
+    let path = if path.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        path
+    };
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    // `absolute` keeps a final `.` (`/work/.`): drop it as Python's abspath does.
+    let text = absolute.display().to_string();
+    match text.strip_suffix("/.") {
+        Some("") => "/".to_string(),
+        Some(trimmed) => trimmed.to_string(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::absolute_path_text;
+    use std::path::Path;
+
+    #[test]
+    fn path_variables_are_absolute_even_for_a_bare_file_name() {
+        let cwd = std::env::current_dir().expect("cwd").display().to_string();
+        assert_eq!(absolute_path_text(Path::new("")), cwd);
+        assert_eq!(absolute_path_text(Path::new(".")), cwd);
+        assert_eq!(
+            absolute_path_text(Path::new("roles/r1")),
+            format!("{cwd}/roles/r1")
+        );
+        assert_eq!(absolute_path_text(Path::new("/etc")), "/etc");
     }
 }

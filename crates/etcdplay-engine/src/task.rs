@@ -56,7 +56,10 @@ impl PlayRun<'_> {
         let mut vars = shared.vars_for(host, &layers);
         if let Some(role) = &scope.role {
             vars.insert("role_name", Value::String(role.name.clone()));
-            vars.insert("role_path", Value::String(role.path.display().to_string()));
+            vars.insert(
+                "role_path",
+                Value::String(crate::state::absolute_path_text(&role.path)),
+            );
         }
         vars
     }

@@ -1,0 +1,43 @@
+//! Path variables as Ansible gives them, seen through the `etcdplay` binary on a
+//! local-connection host (no lab): `playbook_dir` and `role_path` are absolute when the
+//! playbook is named by a bare file name, run from its own directory or from another one.
+
+mod common;
+
+use common::{etcdplay, text};
+
+const PLAYBOOK: &str = "- hosts: local\n  gather_facts: false\n  roles: [r1]\n  tasks:\n\
+    \x20   - copy: content=\"{{ playbook_dir }}\" dest=\"{{ playbook_dir }}/seen-playbook-dir\"\n";
+const ROLE_TASKS: &str =
+    "- copy: content=\"{{ role_path }}\" dest=\"{{ playbook_dir }}/seen-role-path\"\n";
+
+#[test]
+fn playbook_dir_and_role_path_are_absolute_for_a_bare_playbook_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().canonicalize().expect("canonical");
+    std::fs::create_dir_all(d.join("roles/r1/tasks")).expect("mkdir");
+    std::fs::write(d.join("roles/r1/tasks/main.yml"), ROLE_TASKS).expect("write");
+    std::fs::write(d.join("site.yml"), PLAYBOOK).expect("write");
+    std::fs::write(d.join("hosts"), "local ansible_connection=local\n").expect("write");
+
+    // From the playbook's own directory, by its bare name.
+    let out = etcdplay(&d, &["apply", "-i", "hosts", "site.yml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let seen = |name: &str| std::fs::read_to_string(d.join(name)).expect(name);
+    assert_eq!(seen("seen-playbook-dir"), d.display().to_string());
+    assert_eq!(
+        seen("seen-role-path"),
+        d.join("roles/r1").display().to_string()
+    );
+
+    // From another directory, by a relative path.
+    std::fs::remove_file(d.join("seen-playbook-dir")).expect("rm");
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let rel = |p: &str| format!("{}/{p}", d.display());
+    let out = etcdplay(
+        elsewhere.path(),
+        &["apply", "-i", &rel("hosts"), &rel("site.yml")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(seen("seen-playbook-dir"), d.display().to_string());
+}
