@@ -99,7 +99,17 @@ impl ControlNode for TaskControl<'_> {
             })
     }
 
-    fn render_template(&self, path: &str) -> Result<String, ModuleError> {
+    fn render_template(
+        &self,
+        path: &str,
+        args: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<String, ModuleError> {
+        let syntax = etcdplay_template::FileSyntax::from_module_args(args).map_err(|e| {
+            ModuleError::Control {
+                path: path.to_string(),
+                message: e.to_string(),
+            }
+        })?;
         let found = self.find("templates", path)?;
         let display = PathBuf::from(shown(&found));
         // Render from the shown path when it resolves to the same file, so that error messages
@@ -110,7 +120,7 @@ impl ControlNode for TaskControl<'_> {
             found
         };
         self.templar
-            .render_file(&target, self.vars)
+            .render_file_with(&target, self.vars, &syntax)
             .map_err(|e| ModuleError::Control {
                 path: path.to_string(),
                 message: e.to_string(),

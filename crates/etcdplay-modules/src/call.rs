@@ -19,8 +19,10 @@ pub trait ControlNode: Send + Sync {
     fn read_local_shared(&self, path: &str) -> Result<std::sync::Arc<Vec<u8>>, ModuleError> {
         Ok(self.read_local(path)?.into())
     }
-    /// Renders a template named by a task's `src:` (role `templates/`...) with the host's vars.
-    fn render_template(&self, path: &str) -> Result<String, ModuleError>;
+    /// Renders a template named by a task's `src:` (role `templates/`...) with the host's vars
+    /// and the template module's rendering arguments in `args` (`trim_blocks`, delimiters...).
+    fn render_template(&self, path: &str, args: &Map<String, Value>)
+        -> Result<String, ModuleError>;
     /// The size and sha1 (hex) of the file a task's `src:` names, resolved as
     /// [`ControlNode::read_local`] does. The engine remembers them (for the run and across
     /// runs, by file identity), since the same file is typically copied to every host and

@@ -59,7 +59,11 @@ impl ControlNode for ProbeOnly {
     fn read_local(&self, _: &str) -> Result<Vec<u8>, ModuleError> {
         Ok(Vec::new())
     }
-    fn render_template(&self, _: &str) -> Result<String, ModuleError> {
+    fn render_template(
+        &self,
+        _: &str,
+        _: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<String, ModuleError> {
         Ok(String::new())
     }
     fn local_digest(&self, _: &str) -> Result<(u64, String), ModuleError> {

@@ -122,6 +122,14 @@ pub(crate) const TEMPLATE: &[ArgSpec] = &[
     a("follow", Bool),
     a("trim_blocks", Bool),
     a("lstrip_blocks", Bool),
+    a("newline_sequence", Str),
+    a("block_start_string", Str),
+    a("block_end_string", Str),
+    a("variable_start_string", Str),
+    a("variable_end_string", Str),
+    a("comment_start_string", Str),
+    a("comment_end_string", Str),
+    a("output_encoding", Str),
 ];
 pub(crate) const FILE: &[ArgSpec] = &[
     ral("path", Path, &["dest", "name"]),

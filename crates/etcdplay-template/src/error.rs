@@ -63,6 +63,9 @@ pub enum TemplateError {
         truthy: bool,
         type_name: String,
     },
+    /// A template file's rendering options (module arguments or `#jinja2:` line) are invalid.
+    #[error("{origin}: {message}")]
+    Options { origin: String, message: String },
     /// A template file could not be read.
     #[error("{path}: cannot read template: {source}")]
     Read {
@@ -81,7 +84,7 @@ impl TemplateError {
             | TemplateError::Syntax { location, .. }
             | TemplateError::Render { location, .. }
             | TemplateError::BrokenConditional { location, .. } => Some(location),
-            TemplateError::Read { .. } => None,
+            TemplateError::Read { .. } | TemplateError::Options { .. } => None,
         }
     }
 }
@@ -128,7 +131,7 @@ pub(crate) fn translate(
                 | TemplateError::Syntax { location, .. }
                 | TemplateError::Render { location, .. }
                 | TemplateError::BrokenConditional { location, .. } => Some(location),
-                TemplateError::Read { .. } => None,
+                TemplateError::Read { .. } | TemplateError::Options { .. } => None,
             } {
                 *loc = location;
             }

@@ -20,6 +20,7 @@
 
 mod ansible_tests;
 mod error;
+mod file_syntax;
 mod filters;
 mod hostvars;
 mod lazy;
@@ -36,6 +37,7 @@ mod templar;
 mod vars;
 
 pub use error::{Location, TemplateError};
+pub use file_syntax::FileSyntax;
 pub use precedence::{Precedence, VarLayers};
 pub use render::is_possibly_template;
 pub use templar::{Templar, TemplarOptions};

@@ -16,6 +16,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value as Json;
 
 use crate::error::{translate, Location, TemplateError};
+use crate::file_syntax::FileSyntax;
 use crate::pyjson::to_json_value;
 use crate::pyrepr::try_py_str;
 use crate::render::{format_output, is_possibly_template, render_native};
@@ -40,6 +41,9 @@ pub(crate) struct TemplarInner {
     pub(crate) search_dirs: Arc<Vec<PathBuf>>,
     omit: String,
     allow_broken_conditionals: bool,
+    /// Engines for template files rendered with other options than the defaults, made once
+    /// per set of options.
+    variants: std::sync::Mutex<std::collections::HashMap<FileSyntax, Templar>>,
 }
 
 /// The template engine. Cheap to clone and safe to share between threads.
@@ -68,13 +72,14 @@ impl Templar {
     pub fn with_options(options: TemplarOptions) -> Self {
         let search_dirs = Arc::new(options.search_dirs);
         let omit = new_omit_token();
-        let env = build_environment(search_dirs.clone(), &omit);
+        let env = build_environment(search_dirs.clone(), &omit, default_syntax());
         Templar {
             inner: Arc::new(TemplarInner {
                 env,
                 search_dirs,
                 omit,
                 allow_broken_conditionals: options.allow_broken_conditionals,
+                variants: Default::default(),
             }),
         }
     }
@@ -95,12 +100,25 @@ impl Templar {
     /// Renders a template file like Ansible's template module and returns the text.
     /// A relative `path` is looked up in the search directories.
     pub fn render_file(&self, path: &Path, vars: &Vars) -> Result<String, TemplateError> {
+        self.render_file_with(path, vars, &FileSyntax::default())
+    }
+
+    /// [`Templar::render_file`] with the template module's options; a `#jinja2:` first line of
+    /// the file overrides them and is not part of the output.
+    pub fn render_file_with(
+        &self,
+        path: &Path,
+        vars: &Vars,
+        syntax: &FileSyntax,
+    ) -> Result<String, TemplateError> {
         let full = find_file(&self.inner.search_dirs, path).unwrap_or_else(|| path.to_path_buf());
         let source = std::fs::read_to_string(&full).map_err(|source| TemplateError::Read {
             path: path.display().to_string(),
             source,
         })?;
         let name = path.display().to_string();
+        let mut syntax = syntax.clone();
+        let source = syntax.apply_header(&source, &name)?;
         // The template module defines `ansible_managed` unless the user did.
         let vars = if vars.raw("ansible_managed").is_none() {
             let mut vars = vars.clone();
@@ -109,7 +127,57 @@ impl Templar {
         } else {
             vars.clone()
         };
-        self.render_source_to_string(&source, &name, false, &vars)
+        if syntax == FileSyntax::default() {
+            return self.render_source_to_string(source, &name, false, &vars);
+        }
+        let text = if syntax.may_template(source) {
+            let variant = self.variant(&syntax, &name)?;
+            let scope = variant.scope(&vars);
+            render_native(&scope, source, &name)
+                .and_then(|value| value_to_text(&value))
+                .map_err(|e| translate(&e, &name, &name, false))?
+        } else {
+            source.to_string()
+        };
+        Ok(match syntax.newline_sequence.as_str() {
+            "\n" => text,
+            other => text.replace('\n', other),
+        })
+    }
+
+    /// The engine for template files with `syntax`, made on first use.
+    fn variant(&self, syntax: &FileSyntax, origin: &str) -> Result<Templar, TemplateError> {
+        let mut variants = self
+            .inner
+            .variants
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = variants.get(syntax) {
+            return Ok(found.clone());
+        }
+        let config = SyntaxConfig::builder()
+            .block_delimiters(syntax.block.0.clone(), syntax.block.1.clone())
+            .variable_delimiters(syntax.variable.0.clone(), syntax.variable.1.clone())
+            .comment_delimiters(syntax.comment.0.clone(), syntax.comment.1.clone())
+            .trim_blocks(syntax.trim_blocks)
+            .lstrip_blocks(syntax.lstrip_blocks)
+            .build()
+            .map_err(|e| TemplateError::Options {
+                origin: origin.to_string(),
+                message: format!("these delimiters cannot be used: {e}"),
+            })?;
+        let inner = &self.inner;
+        let templar = Templar {
+            inner: Arc::new(TemplarInner {
+                env: build_environment(inner.search_dirs.clone(), &inner.omit, config),
+                search_dirs: inner.search_dirs.clone(),
+                omit: inner.omit.clone(),
+                allow_broken_conditionals: inner.allow_broken_conditionals,
+                variants: Default::default(),
+            }),
+        };
+        variants.insert(syntax.clone(), templar.clone());
+        Ok(templar)
     }
 
     /// Renders template text that came from a file or label `origin`, returning text.
@@ -315,17 +383,26 @@ fn new_omit_token() -> String {
     )
 }
 
-fn build_environment(search_dirs: Arc<Vec<PathBuf>>, omit: &str) -> Environment<'static> {
+/// Ansible's syntax for every template: default delimiters, `trim_blocks` on.
+fn default_syntax() -> SyntaxConfig {
+    SyntaxConfig::builder()
+        .trim_blocks(true)
+        .build()
+        .unwrap_or_default()
+}
+
+fn build_environment(
+    search_dirs: Arc<Vec<PathBuf>>,
+    omit: &str,
+    syntax: SyntaxConfig,
+) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     // Debug mode makes minijinja remember which expression produced an undefined value, so
     // errors can name the missing variable like Ansible does.
     env.set_debug(true);
     env.set_auto_escape_callback(|_| AutoEscape::None);
-    // The default delimiters always build; if that ever changed, the default syntax stays.
-    if let Ok(syntax) = SyntaxConfig::builder().trim_blocks(true).build() {
-        env.set_syntax(syntax);
-    }
+    env.set_syntax(syntax);
     env.set_formatter(format_output);
     env.set_unknown_method_callback(crate::methods::call_method);
     let loader_dirs = search_dirs.clone();

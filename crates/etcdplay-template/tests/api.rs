@@ -280,3 +280,55 @@ fn errors_inside_variables_and_includes_say_where() {
         "main.j2 (template line 2): 'cluster_name' is undefined (in err_undefined.j2 line 2)"
     );
 }
+
+/// The template module's options and a file's `#jinja2:` line, as Jinja2 under Ansible renders
+/// them (expected texts worked out from Jinja2's documented whitespace rules).
+#[test]
+fn template_files_honour_their_jinja2_line_and_module_options() {
+    use etcdplay_template::FileSyntax;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = Templar::new(vec![dir.path().to_path_buf()]);
+    let v = vars(json!({"on": true, "port": 2379}));
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    // A public etcd role's unit: without the header handled, systemd got "#jinja2:..." as
+    // its first line.
+    let unit = file(
+        "etcd.service.j2",
+        "#jinja2: lstrip_blocks: True\n[Service]\n    {% if on %}\nPort={{ port }}\n    {% endif %}\n",
+    );
+    assert_eq!(
+        t.render_file(&unit, &v).expect("render"),
+        "[Service]\nPort=2379\n"
+    );
+    // Without lstrip_blocks the indentation before a block tag stays (and Ansible puts back the
+    // trailing newline Jinja drops).
+    let plain = file("plain.j2", "a\n    {% if on %}\nb\n    {% endif %}\n");
+    assert_eq!(
+        t.render_file(&plain, &v).expect("render"),
+        "a\n    b\n    \n"
+    );
+    // Module arguments: other delimiters (the file's `{{ }}` is then plain text) and CRLF.
+    let args = json!({"variable_start_string": "[[", "variable_end_string": "]]", "newline_sequence": "\r\n"});
+    let syntax = FileSyntax::from_module_args(args.as_object().expect("map")).expect("syntax");
+    let custom = file("custom.j2", "port=[[ port ]]\nkeep={{ this }}\n");
+    assert_eq!(
+        t.render_file_with(&custom, &v, &syntax).expect("render"),
+        "port=2379\r\nkeep={{ this }}\r\n"
+    );
+    // The header overrides the module's arguments.
+    let header = file(
+        "header.j2",
+        "#jinja2: trim_blocks: False\n{% if on %}\nx\n{% endif %}\n",
+    );
+    let lstrip =
+        FileSyntax::from_module_args(json!({"trim_blocks": true}).as_object().expect("map"))
+            .expect("syntax");
+    assert_eq!(
+        t.render_file_with(&header, &v, &lstrip).expect("render"),
+        "\nx\n"
+    );
+}

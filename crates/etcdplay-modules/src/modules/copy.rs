@@ -54,7 +54,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
 
 pub(crate) async fn run_template(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let src = ctx.args.req_str("src")?;
-    let rendered = ctx.call.control.render_template(&src)?;
+    let rendered = ctx.call.control.render_template(&src, ctx.call.args)?;
     deliver(
         ctx,
         NewContent::Bytes(rendered.into_bytes()),

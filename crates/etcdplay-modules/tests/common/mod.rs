@@ -49,7 +49,11 @@ impl ControlNode for Control {
             .collect();
         Ok((bytes.len() as u64, sum))
     }
-    fn render_template(&self, path: &str) -> Result<String, ModuleError> {
+    fn render_template(
+        &self,
+        path: &str,
+        _args: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<String, ModuleError> {
         // A stand-in renderer: replaces `{{ name }}` with a fixed value, enough to show that
         // the module uses the engine's rendering rather than the raw file.
         let raw = String::from_utf8(self.read_local(path)?).unwrap();
