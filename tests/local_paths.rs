@@ -41,3 +41,47 @@ fn playbook_dir_and_role_path_are_absolute_for_a_bare_playbook_name() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(seen("seen-playbook-dir"), d.display().to_string());
 }
+
+/// A project's ansible.cfg is read as Ansible reads it (kubespray cannot load without its
+/// `roles_path`): roles from `roles_path` (relative to the file), the default inventory, and
+/// an `ANSIBLE_*` variable over the file.
+#[test]
+fn ansible_cfg_gives_roles_path_inventory_and_forks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().canonicalize().expect("canonical");
+    std::fs::create_dir_all(d.join("shared/roles/r1/tasks")).expect("mkdir");
+    std::fs::create_dir_all(d.join("project/inventory")).expect("mkdir");
+    std::fs::write(d.join("shared/roles/r1/tasks/main.yml"), ROLE_TASKS).expect("write");
+    std::fs::write(d.join("project/site.yml"), PLAYBOOK).expect("write");
+    std::fs::write(
+        d.join("project/inventory/hosts"),
+        "local ansible_connection=local\n",
+    )
+    .expect("write");
+    std::fs::write(
+        d.join("project/ansible.cfg"),
+        "[defaults]\nroles_path = ../shared/roles\ninventory = inventory/hosts\nforks = 3 ; comment\n",
+    )
+    .expect("write");
+    let project = d.join("project");
+    let out = etcdplay(&project, &["apply", "site.yml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(project.join("seen-role-path")).expect("role ran"),
+        d.join("shared/roles/r1").display().to_string()
+    );
+    // Without the file, the same run cannot find the role or the inventory.
+    std::fs::remove_file(project.join("ansible.cfg")).expect("rm");
+    let out = etcdplay(&project, &["apply", "site.yml"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(text(&out).contains("no inventory"), "{}", text(&out));
+    // A bad value names the file.
+    std::fs::write(project.join("ansible.cfg"), "[defaults]\nforks = lots\n").expect("write");
+    let out = etcdplay(&project, &["apply", "-i", "inventory/hosts", "site.yml"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        text(&out).contains("ansible.cfg [defaults]: forks = 'lots'"),
+        "{}",
+        text(&out)
+    );
+}

@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod adapters;
+mod ansible_cfg;
 mod cmd;
 mod default_playbook;
 mod exit;

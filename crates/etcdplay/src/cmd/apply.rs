@@ -14,6 +14,7 @@ use etcdplay_playbook::{load_playbook, LoadOptions, Playbook};
 use etcdplay_transport::HostKeyChecking;
 
 use crate::adapters::{InventoryAdapter, SshConnector};
+use crate::ansible_cfg::AnsibleConfig;
 use crate::exit::ExitCode;
 use crate::extra_vars;
 use crate::output::json::{Fanout, JsonReporter};
@@ -23,8 +24,9 @@ use crate::output::stream::StreamReporter;
 /// Options of `etcdplay apply`.
 #[derive(Debug, Args)]
 pub(crate) struct ApplyArgs {
-    /// Inventory file, directory or `host1,host2,` list; may be given several times.
-    #[arg(short = 'i', long = "inventory", required = true)]
+    /// Inventory file, directory or `host1,host2,` list; may be given several times (default:
+    /// `inventory` of ansible.cfg / ANSIBLE_INVENTORY).
+    #[arg(short = 'i', long = "inventory")]
     pub(crate) inventory: Vec<String>,
     /// Playbooks to run, in order; none: the built-in etcd cluster playbook (on the group
     /// `etcd`, or `-e etcd_group=NAME`).
@@ -47,16 +49,17 @@ pub(crate) struct ApplyArgs {
     /// Show the differences in changed files.
     #[arg(short = 'D', long)]
     pub(crate) diff: bool,
-    /// Hosts worked on in parallel.
-    #[arg(short = 'f', long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub(crate) forks: u32,
-    /// Seconds to wait for a host's SSH connection.
-    #[arg(short = 'T', long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub(crate) timeout: u64,
+    /// Hosts worked on in parallel (default: ansible.cfg's `forks`, else 50).
+    #[arg(short = 'f', long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) forks: Option<u32>,
+    /// Seconds to wait for a host's SSH connection (default: ansible.cfg's `timeout`, else 10).
+    #[arg(short = 'T', long, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) timeout: Option<u64>,
     /// How to treat host keys: ssh-config (what your ssh configuration and the inventory's
-    /// ssh args say; unknown hosts are refused by OpenSSH's default), strict, accept-new or off.
-    #[arg(long, default_value = "ssh-config", value_parser = parse_host_key_checking)]
-    pub(crate) host_key_checking: HostKeyChecking,
+    /// ssh args say; unknown hosts are refused by OpenSSH's default), strict, accept-new or off
+    /// (default: ssh-config, or off when ansible.cfg says `host_key_checking = False`).
+    #[arg(long, value_parser = parse_host_key_checking)]
+    pub(crate) host_key_checking: Option<HostKeyChecking>,
     /// known_hosts file for host keys (default: ssh's own).
     #[arg(long)]
     pub(crate) known_hosts: Option<PathBuf>,
@@ -102,8 +105,58 @@ pub(crate) struct Prepared {
     pub(crate) playbooks: Vec<Playbook>,
 }
 
+/// The run's settings where the Ansible configuration may give them: command-line option,
+/// else `ANSIBLE_*` variable or ansible.cfg, else etcdplay's default.
+pub(crate) struct Settings {
+    pub(crate) config: AnsibleConfig,
+    pub(crate) inventory: Vec<String>,
+    forks: u32,
+    timeout: u64,
+    host_key_checking: HostKeyChecking,
+}
+
+impl Settings {
+    /// Reads the configuration; `Err` is the message of a bad file or value, or of a run
+    /// without any inventory.
+    pub(crate) fn resolve(
+        inventory: &[String],
+        forks: Option<u32>,
+        timeout: Option<u64>,
+        host_key_checking: Option<HostKeyChecking>,
+    ) -> Result<Settings, String> {
+        let config = AnsibleConfig::discover().map_err(|e| e.to_string())?;
+        let inventory = if inventory.is_empty() {
+            config.inventory()
+        } else {
+            inventory.to_vec()
+        };
+        if inventory.is_empty() {
+            return Err("no inventory: give -i, or set `inventory` in ansible.cfg".into());
+        }
+        let config_checking = config.host_key_checking().map_err(|e| e.to_string())?;
+        Ok(Settings {
+            forks: forks
+                .or(config.forks().map_err(|e| e.to_string())?)
+                .unwrap_or(50),
+            timeout: timeout
+                .or(config.timeout().map_err(|e| e.to_string())?)
+                .unwrap_or(10),
+            host_key_checking: host_key_checking.unwrap_or(match config_checking {
+                Some(false) => HostKeyChecking::Off,
+                _ => HostKeyChecking::SshConfig,
+            }),
+            inventory,
+            config,
+        })
+    }
+}
+
 /// Loads the inventory and playbooks; every problem is printed as `file:line:col: message`.
-pub(crate) fn prepare(inventory: &[String], playbooks: &[PathBuf]) -> Result<Prepared, ExitCode> {
+pub(crate) fn prepare(settings: &Settings, playbooks: &[PathBuf]) -> Result<Prepared, ExitCode> {
+    let inventory = &settings.inventory;
+    let options = LoadOptions {
+        role_paths: settings.config.roles_path(),
+    };
     let mut problems = etcdplay_source::Diagnostics::new();
     let inv = match Inventory::load(inventory) {
         Ok(inv) => Some(inv),
@@ -114,7 +167,7 @@ pub(crate) fn prepare(inventory: &[String], playbooks: &[PathBuf]) -> Result<Pre
     };
     let mut loaded = Vec::new();
     for path in playbooks {
-        match load_playbook(path, &Registry, &LoadOptions::default()) {
+        match load_playbook(path, &Registry, &options) {
             Ok(p) => loaded.push(p),
             Err(d) => problems.extend(d),
         }
@@ -125,7 +178,7 @@ pub(crate) fn prepare(inventory: &[String], playbooks: &[PathBuf]) -> Result<Pre
         .collect();
     let adapter = match inv {
         Some(inv) => match InventoryAdapter::new(inv, &dirs) {
-            Ok(a) => Some(a),
+            Ok(a) => Some(a.with_config_defaults(config_defaults(&settings.config))),
             Err(d) => {
                 problems.extend(d);
                 None
@@ -153,6 +206,18 @@ fn exit_code_of(stats: &Stats) -> ExitCode {
     } else {
         ExitCode::Ok
     }
+}
+
+/// The connection settings of the Ansible configuration, as the variables they default.
+fn config_defaults(config: &AnsibleConfig) -> serde_json::Map<String, serde_json::Value> {
+    let mut defaults = serde_json::Map::new();
+    if let Some(user) = config.remote_user() {
+        defaults.insert("ansible_user".into(), user.into());
+    }
+    if let Some(key) = config.private_key_file() {
+        defaults.insert("ansible_ssh_private_key_file".into(), key.into());
+    }
+    defaults
 }
 
 /// The directory of the first inventory source that is a path (`inventory_dir`).
@@ -235,7 +300,19 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
             return ExitCode::BadOptions;
         }
     }
-    let prepared = match prepare(&args.inventory, &playbooks) {
+    let settings = match Settings::resolve(
+        &args.inventory,
+        args.forks,
+        args.timeout,
+        args.host_key_checking,
+    ) {
+        Ok(s) => s,
+        Err(message) => {
+            eprintln!("ERROR: {message}");
+            return ExitCode::BadOptions;
+        }
+    };
+    let prepared = match prepare(&settings, &playbooks) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -275,13 +352,13 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         reporters.push(json.clone());
     }
     let connector = Arc::new(SshConnector {
-        timeout: Duration::from_secs(args.timeout),
-        host_key_checking: args.host_key_checking,
+        timeout: Duration::from_secs(settings.timeout),
+        host_key_checking: settings.host_key_checking,
         known_hosts: args.known_hosts.clone(),
         control_dir: control.path().to_path_buf(),
     });
     let options = RunOptions {
-        forks: args.forks as usize,
+        forks: settings.forks as usize,
         check: args.check,
         diff: args.diff,
         limit: args.limit.clone(),
@@ -291,7 +368,7 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         verbosity: args.verbose,
         leftover_membership: args.leftover_membership,
         rotate_certs: args.rotate_certs,
-        inventory_dir: inventory_dir(&args.inventory),
+        inventory_dir: inventory_dir(&settings.inventory),
         read_ahead: !args.no_read_ahead,
     };
     let search_dirs: Vec<PathBuf> = playbooks

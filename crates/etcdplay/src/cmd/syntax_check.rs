@@ -10,8 +10,9 @@ use crate::exit::ExitCode;
 /// Options of `etcdplay syntax-check`.
 #[derive(Debug, Args)]
 pub(crate) struct SyntaxCheckArgs {
-    /// Inventory file, directory or `host1,host2,` list; may be given several times.
-    #[arg(short = 'i', long = "inventory", required = true)]
+    /// Inventory file, directory or `host1,host2,` list; may be given several times (default:
+    /// `inventory` of ansible.cfg / ANSIBLE_INVENTORY).
+    #[arg(short = 'i', long = "inventory")]
     inventory: Vec<String>,
     /// Playbooks to check.
     #[arg(required = true)]
@@ -19,7 +20,14 @@ pub(crate) struct SyntaxCheckArgs {
 }
 
 pub(crate) fn run(args: SyntaxCheckArgs) -> ExitCode {
-    match super::apply::prepare(&args.inventory, &args.playbooks) {
+    let settings = match super::apply::Settings::resolve(&args.inventory, None, None, None) {
+        Ok(s) => s,
+        Err(message) => {
+            eprintln!("ERROR: {message}");
+            return ExitCode::BadOptions;
+        }
+    };
+    match super::apply::prepare(&settings, &args.playbooks) {
         Ok(_) => {
             for p in &args.playbooks {
                 println!("\nplaybook: {}", p.display());
