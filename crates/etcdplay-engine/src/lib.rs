@@ -27,3 +27,4 @@ pub use error::EngineError;
 pub use events::{HostEvent, HostStats, HostStatus, Reporter, Stats, TaskKindLabel, TimingEntry};
 pub use inventory::InventoryView;
 pub use options::{LeftoverMembership, RunOptions};
+pub use tags::should_run as tags_select;

@@ -2,7 +2,7 @@
 //! `never` runs only when asked for by name, `all`, `tagged` and `untagged` select by presence.
 
 /// Whether a task with `task_tags` runs under `--tags only` / `--skip-tags skip`.
-pub(crate) fn should_run(task_tags: &[String], only: &[String], skip: &[String]) -> bool {
+pub fn should_run(task_tags: &[String], only: &[String], skip: &[String]) -> bool {
     let has = |t: &str| task_tags.iter().any(|x| x == t);
     let selected = if only.is_empty() || only.iter().any(|t| t == "all") {
         // `all` excludes `never`-tagged tasks unless they carry another requested tag.

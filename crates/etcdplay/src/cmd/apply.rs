@@ -80,6 +80,18 @@ pub(crate) struct ApplyArgs {
     /// upcoming tasks ahead in one (for comparison; the results are the same).
     #[arg(long)]
     pub(crate) no_read_ahead: bool,
+    /// List the hosts each play would run on, and stop (nothing is contacted).
+    #[arg(long)]
+    pub(crate) list_hosts: bool,
+    /// List the tasks each play would run under the tag selection, and stop.
+    #[arg(long)]
+    pub(crate) list_tasks: bool,
+    /// List the tags of the tasks each play would run, and stop.
+    #[arg(long)]
+    pub(crate) list_tags: bool,
+    /// Accepted for `ansible-playbook` compatibility: etcdplay keeps no fact cache.
+    #[arg(long)]
+    pub(crate) flush_cache: bool,
     /// More output (-v shows results).
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
@@ -316,6 +328,14 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let listing = crate::cmd::listing::Listing {
+        hosts: args.list_hosts,
+        tasks: args.list_tasks,
+        tags: args.list_tags,
+    };
+    if listing.any() {
+        return list(&args, &playbooks, &prepared, listing);
+    }
     let dirs: Vec<PathBuf> = prepared
         .playbooks
         .iter()
@@ -408,6 +428,42 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
     drop(control);
     drop(builtin);
     code
+}
+
+/// `--list-hosts/--list-tasks/--list-tags`: prints what would run, contacts nobody.
+fn list(
+    args: &ApplyArgs,
+    paths: &[PathBuf],
+    prepared: &Prepared,
+    listing: crate::cmd::listing::Listing,
+) -> ExitCode {
+    let filter = crate::cmd::listing::TagFilter {
+        only: &args.tags,
+        skip: &args.skip_tags,
+    };
+    for (path, playbook) in paths.iter().zip(&prepared.playbooks) {
+        // The built-in playbook lives in a temporary directory: show what it is instead.
+        let shown = if args.playbooks.is_empty() {
+            Path::new("etcd-cluster.yml (built in)")
+        } else {
+            path.as_path()
+        };
+        match crate::cmd::listing::render(
+            shown,
+            playbook,
+            prepared.inventory.as_ref(),
+            args.limit.as_deref(),
+            listing,
+            &filter,
+        ) {
+            Ok(text) => print!("{text}"),
+            Err(message) => {
+                eprintln!("ERROR: {message}");
+                return ExitCode::BadOptions;
+            }
+        }
+    }
+    ExitCode::Ok
 }
 
 async fn run_all(engine: &Engine, playbooks: &[Playbook]) -> ExitCode {

@@ -3,5 +3,6 @@
 pub(crate) mod apply;
 pub(crate) mod health;
 pub(crate) mod inventory;
+pub(crate) mod listing;
 pub(crate) mod pki;
 pub(crate) mod syntax_check;
