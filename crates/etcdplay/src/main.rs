@@ -29,6 +29,8 @@ struct Cli {
 enum Command {
     /// Run playbooks against an inventory (like ansible-playbook).
     Apply(cmd::apply::ApplyArgs),
+    /// Run one module on hosts (like `ansible PATTERN -m MODULE -a ARGS`).
+    Run(cmd::run::RunArgs),
     /// Check every etcd member's health over the etcd API and print a status table.
     Health(cmd::health::HealthArgs),
     /// Show an inventory as ansible-inventory does (--list, --graph).
@@ -83,6 +85,7 @@ fn main() {
     let code = runtime.block_on(async move {
         match cli.command {
             Command::Apply(args) => cmd::apply::run(args).await,
+            Command::Run(args) => cmd::run::run(args).await,
             Command::Health(args) => cmd::health::run(args).await,
             Command::Inventory(args) => cmd::inventory::run(args),
             Command::SyntaxCheck(args) => cmd::syntax_check::run(args),

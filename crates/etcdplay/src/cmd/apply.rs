@@ -95,6 +95,9 @@ pub(crate) struct ApplyArgs {
     /// More output (-v shows results).
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+    /// Set by `etcdplay run`: show results as `ansible`'s ad-hoc output for this module.
+    #[arg(skip)]
+    pub(crate) adhoc_module: Option<String>,
 }
 
 fn parse_leftover(s: &str) -> Result<LeftoverMembership, String> {
@@ -106,7 +109,7 @@ fn parse_leftover(s: &str) -> Result<LeftoverMembership, String> {
     }
 }
 
-fn parse_host_key_checking(s: &str) -> Result<HostKeyChecking, String> {
+pub(crate) fn parse_host_key_checking(s: &str) -> Result<HostKeyChecking, String> {
     HostKeyChecking::parse(s)
         .ok_or_else(|| format!("'{s}' is not one of ssh-config, strict, accept-new, off"))
 }
@@ -359,7 +362,12 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         }
     };
     let mut reporters: Vec<Arc<dyn Reporter>> = Vec::new();
-    if std::io::stdout().is_terminal() {
+    if let Some(module) = &args.adhoc_module {
+        reporters.push(Arc::new(crate::output::adhoc::AdhocReporter::new(
+            std::io::stdout(),
+            module,
+        )));
+    } else if std::io::stdout().is_terminal() {
         reporters.push(Arc::new(ProgressReporter::new(args.verbose)));
     } else {
         reporters.push(Arc::new(StreamReporter::new(

@@ -5,4 +5,5 @@ pub(crate) mod health;
 pub(crate) mod inventory;
 pub(crate) mod listing;
 pub(crate) mod pki;
+pub(crate) mod run;
 pub(crate) mod syntax_check;

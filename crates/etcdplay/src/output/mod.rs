@@ -1,7 +1,22 @@
 //! Everything the CLI shows a user about a run: Ansible's stream, and Python-style JSON.
 
+pub(crate) mod adhoc;
 pub(crate) mod json;
 pub(crate) mod progress;
 pub(crate) mod pyjson;
 pub(crate) mod stream;
 pub(crate) mod timing;
+
+use serde_json::Value;
+
+/// A module result as Ansible's callbacks show it: without the `failed: false` that the
+/// registered value carries (Ansible adds it after the callback has the result).
+pub(crate) fn displayed(result: &Value) -> Value {
+    let mut shown = result.clone();
+    if let Value::Object(m) = &mut shown {
+        if m.get("failed") == Some(&Value::Bool(false)) {
+            m.remove("failed");
+        }
+    }
+    shown
+}

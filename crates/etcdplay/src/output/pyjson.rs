@@ -10,6 +10,18 @@ pub(crate) fn dumps(value: &Value) -> String {
     py_dumps(&from_json_value(value), JsonStyle::default()).unwrap_or_else(|_| value.to_string())
 }
 
+/// `json.dumps(value, sort_keys=True)`: a result after `=>` on one line (`-v`).
+pub(crate) fn dumps_sorted(value: &Value) -> String {
+    py_dumps(
+        &from_json_value(value),
+        JsonStyle {
+            indent: None,
+            sort_keys: true,
+        },
+    )
+    .unwrap_or_else(|_| value.to_string())
+}
+
 /// `json.dumps(value, indent=4, sort_keys=True)`, as Ansible's callback shows `debug:` output.
 pub(crate) fn dumps_pretty(value: &Value) -> String {
     py_dumps(

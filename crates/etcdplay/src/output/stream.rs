@@ -104,7 +104,8 @@ impl<W: Write + Send> Reporter for StreamReporter<W> {
                 if let Some(shown) = &event.debug_output {
                     text.push_str(&format!(" => {}", super::pyjson::dumps_pretty(shown)));
                 } else if self.verbose > 0 {
-                    text.push_str(&format!(" => {}", super::pyjson::dumps(&event.result)));
+                    let shown = super::displayed(&event.result);
+                    text.push_str(&format!(" => {}", super::pyjson::dumps_sorted(&shown)));
                 }
             }
             HostStatus::Skipped => text.push_str(&format!("skipping: {host}{item}")),

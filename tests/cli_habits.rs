@@ -1,5 +1,6 @@
-//! `etcdplay apply --list-hosts --list-tasks --list-tags` prints what `ansible-playbook` prints
-//! for the same flags (expected text recorded from ansible-core 2.19 on this playbook; the one
+//! Habits of Ansible's command line, checked against what Ansible prints (recorded from
+//! ansible-core 2.19): `etcdplay apply --list-hosts --list-tasks --list-tags` prints what
+//! `ansible-playbook` prints for the same flags (expected text recorded from ansible-core 2.19 on this playbook; the one
 //! difference, host order within a play, is inventory order here and set order in Ansible, so
 //! host lines are compared sorted). Nothing is contacted: every host is a local connection
 //! that would not even be needed.
@@ -110,4 +111,55 @@ fn listings_match_ansible_playbook() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let ours = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(hosts_sorted(&ours), hosts_sorted(ANSIBLE), "\n{ours}");
+}
+
+/// `etcdplay run` prints what `ansible HOSTS -m MODULE -a ARGS` prints (recorded from
+/// ansible-core 2.19 with the same inventory) and exits as it does.
+#[test]
+fn ad_hoc_commands_print_what_ansible_prints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::write(
+        d.join("hosts"),
+        "[nodes]\nn1 ansible_connection=local\nn2 ansible_connection=local\n",
+    )
+    .expect("write");
+    let run = |args: &[&str]| {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        etcdplay(d, &all)
+    };
+    let out = run(&["n1", "-i", "hosts", "-a", "echo hi"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "n1 | CHANGED | rc=0 >>\nhi\n"
+    );
+    let out = run(&[
+        "n1",
+        "-i",
+        "hosts",
+        "-m",
+        "shell",
+        "-a",
+        "echo err >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "n1 | FAILED | rc=3 >>\nerrnon-zero return code\n"
+    );
+    let out = run(&["n1", "-i", "hosts", "-m", "stat", "-a", "path=/nonexistent"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "n1 | SUCCESS => {\n    \"changed\": false,\n    \"stat\": {\n        \"exists\": false\n    }\n}\n"
+    );
+    // Every host of the pattern, each in its own block.
+    let out = run(&["nodes", "-i", "hosts", "-m", "command", "-a", "true"]);
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        shown.contains("n1 | CHANGED | rc=0 >>") && shown.contains("n2 | CHANGED | rc=0 >>"),
+        "{shown}"
+    );
 }
