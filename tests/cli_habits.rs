@@ -155,6 +155,29 @@ fn ad_hoc_commands_print_what_ansible_prints() {
         String::from_utf8_lossy(&out.stdout),
         "n1 | SUCCESS => {\n    \"changed\": false,\n    \"stat\": {\n        \"exists\": false\n    }\n}\n"
     );
+    // -b/--become-user are defaults for every task (needs root and sudo to become nobody).
+    let out = run(&[
+        "n1",
+        "-i",
+        "hosts",
+        "-b",
+        "--become-user",
+        "nobody",
+        "-a",
+        "id -un",
+    ]);
+    let as_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("id");
+    if String::from_utf8_lossy(&as_root.stdout).trim() == "0" {
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "n1 | CHANGED | rc=0 >>\nnobody\n",
+            "{}",
+            text(&out)
+        );
+    }
     // Every host of the pattern, each in its own block.
     let out = run(&["nodes", "-i", "hosts", "-m", "command", "-a", "true"]);
     let shown = String::from_utf8_lossy(&out.stdout).into_owned();

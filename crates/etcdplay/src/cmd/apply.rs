@@ -95,9 +95,29 @@ pub(crate) struct ApplyArgs {
     /// More output (-v shows results).
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+    #[command(flatten)]
+    pub(crate) connection: ConnectionArgs,
     /// Set by `etcdplay run`: show results as `ansible`'s ad-hoc output for this module.
     #[arg(skip)]
     pub(crate) adhoc_module: Option<String>,
+}
+
+/// Connection options of the command line, as `ansible-playbook` and `ansible` take them. They
+/// are defaults: the inventory's `ansible_user`, `ansible_become`... and play keywords win.
+#[derive(Debug, Args, Default, Clone)]
+pub(crate) struct ConnectionArgs {
+    /// Log in as this user (ansible_user of hosts that set none).
+    #[arg(short = 'u', long = "user")]
+    pub(crate) user: Option<String>,
+    /// Use this private key (ansible_ssh_private_key_file of hosts that set none).
+    #[arg(long = "private-key", visible_alias = "key-file")]
+    pub(crate) private_key: Option<PathBuf>,
+    /// Run tasks with become (sudo) unless a play or task says otherwise.
+    #[arg(short = 'b', long = "become")]
+    pub(crate) become_: bool,
+    /// The user to become (default root).
+    #[arg(long)]
+    pub(crate) become_user: Option<String>,
 }
 
 fn parse_leftover(s: &str) -> Result<LeftoverMembership, String> {
@@ -125,6 +145,9 @@ pub(crate) struct Prepared {
 pub(crate) struct Settings {
     pub(crate) config: AnsibleConfig,
     pub(crate) inventory: Vec<String>,
+    /// Variables every host gets below its inventory: ansible.cfg's and the command line's
+    /// connection settings.
+    connection_defaults: serde_json::Map<String, serde_json::Value>,
     forks: u32,
     timeout: u64,
     host_key_checking: HostKeyChecking,
@@ -135,6 +158,7 @@ impl Settings {
     /// without any inventory.
     pub(crate) fn resolve(
         inventory: &[String],
+        connection: &ConnectionArgs,
         forks: Option<u32>,
         timeout: Option<u64>,
         host_key_checking: Option<HostKeyChecking>,
@@ -161,6 +185,7 @@ impl Settings {
                 _ => HostKeyChecking::SshConfig,
             }),
             inventory,
+            connection_defaults: connection_defaults(&config, connection),
             config,
         })
     }
@@ -193,7 +218,7 @@ pub(crate) fn prepare(settings: &Settings, playbooks: &[PathBuf]) -> Result<Prep
         .collect();
     let adapter = match inv {
         Some(inv) => match InventoryAdapter::new(inv, &dirs) {
-            Ok(a) => Some(a.with_config_defaults(config_defaults(&settings.config))),
+            Ok(a) => Some(a.with_config_defaults(settings.connection_defaults.clone())),
             Err(d) => {
                 problems.extend(d);
                 None
@@ -223,14 +248,29 @@ fn exit_code_of(stats: &Stats) -> ExitCode {
     }
 }
 
-/// The connection settings of the Ansible configuration, as the variables they default.
-fn config_defaults(config: &AnsibleConfig) -> serde_json::Map<String, serde_json::Value> {
+/// The connection settings of the Ansible configuration and the command line (which wins),
+/// as the variables they default.
+fn connection_defaults(
+    config: &AnsibleConfig,
+    cli: &ConnectionArgs,
+) -> serde_json::Map<String, serde_json::Value> {
     let mut defaults = serde_json::Map::new();
-    if let Some(user) = config.remote_user() {
+    if let Some(user) = cli.user.clone().or_else(|| config.remote_user()) {
         defaults.insert("ansible_user".into(), user.into());
     }
-    if let Some(key) = config.private_key_file() {
+    let key = cli
+        .private_key
+        .as_ref()
+        .map(|k| k.display().to_string())
+        .or_else(|| config.private_key_file());
+    if let Some(key) = key {
         defaults.insert("ansible_ssh_private_key_file".into(), key.into());
+    }
+    if cli.become_ {
+        defaults.insert("ansible_become".into(), true.into());
+    }
+    if let Some(user) = &cli.become_user {
+        defaults.insert("ansible_become_user".into(), user.clone().into());
     }
     defaults
 }
@@ -317,6 +357,7 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
     }
     let settings = match Settings::resolve(
         &args.inventory,
+        &args.connection,
         args.forks,
         args.timeout,
         args.host_key_checking,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 use etcdplay_transport::HostKeyChecking;
 
-use crate::cmd::apply::{self, ApplyArgs};
+use crate::cmd::apply::{self, ApplyArgs, ConnectionArgs};
 use crate::exit::ExitCode;
 
 /// Options of `etcdplay run`.
@@ -31,12 +31,8 @@ pub(crate) struct RunArgs {
     /// Further limit the hosts with a pattern.
     #[arg(short = 'l', long)]
     limit: Option<String>,
-    /// Run it with become (sudo).
-    #[arg(short = 'b', long = "become")]
-    become_: bool,
-    /// The user to become (with -b; default root).
-    #[arg(long)]
-    become_user: Option<String>,
+    #[command(flatten)]
+    connection: ConnectionArgs,
     /// Report what would change; change nothing.
     #[arg(short = 'C', long)]
     check: bool,
@@ -66,12 +62,6 @@ fn adhoc_playbook(args: &RunArgs) -> String {
         quote(&format!("Ansible Ad-Hoc ({})", args.module)),
         quote(&args.pattern)
     );
-    if args.become_ {
-        text.push_str("  become: true\n");
-    }
-    if let Some(user) = &args.become_user {
-        text.push_str(&format!("  become_user: {}\n", quote(user)));
-    }
     let module_args = if args.args.trim().is_empty() {
         "{}".to_string()
     } else {
@@ -127,6 +117,7 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
         list_tags: false,
         flush_cache: false,
         verbose: 0,
+        connection: args.connection,
         adhoc_module: Some(module),
     };
     let code = apply::run(apply_args).await;
@@ -160,7 +151,7 @@ mod tests {
         assert_eq!(
             text,
             "- name: \"Ansible Ad-Hoc (shell)\"\n  hosts: \"etcd\"\n  gather_facts: false\n  \
-             become: true\n  tasks:\n    - \"shell\": \"echo \\\"x\\\"\\n  become: yes\"\n"
+             tasks:\n    - \"shell\": \"echo \\\"x\\\"\\n  become: yes\"\n"
         );
     }
 }

@@ -14,13 +14,32 @@ pub(crate) struct SyntaxCheckArgs {
     /// `inventory` of ansible.cfg / ANSIBLE_INVENTORY).
     #[arg(short = 'i', long = "inventory")]
     inventory: Vec<String>,
+    /// Extra variables, as `apply` takes them: checked for syntax (accepted as ansible-playbook
+    /// accepts them with --syntax-check).
+    #[arg(short = 'e', long = "extra-vars")]
+    extra_vars: Vec<String>,
+    /// Tags, as `apply` takes them (accepted; the whole playbook is checked).
+    #[arg(short = 't', long = "tags", value_delimiter = ',')]
+    tags: Vec<String>,
     /// Playbooks to check.
     #[arg(required = true)]
     playbooks: Vec<PathBuf>,
 }
 
 pub(crate) fn run(args: SyntaxCheckArgs) -> ExitCode {
-    let settings = match super::apply::Settings::resolve(&args.inventory, None, None, None) {
+    if let Err(message) = crate::extra_vars::parse_all(&args.extra_vars) {
+        eprintln!("ERROR: {message}");
+        return ExitCode::BadOptions;
+    }
+    // Tags select tasks to run; a syntax check reads every task whatever they are.
+    let _ = &args.tags;
+    let settings = match super::apply::Settings::resolve(
+        &args.inventory,
+        &super::apply::ConnectionArgs::default(),
+        None,
+        None,
+        None,
+    ) {
         Ok(s) => s,
         Err(message) => {
             eprintln!("ERROR: {message}");
