@@ -122,6 +122,8 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         false,
     ),
     def("setup", &["gather_facts"], SETUP, host!(facts::run), true),
+    def("apt", &[], APT, host!(modules::apt::run), false),
+    def("package", &[], PACKAGE, host!(modules::package::run), false),
     def("set_fact", &[], SET_FACT, Engine, false),
     def("etcd_pki", &[], ETCD_PKI, Engine, false),
     def("etcd_health", &[], ETCD_HEALTH, Engine, false),

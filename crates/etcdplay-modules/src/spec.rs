@@ -265,6 +265,22 @@ pub(crate) const SETUP: &[ArgSpec] = &[
     a("filter", List),
     a("fact_path", Path),
 ];
+pub(crate) const APT: &[ArgSpec] = &[
+    al("name", List, &["package", "pkg"]),
+    a("state", Str),
+    a("update_cache", Bool),
+    a("cache_valid_time", Int),
+    a("deb", Path),
+    a("purge", Bool),
+    a("autoremove", Bool),
+    a("install_recommends", Bool),
+    a("dpkg_options", Str),
+    a("upgrade", Str),
+    a("force", Bool),
+    a("allow_unauthenticated", Bool),
+    a("lock_timeout", Int),
+];
+pub(crate) const PACKAGE: &[ArgSpec] = &[r("name", List), a("state", Str), a("use", Str)];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
 pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];
 pub(crate) const DEBUG: &[ArgSpec] = &[a("msg", Raw), a("var", Str), a("verbosity", Int)];
@@ -402,6 +418,22 @@ const STATE_CHOICES: &[(&str, &[&str])] = &[
     ("blockinfile", &["absent", "present"]),
     ("user", &["absent", "present"]),
     ("group", &["absent", "present"]),
+    (
+        "apt",
+        &[
+            "absent",
+            "build-dep",
+            "latest",
+            "present",
+            "fixed",
+            "installed",
+            "removed",
+        ],
+    ),
+    (
+        "package",
+        &["absent", "installed", "latest", "present", "removed"],
+    ),
     (
         "wait_for",
         &["absent", "drained", "present", "started", "stopped"],

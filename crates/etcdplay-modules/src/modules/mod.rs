@@ -2,6 +2,7 @@
 //! changes the host only outside check mode.
 
 pub(crate) mod accounts;
+pub(crate) mod apt;
 pub(crate) mod blockinfile;
 pub(crate) mod command;
 pub(crate) mod copy;
@@ -10,6 +11,7 @@ pub(crate) mod file;
 pub(crate) mod get_url;
 pub(crate) mod group;
 pub(crate) mod lineinfile;
+pub(crate) mod package;
 pub(crate) mod slurp;
 pub(crate) mod stat;
 pub(crate) mod systemd;
