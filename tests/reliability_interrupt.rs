@@ -166,6 +166,79 @@ fn interrupted_long_commands_leave_no_process_behind() {
     );
 }
 
+/// With `connection: local` there is no remote loop and so no lifeline: the script is a child
+/// of etcdplay. SIGINT must still stop it and what it started in the background (a plain `&`
+/// and a `nohup`), not only its shell. Needs no lab: the host is the control node itself.
+#[test]
+fn an_interrupted_local_command_leaves_no_process_behind() {
+    let work = tempfile::tempdir().expect("tempdir");
+    // Unique to this run, so that only processes this test started are looked for (and, if
+    // the test fails, killed): `sleep 300.0PID1` and so on.
+    let marker = format!("sleep 300.0{}", std::process::id());
+    std::fs::write(
+        work.path().join("hosts"),
+        "[etcds]\nlocal1 ansible_connection=local\n",
+    )
+    .expect("write inventory");
+    std::fs::write(
+        work.path().join("site.yml"),
+        format!(
+            "- hosts: etcds\n  gather_facts: false\n  tasks:\n    - name: long local command\n      \
+             shell: \"{marker}1 & nohup {marker}2 >/dev/null 2>&1 & {marker}3\"\n"
+        ),
+    )
+    .expect("write playbook");
+    let sleeps = || -> Vec<String> {
+        local_processes(&marker)
+            .into_iter()
+            .filter(|l| {
+                l.split_once(": ")
+                    .is_some_and(|(_, cmd)| cmd.starts_with("sleep "))
+            })
+            .collect()
+    };
+    let mut child = Command::new(etcdplay_bin())
+        .args(["apply", "-i", "hosts", "site.yml"])
+        .current_dir(work.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn etcdplay");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sleeps().len() < 3 {
+        assert!(Instant::now() < deadline, "the command never started");
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "etcdplay ended early"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let before = local_processes(&marker);
+    send(&child, "INT");
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    let mut stderr = String::new();
+    if let Some(mut s) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut s, &mut stderr);
+    }
+    let (left, took) = settle(Duration::from_secs(3), || local_processes(&marker));
+    eprintln!(
+        "INT during a local command: exit {:?}; before: {before:?}; left after {took:?}: {left:?}",
+        status.code()
+    );
+    // Clean up what this run left (by pid, each carrying this run's marker) before asserting.
+    for line in &left {
+        if let Some((pid, _)) = line.split_once(':') {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+    }
+    assert_eq!(status.code(), Some(99), "{stderr}");
+    assert!(
+        left.is_empty(),
+        "processes of the interrupted local command still running: {left:?}"
+    );
+}
+
 fn interrupt_cases(prefix: &str, bridge: &str, octet: u8, cases: &[(&str, &str)]) {
     let private = PrivateLab::up(prefix, bridge, octet, 2);
     let subnet = format!("10.213.{octet}.");

@@ -3,9 +3,10 @@
 //! against a temporary directory instead of a fake.
 
 use async_trait::async_trait;
-use std::process::Stdio;
+use rustix::process::{kill_process_group, Pid, Signal};
+use std::process::{ExitStatus, Stdio};
 use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 use crate::script::{atomic_put_script, sh_quote, shell_argv, sudo_wanted_password};
 use crate::{Become, ExecOutput, ExecRequest, PutRequest, Transport, TransportError};
@@ -47,9 +48,14 @@ impl Transport for LocalTransport {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // A process group of its own, so that a cancelled request can kill what the script
+            // started in the background too (see `Script`).
+            .process_group(0)
             .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|e| self.io_error(e))?;
-        let mut stdin = child.stdin.take().expect("stdin was piped");
+        let mut script = Script::new(command.spawn().map_err(|e| self.io_error(e))?);
+        let mut stdin = script.child.stdin.take().expect("stdin was piped");
+        let mut stdout = script.child.stdout.take().expect("stdout was piped");
+        let mut stderr = script.child.stderr.take().expect("stderr was piped");
         let input = request.stdin;
         // Feed stdin concurrently with reading the output, so a script that writes a lot before
         // reading its input cannot deadlock against us.
@@ -57,15 +63,19 @@ impl Transport for LocalTransport {
             let _ = stdin.write_all(&input).await;
             drop(stdin);
         });
-        let output = child
-            .wait_with_output()
-            .await
-            .map_err(|e| self.io_error(e))?;
+        let mut out_bytes = Vec::new();
+        let mut err_bytes = Vec::new();
+        tokio::try_join!(
+            tokio::io::AsyncReadExt::read_to_end(&mut stdout, &mut out_bytes),
+            tokio::io::AsyncReadExt::read_to_end(&mut stderr, &mut err_bytes),
+        )
+        .map_err(|e| self.io_error(e))?;
+        let status = script.wait().await.map_err(|e| self.io_error(e))?;
         let _ = feeder.await;
         let out = ExecOutput {
-            rc: output.status.code().unwrap_or(-1),
-            stdout: output.stdout,
-            stderr: output.stderr,
+            rc: status.code().unwrap_or(-1),
+            stdout: out_bytes,
+            stderr: err_bytes,
         };
         if let Some(b) = &request.become_ {
             if out.rc != 0 && sudo_wanted_password(&out.stderr) {
@@ -111,6 +121,58 @@ impl Transport for LocalTransport {
     }
 }
 
+/// A running local script, the leader of its own process group (its pgid is its pid).
+///
+/// Dropped before the script was waited for, which is what happens to a request that is
+/// cancelled (etcdplay interrupted, the engine giving up on the task), it kills the whole group
+/// with SIGKILL: `kill_on_drop` alone would kill only the `/bin/sh`, and a `cmd &` it started
+/// would live on, reparented to init. This mirrors the remote loop's lifeline, which kills its
+/// group when the channel closes. What deliberately left the group (`setsid`) survives, as it
+/// does there.
+///
+/// The group is only signalled while the shell is unreaped: until then its pid cannot be given
+/// to another process, so neither can the group id, and the signal can only reach processes of
+/// this request. Once `wait` has reaped it, the group is forgotten; background children of a
+/// script that ended normally are left alone, as on a host.
+struct Script {
+    child: Child,
+    /// `None` once the shell has been reaped (or was gone before its pid was known).
+    group: Option<Pid>,
+}
+
+impl Script {
+    fn new(child: Child) -> Self {
+        let group = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .and_then(Pid::from_raw);
+        Script { child, group }
+    }
+
+    /// Kills every process still in the script's group (at most once).
+    fn kill_group(&mut self) {
+        if let Some(group) = self.group.take() {
+            // ESRCH (all already gone) is the only expected failure, and nothing to act on.
+            let _ = kill_process_group(group, Signal::KILL);
+        }
+    }
+
+    /// Waits for the shell to exit; from then on the group is no longer ours to signal.
+    async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        let status = self.child.wait().await?;
+        self.group = None;
+        Ok(status)
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        // Runs before `child` is dropped (and, through `kill_on_drop`, handed to tokio to
+        // reap), so the shell is still unreaped here.
+        self.kill_group();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +186,65 @@ mod tests {
         assert_eq!(out.rc, 3);
         assert_eq!(out.stdout, b"hello");
         assert_eq!(out.stderr, b"err\n");
+    }
+
+    fn alive(pid: &str) -> bool {
+        // A zombie (killed, not yet reaped by init) counts as gone.
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                !s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(false)
+    }
+
+    /// A request dropped while its script runs (what Ctrl-C does to every request in flight)
+    /// kills the script's background children too, not only its shell.
+    #[tokio::test]
+    async fn a_cancelled_request_kills_the_scripts_whole_process_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        let t = LocalTransport::new("localhost");
+        let script = format!(
+            "sleep 300 & echo $! >>{p}; nohup sleep 301 >/dev/null 2>&1 & echo $! >>{p}; \
+             sleep 302 & echo $! >>{p}; echo $$ >>{p}; wait",
+            p = pids.display()
+        );
+        let request = t.exec(ExecRequest::script(script));
+        let started = async {
+            loop {
+                let text = std::fs::read_to_string(&pids).unwrap_or_default();
+                if text.lines().count() == 4 {
+                    return text;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        };
+        // The request is dropped as soon as the script is up.
+        let started = tokio::select! {
+            _ = request => panic!("the script ended by itself"),
+            text = tokio::time::timeout(std::time::Duration::from_secs(10), started) => {
+                text.expect("the script did not start")
+            }
+        };
+        let started: Vec<&str> = started.lines().collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while started.iter().any(|p| alive(p)) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let left: Vec<&&str> = started.iter().filter(|p| alive(p)).collect();
+        for pid in &left {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", pid])
+                .status();
+        }
+        assert!(
+            left.is_empty(),
+            "still running after the request was dropped: {left:?}"
+        );
     }
 
     #[tokio::test]
