@@ -27,6 +27,20 @@ pub use ssh_options::{HostKeyChecking, SshOptions};
 
 use async_trait::async_trait;
 
+/// The most a command may write to stdout, and separately to stderr, in one request; more fails
+/// the request with [`TransportError::OutputTooLarge`] instead of growing etcdplay's memory
+/// with whatever a host prints (300 MB of output once cost 2.4 GB of RSS). Generous for what
+/// etcdplay reads through commands: probes and `slurp` carry file contents in base64 (a 48 MiB
+/// file), the data-dir reader's commands return at most a 64 MiB bbolt page or an 8 MiB WAL
+/// block, its shipped reader a JSON report of a few KiB.
+pub const MAX_EXEC_OUTPUT: u64 = 64 << 20;
+
+/// The most [`Transport::get`] reads of one file (`fetch`, the backups `--leftover-membership
+/// migrate` copies back and restores): etcd's suggested maximum backend size
+/// (`--quota-backend-bytes`), so that a backup of any member fits. The file is held in memory
+/// whole.
+pub const MAX_GET_SIZE: u64 = 8 << 30;
+
 /// One host, as modules see it.
 ///
 /// Implementations must be cheap to call concurrently: the engine may run several requests on

@@ -5,11 +5,15 @@
 use async_trait::async_trait;
 use rustix::process::{kill_process_group, Pid, Signal};
 use std::process::{ExitStatus, Stdio};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
+use crate::error::too_large_names_file;
 use crate::script::{atomic_put_script, sh_quote, shell_argv, sudo_wanted_password};
-use crate::{Become, ExecOutput, ExecRequest, PutRequest, Transport, TransportError};
+use crate::{
+    Become, ExecOutput, ExecRequest, PutRequest, Transport, TransportError, MAX_EXEC_OUTPUT,
+    MAX_GET_SIZE,
+};
 
 /// Runs requests with the local `/bin/sh`.
 #[derive(Debug, Clone)]
@@ -29,15 +33,11 @@ impl LocalTransport {
             source,
         }
     }
-}
 
-#[async_trait]
-impl Transport for LocalTransport {
-    fn host(&self) -> &str {
-        &self.host
-    }
-
-    async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
+    /// Runs a script, keeping at most `limit` bytes of its stdout and of its stderr. Past that
+    /// the script's process group is killed and the request fails: the output is never read
+    /// whole first and measured afterwards.
+    async fn run(&self, request: ExecRequest, limit: u64) -> Result<ExecOutput, TransportError> {
         let argv = shell_argv(request.become_.as_ref());
         let mut command = Command::new(&argv[0]);
         command
@@ -63,13 +63,31 @@ impl Transport for LocalTransport {
             let _ = stdin.write_all(&input).await;
             drop(stdin);
         });
-        let mut out_bytes = Vec::new();
-        let mut err_bytes = Vec::new();
-        tokio::try_join!(
-            tokio::io::AsyncReadExt::read_to_end(&mut stdout, &mut out_bytes),
-            tokio::io::AsyncReadExt::read_to_end(&mut stderr, &mut err_bytes),
-        )
-        .map_err(|e| self.io_error(e))?;
+        let read = tokio::try_join!(
+            read_capped(&mut stdout, limit, "stdout"),
+            read_capped(&mut stderr, limit, "stderr"),
+        );
+        let (out_bytes, err_bytes) = match read {
+            Ok(both) => both,
+            Err(failed) => {
+                // Closing our ends first: a writer we cannot signal (a sudo'd root process when
+                // etcdplay is not root) then gets EPIPE instead of blocking on a full pipe.
+                drop(stdout);
+                drop(stderr);
+                feeder.abort();
+                script.kill_group();
+                let _ = script.child.start_kill();
+                let _ = script.wait().await;
+                return Err(match failed {
+                    Capped::Io(e) => self.io_error(e),
+                    Capped::TooLarge(stream) => TransportError::OutputTooLarge {
+                        host: self.host.clone(),
+                        what: format!("the command's {stream}"),
+                        limit,
+                    },
+                });
+            }
+        };
         let status = script.wait().await.map_err(|e| self.io_error(e))?;
         let _ = feeder.await;
         let out = ExecOutput {
@@ -88,6 +106,45 @@ impl Transport for LocalTransport {
         }
         Ok(out)
     }
+}
+
+/// Why one output stream of a script could not be read whole.
+enum Capped {
+    Io(std::io::Error),
+    /// More than the limit arrived on this stream (`stdout` or `stderr`).
+    TooLarge(&'static str),
+}
+
+/// Reads `reader` to its end, holding no more than `limit` bytes: as soon as more arrive it
+/// stops reading and fails, so memory stays bounded whatever the script prints.
+async fn read_capped<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    limit: u64,
+    stream: &'static str,
+) -> Result<Vec<u8>, Capped> {
+    let mut kept = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = reader.read(&mut chunk).await.map_err(Capped::Io)?;
+        if n == 0 {
+            return Ok(kept);
+        }
+        if (kept.len() + n) as u64 > limit {
+            return Err(Capped::TooLarge(stream));
+        }
+        kept.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[async_trait]
+impl Transport for LocalTransport {
+    fn host(&self) -> &str {
+        &self.host
+    }
+
+    async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
+        self.run(request, MAX_EXEC_OUTPUT).await
+    }
 
     async fn put(&self, request: PutRequest) -> Result<(), TransportError> {
         let dest = request.dest.clone();
@@ -105,7 +162,10 @@ impl Transport for LocalTransport {
     async fn get(&self, path: &str, become_: Option<&Become>) -> Result<Vec<u8>, TransportError> {
         let mut req = ExecRequest::script(format!("cat -- {}", sh_quote(path)));
         req.become_ = become_.cloned();
-        let out = self.exec(req).await?;
+        let out = self
+            .run(req, MAX_GET_SIZE)
+            .await
+            .map_err(|e| too_large_names_file(e, path))?;
         if out.rc != 0 {
             return Err(TransportError::File {
                 host: self.host.clone(),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use openssh::{Child, ChildStdin, ChildStdout, Session, Stdio};
 use tokio::io::BufReader;
 
-use crate::shell_protocol::{ShellChannel, LOOP_SCRIPT};
+use crate::shell_protocol::{CallError, ShellChannel, LOOP_SCRIPT};
 use crate::ExecOutput;
 
 /// A remote shell ready to take requests.
@@ -49,9 +49,15 @@ impl RemoteShell {
         Ok(RemoteShell { channel, child })
     }
 
-    /// Runs one encoded request. After an error the shell must be dropped.
-    pub(crate) async fn call(&mut self, id: u64, frame: &[u8]) -> io::Result<ExecOutput> {
-        self.channel.call(id, frame).await
+    /// Runs one encoded request whose stdout and stderr may each be at most `limit` bytes.
+    /// After an error the shell must be dropped.
+    pub(crate) async fn call(
+        &mut self,
+        id: u64,
+        frame: &[u8],
+        limit: u64,
+    ) -> Result<ExecOutput, CallError> {
+        self.channel.call(id, frame, limit).await
     }
 
     /// Ends the remote loop by closing its stdin and waits for the channel to close.

@@ -115,6 +115,23 @@ const MAX_HEADER: usize = 256;
 const MAX_BANNER_LINES: usize = 200;
 const MAX_BANNER_LINE: usize = 4096;
 
+/// Why [`ShellChannel::call`] returned no answer. Either way the channel is out of step and
+/// must be discarded.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// The channel broke or the remote shell answered something unexpected.
+    Io(io::Error),
+    /// The answer announced more than `limit` bytes on `stream` (`stdout` or `stderr`); nothing
+    /// of it was read.
+    TooLarge { stream: &'static str, limit: u64 },
+}
+
+impl From<io::Error> for CallError {
+    fn from(e: io::Error) -> Self {
+        CallError::Io(e)
+    }
+}
+
 /// Why a request could not be framed; reported to the caller as invalid input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FrameError(pub(crate) String);
@@ -193,9 +210,16 @@ impl<W: AsyncWrite + Unpin, R: AsyncBufRead + Unpin> ShellChannel<W, R> {
         ))
     }
 
-    /// Sends one framed request (see [`encode_request`]) and reads its answer. An error leaves
-    /// the channel in an unknown state: the caller must discard it.
-    pub(crate) async fn call(&mut self, frame_id: u64, frame: &[u8]) -> io::Result<ExecOutput> {
+    /// Sends one framed request (see [`encode_request`]) and reads its answer, refusing one
+    /// that announces more than `limit` bytes of stdout or of stderr before reading (or
+    /// allocating for) any of it. An error leaves the channel in an unknown state: the caller
+    /// must discard it, which also ends the remote loop and whatever it still runs or sends.
+    pub(crate) async fn call(
+        &mut self,
+        frame_id: u64,
+        frame: &[u8],
+        limit: u64,
+    ) -> Result<ExecOutput, CallError> {
         self.writer.write_all(frame).await?;
         self.writer.flush().await?;
         let line = self.read_line(MAX_HEADER).await?;
@@ -211,13 +235,18 @@ impl<W: AsyncWrite + Unpin, R: AsyncBufRead + Unpin> ShellChannel<W, R> {
             (Some(m), Some(id), Some(rc), Some(out_len), Some(err_len))
                 if *m == self.marker && id == frame_id && fields.len() == 5 =>
             {
+                for (stream, len) in [("stdout", out_len), ("stderr", err_len)] {
+                    if len > limit {
+                        return Err(CallError::TooLarge { stream, limit });
+                    }
+                }
                 let stdout = self.read_exact_vec(out_len).await?;
                 let stderr = self.read_exact_vec(err_len).await?;
                 Ok(ExecOutput { rc, stdout, stderr })
             }
-            _ => Err(protocol_error(format!(
-                "unexpected answer from remote shell: {line:?}"
-            ))),
+            _ => {
+                Err(protocol_error(format!("unexpected answer from remote shell: {line:?}")).into())
+            }
         }
     }
 
@@ -300,7 +329,7 @@ mod tests {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let frame = encode_request(id, req).unwrap();
-        ch.call(id, &frame).await.unwrap()
+        ch.call(id, &frame, crate::MAX_EXEC_OUTPUT).await.unwrap()
     }
 
     #[tokio::test]
@@ -323,6 +352,40 @@ mod tests {
         drop(stdin);
         let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
         assert!(status.is_ok(), "the loop outlived its stdin");
+    }
+
+    async fn call(ch: &mut LocalChannel, id: u64, script: &str) -> Result<ExecOutput, CallError> {
+        let frame = encode_request(id, &ExecRequest::script(script)).unwrap();
+        ch.call(id, &frame, 10).await
+    }
+
+    /// An answer announcing more output than the caller accepts is refused from its header,
+    /// for stdout and for stderr alike; one of exactly the limit is taken.
+    #[tokio::test]
+    async fn an_answer_over_the_limit_is_refused_from_its_header() {
+        for (id, script, refused) in [
+            (101, "printf 0123456789; printf abcdefghij >&2", None),
+            (102, "printf 0123456789x", Some("stdout")),
+            (103, "printf 0123456789x >&2", Some("stderr")),
+        ] {
+            // A loop of its own each time: after a refusal the stream is out of step.
+            let (mut child, mut ch) = local_loop().await;
+            let dir = run(&mut ch, &ExecRequest::script("dirname \"$0\"")).await;
+            match (call(&mut ch, id, script).await, refused) {
+                (Ok(out), None) => assert_eq!((out.stdout.len(), out.stderr.len()), (10, 10)),
+                (Err(CallError::TooLarge { stream, limit }), Some(refused)) => {
+                    assert_eq!((stream, limit), (refused, 10))
+                }
+                (other, _) => panic!("{script}: {other:?}"),
+            }
+            let (stdin, _stdout) = ch.into_parts();
+            drop(stdin);
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            // Closing a loop that is still busy answering can race its lifeline's `rm -rf`
+            // (the loop empties its files, recreating them, right after the answer); that is
+            // not what this test is about, so whatever is left goes.
+            let _ = std::fs::remove_dir_all(dir.stdout_str().trim());
+        }
     }
 
     /// A frame cut short (the client died mid-request) must not run: half a script could do

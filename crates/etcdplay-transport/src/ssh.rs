@@ -15,15 +15,16 @@ use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
+use crate::error::too_large_names_file;
 use crate::remote_shell::RemoteShell;
 use crate::script::{atomic_put_script, put_script, sh_quote, shell_argv, sudo_wanted_password};
 use crate::shell_pool::ShellPool;
-use crate::shell_protocol::encode_request;
+use crate::shell_protocol::{encode_request, CallError};
 use crate::ssh_args::config_text;
 use crate::ssh_error_text::{describe_connect_error, error_chain};
 use crate::{
     Become, ExecOutput, ExecRequest, HostKeyChecking, PutRequest, SshOptions, Transport,
-    TransportError,
+    TransportError, MAX_EXEC_OUTPUT, MAX_GET_SIZE,
 };
 
 /// Uploads larger than this get their own channel instead of passing through a remote shell,
@@ -230,6 +231,48 @@ impl SshTransport {
         Ok(())
     }
 
+    /// Runs a script in a pooled remote shell; an answer announcing more than `limit` bytes of
+    /// stdout or of stderr is refused before any of it is read.
+    async fn run(&self, request: ExecRequest, limit: u64) -> Result<ExecOutput, TransportError> {
+        let session = self.session()?;
+        // Framing errors are caught before a shell is taken, so a bad request costs no shell.
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = encode_request(id, &request).map_err(|e| TransportError::Io {
+            host: self.host.clone(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, e.0),
+        })?;
+        let mut lease = self.pool.checkout(&session).await.map_err(|e| match e {
+            openssh::Error::Disconnected => self.unreachable("the connection was closed".into()),
+            e => self.unreachable(format!(
+                "could not start a remote shell: {}",
+                error_chain(&e)
+            )),
+        })?;
+        let out = match lease.shell.call(id, &frame, limit).await {
+            Ok(out) => out,
+            // The shell is dropped with the lease: its stream is out of step. Closing its
+            // channel makes the remote loop's lifeline kill whatever it still runs and remove
+            // its directory, the unread output included.
+            Err(CallError::TooLarge { stream, limit }) => {
+                drop(lease);
+                return Err(TransportError::OutputTooLarge {
+                    host: self.host.clone(),
+                    what: format!("the command's {stream}"),
+                    limit,
+                });
+            }
+            Err(CallError::Io(e)) => {
+                drop(lease);
+                return Err(self.broken(&session, "remote shell", e).await);
+            }
+        };
+        self.pool.checkin(lease);
+        if let Some(e) = self.become_refused(request.become_.as_ref(), out.rc, &out.stderr) {
+            return Err(e);
+        }
+        Ok(out)
+    }
+
     fn file_error(&self, path: &str, stderr: &[u8]) -> TransportError {
         TransportError::File {
             host: self.host.clone(),
@@ -246,33 +289,7 @@ impl Transport for SshTransport {
     }
 
     async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
-        let session = self.session()?;
-        // Framing errors are caught before a shell is taken, so a bad request costs no shell.
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = encode_request(id, &request).map_err(|e| TransportError::Io {
-            host: self.host.clone(),
-            source: io::Error::new(io::ErrorKind::InvalidInput, e.0),
-        })?;
-        let mut lease = self.pool.checkout(&session).await.map_err(|e| match e {
-            openssh::Error::Disconnected => self.unreachable("the connection was closed".into()),
-            e => self.unreachable(format!(
-                "could not start a remote shell: {}",
-                error_chain(&e)
-            )),
-        })?;
-        let out = match lease.shell.call(id, &frame).await {
-            Ok(out) => out,
-            // The shell is dropped with the lease: its stream is out of step.
-            Err(e) => {
-                drop(lease);
-                return Err(self.broken(&session, "remote shell", e).await);
-            }
-        };
-        self.pool.checkin(lease);
-        if let Some(e) = self.become_refused(request.become_.as_ref(), out.rc, &out.stderr) {
-            return Err(e);
-        }
-        Ok(out)
+        self.run(request, MAX_EXEC_OUTPUT).await
     }
 
     async fn put(&self, request: PutRequest) -> Result<(), TransportError> {
@@ -289,7 +306,10 @@ impl Transport for SshTransport {
     async fn get(&self, path: &str, become_: Option<&Become>) -> Result<Vec<u8>, TransportError> {
         let mut req = ExecRequest::script(format!("cat -- {}", sh_quote(path)));
         req.become_ = become_.cloned();
-        let out = self.exec(req).await?;
+        let out = self
+            .run(req, MAX_GET_SIZE)
+            .await
+            .map_err(|e| too_large_names_file(e, path))?;
         if out.rc != 0 {
             return Err(self.file_error(path, &out.stderr));
         }

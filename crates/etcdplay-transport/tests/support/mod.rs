@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use etcdplay_transport::{HostKeyChecking, SshOptions};
+use etcdplay_transport::{
+    ExecOutput, ExecRequest, HostKeyChecking, SshOptions, Transport, TransportError,
+};
 
 const SSHD: &str = "/usr/sbin/sshd";
 
@@ -279,5 +281,62 @@ impl SudoRule {
 impl Drop for SudoRule {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The process's peak resident set size so far, in KiB.
+pub(crate) fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status")
+}
+
+fn describe(res: &Result<ExecOutput, TransportError>) -> String {
+    match res {
+        Ok(out) => format!(
+            "succeeded with {} bytes of stdout and {} of stderr",
+            out.stdout.len(),
+            out.stderr.len()
+        ),
+        Err(e) => format!("failed: {e}"),
+    }
+}
+
+/// Runs `script`, which prints `printed` bytes to `stream` (far over the 64 MiB limit), and
+/// checks that the request fails with an error naming the host, the stream and the limit, and
+/// that the process's peak RSS stays under `max_peak_kib` (see `output_bound*.rs`).
+pub(crate) async fn refused_with_bounded_memory(
+    t: &dyn Transport,
+    script: &str,
+    stream: &str,
+    printed: u64,
+    max_peak_kib: u64,
+) {
+    let before = peak_rss_kib();
+    let started = Instant::now();
+    let res = t.exec(ExecRequest::script(script)).await;
+    let took = started.elapsed();
+    let peak = peak_rss_kib();
+    let outcome = describe(&res);
+    eprintln!(
+        "{}: {printed} bytes to {stream}: {outcome} after {took:.2?}; peak RSS {} MiB before, {} MiB after",
+        t.host(),
+        before / 1024,
+        peak / 1024
+    );
+    assert!(
+        peak < max_peak_kib,
+        "peak RSS {} MiB for {printed} bytes of {stream} ({outcome})",
+        peak / 1024
+    );
+    let message = match res {
+        Ok(_) => panic!("{printed} bytes of {stream} were accepted"),
+        Err(e) => e.to_string(),
+    };
+    for part in [t.host(), stream, "64 MiB"] {
+        assert!(message.contains(part), "{message:?} does not name {part:?}");
     }
 }
