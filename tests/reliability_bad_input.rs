@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{etcdplay, text};
+use common::{etcdplay, etcdplay_with_deadline, text};
 
 /// A listener standing in for a host's sshd; counts the connections it was offered.
 struct Probe {
@@ -375,4 +375,164 @@ fn a_release_url_without_a_checksum_is_refused_before_the_download() {
     assert!(all.contains("etcd_release_checksum is empty"), "{all}");
     assert!(!all.contains("Download the etcd release"), "{all}");
     assert!(!dir.path().join("etcd-release").exists());
+}
+
+fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+/// A file of `len` zero bytes that takes no disk space (the limit is checked against its
+/// size before anything is read).
+fn sparse(path: &Path, len: u64) {
+    std::fs::File::create(path)
+        .and_then(|f| f.set_len(len))
+        .expect("sparse file");
+}
+
+/// Files named on the command line or in a playbook that are not regular files, or larger than
+/// the 64 MiB etcdplay reads of YAML: refused at once with their path, before any host is
+/// contacted. Before, `-e @/dev/zero` grew memory without end and `-e @fifo` (a FIFO nobody
+/// writes) hung; each run here must end within seconds.
+#[test]
+fn special_and_oversized_input_files_are_refused_quickly_before_any_connection() {
+    let (dir, probe) = setup();
+    let d = dir.path();
+    write(
+        d,
+        "good.yml",
+        &format!("{HEAD}  tasks:\n    - command: echo hi\n"),
+    );
+    mkfifo(&d.join("fifo"));
+    sparse(&d.join("big.yml"), (64 << 20) + 1);
+    let deadline = Duration::from_secs(20);
+    let refused_quickly = |args: &[&str], code: i32, says: &[&str]| {
+        let started = Instant::now();
+        let out = etcdplay_with_deadline(d, args, deadline);
+        let took = started.elapsed();
+        let all = text(&out);
+        eprintln!("{args:?}: exit {:?} after {took:?}", out.status.code());
+        assert_eq!(out.status.code(), Some(code), "{args:?}:\n{all}");
+        for part in says {
+            assert!(
+                all.contains(part),
+                "{args:?}: does not say {part:?}:\n{all}"
+            );
+        }
+        assert!(!all.contains("PLAY ["), "{args:?}: a play started:\n{all}");
+        assert!(took < Duration::from_secs(5), "{args:?} took {took:?}");
+    };
+    let apply = |extra: &[&'static str], playbook: &'static str| -> Vec<&'static str> {
+        let mut args = vec!["apply", "-i", "hosts"];
+        args.extend_from_slice(extra);
+        args.push(playbook);
+        args
+    };
+    refused_quickly(
+        &apply(&["-e", "@/dev/zero"], "good.yml"),
+        5,
+        &["-e @/dev/zero", "not a regular file (a character device)"],
+    );
+    refused_quickly(
+        &apply(&["-e", "@fifo"], "good.yml"),
+        5,
+        &["-e @fifo", "not a regular file (a FIFO)"],
+    );
+    refused_quickly(
+        &apply(&["-e", "@big.yml"], "good.yml"),
+        5,
+        &["-e @big.yml", "larger than 64 MiB"],
+    );
+    // The inventory and the playbook themselves.
+    refused_quickly(
+        &["apply", "-i", "fifo", "good.yml"],
+        4,
+        &["fifo: cannot read inventory file: not a regular file (a FIFO)"],
+    );
+    refused_quickly(
+        &apply(&[], "fifo"),
+        4,
+        &["fifo", "not a regular file (a FIFO)"],
+    );
+    refused_quickly(
+        &apply(&[], "big.yml"),
+        4,
+        &["big.yml", "larger than 64 MiB"],
+    );
+    // vars_files, refused while the playbook loads (the engine reads them per host later).
+    write(
+        d,
+        "vars_files.yml",
+        &format!("{HEAD}  vars_files: [big.yml, fifo]\n  tasks:\n    - command: echo hi\n"),
+    );
+    refused_quickly(
+        &apply(&[], "vars_files.yml"),
+        4,
+        &[
+            "vars_files.yml:3:16: vars file `big.yml` cannot be read: larger than 64 MiB",
+            "vars_files.yml:3:25: vars file `fifo` cannot be read: not a regular file (a FIFO)",
+        ],
+    );
+    // group_vars of the inventory.
+    std::fs::create_dir_all(d.join("group_vars")).expect("mkdir");
+    std::fs::rename(d.join("big.yml"), d.join("group_vars/etcds.yml")).expect("mv");
+    refused_quickly(
+        &apply(&[], "good.yml"),
+        4,
+        &["group_vars/etcds.yml: cannot read file: larger than 64 MiB"],
+    );
+    assert_eq!(probe.contacts(), 0);
+}
+
+/// Files tasks read on the control node at run time (`copy`/`template` `src`, `include_vars`)
+/// that are not regular files fail their task quickly, naming the file, instead of hanging
+/// the run on a FIFO. The host is the control node itself (`ansible_connection=local`).
+#[test]
+fn special_files_read_by_tasks_fail_the_task_quickly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write(d, "hosts", "[etcds]\nlocal1 ansible_connection=local\n");
+    mkfifo(&d.join("fifo"));
+    let dest = d.join("out");
+    write(
+        d,
+        "tasks.yml",
+        &format!(
+            "{HEAD}  tasks:\n\
+             \x20   - copy: {{src: fifo, dest: {dest}}}\n      ignore_errors: true\n\
+             \x20   - template: {{src: fifo, dest: {dest}}}\n      ignore_errors: true\n\
+             \x20   - include_vars: fifo\n",
+            dest = dest.display()
+        ),
+    );
+    let started = Instant::now();
+    let out = etcdplay_with_deadline(
+        d,
+        &["apply", "-i", "hosts", "tasks.yml"],
+        Duration::from_secs(30),
+    );
+    let took = started.elapsed();
+    let all = text(&out);
+    eprintln!(
+        "tasks reading a FIFO: exit {:?} after {took:?}",
+        out.status.code()
+    );
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert_eq!(
+        all.matches("fifo: not a regular file (a FIFO); refused")
+            .count()
+            + all
+                .matches("fifo: cannot read template: not a regular file (a FIFO)")
+                .count()
+            + all
+                .matches("fifo: cannot read file: not a regular file (a FIFO)")
+                .count(),
+        3,
+        "{all}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(!dest.exists(), "something was written from a FIFO");
 }

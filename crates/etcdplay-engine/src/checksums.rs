@@ -14,7 +14,14 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
+use etcdplay_source::{open_regular, read_opened, ReadFileError};
 use sha1::Digest;
+
+/// The most etcdplay reads of a file it uploads (`copy`/`unarchive` `src`), which it holds in
+/// memory whole: far beyond any binary or archive etcdplay deploys (hundreds of MB), and the
+/// same bound as a file read back from a host (8 GiB), so that whatever `fetch` brought back
+/// can be uploaded again. Not the 64 MiB of YAML and templates.
+pub(crate) const MAX_UPLOAD_SOURCE: u64 = etcdplay_transport::MAX_GET_SIZE;
 
 fn sha1_hex(bytes: &[u8]) -> String {
     sha1::Sha1::digest(bytes)
@@ -80,14 +87,16 @@ impl ChecksumCache {
 
     /// The bytes of `path`: the copy another caller still holds when the file is the same
     /// version, else read now (under the lock, so hosts asking at once wait for one read).
-    pub(crate) fn read_shared(&self, path: &Path) -> std::io::Result<Arc<Vec<u8>>> {
-        let version = FileVersion::of(&std::fs::metadata(path)?);
+    /// Only a regular file of at most [`MAX_UPLOAD_SOURCE`] bytes is read.
+    pub(crate) fn read_shared(&self, path: &Path) -> Result<Arc<Vec<u8>>, ReadFileError> {
+        let (file, meta) = open_regular(path)?;
+        let version = FileVersion::of(&meta);
         let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(bytes) = shared.get(&version).and_then(Weak::upgrade) {
             return Ok(bytes);
         }
         shared.retain(|_, held| held.strong_count() > 0);
-        let bytes = Arc::new(std::fs::read(path)?);
+        let bytes = Arc::new(read_opened(file, &meta, path, MAX_UPLOAD_SOURCE)?);
         // Changed while being read: these bytes are handed out, but not as `version`.
         let after = std::fs::metadata(path).map(|m| FileVersion::of(&m)).ok();
         if after.as_ref() == Some(&version) && bytes.len() as u64 == version.size {
@@ -100,8 +109,10 @@ impl ChecksumCache {
     /// nor an earlier one knows this version of it. Hashing happens under the lock: the hosts
     /// that ask at the same time wait for the first one's result instead of all hashing the
     /// same file at once.
-    pub(crate) fn digest(&self, path: &Path) -> std::io::Result<(u64, String)> {
-        let version = FileVersion::of(&std::fs::metadata(path)?);
+    pub(crate) fn digest(&self, path: &Path) -> Result<(u64, String), ReadFileError> {
+        // Opened even when the sum is known: a FIFO or device is refused the same either way.
+        let (file, meta) = open_regular(path)?;
+        let version = FileVersion::of(&meta);
         let mut sums = self.sums.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(sum) = sums.get(&version) {
             return Ok((version.size, sum.clone()));
@@ -110,7 +121,7 @@ impl ChecksumCache {
             sums.insert(version.clone(), sum.clone());
             return Ok((version.size, sum));
         }
-        let bytes = std::fs::read(path)?;
+        let bytes = read_opened(file, &meta, path, MAX_UPLOAD_SOURCE)?;
         let sum = sha1_hex(&bytes);
         // Changed while being read: the sum is right for these bytes, but not for `version`.
         let after = std::fs::metadata(path).map(|m| FileVersion::of(&m)).ok();

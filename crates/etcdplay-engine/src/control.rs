@@ -5,9 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use etcdplay_modules::{ControlNode, ModuleError};
+use etcdplay_source::read_file;
 use etcdplay_template::{Templar, Vars};
 
 pub(crate) use crate::checksums::ChecksumCache;
+use crate::checksums::MAX_UPLOAD_SOURCE;
 
 /// One task's view of the control node.
 pub(crate) struct TaskControl<'a> {
@@ -73,9 +75,9 @@ impl TaskControl<'_> {
 impl ControlNode for TaskControl<'_> {
     fn read_local(&self, path: &str) -> Result<Vec<u8>, ModuleError> {
         let found = self.find("files", path)?;
-        std::fs::read(&found).map_err(|e| ModuleError::Control {
+        read_file(&found, MAX_UPLOAD_SOURCE).map_err(|e| ModuleError::Control {
             path: shown(&found),
-            message: e.to_string(),
+            message: e.problem.to_string(),
         })
     }
 
@@ -85,7 +87,7 @@ impl ControlNode for TaskControl<'_> {
             .read_shared(&found)
             .map_err(|e| ModuleError::Control {
                 path: shown(&found),
-                message: e.to_string(),
+                message: e.problem.to_string(),
             })
     }
 
@@ -95,7 +97,7 @@ impl ControlNode for TaskControl<'_> {
             .digest(&found)
             .map_err(|e| ModuleError::Control {
                 path: shown(&found),
-                message: e.to_string(),
+                message: e.problem.to_string(),
             })
     }
 

@@ -4,7 +4,10 @@
 //! `group[0]`, `group[1:]` subscripts; results in order of appearance without duplicates.
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::LazyLock;
+
+use etcdplay_source::{read_text_file, MAX_TEXT_FILE};
 
 use regex::Regex;
 
@@ -85,10 +88,10 @@ impl Inventory {
         }
         if let Some(limit) = limit {
             let parts = match limit.strip_prefix('@') {
-                Some(path) => std::fs::read_to_string(path)
+                Some(path) => read_text_file(Path::new(path), MAX_TEXT_FILE)
                     .map_err(|e| PatternError::LimitFile {
                         path: path.to_string(),
-                        message: e.to_string(),
+                        message: e.problem.to_string(),
                     })?
                     .lines()
                     .flat_map(split_pattern)

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use etcdplay_source::{load_yaml, Diagnostic, Diagnostics, NodeValue};
+use etcdplay_source::{load_yaml, read_file, Diagnostic, Diagnostics, NodeValue, MAX_TEXT_FILE};
 
 use crate::address::parse_address;
 use crate::ini::parse_ini;
@@ -118,12 +118,12 @@ fn parse_file(
 ) {
     let shown = path.display().to_string();
     data.current_source = Some(shown.clone());
-    let bytes = match std::fs::read(path) {
+    let bytes = match read_file(path, MAX_TEXT_FILE) {
         Ok(b) => b,
         Err(e) => {
             return diags.push(Diagnostic::whole_file(
                 shown,
-                format!("cannot read inventory file: {e}"),
+                format!("cannot read inventory file: {}", e.problem),
             ))
         }
     };

@@ -2,6 +2,8 @@
 //! ([`ModuleResult`], [`Diff`]). The shapes follow Ansible's so that `register:` variables,
 //! `changed_when:` and `--diff` output look the same to a playbook.
 
+use std::path::Path;
+
 use etcdplay_transport::Become;
 use serde_json::{Map, Value};
 
@@ -35,14 +37,15 @@ pub trait ControlNode: Send + Sync {
     fn write_local(&self, path: &str, bytes: &[u8]) -> Result<(), ModuleError>;
     /// Reads a plain control-node path, `None` if it does not exist (used by `fetch` to decide
     /// whether the local copy is already up to date). Unlike [`ControlNode::read_local`] the
-    /// path is not resolved against role directories.
+    /// path is not resolved against role directories. Only a regular file is read, and no more
+    /// than a fetch may bring back ([`etcdplay_transport::MAX_GET_SIZE`]).
     fn read_written(&self, path: &str) -> Result<Option<Vec<u8>>, ModuleError> {
-        match std::fs::read(path) {
+        match etcdplay_source::read_file(Path::new(path), etcdplay_transport::MAX_GET_SIZE) {
             Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(ModuleError::Control {
                 path: path.to_string(),
-                message: e.to_string(),
+                message: e.problem.to_string(),
             }),
         }
     }

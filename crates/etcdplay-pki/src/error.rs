@@ -19,6 +19,15 @@ pub enum PkiError {
         source: io::Error,
     },
 
+    /// A certificate or key file that is not a regular file, is too large, or cannot be read.
+    #[error("cannot read {}: {problem}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it (never its content).
+        problem: etcdplay_source::ReadProblem,
+    },
+
     /// The PKI directory exists but cannot be listed.
     #[error("PKI directory {} cannot be read: {source}", .path.display())]
     DirUnreadable {
@@ -169,6 +178,14 @@ pub enum PkiError {
 }
 
 impl PkiError {
+    /// Builds a [`PkiError::Read`] from the error of reading a file whole.
+    pub(crate) fn read(e: etcdplay_source::ReadFileError) -> Self {
+        Self::Read {
+            path: e.path,
+            problem: e.problem,
+        }
+    }
+
     /// Builds an [`PkiError::Io`] from an operation, a path and an I/O error.
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         Self::Io {

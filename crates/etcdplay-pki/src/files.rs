@@ -3,7 +3,7 @@
 //! with mode 0600 from the first byte.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,25 +23,28 @@ const GROUP_OTHER: u32 = 0o077;
 /// Distinguishes temporary files of concurrent writers inside one process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Reads a file that may be absent: `Ok(None)` when it does not exist.
+/// The most read of a certificate or key file: PEM files are a few KiB; this only keeps a
+/// FIFO, a device or a huge file from hanging or exhausting the run.
+const MAX_PEM_FILE: u64 = etcdplay_source::MAX_TEXT_FILE;
+
+/// Reads a file that may be absent: `Ok(None)` when it does not exist. Only a regular file.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, PkiError> {
-    match fs::read(path) {
+    match etcdplay_source::read_file(path, MAX_PEM_FILE) {
         Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(PkiError::io("read", path, e)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(PkiError::read(e)),
     }
 }
 
-/// Reads a private key file after checking, on the opened file itself, that neither group
-/// nor others can access it. Checking the open descriptor (not the path) means a file swapped
-/// in between the check and the read cannot slip through.
+/// Reads a private key file after checking, on the opened file itself, that it is a regular
+/// file and that neither group nor others can access it. Checking the open descriptor (not the
+/// path) means a file swapped in between the check and the read cannot slip through.
 pub(crate) fn read_key(path: &Path) -> Result<Option<String>, PkiError> {
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(PkiError::io("open", path, e)),
+    let (file, meta) = match etcdplay_source::open_regular(path) {
+        Ok(opened) => opened,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(PkiError::read(e)),
     };
-    let meta = file.metadata().map_err(|e| PkiError::io("stat", path, e))?;
     check_owner(path, &meta)?;
     let mode = meta.permissions().mode();
     if mode & GROUP_OTHER != 0 {
@@ -50,15 +53,14 @@ pub(crate) fn read_key(path: &Path) -> Result<Option<String>, PkiError> {
             mode: mode & 0o7777,
         });
     }
-    // Sized up front: a growing String would leave copies of the key in freed memory that
-    // nothing zeroizes.
-    let mut text = String::with_capacity(usize::try_from(meta.len()).unwrap_or(0) + 1);
-    file.read_to_string(&mut text).map_err(|e| {
-        // Do not let a UTF-8 error message echo file content; the io error kind is enough.
+    let bytes =
+        etcdplay_source::read_opened(file, &meta, path, MAX_PEM_FILE).map_err(PkiError::read)?;
+    // A fixed message: a UTF-8 error must not echo file content.
+    let text = String::from_utf8(bytes).map_err(|_| {
         PkiError::io(
             "read",
             path,
-            io::Error::new(e.kind(), "not a text PEM file"),
+            io::Error::new(io::ErrorKind::InvalidData, "not a text PEM file"),
         )
     })?;
     Ok(Some(text))

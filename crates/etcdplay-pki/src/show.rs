@@ -106,7 +106,7 @@ pub(crate) fn list(dir: &Path, now: OffsetDateTime) -> Result<Vec<CertInfo>, Pki
 }
 
 fn files_read(path: &Path) -> Result<Vec<u8>, PkiError> {
-    fs::read(path).map_err(|e| PkiError::io("read", path, e))
+    etcdplay_source::read_file(path, etcdplay_source::MAX_TEXT_FILE).map_err(PkiError::read)
 }
 
 /// Renders certificates as an aligned text table for `etcdplay pki show`.

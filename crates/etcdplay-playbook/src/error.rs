@@ -97,6 +97,13 @@ pub enum PlaybookError {
         name: String,
         looked_in: String,
     },
+    #[error("{what} `{name}` cannot be read: {problem}")]
+    FileUnreadable {
+        what: &'static str,
+        name: String,
+        /// An `etcdplay_source::ReadProblem`, shown (errors here are compared and cloned).
+        problem: String,
+    },
     #[error("`{key}` needs a name that is not a template (use `{dynamic}` for templated names)")]
     TemplatedImport { key: String, dynamic: &'static str },
     #[error("include cycle: `{file}` includes itself (through {chain})")]

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use etcdplay_source::{load_yaml, Diagnostic, Diagnostics, Node, Pos};
+use etcdplay_source::{
+    load_yaml, read_text_file, Diagnostic, Diagnostics, Node, Pos, MAX_TEXT_FILE,
+};
 
 use crate::model::{IncludeContext, Origin, RoleScope};
 use crate::{LoadOptions, ModuleCatalog, PlaybookError};
@@ -129,12 +131,12 @@ impl<'a> Loader<'a> {
     /// Reads a YAML file, reporting a syntax error or an unreadable file.
     pub(crate) fn read_yaml(&mut self, path: &Path) -> Option<Node> {
         let shown = show(path);
-        let text = match std::fs::read_to_string(path) {
+        let text = match read_text_file(path, MAX_TEXT_FILE) {
             Ok(t) => t,
             Err(e) => {
                 self.diags.push(Diagnostic::whole_file(
                     shown,
-                    format!("cannot read file: {e}"),
+                    format!("cannot read file: {}", e.problem),
                 ));
                 return None;
             }

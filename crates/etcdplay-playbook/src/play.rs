@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use etcdplay_source::{did_you_mean, Node, NodeValue};
+use etcdplay_source::{did_you_mean, open_regular, Node, NodeValue, ReadProblem, MAX_TEXT_FILE};
 use serde_json::Value;
 
 use crate::error::Hint;
@@ -325,14 +325,36 @@ impl Loader<'_> {
         Some(p)
     }
 
-    /// Literal `vars_files` must exist next to the playbook (or at their absolute path).
+    /// Literal `vars_files` must exist next to the playbook (or at their absolute path), and
+    /// be regular files the engine can read (at most `MAX_TEXT_FILE` bytes): it loads them per
+    /// host later and silently skips one it cannot read, so this is where such a file is
+    /// reported. Opened and measured here, not read.
     fn check_vars_files(&mut self, f: &FileCtx, files: &[String], node: &Node) {
         let items: Vec<&Node> = match node.as_seq() {
             Some(items) => items.iter().collect(),
             None => vec![node],
         };
         for (name, item) in files.iter().zip(items) {
-            if is_template(name) || f.playbook_dir.join(name).is_file() {
+            if is_template(name) {
+                continue;
+            }
+            let path = f.playbook_dir.join(name);
+            let problem = match open_regular(&path) {
+                Ok((_, meta)) if meta.len() <= MAX_TEXT_FILE => continue,
+                Ok(_) => Some(ReadProblem::TooLarge {
+                    limit: MAX_TEXT_FILE,
+                }),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => Some(e.problem),
+            }
+            .map(|p| p.to_string());
+            if let Some(problem) = problem {
+                let error = PlaybookError::FileUnreadable {
+                    what: "vars file",
+                    name: name.clone(),
+                    problem,
+                };
+                self.report(f, item.pos, error);
                 continue;
             }
             let looked_in = if f.playbook_dir.as_os_str().is_empty() {

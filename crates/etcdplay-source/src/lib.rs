@@ -1,10 +1,12 @@
 //! What every parser in etcdplay shares: a YAML loader that keeps the line and column of every
 //! node and resolves plain scalars the way Ansible's YAML 1.1 loader does (`yes`, `on`, `0644`),
 //! and the `file:line:col: message` diagnostics that let a parser report every problem at once
-//! instead of stopping at the first.
+//! instead of stopping at the first. And the one way a control-node file is read whole
+//! ([`read_file`]): regular files only, up to a limit.
 
 mod catalog;
 mod diagnostic;
+mod file;
 mod node;
 mod scalar;
 mod suggest;
@@ -12,6 +14,9 @@ mod yaml;
 
 pub use catalog::ModuleCatalog;
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use file::{
+    open_regular, read_file, read_opened, read_text_file, ReadFileError, ReadProblem, MAX_TEXT_FILE,
+};
 pub use node::{Node, NodeValue, Pos};
 pub use scalar::{parse_bool, resolve_plain};
 pub use suggest::did_you_mean;

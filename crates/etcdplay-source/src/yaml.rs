@@ -8,6 +8,7 @@ use std::path::Path;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
+use crate::file::{read_text_file, MAX_TEXT_FILE};
 use crate::scalar::resolve_plain;
 use crate::{Diagnostic, Node, NodeValue, Pos};
 
@@ -44,10 +45,12 @@ impl YamlError {
     }
 }
 
-/// Reads and parses a YAML file; any problem comes back as one diagnostic naming the file.
+/// Reads and parses a YAML file (a regular file of at most [`MAX_TEXT_FILE`] bytes); any
+/// problem comes back as one diagnostic naming the file.
 pub fn load_yaml_file(path: &Path, shown_as: &str) -> Result<Node, Diagnostic> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::whole_file(shown_as, format!("cannot read file: {e}")))?;
+    let text = read_text_file(path, MAX_TEXT_FILE).map_err(|e| {
+        Diagnostic::whole_file(shown_as, format!("cannot read file: {}", e.problem))
+    })?;
     load_yaml(&text).map_err(|e| e.in_file(shown_as))
 }
 

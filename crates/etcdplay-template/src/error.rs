@@ -66,12 +66,11 @@ pub enum TemplateError {
     /// A template file's rendering options (module arguments or `#jinja2:` line) are invalid.
     #[error("{origin}: {message}")]
     Options { origin: String, message: String },
-    /// A template file could not be read.
-    #[error("{path}: cannot read template: {source}")]
+    /// A template file could not be read (missing, not a regular file, too large).
+    #[error("{path}: cannot read template: {problem}")]
     Read {
         path: String,
-        #[source]
-        source: std::io::Error,
+        problem: etcdplay_source::ReadProblem,
     },
 }
 

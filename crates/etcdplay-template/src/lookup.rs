@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use etcdplay_source::{read_text_file, MAX_TEXT_FILE};
 use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
 
@@ -88,9 +89,10 @@ fn run(
             for term in &terms {
                 let path = find(dirs, "files", term)
                     .ok_or_else(|| fail(format!("The 'file' lookup had an issue accessing the file '{term}': file not found")))?;
-                let mut text = std::fs::read_to_string(&path).map_err(|e| {
+                let mut text = read_text_file(&path, MAX_TEXT_FILE).map_err(|e| {
                     fail(format!(
-                        "The 'file' lookup had an issue accessing the file '{term}': {e}"
+                        "The 'file' lookup had an issue accessing the file '{term}': {}",
+                        e.problem
                     ))
                 })?;
                 if rstrip {
@@ -144,8 +146,11 @@ fn run(
                         "the template file {term} could not be found for the lookup"
                     ))
                 })?;
-                let source = std::fs::read_to_string(&path).map_err(|e| {
-                    fail(format!("the template file {term} could not be read: {e}"))
+                let source = read_text_file(&path, MAX_TEXT_FILE).map_err(|e| {
+                    fail(format!(
+                        "the template file {term} could not be read: {}",
+                        e.problem
+                    ))
                 })?;
                 let value = render_native(&ctx.scope, &source, term)?;
                 out.push(Value::from(crate::render::output_text(&value)?));

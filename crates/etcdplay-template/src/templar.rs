@@ -10,6 +10,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use etcdplay_source::{read_text_file, MAX_TEXT_FILE};
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::{Value, ValueKind};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
@@ -112,9 +113,9 @@ impl Templar {
         syntax: &FileSyntax,
     ) -> Result<String, TemplateError> {
         let full = find_file(&self.inner.search_dirs, path).unwrap_or_else(|| path.to_path_buf());
-        let source = std::fs::read_to_string(&full).map_err(|source| TemplateError::Read {
+        let source = read_text_file(&full, MAX_TEXT_FILE).map_err(|e| TemplateError::Read {
             path: path.display().to_string(),
-            source,
+            problem: e.problem,
         })?;
         let name = path.display().to_string();
         let mut syntax = syntax.clone();
@@ -407,12 +408,12 @@ fn build_environment(
     env.set_unknown_method_callback(crate::methods::call_method);
     let loader_dirs = search_dirs.clone();
     env.set_loader(move |name| match find_file(&loader_dirs, Path::new(name)) {
-        Some(path) => std::fs::read_to_string(&path)
+        Some(path) => read_text_file(&path, MAX_TEXT_FILE)
             .map(|text| Some(crate::render::strip_collection_prefixes(&text).into_owned()))
             .map_err(|err| {
                 minijinja::Error::new(
                     minijinja::ErrorKind::InvalidOperation,
-                    format!("cannot read template {name}: {err}"),
+                    format!("cannot read template {name}: {}", err.problem),
                 )
             }),
         None => Ok(None),

@@ -2,11 +2,13 @@
 //! healthy and there is one leader. Also home of the pieces the other cluster actions share:
 //! reading `endpoints`/`ca`/`cert`/`key`/`timeout` arguments into a [`ClusterClient`].
 
+use std::path::Path;
 use std::time::Duration;
 
 use etcdplay_etcd::{
     cluster_problems, render_status_table, ClusterClient, EndpointStatus, EndpointTls, SecretKeyPem,
 };
+use etcdplay_source::{read_text_file, MAX_TEXT_FILE};
 use serde_json::{json, Map, Value};
 
 use crate::error::TaskError;
@@ -142,8 +144,9 @@ fn tls_from_args(
         (None, None, None) => Ok(None),
         (Some(ca), Some(cert), Some(key)) => {
             let read = |p: &str| {
-                std::fs::read_to_string(p)
-                    .map_err(|e| TaskError::Invalid(format!("{origin}: cannot read {p}: {e}")))
+                read_text_file(Path::new(p), MAX_TEXT_FILE).map_err(|e| {
+                    TaskError::Invalid(format!("{origin}: cannot read {p}: {}", e.problem))
+                })
             };
             let (ca_pem, client_cert_pem) = (read(&ca)?, read(&cert)?);
             // The key with the PKI directory's checks: owned by us, no group or other access.

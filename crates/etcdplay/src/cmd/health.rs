@@ -15,6 +15,7 @@ use etcdplay_etcd::client::{
     cluster_problems, render_status_table, ClusterClient, EndpointTls, SecretKeyPem,
 };
 use etcdplay_inventory::{ConnectionVars, Inventory};
+use etcdplay_source::{read_text_file, MAX_TEXT_FILE};
 use serde_json::Value;
 
 use crate::exit::ExitCode;
@@ -176,7 +177,8 @@ fn read_tls(dir: &Path) -> Result<EndpointTls, String> {
     let read = |name: &str| {
         let path = dir.join(name);
         // The error names the file, never its contents.
-        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+        read_text_file(&path, MAX_TEXT_FILE)
+            .map_err(|e| format!("cannot read {}: {}", path.display(), e.problem))
     };
     // The key with the same checks `apply` makes: owned by us, no group or other access.
     let key = etcdplay_pki::read_private_key(&dir.join(PKI_FILES[2])).map_err(|e| e.to_string())?;
