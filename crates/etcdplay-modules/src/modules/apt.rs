@@ -228,8 +228,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     };
     let wants_update = (update_cache || cache_valid_time > 0)
         && (cache_valid_time == 0 || cache_age > cache_valid_time);
+    // As in Ansible, refreshing the cache is the change only of a task that asks for nothing
+    // else; with packages, what happens to them decides.
+    let only_cache = wanted.is_empty() && deb.is_none() && upgrade_all == "no" && !autoremove;
     if wants_update {
-        res.changed = true;
+        res.changed = only_cache;
         if !ctx.call.check {
             if let Err(msg) = ctx.change(format!("{ENV}apt-get update -q\n")).await? {
                 return Ok(ModuleResult::fail(format!(
