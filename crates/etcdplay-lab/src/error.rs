@@ -45,6 +45,13 @@ pub enum LabError {
         log_tail: String,
     },
     /// A lab configuration whose names would not fit the system's limits.
+    #[error("cannot raise {name} to {want} for the lab's hosts ({source}): run `sysctl -w {name}={want}` as root")]
+    Limit {
+        name: String,
+        want: u64,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("bad lab configuration: {reason}")]
     BadConfig { reason: String },
     /// The base image is present but lacks something the lab relies on.

@@ -22,6 +22,8 @@ pub enum LabEvent {
     Stopping { host: String },
     /// A container did not power off in time and was killed.
     Killed { host: String },
+    /// A kernel limit was raised for the lab's hosts (`name: old -> new`).
+    LimitRaised { change: String },
 }
 
 impl fmt::Display for LabEvent {
@@ -38,6 +40,7 @@ impl fmt::Display for LabEvent {
                 write!(f, "{host}: answers SSH ({:.1}s)", took.as_secs_f64())
             }
             LabEvent::Stopping { host } => write!(f, "{host}: stopping"),
+            LabEvent::LimitRaised { change } => write!(f, "raised {change} for the lab's hosts"),
             LabEvent::Killed { host } => write!(f, "{host}: did not power off in time, killed"),
         }
     }

@@ -12,6 +12,7 @@ mod error;
 mod event;
 mod host;
 mod inventory;
+mod limits;
 mod lock;
 mod machine;
 mod manager;

@@ -97,6 +97,11 @@ impl LabManager {
         }
         let public_key = ensure_key(&config.key_path()).await?;
         let base = ensure_base(config, &public_key, system_mirror, &self.progress).await?;
+        // Hosts already up count too: the limits are per user, and every host runs as root.
+        let total = self.known_indexes().len().max(usize::from(count)) as u64;
+        for change in crate::limits::ensure_limits(total)? {
+            (self.progress)(&LabEvent::LimitRaised { change });
+        }
         ensure_bridge(config).await?;
         reap();
         let hosts: Vec<LabHost> = (1..=count).map(|k| self.host(k)).collect();
