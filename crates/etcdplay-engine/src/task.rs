@@ -796,13 +796,12 @@ impl PlayRun<'_> {
         } else {
             None
         };
-        if call.name == "setup" {
-            if let Some(Value::Object(facts)) = result.data.get("ansible_facts") {
-                let facts = facts.clone();
-                self.engine
-                    .shared
-                    .update_memory(host, |m| m.facts.extend(facts));
-            }
+        // Facts a module returns (setup's, getent's, ...) become the host's, as in Ansible.
+        if let Some(Value::Object(facts)) = result.data.get("ansible_facts") {
+            let facts = facts.clone();
+            self.engine
+                .shared
+                .update_memory(host, |m| m.facts.extend(facts));
         }
         Ok((result.to_json(), diff_text.filter(|d| !d.is_empty())))
     }

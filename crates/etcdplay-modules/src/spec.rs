@@ -280,6 +280,30 @@ pub(crate) const APT: &[ArgSpec] = &[
     a("allow_unauthenticated", Bool),
     a("lock_timeout", Int),
 ];
+pub(crate) const PING: &[ArgSpec] = &[a("data", Str)];
+pub(crate) const RAW: &[ArgSpec] = &[FREE_FORM, a("executable", Path)];
+pub(crate) const TEMPFILE: &[ArgSpec] = &[
+    a("state", Str),
+    a("path", Path),
+    a("prefix", Str),
+    a("suffix", Str),
+];
+pub(crate) const GETENT: &[ArgSpec] = &[
+    r("database", Str),
+    a("key", Str),
+    a("split", Str),
+    a("fail_key", Bool),
+    a("service", Str),
+];
+pub(crate) const SYSCTL: &[ArgSpec] = &[
+    ral("name", Str, &["key"]),
+    al("value", Str, &["val"]),
+    a("state", Str),
+    a("sysctl_file", Path),
+    a("sysctl_set", Bool),
+    a("reload", Bool),
+    a("ignoreerrors", Bool),
+];
 pub(crate) const PACKAGE: &[ArgSpec] = &[r("name", List), a("state", Str), a("use", Str)];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
 pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];

@@ -424,3 +424,79 @@ async fn setup_gathers_local_facts_in_one_exec() {
     );
     assert_eq!(env.host.reset(), (1, 0));
 }
+
+#[tokio::test]
+async fn ping_raw_tempfile_and_getent_on_the_local_host() {
+    let env = Env::new();
+    let r = env.run("ping", json!({})).await;
+    assert!(!r.changed && !r.failed && r.data["ping"] == "pong", "{r:?}");
+    assert!(env.run("ping", json!({"data": "crash"})).await.failed);
+
+    let r = env
+        .run("raw", json!({"_raw_params": "echo out; echo err >&2"}))
+        .await;
+    assert!(r.changed && !r.failed);
+    assert_eq!(
+        (r.data["stdout"].as_str(), r.data["rc"].as_i64()),
+        (Some("out\n"), Some(0))
+    );
+    assert!(
+        env.run("raw", json!({"_raw_params": "exit 4"}))
+            .await
+            .failed
+    );
+
+    let dir = env.p("tmp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let r = env
+        .run(
+            "tempfile",
+            json!({"path": dir, "suffix": ".conf", "state": "file"}),
+        )
+        .await;
+    let path = r.data["path"].as_str().unwrap().to_string();
+    assert!(
+        r.changed && path.starts_with(&format!("{dir}/ansible.")) && path.ends_with(".conf"),
+        "{path}"
+    );
+    assert!(std::path::Path::new(&path).is_file());
+    let r = env
+        .run("tempfile", json!({"path": dir, "state": "directory"}))
+        .await;
+    assert!(std::path::Path::new(r.data["path"].as_str().unwrap()).is_dir());
+
+    let r = env
+        .run("getent", json!({"database": "passwd", "key": "root"}))
+        .await;
+    assert_eq!(
+        r.data["ansible_facts"]["getent_passwd"]["root"][1], "0",
+        "{r:?}"
+    );
+    let r = env
+        .run(
+            "getent",
+            json!({"database": "passwd", "key": "no-such-user-etcdplay"}),
+        )
+        .await;
+    assert!(r.failed);
+}
+
+#[tokio::test]
+async fn sysctl_keeps_its_file_and_changes_nothing_twice() {
+    let env = Env::new();
+    let file = env.p("sysctl.conf");
+    std::fs::write(&file, "# managed\nvm.swappiness = 60\n").unwrap();
+    let args = json!({"name": "vm.swappiness", "value": 10, "sysctl_file": file, "sysctl_set": false, "reload": false});
+    let r = env.run("sysctl", args.clone()).await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "# managed\nvm.swappiness=10\n"
+    );
+    assert!(!env.run("sysctl", args).await.changed);
+    let absent =
+        json!({"name": "vm.swappiness", "state": "absent", "sysctl_file": file, "reload": false});
+    assert!(env.run("sysctl", absent.clone()).await.changed);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "# managed\n");
+    assert!(!env.run("sysctl", absent).await.changed);
+}
