@@ -135,6 +135,7 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     ),
     def("getent", &[], GETENT, host!(modules::small::getent), false),
     def("sysctl", &[], SYSCTL, host!(modules::sysctl::run), false),
+    def("replace", &[], REPLACE, host!(modules::replace::run), true),
     def("set_fact", &[], SET_FACT, Engine, false),
     def("etcd_pki", &[], ETCD_PKI, Engine, false),
     def("etcd_health", &[], ETCD_HEALTH, Engine, false),

@@ -304,6 +304,18 @@ pub(crate) const SYSCTL: &[ArgSpec] = &[
     a("reload", Bool),
     a("ignoreerrors", Bool),
 ];
+pub(crate) const REPLACE: &[ArgSpec] = &[
+    ral("path", Path, &["dest", "destfile", "name"]),
+    r("regexp", Str),
+    a("replace", Str),
+    a("after", Str),
+    a("before", Str),
+    a("backup", Bool),
+    a("encoding", Str),
+    MODE,
+    OWNER,
+    GROUP,
+];
 pub(crate) const PACKAGE: &[ArgSpec] = &[r("name", List), a("state", Str), a("use", Str)];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
 pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];

@@ -493,3 +493,25 @@ async fn copy_replaces_a_link_unless_told_to_follow_it() {
         .changed
     );
 }
+
+#[tokio::test]
+async fn replace_rewrites_every_match_once() {
+    let env = Env::new();
+    let conf = env.p("nginx.conf");
+    std::fs::write(&conf, "listen 80;\nlisten 8080;\n").unwrap();
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let args = json!({"path": conf, "regexp": r"^listen (\d+);$", "replace": r"listen 127.0.0.1:\1;"});
+    let r = env.run("replace", args.clone()).await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    assert_eq!(r.msg.as_deref(), Some("2 replacements made"));
+    assert_eq!(
+        std::fs::read_to_string(&conf).unwrap(),
+        "listen 127.0.0.1:80;\nlisten 127.0.0.1:8080;\n"
+    );
+    assert_eq!(mode_of(&conf), 0o640);
+    env.host.reset();
+    assert!(!env.run("replace", args).await.changed);
+    assert_eq!(env.host.reset(), (1, 0), "a no-change run is one probe");
+    let missing = json!({"path": env.p("nope"), "regexp": "x"});
+    assert!(env.run("replace", missing).await.failed);
+}

@@ -204,9 +204,14 @@ pub(crate) fn edit(text: &str, e: &LineEdit) -> Edited {
 
 /// Python's `match.expand(template)`: `\1`, `\g<1>`, `\g<name>`, and `\n`/`\t`/`\\` escapes.
 pub(crate) fn expand_backrefs(re: &Regex, subject: &str, template: &str) -> String {
-    let Some(caps) = re.captures(subject) else {
-        return template.to_string();
-    };
+    match re.captures(subject) {
+        Some(caps) => expand_captures(&caps, template),
+        None => template.to_string(),
+    }
+}
+
+/// [`expand_backrefs`] for one match's captures (`replace` expands every match).
+pub(crate) fn expand_captures(caps: &regex::Captures<'_>, template: &str) -> String {
     let group = |key: &str| -> String {
         let m = match key.parse::<usize>() {
             Ok(n) => caps.get(n),

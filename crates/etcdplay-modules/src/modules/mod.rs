@@ -12,6 +12,7 @@ pub(crate) mod get_url;
 pub(crate) mod group;
 pub(crate) mod lineinfile;
 pub(crate) mod package;
+pub(crate) mod replace;
 pub(crate) mod slurp;
 pub(crate) mod small;
 pub(crate) mod stat;
