@@ -136,6 +136,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     def("getent", &[], GETENT, host!(modules::small::getent), false),
     def("sysctl", &[], SYSCTL, host!(modules::sysctl::run), false),
     def("replace", &[], REPLACE, host!(modules::replace::run), true),
+    def(
+        "ini_file",
+        &[],
+        INI_FILE,
+        host!(modules::ini_file::run),
+        true,
+    ),
     def("set_fact", &[], SET_FACT, Engine, false),
     def("etcd_pki", &[], ETCD_PKI, Engine, false),
     def("etcd_health", &[], ETCD_HEALTH, Engine, false),
@@ -166,8 +173,14 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     def("import_role", &[], INCLUDE_ROLE, Engine, false),
 ];
 
-/// Collections whose prefix is stripped: `ansible.builtin.copy` is `copy`.
-const COLLECTIONS: &[&str] = &["ansible.builtin.", "ansible.legacy.", "ansible.posix."];
+/// Collections whose prefix is stripped: `ansible.builtin.copy` is `copy` (`sysctl` lives in
+/// ansible.posix, `ini_file` in community.general).
+const COLLECTIONS: &[&str] = &[
+    "ansible.builtin.",
+    "ansible.legacy.",
+    "ansible.posix.",
+    "community.general.",
+];
 
 /// The module `name` (any spelling) is, if etcdplay knows it.
 pub(crate) fn lookup(name: &str) -> Option<&'static ModuleDef> {

@@ -316,6 +316,20 @@ pub(crate) const REPLACE: &[ArgSpec] = &[
     OWNER,
     GROUP,
 ];
+pub(crate) const INI_FILE: &[ArgSpec] = &[
+    ral("path", Path, &["dest"]),
+    a("section", Str),
+    a("option", Str),
+    a("value", Str),
+    a("state", Str),
+    a("no_extra_spaces", Bool),
+    a("allow_no_value", Bool),
+    a("create", Bool),
+    a("backup", Bool),
+    MODE,
+    OWNER,
+    GROUP,
+];
 pub(crate) const PACKAGE: &[ArgSpec] = &[r("name", List), a("state", Str), a("use", Str)];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
 pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];

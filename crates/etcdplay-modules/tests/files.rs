@@ -500,7 +500,8 @@ async fn replace_rewrites_every_match_once() {
     let conf = env.p("nginx.conf");
     std::fs::write(&conf, "listen 80;\nlisten 8080;\n").unwrap();
     std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let args = json!({"path": conf, "regexp": r"^listen (\d+);$", "replace": r"listen 127.0.0.1:\1;"});
+    let args =
+        json!({"path": conf, "regexp": r"^listen (\d+);$", "replace": r"listen 127.0.0.1:\1;"});
     let r = env.run("replace", args.clone()).await;
     assert!(r.changed && !r.failed, "{r:?}");
     assert_eq!(r.msg.as_deref(), Some("2 replacements made"));
@@ -514,4 +515,35 @@ async fn replace_rewrites_every_match_once() {
     assert_eq!(env.host.reset(), (1, 0), "a no-change run is one probe");
     let missing = json!({"path": env.p("nope"), "regexp": "x"});
     assert!(env.run("replace", missing).await.failed);
+}
+
+#[tokio::test]
+async fn ini_file_sets_and_removes_options() {
+    let env = Env::new();
+    let ini = env.p("app.ini");
+    std::fs::write(&ini, "[main]\nname = a\n").unwrap();
+    let set = json!({"path": ini, "section": "main", "option": "port", "value": "80"});
+    assert!(
+        env.run("community.general.ini_file", set.clone())
+            .await
+            .changed
+    );
+    assert_eq!(
+        std::fs::read_to_string(&ini).unwrap(),
+        "[main]\nname = a\nport = 80\n"
+    );
+    assert!(!env.run("ini_file", set).await.changed);
+    let fresh = env.p("new/created.ini");
+    let r = env
+        .run(
+            "ini_file",
+            json!({"path": fresh, "section": "s", "option": "k", "value": "v"}),
+        )
+        .await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    assert_eq!(std::fs::read_to_string(&fresh).unwrap(), "[s]\nk = v\n");
+    let gone = json!({"path": ini, "section": "main", "state": "absent"});
+    assert!(env.run("ini_file", gone.clone()).await.changed);
+    assert_eq!(std::fs::read_to_string(&ini).unwrap(), "");
+    assert!(!env.run("ini_file", gone).await.changed);
 }

@@ -10,6 +10,7 @@ pub(crate) mod fetch;
 pub(crate) mod file;
 pub(crate) mod get_url;
 pub(crate) mod group;
+pub(crate) mod ini_file;
 pub(crate) mod lineinfile;
 pub(crate) mod package;
 pub(crate) mod replace;
