@@ -11,6 +11,7 @@ mod engine;
 mod error;
 mod etcd;
 mod events;
+mod extension;
 mod inventory;
 mod options;
 mod play;
@@ -25,7 +26,10 @@ mod varsfile;
 pub use catalog::EngineCatalog;
 pub use connect::{ConnectTarget, ConnectionKind, Connector, LocalConnector};
 pub use engine::Engine;
-pub use error::EngineError;
+pub use error::{ConnectError, ContextError, EngineError};
 pub use events::{HostEvent, HostStats, HostStatus, Reporter, Stats, TaskKindLabel, TimingEntry};
+pub use extension::{
+    EngineExtension, ExtensionError, HostAction, Preflight, RestartHandler, RunContext, TaskContext,
+};
 pub use inventory::InventoryView;
 pub use options::{LeftoverMembership, RunOptions};

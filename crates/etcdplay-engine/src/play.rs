@@ -15,10 +15,11 @@ use serde_json::{Map, Value};
 use crate::engine::EngineInner;
 use crate::error::TaskError;
 use crate::events::{HostEvent, HostStatus, TaskKindLabel};
+use crate::extension::{PlayTask, Preflight};
 use crate::redundant_restart::RestartLedger;
 use crate::scope::{RoleFrame, TaskScope};
 use crate::tags::should_run;
-use crate::task::Outcome;
+use crate::task::{outcome_of, Outcome};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -695,11 +696,12 @@ impl<'a> PlayRun<'a> {
         } else {
             active
         };
-        // Before the guard's probes: answers read ahead for other tasks must not serve them.
+        // Before the extension's preflight probes: answers read ahead for other tasks must not
+        // serve them.
         for h in active {
             self.engine.read_ahead.entering(h, task);
         }
-        if let Some(failed) = crate::etcd::guard::preflight(self, task, call, scope, active).await {
+        if let Some(failed) = self.preflight(task, call, scope, active).await {
             self.engine.reporter.task_end();
             return failed;
         }
@@ -780,6 +782,37 @@ impl<'a> PlayRun<'a> {
             }
         }
         failed
+    }
+
+    /// What the engine's extension says before `task` starts on `active` (see `extension/`):
+    /// `Some(failed hosts)` when it stopped the task on every host, each with its event.
+    async fn preflight(
+        &self,
+        task: &Task,
+        call: &etcdplay_playbook::ModuleCall,
+        scope: &TaskScope,
+        active: &[String],
+    ) -> Option<Vec<String>> {
+        let started = std::time::Instant::now();
+        let ctx = PlayTask {
+            run: self,
+            task,
+            call,
+            scope,
+        };
+        match self.engine.extension.preflight(&ctx, active).await {
+            Preflight::Proceed => None,
+            Preflight::Stop(events) => {
+                let outcomes: Vec<(String, Outcome)> = events
+                    .iter()
+                    .map(|e| (e.host.clone(), outcome_of(e.status)))
+                    .collect();
+                for event in events {
+                    self.emit(event, started);
+                }
+                Some(self.settle(&outcomes, scope))
+            }
+        }
     }
 
     /// Books the outcomes of a task into stats and host states; returns the hosts that failed.
@@ -974,10 +1007,8 @@ impl<'a> PlayRun<'a> {
         let mut keep = Vec::new();
         let mut skipped = Vec::new();
         for host in active {
-            let args = crate::etcd::lost_restart::rendered_args(
-                self, host, scope, task, &call.args, &origin,
-            );
-            match crate::redundant_restart::restarted_unit(module, &args) {
+            let args = self.handler_args(host, scope, task, &call.args, &origin);
+            match self.restarted_unit(module, &args) {
                 Some(unit)
                     if self.restarts.already_restarted(
                         host,

@@ -16,6 +16,7 @@ use crate::connect::{ConnectTarget, ConnectionKind};
 use crate::control::TaskControl;
 use crate::error::TaskError;
 use crate::events::{HostEvent, HostStatus};
+use crate::extension::HostAction;
 use crate::play::PlayRun;
 use crate::scope::TaskScope;
 
@@ -219,6 +220,24 @@ impl PlayRun<'_> {
         Ok(Some(Become { user }))
     }
 
+    /// The task's `delegate_to` (own, else inherited from blocks and roles) rendered with
+    /// `vars`, if it has one.
+    pub(crate) fn delegate_of(
+        &self,
+        task: &Task,
+        scope: &TaskScope,
+        vars: &Vars,
+    ) -> Result<Option<String>, TaskError> {
+        match scope.resolve(task, self.play).delegate_to {
+            Some(d) => Ok(Some(self.engine.templar.render_string(
+                &d,
+                &task.origin.to_string(),
+                vars,
+            )?)),
+            None => Ok(None),
+        }
+    }
+
     /// Runs `task` on `host` and reports it: the task's keywords and loop are worked out, then
     /// it runs once ([`PlayRun::run_once_on_host`]) or once per item
     /// ([`PlayRun::run_items_on_host`]).
@@ -241,20 +260,9 @@ impl PlayRun<'_> {
         };
         let no_log = flag_or_false(&keywords.no_log);
         let ignore_errors = flag_or_false(&keywords.ignore_errors);
-        let delegate = match keywords.delegate_to {
-            Some(d) => match self.engine.templar.render_string(&d, &origin, &vars) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    return self.report_error(
-                        host,
-                        None,
-                        TaskError::from(e),
-                        ignore_errors,
-                        started,
-                    )
-                }
-            },
-            None => None,
+        let delegate = match self.delegate_of(task, scope, &vars) {
+            Ok(d) => d,
+            Err(e) => return self.report_error(host, None, e, ignore_errors, started),
         };
         let items = match &task.loop_ {
             None => None,
@@ -726,7 +734,8 @@ impl PlayRun<'_> {
         }
     }
 
-    /// One run of the task's action on the host: engine-level actions here, host modules
+    /// One run of the task's action on the host: the engine's own actions and the extension's
+    /// control-node actions first, then the extension's host actions, then host modules
     /// through the transport.
     async fn execute(
         &self,
@@ -742,27 +751,26 @@ impl PlayRun<'_> {
         if let Some(result) = builtin::run(self, call, &args, host, vars, task).await? {
             return Ok((result, None));
         }
+        let extension = self.engine.extension.as_ref();
+        if let Some(result) = extension
+            .control_action(self, &call.name, &args, &origin)
+            .await
+        {
+            return Ok((result?, None));
+        }
         let target = self.target(host, task, vars, delegate)?;
         let become_ = self.become_of(task, scope, vars, &target)?;
-        let transport = self
-            .engine
-            .pool
-            .get(&target)
-            .await
-            .map_err(TaskError::Unreachable)?;
+        let transport = self.engine.pool.get(&target).await?;
         let (check, diff) = self.check_and_diff(task, scope, vars, &origin)?;
-        let ctx = crate::etcd::HostActionCtx {
+        let action = HostAction {
             host,
             transport: transport.as_ref(),
             become_: become_.as_ref(),
             check,
             origin: &origin,
         };
-        if let Some(result) = crate::etcd::run_host_action(&ctx, &call.name, &args).await? {
-            return Ok((result, None));
-        }
-        if let Some(blocked) = crate::etcd::guard::before_module(&ctx, &call.name, &args).await? {
-            return Ok((blocked, None));
+        if let Some(result) = extension.host_action(&action, &call.name, &args).await {
+            return Ok((result?, None));
         }
         let control = self.task_control(scope, vars);
         let module_call = etcdplay_modules::ModuleCall {
@@ -970,7 +978,7 @@ fn status_of(failed: bool, changed: bool, skipped: bool, ignore: bool) -> HostSt
     }
 }
 
-fn outcome_of(status: HostStatus) -> Outcome {
+pub(crate) fn outcome_of(status: HostStatus) -> Outcome {
     match status {
         HostStatus::Ok => Outcome::Ok,
         HostStatus::Changed => Outcome::Changed,

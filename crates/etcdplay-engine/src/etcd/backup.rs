@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use super::guard::HostCheck;
 use super::unitfile::ClientTls;
-use crate::play::PlayRun;
+use crate::extension::RunContext;
 
 /// Where backups live on the hosts.
 pub(crate) const HOST_BACKUP_DIR: &str = "/var/backups/etcdplay";
@@ -554,8 +554,8 @@ fn stderr_tail(out: &ExecOutput) -> String {
 }
 
 /// The control node's PKI directory, when it exists (never created here).
-fn control_pki(run: &PlayRun<'_>) -> Option<PathBuf> {
-    let inventory = run.engine.options.inventory_dir.as_deref()?;
+fn control_pki(run: &dyn RunContext) -> Option<PathBuf> {
+    let inventory = run.options().inventory_dir.as_deref()?;
     let dir = etcdplay_pki::PkiDir::default_path(inventory);
     dir.is_dir().then_some(dir)
 }
@@ -672,7 +672,7 @@ async fn remove_upload(c: &HostCheck, upload: &Upload) -> Result<(), BackupError
 /// Takes the snapshot of a running member; the path on the host and a note on the
 /// certificate used.
 async fn snapshot(
-    run: &PlayRun<'_>,
+    run: &dyn RunContext,
     c: &HostCheck,
     path: &str,
 ) -> Result<Option<String>, BackupError> {
@@ -765,7 +765,7 @@ async fn snapshot(
 /// Backs up one member (see the module notes) and verifies the backup on the host and its
 /// copy under `<inventory dir>/backups/<host>/`.
 pub(crate) async fn backup(
-    run: &PlayRun<'_>,
+    run: &dyn RunContext,
     c: &HostCheck,
     stamp: u64,
 ) -> Result<Backup, BackupError> {
@@ -845,8 +845,7 @@ pub(crate) async fn backup(
             source,
         })?;
     let dir = run
-        .engine
-        .options
+        .options()
         .inventory_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("."))

@@ -19,8 +19,8 @@ use etcdplay_transport::{Become, ExecRequest, Transport};
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
-use super::HostActionCtx;
-use crate::error::TaskError;
+use super::error::ActionError;
+use crate::extension::HostAction;
 
 /// WAL read-ahead: large, because each block is one round trip to the host.
 const BLOCK_SIZE: usize = 8 << 20;
@@ -223,20 +223,20 @@ fn list_arg(v: Option<&Value>) -> Vec<String> {
 }
 
 /// The plan from the task's `peer_urls` and `scheme` arguments.
-fn plan_of(args: &Map<String, Value>, origin: &str) -> Result<PeerPlan, TaskError> {
+fn plan_of(args: &Map<String, Value>, origin: &str) -> Result<PeerPlan, ActionError> {
     let urls = list_arg(args.get("peer_urls"));
     let scheme = match args.get("scheme").and_then(Value::as_str) {
         None | Some("") => None,
         Some("http") => Some(PeerScheme::Http),
         Some("https") => Some(PeerScheme::Https),
         Some(other) => {
-            return Err(TaskError::Invalid(format!(
+            return Err(ActionError::Invalid(format!(
                 "{origin}: data_dir_scheme_check: scheme '{other}' is not http or https"
             )))
         }
     };
     if urls.is_empty() && scheme.is_none() {
-        return Err(TaskError::Invalid(format!(
+        return Err(ActionError::Invalid(format!(
             "{origin}: data_dir_scheme_check needs 'peer_urls' or 'scheme'"
         )));
     }
@@ -252,15 +252,15 @@ fn plan_of(args: &Map<String, Value>, origin: &str) -> Result<PeerPlan, TaskErro
 }
 
 pub(crate) async fn run(
-    ctx: &HostActionCtx<'_>,
+    ctx: &HostAction<'_>,
     args: &Map<String, Value>,
-) -> Result<Value, TaskError> {
+) -> Result<Value, ActionError> {
     let data_dir = args
         .get("data_dir")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| {
-            TaskError::Invalid(format!(
+            ActionError::Invalid(format!(
                 "{}: data_dir_scheme_check needs 'data_dir'",
                 ctx.origin
             ))
@@ -273,7 +273,7 @@ pub(crate) async fn run(
         None | Some("block") => false,
         Some("report") => true,
         Some(other) => {
-            return Err(TaskError::Invalid(format!(
+            return Err(ActionError::Invalid(format!(
                 "{}: data_dir_scheme_check: mode '{other}' is not block or report",
                 ctx.origin
             )))

@@ -10,10 +10,8 @@
 //! acted on by `lost_restart.rs`).
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use etcdplay_etcd::{PeerPlan, Verdict};
-use etcdplay_playbook::{ModuleCall, Task};
 use etcdplay_transport::{Become, ExecRequest, Transport};
 use futures::future::join_all;
 use serde_json::{Map, Value};
@@ -21,14 +19,8 @@ use serde_json::{Map, Value};
 use super::datadir::{read_remote, result_json, Finding, RemoteRead};
 use super::stale::{config_inputs, parse_stat, show_script, stat_script, ServiceState, Staleness};
 use super::unitfile::{parse_env_file, raw_settings, EtcdSettings, ServiceUnit};
-use super::HostActionCtx;
-use crate::connect::ConnectTarget;
-use crate::error::TaskError;
-use crate::events::{HostEvent, HostStatus};
-use crate::options::LeftoverMembership;
-use crate::play::PlayRun;
-use crate::scope::TaskScope;
-use crate::task::Outcome;
+use crate::extension::{Preflight, TaskContext};
+use crate::{ConnectTarget, HostEvent, HostStatus, LeftoverMembership};
 
 /// What the guard found on one host whose unit runs etcd.
 pub(crate) struct HostCheck {
@@ -62,26 +54,12 @@ impl HostCheck {
     }
 }
 
-/// Whether `call` starts, restarts or reloads a unit: returns the rendered unit name and state.
-fn starting_unit(
-    run: &PlayRun<'_>,
-    call: &ModuleCall,
-    vars: &etcdplay_template::Vars,
-) -> Option<(String, String)> {
-    let module = etcdplay_modules::canonical_name(&call.name).unwrap_or(call.name.as_str());
-    if !matches!(module, "systemd" | "service" | "systemd_service") {
+/// Whether a task running `action` with (templated) `args` starts, restarts or reloads a
+/// unit: the unit's name and the requested state.
+fn starting_unit(action: &str, args: &Map<String, Value>) -> Option<(String, String)> {
+    if !is_systemd(action) {
         return None;
     }
-    let origin = call.args_origin.to_string();
-    let args =
-        match run
-            .engine
-            .templar
-            .template_value(&Value::Object(call.args.clone()), &origin, vars)
-        {
-            Ok(Value::Object(m)) => m,
-            _ => return None, // the task itself reports a template error
-        };
     let state = args.get("state").and_then(Value::as_str)?;
     if !matches!(state, "started" | "restarted" | "reloaded") {
         return None;
@@ -93,25 +71,10 @@ fn starting_unit(
     Some((name.to_string(), state.to_string())).filter(|(n, _)| !n.is_empty())
 }
 
-/// Whether the task's `when` holds on this host (errors count as "runs": the task reports them).
-fn runs_here(
-    run: &PlayRun<'_>,
-    task: &Task,
-    scope: &TaskScope,
-    vars: &etcdplay_template::Vars,
-) -> bool {
-    let origin = task.origin.to_string();
-    scope
-        .when
-        .iter()
-        .map(|c| (c.expr.as_str(), c.origin.to_string()))
-        .chain(task.when.iter().map(|e| (e.as_str(), origin.clone())))
-        .all(|(expr, origin)| {
-            run.engine
-                .templar
-                .eval_condition(expr, &origin, vars)
-                .unwrap_or(true)
-        })
+/// Whether `action` is the systemd module under one of its names.
+fn is_systemd(action: &str) -> bool {
+    let module = etcdplay_modules::canonical_name(action).unwrap_or(action);
+    matches!(module, "systemd" | "service" | "systemd_service")
 }
 
 /// Root for reading data dirs and unit files unless the login user already is root.
@@ -166,16 +129,14 @@ fn unit_settings_script(unit: &str) -> String {
     )
 }
 
-/// The first request the guard's check of a task sends (through `target`, with the task's
-/// `vars`, on a host where its `when:` holds) before the task starts a unit, for the
-/// read-ahead: it only reads.
+/// The first request the guard's check of a task running `action` with (templated) `args`
+/// sends through `target` before the task starts a unit, for the read-ahead: it only reads.
 pub(crate) fn first_probe(
-    run: &PlayRun<'_>,
-    call: &ModuleCall,
-    vars: &etcdplay_template::Vars,
+    action: &str,
+    args: &Map<String, Value>,
     target: &ConnectTarget,
 ) -> Option<ExecRequest> {
-    let (unit, _) = starting_unit(run, call, vars)?;
+    let (unit, _) = starting_unit(action, args)?;
     Some(ExecRequest {
         script: unit_settings_script(&unit),
         become_: root_become(target.user.as_deref()),
@@ -251,30 +212,25 @@ async fn staleness(
 }
 
 /// Checks one host; `Ok(None)` when the task does not start an etcd unit there.
-async fn check_host(
-    run: &PlayRun<'_>,
-    task: &Task,
-    call: &ModuleCall,
-    scope: &TaskScope,
-    host: &str,
-) -> Result<Option<HostCheck>, String> {
-    let vars = run.task_vars(host, scope, Some(task));
-    if !runs_here(run, task, scope, &vars) {
+async fn check_host(ctx: &dyn TaskContext, host: &str) -> Result<Option<HostCheck>, String> {
+    let vars = ctx.vars(host);
+    // A condition that cannot be evaluated counts as holding: the task reports the error.
+    if !ctx.conditions_hold(&vars).unwrap_or(true) {
         return Ok(None);
     }
-    let Some((unit, state)) = starting_unit(run, call, &vars) else {
+    // Arguments that do not render: the task itself reports the template error.
+    let Ok(args) = ctx.module_args(&vars) else {
         return Ok(None);
     };
-    let origin = task.origin.to_string();
-    let delegate = match scope.resolve(task, run.play).delegate_to {
-        Some(d) => run.engine.templar.render_string(&d, &origin, &vars).ok(),
-        None => None,
+    let Some((unit, state)) = starting_unit(&ctx.call().name, &args) else {
+        return Ok(None);
     };
+    let delegate = ctx.delegate_to(&vars).ok().flatten();
     // Where the unit would be started; unreachable hosts are left to the task to report.
-    let Ok(target) = run.target(host, task, &vars, delegate.as_deref()) else {
+    let Ok(target) = ctx.target(host, &vars, delegate.as_deref()) else {
         return Ok(None);
     };
-    let Ok(transport) = run.engine.pool.get(&target).await else {
+    let Ok(transport) = ctx.run().transport(&target).await else {
         return Ok(None);
     };
     let become_ = root_become(target.user.as_deref());
@@ -296,7 +252,7 @@ async fn check_host(
         become_.as_ref(),
         &found.settings.data_dir,
         found.settings.wal_dir.as_deref(),
-        run.engine.options.check,
+        ctx.run().options().check,
     );
     let (stale, read) = futures::join!(stale, read);
     let EtcdUnit {
@@ -318,24 +274,16 @@ async fn check_host(
     }))
 }
 
-/// Before a task runs on any host: `Some(failed hosts)` when the guard stopped the task on
+/// Before a task runs on any host: [`Preflight::Stop`] when the guard stopped the task on
 /// every host of the play (the task then does not run anywhere).
-pub(crate) async fn preflight(
-    run: &PlayRun<'_>,
-    task: &Task,
-    call: &ModuleCall,
-    scope: &TaskScope,
-    hosts: &[String],
-) -> Option<Vec<String>> {
-    let module = etcdplay_modules::canonical_name(&call.name).unwrap_or(call.name.as_str());
-    if !matches!(module, "systemd" | "service" | "systemd_service") {
-        return None;
+pub(crate) async fn preflight(ctx: &dyn TaskContext, hosts: &[String]) -> Preflight {
+    if !is_systemd(&ctx.call().name) {
+        return Preflight::Proceed;
     }
-    let started = Instant::now();
     let results = join_all(
         hosts
             .iter()
-            .map(|h| async move { (h.clone(), check_host(run, task, call, scope, h).await) }),
+            .map(|h| async move { (h.clone(), check_host(ctx, h).await) }),
     )
     .await;
     let mut checks = Vec::new();
@@ -348,10 +296,10 @@ pub(crate) async fn preflight(
         }
     }
     if checks.iter().all(|c| c.verdict == Verdict::Pass) && errors.is_empty() {
-        super::lost_restart::renotify(run, &checks);
-        return None;
+        super::lost_restart::renotify(ctx, &checks);
+        return Preflight::Proceed;
     }
-    match run.engine.options.leftover_membership {
+    match ctx.run().options().leftover_membership {
         LeftoverMembership::Block => {}
         mode => {
             // Only a readable, understood contradiction is repaired; anything unreadable
@@ -361,26 +309,30 @@ pub(crate) async fn preflight(
                     .iter()
                     .all(|c| !matches!(c.verdict, Verdict::CannotVerify { .. }));
             if understood {
-                match super::migrate::resolve(run, mode, &checks).await {
-                    Ok(()) => return None,
+                match super::migrate::resolve(ctx.run(), mode, &checks).await {
+                    Ok(()) => return Preflight::Proceed,
                     Err(e) => {
                         let msg = format!(
                             "--leftover-membership {}: {e}\n  etcd was not started on {}; backups already made stay in /var/backups/etcdplay on the hosts and in backups/ beside the inventory; no data dir is emptied or replaced before every backup exists.",
                             mode_name(mode),
                             hosts.join(", ")
                         );
-                        let outcomes: Vec<(String, Outcome)> =
-                            hosts.iter().map(|h| (h.clone(), Outcome::Failed)).collect();
-                        for h in hosts {
-                            run.emit(HostEvent {msg: Some(msg.clone()), result: serde_json::json!({"changed": false, "failed": true, "msg": msg}), ..HostEvent::new(h, HostStatus::Failed)}, started);
-                        }
-                        return Some(run.settle(&outcomes, scope));
+                        return Preflight::Stop(
+                            hosts
+                                .iter()
+                                .map(|h| HostEvent {
+                                    msg: Some(msg.clone()),
+                                    result: serde_json::json!({"changed": false, "failed": true, "msg": msg}),
+                                    ..HostEvent::new(h, HostStatus::Failed)
+                                })
+                                .collect(),
+                        );
                     }
                 }
             }
         }
     }
-    Some(refuse(run, scope, hosts, &checks, &errors, started))
+    Preflight::Stop(refuse(hosts, &checks, &errors))
 }
 
 fn mode_name(mode: LeftoverMembership) -> &'static str {
@@ -391,22 +343,15 @@ fn mode_name(mode: LeftoverMembership) -> &'static str {
     }
 }
 
-/// Fails the task on every host with each host's explanation; nothing is started anywhere.
-fn refuse(
-    run: &PlayRun<'_>,
-    scope: &TaskScope,
-    hosts: &[String],
-    checks: &[HostCheck],
-    errors: &[(String, String)],
-    started: Instant,
-) -> Vec<String> {
+/// The task's failure on every host with each host's explanation; nothing is started anywhere.
+fn refuse(hosts: &[String], checks: &[HostCheck], errors: &[(String, String)]) -> Vec<HostEvent> {
     let offenders: Vec<String> = checks
         .iter()
         .filter(|c| c.verdict != Verdict::Pass)
         .map(|c| c.host.clone())
         .chain(errors.iter().map(|(h, _)| h.clone()))
         .collect();
-    let mut outcomes = Vec::new();
+    let mut events = Vec::new();
     for host in hosts {
         let (msg, mut result) = if let Some(c) = checks
             .iter()
@@ -436,29 +381,13 @@ fn refuse(
         result.insert("changed".into(), Value::Bool(false));
         result.insert("failed".into(), Value::Bool(true));
         result.insert("msg".into(), Value::String(msg.clone()));
-        run.emit(
-            HostEvent {
-                msg: Some(msg),
-                result: Value::Object(result),
-                ..HostEvent::new(host, HostStatus::Failed)
-            },
-            started,
-        );
-        outcomes.push((host.clone(), Outcome::Failed));
+        events.push(HostEvent {
+            msg: Some(msg),
+            result: Value::Object(result),
+            ..HostEvent::new(host, HostStatus::Failed)
+        });
     }
-    run.settle(&outcomes, scope)
-}
-
-/// Just before a module runs on one host: `Some(result)` replaces the module's run with that
-/// (failed) result. The play-wide [`preflight`] already covers every start of an etcd unit,
-/// so nothing is left to check per host.
-pub(crate) async fn before_module(
-    ctx: &HostActionCtx<'_>,
-    module: &str,
-    args: &Map<String, Value>,
-) -> Result<Option<Value>, TaskError> {
-    let _ = (ctx, module, args);
-    Ok(None)
+    events
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use etcdplay_etcd::{
 };
 use serde_json::{json, Map, Value};
 
-use crate::error::TaskError;
-use crate::play::PlayRun;
+use super::error::ActionError;
+use crate::extension::RunContext;
 
 /// How long one endpoint may take to answer one probe or call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -19,13 +19,13 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(120);
 
 /// Runs the action: polls until healthy or `timeout` seconds pass.
 pub(crate) async fn run(
-    run: &PlayRun<'_>,
+    run: &dyn RunContext,
     args: &Map<String, Value>,
     origin: &str,
-) -> Result<Value, TaskError> {
+) -> Result<Value, ActionError> {
     let client = client_from_args(args, origin)?;
     let wait = wait_from_args(args, DEFAULT_WAIT, origin)?;
-    if run.engine.options.check {
+    if run.options().check {
         // Check mode changes nothing, but reading the cluster's state is harmless and useful.
         let statuses = client.endpoint_status().await;
         return Ok(result(&statuses, cluster_problems(&statuses)));
@@ -48,7 +48,7 @@ pub(crate) async fn run(
             ));
             Ok(out)
         }
-        Err(e) => Err(TaskError::Invalid(format!("{origin}: {e}"))),
+        Err(e) => Err(ActionError::Invalid(format!("{origin}: {e}"))),
     }
 }
 
@@ -90,11 +90,11 @@ fn result(statuses: &[EndpointStatus], problems: Vec<String>) -> Value {
 pub(crate) fn client_from_args(
     args: &Map<String, Value>,
     origin: &str,
-) -> Result<ClusterClient, TaskError> {
+) -> Result<ClusterClient, ActionError> {
     let endpoints = endpoints_arg(args, "endpoints", origin)?;
     let tls = tls_from_args(args, origin)?;
     ClusterClient::new(endpoints, tls, CALL_TIMEOUT)
-        .map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))
+        .map_err(|e| ActionError::Invalid(format!("{origin}: {e}")))
 }
 
 /// A list-of-URLs argument; a comma-separated string is accepted too (what a Jinja join
@@ -103,7 +103,7 @@ pub(crate) fn endpoints_arg(
     args: &Map<String, Value>,
     name: &str,
     origin: &str,
-) -> Result<Vec<String>, TaskError> {
+) -> Result<Vec<String>, ActionError> {
     let items: Vec<String> = match args.get(name) {
         Some(Value::Array(items)) => items
             .iter()
@@ -119,7 +119,7 @@ pub(crate) fn endpoints_arg(
         .filter(|s| !s.is_empty())
         .collect();
     if items.is_empty() {
-        return Err(TaskError::Invalid(format!(
+        return Err(ActionError::Invalid(format!(
             "{origin}: '{name}' needs at least one etcd client URL"
         )));
     }
@@ -130,7 +130,7 @@ pub(crate) fn endpoints_arg(
 fn tls_from_args(
     args: &Map<String, Value>,
     origin: &str,
-) -> Result<Option<EndpointTls>, TaskError> {
+) -> Result<Option<EndpointTls>, ActionError> {
     let path = |k: &str| {
         args.get(k)
             .and_then(Value::as_str)
@@ -143,19 +143,19 @@ fn tls_from_args(
         (Some(ca), Some(cert), Some(key)) => {
             let read = |p: &str| {
                 std::fs::read_to_string(p)
-                    .map_err(|e| TaskError::Invalid(format!("{origin}: cannot read {p}: {e}")))
+                    .map_err(|e| ActionError::Invalid(format!("{origin}: cannot read {p}: {e}")))
             };
             let (ca_pem, client_cert_pem) = (read(&ca)?, read(&cert)?);
             // The key with the PKI directory's checks: owned by us, no group or other access.
             let key = etcdplay_pki::read_private_key(std::path::Path::new(&key))
-                .map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?;
+                .map_err(|e| ActionError::Invalid(format!("{origin}: {e}")))?;
             Ok(Some(EndpointTls {
                 ca_pem,
                 client_cert_pem,
                 client_key_pem: SecretKeyPem::new(key),
             }))
         }
-        _ => Err(TaskError::Invalid(format!(
+        _ => Err(ActionError::Invalid(format!(
             "{origin}: 'ca', 'cert' and 'key' go together (all three for TLS, none for plain HTTP)"
         ))),
     }
@@ -166,11 +166,11 @@ pub(crate) fn wait_from_args(
     args: &Map<String, Value>,
     default: Duration,
     origin: &str,
-) -> Result<Duration, TaskError> {
+) -> Result<Duration, ActionError> {
     match args.get("timeout") {
         None | Some(Value::Null) => Ok(default),
         Some(Value::Number(n)) => n.as_u64().map(Duration::from_secs).ok_or_else(|| {
-            TaskError::Invalid(format!(
+            ActionError::Invalid(format!(
                 "{origin}: 'timeout' must be a whole number of seconds"
             ))
         }),
@@ -179,11 +179,11 @@ pub(crate) fn wait_from_args(
             .parse::<u64>()
             .map(Duration::from_secs)
             .map_err(|_| {
-                TaskError::Invalid(format!(
+                ActionError::Invalid(format!(
                     "{origin}: 'timeout' must be a whole number of seconds, got '{s}'"
                 ))
             }),
-        Some(other) => Err(TaskError::Invalid(format!(
+        Some(other) => Err(ActionError::Invalid(format!(
             "{origin}: 'timeout' must be a whole number of seconds, got {other}"
         ))),
     }

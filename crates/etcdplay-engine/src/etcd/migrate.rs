@@ -18,8 +18,8 @@ use etcdplay_transport::{ExecRequest, PutRequest};
 
 use super::backup::{backup, Backup, BackupError, ETCDCTL, HOST_BACKUP_DIR};
 use super::guard::HostCheck;
-use crate::options::LeftoverMembership;
-use crate::play::PlayRun;
+use crate::extension::RunContext;
+use crate::LeftoverMembership;
 
 /// Why `migrate`/`reset` stopped.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +40,7 @@ impl From<String> for MigrateError {
 
 /// Resolves the contradiction so that the task can start etcd: `Ok` to go on with the task.
 pub(crate) async fn resolve(
-    run: &PlayRun<'_>,
+    run: &dyn RunContext,
     mode: LeftoverMembership,
     checks: &[HostCheck],
 ) -> Result<(), MigrateError> {
@@ -95,7 +95,7 @@ fn first_line(s: &str) -> &str {
 /// Backs up every member, each verified before the next (see `backup.rs`); returns the
 /// backups and the operator's lines. The first failure stops everything.
 async fn backup_all(
-    run: &PlayRun<'_>,
+    run: &dyn RunContext,
     targets: &[&HostCheck],
     stamp: u64,
 ) -> Result<(Vec<Backup>, Vec<String>), BackupError> {
@@ -115,7 +115,11 @@ async fn stop_all(targets: &[&HostCheck]) -> Result<(), String> {
     Ok(())
 }
 
-async fn reset(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Result<(), MigrateError> {
+async fn reset(
+    run: &dyn RunContext,
+    targets: &[&HostCheck],
+    stamp: u64,
+) -> Result<(), MigrateError> {
     let (_, lines) = backup_all(run, targets, stamp).await?;
     stop_all(targets).await?;
     for c in targets {
@@ -133,7 +137,7 @@ async fn reset(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Result<
             .await?;
         }
     }
-    run.engine.reporter.warning(&format!(
+    run.warning(&format!(
         "--leftover-membership reset: emptied the data dirs; etcd bootstraps a new cluster from the planned flags.\n{}",
         lines.join("\n")
     ));
@@ -141,7 +145,7 @@ async fn reset(run: &PlayRun<'_>, targets: &[&HostCheck], stamp: u64) -> Result<
 }
 
 async fn migrate(
-    run: &PlayRun<'_>,
+    run: &dyn RunContext,
     targets: &[&HostCheck],
     stamp: u64,
 ) -> Result<(), MigrateError> {
@@ -188,7 +192,7 @@ async fn migrate(
     if rolling_possible(targets).await {
         let (_, lines) = backup_all(run, targets, stamp).await?;
         rolling(targets).await?;
-        run.engine.reporter.warning(&format!(
+        run.warning(&format!(
             "--leftover-membership migrate: moved every member to its planned peer URLs one at a time (member update + restart), keeping member ids and quorum.\n{}",
             lines.join("\n")
         ));
@@ -244,7 +248,7 @@ async fn migrate(
         );
         sh(c, &script).await?;
     }
-    run.engine.reporter.warning(&format!(
+    run.warning(&format!(
         "--leftover-membership migrate: restored every member from one snapshot with the planned peer URLs ({initial_cluster}); members have new ids. The old data dirs are kept as <data dir>.pre-migrate-{stamp}.\n{}",
         lines.join("\n")
     ));

@@ -9,9 +9,9 @@ use etcdplay_etcd::EndpointStatus;
 use etcdplay_transport::ExecRequest;
 use serde_json::{json, Map, Value};
 
+use super::error::ActionError;
 use super::health::{client_from_args, wait_from_args};
-use super::HostActionCtx;
-use crate::error::TaskError;
+use crate::extension::HostAction;
 
 /// How long to wait for the cluster to be healthy after the restart, by default.
 const DEFAULT_WAIT: Duration = Duration::from_secs(120);
@@ -21,15 +21,15 @@ const GUARD_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the action on `ctx.host`.
 pub(crate) async fn run(
-    ctx: &HostActionCtx<'_>,
+    ctx: &HostAction<'_>,
     args: &Map<String, Value>,
-) -> Result<Value, TaskError> {
+) -> Result<Value, ActionError> {
     let origin = ctx.origin;
     let service = args
         .get("service")
         .and_then(Value::as_str)
         .unwrap_or("etcd");
-    check_unit_name(service).map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?;
+    check_unit_name(service).map_err(|e| ActionError::Invalid(format!("{origin}: {e}")))?;
     let client = client_from_args(args, origin)?;
     let wait = wait_from_args(args, DEFAULT_WAIT, origin)?;
     let own_endpoint = args
@@ -65,8 +65,7 @@ pub(crate) async fn run(
             become_: ctx.become_.cloned(),
             ..ExecRequest::script(script)
         })
-        .await
-        .map_err(|e| TaskError::Unreachable(e.to_string()))?;
+        .await?;
     if out.rc != 0 {
         return Ok(json!({
             "changed": true,
@@ -125,15 +124,14 @@ pub(crate) fn guard_verdict(
 }
 
 /// The service's main PID (0 when stopped), for the result.
-async fn main_pid(ctx: &HostActionCtx<'_>, service: &str) -> Result<u64, TaskError> {
+async fn main_pid(ctx: &HostAction<'_>, service: &str) -> Result<u64, ActionError> {
     let out = ctx
         .transport
         .exec(ExecRequest {
             become_: ctx.become_.cloned(),
             ..ExecRequest::script(format!("systemctl show -p MainPID --value {service}"))
         })
-        .await
-        .map_err(|e| TaskError::Unreachable(e.to_string()))?;
+        .await?;
     Ok(out.stdout_str().trim().parse().unwrap_or(0))
 }
 
