@@ -108,7 +108,7 @@ impl ConnectionPool {
                 .connect(target)
                 .await
                 .map(|t| Arc::new(Prefetching::new(t)))
-                .map_err(ConnectError::new);
+                .map_err(ConnectError::from);
             self.connect_times
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

@@ -90,7 +90,7 @@ impl Engine {
                 timings: Mutex::new(Vec::new()),
                 checksums: crate::control::ChecksumCache::default(),
                 read_ahead: crate::read_ahead::ReadAhead::default(),
-                extension: Arc::new(crate::etcd::EtcdExtension),
+                extension: Arc::new(crate::extension::NoExtension),
             },
         }
     }

@@ -23,8 +23,8 @@ pub enum EngineError {
 #[error(transparent)]
 pub struct ConnectError(std::sync::Arc<etcdplay_transport::TransportError>);
 
-impl ConnectError {
-    pub(crate) fn new(source: etcdplay_transport::TransportError) -> Self {
+impl From<etcdplay_transport::TransportError> for ConnectError {
+    fn from(source: etcdplay_transport::TransportError) -> Self {
         ConnectError(std::sync::Arc::new(source))
     }
 }

@@ -9,7 +9,6 @@ mod connect;
 mod control;
 mod engine;
 mod error;
-mod etcd;
 mod events;
 mod extension;
 mod inventory;

@@ -95,8 +95,6 @@ pub trait EngineExtension: Send + Sync {
 
 /// The extension of an engine built without one.
 #[derive(Debug, Default)]
-// Phase note: the default until the etcd layer leaves the engine.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct NoExtension;
 
 impl EngineExtension for NoExtension {}

@@ -13,8 +13,8 @@
 //! run already notified is left alone, so a normal run that changes the configuration is
 //! unchanged; a re-run with nothing stale notifies nothing and restarts nothing.
 
-use super::guard::HostCheck;
-use crate::extension::TaskContext;
+use crate::guard::HostCheck;
+use etcdplay_engine::TaskContext;
 
 /// The restart action that guards quorum, preferred over a plain systemd restart.
 const GUARDED_RESTART: &str = "etcd_member_restart";

@@ -9,9 +9,9 @@ use etcdplay_etcd::EndpointStatus;
 use etcdplay_transport::ExecRequest;
 use serde_json::{json, Map, Value};
 
-use super::error::ActionError;
-use super::health::{client_from_args, wait_from_args};
-use crate::extension::HostAction;
+use crate::args::{client_from_args, wait_from_args};
+use crate::error::ActionError;
+use etcdplay_engine::HostAction;
 
 /// How long to wait for the cluster to be healthy after the restart, by default.
 const DEFAULT_WAIT: Duration = Duration::from_secs(120);

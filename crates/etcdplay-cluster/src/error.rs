@@ -2,7 +2,7 @@
 
 use etcdplay_transport::TransportError;
 
-use crate::extension::ExtensionError;
+use etcdplay_engine::ExtensionError;
 
 /// Why an etcd action could not be carried out.
 #[derive(Debug, thiserror::Error)]

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use etcdplay_pki::{EnsureOptions, MemberSpec, PkiDir};
 use serde_json::{json, Map, Value};
 
-use super::error::ActionError;
-use crate::extension::RunContext;
+use crate::error::ActionError;
+use etcdplay_engine::RunContext;
 
 /// Runs the action; `hosts` are the members (inventory names).
 pub(crate) fn run(

@@ -11,9 +11,9 @@ use etcdplay_etcd::{ClientError, ClusterMember, EndpointStatus, MembershipRefusa
 use etcdplay_transport::ExecRequest;
 use serde_json::{json, Map, Value};
 
-use super::error::ActionError;
-use super::health::{client_from_args, endpoints_arg, wait_from_args};
-use crate::extension::HostAction;
+use crate::args::{client_from_args, endpoints_arg, wait_from_args};
+use crate::error::ActionError;
+use etcdplay_engine::HostAction;
 
 /// How long phase `promote` waits for the learner to catch up, by default.
 const DEFAULT_WAIT: Duration = Duration::from_secs(120);
