@@ -19,8 +19,7 @@ pub(crate) fn client_from_args(
 ) -> Result<ClusterClient, ActionError> {
     let endpoints = endpoints_arg(args, "endpoints", origin)?;
     let tls = tls_from_args(args, origin)?;
-    ClusterClient::new(endpoints, tls, CALL_TIMEOUT)
-        .map_err(|e| ActionError::Invalid(format!("{origin}: {e}")))
+    ClusterClient::new(endpoints, tls, CALL_TIMEOUT).map_err(ActionError::cluster(origin))
 }
 
 /// A list-of-URLs argument; a comma-separated string is accepted too (what a Jinja join
@@ -45,9 +44,10 @@ pub(crate) fn endpoints_arg(
         .filter(|s| !s.is_empty())
         .collect();
     if items.is_empty() {
-        return Err(ActionError::Invalid(format!(
-            "{origin}: '{name}' needs at least one etcd client URL"
-        )));
+        return Err(ActionError::argument(
+            origin,
+            format!("'{name}' needs at least one etcd client URL"),
+        ));
     }
     Ok(items)
 }
@@ -68,22 +68,26 @@ fn tls_from_args(
         (None, None, None) => Ok(None),
         (Some(ca), Some(cert), Some(key)) => {
             let read = |p: &str| {
-                std::fs::read_to_string(p)
-                    .map_err(|e| ActionError::Invalid(format!("{origin}: cannot read {p}: {e}")))
+                std::fs::read_to_string(p).map_err(|source| ActionError::ReadFile {
+                    origin: origin.to_string(),
+                    path: p.to_string(),
+                    source,
+                })
             };
             let (ca_pem, client_cert_pem) = (read(&ca)?, read(&cert)?);
             // The key with the PKI directory's checks: owned by us, no group or other access.
             let key = etcdplay_pki::read_private_key(std::path::Path::new(&key))
-                .map_err(|e| ActionError::Invalid(format!("{origin}: {e}")))?;
+                .map_err(ActionError::pki(origin))?;
             Ok(Some(EndpointTls {
                 ca_pem,
                 client_cert_pem,
                 client_key_pem: SecretKeyPem::new(key),
             }))
         }
-        _ => Err(ActionError::Invalid(format!(
-            "{origin}: 'ca', 'cert' and 'key' go together (all three for TLS, none for plain HTTP)"
-        ))),
+        _ => Err(ActionError::argument(
+            origin,
+            "'ca', 'cert' and 'key' go together (all three for TLS, none for plain HTTP)",
+        )),
     }
 }
 
@@ -96,22 +100,22 @@ pub(crate) fn wait_from_args(
     match args.get("timeout") {
         None | Some(Value::Null) => Ok(default),
         Some(Value::Number(n)) => n.as_u64().map(Duration::from_secs).ok_or_else(|| {
-            ActionError::Invalid(format!(
-                "{origin}: 'timeout' must be a whole number of seconds"
-            ))
+            ActionError::argument(origin, "'timeout' must be a whole number of seconds")
         }),
         Some(Value::String(s)) => s
             .trim()
             .parse::<u64>()
             .map(Duration::from_secs)
             .map_err(|_| {
-                ActionError::Invalid(format!(
-                    "{origin}: 'timeout' must be a whole number of seconds, got '{s}'"
-                ))
+                ActionError::argument(
+                    origin,
+                    format!("'timeout' must be a whole number of seconds, got '{s}'"),
+                )
             }),
-        Some(other) => Err(ActionError::Invalid(format!(
-            "{origin}: 'timeout' must be a whole number of seconds, got {other}"
-        ))),
+        Some(other) => Err(ActionError::argument(
+            origin,
+            format!("'timeout' must be a whole number of seconds, got {other}"),
+        )),
     }
 }
 

@@ -44,7 +44,7 @@ pub(crate) async fn run(
             ));
             Ok(out)
         }
-        Err(e) => Err(ActionError::Invalid(format!("{origin}: {e}"))),
+        Err(e) => Err(ActionError::cluster(origin)(e)),
     }
 }
 

@@ -40,17 +40,19 @@ pub(crate) async fn run(
         .and_then(Value::as_str)
         .map(|s| s.trim_end_matches('/').to_string())
         .ok_or_else(|| {
-            ActionError::Invalid(format!(
-                "{origin}: etcd_member_join needs 'endpoint' (this member's client URL)"
-            ))
+            ActionError::argument(
+                origin,
+                "etcd_member_join needs 'endpoint' (this member's client URL)",
+            )
         })?;
     let peer_urls = endpoints_arg(args, "peer_urls", origin)?;
     match args.get("phase").and_then(Value::as_str).unwrap_or("add") {
         "add" => add(ctx, args, &own, &peer_urls).await,
         "promote" => promote(ctx, args, &peer_urls).await,
-        other => Err(ActionError::Invalid(format!(
-            "{origin}: etcd_member_join 'phase' must be add or promote, got '{other}'"
-        ))),
+        other => Err(ActionError::argument(
+            origin,
+            format!("etcd_member_join 'phase' must be add or promote, got '{other}'"),
+        )),
     }
 }
 
@@ -80,7 +82,7 @@ async fn add(
             client
                 .member_list()
                 .await
-                .map_err(|e| ActionError::Invalid(format!("{origin}: {e}")))?,
+                .map_err(ActionError::cluster(origin))?,
         )
     } else {
         None
@@ -104,7 +106,7 @@ async fn add(
     let added = client
         .member_add(peer_urls, true)
         .await
-        .map_err(|e| ActionError::Invalid(format!("{origin}: {e}")))?;
+        .map_err(ActionError::cluster(origin))?;
     Ok(plan_result(&plan, true, Some(&added.member)))
 }
 
@@ -167,7 +169,7 @@ async fn promote(
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
-            Err(e) => return Err(ActionError::Invalid(format!("{origin}: {e}"))),
+            Err(e) => return Err(ActionError::cluster(origin)(e)),
         };
         let me = members.iter().find(|m| {
             m.peer_urls.iter().any(|u| {

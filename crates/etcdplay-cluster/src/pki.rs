@@ -21,7 +21,7 @@ pub(crate) fn run(
     let dir = args
         .get("dir")
         .and_then(Value::as_str)
-        .ok_or_else(|| ActionError::Invalid(format!("{origin}: etcd_pki needs 'dir'")))?;
+        .ok_or_else(|| ActionError::argument(origin, "etcd_pki needs 'dir'"))?;
     let hosts: Vec<String> = match args.get("hosts") {
         Some(Value::Array(items)) => items
             .iter()
@@ -29,9 +29,10 @@ pub(crate) fn run(
             .map(str::to_string)
             .collect(),
         _ => {
-            return Err(ActionError::Invalid(format!(
-                "{origin}: etcd_pki needs 'hosts' (a list of inventory names)"
-            )))
+            return Err(ActionError::argument(
+                origin,
+                "etcd_pki needs 'hosts' (a list of inventory names)",
+            ))
         }
     };
     let rotate = matches!(args.get("rotate"), Some(Value::Bool(true)))
@@ -57,11 +58,10 @@ pub(crate) fn run(
             json!({"changed": false, "msg": "certificates are not checked in check mode", "skipped": true}),
         );
     }
-    let mut pki = PkiDir::open_or_create(&PathBuf::from(dir))
-        .map_err(|e| ActionError::Invalid(format!("{origin}: {e}")))?;
+    let mut pki = PkiDir::open_or_create(&PathBuf::from(dir)).map_err(ActionError::pki(origin))?;
     let report = pki
         .ensure_all(&members, &options)
-        .map_err(|e| ActionError::Invalid(format!("{origin}: {e}")))?;
+        .map_err(ActionError::pki(origin))?;
     let changed_members: Vec<String> = report
         .changed_members()
         .into_iter()

@@ -10,7 +10,7 @@ use etcdplay_transport::ExecRequest;
 use serde_json::{json, Map, Value};
 
 use crate::args::{client_from_args, wait_from_args};
-use crate::error::ActionError;
+use crate::error::{ActionError, BadUnitName};
 use etcdplay_engine::HostAction;
 
 /// How long to wait for the cluster to be healthy after the restart, by default.
@@ -29,7 +29,10 @@ pub(crate) async fn run(
         .get("service")
         .and_then(Value::as_str)
         .unwrap_or("etcd");
-    check_unit_name(service).map_err(|e| ActionError::Invalid(format!("{origin}: {e}")))?;
+    check_unit_name(service).map_err(|source| ActionError::UnitName {
+        origin: origin.to_string(),
+        source,
+    })?;
     let client = client_from_args(args, origin)?;
     let wait = wait_from_args(args, DEFAULT_WAIT, origin)?;
     let own_endpoint = args
@@ -89,13 +92,23 @@ pub(crate) async fn run(
     }
 }
 
+/// Why taking a member down now could lose quorum.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum QuorumRisk {
+    /// Other members are unhealthy: one description each.
+    #[error("{}", .0.join("; "))]
+    Unhealthy(Vec<String>),
+    #[error("no member has a leader")]
+    NoLeader,
+}
+
 /// `Ok` when every member other than `host` (matched by `own_endpoint`, else by member name)
 /// is healthy and some member leads; otherwise why not.
 pub(crate) fn guard_verdict(
     statuses: &[EndpointStatus],
     host: &str,
     own_endpoint: Option<&str>,
-) -> Result<(), String> {
+) -> Result<(), QuorumRisk> {
     let is_self = |s: &EndpointStatus| match own_endpoint {
         Some(url) => s.endpoint.trim_end_matches('/') == url.trim_end_matches('/'),
         None => s.name.as_deref() == Some(host),
@@ -112,13 +125,13 @@ pub(crate) fn guard_verdict(
         })
         .collect();
     if !sick.is_empty() {
-        return Err(sick.join("; "));
+        return Err(QuorumRisk::Unhealthy(sick));
     }
     if !statuses
         .iter()
         .any(|s| s.is_leader || (s.healthy && s.leader_id.is_some_and(|l| l != 0)))
     {
-        return Err("no member has a leader".into());
+        return Err(QuorumRisk::NoLeader);
     }
     Ok(())
 }
@@ -136,7 +149,7 @@ async fn main_pid(ctx: &HostAction<'_>, service: &str) -> Result<u64, ActionErro
 }
 
 /// A systemd unit name safe to put in a shell command line.
-fn check_unit_name(name: &str) -> Result<(), String> {
+fn check_unit_name(name: &str) -> Result<(), BadUnitName> {
     let ok = !name.is_empty()
         && !name.starts_with('-')
         && name
@@ -145,7 +158,7 @@ fn check_unit_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("'{name}' is not a systemd unit name"))
+        Err(BadUnitName(name.to_string()))
     }
 }
 
@@ -203,7 +216,9 @@ mod tests {
             status("https://b:2379", "b", false, false),
             status("https://c:2379", "c", true, false),
         ];
-        let e = guard_verdict(&s, "a", Some("https://a:2379")).unwrap_err();
+        let e = guard_verdict(&s, "a", Some("https://a:2379"))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("b (https://b:2379)") && e.contains("connection refused"),
             "{e}"
@@ -221,7 +236,8 @@ mod tests {
         for x in &mut s {
             x.leader_id = Some(0);
         }
-        assert!(guard_verdict(&s, "a", None).unwrap_err().contains("leader"));
+        assert_eq!(guard_verdict(&s, "a", None), Err(QuorumRisk::NoLeader));
+        assert!(QuorumRisk::NoLeader.to_string().contains("leader"));
     }
 
     #[test]

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use etcdplay_cluster::EtcdExtension;
 use etcdplay_engine::{
-    ConnectTarget, Connector, Engine, HostEvent, HostStatus, InventoryView, Reporter, RunOptions,
-    Stats, TaskKindLabel,
+    ConnectTarget, Connector, Engine, HostEvent, HostStatus, InventoryView, PatternError, Reporter,
+    RunOptions, Stats, TaskKindLabel,
 };
 use etcdplay_playbook::{load_playbook, DefaultCatalog, LoadOptions};
 use etcdplay_template::Precedence;
@@ -223,7 +223,7 @@ impl InventoryView for Hosts {
     fn hosts(&self) -> Vec<String> {
         self.0.clone()
     }
-    fn select(&self, pattern: &str) -> Result<Vec<String>, String> {
+    fn select(&self, pattern: &str) -> Result<Vec<String>, PatternError> {
         Ok(if pattern == "all" || pattern == "etcds" {
             self.0.clone()
         } else {

@@ -10,7 +10,8 @@ pub enum EngineError {
     BadPattern {
         origin: String,
         pattern: String,
-        reason: String,
+        #[source]
+        reason: crate::inventory::PatternError,
     },
     /// `--limit` left no host to run on.
     #[error("--limit '{limit}': no hosts matched")]
@@ -57,6 +58,13 @@ pub(crate) enum TaskError {
     Extension(#[from] crate::extension::ExtensionError),
     #[error("{0}")]
     Invalid(String),
+    /// A `with_sequence` spec that cannot be read.
+    #[error("{origin}: with_sequence: {source}")]
+    Sequence {
+        origin: String,
+        #[source]
+        source: crate::loops::SequenceError,
+    },
     /// A `become_method` etcdplay does not implement: refused by name rather than run with sudo.
     #[error("become_method '{0}' is not supported by etcdplay (only sudo)")]
     BecomeMethod(String),

@@ -11,7 +11,9 @@ mod engine;
 mod error;
 mod events;
 mod extension;
+mod include_vars;
 mod inventory;
+mod loops;
 mod options;
 mod play;
 mod read_ahead;
@@ -30,5 +32,5 @@ pub use events::{HostEvent, HostStats, HostStatus, Reporter, Stats, TaskKindLabe
 pub use extension::{
     EngineExtension, ExtensionError, HostAction, Preflight, RestartHandler, RunContext, TaskContext,
 };
-pub use inventory::InventoryView;
+pub use inventory::{InventoryView, PatternError};
 pub use options::{LeftoverMembership, RunOptions};

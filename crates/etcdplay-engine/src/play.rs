@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use etcdplay_playbook::{Play, Serial, Strategy, Task, TaskKind, VarsSource};
+use etcdplay_playbook::{Play, Serial, Strategy, Task, TaskKind};
 use futures::future::join_all;
 use serde_json::{Map, Value};
 
@@ -850,107 +850,6 @@ impl<'a> PlayRun<'a> {
         drop(stats);
         self.publish_left_play();
         failed_hosts
-    }
-
-    fn include_vars(
-        &self,
-        task: &Task,
-        iv: &etcdplay_playbook::IncludeVars,
-        scope: &TaskScope,
-        hosts: &[String],
-    ) {
-        let header = format!(
-            "{}include_vars",
-            task.role
-                .as_ref()
-                .map(|r| format!("{r} : "))
-                .unwrap_or_default()
-        );
-        self.engine.reporter.task_start(
-            TaskKindLabel::Task,
-            task.name.as_deref().unwrap_or(&header),
-            hosts,
-        );
-        let mut outcomes = Vec::new();
-        for host in hosts {
-            let started = std::time::Instant::now();
-            let vars = self.task_vars(host, scope, Some(task));
-            let origin = task.origin.to_string();
-            let loaded = (|| -> Result<Map<String, Value>, String> {
-                let name = match &iv.source {
-                    VarsSource::File(f) | VarsSource::Dir(f) => self
-                        .engine
-                        .templar
-                        .render_string(f, &origin, &vars)
-                        .map_err(|e| e.to_string())?,
-                };
-                let mut candidates = Vec::new();
-                for dir in &iv.context.search_dirs {
-                    candidates.push(dir.join("vars").join(&name));
-                    candidates.push(dir.join(&name));
-                }
-                candidates.push(self.play.playbook_dir.join(&name));
-                let path = candidates
-                    .into_iter()
-                    .find(|p| p.exists())
-                    .ok_or_else(|| format!("{origin}: include_vars: could not find '{name}'"))?;
-                let mut merged = Map::new();
-                let files: Vec<std::path::PathBuf> = if path.is_dir() {
-                    let mut v: Vec<_> = std::fs::read_dir(&path)
-                        .map_err(|e| e.to_string())?
-                        .filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| p.is_file())
-                        .collect();
-                    v.sort();
-                    v
-                } else {
-                    vec![path]
-                };
-                for f in files {
-                    match crate::varsfile::load(&f).map_err(|e| e.to_string())? {
-                        Value::Object(m) => merged.extend(m),
-                        Value::Null => {}
-                        _ => return Err(format!("{}: include_vars needs a mapping", f.display())),
-                    }
-                }
-                Ok(match &iv.name {
-                    Some(n) => {
-                        let mut m = Map::new();
-                        m.insert(n.clone(), Value::Object(merged));
-                        m
-                    }
-                    None => merged,
-                })
-            })();
-            match loaded {
-                Ok(m) => {
-                    let shown = serde_json::json!({"changed": false, "ansible_facts": m.clone()});
-                    self.engine
-                        .shared
-                        .update_memory(host, |mem| mem.include_vars.extend(m));
-                    self.emit(
-                        HostEvent {
-                            result: shown,
-                            ..HostEvent::new(host, HostStatus::Ok)
-                        },
-                        started,
-                    );
-                    outcomes.push((host.clone(), Outcome::Ok));
-                }
-                Err(msg) => {
-                    self.emit(
-                        HostEvent {
-                            msg: Some(msg.clone()),
-                            result: serde_json::json!({"changed": false, "msg": msg}),
-                            ..HostEvent::new(host, HostStatus::Failed)
-                        },
-                        started,
-                    );
-                    outcomes.push((host.clone(), Outcome::Failed));
-                }
-            }
-        }
-        self.settle(&outcomes, scope);
     }
 
     async fn meta(&self, action: &str, task: &Task, scope: &TaskScope, hosts: &[String]) {

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use etcdplay_playbook::{Flag, LoopKind, ModuleCall, Task};
+use etcdplay_playbook::{Flag, ModuleCall, Task};
 use etcdplay_source::parse_bool;
 use etcdplay_template::{Precedence, VarLayers, Vars};
 use etcdplay_transport::{parse_ssh_args, Become};
@@ -515,85 +515,6 @@ impl PlayRun<'_> {
         Ok(true)
     }
 
-    /// The loop's items, with each `with_*` lookup's meaning.
-    fn loop_items(
-        &self,
-        kind: &LoopKind,
-        items: &Value,
-        origin: &str,
-        vars: &Vars,
-    ) -> Result<Vec<Value>, TaskError> {
-        let value = self.engine.templar.template_value(items, origin, vars)?;
-        let not_list =
-            |what: &str| TaskError::Invalid(format!("{origin}: {what} needs a list, got {value}"));
-        Ok(match kind {
-            LoopKind::Loop => match value {
-                Value::Array(v) => v,
-                Value::Null => Vec::new(),
-                _ => return Err(not_list("loop")),
-            },
-            LoopKind::With(lookup) => match lookup.as_str() {
-                "items" => match value {
-                    Value::Array(v) => v
-                        .into_iter()
-                        .flat_map(|i| match i {
-                            Value::Array(inner) => inner,
-                            other => vec![other],
-                        })
-                        .collect(),
-                    Value::Null => Vec::new(),
-                    other => vec![other],
-                },
-                "list" => match value {
-                    Value::Array(v) => v,
-                    other => vec![other],
-                },
-                "dict" => match value {
-                    Value::Object(m) => m
-                        .into_iter()
-                        .map(|(k, v)| json!({"key": k, "value": v}))
-                        .collect(),
-                    _ => {
-                        return Err(TaskError::Invalid(format!(
-                            "{origin}: with_dict needs a mapping, got {value}"
-                        )))
-                    }
-                },
-                "indexed_items" => match value {
-                    Value::Array(v) => v
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, x)| json!([i, x]))
-                        .collect(),
-                    _ => return Err(not_list("with_indexed_items")),
-                },
-                "sequence" => sequence_items(&value)
-                    .map_err(|m| TaskError::Invalid(format!("{origin}: with_sequence: {m}")))?,
-                other => {
-                    return Err(TaskError::Invalid(format!(
-                        "{origin}: with_{other} is not supported; use loop:"
-                    )))
-                }
-            },
-        })
-    }
-
-    fn item_label(&self, task: &Task, vars: &Vars, item: &Value) -> String {
-        let label_src = task.loop_control.as_ref().and_then(|c| c.label.clone());
-        let src = label_src.unwrap_or_else(|| {
-            let var = task
-                .loop_control
-                .as_ref()
-                .map(|c| c.loop_var.clone())
-                .unwrap_or_else(|| "item".into());
-            format!("{{{{ {var} }}}}")
-        });
-        self.engine
-            .templar
-            .render_string(&src, "loop_control.label", vars)
-            .unwrap_or_else(|_| item.to_string())
-    }
-
     /// Runs the action, repeating it while `until:` does not hold, then applies
     /// `changed_when`/`failed_when`.
     async fn execute_with_retries(
@@ -1000,56 +921,4 @@ pub(crate) fn number(v: &Value) -> Option<f64> {
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
-}
-
-/// `with_sequence: start=1 end=3 format=node%02d` (the common subset).
-fn sequence_items(spec: &Value) -> Result<Vec<Value>, String> {
-    let text = spec.as_str().ok_or("expects a 'start=N end=M' string")?;
-    let (mut start, mut end, mut stride, mut format) = (1i64, None, 1i64, None::<String>);
-    for part in text.split_whitespace() {
-        let (k, v) = part
-            .split_once('=')
-            .ok_or_else(|| format!("bad part '{part}'"))?;
-        match k {
-            "start" => start = v.parse().map_err(|_| format!("bad start '{v}'"))?,
-            "end" => end = Some(v.parse::<i64>().map_err(|_| format!("bad end '{v}'"))?),
-            "count" => {
-                end = Some(start + v.parse::<i64>().map_err(|_| format!("bad count '{v}'"))? - 1)
-            }
-            "stride" => stride = v.parse().map_err(|_| format!("bad stride '{v}'"))?,
-            "format" => format = Some(v.to_string()),
-            _ => return Err(format!("unknown key '{k}'")),
-        }
-    }
-    let end = end.ok_or("needs end= or count=")?;
-    if stride == 0 || (end - start) / stride > 100_000 {
-        return Err("stride 0 or too many items".into());
-    }
-    let mut out = Vec::new();
-    let mut i = start;
-    while (stride > 0 && i <= end) || (stride < 0 && i >= end) {
-        out.push(Value::String(match &format {
-            Some(f) => format_printf_int(f, i),
-            None => i.to_string(),
-        }));
-        i += stride;
-    }
-    Ok(out)
-}
-
-/// The `%d`/`%0Nd` subset of printf that `with_sequence format=` is used with.
-fn format_printf_int(format: &str, n: i64) -> String {
-    if let Some(at) = format.find('%') {
-        let rest = &format[at + 1..];
-        if let Some(d) = rest.find('d') {
-            let width = &rest[..d];
-            let formatted = if let Some(w) = width.strip_prefix('0') {
-                format!("{:0width$}", n, width = w.parse().unwrap_or(0))
-            } else {
-                format!("{:width$}", n, width = width.parse().unwrap_or(0))
-            };
-            return format!("{}{}{}", &format[..at], formatted, &rest[d + 1..]);
-        }
-    }
-    format.to_string()
 }

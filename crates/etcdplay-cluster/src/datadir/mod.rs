@@ -1,27 +1,24 @@
 //! `data_dir_scheme_check`: reads an etcd data dir on the host (WAL, `.snap`, bbolt) through
 //! the transport and compares the stored membership with the planned peer URLs. The reader
 //! runs on the host when it can ([`shipped`]: `etcdplay-datadir-reader`, uploaded once and
-//! cached, one round trip per check). Otherwise the reader of etcdplay-etcd runs here, on a
-//! blocking thread whose shell commands are sent back over a channel to this task, which
-//! executes them with the host's transport. Either way the data dir is only read.
+//! cached, one round trip per check). Otherwise the reader of etcdplay-etcd runs here
+//! ([`commands`]), each file access a shell command on the host. Either way the data dir is
+//! only read.
 
+mod commands;
 mod finding;
 mod shipped;
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use etcdplay_etcd::{
-    read_data_dir, BackendUse, CommandSource, DataDirError, DataDirReport, DataDirState, PeerPlan,
-    PeerScheme, ReadOptions, Verdict,
-};
-use etcdplay_transport::{Become, ExecRequest, Transport};
+use etcdplay_engine::HostAction;
+use etcdplay_etcd::{DataDirError, DataDirReport, DataDirState, PeerPlan, PeerScheme, Verdict};
+use etcdplay_transport::{Become, Transport};
 use serde_json::{json, Map, Value};
-use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ActionError;
-use etcdplay_engine::HostAction;
+use commands::read_with_commands;
 pub(crate) use finding::Finding;
 
 /// WAL read-ahead: large, because each block is one round trip to the host.
@@ -35,10 +32,8 @@ pub(crate) struct RemoteRead {
     /// Where the reader ran: `host` (the shipped reader) or `commands`.
     pub(crate) reader: &'static str,
     /// Why the shipped reader was not used on this host, when it was tried and failed.
-    pub(crate) fallback: Option<String>,
+    pub(crate) fallback: Option<shipped::Unavailable>,
 }
-
-type Request = (String, oneshot::Sender<Result<Vec<u8>, String>>);
 
 /// Hosts (by inventory name) on which the shipped reader failed during this run: they are
 /// read with shell commands from then on, without trying again.
@@ -99,67 +94,6 @@ pub(crate) async fn read_remote(
     read.fallback = fallback;
     read.round_trips += tried;
     read
-}
-
-/// Reads the data dir with the reader running here and each file access a shell command.
-async fn read_with_commands(
-    transport: &dyn Transport,
-    become_: Option<&Become>,
-    data_dir: &str,
-    wal_dir: Option<&str>,
-) -> RemoteRead {
-    let (tx, mut rx) = mpsc::channel::<Request>(1);
-    let options = ReadOptions {
-        wal_dir: wal_dir.map(str::to_string),
-        backend: BackendUse::CrossCheck,
-        block_size: BLOCK_SIZE,
-    };
-    let root = data_dir.to_string();
-    let reader = tokio::task::spawn_blocking(move || {
-        let runner = move |command: &str| -> Result<Vec<u8>, String> {
-            let (reply_tx, reply_rx) = oneshot::channel();
-            tx.blocking_send((command.to_string(), reply_tx))
-                .map_err(|_| "the engine stopped serving the reader".to_string())?;
-            reply_rx
-                .blocking_recv()
-                .map_err(|_| "the engine dropped a read".to_string())?
-        };
-        let source = CommandSource::new(runner, root);
-        read_data_dir(&source, &options)
-    });
-    let round_trips = AtomicUsize::new(0);
-    // Serve the reader's commands until it finishes (it drops the sender with the source).
-    while let Some((command, reply)) = rx.recv().await {
-        round_trips.fetch_add(1, Ordering::Relaxed);
-        let request = ExecRequest {
-            script: command,
-            become_: become_.cloned(),
-            ..ExecRequest::default()
-        };
-        let out = match transport.exec(request).await {
-            Ok(o) if o.rc == 0 => Ok(o.stdout),
-            Ok(o) => Err(format!(
-                "exit code {}: {}",
-                o.rc,
-                String::from_utf8_lossy(&o.stderr).trim()
-            )),
-            Err(e) => Err(e.to_string()),
-        };
-        let _ = reply.send(out);
-    }
-    let result = match reader.await {
-        Ok(r) => r,
-        Err(e) => Err(DataDirError::Source {
-            path: data_dir.to_string(),
-            source: etcdplay_etcd::SourceError::Remote(format!("the reader thread failed: {e}")),
-        }),
-    };
-    RemoteRead {
-        result,
-        round_trips: round_trips.load(Ordering::Relaxed),
-        reader: "commands",
-        fallback: None,
-    }
 }
 
 /// The registered result of a check: state, members, verdict, reasons, warnings.
@@ -232,15 +166,17 @@ fn plan_of(args: &Map<String, Value>, origin: &str) -> Result<PeerPlan, ActionEr
         Some("http") => Some(PeerScheme::Http),
         Some("https") => Some(PeerScheme::Https),
         Some(other) => {
-            return Err(ActionError::Invalid(format!(
-                "{origin}: data_dir_scheme_check: scheme '{other}' is not http or https"
-            )))
+            return Err(ActionError::argument(
+                origin,
+                format!("data_dir_scheme_check: scheme '{other}' is not http or https"),
+            ))
         }
     };
     if urls.is_empty() && scheme.is_none() {
-        return Err(ActionError::Invalid(format!(
-            "{origin}: data_dir_scheme_check needs 'peer_urls' or 'scheme'"
-        )));
+        return Err(ActionError::argument(
+            origin,
+            "data_dir_scheme_check needs 'peer_urls' or 'scheme'",
+        ));
     }
     let mut plan = if urls.is_empty() {
         PeerPlan::scheme(PeerScheme::Http)
@@ -262,10 +198,7 @@ pub(crate) async fn run(
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| {
-            ActionError::Invalid(format!(
-                "{}: data_dir_scheme_check needs 'data_dir'",
-                ctx.origin
-            ))
+            ActionError::argument(ctx.origin, "data_dir_scheme_check needs 'data_dir'")
         })?;
     let wal_dir = args
         .get("wal_dir")
@@ -275,10 +208,10 @@ pub(crate) async fn run(
         None | Some("block") => false,
         Some("report") => true,
         Some(other) => {
-            return Err(ActionError::Invalid(format!(
-                "{}: data_dir_scheme_check: mode '{other}' is not block or report",
-                ctx.origin
-            )))
+            return Err(ActionError::argument(
+                ctx.origin,
+                format!("data_dir_scheme_check: mode '{other}' is not block or report"),
+            ))
         }
     };
     let plan = plan_of(args, ctx.origin)?;
@@ -289,7 +222,7 @@ pub(crate) async fn run(
     result.insert("round_trips".into(), json!(read.round_trips));
     result.insert("reader".into(), json!(read.reader));
     if let Some(why) = &read.fallback {
-        result.insert("reader_fallback".into(), json!(why));
+        result.insert("reader_fallback".into(), json!(why.to_string()));
     }
     if !report_only && verdict != Verdict::Pass {
         let found = Finding {

@@ -21,7 +21,7 @@ use futures::future::join_all;
 use serde_json::{Map, Value};
 
 use crate::datadir::{read_remote, result_json, Finding, RemoteRead};
-use unit::{root_become, staleness, unit_settings, unit_settings_script, EtcdUnit};
+use unit::{root_become, staleness, unit_settings, unit_settings_script, EtcdUnit, UnitError};
 
 /// What the guard found on one host whose unit runs etcd.
 pub(crate) struct HostCheck {
@@ -94,7 +94,7 @@ pub(crate) fn first_probe(
 }
 
 /// Checks one host; `Ok(None)` when the task does not start an etcd unit there.
-async fn check_host(ctx: &dyn TaskContext, host: &str) -> Result<Option<HostCheck>, String> {
+async fn check_host(ctx: &dyn TaskContext, host: &str) -> Result<Option<HostCheck>, UnitError> {
     let vars = ctx.vars(host);
     // A condition that cannot be evaluated counts as holding: the task reports the error.
     if !ctx.conditions_hold(&vars).unwrap_or(true) {
@@ -226,7 +226,11 @@ fn mode_name(mode: LeftoverMembership) -> &'static str {
 }
 
 /// The task's failure on every host with each host's explanation; nothing is started anywhere.
-fn refuse(hosts: &[String], checks: &[HostCheck], errors: &[(String, String)]) -> Vec<HostEvent> {
+fn refuse(
+    hosts: &[String],
+    checks: &[HostCheck],
+    errors: &[(String, UnitError)],
+) -> Vec<HostEvent> {
     let offenders: Vec<String> = checks
         .iter()
         .filter(|c| c.verdict != Verdict::Pass)

@@ -9,7 +9,8 @@ use etcdplay_etcd::unit::{
     config_inputs, parse_env_file, parse_stat, raw_settings, show_script, stat_script,
     EtcdSettings, ServiceState, ServiceUnit, Staleness,
 };
-use etcdplay_transport::{Become, ExecRequest, Transport};
+use etcdplay_source::{load_yaml, YamlError};
+use etcdplay_transport::{Become, ExecRequest, Transport, TransportError};
 
 /// Root for reading data dirs and unit files unless the login user already is root.
 pub(super) fn root_become(user: Option<&str>) -> Option<Become> {
@@ -23,19 +24,47 @@ pub(super) fn root_become(user: Option<&str>) -> Option<Become> {
     }
 }
 
+/// Why the unit a task starts could not be read: the guard then cannot verify the host.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UnitError {
+    /// The probe (`systemctl cat`/`show`) did not reach the host.
+    #[error(transparent)]
+    Probe(#[from] TransportError),
+    #[error("{unit}: EnvironmentFile {path}: {source}")]
+    EnvironmentFile {
+        unit: String,
+        path: String,
+        #[source]
+        source: TransportError,
+    },
+    #[error("{unit}: --config-file {path}: {source}")]
+    ConfigFile {
+        unit: String,
+        path: String,
+        #[source]
+        source: TransportError,
+    },
+    #[error("{unit}: --config-file {path}: {source}")]
+    ConfigYaml {
+        unit: String,
+        path: String,
+        #[source]
+        source: YamlError,
+    },
+}
+
 async fn exec_stdout(
     transport: &dyn Transport,
     become_: Option<&Become>,
     script: String,
-) -> Result<(i32, String), String> {
+) -> Result<(i32, String), TransportError> {
     let out = transport
         .exec(ExecRequest {
             script,
             become_: become_.cloned(),
             ..ExecRequest::default()
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok((out.rc, String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
@@ -68,7 +97,7 @@ pub(crate) async fn unit_settings(
     transport: &dyn Transport,
     become_: Option<&Become>,
     unit: &str,
-) -> Result<Option<EtcdUnit>, String> {
+) -> Result<Option<EtcdUnit>, UnitError> {
     let (rc, out) = exec_stdout(transport, become_, unit_settings_script(unit)).await?;
     let (text, shown) = match out.rsplit_once(SHOW_MARK) {
         Some((text, shown)) => (text, shown),
@@ -86,18 +115,34 @@ pub(crate) async fn unit_settings(
         match transport.get(path, become_).await {
             Ok(bytes) => env_vars.extend(parse_env_file(&String::from_utf8_lossy(&bytes))),
             Err(_) if *optional => {}
-            Err(e) => return Err(format!("{unit}: EnvironmentFile {path}: {e}")),
+            Err(source) => {
+                return Err(UnitError::EnvironmentFile {
+                    unit: unit.to_string(),
+                    path: path.clone(),
+                    source,
+                })
+            }
         }
     }
     let raw: BTreeMap<String, String> = raw_settings(&parsed, &env_vars);
     let config = match raw.get("config-file") {
         Some(path) => {
-            let bytes = transport
-                .get(path, become_)
-                .await
-                .map_err(|e| format!("{unit}: --config-file {path}: {e}"))?;
-            let node = etcdplay_source::load_yaml(&String::from_utf8_lossy(&bytes))
-                .map_err(|e| format!("{unit}: --config-file {path}: {e}"))?;
+            let bytes =
+                transport
+                    .get(path, become_)
+                    .await
+                    .map_err(|source| UnitError::ConfigFile {
+                        unit: unit.to_string(),
+                        path: path.clone(),
+                        source,
+                    })?;
+            let node = load_yaml(&String::from_utf8_lossy(&bytes)).map_err(|source| {
+                UnitError::ConfigYaml {
+                    unit: unit.to_string(),
+                    path: path.clone(),
+                    source,
+                }
+            })?;
             Some(node.to_json())
         }
         None => None,

@@ -12,6 +12,7 @@
 //!   backend file), restored on every member with the *planned* names and peer URLs, the old
 //!   dir kept beside the new one; members get new ids, and the cluster is stopped meanwhile.
 
+mod error;
 mod rolling;
 
 use etcdplay_engine::{LeftoverMembership, RunContext};
@@ -21,24 +22,9 @@ use etcdplay_transport::{ExecRequest, PutRequest};
 
 use crate::backup::{backup, Backup, BackupError, ETCDCTL, HOST_BACKUP_DIR};
 use crate::guard::HostCheck;
+pub(crate) use error::MigrateError;
+use error::StepError;
 use rolling::{rolling, rolling_possible};
-
-/// Why `migrate`/`reset` stopped.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum MigrateError {
-    /// A member's backup could not be made or verified: nothing was changed after it.
-    #[error(transparent)]
-    Backup(#[from] BackupError),
-    /// A later step (stopping, emptying, restoring, rolling) failed.
-    #[error("{0}")]
-    Step(String),
-}
-
-impl From<String> for MigrateError {
-    fn from(message: String) -> Self {
-        MigrateError::Step(message)
-    }
-}
 
 /// Resolves the contradiction so that the task can start etcd: `Ok` to go on with the task.
 pub(crate) async fn resolve(
@@ -61,14 +47,14 @@ pub(crate) async fn resolve(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     match mode {
-        LeftoverMembership::Block => Err(MigrateError::Step("block mode does not repair".into())),
+        LeftoverMembership::Block => Err(MigrateError::BlockMode),
         LeftoverMembership::Reset => reset(run, &targets, stamp).await,
         LeftoverMembership::Migrate => migrate(run, &targets, stamp).await,
     }
 }
 
 /// Runs `script` as root on the host of `c`; stdout, or the failure with stderr.
-async fn sh(c: &HostCheck, script: &str) -> Result<String, String> {
+async fn sh(c: &HostCheck, script: &str) -> Result<String, StepError> {
     let out = c
         .transport
         .exec(ExecRequest {
@@ -77,15 +63,17 @@ async fn sh(c: &HostCheck, script: &str) -> Result<String, String> {
             ..ExecRequest::default()
         })
         .await
-        .map_err(|e| format!("{}: {e}", c.host))?;
+        .map_err(|source| StepError::Transport {
+            host: c.host.clone(),
+            source,
+        })?;
     if out.rc != 0 {
-        return Err(format!(
-            "{}: `{}` failed (exit {}): {}",
-            c.host,
-            first_line(script),
-            out.rc,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(StepError::Failed {
+            host: c.host.clone(),
+            command: first_line(script).to_string(),
+            rc: out.rc,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -110,7 +98,7 @@ async fn backup_all(
     Ok((backups, lines))
 }
 
-async fn stop_all(targets: &[&HostCheck]) -> Result<(), String> {
+async fn stop_all(targets: &[&HostCheck]) -> Result<(), StepError> {
     for c in targets {
         sh(c, &format!("systemctl stop -- {}", shell_quote(&c.unit))).await?;
     }
@@ -154,23 +142,17 @@ async fn migrate(
     // Every stored member must be one of this play's members, or restoring would drop it.
     let mut planned = Vec::new();
     for c in targets {
-        let name =
-            c.settings.name.clone().ok_or_else(|| {
-                format!("{}: the unit sets no --name, which a restore needs", c.host)
-            })?;
+        let host = c.host.clone();
+        let name = c
+            .settings
+            .name
+            .clone()
+            .ok_or_else(|| MigrateError::NoName { host: host.clone() })?;
         if c.plan.advertise_peer_urls.is_empty() {
-            return Err(format!(
-                "{}: the unit sets no --initial-advertise-peer-urls, which a restore needs",
-                c.host
-            )
-            .into());
+            return Err(MigrateError::NoAdvertisePeerUrls { host });
         }
         if c.settings.wal_dir.is_some() {
-            return Err(format!(
-                "{}: a separate --wal-dir is not supported by migrate yet",
-                c.host
-            )
-            .into());
+            return Err(MigrateError::SeparateWalDir { host });
         }
         for url in &c.plan.advertise_peer_urls {
             planned.push(format!("{name}={url}"));
@@ -184,7 +166,10 @@ async fn migrate(
                         .iter()
                         .any(|t| t.settings.name.as_deref() == Some(m.name.as_str()))
                     {
-                        return Err(format!("stored member {:x} ({}) is not started by this task on any host; migrate needs every member in the play", m.id, m.name).into());
+                        return Err(MigrateError::MemberOutsideThePlay {
+                            id: m.id,
+                            name: m.name.clone(),
+                        });
                     }
                 }
             }
@@ -216,7 +201,11 @@ async fn migrate(
         .transport
         .get(&src_path, src_host.become_.as_ref())
         .await
-        .map_err(|e| format!("{}: reading {src_path}: {e}", src_host.host))?
+        .map_err(|source| MigrateError::ReadSnapshot {
+            host: src_host.host.clone(),
+            path: src_path.clone(),
+            source,
+        })?
         .into();
     let token = format!("etcdplay-migrated-{stamp}");
     for c in targets {
@@ -233,7 +222,10 @@ async fn migrate(
                 become_: c.become_.clone(),
             })
             .await
-            .map_err(|e| format!("{}: uploading the snapshot: {e}", c.host))?;
+            .map_err(|source| MigrateError::UploadSnapshot {
+                host: c.host.clone(),
+                source,
+            })?;
         let restored = format!("{dd}.restore-{stamp}");
         let old = format!("{dd}.pre-migrate-{stamp}");
         let script = format!(

@@ -4,7 +4,7 @@
 
 use etcdplay_etcd::datadir::shell_quote;
 
-use super::sh;
+use super::{sh, MigrateError};
 use crate::backup::ETCDCTL;
 use crate::guard::HostCheck;
 
@@ -114,7 +114,7 @@ pub(super) async fn rolling_possible(targets: &[&HostCheck]) -> bool {
 }
 
 /// Waits until every member answers healthy on its local endpoint.
-async fn wait_healthy(targets: &[&HostCheck]) -> Result<(), String> {
+async fn wait_healthy(targets: &[&HostCheck]) -> Result<(), MigrateError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
         let mut last = Ok(());
@@ -127,8 +127,8 @@ async fn wait_healthy(targets: &[&HostCheck]) -> Result<(), String> {
         }
         match last {
             Ok(()) => return Ok(()),
-            Err(e) if std::time::Instant::now() > deadline => {
-                return Err(format!("the cluster did not become healthy: {e}"))
+            Err(last) if std::time::Instant::now() > deadline => {
+                return Err(MigrateError::NotHealthy { last })
             }
             Err(_) => tokio::time::sleep(std::time::Duration::from_secs(2)).await,
         }
@@ -148,7 +148,7 @@ fn dropin_path(c: &HostCheck) -> String {
 /// its stored peer listener (it learns to dial TLS peers while still accepting http); then,
 /// one member at a time, `member update` its peer URLs through another member and restart
 /// it on the planned unit. Only the member between update and restart is cut off.
-pub(super) async fn rolling(targets: &[&HostCheck]) -> Result<(), String> {
+pub(super) async fn rolling(targets: &[&HostCheck]) -> Result<(), MigrateError> {
     let tls_plan = targets
         .iter()
         .any(|c| c.plan.scheme == etcdplay_etcd::PeerScheme::Https);
