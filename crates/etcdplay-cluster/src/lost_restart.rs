@@ -4,11 +4,11 @@
 //! old configuration, and a re-run finds every file already as planned (changed=0), so in
 //! Ansible's model nothing notifies the handler again: the notification is lost.
 //!
-//! etcdplay restores it. When a `state: started` task finds a member stale (`stale.rs`: its
-//! etcd started before its configuration inputs last changed), the play's handler that
-//! restarts that unit (`etcd_member_restart`, preferred because it guards quorum, else a
-//! `systemd`/`service` handler with `state: restarted`) is notified on that host, and the
-//! warning says why. The handler then runs at the next flush exactly as it would have in the
+//! etcdplay restores it. When a `state: started` task finds a member stale (etcdplay-etcd's
+//! `unit::Staleness`: its etcd started before its configuration inputs last changed), the
+//! play's handler that restarts that unit (`etcd_member_restart`, preferred because it guards
+//! quorum, else a `systemd`/`service` handler with `state: restarted`) is notified on that
+//! host, and the warning says why. The handler then runs at the next flush exactly as it would have in the
 //! interrupted run: with its own `throttle`, quorum guard and health waits. A member that this
 //! run already notified is left alone, so a normal run that changes the configuration is
 //! unchanged; a re-run with nothing stale notifies nothing and restarts nothing.

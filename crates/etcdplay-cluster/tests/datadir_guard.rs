@@ -1,8 +1,8 @@
 //! The data-dir guard and the `data_dir_scheme_check` task through the whole engine (with the
 //! etcd layer registered as its extension), against a real etcd 3.4 data dir made by the local
-//! `etcd` binary (HTTP peers on 127.0.0.1). Hosts are a fake transport: `systemctl cat` answers with a recorded unit, every other command runs in
-//! a local shell, and every command is logged so the tests can count round trips and prove
-//! that nothing but reads reached the host.
+//! `etcd` binary (HTTP peers on 127.0.0.1). Hosts are a fake transport: `systemctl cat` answers
+//! with a recorded unit, every other command runs in a local shell, and every command is logged
+//! so the tests can count round trips and prove that nothing but reads reached the host.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

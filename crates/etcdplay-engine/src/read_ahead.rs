@@ -47,9 +47,9 @@ impl Default for HostReadAhead {
     }
 }
 
-/// What a task would do in a read-ahead: send these probes (the extension's preflight
-/// probes, then the module's), nothing (its `when:` is false or its tags leave it out), or something that ends
-/// the read-ahead.
+/// What a task would do in a read-ahead: send these probes (the extension's preflight probes,
+/// then the module's), nothing (its `when:` is false or its tags leave it out), or something
+/// that ends the read-ahead.
 enum Planned {
     Probe(ConnectTarget, Vec<ExecRequest>),
     Nothing,

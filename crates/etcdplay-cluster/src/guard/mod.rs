@@ -6,8 +6,9 @@
 //! `systemctl cat` and the unit's `systemctl show` state together. Only an etcd unit costs
 //! more: its `EnvironmentFile=`s and `--config-file`, then the read-only data-dir reader, and
 //! for a task that only ensures a running etcd (`state: started`), one `stat` of its
-//! configuration inputs to find a member still running an old configuration (`stale.rs`,
-//! acted on by `lost_restart.rs`).
+//! configuration inputs to find a member still running an old configuration (etcdplay-etcd's
+//! `unit::Staleness`, acted on by `lost_restart.rs`). The task's hosts, conditions and target
+//! are the runner's (`TaskContext`), so the guard checks exactly where the task will start.
 
 mod unit;
 

@@ -1,6 +1,6 @@
 //! `--leftover-membership migrate|reset`: what the guard does instead of refusing when data
 //! dirs' stored membership contradicts the plan. Both start with a verified backup of every
-//! member (`backup.rs`: a snapshot of a running member over its client URL, TLS included,
+//! member (`backup/`: a snapshot of a running member over its client URL, TLS included,
 //! or a copy of a stopped member's dirs), kept on the host and copied beside the inventory,
 //! and never stop, move or delete anything before every backup exists and verifies.
 //!
@@ -82,7 +82,7 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
-/// Backs up every member, each verified before the next (see `backup.rs`); returns the
+/// Backs up every member, each verified before the next (see `backup/`); returns the
 /// backups and the operator's lines. The first failure stops everything.
 async fn backup_all(
     run: &dyn RunContext,

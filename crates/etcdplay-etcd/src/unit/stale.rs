@@ -91,7 +91,7 @@ impl ServiceState {
 
 /// The files whose change means the running etcd no longer runs what is configured, in a
 /// stable order without repeats. `raw` holds the flags and `ETCD_*` variables (see
-/// `unitfile::raw_settings`), `config` the parsed `--config-file` (which replaces both).
+/// `settings.rs`'s `raw_settings`), `config` the parsed `--config-file` (which replaces both).
 pub fn config_inputs(
     unit: &ServiceUnit,
     state: &ServiceState,
