@@ -100,8 +100,6 @@ pub(crate) async fn run(
             tokio::time::sleep(Duration::from_secs_f64(seconds.max(0.0))).await;
             json!({"changed": false, "delta": seconds, "stdout": format!("Paused for {seconds} seconds")})
         }
-        "etcd_pki" => crate::etcd::pki::run(run, args, &origin)?,
-        "etcd_health" => crate::etcd::health::run(run, args, &origin).await?,
         _ => return Ok(None),
     }))
 }

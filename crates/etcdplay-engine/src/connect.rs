@@ -10,6 +10,8 @@ use async_trait::async_trait;
 use etcdplay_transport::{LocalTransport, Prefetching, SshSetting, Transport, TransportError};
 use tokio::sync::OnceCell;
 
+use crate::error::ConnectError;
+
 /// Where and how to reach one inventory host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectTarget {
@@ -50,7 +52,7 @@ impl Connector for LocalConnector {
     }
 }
 
-type Slot = Arc<OnceCell<Result<Arc<Prefetching>, String>>>;
+type Slot = Arc<OnceCell<Result<Arc<Prefetching>, ConnectError>>>;
 
 /// One connection per target, opened at most once even when many tasks ask at the same time,
 /// and closed together at the end of the run.
@@ -82,7 +84,10 @@ impl ConnectionPool {
 
     /// The transport for `target`; an error is the reason the host is unreachable, remembered
     /// so that later tasks do not wait for the connect timeout again.
-    pub(crate) async fn get(&self, target: &ConnectTarget) -> Result<Arc<dyn Transport>, String> {
+    pub(crate) async fn get(
+        &self,
+        target: &ConnectTarget,
+    ) -> Result<Arc<dyn Transport>, ConnectError> {
         Ok(self.get_prefetching(target).await?)
     }
 
@@ -91,7 +96,7 @@ impl ConnectionPool {
     pub(crate) async fn get_prefetching(
         &self,
         target: &ConnectTarget,
-    ) -> Result<Arc<Prefetching>, String> {
+    ) -> Result<Arc<Prefetching>, ConnectError> {
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             slots.entry(target.clone()).or_default().clone()
@@ -103,7 +108,7 @@ impl ConnectionPool {
                 .connect(target)
                 .await
                 .map(|t| Arc::new(Prefetching::new(t)))
-                .map_err(|e| e.to_string());
+                .map_err(ConnectError::from);
             self.connect_times
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 use crate::connect::{ConnectionPool, Connector};
 use crate::error::EngineError;
 use crate::events::{Reporter, Stats, TimingEntry};
+use crate::extension::EngineExtension;
 use crate::inventory::InventoryView;
 use crate::options::RunOptions;
 use crate::play::{batches, PlayRun};
@@ -29,6 +30,8 @@ pub(crate) struct EngineInner {
     pub(crate) timings: Mutex<Vec<TimingEntry>>,
     pub(crate) checksums: crate::control::ChecksumCache,
     pub(crate) read_ahead: crate::read_ahead::ReadAhead,
+    /// What the layer above adds to plays (see `extension/`).
+    pub(crate) extension: Arc<dyn EngineExtension>,
 }
 
 impl EngineInner {
@@ -87,8 +90,17 @@ impl Engine {
                 timings: Mutex::new(Vec::new()),
                 checksums: crate::control::ChecksumCache::default(),
                 read_ahead: crate::read_ahead::ReadAhead::default(),
+                extension: Arc::new(crate::extension::NoExtension),
             },
         }
+    }
+
+    /// This engine with `extension` asked at the points described in `extension/`: its actions
+    /// run as tasks, its preflight runs before every module task. Replaces any extension set
+    /// before.
+    pub fn with_extension(mut self, extension: Arc<dyn EngineExtension>) -> Self {
+        self.inner.extension = extension;
+        self
     }
 
     /// Runs every play of `playbook` and returns the recap's counters (also sent to the

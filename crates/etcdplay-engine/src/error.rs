@@ -10,11 +10,37 @@ pub enum EngineError {
     BadPattern {
         origin: String,
         pattern: String,
-        reason: String,
+        #[source]
+        reason: crate::inventory::PatternError,
     },
     /// `--limit` left no host to run on.
     #[error("--limit '{limit}': no hosts matched")]
     LimitMatchesNothing { limit: String },
+}
+
+/// Why a host could not be connected to. The pool remembers it for the rest of the run, so
+/// later tasks on that host fail at once instead of waiting for the connect timeout again.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
+pub struct ConnectError(std::sync::Arc<etcdplay_transport::TransportError>);
+
+impl From<etcdplay_transport::TransportError> for ConnectError {
+    fn from(source: etcdplay_transport::TransportError) -> Self {
+        ConnectError(std::sync::Arc::new(source))
+    }
+}
+
+/// Why the runner could not work something out for an extension (a template that does not
+/// render, a condition that does not evaluate, an unknown `delegate_to`): the task reports the
+/// same error when it runs.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ContextError(TaskError);
+
+impl ContextError {
+    pub(crate) fn new(source: TaskError) -> Self {
+        ContextError(source)
+    }
 }
 
 /// Why one task could not be carried out on one host; reported as that host's failure.
@@ -24,10 +50,21 @@ pub(crate) enum TaskError {
     Template(#[from] etcdplay_template::TemplateError),
     #[error("{0}")]
     Module(#[from] etcdplay_modules::ModuleError),
-    #[error("{0}")]
-    Unreachable(String),
+    /// The host (or its `delegate_to`) could not be connected to.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// An action of the engine's extension failed (see `extension.rs`).
+    #[error(transparent)]
+    Extension(#[from] crate::extension::ExtensionError),
     #[error("{0}")]
     Invalid(String),
+    /// A `with_sequence` spec that cannot be read.
+    #[error("{origin}: with_sequence: {source}")]
+    Sequence {
+        origin: String,
+        #[source]
+        source: crate::loops::SequenceError,
+    },
     /// A `become_method` etcdplay does not implement: refused by name rather than run with sudo.
     #[error("become_method '{0}' is not supported by etcdplay (only sudo)")]
     BecomeMethod(String),
@@ -57,7 +94,8 @@ pub(crate) enum TaskError {
 impl TaskError {
     pub(crate) fn is_unreachable(&self) -> bool {
         match self {
-            TaskError::Unreachable(_) => true,
+            TaskError::Connect(_) => true,
+            TaskError::Extension(e) => e.is_unreachable(),
             TaskError::Module(m) => m.is_unreachable(),
             _ => false,
         }

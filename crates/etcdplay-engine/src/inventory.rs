@@ -6,13 +6,16 @@ use std::path::Path;
 use etcdplay_template::Precedence;
 use serde_json::{Map, Value};
 
+/// Why a host pattern is bad, in the inventory's own terms (the engine only shows it).
+pub type PatternError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A parsed inventory as the engine uses it.
 pub trait InventoryView: Send + Sync {
     /// Every host, in inventory order.
     fn hosts(&self) -> Vec<String>;
     /// Hosts matching an Ansible host pattern, in inventory order; an error says why the
     /// pattern is bad (a pattern matching nothing is `Ok(vec![])`).
-    fn select(&self, pattern: &str) -> Result<Vec<String>, String>;
+    fn select(&self, pattern: &str) -> Result<Vec<String>, PatternError>;
     /// The host's inventory-side variables, lowest precedence first: the inventory files,
     /// `group_vars/` and `host_vars/` beside the inventory and beside the playbook in
     /// `playbook_dir`, interleaved in Ansible's order (which is why it is one call).

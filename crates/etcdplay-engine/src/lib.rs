@@ -8,9 +8,11 @@ mod connect;
 mod control;
 mod engine;
 mod error;
-mod etcd;
 mod events;
+mod extension;
+mod include_vars;
 mod inventory;
+mod loops;
 mod options;
 mod play;
 mod read_ahead;
@@ -23,8 +25,11 @@ mod varsfile;
 
 pub use connect::{ConnectTarget, ConnectionKind, Connector, LocalConnector};
 pub use engine::Engine;
-pub use error::EngineError;
+pub use error::{ConnectError, ContextError, EngineError};
 pub use events::{HostEvent, HostStats, HostStatus, Reporter, Stats, TaskKindLabel, TimingEntry};
-pub use inventory::InventoryView;
+pub use extension::{
+    EngineExtension, ExtensionError, HostAction, Preflight, RestartHandler, RunContext, TaskContext,
+};
+pub use inventory::{InventoryView, PatternError};
 pub use options::{LeftoverMembership, RunOptions};
 pub use tags::should_run as tags_select;

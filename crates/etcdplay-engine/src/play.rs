@@ -8,32 +8,24 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use etcdplay_playbook::{Play, Serial, Strategy, Task, TaskKind, VarsSource};
+use etcdplay_playbook::{Play, Serial, Strategy, Task, TaskKind};
 use futures::future::join_all;
 use serde_json::{Map, Value};
 
 use crate::engine::EngineInner;
 use crate::error::TaskError;
 use crate::events::{HostEvent, HostStatus, TaskKindLabel};
+use crate::extension::{PlayTask, Preflight};
 use crate::redundant_restart::RestartLedger;
 use crate::scope::{RoleFrame, TaskScope};
 use crate::tags::should_run;
-use crate::task::Outcome;
+use crate::task::{outcome_of, Outcome};
+
+mod includes;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
-
-/// One dynamic include's run: the file, the loop variable and item (when looping), the hosts.
-type IncludeRun = (String, Option<(String, Value)>, Vec<String>);
-
-/// How many dynamic includes (`include_tasks`, `include_role`) may nest. Ansible sets no bound of
-/// its own (Python's recursion limit ends a runaway include). Here each include is a level of
-/// recursion when the run is polled, so a file or role including itself with nothing to stop it
-/// overflowed the stack and aborted the process after tasks had run, leaving the control
-/// directory behind. Past the bound the include fails as a task on the hosts that reach it. Real
-/// recursion under a condition stays far below 64.
-pub(crate) const MAX_INCLUDE_DEPTH: usize = 64;
 
 /// How many task lists (blocks, imports, includes, roles) may nest in all. The include bound alone
 /// is not enough: a self-including file whose tasks sit inside many nested blocks multiplies the
@@ -68,32 +60,6 @@ fn nested_too_deep(task: &Task, scope: &TaskScope) -> TaskError {
         limit: MAX_NESTING,
         chain,
     }
-}
-
-/// Why the dynamic include `task` of `target` may not run inside `scope`, if it may not.
-fn include_refused(
-    task: &Task,
-    scope: &TaskScope,
-    default_action: &str,
-    target: &str,
-) -> Option<TaskError> {
-    if scope.includes.len() >= MAX_INCLUDE_DEPTH {
-        let mut links = scope.includes.clone();
-        links.push(format!("{}: {target}", task.origin));
-        let action = if task.action.is_empty() {
-            default_action.to_string()
-        } else {
-            task.action.clone()
-        };
-        return Some(TaskError::IncludeTooDeep {
-            at: task.origin.to_string(),
-            action,
-            target: target.to_string(),
-            limit: MAX_INCLUDE_DEPTH,
-            chain: show_chain(&links),
-        });
-    }
-    (scope.depth >= MAX_NESTING).then(|| nested_too_deep(task, scope))
 }
 
 /// The state of one play while it runs on one batch of hosts.
@@ -411,51 +377,6 @@ impl<'a> PlayRun<'a> {
         failed_here
     }
 
-    /// The hosts for which an include's own `when:` holds; the others are reported skipped.
-    fn include_targets(
-        &self,
-        task: &Task,
-        scope: &TaskScope,
-        hosts: &[String],
-    ) -> Vec<(String, etcdplay_template::Vars)> {
-        let mut out = Vec::new();
-        let mut outcomes = Vec::new();
-        for h in hosts {
-            let vars = self.task_vars(h, scope, Some(task));
-            let holds = scope
-                .when
-                .iter()
-                .map(|c| (c.expr.as_str(), c.origin.to_string()))
-                .chain(
-                    task.when
-                        .iter()
-                        .map(|e| (e.as_str(), task.origin.to_string())),
-                )
-                .try_fold(true, |acc, (expr, origin)| {
-                    Ok::<bool, etcdplay_template::TemplateError>(
-                        acc && self.engine.templar.eval_condition(expr, &origin, &vars)?,
-                    )
-                });
-            match holds {
-                Ok(true) => out.push((h.clone(), vars)),
-                Ok(false) => outcomes.push((h.clone(), Outcome::Skipped)),
-                Err(e) => {
-                    self.emit(
-                        HostEvent {
-                            msg: Some(e.to_string()),
-                            result: serde_json::json!({"failed": true, "msg": e.to_string()}),
-                            ..HostEvent::new(h, HostStatus::Failed)
-                        },
-                        std::time::Instant::now(),
-                    );
-                    outcomes.push((h.clone(), Outcome::Failed));
-                }
-            }
-        }
-        self.settle(&outcomes, scope);
-        out
-    }
-
     /// Fails `hosts` for a reason found by the engine itself (an include that cannot load).
     fn fail_hosts(&self, hosts: &[String], msg: &str, scope: &TaskScope) -> Vec<String> {
         for h in hosts {
@@ -471,180 +392,6 @@ impl<'a> PlayRun<'a> {
         let outcomes: Vec<(String, Outcome)> =
             hosts.iter().map(|h| (h.clone(), Outcome::Failed)).collect();
         self.settle(&outcomes, scope)
-    }
-
-    /// `include_tasks` (and the legacy `include`): the file name is rendered per host, `when`
-    /// is decided once at the include, and a loop runs the file once per item.
-    async fn include_tasks(
-        &self,
-        task: &Task,
-        inc: &etcdplay_playbook::IncludeTasks,
-        scope: &TaskScope,
-        hosts: &[String],
-    ) -> Vec<String> {
-        let mut inner = scope.clone();
-        inner.tags.extend(task.tags.iter().cloned());
-        let mut failed = Vec::new();
-        // Hosts grouped by the file they include (and the loop item, when looping), in order.
-        let mut runs: Vec<IncludeRun> = Vec::new();
-        for (host, vars) in self.include_targets(task, scope, hosts) {
-            let origin = task.origin.to_string();
-            let items: Vec<Option<(String, Value)>> = match &task.loop_ {
-                None => vec![None],
-                Some(l) => {
-                    let loop_var = task
-                        .loop_control
-                        .as_ref()
-                        .map(|c| c.loop_var.clone())
-                        .unwrap_or_else(|| "item".into());
-                    match self.engine.templar.template_value(&l.items, &origin, &vars) {
-                        Ok(Value::Array(items)) => items
-                            .into_iter()
-                            .map(|i| Some((loop_var.clone(), i)))
-                            .collect(),
-                        Ok(other) => {
-                            failed.extend(self.fail_hosts(
-                                std::slice::from_ref(&host),
-                                &format!("{origin}: loop needs a list, got {other}"),
-                                scope,
-                            ));
-                            continue;
-                        }
-                        Err(e) => {
-                            failed.extend(self.fail_hosts(
-                                std::slice::from_ref(&host),
-                                &e.to_string(),
-                                scope,
-                            ));
-                            continue;
-                        }
-                    }
-                }
-            };
-            for item in items {
-                let mut item_vars = vars.clone();
-                if let Some((name, value)) = &item {
-                    item_vars.insert_literal(name.clone(), value.clone());
-                }
-                let file = match self
-                    .engine
-                    .templar
-                    .render_string(&inc.file, &origin, &item_vars)
-                {
-                    Ok(f) => f,
-                    Err(e) => {
-                        failed.extend(self.fail_hosts(
-                            std::slice::from_ref(&host),
-                            &e.to_string(),
-                            scope,
-                        ));
-                        break;
-                    }
-                };
-                match runs.iter_mut().find(|(f, i, _)| *f == file && *i == item) {
-                    Some((_, _, hs)) => hs.push(host.clone()),
-                    None => runs.push((file, item, vec![host.clone()])),
-                }
-            }
-        }
-        for (file, item, group) in runs {
-            if let Some(error) = include_refused(task, scope, "include_tasks", &file) {
-                // Loop items share hosts: one failure per host, not one per item.
-                let group = self.active(&group);
-                failed.extend(self.fail_hosts(&group, &error.to_string(), scope));
-                continue;
-            }
-            let tasks = match (&inc.tasks, file == inc.file) {
-                (Some(tasks), true) => tasks.clone(),
-                _ => match etcdplay_playbook::load_task_file(
-                    &file,
-                    &inc.context,
-                    &task.origin,
-                    &etcdplay_modules::Registry,
-                    &etcdplay_playbook::LoadOptions::default(),
-                ) {
-                    Ok(tasks) => tasks,
-                    Err(d) => {
-                        failed.extend(self.fail_hosts(&group, &d.to_string(), scope));
-                        continue;
-                    }
-                },
-            };
-            let mut run_scope = inner.clone();
-            let mut params = task.vars.clone();
-            if let Some((name, value)) = item {
-                params.insert(name, value);
-            }
-            run_scope.include_params.extend(params);
-            run_scope.enter_include(task, &file);
-            failed.extend(self.run_list(&tasks, &run_scope, &group).await);
-        }
-        failed
-    }
-
-    /// `include_role`/`import_role`: the role's tasks run with the role's variables; a role
-    /// named by a template is loaded when the include runs.
-    async fn include_role(
-        &self,
-        task: &Task,
-        inc: &etcdplay_playbook::IncludeRole,
-        scope: &TaskScope,
-        hosts: &[String],
-    ) -> Vec<String> {
-        if inc.is_static {
-            let Some(role) = &inc.role else {
-                return Vec::new();
-            };
-            let mut inner = scope.enter_block(task);
-            inner.role = Some(RoleFrame::new(role, task.vars.clone()));
-            self.run_role(role, &inner, hosts).await;
-            return Vec::new();
-        }
-        let mut failed = Vec::new();
-        let mut runs: Vec<(String, Vec<String>)> = Vec::new();
-        for (host, vars) in self.include_targets(task, scope, hosts) {
-            match self
-                .engine
-                .templar
-                .render_string(&inc.name, &task.origin.to_string(), &vars)
-            {
-                Ok(name) => match runs.iter_mut().find(|(n, _)| *n == name) {
-                    Some((_, hs)) => hs.push(host),
-                    None => runs.push((name, vec![host])),
-                },
-                Err(e) => failed.extend(self.fail_hosts(&[host], &e.to_string(), scope)),
-            }
-        }
-        for (name, group) in runs {
-            let target = format!("role {name}");
-            if let Some(error) = include_refused(task, scope, "include_role", &target) {
-                failed.extend(self.fail_hosts(&group, &error.to_string(), scope));
-                continue;
-            }
-            let role = match (&inc.role, name == inc.name) {
-                (Some(role), true) => (**role).clone(),
-                _ => match etcdplay_playbook::load_role(
-                    &name,
-                    &inc.selectors,
-                    &inc.context,
-                    &task.origin,
-                    &etcdplay_modules::Registry,
-                    &etcdplay_playbook::LoadOptions::default(),
-                ) {
-                    Ok(role) => role,
-                    Err(d) => {
-                        failed.extend(self.fail_hosts(&group, &d.to_string(), scope));
-                        continue;
-                    }
-                },
-            };
-            let mut inner = scope.clone();
-            inner.tags.extend(task.tags.iter().cloned());
-            inner.role = Some(RoleFrame::new(&role, task.vars.clone()));
-            inner.enter_include(task, &target);
-            self.run_role(&role, &inner, &group).await;
-        }
-        failed
     }
 
     fn unfail(&self, hosts: &[String]) {
@@ -695,11 +442,12 @@ impl<'a> PlayRun<'a> {
         } else {
             active
         };
-        // Before the guard's probes: answers read ahead for other tasks must not serve them.
+        // Before the extension's preflight probes: answers read ahead for other tasks must not
+        // serve them.
         for h in active {
             self.engine.read_ahead.entering(h, task);
         }
-        if let Some(failed) = crate::etcd::guard::preflight(self, task, call, scope, active).await {
+        if let Some(failed) = self.preflight(task, call, scope, active).await {
             self.engine.reporter.task_end();
             return failed;
         }
@@ -782,6 +530,37 @@ impl<'a> PlayRun<'a> {
         failed
     }
 
+    /// What the engine's extension says before `task` starts on `active` (see `extension/`):
+    /// `Some(failed hosts)` when it stopped the task on every host, each with its event.
+    async fn preflight(
+        &self,
+        task: &Task,
+        call: &etcdplay_playbook::ModuleCall,
+        scope: &TaskScope,
+        active: &[String],
+    ) -> Option<Vec<String>> {
+        let started = std::time::Instant::now();
+        let ctx = PlayTask {
+            run: self,
+            task,
+            call,
+            scope,
+        };
+        match self.engine.extension.preflight(&ctx, active).await {
+            Preflight::Proceed => None,
+            Preflight::Stop(events) => {
+                let outcomes: Vec<(String, Outcome)> = events
+                    .iter()
+                    .map(|e| (e.host.clone(), outcome_of(e.status)))
+                    .collect();
+                for event in events {
+                    self.emit(event, started);
+                }
+                Some(self.settle(&outcomes, scope))
+            }
+        }
+    }
+
     /// Books the outcomes of a task into stats and host states; returns the hosts that failed.
     pub(crate) fn settle(&self, outcomes: &[(String, Outcome)], scope: &TaskScope) -> Vec<String> {
         let mut failed_hosts = Vec::new();
@@ -817,107 +596,6 @@ impl<'a> PlayRun<'a> {
         drop(stats);
         self.publish_left_play();
         failed_hosts
-    }
-
-    fn include_vars(
-        &self,
-        task: &Task,
-        iv: &etcdplay_playbook::IncludeVars,
-        scope: &TaskScope,
-        hosts: &[String],
-    ) {
-        let header = format!(
-            "{}include_vars",
-            task.role
-                .as_ref()
-                .map(|r| format!("{r} : "))
-                .unwrap_or_default()
-        );
-        self.engine.reporter.task_start(
-            TaskKindLabel::Task,
-            task.name.as_deref().unwrap_or(&header),
-            hosts,
-        );
-        let mut outcomes = Vec::new();
-        for host in hosts {
-            let started = std::time::Instant::now();
-            let vars = self.task_vars(host, scope, Some(task));
-            let origin = task.origin.to_string();
-            let loaded = (|| -> Result<Map<String, Value>, String> {
-                let name = match &iv.source {
-                    VarsSource::File(f) | VarsSource::Dir(f) => self
-                        .engine
-                        .templar
-                        .render_string(f, &origin, &vars)
-                        .map_err(|e| e.to_string())?,
-                };
-                let mut candidates = Vec::new();
-                for dir in &iv.context.search_dirs {
-                    candidates.push(dir.join("vars").join(&name));
-                    candidates.push(dir.join(&name));
-                }
-                candidates.push(self.play.playbook_dir.join(&name));
-                let path = candidates
-                    .into_iter()
-                    .find(|p| p.exists())
-                    .ok_or_else(|| format!("{origin}: include_vars: could not find '{name}'"))?;
-                let mut merged = Map::new();
-                let files: Vec<std::path::PathBuf> = if path.is_dir() {
-                    let mut v: Vec<_> = std::fs::read_dir(&path)
-                        .map_err(|e| e.to_string())?
-                        .filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| p.is_file())
-                        .collect();
-                    v.sort();
-                    v
-                } else {
-                    vec![path]
-                };
-                for f in files {
-                    match crate::varsfile::load(&f).map_err(|e| e.to_string())? {
-                        Value::Object(m) => merged.extend(m),
-                        Value::Null => {}
-                        _ => return Err(format!("{}: include_vars needs a mapping", f.display())),
-                    }
-                }
-                Ok(match &iv.name {
-                    Some(n) => {
-                        let mut m = Map::new();
-                        m.insert(n.clone(), Value::Object(merged));
-                        m
-                    }
-                    None => merged,
-                })
-            })();
-            match loaded {
-                Ok(m) => {
-                    let shown = serde_json::json!({"changed": false, "ansible_facts": m.clone()});
-                    self.engine
-                        .shared
-                        .update_memory(host, |mem| mem.include_vars.extend(m));
-                    self.emit(
-                        HostEvent {
-                            result: shown,
-                            ..HostEvent::new(host, HostStatus::Ok)
-                        },
-                        started,
-                    );
-                    outcomes.push((host.clone(), Outcome::Ok));
-                }
-                Err(msg) => {
-                    self.emit(
-                        HostEvent {
-                            msg: Some(msg.clone()),
-                            result: serde_json::json!({"changed": false, "msg": msg}),
-                            ..HostEvent::new(host, HostStatus::Failed)
-                        },
-                        started,
-                    );
-                    outcomes.push((host.clone(), Outcome::Failed));
-                }
-            }
-        }
-        self.settle(&outcomes, scope);
     }
 
     async fn meta(&self, action: &str, task: &Task, scope: &TaskScope, hosts: &[String]) {
@@ -974,10 +652,8 @@ impl<'a> PlayRun<'a> {
         let mut keep = Vec::new();
         let mut skipped = Vec::new();
         for host in active {
-            let args = crate::etcd::lost_restart::rendered_args(
-                self, host, scope, task, &call.args, &origin,
-            );
-            match crate::redundant_restart::restarted_unit(module, &args) {
+            let args = self.handler_args(host, scope, task, &call.args, &origin);
+            match self.restarted_unit(module, &args) {
                 Some(unit)
                     if self.restarts.already_restarted(
                         host,

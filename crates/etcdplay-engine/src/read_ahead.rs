@@ -47,9 +47,9 @@ impl Default for HostReadAhead {
     }
 }
 
-/// What a task would do in a read-ahead: send these probes (the start guard's, then the
-/// module's), nothing (its `when:` is false or its tags leave it out), or something that ends
-/// the read-ahead.
+/// What a task would do in a read-ahead: send these probes (the extension's preflight probes,
+/// then the module's), nothing (its `when:` is false or its tags leave it out), or something
+/// that ends the read-ahead.
 enum Planned {
     Probe(ConnectTarget, Vec<ExecRequest>),
     Nothing,
@@ -314,10 +314,11 @@ impl PlayRun<'_> {
         let Some(module_probe) = etcdplay_modules::first_probe(module_call, host).await else {
             return Planned::Stop;
         };
-        let guard_probe = crate::etcd::guard::first_probe(self, call, &vars, &target);
-        Planned::Probe(
-            target,
-            guard_probe.into_iter().chain([module_probe]).collect(),
-        )
+        let mut probes = self
+            .engine
+            .extension
+            .read_ahead_probes(&call.name, &args, &target);
+        probes.push(module_probe);
+        Planned::Probe(target, probes)
     }
 }

@@ -18,7 +18,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use etcdplay_playbook::{Task, TaskKind};
 use serde_json::{Map, Value};
+
+use crate::extension::{EngineExtension, RestartHandler};
+use crate::play::PlayRun;
+use crate::scope::TaskScope;
 
 /// What happened in which order, per host, during one play.
 #[derive(Default)]
@@ -136,17 +141,87 @@ impl RestartLedger {
 }
 
 /// The unit a handler restarts, from its module and rendered arguments: a `systemd`/`service`
-/// task with `state: restarted`, or `etcd_member_restart`.
-pub(crate) fn restarted_unit(module: &str, args: &Map<String, Value>) -> Option<String> {
-    let arg = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
+/// task with `state: restarted`, or an action the engine's extension says restarts one.
+pub(crate) fn restarted_unit(
+    extension: &dyn EngineExtension,
+    module: &str,
+    args: &Map<String, Value>,
+) -> Option<String> {
     match module {
-        "systemd" | "service" | "systemd_service"
-            if arg("state").as_deref() == Some("restarted") =>
-        {
-            unit_arg(args).map(str::to_string)
+        "systemd" | "service" | "systemd_service" => {
+            if args.get("state").and_then(Value::as_str) == Some("restarted") {
+                unit_arg(args).map(str::to_string)
+            } else {
+                None
+            }
         }
-        "etcd_member_restart" => Some(arg("service").unwrap_or_else(|| "etcd".into())),
-        _ => None,
+        _ => extension.restarted_unit(module, args),
+    }
+}
+
+impl PlayRun<'_> {
+    /// The unit the handler `module` with `args` restarts (see [`restarted_unit`]).
+    pub(crate) fn restarted_unit(&self, module: &str, args: &Map<String, Value>) -> Option<String> {
+        restarted_unit(self.engine.extension.as_ref(), module, args)
+    }
+
+    /// A handler's arguments templated for `host`; an argument that cannot be templated yet
+    /// (it may use a variable registered later) stays as written.
+    pub(crate) fn handler_args(
+        &self,
+        host: &str,
+        scope: &TaskScope,
+        handler: &Task,
+        args: &Map<String, Value>,
+        origin: &str,
+    ) -> Map<String, Value> {
+        let vars = self.task_vars(host, scope, Some(handler));
+        args.iter()
+            .map(|(k, v)| {
+                let rendered = self
+                    .engine
+                    .templar
+                    .template_value(v, origin, &vars)
+                    .unwrap_or_else(|_| v.clone());
+                (k.clone(), rendered)
+            })
+            .collect()
+    }
+
+    /// The play's handlers that restart `unit` on `host`, in play order.
+    pub(crate) fn restart_handlers(&self, host: &str, unit: &str) -> Vec<RestartHandler> {
+        let scope = TaskScope {
+            handler: true,
+            ..TaskScope::default()
+        };
+        self.play
+            .all_handlers()
+            .into_iter()
+            .filter_map(|handler| {
+                let TaskKind::Module(call) = &handler.kind else {
+                    return None;
+                };
+                let module =
+                    etcdplay_modules::canonical_name(&call.name).unwrap_or(call.name.as_str());
+                let origin = call.args_origin.to_string();
+                let args = self.handler_args(host, &scope, handler, &call.args, &origin);
+                let restarts = self.restarted_unit(module, &args)?;
+                if !same_unit(&restarts, unit) {
+                    return None;
+                }
+                let answers_to: Vec<String> = handler
+                    .name
+                    .iter()
+                    .chain(handler.listen.iter())
+                    .cloned()
+                    .collect();
+                Some(RestartHandler {
+                    notify: answers_to.first()?.clone(),
+                    answers_to,
+                    action: module.to_string(),
+                })
+            })
+            .collect()
     }
 }
 
@@ -257,35 +332,51 @@ mod tests {
         assert!(!same_unit("etcd", "etcd-events"));
     }
 
+    /// An extension whose action `bounce` restarts the unit named by its `what` argument.
+    struct Bouncer;
+
+    impl EngineExtension for Bouncer {
+        fn restarted_unit(&self, action: &str, args: &Map<String, Value>) -> Option<String> {
+            (action == "bounce").then(|| args.get("what")?.as_str().map(str::to_string))?
+        }
+    }
+
     #[test]
     fn handlers_that_restart_a_unit() {
+        let restarted_unit =
+            |module: &str, args: Value| restarted_unit(&Bouncer, module, &obj(args));
         assert_eq!(
-            restarted_unit(
-                "systemd",
-                &obj(json!({"unit": "etcd", "state": "restarted"}))
-            ),
+            restarted_unit("systemd", json!({"unit": "etcd", "state": "restarted"})),
             Some("etcd".into())
         );
         assert_eq!(
-            restarted_unit(
-                "systemd",
-                &obj(json!({"name": "etcd", "state": "restarted"}))
-            ),
+            restarted_unit("systemd", json!({"name": "etcd", "state": "restarted"})),
             Some("etcd".into())
         );
         assert_eq!(
-            restarted_unit(
-                "service",
-                &obj(json!({"name": "etcd", "state": "reloaded"}))
-            ),
+            restarted_unit("service", json!({"name": "etcd", "state": "reloaded"})),
             None
         );
         assert_eq!(
-            restarted_unit("etcd_member_restart", &obj(json!({}))),
-            Some("etcd".into())
+            restarted_unit("bounce", json!({"what": "etcd"})),
+            Some("etcd".into()),
+            "the extension's restart action"
         );
         assert_eq!(
-            restarted_unit("command", &obj(json!({"state": "restarted", "name": "x"}))),
+            restarted_unit("systemd", json!({"what": "etcd", "state": "started"})),
+            None,
+            "systemd is the engine's, whatever the extension says"
+        );
+        assert_eq!(
+            restarted_unit("command", json!({"state": "restarted", "name": "x"})),
+            None
+        );
+        assert_eq!(
+            super::restarted_unit(
+                &crate::extension::NoExtension,
+                "bounce",
+                &obj(json!({"what": "etcd"}))
+            ),
             None
         );
     }

@@ -66,7 +66,7 @@ pub(crate) struct TaskScope {
     /// run walks them by recursion, so their number is bounded (`play::MAX_NESTING`).
     pub(crate) depth: usize,
     /// The dynamic includes that led here, outermost first, as `file:line:col: target`: their
-    /// number is bounded (`play::MAX_INCLUDE_DEPTH`) and the chain names a runaway include.
+    /// number is bounded (`play::includes::MAX_INCLUDE_DEPTH`) and the chain names a runaway include.
     pub(crate) includes: Vec<String>,
 }
 

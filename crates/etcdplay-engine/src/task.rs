@@ -5,19 +5,20 @@
 
 use std::time::{Duration, Instant};
 
-use etcdplay_playbook::{Flag, LoopKind, ModuleCall, Task};
+use etcdplay_playbook::{Flag, ModuleCall, Task};
 use etcdplay_source::parse_bool;
 use etcdplay_template::{Precedence, VarLayers, Vars};
-use etcdplay_transport::{parse_ssh_args, Become};
 use serde_json::{json, Map, Value};
 
 use crate::builtin;
-use crate::connect::{ConnectTarget, ConnectionKind};
 use crate::control::TaskControl;
 use crate::error::TaskError;
 use crate::events::{HostEvent, HostStatus};
+use crate::extension::HostAction;
 use crate::play::PlayRun;
 use crate::scope::TaskScope;
+
+mod target;
 
 /// How a task ended on a host, for the play runner's bookkeeping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,145 +84,6 @@ impl PlayRun<'_> {
         }
     }
 
-    fn var_string(&self, vars: &Vars, name: &str) -> Result<Option<String>, TaskError> {
-        match vars.raw(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(self.engine.templar.render_string(s, name, vars)?)),
-            Some(other) => Ok(Some(match other {
-                Value::Bool(b) => b.to_string(),
-                v => v.to_string(),
-            })),
-        }
-    }
-
-    /// Where `host` is reached for this task, after `delegate_to` and connection variables.
-    pub(crate) fn target(
-        &self,
-        host: &str,
-        task: &Task,
-        vars: &Vars,
-        delegate: Option<&str>,
-    ) -> Result<ConnectTarget, TaskError> {
-        let (name, vars_owned);
-        let vars = match delegate {
-            Some(d) if d != host => {
-                name = d.to_string();
-                let known = self.engine.shared.inventory.hosts().iter().any(|h| h == d);
-                if !known {
-                    if d == "localhost" || d == "127.0.0.1" {
-                        return Ok(ConnectTarget {
-                            host: d.to_string(),
-                            address: d.to_string(),
-                            port: None,
-                            user: None,
-                            key_file: None,
-                            ssh_settings: Vec::new(),
-                            kind: ConnectionKind::Local,
-                        });
-                    }
-                    return Err(TaskError::Invalid(format!(
-                        "delegate_to: '{d}' is not in the inventory"
-                    )));
-                }
-                vars_owned = self.task_vars(d, &TaskScope::default(), None);
-                &vars_owned
-            }
-            _ => {
-                name = host.to_string();
-                vars
-            }
-        };
-        // `connection` and `remote_user` are task and play keywords here (blocks do not set them).
-        let keywords = TaskScope::default().resolve(task, self.play);
-        let connection = keywords
-            .connection
-            .or(self.var_string(vars, "ansible_connection")?);
-        let kind = match connection.as_deref() {
-            Some("local") => ConnectionKind::Local,
-            None | Some("ssh") | Some("smart") | Some("paramiko") | Some("openssh") => {
-                ConnectionKind::Ssh
-            }
-            Some(other) => {
-                return Err(TaskError::Invalid(format!(
-                    "connection '{other}' is not supported (ssh or local)"
-                )))
-            }
-        };
-        let port = match self
-            .var_string(vars, "ansible_port")?
-            .or(self.var_string(vars, "ansible_ssh_port")?)
-        {
-            Some(p) => Some(p.parse::<u16>().map_err(|_| {
-                TaskError::Invalid(format!("ansible_port '{p}' is not a port number"))
-            })?),
-            None => None,
-        };
-        let user = keywords
-            .remote_user
-            .or(self.var_string(vars, "ansible_user")?)
-            .or(self.var_string(vars, "ansible_ssh_user")?);
-        let mut ssh_settings = Vec::new();
-        for var in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
-            if let Some(text) = self.var_string(vars, var)? {
-                let parsed =
-                    parse_ssh_args(&text).map_err(|e| TaskError::Invalid(format!("{var}: {e}")))?;
-                ssh_settings.extend(parsed);
-            }
-        }
-        Ok(ConnectTarget {
-            address: self
-                .var_string(vars, "ansible_host")?
-                .unwrap_or_else(|| name.clone()),
-            host: name,
-            port,
-            user,
-            key_file: self.var_string(vars, "ansible_ssh_private_key_file")?,
-            ssh_settings,
-            kind,
-        })
-    }
-
-    /// The `become` of a task: keyword, else inherited, else play, else `ansible_become`. No
-    /// sudo when the login user already is the user to become.
-    pub(crate) fn become_of(
-        &self,
-        task: &Task,
-        scope: &TaskScope,
-        vars: &Vars,
-        target: &ConnectTarget,
-    ) -> Result<Option<Become>, TaskError> {
-        let origin = task.origin.to_string();
-        let keywords = scope.resolve(task, self.play);
-        let on = match self.flag(&keywords.become_, vars, &origin)? {
-            Some(b) => b,
-            None => self
-                .var_string(vars, "ansible_become")?
-                .and_then(|s| parse_bool(&s))
-                .unwrap_or(false),
-        };
-        if !on {
-            return Ok(None);
-        }
-        let method = match keywords.become_method {
-            Some(m) => Some(self.engine.templar.render_string(&m, &origin, vars)?),
-            None => self.var_string(vars, "ansible_become_method")?,
-        };
-        if let Some(m) = method.filter(|m| m.trim() != "sudo") {
-            return Err(TaskError::BecomeMethod(m));
-        }
-        let user = keywords
-            .become_user
-            .or(self.var_string(vars, "ansible_become_user")?)
-            .unwrap_or_else(|| "root".to_string());
-        // Only an ssh login named in the inventory is known to be the become user; any other
-        // (ssh's `User`, a local connection, which ignores `ansible_user`) is compared on the
-        // host by the transport, never guessed here.
-        if target.kind != ConnectionKind::Local && target.user.as_deref() == Some(user.as_str()) {
-            return Ok(None);
-        }
-        Ok(Some(Become { user }))
-    }
-
     /// Runs `task` on `host` and reports it: the task's keywords and loop are worked out, then
     /// it runs once ([`PlayRun::run_once_on_host`]) or once per item
     /// ([`PlayRun::run_items_on_host`]).
@@ -244,20 +106,9 @@ impl PlayRun<'_> {
         };
         let no_log = flag_or_false(&keywords.no_log);
         let ignore_errors = flag_or_false(&keywords.ignore_errors);
-        let delegate = match keywords.delegate_to {
-            Some(d) => match self.engine.templar.render_string(&d, &origin, &vars) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    return self.report_error(
-                        host,
-                        None,
-                        TaskError::from(e),
-                        ignore_errors,
-                        started,
-                    )
-                }
-            },
-            None => None,
+        let delegate = match self.delegate_of(task, scope, &vars) {
+            Ok(d) => d,
+            Err(e) => return self.report_error(host, None, e, ignore_errors, started),
         };
         let items = match &task.loop_ {
             None => None,
@@ -510,85 +361,6 @@ impl PlayRun<'_> {
         Ok(true)
     }
 
-    /// The loop's items, with each `with_*` lookup's meaning.
-    fn loop_items(
-        &self,
-        kind: &LoopKind,
-        items: &Value,
-        origin: &str,
-        vars: &Vars,
-    ) -> Result<Vec<Value>, TaskError> {
-        let value = self.engine.templar.template_value(items, origin, vars)?;
-        let not_list =
-            |what: &str| TaskError::Invalid(format!("{origin}: {what} needs a list, got {value}"));
-        Ok(match kind {
-            LoopKind::Loop => match value {
-                Value::Array(v) => v,
-                Value::Null => Vec::new(),
-                _ => return Err(not_list("loop")),
-            },
-            LoopKind::With(lookup) => match lookup.as_str() {
-                "items" => match value {
-                    Value::Array(v) => v
-                        .into_iter()
-                        .flat_map(|i| match i {
-                            Value::Array(inner) => inner,
-                            other => vec![other],
-                        })
-                        .collect(),
-                    Value::Null => Vec::new(),
-                    other => vec![other],
-                },
-                "list" => match value {
-                    Value::Array(v) => v,
-                    other => vec![other],
-                },
-                "dict" => match value {
-                    Value::Object(m) => m
-                        .into_iter()
-                        .map(|(k, v)| json!({"key": k, "value": v}))
-                        .collect(),
-                    _ => {
-                        return Err(TaskError::Invalid(format!(
-                            "{origin}: with_dict needs a mapping, got {value}"
-                        )))
-                    }
-                },
-                "indexed_items" => match value {
-                    Value::Array(v) => v
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, x)| json!([i, x]))
-                        .collect(),
-                    _ => return Err(not_list("with_indexed_items")),
-                },
-                "sequence" => sequence_items(&value)
-                    .map_err(|m| TaskError::Invalid(format!("{origin}: with_sequence: {m}")))?,
-                other => {
-                    return Err(TaskError::Invalid(format!(
-                        "{origin}: with_{other} is not supported; use loop:"
-                    )))
-                }
-            },
-        })
-    }
-
-    fn item_label(&self, task: &Task, vars: &Vars, item: &Value) -> String {
-        let label_src = task.loop_control.as_ref().and_then(|c| c.label.clone());
-        let src = label_src.unwrap_or_else(|| {
-            let var = task
-                .loop_control
-                .as_ref()
-                .map(|c| c.loop_var.clone())
-                .unwrap_or_else(|| "item".into());
-            format!("{{{{ {var} }}}}")
-        });
-        self.engine
-            .templar
-            .render_string(&src, "loop_control.label", vars)
-            .unwrap_or_else(|_| item.to_string())
-    }
-
     /// Runs the action, repeating it while `until:` does not hold, then applies
     /// `changed_when`/`failed_when`.
     async fn execute_with_retries(
@@ -729,7 +501,8 @@ impl PlayRun<'_> {
         }
     }
 
-    /// One run of the task's action on the host: engine-level actions here, host modules
+    /// One run of the task's action on the host: the engine's own actions and the extension's
+    /// control-node actions first, then the extension's host actions, then host modules
     /// through the transport.
     async fn execute(
         &self,
@@ -745,27 +518,26 @@ impl PlayRun<'_> {
         if let Some(result) = builtin::run(self, call, &args, host, vars, task).await? {
             return Ok((result, None));
         }
+        let extension = self.engine.extension.as_ref();
+        if let Some(result) = extension
+            .control_action(self, &call.name, &args, &origin)
+            .await
+        {
+            return Ok((result?, None));
+        }
         let target = self.target(host, task, vars, delegate)?;
         let become_ = self.become_of(task, scope, vars, &target)?;
-        let transport = self
-            .engine
-            .pool
-            .get(&target)
-            .await
-            .map_err(TaskError::Unreachable)?;
+        let transport = self.engine.pool.get(&target).await?;
         let (check, diff) = self.check_and_diff(task, scope, vars, &origin)?;
-        let ctx = crate::etcd::HostActionCtx {
+        let action = HostAction {
             host,
             transport: transport.as_ref(),
             become_: become_.as_ref(),
             check,
             origin: &origin,
         };
-        if let Some(result) = crate::etcd::run_host_action(&ctx, &call.name, &args).await? {
-            return Ok((result, None));
-        }
-        if let Some(blocked) = crate::etcd::guard::before_module(&ctx, &call.name, &args).await? {
-            return Ok((blocked, None));
+        if let Some(result) = extension.host_action(&action, &call.name, &args).await {
+            return Ok((result?, None));
         }
         let control = self.task_control(scope, vars);
         let module_call = etcdplay_modules::ModuleCall {
@@ -972,7 +744,7 @@ fn status_of(failed: bool, changed: bool, skipped: bool, ignore: bool) -> HostSt
     }
 }
 
-fn outcome_of(status: HostStatus) -> Outcome {
+pub(crate) fn outcome_of(status: HostStatus) -> Outcome {
     match status {
         HostStatus::Ok => Outcome::Ok,
         HostStatus::Changed => Outcome::Changed,
@@ -994,56 +766,4 @@ pub(crate) fn number(v: &Value) -> Option<f64> {
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
-}
-
-/// `with_sequence: start=1 end=3 format=node%02d` (the common subset).
-fn sequence_items(spec: &Value) -> Result<Vec<Value>, String> {
-    let text = spec.as_str().ok_or("expects a 'start=N end=M' string")?;
-    let (mut start, mut end, mut stride, mut format) = (1i64, None, 1i64, None::<String>);
-    for part in text.split_whitespace() {
-        let (k, v) = part
-            .split_once('=')
-            .ok_or_else(|| format!("bad part '{part}'"))?;
-        match k {
-            "start" => start = v.parse().map_err(|_| format!("bad start '{v}'"))?,
-            "end" => end = Some(v.parse::<i64>().map_err(|_| format!("bad end '{v}'"))?),
-            "count" => {
-                end = Some(start + v.parse::<i64>().map_err(|_| format!("bad count '{v}'"))? - 1)
-            }
-            "stride" => stride = v.parse().map_err(|_| format!("bad stride '{v}'"))?,
-            "format" => format = Some(v.to_string()),
-            _ => return Err(format!("unknown key '{k}'")),
-        }
-    }
-    let end = end.ok_or("needs end= or count=")?;
-    if stride == 0 || (end - start) / stride > 100_000 {
-        return Err("stride 0 or too many items".into());
-    }
-    let mut out = Vec::new();
-    let mut i = start;
-    while (stride > 0 && i <= end) || (stride < 0 && i >= end) {
-        out.push(Value::String(match &format {
-            Some(f) => format_printf_int(f, i),
-            None => i.to_string(),
-        }));
-        i += stride;
-    }
-    Ok(out)
-}
-
-/// The `%d`/`%0Nd` subset of printf that `with_sequence format=` is used with.
-fn format_printf_int(format: &str, n: i64) -> String {
-    if let Some(at) = format.find('%') {
-        let rest = &format[at + 1..];
-        if let Some(d) = rest.find('d') {
-            let width = &rest[..d];
-            let formatted = if let Some(w) = width.strip_prefix('0') {
-                format!("{:0width$}", n, width = w.parse().unwrap_or(0))
-            } else {
-                format!("{:width$}", n, width = width.parse().unwrap_or(0))
-            };
-            return format!("{}{}{}", &format[..at], formatted, &rest[d + 1..]);
-        }
-    }
-    format.to_string()
 }

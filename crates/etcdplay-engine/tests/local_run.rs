@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use etcdplay_engine::{
-    Engine, HostEvent, HostStatus, InventoryView, LocalConnector, Reporter, RunOptions, Stats,
-    TaskKindLabel,
+    Engine, HostEvent, HostStatus, InventoryView, LocalConnector, PatternError, Reporter,
+    RunOptions, Stats, TaskKindLabel,
 };
 use etcdplay_modules::Registry;
 use etcdplay_playbook::{load_playbook, LoadOptions};
@@ -23,7 +23,7 @@ impl InventoryView for TinyInventory {
     fn hosts(&self) -> Vec<String> {
         self.hosts.clone()
     }
-    fn select(&self, pattern: &str) -> Result<Vec<String>, String> {
+    fn select(&self, pattern: &str) -> Result<Vec<String>, PatternError> {
         match pattern {
             "all" | "nodes" => Ok(self.hosts.clone()),
             p => Ok(self.hosts.iter().filter(|h| *h == p).cloned().collect()),

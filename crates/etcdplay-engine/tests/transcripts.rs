@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use etcdplay_engine::{
-    Engine, HostEvent, HostStatus, InventoryView, LocalConnector, Reporter, RunOptions, Stats,
-    TaskKindLabel,
+    Engine, HostEvent, HostStatus, InventoryView, LocalConnector, PatternError, Reporter,
+    RunOptions, Stats, TaskKindLabel,
 };
 use etcdplay_modules::Registry;
 use etcdplay_playbook::{load_playbook, LoadOptions};
@@ -26,7 +26,7 @@ impl InventoryView for TwoHosts {
     fn hosts(&self) -> Vec<String> {
         vec!["n1".into(), "n2".into()]
     }
-    fn select(&self, pattern: &str) -> Result<Vec<String>, String> {
+    fn select(&self, pattern: &str) -> Result<Vec<String>, PatternError> {
         Ok(match pattern {
             "all" | "nodes" => self.hosts(),
             p => self.hosts().into_iter().filter(|h| h == p).collect(),

@@ -138,7 +138,7 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     def("replace", &[], REPLACE, host!(modules::replace::run), true),
     def(
         "ini_file",
-        &[],
+        &["community.general.ini_file"],
         INI_FILE,
         host!(modules::ini_file::run),
         true,
@@ -173,14 +173,9 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     def("import_role", &[], INCLUDE_ROLE, Engine, false),
 ];
 
-/// Collections whose prefix is stripped: `ansible.builtin.copy` is `copy` (`sysctl` lives in
-/// ansible.posix, `ini_file` in community.general).
-const COLLECTIONS: &[&str] = &[
-    "ansible.builtin.",
-    "ansible.legacy.",
-    "ansible.posix.",
-    "community.general.",
-];
+/// Collections whose prefix is stripped: `ansible.builtin.copy` is `copy`. Modules of other
+/// collections list their full names as aliases (`community.general.ini_file`).
+const COLLECTIONS: &[&str] = &["ansible.builtin.", "ansible.legacy.", "ansible.posix."];
 
 /// The module `name` (any spelling) is, if etcdplay knows it.
 pub(crate) fn lookup(name: &str) -> Option<&'static ModuleDef> {

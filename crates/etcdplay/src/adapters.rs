@@ -69,11 +69,11 @@ impl InventoryView for InventoryAdapter {
         self.inventory.hosts()
     }
 
-    fn select(&self, pattern: &str) -> Result<Vec<String>, String> {
+    fn select(&self, pattern: &str) -> Result<Vec<String>, etcdplay_engine::PatternError> {
         match self.inventory.select(pattern) {
             Ok(hosts) => Ok(hosts),
             Err(etcdplay_inventory::PatternError::NoMatch { .. }) => Ok(Vec::new()),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(Box::new(e)),
         }
     }
 

@@ -12,13 +12,23 @@ use std::collections::BTreeMap;
 use super::source::{DataDirSource, SourceError};
 
 /// Runs one shell command on the host and returns its stdout bytes; a non-zero exit status
-/// or a transport failure is an `Err` with a message fit for the operator.
+/// or a transport failure is an `Err` whose message is fit for the operator (it becomes the
+/// read's [`SourceError::Remote`]).
 pub trait CommandRunner {
-    fn run(&self, command: &str) -> Result<Vec<u8>, String>;
+    /// Why a command did not succeed.
+    type Error: std::fmt::Display;
+
+    fn run(&self, command: &str) -> Result<Vec<u8>, Self::Error>;
 }
 
-impl<F: Fn(&str) -> Result<Vec<u8>, String>> CommandRunner for F {
-    fn run(&self, command: &str) -> Result<Vec<u8>, String> {
+impl<F, E> CommandRunner for F
+where
+    F: Fn(&str) -> Result<Vec<u8>, E>,
+    E: std::fmt::Display,
+{
+    type Error = E;
+
+    fn run(&self, command: &str) -> Result<Vec<u8>, E> {
         self(command)
     }
 }
@@ -58,7 +68,9 @@ impl<R: CommandRunner> CommandSource<R> {
     }
 
     fn run(&self, command: &str) -> Result<Vec<u8>, SourceError> {
-        self.runner.run(command).map_err(SourceError::Remote)
+        self.runner
+            .run(command)
+            .map_err(|e| SourceError::Remote(e.to_string()))
     }
 }
 

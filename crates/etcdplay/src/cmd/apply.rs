@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use etcdplay_cluster::EtcdExtension;
 use etcdplay_engine::{Engine, LeftoverMembership, Reporter, RunOptions, Stats};
 use etcdplay_inventory::Inventory;
 use etcdplay_modules::Registry;
@@ -445,13 +446,15 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         .map(|p| p.parent().map(Path::to_path_buf).unwrap_or_default())
         .collect();
     let run_started = std::time::Instant::now();
+    // The etcd layer (data-dir guard, cluster actions) plugs into the engine's extension seam.
     let engine = Engine::new(
         prepared.inventory.clone(),
         connector,
         Arc::new(Fanout(reporters)),
         options,
         search_dirs,
-    );
+    )
+    .with_extension(Arc::new(EtcdExtension));
     let code = tokio::select! {
         result = run_all(&engine, &prepared.playbooks) => result,
         _ = interrupted() => {

@@ -84,9 +84,9 @@ fn play_hosts(
     inventory: &dyn InventoryView,
     limit: Option<&str>,
 ) -> Result<Vec<String>, String> {
-    let mut hosts = inventory.select(&play.hosts)?;
+    let mut hosts = inventory.select(&play.hosts).map_err(|e| e.to_string())?;
     if let Some(limit) = limit {
-        let allowed = inventory.select(limit)?;
+        let allowed = inventory.select(limit).map_err(|e| e.to_string())?;
         hosts.retain(|h| allowed.contains(h));
     }
     Ok(hosts)

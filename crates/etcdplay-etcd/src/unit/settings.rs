@@ -1,199 +1,13 @@
-//! Reading what a systemd unit will start etcd with, from text the host prints: the output of
-//! `systemctl cat NAME` (the unit file and its drop-ins, in the order systemd applies them),
-//! `EnvironmentFile=` contents and an etcd YAML `--config-file`. Pure parsing, so the rules
-//! (drop-ins override, an empty `ExecStart=` resets, `$VAR` expansion, flags over `ETCD_*`
-//! variables, a config file over both as etcd itself does) are tested on recorded outputs.
+//! etcd's effective settings from a unit ([`ServiceUnit`]), its `EnvironmentFile=` contents
+//! and an etcd YAML `--config-file`: `$VAR` expansion in `ExecStart=`, flags over `ETCD_*`
+//! variables, a config file over both as etcd itself does, relative paths against the unit's
+//! working directory. Pure code, tested on recorded units.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-/// The `[Service]` settings of a unit that matter for finding etcd's effective flags.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ServiceUnit {
-    /// The argv of the last `ExecStart=` (after resets), unexpanded.
-    pub(crate) exec_start: Vec<String>,
-    /// `Environment=` assignments in order (later wins).
-    pub(crate) environment: Vec<(String, String)>,
-    /// `EnvironmentFile=` paths; `optional` for a leading `-`.
-    pub(crate) environment_files: Vec<(String, bool)>,
-    pub(crate) working_directory: Option<String>,
-}
-
-/// Joins continuation lines (a trailing `\`) and yields `(section, key, value)` of each
-/// assignment. `# /path` headers of `systemctl cat` are comments like any other.
-fn assignments(text: &str) -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
-    let mut section = String::new();
-    let mut pending = String::new();
-    for raw in text.lines() {
-        let line = raw.trim_end();
-        if pending.is_empty() {
-            let t = line.trim_start();
-            if t.starts_with('#') || t.starts_with(';') || t.is_empty() {
-                continue;
-            }
-            if t.starts_with('[') && t.ends_with(']') {
-                section = t[1..t.len() - 1].to_string();
-                continue;
-            }
-        } else if line.trim_start().starts_with('#') || line.trim_start().starts_with(';') {
-            // systemd skips comment lines inside a continuation.
-            continue;
-        }
-        if let Some(head) = line.strip_suffix('\\') {
-            pending.push_str(head);
-            pending.push(' ');
-            continue;
-        }
-        pending.push_str(line);
-        let full = std::mem::take(&mut pending);
-        if let Some((k, v)) = full.split_once('=') {
-            out.push((section.clone(), k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    if !pending.is_empty() {
-        if let Some((k, v)) = pending.split_once('=') {
-            out.push((section, k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    out
-}
-
-/// Splits a command line the way systemd does: whitespace separates words, single and double
-/// quotes group, a backslash escapes the next character.
-pub(crate) fn split_words(s: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (_, '\\') => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                }
-                in_word = true;
-            }
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => cur.push(c),
-            (None, '"' | '\'') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    words
-}
-
-impl ServiceUnit {
-    /// Parses `systemctl cat` output (or one unit file).
-    pub(crate) fn parse(text: &str) -> Self {
-        let mut unit = ServiceUnit::default();
-        for (section, key, value) in assignments(text) {
-            if section != "Service" {
-                continue;
-            }
-            match key.as_str() {
-                "ExecStart" => {
-                    // An empty assignment resets the list (how drop-ins replace ExecStart);
-                    // for a simple service only one remains, so the last one is etcd's.
-                    let v = value.trim_start_matches(['-', '@', ':', '+', '!']);
-                    unit.exec_start = split_words(v);
-                }
-                "Environment" => {
-                    if value.is_empty() {
-                        unit.environment.clear();
-                    }
-                    for word in split_words(&value) {
-                        if let Some((k, v)) = word.split_once('=') {
-                            unit.environment.push((k.to_string(), v.to_string()));
-                        }
-                    }
-                }
-                "EnvironmentFile" => {
-                    if value.is_empty() {
-                        unit.environment_files.clear();
-                    } else if let Some(p) = value.strip_prefix('-') {
-                        unit.environment_files.push((p.trim().to_string(), true));
-                    } else {
-                        unit.environment_files.push((value, false));
-                    }
-                }
-                "WorkingDirectory" => {
-                    unit.working_directory =
-                        Some(value.trim_start_matches('-').to_string()).filter(|s| !s.is_empty());
-                }
-                _ => {}
-            }
-        }
-        unit
-    }
-
-    /// The index of the etcd binary in `ExecStart` (a word whose file name is `etcd`), so
-    /// `/usr/bin/env etcd ...` and wrappers passing etcd's argv are recognised too.
-    pub(crate) fn etcd_index(&self) -> Option<usize> {
-        self.exec_start
-            .iter()
-            .position(|w| w.rsplit('/').next() == Some("etcd"))
-    }
-
-    /// An `ExecStart=` line that runs the same command with `extra` flags appended (etcd's
-    /// flag parser keeps the last value of a repeated flag), quoted for a unit file.
-    pub(crate) fn exec_start_with(&self, extra: &[String]) -> String {
-        let words: Vec<String> = self
-            .exec_start
-            .iter()
-            .chain(extra)
-            .map(|w| format!("\"{}\"", w.replace('\\', "\\\\").replace('"', "\\\"")))
-            .collect();
-        format!("ExecStart=\nExecStart={}\n", words.join(" "))
-    }
-
-    /// Whether this unit starts etcd.
-    pub(crate) fn runs_etcd(&self) -> bool {
-        self.etcd_index().is_some()
-    }
-}
-
-/// Parses an `EnvironmentFile=` (KEY=VALUE lines, `#`/`;` comments, optional quotes).
-pub(crate) fn parse_env_file(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let t = line.trim();
-        if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
-            continue;
-        }
-        let t = t.strip_prefix("export ").unwrap_or(t);
-        if let Some((k, v)) = t.split_once('=') {
-            let v = v.trim();
-            let v = if v.len() >= 2
-                && ((v.starts_with('"') && v.ends_with('"'))
-                    || (v.starts_with('\'') && v.ends_with('\'')))
-            {
-                &v[1..v.len() - 1]
-            } else {
-                v
-            };
-            out.push((k.trim().to_string(), v.to_string()));
-        }
-    }
-    out
-}
+use super::service::ServiceUnit;
 
 /// Expands `$VAR` and `${VAR}` in one ExecStart word (systemd does this for ExecStart).
 fn expand(word: &str, env: &BTreeMap<String, String>) -> String {
@@ -229,29 +43,29 @@ fn expand(word: &str, env: &BTreeMap<String, String>) -> String {
 
 /// etcd's flags that the data-dir check needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct EtcdSettings {
-    pub(crate) name: Option<String>,
-    pub(crate) data_dir: String,
-    pub(crate) wal_dir: Option<String>,
-    pub(crate) advertise_peer_urls: Vec<String>,
-    pub(crate) listen_peer_urls: Vec<String>,
+pub struct EtcdSettings {
+    pub name: Option<String>,
+    pub data_dir: String,
+    pub wal_dir: Option<String>,
+    pub advertise_peer_urls: Vec<String>,
+    pub listen_peer_urls: Vec<String>,
     /// Where the member serves clients (a local `http://` one lets etcdctl check health).
-    pub(crate) listen_client_urls: Vec<String>,
-    pub(crate) config_file: Option<String>,
+    pub listen_client_urls: Vec<String>,
+    pub config_file: Option<String>,
     /// The TLS files of the client listener, for etcdctl on the host to reach it over https.
-    pub(crate) client_tls: ClientTls,
+    pub client_tls: ClientTls,
 }
 
 /// The client listener's TLS settings: `--cert-file`, `--key-file`, `--trusted-ca-file` and
 /// `--client-cert-auth` (or a config file's `client-transport-security`), with relative paths
 /// resolved against the unit's working directory as etcd does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ClientTls {
-    pub(crate) cert_file: Option<String>,
-    pub(crate) key_file: Option<String>,
-    pub(crate) trusted_ca_file: Option<String>,
+pub struct ClientTls {
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub trusted_ca_file: Option<String>,
     /// Whether the member demands a client certificate signed by `trusted_ca_file`.
-    pub(crate) client_cert_auth: bool,
+    pub client_cert_auth: bool,
 }
 
 const KEYS: &[&str] = &[
@@ -283,7 +97,7 @@ fn go_bool(s: &str) -> bool {
 }
 
 /// etcd's raw settings by flag name: from `ETCD_*` variables, overridden by flags.
-pub(crate) fn raw_settings(
+pub fn raw_settings(
     unit: &ServiceUnit,
     env_files: &[(String, String)],
 ) -> BTreeMap<String, String> {
@@ -345,7 +159,7 @@ fn urls(s: &str) -> Vec<String> {
 impl EtcdSettings {
     /// The effective settings. With a config file etcd ignores flags and variables, so its
     /// YAML (`config`) replaces them when given.
-    pub(crate) fn resolve(
+    pub fn resolve(
         raw: &BTreeMap<String, String>,
         config: Option<&Value>,
         working_directory: Option<&str>,
@@ -432,7 +246,7 @@ impl EtcdSettings {
 
     /// The plan these settings make for the data-dir verdict: TLS when any listen or
     /// advertise peer URL is `https`, and the advertise URLs to compare with the stored ones.
-    pub(crate) fn plan(&self) -> etcdplay_etcd::PeerPlan {
+    pub fn plan(&self) -> crate::PeerPlan {
         let tls = self
             .listen_peer_urls
             .iter()
@@ -441,11 +255,11 @@ impl EtcdSettings {
                 u.to_ascii_lowercase().starts_with("https://")
                     || u.to_ascii_lowercase().starts_with("unixs://")
             });
-        etcdplay_etcd::PeerPlan {
+        crate::PeerPlan {
             scheme: if tls {
-                etcdplay_etcd::PeerScheme::Https
+                crate::PeerScheme::Https
             } else {
-                etcdplay_etcd::PeerScheme::Http
+                crate::PeerScheme::Http
             },
             advertise_peer_urls: self.advertise_peer_urls.clone(),
         }
@@ -455,6 +269,7 @@ impl EtcdSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::unit::parse_env_file;
 
     /// `systemctl cat etcd` recorded on a lab host after the etcd-role playbook.
     const ROLE_UNIT: &str = r#"# /etc/systemd/system/etcd.service
@@ -519,12 +334,12 @@ ExecStart=/usr/bin/etcd --data-dir=/srv/etcd ${EXTRA}
         assert_eq!(s.data_dir, "/var/lib/etcd/default");
         assert_eq!(s.advertise_peer_urls, vec!["http://10.213.7.11:2380"]);
         assert_eq!(s.listen_peer_urls, vec!["http://10.213.7.11:2380"]);
-        assert_eq!(s.plan().scheme, etcdplay_etcd::PeerScheme::Http);
+        assert_eq!(s.plan().scheme, crate::PeerScheme::Http);
         let tls = ServiceUnit::parse(
             &ROLE_UNIT.replace("--listen-peer-urls http:", "--listen-peer-urls https:"),
         );
         let s = EtcdSettings::resolve(&raw_settings(&tls, &[]), None, None);
-        assert_eq!(s.plan().scheme, etcdplay_etcd::PeerScheme::Https);
+        assert_eq!(s.plan().scheme, crate::PeerScheme::Https);
     }
 
     #[test]
@@ -562,21 +377,6 @@ ExecStart=/usr/bin/etcd --data-dir=/srv/etcd ${EXTRA}
         );
         assert_eq!(s.listen_peer_urls, vec!["https://a:2380"]);
         assert_eq!(s.config_file.as_deref(), Some("/etc/etcd/etcd.yml"));
-    }
-
-    #[test]
-    fn units_that_do_not_run_etcd_are_recognised() {
-        assert!(!ServiceUnit::parse("[Service]\nExecStart=/usr/sbin/sshd -D\n").runs_etcd());
-        assert!(
-            !ServiceUnit::parse("[Service]\nExecStart=/usr/local/bin/etcdctl get x\n").runs_etcd()
-        );
-        assert!(!ServiceUnit::parse(
-            "[Unit]\nDescription=etcd backup\n[Service]\nExecStart=/bin/true\n"
-        )
-        .runs_etcd());
-        assert!(
-            ServiceUnit::parse("[Service]\nExecStart=-/usr/bin/env etcd --name x\n").runs_etcd()
-        );
     }
 
     #[test]
@@ -641,15 +441,5 @@ ExecStart=/usr/bin/etcd --data-dir=/srv/etcd ${EXTRA}
             Some("/etc/etcd/s-key.pem")
         );
         assert!(s.client_tls.client_cert_auth);
-    }
-
-    #[test]
-    fn words_split_like_systemd() {
-        assert_eq!(
-            split_words(r#"a "b c" 'd e' f\ g"#),
-            vec!["a", "b c", "d e", "f g"]
-        );
-        assert_eq!(split_words("  "), Vec::<String>::new());
-        assert_eq!(split_words(r#""""#), vec![""]);
     }
 }

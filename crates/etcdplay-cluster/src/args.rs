@@ -1,102 +1,27 @@
-//! `etcd_health`: waits, from the control node, until every member of the cluster answers
-//! healthy and there is one leader. Also home of the pieces the other cluster actions share:
-//! reading `endpoints`/`ca`/`cert`/`key`/`timeout` arguments into a [`ClusterClient`].
+//! The arguments the cluster actions share: `endpoints`/`ca`/`cert`/`key` read into a
+//! [`ClusterClient`] (TLS material from files on the control node), and `timeout`.
 
 use std::path::Path;
 use std::time::Duration;
 
-use etcdplay_etcd::{
-    cluster_problems, render_status_table, ClusterClient, EndpointStatus, EndpointTls, SecretKeyPem,
-};
+use etcdplay_etcd::{ClusterClient, EndpointTls, SecretKeyPem};
 use etcdplay_source::{read_text_file, MAX_TEXT_FILE};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
-use crate::error::TaskError;
-use crate::play::PlayRun;
+use crate::error::ActionError;
 
 /// How long one endpoint may take to answer one probe or call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long `etcd_health` waits by default for the whole cluster.
-const DEFAULT_WAIT: Duration = Duration::from_secs(120);
-
-/// Runs the action: polls until healthy or `timeout` seconds pass.
-pub(crate) async fn run(
-    run: &PlayRun<'_>,
-    args: &Map<String, Value>,
-    origin: &str,
-) -> Result<Value, TaskError> {
-    let client = client_from_args(args, origin)?;
-    let wait = wait_from_args(args, DEFAULT_WAIT, origin)?;
-    if run.engine.options.check {
-        // Check mode changes nothing, but reading the cluster's state is harmless and useful.
-        let statuses = client.endpoint_status().await;
-        return Ok(result(&statuses, cluster_problems(&statuses)));
-    }
-    match client.wait_healthy(wait).await {
-        Ok(statuses) => Ok(result(&statuses, Vec::new())),
-        Err(etcdplay_etcd::ClientError::NotHealthy { problems, last, .. }) => {
-            let mut out = result(&last, problems);
-            out["msg"] = Value::String(format!(
-                "etcd cluster not healthy after {}s: {}",
-                wait.as_secs(),
-                out["problems"]
-                    .as_array()
-                    .map(|p| p
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join("; "))
-                    .unwrap_or_default()
-            ));
-            Ok(out)
-        }
-        Err(e) => Err(TaskError::Invalid(format!("{origin}: {e}"))),
-    }
-}
-
-/// The task result: one entry per endpoint, the status table, and `failed` when not ok.
-fn result(statuses: &[EndpointStatus], problems: Vec<String>) -> Value {
-    let members: Vec<Value> = statuses
-        .iter()
-        .map(|s| {
-            json!({
-                "endpoint": s.endpoint,
-                "name": s.name,
-                "id": s.member_id_hex(),
-                "healthy": s.healthy,
-                "leader": s.is_leader,
-                "learner": s.is_learner,
-                "version": s.version,
-                "error": s.error,
-            })
-        })
-        .collect();
-    let failed = !problems.is_empty();
-    let msg = if failed {
-        problems.join("; ")
-    } else {
-        format!("{} members healthy", statuses.len())
-    };
-    json!({
-        "changed": false,
-        "failed": failed,
-        "members": members,
-        "problems": problems,
-        "table": render_status_table(statuses),
-        "msg": msg,
-    })
-}
 
 /// Builds the client from `endpoints` and, when any of `ca`/`cert`/`key` is set, TLS
 /// material read from those files on the control node.
 pub(crate) fn client_from_args(
     args: &Map<String, Value>,
     origin: &str,
-) -> Result<ClusterClient, TaskError> {
+) -> Result<ClusterClient, ActionError> {
     let endpoints = endpoints_arg(args, "endpoints", origin)?;
     let tls = tls_from_args(args, origin)?;
-    ClusterClient::new(endpoints, tls, CALL_TIMEOUT)
-        .map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))
+    ClusterClient::new(endpoints, tls, CALL_TIMEOUT).map_err(ActionError::cluster(origin))
 }
 
 /// A list-of-URLs argument; a comma-separated string is accepted too (what a Jinja join
@@ -105,7 +30,7 @@ pub(crate) fn endpoints_arg(
     args: &Map<String, Value>,
     name: &str,
     origin: &str,
-) -> Result<Vec<String>, TaskError> {
+) -> Result<Vec<String>, ActionError> {
     let items: Vec<String> = match args.get(name) {
         Some(Value::Array(items)) => items
             .iter()
@@ -121,9 +46,10 @@ pub(crate) fn endpoints_arg(
         .filter(|s| !s.is_empty())
         .collect();
     if items.is_empty() {
-        return Err(TaskError::Invalid(format!(
-            "{origin}: '{name}' needs at least one etcd client URL"
-        )));
+        return Err(ActionError::argument(
+            origin,
+            format!("'{name}' needs at least one etcd client URL"),
+        ));
     }
     Ok(items)
 }
@@ -132,7 +58,7 @@ pub(crate) fn endpoints_arg(
 fn tls_from_args(
     args: &Map<String, Value>,
     origin: &str,
-) -> Result<Option<EndpointTls>, TaskError> {
+) -> Result<Option<EndpointTls>, ActionError> {
     let path = |k: &str| {
         args.get(k)
             .and_then(Value::as_str)
@@ -144,23 +70,26 @@ fn tls_from_args(
         (None, None, None) => Ok(None),
         (Some(ca), Some(cert), Some(key)) => {
             let read = |p: &str| {
-                read_text_file(Path::new(p), MAX_TEXT_FILE).map_err(|e| {
-                    TaskError::Invalid(format!("{origin}: cannot read {p}: {}", e.problem))
+                read_text_file(Path::new(p), MAX_TEXT_FILE).map_err(|e| ActionError::ReadFile {
+                    origin: origin.to_string(),
+                    path: p.to_string(),
+                    problem: e.problem,
                 })
             };
             let (ca_pem, client_cert_pem) = (read(&ca)?, read(&cert)?);
             // The key with the PKI directory's checks: owned by us, no group or other access.
             let key = etcdplay_pki::read_private_key(std::path::Path::new(&key))
-                .map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?;
+                .map_err(ActionError::pki(origin))?;
             Ok(Some(EndpointTls {
                 ca_pem,
                 client_cert_pem,
                 client_key_pem: SecretKeyPem::new(key),
             }))
         }
-        _ => Err(TaskError::Invalid(format!(
-            "{origin}: 'ca', 'cert' and 'key' go together (all three for TLS, none for plain HTTP)"
-        ))),
+        _ => Err(ActionError::argument(
+            origin,
+            "'ca', 'cert' and 'key' go together (all three for TLS, none for plain HTTP)",
+        )),
     }
 }
 
@@ -169,32 +98,35 @@ pub(crate) fn wait_from_args(
     args: &Map<String, Value>,
     default: Duration,
     origin: &str,
-) -> Result<Duration, TaskError> {
+) -> Result<Duration, ActionError> {
     match args.get("timeout") {
         None | Some(Value::Null) => Ok(default),
         Some(Value::Number(n)) => n.as_u64().map(Duration::from_secs).ok_or_else(|| {
-            TaskError::Invalid(format!(
-                "{origin}: 'timeout' must be a whole number of seconds"
-            ))
+            ActionError::argument(origin, "'timeout' must be a whole number of seconds")
         }),
         Some(Value::String(s)) => s
             .trim()
             .parse::<u64>()
             .map(Duration::from_secs)
             .map_err(|_| {
-                TaskError::Invalid(format!(
-                    "{origin}: 'timeout' must be a whole number of seconds, got '{s}'"
-                ))
+                ActionError::argument(
+                    origin,
+                    format!("'timeout' must be a whole number of seconds, got '{s}'"),
+                )
             }),
-        Some(other) => Err(TaskError::Invalid(format!(
-            "{origin}: 'timeout' must be a whole number of seconds, got {other}"
-        ))),
+        Some(other) => Err(ActionError::argument(
+            origin,
+            format!("'timeout' must be a whole number of seconds, got {other}"),
+        )),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::health::DEFAULT_WAIT;
 
     fn args(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
@@ -251,19 +183,5 @@ mod tests {
             DEFAULT_WAIT
         );
         assert!(wait_from_args(&args(json!({"timeout": "soon"})), DEFAULT_WAIT, "t").is_err());
-    }
-
-    #[test]
-    fn unhealthy_result_is_failed_and_names_the_member() {
-        let down = EndpointStatus {
-            name: Some("lab1".into()),
-            ..EndpointStatus::failed("https://10.0.0.1:2379", "connection refused".into())
-        };
-        let out = result(
-            std::slice::from_ref(&down),
-            cluster_problems(std::slice::from_ref(&down)),
-        );
-        assert_eq!(out["failed"], json!(true));
-        assert!(out["msg"].as_str().unwrap().contains("lab1"), "{out}");
     }
 }

@@ -9,9 +9,9 @@ use etcdplay_etcd::EndpointStatus;
 use etcdplay_transport::ExecRequest;
 use serde_json::{json, Map, Value};
 
-use super::health::{client_from_args, wait_from_args};
-use super::HostActionCtx;
-use crate::error::TaskError;
+use crate::args::{client_from_args, wait_from_args};
+use crate::error::{ActionError, BadUnitName};
+use etcdplay_engine::HostAction;
 
 /// How long to wait for the cluster to be healthy after the restart, by default.
 const DEFAULT_WAIT: Duration = Duration::from_secs(120);
@@ -21,15 +21,18 @@ const GUARD_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the action on `ctx.host`.
 pub(crate) async fn run(
-    ctx: &HostActionCtx<'_>,
+    ctx: &HostAction<'_>,
     args: &Map<String, Value>,
-) -> Result<Value, TaskError> {
+) -> Result<Value, ActionError> {
     let origin = ctx.origin;
     let service = args
         .get("service")
         .and_then(Value::as_str)
         .unwrap_or("etcd");
-    check_unit_name(service).map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?;
+    check_unit_name(service).map_err(|source| ActionError::UnitName {
+        origin: origin.to_string(),
+        source,
+    })?;
     let client = client_from_args(args, origin)?;
     let wait = wait_from_args(args, DEFAULT_WAIT, origin)?;
     let own_endpoint = args
@@ -65,8 +68,7 @@ pub(crate) async fn run(
             become_: ctx.become_.cloned(),
             ..ExecRequest::script(script)
         })
-        .await
-        .map_err(|e| TaskError::Unreachable(e.to_string()))?;
+        .await?;
     if out.rc != 0 {
         return Ok(json!({
             "changed": true,
@@ -90,13 +92,23 @@ pub(crate) async fn run(
     }
 }
 
+/// Why taking a member down now could lose quorum.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum QuorumRisk {
+    /// Other members are unhealthy: one description each.
+    #[error("{}", .0.join("; "))]
+    Unhealthy(Vec<String>),
+    #[error("no member has a leader")]
+    NoLeader,
+}
+
 /// `Ok` when every member other than `host` (matched by `own_endpoint`, else by member name)
 /// is healthy and some member leads; otherwise why not.
 pub(crate) fn guard_verdict(
     statuses: &[EndpointStatus],
     host: &str,
     own_endpoint: Option<&str>,
-) -> Result<(), String> {
+) -> Result<(), QuorumRisk> {
     let is_self = |s: &EndpointStatus| match own_endpoint {
         Some(url) => s.endpoint.trim_end_matches('/') == url.trim_end_matches('/'),
         None => s.name.as_deref() == Some(host),
@@ -113,32 +125,31 @@ pub(crate) fn guard_verdict(
         })
         .collect();
     if !sick.is_empty() {
-        return Err(sick.join("; "));
+        return Err(QuorumRisk::Unhealthy(sick));
     }
     if !statuses
         .iter()
         .any(|s| s.is_leader || (s.healthy && s.leader_id.is_some_and(|l| l != 0)))
     {
-        return Err("no member has a leader".into());
+        return Err(QuorumRisk::NoLeader);
     }
     Ok(())
 }
 
 /// The service's main PID (0 when stopped), for the result.
-async fn main_pid(ctx: &HostActionCtx<'_>, service: &str) -> Result<u64, TaskError> {
+async fn main_pid(ctx: &HostAction<'_>, service: &str) -> Result<u64, ActionError> {
     let out = ctx
         .transport
         .exec(ExecRequest {
             become_: ctx.become_.cloned(),
             ..ExecRequest::script(format!("systemctl show -p MainPID --value {service}"))
         })
-        .await
-        .map_err(|e| TaskError::Unreachable(e.to_string()))?;
+        .await?;
     Ok(out.stdout_str().trim().parse().unwrap_or(0))
 }
 
 /// A systemd unit name safe to put in a shell command line.
-fn check_unit_name(name: &str) -> Result<(), String> {
+fn check_unit_name(name: &str) -> Result<(), BadUnitName> {
     let ok = !name.is_empty()
         && !name.starts_with('-')
         && name
@@ -147,7 +158,7 @@ fn check_unit_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("'{name}' is not a systemd unit name"))
+        Err(BadUnitName(name.to_string()))
     }
 }
 
@@ -205,7 +216,9 @@ mod tests {
             status("https://b:2379", "b", false, false),
             status("https://c:2379", "c", true, false),
         ];
-        let e = guard_verdict(&s, "a", Some("https://a:2379")).unwrap_err();
+        let e = guard_verdict(&s, "a", Some("https://a:2379"))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("b (https://b:2379)") && e.contains("connection refused"),
             "{e}"
@@ -223,7 +236,8 @@ mod tests {
         for x in &mut s {
             x.leader_id = Some(0);
         }
-        assert!(guard_verdict(&s, "a", None).unwrap_err().contains("leader"));
+        assert_eq!(guard_verdict(&s, "a", None), Err(QuorumRisk::NoLeader));
+        assert!(QuorumRisk::NoLeader.to_string().contains("leader"));
     }
 
     #[test]

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use etcdplay_etcd::datadir::shell_quote;
-use etcdplay_etcd::{decode_result, DataDirError, DataDirReport};
-use etcdplay_transport::{Become, ExecRequest, PutRequest, Transport};
+use etcdplay_etcd::{decode_result, DataDirError, DataDirReport, WireError};
+use etcdplay_transport::{Become, ExecRequest, PutRequest, Transport, TransportError};
 use sha1::{Digest, Sha1};
 use tokio::sync::OnceCell;
 
@@ -107,8 +107,34 @@ pub(crate) struct HostRead {
 /// Why the reader could not run on a host, and what trying cost.
 #[derive(Debug)]
 pub(crate) struct NotOnHost {
-    pub(crate) why: String,
+    pub(crate) why: Unavailable,
     pub(crate) round_trips: usize,
+}
+
+/// Why the reader could not run on a host (the host is then read with shell commands).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Unavailable {
+    #[error(transparent)]
+    Transport(TransportError),
+    #[error("the host is not {platform}")]
+    Platform { platform: String },
+    #[error("{cache_dir} cannot be made private to the user the check runs as")]
+    NoPrivateCache { cache_dir: String },
+    #[error("--check: the reader is not on the host yet, and nothing is uploaded in check mode")]
+    CheckMode,
+    #[error("uploading the reader: {0}")]
+    Upload(#[source] TransportError),
+    #[error("the uploaded reader is not on the host")]
+    Vanished,
+    /// The reader's output is not an answer; `stderr` is [`stderr_note`] of its stderr.
+    #[error("{source}{stderr}")]
+    Answer {
+        #[source]
+        source: WireError,
+        stderr: String,
+    },
+    #[error("the reader exited with {rc}{stderr}")]
+    Exit { rc: i32, stderr: String },
 }
 
 /// Runs the reader on the host behind `transport`; `Err` says why it could not (the caller
@@ -152,7 +178,7 @@ impl HostReader<'_> {
         wal_dir: Option<&str>,
         block_size: usize,
         round_trips: &mut usize,
-    ) -> Result<HostRead, String> {
+    ) -> Result<HostRead, Unavailable> {
         let script = self.run_script(data_dir, wal_dir, block_size);
         for attempt in 0..2 {
             *round_trips += 1;
@@ -163,28 +189,53 @@ impl HostReader<'_> {
                     ..ExecRequest::default()
                 })
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(Unavailable::Transport)?;
             let stdout = String::from_utf8_lossy(&out.stdout);
             match (out.rc, stdout.trim()) {
-                (0, UNSUPPORTED) => return Err(format!("the host is not {}", self.binary.platform)),
-                (0, NO_CACHE_DIR) => return Err(format!("{} cannot be made private to the user the check runs as", self.cache_dir)),
-                (0, NEED_UPLOAD) if !self.may_write => return Err("--check: the reader is not on the host yet, and nothing is uploaded in check mode".into()),
+                (0, UNSUPPORTED) => {
+                    return Err(Unavailable::Platform {
+                        platform: self.binary.platform.clone(),
+                    })
+                }
+                (0, NO_CACHE_DIR) => {
+                    return Err(Unavailable::NoPrivateCache {
+                        cache_dir: self.cache_dir.to_string(),
+                    })
+                }
+                (0, NEED_UPLOAD) if !self.may_write => return Err(Unavailable::CheckMode),
                 (0, NEED_UPLOAD) if attempt == 0 => {
                     *round_trips += 1;
-                    let put = PutRequest { dest: self.host_path(), content: self.binary.bytes.clone(), mode: Some(0o755), become_: become_.cloned(), ..PutRequest::default() };
-                    transport.put(put).await.map_err(|e| format!("uploading the reader: {e}"))?;
+                    let put = PutRequest {
+                        dest: self.host_path(),
+                        content: self.binary.bytes.clone(),
+                        mode: Some(0o755),
+                        become_: become_.cloned(),
+                        ..PutRequest::default()
+                    };
+                    transport.put(put).await.map_err(Unavailable::Upload)?;
                 }
-                (0, NEED_UPLOAD) => return Err("the uploaded reader is not on the host".into()),
+                (0, NEED_UPLOAD) => return Err(Unavailable::Vanished),
                 (0, _) => {
                     return match decode_result(&out.stdout) {
-                        Ok(result) => Ok(HostRead { result, round_trips: *round_trips }),
-                        Err(e) => Err(format!("{e}{}", stderr_note(&out.stderr))),
+                        Ok(result) => Ok(HostRead {
+                            result,
+                            round_trips: *round_trips,
+                        }),
+                        Err(source) => Err(Unavailable::Answer {
+                            source,
+                            stderr: stderr_note(&out.stderr),
+                        }),
                     }
                 }
-                (rc, _) => return Err(format!("the reader exited with {rc}{}", stderr_note(&out.stderr))),
+                (rc, _) => {
+                    return Err(Unavailable::Exit {
+                        rc,
+                        stderr: stderr_note(&out.stderr),
+                    })
+                }
             }
         }
-        Err("the uploaded reader is not on the host".into())
+        Err(Unavailable::Vanished)
     }
 
     fn host_path(&self) -> String {
@@ -265,7 +316,11 @@ mod tests {
         ReaderBinary::from_bytes(script.into_bytes(), control_platform().unwrap())
     }
 
-    async fn read(binary: &ReaderBinary, cache: &Path, data_dir: &str) -> Result<HostRead, String> {
+    async fn read(
+        binary: &ReaderBinary,
+        cache: &Path,
+        data_dir: &str,
+    ) -> Result<HostRead, Unavailable> {
         read_as(binary, cache, data_dir, true).await
     }
 
@@ -274,7 +329,7 @@ mod tests {
         cache: &Path,
         data_dir: &str,
         may_write: bool,
-    ) -> Result<HostRead, String> {
+    ) -> Result<HostRead, Unavailable> {
         let cache = cache.to_string_lossy().into_owned();
         let reader = HostReader {
             binary,
@@ -336,7 +391,10 @@ mod tests {
         let log = tmp.path().join("args");
         let cache = tmp.path().join("cache/bin");
         let binary = fake_reader(&encode_result(&initialized()), &log);
-        let why = read_as(&binary, &cache, "/d", false).await.unwrap_err();
+        let why = read_as(&binary, &cache, "/d", false)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(why.contains("--check"), "{why}");
         assert!(
             !tmp.path().join("cache").exists(),
@@ -388,7 +446,8 @@ mod tests {
         let e = read(&broken, &tmp.path().join("c1"), "/d")
             .await
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(
             e.contains("exited with 126")
                 || e.contains("exited with 127")
@@ -400,7 +459,8 @@ mod tests {
         let e = read(&chatty, &tmp.path().join("c2"), "/d")
             .await
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(
             e.contains("not the output of etcdplay-datadir-reader"),
             "{e}"
@@ -410,7 +470,8 @@ mod tests {
         let e = read(&foreign, &tmp.path().join("c3"), "/d")
             .await
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert_eq!(e, "the host is not Plan9 pdp11");
         assert!(
             !tmp.path().join("c3").exists(),
@@ -422,7 +483,8 @@ mod tests {
         let e = read(&good, &tmp.path().join("file/bin"), "/d")
             .await
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(e.contains("cannot be made private"), "{e}");
     }
 

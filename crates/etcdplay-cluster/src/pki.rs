@@ -9,19 +9,19 @@ use std::path::PathBuf;
 use etcdplay_pki::{EnsureOptions, MemberSpec, PkiDir};
 use serde_json::{json, Map, Value};
 
-use crate::error::TaskError;
-use crate::play::PlayRun;
+use crate::error::ActionError;
+use etcdplay_engine::RunContext;
 
 /// Runs the action; `hosts` are the members (inventory names).
 pub(crate) fn run(
-    run: &PlayRun<'_>,
+    run: &dyn RunContext,
     args: &Map<String, Value>,
     origin: &str,
-) -> Result<Value, TaskError> {
+) -> Result<Value, ActionError> {
     let dir = args
         .get("dir")
         .and_then(Value::as_str)
-        .ok_or_else(|| TaskError::Invalid(format!("{origin}: etcd_pki needs 'dir'")))?;
+        .ok_or_else(|| ActionError::argument(origin, "etcd_pki needs 'dir'"))?;
     let hosts: Vec<String> = match args.get("hosts") {
         Some(Value::Array(items)) => items
             .iter()
@@ -29,9 +29,10 @@ pub(crate) fn run(
             .map(str::to_string)
             .collect(),
         _ => {
-            return Err(TaskError::Invalid(format!(
-                "{origin}: etcd_pki needs 'hosts' (a list of inventory names)"
-            )))
+            return Err(ActionError::argument(
+                origin,
+                "etcd_pki needs 'hosts' (a list of inventory names)",
+            ))
         }
     };
     let rotate = matches!(args.get("rotate"), Some(Value::Bool(true)))
@@ -51,17 +52,16 @@ pub(crate) fn run(
             sans: member_sans(run, h),
         })
         .collect();
-    if run.engine.options.check {
+    if run.options().check {
         // Check mode: say what would be issued without writing the PKI directory.
         return Ok(
             json!({"changed": false, "msg": "certificates are not checked in check mode", "skipped": true}),
         );
     }
-    let mut pki = PkiDir::open_or_create(&PathBuf::from(dir))
-        .map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?;
+    let mut pki = PkiDir::open_or_create(&PathBuf::from(dir)).map_err(ActionError::pki(origin))?;
     let report = pki
         .ensure_all(&members, &options)
-        .map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?;
+        .map_err(ActionError::pki(origin))?;
     let changed_members: Vec<String> = report
         .changed_members()
         .into_iter()
@@ -88,16 +88,14 @@ pub(crate) fn run(
 
 /// The names and addresses a member's certificate must carry, from configuration only (see
 /// [`pinned_sans`]).
-fn member_sans(run: &PlayRun<'_>, host: &str) -> Vec<String> {
-    let shared = &run.engine.shared;
-    let vars = shared.vars_for(host, &shared.host_layers(host));
+fn member_sans(run: &dyn RunContext, host: &str) -> Vec<String> {
+    let vars = run.host_vars(host);
     let render = |name: &str| match vars.raw(name) {
-        Some(Value::String(text)) => run.engine.templar.render_string(text, name, &vars).ok(),
+        Some(Value::String(text)) => run.render(text, name, &vars).ok(),
         _ => None,
     };
-    let default_ipv4 = shared
-        .memory(host)
-        .facts
+    let default_ipv4 = run
+        .facts(host)
         .get("ansible_default_ipv4")
         .and_then(|v| v.get("address"))
         .and_then(Value::as_str)

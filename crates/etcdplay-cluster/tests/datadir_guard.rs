@@ -1,8 +1,8 @@
-//! The data-dir guard and the `data_dir_scheme_check` task through the whole engine, against a
-//! real etcd 3.4 data dir made by the local `etcd` binary (HTTP peers on 127.0.0.1). Hosts are
-//! a fake transport: `systemctl cat` answers with a recorded unit, every other command runs in
-//! a local shell, and every command is logged so the tests can count round trips and prove
-//! that nothing but reads reached the host.
+//! The data-dir guard and the `data_dir_scheme_check` task through the whole engine (with the
+//! etcd layer registered as its extension), against a real etcd 3.4 data dir made by the local
+//! `etcd` binary (HTTP peers on 127.0.0.1). Hosts are a fake transport: `systemctl cat` answers
+//! with a recorded unit, every other command runs in a local shell, and every command is logged
+//! so the tests can count round trips and prove that nothing but reads reached the host.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,9 +10,10 @@ use std::process::{Child, Command};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use etcdplay_cluster::EtcdExtension;
 use etcdplay_engine::{
-    ConnectTarget, Connector, Engine, HostEvent, HostStatus, InventoryView, Reporter, RunOptions,
-    Stats, TaskKindLabel,
+    ConnectTarget, Connector, Engine, HostEvent, HostStatus, InventoryView, PatternError, Reporter,
+    RunOptions, Stats, TaskKindLabel,
 };
 use etcdplay_modules::Registry;
 use etcdplay_playbook::{load_playbook, LoadOptions};
@@ -223,7 +224,7 @@ impl InventoryView for Hosts {
     fn hosts(&self) -> Vec<String> {
         self.0.clone()
     }
-    fn select(&self, pattern: &str) -> Result<Vec<String>, String> {
+    fn select(&self, pattern: &str) -> Result<Vec<String>, PatternError> {
         Ok(if pattern == "all" || pattern == "etcds" {
             self.0.clone()
         } else {
@@ -281,7 +282,8 @@ async fn run(playbook: &str, units: BTreeMap<String, Option<String>>) -> Outcome
         recorder.clone(),
         RunOptions::default(),
         vec![dir.path().to_path_buf()],
-    );
+    )
+    .with_extension(Arc::new(EtcdExtension));
     engine.run(&book).await.expect("run");
     let events = recorder.events.lock().unwrap().clone();
     let log = log.lock().unwrap().clone();

@@ -11,9 +11,9 @@ use etcdplay_etcd::{ClientError, ClusterMember, EndpointStatus, MembershipRefusa
 use etcdplay_transport::ExecRequest;
 use serde_json::{json, Map, Value};
 
-use super::health::{client_from_args, endpoints_arg, wait_from_args};
-use super::HostActionCtx;
-use crate::error::TaskError;
+use crate::args::{client_from_args, endpoints_arg, wait_from_args};
+use crate::error::ActionError;
+use etcdplay_engine::HostAction;
 
 /// How long phase `promote` waits for the learner to catch up, by default.
 const DEFAULT_WAIT: Duration = Duration::from_secs(120);
@@ -31,35 +31,37 @@ pub(crate) enum JoinPlan {
 
 /// Runs the action on `ctx.host`.
 pub(crate) async fn run(
-    ctx: &HostActionCtx<'_>,
+    ctx: &HostAction<'_>,
     args: &Map<String, Value>,
-) -> Result<Value, TaskError> {
+) -> Result<Value, ActionError> {
     let origin = ctx.origin;
     let own = args
         .get("endpoint")
         .and_then(Value::as_str)
         .map(|s| s.trim_end_matches('/').to_string())
         .ok_or_else(|| {
-            TaskError::Invalid(format!(
-                "{origin}: etcd_member_join needs 'endpoint' (this member's client URL)"
-            ))
+            ActionError::argument(
+                origin,
+                "etcd_member_join needs 'endpoint' (this member's client URL)",
+            )
         })?;
     let peer_urls = endpoints_arg(args, "peer_urls", origin)?;
     match args.get("phase").and_then(Value::as_str).unwrap_or("add") {
         "add" => add(ctx, args, &own, &peer_urls).await,
         "promote" => promote(ctx, args, &peer_urls).await,
-        other => Err(TaskError::Invalid(format!(
-            "{origin}: etcd_member_join 'phase' must be add or promote, got '{other}'"
-        ))),
+        other => Err(ActionError::argument(
+            origin,
+            format!("etcd_member_join 'phase' must be add or promote, got '{other}'"),
+        )),
     }
 }
 
 async fn add(
-    ctx: &HostActionCtx<'_>,
+    ctx: &HostAction<'_>,
     args: &Map<String, Value>,
     own: &str,
     peer_urls: &[String],
-) -> Result<Value, TaskError> {
+) -> Result<Value, ActionError> {
     let origin = ctx.origin;
     // Ask only the other members: this host's etcd may not be running (or not yet a member).
     let mut others = args.clone();
@@ -80,7 +82,7 @@ async fn add(
             client
                 .member_list()
                 .await
-                .map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?,
+                .map_err(ActionError::cluster(origin))?,
         )
     } else {
         None
@@ -104,7 +106,7 @@ async fn add(
     let added = client
         .member_add(peer_urls, true)
         .await
-        .map_err(|e| TaskError::Invalid(format!("{origin}: {e}")))?;
+        .map_err(ActionError::cluster(origin))?;
     Ok(plan_result(&plan, true, Some(&added.member)))
 }
 
@@ -151,10 +153,10 @@ fn plan_result(plan: &JoinPlan, changed: bool, added: Option<&ClusterMember>) ->
 }
 
 async fn promote(
-    ctx: &HostActionCtx<'_>,
+    ctx: &HostAction<'_>,
     args: &Map<String, Value>,
     peer_urls: &[String],
-) -> Result<Value, TaskError> {
+) -> Result<Value, ActionError> {
     let origin = ctx.origin;
     let client = client_from_args(args, origin)?;
     let wait = wait_from_args(args, DEFAULT_WAIT, origin)?;
@@ -167,7 +169,7 @@ async fn promote(
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
-            Err(e) => return Err(TaskError::Invalid(format!("{origin}: {e}"))),
+            Err(e) => return Err(ActionError::cluster(origin)(e)),
         };
         let me = members.iter().find(|m| {
             m.peer_urls.iter().any(|u| {
@@ -214,7 +216,7 @@ async fn promote(
 }
 
 /// Whether `dir` is missing or empty on the host.
-async fn data_dir_empty(ctx: &HostActionCtx<'_>, dir: &str) -> Result<bool, TaskError> {
+async fn data_dir_empty(ctx: &HostAction<'_>, dir: &str) -> Result<bool, ActionError> {
     let quoted = format!("'{}'", dir.replace('\'', r"'\''"));
     let script = format!(
         "if [ -d {quoted} ] && [ -n \"$(ls -A {quoted})\" ]; then echo full; else echo empty; fi"
@@ -225,8 +227,7 @@ async fn data_dir_empty(ctx: &HostActionCtx<'_>, dir: &str) -> Result<bool, Task
             become_: ctx.become_.cloned(),
             ..ExecRequest::script(script)
         })
-        .await
-        .map_err(|e| TaskError::Unreachable(e.to_string()))?;
+        .await?;
     Ok(out.stdout_str().trim() == "empty")
 }
 

@@ -7,7 +7,7 @@
 
 /// Microseconds since 1970-01-01 00:00:00 UTC of `text`, or `None` when it is empty, `n/a`,
 /// or not one of the understood forms.
-pub(crate) fn parse_micros(text: &str) -> Option<i64> {
+pub fn parse_micros(text: &str) -> Option<i64> {
     let mut words: Vec<&str> = text.split_whitespace().collect();
     // systemd puts the weekday first.
     if words
@@ -84,7 +84,7 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC` of microseconds since the epoch, for messages.
-pub(crate) fn format_micros(micros: i64) -> String {
+pub fn format_micros(micros: i64) -> String {
     let secs = micros.div_euclid(1_000_000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);

@@ -13,17 +13,17 @@
 
 use std::collections::BTreeMap;
 
-use etcdplay_etcd::datadir::shell_quote;
+use crate::datadir::shell_quote;
 use serde_json::Value;
 
+use super::service::ServiceUnit;
 use super::timestamp::{format_micros, parse_micros};
-use super::unitfile::ServiceUnit;
 
 /// The `systemctl show` properties the verdict needs.
 const PROPERTIES: &str = "ActiveState,MainPID,ExecMainStartTimestamp,FragmentPath,DropInPaths";
 
 /// Flags (and `ETCD_*` variables) that name a TLS file etcd reads at start.
-pub(crate) const TLS_FILE_KEYS: &[&str] = &[
+pub const TLS_FILE_KEYS: &[&str] = &[
     "cert-file",
     "key-file",
     "trusted-ca-file",
@@ -36,28 +36,28 @@ pub(crate) const TLS_FILE_KEYS: &[&str] = &[
 
 /// Shell lines printing the unit's state: microsecond UTC timestamps when systemd knows
 /// `--timestamp=` (v247+), else its default format in UTC (second precision).
-pub(crate) fn show_script(unit: &str) -> String {
+pub fn show_script(unit: &str) -> String {
     let q = shell_quote(unit);
     format!("TZ=UTC0; export TZ\nsystemctl show --timestamp=us+utc -p {PROPERTIES} -- {q} 2>/dev/null || systemctl show -p {PROPERTIES} -- {q} 2>/dev/null")
 }
 
 /// What systemd says about the unit's main process and where the unit comes from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ServiceState {
+pub struct ServiceState {
     /// Active with a main process: only such a unit can run an old configuration.
-    pub(crate) running: bool,
-    pub(crate) main_pid: u32,
+    pub running: bool,
+    pub main_pid: u32,
     /// The latest instant (µs since the epoch) the main process may have started: a time
     /// shown to the second counts as the end of that second, so rounding never makes an
     /// unchanged member look stale.
-    pub(crate) started: Option<i64>,
-    pub(crate) fragment: Option<String>,
-    pub(crate) drop_ins: Vec<String>,
+    pub started: Option<i64>,
+    pub fragment: Option<String>,
+    pub drop_ins: Vec<String>,
 }
 
 impl ServiceState {
     /// Parses `systemctl show -p ...` output (`Key=value` lines).
-    pub(crate) fn parse(text: &str) -> Self {
+    pub fn parse(text: &str) -> Self {
         let props: BTreeMap<&str, &str> = text
             .lines()
             .filter_map(|l| l.split_once('='))
@@ -91,8 +91,8 @@ impl ServiceState {
 
 /// The files whose change means the running etcd no longer runs what is configured, in a
 /// stable order without repeats. `raw` holds the flags and `ETCD_*` variables (see
-/// `unitfile::raw_settings`), `config` the parsed `--config-file` (which replaces both).
-pub(crate) fn config_inputs(
+/// `settings.rs`'s `raw_settings`), `config` the parsed `--config-file` (which replaces both).
+pub fn config_inputs(
     unit: &ServiceUnit,
     state: &ServiceState,
     raw: &BTreeMap<String, String>,
@@ -147,7 +147,7 @@ pub(crate) fn config_inputs(
 
 /// A script printing one line per file, in order: its ctime (`stat -L`: a symlink counts by
 /// its target) or `-` when it cannot be read.
-pub(crate) fn stat_script(files: &[String]) -> String {
+pub fn stat_script(files: &[String]) -> String {
     let list: Vec<String> = files.iter().map(|f| shell_quote(f)).collect();
     format!(
         "TZ=UTC0; export TZ\nfor f in {}; do stat -L -c %z -- \"$f\" 2>/dev/null || echo -; done",
@@ -156,7 +156,7 @@ pub(crate) fn stat_script(files: &[String]) -> String {
 }
 
 /// Pairs each file with its ctime from [`stat_script`]'s output (`None`: unknown).
-pub(crate) fn parse_stat(files: &[String], stdout: &str) -> Vec<(String, Option<i64>)> {
+pub fn parse_stat(files: &[String], stdout: &str) -> Vec<(String, Option<i64>)> {
     let mut lines = stdout.lines();
     files
         .iter()
@@ -166,17 +166,17 @@ pub(crate) fn parse_stat(files: &[String], stdout: &str) -> Vec<(String, Option<
 
 /// A running etcd that started before its configuration last changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Staleness {
-    pub(crate) main_pid: u32,
-    pub(crate) started: i64,
+pub struct Staleness {
+    pub main_pid: u32,
+    pub started: i64,
     /// The inputs changed after the start, newest first, with their ctimes.
-    pub(crate) changed: Vec<(String, i64)>,
+    pub changed: Vec<(String, i64)>,
 }
 
 impl Staleness {
     /// `Some` when the unit runs and some input changed after its main process started.
     /// Unknown times never make a member stale: a restart is only ever added on evidence.
-    pub(crate) fn judge(state: &ServiceState, ctimes: &[(String, Option<i64>)]) -> Option<Self> {
+    pub fn judge(state: &ServiceState, ctimes: &[(String, Option<i64>)]) -> Option<Self> {
         if !state.running {
             return None;
         }
@@ -197,7 +197,7 @@ impl Staleness {
     }
 
     /// "running since T, configuration changed at T2 (files)".
-    pub(crate) fn reason(&self) -> String {
+    pub fn reason(&self) -> String {
         let newest = self
             .changed
             .first()
@@ -217,7 +217,7 @@ impl Staleness {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::etcd::unitfile::{parse_env_file, raw_settings};
+    use crate::unit::{parse_env_file, raw_settings};
 
     /// `systemctl show --timestamp=us+utc -p ...` of a lab member after the built-in playbook.
     const SHOWN: &str = "ActiveState=active\nMainPID=4242\nExecMainStartTimestamp=Fri 2026-11-27 23:52:10.123456 UTC\nFragmentPath=/etc/systemd/system/etcd.service\nDropInPaths=/etc/systemd/system/etcd.service.d/10-a.conf /run/systemd/system/etcd.service.d/20-b.conf\n";

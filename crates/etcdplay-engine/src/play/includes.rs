@@ -1,0 +1,270 @@
+//! Dynamic includes: `include_tasks` (and the legacy `include`) and `include_role`, whose file
+//! or role is named per host (a template, a loop item) and loaded when the include runs, with
+//! the bound that keeps a self-including file from recursing without end.
+
+use etcdplay_playbook::Task;
+use serde_json::Value;
+
+use super::{nested_too_deep, show_chain, PlayRun, MAX_NESTING};
+use crate::error::TaskError;
+use crate::events::{HostEvent, HostStatus};
+use crate::scope::{RoleFrame, TaskScope};
+use crate::task::Outcome;
+
+/// One dynamic include's run: the file, the loop variable and item (when looping), the hosts.
+type IncludeRun = (String, Option<(String, Value)>, Vec<String>);
+
+/// How many dynamic includes (`include_tasks`, `include_role`) may nest. Ansible sets no bound of
+/// its own (Python's recursion limit ends a runaway include). Here each include is a level of
+/// recursion when the run is polled, so a file or role including itself with nothing to stop it
+/// overflowed the stack and aborted the process after tasks had run, leaving the control
+/// directory behind. Past the bound the include fails as a task on the hosts that reach it. Real
+/// recursion under a condition stays far below 64.
+pub(crate) const MAX_INCLUDE_DEPTH: usize = 64;
+
+/// Why the dynamic include `task` of `target` may not run inside `scope`, if it may not.
+fn include_refused(
+    task: &Task,
+    scope: &TaskScope,
+    default_action: &str,
+    target: &str,
+) -> Option<TaskError> {
+    if scope.includes.len() >= MAX_INCLUDE_DEPTH {
+        let mut links = scope.includes.clone();
+        links.push(format!("{}: {target}", task.origin));
+        let action = if task.action.is_empty() {
+            default_action.to_string()
+        } else {
+            task.action.clone()
+        };
+        return Some(TaskError::IncludeTooDeep {
+            at: task.origin.to_string(),
+            action,
+            target: target.to_string(),
+            limit: MAX_INCLUDE_DEPTH,
+            chain: show_chain(&links),
+        });
+    }
+    (scope.depth >= MAX_NESTING).then(|| nested_too_deep(task, scope))
+}
+
+impl PlayRun<'_> {
+    /// The hosts for which an include's own `when:` holds; the others are reported skipped.
+    fn include_targets(
+        &self,
+        task: &Task,
+        scope: &TaskScope,
+        hosts: &[String],
+    ) -> Vec<(String, etcdplay_template::Vars)> {
+        let mut out = Vec::new();
+        let mut outcomes = Vec::new();
+        for h in hosts {
+            let vars = self.task_vars(h, scope, Some(task));
+            let holds = scope
+                .when
+                .iter()
+                .map(|c| (c.expr.as_str(), c.origin.to_string()))
+                .chain(
+                    task.when
+                        .iter()
+                        .map(|e| (e.as_str(), task.origin.to_string())),
+                )
+                .try_fold(true, |acc, (expr, origin)| {
+                    Ok::<bool, etcdplay_template::TemplateError>(
+                        acc && self.engine.templar.eval_condition(expr, &origin, &vars)?,
+                    )
+                });
+            match holds {
+                Ok(true) => out.push((h.clone(), vars)),
+                Ok(false) => outcomes.push((h.clone(), Outcome::Skipped)),
+                Err(e) => {
+                    self.emit(
+                        HostEvent {
+                            msg: Some(e.to_string()),
+                            result: serde_json::json!({"failed": true, "msg": e.to_string()}),
+                            ..HostEvent::new(h, HostStatus::Failed)
+                        },
+                        std::time::Instant::now(),
+                    );
+                    outcomes.push((h.clone(), Outcome::Failed));
+                }
+            }
+        }
+        self.settle(&outcomes, scope);
+        out
+    }
+
+    /// `include_tasks` (and the legacy `include`): the file name is rendered per host, `when`
+    /// is decided once at the include, and a loop runs the file once per item.
+    pub(super) async fn include_tasks(
+        &self,
+        task: &Task,
+        inc: &etcdplay_playbook::IncludeTasks,
+        scope: &TaskScope,
+        hosts: &[String],
+    ) -> Vec<String> {
+        let mut inner = scope.clone();
+        inner.tags.extend(task.tags.iter().cloned());
+        let mut failed = Vec::new();
+        // Hosts grouped by the file they include (and the loop item, when looping), in order.
+        let mut runs: Vec<IncludeRun> = Vec::new();
+        for (host, vars) in self.include_targets(task, scope, hosts) {
+            let origin = task.origin.to_string();
+            let items: Vec<Option<(String, Value)>> = match &task.loop_ {
+                None => vec![None],
+                Some(l) => {
+                    let loop_var = task
+                        .loop_control
+                        .as_ref()
+                        .map(|c| c.loop_var.clone())
+                        .unwrap_or_else(|| "item".into());
+                    match self.engine.templar.template_value(&l.items, &origin, &vars) {
+                        Ok(Value::Array(items)) => items
+                            .into_iter()
+                            .map(|i| Some((loop_var.clone(), i)))
+                            .collect(),
+                        Ok(other) => {
+                            failed.extend(self.fail_hosts(
+                                std::slice::from_ref(&host),
+                                &format!("{origin}: loop needs a list, got {other}"),
+                                scope,
+                            ));
+                            continue;
+                        }
+                        Err(e) => {
+                            failed.extend(self.fail_hosts(
+                                std::slice::from_ref(&host),
+                                &e.to_string(),
+                                scope,
+                            ));
+                            continue;
+                        }
+                    }
+                }
+            };
+            for item in items {
+                let mut item_vars = vars.clone();
+                if let Some((name, value)) = &item {
+                    item_vars.insert_literal(name.clone(), value.clone());
+                }
+                let file = match self
+                    .engine
+                    .templar
+                    .render_string(&inc.file, &origin, &item_vars)
+                {
+                    Ok(f) => f,
+                    Err(e) => {
+                        failed.extend(self.fail_hosts(
+                            std::slice::from_ref(&host),
+                            &e.to_string(),
+                            scope,
+                        ));
+                        break;
+                    }
+                };
+                match runs.iter_mut().find(|(f, i, _)| *f == file && *i == item) {
+                    Some((_, _, hs)) => hs.push(host.clone()),
+                    None => runs.push((file, item, vec![host.clone()])),
+                }
+            }
+        }
+        for (file, item, group) in runs {
+            if let Some(error) = include_refused(task, scope, "include_tasks", &file) {
+                // Loop items share hosts: one failure per host, not one per item.
+                let group = self.active(&group);
+                failed.extend(self.fail_hosts(&group, &error.to_string(), scope));
+                continue;
+            }
+            let tasks = match (&inc.tasks, file == inc.file) {
+                (Some(tasks), true) => tasks.clone(),
+                _ => match etcdplay_playbook::load_task_file(
+                    &file,
+                    &inc.context,
+                    &task.origin,
+                    &etcdplay_modules::Registry,
+                    &etcdplay_playbook::LoadOptions::default(),
+                ) {
+                    Ok(tasks) => tasks,
+                    Err(d) => {
+                        failed.extend(self.fail_hosts(&group, &d.to_string(), scope));
+                        continue;
+                    }
+                },
+            };
+            let mut run_scope = inner.clone();
+            let mut params = task.vars.clone();
+            if let Some((name, value)) = item {
+                params.insert(name, value);
+            }
+            run_scope.include_params.extend(params);
+            run_scope.enter_include(task, &file);
+            failed.extend(self.run_list(&tasks, &run_scope, &group).await);
+        }
+        failed
+    }
+
+    /// `include_role`/`import_role`: the role's tasks run with the role's variables; a role
+    /// named by a template is loaded when the include runs.
+    pub(super) async fn include_role(
+        &self,
+        task: &Task,
+        inc: &etcdplay_playbook::IncludeRole,
+        scope: &TaskScope,
+        hosts: &[String],
+    ) -> Vec<String> {
+        if inc.is_static {
+            let Some(role) = &inc.role else {
+                return Vec::new();
+            };
+            let mut inner = scope.enter_block(task);
+            inner.role = Some(RoleFrame::new(role, task.vars.clone()));
+            self.run_role(role, &inner, hosts).await;
+            return Vec::new();
+        }
+        let mut failed = Vec::new();
+        let mut runs: Vec<(String, Vec<String>)> = Vec::new();
+        for (host, vars) in self.include_targets(task, scope, hosts) {
+            match self
+                .engine
+                .templar
+                .render_string(&inc.name, &task.origin.to_string(), &vars)
+            {
+                Ok(name) => match runs.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, hs)) => hs.push(host),
+                    None => runs.push((name, vec![host])),
+                },
+                Err(e) => failed.extend(self.fail_hosts(&[host], &e.to_string(), scope)),
+            }
+        }
+        for (name, group) in runs {
+            let target = format!("role {name}");
+            if let Some(error) = include_refused(task, scope, "include_role", &target) {
+                failed.extend(self.fail_hosts(&group, &error.to_string(), scope));
+                continue;
+            }
+            let role = match (&inc.role, name == inc.name) {
+                (Some(role), true) => (**role).clone(),
+                _ => match etcdplay_playbook::load_role(
+                    &name,
+                    &inc.selectors,
+                    &inc.context,
+                    &task.origin,
+                    &etcdplay_modules::Registry,
+                    &etcdplay_playbook::LoadOptions::default(),
+                ) {
+                    Ok(role) => role,
+                    Err(d) => {
+                        failed.extend(self.fail_hosts(&group, &d.to_string(), scope));
+                        continue;
+                    }
+                },
+            };
+            let mut inner = scope.clone();
+            inner.tags.extend(task.tags.iter().cloned());
+            inner.role = Some(RoleFrame::new(&role, task.vars.clone()));
+            inner.enter_include(task, &target);
+            self.run_role(&role, &inner, &group).await;
+        }
+        failed
+    }
+}

@@ -1,0 +1,172 @@
+//! Where and as whom a task runs on a host: its `delegate_to`, the connection target from the
+//! host's (or the delegate's) connection variables and the task's keywords, and `become`.
+
+use etcdplay_playbook::Task;
+use etcdplay_source::parse_bool;
+use etcdplay_template::Vars;
+use etcdplay_transport::{parse_ssh_args, Become};
+use serde_json::Value;
+
+use crate::connect::{ConnectTarget, ConnectionKind};
+use crate::error::TaskError;
+use crate::play::PlayRun;
+use crate::scope::TaskScope;
+
+impl PlayRun<'_> {
+    fn var_string(&self, vars: &Vars, name: &str) -> Result<Option<String>, TaskError> {
+        match vars.raw(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(self.engine.templar.render_string(s, name, vars)?)),
+            Some(other) => Ok(Some(match other {
+                Value::Bool(b) => b.to_string(),
+                v => v.to_string(),
+            })),
+        }
+    }
+
+    /// Where `host` is reached for this task, after `delegate_to` and connection variables.
+    pub(crate) fn target(
+        &self,
+        host: &str,
+        task: &Task,
+        vars: &Vars,
+        delegate: Option<&str>,
+    ) -> Result<ConnectTarget, TaskError> {
+        let (name, vars_owned);
+        let vars = match delegate {
+            Some(d) if d != host => {
+                name = d.to_string();
+                let known = self.engine.shared.inventory.hosts().iter().any(|h| h == d);
+                if !known {
+                    if d == "localhost" || d == "127.0.0.1" {
+                        return Ok(ConnectTarget {
+                            host: d.to_string(),
+                            address: d.to_string(),
+                            port: None,
+                            user: None,
+                            key_file: None,
+                            ssh_settings: Vec::new(),
+                            kind: ConnectionKind::Local,
+                        });
+                    }
+                    return Err(TaskError::Invalid(format!(
+                        "delegate_to: '{d}' is not in the inventory"
+                    )));
+                }
+                vars_owned = self.task_vars(d, &TaskScope::default(), None);
+                &vars_owned
+            }
+            _ => {
+                name = host.to_string();
+                vars
+            }
+        };
+        // `connection` and `remote_user` are task and play keywords here (blocks do not set them).
+        let keywords = TaskScope::default().resolve(task, self.play);
+        let connection = keywords
+            .connection
+            .or(self.var_string(vars, "ansible_connection")?);
+        let kind = match connection.as_deref() {
+            Some("local") => ConnectionKind::Local,
+            None | Some("ssh") | Some("smart") | Some("paramiko") | Some("openssh") => {
+                ConnectionKind::Ssh
+            }
+            Some(other) => {
+                return Err(TaskError::Invalid(format!(
+                    "connection '{other}' is not supported (ssh or local)"
+                )))
+            }
+        };
+        let port = match self
+            .var_string(vars, "ansible_port")?
+            .or(self.var_string(vars, "ansible_ssh_port")?)
+        {
+            Some(p) => Some(p.parse::<u16>().map_err(|_| {
+                TaskError::Invalid(format!("ansible_port '{p}' is not a port number"))
+            })?),
+            None => None,
+        };
+        let user = keywords
+            .remote_user
+            .or(self.var_string(vars, "ansible_user")?)
+            .or(self.var_string(vars, "ansible_ssh_user")?);
+        let mut ssh_settings = Vec::new();
+        for var in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
+            if let Some(text) = self.var_string(vars, var)? {
+                let parsed =
+                    parse_ssh_args(&text).map_err(|e| TaskError::Invalid(format!("{var}: {e}")))?;
+                ssh_settings.extend(parsed);
+            }
+        }
+        Ok(ConnectTarget {
+            address: self
+                .var_string(vars, "ansible_host")?
+                .unwrap_or_else(|| name.clone()),
+            host: name,
+            port,
+            user,
+            key_file: self.var_string(vars, "ansible_ssh_private_key_file")?,
+            ssh_settings,
+            kind,
+        })
+    }
+
+    /// The `become` of a task: keyword, else inherited, else play, else `ansible_become`. No
+    /// sudo when the login user already is the user to become.
+    pub(crate) fn become_of(
+        &self,
+        task: &Task,
+        scope: &TaskScope,
+        vars: &Vars,
+        target: &ConnectTarget,
+    ) -> Result<Option<Become>, TaskError> {
+        let origin = task.origin.to_string();
+        let keywords = scope.resolve(task, self.play);
+        let on = match self.flag(&keywords.become_, vars, &origin)? {
+            Some(b) => b,
+            None => self
+                .var_string(vars, "ansible_become")?
+                .and_then(|s| parse_bool(&s))
+                .unwrap_or(false),
+        };
+        if !on {
+            return Ok(None);
+        }
+        let method = match keywords.become_method {
+            Some(m) => Some(self.engine.templar.render_string(&m, &origin, vars)?),
+            None => self.var_string(vars, "ansible_become_method")?,
+        };
+        if let Some(m) = method.filter(|m| m.trim() != "sudo") {
+            return Err(TaskError::BecomeMethod(m));
+        }
+        let user = keywords
+            .become_user
+            .or(self.var_string(vars, "ansible_become_user")?)
+            .unwrap_or_else(|| "root".to_string());
+        // Only an ssh login named in the inventory is known to be the become user; any other
+        // (ssh's `User`, a local connection, which ignores `ansible_user`) is compared on the
+        // host by the transport, never guessed here.
+        if target.kind != ConnectionKind::Local && target.user.as_deref() == Some(user.as_str()) {
+            return Ok(None);
+        }
+        Ok(Some(Become { user }))
+    }
+
+    /// The task's `delegate_to` (own, else inherited from blocks and roles) rendered with
+    /// `vars`, if it has one.
+    pub(crate) fn delegate_of(
+        &self,
+        task: &Task,
+        scope: &TaskScope,
+        vars: &Vars,
+    ) -> Result<Option<String>, TaskError> {
+        match scope.resolve(task, self.play).delegate_to {
+            Some(d) => Ok(Some(self.engine.templar.render_string(
+                &d,
+                &task.origin.to_string(),
+                vars,
+            )?)),
+            None => Ok(None),
+        }
+    }
+}
