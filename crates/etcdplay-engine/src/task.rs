@@ -136,6 +136,23 @@ impl PlayRun<'_> {
         }
     }
 
+    /// The task's action on the host with the task's variables (retries included).
+    async fn execute_run(
+        &self,
+        run: &mut HostTask<'_>,
+    ) -> Result<(Value, Option<String>), TaskError> {
+        let delegate = run.delegate.clone();
+        self.execute_with_retries(
+            run.task,
+            run.call,
+            run.scope,
+            run.host,
+            &mut run.vars,
+            delegate.as_deref(),
+        )
+        .await
+    }
+
     /// A task without a loop on one host: its conditions, the action, and what it reports,
     /// registers and notifies.
     async fn run_once_on_host(&self, run: &mut HostTask<'_>) -> Outcome {
@@ -158,17 +175,7 @@ impl PlayRun<'_> {
                 return self.report_error(host, delegate.as_deref(), e, run.ignore_errors, started)
             }
         }
-        let (result, diff) = match self
-            .execute_with_retries(
-                task,
-                run.call,
-                run.scope,
-                host,
-                &mut run.vars,
-                delegate.as_deref(),
-            )
-            .await
-        {
+        let (result, diff) = match self.execute_run(run).await {
             Ok(r) => r,
             Err(e) if e.is_unreachable() => {
                 return self.report_unreachable(host, delegate.as_deref(), &e.to_string(), started)
@@ -238,17 +245,7 @@ impl PlayRun<'_> {
                     continue;
                 }
                 Err(e) => (json!({"failed": true, "msg": e.to_string()}), None),
-                Ok(true) => match self
-                    .execute_with_retries(
-                        task,
-                        run.call,
-                        run.scope,
-                        host,
-                        &mut run.vars,
-                        delegate.as_deref(),
-                    )
-                    .await
-                {
+                Ok(true) => match self.execute_run(run).await {
                     Ok(r) => r,
                     Err(e) if e.is_unreachable() => {
                         return self.report_unreachable(

@@ -2,56 +2,18 @@
 //! etcdplay-playbook, real modules writing real files in a temporary directory. Hosts are
 //! inventory names that all map to this machine, each with its own directory.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+mod support;
+
 use etcdplay_engine::{
-    Engine, HostEvent, HostStatus, InventoryView, LocalConnector, PatternError, Reporter,
-    RunOptions, Stats, TaskKindLabel,
+    Engine, HostEvent, HostStatus, LocalConnector, Reporter, RunOptions, Stats, TaskKindLabel,
 };
 use etcdplay_modules::Registry;
 use etcdplay_playbook::{load_playbook, LoadOptions};
-use etcdplay_template::Precedence;
-use serde_json::{json, Map, Value};
 
-struct TinyInventory {
-    hosts: Vec<String>,
-    root: PathBuf,
-}
-
-impl InventoryView for TinyInventory {
-    fn hosts(&self) -> Vec<String> {
-        self.hosts.clone()
-    }
-    fn select(&self, pattern: &str) -> Result<Vec<String>, PatternError> {
-        match pattern {
-            "all" | "nodes" => Ok(self.hosts.clone()),
-            p => Ok(self.hosts.iter().filter(|h| *h == p).cloned().collect()),
-        }
-    }
-    fn host_layers(
-        &self,
-        host: &str,
-        _playbook_dir: &Path,
-    ) -> Vec<(Precedence, Map<String, Value>)> {
-        let mut m = Map::new();
-        m.insert(
-            "workdir".into(),
-            json!(self.root.join(host).display().to_string()),
-        );
-        m.insert("ansible_connection".into(), json!("local"));
-        vec![(Precedence::InventoryVars, m)]
-    }
-    fn groups(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("all".into(), json!(self.hosts));
-        m.insert("nodes".into(), json!(self.hosts));
-        m
-    }
-    fn group_names(&self, _host: &str) -> Vec<String> {
-        vec!["nodes".into()]
-    }
-}
+use support::TinyInventory;
 
 #[derive(Default)]
 struct Recorder {

@@ -5,52 +5,18 @@
 //! `UPDATE_EXPECT=1 cargo test -p etcdplay-engine --test transcripts` rewrites the expectations
 //! after a deliberate change; review the diff.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+mod support;
+
+use support::TinyInventory;
+
 use etcdplay_engine::{
-    Engine, HostEvent, HostStatus, InventoryView, LocalConnector, PatternError, Reporter,
-    RunOptions, Stats, TaskKindLabel,
+    Engine, HostEvent, HostStatus, LocalConnector, Reporter, RunOptions, Stats, TaskKindLabel,
 };
 use etcdplay_modules::Registry;
 use etcdplay_playbook::{load_playbook, LoadOptions};
-use etcdplay_template::Precedence;
 use expect_test::{expect, Expect};
-use serde_json::{json, Map, Value};
-
-struct TwoHosts {
-    root: PathBuf,
-}
-
-impl InventoryView for TwoHosts {
-    fn hosts(&self) -> Vec<String> {
-        vec!["n1".into(), "n2".into()]
-    }
-    fn select(&self, pattern: &str) -> Result<Vec<String>, PatternError> {
-        Ok(match pattern {
-            "all" | "nodes" => self.hosts(),
-            p => self.hosts().into_iter().filter(|h| h == p).collect(),
-        })
-    }
-    fn host_layers(&self, host: &str, _dir: &Path) -> Vec<(Precedence, Map<String, Value>)> {
-        let mut m = Map::new();
-        m.insert(
-            "workdir".into(),
-            json!(self.root.join(host).display().to_string()),
-        );
-        m.insert("ansible_connection".into(), json!("local"));
-        vec![(Precedence::InventoryVars, m)]
-    }
-    fn groups(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("all".into(), json!(self.hosts()));
-        m.insert("nodes".into(), json!(self.hosts()));
-        m
-    }
-    fn group_names(&self, _host: &str) -> Vec<String> {
-        vec!["nodes".into()]
-    }
-}
 
 /// Writes one line per event, as terse as Ansible's stream: what the engine decided, not how
 /// long it took. Hosts run a task in parallel, so a task's host lines are written in host
@@ -151,7 +117,8 @@ fn check(playbook: &str, expect: Expect) {
         .expect("runtime");
     runtime.block_on(async {
         let engine = Engine::new(
-            Arc::new(TwoHosts {
+            Arc::new(TinyInventory {
+                hosts: vec!["n1".into(), "n2".into()],
                 root: dir.path().to_path_buf(),
             }),
             Arc::new(LocalConnector),

@@ -187,12 +187,15 @@ impl ClusterClient {
                 client
                     .status()
                     .await
-                    .map_err(|e| format!("status: {}", rpc_error(&e)))?;
-                Ok::<_, String>(client)
+                    .map_err(|error| probe::ProbeError::Call {
+                        what: "status",
+                        error,
+                    })?;
+                Ok::<_, probe::ProbeError>(client)
             };
             match tokio::time::timeout(self.timeout, attempt).await {
                 Ok(Ok(client)) => return Ok((client, ep.url.clone())),
-                Ok(Err(e)) => errors.push((ep.url.clone(), e)),
+                Ok(Err(e)) => errors.push((ep.url.clone(), e.to_string())),
                 Err(_) => errors.push((
                     ep.url.clone(),
                     format!("no answer within {}", probe::secs(self.timeout)),

@@ -40,7 +40,7 @@ impl EndpointUrl {
             return Err(bad("TLS material given but the endpoint is plain http://"));
         }
         if let Err(reason) = check_authority(rest) {
-            return Err(bad(&reason));
+            return Err(bad(&reason.to_string()));
         }
         // The URI parser has the last word on everything else.
         tonic::transport::Endpoint::from_shared(trimmed.to_string())
@@ -57,11 +57,28 @@ impl EndpointUrl {
     }
 }
 
+/// What is wrong with an endpoint's `host:port`.
+#[derive(Debug, thiserror::Error)]
+enum AuthorityError {
+    #[error("unclosed '[' in the host")]
+    UnclosedBracket,
+    #[error("expected ':PORT' after ']'")]
+    AfterBracket,
+    #[error("an IPv6 address needs brackets: [ADDR]:PORT")]
+    UnbracketedV6,
+    #[error("missing host")]
+    MissingHost,
+    #[error("port '{0}' is not a number from 1 to 65535")]
+    BadPort(String),
+}
+
 /// `host`, `host:port`, `[v6]` or `[v6]:port`, with a numeric port (the URI parser accepts
 /// `host:port` with any text as port).
-fn check_authority(authority: &str) -> Result<(), String> {
+fn check_authority(authority: &str) -> Result<(), AuthorityError> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').ok_or("unclosed '[' in the host")?;
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or(AuthorityError::UnclosedBracket)?;
         match after {
             "" => (host, None),
             _ => (
@@ -69,23 +86,23 @@ fn check_authority(authority: &str) -> Result<(), String> {
                 Some(
                     after
                         .strip_prefix(':')
-                        .ok_or("expected ':PORT' after ']'")?,
+                        .ok_or(AuthorityError::AfterBracket)?,
                 ),
             ),
         }
     } else {
         match authority.rsplit_once(':') {
             Some((host, port)) if !host.contains(':') => (host, Some(port)),
-            Some(_) => return Err("an IPv6 address needs brackets: [ADDR]:PORT".into()),
+            Some(_) => return Err(AuthorityError::UnbracketedV6),
             None => (authority, None),
         }
     };
     if host.is_empty() {
-        return Err("missing host".into());
+        return Err(AuthorityError::MissingHost);
     }
     if let Some(port) = port {
         if port.parse::<u16>().map_or(true, |p| p == 0) {
-            return Err(format!("port '{port}' is not a number from 1 to 65535"));
+            return Err(AuthorityError::BadPort(port.to_string()));
         }
     }
     Ok(())

@@ -15,31 +15,54 @@ use crate::client::member::{members_of, ClusterMember};
 use crate::client::status::EndpointStatus;
 use crate::client::tls::EndpointTls;
 
+/// Why one endpoint could not be reached or probed; shown as the endpoint's error.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProbeError {
+    #[error("{}", error_chain(.0))]
+    Endpoint(tonic::transport::Error),
+    #[error("TLS setup: {}", error_chain(.0))]
+    Tls(tonic::transport::Error),
+    #[error("connect: {}", error_chain(.0))]
+    Connect(tonic::transport::Error),
+    #[error("connect: no connection within {}", secs(*.0))]
+    ConnectTimeout(Duration),
+    #[error("{}", error_chain(.0))]
+    Client(etcd_client::Error),
+    /// A call of the probe was refused; `what` names it (`status`, `read`).
+    #[error("{what}: {}", rpc_error(.error))]
+    Call {
+        what: &'static str,
+        error: etcd_client::Error,
+    },
+    #[error("active alarm(s): {}", .0.join(", "))]
+    Alarms(Vec<String>),
+}
+
 /// Opens one connection (TCP, TLS and HTTP/2 handshakes done eagerly so that a refusal is
 /// reported as such) and wraps it in an etcd client.
 pub(crate) async fn connect(
     ep: &EndpointUrl,
     tls: Option<&EndpointTls>,
     timeout: Duration,
-) -> Result<Client, String> {
+) -> Result<Client, ProbeError> {
     let mut endpoint = tonic::transport::Endpoint::from_shared(ep.url.clone())
-        .map_err(|e| error_chain(&e))?
+        .map_err(ProbeError::Endpoint)?
         // No per-request timeout here: callers bound whole operations, and report the
         // overrun in their own words.
         .connect_timeout(timeout);
     if let Some(tls) = tls {
         endpoint = endpoint
             .tls_config(tls.tonic_config())
-            .map_err(|e| format!("TLS setup: {}", error_chain(&e)))?;
+            .map_err(ProbeError::Tls)?;
     }
     let channel = match tokio::time::timeout(timeout, endpoint.connect()).await {
         Ok(Ok(channel)) => channel,
-        Ok(Err(e)) => return Err(format!("connect: {}", error_chain(&e))),
-        Err(_) => return Err(format!("connect: no connection within {}", secs(timeout))),
+        Ok(Err(e)) => return Err(ProbeError::Connect(e)),
+        Err(_) => return Err(ProbeError::ConnectTimeout(timeout)),
     };
     Client::from_channel(Channel::Tonic(channel), None)
         .await
-        .map_err(|e| error_chain(&e))
+        .map_err(ProbeError::Client)
 }
 
 pub(crate) fn secs(d: Duration) -> String {
@@ -67,7 +90,7 @@ pub(crate) async fn probe(
         tokio::time::timeout(timeout, run(&ep, tls.as_deref(), timeout, &mut probe)).await;
     let error = match outcome {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(with_hint(&ep, e)),
+        Ok(Err(e)) => Some(with_hint(&ep, e.to_string())),
         Err(_) => Some(format!("no answer within {}", secs(timeout))),
     };
     probe.status.healthy = error.is_none();
@@ -91,13 +114,13 @@ async fn run(
     tls: Option<&EndpointTls>,
     timeout: Duration,
     probe: &mut Probe,
-) -> Result<(), String> {
+) -> Result<(), ProbeError> {
     let start = Instant::now();
     let mut client = connect(ep, tls, timeout).await?;
-    let st = client
-        .status()
-        .await
-        .map_err(|e| format!("status: {}", rpc_error(&e)))?;
+    let st = client.status().await.map_err(|error| ProbeError::Call {
+        what: "status",
+        error,
+    })?;
     let s = &mut probe.status;
     let member_id = st.header().map(|h| h.member_id()).filter(|id| *id != 0);
     s.member_id = member_id;
@@ -118,13 +141,18 @@ async fn run(
     client
         .get("health", Some(options.with_keys_only()))
         .await
-        .map_err(|e| format!("read: {}", rpc_error(&e)))?;
+        .map_err(|error| ProbeError::Call {
+            what: "read",
+            error,
+        })?;
     s.latency = Some(start.elapsed());
     if let Ok(list) = client.member_list().await {
         probe.members = Some(members_of(list.members()));
     }
     if !st.errors().is_empty() {
-        return Err(format!("active alarm(s): {}", st.errors().join(", ")));
+        return Err(ProbeError::Alarms(
+            st.errors().iter().map(ToString::to_string).collect(),
+        ));
     }
     Ok(())
 }

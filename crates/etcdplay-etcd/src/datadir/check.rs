@@ -208,7 +208,7 @@ fn backend_members(src: &dyn DataDirSource) -> Result<Option<BTreeMap<u64, Membe
         }
         let m = MemberJson::parse(&value).map_err(|e| BoltError::Corrupt {
             offset: 0,
-            problem: Corruption::Json(e),
+            problem: Corruption::Json(e.to_string()),
         })?;
         out.insert(
             id,

@@ -64,7 +64,7 @@ pub(crate) fn decode_conf_change(buf: &[u8]) -> Result<ConfChange, Corruption> {
         }
     }
     let member = || -> Result<MemberJson, Corruption> {
-        let m = MemberJson::parse(context).map_err(Corruption::Json)?;
+        let m = MemberJson::parse(context).map_err(|e| Corruption::Json(e.to_string()))?;
         match m.id {
             // The context must describe the node the change is about.
             Some(id) if id != node_id => Err(Corruption::Format(format!(

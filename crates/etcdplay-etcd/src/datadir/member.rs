@@ -32,9 +32,9 @@ pub(crate) struct MemberJson {
 }
 
 impl MemberJson {
-    /// Parses member JSON bytes; the error text is for [`super::Corruption::Json`].
-    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    /// Parses member JSON bytes.
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
     }
 }
 

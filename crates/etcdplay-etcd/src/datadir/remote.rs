@@ -167,16 +167,23 @@ impl<R: CommandRunner> DataDirSource for CommandSource<R> {
 mod tests {
     use super::*;
 
-    fn sh(command: &str) -> Result<Vec<u8>, String> {
+    /// A command that failed: its stderr.
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct ShellFailed(String);
+
+    fn sh(command: &str) -> Result<Vec<u8>, ShellFailed> {
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(command)
             .output()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ShellFailed(e.to_string()))?;
         if out.status.success() {
             Ok(out.stdout)
         } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+            Err(ShellFailed(
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ))
         }
     }
 

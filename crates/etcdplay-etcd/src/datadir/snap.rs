@@ -200,7 +200,7 @@ fn leaf_json(node: &Json, name: &str) -> Result<Option<MemberJson>, Corruption> 
     match child(Some(node), name).and_then(|n| n.get("Value")) {
         Some(Json::String(s)) => MemberJson::parse(s.as_bytes())
             .map(Some)
-            .map_err(Corruption::Json),
+            .map_err(|e| Corruption::Json(e.to_string())),
         Some(_) => Err(Corruption::Format(format!(
             "store value {name} is not a string"
         ))),

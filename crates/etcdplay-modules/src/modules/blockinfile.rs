@@ -8,7 +8,7 @@ use regex::Regex;
 use crate::attrs::Attrs;
 use crate::host::Ctx;
 use crate::modules::lineinfile::Anchor;
-use crate::modules::write::{converge, ensure_parent, probe_text, NewContent, Target};
+use crate::modules::write::{converge_text, probe_text};
 use crate::{ModuleError, ModuleResult};
 
 /// Applies the block to `text`; returns the new text. `block == None` removes the block.
@@ -129,21 +129,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     if created && !content_changed {
         return Ok(ModuleResult::ok());
     }
-    if created && !file.parent_exists && !ctx.call.check {
-        if let Err(msg) = ensure_parent(ctx, &file.path).await? {
-            return Ok(ModuleResult::fail(msg));
-        }
-    }
-    let target = Target {
-        dest: &file.path,
-        state: &file.state,
-        old: Some(&old),
-        new: NewContent::Bytes(new_text.into_bytes()),
-        attrs: &attrs,
-        backup: args.bool("backup", false)?,
-        after_header: format!("{path} (content)"),
-    };
-    let mut res = converge(ctx, target, content_changed).await?;
+    let backup = args.bool("backup", false)?;
+    let mut res =
+        converge_text(ctx, &file, &path, new_text, &attrs, backup, content_changed).await?;
     res.msg = Some(if !res.changed {
         String::new()
     } else if created {

@@ -7,7 +7,7 @@
 
 use crate::attrs::Attrs;
 use crate::host::Ctx;
-use crate::modules::write::{converge, ensure_parent, probe_text, NewContent, Target};
+use crate::modules::write::{converge_text, probe_text};
 use crate::{ModuleError, ModuleResult};
 
 /// What to do, as the module's arguments say.
@@ -155,21 +155,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     if !changed && created {
         return Ok(ModuleResult::ok());
     }
-    if changed && created && !file.parent_exists && !ctx.call.check {
-        if let Err(msg) = ensure_parent(ctx, &file.path).await? {
-            return Ok(ModuleResult::fail(msg));
-        }
-    }
-    let target = Target {
-        dest: &file.path,
-        state: &file.state,
-        old: Some(&old),
-        new: NewContent::Bytes(new_text.into_bytes()),
-        attrs: &attrs,
-        backup: a.bool("backup", false)?,
-        after_header: format!("{path} (content)"),
-    };
-    let mut res = converge(ctx, target, changed).await?;
+    let backup = a.bool("backup", false)?;
+    let mut res = converge_text(ctx, &file, &path, new_text, &attrs, backup, changed).await?;
     res.msg = Some(match (changed, present) {
         (false, _) => "OK".to_string(),
         (true, true) if spec.option.is_some() => "option changed".to_string(),

@@ -9,7 +9,7 @@ use regex::Regex;
 
 use crate::attrs::Attrs;
 use crate::host::Ctx;
-use crate::modules::write::{converge, ensure_parent, probe_text, NewContent, Target};
+use crate::modules::write::{converge_text, probe_text};
 use crate::{ModuleError, ModuleResult};
 
 /// Where to insert a line that no `regexp` matched.
@@ -340,21 +340,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let old = file.content.clone().unwrap_or_default();
     let old_text = String::from_utf8_lossy(&old).into_owned();
     let edited = edit(&old_text, &spec);
-    if created && !file.parent_exists && !ctx.call.check {
-        if let Err(msg) = ensure_parent(ctx, &file.path).await? {
-            return Ok(ModuleResult::fail(msg));
-        }
-    }
-    let target = Target {
-        dest: &file.path,
-        state: &file.state,
-        old: Some(&old),
-        new: NewContent::Bytes(edited.text.into_bytes()),
-        attrs: &attrs,
-        backup: args.bool("backup", false)?,
-        after_header: format!("{path} (content)"),
-    };
-    let mut res = converge(ctx, target, edited.changed || created).await?;
+    let backup = args.bool("backup", false)?;
+    let changed = edited.changed || created;
+    let mut res = converge_text(ctx, &file, &path, edited.text, &attrs, backup, changed).await?;
     let mut msg = edited.msg;
     if res.changed && !edited.changed && !created {
         msg = "ownership, perms or SE linux context changed".into();

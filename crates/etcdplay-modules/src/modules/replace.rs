@@ -9,7 +9,7 @@ use regex::Regex;
 use crate::attrs::Attrs;
 use crate::host::Ctx;
 use crate::modules::lineinfile::expand_captures;
-use crate::modules::write::{converge, probe_text, NewContent, Target};
+use crate::modules::write::{converge_text, probe_text};
 use crate::{ModuleError, ModuleResult};
 
 /// Why the section could not be found.
@@ -87,16 +87,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         }
     };
     let changed = count > 0 && new_text != old_text;
-    let target = Target {
-        dest: &file.path,
-        state: &file.state,
-        old: Some(&old),
-        new: NewContent::Bytes(new_text.into_bytes()),
-        attrs: &attrs,
-        backup: a.bool("backup", false)?,
-        after_header: format!("{path} (content)"),
-    };
-    let mut res = converge(ctx, target, changed).await?;
+    let backup = a.bool("backup", false)?;
+    let mut res = converge_text(ctx, &file, &path, new_text, &attrs, backup, changed).await?;
     res.msg = Some(if changed {
         format!("{count} replacements made")
     } else {

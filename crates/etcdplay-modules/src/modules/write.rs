@@ -256,6 +256,37 @@ async fn probe_text_at(ctx: &Ctx<'_>, path: &str) -> Result<TextFile, ModuleErro
     })
 }
 
+/// Writes the new text of a file probed by [`probe_text`], as lineinfile, blockinfile, replace
+/// and ini_file do: a file about to be created gets its parent directory first (not in check
+/// mode), then the shared [`converge`]; `path` is the name the task gave (for the diff).
+pub(crate) async fn converge_text(
+    ctx: &Ctx<'_>,
+    file: &TextFile,
+    path: &str,
+    new: String,
+    attrs: &Attrs,
+    backup: bool,
+    changed: bool,
+) -> Result<ModuleResult, ModuleError> {
+    let created = file.content.is_none();
+    if changed && created && !file.parent_exists && !ctx.call.check {
+        if let Err(msg) = ensure_parent(ctx, &file.path).await? {
+            return Ok(ModuleResult::fail(msg));
+        }
+    }
+    let old = file.content.clone().unwrap_or_default();
+    let target = Target {
+        dest: &file.path,
+        state: &file.state,
+        old: Some(&old),
+        new: NewContent::Bytes(new.into_bytes()),
+        attrs,
+        backup,
+        after_header: format!("{path} (content)"),
+    };
+    converge(ctx, target, changed).await
+}
+
 /// Creates the parent directory of a file about to be created (lineinfile/blockinfile `create`).
 pub(crate) async fn ensure_parent(
     ctx: &Ctx<'_>,
