@@ -186,3 +186,45 @@ fn ad_hoc_commands_print_what_ansible_prints() {
         "{shown}"
     );
 }
+
+/// Who a task runs as, in Ansible's order (checked with ansible-core 2.19 on this playbook):
+/// a host or play variable (`ansible_become_user`) beats the `become_user` keyword, and a play's
+/// `become: false` beats `-b` on the command line. Needs root and sudo.
+#[test]
+fn variables_beat_keywords_and_keywords_beat_the_command_line() {
+    let as_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("id");
+    if String::from_utf8_lossy(&as_root.stdout).trim() != "0" {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::write(d.join("hosts"), "localhost ansible_connection=local\n").expect("write");
+    std::fs::write(
+        d.join("site.yml"),
+        "- hosts: localhost\n  gather_facts: false\n  become: true\n  become_user: nobody\n\
+         \x20 vars:\n    ansible_become_user: root\n  tasks:\n\
+         \x20   - command: id -un\n      register: who\n    - debug: var=who.stdout\n\
+         - hosts: localhost\n  gather_facts: false\n  become: false\n  tasks:\n\
+         \x20   - command: id -un\n      register: who2\n    - debug: var=who2.stdout\n",
+    )
+    .expect("write");
+    let out = etcdplay(
+        d,
+        &[
+            "apply",
+            "-i",
+            "hosts",
+            "site.yml",
+            "-b",
+            "--become-user",
+            "nobody",
+        ],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("\"who.stdout\": \"root\""), "{all}");
+    assert!(all.contains("\"who2.stdout\": \"root\""), "{all}");
+}

@@ -31,5 +31,5 @@ pub use extension::{
     EngineExtension, ExtensionError, HostAction, Preflight, RestartHandler, RunContext, TaskContext,
 };
 pub use inventory::{InventoryView, PatternError};
-pub use options::{LeftoverMembership, RunOptions};
+pub use options::{ConnectionDefaults, LeftoverMembership, RunOptions};
 pub use tags::should_run as tags_select;

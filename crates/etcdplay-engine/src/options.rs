@@ -32,6 +32,20 @@ pub struct RunOptions {
     /// Read the probes of upcoming tasks in one round trip per host (see `read_ahead.rs`);
     /// `--no-read-ahead` turns it off.
     pub read_ahead: bool,
+    /// Connection settings of the command line and ansible.cfg.
+    pub connection_defaults: ConnectionDefaults,
+}
+
+/// `-u`, `--private-key`, `-b` and `--become-user` (or ansible.cfg's `remote_user` and
+/// `private_key_file`): what applies when neither a host variable (`ansible_user`,
+/// `ansible_become`, ...) nor a play or task keyword says otherwise, as in Ansible, where
+/// variables beat keywords and keywords beat the command line.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionDefaults {
+    pub remote_user: Option<String>,
+    pub private_key: Option<String>,
+    pub become_: bool,
+    pub become_user: Option<String>,
 }
 
 /// `--leftover-membership`: how the data-dir scheme check reacts to a data dir whose stored
@@ -62,6 +76,7 @@ impl Default for RunOptions {
             rotate_certs: false,
             inventory_dir: None,
             read_ahead: true,
+            connection_defaults: ConnectionDefaults::default(),
         }
     }
 }

@@ -172,7 +172,8 @@ impl PlayRun<'_> {
                 return Outcome::Skipped;
             }
             Err(e) => {
-                return self.report_error(host, delegate.as_deref(), e, run.ignore_errors, started)
+                self.register_failure(host, task, &e);
+                return self.report_error(host, delegate.as_deref(), e, run.ignore_errors, started);
             }
         }
         let (result, diff) = match self.execute_run(run).await {
@@ -181,7 +182,10 @@ impl PlayRun<'_> {
                 return self.report_unreachable(host, delegate.as_deref(), &e.to_string(), started)
             }
             Err(e) => {
-                return self.report_error(host, delegate.as_deref(), e, run.ignore_errors, started)
+                // A task that failed before its action ran (a template error in its arguments)
+                // still registers its failure, as Ansible does.
+                self.register_failure(host, task, &e);
+                return self.report_error(host, delegate.as_deref(), e, run.ignore_errors, started);
             }
         };
         // The real result is registered (as in Ansible); only what is shown is censored.
@@ -259,6 +263,12 @@ impl PlayRun<'_> {
                 },
             };
             all_skipped = false;
+            // What `set_fact` learnt is seen by the next items, as in Ansible.
+            if let Some(Value::Object(facts)) = result.get("ansible_facts") {
+                for (name, value) in facts {
+                    run.vars.insert_literal(name.clone(), value.clone());
+                }
+            }
             let mut result = result;
             if let Value::Object(m) = &mut result {
                 m.insert("item".into(), item.clone());
@@ -573,6 +583,15 @@ impl PlayRun<'_> {
                 .update_memory(host, |m| m.facts.extend(facts));
         }
         Ok((result.to_json(), diff_text.filter(|d| !d.is_empty())))
+    }
+
+    /// Registers the failed result of a task whose action never ran.
+    fn register_failure(&self, host: &str, task: &Task, error: &TaskError) {
+        self.register(
+            host,
+            task,
+            json!({"changed": false, "failed": true, "msg": error.to_string()}),
+        );
     }
 
     fn register(&self, host: &str, task: &Task, value: Value) {

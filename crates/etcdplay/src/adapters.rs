@@ -21,18 +21,9 @@ use serde_json::{Map, Value};
 pub(crate) struct InventoryAdapter {
     inventory: Inventory,
     playbook_dirs: HashMap<PathBuf, VarsDirs>,
-    /// Connection settings of the Ansible configuration (`remote_user`, `private_key_file`),
-    /// under every inventory layer: the inventory's own values win.
-    config_defaults: Map<String, Value>,
 }
 
 impl InventoryAdapter {
-    /// Gives every host `defaults` below its inventory variables.
-    pub(crate) fn with_config_defaults(mut self, defaults: Map<String, Value>) -> Self {
-        self.config_defaults = defaults;
-        self
-    }
-
     /// Wraps `inventory` and loads the variable directories beside each of `playbook_dirs`.
     pub(crate) fn new(
         inventory: Inventory,
@@ -54,7 +45,6 @@ impl InventoryAdapter {
         diags.into_result(InventoryAdapter {
             inventory,
             playbook_dirs: loaded,
-            config_defaults: Map::new(),
         })
     }
 
@@ -92,16 +82,10 @@ impl InventoryView for InventoryAdapter {
         // Every inventory-side layer sits between role defaults and facts; pushing them at one
         // precedence level in Ansible's order (which interleaves playbook and inventory
         // directories) keeps that order.
-        let defaults = (!self.config_defaults.is_empty())
-            .then(|| (Precedence::InventoryVars, self.config_defaults.clone()));
-        defaults
+        layers
+            .ordered(playbook.as_ref())
             .into_iter()
-            .chain(
-                layers
-                    .ordered(playbook.as_ref())
-                    .into_iter()
-                    .map(|(_, vars)| (Precedence::InventoryVars, vars.clone())),
-            )
+            .map(|(_, vars)| (Precedence::InventoryVars, vars.clone()))
             .collect()
     }
 

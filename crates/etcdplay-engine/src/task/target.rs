@@ -86,10 +86,13 @@ impl PlayRun<'_> {
             })?),
             None => None,
         };
-        let user = keywords
-            .remote_user
-            .or(self.var_string(vars, "ansible_user")?)
-            .or(self.var_string(vars, "ansible_ssh_user")?);
+        // Host variables beat keywords, keywords beat the command line (Ansible's order).
+        let defaults = &self.engine.options.connection_defaults;
+        let user = self
+            .var_string(vars, "ansible_user")?
+            .or(self.var_string(vars, "ansible_ssh_user")?)
+            .or(keywords.remote_user)
+            .or_else(|| defaults.remote_user.clone());
         let mut ssh_settings = Vec::new();
         for var in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
             if let Some(text) = self.var_string(vars, var)? {
@@ -105,7 +108,9 @@ impl PlayRun<'_> {
             host: name,
             port,
             user,
-            key_file: self.var_string(vars, "ansible_ssh_private_key_file")?,
+            key_file: self
+                .var_string(vars, "ansible_ssh_private_key_file")?
+                .or_else(|| defaults.private_key.clone()),
             ssh_settings,
             kind,
         })
@@ -122,26 +127,34 @@ impl PlayRun<'_> {
     ) -> Result<Option<Become>, TaskError> {
         let origin = task.origin.to_string();
         let keywords = scope.resolve(task, self.play);
-        let on = match self.flag(&keywords.become_, vars, &origin)? {
+        // Host variables beat keywords, keywords beat the command line (Ansible's order).
+        let defaults = &self.engine.options.connection_defaults;
+        let on = match self
+            .var_string(vars, "ansible_become")?
+            .and_then(|s| parse_bool(&s))
+        {
             Some(b) => b,
             None => self
-                .var_string(vars, "ansible_become")?
-                .and_then(|s| parse_bool(&s))
-                .unwrap_or(false),
+                .flag(&keywords.become_, vars, &origin)?
+                .unwrap_or(defaults.become_),
         };
         if !on {
             return Ok(None);
         }
-        let method = match keywords.become_method {
-            Some(m) => Some(self.engine.templar.render_string(&m, &origin, vars)?),
-            None => self.var_string(vars, "ansible_become_method")?,
+        let method = match self.var_string(vars, "ansible_become_method")? {
+            Some(m) => Some(m),
+            None => match keywords.become_method {
+                Some(m) => Some(self.engine.templar.render_string(&m, &origin, vars)?),
+                None => None,
+            },
         };
         if let Some(m) = method.filter(|m| m.trim() != "sudo") {
             return Err(TaskError::BecomeMethod(m));
         }
-        let user = keywords
-            .become_user
-            .or(self.var_string(vars, "ansible_become_user")?)
+        let user = self
+            .var_string(vars, "ansible_become_user")?
+            .or(keywords.become_user)
+            .or_else(|| defaults.become_user.clone())
             .unwrap_or_else(|| "root".to_string());
         // Only an ssh login named in the inventory is known to be the become user; any other
         // (ssh's `User`, a local connection, which ignores `ansible_user`) is compared on the

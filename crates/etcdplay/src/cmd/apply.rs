@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::Args;
 use etcdplay_cluster::EtcdExtension;
-use etcdplay_engine::{Engine, LeftoverMembership, Reporter, RunOptions, Stats};
+use etcdplay_engine::{
+    ConnectionDefaults, Engine, LeftoverMembership, Reporter, RunOptions, Stats,
+};
 use etcdplay_inventory::Inventory;
 use etcdplay_modules::Registry;
 use etcdplay_playbook::{load_playbook, LoadOptions, Playbook};
@@ -146,9 +148,9 @@ pub(crate) struct Prepared {
 pub(crate) struct Settings {
     pub(crate) config: AnsibleConfig,
     pub(crate) inventory: Vec<String>,
-    /// Variables every host gets below its inventory: ansible.cfg's and the command line's
-    /// connection settings.
-    connection_defaults: serde_json::Map<String, serde_json::Value>,
+    /// ansible.cfg's and the command line's connection settings (below every host variable
+    /// and keyword).
+    connection_defaults: ConnectionDefaults,
     forks: u32,
     timeout: u64,
     host_key_checking: HostKeyChecking,
@@ -219,7 +221,7 @@ pub(crate) fn prepare(settings: &Settings, playbooks: &[PathBuf]) -> Result<Prep
         .collect();
     let adapter = match inv {
         Some(inv) => match InventoryAdapter::new(inv, &dirs) {
-            Ok(a) => Some(a.with_config_defaults(settings.connection_defaults.clone())),
+            Ok(a) => Some(a),
             Err(d) => {
                 problems.extend(d);
                 None
@@ -249,31 +251,18 @@ fn exit_code_of(stats: &Stats) -> ExitCode {
     }
 }
 
-/// The connection settings of the Ansible configuration and the command line (which wins),
-/// as the variables they default.
-fn connection_defaults(
-    config: &AnsibleConfig,
-    cli: &ConnectionArgs,
-) -> serde_json::Map<String, serde_json::Value> {
-    let mut defaults = serde_json::Map::new();
-    if let Some(user) = cli.user.clone().or_else(|| config.remote_user()) {
-        defaults.insert("ansible_user".into(), user.into());
+/// The connection settings of the Ansible configuration and the command line (which wins).
+fn connection_defaults(config: &AnsibleConfig, cli: &ConnectionArgs) -> ConnectionDefaults {
+    ConnectionDefaults {
+        remote_user: cli.user.clone().or_else(|| config.remote_user()),
+        private_key: cli
+            .private_key
+            .as_ref()
+            .map(|k| k.display().to_string())
+            .or_else(|| config.private_key_file()),
+        become_: cli.become_,
+        become_user: cli.become_user.clone(),
     }
-    let key = cli
-        .private_key
-        .as_ref()
-        .map(|k| k.display().to_string())
-        .or_else(|| config.private_key_file());
-    if let Some(key) = key {
-        defaults.insert("ansible_ssh_private_key_file".into(), key.into());
-    }
-    if cli.become_ {
-        defaults.insert("ansible_become".into(), true.into());
-    }
-    if let Some(user) = &cli.become_user {
-        defaults.insert("ansible_become_user".into(), user.clone().into());
-    }
-    defaults
 }
 
 /// The directory of the first inventory source that is a path (`inventory_dir`).
@@ -440,6 +429,7 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         rotate_certs: args.rotate_certs,
         inventory_dir: inventory_dir(&settings.inventory),
         read_ahead: !args.no_read_ahead,
+        connection_defaults: settings.connection_defaults.clone(),
     };
     let search_dirs: Vec<PathBuf> = playbooks
         .iter()
