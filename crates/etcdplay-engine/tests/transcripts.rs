@@ -78,7 +78,16 @@ impl Reporter for Transcript {
             .as_ref()
             .map(|l| format!(" (item={l})"))
             .unwrap_or_default();
-        let msg = e.msg.as_ref().map(|m| format!(": {m}")).unwrap_or_default();
+        let msg = e
+            .msg
+            .as_ref()
+            .filter(|m| !m.is_empty())
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        let host = match &e.delegated_to {
+            Some(to) => format!("{} -> {to}", e.host),
+            None => e.host.clone(),
+        };
         let shown = match &e.debug_output {
             Some(v) => format!(" => {v}"),
             None => String::new(),
@@ -88,7 +97,7 @@ impl Reporter for Transcript {
             .unwrap_or_else(|p| p.into_inner())
             .push((
                 e.host.clone(),
-                format!("  {status}: [{}]{item}{msg}{shown}", e.host),
+                format!("  {status}: [{host}]{item}{msg}{shown}"),
             ));
     }
     fn warning(&self, message: &str) {
@@ -289,6 +298,29 @@ fn set_fact_loops_accumulate_and_failures_register() {
             TASK [debug]
               ok: [n1] => {"msg":true}
             RECAP n1 ok=4 changed=0 failed=0 skipped=0 rescued=0 ignored=1
+        "#]],
+    );
+}
+
+/// `delegate_to` a name that is not in the inventory reaches that name, as in Ansible (here
+/// through the play's local connection).
+#[test]
+fn delegate_to_a_host_outside_the_inventory() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  connection: local
+  tasks:
+    - command: echo hi
+      delegate_to: builder.example
+      changed_when: false
+"#,
+        expect![[r#"
+            PLAY [n1]
+            TASK [command]
+              ok: [n1 -> builder.example]
+            RECAP n1 ok=1 changed=0 failed=0 skipped=0 rescued=0 ignored=0
         "#]],
     );
 }

@@ -49,9 +49,8 @@ impl PlayRun<'_> {
                             kind: ConnectionKind::Local,
                         });
                     }
-                    return Err(TaskError::Invalid(format!(
-                        "delegate_to: '{d}' is not in the inventory"
-                    )));
+                    // As in Ansible, another name is a host of its own: reached by that name,
+                    // with the play's and task's variables but no inventory ones.
                 }
                 vars_owned = self.task_vars(d, &TaskScope::default(), None);
                 &vars_owned
