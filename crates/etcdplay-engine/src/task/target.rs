@@ -37,20 +37,19 @@ impl PlayRun<'_> {
             Some(d) if d != host => {
                 name = d.to_string();
                 let known = self.engine.shared.inventory.hosts().iter().any(|h| h == d);
-                if !known {
-                    if d == "localhost" || d == "127.0.0.1" {
-                        return Ok(ConnectTarget {
-                            host: d.to_string(),
-                            address: d.to_string(),
-                            port: None,
-                            user: None,
-                            key_file: None,
-                            ssh_settings: Vec::new(),
-                            kind: ConnectionKind::Local,
-                        });
-                    }
-                    // As in Ansible, another name is a host of its own: reached by that name,
-                    // with the play's and task's variables but no inventory ones.
+                // Ansible's implicit localhost; any other name outside the inventory is a host
+                // of its own, reached by that name, with the play's and task's variables but no
+                // inventory ones.
+                if !known && (d == "localhost" || d == "127.0.0.1") {
+                    return Ok(ConnectTarget {
+                        host: d.to_string(),
+                        address: d.to_string(),
+                        port: None,
+                        user: None,
+                        key_file: None,
+                        ssh_settings: Vec::new(),
+                        kind: ConnectionKind::Local,
+                    });
                 }
                 vars_owned = self.task_vars(d, &TaskScope::default(), None);
                 &vars_owned
