@@ -135,6 +135,7 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     ),
     def("getent", &[], GETENT, host!(modules::small::getent), false),
     def("sysctl", &[], SYSCTL, host!(modules::sysctl::run), false),
+    def("uri", &[], URI, host!(modules::uri::run), false),
     def("replace", &[], REPLACE, host!(modules::replace::run), true),
     def(
         "ini_file",

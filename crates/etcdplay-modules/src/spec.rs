@@ -330,6 +330,21 @@ pub(crate) const INI_FILE: &[ArgSpec] = &[
     OWNER,
     GROUP,
 ];
+pub(crate) const URI: &[ArgSpec] = &[
+    r("url", Str),
+    a("method", Str),
+    a("body", Raw),
+    a("body_format", Str),
+    a("headers", Dict),
+    a("status_code", Raw),
+    a("return_content", Bool),
+    a("timeout", Int),
+    a("validate_certs", Bool),
+    a("follow_redirects", Str),
+    a("url_username", Str),
+    a("url_password", Str),
+    a("force_basic_auth", Bool),
+];
 pub(crate) const PACKAGE: &[ArgSpec] = &[r("name", List), a("state", Str), a("use", Str)];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
 pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];

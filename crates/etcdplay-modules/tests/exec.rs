@@ -500,3 +500,81 @@ async fn sysctl_keeps_its_file_and_changes_nothing_twice() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "# managed\n");
     assert!(!env.run("sysctl", absent).await.changed);
 }
+
+/// A one-thread HTTP server on 127.0.0.1 for `uri`: answers each request with a JSON body
+/// naming the method and echoing the request body, 201 for POST, 404 for `/missing`.
+fn http_server() -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = std::thread::spawn(move || {
+        for _ in 0..3 {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0u8; length];
+            reader.read_exact(&mut body).unwrap();
+            let mut parts = request_line.split_whitespace();
+            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let status = match (method, path) {
+                (_, "/missing") => "404 Not Found",
+                ("POST", _) => "201 Created",
+                _ => "200 OK",
+            };
+            let reply =
+                serde_json::json!({"method": method, "got": String::from_utf8_lossy(&body)})
+                    .to_string();
+            let mut out = stream;
+            write!(
+                out,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                reply.len()
+            )
+            .unwrap();
+        }
+    });
+    (format!("http://{addr}"), handle)
+}
+
+#[tokio::test]
+async fn uri_requests_from_the_host() {
+    let env = Env::new();
+    let (base, server) = http_server();
+    let r = env
+        .run("uri", json!({"url": format!("{base}/health")}))
+        .await;
+    assert!(!r.failed && !r.changed, "{r:?}");
+    assert_eq!(
+        (r.data["status"].as_i64(), r.data["json"]["method"].as_str()),
+        (Some(200), Some("GET"))
+    );
+    let r = env
+        .run(
+            "uri",
+            json!({"url": format!("{base}/keys"), "method": "POST", "body_format": "json",
+                   "body": {"key": "a"}, "status_code": [201], "return_content": true}),
+        )
+        .await;
+    assert!(!r.failed, "{r:?}");
+    assert_eq!(r.data["json"]["got"], "{\"key\":\"a\"}");
+    assert!(r.data["content"].as_str().unwrap().contains("POST"));
+    let r = env
+        .run("uri", json!({"url": format!("{base}/missing")}))
+        .await;
+    assert!(r.failed && r.data["status"] == 404, "{r:?}");
+    server.join().unwrap();
+}

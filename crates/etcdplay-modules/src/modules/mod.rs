@@ -20,6 +20,7 @@ pub(crate) mod stat;
 pub(crate) mod sysctl;
 pub(crate) mod systemd;
 pub(crate) mod unarchive;
+pub(crate) mod uri;
 pub(crate) mod user;
 pub(crate) mod wait_for;
 pub(crate) mod write;
