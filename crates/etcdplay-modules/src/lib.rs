@@ -44,6 +44,16 @@ pub async fn run(call: ModuleCall<'_>, host: &dyn Transport) -> Result<ModuleRes
         suggestion: suggest_module(call.name).map(String::from),
     })?;
     let args = args::Args::parse(module.name, call.args)?;
+    if call.check && !module.supports_check {
+        return Ok(ModuleResult {
+            skipped: true,
+            msg: Some(format!(
+                "remote module ({}) does not support check mode",
+                module.name
+            )),
+            ..ModuleResult::default()
+        });
+    }
     let ctx = host::Ctx { call, host, args };
     match module.runner {
         registry::Runner::Host(run) => run(&ctx).await,

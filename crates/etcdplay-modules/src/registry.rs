@@ -40,6 +40,9 @@ pub(crate) struct ModuleDef {
     pub(crate) runner: Runner,
     /// Its first request only reads the host (a probe the read-ahead may send early).
     pub(crate) reads_first: bool,
+    /// It runs in check mode; otherwise a check run skips it, as Ansible does
+    /// (`check_mode: support: none` in the module's documentation).
+    pub(crate) supports_check: bool,
 }
 
 macro_rules! host {
@@ -61,6 +64,15 @@ const fn def(
         args,
         runner,
         reads_first,
+        supports_check: true,
+    }
+}
+
+/// A module that a check run skips.
+const fn no_check(module: ModuleDef) -> ModuleDef {
+    ModuleDef {
+        supports_check: false,
+        ..module
     }
 }
 
@@ -125,17 +137,17 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     def("apt", &[], APT, host!(modules::apt::run), false),
     def("package", &[], PACKAGE, host!(modules::package::run), false),
     def("ping", &[], PING, host!(modules::small::ping), false),
-    def("raw", &[], RAW, host!(modules::small::raw), false),
-    def(
+    no_check(def("raw", &[], RAW, host!(modules::small::raw), false)),
+    no_check(def(
         "tempfile",
         &[],
         TEMPFILE,
         host!(modules::small::tempfile),
         false,
-    ),
+    )),
     def("getent", &[], GETENT, host!(modules::small::getent), false),
     def("sysctl", &[], SYSCTL, host!(modules::sysctl::run), false),
-    def("uri", &[], URI, host!(modules::uri::run), false),
+    no_check(def("uri", &[], URI, host!(modules::uri::run), false)),
     def("replace", &[], REPLACE, host!(modules::replace::run), true),
     def(
         "ini_file",

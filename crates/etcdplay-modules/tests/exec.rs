@@ -578,3 +578,24 @@ async fn uri_requests_from_the_host() {
     assert!(r.failed && r.data["status"] == 404, "{r:?}");
     server.join().unwrap();
 }
+
+/// Modules whose Ansible documentation says `check_mode: support: none` are skipped by a check
+/// run, with Ansible's message, and touch nothing.
+#[tokio::test]
+async fn modules_without_check_mode_are_skipped_in_check_runs() {
+    let env = Env::new();
+    let marker = env.p("raw-ran");
+    for (module, args) in [
+        ("raw", json!({"_raw_params": format!("touch {marker}")})),
+        ("tempfile", json!({"path": env.p("")})),
+        ("uri", json!({"url": "http://127.0.0.1:9/"})),
+    ] {
+        let r = env.run_opts(module, args, true, false).await.unwrap();
+        assert!(r.skipped && !r.changed, "{module}: {r:?}");
+        assert_eq!(
+            r.msg.as_deref(),
+            Some(format!("remote module ({module}) does not support check mode").as_str())
+        );
+    }
+    assert!(!std::path::Path::new(&marker).exists());
+}

@@ -65,9 +65,6 @@ pub(crate) async fn tempfile(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError>
     let mut res = ModuleResult::ok();
     res.changed = true;
     res.set("state", state.clone());
-    if ctx.call.check {
-        return Ok(res);
-    }
     // The directory as given, or the host's temporary directory.
     let dir = match dir {
         Some(d) => sh_quote(&d),

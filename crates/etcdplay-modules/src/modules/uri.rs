@@ -216,7 +216,6 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         "follow": a.choice("follow_redirects", &["all", "safe", "none", "urllib2", "yes", "no"], "safe")? != "none"
             && a.str("follow_redirects").as_deref() != Some("no"),
     });
-    // A read-only GET is checked in check mode too, as Ansible's uri runs in check mode.
     let out = ctx
         .exec_req(ExecRequest {
             script: format!("exec python3 -c {}\n", sh_quote(SENDER)),
