@@ -206,6 +206,15 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         Some(Value::Array(items)) => items.iter().filter_map(status_number).collect(),
         Some(one) => status_number(one).into_iter().collect(),
     };
+    let follow = !matches!(
+        a.choice(
+            "follow_redirects",
+            &["all", "safe", "none", "urllib2", "yes", "no"],
+            "safe",
+        )?
+        .as_str(),
+        "none" | "no"
+    );
     let request = json!({
         "url": url,
         "method": method,
@@ -213,8 +222,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         "body": body.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
         "timeout": a.int("timeout")?.unwrap_or(30),
         "validate_certs": a.bool("validate_certs", true)?,
-        "follow": a.choice("follow_redirects", &["all", "safe", "none", "urllib2", "yes", "no"], "safe")? != "none"
-            && a.str("follow_redirects").as_deref() != Some("no"),
+        "follow": follow,
     });
     let out = ctx
         .exec_req(ExecRequest {
