@@ -16,6 +16,8 @@ mod ssh;
 mod ssh_args;
 mod ssh_error_text;
 mod ssh_options;
+#[cfg(test)]
+mod test_support;
 
 pub use error::TransportError;
 pub use local::LocalTransport;

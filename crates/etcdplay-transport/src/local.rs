@@ -248,18 +248,7 @@ mod tests {
         assert_eq!(out.stderr, b"err\n");
     }
 
-    fn alive(pid: &str) -> bool {
-        // A zombie (killed, not yet reaped by init) counts as gone.
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                !s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(false)
-    }
+    use crate::test_support::alive;
 
     /// A request dropped while its script runs (what Ctrl-C does to every request in flight)
     /// kills the script's background children too, not only its shell.

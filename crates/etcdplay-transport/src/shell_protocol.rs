@@ -466,18 +466,7 @@ mod tests {
         child.wait().await.unwrap();
     }
 
-    fn alive(pid: &str) -> bool {
-        // A zombie (already killed, not yet reaped by init) counts as gone.
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                !s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(false)
-    }
+    use crate::test_support::alive;
 
     /// The connection going away while a script runs kills the script and everything it
     /// started in the background at once, instead of letting them run to completion.
