@@ -154,31 +154,16 @@ impl<W: Write + Send> Reporter for StreamReporter<W> {
 mod tests {
     use super::*;
     use etcdplay_engine::HostStats;
-    use std::time::Duration;
-
-    fn event(host: &str, status: HostStatus) -> HostEvent {
-        HostEvent {
-            host: host.into(),
-            status,
-            delegated_to: None,
-            item_label: None,
-            msg: None,
-            result: Value::Null,
-            diff: None,
-            debug_output: None,
-            duration: Duration::ZERO,
-        }
-    }
 
     #[test]
     fn renders_like_ansible() {
         let r = StreamReporter::new(Vec::new(), 0);
         r.play_start("etcd", &[]);
         r.task_start(TaskKindLabel::Task, "etcds : Start etcd daemon", &[]);
-        r.host_event(&event("etcd1", HostStatus::Changed));
-        r.host_event(&event("etcd2", HostStatus::Ok));
-        r.host_event(&event("etcd3", HostStatus::Skipped));
-        let mut failed = event("etcd1", HostStatus::Failed);
+        r.host_event(&HostEvent::new("etcd1", HostStatus::Changed));
+        r.host_event(&HostEvent::new("etcd2", HostStatus::Ok));
+        r.host_event(&HostEvent::new("etcd3", HostStatus::Skipped));
+        let mut failed = HostEvent::new("etcd1", HostStatus::Failed);
         failed.result = serde_json::json!({"changed": false, "msg": "boom"});
         r.host_event(&failed);
         let mut stats = Stats::new();
@@ -204,10 +189,10 @@ etcd1                      : ok=3    changed=1    unreachable=0    failed=0    s
     #[test]
     fn a_diff_is_followed_by_an_empty_line_like_ansible() {
         let r = StreamReporter::new(Vec::new(), 0);
-        let mut changed = event("lab1", HostStatus::Changed);
+        let mut changed = HostEvent::new("lab1", HostStatus::Changed);
         changed.diff = Some("--- before: /f\n+++ after: /f\n@@ -1 +1 @@\n-old\n+new\n".into());
         r.host_event(&changed);
-        let mut unchanged = event("lab2", HostStatus::Ok);
+        let mut unchanged = HostEvent::new("lab2", HostStatus::Ok);
         unchanged.diff = Some(String::new());
         r.host_event(&unchanged);
         let text = String::from_utf8(r.into_inner()).unwrap();
