@@ -46,6 +46,18 @@ fn unsafe_is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// A program of the real Ansible that `scripts/install-deps` puts in its own virtualenv
+/// (`ansible-playbook`, `ansible-vault`, ...), for tests that compare with it.
+pub fn ansible_bin(name: &str) -> PathBuf {
+    let bin = Path::new("/opt/etcdplay-ansible/bin").join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/install-deps first",
+        bin.display()
+    );
+    bin
+}
+
 /// The `etcdplay` binary built with this test (cargo builds workspace binaries before tests).
 pub fn etcdplay_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
