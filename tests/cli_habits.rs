@@ -228,3 +228,95 @@ fn variables_beat_keywords_and_keywords_beat_the_command_line() {
     assert!(all.contains("\"who.stdout\": \"root\""), "{all}");
     assert!(all.contains("\"who2.stdout\": \"root\""), "{all}");
 }
+
+/// The task headers and recap lines of a run's output, in order.
+fn headers_and_recap(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| l.starts_with("PLAY [") || l.starts_with("TASK [") || l.contains(" : ok="))
+        .map(|l| l.split(" *").next().unwrap_or(l).trim_end().to_owned())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// `--start-at-task` (a wildcard, into a block, facts gathered only once the play holds the
+/// task, later plays whole) and `-l @file`, compared with ansible-core 2.19.14 on the same
+/// playbook and local hosts. Ansible printed, for `--start-at-task 't*o' -l @limit` with
+/// `b` in the limit file:
+///   PLAY [all] / TASK [Gathering Facts] / TASK [two] / TASK [three] / PLAY [a] /
+///   b : ok=3 changed=0 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0
+/// and for a name no task has: both PLAY headers, no task, then
+/// `No matching task "nomatch" found. Note: --start-at-task can only follow static includes.`
+/// with exit code 0.
+#[test]
+fn start_at_task_and_limit_files_behave_as_in_ansible() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::write(
+        d.join("hosts"),
+        "a ansible_connection=local\nb ansible_connection=local\n",
+    )
+    .expect("write");
+    std::fs::write(d.join("limit"), "b\n").expect("write");
+    std::fs::write(
+        d.join("p.yml"),
+        "- hosts: all\n  tasks:\n    - name: one\n      debug: msg=one\n    - block:\n\
+         \x20       - name: two\n          debug: msg=two\n    - name: three\n      debug: msg=three\n\
+         - hosts: a\n  gather_facts: false\n  tasks:\n    - name: four\n      debug: msg=four\n",
+    )
+    .expect("write");
+    let args = [
+        "apply",
+        "-i",
+        "hosts",
+        "p.yml",
+        "--start-at-task",
+        "t*o",
+        "-l",
+        "@limit",
+    ];
+    let out = etcdplay(d, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        headers_and_recap(&text(&out)),
+        [
+            "PLAY [all]",
+            "TASK [Gathering Facts]",
+            "TASK [two]",
+            "TASK [three]",
+            "PLAY [a]",
+            "b : ok=3 changed=0 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0",
+        ],
+        "{}",
+        text(&out)
+    );
+
+    let out = etcdplay(
+        d,
+        &[
+            "apply",
+            "-i",
+            "hosts",
+            "p.yml",
+            "--start-at-task",
+            "nomatch",
+        ],
+    );
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(!shown.contains("TASK ["), "{shown}");
+    assert!(
+        shown.contains(
+            "No matching task \"nomatch\" found. Note: --start-at-task can only follow static \
+             includes."
+        ),
+        "{shown}"
+    );
+
+    let out = etcdplay(d, &["apply", "-i", "hosts", "p.yml", "-l", "@missing"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        text(&out).contains("unable to find limit file missing"),
+        "{}",
+        text(&out)
+    );
+}

@@ -32,6 +32,8 @@ pub(crate) struct EngineInner {
     pub(crate) read_ahead: crate::read_ahead::ReadAhead,
     /// What the layer above adds to plays (see `extension/`).
     pub(crate) extension: Arc<dyn EngineExtension>,
+    /// `--start-at-task`: tasks skipped until the named one.
+    pub(crate) start_at: crate::start_at::StartAt,
 }
 
 impl EngineInner {
@@ -78,6 +80,7 @@ impl Engine {
             templar.omit_token().to_string(),
         ));
         let forks = Semaphore::new(options.forks.max(1));
+        let start_at = crate::start_at::StartAt::new(options.start_at_task.as_deref());
         Engine {
             inner: EngineInner {
                 shared,
@@ -91,6 +94,7 @@ impl Engine {
                 checksums: crate::control::ChecksumCache::default(),
                 read_ahead: crate::read_ahead::ReadAhead::default(),
                 extension: Arc::new(crate::extension::NoExtension),
+                start_at,
             },
         }
     }
@@ -182,6 +186,9 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         inner.reporter.recap(&stats);
+        if let Some(message) = inner.start_at.never_found() {
+            inner.reporter.warning(&message);
+        }
         Ok(stats)
     }
 

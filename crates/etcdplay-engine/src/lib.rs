@@ -18,6 +18,7 @@ mod play;
 mod read_ahead;
 mod redundant_restart;
 mod scope;
+mod start_at;
 mod state;
 mod tags;
 mod task;

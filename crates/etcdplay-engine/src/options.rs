@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub read_ahead: bool,
     /// Connection settings of the command line and ansible.cfg.
     pub connection_defaults: ConnectionDefaults,
+    /// `--start-at-task`: skip tasks until the first whose name matches (see `start_at.rs`).
+    pub start_at_task: Option<String>,
 }
 
 /// `-u`, `--private-key`, `-b` and `--become-user` (or ansible.cfg's `remote_user` and
@@ -77,6 +79,7 @@ impl Default for RunOptions {
             inventory_dir: None,
             read_ahead: true,
             connection_defaults: ConnectionDefaults::default(),
+            start_at_task: None,
         }
     }
 }

@@ -163,6 +163,9 @@ impl<'a> PlayRun<'a> {
     }
 
     pub(crate) async fn run(&self) {
+        if self.engine.start_at.pending() && !self.engine.start_at.play_has_match(self.play) {
+            return; // `--start-at-task` not in this play: nothing runs, facts neither.
+        }
         let hosts = self.batch.clone();
         let scope = TaskScope {
             tags: self.play.tags.clone(),
@@ -298,6 +301,11 @@ impl<'a> PlayRun<'a> {
             if opens_list && scope.depth >= MAX_NESTING {
                 let error = nested_too_deep(task, scope);
                 failed_here.extend(self.fail_hosts(&active, &error.to_string(), scope));
+                continue;
+            }
+            // `--start-at-task`: containers are searched, every other task is a candidate.
+            let start_at = &self.engine.start_at;
+            if !opens_list && start_at.pending() && !start_at.reached(task) {
                 continue;
             }
             let newly_failed = match &task.kind {

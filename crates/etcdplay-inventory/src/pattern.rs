@@ -243,61 +243,10 @@ fn compile(expr: &str) -> Result<Matcher, PatternError> {
             start_only: true,
         }),
         None => Ok(Matcher {
-            re: Regex::new(&glob_to_regex(expr)).map_err(bad)?,
+            re: Regex::new(&etcdplay_source::fnmatch_regex(expr)).map_err(bad)?,
             start_only: false,
         }),
     }
-}
-
-/// Python's `fnmatch.translate`: `*`, `?`, `[seq]`, `[!seq]`, everything else literal.
-fn glob_to_regex(glob: &str) -> String {
-    let chars: Vec<char> = glob.chars().collect();
-    let mut out = String::from("(?s)^");
-    let mut i = 0;
-    while i < chars.len() {
-        match chars[i] {
-            '*' => out.push_str(".*"),
-            '?' => out.push('.'),
-            '[' => {
-                // Find the closing bracket; `]` right after `[` or `[!` is a member.
-                let mut j = i + 1;
-                if j < chars.len() && chars[j] == '!' {
-                    j += 1;
-                }
-                if j < chars.len() && chars[j] == ']' {
-                    j += 1;
-                }
-                while j < chars.len() && chars[j] != ']' {
-                    j += 1;
-                }
-                if j >= chars.len() {
-                    out.push_str("\\[");
-                } else {
-                    let mut inner: Vec<char> = chars[i + 1..j].to_vec();
-                    let negate = inner.first() == Some(&'!');
-                    if negate {
-                        inner.remove(0);
-                    }
-                    out.push('[');
-                    if negate {
-                        out.push('^');
-                    }
-                    for c in inner {
-                        if matches!(c, '\\' | '[' | ']' | '^' | '&' | '~') {
-                            out.push('\\');
-                        }
-                        out.push(c);
-                    }
-                    out.push(']');
-                    i = j;
-                }
-            }
-            c => out.push_str(&regex::escape(&c.to_string())),
-        }
-        i += 1;
-    }
-    out.push('$');
-    out
 }
 
 /// `(start, end)`: `end == None` for a single index, `Some(-1)` for "to the end".
@@ -356,7 +305,11 @@ mod tests {
 
     #[test]
     fn globs_translate() {
-        let m = |g: &str, s: &str| Regex::new(&glob_to_regex(g)).unwrap().is_match(s);
+        let m = |g: &str, s: &str| {
+            Regex::new(&etcdplay_source::fnmatch_regex(g))
+                .unwrap()
+                .is_match(s)
+        };
         assert!(m("web*", "web1"));
         assert!(!m("web*", "aweb1"));
         assert!(m("*.example.com", "a.example.com"));

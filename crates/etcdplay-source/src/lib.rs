@@ -7,6 +7,7 @@
 mod catalog;
 mod diagnostic;
 mod file;
+mod fnmatch;
 mod node;
 mod scalar;
 mod suggest;
@@ -17,6 +18,7 @@ pub use diagnostic::{Diagnostic, Diagnostics};
 pub use file::{
     open_regular, read_file, read_opened, read_text_file, ReadFileError, ReadProblem, MAX_TEXT_FILE,
 };
+pub use fnmatch::fnmatch_regex;
 pub use node::{Node, NodeValue, Pos};
 pub use scalar::{parse_bool, resolve_plain};
 pub use suggest::did_you_mean;

@@ -11,6 +11,7 @@ mod default_playbook;
 mod exit;
 mod extra_vars;
 mod lab;
+mod limit;
 mod output;
 mod ssh_args_check;
 

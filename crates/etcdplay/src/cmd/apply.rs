@@ -37,8 +37,8 @@ pub(crate) struct ApplyArgs {
     /// Extra variables: `key=value`, `@file.yml` or a JSON mapping; may repeat.
     #[arg(short = 'e', long = "extra-vars")]
     pub(crate) extra_vars: Vec<String>,
-    /// Further limit the hosts with a pattern.
-    #[arg(short = 'l', long)]
+    /// Further limit the hosts with a pattern (`@file`: one pattern per line of the file).
+    #[arg(short = 'l', long, value_parser = crate::limit::limit_pattern)]
     pub(crate) limit: Option<String>,
     /// Only run tasks with these tags (comma separated, may repeat).
     #[arg(short = 't', long = "tags", value_delimiter = ',')]
@@ -46,6 +46,10 @@ pub(crate) struct ApplyArgs {
     /// Skip tasks with these tags.
     #[arg(long = "skip-tags", value_delimiter = ',')]
     pub(crate) skip_tags: Vec<String>,
+    /// Skip every task (fact gathering too) until the first whose name or `role : name`
+    /// matches this (shell wildcards allowed), as ansible-playbook's option does.
+    #[arg(long = "start-at-task", value_name = "NAME")]
+    pub(crate) start_at_task: Option<String>,
     /// Report what would change; change nothing.
     #[arg(short = 'C', long)]
     pub(crate) check: bool,
@@ -430,6 +434,7 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         inventory_dir: inventory_dir(&settings.inventory),
         read_ahead: !args.no_read_ahead,
         connection_defaults: settings.connection_defaults.clone(),
+        start_at_task: args.start_at_task.clone(),
     };
     let search_dirs: Vec<PathBuf> = playbooks
         .iter()

@@ -28,8 +28,8 @@ pub(crate) struct RunArgs {
     /// Extra variables: `key=value`, `@file.yml` or a JSON mapping; may repeat.
     #[arg(short = 'e', long = "extra-vars")]
     extra_vars: Vec<String>,
-    /// Further limit the hosts with a pattern.
-    #[arg(short = 'l', long)]
+    /// Further limit the hosts with a pattern (`@file`: one pattern per line of the file).
+    #[arg(short = 'l', long, value_parser = crate::limit::limit_pattern)]
     limit: Option<String>,
     #[command(flatten)]
     connection: ConnectionArgs,
@@ -101,6 +101,7 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
         limit: args.limit,
         tags: Vec::new(),
         skip_tags: Vec::new(),
+        start_at_task: None,
         check: args.check,
         diff: args.diff,
         forks: args.forks,
