@@ -199,6 +199,14 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         host!(modules::ini_file::run),
         reads::<TextProbe>(),
     ),
+    // Package management (#16 item 2).
+    def(
+        "dnf",
+        &["yum"],
+        DNF,
+        host!(modules::dnf::run),
+        reads::<modules::dnf::DnfProbe>(),
+    ),
     def("set_fact", &[], SET_FACT, Engine, None),
     def("etcd_pki", &[], ETCD_PKI, Engine, None),
     def("etcd_health", &[], ETCD_HEALTH, Engine, None),

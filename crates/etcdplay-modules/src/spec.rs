@@ -346,6 +346,41 @@ pub(crate) const URI: &[ArgSpec] = &[
     a("force_basic_auth", Bool),
 ];
 pub(crate) const PACKAGE: &[ArgSpec] = &[r("name", List), a("state", Str), a("use", Str)];
+// Package management (#16): dnf/yum and the repository and key modules.
+pub(crate) const DNF: &[ArgSpec] = &[
+    al("name", List, &["pkg"]),
+    a("state", Str),
+    a("allow_downgrade", Bool),
+    a("allowerasing", Bool),
+    a("autoremove", Bool),
+    a("best", Bool),
+    a("nobest", Bool),
+    a("bugfix", Bool),
+    a("security", Bool),
+    a("cacheonly", Bool),
+    a("conf_file", Str),
+    a("disable_excludes", Str),
+    a("disable_gpg_check", Bool),
+    a("disable_plugin", List),
+    a("enable_plugin", List),
+    a("disablerepo", List),
+    a("enablerepo", List),
+    a("download_only", Bool),
+    a("download_dir", Str),
+    a("exclude", List),
+    a("installroot", Str),
+    a("install_repoquery", Bool),
+    a("install_weak_deps", Bool),
+    a("list", Str),
+    a("releasever", Str),
+    a("skip_broken", Bool),
+    al("update_cache", Bool, &["expire-cache"]),
+    a("update_only", Bool),
+    a("validate_certs", Bool),
+    a("sslverify", Bool),
+    a("lock_timeout", Int),
+    a("use_backend", Str),
+];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
 pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];
 pub(crate) const DEBUG: &[ArgSpec] = &[a("msg", Raw), a("var", Str), a("verbosity", Int)];
