@@ -381,6 +381,42 @@ pub(crate) const DNF: &[ArgSpec] = &[
     a("lock_timeout", Int),
     a("use_backend", Str),
 ];
+pub(crate) const APT_REPOSITORY: &[ArgSpec] = &[
+    r("repo", Str),
+    a("state", Str),
+    MODE,
+    al("update_cache", Bool, &["update-cache"]),
+    a("update_cache_retries", Int),
+    a("update_cache_retry_max_delay", Int),
+    a("filename", Str),
+    a("install_python_apt", Bool),
+    a("validate_certs", Bool),
+    a("codename", Str),
+];
+pub(crate) const DEB822_REPOSITORY: &[ArgSpec] = &[
+    r("name", Str),
+    a("state", Str),
+    MODE,
+    a("allow_downgrade_to_insecure", Bool),
+    a("allow_insecure", Bool),
+    a("allow_weak", Bool),
+    a("architectures", List),
+    a("by_hash", Bool),
+    a("check_date", Bool),
+    a("check_valid_until", Bool),
+    a("components", List),
+    a("date_max_future", Int),
+    a("enabled", Bool),
+    a("inrelease_path", Str),
+    a("languages", List),
+    a("pdiffs", Bool),
+    a("signed_by", Str),
+    a("suites", List),
+    a("targets", List),
+    a("trusted", Bool),
+    a("types", List),
+    a("uris", List),
+];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
 pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];
 pub(crate) const DEBUG: &[ArgSpec] = &[a("msg", Raw), a("var", Str), a("verbosity", Int)];

@@ -3,9 +3,11 @@
 
 pub(crate) mod accounts;
 pub(crate) mod apt;
+pub(crate) mod apt_repository;
 pub(crate) mod blockinfile;
 pub(crate) mod command;
 pub(crate) mod copy;
+pub(crate) mod deb822_repository;
 pub(crate) mod dnf;
 pub(crate) mod fetch;
 pub(crate) mod file;
