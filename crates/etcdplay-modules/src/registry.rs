@@ -221,6 +221,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         host!(modules::deb822_repository::run),
         None,
     ),
+    def(
+        "yum_repository",
+        &[],
+        YUM_REPOSITORY,
+        host!(modules::yum_repository::run),
+        None,
+    ),
     def("set_fact", &[], SET_FACT, Engine, None),
     def("etcd_pki", &[], ETCD_PKI, Engine, None),
     def("etcd_health", &[], ETCD_HEALTH, Engine, None),

@@ -482,3 +482,80 @@ async fn dnf_probe_is_read_ahead_only_when_it_asks_rpm() {
     let call = ModuleCall { args: &map, ..call };
     assert!(etcdplay_modules::first_probe(call).is_none());
 }
+
+/// `yum_repository` writes a new `.repo` file once (not in check mode), shows Ansible's
+/// sorted-form diff with the password masked, and a file whose section already says the same
+/// is no change.
+#[tokio::test]
+async fn yum_repository_writes_a_repo_file_once() {
+    let args = json!({
+        "name": "etcd", "description": "etcd packages",
+        "baseurl": "https://repo.example/el9/$basearch", "gpgcheck": true,
+        "username": "u", "password": "s3cret-pw"
+    });
+    let absent = sections(&[("stat", ""), ("content", ""), ("parent", "yes\n")]);
+    let host = Scripted::new(&[(&absent, 0, "")]);
+    let r = try_run("yum_repository", args.clone(), true, true, &host)
+        .await
+        .unwrap();
+    assert!(r.changed && !r.failed, "{r:?}");
+    assert!(host.puts().is_empty(), "check mode wrote");
+    let diff = r.diff.expect("diff");
+    assert_eq!(
+        diff.after,
+        json!("[etcd]\nbaseurl = https://repo.example/el9/$basearch\ngpgcheck = 1\nname = etcd packages\npassword = ********\nusername = u\n\n")
+    );
+    let host = Scripted::new(&[(&absent, 0, ""), ("", 0, "")]);
+    let r = try_run("yum_repository", args.clone(), false, false, &host)
+        .await
+        .unwrap();
+    assert!(r.changed && !r.failed, "{r:?}");
+    let puts = host.puts();
+    assert_eq!(puts.len(), 1);
+    assert_eq!(puts[0].0, "/etc/yum.repos.d/etcd.repo");
+    let written = String::from_utf8(puts[0].1.clone()).unwrap();
+    assert_eq!(
+        written,
+        "[etcd]\nbaseurl = https://repo.example/el9/$basearch\ngpgcheck = 1\nname = etcd packages\npassword = s3cret-pw\nusername = u\n\n"
+    );
+    // The same section, written by hand in another order: no change, no write.
+    use base64::Engine;
+    let by_hand = "[etcd]\nname=etcd packages\nusername=u\npassword=s3cret-pw\nbaseurl=https://repo.example/el9/$basearch\ngpgcheck=1\n";
+    let sha = {
+        use sha1::Digest;
+        let mut h = sha1::Sha1::new();
+        h.update(by_hand.as_bytes());
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let stat = format!(
+        "stat|regular file|644|0|0|root|root|{}|1.0|1.0|1.0|2|1|3\nsha1|{sha}\n",
+        by_hand.len()
+    );
+    let present = sections(&[
+        ("stat", &stat),
+        (
+            "content",
+            &base64::engine::general_purpose::STANDARD.encode(by_hand),
+        ),
+        ("parent", "yes\n"),
+    ]);
+    let host = Scripted::new(&[(&present, 0, "")]);
+    let r = try_run("yum_repository", args, false, false, &host)
+        .await
+        .unwrap();
+    assert!(!r.changed && !r.failed, "{r:?}");
+    assert!(host.puts().is_empty());
+    let e = try_run(
+        "yum_repository",
+        json!({"name": "etcd", "baseurl": "https://x"}),
+        false,
+        false,
+        &Scripted::new(&[]),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("description"), "{e}");
+}

@@ -27,3 +27,4 @@ pub(crate) mod uri;
 pub(crate) mod user;
 pub(crate) mod wait_for;
 pub(crate) mod write;
+pub(crate) mod yum_repository;

@@ -225,7 +225,8 @@ pub(crate) struct TextFile {
 pub(crate) struct TextProbe;
 
 impl TextProbe {
-    fn body(path: &str) -> String {
+    /// The probe body for `path`.
+    pub(crate) fn body(path: &str) -> String {
         use crate::probe::section;
         let q = sh_quote(path);
         format!(
