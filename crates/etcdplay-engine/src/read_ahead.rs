@@ -311,7 +311,7 @@ impl PlayRun<'_> {
             become_: become_.as_ref(),
             control: &control,
         };
-        let Some(module_probe) = etcdplay_modules::first_probe(module_call, host).await else {
+        let Some(module_probe) = etcdplay_modules::first_probe(module_call) else {
             return Planned::Stop;
         };
         let mut probes = self

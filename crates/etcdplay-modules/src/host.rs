@@ -7,6 +7,7 @@ use etcdplay_transport::{ExecOutput, ExecRequest, PutRequest, Transport};
 
 use crate::args::Args;
 use crate::probe::{parse_sections, FUNCS};
+use crate::read_ahead::{FirstProbe, ProbeInput};
 use crate::{ModuleCall, ModuleError};
 
 pub(crate) struct Ctx<'a> {
@@ -27,6 +28,35 @@ impl Ctx<'_> {
 
     pub(crate) async fn exec(&self, script: String) -> Result<ExecOutput, ModuleError> {
         self.exec_req(ExecRequest::script(script)).await
+    }
+
+    /// Sends the module's declared first probe `P` (see [`crate::read_ahead`]) and parses its
+    /// answer; `None` when these arguments make the first request act instead.
+    pub(crate) async fn read_first<P: FirstProbe>(&self) -> Result<Option<P::Answer>, ModuleError> {
+        debug_assert!(
+            crate::registry::lookup(self.module())
+                .and_then(|m| m.probe)
+                .is_some_and(|d| (d.probe_type)() == std::any::type_name::<P>()),
+            "{} sends a probe the registry does not declare for it",
+            self.module()
+        );
+        let input = ProbeInput {
+            args: &self.args,
+            check: self.call.check,
+            diff: self.call.diff,
+        };
+        let Some(script) = P::script(&input)? else {
+            return Ok(None);
+        };
+        let out = self.exec(script).await?;
+        P::parse(&out).map(Some).map_err(|m| self.protocol(m))
+    }
+
+    /// [`Ctx::read_first`] for a module whose declared probe always reads.
+    pub(crate) async fn read_probe<P: FirstProbe>(&self) -> Result<P::Answer, ModuleError> {
+        self.read_first::<P>()
+            .await?
+            .ok_or_else(|| self.protocol("no read-only probe for these arguments"))
     }
 
     /// Runs a probe script (with [`FUNCS`] prepended) and splits its sections.

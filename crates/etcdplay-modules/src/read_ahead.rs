@@ -1,119 +1,101 @@
-//! The first request a module would send, found without sending it: the engine reads the
-//! probes of upcoming tasks ahead in one round trip (`etcdplay_transport::Prefetching`). Only
-//! modules whose first request is a read-only probe qualify; the module runs against a
-//! [`Capture`] host that records that request and refuses it, which ends the run before
-//! anything else happens. Its control node renders no template and hashes no file
-//! ([`ProbeOnly`]): no probe depends on the content, and the read-ahead may run before the
-//! facts a template needs.
+//! Explicit probes: a module whose first request only reads the host declares that request in
+//! the registry as a [`FirstProbe`] — a pure function from its arguments (and check/diff mode)
+//! to the probe script, and the pure parser of the probe's answer. The engine reads the probes
+//! of upcoming tasks ahead in one round trip (`etcdplay_transport::Prefetching`) with
+//! [`first_probe`], which asks the registry's declaration; the module's run sends the same
+//! declaration's request through [`crate::host::Ctx::read_first`] and parses the answer with
+//! its parser. What read-ahead sends and what the module sends first are therefore one
+//! function, and a probe never depends on a template's content or a local file (the read-ahead
+//! may run before the facts a template needs).
 
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 
-use async_trait::async_trait;
-use etcdplay_transport::{Become, ExecOutput, ExecRequest, PutRequest, Transport, TransportError};
+use etcdplay_transport::{ExecOutput, ExecRequest};
 
-use crate::probe::FUNCS;
-use crate::{ControlNode, ModuleCall, ModuleError};
+use crate::args::Args;
+use crate::probe::{parse_sections, FUNCS};
+use crate::{ModuleCall, ModuleError};
 
-/// The probe `call` would send first, if its module reads before it changes. `systemd` with
-/// `daemon_reload` qualifies in system scope, where its probe only asks whether a reload is
-/// due; `daemon_reexec` and other scopes' reloads run in the first request, so those do not.
-pub async fn first_probe(call: ModuleCall<'_>, host: &str) -> Option<ExecRequest> {
+/// What a probe may depend on: the module's arguments and the run's modes.
+pub(crate) struct ProbeInput<'a> {
+    pub(crate) args: &'a Args,
+    pub(crate) check: bool,
+    pub(crate) diff: bool,
+}
+
+/// A module's first request when it only reads, and the parser of its answer.
+pub(crate) trait FirstProbe {
+    /// What the module learns from the answer.
+    type Answer;
+    /// The whole script of the probe for these arguments, or `None` when this call's first
+    /// request acts (a `systemd` `daemon_reexec`). An error is the module's own argument error.
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError>;
+    /// Reads the answer; an error says why the host's answer makes no sense.
+    fn parse(out: &ExecOutput) -> Result<Self::Answer, String>;
+}
+
+/// A [`FirstProbe`] as the registry keeps it (its answer's type erased).
+#[derive(Clone, Copy)]
+pub(crate) struct ProbeDecl {
+    pub(crate) script: fn(&ProbeInput<'_>) -> Result<Option<String>, ModuleError>,
+    /// Names the declared probe, so a run can check it sends the declared one.
+    pub(crate) probe_type: fn() -> &'static str,
+}
+
+/// The registry's declaration of probe `P`.
+pub(crate) const fn reads<P: FirstProbe>() -> Option<ProbeDecl> {
+    Some(ProbeDecl {
+        script: P::script,
+        probe_type: std::any::type_name::<P>,
+    })
+}
+
+/// The sections of a probe script's stdout (see [`crate::probe::section`]); the script must
+/// have reached its `end` section.
+pub(crate) type Sections = BTreeMap<String, Vec<u8>>;
+
+/// [`Sections`] of a probe's answer, or why there are none.
+pub(crate) fn sections(out: &ExecOutput) -> Result<Sections, String> {
+    let sections = parse_sections(&out.stdout);
+    if sections.contains_key("end") {
+        Ok(sections)
+    } else {
+        Err(format!(
+            "probe script failed (rc {}): {}",
+            out.rc,
+            out.stderr_str().trim()
+        ))
+    }
+}
+
+/// The text of one section (empty when the script printed none).
+pub(crate) fn text(s: &Sections, name: &str) -> String {
+    String::from_utf8_lossy(s.get(name).map(Vec::as_slice).unwrap_or_default()).into_owned()
+}
+
+/// A probe body with the shared shell functions it uses in front.
+pub(crate) fn with_funcs(body: &str) -> String {
+    format!("{FUNCS}{body}")
+}
+
+/// The probe `call` would send first, as its module declares it in the registry: `None` for a
+/// module without one, for arguments that make its first request act or that it refuses, and
+/// for a check run that skips the module.
+pub fn first_probe(call: ModuleCall<'_>) -> Option<ExecRequest> {
     let module = crate::registry::lookup(call.name)?;
-    let other_scope = call
-        .args
-        .get("scope")
-        .is_some_and(|s| s.as_str() != Some("system"));
-    let reloads_first = call.args.contains_key("daemon_reexec")
-        || (call.args.contains_key("daemon_reload") && other_scope);
-    if !module.reads_first || reloads_first {
+    let decl = module.probe?;
+    if call.check && !module.supports_check {
         return None;
     }
-    let capture = Capture {
-        host: host.to_string(),
-        first: Mutex::new(None),
+    let args = Args::parse(module.name, call.args).ok()?;
+    let input = ProbeInput {
+        args: &args,
+        check: call.check,
+        diff: call.diff,
     };
-    let control = ProbeOnly;
-    let _ = crate::run(
-        ModuleCall {
-            control: &control,
-            ..call
-        },
-        &capture,
-    )
-    .await;
-    let first = capture
-        .first
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())?;
-    // Probes come from `Ctx::probe`, which puts the shared functions first; anything else
-    // (a `systemd` call without a unit: a bare daemon-reload) is an action. Fact gathering
-    // only reads.
-    (module.name == "setup" || first.script.starts_with(FUNCS)).then_some(first)
-}
-
-/// The control node while a module is run only for its first request: template and source
-/// content are not needed for it (nor available yet, before facts), so none is made.
-struct ProbeOnly;
-
-impl ControlNode for ProbeOnly {
-    fn read_local(&self, _: &str) -> Result<Vec<u8>, ModuleError> {
-        Ok(Vec::new())
-    }
-    fn render_template(
-        &self,
-        _: &str,
-        _: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<String, ModuleError> {
-        Ok(String::new())
-    }
-    fn local_digest(&self, _: &str) -> Result<(u64, String), ModuleError> {
-        Ok((0, String::new()))
-    }
-    fn write_local(&self, path: &str, _: &[u8]) -> Result<(), ModuleError> {
-        Err(ModuleError::Control {
-            path: path.to_string(),
-            message: "read ahead: nothing is written".into(),
-        })
-    }
-    fn read_written(&self, _: &str) -> Result<Option<Vec<u8>>, ModuleError> {
-        Ok(None)
-    }
-}
-
-/// A host that records the first request and answers none.
-struct Capture {
-    host: String,
-    first: Mutex<Option<ExecRequest>>,
-}
-
-impl Capture {
-    fn refused(&self) -> TransportError {
-        TransportError::Io {
-            host: self.host.clone(),
-            source: std::io::Error::other("read ahead: not sent"),
-        }
-    }
-}
-
-#[async_trait]
-impl Transport for Capture {
-    fn host(&self) -> &str {
-        &self.host
-    }
-    async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
-        let mut first = self.first.lock().unwrap_or_else(|p| p.into_inner());
-        if first.is_none() {
-            *first = Some(request);
-        }
-        Err(self.refused())
-    }
-    async fn put(&self, _: PutRequest) -> Result<(), TransportError> {
-        Err(self.refused())
-    }
-    async fn get(&self, _: &str, _: Option<&Become>) -> Result<Vec<u8>, TransportError> {
-        Err(self.refused())
-    }
-    async fn close(&self) -> Result<(), TransportError> {
-        Ok(())
-    }
+    let script = (decl.script)(&input).ok()??;
+    Some(ExecRequest {
+        become_: call.become_.cloned(),
+        ..ExecRequest::script(script)
+    })
 }

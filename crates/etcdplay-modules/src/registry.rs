@@ -1,11 +1,11 @@
 //! The module registry: every module etcdplay knows is declared here once, with the names it
-//! answers to, its argument spec, whether it reads the host before it changes anything (so the
-//! engine may read its probe ahead), and what runs it: a function of this crate, or the engine
+//! answers to, its argument spec, the read-only probe it sends first when it has one (what the
+//! engine's read-ahead sends early, see [`crate::read_ahead`]), and what runs it: a function of this crate, or the engine
 //! (`debug`, `set_fact`, includes, the etcd actions). The parser checks tasks against it through
 //! [`Registry`] (a [`ModuleCatalog`]), [`crate::run`] dispatches through it.
 //!
 //! Adding a module: one file under `src/modules/`, its argument spec in `spec.rs`, one entry in
-//! [`MODULES`].
+//! [`MODULES`] (with `reads::<ItsProbe>()` when its first request only reads).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,6 +13,12 @@ use std::pin::Pin;
 use etcdplay_source::ModuleCatalog;
 
 use crate::host::Ctx;
+use crate::modules::copy::DestProbe;
+use crate::modules::file::FileProbe;
+use crate::modules::stat::StatProbe;
+use crate::modules::systemd::UnitProbe;
+use crate::modules::write::TextProbe;
+use crate::read_ahead::{reads, ProbeDecl};
 use crate::spec::*;
 use crate::{facts, modules, ModuleError, ModuleResult};
 
@@ -38,8 +44,9 @@ pub(crate) struct ModuleDef {
     pub(crate) aliases: &'static [&'static str],
     pub(crate) args: &'static [ArgSpec],
     pub(crate) runner: Runner,
-    /// Its first request only reads the host (a probe the read-ahead may send early).
-    pub(crate) reads_first: bool,
+    /// Its first request when that only reads the host: the probe the read-ahead sends early
+    /// and the module's run sends first (see [`crate::read_ahead`]).
+    pub(crate) probe: Option<ProbeDecl>,
     /// It runs in check mode; otherwise a check run skips it, as Ansible does
     /// (`check_mode: support: none` in the module's documentation).
     pub(crate) supports_check: bool,
@@ -56,14 +63,14 @@ const fn def(
     aliases: &'static [&'static str],
     args: &'static [ArgSpec],
     runner: Runner,
-    reads_first: bool,
+    probe: Option<ProbeDecl>,
 ) -> ModuleDef {
     ModuleDef {
         name,
         aliases,
         args,
         runner,
-        reads_first,
+        probe,
         supports_check: true,
     }
 }
@@ -80,110 +87,175 @@ use Runner::Engine;
 
 /// Every module etcdplay knows.
 pub(crate) const MODULES: &[ModuleDef] = &[
-    def("command", &[], COMMAND, host!(modules::command::run), false),
-    def("shell", &[], SHELL, host!(modules::command::run), false),
-    def("copy", &[], COPY, host!(modules::copy::run), true),
+    def("command", &[], COMMAND, host!(modules::command::run), None),
+    def("shell", &[], SHELL, host!(modules::command::run), None),
+    def(
+        "copy",
+        &[],
+        COPY,
+        host!(modules::copy::run),
+        reads::<DestProbe>(),
+    ),
     def(
         "template",
         &[],
         TEMPLATE,
         host!(modules::copy::run_template),
-        true,
+        reads::<DestProbe>(),
     ),
-    def("file", &[], FILE, host!(modules::file::run), true),
+    def(
+        "file",
+        &[],
+        FILE,
+        host!(modules::file::run),
+        reads::<FileProbe>(),
+    ),
     def(
         "lineinfile",
         &[],
         LINEINFILE,
         host!(modules::lineinfile::run),
-        true,
+        reads::<TextProbe>(),
     ),
     def(
         "blockinfile",
         &[],
         BLOCKINFILE,
         host!(modules::blockinfile::run),
-        true,
+        reads::<TextProbe>(),
     ),
-    def("stat", &[], STAT, host!(modules::stat::run), true),
-    def("slurp", &[], SLURP, host!(modules::slurp::run), false),
-    def("fetch", &[], FETCH, host!(modules::fetch::run), false),
-    def("get_url", &[], GET_URL, host!(modules::get_url::run), false),
+    def(
+        "stat",
+        &[],
+        STAT,
+        host!(modules::stat::run),
+        reads::<StatProbe>(),
+    ),
+    def("slurp", &[], SLURP, host!(modules::slurp::run), None),
+    def("fetch", &[], FETCH, host!(modules::fetch::run), None),
+    def("get_url", &[], GET_URL, host!(modules::get_url::run), None),
     def(
         "unarchive",
         &[],
         UNARCHIVE,
         host!(modules::unarchive::run),
-        false,
+        None,
     ),
     def(
         "systemd",
         &["systemd_service"],
         SYSTEMD,
         host!(modules::systemd::run),
-        true,
+        reads::<UnitProbe>(),
     ),
-    def("service", &[], SERVICE, host!(modules::systemd::run), true),
-    def("user", &[], USER, host!(modules::user::run), false),
-    def("group", &[], GROUP_MOD, host!(modules::group::run), false),
+    def(
+        "service",
+        &[],
+        SERVICE,
+        host!(modules::systemd::run),
+        reads::<UnitProbe>(),
+    ),
+    def("user", &[], USER, host!(modules::user::run), None),
+    def("group", &[], GROUP_MOD, host!(modules::group::run), None),
     def(
         "wait_for",
         &[],
         WAIT_FOR,
         host!(modules::wait_for::run),
-        false,
+        None,
     ),
-    def("setup", &["gather_facts"], SETUP, host!(facts::run), true),
-    def("apt", &[], APT, host!(modules::apt::run), false),
-    def("package", &[], PACKAGE, host!(modules::package::run), false),
-    def("ping", &[], PING, host!(modules::small::ping), false),
-    no_check(def("raw", &[], RAW, host!(modules::small::raw), false)),
+    def(
+        "setup",
+        &["gather_facts"],
+        SETUP,
+        host!(facts::run),
+        reads::<facts::FactsProbe>(),
+    ),
+    def("apt", &[], APT, host!(modules::apt::run), None),
+    def("package", &[], PACKAGE, host!(modules::package::run), None),
+    def("ping", &[], PING, host!(modules::small::ping), None),
+    no_check(def("raw", &[], RAW, host!(modules::small::raw), None)),
     no_check(def(
         "tempfile",
         &[],
         TEMPFILE,
         host!(modules::small::tempfile),
-        false,
+        None,
     )),
-    def("getent", &[], GETENT, host!(modules::small::getent), false),
-    def("sysctl", &[], SYSCTL, host!(modules::sysctl::run), false),
-    no_check(def("uri", &[], URI, host!(modules::uri::run), false)),
-    def("replace", &[], REPLACE, host!(modules::replace::run), true),
+    def("getent", &[], GETENT, host!(modules::small::getent), None),
+    def("sysctl", &[], SYSCTL, host!(modules::sysctl::run), None),
+    no_check(def("uri", &[], URI, host!(modules::uri::run), None)),
+    def(
+        "replace",
+        &[],
+        REPLACE,
+        host!(modules::replace::run),
+        reads::<TextProbe>(),
+    ),
     def(
         "ini_file",
         &["community.general.ini_file"],
         INI_FILE,
         host!(modules::ini_file::run),
-        true,
+        reads::<TextProbe>(),
     ),
-    def("set_fact", &[], SET_FACT, Engine, false),
-    def("etcd_pki", &[], ETCD_PKI, Engine, false),
-    def("etcd_health", &[], ETCD_HEALTH, Engine, false),
+    // Package management (#16 item 2).
+    def(
+        "dnf",
+        &["yum"],
+        DNF,
+        host!(modules::dnf::run),
+        reads::<modules::dnf::DnfProbe>(),
+    ),
+    def(
+        "apt_repository",
+        &[],
+        APT_REPOSITORY,
+        host!(modules::apt_repository::run),
+        None,
+    ),
+    def(
+        "deb822_repository",
+        &[],
+        DEB822_REPOSITORY,
+        host!(modules::deb822_repository::run),
+        None,
+    ),
+    def(
+        "yum_repository",
+        &[],
+        YUM_REPOSITORY,
+        host!(modules::yum_repository::run),
+        None,
+    ),
+    def("set_fact", &[], SET_FACT, Engine, None),
+    def("etcd_pki", &[], ETCD_PKI, Engine, None),
+    def("etcd_health", &[], ETCD_HEALTH, Engine, None),
     def(
         "etcd_member_restart",
         &[],
         ETCD_MEMBER_RESTART,
         Engine,
-        false,
+        None,
     ),
-    def("etcd_member_join", &[], ETCD_MEMBER_JOIN, Engine, false),
+    def("etcd_member_join", &[], ETCD_MEMBER_JOIN, Engine, None),
     def(
         "data_dir_scheme_check",
         &[],
         DATA_DIR_SCHEME_CHECK,
         Engine,
-        false,
+        None,
     ),
-    def("debug", &[], DEBUG, Engine, false),
-    def("fail", &[], FAIL, Engine, false),
-    def("assert", &[], ASSERT, Engine, false),
-    def("meta", &[], META, Engine, false),
-    def("pause", &[], PAUSE, Engine, false),
-    def("include_vars", &[], INCLUDE_VARS, Engine, false),
-    def("include_tasks", &[], INCLUDE_TASKS, Engine, false),
-    def("import_tasks", &[], INCLUDE_TASKS, Engine, false),
-    def("include_role", &[], INCLUDE_ROLE, Engine, false),
-    def("import_role", &[], INCLUDE_ROLE, Engine, false),
+    def("debug", &[], DEBUG, Engine, None),
+    def("fail", &[], FAIL, Engine, None),
+    def("assert", &[], ASSERT, Engine, None),
+    def("meta", &[], META, Engine, None),
+    def("pause", &[], PAUSE, Engine, None),
+    def("include_vars", &[], INCLUDE_VARS, Engine, None),
+    def("include_tasks", &[], INCLUDE_TASKS, Engine, None),
+    def("import_tasks", &[], INCLUDE_TASKS, Engine, None),
+    def("include_role", &[], INCLUDE_ROLE, Engine, None),
+    def("import_role", &[], INCLUDE_ROLE, Engine, None),
 ];
 
 /// Collections whose prefix is stripped: `ansible.builtin.copy` is `copy`. Modules of other

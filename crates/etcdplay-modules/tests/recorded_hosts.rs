@@ -407,11 +407,16 @@ async fn first_probe_is_the_request_the_module_sends_first() {
             json!({"name": "etcd", "state": "started"}),
         ),
         ("setup", json!({})),
+        ("stat", json!({"path": "/etc/hosts", "follow": true})),
+        (
+            "replace",
+            json!({"path": "/opt/app/env", "regexp": "^A=.*", "replace": "A=2"}),
+        ),
     ];
     for (name, args) in cases {
         let map = args.as_object().cloned().unwrap();
         let call = plain_call(name, &map, &control);
-        let probe = etcdplay_modules::first_probe(call, "etcd-1").await;
+        let probe = etcdplay_modules::first_probe(call);
         let host = Scripted::new(&sections(&[
             ("stat", ""),
             ("show", ACTIVE),
@@ -429,9 +434,7 @@ async fn first_probe_is_the_request_the_module_sends_first() {
     let args = json!({"src": "no-such-template.j2", "dest": "/opt/app/conf"});
     let map = args.as_object().cloned().unwrap();
     let call = plain_call("template", &map, &control);
-    let probe = etcdplay_modules::first_probe(call, "etcd-1")
-        .await
-        .expect("template probe");
+    let probe = etcdplay_modules::first_probe(call).expect("template probe");
     assert!(probe.script.contains("ep_stat \"$d\""), "{}", probe.script);
     let not_reads = [
         ("command", json!({"cmd": "touch /x"})),
@@ -447,9 +450,7 @@ async fn first_probe_is_the_request_the_module_sends_first() {
         let map = args.as_object().cloned().unwrap();
         let call = plain_call(name, &map, &control);
         assert!(
-            etcdplay_modules::first_probe(call, "etcd-1")
-                .await
-                .is_none(),
+            etcdplay_modules::first_probe(call).is_none(),
             "{name} {args}"
         );
     }

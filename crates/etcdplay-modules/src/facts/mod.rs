@@ -10,10 +10,12 @@ mod parse;
 
 pub use parse::parse_facts;
 
-use serde_json::Value;
+use etcdplay_transport::ExecOutput;
+use serde_json::{Map, Value};
 
 use crate::host::Ctx;
 use crate::probe::parse_sections;
+use crate::read_ahead::{FirstProbe, ProbeInput};
 use crate::{ModuleError, ModuleResult};
 
 /// The gathering script. Every command tolerates absence (minimal containers lack some tools).
@@ -52,17 +54,31 @@ s uptime; read -r up _ </proc/uptime 2>/dev/null && echo "$up"
 s end
 "#;
 
+/// Fact gathering's probe: [`SCRIPT`], whatever the arguments (`filter` applies afterwards).
+pub(crate) struct FactsProbe;
+
+impl FirstProbe for FactsProbe {
+    type Answer = Map<String, Value>;
+
+    fn script(_: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        Ok(Some(SCRIPT.to_string()))
+    }
+
+    fn parse(out: &ExecOutput) -> Result<Self::Answer, String> {
+        if !parse_sections(&out.stdout).contains_key("end") {
+            return Err(format!(
+                "fact gathering failed (rc {}): {}",
+                out.rc,
+                out.stderr_str().trim()
+            ));
+        }
+        Ok(parse_facts(&out.stdout))
+    }
+}
+
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let filter = ctx.args.list("filter")?.unwrap_or_default();
-    let out = ctx.exec(SCRIPT.to_string()).await?;
-    if !parse_sections(&out.stdout).contains_key("end") {
-        return Err(ctx.protocol(format!(
-            "fact gathering failed (rc {}): {}",
-            out.rc,
-            out.stderr_str().trim()
-        )));
-    }
-    let mut facts = parse_facts(&out.stdout);
+    let mut facts = ctx.read_probe::<FactsProbe>().await?;
     if !filter.is_empty() {
         facts.retain(|k, _| filter.iter().any(|f| glob_match(f, k)));
     }

@@ -103,7 +103,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let block = args.str("block").unwrap_or_default();
     let attrs = Attrs::from_args(args)?;
 
-    let file = probe_text(ctx, &path).await?;
+    let file = probe_text(ctx).await?;
     if file.state.is_dir() {
         return Ok(ModuleResult::fail(format!("Path {path} is a directory !")));
     }

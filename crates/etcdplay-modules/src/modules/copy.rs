@@ -10,31 +10,100 @@ use serde_json::Value;
 use crate::attrs::Attrs;
 use crate::host::Ctx;
 use crate::modules::write::{converge, NewContent, Target};
+use etcdplay_transport::ExecOutput;
+
+use crate::args::Args;
 use crate::probe::{decode_b64, section, PathState};
+use crate::read_ahead::{sections, text, with_funcs, FirstProbe, ProbeInput};
 use crate::{ModuleError, ModuleResult};
+
+/// Refuses what `copy` cannot do before anything is sent.
+fn check_copy_args(args: &Args) -> Result<(), ModuleError> {
+    if args.str("mode").as_deref() == Some("preserve") {
+        return Err(ModuleError::bad(
+            "copy",
+            "mode",
+            "mode=preserve is not supported by etcdplay",
+        ));
+    }
+    match (args.str("src"), args.raw("content")) {
+        (Some(_), Some(_)) => Err(ModuleError::bad(
+            "copy",
+            "content",
+            "src and content are mutually exclusive",
+        )),
+        (None, None) => Err(ModuleError::missing("copy", "src")),
+        (Some(s), None) if s.ends_with('/') && !args.bool("remote_src", false)? => {
+            Err(ModuleError::bad(
+                "copy",
+                "src",
+                "copying a directory is not supported by etcdplay; name the files",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The probe of `copy` and `template`: the destination (a directory destination resolved to
+/// `dest/basename(src)`), its parent and, for `--diff`, its content; with `remote_src` the
+/// source on the host instead of the content.
+pub(crate) struct DestProbe;
+
+/// What [`DestProbe`] read.
+pub(crate) struct DestAnswer {
+    /// The destination file the directory resolution arrived at.
+    path: String,
+    state: PathState,
+    parent_ok: bool,
+    old: Option<Vec<u8>>,
+    /// `remote_src`'s source (absent otherwise).
+    src: PathState,
+}
+
+impl FirstProbe for DestProbe {
+    type Answer = DestAnswer;
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        let args = input.args;
+        let src = if args.module == "template" {
+            Some(args.req_str("src")?)
+        } else {
+            check_copy_args(args)?;
+            args.str("src")
+        };
+        let dest = args.req_str("dest")?;
+        let set_dest = resolve_dest(&dest, src.as_deref());
+        let body = match src {
+            Some(src) if args.bool("remote_src", false)? => remote_probe_body(set_dest, &src),
+            _ => dest_probe_body(set_dest, input.diff),
+        };
+        Ok(Some(with_funcs(&body)))
+    }
+
+    fn parse(out: &ExecOutput) -> Result<DestAnswer, String> {
+        let s = sections(out)?;
+        Ok(DestAnswer {
+            path: text(&s, "path"),
+            state: PathState::parse(&text(&s, "stat"))?,
+            parent_ok: s.get("parent").is_some_and(|p| p.starts_with(b"yes")),
+            old: decode_b64(s.get("old")),
+            src: PathState::parse(&text(&s, "src"))?,
+        })
+    }
+}
 
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let args = &ctx.args;
     let src = args.str("src");
     let remote_src = args.bool("remote_src", false)?;
-    if args.str("mode").as_deref() == Some("preserve") {
-        return Err(ctx.bad("mode", "mode=preserve is not supported by etcdplay"));
-    }
+    check_copy_args(args)?;
     let (content, header) = match (&src, args.raw("content")) {
-        (Some(_), Some(_)) => {
-            return Err(ctx.bad("content", "src and content are mutually exclusive"))
-        }
-        (None, None) => return Err(ModuleError::missing("copy", "src")),
+        // Refused by `check_copy_args` above.
+        (Some(_), Some(_)) | (None, None) => return Err(ModuleError::missing("copy", "src")),
         // Ansible heads inline content's diff with the destination: filled in by `deliver`.
         (None, Some(v)) => (Some(NewContent::Bytes(content_bytes(v))), String::new()),
         (Some(s), None) if remote_src => (None, s.clone()),
         (Some(s), None) => {
-            if s.ends_with('/') {
-                return Err(ctx.bad(
-                    "src",
-                    "copying a directory is not supported by etcdplay; name the files",
-                ));
-            }
             // Usually the same file for every host (an etcd binary): the control node knows
             // its size and checksum without reading it again.
             let (size, sha1) = ctx.call.control.local_digest(s)?;
@@ -89,16 +158,9 @@ fn resolve_dest(dest: &str, src: Option<&str>) -> String {
     s
 }
 
-/// What [`deliver`]'s probe found: the destination file, its state, and the probe's sections.
-struct ProbedDest {
-    path: String,
-    state: PathState,
-    s: std::collections::BTreeMap<String, Vec<u8>>,
-}
-
-/// Probes the destination `$d` that `set_dest` (shell lines) computes: its path, state, parent
-/// and (for `--diff`) content.
-async fn probe_dest(ctx: &Ctx<'_>, set_dest: String) -> Result<ProbedDest, ModuleError> {
+/// The probe lines (after `set_dest` has set `$d`) that read the destination: its path,
+/// state, parent and (for `--diff`) content.
+fn dest_probe_body(set_dest: String, diff: bool) -> String {
     let mut script = set_dest;
     script.push_str(&section("path"));
     script.push_str("printf '%s' \"$d\"\n");
@@ -106,19 +168,25 @@ async fn probe_dest(ctx: &Ctx<'_>, set_dest: String) -> Result<ProbedDest, Modul
     script.push_str("ep_stat \"$d\"\n");
     script.push_str(&section("parent"));
     script.push_str("ep_parent_is_dir \"$d\"\n");
-    if ctx.call.diff {
+    if diff {
         script.push_str(&section("old"));
         script.push_str("ep_b64 \"$d\"\n");
     }
     script.push_str(&section("end"));
-    let s = ctx.probe(&script).await?;
-    let path =
-        String::from_utf8_lossy(s.get("path").map(Vec::as_slice).unwrap_or_default()).into_owned();
-    let state = PathState::parse(&String::from_utf8_lossy(
-        s.get("stat").map(Vec::as_slice).unwrap_or_default(),
-    ))
-    .map_err(|m| ctx.protocol(m))?;
-    Ok(ProbedDest { path, state, s })
+    script
+}
+
+/// `remote_src`'s probe: the destination and the source on the host.
+fn remote_probe_body(set_dest: String, src: &str) -> String {
+    let mut script = set_dest;
+    script.push_str(&section("path"));
+    script.push_str("printf '%s' \"$d\"\n");
+    script.push_str(&section("stat"));
+    script.push_str("ep_stat \"$d\"\n");
+    script.push_str(&section("src"));
+    script.push_str(&format!("ep_stat {}\n", sh_quote(src)));
+    script.push_str(&section("end"));
+    script
 }
 
 async fn deliver(
@@ -129,21 +197,28 @@ async fn deliver(
 ) -> Result<ModuleResult, ModuleError> {
     let dest = ctx.args.req_str("dest")?;
     let attrs = Attrs::from_args(&ctx.args)?;
-    let mut probed = probe_dest(ctx, resolve_dest(&dest, src)).await?;
+    let mut probed = ctx.read_probe::<DestProbe>().await?;
     // `follow: yes` writes through a link to the file it finally points to (keeping that
     // file's mode and owner); without it the link itself is replaced, as in Ansible.
     if ctx.args.bool("follow", false)? && probed.state.is_link() {
         if let Some(real) = probed.state.real_path.clone() {
-            probed = probe_dest(ctx, format!("d={}\n", sh_quote(&real))).await?;
+            let body = dest_probe_body(format!("d={}\n", sh_quote(&real)), ctx.call.diff);
+            let out = ctx.exec(with_funcs(&body)).await?;
+            probed = DestProbe::parse(&out).map_err(|m| ctx.protocol(m))?;
         }
     }
-    let ProbedDest { path, state, s } = probed;
+    let DestAnswer {
+        path,
+        state,
+        parent_ok,
+        old,
+        ..
+    } = probed;
     if state.is_dir() {
         return Ok(ModuleResult::fail(format!(
             "can not use content with a dir as dest: {path}"
         )));
     }
-    let parent_ok = s.get("parent").is_some_and(|p| p.starts_with(b"yes"));
     if !state.exists && !parent_ok {
         let dir = path
             .rsplit_once('/')
@@ -161,7 +236,6 @@ async fn deliver(
             }
         }
     }
-    let old = decode_b64(s.get("old"));
     let force = ctx.args.bool("force", true)?;
     let target = Target {
         dest: &path,
@@ -186,26 +260,13 @@ async fn deliver(
 /// `remote_src: yes`: the source is on the host, so the probe stats both and the copy is a
 /// `cp` on the host (through a temporary file, so the destination is replaced atomically).
 async fn copy_remote(ctx: &Ctx<'_>, src: String) -> Result<ModuleResult, ModuleError> {
-    let dest = ctx.args.req_str("dest")?;
     let attrs = Attrs::from_args(&ctx.args)?;
-    let mut script = resolve_dest(&dest, Some(&src));
-    script.push_str(&section("path"));
-    script.push_str("printf '%s' \"$d\"\n");
-    script.push_str(&section("stat"));
-    script.push_str("ep_stat \"$d\"\n");
-    script.push_str(&section("src"));
-    script.push_str(&format!("ep_stat {}\n", sh_quote(&src)));
-    script.push_str(&section("end"));
-    let s = ctx.probe(&script).await?;
-    let path =
-        String::from_utf8_lossy(s.get("path").map(Vec::as_slice).unwrap_or_default()).into_owned();
-    let parse = |k: &str| {
-        PathState::parse(&String::from_utf8_lossy(
-            s.get(k).map(Vec::as_slice).unwrap_or_default(),
-        ))
-        .map_err(|m| ctx.protocol(m))
-    };
-    let (state, src_state) = (parse("stat")?, parse("src")?);
+    let DestAnswer {
+        path,
+        state,
+        src: src_state,
+        ..
+    } = ctx.read_probe::<DestProbe>().await?;
     let Some(src_sum) = src_state.sha1.clone() else {
         return Ok(ModuleResult::fail(format!(
             "Source {src} not found or not a readable regular file"

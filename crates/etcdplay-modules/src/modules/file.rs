@@ -9,58 +9,96 @@ use serde_json::{Map, Value};
 use crate::attrs::Attrs;
 use crate::host::Ctx;
 use crate::mode::{format_mode, ModeSpec};
+use etcdplay_transport::ExecOutput;
+
+use crate::args::Args;
 use crate::probe::{parse_sections, section, PathState, FUNCS};
+use crate::read_ahead::{sections, text, with_funcs, FirstProbe, ProbeInput};
 use crate::{Diff, ModuleError, ModuleResult};
 
 const STATES: &[&str] = &["file", "directory", "absent", "touch", "link", "hard"];
 
-pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-    let args = &ctx.args;
+/// The path the task names, without trailing slashes (Ansible strips them too).
+fn target_path(args: &Args) -> Result<String, ModuleError> {
     let path = args.req_str("path")?;
-    let path = if path.len() > 1 {
+    Ok(if path.len() > 1 {
         path.trim_end_matches('/').to_string()
     } else {
         path
-    };
-    if let Some(s) = args.str("state") {
-        if !STATES.contains(&s.as_str()) {
-            return Err(ctx.bad(
-                "state",
-                format!("value '{s}' is not one of: {}", STATES.join(", ")),
+    })
+}
+
+/// `file`'s probe: the path, `src` (a relative link source is relative to the link's
+/// directory) and with `recurse` every entry below the path.
+pub(crate) struct FileProbe;
+
+/// What [`FileProbe`] read.
+pub(crate) struct FileAnswer {
+    stat: PathState,
+    src: PathState,
+    tree: String,
+}
+
+impl FirstProbe for FileProbe {
+    type Answer = FileAnswer;
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        let args = input.args;
+        let path = target_path(args)?;
+        if let Some(s) = args.str("state") {
+            if !STATES.contains(&s.as_str()) {
+                return Err(ModuleError::bad(
+                    args.module,
+                    "state",
+                    format!("value '{s}' is not one of: {}", STATES.join(", ")),
+                ));
+            }
+        }
+        let q = sh_quote(&path);
+        let mut script = section("stat");
+        script.push_str(&format!("ep_stat {q}\n"));
+        if let Some(src) = args.str("src") {
+            script.push_str(&section("src"));
+            let resolved = if src.starts_with('/') {
+                src
+            } else {
+                format!("{}/{}", parent(&path), src)
+            };
+            script.push_str(&format!("ep_stat {}\n", sh_quote(&resolved)));
+        }
+        if args.bool("recurse", false)? {
+            script.push_str(&section("tree"));
+            script.push_str(&format!(
+                "[ -d {q} ] && find {q} -mindepth 1 -printf '%y|%m|%u|%g|%U|%G\\n' | sort -u\n"
             ));
         }
+        script.push_str(&section("end"));
+        Ok(Some(with_funcs(&script)))
     }
+
+    fn parse(out: &ExecOutput) -> Result<FileAnswer, String> {
+        let s = sections(out)?;
+        Ok(FileAnswer {
+            stat: PathState::parse(&text(&s, "stat"))?,
+            src: PathState::parse(&text(&s, "src"))?,
+            tree: text(&s, "tree"),
+        })
+    }
+}
+
+pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let args = &ctx.args;
+    let path = target_path(args)?;
     let attrs = Attrs::from_args(args)?;
     let recurse = args.bool("recurse", false)?;
     let force = args.bool("force", false)?;
     let src = args.str("src");
     let q = sh_quote(&path);
-
-    let mut script = section("stat");
-    script.push_str(&format!("ep_stat {q}\n"));
-    if let Some(src) = &src {
-        script.push_str(&section("src"));
-        // A relative symlink source is relative to the link's directory.
-        let resolved = if src.starts_with('/') {
-            src.clone()
-        } else {
-            format!("{}/{}", parent(&path), src)
-        };
-        script.push_str(&format!("ep_stat {}\n", sh_quote(&resolved)));
-    }
-    if recurse {
-        script.push_str(&section("tree"));
-        script.push_str(&format!(
-            "[ -d {q} ] && find {q} -mindepth 1 -printf '%y|%m|%u|%g|%U|%G\\n' | sort -u\n"
-        ));
-    }
-    script.push_str(&section("end"));
-    let s = ctx.probe(&script).await?;
-    let text = |k: &str| {
-        String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
-    };
-    let st = PathState::parse(&text("stat")).map_err(|m| ctx.protocol(m))?;
-    let src_st = PathState::parse(&text("src")).map_err(|m| ctx.protocol(m))?;
+    let FileAnswer {
+        stat: st,
+        src: src_st,
+        tree,
+    } = ctx.read_probe::<FileProbe>().await?;
 
     let state = match args.str("state") {
         Some(s) => s,
@@ -212,7 +250,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             res.set("mode", format_mode(plan.mode));
         }
         if recurse {
-            commands.extend(recurse_commands(&path, &attrs, &text("tree")));
+            commands.extend(recurse_commands(&path, &attrs, &tree));
         }
     }
 

@@ -137,7 +137,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     };
     let create = a.bool("create", true)?;
     let attrs = Attrs::from_args(a)?;
-    let file = probe_text(ctx, &path).await?;
+    let file = probe_text(ctx).await?;
     if file.state.is_dir() {
         return Ok(ModuleResult::fail(format!(
             "Destination {path} is a directory !"

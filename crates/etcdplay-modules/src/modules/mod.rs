@@ -3,9 +3,12 @@
 
 pub(crate) mod accounts;
 pub(crate) mod apt;
+pub(crate) mod apt_repository;
 pub(crate) mod blockinfile;
 pub(crate) mod command;
 pub(crate) mod copy;
+pub(crate) mod deb822_repository;
+pub(crate) mod dnf;
 pub(crate) mod fetch;
 pub(crate) mod file;
 pub(crate) mod get_url;
@@ -24,3 +27,4 @@ pub(crate) mod uri;
 pub(crate) mod user;
 pub(crate) mod wait_for;
 pub(crate) mod write;
+pub(crate) mod yum_repository;

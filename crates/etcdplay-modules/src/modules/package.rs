@@ -1,6 +1,7 @@
 //! `package`: the host's own package manager, as Ansible's `package` picks it (its `pkg_mgr`
 //! fact, or `use:`): asked on the host in one probe, then the work is that module's. etcdplay
-//! implements apt; on a host with another manager the task fails naming it.
+//! implements apt and dnf (yum hosts run dnf, as in Ansible 2.19); on a host with another
+//! manager the task fails naming it.
 
 use crate::host::Ctx;
 use crate::probe::section;
@@ -44,11 +45,13 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     };
     match chosen.as_str() {
         "apt" => crate::modules::apt::run(ctx).await,
+        // Ansible 2.19 runs yum as dnf.
+        "dnf" | "yum" | "dnf5" => crate::modules::dnf::run(ctx).await,
         "" => Ok(ModuleResult::fail(
             "Could not find a package manager on the host (looked for apt-get, dnf, yum, zypper, apk, pacman)",
         )),
         other => Ok(ModuleResult::fail(format!(
-            "the package manager '{other}' is not supported by etcdplay yet (apt is)"
+            "the package manager '{other}' is not supported by etcdplay yet (apt, dnf and yum are)"
         ))),
     }
 }

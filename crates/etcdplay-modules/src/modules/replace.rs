@@ -65,7 +65,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         .map(|p| compile(ctx, "before", &p))
         .transpose()?;
     let attrs = Attrs::from_args(a)?;
-    let file = probe_text(ctx, &path).await?;
+    let file = probe_text(ctx).await?;
     let Some(old) = file.content.clone() else {
         let mut res = ModuleResult::fail(format!("Path {path} does not exist !"));
         res.set("rc", 257);

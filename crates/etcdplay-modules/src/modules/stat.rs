@@ -7,65 +7,90 @@ use serde_json::{Map, Value};
 
 use crate::host::Ctx;
 use crate::mode::format_mode;
+use etcdplay_transport::ExecOutput;
+
 use crate::probe::{section, Kind, PathState};
+use crate::read_ahead::{sections, text, with_funcs, FirstProbe, ProbeInput};
 use crate::{ModuleError, ModuleResult};
+
+/// `stat`'s probe: the path (or where it leads, with `follow`), its access for the login, and
+/// its checksum with the algorithm asked for.
+pub(crate) struct StatProbe;
+
+/// What [`StatProbe`] read: the path's state, its `rwx` access and its checksum.
+pub(crate) struct StatAnswer {
+    stat: PathState,
+    access: String,
+    sum: String,
+}
+
+impl FirstProbe for StatProbe {
+    type Answer = StatAnswer;
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        let args = input.args;
+        let path = args.req_str("path")?;
+        let algo = args
+            .str("checksum_algorithm")
+            .unwrap_or_else(|| "sha1".into());
+        let tool = match algo.as_str() {
+            "sha1" => "sha1sum",
+            "sha224" => "sha224sum",
+            "sha256" => "sha256sum",
+            "sha384" => "sha384sum",
+            "sha512" => "sha512sum",
+            "md5" => "md5sum",
+            other => {
+                return Err(ModuleError::bad(
+                    args.module,
+                    "checksum_algorithm",
+                    format!("unsupported algorithm '{other}'"),
+                ))
+            }
+        };
+        let q = sh_quote(&path);
+        let target = if args.bool("follow", false)? {
+            format!("\"$(readlink -f -- {q} || printf '%s' {q})\"")
+        } else {
+            q.clone()
+        };
+        let mut script = format!("p={target}\n{}ep_stat \"$p\"\n", section("stat"));
+        script.push_str(&section("access"));
+        script.push_str(
+            "[ -r \"$p\" ] && printf r; [ -w \"$p\" ] && printf w; [ -x \"$p\" ] && printf x; echo\n",
+        );
+        if args.bool("get_checksum", true)? {
+            script.push_str(&section("sum"));
+            script.push_str(&format!(
+                "[ -f \"$p\" ] && [ -r \"$p\" ] && {tool} < \"$p\" | cut -d' ' -f1\n"
+            ));
+        }
+        script.push_str(&section("end"));
+        Ok(Some(with_funcs(&script)))
+    }
+
+    fn parse(out: &ExecOutput) -> Result<StatAnswer, String> {
+        let s = sections(out)?;
+        Ok(StatAnswer {
+            stat: PathState::parse(text(&s, "stat").trim())?,
+            access: text(&s, "access").trim().to_string(),
+            sum: text(&s, "sum").trim().to_string(),
+        })
+    }
+}
 
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let path = ctx.args.req_str("path")?;
-    let follow = ctx.args.bool("follow", false)?;
     let get_checksum = ctx.args.bool("get_checksum", true)?;
-    let algo = ctx
-        .args
-        .str("checksum_algorithm")
-        .unwrap_or_else(|| "sha1".into());
-    let tool = match algo.as_str() {
-        "sha1" => "sha1sum",
-        "sha224" => "sha224sum",
-        "sha256" => "sha256sum",
-        "sha384" => "sha384sum",
-        "sha512" => "sha512sum",
-        "md5" => "md5sum",
-        other => {
-            return Err(ctx.bad(
-                "checksum_algorithm",
-                format!("unsupported algorithm '{other}'"),
-            ))
-        }
-    };
-    let q = sh_quote(&path);
-    let target = if follow {
-        format!("\"$(readlink -f -- {q} || printf '%s' {q})\"")
-    } else {
-        q.clone()
-    };
-    let mut script = format!("p={target}\n{}ep_stat \"$p\"\n", section("stat"));
-    script.push_str(&section("access"));
-    script.push_str(
-        "[ -r \"$p\" ] && printf r; [ -w \"$p\" ] && printf w; [ -x \"$p\" ] && printf x; echo\n",
-    );
-    if get_checksum {
-        script.push_str(&section("sum"));
-        script.push_str(&format!(
-            "[ -f \"$p\" ] && [ -r \"$p\" ] && {tool} < \"$p\" | cut -d' ' -f1\n"
-        ));
-    }
-    script.push_str(&section("end"));
-    let s = ctx.probe(&script).await?;
-    let text = |k: &str| {
-        String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default())
-            .trim()
-            .to_string()
-    };
-    let st = PathState::parse(&text("stat")).map_err(|m| ctx.protocol(m))?;
+    let StatAnswer {
+        stat: st,
+        access,
+        sum,
+    } = ctx.read_probe::<StatProbe>().await?;
     let mut res = ModuleResult::ok();
     res.set(
         "stat",
-        Value::Object(stat_dict(
-            &path,
-            &st,
-            &text("access"),
-            get_checksum.then(|| text("sum")),
-        )),
+        Value::Object(stat_dict(&path, &st, &access, get_checksum.then_some(sum))),
     );
     Ok(res)
 }

@@ -10,8 +10,12 @@ use std::collections::BTreeMap;
 use etcdplay_transport::script::sh_quote;
 use serde_json::{Map, Value};
 
+use etcdplay_transport::ExecOutput;
+
+use crate::args::Args;
 use crate::host::Ctx;
 use crate::probe::section;
+use crate::read_ahead::{sections, with_funcs, FirstProbe, ProbeInput, Sections};
 use crate::{ModuleError, ModuleResult};
 
 /// Parses `systemctl show` output (`Key=Value` lines) into a map.
@@ -291,75 +295,105 @@ fn unit_state(s: &BTreeMap<String, Vec<u8>>) -> UnitState {
     }
 }
 
-pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-    let args = &ctx.args;
-    let is_service = ctx.module() == "service";
-    let name = args.str("name");
-    let state = match args.str("state").as_deref() {
-        None => None,
-        Some("started") => Some(Wanted::Started),
-        Some("stopped") => Some(Wanted::Stopped),
-        Some("restarted") => Some(Wanted::Restarted),
-        Some("reloaded") => Some(Wanted::Reloaded),
-        Some(other) => {
-            return Err(ctx.bad(
-                "state",
-                format!("value '{other}' is not one of: reloaded, restarted, started, stopped"),
-            ))
+/// A `systemd`/`service` task's arguments, checked.
+struct UnitTask {
+    name: Option<String>,
+    state: Option<Wanted>,
+    enabled: Option<bool>,
+    masked: Option<bool>,
+    daemon_reload: bool,
+    daemon_reexec: bool,
+    /// `systemctl`'s scope flag (empty for the system).
+    scope: &'static str,
+    no_block: &'static str,
+}
+
+impl UnitTask {
+    fn from_args(args: &Args) -> Result<UnitTask, ModuleError> {
+        let module = args.module;
+        let is_service = module == "service";
+        let bad = |arg: &str, msg: String| ModuleError::bad(module, arg, msg);
+        let state = match args.str("state").as_deref() {
+            None => None,
+            Some("started") => Some(Wanted::Started),
+            Some("stopped") => Some(Wanted::Stopped),
+            Some("restarted") => Some(Wanted::Restarted),
+            Some("reloaded") => Some(Wanted::Reloaded),
+            Some(other) => {
+                return Err(bad(
+                    "state",
+                    format!("value '{other}' is not one of: reloaded, restarted, started, stopped"),
+                ))
+            }
+        };
+        let scope = match args.str("scope").as_deref() {
+            None | Some("system") => "",
+            Some("user") => " --user",
+            Some("global") => " --global",
+            Some(other) => {
+                return Err(bad(
+                    "scope",
+                    format!("value '{other}' is not one of: system, user, global"),
+                ))
+            }
+        };
+        let task = UnitTask {
+            name: args.str("name"),
+            state,
+            enabled: args.opt_bool("enabled")?,
+            masked: if is_service {
+                None
+            } else {
+                args.opt_bool("masked")?
+            },
+            daemon_reload: !is_service && args.bool("daemon_reload", false)?,
+            daemon_reexec: !is_service && args.bool("daemon_reexec", false)?,
+            scope,
+            no_block: if args.bool("no_block", false)? {
+                " --no-block"
+            } else {
+                ""
+            },
+        };
+        let acts_on_unit = task.state.is_some() || task.enabled.is_some() || task.masked.is_some();
+        if task.name.is_none() && acts_on_unit {
+            return Err(ModuleError::missing(module, "name"));
         }
-    };
-    let enabled = args.opt_bool("enabled")?;
-    let masked = if is_service {
-        None
-    } else {
-        args.opt_bool("masked")?
-    };
-    let daemon_reload = !is_service && args.bool("daemon_reload", false)?;
-    let daemon_reexec = !is_service && args.bool("daemon_reexec", false)?;
-    let scope = match args.str("scope").as_deref() {
-        None | Some("system") => "",
-        Some("user") => " --user",
-        Some("global") => " --global",
-        Some(other) => {
-            return Err(ctx.bad(
-                "scope",
-                format!("value '{other}' is not one of: system, user, global"),
-            ))
+        if task.name.is_none() && !task.daemon_reload && !task.daemon_reexec {
+            return Err(bad(
+                "name",
+                "one of name, daemon_reload or daemon_reexec is required".into(),
+            ));
         }
-    };
-    let no_block = if args.bool("no_block", false)? {
-        " --no-block"
-    } else {
-        ""
-    };
-    if name.is_none() && (state.is_some() || enabled.is_some() || masked.is_some()) {
-        return Err(ModuleError::missing(ctx.module(), "name"));
-    }
-    if name.is_none() && !daemon_reload && !daemon_reexec {
-        return Err(ctx.bad(
-            "name",
-            "one of name, daemon_reload or daemon_reexec is required",
-        ));
+        Ok(task)
     }
 
-    let mut script = String::new();
-    if !ctx.call.check {
-        if daemon_reload {
-            script.push_str(&daemon_reload_script(scope));
+    /// The reload/reexec the task runs before looking at the unit (none in check mode).
+    fn manager_script(&self, check: bool) -> String {
+        let mut script = String::new();
+        if !check {
+            if self.daemon_reload {
+                script.push_str(&daemon_reload_script(self.scope));
+            }
+            if self.daemon_reexec {
+                script.push_str(&format!(
+                    "systemctl{} daemon-reexec || {{ echo 'daemon-reexec failed' >&2; exit 1; }}\n",
+                    self.scope
+                ));
+            }
         }
-        if daemon_reexec {
-            script.push_str(&format!("systemctl{scope} daemon-reexec || {{ echo 'daemon-reexec failed' >&2; exit 1; }}\n"));
-        }
+        script
     }
-    let mut res = ModuleResult::ok();
-    let Some(unit) = name else {
-        let out = ctx.exec(script).await?;
-        if out.rc != 0 {
-            return Ok(ModuleResult::fail(out.stderr_str().trim().to_string()));
-        }
-        return Ok(res);
-    };
-    let q = sh_quote(&unit);
+
+    /// Whether a due reload is first only asked about (see `reload_needed_script`): a
+    /// system-scope reload without a reexec, outside check mode.
+    fn asks_first(&self, check: bool) -> bool {
+        self.daemon_reload && !self.daemon_reexec && self.scope.is_empty() && !check
+    }
+}
+
+/// The probe lines that print the unit's `systemctl show` and `is-enabled` answers.
+fn status_script(scope: &str, q: &str) -> String {
     let mut status = section("show");
     status.push_str(&format!("systemctl{scope} show {q} --no-pager 2>&1\n"));
     status.push_str(&section("enabled"));
@@ -367,17 +401,67 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         "systemctl{scope} is-enabled {q} 2>/dev/null; echo \"rc=$?\"\n"
     ));
     status.push_str(&section("end"));
-    // A skippable reload is first only asked about (see `reload_needed_script`).
-    let ask_first = daemon_reload && !daemon_reexec && scope.is_empty() && !ctx.call.check;
+    status
+}
+
+/// The probe of a task that names a unit: its state, and whether a system-scope reload is due.
+/// A task whose reload or reexec runs first (`daemon_reexec`, another scope's reload) and one
+/// without a unit (a bare `daemon_reload`) have none: their first request acts.
+pub(crate) struct UnitProbe;
+
+impl FirstProbe for UnitProbe {
+    type Answer = Sections;
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        let task = UnitTask::from_args(input.args)?;
+        let Some(unit) = &task.name else {
+            return Ok(None);
+        };
+        let status = status_script(task.scope, &sh_quote(unit));
+        let script = if task.asks_first(input.check) {
+            format!(
+                "{}{status}",
+                reload_needed_script(RELOAD_STAMP, RELOAD_INPUTS)
+            )
+        } else if task.manager_script(input.check).is_empty() {
+            status
+        } else {
+            return Ok(None);
+        };
+        Ok(Some(with_funcs(&script)))
+    }
+
+    fn parse(out: &ExecOutput) -> Result<Sections, String> {
+        sections(out)
+    }
+}
+
+pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let args = &ctx.args;
+    let task = UnitTask::from_args(args)?;
+    let UnitTask {
+        enabled,
+        masked,
+        state,
+        scope,
+        no_block,
+        ..
+    } = task;
+    let script = task.manager_script(ctx.call.check);
+    let mut res = ModuleResult::ok();
+    let Some(unit) = task.name.clone() else {
+        let out = ctx.exec(script).await?;
+        if out.rc != 0 {
+            return Ok(ModuleResult::fail(out.stderr_str().trim().to_string()));
+        }
+        return Ok(res);
+    };
+    let q = sh_quote(&unit);
+    let status = status_script(scope, &q);
     // An enable/disable done together with a due reload (see below).
     let mut enabled_first: Option<Action> = None;
-    let s = if ask_first {
-        let asked = format!(
-            "{}{status}",
-            reload_needed_script(RELOAD_STAMP, RELOAD_INPUTS)
-        );
-        let s = ctx.probe(&asked).await?;
-        if s.get("reload").is_some_and(|v| v.starts_with(b"needed")) {
+    let s = match ctx.read_first::<UnitProbe>().await? {
+        Some(s) if s.get("reload").is_some_and(|v| v.starts_with(b"needed")) => {
             // The reload is due anyway (typically: the unit file was just written): an
             // enable/disable the task asks for goes just before it, with `--no-reload`, so
             // one reload serves both. `is-enabled` reads the unit files, so it is right even
@@ -405,11 +489,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
                 }
             }
             s
-        } else {
-            s
         }
-    } else {
-        ctx.probe(&format!("{script}{status}")).await?
+        Some(s) => s,
+        // The reexec or reload runs first, in the same request as the look at the unit.
+        None => ctx.probe(&format!("{script}{status}")).await?,
     };
     let text = |k: &str| {
         String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()

@@ -4,6 +4,7 @@
 //! fields and the diff. The caller has already probed the path.
 
 use etcdplay_transport::script::sh_quote;
+use etcdplay_transport::ExecOutput;
 use serde_json::Value;
 use sha1::{Digest, Sha1};
 
@@ -11,6 +12,7 @@ use crate::attrs::{AttrPlan, Attrs};
 use crate::host::Ctx;
 use crate::mode::format_mode;
 use crate::probe::PathState;
+use crate::read_ahead::{sections, text, with_funcs, FirstProbe, ProbeInput};
 use crate::{Diff, ModuleError, ModuleResult};
 
 pub(crate) fn sha1_hex(bytes: &[u8]) -> String {
@@ -218,42 +220,71 @@ pub(crate) struct TextFile {
     pub(crate) parent_exists: bool,
 }
 
-/// Probes `path` for [`TextFile`] in one round trip, and a second one at the link's final
-/// target when `path` is a link.
-pub(crate) async fn probe_text(ctx: &Ctx<'_>, path: &str) -> Result<TextFile, ModuleError> {
-    let file = probe_text_at(ctx, path).await?;
-    match (file.state.is_link(), &file.state.real_path) {
-        (true, Some(real)) => probe_text_at(ctx, real).await,
-        _ => Ok(file),
+/// The probe of the modules that edit a text file in place (lineinfile, blockinfile, replace,
+/// ini_file): the file named by `path` (its aliases resolved), its content and its parent.
+pub(crate) struct TextProbe;
+
+impl TextProbe {
+    /// The probe body for `path`.
+    pub(crate) fn body(path: &str) -> String {
+        use crate::probe::section;
+        let q = sh_quote(path);
+        format!(
+            "{}ep_stat {q}\n{}ep_b64 {q}\n{}ep_parent_is_dir {q}\n{}",
+            section("stat"),
+            section("content"),
+            section("parent"),
+            section("end")
+        )
     }
 }
 
-async fn probe_text_at(ctx: &Ctx<'_>, path: &str) -> Result<TextFile, ModuleError> {
-    use crate::probe::{decode_b64, section};
-    let q = sh_quote(path);
-    let script = format!(
-        "{}ep_stat {q}\n{}ep_b64 {q}\n{}ep_parent_is_dir {q}\n{}",
-        section("stat"),
-        section("content"),
-        section("parent"),
-        section("end")
-    );
-    let s = ctx.probe(&script).await?;
-    let state = PathState::parse(&String::from_utf8_lossy(
-        s.get("stat").map(Vec::as_slice).unwrap_or_default(),
-    ))
-    .map_err(|m| ctx.protocol(m))?;
-    let content = if state.is_file() {
-        Some(decode_b64(s.get("content")).unwrap_or_default())
-    } else {
-        None
-    };
-    Ok(TextFile {
-        path: path.to_string(),
+impl FirstProbe for TextProbe {
+    /// The file's state, content (a regular file's only) and whether its parent is a directory.
+    type Answer = (PathState, Option<Vec<u8>>, bool);
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        Ok(Some(with_funcs(&TextProbe::body(
+            &input.args.req_str("path")?,
+        ))))
+    }
+
+    fn parse(out: &ExecOutput) -> Result<Self::Answer, String> {
+        let s = sections(out)?;
+        let state = PathState::parse(&text(&s, "stat"))?;
+        let content = state
+            .is_file()
+            .then(|| crate::probe::decode_b64(s.get("content")).unwrap_or_default());
+        let parent = s.get("parent").is_some_and(|p| p.starts_with(b"yes"));
+        Ok((state, content, parent))
+    }
+}
+
+/// Probes the task's `path` for [`TextFile`] in one round trip ([`TextProbe`]), and a second
+/// one at the link's final target when `path` is a link.
+pub(crate) async fn probe_text(ctx: &Ctx<'_>) -> Result<TextFile, ModuleError> {
+    let path = ctx.args.req_str("path")?;
+    let (state, content, parent_exists) = ctx.read_probe::<TextProbe>().await?;
+    let file = TextFile {
+        path,
         state,
         content,
-        parent_exists: s.get("parent").is_some_and(|p| p.starts_with(b"yes")),
-    })
+        parent_exists,
+    };
+    match (file.state.is_link(), &file.state.real_path) {
+        (true, Some(real)) => {
+            let out = ctx.exec(with_funcs(&TextProbe::body(real))).await?;
+            let (state, content, parent_exists) =
+                TextProbe::parse(&out).map_err(|m| ctx.protocol(m))?;
+            Ok(TextFile {
+                path: real.clone(),
+                state,
+                content,
+                parent_exists,
+            })
+        }
+        _ => Ok(file),
+    }
 }
 
 /// Writes the new text of a file probed by [`probe_text`], as lineinfile, blockinfile, replace
