@@ -4,6 +4,7 @@
 
 mod error;
 mod lab;
+pub mod sim;
 
 pub use error::BenchError;
 pub use lab::{bench_config, inventory_for, parse_count, BENCH_BRIDGE, BENCH_PREFIX, BENCH_SUBNET};
