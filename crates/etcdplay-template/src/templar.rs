@@ -421,6 +421,7 @@ fn build_environment(
     env.add_global("omit", omit.to_string());
     crate::filters::register(&mut env);
     crate::ansible_tests::register(&mut env);
+    crate::functions::register(&mut env);
     crate::lookup::register(&mut env, search_dirs);
     env
 }
