@@ -27,6 +27,7 @@ mod hostvars;
 mod lazy;
 mod lookup;
 mod methods;
+mod percent;
 pub mod precedence;
 pub mod pyjson;
 mod pyrandom;

@@ -264,3 +264,50 @@ fn now_gives_a_datetime() {
     assert_eq!(&printed[4..5], "-");
     assert_eq!(&printed[10..11], " ");
 }
+
+#[test]
+fn python_percent_formatting_in_expressions() {
+    let v = vars(json!({"n": 3, "names": ["a", "b"], "d": {"a": "k", "b": 42}, "fmt": "<%s>", "x": "y"}));
+    // Ansible: "x", "3 items", "a-b", " 3.14|7   |'q'|%", "k=00042", "[1, 2]", "None",
+    // "True and 1.5", 1 (7 % 3), 2 (-7 % 3)
+    let cases = [
+        ("'%s' % 'x'", json!("x")),
+        ("'%d items' % n", json!("3 items")),
+        ("'%s-%s' % ('a', 'b')", json!("a-b")),
+        ("'%5.2f|%-4d|%r|%%' % (3.14159, 7, 'q')", json!(" 3.14|7   |'q'|%")),
+        ("'%(a)s=%(b)05d' % {'a': 'k', 'b': 42}", json!("k=00042")),
+        ("'%(a)s=%(b)05d' % d", json!("k=00042")),
+        ("'%s' % [1, 2]", json!("[1, 2]")),
+        ("'%s' % names", json!("['a', 'b']")),
+        ("'%s' % none", json!("None")),
+        ("'%s and %s' % (true, 1.5)", json!("True and 1.5")),
+        ("7 % 3", json!(1)),
+        ("-7 % 3", json!(2)),
+        ("n % 2", json!(1)),
+        ("fmt % x", json!("<y>")),
+        // Precedence as Jinja's: `~` binds looser than `%`, filters tighter.
+        ("'a' ~ '%s' % x | upper", json!("aY")),
+        ("('%s' % x) | upper", json!("Y")),
+        ("'%s/%s' % ('%d' % n, x)", json!("3/y")),
+        ("['%s' % x, '%d' % 4]", json!(["y", "4"])),
+    ];
+    for (expr, expected) in cases {
+        assert_eq!(eval(expr, &v), expected, "{expr}");
+    }
+    // In statements and text around the expression, and in template files.
+    let t = templar();
+    assert_eq!(
+        t.render_string("{% set s = '%03d' % n %}[{{ s }}] 100%", "t", &v).unwrap(),
+        "[003] 100%"
+    );
+    assert_eq!(
+        t.render_string("{% for i in range(4) if i % 2 == 0 %}{{ '%d,' % i }}{% endfor %}", "t", &v)
+            .unwrap(),
+        "0,2,"
+    );
+    // Errors name the place like any other template error.
+    let err = error("'%d' % 'x'");
+    assert!(err.contains("t.yml:3:5") && err.contains("%d format: a real number is required, not str"), "{err}");
+    assert!(error("'%s %s' % ('a',)").contains("not enough arguments"));
+    assert!(error("'%s' % ('a', 'b')").contains("not all arguments converted"));
+}
