@@ -292,6 +292,36 @@ impl Templar {
         })
     }
 
+    /// The items of a `with_<plugin>` loop: `terms` (already templated; a non-list is one
+    /// term, as Ansible's `listify_lookup_plugin_terms`) given to the lookup plugin, whose
+    /// results are the items. `subdir` is where `with_first_found` also looks (`files`,
+    /// `templates` or `vars`, from the task's action). An unknown plugin is an error.
+    pub fn loop_items(
+        &self,
+        plugin: &str,
+        terms: &Json,
+        subdir: &str,
+        origin: &str,
+        vars: &Vars,
+    ) -> Result<Vec<Json>, TemplateError> {
+        let terms = match terms {
+            Json::Array(items) => Json::Array(items.clone()),
+            Json::Null if plugin == "items" => Json::Array(Vec::new()),
+            other => Json::Array(vec![other.clone()]),
+        };
+        let mut vars = vars.clone();
+        vars.insert_literal("__etcdplay_loop_terms", terms);
+        vars.insert_literal(crate::lookup::SUBDIR_VAR, Json::from(subdir));
+        let source = format!(
+            "{{{{ query({}, *__etcdplay_loop_terms) }}}}",
+            serde_json::to_string(plugin).unwrap_or_default()
+        );
+        match self.render_str(&source, origin, &vars)? {
+            Json::Array(items) => Ok(items),
+            other => Ok(vec![other]),
+        }
+    }
+
     /// Evaluates a `when:` expression (bare Jinja, no braces) like ansible-core 2.19: the
     /// result must be a boolean unless broken conditionals are allowed. A condition written
     /// as `"{{ expr }}"` is first templated and its text used as the expression.

@@ -311,3 +311,139 @@ fn python_percent_formatting_in_expressions() {
     assert!(error("'%s %s' % ('a',)").contains("not enough arguments"));
     assert!(error("'%s' % ('a', 'b')").contains("not all arguments converted"));
 }
+
+/// Renders `{{ expr }}` with the probe playbook's variables.
+fn lk(expr: &str, v: &Vars, t: &Templar) -> Json {
+    t.render_str(&format!("{{{{ {expr} }}}}"), "test", v)
+        .unwrap_or_else(|e| panic!("{expr}: {e}"))
+}
+
+#[test]
+fn list_lookups_like_ansible() {
+    let t = templar();
+    let v = vars(json!({
+        "users": [
+            {"name": "alice", "authorized": ["k1", "k2"], "mysql": {"hosts": ["h1", "h2"]}},
+            {"name": "bob", "authorized": ["k3"], "mysql": {"hosts": []}}
+        ],
+        "other": 5, "pfx_var": 1,
+        "groups": {"all": ["a1", "b1", "b2"], "bs": ["b1", "b2"], "ungrouped": []}
+    }));
+    let cases = [
+        ("query('dict', {'a': 1, 'b': 2})", json!([{"key": "a", "value": 1}, {"key": "b", "value": 2}])),
+        ("query('nested', [1, 2], ['a', 'b'])", json!([[1, "a"], [1, "b"], [2, "a"], [2, "b"]])),
+        ("query('together', [1, 2, 3], ['a', 'b'])", json!([[1, "a"], [2, "b"], [3, null]])),
+        ("query('flattened', [1, [2, [3]]], 4)", json!([1, 2, 3, 4])),
+        ("query('sequence', 'start=1 end=5 stride=2')", json!(["1", "3", "5"])),
+        ("query('sequence', '4-8/2:host%02x')", json!(["host04", "host06", "host08"])),
+        ("query('sequence', 'count=3')", json!(["1", "2", "3"])),
+        ("query('sequence', 'start=5 end=1 stride=-2')", json!(["5", "3", "1"])),
+        ("query('sequence', '5')", json!(["1", "2", "3", "4", "5"])),
+        ("query('indexed_items', ['a', 'b'])", json!([[0, "a"], [1, "b"]])),
+        ("query('random_choice', 'only')", json!(["only"])),
+        ("query('items', [1, [2, [3]]], 4)", json!([1, [2, [3]], 4])),
+        ("query('list', [1, [2]], 4)", json!([[1, [2]], 4])),
+        ("lookup('vars', 'other')", json!(5)),
+        ("lookup('vars', 'nope', default='d')", json!("d")),
+        ("lookup('varnames', '^pfx')", json!("pfx_var")),
+        ("query('varnames', '^o', '^us')", json!(["other", "users"])),
+        ("query('inventory_hostnames', 'all')", json!(["a1", "b1", "b2"])),
+        ("query('inventory_hostnames', 'all:!bs')", json!(["a1"])),
+        ("query('inventory_hostnames', 'b*')", json!(["b1", "b2"])),
+        ("lookup('lines', 'printf \"a\\\\nb\\\\n\"')", json!("a,b")),
+        ("query('lines', 'printf \"a\\\\nb\\\\n\"')", json!(["a", "b"])),
+    ];
+    for (expr, expected) in cases {
+        assert_eq!(lk(expr, &v, &t), expected, "{expr}");
+    }
+    // Ansible: the element without the iterated key, paired with each sub-item.
+    assert_eq!(
+        lk("query('subelements', users, 'authorized')", &v, &t),
+        json!([
+            [{"name": "alice", "mysql": {"hosts": ["h1", "h2"]}}, "k1"],
+            [{"name": "alice", "mysql": {"hosts": ["h1", "h2"]}}, "k2"],
+            [{"name": "bob", "mysql": {"hosts": []}}, "k3"]
+        ])
+    );
+    assert_eq!(
+        lk("query('subelements', users, 'mysql.hosts')", &v, &t),
+        json!([
+            [{"name": "alice", "authorized": ["k1", "k2"], "mysql": {}}, "h1"],
+            [{"name": "alice", "authorized": ["k1", "k2"], "mysql": {}}, "h2"]
+        ])
+    );
+    for (expr, message) in [
+        ("query('sequence', 'start=0x0a end=0x0c')", "invalid value"),
+        ("query('sequence', 'start=1 end=10000000')", "more than 100000"),
+        ("query('sequence', 'end=1 stride=-1 start=3 format=%d%d')", "bad formatting"),
+        ("query('nosuch', 1)", "lookup plugin 'nosuch' not found"),
+        ("query('vars', 'nope')", "No variable named 'nope'"),
+        ("query('subelements', users, 'nokey')", "could not find 'nokey'"),
+    ] {
+        let err = t
+            .render_str(&format!("{{{{ {expr} }}}}"), "t.yml:4:9", &v)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(message) && err.contains("t.yml:4:9"), "{expr}: {err}");
+    }
+}
+
+#[test]
+fn file_lookups_like_ansible() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(base.join("files")).unwrap();
+    for (name, text) in [("a.txt", "A"), ("b.txt", "B"), ("c.conf", "C")] {
+        std::fs::write(base.join("files").join(name), text).unwrap();
+    }
+    std::fs::create_dir(base.join("files/sub.txt")).unwrap();
+    let t = Templar::new(vec![base.clone()]);
+    let v = vars(json!({}));
+    let f = |n: &str| json!(base.join("files").join(n).display().to_string());
+    // Ansible: files of files/ matching, no directories.
+    assert_eq!(lk("query('fileglob', '*.txt')", &v, &t), json!([f("a.txt"), f("b.txt")]));
+    assert_eq!(
+        lk("query('fileglob', '*.txt', '*.conf')", &v, &t),
+        json!([f("a.txt"), f("b.txt"), f("c.conf")])
+    );
+    // Ansible: a plain name is looked for next to the playbook (not in files/) by lookup();
+    // with `paths` it is found; skip=True gives [].
+    let err = t
+        .render_str("{{ lookup('first_found', ['nope.txt', 'b.txt']) }}", "t.yml:2:3", &v)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("No file was found when using first_found"), "{err}");
+    assert_eq!(
+        lk("lookup('first_found', {'files': ['x.txt', 'c.conf'], 'paths': ['files']})", &v, &t),
+        f("c.conf")
+    );
+    assert_eq!(lk("query('first_found', 'nope', skip=True)", &v, &t), json!([]));
+    // As a with_first_found of a copy task (subdir files), plain names are found in files/.
+    assert_eq!(
+        t.loop_items("first_found", &json!(["nope.txt", "b.txt", "a.txt"]), "files", "t", &v)
+            .unwrap(),
+        vec![f("b.txt")]
+    );
+    // Ansible (seed=abc, ascii_letters,digits, 12): "XJDT6w90X6w8", stored 0600; seed=42 with
+    // digits and /dev/null: "77410197"; default chars, 20 long, seed=x: "O9iX65WvW9::bS:gx:86".
+    let pw = base.join("creds/pw1");
+    let expr = format!("lookup('password', '{} length=12 chars=ascii_letters,digits seed=abc')", pw.display());
+    assert_eq!(lk(&expr, &v, &t), json!("XJDT6w90X6w8"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&pw).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(&pw).unwrap(), "XJDT6w90X6w8\n");
+    // A stored password is read back, whatever the seed.
+    let again = format!("lookup('password', '{} seed=other')", pw.display());
+    assert_eq!(lk(&again, &v, &t), json!("XJDT6w90X6w8"));
+    assert_eq!(lk("lookup('password', '/dev/null length=8 chars=digits seed=42')", &v, &t), json!("77410197"));
+    let pw2 = base.join("pw2");
+    assert_eq!(
+        lk(&format!("lookup('password', '{} seed=x')", pw2.display()), &v, &t),
+        json!("O9iX65WvW9::bS:gx:86")
+    );
+    let err = t
+        .render_str("{{ lookup('password', '/dev/null length=100000') }}", "t", &v)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("length must be"), "{err}");
+}

@@ -17,7 +17,7 @@ mod scalar;
 mod serialize;
 mod sets;
 
-pub(crate) use self::paths::{expand_user, real_path};
+pub(crate) use self::scalar::to_bool;
 pub(crate) use self::random::generator as random_generator;
 pub(crate) use self::regex::{compile_python_regex, runtime_error as regex_runtime_error};
 
