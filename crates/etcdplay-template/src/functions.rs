@@ -24,7 +24,11 @@ fn now(utc: Option<bool>, fmt: Option<String>, kwargs: Kwargs) -> Result<Value, 
     let utc = kwargs.get::<Option<bool>>("utc")?.or(utc).unwrap_or(false);
     let fmt = kwargs.get::<Option<String>>("fmt")?.or(fmt);
     kwargs.assert_all_used()?;
-    let zone = if utc { TimeZone::UTC } else { TimeZone::system() };
+    let zone = if utc {
+        TimeZone::UTC
+    } else {
+        TimeZone::system()
+    };
     let time = DateTime {
         zoned: Zoned::now().with_time_zone(zone),
     };
@@ -112,10 +116,16 @@ impl Object for DateTime {
         args: &[Value],
     ) -> Result<Value, Error> {
         match (method, args) {
-            ("strftime", [fmt]) => Ok(Value::from(self.strftime(fmt.as_str().unwrap_or_default())?)),
+            ("strftime", [fmt]) => Ok(Value::from(
+                self.strftime(fmt.as_str().unwrap_or_default())?,
+            )),
             ("isoformat", []) => Ok(Value::from(self.isoformat())),
-            ("timestamp", []) => Ok(Value::from(self.zoned.timestamp().as_millisecond() as f64 / 1000.0)),
-            ("weekday", []) => Ok(Value::from(i32::from(self.zoned.weekday().to_monday_zero_offset()))),
+            ("timestamp", []) => Ok(Value::from(
+                self.zoned.timestamp().as_millisecond() as f64 / 1000.0,
+            )),
+            ("weekday", []) => Ok(Value::from(i32::from(
+                self.zoned.weekday().to_monday_zero_offset(),
+            ))),
             _ => Err(Error::new(
                 ErrorKind::UnknownMethod,
                 format!("datetime has no method {method}"),

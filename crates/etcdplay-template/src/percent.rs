@@ -34,10 +34,7 @@ fn invalid(message: impl Into<String>) -> Error {
 /// True if `source` may hold a `%` operator (one outside `{%`/`%}` delimiters).
 fn may_have_operator(source: &str, syntax: &SyntaxConfig) -> bool {
     let _ = syntax;
-    source
-        .replace("{%", "")
-        .replace("%}", "")
-        .contains('%')
+    source.replace("{%", "").replace("%}", "").contains('%')
 }
 
 /// `source` with every `%` operator replaced by a call to the formatting function. A source
@@ -57,7 +54,10 @@ pub(crate) fn rewrite(source: &str, name: &str, syntax: &SyntaxConfig) -> Option
     let mut edits = Vec::new();
     for op in ops {
         // The operator is the first `%` token after the left operand (only `)` lie between).
-        let at = tokens.iter().copied().find(|t| *t >= op.left_end && *t < op.end)?;
+        let at = tokens
+            .iter()
+            .copied()
+            .find(|t| *t >= op.left_end && *t < op.end)?;
         edits.push((op, at));
     }
     Some(apply(source, &edits))
@@ -212,18 +212,27 @@ fn remainder(left: &Value, right: &Value) -> Result<Value, Error> {
         return Err(unsupported());
     }
     if left.is_integer() && right.is_integer() {
-        let (a, b) = (i128::try_from(left.clone())?, i128::try_from(right.clone())?);
+        let (a, b) = (
+            i128::try_from(left.clone())?,
+            i128::try_from(right.clone())?,
+        );
         if b == 0 {
             return Err(invalid("integer division or modulo by zero"));
         }
-        return Ok(Value::from(a.rem_euclid(b) + if b < 0 && a.rem_euclid(b) != 0 { b } else { 0 }));
+        return Ok(Value::from(
+            a.rem_euclid(b) + if b < 0 && a.rem_euclid(b) != 0 { b } else { 0 },
+        ));
     }
     let (a, b) = (f64::try_from(left.clone())?, f64::try_from(right.clone())?);
     if b == 0.0 {
         return Err(invalid("float modulo"));
     }
     let r = a % b;
-    Ok(Value::from(if r != 0.0 && (r < 0.0) != (b < 0.0) { r + b } else { r }))
+    Ok(Value::from(if r != 0.0 && (r < 0.0) != (b < 0.0) {
+        r + b
+    } else {
+        r
+    }))
 }
 
 /// The right operand of `%`.
@@ -328,13 +337,17 @@ pub(crate) fn format_percent(format: &str, args: &Args) -> Result<String, Error>
         let arg = take_arg(&spec)?;
         let text = convert(conv, &spec, &arg, start)?;
         if out.len() + text.len() > MAX_FORMATTED {
-            return Err(invalid(format!("formatted text longer than {MAX_FORMATTED} bytes")));
+            return Err(invalid(format!(
+                "formatted text longer than {MAX_FORMATTED} bytes"
+            )));
         }
         out.push_str(&text);
     }
     if let Args::Positional(items) = args {
         if next_arg < items.len() {
-            return Err(invalid("not all arguments converted during string formatting"));
+            return Err(invalid(
+                "not all arguments converted during string formatting",
+            ));
         }
     }
     let _ = used_mapping;
@@ -384,7 +397,11 @@ fn convert(conv: char, spec: &Spec, arg: &Value, index: usize) -> Result<String,
     let type_name = crate::filters::python_type_name(arg);
     let body = match conv {
         's' | 'r' | 'a' => {
-            let mut text = if conv == 's' { try_py_str(arg)? } else { try_py_repr(arg)? };
+            let mut text = if conv == 's' {
+                try_py_str(arg)?
+            } else {
+                try_py_repr(arg)?
+            };
             if let Some(p) = spec.precision {
                 text = text.chars().take(p).collect();
             }
@@ -476,7 +493,11 @@ fn as_int(arg: &Value, conv: char, allow_float: bool) -> Result<i128, Error> {
         }
         _ => Err(invalid(format!(
             "%{conv} format: {} is required, not {}",
-            if allow_float { "a real number" } else { "an integer" },
+            if allow_float {
+                "a real number"
+            } else {
+                "an integer"
+            },
             crate::filters::python_type_name(arg)
         ))),
     }
@@ -510,7 +531,11 @@ fn exponential(f: f64, precision: usize) -> String {
 fn general(f: f64, precision: usize, alternate: bool) -> String {
     let p = precision.max(1);
     if f == 0.0 {
-        return if alternate { format!("{:.*}", p - 1, 0.0) } else { "0".into() };
+        return if alternate {
+            format!("{:.*}", p - 1, 0.0)
+        } else {
+            "0".into()
+        };
     }
     let rounded = format!("{:.*e}", p - 1, f);
     let exp: i32 = rounded
@@ -575,35 +600,57 @@ mod tests {
     fn conversions_match_python() {
         // python3: '%5.2f|%-4d|%r|%%' % (3.14159, 7, 'q') == ' 3.14|7   |'q'|%'
         assert_eq!(
-            fmt("%5.2f|%-4d|%r|%%", vec![3.14159.into(), 7.into(), "q".into()]),
+            fmt(
+                "%5.2f|%-4d|%r|%%",
+                vec![3.14159.into(), 7.into(), "q".into()]
+            ),
             " 3.14|7   |'q'|%"
         );
         // '%x %X %o %e %g %c' % (255, 255, 8, 12345.678, 0.00001234, 65)
         assert_eq!(
             fmt(
                 "%x %X %o %e %g %c",
-                vec![255.into(), 255.into(), 8.into(), 12345.678.into(), 0.00001234.into(), 65.into()]
+                vec![
+                    255.into(),
+                    255.into(),
+                    8.into(),
+                    12345.678.into(),
+                    0.00001234.into(),
+                    65.into()
+                ]
             ),
             "ff FF 10 1.234568e+04 1.234e-05 A"
         );
         // '%+d % d %#x %#o' % (5, 5, 255, 8) == '+5  5 0xff 0o10'
         assert_eq!(
-            fmt("%+d % d %#x %#o", vec![5.into(), 5.into(), 255.into(), 8.into()]),
+            fmt(
+                "%+d % d %#x %#o",
+                vec![5.into(), 5.into(), 255.into(), 8.into()]
+            ),
             "+5  5 0xff 0o10"
         );
         // '%g %g %g %G' % (1e20, 123456789, 0.5, 1e-10) == '1e+20 1.23457e+08 0.5 1E-10'
         assert_eq!(
-            fmt("%g %g %g %G", vec![1e20.into(), 123456789.into(), 0.5.into(), 1e-10.into()]),
+            fmt(
+                "%g %g %g %G",
+                vec![1e20.into(), 123456789.into(), 0.5.into(), 1e-10.into()]
+            ),
             "1e+20 1.23457e+08 0.5 1E-10"
         );
         // '%.3s|%10s|%-10s|' % ('abcdef', 'r', 'l') == 'abc|         r|l         |'
         assert_eq!(
-            fmt("%.3s|%10s|%-10s|", vec!["abcdef".into(), "r".into(), "l".into()]),
+            fmt(
+                "%.3s|%10s|%-10s|",
+                vec!["abcdef".into(), "r".into(), "l".into()]
+            ),
             "abc|         r|l         |"
         );
         // '%05d|%-05d|%.3d|%*d' % (-42, 3, 7, 4, 1) == '-0042|3    |007|   1'
         assert_eq!(
-            fmt("%05d|%-05d|%.3d|%*d", vec![(-42).into(), 3.into(), 7.into(), 4.into(), 1.into()]),
+            fmt(
+                "%05d|%-05d|%.3d|%*d",
+                vec![(-42).into(), 3.into(), 7.into(), 4.into(), 1.into()]
+            ),
             "-0042|3    |007|   1"
         );
     }
@@ -611,12 +658,17 @@ mod tests {
     #[test]
     fn errors_match_python() {
         let err = |f: &str, args: Vec<Value>| {
-            format_percent(f, &Args::Positional(args)).unwrap_err().to_string()
+            format_percent(f, &Args::Positional(args))
+                .unwrap_err()
+                .to_string()
         };
         assert!(err("%s %s", vec![1.into()]).contains("not enough arguments"));
         assert!(err("%s", vec![1.into(), 2.into()]).contains("not all arguments converted"));
-        assert!(err("%d", vec!["x".into()]).contains("%d format: a real number is required, not str"));
-        assert!(err("%z", vec![1.into()]).contains("unsupported format character 'z' (0x7a) at index 1"));
+        assert!(
+            err("%d", vec!["x".into()]).contains("%d format: a real number is required, not str")
+        );
+        assert!(err("%z", vec![1.into()])
+            .contains("unsupported format character 'z' (0x7a) at index 1"));
         assert!(err("%999999999s", vec![1.into()]).contains("too big"));
     }
 }

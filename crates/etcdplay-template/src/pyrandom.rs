@@ -91,7 +91,12 @@ impl PyRandom {
     }
 
     /// `randrange(start, stop, step)`.
-    pub(crate) fn randrange(&mut self, start: i64, stop: i64, step: i64) -> Result<i64, RandomError> {
+    pub(crate) fn randrange(
+        &mut self,
+        start: i64,
+        stop: i64,
+        step: i64,
+    ) -> Result<i64, RandomError> {
         let empty = RandomError::EmptyRange { start, stop, step };
         let width = i128::from(stop) - i128::from(start);
         let step128 = i128::from(step);

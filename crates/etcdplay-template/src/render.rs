@@ -100,8 +100,7 @@ pub(crate) fn render_native(scope: &Arc<Scope>, source: &str, name: &str) -> Res
     });
     let env = &scope.session.templar.env;
     let mut prepared = strip_collection_prefixes(source).into_owned();
-    if let Some(rewritten) =
-        crate::percent::rewrite(&prepared, name, &scope.session.templar.syntax)
+    if let Some(rewritten) = crate::percent::rewrite(&prepared, name, &scope.session.templar.syntax)
     {
         prepared = rewritten;
     }

@@ -60,7 +60,14 @@ fn itertools_filters_like_ansible() {
     );
     assert_eq!(
         e("[1,2,3] | permutations | list"),
-        json!([[1, 2, 3], [1, 3, 2], [2, 1, 3], [2, 3, 1], [3, 1, 2], [3, 2, 1]])
+        json!([
+            [1, 2, 3],
+            [1, 3, 2],
+            [2, 1, 3],
+            [2, 3, 1],
+            [3, 1, 2],
+            [3, 2, 1]
+        ])
     );
     assert_eq!(
         e("[1,2,3] | permutations(2) | list"),
@@ -72,7 +79,9 @@ fn itertools_filters_like_ansible() {
     );
     // Bounded: 12! permutations would exhaust memory.
     assert!(error("range(12) | permutations | list").contains("more than 100000"));
-    assert!(error("range(30) | product(range(30), range(30), range(30)) | list").contains("more than"));
+    assert!(
+        error("range(30) | product(range(30), range(30), range(30)) | list").contains("more than")
+    );
 }
 
 #[test]
@@ -82,8 +91,14 @@ fn seeded_random_and_shuffle_equal_ansibles() {
     assert_eq!(e("100 | random(seed=42)"), json!(81));
     assert_eq!(e("100 | random(start=10, step=5, seed='x')"), json!(60));
     assert_eq!(e("['a','b','c','d'] | random(seed='abc')"), json!("d"));
-    assert_eq!(e("[1,2,3,4,5,6] | shuffle(seed='abc')"), json!([6, 1, 2, 3, 4, 5]));
-    assert_eq!(e("[1,2,3,4,5,6] | shuffle(seed=7)"), json!([5, 1, 6, 4, 2, 3]));
+    assert_eq!(
+        e("[1,2,3,4,5,6] | shuffle(seed='abc')"),
+        json!([6, 1, 2, 3, 4, 5])
+    );
+    assert_eq!(
+        e("[1,2,3,4,5,6] | shuffle(seed=7)"),
+        json!([5, 1, 6, 4, 2, 3])
+    );
     let unseeded = e("10 | random").as_i64().unwrap();
     assert!((0..10).contains(&unseeded));
     assert!(error("0 | random").contains("empty range"));
@@ -110,10 +125,15 @@ fn path_filters_like_python() {
 
 #[test]
 fn json_query_like_community_general() {
-    let v = vars(json!({"data": {"a": {"b": [1, 2]}, "items": [{"n": "x", "v": 1}, {"n": "y", "v": 2}]}}));
+    let v = vars(
+        json!({"data": {"a": {"b": [1, 2]}, "items": [{"n": "x", "v": 1}, {"n": "y", "v": 2}]}}),
+    );
     // Ansible: 2; ["y"]
     assert_eq!(eval("data | json_query('a.b[1]')", &v), json!(2));
-    assert_eq!(eval("data | json_query('items[?v > `1`].n')", &v), json!(["y"]));
+    assert_eq!(
+        eval("data | json_query('items[?v > `1`].n')", &v),
+        json!(["y"])
+    );
     assert!(error("{} | json_query('a[')").contains("JMESPath"));
 }
 
@@ -151,7 +171,10 @@ fn password_hash_like_passlib() {
 fn to_uuid_and_urlsplit_like_ansible() {
     // Ansible: "ae780c3a-a3ab-53c2-bfb4-098da300b3fe"; with the DNS namespace
     // "cfbff0d1-9375-5685-968c-48ce8b15ae17".
-    assert_eq!(text("'example.com' | to_uuid"), "ae780c3a-a3ab-53c2-bfb4-098da300b3fe");
+    assert_eq!(
+        text("'example.com' | to_uuid"),
+        "ae780c3a-a3ab-53c2-bfb4-098da300b3fe"
+    );
     assert_eq!(
         text("'example.com' | to_uuid(namespace='6ba7b810-9dad-11d1-80b4-00c04fd430c8')"),
         "cfbff0d1-9375-5685-968c-48ce8b15ae17"
@@ -163,17 +186,32 @@ fn to_uuid_and_urlsplit_like_ansible() {
                "password": "pw", "path": "/dir/index.html", "port": 9000, "query": "query=term",
                "scheme": "http", "username": "user"})
     );
-    assert_eq!(e(&format!("{url} | urlsplit('hostname')")), json!("www.acme.com"));
+    assert_eq!(
+        e(&format!("{url} | urlsplit('hostname')")),
+        json!("www.acme.com")
+    );
 }
 
 #[test]
 fn python_regular_expressions() {
     // Ansible: "c", "X", ["a", "b"], "Hello", ["a", "b"]
     assert_eq!(e("'abcabc' | regex_search('(?<=b)c')"), json!("c"));
-    assert_eq!(e("'abab' | regex_replace('(?P<x>ab)(?P=x)', 'X')"), json!("X"));
-    assert_eq!(e("'aa bb cd' | regex_findall('(\\\\w)\\\\1')"), json!(["a", "b"]));
-    assert_eq!(e("'Hello' | regex_search('hello', ignorecase=True)"), json!("Hello"));
-    assert_eq!(e("'a\\nb' | regex_findall('^\\\\w$', multiline=True)"), json!(["a", "b"]));
+    assert_eq!(
+        e("'abab' | regex_replace('(?P<x>ab)(?P=x)', 'X')"),
+        json!("X")
+    );
+    assert_eq!(
+        e("'aa bb cd' | regex_findall('(\\\\w)\\\\1')"),
+        json!(["a", "b"])
+    );
+    assert_eq!(
+        e("'Hello' | regex_search('hello', ignorecase=True)"),
+        json!("Hello")
+    );
+    assert_eq!(
+        e("'a\\nb' | regex_findall('^\\\\w$', multiline=True)"),
+        json!(["a", "b"])
+    );
     // Ansible: "True True True"
     assert_eq!(
         text("'ab12' is regex('(?<=b)1') ~ ' ' ~ ('abab' is regex('(ab)\\\\1')) ~ ' ' ~ ('Ab' is regex('^ab', ignorecase=True))"),
@@ -191,32 +229,62 @@ fn ip_filters_like_ansible_utils() {
         ("'x.y' | ipaddr", json!(false)),
         ("'192.168.1.5/24' | ipaddr('address')", json!("192.168.1.5")),
         ("'192.168.1.5/24' | ipaddr('network')", json!("192.168.1.0")),
-        ("'192.168.1.5/24' | ipaddr('netmask')", json!("255.255.255.0")),
+        (
+            "'192.168.1.5/24' | ipaddr('netmask')",
+            json!("255.255.255.0"),
+        ),
         ("'192.168.1.5/24' | ipaddr('prefix')", json!(24)),
         ("'192.168.1.5/24' | ipaddr('host')", json!("192.168.1.5/24")),
         ("'192.168.1.0/24' | ipaddr('host')", json!(null)),
-        ("'192.168.1.5/24' | ipaddr('host/prefix')", json!("192.168.1.5/24")),
+        (
+            "'192.168.1.5/24' | ipaddr('host/prefix')",
+            json!("192.168.1.5/24"),
+        ),
         ("'192.168.1.0/24' | ipaddr('host/prefix')", json!(false)),
-        ("'192.168.1.5/24' | ipaddr('network/prefix')", json!("192.168.1.0/24")),
-        ("'192.168.1.5/24' | ipaddr('broadcast')", json!("192.168.1.255")),
+        (
+            "'192.168.1.5/24' | ipaddr('network/prefix')",
+            json!("192.168.1.0/24"),
+        ),
+        (
+            "'192.168.1.5/24' | ipaddr('broadcast')",
+            json!("192.168.1.255"),
+        ),
         ("'192.168.1.5/24' | ipaddr('size')", json!(256)),
         ("'192.168.1.5/24' | ipaddr('public')", json!(null)),
-        ("'192.168.1.5/24' | ipaddr('private')", json!("192.168.1.5/24")),
+        (
+            "'192.168.1.5/24' | ipaddr('private')",
+            json!("192.168.1.5/24"),
+        ),
         ("'8.8.8.8' | ipaddr('public')", json!("8.8.8.8")),
         (
             "['192.168.1.5', 'junk', '::1', '10.0.0.0/8', 5] | ipaddr",
             json!(["192.168.1.5", "::1", "10.0.0.0/8", "0.0.0.5"]),
         ),
-        ("['192.168.1.5', 'junk', '::1', '10.0.0.0/8'] | ipv4", json!(["192.168.1.5", "10.0.0.0/8"])),
-        ("['192.168.1.5', 'junk', '::1', '10.0.0.0/8'] | ipv6", json!(["::1"])),
+        (
+            "['192.168.1.5', 'junk', '::1', '10.0.0.0/8'] | ipv4",
+            json!(["192.168.1.5", "10.0.0.0/8"]),
+        ),
+        (
+            "['192.168.1.5', 'junk', '::1', '10.0.0.0/8'] | ipv6",
+            json!(["::1"]),
+        ),
         ("'2001:db8::1/64' | ipaddr('network')", json!("2001:db8::")),
         ("'2001:db8::1/64' | ipv6('address')", json!("2001:db8::1")),
         ("'2001:db8::1/64' | ipv4", json!(false)),
-        ("'2001:db8::1' | ansible.utils.ipwrap", json!("[2001:db8::1]")),
-        ("['2001:db8::1', '1.2.3.4', 'host'] | ipwrap", json!(["[2001:db8::1]", "1.2.3.4", "host"])),
+        (
+            "'2001:db8::1' | ansible.utils.ipwrap",
+            json!("[2001:db8::1]"),
+        ),
+        (
+            "['2001:db8::1', '1.2.3.4', 'host'] | ipwrap",
+            json!(["[2001:db8::1]", "1.2.3.4", "host"]),
+        ),
         ("'192.168.1.5' | ipaddr('prefix')", json!(32)),
         ("'192.168.1.5' | ipaddr('address')", json!("192.168.1.5")),
-        ("'10.1.1.1/255.255.0.0' | ipaddr('network/prefix')", json!("10.1.0.0/16")),
+        (
+            "'10.1.1.1/255.255.0.0' | ipaddr('network/prefix')",
+            json!("10.1.0.0/16"),
+        ),
         ("'' | ipaddr", json!(false)),
         ("'192.168.1.5' is ansible.utils.ipv4", json!(true)),
         ("'192.168.1.5/24' is ipv4", json!(false)),
@@ -267,14 +335,19 @@ fn now_gives_a_datetime() {
 
 #[test]
 fn python_percent_formatting_in_expressions() {
-    let v = vars(json!({"n": 3, "names": ["a", "b"], "d": {"a": "k", "b": 42}, "fmt": "<%s>", "x": "y"}));
+    let v = vars(
+        json!({"n": 3, "names": ["a", "b"], "d": {"a": "k", "b": 42}, "fmt": "<%s>", "x": "y"}),
+    );
     // Ansible: "x", "3 items", "a-b", " 3.14|7   |'q'|%", "k=00042", "[1, 2]", "None",
     // "True and 1.5", 1 (7 % 3), 2 (-7 % 3)
     let cases = [
         ("'%s' % 'x'", json!("x")),
         ("'%d items' % n", json!("3 items")),
         ("'%s-%s' % ('a', 'b')", json!("a-b")),
-        ("'%5.2f|%-4d|%r|%%' % (3.14159, 7, 'q')", json!(" 3.14|7   |'q'|%")),
+        (
+            "'%5.2f|%-4d|%r|%%' % (3.14159, 7, 'q')",
+            json!(" 3.14|7   |'q'|%"),
+        ),
         ("'%(a)s=%(b)05d' % {'a': 'k', 'b': 42}", json!("k=00042")),
         ("'%(a)s=%(b)05d' % d", json!("k=00042")),
         ("'%s' % [1, 2]", json!("[1, 2]")),
@@ -297,17 +370,25 @@ fn python_percent_formatting_in_expressions() {
     // In statements and text around the expression, and in template files.
     let t = templar();
     assert_eq!(
-        t.render_string("{% set s = '%03d' % n %}[{{ s }}] 100%", "t", &v).unwrap(),
+        t.render_string("{% set s = '%03d' % n %}[{{ s }}] 100%", "t", &v)
+            .unwrap(),
         "[003] 100%"
     );
     assert_eq!(
-        t.render_string("{% for i in range(4) if i % 2 == 0 %}{{ '%d,' % i }}{% endfor %}", "t", &v)
-            .unwrap(),
+        t.render_string(
+            "{% for i in range(4) if i % 2 == 0 %}{{ '%d,' % i }}{% endfor %}",
+            "t",
+            &v
+        )
+        .unwrap(),
         "0,2,"
     );
     // Errors name the place like any other template error.
     let err = error("'%d' % 'x'");
-    assert!(err.contains("t.yml:3:5") && err.contains("%d format: a real number is required, not str"), "{err}");
+    assert!(
+        err.contains("t.yml:3:5") && err.contains("%d format: a real number is required, not str"),
+        "{err}"
+    );
     assert!(error("'%s %s' % ('a',)").contains("not enough arguments"));
     assert!(error("'%s' % ('a', 'b')").contains("not all arguments converted"));
 }
@@ -330,16 +411,37 @@ fn list_lookups_like_ansible() {
         "groups": {"all": ["a1", "b1", "b2"], "bs": ["b1", "b2"], "ungrouped": []}
     }));
     let cases = [
-        ("query('dict', {'a': 1, 'b': 2})", json!([{"key": "a", "value": 1}, {"key": "b", "value": 2}])),
-        ("query('nested', [1, 2], ['a', 'b'])", json!([[1, "a"], [1, "b"], [2, "a"], [2, "b"]])),
-        ("query('together', [1, 2, 3], ['a', 'b'])", json!([[1, "a"], [2, "b"], [3, null]])),
+        (
+            "query('dict', {'a': 1, 'b': 2})",
+            json!([{"key": "a", "value": 1}, {"key": "b", "value": 2}]),
+        ),
+        (
+            "query('nested', [1, 2], ['a', 'b'])",
+            json!([[1, "a"], [1, "b"], [2, "a"], [2, "b"]]),
+        ),
+        (
+            "query('together', [1, 2, 3], ['a', 'b'])",
+            json!([[1, "a"], [2, "b"], [3, null]]),
+        ),
         ("query('flattened', [1, [2, [3]]], 4)", json!([1, 2, 3, 4])),
-        ("query('sequence', 'start=1 end=5 stride=2')", json!(["1", "3", "5"])),
-        ("query('sequence', '4-8/2:host%02x')", json!(["host04", "host06", "host08"])),
+        (
+            "query('sequence', 'start=1 end=5 stride=2')",
+            json!(["1", "3", "5"]),
+        ),
+        (
+            "query('sequence', '4-8/2:host%02x')",
+            json!(["host04", "host06", "host08"]),
+        ),
         ("query('sequence', 'count=3')", json!(["1", "2", "3"])),
-        ("query('sequence', 'start=5 end=1 stride=-2')", json!(["5", "3", "1"])),
+        (
+            "query('sequence', 'start=5 end=1 stride=-2')",
+            json!(["5", "3", "1"]),
+        ),
         ("query('sequence', '5')", json!(["1", "2", "3", "4", "5"])),
-        ("query('indexed_items', ['a', 'b'])", json!([[0, "a"], [1, "b"]])),
+        (
+            "query('indexed_items', ['a', 'b'])",
+            json!([[0, "a"], [1, "b"]]),
+        ),
         ("query('random_choice', 'only')", json!(["only"])),
         ("query('items', [1, [2, [3]]], 4)", json!([1, [2, [3]], 4])),
         ("query('list', [1, [2]], 4)", json!([[1, [2]], 4])),
@@ -347,11 +449,17 @@ fn list_lookups_like_ansible() {
         ("lookup('vars', 'nope', default='d')", json!("d")),
         ("lookup('varnames', '^pfx')", json!("pfx_var")),
         ("query('varnames', '^o', '^us')", json!(["other", "users"])),
-        ("query('inventory_hostnames', 'all')", json!(["a1", "b1", "b2"])),
+        (
+            "query('inventory_hostnames', 'all')",
+            json!(["a1", "b1", "b2"]),
+        ),
         ("query('inventory_hostnames', 'all:!bs')", json!(["a1"])),
         ("query('inventory_hostnames', 'b*')", json!(["b1", "b2"])),
         ("lookup('lines', 'printf \"a\\\\nb\\\\n\"')", json!("a,b")),
-        ("query('lines', 'printf \"a\\\\nb\\\\n\"')", json!(["a", "b"])),
+        (
+            "query('lines', 'printf \"a\\\\nb\\\\n\"')",
+            json!(["a", "b"]),
+        ),
     ];
     for (expr, expected) in cases {
         assert_eq!(lk(expr, &v, &t), expected, "{expr}");
@@ -374,17 +482,29 @@ fn list_lookups_like_ansible() {
     );
     for (expr, message) in [
         ("query('sequence', 'start=0x0a end=0x0c')", "invalid value"),
-        ("query('sequence', 'start=1 end=10000000')", "more than 100000"),
-        ("query('sequence', 'end=1 stride=-1 start=3 format=%d%d')", "bad formatting"),
+        (
+            "query('sequence', 'start=1 end=10000000')",
+            "more than 100000",
+        ),
+        (
+            "query('sequence', 'end=1 stride=-1 start=3 format=%d%d')",
+            "bad formatting",
+        ),
         ("query('nosuch', 1)", "lookup plugin 'nosuch' not found"),
         ("query('vars', 'nope')", "No variable named 'nope'"),
-        ("query('subelements', users, 'nokey')", "could not find 'nokey'"),
+        (
+            "query('subelements', users, 'nokey')",
+            "could not find 'nokey'",
+        ),
     ] {
         let err = t
             .render_str(&format!("{{{{ {expr} }}}}"), "t.yml:4:9", &v)
             .unwrap_err()
             .to_string();
-        assert!(err.contains(message) && err.contains("t.yml:4:9"), "{expr}: {err}");
+        assert!(
+            err.contains(message) && err.contains("t.yml:4:9"),
+            "{expr}: {err}"
+        );
     }
 }
 
@@ -401,7 +521,10 @@ fn file_lookups_like_ansible() {
     let v = vars(json!({}));
     let f = |n: &str| json!(base.join("files").join(n).display().to_string());
     // Ansible: files of files/ matching, no directories.
-    assert_eq!(lk("query('fileglob', '*.txt')", &v, &t), json!([f("a.txt"), f("b.txt")]));
+    assert_eq!(
+        lk("query('fileglob', '*.txt')", &v, &t),
+        json!([f("a.txt"), f("b.txt")])
+    );
     assert_eq!(
         lk("query('fileglob', '*.txt', '*.conf')", &v, &t),
         json!([f("a.txt"), f("b.txt"), f("c.conf")])
@@ -409,40 +532,81 @@ fn file_lookups_like_ansible() {
     // Ansible: a plain name is looked for next to the playbook (not in files/) by lookup();
     // with `paths` it is found; skip=True gives [].
     let err = t
-        .render_str("{{ lookup('first_found', ['nope.txt', 'b.txt']) }}", "t.yml:2:3", &v)
+        .render_str(
+            "{{ lookup('first_found', ['nope.txt', 'b.txt']) }}",
+            "t.yml:2:3",
+            &v,
+        )
         .unwrap_err()
         .to_string();
-    assert!(err.contains("No file was found when using first_found"), "{err}");
+    assert!(
+        err.contains("No file was found when using first_found"),
+        "{err}"
+    );
     assert_eq!(
-        lk("lookup('first_found', {'files': ['x.txt', 'c.conf'], 'paths': ['files']})", &v, &t),
+        lk(
+            "lookup('first_found', {'files': ['x.txt', 'c.conf'], 'paths': ['files']})",
+            &v,
+            &t
+        ),
         f("c.conf")
     );
-    assert_eq!(lk("query('first_found', 'nope', skip=True)", &v, &t), json!([]));
+    assert_eq!(
+        lk("query('first_found', 'nope', skip=True)", &v, &t),
+        json!([])
+    );
     // As a with_first_found of a copy task (subdir files), plain names are found in files/.
     assert_eq!(
-        t.loop_items("first_found", &json!(["nope.txt", "b.txt", "a.txt"]), "files", "t", &v)
-            .unwrap(),
+        t.loop_items(
+            "first_found",
+            &json!(["nope.txt", "b.txt", "a.txt"]),
+            "files",
+            "t",
+            &v
+        )
+        .unwrap(),
         vec![f("b.txt")]
     );
     // Ansible (seed=abc, ascii_letters,digits, 12): "XJDT6w90X6w8", stored 0600; seed=42 with
     // digits and /dev/null: "77410197"; default chars, 20 long, seed=x: "O9iX65WvW9::bS:gx:86".
     let pw = base.join("creds/pw1");
-    let expr = format!("lookup('password', '{} length=12 chars=ascii_letters,digits seed=abc')", pw.display());
+    let expr = format!(
+        "lookup('password', '{} length=12 chars=ascii_letters,digits seed=abc')",
+        pw.display()
+    );
     assert_eq!(lk(&expr, &v, &t), json!("XJDT6w90X6w8"));
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&pw).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&pw).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     assert_eq!(std::fs::read_to_string(&pw).unwrap(), "XJDT6w90X6w8\n");
     // A stored password is read back, whatever the seed.
     let again = format!("lookup('password', '{} seed=other')", pw.display());
     assert_eq!(lk(&again, &v, &t), json!("XJDT6w90X6w8"));
-    assert_eq!(lk("lookup('password', '/dev/null length=8 chars=digits seed=42')", &v, &t), json!("77410197"));
+    assert_eq!(
+        lk(
+            "lookup('password', '/dev/null length=8 chars=digits seed=42')",
+            &v,
+            &t
+        ),
+        json!("77410197")
+    );
     let pw2 = base.join("pw2");
     assert_eq!(
-        lk(&format!("lookup('password', '{} seed=x')", pw2.display()), &v, &t),
+        lk(
+            &format!("lookup('password', '{} seed=x')", pw2.display()),
+            &v,
+            &t
+        ),
         json!("O9iX65WvW9::bS:gx:86")
     );
     let err = t
-        .render_str("{{ lookup('password', '/dev/null length=100000') }}", "t", &v)
+        .render_str(
+            "{{ lookup('password', '/dev/null length=100000') }}",
+            "t",
+            &v,
+        )
         .unwrap_err()
         .to_string();
     assert!(err.contains("length must be"), "{err}");

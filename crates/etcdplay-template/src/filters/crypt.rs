@@ -36,9 +36,8 @@ fn to_uuid(value: Value, namespace: Option<String>, kwargs: Kwargs) -> Result<St
         None => namespace.unwrap_or_else(|| ANSIBLE_NAMESPACE.into()),
     };
     kwargs.assert_all_used()?;
-    let ns = uuid::Uuid::parse_str(&namespace).map_err(|e| {
-        invalid(format!("Invalid value '{namespace}' for 'namespace': {e}"))
-    })?;
+    let ns = uuid::Uuid::parse_str(&namespace)
+        .map_err(|e| invalid(format!("Invalid value '{namespace}' for 'namespace': {e}")))?;
     let name = try_py_str(&value)?;
     Ok(uuid::Uuid::new_v5(&ns, name.as_bytes()).to_string())
 }
@@ -90,7 +89,10 @@ fn password_hash(
         .get::<Option<String>>("hashtype")?
         .or(hashtype)
         .unwrap_or_else(|| "sha512".into());
-    let salt = kwargs.get::<Option<Value>>("salt")?.or(salt).filter(|s| !s.is_none());
+    let salt = kwargs
+        .get::<Option<Value>>("salt")?
+        .or(salt)
+        .filter(|s| !s.is_none());
     let salt_size = kwargs.get::<Option<usize>>("salt_size")?.unwrap_or(16);
     let rounds: Option<u32> = kwargs.get("rounds")?;
     let _ident: Option<String> = kwargs.get("ident")?;
@@ -98,7 +100,9 @@ fn password_hash(
     let scheme = Scheme::from_name(&hashtype)?;
     let password = try_py_str(&value)?;
     if password.len() > MAX_PASSWORD {
-        return Err(invalid(format!("password_hash: password longer than {MAX_PASSWORD} bytes")));
+        return Err(invalid(format!(
+            "password_hash: password longer than {MAX_PASSWORD} bytes"
+        )));
     }
     let salt = match salt {
         Some(salt) => try_py_str(&salt)?,
@@ -132,8 +136,8 @@ fn check_salt(salt: &str) -> Result<(), Error> {
 
 /// A salt of `len` characters of the crypt alphabet from the operating system's randomness.
 pub(crate) fn random_salt(len: usize) -> Result<String, Error> {
-    let mut rng = crate::pyrandom::PyRandom::from_os()
-        .map_err(|e| invalid(format!("password_hash: {e}")))?;
+    let mut rng =
+        crate::pyrandom::PyRandom::from_os().map_err(|e| invalid(format!("password_hash: {e}")))?;
     let mut out = String::with_capacity(len);
     for _ in 0..len {
         let index = rng
@@ -148,8 +152,14 @@ pub(crate) fn random_salt(len: usize) -> Result<String, Error> {
 fn crypt(scheme: Scheme, password: &[u8], salt: &str, rounds: u32) -> String {
     let params = sha_crypt::Params::new(rounds).unwrap_or_default();
     let encoded = match scheme {
-        Scheme::Sha256 => encode(&sha_crypt::sha256_crypt(password, salt.as_bytes(), params), 10),
-        Scheme::Sha512 => encode(&sha_crypt::sha512_crypt(password, salt.as_bytes(), params), 21),
+        Scheme::Sha256 => encode(
+            &sha_crypt::sha256_crypt(password, salt.as_bytes(), params),
+            10,
+        ),
+        Scheme::Sha512 => encode(
+            &sha_crypt::sha512_crypt(password, salt.as_bytes(), params),
+            21,
+        ),
     };
     let rounds_field = if rounds == IMPLICIT_ROUNDS {
         String::new()
@@ -166,7 +176,9 @@ fn encode(digest: &[u8], n: usize) -> String {
     let mut out = String::new();
     let mut push = |word: u32, digits: usize| {
         for i in 0..digits {
-            out.push(char::from(CRYPT_ALPHABET[((word >> (6 * i)) & 0x3f) as usize]));
+            out.push(char::from(
+                CRYPT_ALPHABET[((word >> (6 * i)) & 0x3f) as usize],
+            ));
         }
     };
     for k in 0..n {
@@ -178,11 +190,17 @@ fn encode(digest: &[u8], n: usize) -> String {
             1 => (b, c, a),
             _ => (c, a, b),
         };
-        push((u32::from(b2) << 16) | (u32::from(b1) << 8) | u32::from(b0), 4);
+        push(
+            (u32::from(b2) << 16) | (u32::from(b1) << 8) | u32::from(b0),
+            4,
+        );
     }
     match digest.len() - 3 * n {
         1 => push(u32::from(digest[3 * n]), 2),
-        _ => push((u32::from(digest[3 * n + 1]) << 8) | u32::from(digest[3 * n]), 3),
+        _ => push(
+            (u32::from(digest[3 * n + 1]) << 8) | u32::from(digest[3 * n]),
+            3,
+        ),
     }
     out
 }

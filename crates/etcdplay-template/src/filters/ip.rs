@@ -172,9 +172,28 @@ fn filter(value: Value, query: Option<String>, version: Option<u8>) -> Result<Va
 
 /// The queries [`answer`] knows.
 const KNOWN_QUERIES: &[&str] = &[
-    "", "address", "ip", "host", "host/prefix", "address/prefix", "network", "network_id",
-    "network/prefix", "subnet", "cidr", "netmask", "prefix", "broadcast", "size", "public",
-    "private", "type", "version", "bool", "wrap", "net",
+    "",
+    "address",
+    "ip",
+    "host",
+    "host/prefix",
+    "address/prefix",
+    "network",
+    "network_id",
+    "network/prefix",
+    "subnet",
+    "cidr",
+    "netmask",
+    "prefix",
+    "broadcast",
+    "size",
+    "public",
+    "private",
+    "type",
+    "version",
+    "bool",
+    "wrap",
+    "net",
 ];
 
 fn text(s: String) -> Result<Value, Error> {
@@ -233,9 +252,24 @@ fn answer(v: &Parsed, query: &str, value: Value) -> Result<Value, Error> {
             }
         }
         "size" => Ok(Value::from(v.size())),
-        "public" => Ok(if v.is_global() { value } else { Value::from(()) }),
-        "private" => Ok(if v.is_global() { Value::from(()) } else { value }),
-        "type" => text(if v.size() > 1 && is_network_address { "network" } else { "address" }.into()),
+        "public" => Ok(if v.is_global() {
+            value
+        } else {
+            Value::from(())
+        }),
+        "private" => Ok(if v.is_global() {
+            Value::from(())
+        } else {
+            value
+        }),
+        "type" => text(
+            if v.size() > 1 && is_network_address {
+                "network"
+            } else {
+                "address"
+            }
+            .into(),
+        ),
         "version" => Ok(Value::from(v.version())),
         "bool" => Ok(Value::from(true)),
         "wrap" => match (v.version(), v.written) {

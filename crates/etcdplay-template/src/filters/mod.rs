@@ -17,9 +17,9 @@ mod scalar;
 mod serialize;
 mod sets;
 
-pub(crate) use self::scalar::to_bool;
 pub(crate) use self::random::generator as random_generator;
 pub(crate) use self::regex::{compile_python_regex, runtime_error as regex_runtime_error};
+pub(crate) use self::scalar::to_bool;
 
 /// Adds every Ansible filter to `env`.
 pub(crate) fn register(env: &mut Environment<'static>) {

@@ -39,7 +39,9 @@ fn home_of(user: &str) -> Option<String> {
         } else {
             fields.first() == Some(&user)
         };
-        matches.then(|| fields.get(5).map(|h| h.to_string())).flatten()
+        matches
+            .then(|| fields.get(5).map(|h| h.to_string()))
+            .flatten()
     })
 }
 
@@ -55,7 +57,11 @@ pub(crate) fn expand_user(path: &str) -> String {
     };
     match home_of(user) {
         Some(home) => {
-            let home = if home.len() > 1 { home.trim_end_matches('/') } else { &home };
+            let home = if home.len() > 1 {
+                home.trim_end_matches('/')
+            } else {
+                &home
+            };
             let joined = format!("{home}{tail}");
             if joined.is_empty() {
                 "/".into()

@@ -25,7 +25,9 @@ fn invalid(message: impl Into<String>) -> Error {
 fn json_query(value: Value, expr: String) -> Result<Value, Error> {
     ensure_defined(&value)?;
     if expr.len() > MAX_QUERY_LEN {
-        return Err(invalid(format!("json_query: expression longer than {MAX_QUERY_LEN} bytes")));
+        return Err(invalid(format!(
+            "json_query: expression longer than {MAX_QUERY_LEN} bytes"
+        )));
     }
     let data = to_json_value(&value)?;
     let compiled = jmespath::compile(&expr)
@@ -33,9 +35,10 @@ fn json_query(value: Value, expr: String) -> Result<Value, Error> {
     let result = compiled
         .search(data)
         .map_err(|e| invalid(format!("JMESPathError in json_query filter plugin:\n{e}")))?;
-    let json = serde_json::to_value(&*result)
-        .map_err(|e| invalid(format!("json_query: {e}")))?;
-    Ok(crate::pyjson::from_json_value(&integral_floats_as_ints(json)))
+    let json = serde_json::to_value(&*result).map_err(|e| invalid(format!("json_query: {e}")))?;
+    Ok(crate::pyjson::from_json_value(&integral_floats_as_ints(
+        json,
+    )))
 }
 
 /// JMESPath numbers come back as floats; Python keeps `2` an int.
@@ -72,7 +75,10 @@ pub(crate) fn split_url(url: &str) -> UrlParts {
     let mut parts = UrlParts::default();
     let mut rest = url;
     if let Some((scheme, after)) = url.split_once(':') {
-        let valid = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        let valid = scheme
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
             && scheme
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
@@ -133,7 +139,11 @@ fn netloc_parts(netloc: &str) -> Result<(Value, Value, Value, Value), Error> {
         None => none(),
         Some(p) => match p.parse::<u16>() {
             Ok(n) if p.bytes().all(|b| b.is_ascii_digit()) => Value::from(n),
-            _ => return Err(invalid(format!("Port could not be cast to integer value as {p:?}"))),
+            _ => {
+                return Err(invalid(format!(
+                    "Port could not be cast to integer value as {p:?}"
+                )))
+            }
         },
     };
     Ok((username, password, hostname, port))

@@ -69,7 +69,9 @@ fn random(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
         return Err(invalid("random can only be used on sequences and integers"));
     }
     if start.unwrap_or(0) != 0 || step.unwrap_or(0) != 0 {
-        return Err(invalid("start and step can only be used with integer values"));
+        return Err(invalid(
+            "start and step can only be used with integer values",
+        ));
     }
     let items: Vec<Value> = match value.kind() {
         ValueKind::String => value

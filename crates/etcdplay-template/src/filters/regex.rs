@@ -28,7 +28,9 @@ const BACKTRACK_LIMIT: usize = 1_000_000;
 /// Python's `re.escape`: every character other than ASCII letters, digits and `_` is escaped.
 fn regex_escape(value: Value, kwargs: Kwargs) -> Result<String, Error> {
     ensure_defined(&value)?;
-    let re_type = kwargs.get::<Option<String>>("re_type")?.unwrap_or_else(|| "python".into());
+    let re_type = kwargs
+        .get::<Option<String>>("re_type")?
+        .unwrap_or_else(|| "python".into());
     kwargs.assert_all_used()?;
     let text = try_py_str(&value)?;
     let mut out = String::with_capacity(text.len() * 2);

@@ -19,9 +19,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
     });
     env.add_filter("intersect", |a: Value, b: Value| {
         let (a, b) = (items(&a)?, items(&b)?);
-        Ok::<_, Error>(Value::from(unique(
-            a.into_iter().filter(|x| b.contains(x)),
-        )))
+        Ok::<_, Error>(Value::from(unique(a.into_iter().filter(|x| b.contains(x)))))
     });
     env.add_filter("difference", |a: Value, b: Value| {
         let (a, b) = (items(&a)?, items(&b)?);
@@ -33,7 +31,9 @@ pub(super) fn register(env: &mut Environment<'static>) {
         let (a, b) = (items(&a)?, items(&b)?);
         let only_a = a.iter().filter(|x| !b.contains(x)).cloned();
         let only_b = b.iter().filter(|x| !a.contains(x)).cloned();
-        Ok::<_, Error>(Value::from(unique(only_a.chain(only_b).collect::<Vec<_>>())))
+        Ok::<_, Error>(Value::from(unique(
+            only_a.chain(only_b).collect::<Vec<_>>(),
+        )))
     });
     env.add_filter("product", product);
     env.add_filter("permutations", permutations);
@@ -95,7 +95,9 @@ fn product(value: Value, others: Rest<Value>, kwargs: Kwargs) -> Result<Value, E
             })
             .collect();
     }
-    Ok(Value::from(out.into_iter().map(Value::from).collect::<Vec<_>>()))
+    Ok(Value::from(
+        out.into_iter().map(Value::from).collect::<Vec<_>>(),
+    ))
 }
 
 /// n! / (n-r)!, saturating.

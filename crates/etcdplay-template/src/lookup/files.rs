@@ -38,10 +38,16 @@ pub(super) fn run(
 /// `paths` × `files` candidates of one term (strings split on `,;`, paths on `,:;`).
 fn candidates(term: &Value, paths: &[String], out: &mut Vec<String>) -> Result<(), Error> {
     let split = |text: &str, seps: &[char]| -> Vec<String> {
-        text.split(seps).filter(|s| !s.is_empty()).map(str::to_string).collect()
+        text.split(seps)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
     };
     let (files, paths): (Vec<String>, Vec<String>) = match term.kind() {
-        ValueKind::String => (split(term.as_str().unwrap_or_default(), &[',', ';']), paths.to_vec()),
+        ValueKind::String => (
+            split(term.as_str().unwrap_or_default(), &[',', ';']),
+            paths.to_vec(),
+        ),
         ValueKind::Seq | ValueKind::Iterable => {
             for item in term.try_iter()? {
                 candidates(&item, paths, out)?;
@@ -63,7 +69,10 @@ fn candidates(term: &Value, paths: &[String], out: &mut Vec<String>) -> Result<(
                     }
                 })
             };
-            (list("files", &[',', ';'])?, list("paths", &[',', ':', ';'])?)
+            (
+                list("files", &[',', ';'])?,
+                list("paths", &[',', ':', ';'])?,
+            )
         }
         _ => {
             return Err(fail(format!(
@@ -96,7 +105,10 @@ fn first_found(
     let skip = kwargs.get::<Option<bool>>("skip")?.unwrap_or(false);
     let paths: Vec<String> = match kwargs.get::<Option<Value>>("paths")? {
         Some(v) if v.kind() == ValueKind::String => vec![try_py_str(&v)?],
-        Some(v) => v.try_iter()?.map(|p| try_py_str(&p)).collect::<Result<_, _>>()?,
+        Some(v) => v
+            .try_iter()?
+            .map(|p| try_py_str(&p))
+            .collect::<Result<_, _>>()?,
         None => Vec::new(),
     };
     let files: Option<Value> = kwargs.get("files")?;
@@ -170,23 +182,34 @@ fn fileglob(search: &[PathBuf], terms: &[String]) -> Result<Vec<Value>, Error> {
     let mut out = Vec::new();
     for term in terms {
         let path = Path::new(term);
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let dirs: Vec<PathBuf> = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
             Some(parent) if parent.is_absolute() => vec![parent.to_path_buf()],
             Some(parent) => locate(search, Some("files"), &parent.display().to_string())
                 .into_iter()
                 .collect(),
-            None => search.iter().flat_map(|d| [d.join("files"), d.clone()]).collect(),
+            None => search
+                .iter()
+                .flat_map(|d| [d.join("files"), d.clone()])
+                .collect(),
         };
         for dir in dirs {
-            let pattern = format!("{}/{name}", glob::Pattern::escape(&dir.display().to_string()));
+            let pattern = format!(
+                "{}/{name}",
+                glob::Pattern::escape(&dir.display().to_string())
+            );
             let entries = glob::glob(&pattern).map_err(|e| fail(format!("fileglob: {e}")))?;
             let mut found: Vec<String> = Vec::new();
             for entry in entries.flatten() {
                 if entry.is_file() {
                     found.push(entry.display().to_string());
                     if found.len() > MAX_GLOB_RESULTS {
-                        return Err(fail(format!("fileglob: more than {MAX_GLOB_RESULTS} files match {term}")));
+                        return Err(fail(format!(
+                            "fileglob: more than {MAX_GLOB_RESULTS} files match {term}"
+                        )));
                     }
                 }
             }
@@ -218,7 +241,9 @@ fn lines(terms: &[String]) -> Result<Vec<Value>, Error> {
             )));
         }
         if output.stdout.len() > MAX_TEXT_FILE as usize {
-            return Err(fail(format!("lookup_plugin.lines({term}): output too large")));
+            return Err(fail(format!(
+                "lookup_plugin.lines({term}): output too large"
+            )));
         }
         let text = String::from_utf8_lossy(&output.stdout);
         out.extend(text.lines().map(Value::from));
@@ -252,7 +277,9 @@ fn password(search: &[PathBuf], terms: &[String], kwargs: &Kwargs) -> Result<Vec
     let mut out = Vec::new();
     for term in terms {
         let mut parts = term.split_whitespace();
-        let path = parts.next().ok_or_else(|| fail("password lookup needs a path".into()))?;
+        let path = parts
+            .next()
+            .ok_or_else(|| fail("password lookup needs a path".into()))?;
         let mut length = kwargs.get::<Option<usize>>("length")?.unwrap_or(20);
         let mut chars_spec = kwargs.get::<Option<String>>("chars")?;
         let mut seed = kwargs.get::<Option<Value>>("seed")?;
@@ -262,18 +289,28 @@ fn password(search: &[PathBuf], terms: &[String], kwargs: &Kwargs) -> Result<Vec
                 .ok_or_else(|| fail(format!("password lookup: invalid parameter '{part}'")))?;
             match k {
                 "length" => {
-                    length = v.parse().map_err(|_| fail(format!("password lookup: bad length '{v}'")))?
+                    length = v
+                        .parse()
+                        .map_err(|_| fail(format!("password lookup: bad length '{v}'")))?
                 }
                 "chars" => chars_spec = Some(v.to_string()),
                 "seed" => seed = Some(Value::from(v)),
                 "encrypt" | "ident" => {
-                    return Err(fail(format!("password lookup: '{k}' is not supported by etcdplay")))
+                    return Err(fail(format!(
+                        "password lookup: '{k}' is not supported by etcdplay"
+                    )))
                 }
-                other => return Err(fail(format!("Unrecognized value(s) for password lookup: {other}"))),
+                other => {
+                    return Err(fail(format!(
+                        "Unrecognized value(s) for password lookup: {other}"
+                    )))
+                }
             }
         }
         if length == 0 || length > MAX_PASSWORD_LENGTH {
-            return Err(fail(format!("password lookup: length must be 1 to {MAX_PASSWORD_LENGTH}")));
+            return Err(fail(format!(
+                "password lookup: length must be 1 to {MAX_PASSWORD_LENGTH}"
+            )));
         }
         let chars: Vec<char> = match &chars_spec {
             Some(spec) => {
@@ -281,10 +318,26 @@ fn password(search: &[PathBuf], terms: &[String], kwargs: &Kwargs) -> Result<Vec
                 if spec.contains(",,") {
                     names.push(",".into());
                 }
-                names.extend(spec.replace(",,", ",").split(',').filter(|s| !s.is_empty()).map(str::to_string));
-                names.iter().map(|n| char_class(n)).collect::<String>().chars().collect()
+                names.extend(
+                    spec.replace(",,", ",")
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                );
+                names
+                    .iter()
+                    .map(|n| char_class(n))
+                    .collect::<String>()
+                    .chars()
+                    .collect()
             }
-            None => format!("{}{}.,:-_", char_class("ascii_letters"), char_class("digits")).chars().collect(),
+            None => format!(
+                "{}{}.,:-_",
+                char_class("ascii_letters"),
+                char_class("digits")
+            )
+            .chars()
+            .collect(),
         };
         let file = if Path::new(path).is_absolute() {
             PathBuf::from(path)
@@ -292,8 +345,13 @@ fn password(search: &[PathBuf], terms: &[String], kwargs: &Kwargs) -> Result<Vec
             search.first().cloned().unwrap_or_default().join(path)
         };
         if file.is_file() {
-            let stored = read_text_file(&file, MAX_TEXT_FILE)
-                .map_err(|e| fail(format!("password lookup: {}: {}", file.display(), e.problem)))?;
+            let stored = read_text_file(&file, MAX_TEXT_FILE).map_err(|e| {
+                fail(format!(
+                    "password lookup: {}: {}",
+                    file.display(),
+                    e.problem
+                ))
+            })?;
             let first = stored.lines().next().unwrap_or_default();
             let plain = first.split(" salt=").next().unwrap_or_default();
             out.push(Value::from(plain));
@@ -302,7 +360,9 @@ fn password(search: &[PathBuf], terms: &[String], kwargs: &Kwargs) -> Result<Vec
         let mut rng = crate::filters::random_generator(seed.as_ref())?;
         let mut generated = String::with_capacity(length);
         for _ in 0..length {
-            let i = rng.choice_index(chars.len()).map_err(|e| fail(e.to_string()))?;
+            let i = rng
+                .choice_index(chars.len())
+                .map_err(|e| fail(e.to_string()))?;
             generated.push(chars[i]);
         }
         if file != Path::new("/dev/null") {
@@ -315,8 +375,16 @@ fn password(search: &[PathBuf], terms: &[String], kwargs: &Kwargs) -> Result<Vec
 
 /// Writes a new password file with mode 0600 (its directory created 0700 if missing).
 fn store_password(file: &Path, password: &str) -> Result<(), Error> {
-    let failed = |e: std::io::Error| fail(format!("password lookup: cannot write {}: {e}", file.display()));
-    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+    let failed = |e: std::io::Error| {
+        fail(format!(
+            "password lookup: cannot write {}: {e}",
+            file.display()
+        ))
+    };
+    if let Some(dir) = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -329,5 +397,6 @@ fn store_password(file: &Path, password: &str) -> Result<(), Error> {
         .mode(0o600)
         .open(file)
         .map_err(failed)?;
-    f.write_all(format!("{password}\n").as_bytes()).map_err(failed)
+    f.write_all(format!("{password}\n").as_bytes())
+        .map_err(failed)
 }

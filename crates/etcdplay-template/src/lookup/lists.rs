@@ -14,7 +14,11 @@ use crate::pyrepr::try_py_str;
 pub(crate) const MAX_ITEMS: usize = 100_000;
 
 /// Runs `plugin` if it is one of this module's; `None` otherwise.
-pub(super) fn run(plugin: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Option<Vec<Value>>, Error> {
+pub(super) fn run(
+    plugin: &str,
+    terms: &[Value],
+    kwargs: &Kwargs,
+) -> Result<Option<Vec<Value>>, Error> {
     let out = match plugin {
         "items" => flatten(terms, 1),
         "list" => terms.to_vec(),
@@ -33,7 +37,9 @@ pub(super) fn run(plugin: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Opti
         _ => return Ok(None),
     };
     if out.len() > MAX_ITEMS {
-        return Err(fail(format!("lookup '{plugin}' produced more than {MAX_ITEMS} items")));
+        return Err(fail(format!(
+            "lookup '{plugin}' produced more than {MAX_ITEMS} items"
+        )));
     }
     Ok(Some(out))
 }
@@ -85,14 +91,26 @@ fn dict(terms: &[Value]) -> Result<Vec<Value>, Error> {
 fn nested(terms: &[Value], flatten_items: bool) -> Result<Vec<Value>, Error> {
     let lists: Vec<Vec<Value>> = terms
         .iter()
-        .map(|t| if is_list(t) { items_of(t) } else { vec![t.clone()] })
+        .map(|t| {
+            if is_list(t) {
+                items_of(t)
+            } else {
+                vec![t.clone()]
+            }
+        })
         .collect();
     if lists.is_empty() {
-        return Err(fail("with_nested requires at least one element in the nested list".into()));
+        return Err(fail(
+            "with_nested requires at least one element in the nested list".into(),
+        ));
     }
-    let total = lists.iter().fold(1usize, |acc, l| acc.saturating_mul(l.len()));
+    let total = lists
+        .iter()
+        .fold(1usize, |acc, l| acc.saturating_mul(l.len()));
     if total > MAX_ITEMS {
-        return Err(fail(format!("lookup 'nested' would produce more than {MAX_ITEMS} items")));
+        return Err(fail(format!(
+            "lookup 'nested' would produce more than {MAX_ITEMS} items"
+        )));
     }
     let mut out: Vec<Vec<Value>> = vec![Vec::new()];
     for list in &lists {
@@ -117,7 +135,9 @@ fn nested(terms: &[Value], flatten_items: bool) -> Result<Vec<Value>, Error> {
 /// `together`: the lists zipped, shorter ones padded with `None`.
 fn together(terms: &[Value]) -> Result<Vec<Value>, Error> {
     if terms.is_empty() {
-        return Err(fail("with_together requires at least one element in each list".into()));
+        return Err(fail(
+            "with_together requires at least one element in each list".into(),
+        ));
     }
     let lists: Vec<Vec<Value>> = terms.iter().map(items_of).collect();
     let longest = lists.iter().map(Vec::len).max().unwrap_or(0);
@@ -145,14 +165,22 @@ fn subelements(terms: &[Value]) -> Result<Vec<Value>, Error> {
         return Err(usage(""));
     }
     let (elements, path) = (&terms[0], &terms[1]);
-    if !matches!(elements.kind(), ValueKind::Seq | ValueKind::Map) || path.kind() != ValueKind::String {
-        return Err(usage("first a dict or a list, second a string pointing to the subkey"));
+    if !matches!(elements.kind(), ValueKind::Seq | ValueKind::Map)
+        || path.kind() != ValueKind::String
+    {
+        return Err(usage(
+            "first a dict or a list, second a string pointing to the subkey",
+        ));
     }
     let skip_missing = match terms.get(2) {
         Some(flags) if flags.kind() == ValueKind::Map => {
             crate::filters::to_bool(flags.get_attr("skip_missing")?)?
         }
-        Some(_) => return Err(usage("the optional third item must be a dict with flags skip_missing")),
+        Some(_) => {
+            return Err(usage(
+                "the optional third item must be a dict with flags skip_missing",
+            ))
+        }
         None => false,
     };
     let keys: Vec<&str> = path.as_str().unwrap_or_default().split('.').collect();
@@ -177,7 +205,10 @@ fn subelements(terms: &[Value]) -> Result<Vec<Value>, Error> {
                 try_py_str(&element)?
             )));
         };
-        if json.get("skipped").is_some_and(|s| s != &serde_json::Value::Bool(false)) {
+        if json
+            .get("skipped")
+            .is_some_and(|s| s != &serde_json::Value::Bool(false))
+        {
             continue;
         }
         let mut shown = json.clone();
@@ -186,7 +217,10 @@ fn subelements(terms: &[Value]) -> Result<Vec<Value>, Error> {
         };
         let shown = crate::pyjson::from_json_value(&shown);
         for sub in sublist {
-            out.push(Value::from(vec![shown.clone(), crate::pyjson::from_json_value(&sub)]));
+            out.push(Value::from(vec![
+                shown.clone(),
+                crate::pyjson::from_json_value(&sub),
+            ]));
         }
     }
     Ok(out)
@@ -203,27 +237,37 @@ fn take_path(
         let last = i + 1 == keys.len();
         let shown = node.to_string();
         let Some(map) = node.as_object_mut() else {
-            return Err(fail(format!("the key {key} should point to a dictionary, got '{shown}'")));
+            return Err(fail(format!(
+                "the key {key} should point to a dictionary, got '{shown}'"
+            )));
         };
         if !map.contains_key(*key) {
             if skip_missing {
                 return Ok(None);
             }
-            return Err(fail(format!("could not find '{key}' key in iterated item '{shown}'")));
+            return Err(fail(format!(
+                "could not find '{key}' key in iterated item '{shown}'"
+            )));
         }
         if last {
             return match map.remove(*key) {
                 Some(serde_json::Value::Array(items)) => Ok(Some(items)),
-                Some(other) => Err(fail(format!("the key {key} should point to a list, got '{other}'"))),
+                Some(other) => Err(fail(format!(
+                    "the key {key} should point to a list, got '{other}'"
+                ))),
                 None => Ok(None),
             };
         }
-        node = map.get_mut(*key).ok_or_else(|| fail(format!("could not find '{key}'")))?;
+        node = map
+            .get_mut(*key)
+            .ok_or_else(|| fail(format!("could not find '{key}'")))?;
         if !node.is_object() {
             if skip_missing {
                 return Ok(None);
             }
-            return Err(fail(format!("the key {key} should point to a dictionary, got '{node}'")));
+            return Err(fail(format!(
+                "the key {key} should point to a dictionary, got '{node}'"
+            )));
         }
     }
     Ok(None)
@@ -261,9 +305,19 @@ fn seq_int(key: &str, value: &str) -> Result<i64, Error> {
 /// `sequence`: `start=N end=M stride=S format=F` / `count=N`, or `[start-]end[/stride][:format]`.
 fn sequence(terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
     let mut out = Vec::new();
-    let terms: Vec<Value> = if terms.is_empty() { vec![Value::from("")] } else { terms.to_vec() };
+    let terms: Vec<Value> = if terms.is_empty() {
+        vec![Value::from("")]
+    } else {
+        terms.to_vec()
+    };
     for term in &terms {
-        let mut seq = Sequence { start: 1, end: None, count: None, stride: 1, format: "%d".into() };
+        let mut seq = Sequence {
+            start: 1,
+            end: None,
+            count: None,
+            stride: 1,
+            format: "%d".into(),
+        };
         for key in ["start", "end", "count", "stride", "format"] {
             if let Some(v) = kwargs.get::<Option<Value>>(key)? {
                 set_field(&mut seq, key, &try_py_str(&v)?)?;
@@ -272,9 +326,11 @@ fn sequence(terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
         let text = try_py_str(term)?;
         if !parse_shortcut(&text, &mut seq)? {
             for part in text.split_whitespace() {
-                let (k, v) = part
-                    .split_once('=')
-                    .ok_or_else(|| fail(format!("unknown error parsing with_sequence arguments: '{text}'")))?;
+                let (k, v) = part.split_once('=').ok_or_else(|| {
+                    fail(format!(
+                        "unknown error parsing with_sequence arguments: '{text}'"
+                    ))
+                })?;
                 set_field(&mut seq, k, v)?;
             }
         }
@@ -290,7 +346,11 @@ fn set_field(seq: &mut Sequence, key: &str, value: &str) -> Result<(), Error> {
         "count" => seq.count = Some(seq_int(key, value)?),
         "stride" => seq.stride = seq_int(key, value)?,
         "format" => seq.format = value.to_string(),
-        other => return Err(fail(format!("unrecognized arguments to with_sequence: ['{other}']"))),
+        other => {
+            return Err(fail(format!(
+                "unrecognized arguments to with_sequence: ['{other}']"
+            )))
+        }
     }
     Ok(())
 }
@@ -310,7 +370,11 @@ fn parse_shortcut(text: &str, seq: &mut Sequence) -> Result<bool, Error> {
         Some((s, e)) => (Some(s), e),
         None => (None, range),
     };
-    let is_num = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit() || c == 'x' || c == 'X');
+    let is_num = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_hexdigit() || c == 'x' || c == 'X')
+    };
     if !is_num(end) || !start.is_none_or(is_num) || !stride.is_none_or(is_num) {
         return Ok(false);
     }
@@ -330,7 +394,11 @@ fn parse_shortcut(text: &str, seq: &mut Sequence) -> Result<bool, Error> {
 fn generate(seq: &Sequence, out: &mut Vec<Value>) -> Result<(), Error> {
     let end = match (seq.end, seq.count) {
         (None, None) => return Err(fail("must specify count or end in with_sequence".into())),
-        (Some(_), Some(_)) => return Err(fail("can't specify both count and end in with_sequence".into())),
+        (Some(_), Some(_)) => {
+            return Err(fail(
+                "can't specify both count and end in with_sequence".into(),
+            ))
+        }
         (Some(end), None) => end,
         (None, Some(0)) => return Ok(()),
         (None, Some(count)) => count
@@ -352,7 +420,9 @@ fn generate(seq: &Sequence, out: &mut Vec<Value>) -> Result<(), Error> {
     }
     let length = (i128::from(end) - i128::from(seq.start)) / i128::from(seq.stride) + 1;
     if length > MAX_ITEMS as i128 {
-        return Err(fail(format!("with_sequence would produce more than {MAX_ITEMS} items")));
+        return Err(fail(format!(
+            "with_sequence would produce more than {MAX_ITEMS} items"
+        )));
     }
     let mut i = seq.start;
     for _ in 0..length {

@@ -86,7 +86,10 @@ pub(super) fn find(search_dirs: &[PathBuf], subdir: &str, name: &str) -> Option<
 /// Where files are looked for: the role's directory first (`role_path`), then `dirs`.
 fn search_path(state: &State, dirs: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    if let Some(role) = state.lookup("role_path").filter(|v| v.kind() == ValueKind::String) {
+    if let Some(role) = state
+        .lookup("role_path")
+        .filter(|v| v.kind() == ValueKind::String)
+    {
         out.push(PathBuf::from(role.as_str().unwrap_or_default()));
     }
     out.extend(dirs.iter().cloned());
@@ -95,9 +98,28 @@ fn search_path(state: &State, dirs: &[PathBuf]) -> Vec<PathBuf> {
 
 /// The plugins known to [`run`] (for error hints and the parser).
 pub(crate) const PLUGINS: &[&str] = &[
-    "file", "env", "pipe", "template", "items", "list", "dict", "indexed_items", "nested",
-    "cartesian", "together", "subelements", "flattened", "random_choice", "sequence",
-    "first_found", "fileglob", "lines", "password", "vars", "varnames", "inventory_hostnames",
+    "file",
+    "env",
+    "pipe",
+    "template",
+    "items",
+    "list",
+    "dict",
+    "indexed_items",
+    "nested",
+    "cartesian",
+    "together",
+    "subelements",
+    "flattened",
+    "random_choice",
+    "sequence",
+    "first_found",
+    "fileglob",
+    "lines",
+    "password",
+    "vars",
+    "varnames",
+    "inventory_hostnames",
 ];
 
 pub(crate) fn run(

@@ -57,7 +57,9 @@ pub(super) fn run(
             let groups = state
                 .lookup("groups")
                 .filter(|g| g.kind() == ValueKind::Map)
-                .ok_or_else(|| fail("inventory_hostnames: no inventory groups in this render".into()))?;
+                .ok_or_else(|| {
+                    fail("inventory_hostnames: no inventory groups in this render".into())
+                })?;
             let mut out = Vec::new();
             for pattern in term_strings(terms)? {
                 for host in select_hosts(&groups, &pattern)? {
@@ -75,7 +77,10 @@ fn hosts_of(groups: &Value, group: &str) -> Result<Vec<String>, Error> {
     if members.is_undefined() {
         return Ok(Vec::new());
     }
-    Ok(members.try_iter()?.filter_map(|h| h.as_str().map(str::to_string)).collect())
+    Ok(members
+        .try_iter()?
+        .filter_map(|h| h.as_str().map(str::to_string))
+        .collect())
 }
 
 /// Hosts of one pattern part: a group, a host, or a `*` wildcard over both.
@@ -91,7 +96,11 @@ fn part_hosts(groups: &Value, part: &str) -> Result<Vec<String>, Error> {
                 out.extend(hosts_of(groups, &name)?);
             }
         }
-        out.extend(all.iter().filter(|h| re.is_match(h).unwrap_or(false)).cloned());
+        out.extend(
+            all.iter()
+                .filter(|h| re.is_match(h).unwrap_or(false))
+                .cloned(),
+        );
         return Ok(out);
     }
     let members = hosts_of(groups, part)?;
