@@ -597,6 +597,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::approx_constant)] // the value Python was given
     fn conversions_match_python() {
         // python3: '%5.2f|%-4d|%r|%%' % (3.14159, 7, 'q') == ' 3.14|7   |'q'|%'
         assert_eq!(

@@ -4,8 +4,6 @@
 //! (ansible-core 2.19.14 with passlib for `password_hash`, community.general for
 //! `json_query` and ansible.utils for the IP filters), one task per expression.
 
-mod support;
-
 use etcdplay_template::{Templar, Vars};
 use serde_json::{json, Value as Json};
 
@@ -14,7 +12,9 @@ fn vars(value: Json) -> Vars {
 }
 
 fn templar() -> Templar {
-    Templar::new(vec![support::corpus_dir()])
+    Templar::new(vec![
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
+    ])
 }
 
 /// Renders `{{ expr }}` natively with `v`.
