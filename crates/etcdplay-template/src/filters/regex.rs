@@ -25,7 +25,7 @@ const MAX_COMPILED_SIZE: usize = 8 * 1024 * 1024;
 /// Backtracking steps allowed per match attempt before the match fails with an error.
 const BACKTRACK_LIMIT: usize = 1_000_000;
 
-/// Python's `re.escape`: every character other than ASCII letters, digits and `_` is escaped.
+/// Python 3.7+ `re.escape`: only characters special in a pattern are escaped.
 fn regex_escape(value: Value, kwargs: Kwargs) -> Result<String, Error> {
     ensure_defined(&value)?;
     let re_type = kwargs
