@@ -58,13 +58,6 @@ pub(crate) enum TaskError {
     Extension(#[from] crate::extension::ExtensionError),
     #[error("{0}")]
     Invalid(String),
-    /// A `with_sequence` spec that cannot be read.
-    #[error("{origin}: with_sequence: {source}")]
-    Sequence {
-        origin: String,
-        #[source]
-        source: crate::loops::SequenceError,
-    },
     /// A `become_method` etcdplay does not implement: refused by name rather than run with sudo.
     #[error("become_method '{0}' is not supported by etcdplay (only sudo)")]
     BecomeMethod(String),

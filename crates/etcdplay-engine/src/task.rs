@@ -112,12 +112,20 @@ impl PlayRun<'_> {
         };
         let items = match &task.loop_ {
             None => None,
-            Some(l) => match self.loop_items(&l.kind, &l.items, &l.origin.to_string(), &vars) {
-                Ok(items) => Some(items),
-                Err(e) => {
-                    return self.report_error(host, delegate.as_deref(), e, ignore_errors, started)
+            Some(l) => {
+                match self.loop_items(&l.kind, &l.items, &call.name, &l.origin.to_string(), &vars) {
+                    Ok(items) => Some(items),
+                    Err(e) => {
+                        return self.report_error(
+                            host,
+                            delegate.as_deref(),
+                            e,
+                            ignore_errors,
+                            started,
+                        )
+                    }
                 }
-            },
+            }
         };
         let mut run = HostTask {
             task,

@@ -103,6 +103,12 @@ pub(crate) const LOOKUPS: &[&str] = &[
     "first_found",
     "inventory_hostnames",
     "cartesian",
+    "password",
+    "vars",
+    "varnames",
+    "env",
+    "pipe",
+    "template",
 ];
 
 const LOOP_CONTROL_KEYS: &[&str] = &[

@@ -1,5 +1,6 @@
 //! Ansible's Jinja tests: `version` (loose version comparison with operators), `match`,
-//! `search`, `regex`, and the task-result tests `succeeded`/`failed`/`changed`/`skipped`.
+//! `search`, `regex` (Python `re` syntax, see `filters/regex.rs`), the task-result tests
+//! `succeeded`/`failed`/`changed`/`skipped`, and the control-node path tests.
 //! minijinja's `defined`, `undefined`, `none`, `string`, `mapping`, ... are used as they are.
 
 use std::cmp::Ordering;
@@ -36,6 +37,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("reachable", |v: Value| {
         result_flag(&v, "unreachable").map(|f| !f)
     });
+    register_path_tests(env);
     env.add_test("truthy", |v: Value| v.is_true());
     env.add_test("falsy", |v: Value| !v.is_true());
     env.add_test(
@@ -50,6 +52,61 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         let a: Vec<Value> = a.try_iter()?.collect();
         Ok(b.try_iter()?.all(|x| a.contains(&x)))
     });
+}
+
+/// Ansible's path tests on control-node paths (`os.path`; relative paths from the working
+/// directory, as there): `directory`/`is_dir`, `file`/`is_file`, `link`/`is_link`, `exists`,
+/// `abs`/`is_abs`, `same_file`/`is_same_file`, `mount`/`is_mount`.
+fn register_path_tests(env: &mut Environment<'static>) {
+    fn path_test(
+        env: &mut Environment<'static>,
+        names: &[&'static str],
+        check: fn(&std::path::Path) -> bool,
+    ) {
+        for name in names {
+            env.add_test(*name, move |v: Value| -> Result<bool, Error> {
+                ensure_defined(&v)?;
+                Ok(check(std::path::Path::new(&try_py_str(&v)?)))
+            });
+        }
+    }
+    path_test(env, &["directory", "is_dir"], |p| p.is_dir());
+    path_test(env, &["file", "is_file"], |p| p.is_file());
+    path_test(env, &["link", "is_link"], |p| p.is_symlink());
+    path_test(env, &["exists"], |p| p.exists());
+    path_test(env, &["abs", "is_abs"], |p| p.is_absolute());
+    path_test(env, &["mount", "is_mount"], is_mount);
+    for name in ["same_file", "is_same_file"] {
+        env.add_test(name, |a: Value, b: Value| -> Result<bool, Error> {
+            ensure_defined(&a)?;
+            ensure_defined(&b)?;
+            let (a, b) = (try_py_str(&a)?, try_py_str(&b)?);
+            let (a, b) = (std::fs::metadata(a), std::fs::metadata(b));
+            use std::os::unix::fs::MetadataExt;
+            match (a, b) {
+                (Ok(a), Ok(b)) => Ok(a.dev() == b.dev() && a.ino() == b.ino()),
+                (Err(e), _) | (_, Err(e)) => Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("same_file: {e}"),
+                )),
+            }
+        });
+    }
+}
+
+/// `os.path.ismount`: a directory on another device than its parent, or the same inode.
+fn is_mount(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    if !meta.is_dir() {
+        return false;
+    }
+    match std::fs::metadata(path.join("..")) {
+        Ok(parent) => parent.dev() != meta.dev() || parent.ino() == meta.ino(),
+        Err(_) => false,
+    }
 }
 
 /// One part of a Python `LooseVersion`: a number, or any other run of text.
@@ -196,16 +253,14 @@ fn regex_test(value: Value, pattern: String, kwargs: Kwargs, mode: Mode) -> Resu
     let multiline = kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false);
     kwargs.assert_all_used()?;
     let text = try_py_str(&value)?;
-    let re = compile_python_regex(&pattern, ignorecase, multiline)?;
-    Ok(match mode {
-        // Python's re.match anchors at the start of the text only.
-        Mode::Match => {
-            re.find_iter(&text).next().is_some_and(|m| m.start() == 0)
-                || compile_python_regex(&format!("\\A(?:{pattern})"), ignorecase, multiline)?
-                    .is_match(&text)
-        }
-        Mode::Search => re.is_match(&text),
-    })
+    // Python's re.match anchors at the start of the text only.
+    let anchored = match mode {
+        Mode::Match => format!("\\A(?:{pattern})"),
+        Mode::Search => pattern.clone(),
+    };
+    let re = compile_python_regex(&anchored, ignorecase, multiline)?;
+    re.is_match(&text)
+        .map_err(|e| crate::filters::regex_runtime_error(&pattern, e))
 }
 
 /// `value is regex(pattern, match_type='search')`.

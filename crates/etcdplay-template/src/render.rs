@@ -100,6 +100,10 @@ pub(crate) fn render_native(scope: &Arc<Scope>, source: &str, name: &str) -> Res
     });
     let env = &scope.session.templar.env;
     let mut prepared = strip_collection_prefixes(source).into_owned();
+    if let Some(rewritten) = crate::percent::rewrite(&prepared, name, &scope.session.templar.syntax)
+    {
+        prepared = rewritten;
+    }
     let mut attempts = 0;
     let text = loop {
         match env.render_named_str(name, &prepared, Value::from_dyn_object(ctx.clone())) {

@@ -40,6 +40,9 @@ pub struct TemplarOptions {
 pub(crate) struct TemplarInner {
     pub(crate) env: Environment<'static>,
     pub(crate) search_dirs: Arc<Vec<PathBuf>>,
+    /// The delimiters and whitespace options `env` was built with (the `%` rewrite parses
+    /// with them).
+    pub(crate) syntax: SyntaxConfig,
     omit: String,
     allow_broken_conditionals: bool,
     /// Engines for template files rendered with other options than the defaults, made once
@@ -78,6 +81,7 @@ impl Templar {
             inner: Arc::new(TemplarInner {
                 env,
                 search_dirs,
+                syntax: default_syntax(),
                 omit,
                 allow_broken_conditionals: options.allow_broken_conditionals,
                 variants: Default::default(),
@@ -170,8 +174,9 @@ impl Templar {
         let inner = &self.inner;
         let templar = Templar {
             inner: Arc::new(TemplarInner {
-                env: build_environment(inner.search_dirs.clone(), &inner.omit, config),
+                env: build_environment(inner.search_dirs.clone(), &inner.omit, config.clone()),
                 search_dirs: inner.search_dirs.clone(),
+                syntax: config,
                 omit: inner.omit.clone(),
                 allow_broken_conditionals: inner.allow_broken_conditionals,
                 variants: Default::default(),
@@ -285,6 +290,36 @@ impl Templar {
             }
             other => Some(other.clone()),
         })
+    }
+
+    /// The items of a `with_<plugin>` loop: `terms` (already templated; a non-list is one
+    /// term, as Ansible's `listify_lookup_plugin_terms`) given to the lookup plugin, whose
+    /// results are the items. `subdir` is where `with_first_found` also looks (`files`,
+    /// `templates` or `vars`, from the task's action). An unknown plugin is an error.
+    pub fn loop_items(
+        &self,
+        plugin: &str,
+        terms: &Json,
+        subdir: &str,
+        origin: &str,
+        vars: &Vars,
+    ) -> Result<Vec<Json>, TemplateError> {
+        let terms = match terms {
+            Json::Array(items) => Json::Array(items.clone()),
+            Json::Null if plugin == "items" => Json::Array(Vec::new()),
+            other => Json::Array(vec![other.clone()]),
+        };
+        let mut vars = vars.clone();
+        vars.insert_literal("__etcdplay_loop_terms", terms);
+        vars.insert_literal(crate::lookup::SUBDIR_VAR, Json::from(subdir));
+        let source = format!(
+            "{{{{ query({}, *__etcdplay_loop_terms) }}}}",
+            serde_json::to_string(plugin).unwrap_or_default()
+        );
+        match self.render_str(&source, origin, &vars)? {
+            Json::Array(items) => Ok(items),
+            other => Ok(vec![other]),
+        }
     }
 
     /// Evaluates a `when:` expression (bare Jinja, no braces) like ansible-core 2.19: the
@@ -403,13 +438,17 @@ fn build_environment(
     // errors can name the missing variable like Ansible does.
     env.set_debug(true);
     env.set_auto_escape_callback(|_| AutoEscape::None);
-    env.set_syntax(syntax);
+    env.set_syntax(syntax.clone());
     env.set_formatter(format_output);
     env.set_unknown_method_callback(crate::methods::call_method);
     let loader_dirs = search_dirs.clone();
+    let loader_syntax = syntax.clone();
     env.set_loader(move |name| match find_file(&loader_dirs, Path::new(name)) {
         Some(path) => read_text_file(&path, MAX_TEXT_FILE)
-            .map(|text| Some(crate::render::strip_collection_prefixes(&text).into_owned()))
+            .map(|text| {
+                let text = crate::render::strip_collection_prefixes(&text).into_owned();
+                Some(crate::percent::rewrite(&text, name, &loader_syntax).unwrap_or(text))
+            })
             .map_err(|err| {
                 minijinja::Error::new(
                     minijinja::ErrorKind::InvalidOperation,
@@ -421,6 +460,8 @@ fn build_environment(
     env.add_global("omit", omit.to_string());
     crate::filters::register(&mut env);
     crate::ansible_tests::register(&mut env);
+    crate::functions::register(&mut env);
+    crate::percent::register(&mut env);
     crate::lookup::register(&mut env, search_dirs);
     env
 }

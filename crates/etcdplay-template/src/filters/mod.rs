@@ -7,11 +7,19 @@ use minijinja::value::{Value, ValueKind};
 use minijinja::{Environment, Error};
 
 mod collections;
+mod crypt;
+mod ip;
+mod paths;
+mod query;
+mod random;
 mod regex;
 mod scalar;
 mod serialize;
+mod sets;
 
-pub(crate) use self::regex::compile_python_regex;
+pub(crate) use self::random::generator as random_generator;
+pub(crate) use self::regex::{compile_python_regex, runtime_error as regex_runtime_error};
+pub(crate) use self::scalar::to_bool;
 
 /// Adds every Ansible filter to `env`.
 pub(crate) fn register(env: &mut Environment<'static>) {
@@ -19,6 +27,12 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     collections::register(env);
     regex::register(env);
     serialize::register(env);
+    sets::register(env);
+    random::register(env);
+    paths::register(env);
+    crypt::register(env);
+    query::register(env);
+    ip::register(env);
 }
 
 /// Python's name for a value's type, for error messages that mirror Ansible's.

@@ -1,10 +1,12 @@
-//! `regex_replace` and `regex_search`, with Python `re` syntax translated to the `regex` crate
-//! (`\Z`, `\g<name>` and `\1` replacements). Look-around and back-references inside patterns are
-//! not supported by the `regex` crate and fail with a clear error.
+//! `regex_replace`, `regex_search`, `regex_findall` and `regex_escape` with Python `re` syntax,
+//! on `fancy-regex`: look-around, back-references (`\1`, `(?P=name)`) and Python named groups
+//! `(?P<name>...)` work as in Python; `\Z` is translated to its Python meaning (end of text) and
+//! replacements (`\1`, `\g<name>`) to the crate's syntax. Patterns and backtracking are
+//! bounded, so a pathological pattern is an error, never a hang.
 
+use fancy_regex::{Regex, RegexBuilder};
 use minijinja::value::{Kwargs, Rest, Value};
 use minijinja::{Environment, Error, ErrorKind};
-use regex::{Regex, RegexBuilder};
 
 use super::ensure_defined;
 use crate::pyrepr::try_py_str;
@@ -13,7 +15,81 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("regex_replace", regex_replace);
     env.add_filter("regex_search", regex_search);
     env.add_filter("regex_findall", regex_findall);
-    env.add_filter("regex_escape", |s: String| regex::escape(&s));
+    env.add_filter("regex_escape", regex_escape);
+}
+
+/// Longest pattern accepted (Ansible has no limit; a template pattern is never this long).
+const MAX_PATTERN_LEN: usize = 64 * 1024;
+/// Compiled-program size limit of the underlying automaton.
+const MAX_COMPILED_SIZE: usize = 8 * 1024 * 1024;
+/// Backtracking steps allowed per match attempt before the match fails with an error.
+const BACKTRACK_LIMIT: usize = 1_000_000;
+
+/// Python 3.7+ `re.escape`: only characters special in a pattern are escaped.
+fn regex_escape(value: Value, kwargs: Kwargs) -> Result<String, Error> {
+    ensure_defined(&value)?;
+    let re_type = kwargs
+        .get::<Option<String>>("re_type")?
+        .unwrap_or_else(|| "python".into());
+    kwargs.assert_all_used()?;
+    let text = try_py_str(&value)?;
+    let mut out = String::with_capacity(text.len() * 2);
+    match re_type.as_str() {
+        "python" => {
+            for c in text.chars() {
+                // Python 3.7+ escapes only characters special in a pattern.
+                if "()[]{}?*+-|^$\\.&~# \t\n\r\x0b\x0c".contains(c) {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+        }
+        "posix_basic" => {
+            for c in text.chars() {
+                if "$.[]\\*^".contains(c) {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+        }
+        other => {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("Invalid regex type ({other})"),
+            ))
+        }
+    }
+    Ok(out)
+}
+
+/// A match-time failure (the backtracking limit) as a template error.
+pub(crate) fn runtime_error(pattern: &str, err: fancy_regex::Error) -> Error {
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!("regular expression {pattern:?} could not be evaluated: {err}"),
+    )
+}
+
+/// `\Z` in Python is the very end of the text (`\z` here); an escaped backslash before `Z` is
+/// left alone.
+fn translate_pattern(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('Z') => out.push_str("\\z"),
+            Some(next) => {
+                out.push('\\');
+                out.push(next);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 /// Compiles a Python-syntax pattern.
@@ -22,10 +98,17 @@ pub(crate) fn compile_python_regex(
     ignorecase: bool,
     multiline: bool,
 ) -> Result<Regex, Error> {
-    let translated = pattern.replace("\\Z", "\\z");
-    RegexBuilder::new(&translated)
+    if pattern.len() > MAX_PATTERN_LEN {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("regular expression longer than {MAX_PATTERN_LEN} bytes"),
+        ));
+    }
+    RegexBuilder::new(&translate_pattern(pattern))
         .case_insensitive(ignorecase)
         .multi_line(multiline)
+        .backtrack_limit(BACKTRACK_LIMIT)
+        .delegate_size_limit(MAX_COMPILED_SIZE)
         .build()
         .map_err(|e| {
             Error::new(
@@ -128,14 +211,21 @@ fn regex_replace(
     let pattern = pattern.unwrap_or_default();
     let re = compile_python_regex(&pattern, ignorecase, multiline)?;
     let repl = translate_replacement(&replacement.unwrap_or_default());
-    let found = re.find_iter(&text).count();
+    let mut found = 0;
+    for m in re.find_iter(&text) {
+        m.map_err(|e| runtime_error(&pattern, e))?;
+        found += 1;
+    }
     if mandatory_count != 0 && mandatory_count != found {
         return Err(Error::new(
             ErrorKind::InvalidOperation,
             format!("'{pattern}' should match {mandatory_count} times, but matches {found} times in '{text}'"),
         ));
     }
-    Ok(re.replacen(&text, count, repl.as_str()).into_owned())
+    Ok(re
+        .try_replacen(&text, count, repl.as_str())
+        .map_err(|e| runtime_error(&pattern, e))?
+        .into_owned())
 }
 
 /// Ansible's `regex_search(regex, *groups, ignorecase=False, multiline=False)`: the match, the
@@ -151,7 +241,7 @@ fn regex_search(
     kwargs.assert_all_used()?;
     let text = try_py_str(&value)?;
     let re = compile_python_regex(&pattern, ignorecase, multiline)?;
-    let Some(caps) = re.captures(&text) else {
+    let Some(caps) = re.captures(&text).map_err(|e| runtime_error(&pattern, e))? else {
         return Ok(Value::from(()));
     };
     if groups.is_empty() {
@@ -192,6 +282,7 @@ fn regex_findall(value: Value, pattern: String, kwargs: Kwargs) -> Result<Value,
     let groups = re.captures_len() - 1;
     let mut out = Vec::new();
     for caps in re.captures_iter(&text) {
+        let caps = caps.map_err(|e| runtime_error(&pattern, e))?;
         let get = |i: usize| Value::from(caps.get(i).map(|m| m.as_str()).unwrap_or_default());
         out.push(match groups {
             0 => get(0),

@@ -1,6 +1,17 @@
-//! `lookup()` / `query()` / `q()` with the `file`, `env`, `pipe` and `template` plugins.
-//! Files are found in the caller's search directories (`dir/files/x`, then `dir/x`, and for
-//! templates `dir/templates/x`).
+//! `lookup()` / `query()` / `q()` and the plugins behind them (and behind `with_<name>` loops,
+//! see [`crate::Templar::loop_items`]): `file`, `env`, `pipe`, `template` here; list plugins
+//! (`items`, `list`, `dict`, `indexed_items`, `nested`, `cartesian`, `together`,
+//! `subelements`, `flattened`, `random_choice`, `sequence`) in `lists.rs`; control-node files
+//! (`first_found`, `fileglob`, `lines`, `password`) in `files.rs`; `vars`, `varnames`,
+//! `inventory_hostnames` in `variables.rs`. Files are found in the role's directory (the
+//! `role_path` variable) and then the caller's search directories (`dir/files/x`, then
+//! `dir/x`, and for templates `dir/templates/x`). An unknown plugin is an error.
+
+mod files;
+mod lists;
+mod variables;
+
+pub(crate) use files::SUBDIR_VAR;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,12 +54,12 @@ pub(crate) fn register(env: &mut Environment<'static>, search_dirs: Arc<Vec<Path
     }
 }
 
-fn fail(message: String) -> Error {
+pub(super) fn fail(message: String) -> Error {
     Error::new(ErrorKind::InvalidOperation, message)
 }
 
 /// Terms may be given as separate arguments or as one list.
-fn term_strings(terms: &[Value]) -> Result<Vec<String>, Error> {
+pub(super) fn term_strings(terms: &[Value]) -> Result<Vec<String>, Error> {
     let mut out = Vec::new();
     for term in terms {
         crate::filters::ensure_defined(term)?;
@@ -61,7 +72,7 @@ fn term_strings(terms: &[Value]) -> Result<Vec<String>, Error> {
     Ok(out)
 }
 
-fn find(search_dirs: &[PathBuf], subdir: &str, name: &str) -> Option<PathBuf> {
+pub(super) fn find(search_dirs: &[PathBuf], subdir: &str, name: &str) -> Option<PathBuf> {
     let path = Path::new(name);
     if path.is_absolute() {
         return path.is_file().then(|| path.to_path_buf());
@@ -72,15 +83,69 @@ fn find(search_dirs: &[PathBuf], subdir: &str, name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-fn run(
+/// Where files are looked for: the role's directory first (`role_path`), then `dirs`.
+fn search_path(state: &State, dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(role) = state
+        .lookup("role_path")
+        .filter(|v| v.kind() == ValueKind::String)
+    {
+        out.push(PathBuf::from(role.as_str().unwrap_or_default()));
+    }
+    out.extend(dirs.iter().cloned());
+    out
+}
+
+/// The plugins known to [`run`] (for error hints and the parser).
+pub(crate) const PLUGINS: &[&str] = &[
+    "file",
+    "env",
+    "pipe",
+    "template",
+    "items",
+    "list",
+    "dict",
+    "indexed_items",
+    "nested",
+    "cartesian",
+    "together",
+    "subelements",
+    "flattened",
+    "random_choice",
+    "sequence",
+    "first_found",
+    "fileglob",
+    "lines",
+    "password",
+    "vars",
+    "varnames",
+    "inventory_hostnames",
+];
+
+pub(crate) fn run(
     state: &State,
     dirs: &[PathBuf],
     plugin: &str,
     terms: &[Value],
     kwargs: &Kwargs,
 ) -> Result<Vec<Value>, Error> {
-    let terms = term_strings(terms)?;
     let plugin = plugin.strip_prefix("ansible.builtin.").unwrap_or(plugin);
+    let plugin = plugin.strip_prefix("community.general.").unwrap_or(plugin);
+    for term in terms {
+        crate::filters::ensure_defined(term)?;
+    }
+    let search = search_path(state, dirs);
+    if let Some(out) = lists::run(plugin, terms, kwargs)? {
+        return Ok(out);
+    }
+    if let Some(out) = files::run(state, &search, plugin, terms, kwargs)? {
+        return Ok(out);
+    }
+    if let Some(out) = variables::run(state, plugin, terms, kwargs)? {
+        return Ok(out);
+    }
+    let dirs = &search[..];
+    let terms = term_strings(terms)?;
     let mut out = Vec::new();
     match plugin {
         "file" => {
@@ -156,7 +221,12 @@ fn run(
                 out.push(Value::from(crate::render::output_text(&value)?));
             }
         }
-        other => return Err(fail(format!("lookup plugin '{other}' not found"))),
+        other => {
+            let hint = etcdplay_source::did_you_mean(other, PLUGINS.iter().copied())
+                .map(|s| format!(" (did you mean '{s}'?)"))
+                .unwrap_or_default();
+            return Err(fail(format!("lookup plugin '{other}' not found{hint}")));
+        }
     }
     Ok(out)
 }
