@@ -57,6 +57,8 @@ pub enum FormatProblem {
     CiphertextLength,
     #[error("the padding is invalid")]
     Padding,
+    #[error("an inline value must decrypt to UTF-8 text")]
+    NotUtf8,
 }
 
 /// `['a', 'b']`, as Ansible prints the list of known vault ids.

@@ -349,11 +349,14 @@ fn trim_newlines(bytes: &[u8]) -> &[u8] {
     &bytes[start..end]
 }
 
+/// `~` expanded and made absolute (as Ansible's `unfrackpath`): a relative script name is run
+/// from the current directory, never looked up in `PATH`.
 fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+    let expanded = match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => PathBuf::from(path),
-    }
+    };
+    std::path::absolute(&expanded).unwrap_or(expanded)
 }
 
 #[cfg(test)]

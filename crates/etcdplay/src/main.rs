@@ -13,6 +13,7 @@ mod extra_vars;
 mod lab;
 mod output;
 mod ssh_args_check;
+mod vault_args;
 
 use clap::{Parser, Subcommand};
 use exit::ExitCode;
