@@ -53,6 +53,18 @@ fn etcdplay(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     run_in(dir, &etcdplay_bin(), args, env, "")
 }
 
+/// Tasks that read vault data on the control node: `copy` of a vaulted `src` (decrypted, and
+/// as-is with `decrypt: false`), `include_vars` of a vaulted file, `lookup('file')` of it, and
+/// a vaulted `template` source. Their outputs land in `out/`.
+const WHERE_VAULT_IS_READ: &str = r#"    - copy: {src: vaulted-vars.yml, dest: "{{ playbook_dir }}/out/copied.yml"}
+    - copy: {src: vaulted-vars.yml, dest: "{{ playbook_dir }}/out/raw.yml", decrypt: false}
+    - include_vars: {file: vaulted-vars.yml, name: included}
+    - copy:
+        content: "{{ included.db_password }}|{{ lookup('file', 'vaulted-vars.yml') }}"
+        dest: "{{ playbook_dir }}/out/lookup.txt"
+    - template: {src: vaulted.j2, dest: "{{ playbook_dir }}/out/templated.txt"}
+"#;
+
 /// A project directory: the vaulted vars file, a playbook with two inline values from
 /// ansible-vault (1.1 and 1.2 `prod`) and one whose secret is never given, and the inventory.
 fn project() -> (tempfile::TempDir, PathBuf) {
@@ -72,7 +84,27 @@ fn project() -> (tempfile::TempDir, PathBuf) {
     playbook.push_str(
         "  tasks:\n    - debug: var=db_password\n    - debug:\n        msg: \"token {{ api_token }} / {{ prod_token }}\"\n    - copy:\n        content: \"{{ db_password }} {{ api_token }} {{ prod_token }}\"\n        dest: \"{{ playbook_dir }}/secrets.txt\"\n",
     );
+    playbook.push_str(WHERE_VAULT_IS_READ);
     std::fs::write(d.join("site.yml"), playbook).expect("write");
+    std::fs::create_dir(d.join("out")).expect("mkdir");
+    std::fs::write(
+        d.join("vaulted.j2"),
+        "pw={{ db_password }} token={{ api_token }}\n",
+    )
+    .expect("write");
+    let encrypted = run_in(
+        &d,
+        &ansible_bin("ansible-vault"),
+        &[
+            "encrypt",
+            "--vault-password-file",
+            "password-default",
+            "vaulted.j2",
+        ],
+        &[],
+        "",
+    );
+    assert_eq!(encrypted.status.code(), Some(0), "{}", text(&encrypted));
     std::fs::write(
         d.join("hosts"),
         "local ansible_connection=local ansible_python_interpreter=/opt/etcdplay-ansible/bin/python\n",
@@ -95,8 +127,10 @@ fn project() -> (tempfile::TempDir, PathBuf) {
 /// ```
 ///
 /// and wrote that line to secrets.txt; the unused value whose secret was not given did not
-/// matter. etcdplay writes the same file and shows `********` in the stream, the `-v` results,
-/// the diff and the JSON report (ANSIBLE_COMPAT.md).
+/// matter. The vaulted `copy` source arrived decrypted (as-is with `decrypt: false`), and
+/// `include_vars`, `lookup('file')` and `template` read the decrypted text. etcdplay writes the
+/// same files, byte for byte, and shows `********` in the stream, the `-v` results, the diff
+/// and the JSON report (ANSIBLE_COMPAT.md).
 #[test]
 fn a_play_uses_vaulted_vars_and_inline_values_and_output_hides_them() {
     let (_dir, d) = project();
@@ -115,26 +149,65 @@ fn a_play_uses_vaulted_vars_and_inline_values_and_output_hides_them() {
     );
     assert_eq!(ansible.status.code(), Some(0), "{}", text(&ansible));
     let expected = "s3cret-value-42 inline-token-99 prod-token-77";
-    assert_eq!(std::fs::read_to_string(d.join("secrets.txt")).unwrap(), expected);
+    assert_eq!(
+        std::fs::read_to_string(d.join("secrets.txt")).unwrap(),
+        expected
+    );
     assert!(text(&ansible).contains("\"db_password\": \"s3cret-value-42\""));
     std::fs::remove_file(d.join("secrets.txt")).unwrap();
+    let outputs = ["copied.yml", "raw.yml", "lookup.txt", "templated.txt"];
+    let read_out = |name: &str| std::fs::read(d.join("out").join(name)).expect(name);
+    let from_ansible: Vec<Vec<u8>> = outputs.iter().map(|n| read_out(n)).collect();
+    assert_eq!(from_ansible[0], fixture_text("vars-plain.yml").as_bytes());
+    assert_eq!(
+        from_ansible[1],
+        std::fs::read(fixture("vars-1.1.yml")).unwrap()
+    );
+    std::fs::remove_dir_all(d.join("out")).unwrap();
+    std::fs::create_dir(d.join("out")).unwrap();
 
     let args = [
-        &["apply", "-i", "hosts", "site.yml", "-D", "-v", "--output", "json", "report.json"][..],
+        &[
+            "apply",
+            "-i",
+            "hosts",
+            "site.yml",
+            "-D",
+            "-v",
+            "--output",
+            "json",
+            "report.json",
+        ][..],
         &vault_args[..],
     ]
     .concat();
     let out = etcdplay(&d, &args, &[]);
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(0), "{shown}");
-    assert_eq!(std::fs::read_to_string(d.join("secrets.txt")).unwrap(), expected);
+    assert_eq!(
+        std::fs::read_to_string(d.join("secrets.txt")).unwrap(),
+        expected
+    );
+    for (name, theirs) in outputs.iter().zip(&from_ansible) {
+        assert_eq!(
+            String::from_utf8_lossy(&read_out(name)),
+            String::from_utf8_lossy(theirs),
+            "{name}"
+        );
+    }
     let report = std::fs::read_to_string(d.join("report.json")).unwrap();
     for secret in SECRETS {
         assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
-        assert!(!report.contains(secret), "{secret} in the report:\n{report}");
+        assert!(
+            !report.contains(secret),
+            "{secret} in the report:\n{report}"
+        );
     }
     assert!(shown.contains("\"db_password\": \"********\""), "{shown}");
-    assert!(shown.contains("\"msg\": \"token ******** / ********\""), "{shown}");
+    assert!(
+        shown.contains("\"msg\": \"token ******** / ********\""),
+        "{shown}"
+    );
     assert!(shown.contains("+******** ******** ********"), "{shown}");
 }
 
@@ -179,12 +252,23 @@ fn etcdplay_vault_and_ansible_vault_read_each_others_output() {
     std::fs::write(d.join("ours.yml"), plain).unwrap();
     let out = etcdplay(
         &d,
-        &["vault", "encrypt", "--vault-id", "prod@password-prod", "--encrypt-vault-id", "prod", "ours.yml"],
+        &[
+            "vault",
+            "encrypt",
+            "--vault-id",
+            "prod@password-prod",
+            "--encrypt-vault-id",
+            "prod",
+            "ours.yml",
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let ours = std::fs::read_to_string(d.join("ours.yml")).unwrap();
-    assert!(ours.starts_with("$ANSIBLE_VAULT;1.2;AES256;prod\n"), "{ours}");
+    assert!(
+        ours.starts_with("$ANSIBLE_VAULT;1.2;AES256;prod\n"),
+        "{ours}"
+    );
     let view = run_in(
         &d,
         &ansible_bin("ansible-vault"),
@@ -192,35 +276,68 @@ fn etcdplay_vault_and_ansible_vault_read_each_others_output() {
         &[],
         "",
     );
-    assert_eq!(String::from_utf8_lossy(&view.stdout), plain, "{}", text(&view));
+    assert_eq!(
+        String::from_utf8_lossy(&view.stdout),
+        plain,
+        "{}",
+        text(&view)
+    );
 
     std::fs::write(d.join("theirs.yml"), plain).unwrap();
     let out = run_in(
         &d,
         &ansible_bin("ansible-vault"),
-        &["encrypt", "--vault-password-file", "password-default", "theirs.yml"],
+        &[
+            "encrypt",
+            "--vault-password-file",
+            "password-default",
+            "theirs.yml",
+        ],
         &[],
         "",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = etcdplay(
         &d,
-        &["vault", "decrypt", "--vault-password-file", "password-default", "theirs.yml", "--output", "-"],
+        &[
+            "vault",
+            "decrypt",
+            "--vault-password-file",
+            "password-default",
+            "theirs.yml",
+            "--output",
+            "-",
+        ],
         &[],
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), plain, "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        plain,
+        "{}",
+        text(&out)
+    );
 
     // encrypt_string from stdin: the block goes into a playbook ansible-playbook runs.
     let out = run_in(
         &d,
         &etcdplay_bin(),
-        &["vault", "encrypt_string", "--vault-password-file", "password-default", "--stdin-name", "from_stdin"],
+        &[
+            "vault",
+            "encrypt_string",
+            "--vault-password-file",
+            "password-default",
+            "--stdin-name",
+            "from_stdin",
+        ],
         &[],
         "string-from-stdin",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let block = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(block.starts_with("from_stdin: !vault |\n          $ANSIBLE_VAULT;1.1;AES256\n"), "{block}");
+    assert!(
+        block.starts_with("from_stdin: !vault |\n          $ANSIBLE_VAULT;1.1;AES256\n"),
+        "{block}"
+    );
     let mut playbook = String::from("- hosts: local\n  gather_facts: false\n  vars:\n");
     playbook.extend(block.lines().map(|l| format!("    {l}\n")));
     playbook.push_str("  tasks:\n    - copy: {content: \"{{ from_stdin }}\", dest: \"{{ playbook_dir }}/decrypted.txt\"}\n");
@@ -228,12 +345,21 @@ fn etcdplay_vault_and_ansible_vault_read_each_others_output() {
     let out = run_in(
         &d,
         &ansible_bin("ansible-playbook"),
-        &["-i", "hosts", "string.yml", "--vault-password-file", "password-default"],
+        &[
+            "-i",
+            "hosts",
+            "string.yml",
+            "--vault-password-file",
+            "password-default",
+        ],
         &[],
         "",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(std::fs::read_to_string(d.join("decrypted.txt")).unwrap(), "string-from-stdin");
+    assert_eq!(
+        std::fs::read_to_string(d.join("decrypted.txt")).unwrap(),
+        "string-from-stdin"
+    );
 }
 
 /// Each password source alone decrypts the 1.1 fixture, as with ansible-vault view: a file, an
@@ -256,22 +382,54 @@ fn vault_passwords_come_from_files_scripts_the_environment_and_ansible_cfg() {
     );
     std::fs::create_dir(d.join("cfg")).unwrap();
     std::fs::copy(fixture("password-default"), d.join("cfg/pw")).unwrap();
-    std::fs::write(d.join("cfg/ansible.cfg"), "[defaults]\nvault_password_file = pw\n").unwrap();
-    std::fs::write(d.join("ids.cfg"), "[defaults]\nvault_identity_list = dev@pass-client.sh\n")
-        .unwrap();
+    std::fs::write(
+        d.join("cfg/ansible.cfg"),
+        "[defaults]\nvault_password_file = pw\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("ids.cfg"),
+        "[defaults]\nvault_identity_list = dev@pass-client.sh\n",
+    )
+    .unwrap();
     let cfg = d.join("cfg/ansible.cfg").display().to_string();
     let ids_cfg = d.join("ids.cfg").display().to_string();
     let cases: Vec<(&str, Vec<&str>, Vec<(&str, &str)>)> = vec![
-        ("file", vec!["--vault-password-file", "password-default"], vec![]),
+        (
+            "file",
+            vec!["--vault-password-file", "password-default"],
+            vec![],
+        ),
         ("script", vec!["--vault-password-file", "pass.sh"], vec![]),
-        ("client script", vec!["--vault-id", "dev@pass-client.sh"], vec![]),
-        ("environment", vec![], vec![("ANSIBLE_VAULT_PASSWORD_FILE", "pass.sh")]),
+        (
+            "client script",
+            vec!["--vault-id", "dev@pass-client.sh"],
+            vec![],
+        ),
+        (
+            "environment",
+            vec![],
+            vec![("ANSIBLE_VAULT_PASSWORD_FILE", "pass.sh")],
+        ),
         ("ansible.cfg", vec![], vec![("ANSIBLE_CONFIG", &cfg)]),
-        ("vault_identity_list", vec![], vec![("ANSIBLE_CONFIG", &ids_cfg)]),
-        ("identity list env", vec![], vec![("ANSIBLE_VAULT_IDENTITY_LIST", "x@password-prod,y@pass.sh")]),
+        (
+            "vault_identity_list",
+            vec![],
+            vec![("ANSIBLE_CONFIG", &ids_cfg)],
+        ),
+        (
+            "identity list env",
+            vec![],
+            vec![("ANSIBLE_VAULT_IDENTITY_LIST", "x@password-prod,y@pass.sh")],
+        ),
         (
             "labelled files",
-            vec!["--vault-id", "prod@password-prod", "--vault-id", "dev@password-default"],
+            vec![
+                "--vault-id",
+                "prod@password-prod",
+                "--vault-id",
+                "dev@password-default",
+            ],
             vec![],
         ),
     ];
@@ -292,10 +450,28 @@ fn vault_passwords_come_from_files_scripts_the_environment_and_ansible_cfg() {
     }
     // The same sources reach a play: ansible.cfg's password file decrypts the vars file (the
     // play then fails where it uses the `prod` value, whose secret this source is not).
-    let out = etcdplay(&d, &["apply", "-i", "hosts", "site.yml"], &[("ANSIBLE_CONFIG", &cfg)]);
-    assert!(text(&out).contains("\"db_password\": \"********\""), "{}", text(&out));
+    let out = etcdplay(
+        &d,
+        &["apply", "-i", "hosts", "site.yml"],
+        &[("ANSIBLE_CONFIG", &cfg)],
+    );
+    assert!(
+        text(&out).contains("\"db_password\": \"********\""),
+        "{}",
+        text(&out)
+    );
     // A wrong password alone is Ansible's error, naming the file; no password leaks.
-    let out = etcdplay(&d, &["vault", "view", "--vault-password-file", "password-prod", "vaulted.yml"], &[]);
+    let out = etcdplay(
+        &d,
+        &[
+            "vault",
+            "view",
+            "--vault-password-file",
+            "password-prod",
+            "vaulted.yml",
+        ],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use etcdplay_source::{
-    decrypt_if_vaulted, load_yaml_source, read_file, Diagnostic, Diagnostics,
-    NodeValue, SourceText, MAX_TEXT_FILE,
+    decrypt_if_vaulted, load_yaml_source, read_file, Diagnostic, Diagnostics, NodeValue,
+    SourceText, MAX_TEXT_FILE,
 };
 
 use crate::address::parse_address;

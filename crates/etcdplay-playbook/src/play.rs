@@ -341,7 +341,8 @@ impl Loader<'_> {
             }
             let path = f.playbook_dir.join(name);
             let problem = match open_regular(&path) {
-                Ok((file, meta)) if meta.len() <= MAX_TEXT_FILE => match vault_problem(file, &path) {
+                Ok((file, meta)) if meta.len() <= MAX_TEXT_FILE => match vault_problem(file, &path)
+                {
                     None => continue,
                     problem => problem,
                 },

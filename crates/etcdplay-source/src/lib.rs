@@ -15,12 +15,12 @@ mod yaml;
 
 pub use catalog::ModuleCatalog;
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use etcdplay_vault::is_vaulted;
 pub use file::{
     decrypt_if_vaulted, open_regular, read_file, read_opened, read_source_text, read_text_file,
     ReadFileError, ReadProblem, SourceText, MAX_TEXT_FILE,
 };
 pub use node::{Node, NodeValue, Pos};
 pub use scalar::{parse_bool, resolve_plain};
-pub use etcdplay_vault::is_vaulted;
 pub use suggest::did_you_mean;
 pub use yaml::{load_yaml, load_yaml_file, load_yaml_source, YamlError};

@@ -463,3 +463,63 @@ mod tests {
         assert!(load_yaml("# only a comment\n").unwrap().is_null());
     }
 }
+
+/// `!vault` scalars and vaulted files, with the run's keyring (the only test of this binary
+/// that installs one). Fixtures are ansible-vault's (crates/etcdplay-vault/tests/fixtures).
+#[cfg(test)]
+mod vault_tests {
+    use super::*;
+    use etcdplay_vault::{session, Keyring, VaultSecret};
+
+    const FIXTURES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../etcdplay-vault/tests/fixtures"
+    );
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap()
+    }
+
+    #[test]
+    fn inline_values_decrypt_or_carry_their_error_and_vaulted_files_decrypt() {
+        let inline = fixture("inline-1.1.yml");
+        session::install(Keyring::default());
+        let node = load_yaml_source(
+            &SourceText {
+                text: inline.clone(),
+                vaulted: false,
+            },
+            "vars.yml",
+        )
+        .unwrap();
+        let value = node.get("api_token").unwrap().as_str().unwrap().to_string();
+        assert_eq!(
+            session::undecryptable_message(&value),
+            Some("vars.yml:1:12: Attempt to use undecryptable variable: Attempting to decrypt but no vault secrets found.")
+        );
+        let e =
+            load_yaml_file(Path::new(&format!("{FIXTURES}/vars-1.1.yml")), "v.yml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "v.yml: cannot read file: Attempting to decrypt but no vault secrets found."
+        );
+
+        let password = fixture("password-default").trim().as_bytes().to_vec();
+        session::install(Keyring::new(vec![VaultSecret::new("default", password)]));
+        let node = load_yaml(&inline).unwrap();
+        assert_eq!(
+            node.get("api_token").unwrap().as_str(),
+            Some("inline-token-99")
+        );
+        let node = load_yaml_file(Path::new(&format!("{FIXTURES}/vars-1.1.yml")), "v.yml").unwrap();
+        assert_eq!(
+            node.get("db_password").unwrap().as_str(),
+            Some("s3cret-value-42")
+        );
+        // Every value of a vaulted file is a secret for the output layer.
+        assert_eq!(
+            etcdplay_vault::redact::redact("x s3cret-value-42 inline-token-99"),
+            "x ******** ********"
+        );
+    }
+}

@@ -257,7 +257,9 @@ impl Templar {
         origin: &str,
     ) -> Result<Option<Json>, TemplateError> {
         Ok(match value {
-            Json::String(text) if etcdplay_vault::session::undecryptable_message(text).is_some() => {
+            Json::String(text)
+                if etcdplay_vault::session::undecryptable_message(text).is_some() =>
+            {
                 return Err(TemplateError::Render {
                     location: Location {
                         origin: origin.to_string(),

@@ -63,10 +63,16 @@ const REMOTE_USER: Setting = setting("ANSIBLE_REMOTE_USER", "defaults", "remote_
 const PRIVATE_KEY_FILE: Setting =
     setting("ANSIBLE_PRIVATE_KEY_FILE", "defaults", "private_key_file");
 
-const VAULT_PASSWORD_FILE: Setting =
-    setting("ANSIBLE_VAULT_PASSWORD_FILE", "defaults", "vault_password_file");
-const VAULT_IDENTITY_LIST: Setting =
-    setting("ANSIBLE_VAULT_IDENTITY_LIST", "defaults", "vault_identity_list");
+const VAULT_PASSWORD_FILE: Setting = setting(
+    "ANSIBLE_VAULT_PASSWORD_FILE",
+    "defaults",
+    "vault_password_file",
+);
+const VAULT_IDENTITY_LIST: Setting = setting(
+    "ANSIBLE_VAULT_IDENTITY_LIST",
+    "defaults",
+    "vault_identity_list",
+);
 
 const fn setting(env: &'static str, section: &'static str, key: &'static str) -> Setting {
     Setting { env, section, key }
@@ -415,13 +421,17 @@ mod tests {
 
     #[test]
     fn vault_settings_come_from_the_file_and_the_environment() {
-        let text = "[defaults]\nvault_password_file = secrets/pw\nvault_identity_list = dev@a, prod@/b\n";
+        let text =
+            "[defaults]\nvault_password_file = secrets/pw\nvault_identity_list = dev@a, prod@/b\n";
         let c = config(text, &[]);
         assert_eq!(c.vault_password_file().as_deref(), Some("/proj/secrets/pw"));
         assert_eq!(c.vault_identity_list(), ["dev@a", "prod@/b"]);
         let c = config(
             text,
-            &[("ANSIBLE_VAULT_PASSWORD_FILE", "/env/pw"), ("ANSIBLE_VAULT_IDENTITY_LIST", "x@y")],
+            &[
+                ("ANSIBLE_VAULT_PASSWORD_FILE", "/env/pw"),
+                ("ANSIBLE_VAULT_IDENTITY_LIST", "x@y"),
+            ],
         );
         assert_eq!(c.vault_password_file().as_deref(), Some("/env/pw"));
         assert_eq!(c.vault_identity_list(), ["x@y"]);

@@ -20,7 +20,11 @@ pub(crate) struct VaultArgs {
     #[arg(long = "vault-password-file", visible_alias = "vault-pass-file")]
     pub(crate) password_files: Vec<String>,
     /// Ask for the vault password on the terminal.
-    #[arg(short = 'J', long = "ask-vault-pass", visible_alias = "ask-vault-password")]
+    #[arg(
+        short = 'J',
+        long = "ask-vault-pass",
+        visible_alias = "ask-vault-password"
+    )]
     pub(crate) ask_vault_pass: bool,
 }
 
@@ -44,7 +48,8 @@ impl VaultArgs {
         if specs.is_empty() {
             return Ok(());
         }
-        let loaded = source::load(&specs, &mut source::terminal_prompt).map_err(|e| e.to_string())?;
+        let loaded =
+            source::load(&specs, &mut source::terminal_prompt).map_err(|e| e.to_string())?;
         for warning in &loaded.warnings {
             eprintln!("[WARNING]: {warning}");
         }

@@ -451,7 +451,9 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         prepared.inventory.clone(),
         connector,
         // Vault secrets are redacted before any reporter sees an event.
-        Arc::new(crate::output::redact::Redacting(Arc::new(Fanout(reporters)))),
+        Arc::new(crate::output::redact::Redacting(Arc::new(Fanout(
+            reporters,
+        )))),
         options,
         search_dirs,
     )

@@ -135,9 +135,8 @@ fn keyring(args: &SecretArgs, for_encryption: bool) -> Result<Keyring, Failure> 
 }
 
 fn ask_new_password(label: &str) -> Result<Keyring, Failure> {
-    let first = Zeroizing::new(
-        source::terminal_prompt("New Vault password: ").map_err(|e| e.to_string())?,
-    );
+    let first =
+        Zeroizing::new(source::terminal_prompt("New Vault password: ").map_err(|e| e.to_string())?);
     let second = Zeroizing::new(
         source::terminal_prompt("Confirm New Vault password: ").map_err(|e| e.to_string())?,
     );

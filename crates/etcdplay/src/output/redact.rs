@@ -92,7 +92,10 @@ mod tests {
         redacting.warning("w s3cret-value-42");
         drop(redacting);
         let out = String::from_utf8(
-            Arc::try_unwrap(stream).ok().expect("one owner").into_inner(),
+            Arc::try_unwrap(stream)
+                .ok()
+                .expect("one owner")
+                .into_inner(),
         )
         .unwrap();
         assert!(!out.contains("s3cret"), "{out}");
