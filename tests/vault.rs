@@ -362,6 +362,9 @@ fn etcdplay_vault_and_ansible_vault_read_each_others_output() {
     );
 }
 
+/// A password-source case: its name, the command-line options and the environment.
+type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>);
+
 /// Each password source alone decrypts the 1.1 fixture, as with ansible-vault view: a file, an
 /// executable, a `-client` executable told its vault id, `ANSIBLE_VAULT_PASSWORD_FILE`,
 /// ansible.cfg's `vault_password_file` (relative to the file) and `vault_identity_list`,
@@ -394,7 +397,7 @@ fn vault_passwords_come_from_files_scripts_the_environment_and_ansible_cfg() {
     .unwrap();
     let cfg = d.join("cfg/ansible.cfg").display().to_string();
     let ids_cfg = d.join("ids.cfg").display().to_string();
-    let cases: Vec<(&str, Vec<&str>, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "file",
             vec!["--vault-password-file", "password-default"],

@@ -118,7 +118,7 @@ fn split_body(body: &[u8]) -> Result<Parts, VaultError> {
         hmac: hex::decode(hmac).map_err(|_| format(FormatProblem::HmacNotHex))?,
         ciphertext: hex::decode(ciphertext).map_err(|_| format(FormatProblem::CiphertextNotHex))?,
     };
-    if parts.ciphertext.is_empty() || parts.ciphertext.len() % BLOCK != 0 {
+    if parts.ciphertext.is_empty() || !parts.ciphertext.len().is_multiple_of(BLOCK) {
         return Err(format(FormatProblem::CiphertextLength));
     }
     Ok(parts)
