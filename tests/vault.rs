@@ -143,17 +143,28 @@ fn a_play_uses_vaulted_vars_and_inline_values_and_output_hides_them() {
     ];
     // A vaulted group_vars file (labelled prod) next to the inventory, used by one more task.
     std::fs::create_dir_all(d.join("group_vars/all")).unwrap();
-    std::fs::write(d.join("group_vars/all/vault.yml"), "gv_secret: group-vars-secret-1\n").unwrap();
+    std::fs::write(
+        d.join("group_vars/all/vault.yml"),
+        "gv_secret: group-vars-secret-1\n",
+    )
+    .unwrap();
     let encrypted = run_in(
         &d,
         &ansible_bin("ansible-vault"),
-        &["encrypt", "--vault-id", "prod@password-prod", "group_vars/all/vault.yml"],
+        &[
+            "encrypt",
+            "--vault-id",
+            "prod@password-prod",
+            "group_vars/all/vault.yml",
+        ],
         &[],
         "",
     );
     assert_eq!(encrypted.status.code(), Some(0), "{}", text(&encrypted));
     let mut playbook = std::fs::read_to_string(d.join("site.yml")).unwrap();
-    playbook.push_str("    - copy: {content: \"{{ gv_secret }}\", dest: \"{{ playbook_dir }}/out/gv.txt\"}\n");
+    playbook.push_str(
+        "    - copy: {content: \"{{ gv_secret }}\", dest: \"{{ playbook_dir }}/out/gv.txt\"}\n",
+    );
     std::fs::write(d.join("site.yml"), playbook).unwrap();
     let ansible = run_in(
         &d,
@@ -170,7 +181,13 @@ fn a_play_uses_vaulted_vars_and_inline_values_and_output_hides_them() {
     );
     assert!(text(&ansible).contains("\"db_password\": \"s3cret-value-42\""));
     std::fs::remove_file(d.join("secrets.txt")).unwrap();
-    let outputs = ["copied.yml", "raw.yml", "lookup.txt", "templated.txt", "gv.txt"];
+    let outputs = [
+        "copied.yml",
+        "raw.yml",
+        "lookup.txt",
+        "templated.txt",
+        "gv.txt",
+    ];
     let read_out = |name: &str| std::fs::read(d.join("out").join(name)).expect(name);
     let from_ansible: Vec<Vec<u8>> = outputs.iter().map(|n| read_out(n)).collect();
     assert_eq!(from_ansible[0], fixture_text("vars-plain.yml").as_bytes());

@@ -91,7 +91,8 @@ impl ControlNode for TaskControl<'_> {
 
     fn read_local_decrypted(&self, path: &str) -> Result<Vec<u8>, ModuleError> {
         let found = self.find("files", path)?;
-        read_file(&found, MAX_UPLOAD_SOURCE)
+        // Vault text is bounded far below upload sources: read no more than can be decrypted.
+        read_file(&found, etcdplay_vault::MAX_VAULT_TEXT as u64)
             .and_then(|bytes| decrypt_if_vaulted(bytes, &found))
             .map(|(bytes, _)| bytes)
             .map_err(|e| ModuleError::Control {
