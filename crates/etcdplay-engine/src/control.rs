@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use etcdplay_modules::{ControlNode, ModuleError};
-use etcdplay_source::read_file;
+use etcdplay_source::{decrypt_if_vaulted, open_regular, read_file, ReadFileError, ReadProblem};
 use etcdplay_template::{Templar, Vars};
 
 pub(crate) use crate::checksums::ChecksumCache;
@@ -81,6 +81,26 @@ impl ControlNode for TaskControl<'_> {
         })
     }
 
+    fn local_vaulted(&self, path: &str) -> Result<bool, ModuleError> {
+        let found = self.find("files", path)?;
+        starts_as_vault(&found).map_err(|e| ModuleError::Control {
+            path: shown(&found),
+            message: e.problem.to_string(),
+        })
+    }
+
+    fn read_local_decrypted(&self, path: &str) -> Result<Vec<u8>, ModuleError> {
+        let found = self.find("files", path)?;
+        // Vault text is bounded far below upload sources: read no more than can be decrypted.
+        read_file(&found, etcdplay_vault::MAX_VAULT_TEXT as u64)
+            .and_then(|bytes| decrypt_if_vaulted(bytes, &found))
+            .map(|(bytes, _)| bytes)
+            .map_err(|e| ModuleError::Control {
+                path: shown(&found),
+                message: e.problem.to_string(),
+            })
+    }
+
     fn read_local_shared(&self, path: &str) -> Result<std::sync::Arc<Vec<u8>>, ModuleError> {
         let found = self.find("files", path)?;
         self.checksums
@@ -148,4 +168,19 @@ impl ControlNode for TaskControl<'_> {
         std::fs::write(&tmp, bytes).map_err(err)?;
         std::fs::rename(&tmp, p).map_err(err)
     }
+}
+
+/// Whether the file at `path` begins with the vault header (only those bytes are read: most
+/// sources are binaries that are not read at all when the host already has them).
+fn starts_as_vault(path: &Path) -> Result<bool, ReadFileError> {
+    use std::io::Read;
+    let (file, _) = open_regular(path)?;
+    let mut head = Vec::with_capacity(etcdplay_vault::codec::HEADER.len());
+    file.take(etcdplay_vault::codec::HEADER.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| ReadFileError {
+            path: path.to_path_buf(),
+            problem: ReadProblem::Io(e),
+        })?;
+    Ok(etcdplay_vault::is_vaulted(&head))
 }

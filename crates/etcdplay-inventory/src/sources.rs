@@ -4,7 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use etcdplay_source::{load_yaml, read_file, Diagnostic, Diagnostics, NodeValue, MAX_TEXT_FILE};
+use etcdplay_source::{
+    decrypt_if_vaulted, load_yaml_source, read_file, Diagnostic, Diagnostics, NodeValue,
+    SourceText, MAX_TEXT_FILE,
+};
 
 use crate::address::parse_address;
 use crate::ini::parse_ini;
@@ -118,8 +121,9 @@ fn parse_file(
 ) {
     let shown = path.display().to_string();
     data.current_source = Some(shown.clone());
-    let bytes = match read_file(path, MAX_TEXT_FILE) {
-        Ok(b) => b,
+    let read = read_file(path, MAX_TEXT_FILE).and_then(|b| decrypt_if_vaulted(b, path));
+    let (bytes, vaulted) = match read {
+        Ok(read) => read,
         Err(e) => {
             return diags.push(Diagnostic::whole_file(
                 shown,
@@ -140,6 +144,8 @@ fn parse_file(
             "inventory file is not valid UTF-8",
         ));
     };
+    let source = SourceText { text, vaulted };
+    let text = &source.text;
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
@@ -151,10 +157,10 @@ fn parse_file(
         ));
     }
     if !yaml_candidate {
-        return parse_ini(&text, &shown, data, diags);
+        return parse_ini(text, &shown, data, diags);
     }
     let explicit_yaml = ext.is_some();
-    match load_yaml(&text) {
+    match load_yaml_source(&source, &shown) {
         Ok(root) if matches!(root.value, NodeValue::Map(_)) => {
             parse_yaml_inventory(&root, &shown, data, diags)
         }
@@ -175,7 +181,7 @@ fn parse_file(
             // usually are. When that fails too and the file starts like YAML (`all:`), the YAML
             // error is the one that helps.
             let mut ini_diags = Diagnostics::new();
-            parse_ini(&text, &shown, data, &mut ini_diags);
+            parse_ini(text, &shown, data, &mut ini_diags);
             let first = text
                 .lines()
                 .map(str::trim)

@@ -33,6 +33,15 @@ pub trait ControlNode: Send + Sync {
         let bytes = self.read_local(path)?;
         Ok((bytes.len() as u64, crate::modules::write::sha1_hex(&bytes)))
     }
+    /// Whether the file a task's `src:` names is vault data (`copy` uploads such a file
+    /// decrypted unless `decrypt: no`). Resolved as [`ControlNode::read_local`] does.
+    fn local_vaulted(&self, _path: &str) -> Result<bool, ModuleError> {
+        Ok(false)
+    }
+    /// The decrypted content of a vaulted `src:` file.
+    fn read_local_decrypted(&self, path: &str) -> Result<Vec<u8>, ModuleError> {
+        self.read_local(path)
+    }
     /// Writes a file on the control node (used by `fetch`); creates parent directories.
     fn write_local(&self, path: &str, bytes: &[u8]) -> Result<(), ModuleError>;
     /// Reads a plain control-node path, `None` if it does not exist (used by `fetch` to decide

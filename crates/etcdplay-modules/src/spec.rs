@@ -104,6 +104,7 @@ pub(crate) const COPY: &[ArgSpec] = &[
     a("content", Raw),
     r("dest", Path),
     a("remote_src", Bool),
+    a("decrypt", Bool),
     MODE,
     OWNER,
     GROUP,

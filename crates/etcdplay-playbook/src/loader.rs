@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use etcdplay_source::{
-    load_yaml, read_text_file, Diagnostic, Diagnostics, Node, Pos, MAX_TEXT_FILE,
+    load_yaml_source, read_source_text, Diagnostic, Diagnostics, Node, Pos, MAX_TEXT_FILE,
 };
 
 use crate::model::{IncludeContext, Origin, RoleScope};
@@ -131,7 +131,7 @@ impl<'a> Loader<'a> {
     /// Reads a YAML file, reporting a syntax error or an unreadable file.
     pub(crate) fn read_yaml(&mut self, path: &Path) -> Option<Node> {
         let shown = show(path);
-        let text = match read_text_file(path, MAX_TEXT_FILE) {
+        let source = match read_source_text(path, MAX_TEXT_FILE) {
             Ok(t) => t,
             Err(e) => {
                 self.diags.push(Diagnostic::whole_file(
@@ -141,8 +141,8 @@ impl<'a> Loader<'a> {
                 return None;
             }
         };
-        let node = load_yaml(&text);
-        self.sources.insert(shown.clone(), text);
+        let node = load_yaml_source(&source, &shown);
+        self.sources.insert(shown.clone(), source.text);
         match node {
             Ok(n) => Some(n),
             Err(e) => {

@@ -328,7 +328,8 @@ impl Loader<'_> {
     /// Literal `vars_files` must exist next to the playbook (or at their absolute path), and
     /// be regular files the engine can read (at most `MAX_TEXT_FILE` bytes): it loads them per
     /// host later and silently skips one it cannot read, so this is where such a file is
-    /// reported. Opened and measured here, not read.
+    /// reported. Opened and measured here; read only when vaulted, to report a missing or
+    /// wrong vault secret before any host is contacted (Ansible: when the play starts).
     fn check_vars_files(&mut self, f: &FileCtx, files: &[String], node: &Node) {
         let items: Vec<&Node> = match node.as_seq() {
             Some(items) => items.iter().collect(),
@@ -340,7 +341,11 @@ impl Loader<'_> {
             }
             let path = f.playbook_dir.join(name);
             let problem = match open_regular(&path) {
-                Ok((_, meta)) if meta.len() <= MAX_TEXT_FILE => continue,
+                Ok((file, meta)) if meta.len() <= MAX_TEXT_FILE => match vault_problem(file, &path)
+                {
+                    None => continue,
+                    problem => problem,
+                },
                 Ok(_) => Some(ReadProblem::TooLarge {
                     limit: MAX_TEXT_FILE,
                 }),
@@ -444,4 +449,22 @@ impl Loader<'_> {
             }
         }
     }
+}
+
+/// Why a vaulted vars file cannot be decrypted with the run's secrets (`None`: it can, or it
+/// is not vaulted).
+fn vault_problem(file: std::fs::File, path: &std::path::Path) -> Option<ReadProblem> {
+    use std::io::{Read, Seek};
+    let mut file = file;
+    let mut head = [0u8; 14]; // as long as `$ANSIBLE_VAULT`
+    let n = file.read(&mut head).ok()?;
+    if !etcdplay_source::is_vaulted(&head[..n]) {
+        return None;
+    }
+    file.rewind().ok()?;
+    let meta = file.metadata().ok()?;
+    let bytes = etcdplay_source::read_opened(file, &meta, path, MAX_TEXT_FILE).ok()?;
+    etcdplay_source::decrypt_if_vaulted(bytes, path)
+        .err()
+        .map(|e| e.problem)
 }

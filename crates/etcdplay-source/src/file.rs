@@ -41,6 +41,9 @@ pub enum ReadProblem {
     /// Text was expected.
     #[error("not valid UTF-8")]
     NotUtf8,
+    /// Vault data that could not be decrypted (no secret, wrong secret, damaged).
+    #[error(transparent)]
+    Vault(etcdplay_vault::VaultError),
 }
 
 impl ReadFileError {
@@ -132,10 +135,36 @@ pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, ReadFileError> {
     read_opened(file, &meta, path, limit)
 }
 
-/// [`read_file`] for text: the content must be UTF-8.
+/// [`read_file`] for text: the content must be UTF-8; a vaulted file is decrypted.
 pub fn read_text_file(path: &Path, limit: u64) -> Result<String, ReadFileError> {
-    String::from_utf8(read_file(path, limit)?)
-        .map_err(|_| ReadFileError::new(path, ReadProblem::NotUtf8))
+    read_source_text(path, limit).map(|source| source.text)
+}
+
+/// A text file as read, and whether it was vault-encrypted on disk.
+#[derive(Debug)]
+pub struct SourceText {
+    pub text: String,
+    /// The file was vault data: every value in it is a secret (see `load_yaml_source`).
+    pub vaulted: bool,
+}
+
+/// [`read_text_file`], telling whether the file was vaulted.
+pub fn read_source_text(path: &Path, limit: u64) -> Result<SourceText, ReadFileError> {
+    let (bytes, vaulted) = decrypt_if_vaulted(read_file(path, limit)?, path)?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| ReadFileError::new(path, ReadProblem::NotUtf8))?;
+    Ok(SourceText { text, vaulted })
+}
+
+/// Content read from `path`, decrypted with the run's vault secrets when it is vault data
+/// (as Ansible's loader does for every file it reads); `true` when it was.
+pub fn decrypt_if_vaulted(bytes: Vec<u8>, path: &Path) -> Result<(Vec<u8>, bool), ReadFileError> {
+    if !etcdplay_vault::is_vaulted(&bytes) {
+        return Ok((bytes, false));
+    }
+    let plain = etcdplay_vault::session::decrypt(&bytes)
+        .map_err(|e| ReadFileError::new(path, ReadProblem::Vault(e)))?;
+    Ok((plain.to_vec(), true))
 }
 
 #[cfg(test)]

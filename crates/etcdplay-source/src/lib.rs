@@ -2,7 +2,8 @@
 //! node and resolves plain scalars the way Ansible's YAML 1.1 loader does (`yes`, `on`, `0644`),
 //! and the `file:line:col: message` diagnostics that let a parser report every problem at once
 //! instead of stopping at the first. And the one way a control-node file is read whole
-//! ([`read_file`]): regular files only, up to a limit.
+//! ([`read_file`]): regular files only, up to a limit; vault-encrypted files and `!vault`
+//! scalars are decrypted with the run's secrets (`etcdplay_vault::session`).
 
 mod catalog;
 mod diagnostic;
@@ -15,11 +16,13 @@ mod yaml;
 
 pub use catalog::ModuleCatalog;
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use etcdplay_vault::is_vaulted;
 pub use file::{
-    open_regular, read_file, read_opened, read_text_file, ReadFileError, ReadProblem, MAX_TEXT_FILE,
+    decrypt_if_vaulted, open_regular, read_file, read_opened, read_source_text, read_text_file,
+    ReadFileError, ReadProblem, SourceText, MAX_TEXT_FILE,
 };
 pub use fnmatch::fnmatch_regex;
 pub use node::{Node, NodeValue, Pos};
 pub use scalar::{parse_bool, resolve_plain};
 pub use suggest::did_you_mean;
-pub use yaml::{load_yaml, load_yaml_file, YamlError};
+pub use yaml::{load_yaml, load_yaml_file, load_yaml_source, YamlError};

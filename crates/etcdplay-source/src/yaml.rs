@@ -8,7 +8,7 @@ use std::path::Path;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
-use crate::file::{read_text_file, MAX_TEXT_FILE};
+use crate::file::{read_source_text, SourceText, MAX_TEXT_FILE};
 use crate::scalar::resolve_plain;
 use crate::{Diagnostic, Node, NodeValue, Pos};
 
@@ -45,18 +45,45 @@ impl YamlError {
     }
 }
 
-/// Reads and parses a YAML file (a regular file of at most [`MAX_TEXT_FILE`] bytes); any
-/// problem comes back as one diagnostic naming the file.
+/// Reads and parses a YAML file (a regular file of at most [`MAX_TEXT_FILE`] bytes, decrypted
+/// when vaulted); any problem comes back as one diagnostic naming the file.
 pub fn load_yaml_file(path: &Path, shown_as: &str) -> Result<Node, Diagnostic> {
-    let text = read_text_file(path, MAX_TEXT_FILE).map_err(|e| {
+    let source = read_source_text(path, MAX_TEXT_FILE).map_err(|e| {
         Diagnostic::whole_file(shown_as, format!("cannot read file: {}", e.problem))
     })?;
-    load_yaml(&text).map_err(|e| e.in_file(shown_as))
+    load_yaml_source(&source, shown_as).map_err(|e| e.in_file(shown_as))
+}
+
+/// Parses a file's text ([`crate::read_source_text`]); `shown_as` names it in the location of
+/// a `!vault` value that cannot be decrypted. Every string of a vaulted file is a secret and
+/// is remembered for redaction.
+pub fn load_yaml_source(source: &SourceText, shown_as: &str) -> Result<Node, YamlError> {
+    let node = parse(&source.text, shown_as)?;
+    if source.vaulted {
+        remember_strings(&node);
+    }
+    Ok(node)
 }
 
 /// Parses the first document of `text`. An empty document is a `Null` node at 1:1.
 pub fn load_yaml(text: &str) -> Result<Node, YamlError> {
-    let mut builder = TreeBuilder::default();
+    parse(text, "")
+}
+
+fn remember_strings(node: &Node) {
+    match &node.value {
+        NodeValue::String(text) => etcdplay_vault::redact::remember(text),
+        NodeValue::Seq(items) => items.iter().for_each(remember_strings),
+        NodeValue::Map(entries) => entries.iter().for_each(|(_, v)| remember_strings(v)),
+        _ => {}
+    }
+}
+
+fn parse(text: &str, file: &str) -> Result<Node, YamlError> {
+    let mut builder = TreeBuilder {
+        file,
+        ..TreeBuilder::default()
+    };
     let mut parser = Parser::new_from_str(text);
     while let Some(next) = parser.next_event() {
         let (event, span) = next.map_err(|e| YamlError {
@@ -95,7 +122,9 @@ struct Anchored {
 }
 
 #[derive(Default)]
-struct TreeBuilder {
+struct TreeBuilder<'f> {
+    /// The file, for the location of a `!vault` value that cannot be decrypted.
+    file: &'f str,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Anchored>,
     root: Option<Node>,
@@ -131,7 +160,7 @@ fn add(a: (usize, usize), b: (usize, usize)) -> (usize, usize) {
     (a.0.saturating_add(b.0), a.1.saturating_add(b.1))
 }
 
-impl TreeBuilder {
+impl TreeBuilder<'_> {
     /// Feeds one event; returns true once the first document is complete.
     fn feed(&mut self, event: Event<'_>, span: Span) -> Result<bool, YamlError> {
         let pos = pos_of(&span);
@@ -184,11 +213,17 @@ impl TreeBuilder {
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
-                let tagged_string = tag.as_ref().is_some_and(|t| {
-                    (t.handle == "!!" || t.handle == "tag:yaml.org,2002:") && t.suffix == "str"
-                        || (t.handle == "!" && (t.suffix == "unsafe" || t.suffix == "vault"))
-                });
-                let value = if style == ScalarStyle::Plain && !tagged_string {
+                let local_tag = |name: &str| {
+                    tag.as_ref()
+                        .is_some_and(|t| t.handle == "!" && t.suffix == name)
+                };
+                let tagged_string = local_tag("unsafe")
+                    || tag.as_ref().is_some_and(|t| {
+                        (t.handle == "!!" || t.handle == "tag:yaml.org,2002:") && t.suffix == "str"
+                    });
+                let value = if local_tag("vault") {
+                    NodeValue::String(self.inline_vault(&text, pos))
+                } else if style == ScalarStyle::Plain && !tagged_string {
                     resolve_plain(&text)
                 } else {
                     NodeValue::String(text.into_owned())
@@ -223,6 +258,23 @@ impl TreeBuilder {
             _ => {}
         }
         Ok(false)
+    }
+
+    /// The plaintext of a `!vault` scalar; when it cannot be decrypted, the marker that makes
+    /// a later use of the value fail (Ansible decrypts such values when they are used).
+    fn inline_vault(&self, ciphertext: &str, pos: Pos) -> String {
+        let decrypted = etcdplay_vault::session::decrypt(ciphertext.as_bytes()).and_then(|plain| {
+            String::from_utf8(plain.to_vec()).map_err(|_| {
+                etcdplay_vault::VaultError::Format(etcdplay_vault::FormatProblem::NotUtf8)
+            })
+        });
+        decrypted.unwrap_or_else(|error| {
+            let location = match self.file {
+                "" => format!("{}:{}", pos.line, pos.col),
+                file => format!("{file}:{}:{}", pos.line, pos.col),
+            };
+            etcdplay_vault::session::undecryptable(&location, &error)
+        })
     }
 
     /// Counts one node written in the document and attaches it.
@@ -409,5 +461,65 @@ mod tests {
     fn empty_document_is_null() {
         assert!(load_yaml("").unwrap().is_null());
         assert!(load_yaml("# only a comment\n").unwrap().is_null());
+    }
+}
+
+/// `!vault` scalars and vaulted files, with the run's keyring (the only test of this binary
+/// that installs one). Fixtures are ansible-vault's (crates/etcdplay-vault/tests/fixtures).
+#[cfg(test)]
+mod vault_tests {
+    use super::*;
+    use etcdplay_vault::{session, Keyring, VaultSecret};
+
+    const FIXTURES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../etcdplay-vault/tests/fixtures"
+    );
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap()
+    }
+
+    #[test]
+    fn inline_values_decrypt_or_carry_their_error_and_vaulted_files_decrypt() {
+        let inline = fixture("inline-1.1.yml");
+        session::install(Keyring::default());
+        let node = load_yaml_source(
+            &SourceText {
+                text: inline.clone(),
+                vaulted: false,
+            },
+            "vars.yml",
+        )
+        .unwrap();
+        let value = node.get("api_token").unwrap().as_str().unwrap().to_string();
+        assert_eq!(
+            session::undecryptable_message(&value),
+            Some("vars.yml:1:12: Attempt to use undecryptable variable: Attempting to decrypt but no vault secrets found.")
+        );
+        let e =
+            load_yaml_file(Path::new(&format!("{FIXTURES}/vars-1.1.yml")), "v.yml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "v.yml: cannot read file: Attempting to decrypt but no vault secrets found."
+        );
+
+        let password = fixture("password-default").trim().as_bytes().to_vec();
+        session::install(Keyring::new(vec![VaultSecret::new("default", password)]));
+        let node = load_yaml(&inline).unwrap();
+        assert_eq!(
+            node.get("api_token").unwrap().as_str(),
+            Some("inline-token-99")
+        );
+        let node = load_yaml_file(Path::new(&format!("{FIXTURES}/vars-1.1.yml")), "v.yml").unwrap();
+        assert_eq!(
+            node.get("db_password").unwrap().as_str(),
+            Some("s3cret-value-42")
+        );
+        // Every value of a vaulted file is a secret for the output layer.
+        assert_eq!(
+            etcdplay_vault::redact::redact("x s3cret-value-42 inline-token-99"),
+            "x ******** ********"
+        );
     }
 }

@@ -183,6 +183,12 @@ pub(crate) fn translate(
             message: format!("no test named '{}'", unknown_name(&detail)),
             context,
         },
+        // A `!vault` value used without its secret (scope.rs): the message is Ansible's own.
+        ErrorKind::InvalidOperation if detail.contains(UNDECRYPTABLE) => TemplateError::Render {
+            location,
+            message: detail,
+            context,
+        },
         kind => TemplateError::Render {
             location,
             message: if detail.is_empty() {
@@ -194,6 +200,9 @@ pub(crate) fn translate(
         },
     }
 }
+
+/// What the error of an undecryptable `!vault` value says (`etcdplay_vault::session`).
+const UNDECRYPTABLE: &str = "Attempt to use undecryptable variable";
 
 /// The name in minijinja's "filter x is unknown" / "test x is unknown" details.
 fn unknown_name(detail: &str) -> &str {

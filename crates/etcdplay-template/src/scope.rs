@@ -117,6 +117,16 @@ fn rewrap_nested(err: Error, key: &str) -> Error {
 /// Turns a raw variable value into a template value, templating strings that hold templates.
 /// `path` names the value for cycle detection and error messages (`peers[0]`, `cfg.port`).
 pub(crate) fn resolve(scope: &Arc<Scope>, path: &str, raw: &Json) -> Value {
+    if let Some(message) = raw
+        .as_str()
+        .and_then(etcdplay_vault::session::undecryptable_message)
+    {
+        // A `!vault` value without its secret: an error only now that it is used (Ansible 2.19).
+        return Value::from(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            message.to_string(),
+        ));
+    }
     match raw {
         Json::String(text) if is_possibly_template(text) => {
             let key = format!("{}{}", scope.prefix, path);

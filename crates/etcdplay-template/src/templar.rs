@@ -262,6 +262,21 @@ impl Templar {
         origin: &str,
     ) -> Result<Option<Json>, TemplateError> {
         Ok(match value {
+            Json::String(text)
+                if etcdplay_vault::session::undecryptable_message(text).is_some() =>
+            {
+                return Err(TemplateError::Render {
+                    location: Location {
+                        origin: origin.to_string(),
+                        line: None,
+                        inline: true,
+                    },
+                    message: etcdplay_vault::session::undecryptable_message(text)
+                        .unwrap_or_default()
+                        .to_string(),
+                    context: String::new(),
+                })
+            }
             Json::String(text) if is_possibly_template(text) => {
                 let out = self.render_in_scope(scope, text, origin)?;
                 if out.as_str() == Some(self.inner.omit.as_str()) {

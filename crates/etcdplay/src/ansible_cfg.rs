@@ -63,6 +63,17 @@ const REMOTE_USER: Setting = setting("ANSIBLE_REMOTE_USER", "defaults", "remote_
 const PRIVATE_KEY_FILE: Setting =
     setting("ANSIBLE_PRIVATE_KEY_FILE", "defaults", "private_key_file");
 
+const VAULT_PASSWORD_FILE: Setting = setting(
+    "ANSIBLE_VAULT_PASSWORD_FILE",
+    "defaults",
+    "vault_password_file",
+);
+const VAULT_IDENTITY_LIST: Setting = setting(
+    "ANSIBLE_VAULT_IDENTITY_LIST",
+    "defaults",
+    "vault_identity_list",
+);
+
 const fn setting(env: &'static str, section: &'static str, key: &'static str) -> Setting {
     Setting { env, section, key }
 }
@@ -233,6 +244,35 @@ impl AnsibleConfig {
             .map(|(v, _)| resolve(&v, None).display().to_string())
     }
 
+    /// `vault_password_file`: a relative path from the file is against its directory (a
+    /// `path` setting of Ansible), one from the environment against the current directory.
+    pub(crate) fn vault_password_file(&self) -> Option<String> {
+        let (value, origin) = self.get(&VAULT_PASSWORD_FILE)?;
+        let value = value.trim();
+        if value.is_empty() {
+            return None;
+        }
+        let base = self
+            .file
+            .as_ref()
+            .filter(|_| !origin.starts_with("ANSIBLE_"))
+            .and_then(|f| f.parent());
+        Some(resolve(value, base).display().to_string())
+    }
+
+    /// `vault_identity_list`: `label@source` entries, comma separated, used as written.
+    pub(crate) fn vault_identity_list(&self) -> Vec<String> {
+        self.get(&VAULT_IDENTITY_LIST)
+            .map(|(v, _)| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn number<T: std::str::FromStr>(
         &self,
         s: &Setting,
@@ -377,6 +417,24 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("forks = 'many' is not a number"));
+    }
+
+    #[test]
+    fn vault_settings_come_from_the_file_and_the_environment() {
+        let text =
+            "[defaults]\nvault_password_file = secrets/pw\nvault_identity_list = dev@a, prod@/b\n";
+        let c = config(text, &[]);
+        assert_eq!(c.vault_password_file().as_deref(), Some("/proj/secrets/pw"));
+        assert_eq!(c.vault_identity_list(), ["dev@a", "prod@/b"]);
+        let c = config(
+            text,
+            &[
+                ("ANSIBLE_VAULT_PASSWORD_FILE", "/env/pw"),
+                ("ANSIBLE_VAULT_IDENTITY_LIST", "x@y"),
+            ],
+        );
+        assert_eq!(c.vault_password_file().as_deref(), Some("/env/pw"));
+        assert_eq!(c.vault_identity_list(), ["x@y"]);
     }
 
     #[test]

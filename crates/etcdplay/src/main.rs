@@ -14,6 +14,7 @@ mod lab;
 mod limit;
 mod output;
 mod ssh_args_check;
+mod vault_args;
 
 use clap::{Parser, Subcommand};
 use exit::ExitCode;
@@ -41,6 +42,9 @@ enum Command {
     /// The cluster's certificates (`pki show`).
     #[command(subcommand)]
     Pki(cmd::pki::PkiCommand),
+    /// Encrypt and decrypt Ansible Vault files and strings (like ansible-vault).
+    #[command(subcommand)]
+    Vault(cmd::vault::VaultCommand),
     /// A local lab of real hosts (systemd-nspawn machines with sshd and systemd).
     #[command(subcommand)]
     Lab(lab::LabCommand),
@@ -91,6 +95,7 @@ fn main() {
             Command::Inventory(args) => cmd::inventory::run(args),
             Command::SyntaxCheck(args) => cmd::syntax_check::run(args),
             Command::Pki(pki) => cmd::pki::run(pki),
+            Command::Vault(vault) => cmd::vault::run(vault),
             Command::Lab(lab) => match lab::run(lab).await {
                 Ok(()) => ExitCode::Ok,
                 Err(e) => {

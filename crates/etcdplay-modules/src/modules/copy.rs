@@ -104,6 +104,12 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         (None, Some(v)) => (Some(NewContent::Bytes(content_bytes(v))), String::new()),
         (Some(s), None) if remote_src => (None, s.clone()),
         (Some(s), None) => {
+            // A vaulted source is uploaded decrypted (Ansible's default `decrypt: yes`); its
+            // plaintext is never remembered on disk, so it is read and hashed each time.
+            if args.bool("decrypt", true)? && ctx.call.control.local_vaulted(s)? {
+                let plain = ctx.call.control.read_local_decrypted(s)?;
+                return deliver(ctx, NewContent::Bytes(plain), Some(s), s.clone()).await;
+            }
             // Usually the same file for every host (an etcd binary): the control node knows
             // its size and checksum without reading it again.
             let (size, sha1) = ctx.call.control.local_digest(s)?;

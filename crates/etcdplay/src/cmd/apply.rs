@@ -104,6 +104,8 @@ pub(crate) struct ApplyArgs {
     pub(crate) verbose: u8,
     #[command(flatten)]
     pub(crate) connection: ConnectionArgs,
+    #[command(flatten)]
+    pub(crate) vault: crate::vault_args::VaultArgs,
     /// Set by `etcdplay run`: show results as `ansible`'s ad-hoc output for this module.
     #[arg(skip)]
     pub(crate) adhoc_module: Option<String>,
@@ -239,7 +241,10 @@ pub(crate) fn prepare(settings: &Settings, playbooks: &[PathBuf]) -> Result<Prep
             playbooks: loaded,
         }),
         _ => {
-            eprintln!("{}", problems.sorted());
+            eprintln!(
+                "{}",
+                crate::output::redact::text(&problems.sorted().to_string())
+            );
             Err(ExitCode::ParseError)
         }
     }
@@ -298,6 +303,24 @@ fn control_dir() -> std::io::Result<tempfile::TempDir> {
 }
 
 pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
+    let settings = match Settings::resolve(
+        &args.inventory,
+        &args.connection,
+        args.forks,
+        args.timeout,
+        args.host_key_checking,
+    ) {
+        Ok(s) => s,
+        Err(message) => {
+            eprintln!("ERROR: {message}");
+            return ExitCode::BadOptions;
+        }
+    };
+    // Before any file is read: `-e @file`, inventories and playbooks may be vaulted.
+    if let Err(message) = args.vault.install(&settings.config) {
+        eprintln!("ERROR: {message}");
+        return ExitCode::BadOptions;
+    }
     let mut extra = match extra_vars::parse_all(&args.extra_vars) {
         Ok(e) => e,
         Err(message) => {
@@ -349,19 +372,6 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
             return ExitCode::BadOptions;
         }
     }
-    let settings = match Settings::resolve(
-        &args.inventory,
-        &args.connection,
-        args.forks,
-        args.timeout,
-        args.host_key_checking,
-    ) {
-        Ok(s) => s,
-        Err(message) => {
-            eprintln!("ERROR: {message}");
-            return ExitCode::BadOptions;
-        }
-    };
     let prepared = match prepare(&settings, &playbooks) {
         Ok(p) => p,
         Err(code) => return code,
@@ -445,7 +455,10 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
     let engine = Engine::new(
         prepared.inventory.clone(),
         connector,
-        Arc::new(Fanout(reporters)),
+        // Vault secrets are redacted before any reporter sees an event.
+        Arc::new(crate::output::redact::Redacting(Arc::new(Fanout(
+            reporters,
+        )))),
         options,
         search_dirs,
     )

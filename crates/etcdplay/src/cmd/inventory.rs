@@ -5,6 +5,7 @@ use clap::Args;
 use etcdplay_inventory::Inventory;
 
 use crate::exit::ExitCode;
+use crate::output::redact;
 
 /// Options of `etcdplay inventory`.
 #[derive(Debug, Args)]
@@ -21,13 +22,22 @@ pub(crate) struct InventoryArgs {
     /// With --graph: show variables too.
     #[arg(long, requires = "graph")]
     vars: bool,
+    #[command(flatten)]
+    vault: crate::vault_args::VaultArgs,
 }
 
 pub(crate) fn run(args: InventoryArgs) -> ExitCode {
+    let installed = crate::ansible_cfg::AnsibleConfig::discover()
+        .map_err(|e| e.to_string())
+        .and_then(|config| args.vault.install(&config));
+    if let Err(message) = installed {
+        eprintln!("ERROR: {message}");
+        return ExitCode::BadOptions;
+    }
     let inventory = match Inventory::load(&args.inventory) {
         Ok(i) => i,
         Err(d) => {
-            eprintln!("{}", d.sorted());
+            eprintln!("{}", redact::text(&d.sorted().to_string()));
             return ExitCode::ParseError;
         }
     };
@@ -35,9 +45,9 @@ pub(crate) fn run(args: InventoryArgs) -> ExitCode {
         eprintln!("[WARNING]: {w}");
     }
     if args.list {
-        println!("{}", inventory.to_list_json_string());
+        println!("{}", redact::text(&inventory.to_list_json_string()));
     } else {
-        println!("{}", inventory.to_graph(args.vars));
+        println!("{}", redact::text(&inventory.to_graph(args.vars)));
     }
     ExitCode::Ok
 }

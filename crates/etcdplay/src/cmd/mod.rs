@@ -7,3 +7,4 @@ pub(crate) mod listing;
 pub(crate) mod pki;
 pub(crate) mod run;
 pub(crate) mod syntax_check;
+pub(crate) mod vault;

@@ -33,6 +33,8 @@ pub(crate) struct RunArgs {
     limit: Option<String>,
     #[command(flatten)]
     connection: ConnectionArgs,
+    #[command(flatten)]
+    vault: crate::vault_args::VaultArgs,
     /// Report what would change; change nothing.
     #[arg(short = 'C', long)]
     check: bool,
@@ -119,6 +121,7 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
         flush_cache: false,
         verbose: 0,
         connection: args.connection,
+        vault: args.vault,
         adhoc_module: Some(module),
     };
     let code = apply::run(apply_args).await;

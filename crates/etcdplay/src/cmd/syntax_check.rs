@@ -21,18 +21,14 @@ pub(crate) struct SyntaxCheckArgs {
     /// Tags, as `apply` takes them (accepted; the whole playbook is checked).
     #[arg(short = 't', long = "tags", value_delimiter = ',')]
     tags: Vec<String>,
+    #[command(flatten)]
+    vault: crate::vault_args::VaultArgs,
     /// Playbooks to check.
     #[arg(required = true)]
     playbooks: Vec<PathBuf>,
 }
 
 pub(crate) fn run(args: SyntaxCheckArgs) -> ExitCode {
-    if let Err(message) = crate::extra_vars::parse_all(&args.extra_vars) {
-        eprintln!("ERROR: {message}");
-        return ExitCode::BadOptions;
-    }
-    // Tags select tasks to run; a syntax check reads every task whatever they are.
-    let _ = &args.tags;
     let settings = match super::apply::Settings::resolve(
         &args.inventory,
         &super::apply::ConnectionArgs::default(),
@@ -46,6 +42,16 @@ pub(crate) fn run(args: SyntaxCheckArgs) -> ExitCode {
             return ExitCode::BadOptions;
         }
     };
+    if let Err(message) = args.vault.install(&settings.config) {
+        eprintln!("ERROR: {message}");
+        return ExitCode::BadOptions;
+    }
+    if let Err(message) = crate::extra_vars::parse_all(&args.extra_vars) {
+        eprintln!("ERROR: {message}");
+        return ExitCode::BadOptions;
+    }
+    // Tags select tasks to run; a syntax check reads every task whatever they are.
+    let _ = &args.tags;
     match super::apply::prepare(&settings, &args.playbooks) {
         Ok(_) => {
             for p in &args.playbooks {

@@ -4,6 +4,7 @@ pub(crate) mod adhoc;
 pub(crate) mod json;
 pub(crate) mod progress;
 pub(crate) mod pyjson;
+pub(crate) mod redact;
 pub(crate) mod stream;
 pub(crate) mod timing;
 
