@@ -167,6 +167,11 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         false,
     ),
     def("etcd_member_join", &[], ETCD_MEMBER_JOIN, Engine, false),
+    def("etcd_member_remove", &[], ETCD_MEMBER_REMOVE, Engine, false),
+    def("etcd_backup_source", &[], ETCD_BACKUP_SOURCE, Engine, false),
+    def("etcd_backup", &[], ETCD_BACKUP, Engine, false),
+    def("etcd_restore_check", &[], ETCD_RESTORE_CHECK, Engine, false),
+    def("etcd_restore", &[], ETCD_RESTORE, Engine, false),
     def(
         "data_dir_scheme_check",
         &[],

@@ -177,6 +177,15 @@ impl ClusterClient {
         Ok(members_of(resp.members()))
     }
 
+    /// Asks the leader to hand its leadership to member `to` (etcdctl `move-leader`). Only the
+    /// leader accepts it: the first endpoint that answers must be the leader's.
+    pub async fn move_leader(&self, to: u64) -> Result<(), ClientError> {
+        let (mut client, endpoint) = self.any_client("move leader").await?;
+        self.call("move leader", &endpoint, client.move_leader(to))
+            .await?;
+        Ok(())
+    }
+
     /// A connection to the first endpoint, in order, that answers a status call. Changes
     /// are sent once to one endpoint: retrying a member add elsewhere could add it twice.
     async fn any_client(&self, op: &'static str) -> Result<(Client, String), ClientError> {

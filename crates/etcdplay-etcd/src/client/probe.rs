@@ -131,6 +131,9 @@ async fn run(
     s.is_learner = st.is_learner();
     s.raft_term = Some(st.raft_term());
     s.raft_index = Some(st.raft_index());
+    s.raft_applied_index = Some(st.raft_applied_index()).filter(|i| *i != 0);
+    s.cluster_id = st.header().map(|h| h.cluster_id()).filter(|id| *id != 0);
+    s.revision = st.header().map(|h| h.revision());
     // Learners refuse linearizable reads by design; a serializable one still shows the
     // member serves requests.
     let options = if st.is_learner() {

@@ -25,6 +25,12 @@ pub struct EndpointStatus {
     pub leader_id: Option<u64>,
     pub raft_term: Option<u64>,
     pub raft_index: Option<u64>,
+    /// The raft index this member has applied to its store (what a snapshot of it holds).
+    pub raft_applied_index: Option<u64>,
+    /// The cluster id from the status answer's header.
+    pub cluster_id: Option<u64>,
+    /// The store's revision from the status answer's header.
+    pub revision: Option<i64>,
     /// The status call and a read of the key `health` both succeeded, and no alarm is raised.
     pub healthy: bool,
     /// Time from connecting to the answer of the read (like etcdctl's "took").
@@ -47,6 +53,9 @@ impl EndpointStatus {
             leader_id: None,
             raft_term: None,
             raft_index: None,
+            raft_applied_index: None,
+            cluster_id: None,
+            revision: None,
             healthy: false,
             latency: None,
             error: Some(error),

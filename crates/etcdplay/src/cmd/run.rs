@@ -119,6 +119,9 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
         verbose: 0,
         connection: args.connection,
         adhoc_module: Some(module),
+        builtin: crate::default_playbook::Builtin::Cluster,
+        operation: None,
+        quiet: false,
     };
     let code = apply::run(apply_args).await;
     drop(dir);
