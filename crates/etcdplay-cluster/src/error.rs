@@ -47,14 +47,14 @@ pub(crate) enum ActionError {
         origin: String,
         host: String,
         #[source]
-        source: crate::guard::unit::UnitError,
+        source: Box<crate::guard::unit::UnitError>,
     },
     /// A snapshot could not be taken, verified or kept.
     #[error("{origin}: {source}")]
     Backup {
         origin: String,
         #[source]
-        source: crate::backup::BackupError,
+        source: Box<crate::backup::BackupError>,
     },
     /// The host did not answer: reported UNREACHABLE.
     #[error(transparent)]
@@ -96,10 +96,11 @@ impl From<ActionError> for ExtensionError {
     fn from(e: ActionError) -> Self {
         match e {
             ActionError::Transport(_) => ExtensionError::Unreachable(Box::new(e)),
-            ActionError::Unit {
-                source: crate::guard::unit::UnitError::Probe(_),
-                ..
-            } => ExtensionError::Unreachable(Box::new(e)),
+            ActionError::Unit { ref source, .. }
+                if matches!(**source, crate::guard::unit::UnitError::Probe(_)) =>
+            {
+                ExtensionError::Unreachable(Box::new(e))
+            }
             _ => ExtensionError::Failed(Box::new(e)),
         }
     }

@@ -179,6 +179,7 @@ mod tests {
             raft_term: None,
             raft_index: None,
             raft_applied_index: None,
+            db_size_in_use: None,
             cluster_id: None,
             revision: None,
             healthy,

@@ -240,7 +240,7 @@ pub(crate) async fn run(
     let pki = path_arg(args, "pki_dir").filter(|p| p.is_dir());
     let backup_err = |source| ActionError::Backup {
         origin: origin.to_string(),
-        source,
+        source: Box::new(source),
     };
     let (kind, sum, note) = snapshot_verified(&member, pki.as_deref(), &host_path)
         .await

@@ -88,7 +88,7 @@ pub(crate) async fn etcd_unit(
         .map_err(|source| ActionError::Unit {
             origin: ctx.origin.to_string(),
             host: ctx.host.to_string(),
-            source,
+            source: Box::new(source),
         })
 }
 
