@@ -1,6 +1,6 @@
 //! End to end: operating a TLS cluster deployed by the built-in playbook for the rest of its
-//! life: `etcdplay backup`, `etcdplay restore` after every data dir is lost, and scale down
-//! with `etcd_member_state: absent`.
+//! life: `etcdplay backup`, `etcdplay restore` after every data dir is lost, scale down with
+//! `etcd_member_state: absent`, and `etcdplay defrag`.
 //!
 //! Four private lab hosts (`lops1..4` on `etcdplaybr48`, 10.213.48.0/24), taken down at the
 //! end; the shared lab is never touched. Steps:
@@ -12,9 +12,11 @@
 //!    damaged one would be); `restore --json` → exit 0, every key back with its value, four
 //!    healthy members, the revision read back at least the snapshot's, the fourth member's old
 //!    dir kept as `data.pre-restore-*`; then a plain `apply` passes the data-dir guard.
-//! 5. `etcd_member_state: absent` on lops4 and `apply`, with a writer on the other three all
-//!    along: three voting members remain, lops4's etcd is stopped and disabled, its data dir
-//!    is kept as `data.removed-*`, and no write failed.
+//! 5. `etcd_member_state: absent` on lops4 (made the leader first) and `apply`, with a writer
+//!    on the other three all along: three voting members remain, lops4's etcd is stopped and
+//!    disabled, its data dir is kept as `data.removed-*`, and no write failed.
+//! 6. 8 MB written, deleted and compacted; `defrag --json` with a writer: every member's
+//!    backend shrinks, the leader is defragmented last, no write failed.
 //!
 //! What Ansible does here: nothing comparable (ansible-core has no etcd modules); the
 //! procedures follow etcd's own disaster-recovery and member-removal documentation.
@@ -110,6 +112,53 @@ impl Writer {
     }
 }
 
+/// (6) 8 MB written and deleted, compacted: `etcdplay defrag` shrinks every member's
+/// backend, the leader last, while a writer never fails.
+fn defrag_after_a_delete_heavy_load(dir: &Path, inv: &str, pki: &Path, eps: &str) {
+    let value = "x".repeat(100_000);
+    for i in 0..80 {
+        let put = etcdctl_tls(pki, eps, &["put", &format!("big/{i}"), &value]);
+        assert!(put.status.success(), "{}", text(&put));
+    }
+    let del = etcdctl_tls(pki, eps, &["del", "--prefix", "big/"]);
+    assert!(del.status.success(), "{}", text(&del));
+    let status = etcdctl_tls(pki, eps, &["endpoint", "status", "-w", "json"]);
+    let statuses: Vec<Value> = serde_json::from_slice(&status.stdout).expect("status JSON");
+    let revision = statuses[0]["Status"]["header"]["revision"]
+        .as_u64()
+        .expect("revision");
+    let compact = etcdctl_tls(pki, eps, &["compact", &revision.to_string(), "--physical"]);
+    assert!(compact.status.success(), "{}", text(&compact));
+    let writer = Writer::start(pki, eps.to_string());
+    std::thread::sleep(Duration::from_secs(2));
+    let out = etcdplay(dir, &["defrag", "-i", inv, "--json"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let (writes, failures, longest) = writer.finish();
+    eprintln!(
+        "writer during defrag: {writes} writes, {failures} failed, longest failure window {:.1}s",
+        longest.as_secs_f64()
+    );
+    assert_eq!(out.status.code(), Some(0), "defrag:\n{}", text(&out));
+    let doc = json_of(&out);
+    eprintln!(
+        "defrag: {}",
+        doc["result"]["msg"].as_str().unwrap_or_default()
+    );
+    let members = doc["result"]["members"].as_array().expect("members");
+    assert_eq!(members.len(), 3, "{doc}");
+    for m in members {
+        assert_eq!(m["defragmented"], Value::Bool(true), "{m}");
+        let (before, after) = (m["db_size_before"].as_u64(), m["db_size_after"].as_u64());
+        assert!(after < before, "{m}");
+    }
+    assert_eq!(
+        members[2]["leader"],
+        Value::Bool(true),
+        "leader last: {doc}"
+    );
+    assert_eq!(failures, 0, "writes failed during the defragmentation");
+}
+
 /// Makes the member at `ip` the leader with `etcdctl move-leader` sent to the current leader.
 fn make_leader(pki: &Path, all: &str, ip: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -144,7 +193,7 @@ fn make_leader(pki: &Path, all: &str, ip: &str) {
 }
 
 #[test]
-fn backup_restore_after_every_data_dir_is_lost_and_scale_down_without_a_failed_write() {
+fn backup_restore_after_every_data_dir_is_lost_scale_down_and_defrag_without_a_failed_write() {
     let started = Instant::now();
     let lab = PrivateLab::up("lops", "etcdplaybr48", 48, 4);
     eprintln!("lab up took {:.1}s", started.elapsed().as_secs_f64());
@@ -339,5 +388,7 @@ fn backup_restore_after_every_data_dir_is_lost_and_scale_down_without_a_failed_w
     );
     assert!(writes > 10, "the writer hardly ran: {writes}");
     assert_eq!(failures, 0, "writes failed during the scale down");
+
+    defrag_after_a_delete_heavy_load(dir.path(), inv, &pki, &staying);
     eprintln!("whole test took {:.1}s", started.elapsed().as_secs_f64());
 }

@@ -4,8 +4,8 @@
 //! (`backup/`); finishing a rolling restart a killed run left half done (`lost_restart.rs`);
 //! the cluster actions of the built-in playbook: `etcd_pki` and `etcd_health` on the
 //! control node, `etcd_member_join`, `etcd_member_restart`, `etcd_member_remove` and
-//! `data_dir_scheme_check` with a host's transport; and the operations of `etcdplay backup`
-//! and `etcdplay restore` (`operate/`). They live here rather than in etcdplay-modules because they need the
+//! `data_dir_scheme_check` with a host's transport; and the operations of `etcdplay backup`,
+//! `etcdplay restore` and `etcdplay defrag` (`operate/`). They live here rather than in etcdplay-modules because they need the
 //! inventory's other hosts and the control node's network, not just one host's shell; what
 //! needs neither the play nor a host (reading data dirs and units, the etcd client) is in
 //! etcdplay-etcd. The engine knows none of this: it only calls the extension seam.
@@ -50,6 +50,7 @@ impl EngineExtension for EtcdExtension {
             "etcd_health" => health::run(ctx, args, origin).await,
             "etcd_backup_source" => operate::backup::run_source(args, origin).await,
             "etcd_restore_check" => operate::restore::run_check(args, origin).await,
+            "etcd_defrag" => operate::defrag::run(args, origin).await,
             _ => return None,
         };
         Some(result.map_err(ExtensionError::from))

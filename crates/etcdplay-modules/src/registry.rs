@@ -172,6 +172,7 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     def("etcd_backup", &[], ETCD_BACKUP, Engine, false),
     def("etcd_restore_check", &[], ETCD_RESTORE_CHECK, Engine, false),
     def("etcd_restore", &[], ETCD_RESTORE, Engine, false),
+    def("etcd_defrag", &[], ETCD_DEFRAG, Engine, false),
     def(
         "data_dir_scheme_check",
         &[],

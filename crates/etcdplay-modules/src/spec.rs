@@ -440,6 +440,14 @@ pub(crate) const ETCD_RESTORE: &[ArgSpec] = &[
     r("data_dir", Path),
     a("wal_dir", Path),
 ];
+pub(crate) const ETCD_DEFRAG: &[ArgSpec] = &[
+    r("endpoints", List),
+    a("threshold", Str),
+    a("ca", Path),
+    a("cert", Path),
+    a("key", Path),
+    a("timeout", Int),
+];
 pub(crate) const DATA_DIR_SCHEME_CHECK: &[ArgSpec] = &[
     r("data_dir", Path),
     a("wal_dir", Path),

@@ -15,10 +15,12 @@ pub(crate) enum Builtin {
     Backup,
     /// `etcd-restore.yml` (`etcdplay restore`).
     Restore,
+    /// `etcd-defrag.yml` (`etcdplay defrag`).
+    Defrag,
 }
 
 /// The playbooks as shipped, by file name.
-const PLAYBOOKS: [(Builtin, &str, &str); 3] = [
+const PLAYBOOKS: [(Builtin, &str, &str); 4] = [
     (
         Builtin::Cluster,
         "etcd-cluster.yml",
@@ -33,6 +35,11 @@ const PLAYBOOKS: [(Builtin, &str, &str); 3] = [
         Builtin::Restore,
         "etcd-restore.yml",
         include_str!("../../../playbooks/etcd-restore.yml"),
+    ),
+    (
+        Builtin::Defrag,
+        "etcd-defrag.yml",
+        include_str!("../../../playbooks/etcd-defrag.yml"),
     ),
 ];
 /// The variables every playbook reads with `vars_files`.
@@ -127,7 +134,12 @@ mod tests {
 
     #[test]
     fn written_playbooks_load_with_their_vars_and_templates() {
-        for which in [Builtin::Cluster, Builtin::Backup, Builtin::Restore] {
+        for which in [
+            Builtin::Cluster,
+            Builtin::Backup,
+            Builtin::Restore,
+            Builtin::Defrag,
+        ] {
             let pb = DefaultPlaybook::write(which, "etcd").unwrap();
             let dir = pb.path().parent().unwrap().to_path_buf();
             assert!(dir.join("templates/etcd.service.j2").exists());

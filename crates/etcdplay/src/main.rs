@@ -39,6 +39,9 @@ enum Command {
     /// Disaster recovery: restore every member from a snapshot `backup` made (refused while
     /// the cluster has quorum, unless --force); the old data dirs are kept aside.
     Restore(cmd::operate::RestoreArgs),
+    /// Defragment the members one at a time, followers first and the leader last, skipping
+    /// those with few free pages (--threshold, percent).
+    Defrag(cmd::operate::DefragArgs),
     /// Show an inventory as ansible-inventory does (--list, --graph).
     Inventory(cmd::inventory::InventoryArgs),
     /// Parse and check inventory and playbooks without contacting any host.
@@ -95,6 +98,7 @@ fn main() {
             Command::Health(args) => cmd::health::run(args).await,
             Command::Backup(args) => cmd::operate::backup(args).await,
             Command::Restore(args) => cmd::operate::restore(args).await,
+            Command::Defrag(args) => cmd::operate::defrag(args).await,
             Command::Inventory(args) => cmd::inventory::run(args),
             Command::SyntaxCheck(args) => cmd::syntax_check::run(args),
             Command::Pki(pki) => cmd::pki::run(pki),

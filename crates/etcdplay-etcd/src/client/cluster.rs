@@ -177,6 +177,41 @@ impl ClusterClient {
         Ok(members_of(resp.members()))
     }
 
+    /// Defragments the member at `endpoint` (one of this client's), waiting up to `timeout`:
+    /// the member serves nothing meanwhile, so callers defragment one member at a time.
+    pub async fn defragment(&self, endpoint: &str, timeout: Duration) -> Result<(), ClientError> {
+        const OP: &str = "defragment";
+        let ep = self
+            .endpoints
+            .iter()
+            .find(|e| e.url == endpoint.trim_end_matches('/'))
+            .ok_or_else(|| ClientError::Rpc {
+                op: OP,
+                endpoint: endpoint.to_string(),
+                message: "not an endpoint of this client".into(),
+            })?;
+        let mut client = probe::connect(ep, self.tls.as_deref(), self.timeout)
+            .await
+            .map_err(|e| ClientError::Rpc {
+                op: OP,
+                endpoint: ep.url.clone(),
+                message: e.to_string(),
+            })?;
+        match tokio::time::timeout(timeout, client.defragment()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(ClientError::Rpc {
+                op: OP,
+                endpoint: ep.url.clone(),
+                message: rpc_error(&error),
+            }),
+            Err(_) => Err(ClientError::Timeout {
+                op: OP,
+                endpoint: ep.url.clone(),
+                after: timeout,
+            }),
+        }
+    }
+
     /// Asks the leader to hand its leadership to member `to` (etcdctl `move-leader`). Only the
     /// leader accepts it: the first endpoint that answers must be the leader's.
     pub async fn move_leader(&self, to: u64) -> Result<(), ClientError> {

@@ -126,6 +126,7 @@ async fn run(
     s.member_id = member_id;
     s.version = Some(st.version().to_string());
     s.db_size = Some(st.db_size());
+    s.db_size_in_use = Some(st.raft_used_db_size()).filter(|n| *n > 0);
     s.leader_id = Some(st.leader()).filter(|id| *id != 0);
     s.is_leader = member_id.is_some() && s.leader_id == member_id;
     s.is_learner = st.is_learner();

@@ -17,6 +17,8 @@ pub struct EndpointStatus {
     pub version: Option<String>,
     /// Backend database size in bytes.
     pub db_size: Option<i64>,
+    /// The part of the backend in use (the rest is free pages a defragmentation returns).
+    pub db_size_in_use: Option<i64>,
     /// Whether this member is the raft leader.
     pub is_leader: bool,
     /// Whether this member is a learner.
@@ -48,6 +50,7 @@ impl EndpointStatus {
             name: None,
             version: None,
             db_size: None,
+            db_size_in_use: None,
             is_leader: false,
             is_learner: false,
             leader_id: None,

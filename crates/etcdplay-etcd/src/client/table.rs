@@ -135,6 +135,7 @@ mod tests {
             raft_term: Some(2),
             raft_index: Some(1234),
             raft_applied_index: None,
+            db_size_in_use: None,
             cluster_id: None,
             revision: None,
             healthy: true,

@@ -1,5 +1,5 @@
-//! `etcdplay backup` and `etcdplay restore`: operations on a running (or lost) cluster, each
-//! a built-in playbook (`playbooks/etcd-backup.yml`, `etcd-restore.yml`, sharing the cluster
+//! `etcdplay backup`, `etcdplay restore` and `etcdplay defrag`: operations on a running (or lost) cluster, each
+//! a built-in playbook (`playbooks/etcd-backup.yml`, `etcd-restore.yml`, `etcd-defrag.yml`, sharing the cluster
 //! playbook's variables) run by `apply`'s machinery, so inventories, connections, become and
 //! `-e` work as for `apply`. The options become extra variables of the playbook; what the
 //! operation did is printed after Ansible's stream, or alone as JSON with `--json`.
@@ -67,6 +67,16 @@ pub(crate) struct RestoreArgs {
     /// Restore even though the cluster still has quorum (every write after the snapshot is lost).
     #[arg(long)]
     force: bool,
+}
+
+/// Options of `etcdplay defrag`.
+#[derive(Debug, Args)]
+pub(crate) struct DefragArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Skip members whose free pages are below this percentage of their backend.
+    #[arg(long, default_value_t = 10.0)]
+    threshold: f64,
 }
 
 /// `path` made absolute against the current directory (the playbook runs from elsewhere).
@@ -155,4 +165,13 @@ pub(crate) async fn restore(args: RestoreArgs) -> ExitCode {
         "etcd_restore_force": args.force,
     });
     run_operation(args.common, Builtin::Restore, "restore", vars).await
+}
+
+pub(crate) async fn defrag(args: DefragArgs) -> ExitCode {
+    if !(0.0..=100.0).contains(&args.threshold) {
+        eprintln!("ERROR: --threshold must be a percentage from 0 to 100");
+        return ExitCode::BadOptions;
+    }
+    let vars = json!({ "etcd_defrag_threshold": args.threshold });
+    run_operation(args.common, Builtin::Defrag, "defrag", vars).await
 }
