@@ -41,6 +41,21 @@ pub(crate) enum ActionError {
         #[source]
         source: BadUnitName,
     },
+    /// The etcd unit on the host could not be read.
+    #[error("{origin}: {host}: {source}")]
+    Unit {
+        origin: String,
+        host: String,
+        #[source]
+        source: Box<crate::guard::unit::UnitError>,
+    },
+    /// A snapshot could not be taken, verified or kept.
+    #[error("{origin}: {source}")]
+    Backup {
+        origin: String,
+        #[source]
+        source: Box<crate::backup::BackupError>,
+    },
     /// The host did not answer: reported UNREACHABLE.
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -81,6 +96,11 @@ impl From<ActionError> for ExtensionError {
     fn from(e: ActionError) -> Self {
         match e {
             ActionError::Transport(_) => ExtensionError::Unreachable(Box::new(e)),
+            ActionError::Unit { ref source, .. }
+                if matches!(**source, crate::guard::unit::UnitError::Probe(_)) =>
+            {
+                ExtensionError::Unreachable(Box::new(e))
+            }
             _ => ExtensionError::Failed(Box::new(e)),
         }
     }

@@ -2,9 +2,10 @@
 //! ([`EtcdExtension`]): the data-dir guard run before a task starts an etcd unit (`guard/`),
 //! with `--leftover-membership` migration and reset (`migrate/`) and their verified backups
 //! (`backup/`); finishing a rolling restart a killed run left half done (`lost_restart.rs`);
-//! and the cluster actions of the built-in playbook: `etcd_pki` and `etcd_health` on the
-//! control node, `etcd_member_join`, `etcd_member_restart` and `data_dir_scheme_check` with a
-//! host's transport. They live here rather than in etcdplay-modules because they need the
+//! the cluster actions of the built-in playbook: `etcd_pki` and `etcd_health` on the
+//! control node, `etcd_member_join`, `etcd_member_restart`, `etcd_member_remove` and
+//! `data_dir_scheme_check` with a host's transport; and the operations of `etcdplay backup`,
+//! `etcdplay restore` and `etcdplay defrag` (`operate/`). They live here rather than in etcdplay-modules because they need the
 //! inventory's other hosts and the control node's network, not just one host's shell; what
 //! needs neither the play nor a host (reading data dirs and units, the etcd client) is in
 //! etcdplay-etcd. The engine knows none of this: it only calls the extension seam.
@@ -18,6 +19,7 @@ mod health;
 mod lost_restart;
 mod members;
 mod migrate;
+mod operate;
 mod pki;
 mod restart;
 
@@ -46,6 +48,9 @@ impl EngineExtension for EtcdExtension {
         let result = match name {
             "etcd_pki" => pki::run(ctx, args, origin),
             "etcd_health" => health::run(ctx, args, origin).await,
+            "etcd_backup_source" => operate::backup::run_source(args, origin).await,
+            "etcd_restore_check" => operate::restore::run_check(args, origin).await,
+            "etcd_defrag" => operate::defrag::run(args, origin).await,
             _ => return None,
         };
         Some(result.map_err(ExtensionError::from))
@@ -61,6 +66,9 @@ impl EngineExtension for EtcdExtension {
             "data_dir_scheme_check" => datadir::run(ctx, args).await,
             "etcd_member_restart" => restart::run(ctx, args).await,
             "etcd_member_join" => members::run(ctx, args).await,
+            "etcd_member_remove" => operate::remove::run(ctx, args).await,
+            "etcd_backup" => operate::backup::run(ctx, args).await,
+            "etcd_restore" => operate::restore::run(ctx, args).await,
             _ => return None,
         };
         Some(result.map_err(ExtensionError::from))

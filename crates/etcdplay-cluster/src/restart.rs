@@ -149,7 +149,7 @@ async fn main_pid(ctx: &HostAction<'_>, service: &str) -> Result<u64, ActionErro
 }
 
 /// A systemd unit name safe to put in a shell command line.
-fn check_unit_name(name: &str) -> Result<(), BadUnitName> {
+pub(crate) fn check_unit_name(name: &str) -> Result<(), BadUnitName> {
     let ok = !name.is_empty()
         && !name.starts_with('-')
         && name
@@ -178,6 +178,10 @@ mod tests {
             leader_id: if healthy { Some(7) } else { None },
             raft_term: None,
             raft_index: None,
+            raft_applied_index: None,
+            db_size_in_use: None,
+            cluster_id: None,
+            revision: None,
             healthy,
             latency: None,
             error: if healthy {

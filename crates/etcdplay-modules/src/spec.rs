@@ -513,6 +513,68 @@ pub(crate) const ETCD_MEMBER_JOIN: &[ArgSpec] = &[
     a("key", Path),
     a("timeout", Int),
 ];
+pub(crate) const ETCD_MEMBER_REMOVE: &[ArgSpec] = &[
+    a("endpoints", List),
+    r("endpoint", Str),
+    r("peer_urls", List),
+    r("data_dir", Path),
+    a("wal_dir", Path),
+    a("service", Str),
+    a("ca", Path),
+    a("cert", Path),
+    a("key", Path),
+    a("timeout", Int),
+];
+pub(crate) const ETCD_BACKUP_SOURCE: &[ArgSpec] = &[
+    r("endpoints", List),
+    r("hosts", List),
+    a("ca", Path),
+    a("cert", Path),
+    a("key", Path),
+];
+pub(crate) const ETCD_BACKUP: &[ArgSpec] = &[
+    r("dest", Path),
+    a("keep", Int),
+    r("endpoint", Str),
+    a("service", Str),
+    a("pki_dir", Path),
+    a("cluster_id", Str),
+    a("member_id", Str),
+    a("member", Str),
+    a("etcd_version", Str),
+];
+pub(crate) const ETCD_RESTORE_CHECK: &[ArgSpec] = &[
+    a("phase", Str),
+    a("snapshot", Path),
+    a("force", Bool),
+    a("revision", Int),
+    r("endpoints", List),
+    a("ca", Path),
+    a("cert", Path),
+    a("key", Path),
+    a("timeout", Int),
+];
+pub(crate) const ETCD_RESTORE: &[ArgSpec] = &[
+    a("phase", Str),
+    r("snapshot", Path),
+    r("sha256", Str),
+    a("revision", Int),
+    a("service", Str),
+    r("name", Str),
+    r("initial_cluster", Str),
+    r("token", Str),
+    r("peer_urls", List),
+    r("data_dir", Path),
+    a("wal_dir", Path),
+];
+pub(crate) const ETCD_DEFRAG: &[ArgSpec] = &[
+    r("endpoints", List),
+    a("threshold", Str),
+    a("ca", Path),
+    a("cert", Path),
+    a("key", Path),
+    a("timeout", Int),
+];
 pub(crate) const DATA_DIR_SCHEME_CHECK: &[ArgSpec] = &[
     r("data_dir", Path),
     a("wal_dir", Path),

@@ -1,12 +1,52 @@
-//! The built-in etcd cluster playbook (`playbooks/etcd-cluster.yml` and its templates),
-//! compiled into the binary so that `etcdplay apply -i INVENTORY` works without any playbook
-//! file. At run time it is written into a private temporary directory and loaded like any
-//! user playbook, so it goes through exactly the same parser and engine.
+//! The built-in playbooks (`playbooks/`: the etcd cluster playbook, the backup and restore
+//! operations, the variables they share, and the templates), compiled into the binary so
+//! that `etcdplay apply -i INVENTORY`, `etcdplay backup` and `etcdplay restore` work without
+//! any playbook file. At run time they are written into a private temporary directory and
+//! loaded like any user playbook, so they go through exactly the same parser and engine.
 
 use std::path::{Path, PathBuf};
 
-/// The playbook text as shipped.
-const PLAYBOOK: &str = include_str!("../../../playbooks/etcd-cluster.yml");
+/// Which built-in playbook to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Builtin {
+    /// `etcd-cluster.yml`: deploy, scale, restart (`etcdplay apply`).
+    Cluster,
+    /// `etcd-backup.yml` (`etcdplay backup`).
+    Backup,
+    /// `etcd-restore.yml` (`etcdplay restore`).
+    Restore,
+    /// `etcd-defrag.yml` (`etcdplay defrag`).
+    Defrag,
+}
+
+/// The playbooks as shipped, by file name.
+const PLAYBOOKS: [(Builtin, &str, &str); 4] = [
+    (
+        Builtin::Cluster,
+        "etcd-cluster.yml",
+        include_str!("../../../playbooks/etcd-cluster.yml"),
+    ),
+    (
+        Builtin::Backup,
+        "etcd-backup.yml",
+        include_str!("../../../playbooks/etcd-backup.yml"),
+    ),
+    (
+        Builtin::Restore,
+        "etcd-restore.yml",
+        include_str!("../../../playbooks/etcd-restore.yml"),
+    ),
+    (
+        Builtin::Defrag,
+        "etcd-defrag.yml",
+        include_str!("../../../playbooks/etcd-defrag.yml"),
+    ),
+];
+/// The variables every playbook reads with `vars_files`.
+const VARS: (&str, &str) = (
+    "etcd-vars.yml",
+    include_str!("../../../playbooks/etcd-vars.yml"),
+);
 /// Templates the playbook uses, by file name.
 const TEMPLATES: [(&str, &str); 2] = [
     (
@@ -21,16 +61,16 @@ const TEMPLATES: [(&str, &str); 2] = [
 /// The play's host pattern in the shipped text, replaced by the chosen group.
 const HOSTS_LINE: &str = "\n  hosts: etcd\n";
 
-/// The default playbook written to disk; the directory is removed when this is dropped.
+/// The built-in playbooks written to disk; the directory is removed when this is dropped.
 pub(crate) struct DefaultPlaybook {
     _dir: tempfile::TempDir,
     path: PathBuf,
 }
 
 impl DefaultPlaybook {
-    /// Writes the playbook for the etcd members in `group`.
-    pub(crate) fn write(group: &str) -> Result<Self, String> {
-        let text = playbook_for(group)?;
+    /// Writes the playbooks for the etcd members in `group`; [`DefaultPlaybook::path`] is
+    /// `which`.
+    pub(crate) fn write(which: Builtin, group: &str) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("etcdplay-playbook-")
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
@@ -42,8 +82,15 @@ impl DefaultPlaybook {
         for (name, body) in TEMPLATES {
             std::fs::write(templates.join(name), body).map_err(io)?;
         }
-        let path = dir.path().join("etcd-cluster.yml");
-        std::fs::write(&path, text).map_err(io)?;
+        std::fs::write(dir.path().join(VARS.0), VARS.1).map_err(io)?;
+        let mut path = PathBuf::new();
+        for (kind, name, text) in PLAYBOOKS {
+            let file = dir.path().join(name);
+            std::fs::write(&file, playbook_for(text, group)?).map_err(io)?;
+            if kind == which {
+                path = file;
+            }
+        }
         Ok(DefaultPlaybook { _dir: dir, path })
     }
 
@@ -53,8 +100,8 @@ impl DefaultPlaybook {
     }
 }
 
-/// The playbook text with its play aimed at `group`.
-fn playbook_for(group: &str) -> Result<String, String> {
+/// A playbook's text with its play aimed at `group`.
+fn playbook_for(playbook: &str, group: &str) -> Result<String, String> {
     let valid = !group.is_empty()
         && group
             .chars()
@@ -64,10 +111,10 @@ fn playbook_for(group: &str) -> Result<String, String> {
             "etcd_group '{group}' is not a group name (letters, digits, '_' and '-')"
         ));
     }
-    if !PLAYBOOK.contains(HOSTS_LINE) {
-        return Err("the built-in playbook has no `hosts: etcd` line (build problem)".into());
+    if !playbook.contains(HOSTS_LINE) {
+        return Err("a built-in playbook has no `hosts: etcd` line (build problem)".into());
     }
-    Ok(PLAYBOOK.replacen(HOSTS_LINE, &format!("\n  hosts: {group}\n"), 1))
+    Ok(playbook.replacen(HOSTS_LINE, &format!("\n  hosts: {group}\n"), 1))
 }
 
 #[cfg(test)]
@@ -76,27 +123,37 @@ mod tests {
 
     #[test]
     fn the_group_replaces_the_host_pattern() {
-        let text = playbook_for("members").unwrap();
-        assert!(text.contains("\n  hosts: members\n"));
-        assert!(!text.contains(HOSTS_LINE));
-        assert!(playbook_for("a,b").is_err());
-        assert!(playbook_for("").is_err());
+        for (_, _, playbook) in PLAYBOOKS {
+            let text = playbook_for(playbook, "members").unwrap();
+            assert!(text.contains("\n  hosts: members\n"));
+            assert!(!text.contains(HOSTS_LINE));
+            assert!(playbook_for(playbook, "a,b").is_err());
+            assert!(playbook_for(playbook, "").is_err());
+        }
     }
 
     #[test]
-    fn written_playbook_loads_with_its_templates() {
-        let pb = DefaultPlaybook::write("etcd").unwrap();
-        let dir = pb.path().parent().unwrap().to_path_buf();
-        assert!(dir.join("templates/etcd.service.j2").exists());
-        let loaded = etcdplay_playbook::load_playbook(
-            pb.path(),
-            &etcdplay_modules::Registry,
-            &etcdplay_playbook::LoadOptions::default(),
-        );
-        let loaded = loaded.unwrap_or_else(|d| panic!("{}", d.sorted()));
-        assert_eq!(loaded.plays.len(), 1);
-        assert_eq!(loaded.plays[0].hosts, "etcd");
-        drop(pb);
-        assert!(!dir.exists(), "the temporary directory is removed");
+    fn written_playbooks_load_with_their_vars_and_templates() {
+        for which in [
+            Builtin::Cluster,
+            Builtin::Backup,
+            Builtin::Restore,
+            Builtin::Defrag,
+        ] {
+            let pb = DefaultPlaybook::write(which, "etcd").unwrap();
+            let dir = pb.path().parent().unwrap().to_path_buf();
+            assert!(dir.join("templates/etcd.service.j2").exists());
+            let loaded = etcdplay_playbook::load_playbook(
+                pb.path(),
+                &etcdplay_modules::Registry,
+                &etcdplay_playbook::LoadOptions::default(),
+            );
+            let loaded = loaded.unwrap_or_else(|d| panic!("{which:?}: {}", d.sorted()));
+            assert_eq!(loaded.plays.len(), 1);
+            assert_eq!(loaded.plays[0].hosts, "etcd");
+            assert_eq!(loaded.plays[0].vars_files, ["etcd-vars.yml"]);
+            drop(pb);
+            assert!(!dir.exists(), "the temporary directory is removed");
+        }
     }
 }

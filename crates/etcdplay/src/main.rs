@@ -35,6 +35,15 @@ enum Command {
     Run(cmd::run::RunArgs),
     /// Check every etcd member's health over the etcd API and print a status table.
     Health(cmd::health::HealthArgs),
+    /// Take a verified snapshot of the cluster from its most caught-up follower (over TLS)
+    /// and keep it with a JSON sidecar under `backups/` beside the inventory.
+    Backup(cmd::operate::BackupArgs),
+    /// Disaster recovery: restore every member from a snapshot `backup` made (refused while
+    /// the cluster has quorum, unless --force); the old data dirs are kept aside.
+    Restore(cmd::operate::RestoreArgs),
+    /// Defragment the members one at a time, followers first and the leader last, skipping
+    /// those with few free pages (--threshold, percent).
+    Defrag(cmd::operate::DefragArgs),
     /// Show an inventory as ansible-inventory does (--list, --graph).
     Inventory(cmd::inventory::InventoryArgs),
     /// Parse and check inventory and playbooks without contacting any host.
@@ -92,6 +101,9 @@ fn main() {
             Command::Apply(args) => cmd::apply::run(args).await,
             Command::Run(args) => cmd::run::run(args).await,
             Command::Health(args) => cmd::health::run(args).await,
+            Command::Backup(args) => cmd::operate::backup(args).await,
+            Command::Restore(args) => cmd::operate::restore(args).await,
+            Command::Defrag(args) => cmd::operate::defrag(args).await,
             Command::Inventory(args) => cmd::inventory::run(args),
             Command::SyntaxCheck(args) => cmd::syntax_check::run(args),
             Command::Pki(pki) => cmd::pki::run(pki),

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::BackupError;
 
-pub(super) fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -37,7 +37,7 @@ fn fsync_dir(dir: &Path) -> Result<(), BackupError> {
 }
 
 /// sha256 of a file, read back from disk in pieces.
-fn sha256_file(path: &Path) -> Result<String, BackupError> {
+pub(crate) fn sha256_file(path: &Path) -> Result<String, BackupError> {
     let mut file = std::fs::File::open(path).map_err(local_err(path, "reading back"))?;
     let mut sum = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -20,17 +20,20 @@ mod local;
 mod snapshot;
 mod verify;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use etcdplay_engine::RunContext;
 use etcdplay_etcd::datadir::shell_quote;
-use etcdplay_transport::{ExecOutput, ExecRequest, TransportError};
+use etcdplay_etcd::unit::EtcdSettings;
+use etcdplay_transport::{Become, ExecOutput, ExecRequest, Transport, TransportError};
 
 use crate::guard::HostCheck;
 use copy::copy_script;
-use local::store_locally;
-use snapshot::{snapshot, verify_snapshot_script};
-use verify::{parse_copy_verification, parse_snapshot_verification};
+pub(crate) use local::{hex, sha256_file, store_locally};
+pub(crate) use snapshot::verify_snapshot_script;
+use snapshot::{control_pki, snapshot};
+use verify::parse_copy_verification;
+pub(crate) use verify::parse_snapshot_verification;
 
 /// Where backups live on the hosts.
 pub(crate) const HOST_BACKUP_DIR: &str = "/var/backups/etcdplay";
@@ -210,12 +213,46 @@ impl Backup {
     }
 }
 
+/// A member as a backup sees it: where it runs and what its unit says.
+pub(crate) struct Member<'a> {
+    pub(crate) host: &'a str,
+    pub(crate) unit: &'a str,
+    pub(crate) settings: &'a EtcdSettings,
+    /// The client URLs the running member published (stored in its data dir), tried before
+    /// the unit's planned listeners.
+    pub(crate) published_client_urls: Vec<String>,
+    pub(crate) transport: &'a dyn Transport,
+    /// Root, unless the login already is.
+    pub(crate) become_: Option<&'a Become>,
+}
+
+impl<'a> Member<'a> {
+    /// The member the guard read on one host.
+    pub(crate) fn of(c: &'a HostCheck) -> Member<'a> {
+        Member {
+            host: &c.host,
+            unit: &c.unit,
+            settings: &c.settings,
+            published_client_urls: c
+                .read
+                .result
+                .as_ref()
+                .ok()
+                .and_then(|r| r.local_member())
+                .map(|m| m.client_urls.clone())
+                .unwrap_or_default(),
+            transport: c.transport.as_ref(),
+            become_: c.become_.as_ref(),
+        }
+    }
+}
+
 /// Runs `script` as root (the guard's become) on the host of `c`.
-async fn exec(c: &HostCheck, what: &str, script: String) -> Result<ExecOutput, BackupError> {
+async fn exec(c: &Member<'_>, what: &str, script: String) -> Result<ExecOutput, BackupError> {
     c.transport
         .exec(ExecRequest {
             script,
-            become_: c.become_.clone(),
+            become_: c.become_.cloned(),
             ..ExecRequest::default()
         })
         .await
@@ -223,6 +260,35 @@ async fn exec(c: &HostCheck, what: &str, script: String) -> Result<ExecOutput, B
             what: what.to_string(),
             source,
         })
+}
+
+/// Takes a snapshot of the running member `c` to `path` on its host and verifies it there
+/// (`snapshot status` and sha256): what it is, its sha256 and a note on the certificate used.
+/// `pki` is the control node's PKI directory, for its client certificate.
+pub(crate) async fn snapshot_verified(
+    c: &Member<'_>,
+    pki: Option<&Path>,
+    path: &str,
+) -> Result<(Kind, String, Option<String>), BackupError> {
+    let note = snapshot(c, pki, path).await?;
+    let out = exec(c, "verifying the snapshot", verify_snapshot_script(path)).await?;
+    if out.rc != 0 {
+        return Err(BackupError::HostCommand {
+            host: c.host.to_string(),
+            step: "etcdctl snapshot status",
+            rc: out.rc,
+            stderr: stderr_tail(&out),
+        });
+    }
+    let (kind, sum) =
+        parse_snapshot_verification(&String::from_utf8_lossy(&out.stdout)).map_err(|problem| {
+            BackupError::Unverified {
+                host: c.host.to_string(),
+                path: path.to_string(),
+                problem,
+            }
+        })?;
+    Ok((kind, sum, note))
 }
 
 /// The last lines of a command's stderr, for a message (etcdctl logs JSON lines first).
@@ -236,14 +302,15 @@ fn stderr_tail(out: &ExecOutput) -> String {
 /// copy under `<inventory dir>/backups/<host>/`.
 pub(crate) async fn backup(
     run: &dyn RunContext,
-    c: &HostCheck,
+    check: &HostCheck,
     stamp: u64,
 ) -> Result<Backup, BackupError> {
+    let c = &Member::of(check);
     let base = format!("{HOST_BACKUP_DIR}/{}-{stamp}", c.host);
     let state = exec(
         c,
         "systemctl is-active",
-        format!("systemctl is-active -- {} || true", shell_quote(&c.unit)),
+        format!("systemctl is-active -- {} || true", shell_quote(c.unit)),
     )
     .await?;
     let state = String::from_utf8_lossy(&state.stdout).trim().to_string();
@@ -251,29 +318,15 @@ pub(crate) async fn backup(
     let (host_path, kind, sha256, note) = match method {
         Method::Snapshot => {
             let path = format!("{base}.snapshot.db");
-            let note = snapshot(run, c, &path).await?;
-            let out = exec(c, "verifying the snapshot", verify_snapshot_script(&path)).await?;
-            if out.rc != 0 {
-                return Err(BackupError::HostCommand {
-                    host: c.host.clone(),
-                    step: "etcdctl snapshot status",
-                    rc: out.rc,
-                    stderr: stderr_tail(&out),
-                });
-            }
-            let (kind, sum) = parse_snapshot_verification(&String::from_utf8_lossy(&out.stdout))
-                .map_err(|problem| BackupError::Unverified {
-                    host: c.host.clone(),
-                    path: path.clone(),
-                    problem,
-                })?;
+            let pki = control_pki(run);
+            let (kind, sum, note) = snapshot_verified(c, pki.as_deref(), &path).await?;
             (path, kind, sum, note)
         }
         Method::CopyStopped | Method::StopThenCopy => {
             let path = format!("{base}.data-dir.tar.gz");
             let stop = method == Method::StopThenCopy;
             let script = copy_script(
-                &c.unit,
+                c.unit,
                 stop,
                 &c.settings.data_dir,
                 c.settings.wal_dir.as_deref(),
@@ -282,14 +335,14 @@ pub(crate) async fn backup(
             let out = exec(c, "copying the data dir", script).await?;
             if out.rc == 3 {
                 return Err(BackupError::NotStopped {
-                    host: c.host.clone(),
+                    host: c.host.to_string(),
                     data_dir: c.settings.data_dir.clone(),
                     detail: stderr_tail(&out),
                 });
             }
             if out.rc != 0 {
                 return Err(BackupError::HostCommand {
-                    host: c.host.clone(),
+                    host: c.host.to_string(),
                     step: "tar of the stopped member's data dir",
                     rc: out.rc,
                     stderr: stderr_tail(&out),
@@ -297,7 +350,7 @@ pub(crate) async fn backup(
             }
             let (kind, sum) = parse_copy_verification(&String::from_utf8_lossy(&out.stdout))
                 .map_err(|problem| BackupError::Unverified {
-                    host: c.host.clone(),
+                    host: c.host.to_string(),
                     path: path.clone(),
                     problem,
                 })?;
@@ -308,7 +361,7 @@ pub(crate) async fn backup(
     };
     let bytes = c
         .transport
-        .get(&host_path, c.become_.as_ref())
+        .get(&host_path, c.become_)
         .await
         .map_err(|source| BackupError::Transport {
             what: format!("copying {host_path} back"),
@@ -320,9 +373,9 @@ pub(crate) async fn backup(
         .clone()
         .unwrap_or_else(|| PathBuf::from("."))
         .join("backups")
-        .join(&c.host);
+        .join(c.host);
     let name = host_path.rsplit('/').next().unwrap_or("backup");
-    let local = store_locally(&c.host, &host_path, &dir, name, &bytes, &sha256)?;
+    let local = store_locally(c.host, &host_path, &dir, name, &bytes, &sha256)?;
     Ok(Backup {
         kind,
         host_path,

@@ -11,8 +11,7 @@ use etcdplay_etcd::unit::ClientTls;
 use etcdplay_transport::PutRequest;
 
 use super::local::local_err;
-use super::{exec, stderr_tail, BackupError, ETCDCTL};
-use crate::guard::HostCheck;
+use super::{exec, stderr_tail, BackupError, Member, ETCDCTL};
 
 /// How long one `snapshot save` may take: etcdctl's default of 5 s would cut off the
 /// transfer of a large backend.
@@ -113,7 +112,7 @@ pub(crate) fn verify_snapshot_script(path: &str) -> String {
 }
 
 /// The control node's PKI directory, when it exists (never created here).
-fn control_pki(run: &dyn RunContext) -> Option<PathBuf> {
+pub(super) fn control_pki(run: &dyn RunContext) -> Option<PathBuf> {
     let inventory = run.options().inventory_dir.as_deref()?;
     let dir = etcdplay_pki::PkiDir::default_path(inventory);
     dir.is_dir().then_some(dir)
@@ -127,19 +126,19 @@ struct Upload {
 }
 
 async fn upload_control_client(
-    c: &HostCheck,
+    c: &Member<'_>,
     pki: &Path,
     need_ca: bool,
 ) -> Result<Upload, BackupError> {
     let opened =
         etcdplay_pki::PkiDir::open_or_create(pki).map_err(|source| BackupError::ControlPki {
-            host: c.host.clone(),
+            host: c.host.to_string(),
             source,
         })?;
     let leaf = opened
         .client_files()
         .map_err(|source| BackupError::ControlPki {
-            host: c.host.clone(),
+            host: c.host.to_string(),
             source,
         })?;
     let ca = if need_ca {
@@ -158,7 +157,7 @@ async fn upload_control_client(
     let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if out.rc != 0 || !dir.starts_with("/run/etcdplay-snapshot.") {
         return Err(BackupError::HostCommand {
-            host: c.host.clone(),
+            host: c.host.to_string(),
             step: "mktemp -d /run/etcdplay-snapshot.XXXXXXXX",
             rc: out.rc,
             stderr: stderr_tail(&out),
@@ -192,7 +191,7 @@ async fn upload_control_client(
                 mode: Some(0o600),
                 owner: None,
                 group: None,
-                become_: c.become_.clone(),
+                become_: c.become_.cloned(),
             })
             .await;
         if let Err(source) = put {
@@ -206,7 +205,7 @@ async fn upload_control_client(
     Ok(upload)
 }
 
-async fn remove_upload(c: &HostCheck, upload: &Upload) -> Result<(), BackupError> {
+async fn remove_upload(c: &Member<'_>, upload: &Upload) -> Result<(), BackupError> {
     let out = exec(
         c,
         "removing the uploaded client certificate",
@@ -216,12 +215,12 @@ async fn remove_upload(c: &HostCheck, upload: &Upload) -> Result<(), BackupError
     match out {
         Ok(o) if o.rc == 0 => Ok(()),
         Ok(o) => Err(BackupError::Cleanup {
-            host: c.host.clone(),
+            host: c.host.to_string(),
             dir: upload.dir.clone(),
             detail: stderr_tail(&o),
         }),
         Err(e) => Err(BackupError::Cleanup {
-            host: c.host.clone(),
+            host: c.host.to_string(),
             dir: upload.dir.clone(),
             detail: e.to_string(),
         }),
@@ -231,23 +230,15 @@ async fn remove_upload(c: &HostCheck, upload: &Upload) -> Result<(), BackupError
 /// Takes the snapshot of a running member; the path on the host and a note on the
 /// certificate used.
 pub(super) async fn snapshot(
-    run: &dyn RunContext,
-    c: &HostCheck,
+    c: &Member<'_>,
+    pki: Option<&Path>,
     path: &str,
 ) -> Result<Option<String>, BackupError> {
-    let stored: Vec<String> = c
-        .read
-        .result
-        .as_ref()
-        .ok()
-        .and_then(|r| r.local_member())
-        .map(|m| m.client_urls.clone())
-        .unwrap_or_default();
-    let endpoints = snapshot_endpoints(&stored, &c.settings.listen_client_urls);
+    let endpoints = snapshot_endpoints(&c.published_client_urls, &c.settings.listen_client_urls);
     if endpoints.is_empty() {
         return Err(BackupError::NoClientUrl {
-            host: c.host.clone(),
-            unit: c.unit.clone(),
+            host: c.host.to_string(),
+            unit: c.unit.to_string(),
         });
     }
     let tls = &c.settings.client_tls;
@@ -262,14 +253,14 @@ pub(super) async fn snapshot(
         let member_client_auth = match &tls.cert_file {
             Some(cert) => c
                 .transport
-                .get(cert, c.become_.as_ref())
+                .get(cert, c.become_)
                 .await
                 .ok()
                 .and_then(|pem| etcdplay_pki::client_auth_allowed(&pem)),
             None => None,
         };
         let stem = etcdplay_pki::CLIENT_STEM;
-        let pki = control_pki(run).filter(|p| {
+        let pki = pki.filter(|p| {
             p.join(format!("{stem}.pem")).is_file() && p.join(format!("{stem}-key.pem")).is_file()
         });
         files.cacert = tls.trusted_ca_file.clone();
@@ -313,8 +304,8 @@ pub(super) async fn snapshot(
     }
     if !saved {
         return Err(BackupError::SnapshotFailed {
-            host: c.host.clone(),
-            unit: c.unit.clone(),
+            host: c.host.to_string(),
+            unit: c.unit.to_string(),
             attempts,
         });
     }

@@ -10,7 +10,7 @@
 //! `unit::Staleness`, acted on by `lost_restart.rs`). The task's hosts, conditions and target
 //! are the runner's (`TaskContext`), so the guard checks exactly where the task will start.
 
-mod unit;
+pub(crate) mod unit;
 
 use etcdplay_engine::{
     ConnectTarget, HostEvent, HostStatus, LeftoverMembership, Preflight, TaskContext,

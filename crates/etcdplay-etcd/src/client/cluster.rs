@@ -177,6 +177,50 @@ impl ClusterClient {
         Ok(members_of(resp.members()))
     }
 
+    /// Defragments the member at `endpoint` (one of this client's), waiting up to `timeout`:
+    /// the member serves nothing meanwhile, so callers defragment one member at a time.
+    pub async fn defragment(&self, endpoint: &str, timeout: Duration) -> Result<(), ClientError> {
+        const OP: &str = "defragment";
+        let ep = self
+            .endpoints
+            .iter()
+            .find(|e| e.url == endpoint.trim_end_matches('/'))
+            .ok_or_else(|| ClientError::Rpc {
+                op: OP,
+                endpoint: endpoint.to_string(),
+                message: "not an endpoint of this client".into(),
+            })?;
+        let mut client = probe::connect(ep, self.tls.as_deref(), self.timeout)
+            .await
+            .map_err(|e| ClientError::Rpc {
+                op: OP,
+                endpoint: ep.url.clone(),
+                message: e.to_string(),
+            })?;
+        match tokio::time::timeout(timeout, client.defragment()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(ClientError::Rpc {
+                op: OP,
+                endpoint: ep.url.clone(),
+                message: rpc_error(&error),
+            }),
+            Err(_) => Err(ClientError::Timeout {
+                op: OP,
+                endpoint: ep.url.clone(),
+                after: timeout,
+            }),
+        }
+    }
+
+    /// Asks the leader to hand its leadership to member `to` (etcdctl `move-leader`). Only the
+    /// leader accepts it: the first endpoint that answers must be the leader's.
+    pub async fn move_leader(&self, to: u64) -> Result<(), ClientError> {
+        let (mut client, endpoint) = self.any_client("move leader").await?;
+        self.call("move leader", &endpoint, client.move_leader(to))
+            .await?;
+        Ok(())
+    }
+
     /// A connection to the first endpoint, in order, that answers a status call. Changes
     /// are sent once to one endpoint: retrying a member add elsewhere could add it twice.
     async fn any_client(&self, op: &'static str) -> Result<(Client, String), ClientError> {

@@ -126,11 +126,15 @@ async fn run(
     s.member_id = member_id;
     s.version = Some(st.version().to_string());
     s.db_size = Some(st.db_size());
+    s.db_size_in_use = Some(st.raft_used_db_size()).filter(|n| *n > 0);
     s.leader_id = Some(st.leader()).filter(|id| *id != 0);
     s.is_leader = member_id.is_some() && s.leader_id == member_id;
     s.is_learner = st.is_learner();
     s.raft_term = Some(st.raft_term());
     s.raft_index = Some(st.raft_index());
+    s.raft_applied_index = Some(st.raft_applied_index()).filter(|i| *i != 0);
+    s.cluster_id = st.header().map(|h| h.cluster_id()).filter(|id| *id != 0);
+    s.revision = st.header().map(|h| h.revision());
     // Learners refuse linearizable reads by design; a serializable one still shows the
     // member serves requests.
     let options = if st.is_learner() {

@@ -17,6 +17,8 @@ pub struct EndpointStatus {
     pub version: Option<String>,
     /// Backend database size in bytes.
     pub db_size: Option<i64>,
+    /// The part of the backend in use (the rest is free pages a defragmentation returns).
+    pub db_size_in_use: Option<i64>,
     /// Whether this member is the raft leader.
     pub is_leader: bool,
     /// Whether this member is a learner.
@@ -25,6 +27,12 @@ pub struct EndpointStatus {
     pub leader_id: Option<u64>,
     pub raft_term: Option<u64>,
     pub raft_index: Option<u64>,
+    /// The raft index this member has applied to its store (what a snapshot of it holds).
+    pub raft_applied_index: Option<u64>,
+    /// The cluster id from the status answer's header.
+    pub cluster_id: Option<u64>,
+    /// The store's revision from the status answer's header.
+    pub revision: Option<i64>,
     /// The status call and a read of the key `health` both succeeded, and no alarm is raised.
     pub healthy: bool,
     /// Time from connecting to the answer of the read (like etcdctl's "took").
@@ -42,11 +50,15 @@ impl EndpointStatus {
             name: None,
             version: None,
             db_size: None,
+            db_size_in_use: None,
             is_leader: false,
             is_learner: false,
             leader_id: None,
             raft_term: None,
             raft_index: None,
+            raft_applied_index: None,
+            cluster_id: None,
+            revision: None,
             healthy: false,
             latency: None,
             error: Some(error),

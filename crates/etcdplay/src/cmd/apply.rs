@@ -18,9 +18,11 @@ use etcdplay_transport::HostKeyChecking;
 
 use crate::adapters::{InventoryAdapter, SshConnector};
 use crate::ansible_cfg::AnsibleConfig;
+use crate::default_playbook::Builtin;
 use crate::exit::ExitCode;
 use crate::extra_vars;
 use crate::output::json::{Fanout, JsonReporter};
+use crate::output::operation::OperationReporter;
 use crate::output::progress::ProgressReporter;
 use crate::output::stream::StreamReporter;
 
@@ -109,6 +111,15 @@ pub(crate) struct ApplyArgs {
     /// Set by `etcdplay run`: show results as `ansible`'s ad-hoc output for this module.
     #[arg(skip)]
     pub(crate) adhoc_module: Option<String>,
+    /// The built-in playbook run when no playbook is given (`backup` and `restore` set theirs).
+    #[arg(skip = Builtin::Cluster)]
+    pub(crate) builtin: Builtin,
+    /// Set by `backup`/`restore`: collects what the operation did.
+    #[arg(skip)]
+    pub(crate) operation: Option<Arc<OperationReporter>>,
+    /// Set by `backup --json`/`restore --json`: no stream, only the operation's document.
+    #[arg(skip)]
+    pub(crate) quiet: bool,
 }
 
 /// Connection options of the command line, as `ansible-playbook` and `ansible` take them. They
@@ -335,6 +346,7 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
     // No playbook given: the built-in one, kept on disk until the run ends.
     let builtin = match args.playbooks.is_empty() {
         true => match crate::default_playbook::DefaultPlaybook::write(
+            args.builtin,
             extra
                 .get("etcd_group")
                 .and_then(serde_json::Value::as_str)
@@ -407,7 +419,9 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         }
     };
     let mut reporters: Vec<Arc<dyn Reporter>> = Vec::new();
-    if let Some(module) = &args.adhoc_module {
+    if args.quiet {
+        // The operation's document is the only output.
+    } else if let Some(module) = &args.adhoc_module {
         reporters.push(Arc::new(crate::output::adhoc::AdhocReporter::new(
             std::io::stdout(),
             module,
@@ -423,6 +437,9 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
     let json_reporter = json_path.map(|path| Arc::new(JsonReporter::new(path)));
     if let Some(json) = &json_reporter {
         reporters.push(json.clone());
+    }
+    if let Some(operation) = &args.operation {
+        reporters.push(operation.clone());
     }
     let connector = Arc::new(SshConnector {
         timeout: Duration::from_secs(settings.timeout),

@@ -123,6 +123,9 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
         connection: args.connection,
         vault: args.vault,
         adhoc_module: Some(module),
+        builtin: crate::default_playbook::Builtin::Cluster,
+        operation: None,
+        quiet: false,
     };
     let code = apply::run(apply_args).await;
     drop(dir);

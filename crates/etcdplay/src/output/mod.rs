@@ -2,6 +2,7 @@
 
 pub(crate) mod adhoc;
 pub(crate) mod json;
+pub(crate) mod operation;
 pub(crate) mod progress;
 pub(crate) mod pyjson;
 pub(crate) mod redact;
