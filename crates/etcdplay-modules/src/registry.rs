@@ -156,6 +156,9 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         host!(modules::ini_file::run),
         true,
     ),
+    // Issue #16 item 3: script, find, inventory changes and system settings.
+    def("script", &[], SCRIPT, host!(modules::script::run), false),
+    def("find", &[], FIND, host!(modules::find::run), true),
     def("set_fact", &[], SET_FACT, Engine, false),
     def("etcd_pki", &[], ETCD_PKI, Engine, false),
     def("etcd_health", &[], ETCD_HEALTH, Engine, false),

@@ -346,6 +346,38 @@ pub(crate) const URI: &[ArgSpec] = &[
     a("force_basic_auth", Bool),
 ];
 pub(crate) const PACKAGE: &[ArgSpec] = &[r("name", List), a("state", Str), a("use", Str)];
+// Modules of issue #16 item 3 (script, find, inventory changes, system settings).
+pub(crate) const SCRIPT: &[ArgSpec] = &[
+    FREE_FORM,
+    a("cmd", Str),
+    a("creates", Path),
+    a("removes", Path),
+    a("chdir", Path),
+    a("executable", Str),
+    a("decrypt", Bool),
+];
+pub(crate) const FIND: &[ArgSpec] = &[
+    ral("paths", List, &["name", "path"]),
+    al("patterns", List, &["pattern"]),
+    al("excludes", List, &["exclude"]),
+    a("contains", Str),
+    a("read_whole_file", Bool),
+    a("file_type", Str),
+    a("age", Str),
+    a("age_stamp", Str),
+    a("size", Str),
+    a("recurse", Bool),
+    a("hidden", Bool),
+    a("follow", Bool),
+    a("get_checksum", Bool),
+    al("checksum_algorithm", Str, &["checksum", "checksum_algo"]),
+    a("use_regex", Bool),
+    a("depth", Int),
+    a("mode", Raw),
+    a("exact_mode", Bool),
+    a("encoding", Str),
+    a("limit", Int),
+];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
 pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];
 pub(crate) const DEBUG: &[ArgSpec] = &[a("msg", Raw), a("var", Str), a("verbosity", Int)];
