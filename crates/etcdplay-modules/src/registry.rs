@@ -43,6 +43,9 @@ pub(crate) struct ModuleDef {
     /// It runs in check mode; otherwise a check run skips it, as Ansible does
     /// (`check_mode: support: none` in the module's documentation).
     pub(crate) supports_check: bool,
+    /// It runs once for the play, on its first host, whatever the hosts (`add_host`, as
+    /// Ansible's `BYPASS_HOST_LOOP`); its result is that host's.
+    pub(crate) bypass_host_loop: bool,
 }
 
 macro_rules! host {
@@ -65,6 +68,7 @@ const fn def(
         runner,
         reads_first,
         supports_check: true,
+        bypass_host_loop: false,
     }
 }
 
@@ -72,6 +76,14 @@ const fn def(
 const fn no_check(module: ModuleDef) -> ModuleDef {
     ModuleDef {
         supports_check: false,
+        ..module
+    }
+}
+
+/// A module that runs once for the play.
+const fn once_per_play(module: ModuleDef) -> ModuleDef {
+    ModuleDef {
+        bypass_host_loop: true,
         ..module
     }
 }
@@ -159,6 +171,8 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     // Issue #16 item 3: script, find, inventory changes and system settings.
     def("script", &[], SCRIPT, host!(modules::script::run), false),
     def("find", &[], FIND, host!(modules::find::run), true),
+    def("group_by", &[], GROUP_BY, Engine, false),
+    once_per_play(def("add_host", &[], ADD_HOST, Engine, false)),
     def("set_fact", &[], SET_FACT, Engine, false),
     def("etcd_pki", &[], ETCD_PKI, Engine, false),
     def("etcd_health", &[], ETCD_HEALTH, Engine, false),
@@ -212,6 +226,11 @@ pub fn canonical_name(name: &str) -> Option<&'static str> {
 /// Whether `name` (any spelling) is a module etcdplay knows, engine-level ones included.
 pub fn is_known_module(name: &str) -> bool {
     lookup(name).is_some()
+}
+
+/// Whether the module runs once for the play instead of once per host (`add_host`).
+pub fn bypasses_host_loop(name: &str) -> bool {
+    lookup(name).is_some_and(|m| m.bypass_host_loop)
 }
 
 /// Whether this crate executes the module (as opposed to the engine).

@@ -378,6 +378,12 @@ pub(crate) const FIND: &[ArgSpec] = &[
     a("encoding", Str),
     a("limit", Int),
 ];
+pub(crate) const GROUP_BY: &[ArgSpec] = &[r("key", Str), a("parents", List)];
+pub(crate) const ADD_HOST: &[ArgSpec] = &[
+    ral("name", Str, &["host", "hostname"]),
+    al("groups", List, &["group", "groupname"]),
+    a(ANY_ARG, Raw),
+];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
 pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];
 pub(crate) const DEBUG: &[ArgSpec] = &[a("msg", Raw), a("var", Str), a("verbosity", Int)];

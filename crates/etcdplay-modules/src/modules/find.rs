@@ -411,12 +411,14 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
                 .apply(0, false)
                 & 0o7777,
         ),
-        Some(other) => return Err(ctx.bad(
-            "mode",
-            format!(
+        Some(other) => {
+            return Err(ctx.bad(
+                "mode",
+                format!(
                 "argument 'mode' is not a string and conversion is not allowed, value is {other}"
             ),
-        )),
+            ))
+        }
     };
     let limit = match a.int("limit")? {
         Some(n) if n <= 0 => {
