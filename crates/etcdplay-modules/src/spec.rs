@@ -384,6 +384,24 @@ pub(crate) const ADD_HOST: &[ArgSpec] = &[
     al("groups", List, &["group", "groupname"]),
     a(ANY_ARG, Raw),
 ];
+pub(crate) const CRON: &[ArgSpec] = &[
+    r("name", Str),
+    a("user", Str),
+    al("job", Str, &["value"]),
+    a("cron_file", Path),
+    a("state", Str),
+    a("backup", Bool),
+    a("minute", Str),
+    a("hour", Str),
+    al("day", Str, &["dom"]),
+    a("month", Str),
+    al("weekday", Str, &["dow"]),
+    a("special_time", Str),
+    a("disabled", Bool),
+    a("env", Bool),
+    a("insertafter", Str),
+    a("insertbefore", Str),
+];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
 pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];
 pub(crate) const DEBUG: &[ArgSpec] = &[a("msg", Raw), a("var", Str), a("verbosity", Int)];
@@ -518,6 +536,7 @@ const STATE_CHOICES: &[(&str, &[&str])] = &[
     ("systemd", &["reloaded", "restarted", "started", "stopped"]),
     ("service", &["reloaded", "restarted", "started", "stopped"]),
     ("lineinfile", &["absent", "present"]),
+    ("cron", &["absent", "present"]),
     ("blockinfile", &["absent", "present"]),
     ("user", &["absent", "present"]),
     ("group", &["absent", "present"]),

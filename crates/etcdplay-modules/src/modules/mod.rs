@@ -6,6 +6,7 @@ pub(crate) mod apt;
 pub(crate) mod blockinfile;
 pub(crate) mod command;
 pub(crate) mod copy;
+pub(crate) mod cron;
 pub(crate) mod fetch;
 pub(crate) mod file;
 pub(crate) mod find;
