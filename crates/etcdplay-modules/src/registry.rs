@@ -174,6 +174,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     def("group_by", &[], GROUP_BY, Engine, false),
     once_per_play(def("add_host", &[], ADD_HOST, Engine, false)),
     def("cron", &[], CRON, host!(modules::cron::run), true),
+    def(
+        "authorized_key",
+        &[],
+        AUTHORIZED_KEY,
+        host!(modules::authorized_key::run),
+        true,
+    ),
     def("set_fact", &[], SET_FACT, Engine, false),
     def("etcd_pki", &[], ETCD_PKI, Engine, false),
     def("etcd_health", &[], ETCD_HEALTH, Engine, false),

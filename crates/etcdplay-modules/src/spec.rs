@@ -402,6 +402,18 @@ pub(crate) const CRON: &[ArgSpec] = &[
     a("insertafter", Str),
     a("insertbefore", Str),
 ];
+pub(crate) const AUTHORIZED_KEY: &[ArgSpec] = &[
+    r("user", Str),
+    r("key", Str),
+    a("path", Path),
+    a("manage_dir", Bool),
+    a("state", Str),
+    a("key_options", Str),
+    a("exclusive", Bool),
+    a("comment", Str),
+    a("validate_certs", Bool),
+    a("follow", Bool),
+];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
 pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];
 pub(crate) const DEBUG: &[ArgSpec] = &[a("msg", Raw), a("var", Str), a("verbosity", Int)];
@@ -537,6 +549,7 @@ const STATE_CHOICES: &[(&str, &[&str])] = &[
     ("service", &["reloaded", "restarted", "started", "stopped"]),
     ("lineinfile", &["absent", "present"]),
     ("cron", &["absent", "present"]),
+    ("authorized_key", &["absent", "present"]),
     ("blockinfile", &["absent", "present"]),
     ("user", &["absent", "present"]),
     ("group", &["absent", "present"]),
