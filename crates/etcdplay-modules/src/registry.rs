@@ -175,6 +175,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     once_per_play(def("add_host", &[], ADD_HOST, Engine, false)),
     def("cron", &[], CRON, host!(modules::cron::run), true),
     def(
+        "assemble",
+        &[],
+        ASSEMBLE,
+        host!(modules::assemble::run),
+        true,
+    ),
+    def(
         "authorized_key",
         &[],
         AUTHORIZED_KEY,

@@ -414,6 +414,20 @@ pub(crate) const AUTHORIZED_KEY: &[ArgSpec] = &[
     a("validate_certs", Bool),
     a("follow", Bool),
 ];
+pub(crate) const ASSEMBLE: &[ArgSpec] = &[
+    r("src", Path),
+    r("dest", Path),
+    a("backup", Bool),
+    a("delimiter", Str),
+    a("remote_src", Bool),
+    a("regexp", Str),
+    a("ignore_hidden", Bool),
+    a("validate", Str),
+    a("decrypt", Bool),
+    MODE,
+    OWNER,
+    GROUP,
+];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
 pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];
 pub(crate) const DEBUG: &[ArgSpec] = &[a("msg", Raw), a("var", Str), a("verbosity", Int)];

@@ -51,3 +51,34 @@ async fn authorized_key_converges_and_is_exclusive_when_asked() {
     let r = env.run("authorized_key", nobody).await;
     assert!(r.failed, "{r:?}");
 }
+
+#[tokio::test]
+async fn assemble_joins_fragments_and_converges() {
+    // Ansible 2.19 (ansible.builtin.assemble on this host, recorded): fragments "10-a" = "a\n",
+    // "20-b" = "b", ".hidden" = "h\n", delimiter "### x" -> "h\n### x\na\n### x\nb", and with
+    // ignore_hidden -> "a\n### x\nb"; msg "OK"; a second run is ok.
+    let env = Env::new();
+    let dir = env.p("frags");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (n, c) in [("10-a", "a\n"), ("20-b", "b"), (".hidden", "h\n")] {
+        std::fs::write(format!("{dir}/{n}"), c).unwrap();
+    }
+    let dest = env.p("assembled");
+    let args = json!({"src": dir, "dest": dest, "delimiter": "### x", "mode": "0640"});
+    let r = env.converges_opts("assemble", args, &dest, false).await;
+    assert_eq!(r.msg.as_deref(), Some("OK"));
+    assert_eq!(
+        std::fs::read_to_string(&dest).unwrap(),
+        "h\n### x\na\n### x\nb"
+    );
+    let hidden = json!({"src": dir, "dest": dest, "delimiter": "### x", "ignore_hidden": true});
+    assert!(env.run("assemble", hidden).await.changed);
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "a\n### x\nb");
+    let r = env
+        .run("assemble", json!({"src": env.p("none"), "dest": dest}))
+        .await;
+    assert_eq!(
+        r.msg,
+        Some(format!("Source ({}) does not exist", env.p("none")))
+    );
+}
