@@ -182,6 +182,20 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         true,
     ),
     def(
+        "hostname",
+        &[],
+        HOSTNAME,
+        host!(modules::hostname::run),
+        true,
+    ),
+    def(
+        "timezone",
+        &["community.general.timezone"],
+        TIMEZONE,
+        host!(modules::timezone::run),
+        true,
+    ),
+    def(
         "authorized_key",
         &[],
         AUTHORIZED_KEY,

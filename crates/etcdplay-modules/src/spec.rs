@@ -428,6 +428,8 @@ pub(crate) const ASSEMBLE: &[ArgSpec] = &[
     OWNER,
     GROUP,
 ];
+pub(crate) const HOSTNAME: &[ArgSpec] = &[r("name", Str), a("use", Str)];
+pub(crate) const TIMEZONE: &[ArgSpec] = &[a("name", Str), al("hwclock", Str, &["rtc"])];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
 pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];
 pub(crate) const DEBUG: &[ArgSpec] = &[a("msg", Raw), a("var", Str), a("verbosity", Int)];
