@@ -202,6 +202,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         host!(modules::authorized_key::run),
         true,
     ),
+    def(
+        "known_hosts",
+        &[],
+        KNOWN_HOSTS,
+        host!(modules::known_hosts::run),
+        true,
+    ),
     def("set_fact", &[], SET_FACT, Engine, false),
     def("etcd_pki", &[], ETCD_PKI, Engine, false),
     def("etcd_health", &[], ETCD_HEALTH, Engine, false),

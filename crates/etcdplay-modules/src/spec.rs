@@ -430,6 +430,13 @@ pub(crate) const ASSEMBLE: &[ArgSpec] = &[
 ];
 pub(crate) const HOSTNAME: &[ArgSpec] = &[r("name", Str), a("use", Str)];
 pub(crate) const TIMEZONE: &[ArgSpec] = &[a("name", Str), al("hwclock", Str, &["rtc"])];
+pub(crate) const KNOWN_HOSTS: &[ArgSpec] = &[
+    ral("name", Str, &["host"]),
+    a("key", Str),
+    a("path", Path),
+    a("hash_host", Bool),
+    a("state", Str),
+];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
 pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];
 pub(crate) const DEBUG: &[ArgSpec] = &[a("msg", Raw), a("var", Str), a("verbosity", Int)];
@@ -566,6 +573,7 @@ const STATE_CHOICES: &[(&str, &[&str])] = &[
     ("lineinfile", &["absent", "present"]),
     ("cron", &["absent", "present"]),
     ("authorized_key", &["absent", "present"]),
+    ("known_hosts", &["absent", "present"]),
     ("blockinfile", &["absent", "present"]),
     ("user", &["absent", "present"]),
     ("group", &["absent", "present"]),

@@ -82,3 +82,67 @@ async fn assemble_joins_fragments_and_converges() {
         Some(format!("Source ({}) does not exist", env.p("none")))
     );
 }
+
+#[tokio::test]
+async fn known_hosts_adds_replaces_hashes_and_removes() {
+    // ansible-playbook 2.19 (ansible.builtin.known_hosts, this host, recorded): the six tasks
+    // below report changed [True, False, True, True, False, True]; the first diff goes from
+    // /dev/null; at the end only the hashed lab2 line is left, and `ssh-keygen -F lab2` finds it.
+    let env = Env::new();
+    let kh = env.p("kh");
+    let k1 = "lab1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOne1OneOneOneOneOneOneOneOneOneOneOneOneOn";
+    let k2 = "lab1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITwo2TwoTwoTwoTwoTwoTwoTwoTwoTwoTwoTwoTwoTw";
+    let rsa = "lab2 ssh-rsa AAAAB3NzaC1yc2E";
+    let steps = [
+        json!({"name": "lab1", "key": k1, "path": kh}),
+        json!({"name": "lab1", "key": k1, "path": kh}),
+        json!({"name": "lab1", "key": k2, "path": kh}),
+        json!({"name": "lab2", "key": rsa, "path": kh, "hash_host": true}),
+        json!({"name": "lab2", "key": rsa, "path": kh, "hash_host": true}),
+        json!({"name": "lab1", "path": kh, "state": "absent"}),
+    ];
+    let mut changed = Vec::new();
+    for (i, args) in steps.iter().enumerate() {
+        // Check mode first: it predicts the same and changes nothing.
+        let before = common::snapshot(&kh);
+        let check = env
+            .run_opts("known_hosts", args.clone(), true, true)
+            .await
+            .unwrap();
+        assert_eq!(common::snapshot(&kh), before, "check mode changed step {i}");
+        let r = env
+            .run_opts("known_hosts", args.clone(), false, true)
+            .await
+            .unwrap();
+        assert!(!r.failed, "step {i}: {r:?}");
+        assert_eq!(check.changed, r.changed, "step {i}");
+        if i == 0 {
+            let d = r.diff.clone().unwrap();
+            assert_eq!(d.before_header.as_deref(), Some("/dev/null"));
+            assert_eq!(d.after, json!(format!("{k1}\n")));
+        }
+        changed.push(r.changed);
+    }
+    assert_eq!(changed, [true, false, true, true, false, true]);
+    let text = std::fs::read_to_string(&kh).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("|1|") && text.trim_end().ends_with("ssh-rsa AAAAB3NzaC1yc2E"));
+    let found = std::process::Command::new("ssh-keygen")
+        .args(["-F", "lab2", "-f", &kh])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&found.stdout).contains("found: line 1"),
+        "ssh-keygen finds our hashed name"
+    );
+    let r = env
+        .run(
+            "known_hosts",
+            json!({"name": "lab3", "key": k1, "path": kh}),
+        )
+        .await;
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("Host parameter does not match hashed host field in supplied key")
+    );
+}

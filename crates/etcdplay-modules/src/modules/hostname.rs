@@ -51,9 +51,11 @@ pub(crate) fn parse_names(
             return Err("Failed to find required executable \"hostnamectl\"".into())
         }
         Some("generic") => Strategy::File,
-        Some(other) => return Err(format!(
+        Some(other) => {
+            return Err(format!(
             "etcdplay's hostname knows the systemd, debian and generic strategies, not '{other}'"
-        )),
+        ))
+        }
         None if has_hostnamectl => Strategy::Systemd,
         None => Strategy::FileAndRunning,
     };

@@ -16,6 +16,7 @@ pub(crate) mod get_url;
 pub(crate) mod group;
 pub(crate) mod hostname;
 pub(crate) mod ini_file;
+pub(crate) mod known_hosts;
 pub(crate) mod lineinfile;
 pub(crate) mod package;
 pub(crate) mod replace;
