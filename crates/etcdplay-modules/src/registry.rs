@@ -209,6 +209,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         host!(modules::known_hosts::run),
         true,
     ),
+    def(
+        "modprobe",
+        &["community.general.modprobe"],
+        MODPROBE,
+        host!(modules::modprobe::run),
+        true,
+    ),
     def("set_fact", &[], SET_FACT, Engine, false),
     def("etcd_pki", &[], ETCD_PKI, Engine, false),
     def("etcd_health", &[], ETCD_HEALTH, Engine, false),

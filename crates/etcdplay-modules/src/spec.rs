@@ -437,6 +437,12 @@ pub(crate) const KNOWN_HOSTS: &[ArgSpec] = &[
     a("hash_host", Bool),
     a("state", Str),
 ];
+pub(crate) const MODPROBE: &[ArgSpec] = &[
+    r("name", Str),
+    a("state", Str),
+    a("params", Str),
+    a("persistent", Str),
+];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
 pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];
 pub(crate) const DEBUG: &[ArgSpec] = &[a("msg", Raw), a("var", Str), a("verbosity", Int)];
@@ -574,6 +580,7 @@ const STATE_CHOICES: &[(&str, &[&str])] = &[
     ("cron", &["absent", "present"]),
     ("authorized_key", &["absent", "present"]),
     ("known_hosts", &["absent", "present"]),
+    ("modprobe", &["absent", "present"]),
     ("blockinfile", &["absent", "present"]),
     ("user", &["absent", "present"]),
     ("group", &["absent", "present"]),
