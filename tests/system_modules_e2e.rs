@@ -14,7 +14,8 @@ const LISTING: &str = "hostnamectl --static status; hostname; readlink /etc/loca
     cat /etc/modules-load.d/bridge.conf; stat -c '%n %a %U' /home/modauser/.ssh \
     /home/modauser/.ssh/authorized_keys /srv/moda/assembled.conf; \
     cat /home/modauser/.ssh/authorized_keys /srv/moda/known_hosts /srv/moda/assembled.conf \
-    /srv/moda/motd /etc/cron.d/moda-tidy";
+    /srv/moda/motd /etc/cron.d/moda-tidy; grep scratch /etc/fstab; \
+    findmnt -n -o FSTYPE,OPTIONS /srv/moda/scratch | tr -s ' ' | grep -o '^tmpfs.*size=[0-9]*k'";
 
 fn recap(output: &str) -> String {
     output
@@ -44,7 +45,7 @@ fn system_modules_converge_stay_put_and_honour_check_mode() {
 
     let (code, first) = apply(work.path(), inv, &[]);
     assert_eq!(code, Some(0), "converge failed:\n{first}");
-    assert!(recap(&first).contains("changed=9 "), "{first}");
+    assert!(recap(&first).contains("changed=10 "), "{first}");
     let listing = ssh_ok(lab, &host, LISTING);
     // timedatectl links /etc/localtime relatively.
     let want = "moda-host\nmoda-host\n../usr/share/zoneinfo/Europe/Paris\nbridge\n\
@@ -53,7 +54,8 @@ fn system_modules_converge_stay_put_and_honour_check_mode() {
 no-pty ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0modakeymodakeymodakeymodakeymodakeymo moda@test\n\
 example.test ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0modakeymodakeymodakeymodakeymodakeymo\n\
 alpha\n# --\nbeta\nfirst\n\
-#Ansible: moda tidy\n*/5 * * * * root find /srv/moda -name '*.tmp' -delete\n";
+#Ansible: moda tidy\n*/5 * * * * root find /srv/moda -name '*.tmp' -delete\n\
+tmpfs /srv/moda/scratch tmpfs size=1m 0 0\ntmpfs rw,relatime,size=1024k\n";
     assert_eq!(listing, want);
 
     // Again: nothing changes (the script is skipped by `creates`).
@@ -74,10 +76,12 @@ alpha\n# --\nbeta\nfirst\n\
             "new_name=other-name",
             "-e",
             "zone=Asia/Tokyo",
+            "-e",
+            "scratch_size=2m",
         ],
     );
     assert_eq!(code, Some(0), "{check}");
-    assert!(recap(&check).contains("changed=2 "), "{check}");
+    assert!(recap(&check).contains("changed=3 "), "{check}");
     assert_eq!(
         ssh_ok(lab, &host, LISTING),
         want,

@@ -216,6 +216,7 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         host!(modules::modprobe::run),
         true,
     ),
+    def("mount", &[], MOUNT, host!(modules::mount::run), true),
     def("set_fact", &[], SET_FACT, Engine, false),
     def("etcd_pki", &[], ETCD_PKI, Engine, false),
     def("etcd_health", &[], ETCD_HEALTH, Engine, false),

@@ -443,6 +443,19 @@ pub(crate) const MODPROBE: &[ArgSpec] = &[
     a("params", Str),
     a("persistent", Str),
 ];
+pub(crate) const MOUNT: &[ArgSpec] = &[
+    ral("path", Path, &["name"]),
+    a("src", Path),
+    al("fstype", Str, &["type"]),
+    a("opts", Str),
+    a("dump", Str),
+    a("passno", Str),
+    r("state", Str),
+    a("fstab", Str),
+    a("boot", Bool),
+    a("backup", Bool),
+    a("opts_no_log", Bool),
+];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
 pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];
 pub(crate) const DEBUG: &[ArgSpec] = &[a("msg", Raw), a("var", Str), a("verbosity", Int)];
@@ -581,6 +594,18 @@ const STATE_CHOICES: &[(&str, &[&str])] = &[
     ("authorized_key", &["absent", "present"]),
     ("known_hosts", &["absent", "present"]),
     ("modprobe", &["absent", "present"]),
+    (
+        "mount",
+        &[
+            "absent",
+            "absent_from_fstab",
+            "mounted",
+            "present",
+            "unmounted",
+            "remounted",
+            "ephemeral",
+        ],
+    ),
     ("blockinfile", &["absent", "present"]),
     ("user", &["absent", "present"]),
     ("group", &["absent", "present"]),

@@ -146,3 +146,38 @@ async fn known_hosts_adds_replaces_hashes_and_removes() {
         Some("Host parameter does not match hashed host field in supplied key")
     );
 }
+
+#[tokio::test]
+async fn mount_keeps_its_fstab_line() {
+    // ansible.posix's mount (its source read; the collection is not installed here): the line
+    // is `src name fstype opts dump passno`, a space in the mount point written `\040`;
+    // `present` touches only the file; `absent_from_fstab` removes the line.
+    let env = Env::new();
+    let fstab = env.p("fstab");
+    std::fs::write(&fstab, "# static\nUUID=1 / ext4 defaults 0 1\n").unwrap();
+    let point = env.p("my data");
+    let args = json!({"path": point, "src": "tmpfs", "fstype": "tmpfs", "opts": "size=1m",
+                      "state": "present", "fstab": fstab});
+    let r = env.converges_opts("mount", args, &fstab, false).await;
+    assert_eq!(r.data["opts"], "size=1m");
+    let line = format!("tmpfs {} tmpfs size=1m 0 0\n", point.replace(' ', "\\040"));
+    assert_eq!(
+        std::fs::read_to_string(&fstab).unwrap(),
+        format!("# static\nUUID=1 / ext4 defaults 0 1\n{line}")
+    );
+    let gone = json!({"path": point, "state": "absent_from_fstab", "fstab": fstab});
+    env.converges_opts("mount", gone, &fstab, false).await;
+    assert_eq!(
+        std::fs::read_to_string(&fstab).unwrap(),
+        "# static\nUUID=1 / ext4 defaults 0 1\n"
+    );
+    let missing = env
+        .run_opts(
+            "mount",
+            json!({"path": point, "state": "mounted"}),
+            false,
+            false,
+        )
+        .await;
+    assert!(missing.is_err(), "mounted needs src and fstype");
+}

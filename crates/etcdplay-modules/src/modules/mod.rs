@@ -19,6 +19,7 @@ pub(crate) mod ini_file;
 pub(crate) mod known_hosts;
 pub(crate) mod lineinfile;
 pub(crate) mod modprobe;
+pub(crate) mod mount;
 pub(crate) mod package;
 pub(crate) mod replace;
 pub(crate) mod script;
