@@ -217,6 +217,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         true,
     ),
     def("mount", &[], MOUNT, host!(modules::mount::run), true),
+    def(
+        "locale_gen",
+        &["community.general.locale_gen"],
+        LOCALE_GEN,
+        host!(modules::locale_gen::run),
+        true,
+    ),
     def("set_fact", &[], SET_FACT, Engine, false),
     def("etcd_pki", &[], ETCD_PKI, Engine, false),
     def("etcd_health", &[], ETCD_HEALTH, Engine, false),

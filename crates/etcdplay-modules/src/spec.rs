@@ -456,6 +456,7 @@ pub(crate) const MOUNT: &[ArgSpec] = &[
     a("backup", Bool),
     a("opts_no_log", Bool),
 ];
+pub(crate) const LOCALE_GEN: &[ArgSpec] = &[r("name", List), a("state", Str)];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
 pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];
 pub(crate) const DEBUG: &[ArgSpec] = &[a("msg", Raw), a("var", Str), a("verbosity", Int)];
@@ -594,6 +595,7 @@ const STATE_CHOICES: &[(&str, &[&str])] = &[
     ("authorized_key", &["absent", "present"]),
     ("known_hosts", &["absent", "present"]),
     ("modprobe", &["absent", "present"]),
+    ("locale_gen", &["absent", "present"]),
     (
         "mount",
         &[

@@ -18,6 +18,7 @@ pub(crate) mod hostname;
 pub(crate) mod ini_file;
 pub(crate) mod known_hosts;
 pub(crate) mod lineinfile;
+pub(crate) mod locale_gen;
 pub(crate) mod modprobe;
 pub(crate) mod mount;
 pub(crate) mod package;
