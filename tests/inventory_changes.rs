@@ -27,6 +27,9 @@ const PLAYBOOK: &str = r#"- hosts: web
       when: inventory_hostname == 'h2'
     - ansible.builtin.add_host: {name: "newhost:2222", groups: "added,dyn", ansible_connection: local, color: blue}
     - debug: {msg: "{{ groups }} {{ group_names }}"}
+    - add_host: {name: "{{ item }}", groups: looped}
+      loop: [l1, l2]
+    - debug: {msg: "{{ groups.looped }}"}
 - hosts: dyn:&added
   gather_facts: false
   tasks:

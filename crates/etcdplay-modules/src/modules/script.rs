@@ -31,8 +31,9 @@ pub(crate) fn host_command_line(
         .unwrap_or("");
     // The first word may have been quoted on the task line: drop what is left of its quotes.
     let rest = rest.trim_start_matches(['\'', '"']);
+    // `executable` is put in front as written, as Ansible does (`python3 -u` is two words).
     match executable {
-        Some(exe) => format!("{} {uploaded}{rest}", sh_quote(exe)),
+        Some(exe) => format!("{exe} {uploaded}{rest}"),
         None => format!("{uploaded}{rest}"),
     }
 }
@@ -201,8 +202,13 @@ mod tests {
             "/t/x --force 'a b'"
         );
         assert_eq!(
-            host_command_line("run.py 1", "run.py", "/t/run.py", Some("/usr/bin/python3")),
-            "/usr/bin/python3 /t/run.py 1"
+            host_command_line(
+                "run.py 1",
+                "run.py",
+                "/t/run.py",
+                Some("/usr/bin/python3 -u")
+            ),
+            "/usr/bin/python3 -u /t/run.py 1"
         );
         assert_eq!(
             host_command_line("'my script.sh' x", "my script.sh", "/t/s", None),
