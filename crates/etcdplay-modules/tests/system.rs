@@ -316,3 +316,72 @@ async fn locale_gen_uncomments_its_line_and_runs_locale_gen() {
         Some("The following locales you've entered are not available on your system: xx_YY.UTF-8")
     );
 }
+
+#[tokio::test]
+async fn the_new_modules_first_requests_only_read_and_can_be_read_ahead() {
+    // Each first request is a probe (the shared functions first) made of commands that only
+    // read: no write, move, mount, package or settings command appears in it.
+    let env = Env::new();
+    let calls = [
+        ("cron", json!({"name": "x", "job": "true"})),
+        (
+            "ansible.posix.authorized_key",
+            json!({"user": "root", "key": K1}),
+        ),
+        ("assemble", json!({"src": "/etc/ssh", "dest": "/tmp/x"})),
+        ("hostname", json!({"name": "h"})),
+        ("community.general.timezone", json!({"name": "Etc/UTC"})),
+        (
+            "known_hosts",
+            json!({"name": "lab1", "key": "lab1 ssh-rsa AAAA"}),
+        ),
+        (
+            "community.general.modprobe",
+            json!({"name": "dummy", "persistent": "present"}),
+        ),
+        (
+            "ansible.posix.mount",
+            json!({"path": "/mnt", "src": "tmpfs", "fstype": "tmpfs", "state": "mounted"}),
+        ),
+        (
+            "community.general.locale_gen",
+            json!({"name": "en_US.UTF-8"}),
+        ),
+        ("find", json!({"paths": "/etc"})),
+    ];
+    for (name, args) in calls {
+        let map = args.as_object().cloned().unwrap();
+        let call = etcdplay_modules::ModuleCall {
+            name,
+            args: &map,
+            check: false,
+            diff: false,
+            become_: None,
+            control: &env.control,
+        };
+        let probe = etcdplay_modules::first_probe(call, "h")
+            .await
+            .unwrap_or_else(|| panic!("{name} has no first probe"));
+        // What follows the shared functions; `crontab -l` only lists.
+        let at = probe.script.find("@@etcdplay:").unwrap_or(0);
+        let body = probe.script[at..].replace("crontab -l", "crontab (list)");
+        for verb in [
+            "set-hostname",
+            "set-timezone",
+            "locale-gen",
+            "modprobe ",
+            "mount ",
+            "crontab -",
+            "mv ",
+            "rm ",
+            "chmod",
+            "chown",
+            "mkdir -p /",
+        ] {
+            assert!(
+                !body.contains(verb),
+                "{name}'s probe runs `{verb}`:\n{body}"
+            );
+        }
+    }
+}
