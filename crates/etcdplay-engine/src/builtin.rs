@@ -1,6 +1,7 @@
 //! Actions the engine carries out itself because they work on variables, not on hosts:
-//! `debug`, `set_fact`, `fail`, `assert`, `pause`. Each returns Ansible's result JSON; none of
-//! them opens a connection.
+//! `debug`, `set_fact`, `fail`, `assert`, `pause`, and `group_by`/`add_host`, which change the
+//! run's inventory (an [`InventoryChange`] applied through the run's shared state). Each returns
+//! Ansible's result JSON; none of them opens a connection.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use etcdplay_template::Vars;
 use serde_json::{json, Map, Value};
 
 use crate::error::TaskError;
+use crate::inventory::InventoryChange;
 use crate::play::PlayRun;
 use crate::task::number;
 
@@ -100,8 +102,128 @@ pub(crate) async fn run(
             tokio::time::sleep(Duration::from_secs_f64(seconds.max(0.0))).await;
             json!({"changed": false, "delta": seconds, "stdout": format!("Paused for {seconds} seconds")})
         }
+        "group_by" => group_by(run, args, host, &origin)?,
+        "add_host" => add_host(run, args, &origin)?,
         _ => return Ok(None),
     }))
+}
+
+/// A group name as Ansible's `group_by` makes it: spaces become dashes.
+fn group_name(v: &Value) -> String {
+    value_text(v).replace(' ', "-")
+}
+
+/// `group_by`: the host joins the group named by `key`, under `parents` (default `all`).
+fn group_by(
+    run: &PlayRun<'_>,
+    args: &Map<String, Value>,
+    host: &str,
+    origin: &str,
+) -> Result<Value, TaskError> {
+    let Some(key) = args.get("key") else {
+        return Ok(
+            json!({"changed": false, "failed": true, "msg": "the 'key' param is required when using group_by"}),
+        );
+    };
+    let group = group_name(key);
+    let parents: Vec<String> = match args.get("parents") {
+        None => vec!["all".to_string()],
+        Some(Value::Array(items)) => items.iter().map(group_name).collect(),
+        Some(v) => vec![group_name(v)],
+    };
+    let change = InventoryChange::GroupBy {
+        host: host.to_string(),
+        group: group.clone(),
+        parents: parents.clone(),
+    };
+    let changed = run
+        .engine
+        .shared
+        .change_inventory(&change)
+        .map_err(|e| TaskError::Invalid(format!("{origin}: group_by: {e}")))?;
+    Ok(json!({"changed": changed, "add_group": group, "parent_groups": parents}))
+}
+
+/// `add_host`: a host (with `name:port` giving `ansible_ssh_port`) in the given groups, every
+/// other argument one of its variables. Runs once for the play (the registry says it bypasses
+/// the host loop).
+fn add_host(
+    run: &PlayRun<'_>,
+    args: &Map<String, Value>,
+    origin: &str,
+) -> Result<Value, TaskError> {
+    let Some(given) = ["name", "hostname", "host"]
+        .iter()
+        .find_map(|k| args.get(*k))
+    else {
+        return Err(TaskError::Invalid(format!(
+            "{origin}: add_host: name, host or hostname needs to be provided"
+        )));
+    };
+    let given = value_text(given);
+    let mut vars = Map::new();
+    let (name, port) = match split_port(&given) {
+        Some((name, port)) => (name.to_string(), Some(port)),
+        None => (given.clone(), None),
+    };
+    let groups: Vec<String> = match ["groupname", "groups", "group"]
+        .iter()
+        .find_map(|k| args.get(*k))
+    {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items.iter().map(value_text).collect(),
+        Some(Value::String(s)) => s.split(',').map(str::to_string).collect(),
+        Some(other) => {
+            return Err(TaskError::Invalid(format!(
+                "{origin}: add_host: Groups must be specified as a list, got {other}"
+            )))
+        }
+    };
+    let mut unique: Vec<String> = Vec::new();
+    for g in groups
+        .iter()
+        .map(|g| g.trim().to_string())
+        .filter(|g| !g.is_empty())
+    {
+        if !unique.contains(&g) {
+            unique.push(g);
+        }
+    }
+    // As Ansible: `host` and `group` are read above but also kept as variables.
+    const SPECIAL: [&str; 4] = ["name", "hostname", "groupname", "groups"];
+    for (k, v) in args.iter().filter(|(k, _)| !SPECIAL.contains(&k.as_str())) {
+        vars.insert(k.clone(), v.clone());
+    }
+    // After the task's own variables, as Ansible adds it to the arguments.
+    if let Some(port) = port {
+        vars.insert("ansible_ssh_port".into(), json!(port));
+    }
+    let change = InventoryChange::AddHost {
+        name: name.clone(),
+        groups: unique.clone(),
+        vars: vars.clone(),
+    };
+    let changed = run
+        .engine
+        .shared
+        .change_inventory(&change)
+        .map_err(|e| TaskError::Invalid(format!("{origin}: add_host: {e}")))?;
+    Ok(
+        json!({"changed": changed, "add_host": {"host_name": name, "groups": unique, "host_vars": vars}}),
+    )
+}
+
+/// `host:port` (or `[v6]:port`) split as Ansible's address parser does; `None` without a port.
+fn split_port(address: &str) -> Option<(&str, u16)> {
+    if let Some(rest) = address.strip_prefix('[') {
+        let (host, port) = rest.split_once("]:")?;
+        return Some((host, port.parse().ok()?));
+    }
+    let (host, port) = address.split_once(':')?;
+    if host.is_empty() || port.contains(':') {
+        return None;
+    }
+    Some((host, port.parse().ok()?))
 }
 
 /// What `debug:` prints after `=>`: `{"msg": ...}` or `{"<var>": value}`.

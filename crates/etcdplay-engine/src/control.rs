@@ -121,6 +121,28 @@ impl ControlNode for TaskControl<'_> {
             })
     }
 
+    fn list_local(&self, dir: &str) -> Result<Vec<(String, Vec<u8>)>, ModuleError> {
+        let found = self.find("files", dir)?;
+        let failed = |path: &Path, message: String| ModuleError::Control {
+            path: shown(path),
+            message,
+        };
+        let entries = std::fs::read_dir(&found).map_err(|e| failed(&found, e.to_string()))?;
+        let mut files = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| failed(&found, e.to_string()))?;
+            let path = entry.path();
+            // `is_file` follows links, as Python's `os.path.isfile` does.
+            if !path.is_file() {
+                continue;
+            }
+            let bytes = read_file(&path, MAX_UPLOAD_SOURCE)
+                .map_err(|e| failed(&path, e.problem.to_string()))?;
+            files.push((entry.file_name().to_string_lossy().into_owned(), bytes));
+        }
+        Ok(files)
+    }
+
     fn render_template(
         &self,
         path: &str,

@@ -25,4 +25,28 @@ pub trait InventoryView: Send + Sync {
     fn groups(&self) -> Map<String, Value>;
     /// The `group_names` magic variable for a host.
     fn group_names(&self, host: &str) -> Vec<String>;
+    /// Applies a change the run makes to the inventory (`add_host`, `group_by`); says whether
+    /// anything changed (the task's `changed`). An inventory that cannot change refuses.
+    fn apply(&self, change: &InventoryChange) -> Result<bool, String> {
+        let _ = change;
+        Err("this inventory cannot change during a run".into())
+    }
+}
+
+/// A change a task makes to the run's inventory, applied by [`InventoryView::apply`]; later
+/// tasks and plays see it (`groups`, `group_names`, `hostvars`, play host patterns).
+#[derive(Debug, Clone, PartialEq)]
+pub enum InventoryChange {
+    /// `add_host`: the host exists, with these variables merged over its own, in these groups.
+    AddHost {
+        name: String,
+        groups: Vec<String>,
+        vars: Map<String, Value>,
+    },
+    /// `group_by`: the host is in `group`, a child of each of `parents`.
+    GroupBy {
+        host: String,
+        group: String,
+        parents: Vec<String>,
+    },
 }

@@ -31,6 +31,6 @@ pub use events::{HostEvent, HostStats, HostStatus, Reporter, Stats, TaskKindLabe
 pub use extension::{
     EngineExtension, ExtensionError, HostAction, Preflight, RestartHandler, RunContext, TaskContext,
 };
-pub use inventory::{InventoryView, PatternError};
+pub use inventory::{InventoryChange, InventoryView, PatternError};
 pub use options::{ConnectionDefaults, LeftoverMembership, RunOptions};
 pub use tags::should_run as tags_select;

@@ -438,6 +438,9 @@ impl<'a> PlayRun<'a> {
             .ok()
             .flatten()
             .unwrap_or(false);
+        // `add_host` runs once for the play, like `run_once`, but its result stays the first
+        // host's (Ansible copies only a `run_once` task's result to every host).
+        let bypass = etcdplay_modules::bypasses_host_loop(&call.name);
         self.engine.reporter.task_start(kind, &header, active);
         let remaining;
         let active = if scope.handler {
@@ -459,7 +462,7 @@ impl<'a> PlayRun<'a> {
             self.engine.reporter.task_end();
             return failed;
         }
-        let targets: Vec<String> = if run_once {
+        let targets: Vec<String> = if run_once || bypass {
             vec![active[0].clone()]
         } else {
             active.to_vec()

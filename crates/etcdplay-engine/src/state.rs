@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use etcdplay_template::{HostVarsSource, Precedence, VarLayers, Vars};
 use serde_json::{Map, Value};
 
-use crate::inventory::InventoryView;
+use crate::inventory::{InventoryChange, InventoryView};
 
 /// What one host has accumulated during the run.
 #[derive(Debug, Default, Clone)]
@@ -44,7 +44,8 @@ pub(crate) struct Shared {
     left_play: Mutex<std::collections::HashSet<String>>,
     /// Inventory-side layers per host, computed once: inventories do not change during a run.
     base_layers: Mutex<HashMap<String, Arc<BaseLayers>>>,
-    groups: Value,
+    /// The `groups` magic variable, worked out again when the inventory changes.
+    groups: Mutex<Value>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -72,7 +73,7 @@ impl Shared {
             magic: Mutex::new(PlayMagic::default()),
             left_play: Mutex::default(),
             base_layers: Mutex::new(HashMap::new()),
-            groups,
+            groups: Mutex::new(groups),
         }
     }
 
@@ -100,6 +101,17 @@ impl Shared {
 
     pub(crate) fn update_memory(&self, host: &str, f: impl FnOnce(&mut HostMemory)) {
         f(lock(&self.memory).entry(host.to_string()).or_default());
+    }
+
+    /// Applies `add_host`/`group_by` to the inventory; on a change, what was worked out from
+    /// the inventory (the `groups` variable, hosts' variable layers) is worked out again.
+    pub(crate) fn change_inventory(&self, change: &InventoryChange) -> Result<bool, String> {
+        let changed = self.inventory.apply(change)?;
+        if changed {
+            *lock(&self.groups) = Value::Object(self.inventory.groups());
+            lock(&self.base_layers).clear();
+        }
+        Ok(changed)
     }
 
     fn base_layers(&self, host: &str) -> Arc<BaseLayers> {
@@ -156,7 +168,7 @@ impl Shared {
             Value::String(host.split('.').next().unwrap_or(host).to_string()),
         );
         vars.insert("group_names", strings(&self.inventory.group_names(host)));
-        vars.insert("groups", self.groups.clone());
+        vars.insert("groups", lock(&self.groups).clone());
         let in_play = |hosts: &[String]| {
             let left = lock(&self.left_play);
             Value::Array(

@@ -55,6 +55,10 @@ impl Inventory {
         &self.data
     }
 
+    pub(crate) fn data_mut(&mut self) -> &mut InventoryData {
+        &mut self.data
+    }
+
     /// Things worth telling the user that did not stop the load (a skipped inventory script).
     pub fn warnings(&self) -> &[Diagnostic] {
         &self.warnings

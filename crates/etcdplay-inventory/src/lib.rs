@@ -6,6 +6,7 @@
 
 mod address;
 mod connection;
+mod dynamic;
 mod error;
 mod ini;
 mod inventory;

@@ -94,6 +94,11 @@ impl InventoryData {
         i
     }
 
+    /// Whether `h` was added to `g` itself (not through a child group).
+    pub(crate) fn is_direct_member(&self, g: usize, h: usize) -> bool {
+        self.membership.contains(&(g, h))
+    }
+
     /// The host named `name`, created if new, and added to `group` if given.
     pub(crate) fn add_host(&mut self, name: &str, group: Option<usize>) -> usize {
         let h = match self.host(name) {

@@ -42,6 +42,15 @@ pub trait ControlNode: Send + Sync {
     fn read_local_decrypted(&self, path: &str) -> Result<Vec<u8>, ModuleError> {
         self.read_local(path)
     }
+    /// The regular files (links followed) directly in a control-node directory named by a
+    /// task's `src:`, resolved as [`ControlNode::read_local`] resolves files, with their
+    /// content (used by `assemble` with `remote_src: no`). Order is unspecified.
+    fn list_local(&self, dir: &str) -> Result<Vec<(String, Vec<u8>)>, ModuleError> {
+        Err(ModuleError::Control {
+            path: dir.to_string(),
+            message: "this control node cannot list directories".into(),
+        })
+    }
     /// Writes a file on the control node (used by `fetch`); creates parent directories.
     fn write_local(&self, path: &str, bytes: &[u8]) -> Result<(), ModuleError>;
     /// Reads a plain control-node path, `None` if it does not exist (used by `fetch` to decide

@@ -27,7 +27,8 @@ pub use facts::{parse_facts, SCRIPT as FACTS_SCRIPT};
 pub use mode::{format_mode, ModeSpec};
 pub use read_ahead::first_probe;
 pub use registry::{
-    canonical_name, is_host_module, is_known_module, module_arg_spec, suggest_module, Registry,
+    bypasses_host_loop, canonical_name, is_host_module, is_known_module, module_arg_spec,
+    suggest_module, Registry,
 };
 pub use spec::{check_arg_value, validate_args, ArgSpec, ArgType, ANY_ARG};
 

@@ -50,6 +50,9 @@ pub(crate) struct ModuleDef {
     /// It runs in check mode; otherwise a check run skips it, as Ansible does
     /// (`check_mode: support: none` in the module's documentation).
     pub(crate) supports_check: bool,
+    /// It runs once for the play, on its first host, whatever the hosts (`add_host`, as
+    /// Ansible's `BYPASS_HOST_LOOP`); its result is that host's.
+    pub(crate) bypass_host_loop: bool,
 }
 
 macro_rules! host {
@@ -72,6 +75,7 @@ const fn def(
         runner,
         probe,
         supports_check: true,
+        bypass_host_loop: false,
     }
 }
 
@@ -79,6 +83,14 @@ const fn def(
 const fn no_check(module: ModuleDef) -> ModuleDef {
     ModuleDef {
         supports_check: false,
+        ..module
+    }
+}
+
+/// A module that runs once for the play.
+const fn once_per_play(module: ModuleDef) -> ModuleDef {
+    ModuleDef {
+        bypass_host_loop: true,
         ..module
     }
 }
@@ -228,6 +240,62 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         host!(modules::yum_repository::run),
         None,
     ),
+    // Issue #16 item 3: script, find, inventory changes and system settings.
+    def("script", &[], SCRIPT, host!(modules::script::run), None),
+    def("find", &[], FIND, host!(modules::find::run), None),
+    def("group_by", &[], GROUP_BY, Engine, None),
+    once_per_play(def("add_host", &[], ADD_HOST, Engine, None)),
+    def("cron", &[], CRON, host!(modules::cron::run), None),
+    def(
+        "assemble",
+        &[],
+        ASSEMBLE,
+        host!(modules::assemble::run),
+        None,
+    ),
+    def(
+        "hostname",
+        &[],
+        HOSTNAME,
+        host!(modules::hostname::run),
+        None,
+    ),
+    def(
+        "timezone",
+        &["community.general.timezone"],
+        TIMEZONE,
+        host!(modules::timezone::run),
+        None,
+    ),
+    def(
+        "authorized_key",
+        &[],
+        AUTHORIZED_KEY,
+        host!(modules::authorized_key::run),
+        None,
+    ),
+    def(
+        "known_hosts",
+        &[],
+        KNOWN_HOSTS,
+        host!(modules::known_hosts::run),
+        None,
+    ),
+    def(
+        "modprobe",
+        &["community.general.modprobe"],
+        MODPROBE,
+        host!(modules::modprobe::run),
+        None,
+    ),
+    def("mount", &[], MOUNT, host!(modules::mount::run), None),
+    def(
+        "locale_gen",
+        &["community.general.locale_gen"],
+        LOCALE_GEN,
+        host!(modules::locale_gen::run),
+        None,
+    ),
     def("set_fact", &[], SET_FACT, Engine, None),
     def("etcd_pki", &[], ETCD_PKI, Engine, None),
     def("etcd_health", &[], ETCD_HEALTH, Engine, None),
@@ -287,6 +355,11 @@ pub fn canonical_name(name: &str) -> Option<&'static str> {
 /// Whether `name` (any spelling) is a module etcdplay knows, engine-level ones included.
 pub fn is_known_module(name: &str) -> bool {
     lookup(name).is_some()
+}
+
+/// Whether the module runs once for the play instead of once per host (`add_host`).
+pub fn bypasses_host_loop(name: &str) -> bool {
+    lookup(name).is_some_and(|m| m.bypass_host_loop)
 }
 
 /// Whether this crate executes the module (as opposed to the engine).

@@ -449,6 +449,88 @@ pub(crate) const YUM_REPOSITORY: &[ArgSpec] = &[
     OWNER,
     GROUP,
 ];
+// Modules of issue #16 item 3 (script, find, inventory changes, system settings).
+pub(crate) const SCRIPT: &[ArgSpec] = &[
+    FREE_FORM,
+    a("cmd", Str),
+    a("creates", Path),
+    a("removes", Path),
+    a("chdir", Path),
+    a("executable", Str),
+    a("decrypt", Bool),
+];
+pub(crate) const FIND: &[ArgSpec] = &[
+    ral("paths", List, &["name", "path"]),
+    al("patterns", List, &["pattern"]),
+    al("excludes", List, &["exclude"]),
+    a("contains", Str),
+    a("read_whole_file", Bool),
+    a("file_type", Str),
+    a("age", Str),
+    a("age_stamp", Str),
+    a("size", Str),
+    a("recurse", Bool),
+    a("hidden", Bool),
+    a("follow", Bool),
+    a("get_checksum", Bool),
+    al("checksum_algorithm", Str, &["checksum", "checksum_algo"]),
+    a("use_regex", Bool),
+    a("depth", Int),
+    a("mode", Raw),
+    a("exact_mode", Bool),
+    a("encoding", Str),
+    a("limit", Int),
+];
+pub(crate) const GROUP_BY: &[ArgSpec] = &[r("key", Str), a("parents", List)];
+pub(crate) const ADD_HOST: &[ArgSpec] = &[
+    ral("name", Str, &["host", "hostname"]),
+    al("groups", List, &["group", "groupname"]),
+    a(ANY_ARG, Raw),
+];
+pub(crate) const CRON: &[ArgSpec] = &[
+    r("name", Str),
+    a("user", Str),
+    al("job", Str, &["value"]),
+    a("cron_file", Path),
+    a("state", Str),
+    a("backup", Bool),
+    a("minute", Str),
+    a("hour", Str),
+    al("day", Str, &["dom"]),
+    a("month", Str),
+    al("weekday", Str, &["dow"]),
+    a("special_time", Str),
+    a("disabled", Bool),
+    a("env", Bool),
+    a("insertafter", Str),
+    a("insertbefore", Str),
+];
+pub(crate) const AUTHORIZED_KEY: &[ArgSpec] = &[
+    r("user", Str),
+    r("key", Str),
+    a("path", Path),
+    a("manage_dir", Bool),
+    a("state", Str),
+    a("key_options", Str),
+    a("exclusive", Bool),
+    a("comment", Str),
+    a("validate_certs", Bool),
+    a("follow", Bool),
+];
+pub(crate) const ASSEMBLE: &[ArgSpec] = &[
+    r("src", Path),
+    r("dest", Path),
+    a("backup", Bool),
+    a("delimiter", Str),
+    a("remote_src", Bool),
+    a("regexp", Str),
+    a("ignore_hidden", Bool),
+    a("validate", Str),
+    a("decrypt", Bool),
+    MODE,
+    OWNER,
+    GROUP,
+];
 pub(crate) const DEB822_REPOSITORY: &[ArgSpec] = &[
     r("name", Str),
     a("state", Str),
@@ -473,6 +555,35 @@ pub(crate) const DEB822_REPOSITORY: &[ArgSpec] = &[
     a("types", List),
     a("uris", List),
 ];
+pub(crate) const HOSTNAME: &[ArgSpec] = &[r("name", Str), a("use", Str)];
+pub(crate) const TIMEZONE: &[ArgSpec] = &[a("name", Str), al("hwclock", Str, &["rtc"])];
+pub(crate) const KNOWN_HOSTS: &[ArgSpec] = &[
+    ral("name", Str, &["host"]),
+    a("key", Str),
+    a("path", Path),
+    a("hash_host", Bool),
+    a("state", Str),
+];
+pub(crate) const MODPROBE: &[ArgSpec] = &[
+    r("name", Str),
+    a("state", Str),
+    a("params", Str),
+    a("persistent", Str),
+];
+pub(crate) const MOUNT: &[ArgSpec] = &[
+    ral("path", Path, &["name"]),
+    a("src", Path),
+    al("fstype", Str, &["type"]),
+    a("opts", Str),
+    a("dump", Str),
+    a("passno", Str),
+    r("state", Str),
+    a("fstab", Str),
+    a("boot", Bool),
+    a("backup", Bool),
+    a("opts_no_log", Bool),
+];
+pub(crate) const LOCALE_GEN: &[ArgSpec] = &[r("name", List), a("state", Str)];
 // Engine-level modules: executed by the engine, listed here so the parser can check them.
 pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)];
 pub(crate) const DEBUG: &[ArgSpec] = &[a("msg", Raw), a("var", Str), a("verbosity", Int)];
@@ -669,6 +780,23 @@ const STATE_CHOICES: &[(&str, &[&str])] = &[
     ("systemd", &["reloaded", "restarted", "started", "stopped"]),
     ("service", &["reloaded", "restarted", "started", "stopped"]),
     ("lineinfile", &["absent", "present"]),
+    ("cron", &["absent", "present"]),
+    ("authorized_key", &["absent", "present"]),
+    ("known_hosts", &["absent", "present"]),
+    ("modprobe", &["absent", "present"]),
+    ("locale_gen", &["absent", "present"]),
+    (
+        "mount",
+        &[
+            "absent",
+            "absent_from_fstab",
+            "mounted",
+            "present",
+            "unmounted",
+            "remounted",
+            "ephemeral",
+        ],
+    ),
     ("blockinfile", &["absent", "present"]),
     ("user", &["absent", "present"]),
     ("group", &["absent", "present"]),

@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use etcdplay_engine::{ConnectTarget, ConnectionKind, Connector, InventoryView};
+use etcdplay_engine::{ConnectTarget, ConnectionKind, Connector, InventoryChange, InventoryView};
 use etcdplay_inventory::{Inventory, VarsDirs};
 use etcdplay_source::Diagnostics;
 use etcdplay_template::Precedence;
@@ -17,9 +17,10 @@ use etcdplay_transport::{
 use serde_json::{Map, Value};
 
 /// The inventory plus the `group_vars/`/`host_vars/` beside each playbook, loaded up front so
-/// that their errors are reported before any host is contacted.
+/// that their errors are reported before any host is contacted. The inventory is behind a lock
+/// because `add_host` and `group_by` change it during the run.
 pub(crate) struct InventoryAdapter {
-    inventory: Inventory,
+    inventory: RwLock<Inventory>,
     playbook_dirs: HashMap<PathBuf, VarsDirs>,
 }
 
@@ -43,24 +44,28 @@ impl InventoryAdapter {
             }
         }
         diags.into_result(InventoryAdapter {
-            inventory,
+            inventory: RwLock::new(inventory),
             playbook_dirs: loaded,
         })
     }
 
     /// The inventory source that defines `host`, for messages.
     pub(crate) fn inventory_file(&self, host: &str) -> Option<String> {
-        self.inventory.inventory_file(host).map(str::to_string)
+        self.read().inventory_file(host).map(str::to_string)
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Inventory> {
+        self.inventory.read().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 impl InventoryView for InventoryAdapter {
     fn hosts(&self) -> Vec<String> {
-        self.inventory.hosts()
+        self.read().hosts()
     }
 
     fn select(&self, pattern: &str) -> Result<Vec<String>, etcdplay_engine::PatternError> {
-        match self.inventory.select(pattern) {
+        match self.read().select(pattern) {
             Ok(hosts) => Ok(hosts),
             Err(etcdplay_inventory::PatternError::NoMatch { .. }) => Ok(Vec::new()),
             Err(e) => Err(Box::new(e)),
@@ -72,13 +77,14 @@ impl InventoryView for InventoryAdapter {
         host: &str,
         playbook_dir: &Path,
     ) -> Vec<(Precedence, Map<String, Value>)> {
-        let Some(layers) = self.inventory.host_layers(host) else {
+        let inventory = self.read();
+        let Some(layers) = inventory.host_layers(host) else {
             return Vec::new();
         };
         let playbook = self
             .playbook_dirs
             .get(playbook_dir)
-            .map(|d| d.host_layers(&self.inventory, host));
+            .map(|d| d.host_layers(&inventory, host));
         // Every inventory-side layer sits between role defaults and facts; pushing them at one
         // precedence level in Ansible's order (which interleaves playbook and inventory
         // directories) keeps that order.
@@ -90,11 +96,25 @@ impl InventoryView for InventoryAdapter {
     }
 
     fn groups(&self) -> Map<String, Value> {
-        self.inventory.groups_map()
+        self.read().groups_map()
     }
 
     fn group_names(&self, host: &str) -> Vec<String> {
-        self.inventory.group_names_of(host).unwrap_or_default()
+        self.read().group_names_of(host).unwrap_or_default()
+    }
+
+    fn apply(&self, change: &InventoryChange) -> Result<bool, String> {
+        let mut inventory = self.inventory.write().unwrap_or_else(|p| p.into_inner());
+        match change {
+            InventoryChange::AddHost { name, groups, vars } => {
+                Ok(inventory.add_dynamic_host(name, groups, vars))
+            }
+            InventoryChange::GroupBy {
+                host,
+                group,
+                parents,
+            } => inventory.add_dynamic_group(host, group, parents),
+        }
     }
 }
 

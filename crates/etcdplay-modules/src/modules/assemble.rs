@@ -1,0 +1,241 @@
+//! `assemble`: a file made of the fragments in a directory, in name order, as Ansible's module
+//! joins them (a newline after a fragment that lacks one, `delimiter` between fragments, only
+//! names matching `regexp`, hidden ones left out with `ignore_hidden`). The fragments are on
+//! the host (`remote_src`, the default: one probe reads them with the destination's state) or
+//! on the control node; the pure [`assemble`] joins them and the shared converge writes the
+//! destination (checksum compare, atomic upload, attributes, backup, check mode).
+
+use base64::Engine;
+use etcdplay_transport::script::sh_quote;
+use regex::Regex;
+
+use crate::attrs::Attrs;
+use crate::host::Ctx;
+use crate::modules::write::{converge, NewContent, Target};
+use crate::probe::{section, PathState};
+use crate::{ModuleError, ModuleResult};
+
+/// Python's `codecs.escape_decode` for what a delimiter holds: `\n`, `\t`, `\\`, `\xNN`, octal.
+pub(crate) fn unescape(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' || i + 1 == bytes.len() {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        let c = bytes[i + 1];
+        i += 2;
+        match c {
+            b'n' => out.push(b'\n'),
+            b't' => out.push(b'\t'),
+            b'r' => out.push(b'\r'),
+            b'0'..=b'7' => {
+                let mut v = u32::from(c - b'0');
+                let mut n = 1;
+                while n < 3 && i < bytes.len() && (b'0'..=b'7').contains(&bytes[i]) {
+                    v = v * 8 + u32::from(bytes[i] - b'0');
+                    i += 1;
+                    n += 1;
+                }
+                out.push(v as u8);
+            }
+            b'x' if i + 2 <= bytes.len() => {
+                match u8::from_str_radix(&text[i..i + 2], 16) {
+                    Ok(v) => out.push(v),
+                    Err(_) => out.extend_from_slice(b"\\x"),
+                }
+                i += 2;
+            }
+            b'\\' | b'\'' | b'"' => out.push(c),
+            b'\n' => {}
+            other => {
+                out.push(b'\\');
+                out.push(other);
+            }
+        }
+    }
+    out
+}
+
+/// The fragments, sorted by name, filtered and joined as Ansible joins them.
+pub(crate) fn assemble(
+    mut fragments: Vec<(String, Vec<u8>)>,
+    delimiter: Option<&str>,
+    regexp: Option<&Regex>,
+    ignore_hidden: bool,
+) -> Vec<u8> {
+    fragments.sort_by(|a, b| a.0.cmp(&b.0));
+    let delimiter = delimiter.map(unescape);
+    let mut out = Vec::new();
+    let mut first = true;
+    let mut add_newline = false;
+    for (name, content) in fragments {
+        if regexp.is_some_and(|re| !re.is_match(&name)) || (ignore_hidden && name.starts_with('.'))
+        {
+            continue;
+        }
+        if add_newline {
+            out.push(b'\n');
+        }
+        if let (false, Some(d)) = (first, &delimiter) {
+            if !d.is_empty() {
+                out.extend_from_slice(d);
+                if d.last() != Some(&b'\n') {
+                    out.push(b'\n');
+                }
+            }
+        }
+        out.extend_from_slice(&content);
+        first = false;
+        add_newline = !content.ends_with(b"\n");
+    }
+    out
+}
+
+/// The probe: the destination's state, then (from the host) each regular file of `src` as
+/// `NAME_B64|CONTENT_B64`, or a word saying why there are none.
+fn probe_script(src: &str, dest: &str, remote: bool) -> String {
+    let mut s = format!("{}ep_stat {}\n", section("dest"), sh_quote(dest));
+    if remote {
+        let q = sh_quote(src);
+        s.push_str(&section("fragments"));
+        s.push_str(&format!(
+            "if ! [ -e {q} ]; then echo missing; elif ! [ -d {q} ]; then echo notdir; else \
+             for f in {q}/* {q}/.*; do [ -f \"$f\" ] || continue; \
+             printf '%s|' \"$(printf '%s' \"${{f##*/}}\" | base64 -w0)\"; base64 -w0 < \"$f\"; echo; \
+             done; fi\n"
+        ));
+    }
+    s.push_str(&section("end"));
+    s
+}
+
+/// Parses the `fragments` section.
+fn parse_fragments(text: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let (name, content) = line
+            .split_once('|')
+            .ok_or_else(|| format!("bad fragment line '{line}'"))?;
+        let name = b64
+            .decode(name)
+            .map_err(|_| "bad fragment name".to_string())?;
+        let content = b64
+            .decode(content)
+            .map_err(|_| "bad fragment".to_string())?;
+        out.push((String::from_utf8_lossy(&name).into_owned(), content));
+    }
+    Ok(out)
+}
+
+pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let a = &ctx.args;
+    let src = a.req_str("src")?;
+    let dest = a.req_str("dest")?;
+    let remote = a.bool("remote_src", true)?;
+    let regexp = match a.str("regexp") {
+        Some(r) => Some(
+            Regex::new(&r)
+                .map_err(|e| ctx.bad("regexp", format!("Invalid Regexp ({e}) in \"{r}\"")))?,
+        ),
+        None => None,
+    };
+    if let Some(v) = a.str("validate") {
+        if !v.contains("%s") {
+            return Ok(ModuleResult::fail(format!("validate must contain %s: {v}")));
+        }
+        return Err(ctx.bad(
+            "validate",
+            "etcdplay's assemble does not run validate commands",
+        ));
+    }
+    let attrs = Attrs::from_args(a)?;
+    let local = if remote {
+        None
+    } else {
+        Some(ctx.call.control.list_local(&src)?)
+    };
+    let s = ctx.probe(&probe_script(&src, &dest, remote)).await?;
+    let text = |k: &str| {
+        String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
+    };
+    let fragments = match local {
+        Some(files) => files,
+        None => match text("fragments").trim() {
+            "missing" => return Ok(ModuleResult::fail(format!("Source ({src}) does not exist"))),
+            "notdir" => {
+                return Ok(ModuleResult::fail(format!(
+                    "Source ({src}) is not a directory"
+                )))
+            }
+            listing => parse_fragments(listing).map_err(|m| ctx.protocol(m))?,
+        },
+    };
+    let content = assemble(
+        fragments,
+        a.str("delimiter").as_deref(),
+        regexp.as_ref(),
+        a.bool("ignore_hidden", false)?,
+    );
+    let state = PathState::parse(&text("dest")).map_err(|m| ctx.protocol(m))?;
+    let md5 = md5_hex(&content);
+    let target = Target {
+        dest: &dest,
+        state: &state,
+        old: None,
+        new: NewContent::Bytes(content),
+        attrs: &attrs,
+        backup: a.bool("backup", false)?,
+        after_header: dest.clone(),
+    };
+    let mut res = converge(ctx, target, true).await?;
+    // Ansible's assemble shows no diff.
+    res.diff = None;
+    res.set("src", src).set("md5sum", md5);
+    res.msg = Some("OK".into());
+    Ok(res)
+}
+
+fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest;
+    md5::Md5::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frags(items: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+        items
+            .iter()
+            .map(|(n, c)| (n.to_string(), c.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn fragments_join_in_name_order_with_delimiters_and_newlines() {
+        let f = frags(&[
+            ("20-b", "b"),
+            ("10-a", "a\n"),
+            (".hidden", "h\n"),
+            ("30-c", "c\n"),
+        ]);
+        // `.hidden` sorts first; "b" gets the newline it lacks.
+        assert_eq!(assemble(f.clone(), None, None, false), b"h\na\nb\nc\n");
+        assert_eq!(assemble(f.clone(), None, None, true), b"a\nb\nc\n");
+        assert_eq!(
+            assemble(f.clone(), Some("### x"), None, true),
+            b"a\n### x\nb\n### x\nc\n"
+        );
+        let re = Regex::new("^[0-9]+-[ac]").unwrap();
+        assert_eq!(assemble(f, Some("--\\n"), Some(&re), false), b"a\n--\nc\n");
+        assert_eq!(unescape("a\\tb\\x41\\101\\\\"), b"a\tbAA\\");
+    }
+}
