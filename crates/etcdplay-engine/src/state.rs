@@ -46,6 +46,9 @@ pub(crate) struct Shared {
     base_layers: Mutex<HashMap<String, Arc<BaseLayers>>>,
     /// The `groups` magic variable, worked out again when the inventory changes.
     groups: Mutex<Value>,
+    /// The magic variables every host of the play shares, built once after each change of
+    /// the play, its hosts or the inventory (see [`Shared::play_wide`]).
+    play_wide: Mutex<Option<Arc<Map<String, Value>>>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -74,6 +77,7 @@ impl Shared {
             left_play: Mutex::default(),
             base_layers: Mutex::new(HashMap::new()),
             groups: Mutex::new(groups),
+            play_wide: Mutex::new(None),
         }
     }
 
@@ -81,6 +85,7 @@ impl Shared {
         let changed_dir = lock(&self.magic).playbook_dir != magic.playbook_dir;
         *lock(&self.magic) = magic;
         lock(&self.left_play).clear();
+        *lock(&self.play_wide) = None;
         if changed_dir {
             lock(&self.base_layers).clear();
         }
@@ -89,6 +94,7 @@ impl Shared {
     /// The hosts that are out of the play now (see `left_play`).
     pub(crate) fn set_left_play(&self, hosts: std::collections::HashSet<String>) {
         *lock(&self.left_play) = hosts;
+        *lock(&self.play_wide) = None;
     }
 
     pub(crate) fn magic(&self) -> PlayMagic {
@@ -110,6 +116,7 @@ impl Shared {
         if changed {
             *lock(&self.groups) = Value::Object(self.inventory.groups());
             lock(&self.base_layers).clear();
+            *lock(&self.play_wide) = None;
         }
         Ok(changed)
     }
@@ -160,43 +167,53 @@ impl Shared {
     /// Turns merged layers into template variables with the magic variables of `host`.
     pub(crate) fn vars_for(self: &Arc<Self>, host: &str, layers: &VarLayers) -> Vars {
         let mut vars = Vars::from_layers(layers);
-        let magic = self.magic();
-        let strings = |v: &[String]| Value::Array(v.iter().cloned().map(Value::String).collect());
         vars.insert("inventory_hostname", Value::String(host.to_string()));
         vars.insert(
             "inventory_hostname_short",
             Value::String(host.split('.').next().unwrap_or(host).to_string()),
         );
-        vars.insert("group_names", strings(&self.inventory.group_names(host)));
-        vars.insert("groups", lock(&self.groups).clone());
+        let group_names = self.inventory.group_names(host);
+        let group_names = group_names.into_iter().map(Value::String).collect();
+        vars.insert("group_names", Value::Array(group_names));
+        vars.with_shared(self.play_wide())
+            .with_hostvars(Arc::new(HostVarsView(self.clone())))
+    }
+
+    /// The magic variables that are the same for every host of the play (host lists grow
+    /// with the inventory: one copy for all hosts, not one per host and task).
+    fn play_wide(&self) -> Arc<Map<String, Value>> {
+        if let Some(map) = lock(&self.play_wide).as_ref() {
+            return map.clone();
+        }
+        let magic = self.magic();
+        let strings = |v: &[String]| Value::Array(v.iter().cloned().map(Value::String).collect());
         let in_play = |hosts: &[String]| {
             let left = lock(&self.left_play);
-            Value::Array(
-                hosts
-                    .iter()
-                    .filter(|h| !left.contains(*h))
-                    .cloned()
-                    .map(Value::String)
-                    .collect(),
-            )
+            let staying = hosts.iter().filter(|h| !left.contains(*h)).cloned();
+            Value::Array(staying.map(Value::String).collect())
         };
-        vars.insert("ansible_play_hosts", in_play(&magic.play_hosts));
-        vars.insert("ansible_play_hosts_all", strings(&magic.play_hosts));
-        vars.insert("play_hosts", in_play(&magic.batch));
-        vars.insert("ansible_play_batch", in_play(&magic.batch));
+        let mut map = Map::new();
+        map.insert("groups".into(), lock(&self.groups).clone());
+        map.insert("ansible_play_hosts".into(), in_play(&magic.play_hosts));
+        map.insert("ansible_play_hosts_all".into(), strings(&magic.play_hosts));
+        map.insert("play_hosts".into(), in_play(&magic.batch));
+        map.insert("ansible_play_batch".into(), in_play(&magic.batch));
         // Absolute, as in Ansible: `{{ playbook_dir }}/x` must not become `/x` when the
         // playbook was named relative to the working directory.
-        vars.insert(
-            "playbook_dir",
-            Value::String(absolute_path_text(&magic.playbook_dir)),
-        );
-        vars.insert("omit", Value::String(self.omit.clone()));
-        vars.insert("ansible_check_mode", Value::Bool(magic.check_mode));
-        vars.insert("ansible_diff_mode", Value::Bool(magic.diff_mode));
+        let playbook_dir = absolute_path_text(&magic.playbook_dir);
+        map.insert("playbook_dir".into(), Value::String(playbook_dir));
+        map.insert("omit".into(), Value::String(self.omit.clone()));
+        map.insert("ansible_check_mode".into(), Value::Bool(magic.check_mode));
+        map.insert("ansible_diff_mode".into(), Value::Bool(magic.diff_mode));
         if let Some(dir) = &magic.inventory_dir {
-            vars.insert("inventory_dir", Value::String(dir.display().to_string()));
+            map.insert(
+                "inventory_dir".into(),
+                Value::String(dir.display().to_string()),
+            );
         }
-        vars.with_hostvars(Arc::new(HostVarsView(self.clone())))
+        let map = Arc::new(map);
+        *lock(&self.play_wide) = Some(map.clone());
+        map
     }
 }
 

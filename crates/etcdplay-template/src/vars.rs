@@ -65,6 +65,10 @@ struct VarsData {
     /// Names whose values are results, never templated again.
     literal: HashSet<String>,
     hostvars: Option<Arc<dyn HostVarsSource>>,
+    /// Values every host of a play shares (`groups`, `ansible_play_hosts`, ...), below
+    /// `values`. Shared rather than copied: they grow with the inventory, and a copy per host
+    /// and task would make a run's cost grow with the square of its hosts.
+    shared: Option<Arc<Map<String, Json>>>,
 }
 
 /// The variables visible to templates for one host. Cheap to clone.
@@ -81,6 +85,7 @@ impl Vars {
                 values,
                 literal: HashSet::new(),
                 hostvars: None,
+                shared: None,
             }),
         }
     }
@@ -93,6 +98,7 @@ impl Vars {
                 values,
                 literal,
                 hostvars: None,
+                shared: None,
             }),
         }
     }
@@ -100,6 +106,20 @@ impl Vars {
     /// Makes `hostvars` available to templates.
     pub fn with_hostvars(mut self, source: Arc<dyn HostVarsSource>) -> Self {
         Arc::make_mut(&mut self.data).hostvars = Some(source);
+        self
+    }
+
+    /// Adds values shared with other hosts (magic variables). They win over the variables
+    /// set so far, as if inserted now, and are results, never templated again; a later
+    /// [`insert`](Self::insert) of the same name wins over them.
+    pub fn with_shared(mut self, shared: Arc<Map<String, Json>>) -> Self {
+        let data = Arc::make_mut(&mut self.data);
+        for name in shared.keys() {
+            if data.values.remove(name).is_some() {
+                data.literal.remove(name);
+            }
+        }
+        data.shared = Some(shared);
         self
     }
 
@@ -122,17 +142,34 @@ impl Vars {
 
     /// True if `name` holds a literal value (see [`insert_literal`](Self::insert_literal)).
     pub fn is_literal(&self, name: &str) -> bool {
-        self.data.literal.contains(name)
+        self.data.literal.contains(name) || self.shared_only(name).is_some()
     }
 
     /// The value as written, before templating.
     pub fn raw(&self, name: &str) -> Option<&Json> {
-        self.data.values.get(name)
+        self.data
+            .values
+            .get(name)
+            .or_else(|| self.shared_only(name))
     }
 
-    /// All variable names in definition order (without `hostvars`).
+    /// All variable names in definition order, then the shared ones (without `hostvars`).
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.data.values.keys().map(String::as_str)
+        let own = self.data.values.keys().map(String::as_str);
+        let shared = self.data.shared.iter().flat_map(|m| m.keys());
+        own.chain(
+            shared
+                .filter(|k| !self.data.values.contains_key(*k))
+                .map(String::as_str),
+        )
+    }
+
+    /// A shared value that this host's own variables do not override.
+    fn shared_only(&self, name: &str) -> Option<&Json> {
+        if self.data.values.contains_key(name) {
+            return None;
+        }
+        self.data.shared.as_ref()?.get(name)
     }
 
     pub(crate) fn hostvars(&self) -> Option<&Arc<dyn HostVarsSource>> {
