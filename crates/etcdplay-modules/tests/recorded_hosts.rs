@@ -455,3 +455,100 @@ async fn first_probe_is_the_request_the_module_sends_first() {
         );
     }
 }
+
+/// Records the first request and answers none: the run stops at its first exec, upload or
+/// download, so the request recorded is the one it sends first, whatever the module.
+#[derive(Default)]
+struct FirstOnly {
+    scripts: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Transport for FirstOnly {
+    fn host(&self) -> &str {
+        "etcd-1"
+    }
+    async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
+        self.scripts.lock().unwrap().push(request.script);
+        Err(self.stop())
+    }
+    async fn put(&self, _request: PutRequest) -> Result<(), TransportError> {
+        Err(self.stop())
+    }
+    async fn get(&self, _path: &str, _b: Option<&Become>) -> Result<Vec<u8>, TransportError> {
+        Err(self.stop())
+    }
+    async fn close(&self) -> Result<(), TransportError> {
+        Ok(())
+    }
+}
+
+impl FirstOnly {
+    fn stop(&self) -> TransportError {
+        TransportError::Unreachable {
+            host: "etcd-1".into(),
+            reason: "the test stops after the first request".into(),
+        }
+    }
+}
+
+/// The modules of issue #16 item 3 whose first request only reads: the read-ahead's
+/// `first_probe` is exactly what the run sends first (and debug builds assert the run sent the
+/// probe type its registry entry declares).
+#[tokio::test]
+async fn the_system_modules_read_ahead_what_they_send_first() {
+    let control = Control::new(std::env::temp_dir());
+    let cases = [
+        (
+            "find",
+            json!({"paths": ["/etc", "/srv"], "recurse": true, "depth": 2}),
+        ),
+        ("cron", json!({"name": "x", "job": "true", "user": "etcd"})),
+        (
+            "cron",
+            json!({"name": "x", "job": "true", "user": "root", "cron_file": "backup"}),
+        ),
+        ("assemble", json!({"src": "/etc/ssh", "dest": "/tmp/x"})),
+        ("hostname", json!({"name": "h", "use": "generic"})),
+        ("community.general.timezone", json!({"name": "Etc/UTC"})),
+        (
+            "ansible.posix.authorized_key",
+            json!({"user": "root", "key": "ssh-ed25519 AAAA x", "follow": true}),
+        ),
+        (
+            "known_hosts",
+            json!({"name": "Lab1", "key": "lab1 ssh-rsa AAAA", "path": "/etc/ssh/k"}),
+        ),
+        (
+            "community.general.modprobe",
+            json!({"name": "br-netfilter"}),
+        ),
+        (
+            "ansible.posix.mount",
+            json!({"path": "/mnt", "src": "tmpfs", "fstype": "tmpfs", "state": "mounted"}),
+        ),
+        (
+            "community.general.locale_gen",
+            json!({"name": "en_US.UTF-8"}),
+        ),
+    ];
+    for (name, args) in cases {
+        let map = args.as_object().cloned().unwrap();
+        let call = plain_call(name, &map, &control);
+        let probe = etcdplay_modules::first_probe(call).map(|p| p.script);
+        assert!(probe.is_some(), "{name} declares a probe");
+        let host = FirstOnly::default();
+        let _ = etcdplay_modules::run(call, &host).await;
+        let sent = host.scripts.lock().unwrap().first().cloned();
+        assert_eq!(probe, sent, "{name} {args}");
+    }
+    // Ansible refuses `cron_file: /etc/crontab` before reading anything ("Will not manage
+    // /etc/crontab via cron_file, see documentation."): no probe to read ahead, none sent.
+    let args = json!({"name": "x", "job": "true", "cron_file": "/etc/crontab"});
+    let map = args.as_object().cloned().unwrap();
+    let call = plain_call("cron", &map, &control);
+    assert!(etcdplay_modules::first_probe(call).is_none());
+    let host = FirstOnly::default();
+    let r = etcdplay_modules::run(call, &host).await.unwrap();
+    assert!(r.failed && host.scripts.lock().unwrap().is_empty());
+}

@@ -13,7 +13,9 @@ use crate::attrs::Attrs;
 use crate::host::Ctx;
 use crate::modules::write::{converge, NewContent, Target};
 use crate::probe::{section, PathState};
+use crate::read_ahead::{sections, with_funcs, FirstProbe, ProbeInput, Sections};
 use crate::{ModuleError, ModuleResult};
+use etcdplay_transport::ExecOutput;
 
 /// Python's `codecs.escape_decode` for what a delimiter holds: `\n`, `\t`, `\\`, `\xNN`, octal.
 pub(crate) fn unescape(text: &str) -> Vec<u8> {
@@ -113,6 +115,28 @@ fn probe_script(src: &str, dest: &str, remote: bool) -> String {
     s
 }
 
+/// `assemble`'s probe: the destination's state and, with `remote_src`, the fragments (see
+/// [`probe_script`]); local fragments are the control node's, read by the run.
+pub(crate) struct AssembleProbe;
+
+impl FirstProbe for AssembleProbe {
+    type Answer = Sections;
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        let a = input.args;
+        let script = probe_script(
+            &a.req_str("src")?,
+            &a.req_str("dest")?,
+            a.bool("remote_src", true)?,
+        );
+        Ok(Some(with_funcs(&script)))
+    }
+
+    fn parse(out: &ExecOutput) -> Result<Sections, String> {
+        sections(out)
+    }
+}
+
 /// Parses the `fragments` section.
 fn parse_fragments(text: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -159,7 +183,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     } else {
         Some(ctx.call.control.list_local(&src)?)
     };
-    let s = ctx.probe(&probe_script(&src, &dest, remote)).await?;
+    let s = ctx.read_probe::<AssembleProbe>().await?;
     let text = |k: &str| {
         String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
     };

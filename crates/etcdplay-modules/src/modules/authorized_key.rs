@@ -9,10 +9,12 @@
 use std::sync::Arc;
 
 use etcdplay_transport::script::sh_quote;
+use etcdplay_transport::ExecOutput;
 use serde_json::Value;
 
 use crate::host::Ctx;
 use crate::probe::{decode_b64, section};
+use crate::read_ahead::{sections, with_funcs, FirstProbe, ProbeInput, Sections};
 use crate::{Diff, ModuleError, ModuleResult};
 
 const KEY_TYPES: &[&str] = &[
@@ -204,6 +206,39 @@ pub(crate) fn plan(existing: &str, want: &Want<'_>) -> Result<Option<String>, St
     Ok(Some(entries.iter().map(|(_, l)| l.render()).collect()))
 }
 
+/// `authorized_key`'s probe: the user's passwd entry, the key file (`path`, or the user's
+/// `~/.ssh/authorized_keys`, through links with `follow`) and its content.
+pub(crate) struct KeyFileProbe;
+
+impl FirstProbe for KeyFileProbe {
+    type Answer = Sections;
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        let a = input.args;
+        let q_user = sh_quote(&a.req_str("user")?);
+        let file_expr = match a.str("path") {
+            Some(p) => sh_quote(&p),
+            None => "\"$ep_h/.ssh/authorized_keys\"".to_string(),
+        };
+        let resolve = if a.bool("follow", false)? {
+            format!("ep_f=$(readlink -f -- {file_expr} || printf '%s' {file_expr})")
+        } else {
+            format!("ep_f={file_expr}")
+        };
+        Ok(Some(with_funcs(&format!(
+            "{}getent passwd {q_user} || :\nep_h=$(getent passwd {q_user} | cut -d: -f6)\n{resolve}\n{}printf '%s' \"$ep_f\"\n{}ep_b64 \"$ep_f\"\n{}",
+            section("passwd"),
+            section("file"),
+            section("content"),
+            section("end")
+        ))))
+    }
+
+    fn parse(out: &ExecOutput) -> Result<Sections, String> {
+        sections(out)
+    }
+}
+
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let a = &ctx.args;
     let user = a.req_str("user")?;
@@ -227,23 +262,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         exclusive: a.bool("exclusive", false)?,
     };
     let q_user = sh_quote(&user);
-    let file_expr = match &path {
-        Some(p) => sh_quote(p),
-        None => "\"$ep_h/.ssh/authorized_keys\"".to_string(),
-    };
-    let resolve = if follow {
-        format!("ep_f=$(readlink -f -- {file_expr} || printf '%s' {file_expr})")
-    } else {
-        format!("ep_f={file_expr}")
-    };
-    let script = format!(
-        "{}getent passwd {q_user} || :\nep_h=$(getent passwd {q_user} | cut -d: -f6)\n{resolve}\n{}printf '%s' \"$ep_f\"\n{}ep_b64 \"$ep_f\"\n{}",
-        section("passwd"),
-        section("file"),
-        section("content"),
-        section("end")
-    );
-    let s = ctx.probe(&script).await?;
+    let s = ctx.read_probe::<KeyFileProbe>().await?;
     let text = |k: &str| {
         String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
     };

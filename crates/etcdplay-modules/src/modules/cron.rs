@@ -7,11 +7,13 @@
 use std::sync::Arc;
 
 use etcdplay_transport::script::sh_quote;
-use etcdplay_transport::ExecRequest;
+use etcdplay_transport::{ExecOutput, ExecRequest};
 use serde_json::Value;
 
+use crate::args::Args;
 use crate::host::Ctx;
 use crate::probe::{decode_b64, section};
+use crate::read_ahead::{sections, with_funcs, FirstProbe, ProbeInput};
 use crate::{Diff, ModuleError, ModuleResult};
 
 const MARKER: &str = "#Ansible: ";
@@ -244,6 +246,36 @@ impl Place {
         }
     }
 
+    /// Where the task's crontab lives; `None` for `cron_file: /etc/crontab`, which the module
+    /// refuses to manage.
+    fn of(args: &Args) -> Option<Place> {
+        match args.str("cron_file") {
+            Some(f) if f == "/etc/crontab" => None,
+            Some(f) if f.starts_with('/') => Some(Place::File(f)),
+            Some(f) => Some(Place::File(format!("/etc/cron.d/{f}"))),
+            None => Some(Place::User(args.str("user"))),
+        }
+    }
+
+    /// The probe body reading the crontab: the file (section `file`) or `crontab -l`'s
+    /// listing (section `tab`).
+    fn probe_body(&self) -> String {
+        match self {
+            Place::File(file) => format!(
+                "{}ep_b64 {}\n{}",
+                section("file"),
+                sh_quote(file),
+                section("end")
+            ),
+            Place::User(user) => format!(
+                "{}{} 2>/dev/null | base64 -w0; echo\n{}",
+                section("tab"),
+                Place::command(user, "-l"),
+                section("end")
+            ),
+        }
+    }
+
     fn header(&self) -> String {
         match self {
             Place::File(f) => f.clone(),
@@ -293,15 +325,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             "parameters are mutually exclusive: insertafter|insertbefore",
         ));
     }
-    let place = match a.str("cron_file") {
-        Some(f) if f == "/etc/crontab" => {
-            return Ok(ModuleResult::fail(
-                "Will not manage /etc/crontab via cron_file, see documentation.",
-            ))
-        }
-        Some(f) if f.starts_with('/') => Place::File(f),
-        Some(f) => Place::File(format!("/etc/cron.d/{f}")),
-        None => Place::User(user.clone()),
+    let Some(place) = Place::of(a) else {
+        return Ok(ModuleResult::fail(
+            "Will not manage /etc/crontab via cron_file, see documentation.",
+        ));
     };
     if special.is_some() && schedule.iter().any(|f| f != "*") {
         return Ok(ModuleResult::fail(
@@ -326,7 +353,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         }
     }
 
-    let mut tab = read(ctx, &place).await?;
+    let mut tab = ctx.read_probe::<CronProbe>().await?;
     let old = tab.clone();
     let changed = if env {
         if name.contains(' ') {
@@ -420,35 +447,32 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     Ok(res)
 }
 
-/// The crontab as it is on the host.
-async fn read(ctx: &Ctx<'_>, place: &Place) -> Result<Crontab, ModuleError> {
-    match place {
-        Place::File(file) => {
-            let s = ctx
-                .probe(&format!(
-                    "{}ep_b64 {}\n{}",
-                    section("file"),
-                    sh_quote(file),
-                    section("end")
-                ))
-                .await?;
-            let text = decode_b64(s.get("file")).unwrap_or_default();
-            Ok(Crontab::parse(&String::from_utf8_lossy(&text), false))
-        }
-        Place::User(user) => {
-            let (s, stderr) = ctx
-                .probe_with_stderr(&format!(
-                    "{}{} 2>/dev/null | base64 -w0; echo\n{}",
-                    section("tab"),
-                    Place::command(user, "-l"),
-                    section("end")
-                ))
-                .await?;
+/// `cron`'s probe: the crontab as it is on the host (see [`Place::probe_body`]); none for
+/// `/etc/crontab`, which the module refuses before reading anything.
+pub(crate) struct CronProbe;
+
+impl FirstProbe for CronProbe {
+    type Answer = Crontab;
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        Ok(Place::of(input.args).map(|place| with_funcs(&place.probe_body())))
+    }
+
+    /// A cron.d file's text, or `crontab -l`'s listing. The listing's own complaints are
+    /// silenced (`no crontab for USER` is an empty crontab); anything else on stderr means the
+    /// crontab could not be read.
+    fn parse(out: &ExecOutput) -> Result<Crontab, String> {
+        let s = sections(out)?;
+        if s.contains_key("tab") {
+            let stderr = out.stderr_str();
             if !stderr.trim().is_empty() {
-                return Err(ctx.protocol(format!("Unable to read crontab: {}", stderr.trim())));
+                return Err(format!("Unable to read crontab: {}", stderr.trim()));
             }
             let text = decode_b64(s.get("tab")).unwrap_or_default();
             Ok(Crontab::parse(&String::from_utf8_lossy(&text), true))
+        } else {
+            let text = decode_b64(s.get("file")).unwrap_or_default();
+            Ok(Crontab::parse(&String::from_utf8_lossy(&text), false))
         }
     }
 }

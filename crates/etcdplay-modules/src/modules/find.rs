@@ -15,10 +15,13 @@ use etcdplay_transport::script::sh_quote;
 use regex::Regex;
 use serde_json::{json, Map, Value};
 
+use crate::args::Args;
 use crate::host::Ctx;
 use crate::mode::ModeSpec;
 use crate::probe::section;
+use crate::read_ahead::{sections, with_funcs, FirstProbe, ProbeInput, Sections};
 use crate::{ModuleError, ModuleResult};
+use etcdplay_transport::ExecOutput;
 
 /// One entry `find -printf` described.
 #[derive(Debug, Clone, PartialEq)]
@@ -377,6 +380,64 @@ fn skipped_entry(line: &str) -> Option<(String, String)> {
     Some((path, msg.to_string()))
 }
 
+/// The `-maxdepth` of the listing: one level without `recurse`, else one level more than
+/// `depth` asks (Ansible's walk lists, and counts, that level before pruning it).
+fn listing_depth(recurse: bool, depth: Option<usize>) -> Option<usize> {
+    match (recurse, depth) {
+        (false, _) => Some(1),
+        (true, Some(d)) => Some(d + 1),
+        (true, None) => None,
+    }
+}
+
+/// `depth` as the task gives it (none when not positive).
+fn depth_arg(args: &Args) -> Result<Option<usize>, ModuleError> {
+    Ok(args.int("depth")?.filter(|d| *d > 0).map(|d| d as usize))
+}
+
+/// `find`'s probe: the listing of every root (see [`listing_script`]) and the host's time.
+pub(crate) struct FindProbe;
+
+/// What [`FindProbe`] read: the listing's sections, its stderr (access problems) and the
+/// host's time, which ages are measured from.
+pub(crate) struct Listing {
+    sections: Sections,
+    stderr: String,
+    now: f64,
+}
+
+impl FirstProbe for FindProbe {
+    type Answer = Listing;
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        let a = input.args;
+        let paths = a.list("paths")?.unwrap_or_default();
+        if paths.is_empty() {
+            return Err(ModuleError::missing("find", "paths"));
+        }
+        let max_depth = listing_depth(a.bool("recurse", false)?, depth_arg(a)?);
+        Ok(Some(with_funcs(&listing_script(
+            &paths,
+            a.bool("follow", false)?,
+            max_depth,
+        ))))
+    }
+
+    fn parse(out: &ExecOutput) -> Result<Listing, String> {
+        let sections = sections(out)?;
+        let now =
+            String::from_utf8_lossy(sections.get("now").map(Vec::as_slice).unwrap_or_default())
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| "no time from the host".to_string())?;
+        Ok(Listing {
+            sections,
+            stderr: out.stderr_str(),
+            now,
+        })
+    }
+}
+
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let a = &ctx.args;
     let paths = a.list("paths")?.unwrap_or_default();
@@ -429,20 +490,12 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         n => n.map(|n| n as usize),
     };
     let recurse = a.bool("recurse", false)?;
-    let depth = a.int("depth")?.filter(|d| *d > 0).map(|d| d as usize);
-    let max_depth = match (recurse, depth) {
-        (false, _) => Some(1),
-        // One level more than asked: Ansible's walk lists (and counts) it before pruning.
-        (true, Some(d)) => Some(d + 1),
-        (true, None) => None,
-    };
-    let script = listing_script(&paths, a.bool("follow", false)?, max_depth);
-    // A probe (the shared functions first), so the read-ahead may send it early.
-    let (sections, stderr) = ctx.probe_with_stderr(&script).await?;
-    let now = String::from_utf8_lossy(sections.get("now").map(Vec::as_slice).unwrap_or_default())
-        .trim()
-        .parse::<f64>()
-        .map_err(|_| ctx.protocol("no time from the host"))?;
+    let depth = depth_arg(a)?;
+    let Listing {
+        sections,
+        stderr,
+        now,
+    } = ctx.read_probe::<FindProbe>().await?;
     let criteria = Criteria {
         names,
         file_type,

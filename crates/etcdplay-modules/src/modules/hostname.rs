@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 
 use crate::host::Ctx;
 use crate::probe::section;
+use crate::read_ahead::{sections, with_funcs, FirstProbe, ProbeInput, Sections};
 use crate::{Diff, ModuleError, ModuleResult};
+use etcdplay_transport::ExecOutput;
 
 /// How the names are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,26 +75,43 @@ pub(crate) fn parse_names(
     })
 }
 
+/// `hostname`'s probe: whether `hostnamectl` works, both names it knows, `/etc/hostname`, the
+/// running name and the FQDN, whatever the task's `use` (the run picks what its strategy
+/// needs).
+pub(crate) struct HostnameProbe;
+
+impl FirstProbe for HostnameProbe {
+    type Answer = Sections;
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        input.args.req_str("name")?;
+        Ok(Some(with_funcs(&format!(
+            "{}if command -v hostnamectl >/dev/null 2>&1 && hostnamectl --transient status >/dev/null 2>&1; then echo yes; fi\n\
+             {}hostnamectl --transient status 2>/dev/null || :\n\
+             {}hostnamectl --static status 2>/dev/null || :\n\
+             {}cat /etc/hostname 2>/dev/null || :\n\
+             {}hostname 2>/dev/null || uname -n\n\
+             {}hostname -f 2>/dev/null || hostname 2>/dev/null || uname -n\n{}",
+            section("systemd"),
+            section("transient"),
+            section("static"),
+            section("file"),
+            section("running"),
+            section("fqdn"),
+            section("end")
+        ))))
+    }
+
+    fn parse(out: &ExecOutput) -> Result<Sections, String> {
+        sections(out)
+    }
+}
+
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let a = &ctx.args;
     let name = a.req_str("name")?;
     let use_ = a.str("use");
-    let script = format!(
-        "{}if command -v hostnamectl >/dev/null 2>&1 && hostnamectl --transient status >/dev/null 2>&1; then echo yes; fi\n\
-         {}hostnamectl --transient status 2>/dev/null || :\n\
-         {}hostnamectl --static status 2>/dev/null || :\n\
-         {}cat /etc/hostname 2>/dev/null || :\n\
-         {}hostname 2>/dev/null || uname -n\n\
-         {}hostname -f 2>/dev/null || hostname 2>/dev/null || uname -n\n{}",
-        section("systemd"),
-        section("transient"),
-        section("static"),
-        section("file"),
-        section("running"),
-        section("fqdn"),
-        section("end")
-    );
-    let s = ctx.probe(&script).await?;
+    let s = ctx.read_probe::<HostnameProbe>().await?;
     let text = |k: &str| {
         String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
     };

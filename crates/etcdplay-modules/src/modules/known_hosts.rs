@@ -10,11 +10,14 @@ use std::sync::Arc;
 
 use base64::Engine;
 use etcdplay_transport::script::sh_quote;
+use etcdplay_transport::ExecOutput;
 use serde_json::Value;
 use sha1::{Digest, Sha1};
 
+use crate::args::Args;
 use crate::host::Ctx;
 use crate::probe::{decode_b64, section, PathState};
+use crate::read_ahead::{sections, with_funcs, FirstProbe, ProbeInput, Sections};
 use crate::{Diff, ModuleError, ModuleResult};
 
 /// A known_hosts line split as the module compares lines: marker, host field, type, key.
@@ -146,15 +149,51 @@ fn random_salt() -> Result<[u8; 20], std::io::Error> {
     Ok(salt)
 }
 
+/// The file the task names, `~/.ssh/known_hosts` by default.
+fn path_arg(args: &Args) -> String {
+    args.str("path")
+        .unwrap_or_else(|| "~/.ssh/known_hosts".to_string())
+}
+
+/// `known_hosts`'s probe: the file (`path`, `~/.ssh/known_hosts` by default), its state and
+/// content, and what `ssh-keygen -F` finds there for the host.
+pub(crate) struct KnownHostsProbe;
+
+impl FirstProbe for KnownHostsProbe {
+    type Answer = Sections;
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        let a = input.args;
+        let host = a.req_str("name")?.to_lowercase();
+        let path_arg = path_arg(a);
+        // `~` is the home of the user the task runs as, which only the host knows.
+        let path_expr = match path_arg.strip_prefix("~/") {
+            Some(rest) => format!("\"$HOME\"/{}", sh_quote(rest)),
+            None => sh_quote(&path_arg),
+        };
+        Ok(Some(with_funcs(&format!(
+            "ep_p={path_expr}\n{}printf '%s' \"$ep_p\"\n{}ep_stat \"$ep_p\"\n{}ep_b64 \"$ep_p\"\n{}if [ -e \"$ep_p\" ]; then ssh-keygen -F {} -f \"$ep_p\" 2>&1; echo \"@@rc $?\"; fi\n{}",
+            section("path"),
+            section("stat"),
+            section("content"),
+            section("keygen"),
+            sh_quote(&host),
+            section("end")
+        ))))
+    }
+
+    fn parse(out: &ExecOutput) -> Result<Sections, String> {
+        sections(out)
+    }
+}
+
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let a = &ctx.args;
     let host = a.req_str("name")?.to_lowercase();
     let present = a.choice("state", &["absent", "present"], "present")? == "present";
     let hash_host = a.bool("hash_host", false)?;
-    let path_arg = a
-        .str("path")
-        .unwrap_or_else(|| "~/.ssh/known_hosts".to_string());
     let given_key = a.str("key");
+    let path_arg = path_arg(a);
     let mut key = given_key.clone();
     if key.is_none() && present {
         return Ok(ModuleResult::fail("No key specified when adding a host"));
@@ -182,21 +221,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             ));
         }
     }
-    // `~` is the home of the user the task runs as, which only the host knows.
-    let path_expr = match path_arg.strip_prefix("~/") {
-        Some(rest) => format!("\"$HOME\"/{}", sh_quote(rest)),
-        None => sh_quote(&path_arg),
-    };
-    let script = format!(
-        "ep_p={path_expr}\n{}printf '%s' \"$ep_p\"\n{}ep_stat \"$ep_p\"\n{}ep_b64 \"$ep_p\"\n{}if [ -e \"$ep_p\" ]; then ssh-keygen -F {} -f \"$ep_p\" 2>&1; echo \"@@rc $?\"; fi\n{}",
-        section("path"),
-        section("stat"),
-        section("content"),
-        section("keygen"),
-        sh_quote(&host),
-        section("end")
-    );
-    let s = ctx.probe(&script).await?;
+    let s = ctx.read_probe::<KnownHostsProbe>().await?;
     let text = |k: &str| {
         String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
     };

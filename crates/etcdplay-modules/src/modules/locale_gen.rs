@@ -12,7 +12,9 @@ use etcdplay_transport::script::sh_quote;
 
 use crate::host::Ctx;
 use crate::probe::{decode_b64, section};
+use crate::read_ahead::{sections, with_funcs, FirstProbe, ProbeInput, Sections};
 use crate::{ModuleError, ModuleResult};
+use etcdplay_transport::ExecOutput;
 
 const NORMALIZED: &[(&str, &str)] = &[
     (".utf8", ".UTF-8"),
@@ -77,14 +79,19 @@ pub(crate) fn set_lines(text: &str, names: &[String], enable: bool) -> String {
         .collect()
 }
 
-pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-    let a = &ctx.args;
-    let names = a
-        .list("name")?
-        .ok_or_else(|| ModuleError::missing("locale_gen", "name"))?;
-    let present = a.choice("state", &["absent", "present"], "present")? == "present";
-    let s = ctx
-        .probe(&format!(
+/// `locale_gen`'s probe: whether the host keeps Ubuntu's `supported.d`, the files offering
+/// and listing locales, and `locale -a`; the same for every task.
+pub(crate) struct LocaleProbe;
+
+impl FirstProbe for LocaleProbe {
+    type Answer = Sections;
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        input
+            .args
+            .list("name")?
+            .ok_or_else(|| ModuleError::missing("locale_gen", "name"))?;
+        Ok(Some(with_funcs(&format!(
             "{}[ -d /var/lib/locales/supported.d/ ] && echo yes\n{}ep_b64 /etc/locale.gen\n{}ep_b64 /usr/share/i18n/SUPPORTED\n{}ep_b64 /var/lib/locales/supported.d/local\n{}locale -a 2>/dev/null || :\n{}",
             section("ubuntu"),
             section("gen"),
@@ -92,8 +99,21 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             section("local"),
             section("locales"),
             section("end")
-        ))
-        .await?;
+        ))))
+    }
+
+    fn parse(out: &ExecOutput) -> Result<Sections, String> {
+        sections(out)
+    }
+}
+
+pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let a = &ctx.args;
+    let names = a
+        .list("name")?
+        .ok_or_else(|| ModuleError::missing("locale_gen", "name"))?;
+    let present = a.choice("state", &["absent", "present"], "present")? == "present";
+    let s = ctx.read_probe::<LocaleProbe>().await?;
     let text = |k: &str| {
         String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
     };

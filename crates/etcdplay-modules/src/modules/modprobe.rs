@@ -11,9 +11,11 @@ use std::sync::Arc;
 
 use base64::Engine;
 use etcdplay_transport::script::{sh_quote, shlex_split};
+use etcdplay_transport::ExecOutput;
 
 use crate::host::Ctx;
 use crate::probe::section;
+use crate::read_ahead::{sections, with_funcs, FirstProbe, ProbeInput, Sections};
 use crate::{ModuleError, ModuleResult};
 
 const LOAD_DIR: &str = "/etc/modules-load.d";
@@ -139,6 +141,37 @@ fn list_dir(dir: &str) -> String {
     )
 }
 
+/// `modprobe`'s probe: whether the module is loaded (or built in), and the files of both
+/// boot directories (`PATH_B64|CONTENT_B64` lines).
+pub(crate) struct ModprobeProbe;
+
+impl FirstProbe for ModprobeProbe {
+    type Answer = Sections;
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        let name = input.args.req_str("name")?;
+        // `/proc/modules` names a module with `_` where its file name may have `-`.
+        let kernel_name = format!("{} ", name.replace('-', "_"));
+        Ok(Some(with_funcs(&format!(
+            "{}grep -q -e {} /proc/modules && echo yes\n\
+             grep -q -e {} \"/lib/modules/$(uname -r)/modules.builtin\" 2>/dev/null && echo yes\n\
+             {}{}{}{}{}",
+            section("loaded"),
+            sh_quote(&format!("^{kernel_name}")),
+            sh_quote(&format!("/{name}.ko$")),
+            section("load_files"),
+            list_dir(LOAD_DIR),
+            section("option_files"),
+            list_dir(OPTIONS_DIR),
+            section("end")
+        ))))
+    }
+
+    fn parse(out: &ExecOutput) -> Result<Sections, String> {
+        sections(out)
+    }
+}
+
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let a = &ctx.args;
     let name = a.req_str("name")?;
@@ -146,21 +179,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let params = a.str("params").unwrap_or_default();
     let persistent = a.choice("persistent", &["disabled", "present", "absent"], "disabled")?;
     let words = shlex_split(&params).map_err(|m| ctx.bad("params", m))?;
-    let kernel_name = format!("{} ", name.replace('-', "_"));
-    let script = format!(
-        "{}grep -q -e {} /proc/modules && echo yes\n\
-         grep -q -e {} \"/lib/modules/$(uname -r)/modules.builtin\" 2>/dev/null && echo yes\n\
-         {}{}{}{}{}",
-        section("loaded"),
-        sh_quote(&format!("^{kernel_name}")),
-        sh_quote(&format!("/{name}.ko$")),
-        section("load_files"),
-        list_dir(LOAD_DIR),
-        section("option_files"),
-        list_dir(OPTIONS_DIR),
-        section("end")
-    );
-    let s = ctx.probe(&script).await?;
+    let s = ctx.read_probe::<ModprobeProbe>().await?;
     let text = |k: &str| {
         String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
     };

@@ -10,10 +10,13 @@
 use std::sync::Arc;
 
 use etcdplay_transport::script::sh_quote;
+use etcdplay_transport::ExecOutput;
 use serde_json::Value;
 
+use crate::args::Args;
 use crate::host::Ctx;
 use crate::probe::{decode_b64, section};
+use crate::read_ahead::{sections, with_funcs, FirstProbe, ProbeInput, Sections};
 use crate::{ModuleError, ModuleResult};
 
 /// A field as fstab writes it: space `\040`, `&` `\046`, backslash `\134`.
@@ -146,6 +149,36 @@ pub(crate) fn is_mounted(mountinfo: &str, path: &str) -> bool {
         .any(|l| l.split_whitespace().nth(4) == Some(path))
 }
 
+/// The fstab the task names, `/etc/fstab` by default.
+fn fstab_arg(args: &Args) -> String {
+    args.str("fstab")
+        .unwrap_or_else(|| "/etc/fstab".to_string())
+}
+
+/// `mount`'s probe: the fstab, `/proc/self/mountinfo`, and whether the mount point exists.
+pub(crate) struct MountProbe;
+
+impl FirstProbe for MountProbe {
+    type Answer = Sections;
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        let name = input.args.req_str("path")?;
+        Ok(Some(with_funcs(&format!(
+            "{}ep_b64 {}\n{}cat /proc/self/mountinfo\n{}[ -e {} ] && echo yes\n{}",
+            section("fstab"),
+            sh_quote(&fstab_arg(input.args)),
+            section("mountinfo"),
+            section("exists"),
+            sh_quote(&name),
+            section("end")
+        ))))
+    }
+
+    fn parse(out: &ExecOutput) -> Result<Sections, String> {
+        sections(out)
+    }
+}
+
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let a = &ctx.args;
     let name = a.req_str("path")?;
@@ -167,7 +200,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             format!("value '{state}' is not one of: {}", STATES.join(", ")),
         ));
     }
-    let fstab = a.str("fstab").unwrap_or_else(|| "/etc/fstab".to_string());
+    let fstab = fstab_arg(a);
     let boot = a.bool("boot", true)?;
     let mut opts = a.str("opts").unwrap_or_else(|| "defaults".to_string());
     if !boot && !opts.split(',').any(|o| o == "noauto") {
@@ -192,17 +225,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         dump: a.str("dump").unwrap_or_else(|| "0".into()),
         passno: a.str("passno").unwrap_or_else(|| "0".into()),
     };
-    let s = ctx
-        .probe(&format!(
-            "{}ep_b64 {}\n{}cat /proc/self/mountinfo\n{}[ -e {} ] && echo yes\n{}",
-            section("fstab"),
-            sh_quote(&fstab),
-            section("mountinfo"),
-            section("exists"),
-            sh_quote(&name),
-            section("end")
-        ))
-        .await?;
+    let s = ctx.read_probe::<MountProbe>().await?;
     let text = |k: &str| {
         String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
     };

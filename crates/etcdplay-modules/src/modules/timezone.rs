@@ -13,7 +13,9 @@ use serde_json::{Map, Value};
 use crate::args::to_bool;
 use crate::host::Ctx;
 use crate::probe::section;
+use crate::read_ahead::{sections, with_funcs, FirstProbe, ProbeInput, Sections};
 use crate::{Diff, ModuleError, ModuleResult};
+use etcdplay_transport::ExecOutput;
 
 /// The zone and clock as `timedatectl status` prints them (`Time zone: Europe/Paris (CET,
 /// +0100)`, `RTC in local TZ: no`).
@@ -51,6 +53,37 @@ pub(crate) fn zone_of_link(target: &str) -> String {
         .unwrap_or_else(|| "n/a".to_string())
 }
 
+/// `timezone`'s probe: `timedatectl status` where systemd runs, the `/etc/localtime` link,
+/// `/etc/timezone`, and whether the zone asked for exists.
+pub(crate) struct TimezoneProbe;
+
+impl FirstProbe for TimezoneProbe {
+    type Answer = Sections;
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        let zone_check = match input.args.str("name") {
+            Some(z) => format!(
+                "[ -f {} ] && echo yes\n",
+                sh_quote(&format!("/usr/share/zoneinfo/{z}"))
+            ),
+            None => "echo yes\n".to_string(),
+        };
+        Ok(Some(with_funcs(&format!(
+            "{}if command -v timedatectl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then timedatectl status 2>/dev/null && echo '@@ok'; fi\n\
+             {}readlink /etc/localtime 2>/dev/null || :\n{}cat /etc/timezone 2>/dev/null || :\n{}{zone_check}{}",
+            section("status"),
+            section("link"),
+            section("etc_timezone"),
+            section("zone"),
+            section("end")
+        ))))
+    }
+
+    fn parse(out: &ExecOutput) -> Result<Sections, String> {
+        sections(out)
+    }
+}
+
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let a = &ctx.args;
     let name = a.str("name");
@@ -63,23 +96,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     if name.is_none() && hwclock.is_none() {
         return Err(ctx.bad("name", "one of the following is required: name, hwclock"));
     }
-    let zone_check = match &name {
-        Some(z) => format!(
-            "[ -f {} ] && echo yes\n",
-            sh_quote(&format!("/usr/share/zoneinfo/{z}"))
-        ),
-        None => "echo yes\n".to_string(),
-    };
-    let script = format!(
-        "{}if command -v timedatectl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then timedatectl status 2>/dev/null && echo '@@ok'; fi\n\
-         {}readlink /etc/localtime 2>/dev/null || :\n{}cat /etc/timezone 2>/dev/null || :\n{}{zone_check}{}",
-        section("status"),
-        section("link"),
-        section("etc_timezone"),
-        section("zone"),
-        section("end")
-    );
-    let s = ctx.probe(&script).await?;
+    let s = ctx.read_probe::<TimezoneProbe>().await?;
     let text = |k: &str| {
         String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
     };
