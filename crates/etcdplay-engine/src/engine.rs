@@ -32,6 +32,8 @@ pub(crate) struct EngineInner {
     pub(crate) read_ahead: crate::read_ahead::ReadAhead,
     /// What the layer above adds to plays (see `extension/`).
     pub(crate) extension: Arc<dyn EngineExtension>,
+    /// Async jobs running in background tasks of this process, by job id (`task/async_job.rs`).
+    pub(crate) control_jobs: Mutex<std::collections::HashMap<String, tokio::task::AbortHandle>>,
 }
 
 impl EngineInner {
@@ -91,6 +93,7 @@ impl Engine {
                 checksums: crate::control::ChecksumCache::default(),
                 read_ahead: crate::read_ahead::ReadAhead::default(),
                 extension: Arc::new(crate::extension::NoExtension),
+                control_jobs: Mutex::new(std::collections::HashMap::new()),
             },
         }
     }
@@ -210,6 +213,17 @@ impl Engine {
     /// Closes every connection (SSH masters and remote shells). Call it on every exit path,
     /// including interruption.
     pub async fn close(&self) {
+        // Async jobs run by this process end with it (ANSIBLE_COMPAT.md); their status files
+        // stay unfinished.
+        for (_, job) in self
+            .inner
+            .control_jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+        {
+            job.abort();
+        }
         self.inner.pool.close_all().await;
     }
 }

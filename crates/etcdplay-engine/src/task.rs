@@ -18,6 +18,7 @@ use crate::extension::HostAction;
 use crate::play::PlayRun;
 use crate::scope::TaskScope;
 
+mod async_job;
 mod target;
 
 /// How a task ended on a host, for the play runner's bookkeeping.
@@ -522,6 +523,11 @@ impl PlayRun<'_> {
     ) -> Result<(Value, Option<String>), TaskError> {
         let origin = call.args_origin.to_string();
         let args = self.module_args(call, vars, &origin)?;
+        if let Some(spec) = self.async_of(task, vars)? {
+            return self
+                .execute_async(task, call, scope, host, vars, delegate, args, spec)
+                .await;
+        }
         if let Some(result) = builtin::run(self, call, &args, host, vars, task).await? {
             return Ok((result, None));
         }

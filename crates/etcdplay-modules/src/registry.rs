@@ -12,9 +12,13 @@ use std::pin::Pin;
 
 use etcdplay_source::ModuleCatalog;
 
+use etcdplay_transport::ExecRequest;
+use serde_json::Value;
+
 use crate::host::Ctx;
+use crate::modules::command::JobOutput;
 use crate::spec::*;
-use crate::{facts, modules, ModuleError, ModuleResult};
+use crate::{async_job, facts, modules, ModuleError, ModuleResult};
 
 /// A host module's entry point.
 pub(crate) type RunFn = for<'a, 'b> fn(
@@ -43,6 +47,25 @@ pub(crate) struct ModuleDef {
     /// It runs in check mode; otherwise a check run skips it, as Ansible does
     /// (`check_mode: support: none` in the module's documentation).
     pub(crate) supports_check: bool,
+    /// How it runs under `async:` (see `async_job.rs`).
+    pub(crate) async_: AsyncSupport,
+}
+
+/// A module's request as an async job: the request and the JSON its finishing half needs.
+pub(crate) type PlanFn = fn(&Ctx<'_>) -> Result<(ExecRequest, Value), ModuleError>;
+/// The module result from the finishing JSON of [`PlanFn`] and what the job's command gave.
+pub(crate) type FinishFn = fn(&Value, &JobOutput) -> Result<ModuleResult, ModuleError>;
+
+/// How a module runs under `async:`, following which of Ansible's action plugins accept it.
+#[derive(Clone, Copy)]
+pub(crate) enum AsyncSupport {
+    /// Its work is one host-side command, started detached on the host.
+    Detached { plan: PlanFn, finish: FinishFn },
+    /// Control-node logic over several requests (Ansible's generic modules, which accept
+    /// async): the engine runs it in a background task.
+    Control,
+    /// Ansible's action refuses async (`copy`, `template`, `debug`, ...).
+    Refused,
 }
 
 macro_rules! host {
@@ -65,7 +88,34 @@ const fn def(
         runner,
         reads_first,
         supports_check: true,
+        // Ansible's generic modules accept async; what the engine runs itself does not.
+        async_: match runner {
+            Runner::Host(_) => AsyncSupport::Control,
+            Runner::Engine => AsyncSupport::Refused,
+        },
     }
+}
+
+/// A module whose action refuses `async:` in Ansible.
+const fn no_async(module: ModuleDef) -> ModuleDef {
+    ModuleDef {
+        async_: AsyncSupport::Refused,
+        ..module
+    }
+}
+
+/// A module whose work is one host-side command, started detached under `async:`.
+const fn detached(module: ModuleDef, plan: PlanFn, finish: FinishFn) -> ModuleDef {
+    ModuleDef {
+        async_: AsyncSupport::Detached { plan, finish },
+        ..module
+    }
+}
+
+fn command_plan(ctx: &Ctx<'_>) -> Result<(ExecRequest, Value), ModuleError> {
+    let plan = modules::command::plan(ctx)?;
+    let finish = plan.finish_data();
+    Ok((plan.request, finish))
 }
 
 /// A module that a check run skips.
@@ -80,16 +130,24 @@ use Runner::Engine;
 
 /// Every module etcdplay knows.
 pub(crate) const MODULES: &[ModuleDef] = &[
-    def("command", &[], COMMAND, host!(modules::command::run), false),
-    def("shell", &[], SHELL, host!(modules::command::run), false),
-    def("copy", &[], COPY, host!(modules::copy::run), true),
-    def(
+    detached(
+        def("command", &[], COMMAND, host!(modules::command::run), false),
+        command_plan,
+        modules::command::finish,
+    ),
+    detached(
+        def("shell", &[], SHELL, host!(modules::command::run), false),
+        command_plan,
+        modules::command::finish,
+    ),
+    no_async(def("copy", &[], COPY, host!(modules::copy::run), true)),
+    no_async(def(
         "template",
         &[],
         TEMPLATE,
         host!(modules::copy::run_template),
         true,
-    ),
+    )),
     def("file", &[], FILE, host!(modules::file::run), true),
     def(
         "lineinfile",
@@ -107,15 +165,15 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     ),
     def("stat", &[], STAT, host!(modules::stat::run), true),
     def("slurp", &[], SLURP, host!(modules::slurp::run), false),
-    def("fetch", &[], FETCH, host!(modules::fetch::run), false),
+    no_async(def("fetch", &[], FETCH, host!(modules::fetch::run), false)),
     def("get_url", &[], GET_URL, host!(modules::get_url::run), false),
-    def(
+    no_async(def(
         "unarchive",
         &[],
         UNARCHIVE,
         host!(modules::unarchive::run),
         false,
-    ),
+    )),
     def(
         "systemd",
         &["systemd_service"],
@@ -137,7 +195,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     def("apt", &[], APT, host!(modules::apt::run), false),
     def("package", &[], PACKAGE, host!(modules::package::run), false),
     def("ping", &[], PING, host!(modules::small::ping), false),
-    no_check(def("raw", &[], RAW, host!(modules::small::raw), false)),
+    no_async(no_check(def(
+        "raw",
+        &[],
+        RAW,
+        host!(modules::small::raw),
+        false,
+    ))),
     no_check(def(
         "tempfile",
         &[],
@@ -156,6 +220,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         host!(modules::ini_file::run),
         true,
     ),
+    no_async(def(
+        "async_status",
+        &[],
+        ASYNC_STATUS,
+        host!(async_job::status_module),
+        false,
+    )),
     def("set_fact", &[], SET_FACT, Engine, false),
     def("etcd_pki", &[], ETCD_PKI, Engine, false),
     def("etcd_health", &[], ETCD_HEALTH, Engine, false),
