@@ -63,6 +63,8 @@ pub enum PlaybookError {
     TwoLoops { key: String, other: String },
     #[error("unknown loop `{key}`{hint}")]
     UnknownLookup { key: String, hint: Hint },
+    #[error("become_method `{method}` is not supported by etcdplay (sudo or su)")]
+    UnsupportedBecomeMethod { method: String },
     #[error("the field 'hosts' is required but was not set")]
     MissingHosts,
     #[error("a playbook must be a list of plays, got {got}")]

@@ -264,7 +264,7 @@ impl Loader<'_> {
                 "tags" => t.tags = self.tags(f, v),
                 "become" => t.become_ = self.flag(f, &key, v),
                 "become_user" => t.become_user = self.string(f, &key, v),
-                "become_method" => t.become_method = self.string(f, &key, v),
+                "become_method" => t.become_method = self.become_method(f, &key, v),
                 "run_once" => t.run_once = self.flag(f, &key, v),
                 "delegate_to" => t.delegate_to = self.string(f, &key, v),
                 "delegate_facts" => t.delegate_facts = self.flag(f, &key, v),

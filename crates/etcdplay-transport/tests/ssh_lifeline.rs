@@ -39,7 +39,7 @@ fn busy_requests(tag: &str, with_sudo: bool) -> (Vec<ExecRequest>, Vec<String>) 
     if with_sudo {
         for (n, user) in [(5, "root"), (6, "nobody")] {
             let mut req = ExecRequest::script(format!("sleep {} & sleep {}", m(n), m(n + 10)));
-            req.become_ = Some(Become { user: user.into() });
+            req.become_ = Some(Become::sudo(user));
             requests.push(req);
             markers.push(m(n));
             markers.push(m(n + 10));
@@ -221,7 +221,7 @@ async fn owner_process() {
 
 async fn run_as(t: &SshTransport, script: &str, user: Option<&str>) -> (i32, String) {
     let mut req = ExecRequest::script(script);
-    req.become_ = user.map(|u| Become { user: u.into() });
+    req.become_ = user.map(|u| Become::sudo(u));
     let out = t.exec(req).await.unwrap();
     (out.rc, out.stdout_str())
 }
@@ -259,9 +259,7 @@ async fn an_unprivileged_login_loses_its_become_root_processes_too() {
         // Input, output, stderr and exit code pass the watcher unchanged (no "Killed").
         let mut req = ExecRequest::script("cat; echo \" $(id -un)\"; echo err >&2; exit 3");
         req.stdin = b"in\0put".to_vec();
-        req.become_ = Some(Become {
-            user: "root".into(),
-        });
+        req.become_ = Some(Become::sudo("root"));
         let out = t.exec(req).await.unwrap();
         assert_eq!(
             (out.rc, out.stdout.as_slice(), out.stderr.as_slice()),
@@ -302,7 +300,7 @@ async fn requests_timing_plain_and_become() {
         for i in 0..n {
             let mut req = ExecRequest::script("read -r x; echo \"$x $(id -un)\"");
             req.stdin = format!("{i}\n").into_bytes();
-            req.become_ = become_.map(|user| Become { user: user.into() });
+            req.become_ = become_.map(|user| Become::sudo(user));
             let out = t.exec(req).await.unwrap();
             let user = become_.unwrap_or("root");
             assert_eq!(
