@@ -485,3 +485,76 @@ async fn control_node_modules_run_as_background_jobs() {
     assert_eq!(text(&r, "state"), "file");
     assert!(dir.path().join("n1-b").exists());
 }
+
+/// Creates (once) a user with a home and a login shell; `false` without root.
+fn ensure_user(name: &str) -> bool {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n");
+    let exists = || {
+        std::process::Command::new("id")
+            .arg(name)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if root && !exists() {
+        let _ = std::process::Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", name])
+            .status();
+    }
+    root && exists()
+}
+
+/// `become_method: su` (root login: su asks nothing) runs the task as the become user, and an
+/// async job under become lives in that user's `~/.ansible_async`, where `async_status` with
+/// the same become finds it (Ansible expands the async dir as the become user). Ansible's
+/// own su run on this machine could not be compared: it needs its Python readable by the
+/// target user; the lab test `su_becomes_another_user` compares `id -un`.
+#[tokio::test]
+#[allow(clippy::print_stderr)]
+async fn su_and_async_jobs_under_become_use_the_become_users_home() {
+    if !ensure_user("epasync") {
+        eprintln!("needs root (useradd); skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (stats, rec) = run(
+        dir.path(),
+        r#"
+- hosts: n1
+  gather_facts: false
+  become: true
+  become_method: su
+  become_user: epasync
+  tasks:
+    - name: who
+      command: id -un
+    - name: fire
+      command: id -un
+      async: 10
+      poll: 0
+      register: j
+    - name: status
+      async_status: jid={{ j.ansible_job_id }}
+      register: s
+      until: s.finished
+      retries: 5
+      delay: 1
+    - name: cleanup
+      async_status: jid={{ j.ansible_job_id }} mode=cleanup
+"#,
+        RunOptions::default(),
+    )
+    .await;
+    assert_eq!(stats["n1"].failed, 0);
+    let (_, who) = rec.result("who");
+    assert_eq!(text(&who, "stdout"), "epasync");
+    let (_, fired) = rec.result("fire");
+    assert!(
+        text(&fired, "results_file").starts_with("/home/epasync/.ansible_async/j"),
+        "{fired:#}"
+    );
+    let (_, s) = rec.result("status");
+    assert_eq!(text(&s, "stdout"), "epasync", "{s:#}");
+}
