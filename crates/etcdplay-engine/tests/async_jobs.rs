@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 mod support;
 
 use etcdplay_engine::{
-    Engine, HostEvent, HostStatus, LocalConnector, Reporter, RunOptions, Stats, TaskKindLabel,
+    AsyncEvent, AsyncEventKind, Engine, HostEvent, HostStatus, LocalConnector, Reporter,
+    RunOptions, Stats, TaskKindLabel,
 };
 use etcdplay_modules::Registry;
 use etcdplay_playbook::{load_playbook, LoadOptions};
@@ -23,6 +24,7 @@ use support::TinyInventory;
 struct Recorder {
     current: Mutex<String>,
     events: Mutex<Vec<(String, HostEvent)>>,
+    asyncs: Mutex<Vec<AsyncEventKind>>,
 }
 
 impl Reporter for Recorder {
@@ -36,6 +38,9 @@ impl Reporter for Recorder {
     }
     fn warning(&self, _message: &str) {}
     fn recap(&self, _stats: &Stats) {}
+    fn async_event(&self, event: &AsyncEvent) {
+        self.asyncs.lock().unwrap().push(event.kind);
+    }
 }
 
 impl Recorder {
@@ -255,6 +260,10 @@ async fn a_polled_job_over_its_time_fails_and_is_killed() {
         "async task did not complete within the requested time - 2s"
     );
     assert!(!flag(&r["async_result"], "finished"), "{r:#}");
+    assert_eq!(
+        rec.asyncs.lock().unwrap().last(),
+        Some(&AsyncEventKind::Failed)
+    );
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     assert!(
         !Path::new(&format!("/proc/{}", pid.trim())).exists(),

@@ -161,7 +161,14 @@ chmod 700 -- "$a" || exit 1
 jid=$jr.$$
 "#;
 
-/// What the launcher does once [`JOB_DIR`] has named the job.
+/// What the launcher does once [`JOB_DIR`] has named the job. The watchdog (a session of its
+/// own) starts the job and a timer in sessions of their own too, so that each can be killed
+/// whole by its process group: the job when its time is up (the timer's TERM, or the engine's
+/// through the pid in `watchdog`), the timer when the job ended first. (A timer that is a
+/// subshell with a trap of its own is not enough: a TERM arriving before the subshell has
+/// replaced the trap it inherited runs the watchdog's trap instead, and the subshell lives on.)
+/// The timer is killed by group and by pid: a job that ends at once may end before the timer
+/// has made its own session, when its group does not exist yet.
 const LAUNCH_JOB: &str = r#"j=$a/$jid.job
 mkdir -m 700 -- "$j" || exit 1
 head -c "$ml" >"$j/meta" && head -c "$sl" >"$j/script" && cat >"$j/stdin" || exit 1
@@ -175,12 +182,12 @@ start=$(date +%s.%N)
 (umask "$um"; exec setsid /bin/sh "$j/script") <"$j/stdin" >"$j/out" 2>"$j/err" &
 job=$!
 trap 'if [ -z "$done" ]; then to=1; kill -KILL "-$job" 2>/dev/null; fi' TERM
-(s=; trap 'kill "$s" 2>/dev/null; exit 0' TERM; sleep "$limit" & s=$!; wait "$s"; kill -TERM "$$") &
+setsid /bin/sh -c 'sleep "$1"; kill -TERM "$2"' etcdplay-timer "$limit" "$$" &
 t=$!
 wait "$job"; rc=$?
 if [ -n "$to" ]; then wait "$job"; fi
 done=1
-kill -TERM "$t" 2>/dev/null; wait "$t"
+kill -KILL "-$t" "$t" 2>/dev/null; wait "$t"
 end=$(date +%s.%N)
 if [ -n "$to" ]; then
   printf '{"started": 1, "finished": 1, "failed": true, "msg": "Timeout exceeded", "child_pid": %s, "ansible_job_id": "%s"}\n' "$job" "$jid"
@@ -622,5 +629,36 @@ mod local_tests {
         let gone = job_status(&host, None, &job.jid, true).await.unwrap();
         assert_eq!(gone.data.get("erased"), Some(&json!(job.results_file)));
         assert!(!std::path::Path::new(&job.results_file).exists());
+    }
+
+    /// Jobs that end at once are reported finished at once: their watchdog must not wait for
+    /// a timer it failed to stop (a race that left 1 job in 10 waiting for its time limit).
+    #[tokio::test]
+    async fn jobs_that_end_at_once_finish_at_once() {
+        let host = LocalTransport::new("local");
+        let mut args = Map::new();
+        args.insert("_raw_params".into(), json!("true"));
+        let mut jobs = Vec::new();
+        for _ in 0..30 {
+            let call = ModuleCall {
+                name: "command",
+                args: &args,
+                check: false,
+                diff: false,
+                become_: None,
+                control: &NoFiles,
+            };
+            jobs.push(start_detached(call, &host, 60).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mut unfinished = 0;
+        for job in &jobs {
+            let status = job_status(&host, None, &job.jid, false).await.unwrap();
+            if status.data.get("finished") != Some(&json!(true)) {
+                unfinished += 1;
+            }
+            job_status(&host, None, &job.jid, true).await.unwrap();
+        }
+        assert_eq!(unfinished, 0);
     }
 }

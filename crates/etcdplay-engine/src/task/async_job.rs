@@ -25,6 +25,7 @@ use etcdplay_transport::{Become, Transport};
 use serde_json::{json, Map, Value};
 
 use crate::error::TaskError;
+use crate::events::{AsyncEvent, AsyncEventKind};
 use crate::play::PlayRun;
 use crate::scope::TaskScope;
 
@@ -149,8 +150,18 @@ impl PlayRun<'_> {
             return Ok((job.to_json(), None));
         }
         let result = self
-            .poll_job(transport.as_ref(), become_.as_ref(), &job, spec)
+            .poll_job(host, transport.as_ref(), become_.as_ref(), &job, spec)
             .await?;
+        let failed = result.get("failed").and_then(Value::as_bool) == Some(true);
+        self.async_event(
+            host,
+            &job,
+            if failed {
+                AsyncEventKind::Failed
+            } else {
+                AsyncEventKind::Ok
+            },
+        );
         // Facts a module returns become the host's, as in the foreground.
         if let Some(Value::Object(facts)) = result.get("ansible_facts") {
             let facts = facts.clone();
@@ -165,6 +176,7 @@ impl PlayRun<'_> {
     /// counted down; then the job's files are removed (finished) or the job killed (not).
     async fn poll_job(
         &self,
+        host: &str,
         transport: &dyn Transport,
         become_: Option<&Become>,
         job: &StartedJob,
@@ -180,6 +192,14 @@ impl PlayRun<'_> {
             if done {
                 break;
             }
+            self.async_event(
+                host,
+                job,
+                AsyncEventKind::Poll {
+                    started: status.data.get("started").and_then(Value::as_bool) == Some(true),
+                    finished: false,
+                },
+            );
             time_left -= spec.poll as i64;
         }
         if !last
@@ -241,6 +261,14 @@ impl PlayRun<'_> {
             .unwrap_or_else(|p| p.into_inner())
             .insert(started.jid.clone(), handle.abort_handle());
         Ok(started)
+    }
+
+    fn async_event(&self, host: &str, job: &StartedJob, kind: AsyncEventKind) {
+        self.engine.reporter.async_event(&AsyncEvent {
+            host: host.to_string(),
+            jid: job.jid.clone(),
+            kind,
+        });
     }
 
     /// Stops the background task of a control-node job, if `jid` is one.
