@@ -661,4 +661,47 @@ mod local_tests {
         }
         assert_eq!(unfinished, 0);
     }
+
+    /// Runs the launcher with `home` as `$HOME`; its exit status and stderr.
+    fn launch_in(home: &std::path::Path) -> (bool, String) {
+        use std::io::Write;
+        let req = launch_request(&ExecRequest::script("true"), "{}", 5).unwrap();
+        let mut child = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&req.script)
+            .env("HOME", home)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&req.stdin).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `~/.ansible_async` planted as a link (to a directory others can read, or anywhere) is
+    /// refused, nothing is written through it; a real one is made 0700.
+    #[test]
+    fn the_job_directory_must_be_the_users_own_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), home.path().join(".ansible_async")).unwrap();
+        let (ok, err) = launch_in(home.path());
+        assert!(!ok && err.contains("is not a directory of"), "{err}");
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+        std::fs::remove_file(home.path().join(".ansible_async")).unwrap();
+        let (ok, err) = launch_in(home.path());
+        assert!(ok, "{err}");
+        let mode = std::fs::metadata(home.path().join(".ansible_async"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
