@@ -221,7 +221,7 @@ async fn owner_process() {
 
 async fn run_as(t: &SshTransport, script: &str, user: Option<&str>) -> (i32, String) {
     let mut req = ExecRequest::script(script);
-    req.become_ = user.map(|u| Become::sudo(u));
+    req.become_ = user.map(Become::sudo);
     let out = t.exec(req).await.unwrap();
     (out.rc, out.stdout_str())
 }
@@ -300,7 +300,7 @@ async fn requests_timing_plain_and_become() {
         for i in 0..n {
             let mut req = ExecRequest::script("read -r x; echo \"$x $(id -un)\"");
             req.stdin = format!("{i}\n").into_bytes();
-            req.become_ = become_.map(|user| Become::sudo(user));
+            req.become_ = become_.map(Become::sudo);
             let out = t.exec(req).await.unwrap();
             let user = become_.unwrap_or("root");
             assert_eq!(
