@@ -495,26 +495,6 @@ async fn control_node_modules_run_as_background_jobs() {
     assert!(dir.path().join("n1-b").exists());
 }
 
-/// Creates (once) a user with a home and a login shell; `false` without root.
-fn ensure_user(name: &str) -> bool {
-    let root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout == b"0\n");
-    let exists = || {
-        std::process::Command::new("id")
-            .arg(name)
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if root && !exists() {
-        let _ = std::process::Command::new("useradd")
-            .args(["-m", "-s", "/bin/sh", name])
-            .status();
-    }
-    root && exists()
-}
-
 /// `become_method: su` (root login: su asks nothing) runs the task as the become user, and an
 /// async job under become lives in that user's `~/.ansible_async`, where `async_status` with
 /// the same become finds it (Ansible expands the async dir as the become user). Ansible's
@@ -523,7 +503,7 @@ fn ensure_user(name: &str) -> bool {
 #[tokio::test]
 #[allow(clippy::print_stderr)]
 async fn su_and_async_jobs_under_become_use_the_become_users_home() {
-    if !ensure_user("epasync") {
+    if !support::ensure_user("epasync", "/bin/sh") {
         eprintln!("needs root (useradd); skipped");
         return;
     }
