@@ -57,6 +57,8 @@ pub enum PlaybookError {
     NoAction,
     #[error("`{key}` is not valid on a block")]
     NotOnBlock { key: String },
+    #[error("`{key}` is not valid on `{action}`")]
+    NotOnInclude { key: String, action: String },
     #[error("`{key}` is only valid with `block`")]
     OnlyOnBlock { key: String },
     #[error("`{key}` may be used only once per task (also `{other}`)")]

@@ -83,7 +83,13 @@ const NOT_ON_BLOCK: &[&str] = &[
     "failed_when",
     "args",
     "listen",
+    "async",
+    "poll",
 ];
+
+/// Keywords of a task's own action that an include (or import) of tasks or a role does not
+/// take: Ansible refuses them ("'poll' is not a valid attribute for a TaskInclude").
+const NOT_ON_INCLUDE: &[&str] = &["async", "poll"];
 
 /// Lookups usable as `with_<name>`.
 pub(crate) const LOOKUPS: &[&str] = &[
@@ -381,7 +387,19 @@ impl Loader<'_> {
                         "action" | "local_action" => action_module_name(site.value),
                         _ => site.key.clone(),
                     };
-                    self.action(f, &mut t, &site, args)?
+                    let kind = self.action(f, &mut t, &site, args)?;
+                    if matches!(kind, TaskKind::IncludeTasks(_) | TaskKind::IncludeRole(_)) {
+                        for (key, pos) in &seen {
+                            if NOT_ON_INCLUDE.contains(&key.as_str()) {
+                                let error = PlaybookError::NotOnInclude {
+                                    key: key.clone(),
+                                    action: t.action.clone(),
+                                };
+                                self.report(f, *pos, error);
+                            }
+                        }
+                    }
+                    kind
                 }
                 None => {
                     if !unknown_key {
