@@ -495,6 +495,47 @@ async fn control_node_modules_run_as_background_jobs() {
     assert!(dir.path().join("n1-b").exists());
 }
 
+/// A control-node job over its time (`wait_for` a file that never comes, `async: 2, poll: 1`)
+/// fails as a detached one does ("async task did not complete within the requested time -
+/// 2s", Ansible's message for a module job it polled out), its background task is stopped,
+/// and its status says "Timeout exceeded" as Ansible's watchdog writes it.
+#[tokio::test]
+async fn a_control_node_job_over_its_time_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let (_, rec) = run(
+        dir.path(),
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - name: slow
+      wait_for: path={{ workdir }}-never timeout=30
+      async: 2
+      poll: 1
+      register: w
+      ignore_errors: true
+    - name: status
+      async_status: jid={{ w.async_result.ansible_job_id }}
+      ignore_errors: true
+    - name: cleanup
+      async_status: jid={{ w.async_result.ansible_job_id }} mode=cleanup
+"#,
+        RunOptions::default(),
+    )
+    .await;
+    let (status, r) = rec.result("slow");
+    assert_eq!(status, HostStatus::Ignored, "{r:#}");
+    assert_eq!(
+        text(&r, "msg"),
+        "async task did not complete within the requested time - 2s"
+    );
+    let (_, s) = rec.result("status");
+    assert_eq!(text(&s, "msg"), "Timeout exceeded", "{s:#}");
+    assert!(flag(&s, "finished"));
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
+
 /// `become_method: su` (root login: su asks nothing) runs the task as the become user, and an
 /// async job under become lives in that user's `~/.ansible_async`, where `async_status` with
 /// the same become finds it (Ansible expands the async dir as the become user). Ansible's

@@ -207,7 +207,11 @@ impl PlayRun<'_> {
             .and_then(Value::as_bool)
             .unwrap_or(false)
         {
-            self.abort_control_job(&job.jid);
+            if self.abort_control_job(&job.jid) {
+                // Its status says what happened, as a detached job's watchdog writes it.
+                let ended = json!({"failed": true, "changed": false, "msg": "Timeout exceeded"});
+                etcdplay_modules::close_control_job(transport, become_, job, &ended).await?;
+            }
             etcdplay_modules::kill_job(transport, become_, &job.jid).await?;
             return Ok(json!({
                 "failed": true,
@@ -255,11 +259,14 @@ impl PlayRun<'_> {
             )
             .await;
         });
-        self.engine
+        let mut jobs = self
+            .engine
             .control_jobs
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(started.jid.clone(), handle.abort_handle());
+            .unwrap_or_else(|p| p.into_inner());
+        jobs.retain(|_, job| !job.is_finished());
+        jobs.insert(started.jid.clone(), handle.abort_handle());
+        drop(jobs);
         Ok(started)
     }
 
@@ -271,16 +278,20 @@ impl PlayRun<'_> {
         });
     }
 
-    /// Stops the background task of a control-node job, if `jid` is one.
-    fn abort_control_job(&self, jid: &str) {
-        if let Some(handle) = self
+    /// Stops the background task of a control-node job; whether `jid` was one still running.
+    fn abort_control_job(&self, jid: &str) -> bool {
+        let handle = self
             .engine
             .control_jobs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(jid)
-        {
-            handle.abort();
+            .remove(jid);
+        match handle {
+            Some(handle) if !handle.is_finished() => {
+                handle.abort();
+                true
+            }
+            _ => false,
         }
     }
 }
