@@ -110,6 +110,15 @@ pub async fn start_detached(
 fn launch_request(job: &ExecRequest, meta: &str, limit: u64) -> Result<ExecRequest, ModuleError> {
     let mut script = String::new();
     for (name, value) in &job.env {
+        let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(ModuleError::bad(
+                "async",
+                "environment",
+                format!("invalid environment variable name {name:?}"),
+            ));
+        }
         script.push_str(&format!("export {name}={}\n", sh_quote(value)));
     }
     script.push_str(&job.script);
