@@ -288,6 +288,9 @@ fn su_with_a_password_like_ansible(lab: &PrivateLab, work: &Path) {
     assert!(ok, "{out}");
     assert!(out.contains(&format!("whoami={TARGET}")), "{out}");
     assert!(!out.contains("Su pass"), "the password was shown: {out}");
+    // A file over 1 MiB goes over an upload channel of its own, through su's wrapper there.
+    let big: Vec<u8> = (0..3u32 << 20).map(|i| (i % 251) as u8).collect();
+    std::fs::write(work.join("big.bin"), &big).expect("write big file");
     let (ok, out) = apply(
         work,
         &inventory,
@@ -299,6 +302,13 @@ fn su_with_a_password_like_ansible(lab: &PrivateLab, work: &Path) {
   become_method: su
   become_user: {TARGET}
   tasks:
+    - copy: src=big.bin dest=/home/{TARGET}/big.bin
+    - stat: path=/home/{TARGET}/big.bin
+      register: big
+    - assert:
+        that:
+          - big.stat.size == {size}
+          - big.stat.pw_name == '{TARGET}'
     - command: id -un
       async: 10
       poll: 1
@@ -307,7 +317,8 @@ fn su_with_a_password_like_ansible(lab: &PrivateLab, work: &Path) {
         that:
           - r.stdout == '{TARGET}'
           - r.results_file is match('/home/{TARGET}/.ansible_async/')
-"#
+"#,
+            size = big.len()
         ),
         &[],
     );
