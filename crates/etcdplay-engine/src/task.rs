@@ -553,6 +553,15 @@ impl PlayRun<'_> {
             return Ok((result?, None));
         }
         let control = self.task_control(scope, vars);
+        let mut args = args;
+        if etcdplay_modules::canonical_name(&call.name) == Some("async_status")
+            && !args.contains_key("_async_dir")
+        {
+            // As Ansible's async_status action hands its module the async directory.
+            if let Some(dir) = self.var_string(vars, "ansible_async_dir")? {
+                args.insert("_async_dir".into(), Value::String(dir));
+            }
+        }
         let module_call = etcdplay_modules::ModuleCall {
             name: &call.name,
             args: &args,

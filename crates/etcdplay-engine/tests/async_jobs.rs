@@ -495,6 +495,54 @@ async fn control_node_modules_run_as_background_jobs() {
     assert!(dir.path().join("n1-b").exists());
 }
 
+/// `ansible_async_dir` moves the jobs, for the job and for `async_status` alike. Ansible with
+/// `ansible_async_dir: /tmp/lasync-ans/jobs`: `results_file` is
+/// `/tmp/lasync-ans/jobs/j427834301359.17865` and `async_status` finds the job there
+/// (`stdout: hi`). Here the directory is also made 0700.
+#[tokio::test]
+async fn ansible_async_dir_moves_the_jobs() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (stats, rec) = run(
+        dir.path(),
+        r#"
+- hosts: n1
+  gather_facts: false
+  vars:
+    ansible_async_dir: "{{ workdir }}-jobs"
+  tasks:
+    - name: fire
+      command: echo hi
+      async: 10
+      poll: 0
+      register: j
+    - name: status
+      async_status: jid={{ j.ansible_job_id }}
+      register: s
+      until: s.finished
+      retries: 5
+      delay: 1
+    - name: polled
+      file: path={{ workdir }}-f state=touch
+      async: 10
+      poll: 1
+"#,
+        RunOptions::default(),
+    )
+    .await;
+    assert_eq!(stats["n1"].failed, 0);
+    let jobs = dir.path().join("n1-jobs");
+    let (_, fired) = rec.result("fire");
+    let file = text(&fired, "results_file");
+    assert!(file.starts_with(&format!("{}/j", jobs.display())), "{file}");
+    let (_, s) = rec.result("status");
+    assert_eq!(text(&s, "stdout"), "hi", "{s:#}");
+    let (_, polled) = rec.result("polled");
+    assert!(text(&polled, "results_file").starts_with(&jobs.display().to_string()));
+    let mode = std::fs::metadata(&jobs).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
 /// A control-node job over its time (`wait_for` a file that never comes, `async: 2, poll: 1`)
 /// fails as a detached one does ("async task did not complete within the requested time -
 /// 2s", Ansible's message for a module job it polled out), its background task is stopped,

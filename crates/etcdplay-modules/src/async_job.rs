@@ -44,6 +44,47 @@ pub fn async_kind(name: &str) -> AsyncKind {
     }
 }
 
+/// Where a user's jobs live: Ansible's `async_dir` (`ansible_async_dir`), by default
+/// `~/.ansible_async` of the task's (become) user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AsyncDir(Option<String>);
+
+impl AsyncDir {
+    /// `ansible_async_dir` as given (`~` and `~/...` are the user's home, as Ansible expands
+    /// them on the host); `~otheruser` and names with a newline are refused.
+    pub fn new(dir: Option<String>) -> Result<AsyncDir, ModuleError> {
+        if let Some(d) = &dir {
+            let other_home = d.starts_with('~') && d != "~" && !d.starts_with("~/");
+            if d.trim().is_empty() || other_home || d.contains(['\n', '\0']) {
+                return Err(ModuleError::bad(
+                    "async",
+                    "ansible_async_dir",
+                    format!("'{d}' cannot be used as the async directory"),
+                ));
+            }
+        }
+        Ok(AsyncDir(dir))
+    }
+
+    /// The directory as a shell word (the home directory as `$HOME`).
+    fn shell_word(&self) -> String {
+        match self.0.as_deref() {
+            None => "$HOME/.ansible_async".into(),
+            Some("~") => "$HOME".into(),
+            Some(d) => match d.strip_prefix("~/") {
+                Some(rest) => format!("$HOME/{}", sh_quote(rest)),
+                None if d.starts_with('/') => sh_quote(d),
+                // Relative to the home directory, where Ansible's shell would start.
+                None => format!("$HOME/{}", sh_quote(d)),
+            },
+        }
+    }
+
+    fn uses_home(&self) -> bool {
+        self.shell_word().starts_with("$HOME")
+    }
+}
+
 /// A job just started: what Ansible registers for a `poll: 0` task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartedJob {
@@ -72,6 +113,7 @@ impl StartedJob {
 pub async fn start_detached(
     call: ModuleCall<'_>,
     host: &dyn Transport,
+    dir: &AsyncDir,
     kill_after: u64,
 ) -> Result<StartedJob, ModuleError> {
     let module = registry::lookup(call.name).ok_or_else(|| ModuleError::UnknownModule {
@@ -87,7 +129,7 @@ pub async fn start_detached(
     let ctx = Ctx { call, host, args };
     let (request, finish) = plan(&ctx)?;
     let meta = json!({"module": module.name, "finish": finish}).to_string();
-    let launch = launch_request(&request, &meta, kill_after)?;
+    let launch = launch_request(&request, &meta, dir, kill_after)?;
     let out = ctx.exec_req(launch).await?;
     let text = out.stdout_str();
     let mut lines = text.lines();
@@ -107,7 +149,12 @@ pub async fn start_detached(
 /// The request that starts a job: the module's script, its input and the module's `meta`
 /// travel on the launcher's standard input (never in a command line), the launcher's own text
 /// holds only lengths, the time limit and a random job id.
-fn launch_request(job: &ExecRequest, meta: &str, limit: u64) -> Result<ExecRequest, ModuleError> {
+fn launch_request(
+    job: &ExecRequest,
+    meta: &str,
+    dir: &AsyncDir,
+    limit: u64,
+) -> Result<ExecRequest, ModuleError> {
     let mut script = String::new();
     for (name, value) in &job.env {
         let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
@@ -123,10 +170,11 @@ fn launch_request(job: &ExecRequest, meta: &str, limit: u64) -> Result<ExecReque
     }
     script.push_str(&job.script);
     let launcher = format!(
-        "jr={} ml={} sl={} limit={limit}\n{LAUNCHER}{JOB_DIR}{LAUNCH_JOB}",
+        "jr={} ml={} sl={} limit={limit}\n{LAUNCHER}{}{LAUNCH_JOB}",
         random_jid_prefix(),
         meta.len(),
-        script.len()
+        script.len(),
+        job_dir(dir)
     );
     let mut stdin = Vec::with_capacity(meta.len() + script.len() + job.stdin.len());
     stdin.extend_from_slice(meta.as_bytes());
@@ -161,16 +209,25 @@ command -v setsid >/dev/null 2>&1 || { echo "async needs setsid (util-linux) on 
 /// Opens the user's job directory `$a` (created 0700; refused when it is a link or another
 /// user's) and names a new job `$jid` from the random `$jr` and this shell's pid, as Ansible's
 /// ids are. Shared by the launcher and the control-node jobs.
-const JOB_DIR: &str = r#"umask 077
-[ -n "$HOME" ] && [ "$HOME" != / ] || { echo "no home directory for $(id -un) to keep async jobs in" >&2; exit 1; }
-a=$HOME/.ansible_async
-[ -e "$a" ] || [ -L "$a" ] || mkdir -m 700 -- "$a" || exit 1
+fn job_dir(dir: &AsyncDir) -> String {
+    let mut script = String::from("umask 077\n");
+    if dir.uses_home() {
+        script.push_str(
+            "[ -n \"$HOME\" ] && [ \"$HOME\" != / ] || { echo \"no home directory for $(id -un) to keep async jobs in\" >&2; exit 1; }\n",
+        );
+    }
+    script.push_str(&format!("a={}\n", dir.shell_word()));
+    script.push_str(JOB_DIR_CHECK);
+    script
+}
+
+const JOB_DIR_CHECK: &str = r#"[ -e "$a" ] || [ -L "$a" ] || mkdir -p -m 700 -- "$a" || exit 1
 if [ -L "$a" ] || ! [ -d "$a" ] || ! [ -O "$a" ]; then echo "$a is not a directory of $(id -un)" >&2; exit 1; fi
 chmod 700 -- "$a" || exit 1
 jid=$jr.$$
 "#;
 
-/// What the launcher does once [`JOB_DIR`] has named the job. The watchdog (a session of its
+/// What the launcher does once [`job_dir`] has named the job. The watchdog (a session of its
 /// own) starts the job and a timer in sessions of their own too, so that each can be killed
 /// whole by its process group: the job when its time is up (the timer's TERM, or the engine's
 /// through the pid in `watchdog`), the timer when the job ended first. (A timer that is a
@@ -215,10 +272,12 @@ printf '%s\n%s\n' "$jid" "$a/$jid"
 pub async fn open_control_job(
     host: &dyn Transport,
     become_: Option<&Become>,
+    dir: &AsyncDir,
 ) -> Result<StartedJob, ModuleError> {
     let script = format!(
-        "jr={}\n{JOB_DIR}printf '{{\"started\": 1, \"finished\": 0, \"ansible_job_id\": \"%s\"}}\\n' \"$jid\" >\"$a/$jid.tmp\" && mv -f -- \"$a/$jid.tmp\" \"$a/$jid\" || exit 1\nprintf '%s\\n%s\\n' \"$jid\" \"$a/$jid\"\n",
-        random_jid_prefix()
+        "jr={}\n{}printf '{{\"started\": 1, \"finished\": 0, \"ansible_job_id\": \"%s\"}}\\n' \"$jid\" >\"$a/$jid.tmp\" && mv -f -- \"$a/$jid.tmp\" \"$a/$jid\" || exit 1\nprintf '%s\\n%s\\n' \"$jid\" \"$a/$jid\"\n",
+        random_jid_prefix(),
+        job_dir(dir)
     );
     let mut req = ExecRequest::script(script);
     req.become_ = become_.cloned();
@@ -247,6 +306,7 @@ pub async fn open_control_job(
 pub async fn close_control_job(
     host: &dyn Transport,
     become_: Option<&Become>,
+    dir: &AsyncDir,
     job: &StartedJob,
     result: &Value,
 ) -> Result<(), ModuleError> {
@@ -258,7 +318,8 @@ pub async fn close_control_job(
     status.insert("finished".into(), json!(1));
     status.insert("ansible_job_id".into(), json!(job.jid));
     let mut req = ExecRequest::script(format!(
-        "umask 077\nf=$HOME/.ansible_async/{}\n[ -d \"${{f%/*}}\" ] || exit 0\ncat >\"$f.tmp\" && mv -f -- \"$f.tmp\" \"$f\"\n",
+        "umask 077\nf={}/{}\n[ -d \"${{f%/*}}\" ] || exit 0\ncat >\"$f.tmp\" && mv -f -- \"$f.tmp\" \"$f\"\n",
+        dir.shell_word(),
         job.jid
     ));
     req.stdin = Value::Object(status).to_string().into_bytes();
@@ -292,9 +353,9 @@ fn valid_jid(jid: &str) -> bool {
 /// and bytes of its `meta`, stdout and stderr. One snapshot of the status file (it is replaced
 /// by rename, never rewritten in place), so a job finishing meanwhile is seen as running or
 /// finished, never half.
-fn status_script(jid: &str) -> String {
+fn status_script(dir: &AsyncDir, jid: &str) -> String {
     format!(
-        r#"f=$HOME/.ansible_async/{jid}
+        r#"f={}/{jid}
 j=$f.job
 printf '%s\n' "$f"
 [ -f "$f" ] || {{ echo missing; exit 0; }}
@@ -304,7 +365,8 @@ case "$s" in *'"finished": 1'*|*'"finished":1'*|*'"finished": true'*|*'"finished
 [ -f "$j/meta" ] && [ -f "$j/out" ] && [ -f "$j/err" ] || exit 0
 printf 'output %s %s %s\n' "$(wc -c <"$j/meta")" "$(wc -c <"$j/out")" "$(wc -c <"$j/err")"
 cat -- "$j/meta" "$j/out" "$j/err"
-"#
+"#,
+        dir.shell_word()
     )
 }
 
@@ -325,6 +387,7 @@ enum JobState {
 pub async fn job_status(
     host: &dyn Transport,
     become_: Option<&Become>,
+    dir: &AsyncDir,
     jid: &str,
     cleanup: bool,
 ) -> Result<ModuleResult, ModuleError> {
@@ -337,10 +400,11 @@ pub async fn job_status(
     }
     let mut req = ExecRequest::script(if cleanup {
         format!(
-            "f=$HOME/.ansible_async/{jid}\nprintf '%s\\n' \"$f\"\n[ -f \"$f\" ] || {{ echo missing; exit 0; }}\nrm -rf -- \"$f\" \"$f.job\" && echo erased\n"
+            "f={}/{jid}\nprintf '%s\\n' \"$f\"\n[ -f \"$f\" ] || {{ echo missing; exit 0; }}\nrm -rf -- \"$f\" \"$f.job\" && echo erased\n",
+            dir.shell_word()
         )
     } else {
-        status_script(jid)
+        status_script(dir, jid)
     });
     req.become_ = become_.cloned();
     let out = host.exec(req).await?;
@@ -394,20 +458,22 @@ pub async fn job_status(
 pub async fn kill_job(
     host: &dyn Transport,
     become_: Option<&Become>,
+    dir: &AsyncDir,
     jid: &str,
 ) -> Result<(), ModuleError> {
     if !valid_jid(jid) {
         return Ok(());
     }
     let script = format!(
-        r#"f=$HOME/.ansible_async/{jid}
+        r#"f={}/{jid}
 done_() {{ case "$(cat -- "$f" 2>/dev/null)" in *'"finished": 1'*) return 0;; esac; [ -f "$f" ] || return 0; return 1; }}
 done_ && exit 0
 read -r p <"$f.job/watchdog" 2>/dev/null || exit 0
 kill -TERM "$p" 2>/dev/null || exit 0
 n=0
 while ! done_ && [ "$n" -lt 50 ]; do sleep 0.1; n=$((n+1)); done
-"#
+"#,
+        dir.shell_word()
     );
     let mut req = ExecRequest::script(script);
     req.become_ = become_.cloned();
@@ -559,12 +625,25 @@ pub(crate) async fn status_module(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleE
             ))
         }
     };
-    job_status(ctx.host, ctx.call.become_, &jid, cleanup).await
+    let dir = AsyncDir::new(ctx.args.str("_async_dir"))?;
+    job_status(ctx.host, ctx.call.become_, &dir, &jid, cleanup).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_async_dir_is_the_users_home_unless_set() {
+        let word = |d: Option<&str>| AsyncDir::new(d.map(str::to_string)).unwrap().shell_word();
+        assert_eq!(word(None), "$HOME/.ansible_async");
+        assert_eq!(word(Some("~/jobs dir")), "$HOME/'jobs dir'");
+        assert_eq!(word(Some("/var/tmp/j")), "/var/tmp/j");
+        assert_eq!(word(Some("rel")), "$HOME/rel");
+        for bad in ["~root/x", "", "a\nb"] {
+            assert!(AsyncDir::new(Some(bad.into())).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn job_ids_cannot_leave_the_job_directory() {
@@ -625,17 +704,25 @@ mod local_tests {
             become_: None,
             control: &NoFiles,
         };
-        let job = start_detached(call, &host, 10).await.unwrap();
-        let running = job_status(&host, None, &job.jid, false).await.unwrap();
+        let job = start_detached(call, &host, &AsyncDir::default(), 10)
+            .await
+            .unwrap();
+        let running = job_status(&host, None, &AsyncDir::default(), &job.jid, false)
+            .await
+            .unwrap();
         assert_eq!(
             running.data.get("finished"),
             Some(&json!(false)),
             "{running:?}"
         );
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        let done = job_status(&host, None, &job.jid, false).await.unwrap();
+        let done = job_status(&host, None, &AsyncDir::default(), &job.jid, false)
+            .await
+            .unwrap();
         assert_eq!(done.data.get("stdout"), Some(&json!("done")), "{done:?}");
-        let gone = job_status(&host, None, &job.jid, true).await.unwrap();
+        let gone = job_status(&host, None, &AsyncDir::default(), &job.jid, true)
+            .await
+            .unwrap();
         assert_eq!(gone.data.get("erased"), Some(&json!(job.results_file)));
         assert!(!std::path::Path::new(&job.results_file).exists());
     }
@@ -657,24 +744,32 @@ mod local_tests {
                 become_: None,
                 control: &NoFiles,
             };
-            jobs.push(start_detached(call, &host, 60).await.unwrap());
+            jobs.push(
+                start_detached(call, &host, &AsyncDir::default(), 60)
+                    .await
+                    .unwrap(),
+            );
         }
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let mut unfinished = 0;
         for job in &jobs {
-            let status = job_status(&host, None, &job.jid, false).await.unwrap();
+            let status = job_status(&host, None, &AsyncDir::default(), &job.jid, false)
+                .await
+                .unwrap();
             if status.data.get("finished") != Some(&json!(true)) {
                 unfinished += 1;
             }
-            job_status(&host, None, &job.jid, true).await.unwrap();
+            job_status(&host, None, &AsyncDir::default(), &job.jid, true)
+                .await
+                .unwrap();
         }
         assert_eq!(unfinished, 0);
     }
 
     /// Runs the launcher with `home` as `$HOME`; its exit status and stderr.
-    fn launch_in(home: &std::path::Path) -> (bool, String) {
+    fn launch_in(home: &std::path::Path, dir: &AsyncDir) -> (bool, String) {
         use std::io::Write;
-        let req = launch_request(&ExecRequest::script("true"), "{}", 5).unwrap();
+        let req = launch_request(&ExecRequest::script("true"), "{}", dir, 5).unwrap();
         let mut child = std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(&req.script)
@@ -700,11 +795,11 @@ mod local_tests {
         let home = tempfile::tempdir().unwrap();
         let elsewhere = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(elsewhere.path(), home.path().join(".ansible_async")).unwrap();
-        let (ok, err) = launch_in(home.path());
+        let (ok, err) = launch_in(home.path(), &AsyncDir::default());
         assert!(!ok && err.contains("is not a directory of"), "{err}");
         assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
         std::fs::remove_file(home.path().join(".ansible_async")).unwrap();
-        let (ok, err) = launch_in(home.path());
+        let (ok, err) = launch_in(home.path(), &AsyncDir::default());
         assert!(ok, "{err}");
         let mode = std::fs::metadata(home.path().join(".ansible_async"))
             .unwrap()

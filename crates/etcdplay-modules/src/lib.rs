@@ -24,7 +24,7 @@ mod textdiff;
 
 pub use async_job::{
     async_kind, close_control_job, job_status, kill_job, open_control_job, start_detached,
-    AsyncKind, StartedJob,
+    AsyncDir, AsyncKind, StartedJob,
 };
 pub use call::{ControlNode, Diff, ModuleCall, ModuleResult};
 pub use error::ModuleError;

@@ -18,7 +18,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcdplay_modules::{AsyncKind, ModuleResult, StartedJob};
+use etcdplay_modules::{AsyncDir, AsyncKind, ModuleResult, StartedJob};
 use etcdplay_playbook::{ModuleCall, Task};
 use etcdplay_template::Vars;
 use etcdplay_transport::{Become, Transport};
@@ -53,6 +53,7 @@ impl AsyncSpec {
 /// A control-node job: the module and everything it needs, owned, for a background task.
 struct ControlJob {
     name: String,
+    dir: AsyncDir,
     args: Map<String, Value>,
     check: bool,
     diff: bool,
@@ -120,6 +121,7 @@ impl PlayRun<'_> {
         let transport = self.engine.pool.get(&target).await?;
         let (check, diff) = self.check_and_diff(task, scope, vars, &origin)?;
         let control = self.task_control(scope, vars);
+        let dir = self.async_dir(vars)?;
         let job = match kind {
             AsyncKind::Detached => {
                 let module_call = etcdplay_modules::ModuleCall {
@@ -130,12 +132,18 @@ impl PlayRun<'_> {
                     become_: become_.as_ref(),
                     control: &control,
                 };
-                etcdplay_modules::start_detached(module_call, transport.as_ref(), spec.kill_after())
-                    .await?
+                etcdplay_modules::start_detached(
+                    module_call,
+                    transport.as_ref(),
+                    &dir,
+                    spec.kill_after(),
+                )
+                .await?
             }
             _ => {
                 self.start_control_job(ControlJob {
                     name: call.name.clone(),
+                    dir: dir.clone(),
                     args,
                     check,
                     diff,
@@ -150,7 +158,7 @@ impl PlayRun<'_> {
             return Ok((job.to_json(), None));
         }
         let result = self
-            .poll_job(host, transport.as_ref(), become_.as_ref(), &job, spec)
+            .poll_job(host, transport.as_ref(), become_.as_ref(), &dir, &job, spec)
             .await?;
         let failed = result.get("failed").and_then(Value::as_bool) == Some(true);
         self.async_event(
@@ -179,6 +187,7 @@ impl PlayRun<'_> {
         host: &str,
         transport: &dyn Transport,
         become_: Option<&Become>,
+        dir: &AsyncDir,
         job: &StartedJob,
         spec: AsyncSpec,
     ) -> Result<Value, TaskError> {
@@ -186,7 +195,8 @@ impl PlayRun<'_> {
         let mut last = Value::Null;
         while time_left > 0 {
             tokio::time::sleep(Duration::from_secs(spec.poll)).await;
-            let status = etcdplay_modules::job_status(transport, become_, &job.jid, false).await?;
+            let status =
+                etcdplay_modules::job_status(transport, become_, dir, &job.jid, false).await?;
             let done = finished(&status) || status.failed || status.skipped;
             last = status.to_json();
             if done {
@@ -210,9 +220,9 @@ impl PlayRun<'_> {
             if self.abort_control_job(&job.jid) {
                 // Its status says what happened, as a detached job's watchdog writes it.
                 let ended = json!({"failed": true, "changed": false, "msg": "Timeout exceeded"});
-                etcdplay_modules::close_control_job(transport, become_, job, &ended).await?;
+                etcdplay_modules::close_control_job(transport, become_, dir, job, &ended).await?;
             }
-            etcdplay_modules::kill_job(transport, become_, &job.jid).await?;
+            etcdplay_modules::kill_job(transport, become_, dir, &job.jid).await?;
             return Ok(json!({
                 "failed": true,
                 "changed": false,
@@ -223,16 +233,19 @@ impl PlayRun<'_> {
                 "async_result": last,
             }));
         }
-        etcdplay_modules::job_status(transport, become_, &job.jid, true).await?;
+        etcdplay_modules::job_status(transport, become_, dir, &job.jid, true).await?;
         Ok(last)
     }
 
     /// Opens the job's status file on the host and runs the module in a background task that
     /// writes its result there (or Ansible's "Timeout exceeded" after `limit` seconds).
     async fn start_control_job(&self, job: ControlJob) -> Result<StartedJob, TaskError> {
-        let started =
-            etcdplay_modules::open_control_job(job.transport.as_ref(), job.become_.as_ref())
-                .await?;
+        let started = etcdplay_modules::open_control_job(
+            job.transport.as_ref(),
+            job.become_.as_ref(),
+            &job.dir,
+        )
+        .await?;
         let record = started.clone();
         let handle = tokio::spawn(async move {
             let call = etcdplay_modules::ModuleCall {
@@ -254,6 +267,7 @@ impl PlayRun<'_> {
             let _ = etcdplay_modules::close_control_job(
                 job.transport.as_ref(),
                 job.become_.as_ref(),
+                &job.dir,
                 &record,
                 &result,
             )
@@ -268,6 +282,11 @@ impl PlayRun<'_> {
         jobs.insert(started.jid.clone(), handle.abort_handle());
         drop(jobs);
         Ok(started)
+    }
+
+    /// `ansible_async_dir`, where the task user's jobs live.
+    pub(crate) fn async_dir(&self, vars: &Vars) -> Result<AsyncDir, TaskError> {
+        Ok(AsyncDir::new(self.var_string(vars, "ansible_async_dir")?)?)
     }
 
     fn async_event(&self, host: &str, job: &StartedJob, kind: AsyncEventKind) {

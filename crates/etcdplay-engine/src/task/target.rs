@@ -14,7 +14,8 @@ use crate::play::PlayRun;
 use crate::scope::TaskScope;
 
 impl PlayRun<'_> {
-    fn var_string(&self, vars: &Vars, name: &str) -> Result<Option<String>, TaskError> {
+    /// Variable `name` rendered as text, `None` when it is not set.
+    pub(crate) fn var_string(&self, vars: &Vars, name: &str) -> Result<Option<String>, TaskError> {
         match vars.raw(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(self.engine.templar.render_string(s, name, vars)?)),
