@@ -48,6 +48,7 @@ impl InventoryView for TinyInventory {
 }
 
 /// Creates (once) a user with a home and `shell`; `false` without root.
+#[allow(dead_code)] // not every test binary of the engine becomes another user
 pub(crate) fn ensure_user(name: &str, shell: &str) -> bool {
     let root = std::process::Command::new("id")
         .arg("-u")
