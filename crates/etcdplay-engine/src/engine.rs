@@ -34,6 +34,8 @@ pub(crate) struct EngineInner {
     pub(crate) extension: Arc<dyn EngineExtension>,
     /// `--start-at-task`: tasks skipped until the named one.
     pub(crate) start_at: crate::start_at::StartAt,
+    /// Async jobs running in background tasks of this process, by job id (`task/async_job.rs`).
+    pub(crate) control_jobs: Mutex<std::collections::HashMap<String, tokio::task::AbortHandle>>,
 }
 
 impl EngineInner {
@@ -95,6 +97,7 @@ impl Engine {
                 read_ahead: crate::read_ahead::ReadAhead::default(),
                 extension: Arc::new(crate::extension::NoExtension),
                 start_at,
+                control_jobs: Mutex::new(std::collections::HashMap::new()),
             },
         }
     }
@@ -217,6 +220,17 @@ impl Engine {
     /// Closes every connection (SSH masters and remote shells). Call it on every exit path,
     /// including interruption.
     pub async fn close(&self) {
+        // Async jobs run by this process end with it (ANSIBLE_COMPAT.md); their status files
+        // stay unfinished.
+        for (_, job) in self
+            .inner
+            .control_jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+        {
+            job.abort();
+        }
         self.inner.pool.close_all().await;
     }
 }

@@ -59,8 +59,8 @@ pub(crate) enum TaskError {
     #[error("{0}")]
     Invalid(String),
     /// A `become_method` etcdplay does not implement: refused by name rather than run with sudo.
-    #[error("become_method '{0}' is not supported by etcdplay (only sudo)")]
-    BecomeMethod(String),
+    #[error("{origin}: become_method '{method}' is not supported by etcdplay (sudo or su)")]
+    BecomeMethod { origin: String, method: String },
     /// A dynamic include that would nest deeper than the engine allows: nearly always a file or
     /// role that includes itself (directly, or through templated names) with nothing to stop it.
     #[error(

@@ -91,6 +91,28 @@ pub trait Reporter: Send + Sync {
     fn task_end(&self) {}
     fn warning(&self, message: &str);
     fn recap(&self, stats: &Stats);
+    /// What happened to a polled async job (Ansible's `ASYNC POLL`/`ASYNC OK`/`ASYNC FAILED`
+    /// lines), before the task's own host event.
+    fn async_event(&self, _event: &AsyncEvent) {}
+}
+
+/// A step of a polled async job on a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsyncEvent {
+    pub host: String,
+    pub jid: String,
+    pub kind: AsyncEventKind,
+}
+
+/// See [`AsyncEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsyncEventKind {
+    /// The job was asked about and has not finished.
+    Poll { started: bool, finished: bool },
+    /// The job finished, not failed.
+    Ok,
+    /// The job failed or did not finish in time.
+    Failed,
 }
 
 /// Whether a header is a task or a handler (Ansible prints `RUNNING HANDLER [...]`).

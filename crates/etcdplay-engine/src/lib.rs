@@ -27,7 +27,10 @@ mod varsfile;
 pub use connect::{ConnectTarget, ConnectionKind, Connector, LocalConnector};
 pub use engine::Engine;
 pub use error::{ConnectError, ContextError, EngineError};
-pub use events::{HostEvent, HostStats, HostStatus, Reporter, Stats, TaskKindLabel, TimingEntry};
+pub use events::{
+    AsyncEvent, AsyncEventKind, HostEvent, HostStats, HostStatus, Reporter, Stats, TaskKindLabel,
+    TimingEntry,
+};
 pub use extension::{
     EngineExtension, ExtensionError, HostAction, Preflight, RestartHandler, RunContext, TaskContext,
 };

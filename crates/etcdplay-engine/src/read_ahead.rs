@@ -279,7 +279,13 @@ impl PlayRun<'_> {
             return Planned::Nothing;
         }
         let delegated = task.delegate_to.is_some() || scope.delegate_to.is_some();
-        if task.loop_.is_some() || delegated || task.run_once.is_some() || scope.run_once.is_some()
+        // An async task starts a job instead of sending its module's probe.
+        let is_async = task.extra.contains_key("async");
+        if task.loop_.is_some()
+            || delegated
+            || is_async
+            || task.run_once.is_some()
+            || scope.run_once.is_some()
         {
             return Planned::Stop;
         }

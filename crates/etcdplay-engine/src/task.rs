@@ -18,6 +18,7 @@ use crate::extension::HostAction;
 use crate::play::PlayRun;
 use crate::scope::TaskScope;
 
+mod async_job;
 mod target;
 
 /// How a task ended on a host, for the play runner's bookkeeping.
@@ -530,6 +531,11 @@ impl PlayRun<'_> {
     ) -> Result<(Value, Option<String>), TaskError> {
         let origin = call.args_origin.to_string();
         let args = self.module_args(call, vars, &origin)?;
+        if let Some(spec) = self.async_of(task, vars)? {
+            return self
+                .execute_async(task, call, scope, host, vars, delegate, args, spec)
+                .await;
+        }
         if let Some(result) = builtin::run(self, call, &args, host, vars, task).await? {
             return Ok((result, None));
         }
@@ -555,6 +561,15 @@ impl PlayRun<'_> {
             return Ok((result?, None));
         }
         let control = self.task_control(scope, vars);
+        let mut args = args;
+        if etcdplay_modules::canonical_name(&call.name) == Some("async_status")
+            && !args.contains_key("_async_dir")
+        {
+            // As Ansible's async_status action hands its module the async directory.
+            if let Some(dir) = self.var_string(vars, "ansible_async_dir")? {
+                args.insert("_async_dir".into(), Value::String(dir));
+            }
+        }
         let module_call = etcdplay_modules::ModuleCall {
             name: &call.name,
             args: &args,

@@ -416,8 +416,9 @@ async fn failed_hosts_leave_ansible_play_hosts() {
     );
 }
 
-/// A become method etcdplay does not implement fails the task by name; it is never run with
-/// sudo instead (nor without become).
+/// A become method etcdplay does not implement fails the task by name and place; it is never
+/// run with sudo instead (nor without become). (A written `become_method: pbrun` is refused
+/// when parsing; a variable is only known when the task runs.)
 #[tokio::test]
 async fn an_unsupported_become_method_fails_the_task_by_name() {
     let dir = tempfile::tempdir().unwrap();
@@ -426,7 +427,8 @@ async fn an_unsupported_become_method_fails_the_task_by_name() {
         r#"
 - hosts: n1
   gather_facts: false
-  become_method: su
+  vars:
+    ansible_become_method: pbrun
   tasks:
     - copy: content=x dest={{ workdir }}-su
       become: true
@@ -439,10 +441,67 @@ async fn an_unsupported_become_method_fails_the_task_by_name() {
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("become_method 'su' is not supported")),
+            .any(|l| l.contains("site.yml:7:7: become_method 'pbrun' is not supported")),
         "{lines:#?}"
     );
     assert!(!dir.path().join("n1-su").exists());
+}
+
+/// `become_method: su` runs `su [become_flags] USER -c ...` with `become_exe`: a user whose
+/// shell is nologin cannot be become with su alone ("This account is currently not
+/// available.", as `su epnologin -c id` says), `become_flags: -s /bin/sh` makes it work, as
+/// with Ansible's su plugin (`su -s /bin/sh epnologin -c ...`); `ansible_become_exe` names
+/// the program, and a missing one fails the task. (Needs root: su asks root no password.)
+#[tokio::test]
+#[allow(clippy::print_stderr)]
+async fn su_takes_become_flags_and_become_exe() {
+    if !support::ensure_user("epnologin", "/usr/sbin/nologin") {
+        eprintln!("needs root (useradd); skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("site.yml"),
+        r#"
+- hosts: n1
+  gather_facts: false
+  become: true
+  become_method: su
+  become_user: epnologin
+  tasks:
+    - name: plain
+      command: id -un
+      register: plain
+      ignore_errors: true
+    - name: flags
+      command: id -un
+      become_flags: -s /bin/sh
+      register: flags
+    - name: exe
+      command: id -un
+      become_flags: -s /bin/sh
+      vars:
+        ansible_become_exe: /bin/su
+      register: exe
+    - name: missing exe
+      command: id -un
+      vars:
+        ansible_become_exe: /nonexistent/su
+      register: missing
+      ignore_errors: true
+    - copy:
+        content: "{{ plain.failed }} {{ flags.stdout }} {{ exe.stdout }} {{ missing.failed }}"
+        dest: "{{ workdir }}-su"
+      become: false
+"#,
+    )
+    .unwrap();
+    let (stats, lines) = run(dir.path(), RunOptions::default()).await;
+    assert_eq!(stats["n1"].failed, 0, "{lines:#?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("n1-su")).unwrap(),
+        "True epnologin epnologin True"
+    );
 }
 
 /// Writes `files` (path, text) under `dir`, creating directories.

@@ -6,6 +6,7 @@
 //! changes nothing therefore costs one round trip per task per host.
 
 mod args;
+mod async_job;
 mod attrs;
 mod call;
 mod clock;
@@ -21,6 +22,10 @@ mod result_fields;
 mod spec;
 mod textdiff;
 
+pub use async_job::{
+    async_kind, close_control_job, job_status, kill_job, open_control_job, start_detached,
+    AsyncDir, AsyncKind, StartedJob,
+};
 pub use call::{ControlNode, Diff, ModuleCall, ModuleResult};
 pub use error::ModuleError;
 pub use facts::{parse_facts, SCRIPT as FACTS_SCRIPT};

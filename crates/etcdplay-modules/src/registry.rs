@@ -12,6 +12,9 @@ use std::pin::Pin;
 
 use etcdplay_source::ModuleCatalog;
 
+use etcdplay_transport::ExecRequest;
+use serde_json::Value;
+
 use crate::host::Ctx;
 use crate::modules::copy::DestProbe;
 use crate::modules::file::FileProbe;
@@ -19,8 +22,9 @@ use crate::modules::stat::StatProbe;
 use crate::modules::systemd::UnitProbe;
 use crate::modules::write::TextProbe;
 use crate::read_ahead::{reads, ProbeDecl};
+use crate::modules::command::JobOutput;
 use crate::spec::*;
-use crate::{facts, modules, ModuleError, ModuleResult};
+use crate::{async_job, facts, modules, ModuleError, ModuleResult};
 
 /// A host module's entry point.
 pub(crate) type RunFn = for<'a, 'b> fn(
@@ -53,6 +57,25 @@ pub(crate) struct ModuleDef {
     /// It runs once for the play, on its first host, whatever the hosts (`add_host`, as
     /// Ansible's `BYPASS_HOST_LOOP`); its result is that host's.
     pub(crate) bypass_host_loop: bool,
+    /// How it runs under `async:` (see `async_job.rs`).
+    pub(crate) async_: AsyncSupport,
+}
+
+/// A module's request as an async job: the request and the JSON its finishing half needs.
+pub(crate) type PlanFn = fn(&Ctx<'_>) -> Result<(ExecRequest, Value), ModuleError>;
+/// The module result from the finishing JSON of [`PlanFn`] and what the job's command gave.
+pub(crate) type FinishFn = fn(&Value, &JobOutput) -> Result<ModuleResult, ModuleError>;
+
+/// How a module runs under `async:`, following which of Ansible's action plugins accept it.
+#[derive(Clone, Copy)]
+pub(crate) enum AsyncSupport {
+    /// Its work is one host-side command, started detached on the host.
+    Detached { plan: PlanFn, finish: FinishFn },
+    /// Control-node logic over several requests (Ansible's generic modules, which accept
+    /// async): the engine runs it in a background task.
+    Control,
+    /// Ansible's action refuses async (`copy`, `template`, `debug`, ...).
+    Refused,
 }
 
 macro_rules! host {
@@ -76,7 +99,34 @@ const fn def(
         probe,
         supports_check: true,
         bypass_host_loop: false,
+        // Ansible's generic modules accept async; what the engine runs itself does not.
+        async_: match runner {
+            Runner::Host(_) => AsyncSupport::Control,
+            Runner::Engine => AsyncSupport::Refused,
+        },
     }
+}
+
+/// A module whose action refuses `async:` in Ansible.
+const fn no_async(module: ModuleDef) -> ModuleDef {
+    ModuleDef {
+        async_: AsyncSupport::Refused,
+        ..module
+    }
+}
+
+/// A module whose work is one host-side command, started detached under `async:`.
+const fn detached(module: ModuleDef, plan: PlanFn, finish: FinishFn) -> ModuleDef {
+    ModuleDef {
+        async_: AsyncSupport::Detached { plan, finish },
+        ..module
+    }
+}
+
+fn command_plan(ctx: &Ctx<'_>) -> Result<(ExecRequest, Value), ModuleError> {
+    let plan = modules::command::plan(ctx)?;
+    let finish = plan.finish_data();
+    Ok((plan.request, finish))
 }
 
 /// A module that a check run skips.
@@ -99,22 +149,22 @@ use Runner::Engine;
 
 /// Every module etcdplay knows.
 pub(crate) const MODULES: &[ModuleDef] = &[
-    def("command", &[], COMMAND, host!(modules::command::run), None),
-    def("shell", &[], SHELL, host!(modules::command::run), None),
-    def(
+    detached(def("command", &[], COMMAND, host!(modules::command::run), None), command_plan, modules::command::finish),
+    detached(def("shell", &[], SHELL, host!(modules::command::run), None), command_plan, modules::command::finish),
+    no_async(def(
         "copy",
         &[],
         COPY,
         host!(modules::copy::run),
         reads::<DestProbe>(),
-    ),
-    def(
+    )),
+    no_async(def(
         "template",
         &[],
         TEMPLATE,
         host!(modules::copy::run_template),
         reads::<DestProbe>(),
-    ),
+    )),
     def(
         "file",
         &[],
@@ -144,15 +194,15 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         reads::<StatProbe>(),
     ),
     def("slurp", &[], SLURP, host!(modules::slurp::run), None),
-    def("fetch", &[], FETCH, host!(modules::fetch::run), None),
+    no_async(def("fetch", &[], FETCH, host!(modules::fetch::run), None)),
     def("get_url", &[], GET_URL, host!(modules::get_url::run), None),
-    def(
+    no_async(def(
         "unarchive",
         &[],
         UNARCHIVE,
         host!(modules::unarchive::run),
         None,
-    ),
+    )),
     def(
         "systemd",
         &["systemd_service"],
@@ -186,7 +236,7 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     def("apt", &[], APT, host!(modules::apt::run), None),
     def("package", &[], PACKAGE, host!(modules::package::run), None),
     def("ping", &[], PING, host!(modules::small::ping), None),
-    no_check(def("raw", &[], RAW, host!(modules::small::raw), None)),
+    no_async(no_check(def("raw", &[], RAW, host!(modules::small::raw), None))),
     no_check(def(
         "tempfile",
         &[],
@@ -314,6 +364,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         host!(modules::locale_gen::run),
         reads::<modules::locale_gen::LocaleProbe>(),
     ),
+    no_async(def(
+        "async_status",
+        &[],
+        ASYNC_STATUS,
+        host!(async_job::status_module),
+        None,
+    )),
     def("set_fact", &[], SET_FACT, Engine, None),
     def("etcd_pki", &[], ETCD_PKI, Engine, None),
     def("etcd_health", &[], ETCD_HEALTH, Engine, None),

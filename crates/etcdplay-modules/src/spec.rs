@@ -282,6 +282,7 @@ pub(crate) const APT: &[ArgSpec] = &[
     a("lock_timeout", Int),
 ];
 pub(crate) const PING: &[ArgSpec] = &[a("data", Str)];
+pub(crate) const ASYNC_STATUS: &[ArgSpec] = &[r("jid", Str), a("mode", Str), a("_async_dir", Str)];
 pub(crate) const RAW: &[ArgSpec] = &[FREE_FORM, a("executable", Path)];
 pub(crate) const TEMPFILE: &[ArgSpec] = &[
     a("state", Str),

@@ -57,12 +57,16 @@ pub enum PlaybookError {
     NoAction,
     #[error("`{key}` is not valid on a block")]
     NotOnBlock { key: String },
+    #[error("`{key}` is not valid on `{action}`")]
+    NotOnInclude { key: String, action: String },
     #[error("`{key}` is only valid with `block`")]
     OnlyOnBlock { key: String },
     #[error("`{key}` may be used only once per task (also `{other}`)")]
     TwoLoops { key: String, other: String },
     #[error("unknown loop `{key}`{hint}")]
     UnknownLookup { key: String, hint: Hint },
+    #[error("become_method `{method}` is not supported by etcdplay (sudo or su)")]
+    UnsupportedBecomeMethod { method: String },
     #[error("the field 'hosts' is required but was not set")]
     MissingHosts,
     #[error("a playbook must be a list of plays, got {got}")]

@@ -269,7 +269,7 @@ impl Loader<'_> {
                 "gather_facts" => p.gather_facts = self.flag(f, &key, v),
                 "become" => p.become_ = self.flag(f, &key, v),
                 "become_user" => p.become_user = self.string(f, &key, v),
-                "become_method" => p.become_method = self.string(f, &key, v),
+                "become_method" => p.become_method = self.become_method(f, &key, v),
                 "remote_user" => p.remote_user = self.string(f, &key, v),
                 "connection" => p.connection = self.string(f, &key, v),
                 "port" => p.port = self.number(f, &key, v),

@@ -321,6 +321,9 @@ impl Loader<'_> {
                         "run_once" => r.run_once = self.flag(f, &key, v),
                         "any_errors_fatal" => r.any_errors_fatal = self.flag(f, &key, v),
                         k2 if ROLE_EXTRA_KEYWORDS.contains(&k2) => {
+                            if k2 == "become_method" {
+                                self.become_method(f, &key, v);
+                            }
                             r.extra.insert(key.clone(), v.to_json());
                         }
                         _ => {

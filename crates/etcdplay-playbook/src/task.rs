@@ -83,7 +83,13 @@ const NOT_ON_BLOCK: &[&str] = &[
     "failed_when",
     "args",
     "listen",
+    "async",
+    "poll",
 ];
+
+/// Keywords of a task's own action that an include (or import) of tasks or a role does not
+/// take: Ansible refuses them ("'poll' is not a valid attribute for a TaskInclude").
+const NOT_ON_INCLUDE: &[&str] = &["async", "poll"];
 
 /// Lookups usable as `with_<name>`.
 pub(crate) const LOOKUPS: &[&str] = &[
@@ -270,7 +276,7 @@ impl Loader<'_> {
                 "tags" => t.tags = self.tags(f, v),
                 "become" => t.become_ = self.flag(f, &key, v),
                 "become_user" => t.become_user = self.string(f, &key, v),
-                "become_method" => t.become_method = self.string(f, &key, v),
+                "become_method" => t.become_method = self.become_method(f, &key, v),
                 "run_once" => t.run_once = self.flag(f, &key, v),
                 "delegate_to" => t.delegate_to = self.string(f, &key, v),
                 "delegate_facts" => t.delegate_facts = self.flag(f, &key, v),
@@ -387,7 +393,19 @@ impl Loader<'_> {
                         "action" | "local_action" => action_module_name(site.value),
                         _ => site.key.clone(),
                     };
-                    self.action(f, &mut t, &site, args)?
+                    let kind = self.action(f, &mut t, &site, args)?;
+                    if matches!(kind, TaskKind::IncludeTasks(_) | TaskKind::IncludeRole(_)) {
+                        for (key, pos) in &seen {
+                            if NOT_ON_INCLUDE.contains(&key.as_str()) {
+                                let error = PlaybookError::NotOnInclude {
+                                    key: key.clone(),
+                                    action: t.action.clone(),
+                                };
+                                self.report(f, *pos, error);
+                            }
+                        }
+                    }
+                    kind
                 }
                 None => {
                     if !unknown_key {

@@ -87,6 +87,24 @@ impl Loader<'_> {
         }
     }
 
+    /// A `become_method`: `sudo` and `su` are what etcdplay implements; any other written
+    /// name (`pbrun`, `doas`, `runas`, ...) is refused here, with its place, rather than run
+    /// with another method. A template is checked when the task runs.
+    pub(crate) fn become_method(&mut self, f: &FileCtx, key: &str, node: &Node) -> Option<String> {
+        let method = self.string(f, key, node)?;
+        let written = method.trim();
+        if !method.contains("{{") && written != "sudo" && written != "su" {
+            self.report(
+                f,
+                node.pos,
+                PlaybookError::UnsupportedBecomeMethod {
+                    method: written.to_string(),
+                },
+            );
+        }
+        Some(method)
+    }
+
     /// A string or a list of strings (`notify: x` or `notify: [x, y]`).
     pub(crate) fn string_list(&mut self, f: &FileCtx, key: &str, node: &Node) -> Vec<String> {
         match &node.value {

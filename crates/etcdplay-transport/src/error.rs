@@ -14,6 +14,14 @@ pub enum TransportError {
         user: String,
         detail: String,
     },
+    /// `become` was refused: su's password was wrong or missing.
+    #[error("{host}: become to {user} with {method} failed (Incorrect {method} password or none given): {detail}")]
+    BecomeFailed {
+        host: String,
+        user: String,
+        method: String,
+        detail: String,
+    },
     /// A file operation on the host failed.
     #[error("{host}: {path}: {message}")]
     File {

@@ -9,10 +9,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 use crate::error::too_large_names_file;
-use crate::script::{atomic_put_script, sh_quote, shell_argv, sudo_wanted_password};
+use crate::script::{atomic_put_script, become_refused, sh_quote, shell_command, strip_su_prompt};
 use crate::{
-    Become, ExecOutput, ExecRequest, PutRequest, Transport, TransportError, MAX_EXEC_OUTPUT,
-    MAX_GET_SIZE,
+    Become, BecomeMethod, ExecOutput, ExecRequest, PutRequest, Transport, TransportError,
+    MAX_EXEC_OUTPUT, MAX_GET_SIZE,
 };
 
 /// Runs requests with the local `/bin/sh`.
@@ -38,12 +38,10 @@ impl LocalTransport {
     /// the script's process group is killed and the request fails: the output is never read
     /// whole first and measured afterwards.
     async fn run(&self, request: ExecRequest, limit: u64) -> Result<ExecOutput, TransportError> {
-        let argv = shell_argv(request.become_.as_ref());
+        let (argv, prefix) = shell_command(request.become_.as_ref(), &request.script);
         let mut command = Command::new(&argv[0]);
         command
             .args(&argv[1..])
-            .arg("-c")
-            .arg(&request.script)
             .envs(request.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -56,7 +54,8 @@ impl LocalTransport {
         let mut stdin = script.child.stdin.take().expect("stdin was piped");
         let mut stdout = script.child.stdout.take().expect("stdout was piped");
         let mut stderr = script.child.stderr.take().expect("stderr was piped");
-        let input = request.stdin;
+        let mut input = prefix;
+        input.extend_from_slice(&request.stdin);
         // Feed stdin concurrently with reading the output, so a script that writes a lot before
         // reading its input cannot deadlock against us.
         let feeder = tokio::spawn(async move {
@@ -90,18 +89,17 @@ impl LocalTransport {
         };
         let status = script.wait().await.map_err(|e| self.io_error(e))?;
         let _ = feeder.await;
-        let out = ExecOutput {
+        let mut out = ExecOutput {
             rc: status.code().unwrap_or(-1),
             stdout: out_bytes,
             stderr: err_bytes,
         };
         if let Some(b) = &request.become_ {
-            if out.rc != 0 && sudo_wanted_password(&out.stderr) {
-                return Err(TransportError::BecomeNeedsPassword {
-                    host: self.host.clone(),
-                    user: b.user.clone(),
-                    detail: out.stderr_str().trim().to_string(),
-                });
+            if matches!(&b.method, BecomeMethod::Su(su) if su.password.is_some()) {
+                strip_su_prompt(&mut out.stderr);
+            }
+            if let Some(e) = become_refused(&self.host, b, out.rc, &out.stderr) {
+                return Err(e);
             }
         }
         Ok(out)

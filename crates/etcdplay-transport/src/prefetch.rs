@@ -394,9 +394,7 @@ mod tests {
         );
         assert_eq!(rec.sent.lock().unwrap().len(), 1);
         let as_root = ExecRequest {
-            become_: Some(Become {
-                user: "root".into(),
-            }),
+            become_: Some(Become::sudo("root")),
             ..ExecRequest::script("echo one")
         };
         assert_eq!(host.exec(as_root).await.unwrap().stdout, b"one\n");

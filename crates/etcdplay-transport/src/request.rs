@@ -6,6 +6,71 @@
 pub struct Become {
     /// The user to become (`root` when `become_user` is not set).
     pub user: String,
+    /// How: `sudo -n` (the default) or `su`.
+    pub method: BecomeMethod,
+}
+
+impl Become {
+    /// Become `user` with `sudo -n`, Ansible's default method.
+    pub fn sudo(user: impl Into<String>) -> Self {
+        Become {
+            user: user.into(),
+            method: BecomeMethod::Sudo,
+        }
+    }
+}
+
+/// Ansible's `become_method`s that etcdplay implements.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BecomeMethod {
+    /// `sudo -n -H -u USER`: never prompts (a password is refused, see
+    /// [`crate::TransportError::BecomeNeedsPassword`]).
+    #[default]
+    Sudo,
+    /// `su [flags] USER -c ...` (Ansible's `su` plugin): from a login that is not root, su asks
+    /// for the target user's password, which goes to its standard input.
+    Su(SuOptions),
+}
+
+/// `become_exe`, `become_flags` and the password of the `su` method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuOptions {
+    /// `become_exe`: the program (`su`).
+    pub exe: String,
+    /// `become_flags`, split into words (Ansible's default: none).
+    pub flags: Vec<String>,
+    /// `ansible_become_password`: fed to su on its standard input, never on a command line.
+    pub password: Option<Secret>,
+}
+
+impl Default for SuOptions {
+    fn default() -> Self {
+        SuOptions {
+            exe: "su".into(),
+            flags: Vec::new(),
+            password: None,
+        }
+    }
+}
+
+/// A secret value: its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The value itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<hidden>)")
+    }
 }
 
 /// A shell script to run on a host.
@@ -17,7 +82,7 @@ pub struct ExecRequest {
     pub stdin: Vec<u8>,
     /// Extra environment variables for the script.
     pub env: Vec<(String, String)>,
-    /// Run as another user via `sudo -n`.
+    /// Run as another user (`sudo -n` or `su`).
     pub become_: Option<Become>,
 }
 

@@ -2,7 +2,7 @@
 //! escalate privileges the same way. All of them are plain POSIX sh plus coreutils, which every
 //! host etcdplay manages has.
 
-use crate::{Become, ExecRequest, PutRequest};
+use crate::{Become, BecomeMethod, ExecRequest, PutRequest};
 
 /// Quotes `s` for POSIX sh as one word.
 pub fn sh_quote(s: &str) -> String {
@@ -79,27 +79,123 @@ pub(crate) fn put_script(req: &PutRequest, len: usize) -> String {
     script
 }
 
-/// The command line (program and arguments) that runs a script file under `become`, or plainly.
-/// `sudo -n` never prompts: when a password would be needed it fails, and the transport turns
-/// that into [`crate::TransportError::BecomeNeedsPassword`]. Whether the login already is the
-/// become user is decided on the host (`id -un`), never guessed on the control node: a login
-/// whose name etcdplay does not know (ssh's `User`, `$USER`) is not taken for root.
-pub fn shell_argv(become_: Option<&Become>) -> Vec<String> {
-    match become_ {
-        Some(b) => vec![
-            "/bin/sh".into(),
-            "-c".into(),
-            BECOME_SHELL.into(),
-            "etcdplay-become".into(),
-            b.user.clone(),
-        ],
-        None => vec!["/bin/sh".into()],
+/// The command line (program and arguments) that runs `script` under `become`, or plainly, and
+/// the bytes to send on its standard input before the script's own input (the su password line,
+/// which the command takes off again). `sudo -n` never prompts: when a password would be needed
+/// it fails, and the transport turns that into [`crate::TransportError::BecomeNeedsPassword`].
+/// Whether the login already is the become user is decided on the host (`id -un`), never
+/// guessed on the control node: a login whose name etcdplay does not know (ssh's `User`,
+/// `$USER`) is not taken for root. Used where a script runs as a command of its own (the local
+/// transport, large uploads over SSH); the remote loop has its own become paths.
+pub fn shell_command(become_: Option<&Become>, script: &str) -> (Vec<String>, Vec<u8>) {
+    let Some(b) = become_ else {
+        return (
+            vec!["/bin/sh".into(), "-c".into(), script.into()],
+            Vec::new(),
+        );
+    };
+    match &b.method {
+        BecomeMethod::Sudo => (
+            vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                BECOME_SHELL.into(),
+                "etcdplay-become".into(),
+                b.user.clone(),
+                "-c".into(),
+                script.into(),
+            ],
+            Vec::new(),
+        ),
+        BecomeMethod::Su(su) => {
+            let words: Vec<String> = std::iter::once(&su.exe)
+                .chain(&su.flags)
+                .map(|w| sh_quote(w))
+                .collect();
+            let (flag, prefix) = match &su.password {
+                Some(p) => ("1", format!("{}\n", p.expose()).into_bytes()),
+                None => ("0", Vec::new()),
+            };
+            (
+                vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    SU_SHELL.into(),
+                    "etcdplay-become".into(),
+                    b.user.clone(),
+                    flag.into(),
+                    words.join(" "),
+                    script.into(),
+                    format!("/bin/sh -c {}", sh_quote(script)),
+                ],
+                prefix,
+            )
+        }
     }
 }
 
 /// `sh -c BECOME_SHELL NAME USER ARGS...`: runs `/bin/sh ARGS...` as USER, through `sudo -n`
 /// unless the current user is USER already.
 const BECOME_SHELL: &str = r#"u=$1; shift; [ "$(id -un)" = "$u" ] && exec /bin/sh "$@"; exec sudo -n -H -u "$u" /bin/sh "$@""#;
+
+/// `sh -c SU_SHELL NAME USER HAS_PASSWORD SU_WORDS SCRIPT SU_COMMAND`: runs SCRIPT as USER
+/// through su (SU_WORDS quoted for `eval`, SU_COMMAND the script quoted for su's `-c`), unless
+/// the current user is USER already. With HAS_PASSWORD 1 the first line of the input is the
+/// password, taken off here (`read` takes one line, byte by byte) and given to su only when su
+/// asks for one, i.e. when the current user is not root.
+const SU_SHELL: &str = r#"u=$1 p=$2 w=$3 s=$4 c=$5; shift 5
+pw=; if [ "$p" = 1 ]; then IFS= read -r pw || exit 1; fi
+[ "$(id -un)" = "$u" ] && exec /bin/sh -c "$s"
+eval "set -- $w"
+if [ "$(id -u)" = 0 ]; then exec "$@" "$u" -c "$c"; fi
+[ -n "$pw" ] || { echo "su: a password is required (ansible_become_password) to become $u from $(id -un)" >&2; exit 125; }
+{ printf '%s\n' "$pw"; pw=; exec cat; } | "$@" "$u" -c "$c""#;
+
+/// What su printed before the script's own stderr when it asked for a password (its prompt,
+/// `Password: ` without a newline), which [`SU_SHELL`] cannot keep apart: removed from the
+/// front of `stderr`.
+pub fn strip_su_prompt(stderr: &mut Vec<u8>) {
+    if let Some(end) = stderr.windows(2).position(|w| w == b": ") {
+        let prompt = &stderr[..end];
+        if end <= 40 && !prompt.contains(&b'\n') && prompt.ends_with(b"assword") {
+            stderr.drain(..end + 2);
+        }
+    }
+}
+
+/// The error a failed request under `become` stands for, if its failure was become's own:
+/// sudo wanting a password, su refusing the password (or having none to give).
+pub(crate) fn become_refused(
+    host: &str,
+    b: &Become,
+    rc: i32,
+    stderr: &[u8],
+) -> Option<crate::TransportError> {
+    if rc == 0 {
+        return None;
+    }
+    let detail = || String::from_utf8_lossy(stderr).trim().to_string();
+    match &b.method {
+        BecomeMethod::Sudo => {
+            sudo_wanted_password(stderr).then(|| crate::TransportError::BecomeNeedsPassword {
+                host: host.to_string(),
+                user: b.user.clone(),
+                detail: detail(),
+            })
+        }
+        BecomeMethod::Su(_) => {
+            let text = String::from_utf8_lossy(stderr);
+            (text.contains("Authentication failure")
+                || (rc == 125 && text.starts_with("su: a password is required")))
+            .then(|| crate::TransportError::BecomeFailed {
+                host: host.to_string(),
+                user: b.user.clone(),
+                method: "su".into(),
+                detail: detail(),
+            })
+        }
+    }
+}
 
 /// Whether stderr of a failed `sudo -n` says that a password was required.
 pub fn sudo_wanted_password(stderr: &[u8]) -> bool {
@@ -324,6 +420,55 @@ mod tests {
             mode_of(&dest),
             0o4755,
             "chown after chmod would clear setuid"
+        );
+    }
+
+    /// The command of [`shell_command`] for su, run by a login that is not root (`runuser`):
+    /// the password line is taken off the input and given to su, the rest is the script's
+    /// input; su's prompt is removed from stderr. (Needs root to create the users.)
+    #[test]
+    #[allow(clippy::print_stderr)]
+    fn su_command_takes_the_password_off_the_input() {
+        use crate::test_support::ensure_user;
+        use std::io::Write;
+        if !ensure_user("epsulogin", "Login-pw-1") || !ensure_user("epsutarget", "T4rget pw'\"") {
+            eprintln!("needs root (useradd, runuser); skipped");
+            return;
+        }
+        let b = Become {
+            user: "epsutarget".into(),
+            method: BecomeMethod::Su(crate::SuOptions {
+                password: Some(crate::Secret::new("T4rget pw'\"")),
+                ..crate::SuOptions::default()
+            }),
+        };
+        let (argv, prefix) = shell_command(Some(&b), "id -un; cat; echo e >&2");
+        assert!(
+            !argv.iter().any(|a| a.contains("T4rget")),
+            "password in argv"
+        );
+        let mut child = std::process::Command::new("runuser")
+            .args(["-u", "epsulogin", "--"])
+            .args(&argv)
+            .current_dir("/")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("runuser");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(&prefix).expect("write");
+        stdin.write_all(b"data\n").expect("write");
+        drop(stdin);
+        let out = child.wait_with_output().expect("wait");
+        let mut stderr = out.stderr.clone();
+        strip_su_prompt(&mut stderr);
+        assert_eq!(
+            (
+                String::from_utf8_lossy(&out.stdout).as_ref(),
+                String::from_utf8_lossy(&stderr).as_ref()
+            ),
+            ("epsutarget\ndata\n", "e\n")
         );
     }
 

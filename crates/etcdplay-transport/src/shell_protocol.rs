@@ -1,8 +1,9 @@
 //! The framed protocol spoken with a long-lived remote `/bin/sh`, so that one request costs one
 //! round trip on an already open SSH channel instead of a new channel (and a new PAM session).
 //!
-//! The client writes a header line `ID USER SCRIPT_LEN STDIN_LEN` (USER is `-` without become)
-//! followed by exactly that many raw script and stdin bytes and a trailer line `.ID`. The
+//! The client writes a header line `ID USER SCRIPT_LEN STDIN_LEN` (USER is `-` without become;
+//! `ID USER SCRIPT_LEN STDIN_LEN su PRE_LEN` for `become_method: su`) followed by exactly that
+//! many raw script and stdin (and su preamble) bytes and a trailer line `.ID`. The
 //! remote loop ([`LOOP_SCRIPT`])
 //! stores both with `head -c` in a private `mktemp -d` directory, runs the script with its
 //! output captured into files, and answers with `MARKER ID RC OUT_LEN ERR_LEN` followed by
@@ -16,7 +17,7 @@ use std::io;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::script::sh_quote;
-use crate::{ExecOutput, ExecRequest};
+use crate::{BecomeMethod, ExecOutput, ExecRequest, Secret, SuOptions};
 
 /// The remote loop, run as `/bin/sh -c LOOP_SCRIPT etcdplay MARKER`. It relies on GNU
 /// `head -c` reading no more than it is asked for (true of coreutils on every target distro),
@@ -29,6 +30,16 @@ use crate::{ExecOutput, ExecRequest};
 /// readable by the target user, and sudo closes extra descriptors), so script and stdin are
 /// concatenated on the sudo shell's stdin: it reads the first SCRIPT_LEN bytes as the script
 /// and leaves the rest as the script's stdin.
+///
+/// With `su` (a header of six fields, `... su PRE_LEN`, and PRE_LEN bytes after the input:
+/// the su command's words, quoted for `eval`, and the password on the next line), the script
+/// and its input reach the su'd shell the same way. su asks for the password only when the
+/// login is not root; it then reads it from its standard input (PAM reads up to the newline,
+/// byte by byte, on a pipe), so the password goes first, from a shell builtin (never a command
+/// line). A non-root login without a password is refused at once instead of letting su read
+/// the script as one. su's own messages (its prompt) go to a file of their own, the script's
+/// stderr to the answer through descriptor 5, which su passes on; when su fails and the script
+/// said nothing, its messages are the answer's stderr.
 ///
 /// The loop's own files are private (umask 077), but scripts run with the login shell's umask,
 /// as Ansible's modules do, so that directories a task creates get the usual 0755.
@@ -81,22 +92,46 @@ read -r _ _ _ pp g sid _ </proc/$$/stat || g=
 exec 3<&0
 { cat <&3; rm -rf "$d"; kill -KILL $k; } >"$d/r" &
 exec <"$d/r" 4<&0 3<&-
+A='umask "$2"; s=$(head -c "$1") || exit 1; shift 2; eval "unset s; $s"'
+B='umask "$3"; s=$(head -c "$1") || exit 1; i=$2; shift 3; exec 3>&2 2>/dev/null
+{ read -r p _ </proc/self/stat || p=; echo "$p"; [ "$i" -gt 0 ] && head -c "$i"; exec >&-; [ -z "$p" ] || read -r _ || kill -KILL 0; } |
+{ read -r p; ( exec 2>&3 3>&-; unset p i; eval "unset s; $s" ); r=$?; [ -z "$p" ] || kill -KILL "$p"; exit "$r"; }'
 printf '%s ready\n' "$m"
-while IFS=' ' read -r id u sl il; do
+while IFS=' ' read -r id u sl il bm bl; do
   head -c "$sl" >"$d/s" || exit 1
   if [ "$il" -gt 0 ]; then head -c "$il" >"$d/i" || exit 1; in=$d/i; else in=/dev/null; fi
+  w= pw=
+  if [ "$bm" = su ]; then
+    head -c "$bl" >"$d/b" || exit 1
+    { IFS= read -r w; IFS= read -r pw; } <"$d/b"
+    : >"$d/b"
+  fi
   IFS= read -r t && [ "$t" = ".$id" ] || exit 1
   if [ "$u" = - ] || [ "$u" = "$lu" ]; then
     ( umask "$um"; exec /bin/sh "$d/s" ) <"$in" >"$d/o" 2>"$d/e" 4<&-
     rc=$?
+  elif [ "$bm" = su ]; then
+    eval "set -- $w"
+    if [ "$uid" = 0 ]; then
+      cat "$d/s" "$in" | "$@" "$u" -c "/bin/sh -c 'exec 2>&5 5>&-; $A' etcdplay $sl $um" >"$d/o" 5>"$d/e" 2>"$d/x" 4<&-
+      rc=$?
+    elif [ -z "$pw" ]; then
+      echo "su: a password is required (ansible_become_password) to become $u from $lu" >"$d/e"
+      rc=125
+    else
+      { printf '%s\n' "$pw"; cat "$d/s" "$in" -; } <&4 >"$d/p" 2>/dev/null 4<&- & c=$!
+      "$@" "$u" -c "/bin/sh -c 'exec 2>&5 5>&-; $B' etcdplay $sl $il $um" <"$d/p" >"$d/o" 5>"$d/e" 2>"$d/x" 4<&-
+      rc=$?
+      printf '\n' 1<>"$d/p"; kill "$c" 2>/dev/null; wait "$c" 2>/dev/null
+    fi
+    pw=
+    if [ "$rc" != 0 ] && ! [ -s "$d/e" ]; then cat "$d/x" >"$d/e"; fi
   elif [ "$uid" = 0 ]; then
-    cat "$d/s" "$in" | sudo -n -H -u "$u" /bin/sh -c 'umask "$2"; s=$(head -c "$1") || exit 1; shift 2; eval "unset s; $s"' etcdplay "$sl" "$um" >"$d/o" 2>"$d/e" 4<&-
+    cat "$d/s" "$in" | sudo -n -H -u "$u" /bin/sh -c "$A" etcdplay "$sl" "$um" >"$d/o" 2>"$d/e" 4<&-
     rc=$?
   else
     cat "$d/s" "$in" - <&4 >"$d/p" 2>/dev/null 4<&- & c=$!
-    sudo -n -H -u "$u" /bin/sh -c 'umask "$3"; s=$(head -c "$1") || exit 1; i=$2; shift 3; exec 3>&2 2>/dev/null
-{ read -r p _ </proc/self/stat || p=; echo "$p"; [ "$i" -gt 0 ] && head -c "$i"; exec >&-; [ -z "$p" ] || read -r _ || kill -KILL 0; } |
-{ read -r p; ( exec 2>&3 3>&-; unset p i; eval "unset s; $s" ); r=$?; [ -z "$p" ] || kill -KILL "$p"; exit "$r"; }' etcdplay "$sl" "$il" "$um" <"$d/p" >"$d/o" 2>"$d/e" 4<&-
+    sudo -n -H -u "$u" /bin/sh -c "$B" etcdplay "$sl" "$il" "$um" <"$d/p" >"$d/o" 2>"$d/e" 4<&-
     rc=$?
     printf '\n' 1<>"$d/p"; kill "$c" 2>/dev/null; wait "$c" 2>/dev/null
   fi
@@ -104,7 +139,7 @@ while IFS=' ' read -r id u sl il; do
   { read -r ol _; read -r el _; } <"$d/n"
   printf '%s %s %s %s %s\n' "$m" "$id" "$rc" "$ol" "$el"
   cat "$d/o" "$d/e"
-  : >"$d/s" >"$d/i" >"$d/o" >"$d/e"
+  : >"$d/s" >"$d/i" >"$d/o" >"$d/e" >"$d/x"
 done
 "#;
 
@@ -154,14 +189,50 @@ pub(crate) fn encode_request(id: u64, req: &ExecRequest) -> Result<Vec<u8>, Fram
         script.push_str(&format!("export {name}={}\n", sh_quote(value)));
     }
     script.push_str(&req.script);
-    let mut out = format!("{id} {user} {} {}\n", script.len(), req.stdin.len()).into_bytes();
+    let preamble = match req.become_.as_ref().map(|b| &b.method) {
+        Some(BecomeMethod::Su(su)) => Some(su_preamble(su)?),
+        _ => None,
+    };
+    let mut out = match &preamble {
+        Some(p) => format!(
+            "{id} {user} {} {} su {}\n",
+            script.len(),
+            req.stdin.len(),
+            p.len()
+        ),
+        None => format!("{id} {user} {} {}\n", script.len(), req.stdin.len()),
+    }
+    .into_bytes();
     out.reserve(script.len() + req.stdin.len());
     out.extend_from_slice(script.as_bytes());
     out.extend_from_slice(&req.stdin);
+    if let Some(p) = preamble {
+        out.extend_from_slice(p.as_bytes());
+    }
     // The trailer proves the frame arrived whole: read after exactly the announced bytes, it
     // is only there if nothing was cut short (see LOOP_SCRIPT).
     out.extend_from_slice(format!(".{id}\n").as_bytes());
     Ok(out)
+}
+
+/// The su command's words (quoted for the loop's `eval`) and the password, one line each.
+fn su_preamble(su: &SuOptions) -> Result<String, FrameError> {
+    let password = su.password.as_ref().map(Secret::expose).unwrap_or("");
+    if password.contains(['\n', '\0']) {
+        return Err(FrameError(
+            "a become password containing a newline cannot be given to su".into(),
+        ));
+    }
+    let words: Vec<String> = std::iter::once(&su.exe)
+        .chain(&su.flags)
+        .map(|w| sh_quote(w))
+        .collect();
+    if words.iter().any(|w| w.contains('\n')) {
+        return Err(FrameError(
+            "become_exe and become_flags must be one line".into(),
+        ));
+    }
+    Ok(format!("{}\n{password}\n", words.join(" ")))
 }
 
 fn valid_user_name(s: &str) -> bool {
@@ -523,15 +594,114 @@ mod tests {
         assert!(rest.is_empty(), "the killed request answered: {rest:?}");
     }
 
+    /// The loop run by a login that is not root (`runuser`), as an SSH login would be.
+    async fn loop_as(user: &str) -> (tokio::process::Child, LocalChannel) {
+        let mut child = Command::new("runuser")
+            .args([
+                "-u",
+                user,
+                "--",
+                "/bin/sh",
+                "-c",
+                LOOP_SCRIPT,
+                "etcdplay",
+                "MARK3",
+            ])
+            .current_dir("/")
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut ch = ShellChannel::new(stdin, stdout, "MARK3".into());
+        ch.ready().await.unwrap();
+        (child, ch)
+    }
+
+    fn su(user: &str, password: Option<&str>) -> Option<crate::Become> {
+        Some(crate::Become {
+            user: user.into(),
+            method: BecomeMethod::Su(SuOptions {
+                password: password.map(Secret::new),
+                ..SuOptions::default()
+            }),
+        })
+    }
+
+    /// `become_method: su` from a login that is not root: the password reaches su on its
+    /// standard input (util-linux su, as on Debian, prompts "Password: " on stderr and reads
+    /// it there), the script runs as the target user with its own input and stderr (no
+    /// prompt in it). A wrong password is su's "Authentication failure"; none at all is
+    /// refused before su could read the script as one. (Needs root to create the users.)
+    #[tokio::test]
+    #[allow(clippy::print_stderr)]
+    async fn su_with_a_password_from_a_login_that_is_not_root() {
+        if !crate::test_support::ensure_user("epsulogin", "Login-pw-1")
+            || !crate::test_support::ensure_user("epsutarget", "T4rget pw'\"")
+        {
+            eprintln!("needs root (useradd, runuser); skipped");
+            return;
+        }
+        let (mut child, mut ch) = loop_as("epsulogin").await;
+        let mut req = ExecRequest::script("id -un; cat; echo oops >&2");
+        req.stdin = b"input\n".to_vec();
+        req.become_ = su("epsutarget", Some("T4rget pw'\""));
+        let out = run(&mut ch, &req).await;
+        assert_eq!(
+            (out.rc, out.stdout_str().as_str(), out.stderr_str().as_str()),
+            (0, "epsutarget\ninput\n", "oops\n")
+        );
+        req.become_ = su("epsutarget", Some("wrong"));
+        let out = run(&mut ch, &req).await;
+        assert_ne!(out.rc, 0);
+        assert!(
+            out.stderr_str().contains("Authentication failure"),
+            "{out:?}"
+        );
+        req.become_ = su("epsutarget", None);
+        let out = run(&mut ch, &req).await;
+        assert_eq!(out.rc, 125, "{out:?}");
+        // The loop is still in step.
+        let out = run(&mut ch, &ExecRequest::script("id -un")).await;
+        assert_eq!(out.stdout, b"epsulogin\n");
+        let (stdin, _) = ch.into_parts();
+        drop(stdin);
+        let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    }
+
+    /// From a root login su asks nothing: the script runs as the target at once.
+    #[tokio::test]
+    #[allow(clippy::print_stderr)]
+    async fn su_from_root_needs_no_password() {
+        if !crate::test_support::ensure_user("epsutarget", "T4rget pw'\"") {
+            eprintln!("needs root; skipped");
+            return;
+        }
+        let (mut child, mut ch) = local_loop().await;
+        let mut req = ExecRequest::script("id -un; cat");
+        req.stdin = b"in".to_vec();
+        req.become_ = su("epsutarget", None);
+        let out = run(&mut ch, &req).await;
+        assert_eq!(
+            (out.rc, out.stdout_str().as_str()),
+            (0, "epsutarget\nin"),
+            "{out:?}"
+        );
+        let (stdin, _) = ch.into_parts();
+        drop(stdin);
+        let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    }
+
     #[test]
     fn bad_names_are_refused_before_sending() {
         let mut req = ExecRequest::script("true");
         req.env = vec![("A B".into(), "x".into())];
         assert!(encode_request(1, &req).is_err());
         let mut req = ExecRequest::script("true");
-        req.become_ = Some(crate::Become {
-            user: "-u root".into(),
-        });
+        req.become_ = Some(crate::Become::sudo("-u root"));
         assert!(encode_request(1, &req).is_err());
         let frame = encode_request(5, &ExecRequest::script("true")).unwrap();
         assert_eq!(frame, b"5 - 4 0\ntrue.5\n");

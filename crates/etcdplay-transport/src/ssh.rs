@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::too_large_names_file;
 use crate::remote_shell::RemoteShell;
-use crate::script::{atomic_put_script, put_script, sh_quote, shell_argv, sudo_wanted_password};
+use crate::script::{atomic_put_script, become_refused, put_script, sh_quote, shell_command};
 use crate::shell_pool::ShellPool;
 use crate::shell_protocol::{encode_request, CallError};
 use crate::ssh_args::config_text;
@@ -163,12 +163,7 @@ impl SshTransport {
         rc: i32,
         stderr: &[u8],
     ) -> Option<TransportError> {
-        let b = become_?;
-        (rc != 0 && sudo_wanted_password(stderr)).then(|| TransportError::BecomeNeedsPassword {
-            host: self.host.clone(),
-            user: b.user.clone(),
-            detail: String::from_utf8_lossy(stderr).trim().to_string(),
-        })
+        become_refused(&self.host, become_?, rc, stderr)
     }
 
     /// Streams a large upload over a channel of its own into the atomic put script. The
@@ -181,11 +176,9 @@ impl SshTransport {
             .await
             .map_err(|_| self.unreachable("the connection was closed".into()))?;
         let script = put_script(request, request.content.len());
-        let argv = shell_argv(request.become_.as_ref());
+        let (argv, prefix) = shell_command(request.become_.as_ref(), &script);
         let mut child = Session::to_command(Arc::clone(&session), &argv[0])
             .args(&argv[1..])
-            .arg("-c")
-            .arg(&script)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -206,7 +199,10 @@ impl SshTransport {
         // error message must still be collected.
         let content = &request.content;
         let write = async move {
-            let r = stdin.write_all(content).await;
+            let r = match stdin.write_all(&prefix).await {
+                Ok(()) => stdin.write_all(content).await,
+                Err(e) => Err(e),
+            };
             let _ = stdin.shutdown().await;
             r
         };

@@ -14,7 +14,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use etcdplay_transport::{Become, ExecRequest, SshTransport, Transport};
+use etcdplay_transport::{
+    Become, BecomeMethod, ExecRequest, Secret, SshTransport, SuOptions, Transport,
+};
 use support::{eventually, pids_mentioning, Sshd};
 
 /// How long the host may take to notice; the requests themselves would run for 300 s.
@@ -39,7 +41,7 @@ fn busy_requests(tag: &str, with_sudo: bool) -> (Vec<ExecRequest>, Vec<String>) 
     if with_sudo {
         for (n, user) in [(5, "root"), (6, "nobody")] {
             let mut req = ExecRequest::script(format!("sleep {} & sleep {}", m(n), m(n + 10)));
-            req.become_ = Some(Become { user: user.into() });
+            req.become_ = Some(Become::sudo(user));
             requests.push(req);
             markers.push(m(n));
             markers.push(m(n + 10));
@@ -221,7 +223,7 @@ async fn owner_process() {
 
 async fn run_as(t: &SshTransport, script: &str, user: Option<&str>) -> (i32, String) {
     let mut req = ExecRequest::script(script);
-    req.become_ = user.map(|u| Become { user: u.into() });
+    req.become_ = user.map(Become::sudo);
     let out = t.exec(req).await.unwrap();
     (out.rc, out.stdout_str())
 }
@@ -259,9 +261,7 @@ async fn an_unprivileged_login_loses_its_become_root_processes_too() {
         // Input, output, stderr and exit code pass the watcher unchanged (no "Killed").
         let mut req = ExecRequest::script("cat; echo \" $(id -un)\"; echo err >&2; exit 3");
         req.stdin = b"in\0put".to_vec();
-        req.become_ = Some(Become {
-            user: "root".into(),
-        });
+        req.become_ = Some(Become::sudo("root"));
         let out = t.exec(req).await.unwrap();
         assert_eq!(
             (out.rc, out.stdout.as_slice(), out.stderr.as_slice()),
@@ -283,6 +283,101 @@ async fn an_unprivileged_login_loses_its_become_root_processes_too() {
     }
 }
 
+/// A user of this test only, with a password, for su to become; removed at the end.
+struct SuTarget {
+    name: String,
+}
+
+impl SuTarget {
+    const PASSWORD: &'static str = "Su-target pw 1";
+
+    fn create() -> Option<SuTarget> {
+        let name = format!("epsu{}", std::process::id());
+        let made = Command::new("/usr/sbin/useradd")
+            .args(["-M", "-d", "/nonexistent", "-s", "/bin/sh", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !made {
+            return None;
+        }
+        let target = SuTarget { name };
+        let mut chpasswd = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .ok()?;
+        use std::io::Write;
+        let mut input = chpasswd.stdin.take()?;
+        writeln!(input, "{}:{}", target.name, Self::PASSWORD).ok()?;
+        drop(input);
+        chpasswd.wait().ok()?.success().then_some(target)
+    }
+}
+
+impl Drop for SuTarget {
+    fn drop(&mut self) {
+        eventually(Duration::from_secs(10), || {
+            Command::new("/usr/sbin/userdel")
+                .arg(&self.name)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+    }
+}
+
+/// `become_method: su` from a login that is not root: neither the login nor its relay may
+/// signal the target user's processes, so the su'd shell's own watcher ends them when the
+/// connection goes, as the sudo side's does.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unprivileged_login_loses_its_su_processes_too() {
+    if !support::available() || !support::which("su") {
+        return;
+    }
+    let Some(login) = support::TempUser::create() else {
+        eprintln!("SKIPPED: cannot create a user");
+        return;
+    };
+    let Some(target) = SuTarget::create() else {
+        eprintln!("SKIPPED: cannot create the su target");
+        return;
+    };
+    let su = || {
+        Some(Become {
+            user: target.name.clone(),
+            method: BecomeMethod::Su(SuOptions {
+                password: Some(Secret::new(SuTarget::PASSWORD)),
+                ..SuOptions::default()
+            }),
+        })
+    };
+    let sshd = Sshd::start();
+    let mut opts = sshd.options("node1");
+    opts.user = Some(login.name.clone());
+    let t = Arc::new(SshTransport::connect(opts).await.unwrap());
+    let mut req = ExecRequest::script("cat; echo \" $(id -un)\"; echo err >&2; exit 3");
+    req.stdin = b"in\0put".to_vec();
+    req.become_ = su();
+    let out = t.exec(req).await.unwrap();
+    assert_eq!(
+        (out.rc, out.stdout_str(), out.stderr_str()),
+        (3, format!("in\0put {}\n", target.name), "err\n".to_string())
+    );
+    let m = |n: u32| format!("300.{}{n:02}s", tag(7));
+    let mut requests = Vec::new();
+    let mut markers = Vec::new();
+    for n in [1, 2] {
+        let mut req = ExecRequest::script(format!("sleep {} & sleep {}", m(n), m(n + 10)));
+        req.become_ = su();
+        requests.push(req);
+        markers.extend([m(n), m(n + 10)]);
+    }
+    let tasks = spawn_busy(&t, requests);
+    let lose = || tasks.iter().for_each(|task| task.abort());
+    tokio::task::block_in_place(|| {
+        assert_all_killed("unprivileged login, su, transport dropped", &markers, lose)
+    });
+}
+
 /// What the lifeline costs on the normal path: sequential requests, plain and through sudo
 /// (printed for comparison; the output is checked so the figures are of working requests).
 #[tokio::test(flavor = "multi_thread")]
@@ -302,7 +397,7 @@ async fn requests_timing_plain_and_become() {
         for i in 0..n {
             let mut req = ExecRequest::script("read -r x; echo \"$x $(id -un)\"");
             req.stdin = format!("{i}\n").into_bytes();
-            req.become_ = become_.map(|user| Become { user: user.into() });
+            req.become_ = become_.map(Become::sudo);
             let out = t.exec(req).await.unwrap();
             let user = become_.unwrap_or("root");
             assert_eq!(

@@ -263,9 +263,7 @@ async fn become_runs_through_sudo() {
     }
     let sshd = Sshd::start();
     let t = connect(&sshd).await;
-    let nobody = Some(Become {
-        user: "nobody".into(),
-    });
+    let nobody = Some(Become::sudo("nobody"));
     let mut req = ExecRequest::script("id -un; cat; echo \"$V\"");
     req.become_ = nobody.clone();
     req.stdin = b"secret input\n".to_vec();
@@ -319,9 +317,7 @@ async fn become_needing_a_password_is_reported() {
         .unwrap_or_else(|e| panic!("{e}\n{}", sshd.log()));
     assert_eq!(sh(&t, "id -un").await, format!("{}\n", user.name));
     let mut req = ExecRequest::script("id -un");
-    req.become_ = Some(Become {
-        user: "root".into(),
-    });
+    req.become_ = Some(Become::sudo("root"));
     match t.exec(req).await {
         Err(TransportError::BecomeNeedsPassword { user, detail, .. }) => {
             assert_eq!(user, "root");
@@ -332,9 +328,7 @@ async fn become_needing_a_password_is_reported() {
     let req = PutRequest {
         dest: "/etc/epnp-test".into(),
         content: noise(2 * 1024 * 1024).into(),
-        become_: Some(Become {
-            user: "root".into(),
-        }),
+        become_: Some(Become::sudo("root")),
         ..PutRequest::default()
     };
     assert!(matches!(
@@ -554,12 +548,7 @@ async fn secrets_never_appear_in_process_arguments() {
         })
     };
     let sudo = support::which("sudo");
-    for become_ in [
-        None,
-        Some(Become {
-            user: "nobody".into(),
-        }),
-    ] {
+    for become_ in [None, Some(Become::sudo("nobody"))] {
         if become_.is_some() && !sudo {
             continue;
         }
@@ -608,9 +597,7 @@ async fn invalid_requests_are_refused_and_the_shell_survives() {
         other => panic!("expected an invalid-input error, got {other:?}"),
     }
     let mut req = ExecRequest::script("true");
-    req.become_ = Some(Become {
-        user: "root; reboot".into(),
-    });
+    req.become_ = Some(Become::sudo("root; reboot"));
     assert!(matches!(t.exec(req).await, Err(TransportError::Io { .. })));
     assert_eq!(sh(&t, "echo $PPID").await, before, "the shell was replaced");
     t.close().await.unwrap();
@@ -631,9 +618,7 @@ async fn scripts_run_with_the_login_umask_not_the_loops() {
         "the test needs a login umask other than 0077"
     );
     let mut req = ExecRequest::script("umask");
-    req.become_ = Some(etcdplay_transport::Become {
-        user: "nobody".into(),
-    });
+    req.become_ = Some(Become::sudo("nobody"));
     let out = t.exec(req).await.unwrap();
     assert_eq!(out.rc, 0, "{}", out.stderr_str());
     assert_ne!(out.stdout_str().trim(), "0077");

@@ -18,9 +18,7 @@ pub(super) fn root_become(user: Option<&str>) -> Option<Become> {
         Some("root") => None,
         // A login the inventory does not name may or may not be root: the transport asks the
         // host and uses sudo only when it is not.
-        None | Some(_) => Some(Become {
-            user: "root".into(),
-        }),
+        None | Some(_) => Some(Become::sudo("root")),
     }
 }
 

@@ -4,7 +4,8 @@
 use etcdplay_playbook::Task;
 use etcdplay_source::parse_bool;
 use etcdplay_template::Vars;
-use etcdplay_transport::{parse_ssh_args, Become};
+use etcdplay_transport::script::shlex_split;
+use etcdplay_transport::{parse_ssh_args, Become, BecomeMethod, Secret, SuOptions};
 use serde_json::Value;
 
 use crate::connect::{ConnectTarget, ConnectionKind};
@@ -13,7 +14,8 @@ use crate::play::PlayRun;
 use crate::scope::TaskScope;
 
 impl PlayRun<'_> {
-    fn var_string(&self, vars: &Vars, name: &str) -> Result<Option<String>, TaskError> {
+    /// Variable `name` rendered as text, `None` when it is not set.
+    pub(crate) fn var_string(&self, vars: &Vars, name: &str) -> Result<Option<String>, TaskError> {
         match vars.raw(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(self.engine.templar.render_string(s, name, vars)?)),
@@ -146,9 +148,16 @@ impl PlayRun<'_> {
                 None => None,
             },
         };
-        if let Some(m) = method.filter(|m| m.trim() != "sudo") {
-            return Err(TaskError::BecomeMethod(m));
-        }
+        let method = match method.as_deref().map(str::trim) {
+            None | Some("sudo") => BecomeMethod::Sudo,
+            Some("su") => BecomeMethod::Su(self.su_options(task, vars)?),
+            Some(other) => {
+                return Err(TaskError::BecomeMethod {
+                    origin,
+                    method: other.to_string(),
+                })
+            }
+        };
         let user = self
             .var_string(vars, "ansible_become_user")?
             .or(keywords.become_user)
@@ -160,7 +169,57 @@ impl PlayRun<'_> {
         if target.kind != ConnectionKind::Local && target.user.as_deref() == Some(user.as_str()) {
             return Ok(None);
         }
-        Ok(Some(Become { user }))
+        Ok(Some(Become { user, method }))
+    }
+
+    /// `become_exe`, `become_flags` and the password of `become_method: su`: Ansible's su
+    /// plugin reads them from its variables (`ansible_su_*` and `ansible_become_*`) before the
+    /// task's and play's keywords.
+    fn su_options(&self, task: &Task, vars: &Vars) -> Result<SuOptions, TaskError> {
+        let origin = task.origin.to_string();
+        let keyword = |key: &str| -> Result<Option<String>, TaskError> {
+            match task.extra.get(key).or_else(|| self.play.extra.get(key)) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => {
+                    Ok(Some(self.engine.templar.render_string(s, &origin, vars)?))
+                }
+                Some(other) => Ok(Some(other.to_string())),
+            }
+        };
+        let first_var = |names: &[&str]| -> Result<Option<String>, TaskError> {
+            for name in names {
+                if let Some(v) = self.var_string(vars, name)? {
+                    return Ok(Some(v));
+                }
+            }
+            Ok(None)
+        };
+        let exe = match first_var(&["ansible_become_exe", "ansible_su_exe"])? {
+            Some(exe) => Some(exe),
+            None => keyword("become_exe")?,
+        };
+        let flags = match first_var(&["ansible_become_flags", "ansible_su_flags"])? {
+            Some(flags) => Some(flags),
+            None => keyword("become_flags")?,
+        };
+        let flags = match flags {
+            Some(text) => shlex_split(&text)
+                .map_err(|e| TaskError::Invalid(format!("{origin}: become_flags: {e}")))?,
+            None => Vec::new(),
+        };
+        let password = first_var(&[
+            "ansible_become_password",
+            "ansible_become_pass",
+            "ansible_su_password",
+            "ansible_su_pass",
+        ])?;
+        Ok(SuOptions {
+            exe: exe
+                .filter(|e| !e.trim().is_empty())
+                .unwrap_or_else(|| "su".into()),
+            flags,
+            password: password.map(Secret::new),
+        })
     }
 
     /// The task's `delegate_to` (own, else inherited from blocks and roles) rendered with

@@ -46,3 +46,24 @@ impl InventoryView for TinyInventory {
         vec!["nodes".into()]
     }
 }
+
+/// Creates (once) a user with a home and `shell`; `false` without root.
+#[allow(dead_code)] // not every test binary of the engine becomes another user
+pub(crate) fn ensure_user(name: &str, shell: &str) -> bool {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n");
+    let exists = || {
+        std::process::Command::new("id")
+            .arg(name)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if root && !exists() {
+        let _ = std::process::Command::new("useradd")
+            .args(["-m", "-s", shell, name])
+            .status();
+    }
+    root && exists()
+}

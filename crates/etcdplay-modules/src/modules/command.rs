@@ -4,11 +4,11 @@
 //! free-form line is split like Python's shlex and each word quoted), `shell` runs the text
 //! with `/bin/sh` or `executable:`. The `creates`/`removes` check runs in the same round trip.
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use etcdplay_transport::script::{random_token, sh_quote, shlex_split};
-use etcdplay_transport::ExecRequest;
-use serde_json::Value;
+use etcdplay_transport::{ExecOutput, ExecRequest};
+use serde_json::{json, Value};
 
 use crate::clock;
 use crate::host::Ctx;
@@ -21,6 +21,93 @@ const SKIP_RC: i32 = 199;
 const SKIP_MARK: &str = "@@etcdplay:skip:";
 
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let plan = plan(ctx)?;
+    if ctx.call.check && !plan.guarded {
+        // Nothing to ask the host: the command would run, which check mode does not do.
+        return finished(&plan, None);
+    }
+    let start = SystemTime::now();
+    let clock_start = Instant::now();
+    let out = ctx.exec_req(plan.request.clone()).await?;
+    let elapsed = clock_start.elapsed();
+    let end = SystemTime::now();
+    finished(&plan, Some(&JobOutput::new(out, start, end, elapsed)))
+}
+
+/// What `command`/`shell` send to the host and what is needed to read the answer: the
+/// engine runs the request itself when the task is `async` (see `async_job.rs`), and gives the
+/// answer back to [`finish`] with this plan's [`CommandPlan::finish_data`].
+pub(crate) struct CommandPlan {
+    pub(crate) request: ExecRequest,
+    /// `cmd` of the result: the words (`command`) or the text (`shell`).
+    cmd_field: Value,
+    /// The random skip marker of this request.
+    mark: String,
+    creates: Option<String>,
+    removes: Option<String>,
+    guarded: bool,
+    check: bool,
+    strip: bool,
+}
+
+impl CommandPlan {
+    /// The plan's decoding half as JSON, kept with an async job on the host.
+    pub(crate) fn finish_data(&self) -> Value {
+        json!({
+            "cmd": self.cmd_field,
+            "mark": self.mark,
+            "creates": self.creates,
+            "removes": self.removes,
+            "guarded": self.guarded,
+            "check": self.check,
+            "strip": self.strip,
+        })
+    }
+
+    fn from_finish_data(data: &Value) -> Option<CommandPlan> {
+        let text = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_string);
+        let flag = |k: &str| data.get(k).and_then(Value::as_bool);
+        Some(CommandPlan {
+            request: ExecRequest::default(),
+            cmd_field: data.get("cmd")?.clone(),
+            mark: text("mark")?,
+            creates: text("creates"),
+            removes: text("removes"),
+            guarded: flag("guarded")?,
+            check: flag("check")?,
+            strip: flag("strip")?,
+        })
+    }
+}
+
+/// What a command's run gave: its exit code, output and when it started and ended.
+pub(crate) struct JobOutput {
+    pub(crate) out: ExecOutput,
+    pub(crate) start: SystemTime,
+    pub(crate) end: SystemTime,
+    pub(crate) elapsed: Duration,
+}
+
+impl JobOutput {
+    pub(crate) fn new(
+        out: ExecOutput,
+        start: SystemTime,
+        end: SystemTime,
+        elapsed: Duration,
+    ) -> Self {
+        JobOutput {
+            out,
+            start,
+            end,
+            elapsed,
+        }
+    }
+}
+
+/// Works out the request of a `command`/`shell` task. In check mode the request only runs the
+/// `creates`/`removes` test (an unguarded command is not run at all, see [`run`]; as an async
+/// job it is a request that does nothing, as Ansible's check-mode job is).
+pub(crate) fn plan(ctx: &Ctx<'_>) -> Result<CommandPlan, ModuleError> {
     let shell = ctx.module() == "shell";
     let args = &ctx.args;
     let (command_line, cmd_field) = if shell {
@@ -72,48 +159,69 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         script.push_str(&format!("set -- {}\nif ! [ -e \"$1\" ] && ! [ -L \"$1\" ]; then echo '{mark}removes' >&2; exit {SKIP_RC}; fi\n", glob_quote(r)));
     }
     let guarded = creates.is_some() || removes.is_some();
-    if ctx.call.check {
-        if !guarded {
-            let mut res = ModuleResult {
-                skipped: true,
-                msg: Some("Command would have run if not in check mode".into()),
-                ..ModuleResult::default()
-            };
-            res.set("cmd", cmd_field);
-            return Ok(res);
-        }
+    let check = ctx.call.check;
+    if check {
         script.push_str("exit 0\n");
     } else {
         script.push_str(&command_line);
         script.push('\n');
     }
 
-    let mut req = ExecRequest::script(script);
+    let mut request = ExecRequest::script(script);
     if let Some(input) = args.str("stdin") {
         let mut bytes = input.into_bytes();
         if ctx.args.bool("stdin_add_newline", true)? {
             bytes.push(b'\n');
         }
-        req.stdin = bytes;
+        request.stdin = bytes;
     }
-    let start = SystemTime::now();
-    let clock_start = Instant::now();
-    let out = ctx.exec_req(req).await?;
-    let elapsed = clock_start.elapsed();
-    let end = SystemTime::now();
+    request.become_ = ctx.call.become_.cloned();
+    Ok(CommandPlan {
+        request,
+        cmd_field,
+        mark,
+        creates,
+        removes,
+        guarded,
+        check,
+        strip: ctx.args.bool("strip_empty_ends", true)?,
+    })
+}
 
-    let stderr_text = out.stderr_str();
+/// The result of a command whose request was sent as an async job, from the plan's
+/// [`CommandPlan::finish_data`] kept with the job.
+pub(crate) fn finish(data: &Value, job: &JobOutput) -> Result<ModuleResult, ModuleError> {
+    let plan = CommandPlan::from_finish_data(data).ok_or_else(|| ModuleError::Protocol {
+        host: String::new(),
+        module: "command".into(),
+        message: "the async job's record of its command is damaged".into(),
+    })?;
+    if plan.check && !plan.guarded {
+        return finished(&plan, None);
+    }
+    finished(&plan, Some(job))
+}
+
+/// The module result of `plan` given what its request printed (`None`: not sent, check mode).
+fn finished(plan: &CommandPlan, job: Option<&JobOutput>) -> Result<ModuleResult, ModuleError> {
     let mut res = ModuleResult::default();
-    res.set("cmd", cmd_field);
+    res.set("cmd", plan.cmd_field.clone());
+    let Some(job) = job else {
+        res.skipped = true;
+        res.msg = Some("Command would have run if not in check mode".into());
+        return Ok(res);
+    };
+    let out = &job.out;
+    let stderr_text = out.stderr_str();
     if out.rc == SKIP_RC {
         if let Some(which) = stderr_text
             .lines()
-            .find_map(|l| l.strip_prefix(mark.as_str()))
+            .find_map(|l| l.strip_prefix(plan.mark.as_str()))
         {
             let path = if which == "creates" {
-                creates.unwrap_or_default()
+                plan.creates.clone().unwrap_or_default()
             } else {
-                removes.unwrap_or_default()
+                plan.removes.clone().unwrap_or_default()
             };
             let text = if which == "creates" {
                 format!("skipped, since {path} exists")
@@ -129,23 +237,22 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             return Ok(res);
         }
     }
-    if ctx.call.check {
+    if plan.check {
         res.changed = true;
         res.msg = Some("Command would have run if not in check mode".into());
         return Ok(res);
     }
-    let strip = ctx.args.bool("strip_empty_ends", true)?;
-    let stdout = tidy(&out.stdout_str(), strip);
-    let stderr = tidy(&stderr_text, strip);
+    let stdout = tidy(&out.stdout_str(), plan.strip);
+    let stderr = tidy(&stderr_text, plan.strip);
     res.changed = true;
     res.set("rc", out.rc)
         .set("stdout_lines", lines(&stdout))
         .set("stderr_lines", lines(&stderr))
         .set("stdout", stdout)
         .set("stderr", stderr)
-        .set("start", clock::stamp(start))
-        .set("end", clock::stamp(end))
-        .set("delta", clock::delta(elapsed));
+        .set("start", clock::stamp(job.start))
+        .set("end", clock::stamp(job.end))
+        .set("delta", clock::delta(job.elapsed));
     if out.rc != 0 {
         res.failed = true;
         res.msg = Some("non-zero return code".into());

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use etcdplay_engine::{HostEvent, Reporter, Stats, TaskKindLabel};
+use etcdplay_engine::{AsyncEvent, HostEvent, Reporter, Stats, TaskKindLabel};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -146,6 +146,9 @@ impl Reporter for Fanout {
     }
     fn recap(&self, stats: &Stats) {
         self.0.iter().for_each(|r| r.recap(stats));
+    }
+    fn async_event(&self, event: &AsyncEvent) {
+        self.0.iter().for_each(|r| r.async_event(event));
     }
 }
 

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use etcdplay_engine::{HostEvent, Reporter, Stats, TaskKindLabel};
+use etcdplay_engine::{AsyncEvent, HostEvent, Reporter, Stats, TaskKindLabel};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::stream::StreamReporter;
@@ -85,6 +85,9 @@ impl Reporter for ProgressReporter {
     }
     fn warning(&self, message: &str) {
         self.print(|| self.stream.warning(message));
+    }
+    fn async_event(&self, event: &AsyncEvent) {
+        self.print(|| self.stream.async_event(event));
     }
     fn recap(&self, stats: &Stats) {
         self.bar.finish_and_clear();

@@ -5,7 +5,9 @@
 use std::io::Write;
 use std::sync::Mutex;
 
-use etcdplay_engine::{HostEvent, HostStatus, Reporter, Stats, TaskKindLabel};
+use etcdplay_engine::{
+    AsyncEvent, AsyncEventKind, HostEvent, HostStatus, Reporter, Stats, TaskKindLabel,
+};
 use serde_json::Value;
 
 /// Writes Ansible's stream to any writer (stdout in the CLI, a buffer in tests).
@@ -137,6 +139,20 @@ impl<W: Write + Send> Reporter for StreamReporter<W> {
         self.write(&format!("[WARNING]: {message}\n"));
     }
 
+    fn async_event(&self, event: &AsyncEvent) {
+        let (host, jid) = (&event.host, &event.jid);
+        let py = |b: bool| if b { "True" } else { "False" };
+        self.write(&match event.kind {
+            AsyncEventKind::Poll { started, finished } => format!(
+                "ASYNC POLL on {host}: jid={jid} started={} finished={}\n",
+                py(started),
+                py(finished)
+            ),
+            AsyncEventKind::Ok => format!("ASYNC OK on {host}: jid={jid}\n"),
+            AsyncEventKind::Failed => format!("ASYNC FAILED on {host}: jid={jid}\n"),
+        });
+    }
+
     fn recap(&self, stats: &Stats) {
         let mut text = format!("\n{}\n", banner("PLAY RECAP"));
         for (host, s) in stats {
@@ -154,6 +170,32 @@ impl<W: Write + Send> Reporter for StreamReporter<W> {
 mod tests {
     use super::*;
     use etcdplay_engine::HostStats;
+
+    /// ansible-playbook 2.19.14 on a 3 s job with `poll: 1`: "ASYNC POLL on localhost:
+    /// jid=j306336894420.21108 started=True finished=False" (twice), then "ASYNC OK on
+    /// localhost: jid=j306336894420.21108" before `changed: [localhost]`; a job over its time:
+    /// "ASYNC FAILED on localhost: jid=...".
+    #[test]
+    fn async_lines_read_like_ansibles() {
+        let r = StreamReporter::new(Vec::new(), 0);
+        let event = |kind| AsyncEvent {
+            host: "localhost".into(),
+            jid: "j306336894420.21108".into(),
+            kind,
+        };
+        r.async_event(&event(AsyncEventKind::Poll {
+            started: true,
+            finished: false,
+        }));
+        r.async_event(&event(AsyncEventKind::Ok));
+        r.async_event(&event(AsyncEventKind::Failed));
+        assert_eq!(
+            String::from_utf8(r.into_inner()).unwrap(),
+            "ASYNC POLL on localhost: jid=j306336894420.21108 started=True finished=False\n\
+             ASYNC OK on localhost: jid=j306336894420.21108\n\
+             ASYNC FAILED on localhost: jid=j306336894420.21108\n"
+        );
+    }
 
     #[test]
     fn renders_like_ansible() {
