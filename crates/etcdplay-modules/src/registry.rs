@@ -16,13 +16,13 @@ use etcdplay_transport::ExecRequest;
 use serde_json::Value;
 
 use crate::host::Ctx;
+use crate::modules::command::JobOutput;
 use crate::modules::copy::DestProbe;
 use crate::modules::file::FileProbe;
 use crate::modules::stat::StatProbe;
 use crate::modules::systemd::UnitProbe;
 use crate::modules::write::TextProbe;
 use crate::read_ahead::{reads, ProbeDecl};
-use crate::modules::command::JobOutput;
 use crate::spec::*;
 use crate::{async_job, facts, modules, ModuleError, ModuleResult};
 
@@ -149,8 +149,16 @@ use Runner::Engine;
 
 /// Every module etcdplay knows.
 pub(crate) const MODULES: &[ModuleDef] = &[
-    detached(def("command", &[], COMMAND, host!(modules::command::run), None), command_plan, modules::command::finish),
-    detached(def("shell", &[], SHELL, host!(modules::command::run), None), command_plan, modules::command::finish),
+    detached(
+        def("command", &[], COMMAND, host!(modules::command::run), None),
+        command_plan,
+        modules::command::finish,
+    ),
+    detached(
+        def("shell", &[], SHELL, host!(modules::command::run), None),
+        command_plan,
+        modules::command::finish,
+    ),
     no_async(def(
         "copy",
         &[],
@@ -236,7 +244,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     def("apt", &[], APT, host!(modules::apt::run), None),
     def("package", &[], PACKAGE, host!(modules::package::run), None),
     def("ping", &[], PING, host!(modules::small::ping), None),
-    no_async(no_check(def("raw", &[], RAW, host!(modules::small::raw), None))),
+    no_async(no_check(def(
+        "raw",
+        &[],
+        RAW,
+        host!(modules::small::raw),
+        None,
+    ))),
     no_check(def(
         "tempfile",
         &[],

@@ -357,8 +357,16 @@ pub(crate) struct Verified {
 pub(crate) enum SidecarError {
     #[error("{}: {problem}", path.display())]
     Bad { path: PathBuf, problem: String },
+    /// Boxed: a backup error carries paths and a command's output, and this error travels
+    /// by value on every return.
     #[error(transparent)]
-    Local(#[from] BackupError),
+    Local(Box<BackupError>),
+}
+
+impl From<BackupError> for SidecarError {
+    fn from(e: BackupError) -> Self {
+        SidecarError::Local(Box::new(e))
+    }
 }
 
 /// Reads `<file>.json` and checks the file's size and sha256 against it.
