@@ -15,6 +15,7 @@ mod inventory;
 mod loops;
 mod options;
 mod play;
+mod precheck;
 mod read_ahead;
 mod redundant_restart;
 mod scope;
@@ -32,4 +33,5 @@ pub use extension::{
 };
 pub use inventory::{InventoryView, PatternError};
 pub use options::{ConnectionDefaults, LeftoverMembership, RunOptions};
+pub use precheck::playbook_warnings;
 pub use tags::should_run as tags_select;

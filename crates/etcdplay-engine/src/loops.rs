@@ -8,6 +8,10 @@ use serde_json::{json, Value};
 use crate::error::TaskError;
 use crate::play::PlayRun;
 
+/// The `with_<lookup>` loops `loop_items` runs (the parser knows more lookup names; a task
+/// using another fails when it runs, and `precheck` warns of it before the run).
+pub(crate) const SUPPORTED_WITH: &[&str] = &["items", "list", "dict", "indexed_items", "sequence"];
+
 /// Why a `with_sequence` spec cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SequenceError {

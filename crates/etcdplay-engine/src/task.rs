@@ -563,7 +563,12 @@ impl PlayRun<'_> {
                 self.engine.pool.forget(&target);
                 return Err(TaskError::Module(e));
             }
-            Err(e) => return Err(TaskError::Module(e)),
+            // A module that refuses its arguments or fails is a failed result, as in Ansible:
+            // `failed_when`, `until` and `register` see it.
+            Err(e) => {
+                let failed = json!({"failed": true, "changed": false, "msg": e.to_string()});
+                return Ok((failed, None));
+            }
         };
         if !check {
             let module = etcdplay_modules::canonical_name(&call.name).unwrap_or(call.name.as_str());

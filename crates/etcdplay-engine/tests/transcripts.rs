@@ -100,6 +100,12 @@ impl Reporter for Transcript {
                 format!("  {status}: [{host}]{item}{msg}{shown}"),
             ));
     }
+    fn included(&self, what: &str, hosts: &[String], item_label: Option<&str>) {
+        let item = item_label
+            .map(|l| format!(" => (item={l})"))
+            .unwrap_or_default();
+        self.push(format!("  included: {what} for {}{item}", hosts.join(", ")));
+    }
     fn warning(&self, message: &str) {
         self.push(format!("WARNING: {message}"));
     }
@@ -115,11 +121,30 @@ impl Reporter for Transcript {
 
 /// Runs `playbook` on n1 and n2 and compares the transcript with `expect`.
 fn check(playbook: &str, expect: Expect) {
+    check_files(playbook, &[], expect);
+}
+
+/// [`check`] with more files (roles, task files) beside the playbook, by relative path; the
+/// transcript starts with the playbook's warnings (see `etcdplay_engine::playbook_warnings`).
+fn check_files(playbook: &str, files: &[(&str, &str)], expect: Expect) {
     let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write file");
+    }
     let path = dir.path().join("site.yml");
     std::fs::write(&path, playbook).expect("write playbook");
     let book = load_playbook(&path, &Registry, &LoadOptions::default()).expect("parses");
     let transcript = Arc::new(Transcript::default());
+    let mut warnings = book.warnings.clone();
+    warnings.extend(etcdplay_engine::playbook_warnings(
+        &book,
+        &etcdplay_template::Templar::new(Vec::new()),
+    ));
+    for w in warnings.sorted().iter() {
+        transcript.push(format!("WARNING: {w}"));
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -321,6 +346,172 @@ fn delegate_to_a_host_outside_the_inventory() {
             TASK [command]
               ok: [n1 -> builder.example]
             RECAP n1 ok=1 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
+
+/// Problems Ansible only reports when their task runs. ansible-core 2.19.14, same playbook on
+/// localhost (`-c local`), printed: `TASK [a branch for another platform]` `skipping:`; `bad
+/// argument` fatal "Unsupported parameters for (file) module: bogus. ..." `...ignoring`, then
+/// `r.failed` true; the block's `copy` fatal "src (or content) is required" and the rescue ran;
+/// `command` with a bad argument and `failed_when: false` ok, `c.failed` false; the Jinja
+/// mistakes of a task whose `when:` is false: skipping (its `--syntax-check` passed, and the
+/// role's handler file using `win_file` was never read). etcdplay says the same things ahead
+/// as warnings. Different here: `with_fileglob` (Ansible runs it, etcdplay fails the task, and
+/// warns before the run); an include that runs a file with an unknown module: Ansible stops the
+/// whole run there ("couldn't resolve module/action 'win_shell'", exit 4), etcdplay fails the
+/// host.
+#[test]
+fn problems_of_tasks_that_may_not_run_are_warnings_then_task_failures() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  roles: [helper]
+  tasks:
+    - name: a branch for another platform
+      include_tasks: windows.yml
+      when: false
+    - name: bad argument
+      file: path={{ workdir }} bogus=1
+      register: r
+      ignore_errors: true
+    - debug: msg="{{ r.failed }}"
+    - block:
+        - copy: dest={{ workdir }}-x
+      rescue:
+        - debug: msg="rescued"
+    - command: echo hi
+      args:
+        bogus: 1
+      failed_when: false
+      register: c
+    - debug: msg="{{ c.failed }}"
+    - name: jinja mistakes in a task that does not run
+      debug: msg="{{ 1 | no_such_filter }} {{ 2 is no_such_test }}"
+      when: false
+    - name: a syntax error
+      debug: msg="{{ oops }"
+      when: false
+    - name: an unsupported lookup loop
+      debug: msg="{{ item }}"
+      with_fileglob: ["*.conf"]
+      ignore_errors: true
+    - name: this one runs
+      include_tasks: windows.yml
+"#,
+        &[
+            ("roles/helper/tasks/main.yml", "- debug: msg=helper\n"),
+            (
+                "roles/helper/handlers/main.yml",
+                "- name: cleanup\n  include_tasks: cleanup.yml\n",
+            ),
+            (
+                "roles/helper/tasks/cleanup.yml",
+                "- win_file: path=C:\\\\temp state=absent\n",
+            ),
+            ("windows.yml", "- win_shell: echo hi\n"),
+        ],
+        expect![[r#"
+            WARNING: roles/helper/tasks/cleanup.yml:1:3: unknown module or task keyword `win_file`; did you mean `ini_file`?
+            WARNING: site.yml:10:32: `file` has no argument `bogus`
+            WARNING: site.yml:15:17: `copy` needs `src` or `content`
+            WARNING: site.yml:20:9: `command` has no argument `bogus`
+            WARNING: site.yml:25:14: no filter named 'no_such_filter'
+            WARNING: site.yml:25:14: no test named 'no_such_test'
+            WARNING: site.yml:28:14: template syntax error: unexpected `}`, expected end of variable block
+            WARNING: site.yml:32:7: with_fileglob is not supported (use loop:); the task fails if it runs
+            WARNING: windows.yml:1:3: unknown module or task keyword `win_shell`
+            PLAY [n1]
+            TASK [helper : debug]
+              ok: [n1]: helper => {"msg":"helper"}
+            TASK [a branch for another platform]
+              skipping: [n1]
+            TASK [bad argument]
+              ignored: [n1]: unknown argument 'bogus' for module file
+            TASK [debug]
+              ok: [n1] => {"msg":true}
+            TASK [copy]
+              failed: [n1]: module copy: missing required argument 'src'
+            TASK [debug]
+              ok: [n1]: rescued => {"msg":"rescued"}
+            TASK [command]
+              ok: [n1]: unknown argument 'bogus' for module command
+            TASK [debug]
+              ok: [n1] => {"msg":false}
+            TASK [jinja mistakes in a task that does not run]
+              skipping: [n1]
+            TASK [a syntax error]
+              skipping: [n1]
+            TASK [an unsupported lookup loop]
+              ignored: [n1]: site.yml:32:7: with_fileglob is not supported; use loop:
+            TASK [this one runs]
+              failed: [n1]: windows.yml:1:3: unknown module or task keyword `win_shell`
+            RECAP n1 ok=7 changed=0 failed=1 skipped=3 rescued=1 ignored=2
+        "#]],
+    );
+}
+
+/// `included:` lines and per-host `skipping:` lines of dynamic includes. ansible-core 2.19.14
+/// on the same playbook (hosts n1, n2, `-c local`) printed, under `TASK [inc plain]`:
+/// `included: <dir>/inc.yml for n1, n2`; under `TASK [inc when]`: `skipping: [n2]` then
+/// `included: <dir>/inc.yml for n1`; under `TASK [inc loop]`: `included: <dir>/inc.yml for n1,
+/// n2 => (item=1)` and `... => (item=2)`, both before either ran; under `TASK [inc role]`:
+/// `skipping: [n2]`, `included: rr for n1`; and the recap `n1 ok=10`, `n2 ok=6 skipped=2`
+/// (each `included:` counts as ok).
+#[test]
+fn dynamic_includes_print_included_and_skipping_lines() {
+    check_files(
+        r#"
+- hosts: nodes
+  gather_facts: false
+  tasks:
+    - name: inc plain
+      include_tasks: inc.yml
+    - name: inc when
+      include_tasks: inc.yml
+      when: inventory_hostname == 'n1'
+    - name: inc loop
+      include_tasks: inc.yml
+      loop: [1, 2]
+      loop_control:
+        loop_var: x
+    - name: inc role
+      include_role: name=rr
+      when: inventory_hostname == 'n1'
+"#,
+        &[
+            ("inc.yml", "- debug: msg=\"in {{ x | default('-') }}\"\n"),
+            ("roles/rr/tasks/main.yml", "- debug: msg=rr\n"),
+        ],
+        expect![[r#"
+            PLAY [nodes]
+            TASK [inc plain]
+              included: inc.yml for n1, n2
+            TASK [debug]
+              ok: [n1]: in - => {"msg":"in -"}
+              ok: [n2]: in - => {"msg":"in -"}
+            TASK [inc when]
+              skipping: [n2]
+              included: inc.yml for n1
+            TASK [debug]
+              ok: [n1]: in - => {"msg":"in -"}
+            TASK [inc loop]
+              included: inc.yml for n1, n2 => (item=1)
+              included: inc.yml for n1, n2 => (item=2)
+            TASK [debug]
+              ok: [n1]: in 1 => {"msg":"in 1"}
+              ok: [n2]: in 1 => {"msg":"in 1"}
+            TASK [debug]
+              ok: [n1]: in 2 => {"msg":"in 2"}
+              ok: [n2]: in 2 => {"msg":"in 2"}
+            TASK [inc role]
+              skipping: [n2]
+              included: rr for n1
+            TASK [rr : debug]
+              ok: [n1]: rr => {"msg":"rr"}
+            RECAP n1 ok=10 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+            RECAP n2 ok=6 changed=0 failed=0 skipped=2 rescued=0 ignored=0
         "#]],
     );
 }

@@ -343,8 +343,12 @@ impl Loader<'_> {
         } else {
             FreeForm::No
         };
-        let before = self.diags.len();
+        let start = self.diags.len();
         let list = self.collect_args(f, &canonical, value_pos, text, inline, args, mode)?;
+        // What follows concerns the arguments' names and values: Ansible's module refuses them
+        // when the task runs (a failure `ignore_errors`, `failed_when` and `rescue` see, and
+        // roles and tests provoke on purpose), so they are warnings until then.
+        let before = self.diags.len();
         if let Some(names) = &names {
             self.check_names(f, &canonical, &list, names);
         }
@@ -370,7 +374,7 @@ impl Loader<'_> {
             }
         }
         // After a misspelt or malformed argument, "needs `dest`" would only repeat the problem.
-        let args_ok = self.diags.len() == before;
+        let args_ok = self.diags.len() == start;
         if let Some((_, groups)) = REQUIRED
             .iter()
             .find(|(m, _)| *m == canonical)
@@ -397,6 +401,7 @@ impl Loader<'_> {
         if canonical == "template" || canonical == "copy" {
             self.check_source(f, &canonical, &list);
         }
+        self.defer_since(before);
         let mut map = Map::new();
         for a in list {
             map.insert(a.key, a.value);

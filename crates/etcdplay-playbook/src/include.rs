@@ -108,6 +108,7 @@ impl Loader<'_> {
             }
         }
         let context = f.include_context();
+        let mark = self.diags.len();
         let tasks = if is_template(&file) {
             if is_static {
                 let error = PlaybookError::TemplatedImport {
@@ -133,6 +134,10 @@ impl Loader<'_> {
         };
         let tasks = if is_static {
             Some(tasks.unwrap_or_default())
+        } else if self.defer_since(mark) {
+            // A dynamic include is only read when it runs (and may never run: a handler, a
+            // branch for another platform): its problems fail that task then, as in Ansible.
+            None
         } else {
             tasks
         };
@@ -251,8 +256,17 @@ impl Loader<'_> {
             }
             None
         } else {
-            self.role_by_name(f, &name, &selectors, value_pos, is_static)
-                .map(Box::new)
+            let mark = self.diags.len();
+            let role = self
+                .role_by_name(f, &name, &selectors, value_pos, is_static)
+                .map(Box::new);
+            // As for `include_tasks`: a dynamically included role's problems fail the include
+            // when it runs.
+            if !is_static && self.defer_since(mark) {
+                None
+            } else {
+                role
+            }
         };
         let context = f.include_context();
         Some(TaskKind::IncludeRole(IncludeRole {

@@ -95,6 +95,10 @@ pub(crate) struct Loader<'a> {
     pub(crate) catalog: &'a dyn ModuleCatalog,
     pub(crate) opts: &'a LoadOptions,
     pub(crate) diags: Diagnostics,
+    /// Problems that only matter if the task they concern runs (an argument a module will
+    /// refuse, anything in a file only a dynamic include reaches): Ansible reports them when
+    /// that task runs, so they are warnings here and the task fails at run time.
+    pub(crate) warnings: Diagnostics,
     /// Files being parsed, outermost first.
     pub(crate) file_stack: Vec<StackEntry>,
     /// Role directories being loaded, outermost first.
@@ -112,6 +116,7 @@ impl<'a> Loader<'a> {
             catalog,
             opts,
             diags: Diagnostics::new(),
+            warnings: Diagnostics::new(),
             file_stack: Vec::new(),
             role_stack: Vec::new(),
             in_handlers: false,
@@ -126,6 +131,15 @@ impl<'a> Loader<'a> {
             pos.col,
             error.to_string(),
         ));
+    }
+
+    /// Turns the problems reported since `mark` (a length of `diags`) into warnings; says
+    /// whether there were any.
+    pub(crate) fn defer_since(&mut self, mark: usize) -> bool {
+        let late = self.diags.split_off(mark);
+        let any = !late.is_empty();
+        self.warnings.extend(late);
+        any
     }
 
     /// Reads a YAML file, reporting a syntax error or an unreadable file.

@@ -7,12 +7,13 @@ use serde_json::Value;
 
 use super::{nested_too_deep, show_chain, PlayRun, MAX_NESTING};
 use crate::error::TaskError;
-use crate::events::{HostEvent, HostStatus};
+use crate::events::{HostEvent, HostStatus, TaskKindLabel};
 use crate::scope::{RoleFrame, TaskScope};
 use crate::task::Outcome;
 
-/// One dynamic include's run: the file, the loop variable and item (when looping), the hosts.
-type IncludeRun = (String, Option<(String, Value)>, Vec<String>);
+/// One dynamic include's run: the file, the loop variable and item with the item's label
+/// (when looping), the hosts.
+type IncludeRun = (String, Option<(String, Value)>, Option<String>, Vec<String>);
 
 /// How many dynamic includes (`include_tasks`, `include_role`) may nest. Ansible sets no bound of
 /// its own (Python's recursion limit ends a runaway include). Here each include is a level of
@@ -49,6 +50,29 @@ fn include_refused(
 }
 
 impl PlayRun<'_> {
+    /// The `TASK [..]` (or `RUNNING HANDLER [..]`) header of a dynamic include, which Ansible
+    /// prints before its `skipping:` and `included:` lines.
+    fn include_header(&self, task: &Task, scope: &TaskScope, hosts: &[String]) {
+        let kind = if scope.handler {
+            TaskKindLabel::Handler
+        } else {
+            TaskKindLabel::Task
+        };
+        self.engine
+            .reporter
+            .task_start(kind, &task.header_name(), hosts);
+    }
+
+    /// Reports `included: WHAT for HOSTS` and counts it as `ok` for each host, as Ansible's
+    /// recap does.
+    fn report_included(&self, what: &str, hosts: &[String], label: Option<&str>) {
+        self.engine.reporter.included(what, hosts, label);
+        let mut stats = crate::play::lock(&self.engine.stats);
+        for h in hosts {
+            stats.entry(h.clone()).or_default().ok += 1;
+        }
+    }
+
     /// The hosts for which an include's own `when:` holds; the others are reported skipped.
     fn include_targets(
         &self,
@@ -76,7 +100,14 @@ impl PlayRun<'_> {
                 });
             match holds {
                 Ok(true) => out.push((h.clone(), vars)),
-                Ok(false) => outcomes.push((h.clone(), Outcome::Skipped)),
+                Ok(false) => {
+                    // Ansible prints `skipping: [host]` under the include's header.
+                    self.emit(
+                        HostEvent::new(h, HostStatus::Skipped),
+                        std::time::Instant::now(),
+                    );
+                    outcomes.push((h.clone(), Outcome::Skipped));
+                }
                 Err(e) => {
                     self.emit(
                         HostEvent {
@@ -108,6 +139,7 @@ impl PlayRun<'_> {
         let mut failed = Vec::new();
         // Hosts grouped by the file they include (and the loop item, when looping), in order.
         let mut runs: Vec<IncludeRun> = Vec::new();
+        self.include_header(task, scope, hosts);
         for (host, vars) in self.include_targets(task, scope, hosts) {
             let origin = task.origin.to_string();
             let items: Vec<Option<(String, Value)>> = match &task.loop_ {
@@ -162,13 +194,24 @@ impl PlayRun<'_> {
                         break;
                     }
                 };
-                match runs.iter_mut().find(|(f, i, _)| *f == file && *i == item) {
-                    Some((_, _, hs)) => hs.push(host.clone()),
-                    None => runs.push((file, item, vec![host.clone()])),
+                match runs
+                    .iter_mut()
+                    .find(|(f, i, _, _)| *f == file && *i == item)
+                {
+                    Some((_, _, _, hs)) => hs.push(host.clone()),
+                    None => {
+                        let label = item
+                            .as_ref()
+                            .map(|(_, value)| self.item_label(task, &item_vars, value));
+                        runs.push((file, item, label, vec![host.clone()]))
+                    }
                 }
             }
         }
-        for (file, item, group) in runs {
+        // Ansible loads every included file and prints its `included:` line before any of
+        // them runs.
+        let mut loaded = Vec::new();
+        for (file, item, label, group) in runs {
             if let Some(error) = include_refused(task, scope, "include_tasks", &file) {
                 // Loop items share hosts: one failure per host, not one per item.
                 let group = self.active(&group);
@@ -191,6 +234,10 @@ impl PlayRun<'_> {
                     }
                 },
             };
+            let shown = etcdplay_playbook::find_task_file(&file, &inc.context)
+                .map(|p| crate::state::absolute_path_text(&p))
+                .unwrap_or_else(|| file.clone());
+            self.report_included(&shown, &group, label.as_deref());
             let mut run_scope = inner.clone();
             let mut params = task.vars.clone();
             if let Some((name, value)) = item {
@@ -198,6 +245,9 @@ impl PlayRun<'_> {
             }
             run_scope.include_params.extend(params);
             run_scope.enter_include(task, &file);
+            loaded.push((tasks, run_scope, group));
+        }
+        for (tasks, run_scope, group) in loaded {
             failed.extend(self.run_list(&tasks, &run_scope, &group).await);
         }
         failed
@@ -223,6 +273,7 @@ impl PlayRun<'_> {
         }
         let mut failed = Vec::new();
         let mut runs: Vec<(String, Vec<String>)> = Vec::new();
+        self.include_header(task, scope, hosts);
         for (host, vars) in self.include_targets(task, scope, hosts) {
             match self
                 .engine
@@ -259,6 +310,7 @@ impl PlayRun<'_> {
                     }
                 },
             };
+            self.report_included(&name, &group, None);
             let mut inner = scope.clone();
             inner.tags.extend(task.tags.iter().cloned());
             inner.role = Some(RoleFrame::new(&role, task.vars.clone()));

@@ -13,7 +13,7 @@ use etcdplay_engine::{
 };
 use etcdplay_inventory::Inventory;
 use etcdplay_modules::Registry;
-use etcdplay_playbook::{load_playbook, LoadOptions, Playbook};
+use etcdplay_playbook::{load_playbook_with_warnings, LoadOptions, Playbook};
 use etcdplay_transport::HostKeyChecking;
 
 use crate::adapters::{InventoryAdapter, SshConnector};
@@ -209,11 +209,23 @@ pub(crate) fn prepare(settings: &Settings, playbooks: &[PathBuf]) -> Result<Prep
         }
     };
     let mut loaded = Vec::new();
+    // Problems of tasks that may never run: Ansible says nothing until such a task runs (and
+    // then fails it); etcdplay fails it then too, and says so now.
+    let mut warnings = etcdplay_source::Diagnostics::new();
     for path in playbooks {
-        match load_playbook(path, &Registry, &options) {
+        let (result, late) = load_playbook_with_warnings(path, &Registry, &options);
+        warnings.extend(late);
+        match result {
             Ok(p) => loaded.push(p),
             Err(d) => problems.extend(d),
         }
+    }
+    let templar = etcdplay_template::Templar::new(Vec::new());
+    for book in &loaded {
+        warnings.extend(etcdplay_engine::playbook_warnings(book, &templar));
+    }
+    for warning in warnings.sorted().iter() {
+        eprintln!("[WARNING]: {warning}");
     }
     let dirs: Vec<PathBuf> = loaded
         .iter()

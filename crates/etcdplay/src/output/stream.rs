@@ -77,6 +77,16 @@ impl<W: Write + Send> Reporter for StreamReporter<W> {
         self.write(&format!("\n{}\n", banner(&format!("{word} [{header}]"))));
     }
 
+    fn included(&self, what: &str, hosts: &[String], item_label: Option<&str>) {
+        let item = item_label
+            .map(|l| format!(" => (item={l})"))
+            .unwrap_or_default();
+        self.write(&format!(
+            "included: {what} for {}{item}\n",
+            hosts.join(", ")
+        ));
+    }
+
     fn host_event(&self, event: &HostEvent) {
         let host = host_label(event);
         let item = event
