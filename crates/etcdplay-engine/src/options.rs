@@ -29,6 +29,9 @@ pub struct RunOptions {
     /// The directory of the first inventory source (`inventory_dir`; the default PKI
     /// directory lives beside the inventory).
     pub inventory_dir: Option<std::path::PathBuf>,
+    /// The Ansible configuration file that was read (`ansible_config_file`; `None` when none
+    /// was found, which Ansible shows as `None` too).
+    pub config_file: Option<std::path::PathBuf>,
     /// Read the probes of upcoming tasks in one round trip per host (see `read_ahead.rs`);
     /// `--no-read-ahead` turns it off.
     pub read_ahead: bool,
@@ -75,6 +78,7 @@ impl Default for RunOptions {
             leftover_membership: LeftoverMembership::Block,
             rotate_certs: false,
             inventory_dir: None,
+            config_file: None,
             read_ahead: true,
             connection_defaults: ConnectionDefaults::default(),
         }

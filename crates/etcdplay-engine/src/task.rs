@@ -65,6 +65,29 @@ impl PlayRun<'_> {
         vars
     }
 
+    /// The loop controls of `task` for this host: `loop_var` and `index_var` may be templates
+    /// (Ansible templates `loop_control`), `extended` a templated boolean.
+    fn loop_controls(&self, task: &Task, vars: &Vars) -> Result<LoopControls, TaskError> {
+        let Some(c) = &task.loop_control else {
+            return Ok(LoopControls {
+                loop_var: "item".into(),
+                index_var: None,
+                extended: false,
+                extended_allitems: true,
+            });
+        };
+        let origin = c.origin.to_string();
+        let name = |text: &str| self.engine.templar.render_string(text, &origin, vars);
+        Ok(LoopControls {
+            loop_var: name(&c.loop_var)?,
+            index_var: c.index_var.as_deref().map(name).transpose()?,
+            extended: self.flag(&c.extended, vars, &origin)?.unwrap_or(false),
+            extended_allitems: self
+                .flag(&c.extended_allitems, vars, &origin)?
+                .unwrap_or(true),
+        })
+    }
+
     /// Renders a boolean keyword that may be a template.
     pub(crate) fn flag(
         &self,
@@ -213,11 +236,13 @@ impl PlayRun<'_> {
     async fn run_items_on_host(&self, run: &mut HostTask<'_>, items: &[Value]) -> Outcome {
         let (task, host) = (run.task, run.host);
         let delegate = run.delegate.clone();
-        let loop_var = task
-            .loop_control
-            .as_ref()
-            .map(|c| c.loop_var.clone())
-            .unwrap_or_else(|| "item".to_string());
+        let controls = match self.loop_controls(task, &run.vars) {
+            Ok(c) => c,
+            Err(e) => {
+                return self.report_error(host, delegate.as_deref(), e, false, run.started);
+            }
+        };
+        let loop_var = controls.loop_var.clone();
         let mut results = Vec::new();
         let (mut any_changed, mut any_failed, mut all_skipped) = (false, false, true);
         for (index, item) in items.iter().enumerate() {
@@ -225,8 +250,14 @@ impl PlayRun<'_> {
             run.vars.insert_literal(loop_var.clone(), item.clone());
             run.vars
                 .insert("ansible_loop_var", Value::String(loop_var.clone()));
-            if let Some(index_var) = task.loop_control.as_ref().and_then(|c| c.index_var.clone()) {
-                run.vars.insert(index_var, json!(index));
+            if let Some(index_var) = &controls.index_var {
+                run.vars.insert(index_var.clone(), json!(index));
+                run.vars
+                    .insert("ansible_index_var", Value::String(index_var.clone()));
+            }
+            if controls.extended {
+                let extended = extended_loop(items, index, controls.extended_allitems);
+                run.vars.insert_literal("ansible_loop", extended);
             }
             // Ansible shows `(item=None)` for a `no_log` loop: the item may be the secret.
             let label = if run.no_log {
@@ -787,4 +818,36 @@ pub(crate) fn number(v: &Value) -> Option<f64> {
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
+}
+
+/// A loop's `loop_control`, rendered for one host.
+struct LoopControls {
+    loop_var: String,
+    index_var: Option<String>,
+    extended: bool,
+    extended_allitems: bool,
+}
+
+/// `ansible_loop` of `loop_control: {extended: true}` for item `index` of `items`, with the
+/// keys ansible-core 2.19 sets (`previtem` and `nextitem` only where there is one).
+fn extended_loop(items: &[Value], index: usize, allitems: bool) -> Value {
+    let length = items.len();
+    let mut m = serde_json::Map::new();
+    m.insert("index".into(), json!(index + 1));
+    m.insert("index0".into(), json!(index));
+    m.insert("first".into(), json!(index == 0));
+    m.insert("last".into(), json!(index + 1 == length));
+    m.insert("length".into(), json!(length));
+    m.insert("revindex".into(), json!(length - index));
+    m.insert("revindex0".into(), json!(length - index - 1));
+    if allitems {
+        m.insert("allitems".into(), Value::Array(items.to_vec()));
+    }
+    if index > 0 {
+        m.insert("previtem".into(), items[index - 1].clone());
+    }
+    if let Some(next) = items.get(index + 1) {
+        m.insert("nextitem".into(), next.clone());
+    }
+    Value::Object(m)
 }

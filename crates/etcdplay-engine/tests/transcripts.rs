@@ -515,3 +515,67 @@ fn dynamic_includes_print_included_and_skipping_lines() {
         "#]],
     );
 }
+
+/// Ansible's special variables. ansible-core 2.19.14 (`-i inv/hosts` holding one host, play
+/// `magic play` with `roles: [r1]`, no ansible.cfg) printed: `role_names=['r1']`,
+/// `ansible_role_names=['r1']`, `ansible_dependent_role_names=[]`, `ansible_play_name=magic
+/// play`, `ansible_play_hosts_all`/`ansible_play_batch`/`play_hosts` the host list,
+/// `ansible_config_file` None (shown empty), `ansible_check_mode=False`,
+/// `ansible_diff_mode=False`, `ansible_verbosity=0`, `ansible_forks=5` (its default; etcdplay's
+/// is 50), `ansible_run_tags=['all']`, `ansible_skip_tags=[]`, `ansible_limit` undefined,
+/// `ansible_version` with keys full, major, minor, revision, string (2.19),
+/// `inventory_hostname_short` the name up to the first dot, and with `loop_control: {extended:
+/// true, index_var: i}` over [a, b]: `{'index': 1, 'index0': 0, 'first': True, 'last': False,
+/// 'length': 2, 'revindex': 2, 'revindex0': 1, 'allitems': ['a', 'b'], 'nextitem': 'b'}` then
+/// `... 'previtem': 'a'}`, and `ansible_index_var=i`, `ansible_loop_var=item`. Here the
+/// dependency `dep` of r1: Ansible (same playbook) printed `['r1'] ['r1'] ['r1', 'dep']`,
+/// `['dep'] magic play` (`ansible_role_names` is a set there: its order may vary).
+#[test]
+fn special_variables() {
+    check_files(
+        r#"
+- name: magic play
+  hosts: n1
+  gather_facts: false
+  roles: [r1]
+  tasks:
+    - debug:
+        msg:
+          - "{{ role_names }} {{ ansible_play_role_names }} {{ ansible_role_names }}"
+          - "{{ ansible_dependent_role_names }} {{ ansible_play_name }}"
+          - "{{ ansible_play_hosts_all }} {{ ansible_play_batch }} {{ play_hosts }}"
+          - "{{ ansible_config_file }} {{ ansible_check_mode }} {{ ansible_diff_mode }}"
+          - "{{ ansible_verbosity }} {{ ansible_forks }} {{ ansible_run_tags }}"
+          - "{{ ansible_skip_tags }} {{ ansible_limit | default('undefined') }}"
+          - "{{ ansible_version.keys() | sort }} {{ ansible_version.major }}"
+          - "{{ ansible_version.minor }} {{ inventory_hostname_short }}"
+          - "{{ playbook_dir[0] == '/' }}"
+    - debug: msg="{{ ansible_loop }} {{ i }} {{ ansible_index_var }} {{ ansible_loop_var }}"
+      loop: [a, b]
+      loop_control:
+        extended: true
+        index_var: i
+"#,
+        &[
+            (
+                "roles/r1/tasks/main.yml",
+                "- debug: msg=\"{{ role_name }} {{ role_path[0] == '/' }}\"\n",
+            ),
+            ("roles/r1/meta/main.yml", "dependencies: [dep]\n"),
+            ("roles/dep/tasks/main.yml", "- debug: msg=\"{{ role_name }}\"\n"),
+        ],
+        expect![[r#"
+            PLAY [magic play]
+            TASK [dep : debug]
+              ok: [n1]: dep => {"msg":"dep"}
+            TASK [r1 : debug]
+              ok: [n1]: r1 True => {"msg":"r1 True"}
+            TASK [debug]
+              ok: [n1] => {"msg":["['r1'] ['r1'] ['r1', 'dep']","['dep'] magic play","['n1'] ['n1'] ['n1']"," False False","0 50 ['all']","[] undefined","['full', 'major', 'minor', 'revision', 'string'] 2","19 n1",true]}
+            TASK [debug]
+              ok: [n1] (item=a): {'index': 1, 'index0': 0, 'first': True, 'last': False, 'length': 2, 'revindex': 2, 'revindex0': 1, 'allitems': ['a', 'b'], 'nextitem': 'b'} 0 i item => {"msg":"{'index': 1, 'index0': 0, 'first': True, 'last': False, 'length': 2, 'revindex': 2, 'revindex0': 1, 'allitems': ['a', 'b'], 'nextitem': 'b'} 0 i item"}
+              ok: [n1] (item=b): {'index': 2, 'index0': 1, 'first': False, 'last': True, 'length': 2, 'revindex': 1, 'revindex0': 0, 'allitems': ['a', 'b'], 'previtem': 'a'} 1 i item => {"msg":"{'index': 2, 'index0': 1, 'first': False, 'last': True, 'length': 2, 'revindex': 1, 'revindex0': 0, 'allitems': ['a', 'b'], 'previtem': 'a'} 1 i item"}
+            RECAP n1 ok=4 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}

@@ -59,6 +59,10 @@ impl InventoryView for InventoryAdapter {
         self.inventory.hosts()
     }
 
+    fn inventory_file(&self, host: &str) -> Option<PathBuf> {
+        self.inventory.inventory_file(host).map(PathBuf::from)
+    }
+
     fn select(&self, pattern: &str) -> Result<Vec<String>, etcdplay_engine::PatternError> {
         match self.inventory.select(pattern) {
             Ok(hosts) => Ok(hosts),

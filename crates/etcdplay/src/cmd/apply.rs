@@ -440,6 +440,7 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         leftover_membership: args.leftover_membership,
         rotate_certs: args.rotate_certs,
         inventory_dir: inventory_dir(&settings.inventory),
+        config_file: settings.config.file.clone(),
         read_ahead: !args.no_read_ahead,
         connection_defaults: settings.connection_defaults.clone(),
     };
