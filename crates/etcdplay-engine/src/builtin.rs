@@ -1,5 +1,5 @@
 //! Actions the engine carries out itself because they work on variables, not on hosts:
-//! `debug`, `set_fact`, `fail`, `assert`, `pause`. Each returns Ansible's result JSON; none of
+//! `debug`, `set_fact`, `fail`, `assert`, `pause`, `include_vars` (in `include_vars.rs`). Each returns Ansible's result JSON; none of
 //! them opens a connection.
 
 use std::time::Duration;
@@ -46,6 +46,7 @@ pub(crate) async fn run(
                 json!({"changed": false, "msg": msg})
             }
         }
+        "include_vars" => run.run_include_vars(task, args, host),
         "set_fact" => {
             let mut facts = args.clone();
             facts.remove("cacheable");

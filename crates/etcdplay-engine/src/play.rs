@@ -80,6 +80,37 @@ pub(crate) struct PlayRun<'a> {
     vars_files: Mutex<HashMap<String, Map<String, Value>>>,
     /// When handlers were notified and units started, to skip restarts that are redundant.
     pub(crate) restarts: RestartLedger,
+    /// The defaults and vars every task of the play sees from the play's `roles:`.
+    pub(crate) public_role_vars: PublicRoleVars,
+}
+
+/// What the roles of a play's `roles:` export to every task of the play: with Ansible's default
+/// `private_role_vars: false`, each role's `defaults/` (at role-defaults precedence) and `vars/`
+/// (at role-vars precedence), its dependencies' first, whether or not the role has run yet.
+/// Parameters and the role's `vars:` keyword stay the role's own.
+#[derive(Debug, Default)]
+pub(crate) struct PublicRoleVars {
+    pub(crate) defaults: Map<String, Value>,
+    pub(crate) vars: Map<String, Value>,
+}
+
+impl PublicRoleVars {
+    fn of(play: &Play) -> PublicRoleVars {
+        fn add(role: &etcdplay_playbook::Role, out: &mut PublicRoleVars) {
+            for d in &role.dependencies {
+                add(&d.role, out);
+            }
+            out.defaults
+                .extend(role.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
+            out.vars
+                .extend(role.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let mut out = PublicRoleVars::default();
+        for r in &play.roles {
+            add(&r.role, &mut out);
+        }
+        out
+    }
 }
 
 impl<'a> PlayRun<'a> {
@@ -95,6 +126,7 @@ impl<'a> PlayRun<'a> {
             notified: Mutex::default(),
             vars_files: Mutex::default(),
             restarts: RestartLedger::default(),
+            public_role_vars: PublicRoleVars::of(play),
         }
     }
 
@@ -363,8 +395,15 @@ impl<'a> PlayRun<'a> {
                 TaskKind::IncludeTasks(inc) => self.include_tasks(task, inc, scope, &active).await,
                 TaskKind::IncludeRole(inc) => self.include_role(task, inc, scope, &active).await,
                 TaskKind::IncludeVars(iv) => {
-                    self.include_vars(task, iv, scope, &active);
-                    Vec::new()
+                    if !should_run(
+                        &scope.tags_of(task),
+                        &self.engine.options.tags,
+                        &self.engine.options.skip_tags,
+                    ) {
+                        continue;
+                    }
+                    let call = crate::include_vars::as_call(task, iv);
+                    self.run_module_task(task, &call, scope, &active).await
                 }
                 TaskKind::Meta(action) => {
                     self.meta(action, task, scope, &active).await;

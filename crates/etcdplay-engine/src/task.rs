@@ -40,6 +40,14 @@ impl PlayRun<'_> {
     pub(crate) fn task_vars(&self, host: &str, scope: &TaskScope, task: Option<&Task>) -> Vars {
         let shared = &self.engine.shared;
         let mut layers: VarLayers = shared.host_layers(host);
+        // The play's roles' exports first: a task's own role wins over them.
+        let public = &self.public_role_vars;
+        if !public.defaults.is_empty() {
+            layers.push(Precedence::RoleDefaults, public.defaults.clone());
+        }
+        if !public.vars.is_empty() {
+            layers.push(Precedence::RoleVars, public.vars.clone());
+        }
         if let Some(role) = &scope.role {
             layers.push(Precedence::RoleDefaults, role.defaults.clone());
             layers.push(Precedence::RoleVars, role.vars.clone());
@@ -476,6 +484,7 @@ impl PlayRun<'_> {
                     failed &= self.engine.templar.eval_condition(c, &origin, vars)?;
                 }
                 m.insert("failed".into(), Value::Bool(failed));
+                m.insert("failed_when_result".into(), Value::Bool(failed));
                 if failed && !m.contains_key("msg") {
                     m.insert(
                         "msg".into(),
@@ -630,9 +639,19 @@ impl PlayRun<'_> {
         );
     }
 
-    fn register(&self, host: &str, task: &Task, value: Value) {
+    fn register(&self, host: &str, task: &Task, mut value: Value) {
         if let Some(name) = &task.register {
             let name = name.clone();
+            // Ansible's registered results always say whether they failed (a loop's whole
+            // result whether it was skipped).
+            if let Value::Object(m) = &mut value {
+                let key = if m.contains_key("results") {
+                    "skipped"
+                } else {
+                    "failed"
+                };
+                m.entry(key).or_insert(Value::Bool(false));
+            }
             self.engine.shared.update_memory(host, |m| {
                 m.set_facts.insert(name, value);
             });

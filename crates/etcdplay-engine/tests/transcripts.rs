@@ -579,3 +579,117 @@ fn special_variables() {
         "#]],
     );
 }
+
+/// `include_vars` as a task like any other, role variables seen by the play, `failed_when` on
+/// `assert`. ansible-core 2.19.14 on the same files (`-c local`) printed: `iv` =
+/// `{ansible_facts: {a: 1}, ansible_included_var_files: [<dir>/vars/a.yml], changed: false,
+/// failed: false}`; the looped include registered `[{a: 1}, {b: 2}]` as the items' facts;
+/// `dir: vars/d` included `c.yml, e.yaml, j.json, sub/s.yml` (directories in path order, files
+/// in name order) giving `3 4 5 6`; `depth: 1, files_matching: ^c, name: only` gave `{c: 3}`;
+/// `ignore_files: [c.yml], extensions: [yaml], ignore_unknown_extensions: true, name: ext`
+/// gave `{e: 5}`; the role's `include_vars: extra.yml` found the role's `vars/extra.yml`; after
+/// the role, play tasks saw its `vars/` and `defaults/` (`1 2`) but not its parameter (`U`);
+/// `assert` failing with `failed_when: a.failed and false` was ok with `a.failed` false and
+/// `failed_when_result: false`; a passing `assert` with `failed_when: not a.failed` failed
+/// ("All assertions passed", `...ignoring`). Recap ok=16 ignored=1 (etcdplay shows the passing
+/// assert without its result: see ANSIBLE_COMPAT.md).
+#[test]
+fn include_vars_role_vars_and_failed_when_on_assert() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  roles:
+    - role: rv
+      rparam: p1
+  tasks:
+    - include_vars: vars/a.yml
+      register: iv
+    - debug: msg="{{ iv.ansible_facts }} {{ iv.ansible_included_var_files | map('basename') | list }} {{ iv.failed }}"
+    - include_vars: "vars/{{ item }}.yml"
+      loop: [a, b]
+      register: ivl
+    - debug: msg="{{ ivl.results | map(attribute='ansible_facts') | list }}"
+    - include_vars:
+        dir: vars/d
+      register: ivd
+    - debug: msg="{{ ivd.ansible_included_var_files | map('basename') | list }} {{ c }} {{ s }} {{ e }} {{ j }}"
+    - include_vars:
+        dir: vars/d
+        depth: 1
+        files_matching: "^c"
+        name: only
+    - debug: msg="{{ only }}"
+    - include_vars:
+        dir: vars/d
+        ignore_files: [c.yml]
+        extensions: [yaml]
+        ignore_unknown_extensions: true
+        name: ext
+    - debug: msg="{{ ext }}"
+    - debug: msg="role vars after {{ rv_var | default('U') }} {{ rv_def | default('U') }} {{ rparam | default('U') }}"
+    - assert:
+        that: 1 == 2
+      register: a
+      failed_when: a.failed and false
+    - debug: msg="{{ a.failed }} {{ a.failed_when_result }}"
+    - assert:
+        that: 1 == 1
+      failed_when: not a.failed
+      register: b
+      ignore_errors: true
+"#,
+        &[
+            ("vars/a.yml", "a: 1\n"),
+            ("vars/b.yml", "b: 2\n"),
+            ("vars/d/c.yml", "c: 3\n"),
+            ("vars/d/e.yaml", "e: 5\n"),
+            ("vars/d/j.json", "{\"j\": 6}\n"),
+            ("vars/d/sub/s.yml", "s: 4\n"),
+            ("roles/rv/vars/main.yml", "rv_var: 1\n"),
+            ("roles/rv/vars/extra.yml", "rvf: fromrolevars\n"),
+            ("roles/rv/defaults/main.yml", "rv_def: 2\n"),
+            (
+                "roles/rv/tasks/main.yml",
+                "- include_vars: extra.yml\n- debug: msg=\"{{ rvf }}\"\n",
+            ),
+        ],
+        expect![[r#"
+            PLAY [n1]
+            TASK [rv : include_vars]
+              ok: [n1]
+            TASK [rv : debug]
+              ok: [n1]: fromrolevars => {"msg":"fromrolevars"}
+            TASK [include_vars]
+              ok: [n1]
+            TASK [debug]
+              ok: [n1]: {'a': 1} ['a.yml'] False => {"msg":"{'a': 1} ['a.yml'] False"}
+            TASK [include_vars]
+              ok: [n1] (item=a)
+              ok: [n1] (item=b)
+            TASK [debug]
+              ok: [n1] => {"msg":[{"a":1},{"b":2}]}
+            TASK [include_vars]
+              ok: [n1]
+            TASK [debug]
+              ok: [n1]: ['c.yml', 'e.yaml', 'j.json', 's.yml'] 3 4 5 6 => {"msg":"['c.yml', 'e.yaml', 'j.json', 's.yml'] 3 4 5 6"}
+            TASK [include_vars]
+              ok: [n1]
+            TASK [debug]
+              ok: [n1] => {"msg":{"c":3}}
+            TASK [include_vars]
+              ok: [n1]
+            TASK [debug]
+              ok: [n1] => {"msg":{"e":5}}
+            TASK [debug]
+              ok: [n1]: role vars after 1 2 U => {"msg":"role vars after 1 2 U"}
+            TASK [assert]
+              ok: [n1]: Assertion failed
+            TASK [debug]
+              ok: [n1]: False False => {"msg":"False False"}
+            TASK [assert]
+              ignored: [n1]: All assertions passed
+            RECAP n1 ok=16 changed=0 failed=0 skipped=0 rescued=0 ignored=1
+        "#]],
+    );
+}
