@@ -7,6 +7,7 @@
 mod catalog;
 mod diagnostic;
 mod file;
+mod flow_indent;
 mod node;
 mod scalar;
 mod suggest;

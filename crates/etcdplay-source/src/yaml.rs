@@ -9,6 +9,7 @@ use std::path::Path;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 use crate::file::{read_text_file, MAX_TEXT_FILE};
+use crate::flow_indent::{reindent_flow, Reindented};
 use crate::scalar::resolve_plain;
 use crate::{Diagnostic, Node, NodeValue, Pos};
 
@@ -56,7 +57,24 @@ pub fn load_yaml_file(path: &Path, shown_as: &str) -> Result<Node, Diagnostic> {
 
 /// Parses the first document of `text`. An empty document is a `Null` node at 1:1.
 pub fn load_yaml(text: &str) -> Result<Node, YamlError> {
-    let mut builder = TreeBuilder::default();
+    match parse_document(text, None) {
+        // PyYAML accepts flow collections continued at a lower indentation (a mapping closed at
+        // column 1); saphyr does not: indent those lines and try once more, keeping the first
+        // error when that does not help.
+        Err(first) => match reindent_flow(text) {
+            Some(r) => parse_document(&r.text, Some(&r)).map_err(|_| first),
+            None => Err(first),
+        },
+        ok => ok,
+    }
+}
+
+/// Parses `text`; positions are moved back to the original text by `reindented`.
+fn parse_document(text: &str, reindented: Option<&Reindented>) -> Result<Node, YamlError> {
+    let mut builder = TreeBuilder {
+        reindented,
+        ..TreeBuilder::default()
+    };
     let mut parser = Parser::new_from_str(text);
     while let Some(next) = parser.next_event() {
         let (event, span) = next.map_err(|e| YamlError {
@@ -95,7 +113,9 @@ struct Anchored {
 }
 
 #[derive(Default)]
-struct TreeBuilder {
+struct TreeBuilder<'r> {
+    /// The original text's layout when lines were indented (see `flow_indent`).
+    reindented: Option<&'r Reindented>,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Anchored>,
     root: Option<Node>,
@@ -105,10 +125,12 @@ struct TreeBuilder {
     alias_bytes: usize,
 }
 
-fn pos_of(span: &Span) -> Pos {
+fn pos_of(span: &Span, reindented: Option<&Reindented>) -> Pos {
+    let line = span.start.line() as u32;
+    let col = span.start.col() as u32 + 1;
     Pos {
-        line: span.start.line() as u32,
-        col: span.start.col() as u32 + 1,
+        line,
+        col: reindented.map_or(col, |r| r.col(line, col)),
     }
 }
 
@@ -131,10 +153,10 @@ fn add(a: (usize, usize), b: (usize, usize)) -> (usize, usize) {
     (a.0.saturating_add(b.0), a.1.saturating_add(b.1))
 }
 
-impl TreeBuilder {
+impl TreeBuilder<'_> {
     /// Feeds one event; returns true once the first document is complete.
     fn feed(&mut self, event: Event<'_>, span: Span) -> Result<bool, YamlError> {
-        let pos = pos_of(&span);
+        let pos = pos_of(&span, self.reindented);
         let refuse = |message: String| YamlError {
             line: pos.line,
             col: pos.col,
@@ -403,6 +425,21 @@ mod tests {
             Some(leaf.as_str())
         );
         assert_eq!(hosts.get("c").unwrap().as_seq().unwrap().len(), 3);
+    }
+
+    /// PyYAML (Ansible's loader) reads this as `[{debug: {msg: {a: 1, b: 2}}}]`.
+    #[test]
+    fn a_flow_mapping_closed_at_column_one_loads_with_its_positions() {
+        let text = "- debug:\n    msg: {a: 1,\n      b: 2\n}\n- x: [1,\n2]\n";
+        let doc = load_yaml(text).expect("loads");
+        let msg = doc.as_seq().unwrap()[0].get("debug").unwrap().get("msg").unwrap();
+        assert_eq!(msg.to_json(), serde_json::json!({"a": 1, "b": 2}));
+        assert_eq!(msg.get("b").unwrap().pos, Pos { line: 3, col: 10 });
+        let x = doc.as_seq().unwrap()[1].get("x").unwrap();
+        assert_eq!(x.to_json(), serde_json::json!([1, 2]));
+        assert_eq!(x.as_seq().unwrap()[1].pos, Pos { line: 6, col: 1 });
+        // Still refused where PyYAML refuses too: a block mapping that is badly indented.
+        assert!(load_yaml("a:\n  b: 1\n c: 2\n").is_err());
     }
 
     #[test]
