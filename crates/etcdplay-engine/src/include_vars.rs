@@ -29,10 +29,7 @@ enum IncludeVarsError {
     #[error("{0} is not a directory")]
     NotADir(String),
     #[error("{dir}: {source}")]
-    ReadDir {
-        dir: String,
-        source: std::io::Error,
-    },
+    ReadDir { dir: String, source: std::io::Error },
     #[error("{0} does not have a valid extension: {1}")]
     Extension(String, String),
     #[error("{0} must be stored as a dictionary/hash")]
@@ -82,7 +79,8 @@ impl DirOptions {
             None | Some(Value::Null) => 0,
             Some(v) => crate::task::number(v)
                 .filter(|n| *n >= 0.0)
-                .ok_or_else(|| bad("depth", format!("not a number: {v}")))? as usize,
+                .ok_or_else(|| bad("depth", format!("not a number: {v}")))?
+                as usize,
         };
         let files_matching = match args.get("files_matching") {
             Some(Value::String(s)) => Some(regex("files_matching", s)?),
@@ -145,7 +143,10 @@ impl PlayRun<'_> {
             return json!({"failed": true, "changed": false, "msg": "include_vars without its context"});
         };
         let mut files = Vec::new();
-        let loaded = match (args.get("file").or(args.get("_raw_params")), args.get("dir")) {
+        let loaded = match (
+            args.get("file").or(args.get("_raw_params")),
+            args.get("dir"),
+        ) {
             (Some(file), _) => self.include_vars_file(iv, &text(file), &mut files),
             (None, Some(dir)) => DirOptions::of(args)
                 .and_then(|o| self.include_vars_dir(task, iv, &text(dir), &o, &mut files)),

@@ -10,6 +10,7 @@ mod engine;
 mod error;
 mod events;
 mod extension;
+mod import_names;
 mod include_vars;
 mod inventory;
 mod loops;
@@ -31,6 +32,7 @@ pub use events::{HostEvent, HostStats, HostStatus, Reporter, Stats, TaskKindLabe
 pub use extension::{
     EngineExtension, ExtensionError, HostAction, Preflight, RestartHandler, RunContext, TaskContext,
 };
+pub use import_names::ImportNameRenderer;
 pub use inventory::{InventoryView, PatternError};
 pub use options::{ConnectionDefaults, LeftoverMembership, RunOptions};
 pub use precheck::playbook_warnings;

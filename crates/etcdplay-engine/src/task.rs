@@ -509,7 +509,19 @@ impl PlayRun<'_> {
                 origin,
                 vars,
             )? {
-                Value::Object(m) => m,
+                // `assert: "{{ item }}"`: a whole-template argument string that gives a
+                // mapping is the arguments (Ansible's "argsplat").
+                Value::Object(mut m) => match m.remove("_raw_params") {
+                    Some(Value::Object(splat)) => {
+                        m.extend(splat);
+                        m
+                    }
+                    Some(other) => {
+                        m.insert("_raw_params".into(), other);
+                        m
+                    }
+                    None => m,
+                },
                 _ => Map::new(),
             },
         )
@@ -561,6 +573,25 @@ impl PlayRun<'_> {
         delegate: Option<&str>,
     ) -> Result<(Value, Option<String>), TaskError> {
         let origin = call.args_origin.to_string();
+        let resolved;
+        let call = if etcdplay_template::is_possibly_template(&call.name) {
+            // `action: "{{ mod }} ..."`: the module is known now.
+            let name = self
+                .engine
+                .templar
+                .render_string(&call.name, &origin, vars)?;
+            let Some(canonical) = etcdplay_modules::canonical_name(name.trim()) else {
+                let msg = format!("{origin}: couldn't resolve module/action '{name}'");
+                return Ok((json!({"failed": true, "changed": false, "msg": msg}), None));
+            };
+            resolved = ModuleCall {
+                name: canonical.to_string(),
+                ..call.clone()
+            };
+            &resolved
+        } else {
+            call
+        };
         let args = self.module_args(call, vars, &origin)?;
         if let Some(result) = builtin::run(self, call, &args, host, vars, task).await? {
             return Ok((result, None));

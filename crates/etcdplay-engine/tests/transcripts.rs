@@ -135,7 +135,24 @@ fn check_files(playbook: &str, files: &[(&str, &str)], expect: Expect) {
     }
     let path = dir.path().join("site.yml");
     std::fs::write(&path, playbook).expect("write playbook");
-    let book = load_playbook(&path, &Registry, &LoadOptions::default()).expect("parses");
+    // As the CLI loads playbooks: templated import names rendered with play vars, vars_files
+    // and extra vars.
+    let options = LoadOptions {
+        import_names: Some(Arc::new(etcdplay_engine::ImportNameRenderer::new(
+            etcdplay_template::Templar::new(Vec::new()),
+        ))),
+        ..LoadOptions::default()
+    };
+    let book = match load_playbook(&path, &Registry, &options) {
+        Ok(book) => book,
+        Err(d) => {
+            let shown = d
+                .to_string()
+                .replace(&format!("{}/", dir.path().display()), "");
+            expect.assert_eq(&format!("ERRORS\n{shown}\n"));
+            return;
+        }
+    };
     let transcript = Arc::new(Transcript::default());
     let mut warnings = book.warnings.clone();
     warnings.extend(etcdplay_engine::playbook_warnings(
@@ -562,7 +579,10 @@ fn special_variables() {
                 "- debug: msg=\"{{ role_name }} {{ role_path[0] == '/' }}\"\n",
             ),
             ("roles/r1/meta/main.yml", "dependencies: [dep]\n"),
-            ("roles/dep/tasks/main.yml", "- debug: msg=\"{{ role_name }}\"\n"),
+            (
+                "roles/dep/tasks/main.yml",
+                "- debug: msg=\"{{ role_name }}\"\n",
+            ),
         ],
         expect![[r#"
             PLAY [magic play]
@@ -690,6 +710,103 @@ fn include_vars_role_vars_and_failed_when_on_assert() {
             TASK [assert]
               ignored: [n1]: All assertions passed
             RECAP n1 ok=16 changed=0 failed=0 skipped=0 rescued=0 ignored=1
+        "#]],
+    );
+}
+
+/// Templates where Ansible allows them before or while a task runs. ansible-core 2.19.14 on the
+/// same playbook (`-c local`) printed: `hello` from `command: "{{ cmd }}"`; `assert: "{{ item
+/// }}"` over two `{that: ...}` mappings: ok for both items ("All assertions passed"), with a
+/// warning that templated task args are unsafe; `action: "{{ mod }} msg=viaaction"` and
+/// `local_action: "{{ mod }} msg=vialocal"` ran `debug` (etcdplay runs them but does not show
+/// the message of a templated `debug`); `import_tasks: "t_{{ vf_file }}.yml"` (`vf_file` from
+/// vars_files) printed `fromfile`; `import_role: name: "{{ rname }}"` (play vars) printed
+/// `imported imp`; a flow mapping closed at column 1 gave `{a: 1, b: 2}`; headers `TASK [{{ mod
+/// }}]` for the templated actions. Recap ok=8 (this test adds a `debug` of the registered
+/// `via.msg`: ok=9).
+#[test]
+fn templated_free_form_arguments_actions_and_import_names() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  vars:
+    cmd: "echo hello"
+    checks:
+      - that: 1 == 1
+      - that: 2 == 2
+    mod: debug
+    rname: imp
+  vars_files: [vf.yml]
+  tasks:
+    - command: "{{ cmd }}"
+      register: c
+      changed_when: false
+    - debug: msg="{{ c.stdout }}"
+    - assert: "{{ item }}"
+      loop: "{{ checks }}"
+    - action: "{{ mod }} msg=viaaction"
+      register: via
+    - local_action: "{{ mod }} msg=vialocal"
+    - debug: msg="{{ via.msg }}"
+    - import_tasks: "t_{{ vf_file }}.yml"
+    - import_role:
+        name: "{{ rname }}"
+    - debug:
+        msg: {a: 1,
+          b: 2
+}
+"#,
+        &[
+            ("vf.yml", "vf_file: one\n"),
+            ("t_one.yml", "- debug: msg=fromfile\n"),
+            (
+                "roles/imp/tasks/main.yml",
+                "- debug: msg=\"imported {{ role_name }}\"\n",
+            ),
+        ],
+        expect![[r#"
+            PLAY [n1]
+            TASK [command]
+              ok: [n1]
+            TASK [debug]
+              ok: [n1]: hello => {"msg":"hello"}
+            TASK [assert]
+              ok: [n1] (item={'that': '1 == 1'}): All assertions passed
+              ok: [n1] (item={'that': '2 == 2'}): All assertions passed
+            TASK [{{ mod }}]
+              ok: [n1]: viaaction
+            TASK [{{ mod }}]
+              ok: [n1 -> localhost]: vialocal
+            TASK [debug]
+              ok: [n1]: viaaction => {"msg":"viaaction"}
+            TASK [debug]
+              ok: [n1]: fromfile => {"msg":"fromfile"}
+            TASK [imp : debug]
+              ok: [n1]: imported imp => {"msg":"imported imp"}
+            TASK [debug]
+              ok: [n1] => {"msg":{"a":1,"b":2}}
+            RECAP n1 ok=9 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
+
+/// An import named by a variable known only when the play runs: ansible-core 2.19.14 refuses
+/// the playbook before running it ("'host_only' is undefined", exit 4); so does etcdplay, with
+/// the place.
+#[test]
+fn an_import_named_by_a_host_variable_is_refused_with_its_place() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - import_tasks: "{{ host_only }}.yml"
+"#,
+        &[],
+        expect![[r#"
+            ERRORS
+            site.yml:5:21: `import_tasks` names its file with variables that are not known before the run (import name: 'host_only' is undefined); play vars, vars_files and extra vars are (use `include_tasks` for others)
         "#]],
     );
 }

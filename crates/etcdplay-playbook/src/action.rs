@@ -123,6 +123,12 @@ fn mentions_template(value: &Value) -> bool {
     }
 }
 
+/// Whether `text` is one `{{ ... }}` expression and nothing else.
+fn is_whole_template(text: &str) -> bool {
+    let t = text.trim();
+    t.starts_with("{{") && t.ends_with("}}") && t[2..].find("}}") == Some(t.len() - 4)
+}
+
 pub(crate) fn find_arg<'a>(list: &'a [Arg], key: &str) -> Option<&'a Arg> {
     list.iter().rev().find(|a| a.key == key)
 }
@@ -237,7 +243,15 @@ impl Loader<'_> {
                     return None;
                 };
                 let whole = whole.trim_start();
-                let (module, rest) = whole.split_once(char::is_whitespace).unwrap_or((whole, ""));
+                // A templated module name (`action: "{{ mod }} msg=hi"`) may hold spaces.
+                let templated_end = whole
+                    .strip_prefix("{{")
+                    .and_then(|_| whole.find("}}"))
+                    .map(|end| end + 2);
+                let (module, rest) = match templated_end {
+                    Some(end) => (&whole[..end], &whole[end..]),
+                    None => whole.split_once(char::is_whitespace).unwrap_or((whole, "")),
+                };
                 if module.is_empty() {
                     self.report(f, v.pos, PlaybookError::ActionWithoutModule);
                     return None;
@@ -251,6 +265,7 @@ impl Loader<'_> {
         };
         let short = short_name(&module);
         if !crate::task::SPECIAL_ACTIONS.contains(&short)
+            && !is_template(&module)
             && self.catalog.canonical(&module).is_none()
         {
             let names = self.catalog.names();
@@ -331,7 +346,23 @@ impl Loader<'_> {
         inline: &[&(Node, Node)],
         args: Option<&Node>,
     ) -> Option<TaskKind> {
+        if is_template(written) {
+            return self.templated_module(f, written, value_pos, text, inline, args);
+        }
         let canonical = self.catalog.canonical(written)?;
+        // `assert: "{{ item }}"`: the whole argument string is a template that gives the
+        // arguments (a mapping) when the task runs.
+        if let Some(whole) = text.as_deref().filter(|t| is_whole_template(t)) {
+            if !self.catalog.free_form(&canonical) {
+                let mut map = Map::new();
+                map.insert("_raw_params".into(), Value::String(whole.to_string()));
+                return Some(TaskKind::Module(ModuleCall {
+                    name: canonical,
+                    args: map,
+                    args_origin: f.origin(value_pos),
+                }));
+            }
+        }
         let names = self.catalog.arg_names(&canonical);
         let extract: Vec<&str> = RAW_EXTRACT
             .iter()
@@ -408,6 +439,29 @@ impl Loader<'_> {
         }
         Some(TaskKind::Module(ModuleCall {
             name: canonical,
+            args: map,
+            args_origin: f.origin(value_pos),
+        }))
+    }
+
+    /// A module named by a template (`action: "{{ mod }} k=v"`): known only when the task runs,
+    /// so its arguments are kept as written (pairs, other words as `_raw_params`).
+    fn templated_module(
+        &mut self,
+        f: &FileCtx,
+        written: &str,
+        value_pos: Pos,
+        text: Option<String>,
+        inline: &[&(Node, Node)],
+        args: Option<&Node>,
+    ) -> Option<TaskKind> {
+        let list = self.collect_args(f, written, value_pos, text, inline, args, FreeForm::Pairs)?;
+        let mut map = Map::new();
+        for a in list {
+            map.insert(a.key, a.value);
+        }
+        Some(TaskKind::Module(ModuleCall {
+            name: written.to_string(),
             args: map,
             args_origin: f.origin(value_pos),
         }))

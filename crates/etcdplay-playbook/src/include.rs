@@ -109,14 +109,24 @@ impl Loader<'_> {
         }
         let context = f.include_context();
         let mark = self.diags.len();
-        let tasks = if is_template(&file) {
-            if is_static {
-                let error = PlaybookError::TemplatedImport {
-                    key: short.to_string(),
-                    dynamic: "include_tasks",
-                };
-                self.report(f, value_pos, error);
+        // An import's templated name is rendered now, with what is known before the run.
+        let file = if is_static && is_template(&file) {
+            match self.import_name(f, value_pos, short, "include_tasks", &file) {
+                Some(name) => name,
+                None => {
+                    return Some(TaskKind::IncludeTasks(IncludeTasks {
+                        file,
+                        is_static,
+                        tasks: Some(Vec::new()),
+                        apply,
+                        context,
+                    }))
+                }
             }
+        } else {
+            file
+        };
+        let tasks = if is_template(&file) {
             None
         } else {
             match crate::find_task_file(&file, &context) {
@@ -210,6 +220,11 @@ impl Loader<'_> {
             };
             self.report(f, value_pos, error);
             return None;
+        };
+        let name = if is_static {
+            self.import_name(f, value_pos, short, "include_role", &name)?
+        } else {
+            name
         };
         let selectors = RoleSelectors {
             tasks_from: string_arg(self, "tasks_from"),

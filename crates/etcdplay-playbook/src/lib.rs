@@ -12,7 +12,7 @@ pub use error::{Hint, PlaybookError};
 pub use etcdplay_source::ModuleCatalog;
 pub use etcdplay_source::{Diagnostic, Diagnostics};
 pub use model::*;
-pub use options::LoadOptions;
+pub use options::{ImportNames, LoadOptions};
 
 mod action;
 mod include;

@@ -550,7 +550,14 @@ fn action_module_name(value: &Node) -> String {
         Some(m) => m.as_scalar_string().unwrap_or_default(),
         None => value
             .as_scalar_string()
-            .and_then(|s| s.split_whitespace().next().map(str::to_string))
+            .and_then(|s| {
+                let s = s.trim_start();
+                // A templated module name is shown whole (`TASK [{{ mod }}]`).
+                match s.strip_prefix("{{").and_then(|_| s.find("}}")) {
+                    Some(end) => Some(s[..end + 2].to_string()),
+                    None => s.split_whitespace().next().map(str::to_string),
+                }
+            })
             .unwrap_or_default(),
     }
 }

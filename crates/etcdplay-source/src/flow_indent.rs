@@ -43,9 +43,14 @@ enum State {
     Block,
     /// Inside a flow collection `depth` levels deep, opened on a line whose block content is
     /// indented `indent`.
-    Flow { depth: usize, indent: usize },
+    Flow {
+        depth: usize,
+        indent: usize,
+    },
     /// Inside a block scalar (`|`, `>`) of a line indented `indent`.
-    BlockScalar { indent: usize },
+    BlockScalar {
+        indent: usize,
+    },
 }
 
 /// `text` with every line that continues a flow collection indented past the line that opened

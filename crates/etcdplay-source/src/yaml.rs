@@ -432,7 +432,11 @@ mod tests {
     fn a_flow_mapping_closed_at_column_one_loads_with_its_positions() {
         let text = "- debug:\n    msg: {a: 1,\n      b: 2\n}\n- x: [1,\n2]\n";
         let doc = load_yaml(text).expect("loads");
-        let msg = doc.as_seq().unwrap()[0].get("debug").unwrap().get("msg").unwrap();
+        let msg = doc.as_seq().unwrap()[0]
+            .get("debug")
+            .unwrap()
+            .get("msg")
+            .unwrap();
         assert_eq!(msg.to_json(), serde_json::json!({"a": 1, "b": 2}));
         assert_eq!(msg.get("b").unwrap().pos, Pos { line: 3, col: 10 });
         let x = doc.as_seq().unwrap()[1].get("x").unwrap();

@@ -195,10 +195,19 @@ impl Settings {
 }
 
 /// Loads the inventory and playbooks; every problem is printed as `file:line:col: message`.
-pub(crate) fn prepare(settings: &Settings, playbooks: &[PathBuf]) -> Result<Prepared, ExitCode> {
+pub(crate) fn prepare(
+    settings: &Settings,
+    playbooks: &[PathBuf],
+    extra_vars: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Prepared, ExitCode> {
     let inventory = &settings.inventory;
+    let templar = etcdplay_template::Templar::new(Vec::new());
     let options = LoadOptions {
         role_paths: settings.config.roles_path(),
+        extra_vars: extra_vars.clone(),
+        import_names: Some(Arc::new(etcdplay_engine::ImportNameRenderer::new(
+            templar.clone(),
+        ))),
     };
     let mut problems = etcdplay_source::Diagnostics::new();
     let inv = match Inventory::load(inventory) {
@@ -220,7 +229,6 @@ pub(crate) fn prepare(settings: &Settings, playbooks: &[PathBuf]) -> Result<Prep
             Err(d) => problems.extend(d),
         }
     }
-    let templar = etcdplay_template::Templar::new(Vec::new());
     for book in &loaded {
         warnings.extend(etcdplay_engine::playbook_warnings(book, &templar));
     }
@@ -370,7 +378,7 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
             return ExitCode::BadOptions;
         }
     };
-    let prepared = match prepare(&settings, &playbooks) {
+    let prepared = match prepare(&settings, &playbooks, &extra) {
         Ok(p) => p,
         Err(code) => return code,
     };

@@ -27,10 +27,13 @@ pub(crate) struct SyntaxCheckArgs {
 }
 
 pub(crate) fn run(args: SyntaxCheckArgs) -> ExitCode {
-    if let Err(message) = crate::extra_vars::parse_all(&args.extra_vars) {
-        eprintln!("ERROR: {message}");
-        return ExitCode::BadOptions;
-    }
+    let extra = match crate::extra_vars::parse_all(&args.extra_vars) {
+        Ok(extra) => extra,
+        Err(message) => {
+            eprintln!("ERROR: {message}");
+            return ExitCode::BadOptions;
+        }
+    };
     // Tags select tasks to run; a syntax check reads every task whatever they are.
     let _ = &args.tags;
     let settings = match super::apply::Settings::resolve(
@@ -46,7 +49,7 @@ pub(crate) fn run(args: SyntaxCheckArgs) -> ExitCode {
             return ExitCode::BadOptions;
         }
     };
-    match super::apply::prepare(&settings, &args.playbooks) {
+    match super::apply::prepare(&settings, &args.playbooks, &extra) {
         Ok(_) => {
             for p in &args.playbooks {
                 println!("\nplaybook: {}", p.display());
