@@ -573,24 +573,28 @@ impl PlayRun<'_> {
         delegate: Option<&str>,
     ) -> Result<(Value, Option<String>), TaskError> {
         let origin = call.args_origin.to_string();
-        let resolved;
-        let call = if etcdplay_template::is_possibly_template(&call.name) {
-            // `action: "{{ mod }} ..."`: the module is known now.
-            let name = self
-                .engine
+        // `action: "{{ mod }} ..."`: the module is known now. A module Ansible has and etcdplay
+        // does not run fails here, as the loader warned.
+        let name = if etcdplay_template::is_possibly_template(&call.name) {
+            self.engine
                 .templar
-                .render_string(&call.name, &origin, vars)?;
-            let Some(canonical) = etcdplay_modules::canonical_name(name.trim()) else {
-                let msg = format!("{origin}: couldn't resolve module/action '{name}'");
-                return Ok((json!({"failed": true, "changed": false, "msg": msg}), None));
-            };
+                .render_string(&call.name, &origin, vars)?
+        } else {
+            call.name.clone()
+        };
+        let Some(canonical) = etcdplay_modules::canonical_name(name.trim()) else {
+            let msg = format!("{origin}: etcdplay does not implement the module `{name}`");
+            return Ok((json!({"failed": true, "changed": false, "msg": msg}), None));
+        };
+        let resolved;
+        let call = if canonical == call.name {
+            call
+        } else {
             resolved = ModuleCall {
                 name: canonical.to_string(),
                 ..call.clone()
             };
             &resolved
-        } else {
-            call
         };
         let args = self.module_args(call, vars, &origin)?;
         if let Some(result) = builtin::run(self, call, &args, host, vars, task).await? {

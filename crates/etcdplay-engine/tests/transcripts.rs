@@ -810,3 +810,35 @@ fn an_import_named_by_a_host_variable_is_refused_with_its_place() {
         "#]],
     );
 }
+
+/// A module Ansible has and etcdplay does not run, in a branch for another platform (as the
+/// `copy` integration target's `dnf` tasks for Red Hat): ansible-core 2.19.14 skipped the task
+/// (`skipping: [localhost]`) and ran the rest; a typo (`copyy`) would refuse the playbook in both.
+/// etcdplay warns before the run and fails the task only if it runs (here with
+/// `ignore_errors`: Ansible would run `dnf` itself).
+#[test]
+fn a_module_ansible_has_fails_only_if_it_runs() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - name: only on Red Hat
+      dnf: name=acl state=present
+      when: false
+    - name: runs
+      ansible.builtin.pip: name=x
+      ignore_errors: true
+"#,
+        expect![[r#"
+            WARNING: site.yml:6:12: etcdplay does not implement the module `dnf`; the task fails if it runs
+            WARNING: site.yml:9:28: etcdplay does not implement the module `ansible.builtin.pip`; the task fails if it runs
+            PLAY [n1]
+            TASK [only on Red Hat]
+              skipping: [n1]
+            TASK [runs]
+              ignored: [n1]: site.yml:9:28: etcdplay does not implement the module `ansible.builtin.pip`
+            RECAP n1 ok=1 changed=0 failed=0 skipped=1 rescued=0 ignored=1
+        "#]],
+    );
+}

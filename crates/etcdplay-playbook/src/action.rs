@@ -266,6 +266,7 @@ impl Loader<'_> {
         let short = short_name(&module);
         if !crate::task::SPECIAL_ACTIONS.contains(&short)
             && !is_template(&module)
+            && !crate::ansible_names::ansible_knows(&module)
             && self.catalog.canonical(&module).is_none()
         {
             let names = self.catalog.names();
@@ -349,7 +350,19 @@ impl Loader<'_> {
         if is_template(written) {
             return self.templated_module(f, written, value_pos, text, inline, args);
         }
-        let canonical = self.catalog.canonical(written)?;
+        let Some(canonical) = self.catalog.canonical(written) else {
+            // A module Ansible has and etcdplay does not run: the task fails if it runs.
+            let mark = self.diags.len();
+            self.report(
+                f,
+                value_pos,
+                PlaybookError::NotImplemented {
+                    module: written.to_string(),
+                },
+            );
+            self.defer_since(mark);
+            return self.templated_module(f, written, value_pos, text, inline, args);
+        };
         // `assert: "{{ item }}"`: the whole argument string is a template that gives the
         // arguments (a mapping) when the task runs.
         if let Some(whole) = text.as_deref().filter(|t| is_whole_template(t)) {
@@ -444,8 +457,8 @@ impl Loader<'_> {
         }))
     }
 
-    /// A module named by a template (`action: "{{ mod }} k=v"`): known only when the task runs,
-    /// so its arguments are kept as written (pairs, other words as `_raw_params`).
+    /// A module named by a template (`action: "{{ mod }} k=v"`), or one etcdplay does not run:
+    /// its arguments are kept as written (pairs, other words as `_raw_params`).
     fn templated_module(
         &mut self,
         f: &FileCtx,

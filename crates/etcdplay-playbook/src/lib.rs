@@ -15,6 +15,7 @@ pub use model::*;
 pub use options::{ImportNames, LoadOptions};
 
 mod action;
+mod ansible_names;
 mod include;
 mod kv;
 mod loader;

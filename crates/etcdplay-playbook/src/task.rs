@@ -323,7 +323,10 @@ impl Loader<'_> {
                 }
                 other => {
                     let short = short_name(other);
-                    if SPECIAL_ACTIONS.contains(&short) || self.catalog.canonical(other).is_some() {
+                    if SPECIAL_ACTIONS.contains(&short)
+                        || self.catalog.canonical(other).is_some()
+                        || crate::ansible_names::ansible_knows(other)
+                    {
                         self.set_action(f, &mut action, key, k.pos, v);
                     } else {
                         unknown_key = true;
