@@ -3,7 +3,8 @@
 //! (so `when`, loops, `register`, `failed_when` and `ignore_errors` apply), with Ansible's
 //! arguments: `file`, `dir` with `depth`, `files_matching`, `ignore_files`, `extensions` and
 //! `ignore_unknown_extensions`, and `name`. Its result is Ansible's: `ansible_facts` and
-//! `ansible_included_var_files`, or `failed` with the reason.
+//! `ansible_included_var_files`, or `failed` with the reason in `msg` (Ansible 2.19 puts it in
+//! `message`, with `msg` "Unknown error").
 
 use std::path::{Path, PathBuf};
 
@@ -174,7 +175,7 @@ impl PlayRun<'_> {
             }
             Err(e) => {
                 let msg = e.to_string();
-                json!({"changed": false, "failed": true, "msg": msg, "message": msg, "ansible_included_var_files": shown_files})
+                json!({"changed": false, "failed": true, "msg": msg, "ansible_included_var_files": shown_files})
             }
         }
     }
@@ -195,12 +196,16 @@ impl PlayRun<'_> {
             candidates.push(dir.join(name));
         }
         candidates.push(self.play.playbook_dir.join(name));
-        let Some(path) = candidates.into_iter().find(|p| p.is_file()) else {
+        // Whatever exists is taken (a FIFO or a directory is then refused by name when read).
+        let Some(path) = candidates.into_iter().find(|p| p.exists()) else {
             let looked_in = iv
                 .context
                 .search_dirs
                 .iter()
-                .map(|d| crate::control::shown(d))
+                .map(|d| match crate::control::shown(d) {
+                    s if s.is_empty() => ".".to_string(),
+                    s => s,
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             return Err(IncludeVarsError::NotFound {

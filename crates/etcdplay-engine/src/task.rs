@@ -597,6 +597,11 @@ impl PlayRun<'_> {
             &resolved
         };
         let args = self.module_args(call, vars, &origin)?;
+        // Arguments the module refuses fail the task before anything reaches the host, as
+        // Ansible's argument check does (no connection is opened for it).
+        if let Some(msg) = refused_arguments(&call.name, &args) {
+            return Ok((json!({"failed": true, "changed": false, "msg": msg}), None));
+        }
         if let Some(result) = builtin::run(self, call, &args, host, vars, task).await? {
             return Ok((result, None));
         }
@@ -904,4 +909,19 @@ fn extended_loop(items: &[Value], index: usize, allitems: bool) -> Value {
         m.insert("nextitem".into(), next.clone());
     }
     Value::Object(m)
+}
+
+/// Why `module` refuses its templated `args` (an unknown or missing argument, a value of the
+/// wrong type or not one of the choices), if it does.
+fn refused_arguments(module: &str, args: &Map<String, Value>) -> Option<String> {
+    if let Some(first) = etcdplay_modules::validate_args(module, args)
+        .into_iter()
+        .next()
+    {
+        return Some(first.to_string());
+    }
+    args.iter().find_map(|(arg, value)| {
+        etcdplay_modules::check_arg_value(module, arg, value)
+            .map(|message| format!("module {module}: argument '{arg}': {message}"))
+    })
 }

@@ -842,3 +842,29 @@ fn a_module_ansible_has_fails_only_if_it_runs() {
         "#]],
     );
 }
+
+/// A templated `loop_var`: ansible-core 2.19.14 (same playbook, `-c local`) printed `ok:
+/// [localhost] => (item=x)` with `x outer_item`, then `(item=y)` with `y outer_item`.
+#[test]
+fn a_templated_loop_var() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  vars:
+    prefix: outer
+  tasks:
+    - debug: msg="{{ outer_item }} {{ ansible_loop_var }}"
+      loop: [x, y]
+      loop_control:
+        loop_var: "{{ prefix }}_item"
+"#,
+        expect![[r#"
+            PLAY [n1]
+            TASK [debug]
+              ok: [n1] (item=x): x outer_item => {"msg":"x outer_item"}
+              ok: [n1] (item=y): y outer_item => {"msg":"y outer_item"}
+            RECAP n1 ok=1 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}

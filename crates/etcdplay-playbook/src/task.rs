@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::error::Hint;
 use crate::loader::{FileCtx, Loader};
 use crate::model::{Block, Loop, LoopControl, LoopKind, Map, Task, TaskKind};
-use crate::values::is_identifier;
+use crate::values::{is_identifier, is_template};
 use crate::PlaybookError;
 
 /// Task keywords (the typed ones and those kept in `Task::extra`).
@@ -510,7 +510,8 @@ impl Loader<'_> {
                     let Some(name) = self.string(f, &key, v) else {
                         continue;
                     };
-                    if !is_identifier(&name) {
+                    // A template (`"{{ prefix }}_item"`) is rendered when the loop runs.
+                    if !is_identifier(&name) && !is_template(&name) {
                         self.report(
                             f,
                             v.pos,

@@ -125,20 +125,70 @@ impl Templar {
     /// Whether the environment has the filter: applying it to `none` either works or fails
     /// for another reason than its absence (the lookup comes before any argument is used).
     fn has_filter(&self, name: &str) -> bool {
-        self.probe(
-            &format!("{{{{ none | {name} }}}}"),
-            ErrorKind::UnknownFilter,
-        )
+        self.probe(&format!("none | {name}"), ErrorKind::UnknownFilter)
     }
 
     fn has_test(&self, name: &str) -> bool {
-        self.probe(&format!("{{{{ none is {name} }}}}"), ErrorKind::UnknownTest)
+        self.probe(&format!("none is {name}"), ErrorKind::UnknownTest)
     }
 
-    fn probe(&self, source: &str, absent: ErrorKind) -> bool {
-        match self.env().render_str(source, Value::UNDEFINED) {
+    /// Evaluates an expression (no delimiters: the same whatever the file's syntax).
+    fn probe(&self, expr: &str, absent: ErrorKind) -> bool {
+        match self
+            .env()
+            .compile_expression(expr)
+            .and_then(|e| e.eval(Value::UNDEFINED))
+        {
             Ok(_) => true,
             Err(e) => e.kind() != absent,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(problems: Vec<TemplateProblem>) -> Vec<String> {
+        problems.into_iter().map(|p| p.message).collect()
+    }
+
+    #[test]
+    fn known_filters_and_tests_pass_and_mistakes_are_found() {
+        let t = Templar::new(Vec::new());
+        assert!(t
+            .check_source("{{ x | default(1) | ansible.builtin.to_json }} {{ y is defined }}")
+            .is_empty());
+        assert!(t.check_source("no template here").is_empty());
+        assert_eq!(
+            messages(t.check_source("{{ x | nope }}\n{% if y is nada %}{{ x | nope }}{% endif %}")),
+            ["no filter named 'nope'", "no test named 'nada'"]
+        );
+        let syntax = t.check_source("a\n{{ x + }}");
+        assert_eq!(syntax.len(), 1);
+        assert_eq!(syntax[0].line, 2);
+        assert!(
+            syntax[0].message.starts_with("template syntax error"),
+            "{syntax:?}"
+        );
+        assert!(t.check_condition("x is defined and y | bool").is_empty());
+        assert_eq!(messages(t.check_condition("x |")).len(), 1);
+    }
+
+    #[test]
+    fn a_template_file_is_checked_with_its_header_options() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.j2");
+        std::fs::write(&path, "#jinja2: variable_start_string:'[[', variable_end_string:']]'\nok {{ not a var\n[[ x | nope ]]\n").expect("write");
+        let problems = t_check(&path);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].line, 3);
+        assert_eq!(problems[0].message, "no filter named 'nope'");
+    }
+
+    fn t_check(path: &Path) -> Vec<TemplateProblem> {
+        Templar::new(Vec::new())
+            .check_file(path, &FileSyntax::default())
+            .expect("readable")
     }
 }

@@ -150,6 +150,12 @@ impl PlayRun<'_> {
                         .as_ref()
                         .map(|c| c.loop_var.clone())
                         .unwrap_or_else(|| "item".into());
+                    // `loop_var` may be a template.
+                    let loop_var = self
+                        .engine
+                        .templar
+                        .render_string(&loop_var, &origin, &vars)
+                        .unwrap_or(loop_var);
                     match self.engine.templar.template_value(&l.items, &origin, &vars) {
                         Ok(Value::Array(items)) => items
                             .into_iter()
