@@ -392,6 +392,20 @@ impl<'a> PlayRun<'a> {
                         None => Vec::new(),
                     }
                 }
+                // A dynamic include is a task of its own for `--tags`: untagged, it does not run
+                // (nor do the tagged tasks inside it), as in Ansible.
+                TaskKind::IncludeRole(etcdplay_playbook::IncludeRole {
+                    is_static: false, ..
+                })
+                | TaskKind::IncludeTasks(_)
+                    if !should_run(
+                        &scope.tags_of(task),
+                        &self.engine.options.tags,
+                        &self.engine.options.skip_tags,
+                    ) =>
+                {
+                    continue;
+                }
                 TaskKind::IncludeTasks(inc) => self.include_tasks(task, inc, scope, &active).await,
                 TaskKind::IncludeRole(inc) => self.include_role(task, inc, scope, &active).await,
                 TaskKind::IncludeVars(iv) => {

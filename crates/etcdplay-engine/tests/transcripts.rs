@@ -868,3 +868,66 @@ fn a_templated_loop_var() {
         "#]],
     );
 }
+
+/// `--tags` and dynamic includes: ansible-core 2.19.14 with `-t x` (same files, `-c local`)
+/// printed only `TASK [tagged include]`, `included: <dir>/tagged_inside.yml for n1` and the
+/// inner `debug` (ok=2): the untagged include does not run, nor the tagged task inside it.
+#[test]
+fn an_untagged_include_does_not_run_under_tags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("tagged_inside.yml"),
+        "- debug: msg=inner\n  tags: [x]\n",
+    )
+    .expect("write");
+    let path = dir.path().join("site.yml");
+    std::fs::write(
+        &path,
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - name: untagged include
+      include_tasks: tagged_inside.yml
+    - name: tagged include
+      include_tasks: tagged_inside.yml
+      tags: [x]
+"#,
+    )
+    .expect("write");
+    let book = load_playbook(&path, &Registry, &LoadOptions::default()).expect("parses");
+    let transcript = Arc::new(Transcript::default());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let engine = Engine::new(
+            Arc::new(TinyInventory {
+                hosts: vec!["n1".into()],
+                root: dir.path().to_path_buf(),
+            }),
+            Arc::new(LocalConnector),
+            transcript.clone(),
+            RunOptions {
+                tags: vec!["x".into()],
+                ..RunOptions::default()
+            },
+            vec![dir.path().to_path_buf()],
+        );
+        engine.run(&book).await.expect("run");
+        engine.close().await;
+    });
+    let shown = transcript
+        .text()
+        .replace(&format!("{}/", dir.path().display()), "");
+    expect![[r#"
+        PLAY [n1]
+        TASK [tagged include]
+          included: tagged_inside.yml for n1
+        TASK [debug]
+          ok: [n1]: inner => {"msg":"inner"}
+        RECAP n1 ok=2 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+    "#]]
+    .assert_eq(&(shown + "\n"));
+}
