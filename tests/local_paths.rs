@@ -77,6 +77,17 @@ fn ansible_cfg_gives_roles_path_inventory_and_forks() {
         std::fs::read_to_string(project.join("seen-role-path")).expect("role ran"),
         d.join("shared/roles/r1").display().to_string()
     );
+    // A role named by a template is found in `roles_path` too when the include runs.
+    std::fs::remove_file(project.join("seen-role-path")).expect("rm");
+    std::fs::write(
+        project.join("dynamic.yml"),
+        "- hosts: local\n  gather_facts: false\n  vars:\n    which: r1\n  tasks:\n\
+         \x20   - include_role:\n        name: \"{{ which }}\"\n",
+    )
+    .expect("write");
+    let out = etcdplay(&project, &["apply", "dynamic.yml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(project.join("seen-role-path").exists(), "{}", text(&out));
     // Without the file, the same run cannot find the role or the inventory.
     std::fs::remove_file(project.join("ansible.cfg")).expect("rm");
     let out = etcdplay(&project, &["apply", "site.yml"]);

@@ -32,6 +32,9 @@ pub struct RunOptions {
     /// The Ansible configuration file that was read (`ansible_config_file`; `None` when none
     /// was found, which Ansible shows as `None` too).
     pub config_file: Option<std::path::PathBuf>,
+    /// How playbooks were loaded (`roles_path`, extra vars, import names): files and roles a
+    /// dynamic include names when it runs are loaded the same way.
+    pub load_options: etcdplay_playbook::LoadOptions,
     /// Read the probes of upcoming tasks in one round trip per host (see `read_ahead.rs`);
     /// `--no-read-ahead` turns it off.
     pub read_ahead: bool,
@@ -79,6 +82,7 @@ impl Default for RunOptions {
             rotate_certs: false,
             inventory_dir: None,
             config_file: None,
+            load_options: etcdplay_playbook::LoadOptions::default(),
             read_ahead: true,
             connection_defaults: ConnectionDefaults::default(),
         }

@@ -231,7 +231,7 @@ impl PlayRun<'_> {
                     &inc.context,
                     &task.origin,
                     &etcdplay_modules::Registry,
-                    &etcdplay_playbook::LoadOptions::default(),
+                    &self.engine.options.load_options,
                 ) {
                     Ok(tasks) => tasks,
                     Err(d) => {
@@ -307,7 +307,7 @@ impl PlayRun<'_> {
                     &inc.context,
                     &task.origin,
                     &etcdplay_modules::Registry,
-                    &etcdplay_playbook::LoadOptions::default(),
+                    &self.engine.options.load_options,
                 ) {
                     Ok(role) => role,
                     Err(d) => {

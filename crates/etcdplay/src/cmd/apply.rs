@@ -141,6 +141,8 @@ pub(crate) fn parse_host_key_checking(s: &str) -> Result<HostKeyChecking, String
 pub(crate) struct Prepared {
     pub(crate) inventory: Arc<InventoryAdapter>,
     pub(crate) playbooks: Vec<Playbook>,
+    /// How the playbooks were loaded; dynamic includes load their files the same way.
+    pub(crate) load_options: LoadOptions,
 }
 
 /// The run's settings where the Ansible configuration may give them: command-line option,
@@ -253,6 +255,7 @@ pub(crate) fn prepare(
         Some(a) if problems.is_empty() => Ok(Prepared {
             inventory: Arc::new(a),
             playbooks: loaded,
+            load_options: options,
         }),
         _ => {
             eprintln!("{}", problems.sorted());
@@ -449,6 +452,7 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         rotate_certs: args.rotate_certs,
         inventory_dir: inventory_dir(&settings.inventory),
         config_file: settings.config.file.clone(),
+        load_options: prepared.load_options.clone(),
         read_ahead: !args.no_read_ahead,
         connection_defaults: settings.connection_defaults.clone(),
     };
