@@ -253,6 +253,7 @@ impl PlayRun<'_> {
             run_scope.enter_include(task, &file);
             loaded.push((tasks, run_scope, group));
         }
+        self.engine.reporter.task_end();
         for (tasks, run_scope, group) in loaded {
             failed.extend(self.run_list(&tasks, &run_scope, &group).await);
         }
