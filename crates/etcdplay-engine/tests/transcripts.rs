@@ -931,3 +931,42 @@ fn an_untagged_include_does_not_run_under_tags() {
     "#]]
     .assert_eq(&(shown + "\n"));
 }
+
+/// `ansible_parent_role_names`/`_paths`: ansible-core 2.19.14 (same roles, `-c local`) printed
+/// `mid ['outer']` in `mid` (included by `outer`), `inner ['mid', 'outer'] ['mid', 'outer']` in
+/// `inner` (imported by `mid`), and `undefined` in the play's own task.
+#[test]
+fn parent_role_names_of_included_and_imported_roles() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  roles: [outer]
+  tasks:
+    - debug: msg="{{ ansible_parent_role_names | default('undefined') }}"
+"#,
+        &[
+            ("roles/outer/tasks/main.yml", "- include_role: name=mid\n"),
+            (
+                "roles/mid/tasks/main.yml",
+                "- debug: msg=\"mid {{ ansible_parent_role_names }}\"\n- import_role: name=inner\n",
+            ),
+            (
+                "roles/inner/tasks/main.yml",
+                "- debug: msg=\"inner {{ ansible_parent_role_names }} {{ ansible_parent_role_paths | map(\\\"basename\\\") | list }}\"\n",
+            ),
+        ],
+        expect![[r#"
+            PLAY [n1]
+            TASK [outer : include_role]
+              included: mid for n1
+            TASK [mid : debug]
+              ok: [n1]: mid ['outer'] => {"msg":"mid ['outer']"}
+            TASK [inner : debug]
+              ok: [n1]: inner ['mid', 'outer'] ['mid', 'outer'] => {"msg":"inner ['mid', 'outer'] ['mid', 'outer']"}
+            TASK [debug]
+              ok: [n1]: undefined => {"msg":"undefined"}
+            RECAP n1 ok=4 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}

@@ -274,6 +274,7 @@ impl PlayRun<'_> {
                 return Vec::new();
             };
             let mut inner = scope.enter_block(task);
+            inner.include_params.extend(parent_role_names(scope));
             inner.role = Some(RoleFrame::new(role, task.vars.clone()));
             self.run_role(role, &inner, hosts).await;
             return Vec::new();
@@ -320,10 +321,33 @@ impl PlayRun<'_> {
             self.report_included(&name, &group, None);
             let mut inner = scope.clone();
             inner.tags.extend(task.tags.iter().cloned());
+            inner.include_params.extend(parent_role_names(scope));
             inner.role = Some(RoleFrame::new(&role, task.vars.clone()));
             inner.enter_include(task, &target);
             self.run_role(&role, &inner, &group).await;
         }
         failed
     }
+}
+
+/// `ansible_parent_role_names`/`ansible_parent_role_paths` for a role that the role of `scope`
+/// includes or imports: that role first, then its own parents, as Ansible sets them.
+fn parent_role_names(scope: &TaskScope) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    let Some(parent) = &scope.role else {
+        return out;
+    };
+    let inherited = |key: &str| match scope.include_params.get(key) {
+        Some(Value::Array(items)) => items.clone(),
+        _ => Vec::new(),
+    };
+    let mut names = vec![Value::String(parent.name.clone())];
+    names.extend(inherited("ansible_parent_role_names"));
+    let mut paths = vec![Value::String(crate::state::absolute_path_text(
+        &parent.path,
+    ))];
+    paths.extend(inherited("ansible_parent_role_paths"));
+    out.insert("ansible_parent_role_names".into(), Value::Array(names));
+    out.insert("ansible_parent_role_paths".into(), Value::Array(paths));
+    out
 }
