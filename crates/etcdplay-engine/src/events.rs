@@ -94,6 +94,12 @@ pub trait Reporter: Send + Sync {
     fn included(&self, what: &str, hosts: &[String], item_label: Option<&str>) {
         let _ = (what, hosts, item_label);
     }
+    /// A task with `until:`/`retries:` failed its condition on `host` and runs again
+    /// (Ansible's `FAILED - RETRYING: [host]: TASK (N retries left).`); `result` is the
+    /// attempt's.
+    fn retrying(&self, header: &str, host: &str, retries_left: u32, result: &Value) {
+        let _ = (header, host, retries_left, result);
+    }
     fn task_end(&self) {}
     fn warning(&self, message: &str);
     fn recap(&self, stats: &Stats);

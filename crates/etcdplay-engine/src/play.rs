@@ -81,7 +81,8 @@ pub(crate) struct PlayRun<'a> {
     /// When handlers were notified and units started, to skip restarts that are redundant.
     pub(crate) restarts: RestartLedger,
     /// The defaults and vars every task of the play sees from the play's `roles:`.
-    pub(crate) public_role_vars: PublicRoleVars,
+    /// Grows when an `include_role` with `public: true` runs.
+    pub(crate) public_role_vars: Mutex<PublicRoleVars>,
 }
 
 /// What the roles of a play's `roles:` export to every task of the play: with Ansible's default
@@ -96,20 +97,22 @@ pub(crate) struct PublicRoleVars {
 
 impl PublicRoleVars {
     fn of(play: &Play) -> PublicRoleVars {
-        fn add(role: &etcdplay_playbook::Role, out: &mut PublicRoleVars) {
-            for d in &role.dependencies {
-                add(&d.role, out);
-            }
-            out.defaults
-                .extend(role.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
-            out.vars
-                .extend(role.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
         let mut out = PublicRoleVars::default();
         for r in &play.roles {
-            add(&r.role, &mut out);
+            out.add(&r.role);
         }
         out
+    }
+
+    /// Adds what `role` exports (its dependencies' first).
+    pub(crate) fn add(&mut self, role: &etcdplay_playbook::Role) {
+        for d in &role.dependencies {
+            self.add(&d.role);
+        }
+        self.defaults
+            .extend(role.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.vars
+            .extend(role.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
 }
 
@@ -126,7 +129,7 @@ impl<'a> PlayRun<'a> {
             notified: Mutex::default(),
             vars_files: Mutex::default(),
             restarts: RestartLedger::default(),
-            public_role_vars: PublicRoleVars::of(play),
+            public_role_vars: Mutex::new(PublicRoleVars::of(play)),
         }
     }
 

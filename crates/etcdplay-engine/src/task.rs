@@ -41,12 +41,14 @@ impl PlayRun<'_> {
         let shared = &self.engine.shared;
         let mut layers: VarLayers = shared.host_layers(host);
         // The play's roles' exports first: a task's own role wins over them.
-        let public = &self.public_role_vars;
-        if !public.defaults.is_empty() {
-            layers.push(Precedence::RoleDefaults, public.defaults.clone());
-        }
-        if !public.vars.is_empty() {
-            layers.push(Precedence::RoleVars, public.vars.clone());
+        {
+            let public = crate::play::lock(&self.public_role_vars);
+            if !public.defaults.is_empty() {
+                layers.push(Precedence::RoleDefaults, public.defaults.clone());
+            }
+            if !public.vars.is_empty() {
+                layers.push(Precedence::RoleVars, public.vars.clone());
+            }
         }
         if let Some(role) = &scope.role {
             layers.push(Precedence::RoleDefaults, role.defaults.clone());
@@ -236,7 +238,19 @@ impl PlayRun<'_> {
         if flags.changed && !flags.failed {
             self.notify(host, task, &run.vars);
         }
+        if flags.changed && flags.failed {
+            self.count_failed_change(host);
+        }
         outcome_of(status)
+    }
+
+    /// Ansible's recap counts a failed (or ignored) result that changed something in
+    /// `changed` too; the outcome only says it failed.
+    fn count_failed_change(&self, host: &str) {
+        crate::play::lock(&self.engine.stats)
+            .entry(host.to_string())
+            .or_default()
+            .changed += 1;
     }
 
     /// A looped task on one host: once per item, each item with `item` (or `loop_var`) defined,
@@ -359,6 +373,9 @@ impl PlayRun<'_> {
             if status == HostStatus::Failed {
                 self.remember_failure(host, task, &Value::Object(summary.clone()));
             }
+            if any_changed {
+                self.count_failed_change(host);
+            }
             self.emit(
                 HostEvent {
                     delegated_to: delegate,
@@ -374,6 +391,16 @@ impl PlayRun<'_> {
             self.notify(host, task, &run.vars);
         }
         if all_skipped {
+            // Ansible ends a loop whose every item was skipped (or that had none) with the
+            // host's own `skipping:` line.
+            self.emit(
+                HostEvent {
+                    delegated_to: delegate,
+                    result: Value::Object(summary),
+                    ..HostEvent::new(host, HostStatus::Skipped)
+                },
+                run.started,
+            );
             Outcome::Skipped
         } else if any_changed {
             Outcome::Changed
@@ -407,8 +434,11 @@ impl PlayRun<'_> {
         Ok(true)
     }
 
-    /// Runs the action, repeating it while `until:` does not hold, then applies
-    /// `changed_when`/`failed_when`.
+    /// Runs the action with `changed_when`/`failed_when` applied, as ansible-core 2.19 does:
+    /// with `until:` (or `retries:` alone, which retries until the task does not fail) it runs
+    /// up to 1 + `retries` times (`retries` defaults to 3 with `until:`), each result carrying
+    /// `attempts`; when no attempt satisfies the condition the last result is failed, with
+    /// `attempts` = `retries`.
     async fn execute_with_retries(
         &self,
         task: &Task,
@@ -420,10 +450,17 @@ impl PlayRun<'_> {
     ) -> Result<(Value, Option<String>), TaskError> {
         let origin = task.origin.to_string();
         let retries = match &task.retries {
-            Some(v) => {
-                number(&self.engine.templar.template_value(v, &origin, vars)?).unwrap_or(3.0) as u32
-            }
-            None => 3,
+            Some(v) => Some(
+                number(&self.engine.templar.template_value(v, &origin, vars)?)
+                    .unwrap_or(0.0)
+                    .max(0.0) as u32,
+            ),
+            None => None,
+        };
+        let runs = 1 + match (retries, &task.until) {
+            (Some(n), _) => n,
+            (None, Some(_)) => 3,
+            (None, None) => 0,
         };
         let delay = match &task.delay {
             Some(v) => {
@@ -435,65 +472,82 @@ impl PlayRun<'_> {
             .register
             .clone()
             .unwrap_or_else(|| "result".to_string());
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        for attempt in 1..=runs {
             let (mut result, diff) = self
                 .execute(task, call, scope, host, vars, delegate)
                 .await?;
-            vars.insert_literal(register.clone(), result.clone());
-            if let Some(until) = &task.until {
-                let mut done = true;
-                for expr in until {
-                    if !self.engine.templar.eval_condition(expr, &origin, vars)? {
-                        done = false;
+            if let (true, Value::Object(m)) = (runs > 1, &mut result) {
+                m.insert("attempts".into(), json!(attempt));
+            }
+            self.apply_result_conditions(task, &register, &mut result, vars, &origin)?;
+            if runs == 1 {
+                return Ok((result, diff));
+            }
+            let done = match &task.until {
+                Some(conds) => {
+                    let mut done = true;
+                    for expr in conds {
+                        done &= self.engine.templar.eval_condition(expr, &origin, vars)?;
                     }
+                    done
                 }
-                if let Value::Object(m) = &mut result {
-                    m.insert("attempts".into(), json!(attempt));
-                }
-                if !done {
-                    if attempt <= retries {
-                        tokio::time::sleep(Duration::from_secs_f64(delay.max(0.0))).await;
-                        continue;
-                    }
-                    if let Value::Object(m) = &mut result {
-                        m.insert("failed".into(), Value::Bool(true));
-                        m.insert(
-                            "msg".into(),
-                            Value::String(format!(
-                                "Retries exhausted ({retries}) waiting for: {}",
-                                until.join(" and ")
-                            )),
-                        );
-                    }
-                }
+                None => !ResultFlags::of(&result).failed,
+            };
+            if done {
+                return Ok((result, diff));
+            }
+            if attempt < runs {
+                self.engine
+                    .reporter
+                    .retrying(&task.header_name(), host, runs - attempt, &result);
+                tokio::time::sleep(Duration::from_secs_f64(delay.max(0.0))).await;
+                continue;
+            }
+            if let Value::Object(m) = &mut result {
+                m.insert("attempts".into(), json!(runs - 1));
+                m.insert("failed".into(), Value::Bool(true));
             }
             vars.insert_literal(register.clone(), result.clone());
-            if let (Some(conds), Value::Object(m)) = (&task.changed_when, &mut result) {
-                let mut changed = true;
-                for c in conds {
-                    changed &= self.engine.templar.eval_condition(c, &origin, vars)?;
-                }
-                m.insert("changed".into(), Value::Bool(changed));
-            }
-            vars.insert_literal(register.clone(), result.clone());
-            if let (Some(conds), Value::Object(m)) = (&task.failed_when, &mut result) {
-                let mut failed = true;
-                for c in conds {
-                    failed &= self.engine.templar.eval_condition(c, &origin, vars)?;
-                }
-                m.insert("failed".into(), Value::Bool(failed));
-                m.insert("failed_when_result".into(), Value::Bool(failed));
-                if failed && !m.contains_key("msg") {
-                    m.insert(
-                        "msg".into(),
-                        Value::String("The failed_when condition was met".into()),
-                    );
-                }
-            }
             return Ok((result, diff));
         }
+        unreachable!("a task runs at least once")
+    }
+
+    /// `changed_when` and `failed_when` on a result, with the result registered (under its
+    /// name, or `result`) for the conditions to read.
+    fn apply_result_conditions(
+        &self,
+        task: &Task,
+        register: &str,
+        result: &mut Value,
+        vars: &mut Vars,
+        origin: &str,
+    ) -> Result<(), TaskError> {
+        vars.insert_literal(register.to_string(), result.clone());
+        if let (Some(conds), Value::Object(m)) = (&task.changed_when, &mut *result) {
+            let mut changed = true;
+            for c in conds {
+                changed &= self.engine.templar.eval_condition(c, origin, vars)?;
+            }
+            m.insert("changed".into(), Value::Bool(changed));
+        }
+        vars.insert_literal(register.to_string(), result.clone());
+        if let (Some(conds), Value::Object(m)) = (&task.failed_when, &mut *result) {
+            let mut failed = true;
+            for c in conds {
+                failed &= self.engine.templar.eval_condition(c, origin, vars)?;
+            }
+            m.insert("failed".into(), Value::Bool(failed));
+            m.insert("failed_when_result".into(), Value::Bool(failed));
+            if failed && !m.contains_key("msg") {
+                m.insert(
+                    "msg".into(),
+                    Value::String("The failed_when condition was met".into()),
+                );
+            }
+        }
+        vars.insert_literal(register.to_string(), result.clone());
+        Ok(())
     }
 
     /// A module call's arguments, templated with the task's variables.

@@ -100,6 +100,15 @@ impl Reporter for Transcript {
                 format!("  {status}: [{host}]{item}{msg}{shown}"),
             ));
     }
+    fn retrying(&self, header: &str, host: &str, retries_left: u32, _result: &serde_json::Value) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((
+                host.to_string(),
+                format!("  FAILED - RETRYING: [{host}]: {header} ({retries_left} retries left)."),
+            ));
+    }
     fn included(&self, what: &str, hosts: &[String], item_label: Option<&str>) {
         let item = item_label
             .map(|l| format!(" => (item={l})"))
@@ -958,7 +967,7 @@ fn parent_role_names_of_included_and_imported_roles() {
         ],
         expect![[r#"
             PLAY [n1]
-            TASK [outer : include_role]
+            TASK [include_role : mid]
               included: mid for n1
             TASK [mid : debug]
               ok: [n1]: mid ['outer'] => {"msg":"mid ['outer']"}
@@ -967,6 +976,72 @@ fn parent_role_names_of_included_and_imported_roles() {
             TASK [debug]
               ok: [n1]: undefined => {"msg":"undefined"}
             RECAP n1 ok=4 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
+
+/// ansible-core 2.19.14 on the same playbook (hosts n1, n2, `-c local`, the role `pub` with
+/// `vars/` `pub_var: pv` and `defaults/` `pub_def: pd`): `TASK [include_role : pub]`; after it
+/// `pv pd` (`public: true`); `command: "false"` with `until: u.rc == 0, retries: 2, delay: 0`
+/// printed `FAILED - RETRYING: [n1]: command (2 retries left).` and `(1 retries left)`, then
+/// failed (`...ignoring`) with `attempts: 2` and the module's own `msg` "non-zero return
+/// code"; `u.attempts u.failed` gave `2 True`; a loop whose only item was skipped on n2 printed
+/// `skipping: [n2] => (item=1)` and then `skipping: [n2]`; recap `n1 ok=6 changed=1 ...
+/// skipped=0 ignored=1` and `n2 ok=5 changed=1 skipped=1 ignored=1` (the ignored failure
+/// changed something: it counts in `changed`).
+#[test]
+fn retries_public_roles_and_skipped_loops() {
+    check_files(
+        r#"
+- hosts: nodes
+  gather_facts: false
+  tasks:
+    - include_role:
+        name: pub
+        public: true
+    - debug: msg="{{ pub_var | default('U') }} {{ pub_def | default('U') }}"
+    - command: "false"
+      register: u
+      until: u.rc == 0
+      retries: 2
+      delay: 0
+      ignore_errors: true
+    - debug: msg="{{ u.attempts }} {{ u.failed }} {{ u.msg }}"
+    - debug: msg="in {{ item }}"
+      loop: [1]
+      when: inventory_hostname == 'n1'
+"#,
+        &[
+            ("roles/pub/vars/main.yml", "pub_var: pv\n"),
+            ("roles/pub/defaults/main.yml", "pub_def: pd\n"),
+            ("roles/pub/tasks/main.yml", "- debug: msg=in-pub\n"),
+        ],
+        expect![[r#"
+            PLAY [nodes]
+            TASK [include_role : pub]
+              included: pub for n1, n2
+            TASK [pub : debug]
+              ok: [n1]: in-pub => {"msg":"in-pub"}
+              ok: [n2]: in-pub => {"msg":"in-pub"}
+            TASK [debug]
+              ok: [n1]: pv pd => {"msg":"pv pd"}
+              ok: [n2]: pv pd => {"msg":"pv pd"}
+            TASK [command]
+              FAILED - RETRYING: [n1]: command (2 retries left).
+              FAILED - RETRYING: [n1]: command (1 retries left).
+              ignored: [n1]: non-zero return code
+              FAILED - RETRYING: [n2]: command (2 retries left).
+              FAILED - RETRYING: [n2]: command (1 retries left).
+              ignored: [n2]: non-zero return code
+            TASK [debug]
+              ok: [n1]: 2 True non-zero return code => {"msg":"2 True non-zero return code"}
+              ok: [n2]: 2 True non-zero return code => {"msg":"2 True non-zero return code"}
+            TASK [debug]
+              ok: [n1] (item=1): in 1 => {"msg":"in 1"}
+              skipping: [n2] (item=1)
+              skipping: [n2]
+            RECAP n1 ok=6 changed=1 failed=0 skipped=0 rescued=0 ignored=1
+            RECAP n2 ok=5 changed=1 failed=0 skipped=1 rescued=0 ignored=1
         "#]],
     );
 }

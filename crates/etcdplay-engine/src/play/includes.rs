@@ -60,7 +60,7 @@ impl PlayRun<'_> {
         };
         self.engine
             .reporter
-            .task_start(kind, &task.header_name(), hosts);
+            .task_start(kind, &include_header_name(task), hosts);
     }
 
     /// Reports `included: WHAT for HOSTS` and counts it as `ok` for each host, as Ansible's
@@ -319,6 +319,14 @@ impl PlayRun<'_> {
                 },
             };
             self.report_included(&name, &group, None);
+            // `public: true`: the role's defaults and vars stay visible to the rest of the play.
+            let public = group.first().map(|h| {
+                let vars = self.task_vars(h, scope, Some(task));
+                self.flag(&inc.public, &vars, &task.origin.to_string())
+            });
+            if let Some(Ok(Some(true))) = public {
+                crate::play::lock(&self.public_role_vars).add(&role);
+            }
             let mut inner = scope.clone();
             inner.tags.extend(task.tags.iter().cloned());
             inner.include_params.extend(parent_role_names(scope));
@@ -350,4 +358,15 @@ fn parent_role_names(scope: &TaskScope) -> serde_json::Map<String, Value> {
     out.insert("ansible_parent_role_names".into(), Value::Array(names));
     out.insert("ansible_parent_role_paths".into(), Value::Array(paths));
     out
+}
+
+/// An include's header: its name, else `include_role : NAME` for a role (ansible-core 2.19
+/// shows it so, without the including role's name), else the action.
+fn include_header_name(task: &Task) -> String {
+    match (&task.name, &task.kind) {
+        (None, etcdplay_playbook::TaskKind::IncludeRole(inc)) => {
+            format!("{} : {}", task.action, inc.name)
+        }
+        _ => task.header_name(),
+    }
 }
