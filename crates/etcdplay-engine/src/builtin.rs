@@ -105,9 +105,19 @@ pub(crate) async fn run(
     }))
 }
 
-/// What `debug:` prints after `=>`: `{"msg": ...}` or `{"<var>": value}`.
+/// What `debug:` prints after `=>`: `{"msg": ...}` or `{"<var>": value}`; and `assert:`, whose
+/// result Ansible always shows too (`{"changed": false, "msg": "All assertions passed"}`, with
+/// `item` and `ansible_loop_var` in a loop).
 pub(crate) fn debug_output(call: &ModuleCall, result: &Value) -> Option<Value> {
-    if call.name != "debug" || result.get("skipped").and_then(Value::as_bool) == Some(true) {
+    if result.get("skipped").and_then(Value::as_bool) == Some(true) {
+        return None;
+    }
+    if call.name == "assert" {
+        let mut shown = result.as_object()?.clone();
+        shown.remove("failed");
+        return Some(Value::Object(shown));
+    }
+    if call.name != "debug" {
         return None;
     }
     let mut shown = result.as_object()?.clone();

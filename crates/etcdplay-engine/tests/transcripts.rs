@@ -620,8 +620,7 @@ fn special_variables() {
 /// the role, play tasks saw its `vars/` and `defaults/` (`1 2`) but not its parameter (`U`);
 /// `assert` failing with `failed_when: a.failed and false` was ok with `a.failed` false and
 /// `failed_when_result: false`; a passing `assert` with `failed_when: not a.failed` failed
-/// ("All assertions passed", `...ignoring`). Recap ok=16 ignored=1 (etcdplay shows the passing
-/// assert without its result: see ANSIBLE_COMPAT.md).
+/// ("All assertions passed", `...ignoring`). Recap ok=16 ignored=1.
 #[test]
 fn include_vars_role_vars_and_failed_when_on_assert() {
     check_files(
@@ -713,11 +712,11 @@ fn include_vars_role_vars_and_failed_when_on_assert() {
             TASK [debug]
               ok: [n1]: role vars after 1 2 U => {"msg":"role vars after 1 2 U"}
             TASK [assert]
-              ok: [n1]: Assertion failed
+              ok: [n1]: Assertion failed => {"changed":false,"failed_when_result":false,"assertion":"1 == 2","evaluated_to":false,"msg":"Assertion failed"}
             TASK [debug]
               ok: [n1]: False False => {"msg":"False False"}
             TASK [assert]
-              ignored: [n1]: All assertions passed
+              ignored: [n1]: All assertions passed => {"changed":false,"msg":"All assertions passed","failed_when_result":true}
             RECAP n1 ok=16 changed=0 failed=0 skipped=0 rescued=0 ignored=1
         "#]],
     );
@@ -781,8 +780,8 @@ fn templated_free_form_arguments_actions_and_import_names() {
             TASK [debug]
               ok: [n1]: hello => {"msg":"hello"}
             TASK [assert]
-              ok: [n1] (item={'that': '1 == 1'}): All assertions passed
-              ok: [n1] (item={'that': '2 == 2'}): All assertions passed
+              ok: [n1] (item={'that': '1 == 1'}): All assertions passed => {"changed":false,"msg":"All assertions passed","item":{"that":"1 == 1"},"ansible_loop_var":"item"}
+              ok: [n1] (item={'that': '2 == 2'}): All assertions passed => {"changed":false,"msg":"All assertions passed","item":{"that":"2 == 2"},"ansible_loop_var":"item"}
             TASK [{{ mod }}]
               ok: [n1]: viaaction
             TASK [{{ mod }}]
