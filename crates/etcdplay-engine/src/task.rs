@@ -966,16 +966,69 @@ fn extended_loop(items: &[Value], index: usize, allitems: bool) -> Value {
 }
 
 /// Why `module` refuses its templated `args` (an unknown or missing argument, a value of the
-/// wrong type or not one of the choices), if it does.
+/// wrong type or not one of the choices), if it does. Unknown and missing arguments are told
+/// in Ansible's words, which tests and roles match (`Unsupported parameters for (file) module:
+/// bogus. Supported parameters include: ...`, `missing required arguments: path`).
 fn refused_arguments(module: &str, args: &Map<String, Value>) -> Option<String> {
-    if let Some(first) = etcdplay_modules::validate_args(module, args)
-        .into_iter()
-        .next()
-    {
+    use etcdplay_modules::ModuleError;
+    let errors = etcdplay_modules::validate_args(module, args);
+    let unknown: Vec<&str> = errors
+        .iter()
+        .filter_map(|e| match e {
+            ModuleError::UnknownArgument { arg, .. } => Some(arg.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !unknown.is_empty() {
+        return Some(unsupported_parameters(module, unknown));
+    }
+    let mut missing: Vec<&str> = errors
+        .iter()
+        .filter_map(|e| match e {
+            ModuleError::MissingArgument { arg, .. } => Some(arg.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !missing.is_empty() {
+        missing.sort_unstable();
+        return Some(format!(
+            "missing required arguments: {}",
+            missing.join(", ")
+        ));
+    }
+    if let Some(first) = errors.into_iter().next() {
         return Some(first.to_string());
     }
     args.iter().find_map(|(arg, value)| {
         etcdplay_modules::check_arg_value(module, arg, value)
             .map(|message| format!("module {module}: argument '{arg}': {message}"))
     })
+}
+
+/// Ansible's message for arguments a module does not take: the module's options sorted, then
+/// their aliases in parentheses.
+fn unsupported_parameters(module: &str, mut unknown: Vec<&str>) -> String {
+    unknown.sort_unstable();
+    let spec = etcdplay_modules::module_arg_spec(module);
+    let mut names: Vec<&str> = spec
+        .iter()
+        .map(|s| s.name)
+        .filter(|n| *n != etcdplay_modules::ANY_ARG)
+        .collect();
+    names.sort_unstable();
+    let mut aliases: Vec<&str> = spec
+        .iter()
+        .flat_map(|s| s.aliases.iter().copied())
+        .collect();
+    aliases.sort_unstable();
+    let aliases = if aliases.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", aliases.join(", "))
+    };
+    format!(
+        "Unsupported parameters for ({module}) module: {}. Supported parameters include: {}{aliases}.",
+        unknown.join(", "),
+        names.join(", ")
+    )
 }

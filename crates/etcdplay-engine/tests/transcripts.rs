@@ -378,7 +378,8 @@ fn delegate_to_a_host_outside_the_inventory() {
 
 /// Problems Ansible only reports when their task runs. ansible-core 2.19.14, same playbook on
 /// localhost (`-c local`), printed: `TASK [a branch for another platform]` `skipping:`; `bad
-/// argument` fatal "Unsupported parameters for (file) module: bogus. ..." `...ignoring`, then
+/// argument` fatal "Unsupported parameters for (file) module: bogus. Supported parameters
+/// include: _diff_peek, ..." (its own option list) `...ignoring`, then
 /// `r.failed` true; the block's `copy` fatal "src (or content) is required" and the rescue ran;
 /// `command` with a bad argument and `failed_when: false` ok, `c.failed` false; the Jinja
 /// mistakes of a task whose `when:` is false: skipping (its `--syntax-check` passed, and the
@@ -454,7 +455,7 @@ fn problems_of_tasks_that_may_not_run_are_warnings_then_task_failures() {
             TASK [a branch for another platform]
               skipping: [n1]
             TASK [bad argument]
-              ignored: [n1]: unknown argument 'bogus' for module file
+              ignored: [n1]: Unsupported parameters for (file) module: bogus. Supported parameters include: force, group, mode, owner, path, recurse, src, state (dest, name).
             TASK [debug]
               ok: [n1] => {"msg":true}
             TASK [copy]
@@ -462,7 +463,7 @@ fn problems_of_tasks_that_may_not_run_are_warnings_then_task_failures() {
             TASK [debug]
               ok: [n1]: rescued => {"msg":"rescued"}
             TASK [command]
-              ok: [n1]: unknown argument 'bogus' for module command
+              ok: [n1]: Unsupported parameters for (command) module: bogus. Supported parameters include: _raw_params, argv, chdir, cmd, creates, expand_argument_vars, removes, stdin, stdin_add_newline, strip_empty_ends (free_form).
             TASK [debug]
               ok: [n1] => {"msg":false}
             TASK [jinja mistakes in a task that does not run]
