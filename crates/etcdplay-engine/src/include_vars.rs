@@ -17,6 +17,9 @@ use crate::play::PlayRun;
 const MAX_DIR_DEPTH: usize = 32;
 /// At most this many files are read from one `dir:`.
 const MAX_DIR_FILES: usize = 10_000;
+/// At most this many directories are walked under one `dir:` (links may make a tree of a
+/// loop: two links to `.` double the walk at every level).
+const MAX_DIRS: usize = 10_000;
 /// Ansible's default `extensions`.
 const DEFAULT_EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
 
@@ -41,6 +44,8 @@ enum IncludeVarsError {
     Argument { arg: &'static str, message: String },
     #[error("include_vars: more than {MAX_DIR_FILES} files under {0}")]
     TooMany(String),
+    #[error("include_vars: more than {MAX_DIRS} directories under {0}")]
+    TooManyDirs(String),
 }
 
 /// The task's `include_vars` as the arguments of an engine action, which the engine templates
@@ -237,7 +242,11 @@ impl PlayRun<'_> {
             return Err(IncludeVarsError::NotADir(shown));
         }
         let mut dirs = Vec::new();
-        walk(&root, 1, options.depth, &mut dirs)?;
+        walk(&root, 1, options.depth, &mut dirs).map_err(|e| match e {
+            // Name the directory the task gave, not where the walk was when it stopped.
+            IncludeVarsError::TooManyDirs(_) => IncludeVarsError::TooManyDirs(shown.clone()),
+            other => other,
+        })?;
         dirs.sort();
         let role_main = iv
             .context
@@ -309,6 +318,9 @@ fn walk(
 ) -> Result<(), IncludeVarsError> {
     if depth != 0 && level > depth || level > MAX_DIR_DEPTH {
         return Ok(());
+    }
+    if out.len() >= MAX_DIRS {
+        return Err(IncludeVarsError::TooManyDirs(crate::control::shown(dir)));
     }
     let read_error = |source| IncludeVarsError::ReadDir {
         dir: crate::control::shown(dir),
