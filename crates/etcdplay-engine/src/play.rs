@@ -654,29 +654,37 @@ impl<'a> PlayRun<'a> {
         failed_hosts
     }
 
+    /// `meta:` actions. As in Ansible the task has its header, its `when:` (and its blocks')
+    /// decides per host (`skipping:` where it does not hold, not counted in the recap), and
+    /// `flush_handlers` ignores conditions.
     async fn meta(&self, action: &str, task: &Task, scope: &TaskScope, hosts: &[String]) {
+        let kind = if scope.handler {
+            TaskKindLabel::Handler
+        } else {
+            TaskKindLabel::Task
+        };
+        self.engine
+            .reporter
+            .task_start(kind, &task.header_name(), hosts);
+        let holds = if action == "flush_handlers" {
+            hosts.to_vec()
+        } else {
+            self.meta_hosts(task, scope, hosts)
+        };
+        self.engine.reporter.task_end();
         match action {
             "flush_handlers" => self.flush_handlers(hosts).await,
-            "end_play" => self.aborted.store(true, Ordering::SeqCst),
+            // Ansible ends the play for every host when the condition holds on any.
+            "end_play" if !holds.is_empty() => self.aborted.store(true, Ordering::SeqCst),
             "end_host" => {
-                for h in hosts {
-                    let vars = self.task_vars(h, scope, Some(task));
-                    let holds = task.when.iter().all(|c| {
-                        self.engine
-                            .templar
-                            .eval_condition(c, &task.origin.to_string(), &vars)
-                            .unwrap_or(false)
-                    });
-                    if holds {
-                        lock(&self.ended).insert(h.clone());
-                    }
-                }
+                lock(&self.ended).extend(holds);
                 self.publish_left_play();
             }
-            "clear_host_errors" => {
+            "clear_host_errors" if !holds.is_empty() => {
                 lock(&self.failed).clear();
                 self.publish_left_play();
             }
+            "end_play" | "clear_host_errors" => {}
             // Nothing to do for these in etcdplay: facts and connections are per run.
             "noop" | "clear_facts" | "refresh_inventory" | "reset_connection" | "end_batch"
             | "end_role" => {}
@@ -685,6 +693,24 @@ impl<'a> PlayRun<'a> {
                 task.origin
             )),
         }
+    }
+
+    /// The hosts on which a meta task's conditions hold; the others get a `skipping:` line. A
+    /// condition that cannot be evaluated warns and counts as false.
+    fn meta_hosts(&self, task: &Task, scope: &TaskScope, hosts: &[String]) -> Vec<String> {
+        let mut holds = Vec::new();
+        for h in hosts {
+            let vars = self.task_vars(h, scope, Some(task));
+            match self.conditions_hold(task, scope, &vars) {
+                Ok(true) => holds.push(h.clone()),
+                Ok(false) => self.emit(
+                    HostEvent::new(h, HostStatus::Skipped),
+                    std::time::Instant::now(),
+                ),
+                Err(e) => self.engine.reporter.warning(&format!("{h}: {e}")),
+            }
+        }
+        holds
     }
 
     /// The hosts on which the restart handler `task` still has something to do: on the others

@@ -1045,3 +1045,41 @@ fn retries_public_roles_and_skipped_loops() {
         "#]],
     );
 }
+
+/// `meta:` tasks: ansible-core 2.19.14 (same playbook, `-c local`) printed every header,
+/// `skipping: [localhost]` under the `end_host` whose `when:` is false (not counted in the
+/// recap), nothing under `flush_handlers` and the `end_host` that ends the host, and nothing
+/// after it; an `end_play` under a false `when:` printed `skipping: [localhost]` and the play
+/// went on (checked in a playbook of its own: skipped=0 in the recap).
+#[test]
+fn meta_tasks_have_headers_and_conditions() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - name: not ending
+      meta: end_host
+      when: false
+    - name: not ending the play
+      meta: end_play
+      when: false
+    - name: flush
+      meta: flush_handlers
+    - name: ending
+      meta: end_host
+      when: true
+    - debug: msg=after
+"#,
+        expect![[r#"
+            PLAY [n1]
+            TASK [not ending]
+              skipping: [n1]
+            TASK [not ending the play]
+              skipping: [n1]
+            TASK [flush]
+            TASK [ending]
+            RECAP n1 ok=0 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
