@@ -152,6 +152,26 @@ impl PlayRun<'_> {
                 }
             },
         };
+        // `action: "{{ mod }} ..."`: the module this host runs, known now (so that a templated
+        // `debug` shows its message); a name that resolves to nothing fails in `execute`.
+        let resolved;
+        let call = match etcdplay_template::is_possibly_template(&call.name).then(|| {
+            self.engine
+                .templar
+                .render_string(&call.name, &origin, &vars)
+        }) {
+            Some(Ok(name)) => match etcdplay_modules::canonical_name(name.trim()) {
+                Some(canonical) => {
+                    resolved = ModuleCall {
+                        name: canonical.to_string(),
+                        ..call.clone()
+                    };
+                    &resolved
+                }
+                None => call,
+            },
+            _ => call,
+        };
         let mut run = HostTask {
             task,
             call,

@@ -727,8 +727,7 @@ fn include_vars_role_vars_and_failed_when_on_assert() {
 /// same playbook (`-c local`) printed: `hello` from `command: "{{ cmd }}"`; `assert: "{{ item
 /// }}"` over two `{that: ...}` mappings: ok for both items ("All assertions passed"), with a
 /// warning that templated task args are unsafe; `action: "{{ mod }} msg=viaaction"` and
-/// `local_action: "{{ mod }} msg=vialocal"` ran `debug` (etcdplay runs them but does not show
-/// the message of a templated `debug`); `import_tasks: "t_{{ vf_file }}.yml"` (`vf_file` from
+/// `local_action: "{{ mod }} msg=vialocal"` ran `debug`; `import_tasks: "t_{{ vf_file }}.yml"` (`vf_file` from
 /// vars_files) printed `fromfile`; `import_role: name: "{{ rname }}"` (play vars) printed
 /// `imported imp`; a flow mapping closed at column 1 gave `{a: 1, b: 2}`; headers `TASK [{{ mod
 /// }}]` for the templated actions. Recap ok=8 (this test adds a `debug` of the registered
@@ -784,9 +783,9 @@ fn templated_free_form_arguments_actions_and_import_names() {
               ok: [n1] (item={'that': '1 == 1'}): All assertions passed => {"changed":false,"msg":"All assertions passed","item":{"that":"1 == 1"},"ansible_loop_var":"item"}
               ok: [n1] (item={'that': '2 == 2'}): All assertions passed => {"changed":false,"msg":"All assertions passed","item":{"that":"2 == 2"},"ansible_loop_var":"item"}
             TASK [{{ mod }}]
-              ok: [n1]: viaaction
+              ok: [n1]: viaaction => {"msg":"viaaction"}
             TASK [{{ mod }}]
-              ok: [n1 -> localhost]: vialocal
+              ok: [n1 -> localhost]: vialocal => {"msg":"vialocal"}
             TASK [debug]
               ok: [n1]: viaaction => {"msg":"viaaction"}
             TASK [debug]
