@@ -1,13 +1,16 @@
 //! Path variables as Ansible gives them, seen through the `etcdplay` binary on a
 //! local-connection host (no lab): `playbook_dir` and `role_path` are absolute when the
-//! playbook is named by a bare file name, run from its own directory or from another one.
+//! playbook is named by a bare file name, run from its own directory or from another one, and
+//! so are `inventory_file` and `inventory_dir` (ansible-core 2.19.14 with `-i hosts`: the
+//! absolute path of `hosts` and of its directory).
 
 mod common;
 
 use common::{etcdplay, text};
 
 const PLAYBOOK: &str = "- hosts: local\n  gather_facts: false\n  roles: [r1]\n  tasks:\n\
-    \x20   - copy: content=\"{{ playbook_dir }}\" dest=\"{{ playbook_dir }}/seen-playbook-dir\"\n";
+    \x20   - copy: content=\"{{ playbook_dir }}\" dest=\"{{ playbook_dir }}/seen-playbook-dir\"\n\
+    \x20   - copy: content=\"{{ inventory_file }} {{ inventory_dir }}\" dest=\"{{ playbook_dir }}/seen-inv\"\n";
 const ROLE_TASKS: &str =
     "- copy: content=\"{{ role_path }}\" dest=\"{{ playbook_dir }}/seen-role-path\"\n";
 
@@ -28,6 +31,10 @@ fn playbook_dir_and_role_path_are_absolute_for_a_bare_playbook_name() {
     assert_eq!(
         seen("seen-role-path"),
         d.join("roles/r1").display().to_string()
+    );
+    assert_eq!(
+        seen("seen-inv"),
+        format!("{} {}", d.join("hosts").display(), d.display())
     );
 
     // From another directory, by a relative path.
@@ -70,6 +77,17 @@ fn ansible_cfg_gives_roles_path_inventory_and_forks() {
         std::fs::read_to_string(project.join("seen-role-path")).expect("role ran"),
         d.join("shared/roles/r1").display().to_string()
     );
+    // A role named by a template is found in `roles_path` too when the include runs.
+    std::fs::remove_file(project.join("seen-role-path")).expect("rm");
+    std::fs::write(
+        project.join("dynamic.yml"),
+        "- hosts: local\n  gather_facts: false\n  vars:\n    which: r1\n  tasks:\n\
+         \x20   - include_role:\n        name: \"{{ which }}\"\n",
+    )
+    .expect("write");
+    let out = etcdplay(&project, &["apply", "dynamic.yml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(project.join("seen-role-path").exists(), "{}", text(&out));
     // Without the file, the same run cannot find the role or the inventory.
     std::fs::remove_file(project.join("ansible.cfg")).expect("rm");
     let out = etcdplay(&project, &["apply", "site.yml"]);

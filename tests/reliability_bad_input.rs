@@ -1,5 +1,7 @@
 //! Bad input is refused before any host is contacted: wrong types, unknown keys, missing files,
-//! broken templates, an `-e` that does not parse, a `--limit` that matches nothing. The only
+//! an `-e` that does not parse, a `--limit` that matches nothing; what only fails a task when
+//! it runs (module arguments, broken templates) is a warning with its place, and such a task
+//! fails without contacting its host. The only
 //! host of the inventory is a TCP listener of this test on a 127.0.0.0/8 address, so "no host
 //! was contacted" is measured (no connection was ever accepted), not assumed. A valid playbook
 //! against the same inventory must reach the listener, which proves the probe can see contact.
@@ -86,14 +88,31 @@ fn structural_errors_are_refused_with_their_location_before_any_connection() {
     let (dir, probe) = setup();
     let d = dir.path();
     let cases: &[(&str, String, &str)] = &[
-        ("wrong_type.yml", format!("{HEAD}  become: [1]\n  tasks:\n    - command: echo hi\n"), "wrong_type.yml:3:11"),
-        ("wrong_type2.yml", format!("{HEAD}  tasks:\n    - command: echo hi\n      retries: abc\n"), "wrong_type2.yml:5:16"),
-        ("tasks_type.yml", format!("{HEAD}  tasks: 3\n"), "tasks_type.yml:3:10"),
-        ("unknown_key.yml", format!("{HEAD}  tasks:\n    - command: echo hi\n      bogus_keyword: 3\n"), "unknown_key.yml:5:7"),
-        ("unknown_arg.yml", format!("{HEAD}  tasks:\n    - copy: {{dest: /tmp/x, content: hi, bogus: 1}}\n"), "unknown_arg.yml:4:"),
-        ("missing_src.yml", format!("{HEAD}  tasks:\n    - copy:\n        src: does-not-exist.bin\n        dest: /tmp/x\n"), "missing_src.yml:5:9"),
-        ("broken_template.yml", format!("{HEAD}  tasks:\n    - command: echo {{{{ oops\n"), "broken_template.yml:4:"),
-        ("bad_yaml.yml", format!("{HEAD}  tasks:\n    - command: [unclosed\n"), "bad_yaml.yml:"),
+        (
+            "wrong_type.yml",
+            format!("{HEAD}  become: [1]\n  tasks:\n    - command: echo hi\n"),
+            "wrong_type.yml:3:11",
+        ),
+        (
+            "wrong_type2.yml",
+            format!("{HEAD}  tasks:\n    - command: echo hi\n      retries: abc\n"),
+            "wrong_type2.yml:5:16",
+        ),
+        (
+            "tasks_type.yml",
+            format!("{HEAD}  tasks: 3\n"),
+            "tasks_type.yml:3:10",
+        ),
+        (
+            "unknown_key.yml",
+            format!("{HEAD}  tasks:\n    - command: echo hi\n      bogus_keyword: 3\n"),
+            "unknown_key.yml:5:7",
+        ),
+        (
+            "bad_yaml.yml",
+            format!("{HEAD}  tasks:\n    - command: [unclosed\n"),
+            "bad_yaml.yml:",
+        ),
     ];
     for (name, body, location) in cases {
         write(d, name, body);
@@ -221,10 +240,38 @@ fn an_undefined_variable_is_reported_with_its_location_without_contacting_the_ho
     assert!(matches!(out.status.code(), Some(2 | 4 | 5)), "{all}");
 }
 
-/// Values of the wrong type inside module arguments are refused before any host is contacted.
-
+/// What fails a task only when it runs (an unknown module argument, a missing `copy` source, a
+/// Jinja syntax error): ansible-core 2.19.14 says nothing of these before the task runs and
+/// skips them without a word under a false `when:` (exit 0). etcdplay warns with the place
+/// before the run and contacts no host for a play whose tasks all skip.
 #[test]
-fn wrong_module_argument_values_are_refused_before_any_connection() {
+fn problems_of_tasks_that_may_never_run_are_warned_with_their_place() {
+    let (dir, probe) = setup();
+    let d = dir.path();
+    let cases: &[(&str, String, &str)] = &[
+        ("unknown_arg.yml", format!("{HEAD}  tasks:\n    - copy: {{dest: /tmp/x, content: hi, bogus: 1}}\n      when: false\n"), "unknown_arg.yml:4:"),
+        ("missing_src.yml", format!("{HEAD}  tasks:\n    - copy:\n        src: does-not-exist.bin\n        dest: /tmp/x\n      when: false\n"), "missing_src.yml:5:9"),
+        ("broken_template.yml", format!("{HEAD}  tasks:\n    - command: echo {{{{ 1 + }}}}\n      when: false\n"), "broken_template.yml:4:"),
+    ];
+    for (name, body, location) in cases {
+        write(d, name, body);
+        let out = etcdplay(d, &["apply", "-i", "hosts", name]);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{name}: {all}");
+        assert!(
+            all.contains(&format!("[WARNING]: {location}")),
+            "{name}: no warning at {location}: {all}"
+        );
+        assert!(all.contains("skipping: [h1]"), "{name}: {all}");
+        assert_eq!(probe.contacts(), 0, "{name}: a host was contacted: {all}");
+    }
+}
+
+/// Values of the wrong type inside module arguments: a warning with the place before the run,
+/// and the task fails when it runs (as Ansible's argument check fails it) before anything is
+/// sent to the host.
+#[test]
+fn wrong_module_argument_values_fail_the_task_before_any_connection() {
     let (dir, probe) = setup();
     let d = dir.path();
     let cases: &[(&str, String, &str)] = &[
@@ -246,7 +293,15 @@ fn wrong_module_argument_values_are_refused_before_any_connection() {
     ];
     for (name, body, location) in cases {
         write(d, name, body);
-        refused(d, &probe, &["apply", "-i", "hosts", name], 4, location);
+        let out = etcdplay(d, &["apply", "-i", "hosts", name]);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {all}");
+        assert!(
+            all.contains(&format!("[WARNING]: {location}")),
+            "{name}: no warning at {location}: {all}"
+        );
+        assert!(all.contains("fatal: [h1]: FAILED!"), "{name}: {all}");
+        assert_eq!(probe.contacts(), 0, "{name}: a host was contacted: {all}");
     }
 }
 

@@ -1,7 +1,8 @@
 //! Actions the engine carries out itself because they work on variables, not on hosts:
-//! `debug`, `set_fact`, `fail`, `assert`, `pause`, and `group_by`/`add_host`, which change the
-//! run's inventory (an [`InventoryChange`] applied through the run's shared state). Each returns
-//! Ansible's result JSON; none of them opens a connection.
+//! `debug`, `set_fact`, `fail`, `assert`, `pause`, `include_vars` (in `include_vars.rs`), and
+//! `group_by`/`add_host`, which change the run's inventory (an [`InventoryChange`] applied
+//! through the run's shared state). Each returns Ansible's result JSON; none of them opens a
+//! connection.
 
 use std::time::Duration;
 
@@ -48,6 +49,7 @@ pub(crate) async fn run(
                 json!({"changed": false, "msg": msg})
             }
         }
+        "include_vars" => run.run_include_vars(task, args, host),
         "set_fact" => {
             let mut facts = args.clone();
             facts.remove("cacheable");
@@ -226,9 +228,19 @@ fn split_port(address: &str) -> Option<(&str, u16)> {
     Some((host, port.parse().ok()?))
 }
 
-/// What `debug:` prints after `=>`: `{"msg": ...}` or `{"<var>": value}`.
+/// What `debug:` prints after `=>`: `{"msg": ...}` or `{"<var>": value}`; and `assert:`, whose
+/// result Ansible always shows too (`{"changed": false, "msg": "All assertions passed"}`, with
+/// `item` and `ansible_loop_var` in a loop).
 pub(crate) fn debug_output(call: &ModuleCall, result: &Value) -> Option<Value> {
-    if call.name != "debug" || result.get("skipped").and_then(Value::as_bool) == Some(true) {
+    if result.get("skipped").and_then(Value::as_bool) == Some(true) {
+        return None;
+    }
+    if call.name == "assert" {
+        let mut shown = result.as_object()?.clone();
+        shown.remove("failed");
+        return Some(Value::Object(shown));
+    }
+    if call.name != "debug" {
         return None;
     }
     let mut shown = result.as_object()?.clone();

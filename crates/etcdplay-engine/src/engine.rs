@@ -174,6 +174,10 @@ impl Engine {
                     check_mode: inner.options.check,
                     diff_mode: inner.options.diff,
                     inventory_dir: inner.options.inventory_dir.clone(),
+                    play_name: play.display_name().to_string(),
+                    role_names: play.roles.iter().map(|r| r.role.name.clone()).collect(),
+                    dependent_role_names: crate::state::dependent_role_names(play),
+                    run: crate::state::RunMagic::of(&inner.options),
                 });
                 inner.reporter.play_start(play.display_name(), &batch);
                 let run = PlayRun::new(inner, play, batch);

@@ -88,6 +88,18 @@ pub trait Reporter: Send + Sync {
     /// `TASK [...]`, e.g. `etcds : Start etcd daemon`.
     fn task_start(&self, kind: TaskKindLabel, header: &str, hosts: &[String]);
     fn host_event(&self, event: &HostEvent);
+    /// A dynamic include ran for `hosts`: `what` is the task file's full path, or the role's
+    /// name for `include_role` (Ansible's `included: FILE for HOSTS` line, `=> (item=..)` in a
+    /// loop). Each of those hosts counts one `ok` in the recap.
+    fn included(&self, what: &str, hosts: &[String], item_label: Option<&str>) {
+        let _ = (what, hosts, item_label);
+    }
+    /// A task with `until:`/`retries:` failed its condition on `host` and runs again
+    /// (Ansible's `FAILED - RETRYING: [host]: TASK (N retries left).`); `result` is the
+    /// attempt's.
+    fn retrying(&self, header: &str, host: &str, retries_left: u32, result: &Value) {
+        let _ = (header, host, retries_left, result);
+    }
     fn task_end(&self) {}
     fn warning(&self, message: &str);
     fn recap(&self, stats: &Stats);

@@ -1,144 +1,357 @@
-//! `include_vars`: variables loaded from a file, or from every file of a directory, into a
-//! host's variables while the play runs.
+//! `include_vars`: variables loaded from a file, or from the files of a directory, into a
+//! host's variables while the play runs. It runs as an engine action of a task like any other
+//! (so `when`, loops, `register`, `failed_when` and `ignore_errors` apply), with Ansible's
+//! arguments: `file`, `dir` with `depth`, `files_matching`, `ignore_files`, `extensions` and
+//! `ignore_unknown_extensions`, and `name`. Its result is Ansible's: `ansible_facts` and
+//! `ansible_included_var_files`, or `failed` with the reason in `msg` (Ansible 2.19 puts it in
+//! `message`, with `msg` "Unknown error").
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use etcdplay_playbook::{IncludeVars, Task, VarsSource};
-use etcdplay_source::Diagnostic;
-use etcdplay_template::{TemplateError, Vars};
-use serde_json::{Map, Value};
+use etcdplay_playbook::{IncludeVars, ModuleCall, Task, VarsSource};
+use serde_json::{json, Map, Value};
 
-use crate::events::{HostEvent, HostStatus, TaskKindLabel};
 use crate::play::PlayRun;
-use crate::scope::TaskScope;
-use crate::task::Outcome;
 
-/// Why an `include_vars` task failed on a host.
+/// Directories deeper than this below `dir:` are not read (a link loop must not walk forever).
+const MAX_DIR_DEPTH: usize = 32;
+/// At most this many files are read from one `dir:`.
+const MAX_DIR_FILES: usize = 10_000;
+/// At most this many directories are walked under one `dir:` (links may make a tree of a
+/// loop: two links to `.` double the walk at every level).
+const MAX_DIRS: usize = 10_000;
+/// Ansible's default `extensions`.
+const DEFAULT_EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
+
+/// Why an `include_vars` task failed on a host (the result's `msg`).
 #[derive(Debug, thiserror::Error)]
 enum IncludeVarsError {
-    #[error(transparent)]
-    Template(#[from] TemplateError),
-    #[error("{origin}: include_vars: could not find '{name}'")]
-    NotFound { origin: String, name: String },
-    #[error(transparent)]
-    ReadDir(#[from] std::io::Error),
-    /// The file is not YAML (a diagnostic: where, and what is wrong).
+    #[error("Could not find or access '{name}' (looked in: {looked_in})")]
+    NotFound { name: String, looked_in: String },
+    #[error("{0} directory does not exist")]
+    NoDir(String),
+    #[error("{0} is not a directory")]
+    NotADir(String),
+    #[error("{dir}: {source}")]
+    ReadDir { dir: String, source: std::io::Error },
+    #[error("{0} does not have a valid extension: {1}")]
+    Extension(String, String),
+    #[error("{0} must be stored as a dictionary/hash")]
+    NotAMapping(String),
     #[error("{0}")]
-    Load(Diagnostic),
-    #[error("{}: include_vars needs a mapping", file.display())]
-    NotAMapping { file: PathBuf },
+    Load(etcdplay_source::Diagnostic),
+    #[error("invalid argument `{arg}`: {message}")]
+    Argument { arg: &'static str, message: String },
+    #[error("include_vars: more than {MAX_DIR_FILES} files under {0}")]
+    TooMany(String),
+    #[error("include_vars: more than {MAX_DIRS} directories under {0}")]
+    TooManyDirs(String),
+}
+
+/// The task's `include_vars` as the arguments of an engine action, which the engine templates
+/// like any module's.
+pub(crate) fn as_call(task: &Task, iv: &IncludeVars) -> ModuleCall {
+    let mut args = iv.args.clone();
+    match &iv.source {
+        VarsSource::File(f) => args.insert("file".into(), Value::String(f.clone())),
+        VarsSource::Dir(d) => args.insert("dir".into(), Value::String(d.clone())),
+    };
+    if let Some(name) = &iv.name {
+        args.insert("name".into(), Value::String(name.clone()));
+    }
+    ModuleCall {
+        name: "include_vars".into(),
+        args,
+        args_origin: task.origin.clone(),
+    }
+}
+
+/// The options of a `dir:` include, from the templated arguments.
+struct DirOptions {
+    depth: usize,
+    files_matching: Option<regex::Regex>,
+    ignore_files: Vec<regex::Regex>,
+    extensions: Vec<String>,
+    ignore_unknown_extensions: bool,
+}
+
+impl DirOptions {
+    fn of(args: &Map<String, Value>) -> Result<DirOptions, IncludeVarsError> {
+        let bad = |arg: &'static str, message: String| IncludeVarsError::Argument { arg, message };
+        let regex = |arg: &'static str, text: &str| {
+            regex::Regex::new(text).map_err(|e| bad(arg, e.to_string()))
+        };
+        let depth = match args.get("depth") {
+            None | Some(Value::Null) => 0,
+            Some(v) => crate::task::number(v)
+                .filter(|n| *n >= 0.0)
+                .ok_or_else(|| bad("depth", format!("not a number: {v}")))?
+                as usize,
+        };
+        let files_matching = match args.get("files_matching") {
+            Some(Value::String(s)) => Some(regex("files_matching", s)?),
+            _ => None,
+        };
+        // Each entry matches the end of a file name, as Ansible's `re.search(entry + '$')`.
+        let ignore_files = strings(args.get("ignore_files"))
+            .iter()
+            .map(|s| regex("ignore_files", &format!("{s}$")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let extensions = match args.get("extensions") {
+            None | Some(Value::Null) => DEFAULT_EXTENSIONS.iter().map(|s| s.to_string()).collect(),
+            Some(v) => strings(Some(v)),
+        };
+        let ignore_unknown_extensions = args
+            .get("ignore_unknown_extensions")
+            .is_some_and(|v| etcdplay_source::parse_bool(&text(v)).unwrap_or(false));
+        Ok(DirOptions {
+            depth,
+            files_matching,
+            ignore_files,
+            extensions,
+            ignore_unknown_extensions,
+        })
+    }
+
+    fn valid_extension(&self, name: &str) -> bool {
+        Path::new(name)
+            .extension()
+            .is_some_and(|e| self.extensions.iter().any(|x| *x == e.to_string_lossy()))
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A list argument that may be written as one string.
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Array(items)) => items.iter().map(text).collect(),
+        Some(Value::Null) | None => Vec::new(),
+        Some(other) => vec![text(other)],
+    }
 }
 
 impl PlayRun<'_> {
-    /// `include_vars`: loads a file (or a directory's files) per host into its variables.
-    pub(crate) fn include_vars(
+    /// Runs `include_vars` on `host` with its templated `args`: loads the variables into the
+    /// host's memory and returns Ansible's result.
+    pub(crate) fn run_include_vars(
+        &self,
+        task: &Task,
+        args: &Map<String, Value>,
+        host: &str,
+    ) -> Value {
+        let etcdplay_playbook::TaskKind::IncludeVars(iv) = &task.kind else {
+            return json!({"failed": true, "changed": false, "msg": "include_vars without its context"});
+        };
+        let mut files = Vec::new();
+        let loaded = match (
+            args.get("file").or(args.get("_raw_params")),
+            args.get("dir"),
+        ) {
+            (Some(file), _) => self.include_vars_file(iv, &text(file), &mut files),
+            (None, Some(dir)) => DirOptions::of(args)
+                .and_then(|o| self.include_vars_dir(task, iv, &text(dir), &o, &mut files)),
+            (None, None) => Ok(Map::new()),
+        };
+        let shown_files: Vec<Value> = files
+            .iter()
+            .map(|f| Value::String(crate::state::absolute_path_text(f)))
+            .collect();
+        match loaded {
+            Ok(vars) => {
+                let vars = match args.get("name") {
+                    Some(name) => {
+                        let mut m = Map::new();
+                        m.insert(text(name), Value::Object(vars));
+                        m
+                    }
+                    None => vars,
+                };
+                let learnt = vars.clone();
+                self.engine
+                    .shared
+                    .update_memory(host, |mem| mem.include_vars.extend(learnt));
+                json!({"changed": false, "ansible_facts": vars, "ansible_included_var_files": shown_files})
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                json!({"changed": false, "failed": true, "msg": msg, "ansible_included_var_files": shown_files})
+            }
+        }
+    }
+
+    /// One file, looked up in the role's `vars/`, beside the task file and the playbook.
+    fn include_vars_file(
+        &self,
+        iv: &IncludeVars,
+        name: &str,
+        files: &mut Vec<PathBuf>,
+    ) -> Result<Map<String, Value>, IncludeVarsError> {
+        let mut candidates = Vec::new();
+        if Path::new(name).is_absolute() {
+            candidates.push(PathBuf::from(name));
+        }
+        for dir in &iv.context.search_dirs {
+            candidates.push(dir.join("vars").join(name));
+            candidates.push(dir.join(name));
+        }
+        candidates.push(self.play.playbook_dir.join(name));
+        // Whatever exists is taken (a FIFO or a directory is then refused by name when read).
+        let Some(path) = candidates.into_iter().find(|p| p.exists()) else {
+            let looked_in = iv
+                .context
+                .search_dirs
+                .iter()
+                .map(|d| match crate::control::shown(d) {
+                    s if s.is_empty() => ".".to_string(),
+                    s => s,
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(IncludeVarsError::NotFound {
+                name: name.to_string(),
+                looked_in,
+            });
+        };
+        let vars = load_mapping(&path)?;
+        files.push(path);
+        Ok(vars)
+    }
+
+    /// Every file of a directory and its subdirectories (to `depth`), directories in path
+    /// order and files in name order, as Ansible walks them.
+    fn include_vars_dir(
         &self,
         task: &Task,
         iv: &IncludeVars,
-        scope: &TaskScope,
-        hosts: &[String],
-    ) {
-        let header = format!(
-            "{}include_vars",
-            task.role
-                .as_ref()
-                .map(|r| format!("{r} : "))
-                .unwrap_or_default()
-        );
-        self.engine.reporter.task_start(
-            TaskKindLabel::Task,
-            task.name.as_deref().unwrap_or(&header),
-            hosts,
-        );
-        let mut outcomes = Vec::new();
-        for host in hosts {
-            let started = std::time::Instant::now();
-            let vars = self.task_vars(host, scope, Some(task));
-            let origin = task.origin.to_string();
-            let loaded = self.load_include_vars(iv, &vars, &origin);
-            match loaded {
-                Ok(m) => {
-                    let shown = serde_json::json!({"changed": false, "ansible_facts": m.clone()});
-                    self.engine
-                        .shared
-                        .update_memory(host, |mem| mem.include_vars.extend(m));
-                    self.emit(
-                        HostEvent {
-                            result: shown,
-                            ..HostEvent::new(host, HostStatus::Ok)
-                        },
-                        started,
-                    );
-                    outcomes.push((host.clone(), Outcome::Ok));
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    self.emit(
-                        HostEvent {
-                            msg: Some(msg.clone()),
-                            result: serde_json::json!({"changed": false, "msg": msg}),
-                            ..HostEvent::new(host, HostStatus::Failed)
-                        },
-                        started,
-                    );
-                    outcomes.push((host.clone(), Outcome::Failed));
-                }
-            }
-        }
-        self.settle(&outcomes, scope);
-    }
-
-    /// The variables an `include_vars` task loads on a host with `vars`: the file looked up
-    /// in the task's role and include directories and beside the playbook, or every file of a
-    /// directory in name order; under `name:` when the task gives one.
-    fn load_include_vars(
-        &self,
-        iv: &IncludeVars,
-        vars: &Vars,
-        origin: &str,
+        dir: &str,
+        options: &DirOptions,
+        files: &mut Vec<PathBuf>,
     ) -> Result<Map<String, Value>, IncludeVarsError> {
-        let name = match &iv.source {
-            VarsSource::File(f) | VarsSource::Dir(f) => {
-                self.engine.templar.render_string(f, origin, vars)?
-            }
-        };
-        let mut candidates = Vec::new();
-        for dir in &iv.context.search_dirs {
-            candidates.push(dir.join("vars").join(&name));
-            candidates.push(dir.join(&name));
+        let root = dir_root(task, iv, dir);
+        let shown = crate::control::shown(&root);
+        if !root.exists() {
+            return Err(IncludeVarsError::NoDir(shown));
         }
-        candidates.push(self.play.playbook_dir.join(&name));
-        let path = candidates.into_iter().find(|p| p.exists()).ok_or_else(|| {
-            IncludeVarsError::NotFound {
-                origin: origin.to_string(),
-                name: name.clone(),
-            }
+        if !root.is_dir() {
+            return Err(IncludeVarsError::NotADir(shown));
+        }
+        let mut dirs = Vec::new();
+        walk(&root, 1, options.depth, &mut dirs).map_err(|e| match e {
+            // Name the directory the task gave, not where the walk was when it stopped.
+            IncludeVarsError::TooManyDirs(_) => IncludeVarsError::TooManyDirs(shown.clone()),
+            other => other,
         })?;
+        dirs.sort();
+        let role_main = iv
+            .context
+            .role
+            .as_ref()
+            .map(|r| r.path.join("vars").join("main.yml"));
         let mut merged = Map::new();
-        let files: Vec<PathBuf> = if path.is_dir() {
-            let mut v: Vec<_> = std::fs::read_dir(&path)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
-                .collect();
-            v.sort();
-            v
-        } else {
-            vec![path]
-        };
-        for f in files {
-            match crate::varsfile::load(&f).map_err(IncludeVarsError::Load)? {
-                Value::Object(m) => merged.extend(m),
-                Value::Null => {}
-                _ => return Err(IncludeVarsError::NotAMapping { file: f }),
+        for (dir, names) in dirs {
+            for name in names {
+                let path = dir.join(&name);
+                // The role's own vars/main.yml is loaded with the role already.
+                if role_main.as_ref() == Some(&path) {
+                    continue;
+                }
+                if options
+                    .files_matching
+                    .as_ref()
+                    .is_some_and(|m| !m.is_match(&name))
+                    || options.ignore_files.iter().any(|r| r.is_match(&name))
+                {
+                    continue;
+                }
+                if !options.valid_extension(&name) {
+                    if options.ignore_unknown_extensions {
+                        continue;
+                    }
+                    let valid = options.extensions.join(", ");
+                    return Err(IncludeVarsError::Extension(
+                        crate::state::absolute_path_text(&path),
+                        valid,
+                    ));
+                }
+                if files.len() >= MAX_DIR_FILES {
+                    return Err(IncludeVarsError::TooMany(shown));
+                }
+                merged.extend(load_mapping(&path)?);
+                files.push(path);
             }
         }
-        Ok(match &iv.name {
-            Some(n) => {
-                let mut m = Map::new();
-                m.insert(n.clone(), Value::Object(merged));
-                m
-            }
-            None => merged,
-        })
+        Ok(merged)
+    }
+}
+
+/// Where a relative `dir:` is, as Ansible resolves it: in a role, under the role (`vars/x` as
+/// written when it exists, else `vars/<dir>`); elsewhere beside the file of the task.
+fn dir_root(task: &Task, iv: &IncludeVars, dir: &str) -> PathBuf {
+    let p = Path::new(dir);
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    match &iv.context.role {
+        Some(role) if dir.split('/').next() == Some("vars") && role.path.join(p).exists() => {
+            role.path.join(p)
+        }
+        Some(role) => role.path.join("vars").join(p),
+        None => Path::new(&task.origin.file)
+            .parent()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|| p.to_path_buf()),
+    }
+}
+
+/// The directories under `dir` down to `depth` (0: all), each with its file names sorted.
+fn walk(
+    dir: &Path,
+    level: usize,
+    depth: usize,
+    out: &mut Vec<(PathBuf, Vec<String>)>,
+) -> Result<(), IncludeVarsError> {
+    if depth != 0 && level > depth || level > MAX_DIR_DEPTH {
+        return Ok(());
+    }
+    if out.len() >= MAX_DIRS {
+        return Err(IncludeVarsError::TooManyDirs(crate::control::shown(dir)));
+    }
+    let read_error = |source| IncludeVarsError::ReadDir {
+        dir: crate::control::shown(dir),
+        source,
+    };
+    let mut names = Vec::new();
+    let mut subdirs = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read_error)? {
+        let path = entry.map_err(read_error)?.path();
+        if path.is_dir() {
+            subdirs.push(path);
+        } else if path.is_file() {
+            names.push(path.file_name().map(|n| n.to_string_lossy().into_owned()));
+        }
+    }
+    let mut names: Vec<String> = names.into_iter().flatten().collect();
+    names.sort();
+    out.push((dir.to_path_buf(), names));
+    for sub in subdirs {
+        walk(&sub, level + 1, depth, out)?;
+    }
+    Ok(())
+}
+
+/// A variables file that must hold a mapping (an empty file is an empty one).
+fn load_mapping(path: &Path) -> Result<Map<String, Value>, IncludeVarsError> {
+    match crate::varsfile::load(path).map_err(IncludeVarsError::Load)? {
+        Value::Object(m) => Ok(m),
+        Value::Null => Ok(Map::new()),
+        _ => Err(IncludeVarsError::NotAMapping(
+            crate::state::absolute_path_text(path),
+        )),
     }
 }

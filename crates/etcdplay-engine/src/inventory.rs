@@ -25,6 +25,12 @@ pub trait InventoryView: Send + Sync {
     fn groups(&self) -> Map<String, Value>;
     /// The `group_names` magic variable for a host.
     fn group_names(&self, host: &str) -> Vec<String>;
+    /// The inventory file that defines `host` (`inventory_file`, and its directory
+    /// `inventory_dir`); `None` for hosts of a `a,b,` list.
+    fn inventory_file(&self, host: &str) -> Option<std::path::PathBuf> {
+        let _ = host;
+        None
+    }
     /// Applies a change the run makes to the inventory (`add_host`, `group_by`); says whether
     /// anything changed (the task's `changed`). An inventory that cannot change refuses.
     fn apply(&self, change: &InventoryChange) -> Result<bool, String> {

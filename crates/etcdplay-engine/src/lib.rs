@@ -10,11 +10,13 @@ mod engine;
 mod error;
 mod events;
 mod extension;
+mod import_names;
 mod include_vars;
 mod inventory;
 mod loops;
 mod options;
 mod play;
+mod precheck;
 mod read_ahead;
 mod redundant_restart;
 mod scope;
@@ -34,6 +36,8 @@ pub use events::{
 pub use extension::{
     EngineExtension, ExtensionError, HostAction, Preflight, RestartHandler, RunContext, TaskContext,
 };
+pub use import_names::ImportNameRenderer;
 pub use inventory::{InventoryChange, InventoryView, PatternError};
 pub use options::{ConnectionDefaults, LeftoverMembership, RunOptions};
+pub use precheck::playbook_warnings;
 pub use tags::should_run as tags_select;

@@ -58,6 +58,12 @@ impl PlayRun<'_> {
                 .as_ref()
                 .map(|c| c.loop_var.clone())
                 .unwrap_or_else(|| "item".into());
+            // A templated `loop_var` names the variable once rendered.
+            let var = self
+                .engine
+                .templar
+                .render_string(&var, "loop_control.loop_var", vars)
+                .unwrap_or(var);
             format!("{{{{ {var} }}}}")
         });
         self.engine

@@ -29,6 +29,12 @@ pub struct RunOptions {
     /// The directory of the first inventory source (`inventory_dir`; the default PKI
     /// directory lives beside the inventory).
     pub inventory_dir: Option<std::path::PathBuf>,
+    /// The Ansible configuration file that was read (`ansible_config_file`; `None` when none
+    /// was found, which Ansible shows as `None` too).
+    pub config_file: Option<std::path::PathBuf>,
+    /// How playbooks were loaded (`roles_path`, extra vars, import names): files and roles a
+    /// dynamic include names when it runs are loaded the same way.
+    pub load_options: etcdplay_playbook::LoadOptions,
     /// Read the probes of upcoming tasks in one round trip per host (see `read_ahead.rs`);
     /// `--no-read-ahead` turns it off.
     pub read_ahead: bool,
@@ -77,6 +83,8 @@ impl Default for RunOptions {
             leftover_membership: LeftoverMembership::Block,
             rotate_certs: false,
             inventory_dir: None,
+            config_file: None,
+            load_options: etcdplay_playbook::LoadOptions::default(),
             read_ahead: true,
             connection_defaults: ConnectionDefaults::default(),
             start_at_task: None,

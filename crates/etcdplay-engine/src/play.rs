@@ -23,7 +23,7 @@ use crate::task::{outcome_of, Outcome};
 
 mod includes;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -80,6 +80,40 @@ pub(crate) struct PlayRun<'a> {
     vars_files: Mutex<HashMap<String, Map<String, Value>>>,
     /// When handlers were notified and units started, to skip restarts that are redundant.
     pub(crate) restarts: RestartLedger,
+    /// The defaults and vars every task of the play sees from the play's `roles:`.
+    /// Grows when an `include_role` with `public: true` runs.
+    pub(crate) public_role_vars: Mutex<PublicRoleVars>,
+}
+
+/// What the roles of a play's `roles:` export to every task of the play: with Ansible's default
+/// `private_role_vars: false`, each role's `defaults/` (at role-defaults precedence) and `vars/`
+/// (at role-vars precedence), its dependencies' first, whether or not the role has run yet.
+/// Parameters and the role's `vars:` keyword stay the role's own.
+#[derive(Debug, Default)]
+pub(crate) struct PublicRoleVars {
+    pub(crate) defaults: Map<String, Value>,
+    pub(crate) vars: Map<String, Value>,
+}
+
+impl PublicRoleVars {
+    fn of(play: &Play) -> PublicRoleVars {
+        let mut out = PublicRoleVars::default();
+        for r in &play.roles {
+            out.add(&r.role);
+        }
+        out
+    }
+
+    /// Adds what `role` exports (its dependencies' first).
+    pub(crate) fn add(&mut self, role: &etcdplay_playbook::Role) {
+        for d in &role.dependencies {
+            self.add(&d.role);
+        }
+        self.defaults
+            .extend(role.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.vars
+            .extend(role.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
 }
 
 impl<'a> PlayRun<'a> {
@@ -95,6 +129,7 @@ impl<'a> PlayRun<'a> {
             notified: Mutex::default(),
             vars_files: Mutex::default(),
             restarts: RestartLedger::default(),
+            public_role_vars: Mutex::new(PublicRoleVars::of(play)),
         }
     }
 
@@ -368,11 +403,32 @@ impl<'a> PlayRun<'a> {
                         None => Vec::new(),
                     }
                 }
+                // A dynamic include is a task of its own for `--tags`: untagged, it does not run
+                // (nor do the tagged tasks inside it), as in Ansible.
+                TaskKind::IncludeRole(etcdplay_playbook::IncludeRole {
+                    is_static: false, ..
+                })
+                | TaskKind::IncludeTasks(_)
+                    if !should_run(
+                        &scope.tags_of(task),
+                        &self.engine.options.tags,
+                        &self.engine.options.skip_tags,
+                    ) =>
+                {
+                    continue;
+                }
                 TaskKind::IncludeTasks(inc) => self.include_tasks(task, inc, scope, &active).await,
                 TaskKind::IncludeRole(inc) => self.include_role(task, inc, scope, &active).await,
                 TaskKind::IncludeVars(iv) => {
-                    self.include_vars(task, iv, scope, &active);
-                    Vec::new()
+                    if !should_run(
+                        &scope.tags_of(task),
+                        &self.engine.options.tags,
+                        &self.engine.options.skip_tags,
+                    ) {
+                        continue;
+                    }
+                    let call = crate::include_vars::as_call(task, iv);
+                    self.run_module_task(task, &call, scope, &active).await
                 }
                 TaskKind::Meta(action) => {
                     self.meta(action, task, scope, &active).await;
@@ -609,29 +665,37 @@ impl<'a> PlayRun<'a> {
         failed_hosts
     }
 
+    /// `meta:` actions. As in Ansible the task has its header, its `when:` (and its blocks')
+    /// decides per host (`skipping:` where it does not hold, not counted in the recap), and
+    /// `flush_handlers` ignores conditions.
     async fn meta(&self, action: &str, task: &Task, scope: &TaskScope, hosts: &[String]) {
+        let kind = if scope.handler {
+            TaskKindLabel::Handler
+        } else {
+            TaskKindLabel::Task
+        };
+        self.engine
+            .reporter
+            .task_start(kind, &task.header_name(), hosts);
+        let holds = if action == "flush_handlers" {
+            hosts.to_vec()
+        } else {
+            self.meta_hosts(task, scope, hosts)
+        };
+        self.engine.reporter.task_end();
         match action {
             "flush_handlers" => self.flush_handlers(hosts).await,
-            "end_play" => self.aborted.store(true, Ordering::SeqCst),
+            // Ansible ends the play for every host when the condition holds on any.
+            "end_play" if !holds.is_empty() => self.aborted.store(true, Ordering::SeqCst),
             "end_host" => {
-                for h in hosts {
-                    let vars = self.task_vars(h, scope, Some(task));
-                    let holds = task.when.iter().all(|c| {
-                        self.engine
-                            .templar
-                            .eval_condition(c, &task.origin.to_string(), &vars)
-                            .unwrap_or(false)
-                    });
-                    if holds {
-                        lock(&self.ended).insert(h.clone());
-                    }
-                }
+                lock(&self.ended).extend(holds);
                 self.publish_left_play();
             }
-            "clear_host_errors" => {
+            "clear_host_errors" if !holds.is_empty() => {
                 lock(&self.failed).clear();
                 self.publish_left_play();
             }
+            "end_play" | "clear_host_errors" => {}
             // Nothing to do for these in etcdplay: facts and connections are per run.
             "noop" | "clear_facts" | "refresh_inventory" | "reset_connection" | "end_batch"
             | "end_role" => {}
@@ -640,6 +704,24 @@ impl<'a> PlayRun<'a> {
                 task.origin
             )),
         }
+    }
+
+    /// The hosts on which a meta task's conditions hold; the others get a `skipping:` line. A
+    /// condition that cannot be evaluated warns and counts as false.
+    fn meta_hosts(&self, task: &Task, scope: &TaskScope, hosts: &[String]) -> Vec<String> {
+        let mut holds = Vec::new();
+        for h in hosts {
+            let vars = self.task_vars(h, scope, Some(task));
+            match self.conditions_hold(task, scope, &vars) {
+                Ok(true) => holds.push(h.clone()),
+                Ok(false) => self.emit(
+                    HostEvent::new(h, HostStatus::Skipped),
+                    std::time::Instant::now(),
+                ),
+                Err(e) => self.engine.reporter.warning(&format!("{h}: {e}")),
+            }
+        }
+        holds
     }
 
     /// The hosts on which the restart handler `task` still has something to do: on the others

@@ -28,7 +28,64 @@ pub(crate) struct PlayMagic {
     pub(crate) check_mode: bool,
     pub(crate) diff_mode: bool,
     pub(crate) inventory_dir: Option<PathBuf>,
+    /// The play's name as `PLAY [..]` shows it (`ansible_play_name`).
+    pub(crate) play_name: String,
+    /// The roles of the play's `roles:` (`role_names`, `ansible_play_role_names`) and those
+    /// they depend on (`ansible_dependent_role_names`); `ansible_role_names` is both (a set in
+    /// Ansible: here the play's roles first).
+    pub(crate) role_names: Vec<String>,
+    pub(crate) dependent_role_names: Vec<String>,
+    /// What the command line and configuration say, the same for the whole run.
+    pub(crate) run: RunMagic,
 }
+
+/// Magic variables of the whole run (`ansible_forks`, `ansible_run_tags`, ...), as a mapping.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RunMagic(pub(crate) Map<String, Value>);
+
+impl RunMagic {
+    /// The run's magic variables from its options, as ansible-core 2.19 defines them.
+    pub(crate) fn of(options: &crate::RunOptions) -> RunMagic {
+        let strings = |v: &[String]| Value::Array(v.iter().cloned().map(Value::String).collect());
+        let mut m = Map::new();
+        m.insert("ansible_verbosity".into(), Value::from(options.verbosity));
+        m.insert("ansible_forks".into(), Value::from(options.forks));
+        // Ansible lists `all` when no `--tags` was given.
+        let run_tags = if options.tags.is_empty() {
+            vec!["all".to_string()]
+        } else {
+            options.tags.clone()
+        };
+        m.insert("ansible_run_tags".into(), strings(&run_tags));
+        m.insert("ansible_skip_tags".into(), strings(&options.skip_tags));
+        if let Some(limit) = &options.limit {
+            m.insert("ansible_limit".into(), Value::String(limit.clone()));
+        }
+        // etcdplay runs playbooks as ansible-core 2.19 does; roles test this version.
+        m.insert(
+            "ansible_version".into(),
+            serde_json::json!({
+                "full": ANSIBLE_VERSION,
+                "major": 2,
+                "minor": 19,
+                "revision": 14,
+                "string": ANSIBLE_VERSION,
+            }),
+        );
+        m.insert(
+            "ansible_config_file".into(),
+            options
+                .config_file
+                .as_ref()
+                .map(|p| Value::String(absolute_path_text(p)))
+                .unwrap_or(Value::Null),
+        );
+        RunMagic(m)
+    }
+}
+
+/// The ansible-core version whose behaviour etcdplay follows (`ansible_version`).
+const ANSIBLE_VERSION: &str = "2.19.14";
 
 /// A host's inventory-side variable layers, in precedence order.
 type BaseLayers = Vec<(Precedence, Map<String, Value>)>;
@@ -175,6 +232,22 @@ impl Shared {
         let group_names = self.inventory.group_names(host);
         let group_names = group_names.into_iter().map(Value::String).collect();
         vars.insert("group_names", Value::Array(group_names));
+        // The file that defines the host, as Ansible's `inventory_file`/`inventory_dir` are;
+        // else the first inventory source's directory.
+        match self.inventory.inventory_file(host) {
+            Some(file) => {
+                let dir = file.parent().map(std::path::Path::to_path_buf);
+                vars.insert("inventory_file", Value::String(absolute_path_text(&file)));
+                if let Some(dir) = dir {
+                    vars.insert("inventory_dir", Value::String(absolute_path_text(&dir)));
+                }
+            }
+            None => {
+                if let Some(dir) = &lock(&self.magic).inventory_dir {
+                    vars.insert("inventory_dir", Value::String(absolute_path_text(dir)));
+                }
+            }
+        }
         vars.with_shared(self.play_wide())
             .with_hostvars(Arc::new(HostVarsView(self.clone())))
     }
@@ -205,11 +278,20 @@ impl Shared {
         map.insert("omit".into(), Value::String(self.omit.clone()));
         map.insert("ansible_check_mode".into(), Value::Bool(magic.check_mode));
         map.insert("ansible_diff_mode".into(), Value::Bool(magic.diff_mode));
-        if let Some(dir) = &magic.inventory_dir {
-            map.insert(
-                "inventory_dir".into(),
-                Value::String(dir.display().to_string()),
-            );
+        map.insert(
+            "ansible_play_name".into(),
+            Value::String(magic.play_name.clone()),
+        );
+        map.insert("role_names".into(), strings(&magic.role_names));
+        map.insert("ansible_play_role_names".into(), strings(&magic.role_names));
+        let mut all = magic.role_names.clone();
+        let dependent = magic.dependent_role_names.iter();
+        all.extend(dependent.filter(|r| !magic.role_names.contains(r)).cloned());
+        map.insert("ansible_role_names".into(), strings(&all));
+        let dependent = strings(&magic.dependent_role_names);
+        map.insert("ansible_dependent_role_names".into(), dependent);
+        for (k, v) in &magic.run.0 {
+            map.insert(k.clone(), v.clone());
         }
         let map = Arc::new(map);
         *lock(&self.play_wide) = Some(map.clone());
@@ -233,6 +315,24 @@ impl HostVarsSource for HostVarsView {
         }
         Some(self.0.vars_for(host, &self.0.host_layers(host)))
     }
+}
+
+/// The roles the play's roles depend on, directly or not, each name once
+/// (`ansible_dependent_role_names`).
+pub(crate) fn dependent_role_names(play: &etcdplay_playbook::Play) -> Vec<String> {
+    fn add(r: &etcdplay_playbook::Role, out: &mut Vec<String>) {
+        for d in &r.dependencies {
+            if !out.contains(&d.role.name) {
+                out.push(d.role.name.clone());
+            }
+            add(&d.role, out);
+        }
+    }
+    let mut out = Vec::new();
+    for r in &play.roles {
+        add(&r.role, &mut out);
+    }
+    out
 }
 
 /// A path as Ansible shows its path variables (`playbook_dir`, `role_path`): absolute, the

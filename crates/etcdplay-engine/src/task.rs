@@ -41,6 +41,16 @@ impl PlayRun<'_> {
     pub(crate) fn task_vars(&self, host: &str, scope: &TaskScope, task: Option<&Task>) -> Vars {
         let shared = &self.engine.shared;
         let mut layers: VarLayers = shared.host_layers(host);
+        // The play's roles' exports first: a task's own role wins over them.
+        {
+            let public = crate::play::lock(&self.public_role_vars);
+            if !public.defaults.is_empty() {
+                layers.push(Precedence::RoleDefaults, public.defaults.clone());
+            }
+            if !public.vars.is_empty() {
+                layers.push(Precedence::RoleVars, public.vars.clone());
+            }
+        }
         if let Some(role) = &scope.role {
             layers.push(Precedence::RoleDefaults, role.defaults.clone());
             layers.push(Precedence::RoleVars, role.vars.clone());
@@ -64,6 +74,29 @@ impl PlayRun<'_> {
             );
         }
         vars
+    }
+
+    /// The loop controls of `task` for this host: `loop_var` and `index_var` may be templates
+    /// (Ansible templates `loop_control`), `extended` a templated boolean.
+    fn loop_controls(&self, task: &Task, vars: &Vars) -> Result<LoopControls, TaskError> {
+        let Some(c) = &task.loop_control else {
+            return Ok(LoopControls {
+                loop_var: "item".into(),
+                index_var: None,
+                extended: false,
+                extended_allitems: true,
+            });
+        };
+        let origin = c.origin.to_string();
+        let name = |text: &str| self.engine.templar.render_string(text, &origin, vars);
+        Ok(LoopControls {
+            loop_var: name(&c.loop_var)?,
+            index_var: c.index_var.as_deref().map(name).transpose()?,
+            extended: self.flag(&c.extended, vars, &origin)?.unwrap_or(false),
+            extended_allitems: self
+                .flag(&c.extended_allitems, vars, &origin)?
+                .unwrap_or(true),
+        })
     }
 
     /// Renders a boolean keyword that may be a template.
@@ -127,6 +160,26 @@ impl PlayRun<'_> {
                     }
                 }
             }
+        };
+        // `action: "{{ mod }} ..."`: the module this host runs, known now (so that a templated
+        // `debug` shows its message); a name that resolves to nothing fails in `execute`.
+        let resolved;
+        let call = match etcdplay_template::is_possibly_template(&call.name).then(|| {
+            self.engine
+                .templar
+                .render_string(&call.name, &origin, &vars)
+        }) {
+            Some(Ok(name)) => match etcdplay_modules::canonical_name(name.trim()) {
+                Some(canonical) => {
+                    resolved = ModuleCall {
+                        name: canonical.to_string(),
+                        ..call.clone()
+                    };
+                    &resolved
+                }
+                None => call,
+            },
+            _ => call,
         };
         let mut run = HostTask {
             task,
@@ -214,7 +267,19 @@ impl PlayRun<'_> {
         if flags.changed && !flags.failed {
             self.notify(host, task, &run.vars);
         }
+        if flags.changed && flags.failed {
+            self.count_failed_change(host);
+        }
         outcome_of(status)
+    }
+
+    /// Ansible's recap counts a failed (or ignored) result that changed something in
+    /// `changed` too; the outcome only says it failed.
+    fn count_failed_change(&self, host: &str) {
+        crate::play::lock(&self.engine.stats)
+            .entry(host.to_string())
+            .or_default()
+            .changed += 1;
     }
 
     /// A looped task on one host: once per item, each item with `item` (or `loop_var`) defined,
@@ -222,11 +287,13 @@ impl PlayRun<'_> {
     async fn run_items_on_host(&self, run: &mut HostTask<'_>, items: &[Value]) -> Outcome {
         let (task, host) = (run.task, run.host);
         let delegate = run.delegate.clone();
-        let loop_var = task
-            .loop_control
-            .as_ref()
-            .map(|c| c.loop_var.clone())
-            .unwrap_or_else(|| "item".to_string());
+        let controls = match self.loop_controls(task, &run.vars) {
+            Ok(c) => c,
+            Err(e) => {
+                return self.report_error(host, delegate.as_deref(), e, false, run.started);
+            }
+        };
+        let loop_var = controls.loop_var.clone();
         let mut results = Vec::new();
         let (mut any_changed, mut any_failed, mut all_skipped) = (false, false, true);
         for (index, item) in items.iter().enumerate() {
@@ -234,8 +301,14 @@ impl PlayRun<'_> {
             run.vars.insert_literal(loop_var.clone(), item.clone());
             run.vars
                 .insert("ansible_loop_var", Value::String(loop_var.clone()));
-            if let Some(index_var) = task.loop_control.as_ref().and_then(|c| c.index_var.clone()) {
-                run.vars.insert(index_var, json!(index));
+            if let Some(index_var) = &controls.index_var {
+                run.vars.insert(index_var.clone(), json!(index));
+                run.vars
+                    .insert("ansible_index_var", Value::String(index_var.clone()));
+            }
+            if controls.extended {
+                let extended = extended_loop(items, index, controls.extended_allitems);
+                run.vars.insert_literal("ansible_loop", extended);
             }
             // Ansible shows `(item=None)` for a `no_log` loop: the item may be the secret.
             let label = if run.no_log {
@@ -329,6 +402,9 @@ impl PlayRun<'_> {
             if status == HostStatus::Failed {
                 self.remember_failure(host, task, &Value::Object(summary.clone()));
             }
+            if any_changed {
+                self.count_failed_change(host);
+            }
             self.emit(
                 HostEvent {
                     delegated_to: delegate,
@@ -344,6 +420,16 @@ impl PlayRun<'_> {
             self.notify(host, task, &run.vars);
         }
         if all_skipped {
+            // Ansible ends a loop whose every item was skipped (or that had none) with the
+            // host's own `skipping:` line.
+            self.emit(
+                HostEvent {
+                    delegated_to: delegate,
+                    result: Value::Object(summary),
+                    ..HostEvent::new(host, HostStatus::Skipped)
+                },
+                run.started,
+            );
             Outcome::Skipped
         } else if any_changed {
             Outcome::Changed
@@ -377,8 +463,11 @@ impl PlayRun<'_> {
         Ok(true)
     }
 
-    /// Runs the action, repeating it while `until:` does not hold, then applies
-    /// `changed_when`/`failed_when`.
+    /// Runs the action with `changed_when`/`failed_when` applied, as ansible-core 2.19 does:
+    /// with `until:` (or `retries:` alone, which retries until the task does not fail) it runs
+    /// up to 1 + `retries` times (`retries` defaults to 3 with `until:`), each result carrying
+    /// `attempts`; when no attempt satisfies the condition the last result is failed, with
+    /// `attempts` = `retries`.
     async fn execute_with_retries(
         &self,
         task: &Task,
@@ -390,10 +479,17 @@ impl PlayRun<'_> {
     ) -> Result<(Value, Option<String>), TaskError> {
         let origin = task.origin.to_string();
         let retries = match &task.retries {
-            Some(v) => {
-                number(&self.engine.templar.template_value(v, &origin, vars)?).unwrap_or(3.0) as u32
-            }
-            None => 3,
+            Some(v) => Some(
+                number(&self.engine.templar.template_value(v, &origin, vars)?)
+                    .unwrap_or(0.0)
+                    .max(0.0) as u32,
+            ),
+            None => None,
+        };
+        let runs = 1 + match (retries, &task.until) {
+            (Some(n), _) => n,
+            (None, Some(_)) => 3,
+            (None, None) => 0,
         };
         let delay = match &task.delay {
             Some(v) => {
@@ -405,64 +501,82 @@ impl PlayRun<'_> {
             .register
             .clone()
             .unwrap_or_else(|| "result".to_string());
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        for attempt in 1..=runs {
             let (mut result, diff) = self
                 .execute(task, call, scope, host, vars, delegate)
                 .await?;
-            vars.insert_literal(register.clone(), result.clone());
-            if let Some(until) = &task.until {
-                let mut done = true;
-                for expr in until {
-                    if !self.engine.templar.eval_condition(expr, &origin, vars)? {
-                        done = false;
+            if let (true, Value::Object(m)) = (runs > 1, &mut result) {
+                m.insert("attempts".into(), json!(attempt));
+            }
+            self.apply_result_conditions(task, &register, &mut result, vars, &origin)?;
+            if runs == 1 {
+                return Ok((result, diff));
+            }
+            let done = match &task.until {
+                Some(conds) => {
+                    let mut done = true;
+                    for expr in conds {
+                        done &= self.engine.templar.eval_condition(expr, &origin, vars)?;
                     }
+                    done
                 }
-                if let Value::Object(m) = &mut result {
-                    m.insert("attempts".into(), json!(attempt));
-                }
-                if !done {
-                    if attempt <= retries {
-                        tokio::time::sleep(Duration::from_secs_f64(delay.max(0.0))).await;
-                        continue;
-                    }
-                    if let Value::Object(m) = &mut result {
-                        m.insert("failed".into(), Value::Bool(true));
-                        m.insert(
-                            "msg".into(),
-                            Value::String(format!(
-                                "Retries exhausted ({retries}) waiting for: {}",
-                                until.join(" and ")
-                            )),
-                        );
-                    }
-                }
+                None => !ResultFlags::of(&result).failed,
+            };
+            if done {
+                return Ok((result, diff));
+            }
+            if attempt < runs {
+                self.engine
+                    .reporter
+                    .retrying(&task.header_name(), host, runs - attempt, &result);
+                tokio::time::sleep(Duration::from_secs_f64(delay.max(0.0))).await;
+                continue;
+            }
+            if let Value::Object(m) = &mut result {
+                m.insert("attempts".into(), json!(runs - 1));
+                m.insert("failed".into(), Value::Bool(true));
             }
             vars.insert_literal(register.clone(), result.clone());
-            if let (Some(conds), Value::Object(m)) = (&task.changed_when, &mut result) {
-                let mut changed = true;
-                for c in conds {
-                    changed &= self.engine.templar.eval_condition(c, &origin, vars)?;
-                }
-                m.insert("changed".into(), Value::Bool(changed));
-            }
-            vars.insert_literal(register.clone(), result.clone());
-            if let (Some(conds), Value::Object(m)) = (&task.failed_when, &mut result) {
-                let mut failed = true;
-                for c in conds {
-                    failed &= self.engine.templar.eval_condition(c, &origin, vars)?;
-                }
-                m.insert("failed".into(), Value::Bool(failed));
-                if failed && !m.contains_key("msg") {
-                    m.insert(
-                        "msg".into(),
-                        Value::String("The failed_when condition was met".into()),
-                    );
-                }
-            }
             return Ok((result, diff));
         }
+        unreachable!("a task runs at least once")
+    }
+
+    /// `changed_when` and `failed_when` on a result, with the result registered (under its
+    /// name, or `result`) for the conditions to read.
+    fn apply_result_conditions(
+        &self,
+        task: &Task,
+        register: &str,
+        result: &mut Value,
+        vars: &mut Vars,
+        origin: &str,
+    ) -> Result<(), TaskError> {
+        vars.insert_literal(register.to_string(), result.clone());
+        if let (Some(conds), Value::Object(m)) = (&task.changed_when, &mut *result) {
+            let mut changed = true;
+            for c in conds {
+                changed &= self.engine.templar.eval_condition(c, origin, vars)?;
+            }
+            m.insert("changed".into(), Value::Bool(changed));
+        }
+        vars.insert_literal(register.to_string(), result.clone());
+        if let (Some(conds), Value::Object(m)) = (&task.failed_when, &mut *result) {
+            let mut failed = true;
+            for c in conds {
+                failed &= self.engine.templar.eval_condition(c, origin, vars)?;
+            }
+            m.insert("failed".into(), Value::Bool(failed));
+            m.insert("failed_when_result".into(), Value::Bool(failed));
+            if failed && !m.contains_key("msg") {
+                m.insert(
+                    "msg".into(),
+                    Value::String("The failed_when condition was met".into()),
+                );
+            }
+        }
+        vars.insert_literal(register.to_string(), result.clone());
+        Ok(())
     }
 
     /// A module call's arguments, templated with the task's variables.
@@ -478,7 +592,19 @@ impl PlayRun<'_> {
                 origin,
                 vars,
             )? {
-                Value::Object(m) => m,
+                // `assert: "{{ item }}"`: a whole-template argument string that gives a
+                // mapping is the arguments (Ansible's "argsplat").
+                Value::Object(mut m) => match m.remove("_raw_params") {
+                    Some(Value::Object(splat)) => {
+                        m.extend(splat);
+                        m
+                    }
+                    Some(other) => {
+                        m.insert("_raw_params".into(), other);
+                        m
+                    }
+                    None => m,
+                },
                 _ => Map::new(),
             },
         )
@@ -530,7 +656,35 @@ impl PlayRun<'_> {
         delegate: Option<&str>,
     ) -> Result<(Value, Option<String>), TaskError> {
         let origin = call.args_origin.to_string();
+        // `action: "{{ mod }} ..."`: the module is known now. A module Ansible has and etcdplay
+        // does not run fails here, as the loader warned.
+        let name = if etcdplay_template::is_possibly_template(&call.name) {
+            self.engine
+                .templar
+                .render_string(&call.name, &origin, vars)?
+        } else {
+            call.name.clone()
+        };
+        let Some(canonical) = etcdplay_modules::canonical_name(name.trim()) else {
+            let msg = format!("{origin}: etcdplay does not implement the module `{name}`");
+            return Ok((json!({"failed": true, "changed": false, "msg": msg}), None));
+        };
+        let resolved;
+        let call = if canonical == call.name {
+            call
+        } else {
+            resolved = ModuleCall {
+                name: canonical.to_string(),
+                ..call.clone()
+            };
+            &resolved
+        };
         let args = self.module_args(call, vars, &origin)?;
+        // Arguments the module refuses fail the task before anything reaches the host, as
+        // Ansible's argument check does (no connection is opened for it).
+        if let Some(msg) = refused_arguments(&call.name, &args) {
+            return Ok((json!({"failed": true, "changed": false, "msg": msg}), None));
+        }
         if let Some(spec) = self.async_of(task, vars)? {
             return self
                 .execute_async(task, call, scope, host, vars, delegate, args, spec)
@@ -586,7 +740,12 @@ impl PlayRun<'_> {
                 self.engine.pool.forget(&target);
                 return Err(TaskError::Module(e));
             }
-            Err(e) => return Err(TaskError::Module(e)),
+            // A module that refuses its arguments or fails is a failed result, as in Ansible:
+            // `failed_when`, `until` and `register` see it.
+            Err(e) => {
+                let failed = json!({"failed": true, "changed": false, "msg": e.to_string()});
+                return Ok((failed, None));
+            }
         };
         if !check {
             let module = etcdplay_modules::canonical_name(&call.name).unwrap_or(call.name.as_str());
@@ -617,9 +776,19 @@ impl PlayRun<'_> {
         );
     }
 
-    fn register(&self, host: &str, task: &Task, value: Value) {
+    fn register(&self, host: &str, task: &Task, mut value: Value) {
         if let Some(name) = &task.register {
             let name = name.clone();
+            // Ansible's registered results always say whether they failed (a loop's whole
+            // result whether it was skipped).
+            if let Value::Object(m) = &mut value {
+                let key = if m.contains_key("results") {
+                    "skipped"
+                } else {
+                    "failed"
+                };
+                m.entry(key).or_insert(Value::Bool(false));
+            }
             self.engine.shared.update_memory(host, |m| {
                 m.set_facts.insert(name, value);
             });
@@ -805,4 +974,104 @@ pub(crate) fn number(v: &Value) -> Option<f64> {
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
+}
+
+/// A loop's `loop_control`, rendered for one host.
+struct LoopControls {
+    loop_var: String,
+    index_var: Option<String>,
+    extended: bool,
+    extended_allitems: bool,
+}
+
+/// `ansible_loop` of `loop_control: {extended: true}` for item `index` of `items`, with the
+/// keys ansible-core 2.19 sets (`previtem` and `nextitem` only where there is one).
+fn extended_loop(items: &[Value], index: usize, allitems: bool) -> Value {
+    let length = items.len();
+    let mut m = serde_json::Map::new();
+    m.insert("index".into(), json!(index + 1));
+    m.insert("index0".into(), json!(index));
+    m.insert("first".into(), json!(index == 0));
+    m.insert("last".into(), json!(index + 1 == length));
+    m.insert("length".into(), json!(length));
+    m.insert("revindex".into(), json!(length - index));
+    m.insert("revindex0".into(), json!(length - index - 1));
+    if allitems {
+        m.insert("allitems".into(), Value::Array(items.to_vec()));
+    }
+    if index > 0 {
+        m.insert("previtem".into(), items[index - 1].clone());
+    }
+    if let Some(next) = items.get(index + 1) {
+        m.insert("nextitem".into(), next.clone());
+    }
+    Value::Object(m)
+}
+
+/// Why `module` refuses its templated `args` (an unknown or missing argument, a value of the
+/// wrong type or not one of the choices), if it does. Unknown and missing arguments are told
+/// in Ansible's words, which tests and roles match (`Unsupported parameters for (file) module:
+/// bogus. Supported parameters include: ...`, `missing required arguments: path`).
+fn refused_arguments(module: &str, args: &Map<String, Value>) -> Option<String> {
+    use etcdplay_modules::ModuleError;
+    let errors = etcdplay_modules::validate_args(module, args);
+    let unknown: Vec<&str> = errors
+        .iter()
+        .filter_map(|e| match e {
+            ModuleError::UnknownArgument { arg, .. } => Some(arg.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !unknown.is_empty() {
+        return Some(unsupported_parameters(module, unknown));
+    }
+    let mut missing: Vec<&str> = errors
+        .iter()
+        .filter_map(|e| match e {
+            ModuleError::MissingArgument { arg, .. } => Some(arg.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !missing.is_empty() {
+        missing.sort_unstable();
+        return Some(format!(
+            "missing required arguments: {}",
+            missing.join(", ")
+        ));
+    }
+    if let Some(first) = errors.into_iter().next() {
+        return Some(first.to_string());
+    }
+    args.iter().find_map(|(arg, value)| {
+        etcdplay_modules::check_arg_value(module, arg, value)
+            .map(|message| format!("module {module}: argument '{arg}': {message}"))
+    })
+}
+
+/// Ansible's message for arguments a module does not take: the module's options sorted, then
+/// their aliases in parentheses.
+fn unsupported_parameters(module: &str, mut unknown: Vec<&str>) -> String {
+    unknown.sort_unstable();
+    let spec = etcdplay_modules::module_arg_spec(module);
+    let mut names: Vec<&str> = spec
+        .iter()
+        .map(|s| s.name)
+        .filter(|n| *n != etcdplay_modules::ANY_ARG)
+        .collect();
+    names.sort_unstable();
+    let mut aliases: Vec<&str> = spec
+        .iter()
+        .flat_map(|s| s.aliases.iter().copied())
+        .collect();
+    aliases.sort_unstable();
+    let aliases = if aliases.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", aliases.join(", "))
+    };
+    format!(
+        "Unsupported parameters for ({module}) module: {}. Supported parameters include: {}{aliases}.",
+        unknown.join(", "),
+        names.join(", ")
+    )
 }

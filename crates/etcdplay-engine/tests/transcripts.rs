@@ -100,6 +100,21 @@ impl Reporter for Transcript {
                 format!("  {status}: [{host}]{item}{msg}{shown}"),
             ));
     }
+    fn retrying(&self, header: &str, host: &str, retries_left: u32, _result: &serde_json::Value) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((
+                host.to_string(),
+                format!("  FAILED - RETRYING: [{host}]: {header} ({retries_left} retries left)."),
+            ));
+    }
+    fn included(&self, what: &str, hosts: &[String], item_label: Option<&str>) {
+        let item = item_label
+            .map(|l| format!(" => (item={l})"))
+            .unwrap_or_default();
+        self.push(format!("  included: {what} for {}{item}", hosts.join(", ")));
+    }
     fn warning(&self, message: &str) {
         self.push(format!("WARNING: {message}"));
     }
@@ -115,11 +130,47 @@ impl Reporter for Transcript {
 
 /// Runs `playbook` on n1 and n2 and compares the transcript with `expect`.
 fn check(playbook: &str, expect: Expect) {
+    check_files(playbook, &[], expect);
+}
+
+/// [`check`] with more files (roles, task files) beside the playbook, by relative path; the
+/// transcript starts with the playbook's warnings (see `etcdplay_engine::playbook_warnings`).
+fn check_files(playbook: &str, files: &[(&str, &str)], expect: Expect) {
     let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write file");
+    }
     let path = dir.path().join("site.yml");
     std::fs::write(&path, playbook).expect("write playbook");
-    let book = load_playbook(&path, &Registry, &LoadOptions::default()).expect("parses");
+    // As the CLI loads playbooks: templated import names rendered with play vars, vars_files
+    // and extra vars.
+    let options = LoadOptions {
+        import_names: Some(Arc::new(etcdplay_engine::ImportNameRenderer::new(
+            etcdplay_template::Templar::new(Vec::new()),
+        ))),
+        ..LoadOptions::default()
+    };
+    let book = match load_playbook(&path, &Registry, &options) {
+        Ok(book) => book,
+        Err(d) => {
+            let shown = d
+                .to_string()
+                .replace(&format!("{}/", dir.path().display()), "");
+            expect.assert_eq(&format!("ERRORS\n{shown}\n"));
+            return;
+        }
+    };
     let transcript = Arc::new(Transcript::default());
+    let mut warnings = book.warnings.clone();
+    warnings.extend(etcdplay_engine::playbook_warnings(
+        &book,
+        &etcdplay_template::Templar::new(Vec::new()),
+    ));
+    for w in warnings.sorted().iter() {
+        transcript.push(format!("WARNING: {w}"));
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -321,6 +372,712 @@ fn delegate_to_a_host_outside_the_inventory() {
             TASK [command]
               ok: [n1 -> builder.example]
             RECAP n1 ok=1 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
+
+/// Problems Ansible only reports when their task runs. ansible-core 2.19.14, same playbook on
+/// localhost (`-c local`), printed: `TASK [a branch for another platform]` `skipping:`; `bad
+/// argument` fatal "Unsupported parameters for (file) module: bogus. Supported parameters
+/// include: _diff_peek, ..." (its own option list) `...ignoring`, then
+/// `r.failed` true; the block's `copy` fatal "src (or content) is required" and the rescue ran;
+/// `command` with a bad argument and `failed_when: false` ok, `c.failed` false; the Jinja
+/// mistakes of a task whose `when:` is false: skipping (its `--syntax-check` passed, and the
+/// role's handler file using `win_file` was never read). etcdplay says the same things ahead
+/// as warnings. `with_fileglob` of a pattern nothing matches: no items, the task skipped in
+/// both. Different here: an include that runs a file with an unknown module: Ansible stops the
+/// whole run there ("couldn't resolve module/action 'win_shell'", exit 4), etcdplay fails the
+/// host.
+#[test]
+fn problems_of_tasks_that_may_not_run_are_warnings_then_task_failures() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  roles: [helper]
+  tasks:
+    - name: a branch for another platform
+      include_tasks: windows.yml
+      when: false
+    - name: bad argument
+      file: path={{ workdir }} bogus=1
+      register: r
+      ignore_errors: true
+    - debug: msg="{{ r.failed }}"
+    - block:
+        - copy: dest={{ workdir }}-x
+      rescue:
+        - debug: msg="rescued"
+    - command: echo hi
+      args:
+        bogus: 1
+      failed_when: false
+      register: c
+    - debug: msg="{{ c.failed }}"
+    - name: jinja mistakes in a task that does not run
+      debug: msg="{{ 1 | no_such_filter }} {{ 2 is no_such_test }}"
+      when: false
+    - name: a syntax error
+      debug: msg="{{ oops }"
+      when: false
+    - name: a lookup loop without items
+      debug: msg="{{ item }}"
+      with_fileglob: ["*.conf"]
+      ignore_errors: true
+    - name: this one runs
+      include_tasks: windows.yml
+"#,
+        &[
+            ("roles/helper/tasks/main.yml", "- debug: msg=helper\n"),
+            (
+                "roles/helper/handlers/main.yml",
+                "- name: cleanup\n  include_tasks: cleanup.yml\n",
+            ),
+            (
+                "roles/helper/tasks/cleanup.yml",
+                "- win_file: path=C:\\\\temp state=absent\n",
+            ),
+            ("windows.yml", "- win_shell: echo hi\n"),
+        ],
+        expect![[r#"
+            WARNING: roles/helper/tasks/cleanup.yml:1:3: unknown module or task keyword `win_file`; did you mean `ini_file`?
+            WARNING: site.yml:10:32: `file` has no argument `bogus`
+            WARNING: site.yml:15:17: `copy` needs `src` or `content`
+            WARNING: site.yml:20:9: `command` has no argument `bogus`
+            WARNING: site.yml:25:14: no filter named 'no_such_filter'
+            WARNING: site.yml:25:14: no test named 'no_such_test'
+            WARNING: site.yml:28:14: template syntax error: unexpected `}`, expected end of variable block
+            WARNING: windows.yml:1:3: unknown module or task keyword `win_shell`
+            PLAY [n1]
+            TASK [helper : debug]
+              ok: [n1]: helper => {"msg":"helper"}
+            TASK [a branch for another platform]
+              skipping: [n1]
+            TASK [bad argument]
+              ignored: [n1]: Unsupported parameters for (file) module: bogus. Supported parameters include: force, group, mode, owner, path, recurse, src, state (dest, name).
+            TASK [debug]
+              ok: [n1] => {"msg":true}
+            TASK [copy]
+              failed: [n1]: module copy: missing required argument 'src'
+            TASK [debug]
+              ok: [n1]: rescued => {"msg":"rescued"}
+            TASK [command]
+              ok: [n1]: Unsupported parameters for (command) module: bogus. Supported parameters include: _raw_params, argv, chdir, cmd, creates, expand_argument_vars, removes, stdin, stdin_add_newline, strip_empty_ends (free_form).
+            TASK [debug]
+              ok: [n1] => {"msg":false}
+            TASK [jinja mistakes in a task that does not run]
+              skipping: [n1]
+            TASK [a syntax error]
+              skipping: [n1]
+            TASK [a lookup loop without items]
+              skipping: [n1]
+            TASK [this one runs]
+              failed: [n1]: windows.yml:1:3: unknown module or task keyword `win_shell`
+            RECAP n1 ok=6 changed=0 failed=1 skipped=4 rescued=1 ignored=1
+        "#]],
+    );
+}
+
+/// `included:` lines and per-host `skipping:` lines of dynamic includes. ansible-core 2.19.14
+/// on the same playbook (hosts n1, n2, `-c local`) printed, under `TASK [inc plain]`:
+/// `included: <dir>/inc.yml for n1, n2`; under `TASK [inc when]`: `skipping: [n2]` then
+/// `included: <dir>/inc.yml for n1`; under `TASK [inc loop]`: `included: <dir>/inc.yml for n1,
+/// n2 => (item=1)` and `... => (item=2)`, both before either ran; under `TASK [inc role]`:
+/// `skipping: [n2]`, `included: rr for n1`; and the recap `n1 ok=10`, `n2 ok=6 skipped=2`
+/// (each `included:` counts as ok).
+#[test]
+fn dynamic_includes_print_included_and_skipping_lines() {
+    check_files(
+        r#"
+- hosts: nodes
+  gather_facts: false
+  tasks:
+    - name: inc plain
+      include_tasks: inc.yml
+    - name: inc when
+      include_tasks: inc.yml
+      when: inventory_hostname == 'n1'
+    - name: inc loop
+      include_tasks: inc.yml
+      loop: [1, 2]
+      loop_control:
+        loop_var: x
+    - name: inc role
+      include_role: name=rr
+      when: inventory_hostname == 'n1'
+"#,
+        &[
+            ("inc.yml", "- debug: msg=\"in {{ x | default('-') }}\"\n"),
+            ("roles/rr/tasks/main.yml", "- debug: msg=rr\n"),
+        ],
+        expect![[r#"
+            PLAY [nodes]
+            TASK [inc plain]
+              included: inc.yml for n1, n2
+            TASK [debug]
+              ok: [n1]: in - => {"msg":"in -"}
+              ok: [n2]: in - => {"msg":"in -"}
+            TASK [inc when]
+              skipping: [n2]
+              included: inc.yml for n1
+            TASK [debug]
+              ok: [n1]: in - => {"msg":"in -"}
+            TASK [inc loop]
+              included: inc.yml for n1, n2 => (item=1)
+              included: inc.yml for n1, n2 => (item=2)
+            TASK [debug]
+              ok: [n1]: in 1 => {"msg":"in 1"}
+              ok: [n2]: in 1 => {"msg":"in 1"}
+            TASK [debug]
+              ok: [n1]: in 2 => {"msg":"in 2"}
+              ok: [n2]: in 2 => {"msg":"in 2"}
+            TASK [inc role]
+              skipping: [n2]
+              included: rr for n1
+            TASK [rr : debug]
+              ok: [n1]: rr => {"msg":"rr"}
+            RECAP n1 ok=10 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+            RECAP n2 ok=6 changed=0 failed=0 skipped=2 rescued=0 ignored=0
+        "#]],
+    );
+}
+
+/// Ansible's special variables. ansible-core 2.19.14 (`-i inv/hosts` holding one host, play
+/// `magic play` with `roles: [r1]`, no ansible.cfg) printed: `role_names=['r1']`,
+/// `ansible_role_names=['r1']`, `ansible_dependent_role_names=[]`, `ansible_play_name=magic
+/// play`, `ansible_play_hosts_all`/`ansible_play_batch`/`play_hosts` the host list,
+/// `ansible_config_file` None (shown empty), `ansible_check_mode=False`,
+/// `ansible_diff_mode=False`, `ansible_verbosity=0`, `ansible_forks=5` (its default; etcdplay's
+/// is 50), `ansible_run_tags=['all']`, `ansible_skip_tags=[]`, `ansible_limit` undefined,
+/// `ansible_version` with keys full, major, minor, revision, string (2.19),
+/// `inventory_hostname_short` the name up to the first dot, and with `loop_control: {extended:
+/// true, index_var: i}` over [a, b]: `{'index': 1, 'index0': 0, 'first': True, 'last': False,
+/// 'length': 2, 'revindex': 2, 'revindex0': 1, 'allitems': ['a', 'b'], 'nextitem': 'b'}` then
+/// `... 'previtem': 'a'}`, and `ansible_index_var=i`, `ansible_loop_var=item`. Here the
+/// dependency `dep` of r1: Ansible (same playbook) printed `['r1'] ['r1'] ['r1', 'dep']`,
+/// `['dep'] magic play` (`ansible_role_names` is a set there: its order may vary).
+#[test]
+fn special_variables() {
+    check_files(
+        r#"
+- name: magic play
+  hosts: n1
+  gather_facts: false
+  roles: [r1]
+  tasks:
+    - debug:
+        msg:
+          - "{{ role_names }} {{ ansible_play_role_names }} {{ ansible_role_names }}"
+          - "{{ ansible_dependent_role_names }} {{ ansible_play_name }}"
+          - "{{ ansible_play_hosts_all }} {{ ansible_play_batch }} {{ play_hosts }}"
+          - "{{ ansible_config_file }} {{ ansible_check_mode }} {{ ansible_diff_mode }}"
+          - "{{ ansible_verbosity }} {{ ansible_forks }} {{ ansible_run_tags }}"
+          - "{{ ansible_skip_tags }} {{ ansible_limit | default('undefined') }}"
+          - "{{ ansible_version.keys() | sort }} {{ ansible_version.major }}"
+          - "{{ ansible_version.minor }} {{ inventory_hostname_short }}"
+          - "{{ playbook_dir[0] == '/' }}"
+    - debug: msg="{{ ansible_loop }} {{ i }} {{ ansible_index_var }} {{ ansible_loop_var }}"
+      loop: [a, b]
+      loop_control:
+        extended: true
+        index_var: i
+"#,
+        &[
+            (
+                "roles/r1/tasks/main.yml",
+                "- debug: msg=\"{{ role_name }} {{ role_path[0] == '/' }}\"\n",
+            ),
+            ("roles/r1/meta/main.yml", "dependencies: [dep]\n"),
+            (
+                "roles/dep/tasks/main.yml",
+                "- debug: msg=\"{{ role_name }}\"\n",
+            ),
+        ],
+        expect![[r#"
+            PLAY [magic play]
+            TASK [dep : debug]
+              ok: [n1]: dep => {"msg":"dep"}
+            TASK [r1 : debug]
+              ok: [n1]: r1 True => {"msg":"r1 True"}
+            TASK [debug]
+              ok: [n1] => {"msg":["['r1'] ['r1'] ['r1', 'dep']","['dep'] magic play","['n1'] ['n1'] ['n1']"," False False","0 50 ['all']","[] undefined","['full', 'major', 'minor', 'revision', 'string'] 2","19 n1",true]}
+            TASK [debug]
+              ok: [n1] (item=a): {'index': 1, 'index0': 0, 'first': True, 'last': False, 'length': 2, 'revindex': 2, 'revindex0': 1, 'allitems': ['a', 'b'], 'nextitem': 'b'} 0 i item => {"msg":"{'index': 1, 'index0': 0, 'first': True, 'last': False, 'length': 2, 'revindex': 2, 'revindex0': 1, 'allitems': ['a', 'b'], 'nextitem': 'b'} 0 i item"}
+              ok: [n1] (item=b): {'index': 2, 'index0': 1, 'first': False, 'last': True, 'length': 2, 'revindex': 1, 'revindex0': 0, 'allitems': ['a', 'b'], 'previtem': 'a'} 1 i item => {"msg":"{'index': 2, 'index0': 1, 'first': False, 'last': True, 'length': 2, 'revindex': 1, 'revindex0': 0, 'allitems': ['a', 'b'], 'previtem': 'a'} 1 i item"}
+            RECAP n1 ok=4 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
+
+/// `include_vars` as a task like any other, role variables seen by the play, `failed_when` on
+/// `assert`. ansible-core 2.19.14 on the same files (`-c local`) printed: `iv` =
+/// `{ansible_facts: {a: 1}, ansible_included_var_files: [<dir>/vars/a.yml], changed: false,
+/// failed: false}`; the looped include registered `[{a: 1}, {b: 2}]` as the items' facts;
+/// `dir: vars/d` included `c.yml, e.yaml, j.json, sub/s.yml` (directories in path order, files
+/// in name order) giving `3 4 5 6`; `depth: 1, files_matching: ^c, name: only` gave `{c: 3}`;
+/// `ignore_files: [c.yml], extensions: [yaml], ignore_unknown_extensions: true, name: ext`
+/// gave `{e: 5}`; the role's `include_vars: extra.yml` found the role's `vars/extra.yml`; after
+/// the role, play tasks saw its `vars/` and `defaults/` (`1 2`) but not its parameter (`U`);
+/// `assert` failing with `failed_when: a.failed and false` was ok with `a.failed` false and
+/// `failed_when_result: false`; a passing `assert` with `failed_when: not a.failed` failed
+/// ("All assertions passed", `...ignoring`). Recap ok=16 ignored=1.
+#[test]
+fn include_vars_role_vars_and_failed_when_on_assert() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  roles:
+    - role: rv
+      rparam: p1
+  tasks:
+    - include_vars: vars/a.yml
+      register: iv
+    - debug: msg="{{ iv.ansible_facts }} {{ iv.ansible_included_var_files | map('basename') | list }} {{ iv.failed }}"
+    - include_vars: "vars/{{ item }}.yml"
+      loop: [a, b]
+      register: ivl
+    - debug: msg="{{ ivl.results | map(attribute='ansible_facts') | list }}"
+    - include_vars:
+        dir: vars/d
+      register: ivd
+    - debug: msg="{{ ivd.ansible_included_var_files | map('basename') | list }} {{ c }} {{ s }} {{ e }} {{ j }}"
+    - include_vars:
+        dir: vars/d
+        depth: 1
+        files_matching: "^c"
+        name: only
+    - debug: msg="{{ only }}"
+    - include_vars:
+        dir: vars/d
+        ignore_files: [c.yml]
+        extensions: [yaml]
+        ignore_unknown_extensions: true
+        name: ext
+    - debug: msg="{{ ext }}"
+    - debug: msg="role vars after {{ rv_var | default('U') }} {{ rv_def | default('U') }} {{ rparam | default('U') }}"
+    - assert:
+        that: 1 == 2
+      register: a
+      failed_when: a.failed and false
+    - debug: msg="{{ a.failed }} {{ a.failed_when_result }}"
+    - assert:
+        that: 1 == 1
+      failed_when: not a.failed
+      register: b
+      ignore_errors: true
+"#,
+        &[
+            ("vars/a.yml", "a: 1\n"),
+            ("vars/b.yml", "b: 2\n"),
+            ("vars/d/c.yml", "c: 3\n"),
+            ("vars/d/e.yaml", "e: 5\n"),
+            ("vars/d/j.json", "{\"j\": 6}\n"),
+            ("vars/d/sub/s.yml", "s: 4\n"),
+            ("roles/rv/vars/main.yml", "rv_var: 1\n"),
+            ("roles/rv/vars/extra.yml", "rvf: fromrolevars\n"),
+            ("roles/rv/defaults/main.yml", "rv_def: 2\n"),
+            (
+                "roles/rv/tasks/main.yml",
+                "- include_vars: extra.yml\n- debug: msg=\"{{ rvf }}\"\n",
+            ),
+        ],
+        expect![[r#"
+            PLAY [n1]
+            TASK [rv : include_vars]
+              ok: [n1]
+            TASK [rv : debug]
+              ok: [n1]: fromrolevars => {"msg":"fromrolevars"}
+            TASK [include_vars]
+              ok: [n1]
+            TASK [debug]
+              ok: [n1]: {'a': 1} ['a.yml'] False => {"msg":"{'a': 1} ['a.yml'] False"}
+            TASK [include_vars]
+              ok: [n1] (item=a)
+              ok: [n1] (item=b)
+            TASK [debug]
+              ok: [n1] => {"msg":[{"a":1},{"b":2}]}
+            TASK [include_vars]
+              ok: [n1]
+            TASK [debug]
+              ok: [n1]: ['c.yml', 'e.yaml', 'j.json', 's.yml'] 3 4 5 6 => {"msg":"['c.yml', 'e.yaml', 'j.json', 's.yml'] 3 4 5 6"}
+            TASK [include_vars]
+              ok: [n1]
+            TASK [debug]
+              ok: [n1] => {"msg":{"c":3}}
+            TASK [include_vars]
+              ok: [n1]
+            TASK [debug]
+              ok: [n1] => {"msg":{"e":5}}
+            TASK [debug]
+              ok: [n1]: role vars after 1 2 U => {"msg":"role vars after 1 2 U"}
+            TASK [assert]
+              ok: [n1]: Assertion failed => {"changed":false,"failed_when_result":false,"assertion":"1 == 2","evaluated_to":false,"msg":"Assertion failed"}
+            TASK [debug]
+              ok: [n1]: False False => {"msg":"False False"}
+            TASK [assert]
+              ignored: [n1]: All assertions passed => {"changed":false,"msg":"All assertions passed","failed_when_result":true}
+            RECAP n1 ok=16 changed=0 failed=0 skipped=0 rescued=0 ignored=1
+        "#]],
+    );
+}
+
+/// Templates where Ansible allows them before or while a task runs. ansible-core 2.19.14 on the
+/// same playbook (`-c local`) printed: `hello` from `command: "{{ cmd }}"`; `assert: "{{ item
+/// }}"` over two `{that: ...}` mappings: ok for both items ("All assertions passed"), with a
+/// warning that templated task args are unsafe; `action: "{{ mod }} msg=viaaction"` and
+/// `local_action: "{{ mod }} msg=vialocal"` ran `debug`; `import_tasks: "t_{{ vf_file }}.yml"` (`vf_file` from
+/// vars_files) printed `fromfile`; `import_role: name: "{{ rname }}"` (play vars) printed
+/// `imported imp`; a flow mapping closed at column 1 gave `{a: 1, b: 2}`; headers `TASK [{{ mod
+/// }}]` for the templated actions. Recap ok=8 (this test adds a `debug` of the registered
+/// `via.msg`: ok=9).
+#[test]
+fn templated_free_form_arguments_actions_and_import_names() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  vars:
+    cmd: "echo hello"
+    checks:
+      - that: 1 == 1
+      - that: 2 == 2
+    mod: debug
+    rname: imp
+  vars_files: [vf.yml]
+  tasks:
+    - command: "{{ cmd }}"
+      register: c
+      changed_when: false
+    - debug: msg="{{ c.stdout }}"
+    - assert: "{{ item }}"
+      loop: "{{ checks }}"
+    - action: "{{ mod }} msg=viaaction"
+      register: via
+    - local_action: "{{ mod }} msg=vialocal"
+    - debug: msg="{{ via.msg }}"
+    - import_tasks: "t_{{ vf_file }}.yml"
+    - import_role:
+        name: "{{ rname }}"
+    - debug:
+        msg: {a: 1,
+          b: 2
+}
+"#,
+        &[
+            ("vf.yml", "vf_file: one\n"),
+            ("t_one.yml", "- debug: msg=fromfile\n"),
+            (
+                "roles/imp/tasks/main.yml",
+                "- debug: msg=\"imported {{ role_name }}\"\n",
+            ),
+        ],
+        expect![[r#"
+            PLAY [n1]
+            TASK [command]
+              ok: [n1]
+            TASK [debug]
+              ok: [n1]: hello => {"msg":"hello"}
+            TASK [assert]
+              ok: [n1] (item={'that': '1 == 1'}): All assertions passed => {"changed":false,"msg":"All assertions passed","item":{"that":"1 == 1"},"ansible_loop_var":"item"}
+              ok: [n1] (item={'that': '2 == 2'}): All assertions passed => {"changed":false,"msg":"All assertions passed","item":{"that":"2 == 2"},"ansible_loop_var":"item"}
+            TASK [{{ mod }}]
+              ok: [n1]: viaaction => {"msg":"viaaction"}
+            TASK [{{ mod }}]
+              ok: [n1 -> localhost]: vialocal => {"msg":"vialocal"}
+            TASK [debug]
+              ok: [n1]: viaaction => {"msg":"viaaction"}
+            TASK [debug]
+              ok: [n1]: fromfile => {"msg":"fromfile"}
+            TASK [imp : debug]
+              ok: [n1]: imported imp => {"msg":"imported imp"}
+            TASK [debug]
+              ok: [n1] => {"msg":{"a":1,"b":2}}
+            RECAP n1 ok=9 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
+
+/// An import named by a variable known only when the play runs: ansible-core 2.19.14 refuses
+/// the playbook before running it ("'host_only' is undefined", exit 4); so does etcdplay, with
+/// the place.
+#[test]
+fn an_import_named_by_a_host_variable_is_refused_with_its_place() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - import_tasks: "{{ host_only }}.yml"
+"#,
+        &[],
+        expect![[r#"
+            ERRORS
+            site.yml:5:21: `import_tasks` names its file with variables that are not known before the run (import name: 'host_only' is undefined); play vars, vars_files and extra vars are (use `include_tasks` for others)
+        "#]],
+    );
+}
+
+/// A module Ansible has and etcdplay does not run, in a branch for another platform (as the
+/// `copy` integration target's `dnf` tasks for Red Hat; here `dnf5`, which etcdplay lacks): ansible-core 2.19.14 skipped the task
+/// (`skipping: [localhost]`) and ran the rest; a typo (`copyy`) would refuse the playbook in both.
+/// etcdplay warns before the run and fails the task only if it runs (here with
+/// `ignore_errors`: Ansible would run `dnf` itself).
+#[test]
+fn a_module_ansible_has_fails_only_if_it_runs() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - name: only on Red Hat
+      dnf5: name=acl state=present
+      when: false
+    - name: runs
+      ansible.builtin.pip: name=x
+      ignore_errors: true
+"#,
+        expect![[r#"
+            WARNING: site.yml:6:13: etcdplay does not implement the module `dnf5`; the task fails if it runs
+            WARNING: site.yml:9:28: etcdplay does not implement the module `ansible.builtin.pip`; the task fails if it runs
+            PLAY [n1]
+            TASK [only on Red Hat]
+              skipping: [n1]
+            TASK [runs]
+              ignored: [n1]: site.yml:9:28: etcdplay does not implement the module `ansible.builtin.pip`
+            RECAP n1 ok=1 changed=0 failed=0 skipped=1 rescued=0 ignored=1
+        "#]],
+    );
+}
+
+/// A templated `loop_var`: ansible-core 2.19.14 (same playbook, `-c local`) printed `ok:
+/// [localhost] => (item=x)` with `x outer_item`, then `(item=y)` with `y outer_item`.
+#[test]
+fn a_templated_loop_var() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  vars:
+    prefix: outer
+  tasks:
+    - debug: msg="{{ outer_item }} {{ ansible_loop_var }}"
+      loop: [x, y]
+      loop_control:
+        loop_var: "{{ prefix }}_item"
+"#,
+        expect![[r#"
+            PLAY [n1]
+            TASK [debug]
+              ok: [n1] (item=x): x outer_item => {"msg":"x outer_item"}
+              ok: [n1] (item=y): y outer_item => {"msg":"y outer_item"}
+            RECAP n1 ok=1 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
+
+/// `--tags` and dynamic includes: ansible-core 2.19.14 with `-t x` (same files, `-c local`)
+/// printed only `TASK [tagged include]`, `included: <dir>/tagged_inside.yml for n1` and the
+/// inner `debug` (ok=2): the untagged include does not run, nor the tagged task inside it.
+#[test]
+fn an_untagged_include_does_not_run_under_tags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("tagged_inside.yml"),
+        "- debug: msg=inner\n  tags: [x]\n",
+    )
+    .expect("write");
+    let path = dir.path().join("site.yml");
+    std::fs::write(
+        &path,
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - name: untagged include
+      include_tasks: tagged_inside.yml
+    - name: tagged include
+      include_tasks: tagged_inside.yml
+      tags: [x]
+"#,
+    )
+    .expect("write");
+    let book = load_playbook(&path, &Registry, &LoadOptions::default()).expect("parses");
+    let transcript = Arc::new(Transcript::default());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let engine = Engine::new(
+            Arc::new(TinyInventory {
+                hosts: vec!["n1".into()],
+                root: dir.path().to_path_buf(),
+            }),
+            Arc::new(LocalConnector),
+            transcript.clone(),
+            RunOptions {
+                tags: vec!["x".into()],
+                ..RunOptions::default()
+            },
+            vec![dir.path().to_path_buf()],
+        );
+        engine.run(&book).await.expect("run");
+        engine.close().await;
+    });
+    let shown = transcript
+        .text()
+        .replace(&format!("{}/", dir.path().display()), "");
+    expect![[r#"
+        PLAY [n1]
+        TASK [tagged include]
+          included: tagged_inside.yml for n1
+        TASK [debug]
+          ok: [n1]: inner => {"msg":"inner"}
+        RECAP n1 ok=2 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+    "#]]
+    .assert_eq(&(shown + "\n"));
+}
+
+/// `ansible_parent_role_names`/`_paths`: ansible-core 2.19.14 (same roles, `-c local`) printed
+/// `mid ['outer']` in `mid` (included by `outer`), `inner ['mid', 'outer'] ['mid', 'outer']` in
+/// `inner` (imported by `mid`), and `undefined` in the play's own task.
+#[test]
+fn parent_role_names_of_included_and_imported_roles() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  roles: [outer]
+  tasks:
+    - debug: msg="{{ ansible_parent_role_names | default('undefined') }}"
+"#,
+        &[
+            ("roles/outer/tasks/main.yml", "- include_role: name=mid\n"),
+            (
+                "roles/mid/tasks/main.yml",
+                "- debug: msg=\"mid {{ ansible_parent_role_names }}\"\n- import_role: name=inner\n",
+            ),
+            (
+                "roles/inner/tasks/main.yml",
+                "- debug: msg=\"inner {{ ansible_parent_role_names }} {{ ansible_parent_role_paths | map(\\\"basename\\\") | list }}\"\n",
+            ),
+        ],
+        expect![[r#"
+            PLAY [n1]
+            TASK [include_role : mid]
+              included: mid for n1
+            TASK [mid : debug]
+              ok: [n1]: mid ['outer'] => {"msg":"mid ['outer']"}
+            TASK [inner : debug]
+              ok: [n1]: inner ['mid', 'outer'] ['mid', 'outer'] => {"msg":"inner ['mid', 'outer'] ['mid', 'outer']"}
+            TASK [debug]
+              ok: [n1]: undefined => {"msg":"undefined"}
+            RECAP n1 ok=4 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
+
+/// ansible-core 2.19.14 on the same playbook (hosts n1, n2, `-c local`, the role `pub` with
+/// `vars/` `pub_var: pv` and `defaults/` `pub_def: pd`): `TASK [include_role : pub]`; after it
+/// `pv pd` (`public: true`); `command: "false"` with `until: u.rc == 0, retries: 2, delay: 0`
+/// printed `FAILED - RETRYING: [n1]: command (2 retries left).` and `(1 retries left)`, then
+/// failed (`...ignoring`) with `attempts: 2` and the module's own `msg` "non-zero return
+/// code"; `u.attempts u.failed` gave `2 True`; a loop whose only item was skipped on n2 printed
+/// `skipping: [n2] => (item=1)` and then `skipping: [n2]`; recap `n1 ok=6 changed=1 ...
+/// skipped=0 ignored=1` and `n2 ok=5 changed=1 skipped=1 ignored=1` (the ignored failure
+/// changed something: it counts in `changed`).
+#[test]
+fn retries_public_roles_and_skipped_loops() {
+    check_files(
+        r#"
+- hosts: nodes
+  gather_facts: false
+  tasks:
+    - include_role:
+        name: pub
+        public: true
+    - debug: msg="{{ pub_var | default('U') }} {{ pub_def | default('U') }}"
+    - command: "false"
+      register: u
+      until: u.rc == 0
+      retries: 2
+      delay: 0
+      ignore_errors: true
+    - debug: msg="{{ u.attempts }} {{ u.failed }} {{ u.msg }}"
+    - debug: msg="in {{ item }}"
+      loop: [1]
+      when: inventory_hostname == 'n1'
+"#,
+        &[
+            ("roles/pub/vars/main.yml", "pub_var: pv\n"),
+            ("roles/pub/defaults/main.yml", "pub_def: pd\n"),
+            ("roles/pub/tasks/main.yml", "- debug: msg=in-pub\n"),
+        ],
+        expect![[r#"
+            PLAY [nodes]
+            TASK [include_role : pub]
+              included: pub for n1, n2
+            TASK [pub : debug]
+              ok: [n1]: in-pub => {"msg":"in-pub"}
+              ok: [n2]: in-pub => {"msg":"in-pub"}
+            TASK [debug]
+              ok: [n1]: pv pd => {"msg":"pv pd"}
+              ok: [n2]: pv pd => {"msg":"pv pd"}
+            TASK [command]
+              FAILED - RETRYING: [n1]: command (2 retries left).
+              FAILED - RETRYING: [n1]: command (1 retries left).
+              ignored: [n1]: non-zero return code
+              FAILED - RETRYING: [n2]: command (2 retries left).
+              FAILED - RETRYING: [n2]: command (1 retries left).
+              ignored: [n2]: non-zero return code
+            TASK [debug]
+              ok: [n1]: 2 True non-zero return code => {"msg":"2 True non-zero return code"}
+              ok: [n2]: 2 True non-zero return code => {"msg":"2 True non-zero return code"}
+            TASK [debug]
+              ok: [n1] (item=1): in 1 => {"msg":"in 1"}
+              skipping: [n2] (item=1)
+              skipping: [n2]
+            RECAP n1 ok=6 changed=1 failed=0 skipped=0 rescued=0 ignored=1
+            RECAP n2 ok=5 changed=1 failed=0 skipped=1 rescued=0 ignored=1
+        "#]],
+    );
+}
+
+/// `meta:` tasks: ansible-core 2.19.14 (same playbook, `-c local`) printed every header,
+/// `skipping: [localhost]` under the `end_host` whose `when:` is false (not counted in the
+/// recap), nothing under `flush_handlers` and the `end_host` that ends the host, and nothing
+/// after it; an `end_play` under a false `when:` printed `skipping: [localhost]` and the play
+/// went on (checked in a playbook of its own: skipped=0 in the recap).
+#[test]
+fn meta_tasks_have_headers_and_conditions() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - name: not ending
+      meta: end_host
+      when: false
+    - name: not ending the play
+      meta: end_play
+      when: false
+    - name: flush
+      meta: flush_handlers
+    - name: ending
+      meta: end_host
+      when: true
+    - debug: msg=after
+"#,
+        expect![[r#"
+            PLAY [n1]
+            TASK [not ending]
+              skipping: [n1]
+            TASK [not ending the play]
+              skipping: [n1]
+            TASK [flush]
+            TASK [ending]
+            RECAP n1 ok=0 changed=0 failed=0 skipped=0 rescued=0 ignored=0
         "#]],
     );
 }

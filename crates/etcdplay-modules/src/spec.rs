@@ -710,6 +710,7 @@ pub(crate) const INCLUDE_VARS: &[ArgSpec] = &[
     a("depth", Int),
     a("extensions", List),
     a("ignore_unknown_extensions", Bool),
+    a("hash_behaviour", Str),
 ];
 pub(crate) const INCLUDE_TASKS: &[ArgSpec] = &[FREE_FORM, a("file", Path), a("apply", Dict)];
 pub(crate) const INCLUDE_ROLE: &[ArgSpec] = &[

@@ -123,6 +123,12 @@ fn mentions_template(value: &Value) -> bool {
     }
 }
 
+/// Whether `text` is one `{{ ... }}` expression and nothing else.
+fn is_whole_template(text: &str) -> bool {
+    let t = text.trim();
+    t.starts_with("{{") && t.ends_with("}}") && t[2..].find("}}") == Some(t.len() - 4)
+}
+
 pub(crate) fn find_arg<'a>(list: &'a [Arg], key: &str) -> Option<&'a Arg> {
     list.iter().rev().find(|a| a.key == key)
 }
@@ -237,7 +243,15 @@ impl Loader<'_> {
                     return None;
                 };
                 let whole = whole.trim_start();
-                let (module, rest) = whole.split_once(char::is_whitespace).unwrap_or((whole, ""));
+                // A templated module name (`action: "{{ mod }} msg=hi"`) may hold spaces.
+                let templated_end = whole
+                    .strip_prefix("{{")
+                    .and_then(|_| whole.find("}}"))
+                    .map(|end| end + 2);
+                let (module, rest) = match templated_end {
+                    Some(end) => (&whole[..end], &whole[end..]),
+                    None => whole.split_once(char::is_whitespace).unwrap_or((whole, "")),
+                };
                 if module.is_empty() {
                     self.report(f, v.pos, PlaybookError::ActionWithoutModule);
                     return None;
@@ -251,6 +265,8 @@ impl Loader<'_> {
         };
         let short = short_name(&module);
         if !crate::task::SPECIAL_ACTIONS.contains(&short)
+            && !is_template(&module)
+            && !crate::ansible_names::ansible_knows(&module)
             && self.catalog.canonical(&module).is_none()
         {
             let names = self.catalog.names();
@@ -331,7 +347,35 @@ impl Loader<'_> {
         inline: &[&(Node, Node)],
         args: Option<&Node>,
     ) -> Option<TaskKind> {
-        let canonical = self.catalog.canonical(written)?;
+        if is_template(written) {
+            return self.templated_module(f, written, value_pos, text, inline, args);
+        }
+        let Some(canonical) = self.catalog.canonical(written) else {
+            // A module Ansible has and etcdplay does not run: the task fails if it runs.
+            let mark = self.diags.len();
+            self.report(
+                f,
+                value_pos,
+                PlaybookError::NotImplemented {
+                    module: written.to_string(),
+                },
+            );
+            self.defer_since(mark);
+            return self.templated_module(f, written, value_pos, text, inline, args);
+        };
+        // `assert: "{{ item }}"`: the whole argument string is a template that gives the
+        // arguments (a mapping) when the task runs.
+        if let Some(whole) = text.as_deref().filter(|t| is_whole_template(t)) {
+            if !self.catalog.free_form(&canonical) {
+                let mut map = Map::new();
+                map.insert("_raw_params".into(), Value::String(whole.to_string()));
+                return Some(TaskKind::Module(ModuleCall {
+                    name: canonical,
+                    args: map,
+                    args_origin: f.origin(value_pos),
+                }));
+            }
+        }
         let names = self.catalog.arg_names(&canonical);
         let extract: Vec<&str> = RAW_EXTRACT
             .iter()
@@ -343,8 +387,12 @@ impl Loader<'_> {
         } else {
             FreeForm::No
         };
-        let before = self.diags.len();
+        let start = self.diags.len();
         let list = self.collect_args(f, &canonical, value_pos, text, inline, args, mode)?;
+        // What follows concerns the arguments' names and values: Ansible's module refuses them
+        // when the task runs (a failure `ignore_errors`, `failed_when` and `rescue` see, and
+        // roles and tests provoke on purpose), so they are warnings until then.
+        let before = self.diags.len();
         if let Some(names) = &names {
             self.check_names(f, &canonical, &list, names);
         }
@@ -370,7 +418,7 @@ impl Loader<'_> {
             }
         }
         // After a misspelt or malformed argument, "needs `dest`" would only repeat the problem.
-        let args_ok = self.diags.len() == before;
+        let args_ok = self.diags.len() == start;
         if let Some((_, groups)) = REQUIRED
             .iter()
             .find(|(m, _)| *m == canonical)
@@ -397,12 +445,36 @@ impl Loader<'_> {
         if canonical == "template" || canonical == "copy" {
             self.check_source(f, &canonical, &list);
         }
+        self.defer_since(before);
         let mut map = Map::new();
         for a in list {
             map.insert(a.key, a.value);
         }
         Some(TaskKind::Module(ModuleCall {
             name: canonical,
+            args: map,
+            args_origin: f.origin(value_pos),
+        }))
+    }
+
+    /// A module named by a template (`action: "{{ mod }} k=v"`), or one etcdplay does not run:
+    /// its arguments are kept as written (pairs, other words as `_raw_params`).
+    fn templated_module(
+        &mut self,
+        f: &FileCtx,
+        written: &str,
+        value_pos: Pos,
+        text: Option<String>,
+        inline: &[&(Node, Node)],
+        args: Option<&Node>,
+    ) -> Option<TaskKind> {
+        let list = self.collect_args(f, written, value_pos, text, inline, args, FreeForm::Pairs)?;
+        let mut map = Map::new();
+        for a in list {
+            map.insert(a.key, a.value);
+        }
+        Some(TaskKind::Module(ModuleCall {
+            name: written.to_string(),
             args: map,
             args_origin: f.origin(value_pos),
         }))

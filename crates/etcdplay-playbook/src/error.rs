@@ -110,6 +110,14 @@ pub enum PlaybookError {
     },
     #[error("`{key}` needs a name that is not a template (use `{dynamic}` for templated names)")]
     TemplatedImport { key: String, dynamic: &'static str },
+    #[error("etcdplay does not implement the module `{module}`; the task fails if it runs")]
+    NotImplemented { module: String },
+    #[error("`{key}` names its file with variables that are not known before the run ({message}); play vars, vars_files and extra vars are (use `{dynamic}` for others)")]
+    ImportNameUnknown {
+        key: String,
+        message: String,
+        dynamic: &'static str,
+    },
     #[error("include cycle: `{file}` includes itself (through {chain})")]
     IncludeCycle { file: String, chain: String },
     #[error("includes nested deeper than {limit} levels")]

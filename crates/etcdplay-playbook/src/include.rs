@@ -108,14 +108,25 @@ impl Loader<'_> {
             }
         }
         let context = f.include_context();
-        let tasks = if is_template(&file) {
-            if is_static {
-                let error = PlaybookError::TemplatedImport {
-                    key: short.to_string(),
-                    dynamic: "include_tasks",
-                };
-                self.report(f, value_pos, error);
+        let mark = self.diags.len();
+        // An import's templated name is rendered now, with what is known before the run.
+        let file = if is_static && is_template(&file) {
+            match self.import_name(f, value_pos, short, "include_tasks", &file) {
+                Some(name) => name,
+                None => {
+                    return Some(TaskKind::IncludeTasks(IncludeTasks {
+                        file,
+                        is_static,
+                        tasks: Some(Vec::new()),
+                        apply,
+                        context,
+                    }))
+                }
             }
+        } else {
+            file
+        };
+        let tasks = if is_template(&file) {
             None
         } else {
             match crate::find_task_file(&file, &context) {
@@ -133,6 +144,10 @@ impl Loader<'_> {
         };
         let tasks = if is_static {
             Some(tasks.unwrap_or_default())
+        } else if self.defer_since(mark) {
+            // A dynamic include is only read when it runs (and may never run: a handler, a
+            // branch for another platform): its problems fail that task then, as in Ansible.
+            None
         } else {
             tasks
         };
@@ -206,6 +221,11 @@ impl Loader<'_> {
             self.report(f, value_pos, error);
             return None;
         };
+        let name = if is_static {
+            self.import_name(f, value_pos, short, "include_role", &name)?
+        } else {
+            name
+        };
         let selectors = RoleSelectors {
             tasks_from: string_arg(self, "tasks_from"),
             vars_from: string_arg(self, "vars_from"),
@@ -251,8 +271,17 @@ impl Loader<'_> {
             }
             None
         } else {
-            self.role_by_name(f, &name, &selectors, value_pos, is_static)
-                .map(Box::new)
+            let mark = self.diags.len();
+            let role = self
+                .role_by_name(f, &name, &selectors, value_pos, is_static)
+                .map(Box::new);
+            // As for `include_tasks`: a dynamically included role's problems fail the include
+            // when it runs.
+            if !is_static && self.defer_since(mark) {
+                None
+            } else {
+                role
+            }
         };
         let context = f.include_context();
         Some(TaskKind::IncludeRole(IncludeRole {

@@ -101,6 +101,53 @@ fn unquote(s: &str) -> String {
     }
 }
 
+/// Python's escape sequences as Ansible's `parse_kv` decodes them in a `key=value` word:
+/// `\\ \' \" \a \b \f \n \r \t \v`, `\xHH`, `\uHHHH`, `\UHHHHHHHH`; anything else (and
+/// `\N{name}`, which needs Unicode's name table) stays as written.
+fn decode_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let hex = |len: usize| {
+            after
+                .get(1..=len)
+                .filter(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .and_then(char::from_u32)
+        };
+        let (decoded, used) = match after.chars().next() {
+            Some('\\') => (Some('\\'), 1),
+            Some('\'') => (Some('\''), 1),
+            Some('"') => (Some('"'), 1),
+            Some('a') => (Some('\u{7}'), 1),
+            Some('b') => (Some('\u{8}'), 1),
+            Some('f') => (Some('\u{c}'), 1),
+            Some('n') => (Some('\n'), 1),
+            Some('r') => (Some('\r'), 1),
+            Some('t') => (Some('\t'), 1),
+            Some('v') => (Some('\u{b}'), 1),
+            Some('x') => (hex(2), 3),
+            Some('u') => (hex(4), 5),
+            Some('U') => (hex(8), 9),
+            _ => (None, 0),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &after[used..];
+            }
+            None => {
+                out.push('\\');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The position of the first `=` outside quotes and Jinja, if the word is a `key=value`.
 pub(crate) fn pair_split(word: &str) -> Option<(String, String)> {
     let mut quote: Option<char> = None;
@@ -123,7 +170,8 @@ pub(crate) fn pair_split(word: &str) -> Option<(String, String)> {
                 {
                     return None;
                 }
-                return Some((key.to_string(), unquote(&word[i + 1..])));
+                // Ansible decodes escapes in the word (`\"`, `\t`, `\u00e9`), then unquotes.
+                return Some((key.to_string(), unquote(&decode_escapes(&word[i + 1..]))));
             }
             None => {}
         }
@@ -173,6 +221,24 @@ mod tests {
                 pair("name", "{{ item.key }}"),
                 pair("value", "{{ item.value | default('x y') }}")
             ]
+        );
+    }
+
+    /// ansible-core 2.19.14 printed `a "b" c<TAB>z` for `msg="a \"b\" c\tz"` and `x 'y'`
+    /// for `msg='x \'y\''` (`debug` with `-c local`).
+    #[test]
+    fn pair_values_decode_python_escapes() {
+        assert_eq!(
+            pair_split(r#"msg="a \"b\" c\tz""#),
+            Some(("msg".into(), "a \"b\" c\tz".into()))
+        );
+        assert_eq!(
+            pair_split(r"msg='x \'y\''"),
+            Some(("msg".into(), "x 'y'".into()))
+        );
+        assert_eq!(
+            pair_split(r"p=C:\\temp\u00e9\q"),
+            Some(("p".into(), "C:\\temp\u{e9}\\q".into()))
         );
     }
 

@@ -12,9 +12,10 @@ pub use error::{Hint, PlaybookError};
 pub use etcdplay_source::ModuleCatalog;
 pub use etcdplay_source::{Diagnostic, Diagnostics};
 pub use model::*;
-pub use options::LoadOptions;
+pub use options::{ImportNames, LoadOptions};
 
 mod action;
+mod ansible_names;
 mod include;
 mod kv;
 mod loader;
@@ -34,12 +35,25 @@ pub fn load_playbook(
     catalog: &dyn ModuleCatalog,
     opts: &LoadOptions,
 ) -> Result<Playbook, Diagnostics> {
+    load_playbook_with_warnings(path, catalog, opts).0
+}
+
+/// [`load_playbook`], and the warnings (see [`Playbook::warnings`]) also when there are
+/// errors, so that a user sees every problem at once.
+pub fn load_playbook_with_warnings(
+    path: &Path,
+    catalog: &dyn ModuleCatalog,
+    opts: &LoadOptions,
+) -> (Result<Playbook, Diagnostics>, Diagnostics) {
     let mut loader = Loader::new(catalog, opts);
     let plays = loader.playbook_file(path);
-    loader.finish(Playbook {
+    let warnings = std::mem::take(&mut loader.warnings).sorted();
+    let result = loader.finish(Playbook {
         path: path.to_path_buf(),
         plays,
-    })
+        warnings: warnings.clone(),
+    });
+    (result, warnings)
 }
 
 /// Where a task file named `name` (already rendered) is found from an include's context.

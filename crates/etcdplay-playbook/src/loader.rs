@@ -95,6 +95,10 @@ pub(crate) struct Loader<'a> {
     pub(crate) catalog: &'a dyn ModuleCatalog,
     pub(crate) opts: &'a LoadOptions,
     pub(crate) diags: Diagnostics,
+    /// Problems that only matter if the task they concern runs (an argument a module will
+    /// refuse, anything in a file only a dynamic include reaches): Ansible reports them when
+    /// that task runs, so they are warnings here and the task fails at run time.
+    pub(crate) warnings: Diagnostics,
     /// Files being parsed, outermost first.
     pub(crate) file_stack: Vec<StackEntry>,
     /// Role directories being loaded, outermost first.
@@ -104,6 +108,9 @@ pub(crate) struct Loader<'a> {
     pub(crate) sources: HashMap<String, String>,
     /// Whether the list being parsed is a handlers list (files it imports hold handlers too).
     pub(crate) in_handlers: bool,
+    /// The variables a templated import name may use in the play being parsed: its `vars`,
+    /// its literal `vars_files`, and the extra vars.
+    pub(crate) static_vars: crate::model::Map,
 }
 
 impl<'a> Loader<'a> {
@@ -112,9 +119,11 @@ impl<'a> Loader<'a> {
             catalog,
             opts,
             diags: Diagnostics::new(),
+            warnings: Diagnostics::new(),
             file_stack: Vec::new(),
             role_stack: Vec::new(),
             in_handlers: false,
+            static_vars: opts.extra_vars.clone(),
             sources: HashMap::new(),
         }
     }
@@ -126,6 +135,50 @@ impl<'a> Loader<'a> {
             pos.col,
             error.to_string(),
         ));
+    }
+
+    /// Turns the problems reported since `mark` (a length of `diags`) into warnings; says
+    /// whether there were any.
+    pub(crate) fn defer_since(&mut self, mark: usize) -> bool {
+        let late = self.diags.split_off(mark);
+        let any = !late.is_empty();
+        self.warnings.extend(late);
+        any
+    }
+
+    /// The name of a static import as written, rendered when it is a template; `None` (with
+    /// the problem reported at `pos`) when it cannot be known before the run.
+    pub(crate) fn import_name(
+        &mut self,
+        f: &FileCtx,
+        pos: Pos,
+        key: &str,
+        dynamic: &'static str,
+        name: &str,
+    ) -> Option<String> {
+        if !crate::values::is_template(name) {
+            return Some(name.to_string());
+        }
+        let Some(renderer) = self.opts.import_names.clone() else {
+            let error = PlaybookError::TemplatedImport {
+                key: key.to_string(),
+                dynamic,
+            };
+            self.report(f, pos, error);
+            return None;
+        };
+        match renderer.render(name, &self.static_vars) {
+            Ok(rendered) => Some(rendered),
+            Err(message) => {
+                let error = PlaybookError::ImportNameUnknown {
+                    key: key.to_string(),
+                    message,
+                    dynamic,
+                };
+                self.report(f, pos, error);
+                None
+            }
+        }
     }
 
     /// Reads a YAML file, reporting a syntax error or an unreadable file.

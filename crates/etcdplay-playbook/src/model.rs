@@ -33,6 +33,10 @@ pub struct Playbook {
     /// The playbook file as the caller named it.
     pub path: PathBuf,
     pub plays: Vec<Play>,
+    /// Problems of tasks that may never run (module arguments, files reached only through a
+    /// dynamic include), sorted: Ansible reports them when the task runs, and so does the
+    /// engine; the caller shows them as warnings before the run.
+    pub warnings: etcdplay_source::Diagnostics,
 }
 
 /// A keyword that Ansible treats as a boolean but that may also be a template

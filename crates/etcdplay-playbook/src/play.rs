@@ -254,6 +254,7 @@ impl Loader<'_> {
             origin: f.origin(node.pos),
             playbook_dir: f.playbook_dir.clone(),
         };
+        let outer_vars = self.play_static_vars(f, node);
         let mut has_hosts = false;
         for (k, v) in entries {
             let key = k.key_string().unwrap_or_default();
@@ -322,7 +323,35 @@ impl Loader<'_> {
         if !has_hosts || p.hosts.trim().is_empty() {
             self.report(f, node.pos, PlaybookError::MissingHosts);
         }
+        self.static_vars = outer_vars;
         Some(p)
+    }
+
+    /// Makes the variables known before the run of the play `node` (its `vars`, its literal
+    /// `vars_files` that can be read, then the extra vars) those import names use; returns the
+    /// previous ones.
+    fn play_static_vars(&mut self, f: &FileCtx, node: &Node) -> Map {
+        let mut vars = Map::new();
+        if let Some(Value::Object(m)) = node.get("vars").map(Node::to_json) {
+            vars.extend(m);
+        }
+        if let Some(files) = node.get("vars_files").and_then(Node::as_seq) {
+            for name in files.iter().filter_map(Node::as_scalar_string) {
+                if is_template(&name) {
+                    continue;
+                }
+                let path = f.playbook_dir.join(&name);
+                let loaded = etcdplay_source::read_text_file(&path, etcdplay_source::MAX_TEXT_FILE)
+                    .ok()
+                    .and_then(|text| etcdplay_source::load_yaml(&text).ok())
+                    .map(|n| n.to_json());
+                if let Some(Value::Object(m)) = loaded {
+                    vars.extend(m);
+                }
+            }
+        }
+        vars.extend(self.opts.extra_vars.clone());
+        std::mem::replace(&mut self.static_vars, vars)
     }
 
     /// Literal `vars_files` must exist next to the playbook (or at their absolute path), and

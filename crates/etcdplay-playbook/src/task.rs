@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::error::Hint;
 use crate::loader::{FileCtx, Loader};
 use crate::model::{Block, Loop, LoopControl, LoopKind, Map, Task, TaskKind};
-use crate::values::is_identifier;
+use crate::values::{is_identifier, is_template};
 use crate::PlaybookError;
 
 /// Task keywords (the typed ones and those kept in `Task::extra`).
@@ -335,7 +335,10 @@ impl Loader<'_> {
                 }
                 other => {
                     let short = short_name(other);
-                    if SPECIAL_ACTIONS.contains(&short) || self.catalog.canonical(other).is_some() {
+                    if SPECIAL_ACTIONS.contains(&short)
+                        || self.catalog.canonical(other).is_some()
+                        || crate::ansible_names::ansible_knows(other)
+                    {
                         self.set_action(f, &mut action, key, k.pos, v);
                     } else {
                         unknown_key = true;
@@ -531,7 +534,8 @@ impl Loader<'_> {
                     let Some(name) = self.string(f, &key, v) else {
                         continue;
                     };
-                    if !is_identifier(&name) {
+                    // A template (`"{{ prefix }}_item"`) is rendered when the loop runs.
+                    if !is_identifier(&name) && !is_template(&name) {
                         self.report(
                             f,
                             v.pos,
@@ -574,7 +578,14 @@ fn action_module_name(value: &Node) -> String {
         Some(m) => m.as_scalar_string().unwrap_or_default(),
         None => value
             .as_scalar_string()
-            .and_then(|s| s.split_whitespace().next().map(str::to_string))
+            .and_then(|s| {
+                let s = s.trim_start();
+                // A templated module name is shown whole (`TASK [{{ mod }}]`).
+                match s.strip_prefix("{{").and_then(|_| s.find("}}")) {
+                    Some(end) => Some(s[..end + 2].to_string()),
+                    None => s.split_whitespace().next().map(str::to_string),
+                }
+            })
             .unwrap_or_default(),
     }
 }

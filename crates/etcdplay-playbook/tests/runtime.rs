@@ -98,6 +98,7 @@ fn rendered_role_name_loads_the_role() {
 fn extra_role_paths_are_searched() {
     let opts = LoadOptions {
         role_paths: vec![corpus("etcd/roles")],
+        ..LoadOptions::default()
     };
     let (include, origin) = templated_include();
     let role = load_role(

@@ -66,6 +66,13 @@ impl Diagnostics {
     pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
         self.items.iter()
     }
+    /// Removes and returns the diagnostics found after the first `at` (those of one stretch of
+    /// parsing, to report them with another severity).
+    pub fn split_off(&mut self, at: usize) -> Diagnostics {
+        Diagnostics {
+            items: self.items.split_off(at.min(self.items.len())),
+        }
+    }
     /// The diagnostics sorted by file, line and column, duplicates removed, for stable output.
     pub fn sorted(mut self) -> Self {
         self.items

@@ -8,6 +8,7 @@
 mod catalog;
 mod diagnostic;
 mod file;
+mod flow_indent;
 mod fnmatch;
 mod node;
 mod scalar;

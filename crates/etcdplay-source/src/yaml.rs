@@ -9,6 +9,7 @@ use std::path::Path;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 use crate::file::{read_source_text, SourceText, MAX_TEXT_FILE};
+use crate::flow_indent::{reindent_flow, Reindented};
 use crate::scalar::resolve_plain;
 use crate::{Diagnostic, Node, NodeValue, Pos};
 
@@ -79,9 +80,30 @@ fn remember_strings(node: &Node) {
     }
 }
 
+/// Parses the first document of `text`; `file` names it in the location of a `!vault` value
+/// that cannot be decrypted.
 fn parse(text: &str, file: &str) -> Result<Node, YamlError> {
+    match parse_document(text, file, None) {
+        // PyYAML accepts flow collections continued at a lower indentation (a mapping closed at
+        // column 1); saphyr does not: indent those lines and try once more, keeping the first
+        // error when that does not help.
+        Err(first) => match reindent_flow(text) {
+            Some(r) => parse_document(&r.text, file, Some(&r)).map_err(|_| first),
+            None => Err(first),
+        },
+        ok => ok,
+    }
+}
+
+/// Parses `text`; positions are moved back to the original text by `reindented`.
+fn parse_document(
+    text: &str,
+    file: &str,
+    reindented: Option<&Reindented>,
+) -> Result<Node, YamlError> {
     let mut builder = TreeBuilder {
         file,
+        reindented,
         ..TreeBuilder::default()
     };
     let mut parser = Parser::new_from_str(text);
@@ -125,6 +147,8 @@ struct Anchored {
 struct TreeBuilder<'f> {
     /// The file, for the location of a `!vault` value that cannot be decrypted.
     file: &'f str,
+    /// The original text's layout when lines were indented (see `flow_indent`).
+    reindented: Option<&'f Reindented>,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Anchored>,
     root: Option<Node>,
@@ -134,10 +158,12 @@ struct TreeBuilder<'f> {
     alias_bytes: usize,
 }
 
-fn pos_of(span: &Span) -> Pos {
+fn pos_of(span: &Span, reindented: Option<&Reindented>) -> Pos {
+    let line = span.start.line() as u32;
+    let col = span.start.col() as u32 + 1;
     Pos {
-        line: span.start.line() as u32,
-        col: span.start.col() as u32 + 1,
+        line,
+        col: reindented.map_or(col, |r| r.col(line, col)),
     }
 }
 
@@ -163,7 +189,7 @@ fn add(a: (usize, usize), b: (usize, usize)) -> (usize, usize) {
 impl TreeBuilder<'_> {
     /// Feeds one event; returns true once the first document is complete.
     fn feed(&mut self, event: Event<'_>, span: Span) -> Result<bool, YamlError> {
-        let pos = pos_of(&span);
+        let pos = pos_of(&span, self.reindented);
         let refuse = |message: String| YamlError {
             line: pos.line,
             col: pos.col,
@@ -455,6 +481,25 @@ mod tests {
             Some(leaf.as_str())
         );
         assert_eq!(hosts.get("c").unwrap().as_seq().unwrap().len(), 3);
+    }
+
+    /// PyYAML (Ansible's loader) reads this as `[{debug: {msg: {a: 1, b: 2}}}]`.
+    #[test]
+    fn a_flow_mapping_closed_at_column_one_loads_with_its_positions() {
+        let text = "- debug:\n    msg: {a: 1,\n      b: 2\n}\n- x: [1,\n2]\n";
+        let doc = load_yaml(text).expect("loads");
+        let msg = doc.as_seq().unwrap()[0]
+            .get("debug")
+            .unwrap()
+            .get("msg")
+            .unwrap();
+        assert_eq!(msg.to_json(), serde_json::json!({"a": 1, "b": 2}));
+        assert_eq!(msg.get("b").unwrap().pos, Pos { line: 3, col: 10 });
+        let x = doc.as_seq().unwrap()[1].get("x").unwrap();
+        assert_eq!(x.to_json(), serde_json::json!([1, 2]));
+        assert_eq!(x.as_seq().unwrap()[1].pos, Pos { line: 6, col: 1 });
+        // Still refused where PyYAML refuses too: a block mapping that is badly indented.
+        assert!(load_yaml("a:\n  b: 1\n c: 2\n").is_err());
     }
 
     #[test]

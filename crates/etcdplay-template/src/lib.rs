@@ -19,6 +19,7 @@
 //!   results (registered results, templated loop items), which Ansible never re-templates.
 
 mod ansible_tests;
+mod check;
 mod error;
 mod file_syntax;
 mod filters;
@@ -39,6 +40,7 @@ mod session;
 mod templar;
 mod vars;
 
+pub use check::TemplateProblem;
 pub use error::{Location, TemplateError};
 pub use file_syntax::FileSyntax;
 pub use precedence::{Precedence, VarLayers};

@@ -150,8 +150,17 @@ impl Templar {
         })
     }
 
+    /// The minijinja environment (for checking templates without rendering them).
+    pub(crate) fn env(&self) -> &Environment<'static> {
+        &self.inner.env
+    }
+
     /// The engine for template files with `syntax`, made on first use.
-    fn variant(&self, syntax: &FileSyntax, origin: &str) -> Result<Templar, TemplateError> {
+    pub(crate) fn variant(
+        &self,
+        syntax: &FileSyntax,
+        origin: &str,
+    ) -> Result<Templar, TemplateError> {
         let mut variants = self
             .inner
             .variants

@@ -64,6 +64,10 @@ impl InventoryView for InventoryAdapter {
         self.read().hosts()
     }
 
+    fn inventory_file(&self, host: &str) -> Option<PathBuf> {
+        self.read().inventory_file(host).map(PathBuf::from)
+    }
+
     fn select(&self, pattern: &str) -> Result<Vec<String>, etcdplay_engine::PatternError> {
         match self.read().select(pattern) {
             Ok(hosts) => Ok(hosts),

@@ -7,12 +7,13 @@ use serde_json::Value;
 
 use super::{nested_too_deep, show_chain, PlayRun, MAX_NESTING};
 use crate::error::TaskError;
-use crate::events::{HostEvent, HostStatus};
+use crate::events::{HostEvent, HostStatus, TaskKindLabel};
 use crate::scope::{RoleFrame, TaskScope};
 use crate::task::Outcome;
 
-/// One dynamic include's run: the file, the loop variable and item (when looping), the hosts.
-type IncludeRun = (String, Option<(String, Value)>, Vec<String>);
+/// One dynamic include's run: the file, the loop variable and item with the item's label
+/// (when looping), the hosts.
+type IncludeRun = (String, Option<(String, Value)>, Option<String>, Vec<String>);
 
 /// How many dynamic includes (`include_tasks`, `include_role`) may nest. Ansible sets no bound of
 /// its own (Python's recursion limit ends a runaway include). Here each include is a level of
@@ -49,6 +50,29 @@ fn include_refused(
 }
 
 impl PlayRun<'_> {
+    /// The `TASK [..]` (or `RUNNING HANDLER [..]`) header of a dynamic include, which Ansible
+    /// prints before its `skipping:` and `included:` lines.
+    fn include_header(&self, task: &Task, scope: &TaskScope, hosts: &[String]) {
+        let kind = if scope.handler {
+            TaskKindLabel::Handler
+        } else {
+            TaskKindLabel::Task
+        };
+        self.engine
+            .reporter
+            .task_start(kind, &include_header_name(task), hosts);
+    }
+
+    /// Reports `included: WHAT for HOSTS` and counts it as `ok` for each host, as Ansible's
+    /// recap does.
+    fn report_included(&self, what: &str, hosts: &[String], label: Option<&str>) {
+        self.engine.reporter.included(what, hosts, label);
+        let mut stats = crate::play::lock(&self.engine.stats);
+        for h in hosts {
+            stats.entry(h.clone()).or_default().ok += 1;
+        }
+    }
+
     /// The hosts for which an include's own `when:` holds; the others are reported skipped.
     fn include_targets(
         &self,
@@ -76,7 +100,14 @@ impl PlayRun<'_> {
                 });
             match holds {
                 Ok(true) => out.push((h.clone(), vars)),
-                Ok(false) => outcomes.push((h.clone(), Outcome::Skipped)),
+                Ok(false) => {
+                    // Ansible prints `skipping: [host]` under the include's header.
+                    self.emit(
+                        HostEvent::new(h, HostStatus::Skipped),
+                        std::time::Instant::now(),
+                    );
+                    outcomes.push((h.clone(), Outcome::Skipped));
+                }
                 Err(e) => {
                     self.emit(
                         HostEvent {
@@ -108,6 +139,7 @@ impl PlayRun<'_> {
         let mut failed = Vec::new();
         // Hosts grouped by the file they include (and the loop item, when looping), in order.
         let mut runs: Vec<IncludeRun> = Vec::new();
+        self.include_header(task, scope, hosts);
         for (host, vars) in self.include_targets(task, scope, hosts) {
             let origin = task.origin.to_string();
             let items: Vec<Option<(String, Value)>> = match &task.loop_ {
@@ -118,6 +150,12 @@ impl PlayRun<'_> {
                         .as_ref()
                         .map(|c| c.loop_var.clone())
                         .unwrap_or_else(|| "item".into());
+                    // `loop_var` may be a template.
+                    let loop_var = self
+                        .engine
+                        .templar
+                        .render_string(&loop_var, &origin, &vars)
+                        .unwrap_or(loop_var);
                     match self.engine.templar.template_value(&l.items, &origin, &vars) {
                         Ok(Value::Array(items)) => items
                             .into_iter()
@@ -162,13 +200,24 @@ impl PlayRun<'_> {
                         break;
                     }
                 };
-                match runs.iter_mut().find(|(f, i, _)| *f == file && *i == item) {
-                    Some((_, _, hs)) => hs.push(host.clone()),
-                    None => runs.push((file, item, vec![host.clone()])),
+                match runs
+                    .iter_mut()
+                    .find(|(f, i, _, _)| *f == file && *i == item)
+                {
+                    Some((_, _, _, hs)) => hs.push(host.clone()),
+                    None => {
+                        let label = item
+                            .as_ref()
+                            .map(|(_, value)| self.item_label(task, &item_vars, value));
+                        runs.push((file, item, label, vec![host.clone()]))
+                    }
                 }
             }
         }
-        for (file, item, group) in runs {
+        // Ansible loads every included file and prints its `included:` line before any of
+        // them runs.
+        let mut loaded = Vec::new();
+        for (file, item, label, group) in runs {
             if let Some(error) = include_refused(task, scope, "include_tasks", &file) {
                 // Loop items share hosts: one failure per host, not one per item.
                 let group = self.active(&group);
@@ -182,7 +231,7 @@ impl PlayRun<'_> {
                     &inc.context,
                     &task.origin,
                     &etcdplay_modules::Registry,
-                    &etcdplay_playbook::LoadOptions::default(),
+                    &self.engine.options.load_options,
                 ) {
                     Ok(tasks) => tasks,
                     Err(d) => {
@@ -191,6 +240,10 @@ impl PlayRun<'_> {
                     }
                 },
             };
+            let shown = etcdplay_playbook::find_task_file(&file, &inc.context)
+                .map(|p| crate::state::absolute_path_text(&p))
+                .unwrap_or_else(|| file.clone());
+            self.report_included(&shown, &group, label.as_deref());
             let mut run_scope = inner.clone();
             let mut params = task.vars.clone();
             if let Some((name, value)) = item {
@@ -198,6 +251,10 @@ impl PlayRun<'_> {
             }
             run_scope.include_params.extend(params);
             run_scope.enter_include(task, &file);
+            loaded.push((tasks, run_scope, group));
+        }
+        self.engine.reporter.task_end();
+        for (tasks, run_scope, group) in loaded {
             failed.extend(self.run_list(&tasks, &run_scope, &group).await);
         }
         failed
@@ -217,12 +274,14 @@ impl PlayRun<'_> {
                 return Vec::new();
             };
             let mut inner = scope.enter_block(task);
+            inner.include_params.extend(parent_role_names(scope));
             inner.role = Some(RoleFrame::new(role, task.vars.clone()));
             self.run_role(role, &inner, hosts).await;
             return Vec::new();
         }
         let mut failed = Vec::new();
         let mut runs: Vec<(String, Vec<String>)> = Vec::new();
+        self.include_header(task, scope, hosts);
         for (host, vars) in self.include_targets(task, scope, hosts) {
             match self
                 .engine
@@ -250,7 +309,7 @@ impl PlayRun<'_> {
                     &inc.context,
                     &task.origin,
                     &etcdplay_modules::Registry,
-                    &etcdplay_playbook::LoadOptions::default(),
+                    &self.engine.options.load_options,
                 ) {
                     Ok(role) => role,
                     Err(d) => {
@@ -259,12 +318,55 @@ impl PlayRun<'_> {
                     }
                 },
             };
+            self.report_included(&name, &group, None);
+            // `public: true`: the role's defaults and vars stay visible to the rest of the play.
+            let public = group.first().map(|h| {
+                let vars = self.task_vars(h, scope, Some(task));
+                self.flag(&inc.public, &vars, &task.origin.to_string())
+            });
+            if let Some(Ok(Some(true))) = public {
+                crate::play::lock(&self.public_role_vars).add(&role);
+            }
             let mut inner = scope.clone();
             inner.tags.extend(task.tags.iter().cloned());
+            inner.include_params.extend(parent_role_names(scope));
             inner.role = Some(RoleFrame::new(&role, task.vars.clone()));
             inner.enter_include(task, &target);
             self.run_role(&role, &inner, &group).await;
         }
         failed
+    }
+}
+
+/// `ansible_parent_role_names`/`ansible_parent_role_paths` for a role that the role of `scope`
+/// includes or imports: that role first, then its own parents, as Ansible sets them.
+fn parent_role_names(scope: &TaskScope) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    let Some(parent) = &scope.role else {
+        return out;
+    };
+    let inherited = |key: &str| match scope.include_params.get(key) {
+        Some(Value::Array(items)) => items.clone(),
+        _ => Vec::new(),
+    };
+    let mut names = vec![Value::String(parent.name.clone())];
+    names.extend(inherited("ansible_parent_role_names"));
+    let mut paths = vec![Value::String(crate::state::absolute_path_text(
+        &parent.path,
+    ))];
+    paths.extend(inherited("ansible_parent_role_paths"));
+    out.insert("ansible_parent_role_names".into(), Value::Array(names));
+    out.insert("ansible_parent_role_paths".into(), Value::Array(paths));
+    out
+}
+
+/// An include's header: its name, else `include_role : NAME` for a role (ansible-core 2.19
+/// shows it so, without the including role's name), else the action.
+fn include_header_name(task: &Task) -> String {
+    match (&task.name, &task.kind) {
+        (None, etcdplay_playbook::TaskKind::IncludeRole(inc)) => {
+            format!("{} : {}", task.action, inc.name)
+        }
+        _ => task.header_name(),
     }
 }

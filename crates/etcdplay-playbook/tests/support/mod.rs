@@ -23,6 +23,12 @@ pub fn load(rel: &str) -> Result<Playbook, Diagnostics> {
     load_playbook(&corpus(rel), &Registry, &LoadOptions::default())
 }
 
+/// [`load`], and the warnings, also when there are errors.
+#[allow(dead_code)]
+pub fn load_with_warnings(rel: &str) -> (Result<Playbook, Diagnostics>, Diagnostics) {
+    etcdplay_playbook::load_playbook_with_warnings(&corpus(rel), &Registry, &LoadOptions::default())
+}
+
 /// Diagnostics as text with the corpus prefix removed.
 pub fn diag_text(d: &Diagnostics) -> String {
     strip(&d.to_string())

@@ -13,7 +13,7 @@ use etcdplay_engine::{
 };
 use etcdplay_inventory::Inventory;
 use etcdplay_modules::Registry;
-use etcdplay_playbook::{load_playbook, LoadOptions, Playbook};
+use etcdplay_playbook::{load_playbook_with_warnings, LoadOptions, Playbook};
 use etcdplay_transport::HostKeyChecking;
 
 use crate::adapters::{InventoryAdapter, SshConnector};
@@ -158,6 +158,8 @@ pub(crate) fn parse_host_key_checking(s: &str) -> Result<HostKeyChecking, String
 pub(crate) struct Prepared {
     pub(crate) inventory: Arc<InventoryAdapter>,
     pub(crate) playbooks: Vec<Playbook>,
+    /// How the playbooks were loaded; dynamic includes load their files the same way.
+    pub(crate) load_options: LoadOptions,
 }
 
 /// The run's settings where the Ansible configuration may give them: command-line option,
@@ -212,10 +214,19 @@ impl Settings {
 }
 
 /// Loads the inventory and playbooks; every problem is printed as `file:line:col: message`.
-pub(crate) fn prepare(settings: &Settings, playbooks: &[PathBuf]) -> Result<Prepared, ExitCode> {
+pub(crate) fn prepare(
+    settings: &Settings,
+    playbooks: &[PathBuf],
+    extra_vars: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Prepared, ExitCode> {
     let inventory = &settings.inventory;
+    let templar = etcdplay_template::Templar::new(Vec::new());
     let options = LoadOptions {
         role_paths: settings.config.roles_path(),
+        extra_vars: extra_vars.clone(),
+        import_names: Some(Arc::new(etcdplay_engine::ImportNameRenderer::new(
+            templar.clone(),
+        ))),
     };
     let mut problems = etcdplay_source::Diagnostics::new();
     let inv = match Inventory::load(inventory) {
@@ -226,11 +237,22 @@ pub(crate) fn prepare(settings: &Settings, playbooks: &[PathBuf]) -> Result<Prep
         }
     };
     let mut loaded = Vec::new();
+    // Problems of tasks that may never run: Ansible says nothing until such a task runs (and
+    // then fails it); etcdplay fails it then too, and says so now.
+    let mut warnings = etcdplay_source::Diagnostics::new();
     for path in playbooks {
-        match load_playbook(path, &Registry, &options) {
+        let (result, late) = load_playbook_with_warnings(path, &Registry, &options);
+        warnings.extend(late);
+        match result {
             Ok(p) => loaded.push(p),
             Err(d) => problems.extend(d),
         }
+    }
+    for book in &loaded {
+        warnings.extend(etcdplay_engine::playbook_warnings(book, &templar));
+    }
+    for warning in warnings.sorted().iter() {
+        eprintln!("[WARNING]: {warning}");
     }
     let dirs: Vec<PathBuf> = loaded
         .iter()
@@ -250,6 +272,7 @@ pub(crate) fn prepare(settings: &Settings, playbooks: &[PathBuf]) -> Result<Prep
         Some(a) if problems.is_empty() => Ok(Prepared {
             inventory: Arc::new(a),
             playbooks: loaded,
+            load_options: options,
         }),
         _ => {
             eprintln!(
@@ -384,7 +407,7 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
             return ExitCode::BadOptions;
         }
     }
-    let prepared = match prepare(&settings, &playbooks) {
+    let prepared = match prepare(&settings, &playbooks, &extra) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -459,6 +482,8 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         leftover_membership: args.leftover_membership,
         rotate_certs: args.rotate_certs,
         inventory_dir: inventory_dir(&settings.inventory),
+        config_file: settings.config.file.clone(),
+        load_options: prepared.load_options.clone(),
         read_ahead: !args.no_read_ahead,
         connection_defaults: settings.connection_defaults.clone(),
         start_at_task: args.start_at_task.clone(),

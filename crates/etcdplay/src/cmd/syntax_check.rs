@@ -46,13 +46,16 @@ pub(crate) fn run(args: SyntaxCheckArgs) -> ExitCode {
         eprintln!("ERROR: {message}");
         return ExitCode::BadOptions;
     }
-    if let Err(message) = crate::extra_vars::parse_all(&args.extra_vars) {
-        eprintln!("ERROR: {message}");
-        return ExitCode::BadOptions;
-    }
+    let extra = match crate::extra_vars::parse_all(&args.extra_vars) {
+        Ok(extra) => extra,
+        Err(message) => {
+            eprintln!("ERROR: {message}");
+            return ExitCode::BadOptions;
+        }
+    };
     // Tags select tasks to run; a syntax check reads every task whatever they are.
     let _ = &args.tags;
-    match super::apply::prepare(&settings, &args.playbooks) {
+    match super::apply::prepare(&settings, &args.playbooks, &extra) {
         Ok(_) => {
             for p in &args.playbooks {
                 println!("\nplaybook: {}", p.display());

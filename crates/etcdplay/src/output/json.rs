@@ -138,6 +138,16 @@ impl Reporter for Fanout {
     fn host_event(&self, event: &HostEvent) {
         self.0.iter().for_each(|r| r.host_event(event));
     }
+    fn retrying(&self, header: &str, host: &str, retries_left: u32, result: &serde_json::Value) {
+        self.0
+            .iter()
+            .for_each(|r| r.retrying(header, host, retries_left, result));
+    }
+    fn included(&self, what: &str, hosts: &[String], item_label: Option<&str>) {
+        self.0
+            .iter()
+            .for_each(|r| r.included(what, hosts, item_label));
+    }
     fn task_end(&self) {
         self.0.iter().for_each(|r| r.task_end());
     }

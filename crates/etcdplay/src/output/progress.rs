@@ -76,6 +76,19 @@ impl Reporter for ProgressReporter {
         self.print(|| self.stream.host_event(event));
         self.refresh();
     }
+    fn retrying(&self, header: &str, host: &str, retries_left: u32, result: &serde_json::Value) {
+        self.print(|| self.stream.retrying(header, host, retries_left, result));
+    }
+    fn included(&self, what: &str, hosts: &[String], item_label: Option<&str>) {
+        {
+            let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            hosts.iter().for_each(|h| {
+                waiting.remove(h);
+            });
+        }
+        self.print(|| self.stream.included(what, hosts, item_label));
+        self.refresh();
+    }
     fn task_end(&self) {
         self.waiting
             .lock()

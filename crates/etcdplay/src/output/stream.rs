@@ -51,10 +51,16 @@ fn host_label(event: &HostEvent) -> String {
     }
 }
 
-/// A failure's JSON as Ansible prints it after `=>`: compact, `changed` first.
+/// A failure's JSON as Ansible prints it after `=>`: compact, keys sorted (ansible-core 2.19:
+/// `{"attempts": 2, "changed": true, "cmd": ...}`).
 fn failure_json(event: &HostEvent) -> String {
     match &event.result {
-        Value::Object(_) => super::pyjson::dumps(&event.result),
+        // The status says it failed: Ansible leaves `failed` out.
+        Value::Object(m) => {
+            let mut shown = m.clone();
+            shown.remove("failed");
+            super::pyjson::dumps_sorted(&Value::Object(shown))
+        }
         _ => {
             let mut m = serde_json::Map::new();
             m.insert("changed".into(), Value::Bool(false));
@@ -77,6 +83,22 @@ impl<W: Write + Send> Reporter for StreamReporter<W> {
             TaskKindLabel::Handler => "RUNNING HANDLER",
         };
         self.write(&format!("\n{}\n", banner(&format!("{word} [{header}]"))));
+    }
+
+    fn retrying(&self, header: &str, host: &str, retries_left: u32, _result: &Value) {
+        self.write(&format!(
+            "FAILED - RETRYING: [{host}]: {header} ({retries_left} retries left).\n"
+        ));
+    }
+
+    fn included(&self, what: &str, hosts: &[String], item_label: Option<&str>) {
+        let item = item_label
+            .map(|l| format!(" => (item={l})"))
+            .unwrap_or_default();
+        self.write(&format!(
+            "included: {what} for {}{item}\n",
+            hosts.join(", ")
+        ));
     }
 
     fn host_event(&self, event: &HostEvent) {
@@ -110,7 +132,9 @@ impl<W: Write + Send> Reporter for StreamReporter<W> {
                     text.push_str(&format!(" => {}", super::pyjson::dumps_sorted(&shown)));
                 }
             }
-            HostStatus::Skipped => text.push_str(&format!("skipping: {host}{item}")),
+            // Ansible's per-item skip line ends with a space.
+            HostStatus::Skipped if item.is_empty() => text.push_str(&format!("skipping: {host}")),
+            HostStatus::Skipped => text.push_str(&format!("skipping: {host}{item} ")),
             HostStatus::Failed | HostStatus::Ignored => {
                 if item.is_empty() {
                     text.push_str(&format!(
