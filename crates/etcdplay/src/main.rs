@@ -41,8 +41,10 @@ enum Command {
     #[command(subcommand)]
     Pki(cmd::pki::PkiCommand),
     /// A local lab of real hosts (systemd-nspawn machines with sshd and systemd).
-    #[command(subcommand)]
-    Lab(lab::LabCommand),
+    Lab(lab::LabArgs),
+    /// The modules etcdplay knows (hidden: for scripts such as `compat/targets/run`).
+    #[command(hide = true)]
+    Modules(cmd::modules::ModulesArgs),
 }
 
 /// A run may hold the cluster CA's private key and decrypted client keys in memory: no core
@@ -90,6 +92,7 @@ fn main() {
             Command::Inventory(args) => cmd::inventory::run(args),
             Command::SyntaxCheck(args) => cmd::syntax_check::run(args),
             Command::Pki(pki) => cmd::pki::run(pki),
+            Command::Modules(args) => cmd::modules::run(&args),
             Command::Lab(lab) => match lab::run(lab).await {
                 Ok(()) => ExitCode::Ok,
                 Err(e) => {
