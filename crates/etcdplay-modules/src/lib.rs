@@ -20,6 +20,7 @@ mod registry;
 mod result_fields;
 mod spec;
 mod textdiff;
+mod timestamps;
 
 pub use call::{ControlNode, Diff, ModuleCall, ModuleResult};
 pub use error::ModuleError;

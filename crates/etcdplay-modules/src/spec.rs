@@ -140,6 +140,11 @@ pub(crate) const FILE: &[ArgSpec] = &[
     GROUP,
     a("recurse", Bool),
     a("force", Bool),
+    a("follow", Bool),
+    a("modification_time", Str),
+    a("modification_time_format", Str),
+    a("access_time", Str),
+    a("access_time_format", Str),
 ];
 pub(crate) const LINEINFILE: &[ArgSpec] = &[
     ral("path", Path, &["dest", "destfile", "name"]),

@@ -10,7 +10,11 @@ use crate::attrs::Attrs;
 use crate::host::Ctx;
 use crate::mode::{format_mode, ModeSpec};
 use crate::probe::{parse_sections, section, PathState, FUNCS};
+use crate::timestamps::{touch_command, TimeArg, DEFAULT_FORMAT};
 use crate::{Diff, ModuleError, ModuleResult};
+
+/// Makes `ep_stat` skip the file's checksum.
+const NO_SUM: &str = "EP_NO_SUM=1\n";
 
 const STATES: &[&str] = &["file", "directory", "absent", "touch", "link", "hard"];
 
@@ -34,10 +38,25 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let recurse = args.bool("recurse", false)?;
     let force = args.bool("force", false)?;
     let src = args.str("src");
-    let q = sh_quote(&path);
+    // Ansible's file module follows a symlink by default (`follow: yes`): `state: file`,
+    // `directory` and `touch` then act on the path the link resolves to.
+    let follow = args.bool("follow", true)?;
+    let touch = args.str("state").as_deref() == Some("touch");
+    let times = match timestamps(args, touch) {
+        Ok(times) => times,
+        Err(msg) => return Ok(ModuleResult::fail(msg)),
+    };
+    let mut q = sh_quote(&path);
 
-    let mut script = section("stat");
+    // No checksum: `file` reports none, and reading the file would move its access time.
+    let mut script = format!("{NO_SUM}{}", section("stat"));
     script.push_str(&format!("ep_stat {q}\n"));
+    for (name, time) in ["mtime_want", "atime_want"].iter().zip(&times) {
+        if let Some(command) = time.probe_command() {
+            script.push_str(&section(name));
+            script.push_str(&command);
+        }
+    }
     if let Some(src) = &src {
         script.push_str(&section("src"));
         // A relative symlink source is relative to the link's directory.
@@ -59,8 +78,29 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let text = |k: &str| {
         String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
     };
-    let st = PathState::parse(&text("stat")).map_err(|m| ctx.protocol(m))?;
+    let mut st = PathState::parse(&text("stat")).map_err(|m| ctx.protocol(m))?;
     let src_st = PathState::parse(&text("src")).map_err(|m| ctx.protocol(m))?;
+    let wanted_seconds = |k: &str| text(k).trim().parse::<i64>().ok();
+    let wanted = [wanted_seconds("mtime_want"), wanted_seconds("atime_want")];
+    if times
+        .iter()
+        .zip(&wanted)
+        .any(|(t, w)| matches!(t, TimeArg::At(_)) && w.is_none())
+    {
+        return Ok(ModuleResult::fail(format!(
+            "the host could not read the requested time ({})",
+            text("mtime_want").trim()
+        )));
+    }
+    let mut path = path;
+    let followed = matches!(args.str("state").as_deref(), Some("file" | "directory" | "touch"));
+    if follow && followed && st.is_link() {
+        if let Some(real) = st.real_path.clone() {
+            st = stat_path(ctx, &real).await?;
+            q = sh_quote(&real);
+            path = real;
+        }
+    }
 
     let state = match args.str("state") {
         Some(s) => s,
@@ -107,6 +147,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             if !st.exists {
                 return Ok(ModuleResult::fail(format!(
                     "file ({path}) is absent, cannot continue"
+                )));
+            }
+            if st.is_link() {
+                return Ok(ModuleResult::fail(format!(
+                    "file ({path}) is link, cannot continue"
                 )));
             }
             if st.is_dir() {
@@ -214,6 +259,18 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         if recurse {
             commands.extend(recurse_commands(&path, &attrs, &text("tree")));
         }
+        if matches!(state.as_str(), "file" | "directory" | "touch") {
+            let current = [base.mtime, base.atime];
+            for ((time, flag), (want, now)) in
+                times.iter().zip(["-m", "-a"]).zip(wanted.iter().zip(current))
+            {
+                // A touch that creates the file already gives it the current times.
+                let fresh = state == "touch" && !st.exists && *time == TimeArg::Now;
+                if let Some(seconds) = time.plan(*want, now).filter(|_| !fresh) {
+                    commands.push(touch_command(flag, seconds, &q));
+                }
+            }
+        }
     }
 
     res.changed = !commands.is_empty();
@@ -231,7 +288,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         // The change script ends by stating the path, so the result can report the real
         // uid/gid/size/mode without another round trip.
         let script = format!(
-            "set -e\n{}\n{FUNCS}{}ep_stat {q}\n",
+            "set -e\n{}\n{FUNCS}{NO_SUM}{}ep_stat {q}\n",
             commands.join("\n"),
             section("after")
         );
@@ -257,6 +314,31 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         }
     }
     Ok(res)
+}
+
+/// The `modification_time` and `access_time` arguments, in that order.
+fn timestamps(args: &crate::args::Args, touch: bool) -> Result<[TimeArg; 2], String> {
+    let one = |name: &str| {
+        let format = args
+            .str(&format!("{name}_format"))
+            .unwrap_or_else(|| DEFAULT_FORMAT.to_owned());
+        TimeArg::parse(args.str(name).as_deref(), &format, touch)
+    };
+    Ok([one("modification_time")?, one("access_time")?])
+}
+
+/// The state of one path, in a probe of its own (the target of a followed link).
+async fn stat_path(ctx: &Ctx<'_>, path: &str) -> Result<PathState, ModuleError> {
+    let script = format!(
+        "{NO_SUM}{}ep_stat {}\n{}",
+        section("stat"),
+        sh_quote(path),
+        section("end")
+    );
+    let s = ctx.probe(&script).await?;
+    let text = String::from_utf8_lossy(s.get("stat").map(Vec::as_slice).unwrap_or_default())
+        .into_owned();
+    PathState::parse(&text).map_err(|m| ctx.protocol(m))
 }
 
 fn parent(path: &str) -> &str {

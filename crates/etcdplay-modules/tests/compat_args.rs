@@ -1,0 +1,90 @@
+//! Arguments that ansible-core's integration targets pass and Ansible accepts, on a real local
+//! host (a temporary directory). Each test's comment says what ansible-playbook 2.19.14 did
+//! with the same task (local connection), which is what the assertions check.
+
+mod common;
+
+use common::Env;
+use serde_json::json;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+fn mode_of(p: &str) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+// ansible-playbook: `file: path=t/link state=file mode=0600` on a link to t/target changes
+// t/target's mode and answers `"path": ".../t/target"`; with `follow: no` it fails with
+// "file (.../t/link) is link, cannot continue".
+#[tokio::test]
+async fn file_follows_a_link_unless_told_not_to() {
+    let env = Env::new();
+    let target = env.p("target");
+    let link = env.p("link");
+    std::fs::write(&target, "x\n").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let r = env
+        .run("file", json!({"path": link, "state": "file", "mode": "0600"}))
+        .await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    assert_eq!(r.data["path"], json!(target));
+    assert_eq!(mode_of(&target), 0o600);
+    let again = env
+        .run("file", json!({"path": link, "state": "file", "mode": "0600"}))
+        .await;
+    assert!(!again.changed && !again.failed, "{again:?}");
+    let refused = env
+        .run("file", json!({"path": link, "state": "file", "follow": false}))
+        .await;
+    assert!(refused.failed);
+    assert_eq!(
+        refused.msg.as_deref(),
+        Some(format!("file ({link}) is link, cannot continue").as_str())
+    );
+}
+
+// ansible-playbook: `modification_time: "202401021504.07"` with `access_time` the same is
+// changed, then with `access_time: preserve` ok; the file's times are 2024-01-02 15:04:07 in
+// the host's time zone. `modification_time: bad` fails with "Error while obtaining timestamp
+// for time bad using format %Y%m%d%H%M.%S: time data 'bad' does not match format
+// '%Y%m%d%H%M.%S'".
+#[tokio::test]
+async fn file_sets_modification_and_access_times() {
+    let env = Env::new();
+    let path = env.p("stamped");
+    std::fs::write(&path, "x\n").unwrap();
+    let args = json!({"path": path, "modification_time": "202401021504.07",
+                      "access_time": "202401021504.07"});
+    env.converges_opts("file", args, &path, false).await;
+    let expected = std::process::Command::new("date")
+        .args(["-d", "2024-01-02 15:04:07", "+%s"])
+        .output()
+        .unwrap();
+    let expected: i64 = String::from_utf8_lossy(&expected.stdout).trim().parse().unwrap();
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!((meta.mtime(), meta.atime()), (expected, expected));
+    let preserve = env
+        .run(
+            "file",
+            json!({"path": path, "modification_time": "202401021504.07",
+                   "access_time": "preserve"}),
+        )
+        .await;
+    assert!(!preserve.changed && !preserve.failed, "{preserve:?}");
+    // `now` is always a change, as with Ansible.
+    let now = env
+        .run("file", json!({"path": path, "modification_time": "now"}))
+        .await;
+    assert!(now.changed);
+    let bad = env
+        .run("file", json!({"path": path, "modification_time": "bad"}))
+        .await;
+    assert!(bad.failed);
+    assert_eq!(
+        bad.msg.as_deref(),
+        Some(
+            "Error while obtaining timestamp for time bad using format %Y%m%d%H%M.%S: \
+             time data 'bad' does not match format '%Y%m%d%H%M.%S'"
+        )
+    );
+}
