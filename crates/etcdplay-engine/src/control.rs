@@ -101,6 +101,17 @@ impl ControlNode for TaskControl<'_> {
             })
     }
 
+    fn local_mode(&self, kind: &str, path: &str) -> Result<u32, ModuleError> {
+        use std::os::unix::fs::PermissionsExt;
+        let found = self.find(kind, path)?;
+        std::fs::metadata(&found)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .map_err(|e| ModuleError::Control {
+                path: shown(&found),
+                message: e.to_string(),
+            })
+    }
+
     fn render_template(
         &self,
         path: &str,

@@ -33,6 +33,10 @@ pub trait ControlNode: Send + Sync {
         let bytes = self.read_local(path)?;
         Ok((bytes.len() as u64, crate::modules::write::sha1_hex(&bytes)))
     }
+    /// The permission bits of the control-node file a task's `src:` names, searched in the
+    /// role's `kind` directory (`files` for copy, `templates` for template) as
+    /// [`ControlNode::read_local`] searches: what `mode: preserve` gives the destination.
+    fn local_mode(&self, kind: &str, path: &str) -> Result<u32, ModuleError>;
     /// Writes a file on the control node (used by `fetch`); creates parent directories.
     fn write_local(&self, path: &str, bytes: &[u8]) -> Result<(), ModuleError>;
     /// Reads a plain control-node path, `None` if it does not exist (used by `fetch` to decide

@@ -69,6 +69,9 @@ impl ControlNode for ProbeOnly {
     fn local_digest(&self, _: &str) -> Result<(u64, String), ModuleError> {
         Ok((0, String::new()))
     }
+    fn local_mode(&self, _: &str, _: &str) -> Result<u32, ModuleError> {
+        Ok(0o644)
+    }
     fn write_local(&self, path: &str, _: &[u8]) -> Result<(), ModuleError> {
         Err(ModuleError::Control {
             path: path.to_string(),

@@ -442,7 +442,7 @@ pub fn validate_args(name: &str, args: &Map<String, Value>) -> Vec<ModuleError> 
     for (key, value) in args {
         match find_arg(spec, key) {
             Some(s) => {
-                if let Err(message) = check_type(s.kind, value) {
+                if let Err(message) = check_module_type(module, s, value) {
                     errors.push(ModuleError::bad(module, key, message));
                 }
             }
@@ -515,7 +515,7 @@ const STATE_CHOICES: &[(&str, &[&str])] = &[
 pub fn check_arg_value(module: &str, arg: &str, value: &Value) -> Option<String> {
     let module = canonical_name(module)?;
     let spec = find_arg(module_arg_spec(module), arg)?;
-    if let Err(message) = check_type(spec.kind, value) {
+    if let Err(message) = check_module_type(module, spec, value) {
         return Some(message);
     }
     if spec.name == "state" {
@@ -529,6 +529,16 @@ pub fn check_arg_value(module: &str, arg: &str, value: &Value) -> Option<String>
         }
     }
     None
+}
+
+/// [`check_type`], with what one module accepts beyond its type: `mode: preserve` (the
+/// source's mode) for copy and template.
+fn check_module_type(module: &str, spec: &ArgSpec, value: &Value) -> Result<(), String> {
+    let preserve = spec.kind == Mode && value.as_str() == Some("preserve");
+    if preserve && matches!(module, "copy" | "template") {
+        return Ok(());
+    }
+    check_type(spec.kind, value)
 }
 
 fn check_type(kind: ArgType, value: &Value) -> Result<(), String> {

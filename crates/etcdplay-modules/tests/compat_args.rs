@@ -88,3 +88,49 @@ async fn file_sets_modification_and_access_times() {
         )
     );
 }
+
+// ansible-playbook: `mode: preserve` gives the destination the source's mode: a control-node
+// `files/f` of mode 0751 -> 0751; `remote_src` from a host file of 0604 -> 0604; a template of
+// 0705 -> 0705; inline `content:` -> 0600 (the private temporary file Ansible writes first).
+#[tokio::test]
+async fn copy_and_template_preserve_the_sources_mode() {
+    let env = Env::new();
+    let local = env.control.root.join("f");
+    std::fs::write(&local, "hi\n").unwrap();
+    std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o751)).unwrap();
+    let dest = env.p("f");
+    let r = env
+        .converges("copy", json!({"src": "f", "dest": dest, "mode": "preserve"}), &dest)
+        .await;
+    assert_eq!((mode_of(&dest), &r.data["mode"]), (0o751, &json!("0751")));
+
+    let remote = env.p("remote");
+    std::fs::write(&remote, "r\n").unwrap();
+    std::fs::set_permissions(&remote, std::fs::Permissions::from_mode(0o604)).unwrap();
+    let r2 = env.p("r2");
+    env.converges(
+        "copy",
+        json!({"src": remote, "remote_src": true, "dest": r2, "mode": "preserve"}),
+        &r2,
+    )
+    .await;
+    assert_eq!(mode_of(&r2), 0o604);
+
+    let template = env.control.root.join("t.j2");
+    std::fs::write(&template, "{{ name }}\n").unwrap();
+    std::fs::set_permissions(&template, std::fs::Permissions::from_mode(0o705)).unwrap();
+    let t = env.p("t");
+    env.converges("template", json!({"src": "t.j2", "dest": t, "mode": "preserve"}), &t)
+        .await;
+    assert_eq!(mode_of(&t), 0o705);
+
+    let c = env.p("c");
+    env.converges("copy", json!({"content": "x", "dest": c, "mode": "preserve"}), &c)
+        .await;
+    assert_eq!(mode_of(&c), 0o600);
+    // Other modules have no `preserve`.
+    assert!(
+        etcdplay_modules::check_arg_value("file", "mode", &json!("preserve")).is_some()
+    );
+    assert!(etcdplay_modules::check_arg_value("copy", "mode", &json!("preserve")).is_none());
+}

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::attrs::Attrs;
 use crate::host::Ctx;
+use crate::mode::ModeSpec;
 use crate::modules::write::{converge, NewContent, Target};
 use crate::probe::{decode_b64, section, PathState};
 use crate::{ModuleError, ModuleResult};
@@ -17,9 +18,6 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let args = &ctx.args;
     let src = args.str("src");
     let remote_src = args.bool("remote_src", false)?;
-    if args.str("mode").as_deref() == Some("preserve") {
-        return Err(ctx.bad("mode", "mode=preserve is not supported by etcdplay"));
-    }
     let (content, header) = match (&src, args.raw("content")) {
         (Some(_), Some(_)) => {
             return Err(ctx.bad("content", "src and content are mutually exclusive"))
@@ -47,7 +45,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         }
     };
     match content {
-        Some(content) if !remote_src => deliver(ctx, content, src.as_deref(), header).await,
+        Some(content) if !remote_src => {
+            deliver(ctx, content, src.as_deref(), header, "files").await
+        }
         _ => copy_remote(ctx, src.unwrap_or_default()).await,
     }
 }
@@ -60,8 +60,32 @@ pub(crate) async fn run_template(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleEr
         NewContent::Bytes(rendered.into_bytes()),
         Some(&src),
         src.clone(),
+        "templates",
     )
     .await
+}
+
+/// `mode: preserve`: the destination gets the source's mode.
+fn preserve(ctx: &Ctx<'_>) -> bool {
+    ctx.args.str("mode").as_deref() == Some("preserve")
+}
+
+/// The requested attributes; with `mode: preserve` the mode of the control-node file `src`
+/// (searched in the role's `kind` directory). Inline `content:` has no source file: Ansible
+/// writes it to a private temporary file first and preserves that one's mode, 0600.
+fn requested_attrs(ctx: &Ctx<'_>, kind: &str, src: Option<&str>) -> Result<Attrs, ModuleError> {
+    if !preserve(ctx) {
+        return Attrs::from_args(&ctx.args);
+    }
+    let mode = match src {
+        Some(src) => ctx.call.control.local_mode(kind, src)?,
+        None => 0o600,
+    };
+    Ok(Attrs {
+        mode: Some(ModeSpec::Octal(mode)),
+        owner: ctx.args.str("owner"),
+        group: ctx.args.str("group"),
+    })
 }
 
 /// `content:` may be a mapping or list, which Ansible serialises as JSON.
@@ -126,9 +150,10 @@ async fn deliver(
     content: NewContent,
     src: Option<&str>,
     header: String,
+    kind: &str,
 ) -> Result<ModuleResult, ModuleError> {
     let dest = ctx.args.req_str("dest")?;
-    let attrs = Attrs::from_args(&ctx.args)?;
+    let attrs = requested_attrs(ctx, kind, src)?;
     let mut probed = probe_dest(ctx, resolve_dest(&dest, src)).await?;
     // `follow: yes` writes through a link to the file it finally points to (keeping that
     // file's mode and owner); without it the link itself is replaced, as in Ansible.
@@ -187,7 +212,15 @@ async fn deliver(
 /// `cp` on the host (through a temporary file, so the destination is replaced atomically).
 async fn copy_remote(ctx: &Ctx<'_>, src: String) -> Result<ModuleResult, ModuleError> {
     let dest = ctx.args.req_str("dest")?;
-    let attrs = Attrs::from_args(&ctx.args)?;
+    let mut attrs = if preserve(ctx) {
+        Attrs {
+            owner: ctx.args.str("owner"),
+            group: ctx.args.str("group"),
+            ..Attrs::default()
+        }
+    } else {
+        Attrs::from_args(&ctx.args)?
+    };
     let mut script = resolve_dest(&dest, Some(&src));
     script.push_str(&section("path"));
     script.push_str("printf '%s' \"$d\"\n");
@@ -211,6 +244,9 @@ async fn copy_remote(ctx: &Ctx<'_>, src: String) -> Result<ModuleResult, ModuleE
             "Source {src} not found or not a readable regular file"
         )));
     };
+    if preserve(ctx) {
+        attrs.mode = Some(ModeSpec::Octal(src_state.mode & 0o7777));
+    }
     let mut res = ModuleResult::ok();
     res.set("dest", path.clone())
         .set("src", src.clone())

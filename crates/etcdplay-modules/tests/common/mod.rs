@@ -49,6 +49,15 @@ impl ControlNode for Control {
             .collect();
         Ok((bytes.len() as u64, sum))
     }
+    fn local_mode(&self, _kind: &str, path: &str) -> Result<u32, ModuleError> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(self.root.join(path))
+            .map(|m| m.permissions().mode() & 0o7777)
+            .map_err(|e| ModuleError::Control {
+                path: path.into(),
+                message: e.to_string(),
+            })
+    }
     fn render_template(
         &self,
         path: &str,
