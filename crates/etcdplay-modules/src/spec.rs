@@ -87,6 +87,7 @@ pub(crate) const COMMAND: &[ArgSpec] = &[
     a("stdin_add_newline", Bool),
     a("strip_empty_ends", Bool),
     a("expand_argument_vars", Bool),
+    a("executable", Path),
 ];
 pub(crate) const SHELL: &[ArgSpec] = &[
     FREE_FORM,

@@ -134,3 +134,37 @@ async fn copy_and_template_preserve_the_sources_mode() {
     );
     assert!(etcdplay_modules::check_arg_value("copy", "mode", &json!("preserve")).is_none());
 }
+
+// ansible-playbook: `command: ls /dev/null` with `executable: /bogus` runs ls (stdout
+// "/dev/null") and returns one warning "As of Ansible 2.4, the parameter 'executable' is no
+// longer supported with the 'command' module. Not using '/bogus'."; `command:` with only
+// `chdir` fails with "one of the following is required: _raw_params, cmd, argv"; a command
+// line and `argv` together fail with "parameters are mutually exclusive: _raw_params|cmd|argv".
+#[tokio::test]
+async fn command_ignores_executable_with_ansibles_warning() {
+    let env = Env::new();
+    let r = env
+        .run("command", json!({"_raw_params": "ls /dev/null", "executable": "/bogus"}))
+        .await;
+    assert!(!r.failed, "{r:?}");
+    assert_eq!(r.data["stdout"], json!("/dev/null"));
+    assert_eq!(
+        r.data["warnings"],
+        json!(["As of Ansible 2.4, the parameter 'executable' is no longer supported with \
+                the 'command' module. Not using '/bogus'."])
+    );
+    let none = env.run("command", json!({"chdir": "/"})).await;
+    assert!(none.failed);
+    assert_eq!(
+        none.msg.as_deref(),
+        Some("one of the following is required: _raw_params, cmd, argv")
+    );
+    let both = env
+        .run("command", json!({"_raw_params": "echo testing", "argv": ["echo", "testing"]}))
+        .await;
+    assert!(both.failed);
+    assert_eq!(
+        both.msg.as_deref(),
+        Some("parameters are mutually exclusive: _raw_params|cmd|argv")
+    );
+}

@@ -14,6 +14,16 @@ use crate::clock;
 use crate::host::Ctx;
 use crate::{ModuleError, ModuleResult};
 
+/// `command` takes `executable:` only to say it ignores it, in Ansible's words: the program
+/// runs without a shell.
+fn ignored_executable(ctx: &Ctx<'_>) -> Option<String> {
+    let exe = ctx.args.str("executable").filter(|_| ctx.module() == "command")?;
+    Some(format!(
+        "As of Ansible 2.4, the parameter 'executable' is no longer supported with the \
+         'command' module. Not using '{exe}'."
+    ))
+}
+
 /// Exit code plus stderr marker that says "creates/removes decided to skip"; both must match,
 /// so a command that happens to exit with this code is not mistaken for a skip. The marker
 /// carries a random token of this request, so a command cannot print it to fake a skip.
@@ -40,10 +50,17 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         ) {
             (Some(argv), None) => argv,
             (None, Some(text)) => shlex_split(&text).map_err(|m| ctx.bad("cmd", m))?,
+            // Ansible's messages, as task failures.
             (Some(_), Some(_)) => {
-                return Err(ctx.bad("argv", "argv and a command line are mutually exclusive"))
+                return Ok(ModuleResult::fail(
+                    "parameters are mutually exclusive: _raw_params|cmd|argv",
+                ))
             }
-            (None, None) => return Err(ModuleError::missing("command", "cmd")),
+            (None, None) => {
+                return Ok(ModuleResult::fail(
+                    "one of the following is required: _raw_params, cmd, argv",
+                ))
+            }
         };
         if words.is_empty() {
             return Err(ctx.bad("cmd", "no command given"));
@@ -105,6 +122,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let stderr_text = out.stderr_str();
     let mut res = ModuleResult::default();
     res.set("cmd", cmd_field);
+    if let Some(warning) = ignored_executable(ctx) {
+        res.set("warnings", vec![warning]);
+    }
     if out.rc == SKIP_RC {
         if let Some(which) = stderr_text
             .lines()
