@@ -174,6 +174,8 @@ pub(crate) const BLOCKINFILE: &[ArgSpec] = &[
     a("state", Str),
     a("create", Bool),
     a("backup", Bool),
+    a("append_newline", Bool),
+    a("prepend_newline", Bool),
     MODE,
     OWNER,
     GROUP,

@@ -11,6 +11,15 @@ use crate::modules::lineinfile::Anchor;
 use crate::modules::write::{converge_text, probe_text};
 use crate::{ModuleError, ModuleResult};
 
+/// Blank lines around a present block (`prepend_newline`, `append_newline`): one is added
+/// before it unless it starts the file or follows a blank line, one after it unless it ends
+/// the file or a blank line follows, as Ansible's blockinfile does.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Padding {
+    pub(crate) prepend: bool,
+    pub(crate) append: bool,
+}
+
 /// Applies the block to `text`; returns the new text. `block == None` removes the block.
 pub(crate) fn edit(
     text: &str,
@@ -18,6 +27,23 @@ pub(crate) fn edit(
     marker_end: &str,
     block: Option<&str>,
     anchor: Option<&Anchor>,
+) -> String {
+    edit_padded(
+        text,
+        (marker_begin, marker_end),
+        block,
+        anchor,
+        Padding::default(),
+    )
+}
+
+/// [`edit`] with blank lines around the block.
+pub(crate) fn edit_padded(
+    text: &str,
+    (marker_begin, marker_end): (&str, &str),
+    block: Option<&str>,
+    anchor: Option<&Anchor>,
+    padding: Padding,
 ) -> String {
     let mut lines: Vec<String> = text.split_inclusive('\n').map(String::from).collect();
     let blocklines: Vec<String> = match block {
@@ -62,7 +88,17 @@ pub(crate) fn edit(
     if at > 0 && !lines[at - 1].ends_with('\n') && !blocklines.is_empty() {
         lines[at - 1].push('\n');
     }
+    let mut at = at;
+    let present = block.is_some();
+    if padding.prepend && present && at > 0 && lines[at - 1] != "\n" {
+        lines.insert(at, "\n".to_string());
+        at += 1;
+    }
+    let after = at + blocklines.len();
     lines.splice(at..at, blocklines);
+    if padding.append && present && after < lines.len() && lines[after] != "\n" {
+        lines.insert(after, "\n".to_string());
+    }
     lines.concat()
 }
 
@@ -118,12 +154,16 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     }
     let old = file.content.clone().unwrap_or_default();
     let old_text = String::from_utf8_lossy(&old).into_owned();
-    let new_text = edit(
+    let padding = Padding {
+        prepend: args.bool("prepend_newline", false)?,
+        append: args.bool("append_newline", false)?,
+    };
+    let new_text = edit_padded(
         &old_text,
-        &begin,
-        &end,
+        (&begin, &end),
         present.then_some(block.as_str()),
         anchor.as_ref(),
+        padding,
     );
     let content_changed = new_text != old_text || (created && present && !block.is_empty());
     if created && !content_changed {
@@ -186,5 +226,31 @@ mod tests {
             edit("a\n", B, E, Some("x"), Some(&Anchor::Bof)),
             format!("{B}\nx\n{E}\na\n")
         );
+    }
+
+    // ansible-playbook, `blockinfile: block=x insertafter='^a$' prepend_newline=yes
+    // append_newline=yes` on "a\nb\n": "a\n\n# BEGIN...\nx\n# END...\n\nb\n", then ok on a
+    // second run; at EOF on "a\nb\n": "a\nb\n\n# BEGIN...\nx\n# END...\n" (no blank line
+    // after the last line of the file).
+    #[test]
+    fn blank_lines_around_the_block() {
+        let both = Padding {
+            prepend: true,
+            append: true,
+        };
+        let re = Regex::new("^a$").unwrap();
+        let after_a = Some(Anchor::After(re));
+        let once = edit_padded("a\nb\n", (B, E), Some("x"), after_a.as_ref(), both);
+        assert_eq!(once, format!("a\n\n{B}\nx\n{E}\n\nb\n"));
+        assert_eq!(
+            edit_padded(&once, (B, E), Some("x"), after_a.as_ref(), both),
+            once
+        );
+        assert_eq!(
+            edit_padded("a\nb\n", (B, E), Some("x"), None, both),
+            format!("a\nb\n\n{B}\nx\n{E}\n")
+        );
+        // Removing ignores them.
+        assert_eq!(edit_padded(&once, (B, E), None, None, both), "a\n\n\nb\n");
     }
 }
