@@ -111,6 +111,7 @@ pub(crate) const COPY: &[ArgSpec] = &[
     a("backup", Bool),
     a("force", Bool),
     a("follow", Bool),
+    a("validate", Str),
 ];
 pub(crate) const TEMPLATE: &[ArgSpec] = &[
     r("src", Path),
@@ -131,6 +132,7 @@ pub(crate) const TEMPLATE: &[ArgSpec] = &[
     a("comment_start_string", Str),
     a("comment_end_string", Str),
     a("output_encoding", Str),
+    a("validate", Str),
 ];
 pub(crate) const FILE: &[ArgSpec] = &[
     ral("path", Path, &["dest", "name"]),
@@ -162,6 +164,7 @@ pub(crate) const LINEINFILE: &[ArgSpec] = &[
     MODE,
     OWNER,
     GROUP,
+    a("validate", Str),
 ];
 pub(crate) const BLOCKINFILE: &[ArgSpec] = &[
     ral("path", Path, &["dest", "destfile", "name"]),
@@ -179,6 +182,7 @@ pub(crate) const BLOCKINFILE: &[ArgSpec] = &[
     MODE,
     OWNER,
     GROUP,
+    a("validate", Str),
 ];
 pub(crate) const STAT: &[ArgSpec] = &[
     ral("path", Path, &["dest", "name"]),

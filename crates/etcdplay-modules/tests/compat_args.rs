@@ -168,3 +168,53 @@ async fn command_ignores_executable_with_ansibles_warning() {
         Some("parameters are mutually exclusive: _raw_params|cmd|argv")
     );
 }
+
+// ansible-playbook: `copy: content="bad\n" validate="grep -q ok %s"` fails with
+// {"msg": "failed to validate", "exit_status": 1, "stdout": "", "stderr": ""} and leaves
+// dest as it was; `lineinfile: line=bad validate="sh -c 'echo oops >&2; exit 3' %s"` fails
+// with "failed to validate: rc:3 error:oops\n"; `blockinfile: validate=true` fails with
+// "validate must contain %s: true"; a validate that passes writes the file (changed).
+#[tokio::test]
+async fn validate_runs_before_the_file_is_replaced() {
+    let env = Env::new();
+    let v1 = env.p("v1");
+    let v2 = env.p("v2");
+    std::fs::write(&v1, "a\n").unwrap();
+    std::fs::write(&v2, "a\n").unwrap();
+    let r = env
+        .run("copy", json!({"content": "bad\n", "dest": v1, "validate": "grep -q ok %s"}))
+        .await;
+    assert!(r.failed);
+    assert_eq!(r.msg.as_deref(), Some("failed to validate"));
+    assert_eq!(
+        (&r.data["exit_status"], &r.data["stdout"], &r.data["stderr"]),
+        (&json!(1), &json!(""), &json!(""))
+    );
+    assert_eq!(std::fs::read_to_string(&v1).unwrap(), "a\n");
+    let r = env
+        .run(
+            "lineinfile",
+            json!({"path": v2, "line": "bad",
+                   "validate": "sh -c 'echo oops >&2; exit 3' %s"}),
+        )
+        .await;
+    assert_eq!(r.msg.as_deref(), Some("failed to validate: rc:3 error:oops\n"));
+    let r = env
+        .run("blockinfile", json!({"path": v2, "block": "bad", "validate": "true"}))
+        .await;
+    assert_eq!(r.msg.as_deref(), Some("validate must contain %s: true"));
+    assert_eq!(std::fs::read_to_string(&v2).unwrap(), "a\n");
+    let r = env
+        .run(
+            "lineinfile",
+            json!({"path": v2, "line": "good", "validate": "grep -q good %s"}),
+        )
+        .await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    let r = env
+        .run("copy", json!({"content": "ok\n", "dest": v1, "validate": "grep -q ok %s"}))
+        .await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    assert_eq!(std::fs::read_to_string(&v1).unwrap(), "ok\n");
+    assert_eq!(std::fs::read_to_string(&v2).unwrap(), "a\ngood\n");
+}

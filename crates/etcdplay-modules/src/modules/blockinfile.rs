@@ -21,6 +21,7 @@ pub(crate) struct Padding {
 }
 
 /// Applies the block to `text`; returns the new text. `block == None` removes the block.
+#[cfg(test)]
 pub(crate) fn edit(
     text: &str,
     marker_begin: &str,
@@ -172,6 +173,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let backup = args.bool("backup", false)?;
     let mut res =
         converge_text(ctx, &file, &path, new_text, &attrs, backup, content_changed).await?;
+    if res.failed {
+        // `validate:` refused the new content: its message is the result.
+        return Ok(res);
+    }
     res.msg = Some(if !res.changed {
         String::new()
     } else if created {

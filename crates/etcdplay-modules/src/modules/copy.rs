@@ -200,6 +200,7 @@ async fn deliver(
         } else {
             header
         },
+        validate: ctx.args.str("validate"),
     };
     let mut res = converge(ctx, target, force || !state.exists).await?;
     if let Some(src) = src {
@@ -300,6 +301,13 @@ async fn copy_remote(ctx: &Ctx<'_>, src: String) -> Result<ModuleResult, ModuleE
         }
         if !ctx.call.check {
             let mut cmd = String::from("set -e\n");
+            let command = ctx.args.str("validate").filter(|_| content_changed);
+            if let Some(command) = command {
+                let what = crate::modules::write::Validated::HostFile(&src);
+                if let Some(failure) = crate::modules::write::validate(ctx, &command, what).await? {
+                    return Ok(failure);
+                }
+            }
             if content_changed {
                 if ctx.args.bool("backup", false)? && state.exists {
                     res.set(
