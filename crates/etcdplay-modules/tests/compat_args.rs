@@ -218,3 +218,16 @@ async fn validate_runs_before_the_file_is_replaced() {
     assert_eq!(std::fs::read_to_string(&v1).unwrap(), "ok\n");
     assert_eq!(std::fs::read_to_string(&v2).unwrap(), "a\ngood\n");
 }
+
+// ansible-playbook 2.19.14 (ping target): `ping: data=crash` fails with
+// {"changed": false, "msg": "Task failed: Module failed: boom"}; `data: testing` answers
+// `ping: testing`.
+#[tokio::test]
+async fn ping_crash_fails_as_ansible_reports_a_module_exception() {
+    let env = Env::new();
+    let r = env.run("ping", json!({"data": "crash"})).await;
+    assert!(r.failed && !r.changed);
+    assert_eq!(r.msg.as_deref(), Some("Task failed: Module failed: boom"));
+    let r = env.run("ping", json!({"data": "testing"})).await;
+    assert_eq!(r.data["ping"], json!("testing"));
+}

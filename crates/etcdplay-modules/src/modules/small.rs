@@ -12,8 +12,9 @@ use crate::{ModuleError, ModuleResult};
 pub(crate) async fn ping(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let data = ctx.args.str("data").unwrap_or_else(|| "pong".to_string());
     if data == "crash" {
-        // Ansible's documented way to test a failing module.
-        return Ok(ModuleResult::fail("boom"));
+        // Ansible's documented way to test a failing module: the module raises an exception,
+        // which ansible-core 2.19 reports as "Task failed: Module failed: boom".
+        return Ok(ModuleResult::fail("Task failed: Module failed: boom"));
     }
     let out = ctx.exec("echo pong\n".to_string()).await?;
     if out.stdout_str().trim() != "pong" {
