@@ -258,6 +258,11 @@ pub(crate) const GROUP_MOD: &[ArgSpec] = &[
     a("gid", Int),
     a("system", Bool),
     a("state", Str),
+    a("local", Bool),
+    a("non_unique", Bool),
+    a("force", Bool),
+    a("gid_min", Int),
+    a("gid_max", Int),
 ];
 pub(crate) const WAIT_FOR: &[ArgSpec] = &[
     a("host", Str),
