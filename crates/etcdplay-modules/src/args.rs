@@ -115,6 +115,20 @@ impl Args {
     }
 
     /// A list argument; a string is split on commas as Ansible does.
+    /// A number argument (`type='float'` in Ansible): integers, decimals, numeric strings.
+    pub(crate) fn float(&self, name: &str) -> Result<Option<f64>, ModuleError> {
+        let parsed = match self.map.get(name) {
+            None => return Ok(None),
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+            Some(_) => None,
+        };
+        parsed
+            .filter(|f| f.is_finite())
+            .map(Some)
+            .ok_or_else(|| ModuleError::bad(self.module, name, "expected a number"))
+    }
+
     pub(crate) fn list(&self, name: &str) -> Result<Option<Vec<String>>, ModuleError> {
         match self.map.get(name) {
             None => Ok(None),
