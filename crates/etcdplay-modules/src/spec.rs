@@ -237,6 +237,13 @@ pub(crate) const SERVICE: &[ArgSpec] = &[
     a("enabled", Bool),
     a("sleep", Int),
     a("use", Str),
+    // Ansible's service action hands a systemd host's task to the systemd module: these
+    // reach it, and the sysvinit-only ones below are dropped (with a warning).
+    a("daemon_reload", Bool),
+    a("daemon_reexec", Bool),
+    a("pattern", Str),
+    a("runlevel", Str),
+    al("arguments", Str, &["args"]),
 ];
 pub(crate) const USER: &[ArgSpec] = &[
     ral("name", Str, &["user"]),

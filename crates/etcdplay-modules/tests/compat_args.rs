@@ -231,3 +231,15 @@ async fn ping_crash_fails_as_ansible_reports_a_module_exception() {
     let r = env.run("ping", json!({"data": "testing"})).await;
     assert_eq!(r.data["ping"], json!("testing"));
 }
+
+// ansible-playbook on a systemd host: `service: name=ansible_test pattern=ansible_test_ser
+// state=started` runs the systemd module with `pattern` dropped (warning 'Ignoring "pattern"
+// as it is not used in "systemd"'); `daemon_reload: yes` reaches the systemd module.
+#[test]
+fn service_accepts_what_ansibles_service_action_passes_to_systemd() {
+    let args = json!({"name": "ansible_test", "pattern": "ansible_test_ser",
+                      "state": "started", "daemon_reload": true, "runlevel": "3",
+                      "args": "-x"});
+    let errors = etcdplay_modules::validate_args("service", args.as_object().unwrap());
+    assert!(errors.is_empty(), "{errors:?}");
+}

@@ -314,8 +314,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     } else {
         args.opt_bool("masked")?
     };
-    let daemon_reload = !is_service && args.bool("daemon_reload", false)?;
-    let daemon_reexec = !is_service && args.bool("daemon_reexec", false)?;
+    // `service` passes these on to systemd, as Ansible's service action does on a systemd host.
+    let daemon_reload = args.bool("daemon_reload", false)?;
+    let daemon_reexec = args.bool("daemon_reexec", false)?;
     let scope = match args.str("scope").as_deref() {
         None | Some("system") => "",
         Some("user") => " --user",
