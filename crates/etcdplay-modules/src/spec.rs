@@ -219,6 +219,10 @@ pub(crate) const UNARCHIVE: &[ArgSpec] = &[
     OWNER,
     GROUP,
     a("extra_opts", List),
+    a("include", List),
+    a("exclude", List),
+    a("list_files", Bool),
+    MODE,
 ];
 pub(crate) const SYSTEMD: &[ArgSpec] = &[
     al("name", Str, &["service", "unit"]),

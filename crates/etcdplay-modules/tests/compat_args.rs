@@ -243,3 +243,62 @@ fn service_accepts_what_ansibles_service_action_passes_to_systemd() {
     let errors = etcdplay_modules::validate_args("service", args.as_object().unwrap());
     assert!(errors.is_empty(), "{errors:?}");
 }
+
+// ansible-playbook on a tar.gz holding inc/a.txt and exc/b.txt: `unarchive: list_files=yes
+// exclude=["exc/*"] mode="u=rwX,go="` is changed, lists files ["inc/", "inc/a.txt"], leaves
+// no exc/b.txt, gives inc/ 0700 and inc/a.txt 0600; the same task again is ok;
+// `include: ["inc/a.txt"]` extracts only that file.
+#[tokio::test]
+async fn unarchive_selects_lists_and_sets_modes() {
+    let env = Env::new();
+    let tree = env.dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("inc")).unwrap();
+    std::fs::create_dir_all(tree.join("exc")).unwrap();
+    std::fs::write(tree.join("inc/a.txt"), "1\n").unwrap();
+    std::fs::write(tree.join("exc/b.txt"), "2\n").unwrap();
+    let tgz = env.control.root.join("t.tar.gz");
+    let st = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg(&tree)
+        .args(["inc", "exc"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let dest = env.p("ud");
+    std::fs::create_dir_all(&dest).unwrap();
+    let args = json!({"src": "t.tar.gz", "dest": dest, "list_files": true,
+                      "exclude": ["exc/*"], "mode": "u=rwX,go="});
+    let first = env.run("unarchive", args.clone()).await;
+    assert!(first.changed && !first.failed, "{first:?}");
+    assert_eq!(first.data["files"], json!(["inc/", "inc/a.txt"]));
+    assert!(!std::path::Path::new(&format!("{dest}/exc/b.txt")).exists());
+    assert_eq!(mode_of(&format!("{dest}/inc")), 0o700);
+    assert_eq!(mode_of(&format!("{dest}/inc/a.txt")), 0o600);
+    let second = env.run("unarchive", args).await;
+    assert!(!second.changed && !second.failed, "{second:?}");
+    // A mode changed on the host is a difference.
+    std::fs::set_permissions(
+        format!("{dest}/inc/a.txt"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let third = env
+        .run(
+            "unarchive",
+            json!({"src": "t.tar.gz", "dest": dest, "exclude": ["exc/*"], "mode": "u=rwX,go="}),
+        )
+        .await;
+    assert!(third.changed);
+    assert_eq!(mode_of(&format!("{dest}/inc/a.txt")), 0o600);
+
+    let only = env.p("ud2");
+    std::fs::create_dir_all(&only).unwrap();
+    let r = env
+        .run("unarchive", json!({"src": "t.tar.gz", "dest": only, "include": ["inc/a.txt"]}))
+        .await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    assert!(std::path::Path::new(&format!("{only}/inc/a.txt")).exists());
+    assert!(!std::path::Path::new(&format!("{only}/exc")).exists());
+}
