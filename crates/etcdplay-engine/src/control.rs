@@ -101,6 +101,24 @@ impl ControlNode for TaskControl<'_> {
             })
     }
 
+    fn local_tree(
+        &self,
+        kind: &str,
+        path: &str,
+        follow: bool,
+    ) -> Result<Option<Vec<etcdplay_modules::LocalEntry>>, ModuleError> {
+        let found = self.find(kind, path)?;
+        if !found.is_dir() {
+            return Ok(None);
+        }
+        etcdplay_modules::local_tree::walk(&found, follow)
+            .map(Some)
+            .map_err(|message| ModuleError::Control {
+                path: shown(&found),
+                message,
+            })
+    }
+
     fn local_mode(&self, kind: &str, path: &str) -> Result<u32, ModuleError> {
         use std::os::unix::fs::PermissionsExt;
         let found = self.find(kind, path)?;

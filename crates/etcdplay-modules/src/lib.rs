@@ -12,6 +12,7 @@ mod clock;
 mod error;
 mod facts;
 mod host;
+pub mod local_tree;
 mod mode;
 mod modules;
 mod probe;
@@ -25,6 +26,7 @@ mod timestamps;
 pub use call::{ControlNode, Diff, ModuleCall, ModuleResult};
 pub use error::ModuleError;
 pub use facts::{parse_facts, SCRIPT as FACTS_SCRIPT};
+pub use local_tree::{LocalEntry, LocalKind};
 pub use mode::{format_mode, ModeSpec};
 pub use read_ahead::first_probe;
 pub use registry::{

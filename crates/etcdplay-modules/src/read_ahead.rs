@@ -72,6 +72,14 @@ impl ControlNode for ProbeOnly {
     fn local_mode(&self, _: &str, _: &str) -> Result<u32, ModuleError> {
         Ok(0o644)
     }
+    fn local_tree(
+        &self,
+        _: &str,
+        _: &str,
+        _: bool,
+    ) -> Result<Option<Vec<crate::LocalEntry>>, ModuleError> {
+        Ok(None)
+    }
     fn write_local(&self, path: &str, _: &[u8]) -> Result<(), ModuleError> {
         Err(ModuleError::Control {
             path: path.to_string(),

@@ -112,6 +112,9 @@ pub(crate) const COPY: &[ArgSpec] = &[
     a("force", Bool),
     a("follow", Bool),
     a("validate", Str),
+    a("directory_mode", Mode),
+    a("local_follow", Bool),
+    a("decrypt", Bool),
 ];
 pub(crate) const TEMPLATE: &[ArgSpec] = &[
     r("src", Path),

@@ -24,17 +24,26 @@ async fn file_follows_a_link_unless_told_not_to() {
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::os::unix::fs::symlink(&target, &link).unwrap();
     let r = env
-        .run("file", json!({"path": link, "state": "file", "mode": "0600"}))
+        .run(
+            "file",
+            json!({"path": link, "state": "file", "mode": "0600"}),
+        )
         .await;
     assert!(r.changed && !r.failed, "{r:?}");
     assert_eq!(r.data["path"], json!(target));
     assert_eq!(mode_of(&target), 0o600);
     let again = env
-        .run("file", json!({"path": link, "state": "file", "mode": "0600"}))
+        .run(
+            "file",
+            json!({"path": link, "state": "file", "mode": "0600"}),
+        )
         .await;
     assert!(!again.changed && !again.failed, "{again:?}");
     let refused = env
-        .run("file", json!({"path": link, "state": "file", "follow": false}))
+        .run(
+            "file",
+            json!({"path": link, "state": "file", "follow": false}),
+        )
         .await;
     assert!(refused.failed);
     assert_eq!(
@@ -60,7 +69,10 @@ async fn file_sets_modification_and_access_times() {
         .args(["-d", "2024-01-02 15:04:07", "+%s"])
         .output()
         .unwrap();
-    let expected: i64 = String::from_utf8_lossy(&expected.stdout).trim().parse().unwrap();
+    let expected: i64 = String::from_utf8_lossy(&expected.stdout)
+        .trim()
+        .parse()
+        .unwrap();
     let meta = std::fs::metadata(&path).unwrap();
     assert_eq!((meta.mtime(), meta.atime()), (expected, expected));
     let preserve = env
@@ -100,7 +112,11 @@ async fn copy_and_template_preserve_the_sources_mode() {
     std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o751)).unwrap();
     let dest = env.p("f");
     let r = env
-        .converges("copy", json!({"src": "f", "dest": dest, "mode": "preserve"}), &dest)
+        .converges(
+            "copy",
+            json!({"src": "f", "dest": dest, "mode": "preserve"}),
+            &dest,
+        )
         .await;
     assert_eq!((mode_of(&dest), &r.data["mode"]), (0o751, &json!("0751")));
 
@@ -120,18 +136,24 @@ async fn copy_and_template_preserve_the_sources_mode() {
     std::fs::write(&template, "{{ name }}\n").unwrap();
     std::fs::set_permissions(&template, std::fs::Permissions::from_mode(0o705)).unwrap();
     let t = env.p("t");
-    env.converges("template", json!({"src": "t.j2", "dest": t, "mode": "preserve"}), &t)
-        .await;
+    env.converges(
+        "template",
+        json!({"src": "t.j2", "dest": t, "mode": "preserve"}),
+        &t,
+    )
+    .await;
     assert_eq!(mode_of(&t), 0o705);
 
     let c = env.p("c");
-    env.converges("copy", json!({"content": "x", "dest": c, "mode": "preserve"}), &c)
-        .await;
+    env.converges(
+        "copy",
+        json!({"content": "x", "dest": c, "mode": "preserve"}),
+        &c,
+    )
+    .await;
     assert_eq!(mode_of(&c), 0o600);
     // Other modules have no `preserve`.
-    assert!(
-        etcdplay_modules::check_arg_value("file", "mode", &json!("preserve")).is_some()
-    );
+    assert!(etcdplay_modules::check_arg_value("file", "mode", &json!("preserve")).is_some());
     assert!(etcdplay_modules::check_arg_value("copy", "mode", &json!("preserve")).is_none());
 }
 
@@ -144,14 +166,19 @@ async fn copy_and_template_preserve_the_sources_mode() {
 async fn command_ignores_executable_with_ansibles_warning() {
     let env = Env::new();
     let r = env
-        .run("command", json!({"_raw_params": "ls /dev/null", "executable": "/bogus"}))
+        .run(
+            "command",
+            json!({"_raw_params": "ls /dev/null", "executable": "/bogus"}),
+        )
         .await;
     assert!(!r.failed, "{r:?}");
     assert_eq!(r.data["stdout"], json!("/dev/null"));
     assert_eq!(
         r.data["warnings"],
-        json!(["As of Ansible 2.4, the parameter 'executable' is no longer supported with \
-                the 'command' module. Not using '/bogus'."])
+        json!([
+            "As of Ansible 2.4, the parameter 'executable' is no longer supported with \
+                the 'command' module. Not using '/bogus'."
+        ])
     );
     let none = env.run("command", json!({"chdir": "/"})).await;
     assert!(none.failed);
@@ -160,7 +187,10 @@ async fn command_ignores_executable_with_ansibles_warning() {
         Some("one of the following is required: _raw_params, cmd, argv")
     );
     let both = env
-        .run("command", json!({"_raw_params": "echo testing", "argv": ["echo", "testing"]}))
+        .run(
+            "command",
+            json!({"_raw_params": "echo testing", "argv": ["echo", "testing"]}),
+        )
         .await;
     assert!(both.failed);
     assert_eq!(
@@ -182,7 +212,10 @@ async fn validate_runs_before_the_file_is_replaced() {
     std::fs::write(&v1, "a\n").unwrap();
     std::fs::write(&v2, "a\n").unwrap();
     let r = env
-        .run("copy", json!({"content": "bad\n", "dest": v1, "validate": "grep -q ok %s"}))
+        .run(
+            "copy",
+            json!({"content": "bad\n", "dest": v1, "validate": "grep -q ok %s"}),
+        )
         .await;
     assert!(r.failed);
     assert_eq!(r.msg.as_deref(), Some("failed to validate"));
@@ -198,9 +231,15 @@ async fn validate_runs_before_the_file_is_replaced() {
                    "validate": "sh -c 'echo oops >&2; exit 3' %s"}),
         )
         .await;
-    assert_eq!(r.msg.as_deref(), Some("failed to validate: rc:3 error:oops\n"));
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("failed to validate: rc:3 error:oops\n")
+    );
     let r = env
-        .run("blockinfile", json!({"path": v2, "block": "bad", "validate": "true"}))
+        .run(
+            "blockinfile",
+            json!({"path": v2, "block": "bad", "validate": "true"}),
+        )
         .await;
     assert_eq!(r.msg.as_deref(), Some("validate must contain %s: true"));
     assert_eq!(std::fs::read_to_string(&v2).unwrap(), "a\n");
@@ -212,7 +251,10 @@ async fn validate_runs_before_the_file_is_replaced() {
         .await;
     assert!(r.changed && !r.failed, "{r:?}");
     let r = env
-        .run("copy", json!({"content": "ok\n", "dest": v1, "validate": "grep -q ok %s"}))
+        .run(
+            "copy",
+            json!({"content": "ok\n", "dest": v1, "validate": "grep -q ok %s"}),
+        )
         .await;
     assert!(r.changed && !r.failed, "{r:?}");
     assert_eq!(std::fs::read_to_string(&v1).unwrap(), "ok\n");
@@ -296,9 +338,73 @@ async fn unarchive_selects_lists_and_sets_modes() {
     let only = env.p("ud2");
     std::fs::create_dir_all(&only).unwrap();
     let r = env
-        .run("unarchive", json!({"src": "t.tar.gz", "dest": only, "include": ["inc/a.txt"]}))
+        .run(
+            "unarchive",
+            json!({"src": "t.tar.gz", "dest": only, "include": ["inc/a.txt"]}),
+        )
         .await;
     assert!(r.changed && !r.failed, "{r:?}");
     assert!(std::path::Path::new(&format!("{only}/inc/a.txt")).exists());
     assert!(!std::path::Path::new(&format!("{only}/exc")).exists());
+}
+
+// ansible-playbook, files/subdir holding bar.txt, empty/, sub1/rel -> ../bar.txt and
+// sub1/dangling -> nowhere: `copy: src=subdir dest=out2 directory_mode=0700 local_follow=no`
+// is changed and makes out2/subdir, subdir/sub1 and subdir/empty 0700 directories, bar.txt
+// 0644, both links as links; the same task again is not changed. `copy: src=subdir/
+// dest=out3/` (out3 missing) is changed, creates out3 (0755) holding the contents, follows
+// sub1/rel to a regular file and keeps the dangling link.
+#[tokio::test]
+async fn copy_copies_directories_as_ansible() {
+    let env = Env::new();
+    let sub = env.control.root.join("subdir");
+    std::fs::create_dir_all(sub.join("sub1")).unwrap();
+    std::fs::create_dir_all(sub.join("empty")).unwrap();
+    std::fs::write(sub.join("bar.txt"), "bar\n").unwrap();
+    std::os::unix::fs::symlink("../bar.txt", sub.join("sub1/rel")).unwrap();
+    std::os::unix::fs::symlink("nowhere", sub.join("sub1/dangling")).unwrap();
+    let out2 = env.p("out2");
+    std::fs::create_dir_all(&out2).unwrap();
+    let args = json!({"src": "subdir", "dest": out2, "directory_mode": "0700",
+                      "local_follow": false});
+    let check = env
+        .run_opts("copy", args.clone(), true, false)
+        .await
+        .unwrap();
+    assert!(check.changed && !std::path::Path::new(&format!("{out2}/subdir")).exists());
+    let first = env.run("copy", args.clone()).await;
+    assert!(first.changed && !first.failed, "{first:?}");
+    for dir in ["subdir", "subdir/sub1", "subdir/empty"] {
+        assert_eq!(mode_of(&format!("{out2}/{dir}")), 0o700, "{dir}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(format!("{out2}/subdir/bar.txt")).unwrap(),
+        "bar\n"
+    );
+    assert_eq!(
+        std::fs::read_link(format!("{out2}/subdir/sub1/rel")).unwrap(),
+        std::path::PathBuf::from("../bar.txt")
+    );
+    assert_eq!(
+        std::fs::read_link(format!("{out2}/subdir/sub1/dangling")).unwrap(),
+        std::path::PathBuf::from("nowhere")
+    );
+    let second = env.run("copy", args).await;
+    assert!(!second.changed && !second.failed, "{second:?}");
+
+    let out3 = env.p("out3");
+    let r = env
+        .run(
+            "copy",
+            json!({"src": "subdir/", "dest": format!("{out3}/")}),
+        )
+        .await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    let rel = std::fs::symlink_metadata(format!("{out3}/sub1/rel")).unwrap();
+    assert!(rel.is_file());
+    assert!(std::fs::symlink_metadata(format!("{out3}/sub1/dangling"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(std::path::Path::new(&format!("{out3}/empty")).is_dir());
 }

@@ -46,9 +46,8 @@ fn parse_prefix(text: &str) -> Result<String, String> {
 
 /// A bridge name: an interface name (at most 15 bytes).
 fn parse_bridge(text: &str) -> Result<String, String> {
-    let ok = !text.is_empty()
-        && text.len() <= 15
-        && text.chars().all(|c| c.is_ascii_alphanumeric());
+    let ok =
+        !text.is_empty() && text.len() <= 15 && text.chars().all(|c| c.is_ascii_alphanumeric());
     if ok {
         Ok(text.to_owned())
     } else {
@@ -93,8 +92,8 @@ pub(crate) enum LabCommand {
 
 /// Runs one `lab` subcommand.
 pub(crate) async fn run(args: LabArgs) -> Result<(), LabError> {
-    let manager = LabManager::new(args.config())
-        .with_progress(Arc::new(|event| eprintln!("lab: {event}")));
+    let manager =
+        LabManager::new(args.config()).with_progress(Arc::new(|event| eprintln!("lab: {event}")));
     match args.command {
         LabCommand::Up { count, inventory } => {
             let lab = manager.up(count).await?;

@@ -17,7 +17,10 @@ use crate::{ModuleError, ModuleResult};
 /// `command` takes `executable:` only to say it ignores it, in Ansible's words: the program
 /// runs without a shell.
 fn ignored_executable(ctx: &Ctx<'_>) -> Option<String> {
-    let exe = ctx.args.str("executable").filter(|_| ctx.module() == "command")?;
+    let exe = ctx
+        .args
+        .str("executable")
+        .filter(|_| ctx.module() == "command")?;
     Some(format!(
         "As of Ansible 2.4, the parameter 'executable' is no longer supported with the \
          'command' module. Not using '{exe}'."

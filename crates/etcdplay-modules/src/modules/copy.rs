@@ -18,6 +18,12 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let args = &ctx.args;
     let src = args.str("src");
     let remote_src = args.bool("remote_src", false)?;
+    if let (Some(s), None, false) = (&src, args.raw("content"), remote_src) {
+        let follow = args.bool("local_follow", true)?;
+        if let Some(tree) = ctx.call.control.local_tree("files", s, follow)? {
+            return copy_tree(ctx, s, tree).await;
+        }
+    }
     let (content, header) = match (&src, args.raw("content")) {
         (Some(_), Some(_)) => {
             return Err(ctx.bad("content", "src and content are mutually exclusive"))
@@ -27,12 +33,6 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         (None, Some(v)) => (Some(NewContent::Bytes(content_bytes(v))), String::new()),
         (Some(s), None) if remote_src => (None, s.clone()),
         (Some(s), None) => {
-            if s.ends_with('/') {
-                return Err(ctx.bad(
-                    "src",
-                    "copying a directory is not supported by etcdplay; name the files",
-                ));
-            }
             // Usually the same file for every host (an etcd binary): the control node knows
             // its size and checksum without reading it again.
             let (size, sha1) = ctx.call.control.local_digest(s)?;
@@ -46,7 +46,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     };
     match content {
         Some(content) if !remote_src => {
-            deliver(ctx, content, src.as_deref(), header, "files").await
+            let dest = args.req_str("dest")?;
+            deliver(ctx, content, src.as_deref(), header, "files", &dest).await
         }
         _ => copy_remote(ctx, src.unwrap_or_default()).await,
     }
@@ -54,6 +55,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
 
 pub(crate) async fn run_template(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let src = ctx.args.req_str("src")?;
+    let dest = ctx.args.req_str("dest")?;
     let rendered = ctx.call.control.render_template(&src, ctx.call.args)?;
     deliver(
         ctx,
@@ -61,9 +63,120 @@ pub(crate) async fn run_template(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleEr
         Some(&src),
         src.clone(),
         "templates",
+        &dest,
     )
     .await
 }
+
+/// `copy` of a control-node directory: `src: dir/` copies what it holds into `dest`,
+/// `src: dir` the directory itself (`dest/dir`). Directories are made first (with
+/// `directory_mode`, which Ansible also gives the ones that exist), links kept as links
+/// (`local_follow: no`) recreated, all in one request; then every file is copied as a single
+/// `copy` would copy it. Changed when anything was.
+async fn copy_tree(
+    ctx: &Ctx<'_>,
+    src: &str,
+    entries: Vec<crate::LocalEntry>,
+) -> Result<ModuleResult, ModuleError> {
+    let dest = ctx.args.req_str("dest")?;
+    let top = dest.trim_end_matches('/');
+    let base = if src.ends_with('/') {
+        top.to_string()
+    } else {
+        format!("{top}/{}", basename(src))
+    };
+    let dir_mode = ctx.args.mode("directory_mode")?;
+    let mut script = String::from(TREE_FUNCS);
+    if ctx.call.check {
+        script.insert_str(0, "CHECK=1\n");
+    }
+    let mode_word = |m: &ModeSpec| match m {
+        ModeSpec::Octal(n) => format!("{n:o}"),
+        other => other.to_string(),
+    };
+    let mode_arg = dir_mode.as_ref().map(mode_word).unwrap_or_default();
+    let octal = matches!(dir_mode, Some(ModeSpec::Octal(_)));
+    let dir_line = |path: &str| {
+        format!(
+            "ep_dir {} {} {}\n",
+            sh_quote(path),
+            sh_quote(&mode_arg),
+            if octal { "octal" } else { "symbolic" }
+        )
+    };
+    // The destination itself only counts as one of the copied directories without `dir/`.
+    script.push_str(&if src.ends_with('/') {
+        format!("ep_dir {} '' octal\n", sh_quote(&base))
+    } else {
+        dir_line(&base)
+    });
+    let mut files = Vec::new();
+    for entry in &entries {
+        let path = format!("{base}/{}", entry.rel);
+        match &entry.kind {
+            crate::LocalKind::Dir => script.push_str(&dir_line(&path)),
+            crate::LocalKind::Link(target) => script.push_str(&format!(
+                "ep_link {} {}\n",
+                sh_quote(target),
+                sh_quote(&path)
+            )),
+            crate::LocalKind::File(local) => files.push((local.clone(), path)),
+        }
+    }
+    script.push_str("echo \"${ch:-0}\"\n");
+    let out = ctx.exec(script).await?;
+    if out.rc != 0 {
+        return Ok(ModuleResult::fail(out.stderr_str().trim().to_string()));
+    }
+    let mut res = ModuleResult::ok();
+    res.changed = out.stdout_str().trim() == "1";
+    res.set("dest", dest.clone()).set("src", src);
+    if ctx.call.check && res.changed {
+        // Directories still to be made: the files in them are new too.
+        return Ok(res);
+    }
+    for (local, path) in files {
+        let local = local.to_string_lossy().into_owned();
+        let (size, sha1) = ctx.call.control.local_digest(&local)?;
+        let content = NewContent::LocalFile {
+            src: local.clone(),
+            size,
+            sha1,
+        };
+        let one = deliver(ctx, content, Some(&local), local.clone(), "files", &path).await?;
+        if one.failed {
+            return Ok(one);
+        }
+        res.changed |= one.changed;
+    }
+    Ok(res)
+}
+
+/// Shell functions of [`copy_tree`]: `ep_dir PATH MODE KIND` makes a directory and gives it
+/// MODE (`octal`: compared first; `symbolic`: applied, a change when the mode moved);
+/// `ep_link TARGET PATH` makes PATH a link to TARGET (never over a directory). Both set `ch`
+/// when they change something, and change nothing when CHECK is set.
+const TREE_FUNCS: &str = r#"set -e
+ep_dir() {
+  if [ ! -d "$1" ]; then ch=1; [ -n "${CHECK:-}" ] && return 0; mkdir -p -- "$1"; fi
+  [ -n "$2" ] || return 0
+  if [ "$3" = octal ]; then
+    [ "$(stat -c %a -- "$1")" = "$2" ] && return 0
+    ch=1; [ -n "${CHECK:-}" ] || chmod "$2" -- "$1"
+  elif [ -z "${CHECK:-}" ]; then
+    ep_b=$(stat -c %a -- "$1"); chmod "$2" -- "$1"
+    [ "$(stat -c %a -- "$1")" = "$ep_b" ] || ch=1
+  fi
+}
+ep_link() {
+  if [ -L "$2" ] && [ "$(readlink -- "$2")" = "$1" ]; then return 0; fi
+  if [ -d "$2" ] && ! [ -L "$2" ]; then
+    echo "refusing to convert from directory to symlink for $2" >&2; exit 1
+  fi
+  ch=1; [ -n "${CHECK:-}" ] && return 0
+  rm -f -- "$2"; ln -s -- "$1" "$2"
+}
+"#;
 
 /// `mode: preserve`: the destination gets the source's mode.
 fn preserve(ctx: &Ctx<'_>) -> bool {
@@ -151,8 +264,9 @@ async fn deliver(
     src: Option<&str>,
     header: String,
     kind: &str,
+    dest: &str,
 ) -> Result<ModuleResult, ModuleError> {
-    let dest = ctx.args.req_str("dest")?;
+    let dest = dest.to_string();
     let attrs = requested_attrs(ctx, kind, src)?;
     let mut probed = probe_dest(ctx, resolve_dest(&dest, src)).await?;
     // `follow: yes` writes through a link to the file it finally points to (keeping that

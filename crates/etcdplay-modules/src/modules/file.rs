@@ -93,7 +93,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         )));
     }
     let mut path = path;
-    let followed = matches!(args.str("state").as_deref(), Some("file" | "directory" | "touch"));
+    let followed = matches!(
+        args.str("state").as_deref(),
+        Some("file" | "directory" | "touch")
+    );
     if follow && followed && st.is_link() {
         if let Some(real) = st.real_path.clone() {
             st = stat_path(ctx, &real).await?;
@@ -261,8 +264,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         }
         if matches!(state.as_str(), "file" | "directory" | "touch") {
             let current = [base.mtime, base.atime];
-            for ((time, flag), (want, now)) in
-                times.iter().zip(["-m", "-a"]).zip(wanted.iter().zip(current))
+            for ((time, flag), (want, now)) in times
+                .iter()
+                .zip(["-m", "-a"])
+                .zip(wanted.iter().zip(current))
             {
                 // A touch that creates the file already gives it the current times.
                 let fresh = state == "touch" && !st.exists && *time == TimeArg::Now;
@@ -336,8 +341,8 @@ async fn stat_path(ctx: &Ctx<'_>, path: &str) -> Result<PathState, ModuleError> 
         section("end")
     );
     let s = ctx.probe(&script).await?;
-    let text = String::from_utf8_lossy(s.get("stat").map(Vec::as_slice).unwrap_or_default())
-        .into_owned();
+    let text =
+        String::from_utf8_lossy(s.get("stat").map(Vec::as_slice).unwrap_or_default()).into_owned();
     PathState::parse(&text).map_err(|m| ctx.protocol(m))
 }
 

@@ -157,8 +157,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         return Ok(ModuleResult::fail(msg));
     }
     let s = ctx.probe(&probe_script(&req)).await?;
-    let text = String::from_utf8_lossy(s.get("group").map(Vec::as_slice).unwrap_or_default())
-        .into_owned();
+    let text =
+        String::from_utf8_lossy(s.get("group").map(Vec::as_slice).unwrap_or_default()).into_owned();
     let groups: Vec<GroupEnt> = text.lines().filter_map(parse_group).collect();
     // The local file may name a group twice; as Ansible, the last line counts.
     let have = groups.iter().rev().find(|g| g.name == req.name).cloned();
@@ -290,7 +290,10 @@ mod tests {
             local: true,
             ..req(false, None, false)
         };
-        assert!(both.conflict().unwrap().starts_with("force is not a valid option for local"));
+        assert!(both
+            .conflict()
+            .unwrap()
+            .starts_with("force is not a valid option for local"));
         let no_gid = GroupRequest {
             non_unique: true,
             ..req(true, None, false)

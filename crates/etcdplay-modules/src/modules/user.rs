@@ -118,7 +118,8 @@ pub(crate) fn new_hash(want: &WantUser, have: &HaveUser) -> Option<String> {
         (None, _) => true,
         (Some(_), shadow) => {
             let current = shadow.as_ref().map(|s| s.hash.as_str()).unwrap_or("");
-            want.update_always && current.trim_start_matches('!') != password.trim_start_matches('!')
+            want.update_always
+                && current.trim_start_matches('!') != password.trim_start_matches('!')
         }
     };
     set.then(|| {
@@ -269,7 +270,10 @@ pub(crate) fn plan(want: &WantUser, have: &HaveUser) -> Option<Vec<String>> {
             }
             // A new hash carries the lock itself (`!HASH`); otherwise lock or unlock.
             if new_hash(want, have).is_none() {
-                let locked = have.shadow.as_ref().is_some_and(|s| s.hash.starts_with('!'));
+                let locked = have
+                    .shadow
+                    .as_ref()
+                    .is_some_and(|s| s.hash.starts_with('!'));
                 match want.password_lock {
                     Some(true) if !locked => cmd.push("-L".into()),
                     Some(false) if locked => cmd.push("-U".into()),
@@ -328,9 +332,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         remove: a.bool("remove", false)?,
         force: a.bool("force", false)?,
         password: a.str("password"),
-        update_always: a.choice("update_password", &["always", "on_create"], "always")?
-            == "always",
-        password_lock: a.has("password_lock").then(|| a.bool("password_lock", false)).transpose()?,
+        update_always: a.choice("update_password", &["always", "on_create"], "always")? == "always",
+        password_lock: a
+            .has("password_lock")
+            .then(|| a.bool("password_lock", false))
+            .transpose()?,
         expires: a.float("expires")?,
         uid_min: to_u32("uid_min", a.int("uid_min")?)?,
         uid_max: to_u32("uid_max", a.int("uid_max")?)?,
@@ -642,9 +648,11 @@ mod tests {
                       sQh6hDtI9pJh5iY7x8J7ePkN4fP8hmElidHXaeD51pbGS.";
         assert_eq!(plaintext_warning(sha512), None);
         assert!(plaintext_warning("plaintextpassword").is_some());
-        assert!(plaintext_warning("$6$rounds=656000$tgK3gYTyRLUmhyv2$lAFrYUQwn7E6VsjPOwQwoSx30lmpi\
-             U9r/E0Al7tzKrR9mkodcMEZGe9OXD0H/clOn6qdsUnaL4zefy5fG+++++")
-            .is_some());
+        assert!(plaintext_warning(
+            "$6$rounds=656000$tgK3gYTyRLUmhyv2$lAFrYUQwn7E6VsjPOwQwoSx30lmpi\
+             U9r/E0Al7tzKrR9mkodcMEZGe9OXD0H/clOn6qdsUnaL4zefy5fG+++++"
+        )
+        .is_some());
         assert_eq!(plaintext_warning("*"), None);
         let mut w = want();
         w.password = Some(sha512.into());
@@ -657,10 +665,7 @@ mod tests {
         w.update_always = false;
         h.shadow = parse_shadow("etcd:*:19000:0:99999:7:::\n");
         assert_eq!(new_hash(&w, &h), None);
-        assert_eq!(
-            new_hash(&w, &HaveUser::default()).as_deref(),
-            Some(sha512)
-        );
+        assert_eq!(new_hash(&w, &HaveUser::default()).as_deref(), Some(sha512));
         w.password_lock = Some(true);
         assert_eq!(
             new_hash(&w, &HaveUser::default()),

@@ -227,11 +227,9 @@ pub(crate) async fn validate(
             req.stdin = content.to_vec();
             req
         }
-        Validated::HostFile(path) => ExecRequest::script(format!(
-            "t={}\n{}\n",
-            sh_quote(path),
-            argv.join(" ")
-        )),
+        Validated::HostFile(path) => {
+            ExecRequest::script(format!("t={}\n{}\n", sh_quote(path), argv.join(" ")))
+        }
     };
     let out = ctx.exec_req(req).await?;
     if out.rc == 0 {
