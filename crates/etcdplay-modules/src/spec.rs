@@ -99,6 +99,9 @@ pub(crate) const SHELL: &[ArgSpec] = &[
     a("stdin_add_newline", Bool),
     a("strip_empty_ends", Bool),
     a("executable", Path),
+    // Accepted so that the task reaches the host: Ansible's shell action refuses it there
+    // (a task failure, which `ignore_errors` and `register` see).
+    a("expand_argument_vars", Bool),
 ];
 pub(crate) const COPY: &[ArgSpec] = &[
     a("src", Path),

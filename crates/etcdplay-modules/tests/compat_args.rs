@@ -408,3 +408,18 @@ async fn copy_copies_directories_as_ansible() {
         .is_symlink());
     assert!(std::path::Path::new(&format!("{out3}/empty")).is_dir());
 }
+
+// ansible-playbook (command_shell target): `shell: echo 'hi'` with `expand_argument_vars:
+// false` fails with "Unsupported parameters for (shell) module: expand_argument_vars".
+#[tokio::test]
+async fn shell_refuses_expand_argument_vars_when_it_runs() {
+    let env = Env::new();
+    let r = env
+        .run("shell", json!({"_raw_params": "echo 'hi'", "expand_argument_vars": false}))
+        .await;
+    assert!(r.failed);
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("Unsupported parameters for (shell) module: expand_argument_vars")
+    );
+}

@@ -36,6 +36,11 @@ const SKIP_MARK: &str = "@@etcdplay:skip:";
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let shell = ctx.module() == "shell";
     let args = &ctx.args;
+    if shell && args.has("expand_argument_vars") {
+        return Ok(ModuleResult::fail(
+            "Unsupported parameters for (shell) module: expand_argument_vars",
+        ));
+    }
     let (command_line, cmd_field) = if shell {
         let text = args
             .str("cmd")
