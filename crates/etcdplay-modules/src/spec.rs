@@ -154,6 +154,7 @@ pub(crate) const FILE: &[ArgSpec] = &[
     a("modification_time_format", Str),
     a("access_time", Str),
     a("access_time_format", Str),
+    al("attributes", Str, &["attr"]),
 ];
 pub(crate) const LINEINFILE: &[ArgSpec] = &[
     ral("path", Path, &["dest", "destfile", "name"]),

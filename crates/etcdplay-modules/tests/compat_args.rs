@@ -415,11 +415,53 @@ async fn copy_copies_directories_as_ansible() {
 async fn shell_refuses_expand_argument_vars_when_it_runs() {
     let env = Env::new();
     let r = env
-        .run("shell", json!({"_raw_params": "echo 'hi'", "expand_argument_vars": false}))
+        .run(
+            "shell",
+            json!({"_raw_params": "echo 'hi'", "expand_argument_vars": false}),
+        )
         .await;
     assert!(r.failed);
     assert_eq!(
         r.msg.as_deref(),
         Some("Unsupported parameters for (shell) module: expand_argument_vars")
+    );
+}
+
+// ansible-playbook on ext4: `file: attributes=+A` is changed, again changed (its flags "Ae"
+// are not the string "A"), `attributes=-A` changed; lsattr then shows no A. Where chattr
+// cannot set A (tmpfs), the task fails with "chattr failed".
+#[tokio::test]
+async fn file_sets_attributes_with_chattr() {
+    let env = Env::new();
+    let path = env.p("at1");
+    std::fs::write(&path, "").unwrap();
+    let supported = std::process::Command::new("chattr")
+        .args(["+A", &path])
+        .status()
+        .is_ok_and(|s| s.success());
+    let r = env
+        .run("file", json!({"path": path, "attributes": "+A"}))
+        .await;
+    if !supported {
+        assert_eq!(r.msg.as_deref(), Some("chattr failed"));
+        return;
+    }
+    assert!(r.changed && !r.failed, "{r:?}");
+    let again = env
+        .run("file", json!({"path": path, "attributes": "+A"}))
+        .await;
+    assert!(again.changed);
+    let removed = env
+        .run("file", json!({"path": path, "attributes": "-A"}))
+        .await;
+    assert!(removed.changed && !removed.failed, "{removed:?}");
+    let flags = std::process::Command::new("lsattr")
+        .args(["-d", &path])
+        .output()
+        .unwrap();
+    let flags = String::from_utf8_lossy(&flags.stdout);
+    assert!(
+        !flags.split_whitespace().next().unwrap().contains('A'),
+        "{flags}"
     );
 }

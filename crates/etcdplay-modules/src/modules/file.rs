@@ -308,6 +308,13 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             }
         }
     }
+    let wanted_attrs = args.str("attributes").filter(|a| !a.is_empty());
+    if let Some(wanted) = wanted_attrs.filter(|_| state != "absent" && state != "link") {
+        match apply_attributes(ctx, &path, &wanted, st.exists).await? {
+            Ok(changed) => res.changed |= changed,
+            Err(failed) => return Ok(failed),
+        }
+    }
     if let Some(a) = after.filter(|a| a.exists) {
         res.set("uid", a.uid)
             .set("gid", a.gid)
@@ -319,6 +326,62 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         }
     }
     Ok(res)
+}
+
+/// The `chattr` argument that brings a file's attribute flags (`lsattr` letters, `-` removed)
+/// to `wanted` (`+A`, `-A`, or `A` for exactly these), or `None` when they are: Ansible's rule,
+/// which compares the flags as a string and always runs a removal.
+pub(crate) fn chattr_arg(existing: &str, wanted: &str) -> Option<String> {
+    let (op, flags) = match wanted.as_bytes().first() {
+        Some(b'+') | Some(b'-') => wanted.split_at(1),
+        _ => ("=", wanted),
+    };
+    (!flags.is_empty() && (existing != flags || op == "-")).then(|| format!("{op}{flags}"))
+}
+
+/// `attributes:` (chattr flags): read with `lsattr`, set with `chattr`, as Ansible does
+/// (a failure is "chattr failed" with the command's output in `details`). A path that does not
+/// exist yet in check mode is a change.
+async fn apply_attributes(
+    ctx: &Ctx<'_>,
+    path: &str,
+    wanted: &str,
+    existed: bool,
+) -> Result<Result<bool, ModuleResult>, ModuleError> {
+    if ctx.call.check && !existed {
+        return Ok(Ok(true));
+    }
+    // chattr and lsattr take no `--`: a path is made to not look like an option.
+    let arg_path = if path.starts_with('-') {
+        format!("./{path}")
+    } else {
+        path.to_string()
+    };
+    let q = sh_quote(&arg_path);
+    let out = ctx
+        .exec(format!("lsattr -d {q} 2>/dev/null | cut -d' ' -f1\n"))
+        .await?;
+    let existing = out.stdout_str().trim().replace('-', "");
+    let Some(arg) = chattr_arg(&existing, wanted) else {
+        return Ok(Ok(false));
+    };
+    if ctx.call.check {
+        return Ok(Ok(true));
+    }
+    let out = ctx.exec(format!("chattr {} {q}\n", sh_quote(&arg))).await?;
+    if out.rc != 0 || !out.stderr.is_empty() {
+        let mut failed = ModuleResult::fail("chattr failed");
+        failed.set("path", path).set(
+            "details",
+            format!(
+                "Error while setting attributes: {}{}",
+                out.stdout_str(),
+                out.stderr_str()
+            ),
+        );
+        return Ok(Err(failed));
+    }
+    Ok(Ok(true))
 }
 
 /// The `modification_time` and `access_time` arguments, in that order.
@@ -428,5 +491,21 @@ fn state_diff(
         after: side(after, after_mode),
         before_header: None,
         after_header: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chattr_arg;
+
+    // Ansible's set_attributes_if_different: `A` on a file whose lsattr flags are "e" runs
+    // `chattr =A`; `+A` once the flags are "A" does nothing; `-A` always runs; "" nothing.
+    #[test]
+    fn chattr_follows_ansibles_comparison() {
+        assert_eq!(chattr_arg("e", "A").as_deref(), Some("=A"));
+        assert_eq!(chattr_arg("A", "+A"), None);
+        assert_eq!(chattr_arg("e", "+A").as_deref(), Some("+A"));
+        assert_eq!(chattr_arg("", "-A").as_deref(), Some("-A"));
+        assert_eq!(chattr_arg("A", ""), None);
     }
 }
