@@ -217,6 +217,10 @@ pub(crate) const GET_URL: &[ArgSpec] = &[
     a("force", Bool),
     a("timeout", Int),
     a("validate_certs", Bool),
+    a("headers", Dict),
+    al("url_username", Str, &["username"]),
+    al("url_password", Str, &["password"]),
+    a("force_basic_auth", Bool),
 ];
 pub(crate) const UNARCHIVE: &[ArgSpec] = &[
     r("src", Path),

@@ -465,3 +465,86 @@ async fn file_sets_attributes_with_chattr() {
         "{flags}"
     );
 }
+
+/// A one-thread HTTP server on 127.0.0.1: `/file` answers "payload" only to a request with
+/// `X-Token: t1` and basic credentials u:p (else 401), `/SUMS` a GNU digest file for it.
+fn guarded_server(requests: usize) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = std::thread::spawn(move || {
+        for _ in 0..requests {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = Vec::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+                head.push(line.trim().to_ascii_lowercase());
+            }
+            let path = head
+                .first()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .unwrap_or("")
+                .to_string();
+            let authorized = head.iter().any(|l| l == "x-token: t1")
+                && head.iter().any(|l| l == "authorization: basic dtpw");
+            let sha = "239f59ed55e737c77147cf55ad0c1b030b6d7ee748a7426952f9b852d5a935e5";
+            let (status, body) = match path.as_str() {
+                "/file" if authorized => ("200 OK", "payload".to_string()),
+                "/sums" => ("200 OK", format!("{sha}  file\n0000  other\n")),
+                _ => ("401 Unauthorized", String::new()),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (format!("http://{addr}"), handle)
+}
+
+// ansible-playbook: get_url with `headers: {X-Token: t1}`, `url_username: u`,
+// `url_password: p`, `force_basic_auth: yes` downloads what the server only gives with them;
+// `checksum: sha256:<url of a SHA256SUMS file>` takes the digest of the URL's file name from
+// it; a digest file without the name fails with "Unable to find a checksum for file 'file'
+// in '<url>'".
+#[tokio::test]
+async fn get_url_sends_headers_and_credentials_and_reads_digest_files() {
+    if !std::process::Command::new("sh")
+        .args(["-c", "command -v curl"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        return; // headers and credentials need curl on the host
+    }
+    let env = Env::new();
+    let (base, server) = guarded_server(3);
+    let dest = env.p("file");
+    let args = json!({"url": format!("{base}/file"), "dest": dest,
+                      "headers": {"X-Token": "t1"}, "url_username": "u",
+                      "url_password": "p", "force_basic_auth": true,
+                      "checksum": format!("sha256:{base}/SUMS")});
+    let r = env.run("get_url", args).await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "payload");
+    let missing = env
+        .run(
+            "get_url",
+            json!({"url": format!("{base}/absent"), "dest": env.p("absent"),
+                   "checksum": format!("sha256:{base}/SUMS")}),
+        )
+        .await;
+    assert_eq!(
+        missing.msg,
+        Some(format!(
+            "Unable to find a checksum for file 'absent' in '{base}/SUMS'"
+        ))
+    );
+    server.join().unwrap();
+}
