@@ -56,6 +56,11 @@ impl Args {
         Ok(Args { module, map })
     }
 
+    /// Replaces an argument's value (a path with `~` expanded on the host).
+    pub(crate) fn set(&mut self, name: &str, value: String) {
+        self.map.insert(name.to_string(), Value::String(value));
+    }
+
     pub(crate) fn has(&self, name: &str) -> bool {
         self.map.contains_key(name)
     }

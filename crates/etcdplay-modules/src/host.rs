@@ -9,6 +9,11 @@ use crate::args::Args;
 use crate::probe::{parse_sections, FUNCS};
 use crate::{ModuleCall, ModuleError};
 
+/// The user of a `~user/...` path (empty for `~` and `~/...`).
+fn home_user(path: &str) -> &str {
+    path[1..].split('/').next().unwrap_or("")
+}
+
 pub(crate) struct Ctx<'a> {
     pub(crate) call: ModuleCall<'a>,
     pub(crate) host: &'a dyn Transport,
@@ -18,6 +23,45 @@ pub(crate) struct Ctx<'a> {
 impl Ctx<'_> {
     pub(crate) fn module(&self) -> &'static str {
         self.args.module
+    }
+
+    /// Ansible's modules expand a leading `~` or `~user` in every path argument on the host,
+    /// as the user they run as (`os.path.expanduser`): one request learns the home
+    /// directories, only when some path argument starts with `~`.
+    pub(crate) async fn expand_home_in_paths(&mut self) -> Result<(), ModuleError> {
+        let tilde: Vec<(&'static str, String)> = crate::registry::module_arg_spec(self.module())
+            .iter()
+            .filter(|a| a.kind == crate::spec::ArgType::Path)
+            .filter_map(|a| Some((a.name, self.args.str(a.name)?)))
+            .filter(|(_, v)| v.starts_with('~'))
+            .collect();
+        if tilde.is_empty() {
+            return Ok(());
+        }
+        let mut script = String::new();
+        for (_, value) in &tilde {
+            let user = home_user(value);
+            script.push_str(&if user.is_empty() {
+                "h=${HOME:-$(getent passwd \"$(id -un)\" | cut -d: -f6)}; printf '%s\\n' \"$h\"\n"
+                    .to_string()
+            } else {
+                format!(
+                    "getent passwd {} | cut -d: -f6 | grep . || echo\n",
+                    etcdplay_transport::script::sh_quote(user)
+                )
+            });
+        }
+        let out = self.exec(script).await?;
+        let text = out.stdout_str();
+        for ((name, value), home) in tilde.iter().zip(text.lines()) {
+            // An unknown user keeps the path as written, as expanduser does.
+            if !home.is_empty() {
+                let rest = &value[1 + home_user(value).len()..];
+                self.args
+                    .set(name, format!("{}{rest}", home.trim_end_matches('/')));
+            }
+        }
+        Ok(())
     }
 
     pub(crate) async fn exec_req(&self, mut req: ExecRequest) -> Result<ExecOutput, ModuleError> {

@@ -57,9 +57,12 @@ pub async fn run(call: ModuleCall<'_>, host: &dyn Transport) -> Result<ModuleRes
             ..ModuleResult::default()
         });
     }
-    let ctx = host::Ctx { call, host, args };
+    let mut ctx = host::Ctx { call, host, args };
     match module.runner {
-        registry::Runner::Host(run) => run(&ctx).await,
+        registry::Runner::Host(run) => {
+            ctx.expand_home_in_paths().await?;
+            run(&ctx).await
+        }
         registry::Runner::Engine => Err(ModuleError::NotImplemented {
             module: module.name.to_string(),
         }),

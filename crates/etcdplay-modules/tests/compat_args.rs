@@ -548,3 +548,27 @@ async fn get_url_sends_headers_and_credentials_and_reads_digest_files() {
     );
     server.join().unwrap();
 }
+
+// ansible-playbook (local, as root): `file: path=~ state=directory` is ok with "path":
+// "/root" (the module expands `~` with os.path.expanduser on the host); `~root/.` too.
+#[tokio::test]
+async fn path_arguments_expand_the_home_directory_on_the_host() {
+    let env = Env::new();
+    let home = std::env::var("HOME").unwrap();
+    let r = env
+        .run("file", json!({"path": "~", "state": "directory"}))
+        .await;
+    assert!(!r.changed && !r.failed, "{r:?}");
+    assert_eq!(r.data["path"], json!(home.trim_end_matches('/')));
+    let user = String::from_utf8(
+        std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let user = user.trim();
+    let r = env.run("stat", json!({"path": format!("~{user}/.")})).await;
+    assert!(r.data["stat"]["exists"].as_bool().unwrap_or(false), "{r:?}");
+}
