@@ -118,6 +118,9 @@ pub(crate) const COPY: &[ArgSpec] = &[
     a("directory_mode", Mode),
     a("local_follow", Bool),
     a("decrypt", Bool),
+    // Refused when the task runs, with Ansible's message (its copy action does so).
+    a("_original_basename", Str),
+    a("_diff_peek", Bool),
 ];
 pub(crate) const TEMPLATE: &[ArgSpec] = &[
     r("src", Path),
@@ -155,6 +158,8 @@ pub(crate) const FILE: &[ArgSpec] = &[
     a("access_time", Str),
     a("access_time_format", Str),
     al("attributes", Str, &["attr"]),
+    // Internal to Ansible's diff machinery, but tasks (its own tests) call it.
+    a("_diff_peek", Bool),
 ];
 pub(crate) const LINEINFILE: &[ArgSpec] = &[
     ral("path", Path, &["dest", "destfile", "name"]),

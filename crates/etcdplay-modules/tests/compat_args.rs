@@ -572,3 +572,38 @@ async fn path_arguments_expand_the_home_directory_on_the_host() {
     let r = env.run("stat", json!({"path": format!("~{user}/.")})).await;
     assert!(r.data["stat"]["exists"].as_bool().unwrap_or(false), "{r:?}");
 }
+
+// ansible-playbook: `file: path=x _diff_peek=yes` is ok with `appears_binary` (true when the
+// first 8 KiB hold a NUL byte) and no warnings; `copy: content=.. dest=.. _diff_peek=true`
+// fails with 'Invalid parameter specified: "_diff_peek"'.
+#[tokio::test]
+async fn diff_peek_is_answered_by_file_and_refused_by_copy() {
+    let env = Env::new();
+    let text = env.p("text");
+    let binary = env.p("binary");
+    std::fs::write(&text, "plain\n").unwrap();
+    std::fs::write(&binary, b"a\0b").unwrap();
+    let r = env
+        .run("file", json!({"path": text, "_diff_peek": true}))
+        .await;
+    assert!(
+        !r.changed && !r.failed && r.data.get("warnings").is_none(),
+        "{r:?}"
+    );
+    assert_eq!(r.data["appears_binary"], json!(false));
+    let r = env
+        .run("file", json!({"path": binary, "_diff_peek": true}))
+        .await;
+    assert_eq!(r.data["appears_binary"], json!(true));
+    let r = env
+        .run(
+            "copy",
+            json!({"content": "irrelevant", "dest": env.p("f"), "_diff_peek": true}),
+        )
+        .await;
+    assert!(r.failed);
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("Invalid parameter specified: \"_diff_peek\"")
+    );
+}

@@ -16,6 +16,14 @@ use crate::{ModuleError, ModuleResult};
 
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let args = &ctx.args;
+    if let Some(internal) = ["_original_basename", "_diff_peek"]
+        .into_iter()
+        .find(|a| args.has(a))
+    {
+        return Ok(ModuleResult::fail(format!(
+            "Invalid parameter specified: \"{internal}\""
+        )));
+    }
     let src = args.str("src");
     let remote_src = args.bool("remote_src", false)?;
     if let (Some(s), None, false) = (&src, args.raw("content"), remote_src) {

@@ -34,6 +34,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             ));
         }
     }
+    if args.has("_diff_peek") {
+        return diff_peek(ctx, &path).await;
+    }
     let attrs = Attrs::from_args(args)?;
     let recurse = args.bool("recurse", false)?;
     let force = args.bool("force", false)?;
@@ -325,6 +328,23 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             res.set("mode", format_mode(a.mode));
         }
     }
+    Ok(res)
+}
+
+/// `_diff_peek`: whether the file's first 8 KiB hold a NUL byte (`appears_binary`), what
+/// Ansible's diff asks the file module before showing a file; changes nothing.
+async fn diff_peek(ctx: &Ctx<'_>, path: &str) -> Result<ModuleResult, ModuleError> {
+    let q = sh_quote(path);
+    let out = ctx
+        .exec(format!(
+            "[ -f {q} ] && [ -r {q} ] || exit 0\n\
+             all=$(head -c 8192 -- {q} | wc -c)\ntext=$(head -c 8192 -- {q} | tr -d '\\000' | wc -c)\n\
+             [ \"$all\" = \"$text\" ] || echo binary\n"
+        ))
+        .await?;
+    let mut res = ModuleResult::ok();
+    res.set("path", path)
+        .set("appears_binary", out.stdout_str().trim() == "binary");
     Ok(res)
 }
 
