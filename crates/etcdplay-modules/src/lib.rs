@@ -19,6 +19,7 @@ mod probe;
 mod read_ahead;
 mod registry;
 mod result_fields;
+mod selinux;
 mod spec;
 mod textdiff;
 mod timestamps;
@@ -61,7 +62,8 @@ pub async fn run(call: ModuleCall<'_>, host: &dyn Transport) -> Result<ModuleRes
     match module.runner {
         registry::Runner::Host(run) => {
             ctx.expand_home_in_paths().await?;
-            run(&ctx).await
+            let res = run(&ctx).await?;
+            selinux::apply(&ctx, res).await
         }
         registry::Runner::Engine => Err(ModuleError::NotImplemented {
             module: module.name.to_string(),

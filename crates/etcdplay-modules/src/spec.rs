@@ -75,6 +75,13 @@ const FREE_FORM: ArgSpec = al("_raw_params", Raw, &["free_form"]);
 const MODE: ArgSpec = a("mode", Mode);
 const OWNER: ArgSpec = a("owner", Str);
 const GROUP: ArgSpec = a("group", Str);
+// SELinux context parts (see `selinux.rs`) and `unsafe_writes` (a fallback for writes that
+// cannot be atomic; etcdplay's writes always are), Ansible's common file arguments.
+const SEUSER: ArgSpec = a("seuser", Str);
+const SEROLE: ArgSpec = a("serole", Str);
+const SETYPE: ArgSpec = a("setype", Str);
+const SELEVEL: ArgSpec = a("selevel", Str);
+const UNSAFE_WRITES: ArgSpec = a("unsafe_writes", Bool);
 
 pub(crate) const COMMAND: &[ArgSpec] = &[
     FREE_FORM,
@@ -109,6 +116,11 @@ pub(crate) const COPY: &[ArgSpec] = &[
     r("dest", Path),
     a("remote_src", Bool),
     MODE,
+    SEUSER,
+    SEROLE,
+    SETYPE,
+    SELEVEL,
+    UNSAFE_WRITES,
     OWNER,
     GROUP,
     a("backup", Bool),
@@ -126,6 +138,11 @@ pub(crate) const TEMPLATE: &[ArgSpec] = &[
     r("src", Path),
     r("dest", Path),
     MODE,
+    SEUSER,
+    SEROLE,
+    SETYPE,
+    SELEVEL,
+    UNSAFE_WRITES,
     OWNER,
     GROUP,
     a("backup", Bool),
@@ -148,6 +165,11 @@ pub(crate) const FILE: &[ArgSpec] = &[
     a("state", Str),
     a("src", Path),
     MODE,
+    SEUSER,
+    SEROLE,
+    SETYPE,
+    SELEVEL,
+    UNSAFE_WRITES,
     OWNER,
     GROUP,
     a("recurse", Bool),
@@ -174,6 +196,11 @@ pub(crate) const LINEINFILE: &[ArgSpec] = &[
     a("backup", Bool),
     a("firstmatch", Bool),
     MODE,
+    SEUSER,
+    SEROLE,
+    SETYPE,
+    SELEVEL,
+    UNSAFE_WRITES,
     OWNER,
     GROUP,
     a("validate", Str),
@@ -192,6 +219,11 @@ pub(crate) const BLOCKINFILE: &[ArgSpec] = &[
     a("append_newline", Bool),
     a("prepend_newline", Bool),
     MODE,
+    SEUSER,
+    SEROLE,
+    SETYPE,
+    SELEVEL,
+    UNSAFE_WRITES,
     OWNER,
     GROUP,
     a("validate", Str),
@@ -217,6 +249,11 @@ pub(crate) const GET_URL: &[ArgSpec] = &[
     r("dest", Path),
     a("checksum", Str),
     MODE,
+    SEUSER,
+    SEROLE,
+    SETYPE,
+    SELEVEL,
+    UNSAFE_WRITES,
     OWNER,
     GROUP,
     a("force", Bool),
@@ -239,6 +276,11 @@ pub(crate) const UNARCHIVE: &[ArgSpec] = &[
     a("exclude", List),
     a("list_files", Bool),
     MODE,
+    SEUSER,
+    SEROLE,
+    SETYPE,
+    SELEVEL,
+    UNSAFE_WRITES,
 ];
 pub(crate) const SYSTEMD: &[ArgSpec] = &[
     al("name", Str, &["service", "unit"]),
@@ -371,6 +413,11 @@ pub(crate) const REPLACE: &[ArgSpec] = &[
     a("backup", Bool),
     a("encoding", Str),
     MODE,
+    SEUSER,
+    SEROLE,
+    SETYPE,
+    SELEVEL,
+    UNSAFE_WRITES,
     OWNER,
     GROUP,
 ];
@@ -385,6 +432,11 @@ pub(crate) const INI_FILE: &[ArgSpec] = &[
     a("create", Bool),
     a("backup", Bool),
     MODE,
+    SEUSER,
+    SEROLE,
+    SETYPE,
+    SELEVEL,
+    UNSAFE_WRITES,
     OWNER,
     GROUP,
 ];

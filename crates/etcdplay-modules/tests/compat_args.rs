@@ -607,3 +607,33 @@ async fn diff_peek_is_answered_by_file_and_refused_by_copy() {
         Some("Invalid parameter specified: \"_diff_peek\"")
     );
 }
+
+// ansible-playbook on a host without SELinux: `file: path=x state=touch setype=etc_t
+// seuser=system_u unsafe_writes=yes` and `copy: ... setype=etc_t` run as without them.
+#[tokio::test]
+async fn selinux_arguments_are_ignored_without_selinux() {
+    let enabled = std::process::Command::new("sh")
+        .args(["-c", "command -v selinuxenabled && selinuxenabled"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if enabled {
+        return; // this host would apply them
+    }
+    let env = Env::new();
+    let path = env.p("ctx");
+    let r = env
+        .run(
+            "copy",
+            json!({"content": "x\n", "dest": path, "setype": "etc_t",
+                   "seuser": "system_u", "unsafe_writes": true}),
+        )
+        .await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    let again = env
+        .run(
+            "file",
+            json!({"path": path, "setype": "etc_t", "selevel": "s0"}),
+        )
+        .await;
+    assert!(!again.changed && !again.failed, "{again:?}");
+}
