@@ -379,6 +379,21 @@ pub(crate) const APT: &[ArgSpec] = &[
     a("force", Bool),
     a("allow_unauthenticated", Bool),
     a("lock_timeout", Int),
+    al(
+        "allow_downgrade",
+        Bool,
+        &["allow-downgrade", "allow_downgrades", "allow-downgrades"],
+    ),
+    a("allow_change_held_packages", Bool),
+    al("default_release", Str, &["default-release"]),
+    a("fail_on_autoremove", Bool),
+    a("only_upgrade", Bool),
+    a("policy_rc_d", Int),
+    a("clean", Bool),
+    a("autoclean", Bool),
+    // apt-get is what etcdplay always runs, and it needs no python3-apt on the host.
+    a("force_apt_get", Bool),
+    a("auto_install_module_deps", Bool),
 ];
 pub(crate) const PING: &[ArgSpec] = &[a("data", Str)];
 pub(crate) const RAW: &[ArgSpec] = &[FREE_FORM, a("executable", Path)];
