@@ -47,12 +47,20 @@ pub(crate) fn edit_padded(
     padding: Padding,
 ) -> String {
     let mut lines: Vec<String> = text.split_inclusive('\n').map(String::from).collect();
+    // The block's lines keep their own endings (a `\r\n` block stays CRLF), as Ansible's
+    // `splitlines(True)` keeps them; a block without a final newline gets one.
     let blocklines: Vec<String> = match block {
-        Some(b) if !b.is_empty() => std::iter::once(marker_begin.to_string())
-            .chain(b.lines().map(String::from))
-            .chain(std::iter::once(marker_end.to_string()))
-            .map(|l| l + "\n")
-            .collect(),
+        Some(b) if !b.is_empty() => {
+            let body = if b.ends_with('\n') {
+                b.to_string()
+            } else {
+                format!("{b}\n")
+            };
+            std::iter::once(format!("{marker_begin}\n"))
+                .chain(body.split_inclusive('\n').map(String::from))
+                .chain(std::iter::once(format!("{marker_end}\n")))
+                .collect()
+        }
         _ => Vec::new(),
     };
     let strip = |l: &str| l.trim_end_matches(['\r', '\n']).to_string();
@@ -257,5 +265,14 @@ mod tests {
         );
         // Removing ignores them.
         assert_eq!(edit_padded(&once, (B, E), None, None, both), "a\n\n\nb\n");
+    }
+
+    // ansible-core's blockinfile target (preserve_line_endings): a block "dos\r\ndos\r\n" is
+    // written with its CRLF endings.
+    #[test]
+    fn block_lines_keep_their_endings() {
+        let out = edit("unix\n", B, E, Some("dos\r\ndos\r\n"), None);
+        assert_eq!(out, format!("unix\n{B}\ndos\r\ndos\r\n{E}\n"));
+        assert_eq!(edit(&out, B, E, Some("dos\r\ndos\r\n"), None), out);
     }
 }
