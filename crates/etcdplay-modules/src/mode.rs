@@ -164,7 +164,10 @@ impl std::fmt::Display for ModeSpec {
 
 /// `+rwX-x` as its operations: (`+`, `rwX`), (`-`, `x`).
 fn operations(text: &str) -> Vec<(char, &str)> {
-    let starts: Vec<usize> = text.match_indices(['+', '-', '=']).map(|(i, _)| i).collect();
+    let starts: Vec<usize> = text
+        .match_indices(['+', '-', '='])
+        .map(|(i, _)| i)
+        .collect();
     starts
         .iter()
         .enumerate()

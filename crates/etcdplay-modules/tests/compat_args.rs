@@ -637,3 +637,28 @@ async fn selinux_arguments_are_ignored_without_selinux() {
         .await;
     assert!(!again.changed && !again.failed, "{again:?}");
 }
+
+// ansible-playbook (tempfile target): `tempfile: prefix=../../nested` fails with "prefix
+// must be a valid file name component, got '../../nested'", `suffix: ../world` likewise.
+#[tokio::test]
+async fn tempfile_refuses_paths_in_prefix_and_suffix() {
+    let env = Env::new();
+    let dir = env.p("");
+    let r = env
+        .run("tempfile", json!({"path": dir, "prefix": "../../nested"}))
+        .await;
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("prefix must be a valid file name component, got '../../nested'")
+    );
+    let r = env
+        .run(
+            "tempfile",
+            json!({"path": dir, "state": "directory", "suffix": "../world"}),
+        )
+        .await;
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("suffix must be a valid file name component, got '../world'")
+    );
+}
