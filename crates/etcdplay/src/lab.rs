@@ -142,3 +142,19 @@ pub(crate) async fn run(args: LabArgs) -> Result<(), LabError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lab_names_are_checked() {
+        assert_eq!(parse_prefix("lharn"), Ok("lharn".to_owned()));
+        assert!(parse_prefix("Lab").is_err());
+        assert!(parse_prefix("9lab").is_err());
+        assert!(parse_prefix("averylongprefix").is_err());
+        assert_eq!(parse_bridge("etcdplaybr46"), Ok("etcdplaybr46".to_owned()));
+        assert!(parse_bridge("bridge-with-dash").is_err());
+        assert!(parse_bridge("etcdplaybridge46x").is_err());
+    }
+}
