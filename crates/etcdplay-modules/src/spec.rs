@@ -335,6 +335,10 @@ pub(crate) const USER: &[ArgSpec] = &[
     a("ssh_key_file", Path),
     a("ssh_key_comment", Str),
     a("ssh_key_passphrase", Str),
+    a("password_expire_min", Int),
+    a("password_expire_max", Int),
+    a("password_expire_warn", Int),
+    a("password_expire_account_disable", Int),
 ];
 pub(crate) const GROUP_MOD: &[ArgSpec] = &[
     r("name", Str),

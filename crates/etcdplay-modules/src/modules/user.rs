@@ -38,6 +38,10 @@ pub(crate) struct WantUser {
     pub(crate) uid_max: Option<u32>,
     pub(crate) skeleton: Option<String>,
     pub(crate) umask: Option<String>,
+    /// `password_expire_account_disable` (`-f`): Ansible passes it on every run.
+    pub(crate) inactive: Option<i64>,
+    /// `password_expire_min`, `_max`, `_warn` (`chage -m/-M/-W`).
+    pub(crate) expire_policy: [Option<i64>; 3],
 }
 
 /// The account as the host has it.
@@ -57,6 +61,8 @@ pub(crate) struct Shadow {
     pub(crate) hash: String,
     /// Days since the epoch; -1 when the field is empty (as Ansible reads `/etc/shadow`).
     pub(crate) expire_days: i64,
+    /// Minimum and maximum password age and warning days; -1 when empty.
+    pub(crate) policy: [i64; 3],
 }
 
 /// Reads a `getent shadow` line.
@@ -65,13 +71,17 @@ pub(crate) fn parse_shadow(line: &str) -> Option<Shadow> {
     if f.len() != 9 {
         return None;
     }
+    let days = |field: &str| -> Option<i64> {
+        if field.is_empty() {
+            Some(-1)
+        } else {
+            field.parse().ok()
+        }
+    };
     Some(Shadow {
         hash: f[1].to_string(),
-        expire_days: if f[7].is_empty() {
-            -1
-        } else {
-            f[7].parse().ok()?
-        },
+        expire_days: days(f[7])?,
+        policy: [days(f[3])?, days(f[4])?, days(f[5])?],
     })
 }
 
@@ -128,6 +138,29 @@ pub(crate) fn new_hash(want: &WantUser, have: &HaveUser) -> Option<String> {
         } else {
             password.clone()
         }
+    })
+}
+
+/// `chage` for the password ageing fields that differ from the shadow entry (all given ones
+/// for an account that has none yet), as Ansible's set_password_expire.
+pub(crate) fn chage(want: &WantUser, have: &HaveUser) -> Option<Vec<String>> {
+    if !want.present {
+        return None;
+    }
+    let mut cmd = vec!["chage".to_string()];
+    for ((wanted, flag), current) in want.expire_policy.iter().zip(["-m", "-M", "-W"]).zip(
+        have.shadow
+            .as_ref()
+            .map(|s| s.policy.map(Some))
+            .unwrap_or([None; 3]),
+    ) {
+        if let Some(days) = wanted.filter(|d| current != Some(*d)) {
+            cmd.extend([flag.to_string(), days.to_string()]);
+        }
+    }
+    (cmd.len() > 1).then(|| {
+        cmd.push(want.name.clone());
+        cmd
     })
 }
 
@@ -204,6 +237,9 @@ pub(crate) fn plan(want: &WantUser, have: &HaveUser) -> Option<Vec<String>> {
             if let Some(expires) = want.expires {
                 push(&mut cmd, "-e", &expiry_date(expires));
             }
+            if let Some(days) = want.inactive {
+                push(&mut cmd, "-f", &days.to_string());
+            }
             if want.create_home {
                 cmd.push("-m".into());
                 if let Some(k) = &want.skeleton {
@@ -267,6 +303,9 @@ pub(crate) fn plan(want: &WantUser, have: &HaveUser) -> Option<Vec<String>> {
             let have_days = have.shadow.as_ref().map_or(-1, |s| s.expire_days);
             if let Some(expires) = want.expires.filter(|e| expiry_differs(*e, have_days)) {
                 push(&mut cmd, "-e", &expiry_date(expires));
+            }
+            if let Some(days) = want.inactive {
+                push(&mut cmd, "-f", &days.to_string());
             }
             // A new hash carries the lock itself (`!HASH`); otherwise lock or unlock.
             if new_hash(want, have).is_none() {
@@ -342,6 +381,12 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         uid_max: to_u32("uid_max", a.int("uid_max")?)?,
         skeleton: a.str("skeleton"),
         umask: a.str("umask"),
+        inactive: a.int("password_expire_account_disable")?,
+        expire_policy: [
+            a.int("password_expire_min")?,
+            a.int("password_expire_max")?,
+            a.int("password_expire_warn")?,
+        ],
     };
     let keygen = KeyGen::from_args(ctx)?;
     let q = sh_quote(&want.name);
@@ -402,12 +447,18 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     }
     let hash = new_hash(&want, &have);
     let cmd = plan(&want, &have);
-    if cmd.is_some() || hash.is_some() {
+    let ageing = chage(&want, &have);
+    if cmd.is_some() || hash.is_some() || ageing.is_some() {
         res.changed = true;
         if !ctx.call.check {
             let mut script = String::from("set -e\n");
             if let Some(cmd) = &cmd {
                 let line: Vec<String> = cmd.iter().map(|w| sh_quote(w)).collect();
+                script.push_str(&line.join(" "));
+                script.push('\n');
+            }
+            if let Some(ageing) = &ageing {
+                let line: Vec<String> = ageing.iter().map(|w| sh_quote(w)).collect();
                 script.push_str(&line.join(" "));
                 script.push('\n');
             }
@@ -689,5 +740,21 @@ mod tests {
             plan(&w, &HaveUser::default()).unwrap().join(" "),
             "useradd -m -k /etc/skel2 -K UMASK=027 -K UID_MIN=1200 -K UID_MAX=1300 etcd"
         );
+    }
+
+    // Ansible's user module: password_expire_min/max/warn run `chage -m/-M/-W` for what
+    // differs from the shadow entry; password_expire_account_disable is `usermod -f N` on
+    // every run.
+    #[test]
+    fn password_ageing() {
+        let mut w = want();
+        w.expire_policy = [Some(1), Some(90), Some(7)];
+        let mut h = have();
+        h.shadow = parse_shadow("etcd:!:19000:0:99999:7:::\n");
+        assert_eq!(chage(&w, &h).unwrap().join(" "), "chage -m 1 -M 90 etcd");
+        h.shadow = parse_shadow("etcd:!:19000:1:90:7:::\n");
+        assert_eq!(chage(&w, &h), None);
+        w.inactive = Some(15);
+        assert_eq!(plan(&w, &h).unwrap().join(" "), "usermod -f 15 etcd");
     }
 }
