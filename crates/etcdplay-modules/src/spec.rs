@@ -275,6 +275,7 @@ pub(crate) const UNARCHIVE: &[ArgSpec] = &[
     a("include", List),
     a("exclude", List),
     a("list_files", Bool),
+    a("keep_newer", Bool),
     MODE,
     SEUSER,
     SEROLE,

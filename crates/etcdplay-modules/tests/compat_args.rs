@@ -662,3 +662,56 @@ async fn tempfile_refuses_paths_in_prefix_and_suffix() {
         Some("suffix must be a valid file name component, got '../world'")
     );
 }
+
+// ansible-playbook (unarchive target, test_tar_gz_keep_newer): a file in dest newer than the
+// archive's member keeps its content with `keep_newer: true` and is replaced without it.
+#[tokio::test]
+async fn unarchive_keep_newer_leaves_newer_files() {
+    let env = Env::new();
+    let tree = env.dir.path().join("kn");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("foo.txt"), "archived\n").unwrap();
+    std::fs::write(tree.join("bar.txt"), "bar\n").unwrap();
+    let old = std::process::Command::new("touch")
+        .args(["-d", "2020-01-01"])
+        .arg(tree.join("foo.txt"))
+        .status()
+        .unwrap();
+    assert!(old.success());
+    let tgz = env.control.root.join("kn.tar.gz");
+    let st = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg(&tree)
+        .args(["foo.txt", "bar.txt"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let dest = env.p("kn");
+    std::fs::create_dir_all(&dest).unwrap();
+    std::fs::write(format!("{dest}/foo.txt"), "boo").unwrap();
+    let r = env
+        .run(
+            "unarchive",
+            json!({"src": "kn.tar.gz", "dest": dest, "keep_newer": true}),
+        )
+        .await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(format!("{dest}/foo.txt")).unwrap(),
+        "boo"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{dest}/bar.txt")).unwrap(),
+        "bar\n"
+    );
+    let r = env
+        .run("unarchive", json!({"src": "kn.tar.gz", "dest": dest}))
+        .await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(format!("{dest}/foo.txt")).unwrap(),
+        "archived\n"
+    );
+}

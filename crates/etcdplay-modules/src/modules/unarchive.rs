@@ -58,6 +58,8 @@ pub(crate) struct Extract<'a> {
     pub(crate) mode: Option<&'a ModeSpec>,
     /// `list_files:`: print the archive's member names (after a `files` line) first.
     pub(crate) list_files: bool,
+    /// `keep_newer:`: a file in `dest` newer than the archive's member is left alone.
+    pub(crate) keep_newer: bool,
     pub(crate) check: bool,
 }
 
@@ -143,6 +145,7 @@ pub(crate) fn extract_script(x: &Extract<'_>) -> String {
             sh_quote(&m.to_string())
         )
     });
+    let keep = if x.keep_newer { "true &&" } else { "false &&" };
     let mode_check = if x.mode.is_some() {
         " || { ! [ -L \"$f\" ] && [ \"$(stat -c %a \"$f\")\" != \"$(stat -c %a \"$d/$f\")\" ]; }"
     } else {
@@ -168,6 +171,7 @@ pub(crate) fn extract_script(x: &Extract<'_>) -> String {
          diffs=$(find . -mindepth 1 | while IFS= read -r f; do\n\
            if [ -L \"$f\" ]; then {{ [ -L \"$d/$f\" ] && [ \"$(readlink \"$f\")\" = \"$(readlink \"$d/$f\")\" ]; }} || {{ echo \"$f\"; continue; }}\n\
            elif [ -d \"$f\" ]; then {{ [ -d \"$d/$f\" ] && ! [ -L \"$d/$f\" ]; }} || {{ echo \"$f\"; continue; }}\n\
+           elif {keep} [ \"$d/$f\" -nt \"$f\" ]; then continue\n\
            else cmp -s \"$f\" \"$d/$f\" || {{ echo \"$f\"; continue; }}; fi\n\
            if false{owner_check}{mode_check}; then echo \"$f\"; fi\n\
          done)\n\
@@ -177,7 +181,9 @@ pub(crate) fn extract_script(x: &Extract<'_>) -> String {
         // `cp -a .` also copies the staging directory's own mode and owner onto `dest`: the
         // staging directory was given dest's (above), so only an archive's `./` entry changes
         // them, as when tar extracts into dest directly.
-        s.push_str("cp -a . \"$d/\"\n");
+        // `keep_newer`: a file in dest newer than the archive's stays (`cp -u`).
+        let update = if x.keep_newer { " -u" } else { "" };
+        s.push_str(&format!("cp -a{update} . \"$d/\"\n"));
         let tops = "for f in * .[!.]* ..?*; do [ -e \"$f\" ] || [ -L \"$f\" ] || continue;";
         if let Some(o) = owner {
             s.push_str(&format!(
@@ -265,6 +271,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         exclude: &exclude,
         mode: mode.as_ref(),
         list_files,
+        keep_newer: a.bool("keep_newer", false)?,
         check: ctx.call.check,
     });
     let mut script = String::from(PRIVATE_DIR_FUNC);
