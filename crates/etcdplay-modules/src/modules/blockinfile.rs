@@ -11,6 +11,15 @@ use crate::modules::lineinfile::Anchor;
 use crate::modules::write::{converge_text, probe_text};
 use crate::{ModuleError, ModuleResult};
 
+/// Whether a pattern sets the multiline flag inline (`(?m)...`, `(?im)...`), which is how a
+/// task asks Python's `re` for it.
+fn is_multiline(re: &Regex) -> bool {
+    let p = re.as_str();
+    p.strip_prefix("(?")
+        .and_then(|rest| rest.split([')', ':']).next())
+        .is_some_and(|flags| flags.contains('m') && !flags.contains('-'))
+}
+
 /// Blank lines around a present block (`prepend_newline`, `append_newline`): one is added
 /// before it unless it starts the file or follows a blank line, one after it unless it ends
 /// the file or a blank line follows, as Ansible's blockinfile does.
@@ -82,6 +91,18 @@ pub(crate) fn edit_padded(
             lo
         }
         _ => match anchor {
+            // A pattern with the inline multiline flag is searched in the whole text, as
+            // Ansible does (`re.MULTILINE` in its flags): the block goes after the line the
+            // match ends on, or before the line it starts on.
+            Some(Anchor::After(re)) | Some(Anchor::Before(re)) if is_multiline(re) => {
+                let after = matches!(anchor, Some(Anchor::After(_)));
+                match re.find(text) {
+                    None => lines.len(),
+                    Some(m) if after => text[..m.end()].matches('\n').count() + 1,
+                    Some(m) => text[..m.start()].matches('\n').count(),
+                }
+                .min(lines.len())
+            }
             Some(Anchor::After(re)) | Some(Anchor::Before(re)) => {
                 let last = lines.iter().rposition(|l| re.is_match(&strip(l)));
                 match (last, anchor) {
@@ -274,5 +295,24 @@ mod tests {
         let out = edit("unix\n", B, E, Some("dos\r\ndos\r\n"), None);
         assert_eq!(out, format!("unix\n{B}\ndos\r\ndos\r\n{E}\n"));
         assert_eq!(edit(&out, B, E, Some("dos\r\ndos\r\n"), None), out);
+    }
+
+    // ansible-core's blockinfile target (multiline_search): `insertafter:
+    // '(?m)SID_LIST_LISTENER_DG =\n.*\(SID_LIST ='` puts the block after the second line of
+    // the match; without (?m) the pattern matches no single line and the block goes at EOF.
+    #[test]
+    fn multiline_patterns_search_the_whole_text() {
+        let text = "A =\n  (SID_LIST =\n    x\n  )\nB\n";
+        let re = Regex::new("(?m)A =\\n.*\\(SID_LIST =").unwrap();
+        assert!(is_multiline(&re));
+        let out = edit(text, B, E, Some("new"), Some(&Anchor::After(re)));
+        assert_eq!(
+            out,
+            format!("A =\n  (SID_LIST =\n{B}\nnew\n{E}\n    x\n  )\nB\n")
+        );
+        let plain = Regex::new("A =\\n.*\\(SID_LIST =").unwrap();
+        assert!(!is_multiline(&plain));
+        let out = edit(text, B, E, Some("new"), Some(&Anchor::After(plain)));
+        assert_eq!(out, format!("{text}{B}\nnew\n{E}\n"));
     }
 }
