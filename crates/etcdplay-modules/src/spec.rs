@@ -471,8 +471,8 @@ pub(crate) const URI: &[ArgSpec] = &[
     a("timeout", Int),
     a("validate_certs", Bool),
     a("follow_redirects", Str),
-    a("url_username", Str),
-    a("url_password", Str),
+    al("url_username", Str, &["user"]),
+    al("url_password", Str, &["password"]),
     a("force_basic_auth", Bool),
 ];
 pub(crate) const PACKAGE: &[ArgSpec] = &[r("name", List), a("state", Str), a("use", Str)];

@@ -715,3 +715,13 @@ async fn unarchive_keep_newer_leaves_newer_files() {
         "archived\n"
     );
 }
+
+// Ansible's uri module names its credentials url_username/url_password with the aliases
+// user/password (the uri target uses them).
+#[test]
+fn uri_takes_user_and_password_aliases() {
+    let args = json!({"url": "http://127.0.0.1/", "user": "u", "password": "p",
+                      "force_basic_auth": true});
+    let errors = etcdplay_modules::validate_args("uri", args.as_object().unwrap());
+    assert!(errors.is_empty(), "{errors:?}");
+}
