@@ -143,6 +143,35 @@ impl ControlNode for TaskControl<'_> {
         Ok(files)
     }
 
+    fn local_tree(
+        &self,
+        kind: &str,
+        path: &str,
+        follow: bool,
+    ) -> Result<Option<Vec<etcdplay_modules::LocalEntry>>, ModuleError> {
+        let found = self.find(kind, path)?;
+        if !found.is_dir() {
+            return Ok(None);
+        }
+        etcdplay_modules::local_tree::walk(&found, follow)
+            .map(Some)
+            .map_err(|message| ModuleError::Control {
+                path: shown(&found),
+                message,
+            })
+    }
+
+    fn local_mode(&self, kind: &str, path: &str) -> Result<u32, ModuleError> {
+        use std::os::unix::fs::PermissionsExt;
+        let found = self.find(kind, path)?;
+        std::fs::metadata(&found)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .map_err(|e| ModuleError::Control {
+                path: shown(&found),
+                message: e.to_string(),
+            })
+    }
+
     fn render_template(
         &self,
         path: &str,

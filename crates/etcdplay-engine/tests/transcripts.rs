@@ -454,7 +454,7 @@ fn problems_of_tasks_that_may_not_run_are_warnings_then_task_failures() {
             TASK [a branch for another platform]
               skipping: [n1]
             TASK [bad argument]
-              ignored: [n1]: Unsupported parameters for (file) module: bogus. Supported parameters include: force, group, mode, owner, path, recurse, src, state (dest, name).
+              ignored: [n1]: Unsupported parameters for (file) module: bogus. Supported parameters include: _diff_peek, access_time, access_time_format, attributes, follow, force, group, mode, modification_time, modification_time_format, owner, path, recurse, selevel, serole, setype, seuser, src, state, unsafe_writes (attr, dest, name).
             TASK [debug]
               ok: [n1] => {"msg":true}
             TASK [copy]
@@ -462,7 +462,7 @@ fn problems_of_tasks_that_may_not_run_are_warnings_then_task_failures() {
             TASK [debug]
               ok: [n1]: rescued => {"msg":"rescued"}
             TASK [command]
-              ok: [n1]: Unsupported parameters for (command) module: bogus. Supported parameters include: _raw_params, argv, chdir, cmd, creates, expand_argument_vars, removes, stdin, stdin_add_newline, strip_empty_ends (free_form).
+              ok: [n1]: Unsupported parameters for (command) module: bogus. Supported parameters include: _raw_params, argv, chdir, cmd, creates, executable, expand_argument_vars, removes, stdin, stdin_add_newline, strip_empty_ends (free_form).
             TASK [debug]
               ok: [n1] => {"msg":false}
             TASK [jinja mistakes in a task that does not run]

@@ -56,6 +56,11 @@ impl Args {
         Ok(Args { module, map })
     }
 
+    /// Replaces an argument's value (a path with `~` expanded on the host).
+    pub(crate) fn set(&mut self, name: &str, value: String) {
+        self.map.insert(name.to_string(), Value::String(value));
+    }
+
     pub(crate) fn has(&self, name: &str) -> bool {
         self.map.contains_key(name)
     }
@@ -115,6 +120,20 @@ impl Args {
     }
 
     /// A list argument; a string is split on commas as Ansible does.
+    /// A number argument (`type='float'` in Ansible): integers, decimals, numeric strings.
+    pub(crate) fn float(&self, name: &str) -> Result<Option<f64>, ModuleError> {
+        let parsed = match self.map.get(name) {
+            None => return Ok(None),
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+            Some(_) => None,
+        };
+        parsed
+            .filter(|f| f.is_finite())
+            .map(Some)
+            .ok_or_else(|| ModuleError::bad(self.module, name, "expected a number"))
+    }
+
     pub(crate) fn list(&self, name: &str) -> Result<Option<Vec<String>>, ModuleError> {
         match self.map.get(name) {
             None => Ok(None),

@@ -51,6 +51,29 @@ pub trait ControlNode: Send + Sync {
             message: "this control node cannot list directories".into(),
         })
     }
+    /// The permission bits of the control-node file a task's `src:` names, searched in the
+    /// role's `kind` directory (`files` for copy, `templates` for template) as
+    /// [`ControlNode::read_local`] searches: what `mode: preserve` gives the destination.
+    fn local_mode(&self, _kind: &str, path: &str) -> Result<u32, ModuleError> {
+        Err(ModuleError::Control {
+            path: path.to_string(),
+            message: "this control node cannot read file modes".into(),
+        })
+    }
+    /// The tree below the control-node directory a task's `src:` names (searched in `kind`
+    /// as [`ControlNode::read_local`] searches), for `copy` of a directory; `None` when `src`
+    /// is not a directory. `follow`: `local_follow` (see [`crate::local_tree::walk`]).
+    fn local_tree(
+        &self,
+        _kind: &str,
+        path: &str,
+        _follow: bool,
+    ) -> Result<Option<Vec<crate::LocalEntry>>, ModuleError> {
+        Err(ModuleError::Control {
+            path: path.to_string(),
+            message: "this control node cannot list directories".into(),
+        })
+    }
     /// Writes a file on the control node (used by `fetch`); creates parent directories.
     fn write_local(&self, path: &str, bytes: &[u8]) -> Result<(), ModuleError>;
     /// Reads a plain control-node path, `None` if it does not exist (used by `fetch` to decide

@@ -10,6 +10,22 @@ use crate::probe::{parse_sections, FUNCS};
 use crate::read_ahead::{FirstProbe, ProbeInput};
 use crate::{ModuleCall, ModuleError};
 
+/// The user of a `~user/...` path (empty for `~` and `~/...`).
+fn home_user(path: &str) -> &str {
+    path[1..].split('/').next().unwrap_or("")
+}
+
+/// The path arguments (by the module's spec) that start with `~`, with their values: each costs
+/// the request of [`Ctx::expand_home_in_paths`] before the module's own first request.
+pub(crate) fn tilde_paths(args: &Args) -> Vec<(&'static str, String)> {
+    crate::registry::module_arg_spec(args.module)
+        .iter()
+        .filter(|a| a.kind == crate::spec::ArgType::Path)
+        .filter_map(|a| Some((a.name, args.str(a.name)?)))
+        .filter(|(_, v)| v.starts_with('~'))
+        .collect()
+}
+
 pub(crate) struct Ctx<'a> {
     pub(crate) call: ModuleCall<'a>,
     pub(crate) host: &'a dyn Transport,
@@ -19,6 +35,40 @@ pub(crate) struct Ctx<'a> {
 impl Ctx<'_> {
     pub(crate) fn module(&self) -> &'static str {
         self.args.module
+    }
+
+    /// Ansible's modules expand a leading `~` or `~user` in every path argument on the host,
+    /// as the user they run as (`os.path.expanduser`): one request learns the home
+    /// directories, only when some path argument starts with `~`.
+    pub(crate) async fn expand_home_in_paths(&mut self) -> Result<(), ModuleError> {
+        let tilde = tilde_paths(&self.args);
+        if tilde.is_empty() {
+            return Ok(());
+        }
+        let mut script = String::new();
+        for (_, value) in &tilde {
+            let user = home_user(value);
+            script.push_str(&if user.is_empty() {
+                "h=${HOME:-$(getent passwd \"$(id -un)\" | cut -d: -f6)}; printf '%s\\n' \"$h\"\n"
+                    .to_string()
+            } else {
+                format!(
+                    "getent passwd {} | cut -d: -f6 | grep . || echo\n",
+                    etcdplay_transport::script::sh_quote(user)
+                )
+            });
+        }
+        let out = self.exec(script).await?;
+        let text = out.stdout_str();
+        for ((name, value), home) in tilde.iter().zip(text.lines()) {
+            // An unknown user keeps the path as written, as expanduser does.
+            if !home.is_empty() {
+                let rest = &value[1 + home_user(value).len()..];
+                self.args
+                    .set(name, format!("{}{rest}", home.trim_end_matches('/')));
+            }
+        }
+        Ok(())
     }
 
     pub(crate) async fn exec_req(&self, mut req: ExecRequest) -> Result<ExecOutput, ModuleError> {

@@ -13,14 +13,17 @@ mod clock;
 mod error;
 mod facts;
 mod host;
+pub mod local_tree;
 mod mode;
 mod modules;
 mod probe;
 mod read_ahead;
 mod registry;
 mod result_fields;
+mod selinux;
 mod spec;
 mod textdiff;
+mod timestamps;
 
 pub use async_job::{
     async_kind, close_control_job, job_status, kill_job, open_control_job, start_detached,
@@ -29,6 +32,7 @@ pub use async_job::{
 pub use call::{ControlNode, Diff, ModuleCall, ModuleResult};
 pub use error::ModuleError;
 pub use facts::{parse_facts, SCRIPT as FACTS_SCRIPT};
+pub use local_tree::{LocalEntry, LocalKind};
 pub use mode::{format_mode, ModeSpec};
 pub use read_ahead::first_probe;
 pub use registry::{
@@ -60,9 +64,13 @@ pub async fn run(call: ModuleCall<'_>, host: &dyn Transport) -> Result<ModuleRes
             ..ModuleResult::default()
         });
     }
-    let ctx = host::Ctx { call, host, args };
+    let mut ctx = host::Ctx { call, host, args };
     match module.runner {
-        registry::Runner::Host(run) => run(&ctx).await,
+        registry::Runner::Host(run) => {
+            ctx.expand_home_in_paths().await?;
+            let res = run(&ctx).await?;
+            selinux::apply(&ctx, res).await
+        }
         registry::Runner::Engine => Err(ModuleError::NotImplemented {
             module: module.name.to_string(),
         }),

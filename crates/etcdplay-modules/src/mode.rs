@@ -53,24 +53,26 @@ impl ModeSpec {
                     "bad symbolic mode '{s}': '{who}' is not a combination of u, g, o, a"
                 ));
             }
-            let op = rest.chars().next().unwrap_or('=');
-            let perms = &rest[1..];
-            let copy_from = perms.len() == 1 && "ugo".contains(perms);
-            if !copy_from && !perms.chars().all(|c| "rwxXst".contains(c)) {
-                return Err(format!(
-                    "bad symbolic mode '{s}': '{perms}' is not a combination of r, w, x, X, s, t"
-                ));
-            }
             let who: Vec<char> = if who.is_empty() || who.contains('a') {
                 vec!['u', 'g', 'o']
             } else {
                 who.chars().collect()
             };
-            clauses.push(Clause {
-                who,
-                op,
-                perms: perms.to_string(),
-            });
+            // A clause may chain operations on the same users, as chmod and Ansible allow:
+            // `u+rwX-x` is `u+rwX` then `u-x`.
+            for (op, perms) in operations(rest) {
+                let copy_from = perms.len() == 1 && "ugo".contains(perms);
+                if !copy_from && !perms.chars().all(|c| "rwxXst".contains(c)) {
+                    return Err(format!(
+                        "bad symbolic mode '{s}': '{perms}' is not a combination of r, w, x, X, s, t"
+                    ));
+                }
+                clauses.push(Clause {
+                    who: who.clone(),
+                    op,
+                    perms: perms.to_string(),
+                });
+            }
         }
         Ok(ModeSpec::Symbolic(clauses))
     }
@@ -160,6 +162,22 @@ impl std::fmt::Display for ModeSpec {
     }
 }
 
+/// `+rwX-x` as its operations: (`+`, `rwX`), (`-`, `x`).
+fn operations(text: &str) -> Vec<(char, &str)> {
+    let starts: Vec<usize> = text
+        .match_indices(['+', '-', '='])
+        .map(|(i, _)| i)
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(n, &at)| {
+            let end = starts.get(n + 1).copied().unwrap_or(text.len());
+            (text[at..].chars().next().unwrap_or('='), &text[at + 1..end])
+        })
+        .collect()
+}
+
 /// `0644` as Ansible prints modes in results.
 pub fn format_mode(mode: u32) -> String {
     format!("{:04o}", mode & 0o7777)
@@ -198,6 +216,11 @@ mod tests {
         );
         assert_eq!(format_mode(0o644), "0644");
         assert_eq!(ModeSpec::parse("+x,g-w").unwrap().to_string(), "ugo+x,g-w");
+        // Chained operations (the unarchive target's modes; Ansible: u+rwX-x on 0o644 is
+        // 0o644 for a file, 0o655 for a directory... computed as chmod does).
+        let chained = ModeSpec::parse("u+rwX-x,g-rwx,o=x").unwrap();
+        assert_eq!(chained.apply(0o755, true), 0o601);
+        assert_eq!(chained.to_string(), "u+rwX,u-x,g-rwx,o=x");
     }
 
     #[test]

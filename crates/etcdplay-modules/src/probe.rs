@@ -32,7 +32,7 @@ pub(crate) const FUNCS: &str = r#"ep_stat() {
       printf 'link|%s\n' "$(readlink -n -- "$1" | base64 -w0)"
       printf 'real|%s\n' "$(readlink -f -n -- "$1" | base64 -w0)"
     fi
-    if [ -f "$1" ] && [ -r "$1" ]; then ep_sha1 "$1" "$ep_l"; printf 'sha1|%s\n' "$ep_s"; fi
+    if [ -z "${EP_NO_SUM:-}" ] && [ -f "$1" ] && [ -r "$1" ]; then ep_sha1 "$1" "$ep_l"; printf 'sha1|%s\n' "$ep_s"; fi
   fi
   return 0
 }

@@ -75,6 +75,13 @@ const FREE_FORM: ArgSpec = al("_raw_params", Raw, &["free_form"]);
 const MODE: ArgSpec = a("mode", Mode);
 const OWNER: ArgSpec = a("owner", Str);
 const GROUP: ArgSpec = a("group", Str);
+// SELinux context parts (see `selinux.rs`) and `unsafe_writes` (a fallback for writes that
+// cannot be atomic; etcdplay's writes always are), Ansible's common file arguments.
+const SEUSER: ArgSpec = a("seuser", Str);
+const SEROLE: ArgSpec = a("serole", Str);
+const SETYPE: ArgSpec = a("setype", Str);
+const SELEVEL: ArgSpec = a("selevel", Str);
+const UNSAFE_WRITES: ArgSpec = a("unsafe_writes", Bool);
 
 pub(crate) const COMMAND: &[ArgSpec] = &[
     FREE_FORM,
@@ -87,6 +94,7 @@ pub(crate) const COMMAND: &[ArgSpec] = &[
     a("stdin_add_newline", Bool),
     a("strip_empty_ends", Bool),
     a("expand_argument_vars", Bool),
+    a("executable", Path),
 ];
 pub(crate) const SHELL: &[ArgSpec] = &[
     FREE_FORM,
@@ -98,6 +106,9 @@ pub(crate) const SHELL: &[ArgSpec] = &[
     a("stdin_add_newline", Bool),
     a("strip_empty_ends", Bool),
     a("executable", Path),
+    // Accepted so that the task reaches the host: Ansible's shell action refuses it there
+    // (a task failure, which `ignore_errors` and `register` see).
+    a("expand_argument_vars", Bool),
 ];
 pub(crate) const COPY: &[ArgSpec] = &[
     a("src", Path),
@@ -106,16 +117,32 @@ pub(crate) const COPY: &[ArgSpec] = &[
     a("remote_src", Bool),
     a("decrypt", Bool),
     MODE,
+    SEUSER,
+    SEROLE,
+    SETYPE,
+    SELEVEL,
+    UNSAFE_WRITES,
     OWNER,
     GROUP,
     a("backup", Bool),
     a("force", Bool),
     a("follow", Bool),
+    a("validate", Str),
+    a("directory_mode", Mode),
+    a("local_follow", Bool),
+    // Refused when the task runs, with Ansible's message (its copy action does so).
+    a("_original_basename", Str),
+    a("_diff_peek", Bool),
 ];
 pub(crate) const TEMPLATE: &[ArgSpec] = &[
     r("src", Path),
     r("dest", Path),
     MODE,
+    SEUSER,
+    SEROLE,
+    SETYPE,
+    SELEVEL,
+    UNSAFE_WRITES,
     OWNER,
     GROUP,
     a("backup", Bool),
@@ -131,16 +158,30 @@ pub(crate) const TEMPLATE: &[ArgSpec] = &[
     a("comment_start_string", Str),
     a("comment_end_string", Str),
     a("output_encoding", Str),
+    a("validate", Str),
 ];
 pub(crate) const FILE: &[ArgSpec] = &[
     ral("path", Path, &["dest", "name"]),
     a("state", Str),
     a("src", Path),
     MODE,
+    SEUSER,
+    SEROLE,
+    SETYPE,
+    SELEVEL,
+    UNSAFE_WRITES,
     OWNER,
     GROUP,
     a("recurse", Bool),
     a("force", Bool),
+    a("follow", Bool),
+    a("modification_time", Str),
+    a("modification_time_format", Str),
+    a("access_time", Str),
+    a("access_time_format", Str),
+    al("attributes", Str, &["attr"]),
+    // Internal to Ansible's diff machinery, but tasks (its own tests) call it.
+    a("_diff_peek", Bool),
 ];
 pub(crate) const LINEINFILE: &[ArgSpec] = &[
     ral("path", Path, &["dest", "destfile", "name"]),
@@ -155,8 +196,14 @@ pub(crate) const LINEINFILE: &[ArgSpec] = &[
     a("backup", Bool),
     a("firstmatch", Bool),
     MODE,
+    SEUSER,
+    SEROLE,
+    SETYPE,
+    SELEVEL,
+    UNSAFE_WRITES,
     OWNER,
     GROUP,
+    a("validate", Str),
 ];
 pub(crate) const BLOCKINFILE: &[ArgSpec] = &[
     ral("path", Path, &["dest", "destfile", "name"]),
@@ -169,9 +216,17 @@ pub(crate) const BLOCKINFILE: &[ArgSpec] = &[
     a("state", Str),
     a("create", Bool),
     a("backup", Bool),
+    a("append_newline", Bool),
+    a("prepend_newline", Bool),
     MODE,
+    SEUSER,
+    SEROLE,
+    SETYPE,
+    SELEVEL,
+    UNSAFE_WRITES,
     OWNER,
     GROUP,
+    a("validate", Str),
 ];
 pub(crate) const STAT: &[ArgSpec] = &[
     ral("path", Path, &["dest", "name"]),
@@ -194,11 +249,20 @@ pub(crate) const GET_URL: &[ArgSpec] = &[
     r("dest", Path),
     a("checksum", Str),
     MODE,
+    SEUSER,
+    SEROLE,
+    SETYPE,
+    SELEVEL,
+    UNSAFE_WRITES,
     OWNER,
     GROUP,
     a("force", Bool),
     a("timeout", Int),
     a("validate_certs", Bool),
+    a("headers", Dict),
+    al("url_username", Str, &["username"]),
+    al("url_password", Str, &["password"]),
+    a("force_basic_auth", Bool),
 ];
 pub(crate) const UNARCHIVE: &[ArgSpec] = &[
     r("src", Path),
@@ -208,6 +272,16 @@ pub(crate) const UNARCHIVE: &[ArgSpec] = &[
     OWNER,
     GROUP,
     a("extra_opts", List),
+    a("include", List),
+    a("exclude", List),
+    a("list_files", Bool),
+    a("keep_newer", Bool),
+    MODE,
+    SEUSER,
+    SEROLE,
+    SETYPE,
+    SELEVEL,
+    UNSAFE_WRITES,
 ];
 pub(crate) const SYSTEMD: &[ArgSpec] = &[
     al("name", Str, &["service", "unit"]),
@@ -226,6 +300,13 @@ pub(crate) const SERVICE: &[ArgSpec] = &[
     a("enabled", Bool),
     a("sleep", Int),
     a("use", Str),
+    // Ansible's service action hands a systemd host's task to the systemd module: these
+    // reach it, and the sysvinit-only ones below are dropped (with a warning).
+    a("daemon_reload", Bool),
+    a("daemon_reexec", Bool),
+    a("pattern", Str),
+    a("runlevel", Str),
+    al("arguments", Str, &["args"]),
 ];
 pub(crate) const USER: &[ArgSpec] = &[
     ral("name", Str, &["user"]),
@@ -241,12 +322,35 @@ pub(crate) const USER: &[ArgSpec] = &[
     a("comment", Str),
     a("remove", Bool),
     a("force", Bool),
+    a("password", Str),
+    a("update_password", Str),
+    a("password_lock", Bool),
+    a("expires", Raw),
+    a("uid_min", Int),
+    a("uid_max", Int),
+    a("skeleton", Path),
+    a("umask", Str),
+    a("generate_ssh_key", Bool),
+    a("ssh_key_bits", Int),
+    a("ssh_key_type", Str),
+    a("ssh_key_file", Path),
+    a("ssh_key_comment", Str),
+    a("ssh_key_passphrase", Str),
+    a("password_expire_min", Int),
+    a("password_expire_max", Int),
+    a("password_expire_warn", Int),
+    a("password_expire_account_disable", Int),
 ];
 pub(crate) const GROUP_MOD: &[ArgSpec] = &[
     r("name", Str),
     a("gid", Int),
     a("system", Bool),
     a("state", Str),
+    a("local", Bool),
+    a("non_unique", Bool),
+    a("force", Bool),
+    a("gid_min", Int),
+    a("gid_max", Int),
 ];
 pub(crate) const WAIT_FOR: &[ArgSpec] = &[
     a("host", Str),
@@ -280,6 +384,21 @@ pub(crate) const APT: &[ArgSpec] = &[
     a("force", Bool),
     a("allow_unauthenticated", Bool),
     a("lock_timeout", Int),
+    al(
+        "allow_downgrade",
+        Bool,
+        &["allow-downgrade", "allow_downgrades", "allow-downgrades"],
+    ),
+    a("allow_change_held_packages", Bool),
+    al("default_release", Str, &["default-release"]),
+    a("fail_on_autoremove", Bool),
+    a("only_upgrade", Bool),
+    a("policy_rc_d", Int),
+    a("clean", Bool),
+    a("autoclean", Bool),
+    // apt-get is what etcdplay always runs, and it needs no python3-apt on the host.
+    a("force_apt_get", Bool),
+    a("auto_install_module_deps", Bool),
 ];
 pub(crate) const PING: &[ArgSpec] = &[a("data", Str)];
 pub(crate) const ASYNC_STATUS: &[ArgSpec] = &[r("jid", Str), a("mode", Str), a("_async_dir", Str)];
@@ -315,6 +434,11 @@ pub(crate) const REPLACE: &[ArgSpec] = &[
     a("backup", Bool),
     a("encoding", Str),
     MODE,
+    SEUSER,
+    SEROLE,
+    SETYPE,
+    SELEVEL,
+    UNSAFE_WRITES,
     OWNER,
     GROUP,
 ];
@@ -329,6 +453,11 @@ pub(crate) const INI_FILE: &[ArgSpec] = &[
     a("create", Bool),
     a("backup", Bool),
     MODE,
+    SEUSER,
+    SEROLE,
+    SETYPE,
+    SELEVEL,
+    UNSAFE_WRITES,
     OWNER,
     GROUP,
 ];
@@ -343,8 +472,8 @@ pub(crate) const URI: &[ArgSpec] = &[
     a("timeout", Int),
     a("validate_certs", Bool),
     a("follow_redirects", Str),
-    a("url_username", Str),
-    a("url_password", Str),
+    al("url_username", Str, &["user"]),
+    al("url_password", Str, &["password"]),
     a("force_basic_auth", Bool),
 ];
 pub(crate) const PACKAGE: &[ArgSpec] = &[r("name", List), a("state", Str), a("use", Str)];
@@ -739,7 +868,7 @@ pub fn validate_args(name: &str, args: &Map<String, Value>) -> Vec<ModuleError> 
     for (key, value) in args {
         match find_arg(spec, key) {
             Some(s) => {
-                if let Err(message) = check_type(s.kind, value) {
+                if let Err(message) = check_module_type(module, s, value) {
                     errors.push(ModuleError::bad(module, key, message));
                 }
             }
@@ -829,7 +958,7 @@ const STATE_CHOICES: &[(&str, &[&str])] = &[
 pub fn check_arg_value(module: &str, arg: &str, value: &Value) -> Option<String> {
     let module = canonical_name(module)?;
     let spec = find_arg(module_arg_spec(module), arg)?;
-    if let Err(message) = check_type(spec.kind, value) {
+    if let Err(message) = check_module_type(module, spec, value) {
         return Some(message);
     }
     if spec.name == "state" {
@@ -843,6 +972,16 @@ pub fn check_arg_value(module: &str, arg: &str, value: &Value) -> Option<String>
         }
     }
     None
+}
+
+/// [`check_type`], with what one module accepts beyond its type: `mode: preserve` (the
+/// source's mode) for copy and template.
+fn check_module_type(module: &str, spec: &ArgSpec, value: &Value) -> Result<(), String> {
+    let preserve = spec.kind == Mode && value.as_str() == Some("preserve");
+    if preserve && matches!(module, "copy" | "template") {
+        return Ok(());
+    }
+    check_type(spec.kind, value)
 }
 
 fn check_type(kind: ArgType, value: &Value) -> Result<(), String> {

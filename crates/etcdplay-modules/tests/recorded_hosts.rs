@@ -292,7 +292,7 @@ async fn user_is_created_and_left_alone_when_equal() {
     assert!(r.changed, "{r:?}");
     assert_eq!(
         host.scripts()[1],
-        "useradd -G ssl-cert -s /usr/sbin/nologin -r -M etcd && getent passwd etcd"
+        "set -e\nuseradd -G ssl-cert -s /usr/sbin/nologin -M -r etcd\ngetent passwd etcd\n"
     );
     // The uid and home useradd chose are read back, as Ansible reports them.
     assert_eq!(r.data["uid"], 997);
@@ -339,9 +339,11 @@ async fn group_gid_change() {
     let host = Scripted::new(&sections(&[("group", "etcd:x:998:\n")]));
     let r = run("group", json!({"name": "etcd", "gid": 2379}), false, &host).await;
     assert!(r.changed);
-    assert_eq!(
-        host.scripts()[1],
-        "groupmod -g 2379 etcd && getent group etcd"
+    // After the check that the command exists (Ansible's get_bin_path).
+    assert!(
+        host.scripts()[1].ends_with("\ngroupmod -g 2379 etcd && getent group etcd"),
+        "{}",
+        host.scripts()[1]
     );
     // A new group reports the gid groupadd chose.
     let host = Scripted::new(&sections(&[("group", "")])).change_prints("etcd:x:996:\n");
@@ -353,7 +355,7 @@ async fn group_gid_change() {
     )
     .await;
     assert!(r.changed);
-    assert_eq!(host.scripts()[1], "groupadd -r etcd && getent group etcd");
+    assert!(host.scripts()[1].ends_with("\ngroupadd -r etcd && getent group etcd"));
     assert_eq!(r.data["gid"], 996);
     let host = Scripted::new(&sections(&[("group", "etcd:x:998:\n")]));
     let r = run(
@@ -551,4 +553,58 @@ async fn the_system_modules_read_ahead_what_they_send_first() {
     let host = FirstOnly::default();
     let r = etcdplay_modules::run(call, &host).await.unwrap();
     assert!(r.failed && host.scripts.lock().unwrap().is_empty());
+}
+
+/// The arguments the merge of wt-harness brought (file times and `follow`, copy's `mode:
+/// preserve` and `validate`, service's `daemon_reload`) keep the read-ahead's probe equal to the
+/// run's first request; the calls whose first request is not the declared probe (`file`'s
+/// `_diff_peek`, a control-node directory `src: dir/`, a `~` path expanded first) have none.
+#[tokio::test]
+async fn ported_arguments_read_ahead_what_they_send_first() {
+    let control = Control::new(std::env::temp_dir());
+    let cases = [
+        (
+            "file",
+            json!({"path": "/opt/app/f", "state": "touch",
+                   "modification_time": "202401021530.00", "access_time": "preserve"}),
+        ),
+        (
+            "file",
+            json!({"path": "/opt/app/f", "state": "file", "follow": false,
+                   "access_time": "202401021530.00"}),
+        ),
+        (
+            "copy",
+            json!({"src": "/etc/hosts", "dest": "/tmp/h", "remote_src": true,
+                   "mode": "preserve", "validate": "test -s %s"}),
+        ),
+        (
+            "service",
+            json!({"name": "etcd", "state": "started", "daemon_reload": true}),
+        ),
+    ];
+    for (name, args) in cases {
+        let map = args.as_object().cloned().unwrap();
+        let call = plain_call(name, &map, &control);
+        let probe = etcdplay_modules::first_probe(call).map(|p| p.script);
+        assert!(probe.is_some(), "{name} {args} declares a probe");
+        let host = FirstOnly::default();
+        let _ = etcdplay_modules::run(call, &host).await;
+        let sent = host.scripts.lock().unwrap().first().cloned();
+        assert_eq!(probe, sent, "{name} {args}");
+    }
+    let not_reads = [
+        ("file", json!({"path": "/x", "_diff_peek": true})),
+        ("copy", json!({"src": "conf/", "dest": "/etc/app/"})),
+        ("file", json!({"path": "~/x", "state": "directory"})),
+        ("copy", json!({"content": "x", "dest": "~root/x"})),
+    ];
+    for (name, args) in not_reads {
+        let map = args.as_object().cloned().unwrap();
+        let call = plain_call(name, &map, &control);
+        assert!(
+            etcdplay_modules::first_probe(call).is_none(),
+            "{name} {args}"
+        );
+    }
 }

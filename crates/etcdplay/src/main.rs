@@ -55,8 +55,10 @@ enum Command {
     #[command(subcommand)]
     Vault(cmd::vault::VaultCommand),
     /// A local lab of real hosts (systemd-nspawn machines with sshd and systemd).
-    #[command(subcommand)]
-    Lab(lab::LabCommand),
+    Lab(lab::LabArgs),
+    /// The modules etcdplay knows (hidden: for scripts such as `compat/targets/run`).
+    #[command(hide = true)]
+    Modules(cmd::modules::ModulesArgs),
 }
 
 /// A run may hold the cluster CA's private key and decrypted client keys in memory: no core
@@ -108,6 +110,7 @@ fn main() {
             Command::SyntaxCheck(args) => cmd::syntax_check::run(args),
             Command::Pki(pki) => cmd::pki::run(pki),
             Command::Vault(vault) => cmd::vault::run(vault),
+            Command::Modules(args) => cmd::modules::run(&args),
             Command::Lab(lab) => match lab::run(lab).await {
                 Ok(()) => ExitCode::Ok,
                 Err(e) => {

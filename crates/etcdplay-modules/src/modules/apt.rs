@@ -192,6 +192,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let purge = a.bool("purge", false)?;
     let recommends = a.opt_bool("install_recommends")?;
     let options = dpkg_options(a.str("dpkg_options"));
+    let install_flags = InstallFlags::from_args(ctx)?;
+    let only_upgrade = a.bool("only_upgrade", false)?;
+    let clean = a.bool("clean", false)?;
+    let autoclean = a.bool("autoclean", false)?;
+    let policy_rc_d = a.int("policy_rc_d")?;
     let wanted: Vec<Wanted> = names.iter().map(|n| Wanted::parse(n)).collect();
 
     let deb_meta = match &deb {
@@ -230,7 +235,12 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         && (cache_valid_time == 0 || cache_age > cache_valid_time);
     // As in Ansible, refreshing the cache is the change only of a task that asks for nothing
     // else; with packages, what happens to them decides.
-    let only_cache = wanted.is_empty() && deb.is_none() && upgrade_all == "no" && !autoremove;
+    let only_cache = wanted.is_empty()
+        && deb.is_none()
+        && upgrade_all == "no"
+        && !autoremove
+        && !clean
+        && !autoclean;
     if wants_update {
         res.changed = only_cache;
         if !ctx.call.check {
@@ -244,6 +254,13 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     res.set("cache_updated", wants_update);
 
     let mut plan = plan(&wanted, desired, &states);
+    if only_upgrade {
+        // `--only-upgrade` never installs a package that is not there: neither does the plan.
+        plan.install.retain(|arg| {
+            let name = arg.split('=').next().unwrap_or(arg);
+            states.get(name).is_some_and(|s| s.installed.is_some())
+        });
+    }
     if let (Some(path), Some((pkg, version))) = (&deb, &deb_meta) {
         let have = states.get(pkg).and_then(|s| s.installed.as_deref());
         if have != Some(version.as_str()) {
@@ -253,6 +270,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let mut commands = Vec::new();
     if !plan.install.is_empty() {
         let mut cmd = format!("{ENV}apt-get install -y -q {options}");
+        cmd.push_str(&install_flags.options());
+        if only_upgrade {
+            cmd.push_str(" --only-upgrade");
+        }
         match recommends {
             Some(false) => cmd.push_str(" --no-install-recommends"),
             Some(true) => cmd.push_str(" --install-recommends"),
@@ -311,6 +332,25 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             commands.push(format!("{ENV}apt-get autoremove -y -q {options}"));
         }
     }
+    // `clean` empties the package cache, a change as Ansible reports it; `autoclean` only
+    // when it deletes something (its output has a `Del ` line).
+    if clean {
+        commands.push(format!("{ENV}apt-get clean"));
+    }
+    if autoclean {
+        let dry = match ctx
+            .change(format!(
+                "{ENV}apt-get -s autoclean -q | grep -c '^Del ' || true\n"
+            ))
+            .await?
+        {
+            Ok(out) => out.stdout_str(),
+            Err(msg) => return Ok(ModuleResult::fail(msg)),
+        };
+        if dry.trim() != "0" {
+            commands.push(format!("{ENV}apt-get autoclean -y -q {options}"));
+        }
+    }
     if commands.is_empty() {
         return Ok(res);
     }
@@ -319,7 +359,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         return Ok(res);
     }
     let out = ctx
-        .exec(format!("set -e\n{}\n", commands.join("\n")))
+        .exec(with_policy_rc_d(policy_rc_d, &commands.join("\n")))
         .await?;
     res.set("stdout", out.stdout_str())
         .set("stderr", out.stderr_str())
@@ -340,6 +380,60 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         return Ok(failed);
     }
     Ok(res)
+}
+
+/// `apt-get install` options from the task: `allow_downgrade`, `allow_change_held_packages`,
+/// `default_release` and `fail_on_autoremove`, as Ansible's apt module passes them.
+#[derive(Debug, Default)]
+struct InstallFlags {
+    allow_downgrade: bool,
+    allow_change_held: bool,
+    default_release: Option<String>,
+    no_remove: bool,
+}
+
+impl InstallFlags {
+    fn from_args(ctx: &Ctx<'_>) -> Result<InstallFlags, ModuleError> {
+        let a = &ctx.args;
+        Ok(InstallFlags {
+            allow_downgrade: a.bool("allow_downgrade", false)?,
+            allow_change_held: a.bool("allow_change_held_packages", false)?,
+            default_release: a.str("default_release"),
+            no_remove: a.bool("fail_on_autoremove", false)?,
+        })
+    }
+
+    fn options(&self) -> String {
+        let mut s = String::new();
+        if self.allow_downgrade {
+            s.push_str(" --allow-downgrades");
+        }
+        if self.allow_change_held {
+            s.push_str(" --allow-change-held-packages");
+        }
+        if let Some(release) = &self.default_release {
+            s.push_str(&format!(" -t {}", sh_quote(release)));
+        }
+        if self.no_remove {
+            s.push_str(" --no-remove");
+        }
+        s
+    }
+}
+
+/// The apt-get commands, with `policy_rc_d: N` a `/usr/sbin/policy-rc.d` that exits N in
+/// place while they run (so package scripts do not start services), the previous one put
+/// back afterwards, as Ansible does.
+fn with_policy_rc_d(policy_rc_d: Option<i64>, commands: &str) -> String {
+    let Some(code) = policy_rc_d else {
+        return format!("set -e\n{commands}\n");
+    };
+    format!(
+        "p=/usr/sbin/policy-rc.d\nif [ -e \"$p\" ]; then mv -f -- \"$p\" \"$p.etcdplay\"; fi\n\
+         trap 'rm -f -- \"$p\"; if [ -e \"$p.etcdplay\" ]; then mv -f -- \"$p.etcdplay\" \"$p\"; fi' EXIT\n\
+         printf '#!/bin/sh\\nexit %d\\n' {code} > \"$p\"\nchmod 0755 \"$p\"\n\
+         ( set -e\n{commands}\n)\n"
+    )
 }
 
 /// apt-get without questions, as Ansible runs it.
@@ -462,6 +556,27 @@ mod tests {
         assert_eq!(
             dpkg_options(Some("force-confnew".into())),
             "-o Dpkg::Options::=--force-confnew"
+        );
+    }
+
+    #[test]
+    fn install_options_and_policy_rc_d() {
+        let flags = InstallFlags {
+            allow_downgrade: true,
+            allow_change_held: true,
+            default_release: Some("bookworm-backports".into()),
+            no_remove: true,
+        };
+        assert_eq!(
+            flags.options(),
+            " --allow-downgrades --allow-change-held-packages -t bookworm-backports --no-remove"
+        );
+        assert_eq!(with_policy_rc_d(None, "x"), "set -e\nx\n");
+        let wrapped = with_policy_rc_d(Some(101), "apt-get install -y a");
+        assert!(wrapped.contains("exit %d\\n' 101"), "{wrapped}");
+        assert!(
+            wrapped.ends_with("( set -e\napt-get install -y a\n)\n"),
+            "{wrapped}"
         );
     }
 }

@@ -215,6 +215,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         attrs: &attrs,
         backup: a.bool("backup", false)?,
         after_header: dest.clone(),
+        // Refused above (see ANSIBLE_COMPAT.md).
+        validate: None,
     };
     let mut res = converge(ctx, target, true).await?;
     // Ansible's assemble shows no diff.

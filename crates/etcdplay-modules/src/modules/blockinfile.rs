@@ -11,7 +11,26 @@ use crate::modules::lineinfile::Anchor;
 use crate::modules::write::{converge_text, probe_text};
 use crate::{ModuleError, ModuleResult};
 
+/// Whether a pattern sets the multiline flag inline (`(?m)...`, `(?im)...`), which is how a
+/// task asks Python's `re` for it.
+fn is_multiline(re: &Regex) -> bool {
+    let p = re.as_str();
+    p.strip_prefix("(?")
+        .and_then(|rest| rest.split([')', ':']).next())
+        .is_some_and(|flags| flags.contains('m') && !flags.contains('-'))
+}
+
+/// Blank lines around a present block (`prepend_newline`, `append_newline`): one is added
+/// before it unless it starts the file or follows a blank line, one after it unless it ends
+/// the file or a blank line follows, as Ansible's blockinfile does.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Padding {
+    pub(crate) prepend: bool,
+    pub(crate) append: bool,
+}
+
 /// Applies the block to `text`; returns the new text. `block == None` removes the block.
+#[cfg(test)]
 pub(crate) fn edit(
     text: &str,
     marker_begin: &str,
@@ -19,13 +38,38 @@ pub(crate) fn edit(
     block: Option<&str>,
     anchor: Option<&Anchor>,
 ) -> String {
+    edit_padded(
+        text,
+        (marker_begin, marker_end),
+        block,
+        anchor,
+        Padding::default(),
+    )
+}
+
+/// [`edit`] with blank lines around the block.
+pub(crate) fn edit_padded(
+    text: &str,
+    (marker_begin, marker_end): (&str, &str),
+    block: Option<&str>,
+    anchor: Option<&Anchor>,
+    padding: Padding,
+) -> String {
     let mut lines: Vec<String> = text.split_inclusive('\n').map(String::from).collect();
+    // The block's lines keep their own endings (a `\r\n` block stays CRLF), as Ansible's
+    // `splitlines(True)` keeps them; a block without a final newline gets one.
     let blocklines: Vec<String> = match block {
-        Some(b) if !b.is_empty() => std::iter::once(marker_begin.to_string())
-            .chain(b.lines().map(String::from))
-            .chain(std::iter::once(marker_end.to_string()))
-            .map(|l| l + "\n")
-            .collect(),
+        Some(b) if !b.is_empty() => {
+            let body = if b.ends_with('\n') {
+                b.to_string()
+            } else {
+                format!("{b}\n")
+            };
+            std::iter::once(format!("{marker_begin}\n"))
+                .chain(body.split_inclusive('\n').map(String::from))
+                .chain(std::iter::once(format!("{marker_end}\n")))
+                .collect()
+        }
         _ => Vec::new(),
     };
     let strip = |l: &str| l.trim_end_matches(['\r', '\n']).to_string();
@@ -47,6 +91,18 @@ pub(crate) fn edit(
             lo
         }
         _ => match anchor {
+            // A pattern with the inline multiline flag is searched in the whole text, as
+            // Ansible does (`re.MULTILINE` in its flags): the block goes after the line the
+            // match ends on, or before the line it starts on.
+            Some(Anchor::After(re)) | Some(Anchor::Before(re)) if is_multiline(re) => {
+                let after = matches!(anchor, Some(Anchor::After(_)));
+                match re.find(text) {
+                    None => lines.len(),
+                    Some(m) if after => text[..m.end()].matches('\n').count() + 1,
+                    Some(m) => text[..m.start()].matches('\n').count(),
+                }
+                .min(lines.len())
+            }
             Some(Anchor::After(re)) | Some(Anchor::Before(re)) => {
                 let last = lines.iter().rposition(|l| re.is_match(&strip(l)));
                 match (last, anchor) {
@@ -62,7 +118,17 @@ pub(crate) fn edit(
     if at > 0 && !lines[at - 1].ends_with('\n') && !blocklines.is_empty() {
         lines[at - 1].push('\n');
     }
+    let mut at = at;
+    let present = block.is_some();
+    if padding.prepend && present && at > 0 && lines[at - 1] != "\n" {
+        lines.insert(at, "\n".to_string());
+        at += 1;
+    }
+    let after = at + blocklines.len();
     lines.splice(at..at, blocklines);
+    if padding.append && present && after < lines.len() && lines[after] != "\n" {
+        lines.insert(after, "\n".to_string());
+    }
     lines.concat()
 }
 
@@ -118,12 +184,16 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     }
     let old = file.content.clone().unwrap_or_default();
     let old_text = String::from_utf8_lossy(&old).into_owned();
-    let new_text = edit(
+    let padding = Padding {
+        prepend: args.bool("prepend_newline", false)?,
+        append: args.bool("append_newline", false)?,
+    };
+    let new_text = edit_padded(
         &old_text,
-        &begin,
-        &end,
+        (&begin, &end),
         present.then_some(block.as_str()),
         anchor.as_ref(),
+        padding,
     );
     let content_changed = new_text != old_text || (created && present && !block.is_empty());
     if created && !content_changed {
@@ -132,6 +202,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let backup = args.bool("backup", false)?;
     let mut res =
         converge_text(ctx, &file, &path, new_text, &attrs, backup, content_changed).await?;
+    if res.failed {
+        // `validate:` refused the new content: its message is the result.
+        return Ok(res);
+    }
     res.msg = Some(if !res.changed {
         String::new()
     } else if created {
@@ -186,5 +260,59 @@ mod tests {
             edit("a\n", B, E, Some("x"), Some(&Anchor::Bof)),
             format!("{B}\nx\n{E}\na\n")
         );
+    }
+
+    // ansible-playbook, `blockinfile: block=x insertafter='^a$' prepend_newline=yes
+    // append_newline=yes` on "a\nb\n": "a\n\n# BEGIN...\nx\n# END...\n\nb\n", then ok on a
+    // second run; at EOF on "a\nb\n": "a\nb\n\n# BEGIN...\nx\n# END...\n" (no blank line
+    // after the last line of the file).
+    #[test]
+    fn blank_lines_around_the_block() {
+        let both = Padding {
+            prepend: true,
+            append: true,
+        };
+        let re = Regex::new("^a$").unwrap();
+        let after_a = Some(Anchor::After(re));
+        let once = edit_padded("a\nb\n", (B, E), Some("x"), after_a.as_ref(), both);
+        assert_eq!(once, format!("a\n\n{B}\nx\n{E}\n\nb\n"));
+        assert_eq!(
+            edit_padded(&once, (B, E), Some("x"), after_a.as_ref(), both),
+            once
+        );
+        assert_eq!(
+            edit_padded("a\nb\n", (B, E), Some("x"), None, both),
+            format!("a\nb\n\n{B}\nx\n{E}\n")
+        );
+        // Removing ignores them.
+        assert_eq!(edit_padded(&once, (B, E), None, None, both), "a\n\n\nb\n");
+    }
+
+    // ansible-core's blockinfile target (preserve_line_endings): a block "dos\r\ndos\r\n" is
+    // written with its CRLF endings.
+    #[test]
+    fn block_lines_keep_their_endings() {
+        let out = edit("unix\n", B, E, Some("dos\r\ndos\r\n"), None);
+        assert_eq!(out, format!("unix\n{B}\ndos\r\ndos\r\n{E}\n"));
+        assert_eq!(edit(&out, B, E, Some("dos\r\ndos\r\n"), None), out);
+    }
+
+    // ansible-core's blockinfile target (multiline_search): `insertafter:
+    // '(?m)SID_LIST_LISTENER_DG =\n.*\(SID_LIST ='` puts the block after the second line of
+    // the match; without (?m) the pattern matches no single line and the block goes at EOF.
+    #[test]
+    fn multiline_patterns_search_the_whole_text() {
+        let text = "A =\n  (SID_LIST =\n    x\n  )\nB\n";
+        let re = Regex::new("(?m)A =\\n.*\\(SID_LIST =").unwrap();
+        assert!(is_multiline(&re));
+        let out = edit(text, B, E, Some("new"), Some(&Anchor::After(re)));
+        assert_eq!(
+            out,
+            format!("A =\n  (SID_LIST =\n{B}\nnew\n{E}\n    x\n  )\nB\n")
+        );
+        let plain = Regex::new("A =\\n.*\\(SID_LIST =").unwrap();
+        assert!(!is_multiline(&plain));
+        let out = edit(text, B, E, Some("new"), Some(&Anchor::After(plain)));
+        assert_eq!(out, format!("{text}{B}\nnew\n{E}\n"));
     }
 }

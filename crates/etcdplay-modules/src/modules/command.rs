@@ -14,13 +14,50 @@ use crate::clock;
 use crate::host::Ctx;
 use crate::{ModuleError, ModuleResult};
 
+/// `command` takes `executable:` only to say it ignores it, in Ansible's words: the program
+/// runs without a shell.
+fn ignored_executable(ctx: &Ctx<'_>) -> Option<String> {
+    let exe = ctx
+        .args
+        .str("executable")
+        .filter(|_| ctx.module() == "command")?;
+    Some(format!(
+        "As of Ansible 2.4, the parameter 'executable' is no longer supported with the \
+         'command' module. Not using '{exe}'."
+    ))
+}
+
 /// Exit code plus stderr marker that says "creates/removes decided to skip"; both must match,
 /// so a command that happens to exit with this code is not mistaken for a skip. The marker
 /// carries a random token of this request, so a command cannot print it to fake a skip.
 const SKIP_RC: i32 = 199;
 const SKIP_MARK: &str = "@@etcdplay:skip:";
 
+/// Arguments Ansible refuses with a task failure, in its words: `shell` given
+/// `expand_argument_vars` (a `command` argument), `command` given both or none of `argv` and
+/// a command line.
+fn refused(ctx: &Ctx<'_>) -> Option<&'static str> {
+    let args = &ctx.args;
+    if ctx.module() == "shell" {
+        return args
+            .has("expand_argument_vars")
+            .then_some("Unsupported parameters for (shell) module: expand_argument_vars");
+    }
+    let line = args.str("cmd").is_some() || args.str("_raw_params").is_some();
+    let argv = args.list("argv").ok().flatten().is_some();
+    match (argv, line) {
+        (true, true) => Some("parameters are mutually exclusive: _raw_params|cmd|argv"),
+        (false, false) => Some("one of the following is required: _raw_params, cmd, argv"),
+        _ => None,
+    }
+}
+
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    // A task failure, as in Ansible (the async path, which cannot fail a task before its job
+    // starts, refuses the argument in `plan`).
+    if let Some(problem) = refused(ctx) {
+        return Ok(ModuleResult::fail(problem));
+    }
     let plan = plan(ctx)?;
     if ctx.call.check && !plan.guarded {
         // Nothing to ask the host: the command would run, which check mode does not do.
@@ -48,6 +85,8 @@ pub(crate) struct CommandPlan {
     guarded: bool,
     check: bool,
     strip: bool,
+    /// `command`'s warning that it ignores `executable:`.
+    warning: Option<String>,
 }
 
 impl CommandPlan {
@@ -61,6 +100,7 @@ impl CommandPlan {
             "guarded": self.guarded,
             "check": self.check,
             "strip": self.strip,
+            "warning": self.warning,
         })
     }
 
@@ -76,6 +116,7 @@ impl CommandPlan {
             guarded: flag("guarded")?,
             check: flag("check")?,
             strip: flag("strip")?,
+            warning: text("warning"),
         })
     }
 }
@@ -110,6 +151,9 @@ impl JobOutput {
 pub(crate) fn plan(ctx: &Ctx<'_>) -> Result<CommandPlan, ModuleError> {
     let shell = ctx.module() == "shell";
     let args = &ctx.args;
+    if let Some(problem) = refused(ctx) {
+        return Err(ctx.bad("cmd", problem));
+    }
     let (command_line, cmd_field) = if shell {
         let text = args
             .str("cmd")
@@ -127,10 +171,10 @@ pub(crate) fn plan(ctx: &Ctx<'_>) -> Result<CommandPlan, ModuleError> {
         ) {
             (Some(argv), None) => argv,
             (None, Some(text)) => shlex_split(&text).map_err(|m| ctx.bad("cmd", m))?,
-            (Some(_), Some(_)) => {
-                return Err(ctx.bad("argv", "argv and a command line are mutually exclusive"))
+            // Task failures in `run` (see `refused`).
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(ctx.bad("cmd", refused(ctx).unwrap_or_default()))
             }
-            (None, None) => return Err(ModuleError::missing("command", "cmd")),
         };
         if words.is_empty() {
             return Err(ctx.bad("cmd", "no command given"));
@@ -185,6 +229,7 @@ pub(crate) fn plan(ctx: &Ctx<'_>) -> Result<CommandPlan, ModuleError> {
         guarded,
         check,
         strip: ctx.args.bool("strip_empty_ends", true)?,
+        warning: ignored_executable(ctx),
     })
 }
 
@@ -213,6 +258,9 @@ fn finished(plan: &CommandPlan, job: Option<&JobOutput>) -> Result<ModuleResult,
     };
     let out = &job.out;
     let stderr_text = out.stderr_str();
+    if let Some(warning) = &plan.warning {
+        res.set("warnings", vec![warning.clone()]);
+    }
     if out.rc == SKIP_RC {
         if let Some(which) = stderr_text
             .lines()

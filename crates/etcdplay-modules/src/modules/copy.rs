@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::attrs::Attrs;
 use crate::host::Ctx;
+use crate::mode::ModeSpec;
 use crate::modules::write::{converge, NewContent, Target};
 use etcdplay_transport::ExecOutput;
 
@@ -19,13 +20,6 @@ use crate::{ModuleError, ModuleResult};
 
 /// Refuses what `copy` cannot do before anything is sent.
 fn check_copy_args(args: &Args) -> Result<(), ModuleError> {
-    if args.str("mode").as_deref() == Some("preserve") {
-        return Err(ModuleError::bad(
-            "copy",
-            "mode",
-            "mode=preserve is not supported by etcdplay",
-        ));
-    }
     match (args.str("src"), args.raw("content")) {
         (Some(_), Some(_)) => Err(ModuleError::bad(
             "copy",
@@ -33,15 +27,16 @@ fn check_copy_args(args: &Args) -> Result<(), ModuleError> {
             "src and content are mutually exclusive",
         )),
         (None, None) => Err(ModuleError::missing("copy", "src")),
-        (Some(s), None) if s.ends_with('/') && !args.bool("remote_src", false)? => {
-            Err(ModuleError::bad(
-                "copy",
-                "src",
-                "copying a directory is not supported by etcdplay; name the files",
-            ))
-        }
         _ => Ok(()),
     }
+}
+
+/// The internal parameter a task gave `copy` (Ansible's action plugin sets them; a task may
+/// not), if any.
+fn internal_param(args: &Args) -> Option<&'static str> {
+    ["_original_basename", "_diff_peek"]
+        .into_iter()
+        .find(|a| args.has(a))
 }
 
 /// The probe of `copy` and `template`: the destination (a directory destination resolved to
@@ -69,7 +64,19 @@ impl FirstProbe for DestProbe {
             Some(args.req_str("src")?)
         } else {
             check_copy_args(args)?;
-            args.str("src")
+            if internal_param(args).is_some() {
+                // Refused by the run without a request.
+                return Ok(None);
+            }
+            let src = args.str("src");
+            // A control-node directory (`src: dir/`) is copied by a request that acts. (`src:
+            // dir` cannot be told from a file here: its read-ahead answer goes unused.)
+            if src.as_deref().is_some_and(|s| s.ends_with('/'))
+                && !args.bool("remote_src", false)?
+            {
+                return Ok(None);
+            }
+            src
         };
         let dest = args.req_str("dest")?;
         let set_dest = resolve_dest(&dest, src.as_deref());
@@ -94,9 +101,20 @@ impl FirstProbe for DestProbe {
 
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let args = &ctx.args;
+    if let Some(internal) = internal_param(args) {
+        return Ok(ModuleResult::fail(format!(
+            "Invalid parameter specified: \"{internal}\""
+        )));
+    }
     let src = args.str("src");
     let remote_src = args.bool("remote_src", false)?;
     check_copy_args(args)?;
+    if let (Some(s), None, false) = (&src, args.raw("content"), remote_src) {
+        let follow = args.bool("local_follow", true)?;
+        if let Some(tree) = ctx.call.control.local_tree("files", s, follow)? {
+            return copy_tree(ctx, s, tree).await;
+        }
+    }
     let (content, header) = match (&src, args.raw("content")) {
         // Refused by `check_copy_args` above.
         (Some(_), Some(_)) | (None, None) => return Err(ModuleError::missing("copy", "src")),
@@ -108,7 +126,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             // plaintext is never remembered on disk, so it is read and hashed each time.
             if args.bool("decrypt", true)? && ctx.call.control.local_vaulted(s)? {
                 let plain = ctx.call.control.read_local_decrypted(s)?;
-                return deliver(ctx, NewContent::Bytes(plain), Some(s), s.clone()).await;
+                let content = NewContent::Bytes(plain);
+                return deliver(ctx, content, Some(s), s.clone(), "files", None).await;
             }
             // Usually the same file for every host (an etcd binary): the control node knows
             // its size and checksum without reading it again.
@@ -122,7 +141,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         }
     };
     match content {
-        Some(content) if !remote_src => deliver(ctx, content, src.as_deref(), header).await,
+        Some(content) if !remote_src => {
+            deliver(ctx, content, src.as_deref(), header, "files", None).await
+        }
         _ => copy_remote(ctx, src.unwrap_or_default()).await,
     }
 }
@@ -135,8 +156,151 @@ pub(crate) async fn run_template(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleEr
         NewContent::Bytes(rendered.into_bytes()),
         Some(&src),
         src.clone(),
+        "templates",
+        None,
     )
     .await
+}
+
+/// `copy` of a control-node directory: `src: dir/` copies what it holds into `dest`,
+/// `src: dir` the directory itself (`dest/dir`). Directories are made first (with
+/// `directory_mode`, which Ansible also gives the ones that exist), links kept as links
+/// (`local_follow: no`) recreated, all in one request; then every file is copied as a single
+/// `copy` would copy it. Changed when anything was.
+async fn copy_tree(
+    ctx: &Ctx<'_>,
+    src: &str,
+    entries: Vec<crate::LocalEntry>,
+) -> Result<ModuleResult, ModuleError> {
+    let dest = ctx.args.req_str("dest")?;
+    let top = dest.trim_end_matches('/');
+    let base = if src.ends_with('/') {
+        top.to_string()
+    } else {
+        format!("{top}/{}", basename(src))
+    };
+    let dir_mode = ctx.args.mode("directory_mode")?;
+    let mut script = String::from(TREE_FUNCS);
+    if ctx.call.check {
+        script.insert_str(0, "CHECK=1\n");
+    }
+    let mode_word = |m: &ModeSpec| match m {
+        ModeSpec::Octal(n) => format!("{n:o}"),
+        other => other.to_string(),
+    };
+    let mode_arg = dir_mode.as_ref().map(mode_word).unwrap_or_default();
+    let octal = matches!(dir_mode, Some(ModeSpec::Octal(_)));
+    let dir_line = |path: &str| {
+        format!(
+            "ep_dir {} {} {}\n",
+            sh_quote(path),
+            sh_quote(&mode_arg),
+            if octal { "octal" } else { "symbolic" }
+        )
+    };
+    // The destination itself only counts as one of the copied directories without `dir/`.
+    script.push_str(&if src.ends_with('/') {
+        format!("ep_dir {} '' octal\n", sh_quote(&base))
+    } else {
+        dir_line(&base)
+    });
+    let mut files = Vec::new();
+    for entry in &entries {
+        let path = format!("{base}/{}", entry.rel);
+        match &entry.kind {
+            crate::LocalKind::Dir => script.push_str(&dir_line(&path)),
+            crate::LocalKind::Link(target) => script.push_str(&format!(
+                "ep_link {} {}\n",
+                sh_quote(target),
+                sh_quote(&path)
+            )),
+            crate::LocalKind::File(local) => files.push((local.clone(), path)),
+        }
+    }
+    script.push_str("echo \"${ch:-0}\"\n");
+    let out = ctx.exec(script).await?;
+    if out.rc != 0 {
+        return Ok(ModuleResult::fail(out.stderr_str().trim().to_string()));
+    }
+    let mut res = ModuleResult::ok();
+    res.changed = out.stdout_str().trim() == "1";
+    res.set("dest", dest.clone()).set("src", src);
+    if ctx.call.check && res.changed {
+        // Directories still to be made: the files in them are new too.
+        return Ok(res);
+    }
+    for (local, path) in files {
+        let local = local.to_string_lossy().into_owned();
+        let (size, sha1) = ctx.call.control.local_digest(&local)?;
+        let content = NewContent::LocalFile {
+            src: local.clone(),
+            size,
+            sha1,
+        };
+        let one = deliver(
+            ctx,
+            content,
+            Some(&local),
+            local.clone(),
+            "files",
+            Some(&path),
+        )
+        .await?;
+        if one.failed {
+            return Ok(one);
+        }
+        res.changed |= one.changed;
+    }
+    Ok(res)
+}
+
+/// Shell functions of [`copy_tree`]: `ep_dir PATH MODE KIND` makes a directory and gives it
+/// MODE (`octal`: compared first; `symbolic`: applied, a change when the mode moved);
+/// `ep_link TARGET PATH` makes PATH a link to TARGET (never over a directory). Both set `ch`
+/// when they change something, and change nothing when CHECK is set.
+const TREE_FUNCS: &str = r#"set -e
+ep_dir() {
+  if [ ! -d "$1" ]; then ch=1; [ -n "${CHECK:-}" ] && return 0; mkdir -p -- "$1"; fi
+  [ -n "$2" ] || return 0
+  if [ "$3" = octal ]; then
+    [ "$(stat -c %a -- "$1")" = "$2" ] && return 0
+    ch=1; [ -n "${CHECK:-}" ] || chmod "$2" -- "$1"
+  elif [ -z "${CHECK:-}" ]; then
+    ep_b=$(stat -c %a -- "$1"); chmod "$2" -- "$1"
+    [ "$(stat -c %a -- "$1")" = "$ep_b" ] || ch=1
+  fi
+}
+ep_link() {
+  if [ -L "$2" ] && [ "$(readlink -- "$2")" = "$1" ]; then return 0; fi
+  if [ -d "$2" ] && ! [ -L "$2" ]; then
+    echo "refusing to convert from directory to symlink for $2" >&2; exit 1
+  fi
+  ch=1; [ -n "${CHECK:-}" ] && return 0
+  rm -f -- "$2"; ln -s -- "$1" "$2"
+}
+"#;
+
+/// `mode: preserve`: the destination gets the source's mode.
+fn preserve(ctx: &Ctx<'_>) -> bool {
+    ctx.args.str("mode").as_deref() == Some("preserve")
+}
+
+/// The requested attributes; with `mode: preserve` the mode of the control-node file `src`
+/// (searched in the role's `kind` directory). Inline `content:` has no source file: Ansible
+/// writes it to a private temporary file first and preserves that one's mode, 0600.
+fn requested_attrs(ctx: &Ctx<'_>, kind: &str, src: Option<&str>) -> Result<Attrs, ModuleError> {
+    if !preserve(ctx) {
+        return Attrs::from_args(&ctx.args);
+    }
+    let mode = match src {
+        Some(src) => ctx.call.control.local_mode(kind, src)?,
+        None => 0o600,
+    };
+    Ok(Attrs {
+        mode: Some(ModeSpec::Octal(mode)),
+        owner: ctx.args.str("owner"),
+        group: ctx.args.str("group"),
+    })
 }
 
 /// `content:` may be a mapping or list, which Ansible serialises as JSON.
@@ -195,15 +359,32 @@ fn remote_probe_body(set_dest: String, src: &str) -> String {
     script
 }
 
+/// Brings a destination to `content`: the task's `dest` (`dest: None`, read with the probe the
+/// registry declares) or one file of a copied directory. `kind`: the role directory `src` is
+/// searched in, for `mode: preserve`.
 async fn deliver(
     ctx: &Ctx<'_>,
     content: NewContent,
     src: Option<&str>,
     header: String,
+    kind: &str,
+    dest: Option<&str>,
 ) -> Result<ModuleResult, ModuleError> {
-    let dest = ctx.args.req_str("dest")?;
-    let attrs = Attrs::from_args(&ctx.args)?;
-    let mut probed = ctx.read_probe::<DestProbe>().await?;
+    let attrs = requested_attrs(ctx, kind, src)?;
+    let mut probed = match dest {
+        // The task's own destination: the probe the registry declares.
+        None => ctx.read_probe::<DestProbe>().await?,
+        // A file of a copied directory.
+        Some(dest) => {
+            let body = dest_probe_body(resolve_dest(dest, src), ctx.call.diff);
+            let out = ctx.exec(with_funcs(&body)).await?;
+            DestProbe::parse(&out).map_err(|m| ctx.protocol(m))?
+        }
+    };
+    let dest = match dest {
+        Some(dest) => dest.to_string(),
+        None => ctx.args.req_str("dest")?,
+    };
     // `follow: yes` writes through a link to the file it finally points to (keeping that
     // file's mode and owner); without it the link itself is replaced, as in Ansible.
     if ctx.args.bool("follow", false)? && probed.state.is_link() {
@@ -255,6 +436,7 @@ async fn deliver(
         } else {
             header
         },
+        validate: ctx.args.str("validate"),
     };
     let mut res = converge(ctx, target, force || !state.exists).await?;
     if let Some(src) = src {
@@ -266,7 +448,15 @@ async fn deliver(
 /// `remote_src: yes`: the source is on the host, so the probe stats both and the copy is a
 /// `cp` on the host (through a temporary file, so the destination is replaced atomically).
 async fn copy_remote(ctx: &Ctx<'_>, src: String) -> Result<ModuleResult, ModuleError> {
-    let attrs = Attrs::from_args(&ctx.args)?;
+    let mut attrs = if preserve(ctx) {
+        Attrs {
+            owner: ctx.args.str("owner"),
+            group: ctx.args.str("group"),
+            ..Attrs::default()
+        }
+    } else {
+        Attrs::from_args(&ctx.args)?
+    };
     let DestAnswer {
         path,
         state,
@@ -278,6 +468,9 @@ async fn copy_remote(ctx: &Ctx<'_>, src: String) -> Result<ModuleResult, ModuleE
             "Source {src} not found or not a readable regular file"
         )));
     };
+    if preserve(ctx) {
+        attrs.mode = Some(ModeSpec::Octal(src_state.mode & 0o7777));
+    }
     let mut res = ModuleResult::ok();
     res.set("dest", path.clone())
         .set("src", src.clone())
@@ -331,6 +524,13 @@ async fn copy_remote(ctx: &Ctx<'_>, src: String) -> Result<ModuleResult, ModuleE
         }
         if !ctx.call.check {
             let mut cmd = String::from("set -e\n");
+            let command = ctx.args.str("validate").filter(|_| content_changed);
+            if let Some(command) = command {
+                let what = crate::modules::write::Validated::HostFile(&src);
+                if let Some(failure) = crate::modules::write::validate(ctx, &command, what).await? {
+                    return Ok(failure);
+                }
+            }
             if content_changed {
                 if ctx.args.bool("backup", false)? && state.exists {
                     res.set(

@@ -14,8 +14,15 @@ use crate::host::Ctx;
 use crate::probe::{section, PathState};
 use crate::{ModuleError, ModuleResult};
 
-/// `sha256:abcd...` → (`sha256sum`, `abcd...`).
-pub(crate) fn parse_checksum(spec: &str) -> Result<(&'static str, String), String> {
+/// What `checksum:` gives after its algorithm: the digest, or a URL of a digest file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Digest {
+    Hex(String),
+    Url(String),
+}
+
+/// `sha256:abcd...` → (`sha256sum`, `abcd...`); `sha256:https://.../SHA256SUMS` → the URL.
+pub(crate) fn parse_checksum(spec: &str) -> Result<(&'static str, Digest), String> {
     let (algo, hex) = spec
         .split_once(':')
         .ok_or_else(|| format!("checksum '{spec}' must be ALGORITHM:HEX"))?;
@@ -28,13 +35,134 @@ pub(crate) fn parse_checksum(spec: &str) -> Result<(&'static str, String), Strin
         "sha512" => "sha512sum",
         other => return Err(format!("unsupported checksum algorithm '{other}'")),
     };
-    if hex.starts_with("http://") || hex.starts_with("https://") || hex.starts_with("file://") {
-        return Err("a checksum URL is not supported by etcdplay; give the digest".into());
+    let scheme = hex.split_once("://").map(|(s, _)| s);
+    if matches!(scheme, Some("http" | "https" | "ftp" | "file")) {
+        return Ok((tool, Digest::Url(hex.to_string())));
     }
-    if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("checksum '{hex}' is not hexadecimal"));
+    clean_digest(hex).map(|d| (tool, Digest::Hex(d)))
+}
+
+/// Ansible's last step on a digest: every non-word character removed, lower case, and it
+/// must then be hexadecimal ("The checksum format is invalid").
+fn clean_digest(text: &str) -> Result<String, String> {
+    let digest: String = text
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '_')
+        .collect::<String>()
+        .to_lowercase();
+    if digest.is_empty() || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("The checksum format is invalid".into());
     }
-    Ok((tool, hex.to_ascii_lowercase()))
+    Ok(digest)
+}
+
+/// The digest for `filename` in a digest file (GNU `HEX  name`, `HEX *name`, BSD
+/// `ALGO (name) = HEX`, or one lone digest), as Ansible's get_url reads it.
+pub(crate) fn digest_for(filename: &str, text: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    if let [only] = lines.as_slice() {
+        if only.split_whitespace().count() == 1 {
+            return Some(only.trim().to_string());
+        }
+    }
+    lines.iter().find_map(|line| {
+        let (digest, path) = bsd_line(line).or_else(|| gnu_line(line))?;
+        (path == filename).then(|| digest.to_string())
+    })
+}
+
+fn is_digest_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '.'
+}
+
+/// `ALGO (path) = DIGEST` (a space before `(` and before `=` optional).
+fn bsd_line(line: &str) -> Option<(&str, &str)> {
+    let open = line.find('(')?;
+    let algo = line[..open].trim_end();
+    if algo.is_empty() || !algo.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return None;
+    }
+    let close = line.rfind(')')?;
+    let digest = line[close + 1..]
+        .trim_start()
+        .strip_prefix('=')?
+        .strip_prefix(' ')?;
+    (close > open && !digest.is_empty() && digest.chars().all(is_digest_char))
+        .then(|| (digest, &line[open + 1..close]))
+}
+
+/// `DIGEST<spaces>[*|./|.]path`, the path's leading `.` and `/` removed.
+fn gnu_line(line: &str) -> Option<(&str, &str)> {
+    let end = line.find(char::is_whitespace)?;
+    let digest = &line[..end];
+    if digest.is_empty() || !digest.chars().all(is_digest_char) {
+        return None;
+    }
+    let rest = line[end..].trim_start();
+    let rest = rest
+        .strip_prefix('*')
+        .or_else(|| rest.strip_prefix("./"))
+        .or_else(|| rest.strip_prefix('.'))
+        .unwrap_or(rest);
+    let path = rest.trim_start_matches(['.', '/']);
+    (!path.is_empty()).then_some((digest, path))
+}
+
+/// Request options that travel to curl as config lines on stdin (`-K -`): credentials and
+/// header values never reach a command line.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RequestOptions {
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) user: Option<String>,
+    pub(crate) password: Option<String>,
+}
+
+impl RequestOptions {
+    fn wants_curl(&self) -> bool {
+        !self.headers.is_empty() || self.user.is_some()
+    }
+
+    /// The curl config for `url`, ended by the line `@end@` (the script reads up to it).
+    fn curl_config(&self, url: &str) -> String {
+        let quote = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+        let mut lines = vec![format!("url = {}", quote(url))];
+        for (name, value) in &self.headers {
+            lines.push(format!("header = {}", quote(&format!("{name}: {value}"))));
+        }
+        if let Some(user) = &self.user {
+            let pass = self.password.as_deref().unwrap_or("");
+            lines.push(format!("user = {}", quote(&format!("{user}:{pass}"))));
+        }
+        lines.push("@end@".into());
+        lines.join("\n")
+    }
+}
+
+/// Reads the curl config (up to `@end@`) and then the URL from stdin into `$cfg` and `$url`.
+const READ_REQUEST: &str = "cfg=\nwhile IFS= read -r l && [ \"$l\" != @end@ ]; do cfg=\"$cfg$l\n\"; done\nIFS= read -r url\n";
+
+/// The downloader lines: curl (with the config), else wget or python3 (which get no
+/// options: with options, curl is required). `$tmp` receives the body.
+fn download_lines(timeout: i64, insecure: bool, needs_curl: bool) -> String {
+    let ins_curl = if insecure { " -k" } else { "" };
+    let ins_wget = if insecure {
+        " --no-check-certificate"
+    } else {
+        ""
+    };
+    let mut s = format!(
+        "if command -v curl >/dev/null 2>&1; then printf '%s' \"$cfg\" | curl -fsSL{ins_curl} --max-time {timeout} -K - -o \"$tmp\" || {{ echo \"Request failed: curl exit $?\" >&2; exit 4; }}\n"
+    );
+    if needs_curl {
+        s.push_str("else echo 'headers and url_username need curl on the host' >&2; exit 5; fi\n");
+        return s;
+    }
+    s.push_str(&format!(
+        "elif command -v wget >/dev/null 2>&1; then printf '%s\\n' \"$url\" | wget -q{ins_wget} -T {timeout} -O \"$tmp\" -i - || {{ echo \"Request failed: wget exit $?\" >&2; exit 4; }}\n\
+         elif command -v python3 >/dev/null 2>&1; then printf '%s' \"$url\" | python3 -c 'import sys,shutil,urllib.request; r=urllib.request.urlopen(sys.stdin.read(), timeout={timeout}); shutil.copyfileobj(r, open(sys.argv[1], \"wb\"))' \"$tmp\" || {{ echo 'Request failed' >&2; exit 4; }}\n\
+         else echo 'no downloader on the host: install curl, wget or python3' >&2; exit 5; fi\n"
+    ));
+    s
 }
 
 fn url_basename(url: &str) -> String {
@@ -54,15 +182,24 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let force = a.bool("force", false)?;
     let timeout = a.int("timeout")?.unwrap_or(10).max(1);
     let insecure = !a.bool("validate_certs", true)?;
-    let checksum = a
-        .str("checksum")
-        .filter(|c| !c.is_empty())
-        .map(|c| parse_checksum(&c).map_err(|m| ctx.bad("checksum", m)))
-        .transpose()?;
-    let attrs = Attrs::from_args(a)?;
+    let options = request_options(ctx)?;
     if url.contains('\n') {
         return Err(ctx.bad("url", "a URL cannot contain a newline"));
     }
+    let checksum = match a.str("checksum").filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => match parse_checksum(&c) {
+            Err(msg) => return Ok(ModuleResult::fail(msg)),
+            Ok((tool, Digest::Hex(hex))) => Some((tool, hex)),
+            Ok((tool, Digest::Url(sums))) => {
+                match fetch_digest(ctx, &sums, &url, &options, timeout, insecure).await? {
+                    Ok(hex) => Some((tool, hex)),
+                    Err(msg) => return Ok(ModuleResult::fail(msg)),
+                }
+            }
+        },
+    };
+    let attrs = Attrs::from_args(a)?;
 
     let mut script = format!(
         "d={}\nif [ -d \"$d\" ]; then d=\"$d/\"{}; fi\n",
@@ -121,20 +258,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         (None, true) => st.mode & 0o7777,
         (None, false) => 0o644,
     };
-    let ins_curl = if insecure { " -k" } else { "" };
-    let ins_wget = if insecure {
-        " --no-check-certificate"
-    } else {
-        ""
-    };
     let mut dl = format!(
-        "set -e\nIFS= read -r curlcfg\nIFS= read -r url\nd={}\n\
-         tmp=$(mktemp \"$(dirname -- \"$d\")/.etcdplay-dl.XXXXXXXX\")\ntrap 'rm -f \"$tmp\"' EXIT\n\
-         if command -v curl >/dev/null 2>&1; then printf '%s\\n' \"$curlcfg\" | curl -fsSL{ins_curl} --max-time {timeout} -K - -o \"$tmp\" || {{ echo \"Request failed: curl exit $?\" >&2; exit 4; }}\n\
-         elif command -v wget >/dev/null 2>&1; then printf '%s\\n' \"$url\" | wget -q{ins_wget} -T {timeout} -O \"$tmp\" -i - || {{ echo \"Request failed: wget exit $?\" >&2; exit 4; }}\n\
-         elif command -v python3 >/dev/null 2>&1; then printf '%s' \"$url\" | python3 -c 'import sys,shutil,urllib.request; r=urllib.request.urlopen(sys.stdin.read(), timeout={timeout}); shutil.copyfileobj(r, open(sys.argv[1], \"wb\"))' \"$tmp\" || {{ echo 'Request failed' >&2; exit 4; }}\n\
-         else echo 'no downloader on the host: install curl, wget or python3' >&2; exit 5; fi\n",
-        sh_quote(&path)
+        "set -e\n{READ_REQUEST}d={}\n\
+         tmp=$(mktemp \"$(dirname -- \"$d\")/.etcdplay-dl.XXXXXXXX\")\ntrap 'rm -f \"$tmp\"' EXIT\n{}",
+        sh_quote(&path),
+        download_lines(timeout, insecure, options.wants_curl())
     );
     if let Some((tool, want)) = &checksum {
         dl.push_str(&format!("got=$({tool} < \"$tmp\" | cut -d' ' -f1)\n[ \"$got\" = {want} ] || {{ echo \"The checksum for $d did not match {want}; it was $got.\" >&2; exit 6; }}\n"));
@@ -154,12 +282,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     }
     dl.push_str(&format!("chmod {new_mode:o} \"$tmp\"\n"));
     dl.push_str("mv -f \"$tmp\" \"$d\"\ntrap - EXIT\necho \"new $new $size\"\n");
-    let curl_line = format!(
-        "url = \"{}\"",
-        url.replace('\\', "\\\\").replace('"', "\\\"")
-    );
     let mut req = ExecRequest::script(dl);
-    req.stdin = format!("{curl_line}\n{url}\n").into_bytes();
+    req.stdin = format!("{}\n{url}\n", options.curl_config(&url)).into_bytes();
     let out = ctx.exec_req(req).await?;
     if out.rc != 0 {
         let mut r = ModuleResult::fail(out.stderr_str().trim().to_string());
@@ -183,6 +307,76 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     Ok(res)
 }
 
+/// `headers`, `url_username`/`url_password` (aliases `username`/`password`). A line break in
+/// any of them would end a curl config line early: refused.
+fn request_options(ctx: &Ctx<'_>) -> Result<RequestOptions, ModuleError> {
+    let a = &ctx.args;
+    let mut headers = Vec::new();
+    if let Some(raw) = a.raw("headers") {
+        let map = raw
+            .as_object()
+            .ok_or_else(|| ctx.bad("headers", "expected a mapping"))?;
+        for (name, value) in map {
+            let value = match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            headers.push((name.clone(), value));
+        }
+    }
+    let options = RequestOptions {
+        headers,
+        user: a.str("url_username"),
+        password: a.str("url_password"),
+    };
+    let has_break = |t: &str| t.contains(['\n', '\r']);
+    let broken = options
+        .headers
+        .iter()
+        .any(|(n, v)| has_break(n) || has_break(v))
+        || options.user.as_deref().is_some_and(has_break)
+        || options.password.as_deref().is_some_and(has_break);
+    if broken {
+        return Err(ctx.bad(
+            "headers",
+            "a header or credential cannot contain a line break",
+        ));
+    }
+    Ok(options)
+}
+
+/// Downloads the digest file at `sums` on the host and finds the digest of `url`'s file in
+/// it, with Ansible's message when it cannot.
+async fn fetch_digest(
+    ctx: &Ctx<'_>,
+    sums: &str,
+    url: &str,
+    options: &RequestOptions,
+    timeout: i64,
+    insecure: bool,
+) -> Result<Result<String, String>, ModuleError> {
+    if sums.contains('\n') {
+        return Err(ctx.bad("checksum", "a URL cannot contain a newline"));
+    }
+    let script = format!(
+        "set -e\n{READ_REQUEST}tmp=$(mktemp)\ntrap 'rm -f \"$tmp\"' EXIT\n{}cat \"$tmp\"\n",
+        download_lines(timeout, insecure, options.wants_curl())
+    );
+    let mut req = ExecRequest::script(script);
+    req.stdin = format!("{}\n{sums}\n", options.curl_config(sums)).into_bytes();
+    let out = ctx.exec_req(req).await?;
+    if out.rc != 0 {
+        return Ok(Err(out.stderr_str().trim().to_string()));
+    }
+    let filename = url_basename(url);
+    Ok(match digest_for(&filename, &out.stdout_str()) {
+        Some(digest) => clean_digest(&digest),
+        None => Err(format!(
+            "Unable to find a checksum for file '{filename}' in '{sums}'"
+        )),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,14 +385,33 @@ mod tests {
     fn checksum_specs() {
         assert_eq!(
             parse_checksum("sha256:ABCD").unwrap(),
-            ("sha256sum", "abcd".to_string())
+            ("sha256sum", Digest::Hex("abcd".to_string()))
         );
         assert!(parse_checksum("sha256").is_err());
         assert!(parse_checksum("crc:00").is_err());
-        assert!(parse_checksum("sha256:https://x/SHA256SUMS").is_err());
+        assert_eq!(
+            parse_checksum("sha256:https://x/SHA256SUMS").unwrap(),
+            ("sha256sum", Digest::Url("https://x/SHA256SUMS".into()))
+        );
         assert_eq!(
             url_basename("https://x/etcd-v3.5.tar.gz?x=1"),
             "etcd-v3.5.tar.gz"
         );
+    }
+
+    // The digest-file formats Ansible's get_url reads (parse_digest_lines): GNU with ` ` or
+    // ` *` or `./`, BSD `SHA256 (name) = hex`, and a file holding one lone digest.
+    #[test]
+    fn digest_files_as_ansible_reads_them() {
+        let gnu = "aaaa  etcd.tar.gz\nbbbb *other.tar.gz\ncccc  ./third.zip\n";
+        assert_eq!(digest_for("etcd.tar.gz", gnu).as_deref(), Some("aaaa"));
+        assert_eq!(digest_for("other.tar.gz", gnu).as_deref(), Some("bbbb"));
+        assert_eq!(digest_for("third.zip", gnu).as_deref(), Some("cccc"));
+        assert_eq!(digest_for("missing", gnu), None);
+        let bsd = "SHA256 (etcd.tar.gz) = dddd\n";
+        assert_eq!(digest_for("etcd.tar.gz", bsd).as_deref(), Some("dddd"));
+        assert_eq!(digest_for("anything", "eeee\n").as_deref(), Some("eeee"));
+        assert_eq!(clean_digest("AB\u{200b}CD").as_deref(), Ok("abcd"));
+        assert!(clean_digest("xyz").is_err());
     }
 }

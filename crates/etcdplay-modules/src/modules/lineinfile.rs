@@ -343,6 +343,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let backup = args.bool("backup", false)?;
     let changed = edited.changed || created;
     let mut res = converge_text(ctx, &file, &path, edited.text, &attrs, backup, changed).await?;
+    if res.failed {
+        // `validate:` refused the new content: its message is the result.
+        return Ok(res);
+    }
     let mut msg = edited.msg;
     if res.changed && !edited.changed && !created {
         msg = "ownership, perms or SE linux context changed".into();

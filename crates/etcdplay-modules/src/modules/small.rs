@@ -12,8 +12,9 @@ use crate::{ModuleError, ModuleResult};
 pub(crate) async fn ping(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let data = ctx.args.str("data").unwrap_or_else(|| "pong".to_string());
     if data == "crash" {
-        // Ansible's documented way to test a failing module.
-        return Ok(ModuleResult::fail("boom"));
+        // Ansible's documented way to test a failing module: the module raises an exception,
+        // which ansible-core 2.19 reports as "Task failed: Module failed: boom".
+        return Ok(ModuleResult::fail("Task failed: Module failed: boom"));
     }
     let out = ctx.exec("echo pong\n".to_string()).await?;
     if out.stdout_str().trim() != "pong" {
@@ -53,14 +54,45 @@ fn lines(text: &str) -> Vec<String> {
     text.lines().map(str::to_string).collect()
 }
 
+/// Python's `repr()` of a string: single quotes unless it holds one and no double quote.
+fn python_str_repr(text: &str) -> String {
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::from(quote);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
 pub(crate) async fn tempfile(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let a = &ctx.args;
     let state = a.choice("state", &["file", "directory"], "file")?;
     let prefix = a.str("prefix").unwrap_or_else(|| "ansible.".to_string());
     let suffix = a.str("suffix").unwrap_or_default();
     let dir = a.str("path");
-    if prefix.contains('/') || suffix.contains('/') {
-        return Err(ctx.bad("prefix", "prefix and suffix must not contain '/'"));
+    // Ansible's check and message: a prefix or suffix that is not its own basename (a path).
+    for (name, value) in [("prefix", &prefix), ("suffix", &suffix)] {
+        if value.contains('/') {
+            return Ok(ModuleResult::fail(format!(
+                "{name} must be a valid file name component, got {}",
+                python_str_repr(value)
+            )));
+        }
     }
     let mut res = ModuleResult::ok();
     res.changed = true;

@@ -346,8 +346,10 @@ impl UnitTask {
             } else {
                 args.opt_bool("masked")?
             },
-            daemon_reload: !is_service && args.bool("daemon_reload", false)?,
-            daemon_reexec: !is_service && args.bool("daemon_reexec", false)?,
+            // `service` passes these on to systemd, as Ansible's service action does on a
+            // systemd host.
+            daemon_reload: args.bool("daemon_reload", false)?,
+            daemon_reexec: args.bool("daemon_reexec", false)?,
             scope,
             no_block: if args.bool("no_block", false)? {
                 " --no-block"

@@ -13,6 +13,7 @@
 use etcdplay_transport::script::sh_quote;
 
 use crate::host::Ctx;
+use crate::mode::ModeSpec;
 use crate::modules::write::sha1_hex;
 use crate::probe::section;
 use crate::{ModuleError, ModuleResult};
@@ -41,25 +42,114 @@ const PRIVATE_DIR_FUNC: &str = r#"ep_private_dir() {
 }
 "#;
 
-/// The script that extracts the archive at shell word `archive` (quoted by the caller, or a
-/// variable) to a scratch directory, lists what differs from `dest` and, unless `check`,
-/// copies the tree over. Prints `unchanged` or `changed`.
-pub(crate) fn extract_script(
-    archive: &str,
-    dest: &str,
-    zip: bool,
-    extra: &[String],
-    owner: Option<&str>,
-    group: Option<&str>,
-    check: bool,
-) -> String {
-    let a = archive;
+/// What to extract and how: the archive at shell word `archive` (quoted by the caller, or a
+/// variable), into `dest`.
+pub(crate) struct Extract<'a> {
+    pub(crate) archive: &'a str,
+    pub(crate) dest: &'a str,
+    pub(crate) zip: bool,
+    pub(crate) extra: &'a [String],
+    pub(crate) owner: Option<&'a str>,
+    pub(crate) group: Option<&'a str>,
+    /// `include:`: only these members; `exclude:`: all but these (patterns).
+    pub(crate) include: &'a [String],
+    pub(crate) exclude: &'a [String],
+    /// `mode:` for every extracted entry (links excepted), as Ansible sets it on each.
+    pub(crate) mode: Option<&'a ModeSpec>,
+    /// `list_files:`: print the archive's member names (after a `files` line) first.
+    pub(crate) list_files: bool,
+    /// `keep_newer:`: a file in `dest` newer than the archive's member is left alone.
+    pub(crate) keep_newer: bool,
+    pub(crate) check: bool,
+}
+
+/// A pattern as a shell `case` word: its `*`, `?` and `[...]` stay active, every other
+/// character is quoted.
+fn glob_word(pattern: &str) -> String {
+    pattern
+        .chars()
+        .map(|c| match c {
+            '*' | '?' | '[' | ']' | '!' => c.to_string(),
+            c if c.is_ascii_alphanumeric() || "-_./".contains(c) => c.to_string(),
+            c => format!("\\{c}"),
+        })
+        .collect()
+}
+
+/// The script that extracts the archive to a scratch directory, lists what differs from
+/// `dest` and, unless `check`, copies the tree over. Prints `unchanged` or `changed`.
+pub(crate) fn extract_script(x: &Extract<'_>) -> String {
+    let Extract {
+        archive: a,
+        dest,
+        zip,
+        extra,
+        owner,
+        group,
+        check,
+        ..
+    } = *x;
     let d = sh_quote(dest);
-    let extra: Vec<String> = extra.iter().map(|e| sh_quote(e)).collect();
+    let quoted = |items: &[String]| items.iter().map(|e| sh_quote(e)).collect::<Vec<_>>();
+    let extra = quoted(extra);
+    let include = quoted(x.include);
+    let listing;
     let extract = if zip {
-        format!("command -v unzip >/dev/null 2>&1 || {{ echo 'unzip is not installed on the host' >&2; exit 5; }}\nunzip -q -o {} {a} -d \"$t\"", extra.join(" "))
+        let exclude = if x.exclude.is_empty() {
+            String::new()
+        } else {
+            format!(" -x {}", quoted(x.exclude).join(" "))
+        };
+        let members = include.join(" ");
+        listing = format!("unzip -Z1 {a} {members}{exclude}");
+        format!("command -v unzip >/dev/null 2>&1 || {{ echo 'unzip is not installed on the host' >&2; exit 5; }}\nunzip -q -o {} {a} {members} -d \"$t\"{exclude}", extra.join(" "))
     } else {
-        format!("tar -x -f {a} -C \"$t\" {}", extra.join(" "))
+        let exclude: Vec<String> = x
+            .exclude
+            .iter()
+            .map(|e| sh_quote(&format!("--exclude={e}")))
+            .collect();
+        let members = if include.is_empty() {
+            String::new()
+        } else {
+            format!(" -- {}", include.join(" "))
+        };
+        listing = format!("tar -t -f {a} {}{members}", exclude.join(" "));
+        format!(
+            "tar -x -f {a} -C \"$t\" {} {}{members}",
+            exclude.join(" "),
+            extra.join(" ")
+        )
+    };
+    // The members as Ansible lists them: the same include/exclude selection, and no name an
+    // exclude pattern matches (fnmatch, as a shell `case` pattern: `exc/*` drops `exc/` too).
+    let drop = if x.exclude.is_empty() {
+        String::new()
+    } else {
+        let patterns: Vec<String> = x.exclude.iter().map(|p| glob_word(p)).collect();
+        format!(
+            " | while IFS= read -r n; do case $n in {}) ;; *) printf '%s\\n' \"$n\";; esac; done",
+            patterns.join("|")
+        )
+    };
+    let list = if x.list_files {
+        format!("echo files\n{listing}{drop}\necho end-files\n")
+    } else {
+        String::new()
+    };
+    // The requested mode is given to the staged tree first, so comparing and copying it
+    // carries the mode over; only then does a mode difference count as a change.
+    let chmod = x.mode.map_or(String::new(), |m| {
+        format!(
+            "find . -mindepth 1 ! -type l -exec chmod {} {{}} +\n",
+            sh_quote(&m.to_string())
+        )
+    });
+    let keep = if x.keep_newer { "true &&" } else { "false &&" };
+    let mode_check = if x.mode.is_some() {
+        " || { ! [ -L \"$f\" ] && [ \"$(stat -c %a \"$f\")\" != \"$(stat -c %a \"$d/$f\")\" ]; }"
+    } else {
+        ""
     };
     let mut owner_check = String::new();
     if let Some(o) = owner {
@@ -77,12 +167,13 @@ pub(crate) fn extract_script(
     let mut s = format!(
         "set -e\nd={d}\nt=$(mktemp -d)\ntrap 'rm -rf \"$t\"' EXIT\n\
          if [ -d \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; chown --reference=\"$d\" \"$t\" 2>/dev/null || true; fi\n\
-         {extract}\ncd \"$t\"\n\
+         {list}{extract}\ncd \"$t\"\n{chmod}\
          diffs=$(find . -mindepth 1 | while IFS= read -r f; do\n\
            if [ -L \"$f\" ]; then {{ [ -L \"$d/$f\" ] && [ \"$(readlink \"$f\")\" = \"$(readlink \"$d/$f\")\" ]; }} || {{ echo \"$f\"; continue; }}\n\
            elif [ -d \"$f\" ]; then {{ [ -d \"$d/$f\" ] && ! [ -L \"$d/$f\" ]; }} || {{ echo \"$f\"; continue; }}\n\
+           elif {keep} [ \"$d/$f\" -nt \"$f\" ]; then continue\n\
            else cmp -s \"$f\" \"$d/$f\" || {{ echo \"$f\"; continue; }}; fi\n\
-           if false{owner_check}; then echo \"$f\"; fi\n\
+           if false{owner_check}{mode_check}; then echo \"$f\"; fi\n\
          done)\n\
          if [ -z \"$diffs\" ]; then echo unchanged; exit 0; fi\necho changed\n"
     );
@@ -90,7 +181,9 @@ pub(crate) fn extract_script(
         // `cp -a .` also copies the staging directory's own mode and owner onto `dest`: the
         // staging directory was given dest's (above), so only an archive's `./` entry changes
         // them, as when tar extracts into dest directly.
-        s.push_str("cp -a . \"$d/\"\n");
+        // `keep_newer`: a file in dest newer than the archive's stays (`cp -u`).
+        let update = if x.keep_newer { " -u" } else { "" };
+        s.push_str(&format!("cp -a{update} . \"$d/\"\n"));
         let tops = "for f in * .[!.]* ..?*; do [ -e \"$f\" ] || [ -L \"$f\" ] || continue;";
         if let Some(o) = owner {
             s.push_str(&format!(
@@ -158,15 +251,29 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         Some(c) => format!("[ -e {} ]", sh_quote(c)),
         None => "false".to_string(),
     };
-    let extract = extract_script(
-        "\"$a\"",
-        &dest,
+    let include = a.list("include")?.unwrap_or_default();
+    let exclude = a.list("exclude")?.unwrap_or_default();
+    if !include.is_empty() && !exclude.is_empty() {
+        return Ok(ModuleResult::fail(
+            "parameters are mutually exclusive: exclude|include",
+        ));
+    }
+    let mode = a.mode("mode")?;
+    let list_files = a.bool("list_files", false)?;
+    let extract = extract_script(&Extract {
+        archive: "\"$a\"",
+        dest: &dest,
         zip,
-        &extra,
-        owner.as_deref(),
-        group.as_deref(),
-        ctx.call.check,
-    );
+        extra: &extra,
+        owner: owner.as_deref(),
+        group: group.as_deref(),
+        include: &include,
+        exclude: &exclude,
+        mode: mode.as_ref(),
+        list_files,
+        keep_newer: a.bool("keep_newer", false)?,
+        check: ctx.call.check,
+    });
     let mut script = String::from(PRIVATE_DIR_FUNC);
     script.push_str(&set_archive);
     script.push_str(&section("cache"));
@@ -225,12 +332,28 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             stderr.trim()
         )));
     }
+    let (files, report) = split_file_list(&report);
+    if list_files {
+        res.set("files", files);
+    }
     match report.lines().next().unwrap_or("").trim() {
         "unchanged" => {}
         "changed" => res.changed = true,
         other => return Err(ctx.protocol(format!("unexpected unarchive report '{other}'"))),
     }
     Ok(res)
+}
+
+/// With `list_files`, the report starts with the member names between `files` and
+/// `end-files` (as `tar -t` and `unzip -Z1` print them): returns them and the rest.
+fn split_file_list(report: &str) -> (Vec<String>, String) {
+    let Some(rest) = report.strip_prefix("files\n") else {
+        return (Vec::new(), report.to_string());
+    };
+    match rest.split_once("end-files\n") {
+        Some((names, rest)) => (names.lines().map(String::from).collect(), rest.to_string()),
+        None => (Vec::new(), report.to_string()),
+    }
 }
 
 /// A control-node archive's name in the host's cache directory.

@@ -3,8 +3,8 @@
 //! they differ, fix mode/owner/group otherwise, keep a backup when asked, and build the result
 //! fields and the diff. The caller has already probed the path.
 
-use etcdplay_transport::script::sh_quote;
-use etcdplay_transport::ExecOutput;
+use etcdplay_transport::script::{random_token, sh_quote, shlex_split};
+use etcdplay_transport::{ExecOutput, ExecRequest};
 use serde_json::Value;
 use sha1::{Digest, Sha1};
 
@@ -68,6 +68,9 @@ pub(crate) struct Target<'a> {
     pub(crate) backup: bool,
     /// The diff's "after" header (the `src` path, or the destination for inline content).
     pub(crate) after_header: String,
+    /// `validate:`: a command run on the new content (`%s` is its temporary file) before it
+    /// replaces `dest`; a non-zero exit leaves `dest` as it was and fails the task.
+    pub(crate) validate: Option<String>,
 }
 
 /// Brings `t.dest` to `t.new` and the requested attributes. `content_changed` can be forced
@@ -136,6 +139,11 @@ pub(crate) async fn converge(
             });
         }
         if !ctx.call.check {
+            if let Some(command) = &t.validate {
+                if let Some(failure) = validate(ctx, command, Validated::Content(&new)).await? {
+                    return Ok(failure);
+                }
+            }
             if t.backup && t.state.exists {
                 let backup = backup_file(ctx, t.dest).await?;
                 res.set("backup_file", backup);
@@ -167,6 +175,90 @@ pub(crate) async fn converge(
         }
     }
     Ok(res)
+}
+
+/// What `validate:` checks: new content, or (copy with `remote_src`) a file already on the host.
+pub(crate) enum Validated<'a> {
+    Content(&'a [u8]),
+    HostFile(&'a str),
+}
+
+/// Runs `validate:` on `content` in a private temporary file on the host (the content goes on
+/// stdin, the file is removed whatever happens). The command is split like a shell line
+/// without a shell, as Ansible's `run_command` does. Returns the task's failure, in the words
+/// of the module (copy and template: "failed to validate" with `exit_status`, `stdout`,
+/// `stderr`; lineinfile and blockinfile: "failed to validate: rc:N error:...").
+pub(crate) async fn validate(
+    ctx: &Ctx<'_>,
+    command: &str,
+    what: Validated<'_>,
+) -> Result<Option<ModuleResult>, ModuleError> {
+    if !command.contains("%s") {
+        return Ok(Some(ModuleResult::fail(format!(
+            "validate must contain %s: {command}"
+        ))));
+    }
+    // A placeholder no command contains (random per request) stands for the file's name.
+    let placeholder = format!("@{}@", random_token());
+    let line = python_percent_s(command, &placeholder);
+    let words = match shlex_split(&line) {
+        Ok(words) if !words.is_empty() => words,
+        _ => {
+            return Ok(Some(ModuleResult::fail(format!(
+                "validate: cannot split the command line: {command}"
+            ))))
+        }
+    };
+    // Every word is quoted; the temporary file's name is spliced in as "$t".
+    let argv: Vec<String> = words
+        .iter()
+        .map(|w| {
+            w.split(placeholder.as_str())
+                .map(sh_quote)
+                .collect::<Vec<_>>()
+                .join("\"$t\"")
+        })
+        .collect();
+    let req = match what {
+        Validated::Content(content) => {
+            let mut req = ExecRequest::script(format!(
+                "t=$(mktemp) || exit 1\ntrap 'rm -f -- \"$t\"' EXIT\ncat > \"$t\"\n{}\n",
+                argv.join(" ")
+            ));
+            req.stdin = content.to_vec();
+            req
+        }
+        Validated::HostFile(path) => {
+            ExecRequest::script(format!("t={}\n{}\n", sh_quote(path), argv.join(" ")))
+        }
+    };
+    let out = ctx.exec_req(req).await?;
+    if out.rc == 0 {
+        return Ok(None);
+    }
+    let mut failure;
+    if matches!(ctx.module(), "copy" | "template") {
+        failure = ModuleResult::fail("failed to validate");
+        failure
+            .set("exit_status", out.rc)
+            .set("stdout", out.stdout_str())
+            .set("stderr", out.stderr_str());
+    } else {
+        failure = ModuleResult::fail(format!(
+            "failed to validate: rc:{} error:{}",
+            out.rc,
+            out.stderr_str()
+        ));
+    }
+    Ok(Some(failure))
+}
+
+/// Python's `text % value` for a format holding only `%s` and `%%`.
+fn python_percent_s(text: &str, value: &str) -> String {
+    text.split("%%")
+        .map(|part| part.replace("%s", value))
+        .collect::<Vec<_>>()
+        .join("%")
 }
 
 /// Copies `dest` to Ansible's backup name `DEST.PID.YYYY-MM-DD@HH:MM:SS~` and returns it.
@@ -314,6 +406,7 @@ pub(crate) async fn converge_text(
         attrs,
         backup,
         after_header: format!("{path} (content)"),
+        validate: ctx.args.str("validate"),
     };
     converge(ctx, target, changed).await
 }

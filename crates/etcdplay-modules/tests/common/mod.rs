@@ -49,6 +49,32 @@ impl ControlNode for Control {
             .collect();
         Ok((bytes.len() as u64, sum))
     }
+    fn local_tree(
+        &self,
+        _kind: &str,
+        path: &str,
+        follow: bool,
+    ) -> Result<Option<Vec<etcdplay_modules::LocalEntry>>, ModuleError> {
+        let dir = self.root.join(path);
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        etcdplay_modules::local_tree::walk(&dir, follow)
+            .map(Some)
+            .map_err(|message| ModuleError::Control {
+                path: path.into(),
+                message,
+            })
+    }
+    fn local_mode(&self, _kind: &str, path: &str) -> Result<u32, ModuleError> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(self.root.join(path))
+            .map(|m| m.permissions().mode() & 0o7777)
+            .map_err(|e| ModuleError::Control {
+                path: path.into(),
+                message: e.to_string(),
+            })
+    }
     fn render_template(
         &self,
         path: &str,

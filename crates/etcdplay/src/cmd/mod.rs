@@ -4,6 +4,7 @@ pub(crate) mod apply;
 pub(crate) mod health;
 pub(crate) mod inventory;
 pub(crate) mod listing;
+pub(crate) mod modules;
 pub(crate) mod operate;
 pub(crate) mod pki;
 pub(crate) mod run;
