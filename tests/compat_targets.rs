@@ -1,6 +1,6 @@
 //! ansible-core 2.19.14's own integration targets that etcdplay passes keep passing: runs
-//! `compat/targets/run` (which downloads the source package with pip, once, into
-//! /var/cache/etcdplay-compat) for the targets listed in `compat/targets/expected-green`,
+//! `compat/targets/run` (on the source package `scripts/install-deps` downloads into
+//! /var/cache/etcdplay-compat; the test itself uses no network) for the targets listed in `compat/targets/expected-green`,
 //! under etcdplay only, each on a fresh lab host, and fails naming every listed target that
 //! did not end green (exit 0, no failed or unreachable host in the recap). The list was
 //! recorded from a run of the harness under both tools: each listed target is green under
