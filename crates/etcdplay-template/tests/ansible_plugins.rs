@@ -555,6 +555,21 @@ fn file_lookups_like_ansible() {
         lk("query('first_found', 'nope', skip=True)", &v, &t),
         json!([])
     );
+    // In a role, the role's task files are searched too (Ansible's search path holds the task
+    // file's directory): `include_tasks: "{{ lookup('first_found', files) }}"` in
+    // setup_remote_tmp_dir finds its `tasks/default.yml` under ansible-playbook 2.19.14.
+    let role = base.join("roles/r");
+    std::fs::create_dir_all(role.join("tasks")).unwrap();
+    std::fs::write(role.join("tasks/default.yml"), "[]").unwrap();
+    let in_role = vars(json!({"role_path": role.display().to_string()}));
+    assert_eq!(
+        lk(
+            "lookup('first_found', ['debian.yml', 'default.yml'])",
+            &in_role,
+            &t
+        ),
+        json!(role.join("tasks/default.yml").display().to_string())
+    );
     // As a with_first_found of a copy task (subdir files), plain names are found in files/.
     assert_eq!(
         t.loop_items(

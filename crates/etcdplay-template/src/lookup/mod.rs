@@ -83,14 +83,19 @@ pub(super) fn find(search_dirs: &[PathBuf], subdir: &str, name: &str) -> Option<
         .find(|candidate| candidate.is_file())
 }
 
-/// Where files are looked for: the role's directory first (`role_path`), then `dirs`.
+/// Where files are looked for: the role's directory first (`role_path`), then its `tasks/`
+/// (Ansible's search path holds the directory of the task's own file, which for a role's task
+/// files is that one: `setup_remote_tmp_dir` includes `lookup('first_found', ['default.yml'])`
+/// found there), then `dirs`.
 fn search_path(state: &State, dirs: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(role) = state
         .lookup("role_path")
         .filter(|v| v.kind() == ValueKind::String)
     {
-        out.push(PathBuf::from(role.as_str().unwrap_or_default()));
+        let role = PathBuf::from(role.as_str().unwrap_or_default());
+        out.push(role.join("tasks"));
+        out.insert(0, role);
     }
     out.extend(dirs.iter().cloned());
     out
