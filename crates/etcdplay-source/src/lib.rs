@@ -11,6 +11,7 @@ mod file;
 mod flow_indent;
 mod fnmatch;
 mod node;
+mod pyrepr;
 mod scalar;
 mod suggest;
 mod yaml;
@@ -24,6 +25,7 @@ pub use file::{
 };
 pub use fnmatch::fnmatch_regex;
 pub use node::{Node, NodeValue, Pos};
+pub use pyrepr::python_str_repr;
 pub use scalar::{parse_bool, resolve_plain};
 pub use suggest::did_you_mean;
 pub use yaml::{load_yaml, load_yaml_file, load_yaml_source, YamlError};

@@ -54,31 +54,6 @@ fn lines(text: &str) -> Vec<String> {
     text.lines().map(str::to_string).collect()
 }
 
-/// Python's `repr()` of a string: single quotes unless it holds one and no double quote.
-fn python_str_repr(text: &str) -> String {
-    let quote = if text.contains('\'') && !text.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::from(quote);
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
 pub(crate) async fn tempfile(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let a = &ctx.args;
     let state = a.choice("state", &["file", "directory"], "file")?;
@@ -90,7 +65,7 @@ pub(crate) async fn tempfile(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError>
         if value.contains('/') {
             return Ok(ModuleResult::fail(format!(
                 "{name} must be a valid file name component, got {}",
-                python_str_repr(value)
+                etcdplay_source::python_str_repr(value)
             )));
         }
     }
