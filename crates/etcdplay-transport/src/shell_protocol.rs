@@ -377,12 +377,15 @@ mod tests {
 
     /// Runs the loop with the local /bin/sh: the protocol does not depend on SSH.
     async fn local_loop() -> (tokio::process::Child, LocalChannel) {
-        let mut child = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(LOOP_SCRIPT)
-            .arg("etcdplay")
-            .arg("MARK1")
-            // As under sshd, the loop leads its own process group, which its lifeline kills.
+        let mut sh = Command::new("/bin/sh");
+        sh.arg("-c").arg(LOOP_SCRIPT).arg("etcdplay").arg("MARK1");
+        start_loop(sh, "MARK1").await
+    }
+
+    /// Starts `command` (the loop script with `mark`) as sshd would: leading its own process
+    /// group, which its lifeline kills, and waits until the loop is ready.
+    async fn start_loop(mut command: Command, mark: &str) -> (tokio::process::Child, LocalChannel) {
+        let mut child = command
             .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -391,7 +394,7 @@ mod tests {
             .unwrap();
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut ch = ShellChannel::new(stdin, stdout, "MARK1".into());
+        let mut ch = ShellChannel::new(stdin, stdout, mark.into());
         ch.ready().await.unwrap();
         (child, ch)
     }
@@ -596,7 +599,8 @@ mod tests {
 
     /// The loop run by a login that is not root (`runuser`), as an SSH login would be.
     async fn loop_as(user: &str) -> (tokio::process::Child, LocalChannel) {
-        let mut child = Command::new("runuser")
+        let mut runuser = Command::new("runuser");
+        runuser
             .args([
                 "-u",
                 user,
@@ -607,18 +611,8 @@ mod tests {
                 "etcdplay",
                 "MARK3",
             ])
-            .current_dir("/")
-            .process_group(0)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut ch = ShellChannel::new(stdin, stdout, "MARK3".into());
-        ch.ready().await.unwrap();
-        (child, ch)
+            .current_dir("/");
+        start_loop(runuser, "MARK3").await
     }
 
     fn su(user: &str, password: Option<&str>) -> Option<crate::Become> {

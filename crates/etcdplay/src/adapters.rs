@@ -49,11 +49,6 @@ impl InventoryAdapter {
         })
     }
 
-    /// The inventory source that defines `host`, for messages.
-    pub(crate) fn inventory_file(&self, host: &str) -> Option<String> {
-        self.read().inventory_file(host).map(str::to_string)
-    }
-
     fn read(&self) -> RwLockReadGuard<'_, Inventory> {
         self.inventory.read().unwrap_or_else(|p| p.into_inner())
     }

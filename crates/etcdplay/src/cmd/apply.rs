@@ -426,7 +426,8 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         .collect();
     let bad_ssh_args =
         crate::ssh_args_check::problems(prepared.inventory.as_ref(), &dirs, &extra, |h| {
-            prepared.inventory.inventory_file(h)
+            etcdplay_engine::InventoryView::inventory_file(prepared.inventory.as_ref(), h)
+                .map(|f| f.display().to_string())
         });
     if !bad_ssh_args.is_empty() {
         for p in &bad_ssh_args {
