@@ -320,3 +320,92 @@ fn start_at_task_and_limit_files_behave_as_in_ansible() {
         text(&out)
     );
 }
+
+/// ansible.cfg's `gathering` (and `ANSIBLE_GATHERING` over it) and `[privilege_escalation]`
+/// `become`/`become_user`, run side by side with ansible-playbook on the same playbook: with
+/// `smart` the second play gathers nothing (its host was gathered), with `explicit` only the
+/// play saying `gather_facts: true` gathers, and the command runs as `nobody`. Needs root and
+/// sudo (as the other become test).
+#[test]
+fn ansible_cfg_gathering_and_become_settings_behave_as_in_ansible() {
+    let as_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("id");
+    if String::from_utf8_lossy(&as_root.stdout).trim() != "0" {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::write(
+        d.join("hosts"),
+        "localhost ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n",
+    )
+    .expect("write");
+    std::fs::write(
+        d.join("site.yml"),
+        "- hosts: all\n  tasks:\n    - command: id -un\n      register: who\n\
+         \x20   - debug: msg=\"{{ who.stdout }}\"\n\
+         - hosts: all\n  tasks:\n    - debug: msg=second\n\
+         - hosts: all\n  gather_facts: true\n  tasks:\n    - debug: msg=third\n",
+    )
+    .expect("write");
+    let run = |program: &std::path::Path, gathering: &str, env: Option<&str>| {
+        std::fs::write(
+            d.join("ansible.cfg"),
+            format!(
+                "[defaults]\ngathering = {gathering}\n\
+                 [privilege_escalation]\nbecome = True\nbecome_user = nobody\n"
+            ),
+        )
+        .expect("write");
+        let mut command = std::process::Command::new(program);
+        if program.ends_with("etcdplay") {
+            command.arg("apply");
+        }
+        command.args(["-i", "hosts", "site.yml"]).current_dir(d);
+        for var in ["ANSIBLE_CONFIG", "ANSIBLE_GATHERING", "ANSIBLE_BECOME"] {
+            command.env_remove(var);
+        }
+        command.env_remove("ANSIBLE_BECOME_USER");
+        if let Some(value) = env {
+            command.env("ANSIBLE_GATHERING", value);
+        }
+        let out = command.output().expect("run");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let shown: Vec<String> = text(&out)
+            .lines()
+            .filter(|l| l.starts_with("TASK [Gathering") || l.contains("\"msg\":"))
+            .map(|l| l.split(" *").next().unwrap_or(l).trim().to_owned())
+            .collect();
+        shown
+    };
+    let ansible = common::ansible_bin("ansible-playbook");
+    let ours = common::etcdplay_bin();
+    for (gathering, env) in [
+        ("smart", None),
+        ("explicit", None),
+        ("smart", Some("explicit")),
+    ] {
+        let theirs = run(&ansible, gathering, env);
+        let mine = run(&ours, gathering, env);
+        assert_eq!(
+            mine, theirs,
+            "gathering = {gathering}, ANSIBLE_GATHERING={env:?}"
+        );
+        assert!(
+            mine.contains(&"\"msg\": \"nobody\"".to_string()),
+            "{mine:?}"
+        );
+    }
+    // What Ansible printed for `smart`: one gathering, in the first play.
+    let smart = run(&ours, "smart", None);
+    assert_eq!(
+        smart
+            .iter()
+            .filter(|l| l.starts_with("TASK [Gathering"))
+            .count(),
+        1,
+        "{smart:?}"
+    );
+}

@@ -38,6 +38,6 @@ pub use extension::{
 };
 pub use import_names::ImportNameRenderer;
 pub use inventory::{InventoryChange, InventoryView, PatternError};
-pub use options::{ConnectionDefaults, LeftoverMembership, RunOptions};
+pub use options::{ConnectionDefaults, Gathering, LeftoverMembership, RunOptions};
 pub use precheck::playbook_warnings;
 pub use tags::should_run as tags_select;

@@ -42,6 +42,20 @@ pub struct RunOptions {
     pub connection_defaults: ConnectionDefaults,
     /// `--start-at-task`: skip tasks until the first whose name matches (see `start_at.rs`).
     pub start_at_task: Option<String>,
+    /// ansible.cfg's `gathering`: which plays gather facts.
+    pub gathering: Gathering,
+}
+
+/// Ansible's `gathering` setting: when a play gathers facts on its hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Gathering {
+    /// Unless the play says `gather_facts: false` (Ansible's default).
+    #[default]
+    Implicit,
+    /// Only when the play says `gather_facts: true`.
+    Explicit,
+    /// As implicit, but a host whose facts were gathered earlier in the run is not asked again.
+    Smart,
 }
 
 /// `-u`, `--private-key`, `-b` and `--become-user` (or ansible.cfg's `remote_user` and
@@ -54,6 +68,8 @@ pub struct ConnectionDefaults {
     pub private_key: Option<String>,
     pub become_: bool,
     pub become_user: Option<String>,
+    /// `--become-method` or ansible.cfg's `become_method` (sudo when none says).
+    pub become_method: Option<String>,
 }
 
 /// `--leftover-membership`: how the data-dir scheme check reacts to a data dir whose stored
@@ -88,6 +104,7 @@ impl Default for RunOptions {
             read_ahead: true,
             connection_defaults: ConnectionDefaults::default(),
             start_at_task: None,
+            gathering: Gathering::Implicit,
         }
     }
 }

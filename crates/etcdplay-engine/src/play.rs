@@ -16,6 +16,7 @@ use crate::engine::EngineInner;
 use crate::error::TaskError;
 use crate::events::{HostEvent, HostStatus, TaskKindLabel};
 use crate::extension::{PlayTask, Preflight};
+use crate::options::Gathering;
 use crate::redundant_restart::RestartLedger;
 use crate::scope::{RoleFrame, TaskScope};
 use crate::tags::should_run;
@@ -207,23 +208,9 @@ impl<'a> PlayRun<'a> {
             become_: self.play.become_.clone(),
             ..TaskScope::default()
         };
-        let gather = match &self.play.gather_facts {
-            Some(f) => self
-                .flag(
-                    &Some(f.clone()),
-                    &self
-                        .engine
-                        .shared
-                        .vars_for(&hosts[0], &self.engine.shared.host_layers(&hosts[0])),
-                    &self.play.origin.to_string(),
-                )
-                .ok()
-                .flatten()
-                .unwrap_or(true),
-            None => true,
-        };
-        if gather {
-            self.gather_facts(&hosts).await;
+        let to_gather = self.hosts_to_gather(&hosts);
+        if !to_gather.is_empty() {
+            self.gather_facts(&to_gather).await;
         }
         self.run_list(&self.play.pre_tasks, &scope, &hosts).await;
         self.flush_handlers(&hosts).await;
@@ -250,6 +237,37 @@ impl<'a> PlayRun<'a> {
             }
             self.run_list(&role.tasks, scope, hosts).await;
         })
+    }
+
+    /// The hosts whose facts this play gathers: the play's `gather_facts` under ansible.cfg's
+    /// `gathering` (implicit: unless false; explicit: only if true; smart: as implicit, hosts
+    /// gathered by an earlier play excepted).
+    fn hosts_to_gather(&self, hosts: &[String]) -> Vec<String> {
+        let said = self.play.gather_facts.as_ref().and_then(|f| {
+            let vars = self
+                .engine
+                .shared
+                .vars_for(&hosts[0], &self.engine.shared.host_layers(&hosts[0]));
+            self.flag(&Some(f.clone()), &vars, &self.play.origin.to_string())
+                .ok()
+                .flatten()
+        });
+        let gather = match self.engine.options.gathering {
+            Gathering::Explicit => said == Some(true),
+            Gathering::Implicit | Gathering::Smart => said != Some(false),
+        };
+        if !gather {
+            return Vec::new();
+        }
+        let shared = &self.engine.shared;
+        hosts
+            .iter()
+            .filter(|h| {
+                self.engine.options.gathering != Gathering::Smart
+                    || !shared.memory(h).facts_gathered
+            })
+            .cloned()
+            .collect()
     }
 
     async fn gather_facts(&self, hosts: &[String]) {
@@ -288,6 +306,13 @@ impl<'a> PlayRun<'a> {
             started.elapsed(),
         );
         let outcomes: Vec<(String, Outcome)> = timed.into_iter().map(|(o, _)| o).collect();
+        for (host, outcome) in &outcomes {
+            if matches!(outcome, Outcome::Ok | Outcome::Changed) {
+                self.engine
+                    .shared
+                    .update_memory(host, |m| m.facts_gathered = true);
+            }
+        }
         self.settle(&outcomes, &scope);
         self.engine.reporter.task_end();
     }

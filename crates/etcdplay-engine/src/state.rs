@@ -17,6 +17,8 @@ pub(crate) struct HostMemory {
     pub(crate) facts: Map<String, Value>,
     pub(crate) set_facts: Map<String, Value>,
     pub(crate) include_vars: Map<String, Value>,
+    /// A play gathered this host's facts (what `gathering = smart` asks before gathering again).
+    pub(crate) facts_gathered: bool,
 }
 
 /// Variables that are the same for every host of a play.

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use etcdplay_engine::Gathering;
+
 /// Ansible's default `roles_path` (after the playbook's own `roles/`).
 const DEFAULT_ROLES_PATH: &str = "~/.ansible/roles:/usr/share/ansible/roles:/etc/ansible/roles";
 
@@ -62,6 +64,15 @@ const HOST_KEY_CHECKING: Setting =
 const REMOTE_USER: Setting = setting("ANSIBLE_REMOTE_USER", "defaults", "remote_user");
 const PRIVATE_KEY_FILE: Setting =
     setting("ANSIBLE_PRIVATE_KEY_FILE", "defaults", "private_key_file");
+
+const BECOME: Setting = setting("ANSIBLE_BECOME", "privilege_escalation", "become");
+const BECOME_USER: Setting = setting("ANSIBLE_BECOME_USER", "privilege_escalation", "become_user");
+const BECOME_METHOD: Setting = setting(
+    "ANSIBLE_BECOME_METHOD",
+    "privilege_escalation",
+    "become_method",
+);
+const GATHERING: Setting = setting("ANSIBLE_GATHERING", "defaults", "gathering");
 
 const VAULT_PASSWORD_FILE: Setting = setting(
     "ANSIBLE_VAULT_PASSWORD_FILE",
@@ -219,14 +230,51 @@ impl AnsibleConfig {
 
     /// `host_key_checking`: `Some(false)` turns checking off, as Ansible's `False` does.
     pub(crate) fn host_key_checking(&self) -> Result<Option<bool>, ConfigError> {
-        let Some((v, origin)) = self.get(&HOST_KEY_CHECKING) else {
+        self.boolean(&HOST_KEY_CHECKING)
+    }
+
+    /// `[privilege_escalation] become`: tasks become unless a keyword or variable says not.
+    pub(crate) fn become_(&self) -> Result<Option<bool>, ConfigError> {
+        self.boolean(&BECOME)
+    }
+
+    /// `[privilege_escalation] become_user`.
+    pub(crate) fn become_user(&self) -> Option<String> {
+        self.get(&BECOME_USER).map(|(v, _)| v)
+    }
+
+    /// `[privilege_escalation] become_method` (checked when a task becomes, as Ansible does).
+    pub(crate) fn become_method(&self) -> Option<String> {
+        self.get(&BECOME_METHOD).map(|(v, _)| v)
+    }
+
+    /// `gathering`: when plays gather facts (`implicit` unless set).
+    pub(crate) fn gathering(&self) -> Result<Gathering, ConfigError> {
+        let Some((v, origin)) = self.get(&GATHERING) else {
+            return Ok(Gathering::Implicit);
+        };
+        match v.trim().to_ascii_lowercase().as_str() {
+            "implicit" => Ok(Gathering::Implicit),
+            "explicit" => Ok(Gathering::Explicit),
+            "smart" => Ok(Gathering::Smart),
+            _ => Err(ConfigError::Value {
+                origin,
+                key: GATHERING.key,
+                value: v,
+                expected: "one of implicit, explicit, smart",
+            }),
+        }
+    }
+
+    fn boolean(&self, s: &Setting) -> Result<Option<bool>, ConfigError> {
+        let Some((v, origin)) = self.get(s) else {
             return Ok(None);
         };
         match etcdplay_source::parse_bool(&v) {
             Some(b) => Ok(Some(b)),
             None => Err(ConfigError::Value {
                 origin,
-                key: "host_key_checking",
+                key: s.key,
                 value: v,
                 expected: "a boolean",
             }),
@@ -435,6 +483,29 @@ mod tests {
         );
         assert_eq!(c.vault_password_file().as_deref(), Some("/env/pw"));
         assert_eq!(c.vault_identity_list(), ["x@y"]);
+    }
+
+    #[test]
+    fn privilege_escalation_and_gathering_settings() {
+        let text = "[defaults]\ngathering = Smart\n[privilege_escalation]\nbecome = yes\n\
+                    become_user = app\nbecome_method = su\n";
+        let c = config(text, &[]);
+        assert_eq!(c.gathering().unwrap(), Gathering::Smart);
+        assert_eq!(c.become_().unwrap(), Some(true));
+        assert_eq!(c.become_user().as_deref(), Some("app"));
+        assert_eq!(c.become_method().as_deref(), Some("su"));
+        let c = config(
+            text,
+            &[("ANSIBLE_GATHERING", "explicit"), ("ANSIBLE_BECOME", "no")],
+        );
+        assert_eq!(c.gathering().unwrap(), Gathering::Explicit);
+        assert_eq!(c.become_().unwrap(), Some(false));
+        assert_eq!(config("", &[]).gathering().unwrap(), Gathering::Implicit);
+        let bad = config("[defaults]\ngathering = lazy\n", &[]).gathering();
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("gathering = 'lazy' is not one of implicit, explicit, smart"));
     }
 
     #[test]

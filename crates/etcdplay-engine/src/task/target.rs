@@ -145,7 +145,7 @@ impl PlayRun<'_> {
             Some(m) => Some(m),
             None => match keywords.become_method {
                 Some(m) => Some(self.engine.templar.render_string(&m, &origin, vars)?),
-                None => None,
+                None => defaults.become_method.clone(),
             },
         };
         let method = match method.as_deref().map(str::trim) {

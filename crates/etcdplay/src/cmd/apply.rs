@@ -138,6 +138,9 @@ pub(crate) struct ConnectionArgs {
     /// The user to become (default root).
     #[arg(long)]
     pub(crate) become_user: Option<String>,
+    /// How to become: sudo (default) or su.
+    #[arg(long)]
+    pub(crate) become_method: Option<String>,
 }
 
 fn parse_leftover(s: &str) -> Result<LeftoverMembership, String> {
@@ -170,6 +173,7 @@ pub(crate) struct Settings {
     /// ansible.cfg's and the command line's connection settings (below every host variable
     /// and keyword).
     connection_defaults: ConnectionDefaults,
+    gathering: etcdplay_engine::Gathering,
     forks: u32,
     timeout: u64,
     host_key_checking: HostKeyChecking,
@@ -207,7 +211,8 @@ impl Settings {
                 _ => HostKeyChecking::SshConfig,
             }),
             inventory,
-            connection_defaults: connection_defaults(&config, connection),
+            connection_defaults: connection_defaults(&config, connection)?,
+            gathering: config.gathering().map_err(|e| e.to_string())?,
             config,
         })
     }
@@ -295,17 +300,25 @@ fn exit_code_of(stats: &Stats) -> ExitCode {
 }
 
 /// The connection settings of the Ansible configuration and the command line (which wins).
-fn connection_defaults(config: &AnsibleConfig, cli: &ConnectionArgs) -> ConnectionDefaults {
-    ConnectionDefaults {
+fn connection_defaults(
+    config: &AnsibleConfig,
+    cli: &ConnectionArgs,
+) -> Result<ConnectionDefaults, String> {
+    Ok(ConnectionDefaults {
         remote_user: cli.user.clone().or_else(|| config.remote_user()),
         private_key: cli
             .private_key
             .as_ref()
             .map(|k| k.display().to_string())
             .or_else(|| config.private_key_file()),
-        become_: cli.become_,
-        become_user: cli.become_user.clone(),
-    }
+        become_: cli.become_
+            || config
+                .become_()
+                .map_err(|e| e.to_string())?
+                .unwrap_or(false),
+        become_user: cli.become_user.clone().or_else(|| config.become_user()),
+        become_method: cli.become_method.clone().or_else(|| config.become_method()),
+    })
 }
 
 /// The directory of the first inventory source that is a path (`inventory_dir`).
@@ -488,6 +501,7 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         read_ahead: !args.no_read_ahead,
         connection_defaults: settings.connection_defaults.clone(),
         start_at_task: args.start_at_task.clone(),
+        gathering: settings.gathering,
     };
     let search_dirs: Vec<PathBuf> = playbooks
         .iter()
