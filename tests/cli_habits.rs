@@ -409,3 +409,48 @@ fn ansible_cfg_gathering_and_become_settings_behave_as_in_ansible() {
         "{smart:?}"
     );
 }
+
+/// `ANSIBLE_ASYNC_DIR` (Ansible's `async_dir` setting) moves the async jobs' status files, as
+/// with ansible-playbook 2.19.14, which left one `<jid>` file there for this play: the polled
+/// job's file is cleaned up, the `poll: 0` job's stays.
+#[test]
+fn the_async_dir_setting_moves_the_jobs_status_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::write(
+        d.join("hosts"),
+        "localhost ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n",
+    )
+    .expect("write");
+    std::fs::write(
+        d.join("site.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: echo hi\n\
+         \x20     async: 20\n      poll: 1\n      register: job\n    - assert:\n\
+         \x20       that: job.stdout == 'hi'\n    - command: sleep 1\n      async: 20\n\
+         \x20     poll: 0\n",
+    )
+    .expect("write");
+    let run = |program: &std::path::Path, jobs: &std::path::Path| {
+        let mut command = std::process::Command::new(program);
+        if program.ends_with("etcdplay") {
+            command.arg("apply");
+        }
+        let out = command
+            .args(["-i", "hosts", "site.yml"])
+            .current_dir(d)
+            .env_remove("ANSIBLE_CONFIG")
+            .env("ANSIBLE_ASYNC_DIR", jobs)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let names: Vec<String> = std::fs::read_dir(jobs)
+            .expect("the jobs directory was made")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.ends_with(".job"))
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    };
+    run(&common::ansible_bin("ansible-playbook"), &d.join("theirs"));
+    run(&common::etcdplay_bin(), &d.join("ours"));
+}

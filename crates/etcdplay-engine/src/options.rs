@@ -44,6 +44,9 @@ pub struct RunOptions {
     pub start_at_task: Option<String>,
     /// ansible.cfg's `gathering`: which plays gather facts.
     pub gathering: Gathering,
+    /// ansible.cfg's `async_dir` (`ANSIBLE_ASYNC_DIR`): the jobs' directory on the host when
+    /// no `ansible_async_dir` variable names one.
+    pub async_dir: Option<String>,
 }
 
 /// Ansible's `gathering` setting: when a play gathers facts on its hosts.
@@ -105,6 +108,7 @@ impl Default for RunOptions {
             connection_defaults: ConnectionDefaults::default(),
             start_at_task: None,
             gathering: Gathering::Implicit,
+            async_dir: None,
         }
     }
 }

@@ -73,6 +73,7 @@ const BECOME_METHOD: Setting = setting(
     "become_method",
 );
 const GATHERING: Setting = setting("ANSIBLE_GATHERING", "defaults", "gathering");
+const ASYNC_DIR: Setting = setting("ANSIBLE_ASYNC_DIR", "defaults", "async_dir");
 
 const VAULT_PASSWORD_FILE: Setting = setting(
     "ANSIBLE_VAULT_PASSWORD_FILE",
@@ -246,6 +247,11 @@ impl AnsibleConfig {
     /// `[privilege_escalation] become_method` (checked when a task becomes, as Ansible does).
     pub(crate) fn become_method(&self) -> Option<String> {
         self.get(&BECOME_METHOD).map(|(v, _)| v)
+    }
+
+    /// `async_dir`: where async jobs keep their status on the host, below `ansible_async_dir`.
+    pub(crate) fn async_dir(&self) -> Option<String> {
+        self.get(&ASYNC_DIR).map(|(v, _)| v)
     }
 
     /// `gathering`: when plays gather facts (`implicit` unless set).
@@ -501,6 +507,10 @@ mod tests {
         assert_eq!(c.gathering().unwrap(), Gathering::Explicit);
         assert_eq!(c.become_().unwrap(), Some(false));
         assert_eq!(config("", &[]).gathering().unwrap(), Gathering::Implicit);
+        let c = config("[defaults]\nasync_dir = /var/jobs\n", &[]);
+        assert_eq!(c.async_dir().as_deref(), Some("/var/jobs"));
+        let c = config("", &[("ANSIBLE_ASYNC_DIR", "~/jobs")]);
+        assert_eq!(c.async_dir().as_deref(), Some("~/jobs"));
         let bad = config("[defaults]\ngathering = lazy\n", &[]).gathering();
         assert!(bad
             .unwrap_err()

@@ -286,7 +286,10 @@ impl PlayRun<'_> {
 
     /// `ansible_async_dir`, where the task user's jobs live.
     pub(crate) fn async_dir(&self, vars: &Vars) -> Result<AsyncDir, TaskError> {
-        Ok(AsyncDir::new(self.var_string(vars, "ansible_async_dir")?)?)
+        let given = self
+            .var_string(vars, "ansible_async_dir")?
+            .or_else(|| self.engine.options.async_dir.clone());
+        Ok(AsyncDir::new(given)?)
     }
 
     fn async_event(&self, host: &str, job: &StartedJob, kind: AsyncEventKind) {

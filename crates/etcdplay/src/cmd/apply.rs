@@ -502,6 +502,7 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         connection_defaults: settings.connection_defaults.clone(),
         start_at_task: args.start_at_task.clone(),
         gathering: settings.gathering,
+        async_dir: settings.config.async_dir(),
     };
     let search_dirs: Vec<PathBuf> = playbooks
         .iter()
