@@ -59,6 +59,7 @@ fn failure_json(event: &HostEvent) -> String {
         Value::Object(m) => {
             let mut shown = m.clone();
             shown.remove("failed");
+            shown.remove("warnings");
             super::pyjson::dumps_sorted(&Value::Object(shown))
         }
         _ => {
@@ -109,13 +110,17 @@ impl<W: Write + Send> Reporter for StreamReporter<W> {
             .map(|l| format!(" => (item={l})"))
             .unwrap_or_default();
         let mut text = String::new();
-        // Ansible prints a diff, then an empty line, then the host's status line.
+        // Ansible prints a diff, then an empty line, then the module's warnings, then the
+        // host's status line.
         if let Some(diff) = event.diff.as_deref().filter(|d| !d.is_empty()) {
             text.push_str(diff);
             if !diff.ends_with('\n') {
                 text.push('\n');
             }
             text.push('\n');
+        }
+        for warning in super::module_warnings(&event.result) {
+            text.push_str(&format!("[WARNING]: {warning}\n"));
         }
         match event.status {
             HostStatus::Ok | HostStatus::Changed => {
@@ -250,6 +255,26 @@ fatal: [etcd1]: FAILED! => {\"changed\": false, \"msg\": \"boom\"}\n\
 \nPLAY RECAP *********************************************************************\n\
 etcd1                      : ok=3    changed=1    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0   \n\n";
         assert_eq!(text, expected);
+    }
+
+    /// ansible-playbook 2.19.14 on `command: echo hi` with `executable: /bin/bash` printed the
+    /// module's warning line before `changed: [localhost]`, and with `-v` a result without
+    /// `warnings`.
+    #[test]
+    fn module_warnings_are_warning_lines_before_the_status() {
+        let r = StreamReporter::new(Vec::new(), 1);
+        let mut changed = HostEvent::new("localhost", HostStatus::Changed);
+        changed.result = serde_json::json!({"changed": true, "warnings": ["not using it"]});
+        r.host_event(&changed);
+        let mut failed = HostEvent::new("localhost", HostStatus::Failed);
+        failed.result = serde_json::json!({"msg": "boom", "warnings": ["careful"]});
+        r.host_event(&failed);
+        let text = String::from_utf8(r.into_inner()).unwrap();
+        assert_eq!(
+            text,
+            "[WARNING]: not using it\nchanged: [localhost] => {\"changed\": true}\n\
+             [WARNING]: careful\nfatal: [localhost]: FAILED! => {\"msg\": \"boom\"}\n"
+        );
     }
 
     #[test]
