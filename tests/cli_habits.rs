@@ -454,3 +454,77 @@ fn the_async_dir_setting_moves_the_jobs_status_files() {
     run(&common::ansible_bin("ansible-playbook"), &d.join("theirs"));
     run(&common::etcdplay_bin(), &d.join("ours"));
 }
+
+/// Where relative files are found (`ansible_search_path`: the roles on the dependency chain,
+/// innermost first, the task file's directory, the playbook's), and the `included:` line of a
+/// dynamic include: the whole output of ansible-playbook 2.19.14 and of etcdplay on the same
+/// playbook must match line for line (banners aside), and both copy the same files. A role
+/// `b` pulled in by `a` reads `a`'s `files/afile`; a task file included from `inc/` finds
+/// `inc/files/data.txt`, `inc/other.txt` and `inc/templates/t.j2`.
+#[test]
+fn search_path_and_include_lines_match_ansible() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let write = |path: &str, text: &str| {
+        let path = d.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    };
+    write(
+        "hosts",
+        "localhost ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n",
+    );
+    write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  roles: [a]\n  tasks:\n\
+         \x20   - include_tasks: inc/sub.yml\n",
+    );
+    write(
+        "inc/sub.yml",
+        "- debug: msg=\"{{ lookup('file', 'data.txt') }}\"\n- debug: var=ansible_search_path\n\
+         - copy: src=other.txt dest={{ out }}/other.txt\n\
+         - template: src=t.j2 dest={{ out }}/t.txt\n",
+    );
+    write("inc/files/data.txt", "from inc/files\n");
+    write("inc/other.txt", "other\n");
+    write("inc/templates/t.j2", "tmpl {{ 1 + 1 }}\n");
+    write("roles/a/meta/main.yml", "dependencies: [b]\n");
+    write("roles/a/tasks/main.yml", "- debug: msg=a\n");
+    write("roles/a/files/afile", "from a's files\n");
+    write(
+        "roles/b/tasks/main.yml",
+        "- debug: msg=\"{{ lookup('file', 'afile') }}\"\n- debug: var=ansible_search_path\n",
+    );
+    let run = |program: &std::path::Path, out: &str| {
+        std::fs::create_dir_all(d.join(out)).expect("mkdir");
+        let mut command = std::process::Command::new(program);
+        if program.ends_with("etcdplay") {
+            command.arg("apply");
+        }
+        let dest = format!("out={}", d.join(out).display());
+        let output = command
+            .args(["-i", "hosts", "site.yml", "-e", &dest])
+            .current_dir(d)
+            .env_remove("ANSIBLE_CONFIG")
+            .output()
+            .expect("run");
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        let lines: Vec<String> = text(&output)
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.ends_with("***"))
+            .map(str::to_owned)
+            .collect();
+        let files = ["other.txt", "t.txt"]
+            .map(|f| std::fs::read_to_string(d.join(out).join(f)).expect("copied"));
+        (lines, files)
+    };
+    let theirs = run(&common::ansible_bin("ansible-playbook"), "theirs");
+    let ours = run(&common::etcdplay_bin(), "ours");
+    assert_eq!(ours.0, theirs.0);
+    assert_eq!(ours.1, theirs.1);
+    assert!(
+        theirs.0.iter().any(|l| l.starts_with("included: ")),
+        "{:?}",
+        theirs.0
+    );
+}

@@ -1,5 +1,5 @@
-//! The control node as modules see it: where a task's `src:` is found (the role's `files/` or
-//! `templates/`, then the playbook directory, as Ansible searches), template rendering with the
+//! The control node as modules see it: where a task's `src:` is found (the task's search path
+//! with `files/` or `templates/`, then the playbook directory, as Ansible searches), template rendering with the
 //! host's variables, and local writes for `fetch`.
 
 use std::path::{Path, PathBuf};
@@ -15,9 +15,8 @@ use crate::checksums::MAX_UPLOAD_SOURCE;
 pub(crate) struct TaskControl<'a> {
     pub(crate) checksums: &'a ChecksumCache,
     pub(crate) templar: &'a Templar,
+    /// The task's variables; their `ansible_search_path` says where relative sources are.
     pub(crate) vars: &'a Vars,
-    /// The role directory, when the task belongs to a role.
-    pub(crate) role_dir: Option<&'a Path>,
     pub(crate) playbook_dir: &'a Path,
 }
 
@@ -32,9 +31,22 @@ pub(crate) fn shown(path: &Path) -> String {
         .to_string()
 }
 
+/// The task's `ansible_search_path` (set with its variables), as paths.
+pub(crate) fn search_path_of(vars: &Vars) -> Vec<PathBuf> {
+    match vars.raw("ansible_search_path") {
+        Some(serde_json::Value::Array(dirs)) => dirs
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .map(PathBuf::from)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 impl TaskControl<'_> {
-    /// Ansible's search order for a relative `src`: `<role>/<kind>/`, `<role>/`,
-    /// `<playbook>/<kind>/`, `<playbook>/`.
+    /// Ansible's search order for a relative `src` (see `etcdplay_source::file_candidates`):
+    /// each directory of the task's search path with `<kind>/` and without, then the
+    /// playbook's directory.
     fn find(&self, kind: &str, path: &str) -> Result<PathBuf, ModuleError> {
         let p = Path::new(path);
         if p.is_absolute() {
@@ -47,13 +59,9 @@ impl TaskControl<'_> {
                 })
             };
         }
-        let mut candidates = Vec::new();
-        if let Some(role) = self.role_dir {
-            candidates.push(role.join(kind).join(p));
-            candidates.push(role.join(p));
-        }
-        candidates.push(self.playbook_dir.join(kind).join(p));
-        candidates.push(self.playbook_dir.join(p));
+        let mut dirs = search_path_of(self.vars);
+        dirs.push(self.playbook_dir.to_path_buf());
+        let candidates = etcdplay_source::file_candidates(&dirs, kind, path, false);
         candidates
             .iter()
             .find(|c| c.exists())

@@ -5,7 +5,7 @@
 //! branch, a handler nobody notifies), so they are warnings with their place, and the task
 //! fails at run time as in Ansible.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use etcdplay_playbook::{Diagnostic, Diagnostics, Origin, Play, Playbook, Role, Task, TaskKind};
 use etcdplay_template::{FileSyntax, Templar, TemplateProblem};
@@ -29,17 +29,18 @@ struct Check<'a> {
     found: Diagnostics,
 }
 
-/// Where a task's relative template sources are looked for (the role's first).
+/// Where a task's relative template sources are looked for: the directories of the roles
+/// around it (innermost first), then its own file's, then the playbook's.
 #[derive(Clone)]
 struct Dirs {
-    role: Option<PathBuf>,
+    roles: Vec<PathBuf>,
     playbook_dir: PathBuf,
 }
 
 impl Check<'_> {
     fn play(&mut self, play: &Play) {
         let dirs = Dirs {
-            role: None,
+            roles: Vec::new(),
             playbook_dir: play.playbook_dir.clone(),
         };
         self.map(&play.vars, &play.origin);
@@ -59,8 +60,10 @@ impl Check<'_> {
     }
 
     fn role(&mut self, role: &Role, outer: &Dirs) {
+        let mut roles = vec![role.path.clone()];
+        roles.extend(outer.roles.iter().cloned());
         let dirs = Dirs {
-            role: Some(role.path.clone()),
+            roles,
             ..outer.clone()
         };
         let origin = Origin {
@@ -73,7 +76,7 @@ impl Check<'_> {
             self.task(task, &dirs);
         }
         for d in &role.dependencies {
-            self.role(&d.role, outer);
+            self.role(&d.role, &dirs);
         }
     }
 
@@ -183,29 +186,12 @@ fn at(origin: &Origin, message: String) -> Diagnostic {
     Diagnostic::new(origin.file.clone(), origin.line, origin.col, message)
 }
 
-/// The template file a relative `src` names: in the role's `templates/` and directory, beside
-/// the task file, then in the playbook's directory (as the loader's check does).
+/// The template file a relative `src` names, found as the task will find it when it runs
+/// (`etcdplay_source::file_candidates` over the task's search path and the playbook's
+/// directory).
 fn find_template(src: &str, origin: &Origin, dirs: &Dirs) -> Option<PathBuf> {
-    let p = Path::new(src);
-    if p.is_absolute() {
-        return Some(p.to_path_buf()).filter(|p| p.is_file());
-    }
-    let task_dir = Path::new(&origin.file)
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let mut candidates = Vec::new();
-    if let Some(role) = &dirs.role {
-        candidates.extend([role.join("templates"), role.clone()]);
-    }
-    candidates.extend([
-        task_dir.join("templates"),
-        task_dir,
-        dirs.playbook_dir.join("templates"),
-        dirs.playbook_dir.clone(),
-    ]);
-    candidates
+    let search = crate::scope::search_path(&dirs.roles, origin, &dirs.playbook_dir);
+    etcdplay_source::file_candidates(&search, "templates", src, false)
         .into_iter()
-        .map(|d| d.join(p))
         .find(|f| f.is_file())
 }

@@ -308,7 +308,7 @@ impl PlayRun<'_> {
         let Ok((check, diff)) = self.check_and_diff(task, scope, &vars, &origin) else {
             return Planned::Stop;
         };
-        let control = self.task_control(scope, &vars);
+        let control = self.task_control(&vars);
         let module_call = etcdplay_modules::ModuleCall {
             name: &call.name,
             args: &args,

@@ -41,6 +41,10 @@ pub(crate) struct Condition {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TaskScope {
     pub(crate) role: Option<Arc<RoleFrame>>,
+    /// The directories of the roles around these tasks, innermost first: the current role,
+    /// the role that depends on it or includes it, and so on (the start of the tasks'
+    /// `ansible_search_path`).
+    pub(crate) role_dirs: Vec<PathBuf>,
     /// `vars:` of enclosing blocks, outer first.
     pub(crate) block_vars: Vec<Map>,
     /// Parameters of the `include_tasks` that brought these tasks in.
@@ -108,6 +112,7 @@ impl TaskScope {
         let mut s = self.clone();
         s.depth += 1;
         s.role = Some(RoleFrame::new(&role_ref.role, role_ref.params.clone()));
+        s.role_dirs.insert(0, role_ref.role.path.clone());
         s.when.extend(role_ref.when.iter().map(|e| Condition {
             expr: e.clone(),
             origin: role_ref.origin.clone(),
@@ -130,6 +135,13 @@ impl TaskScope {
         s.run_once = or(&role_ref.run_once, &self.run_once);
         s.any_errors_fatal = or(&role_ref.any_errors_fatal, &self.any_errors_fatal);
         s
+    }
+
+    /// `ansible_search_path` of `task`: the role directories, the directory of the task's own
+    /// file, then the playbook's, absolute (where its relative `src:` and file lookups are
+    /// found).
+    pub(crate) fn search_path(&self, task: &Task, playbook_dir: &std::path::Path) -> Vec<PathBuf> {
+        search_path(&self.role_dirs, &task.origin, playbook_dir)
     }
 
     /// Marks these tasks as brought in by the dynamic include `task` of `target` (a file, or
@@ -211,4 +223,28 @@ pub(crate) struct EffectiveTask {
     pub(crate) any_errors_fatal: Option<Flag>,
     pub(crate) connection: Option<String>,
     pub(crate) remote_user: Option<String>,
+}
+
+/// `role_dirs` (innermost first), the directory of the file `origin` names and the playbook's
+/// directory, absolute, each once: Ansible's search path of a task (`ansible_search_path`).
+pub(crate) fn search_path(
+    role_dirs: &[PathBuf],
+    origin: &Origin,
+    playbook_dir: &std::path::Path,
+) -> Vec<PathBuf> {
+    let absolute = |p: &std::path::Path| PathBuf::from(crate::state::absolute_path_text(p));
+    let task_dir = std::path::Path::new(&origin.file).parent();
+    let mut out: Vec<PathBuf> = Vec::new();
+    for dir in role_dirs
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(task_dir)
+        .chain([playbook_dir])
+    {
+        let dir = absolute(dir);
+        if !out.contains(&dir) {
+            out.push(dir);
+        }
+    }
+    out
 }

@@ -66,6 +66,14 @@ impl PlayRun<'_> {
         }
         layers.push(Precedence::IncludeParams, scope.include_params.clone());
         let mut vars = shared.vars_for(host, &layers);
+        if let Some(task) = task {
+            let dirs = scope.search_path(task, &self.play.playbook_dir);
+            let dirs = dirs
+                .iter()
+                .map(|d| Value::String(d.display().to_string()))
+                .collect();
+            vars.insert_literal("ansible_search_path", Value::Array(dirs));
+        }
         if let Some(role) = &scope.role {
             vars.insert("role_name", Value::String(role.name.clone()));
             vars.insert(
@@ -629,16 +637,11 @@ impl PlayRun<'_> {
     }
 
     /// The control node as a task's module sees it.
-    pub(crate) fn task_control<'v>(
-        &'v self,
-        scope: &'v TaskScope,
-        vars: &'v Vars,
-    ) -> TaskControl<'v> {
+    pub(crate) fn task_control<'v>(&'v self, vars: &'v Vars) -> TaskControl<'v> {
         TaskControl {
             checksums: &self.engine.checksums,
             templar: &self.engine.templar,
             vars,
-            role_dir: scope.role.as_ref().map(|r| r.path.as_path()),
             playbook_dir: &self.play.playbook_dir,
         }
     }
@@ -714,7 +717,7 @@ impl PlayRun<'_> {
         if let Some(result) = extension.host_action(&action, &call.name, &args).await {
             return Ok((result?, None));
         }
-        let control = self.task_control(scope, vars);
+        let control = self.task_control(vars);
         let mut args = args;
         if etcdplay_modules::canonical_name(&call.name) == Some("async_status")
             && !args.contains_key("_async_dir")

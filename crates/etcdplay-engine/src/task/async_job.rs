@@ -120,7 +120,7 @@ impl PlayRun<'_> {
         let become_ = self.become_of(task, scope, vars, &target)?;
         let transport = self.engine.pool.get(&target).await?;
         let (check, diff) = self.check_and_diff(task, scope, vars, &origin)?;
-        let control = self.task_control(scope, vars);
+        let control = self.task_control(vars);
         let dir = self.async_dir(vars)?;
         let job = match kind {
             AsyncKind::Detached => {

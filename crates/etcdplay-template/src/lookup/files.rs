@@ -141,16 +141,12 @@ fn locate(search: &[PathBuf], subdir: Option<&str>, name: &str) -> Option<PathBu
     if path.is_absolute() {
         return path.exists().then(|| normalize(path));
     }
-    search
-        .iter()
-        .flat_map(|dir| {
-            let mut c = Vec::new();
-            if let Some(sub) = subdir {
-                c.push(dir.join(sub).join(path));
-            }
-            c.push(dir.join(path));
-            c
-        })
+    let candidates = match subdir {
+        Some(sub) => etcdplay_source::file_candidates(search, sub, name, false),
+        None => search.iter().map(|dir| dir.join(path)).collect(),
+    };
+    candidates
+        .into_iter()
         .find(|c| c.exists())
         .map(|c| normalize(&c))
 }

@@ -3,8 +3,8 @@
 //! (`items`, `list`, `dict`, `indexed_items`, `nested`, `cartesian`, `together`,
 //! `subelements`, `flattened`, `random_choice`, `sequence`) in `lists.rs`; control-node files
 //! (`first_found`, `fileglob`, `lines`, `password`) in `files.rs`; `vars`, `varnames`,
-//! `inventory_hostnames` in `variables.rs`. Files are found in the role's directory (the
-//! `role_path` variable) and then the caller's search directories (`dir/files/x`, then
+//! `inventory_hostnames` in `variables.rs`. Files are found along the task's search path (the
+//! `ansible_search_path` variable) and then in the playbook's directory (`dir/files/x`, then
 //! `dir/x`, and for templates `dir/templates/x`). An unknown plugin is an error.
 
 mod files;
@@ -13,7 +13,7 @@ mod variables;
 
 pub(crate) use files::SUBDIR_VAR;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use etcdplay_source::{read_text_file, MAX_TEXT_FILE};
@@ -72,32 +72,58 @@ pub(super) fn term_strings(terms: &[Value]) -> Result<Vec<String>, Error> {
     Ok(out)
 }
 
-pub(super) fn find(search_dirs: &[PathBuf], subdir: &str, name: &str) -> Option<PathBuf> {
-    let path = Path::new(name);
-    if path.is_absolute() {
-        return path.is_file().then(|| path.to_path_buf());
-    }
-    search_dirs
-        .iter()
-        .flat_map(|dir| [dir.join(subdir).join(path), dir.join(path)])
+/// `name` in the search path (`dir/subdir/name`, `dir/name`, ...: see
+/// `etcdplay_source::file_candidates`), a regular file.
+pub(super) fn find(state: &State, search: &[PathBuf], subdir: &str, name: &str) -> Option<PathBuf> {
+    etcdplay_source::file_candidates(search, subdir, name, in_role(state))
+        .into_iter()
         .find(|candidate| candidate.is_file())
 }
 
-/// Where files are looked for: the role's directory first (`role_path`), then its `tasks/`
-/// (Ansible's search path holds the directory of the task's own file, which for a role's task
-/// files is that one: `setup_remote_tmp_dir` includes `lookup('first_found', ['default.yml'])`
-/// found there), then `dirs`.
-fn search_path(state: &State, dirs: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Some(role) = state
+/// A lookup in a role's task (Ansible's lookups tell the loader so).
+pub(super) fn in_role(state: &State) -> bool {
+    state
         .lookup("role_path")
+        .is_some_and(|v| v.kind() == ValueKind::String)
+}
+
+/// Where files are looked for: the task's `ansible_search_path` (its roles' directories, then
+/// the directory of its own file), then the playbook's directory (`playbook_dir`, else the
+/// templar's directories). Without a search path (a template rendered outside a task) the
+/// role's directory and its `tasks/` stand in for it.
+fn search_path(state: &State, dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let strings = |v: Value| -> Vec<PathBuf> {
+        v.try_iter()
+            .map(|items| {
+                items
+                    .filter_map(|d| d.as_str().map(PathBuf::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = match state
+        .lookup("ansible_search_path")
+        .filter(|v| v.kind() == ValueKind::Seq)
+    {
+        Some(list) => strings(list),
+        None => match state
+            .lookup("role_path")
+            .filter(|v| v.kind() == ValueKind::String)
+        {
+            Some(role) => {
+                let role = PathBuf::from(role.as_str().unwrap_or_default());
+                vec![role.clone(), role.join("tasks")]
+            }
+            None => Vec::new(),
+        },
+    };
+    match state
+        .lookup("playbook_dir")
         .filter(|v| v.kind() == ValueKind::String)
     {
-        let role = PathBuf::from(role.as_str().unwrap_or_default());
-        out.push(role.join("tasks"));
-        out.insert(0, role);
+        Some(dir) => out.push(PathBuf::from(dir.as_str().unwrap_or_default())),
+        None => out.extend(dirs.iter().cloned()),
     }
-    out.extend(dirs.iter().cloned());
     out
 }
 
@@ -157,7 +183,7 @@ pub(crate) fn run(
             let rstrip = kwargs.get::<Option<bool>>("rstrip")?.unwrap_or(true);
             let lstrip = kwargs.get::<Option<bool>>("lstrip")?.unwrap_or(false);
             for term in &terms {
-                let path = find(dirs, "files", term)
+                let path = find(state, dirs, "files", term)
                     .ok_or_else(|| fail(format!("The 'file' lookup had an issue accessing the file '{term}': file not found")))?;
                 let mut text = read_text_file(&path, MAX_TEXT_FILE).map_err(|e| {
                     fail(format!(
@@ -211,7 +237,7 @@ pub(crate) fn run(
                 .downcast_object_ref::<RenderCtx>()
                 .ok_or_else(|| fail("lookup('template') used outside a template render".into()))?;
             for term in &terms {
-                let path = find(dirs, "templates", term).ok_or_else(|| {
+                let path = find(state, dirs, "templates", term).ok_or_else(|| {
                     fail(format!(
                         "the template file {term} could not be found for the lookup"
                     ))

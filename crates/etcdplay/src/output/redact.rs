@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use etcdplay_engine::{HostEvent, Reporter, Stats, TaskKindLabel};
+use etcdplay_engine::{AsyncEvent, HostEvent, Reporter, Stats, TaskKindLabel};
 use etcdplay_vault::redact::{is_active, redact};
 use serde_json::Value;
 
@@ -58,6 +58,16 @@ impl Reporter for Redacting {
         }
     }
 
+    fn included(&self, what: &str, hosts: &[String], item_label: Option<&str>) {
+        let label = item_label.map(text);
+        self.0.included(&text(what), hosts, label.as_deref());
+    }
+
+    fn retrying(&self, header: &str, host: &str, retries_left: u32, result: &Value) {
+        self.0
+            .retrying(&text(header), host, retries_left, &json(result));
+    }
+
     fn task_end(&self) {
         self.0.task_end();
     }
@@ -68,6 +78,10 @@ impl Reporter for Redacting {
 
     fn recap(&self, stats: &Stats) {
         self.0.recap(stats);
+    }
+
+    fn async_event(&self, event: &AsyncEvent) {
+        self.0.async_event(event);
     }
 }
 
@@ -90,6 +104,17 @@ mod tests {
         e.item_label = Some("s3cret-value-42".into());
         redacting.host_event(&e);
         redacting.warning("w s3cret-value-42");
+        redacting.included(
+            "/p/s3cret-value-42.yml",
+            &["h".into()],
+            Some("s3cret-value-42"),
+        );
+        redacting.retrying("t", "h", 2, &serde_json::json!({}));
+        redacting.async_event(&AsyncEvent {
+            host: "h".into(),
+            jid: "j1".into(),
+            kind: etcdplay_engine::AsyncEventKind::Ok,
+        });
         drop(redacting);
         let out = String::from_utf8(
             Arc::try_unwrap(stream)
@@ -102,5 +127,16 @@ mod tests {
         assert!(out.contains("+password=********"), "{out}");
         assert!(out.contains("\"token\": \"********\""), "{out}");
         assert!(out.contains("[WARNING]: w ********"), "{out}");
+        // Every kind of event reaches the stream (a wrapper that dropped the ones with a
+        // default method once hid `included:`, `FAILED - RETRYING` and `ASYNC` lines).
+        assert!(
+            out.contains("included: /p/********.yml for h => (item=********)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("FAILED - RETRYING: [h]: t (2 retries left)."),
+            "{out}"
+        );
+        assert!(out.contains("ASYNC OK on h: jid=j1"), "{out}");
     }
 }
