@@ -2,7 +2,8 @@
 //! job, a fired job collected with an `until` loop, a job killed when its time is up (its
 //! process gone on the host), a job that outlives the SSH connection and the etcdplay run that
 //! started it, and su to another user from a root login and, with the password, from a login
-//! that is not root (compared with ansible-playbook on the same host). Runs on a private lab
+//! that is not root (compared with ansible-playbook on the same host), and sudo with a
+//! password (right, wrong, and given to a `NOPASSWD` login, which must not need it). Runs on a private lab
 //! (`lasync1` on `etcdplaybr42`, 10.213.42.0/24), taken down at the end.
 
 #![allow(clippy::print_stderr)]
@@ -77,6 +78,7 @@ fn async_jobs_and_su_on_a_lab_host() {
     make_users(&lab, &host);
     su_from_root(work.path(), &inventory);
     su_with_a_password_like_ansible(&lab, work.path());
+    sudo_with_a_password_like_ansible(&lab, &host, work.path());
 }
 
 /// Ansible (localhost): a 3 s command with `async: 10, poll: 1` is `changed` after ~3 s with
@@ -323,4 +325,131 @@ fn su_with_a_password_like_ansible(lab: &PrivateLab, work: &Path) {
         &[],
     );
     assert!(ok, "{out}");
+}
+
+/// A login whose sudo rule wants its password.
+const SUDO_LOGIN: &str = "lasyncpw";
+const SUDO_PASSWORD: &str = "Sudo pass'word 2";
+
+/// An inventory logging in as `user` with `password` as `ansible_become_password`.
+fn sudo_inventory(lab: &PrivateLab, work: &Path, user: &str, password: &str) -> std::path::PathBuf {
+    let h = &lab.lab.hosts[0];
+    let path = work.join(format!("sudo-{user}.yml"));
+    std::fs::write(
+        &path,
+        format!(
+            "all:\n  hosts:\n    {}:\n      ansible_host: {}\n      ansible_user: {user}\n      \
+             ansible_ssh_private_key_file: {}\n      ansible_ssh_common_args: '-o StrictHostKeyChecking=yes -o UserKnownHostsFile={}'\n      \
+             ansible_become_password: {}\n",
+            h.name,
+            h.ip,
+            lab.lab.key_path.display(),
+            h.known_hosts.display(),
+            serde_json::to_string(password).unwrap()
+        ),
+    )
+    .expect("write inventory");
+    path
+}
+
+/// sudo with `ansible_become_password`, side by side with ansible-playbook 2.19.14 on the same
+/// host. Ansible, with the right password: `ok=4 changed=3` (command, debug, 3 MiB copy, small
+/// copy), the files root's; again: `changed=1`. With a wrong one: `failed=1`, "Incorrect sudo
+/// password". etcdplay must give the same recaps and files, never show the password, and never
+/// read the script as a password (sudo's three attempts are spent on the empty lines after it).
+/// The lab's `deploy` login has a `NOPASSWD` rule: a wrong password set for it is never used.
+fn sudo_with_a_password_like_ansible(lab: &PrivateLab, host: &str, work: &Path) {
+    ssh_ok(
+        &lab.lab,
+        host,
+        &format!(
+            "set -e; id {SUDO_LOGIN} >/dev/null 2>&1 || useradd -m -s /bin/sh {SUDO_LOGIN}; \
+             printf '%s\\n' '{SUDO_LOGIN}:{}' | chpasswd; \
+             echo '{SUDO_LOGIN} ALL=(ALL) ALL' >/etc/sudoers.d/{SUDO_LOGIN}; chmod 440 /etc/sudoers.d/{SUDO_LOGIN}; \
+             install -d -m 700 -o {SUDO_LOGIN} -g {SUDO_LOGIN} /home/{SUDO_LOGIN}/.ssh; \
+             install -m 600 -o {SUDO_LOGIN} -g {SUDO_LOGIN} /root/.ssh/authorized_keys /home/{SUDO_LOGIN}/.ssh/",
+            SUDO_PASSWORD.replace('\'', "'\\''")
+        ),
+    );
+    let big: Vec<u8> = (0..3u32 << 20).map(|i| (i % 241) as u8).collect();
+    std::fs::write(work.join("sudo-big.bin"), &big).expect("write big file");
+    let playbook = |dir: &str| {
+        format!(
+            r#"
+- hosts: all
+  gather_facts: false
+  become: true
+  tasks:
+    - command: id -un
+      register: who
+    - debug: msg="whoami={{{{ who.stdout }}}}"
+    - copy: src=sudo-big.bin dest=/root/{dir}/big.bin mode=0600
+    - copy: content="small\n" dest=/root/{dir}/small.txt
+"#
+        )
+    };
+    ssh_ok(&lab.lab, host, "mkdir -p /root/theirs /root/ours");
+    let recap = |out: &str| {
+        out.lines()
+            .find(|l| l.contains(" : ok="))
+            .map(|l| {
+                l.split_whitespace()
+                    .skip(2)
+                    .take(4)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    };
+    let ansible = |inventory: &Path| {
+        std::fs::write(work.join("ansible-sudo.yml"), playbook("theirs")).expect("write");
+        let out = std::process::Command::new(ansible_bin("ansible-playbook"))
+            .args(["-i", inventory.to_str().unwrap(), "ansible-sudo.yml"])
+            .current_dir(work)
+            .output()
+            .expect("ansible-playbook");
+        text(&out)
+    };
+    let good = sudo_inventory(lab, work, SUDO_LOGIN, SUDO_PASSWORD);
+    for round in 0..2 {
+        let theirs = ansible(&good);
+        let (ok, ours) = apply(work, &good, &playbook("ours"), &["-v"]);
+        assert!(ok, "{ours}");
+        assert_eq!(
+            recap(&ours),
+            recap(&theirs),
+            "round {round}:\n{ours}\n{theirs}"
+        );
+        assert!(ours.contains("whoami=root"), "{ours}");
+        assert!(
+            !ours.contains("Sudo pass"),
+            "the password was shown: {ours}"
+        );
+    }
+    let sums = ssh_ok(
+        &lab.lab,
+        host,
+        "cd /root && sha256sum theirs/big.bin ours/big.bin theirs/small.txt ours/small.txt \
+         | awk '{print $1}' | uniq | wc -l; stat -c '%U %a' ours/big.bin",
+    );
+    assert_eq!(sums.trim(), "2\nroot 600", "{sums}");
+
+    let bad = sudo_inventory(lab, work, SUDO_LOGIN, "not the password");
+    let theirs = ansible(&bad);
+    assert!(theirs.contains("Incorrect sudo password"), "{theirs}");
+    let started = Instant::now();
+    let (ok, ours) = apply(work, &bad, &playbook("ours"), &[]);
+    assert!(!ok, "{ours}");
+    assert_eq!(recap(&ours), recap(&theirs), "{ours}\n{theirs}");
+    assert!(ours.contains("Incorrect sudo password"), "{ours}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    let nopasswd = sudo_inventory(lab, work, "deploy", "not the password either");
+    let (ok, ours) = apply(work, &nopasswd, &playbook("ours"), &[]);
+    assert!(ok, "{ours}");
+    assert!(ours.contains("whoami=root"), "{ours}");
 }

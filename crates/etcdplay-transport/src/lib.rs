@@ -22,7 +22,9 @@ mod test_support;
 pub use error::TransportError;
 pub use local::LocalTransport;
 pub use prefetch::Prefetching;
-pub use request::{Become, BecomeMethod, ExecOutput, ExecRequest, PutRequest, Secret, SuOptions};
+pub use request::{
+    Become, BecomeMethod, ExecOutput, ExecRequest, PutRequest, Secret, SuOptions, SudoOptions,
+};
 pub use ssh::SshTransport;
 pub use ssh_args::{parse_ssh_args, SshArgsError, SshSetting};
 pub use ssh_options::{HostKeyChecking, SshOptions};

@@ -15,21 +15,35 @@ impl Become {
     pub fn sudo(user: impl Into<String>) -> Self {
         Become {
             user: user.into(),
-            method: BecomeMethod::Sudo,
+            method: BecomeMethod::Sudo(SudoOptions::default()),
         }
     }
 }
 
 /// Ansible's `become_method`s that etcdplay implements.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BecomeMethod {
     /// `sudo -n -H -u USER`: never prompts (a password is refused, see
-    /// [`crate::TransportError::BecomeNeedsPassword`]).
-    #[default]
-    Sudo,
+    /// [`crate::TransportError::BecomeNeedsPassword`]) unless a password is given and sudo
+    /// wants it; then `sudo -k -S`, the password on its standard input.
+    Sudo(SudoOptions),
     /// `su [flags] USER -c ...` (Ansible's `su` plugin): from a login that is not root, su asks
     /// for the target user's password, which goes to its standard input.
     Su(SuOptions),
+}
+
+impl Default for BecomeMethod {
+    fn default() -> Self {
+        BecomeMethod::Sudo(SudoOptions::default())
+    }
+}
+
+/// The password of the `sudo` method (`ansible_become_password`), given to sudo on its
+/// standard input only when `sudo -n` would be refused (a `NOPASSWD` rule, or a login that is
+/// the become user or root, never sees it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SudoOptions {
+    pub password: Option<Secret>,
 }
 
 /// `become_exe`, `become_flags` and the password of the `su` method.

@@ -95,18 +95,25 @@ pub fn shell_command(become_: Option<&Become>, script: &str) -> (Vec<String>, Ve
         );
     };
     match &b.method {
-        BecomeMethod::Sudo => (
-            vec![
-                "/bin/sh".into(),
-                "-c".into(),
-                BECOME_SHELL.into(),
-                "etcdplay-become".into(),
-                b.user.clone(),
-                "-c".into(),
-                script.into(),
-            ],
-            Vec::new(),
-        ),
+        BecomeMethod::Sudo(sudo) => {
+            let (flag, prefix) = match &sudo.password {
+                Some(p) => ("1", format!("{}\n", p.expose()).into_bytes()),
+                None => ("0", Vec::new()),
+            };
+            (
+                vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    BECOME_SHELL.into(),
+                    "etcdplay-become".into(),
+                    b.user.clone(),
+                    flag.into(),
+                    "-c".into(),
+                    script.into(),
+                ],
+                prefix,
+            )
+        }
         BecomeMethod::Su(su) => {
             let words: Vec<String> = std::iter::once(&su.exe)
                 .chain(&su.flags)
@@ -134,9 +141,19 @@ pub fn shell_command(become_: Option<&Become>, script: &str) -> (Vec<String>, Ve
     }
 }
 
-/// `sh -c BECOME_SHELL NAME USER ARGS...`: runs `/bin/sh ARGS...` as USER, through `sudo -n`
-/// unless the current user is USER already.
-const BECOME_SHELL: &str = r#"u=$1; shift; [ "$(id -un)" = "$u" ] && exec /bin/sh "$@"; exec sudo -n -H -u "$u" /bin/sh "$@""#;
+/// `sh -c BECOME_SHELL NAME USER HAS_PASSWORD ARGS...`: runs `/bin/sh ARGS...` as USER,
+/// through `sudo -n` unless the current user is USER already. With HAS_PASSWORD 1 the first
+/// line of the input is the password, taken off here and given to `sudo -k -S` only when
+/// `sudo -n` is refused, followed by two empty lines (sudo's other attempts if the password is
+/// wrong) that the sudo'd shell skips: the rest of the input is never read as a password.
+const BECOME_SHELL: &str = r#"u=$1 p=$2; shift 2
+pw=; if [ "$p" = 1 ]; then IFS= read -r pw || exit 1; fi
+[ "$(id -un)" = "$u" ] && exec /bin/sh "$@"
+if [ -n "$pw" ] && ! sudo -n -u "$u" true </dev/null >/dev/null 2>&1; then
+  { printf '%s\n\n\n' "$pw"; pw=; exec cat; } | sudo -k -S -p '' -H -u "$u" /bin/sh -c 'IFS= read -r _; IFS= read -r _; exec /bin/sh "$@"' etcdplay-become "$@"
+  exit
+fi
+exec sudo -n -H -u "$u" /bin/sh "$@""#;
 
 /// `sh -c SU_SHELL NAME USER HAS_PASSWORD SU_WORDS SCRIPT SU_COMMAND`: runs SCRIPT as USER
 /// through su (SU_WORDS quoted for `eval`, SU_COMMAND the script quoted for su's `-c`), unless
@@ -176,7 +193,15 @@ pub(crate) fn become_refused(
     }
     let detail = || String::from_utf8_lossy(stderr).trim().to_string();
     match &b.method {
-        BecomeMethod::Sudo => {
+        BecomeMethod::Sudo(_) => {
+            if sudo_refused_password(stderr) {
+                return Some(crate::TransportError::BecomeFailed {
+                    host: host.to_string(),
+                    user: b.user.clone(),
+                    method: "sudo".into(),
+                    detail: detail(),
+                });
+            }
             sudo_wanted_password(stderr).then(|| crate::TransportError::BecomeNeedsPassword {
                 host: host.to_string(),
                 user: b.user.clone(),
@@ -195,6 +220,12 @@ pub(crate) fn become_refused(
             })
         }
     }
+}
+
+/// Whether stderr of a failed `sudo -S` says that the password given was wrong.
+fn sudo_refused_password(stderr: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(stderr);
+    text.contains("incorrect password attempt") || text.starts_with("Sorry, try again.")
 }
 
 /// Whether stderr of a failed `sudo -n` says that a password was required.

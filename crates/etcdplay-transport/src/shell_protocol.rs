@@ -17,7 +17,7 @@ use std::io;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::script::sh_quote;
-use crate::{BecomeMethod, ExecOutput, ExecRequest, Secret, SuOptions};
+use crate::{BecomeMethod, ExecOutput, ExecRequest, Secret, SuOptions, SudoOptions};
 
 /// The remote loop, run as `/bin/sh -c LOOP_SCRIPT etcdplay MARKER`. It relies on GNU
 /// `head -c` reading no more than it is asked for (true of coreutils on every target distro),
@@ -40,6 +40,14 @@ use crate::{BecomeMethod, ExecOutput, ExecRequest, Secret, SuOptions};
 /// the script as one. su's own messages (its prompt) go to a file of their own, the script's
 /// stderr to the answer through descriptor 5, which su passes on; when su fails and the script
 /// said nothing, its messages are the answer's stderr.
+///
+/// With `sudo` and a password (the same six-field header, `... sudo PRE_LEN`, an empty words
+/// line and the password), a login that is not root first asks `sudo -n true` (once per
+/// become user while it works, a `NOPASSWD` rule): only when that is refused does the password
+/// go, first on the sudo shell's stdin for `sudo -k -S` (which reads it byte by byte up to the
+/// newline and leaves the rest), followed by two empty lines that the shell skips before the
+/// script. A wrong password makes sudo try again on those empty lines and give up after its
+/// three attempts, so the script is never read as a password.
 ///
 /// The loop's own files are private (umask 077), but scripts run with the login shell's umask,
 /// as Ansible's modules do, so that directories a task creates get the usual 0755.
@@ -85,7 +93,7 @@ d=$(mktemp -d "${TMPDIR:-/tmp}/etcdplay.XXXXXXXX") || exit 97
 trap 'rm -rf "$d"' EXIT
 trap 'exit 1' HUP INT TERM PIPE
 mkfifo "$d/r" "$d/p" || exit 97
-uid=$(id -u)
+uid=$(id -u) sn=
 lu=$(id -un)
 read -r _ _ _ pp g sid _ </proc/$$/stat || g=
 [ "$g" = $$ ] || { [ "$g" = "$sid" ] && [ "$g" = "$pp" ]; } && k=0 || k=$$
@@ -101,7 +109,7 @@ while IFS=' ' read -r id u sl il bm bl; do
   head -c "$sl" >"$d/s" || exit 1
   if [ "$il" -gt 0 ]; then head -c "$il" >"$d/i" || exit 1; in=$d/i; else in=/dev/null; fi
   w= pw=
-  if [ "$bm" = su ]; then
+  if [ "$bm" = su ] || [ "$bm" = sudo ]; then
     head -c "$bl" >"$d/b" || exit 1
     { IFS= read -r w; IFS= read -r pw; } <"$d/b"
     : >"$d/b"
@@ -130,9 +138,17 @@ while IFS=' ' read -r id u sl il bm bl; do
     cat "$d/s" "$in" | sudo -n -H -u "$u" /bin/sh -c "$A" etcdplay "$sl" "$um" >"$d/o" 2>"$d/e" 4<&-
     rc=$?
   else
-    cat "$d/s" "$in" - <&4 >"$d/p" 2>/dev/null 4<&- & c=$!
-    sudo -n -H -u "$u" /bin/sh -c "$B" etcdplay "$sl" "$il" "$um" <"$d/p" >"$d/o" 2>"$d/e" 4<&-
+    sp=
+    if [ -n "$pw" ] && [ "$sn" != "$u" ]; then sudo -n -u "$u" true </dev/null >/dev/null 2>&1 4<&- && sn=$u || sp=1; fi
+    if [ -n "$sp" ]; then
+      { printf '%s\n\n\n' "$pw"; cat "$d/s" "$in" -; } <&4 >"$d/p" 2>/dev/null 4<&- & c=$!
+      sudo -k -S -p '' -H -u "$u" /bin/sh -c "IFS= read -r _; IFS= read -r _; $B" etcdplay "$sl" "$il" "$um" <"$d/p" >"$d/o" 2>"$d/e" 4<&-
+    else
+      cat "$d/s" "$in" - <&4 >"$d/p" 2>/dev/null 4<&- & c=$!
+      sudo -n -H -u "$u" /bin/sh -c "$B" etcdplay "$sl" "$il" "$um" <"$d/p" >"$d/o" 2>"$d/e" 4<&-
+    fi
     rc=$?
+    pw=
     printf '\n' 1<>"$d/p"; kill "$c" 2>/dev/null; wait "$c" 2>/dev/null
   fi
   wc -c "$d/o" "$d/e" >"$d/n"
@@ -190,12 +206,15 @@ pub(crate) fn encode_request(id: u64, req: &ExecRequest) -> Result<Vec<u8>, Fram
     }
     script.push_str(&req.script);
     let preamble = match req.become_.as_ref().map(|b| &b.method) {
-        Some(BecomeMethod::Su(su)) => Some(su_preamble(su)?),
+        Some(BecomeMethod::Su(su)) => Some(("su", su_preamble(su)?)),
+        Some(BecomeMethod::Sudo(SudoOptions {
+            password: Some(password),
+        })) => Some(("sudo", sudo_preamble(password)?)),
         _ => None,
     };
     let mut out = match &preamble {
-        Some(p) => format!(
-            "{id} {user} {} {} su {}\n",
+        Some((method, p)) => format!(
+            "{id} {user} {} {} {method} {}\n",
             script.len(),
             req.stdin.len(),
             p.len()
@@ -206,7 +225,7 @@ pub(crate) fn encode_request(id: u64, req: &ExecRequest) -> Result<Vec<u8>, Fram
     out.reserve(script.len() + req.stdin.len());
     out.extend_from_slice(script.as_bytes());
     out.extend_from_slice(&req.stdin);
-    if let Some(p) = preamble {
+    if let Some((_, p)) = preamble {
         out.extend_from_slice(p.as_bytes());
     }
     // The trailer proves the frame arrived whole: read after exactly the announced bytes, it
@@ -233,6 +252,17 @@ fn su_preamble(su: &SuOptions) -> Result<String, FrameError> {
         ));
     }
     Ok(format!("{}\n{password}\n", words.join(" ")))
+}
+
+/// The sudo password after an empty words line (the su preamble's layout).
+fn sudo_preamble(password: &Secret) -> Result<String, FrameError> {
+    let password = password.expose();
+    if password.contains(['\n', '\0']) {
+        return Err(FrameError(
+            "a become password containing a newline cannot be given to sudo".into(),
+        ));
+    }
+    Ok(format!("\n{password}\n"))
 }
 
 fn valid_user_name(s: &str) -> bool {

@@ -5,7 +5,7 @@ use etcdplay_playbook::Task;
 use etcdplay_source::parse_bool;
 use etcdplay_template::Vars;
 use etcdplay_transport::script::shlex_split;
-use etcdplay_transport::{parse_ssh_args, Become, BecomeMethod, Secret, SuOptions};
+use etcdplay_transport::{parse_ssh_args, Become, BecomeMethod, Secret, SuOptions, SudoOptions};
 use serde_json::Value;
 
 use crate::connect::{ConnectTarget, ConnectionKind};
@@ -149,7 +149,7 @@ impl PlayRun<'_> {
             },
         };
         let method = match method.as_deref().map(str::trim) {
-            None | Some("sudo") => BecomeMethod::Sudo,
+            None | Some("sudo") => BecomeMethod::Sudo(self.sudo_options(vars)?),
             Some("su") => BecomeMethod::Su(self.su_options(task, vars)?),
             Some(other) => {
                 return Err(TaskError::BecomeMethod {
@@ -170,6 +170,23 @@ impl PlayRun<'_> {
             return Ok(None);
         }
         Ok(Some(Become { user, method }))
+    }
+
+    /// The password of `become_method: sudo`, from the variables Ansible's sudo plugin reads.
+    fn sudo_options(&self, vars: &Vars) -> Result<SudoOptions, TaskError> {
+        for name in [
+            "ansible_become_password",
+            "ansible_become_pass",
+            "ansible_sudo_password",
+            "ansible_sudo_pass",
+        ] {
+            if let Some(password) = self.var_string(vars, name)? {
+                return Ok(SudoOptions {
+                    password: Some(Secret::new(password)),
+                });
+            }
+        }
+        Ok(SudoOptions::default())
     }
 
     /// `become_exe`, `become_flags` and the password of `become_method: su`: Ansible's su
