@@ -448,6 +448,40 @@ fn sudo_with_a_password_like_ansible(lab: &PrivateLab, host: &str, work: &Path) 
         started.elapsed()
     );
 
+    // `-K`: the password typed at the prompt (a terminal that `script` gives), used where no
+    // variable sets one.
+    let asked = work.join("sudo-asked.yml");
+    let without = std::fs::read_to_string(&good).expect("read");
+    let without: String = without
+        .lines()
+        .filter(|l| !l.contains("ansible_become_password"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&asked, without).expect("write");
+    let command = format!(
+        "{} apply -i {} site.yml -K",
+        etcdplay_bin().display(),
+        asked.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(work)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        std::thread::sleep(Duration::from_secs(2));
+        writeln!(stdin, "{SUDO_PASSWORD}").expect("type the password");
+    }
+    let out = child.wait_with_output().expect("wait");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("BECOME password:"), "{shown}");
+    assert!(shown.contains("whoami=root"), "{shown}");
+
     let nopasswd = sudo_inventory(lab, work, "deploy", "not the password either");
     let (ok, ours) = apply(work, &nopasswd, &playbook("ours"), &[]);
     assert!(ok, "{ours}");

@@ -73,6 +73,8 @@ pub struct ConnectionDefaults {
     pub become_user: Option<String>,
     /// `--become-method` or ansible.cfg's `become_method` (sudo when none says).
     pub become_method: Option<String>,
+    /// `-K`: the password sudo or su gets when no `ansible_become_password` is set.
+    pub become_password: Option<etcdplay_transport::Secret>,
 }
 
 /// `--leftover-membership`: how the data-dir scheme check reacts to a data dir whose stored

@@ -186,7 +186,10 @@ impl PlayRun<'_> {
                 });
             }
         }
-        Ok(SudoOptions::default())
+        let defaults = &self.engine.options.connection_defaults;
+        Ok(SudoOptions {
+            password: defaults.become_password.clone(),
+        })
     }
 
     /// `become_exe`, `become_flags` and the password of `become_method: su`: Ansible's su
@@ -235,7 +238,13 @@ impl PlayRun<'_> {
                 .filter(|e| !e.trim().is_empty())
                 .unwrap_or_else(|| "su".into()),
             flags,
-            password: password.map(Secret::new),
+            password: password.map(Secret::new).or_else(|| {
+                self.engine
+                    .options
+                    .connection_defaults
+                    .become_password
+                    .clone()
+            }),
         })
     }
 

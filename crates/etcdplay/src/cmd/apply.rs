@@ -141,6 +141,9 @@ pub(crate) struct ConnectionArgs {
     /// How to become: sudo (default) or su.
     #[arg(long)]
     pub(crate) become_method: Option<String>,
+    /// Ask for the become password (sudo's or su's) on the terminal.
+    #[arg(short = 'K', long = "ask-become-pass")]
+    pub(crate) ask_become_pass: bool,
 }
 
 fn parse_leftover(s: &str) -> Result<LeftoverMembership, String> {
@@ -318,7 +321,20 @@ fn connection_defaults(
                 .unwrap_or(false),
         become_user: cli.become_user.clone().or_else(|| config.become_user()),
         become_method: cli.become_method.clone().or_else(|| config.become_method()),
+        become_password: ask_become_password(cli)?,
     })
+}
+
+/// `-K`: the become password, read from the terminal without echo as Ansible's prompt does,
+/// and remembered so that no output shows it.
+fn ask_become_password(cli: &ConnectionArgs) -> Result<Option<etcdplay_transport::Secret>, String> {
+    if !cli.ask_become_pass {
+        return Ok(None);
+    }
+    let password = etcdplay_vault::source::terminal_prompt("BECOME password: ")
+        .map_err(|e| format!("cannot read the become password: {e}"))?;
+    etcdplay_vault::redact::remember(&password);
+    Ok(Some(etcdplay_transport::Secret::new(password)))
 }
 
 /// The directory of the first inventory source that is a path (`inventory_dir`).
