@@ -39,7 +39,19 @@ pub(crate) async fn run(
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                let value = templar.render_str(&format!("{{{{ {name} }}}}"), &origin, vars)?;
+                // ansible-core 2.19 shows an expression that fails (an undefined name, a
+                // missing key) as an error marker with a warning, and the task is ok.
+                let value = match templar.render_str(&format!("{{{{ {name} }}}}"), &origin, vars)
+                {
+                    Ok(value) => value,
+                    Err(e) => {
+                        let problem = e.problem();
+                        run.engine.reporter.warning(&format!(
+                            "Encountered 1 template error.\nerror 1 - {problem}\nOrigin: {origin}"
+                        ));
+                        Value::String(format!("<< error 1 - {problem} >>"))
+                    }
+                };
                 json!({"changed": false, name: value})
             } else {
                 let msg = args

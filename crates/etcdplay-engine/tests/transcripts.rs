@@ -1081,3 +1081,38 @@ fn meta_tasks_have_headers_and_conditions() {
         "#]],
     );
 }
+
+/// `debug: var=` of an expression that fails: ansible-core 2.19.14 (same playbook, `-c
+/// local`) printed `[WARNING]: Encountered 1 template error.` / `error 1 - 'nonexistent' is
+/// undefined` / `Origin: ...` and `ok: [n1] => {"nonexistent": "<< error 1 - 'nonexistent' is
+/// undefined >>"}`, the task ok and the play going on (`ok=3`).
+#[test]
+fn debug_var_of_a_failing_expression_is_an_error_marker() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - debug: var=nonexistent
+    - debug: var=foo.bar
+      vars: {foo: {}}
+    - debug: msg=after
+"#,
+        expect![[r#"
+            PLAY [n1]
+            TASK [debug]
+            WARNING: Encountered 1 template error.
+            error 1 - 'nonexistent' is undefined
+            Origin: site.yml:5:14
+              ok: [n1] => {"nonexistent":"<< error 1 - 'nonexistent' is undefined >>"}
+            TASK [debug]
+            WARNING: Encountered 1 template error.
+            error 1 - 'foo.bar' is undefined
+            Origin: site.yml:6:14
+              ok: [n1] => {"foo.bar":"<< error 1 - 'foo.bar' is undefined >>"}
+            TASK [debug]
+              ok: [n1]: after => {"msg":"after"}
+            RECAP n1 ok=3 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}

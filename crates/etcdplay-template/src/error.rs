@@ -75,6 +75,18 @@ pub enum TemplateError {
 }
 
 impl TemplateError {
+    /// What went wrong, without the location in front (Ansible's `error 1 - ...` text).
+    pub fn problem(&self) -> String {
+        let full = self.to_string();
+        match self.location() {
+            Some(location) => full
+                .strip_prefix(&format!("{location}: "))
+                .map(str::to_string)
+                .unwrap_or(full),
+            None => full,
+        }
+    }
+
     /// The location the error refers to, when there is one.
     pub fn location(&self) -> Option<&Location> {
         match self {
