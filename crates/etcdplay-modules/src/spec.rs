@@ -816,6 +816,16 @@ pub(crate) const ETCD_DEFRAG: &[ArgSpec] = &[
     a("key", Path),
     a("timeout", Int),
 ];
+pub(crate) const ETCD_UPGRADE: &[ArgSpec] = &[
+    a("phase", Str),
+    a("bin", Path),
+    a("version", Str),
+    r("endpoints", List),
+    a("ca", Path),
+    a("cert", Path),
+    a("key", Path),
+    a("timeout", Int),
+];
 pub(crate) const DATA_DIR_SCHEME_CHECK: &[ArgSpec] = &[
     r("data_dir", Path),
     a("wal_dir", Path),
