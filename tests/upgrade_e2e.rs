@@ -13,7 +13,8 @@
 //!    written to `backups/` before the first member restarted; no write failed; keys read back.
 //! 4. The default 3.4.23 binary again → refused as a downgrade, same checks: the trap of
 //!    issue #17, where such an apply restarted a member into a 3.5 data dir it cannot read.
-//! 5. `apply` with the 3.5.1 binary again: nothing to upgrade, nothing restarted.
+//! 5. `apply` with the 3.5.1 binary again: nothing to upgrade, nothing restarted; `etcdplay
+//!    backup` works against the 3.5.1 members.
 //! 6. Replace (issue #17 item 4): lupg3 "reinstalled" (etcd stopped, data dir wiped, its
 //!    member still listed), a writer on the other two: `apply` removes the stale member and
 //!    adds the host again as a learner, promoted once caught up: three voting members, a new
@@ -351,6 +352,17 @@ fn upgrade_3_4_to_3_5_with_a_snapshot_first_the_skew_guard_and_replacing_a_reins
     );
     assert_eq!(member_state(&lab), before, "a member was restarted");
     assert_eq!(backups(&dir.path().join("backups")).len(), 1);
+    // `etcdplay backup` works against the upgraded members (their etcdctl is 3.5.1 now).
+    let backup = etcdplay(dir.path(), &["backup", "-i", inv, "--json"]);
+    assert_eq!(backup.status.code(), Some(0), "{}", text(&backup));
+    let doc: Value = serde_json::from_slice(&backup.stdout).expect("backup JSON");
+    eprintln!("backup on 3.5.1: {}", doc["result"]["msg"]);
+    let sidecar: Value = serde_json::from_str(
+        &std::fs::read_to_string(doc["result"]["sidecar"].as_str().expect("sidecar"))
+            .expect("sidecar file"),
+    )
+    .expect("sidecar JSON");
+    assert_eq!(sidecar["etcd_version"], "3.5.1", "{sidecar}");
 
     // (6) lupg3 comes back empty under its old name.
     replace_a_reinstalled_member(&lab, dir.path(), &upgrade_args, &pki);

@@ -7,7 +7,9 @@
 //! cluster's minor or any member's, a skipped minor, another major — that fails the task
 //! before any member is touched, because a member restarted on such a binary does not start
 //! on its data. Phase `settle`, after the rolling restart, waits until every member reports
-//! the new version and the cluster version has risen to its minor.
+//! the new version and the cluster version has risen to its minor. When no member answers
+//! (a first deployment, or a cluster that is down) there is nothing to compare and the check
+//! passes, even when the control node cannot run the binary.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -166,13 +168,25 @@ pub(crate) async fn run(args: &Map<String, Value>, origin: &str) -> Result<Value
 
 /// Phase `check`.
 async fn check(args: &Map<String, Value>, origin: &str) -> Result<Value, ActionError> {
-    let binary = match binary_version(args, origin).await? {
-        Ok(v) => v,
-        Err(msg) => return Ok(failed(msg)),
-    };
     let client = client_from_args(args, origin)?;
     let reports = client.versions().await;
     let (running, silent) = split_reports(&reports);
+    let binary = match binary_version(args, origin).await? {
+        Ok(v) => v,
+        // Nothing runs that a wrong binary could break (a first deployment, say from a
+        // control node that cannot run the hosts' binaries): nothing to compare.
+        Err(why) if running.is_empty() => {
+            return Ok(json!({
+                "changed": false,
+                "plan": Plan::NoRunningMember.label(),
+                "upgrade": false,
+                "binary_version": null,
+                "unreachable": silent,
+                "msg": format!("no member answered, nothing to compare ({why})"),
+            }))
+        }
+        Err(why) => return Ok(failed(why)),
+    };
     let plan = match plan(binary, &running) {
         Ok(plan) => plan,
         Err(refusal) => {
@@ -468,6 +482,31 @@ mod tests {
         );
         assert_eq!(behind.len(), 2, "{behind:?}");
         assert!(behind[1].contains("runs 3.4.23"), "{behind:?}");
+    }
+
+    #[tokio::test]
+    async fn with_no_member_answering_nothing_is_refused_even_an_unrunnable_binary() {
+        // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+        let args = |bin: &str| {
+            json!({"phase": "check", "bin": bin, "endpoints": ["http://127.0.0.1:9"]})
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+        };
+        let r = run(&args("/nonexistent/etcd"), "t.yml:1:1")
+            .await
+            .expect("run");
+        assert_eq!(r["plan"], "no-running-member", "{r}");
+        assert!(r.get("failed").is_none(), "{r}");
+        assert!(
+            r["msg"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("etcd_bin_version"),
+            "{r}"
+        );
+        let e = run(&args(""), "t.yml:1:1").await.unwrap_err().to_string();
+        assert!(e.contains("'bin'"), "{e}");
     }
 
     #[tokio::test]
