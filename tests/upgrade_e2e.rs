@@ -13,6 +13,8 @@
 //!    written to `backups/` before the first member restarted; no write failed; keys read back.
 //! 4. The default 3.4.23 binary again → refused as a downgrade, same checks: the trap of
 //!    issue #17, where such an apply restarted a member into a 3.5 data dir it cannot read.
+//!    With every member stopped, the same apply is refused against the etcd installed on each
+//!    host (3.5.1, which last ran on its data dir); nothing started.
 //! 5. `apply` with the 3.5.1 binary again: nothing to upgrade, nothing restarted; `etcdplay
 //!    backup` works against the 3.5.1 members.
 //! 6. Replace (issue #17 item 4): lupg3 "reinstalled" (etcd stopped, data dir wiped, its
@@ -133,6 +135,19 @@ fn assert_refused(lab: &PrivateLab, dir: &Path, args: &[&str], expected: &[&str]
         "the guard let the play reach the binaries:\n{shown}"
     );
     assert_eq!(member_state(lab), before, "a member was touched");
+}
+
+/// Waits until every member answers `endpoint health`.
+fn wait_healthy(pki: &Path, eps: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = etcdctl_tls(pki, eps, &["endpoint", "health"]);
+        if text(&out).matches("is healthy").count() == eps.split(',').count() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not healthy: {}", text(&out));
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// The member list as etcdctl prints it: (id, name, is learner) per member.
@@ -340,6 +355,25 @@ fn upgrade_3_4_to_3_5_with_a_snapshot_first_the_skew_guard_and_replacing_a_reins
         &["apply", "-i", inv],
         &["refusing to install etcd 3.4.23", "cannot be downgraded"],
     );
+
+    // (4b) The same with the whole cluster down: the guard compares with the etcd installed on
+    // each host, which last ran on its data dir.
+    for h in &lab.lab.hosts {
+        ssh_ok(&lab.lab, &h.name, "systemctl stop etcd");
+    }
+    assert_refused(
+        &lab,
+        dir.path(),
+        &["apply", "-i", inv],
+        &[
+            "no member answered, and etcd 3.5.1 (installed at /usr/local/bin/etcd)",
+            "cannot be downgraded",
+        ],
+    );
+    for h in &lab.lab.hosts {
+        ssh_ok(&lab.lab, &h.name, "systemctl start --no-block etcd");
+    }
+    wait_healthy(&pki, &all);
 
     // (5) The 3.5.1 binary again: nothing to do.
     let before = member_state(&lab);

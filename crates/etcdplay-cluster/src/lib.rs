@@ -51,7 +51,9 @@ impl EngineExtension for EtcdExtension {
             "etcd_backup_source" => operate::backup::run_source(args, origin).await,
             "etcd_restore_check" => operate::restore::run_check(args, origin).await,
             "etcd_defrag" => operate::defrag::run(args, origin).await,
-            "etcd_upgrade" => operate::upgrade::run(args, origin).await,
+            "etcd_upgrade" if !operate::upgrade::runs_on_host(args) => {
+                operate::upgrade::run(args, origin).await
+            }
             _ => return None,
         };
         Some(result.map_err(ExtensionError::from))
@@ -70,6 +72,7 @@ impl EngineExtension for EtcdExtension {
             "etcd_member_remove" => operate::remove::run(ctx, args).await,
             "etcd_backup" => operate::backup::run(ctx, args).await,
             "etcd_restore" => operate::restore::run(ctx, args).await,
+            "etcd_upgrade" => operate::upgrade::run_host(ctx, args).await,
             _ => return None,
         };
         Some(result.map_err(ExtensionError::from))

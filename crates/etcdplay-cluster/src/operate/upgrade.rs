@@ -8,8 +8,10 @@
 //! before any member is touched, because a member restarted on such a binary does not start
 //! on its data. Phase `settle`, after the rolling restart, waits until every member reports
 //! the new version and the cluster version has risen to its minor. When no member answers
-//! (a first deployment, or a cluster that is down) there is nothing to compare and the check
-//! passes, even when the control node cannot run the binary.
+//! (a first deployment, or a cluster that is down) the check passes, even when the control
+//! node cannot run the binary, and phase `host` (on each host) compares the binary with the
+//! etcd installed there when its data dir is not empty: the release that last ran on that
+//! data, refused in the same way.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -19,9 +21,11 @@ use etcdplay_etcd::{EtcdVersion, VersionReport};
 use serde_json::{json, Map, Value};
 use tokio::io::AsyncReadExt;
 
-use super::{failed, str_arg};
+use super::{failed, sh, str_arg};
 use crate::args::{client_from_args, wait_from_args};
 use crate::error::ActionError;
+use etcdplay_engine::HostAction;
+use etcdplay_etcd::datadir::shell_quote;
 
 /// How long `<bin> --version` may take.
 const VERSION_RUN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -161,8 +165,103 @@ pub(crate) async fn run(args: &Map<String, Value>, origin: &str) -> Result<Value
         "settle" => settle(args, origin).await,
         other => Err(ActionError::argument(
             origin,
-            format!("etcd_upgrade 'phase' must be check or settle, got '{other}'"),
+            format!("etcd_upgrade 'phase' must be check, settle or host, got '{other}'"),
         )),
+    }
+}
+
+/// Whether the action runs on a host (phase `host`) rather than on the control node.
+pub(crate) fn runs_on_host(args: &Map<String, Value>) -> bool {
+    str_arg(args, "phase").as_deref() == Some("host")
+}
+
+/// What phase `host` found on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Installed {
+    /// The data dir is missing or empty: nothing a binary could fail to read.
+    EmptyDataDir,
+    /// No etcd is installed at the path.
+    NoBinary,
+    /// The installed etcd's `--version` output.
+    Version(String),
+}
+
+/// The script of phase `host`: the data dir's state, then the installed binary's version.
+fn installed_script(data_dir: &str, installed: &str) -> String {
+    let (dir, bin) = (shell_quote(data_dir), shell_quote(installed));
+    format!(
+        "if [ ! -d {dir} ] || [ -z \"$(ls -A {dir} 2>/dev/null)\" ]; then echo EMPTY; \
+         elif [ ! -x {bin} ]; then echo NO-BINARY; \
+         else timeout 20 {bin} --version 2>/dev/null | head -c 4096; fi"
+    )
+}
+
+fn parse_installed(out: &str) -> Installed {
+    match out.trim() {
+        "EMPTY" => Installed::EmptyDataDir,
+        "NO-BINARY" => Installed::NoBinary,
+        other => Installed::Version(other.to_string()),
+    }
+}
+
+/// Phase `host`: the binary (`version`, as phase `check` found it) against the etcd installed
+/// at `installed` on the host, when the host's data dir holds data.
+pub(crate) async fn run_host(
+    ctx: &HostAction<'_>,
+    args: &Map<String, Value>,
+) -> Result<Value, ActionError> {
+    let origin = ctx.origin;
+    let binary = str_arg(args, "version")
+        .and_then(|v| EtcdVersion::parse(&v))
+        .ok_or_else(|| {
+            ActionError::argument(origin, "etcd_upgrade phase host needs 'version' (X.Y.Z)")
+        })?;
+    let data_dir = super::required(args, "data_dir", origin)?;
+    let installed = str_arg(args, "installed").unwrap_or_else(|| "/usr/local/bin/etcd".into());
+    let out = match sh(
+        ctx,
+        "reading the installed etcd",
+        installed_script(&data_dir, &installed),
+    )
+    .await?
+    {
+        Ok(out) => out,
+        Err(msg) => return Ok(failed(msg)),
+    };
+    let text = match parse_installed(&out) {
+        Installed::EmptyDataDir => {
+            return Ok(json!({"changed": false, "msg": format!("{data_dir} is empty")}))
+        }
+        Installed::NoBinary => {
+            return Ok(json!({"changed": false, "msg": format!("no etcd at {installed}")}))
+        }
+        Installed::Version(text) => text,
+    };
+    let Some(found) = EtcdVersion::parse(&text) else {
+        return Ok(failed(format!(
+            "{}: cannot read the version of {installed} ('{}'); its data dir {data_dir} is not \
+             empty, so etcd {binary} is not installed over it unchecked",
+            ctx.host,
+            text.lines().next().unwrap_or_default()
+        )));
+    };
+    let here = Running {
+        endpoint: format!("{}:{installed}", ctx.host),
+        server: found,
+        cluster: None,
+    };
+    match plan(binary, std::slice::from_ref(&here)) {
+        Ok(p) => Ok(json!({
+            "changed": false,
+            "installed_version": found.to_string(),
+            "plan": p.label(),
+            "msg": format!("{}: installed etcd {found}, data in {data_dir}: {} to {binary}", ctx.host, p.label()),
+        })),
+        Err(refusal) => Ok(failed(format!(
+            "{}: no member answered, and etcd {found} (installed at {installed}) last ran on \
+             the data in {data_dir}: {refusal}",
+            ctx.host
+        ))),
     }
 }
 
@@ -482,6 +581,26 @@ mod tests {
         );
         assert_eq!(behind.len(), 2, "{behind:?}");
         assert!(behind[1].contains("runs 3.4.23"), "{behind:?}");
+    }
+
+    #[test]
+    fn the_host_phase_reads_what_its_script_prints() {
+        let script = installed_script("/var/lib/etcd/data", "/usr/local/bin/etcd");
+        assert!(
+            script.contains("'/var/lib/etcd/data'") && script.contains("timeout 20"),
+            "{script}"
+        );
+        assert_eq!(parse_installed("EMPTY\n"), Installed::EmptyDataDir);
+        assert_eq!(parse_installed("NO-BINARY\n"), Installed::NoBinary);
+        let out = "etcd Version: 3.5.1\nGit SHA: e8732fb5f\n";
+        assert_eq!(parse_installed(out), Installed::Version(out.trim().into()));
+        // A single installed release is both the member's and the cluster's version.
+        let here = [member(1, "3.5.1", "")];
+        assert!(matches!(
+            plan(v("3.4.23"), &here),
+            Err(Refusal::Downgrade { .. })
+        ));
+        assert_eq!(plan(v("3.5.1"), &here), Ok(Plan::Same));
     }
 
     #[tokio::test]
