@@ -11,6 +11,7 @@
 //! 3. With a writer on every member all along, `apply -e etcd_bin_src=<3.5.1>` → every member's
 //!    `/version` says server 3.5.1 and cluster 3.5; a snapshot (sidecar: etcd 3.4.23) was
 //!    written to `backups/` before the first member restarted; no write failed; keys read back.
+//!    The same apply under `--check` first shows the plan and changes nothing.
 //! 4. The default 3.4.23 binary again → refused as a downgrade, same checks: the trap of
 //!    issue #17, where such an apply restarted a member into a 3.5 data dir it cannot read.
 //!    With every member stopped, the same apply is refused against the etcd installed on each
@@ -289,6 +290,25 @@ fn upgrade_3_4_to_3_5_with_a_snapshot_first_the_skew_guard_and_replacing_a_reins
     let bin35 = format!("etcd_bin_src={ETCD_35}/etcd");
     let ctl35 = format!("etcdctl_bin_src={ETCD_35}/etcdctl");
     let upgrade_args = ["apply", "-i", inv, "-v", "-e", &bin35, "-e", &ctl35];
+    // Under --check the plan is shown and nothing changes: no snapshot, no restart.
+    let before = member_state(&lab);
+    let mut check_args = upgrade_args.to_vec();
+    check_args.push("--check");
+    let checked = etcdplay(dir.path(), &check_args);
+    assert_eq!(
+        checked.status.code(),
+        Some(0),
+        "--check:\n{}",
+        text(&checked)
+    );
+    assert!(
+        text(&checked).contains("upgrade from etcd 3.4 to 3.5.1"),
+        "{}",
+        text(&checked)
+    );
+    assert_eq!(member_state(&lab), before, "--check touched a member");
+    assert!(backups(&dir.path().join("backups")).is_empty());
+
     let writer = Writer::start(&pki, all.clone());
     std::thread::sleep(Duration::from_secs(2));
     let upgraded = etcdplay(dir.path(), &upgrade_args);
