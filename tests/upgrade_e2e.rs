@@ -311,7 +311,11 @@ fn upgrade_3_4_to_3_5_with_a_snapshot_first_the_skew_guard_and_replacing_a_reins
 
     let writer = Writer::start(&pki, all.clone());
     std::thread::sleep(Duration::from_secs(2));
-    let upgraded = etcdplay(dir.path(), &upgrade_args);
+    let report = dir.path().join("upgrade.json");
+    let report_arg = report.to_str().expect("utf-8 path");
+    let mut reported_args = upgrade_args.to_vec();
+    reported_args.extend(["--output", "json", report_arg]);
+    let upgraded = etcdplay(dir.path(), &reported_args);
     std::thread::sleep(Duration::from_secs(2));
     let (writes, failures, longest) = writer.finish();
     eprintln!("upgrade output:\n{}", text(&upgraded));
@@ -327,11 +331,23 @@ fn upgrade_3_4_to_3_5_with_a_snapshot_first_the_skew_guard_and_replacing_a_reins
     );
     let shown = text(&upgraded);
     assert!(
-        shown.contains("upgrade from etcd 3.4 to 3.5.1"),
+        shown.contains("upgrade from etcd 3.4 to 3.5.1 (members: 3 on 3.4.23)"),
         "the plan is not shown:\n{shown}"
     );
     for (server, cluster) in versions(&lab, &pki) {
         assert_eq!((server.as_str(), cluster.as_str()), ("3.5.1", "3.5.0"));
+    }
+    // The JSON report says what the upgrade did: the plan, the snapshot, the settled version.
+    let doc = std::fs::read_to_string(&report).expect("JSON report");
+    for said in [
+        "upgrade from etcd 3.4 to 3.5.1",
+        "verified and kept as",
+        "every member runs etcd 3.5.1; cluster version 3.5",
+    ] {
+        assert!(
+            doc.contains(said),
+            "'{said}' missing from the report:\n{doc}"
+        );
     }
     let snapshots = backups(&dir.path().join("backups"));
     assert_eq!(snapshots.len(), 1, "{snapshots:?}");

@@ -299,8 +299,10 @@ async fn check(args: &Map<String, Value>, origin: &str) -> Result<Value, ActionE
         Plan::Same => format!("every member runs etcd {binary}"),
         Plan::Patch => format!("etcd {binary}: another patch release of the running minor"),
         Plan::Upgrade { from } => format!(
-            "upgrade from etcd {} to {binary}: snapshot first, then one member at a time",
-            from.minor_label()
+            "upgrade from etcd {} to {binary} (members: {}): snapshot first, then one member \
+             at a time",
+            from.minor_label(),
+            census(&running)
         ),
     };
     let mut result = json!({
@@ -311,6 +313,23 @@ async fn check(args: &Map<String, Value>, origin: &str) -> Result<Value, ActionE
     });
     describe(&mut result, binary, &running, &silent);
     Ok(result)
+}
+
+/// How many members run each version, newest first: `1 on 3.5.1, 2 on 3.4.23`.
+fn census(running: &[Running]) -> String {
+    let mut counts: Vec<(EtcdVersion, usize)> = Vec::new();
+    for r in running {
+        match counts.iter_mut().find(|(v, _)| *v == r.server) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((r.server, 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.0.cmp(&a.0));
+    counts
+        .iter()
+        .map(|(v, n)| format!("{n} on {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Adds what was found to a result.
@@ -517,6 +536,14 @@ mod tests {
             plan(v("3.5.1"), &half),
             Ok(Plan::Upgrade { from: v("3.4.0") })
         );
+    }
+
+    #[test]
+    fn the_census_counts_members_per_version_newest_first() {
+        let mut half = all("3.4.23", "3.4.0");
+        half[1] = member(2, "3.5.1", "3.4.0");
+        assert_eq!(census(&half), "1 on 3.5.1, 2 on 3.4.23");
+        assert_eq!(census(&[]), "");
     }
 
     #[test]
