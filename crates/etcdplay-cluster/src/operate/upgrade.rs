@@ -324,7 +324,7 @@ fn census(running: &[Running]) -> String {
             None => counts.push((r.server, 1)),
         }
     }
-    counts.sort_by(|a, b| b.0.cmp(&a.0));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.0));
     counts
         .iter()
         .map(|(v, n)| format!("{n} on {v}"))
