@@ -225,6 +225,8 @@ fn tls_config(tls: &EndpointTls) -> Result<rustls::ClientConfig, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -259,6 +261,48 @@ mod tests {
         assert!(parse_answer(b"HTTP/1.1 200 OK\r\n\r\n{\"x\":1}")
             .unwrap_err()
             .contains("etcdserver"));
+    }
+
+    #[tokio::test]
+    async fn versions_are_asked_of_every_endpoint_in_order() {
+        use tokio::io::AsyncWriteExt;
+        // A one-shot HTTP server answering with the body a 3.4.23 lab member gives `curl /version`.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.expect("accept");
+            let mut buf = [0u8; 1024];
+            let n = conn.read(&mut buf).await.expect("read");
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            let body = r#"{"etcdserver":"3.4.23","etcdcluster":"3.4.0"}"#;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            conn.write_all(answer.as_bytes()).await.expect("write");
+            head
+        });
+        // Port 9 on loopback: nothing listens there.
+        let client = ClusterClient::new(
+            vec![format!("http://{addr}"), "http://127.0.0.1:9".into()],
+            None,
+            Duration::from_secs(5),
+        )
+        .expect("client");
+        let reports = client.versions().await;
+        let head = server.await.expect("server");
+        assert!(head.starts_with("GET /version HTTP/1.1\r\n"), "{head}");
+        assert_eq!(reports.len(), 2);
+        assert_eq!(
+            reports[0].answer,
+            Ok(("3.4.23".to_string(), "3.4.0".to_string()))
+        );
+        assert!(
+            reports[1].answer.as_ref().unwrap_err().contains("connect"),
+            "{reports:?}"
+        );
     }
 
     #[test]
