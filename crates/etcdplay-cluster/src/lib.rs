@@ -5,7 +5,7 @@
 //! the cluster actions of the built-in playbook: `etcd_pki` and `etcd_health` on the
 //! control node, `etcd_member_join`, `etcd_member_restart`, `etcd_member_remove` and
 //! `data_dir_scheme_check` with a host's transport; and the operations of `etcdplay backup`,
-//! `etcdplay restore` and `etcdplay defrag` (`operate/`). They live here rather than in etcdplay-modules because they need the
+//! `etcdplay restore` and `etcdplay defrag`, and the upgrade guard `etcd_upgrade` (`operate/`). They live here rather than in etcdplay-modules because they need the
 //! inventory's other hosts and the control node's network, not just one host's shell; what
 //! needs neither the play nor a host (reading data dirs and units, the etcd client) is in
 //! etcdplay-etcd. The engine knows none of this: it only calls the extension seam.
@@ -51,6 +51,9 @@ impl EngineExtension for EtcdExtension {
             "etcd_backup_source" => operate::backup::run_source(args, origin).await,
             "etcd_restore_check" => operate::restore::run_check(args, origin).await,
             "etcd_defrag" => operate::defrag::run(args, origin).await,
+            "etcd_upgrade" if !operate::upgrade::runs_on_host(args) => {
+                operate::upgrade::run(args, origin).await
+            }
             _ => return None,
         };
         Some(result.map_err(ExtensionError::from))
@@ -69,6 +72,7 @@ impl EngineExtension for EtcdExtension {
             "etcd_member_remove" => operate::remove::run(ctx, args).await,
             "etcd_backup" => operate::backup::run(ctx, args).await,
             "etcd_restore" => operate::restore::run(ctx, args).await,
+            "etcd_upgrade" => operate::upgrade::run_host(ctx, args).await,
             _ => return None,
         };
         Some(result.map_err(ExtensionError::from))

@@ -2,6 +2,9 @@
 //! on the host) decides how the member starts: `new` when no other member answers (a fresh
 //! cluster, bootstrapped by all members together), `existing` after adding the host as a
 //! learner to the running cluster, or nothing to decide when the host already is a member.
+//! A host that comes back empty under its old name (reinstalled: its data dir empty, its
+//! member still listed and once started) is replaced: behind the quorum guard the stale
+//! member is removed and the host added again as a learner, with no manual `member remove`.
 //! Phase `promote` (after etcd started) promotes the learner to a voting member once it has
 //! caught up with the leader.
 
@@ -88,10 +91,23 @@ async fn add(
         None
     };
     let plan = plan(&statuses, members.as_deref(), peer_urls);
+    let data_dir = args.get("data_dir").and_then(Value::as_str);
+    if plan == JoinPlan::AlreadyMember {
+        let stale = members
+            .as_deref()
+            .and_then(|m| started_member(m, peer_urls))
+            .cloned();
+        return match (stale, data_dir) {
+            (Some(stale), Some(dir)) if data_dir_empty(ctx, dir).await? => {
+                replace(ctx, &client, &statuses, &stale, peer_urls).await
+            }
+            _ => Ok(plan_result(&plan, false, None)),
+        };
+    }
     if plan != JoinPlan::Join {
         return Ok(plan_result(&plan, false, None));
     }
-    if let Some(dir) = args.get("data_dir").and_then(Value::as_str) {
+    if let Some(dir) = data_dir {
         if !data_dir_empty(ctx, dir).await? {
             return Ok(json!({
                 "changed": false,
@@ -108,6 +124,69 @@ async fn add(
         .await
         .map_err(ActionError::cluster(origin))?;
     Ok(plan_result(&plan, true, Some(&added.member)))
+}
+
+/// The member with one of `peer_urls` that has started at least once (etcd names a member
+/// when it first starts; one listed but never started has no name and just starts later).
+pub(crate) fn started_member<'a>(
+    members: &'a [ClusterMember],
+    peer_urls: &[String],
+) -> Option<&'a ClusterMember> {
+    let norm = |u: &str| u.trim_end_matches('/').to_string();
+    members.iter().find(|m| {
+        !m.name.is_empty()
+            && m.peer_urls
+                .iter()
+                .any(|u| peer_urls.iter().any(|p| norm(p) == norm(u)))
+    })
+}
+
+/// Replaces `stale`, this host's member from before it lost its data: once every other
+/// member is healthy (removing a member while another is down could lose quorum), `member
+/// remove`, then `member add` as a learner; the host then starts as a joining member.
+async fn replace(
+    ctx: &HostAction<'_>,
+    client: &etcdplay_etcd::ClusterClient,
+    statuses: &[EndpointStatus],
+    stale: &ClusterMember,
+    peer_urls: &[String],
+) -> Result<Value, ActionError> {
+    let origin = ctx.origin;
+    if let Err(risk) = crate::restart::guard_verdict(statuses, ctx.host, None) {
+        return Ok(json!({
+            "changed": false,
+            "failed": true,
+            "msg": format!(
+                "{}: its data dir is empty but member {} ({}) is still listed; refusing to replace it: {risk}",
+                ctx.host, stale.name, stale.id_hex()
+            ),
+        }));
+    }
+    let mut result = plan_result(&JoinPlan::Join, true, None);
+    result["replaced_member_id"] = json!(stale.id_hex());
+    result["plan"] = json!("replace");
+    if ctx.check {
+        return Ok(result);
+    }
+    client
+        .member_remove(stale.id)
+        .await
+        .map_err(ActionError::cluster(origin))?;
+    let added = client
+        .member_add(peer_urls, true)
+        .await
+        .map_err(ActionError::cluster(origin))?;
+    let mut result = plan_result(&JoinPlan::Join, true, Some(&added.member));
+    result["replaced_member_id"] = json!(stale.id_hex());
+    result["plan"] = json!("replace");
+    result["msg"] = json!(format!(
+        "{}: data dir empty while member {} ({}) was still listed: removed it and added the host again as a learner ({})",
+        ctx.host,
+        stale.name,
+        stale.id_hex(),
+        added.member.id_hex()
+    ));
+    Ok(result)
 }
 
 /// The decision, from the other members' health and the membership (when any answered).
@@ -270,6 +349,17 @@ mod tests {
             plan(&s, Some(&m), &["https://c:2380".into()]),
             JoinPlan::AlreadyMember
         );
+    }
+
+    #[test]
+    fn only_a_member_that_started_once_is_stale() {
+        let mut m = [member(1, "https://a:2380"), member(2, "https://c:2380/")];
+        let mine = ["https://c:2380".to_string()];
+        assert_eq!(started_member(&m, &mine).map(|m| m.id), Some(2));
+        assert_eq!(started_member(&m, &["https://d:2380".into()]), None);
+        // Listed at bootstrap but never started: it has no name yet and simply starts later.
+        m[1].name.clear();
+        assert_eq!(started_member(&m, &mine), None);
     }
 
     #[test]

@@ -11,7 +11,8 @@ pub mod unit;
 
 pub use client::{
     cluster_ok, cluster_problems, render_status_table, ClientError, ClusterClient, ClusterMember,
-    EndpointStatus, EndpointTls, MemberAdded, MembershipRefusal, SecretKeyPem,
+    EndpointStatus, EndpointTls, EtcdVersion, MemberAdded, MembershipRefusal, SecretKeyPem,
+    VersionReport,
 };
 pub use datadir::{
     decode_result, encode_result, read_data_dir, verdict, BackendUse, CommandRunner, CommandSource,

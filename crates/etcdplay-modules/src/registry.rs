@@ -402,6 +402,7 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     def("etcd_restore_check", &[], ETCD_RESTORE_CHECK, Engine, None),
     def("etcd_restore", &[], ETCD_RESTORE, Engine, None),
     def("etcd_defrag", &[], ETCD_DEFRAG, Engine, None),
+    def("etcd_upgrade", &[], ETCD_UPGRADE, Engine, None),
     def(
         "data_dir_scheme_check",
         &[],

@@ -816,6 +816,18 @@ pub(crate) const ETCD_DEFRAG: &[ArgSpec] = &[
     a("key", Path),
     a("timeout", Int),
 ];
+pub(crate) const ETCD_UPGRADE: &[ArgSpec] = &[
+    a("phase", Str),
+    a("bin", Path),
+    a("version", Str),
+    a("data_dir", Path),
+    a("installed", Path),
+    a("endpoints", List),
+    a("ca", Path),
+    a("cert", Path),
+    a("key", Path),
+    a("timeout", Int),
+];
 pub(crate) const DATA_DIR_SCHEME_CHECK: &[ArgSpec] = &[
     r("data_dir", Path),
     a("wal_dir", Path),

@@ -29,7 +29,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run playbooks against an inventory (like ansible-playbook).
+    /// Run playbooks against an inventory (like ansible-playbook); with none, deploy the
+    /// etcd cluster: scale up and down, rolling restarts, and upgrades one minor at a time
+    /// (snapshot first; a downgrade or a skipped minor is refused before any member is touched).
     Apply(cmd::apply::ApplyArgs),
     /// Run one module on hosts (like `ansible PATTERN -m MODULE -a ARGS`).
     Run(cmd::run::RunArgs),

@@ -4,8 +4,9 @@
 //! kept on the control node with a JSON sidecar and a retention), `etcd_restore_check` and
 //! `etcd_restore` (disaster recovery from such a snapshot onto every member, the old data
 //! dirs kept aside), and `etcd_member_remove` (a member leaves behind a quorum guard, its etcd
-//! stopped and disabled, its data dir archived), and `etcd_defrag` (one member at a time,
-//! the leader last). Names, peer URLs and the cluster token come
+//! stopped and disabled, its data dir archived), `etcd_defrag` (one member at a time,
+//! the leader last), and `etcd_upgrade` (the cluster playbook's version-skew guard before a
+//! new binary is installed, and the wait for the cluster version after it). Names, peer URLs and the cluster token come
 //! from the playbook's variables, the data dir and TLS files from the etcd unit on the host
 //! (`guard::unit`), so that what is restored is exactly what the unit starts and the data-dir
 //! guard checks.
@@ -14,6 +15,7 @@ pub(crate) mod backup;
 pub(crate) mod defrag;
 pub(crate) mod remove;
 pub(crate) mod restore;
+pub(crate) mod upgrade;
 
 use std::path::PathBuf;
 

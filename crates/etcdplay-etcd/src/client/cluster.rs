@@ -58,6 +58,21 @@ impl ClusterClient {
         self.endpoints.iter().map(|e| e.url.clone()).collect()
     }
 
+    /// The checked endpoints.
+    pub(crate) fn endpoint_urls(&self) -> &[EndpointUrl] {
+        &self.endpoints
+    }
+
+    /// The TLS material, shared.
+    pub(crate) fn tls(&self) -> Option<Arc<EndpointTls>> {
+        self.tls.clone()
+    }
+
+    /// The per-endpoint timeout.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Probes every endpoint in parallel, one connection each; returns in endpoint order.
     /// A dead endpoint comes back unhealthy within the timeout.
     pub async fn endpoint_status(&self) -> Vec<EndpointStatus> {

@@ -1,7 +1,8 @@
 //! A live etcd cluster over its v3 gRPC API: per-endpoint health and status (what
 //! `etcdctl endpoint health` and `endpoint status` report, rendered as etcdctl's table),
-//! waiting for a healthy cluster with one leader, and the membership calls that joins and
-//! the HTTP→HTTPS peer migration need. Every TLS connection verifies the server against the
+//! waiting for a healthy cluster with one leader, the membership calls that joins and the
+//! HTTP→HTTPS peer migration need, and each member's server and cluster version from its
+//! HTTP `/version` (`version.rs`). Every TLS connection verifies the server against the
 //! cluster CA and presents a client certificate; there is no insecure mode.
 
 mod cluster;
@@ -12,6 +13,7 @@ mod probe;
 mod status;
 mod table;
 mod tls;
+mod version;
 
 pub use cluster::ClusterClient;
 pub use error::{ClientError, MembershipRefusal};
@@ -19,6 +21,7 @@ pub use member::{ClusterMember, MemberAdded};
 pub use status::{cluster_ok, cluster_problems, EndpointStatus};
 pub use table::render_status_table;
 pub use tls::{EndpointTls, SecretKeyPem};
+pub use version::{EtcdVersion, VersionReport};
 
 #[cfg(test)]
 mod live_tests;
