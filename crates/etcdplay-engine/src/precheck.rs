@@ -98,7 +98,7 @@ impl Check<'_> {
         self.map(&task.vars, origin);
         if let Some(l) = &task.loop_ {
             self.value(&l.items, &l.origin);
-            // Every `with_<lookup>` the parser accepts runs (the lookup plugin of that name).
+            // A `with_<lookup>` etcdplay does not run is already the parser's warning.
         }
         match &task.kind {
             TaskKind::Module(call) => {

@@ -3,7 +3,8 @@
 //! in full (`community.general.x`), which Ansible resolves when that collection is installed.
 //! A task using one is not a typo: like a task whose argument a module refuses, it fails when
 //! it runs (it may never run: a branch for another distribution), and is a warning until then.
-//! A bare name Ansible does not know either stays an error, as in Ansible.
+//! A bare name Ansible does not know either stays an error, as in Ansible. The same holds for
+//! the lookups `with_<name>` names: ansible-core's, or a collection's named in full.
 
 /// The modules and action plugins of ansible-core 2.19 (`lib/ansible/modules`,
 /// `lib/ansible/plugins/action`), by name.
@@ -77,13 +78,54 @@ const BUILTIN: &[&str] = &[
 
 /// Whether Ansible would resolve `name` as a module (see the module documentation).
 pub(crate) fn ansible_knows(name: &str) -> bool {
-    let short = name
-        .strip_prefix("ansible.builtin.")
-        .or_else(|| name.strip_prefix("ansible.legacy."));
-    match short {
+    match builtin_short(name) {
         Some(short) => BUILTIN.contains(&short),
         None => BUILTIN.contains(&name) || is_collection_name(name),
     }
+}
+
+/// The lookup plugins of ansible-core 2.19 (`lib/ansible/plugins/lookup`), by name: what
+/// `with_<name>` may name besides a lookup of a collection named in full.
+const BUILTIN_LOOKUPS: &[&str] = &[
+    "config",
+    "csvfile",
+    "dict",
+    "env",
+    "file",
+    "fileglob",
+    "first_found",
+    "indexed_items",
+    "ini",
+    "inventory_hostnames",
+    "items",
+    "lines",
+    "list",
+    "nested",
+    "password",
+    "pipe",
+    "random_choice",
+    "sequence",
+    "subelements",
+    "template",
+    "together",
+    "unvault",
+    "url",
+    "varnames",
+    "vars",
+];
+
+/// Whether Ansible knows the lookup `with_<name>` names (`name` as written after `with_`).
+pub(crate) fn ansible_knows_lookup(name: &str) -> bool {
+    match builtin_short(name) {
+        Some(short) => BUILTIN_LOOKUPS.contains(&short),
+        None => BUILTIN_LOOKUPS.contains(&name) || is_collection_name(name),
+    }
+}
+
+/// The short name of `ansible.builtin.x` or `ansible.legacy.x`; `None` for any other name.
+pub(crate) fn builtin_short(name: &str) -> Option<&str> {
+    name.strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))
 }
 
 /// `namespace.collection.module`: three dot-separated identifiers.
@@ -107,5 +149,16 @@ mod tests {
         assert!(!ansible_knows("copyy"));
         assert!(!ansible_knows("ansible.builtin.nope"));
         assert!(!ansible_knows("win_file"));
+    }
+
+    #[test]
+    fn builtin_and_collection_lookups_are_known_typos_are_not() {
+        use super::ansible_knows_lookup;
+        assert!(ansible_knows_lookup("csvfile"));
+        assert!(ansible_knows_lookup("ansible.builtin.url"));
+        assert!(ansible_knows_lookup("community.general.filetree"));
+        assert!(!ansible_knows_lookup("itmes"));
+        assert!(!ansible_knows_lookup("ansible.builtin.nope"));
+        assert!(!ansible_knows_lookup("flattened.x"));
     }
 }

@@ -343,12 +343,16 @@ impl Loader<'_> {
                 context.search_dirs.iter().any(|d| d.join(p).exists())
             };
             if !found {
+                // `include_vars` is a task: Ansible looks for its file when the task runs (a
+                // `when:` may skip it on this platform), so a missing one fails that task then.
+                let mark = self.diags.len();
                 let error = PlaybookError::FileNotFound {
                     what,
                     name: wanted.clone(),
                     looked_in: looked_in(&context.search_dirs),
                 };
                 self.report(f, value_pos, error);
+                self.defer_since(mark);
             }
         }
         let mut args = Map::new();

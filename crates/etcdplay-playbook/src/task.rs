@@ -305,8 +305,27 @@ impl Loader<'_> {
                     t.extra.insert(key.clone(), v.to_json());
                 }
                 k2 if k2.starts_with("with_") => {
-                    let lookup = &k2["with_".len()..];
+                    let written = &k2["with_".len()..];
+                    // `with_ansible.builtin.items` is `with_items`, as in Ansible.
+                    let lookup = crate::ansible_names::builtin_short(written).unwrap_or(written);
                     if LOOKUPS.contains(&lookup) {
+                        self.set_loop(
+                            f,
+                            &mut t,
+                            LoopKind::With(lookup.to_string()),
+                            &key,
+                            k.pos,
+                            v,
+                        );
+                    } else if crate::ansible_names::ansible_knows_lookup(written) {
+                        // A lookup of ansible-core or of a collection named in full that
+                        // etcdplay does not run: the task fails when it runs (it may never).
+                        let mark = self.diags.len();
+                        let error = PlaybookError::LookupNotImplemented {
+                            lookup: written.to_string(),
+                        };
+                        self.report(f, k.pos, error);
+                        self.defer_since(mark);
                         self.set_loop(
                             f,
                             &mut t,
