@@ -180,12 +180,31 @@ impl<'a> PlayRun<'a> {
         if let Some(v) = lock(&self.vars_files).get(host) {
             return v.clone();
         }
-        // Computed without vars_files themselves (a vars_files name may use play vars).
+        // A name may be a template of the host's variables, play vars and extra vars (not of
+        // the vars files themselves), as Ansible renders it per host.
+        let shared = &self.engine.shared;
+        let mut layers = shared.host_layers(host);
+        layers.push(etcdplay_template::Precedence::PlayVars, self.play.vars.clone());
+        let vars = shared.vars_for(host, &layers);
+        let origin = self.play.origin.to_string();
         let mut merged = Map::new();
         for name in &self.play.vars_files {
-            let path = self.play.playbook_dir.join(name);
-            if let Ok(Value::Object(m)) = crate::varsfile::load(&path) {
-                merged.extend(m);
+            let rendered = match self.engine.templar.render_string(name, &origin, &vars) {
+                Ok(rendered) => rendered,
+                Err(e) => {
+                    self.engine
+                        .reporter
+                        .warning(&format!("{host}: vars_files entry {name}: {e}"));
+                    continue;
+                }
+            };
+            let path = self.play.playbook_dir.join(&rendered);
+            match crate::varsfile::load(&path) {
+                Ok(Value::Object(m)) => merged.extend(m),
+                Ok(_) => {}
+                Err(e) => self.engine.reporter.warning(&format!(
+                    "{origin}: {host}: vars file {rendered} was not loaded: {e}"
+                )),
             }
         }
         lock(&self.vars_files).insert(host.to_string(), merged.clone());

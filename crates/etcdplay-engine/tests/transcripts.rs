@@ -1116,3 +1116,36 @@ fn debug_var_of_a_failing_expression_is_an_error_marker() {
         "#]],
     );
 }
+
+/// `vars_files` names templated with play and host variables: ansible-core 2.19.14 loaded
+/// `vf/prod.yml` for `vf/{{ env }}.yml` (`"x_from": "prod"`), and `vf/{{ inventory_hostname
+/// }}.yml` per host.
+#[test]
+fn templated_vars_files_are_loaded_per_host() {
+    check_files(
+        r#"
+- hosts: all
+  gather_facts: false
+  vars:
+    env: prod
+  vars_files:
+    - "vf/{{ env }}.yml"
+    - "vf/{{ inventory_hostname }}.yml"
+  tasks:
+    - debug: msg="{{ x_from }} {{ own }}"
+"#,
+        &[
+            ("vf/prod.yml", "x_from: prod\n"),
+            ("vf/n1.yml", "own: one\n"),
+            ("vf/n2.yml", "own: two\n"),
+        ],
+        expect![[r#"
+            PLAY [all]
+            TASK [debug]
+              ok: [n1]: prod one => {"msg":"prod one"}
+              ok: [n2]: prod two => {"msg":"prod two"}
+            RECAP n1 ok=1 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+            RECAP n2 ok=1 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
