@@ -41,8 +41,7 @@ pub(crate) async fn run(
                 };
                 // ansible-core 2.19 shows an expression that fails (an undefined name, a
                 // missing key) as an error marker with a warning, and the task is ok.
-                let value = match templar.render_str(&format!("{{{{ {name} }}}}"), &origin, vars)
-                {
+                let value = match templar.render_str(&format!("{{{{ {name} }}}}"), &origin, vars) {
                     Ok(value) => value,
                     Err(e) => {
                         let problem = e.problem();

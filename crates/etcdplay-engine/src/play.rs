@@ -184,7 +184,10 @@ impl<'a> PlayRun<'a> {
         // the vars files themselves), as Ansible renders it per host.
         let shared = &self.engine.shared;
         let mut layers = shared.host_layers(host);
-        layers.push(etcdplay_template::Precedence::PlayVars, self.play.vars.clone());
+        layers.push(
+            etcdplay_template::Precedence::PlayVars,
+            self.play.vars.clone(),
+        );
         let vars = shared.vars_for(host, &layers);
         let origin = self.play.origin.to_string();
         let mut merged = Map::new();

@@ -7,6 +7,7 @@
 
 mod net;
 mod parse;
+mod system;
 
 pub use parse::parse_facts;
 
@@ -31,9 +32,9 @@ s fqdn; hostname -f 2>/dev/null || r /proc/sys/kernel/hostname 2>/dev/null || un
 s uname; { r /proc/sys/kernel/ostype && r /proc/sys/kernel/osrelease && uname -m && r /proc/sys/kernel/version; } 2>/dev/null || { uname -s; uname -r; uname -m; uname -v; }
 s os_release; r /etc/os-release 2>/dev/null || r /usr/lib/os-release 2>/dev/null
 s debian_version; r /etc/debian_version 2>/dev/null
-s cpuinfo; grep -c '^processor' /proc/cpuinfo 2>/dev/null
+s cpuinfo; grep -E '^(processor|vendor_id|model name|physical id|cpu cores|siblings)[[:space:]]*:' /proc/cpuinfo 2>/dev/null
 s nproc; nproc 2>/dev/null
-s meminfo; while read -r k v; do case $k in MemTotal:|MemFree:|SwapTotal:|SwapFree:) echo "$k $v";; esac; done </proc/meminfo 2>/dev/null
+s meminfo; while read -r k v; do case $k in MemTotal:|MemFree:|Buffers:|Cached:|SwapTotal:|SwapFree:|SwapCached:) echo "$k $v";; esac; done </proc/meminfo 2>/dev/null
 s pid1; r /proc/1/comm 2>/dev/null
 s systemd_dir; [ -d /run/systemd/system ] && echo yes
 s id; i=$(id 2>/dev/null)
@@ -51,6 +52,18 @@ s machine_id; r /etc/machine-id 2>/dev/null
 s date; date '+%Y|%m|%d|%H|%M|%S|%Z|%z|%s|%A|%B|%j|%u|%a|%b|%W|%6N'
 s pkg_mgr; for m in apt-get dnf yum zypper apk pacman; do command -v $m >/dev/null 2>&1 && { echo $m; break; }; done
 s uptime; read -r up _ </proc/uptime 2>/dev/null && echo "$up"
+s loadavg; r /proc/loadavg 2>/dev/null
+s cmdline; r /proc/cmdline 2>/dev/null
+s fips; r /proc/sys/crypto/fips_enabled 2>/dev/null
+s resolv; r /etc/resolv.conf 2>/dev/null
+s lsb; r /etc/lsb-release 2>/dev/null || { command -v lsb_release >/dev/null 2>&1 && echo lsb_release; }
+s security; [ -d /sys/fs/selinux ] && { printf 'selinux '; r /sys/fs/selinux/enforce 2>/dev/null || echo; }; [ -d /sys/kernel/security/apparmor ] && echo apparmor
+s container; r /run/systemd/container 2>/dev/null || echo; [ -e /.dockerenv ] || [ -e /.dockerinit ] && echo dockerenv; [ -e /run/.containerenv ] && echo containerenv; r /proc/1/cgroup 2>/dev/null
+s modules; while read -r m _; do case $m in kvm|vboxdrv|virtio) echo "$m";; esac; done </proc/modules 2>/dev/null
+s kvm; [ -e /dev/kvm ] && echo yes
+s dmi; for f in bios_date bios_vendor bios_version board_asset_tag board_name board_serial board_vendor board_version chassis_asset_tag chassis_serial chassis_type chassis_vendor chassis_version product_name product_serial product_uuid product_version sys_vendor; do printf '%s=' $f; r /sys/devices/virtual/dmi/id/$f 2>/dev/null || echo; done
+s ssh_host_keys; for t in rsa ecdsa ed25519; do [ -r /etc/ssh/ssh_host_${t}_key.pub ] && { printf '%s ' $t; r /etc/ssh/ssh_host_${t}_key.pub; }; done
+s chroot; [ -r /proc/1/root/. ] && { [ / -ef /proc/1/root/. ] && echo no || echo yes; }
 s end
 "#;
 

@@ -46,6 +46,16 @@ fn from_sections(s: &BTreeMap<String, Vec<u8>>) -> Map<String, Value> {
     put("architecture", un(2).into());
     put("machine", un(2).into());
     put("kernel_version", un(3).into());
+    put("userspace_architecture", un(2).into());
+    let bits = if matches!(
+        un(2).as_str(),
+        "x86_64" | "aarch64" | "ppc64" | "ppc64le" | "s390x" | "riscv64"
+    ) {
+        "64"
+    } else {
+        "32"
+    };
+    put("userspace_bits", bits.into());
 
     // Distribution, from os-release; Debian's point release comes from /etc/debian_version.
     let osr: BTreeMap<String, String> = text(s, "os_release")
@@ -67,6 +77,9 @@ fn from_sections(s: &BTreeMap<String, Vec<u8>>) -> Map<String, Value> {
         "distribution_major_version",
         version.split('.').next().unwrap_or("").to_string().into(),
     );
+    if let Some(minor) = version.split('.').nth(1) {
+        put("distribution_minor_version", minor.to_string().into());
+    }
     put(
         "distribution_release",
         osr.get("VERSION_CODENAME")
@@ -79,9 +92,11 @@ fn from_sections(s: &BTreeMap<String, Vec<u8>>) -> Map<String, Value> {
         os_family(&id, osr.get("ID_LIKE").map(String::as_str).unwrap_or("")).into(),
     );
 
-    let vcpus = text(s, "cpuinfo")
-        .parse::<u64>()
-        .ok()
+    let logical_cpus = text(s, "cpuinfo")
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count() as u64;
+    let vcpus = Some(logical_cpus)
         .filter(|n| *n > 0)
         .or_else(|| text(s, "nproc").parse().ok())
         .unwrap_or(1);
@@ -131,6 +146,17 @@ fn from_sections(s: &BTreeMap<String, Vec<u8>>) -> Map<String, Value> {
             .map(Value::from)
             .unwrap_or(Value::Null),
     );
+    // The gathering shell's own ids: real and effective are the same for it.
+    for (fact, line) in [
+        ("real_user_id", 1),
+        ("effective_user_id", 1),
+        ("real_group_id", 2),
+        ("effective_group_id", 2),
+    ] {
+        if let Ok(id) = idl(line).parse::<u64>() {
+            put(fact, id.into());
+        }
+    }
     let pw: Vec<String> = text(s, "passwd").split(':').map(String::from).collect();
     put("user_gecos", pw.get(4).cloned().unwrap_or_default().into());
     put("user_dir", pw.get(5).cloned().unwrap_or_default().into());
@@ -228,6 +254,7 @@ fn from_sections(s: &BTreeMap<String, Vec<u8>>) -> Map<String, Value> {
         }
         put("date_time", Value::Object(dt));
     }
+    super::system::add_system_facts(&mut f, s);
     add_network_facts(
         &mut f,
         &text(s, "route"),
