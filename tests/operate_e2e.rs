@@ -26,10 +26,9 @@
 mod common;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::writer::Writer;
 use common::{endpoints, etcdctl_tls, ssh_ok, text, yaml_inventory, PrivateLab};
 use serde_json::Value;
 
@@ -57,59 +56,6 @@ fn sha256_of(path: &Path) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
-}
-
-/// Writes a key every 200 ms until stopped; records each attempt's time and outcome.
-struct Writer {
-    stop: Arc<AtomicBool>,
-    log: Arc<Mutex<Vec<(Instant, bool)>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Writer {
-    fn start(pki: &Path, endpoints: String) -> Writer {
-        let stop = Arc::new(AtomicBool::new(false));
-        let log: Arc<Mutex<Vec<(Instant, bool)>>> = Arc::new(Mutex::new(Vec::new()));
-        let (s, l, pki) = (stop.clone(), log.clone(), pki.to_path_buf());
-        let thread = std::thread::spawn(move || {
-            let mut i = 0u64;
-            while !s.load(Ordering::SeqCst) && i < 10_000 {
-                let ok = etcdctl_tls(&pki, &endpoints, &["put", &format!("writer/{i}"), "w"])
-                    .status
-                    .success();
-                l.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((Instant::now(), ok));
-                i += 1;
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        });
-        Writer {
-            stop,
-            log,
-            thread: Some(thread),
-        }
-    }
-
-    /// Stops the writer: (writes, failures, longest failure window).
-    fn finish(mut self) -> (usize, usize, Duration) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            t.join().expect("writer");
-        }
-        let log = self.log.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let failed = log.iter().filter(|(_, ok)| !ok).count();
-        let mut longest = Duration::ZERO;
-        let mut last_ok = log.first().map(|(t, _)| *t);
-        for (t, ok) in &log {
-            if *ok {
-                last_ok = Some(*t);
-            } else if let Some(since) = last_ok {
-                longest = longest.max(t.duration_since(since));
-            }
-        }
-        (log.len(), failed, longest)
-    }
 }
 
 /// (6) 8 MB written and deleted, compacted: `etcdplay defrag` shrinks every member's

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod snapshot;
+pub mod writer;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -388,6 +388,7 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     def("set_fact", &[], SET_FACT, Engine, None),
     def("etcd_pki", &[], ETCD_PKI, Engine, None),
     def("etcd_health", &[], ETCD_HEALTH, Engine, None),
+    def("etcd_ca_rotation", &[], ETCD_CA_ROTATION, Engine, None),
     def(
         "etcd_member_restart",
         &[],

@@ -109,6 +109,7 @@ async fn run_operation(common: CommonArgs, builtin: Builtin, name: &str, vars: V
         output: None,
         leftover_membership: etcdplay_engine::LeftoverMembership::Block,
         rotate_certs: false,
+        rotate_ca: false,
         timing: false,
         no_read_ahead: false,
         list_hosts: false,

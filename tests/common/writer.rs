@@ -1,0 +1,69 @@
+//! A writer for end-to-end tests that must show a cluster stayed up: a key written every
+//! 200 ms with etcdctl over TLS (which reads the client certificate and CA from `pki/` on
+//! every write, so it follows a rotation as a client that reloads its files would), each
+//! attempt's time and outcome recorded.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::etcdctl_tls;
+
+/// Writes a key every 200 ms until stopped; records each attempt's time and outcome.
+pub struct Writer {
+    stop: Arc<AtomicBool>,
+    log: Arc<Mutex<Vec<(Instant, bool)>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    pub fn start(pki: &Path, endpoints: String) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let log: Arc<Mutex<Vec<(Instant, bool)>>> = Arc::new(Mutex::new(Vec::new()));
+        let (s, l, pki) = (stop.clone(), log.clone(), pki.to_path_buf());
+        let thread = std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !s.load(Ordering::SeqCst) && i < 10_000 {
+                let out = etcdctl_tls(&pki, &endpoints, &["put", &format!("writer/{i}"), "w"]);
+                let ok = out.status.success();
+                if !ok {
+                    eprintln!(
+                        "writer: put {i} failed: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    );
+                }
+                l.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((Instant::now(), ok));
+                i += 1;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        Writer {
+            stop,
+            log,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the writer: (writes, failures, longest failure window).
+    pub fn finish(mut self) -> (usize, usize, Duration) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("writer");
+        }
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let failed = log.iter().filter(|(_, ok)| !ok).count();
+        let mut longest = Duration::ZERO;
+        let mut last_ok = log.first().map(|(t, _)| *t);
+        for (t, ok) in &log {
+            if *ok {
+                last_ok = Some(*t);
+            } else if let Some(since) = last_ok {
+                longest = longest.max(t.duration_since(since));
+            }
+        }
+        (log.len(), failed, longest)
+    }
+}
