@@ -29,7 +29,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run playbooks against an inventory (like ansible-playbook).
+    /// Run playbooks against an inventory (like ansible-playbook); with no playbook, deploy
+    /// the etcd cluster (--rotate-certs re-issues certificates, --rotate-ca replaces the CA
+    /// in three rolling phases without downtime).
     Apply(cmd::apply::ApplyArgs),
     /// Run one module on hosts (like `ansible PATTERN -m MODULE -a ARGS`).
     Run(cmd::run::RunArgs),
