@@ -10,8 +10,9 @@ pub mod datadir;
 pub mod unit;
 
 pub use client::{
-    cluster_ok, cluster_problems, render_status_table, ClientError, ClusterClient, ClusterMember,
-    EndpointStatus, EndpointTls, MemberAdded, MembershipRefusal, SecretKeyPem,
+    cluster_ok, cluster_problems, render_status_table, serving_problems, ClientError,
+    ClusterClient, ClusterMember, EndpointStatus, EndpointTls, MemberAdded, MembershipRefusal,
+    SecretKeyPem,
 };
 pub use datadir::{
     decode_result, encode_result, read_data_dir, verdict, BackendUse, CommandRunner, CommandSource,

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use etcd_client::{Channel, Client, GetOptions};
+use etcd_client::{AlarmAction, AlarmType, Channel, Client, GetOptions};
 
 use crate::client::endpoint::EndpointUrl;
 use crate::client::error::{error_chain, rpc_error};
@@ -154,6 +154,16 @@ async fn run(
         probe.members = Some(members_of(list.members()));
     }
     if !st.errors().is_empty() {
+        // Which alarms are this member's own, by type: etcd's status only lists them as text.
+        let listed = client.alarm(AlarmAction::Get, AlarmType::None, None).await;
+        if let Ok(list) = listed {
+            probe.status.alarms = list
+                .alarms()
+                .iter()
+                .filter(|a| member_id.is_none_or(|id| a.member_id() == id))
+                .map(|a| a.alarm().as_str_name().to_string())
+                .collect();
+        }
         return Err(ProbeError::Alarms(
             st.errors().iter().map(ToString::to_string).collect(),
         ));
