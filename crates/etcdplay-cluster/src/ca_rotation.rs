@@ -9,7 +9,7 @@
 //! rotation ends, each member must still answer that client. A member that does not is named
 //! and the phase does not start. The PKI side (files, state, resumption) is etcdplay-pki's.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use etcdplay_etcd::{ClusterClient, EndpointTls, SecretKeyPem};
@@ -258,7 +258,7 @@ fn hosts_arg(args: &Map<String, Value>, origin: &str) -> Result<Vec<String>, Act
     }
 }
 
-fn read_text(path: &PathBuf, origin: &str) -> Result<String, ActionError> {
+fn read_text(path: &Path, origin: &str) -> Result<String, ActionError> {
     etcdplay_source::read_text_file(path, etcdplay_source::MAX_TEXT_FILE).map_err(|e| {
         ActionError::ReadFile {
             origin: origin.to_string(),

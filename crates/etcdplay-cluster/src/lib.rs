@@ -70,6 +70,7 @@ impl EngineExtension for EtcdExtension {
             "etcd_member_join" => members::run(ctx, args).await,
             "etcd_member_remove" => operate::remove::run(ctx, args).await,
             "etcd_backup" => operate::backup::run(ctx, args).await,
+            "etcd_backup_collect" => operate::collect::run(ctx, args).await,
             "etcd_restore" => operate::restore::run(ctx, args).await,
             _ => return None,
         };

@@ -400,6 +400,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     def("etcd_member_remove", &[], ETCD_MEMBER_REMOVE, Engine, None),
     def("etcd_backup_source", &[], ETCD_BACKUP_SOURCE, Engine, None),
     def("etcd_backup", &[], ETCD_BACKUP, Engine, None),
+    def(
+        "etcd_backup_collect",
+        &[],
+        ETCD_BACKUP_COLLECT,
+        Engine,
+        None,
+    ),
     def("etcd_restore_check", &[], ETCD_RESTORE_CHECK, Engine, None),
     def("etcd_restore", &[], ETCD_RESTORE, Engine, None),
     def("etcd_defrag", &[], ETCD_DEFRAG, Engine, None),

@@ -58,6 +58,10 @@ pub(crate) struct BackupArgs {
     /// Keep only the newest N backups in the directory (default: all).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     keep: Option<u64>,
+    /// Instead of a new snapshot, bring home the newest one the scheduled timer
+    /// (`etcd_backup_schedule`) took on each member, verified, into `<dest>/<host>/`.
+    #[arg(long)]
+    collect: bool,
 }
 
 /// Options of `etcdplay restore`.
@@ -150,6 +154,9 @@ pub(crate) async fn backup(args: BackupArgs) -> ExitCode {
     }
     if let Some(keep) = args.keep {
         vars["etcd_backup_keep"] = json!(keep);
+    }
+    if args.collect {
+        vars["etcd_backup_collect"] = json!(true);
     }
     run_operation(args.common, Builtin::Backup, "backup", vars).await
 }
