@@ -164,7 +164,23 @@ fn check_rotated(lab: &PrivateLab, dir: &Path, pki: &Path, old: &(PathBuf, PathB
         .mode();
     assert_eq!(mode & 0o777, 0o600);
     let new_ca = pki.join("ca.pem");
+    // The CA key never leaves the control node: a line of it is on no host.
+    let key_text = std::fs::read_to_string(pki.join("ca-key.pem")).expect("ca key");
+    let key_line = key_text.lines().nth(1).expect("a key line").to_string();
     for h in &lab.lab.hosts {
+        let found = common::ssh(
+            &lab.lab,
+            &h.name,
+            &format!(
+                "grep -rlF -- '{key_line}' /etc /root /tmp /var/backups /var/lib/etcd 2>/dev/null"
+            ),
+        );
+        assert!(
+            String::from_utf8_lossy(&found.stdout).trim().is_empty(),
+            "{}: the CA key is on the host: {}",
+            h.name,
+            text(&found)
+        );
         let on_host = ssh_ok(&lab.lab, &h.name, "cat /etc/etcd/pki/ca.pem");
         assert_eq!(
             certs_of(&on_host),
@@ -302,6 +318,11 @@ fn the_ca_is_replaced_without_a_failed_write_and_a_cut_rotation_resumes() {
         longest.as_secs_f64()
     );
     assert_eq!(out.status.code(), Some(0), "rotate:\n{}", text(&out));
+    let key_text = std::fs::read_to_string(pki.join("ca-key.pem")).expect("ca key");
+    let printed = text(&out) + &std::fs::read_to_string(&report).unwrap_or_default();
+    for line in key_text.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(!printed.contains(line), "the CA key was printed");
+    }
     let phases = entries(&report, "CA rotation");
     for (task, status, msg) in &phases {
         eprintln!("{task}: {status}: {msg}");
