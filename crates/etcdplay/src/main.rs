@@ -39,7 +39,8 @@ enum Command {
     /// raised alarms and each backend's size against its quota).
     Health(cmd::health::HealthArgs),
     /// Take a verified snapshot of the cluster from its most caught-up follower (over TLS)
-    /// and keep it with a JSON sidecar under `backups/` beside the inventory.
+    /// and keep it with a JSON sidecar under `backups/` beside the inventory; --collect brings
+    /// home the newest snapshot the scheduled timer (etcd_backup_schedule) took on each member.
     Backup(cmd::operate::BackupArgs),
     /// Disaster recovery: restore every member from a snapshot `backup` made (refused while
     /// the cluster has quorum, unless --force); the old data dirs are kept aside.
