@@ -21,10 +21,12 @@ use crate::backup::{
 use crate::error::ActionError;
 
 /// The script printing the newest scheduled snapshot's name and the sha256 recorded for it
-/// (exit 3 when there is none yet).
+/// (exit 3 when there is none yet). The timer writes the sha256 file before the snapshot
+/// appears and prunes old ones as it goes, so a listing that lost a race with it (the file
+/// gone before its sum was read) is simply taken again.
 fn newest_script(dir: &str) -> String {
     format!(
-        "d={d}\nn=$(ls -1 \"$d\" 2>/dev/null | grep -E '^etcd-[0-9]{{8}}T[0-9]{{6}}Z-rev[0-9]+\\.db$' | sort | tail -n 1)\n[ -n \"$n\" ] || exit 3\nprintf 'name %s\\n' \"$n\"\nprintf 'recorded %s\\n' \"$(head -c 64 \"$d/$n.sha256\")\"",
+        "d={d}\nfor try in 1 2 3; do\n  n=$(ls -1 \"$d\" 2>/dev/null | grep -E '^etcd-[0-9]{{8}}T[0-9]{{6}}Z-rev[0-9]+\\.db$' | sort | tail -n 1)\n  [ -n \"$n\" ] || exit 3\n  if s=$(head -c 64 \"$d/$n.sha256\" 2>/dev/null) && [ -f \"$d/$n\" ]; then\n    printf 'name %s\\nrecorded %s\\n' \"$n\" \"$s\"; exit 0\n  fi\ndone\nexit 4",
         d = shell_quote(dir)
     )
 }

@@ -72,9 +72,14 @@ pub(crate) async fn run(args: &Map<String, Value>, origin: &str) -> Result<Value
     // Under NOSPACE the free pages a compaction made stay "pending" in bbolt until the next
     // commit, which the alarm blocks (observed: 9 % free after deleting and compacting 90 %
     // of the keys), so the share cannot be trusted: every member is defragmented.
-    let nospace = statuses
-        .iter()
-        .any(|s| s.alarms.iter().any(|a| a == "NOSPACE"));
+    // Any member's NOSPACE counts (it blocks every write), and every member's error text
+    // lists every alarm of the cluster.
+    let nospace = statuses.iter().any(|s| {
+        s.alarms.iter().any(|a| a == "NOSPACE")
+            || s.error
+                .as_deref()
+                .is_some_and(|e| e.contains("alarm:NOSPACE"))
+    });
     let threshold = if nospace { 0.0 } else { threshold };
     let mut members = Vec::new();
     let mut lines = Vec::new();
