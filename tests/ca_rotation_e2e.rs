@@ -377,5 +377,17 @@ fn the_ca_is_replaced_without_a_failed_write_and_a_cut_rotation_resumes() {
         failures, 0,
         "writes failed during the cut and resumed rotation"
     );
+
+    // Once rotated, a plain apply has nothing to do: nothing re-issued, nothing restarted.
+    let again = etcdplay(dir.path(), &["apply", "-i", inv]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let recap: Vec<String> = String::from_utf8_lossy(&again.stdout)
+        .lines()
+        .filter(|l| l.contains(" : ok="))
+        .map(str::to_string)
+        .collect();
+    eprintln!("plain apply after the rotation: {recap:?}");
+    assert_eq!(recap.len(), 3, "{}", text(&again));
+    assert!(recap.iter().all(|l| l.contains("changed=0 ")), "{recap:?}");
     eprintln!("whole test took {:.1}s", started.elapsed().as_secs_f64());
 }
