@@ -1,7 +1,8 @@
 //! End to end: `etcd_backup_schedule` installs a snapshot timer on every member that keeps
 //! the newest `etcd_backup_keep` verified snapshots locally, `etcdplay backup --collect`
 //! brings the newest of each member home (sha256 and `snapshot status` checked, a sidecar
-//! `etcdplay restore` accepts), and an empty schedule removes the timer again.
+//! `etcdplay restore` accepts, and does: restored, a key written after the snapshot is gone),
+//! and an empty schedule removes the timer again.
 //!
 //! Three private lab hosts (`lca1..3` on `etcdplaybr52`, 10.213.52.0/24, the lab of
 //! `ca_rotation_e2e` and `alarm_e2e`: cargo runs test binaries one after the other), taken
@@ -168,6 +169,30 @@ fn scheduled_snapshots_are_kept_locally_collected_verified_and_unscheduled() {
         let st: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
         assert_eq!(st["revision"], entry["revision"], "{st}");
     }
+
+    // A collected snapshot is one `etcdplay restore` takes (its sidecar checked): a key
+    // written after it is gone once restored, the one before it is back.
+    let put = etcdctl_tls(&pki, &eps, &["put", "after-snapshot", "x"]);
+    assert!(put.status.success(), "{}", text(&put));
+    let file = collected[0]["file"].as_str().expect("file").to_string();
+    let restored = etcdplay(
+        dir.path(),
+        &["restore", "-i", inv, &file, "--force", "--json"],
+    );
+    assert_eq!(
+        restored.status.code(),
+        Some(0),
+        "restore:\n{}",
+        text(&restored)
+    );
+    let get = |key: &str| {
+        let out = etcdctl_tls(&pki, &eps, &["get", key, "--print-value-only"]);
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(get("scheduled"), "yes");
+    assert_eq!(get("after-snapshot"), "");
+    eprintln!("restored from the collected {file}");
 
     // An empty schedule removes the timer; the snapshots taken stay.
     let off = etcdplay(dir.path(), &["apply", "-i", inv]);
