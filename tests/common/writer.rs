@@ -1,6 +1,7 @@
-//! A writer for tests that keep a cluster up through an operation: a thread that puts a key
-//! every 200 ms over TLS with etcdctl and records each attempt, so that a test can say how
-//! many writes failed and for how long the cluster refused writes.
+//! A writer for end-to-end tests that must show a cluster stayed up: a key written every
+//! 200 ms with etcdctl over TLS (which reads the client certificate and CA from `pki/` on
+//! every write, so it follows a rotation as a client that reloads its files would), each
+//! attempt's time and outcome recorded.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,9 +25,14 @@ impl Writer {
         let thread = std::thread::spawn(move || {
             let mut i = 0u64;
             while !s.load(Ordering::SeqCst) && i < 10_000 {
-                let ok = etcdctl_tls(&pki, &endpoints, &["put", &format!("writer/{i}"), "w"])
-                    .status
-                    .success();
+                let out = etcdctl_tls(&pki, &endpoints, &["put", &format!("writer/{i}"), "w"]);
+                let ok = out.status.success();
+                if !ok {
+                    eprintln!(
+                        "writer: put {i} failed: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    );
+                }
                 l.lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .push((Instant::now(), ok));

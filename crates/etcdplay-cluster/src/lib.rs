@@ -3,7 +3,7 @@
 //! with `--leftover-membership` migration and reset (`migrate/`) and their verified backups
 //! (`backup/`); finishing a rolling restart a killed run left half done (`lost_restart.rs`);
 //! the cluster actions of the built-in playbook: `etcd_pki` and `etcd_health` on the
-//! control node, `etcd_member_join`, `etcd_member_restart`, `etcd_member_remove` and
+//! control node with the phases of a CA rotation (`etcd_ca_rotation`), `etcd_member_join`, `etcd_member_restart`, `etcd_member_remove` and
 //! `data_dir_scheme_check` with a host's transport; and the operations of `etcdplay backup`,
 //! `etcdplay restore` and `etcdplay defrag`, and the upgrade guard `etcd_upgrade` (`operate/`). They live here rather than in etcdplay-modules because they need the
 //! inventory's other hosts and the control node's network, not just one host's shell; what
@@ -12,6 +12,7 @@
 
 mod args;
 mod backup;
+mod ca_rotation;
 mod datadir;
 mod error;
 mod guard;
@@ -48,6 +49,7 @@ impl EngineExtension for EtcdExtension {
         let result = match name {
             "etcd_pki" => pki::run(ctx, args, origin),
             "etcd_health" => health::run(ctx, args, origin).await,
+            "etcd_ca_rotation" => ca_rotation::run(ctx, args, origin).await,
             "etcd_backup_source" => operate::backup::run_source(args, origin).await,
             "etcd_restore_check" => operate::restore::run_check(args, origin).await,
             "etcd_defrag" => operate::defrag::run(args, origin).await,
@@ -71,6 +73,7 @@ impl EngineExtension for EtcdExtension {
             "etcd_member_join" => members::run(ctx, args).await,
             "etcd_member_remove" => operate::remove::run(ctx, args).await,
             "etcd_backup" => operate::backup::run(ctx, args).await,
+            "etcd_backup_collect" => operate::collect::run(ctx, args).await,
             "etcd_restore" => operate::restore::run(ctx, args).await,
             "etcd_upgrade" => operate::upgrade::run_host(ctx, args).await,
             _ => return None,

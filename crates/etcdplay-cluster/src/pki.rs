@@ -45,13 +45,7 @@ pub(crate) fn run(
         rotate,
         ..EnsureOptions::default()
     };
-    let members: Vec<MemberSpec> = hosts
-        .iter()
-        .map(|h| MemberSpec {
-            name: h.clone(),
-            sans: member_sans(run, h),
-        })
-        .collect();
+    let members = member_specs(run, &hosts);
     if run.options().check {
         // Check mode: say what would be issued without writing the PKI directory.
         return Ok(
@@ -84,6 +78,17 @@ pub(crate) fn run(
         "changed_members": changed_members,
         "reasons": reasons,
     }))
+}
+
+/// The wanted certificate of each member in `hosts`.
+pub(crate) fn member_specs(run: &dyn RunContext, hosts: &[String]) -> Vec<MemberSpec> {
+    hosts
+        .iter()
+        .map(|h| MemberSpec {
+            name: h.clone(),
+            sans: member_sans(run, h),
+        })
+        .collect()
 }
 
 /// The names and addresses a member's certificate must carry, from configuration only (see

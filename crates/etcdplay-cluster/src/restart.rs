@@ -184,6 +184,8 @@ mod tests {
             revision: None,
             healthy,
             latency: None,
+            alarms: Vec::new(),
+            quota_bytes: None,
             error: if healthy {
                 None
             } else {

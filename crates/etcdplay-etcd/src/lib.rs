@@ -10,9 +10,9 @@ pub mod datadir;
 pub mod unit;
 
 pub use client::{
-    cluster_ok, cluster_problems, render_status_table, ClientError, ClusterClient, ClusterMember,
-    EndpointStatus, EndpointTls, EtcdVersion, MemberAdded, MembershipRefusal, SecretKeyPem,
-    VersionReport,
+    cluster_ok, cluster_problems, render_status_table, serving_problems, ClientError,
+    ClusterClient, ClusterMember, EndpointStatus, EndpointTls, EtcdVersion, MemberAdded,
+    MembershipRefusal, SecretKeyPem, VersionReport,
 };
 pub use datadir::{
     decode_result, encode_result, read_data_dir, verdict, BackendUse, CommandRunner, CommandSource,

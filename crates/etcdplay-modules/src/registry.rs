@@ -388,6 +388,7 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     def("set_fact", &[], SET_FACT, Engine, None),
     def("etcd_pki", &[], ETCD_PKI, Engine, None),
     def("etcd_health", &[], ETCD_HEALTH, Engine, None),
+    def("etcd_ca_rotation", &[], ETCD_CA_ROTATION, Engine, None),
     def(
         "etcd_member_restart",
         &[],
@@ -399,6 +400,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     def("etcd_member_remove", &[], ETCD_MEMBER_REMOVE, Engine, None),
     def("etcd_backup_source", &[], ETCD_BACKUP_SOURCE, Engine, None),
     def("etcd_backup", &[], ETCD_BACKUP, Engine, None),
+    def(
+        "etcd_backup_collect",
+        &[],
+        ETCD_BACKUP_COLLECT,
+        Engine,
+        None,
+    ),
     def("etcd_restore_check", &[], ETCD_RESTORE_CHECK, Engine, None),
     def("etcd_restore", &[], ETCD_RESTORE, Engine, None),
     def("etcd_defrag", &[], ETCD_DEFRAG, Engine, None),

@@ -727,6 +727,15 @@ pub(crate) const ASSERT: &[ArgSpec] = &[
 pub(crate) const META: &[ArgSpec] = &[FREE_FORM];
 // etcd actions the engine runs (they need the control node's network or several hosts).
 pub(crate) const ETCD_PKI: &[ArgSpec] = &[r("dir", Path), r("hosts", List), a("rotate", Bool)];
+pub(crate) const ETCD_BACKUP_COLLECT: &[ArgSpec] =
+    &[r("dir", Path), r("dest", Path), a("keep", Int)];
+pub(crate) const ETCD_CA_ROTATION: &[ArgSpec] = &[
+    r("phase", Str),
+    r("dir", Path),
+    a("hosts", List),
+    r("endpoints", List),
+    a("timeout", Int),
+];
 pub(crate) const ETCD_HEALTH: &[ArgSpec] = &[
     r("endpoints", List),
     a("ca", Path),

@@ -122,6 +122,37 @@ impl CertAuthority {
         })
     }
 
+    /// Loads the CA from a trust file that may hold several CA certificates (during a CA
+    /// rotation, the old and the new one): the signer is the certificate whose public key is
+    /// the key's; the others are only trusted. One certificate loads as [`Self::load`] does.
+    pub(crate) fn load_signer(
+        cert_path: &Path,
+        bundle: &str,
+        key_path: &Path,
+        key_pem: &str,
+    ) -> Result<Self, PkiError> {
+        let blocks = inspect::cert_blocks(bundle);
+        if blocks.len() <= 1 {
+            return Self::load(cert_path, bundle.to_owned(), key_path, key_pem);
+        }
+        let public = load_key(key_path, key_pem)?.public_key_raw().to_vec();
+        let signer = blocks.into_iter().find(|block| {
+            inspect::summarize_pem(block.as_bytes()).is_ok_and(|s| s.public_key == public)
+        });
+        match signer {
+            Some(block) => Self::load(cert_path, block, key_path, key_pem),
+            None => Err(PkiError::CaKeyMismatch {
+                cert: cert_path.to_path_buf(),
+                key: key_path.to_path_buf(),
+            }),
+        }
+    }
+
+    /// The SHA-256 fingerprint of the CA certificate (hex).
+    pub(crate) fn fingerprint(&self) -> String {
+        inspect::fingerprint(&self.summary.der)
+    }
+
     /// The CA certificate as PEM.
     pub(crate) fn cert_pem(&self) -> &str {
         &self.cert_pem

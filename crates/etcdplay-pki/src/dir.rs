@@ -85,12 +85,17 @@ impl PkiDir {
         self.member_paths(CLIENT_STEM)
     }
 
+    /// SHA-256 fingerprint (hex) of the signing CA. Requires [`PkiDir::ensure_ca`].
+    pub fn ca_fingerprint(&self) -> Result<String, PkiError> {
+        self.ca().map(CertAuthority::fingerprint)
+    }
+
     /// The CA certificate as PEM (to upload to hosts). Requires [`PkiDir::ensure_ca`].
     pub fn ca_pem(&self) -> Result<&str, PkiError> {
         self.ca().map(CertAuthority::cert_pem)
     }
 
-    fn ca(&self) -> Result<&CertAuthority, PkiError> {
+    pub(crate) fn ca(&self) -> Result<&CertAuthority, PkiError> {
         self.ca.as_ref().ok_or(PkiError::CaNotLoaded)
     }
 
@@ -106,7 +111,7 @@ impl PkiDir {
                     path: cert_path.clone(),
                     reason: "not a text PEM file".to_owned(),
                 })?;
-                let ca = CertAuthority::load(&cert_path, cert, &key_path, &key)?;
+                let ca = CertAuthority::load_signer(&cert_path, &cert, &key_path, &key)?;
                 (ca, Issued::Reused)
             }
             (Some(_), None) => {

@@ -167,6 +167,15 @@ pub enum PkiError {
         reason: String,
     },
 
+    /// A CA rotation step cannot run in the state recorded on the control node.
+    #[error("CA rotation ({}): {reason}", .state.display())]
+    Rotation {
+        /// The rotation's state file.
+        state: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// Certificate generation or signing failed.
     #[error("cannot issue {what}: {reason}")]
     Issue {

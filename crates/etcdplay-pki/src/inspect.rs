@@ -48,6 +48,35 @@ pub(crate) fn first_cert_der(pem_bytes: &[u8]) -> Result<Vec<u8>, String> {
     Err("no CERTIFICATE block found".to_owned())
 }
 
+/// The certificate blocks of a PEM text, each as its own PEM text (`BEGIN` to `END` line), in
+/// order. A trust bundle (`ca.pem` during a CA rotation) holds two; anything between blocks
+/// is dropped.
+pub(crate) fn cert_blocks(text: &str) -> Vec<String> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        let Some(len) = rest[start..].find(END) else {
+            break;
+        };
+        let end = start + len + END.len();
+        blocks.push(format!("{}\n", &rest[start..end]));
+        rest = &rest[end..];
+    }
+    blocks
+}
+
+/// The SHA-256 fingerprint of a DER certificate, lowercase hex (what `openssl x509
+/// -fingerprint -sha256` prints, without colons).
+pub(crate) fn fingerprint(der: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, der)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Parses DER into an x509-parser certificate, with a short reason on failure.
 pub(crate) fn parse_der(der: &[u8]) -> Result<X509Certificate<'_>, String> {
     x509_parser::parse_x509_certificate(der)

@@ -39,6 +39,10 @@ pub(crate) struct Existing {
     pub(crate) key_public: Option<Option<Vec<u8>>>,
 }
 
+/// The reason given when only the signing CA changed (a CA rotation): the certificate is
+/// signed again for the same key (see [`ensure`]).
+const NEW_SIGNER: &str = "not signed by the current CA";
+
 /// Returns why the existing files must be replaced, or `None` when they can be reused.
 pub(crate) fn reissue_reason(
     existing: &Existing,
@@ -64,7 +68,7 @@ pub(crate) fn reissue_reason(
         return Some("private key does not match the certificate".to_owned());
     }
     if !inspect::is_signed_by(&cert.der, ca.cert_der()) {
-        return Some("not signed by the current CA".to_owned());
+        return Some(NEW_SIGNER.to_owned());
     }
     let days_left = (cert.not_after - now).whole_days();
     if cert.not_after <= now {
@@ -152,20 +156,38 @@ pub(crate) fn ensure(
     let Some(reason) = reissue_reason(&existing, request, ca, options, now) else {
         return Ok(Issued::Reused);
     };
-    issue(ca, request, options.validity_days, now)?;
+    // When only the signer changed, the key is sound and matches the certificate (checked
+    // before the signer): signing the same key again means the certificate file is the only
+    // file that changes, in one rename, so etcd (which reads its pair on every handshake) and
+    // tools never meet a certificate and a key that do not belong together mid-rotation.
+    let key = match reason == NEW_SIGNER {
+        true => files::read_key(request.key_path)?
+            .map(|text| ca::load_key(request.key_path, &text))
+            .transpose()?,
+        false => None,
+    };
+    issue(ca, request, options.validity_days, now, key)?;
     Ok(Issued::Issued { reason })
 }
 
-/// Issues a new key and certificate and writes them, key first: a crash in between leaves a
-/// key that does not match the old certificate, which the next run detects and repairs.
+/// Issues a certificate, for `kept_key` or else for a new key, and writes them, key first: a
+/// crash in between leaves a key that does not match the old certificate, which the next run
+/// detects and repairs. A kept key is not written again.
 fn issue(
     ca: &CertAuthority,
     request: &LeafRequest<'_>,
     validity_days: i64,
     now: OffsetDateTime,
+    kept_key: Option<KeyPair>,
 ) -> Result<(), PkiError> {
     let what = format!("certificate for {}", request.common_name);
-    let key = KeyPair::generate().map_err(|e| PkiError::issue(what.as_str(), &e))?;
+    let (key, new_key) = match kept_key {
+        Some(key) => (key, false),
+        None => (
+            KeyPair::generate().map_err(|e| PkiError::issue(what.as_str(), &e))?,
+            true,
+        ),
+    };
     let mut params = profile::leaf_params(
         request.kind,
         request.common_name,
@@ -176,7 +198,9 @@ fn issue(
     // A leaf must not outlive its CA: peers would reject it anyway once the CA expires.
     params.not_after = params.not_after.min(ca.not_after());
     let cert = ca.sign(&what, &params, &key)?;
-    files::write_atomic(request.key_path, key.serialize_pem().as_bytes(), KEY_MODE)?;
+    if new_key {
+        files::write_atomic(request.key_path, key.serialize_pem().as_bytes(), KEY_MODE)?;
+    }
     files::write_atomic(request.cert_path, cert.pem().as_bytes(), CERT_MODE)
 }
 
@@ -227,7 +251,7 @@ mod tests {
         let f = fixture(now);
         let req = request(&f, LeafKind::Member, "m");
         assert_eq!(decide(&f, &req, now).as_deref(), Some("no certificate yet"));
-        issue(&f.ca, &req, 365, now).unwrap();
+        issue(&f.ca, &req, 365, now, None).unwrap();
         assert_eq!(decide(&f, &req, now), None);
         assert_eq!(
             decide(&f, &req, now + Duration::days(400)).as_deref(),
@@ -248,7 +272,7 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let f = fixture(now);
         let client = request(&f, LeafKind::Client, "m");
-        issue(&f.ca, &client, 365, now).unwrap();
+        issue(&f.ca, &client, 365, now, None).unwrap();
         let member = request(&f, LeafKind::Member, "m");
         assert_eq!(
             decide(&f, &member, now).as_deref(),

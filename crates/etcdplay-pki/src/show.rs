@@ -34,7 +34,7 @@ pub struct CertInfo {
     pub days_left: i64,
     /// Whether this is a CA certificate.
     pub is_ca: bool,
-    /// Whether `ca.pem` signed it (`None` when there is no readable `ca.pem`).
+    /// Whether a CA of `ca.pem` signed it (`None` when there is no readable `ca.pem`).
     pub signed_by_ca: Option<bool>,
 }
 
@@ -73,9 +73,13 @@ pub(crate) fn list(dir: &Path, now: OffsetDateTime) -> Result<Vec<CertInfo>, Pki
     }
     names.sort_by_key(|n| (n != CA_CERT_FILE, n.clone()));
 
-    let ca_der = files_read(&dir.join(CA_CERT_FILE))
-        .ok()
-        .and_then(|bytes| inspect::first_cert_der(&bytes).ok());
+    // Every CA of `ca.pem`: during a CA rotation it is a bundle of the old and the new one.
+    let ca_ders: Option<Vec<Vec<u8>>> = files_read(&dir.join(CA_CERT_FILE)).ok().map(|bytes| {
+        inspect::cert_blocks(&String::from_utf8_lossy(&bytes))
+            .iter()
+            .filter_map(|block| inspect::first_cert_der(block.as_bytes()).ok())
+            .collect()
+    });
     let mut infos = Vec::new();
     for name in names {
         let path = dir.join(&name);
@@ -90,9 +94,9 @@ pub(crate) fn list(dir: &Path, now: OffsetDateTime) -> Result<Vec<CertInfo>, Pki
         let summary =
             inspect::summarize_pem(&bytes).map_err(|reason| PkiError::BadCert { path, reason })?;
         infos.push(CertInfo {
-            signed_by_ca: ca_der
-                .as_deref()
-                .map(|ca| inspect::is_signed_by(&summary.der, ca)),
+            signed_by_ca: ca_ders
+                .as_ref()
+                .map(|cas| cas.iter().any(|ca| inspect::is_signed_by(&summary.der, ca))),
             file: name,
             subject: summary.subject,
             issuer: summary.issuer,

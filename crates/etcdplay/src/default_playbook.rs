@@ -48,7 +48,7 @@ const VARS: (&str, &str) = (
     include_str!("../../../playbooks/etcd-vars.yml"),
 );
 /// Templates the playbook uses, by file name.
-const TEMPLATES: [(&str, &str); 2] = [
+const TEMPLATES: [(&str, &str); 5] = [
     (
         "etcd.service.j2",
         include_str!("../../../templates/etcd.service.j2"),
@@ -56,6 +56,18 @@ const TEMPLATES: [(&str, &str); 2] = [
     (
         "etcd-initial.env.j2",
         include_str!("../../../templates/etcd-initial.env.j2"),
+    ),
+    (
+        "etcd-snapshot.sh.j2",
+        include_str!("../../../templates/etcd-snapshot.sh.j2"),
+    ),
+    (
+        "etcd-snapshot.service.j2",
+        include_str!("../../../templates/etcd-snapshot.service.j2"),
+    ),
+    (
+        "etcd-snapshot.timer.j2",
+        include_str!("../../../templates/etcd-snapshot.timer.j2"),
     ),
 ];
 /// The play's host pattern in the shipped text, replaced by the chosen group.

@@ -29,16 +29,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run playbooks against an inventory (like ansible-playbook); with none, deploy the
-    /// etcd cluster: scale up and down, rolling restarts, and upgrades one minor at a time
-    /// (snapshot first; a downgrade or a skipped minor is refused before any member is touched).
+    /// Run playbooks against an inventory (like ansible-playbook); with no playbook, deploy
+    /// the etcd cluster: scale up and down, rolling restarts, upgrades one minor at a time
+    /// (snapshot first; a downgrade or a skipped minor is refused before any member is
+    /// touched), --rotate-certs re-issues certificates, --rotate-ca replaces the CA in three
+    /// rolling phases without downtime.
     Apply(cmd::apply::ApplyArgs),
     /// Run one module on hosts (like `ansible PATTERN -m MODULE -a ARGS`).
     Run(cmd::run::RunArgs),
-    /// Check every etcd member's health over the etcd API and print a status table.
+    /// Check every etcd member's health over the etcd API and print a status table (with
+    /// raised alarms and each backend's size against its quota).
     Health(cmd::health::HealthArgs),
     /// Take a verified snapshot of the cluster from its most caught-up follower (over TLS)
-    /// and keep it with a JSON sidecar under `backups/` beside the inventory.
+    /// and keep it with a JSON sidecar under `backups/` beside the inventory; --collect brings
+    /// home the newest snapshot the scheduled timer (etcd_backup_schedule) took on each member.
     Backup(cmd::operate::BackupArgs),
     /// Disaster recovery: restore every member from a snapshot `backup` made (refused while
     /// the cluster has quorum, unless --force); the old data dirs are kept aside.
@@ -46,6 +50,10 @@ enum Command {
     /// Defragment the members one at a time, followers first and the leader last, skipping
     /// those with few free pages (--threshold, percent).
     Defrag(cmd::operate::DefragArgs),
+    /// The cluster's alarms: `alarm list`, and `alarm disarm` to clear NOSPACE once space is
+    /// reclaimed (compaction, then `defrag`); CORRUPT is never disarmed.
+    #[command(subcommand)]
+    Alarm(cmd::alarm::AlarmCommand),
     /// Show an inventory as ansible-inventory does (--list, --graph).
     Inventory(cmd::inventory::InventoryArgs),
     /// Parse and check inventory and playbooks without contacting any host.
@@ -108,6 +116,7 @@ fn main() {
             Command::Backup(args) => cmd::operate::backup(args).await,
             Command::Restore(args) => cmd::operate::restore(args).await,
             Command::Defrag(args) => cmd::operate::defrag(args).await,
+            Command::Alarm(command) => cmd::alarm::run(command).await,
             Command::Inventory(args) => cmd::inventory::run(args),
             Command::SyntaxCheck(args) => cmd::syntax_check::run(args),
             Command::Pki(pki) => cmd::pki::run(pki),

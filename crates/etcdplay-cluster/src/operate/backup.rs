@@ -164,7 +164,7 @@ pub(crate) fn to_prune(names: &[String], keep: usize) -> Vec<String> {
 }
 
 /// The sidecar of a backup: what a restore checks before it trusts the file.
-fn sidecar(
+pub(crate) fn sidecar(
     file: &str,
     sha256: &str,
     size: usize,
@@ -320,7 +320,7 @@ pub(crate) async fn run(
 }
 
 /// Deletes the oldest backups (and their sidecars) beyond `keep` in `dest`; their names.
-fn prune(dest: &Path, keep: usize) -> Result<Vec<String>, BackupError> {
+pub(crate) fn prune(dest: &Path, keep: usize) -> Result<Vec<String>, BackupError> {
     let io = |what: &'static str| {
         let path = dest.to_path_buf();
         move |source| BackupError::Local { path, what, source }

@@ -2,6 +2,7 @@
 //! (`playbooks/etcd-backup.yml`, `etcd-restore.yml`) and of the cluster playbook's scale
 //! down: `etcd_backup_source` and `etcd_backup` (a verified snapshot from the best member,
 //! kept on the control node with a JSON sidecar and a retention), `etcd_restore_check` and
+//! `etcd_backup_collect` (the newest scheduled snapshot of a member, verified and brought home),
 //! `etcd_restore` (disaster recovery from such a snapshot onto every member, the old data
 //! dirs kept aside), and `etcd_member_remove` (a member leaves behind a quorum guard, its etcd
 //! stopped and disabled, its data dir archived), `etcd_defrag` (one member at a time,
@@ -12,6 +13,7 @@
 //! guard checks.
 
 pub(crate) mod backup;
+pub(crate) mod collect;
 pub(crate) mod defrag;
 pub(crate) mod remove;
 pub(crate) mod restore;

@@ -6,13 +6,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use etcd_client::{Client, MemberAddOptions};
+use etcd_client::{AlarmAction, AlarmOptions, AlarmType, Client, MemberAddOptions};
 
 use crate::client::endpoint::EndpointUrl;
 use crate::client::error::{rpc_error, ClientError, MembershipRefusal};
 use crate::client::member::{members_of, ClusterMember, MemberAdded};
+use crate::client::metrics;
 use crate::client::probe::{self, Probe};
-use crate::client::status::{cluster_problems, EndpointStatus};
+use crate::client::status::{cluster_problems, serving_problems, EndpointStatus};
 use crate::client::tls::{install_crypto_provider, EndpointTls};
 
 /// How often [`ClusterClient::wait_healthy`] polls.
@@ -98,10 +99,27 @@ impl ClusterClient {
         &self,
         timeout: Duration,
     ) -> Result<Vec<EndpointStatus>, ClientError> {
+        self.wait_until(timeout, cluster_problems).await
+    }
+
+    /// Like [`Self::wait_healthy`], but a raised alarm does not count against a member that
+    /// serves ([`EndpointStatus::serving`]): the wait of work that clears an alarm.
+    pub async fn wait_serving(
+        &self,
+        timeout: Duration,
+    ) -> Result<Vec<EndpointStatus>, ClientError> {
+        self.wait_until(timeout, serving_problems).await
+    }
+
+    async fn wait_until(
+        &self,
+        timeout: Duration,
+        problems_of: fn(&[EndpointStatus]) -> Vec<String>,
+    ) -> Result<Vec<EndpointStatus>, ClientError> {
         let start = Instant::now();
         loop {
             let statuses = self.endpoint_status().await;
-            let problems = cluster_problems(&statuses);
+            let problems = problems_of(&statuses);
             if problems.is_empty() {
                 return Ok(statuses);
             }
@@ -190,6 +208,57 @@ impl ClusterClient {
             .call("member remove", &endpoint, client.member_remove(id))
             .await?;
         Ok(members_of(resp.members()))
+    }
+
+    /// Each endpoint's backend quota in endpoint order, read from its `/metrics` (etcd's API
+    /// does not report it); an endpoint that did not say gives `None`.
+    pub async fn backend_quotas(&self) -> Vec<Option<i64>> {
+        let tasks: Vec<_> = self
+            .endpoints
+            .iter()
+            .map(|ep| {
+                let (ep, tls, timeout) = (ep.clone(), self.tls.clone(), self.timeout);
+                tokio::spawn(async move { metrics::quota(&ep, tls.as_deref(), timeout).await })
+            })
+            .collect();
+        let mut quotas = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            quotas.push(task.await.ok().and_then(Result::ok));
+        }
+        quotas
+    }
+
+    /// Every alarm raised in the cluster: (member id, alarm name such as `NOSPACE`).
+    pub async fn alarms(&self) -> Result<Vec<(u64, String)>, ClientError> {
+        const OP: &str = "alarm list";
+        let (mut client, endpoint) = self.any_client(OP).await?;
+        let resp = self
+            .call(
+                OP,
+                &endpoint,
+                client.alarm(AlarmAction::Get, AlarmType::None, None),
+            )
+            .await?;
+        Ok(resp
+            .alarms()
+            .iter()
+            .map(|a| (a.member_id(), a.alarm().as_str_name().to_string()))
+            .collect())
+    }
+
+    /// Clears the NOSPACE alarm of member `id` (`etcdctl alarm disarm` for one alarm).
+    pub async fn disarm_nospace(&self, id: u64) -> Result<(), ClientError> {
+        const OP: &str = "alarm disarm";
+        let (mut client, endpoint) = self.any_client(OP).await?;
+        let mut options = AlarmOptions::new();
+        options.with_member(id);
+        self.call(
+            OP,
+            &endpoint,
+            client.alarm(AlarmAction::Deactivate, AlarmType::Nospace, Some(options)),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Defragments the member at `endpoint` (one of this client's), waiting up to `timeout`:

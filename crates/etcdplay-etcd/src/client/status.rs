@@ -39,6 +39,11 @@ pub struct EndpointStatus {
     pub latency: Option<Duration>,
     /// Why the endpoint is unhealthy.
     pub error: Option<String>,
+    /// Alarms raised for this member (`NOSPACE`, `CORRUPT`), read when any alarm is active.
+    pub alarms: Vec<String>,
+    /// The member's backend quota (`--quota-backend-bytes`), when asked for
+    /// ([`crate::client::ClusterClient::backend_quotas`]).
+    pub quota_bytes: Option<i64>,
 }
 
 impl EndpointStatus {
@@ -62,7 +67,16 @@ impl EndpointStatus {
             healthy: false,
             latency: None,
             error: Some(error),
+            alarms: Vec::new(),
+            quota_bytes: None,
         }
+    }
+
+    /// Whether the member answers its status and a linearizable read, alarms aside: a
+    /// member with NOSPACE raised still serves reads, compactions and defragmentation, the
+    /// way out of the alarm.
+    pub fn serving(&self) -> bool {
+        self.healthy || self.latency.is_some()
     }
 
     /// The member id in hex, as etcdctl prints it.
@@ -86,12 +100,22 @@ pub fn cluster_ok(statuses: &[EndpointStatus]) -> bool {
 
 /// Every reason the cluster is not ok, one line each; empty when [`cluster_ok`].
 pub fn cluster_problems(statuses: &[EndpointStatus]) -> Vec<String> {
+    problems_where(statuses, |s| s.healthy)
+}
+
+/// Like [`cluster_problems`], but a raised alarm is no problem as long as the member serves
+/// ([`EndpointStatus::serving`]): what must hold before work that clears an alarm.
+pub fn serving_problems(statuses: &[EndpointStatus]) -> Vec<String> {
+    problems_where(statuses, EndpointStatus::serving)
+}
+
+fn problems_where(statuses: &[EndpointStatus], ok: fn(&EndpointStatus) -> bool) -> Vec<String> {
     if statuses.is_empty() {
         return vec!["no endpoints".to_string()];
     }
     let mut problems: Vec<String> = statuses
         .iter()
-        .filter(|s| !s.healthy)
+        .filter(|s| !ok(s))
         .map(|s| {
             format!(
                 "{}: {}",
@@ -139,5 +163,21 @@ mod tests {
         let down = EndpointStatus::failed("c", "connection refused".into());
         let problems = cluster_problems(&[up("a", true), down]);
         assert_eq!(problems, vec!["c: connection refused".to_string()]);
+    }
+
+    #[test]
+    fn an_alarm_is_a_problem_but_the_member_still_serves() {
+        let full = EndpointStatus {
+            healthy: false,
+            latency: Some(std::time::Duration::from_millis(3)),
+            error: Some("active alarm(s): memberID:1 alarm:NOSPACE".into()),
+            alarms: vec!["NOSPACE".into()],
+            ..up("b", false)
+        };
+        let both = [up("a", true), full];
+        assert_eq!(cluster_problems(&both).len(), 1);
+        assert!(serving_problems(&both).is_empty());
+        let down = EndpointStatus::failed("c", "connection refused".into());
+        assert_eq!(serving_problems(&[up("a", true), down]).len(), 1);
     }
 }

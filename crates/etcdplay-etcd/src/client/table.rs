@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::client::status::EndpointStatus;
 
-const HEADERS: [&str; 10] = [
+const HEADERS: [&str; 12] = [
     "ENDPOINT",
     "ID",
     "NAME",
@@ -15,6 +15,8 @@ const HEADERS: [&str; 10] = [
     "RAFT TERM",
     "RAFT INDEX",
     "DB SIZE",
+    "QUOTA",
+    "ALARMS",
     "HEALTHY",
     "LATENCY",
 ];
@@ -24,7 +26,7 @@ const UNKNOWN: &str = "-";
 
 /// Renders the statuses as a table, one row per endpoint, ending with a newline.
 pub fn render_status_table(statuses: &[EndpointStatus]) -> String {
-    let rows: Vec<[String; 10]> = statuses.iter().map(row).collect();
+    let rows: Vec<[String; 12]> = statuses.iter().map(row).collect();
     let mut widths = HEADERS.map(|h| h.chars().count());
     for r in &rows {
         for (w, cell) in widths.iter_mut().zip(r) {
@@ -65,7 +67,7 @@ pub fn render_status_table(statuses: &[EndpointStatus]) -> String {
     out
 }
 
-fn row(s: &EndpointStatus) -> [String; 10] {
+fn row(s: &EndpointStatus) -> [String; 12] {
     let known = s.version.is_some();
     let opt = |v: Option<String>| v.unwrap_or_else(|| UNKNOWN.to_string());
     [
@@ -81,9 +83,27 @@ fn row(s: &EndpointStatus) -> [String; 10] {
         opt(s.raft_term.map(|t| t.to_string())),
         opt(s.raft_index.map(|i| i.to_string())),
         opt(s.db_size.map(human_bytes)),
+        opt(s.quota_bytes.map(|q| quota(s.db_size, q))),
+        if s.alarms.is_empty() {
+            UNKNOWN.to_string()
+        } else {
+            s.alarms.join(",")
+        },
         s.healthy.to_string(),
         opt(s.latency.filter(|_| s.healthy).map(latency)),
     ]
+}
+
+/// The quota and how much of it the backend fills: "2.1 GB (1%)".
+fn quota(db_size: Option<i64>, quota: i64) -> String {
+    match db_size {
+        Some(size) if quota > 0 => format!(
+            "{} ({}%)",
+            human_bytes(quota),
+            (size.max(0) as f64 * 100.0 / quota as f64).round()
+        ),
+        _ => human_bytes(quota),
+    }
 }
 
 fn latency(d: Duration) -> String {
@@ -141,6 +161,8 @@ mod tests {
             healthy: true,
             latency: Some(Duration::from_micros(2345)),
             error: None,
+            alarms: Vec::new(),
+            quota_bytes: Some(2_147_483_648),
         };
         let follower = EndpointStatus {
             endpoint: "https://10.0.0.12:2379".into(),
@@ -148,19 +170,22 @@ mod tests {
             name: Some("etcd2".into()),
             is_leader: false,
             raft_index: Some(99),
-            db_size: Some(1_234_567),
+            db_size: Some(16_900_000),
+            quota_bytes: Some(16_777_216),
+            alarms: vec!["NOSPACE".into()],
+            healthy: false,
             latency: Some(Duration::from_millis(12)),
             ..leader.clone()
         };
         let dead = EndpointStatus::failed("https://10.0.0.13:2379", "connection refused".into());
         let expected = "\
-+------------------------+------------------+-------+---------+-----------+-----------+------------+---------+---------+---------+
-|        ENDPOINT        |        ID        | NAME  | VERSION | IS LEADER | RAFT TERM | RAFT INDEX | DB SIZE | HEALTHY | LATENCY |
-+------------------------+------------------+-------+---------+-----------+-----------+------------+---------+---------+---------+
-| https://10.0.0.11:2379 | 8e9e05c52164694d | etcd1 |  3.4.23 |      true |         2 |       1234 |   20 kB |    true |   2.3ms |
-| https://10.0.0.12:2379 |               a1 | etcd2 |  3.4.23 |     false |         2 |         99 |  1.2 MB |    true |  12.0ms |
-| https://10.0.0.13:2379 |                - |     - |       - |         - |         - |          - |       - |   false |       - |
-+------------------------+------------------+-------+---------+-----------+-----------+------------+---------+---------+---------+
++------------------------+------------------+-------+---------+-----------+-----------+------------+---------+--------------+---------+---------+---------+
+|        ENDPOINT        |        ID        | NAME  | VERSION | IS LEADER | RAFT TERM | RAFT INDEX | DB SIZE |    QUOTA     | ALARMS  | HEALTHY | LATENCY |
++------------------------+------------------+-------+---------+-----------+-----------+------------+---------+--------------+---------+---------+---------+
+| https://10.0.0.11:2379 | 8e9e05c52164694d | etcd1 |  3.4.23 |      true |         2 |       1234 |   20 kB |  2.1 GB (0%) |       - |    true |   2.3ms |
+| https://10.0.0.12:2379 |               a1 | etcd2 |  3.4.23 |     false |         2 |         99 |   17 MB | 17 MB (101%) | NOSPACE |   false |       - |
+| https://10.0.0.13:2379 |                - |     - |       - |         - |         - |          - |       - |            - |       - |   false |       - |
++------------------------+------------------+-------+---------+-----------+-----------+------------+---------+--------------+---------+---------+---------+
 ";
         assert_eq!(render_status_table(&[leader, follower, dead]), expected);
     }

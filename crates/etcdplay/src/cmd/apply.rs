@@ -82,6 +82,11 @@ pub(crate) struct ApplyArgs {
     /// Re-issue every member and client certificate.
     #[arg(long)]
     pub(crate) rotate_certs: bool,
+    /// Replace the CA itself without downtime, in three rolling phases: trust old and new
+    /// CA, re-issue every certificate under the new CA, drop the old CA (`etcd_rotate_ca`).
+    /// Running it again resumes an interrupted rotation (its phase is kept in pki/ca-rotation).
+    #[arg(long)]
+    pub(crate) rotate_ca: bool,
     /// After the recap, show where the wall time went (connections, each task's slowest host).
     #[arg(long)]
     pub(crate) timing: bool,
@@ -394,6 +399,10 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
     if args.rotate_certs {
         // What the built-in playbook passes to etcd_pki's `rotate`.
         extra.insert("etcd_rotate_certs".into(), serde_json::Value::Bool(true));
+    }
+    if args.rotate_ca {
+        // What the built-in playbook's CA rotation tasks run on.
+        extra.insert("etcd_rotate_ca".into(), serde_json::Value::Bool(true));
     }
     // No playbook given: the built-in one, kept on disk until the run ends.
     let builtin = match args.playbooks.is_empty() {

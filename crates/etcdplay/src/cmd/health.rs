@@ -1,7 +1,9 @@
 //! `etcdplay health -i INV`: asks every etcd member of the inventory, over the etcd API and
-//! one connection each, whether it is healthy, and prints etcdctl's status table. Exit 0
-//! when every member is healthy and there is exactly one leader, 2 otherwise (each problem
-//! on its own line), 4 when the inventory does not parse, 5 for bad options.
+//! one connection each, whether it is healthy, and prints etcdctl's status table with each
+//! member's raised alarms (NOSPACE, CORRUPT: the member is then unhealthy) and its backend's
+//! size against its quota (read from the member's `/metrics`). Exit 0 when every member is
+//! healthy and there is exactly one leader, 2 otherwise (each problem on its own line), 4 when
+//! the inventory does not parse, 5 for bad options.
 //!
 //! Endpoints are `https://<ansible_host or name>:2379` for each host of the etcd group when
 //! the PKI directory holds the CA and the client certificate, `http://…:2379` otherwise;
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use clap::Args;
 use etcdplay_etcd::client::{
-    cluster_problems, render_status_table, ClusterClient, EndpointTls, SecretKeyPem,
+    cluster_problems, render_status_table, ClusterClient, EndpointStatus, EndpointTls, SecretKeyPem,
 };
 use etcdplay_inventory::{ConnectionVars, Inventory};
 use etcdplay_source::{read_text_file, MAX_TEXT_FILE};
@@ -62,7 +64,7 @@ pub(crate) async fn run(args: HealthArgs) -> ExitCode {
 
 /// Works out endpoints and TLS material from the options. `Ok(None)` means the inventory
 /// did not parse (already printed); `Err` is a bad option.
-fn plan(args: &HealthArgs) -> Result<Option<Target>, String> {
+pub(crate) fn plan(args: &HealthArgs) -> Result<Option<Target>, String> {
     let extra = extra_vars::parse_all(&args.extra_vars)?;
     let group = match extra.get("etcd_group") {
         None => DEFAULT_GROUP.to_string(),
@@ -116,9 +118,9 @@ fn plan(args: &HealthArgs) -> Result<Option<Target>, String> {
 }
 
 /// What to check: the client URLs and, for https://, the CA and client certificate.
-struct Target {
-    endpoints: Vec<String>,
-    tls: Option<EndpointTls>,
+pub(crate) struct Target {
+    pub(crate) endpoints: Vec<String>,
+    pub(crate) tls: Option<EndpointTls>,
 }
 
 async fn check(target: Target, timeout: Duration) -> ExitCode {
@@ -129,7 +131,7 @@ async fn check(target: Target, timeout: Duration) -> ExitCode {
             return ExitCode::BadOptions;
         }
     };
-    let statuses = client.endpoint_status().await;
+    let statuses = with_quotas(&client, client.endpoint_status().await).await;
     print!("{}", render_status_table(&statuses));
     let problems = cluster_problems(&statuses);
     for p in &problems {
@@ -140,6 +142,18 @@ async fn check(target: Target, timeout: Duration) -> ExitCode {
     } else {
         ExitCode::HostFailed
     }
+}
+
+/// The statuses with each member's backend quota filled in (from its `/metrics`).
+pub(crate) async fn with_quotas(
+    client: &ClusterClient,
+    mut statuses: Vec<EndpointStatus>,
+) -> Vec<EndpointStatus> {
+    let quotas = client.backend_quotas().await;
+    for (status, quota) in statuses.iter_mut().zip(quotas) {
+        status.quota_bytes = quota;
+    }
+    statuses
 }
 
 /// `pki/` next to the inventory: inside it when it is a directory, beside it when a file (or a

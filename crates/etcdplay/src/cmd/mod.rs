@@ -1,5 +1,6 @@
 //! One module per subcommand; each parses its own options and returns an exit code.
 
+pub(crate) mod alarm;
 pub(crate) mod apply;
 pub(crate) mod health;
 pub(crate) mod inventory;

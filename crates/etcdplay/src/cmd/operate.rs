@@ -58,6 +58,10 @@ pub(crate) struct BackupArgs {
     /// Keep only the newest N backups in the directory (default: all).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     keep: Option<u64>,
+    /// Instead of a new snapshot, bring home the newest one the scheduled timer
+    /// (`etcd_backup_schedule`) took on each member, verified, into `<dest>/<host>/`.
+    #[arg(long)]
+    collect: bool,
 }
 
 /// Options of `etcdplay restore`.
@@ -109,6 +113,7 @@ async fn run_operation(common: CommonArgs, builtin: Builtin, name: &str, vars: V
         output: None,
         leftover_membership: etcdplay_engine::LeftoverMembership::Block,
         rotate_certs: false,
+        rotate_ca: false,
         timing: false,
         no_read_ahead: false,
         list_hosts: false,
@@ -149,6 +154,9 @@ pub(crate) async fn backup(args: BackupArgs) -> ExitCode {
     }
     if let Some(keep) = args.keep {
         vars["etcd_backup_keep"] = json!(keep);
+    }
+    if args.collect {
+        vars["etcd_backup_collect"] = json!(true);
     }
     run_operation(args.common, Builtin::Backup, "backup", vars).await
 }

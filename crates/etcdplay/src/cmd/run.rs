@@ -113,6 +113,7 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
         output: None,
         leftover_membership: etcdplay_engine::LeftoverMembership::Block,
         rotate_certs: false,
+        rotate_ca: false,
         timing: false,
         no_read_ahead: false,
         list_hosts: false,

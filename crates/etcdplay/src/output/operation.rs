@@ -40,8 +40,17 @@ impl OperationReporter {
         for outcome in &s.outcomes {
             if let Value::Object(m) = outcome {
                 for (k, v) in m {
-                    if k != "operation" && k != "changed" {
-                        result.insert(k.clone(), v.clone());
+                    if k == "operation" || k == "changed" {
+                        continue;
+                    }
+                    // A list every host reports a part of (`collected`) is joined up.
+                    match (result.get_mut(k), v) {
+                        (Some(Value::Array(all)), Value::Array(part)) => {
+                            all.extend(part.iter().cloned())
+                        }
+                        _ => {
+                            result.insert(k.clone(), v.clone());
+                        }
                     }
                 }
             }
