@@ -9,6 +9,7 @@
 mod cluster;
 mod endpoint;
 mod error;
+mod http;
 mod member;
 mod metrics;
 mod probe;

@@ -1,20 +1,14 @@
 //! etcd's versions: [`EtcdVersion`] read from `etcd --version` or a version string, and each
 //! member's server and cluster version from its HTTP `/version` endpoint
 //! ([`ClusterClient::versions`]), the one place etcd 3.4 and 3.5 report the cluster version
-//! (the v3 gRPC status carries only the server's). The request is one `GET /version` over
-//! TCP, or TLS verified against the cluster CA with the client certificate; the answer is
-//! read up to a bound.
+//! (the v3 gRPC status carries only the server's). The request is one `GET /version`
+//! (`http.rs`); the answer is read up to a bound.
 
 use std::fmt;
-use std::sync::Arc;
-
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::client::cluster::ClusterClient;
 use crate::client::endpoint::EndpointUrl;
+use crate::client::http;
 use crate::client::tls::EndpointTls;
 
 /// The most of a `/version` answer that is read (etcd's is under 100 bytes of JSON).
@@ -119,48 +113,10 @@ async fn fetch_version(
     ep: &EndpointUrl,
     tls: Option<&EndpointTls>,
 ) -> Result<(String, String), String> {
-    let authority = ep
-        .url
-        .split_once("://")
-        .map(|(_, rest)| rest)
-        .unwrap_or(&ep.url);
-    let tcp = TcpStream::connect(authority)
+    let raw = http::get(ep, tls, "/version", MAX_ANSWER)
         .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let raw = match tls {
-        None => request(tcp, authority).await?,
-        Some(tls) => {
-            let config = tls_config(tls)?;
-            let host = host_of(authority);
-            let name = ServerName::try_from(host.to_string())
-                .map_err(|e| format!("server name '{host}': {e}"))?;
-            let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("TLS handshake: {e}"))?;
-            request(stream, authority).await?
-        }
-    };
-    parse_answer(&raw)
-}
-
-/// Sends the request and reads the answer (to EOF or the bound); an error after some bytes
-/// arrived (a peer closing TLS without `close_notify`) keeps what was read.
-async fn request<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    authority: &str,
-) -> Result<Vec<u8>, String> {
-    let head = format!("GET /version HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(head.as_bytes())
-        .await
-        .map_err(|e| format!("send: {e}"))?;
-    let mut raw = Vec::new();
-    let read = (&mut stream).take(MAX_ANSWER).read_to_end(&mut raw).await;
-    match read {
-        Err(e) if raw.is_empty() => Err(format!("read: {e}")),
-        _ => Ok(raw),
-    }
+        .map_err(|e| e.to_string())?;
+    parse_answer(raw.as_bytes())
 }
 
 /// The `(etcdserver, etcdcluster)` pair of an HTTP answer.
@@ -185,42 +141,6 @@ fn parse_answer(raw: &[u8]) -> Result<(String, String), String> {
             .ok_or_else(|| format!("/version: no '{k}' in {json}"))
     };
     Ok((field("etcdserver")?, field("etcdcluster")?))
-}
-
-/// `host` of `host:port` or `[v6]:port`.
-fn host_of(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    authority
-        .rsplit_once(':')
-        .map(|(h, _)| h)
-        .unwrap_or(authority)
-}
-
-/// A rustls client configuration trusting only the cluster CA, presenting the client
-/// certificate.
-fn tls_config(tls: &EndpointTls) -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(tls.ca_pem.as_bytes()) {
-        let cert = cert.map_err(|e| format!("CA certificate: {e}"))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("CA certificate: {e}"))?;
-    }
-    let chain = CertificateDer::pem_slice_iter(tls.client_cert_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("client certificate: {e}"))?;
-    // The parser's error never quotes the key; say only what kind of problem it is.
-    let key = PrivateKeyDer::from_pem_slice(tls.client_key_pem.expose().as_bytes())
-        .map_err(|_| "client key: no PEM private key found".to_string())?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
-        .map_err(|e| format!("client certificate: {e}"))
 }
 
 #[cfg(test)]
@@ -265,7 +185,7 @@ mod tests {
 
     #[tokio::test]
     async fn versions_are_asked_of_every_endpoint_in_order() {
-        use tokio::io::AsyncWriteExt;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         // A one-shot HTTP server answering with the body a 3.4.23 lab member gives `curl /version`.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -303,12 +223,5 @@ mod tests {
             reports[1].answer.as_ref().unwrap_err().contains("connect"),
             "{reports:?}"
         );
-    }
-
-    #[test]
-    fn hosts_are_taken_from_authorities() {
-        assert_eq!(host_of("10.0.0.1:2379"), "10.0.0.1");
-        assert_eq!(host_of("[fd00::1]:2379"), "fd00::1");
-        assert_eq!(host_of("node1"), "node1");
     }
 }
