@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use common::{endpoints, etcdctl_tls, text, yaml_inventory, PrivateLab};
+use common::{etcdctl_tls, text, TlsCluster};
 use serde_json::Value;
 
 /// The longest an `etcdplay` command may run before the test gives up on it.
@@ -55,16 +55,16 @@ fn fill_until_nospace(pki: &Path, eps: &str) -> usize {
 
 #[test]
 fn nospace_is_shown_refused_until_reclaimed_then_disarmed() {
-    let lab = PrivateLab::up("lca", "etcdplaybr52", 52, 3);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let inv_path = yaml_inventory(&lab, dir.path());
-    let inv = inv_path.to_str().expect("utf-8 path");
-    let pki = dir.path().join("pki");
-    let eps = endpoints(&lab, "https", 2379);
-
     let quota_var = format!("etcd_quota_backend_bytes={QUOTA}");
-    let boot = etcdplay(dir.path(), &["apply", "-i", inv, "-e", &quota_var]);
-    assert_eq!(boot.status.code(), Some(0), "bootstrap:\n{}", text(&boot));
+    // `_lab` keeps the hosts up until the end of the test.
+    let TlsCluster {
+        lab: _lab,
+        dir,
+        inventory,
+        pki,
+        endpoints: eps,
+    } = TlsCluster::deploy("lca", "etcdplaybr52", 52, 3, &["-e", &quota_var]);
+    let inv = inventory.as_str();
     let healthy = etcdplay(dir.path(), &["health", "-i", inv]);
     assert_eq!(healthy.status.code(), Some(0), "{}", text(&healthy));
     eprintln!("before:\n{}", String::from_utf8_lossy(&healthy.stdout));

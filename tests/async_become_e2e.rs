@@ -46,19 +46,30 @@ fn make_users(lab: &PrivateLab, host: &str) {
 
 /// The inventory of the non-root login, with the su password as an inventory variable.
 fn login_inventory(lab: &PrivateLab, work: &Path) -> std::path::PathBuf {
+    login_inventory_of(lab, work, LOGIN, TARGET_PASSWORD)
+}
+
+/// An inventory logging in as `user` with the lab's key, `password` as
+/// `ansible_become_password`.
+fn login_inventory_of(
+    lab: &PrivateLab,
+    work: &Path,
+    user: &str,
+    password: &str,
+) -> std::path::PathBuf {
     let h = &lab.lab.hosts[0];
-    let path = work.join("login.yml");
+    let path = work.join(format!("login-{user}.yml"));
     std::fs::write(
         &path,
         format!(
-            "all:\n  hosts:\n    {}:\n      ansible_host: {}\n      ansible_user: {LOGIN}\n      \
+            "all:\n  hosts:\n    {}:\n      ansible_host: {}\n      ansible_user: {user}\n      \
              ansible_ssh_private_key_file: {}\n      ansible_ssh_common_args: '-o StrictHostKeyChecking=yes -o UserKnownHostsFile={}'\n      \
              ansible_become_password: {}\n",
             h.name,
             h.ip,
             lab.lab.key_path.display(),
             h.known_hosts.display(),
-            serde_json::to_string(TARGET_PASSWORD).unwrap()
+            serde_json::to_string(password).unwrap()
         ),
     )
     .expect("write inventory");
@@ -331,27 +342,6 @@ fn su_with_a_password_like_ansible(lab: &PrivateLab, work: &Path) {
 const SUDO_LOGIN: &str = "lasyncpw";
 const SUDO_PASSWORD: &str = "Sudo pass'word 2";
 
-/// An inventory logging in as `user` with `password` as `ansible_become_password`.
-fn sudo_inventory(lab: &PrivateLab, work: &Path, user: &str, password: &str) -> std::path::PathBuf {
-    let h = &lab.lab.hosts[0];
-    let path = work.join(format!("sudo-{user}.yml"));
-    std::fs::write(
-        &path,
-        format!(
-            "all:\n  hosts:\n    {}:\n      ansible_host: {}\n      ansible_user: {user}\n      \
-             ansible_ssh_private_key_file: {}\n      ansible_ssh_common_args: '-o StrictHostKeyChecking=yes -o UserKnownHostsFile={}'\n      \
-             ansible_become_password: {}\n",
-            h.name,
-            h.ip,
-            lab.lab.key_path.display(),
-            h.known_hosts.display(),
-            serde_json::to_string(password).unwrap()
-        ),
-    )
-    .expect("write inventory");
-    path
-}
-
 /// sudo with `ansible_become_password`, side by side with ansible-playbook 2.19.14 on the same
 /// host. Ansible, with the right password: `ok=4 changed=3` (command, debug, 3 MiB copy, small
 /// copy), the files root's; again: `changed=1`. With a wrong one: `failed=1`, "Incorrect sudo
@@ -410,7 +400,7 @@ fn sudo_with_a_password_like_ansible(lab: &PrivateLab, host: &str, work: &Path) 
             .expect("ansible-playbook");
         text(&out)
     };
-    let good = sudo_inventory(lab, work, SUDO_LOGIN, SUDO_PASSWORD);
+    let good = login_inventory_of(lab, work, SUDO_LOGIN, SUDO_PASSWORD);
     for round in 0..2 {
         let theirs = ansible(&good);
         let (ok, ours) = apply(work, &good, &playbook("ours"), &["-v"]);
@@ -434,7 +424,7 @@ fn sudo_with_a_password_like_ansible(lab: &PrivateLab, host: &str, work: &Path) 
     );
     assert_eq!(sums.trim(), "2\nroot 600", "{sums}");
 
-    let bad = sudo_inventory(lab, work, SUDO_LOGIN, "not the password");
+    let bad = login_inventory_of(lab, work, SUDO_LOGIN, "not the password");
     let theirs = ansible(&bad);
     assert!(theirs.contains("Incorrect sudo password"), "{theirs}");
     let started = Instant::now();
@@ -482,7 +472,7 @@ fn sudo_with_a_password_like_ansible(lab: &PrivateLab, host: &str, work: &Path) 
     assert!(shown.contains("BECOME password:"), "{shown}");
     assert!(shown.contains("whoami=root"), "{shown}");
 
-    let nopasswd = sudo_inventory(lab, work, "deploy", "not the password either");
+    let nopasswd = login_inventory_of(lab, work, "deploy", "not the password either");
     let (ok, ours) = apply(work, &nopasswd, &playbook("ours"), &[]);
     assert!(ok, "{ours}");
     assert!(ours.contains("whoami=root"), "{ours}");

@@ -21,7 +21,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{endpoints, etcdctl_tls, ssh, ssh_ok, text, yaml_inventory, PrivateLab};
+use common::{etcdctl_tls, ssh, ssh_ok, text, PrivateLab, TlsCluster};
 use serde_json::Value;
 
 /// The longest an `etcdplay` command may run before the test gives up on it.
@@ -59,26 +59,25 @@ fn host_snapshots(lab: &PrivateLab, host: &str) -> Vec<String> {
 
 #[test]
 fn scheduled_snapshots_are_kept_locally_collected_verified_and_unscheduled() {
-    let lab = PrivateLab::up("lca", "etcdplaybr52", 52, 3);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let inv_path = yaml_inventory(&lab, dir.path());
-    let inv = inv_path.to_str().expect("utf-8 path");
-    let pki = dir.path().join("pki");
-    let eps = endpoints(&lab, "https", 2379);
-
-    let boot = etcdplay(
-        dir.path(),
+    let TlsCluster {
+        lab,
+        dir,
+        inventory,
+        pki,
+        endpoints: eps,
+    } = TlsCluster::deploy(
+        "lca",
+        "etcdplaybr52",
+        52,
+        3,
         &[
-            "apply",
-            "-i",
-            inv,
             "-e",
             "etcd_backup_schedule=*:*:0/5",
             "-e",
             "etcd_backup_keep=2",
         ],
     );
-    assert_eq!(boot.status.code(), Some(0), "apply:\n{}", text(&boot));
+    let inv = inventory.as_str();
     let put = etcdctl_tls(&pki, &eps, &["put", "scheduled", "yes"]);
     assert!(put.status.success(), "{}", text(&put));
     for h in &lab.lab.hosts {

@@ -28,7 +28,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::writer::Writer;
-use common::{endpoints, etcdctl_tls, ssh_ok, text, yaml_inventory, PrivateLab};
+use common::{endpoints, etcdctl_tls, ssh_ok, text, PrivateLab, TlsCluster};
 use serde_json::Value;
 
 /// The longest an `etcdplay` command may run before the test gives up on it.
@@ -276,17 +276,15 @@ fn rotate_and_kill_in_phase_two(dir: &Path, inv: &str, pki: &Path) -> bool {
 #[test]
 fn the_ca_is_replaced_without_a_failed_write_and_a_cut_rotation_resumes() {
     let started = Instant::now();
-    let lab = PrivateLab::up("lca", "etcdplaybr52", 52, 3);
-    eprintln!("lab up took {:.1}s", started.elapsed().as_secs_f64());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let inv_path = yaml_inventory(&lab, dir.path());
-    let inv = inv_path.to_str().expect("utf-8 path");
-    let pki = dir.path().join("pki");
-    let all = endpoints(&lab, "https", 2379);
-
     // (1) Three TLS members and some keys; the old CA and client certificate kept aside.
-    let boot = etcdplay(dir.path(), &["apply", "-i", inv]);
-    assert_eq!(boot.status.code(), Some(0), "bootstrap:\n{}", text(&boot));
+    let TlsCluster {
+        lab,
+        dir,
+        inventory,
+        pki,
+        endpoints: all,
+    } = TlsCluster::deploy("lca", "etcdplaybr52", 52, 3, &[]);
+    let inv = inventory.as_str();
     for i in 0..KEYS {
         let put = etcdctl_tls(&pki, &all, &["put", &format!("k/{i}"), &format!("v{i}")]);
         assert!(put.status.success(), "{}", text(&put));

@@ -192,11 +192,7 @@ fn ad_hoc_commands_print_what_ansible_prints() {
 /// `become: false` beats `-b` on the command line. Needs root and sudo.
 #[test]
 fn variables_beat_keywords_and_keywords_beat_the_command_line() {
-    let as_root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .expect("id");
-    if String::from_utf8_lossy(&as_root.stdout).trim() != "0" {
+    if !running_as_root() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -227,6 +223,15 @@ fn variables_beat_keywords_and_keywords_beat_the_command_line() {
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(all.contains("\"who.stdout\": \"root\""), "{all}");
     assert!(all.contains("\"who2.stdout\": \"root\""), "{all}");
+}
+
+/// Whether the tests run as root (the become tests need it, and sudo).
+fn running_as_root() -> bool {
+    let id = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("id");
+    String::from_utf8_lossy(&id.stdout).trim() == "0"
 }
 
 /// The task headers and recap lines of a run's output, in order.
@@ -328,11 +333,7 @@ fn start_at_task_and_limit_files_behave_as_in_ansible() {
 /// sudo (as the other become test).
 #[test]
 fn ansible_cfg_gathering_and_become_settings_behave_as_in_ansible() {
-    let as_root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .expect("id");
-    if String::from_utf8_lossy(&as_root.stdout).trim() != "0" {
+    if !running_as_root() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

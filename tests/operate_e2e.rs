@@ -29,7 +29,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::writer::Writer;
-use common::{endpoints, etcdctl_tls, ssh_ok, text, yaml_inventory, PrivateLab};
+use common::{etcdctl_tls, ssh_ok, text, TlsCluster};
 use serde_json::Value;
 
 /// The longest an `etcdplay` command may run before the test gives up on it.
@@ -141,17 +141,15 @@ fn make_leader(pki: &Path, all: &str, ip: &str) {
 #[test]
 fn backup_restore_after_every_data_dir_is_lost_scale_down_and_defrag_without_a_failed_write() {
     let started = Instant::now();
-    let lab = PrivateLab::up("lops", "etcdplaybr48", 48, 4);
-    eprintln!("lab up took {:.1}s", started.elapsed().as_secs_f64());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let inv_path = yaml_inventory(&lab, dir.path());
-    let inv = inv_path.to_str().expect("utf-8 path");
-    let pki = dir.path().join("pki");
-    let all = endpoints(&lab, "https", 2379);
-
     // (1) Four TLS members and some keys.
-    let boot = etcdplay(dir.path(), &["apply", "-i", inv]);
-    assert_eq!(boot.status.code(), Some(0), "bootstrap:\n{}", text(&boot));
+    let TlsCluster {
+        lab,
+        dir,
+        inventory,
+        pki,
+        endpoints: all,
+    } = TlsCluster::deploy("lops", "etcdplaybr48", 48, 4, &[]);
+    let inv = inventory.as_str();
     for i in 0..KEYS {
         let put = etcdctl_tls(&pki, &all, &["put", &format!("k/{i}"), &format!("v{i}")]);
         assert!(put.status.success(), "{}", text(&put));

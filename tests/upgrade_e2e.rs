@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::writer::Writer;
-use common::{endpoints, etcdctl_tls, ssh_ok, text, yaml_inventory, PrivateLab};
+use common::{endpoints, etcdctl_tls, ssh_ok, text, PrivateLab, TlsCluster};
 use serde_json::Value;
 
 /// The longest an `etcdplay` command may run before the test gives up on it.
@@ -246,17 +246,15 @@ fn upgrade_3_4_to_3_5_with_a_snapshot_first_the_skew_guard_and_replacing_a_reins
         etcd35.display()
     );
     let started = Instant::now();
-    let lab = PrivateLab::up("lupg", "etcdplaybr51", 51, 3);
-    eprintln!("lab up took {:.1}s", started.elapsed().as_secs_f64());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let inv_path = yaml_inventory(&lab, dir.path());
-    let inv = inv_path.to_str().expect("utf-8 path");
-    let pki = dir.path().join("pki");
-    let all = endpoints(&lab, "https", 2379);
-
     // (1) Three members on Debian's 3.4.23, and some keys.
-    let boot = etcdplay(dir.path(), &["apply", "-i", inv]);
-    assert_eq!(boot.status.code(), Some(0), "bootstrap:\n{}", text(&boot));
+    let TlsCluster {
+        lab,
+        dir,
+        inventory,
+        pki,
+        endpoints: all,
+    } = TlsCluster::deploy("lupg", "etcdplaybr51", 51, 3, &[]);
+    let inv = inventory.as_str();
     for (server, cluster) in versions(&lab, &pki) {
         assert_eq!((server.as_str(), cluster.as_str()), ("3.4.23", "3.4.0"));
     }

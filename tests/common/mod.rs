@@ -349,3 +349,43 @@ pub fn yaml_inventory(lab: &PrivateLab, dir: &Path) -> PathBuf {
     std::fs::write(&path, text).expect("write inventory");
     path
 }
+
+/// A TLS cluster that `etcdplay apply` deployed on a private lab: where the operation tests
+/// start. Destructure it; dropping `lab` takes the hosts down, dropping `dir` removes the
+/// inventory and `pki/`.
+pub struct TlsCluster {
+    pub lab: PrivateLab,
+    /// The working directory: `hosts.yml`, and the `pki/` the run made.
+    pub dir: tempfile::TempDir,
+    /// The inventory's path, as the command line takes it.
+    pub inventory: String,
+    pub pki: PathBuf,
+    /// Every member's client URL (`https://IP:2379,...`).
+    pub endpoints: String,
+}
+
+impl TlsCluster {
+    /// Brings up `n` hosts (see [`PrivateLab::up`]; the time it took is printed), writes
+    /// their inventory and deploys the built-in cluster with `apply -i INV` plus `extra`.
+    pub fn deploy(prefix: &str, bridge: &str, octet: u8, n: u64, extra: &[&str]) -> TlsCluster {
+        let started = std::time::Instant::now();
+        let lab = PrivateLab::up(prefix, bridge, octet, n);
+        eprintln!("lab up took {:.1}s", started.elapsed().as_secs_f64());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let inventory = yaml_inventory(&lab, dir.path())
+            .to_str()
+            .expect("utf-8 path")
+            .to_string();
+        let mut args = vec!["apply", "-i", inventory.as_str()];
+        args.extend_from_slice(extra);
+        let boot = etcdplay(dir.path(), &args);
+        assert_eq!(boot.status.code(), Some(0), "bootstrap:\n{}", text(&boot));
+        TlsCluster {
+            pki: dir.path().join("pki"),
+            endpoints: endpoints(&lab, "https", 2379),
+            lab,
+            dir,
+            inventory,
+        }
+    }
+}

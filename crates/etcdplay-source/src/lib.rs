@@ -28,6 +28,6 @@ pub use fnmatch::fnmatch_regex;
 pub use node::{Node, NodeValue, Pos};
 pub use pyrepr::python_str_repr;
 pub use scalar::{parse_bool, resolve_plain};
-pub use search_path::{file_candidates, find_file};
+pub use search_path::{file_candidates, lexically_normal};
 pub use suggest::did_you_mean;
 pub use yaml::{load_yaml, load_yaml_file, load_yaml_source, YamlError};

@@ -44,13 +44,6 @@ pub fn file_candidates(
     dedup(out)
 }
 
-/// The first candidate that exists.
-pub fn find_file(dirs: &[PathBuf], subdir: &str, source: &str, in_role: bool) -> Option<PathBuf> {
-    file_candidates(dirs, subdir, source, in_role)
-        .into_iter()
-        .find(|p| p.exists())
-}
-
 /// Ansible's rough test for a role directory: a `tasks/` or `meta/` main file in it or beside
 /// it, or a main file in a directory named `tasks`.
 fn is_role(dir: &Path) -> bool {
@@ -66,7 +59,7 @@ fn is_role(dir: &Path) -> bool {
 
 /// `a/./b/../c` as `a/c`, without touching the file system (Ansible's `unfrackpath` without
 /// following links).
-fn lexically_normal(path: &Path) -> PathBuf {
+pub fn lexically_normal(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for part in path.components() {
         match part {

@@ -391,26 +391,8 @@ fn resolve(path: &str, base: Option<&Path>) -> PathBuf {
         Some(base) if expanded.is_relative() => base.join(expanded),
         _ => expanded,
     };
-    normalized(&joined)
-}
-
-/// `a/b/../c` as `a/c`, lexically, as Ansible's `unfrackpath` gives paths from its
-/// configuration.
-fn normalized(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            Component::CurDir => {}
-            Component::ParentDir
-                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
-            {
-                out.pop();
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
+    // Lexically, as Ansible's `unfrackpath` gives paths from its configuration.
+    etcdplay_source::lexically_normal(&joined)
 }
 
 /// A value without a trailing ` ;comment` or ` #comment` (configparser's inline comments as
