@@ -722,6 +722,43 @@ fn include_vars_role_vars_and_failed_when_on_assert() {
     );
 }
 
+/// `assert`'s `that` and Ansible's `contains` test. ansible-core 2.19.14 on the same playbook
+/// (`-c local`): `that` templated to `True` by an argsplat loop item (`{'that': True}`, `{'that':
+/// [True, '1 == 1']}`) passes ("All assertions passed"); a failed `that: "{{ a_var == 'two' }}"`
+/// reports the assertion as written (`"assertion": "{{ a_var == 'two' }}"`); `result.msg is
+/// contains("Assertion failed")` is Python's `in`, a substring test, so the `failed_when` of
+/// the failing assert leaves it failed (`result is not failed or ...` is false).
+#[test]
+fn assert_takes_any_value_as_its_conditions() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  vars:
+    a_var: one
+  tasks:
+    - assert: "{{ item }}"
+      loop:
+        - that: '{{ a_var == "one" }}'
+        - that: ['{{ a_var == "one" }}', 1 == 1]
+    - assert:
+        that: "{{ a_var == 'two' }}"
+      register: result
+      failed_when: result is not failed or result.msg is not contains("Assertion failed")
+      ignore_errors: true
+"#,
+        expect![[r#"
+            PLAY [n1]
+            TASK [assert]
+              ok: [n1] (item={'that': True}): All assertions passed => {"changed":false,"msg":"All assertions passed","item":{"that":true},"ansible_loop_var":"item"}
+              ok: [n1] (item={'that': [True, '1 == 1']}): All assertions passed => {"changed":false,"msg":"All assertions passed","item":{"that":[true,"1 == 1"]},"ansible_loop_var":"item"}
+            TASK [assert]
+              ok: [n1]: Assertion failed => {"changed":false,"failed_when_result":false,"assertion":"{{ a_var == 'two' }}","evaluated_to":false,"msg":"Assertion failed"}
+            RECAP n1 ok=2 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
+
 /// Templates where Ansible allows them before or while a task runs. ansible-core 2.19.14 on the
 /// same playbook (`-c local`) printed: `hello` from `command: "{{ cmd }}"`; `assert: "{{ item
 /// }}"` over two `{that: ...}` mappings: ok for both items ("All assertions passed"), with a
