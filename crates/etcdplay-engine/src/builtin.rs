@@ -288,6 +288,7 @@ pub(crate) fn debug_output(call: &ModuleCall, result: &Value) -> Option<Value> {
     if call.name == "assert" {
         let mut shown = result.as_object()?.clone();
         shown.remove("failed");
+        shown.remove("exception");
         return Some(Value::Object(shown));
     }
     if call.name != "debug" {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use etcdplay_playbook::{Flag, ModuleCall, Task};
 use etcdplay_source::parse_bool;
-use etcdplay_template::{Precedence, VarLayers, Vars};
+use etcdplay_template::{Precedence, TemplateError, VarLayers, Vars};
 use serde_json::{json, Map, Value};
 
 use crate::builtin;
@@ -508,7 +508,8 @@ impl PlayRun<'_> {
             if let (true, Value::Object(m)) = (runs > 1, &mut result) {
                 m.insert("attempts".into(), json!(attempt));
             }
-            self.apply_result_conditions(task, &register, &mut result, vars, &origin)?;
+            let from_module = etcdplay_modules::is_host_module(&call.name);
+            self.apply_result_conditions(task, &register, &mut result, vars, &origin, from_module)?;
             if runs == 1 {
                 return Ok((result, diff));
             }
@@ -535,6 +536,7 @@ impl PlayRun<'_> {
             if let Value::Object(m) = &mut result {
                 m.insert("attempts".into(), json!(runs - 1));
                 m.insert("failed".into(), Value::Bool(true));
+                mark_exception(m);
             }
             vars.insert_literal(register.clone(), result.clone());
             return Ok((result, diff));
@@ -543,7 +545,12 @@ impl PlayRun<'_> {
     }
 
     /// `changed_when` and `failed_when` on a result, with the result registered (under its
-    /// name, or `result`) for the conditions to read.
+    /// name, or `result`) for the conditions to read. As in Ansible, a skipped result is left
+    /// alone, a condition that cannot be evaluated fails the task (its `*_when_result` says
+    /// why) and a failed result carries Ansible's `exception` (moved to
+    /// `failed_when_suppressed_exception` when `failed_when` clears the failure). A host
+    /// module's failure has it before the conditions (Ansible's modules report it), an engine
+    /// action's only after (Ansible adds it to an action's failed result at the end).
     fn apply_result_conditions(
         &self,
         task: &Task,
@@ -551,21 +558,55 @@ impl PlayRun<'_> {
         result: &mut Value,
         vars: &mut Vars,
         origin: &str,
+        from_module: bool,
     ) -> Result<(), TaskError> {
         vars.insert_literal(register.to_string(), result.clone());
-        if let (Some(conds), Value::Object(m)) = (&task.changed_when, &mut *result) {
-            let mut changed = true;
+        let Value::Object(m) = result else {
+            return Ok(());
+        };
+        if ResultFlags::of(&Value::Object(m.clone())).skipped {
+            return Ok(());
+        }
+        if from_module {
+            mark_exception(m);
+        }
+        if let Err((condition, error)) = self.result_conditions(task, register, m, vars, origin) {
+            m.insert("failed".into(), Value::Bool(true));
+            m.insert(
+                format!("{condition}_when_result"),
+                Value::String(format!("Error while evaluating conditional: {error}")),
+            );
+        }
+        mark_exception(m);
+        vars.insert_literal(register.to_string(), result.clone());
+        Ok(())
+    }
+
+    /// Evaluates `changed_when` then `failed_when` into `m`; an error names the condition
+    /// (`changed` or `failed`) that could not be evaluated.
+    fn result_conditions(
+        &self,
+        task: &Task,
+        register: &str,
+        m: &mut Map<String, Value>,
+        vars: &mut Vars,
+        origin: &str,
+    ) -> Result<(), (&'static str, TemplateError)> {
+        let all_hold = |conds: &[String], vars: &Vars| -> Result<bool, TemplateError> {
             for c in conds {
-                changed &= self.engine.templar.eval_condition(c, origin, vars)?;
+                if !self.engine.templar.eval_condition(c, origin, vars)? {
+                    return Ok(false);
+                }
             }
+            Ok(true)
+        };
+        if let Some(conds) = &task.changed_when {
+            let changed = all_hold(conds, vars).map_err(|e| ("changed", e))?;
             m.insert("changed".into(), Value::Bool(changed));
         }
-        vars.insert_literal(register.to_string(), result.clone());
-        if let (Some(conds), Value::Object(m)) = (&task.failed_when, &mut *result) {
-            let mut failed = true;
-            for c in conds {
-                failed &= self.engine.templar.eval_condition(c, origin, vars)?;
-            }
+        vars.insert_literal(register.to_string(), Value::Object(m.clone()));
+        if let Some(conds) = &task.failed_when {
+            let failed = all_hold(conds, vars).map_err(|e| ("failed", e))?;
             m.insert("failed".into(), Value::Bool(failed));
             m.insert("failed_when_result".into(), Value::Bool(failed));
             if failed && !m.contains_key("msg") {
@@ -574,8 +615,12 @@ impl PlayRun<'_> {
                     Value::String("The failed_when condition was met".into()),
                 );
             }
+            if !failed {
+                if let Some(exception) = m.remove("exception") {
+                    m.insert("failed_when_suppressed_exception".into(), exception);
+                }
+            }
         }
-        vars.insert_literal(register.to_string(), result.clone());
         Ok(())
     }
 
@@ -921,6 +966,20 @@ impl HostTask<'_> {
             result: shown,
             ..HostEvent::new(self.host, status)
         }
+    }
+}
+
+/// What ansible-core 2.19 puts in a failed result's `exception` when tracebacks are off (the
+/// default): the callback does not print it, registered results have it.
+pub(crate) const EXCEPTION_UNAVAILABLE: &str = "(traceback unavailable)";
+
+/// A failed result carries Ansible's `exception`.
+fn mark_exception(m: &mut Map<String, Value>) {
+    if m.get("failed").and_then(Value::as_bool) == Some(true) && !m.contains_key("exception") {
+        m.insert(
+            "exception".into(),
+            Value::String(EXCEPTION_UNAVAILABLE.into()),
+        );
     }
 }
 

@@ -759,6 +759,64 @@ fn assert_takes_any_value_as_its_conditions() {
     );
 }
 
+/// Conditions on a result that cannot be evaluated, and Ansible's `exception`.
+/// ansible-core 2.19.14 on the same playbook (`-c local`): `changed_when: boomboomboom` fails
+/// the task with the command's result kept (`stdout` "foo") and `changed_when_result` "Error
+/// while evaluating conditional: 'boomboomboom' is undefined"; `failed_when` likewise with
+/// `failed_when_result`; the debug lines print "True foo (traceback unavailable) True", "True
+/// foo True", "False (traceback unavailable)" (`failed_when: false` on `exit 1` moves
+/// `exception` to `failed_when_suppressed_exception`) and "(traceback unavailable)" (`exit 0`
+/// failed by `failed_when: true`).
+#[test]
+fn result_conditions_that_fail_and_exceptions() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - command: echo foo
+      changed_when: boomboomboom
+      register: cw
+      ignore_errors: true
+    - debug: msg="{{ cw.failed }} {{ cw.stdout }} {{ cw.exception }} {{ cw.changed_when_result is contains('boomboomboom') }}"
+    - command: echo foo
+      failed_when: boomboomboom
+      register: fw
+      ignore_errors: true
+    - debug: msg="{{ fw.failed }} {{ fw.stdout }} {{ fw.failed_when_result is contains('boomboomboom') }}"
+    - shell: exit 1
+      failed_when: false
+      register: suppressed
+    - debug: msg="{{ suppressed.exception is defined }} {{ suppressed.failed_when_suppressed_exception }}"
+    - shell: exit 0
+      failed_when: true
+      register: forced
+      ignore_errors: true
+    - debug: msg="{{ forced.exception }}"
+"#,
+        expect![[r#"
+            PLAY [n1]
+            TASK [command]
+              ignored: [n1]
+            TASK [debug]
+              ok: [n1]: True foo (traceback unavailable) True => {"msg":"True foo (traceback unavailable) True"}
+            TASK [command]
+              ignored: [n1]
+            TASK [debug]
+              ok: [n1]: True foo True => {"msg":"True foo True"}
+            TASK [shell]
+              changed: [n1]: non-zero return code
+            TASK [debug]
+              ok: [n1]: False (traceback unavailable) => {"msg":"False (traceback unavailable)"}
+            TASK [shell]
+              ignored: [n1]
+            TASK [debug]
+              ok: [n1]: (traceback unavailable) => {"msg":"(traceback unavailable)"}
+            RECAP n1 ok=8 changed=4 failed=0 skipped=0 rescued=0 ignored=3
+        "#]],
+    );
+}
+
 /// Templates where Ansible allows them before or while a task runs. ansible-core 2.19.14 on the
 /// same playbook (`-c local`) printed: `hello` from `command: "{{ cmd }}"`; `assert: "{{ item
 /// }}"` over two `{that: ...}` mappings: ok for both items ("All assertions passed"), with a

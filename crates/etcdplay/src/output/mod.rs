@@ -12,10 +12,12 @@ pub(crate) mod timing;
 use serde_json::Value;
 
 /// A module result as Ansible's callbacks show it: without the `failed: false` that the
-/// registered value carries (Ansible adds it after the callback has the result).
+/// registered value carries (Ansible adds it after the callback has the result), and without
+/// `exception` (a traceback, printed only at -vvv).
 pub(crate) fn displayed(result: &Value) -> Value {
     let mut shown = result.clone();
     if let Value::Object(m) = &mut shown {
+        m.remove("exception");
         if m.get("failed") == Some(&Value::Bool(false)) {
             m.remove("failed");
         }

@@ -55,10 +55,12 @@ fn host_label(event: &HostEvent) -> String {
 /// `{"attempts": 2, "changed": true, "cmd": ...}`).
 fn failure_json(event: &HostEvent) -> String {
     match &event.result {
-        // The status says it failed: Ansible leaves `failed` out.
+        // The status says it failed: Ansible leaves `failed` out, and `exception` (a
+        // traceback, printed only at -vvv).
         Value::Object(m) => {
             let mut shown = m.clone();
             shown.remove("failed");
+            shown.remove("exception");
             super::pyjson::dumps_sorted(&Value::Object(shown))
         }
         _ => {
