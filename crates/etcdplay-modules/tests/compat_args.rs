@@ -199,6 +199,32 @@ async fn command_ignores_executable_with_ansibles_warning() {
     );
 }
 
+// ansible-playbook: `command: echo` and `shell: echo` with `chdir: /tmp/nope-nope` (missing)
+// fail with {"changed": false, "cmd": ["echo"] (shell: "echo"), "delta": null, "end": null,
+// "msg": "Unable to change directory before execution.", "rc": null, "start": null,
+// "stderr": "", "stdout": "", ...}: the command never runs.
+#[tokio::test]
+async fn command_in_a_missing_chdir_fails_without_running() {
+    let env = Env::new();
+    let missing = env.p("nope");
+    for (module, cmd) in [("command", json!(["echo"])), ("shell", json!("echo"))] {
+        let r = env
+            .run(module, json!({"_raw_params": "echo", "chdir": missing}))
+            .await;
+        assert!(r.failed && !r.changed, "{r:?}");
+        assert_eq!(
+            r.msg.as_deref(),
+            Some("Unable to change directory before execution.")
+        );
+        assert_eq!(r.data["cmd"], cmd);
+        for null in ["rc", "start", "end", "delta"] {
+            assert_eq!(r.data[null], json!(null), "{null}");
+        }
+        assert_eq!(r.data["stdout"], json!(""));
+        assert_eq!(r.data["stderr"], json!(""));
+    }
+}
+
 // ansible-playbook: `copy: content="bad\n" validate="grep -q ok %s"` fails with
 // {"msg": "failed to validate", "exit_status": 1, "stdout": "", "stderr": ""} and leaves
 // dest as it was; `lineinfile: line=bad validate="sh -c 'echo oops >&2; exit 3' %s"` fails

@@ -187,15 +187,15 @@ pub(crate) fn plan(ctx: &Ctx<'_>) -> Result<CommandPlan, ModuleError> {
     };
 
     let mut script = String::new();
+    let mark = format!("{SKIP_MARK}{}:", random_token());
     if let Some(dir) = args.str("chdir") {
         script.push_str(&format!(
-            "cd -- {} || {{ echo 'Unable to change directory before execution' >&2; exit 1; }}\n",
+            "cd -- {} 2>/dev/null || {{ echo '{mark}chdir' >&2; exit {SKIP_RC}; }}\n",
             sh_quote(&dir)
         ));
     }
     let creates = args.str("creates");
     let removes = args.str("removes");
-    let mark = format!("{SKIP_MARK}{}:", random_token());
     if let Some(c) = &creates {
         script.push_str(&format!("set -- {}\nif [ -e \"$1\" ] || [ -L \"$1\" ]; then echo '{mark}creates' >&2; exit {SKIP_RC}; fi\n", glob_quote(c)));
     }
@@ -266,6 +266,9 @@ fn finished(plan: &CommandPlan, job: Option<&JobOutput>) -> Result<ModuleResult,
             .lines()
             .find_map(|l| l.strip_prefix(plan.mark.as_str()))
         {
+            if which == "chdir" {
+                return Ok(chdir_failed(plan));
+            }
             let path = if which == "creates" {
                 plan.creates.clone().unwrap_or_default()
             } else {
@@ -308,6 +311,24 @@ fn finished(plan: &CommandPlan, job: Option<&JobOutput>) -> Result<ModuleResult,
         res.msg = Some(String::new());
     }
     Ok(res)
+}
+
+/// Ansible's result when `chdir` cannot be entered: the command never ran, so its run's
+/// fields are null.
+fn chdir_failed(plan: &CommandPlan) -> ModuleResult {
+    let mut res = ModuleResult::default();
+    res.set("cmd", plan.cmd_field.clone())
+        .set("rc", Value::Null)
+        .set("start", Value::Null)
+        .set("end", Value::Null)
+        .set("delta", Value::Null)
+        .set("stdout", "")
+        .set("stdout_lines", Vec::<String>::new())
+        .set("stderr", "")
+        .set("stderr_lines", Vec::<String>::new());
+    res.failed = true;
+    res.msg = Some("Unable to change directory before execution.".into());
+    res
 }
 
 fn tidy(s: &str, strip: bool) -> String {
