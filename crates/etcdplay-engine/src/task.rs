@@ -747,7 +747,7 @@ impl PlayRun<'_> {
         }
         let target = self.target(host, task, vars, delegate)?;
         let become_ = self.become_of(task, scope, vars, &target)?;
-        let transport = self.engine.pool.get(&target).await?;
+        let transport = self.task_transport(&target, task, scope, vars).await?;
         let (check, diff) = self.check_and_diff(task, scope, vars, &origin)?;
         let action = HostAction {
             host,
@@ -810,6 +810,34 @@ impl PlayRun<'_> {
                 .update_memory(host, |m| m.facts.extend(facts));
         }
         Ok((result.to_json(), diff_text.filter(|d| !d.is_empty())))
+    }
+
+    /// The connection to `target` as the task's module uses it: with the task's
+    /// `environment:` (play, roles and blocks around it, its own) on every command.
+    pub(crate) async fn task_transport(
+        &self,
+        target: &crate::ConnectTarget,
+        task: &Task,
+        scope: &TaskScope,
+        vars: &Vars,
+    ) -> Result<std::sync::Arc<dyn etcdplay_transport::Transport>, TaskError> {
+        let transport = self.engine.pool.get(target).await?;
+        let mut layers = vec![&self.play.environment];
+        layers.extend(scope.environment.iter());
+        layers.push(&task.environment);
+        let env = crate::environment::task_environment(
+            &self.engine.templar,
+            &layers,
+            &task.origin.to_string(),
+            vars,
+        )?;
+        if env.is_empty() {
+            return Ok(transport);
+        }
+        Ok(std::sync::Arc::new(crate::environment::WithEnvironment {
+            inner: transport,
+            env,
+        }))
     }
 
     /// Registers the failed result of a task whose action never ran.

@@ -817,6 +817,57 @@ fn result_conditions_that_fail_and_exceptions() {
     );
 }
 
+/// `environment:` at play, block (templated) and task level, and `command`'s expansion of
+/// `$VARS` and `~user` in its words. ansible-core 2.19.14 on the same playbook (`-c local`)
+/// printed ["play p", "block p", "task|p|$NOT_SET_X|\\task|/root|", "$LEVEL|"]: inner levels
+/// win, a variable that is not set stays as written, `\$LEVEL` is expanded after the backslash,
+/// and `expand_argument_vars: false` leaves the words alone.
+#[test]
+fn environment_levels_and_command_argument_expansion() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  environment:
+    LEVEL: play
+    PLAYONLY: p
+  vars:
+    blockenv:
+      LEVEL: block
+  tasks:
+    - shell: echo "$LEVEL $PLAYONLY"
+      register: a
+    - block:
+        - shell: echo "$LEVEL $PLAYONLY"
+          register: b
+        - command: printf '%s|' $LEVEL ${PLAYONLY} $NOT_SET_X '\$LEVEL' ~root
+          environment:
+            LEVEL: task
+          register: c
+        - command: printf '%s|' $LEVEL
+          args:
+            expand_argument_vars: false
+          register: d
+      environment: "{{ blockenv }}"
+    - debug: msg="{{ [a.stdout, b.stdout, c.stdout, d.stdout] }}"
+"#,
+        expect![[r#"
+            PLAY [n1]
+            TASK [shell]
+              changed: [n1]
+            TASK [shell]
+              changed: [n1]
+            TASK [command]
+              changed: [n1]
+            TASK [command]
+              changed: [n1]
+            TASK [debug]
+              ok: [n1] => {"msg":["play p","block p","task|p|$NOT_SET_X|\\task|/root|","$LEVEL|"]}
+            RECAP n1 ok=5 changed=4 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
+
 /// Templates where Ansible allows them before or while a task runs. ansible-core 2.19.14 on the
 /// same playbook (`-c local`) printed: `hello` from `command: "{{ cmd }}"`; `assert: "{{ item
 /// }}"` over two `{that: ...}` mappings: ok for both items ("All assertions passed"), with a

@@ -179,9 +179,14 @@ pub(crate) fn plan(ctx: &Ctx<'_>) -> Result<CommandPlan, ModuleError> {
         if words.is_empty() {
             return Err(ctx.bad("cmd", "no command given"));
         }
-        let quoted: Vec<String> = words.iter().map(|w| sh_quote(w)).collect();
+        let line = if args.bool("expand_argument_vars", true)? {
+            expanding_exec(&words)
+        } else {
+            let quoted: Vec<String> = words.iter().map(|w| sh_quote(w)).collect();
+            format!("exec {}", quoted.join(" "))
+        };
         (
-            format!("exec {}", quoted.join(" ")),
+            line,
             Value::Array(words.into_iter().map(Value::String).collect()),
         )
     };
@@ -329,6 +334,79 @@ fn chdir_failed(plan: &CommandPlan) -> ModuleResult {
     res.failed = true;
     res.msg = Some("Unable to change directory before execution.".into());
     res
+}
+
+/// `exec` of `words` with each word expanded as Ansible's command module does by default
+/// (`expand_argument_vars`): Python's `os.path.expandvars` (`$name`/`${name}` of the host's
+/// environment; a variable that is not set stays as written, even after a backslash), then
+/// `os.path.expanduser` of a leading `~`/`~user`. Each word is built in a shell variable and
+/// passed quoted, so nothing else in it is interpreted.
+fn expanding_exec(words: &[String]) -> String {
+    let mut script = String::new();
+    let mut refs = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        let var = format!("__etcdplay_w{i}");
+        script.push_str(&expanded_word(&var, word));
+        refs.push(format!("\"${var}\""));
+    }
+    script.push_str(&format!("exec {}", refs.join(" ")));
+    script
+}
+
+/// Shell code that sets `var` to `word` expanded (see [`expanding_exec`]).
+fn expanded_word(var: &str, word: &str) -> String {
+    static VARIABLE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\$([A-Za-z0-9_]+|\{[^}]*\})").expect("valid regex")
+    });
+    let (tilde, rest) = tilde_prefix(word);
+    // A tilde-prefix with any quote in it is not expanded: `~user` is written bare.
+    let mut code = if tilde.is_empty() {
+        format!("{var}=''\n")
+    } else {
+        format!("{var}={tilde}\n")
+    };
+    let append_literal = |code: &mut String, text: &str| {
+        if !text.is_empty() {
+            code.push_str(&format!("{var}=\"${var}\"{}\n", sh_quote(text)));
+        }
+    };
+    let mut last = 0;
+    for found in VARIABLE.captures_iter(rest) {
+        let whole = found.get(0).expect("match");
+        append_literal(&mut code, &rest[last..whole.start()]);
+        last = whole.end();
+        let name = found[1].trim_start_matches('{').trim_end_matches('}');
+        let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if valid {
+            code.push_str(&format!(
+                "if [ -n \"${{{name}+x}}\" ]; then {var}=\"${var}${{{name}}}\"; else {var}=\"${var}\"{}; fi\n",
+                sh_quote(whole.as_str())
+            ));
+        } else {
+            append_literal(&mut code, whole.as_str());
+        }
+    }
+    append_literal(&mut code, &rest[last..]);
+    code
+}
+
+/// A leading `~` or `~user` (up to the first `/`) that the shell's tilde expansion may expand
+/// as Python's `expanduser` does (an unknown user stays as written), and the rest of `word`.
+fn tilde_prefix(word: &str) -> (&str, &str) {
+    if !word.starts_with('~') {
+        return ("", word);
+    }
+    let end = word.find('/').unwrap_or(word.len());
+    let user = &word[1..end];
+    if user
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        (&word[..end], &word[end..])
+    } else {
+        ("", word)
+    }
 }
 
 fn tidy(s: &str, strip: bool) -> String {
