@@ -225,6 +225,26 @@ async fn command_in_a_missing_chdir_fails_without_running() {
     }
 }
 
+// ansible-playbook (command_shell target): `shell: dirname "$PWD"` with `chdir: www/site`,
+// where `www` links to `www_root`, prints `.../www_root`: the module enters the directory
+// physically.
+#[tokio::test]
+async fn chdir_through_a_link_is_physical() {
+    let env = Env::new();
+    let site = env.p("www_root/site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::os::unix::fs::symlink(env.p("www_root"), env.p("www")).unwrap();
+    let r = env
+        .run(
+            "shell",
+            json!({"_raw_params": "dirname \"$PWD\"", "chdir": env.p("www/site")}),
+        )
+        .await;
+    assert!(!r.failed, "{r:?}");
+    let parent = std::fs::canonicalize(env.p("www_root")).unwrap();
+    assert_eq!(r.data["stdout"], json!(parent.to_string_lossy()));
+}
+
 // ansible-playbook: `copy: content="bad\n" validate="grep -q ok %s"` fails with
 // {"msg": "failed to validate", "exit_status": 1, "stdout": "", "stderr": ""} and leaves
 // dest as it was; `lineinfile: line=bad validate="sh -c 'echo oops >&2; exit 3' %s"` fails

@@ -193,9 +193,11 @@ pub(crate) fn plan(ctx: &Ctx<'_>) -> Result<CommandPlan, ModuleError> {
 
     let mut script = String::new();
     let mark = format!("{SKIP_MARK}{}:", random_token());
+    // Physically (`-P`): Ansible's module enters the directory with Python's `os.chdir`, so
+    // the command's `$PWD` has no symbolic links.
     if let Some(dir) = args.str("chdir") {
         script.push_str(&format!(
-            "cd -- {} 2>/dev/null || {{ echo '{mark}chdir' >&2; exit {SKIP_RC}; }}\n",
+            "cd -P -- {} 2>/dev/null || {{ echo '{mark}chdir' >&2; exit {SKIP_RC}; }}\n",
             sh_quote(&dir)
         ));
     }
