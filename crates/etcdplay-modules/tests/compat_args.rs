@@ -245,6 +245,29 @@ async fn chdir_through_a_link_is_physical() {
     assert_eq!(r.data["stdout"], json!(parent.to_string_lossy()));
 }
 
+// ansible-playbook: `command: commandthatdoesnotexist --would-be-awkward` fails with
+// {"changed": false, "cmd": "commandthatdoesnotexist --would-be-awkward", "msg": "Error
+// executing command.", "rc": 2, "stderr": "", "stdout": ""}; `/nonexist/x a` likewise (rc 2);
+// `/etc/passwd a` (not executable) and `/tmp a` (a directory) with rc 13.
+#[tokio::test]
+async fn a_program_that_cannot_run_fails_as_pythons_exec() {
+    let env = Env::new();
+    for (line, rc) in [
+        ("commandthatdoesnotexist --would-be-awkward", 2),
+        ("/nonexist/x a", 2),
+        ("/etc/passwd a", 13),
+        ("/tmp a", 13),
+    ] {
+        let r = env.run("command", json!({"_raw_params": line})).await;
+        assert!(r.failed && !r.changed, "{r:?}");
+        assert_eq!(r.msg.as_deref(), Some("Error executing command."));
+        assert_eq!(r.data["cmd"], json!(line));
+        assert_eq!(r.data["rc"], json!(rc), "{line}");
+        assert_eq!(r.data["stdout"], json!(""));
+        assert_eq!(r.data["stderr"], json!(""));
+    }
+}
+
 // ansible-playbook: `copy: content="bad\n" validate="grep -q ok %s"` fails with
 // {"msg": "failed to validate", "exit_status": 1, "stdout": "", "stderr": ""} and leaves
 // dest as it was; `lineinfile: line=bad validate="sh -c 'echo oops >&2; exit 3' %s"` fails

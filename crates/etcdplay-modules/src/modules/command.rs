@@ -150,6 +150,7 @@ impl JobOutput {
 /// job it is a request that does nothing, as Ansible's check-mode job is).
 pub(crate) fn plan(ctx: &Ctx<'_>) -> Result<CommandPlan, ModuleError> {
     let shell = ctx.module() == "shell";
+    let mark = format!("{SKIP_MARK}{}:", random_token());
     let args = &ctx.args;
     if let Some(problem) = refused(ctx) {
         return Err(ctx.bad("cmd", problem));
@@ -179,12 +180,7 @@ pub(crate) fn plan(ctx: &Ctx<'_>) -> Result<CommandPlan, ModuleError> {
         if words.is_empty() {
             return Err(ctx.bad("cmd", "no command given"));
         }
-        let line = if args.bool("expand_argument_vars", true)? {
-            expanding_exec(&words)
-        } else {
-            let quoted: Vec<String> = words.iter().map(|w| sh_quote(w)).collect();
-            format!("exec {}", quoted.join(" "))
-        };
+        let line = exec_words(&words, args.bool("expand_argument_vars", true)?, &mark);
         (
             line,
             Value::Array(words.into_iter().map(Value::String).collect()),
@@ -192,7 +188,6 @@ pub(crate) fn plan(ctx: &Ctx<'_>) -> Result<CommandPlan, ModuleError> {
     };
 
     let mut script = String::new();
-    let mark = format!("{SKIP_MARK}{}:", random_token());
     // Physically (`-P`): Ansible's module enters the directory with Python's `os.chdir`, so
     // the command's `$PWD` has no symbolic links.
     if let Some(dir) = args.str("chdir") {
@@ -276,6 +271,9 @@ fn finished(plan: &CommandPlan, job: Option<&JobOutput>) -> Result<ModuleResult,
             if which == "chdir" {
                 return Ok(chdir_failed(plan));
             }
+            if let Some(errno) = which.strip_prefix("exec:").and_then(|e| e.parse().ok()) {
+                return Ok(exec_failed(plan, errno));
+            }
             let path = if which == "creates" {
                 plan.creates.clone().unwrap_or_default()
             } else {
@@ -338,21 +336,75 @@ fn chdir_failed(plan: &CommandPlan) -> ModuleResult {
     res
 }
 
-/// `exec` of `words` with each word expanded as Ansible's command module does by default
+/// `exec` of `words`, each built in a shell variable and passed quoted, so nothing else in it
+/// is interpreted; with `expand`, expanded as Ansible's command module does by default
 /// (`expand_argument_vars`): Python's `os.path.expandvars` (`$name`/`${name}` of the host's
 /// environment; a variable that is not set stays as written, even after a backslash), then
-/// `os.path.expanduser` of a leading `~`/`~user`. Each word is built in a shell variable and
-/// passed quoted, so nothing else in it is interpreted.
-fn expanding_exec(words: &[String]) -> String {
+/// `os.path.expanduser` of a leading `~`/`~user`. A program that cannot be executed is
+/// reported with `mark` and its errno (see [`PROGRAM_CHECK`]), as Python's exec fails.
+fn exec_words(words: &[String], expand: bool, mark: &str) -> String {
     let mut script = String::new();
     let mut refs = Vec::new();
     for (i, word) in words.iter().enumerate() {
         let var = format!("__etcdplay_w{i}");
-        script.push_str(&expanded_word(&var, word));
+        if expand {
+            script.push_str(&expanded_word(&var, word));
+        } else {
+            script.push_str(&format!("{var}={}\n", sh_quote(word)));
+        }
         refs.push(format!("\"${var}\""));
     }
+    script.push_str(&PROGRAM_CHECK.replace("@MARK@", mark).replace("@RC@", &SKIP_RC.to_string()));
     script.push_str(&format!("exec {}", refs.join(" ")));
     script
+}
+
+/// Finds the program `$__etcdplay_w0` as `execvp` does (a name with a `/` as it is, else the
+/// first executable file of that name in `$PATH`) and, when there is none, reports errno 2
+/// (ENOENT), or 13 (EACCES) for a path that is a directory or not executable.
+const PROGRAM_CHECK: &str = r#"__etcdplay_p=
+case $__etcdplay_w0 in
+*/*) __etcdplay_p=$__etcdplay_w0 ;;
+*) __etcdplay_ifs=$IFS; IFS=:
+   for __etcdplay_d in ${PATH-/usr/bin:/bin}; do
+     if [ -f "${__etcdplay_d:-.}/$__etcdplay_w0" ] && [ -x "${__etcdplay_d:-.}/$__etcdplay_w0" ]; then
+       __etcdplay_p=${__etcdplay_d:-.}/$__etcdplay_w0; break
+     fi
+   done
+   IFS=$__etcdplay_ifs ;;
+esac
+if [ -z "$__etcdplay_p" ] || ! [ -e "$__etcdplay_p" ]; then echo '@MARK@exec:2' >&2; exit @RC@; fi
+if [ -d "$__etcdplay_p" ] || ! [ -x "$__etcdplay_p" ]; then echo '@MARK@exec:13' >&2; exit @RC@; fi
+"#;
+
+/// Python's `shlex.quote`, for the command line Ansible reports when it could not run one.
+fn python_quote(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        return word.to_string();
+    }
+    format!("'{}'", word.replace('\'', "'\"'\"'"))
+}
+
+/// Ansible's result when the program could not be executed (Python's exec raised `errno`).
+fn exec_failed(plan: &CommandPlan, errno: i64) -> ModuleResult {
+    let words: Vec<String> = match &plan.cmd_field {
+        Value::Array(words) => words
+            .iter()
+            .map(|w| python_quote(w.as_str().unwrap_or_default()))
+            .collect(),
+        other => vec![other.as_str().unwrap_or_default().to_string()],
+    };
+    let mut res = ModuleResult::default();
+    res.set("cmd", words.join(" "))
+        .set("rc", errno)
+        .set("stdout", "")
+        .set("stdout_lines", Vec::<String>::new())
+        .set("stderr", "")
+        .set("stderr_lines", Vec::<String>::new());
+    res.failed = true;
+    res.msg = Some("Error executing command.".into());
+    res
 }
 
 /// Shell code that sets `var` to `word` expanded (see [`expanding_exec`]).
