@@ -28,8 +28,9 @@ pub(crate) async fn run(
     let templar = &run.engine.templar;
     Ok(Some(match call.name.as_str() {
         "debug" => {
-            let verbosity = args.get("verbosity").and_then(Value::as_u64).unwrap_or(0);
-            if u64::from(run.engine.options.verbosity) < verbosity {
+            // An integer, or its text (`debug: var=x verbosity=3`).
+            let verbosity = args.get("verbosity").and_then(number).unwrap_or(0.0);
+            if f64::from(run.engine.options.verbosity) < verbosity {
                 return Ok(Some(
                     json!({"changed": false, "skipped": true, "skipped_reason": "Verbosity threshold not met."}),
                 ));

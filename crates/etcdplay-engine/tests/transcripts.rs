@@ -766,7 +766,7 @@ fn assert_takes_any_value_as_its_conditions() {
 /// `failed_when_result`; the debug lines print "True foo (traceback unavailable) True", "True
 /// foo True", "False (traceback unavailable)" (`failed_when: false` on `exit 1` moves
 /// `exception` to `failed_when_suppressed_exception`) and "(traceback unavailable)" (`exit 0`
-/// failed by `failed_when: true`).
+/// failed by `failed_when: true`); `debug: var=forced verbosity=3` is skipped.
 #[test]
 fn result_conditions_that_fail_and_exceptions() {
     check(
@@ -793,6 +793,7 @@ fn result_conditions_that_fail_and_exceptions() {
       register: forced
       ignore_errors: true
     - debug: msg="{{ forced.exception }}"
+    - debug: var=forced verbosity=3
 "#,
         expect![[r#"
             PLAY [n1]
@@ -812,7 +813,9 @@ fn result_conditions_that_fail_and_exceptions() {
               ignored: [n1]
             TASK [debug]
               ok: [n1]: (traceback unavailable) => {"msg":"(traceback unavailable)"}
-            RECAP n1 ok=8 changed=4 failed=0 skipped=0 rescued=0 ignored=3
+            TASK [debug]
+              skipping: [n1]
+            RECAP n1 ok=8 changed=4 failed=0 skipped=1 rescued=0 ignored=3
         "#]],
     );
 }
