@@ -52,8 +52,10 @@ pub(crate) async fn run(
         }
         "include_vars" => run.run_include_vars(task, args, host),
         "set_fact" => {
-            let mut facts = args.clone();
-            facts.remove("cacheable");
+            let facts = match fact_names(run, args, &origin, vars)? {
+                Ok(facts) => facts,
+                Err(failure) => return Ok(Some(failure)),
+            };
             let learnt = facts.clone();
             run.engine
                 .shared
@@ -159,6 +161,36 @@ fn assert(
         _ => Value::String("All assertions passed".into()),
     };
     Ok(json!({"changed": false, "msg": msg}))
+}
+
+/// `set_fact`'s variables with their names rendered (Ansible templates them, "for dynamic
+/// storage"); a name that is not a valid variable name afterwards fails the task, in
+/// Ansible's words.
+fn fact_names(
+    run: &PlayRun<'_>,
+    args: &Map<String, Value>,
+    origin: &str,
+    vars: &Vars,
+) -> Result<Result<Map<String, Value>, Value>, TaskError> {
+    let mut facts = Map::new();
+    for (name, value) in args.iter().filter(|(k, _)| *k != "cacheable") {
+        let name = if etcdplay_template::is_possibly_template(name) {
+            run.engine.templar.render_string(name, origin, vars)?
+        } else {
+            name.clone()
+        };
+        let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            let msg = format!(
+                "Task failed: Invalid variable name {}.",
+                etcdplay_source::python_str_repr(&name)
+            );
+            return Ok(Err(json!({"changed": false, "failed": true, "msg": msg})));
+        }
+        facts.insert(name, value.clone());
+    }
+    Ok(Ok(facts))
 }
 
 /// A group name as Ansible's `group_by` makes it: spaces become dashes.

@@ -521,7 +521,7 @@ impl PlayRun<'_> {
                     }
                     done
                 }
-                None => !ResultFlags::of(&result).failed,
+                None => result.get("failed").and_then(Value::as_bool) != Some(true),
             };
             if done {
                 return Ok((result, diff));
@@ -1021,8 +1021,16 @@ struct ResultFlags {
 impl ResultFlags {
     fn of(result: &Value) -> ResultFlags {
         let flag = |k: &str| result.get(k).and_then(Value::as_bool).unwrap_or(false);
+        // As Ansible's `TaskResult.is_failed`: `failed_when`'s verdict (or its error text)
+        // decides over `failed`, which `until` may set after it when retries run out.
+        let failed = match result.get("failed_when_result") {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => !s.is_empty(),
+            Some(_) => true,
+            None => flag("failed"),
+        };
         ResultFlags {
-            failed: flag("failed"),
+            failed,
             changed: flag("changed"),
             skipped: flag("skipped"),
         }

@@ -385,7 +385,9 @@ fn delegate_to_a_host_outside_the_inventory() {
 /// mistakes of a task whose `when:` is false: skipping (its `--syntax-check` passed, and the
 /// role's handler file using `win_file` was never read). etcdplay says the same things ahead
 /// as warnings. `with_fileglob` of a pattern nothing matches: no items, the task skipped in
-/// both. Different here: an include that runs a file with an unknown module: Ansible stops the
+/// both. (A k=v `msg="{{ oops }"` is refused by Ansible before the run: "failed at splitting
+/// arguments, either an unbalanced jinja2 block or quotes"; so by etcdplay, see `kv.rs`.)
+/// Different here: an include that runs a file with an unknown module: Ansible stops the
 /// whole run there ("couldn't resolve module/action 'win_shell'", exit 4), etcdplay fails the
 /// host.
 #[test]
@@ -418,7 +420,8 @@ fn problems_of_tasks_that_may_not_run_are_warnings_then_task_failures() {
       debug: msg="{{ 1 | no_such_filter }} {{ 2 is no_such_test }}"
       when: false
     - name: a syntax error
-      debug: msg="{{ oops }"
+      debug:
+        msg: "{{ oops }"
       when: false
     - name: a lookup loop without items
       debug: msg="{{ item }}"
@@ -446,7 +449,7 @@ fn problems_of_tasks_that_may_not_run_are_warnings_then_task_failures() {
             WARNING: site.yml:20:9: `command` has no argument `bogus`
             WARNING: site.yml:25:14: no filter named 'no_such_filter'
             WARNING: site.yml:25:14: no test named 'no_such_test'
-            WARNING: site.yml:28:14: template syntax error: unexpected `}`, expected end of variable block
+            WARNING: site.yml:29:9: template syntax error: unexpected `}`, expected end of variable block
             WARNING: windows.yml:1:3: unknown module or task keyword `win_shell`
             PLAY [n1]
             TASK [helper : debug]
@@ -867,6 +870,56 @@ fn environment_levels_and_command_argument_expansion() {
             TASK [debug]
               ok: [n1] => {"msg":["play p","block p","task|p|$NOT_SET_X|\\task|/root|","$LEVEL|"]}
             RECAP n1 ok=5 changed=4 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
+
+/// Templated `set_fact` names and a `failed_when` that clears a task `until` retried in vain.
+/// ansible-core 2.19.14 on the same playbook (`-c local`): `"path_{{ idx }}"` in a loop sets
+/// `path_0` and `path_1` ("v0 v1"); a name rendering to `bad name` fails the task with "Task
+/// failed: Invalid variable name 'bad name'."; `until: 1 == 0` with `retries: 2` prints two
+/// "FAILED - RETRYING" lines, then `changed:` (not failed: `failed_when` said false) while the
+/// registered result says failed ("True 2 False" for failed, attempts, failed_when_result).
+#[test]
+fn templated_fact_names_and_failed_when_over_until() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - set_fact:
+        "path_{{ idx }}": "v{{ idx }}"
+      loop: [a, b]
+      loop_control:
+        index_var: idx
+    - debug: msg="{{ path_0 }} {{ path_1 }}"
+    - set_fact:
+        "{{ 'bad name' }}": 1
+      ignore_errors: true
+    - shell: 'true'
+      register: cwa
+      until: 1 == 0
+      retries: 2
+      delay: 0
+      failed_when: cwa.attempts > 6
+    - debug: msg="{{ cwa.failed }} {{ cwa.attempts }} {{ cwa.failed_when_result }}"
+"#,
+        expect![[r#"
+            PLAY [n1]
+            TASK [set_fact]
+              ok: [n1] (item=a)
+              ok: [n1] (item=b)
+            TASK [debug]
+              ok: [n1]: v0 v1 => {"msg":"v0 v1"}
+            TASK [set_fact]
+              ignored: [n1]: Task failed: Invalid variable name 'bad name'.
+            TASK [shell]
+              FAILED - RETRYING: [n1]: shell (2 retries left).
+              FAILED - RETRYING: [n1]: shell (1 retries left).
+              changed: [n1]
+            TASK [debug]
+              ok: [n1]: True 2 False => {"msg":"True 2 False"}
+            RECAP n1 ok=5 changed=1 failed=0 skipped=0 rescued=0 ignored=1
         "#]],
     );
 }

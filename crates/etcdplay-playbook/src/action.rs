@@ -408,7 +408,8 @@ impl Loader<'_> {
         }
         if canonical == "set_fact" {
             for a in &list {
-                if a.key != "cacheable" && !is_identifier(&a.key) {
+                // A templated name (`"path_{{ idx }}": ...`) is checked when it is rendered.
+                if a.key != "cacheable" && !is_identifier(&a.key) && !is_template(&a.key) {
                     self.report(
                         f,
                         a.pos,

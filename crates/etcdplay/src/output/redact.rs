@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use etcdplay_engine::{HostEvent, Reporter, Stats, TaskKindLabel};
+use etcdplay_engine::{AsyncEvent, HostEvent, Reporter, Stats, TaskKindLabel};
 use etcdplay_vault::redact::{is_active, redact};
 use serde_json::Value;
 
@@ -58,6 +58,20 @@ impl Reporter for Redacting {
         }
     }
 
+    fn included(&self, what: &str, hosts: &[String], item_label: Option<&str>) {
+        self.0
+            .included(&text(what), hosts, item_label.map(text).as_deref());
+    }
+
+    fn retrying(&self, header: &str, host: &str, retries_left: u32, result: &Value) {
+        self.0
+            .retrying(&text(header), host, retries_left, &json(result));
+    }
+
+    fn async_event(&self, event: &AsyncEvent) {
+        self.0.async_event(event);
+    }
+
     fn task_end(&self) {
         self.0.task_end();
     }
@@ -102,5 +116,25 @@ mod tests {
         assert!(out.contains("+password=********"), "{out}");
         assert!(out.contains("\"token\": \"********\""), "{out}");
         assert!(out.contains("[WARNING]: w ********"), "{out}");
+    }
+
+    /// Ansible prints `FAILED - RETRYING: [h]: t (2 retries left).` before each retry and
+    /// `included: f.yml for h` for a dynamic include: the wrapper passes them on.
+    #[test]
+    fn retries_and_includes_reach_the_stream() {
+        let stream = Arc::new(StreamReporter::new(Vec::new(), 0));
+        let redacting = Redacting(stream.clone());
+        redacting.retrying("t", "h", 2, &serde_json::json!({}));
+        redacting.included("f.yml", &["h".to_string()], None);
+        drop(redacting);
+        let out = String::from_utf8(
+            Arc::try_unwrap(stream)
+                .ok()
+                .expect("one owner")
+                .into_inner(),
+        )
+        .unwrap();
+        assert!(out.contains("FAILED - RETRYING: [h]: t (2 retries left).\n"), "{out}");
+        assert!(out.contains("included: f.yml for h\n"), "{out}");
     }
 }
