@@ -192,20 +192,12 @@ impl PlayRun<'_> {
         name: &str,
         files: &mut Vec<PathBuf>,
     ) -> Result<Map<String, Value>, IncludeVarsError> {
-        let mut candidates = Vec::new();
-        if Path::new(name).is_absolute() {
-            candidates.push(PathBuf::from(name));
-        }
-        for dir in &iv.context.search_dirs {
-            candidates.push(dir.join("vars").join(name));
-            candidates.push(dir.join(name));
-        }
-        candidates.push(self.play.playbook_dir.join(name));
+        let mut bases = iv.context.search_dirs.clone();
+        bases.push(self.play.playbook_dir.clone());
+        let candidates = etcdplay_playbook::vars_candidates(name, &bases);
         // Whatever exists is taken (a FIFO or a directory is then refused by name when read).
-        let Some(path) = candidates.into_iter().find(|p| p.exists()) else {
-            let looked_in = iv
-                .context
-                .search_dirs
+        let Some(path) = candidates.iter().find(|p| p.exists()).cloned() else {
+            let looked_in = etcdplay_playbook::vars_search_dirs(name, &bases)
                 .iter()
                 .map(|d| match crate::control::shown(d) {
                     s if s.is_empty() => ".".to_string(),
@@ -290,23 +282,20 @@ impl PlayRun<'_> {
     }
 }
 
-/// Where a relative `dir:` is, as Ansible resolves it: in a role, under the role (`vars/x` as
-/// written when it exists, else `vars/<dir>`); elsewhere beside the file of the task.
+/// Where a relative `dir:` is, as Ansible resolves it (`etcdplay_playbook::vars_candidates`):
+/// the first candidate that exists, else the first (named in the error).
 fn dir_root(task: &Task, iv: &IncludeVars, dir: &str) -> PathBuf {
-    let p = Path::new(dir);
-    if p.is_absolute() {
-        return p.to_path_buf();
+    let mut bases = iv.context.search_dirs.clone();
+    if bases.is_empty() {
+        bases.extend(Path::new(&task.origin.file).parent().map(Path::to_path_buf));
     }
-    match &iv.context.role {
-        Some(role) if dir.split('/').next() == Some("vars") && role.path.join(p).exists() => {
-            role.path.join(p)
-        }
-        Some(role) => role.path.join("vars").join(p),
-        None => Path::new(&task.origin.file)
-            .parent()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|| p.to_path_buf()),
-    }
+    let candidates = etcdplay_playbook::vars_candidates(dir, &bases);
+    candidates
+        .iter()
+        .find(|c| c.exists())
+        .or(candidates.first())
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from(dir))
 }
 
 /// The directories under `dir` down to `depth` (0: all), each with its file names sorted.
