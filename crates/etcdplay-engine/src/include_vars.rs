@@ -113,10 +113,14 @@ impl DirOptions {
         })
     }
 
+    /// As Python's `splitext`: a name without an extension has the extension `''`, which
+    /// `extensions: ['', ...]` accepts.
     fn valid_extension(&self, name: &str) -> bool {
-        Path::new(name)
+        let extension = Path::new(name)
             .extension()
-            .is_some_and(|e| self.extensions.iter().any(|x| *x == e.to_string_lossy()))
+            .map(|e| e.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.extensions.iter().any(|x| *x == extension)
     }
 }
 
@@ -178,10 +182,15 @@ impl PlayRun<'_> {
                     .update_memory(host, |mem| mem.include_vars.extend(learnt));
                 json!({"changed": false, "ansible_facts": vars, "ansible_included_var_files": shown_files})
             }
-            Err(e) => {
-                let msg = e.to_string();
-                json!({"changed": false, "failed": true, "msg": msg, "ansible_included_var_files": shown_files})
-            }
+            // Ansible 2.19's shape: the reason in `message`, `msg` its generic text.
+            Err(e) => json!({
+                "changed": false,
+                "failed": true,
+                "message": e.to_string(),
+                "msg": "Task failed: Action failed: Unknown error.",
+                "ansible_facts": {},
+                "ansible_included_var_files": shown_files,
+            }),
         }
     }
 

@@ -924,6 +924,62 @@ fn templated_fact_names_and_failed_when_over_until() {
     );
 }
 
+/// `include_vars` in a role as Ansible finds and reports it. ansible-core 2.19.14 on the same
+/// role (`-c local`): `dir: webapp` is the role's `vars/webapp`, whose file without an extension
+/// fails the task with `message` "... does not have a valid extension: yaml, yml, json", `msg`
+/// "Task failed: Action failed: Unknown error." and `ansible_facts` {}; `extensions: ['', yml]`
+/// accepts it; a folded `include_vars: >` file name loses its newline ("1"); `dir: vars` with
+/// `depth: 1` is the role's `vars/` itself (no files at that depth: []).
+#[test]
+fn include_vars_search_and_failures_in_a_role() {
+    check_files(
+        "- hosts: n1\n  gather_facts: false\n  roles: [r]\n",
+        &[
+            ("roles/r/vars/webapp/file_without_extension", "---\nwebapp_version: \"1\"\n"),
+            (
+                "roles/r/tasks/main.yml",
+                r#"
+- include_vars:
+    dir: webapp
+    ignore_unknown_extensions: False
+  register: r
+  ignore_errors: True
+- debug: msg="{{ r.message | regex_replace('^.*/roles/', 'roles/') }} | {{ r.msg }} | {{ r.ansible_facts }}"
+- include_vars:
+    dir: webapp
+    extensions: ['', 'yml']
+- include_vars: >
+    webapp/file_without_extension
+- debug: msg="{{ webapp_version }}"
+- include_vars:
+    dir: vars
+    depth: 1
+  register: rr
+- debug: msg="{{ rr.ansible_included_var_files }}"
+"#,
+            ),
+        ],
+        expect![[r#"
+            PLAY [n1]
+            TASK [r : include_vars]
+              ignored: [n1]: Task failed: Action failed: Unknown error.
+            TASK [r : debug]
+              ok: [n1]: roles/r/vars/webapp/file_without_extension does not have a valid extension: yaml, yml, json | Task failed: Action failed: Unknown error. | {} => {"msg":"roles/r/vars/webapp/file_without_extension does not have a valid extension: yaml, yml, json | Task failed: Action failed: Unknown error. | {}"}
+            TASK [r : include_vars]
+              ok: [n1]
+            TASK [r : include_vars]
+              ok: [n1]
+            TASK [r : debug]
+              ok: [n1]: 1 => {"msg":"1"}
+            TASK [r : include_vars]
+              ok: [n1]
+            TASK [r : debug]
+              ok: [n1] => {"msg":[]}
+            RECAP n1 ok=7 changed=0 failed=0 skipped=0 rescued=0 ignored=1
+        "#]],
+    );
+}
+
 /// Templates where Ansible allows them before or while a task runs. ansible-core 2.19.14 on the
 /// same playbook (`-c local`) printed: `hello` from `command: "{{ cmd }}"`; `assert: "{{ item
 /// }}"` over two `{that: ...}` mappings: ok for both items ("All assertions passed"), with a
