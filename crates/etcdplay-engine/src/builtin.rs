@@ -50,7 +50,7 @@ pub(crate) async fn run(
                 json!({"changed": false, "msg": msg})
             }
         }
-        "include_vars" => run.run_include_vars(task, args, host),
+        "include_vars" => run.run_include_vars(task, args, host, vars),
         "set_fact" => {
             let facts = match fact_names(run, args, &origin, vars)? {
                 Ok(facts) => facts,

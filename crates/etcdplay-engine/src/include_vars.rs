@@ -26,8 +26,11 @@ const DEFAULT_EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
 /// Why an `include_vars` task failed on a host (the result's `msg`).
 #[derive(Debug, thiserror::Error)]
 enum IncludeVarsError {
-    #[error("Could not find or access '{name}' (looked in: {looked_in})")]
-    NotFound { name: String, looked_in: String },
+    #[error("Could not find or access '{name}'\nSearched in:\n\t{searched} on the Ansible Controller.\nIf you are using a module and expect the file to exist on the remote, see the remote_src option")]
+    NotFound { name: String, searched: String },
+    /// `file:` rendered to nothing (a lookup with `errors='ignore'` that found nothing).
+    #[error("Could not find file on the Ansible Controller.\nIf you are using a module and expect the file to exist on the remote, see the remote_src option")]
+    NoFile,
     #[error("{0} directory does not exist")]
     NoDir(String),
     #[error("{0} is not a directory")]
@@ -148,6 +151,7 @@ impl PlayRun<'_> {
         task: &Task,
         args: &Map<String, Value>,
         host: &str,
+        task_vars: &etcdplay_template::Vars,
     ) -> Value {
         let etcdplay_playbook::TaskKind::IncludeVars(iv) = &task.kind else {
             return json!({"failed": true, "changed": false, "msg": "include_vars without its context"});
@@ -157,6 +161,7 @@ impl PlayRun<'_> {
             args.get("file").or(args.get("_raw_params")),
             args.get("dir"),
         ) {
+            (Some(Value::Null), _) => Err(IncludeVarsError::NoFile),
             (Some(file), _) => self.include_vars_file(iv, &text(file), &mut files),
             (None, Some(dir)) => DirOptions::of(args)
                 .and_then(|o| self.include_vars_dir(task, iv, &text(dir), &o, &mut files)),
@@ -168,6 +173,12 @@ impl PlayRun<'_> {
             .collect();
         match loaded {
             Ok(vars) => {
+                let vars = if args.get("hash_behaviour").and_then(Value::as_str) == Some("merge")
+                {
+                    self.merged_into_existing(vars, task_vars, &task.origin.to_string())
+                } else {
+                    vars
+                };
                 let vars = match args.get("name") {
                     Some(name) => {
                         let mut m = Map::new();
@@ -194,6 +205,29 @@ impl PlayRun<'_> {
         }
     }
 
+    /// `hash_behaviour: merge`: each loaded mapping merged into the variable of that name the
+    /// task sees (recursively, as Ansible's `combine_vars(merge=True)`; anything else replaces).
+    fn merged_into_existing(
+        &self,
+        loaded: Map<String, Value>,
+        task_vars: &etcdplay_template::Vars,
+        origin: &str,
+    ) -> Map<String, Value> {
+        loaded
+            .into_iter()
+            .map(|(name, new)| {
+                let existing = task_vars
+                    .raw(&name)
+                    .and_then(|raw| self.engine.templar.template_value(raw, origin, task_vars).ok());
+                let value = match existing {
+                    Some(old) => merge_values(old, new),
+                    None => new,
+                };
+                (name, value)
+            })
+            .collect()
+    }
+
     /// One file, looked up in the role's `vars/`, beside the task file and the playbook.
     fn include_vars_file(
         &self,
@@ -206,17 +240,14 @@ impl PlayRun<'_> {
         let candidates = etcdplay_playbook::vars_candidates(name, &bases);
         // Whatever exists is taken (a FIFO or a directory is then refused by name when read).
         let Some(path) = candidates.iter().find(|p| p.exists()).cloned() else {
-            let looked_in = etcdplay_playbook::vars_search_dirs(name, &bases)
+            let searched = candidates
                 .iter()
-                .map(|d| match crate::control::shown(d) {
-                    s if s.is_empty() => ".".to_string(),
-                    s => s,
-                })
+                .map(|c| crate::state::absolute_path_text(c))
                 .collect::<Vec<_>>()
-                .join(", ");
+                .join("\n\t");
             return Err(IncludeVarsError::NotFound {
                 name: name.to_string(),
-                looked_in,
+                searched,
             });
         };
         let vars = load_mapping(&path)?;
@@ -288,6 +319,23 @@ impl PlayRun<'_> {
             }
         }
         Ok(merged)
+    }
+}
+
+/// Ansible's recursive merge of two values: mappings key by key, anything else the new value.
+fn merge_values(old: Value, new: Value) -> Value {
+    match (old, new) {
+        (Value::Object(mut old), Value::Object(new)) => {
+            for (k, v) in new {
+                let merged = match old.remove(&k) {
+                    Some(o) => merge_values(o, v),
+                    None => v,
+                };
+                old.insert(k, merged);
+            }
+            Value::Object(old)
+        }
+        (_, new) => new,
     }
 }
 
