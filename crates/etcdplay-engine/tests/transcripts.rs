@@ -980,6 +980,57 @@ fn include_vars_search_and_failures_in_a_role() {
     );
 }
 
+/// `include_vars` of a file a tolerant lookup did not find, and `hash_behaviour: merge`.
+/// ansible-core 2.19.14 on the same playbook (`-c local`): `lookup('first_found', ...,
+/// errors='ignore')` gives None and the task fails with `message` "Could not find file on the
+/// Ansible Controller.\nIf you are using a module ..."; `query(..., errors='warn')` is []; h2
+/// merged over h1 gives {key0: 0, key1: 1, key2: {a: 21, b: 22}}, then h2 alone replaces it.
+#[test]
+fn include_vars_of_nothing_and_merged_hashes() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - include_vars:
+        file: "{{ lookup('first_found', ['does_not_exist.yml'], errors='ignore') }}"
+      ignore_errors: true
+      register: nf
+    - debug: msg="{{ nf.message }} | {{ query('first_found', ['does_not_exist.yml'], errors='warn') }}"
+    - include_vars: h1.yml
+    - include_vars:
+        file: h2.yml
+        hash_behaviour: merge
+    - debug: msg="{{ config }}"
+    - include_vars: h2.yml
+    - debug: msg="{{ config }}"
+"#,
+        &[
+            ("h1.yml", "config: {key0: 0, key2: {a: 21}}\n"),
+            ("h2.yml", "config: {key1: 1, key2: {b: 22}}\n"),
+        ],
+        expect![[r#"
+            PLAY [n1]
+            TASK [include_vars]
+              ignored: [n1]: Task failed: Action failed: Unknown error.
+            TASK [debug]
+              ok: [n1]: Could not find file on the Ansible Controller.
+            If you are using a module and expect the file to exist on the remote, see the remote_src option | [] => {"msg":"Could not find file on the Ansible Controller.\nIf you are using a module and expect the file to exist on the remote, see the remote_src option | []"}
+            TASK [include_vars]
+              ok: [n1]
+            TASK [include_vars]
+              ok: [n1]
+            TASK [debug]
+              ok: [n1] => {"msg":{"key0":0,"key1":1,"key2":{"a":21,"b":22}}}
+            TASK [include_vars]
+              ok: [n1]
+            TASK [debug]
+              ok: [n1] => {"msg":{"key1":1,"key2":{"b":22}}}
+            RECAP n1 ok=7 changed=0 failed=0 skipped=0 rescued=0 ignored=1
+        "#]],
+    );
+}
+
 /// Templates where Ansible allows them before or while a task runs. ansible-core 2.19.14 on the
 /// same playbook (`-c local`) printed: `hello` from `command: "{{ cmd }}"`; `assert: "{{ item
 /// }}"` over two `{that: ...}` mappings: ok for both items ("All assertions passed"), with a
