@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use etcdplay_template::{Templar, Vars};
-use etcdplay_transport::{
-    Become, ExecOutput, ExecRequest, PutRequest, Transport, TransportError,
-};
+use etcdplay_transport::{Become, ExecOutput, ExecRequest, PutRequest, Transport, TransportError};
 use serde_json::Value;
 
 use crate::error::TaskError;

@@ -123,7 +123,7 @@ impl DirOptions {
             .extension()
             .map(|e| e.to_string_lossy().into_owned())
             .unwrap_or_default();
-        self.extensions.iter().any(|x| *x == extension)
+        self.extensions.contains(&extension)
     }
 }
 
@@ -173,8 +173,7 @@ impl PlayRun<'_> {
             .collect();
         match loaded {
             Ok(vars) => {
-                let vars = if args.get("hash_behaviour").and_then(Value::as_str) == Some("merge")
-                {
+                let vars = if args.get("hash_behaviour").and_then(Value::as_str) == Some("merge") {
                     self.merged_into_existing(vars, task_vars, &task.origin.to_string())
                 } else {
                     vars
@@ -216,9 +215,12 @@ impl PlayRun<'_> {
         loaded
             .into_iter()
             .map(|(name, new)| {
-                let existing = task_vars
-                    .raw(&name)
-                    .and_then(|raw| self.engine.templar.template_value(raw, origin, task_vars).ok());
+                let existing = task_vars.raw(&name).and_then(|raw| {
+                    self.engine
+                        .templar
+                        .template_value(raw, origin, task_vars)
+                        .ok()
+                });
                 let value = match existing {
                     Some(old) => merge_values(old, new),
                     None => new,

@@ -935,7 +935,10 @@ fn include_vars_search_and_failures_in_a_role() {
     check_files(
         "- hosts: n1\n  gather_facts: false\n  roles: [r]\n",
         &[
-            ("roles/r/vars/webapp/file_without_extension", "---\nwebapp_version: \"1\"\n"),
+            (
+                "roles/r/vars/webapp/file_without_extension",
+                "---\nwebapp_version: \"1\"\n",
+            ),
             (
                 "roles/r/tasks/main.yml",
                 r#"

@@ -165,7 +165,10 @@ fn parse_ini(text: &str) -> Result<Value, IniError> {
         }
         let mut section = Map::new();
         // Ansible lists a section's own options first, then the defaults.
-        let keys = options.iter().map(|(k, _)| k).chain(defaults.iter().map(|(k, _)| k));
+        let keys = options
+            .iter()
+            .map(|(k, _)| k)
+            .chain(defaults.iter().map(|(k, _)| k));
         for key in keys {
             if section.contains_key(key) {
                 continue;
@@ -180,7 +183,11 @@ fn parse_ini(text: &str) -> Result<Value, IniError> {
 
 /// `configparser`'s basic interpolation of one value: `%%` is `%`, `%(key)s` another option of
 /// the section (itself interpolated, at most 10 levels deep as Python's `MAX_INTERPOLATION_DEPTH`).
-fn interpolate(value: &str, options: &BTreeMap<&str, &str>, depth: usize) -> Result<String, IniError> {
+fn interpolate(
+    value: &str,
+    options: &BTreeMap<&str, &str>,
+    depth: usize,
+) -> Result<String, IniError> {
     if depth > 10 {
         return Err(IniError::Interpolation(format!(
             "Recursion limit exceeded in value substitution: {value:?}"
@@ -196,7 +203,9 @@ fn interpolate(value: &str, options: &BTreeMap<&str, &str>, depth: usize) -> Res
             rest = r;
         } else if let Some(r) = after.strip_prefix('(') {
             let Some(end) = r.find(")s") else {
-                return Err(IniError::Interpolation(format!("bad interpolation variable reference {rest:?}")));
+                return Err(IniError::Interpolation(format!(
+                    "bad interpolation variable reference {rest:?}"
+                )));
             };
             let key = r[..end].to_lowercase();
             let Some(referenced) = options.get(key.as_str()) else {
@@ -246,7 +255,8 @@ mod tests {
         let (local, warnings) = parse(&sections);
         assert_eq!(local["preferences"], json!({"general": {"bar": "loaded"}}));
         let text = |k: &str| local[k].as_str().unwrap_or_default().to_string();
-        assert!(text("bad").starts_with("error loading facts as ini - please check content: /f/bad.fact ("));
+        assert!(text("bad")
+            .starts_with("error loading facts as ini - please check content: /f/bad.fact ("));
         assert_eq!(
             text("unreadable"),
             "error loading facts as JSON or ini - please check content: /f/unreadable.fact"

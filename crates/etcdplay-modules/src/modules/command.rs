@@ -354,7 +354,11 @@ fn exec_words(words: &[String], expand: bool, mark: &str) -> String {
         }
         refs.push(format!("\"${var}\""));
     }
-    script.push_str(&PROGRAM_CHECK.replace("@MARK@", mark).replace("@RC@", &SKIP_RC.to_string()));
+    script.push_str(
+        &PROGRAM_CHECK
+            .replace("@MARK@", mark)
+            .replace("@RC@", &SKIP_RC.to_string()),
+    );
     script.push_str(&format!("exec {}", refs.join(" ")));
     script
 }

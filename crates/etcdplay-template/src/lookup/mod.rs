@@ -30,7 +30,11 @@ pub(crate) fn register(env: &mut Environment<'static>, search_dirs: Arc<Vec<Path
         move |state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs| {
             let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
             let Some(results) = run_or_tolerate(state, &dirs, &name, &terms, &kwargs)? else {
-                return Ok(if wantlist { Value::from(Vec::<Value>::new()) } else { Value::from(()) });
+                return Ok(if wantlist {
+                    Value::from(Vec::<Value>::new())
+                } else {
+                    Value::from(())
+                });
             };
             kwargs.assert_all_used()?;
             if wantlist {

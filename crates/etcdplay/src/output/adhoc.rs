@@ -82,7 +82,10 @@ impl<W: Write + Send> Reporter for AdhocReporter<W> {
                 if self.as_output && e.result.get("rc").is_some() {
                     command_block(host, &e.result, "FAILED")
                 } else {
-                    format!("{host} | FAILED! => {}\n", dumps_pretty(&displayed(&e.result)))
+                    format!(
+                        "{host} | FAILED! => {}\n",
+                        dumps_pretty(&displayed(&e.result))
+                    )
                 }
             }
             HostStatus::Unreachable => {

@@ -134,7 +134,10 @@ mod tests {
                 .into_inner(),
         )
         .unwrap();
-        assert!(out.contains("FAILED - RETRYING: [h]: t (2 retries left).\n"), "{out}");
+        assert!(
+            out.contains("FAILED - RETRYING: [h]: t (2 retries left).\n"),
+            "{out}"
+        );
         assert!(out.contains("included: f.yml for h\n"), "{out}");
     }
 }
