@@ -217,7 +217,8 @@ fn interpolate(
             rest = &r[end + 2..];
         } else {
             return Err(IniError::Interpolation(format!(
-                "'%' must be followed by '%' or '(', found: '{rest}'"
+                "'%' must be followed by '%' or '(', found: '{}'",
+                &rest[at..]
             )));
         }
     }
@@ -232,7 +233,8 @@ mod tests {
 
     /// ansible-core 2.19.14's setup on the facts_d target's files: `[general]\nbar=loaded` is
     /// {"general": {"bar": "loaded"}}; `value = this is a % bad % fact` is "error loading facts
-    /// as ini - please check content: PATH (...)"; `wontbeseen=ever` (no section) is "error
+    /// as ini - please check content: PATH ('%' must be followed by '%' or '(', found: '% bad %
+    /// fact')"; `wontbeseen=ever` (no section) is "error
     /// loading facts as JSON or ini - please check content: PATH"; a script printing
     /// `{"script_ran": true}` is that object; a script exiting 1 is "Failure executing fact
     /// script (PATH), rc: 1, err: "; a dangling link is "Could not stat fact (PATH): ...".
@@ -255,8 +257,11 @@ mod tests {
         let (local, warnings) = parse(&sections);
         assert_eq!(local["preferences"], json!({"general": {"bar": "loaded"}}));
         let text = |k: &str| local[k].as_str().unwrap_or_default().to_string();
-        assert!(text("bad")
-            .starts_with("error loading facts as ini - please check content: /f/bad.fact ("));
+        assert_eq!(
+            text("bad"),
+            "error loading facts as ini - please check content: /f/bad.fact ('%' must be \
+             followed by '%' or '(', found: '% bad % fact')"
+        );
         assert_eq!(
             text("unreadable"),
             "error loading facts as JSON or ini - please check content: /f/unreadable.fact"

@@ -13,11 +13,13 @@ use serde_json::Value;
 
 /// A module result as Ansible's callbacks show it: without the `failed: false` that the
 /// registered value carries (Ansible adds it after the callback has the result), and without
-/// `exception` (a traceback, printed only at -vvv).
+/// `exception` (a traceback, printed only at -vvv) and `warnings` (printed as `[WARNING]:`
+/// lines).
 pub(crate) fn displayed(result: &Value) -> Value {
     let mut shown = result.clone();
     if let Value::Object(m) = &mut shown {
         m.remove("exception");
+        m.remove("warnings");
         if m.get("failed") == Some(&Value::Bool(false)) {
             m.remove("failed");
         }

@@ -14,6 +14,8 @@ use serde_json::Value;
 pub(crate) struct StreamReporter<W: Write + Send> {
     out: Mutex<W>,
     verbose: u8,
+    /// Warnings of module results already printed: Ansible prints each text once per run.
+    warned: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Ansible pads banners with `*` up to 80 columns (its default terminal width when not a tty).
@@ -27,7 +29,23 @@ impl<W: Write + Send> StreamReporter<W> {
         StreamReporter {
             out: Mutex::new(out),
             verbose,
+            warned: Mutex::new(std::collections::HashSet::new()),
         }
+    }
+
+    /// The `[WARNING]:` lines of a result's `warnings` not printed before in this run, as
+    /// Ansible prints them ahead of the host's status line.
+    fn result_warnings(&self, result: &Value) -> String {
+        let Some(Value::Array(warnings)) = result.get("warnings") else {
+            return String::new();
+        };
+        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        warnings
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|w| warned.insert(w.to_string()))
+            .map(|w| format!("[WARNING]: {w}\n"))
+            .collect()
     }
 
     #[cfg(test)]
@@ -61,6 +79,7 @@ fn failure_json(event: &HostEvent) -> String {
             let mut shown = m.clone();
             shown.remove("failed");
             shown.remove("exception");
+            shown.remove("warnings");
             super::pyjson::dumps_sorted(&Value::Object(shown))
         }
         _ => {
@@ -110,7 +129,7 @@ impl<W: Write + Send> Reporter for StreamReporter<W> {
             .as_ref()
             .map(|l| format!(" => (item={l})"))
             .unwrap_or_default();
-        let mut text = String::new();
+        let mut text = self.result_warnings(&event.result);
         // Ansible prints a diff, then an empty line, then the host's status line.
         if let Some(diff) = event.diff.as_deref().filter(|d| !d.is_empty()) {
             text.push_str(diff);
@@ -220,6 +239,35 @@ mod tests {
             "ASYNC POLL on localhost: jid=j306336894420.21108 started=True finished=False\n\
              ASYNC OK on localhost: jid=j306336894420.21108\n\
              ASYNC FAILED on localhost: jid=j306336894420.21108\n"
+        );
+    }
+
+    /// ansible-playbook 2.19.14, `command: ls /dev/null` with `executable: /bogus` in a loop of
+    /// one item and again alone: "[WARNING]: As of Ansible 2.4, the parameter 'executable' is
+    /// no longer supported ..." once, before `changed: [localhost] => (item=1)`; the second
+    /// task prints `changed: [localhost]` only. A failure's JSON leaves `warnings` and
+    /// `exception` out.
+    #[test]
+    fn result_warnings_print_once_before_the_status() {
+        let r = StreamReporter::new(Vec::new(), 0);
+        let warning = "As of Ansible 2.4, the parameter 'executable' is no longer supported";
+        let mut first = HostEvent::new("localhost", HostStatus::Changed);
+        first.item_label = Some("1".into());
+        first.result = serde_json::json!({"changed": true, "warnings": [warning]});
+        r.host_event(&first);
+        let mut again = HostEvent::new("localhost", HostStatus::Changed);
+        again.result = serde_json::json!({"changed": true, "warnings": [warning]});
+        r.host_event(&again);
+        let mut failed = HostEvent::new("localhost", HostStatus::Failed);
+        failed.result = serde_json::json!({"changed": false, "msg": "boom", "warnings": ["w2"],
+            "exception": "(traceback unavailable)"});
+        r.host_event(&failed);
+        assert_eq!(
+            String::from_utf8(r.into_inner()).unwrap(),
+            format!(
+                "[WARNING]: {warning}\nchanged: [localhost] => (item=1)\nchanged: [localhost]\n\
+                 [WARNING]: w2\nfatal: [localhost]: FAILED! => {{\"changed\": false, \"msg\": \"boom\"}}\n"
+            )
         );
     }
 
