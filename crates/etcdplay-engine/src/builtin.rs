@@ -28,8 +28,9 @@ pub(crate) async fn run(
     let templar = &run.engine.templar;
     Ok(Some(match call.name.as_str() {
         "debug" => {
-            let verbosity = args.get("verbosity").and_then(Value::as_u64).unwrap_or(0);
-            if u64::from(run.engine.options.verbosity) < verbosity {
+            // An integer, or its text (`debug: var=x verbosity=3`).
+            let verbosity = args.get("verbosity").and_then(number).unwrap_or(0.0);
+            if f64::from(run.engine.options.verbosity) < verbosity {
                 return Ok(Some(
                     json!({"changed": false, "skipped": true, "skipped_reason": "Verbosity threshold not met."}),
                 ));
@@ -60,10 +61,12 @@ pub(crate) async fn run(
                 json!({"changed": false, "msg": msg})
             }
         }
-        "include_vars" => run.run_include_vars(task, args, host),
+        "include_vars" => run.run_include_vars(task, args, host, vars),
         "set_fact" => {
-            let mut facts = args.clone();
-            facts.remove("cacheable");
+            let facts = match fact_names(run, args, &origin, vars)? {
+                Ok(facts) => facts,
+                Err(failure) => return Ok(Some(failure)),
+            };
             let learnt = facts.clone();
             run.engine
                 .shared
@@ -77,35 +80,7 @@ pub(crate) async fn run(
                 .unwrap_or_else(|| Value::String("Failed as requested from task".into()));
             json!({"changed": false, "failed": true, "msg": msg})
         }
-        "assert" => {
-            let that: Vec<String> = match args.get("that") {
-                Some(Value::Array(items)) => items.iter().map(value_text).collect(),
-                Some(v) => vec![value_text(v)],
-                None => return Err(TaskError::Invalid(format!("{origin}: assert needs 'that'"))),
-            };
-            let quiet = args.get("quiet").and_then(Value::as_bool).unwrap_or(false);
-            for expr in &that {
-                if !templar.eval_condition(expr, &task.origin.to_string(), vars)? {
-                    let msg = args
-                        .get("fail_msg")
-                        .or_else(|| args.get("msg"))
-                        .cloned()
-                        .unwrap_or_else(|| Value::String("Assertion failed".into()));
-                    return Ok(Some(
-                        json!({"changed": false, "failed": true, "assertion": expr, "evaluated_to": false, "msg": msg}),
-                    ));
-                }
-            }
-            let msg = args
-                .get("success_msg")
-                .cloned()
-                .unwrap_or_else(|| Value::String("All assertions passed".into()));
-            let mut out = json!({"changed": false, "msg": msg});
-            if quiet {
-                out["msg"] = Value::String("All assertions passed".into());
-            }
-            out
-        }
+        "assert" => assert(run, call, args, vars, task)?,
         "pause" => {
             let seconds = args.get("seconds").and_then(number).unwrap_or(0.0)
                 + args.get("minutes").and_then(number).unwrap_or(0.0) * 60.0;
@@ -119,6 +94,114 @@ pub(crate) async fn run(
         "add_host" => add_host(run, args, &origin)?,
         _ => return Ok(None),
     }))
+}
+
+/// The conditionals of `assert`'s `that`, as Ansible's assert action takes them: a list, or any
+/// other value as a list of one. As written, not templated: each is evaluated as a conditional
+/// (and reported as `assertion` as written); only a `that` that is entirely one template is
+/// rendered first, and used if it gives a list. Arguments splatted from a template (`assert:
+/// "{{ item }}"`) are already values.
+fn assert_conditions(
+    run: &PlayRun<'_>,
+    call: &ModuleCall,
+    args: &Map<String, Value>,
+    vars: &Vars,
+) -> Result<Option<Vec<Value>>, TaskError> {
+    let origin = call.args_origin.to_string();
+    let that = match call.args.get("that") {
+        Some(Value::String(text)) if is_whole_template(text) => {
+            match run.engine.templar.render_str(text, &origin, vars)? {
+                Value::Array(items) => Value::Array(items),
+                _ => Value::String(text.clone()),
+            }
+        }
+        Some(raw) => raw.clone(),
+        None => match args.get("that") {
+            Some(value) => value.clone(),
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(match that {
+        Value::Array(items) => items,
+        other => vec![other],
+    }))
+}
+
+/// A string that is one `{{ ... }}` and nothing else.
+fn is_whole_template(text: &str) -> bool {
+    let text = text.trim();
+    text.starts_with("{{") && text.ends_with("}}")
+}
+
+/// `assert`: the first condition that does not hold fails the task, naming it.
+fn assert(
+    run: &PlayRun<'_>,
+    call: &ModuleCall,
+    args: &Map<String, Value>,
+    vars: &Vars,
+    task: &Task,
+) -> Result<Value, TaskError> {
+    let origin = call.args_origin.to_string();
+    let Some(that) = assert_conditions(run, call, args, vars)? else {
+        return Err(TaskError::Invalid(format!("{origin}: assert needs 'that'")));
+    };
+    for expr in &that {
+        // A boolean (a `that:` templated to `True`) is its own result.
+        let holds = match expr {
+            Value::Bool(b) => *b,
+            other => run.engine.templar.eval_condition(
+                &value_text(other),
+                &task.origin.to_string(),
+                vars,
+            )?,
+        };
+        if !holds {
+            let msg = args
+                .get("fail_msg")
+                .or_else(|| args.get("msg"))
+                .cloned()
+                .unwrap_or_else(|| Value::String("Assertion failed".into()));
+            return Ok(
+                json!({"changed": false, "failed": true, "assertion": expr, "evaluated_to": false, "msg": msg}),
+            );
+        }
+    }
+    let quiet = args.get("quiet").and_then(Value::as_bool).unwrap_or(false);
+    let msg = match args.get("success_msg") {
+        Some(msg) if !quiet => msg.clone(),
+        _ => Value::String("All assertions passed".into()),
+    };
+    Ok(json!({"changed": false, "msg": msg}))
+}
+
+/// `set_fact`'s variables with their names rendered (Ansible templates them, "for dynamic
+/// storage"); a name that is not a valid variable name afterwards fails the task, in
+/// Ansible's words.
+fn fact_names(
+    run: &PlayRun<'_>,
+    args: &Map<String, Value>,
+    origin: &str,
+    vars: &Vars,
+) -> Result<Result<Map<String, Value>, Value>, TaskError> {
+    let mut facts = Map::new();
+    for (name, value) in args.iter().filter(|(k, _)| *k != "cacheable") {
+        let name = if etcdplay_template::is_possibly_template(name) {
+            run.engine.templar.render_string(name, origin, vars)?
+        } else {
+            name.clone()
+        };
+        let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            let msg = format!(
+                "Task failed: Invalid variable name {}.",
+                etcdplay_source::python_str_repr(&name)
+            );
+            return Ok(Err(json!({"changed": false, "failed": true, "msg": msg})));
+        }
+        facts.insert(name, value.clone());
+    }
+    Ok(Ok(facts))
 }
 
 /// A group name as Ansible's `group_by` makes it: spaces become dashes.
@@ -249,6 +332,7 @@ pub(crate) fn debug_output(call: &ModuleCall, result: &Value) -> Option<Value> {
     if call.name == "assert" {
         let mut shown = result.as_object()?.clone();
         shown.remove("failed");
+        shown.remove("exception");
         return Some(Value::Object(shown));
     }
     if call.name != "debug" {

@@ -26,8 +26,11 @@ const DEFAULT_EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
 /// Why an `include_vars` task failed on a host (the result's `msg`).
 #[derive(Debug, thiserror::Error)]
 enum IncludeVarsError {
-    #[error("Could not find or access '{name}' (looked in: {looked_in})")]
-    NotFound { name: String, looked_in: String },
+    #[error("Could not find or access '{name}'\nSearched in:\n\t{searched} on the Ansible Controller.\nIf you are using a module and expect the file to exist on the remote, see the remote_src option")]
+    NotFound { name: String, searched: String },
+    /// `file:` rendered to nothing (a lookup with `errors='ignore'` that found nothing).
+    #[error("Could not find file on the Ansible Controller.\nIf you are using a module and expect the file to exist on the remote, see the remote_src option")]
+    NoFile,
     #[error("{0} directory does not exist")]
     NoDir(String),
     #[error("{0} is not a directory")]
@@ -113,10 +116,14 @@ impl DirOptions {
         })
     }
 
+    /// As Python's `splitext`: a name without an extension has the extension `''`, which
+    /// `extensions: ['', ...]` accepts.
     fn valid_extension(&self, name: &str) -> bool {
-        Path::new(name)
+        let extension = Path::new(name)
             .extension()
-            .is_some_and(|e| self.extensions.iter().any(|x| *x == e.to_string_lossy()))
+            .map(|e| e.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.extensions.contains(&extension)
     }
 }
 
@@ -144,6 +151,7 @@ impl PlayRun<'_> {
         task: &Task,
         args: &Map<String, Value>,
         host: &str,
+        task_vars: &etcdplay_template::Vars,
     ) -> Value {
         let etcdplay_playbook::TaskKind::IncludeVars(iv) = &task.kind else {
             return json!({"failed": true, "changed": false, "msg": "include_vars without its context"});
@@ -153,6 +161,7 @@ impl PlayRun<'_> {
             args.get("file").or(args.get("_raw_params")),
             args.get("dir"),
         ) {
+            (Some(Value::Null), _) => Err(IncludeVarsError::NoFile),
             (Some(file), _) => self.include_vars_file(iv, &text(file), &mut files),
             (None, Some(dir)) => DirOptions::of(args)
                 .and_then(|o| self.include_vars_dir(task, iv, &text(dir), &o, &mut files)),
@@ -164,6 +173,11 @@ impl PlayRun<'_> {
             .collect();
         match loaded {
             Ok(vars) => {
+                let vars = if args.get("hash_behaviour").and_then(Value::as_str) == Some("merge") {
+                    self.merged_into_existing(vars, task_vars, &task.origin.to_string())
+                } else {
+                    vars
+                };
                 let vars = match args.get("name") {
                     Some(name) => {
                         let mut m = Map::new();
@@ -178,11 +192,42 @@ impl PlayRun<'_> {
                     .update_memory(host, |mem| mem.include_vars.extend(learnt));
                 json!({"changed": false, "ansible_facts": vars, "ansible_included_var_files": shown_files})
             }
-            Err(e) => {
-                let msg = e.to_string();
-                json!({"changed": false, "failed": true, "msg": msg, "ansible_included_var_files": shown_files})
-            }
+            // Ansible 2.19's shape: the reason in `message`, `msg` its generic text.
+            Err(e) => json!({
+                "changed": false,
+                "failed": true,
+                "message": e.to_string(),
+                "msg": "Task failed: Action failed: Unknown error.",
+                "ansible_facts": {},
+                "ansible_included_var_files": shown_files,
+            }),
         }
+    }
+
+    /// `hash_behaviour: merge`: each loaded mapping merged into the variable of that name the
+    /// task sees (recursively, as Ansible's `combine_vars(merge=True)`; anything else replaces).
+    fn merged_into_existing(
+        &self,
+        loaded: Map<String, Value>,
+        task_vars: &etcdplay_template::Vars,
+        origin: &str,
+    ) -> Map<String, Value> {
+        loaded
+            .into_iter()
+            .map(|(name, new)| {
+                let existing = task_vars.raw(&name).and_then(|raw| {
+                    self.engine
+                        .templar
+                        .template_value(raw, origin, task_vars)
+                        .ok()
+                });
+                let value = match existing {
+                    Some(old) => merge_values(old, new),
+                    None => new,
+                };
+                (name, value)
+            })
+            .collect()
     }
 
     /// One file, looked up in the role's `vars/`, beside the task file and the playbook.
@@ -192,30 +237,19 @@ impl PlayRun<'_> {
         name: &str,
         files: &mut Vec<PathBuf>,
     ) -> Result<Map<String, Value>, IncludeVarsError> {
-        let mut candidates = Vec::new();
-        if Path::new(name).is_absolute() {
-            candidates.push(PathBuf::from(name));
-        }
-        for dir in &iv.context.search_dirs {
-            candidates.push(dir.join("vars").join(name));
-            candidates.push(dir.join(name));
-        }
-        candidates.push(self.play.playbook_dir.join(name));
+        let mut bases = iv.context.search_dirs.clone();
+        bases.push(self.play.playbook_dir.clone());
+        let candidates = etcdplay_playbook::vars_candidates(name, &bases);
         // Whatever exists is taken (a FIFO or a directory is then refused by name when read).
-        let Some(path) = candidates.into_iter().find(|p| p.exists()) else {
-            let looked_in = iv
-                .context
-                .search_dirs
+        let Some(path) = candidates.iter().find(|p| p.exists()).cloned() else {
+            let searched = candidates
                 .iter()
-                .map(|d| match crate::control::shown(d) {
-                    s if s.is_empty() => ".".to_string(),
-                    s => s,
-                })
+                .map(|c| crate::state::absolute_path_text(c))
                 .collect::<Vec<_>>()
-                .join(", ");
+                .join("\n\t");
             return Err(IncludeVarsError::NotFound {
                 name: name.to_string(),
-                looked_in,
+                searched,
             });
         };
         let vars = load_mapping(&path)?;
@@ -290,23 +324,37 @@ impl PlayRun<'_> {
     }
 }
 
-/// Where a relative `dir:` is, as Ansible resolves it: in a role, under the role (`vars/x` as
-/// written when it exists, else `vars/<dir>`); elsewhere beside the file of the task.
-fn dir_root(task: &Task, iv: &IncludeVars, dir: &str) -> PathBuf {
-    let p = Path::new(dir);
-    if p.is_absolute() {
-        return p.to_path_buf();
-    }
-    match &iv.context.role {
-        Some(role) if dir.split('/').next() == Some("vars") && role.path.join(p).exists() => {
-            role.path.join(p)
+/// Ansible's recursive merge of two values: mappings key by key, anything else the new value.
+fn merge_values(old: Value, new: Value) -> Value {
+    match (old, new) {
+        (Value::Object(mut old), Value::Object(new)) => {
+            for (k, v) in new {
+                let merged = match old.remove(&k) {
+                    Some(o) => merge_values(o, v),
+                    None => v,
+                };
+                old.insert(k, merged);
+            }
+            Value::Object(old)
         }
-        Some(role) => role.path.join("vars").join(p),
-        None => Path::new(&task.origin.file)
-            .parent()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|| p.to_path_buf()),
+        (_, new) => new,
     }
+}
+
+/// Where a relative `dir:` is, as Ansible resolves it (`etcdplay_playbook::vars_candidates`):
+/// the first candidate that exists, else the first (named in the error).
+fn dir_root(task: &Task, iv: &IncludeVars, dir: &str) -> PathBuf {
+    let mut bases = iv.context.search_dirs.clone();
+    if bases.is_empty() {
+        bases.extend(Path::new(&task.origin.file).parent().map(Path::to_path_buf));
+    }
+    let candidates = etcdplay_playbook::vars_candidates(dir, &bases);
+    candidates
+        .iter()
+        .find(|c| c.exists())
+        .or(candidates.first())
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from(dir))
 }
 
 /// The directories under `dir` down to `depth` (0: all), each with its file names sorted.

@@ -7,6 +7,7 @@ mod checksums;
 mod connect;
 mod control;
 mod engine;
+mod environment;
 mod error;
 mod events;
 mod extension;

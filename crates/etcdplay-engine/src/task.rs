@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use etcdplay_playbook::{Flag, ModuleCall, Task};
 use etcdplay_source::parse_bool;
-use etcdplay_template::{Precedence, VarLayers, Vars};
+use etcdplay_template::{Precedence, TemplateError, VarLayers, Vars};
 use serde_json::{json, Map, Value};
 
 use crate::builtin;
@@ -516,7 +516,8 @@ impl PlayRun<'_> {
             if let (true, Value::Object(m)) = (runs > 1, &mut result) {
                 m.insert("attempts".into(), json!(attempt));
             }
-            self.apply_result_conditions(task, &register, &mut result, vars, &origin)?;
+            let from_module = etcdplay_modules::is_host_module(&call.name);
+            self.apply_result_conditions(task, &register, &mut result, vars, &origin, from_module)?;
             if runs == 1 {
                 return Ok((result, diff));
             }
@@ -528,7 +529,7 @@ impl PlayRun<'_> {
                     }
                     done
                 }
-                None => !ResultFlags::of(&result).failed,
+                None => result.get("failed").and_then(Value::as_bool) != Some(true),
             };
             if done {
                 return Ok((result, diff));
@@ -543,6 +544,7 @@ impl PlayRun<'_> {
             if let Value::Object(m) = &mut result {
                 m.insert("attempts".into(), json!(runs - 1));
                 m.insert("failed".into(), Value::Bool(true));
+                mark_exception(m);
             }
             vars.insert_literal(register.clone(), result.clone());
             return Ok((result, diff));
@@ -551,7 +553,12 @@ impl PlayRun<'_> {
     }
 
     /// `changed_when` and `failed_when` on a result, with the result registered (under its
-    /// name, or `result`) for the conditions to read.
+    /// name, or `result`) for the conditions to read. As in Ansible, a skipped result is left
+    /// alone, a condition that cannot be evaluated fails the task (its `*_when_result` says
+    /// why) and a failed result carries Ansible's `exception` (moved to
+    /// `failed_when_suppressed_exception` when `failed_when` clears the failure). A host
+    /// module's failure has it before the conditions (Ansible's modules report it), an engine
+    /// action's only after (Ansible adds it to an action's failed result at the end).
     fn apply_result_conditions(
         &self,
         task: &Task,
@@ -559,21 +566,55 @@ impl PlayRun<'_> {
         result: &mut Value,
         vars: &mut Vars,
         origin: &str,
+        from_module: bool,
     ) -> Result<(), TaskError> {
         vars.insert_literal(register.to_string(), result.clone());
-        if let (Some(conds), Value::Object(m)) = (&task.changed_when, &mut *result) {
-            let mut changed = true;
+        let Value::Object(m) = result else {
+            return Ok(());
+        };
+        if ResultFlags::of(&Value::Object(m.clone())).skipped {
+            return Ok(());
+        }
+        if from_module {
+            mark_exception(m);
+        }
+        if let Err((condition, error)) = self.result_conditions(task, register, m, vars, origin) {
+            m.insert("failed".into(), Value::Bool(true));
+            m.insert(
+                format!("{condition}_when_result"),
+                Value::String(format!("Error while evaluating conditional: {error}")),
+            );
+        }
+        mark_exception(m);
+        vars.insert_literal(register.to_string(), result.clone());
+        Ok(())
+    }
+
+    /// Evaluates `changed_when` then `failed_when` into `m`; an error names the condition
+    /// (`changed` or `failed`) that could not be evaluated.
+    fn result_conditions(
+        &self,
+        task: &Task,
+        register: &str,
+        m: &mut Map<String, Value>,
+        vars: &mut Vars,
+        origin: &str,
+    ) -> Result<(), (&'static str, TemplateError)> {
+        let all_hold = |conds: &[String], vars: &Vars| -> Result<bool, TemplateError> {
             for c in conds {
-                changed &= self.engine.templar.eval_condition(c, origin, vars)?;
+                if !self.engine.templar.eval_condition(c, origin, vars)? {
+                    return Ok(false);
+                }
             }
+            Ok(true)
+        };
+        if let Some(conds) = &task.changed_when {
+            let changed = all_hold(conds, vars).map_err(|e| ("changed", e))?;
             m.insert("changed".into(), Value::Bool(changed));
         }
-        vars.insert_literal(register.to_string(), result.clone());
-        if let (Some(conds), Value::Object(m)) = (&task.failed_when, &mut *result) {
-            let mut failed = true;
-            for c in conds {
-                failed &= self.engine.templar.eval_condition(c, origin, vars)?;
-            }
+        vars.insert_literal(register.to_string(), Value::Object(m.clone()));
+        if let Some(conds) = &task.failed_when {
+            let failed = all_hold(conds, vars).map_err(|e| ("failed", e))?;
             m.insert("failed".into(), Value::Bool(failed));
             m.insert("failed_when_result".into(), Value::Bool(failed));
             if failed && !m.contains_key("msg") {
@@ -582,8 +623,12 @@ impl PlayRun<'_> {
                     Value::String("The failed_when condition was met".into()),
                 );
             }
+            if !failed {
+                if let Some(exception) = m.remove("exception") {
+                    m.insert("failed_when_suppressed_exception".into(), exception);
+                }
+            }
         }
-        vars.insert_literal(register.to_string(), result.clone());
         Ok(())
     }
 
@@ -705,7 +750,7 @@ impl PlayRun<'_> {
         }
         let target = self.target(host, task, vars, delegate)?;
         let become_ = self.become_of(task, scope, vars, &target)?;
-        let transport = self.engine.pool.get(&target).await?;
+        let transport = self.task_transport(&target, task, scope, vars).await?;
         let (check, diff) = self.check_and_diff(task, scope, vars, &origin)?;
         let action = HostAction {
             host,
@@ -768,6 +813,34 @@ impl PlayRun<'_> {
                 .update_memory(host, |m| m.facts.extend(facts));
         }
         Ok((result.to_json(), diff_text.filter(|d| !d.is_empty())))
+    }
+
+    /// The connection to `target` as the task's module uses it: with the task's
+    /// `environment:` (play, roles and blocks around it, its own) on every command.
+    pub(crate) async fn task_transport(
+        &self,
+        target: &crate::ConnectTarget,
+        task: &Task,
+        scope: &TaskScope,
+        vars: &Vars,
+    ) -> Result<std::sync::Arc<dyn etcdplay_transport::Transport>, TaskError> {
+        let transport = self.engine.pool.get(target).await?;
+        let mut layers = vec![&self.play.environment];
+        layers.extend(scope.environment.iter());
+        layers.push(&task.environment);
+        let env = crate::environment::task_environment(
+            &self.engine.templar,
+            &layers,
+            &task.origin.to_string(),
+            vars,
+        )?;
+        if env.is_empty() {
+            return Ok(transport);
+        }
+        Ok(std::sync::Arc::new(crate::environment::WithEnvironment {
+            inner: transport,
+            env,
+        }))
     }
 
     /// Registers the failed result of a task whose action never ran.
@@ -927,6 +1000,20 @@ impl HostTask<'_> {
     }
 }
 
+/// What ansible-core 2.19 puts in a failed result's `exception` when tracebacks are off (the
+/// default): the callback does not print it, registered results have it.
+pub(crate) const EXCEPTION_UNAVAILABLE: &str = "(traceback unavailable)";
+
+/// A failed result carries Ansible's `exception`.
+fn mark_exception(m: &mut Map<String, Value>) {
+    if m.get("failed").and_then(Value::as_bool) == Some(true) && !m.contains_key("exception") {
+        m.insert(
+            "exception".into(),
+            Value::String(EXCEPTION_UNAVAILABLE.into()),
+        );
+    }
+}
+
 /// The `failed`, `changed` and `skipped` of a module result (missing means false).
 struct ResultFlags {
     failed: bool,
@@ -937,8 +1024,16 @@ struct ResultFlags {
 impl ResultFlags {
     fn of(result: &Value) -> ResultFlags {
         let flag = |k: &str| result.get(k).and_then(Value::as_bool).unwrap_or(false);
+        // As Ansible's `TaskResult.is_failed`: `failed_when`'s verdict (or its error text)
+        // decides over `failed`, which `until` may set after it when retries run out.
+        let failed = match result.get("failed_when_result") {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => !s.is_empty(),
+            Some(_) => true,
+            None => flag("failed"),
+        };
         ResultFlags {
-            failed: flag("failed"),
+            failed,
             changed: flag("changed"),
             skipped: flag("skipped"),
         }

@@ -385,7 +385,9 @@ fn delegate_to_a_host_outside_the_inventory() {
 /// mistakes of a task whose `when:` is false: skipping (its `--syntax-check` passed, and the
 /// role's handler file using `win_file` was never read). etcdplay says the same things ahead
 /// as warnings. `with_fileglob` of a pattern nothing matches: no items, the task skipped in
-/// both. Different here: an include that runs a file with an unknown module: Ansible stops the
+/// both. (A k=v `msg="{{ oops }"` is refused by Ansible before the run: "failed at splitting
+/// arguments, either an unbalanced jinja2 block or quotes"; so by etcdplay, see `kv.rs`.)
+/// Different here: an include that runs a file with an unknown module: Ansible stops the
 /// whole run there ("couldn't resolve module/action 'win_shell'", exit 4), etcdplay fails the
 /// host.
 #[test]
@@ -418,7 +420,8 @@ fn problems_of_tasks_that_may_not_run_are_warnings_then_task_failures() {
       debug: msg="{{ 1 | no_such_filter }} {{ 2 is no_such_test }}"
       when: false
     - name: a syntax error
-      debug: msg="{{ oops }"
+      debug:
+        msg: "{{ oops }"
       when: false
     - name: a lookup loop without items
       debug: msg="{{ item }}"
@@ -446,7 +449,7 @@ fn problems_of_tasks_that_may_not_run_are_warnings_then_task_failures() {
             WARNING: site.yml:20:9: `command` has no argument `bogus`
             WARNING: site.yml:25:14: no filter named 'no_such_filter'
             WARNING: site.yml:25:14: no test named 'no_such_test'
-            WARNING: site.yml:28:14: template syntax error: unexpected `}`, expected end of variable block
+            WARNING: site.yml:29:9: template syntax error: unexpected `}`, expected end of variable block
             WARNING: windows.yml:1:3: unknown module or task keyword `win_shell`
             PLAY [n1]
             TASK [helper : debug]
@@ -718,6 +721,315 @@ fn include_vars_role_vars_and_failed_when_on_assert() {
             TASK [assert]
               ignored: [n1]: All assertions passed => {"changed":false,"msg":"All assertions passed","failed_when_result":true}
             RECAP n1 ok=16 changed=0 failed=0 skipped=0 rescued=0 ignored=1
+        "#]],
+    );
+}
+
+/// `assert`'s `that` and Ansible's `contains` test. ansible-core 2.19.14 on the same playbook
+/// (`-c local`): `that` templated to `True` by an argsplat loop item (`{'that': True}`, `{'that':
+/// [True, '1 == 1']}`) passes ("All assertions passed"); a failed `that: "{{ a_var == 'two' }}"`
+/// reports the assertion as written (`"assertion": "{{ a_var == 'two' }}"`); `result.msg is
+/// contains("Assertion failed")` is Python's `in`, a substring test, so the `failed_when` of
+/// the failing assert leaves it failed (`result is not failed or ...` is false).
+#[test]
+fn assert_takes_any_value_as_its_conditions() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  vars:
+    a_var: one
+  tasks:
+    - assert: "{{ item }}"
+      loop:
+        - that: '{{ a_var == "one" }}'
+        - that: ['{{ a_var == "one" }}', 1 == 1]
+    - assert:
+        that: "{{ a_var == 'two' }}"
+      register: result
+      failed_when: result is not failed or result.msg is not contains("Assertion failed")
+      ignore_errors: true
+"#,
+        expect![[r#"
+            PLAY [n1]
+            TASK [assert]
+              ok: [n1] (item={'that': True}): All assertions passed => {"changed":false,"msg":"All assertions passed","item":{"that":true},"ansible_loop_var":"item"}
+              ok: [n1] (item={'that': [True, '1 == 1']}): All assertions passed => {"changed":false,"msg":"All assertions passed","item":{"that":[true,"1 == 1"]},"ansible_loop_var":"item"}
+            TASK [assert]
+              ok: [n1]: Assertion failed => {"changed":false,"failed_when_result":false,"assertion":"{{ a_var == 'two' }}","evaluated_to":false,"msg":"Assertion failed"}
+            RECAP n1 ok=2 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
+
+/// Conditions on a result that cannot be evaluated, and Ansible's `exception`.
+/// ansible-core 2.19.14 on the same playbook (`-c local`): `changed_when: boomboomboom` fails
+/// the task with the command's result kept (`stdout` "foo") and `changed_when_result` "Error
+/// while evaluating conditional: 'boomboomboom' is undefined"; `failed_when` likewise with
+/// `failed_when_result`; the debug lines print "True foo (traceback unavailable) True", "True
+/// foo True", "False (traceback unavailable)" (`failed_when: false` on `exit 1` moves
+/// `exception` to `failed_when_suppressed_exception`) and "(traceback unavailable)" (`exit 0`
+/// failed by `failed_when: true`); `debug: var=forced verbosity=3` is skipped.
+#[test]
+fn result_conditions_that_fail_and_exceptions() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - command: echo foo
+      changed_when: boomboomboom
+      register: cw
+      ignore_errors: true
+    - debug: msg="{{ cw.failed }} {{ cw.stdout }} {{ cw.exception }} {{ cw.changed_when_result is contains('boomboomboom') }}"
+    - command: echo foo
+      failed_when: boomboomboom
+      register: fw
+      ignore_errors: true
+    - debug: msg="{{ fw.failed }} {{ fw.stdout }} {{ fw.failed_when_result is contains('boomboomboom') }}"
+    - shell: exit 1
+      failed_when: false
+      register: suppressed
+    - debug: msg="{{ suppressed.exception is defined }} {{ suppressed.failed_when_suppressed_exception }}"
+    - shell: exit 0
+      failed_when: true
+      register: forced
+      ignore_errors: true
+    - debug: msg="{{ forced.exception }}"
+    - debug: var=forced verbosity=3
+"#,
+        expect![[r#"
+            PLAY [n1]
+            TASK [command]
+              ignored: [n1]
+            TASK [debug]
+              ok: [n1]: True foo (traceback unavailable) True => {"msg":"True foo (traceback unavailable) True"}
+            TASK [command]
+              ignored: [n1]
+            TASK [debug]
+              ok: [n1]: True foo True => {"msg":"True foo True"}
+            TASK [shell]
+              changed: [n1]: non-zero return code
+            TASK [debug]
+              ok: [n1]: False (traceback unavailable) => {"msg":"False (traceback unavailable)"}
+            TASK [shell]
+              ignored: [n1]
+            TASK [debug]
+              ok: [n1]: (traceback unavailable) => {"msg":"(traceback unavailable)"}
+            TASK [debug]
+              skipping: [n1]
+            RECAP n1 ok=8 changed=4 failed=0 skipped=1 rescued=0 ignored=3
+        "#]],
+    );
+}
+
+/// `environment:` at play, block (templated) and task level, and `command`'s expansion of
+/// `$VARS` and `~user` in its words. ansible-core 2.19.14 on the same playbook (`-c local`)
+/// printed ["play p", "block p", "task|p|$NOT_SET_X|\\task|/root|", "$LEVEL|"]: inner levels
+/// win, a variable that is not set stays as written, `\$LEVEL` is expanded after the backslash,
+/// and `expand_argument_vars: false` leaves the words alone.
+#[test]
+fn environment_levels_and_command_argument_expansion() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  environment:
+    LEVEL: play
+    PLAYONLY: p
+  vars:
+    blockenv:
+      LEVEL: block
+  tasks:
+    - shell: echo "$LEVEL $PLAYONLY"
+      register: a
+    - block:
+        - shell: echo "$LEVEL $PLAYONLY"
+          register: b
+        - command: printf '%s|' $LEVEL ${PLAYONLY} $NOT_SET_X '\$LEVEL' ~root
+          environment:
+            LEVEL: task
+          register: c
+        - command: printf '%s|' $LEVEL
+          args:
+            expand_argument_vars: false
+          register: d
+      environment: "{{ blockenv }}"
+    - debug: msg="{{ [a.stdout, b.stdout, c.stdout, d.stdout] }}"
+"#,
+        expect![[r#"
+            PLAY [n1]
+            TASK [shell]
+              changed: [n1]
+            TASK [shell]
+              changed: [n1]
+            TASK [command]
+              changed: [n1]
+            TASK [command]
+              changed: [n1]
+            TASK [debug]
+              ok: [n1] => {"msg":["play p","block p","task|p|$NOT_SET_X|\\task|/root|","$LEVEL|"]}
+            RECAP n1 ok=5 changed=4 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
+
+/// Templated `set_fact` names and a `failed_when` that clears a task `until` retried in vain.
+/// ansible-core 2.19.14 on the same playbook (`-c local`): `"path_{{ idx }}"` in a loop sets
+/// `path_0` and `path_1` ("v0 v1"); a name rendering to `bad name` fails the task with "Task
+/// failed: Invalid variable name 'bad name'."; `until: 1 == 0` with `retries: 2` prints two
+/// "FAILED - RETRYING" lines, then `changed:` (not failed: `failed_when` said false) while the
+/// registered result says failed ("True 2 False" for failed, attempts, failed_when_result).
+#[test]
+fn templated_fact_names_and_failed_when_over_until() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - set_fact:
+        "path_{{ idx }}": "v{{ idx }}"
+      loop: [a, b]
+      loop_control:
+        index_var: idx
+    - debug: msg="{{ path_0 }} {{ path_1 }}"
+    - set_fact:
+        "{{ 'bad name' }}": 1
+      ignore_errors: true
+    - shell: 'true'
+      register: cwa
+      until: 1 == 0
+      retries: 2
+      delay: 0
+      failed_when: cwa.attempts > 6
+    - debug: msg="{{ cwa.failed }} {{ cwa.attempts }} {{ cwa.failed_when_result }}"
+"#,
+        expect![[r#"
+            PLAY [n1]
+            TASK [set_fact]
+              ok: [n1] (item=a)
+              ok: [n1] (item=b)
+            TASK [debug]
+              ok: [n1]: v0 v1 => {"msg":"v0 v1"}
+            TASK [set_fact]
+              ignored: [n1]: Task failed: Invalid variable name 'bad name'.
+            TASK [shell]
+              FAILED - RETRYING: [n1]: shell (2 retries left).
+              FAILED - RETRYING: [n1]: shell (1 retries left).
+              changed: [n1]
+            TASK [debug]
+              ok: [n1]: True 2 False => {"msg":"True 2 False"}
+            RECAP n1 ok=5 changed=1 failed=0 skipped=0 rescued=0 ignored=1
+        "#]],
+    );
+}
+
+/// `include_vars` in a role as Ansible finds and reports it. ansible-core 2.19.14 on the same
+/// role (`-c local`): `dir: webapp` is the role's `vars/webapp`, whose file without an extension
+/// fails the task with `message` "... does not have a valid extension: yaml, yml, json", `msg`
+/// "Task failed: Action failed: Unknown error." and `ansible_facts` {}; `extensions: ['', yml]`
+/// accepts it; a folded `include_vars: >` file name loses its newline ("1"); `dir: vars` with
+/// `depth: 1` is the role's `vars/` itself (no files at that depth: []).
+#[test]
+fn include_vars_search_and_failures_in_a_role() {
+    check_files(
+        "- hosts: n1\n  gather_facts: false\n  roles: [r]\n",
+        &[
+            (
+                "roles/r/vars/webapp/file_without_extension",
+                "---\nwebapp_version: \"1\"\n",
+            ),
+            (
+                "roles/r/tasks/main.yml",
+                r#"
+- include_vars:
+    dir: webapp
+    ignore_unknown_extensions: False
+  register: r
+  ignore_errors: True
+- debug: msg="{{ r.message | regex_replace('^.*/roles/', 'roles/') }} | {{ r.msg }} | {{ r.ansible_facts }}"
+- include_vars:
+    dir: webapp
+    extensions: ['', 'yml']
+- include_vars: >
+    webapp/file_without_extension
+- debug: msg="{{ webapp_version }}"
+- include_vars:
+    dir: vars
+    depth: 1
+  register: rr
+- debug: msg="{{ rr.ansible_included_var_files }}"
+"#,
+            ),
+        ],
+        expect![[r#"
+            PLAY [n1]
+            TASK [r : include_vars]
+              ignored: [n1]: Task failed: Action failed: Unknown error.
+            TASK [r : debug]
+              ok: [n1]: roles/r/vars/webapp/file_without_extension does not have a valid extension: yaml, yml, json | Task failed: Action failed: Unknown error. | {} => {"msg":"roles/r/vars/webapp/file_without_extension does not have a valid extension: yaml, yml, json | Task failed: Action failed: Unknown error. | {}"}
+            TASK [r : include_vars]
+              ok: [n1]
+            TASK [r : include_vars]
+              ok: [n1]
+            TASK [r : debug]
+              ok: [n1]: 1 => {"msg":"1"}
+            TASK [r : include_vars]
+              ok: [n1]
+            TASK [r : debug]
+              ok: [n1] => {"msg":[]}
+            RECAP n1 ok=7 changed=0 failed=0 skipped=0 rescued=0 ignored=1
+        "#]],
+    );
+}
+
+/// `include_vars` of a file a tolerant lookup did not find, and `hash_behaviour: merge`.
+/// ansible-core 2.19.14 on the same playbook (`-c local`): `lookup('first_found', ...,
+/// errors='ignore')` gives None and the task fails with `message` "Could not find file on the
+/// Ansible Controller.\nIf you are using a module ..."; `query(..., errors='warn')` is []; h2
+/// merged over h1 gives {key0: 0, key1: 1, key2: {a: 21, b: 22}}, then h2 alone replaces it.
+#[test]
+fn include_vars_of_nothing_and_merged_hashes() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - include_vars:
+        file: "{{ lookup('first_found', ['does_not_exist.yml'], errors='ignore') }}"
+      ignore_errors: true
+      register: nf
+    - debug: msg="{{ nf.message }} | {{ query('first_found', ['does_not_exist.yml'], errors='warn') }}"
+    - include_vars: h1.yml
+    - include_vars:
+        file: h2.yml
+        hash_behaviour: merge
+    - debug: msg="{{ config }}"
+    - include_vars: h2.yml
+    - debug: msg="{{ config }}"
+"#,
+        &[
+            ("h1.yml", "config: {key0: 0, key2: {a: 21}}\n"),
+            ("h2.yml", "config: {key1: 1, key2: {b: 22}}\n"),
+        ],
+        expect![[r#"
+            PLAY [n1]
+            TASK [include_vars]
+              ignored: [n1]: Task failed: Action failed: Unknown error.
+            TASK [debug]
+              ok: [n1]: Could not find file on the Ansible Controller.
+            If you are using a module and expect the file to exist on the remote, see the remote_src option | [] => {"msg":"Could not find file on the Ansible Controller.\nIf you are using a module and expect the file to exist on the remote, see the remote_src option | []"}
+            TASK [include_vars]
+              ok: [n1]
+            TASK [include_vars]
+              ok: [n1]
+            TASK [debug]
+              ok: [n1] => {"msg":{"key0":0,"key1":1,"key2":{"a":21,"b":22}}}
+            TASK [include_vars]
+              ok: [n1]
+            TASK [debug]
+              ok: [n1] => {"msg":{"key1":1,"key2":{"b":22}}}
+            RECAP n1 ok=7 changed=0 failed=0 skipped=0 rescued=0 ignored=1
         "#]],
     );
 }

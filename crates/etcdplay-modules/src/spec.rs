@@ -719,7 +719,8 @@ pub(crate) const SET_FACT: &[ArgSpec] = &[a("cacheable", Bool), a(ANY_ARG, Raw)]
 pub(crate) const DEBUG: &[ArgSpec] = &[a("msg", Raw), a("var", Str), a("verbosity", Int)];
 pub(crate) const FAIL: &[ArgSpec] = &[a("msg", Raw)];
 pub(crate) const ASSERT: &[ArgSpec] = &[
-    r("that", List),
+    // Any value: a list, or one conditional (a string or a boolean).
+    r("that", Raw),
     al("fail_msg", Raw, &["msg"]),
     a("success_msg", Raw),
     a("quiet", Bool),

@@ -199,6 +199,75 @@ async fn command_ignores_executable_with_ansibles_warning() {
     );
 }
 
+// ansible-playbook: `command: echo` and `shell: echo` with `chdir: /tmp/nope-nope` (missing)
+// fail with {"changed": false, "cmd": ["echo"] (shell: "echo"), "delta": null, "end": null,
+// "msg": "Unable to change directory before execution.", "rc": null, "start": null,
+// "stderr": "", "stdout": "", ...}: the command never runs.
+#[tokio::test]
+async fn command_in_a_missing_chdir_fails_without_running() {
+    let env = Env::new();
+    let missing = env.p("nope");
+    for (module, cmd) in [("command", json!(["echo"])), ("shell", json!("echo"))] {
+        let r = env
+            .run(module, json!({"_raw_params": "echo", "chdir": missing}))
+            .await;
+        assert!(r.failed && !r.changed, "{r:?}");
+        assert_eq!(
+            r.msg.as_deref(),
+            Some("Unable to change directory before execution.")
+        );
+        assert_eq!(r.data["cmd"], cmd);
+        for null in ["rc", "start", "end", "delta"] {
+            assert_eq!(r.data[null], json!(null), "{null}");
+        }
+        assert_eq!(r.data["stdout"], json!(""));
+        assert_eq!(r.data["stderr"], json!(""));
+    }
+}
+
+// ansible-playbook (command_shell target): `shell: dirname "$PWD"` with `chdir: www/site`,
+// where `www` links to `www_root`, prints `.../www_root`: the module enters the directory
+// physically.
+#[tokio::test]
+async fn chdir_through_a_link_is_physical() {
+    let env = Env::new();
+    let site = env.p("www_root/site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::os::unix::fs::symlink(env.p("www_root"), env.p("www")).unwrap();
+    let r = env
+        .run(
+            "shell",
+            json!({"_raw_params": "dirname \"$PWD\"", "chdir": env.p("www/site")}),
+        )
+        .await;
+    assert!(!r.failed, "{r:?}");
+    let parent = std::fs::canonicalize(env.p("www_root")).unwrap();
+    assert_eq!(r.data["stdout"], json!(parent.to_string_lossy()));
+}
+
+// ansible-playbook: `command: commandthatdoesnotexist --would-be-awkward` fails with
+// {"changed": false, "cmd": "commandthatdoesnotexist --would-be-awkward", "msg": "Error
+// executing command.", "rc": 2, "stderr": "", "stdout": ""}; `/nonexist/x a` likewise (rc 2);
+// `/etc/passwd a` (not executable) and `/tmp a` (a directory) with rc 13.
+#[tokio::test]
+async fn a_program_that_cannot_run_fails_as_pythons_exec() {
+    let env = Env::new();
+    for (line, rc) in [
+        ("commandthatdoesnotexist --would-be-awkward", 2),
+        ("/nonexist/x a", 2),
+        ("/etc/passwd a", 13),
+        ("/tmp a", 13),
+    ] {
+        let r = env.run("command", json!({"_raw_params": line})).await;
+        assert!(r.failed && !r.changed, "{r:?}");
+        assert_eq!(r.msg.as_deref(), Some("Error executing command."));
+        assert_eq!(r.data["cmd"], json!(line));
+        assert_eq!(r.data["rc"], json!(rc), "{line}");
+        assert_eq!(r.data["stdout"], json!(""));
+        assert_eq!(r.data["stderr"], json!(""));
+    }
+}
+
 // ansible-playbook: `copy: content="bad\n" validate="grep -q ok %s"` fails with
 // {"msg": "failed to validate", "exit_status": 1, "stdout": "", "stderr": ""} and leaves
 // dest as it was; `lineinfile: line=bad validate="sh -c 'echo oops >&2; exit 3' %s"` fails

@@ -8,7 +8,7 @@ use etcdplay_source::{did_you_mean, Node, NodeValue, Pos};
 use serde_json::Value;
 
 use crate::error::Hint;
-use crate::kv::{pair_split, split_words};
+use crate::kv::{join_args, pair_split, split_args};
 use crate::loader::{dedup, show, FileCtx, Loader};
 use crate::model::{Map, ModuleCall, Task, TaskKind};
 use crate::task::{short_name, ActionSite};
@@ -408,7 +408,8 @@ impl Loader<'_> {
         }
         if canonical == "set_fact" {
             for a in &list {
-                if a.key != "cacheable" && !is_identifier(&a.key) {
+                // A templated name (`"path_{{ idx }}": ...`) is checked when it is rendered.
+                if a.key != "cacheable" && !is_identifier(&a.key) && !is_template(&a.key) {
                     self.report(
                         f,
                         a.pos,
@@ -510,7 +511,7 @@ impl Loader<'_> {
             });
         }
         let Some(text) = text else { return Some(list) };
-        let words = match split_words(&text) {
+        let words = match split_args(&text) {
             Ok(w) => w,
             Err(e) => {
                 self.report(
@@ -550,13 +551,13 @@ impl Loader<'_> {
             match mode {
                 FreeForm::Extract(_) | FreeForm::Pairs => list.push(Arg {
                     key: "_raw_params".into(),
-                    value: Value::String(raw.join(" ")),
+                    value: Value::String(join_args(&raw)),
                     pos: value_pos,
                 }),
                 FreeForm::No => {
                     let error = PlaybookError::NoFreeForm {
                         module: action.to_string(),
-                        text: raw.join(" "),
+                        text: join_args(&raw).trim_end().to_string(),
                     };
                     self.report(f, raw_pos.unwrap_or(value_pos), error);
                 }

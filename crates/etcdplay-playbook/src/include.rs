@@ -69,9 +69,14 @@ impl Loader<'_> {
             self.collect_args(f, short, value_pos, text, &inline, args, FreeForm::Pairs)?
         };
         self.check_names(f, short, &list, allowed);
+        // Ansible's action drops the newline a folded `include_vars: >` leaves.
         let file = find_arg(&list, "file")
-            .or_else(|| find_arg(&list, "_raw_params"))
-            .and_then(|a| value_string(&a.value));
+            .and_then(|a| value_string(&a.value))
+            .or_else(|| {
+                find_arg(&list, "_raw_params")
+                    .and_then(|a| value_string(&a.value))
+                    .map(|s| s.trim_end_matches('\n').to_string())
+            });
         let Some(file) = file.filter(|s| !s.is_empty()) else {
             let error = PlaybookError::MissingArgument {
                 action: short.to_string(),
@@ -302,9 +307,14 @@ impl Loader<'_> {
         value_pos: Pos,
         list: Vec<Arg>,
     ) -> Option<TaskKind> {
+        // Ansible's action drops the newline a folded `include_vars: >` leaves.
         let file = find_arg(&list, "file")
-            .or_else(|| find_arg(&list, "_raw_params"))
-            .and_then(|a| value_string(&a.value));
+            .and_then(|a| value_string(&a.value))
+            .or_else(|| {
+                find_arg(&list, "_raw_params")
+                    .and_then(|a| value_string(&a.value))
+                    .map(|s| s.trim_end_matches('\n').to_string())
+            });
         let dir = find_arg(&list, "dir").and_then(|a| value_string(&a.value));
         let name = find_arg(&list, "name").and_then(|a| value_string(&a.value));
         let source = match (file, dir) {
@@ -320,36 +330,28 @@ impl Loader<'_> {
             }
         };
         let mut context = f.include_context();
+        // The bases of Ansible's search (see `crate::vars_candidates`): the role, the task
+        // file's directory, the playbook's.
         let mut dirs = Vec::new();
         if let Some(r) = &f.role {
-            dirs.push(r.path.join("vars"));
+            dirs.push(r.path.clone());
         }
-        dirs.extend([
-            f.dir.join("vars"),
-            f.dir.clone(),
-            f.playbook_dir.join("vars"),
-            f.playbook_dir.clone(),
-        ]);
+        dirs.extend([f.dir.clone(), f.playbook_dir.clone()]);
         context.search_dirs = dedup(dirs);
         let (wanted, what) = match &source {
             VarsSource::File(s) => (s, "vars file"),
             VarsSource::Dir(s) => (s, "vars directory"),
         };
         if !is_template(wanted) {
-            let p = Path::new(wanted);
-            let found = if p.is_absolute() {
-                p.exists()
-            } else {
-                context.search_dirs.iter().any(|d| d.join(p).exists())
-            };
-            if !found {
+            let candidates = crate::vars_candidates(wanted, &context.search_dirs);
+            if !candidates.iter().any(|c| c.exists()) {
                 // `include_vars` is a task: Ansible looks for its file when the task runs (a
                 // `when:` may skip it on this platform), so a missing one fails that task then.
                 let mark = self.diags.len();
                 let error = PlaybookError::FileNotFound {
                     what,
                     name: wanted.clone(),
-                    looked_in: looked_in(&context.search_dirs),
+                    looked_in: looked_in(&crate::vars_search_dirs(wanted, &context.search_dirs)),
                 };
                 self.report(f, value_pos, error);
                 self.defer_since(mark);

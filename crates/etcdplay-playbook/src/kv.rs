@@ -91,6 +91,125 @@ pub(crate) fn split_words(text: &str) -> Result<Vec<(usize, String)>, SplitError
     Ok(words)
 }
 
+/// Splits a free-form argument string exactly as Ansible's `split_args` does, for modules whose
+/// text is kept (`command`, `shell`, ...): on spaces and newlines only, a token continuing
+/// through quotes or Jinja blocks; runs of spaces stay attached to the token before them and a
+/// line's newline to its last token (a line ending in a lone `\` is continued instead), so
+/// [`join_args`] gives the text back as Ansible's `_raw_params`. Offsets are in characters.
+pub(crate) fn split_args(text: &str) -> Result<Vec<(usize, String)>, SplitError> {
+    let mut params: Vec<(usize, String)> = Vec::new();
+    let mut quote: Option<char> = None;
+    let (mut print_depth, mut block_depth, mut comment_depth) = (0usize, 0usize, 0usize);
+    let items: Vec<&str> = text.split('\n').collect();
+    let mut offset = 0usize;
+    for (item_idx, item) in items.iter().enumerate() {
+        let mut continued = false;
+        let mut token_offset = offset;
+        for (idx, token) in item.split(' ').enumerate() {
+            let at = token_offset;
+            token_offset += token.chars().count() + 1;
+            if token.is_empty() && idx != 0 {
+                match params.last_mut() {
+                    Some((_, last)) => last.push(' '),
+                    None => params.push((at, " ".into())),
+                }
+                continue;
+            }
+            if token == "\\" && quote.is_none() {
+                continued = true;
+                continue;
+            }
+            let was_inside = quote.is_some();
+            quote = quote_state(token, quote);
+            let inside = quote.is_some();
+            let in_jinja = print_depth > 0 || block_depth > 0 || comment_depth > 0;
+            let mut appended = false;
+            if inside && !was_inside && !in_jinja {
+                params.push((at, token.to_string()));
+                appended = true;
+            } else if in_jinja || inside || was_inside {
+                if let Some((_, last)) = params.last_mut() {
+                    if idx > 0 {
+                        last.push(' ');
+                    }
+                    last.push_str(token);
+                } else {
+                    params.push((at, token.to_string()));
+                }
+                appended = true;
+            }
+            for (depth, open, close) in [
+                (&mut print_depth, "{{", "}}"),
+                (&mut block_depth, "{%", "%}"),
+                (&mut comment_depth, "{#", "#}"),
+            ] {
+                let before = *depth;
+                *depth = jinja_depth(token, before, open, close);
+                if *depth != before && !appended {
+                    params.push((at, token.to_string()));
+                    appended = true;
+                }
+            }
+            let in_jinja = print_depth > 0 || block_depth > 0 || comment_depth > 0;
+            if !in_jinja && !inside && !appended && !token.is_empty() {
+                params.push((at, token.to_string()));
+            }
+        }
+        if items.len() > 1 && item_idx != items.len() - 1 && !continued {
+            match params.last_mut() {
+                Some((_, last)) => last.push('\n'),
+                None => params.push((offset, "\n".into())),
+            }
+        }
+        offset += item.chars().count() + 1;
+    }
+    if quote.is_some() {
+        return Err(SplitError::UnbalancedQuotes);
+    }
+    if print_depth > 0 || block_depth > 0 || comment_depth > 0 {
+        return Err(SplitError::UnbalancedJinja);
+    }
+    Ok(params)
+}
+
+/// Ansible's `join_args`: the tokens of [`split_args`] joined by a space, except after a
+/// newline.
+pub(crate) fn join_args<S: AsRef<str>>(tokens: &[S]) -> String {
+    let mut out = String::new();
+    for token in tokens {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push(' ');
+        }
+        out.push_str(token.as_ref());
+    }
+    out
+}
+
+/// Whether a quote is open after `token` (Ansible's `_get_quote_state`): a quote character not
+/// preceded by a backslash opens a quote or closes the open one of its kind.
+fn quote_state(token: &str, mut quote: Option<char>) -> Option<char> {
+    let mut prev = None;
+    for c in token.chars() {
+        if (c == '"' || c == '\'') && prev != Some('\\') {
+            match quote {
+                Some(q) if q == c => quote = None,
+                Some(_) => {}
+                None => quote = Some(c),
+            }
+        }
+        prev = Some(c);
+    }
+    quote
+}
+
+/// Ansible's `_count_jinja2_blocks`: the depth after `token`, by its counts of `open` and
+/// `close`, never below zero.
+fn jinja_depth(token: &str, depth: usize, open: &str, close: &str) -> usize {
+    let opened = token.matches(open).count();
+    let closed = token.matches(close).count();
+    (depth + opened).saturating_sub(closed)
+}
+
 /// Removes one pair of matching surrounding quotes, as Ansible's `unquote` does.
 fn unquote(s: &str) -> String {
     let b = s.as_bytes();
@@ -171,7 +290,8 @@ pub(crate) fn pair_split(word: &str) -> Option<(String, String)> {
                     return None;
                 }
                 // Ansible decodes escapes in the word (`\"`, `\t`, `\u00e9`), then unquotes.
-                return Some((key.to_string(), unquote(&decode_escapes(&word[i + 1..]))));
+                let value = decode_escapes(&word[i + 1..]);
+                return Some((key.to_string(), unquote(value.trim())));
             }
             None => {}
         }
@@ -270,5 +390,39 @@ mod tests {
         assert_eq!(split_kv("msg='oops"), Err(SplitError::UnbalancedQuotes));
         assert_eq!(split_kv("msg={{ x"), Err(SplitError::UnbalancedJinja));
         assert_eq!(split_kv(""), Ok(vec![]));
+    }
+
+    /// The free-form text of a command-like task as [`split_args`], [`pair_split`] and
+    /// [`join_args`] give it, with `chdir` taken out as a pair.
+    fn free_form(text: &str) -> (String, Vec<(String, String)>) {
+        let mut raw = Vec::new();
+        let mut pairs = Vec::new();
+        for (_, word) in split_args(text).expect("balanced") {
+            match pair_split(&word) {
+                Some((k, v)) if k == "chdir" => pairs.push((k, v)),
+                _ => raw.push(word),
+            }
+        }
+        (join_args(&raw), pairs)
+    }
+
+    /// Ansible 2.19.14's `parse_kv(text, check_raw=True)` on each input gave these
+    /// `_raw_params` (and `chdir`): newlines, runs of spaces and tabs kept, a lone `\` at a
+    /// line's end continuing it, a backslashed quote not opening a quote.
+    #[test]
+    fn free_form_text_keeps_its_lines_as_ansible() {
+        assert_eq!(
+            free_form("echo a   b \\\n  c\necho \"x\ny\"  z\n").0,
+            "echo a   b  c\necho \"x\ny\"  z\n"
+        );
+        assert_eq!(free_form("echo \\\"hi there").0, "echo \\\"hi there");
+        assert_eq!(
+            free_form("echo {{ a  }} b\tc chdir=/tmp\n"),
+            (
+                "echo {{ a  }} b\tc".to_string(),
+                vec![("chdir".to_string(), "/tmp".to_string())]
+            )
+        );
+        assert_eq!(free_form("  lead  x=1 \n\n y").0, "  lead  x=1 \n\ny");
     }
 }

@@ -56,6 +56,35 @@ pub fn load_playbook_with_warnings(
     (result, warnings)
 }
 
+/// Where `include_vars` looks for `name` (a file or a directory), in order, as Ansible's
+/// `path_dwim_relative_stack` does from the bases `bases` (the role, the task file's directory,
+/// the playbook's): `BASE/vars/NAME` then `BASE/NAME` for each base; the first is left out
+/// when `name` already starts with `vars/` (so `dir: vars` in a role is the role's `vars/`).
+/// An absolute name is itself.
+pub fn vars_candidates(name: &str, bases: &[PathBuf]) -> Vec<PathBuf> {
+    let p = Path::new(name);
+    if p.is_absolute() {
+        return vec![p.to_path_buf()];
+    }
+    vars_search_dirs(name, bases)
+        .into_iter()
+        .map(|d| d.join(p))
+        .collect()
+}
+
+/// The directories [`vars_candidates`] joins `name` to.
+pub fn vars_search_dirs(name: &str, bases: &[PathBuf]) -> Vec<PathBuf> {
+    let under_vars = name.split('/').next() == Some("vars");
+    let mut out = Vec::new();
+    for base in bases {
+        if !under_vars {
+            out.push(base.join("vars"));
+        }
+        out.push(base.clone());
+    }
+    out
+}
+
 /// Where a task file named `name` (already rendered) is found from an include's context.
 pub fn find_task_file(name: &str, ctx: &IncludeContext) -> Option<PathBuf> {
     let p = Path::new(name);

@@ -40,10 +40,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     register_path_tests(env);
     env.add_test("truthy", |v: Value| v.is_true());
     env.add_test("falsy", |v: Value| !v.is_true());
-    env.add_test(
-        "contains",
-        |seq: Value, item: Value| -> Result<bool, Error> { Ok(seq.try_iter()?.any(|x| x == item)) },
-    );
+    env.add_test("contains", contains);
     env.add_test("subset", |a: Value, b: Value| -> Result<bool, Error> {
         let b: Vec<Value> = b.try_iter()?.collect();
         Ok(a.try_iter()?.all(|x| b.contains(&x)))
@@ -52,6 +49,21 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         let a: Vec<Value> = a.try_iter()?.collect();
         Ok(b.try_iter()?.all(|x| a.contains(&x)))
     });
+}
+
+/// Ansible's `contains` test is Python's `item in seq`: a substring for a string, a key for a
+/// mapping, an element for any other sequence.
+fn contains(seq: Value, item: Value) -> Result<bool, Error> {
+    if let Some(text) = seq.as_str() {
+        let Some(needle) = item.as_str() else {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "'in <string>' requires string as left operand",
+            ));
+        };
+        return Ok(text.contains(needle));
+    }
+    Ok(seq.try_iter()?.any(|x| x == item))
 }
 
 /// Ansible's path tests on control-node paths (`os.path`; relative paths from the working

@@ -118,7 +118,7 @@ impl PlayRun<'_> {
         let origin = call.args_origin.to_string();
         let target = self.target(host, task, vars, delegate)?;
         let become_ = self.become_of(task, scope, vars, &target)?;
-        let transport = self.engine.pool.get(&target).await?;
+        let transport = self.task_transport(&target, task, scope, vars).await?;
         let (check, diff) = self.check_and_diff(task, scope, vars, &origin)?;
         let control = self.task_control(vars);
         let dir = self.async_dir(vars)?;

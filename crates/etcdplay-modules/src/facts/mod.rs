@@ -5,6 +5,7 @@
 //! only local tables (`ip -4 route show default`, `ip -4 -o addr`, `ip -o link`): nothing is
 //! sent on the network.
 
+mod local;
 mod net;
 mod parse;
 mod system;
@@ -67,36 +68,53 @@ s chroot; [ -r /proc/1/root/. ] && { [ / -ef /proc/1/root/. ] && echo no || echo
 s end
 "#;
 
-/// Fact gathering's probe: [`SCRIPT`], whatever the arguments (`filter` applies afterwards).
+/// [`SCRIPT`] with the local facts of `fact_path` (see `local.rs`) read before its end.
+fn gathering_script(fact_path: &str) -> String {
+    let base = SCRIPT.strip_suffix("s end\n").unwrap_or(SCRIPT);
+    format!("{base}{}s end\n", local::script(fact_path))
+}
+
+/// Fact gathering's probe: [`SCRIPT`] and the local facts of `fact_path`, whatever the other
+/// arguments (`filter` applies afterwards). The answer is the facts and the warnings of local
+/// facts that could not be read.
 pub(crate) struct FactsProbe;
 
 impl FirstProbe for FactsProbe {
-    type Answer = Map<String, Value>;
+    type Answer = (Map<String, Value>, Vec<String>);
 
-    fn script(_: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
-        Ok(Some(SCRIPT.to_string()))
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        let fact_path = input.args.str("fact_path");
+        let fact_path = fact_path.as_deref().unwrap_or(local::DEFAULT_FACT_PATH);
+        Ok(Some(gathering_script(fact_path)))
     }
 
     fn parse(out: &ExecOutput) -> Result<Self::Answer, String> {
-        if !parse_sections(&out.stdout).contains_key("end") {
+        let sections = parse_sections(&out.stdout);
+        if !sections.contains_key("end") {
             return Err(format!(
                 "fact gathering failed (rc {}): {}",
                 out.rc,
                 out.stderr_str().trim()
             ));
         }
-        Ok(parse_facts(&out.stdout))
+        let mut facts = parse_facts(&out.stdout);
+        let (local, warnings) = local::parse(&sections);
+        facts.insert("ansible_local".into(), Value::Object(local));
+        Ok((facts, warnings))
     }
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let filter = ctx.args.list("filter")?.unwrap_or_default();
-    let mut facts = ctx.read_probe::<FactsProbe>().await?;
+    let (mut facts, warnings) = ctx.read_probe::<FactsProbe>().await?;
     if !filter.is_empty() {
         facts.retain(|k, _| filter.iter().any(|f| glob_match(f, k)));
     }
     let mut res = ModuleResult::ok();
     res.set("ansible_facts", Value::Object(facts));
+    if !warnings.is_empty() {
+        res.set("warnings", warnings);
+    }
     Ok(res)
 }
 

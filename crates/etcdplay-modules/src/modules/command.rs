@@ -150,6 +150,7 @@ impl JobOutput {
 /// job it is a request that does nothing, as Ansible's check-mode job is).
 pub(crate) fn plan(ctx: &Ctx<'_>) -> Result<CommandPlan, ModuleError> {
     let shell = ctx.module() == "shell";
+    let mark = format!("{SKIP_MARK}{}:", random_token());
     let args = &ctx.args;
     if let Some(problem) = refused(ctx) {
         return Err(ctx.bad("cmd", problem));
@@ -179,23 +180,24 @@ pub(crate) fn plan(ctx: &Ctx<'_>) -> Result<CommandPlan, ModuleError> {
         if words.is_empty() {
             return Err(ctx.bad("cmd", "no command given"));
         }
-        let quoted: Vec<String> = words.iter().map(|w| sh_quote(w)).collect();
+        let line = exec_words(&words, args.bool("expand_argument_vars", true)?, &mark);
         (
-            format!("exec {}", quoted.join(" ")),
+            line,
             Value::Array(words.into_iter().map(Value::String).collect()),
         )
     };
 
     let mut script = String::new();
+    // Physically (`-P`): Ansible's module enters the directory with Python's `os.chdir`, so
+    // the command's `$PWD` has no symbolic links.
     if let Some(dir) = args.str("chdir") {
         script.push_str(&format!(
-            "cd -- {} || {{ echo 'Unable to change directory before execution' >&2; exit 1; }}\n",
+            "cd -P -- {} 2>/dev/null || {{ echo '{mark}chdir' >&2; exit {SKIP_RC}; }}\n",
             sh_quote(&dir)
         ));
     }
     let creates = args.str("creates");
     let removes = args.str("removes");
-    let mark = format!("{SKIP_MARK}{}:", random_token());
     if let Some(c) = &creates {
         script.push_str(&format!("set -- {}\nif [ -e \"$1\" ] || [ -L \"$1\" ]; then echo '{mark}creates' >&2; exit {SKIP_RC}; fi\n", glob_quote(c)));
     }
@@ -266,6 +268,12 @@ fn finished(plan: &CommandPlan, job: Option<&JobOutput>) -> Result<ModuleResult,
             .lines()
             .find_map(|l| l.strip_prefix(plan.mark.as_str()))
         {
+            if which == "chdir" {
+                return Ok(chdir_failed(plan));
+            }
+            if let Some(errno) = which.strip_prefix("exec:").and_then(|e| e.parse().ok()) {
+                return Ok(exec_failed(plan, errno));
+            }
             let path = if which == "creates" {
                 plan.creates.clone().unwrap_or_default()
             } else {
@@ -308,6 +316,155 @@ fn finished(plan: &CommandPlan, job: Option<&JobOutput>) -> Result<ModuleResult,
         res.msg = Some(String::new());
     }
     Ok(res)
+}
+
+/// Ansible's result when `chdir` cannot be entered: the command never ran, so its run's
+/// fields are null.
+fn chdir_failed(plan: &CommandPlan) -> ModuleResult {
+    let mut res = ModuleResult::default();
+    res.set("cmd", plan.cmd_field.clone())
+        .set("rc", Value::Null)
+        .set("start", Value::Null)
+        .set("end", Value::Null)
+        .set("delta", Value::Null)
+        .set("stdout", "")
+        .set("stdout_lines", Vec::<String>::new())
+        .set("stderr", "")
+        .set("stderr_lines", Vec::<String>::new());
+    res.failed = true;
+    res.msg = Some("Unable to change directory before execution.".into());
+    res
+}
+
+/// `exec` of `words`, each built in a shell variable and passed quoted, so nothing else in it
+/// is interpreted; with `expand`, expanded as Ansible's command module does by default
+/// (`expand_argument_vars`): Python's `os.path.expandvars` (`$name`/`${name}` of the host's
+/// environment; a variable that is not set stays as written, even after a backslash), then
+/// `os.path.expanduser` of a leading `~`/`~user`. A program that cannot be executed is
+/// reported with `mark` and its errno (see [`PROGRAM_CHECK`]), as Python's exec fails.
+fn exec_words(words: &[String], expand: bool, mark: &str) -> String {
+    let mut script = String::new();
+    let mut refs = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        let var = format!("__etcdplay_w{i}");
+        if expand {
+            script.push_str(&expanded_word(&var, word));
+        } else {
+            script.push_str(&format!("{var}={}\n", sh_quote(word)));
+        }
+        refs.push(format!("\"${var}\""));
+    }
+    script.push_str(
+        &PROGRAM_CHECK
+            .replace("@MARK@", mark)
+            .replace("@RC@", &SKIP_RC.to_string()),
+    );
+    script.push_str(&format!("exec {}", refs.join(" ")));
+    script
+}
+
+/// Finds the program `$__etcdplay_w0` as `execvp` does (a name with a `/` as it is, else the
+/// first executable file of that name in `$PATH`) and, when there is none, reports errno 2
+/// (ENOENT), or 13 (EACCES) for a path that is a directory or not executable.
+const PROGRAM_CHECK: &str = r#"__etcdplay_p=
+case $__etcdplay_w0 in
+*/*) __etcdplay_p=$__etcdplay_w0 ;;
+*) __etcdplay_ifs=$IFS; IFS=:
+   for __etcdplay_d in ${PATH-/usr/bin:/bin}; do
+     if [ -f "${__etcdplay_d:-.}/$__etcdplay_w0" ] && [ -x "${__etcdplay_d:-.}/$__etcdplay_w0" ]; then
+       __etcdplay_p=${__etcdplay_d:-.}/$__etcdplay_w0; break
+     fi
+   done
+   IFS=$__etcdplay_ifs ;;
+esac
+if [ -z "$__etcdplay_p" ] || ! [ -e "$__etcdplay_p" ]; then echo '@MARK@exec:2' >&2; exit @RC@; fi
+if [ -d "$__etcdplay_p" ] || ! [ -x "$__etcdplay_p" ]; then echo '@MARK@exec:13' >&2; exit @RC@; fi
+"#;
+
+/// Python's `shlex.quote`, for the command line Ansible reports when it could not run one.
+fn python_quote(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        return word.to_string();
+    }
+    format!("'{}'", word.replace('\'', "'\"'\"'"))
+}
+
+/// Ansible's result when the program could not be executed (Python's exec raised `errno`).
+fn exec_failed(plan: &CommandPlan, errno: i64) -> ModuleResult {
+    let words: Vec<String> = match &plan.cmd_field {
+        Value::Array(words) => words
+            .iter()
+            .map(|w| python_quote(w.as_str().unwrap_or_default()))
+            .collect(),
+        other => vec![other.as_str().unwrap_or_default().to_string()],
+    };
+    let mut res = ModuleResult::default();
+    res.set("cmd", words.join(" "))
+        .set("rc", errno)
+        .set("stdout", "")
+        .set("stdout_lines", Vec::<String>::new())
+        .set("stderr", "")
+        .set("stderr_lines", Vec::<String>::new());
+    res.failed = true;
+    res.msg = Some("Error executing command.".into());
+    res
+}
+
+/// Shell code that sets `var` to `word` expanded (see [`expanding_exec`]).
+fn expanded_word(var: &str, word: &str) -> String {
+    static VARIABLE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\$([A-Za-z0-9_]+|\{[^}]*\})").expect("valid regex")
+    });
+    let (tilde, rest) = tilde_prefix(word);
+    // A tilde-prefix with any quote in it is not expanded: `~user` is written bare.
+    let mut code = if tilde.is_empty() {
+        format!("{var}=''\n")
+    } else {
+        format!("{var}={tilde}\n")
+    };
+    let append_literal = |code: &mut String, text: &str| {
+        if !text.is_empty() {
+            code.push_str(&format!("{var}=\"${var}\"{}\n", sh_quote(text)));
+        }
+    };
+    let mut last = 0;
+    for found in VARIABLE.captures_iter(rest) {
+        let whole = found.get(0).expect("match");
+        append_literal(&mut code, &rest[last..whole.start()]);
+        last = whole.end();
+        let name = found[1].trim_start_matches('{').trim_end_matches('}');
+        let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if valid {
+            code.push_str(&format!(
+                "if [ -n \"${{{name}+x}}\" ]; then {var}=\"${var}${{{name}}}\"; else {var}=\"${var}\"{}; fi\n",
+                sh_quote(whole.as_str())
+            ));
+        } else {
+            append_literal(&mut code, whole.as_str());
+        }
+    }
+    append_literal(&mut code, &rest[last..]);
+    code
+}
+
+/// A leading `~` or `~user` (up to the first `/`) that the shell's tilde expansion may expand
+/// as Python's `expanduser` does (an unknown user stays as written), and the rest of `word`.
+fn tilde_prefix(word: &str) -> (&str, &str) {
+    if !word.starts_with('~') {
+        return ("", word);
+    }
+    let end = word.find('/').unwrap_or(word.len());
+    let user = &word[1..end];
+    if user
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        (&word[..end], &word[end..])
+    } else {
+        ("", word)
+    }
 }
 
 fn tidy(s: &str, strip: bool) -> String {

@@ -29,7 +29,13 @@ pub(crate) fn register(env: &mut Environment<'static>, search_dirs: Arc<Vec<Path
         "lookup",
         move |state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs| {
             let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
-            let results = run(state, &dirs, &name, &terms, &kwargs)?;
+            let Some(results) = run_or_tolerate(state, &dirs, &name, &terms, &kwargs)? else {
+                return Ok(if wantlist {
+                    Value::from(Vec::<Value>::new())
+                } else {
+                    Value::from(())
+                });
+            };
             kwargs.assert_all_used()?;
             if wantlist {
                 return Ok(Value::from(results));
@@ -46,11 +52,37 @@ pub(crate) fn register(env: &mut Environment<'static>, search_dirs: Arc<Vec<Path
         env.add_function(
             name,
             move |state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs| {
-                let results = run(state, &dirs, &name, &terms, &kwargs)?;
+                let results =
+                    run_or_tolerate(state, &dirs, &name, &terms, &kwargs)?.unwrap_or_default();
                 kwargs.assert_all_used()?;
                 Ok(Value::from(results))
             },
         );
+    }
+}
+
+/// [`run`] with Ansible's `errors=` keyword: `strict` (the default) lets a failure through,
+/// `warn` and `ignore` turn it into no result (`None`; `lookup` then gives `None`, or `[]` with
+/// `wantlist`, `query` gives `[]`). Ansible's `warn` also prints the error as a warning; the
+/// template layer has no channel for warnings, so it is quiet here.
+fn run_or_tolerate(
+    state: &State,
+    dirs: &[PathBuf],
+    name: &str,
+    terms: &[Value],
+    kwargs: &Kwargs,
+) -> Result<Option<Vec<Value>>, Error> {
+    let errors = kwargs.get::<Option<String>>("errors")?;
+    match (run(state, dirs, name, terms, kwargs), errors.as_deref()) {
+        (Ok(results), _) => Ok(Some(results)),
+        (Err(_), Some("warn" | "ignore")) => {
+            // The plugin may have stopped before reading every keyword it knows.
+            for key in kwargs.args() {
+                let _ = kwargs.get::<Value>(key);
+            }
+            Ok(None)
+        }
+        (Err(e), _) => Err(e),
     }
 }
 

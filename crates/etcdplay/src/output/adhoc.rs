@@ -64,9 +64,6 @@ impl<W: Write + Send> Reporter for AdhocReporter<W> {
     fn task_start(&self, _kind: TaskKindLabel, _header: &str, _hosts: &[String]) {}
 
     fn host_event(&self, e: &HostEvent) {
-        for warning in super::module_warnings(&e.result) {
-            self.warning(&warning);
-        }
         let host = &e.host;
         let changed = e.result.get("changed").and_then(Value::as_bool) == Some(true);
         let text = match e.status {
@@ -85,11 +82,10 @@ impl<W: Write + Send> Reporter for AdhocReporter<W> {
                 if self.as_output && e.result.get("rc").is_some() {
                     command_block(host, &e.result, "FAILED")
                 } else {
-                    let mut shown = e.result.clone();
-                    if let Value::Object(m) = &mut shown {
-                        m.remove("warnings");
-                    }
-                    format!("{host} | FAILED! => {}\n", dumps_pretty(&shown))
+                    format!(
+                        "{host} | FAILED! => {}\n",
+                        dumps_pretty(&displayed(&e.result))
+                    )
                 }
             }
             HostStatus::Unreachable => {

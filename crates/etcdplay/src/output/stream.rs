@@ -14,6 +14,8 @@ use serde_json::Value;
 pub(crate) struct StreamReporter<W: Write + Send> {
     out: Mutex<W>,
     verbose: u8,
+    /// Warnings of module results already printed: Ansible prints each text once per run.
+    warned: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Ansible pads banners with `*` up to 80 columns (its default terminal width when not a tty).
@@ -27,7 +29,23 @@ impl<W: Write + Send> StreamReporter<W> {
         StreamReporter {
             out: Mutex::new(out),
             verbose,
+            warned: Mutex::new(std::collections::HashSet::new()),
         }
+    }
+
+    /// The `[WARNING]:` lines of a result's `warnings` not printed before in this run, as
+    /// Ansible prints them ahead of the host's status line.
+    fn result_warnings(&self, result: &Value) -> String {
+        let Some(Value::Array(warnings)) = result.get("warnings") else {
+            return String::new();
+        };
+        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        warnings
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|w| warned.insert(w.to_string()))
+            .map(|w| format!("[WARNING]: {w}\n"))
+            .collect()
     }
 
     #[cfg(test)]
@@ -55,10 +73,12 @@ fn host_label(event: &HostEvent) -> String {
 /// `{"attempts": 2, "changed": true, "cmd": ...}`).
 fn failure_json(event: &HostEvent) -> String {
     match &event.result {
-        // The status says it failed: Ansible leaves `failed` out.
+        // The status says it failed: Ansible leaves `failed` out, and `exception` (a
+        // traceback, printed only at -vvv).
         Value::Object(m) => {
             let mut shown = m.clone();
             shown.remove("failed");
+            shown.remove("exception");
             shown.remove("warnings");
             super::pyjson::dumps_sorted(&Value::Object(shown))
         }
@@ -110,8 +130,8 @@ impl<W: Write + Send> Reporter for StreamReporter<W> {
             .map(|l| format!(" => (item={l})"))
             .unwrap_or_default();
         let mut text = String::new();
-        // Ansible prints a diff, then an empty line, then the module's warnings, then the
-        // host's status line.
+        // Ansible prints a diff (its `v2_on_file_diff` comes first), then an empty line, then
+        // the result's warnings and the host's status line.
         if let Some(diff) = event.diff.as_deref().filter(|d| !d.is_empty()) {
             text.push_str(diff);
             if !diff.ends_with('\n') {
@@ -119,9 +139,7 @@ impl<W: Write + Send> Reporter for StreamReporter<W> {
             }
             text.push('\n');
         }
-        for warning in super::module_warnings(&event.result) {
-            text.push_str(&format!("[WARNING]: {warning}\n"));
-        }
+        text.push_str(&self.result_warnings(&event.result));
         match event.status {
             HostStatus::Ok | HostStatus::Changed => {
                 let word = if event.status == HostStatus::Ok {
@@ -226,6 +244,35 @@ mod tests {
         );
     }
 
+    /// ansible-playbook 2.19.14, `command: ls /dev/null` with `executable: /bogus` in a loop of
+    /// one item and again alone: "[WARNING]: As of Ansible 2.4, the parameter 'executable' is
+    /// no longer supported ..." once, before `changed: [localhost] => (item=1)`; the second
+    /// task prints `changed: [localhost]` only. A failure's JSON leaves `warnings` and
+    /// `exception` out.
+    #[test]
+    fn result_warnings_print_once_before_the_status() {
+        let r = StreamReporter::new(Vec::new(), 0);
+        let warning = "As of Ansible 2.4, the parameter 'executable' is no longer supported";
+        let mut first = HostEvent::new("localhost", HostStatus::Changed);
+        first.item_label = Some("1".into());
+        first.result = serde_json::json!({"changed": true, "warnings": [warning]});
+        r.host_event(&first);
+        let mut again = HostEvent::new("localhost", HostStatus::Changed);
+        again.result = serde_json::json!({"changed": true, "warnings": [warning]});
+        r.host_event(&again);
+        let mut failed = HostEvent::new("localhost", HostStatus::Failed);
+        failed.result = serde_json::json!({"changed": false, "msg": "boom", "warnings": ["w2"],
+            "exception": "(traceback unavailable)"});
+        r.host_event(&failed);
+        assert_eq!(
+            String::from_utf8(r.into_inner()).unwrap(),
+            format!(
+                "[WARNING]: {warning}\nchanged: [localhost] => (item=1)\nchanged: [localhost]\n\
+                 [WARNING]: w2\nfatal: [localhost]: FAILED! => {{\"changed\": false, \"msg\": \"boom\"}}\n"
+            )
+        );
+    }
+
     #[test]
     fn renders_like_ansible() {
         let r = StreamReporter::new(Vec::new(), 0);
@@ -255,26 +302,6 @@ fatal: [etcd1]: FAILED! => {\"changed\": false, \"msg\": \"boom\"}\n\
 \nPLAY RECAP *********************************************************************\n\
 etcd1                      : ok=3    changed=1    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0   \n\n";
         assert_eq!(text, expected);
-    }
-
-    /// ansible-playbook 2.19.14 on `command: echo hi` with `executable: /bin/bash` printed the
-    /// module's warning line before `changed: [localhost]`, and with `-v` a result without
-    /// `warnings`.
-    #[test]
-    fn module_warnings_are_warning_lines_before_the_status() {
-        let r = StreamReporter::new(Vec::new(), 1);
-        let mut changed = HostEvent::new("localhost", HostStatus::Changed);
-        changed.result = serde_json::json!({"changed": true, "warnings": ["not using it"]});
-        r.host_event(&changed);
-        let mut failed = HostEvent::new("localhost", HostStatus::Failed);
-        failed.result = serde_json::json!({"msg": "boom", "warnings": ["careful"]});
-        r.host_event(&failed);
-        let text = String::from_utf8(r.into_inner()).unwrap();
-        assert_eq!(
-            text,
-            "[WARNING]: not using it\nchanged: [localhost] => {\"changed\": true}\n\
-             [WARNING]: careful\nfatal: [localhost]: FAILED! => {\"msg\": \"boom\"}\n"
-        );
     }
 
     #[test]
