@@ -62,14 +62,7 @@ pub fn load_playbook_with_warnings(
 /// when `name` already starts with `vars/` (so `dir: vars` in a role is the role's `vars/`).
 /// An absolute name is itself.
 pub fn vars_candidates(name: &str, bases: &[PathBuf]) -> Vec<PathBuf> {
-    let p = Path::new(name);
-    if p.is_absolute() {
-        return vec![p.to_path_buf()];
-    }
-    vars_search_dirs(name, bases)
-        .into_iter()
-        .map(|d| d.join(p))
-        .collect()
+    etcdplay_source::file_candidates(bases, "vars", name, false)
 }
 
 /// The directories [`vars_candidates`] joins `name` to.
