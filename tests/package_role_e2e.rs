@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use common::debrepo::{build, repack_python3_apt, run_ok, ssh_with_input};
 use common::{ansible_bin, etcdplay_bin, repo_root, ssh_ok, text, PrivateLab};
 
 /// Where the repository lives on the hosts.
@@ -35,12 +36,6 @@ const WRITTEN: [&str; 3] = [
     "/etc/sysctl.d/90-pkgrole.conf",
     "/usr/share/etcdplay-role-web/www/health",
 ];
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run");
-    assert!(out.status.success(), "{cmd:?}: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Builds `<name>_1.0_all.deb` into `repo` from the tree `debs/<name>` of the fixture.
 fn build_role_package(work: &Path, repo: &Path, name: &str) {
@@ -61,41 +56,6 @@ fn build_role_package(work: &Path, repo: &Path, name: &str) {
     // git keeps only the executable bit: the rest of each mode is set here.
     run_ok(Command::new("chmod").arg("-R").arg("go-w").arg(&root));
     build(&root, &repo.join(format!("{name}_1.0_all.deb")));
-}
-
-/// The control node's python3-apt (same Debian release as the hosts) as a `.deb` again, its
-/// dependencies cut to python3: the hosts have the libraries it links, not the data packages.
-fn repack_python3_apt(work: &Path, repo: &Path) {
-    let root = work.join("root-python3-apt");
-    let listing = run_ok(Command::new("dpkg").args(["-L", "python3-apt"]));
-    for file in listing.lines().map(Path::new).filter(|p| p.is_file()) {
-        let target = root.join(file.strip_prefix("/").expect("absolute"));
-        std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
-        std::fs::copy(file, &target).expect("copy python3-apt file");
-    }
-    let version = run_ok(Command::new("dpkg-query").args(["-W", "-f=${Version}", "python3-apt"]));
-    std::fs::create_dir_all(root.join("DEBIAN")).expect("mkdir");
-    std::fs::write(
-        root.join("DEBIAN/control"),
-        format!(
-            "Package: python3-apt\nVersion: {version}\nArchitecture: amd64\nDepends: python3\n\
-             Maintainer: etcdplay tests <tests@localhost>\nDescription: python3-apt, repacked\n"
-        ),
-    )
-    .expect("control");
-    build(
-        &root,
-        &repo.join(format!("python3-apt_{version}_amd64.deb")),
-    );
-}
-
-fn build(root: &Path, deb: &Path) {
-    run_ok(
-        Command::new("dpkg-deb")
-            .args(["--build", "--root-owner-group"])
-            .arg(root)
-            .arg(deb),
-    );
 }
 
 /// The flat repository: the packages and their `Packages` index, as a tarball to send.
@@ -122,26 +82,6 @@ fn build_repository(work: &Path) -> PathBuf {
             .arg("."),
     );
     tarball
-}
-
-/// Runs `command` on `host` as root with `input` as its standard input.
-fn ssh_with_input(host: &etcdplay_lab::LabHost, command: &str, input: &Path) -> Output {
-    assert!(
-        etcdplay_lab::netns_exists(&host.netns),
-        "namespace {} is gone",
-        host.netns
-    );
-    Command::new("ssh")
-        .arg("-i")
-        .arg(&host.key_path)
-        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
-        .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", host.known_hosts.display()))
-        .arg(format!("root@{}", host.ip))
-        .arg(command)
-        .stdin(Stdio::from(std::fs::File::open(input).expect("open input")))
-        .output()
-        .expect("run ssh")
 }
 
 /// The repository in place of the host's sources (the hosts have no internet), and

@@ -378,6 +378,21 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         host!(modules::locale_gen::run),
         reads::<modules::locale_gen::LocaleProbe>(),
     ),
+    // Issue #16 item 3, facts and keys (helper modc).
+    def(
+        "service_facts",
+        &[],
+        modules::service_facts::SERVICE_FACTS,
+        host!(modules::service_facts::run),
+        reads::<modules::service_facts::ServiceFactsProbe>(),
+    ),
+    def(
+        "package_facts",
+        &[],
+        modules::package_facts::PACKAGE_FACTS,
+        host!(modules::package_facts::run),
+        reads::<modules::package_facts::PackageFactsProbe>(),
+    ),
     no_async(def(
         "async_status",
         &[],
