@@ -393,6 +393,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         host!(modules::package_facts::run),
         reads::<modules::package_facts::PackageFactsProbe>(),
     ),
+    def(
+        "apt_key",
+        &[],
+        modules::apt_key::APT_KEY,
+        host!(modules::apt_key::run),
+        reads::<modules::apt_key::AptKeyProbe>(),
+    ),
     no_async(def(
         "async_status",
         &[],

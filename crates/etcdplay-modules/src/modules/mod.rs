@@ -3,6 +3,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod apt;
+pub(crate) mod apt_key;
 pub(crate) mod apt_repository;
 pub(crate) mod assemble;
 pub(crate) mod authorized_key;
