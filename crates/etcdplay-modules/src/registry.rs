@@ -400,6 +400,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         host!(modules::apt_key::run),
         reads::<modules::apt_key::AptKeyProbe>(),
     ),
+    def(
+        "rpm_key",
+        &[],
+        modules::rpm_key::RPM_KEY,
+        host!(modules::rpm_key::run),
+        reads::<modules::rpm_key::RpmKeyProbe>(),
+    ),
     no_async(def(
         "async_status",
         &[],

@@ -28,6 +28,7 @@ pub(crate) mod mount;
 pub(crate) mod package;
 pub(crate) mod package_facts;
 pub(crate) mod replace;
+pub(crate) mod rpm_key;
 pub(crate) mod script;
 pub(crate) mod service_facts;
 pub(crate) mod slurp;
