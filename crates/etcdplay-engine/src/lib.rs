@@ -18,6 +18,7 @@ mod options;
 mod play;
 mod precheck;
 mod read_ahead;
+mod reboot;
 mod redundant_restart;
 mod scope;
 mod start_at;

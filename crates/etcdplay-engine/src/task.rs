@@ -690,6 +690,11 @@ impl PlayRun<'_> {
                 .execute_async(task, call, scope, host, vars, delegate, args, spec)
                 .await;
         }
+        if call.name == "reboot" {
+            let result =
+                crate::reboot::run(self, task, scope, host, vars, delegate, &args, &origin).await?;
+            return Ok((result, None));
+        }
         if let Some(result) = builtin::run(self, call, &args, host, vars, task).await? {
             return Ok((result, None));
         }
