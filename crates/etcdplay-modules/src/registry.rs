@@ -407,6 +407,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         host!(modules::rpm_key::run),
         reads::<modules::rpm_key::RpmKeyProbe>(),
     ),
+    def(
+        "pip",
+        &[],
+        modules::pip::PIP,
+        host!(modules::pip::run),
+        None,
+    ),
     // The engine reconnects until the host is back (`etcdplay-engine`'s reboot.rs).
     no_async(def("reboot", &[], modules::reboot::REBOOT, Engine, None)),
     no_async(def(

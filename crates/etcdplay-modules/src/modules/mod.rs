@@ -27,6 +27,7 @@ pub(crate) mod modprobe;
 pub(crate) mod mount;
 pub(crate) mod package;
 pub(crate) mod package_facts;
+pub(crate) mod pip;
 pub(crate) mod reboot;
 pub(crate) mod replace;
 pub(crate) mod rpm_key;
