@@ -35,7 +35,7 @@ pub(crate) fn shown(path: &Path) -> String {
 impl TaskControl<'_> {
     /// Ansible's search order for a relative `src`: `<role>/<kind>/`, `<role>/`,
     /// `<playbook>/<kind>/`, `<playbook>/`.
-    fn find(&self, kind: &str, path: &str) -> Result<PathBuf, ModuleError> {
+    pub(crate) fn find(&self, kind: &str, path: &str) -> Result<PathBuf, ModuleError> {
         let p = Path::new(path);
         if p.is_absolute() {
             return if p.exists() {

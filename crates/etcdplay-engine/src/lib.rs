@@ -23,6 +23,7 @@ mod redundant_restart;
 mod scope;
 mod start_at;
 mod state;
+mod synchronize;
 mod tags;
 mod task;
 mod varsfile;

@@ -690,6 +690,12 @@ impl PlayRun<'_> {
                 .execute_async(task, call, scope, host, vars, delegate, args, spec)
                 .await;
         }
+        if call.name == "synchronize" {
+            let result =
+                crate::synchronize::run(self, task, scope, host, vars, delegate, &args, &origin)
+                    .await?;
+            return Ok((result, None));
+        }
         if call.name == "reboot" {
             let result =
                 crate::reboot::run(self, task, scope, host, vars, delegate, &args, &origin).await?;

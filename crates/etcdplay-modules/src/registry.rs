@@ -416,6 +416,14 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     ),
     // The engine reconnects until the host is back (`etcdplay-engine`'s reboot.rs).
     no_async(def("reboot", &[], modules::reboot::REBOOT, Engine, None)),
+    // rsync runs on the control node (`etcdplay-engine`'s synchronize.rs).
+    no_async(def(
+        "synchronize",
+        &["ansible.posix.synchronize"],
+        modules::synchronize::SYNCHRONIZE,
+        Engine,
+        None,
+    )),
     no_async(def(
         "async_status",
         &[],

@@ -36,6 +36,7 @@ pub(crate) mod service_facts;
 pub(crate) mod slurp;
 pub(crate) mod small;
 pub(crate) mod stat;
+pub(crate) mod synchronize;
 pub(crate) mod sysctl;
 pub(crate) mod systemd;
 pub(crate) mod timezone;
