@@ -6,7 +6,7 @@
 //! Observed with ansible-playbook: check mode `changed` and nothing written; the push
 //! `changed` with rsync's itemized lines (`cd+++++++++ ./`, `>f+++++++++ a.txt`, ...), again
 //! unchanged with no lines; with `delete`, `checksum` and `--exclude=skip.txt`
-//! `*deleting extra.txt`; the pull `changed` and the file on the control node.
+//! `*deleting   extra.txt`; the pull `changed` and the file on the control node.
 //!
 //! Runs on a private lab (`lmodc1..2` on `etcdplaybr53`, 10.213.53.0/24), taken down at the end.
 
@@ -103,5 +103,5 @@ fn synchronize_results_are_the_collections() {
     }
     assert_eq!(mine, theirs);
     assert_eq!(theirs["msg"]["push"]["changed"], true, "{ansible_text}");
-    assert!(our_text.contains("*deleting extra.txt"), "{our_text}");
+    assert!(our_text.contains("*deleting   extra.txt"), "{our_text}");
 }
