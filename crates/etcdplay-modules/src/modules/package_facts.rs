@@ -281,7 +281,7 @@ pub(crate) fn choose(
     requested: &[String],
     strategy_all: bool,
     s: &Sections,
-) -> Result<(Map<String, Value>, Vec<String>), String> {
+) -> Result<(Map<String, Value>, Vec<String>), (String, Vec<String>)> {
     let mut managers: Vec<String> = requested.iter().map(|m| m.to_lowercase()).collect();
     let auto = managers.iter().any(|m| m == "auto");
     if auto {
@@ -294,14 +294,15 @@ pub(crate) fn choose(
         .map(String::as_str)
         .collect();
     if !unsupported.is_empty() {
-        return Err(if auto {
+        let msg = if auto {
             "Could not auto detect a usable package manager, check warnings for details.".into()
         } else {
             format!(
                 "Unsupported package managers requested: {}",
                 unsupported.join(", ")
             )
-        });
+        };
+        return Err((msg, Vec::new()));
     }
     let mut packages = Map::new();
     let mut warnings = Vec::new();
@@ -356,10 +357,11 @@ pub(crate) fn choose(
             .map(|m| format!("'{m}'"))
             .collect::<Vec<_>>()
             .join(", ");
-        return Err(format!(
+        let msg = format!(
             "Could not detect a supported package manager from the following list: [{list}], \
              or the required Python library is not installed. Check warnings for details."
-        ));
+        );
+        return Err((msg, warnings));
     }
     Ok((packages, warnings))
 }
@@ -378,7 +380,13 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             }
             res
         }
-        Err(msg) => ModuleResult::fail(msg),
+        Err((msg, warnings)) => {
+            let mut res = ModuleResult::fail(msg);
+            if !warnings.is_empty() {
+                res.set("warnings", warnings);
+            }
+            res
+        }
     };
     res.changed = false;
     Ok(res)
@@ -472,9 +480,16 @@ local-only:\n  Installed: 0.1\n  Candidate: 0.1\n  Version table:\n\
         assert!(packages.contains_key("adduser") && warnings.is_empty());
         let (_, warnings) = choose(&auto, true, &s).expect("all");
         assert_eq!(warnings, ["Found \"rpm\" but no associated packages"]);
-        let err = choose(&["nope".into()], false, &s).expect_err("unsupported");
+        let (err, _) = choose(&["nope".into()], false, &s).expect_err("unsupported");
         assert_eq!(err, "Unsupported package managers requested: nope");
-        let err = choose(&["yum".into()], false, &answer(&[])).expect_err("none");
+        // Ansible warns only for a manager asked for by its own name, not by an alias.
+        let (_, warnings) = choose(&["rpm".into()], false, &answer(&[])).expect_err("none");
+        assert_eq!(
+            warnings,
+            ["Requested package manager rpm was not usable by this module: its command is not installed"]
+        );
+        let (err, warnings) = choose(&["yum".into()], false, &answer(&[])).expect_err("none");
+        assert!(warnings.is_empty());
         assert!(
             err.starts_with(
                 "Could not detect a supported package manager from the following list: ['yum']"
