@@ -276,12 +276,15 @@ fn installed(status: &str) -> bool {
     )
 }
 
+/// The warnings Ansible's module gives along with its result or failure.
+type Warnings = Vec<String>;
+
 /// The result of the module for `managers` and `strategy` given what the host has.
 pub(crate) fn choose(
     requested: &[String],
     strategy_all: bool,
     s: &Sections,
-) -> Result<(Map<String, Value>, Vec<String>), (String, Vec<String>)> {
+) -> Result<(Map<String, Value>, Warnings), (String, Warnings)> {
     let mut managers: Vec<String> = requested.iter().map(|m| m.to_lowercase()).collect();
     let auto = managers.iter().any(|m| m == "auto");
     if auto {
