@@ -146,11 +146,12 @@ fn handler_result<'a>(output: &'a str, handler: &str) -> &'a str {
 }
 
 /// One run of the role by each tool at the same time, each on its own host.
-fn run_both(dir: &Path, ansible_inv: &str, etcdplay_inv: &str) -> (Output, Output) {
+fn run_both(dir: &Path, ansible_inv: &str, etcdplay_inv: &str, extra: &[&str]) -> (Output, Output) {
     let play = repo_root().join("tests/e2e/package-role/site.yml");
     let ansible = Command::new(ansible_bin("ansible-playbook"))
         .args(["-i", ansible_inv])
         .arg(&play)
+        .args(extra)
         .env("ANSIBLE_NOCOLOR", "1")
         .env(
             "ANSIBLE_COLLECTIONS_PATH",
@@ -164,6 +165,7 @@ fn run_both(dir: &Path, ansible_inv: &str, etcdplay_inv: &str) -> (Output, Outpu
     let ours = Command::new(etcdplay_bin())
         .args(["apply", "-i", etcdplay_inv])
         .arg(&play)
+        .args(extra)
         .current_dir(dir)
         .output()
         .expect("run etcdplay");
@@ -192,7 +194,7 @@ fn package_role_converges_as_under_ansible_and_reruns_without_change() {
     // `changed` (ok=11 changed=7).
     let mut recaps = Vec::new();
     for run in ["first", "second"] {
-        let (ansible, ours) = run_both(dir.path(), &ansible_inv, &etcdplay_inv);
+        let (ansible, ours) = run_both(dir.path(), &ansible_inv, &etcdplay_inv, &[]);
         let (ansible_text, our_text) = (text(&ansible), text(&ours));
         assert!(
             ansible.status.success(),
@@ -229,6 +231,26 @@ fn package_role_converges_as_under_ansible_and_reruns_without_change() {
         (10, 0, 0),
         "the second run is not a no-change run"
     );
+
+    // Check mode on the converged hosts. Observed with ansible-playbook: `ok=8 changed=0
+    // skipped=2` (uri does not run in check mode, nor the assert on its answer).
+    let (ansible, ours) = run_both(dir.path(), &ansible_inv, &etcdplay_inv, &["--check"]);
+    let (ansible_text, our_text) = (text(&ansible), text(&ours));
+    assert!(
+        ansible.status.success(),
+        "ansible-playbook --check:\n{ansible_text}"
+    );
+    assert!(ours.status.success(), "etcdplay --check:\n{our_text}");
+    let (theirs, mine) = (recap(&ansible_text), recap(&our_text));
+    eprintln!("check run: ansible-playbook {theirs:?}, etcdplay {mine:?}");
+    for figure in ["ok", "changed", "failed", "skipped"] {
+        assert_eq!(
+            mine.get(figure),
+            theirs.get(figure),
+            "--check {figure}:\netcdplay:\n{our_text}\nansible-playbook:\n{ansible_text}"
+        );
+    }
+    assert_eq!(theirs.get("changed"), Some(&0));
 
     for file in WRITTEN {
         let cat = format!("cat {file}");

@@ -39,7 +39,7 @@ pub use modules::synchronize::{remote_path, rsync_command, rsync_result, RsyncSi
 pub use read_ahead::first_probe;
 pub use registry::{
     bypasses_host_loop, canonical_name, is_host_module, is_known_module, module_arg_spec,
-    suggest_module, Registry,
+    skipped_in_check_mode, suggest_module, Registry,
 };
 pub use spec::{check_arg_value, validate_args, ArgSpec, ArgType, ANY_ARG};
 

@@ -497,6 +497,12 @@ pub fn bypasses_host_loop(name: &str) -> bool {
     lookup(name).is_some_and(|m| m.bypass_host_loop)
 }
 
+/// Whether a check run skips the module (Ansible's actions without check mode support, which
+/// Ansible skips before `until:` is looked at).
+pub fn skipped_in_check_mode(name: &str) -> bool {
+    lookup(name).is_some_and(|m| !m.supports_check)
+}
+
 /// Whether this crate executes the module (as opposed to the engine).
 pub fn is_host_module(name: &str) -> bool {
     lookup(name).is_some_and(|m| matches!(m.runner, Runner::Host(_)))
