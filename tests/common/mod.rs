@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod debrepo;
 pub mod snapshot;
 pub mod writer;
 

@@ -47,7 +47,7 @@ impl TaskControl<'_> {
     /// Ansible's search order for a relative `src` (see `etcdplay_source::file_candidates`):
     /// each directory of the task's search path with `<kind>/` and without, then the
     /// playbook's directory.
-    fn find(&self, kind: &str, path: &str) -> Result<PathBuf, ModuleError> {
+    pub(crate) fn find(&self, kind: &str, path: &str) -> Result<PathBuf, ModuleError> {
         let p = Path::new(path);
         if p.is_absolute() {
             return if p.exists() {

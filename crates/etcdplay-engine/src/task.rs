@@ -518,7 +518,7 @@ impl PlayRun<'_> {
             }
             let from_module = etcdplay_modules::is_host_module(&call.name);
             self.apply_result_conditions(task, &register, &mut result, vars, &origin, from_module)?;
-            if runs == 1 {
+            if runs == 1 || self.skipped_for_check_mode(task, call, scope, vars, &result)? {
                 return Ok((result, diff));
             }
             let done = match &task.until {
@@ -550,6 +550,24 @@ impl PlayRun<'_> {
             return Ok((result, diff));
         }
         unreachable!("a task runs at least once")
+    }
+
+    /// Whether `result` is a check run's skip of a module without check mode: Ansible skips
+    /// such a task before its retries, so `until:` is never looked at.
+    fn skipped_for_check_mode(
+        &self,
+        task: &Task,
+        call: &ModuleCall,
+        scope: &TaskScope,
+        vars: &Vars,
+        result: &Value,
+    ) -> Result<bool, TaskError> {
+        let skipped = result.get("skipped").and_then(Value::as_bool) == Some(true);
+        if !skipped || !etcdplay_modules::skipped_in_check_mode(&call.name) {
+            return Ok(false);
+        }
+        let (check, _) = self.check_and_diff(task, scope, vars, &task.origin.to_string())?;
+        Ok(check)
     }
 
     /// `changed_when` and `failed_when` on a result, with the result registered (under its
@@ -737,6 +755,17 @@ impl PlayRun<'_> {
             return self
                 .execute_async(task, call, scope, host, vars, delegate, args, spec)
                 .await;
+        }
+        if call.name == "synchronize" {
+            let result =
+                crate::synchronize::run(self, task, scope, host, vars, delegate, &args, &origin)
+                    .await?;
+            return Ok((result, None));
+        }
+        if call.name == "reboot" {
+            let result =
+                crate::reboot::run(self, task, scope, host, vars, delegate, &args, &origin).await?;
+            return Ok((result, None));
         }
         if let Some(result) = builtin::run(self, call, &args, host, vars, task).await? {
             return Ok((result, None));

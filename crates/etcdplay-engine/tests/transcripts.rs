@@ -1146,17 +1146,17 @@ fn a_module_ansible_has_fails_only_if_it_runs() {
       dnf5: name=acl state=present
       when: false
     - name: runs
-      ansible.builtin.pip: name=x
+      ansible.builtin.git: repo=x dest=/tmp/x
       ignore_errors: true
 "#,
         expect![[r#"
             WARNING: site.yml:6:13: etcdplay does not implement the module `dnf5`; the task fails if it runs
-            WARNING: site.yml:9:28: etcdplay does not implement the module `ansible.builtin.pip`; the task fails if it runs
+            WARNING: site.yml:9:28: etcdplay does not implement the module `ansible.builtin.git`; the task fails if it runs
             PLAY [n1]
             TASK [only on Red Hat]
               skipping: [n1]
             TASK [runs]
-              ignored: [n1]: site.yml:9:28: etcdplay does not implement the module `ansible.builtin.pip`
+              ignored: [n1]: site.yml:9:28: etcdplay does not implement the module `ansible.builtin.git`
             RECAP n1 ok=1 changed=0 failed=0 skipped=1 rescued=0 ignored=1
         "#]],
     );

@@ -378,6 +378,52 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         host!(modules::locale_gen::run),
         reads::<modules::locale_gen::LocaleProbe>(),
     ),
+    // Issue #16 item 3, facts and keys (helper modc).
+    def(
+        "service_facts",
+        &[],
+        modules::service_facts::SERVICE_FACTS,
+        host!(modules::service_facts::run),
+        reads::<modules::service_facts::ServiceFactsProbe>(),
+    ),
+    def(
+        "package_facts",
+        &[],
+        modules::package_facts::PACKAGE_FACTS,
+        host!(modules::package_facts::run),
+        reads::<modules::package_facts::PackageFactsProbe>(),
+    ),
+    def(
+        "apt_key",
+        &[],
+        modules::apt_key::APT_KEY,
+        host!(modules::apt_key::run),
+        reads::<modules::apt_key::AptKeyProbe>(),
+    ),
+    def(
+        "rpm_key",
+        &[],
+        modules::rpm_key::RPM_KEY,
+        host!(modules::rpm_key::run),
+        reads::<modules::rpm_key::RpmKeyProbe>(),
+    ),
+    def(
+        "pip",
+        &[],
+        modules::pip::PIP,
+        host!(modules::pip::run),
+        None,
+    ),
+    // The engine reconnects until the host is back (`etcdplay-engine`'s reboot.rs).
+    no_async(def("reboot", &[], modules::reboot::REBOOT, Engine, None)),
+    // rsync runs on the control node (`etcdplay-engine`'s synchronize.rs).
+    no_async(def(
+        "synchronize",
+        &["ansible.posix.synchronize"],
+        modules::synchronize::SYNCHRONIZE,
+        Engine,
+        None,
+    )),
     no_async(def(
         "async_status",
         &[],
@@ -458,6 +504,12 @@ pub fn is_known_module(name: &str) -> bool {
 /// Whether the module runs once for the play instead of once per host (`add_host`).
 pub fn bypasses_host_loop(name: &str) -> bool {
     lookup(name).is_some_and(|m| m.bypass_host_loop)
+}
+
+/// Whether a check run skips the module (Ansible's actions without check mode support, which
+/// Ansible skips before `until:` is looked at).
+pub fn skipped_in_check_mode(name: &str) -> bool {
+    lookup(name).is_some_and(|m| !m.supports_check)
 }
 
 /// Whether this crate executes the module (as opposed to the engine).

@@ -54,8 +54,10 @@ fn section_range(lines: &[String], section: Option<&str>) -> Option<(Option<usiz
     Some((header, start, end))
 }
 
-/// `text` with the edit applied; `true` when it changed.
+/// `text` with the edit applied; `true` when it changed. An empty file is read as one empty
+/// line, as Ansible's module reads it, so a new file starts with that line (`\n[section]`).
 pub(crate) fn edit(text: &str, e: &IniEdit) -> (String, bool) {
+    let text = if text.is_empty() { "\n" } else { text };
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let line_for = |option: &str| match (&e.value, e.allow_no_value) {
         (None, true) => option.to_string(),
@@ -115,11 +117,8 @@ pub(crate) fn edit(text: &str, e: &IniEdit) -> (String, bool) {
             lines.drain(from..end);
         }
     }
-    let mut out = lines.join("\n");
-    if !out.is_empty() {
-        out.push('\n');
-    }
-    let changed = out != text && !(text.is_empty() && out.is_empty());
+    let out: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let changed = out != text;
     (out, changed)
 }
 
@@ -135,6 +134,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         no_extra_spaces: a.bool("no_extra_spaces", false)?,
         allow_no_value: a.bool("allow_no_value", false)?,
     };
+    if present && spec.value.is_none() && !spec.allow_no_value {
+        return Ok(ModuleResult::fail(
+            "Parameter 'value(s)' must be defined if state=present and allow_no_value=False.",
+        ));
+    }
     let create = a.bool("create", true)?;
     let attrs = Attrs::from_args(a)?;
     let file = probe_text(ctx).await?;
@@ -207,6 +211,22 @@ mod tests {
         assert!(out.starts_with("top = 2\n"), "{out}");
         let (_, changed) = edit(text, &e(Some("main"), Some("name"), Some("a"), true));
         assert!(!changed, "already so");
+    }
+
+    /// Recorded with community.general 11.4.2's ini_file on files that did not exist (or were
+    /// empty): `top = 1\n\n` for an option outside sections, `\n[s]\na = 1\n` for one in a
+    /// section; removing from a missing file creates nothing.
+    #[test]
+    fn a_new_file_starts_as_ansible_starts_it() {
+        assert_eq!(
+            edit("", &e(None, Some("top"), Some("1"), true)).0,
+            "top = 1\n\n"
+        );
+        assert_eq!(
+            edit("", &e(Some("s"), Some("a"), Some("1"), true)).0,
+            "\n[s]\na = 1\n"
+        );
+        assert!(!edit("", &e(Some("s"), Some("a"), None, false)).1);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod apt;
+pub(crate) mod apt_key;
 pub(crate) mod apt_repository;
 pub(crate) mod assemble;
 pub(crate) mod authorized_key;
@@ -25,11 +26,17 @@ pub(crate) mod locale_gen;
 pub(crate) mod modprobe;
 pub(crate) mod mount;
 pub(crate) mod package;
+pub(crate) mod package_facts;
+pub(crate) mod pip;
+pub(crate) mod reboot;
 pub(crate) mod replace;
+pub(crate) mod rpm_key;
 pub(crate) mod script;
+pub(crate) mod service_facts;
 pub(crate) mod slurp;
 pub(crate) mod small;
 pub(crate) mod stat;
+pub(crate) mod synchronize;
 pub(crate) mod sysctl;
 pub(crate) mod systemd;
 pub(crate) mod timezone;

@@ -1,0 +1,108 @@
+//! `service_facts` and `package_facts` gather what Ansible's modules gather, on real hosts:
+//! `tests/e2e/facts-modules` runs under ansible-playbook 2.19.14 on one fresh lab host and
+//! under etcdplay on another (both with python3-apt, which Ansible's `apt` package manager
+//! needs and etcdplay does not), and the facts its last task prints must be equal: every
+//! service with its state, status and source, every package with its version, arch,
+//! category and origin. Observed with ansible-playbook: 122 services (sysv `dbus`, `ssh`, ...;
+//! systemd units with `status` from `list-unit-files`, `unknown` state for templates) and
+//! 152 packages, `origin: Debian` for those in the host's lists.
+//!
+//! Runs on a private lab (`lmodc1..2` on `etcdplaybr53`, 10.213.53.0/24), taken down at the end.
+
+#![allow(clippy::print_stderr)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::debrepo::{repack_python3_apt, ssh_with_input};
+use common::{ansible_bin, etcdplay_bin, repo_root, text, PrivateLab};
+
+/// An INI inventory naming `testhost` the lab host `host` (strict host keys).
+fn inventory(dir: &Path, name: &str, host: &etcdplay_lab::LabHost) -> String {
+    let line = format!(
+        "testhost ansible_host={} ansible_user=root ansible_ssh_private_key_file={} \
+         ansible_python_interpreter=/usr/bin/python3 ansible_ssh_common_args='-o \
+         StrictHostKeyChecking=yes -o UserKnownHostsFile={}'\n",
+        host.ip,
+        host.key_path.display(),
+        host.known_hosts.display()
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, line).expect("write inventory");
+    path.display().to_string()
+}
+
+/// The JSON the play's last task (`debug`) prints, from `ok: [testhost] => {` to its `}`.
+fn summary(output: &str) -> serde_json::Value {
+    let start = output
+        .rfind("ok: [testhost] => {")
+        .unwrap_or_else(|| panic!("no debug output in:\n{output}"));
+    let body = &output[start + "ok: [testhost] => ".len()..];
+    let end = body.find("\n}\n").expect("end of the debug output") + 2;
+    serde_json::from_str(&body[..end]).unwrap_or_else(|e| panic!("{e}: {}", &body[..end]))
+}
+
+#[test]
+fn service_and_package_facts_are_ansibles() {
+    let lab = PrivateLab::up("lmodc", "etcdplaybr53", 53, 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    repack_python3_apt(dir.path(), &repo);
+    let deb = std::fs::read_dir(&repo)
+        .expect("repo")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .expect("python3-apt deb");
+    for host in &lab.lab.hosts {
+        let out = ssh_with_input(
+            host,
+            "cat > /tmp/python3-apt.deb && dpkg -i /tmp/python3-apt.deb >/dev/null && rm /tmp/python3-apt.deb",
+            &deb,
+        );
+        assert!(out.status.success(), "{}: {}", host.name, text(&out));
+    }
+    let play = repo_root().join("tests/e2e/facts-modules/site.yml");
+    let ansible_inv = inventory(dir.path(), "ansible", &lab.lab.hosts[0]);
+    let etcdplay_inv = inventory(dir.path(), "etcdplay", &lab.lab.hosts[1]);
+    let ansible = Command::new(ansible_bin("ansible-playbook"))
+        .args(["-i", &ansible_inv])
+        .arg(&play)
+        .env("ANSIBLE_NOCOLOR", "1")
+        .current_dir(dir.path())
+        .output()
+        .expect("run ansible-playbook");
+    let ours = Command::new(etcdplay_bin())
+        .args(["apply", "-i", &etcdplay_inv])
+        .arg(&play)
+        .current_dir(dir.path())
+        .output()
+        .expect("run etcdplay");
+    let (ansible_text, our_text) = (text(&ansible), text(&ours));
+    assert!(
+        ansible.status.success(),
+        "ansible-playbook:\n{ansible_text}"
+    );
+    assert!(ours.status.success(), "etcdplay:\n{our_text}");
+    let (theirs, mine) = (summary(&ansible_text), summary(&our_text));
+    let count = |v: &serde_json::Value, k: &str| v["msg"][k].as_object().map_or(0, |m| m.len());
+    eprintln!(
+        "ansible-playbook: {} services, {} packages; etcdplay: {} services, {} packages",
+        count(&theirs, "services"),
+        count(&theirs, "packages"),
+        count(&mine, "services"),
+        count(&mine, "packages")
+    );
+    for key in ["services", "packages"] {
+        let (t, m) = (&theirs["msg"][key], &mine["msg"][key]);
+        let (t, m) = (t.as_object().expect("theirs"), m.as_object().expect("ours"));
+        for (name, value) in t {
+            assert_eq!(m.get(name), Some(value), "{key} {name}");
+        }
+        assert_eq!(m.len(), t.len(), "{key}: etcdplay has more");
+    }
+    assert_eq!(mine, theirs);
+}

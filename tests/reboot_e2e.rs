@@ -1,0 +1,120 @@
+//! `reboot` for real: `tests/e2e/reboot` runs under ansible-playbook 2.19.14 on one lab host and
+//! under etcdplay on another at the same time. A lab host's `shutdown -r` ends its
+//! systemd-nspawn (exit 133; nothing restarts it), so this test plays the hypervisor: a host
+//! that stopped is booted again (a fresh boot id). The results the play's last task prints must
+//! be equal. Observed with ansible-playbook: check mode `changed`, `rebooted`, `elapsed: 0`;
+//! `reboot_command: "true"` with `reboot_timeout: 3` fails, `rebooted: true`, "Timed out
+//! waiting for last boot time check (timeout=3)"; a program not in `search_paths` fails with
+//! "Unable to find command \"no-such-shutdown\" in search paths: ['/usr/sbin']"; the reboot
+//! `changed`, `rebooted`, keys changed/elapsed/failed/rebooted, and the boot id differs after.
+//!
+//! Runs on a private lab (`lmodc1..2` on `etcdplaybr53`, 10.213.53.0/24), taken down at the end.
+
+#![allow(clippy::print_stderr)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{ansible_bin, etcdplay_bin, repo_root, text, PrivateLab};
+
+/// An INI inventory naming `testhost` the lab host `host` (strict host keys).
+fn inventory(dir: &Path, name: &str, host: &etcdplay_lab::LabHost) -> String {
+    let line = format!(
+        "testhost ansible_host={} ansible_user=root ansible_ssh_private_key_file={} \
+         ansible_python_interpreter=/usr/bin/python3 ansible_ssh_common_args='-o \
+         StrictHostKeyChecking=yes -o UserKnownHostsFile={}'\n",
+        host.ip,
+        host.key_path.display(),
+        host.known_hosts.display()
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, line).expect("write inventory");
+    path.display().to_string()
+}
+
+/// The JSON the play's last task (`debug`) prints, from `ok: [testhost] => {` to its `}`.
+fn summary(output: &str) -> serde_json::Value {
+    let start = output
+        .rfind("ok: [testhost] => {")
+        .unwrap_or_else(|| panic!("no debug output in:\n{output}"));
+    let body = &output[start + "ok: [testhost] => ".len()..];
+    let end = body.find("\n}\n").expect("end of the debug output") + 2;
+    serde_json::from_str(&body[..end]).unwrap_or_else(|e| panic!("{e}: {}", &body[..end]))
+}
+
+fn spawn(cmd: &mut Command) -> Child {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+#[test]
+fn reboot_waits_for_a_new_boot_as_ansible_does() {
+    let lab = PrivateLab::up("lmodc", "etcdplaybr53", 53, 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let play = repo_root().join("tests/e2e/reboot/site.yml");
+    let ansible_inv = inventory(dir.path(), "ansible", &lab.lab.hosts[0]);
+    let etcdplay_inv = inventory(dir.path(), "etcdplay", &lab.lab.hosts[1]);
+    let mut ansible = spawn(
+        Command::new(ansible_bin("ansible-playbook"))
+            .args(["-i", &ansible_inv])
+            .arg(&play)
+            .env("ANSIBLE_NOCOLOR", "1")
+            .current_dir(dir.path()),
+    );
+    let mut ours = spawn(
+        Command::new(etcdplay_bin())
+            .args(["apply", "-i", &etcdplay_inv])
+            .arg(&play)
+            .current_dir(dir.path()),
+    );
+    // The hypervisor: boot again whatever host stopped, until both runs ended.
+    let deadline = Instant::now() + Duration::from_secs(400);
+    let mut restarts = 0;
+    loop {
+        let done = [ansible.try_wait(), ours.try_wait()]
+            .iter()
+            .all(|w| matches!(w, Ok(Some(_))));
+        if done {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = ansible.kill();
+            let _ = ours.kill();
+            panic!("the runs did not end within 400s");
+        }
+        let stopped = lab
+            .lab
+            .hosts
+            .iter()
+            .any(|h| etcdplay_lab::running_pid(&lab.config, h).is_none());
+        if stopped {
+            // Let the machine finish powering off before it is booted again.
+            std::thread::sleep(Duration::from_secs(1));
+            lab.restart_missing();
+            restarts += 1;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (ansible, ours) = (
+        ansible.wait_with_output().expect("ansible-playbook"),
+        ours.wait_with_output().expect("etcdplay"),
+    );
+    let (ansible_text, our_text) = (text(&ansible), text(&ours));
+    eprintln!("hosts booted again: {restarts}");
+    assert!(
+        ansible.status.success(),
+        "ansible-playbook:\n{ansible_text}"
+    );
+    assert!(ours.status.success(), "etcdplay:\n{our_text}");
+    let (theirs, mine) = (summary(&ansible_text), summary(&our_text));
+    for (key, value) in theirs["msg"].as_object().expect("results") {
+        assert_eq!(&mine["msg"][key], value, "{key}:\n{our_text}");
+    }
+    assert_eq!(mine, theirs);
+    assert_eq!(theirs["msg"]["new_boot"], true, "{ansible_text}");
+}

@@ -1,0 +1,107 @@
+//! `synchronize` as ansible.posix's: `tests/e2e/synchronize` runs under ansible-playbook
+//! 2.19.14 (with ansible.posix 2.1.0) against one lab host and under etcdplay against another,
+//! rsync running on the control node over ssh with the inventory's address, user and key.
+//! The lab hosts have no rsync: the test copies the control node's (and the libpopt it links,
+//! the one library the hosts lack). The results the play's last task prints must be equal.
+//! Observed with ansible-playbook: check mode `changed` and nothing written; the push
+//! `changed` with rsync's itemized lines (`cd+++++++++ ./`, `>f+++++++++ a.txt`, ...), again
+//! unchanged with no lines; with `delete`, `checksum` and `--exclude=skip.txt`
+//! `*deleting   extra.txt`; the pull `changed` and the file on the control node.
+//!
+//! Runs on a private lab (`lmodc1..2` on `etcdplaybr53`, 10.213.53.0/24), taken down at the end.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::debrepo::{run_ok, ssh_with_input};
+use common::{ansible_bin, etcdplay_bin, repo_root, text, PrivateLab};
+
+/// An INI inventory naming `testhost` the lab host `host` (strict host keys).
+fn inventory(dir: &Path, name: &str, host: &etcdplay_lab::LabHost) -> String {
+    let line = format!(
+        "testhost ansible_host={} ansible_user=root ansible_ssh_private_key_file={} \
+         ansible_python_interpreter=/usr/bin/python3 ansible_ssh_common_args='-o \
+         StrictHostKeyChecking=yes -o UserKnownHostsFile={}'\n",
+        host.ip,
+        host.key_path.display(),
+        host.known_hosts.display()
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, line).expect("write inventory");
+    path.display().to_string()
+}
+
+/// The JSON the play's last task (`debug`) prints, from `ok: [testhost] => {` to its `}`.
+fn summary(output: &str) -> serde_json::Value {
+    let start = output
+        .rfind("ok: [testhost] => {")
+        .unwrap_or_else(|| panic!("no debug output in:\n{output}"));
+    let body = &output[start + "ok: [testhost] => ".len()..];
+    let end = body.find("\n}\n").expect("end of the debug output") + 2;
+    serde_json::from_str(&body[..end]).unwrap_or_else(|e| panic!("{e}: {}", &body[..end]))
+}
+
+#[test]
+fn synchronize_results_are_the_collections() {
+    let lab = PrivateLab::up("lmodc", "etcdplaybr53", 53, 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let popt =
+        run_ok(Command::new("readlink").args(["-f", "/usr/lib/x86_64-linux-gnu/libpopt.so.0"]));
+    let rsync_tar = dir.path().join("rsync.tar");
+    run_ok(
+        Command::new("tar")
+            .arg("-cf")
+            .arg(&rsync_tar)
+            .args([
+                "-C",
+                "/",
+                "usr/bin/rsync",
+                "usr/lib/x86_64-linux-gnu/libpopt.so.0",
+            ])
+            .arg(popt.trim().trim_start_matches('/')),
+    );
+    for host in &lab.lab.hosts {
+        let out = ssh_with_input(host, "tar -xf - -C /", &rsync_tar);
+        assert!(out.status.success(), "{}: {}", host.name, text(&out));
+    }
+    let play = repo_root().join("tests/e2e/synchronize/site.yml");
+    let ansible_inv = inventory(dir.path(), "ansible", &lab.lab.hosts[0]);
+    let etcdplay_inv = inventory(dir.path(), "etcdplay", &lab.lab.hosts[1]);
+    let pull = |name: &str| {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(&p).expect("mkdir");
+        format!("pulldir={}", p.display())
+    };
+    let ansible = Command::new(ansible_bin("ansible-playbook"))
+        .args(["-i", &ansible_inv, "-e", &pull("ansible-pull")])
+        .arg(&play)
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env(
+            "ANSIBLE_COLLECTIONS_PATH",
+            "/opt/etcdplay-ansible/collections",
+        )
+        .current_dir(dir.path())
+        .output()
+        .expect("run ansible-playbook");
+    let ours = Command::new(etcdplay_bin())
+        .args(["apply", "-i", &etcdplay_inv, "-e", &pull("etcdplay-pull")])
+        .arg(&play)
+        .current_dir(dir.path())
+        .output()
+        .expect("run etcdplay");
+    let (ansible_text, our_text) = (text(&ansible), text(&ours));
+    assert!(
+        ansible.status.success(),
+        "ansible-playbook:\n{ansible_text}"
+    );
+    assert!(ours.status.success(), "etcdplay:\n{our_text}");
+    let (theirs, mine) = (summary(&ansible_text), summary(&our_text));
+    for (task, result) in theirs["msg"].as_object().expect("results") {
+        assert_eq!(&mine["msg"][task], result, "{task}:\n{our_text}");
+    }
+    assert_eq!(mine, theirs);
+    assert_eq!(theirs["msg"]["push"]["changed"], true, "{ansible_text}");
+    assert!(our_text.contains("*deleting   extra.txt"), "{our_text}");
+}
