@@ -50,6 +50,22 @@ impl PlayRun<'_> {
         }
     }
 
+    /// The label of an item (`loop_control.label`, else the loop variable), or why it cannot
+    /// be rendered.
+    pub(crate) fn item_label_checked(
+        &self,
+        task: &Task,
+        vars: &Vars,
+        item: &Value,
+    ) -> Result<String, etcdplay_template::TemplateError> {
+        let Some(label) = task.loop_control.as_ref().and_then(|c| c.label.clone()) else {
+            return Ok(self.item_label(task, vars, item));
+        };
+        self.engine
+            .templar
+            .render_string(&label, "loop_control.label", vars)
+    }
+
     pub(crate) fn item_label(&self, task: &Task, vars: &Vars, item: &Value) -> String {
         let label_src = task.loop_control.as_ref().and_then(|c| c.label.clone());
         let src = label_src.unwrap_or_else(|| {

@@ -1081,3 +1081,75 @@ fn meta_tasks_have_headers_and_conditions() {
         "#]],
     );
 }
+
+/// Loops as ansible-core 2.19.14 runs them (same playbook, `-c local`): a looped
+/// `include_tasks` over `with_sequence` passes `item`, `index_var` and `ansible_index_var` to
+/// the included tasks (`0 0 i`, `1 1 i`); `with_dict` given a list fails and registers
+/// `the 'dict' lookup plugin expects a dictionary, got '1' of type <class ...>)`; a loop over an
+/// undefined variable with `when: false` is skipped; a `loop_control.label` naming the
+/// registered variable is rendered with each item's result, so the skipped second item failed
+/// with `Failed to template loop_control.label: object of type 'dict' has no attribute
+/// 'stdout'` and is both failed and skipped (`True True`); `'abc' is contains('b')` is true;
+/// a playbook task's `ansible_search_path` is `[playbook_dir]`.
+#[test]
+fn loops_as_ansible() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - include_tasks: inc.yml
+      with_sequence: start=0 count=2
+      loop_control:
+        index_var: i
+    - debug: msg="{{ item }}"
+      with_dict: [1, 2]
+      register: wd
+      ignore_errors: true
+    - debug: msg="loop"
+      when: false
+      loop: "{{ fake_var }}"
+      register: skipped_loop
+    - command: "echo {{ item }}"
+      register: r
+      loop: [changed, skipped]
+      loop_control:
+        label: "{{ r.stdout }}"
+      when: item == "changed"
+      ignore_errors: true
+    - debug:
+        msg:
+          - "{{ wd.msg is contains('expects a dictionary') }}"
+          - "{{ skipped_loop is skipped }}"
+          - "{{ r.results[1].msg is contains(\"object of type 'dict' has no attribute 'stdout'\") }}"
+          - "{{ r.results[1] is failed }} {{ r.results[1] is skipped }}"
+          - "{{ 'abc' is contains('b') }}"
+          - "{{ ansible_search_path | length }} {{ ansible_search_path[0] == playbook_dir }}"
+"#,
+        &[(
+            "inc.yml",
+            "- debug: msg=\"{{ item }} {{ i }} {{ ansible_index_var }}\"\n",
+        )],
+        expect![[r#"
+            PLAY [n1]
+            TASK [include_tasks]
+              included: inc.yml for n1 => (item=0)
+              included: inc.yml for n1 => (item=1)
+            TASK [debug]
+              ok: [n1]: 0 0 i => {"msg":"0 0 i"}
+            TASK [debug]
+              ok: [n1]: 1 1 i => {"msg":"1 1 i"}
+            TASK [debug]
+              ignored: [n1]: site.yml:10:7: invalid operation: the 'dict' lookup plugin expects a dictionary, got '1' of type <class 'int'>)
+            TASK [debug]
+              skipping: [n1]
+            TASK [command]
+              changed: [n1] (item=changed)
+              failed: [n1] (item="skipped"): Failed to template loop_control.label: loop_control.label: object of type 'dict' has no attribute 'stdout'
+              ignored: [n1]: One or more items failed
+            TASK [debug]
+              ok: [n1] => {"msg":[true,true,true,"True True",true,"1 True"]}
+            RECAP n1 ok=7 changed=1 failed=0 skipped=1 rescued=0 ignored=2
+        "#]],
+    );
+}

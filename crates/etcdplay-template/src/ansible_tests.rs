@@ -42,7 +42,13 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("falsy", |v: Value| !v.is_true());
     env.add_test(
         "contains",
-        |seq: Value, item: Value| -> Result<bool, Error> { Ok(seq.try_iter()?.any(|x| x == item)) },
+        // Python's `item in seq`: a substring of a string, a key of a mapping, an element.
+        |seq: Value, item: Value| -> Result<bool, Error> {
+            if let (Some(text), Some(part)) = (seq.as_str(), item.as_str()) {
+                return Ok(text.contains(part));
+            }
+            Ok(seq.try_iter()?.any(|x| x == item))
+        },
     );
     env.add_test("subset", |a: Value, b: Value| -> Result<bool, Error> {
         let b: Vec<Value> = b.try_iter()?.collect();
