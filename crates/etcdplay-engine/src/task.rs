@@ -645,6 +645,30 @@ impl PlayRun<'_> {
         )
     }
 
+    /// As Ansible's `package` action: without `use` (or with `auto`), the manager is the
+    /// `ansible_package_use` variable, else the gathered `pkg_mgr` fact; the module asks the
+    /// host only when neither is known.
+    fn choose_package_manager(
+        &self,
+        args: &mut Map<String, Value>,
+        vars: &Vars,
+    ) -> Result<(), TaskError> {
+        if args
+            .get("use")
+            .is_some_and(|u| u.as_str() != Some("auto") && !u.is_null())
+        {
+            return Ok(());
+        }
+        let chosen = match self.var_string(vars, "ansible_package_use")? {
+            Some(given) if !given.is_empty() => Some(given),
+            _ => self.var_string(vars, "ansible_pkg_mgr")?,
+        };
+        if let Some(manager) = chosen.filter(|m| !m.is_empty()) {
+            args.insert("use".into(), Value::String(manager));
+        }
+        Ok(())
+    }
+
     /// A task's `check_mode` and `diff`: its own keyword, else inherited, else the run's option.
     pub(crate) fn check_and_diff(
         &self,
@@ -758,6 +782,9 @@ impl PlayRun<'_> {
             if let Some(dir) = self.var_string(vars, "ansible_async_dir")? {
                 args.insert("_async_dir".into(), Value::String(dir));
             }
+        }
+        if etcdplay_modules::canonical_name(&call.name) == Some("package") {
+            self.choose_package_manager(&mut args, vars)?;
         }
         let module_call = etcdplay_modules::ModuleCall {
             name: &call.name,

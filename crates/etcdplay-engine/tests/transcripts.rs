@@ -1153,3 +1153,26 @@ fn loops_as_ansible() {
         "#]],
     );
 }
+
+/// `package` picks its manager as Ansible's action does: `ansible_package_use` before the
+/// facts. ansible-core 2.19.14 (`-c local`, same task) registered the msg `Could not find a
+/// matching action for the "lola" package manager.` for a manager that is no module.
+#[test]
+fn package_takes_ansible_package_use() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - package: {name: doesnotmatter}
+      vars: {ansible_package_use: lola}
+      ignore_errors: true
+"#,
+        expect![[r#"
+            PLAY [n1]
+            TASK [package]
+              ignored: [n1]: Could not find a matching action for the "lola" package manager.
+            RECAP n1 ok=1 changed=0 failed=0 skipped=0 rescued=0 ignored=1
+        "#]],
+    );
+}
