@@ -738,7 +738,8 @@ impl PlayRun<'_> {
             };
             &resolved
         };
-        let args = self.module_args(call, vars, &origin)?;
+        let mut args = self.module_args(call, vars, &origin)?;
+        self.apply_module_defaults(task, scope, &call.name, &mut args, vars, &origin)?;
         // Arguments the module refuses fail the task before anything reaches the host, as
         // Ansible's argument check does (no connection is opened for it).
         if let Some(msg) = refused_arguments(&call.name, &args) {

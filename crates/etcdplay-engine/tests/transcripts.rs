@@ -1176,3 +1176,59 @@ fn package_takes_ansible_package_use() {
         "#]],
     );
 }
+
+/// `module_defaults` at play, block and task level. ansible-core 2.19.14 (`-c local`, same
+/// playbook with a real path) printed the messages `play`, `own`, `block`, `task 1` (the
+/// task's entry, under its FQCN, replaces the block's and is templated), `include` (an
+/// included file's tasks take the enclosing block's defaults) and the file's mode `0600`.
+#[test]
+fn module_defaults_as_ansible() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  module_defaults:
+    debug: {msg: play}
+    ansible.builtin.file: {mode: "0600"}
+  tasks:
+    - debug:
+    - debug: {msg: own}
+    - block:
+        - debug:
+        - debug:
+          module_defaults:
+            ansible.builtin.debug: {msg: "{{ 'task ' ~ x }}"}
+      module_defaults:
+        debug: {msg: block}
+      vars: {x: 1}
+    - block:
+        - include_tasks: inc.yml
+      module_defaults:
+        debug: {msg: include}
+    - file: {path: "{{ workdir }}-f", state: touch}
+      register: f
+    - debug: {msg: "{{ f.mode }}"}
+"#,
+        &[("inc.yml", "- debug:\n")],
+        expect![[r#"
+            PLAY [n1]
+            TASK [debug]
+              ok: [n1]: play => {"msg":"play"}
+            TASK [debug]
+              ok: [n1]: own => {"msg":"own"}
+            TASK [debug]
+              ok: [n1]: block => {"msg":"block"}
+            TASK [debug]
+              ok: [n1]: task 1 => {"msg":"task 1"}
+            TASK [include_tasks]
+              included: inc.yml for n1
+            TASK [debug]
+              ok: [n1]: include => {"msg":"include"}
+            TASK [file]
+              changed: [n1]
+            TASK [debug]
+              ok: [n1]: 0600 => {"msg":"0600"}
+            RECAP n1 ok=8 changed=1 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}

@@ -522,7 +522,13 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         res.set("enabled", e);
     }
     if let Some(state) = args.str("state") {
-        res.set("state", state);
+        // Ansible reports a restarted or reloaded unit of known state as `started`.
+        let known = st.show.contains_key("ActiveState");
+        let shown = match state.as_str() {
+            "restarted" | "reloaded" if known => "started".to_string(),
+            _ => state,
+        };
+        res.set("state", shown);
     }
     let status: Map<String, Value> = st
         .show
