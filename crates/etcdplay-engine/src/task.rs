@@ -357,7 +357,9 @@ impl PlayRun<'_> {
                 Err(e) => {
                     if let Value::Object(m) = &mut result {
                         m.insert("failed".into(), Value::Bool(true));
-                        let msg = format!("Failed to template loop_control.label: {e}");
+                        let e = e.to_string();
+                        let why = e.strip_prefix("loop_control.label: ").unwrap_or(&e);
+                        let msg = format!("Failed to template loop_control.label: {why}");
                         m.insert("msg".into(), Value::String(msg));
                     }
                     self.item_label(task, &run.vars, item)

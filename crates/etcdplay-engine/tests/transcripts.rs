@@ -1145,7 +1145,7 @@ fn loops_as_ansible() {
               skipping: [n1]
             TASK [command]
               changed: [n1] (item=changed)
-              failed: [n1] (item="skipped"): Failed to template loop_control.label: loop_control.label: object of type 'dict' has no attribute 'stdout'
+              failed: [n1] (item="skipped"): Failed to template loop_control.label: object of type 'dict' has no attribute 'stdout'
               ignored: [n1]: One or more items failed
             TASK [debug]
               ok: [n1] => {"msg":[true,true,true,"True True",true,"1 True"]}
