@@ -85,6 +85,15 @@ impl PlayRun<'_> {
         self.engine
             .templar
             .render_string(&src, "loop_control.label", vars)
-            .unwrap_or_else(|_| item.to_string())
+            .unwrap_or_else(|_| plain_label(item))
+    }
+}
+
+/// An item as a label when its `loop_control.label` cannot be rendered: Ansible's callback
+/// shows the item itself, a string without quotes.
+fn plain_label(item: &Value) -> String {
+    match item {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }

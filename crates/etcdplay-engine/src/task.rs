@@ -292,14 +292,14 @@ impl PlayRun<'_> {
         if flags.changed && !flags.failed {
             self.notify(host, task, &run.vars);
         }
-        if flags.changed && flags.failed {
+        if flags.changed && status == HostStatus::Ignored {
             self.count_failed_change(host);
         }
         outcome_of(status)
     }
 
-    /// Ansible's recap counts a failed (or ignored) result that changed something in
-    /// `changed` too; the outcome only says it failed.
+    /// Ansible's recap counts an ignored failure that changed something in `changed` too (a
+    /// failure that is not ignored only in `failures`); the outcome only says it failed.
     fn count_failed_change(&self, host: &str) {
         crate::play::lock(&self.engine.stats)
             .entry(host.to_string())
@@ -439,14 +439,15 @@ impl PlayRun<'_> {
             if status == HostStatus::Failed {
                 self.remember_failure(host, task, &Value::Object(summary.clone()));
             }
-            if any_changed {
+            if any_changed && status == HostStatus::Ignored {
                 self.count_failed_change(host);
             }
+            // The loop's whole result (with its `results`), as Ansible's callback gets it.
             self.emit(
                 HostEvent {
                     delegated_to: delegate,
                     msg: Some("One or more items failed".into()),
-                    result: json!({"changed": any_changed, "msg": "One or more items failed"}),
+                    result: Value::Object(summary),
                     ..HostEvent::new(host, status)
                 },
                 run.started,

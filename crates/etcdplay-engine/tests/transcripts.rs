@@ -1145,7 +1145,7 @@ fn loops_as_ansible() {
               skipping: [n1]
             TASK [command]
               changed: [n1] (item=changed)
-              failed: [n1] (item="skipped"): Failed to template loop_control.label: object of type 'dict' has no attribute 'stdout'
+              failed: [n1] (item=skipped): Failed to template loop_control.label: object of type 'dict' has no attribute 'stdout'
               ignored: [n1]: One or more items failed
             TASK [debug]
               ok: [n1] => {"msg":[true,true,true,"True True",true,"1 True"]}
@@ -1229,6 +1229,35 @@ fn module_defaults_as_ansible() {
             TASK [debug]
               ok: [n1]: 0600 => {"msg":"0600"}
             RECAP n1 ok=8 changed=1 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
+
+/// The recap counts an ignored failure that changed something in `changed`, a failure that
+/// is not ignored only in `failed`. ansible-core 2.19.14 (`-c local`, same tasks, both
+/// `command: false` results say `changed: true`): `ok=1 changed=1 failed=1 ignored=1`.
+#[test]
+fn only_ignored_failures_count_as_changed() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - command: "false"
+      loop: [a]
+      ignore_errors: true
+    - command: "false"
+      loop: [b]
+"#,
+        expect![[r#"
+            PLAY [n1]
+            TASK [command]
+              failed: [n1] (item=a): non-zero return code
+              ignored: [n1]: One or more items failed
+            TASK [command]
+              failed: [n1] (item=b): non-zero return code
+              failed: [n1]: One or more items failed
+            RECAP n1 ok=1 changed=1 failed=1 skipped=0 rescued=0 ignored=1
         "#]],
     );
 }
