@@ -2,6 +2,9 @@
 //! present/absent (optionally containing `search_regex`). The whole polling loop runs on the
 //! host as one script, so waiting costs one round trip however long it takes. Port checks use
 //! bash's `/dev/tcp` when bash exists, else a python3 socket; "drained" uses `ss`.
+//! `search_regex` is searched as Python's `re.search` would (GNU `grep -P`, see
+//! [`python_search`]); the match groups come from the first match, read back once the wait is
+//! over and matched again with fancy-regex on the control node.
 //! Like Ansible's, it does not run in check mode (it is reported skipped).
 
 use etcdplay_transport::script::sh_quote;
