@@ -85,6 +85,14 @@ pub(crate) enum TaskError {
 }
 
 impl TaskError {
+    /// A template named a variable that is not defined.
+    pub(crate) fn is_undefined(&self) -> bool {
+        matches!(
+            self,
+            TaskError::Template(etcdplay_template::TemplateError::Undefined { .. })
+        )
+    }
+
     pub(crate) fn is_unreachable(&self) -> bool {
         match self {
             TaskError::Connect(_) => true,

@@ -15,6 +15,7 @@ mod import_names;
 mod include_vars;
 mod inventory;
 mod loops;
+mod module_defaults;
 mod options;
 mod play;
 mod precheck;

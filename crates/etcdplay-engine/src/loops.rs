@@ -50,6 +50,22 @@ impl PlayRun<'_> {
         }
     }
 
+    /// The label of an item (`loop_control.label`, else the loop variable), or why it cannot
+    /// be rendered.
+    pub(crate) fn item_label_checked(
+        &self,
+        task: &Task,
+        vars: &Vars,
+        item: &Value,
+    ) -> Result<String, etcdplay_template::TemplateError> {
+        let Some(label) = task.loop_control.as_ref().and_then(|c| c.label.clone()) else {
+            return Ok(self.item_label(task, vars, item));
+        };
+        self.engine
+            .templar
+            .render_string(&label, "loop_control.label", vars)
+    }
+
     pub(crate) fn item_label(&self, task: &Task, vars: &Vars, item: &Value) -> String {
         let label_src = task.loop_control.as_ref().and_then(|c| c.label.clone());
         let src = label_src.unwrap_or_else(|| {
@@ -69,6 +85,15 @@ impl PlayRun<'_> {
         self.engine
             .templar
             .render_string(&src, "loop_control.label", vars)
-            .unwrap_or_else(|_| item.to_string())
+            .unwrap_or_else(|_| plain_label(item))
+    }
+}
+
+/// An item as a label when its `loop_control.label` cannot be rendered: Ansible's callback
+/// shows the item itself, a string without quotes.
+fn plain_label(item: &Value) -> String {
+    match item {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }

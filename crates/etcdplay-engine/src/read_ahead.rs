@@ -296,9 +296,15 @@ impl PlayRun<'_> {
             Err(_) => return Planned::Stop,
         }
         let origin = call.args_origin.to_string();
-        let Ok(args) = self.module_args(call, &vars, &origin) else {
+        let Ok(mut args) = self.module_args(call, &vars, &origin) else {
             return Planned::Stop;
         };
+        if self
+            .apply_module_defaults(task, scope, &call.name, &mut args, &vars, &origin)
+            .is_err()
+        {
+            return Planned::Stop;
+        }
         let Ok(target) = self.target(host, task, &vars, None) else {
             return Planned::Stop;
         };

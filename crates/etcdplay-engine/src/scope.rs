@@ -72,6 +72,9 @@ pub(crate) struct TaskScope {
     /// The dynamic includes that led here, outermost first, as `file:line:col: target`: their
     /// number is bounded (`play::includes::MAX_INCLUDE_DEPTH`) and the chain names a runaway include.
     pub(crate) includes: Vec<String>,
+    /// `module_defaults` of enclosing blocks and roles, outer first (the play's
+    /// own are read from the play).
+    pub(crate) module_defaults: Vec<serde_json::Value>,
 }
 
 fn or<T: Clone>(inner: &Option<T>, outer: &Option<T>) -> Option<T> {
@@ -104,6 +107,8 @@ impl TaskScope {
         s.diff = or(&task.diff, &self.diff);
         s.run_once = or(&task.run_once, &self.run_once);
         s.any_errors_fatal = or(&task.any_errors_fatal, &self.any_errors_fatal);
+        s.module_defaults
+            .extend(task.extra.get(crate::module_defaults::KEYWORD).cloned());
         s
     }
 
@@ -134,6 +139,8 @@ impl TaskScope {
         }
         s.run_once = or(&role_ref.run_once, &self.run_once);
         s.any_errors_fatal = or(&role_ref.any_errors_fatal, &self.any_errors_fatal);
+        s.module_defaults
+            .extend(role_ref.extra.get(crate::module_defaults::KEYWORD).cloned());
         s
     }
 

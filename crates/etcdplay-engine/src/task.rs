@@ -81,12 +81,20 @@ impl PlayRun<'_> {
                 Value::String(crate::state::absolute_path_text(&role.path)),
             );
         }
+        if let Some(task) = task {
+            let search_path = search_path(scope, task, vars.raw("playbook_dir"));
+            vars.insert_literal("ansible_search_path", search_path);
+        }
         vars
     }
 
     /// The loop controls of `task` for this host: `loop_var` and `index_var` may be templates
     /// (Ansible templates `loop_control`), `extended` a templated boolean.
-    fn loop_controls(&self, task: &Task, vars: &Vars) -> Result<LoopControls, TaskError> {
+    pub(crate) fn loop_controls(
+        &self,
+        task: &Task,
+        vars: &Vars,
+    ) -> Result<LoopControls, TaskError> {
         let Some(c) = &task.loop_control else {
             return Ok(LoopControls {
                 loop_var: "item".into(),
@@ -152,19 +160,28 @@ impl PlayRun<'_> {
             Ok(d) => d,
             Err(e) => return self.report_error(host, None, e, ignore_errors, started),
         };
+        // As Ansible's TaskExecutor, a loop naming an undefined variable fails only if the
+        // task's conditions hold (`when: false` skips it): the task goes on without its items.
+        let mut loop_error = None;
         let items = match &task.loop_ {
             None => None,
             Some(l) => {
                 match self.loop_items(&l.kind, &l.items, &call.name, &l.origin.to_string(), &vars) {
                     Ok(items) => Some(items),
+                    Err(e) if e.is_undefined() => {
+                        loop_error = Some(e);
+                        None
+                    }
                     Err(e) => {
+                        // Ansible registers the failed result of a loop that cannot be worked out.
+                        self.register_failure(host, task, &e);
                         return self.report_error(
                             host,
                             delegate.as_deref(),
                             e,
                             ignore_errors,
                             started,
-                        )
+                        );
                     }
                 }
             }
@@ -199,6 +216,7 @@ impl PlayRun<'_> {
             ignore_errors,
             delegate,
             started,
+            loop_error,
         };
         match items {
             None => self.run_once_on_host(&mut run).await,
@@ -228,9 +246,16 @@ impl PlayRun<'_> {
     async fn run_once_on_host(&self, run: &mut HostTask<'_>) -> Outcome {
         let (task, host, started) = (run.task, run.host, run.started);
         let delegate = run.delegate.clone();
-        match self.conditions_hold(task, run.scope, &run.vars) {
-            Ok(true) => {}
-            Ok(false) => {
+        match (
+            self.conditions_hold(task, run.scope, &run.vars),
+            run.loop_error.take(),
+        ) {
+            (Ok(true), Some(e)) => {
+                self.register_failure(host, task, &e);
+                return self.report_error(host, delegate.as_deref(), e, run.ignore_errors, started);
+            }
+            (Ok(true), None) => {}
+            (Ok(false), _) => {
                 self.register(host, task, json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": task.when.last()}));
                 self.emit(
                     HostEvent {
@@ -241,7 +266,7 @@ impl PlayRun<'_> {
                 );
                 return Outcome::Skipped;
             }
-            Err(e) => {
+            (Err(e), _) => {
                 self.register_failure(host, task, &e);
                 return self.report_error(host, delegate.as_deref(), e, run.ignore_errors, started);
             }
@@ -275,14 +300,14 @@ impl PlayRun<'_> {
         if flags.changed && !flags.failed {
             self.notify(host, task, &run.vars);
         }
-        if flags.changed && flags.failed {
+        if flags.changed && status == HostStatus::Ignored {
             self.count_failed_change(host);
         }
         outcome_of(status)
     }
 
-    /// Ansible's recap counts a failed (or ignored) result that changed something in
-    /// `changed` too; the outcome only says it failed.
+    /// Ansible's recap counts an ignored failure that changed something in `changed` too (a
+    /// failure that is not ignored only in `failures`); the outcome only says it failed.
     fn count_failed_change(&self, host: &str) {
         crate::play::lock(&self.engine.stats)
             .entry(host.to_string())
@@ -306,38 +331,14 @@ impl PlayRun<'_> {
         let (mut any_changed, mut any_failed, mut all_skipped) = (false, false, true);
         for (index, item) in items.iter().enumerate() {
             let item_started = Instant::now();
-            run.vars.insert_literal(loop_var.clone(), item.clone());
-            run.vars
-                .insert("ansible_loop_var", Value::String(loop_var.clone()));
-            if let Some(index_var) = &controls.index_var {
-                run.vars.insert(index_var.clone(), json!(index));
-                run.vars
-                    .insert("ansible_index_var", Value::String(index_var.clone()));
+            for (name, value) in controls.item_vars(items, index) {
+                run.vars.insert_literal(name, value);
             }
-            if controls.extended {
-                let extended = extended_loop(items, index, controls.extended_allitems);
-                run.vars.insert_literal("ansible_loop", extended);
-            }
-            // Ansible shows `(item=None)` for a `no_log` loop: the item may be the secret.
-            let label = if run.no_log {
-                "None".to_string()
-            } else {
-                self.item_label(task, &run.vars, item)
-            };
-            let (result, diff) = match self.conditions_hold(task, run.scope, &run.vars) {
-                Ok(false) => {
-                    let r = json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "item": item, "ansible_loop_var": loop_var});
-                    self.emit(
-                        HostEvent {
-                            delegated_to: delegate.clone(),
-                            item_label: Some(label),
-                            ..HostEvent::new(host, HostStatus::Skipped)
-                        },
-                        item_started,
-                    );
-                    results.push(r);
-                    continue;
-                }
+            let (mut result, diff) = match self.conditions_hold(task, run.scope, &run.vars) {
+                Ok(false) => (
+                    json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": task.when.last()}),
+                    None,
+                ),
                 Err(e) => (json!({"failed": true, "msg": e.to_string()}), None),
                 Ok(true) => match self.execute_run(run).await {
                     Ok(r) => r,
@@ -352,6 +353,43 @@ impl PlayRun<'_> {
                     Err(e) => (json!({"failed": true, "msg": e.to_string()}), None),
                 },
             };
+            // As Ansible, the label is rendered once the item ran, with the registered
+            // variable holding this item's result; a label that cannot be rendered fails it.
+            if let Some(register) = &task.register {
+                run.vars.insert_literal(register.clone(), result.clone());
+            }
+            let label = match self.item_label_checked(task, &run.vars, item) {
+                // Ansible shows `(item=None)` for a `no_log` loop: the item may be the secret.
+                Ok(_) if run.no_log => "None".to_string(),
+                Ok(label) => label,
+                Err(e) => {
+                    if let Value::Object(m) = &mut result {
+                        m.insert("failed".into(), Value::Bool(true));
+                        let e = e.to_string();
+                        let why = e.strip_prefix("loop_control.label: ").unwrap_or(&e);
+                        let msg = format!("Failed to template loop_control.label: {why}");
+                        m.insert("msg".into(), Value::String(msg));
+                    }
+                    self.item_label(task, &run.vars, item)
+                }
+            };
+            let failed = result.get("failed") == Some(&Value::Bool(true));
+            if result.get("skipped") == Some(&Value::Bool(true)) && !failed {
+                if let Value::Object(m) = &mut result {
+                    m.insert("item".into(), item.clone());
+                    m.insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
+                }
+                self.emit(
+                    HostEvent {
+                        delegated_to: delegate.clone(),
+                        item_label: Some(label),
+                        ..HostEvent::new(host, HostStatus::Skipped)
+                    },
+                    item_started,
+                );
+                results.push(result);
+                continue;
+            }
             all_skipped = false;
             // What `set_fact` learnt is seen by the next items, as in Ansible.
             if let Some(Value::Object(facts)) = result.get("ansible_facts") {
@@ -359,7 +397,6 @@ impl PlayRun<'_> {
                     run.vars.insert_literal(name.clone(), value.clone());
                 }
             }
-            let mut result = result;
             if let Value::Object(m) = &mut result {
                 m.insert("item".into(), item.clone());
                 m.insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
@@ -410,14 +447,15 @@ impl PlayRun<'_> {
             if status == HostStatus::Failed {
                 self.remember_failure(host, task, &Value::Object(summary.clone()));
             }
-            if any_changed {
+            if any_changed && status == HostStatus::Ignored {
                 self.count_failed_change(host);
             }
+            // The loop's whole result (with its `results`), as Ansible's callback gets it.
             self.emit(
                 HostEvent {
                     delegated_to: delegate,
                     msg: Some("One or more items failed".into()),
-                    result: json!({"changed": any_changed, "msg": "One or more items failed"}),
+                    result: Value::Object(summary),
                     ..HostEvent::new(host, status)
                 },
                 run.started,
@@ -617,7 +655,7 @@ impl PlayRun<'_> {
         m: &mut Map<String, Value>,
         vars: &mut Vars,
         origin: &str,
-    ) -> Result<(), (&'static str, TemplateError)> {
+    ) -> Result<(), (&'static str, Box<TemplateError>)> {
         let all_hold = |conds: &[String], vars: &Vars| -> Result<bool, TemplateError> {
             for c in conds {
                 if !self.engine.templar.eval_condition(c, origin, vars)? {
@@ -627,12 +665,12 @@ impl PlayRun<'_> {
             Ok(true)
         };
         if let Some(conds) = &task.changed_when {
-            let changed = all_hold(conds, vars).map_err(|e| ("changed", e))?;
+            let changed = all_hold(conds, vars).map_err(|e| ("changed", Box::new(e)))?;
             m.insert("changed".into(), Value::Bool(changed));
         }
         vars.insert_literal(register.to_string(), Value::Object(m.clone()));
         if let Some(conds) = &task.failed_when {
-            let failed = all_hold(conds, vars).map_err(|e| ("failed", e))?;
+            let failed = all_hold(conds, vars).map_err(|e| ("failed", Box::new(e)))?;
             m.insert("failed".into(), Value::Bool(failed));
             m.insert("failed_when_result".into(), Value::Bool(failed));
             if failed && !m.contains_key("msg") {
@@ -679,6 +717,30 @@ impl PlayRun<'_> {
                 _ => Map::new(),
             },
         )
+    }
+
+    /// As Ansible's `package` action: without `use` (or with `auto`), the manager is the
+    /// `ansible_package_use` variable, else the gathered `pkg_mgr` fact; the module asks the
+    /// host only when neither is known.
+    fn choose_package_manager(
+        &self,
+        args: &mut Map<String, Value>,
+        vars: &Vars,
+    ) -> Result<(), TaskError> {
+        if args
+            .get("use")
+            .is_some_and(|u| u.as_str() != Some("auto") && !u.is_null())
+        {
+            return Ok(());
+        }
+        let chosen = match self.var_string(vars, "ansible_package_use")? {
+            Some(given) if !given.is_empty() => Some(given),
+            _ => self.var_string(vars, "ansible_pkg_mgr")?,
+        };
+        if let Some(manager) = chosen.filter(|m| !m.is_empty()) {
+            args.insert("use".into(), Value::String(manager));
+        }
+        Ok(())
     }
 
     /// A task's `check_mode` and `diff`: its own keyword, else inherited, else the run's option.
@@ -745,7 +807,8 @@ impl PlayRun<'_> {
             };
             &resolved
         };
-        let args = self.module_args(call, vars, &origin)?;
+        let mut args = self.module_args(call, vars, &origin)?;
+        self.apply_module_defaults(task, scope, &call.name, &mut args, vars, &origin)?;
         // Arguments the module refuses fail the task before anything reaches the host, as
         // Ansible's argument check does (no connection is opened for it).
         if let Some(msg) = refused_arguments(&call.name, &args) {
@@ -800,6 +863,9 @@ impl PlayRun<'_> {
             if let Some(dir) = self.var_string(vars, "ansible_async_dir")? {
                 args.insert("_async_dir".into(), Value::String(dir));
             }
+        }
+        if etcdplay_modules::canonical_name(&call.name) == Some("package") {
+            self.choose_package_manager(&mut args, vars)?;
         }
         let module_call = etcdplay_modules::ModuleCall {
             name: &call.name,
@@ -1003,6 +1069,8 @@ struct HostTask<'a> {
     ignore_errors: bool,
     delegate: Option<String>,
     started: Instant,
+    /// The loop's undefined variable, reported once the conditions hold.
+    loop_error: Option<TaskError>,
 }
 
 impl HostTask<'_> {
@@ -1103,12 +1171,54 @@ pub(crate) fn number(v: &Value) -> Option<f64> {
     }
 }
 
+/// `ansible_search_path` (Ansible's `Task.get_search_path` and the playbook's directory): the
+/// task's role, the directory of the task's own file, then the playbook's directory, each once.
+fn search_path(scope: &TaskScope, task: &Task, playbook_dir: Option<&Value>) -> Value {
+    let mut paths: Vec<String> = Vec::new();
+    if let Some(role) = &scope.role {
+        paths.push(crate::state::absolute_path_text(&role.path));
+    }
+    let task_file = std::path::Path::new(&task.origin.file);
+    let task_dir = crate::state::absolute_path_text(task_file.parent().unwrap_or(task_file));
+    let playbook_dir = playbook_dir.and_then(Value::as_str).map(str::to_string);
+    for path in std::iter::once(task_dir).chain(playbook_dir) {
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    Value::from(paths)
+}
+
 /// A loop's `loop_control`, rendered for one host.
-struct LoopControls {
-    loop_var: String,
+pub(crate) struct LoopControls {
+    pub(crate) loop_var: String,
     index_var: Option<String>,
     extended: bool,
     extended_allitems: bool,
+}
+
+impl LoopControls {
+    /// The variables item `index` of `items` defines (for a task's run and, as Ansible's
+    /// IncludedFile passes them on, for the tasks of an included file): the loop variable,
+    /// `ansible_loop_var`, the index variable and `ansible_index_var`, `ansible_loop`.
+    pub(crate) fn item_vars(&self, items: &[Value], index: usize) -> Vec<(String, Value)> {
+        let mut vars = vec![
+            (self.loop_var.clone(), items[index].clone()),
+            (
+                "ansible_loop_var".into(),
+                Value::String(self.loop_var.clone()),
+            ),
+        ];
+        if let Some(index_var) = &self.index_var {
+            vars.push((index_var.clone(), json!(index)));
+            vars.push(("ansible_index_var".into(), Value::String(index_var.clone())));
+        }
+        if self.extended {
+            let extended = extended_loop(items, index, self.extended_allitems);
+            vars.push(("ansible_loop".into(), extended));
+        }
+        vars
+    }
 }
 
 /// `ansible_loop` of `loop_control: {extended: true}` for item `index` of `items`, with the

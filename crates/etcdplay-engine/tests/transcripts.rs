@@ -1419,9 +1419,9 @@ fn debug_var_of_a_failing_expression_is_an_error_marker() {
               ok: [n1] => {"nonexistent":"<< error 1 - 'nonexistent' is undefined >>"}
             TASK [debug]
             WARNING: Encountered 1 template error.
-            error 1 - 'foo.bar' is undefined
+            error 1 - object of type 'dict' has no attribute 'bar'
             Origin: site.yml:6:14
-              ok: [n1] => {"foo.bar":"<< error 1 - 'foo.bar' is undefined >>"}
+              ok: [n1] => {"foo.bar":"<< error 1 - object of type 'dict' has no attribute 'bar' >>"}
             TASK [debug]
               ok: [n1]: after => {"msg":"after"}
             RECAP n1 ok=3 changed=0 failed=0 skipped=0 rescued=0 ignored=0
@@ -1458,6 +1458,186 @@ fn templated_vars_files_are_loaded_per_host() {
               ok: [n2]: prod two => {"msg":"prod two"}
             RECAP n1 ok=1 changed=0 failed=0 skipped=0 rescued=0 ignored=0
             RECAP n2 ok=1 changed=0 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
+
+/// Loops as ansible-core 2.19.14 runs them (same playbook, `-c local`): a looped
+/// `include_tasks` over `with_sequence` passes `item`, `index_var` and `ansible_index_var` to
+/// the included tasks (`0 0 i`, `1 1 i`); `with_dict` given a list fails and registers
+/// `the 'dict' lookup plugin expects a dictionary, got '1' of type <class ...>)`; a loop over an
+/// undefined variable with `when: false` is skipped; a `loop_control.label` naming the
+/// registered variable is rendered with each item's result, so the skipped second item failed
+/// with `Failed to template loop_control.label: object of type 'dict' has no attribute
+/// 'stdout'` and is both failed and skipped (`True True`); `'abc' is contains('b')` is true;
+/// a playbook task's `ansible_search_path` is `[playbook_dir]`.
+#[test]
+fn loops_as_ansible() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - include_tasks: inc.yml
+      with_sequence: start=0 count=2
+      loop_control:
+        index_var: i
+    - debug: msg="{{ item }}"
+      with_dict: [1, 2]
+      register: wd
+      ignore_errors: true
+    - debug: msg="loop"
+      when: false
+      loop: "{{ fake_var }}"
+      register: skipped_loop
+    - command: "echo {{ item }}"
+      register: r
+      loop: [changed, skipped]
+      loop_control:
+        label: "{{ r.stdout }}"
+      when: item == "changed"
+      ignore_errors: true
+    - debug:
+        msg:
+          - "{{ wd.msg is contains('expects a dictionary') }}"
+          - "{{ skipped_loop is skipped }}"
+          - "{{ r.results[1].msg is contains(\"object of type 'dict' has no attribute 'stdout'\") }}"
+          - "{{ r.results[1] is failed }} {{ r.results[1] is skipped }}"
+          - "{{ 'abc' is contains('b') }}"
+          - "{{ ansible_search_path | length }} {{ ansible_search_path[0] == playbook_dir }}"
+"#,
+        &[(
+            "inc.yml",
+            "- debug: msg=\"{{ item }} {{ i }} {{ ansible_index_var }}\"\n",
+        )],
+        expect![[r#"
+            PLAY [n1]
+            TASK [include_tasks]
+              included: inc.yml for n1 => (item=0)
+              included: inc.yml for n1 => (item=1)
+            TASK [debug]
+              ok: [n1]: 0 0 i => {"msg":"0 0 i"}
+            TASK [debug]
+              ok: [n1]: 1 1 i => {"msg":"1 1 i"}
+            TASK [debug]
+              ignored: [n1]: site.yml:10:7: invalid operation: the 'dict' lookup plugin expects a dictionary, got '1' of type <class 'int'>)
+            TASK [debug]
+              skipping: [n1]
+            TASK [command]
+              changed: [n1] (item=changed)
+              failed: [n1] (item=skipped): Failed to template loop_control.label: object of type 'dict' has no attribute 'stdout'
+              ignored: [n1]: One or more items failed
+            TASK [debug]
+              ok: [n1] => {"msg":[true,true,true,"True True",true,"1 True"]}
+            RECAP n1 ok=7 changed=1 failed=0 skipped=1 rescued=0 ignored=2
+        "#]],
+    );
+}
+
+/// `package` picks its manager as Ansible's action does: `ansible_package_use` before the
+/// facts. ansible-core 2.19.14 (`-c local`, same task) registered the msg `Could not find a
+/// matching action for the "lola" package manager.` for a manager that is no module.
+#[test]
+fn package_takes_ansible_package_use() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - package: {name: doesnotmatter}
+      vars: {ansible_package_use: lola}
+      ignore_errors: true
+"#,
+        expect![[r#"
+            PLAY [n1]
+            TASK [package]
+              ignored: [n1]: Could not find a matching action for the "lola" package manager.
+            RECAP n1 ok=1 changed=0 failed=0 skipped=0 rescued=0 ignored=1
+        "#]],
+    );
+}
+
+/// `module_defaults` at play, block and task level. ansible-core 2.19.14 (`-c local`, same
+/// playbook with a real path) printed the messages `play`, `own`, `block`, `task 1` (the
+/// task's entry, under its FQCN, replaces the block's and is templated), `include` (an
+/// included file's tasks take the enclosing block's defaults) and the file's mode `0600`.
+#[test]
+fn module_defaults_as_ansible() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  module_defaults:
+    debug: {msg: play}
+    ansible.builtin.file: {mode: "0600"}
+  tasks:
+    - debug:
+    - debug: {msg: own}
+    - block:
+        - debug:
+        - debug:
+          module_defaults:
+            ansible.builtin.debug: {msg: "{{ 'task ' ~ x }}"}
+      module_defaults:
+        debug: {msg: block}
+      vars: {x: 1}
+    - block:
+        - include_tasks: inc.yml
+      module_defaults:
+        debug: {msg: include}
+    - file: {path: "{{ workdir }}-f", state: touch}
+      register: f
+    - debug: {msg: "{{ f.mode }}"}
+"#,
+        &[("inc.yml", "- debug:\n")],
+        expect![[r#"
+            PLAY [n1]
+            TASK [debug]
+              ok: [n1]: play => {"msg":"play"}
+            TASK [debug]
+              ok: [n1]: own => {"msg":"own"}
+            TASK [debug]
+              ok: [n1]: block => {"msg":"block"}
+            TASK [debug]
+              ok: [n1]: task 1 => {"msg":"task 1"}
+            TASK [include_tasks]
+              included: inc.yml for n1
+            TASK [debug]
+              ok: [n1]: include => {"msg":"include"}
+            TASK [file]
+              changed: [n1]
+            TASK [debug]
+              ok: [n1]: 0600 => {"msg":"0600"}
+            RECAP n1 ok=8 changed=1 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
+
+/// The recap counts an ignored failure that changed something in `changed`, a failure that
+/// is not ignored only in `failed`. ansible-core 2.19.14 (`-c local`, same tasks, both
+/// `command: false` results say `changed: true`): `ok=1 changed=1 failed=1 ignored=1`.
+#[test]
+fn only_ignored_failures_count_as_changed() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  tasks:
+    - command: "false"
+      loop: [a]
+      ignore_errors: true
+    - command: "false"
+      loop: [b]
+"#,
+        expect![[r#"
+            PLAY [n1]
+            TASK [command]
+              failed: [n1] (item=a): non-zero return code
+              ignored: [n1]: One or more items failed
+            TASK [command]
+              failed: [n1] (item=b): non-zero return code
+              failed: [n1]: One or more items failed
+            RECAP n1 ok=1 changed=1 failed=1 skipped=0 rescued=0 ignored=1
         "#]],
     );
 }

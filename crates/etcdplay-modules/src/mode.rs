@@ -178,8 +178,14 @@ fn operations(text: &str) -> Vec<(char, &str)> {
         .collect()
 }
 
-/// `0644` as Ansible prints modes in results.
+/// A mode as Ansible's results and diffs show it (`'0%03o'`): `0644`, `01444` with the sticky
+/// bit. (`stat` prints `%04o` instead: [`format_stat_mode`].)
 pub fn format_mode(mode: u32) -> String {
+    format!("0{:03o}", mode & 0o7777)
+}
+
+/// A mode as the `stat` module shows it (`'%04o'`): `0644`, `1444` with the sticky bit.
+pub(crate) fn format_stat_mode(mode: u32) -> String {
     format!("{:04o}", mode & 0o7777)
 }
 
@@ -214,7 +220,11 @@ mod tests {
             ModeSpec::parse("u+s,o+t").unwrap().apply(0o755, true),
             0o5755
         );
+        // Python: '0%03o' % 0o644 == '0644', '0%03o' % 0o1444 == '01444',
+        // '%04o' % 0o1444 == '1444' (stat's form).
         assert_eq!(format_mode(0o644), "0644");
+        assert_eq!(format_mode(0o1444), "01444");
+        assert_eq!(format_stat_mode(0o1444), "1444");
         assert_eq!(ModeSpec::parse("+x,g-w").unwrap().to_string(), "ugo+x,g-w");
         // Chained operations (the unarchive target's modes; Ansible: u+rwX-x on 0o644 is
         // 0o644 for a file, 0o655 for a directory... computed as chmod does).

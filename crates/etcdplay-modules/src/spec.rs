@@ -511,6 +511,8 @@ pub(crate) const DNF: &[ArgSpec] = &[
     a("sslverify", Bool),
     a("lock_timeout", Int),
     a("use_backend", Str),
+    // The dnf action's own argument, the backend to hand the work to (as `use_backend`).
+    a("use", Str),
 ];
 pub(crate) const APT_REPOSITORY: &[ArgSpec] = &[
     r("repo", Str),

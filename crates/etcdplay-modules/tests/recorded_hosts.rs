@@ -256,6 +256,33 @@ async fn systemd_ok_and_check_mode_cost_one_exec() {
     assert!(!host.scripts()[0].contains("daemon-reload"));
 }
 
+// Ansible's systemd module on a running unit: `state: restarted` is changed and its result
+// says `"state": "started"` (ansible-core's service target asserts it); with `-l`,
+// `is-enabled` of a unit enabled through `Also=` answers `indirect` and the links, which
+// Ansible reads as enabled (`enabled: true` is then no change).
+#[tokio::test]
+async fn systemd_restarted_reports_started_and_also_units_count_as_enabled() {
+    let host = Scripted::new(&sections(&[
+        ("show", ACTIVE),
+        (
+            "enabled",
+            "indirect\n  /etc/systemd/system/sockets.target.wants/etcd.socket\nrc=0\n",
+        ),
+    ]));
+    let r = run(
+        "service",
+        json!({"name": "etcd", "state": "restarted", "enabled": true}),
+        true,
+        &host,
+    )
+    .await;
+    assert!(r.changed && !r.failed, "{r:?}");
+    assert_eq!(r.data["state"], "started");
+    assert_eq!(r.data["enabled"], true);
+    let probe = &host.scripts()[0];
+    assert!(probe.contains("is-enabled etcd -l"), "{probe}");
+}
+
 #[tokio::test]
 async fn systemd_missing_unit_fails() {
     let host = Scripted::new(&sections(&[

@@ -319,6 +319,20 @@ async fn dnf_unknown_package_fails_as_ansible_does() {
     assert_eq!(r.data["rc"], 1);
 }
 
+// Ansible's dnf action (package target, Fedora): `use: dnf` with `use_backend: dnf` fails with
+// "parameters are mutually exclusive: ('use', 'use_backend')" and changes nothing.
+#[tokio::test]
+async fn dnf_refuses_use_with_use_backend() {
+    let host = Scripted::new(&[]);
+    let args = json!({"name": "at", "use": "dnf", "use_backend": "dnf"});
+    let r = run("dnf", args, false, &host).await;
+    assert!(r.failed && !r.changed, "{r:?}");
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("parameters are mutually exclusive: ('use', 'use_backend')")
+    );
+}
+
 #[tokio::test]
 async fn dnf_groups_files_and_urls() {
     // Recorded `dnf -q group list --installed --ids`.

@@ -418,8 +418,9 @@ impl Loader<'_> {
                 }
             }
         }
-        // After a misspelt or malformed argument, "needs `dest`" would only repeat the problem.
-        let args_ok = self.diags.len() == start;
+        // After a misspelt or malformed argument, "needs `dest`" would only repeat the problem;
+        // under `module_defaults` the argument may come from them when the task runs.
+        let args_ok = self.diags.len() == start && self.module_defaults_depth == 0;
         if let Some((_, groups)) = REQUIRED
             .iter()
             .find(|(m, _)| *m == canonical)

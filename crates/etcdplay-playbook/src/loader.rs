@@ -111,6 +111,9 @@ pub(crate) struct Loader<'a> {
     /// The variables a templated import name may use in the play being parsed: its `vars`,
     /// its literal `vars_files`, and the extra vars.
     pub(crate) static_vars: crate::model::Map,
+    /// How many plays, blocks and tasks around the task being parsed set `module_defaults`:
+    /// a required argument may come from them, so a missing one is not reported.
+    pub(crate) module_defaults_depth: usize,
 }
 
 impl<'a> Loader<'a> {
@@ -120,6 +123,7 @@ impl<'a> Loader<'a> {
             opts,
             diags: Diagnostics::new(),
             warnings: Diagnostics::new(),
+            module_defaults_depth: 0,
             file_stack: Vec::new(),
             role_stack: Vec::new(),
             in_handlers: false,
@@ -272,4 +276,13 @@ impl<'a> Loader<'a> {
     pub(crate) fn finish<T>(self, value: T) -> Result<T, Diagnostics> {
         self.diags.sorted().into_result(value)
     }
+}
+
+/// Whether a play, block or task mapping sets `module_defaults`.
+pub(crate) fn sets_module_defaults(node: &Node) -> bool {
+    node.as_map().is_some_and(|entries| {
+        entries
+            .iter()
+            .any(|(k, _)| k.key_string().as_deref() == Some("module_defaults"))
+    })
 }

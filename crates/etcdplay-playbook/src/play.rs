@@ -209,6 +209,14 @@ impl Loader<'_> {
     }
 
     fn play(&mut self, f: &FileCtx, node: &Node) -> Option<Play> {
+        let defaults = crate::loader::sets_module_defaults(node);
+        self.module_defaults_depth += usize::from(defaults);
+        let play = self.play_entries(f, node);
+        self.module_defaults_depth -= usize::from(defaults);
+        play
+    }
+
+    fn play_entries(&mut self, f: &FileCtx, node: &Node) -> Option<Play> {
         let Some(entries) = node.as_map() else {
             self.report(
                 f,

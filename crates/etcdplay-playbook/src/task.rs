@@ -220,6 +220,14 @@ impl Loader<'_> {
 
     /// One task, handler or block.
     pub(crate) fn task(&mut self, f: &FileCtx, node: &Node, handler: bool) -> Option<Task> {
+        let defaults = crate::loader::sets_module_defaults(node);
+        self.module_defaults_depth += usize::from(defaults);
+        let task = self.task_entries(f, node, handler);
+        self.module_defaults_depth -= usize::from(defaults);
+        task
+    }
+
+    fn task_entries(&mut self, f: &FileCtx, node: &Node, handler: bool) -> Option<Task> {
         let Some(entries) = node.as_map() else {
             let got = node.type_name();
             self.report(

@@ -32,12 +32,15 @@ impl fmt::Display for Location {
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     /// A variable (or attribute) the template needs does not exist.
-    #[error("{location}: '{name}' is undefined{context}")]
+    #[error("{location}: {}{context}", undefined_message(name, missing_attribute))]
     Undefined {
         location: Location,
         name: String,
         /// Where inside nested variable templating it happened, e.g. ` (in variable 'a')`.
         context: String,
+        /// When `name` is an attribute of a value that exists: Ansible's words for it
+        /// (`object of type 'dict' has no attribute 'stdout'`).
+        missing_attribute: Option<String>,
     },
     /// Variables refer to each other in a circle.
     #[error("{location}: recursive loop detected in template string: {chain}")]
@@ -176,6 +179,7 @@ pub(crate) fn translate(
             location,
             name: undefined_name(&detail),
             context,
+            missing_attribute: None,
         },
         ErrorKind::SyntaxError | ErrorKind::BadEscape => TemplateError::Syntax {
             location,
@@ -232,6 +236,31 @@ fn backticked(detail: &str) -> Option<&str> {
     Some(&detail[start..start + len])
 }
 
+fn undefined_message(name: &str, missing_attribute: &Option<String>) -> String {
+    match missing_attribute {
+        Some(message) => message.clone(),
+        None => format!("'{name}' is undefined"),
+    }
+}
+
+/// An undefined `parent.attr` or `parent[key]` split into the parent expression and Python's
+/// repr of the attribute (`'stdout'`, `5`), when it has that form.
+pub(crate) fn split_attribute(name: &str) -> Option<(&str, String)> {
+    if let Some(inner) = name.strip_suffix(']') {
+        let open = inner.rfind('[')?;
+        let key = &inner[open + 1..];
+        let key = match key.trim_matches(|c| c == '\'' || c == '"') {
+            quoted if quoted.len() + 2 == key.len() => format!("'{quoted}'"),
+            _ => key.to_string(),
+        };
+        return Some((&name[..open], key)).filter(|(parent, _)| !parent.is_empty());
+    }
+    let dot = name.rfind('.')?;
+    let attr = &name[dot + 1..];
+    let simple = !attr.is_empty() && attr.chars().all(|c| c.is_alphanumeric() || c == '_');
+    simple.then(|| (&name[..dot], format!("'{attr}'")))
+}
+
 /// The undefined expression named by minijinja's "`foo.bar` is undefined" detail.
 fn undefined_name(detail: &str) -> String {
     backticked(detail).unwrap_or("<unknown>").to_string()
@@ -261,6 +290,17 @@ mod tests {
             inline: true,
         };
         assert_eq!(arg2.to_string(), "site.yml:12:5 (template line 2)");
+    }
+
+    #[test]
+    fn attributes_are_split_from_their_parent() {
+        assert_eq!(split_attribute("r.stdout"), Some(("r", "'stdout'".into())));
+        assert_eq!(
+            split_attribute("r.results[5]"),
+            Some(("r.results", "5".into()))
+        );
+        assert_eq!(split_attribute("a['b']"), Some(("a", "'b'".into())));
+        assert_eq!(split_attribute("plain"), None);
     }
 
     #[test]

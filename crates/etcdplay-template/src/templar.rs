@@ -209,7 +209,7 @@ impl Templar {
         let scope = self.scope(vars);
         render_native(&scope, source, origin)
             .and_then(|value| value_to_text(&value))
-            .map_err(|e| translate(&e, origin, origin, inline))
+            .map_err(|e| explain_missing_attribute(&scope, translate(&e, origin, origin, inline)))
     }
 
     /// Renders a string (a task argument) natively: a string that is one `{{ expr }}` yields
@@ -236,7 +236,7 @@ impl Templar {
     ) -> Result<Json, TemplateError> {
         render_native(scope, source, origin)
             .and_then(|value| to_json_value(&value))
-            .map_err(|e| translate(&e, origin, origin, true))
+            .map_err(|e| explain_missing_attribute(scope, translate(&e, origin, origin, true)))
     }
 
     /// Renders a string and always returns text (Python's `str()` of a native result).
@@ -488,4 +488,31 @@ fn build_environment(
     crate::percent::register(&mut env);
     crate::lookup::register(&mut env, search_dirs);
     env
+}
+
+/// An undefined `parent.attr` whose parent exists says so as Ansible does (`object of type
+/// 'dict' has no attribute 'stdout'`): the parent expression is evaluated in the same scope.
+fn explain_missing_attribute(scope: &Arc<Scope>, err: TemplateError) -> TemplateError {
+    let TemplateError::Undefined {
+        location,
+        name,
+        context,
+        missing_attribute: None,
+    } = err
+    else {
+        return err;
+    };
+    let missing_attribute = crate::error::split_attribute(&name).and_then(|(parent, attr)| {
+        let value = render_native(scope, &format!("{{{{ {parent} }}}}"), "parent").ok()?;
+        (!value.is_undefined()).then(|| {
+            let type_name = crate::filters::python_type_name(&value);
+            format!("object of type '{type_name}' has no attribute {attr}")
+        })
+    });
+    TemplateError::Undefined {
+        location,
+        name,
+        context,
+        missing_attribute,
+    }
 }

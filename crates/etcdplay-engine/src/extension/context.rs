@@ -80,9 +80,24 @@ impl TaskContext for PlayTask<'_> {
     }
 
     fn module_args(&self, vars: &Vars) -> Result<Map<String, Value>, ContextError> {
+        let origin = self.call.args_origin.to_string();
+        let mut args = self
+            .run
+            .module_args(self.call, vars, &origin)
+            .map_err(ContextError::new)?;
+        // The arguments the task will run with, `module_defaults` included (a unit named
+        // only there must still be checked by the data-dir guard).
         self.run
-            .module_args(self.call, vars, &self.call.args_origin.to_string())
-            .map_err(ContextError::new)
+            .apply_module_defaults(
+                self.task,
+                self.scope,
+                &self.call.name,
+                &mut args,
+                vars,
+                &origin,
+            )
+            .map_err(ContextError::new)?;
+        Ok(args)
     }
 
     fn delegate_to(&self, vars: &Vars) -> Result<Option<String>, ContextError> {

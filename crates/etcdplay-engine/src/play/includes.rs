@@ -13,7 +13,14 @@ use crate::task::Outcome;
 
 /// One dynamic include's run: the file, the loop variable and item with the item's label
 /// (when looping), the hosts.
-type IncludeRun = (String, Option<(String, Value)>, Option<String>, Vec<String>);
+type IncludeRun = (String, Option<IncludeItem>, Option<String>, Vec<String>);
+
+/// One item of a looped include: the item and the variables it gives the included tasks.
+#[derive(PartialEq)]
+struct IncludeItem {
+    item: Value,
+    vars: Vec<(String, Value)>,
+}
 
 /// How many dynamic includes (`include_tasks`, `include_role`) may nest. Ansible sets no bound of
 /// its own (Python's recursion limit ends a runaway include). Here each include is a level of
@@ -142,47 +149,20 @@ impl PlayRun<'_> {
         self.include_header(task, scope, hosts);
         for (host, vars) in self.include_targets(task, scope, hosts) {
             let origin = task.origin.to_string();
-            let items: Vec<Option<(String, Value)>> = match &task.loop_ {
-                None => vec![None],
-                Some(l) => {
-                    let loop_var = task
-                        .loop_control
-                        .as_ref()
-                        .map(|c| c.loop_var.clone())
-                        .unwrap_or_else(|| "item".into());
-                    // `loop_var` may be a template.
-                    let loop_var = self
-                        .engine
-                        .templar
-                        .render_string(&loop_var, &origin, &vars)
-                        .unwrap_or(loop_var);
-                    match self.engine.templar.template_value(&l.items, &origin, &vars) {
-                        Ok(Value::Array(items)) => items
-                            .into_iter()
-                            .map(|i| Some((loop_var.clone(), i)))
-                            .collect(),
-                        Ok(other) => {
-                            failed.extend(self.fail_hosts(
-                                std::slice::from_ref(&host),
-                                &format!("{origin}: loop needs a list, got {other}"),
-                                scope,
-                            ));
-                            continue;
-                        }
-                        Err(e) => {
-                            failed.extend(self.fail_hosts(
-                                std::slice::from_ref(&host),
-                                &e.to_string(),
-                                scope,
-                            ));
-                            continue;
-                        }
-                    }
+            let items = match self.include_items(task, &origin, &vars) {
+                Ok(items) => items,
+                Err(e) => {
+                    failed.extend(self.fail_hosts(
+                        std::slice::from_ref(&host),
+                        &e.to_string(),
+                        scope,
+                    ));
+                    continue;
                 }
             };
             for item in items {
                 let mut item_vars = vars.clone();
-                if let Some((name, value)) = &item {
+                for (name, value) in item.iter().flat_map(|i| &i.vars) {
                     item_vars.insert_literal(name.clone(), value.clone());
                 }
                 let file = match self
@@ -208,7 +188,7 @@ impl PlayRun<'_> {
                     None => {
                         let label = item
                             .as_ref()
-                            .map(|(_, value)| self.item_label(task, &item_vars, value));
+                            .map(|i| self.item_label(task, &item_vars, &i.item));
                         runs.push((file, item, label, vec![host.clone()]))
                     }
                 }
@@ -246,9 +226,7 @@ impl PlayRun<'_> {
             self.report_included(&shown, &group, label.as_deref());
             let mut run_scope = inner.clone();
             let mut params = task.vars.clone();
-            if let Some((name, value)) = item {
-                params.insert(name, value);
-            }
+            params.extend(item.into_iter().flat_map(|i| i.vars));
             run_scope.include_params.extend(params);
             run_scope.enter_include(task, &file);
             loaded.push((tasks, run_scope, group));
@@ -258,6 +236,29 @@ impl PlayRun<'_> {
             failed.extend(self.run_list(&tasks, &run_scope, &group).await);
         }
         failed
+    }
+
+    /// The items of an include's loop on one host (`[None]` without a loop), each with the
+    /// variables Ansible's IncludedFile passes on (`item`, `index_var`, `ansible_loop`, ...).
+    fn include_items(
+        &self,
+        task: &Task,
+        origin: &str,
+        vars: &etcdplay_template::Vars,
+    ) -> Result<Vec<Option<IncludeItem>>, crate::error::TaskError> {
+        let Some(l) = &task.loop_ else {
+            return Ok(vec![None]);
+        };
+        let items = self.loop_items(&l.kind, &l.items, "include_tasks", origin, vars)?;
+        let controls = self.loop_controls(task, vars)?;
+        Ok((0..items.len())
+            .map(|index| {
+                Some(IncludeItem {
+                    item: items[index].clone(),
+                    vars: controls.item_vars(&items, index),
+                })
+            })
+            .collect())
     }
 
     /// `include_role`/`import_role`: the role's tasks run with the role's variables; a role

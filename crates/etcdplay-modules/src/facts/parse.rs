@@ -128,6 +128,9 @@ fn from_sections(s: &BTreeMap<String, Vec<u8>>) -> Map<String, Value> {
         pid1
     };
     put("service_mgr", service_mgr.into());
+    if let Some(systemd) = systemd_fact(&text(s, "systemd")) {
+        put("systemd", systemd);
+    }
 
     let id_lines: Vec<String> = text(s, "id").lines().map(String::from).collect();
     let idl = |i: usize| id_lines.get(i).cloned().unwrap_or_default();
@@ -300,6 +303,15 @@ fn os_family(id: &str, like: &str) -> &'static str {
     }
 }
 
+/// `ansible_systemd` from `systemctl --version`: the features line and the version number
+/// (Ansible's SystemdFactCollector), when systemd manages the host.
+fn systemd_fact(version_output: &str) -> Option<Value> {
+    let mut lines = version_output.lines();
+    let version = lines.next()?.split(' ').nth(1)?.parse::<u64>().ok()?;
+    let features = lines.next().unwrap_or_default();
+    Some(serde_json::json!({"features": features, "version": version}))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +338,10 @@ mod tests {
         );
         sec("pid1", "systemd\n");
         sec("systemd_dir", "yes\n");
+        sec(
+            "systemd",
+            "systemd 252 (252.39-1~deb12u2)\n+PAM +AUDIT -GNUTLS default-hierarchy=unified\n",
+        );
         sec("id", "deploy\n1000\n1000\ndeploy\n");
         sec(
             "passwd",
@@ -362,6 +378,12 @@ mod tests {
         assert_eq!(f["ansible_processor_vcpus"], 2);
         assert_eq!(f["ansible_memtotal_mb"], 3933);
         assert_eq!(f["ansible_service_mgr"], "systemd");
+        // Ansible on a Debian 12 lab host (`setup filter=ansible_systemd`): {"features": the
+        // second line of `systemctl --version`, "version": 252}.
+        assert_eq!(
+            f["ansible_systemd"],
+            serde_json::json!({"features": "+PAM +AUDIT -GNUTLS default-hierarchy=unified", "version": 252})
+        );
         assert_eq!(f["ansible_user_id"], "deploy");
         assert_eq!(f["ansible_user_dir"], "/home/deploy");
         assert_eq!(f["ansible_user_uid"], 1000);

@@ -530,6 +530,13 @@ pub(crate) fn unmatched(stderr: &str) -> Vec<String> {
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    // Ansible's dnf action refuses both names of the backend at once. (`package` hands its
+    // own `use`, the package manager, to this module: it is not a dnf argument then.)
+    if ctx.module() != "package" && ctx.args.has("use") && ctx.args.has("use_backend") {
+        return Ok(ModuleResult::fail(
+            "parameters are mutually exclusive: ('use', 'use_backend')",
+        ));
+    }
     let task = DnfTask::from_args(&ctx.args)?;
     let s = if matches!(ctx.module(), "dnf") {
         match ctx.read_first::<DnfProbe>().await? {

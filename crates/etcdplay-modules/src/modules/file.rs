@@ -4,6 +4,8 @@
 //! in one round trip; the change is one shell script.
 
 use etcdplay_transport::script::sh_quote;
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
 use crate::attrs::Attrs;
@@ -44,6 +46,8 @@ pub(crate) struct FileAnswer {
     /// The seconds `modification_time`/`access_time` name, as the host's `date` read them.
     mtime_want: String,
     atime_want: String,
+    /// `owner`/`group` when check mode asked and the host does not know them.
+    unknown_ids: Vec<&'static str>,
 }
 
 impl FirstProbe for FileProbe {
@@ -89,10 +93,29 @@ impl FirstProbe for FileProbe {
             };
             script.push_str(&format!("ep_stat {}\n", sh_quote(&resolved)));
         }
+        // Ansible's check mode warns about an owner or group the host does not know.
+        if input.check && args.str("state").as_deref() != Some("absent") {
+            for (name, database) in [("owner", "passwd"), ("group", "group")] {
+                if let Some(who) = args.str(name) {
+                    script.push_str(&section(&format!("{name}_known")));
+                    script.push_str(&format!(
+                        "getent {database} {} >/dev/null && echo yes\n",
+                        sh_quote(&who)
+                    ));
+                }
+            }
+        }
         if args.bool("recurse", false)? {
             script.push_str(&section("tree"));
+            // Following links (the default), an entry that is a link is listed as what it
+            // points to, and a linked directory's entries are listed too.
+            let links = if args.bool("follow", true)? {
+                "-L "
+            } else {
+                ""
+            };
             script.push_str(&format!(
-                "[ -d {q} ] && find {q} -mindepth 1 -printf '%y|%m|%u|%g|%U|%G\\n' | sort -u\n"
+                "[ -d {q} ] && find {links}{q} -mindepth 1 -printf '%y|%m|%u|%g|%U|%G\\n' 2>/dev/null | sort -u\n"
             ));
         }
         script.push_str(&section("end"));
@@ -107,11 +130,29 @@ impl FirstProbe for FileProbe {
             tree: text(&s, "tree"),
             mtime_want: text(&s, "mtime_want"),
             atime_want: text(&s, "atime_want"),
+            unknown_ids: ["owner", "group"]
+                .into_iter()
+                .filter(|name| {
+                    s.contains_key(&format!("{name}_known"))
+                        && text(&s, &format!("{name}_known")).trim() != "yes"
+                })
+                .collect(),
         })
     }
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let mut warnings = Vec::new();
+    let mut res = ensure(ctx, &mut warnings).await?;
+    if !warnings.is_empty() {
+        res.set("warnings", warnings);
+    }
+    Ok(res)
+}
+
+/// The module's work; `warnings` collects Ansible's `module.warn` messages, which a failed
+/// result carries too.
+async fn ensure(ctx: &Ctx<'_>, warnings: &mut Vec<String>) -> Result<ModuleResult, ModuleError> {
     let args = &ctx.args;
     let path = target_path(args)?;
     if args.has("_diff_peek") {
@@ -136,7 +177,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         tree,
         mtime_want,
         atime_want,
+        unknown_ids,
     } = ctx.read_probe::<FileProbe>().await?;
+    warnings.extend(unknown_id_warnings(args, &unknown_ids));
     let wanted_seconds = |t: &str| t.trim().parse::<i64>().ok();
     let wanted = [wanted_seconds(&mtime_want), wanted_seconds(&atime_want)];
     if times
@@ -150,6 +193,21 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         )));
     }
     let mut path = path;
+    // Ansible's additional_parameter_handling: a directory given as the path of a state
+    // other than link or absent stands for the entry named after `src` inside it.
+    let into_dir = !matches!(args.str("state").as_deref(), Some("link" | "absent"));
+    let inner_name = args
+        .str("_original_basename")
+        .or_else(|| {
+            src.as_deref()
+                .map(|s| s.rsplit('/').next().unwrap_or(s).to_string())
+        })
+        .filter(|name| !name.is_empty());
+    if let Some(name) = inner_name.filter(|_| into_dir && st.is_dir()) {
+        path = format!("{}/{name}", path.trim_end_matches('/'));
+        st = stat_path(ctx, &path).await?;
+        q = sh_quote(&path);
+    }
     let followed = matches!(
         args.str("state").as_deref(),
         Some("file" | "directory" | "touch")
@@ -179,6 +237,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     if recurse && state != "directory" {
         return Err(ctx.bad("recurse", "recurse option requires state to be 'directory'"));
     }
+    if src.is_some() && !matches!(state.as_str(), "link" | "hard") {
+        return Ok(ModuleResult::fail(
+            "src option requires state to be 'link' or 'hard'",
+        ));
+    }
     let prev = st.state_word();
     let mut res = ModuleResult::ok();
     // Ansible names the path `dest` for touch/link/hard and reports the state the path ends
@@ -194,7 +257,16 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         state.as_str()
     };
     res.set(path_key, path.clone()).set("state", shown_state);
+    // Where a followed link ends up: the file its attributes are set on (Ansible's
+    // `load_file_common_arguments` with `follow`).
+    let link_end = if state == "link" && follow {
+        followed_link_end(ctx, &path, &st, src.as_deref(), &src_st).await?
+    } else {
+        None
+    };
     let mut commands: Vec<String> = Vec::new();
+    // The times set, as the diff shows them: (key, before, after) in seconds.
+    let mut time_changes: Vec<(&str, f64, f64)> = Vec::new();
     let mut after_mode = st.mode;
 
     match state.as_str() {
@@ -204,20 +276,12 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             }
         }
         "file" => {
-            if !st.exists {
-                return Ok(ModuleResult::fail(format!(
-                    "file ({path}) is absent, cannot continue"
-                )));
-            }
-            if st.is_link() {
-                return Ok(ModuleResult::fail(format!(
-                    "file ({path}) is link, cannot continue"
-                )));
-            }
-            if st.is_dir() {
-                return Ok(ModuleResult::fail(format!(
-                    "file ({path}) is directory, cannot continue"
-                )));
+            // Ansible's ensure_file_attributes fails with the path and the state found there.
+            if !(st.is_file() || matches!(st.kind, Some(crate::probe::Kind::Other(_)))) {
+                let mut failed =
+                    ModuleResult::fail(format!("file ({path}) is {prev}, cannot continue"));
+                failed.set("path", path.clone()).set("state", prev);
+                return Ok(failed);
             }
         }
         "directory" => {
@@ -231,54 +295,89 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             }
         }
         "touch" => {
-            commands.push(format!("touch -- {q}"));
+            // An existing path is only given the times asked for (none with `preserve`).
+            // A file this task creates is removed again when setting its attributes fails
+            // (Ansible's execute_touch).
+            if !st.exists {
+                commands.push(format!(
+                    "touch -- {q}\nep_created={q}\ntrap 'rm -f -- \"$ep_created\"' EXIT"
+                ));
+            }
         }
         "link" => {
-            let Some(src) = &src else {
-                return Err(ModuleError::missing("file", "src"));
+            // Without `src`, an existing link keeps the source it has (Ansible reads it when
+            // following and the link resolves).
+            let kept = st.link_target.clone().filter(|_| link_end.is_some());
+            let src_exists = if src.is_some() {
+                src_st.exists
+            } else {
+                kept.is_some()
             };
-            if !src_st.exists && !force {
+            let src = src.clone().or(kept);
+            if let Some(src) = src.as_deref().filter(|_| !src_exists && !force) {
                 return Ok(ModuleResult::fail(format!("src file does not exist, use \"force=yes\" if you really want to create the link: {src}")));
             }
-            res.set("src", src.clone());
-            if !(st.is_link() && st.link_target.as_deref() == Some(src.as_str())) {
-                if st.is_dir() {
-                    if !force {
-                        return Ok(ModuleResult::fail(format!(
-                            "refusing to convert from directory to symlink for {path}"
-                        )));
-                    }
-                    commands.push(format!("rmdir -- {q}"));
-                } else if st.exists && !st.is_link() && !force {
-                    return Ok(ModuleResult::fail(format!(
-                        "refusing to convert from {prev} to symlink for {path}"
-                    )));
+            if st.is_dir() && !force || st.exists && !st.is_dir() && !st.is_link() && !force {
+                return Ok(ModuleResult::fail(format!(
+                    "refusing to convert from {prev} to symlink for {path}"
+                )));
+            }
+            if let Some(src) = &src {
+                res.set("src", src.clone());
+            }
+            match src.as_deref() {
+                None if !st.is_link() => {
+                    return Ok(ModuleResult::fail(
+                        "src is required for creating new symlinks",
+                    ))
                 }
-                commands.push(format!("ln -sfn -- {} {q}", sh_quote(src)));
+                None => {}
+                Some(src) if st.is_link() && st.link_target.as_deref() == Some(src) => {}
+                Some(src) => {
+                    if st.is_dir() {
+                        commands.push(format!("rmdir -- {q}"));
+                    }
+                    commands.push(format!("ln -sfn -- {} {q}", sh_quote(src)));
+                }
             }
         }
         _ => {
-            // hard
-            let Some(src) = &src else {
-                return Err(ModuleError::missing("file", "src"));
-            };
-            if !src_st.exists {
-                return Ok(ModuleResult::fail(format!("src does not exist: {src}")));
-            }
-            res.set("src", src.clone());
-            let same = st.exists && st.inode == src_st.inode && st.dev == src_st.dev;
-            if !same {
-                if st.is_dir() {
-                    return Ok(ModuleResult::fail(format!(
-                        "refusing to convert from directory to hard link for {path}"
-                    )));
+            // hard, as Ansible's ensure_hardlink decides from the state found at the path.
+            // Without `src` an existing hard link only gets its attributes.
+            match &src {
+                None if prev != "hard" => {
+                    return Ok(ModuleResult::fail(
+                        "src is required for creating new hardlinks",
+                    ))
                 }
-                commands.push(format!("ln -f -- {} {q}", sh_quote(src)));
+                None => {}
+                Some(src) => match hard_link_plan(prev, force, &st, src, &src_st) {
+                    Err(msg) => {
+                        let mut failed = ModuleResult::fail(msg);
+                        failed.set("dest", path.clone()).set("src", src.clone());
+                        return Ok(failed);
+                    }
+                    Ok(replace) => {
+                        res.set("src", src.clone());
+                        if replace {
+                            commands.push(format!("ln -f -- {} {q}", sh_quote(src)));
+                        }
+                    }
+                },
             }
         }
     }
     let created = !commands.is_empty();
 
+    // In check mode an owner or group name the host does not know fails on an existing path,
+    // as Ansible's set_owner_if_different looks the name up before it returns.
+    if ctx.call.check && st.exists && state != "absent" {
+        if let Some(msg) = unknown_name_failure(args, &unknown_ids) {
+            let mut failed = ModuleResult::fail(msg);
+            failed.set("path", path.clone());
+            return Ok(failed);
+        }
+    }
     if state != "absent" {
         // Attributes apply to what will be there: the existing path, or a new one with the
         // default mode of its kind.
@@ -304,7 +403,16 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
                 ..PathState::default()
             }
         };
-        let plan = attrs.plan(&path, &base);
+        let plan = match (&link_end, is_link && follow) {
+            (Some((end, end_st)), true) => attrs.plan(end, end_st),
+            (None, true) => {
+                if st.exists || !ctx.call.check {
+                    warnings.push(UNRESOLVED_LINK_WARNING.to_string());
+                }
+                attrs.plan(&path, &PathState::default())
+            }
+            _ => attrs.plan(&path, &base),
+        };
         after_mode = plan.mode;
         commands.extend(plan.commands.iter().cloned());
         if !plan.owner.is_empty() {
@@ -317,10 +425,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             res.set("mode", format_mode(plan.mode));
         }
         if recurse {
-            commands.extend(recurse_commands(&path, &attrs, &tree));
+            commands.extend(recurse_commands(&path, &attrs, &tree, follow));
         }
         if matches!(state.as_str(), "file" | "directory" | "touch") {
             let current = [base.mtime, base.atime];
+            let both_now = times.iter().all(|t| *t == TimeArg::Now);
             for ((time, flag), (want, now)) in times
                 .iter()
                 .zip(["-m", "-a"])
@@ -329,28 +438,56 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
                 // A touch that creates the file already gives it the current times.
                 let fresh = state == "touch" && !st.exists && *time == TimeArg::Now;
                 if let Some(seconds) = time.plan(*want, now).filter(|_| !fresh) {
-                    commands.push(touch_command(flag, seconds, &q));
+                    // Both times "now" are set in one call, which (as Ansible's
+                    // `os.utime(path, None)`) a user who may write the file but does not own it
+                    // may make.
+                    if !both_now {
+                        commands.push(touch_command(flag, seconds, &q));
+                    } else if flag == "-m" {
+                        commands.push(format!("touch -c -- {q}"));
+                    }
+                    let key = if flag == "-m" { "mtime" } else { "atime" };
+                    time_changes.push((key, now, seconds.map_or_else(now_seconds, |s| s as f64)));
                 }
             }
         }
     }
 
     res.changed = !commands.is_empty();
-    if res.changed && ctx.call.diff {
-        res.diff = Some(state_diff(
+    // Ansible's file module returns its diff whenever diff mode is on, changed or not.
+    if ctx.call.diff {
+        let mut diff = state_diff(
             &path,
             prev,
             &state,
-            st.exists.then_some(st.mode),
+            match &link_end {
+                Some((_, end_st)) => Some(end_st.mode),
+                None => st.exists.then_some(st.mode),
+            },
             (state != "absent").then_some(after_mode),
-        ));
+        );
+        if let Some(new_src) = src
+            .as_deref()
+            .filter(|_| matches!(state.as_str(), "link" | "hard"))
+        {
+            add_link_source_change(&mut diff, &st, new_src);
+        }
+        if state == "absent" && st.is_dir() {
+            let content = directory_content(ctx, &path).await?;
+            diff_insert(&mut diff.before, "path_content", content);
+        }
+        for (key, before, after) in &time_changes {
+            diff_insert(&mut diff.before, key, Value::from(*before));
+            diff_insert(&mut diff.after, key, Value::from(*after));
+        }
+        res.diff = Some(diff);
     }
     let mut after = (!res.changed).then(|| st.clone());
     if res.changed && !ctx.call.check {
         // The change script ends by stating the path, so the result can report the real
         // uid/gid/size/mode without another round trip.
         let script = format!(
-            "set -e\n{}\n{FUNCS}{NO_SUM}{}ep_stat {q}\n",
+            "set -e\n{}\ntrap - EXIT\n{FUNCS}{NO_SUM}{}ep_stat {q}\n",
             commands.join("\n"),
             section("after")
         );
@@ -383,6 +520,103 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         }
     }
     Ok(res)
+}
+
+/// Whether `state: hard` replaces what is at the path with a link to `src`, or why it refuses
+/// (Ansible's ensure_hardlink, by the state found there).
+fn hard_link_plan(
+    prev: &str,
+    force: bool,
+    st: &PathState,
+    src: &str,
+    src_st: &PathState,
+) -> Result<bool, String> {
+    if !src_st.exists {
+        return Err("src does not exist".into());
+    }
+    let same = st.exists && st.inode == src_st.inode && st.dev == src_st.dev;
+    match prev {
+        "absent" => Ok(true),
+        "link" => Ok(st.link_target.as_deref() != Some(src)),
+        "hard" if !same && !force => {
+            Err("Cannot link, different hard link exists at destination".into())
+        }
+        "hard" => Ok(!same),
+        "directory" if same => Ok(false),
+        "directory" => Err("Cannot link: different hard link exists at destination".into()),
+        _ if !force => Err(format!("Cannot link, {prev} exists at destination")),
+        _ => Ok(true),
+    }
+}
+
+/// Ansible's check-mode warnings (`check_owner_exists`, `check_group_exists`) for the ids
+/// the host does not know; a number is looked up as a uid or gid.
+fn unknown_id_warnings(args: &Args, unknown: &[&str]) -> Vec<String> {
+    unknown
+        .iter()
+        .filter_map(|name| {
+            let who = args.str(name)?;
+            let kind = if *name == "owner" { "user" } else { "group" };
+            let id_word = if *name == "owner" { "uid" } else { "gid" };
+            let what = match who.parse::<u64>() {
+                Ok(id) => format!("{kind} with {id_word} {id}"),
+                Err(_) => format!("{kind} {who}"),
+            };
+            Some(format!(
+                "failed to look up {what}. Create {kind} up to this point in real play"
+            ))
+        })
+        .collect()
+}
+
+/// Ansible's failure for the first unknown owner or group given by name (a number is used as
+/// it is).
+fn unknown_name_failure(args: &Args, unknown: &[&str]) -> Option<String> {
+    unknown.iter().find_map(|name| {
+        let who = args.str(name)?;
+        if who.parse::<u64>().is_ok() {
+            return None;
+        }
+        Some(if *name == "owner" {
+            format!("chown failed: failed to look up user {who}")
+        } else {
+            format!("chgrp failed: failed to look up group {who}")
+        })
+    })
+}
+
+/// Ansible's warning when `follow` meets a link whose target does not exist.
+const UNRESOLVED_LINK_WARNING: &str = "Cannot set fs attributes on a non-existent symlink \
+     target. follow should be set to False to avoid this.";
+
+/// The path a followed link resolves to once the task is done, and its state there, when it
+/// exists: the given `src` (itself resolved when a link), else the link's current target.
+async fn followed_link_end(
+    ctx: &Ctx<'_>,
+    path: &str,
+    st: &PathState,
+    src: Option<&str>,
+    src_st: &PathState,
+) -> Result<Option<(String, PathState)>, ModuleError> {
+    let end = match src {
+        Some(_) if !src_st.exists => return Ok(None),
+        Some(src) if !src_st.is_link() => {
+            let resolved = if src.starts_with('/') {
+                src.to_string()
+            } else {
+                format!("{}/{}", parent(path), src)
+            };
+            return Ok(Some((resolved, src_st.clone())));
+        }
+        Some(_) => src_st.real_path.clone(),
+        None if st.is_link() => st.real_path.clone(),
+        None => None,
+    };
+    let Some(end) = end else {
+        return Ok(None);
+    };
+    let end_st = stat_path(ctx, &end).await?;
+    Ok(end_st.exists.then_some((end, end_st)))
 }
 
 /// `_diff_peek`: whether the file's first 8 KiB hold a NUL byte (`appears_binary`), what
@@ -492,8 +726,10 @@ fn parent(path: &str) -> &str {
 }
 
 /// Recursive attribute commands, only when some entry below the directory differs. `tree` is
-/// the sorted, de-duplicated `type|mode|user|group|uid|gid` lines of every entry.
-fn recurse_commands(path: &str, attrs: &Attrs, tree: &str) -> Vec<String> {
+/// the sorted, de-duplicated `type|mode|user|group|uid|gid` lines of every entry. With
+/// `follow` (Ansible's `recursive_set_attributes`), a link's ownership is set on the link and
+/// on what it points to, its mode on what it points to, and a linked directory's entries too.
+fn recurse_commands(path: &str, attrs: &Attrs, tree: &str, follow: bool) -> Vec<String> {
     let q = sh_quote(path);
     let entries: Vec<Vec<&str>> = tree
         .lines()
@@ -504,11 +740,17 @@ fn recurse_commands(path: &str, attrs: &Attrs, tree: &str) -> Vec<String> {
     if let Some(o) = &attrs.owner {
         if entries.iter().any(|f| f[2] != o && f[4] != o) {
             out.push(format!("chown -R -h -- {} {q}", sh_quote(o)));
+            if follow {
+                out.push(format!("chown -R -L -- {} {q}", sh_quote(o)));
+            }
         }
     }
     if let Some(g) = &attrs.group {
         if entries.iter().any(|f| f[3] != g && f[5] != g) {
             out.push(format!("chgrp -R -h -- {} {q}", sh_quote(g)));
+            if follow {
+                out.push(format!("chgrp -R -L -- {} {q}", sh_quote(g)));
+            }
         }
     }
     if let Some(spec) = &attrs.mode {
@@ -517,15 +759,14 @@ fn recurse_commands(path: &str, attrs: &Attrs, tree: &str) -> Vec<String> {
             spec.apply(cur, f[0] == "d") != cur
         });
         if differs {
-            out.push(match spec {
-                ModeSpec::Octal(m) => {
-                    format!("find {q} -mindepth 1 ! -type l -exec chmod {m:o} {{}} +")
-                }
-                ModeSpec::Symbolic(_) => format!(
-                    "find {q} -mindepth 1 ! -type l -exec chmod {} {{}} +",
-                    sh_quote(&symbolic_for_chmod(spec))
-                ),
-            });
+            let links = if follow { "-L " } else { "" };
+            let mode = match spec {
+                ModeSpec::Octal(m) => format!("{m:o}"),
+                ModeSpec::Symbolic(_) => sh_quote(&symbolic_for_chmod(spec)),
+            };
+            out.push(format!(
+                "find {links}{q} -mindepth 1 ! -type l -exec chmod {mode} {{}} +"
+            ));
         }
     }
     out
@@ -568,12 +809,101 @@ fn state_diff(
     }
 }
 
+/// Ansible's `ensure_symlink`/`ensure_hardlink`: when the path is a link to another source,
+/// both sides of the diff show the source (`before` as the link reads, `after` as given).
+fn add_link_source_change(diff: &mut Diff, st: &PathState, new_src: &str) {
+    let Some(old_src) = st.link_target.as_deref().filter(|_| st.is_link()) else {
+        return;
+    };
+    if old_src == new_src {
+        return;
+    }
+    diff_insert(&mut diff.before, "src", Value::from(old_src));
+    diff_insert(&mut diff.after, "src", Value::from(new_src));
+}
+
+/// What removing a directory removes, as Ansible's diff lists it (`path_content`): one
+/// `find` listing (NUL-separated `TYPE|PATH`, the type through links) walked as `os.walk`.
+async fn directory_content(ctx: &Ctx<'_>, path: &str) -> Result<Value, ModuleError> {
+    let out = ctx
+        .exec(format!(
+            "find {} -mindepth 1 -printf '%Y|%p\\0'",
+            sh_quote(path)
+        ))
+        .await?;
+    Ok(walk_listing(path, &String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Python's `os.walk(top)` (top-down, links not followed) over a `find` listing: each
+/// directory's sub-directories (a link to a directory counts as one) and files in listing
+/// order, a directory's own entries before those of the directories below it.
+fn walk_listing(top: &str, listing: &str) -> Value {
+    let mut children: BTreeMap<&str, Vec<(bool, &str)>> = BTreeMap::new();
+    for entry in listing.split('\0').filter(|e| !e.is_empty()) {
+        let Some((kind, entry_path)) = entry.split_once('|') else {
+            continue;
+        };
+        let parent = entry_path.rsplit_once('/').map_or("", |(p, _)| p);
+        children
+            .entry(parent)
+            .or_default()
+            .push((kind == "d", entry_path));
+    }
+    let (mut directories, mut files) = (Vec::new(), Vec::new());
+    let mut queue = vec![top.trim_end_matches('/')];
+    while let Some(dir) = queue.pop() {
+        let entries = children.get(dir).map(Vec::as_slice).unwrap_or_default();
+        let mut below = Vec::new();
+        for (is_dir, p) in entries {
+            if *is_dir {
+                // A link to a directory has no entries of its own in the listing, so it is
+                // listed and not walked, as os.walk does.
+                directories.push(Value::from(*p));
+                below.push(*p);
+            } else {
+                files.push(Value::from(*p));
+            }
+        }
+        queue.extend(below.into_iter().rev());
+    }
+    serde_json::json!({ "directories": directories, "files": files })
+}
+
+/// Adds `key` to one side of a state diff (an object).
+fn diff_insert(side: &mut Value, key: &str, value: Value) {
+    if let Value::Object(m) = side {
+        m.insert(key.to_string(), value);
+    }
+}
+
+/// The control node's clock, for a diff's "now" (Ansible also shows its own clock there, not
+/// the time the host recorded).
+fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 #[cfg(test)]
 mod tests {
     use super::chattr_arg;
 
     // Ansible's set_attributes_if_different: `A` on a file whose lsattr flags are "e" runs
     // `chattr =A`; `+A` once the flags are "A" does nothing; `-A` always runs; "" nothing.
+    // Python's os.walk over /t holding a/x, a/b/y, c (a link to a), f:
+    // {'directories': ['/t/a', '/t/c', '/t/a/b'], 'files': ['/t/f', '/t/a/x', '/t/a/b/y']}
+    #[test]
+    fn path_content_is_listed_as_os_walk_lists_it() {
+        let listing = "d|/t/a\0f|/t/a/x\0d|/t/a/b\0f|/t/a/b/y\0d|/t/c\0f|/t/f\0";
+        assert_eq!(
+            super::walk_listing("/t", listing),
+            serde_json::json!({
+                "directories": ["/t/a", "/t/c", "/t/a/b"],
+                "files": ["/t/f", "/t/a/x", "/t/a/b/y"],
+            })
+        );
+    }
+
     #[test]
     fn chattr_follows_ansibles_comparison() {
         assert_eq!(chattr_arg("e", "A").as_deref(), Some("=A"));

@@ -50,8 +50,14 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         "" => Ok(ModuleResult::fail(
             "Could not find a package manager on the host (looked for apt-get, dnf, yum, zypper, apk, pacman)",
         )),
+        other if MANAGERS.iter().any(|(_, name)| *name == other) => Ok(ModuleResult::fail(
+            format!(
+                "the package manager '{other}' is not supported by etcdplay yet (apt, dnf and yum are)"
+            ),
+        )),
+        // A name that is no package manager module at all: Ansible's action says so.
         other => Ok(ModuleResult::fail(format!(
-            "the package manager '{other}' is not supported by etcdplay yet (apt, dnf and yum are)"
+            "Could not find a matching action for the \"{other}\" package manager."
         ))),
     }
 }

@@ -16,22 +16,33 @@ use crate::{ModuleError, ModuleResult};
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct NoSection;
 
-/// `text` with every match of `re` between `after` and `before` replaced; the number of
-/// replacements.
+/// Ansible's section pattern: `AFTER(?P<subsection>.*?)BEFORE`, `AFTER(?P<subsection>.*)` or
+/// `(?P<subsection>.*)BEFORE`, composed as text and searched with `re.DOTALL` (so `before`
+/// alone reaches its last match, `after` alone the end of the file).
+pub(crate) fn section_pattern(after: Option<&str>, before: Option<&str>) -> Option<String> {
+    match (after, before) {
+        (Some(a), Some(b)) => Some(format!("{a}(?P<subsection>.*?){b}")),
+        (Some(a), None) => Some(format!("{a}(?P<subsection>.*)")),
+        (None, Some(b)) => Some(format!("(?P<subsection>.*){b}")),
+        (None, None) => None,
+    }
+}
+
+/// `text` with every match of `re` in the section `section` finds (the whole text without
+/// one) replaced; the number of replacements.
 pub(crate) fn replace_in(
     text: &str,
     re: &Regex,
     replacement: &str,
-    after: Option<&Regex>,
-    before: Option<&Regex>,
+    section: Option<&fancy_regex::Regex>,
 ) -> Result<(String, usize), NoSection> {
-    let start = match after {
-        Some(a) => a.find(text).ok_or(NoSection)?.end(),
-        None => 0,
-    };
-    let end = match before {
-        Some(b) => start + b.find(&text[start..]).ok_or(NoSection)?.start(),
-        None => text.len(),
+    let (start, end) = match section {
+        Some(section) => {
+            let caps = section.captures(text).ok().flatten().ok_or(NoSection)?;
+            let sub = caps.name("subsection").ok_or(NoSection)?;
+            (sub.start(), sub.end())
+        }
+        None => (0, text.len()),
     };
     let section = &text[start..end];
     let mut count = 0;
@@ -51,39 +62,77 @@ fn compile(ctx: &Ctx<'_>, arg: &str, pattern: &str) -> Result<Regex, ModuleError
         .map_err(|e| ctx.bad(arg, format!("invalid regular expression: {e}")))
 }
 
+/// Python's error for a replacement template with an escape `re` refuses (`\D`, `\x`):
+/// only `\a \b \f \n \r \t \v` and `\g<..>` of the ASCII letters are
+/// escapes there.
+fn bad_template_escape(replacement: &str) -> Option<String> {
+    let chars: Vec<char> = replacement.chars().collect();
+    let mut i = 0;
+    while i + 1 < chars.len() {
+        if chars[i] == '\\' {
+            let c = chars[i + 1];
+            if c.is_ascii_alphabetic() && !"abfnrtvg".contains(c) {
+                return Some(format!("bad escape \\{c} at position {i}"));
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// The section pattern compiled as Python's `re.compile(pattern, re.DOTALL)`.
+fn compile_section(ctx: &Ctx<'_>, pattern: &str) -> Result<fancy_regex::Regex, ModuleError> {
+    fancy_regex::RegexBuilder::new(&format!("(?s){pattern}"))
+        .backtrack_limit(1_000_000)
+        .build()
+        .map_err(|e| ctx.bad("after", format!("invalid regular expression: {e}")))
+}
+
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let a = &ctx.args;
     let path = a.req_str("path")?;
     let re = compile(ctx, "regexp", &a.req_str("regexp")?)?;
     let replacement = a.str("replace").unwrap_or_default();
-    let after = a
-        .str("after")
-        .map(|p| compile(ctx, "after", &p))
-        .transpose()?;
-    let before = a
-        .str("before")
-        .map(|p| compile(ctx, "before", &p))
+    let pattern = section_pattern(a.str("after").as_deref(), a.str("before").as_deref());
+    let section = pattern
+        .as_deref()
+        .map(|p| compile_section(ctx, p))
         .transpose()?;
     let attrs = Attrs::from_args(a)?;
     let file = probe_text(ctx).await?;
-    let Some(old) = file.content.clone() else {
+    if file.state.is_dir() {
+        let mut res = ModuleResult::fail(format!("Path {path} is a directory !"));
+        res.set("rc", 256);
+        return Ok(res);
+    }
+    if !file.state.exists {
         let mut res = ModuleResult::fail(format!("Path {path} does not exist !"));
         res.set("rc", 257);
         return Ok(res);
+    }
+    // Python parses the replacement when `re.subn` runs, whatever the file holds.
+    if let Some(error) = bad_template_escape(&replacement) {
+        return Ok(ModuleResult::fail(format!(
+            "Unable to process replace due to error: {error}"
+        )));
+    }
+    // Something that is not a regular file (`/dev/null`) reads as nothing to replace.
+    let Some(old) = file.content.clone() else {
+        return Ok(ModuleResult::ok());
     };
     let old_text = String::from_utf8_lossy(&old).into_owned();
-    let (new_text, count) = match replace_in(
-        &old_text,
-        &re,
-        &replacement,
-        after.as_ref(),
-        before.as_ref(),
-    ) {
+    let (new_text, count) = match replace_in(&old_text, &re, &replacement, section.as_ref()) {
         Ok(r) => r,
+        // Not a failure in Ansible: the module ends unchanged with this message.
         Err(NoSection) => {
-            return Ok(ModuleResult::fail(
-                "Pattern for before/after params did not match the given file",
-            ))
+            let mut res = ModuleResult::ok();
+            res.msg = Some(format!(
+                "Pattern for before/after params did not match the given file: {}",
+                pattern.unwrap_or_default()
+            ));
+            return Ok(res);
         }
     };
     let changed = count > 0 && new_text != old_text;
@@ -108,41 +157,59 @@ mod tests {
     #[test]
     fn every_match_is_replaced_with_python_backrefs() {
         let text = "listen 80;\nlisten 8080;\n# listen 9;\n";
-        let (out, n) = replace_in(
-            text,
-            &re(r"^listen (\d+);"),
-            r"listen 127.0.0.1:\1;",
-            None,
-            None,
-        )
-        .unwrap();
+        let (out, n) =
+            replace_in(text, &re(r"^listen (\d+);"), r"listen 127.0.0.1:\1;", None).unwrap();
         assert_eq!(
             out,
             "listen 127.0.0.1:80;\nlisten 127.0.0.1:8080;\n# listen 9;\n"
         );
         assert_eq!(n, 2);
-        let (out, n) =
-            replace_in(text, &re(r"^(?P<k>listen) 8080"), r"\g<k> 9090", None, None).unwrap();
+        let (out, n) = replace_in(text, &re(r"^(?P<k>listen) 8080"), r"\g<k> 9090", None).unwrap();
         assert_eq!(
             (out.as_str(), n),
             ("listen 80;\nlisten 9090;\n# listen 9;\n", 1)
         );
     }
 
+    fn section(after: Option<&str>, before: Option<&str>) -> fancy_regex::Regex {
+        let p = section_pattern(after, before).unwrap();
+        fancy_regex::Regex::new(&format!("(?s){p}")).unwrap()
+    }
+
+    // Python: re.search(r'\[s\](?P<subsection>.*?)\[t\]', text, re.DOTALL) picks "\na=1\n";
+    // `before` alone is greedy (`(?P<subsection>.*)a`): up to the last "a". Ansible's replace
+    // target: before "promptly" after "quilt" (quilt later in the file) does not match.
+    // Python 3.12: re.subn('zzz', r'\D', '') raises "bad escape \D at position 0"; r'\.',
+    // r'\0' and r'\n' are accepted.
+    #[test]
+    fn replacement_escapes_are_checked_as_python() {
+        assert_eq!(
+            bad_template_escape(r"\D").as_deref(),
+            Some(r"bad escape \D at position 0")
+        );
+        assert_eq!(
+            bad_template_escape(r"a\\\x").as_deref(),
+            Some(r"bad escape \x at position 3")
+        );
+        for ok in [r"\.", r"\0", r"\n", r"\g<1>", r"\\D"] {
+            assert_eq!(bad_template_escape(ok), None, "{ok}");
+        }
+    }
+
     #[test]
     fn after_and_before_limit_the_section() {
         let text = "a=1\n[s]\na=1\n[t]\na=1\n";
-        let (out, n) = replace_in(
-            text,
-            &re("a=1"),
-            "a=2",
-            Some(&re(r"\[s\]")),
-            Some(&re(r"\[t\]")),
-        )
-        .unwrap();
+        let s = section(Some(r"\[s\]"), Some(r"\[t\]"));
+        let (out, n) = replace_in(text, &re("a=1"), "a=2", Some(&s)).unwrap();
         assert_eq!((out.as_str(), n), ("a=1\n[s]\na=2\n[t]\na=1\n", 1));
+        let s = section(None, Some(r"\[t\]|a=1\n$"));
+        let (out, _) = replace_in(text, &re("a"), "b", Some(&s)).unwrap();
+        assert_eq!(out, "b=1\n[s]\nb=1\n[t]\na=1\n");
+        let s = section(Some("nowhere"), None);
+        assert_eq!(replace_in(text, &re("a"), "b", Some(&s)), Err(NoSection));
+        let s = section(Some("quilt"), Some("promptly"));
         assert_eq!(
-            replace_in(text, &re("a"), "b", Some(&re("nowhere")), None),
+            replace_in("promptly ... quilt", &re("e"), "3", Some(&s)),
             Err(NoSection)
         );
     }

@@ -6,7 +6,7 @@ use etcdplay_transport::script::sh_quote;
 use serde_json::{Map, Value};
 
 use crate::host::Ctx;
-use crate::mode::format_mode;
+use crate::mode::format_stat_mode;
 use etcdplay_transport::ExecOutput;
 
 use crate::probe::{section, Kind, PathState};
@@ -110,7 +110,7 @@ pub(crate) fn stat_dict(
     let kind = st.kind.clone().unwrap_or(Kind::Other(String::new()));
     let other = |name: &str| matches!(&kind, Kind::Other(k) if k == name);
     m.insert("path".into(), path.into());
-    m.insert("mode".into(), format_mode(st.mode).into());
+    m.insert("mode".into(), format_stat_mode(st.mode).into());
     m.insert("isdir".into(), (kind == Kind::Dir).into());
     m.insert("isreg".into(), (kind == Kind::File).into());
     m.insert("islnk".into(), (kind == Kind::Link).into());

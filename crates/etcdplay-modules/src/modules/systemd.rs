@@ -82,11 +82,18 @@ impl UnitState {
             || self.masked()
     }
     pub(crate) fn masked(&self) -> bool {
-        self.get("LoadState") == "masked" || self.is_enabled.trim() == "masked"
+        self.get("LoadState") == "masked"
+            || self.is_enabled.lines().next().map(str::trim) == Some("masked")
     }
-    /// Ansible's rule: `is-enabled` exit 0 means enabled, except a lone `indirect` or `alias`.
+    /// Ansible's rule on `is-enabled -l`: exit 0 means enabled, except when the whole answer is
+    /// `enabled-runtime`, `indirect` or `alias` (with `-l` a unit enabled through `Also=`
+    /// also lists the links it was installed with, so it counts as enabled).
     pub(crate) fn enabled(&self) -> bool {
-        self.is_enabled_rc == 0 && !matches!(self.is_enabled.trim(), "indirect" | "alias")
+        self.is_enabled_rc == 0
+            && !matches!(
+                self.is_enabled.trim_end(),
+                "enabled-runtime" | "indirect" | "alias"
+            )
     }
     pub(crate) fn running(&self) -> bool {
         matches!(self.get("ActiveState"), "active" | "activating")
@@ -400,7 +407,7 @@ fn status_script(scope: &str, q: &str) -> String {
     status.push_str(&format!("systemctl{scope} show {q} --no-pager 2>&1\n"));
     status.push_str(&section("enabled"));
     status.push_str(&format!(
-        "systemctl{scope} is-enabled {q} 2>/dev/null; echo \"rc=$?\"\n"
+        "systemctl{scope} is-enabled {q} -l 2>/dev/null; echo \"rc=$?\"\n"
     ));
     status.push_str(&section("end"));
     status
@@ -515,7 +522,13 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         res.set("enabled", e);
     }
     if let Some(state) = args.str("state") {
-        res.set("state", state);
+        // Ansible reports a restarted or reloaded unit of known state as `started`.
+        let known = st.show.contains_key("ActiveState");
+        let shown = match state.as_str() {
+            "restarted" | "reloaded" if known => "started".to_string(),
+            _ => state,
+        };
+        res.set("state", shown);
     }
     let status: Map<String, Value> = st
         .show
@@ -569,7 +582,12 @@ mod tests {
         assert!(st(MASKED, "masked", 1).masked());
         assert!(!st(MISSING, "", 1).found());
         assert!(!st(ACTIVE, "indirect", 0).enabled());
+        assert!(!st(ACTIVE, "enabled-runtime\n", 0).enabled());
         assert!(st(ACTIVE, "static", 0).enabled());
+        // `systemctl is-enabled dummy.service -l` for a unit whose [Install] only has
+        // `Also=dummy.socket`, once enabled (systemd 252): Ansible reads it as enabled.
+        let also = "indirect\n  /etc/systemd/system/sockets.target.wants/dummy.socket";
+        assert!(st(ACTIVE, also, 0).enabled());
     }
 
     #[test]

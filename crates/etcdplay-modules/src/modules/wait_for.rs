@@ -2,9 +2,13 @@
 //! present/absent (optionally containing `search_regex`). The whole polling loop runs on the
 //! host as one script, so waiting costs one round trip however long it takes. Port checks use
 //! bash's `/dev/tcp` when bash exists, else a python3 socket; "drained" uses `ss`.
+//! `search_regex` is searched as Python's `re.search` would (GNU `grep -P`, see
+//! [`python_search`]); the match groups come from the first match, read back once the wait is
+//! over and matched again with fancy-regex on the control node.
 //! Like Ansible's, it does not run in check mode (it is reported skipped).
 
 use etcdplay_transport::script::sh_quote;
+use serde_json::{Map, Value};
 
 use crate::host::Ctx;
 use crate::{ModuleError, ModuleResult};
@@ -32,8 +36,8 @@ pub(crate) fn condition(
                 ("stopped" | "absent", _) => "! ep_open".to_string(),
                 ("drained", _) => format!("! ss -Htn state established '( sport = :{p} )' | grep -q ."),
                 (_, Some(re)) => format!(
-                    "timeout {connect_timeout} bash -c 'exec 3<>\"/dev/tcp/$0/$1\"; cat <&3' {h} {p} 2>/dev/null | grep -Eq -- {}",
-                    sh_quote(re)
+                    "timeout {connect_timeout} bash -c 'exec 3<>\"/dev/tcp/$0/$1\"; cat <&3' {h} {p} 2>/dev/null | {}",
+                    python_search(re, None, true)
                 ),
                 _ => "ep_open".to_string(),
             };
@@ -44,7 +48,7 @@ pub(crate) fn condition(
             let q = sh_quote(path);
             let check = match (state, regex) {
                 ("absent" | "stopped", _) => format!("! [ -e {q} ]"),
-                (_, Some(re)) => format!("[ -r {q} ] && grep -Eq -- {} {q}", sh_quote(re)),
+                (_, Some(re)) => format!("[ -r {q} ] && {}", python_search(re, Some(&q), true)),
                 _ => format!("[ -e {q} ]"),
             };
             format!("ep_cond() {{ {check}; }}\n")
@@ -52,6 +56,59 @@ pub(crate) fn condition(
         // Neither port nor path: Ansible just sleeps for `timeout` seconds.
         (None, None) => "ep_cond() { false; }\n".to_string(),
     }
+}
+
+/// How much of the first match the host sends back for its groups.
+const MAX_MATCH_BYTES: usize = 1 << 20;
+
+/// A grep command searching `quoted_file` (or stdin) as Python's `re.search(pattern, data,
+/// re.MULTILINE)` on bytes does: PCRE reads Python's syntax (`(?P<name>..)`, `\w`), `-z`
+/// makes the whole data one record so a match may span lines, `(?m)` anchors at every line
+/// and the C locale matches bytes. `quiet` only answers; else the first match is printed.
+fn python_search(pattern: &str, quoted_file: Option<&str>, quiet: bool) -> String {
+    let mode = if quiet { "-q" } else { "-o -m1" };
+    let file = quoted_file.unwrap_or("");
+    format!(
+        "LC_ALL=C grep -aPz {mode} -- {} {file}",
+        sh_quote(&format!("(?m){pattern}"))
+    )
+}
+
+/// `match_groups` and `match_groupdict` of Ansible's result: the pattern's groups in the text
+/// the host's search matched (unmatched groups are null).
+fn match_groups(pattern: &str, matched: &str) -> (Vec<Value>, Map<String, Value>) {
+    let compiled = fancy_regex::RegexBuilder::new(pattern)
+        .multi_line(true)
+        .backtrack_limit(1_000_000)
+        .build();
+    let Ok(Some(caps)) = compiled
+        .as_ref()
+        .map(|re| re.captures(matched).ok().flatten())
+    else {
+        return (Vec::new(), Map::new());
+    };
+    let value = |m: Option<fancy_regex::Match<'_>>| {
+        m.map_or(Value::Null, |m| Value::String(m.as_str().to_string()))
+    };
+    let groups = (1..caps.len()).map(|i| value(caps.get(i))).collect();
+    let mut named = Map::new();
+    if let Ok(re) = &compiled {
+        for name in re.capture_names().flatten() {
+            named.insert(name.to_string(), value(caps.name(name)));
+        }
+    }
+    (groups, named)
+}
+
+/// The first match of `pattern` in the file at `path`, read on the host.
+async fn first_match(ctx: &Ctx<'_>, pattern: &str, path: &str) -> Result<String, ModuleError> {
+    let out = ctx
+        .exec(format!(
+            "{} | head -c {MAX_MATCH_BYTES} | tr -d '\\000'",
+            python_search(pattern, Some(&sh_quote(path)), false)
+        ))
+        .await?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
@@ -115,6 +172,15 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     if let Some(r) = &regex {
         res.set("search_regex", r.clone());
     }
+    // Ansible's result always holds the groups: those of the file's match, else empty.
+    let (groups, named) = match (&regex, &path, out.rc) {
+        (Some(re), Some(p), 0) if !matches!(state.as_str(), "absent" | "stopped") => {
+            match_groups(re, &first_match(ctx, re, p).await?)
+        }
+        _ => (Vec::new(), Map::new()),
+    };
+    res.set("match_groups", groups)
+        .set("match_groupdict", Value::Object(named));
     match out.rc {
         0 => Ok(res),
         3 => {
@@ -144,5 +210,24 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             "wait_for script failed (rc {rc}): {}",
             out.stderr_str().trim()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::match_groups;
+    use serde_json::json;
+
+    // Python: re.search(r'completed (?P<foo>\w+) ([0-9]+)', 'completed data 123', re.M)
+    // gives groups() ('data', '123') and groupdict() {'foo': 'data'}; an unmatched optional
+    // group is None.
+    #[test]
+    fn groups_are_pythons() {
+        let (groups, named) =
+            match_groups(r"completed (?P<foo>\w+) ([0-9]+)", "completed data 123");
+        assert_eq!(json!(groups), json!(["data", "123"]));
+        assert_eq!(json!(named), json!({"foo": "data"}));
+        let (groups, _) = match_groups(r"a(x)?b", "ab");
+        assert_eq!(json!(groups), json!([null]));
     }
 }

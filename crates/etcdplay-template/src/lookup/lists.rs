@@ -70,9 +70,11 @@ fn dict(terms: &[Value]) -> Result<Vec<Value>, Error> {
     let mut out = Vec::new();
     for term in terms {
         if term.kind() != ValueKind::Map {
+            // Ansible's words, unbalanced parenthesis included.
             return Err(fail(format!(
-                "with_dict expects a dict, got {}",
-                crate::pyrepr::py_repr(term)
+                "the 'dict' lookup plugin expects a dictionary, got '{}' of type <class '{}'>)",
+                crate::pyrepr::py_str(term),
+                crate::filters::python_type_name(term)
             )));
         }
         for key in term.try_iter()? {

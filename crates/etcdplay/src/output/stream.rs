@@ -158,6 +158,15 @@ impl<W: Write + Send> Reporter for StreamReporter<W> {
             // Ansible's per-item skip line ends with a space.
             HostStatus::Skipped if item.is_empty() => text.push_str(&format!("skipping: {host}")),
             HostStatus::Skipped => text.push_str(&format!("skipping: {host}{item} ")),
+            // A loop's failure was shown by its items' lines: Ansible adds only `...ignoring`.
+            HostStatus::Failed | HostStatus::Ignored
+                if event.item_label.is_none() && event.result.get("results").is_some() =>
+            {
+                if event.status == HostStatus::Ignored {
+                    self.write("...ignoring\n");
+                }
+                return;
+            }
             HostStatus::Failed | HostStatus::Ignored => {
                 if item.is_empty() {
                     text.push_str(&format!(
@@ -165,7 +174,13 @@ impl<W: Write + Send> Reporter for StreamReporter<W> {
                         failure_json(event)
                     ));
                 } else {
-                    text.push_str(&format!("failed: {host}{item} => {}", failure_json(event)));
+                    // Ansible: `failed: [host] (item=x) => {...}`, without the arrow before
+                    // the item that ok and changed lines have.
+                    let label = event.item_label.as_deref().unwrap_or_default();
+                    text.push_str(&format!(
+                        "failed: {host} (item={label}) => {}",
+                        failure_json(event)
+                    ));
                 }
                 if event.status == HostStatus::Ignored {
                     text.push_str("\n...ignoring");
@@ -302,6 +317,27 @@ fatal: [etcd1]: FAILED! => {\"changed\": false, \"msg\": \"boom\"}\n\
 \nPLAY RECAP *********************************************************************\n\
 etcd1                      : ok=3    changed=1    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0   \n\n";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn a_failed_loop_shows_its_items_and_only_ignoring_after_them() {
+        // ansible-playbook 2.19.14, `command: "false"` with `loop: [a]` and `ignore_errors`:
+        // `failed: [localhost] (item=a) => {...}` then `...ignoring`, no line of its own for
+        // the loop's result (`One or more items failed` is only registered).
+        let r = StreamReporter::new(Vec::new(), 0);
+        let mut item = HostEvent::new("lab1", HostStatus::Failed);
+        item.item_label = Some("a".into());
+        item.result = serde_json::json!({"changed": true, "failed": true, "rc": 1});
+        r.host_event(&item);
+        let mut summary = HostEvent::new("lab1", HostStatus::Ignored);
+        summary.result = serde_json::json!({"failed": true, "results": [], "msg": "x"});
+        r.host_event(&summary);
+        summary.status = HostStatus::Failed;
+        r.host_event(&summary);
+        let text = String::from_utf8(r.into_inner()).unwrap();
+        assert!(text.starts_with("failed: [lab1] (item=a) => {"), "{text}");
+        assert!(text.ends_with("}\n...ignoring\n"), "{text}");
+        assert_eq!(text.lines().count(), 2, "{text}");
     }
 
     #[test]
