@@ -77,7 +77,9 @@ pub(crate) struct PlayRun<'a> {
     /// Handler names and `listen` topics notified per host, in notification order.
     notified: Mutex<HashMap<String, Vec<String>>>,
     /// Rendered `vars_files` per host (rendered once per play and host).
-    vars_files: Mutex<HashMap<String, Map<String, Value>>>,
+    vars_files: Mutex<HashMap<String, Arc<Map<String, Value>>>>,
+    /// The play's `vars:`, shared by the variables of every host and task.
+    pub(crate) play_vars: Arc<Map<String, Value>>,
     /// When handlers were notified and units started, to skip restarts that are redundant.
     pub(crate) restarts: RestartLedger,
     /// The defaults and vars every task of the play sees from the play's `roles:`.
@@ -91,8 +93,8 @@ pub(crate) struct PlayRun<'a> {
 /// Parameters and the role's `vars:` keyword stay the role's own.
 #[derive(Debug, Default)]
 pub(crate) struct PublicRoleVars {
-    pub(crate) defaults: Map<String, Value>,
-    pub(crate) vars: Map<String, Value>,
+    pub(crate) defaults: Arc<Map<String, Value>>,
+    pub(crate) vars: Arc<Map<String, Value>>,
 }
 
 impl PublicRoleVars {
@@ -109,10 +111,9 @@ impl PublicRoleVars {
         for d in &role.dependencies {
             self.add(&d.role);
         }
-        self.defaults
+        Arc::make_mut(&mut self.defaults)
             .extend(role.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
-        self.vars
-            .extend(role.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Arc::make_mut(&mut self.vars).extend(role.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
 }
 
@@ -128,6 +129,7 @@ impl<'a> PlayRun<'a> {
             aborted: AtomicBool::new(false),
             notified: Mutex::default(),
             vars_files: Mutex::default(),
+            play_vars: Arc::new(play.vars.clone()),
             restarts: RestartLedger::default(),
             public_role_vars: Mutex::new(PublicRoleVars::of(play)),
         }
@@ -172,9 +174,9 @@ impl<'a> PlayRun<'a> {
     }
 
     /// `vars_files` of the play for `host`, loaded once.
-    pub(crate) fn vars_files_of(&self, host: &str) -> Map<String, Value> {
+    pub(crate) fn vars_files_of(&self, host: &str) -> Arc<Map<String, Value>> {
         if self.play.vars_files.is_empty() {
-            return Map::new();
+            return Arc::default();
         }
         if let Some(v) = lock(&self.vars_files).get(host) {
             return v.clone();
@@ -187,6 +189,7 @@ impl<'a> PlayRun<'a> {
                 merged.extend(m);
             }
         }
+        let merged = Arc::new(merged);
         lock(&self.vars_files).insert(host.to_string(), merged.clone());
         merged
     }
@@ -437,7 +440,7 @@ impl<'a> PlayRun<'a> {
             };
             failed_here.extend(newly_failed);
         }
-        self.engine.read_ahead.list_done(hosts);
+        self.engine.read_ahead.list_done(hosts, tasks);
         failed_here
     }
 

@@ -506,6 +506,11 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         search_dirs,
     )
     .with_extension(Arc::new(EtcdExtension));
+    let engine = if args.timing {
+        engine.count_host_processes()
+    } else {
+        engine
+    };
     let code = tokio::select! {
         result = run_all(&engine, &prepared.playbooks) => result,
         _ = interrupted() => {
@@ -525,7 +530,11 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
     if args.timing {
         print!(
             "{}",
-            crate::output::timing::render(&engine.timings(), run_started.elapsed())
+            crate::output::timing::render(
+                &engine.timings(),
+                &engine.host_processes(),
+                run_started.elapsed()
+            )
         );
     }
     drop(control);
