@@ -93,9 +93,12 @@ type BaseLayers = Vec<(Precedence, Arc<Map<String, Value>>)>;
 
 /// What a host has learnt, as the variable layers every task of the host shares until it
 /// learns something again: facts (with their `ansible_facts` copy), `include_vars`, `set_fact`.
+/// A host's facts as two layers: the facts, and `ansible_facts` (the same facts without their
+/// `ansible_` prefix).
+type FactsLayers = (Arc<Map<String, Value>>, Arc<Map<String, Value>>);
+
 struct MemoryLayers {
-    /// The facts, and `ansible_facts` (the same facts without their `ansible_` prefix).
-    facts: Option<(Arc<Map<String, Value>>, Arc<Map<String, Value>>)>,
+    facts: Option<FactsLayers>,
     include_vars: Arc<Map<String, Value>>,
     set_facts: Arc<Map<String, Value>>,
 }
@@ -118,10 +121,7 @@ impl MemoryLayers {
         }
     }
 
-    #[allow(clippy::type_complexity)]
-    fn facts_layers(
-        memory: &HostMemory,
-    ) -> Option<(Arc<Map<String, Value>>, Arc<Map<String, Value>>)> {
+    fn facts_layers(memory: &HostMemory) -> Option<FactsLayers> {
         (!memory.facts.is_empty()).then(|| {
             // Ansible injects facts both as top-level `ansible_*` variables and under
             // `ansible_facts` without the prefix.
