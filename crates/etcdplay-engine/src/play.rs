@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use etcdplay_playbook::{Play, Serial, Strategy, Task, TaskKind};
 use futures::future::join_all;
+use futures::StreamExt;
 use serde_json::{Map, Value};
 
 use crate::engine::EngineInner;
@@ -115,6 +116,25 @@ impl PublicRoleVars {
             .extend(role.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
         Arc::make_mut(&mut self.vars).extend(role.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
+}
+
+/// Runs the futures of `per_host` (made lazily, one per host, by an iterator), at most `forks`
+/// at a time, and returns their results in host order. Unlike `join_all`, a host's future exists only while it may run: creating them all up
+/// front (each then waiting for a fork) made every task allocate and touch memory for every
+/// host of the fleet at once, which at 10,000 hosts no longer fits any cache and made the cost
+/// per host grow with the fleet.
+pub(crate) async fn for_each_host<I>(
+    per_host: I,
+    forks: usize,
+) -> Vec<<I::Item as std::future::Future>::Output>
+where
+    I: IntoIterator,
+    I::Item: std::future::Future,
+{
+    futures::stream::iter(per_host)
+        .buffered(forks.max(1))
+        .collect()
+        .await
 }
 
 impl<'a> PlayRun<'a> {
@@ -274,13 +294,17 @@ impl<'a> PlayRun<'a> {
                 started.elapsed(),
             );
         }
-        let timed = join_all(hosts.iter().map(|h| async {
+        let forks = self.engine.options.forks;
+        let (task, scope) = (&task, &scope);
+        // Owned names: a closure over `&String` in this boxed future trips the compiler's
+        // higher-ranked lifetime inference (it cannot prove the stream `Send`).
+        let per_host = hosts.iter().cloned().map(|h| async move {
             let _permit = self.engine.forks.acquire().await;
             let host_started = std::time::Instant::now();
-            let outcome = self.run_task_on_host(&task, call, &scope, h).await;
-            ((h.clone(), outcome), host_started.elapsed())
-        }))
-        .await;
+            let outcome = self.run_task_on_host(task, call, scope, &h).await;
+            ((h, outcome), host_started.elapsed())
+        });
+        let timed = for_each_host(per_host, forks).await;
         let slowest = timed
             .iter()
             .max_by_key(|(_, d)| *d)
@@ -538,15 +562,18 @@ impl<'a> PlayRun<'a> {
         };
         let throttle = tokio::sync::Semaphore::new(throttle.unwrap_or(targets.len().max(1)));
         let started = std::time::Instant::now();
-        let timed = join_all(targets.iter().map(|h| async {
+        let forks = self.engine.options.forks;
+        let throttle = &throttle;
+        // Owned names, as in `gather_facts`.
+        let per_host = targets.iter().cloned().map(|h| async move {
             let _throttle = throttle.acquire().await;
             let _permit = self.engine.forks.acquire().await;
             let host_started = std::time::Instant::now();
-            let outcome = self.run_task_on_host(task, call, scope, h).await;
-            self.engine.read_ahead.finished(h, outcome);
-            ((h.clone(), outcome), host_started.elapsed())
-        }))
-        .await;
+            let outcome = self.run_task_on_host(task, call, scope, &h).await;
+            self.engine.read_ahead.finished(&h, outcome);
+            ((h, outcome), host_started.elapsed())
+        });
+        let timed = for_each_host(per_host, forks).await;
         let slowest = timed
             .iter()
             .max_by_key(|(_, d)| *d)

@@ -209,11 +209,13 @@ impl PlayRun<'_> {
     }
 
     async fn read_ahead_all(&self, plan: &[Step<'_>], hosts: &[String]) -> usize {
-        let kept = futures::future::join_all(hosts.iter().map(|h| async move {
+        let forks = self.engine.options.forks;
+        // Owned names, as in `gather_facts`.
+        let per_host = hosts.iter().cloned().map(|h| async move {
             let _permit = self.engine.forks.acquire().await;
-            self.read_ahead_on(plan, h).await
-        }))
-        .await;
+            self.read_ahead_on(plan, &h).await
+        });
+        let kept = crate::play::for_each_host(per_host, forks).await;
         kept.into_iter().sum()
     }
 
