@@ -315,7 +315,7 @@ impl<'a> PlayRun<'a> {
             started.elapsed(),
         );
         let outcomes: Vec<(String, Outcome)> = timed.into_iter().map(|(o, _)| o).collect();
-        self.settle(&outcomes, &scope);
+        self.settle(&outcomes, scope);
         self.engine.reporter.task_end();
     }
 

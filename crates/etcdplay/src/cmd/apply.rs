@@ -82,7 +82,9 @@ pub(crate) struct ApplyArgs {
     /// Re-issue every member and client certificate.
     #[arg(long)]
     pub(crate) rotate_certs: bool,
-    /// After the recap, show where the wall time went (connections, each task's slowest host).
+    /// After the recap, show where the wall time went (connections, each task's slowest host)
+    /// and how many processes the run started on each SSH host (read from the host's pid
+    /// counter, which costs two small requests per host).
     #[arg(long)]
     pub(crate) timing: bool,
     /// Send every task's probe in its own round trip instead of reading the probes of
