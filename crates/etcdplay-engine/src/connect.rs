@@ -4,6 +4,7 @@
 //! transport. The CLI's connector opens SSH; tests use one that hands out local transports.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -54,6 +55,19 @@ impl Connector for LocalConnector {
 
 type Slot = Arc<OnceCell<Result<Arc<Prefetching>, ConnectError>>>;
 
+/// Prints the host's pid counter: the last pid handed out in the host's pid namespace, which
+/// is `cat`'s own. (The shell's `read` cannot do it: it reads byte by byte, and the kernel
+/// answers a read of an integer sysctl past its first byte with end of file.)
+const PID_COUNTER: &str = "cat /proc/sys/kernel/ns_last_pid";
+
+async fn pid_counter(transport: &dyn Transport) -> Option<u64> {
+    let out = transport
+        .exec(etcdplay_transport::ExecRequest::script(PID_COUNTER))
+        .await
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
 /// One connection per target, opened at most once even when many tasks ask at the same time,
 /// and closed together at the end of the run.
 pub(crate) struct ConnectionPool {
@@ -61,6 +75,13 @@ pub(crate) struct ConnectionPool {
     slots: Mutex<HashMap<ConnectTarget, Slot>>,
     /// How long each connection took to open, for `--timing`.
     connect_times: Mutex<Vec<(String, std::time::Duration)>>,
+    /// Whether to count the processes each SSH host starts during the run (`--timing`).
+    counting: AtomicBool,
+    /// The host's pid counter right after connecting, per SSH host.
+    pid_start: Mutex<HashMap<String, u64>>,
+    /// Pids handed out on each host from the first request to the last (see
+    /// [`ConnectionPool::host_processes`]).
+    processes: Mutex<Vec<(String, u64)>>,
 }
 
 impl std::hash::Hash for ConnectTarget {
@@ -79,7 +100,28 @@ impl ConnectionPool {
             connector,
             slots: Mutex::new(HashMap::new()),
             connect_times: Mutex::new(Vec::new()),
+            counting: AtomicBool::new(false),
+            pid_start: Mutex::default(),
+            processes: Mutex::default(),
         }
+    }
+
+    /// Counts the processes each SSH host starts (see [`ConnectionPool::host_processes`]).
+    pub(crate) fn count_processes(&self) {
+        self.counting.store(true, Ordering::Relaxed);
+    }
+
+    /// Per SSH host, how many pids the host handed out between etcdplay's first request and
+    /// its last, read from the host's pid counter (`/proc/sys/kernel/ns_last_pid`): every
+    /// process started on the host in that time, etcdplay's (its requests, the remote shells
+    /// after the first, the commands its probes run) and any other (a busy host's own). The
+    /// two readings are requests of their own and are counted (~4 processes). Filled in by
+    /// [`ConnectionPool::close_all`].
+    pub(crate) fn host_processes(&self) -> Vec<(String, u64)> {
+        self.processes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The transport for `target`; an error is the reason the host is unreachable, remembered
@@ -103,10 +145,18 @@ impl ConnectionPool {
         };
         slot.get_or_init(|| async {
             let started = std::time::Instant::now();
-            let result = self
-                .connector
-                .connect(target)
-                .await
+            let result = self.connector.connect(target).await;
+            if let Ok(t) = &result {
+                if self.counting.load(Ordering::Relaxed) && target.kind == ConnectionKind::Ssh {
+                    if let Some(start) = pid_counter(t.as_ref()).await {
+                        self.pid_start
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(target.host.clone(), start);
+                    }
+                }
+            }
+            let result = result
                 .map(|t| Arc::new(Prefetching::new(t)))
                 .map_err(ConnectError::from);
             self.connect_times
@@ -139,19 +189,36 @@ impl ConnectionPool {
 
     /// Closes every open transport.
     pub(crate) async fn close_all(&self) {
-        let slots: Vec<Slot> = self
+        let slots: Vec<(ConnectTarget, Slot)> = self
             .slots
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .drain()
-            .map(|(_, s)| s)
             .collect();
         let closing = slots
             .iter()
-            .filter_map(|s| s.get().and_then(|r| r.as_ref().ok()).cloned())
-            .map(|t| async move {
+            .filter_map(|(target, s)| Some((target, s.get()?.as_ref().ok()?.clone())))
+            .map(|(target, t)| async move {
+                self.count_end(&target.host, t.as_ref()).await;
                 let _ = t.close().await;
             });
         futures::future::join_all(closing).await;
+    }
+
+    /// Reads the pid counter of a counted host once more, before its connection closes.
+    async fn count_end(&self, host: &str, transport: &Prefetching) {
+        let start = self
+            .pid_start
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(host);
+        let Some(start) = start else { return };
+        // A counter that wrapped around (pid_max) in between gives no figure.
+        if let Some(end) = pid_counter(transport).await.filter(|end| *end >= start) {
+            self.processes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((host.to_string(), end - start));
+        }
     }
 }

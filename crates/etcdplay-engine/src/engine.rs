@@ -221,6 +221,19 @@ impl Engine {
         out
     }
 
+    /// Counts the processes each SSH host starts during the run, for `--timing` (two more
+    /// requests per host: the host's pid counter read after connecting and before closing).
+    pub fn count_host_processes(self) -> Self {
+        self.inner.pool.count_processes();
+        self
+    }
+
+    /// Per SSH host, the processes started on it from etcdplay's first request to its last
+    /// (known after [`Engine::close`] and only with [`Engine::count_host_processes`]).
+    pub fn host_processes(&self) -> Vec<(String, u64)> {
+        self.inner.pool.host_processes()
+    }
+
     /// Closes every connection (SSH masters and remote shells). Call it on every exit path,
     /// including interruption.
     pub async fn close(&self) {

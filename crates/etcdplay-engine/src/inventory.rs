@@ -13,6 +13,11 @@ pub type PatternError = Box<dyn std::error::Error + Send + Sync>;
 pub trait InventoryView: Send + Sync {
     /// Every host, in inventory order.
     fn hosts(&self) -> Vec<String>;
+    /// Whether `host` is one of [`hosts`](Self::hosts). Asked for each `hostvars[..]` read and
+    /// delegated task: an inventory should answer without listing every host.
+    fn has_host(&self, host: &str) -> bool {
+        self.hosts().iter().any(|h| h == host)
+    }
     /// Hosts matching an Ansible host pattern, in inventory order; an error says why the
     /// pattern is bad (a pattern matching nothing is `Ok(vec![])`).
     fn select(&self, pattern: &str) -> Result<Vec<String>, PatternError>;

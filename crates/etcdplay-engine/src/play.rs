@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use etcdplay_playbook::{Play, Serial, Strategy, Task, TaskKind};
 use futures::future::join_all;
+use futures::StreamExt;
 use serde_json::{Map, Value};
 
 use crate::engine::EngineInner;
@@ -78,7 +79,9 @@ pub(crate) struct PlayRun<'a> {
     /// Handler names and `listen` topics notified per host, in notification order.
     notified: Mutex<HashMap<String, Vec<String>>>,
     /// Rendered `vars_files` per host (rendered once per play and host).
-    vars_files: Mutex<HashMap<String, Map<String, Value>>>,
+    vars_files: Mutex<HashMap<String, Arc<Map<String, Value>>>>,
+    /// The play's `vars:`, shared by the variables of every host and task.
+    pub(crate) play_vars: Arc<Map<String, Value>>,
     /// When handlers were notified and units started, to skip restarts that are redundant.
     pub(crate) restarts: RestartLedger,
     /// The defaults and vars every task of the play sees from the play's `roles:`.
@@ -92,8 +95,8 @@ pub(crate) struct PlayRun<'a> {
 /// Parameters and the role's `vars:` keyword stay the role's own.
 #[derive(Debug, Default)]
 pub(crate) struct PublicRoleVars {
-    pub(crate) defaults: Map<String, Value>,
-    pub(crate) vars: Map<String, Value>,
+    pub(crate) defaults: Arc<Map<String, Value>>,
+    pub(crate) vars: Arc<Map<String, Value>>,
 }
 
 impl PublicRoleVars {
@@ -110,11 +113,29 @@ impl PublicRoleVars {
         for d in &role.dependencies {
             self.add(&d.role);
         }
-        self.defaults
+        Arc::make_mut(&mut self.defaults)
             .extend(role.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
-        self.vars
-            .extend(role.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Arc::make_mut(&mut self.vars).extend(role.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
+}
+
+/// Runs the futures of `per_host` (made lazily, one per host, by an iterator), at most `forks`
+/// at a time, and returns their results in host order. Unlike `join_all`, a host's future exists only while it may run: creating them all up
+/// front (each then waiting for a fork) made every task allocate and touch memory for every
+/// host of the fleet at once, which at 10,000 hosts no longer fits any cache and made the cost
+/// per host grow with the fleet.
+pub(crate) async fn for_each_host<I>(
+    per_host: I,
+    forks: usize,
+) -> Vec<<I::Item as std::future::Future>::Output>
+where
+    I: IntoIterator,
+    I::Item: std::future::Future,
+{
+    futures::stream::iter(per_host)
+        .buffered(forks.max(1))
+        .collect()
+        .await
 }
 
 impl<'a> PlayRun<'a> {
@@ -129,6 +150,7 @@ impl<'a> PlayRun<'a> {
             aborted: AtomicBool::new(false),
             notified: Mutex::default(),
             vars_files: Mutex::default(),
+            play_vars: Arc::new(play.vars.clone()),
             restarts: RestartLedger::default(),
             public_role_vars: Mutex::new(PublicRoleVars::of(play)),
         }
@@ -173,9 +195,9 @@ impl<'a> PlayRun<'a> {
     }
 
     /// `vars_files` of the play for `host`, loaded once.
-    pub(crate) fn vars_files_of(&self, host: &str) -> Map<String, Value> {
+    pub(crate) fn vars_files_of(&self, host: &str) -> Arc<Map<String, Value>> {
         if self.play.vars_files.is_empty() {
-            return Map::new();
+            return Arc::default();
         }
         if let Some(v) = lock(&self.vars_files).get(host) {
             return v.clone();
@@ -210,6 +232,7 @@ impl<'a> PlayRun<'a> {
                 )),
             }
         }
+        let merged = Arc::new(merged);
         lock(&self.vars_files).insert(host.to_string(), merged.clone());
         merged
     }
@@ -311,13 +334,17 @@ impl<'a> PlayRun<'a> {
                 started.elapsed(),
             );
         }
-        let timed = join_all(hosts.iter().map(|h| async {
+        let forks = self.engine.options.forks;
+        let (task, scope) = (&task, &scope);
+        // Owned names: a closure over `&String` in this boxed future trips the compiler's
+        // higher-ranked lifetime inference (it cannot prove the stream `Send`).
+        let per_host = hosts.iter().cloned().map(|h| async move {
             let _permit = self.engine.forks.acquire().await;
             let host_started = std::time::Instant::now();
-            let outcome = self.run_task_on_host(&task, call, &scope, h).await;
-            ((h.clone(), outcome), host_started.elapsed())
-        }))
-        .await;
+            let outcome = self.run_task_on_host(task, call, scope, &h).await;
+            ((h, outcome), host_started.elapsed())
+        });
+        let timed = for_each_host(per_host, forks).await;
         let slowest = timed
             .iter()
             .max_by_key(|(_, d)| *d)
@@ -335,7 +362,7 @@ impl<'a> PlayRun<'a> {
                     .update_memory(host, |m| m.facts_gathered = true);
             }
         }
-        self.settle(&outcomes, &scope);
+        self.settle(&outcomes, scope);
         self.engine.reporter.task_end();
     }
 
@@ -484,7 +511,7 @@ impl<'a> PlayRun<'a> {
             };
             failed_here.extend(newly_failed);
         }
-        self.engine.read_ahead.list_done(hosts);
+        self.engine.read_ahead.list_done(hosts, tasks);
         failed_here
     }
 
@@ -582,15 +609,18 @@ impl<'a> PlayRun<'a> {
         };
         let throttle = tokio::sync::Semaphore::new(throttle.unwrap_or(targets.len().max(1)));
         let started = std::time::Instant::now();
-        let timed = join_all(targets.iter().map(|h| async {
+        let forks = self.engine.options.forks;
+        let throttle = &throttle;
+        // Owned names, as in `gather_facts`.
+        let per_host = targets.iter().cloned().map(|h| async move {
             let _throttle = throttle.acquire().await;
             let _permit = self.engine.forks.acquire().await;
             let host_started = std::time::Instant::now();
-            let outcome = self.run_task_on_host(task, call, scope, h).await;
-            self.engine.read_ahead.finished(h, outcome);
-            ((h.clone(), outcome), host_started.elapsed())
-        }))
-        .await;
+            let outcome = self.run_task_on_host(task, call, scope, &h).await;
+            self.engine.read_ahead.finished(&h, outcome);
+            ((h, outcome), host_started.elapsed())
+        });
+        let timed = for_each_host(per_host, forks).await;
         let slowest = timed
             .iter()
             .max_by_key(|(_, d)| *d)

@@ -85,13 +85,19 @@ impl ReadAhead {
         }
     }
 
-    /// Called when a task list ends on `hosts`: what is left was read for tasks of that list
-    /// that did not use it. Dropping it here also keeps task identities (addresses) from
-    /// outliving their list, whose tasks an include frees afterwards.
-    pub(crate) fn list_done(&self, hosts: &[String]) {
+    /// Called when task list `tasks` ends on `hosts`: what is left of answers read for its
+    /// tasks was not used. Dropping it here also keeps task identities (addresses) from
+    /// outliving their list, whose tasks an include frees afterwards. Answers read for
+    /// another list stay: fact gathering reads ahead for the play's first tasks, and the
+    /// (often empty) `pre_tasks` ending in between must not throw them away.
+    pub(crate) fn list_done(&self, hosts: &[String], tasks: &[Task]) {
+        let ids: Vec<usize> = tasks.iter().map(task_id).collect();
         let mut all = self.hosts();
         for host in hosts {
             if let Some(h) = all.get_mut(host) {
+                if !h.tasks.iter().any(|t| ids.contains(t)) {
+                    continue;
+                }
                 if let Some(t) = h.transport.take() {
                     t.forget();
                 }
@@ -203,11 +209,13 @@ impl PlayRun<'_> {
     }
 
     async fn read_ahead_all(&self, plan: &[Step<'_>], hosts: &[String]) -> usize {
-        let kept = futures::future::join_all(hosts.iter().map(|h| async move {
+        let forks = self.engine.options.forks;
+        // Owned names, as in `gather_facts`.
+        let per_host = hosts.iter().cloned().map(|h| async move {
             let _permit = self.engine.forks.acquire().await;
-            self.read_ahead_on(plan, h).await
-        }))
-        .await;
+            self.read_ahead_on(plan, &h).await
+        });
+        let kept = crate::play::for_each_host(per_host, forks).await;
         kept.into_iter().sum()
     }
 

@@ -13,9 +13,9 @@ use serde_json::Value;
 pub(crate) struct RoleFrame {
     pub(crate) name: String,
     pub(crate) path: PathBuf,
-    pub(crate) defaults: Map,
-    pub(crate) vars: Map,
-    pub(crate) params: Map,
+    pub(crate) defaults: Arc<Map>,
+    pub(crate) vars: Arc<Map>,
+    pub(crate) params: Arc<Map>,
 }
 
 impl RoleFrame {
@@ -23,9 +23,9 @@ impl RoleFrame {
         Arc::new(RoleFrame {
             name: role.name.clone(),
             path: role.path.clone(),
-            defaults: role.defaults.clone(),
-            vars: role.vars.clone(),
-            params,
+            defaults: Arc::new(role.defaults.clone()),
+            vars: Arc::new(role.vars.clone()),
+            params: Arc::new(params),
         })
     }
 }

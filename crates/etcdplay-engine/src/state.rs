@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use etcdplay_template::{HostVarsSource, Precedence, VarLayers, Vars};
+use etcdplay_template::{HostVarsSource, Precedence, SharedVars, VarLayers, Vars};
 use serde_json::{Map, Value};
 
 use crate::inventory::{InventoryChange, InventoryView};
@@ -14,7 +14,8 @@ use crate::inventory::{InventoryChange, InventoryView};
 /// What one host has accumulated during the run.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct HostMemory {
-    pub(crate) facts: Map<String, Value>,
+    /// Shared with the host's variable layers (see `MemoryLayers`): one copy per host.
+    pub(crate) facts: Arc<Map<String, Value>>,
     pub(crate) set_facts: Map<String, Value>,
     pub(crate) include_vars: Map<String, Value>,
     /// A play gathered this host's facts (what `gathering = smart` asks before gathering again).
@@ -90,13 +91,71 @@ impl RunMagic {
 const ANSIBLE_VERSION: &str = "2.19.14";
 
 /// A host's inventory-side variable layers, in precedence order.
-type BaseLayers = Vec<(Precedence, Map<String, Value>)>;
+type BaseLayers = Vec<(Precedence, Arc<Map<String, Value>>)>;
+
+/// What a host has learnt, as the variable layers every task of the host shares until it
+/// learns something again: facts (with their `ansible_facts` copy), `include_vars`, `set_fact`.
+/// A host's facts as two layers: the facts, and `ansible_facts` (the same facts without their
+/// `ansible_` prefix).
+type FactsLayers = (Arc<Map<String, Value>>, Arc<Map<String, Value>>);
+
+struct MemoryLayers {
+    facts: Option<FactsLayers>,
+    include_vars: Arc<Map<String, Value>>,
+    set_facts: Arc<Map<String, Value>>,
+}
+
+impl MemoryLayers {
+    /// The layers of `memory`; the facts' are taken from `before` when the facts are the same
+    /// (a `register` or `set_fact` changes the memory, not the facts).
+    fn of(memory: &HostMemory, before: Option<&MemoryLayers>) -> MemoryLayers {
+        let same_facts = before
+            .and_then(|b| b.facts.as_ref())
+            .filter(|(facts, _)| Arc::ptr_eq(facts, &memory.facts));
+        let facts = match same_facts {
+            Some(facts) => Some(facts.clone()),
+            None => Self::facts_layers(memory),
+        };
+        MemoryLayers {
+            facts,
+            include_vars: Arc::new(memory.include_vars.clone()),
+            set_facts: Arc::new(memory.set_facts.clone()),
+        }
+    }
+
+    fn facts_layers(memory: &HostMemory) -> Option<FactsLayers> {
+        (!memory.facts.is_empty()).then(|| {
+            // Ansible injects facts both as top-level `ansible_*` variables and under
+            // `ansible_facts` without the prefix.
+            let short: Map<String, Value> = memory
+                .facts
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.strip_prefix("ansible_").unwrap_or(k).to_string(),
+                        v.clone(),
+                    )
+                })
+                .collect();
+            let mut nested = Map::new();
+            nested.insert("ansible_facts".into(), Value::Object(short));
+            (memory.facts.clone(), Arc::new(nested))
+        })
+    }
+}
+
+struct MemoryLayersEntry {
+    layers: Arc<MemoryLayers>,
+    stale: bool,
+}
 
 pub(crate) struct Shared {
     pub(crate) inventory: Arc<dyn InventoryView>,
-    pub(crate) extra_vars: Map<String, Value>,
+    pub(crate) extra_vars: Arc<Map<String, Value>>,
     pub(crate) omit: String,
     memory: Mutex<HashMap<String, HostMemory>>,
+    /// `memory` as variable layers, per host; `stale` after the host learnt something.
+    memory_layers: Mutex<HashMap<String, MemoryLayersEntry>>,
     magic: Mutex<PlayMagic>,
     /// Hosts of the current batch that failed, became unreachable or ended: Ansible leaves
     /// them out of `ansible_play_hosts` and `ansible_play_batch`.
@@ -107,7 +166,7 @@ pub(crate) struct Shared {
     groups: Mutex<Value>,
     /// The magic variables every host of the play shares, built once after each change of
     /// the play, its hosts or the inventory (see [`Shared::play_wide`]).
-    play_wide: Mutex<Option<Arc<Map<String, Value>>>>,
+    play_wide: Mutex<Option<Arc<SharedVars>>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -129,9 +188,10 @@ impl Shared {
         let groups = Value::Object(inventory.groups());
         Shared {
             inventory,
-            extra_vars,
+            extra_vars: Arc::new(extra_vars),
             omit,
             memory: Mutex::new(HashMap::new()),
+            memory_layers: Mutex::default(),
             magic: Mutex::new(PlayMagic::default()),
             left_play: Mutex::default(),
             base_layers: Mutex::new(HashMap::new()),
@@ -165,7 +225,33 @@ impl Shared {
     }
 
     pub(crate) fn update_memory(&self, host: &str, f: impl FnOnce(&mut HostMemory)) {
-        f(lock(&self.memory).entry(host.to_string()).or_default());
+        // The memory stays locked until the layers are marked stale (and while they are made
+        // again), so that layers never outlive the memory they were made from.
+        let mut memory = lock(&self.memory);
+        f(memory.entry(host.to_string()).or_default());
+        if let Some(entry) = lock(&self.memory_layers).get_mut(host) {
+            entry.stale = true;
+        }
+    }
+
+    fn memory_layers(&self, host: &str) -> Arc<MemoryLayers> {
+        let memory = lock(&self.memory);
+        let before = match lock(&self.memory_layers).get(host) {
+            Some(entry) if !entry.stale => return entry.layers.clone(),
+            Some(entry) => Some(entry.layers.clone()),
+            None => None,
+        };
+        let layers = match memory.get(host) {
+            Some(memory) => MemoryLayers::of(memory, before.as_deref()),
+            None => MemoryLayers::of(&HostMemory::default(), None),
+        };
+        let layers = Arc::new(layers);
+        let entry = MemoryLayersEntry {
+            layers: layers.clone(),
+            stale: false,
+        };
+        lock(&self.memory_layers).insert(host.to_string(), entry);
+        layers
     }
 
     /// Applies `add_host`/`group_by` to the inventory; on a change, what was worked out from
@@ -185,7 +271,9 @@ impl Shared {
             return layers.clone();
         }
         let playbook_dir = lock(&self.magic).playbook_dir.clone();
-        let layers = Arc::new(self.inventory.host_layers(host, &playbook_dir));
+        let layers = self.inventory.host_layers(host, &playbook_dir);
+        let layers: Arc<BaseLayers> =
+            Arc::new(layers.into_iter().map(|(p, v)| (p, Arc::new(v))).collect());
         lock(&self.base_layers).insert(host.to_string(), layers.clone());
         layers
     }
@@ -196,30 +284,17 @@ impl Shared {
     pub(crate) fn host_layers(&self, host: &str) -> VarLayers {
         let mut layers = VarLayers::new();
         for (precedence, vars) in self.base_layers(host).iter() {
-            layers.push(*precedence, vars.clone());
+            layers.push_shared(*precedence, vars.clone());
         }
-        let memory = self.memory(host);
-        if !memory.facts.is_empty() {
-            let mut facts = memory.facts.clone();
-            // Ansible injects facts both as top-level `ansible_*` variables and under
-            // `ansible_facts` without the prefix.
-            let short: Map<String, Value> = memory
-                .facts
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.strip_prefix("ansible_").unwrap_or(k).to_string(),
-                        v.clone(),
-                    )
-                })
-                .collect();
-            facts.insert("ansible_facts".into(), Value::Object(short));
+        let memory = self.memory_layers(host);
+        if let Some((facts, nested)) = &memory.facts {
             // Facts and results are values, not user text: never templated again.
-            layers.push_literal(Precedence::Facts, facts);
+            layers.push_literal_shared(Precedence::Facts, facts.clone());
+            layers.push_literal_shared(Precedence::Facts, nested.clone());
         }
-        layers.push(Precedence::IncludeVars, memory.include_vars);
-        layers.push_literal(Precedence::SetFact, memory.set_facts);
-        layers.push(Precedence::ExtraVars, self.extra_vars.clone());
+        layers.push_shared(Precedence::IncludeVars, memory.include_vars.clone());
+        layers.push_literal_shared(Precedence::SetFact, memory.set_facts.clone());
+        layers.push_shared(Precedence::ExtraVars, self.extra_vars.clone());
         layers
     }
 
@@ -256,7 +331,7 @@ impl Shared {
 
     /// The magic variables that are the same for every host of the play (host lists grow
     /// with the inventory: one copy for all hosts, not one per host and task).
-    fn play_wide(&self) -> Arc<Map<String, Value>> {
+    fn play_wide(&self) -> Arc<SharedVars> {
         if let Some(map) = lock(&self.play_wide).as_ref() {
             return map.clone();
         }
@@ -295,7 +370,7 @@ impl Shared {
         for (k, v) in &magic.run.0 {
             map.insert(k.clone(), v.clone());
         }
-        let map = Arc::new(map);
+        let map = Arc::new(SharedVars::new(map));
         *lock(&self.play_wide) = Some(map.clone());
         map
     }
@@ -312,7 +387,7 @@ impl HostVarsSource for HostVarsView {
     }
 
     fn host_vars(&self, host: &str) -> Option<Vars> {
-        if !self.0.inventory.hosts().iter().any(|h| h == host) {
+        if !self.0.inventory.has_host(host) {
             return None;
         }
         Some(self.0.vars_for(host, &self.0.host_layers(host)))

@@ -45,19 +45,19 @@ impl PlayRun<'_> {
         {
             let public = crate::play::lock(&self.public_role_vars);
             if !public.defaults.is_empty() {
-                layers.push(Precedence::RoleDefaults, public.defaults.clone());
+                layers.push_shared(Precedence::RoleDefaults, public.defaults.clone());
             }
             if !public.vars.is_empty() {
-                layers.push(Precedence::RoleVars, public.vars.clone());
+                layers.push_shared(Precedence::RoleVars, public.vars.clone());
             }
         }
         if let Some(role) = &scope.role {
-            layers.push(Precedence::RoleDefaults, role.defaults.clone());
-            layers.push(Precedence::RoleVars, role.vars.clone());
-            layers.push(Precedence::RoleParams, role.params.clone());
+            layers.push_shared(Precedence::RoleDefaults, role.defaults.clone());
+            layers.push_shared(Precedence::RoleVars, role.vars.clone());
+            layers.push_shared(Precedence::RoleParams, role.params.clone());
         }
-        layers.push(Precedence::PlayVars, self.play.vars.clone());
-        layers.push(Precedence::VarsFiles, self.vars_files_of(host));
+        layers.push_shared(Precedence::PlayVars, self.play_vars.clone());
+        layers.push_shared(Precedence::VarsFiles, self.vars_files_of(host));
         for vars in &scope.block_vars {
             layers.push(Precedence::BlockVars, vars.clone());
         }
@@ -903,9 +903,9 @@ impl PlayRun<'_> {
         // Facts a module returns (setup's, getent's, ...) become the host's, as in Ansible.
         if let Some(Value::Object(facts)) = result.data.get("ansible_facts") {
             let facts = facts.clone();
-            self.engine
-                .shared
-                .update_memory(host, |m| m.facts.extend(facts));
+            self.engine.shared.update_memory(host, |m| {
+                std::sync::Arc::make_mut(&mut m.facts).extend(facts)
+            });
         }
         Ok((result.to_json(), diff_text.filter(|d| !d.is_empty())))
     }

@@ -338,6 +338,71 @@ async fn read_ahead_answers_never_outlive_a_change() {
     }
 }
 
+/// The probes read ahead with the facts serve the play's first tasks even though the play's
+/// (empty) `pre_tasks` list ends in between: a run that changes nothing reads every probe
+/// once, in the request that gathers the facts. (They used to be dropped when `pre_tasks`
+/// ended and read again for the first task: a second `read ahead` line in `--timing`, and on
+/// a fleet host some 30 processes more per run.)
+#[tokio::test]
+async fn probes_read_with_the_facts_serve_the_first_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("site.yml"),
+        r#"
+- hosts: nodes
+  gather_facts: yes
+  tasks:
+    - file: path={{ workdir }} state=directory
+    - copy: {content: "one\n", dest: "{{ workdir }}/f"}
+    - lineinfile: path={{ workdir }}/g line=two create=yes
+    - stat: path={{ workdir }}/g
+"#,
+    )
+    .unwrap();
+    for host in ["n1", "n2"] {
+        std::fs::create_dir_all(dir.path().join(host)).unwrap();
+    }
+    let playbook = load_playbook(
+        &dir.path().join("site.yml"),
+        &Registry,
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let mut reads = Vec::new();
+    // A converge, then a run that changes nothing.
+    for round in 0..2 {
+        let inventory = Arc::new(TinyInventory {
+            hosts: vec!["n1".into(), "n2".into()],
+            root: dir.path().to_path_buf(),
+        });
+        let recorder = Arc::new(Recorder::default());
+        let engine = Engine::new(
+            inventory,
+            Arc::new(LocalConnector),
+            recorder.clone(),
+            RunOptions::default(),
+            vec![dir.path().to_path_buf()],
+        );
+        let stats = engine.run(&playbook).await.unwrap();
+        engine.close().await;
+        assert_eq!(stats["n1"].failed + stats["n2"].failed, 0);
+        reads = engine
+            .timings()
+            .iter()
+            .filter(|t| t.phase.starts_with("read ahead"))
+            .map(|t| t.phase.clone())
+            .collect::<Vec<_>>();
+        if round == 1 {
+            assert_eq!(stats["n1"].changed + stats["n2"].changed, 0);
+        }
+    }
+    assert_eq!(reads.len(), 1, "{reads:#?}");
+    assert!(
+        reads[0].starts_with("read ahead with facts ("),
+        "{reads:#?}"
+    );
+}
+
 /// `become` is never skipped on a guess about who the login is: a local connection ignores
 /// `ansible_user` (as Ansible's does), so a task meant for `nobody` must run as nobody even
 /// when `ansible_user` says the login is nobody already. (Needs root and sudo.)

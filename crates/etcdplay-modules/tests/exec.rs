@@ -406,6 +406,29 @@ async fn setup_gathers_local_facts_in_one_exec() {
     assert_eq!(f["ansible_kernel_version"], local("uname", "-v"));
     assert_eq!(f["ansible_user_id"], local("id", "-un"));
     assert_eq!(f["ansible_user_gid"].to_string(), local("id", "-g"));
+    // Read by shell builtins (the usable CPUs, the passwd line, the interpreter on PATH,
+    // the machine type), so compare with the commands they replace.
+    assert_eq!(
+        f["ansible_processor_nproc"].to_string(),
+        local("nproc", "--ignore=0")
+    );
+    let sh = |script: &str| {
+        let out = std::process::Command::new("sh")
+            .args(["-c", script])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let passwd = sh("getent passwd \"$(id -un)\"");
+    assert_eq!(
+        f["ansible_user_dir"],
+        passwd.split(':').nth(5).unwrap_or_default()
+    );
+    let python = sh("command -v python3 || command -v python");
+    if !python.is_empty() {
+        assert_eq!(f["ansible_python"]["executable"], python);
+    }
+    assert_eq!(f["ansible_machine"], local("uname", "-m"));
     assert!(
         f["ansible_memfree_mb"].as_u64().is_some(),
         "{}",

@@ -46,4 +46,4 @@ pub use file_syntax::FileSyntax;
 pub use precedence::{Precedence, VarLayers};
 pub use render::is_possibly_template;
 pub use templar::{Templar, TemplarOptions};
-pub use vars::{HostVarsSource, StaticHostVars, Vars};
+pub use vars::{HostVarsSource, SharedVars, StaticHostVars, Vars};

@@ -28,6 +28,8 @@
 //! Within one precedence level, layers pushed later win (e.g. group vars of a child group are
 //! pushed after its parent's; Ansible orders groups by depth, then name, then priority).
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value as Json};
 
 /// One row of the precedence table in this module's documentation; lower values lose.
@@ -52,13 +54,14 @@ pub enum Precedence {
     ExtraVars,
 }
 
-/// One source of variables.
+/// One source of variables. Shared, not copied: the same layers (inventory variables, facts,
+/// role defaults) serve every task of a host, and [`Vars`](crate::Vars) reads them in place.
 #[derive(Debug, Clone)]
-struct Layer {
-    precedence: Precedence,
-    vars: Map<String, Json>,
+pub(crate) struct Layer {
+    pub(crate) precedence: Precedence,
+    pub(crate) vars: Arc<Map<String, Json>>,
     /// Values that are results, not user text: never templated again (see `push_literal`).
-    literal: bool,
+    pub(crate) literal: bool,
 }
 
 /// Variable sources for one host, each tagged with its [`Precedence`].
@@ -75,6 +78,11 @@ impl VarLayers {
 
     /// Adds a layer; among layers of equal precedence the one pushed last wins.
     pub fn push(&mut self, precedence: Precedence, vars: Map<String, Json>) {
+        self.push_shared(precedence, Arc::new(vars));
+    }
+
+    /// [`push`](Self::push) of a layer that other hosts or tasks share (no copy is made).
+    pub fn push_shared(&mut self, precedence: Precedence, vars: Arc<Map<String, Json>>) {
         self.layers.push(Layer {
             precedence,
             vars,
@@ -85,6 +93,11 @@ impl VarLayers {
     /// Adds a layer of values that are already results (registered task results, loop items
     /// after templating): strings in them that look like templates are kept as they are.
     pub fn push_literal(&mut self, precedence: Precedence, vars: Map<String, Json>) {
+        self.push_literal_shared(precedence, Arc::new(vars));
+    }
+
+    /// [`push_literal`](Self::push_literal) of a shared layer (no copy is made).
+    pub fn push_literal_shared(&mut self, precedence: Precedence, vars: Arc<Map<String, Json>>) {
         self.layers.push(Layer {
             precedence,
             vars,
@@ -100,7 +113,7 @@ impl VarLayers {
     }
 
     /// The layers ordered lowest precedence first, keeping push order within a level.
-    fn ordered(&self) -> Vec<&Layer> {
+    pub(crate) fn ordered(&self) -> Vec<&Layer> {
         let mut ordered: Vec<_> = self.layers.iter().collect();
         // A stable sort keeps push order among layers of the same precedence.
         ordered.sort_by_key(|layer| layer.precedence);
@@ -127,26 +140,13 @@ impl VarLayers {
     /// All variables merged by precedence. Like Python's `dict.update`, a name keeps the
     /// position where it first appeared while its value comes from the highest layer.
     pub fn merged(&self) -> Map<String, Json> {
-        self.merged_with_literals().0
-    }
-
-    /// [`merged`](Self::merged), plus the names whose winning value came from a literal layer.
-    pub(crate) fn merged_with_literals(
-        &self,
-    ) -> (Map<String, Json>, std::collections::HashSet<String>) {
         let mut merged = Map::new();
-        let mut literal = std::collections::HashSet::new();
         for layer in self.ordered() {
-            for (name, value) in &layer.vars {
+            for (name, value) in layer.vars.iter() {
                 merged.insert(name.clone(), value.clone());
-                if layer.literal {
-                    literal.insert(name.clone());
-                } else {
-                    literal.remove(name);
-                }
             }
         }
-        (merged, literal)
+        merged
     }
 }
 

@@ -68,11 +68,13 @@ impl Scope {
         {
             return Some(hit.clone());
         }
-        let raw = self.vars.raw(name)?;
-        let value = if self.vars.is_literal(name) {
+        let value = if let Some(shared) = self.vars.shared_template_value(name) {
+            shared
+        } else if self.vars.is_literal(name) {
+            let raw = self.vars.raw(name)?;
             Value::from(minijinja::value::Serde(raw))
         } else {
-            resolve(self, name, raw)
+            resolve(self, name, self.vars.raw(name)?)
         };
         if value.kind() != minijinja::value::ValueKind::Invalid {
             self.cache

@@ -5,13 +5,13 @@
 //! [`VarLayers`](crate::VarLayers) and adds the magic variables (`groups`, `inventory_hostname`,
 //! `play_hosts`, ...) with [`Vars::insert`]; `hostvars` comes from a [`HostVarsSource`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value as Json};
 
-use crate::precedence::VarLayers;
+use crate::precedence::{Layer, VarLayers};
 
 /// Gives access to every host's variables, for `hostvars[h]['x']`.
 ///
@@ -61,14 +61,51 @@ impl HostVarsSource for StaticHostVars {
 
 #[derive(Debug, Clone, Default)]
 struct VarsData {
-    values: Map<String, Json>,
-    /// Names whose values are results, never templated again.
+    /// The host's variable layers, lowest precedence first, read in place: merging them into
+    /// one map would copy every fact and inventory variable for each host and task.
+    layers: Vec<Layer>,
+    /// Variables set on top of the layers (magic variables, loop items); they win.
+    own: Map<String, Json>,
+    /// Names in `own` whose values are results, never templated again.
     literal: HashSet<String>,
     hostvars: Option<Arc<dyn HostVarsSource>>,
-    /// Values every host of a play shares (`groups`, `ansible_play_hosts`, ...), below
-    /// `values`. Shared rather than copied: they grow with the inventory, and a copy per host
-    /// and task would make a run's cost grow with the square of its hosts.
-    shared: Option<Arc<Map<String, Json>>>,
+    /// Values every host of a play shares (`groups`, `ansible_play_hosts`, ...), between
+    /// `own` and the layers. Shared rather than copied: they grow with the inventory, and a
+    /// copy per host and task would make a run's cost grow with the square of its hosts.
+    shared: Option<Arc<SharedVars>>,
+}
+
+/// Values every host of a play shares (see [`Vars::with_shared`]), with their template values
+/// made once: `groups` holds every host, and converting it again for each host that reads it
+/// would cost each host as much as the fleet is large.
+#[derive(Debug, Default)]
+pub struct SharedVars {
+    values: Map<String, Json>,
+    converted: Mutex<HashMap<String, minijinja::Value>>,
+}
+
+impl SharedVars {
+    pub fn new(values: Map<String, Json>) -> Self {
+        SharedVars {
+            values,
+            converted: Mutex::default(),
+        }
+    }
+
+    /// The value as given.
+    pub fn get(&self, name: &str) -> Option<&Json> {
+        self.values.get(name)
+    }
+
+    /// The template value of `name`, converted on first use.
+    fn template_value(&self, name: &str) -> Option<minijinja::Value> {
+        let raw = self.values.get(name)?;
+        let mut converted = self.converted.lock().unwrap_or_else(|p| p.into_inner());
+        let value = converted
+            .entry(name.to_string())
+            .or_insert_with(|| minijinja::Value::from(minijinja::value::Serde(raw)));
+        Some(value.clone())
+    }
 }
 
 /// The variables visible to templates for one host. Cheap to clone.
@@ -82,23 +119,25 @@ impl Vars {
     pub fn new(values: Map<String, Json>) -> Self {
         Vars {
             data: Arc::new(VarsData {
-                values,
-                literal: HashSet::new(),
-                hostvars: None,
-                shared: None,
+                own: values,
+                ..VarsData::default()
             }),
         }
     }
 
-    /// Variables merged from precedence layers (literal layers stay literal).
+    /// Variables from precedence layers (literal layers stay literal). The layers are shared,
+    /// not copied.
     pub fn from_layers(layers: &VarLayers) -> Self {
-        let (values, literal) = layers.merged_with_literals();
+        let layers = layers
+            .ordered()
+            .into_iter()
+            .filter(|layer| !layer.vars.is_empty())
+            .cloned()
+            .collect();
         Vars {
             data: Arc::new(VarsData {
-                values,
-                literal,
-                hostvars: None,
-                shared: None,
+                layers,
+                ..VarsData::default()
             }),
         }
     }
@@ -112,10 +151,10 @@ impl Vars {
     /// Adds values shared with other hosts (magic variables). They win over the variables
     /// set so far, as if inserted now, and are results, never templated again; a later
     /// [`insert`](Self::insert) of the same name wins over them.
-    pub fn with_shared(mut self, shared: Arc<Map<String, Json>>) -> Self {
+    pub fn with_shared(mut self, shared: Arc<SharedVars>) -> Self {
         let data = Arc::make_mut(&mut self.data);
-        for name in shared.keys() {
-            if data.values.remove(name).is_some() {
+        for name in shared.values.keys() {
+            if data.own.shift_remove(name).is_some() {
                 data.literal.remove(name);
             }
         }
@@ -128,7 +167,7 @@ impl Vars {
         let name = name.into();
         let data = Arc::make_mut(&mut self.data);
         data.literal.remove(&name);
-        data.values.insert(name, value);
+        data.own.insert(name, value);
     }
 
     /// Sets one variable to a value that is a result, not user text (a loop item after
@@ -137,39 +176,77 @@ impl Vars {
         let name = name.into();
         let data = Arc::make_mut(&mut self.data);
         data.literal.insert(name.clone());
-        data.values.insert(name, value);
+        data.own.insert(name, value);
     }
 
     /// True if `name` holds a literal value (see [`insert_literal`](Self::insert_literal)).
     pub fn is_literal(&self, name: &str) -> bool {
-        self.data.literal.contains(name) || self.shared_only(name).is_some()
+        if self.data.own.contains_key(name) {
+            return self.data.literal.contains(name);
+        }
+        if self.shared_only(name).is_some() {
+            return true;
+        }
+        self.winning_layer(name).is_some_and(|layer| layer.literal)
     }
 
     /// The value as written, before templating.
     pub fn raw(&self, name: &str) -> Option<&Json> {
         self.data
-            .values
+            .own
             .get(name)
             .or_else(|| self.shared_only(name))
+            .or_else(|| self.winning_layer(name)?.vars.get(name))
     }
 
-    /// All variable names in definition order, then the shared ones (without `hostvars`).
+    /// All variable names in definition order (a name keeps the place where a layer first
+    /// defined it), then those set on top, then the shared ones (without `hostvars`).
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        let own = self.data.values.keys().map(String::as_str);
-        let shared = self.data.shared.iter().flat_map(|m| m.keys());
-        own.chain(
-            shared
-                .filter(|k| !self.data.values.contains_key(*k))
-                .map(String::as_str),
-        )
+        let data = &*self.data;
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut out: Vec<&str> = Vec::new();
+        for layer in &data.layers {
+            for name in layer.vars.keys() {
+                // Shared values replace a layer's as if set last (see `with_shared`).
+                let replaced = self.shared_only(name).is_some();
+                if !replaced && seen.insert(name) {
+                    out.push(name);
+                }
+            }
+        }
+        let shared = data.shared.iter().flat_map(|s| s.values.keys());
+        for name in data.own.keys().chain(shared) {
+            if seen.insert(name) {
+                out.push(name);
+            }
+        }
+        out.into_iter()
     }
 
     /// A shared value that this host's own variables do not override.
     fn shared_only(&self, name: &str) -> Option<&Json> {
-        if self.data.values.contains_key(name) {
+        if self.data.own.contains_key(name) {
             return None;
         }
         self.data.shared.as_ref()?.get(name)
+    }
+
+    /// The template value of a shared variable that this host does not override, converted
+    /// once for all hosts (see [`SharedVars`]).
+    pub(crate) fn shared_template_value(&self, name: &str) -> Option<minijinja::Value> {
+        if self.data.own.contains_key(name) {
+            return None;
+        }
+        self.data.shared.as_ref()?.template_value(name)
+    }
+
+    /// The highest layer that defines `name`.
+    fn winning_layer(&self, name: &str) -> Option<&Layer> {
+        self.data
+            .layers
+            .iter()
+            .rev()
+            .find(|layer| layer.vars.contains_key(name))
     }
 
     pub(crate) fn hostvars(&self) -> Option<&Arc<dyn HostVarsSource>> {

@@ -59,6 +59,10 @@ impl InventoryView for InventoryAdapter {
         self.read().hosts()
     }
 
+    fn has_host(&self, host: &str) -> bool {
+        self.read().has_host(host)
+    }
+
     fn inventory_file(&self, host: &str) -> Option<PathBuf> {
         self.read().inventory_file(host).map(PathBuf::from)
     }

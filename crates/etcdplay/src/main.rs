@@ -84,8 +84,28 @@ fn forbid_core_dumps() {
     let _ = set_dumpable_behavior(DumpableBehavior::NotDumpable);
 }
 
+/// A run keeps each host's SSH connection open until the run ends, and each holds
+/// descriptors of this process (the master's control socket, the pipes of up to four remote
+/// shells): a fleet of a thousand hosts needs several thousand, beyond the usual soft limit of
+/// 1,024 open files while the hard limit is far higher. The soft limit is raised to the hard
+/// one, as Go programs do at start; an unlimited or unreadable hard limit leaves it as it was.
+fn raise_open_file_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if let (Some(current), Some(maximum)) = (limit.current, limit.maximum) {
+        if current < maximum {
+            let raised = Rlimit {
+                current: Some(maximum),
+                maximum: Some(maximum),
+            };
+            let _ = setrlimit(Resource::Nofile, raised);
+        }
+    }
+}
+
 fn main() {
     forbid_core_dumps();
+    raise_open_file_limit();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -132,6 +152,27 @@ fn main() {
         }
     });
     std::process::exit(code.code());
+}
+
+#[cfg(test)]
+mod open_file_limit_tests {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+
+    #[test]
+    fn the_soft_limit_is_raised_to_the_hard_one() {
+        let before = getrlimit(Resource::Nofile);
+        let (Some(_), Some(maximum)) = (before.current, before.maximum) else {
+            return; // An unlimited hard limit: nothing to raise to.
+        };
+        // Start below the hard limit, as a login with the usual 1,024 does.
+        let low = Rlimit {
+            current: Some(maximum.min(256)),
+            maximum: Some(maximum),
+        };
+        setrlimit(Resource::Nofile, low).expect("lower the soft limit");
+        super::raise_open_file_limit();
+        assert_eq!(getrlimit(Resource::Nofile).current, Some(maximum));
+    }
 }
 
 #[cfg(test)]

@@ -75,12 +75,14 @@ pub fn write_project() -> std::io::Result<SimProject> {
 /// `count` hosts named `{prefix}{i:06}` in group `fleet`, each with `workdir` = `root/NAME`.
 pub struct SimInventory {
     hosts: Vec<String>,
+    known: std::collections::HashSet<String>,
     root: PathBuf,
 }
 
 impl SimInventory {
     pub fn new(names: Vec<String>, root: &Path) -> SimInventory {
         SimInventory {
+            known: names.iter().cloned().collect(),
             hosts: names,
             root: root.to_path_buf(),
         }
@@ -90,6 +92,9 @@ impl SimInventory {
 impl InventoryView for SimInventory {
     fn hosts(&self) -> Vec<String> {
         self.hosts.clone()
+    }
+    fn has_host(&self, host: &str) -> bool {
+        self.known.contains(host)
     }
     fn select(&self, pattern: &str) -> Result<Vec<String>, PatternError> {
         Ok(match pattern {

@@ -36,7 +36,7 @@ impl RunContext for PlayRun<'_> {
     }
 
     fn facts(&self, host: &str) -> Map<String, Value> {
-        self.engine.shared.memory(host).facts
+        self.engine.shared.memory(host).facts.as_ref().clone()
     }
 
     fn warning(&self, message: &str) {

@@ -175,7 +175,7 @@ impl PlayRun<'_> {
             let facts = facts.clone();
             self.engine
                 .shared
-                .update_memory(host, |m| m.facts.extend(facts));
+                .update_memory(host, |m| Arc::make_mut(&mut m.facts).extend(facts));
         }
         Ok((result, None))
     }

@@ -38,7 +38,7 @@ impl PlayRun<'_> {
         let vars = match delegate {
             Some(d) if d != host => {
                 name = d.to_string();
-                let known = self.engine.shared.inventory.hosts().iter().any(|h| h == d);
+                let known = self.engine.shared.inventory.has_host(d);
                 // Ansible's implicit localhost; any other name outside the inventory is a host
                 // of its own, reached by that name, with the play's and task's variables but no
                 // inventory ones.

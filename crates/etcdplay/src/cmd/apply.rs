@@ -87,7 +87,9 @@ pub(crate) struct ApplyArgs {
     /// Running it again resumes an interrupted rotation (its phase is kept in pki/ca-rotation).
     #[arg(long)]
     pub(crate) rotate_ca: bool,
-    /// After the recap, show where the wall time went (connections, each task's slowest host).
+    /// After the recap, show where the wall time went (connections, each task's slowest host)
+    /// and how many processes the run started on each SSH host (read from the host's pid
+    /// counter, which costs two small requests per host).
     #[arg(long)]
     pub(crate) timing: bool,
     /// Send every task's probe in its own round trip instead of reading the probes of
@@ -546,6 +548,11 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         search_dirs,
     )
     .with_extension(Arc::new(EtcdExtension));
+    let engine = if args.timing {
+        engine.count_host_processes()
+    } else {
+        engine
+    };
     let code = tokio::select! {
         result = run_all(&engine, &prepared.playbooks) => result,
         _ = interrupted() => {
@@ -565,7 +572,11 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
     if args.timing {
         print!(
             "{}",
-            crate::output::timing::render(&engine.timings(), run_started.elapsed())
+            crate::output::timing::render(
+                &engine.timings(),
+                &engine.host_processes(),
+                run_started.elapsed()
+            )
         );
     }
     drop(control);

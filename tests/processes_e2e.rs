@@ -1,0 +1,122 @@
+//! How many processes a run that changes nothing starts on each host (issue #18: every
+//! process costs the host about a millisecond of CPU, and a fleet's hosts often share cores).
+//! The fleet benchmark's playbook (`bench/fleet/fleet.yml`: facts, ten file/copy/template/
+//! lineinfile/systemd tasks, one handler) converges two lab hosts, then runs again with
+//! `--timing`, which prints the processes each host started between etcdplay's first request
+//! and its last, read from the host's pid counter. Runs on a private lab (`lperf1..2` on
+//! `etcdplaybr56`, 10.213.56.0/24), taken down at the end.
+
+#![allow(clippy::print_stderr)]
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+/// The most processes a no-change run of the fleet playbook may start on a host, as `--timing`
+/// counts them. Measured on this lab (Debian 12 hosts, one host): before this test, such a
+/// run started 75 by that count (89 counted from outside over SSH, the run's SSH login
+/// included): the probes read ahead with the facts were thrown away when the empty
+/// `pre_tasks` list ended and read again for the first task, and fact gathering started 13
+/// processes. Now it starts 45 (55 from outside): probes are read once, and the facts script
+/// reads the machine type, the usable CPUs, the user's passwd line and the Python interpreter
+/// with shell builtins (9 processes). The bound leaves room for a process or so of the host's
+/// own (a timer firing during the run).
+const MAX_PROCESSES_PER_HOST: u64 = 55;
+
+fn apply(work: &Path, args: &[&str]) -> String {
+    apply_with(&etcdplay_bin(), work, args)
+}
+
+fn apply_with(bin: &Path, work: &Path, args: &[&str]) -> String {
+    let mut all = vec!["apply", "-i", "hosts", "fleet.yml"];
+    all.extend_from_slice(args);
+    let out = std::process::Command::new(bin)
+        .args(&all)
+        .current_dir(work)
+        .output()
+        .expect("run etcdplay");
+    let shown = text(&out);
+    assert!(out.status.success(), "etcdplay apply failed:\n{shown}");
+    shown
+}
+
+/// The recap line of every host says `changed=0`.
+fn assert_no_change(lab: &PrivateLab, output: &str) {
+    for h in &lab.lab.hosts {
+        let recap = output
+            .lines()
+            .find(|l| l.starts_with(&format!("{} ", h.name)) && l.contains(" ok="))
+            .unwrap_or_else(|| panic!("no recap line for {}:\n{output}", h.name));
+        assert!(
+            recap.contains("changed=0"),
+            "the run changed something:\n{output}"
+        );
+    }
+}
+
+/// The first host's pid counter, read over SSH.
+fn pid_counter(lab: &PrivateLab) -> u64 {
+    let host = &lab.lab.hosts[0].name;
+    let out = ssh_ok(
+        &lab.lab,
+        host,
+        "read -r p _ </proc/sys/kernel/ns_last_pid; echo \"$p\"",
+    );
+    out.trim().parse().expect("pid counter")
+}
+
+/// The processes a no-change run of `bin` starts on the first host, everything included (its
+/// SSH logins too), from the pid counter read over SSH before and after, less what one such
+/// reading costs by itself.
+fn counted_from_outside(lab: &PrivateLab, bin: &Path, work: &Path) -> u64 {
+    let a = pid_counter(lab);
+    let b = pid_counter(lab);
+    let reading = b - a;
+    let output = apply_with(bin, work, &[]);
+    assert_no_change(lab, &output);
+    let c = pid_counter(lab);
+    c - b - reading
+}
+
+/// The counts of `processes per host: median N (MIN–MAX, most on HOST)`.
+fn processes_line(output: &str) -> (u64, u64, u64) {
+    let line = output
+        .lines()
+        .find(|l| l.starts_with("processes per host: median "))
+        .unwrap_or_else(|| panic!("no processes line in --timing output:\n{output}"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert!(numbers.len() >= 3, "unexpected line: {line}");
+    (numbers[0], numbers[1], numbers[2])
+}
+
+#[test]
+fn a_no_change_run_starts_few_processes_per_host() {
+    let lab = PrivateLab::up("lperf", "etcdplaybr56", 56, 2);
+    let work = tempfile::tempdir().expect("tempdir");
+    copy_tree(&repo_root().join("bench/fleet"), work.path());
+    ini_inventory(&lab.lab, work.path(), "fleet");
+    apply(work.path(), &[]);
+    // The second run changes nothing; the first may still differ (the handler's restart).
+    apply(work.path(), &[]);
+    let output = apply(work.path(), &["--timing"]);
+    assert_no_change(&lab, &output);
+    let (median, min, max) = processes_line(&output);
+    let outside = counted_from_outside(&lab, &etcdplay_bin(), work.path());
+    eprintln!("processes per host: median {median} ({min}–{max}); from outside: {outside}");
+    // `ETCDPLAY_BEFORE=/path/to/etcdplay`: an older build measured the same way, to compare.
+    if let Some(before) = std::env::var_os("ETCDPLAY_BEFORE") {
+        let before = counted_from_outside(&lab, Path::new(&before), work.path());
+        eprintln!("that build, from outside: {before}");
+    }
+    // A count this low would mean the counter did not see the run at all.
+    assert!(min >= 10, "implausibly few processes counted:\n{output}");
+    assert!(
+        max <= MAX_PROCESSES_PER_HOST,
+        "a no-change run started {max} processes on a host (at most {MAX_PROCESSES_PER_HOST}):\n{output}"
+    );
+}
