@@ -9,7 +9,7 @@
 //! created with `virtualenv_command`. Every command runs in `chdir` (default: the host's
 //! temporary directory), under `umask`, with `PIP_BREAK_SYSTEM_PACKAGES=1` when asked.
 
-use etcdplay_transport::script::sh_quote;
+use etcdplay_transport::script::{sh_quote, shlex_split};
 use etcdplay_transport::ExecRequest;
 use serde_json::{json, Value};
 
@@ -84,67 +84,6 @@ fn is_vcs_url(name: &str) -> bool {
     ["svn+", "git+", "hg+", "bzr+"]
         .iter()
         .any(|p| name.starts_with(p))
-}
-
-/// Python's `shlex.split` for the common cases: whitespace-separated words, single and double
-/// quotes, backslash escapes outside single quotes.
-pub(crate) fn shell_words(text: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(ch) => word.push(ch),
-                        None => return Err("No closing quotation".into()),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(ch @ ('"' | '\\')) => word.push(ch),
-                            Some(ch) => {
-                                word.push('\\');
-                                word.push(ch);
-                            }
-                            None => return Err("No closing quotation".into()),
-                        },
-                        Some(ch) => word.push(ch),
-                        None => return Err("No closing quotation".into()),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                if let Some(ch) = chars.next() {
-                    word.push(ch);
-                }
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    Ok(words)
 }
 
 /// The task, checked as Ansible's module checks it.
@@ -377,7 +316,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             let command = a
                 .str("virtualenv_command")
                 .unwrap_or_else(|| "virtualenv".into());
-            let mut words = match shell_words(&command) {
+            let mut words = match shlex_split(&command) {
                 Ok(w) if !w.is_empty() => w,
                 _ => {
                     return Ok(ModuleResult::fail(format!(
@@ -430,7 +369,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let mut cmd: Vec<String> = pip.clone();
     cmd.extend(state_args(&task.state).iter().map(|s| s.to_string()));
     if let Some(extra) = &task.extra_args {
-        match shell_words(extra) {
+        match shlex_split(extra) {
             Ok(words) => cmd.extend(words),
             Err(e) => return Ok(ModuleResult::fail(format!("extra_args: {e}"))),
         }
@@ -593,10 +532,10 @@ mod tests {
     #[test]
     fn extra_args_are_split_as_shlex_splits_them() {
         assert_eq!(
-            shell_words("--no-index --find-links '/srv/a b' -c \"x\\\"y\"").expect("words"),
+            shlex_split("--no-index --find-links '/srv/a b' -c \"x\\\"y\"").expect("words"),
             ["--no-index", "--find-links", "/srv/a b", "-c", "x\"y"]
         );
-        assert!(shell_words("'open").is_err());
+        assert!(shlex_split("'open").is_err());
         assert_eq!(failure("o", "e"), "stdout: o\n:stderr: e");
     }
 }
