@@ -13,17 +13,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::debrepo::run_ok;
-use common::{ansible_bin, etcdplay_bin, repo_root, text};
-
-/// The JSON the play's last task (`debug`) prints, from `ok: [h] => {` to its `}`.
-fn summary(output: &str) -> serde_json::Value {
-    let start = output
-        .rfind("ok: [h] => {")
-        .unwrap_or_else(|| panic!("no debug output in:\n{output}"));
-    let body = &output[start + "ok: [h] => ".len()..];
-    let end = body.find("\n}\n").expect("end of the debug output") + 2;
-    serde_json::from_str(&body[..end]).unwrap_or_else(|e| panic!("{e}: {}", &body[..end]))
-}
+use common::{ansible_bin, etcdplay_bin, last_debug_json, repo_root, text};
 
 /// A scratch directory with `key.asc` (an ed25519 key made here) and an empty `gnupg` home.
 fn scratch(root: &Path, name: &str, key: &str) -> String {
@@ -91,7 +81,10 @@ fn apt_key_results_are_ansibles() {
         "ansible-playbook:\n{ansible_text}"
     );
     assert!(ours.status.success(), "etcdplay:\n{our_text}");
-    let (theirs, mine) = (summary(&ansible_text), summary(&our_text));
+    let (theirs, mine) = (
+        last_debug_json(&ansible_text, "h"),
+        last_debug_json(&our_text, "h"),
+    );
     for (task, result) in theirs["msg"].as_object().expect("results") {
         assert_eq!(&mine["msg"][task], result, "{task}:\n{our_text}");
     }

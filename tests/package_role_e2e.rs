@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use common::debrepo::{build, repack_python3_apt, run_ok, ssh_with_input};
-use common::{ansible_bin, etcdplay_bin, repo_root, ssh_ok, text, PrivateLab};
+use common::{ansible_bin, etcdplay_bin, repo_root, ssh_ok, testhost_inventory, text, PrivateLab};
 
 /// Where the repository lives on the hosts.
 const REPO: &str = "/srv/etcdplay-role-repo";
@@ -103,21 +103,6 @@ fn prepare_host(lab: &PrivateLab, host: &etcdplay_lab::LabHost, tarball: &Path) 
     );
 }
 
-/// An INI inventory naming `testhost` the lab host `host` (strict host keys).
-fn inventory(dir: &Path, name: &str, host: &etcdplay_lab::LabHost) -> String {
-    let line = format!(
-        "testhost ansible_host={} ansible_user=root ansible_ssh_private_key_file={} \
-         ansible_python_interpreter=/usr/bin/python3 ansible_ssh_common_args='-o \
-         StrictHostKeyChecking=yes -o UserKnownHostsFile={}'\n",
-        host.ip,
-        host.key_path.display(),
-        host.known_hosts.display()
-    );
-    let path = dir.join(name);
-    std::fs::write(&path, line).expect("write inventory");
-    path.display().to_string()
-}
-
 /// The recap's figures for `testhost` (`ok`, `changed`, `failed`, ...).
 fn recap(output: &str) -> BTreeMap<String, u64> {
     let line = output
@@ -182,8 +167,8 @@ fn package_role_converges_as_under_ansible_and_reruns_without_change() {
     for host in [ansible_host, our_host] {
         prepare_host(&lab, host, &tarball);
     }
-    let ansible_inv = inventory(dir.path(), "ansible", ansible_host);
-    let etcdplay_inv = inventory(dir.path(), "etcdplay", our_host);
+    let ansible_inv = testhost_inventory(dir.path(), "ansible", ansible_host);
+    let etcdplay_inv = testhost_inventory(dir.path(), "etcdplay", our_host);
 
     // Observed with ansible-playbook 2.19.14 on a fresh lab host: the first run
     // `ok=11 changed=8 failed=0` (facts, 2 packages, sysctl, 2 ini_file, replace, service

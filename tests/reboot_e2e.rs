@@ -14,36 +14,12 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ansible_bin, etcdplay_bin, repo_root, text, PrivateLab};
-
-/// An INI inventory naming `testhost` the lab host `host` (strict host keys).
-fn inventory(dir: &Path, name: &str, host: &etcdplay_lab::LabHost) -> String {
-    let line = format!(
-        "testhost ansible_host={} ansible_user=root ansible_ssh_private_key_file={} \
-         ansible_python_interpreter=/usr/bin/python3 ansible_ssh_common_args='-o \
-         StrictHostKeyChecking=yes -o UserKnownHostsFile={}'\n",
-        host.ip,
-        host.key_path.display(),
-        host.known_hosts.display()
-    );
-    let path = dir.join(name);
-    std::fs::write(&path, line).expect("write inventory");
-    path.display().to_string()
-}
-
-/// The JSON the play's last task (`debug`) prints, from `ok: [testhost] => {` to its `}`.
-fn summary(output: &str) -> serde_json::Value {
-    let start = output
-        .rfind("ok: [testhost] => {")
-        .unwrap_or_else(|| panic!("no debug output in:\n{output}"));
-    let body = &output[start + "ok: [testhost] => ".len()..];
-    let end = body.find("\n}\n").expect("end of the debug output") + 2;
-    serde_json::from_str(&body[..end]).unwrap_or_else(|e| panic!("{e}: {}", &body[..end]))
-}
+use common::{
+    ansible_bin, etcdplay_bin, last_debug_json, repo_root, testhost_inventory, text, PrivateLab,
+};
 
 fn spawn(cmd: &mut Command) -> Child {
     cmd.stdout(Stdio::piped())
@@ -57,8 +33,8 @@ fn reboot_waits_for_a_new_boot_as_ansible_does() {
     let lab = PrivateLab::up("lmodc", "etcdplaybr53", 53, 2);
     let dir = tempfile::tempdir().expect("tempdir");
     let play = repo_root().join("tests/e2e/reboot/site.yml");
-    let ansible_inv = inventory(dir.path(), "ansible", &lab.lab.hosts[0]);
-    let etcdplay_inv = inventory(dir.path(), "etcdplay", &lab.lab.hosts[1]);
+    let ansible_inv = testhost_inventory(dir.path(), "ansible", &lab.lab.hosts[0]);
+    let etcdplay_inv = testhost_inventory(dir.path(), "etcdplay", &lab.lab.hosts[1]);
     let mut ansible = spawn(
         Command::new(ansible_bin("ansible-playbook"))
             .args(["-i", &ansible_inv])
@@ -111,7 +87,10 @@ fn reboot_waits_for_a_new_boot_as_ansible_does() {
         "ansible-playbook:\n{ansible_text}"
     );
     assert!(ours.status.success(), "etcdplay:\n{our_text}");
-    let (theirs, mine) = (summary(&ansible_text), summary(&our_text));
+    let (theirs, mine) = (
+        last_debug_json(&ansible_text, "testhost"),
+        last_debug_json(&our_text, "testhost"),
+    );
     for (key, value) in theirs["msg"].as_object().expect("results") {
         assert_eq!(&mine["msg"][key], value, "{key}:\n{our_text}");
     }

@@ -16,17 +16,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 
 use common::debrepo::run_ok;
-use common::{ansible_bin, etcdplay_bin, repo_root, text};
-
-/// The JSON the play's last task (`debug`) prints, from `ok: [h] => {` to its `}`.
-fn summary(output: &str) -> serde_json::Value {
-    let start = output
-        .rfind("ok: [h] => {")
-        .unwrap_or_else(|| panic!("no debug output in:\n{output}"));
-    let body = &output[start + "ok: [h] => ".len()..];
-    let end = body.find("\n}\n").expect("end of the debug output") + 2;
-    serde_json::from_str(&body[..end]).unwrap_or_else(|e| panic!("{e}: {}", &body[..end]))
-}
+use common::{ansible_bin, etcdplay_bin, last_debug_json, repo_root, text};
 
 /// One tool's scratch directory: `key.asc`, `home/.rpmmacros` (rpm's database in `db/`) and
 /// an empty `gnupg` home.
@@ -167,7 +157,10 @@ fn rpm_key_results_are_ansibles() {
         root.path(),
     );
     assert!(ok, "etcdplay:\n{our_text}");
-    let (mut theirs, mine) = (summary(&ansible_text), summary(&our_text));
+    let (mut theirs, mine) = (
+        last_debug_json(&ansible_text, "h"),
+        last_debug_json(&our_text, "h"),
+    );
     // The one path in a message: each tool's own scratch directory.
     let missing = theirs["msg"]["missing"]["msg"]
         .as_str()

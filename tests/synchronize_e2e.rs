@@ -12,36 +12,12 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
 use common::debrepo::{run_ok, ssh_with_input};
-use common::{ansible_bin, etcdplay_bin, repo_root, text, PrivateLab};
-
-/// An INI inventory naming `testhost` the lab host `host` (strict host keys).
-fn inventory(dir: &Path, name: &str, host: &etcdplay_lab::LabHost) -> String {
-    let line = format!(
-        "testhost ansible_host={} ansible_user=root ansible_ssh_private_key_file={} \
-         ansible_python_interpreter=/usr/bin/python3 ansible_ssh_common_args='-o \
-         StrictHostKeyChecking=yes -o UserKnownHostsFile={}'\n",
-        host.ip,
-        host.key_path.display(),
-        host.known_hosts.display()
-    );
-    let path = dir.join(name);
-    std::fs::write(&path, line).expect("write inventory");
-    path.display().to_string()
-}
-
-/// The JSON the play's last task (`debug`) prints, from `ok: [testhost] => {` to its `}`.
-fn summary(output: &str) -> serde_json::Value {
-    let start = output
-        .rfind("ok: [testhost] => {")
-        .unwrap_or_else(|| panic!("no debug output in:\n{output}"));
-    let body = &output[start + "ok: [testhost] => ".len()..];
-    let end = body.find("\n}\n").expect("end of the debug output") + 2;
-    serde_json::from_str(&body[..end]).unwrap_or_else(|e| panic!("{e}: {}", &body[..end]))
-}
+use common::{
+    ansible_bin, etcdplay_bin, last_debug_json, repo_root, testhost_inventory, text, PrivateLab,
+};
 
 #[test]
 fn synchronize_results_are_the_collections() {
@@ -67,8 +43,8 @@ fn synchronize_results_are_the_collections() {
         assert!(out.status.success(), "{}: {}", host.name, text(&out));
     }
     let play = repo_root().join("tests/e2e/synchronize/site.yml");
-    let ansible_inv = inventory(dir.path(), "ansible", &lab.lab.hosts[0]);
-    let etcdplay_inv = inventory(dir.path(), "etcdplay", &lab.lab.hosts[1]);
+    let ansible_inv = testhost_inventory(dir.path(), "ansible", &lab.lab.hosts[0]);
+    let etcdplay_inv = testhost_inventory(dir.path(), "etcdplay", &lab.lab.hosts[1]);
     let pull = |name: &str| {
         let p = dir.path().join(name);
         std::fs::create_dir_all(&p).expect("mkdir");
@@ -97,7 +73,10 @@ fn synchronize_results_are_the_collections() {
         "ansible-playbook:\n{ansible_text}"
     );
     assert!(ours.status.success(), "etcdplay:\n{our_text}");
-    let (theirs, mine) = (summary(&ansible_text), summary(&our_text));
+    let (theirs, mine) = (
+        last_debug_json(&ansible_text, "testhost"),
+        last_debug_json(&our_text, "testhost"),
+    );
     for (task, result) in theirs["msg"].as_object().expect("results") {
         assert_eq!(&mine["msg"][task], result, "{task}:\n{our_text}");
     }

@@ -390,3 +390,30 @@ impl TlsCluster {
         }
     }
 }
+
+/// An INI inventory in `dir/name` naming `testhost` the lab host `host` (strict host keys, the
+/// host's Python for ansible-playbook), for tests that run a play under both tools.
+pub fn testhost_inventory(dir: &Path, name: &str, host: &etcdplay_lab::LabHost) -> String {
+    let line = format!(
+        "testhost ansible_host={} ansible_user=root ansible_ssh_private_key_file={} \
+         ansible_python_interpreter=/usr/bin/python3 ansible_ssh_common_args='-o \
+         StrictHostKeyChecking=yes -o UserKnownHostsFile={}'\n",
+        host.ip,
+        host.key_path.display(),
+        host.known_hosts.display()
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, line).expect("write inventory");
+    path.display().to_string()
+}
+
+/// The JSON the play's last `debug` printed for `host`, from `ok: [HOST] => {` to its `}`.
+pub fn last_debug_json(output: &str, host: &str) -> serde_json::Value {
+    let mark = format!("ok: [{host}] => ");
+    let start = output
+        .rfind(&format!("{mark}{{"))
+        .unwrap_or_else(|| panic!("no debug output in:\n{output}"));
+    let body = &output[start + mark.len()..];
+    let end = body.find("\n}\n").expect("end of the debug output") + 2;
+    serde_json::from_str(&body[..end]).unwrap_or_else(|e| panic!("{e}: {}", &body[..end]))
+}
