@@ -81,10 +81,6 @@ impl PlayRun<'_> {
                 Value::String(crate::state::absolute_path_text(&role.path)),
             );
         }
-        if let Some(task) = task {
-            let search_path = search_path(scope, task, vars.raw("playbook_dir"));
-            vars.insert_literal("ansible_search_path", search_path);
-        }
         vars
     }
 
@@ -1169,24 +1165,6 @@ pub(crate) fn number(v: &Value) -> Option<f64> {
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
-}
-
-/// `ansible_search_path` (Ansible's `Task.get_search_path` and the playbook's directory): the
-/// task's role, the directory of the task's own file, then the playbook's directory, each once.
-fn search_path(scope: &TaskScope, task: &Task, playbook_dir: Option<&Value>) -> Value {
-    let mut paths: Vec<String> = Vec::new();
-    if let Some(role) = &scope.role {
-        paths.push(crate::state::absolute_path_text(&role.path));
-    }
-    let task_file = std::path::Path::new(&task.origin.file);
-    let task_dir = crate::state::absolute_path_text(task_file.parent().unwrap_or(task_file));
-    let playbook_dir = playbook_dir.and_then(Value::as_str).map(str::to_string);
-    for path in std::iter::once(task_dir).chain(playbook_dir) {
-        if !paths.contains(&path) {
-            paths.push(path);
-        }
-    }
-    Value::from(paths)
 }
 
 /// A loop's `loop_control`, rendered for one host.

@@ -283,6 +283,30 @@ async fn systemd_restarted_reports_started_and_also_units_count_as_enabled() {
     assert!(probe.contains("is-enabled etcd -l"), "{probe}");
 }
 
+// `SYSTEMD_OFFLINE=1` (ansible-core's systemd target, "check that the module works even when
+// systemd is offline"): systemctl 252 answers `show` with "Running in chroot, ignoring command
+// 'show'" and nothing else; Ansible's module warns ("Target is a chroot or systemd is
+// offline...") and reports the state asked for, unchanged.
+#[tokio::test]
+async fn systemd_offline_only_warns() {
+    let host = Scripted::new(&sections(&[
+        ("show", "Running in chroot, ignoring command 'show'\n"),
+        ("enabled", "rc=0\n"),
+    ]));
+    let r = run(
+        "systemd",
+        json!({"name": "ssh", "state": "started"}),
+        false,
+        &host,
+    )
+    .await;
+    assert!(!r.changed && !r.failed, "{r:?}");
+    assert_eq!(r.data["state"], "started");
+    assert!(r.data["warnings"][0]
+        .as_str()
+        .is_some_and(|w| w.starts_with("Target is a chroot or systemd is offline")));
+}
+
 #[tokio::test]
 async fn systemd_missing_unit_fails() {
     let host = Scripted::new(&sections(&[

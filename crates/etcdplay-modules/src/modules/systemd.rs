@@ -507,6 +507,23 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
     };
     let st = unit_state(&s);
+    // systemctl answers nothing offline (`SYSTEMD_OFFLINE=1`, a chroot): Ansible then only
+    // warns and reports the state asked for, unchanged.
+    if !st.show.contains_key("LoadState")
+        && text("show").contains("Running in chroot, ignoring")
+        && enabled.is_none()
+        && masked.is_none()
+    {
+        res.set("name", unit.clone());
+        if let Some(state) = args.str("state") {
+            res.set("state", state);
+        }
+        res.set(
+            "warnings",
+            vec!["Target is a chroot or systemd is offline. This can lead to false positives or prevent the init system tools from working.".to_string()],
+        );
+        return Ok(res);
+    }
     if !st.show.contains_key("LoadState") {
         return Ok(ModuleResult::fail(format!(
             "systemctl show {unit} gave no unit state: {}",
