@@ -14,39 +14,15 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{
-    ansible_bin, etcdplay_bin, last_debug_json, repo_root, testhost_inventory, text, PrivateLab,
-};
+use common::{last_debug_json, repo_root, run_side_by_side, PrivateLab};
 
 #[test]
 fn user_and_group_arguments_end_as_under_ansible() {
     let lab = PrivateLab::up("lharn", "etcdplaybr46", 46, 2);
     let dir = tempfile::tempdir().expect("tempdir");
     let play = repo_root().join("tests/compat/accounts.yml");
-    let ansible_inv = testhost_inventory(dir.path(), "ansible", &lab.lab.hosts[0]);
-    let etcdplay_inv = testhost_inventory(dir.path(), "etcdplay", &lab.lab.hosts[1]);
-    let ansible = Command::new(ansible_bin("ansible-playbook"))
-        .args(["-i", &ansible_inv])
-        .arg(&play)
-        .env("ANSIBLE_NOCOLOR", "1")
-        .current_dir(dir.path())
-        .output()
-        .expect("run ansible-playbook");
-    let ours = Command::new(etcdplay_bin())
-        .args(["apply", "-i", &etcdplay_inv])
-        .arg(&play)
-        .current_dir(dir.path())
-        .output()
-        .expect("run etcdplay");
-    let (ansible_text, our_text) = (text(&ansible), text(&ours));
     // Both end with the one ignored failure (local without libuser).
-    assert!(
-        ansible.status.success(),
-        "ansible-playbook:\n{ansible_text}"
-    );
-    assert!(ours.status.success(), "etcdplay:\n{our_text}");
+    let (ansible_text, our_text) = run_side_by_side(&lab, dir.path(), &play);
     assert_eq!(
         last_debug_json(&our_text, "testhost"),
         last_debug_json(&ansible_text, "testhost"),

@@ -19,9 +19,7 @@ mod common;
 use std::process::Command;
 
 use common::debrepo::{run_ok, ssh_with_input};
-use common::{
-    ansible_bin, etcdplay_bin, last_debug_json, repo_root, testhost_inventory, text, PrivateLab,
-};
+use common::{last_debug_json, repo_root, run_side_by_side, text, PrivateLab};
 
 /// Python (on the control node) writing a minimal wheel of `etcdplay-pip-test` VERSION into DIR.
 const MAKE_WHEEL: &str = r#"import sys, zipfile
@@ -83,27 +81,7 @@ fn pip_results_are_ansibles() {
         }
     }
     let play = repo_root().join("tests/e2e/pip/site.yml");
-    let ansible_inv = testhost_inventory(dir.path(), "ansible", &lab.lab.hosts[0]);
-    let etcdplay_inv = testhost_inventory(dir.path(), "etcdplay", &lab.lab.hosts[1]);
-    let ansible = Command::new(ansible_bin("ansible-playbook"))
-        .args(["-i", &ansible_inv])
-        .arg(&play)
-        .env("ANSIBLE_NOCOLOR", "1")
-        .current_dir(dir.path())
-        .output()
-        .expect("run ansible-playbook");
-    let ours = Command::new(etcdplay_bin())
-        .args(["apply", "-i", &etcdplay_inv])
-        .arg(&play)
-        .current_dir(dir.path())
-        .output()
-        .expect("run etcdplay");
-    let (ansible_text, our_text) = (text(&ansible), text(&ours));
-    assert!(
-        ansible.status.success(),
-        "ansible-playbook:\n{ansible_text}"
-    );
-    assert!(ours.status.success(), "etcdplay:\n{our_text}");
+    let (ansible_text, our_text) = run_side_by_side(&lab, dir.path(), &play);
     let (theirs, mine) = (
         last_debug_json(&ansible_text, "testhost"),
         last_debug_json(&our_text, "testhost"),

@@ -417,3 +417,31 @@ pub fn last_debug_json(output: &str, host: &str) -> serde_json::Value {
     let end = body.find("\n}\n").expect("end of the debug output") + 2;
     serde_json::from_str(&body[..end]).unwrap_or_else(|e| panic!("{e}: {}", &body[..end]))
 }
+
+/// Runs `play` under ansible-playbook on the lab's first host and under etcdplay on its second
+/// (each named `testhost` by its own inventory in `dir`); both must succeed. Their outputs,
+/// Ansible's first.
+pub fn run_side_by_side(lab: &PrivateLab, dir: &Path, play: &Path) -> (String, String) {
+    let ansible_inv = testhost_inventory(dir, "ansible", &lab.lab.hosts[0]);
+    let etcdplay_inv = testhost_inventory(dir, "etcdplay", &lab.lab.hosts[1]);
+    let ansible = Command::new(ansible_bin("ansible-playbook"))
+        .args(["-i", &ansible_inv])
+        .arg(play)
+        .env("ANSIBLE_NOCOLOR", "1")
+        .current_dir(dir)
+        .output()
+        .expect("run ansible-playbook");
+    let ours = Command::new(etcdplay_bin())
+        .args(["apply", "-i", &etcdplay_inv])
+        .arg(play)
+        .current_dir(dir)
+        .output()
+        .expect("run etcdplay");
+    let (ansible_text, our_text) = (text(&ansible), text(&ours));
+    assert!(
+        ansible.status.success(),
+        "ansible-playbook:\n{ansible_text}"
+    );
+    assert!(ours.status.success(), "etcdplay:\n{our_text}");
+    (ansible_text, our_text)
+}
