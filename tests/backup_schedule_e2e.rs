@@ -181,8 +181,9 @@ fn scheduled_snapshots_are_kept_locally_collected_verified_and_unscheduled() {
     assert_eq!(
         restored.status.code(),
         Some(0),
-        "restore:\n{}",
-        text(&restored)
+        "restore:\n{}\n{}",
+        text(&restored),
+        lab.journals("etcd", 40)
     );
     let get = |key: &str| {
         let out = etcdctl_tls(&pki, &eps, &["get", key, "--print-value-only"]);

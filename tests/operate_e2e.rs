@@ -236,7 +236,13 @@ fn backup_restore_after_every_data_dir_is_lost_scale_down_and_defrag_without_a_f
         "restore: {}",
         serde_json::to_string_pretty(&doc).unwrap_or_default()
     );
-    assert_eq!(restored.status.code(), Some(0), "{}", text(&restored));
+    assert_eq!(
+        restored.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&restored),
+        lab.journals("etcd", 40)
+    );
     assert!(
         doc["result"]["revision"].as_u64().unwrap_or(0) >= snapshot_revision,
         "{doc}"

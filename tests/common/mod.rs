@@ -213,6 +213,25 @@ impl PrivateLab {
             .unwrap_or_else(|e| panic!("private lab up again: {e}"));
     }
 
+    /// The last `lines` lines of `unit`'s journal on every host, for a failure message: a
+    /// lab (and its journals) is gone once the test has failed.
+    pub fn journals(&self, unit: &str, lines: usize) -> String {
+        let mut all = String::new();
+        for h in &self.lab.hosts {
+            let out = ssh(
+                &self.lab,
+                &h.name,
+                &format!("journalctl -u {unit} -n {lines} --no-pager -o short-precise"),
+            );
+            all.push_str(&format!(
+                "--- {} journal of {unit}:\n{}\n",
+                h.name,
+                text(&out)
+            ));
+        }
+        all
+    }
+
     /// Stops one host's machine the way a shutdown does: SIGTERM to its systemd-nspawn
     /// (which powers the container off), waiting until it is gone.
     pub fn stop_host(&self, name: &str) {
