@@ -6,6 +6,7 @@
 //! the shortcuts below. The library never prints; progress goes to a [`Progress`] callback.
 
 mod base;
+mod cgroup;
 mod cmd;
 mod config;
 mod error;

@@ -1,6 +1,7 @@
 //! One host's container: prepares its overlay upper dir (hostname, machine-id, host keys),
-//! starts `systemd-nspawn --boot` detached with its pid recorded, tells whether it still runs,
-//! and powers it off (SIGTERM, then SIGKILL for it and anything left in its namespace).
+//! starts `systemd-nspawn --boot` detached in cgroups of its own with its pid recorded, tells
+//! whether it still runs, and powers it off (SIGTERM, then SIGKILL for it and anything left in
+//! its namespace).
 
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{kill_process, Pid, Signal};
 
+use crate::cgroup;
 use crate::config::LabConfig;
 use crate::error::LabError;
 use crate::host::LabHost;
@@ -107,7 +109,15 @@ pub(crate) fn start(
     let log_path = config.log_file(&host.name);
     let log = File::create(&log_path).map_err(LabError::io(&log_path))?;
     let log_err = log.try_clone().map_err(LabError::io(&log_path))?;
-    let child = Command::new(resolve("systemd-nspawn"))
+    // nspawn is started through `sh`, which first moves itself into the host's own cgroups.
+    let cgroups = cgroup::create(&cgroup::host_cgroups(&host.name));
+    let child = Command::new(resolve("sh"))
+        .arg("-c")
+        .arg(cgroup::ENTER_AND_EXEC)
+        .arg("sh")
+        .args(&cgroups)
+        .arg("--")
+        .arg(resolve("systemd-nspawn"))
         .args(nspawn_args(host, base, upper))
         .env("PATH", child_path())
         .stdin(Stdio::null())
@@ -126,7 +136,21 @@ pub(crate) fn start(
     if let Ok(mut children) = CHILDREN.lock() {
         children.push(child);
     }
+    wait_exec(pid, host);
     Ok(pid)
+}
+
+/// Waits (briefly) until the `sh` that enters the cgroups has become systemd-nspawn, so that
+/// [`running_pid`] finds it from the start.
+fn wait_exec(pid: i32, host: &LabHost) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !is_our_nspawn(pid, host) && Instant::now() < deadline {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if process_state(&stat).is_none_or(|s| s == 'Z' || s == 'X') {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// The recorded pid of the host's nspawn, if the file holds one.
@@ -211,6 +235,7 @@ pub(crate) async fn stop(config: &LabConfig, host: &LabHost) -> Result<bool, Lab
     }
     // nspawn leaves this (empty) directory behind when it is killed; it is named after our host.
     let _ = std::fs::remove_dir(Path::new(NSPAWN_PROPAGATE).join(&host.name));
+    cgroup::remove(&cgroup::host_cgroups(&host.name));
     Ok(killed)
 }
 
