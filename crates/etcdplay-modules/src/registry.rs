@@ -241,8 +241,20 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         host!(facts::run),
         reads::<facts::FactsProbe>(),
     ),
-    def("apt", &[], APT, host!(modules::apt::run), None),
-    def("package", &[], PACKAGE, host!(modules::package::run), None),
+    def(
+        "apt",
+        &[],
+        APT,
+        host!(modules::apt::run),
+        reads::<modules::apt::AptProbe>(),
+    ),
+    def(
+        "package",
+        &[],
+        PACKAGE,
+        host!(modules::package::run),
+        reads::<modules::package::PackageProbe>(),
+    ),
     def("ping", &[], PING, host!(modules::small::ping), None),
     no_async(no_check(def(
         "raw",
@@ -259,7 +271,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         None,
     )),
     def("getent", &[], GETENT, host!(modules::small::getent), None),
-    def("sysctl", &[], SYSCTL, host!(modules::sysctl::run), None),
+    def(
+        "sysctl",
+        &[],
+        SYSCTL,
+        host!(modules::sysctl::run),
+        reads::<modules::sysctl::SysctlProbe>(),
+    ),
     no_check(def("uri", &[], URI, host!(modules::uri::run), None)),
     def(
         "replace",

@@ -584,6 +584,26 @@ async fn the_system_modules_read_ahead_what_they_send_first() {
             "community.general.locale_gen",
             json!({"name": "en_US.UTF-8"}),
         ),
+        (
+            "ansible.posix.sysctl",
+            json!({"name": "vm.swappiness", "value": 10, "sysctl_file": "/etc/sysctl.d/9.conf"}),
+        ),
+        (
+            "sysctl",
+            json!({"name": "net.ipv4.ip_forward", "state": "absent"}),
+        ),
+        (
+            "apt",
+            json!({"name": ["etcd", "jq=1.6*"], "state": "present"}),
+        ),
+        (
+            "ansible.builtin.apt",
+            json!({"name": "etcd", "state": "latest"}),
+        ),
+        (
+            "package",
+            json!({"name": ["etcd", "jq"], "state": "present"}),
+        ),
     ];
     for (name, args) in cases {
         let map = args.as_object().cloned().unwrap();

@@ -443,10 +443,12 @@ async fn dnf_update_cache_alone_refreshes_metadata() {
 
 #[tokio::test]
 async fn package_runs_dnf_on_rpm_hosts() {
-    let host = Scripted::new(&[
-        (&sections(&[("mgr", "dnf\n")]), 0, ""),
-        (&sections(&[("q0", RPM_ETCD), ("uid", "0\n")]), 0, ""),
-    ]);
+    // One round trip: the manager and dnf's own probe answered by one script.
+    let host = Scripted::new(&[(
+        &sections(&[("mgr", "dnf\n"), ("q0", RPM_ETCD), ("uid", "0\n")]),
+        0,
+        "",
+    )]);
     let r = run(
         "package",
         json!({"name": "etcd", "state": "present"}),
@@ -456,7 +458,16 @@ async fn package_runs_dnf_on_rpm_hosts() {
     .await;
     assert!(!r.changed && !r.failed, "{r:?}");
     assert_eq!(r.msg.as_deref(), Some("Nothing to do"));
-    let host = Scripted::new(&[(&sections(&[("q0", RPM_ETCD), ("uid", "0\n")]), 0, "")]);
+    let script = &host.scripts()[0];
+    assert!(
+        script.contains("dnf|yum)") && script.contains("apt-get)"),
+        "{script}"
+    );
+    let host = Scripted::new(&[(
+        &sections(&[("mgr", "yum\n"), ("q0", RPM_ETCD), ("uid", "0\n")]),
+        0,
+        "",
+    )]);
     let r = run(
         "package",
         json!({"name": "etcd", "use": "yum"}),
@@ -465,6 +476,20 @@ async fn package_runs_dnf_on_rpm_hosts() {
     )
     .await;
     assert!(!r.changed && !r.failed, "{r:?}");
+    // `use: dnf` on a host whose probe found no manager: dnf's probe is sent on its own.
+    let host = Scripted::new(&[
+        (&sections(&[("mgr", "\n")]), 0, ""),
+        (&sections(&[("q0", RPM_ETCD), ("uid", "0\n")]), 0, ""),
+    ]);
+    let r = run(
+        "package",
+        json!({"name": "etcd", "use": "dnf"}),
+        false,
+        &host,
+    )
+    .await;
+    assert!(!r.changed && !r.failed, "{r:?}");
+    assert_eq!(host.scripts().len(), 2);
 }
 
 /// The read-ahead sends exactly dnf's first request when it only asks rpm; `latest` asks

@@ -8,9 +8,12 @@
 use std::collections::BTreeMap;
 
 use etcdplay_transport::script::sh_quote;
+use etcdplay_transport::ExecOutput;
 
+use crate::args::Args;
 use crate::host::Ctx;
 use crate::probe::section;
+use crate::read_ahead::{sections, text, with_funcs, FirstProbe, ProbeInput, Sections};
 use crate::{ModuleError, ModuleResult};
 
 /// What dpkg says about one package: its version when installed (status `ii`, or `hi` held).
@@ -168,8 +171,49 @@ fn probe_script(wanted: &[Wanted], with_candidates: bool) -> String {
     s
 }
 
-/// `apt`; also `package`'s work on hosts whose package manager is apt.
+/// The first request of a task without `deb:` (which reads the `.deb` file first): the probe
+/// of its packages, which the read-ahead sends early.
+pub(crate) struct AptProbe;
+
+impl FirstProbe for AptProbe {
+    type Answer = Sections;
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        Ok(probe_body(input.args)?.map(|body| with_funcs(&body)))
+    }
+
+    fn parse(out: &ExecOutput) -> Result<Sections, String> {
+        sections(out)
+    }
+}
+
+/// The probe of a task's packages, or `None` with `deb:` (its first request reads the file);
+/// `package` sends the same body when the host's manager turns out to be apt.
+pub(crate) fn probe_body(a: &Args) -> Result<Option<String>, ModuleError> {
+    if a.str("deb").is_some() {
+        return Ok(None);
+    }
+    let wanted: Vec<Wanted> = a
+        .list("name")?
+        .unwrap_or_default()
+        .iter()
+        .map(|n| Wanted::parse(n))
+        .collect();
+    let latest = a.str("state").as_deref() == Some("latest");
+    Ok(Some(probe_script(&wanted, latest)))
+}
+
+/// `apt`.
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    run_with(ctx, None).await
+}
+
+/// `apt`, and `package`'s work on hosts whose package manager is apt: `pre_read` is the
+/// answer to [`probe_body`] when `package` has already read it with its own probe.
+pub(crate) async fn run_with(
+    ctx: &Ctx<'_>,
+    pre_read: Option<Sections>,
+) -> Result<ModuleResult, ModuleError> {
     let a = &ctx.args;
     let names = a.list("name")?.unwrap_or_default();
     let deb = a.str("deb");
@@ -210,12 +254,15 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             version: Some(version.clone()),
         });
     }
-    let s = ctx
-        .probe(&probe_script(&probe_for, desired == Desired::Latest))
-        .await?;
-    let text = |k: &str| {
-        String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
+    let s = if let Some(read) = pre_read {
+        read
+    } else if deb_meta.is_none() && ctx.module() == "apt" {
+        ctx.read_probe::<AptProbe>().await?
+    } else {
+        ctx.probe(&probe_script(&probe_for, desired == Desired::Latest))
+            .await?
     };
+    let text = |k: &str| text(&s, k);
     if !text("apt").starts_with("yes") {
         return Ok(ModuleResult::fail("apt-get is not installed on the host"));
     }

@@ -251,6 +251,14 @@ struct DnfTask {
 }
 
 impl DnfTask {
+    /// Whether its first request asks dnf itself (its metadata), which is no read-only probe.
+    fn asks_dnf(&self) -> bool {
+        self.desired == Desired::Latest
+            || self.autoremove
+            || self.update_cache
+            || self.specs.iter().any(|s| matches!(s, Spec::Group(_)))
+    }
+
     fn from_args(args: &Args) -> Result<DnfTask, ModuleError> {
         let module = args.module;
         if args.has("list") {
@@ -499,11 +507,7 @@ impl FirstProbe for DnfProbe {
 
     fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
         let task = DnfTask::from_args(input.args)?;
-        let asks_dnf = task.desired == Desired::Latest
-            || task.autoremove
-            || task.update_cache
-            || task.specs.iter().any(|s| matches!(s, Spec::Group(_)));
-        Ok((!asks_dnf).then(|| with_funcs(&probe_body(&task))))
+        Ok((!task.asks_dnf()).then(|| with_funcs(&probe_body(&task))))
     }
 
     fn parse(out: &ExecOutput) -> Result<Sections, String> {
@@ -529,7 +533,22 @@ pub(crate) fn unmatched(stderr: &str) -> Vec<String> {
         .collect()
 }
 
+/// The probe `package` sends for a dnf or yum host when it reads one (see [`DnfProbe`]).
+pub(crate) fn package_probe_body(args: &Args) -> Result<Option<String>, ModuleError> {
+    let task = DnfTask::from_args(args)?;
+    Ok((!task.asks_dnf()).then(|| probe_body(&task)))
+}
+
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    run_with(ctx, None).await
+}
+
+/// `dnf`, and `package`'s work on a dnf or yum host: `pre_read` is the answer to
+/// [`package_probe_body`] when `package` has already read it.
+pub(crate) async fn run_with(
+    ctx: &Ctx<'_>,
+    pre_read: Option<Sections>,
+) -> Result<ModuleResult, ModuleError> {
     // Ansible's dnf action refuses both names of the backend at once. (`package` hands its
     // own `use`, the package manager, to this module: it is not a dnf argument then.)
     if ctx.module() != "package" && ctx.args.has("use") && ctx.args.has("use_backend") {
@@ -538,7 +557,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         ));
     }
     let task = DnfTask::from_args(&ctx.args)?;
-    let s = if matches!(ctx.module(), "dnf") {
+    let s = if let Some(read) = pre_read {
+        read
+    } else if matches!(ctx.module(), "dnf") {
         match ctx.read_first::<DnfProbe>().await? {
             Some(s) => s,
             None => ctx.probe(&probe_body(&task)).await?,

@@ -1,14 +1,17 @@
 //! `sysctl`: a kernel parameter's value, set now (`sysctl -w`) and kept across reboots in
-//! `sysctl_file` (default `/etc/sysctl.conf`), as Ansible's module does: one probe reads the
-//! running value and the file, the pure [`edit_file`] decides the file's new text, and the file
-//! is written through the same atomic upload as every other file.
+//! `sysctl_file` (default `/etc/sysctl.conf`), as Ansible's module does: one probe
+//! ([`SysctlProbe`], which the read-ahead sends early) reads the running value and the file,
+//! the pure [`edit_file`] decides the file's new text, and the file is written through the
+//! same atomic upload as every other file.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use etcdplay_transport::script::sh_quote;
+use etcdplay_transport::ExecOutput;
 
 use crate::host::Ctx;
 use crate::probe::{decode_b64, section};
+use crate::read_ahead::{sections, text, with_funcs, FirstProbe, ProbeInput, Sections};
 use crate::{ModuleError, ModuleResult};
 
 /// The `key=value` lines of a sysctl.conf text, as Ansible's module reads them: lines trimmed,
@@ -108,6 +111,38 @@ pub(crate) fn plan(
     }
 }
 
+/// The parameter's running value (`sysctl -n`, with its exit code: an unknown key fails) and
+/// the file's text: the module's one read, which the read-ahead sends early.
+pub(crate) struct SysctlProbe;
+
+impl FirstProbe for SysctlProbe {
+    type Answer = Sections;
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        let name = input.args.req_str("name")?.trim().to_string();
+        let file = input
+            .args
+            .str("sysctl_file")
+            .unwrap_or_else(|| DEFAULT_FILE.to_string());
+        Ok(Some(with_funcs(&format!(
+            "{}sysctl -e -n -- {} 2>/dev/null; ep_rc=$?\n{}echo \"$ep_rc\"\n{}ep_b64 {}\n{}",
+            section("now"),
+            sh_quote(&name),
+            section("rc"),
+            section("file"),
+            sh_quote(&file),
+            section("end")
+        ))))
+    }
+
+    fn parse(out: &ExecOutput) -> Result<Sections, String> {
+        sections(out)
+    }
+}
+
+/// Where the module keeps values across reboots unless `sysctl_file` says otherwise.
+const DEFAULT_FILE: &str = "/etc/sysctl.conf";
+
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let a = &ctx.args;
     let name = a.req_str("name")?.trim().to_string();
@@ -119,24 +154,13 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let value = raw_value.as_deref().map(parsed_value).unwrap_or_default();
     let file = a
         .str("sysctl_file")
-        .unwrap_or_else(|| "/etc/sysctl.conf".to_string());
+        .unwrap_or_else(|| DEFAULT_FILE.to_string());
     let sysctl_set = a.bool("sysctl_set", false)?;
     let reload = a.bool("reload", true)?;
     let ignoreerrors = a.bool("ignoreerrors", false)?;
     let q = sh_quote(&file);
-    let s = ctx
-        .probe(&format!(
-            "{}sysctl -e -n -- {} 2>/dev/null; ep_rc=$?\n{}echo \"$ep_rc\"\n{}ep_b64 {q}\n{}",
-            section("now"),
-            sh_quote(&name),
-            section("rc"),
-            section("file"),
-            section("end")
-        ))
-        .await?;
-    let text_of = |key: &str| {
-        String::from_utf8_lossy(s.get(key).map(Vec::as_slice).unwrap_or_default()).into_owned()
-    };
+    let s = ctx.read_probe::<SysctlProbe>().await?;
+    let text_of = |key: &str| text(&s, key);
     let running = (text_of("rc").trim() == "0").then(|| text_of("now"));
     let old = String::from_utf8_lossy(&decode_b64(s.get("file")).unwrap_or_default()).into_owned();
     let in_file = file_values(&old).get(name.as_str()).map(|v| v.to_string());
