@@ -226,7 +226,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         reads::<UnitProbe>(),
     ),
     def("user", &[], USER, host!(modules::user::run), None),
-    def("group", &[], GROUP_MOD, host!(modules::group::run), None),
+    def(
+        "group",
+        &[],
+        GROUP_MOD,
+        host!(modules::group::run),
+        reads::<modules::group::GroupProbe>(),
+    ),
     def(
         "wait_for",
         &[],

@@ -4,10 +4,12 @@
 //! pure [`plan`].
 
 use etcdplay_transport::script::sh_quote;
+use etcdplay_transport::ExecOutput;
 
 use crate::host::Ctx;
 use crate::modules::accounts::{parse_group, GroupEnt};
 use crate::probe::section;
+use crate::read_ahead::{sections, text, with_funcs, FirstProbe, ProbeInput, Sections};
 use crate::{ModuleError, ModuleResult};
 
 /// What the task asks for.
@@ -141,14 +143,29 @@ fn request(ctx: &Ctx<'_>) -> Result<GroupRequest, ModuleError> {
 }
 
 /// The probe: the group as the system resolves it, or with `local` the local file's entries
-/// (all of them: a gid may be taken by another group).
-fn probe_script(req: &GroupRequest) -> String {
-    let lookup = if req.local {
-        "cat /etc/group".to_string()
-    } else {
-        format!("getent group {}", sh_quote(&req.name))
-    };
-    format!("{}{lookup}\n{}", section("group"), section("end"))
+/// (all of them: a gid may be taken by another group). The read-ahead sends it early.
+pub(crate) struct GroupProbe;
+
+impl FirstProbe for GroupProbe {
+    type Answer = Sections;
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        let name = input.args.req_str("name")?;
+        let lookup = if input.args.bool("local", false)? {
+            "cat /etc/group".to_string()
+        } else {
+            format!("getent group {}", sh_quote(&name))
+        };
+        Ok(Some(with_funcs(&format!(
+            "{}{lookup}\n{}",
+            section("group"),
+            section("end")
+        ))))
+    }
+
+    fn parse(out: &ExecOutput) -> Result<Sections, String> {
+        sections(out)
+    }
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
@@ -156,9 +173,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     if let Some(msg) = req.conflict() {
         return Ok(ModuleResult::fail(msg));
     }
-    let s = ctx.probe(&probe_script(&req)).await?;
-    let text =
-        String::from_utf8_lossy(s.get("group").map(Vec::as_slice).unwrap_or_default()).into_owned();
+    let s = ctx.read_probe::<GroupProbe>().await?;
+    let text = text(&s, "group");
     let groups: Vec<GroupEnt> = text.lines().filter_map(parse_group).collect();
     // The local file may name a group twice; as Ansible, the last line counts.
     let have = groups.iter().rev().find(|g| g.name == req.name).cloned();
