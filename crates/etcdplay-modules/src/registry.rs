@@ -225,7 +225,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         host!(modules::systemd::run),
         reads::<UnitProbe>(),
     ),
-    def("user", &[], USER, host!(modules::user::run), None),
+    def(
+        "user",
+        &[],
+        USER,
+        host!(modules::user::run),
+        reads::<modules::user::UserProbe>(),
+    ),
     def(
         "group",
         &[],

@@ -4,11 +4,12 @@
 //! command line.
 
 use etcdplay_transport::script::sh_quote;
-use etcdplay_transport::ExecRequest;
+use etcdplay_transport::{ExecOutput, ExecRequest};
 
 use crate::host::Ctx;
 use crate::modules::accounts::{parse_group, parse_passwd, GroupEnt, Passwd};
 use crate::probe::section;
+use crate::read_ahead::{sections, text, with_funcs, FirstProbe, ProbeInput, Sections};
 use crate::{ModuleError, ModuleResult};
 
 /// The account as the task wants it; `None` fields are left alone.
@@ -350,6 +351,54 @@ pub(crate) fn parse_have(passwd: &str, primary: &str, groups: &str) -> HaveUser 
     }
 }
 
+/// The groups a task names (primary first), each checked to exist by the probe.
+fn needed_groups(group: &Option<String>, groups: Option<&[String]>) -> Vec<String> {
+    group
+        .iter()
+        .cloned()
+        .chain(groups.unwrap_or_default().iter().cloned())
+        .collect()
+}
+
+/// The account as the system resolves it (passwd, primary group, groups, shadow) and whether
+/// each named group exists: the module's one read, which the read-ahead sends early.
+pub(crate) struct UserProbe;
+
+impl FirstProbe for UserProbe {
+    type Answer = Sections;
+
+    fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
+        let a = input.args;
+        let q = sh_quote(&a.req_str("name")?);
+        let mut script = format!("{}getent passwd {q}\n", section("passwd"));
+        script.push_str(&section("primary"));
+        script.push_str(&format!(
+            "g=$(getent passwd {q} | cut -d: -f4); [ -n \"$g\" ] && getent group \"$g\"\n"
+        ));
+        script.push_str(&section("groups"));
+        script.push_str(&format!("getent passwd {q} >/dev/null && id -Gn {q}\n"));
+        script.push_str(&section("shadow"));
+        script.push_str(&format!("getent shadow {q}\n"));
+        let groups = a.list("groups")?;
+        for (i, g) in needed_groups(&a.str("group"), groups.as_deref())
+            .iter()
+            .enumerate()
+        {
+            script.push_str(&section(&format!("g{i}")));
+            script.push_str(&format!(
+                "getent group {} >/dev/null && echo yes\n",
+                sh_quote(g)
+            ));
+        }
+        script.push_str(&section("end"));
+        Ok(Some(with_funcs(&script)))
+    }
+
+    fn parse(out: &ExecOutput) -> Result<Sections, String> {
+        sections(out)
+    }
+}
+
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let a = &ctx.args;
     let to_u32 = |arg: &str, v: Option<i64>| {
@@ -389,34 +438,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         ],
     };
     let keygen = KeyGen::from_args(ctx)?;
-    let q = sh_quote(&want.name);
-    let mut script = format!("{}getent passwd {q}\n", section("passwd"));
-    script.push_str(&section("primary"));
-    script.push_str(&format!(
-        "g=$(getent passwd {q} | cut -d: -f4); [ -n \"$g\" ] && getent group \"$g\"\n"
-    ));
-    script.push_str(&section("groups"));
-    script.push_str(&format!("getent passwd {q} >/dev/null && id -Gn {q}\n"));
-    script.push_str(&section("shadow"));
-    script.push_str(&format!("getent shadow {q}\n"));
-    let needed: Vec<String> = want
-        .group
-        .iter()
-        .cloned()
-        .chain(want.groups.clone().unwrap_or_default())
-        .collect();
-    for (i, g) in needed.iter().enumerate() {
-        script.push_str(&section(&format!("g{i}")));
-        script.push_str(&format!(
-            "getent group {} >/dev/null && echo yes\n",
-            sh_quote(g)
-        ));
-    }
-    script.push_str(&section("end"));
-    let s = ctx.probe(&script).await?;
-    let text = |k: &str| {
-        String::from_utf8_lossy(s.get(k).map(Vec::as_slice).unwrap_or_default()).into_owned()
-    };
+    let needed = needed_groups(&want.group, want.groups.as_deref());
+    let s = ctx.read_probe::<UserProbe>().await?;
+    let text = |k: &str| text(&s, k);
     if want.present {
         if let Some((_, g)) = needed
             .iter()
