@@ -28,7 +28,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::writer::Writer;
-use common::{endpoints, etcdctl_tls, ssh_ok, text, PrivateLab, TlsCluster};
+use common::{assert_keys, endpoints, put_keys, ssh_ok, text, PrivateLab, TlsCluster};
 use serde_json::Value;
 
 /// The longest an `etcdplay` command may run before the test gives up on it.
@@ -231,10 +231,7 @@ fn check_rotated(lab: &PrivateLab, dir: &Path, pki: &Path, old: &(PathBuf, PathB
         "old client certificate refused: {}",
         text(&refused).lines().last().unwrap_or_default()
     );
-    for i in 0..KEYS {
-        let get = etcdctl_tls(pki, &eps, &["get", &format!("k/{i}"), "--print-value-only"]);
-        assert_eq!(String::from_utf8_lossy(&get.stdout).trim(), format!("v{i}"));
-    }
+    assert_keys(pki, &eps, KEYS);
 }
 
 /// Runs `apply --rotate-ca` and kills it (its own pid) once `pki/ca-rotation` records phase
@@ -285,10 +282,7 @@ fn the_ca_is_replaced_without_a_failed_write_and_a_cut_rotation_resumes() {
         endpoints: all,
     } = TlsCluster::deploy("lca", "etcdplaybr52", 52, 3, &[]);
     let inv = inventory.as_str();
-    for i in 0..KEYS {
-        let put = etcdctl_tls(&pki, &all, &["put", &format!("k/{i}"), &format!("v{i}")]);
-        assert!(put.status.success(), "{}", text(&put));
-    }
+    put_keys(&pki, &all, KEYS);
     let old = keep_aside(&pki, &dir.path().join("old"));
 
     // (2) The rotation, with a writer all along.

@@ -29,7 +29,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::writer::Writer;
-use common::{etcdctl_tls, ssh_ok, text, TlsCluster};
+use common::{assert_keys, etcdctl_tls, put_keys, ssh_ok, text, TlsCluster};
 use serde_json::Value;
 
 /// The longest an `etcdplay` command may run before the test gives up on it.
@@ -150,10 +150,7 @@ fn backup_restore_after_every_data_dir_is_lost_scale_down_and_defrag_without_a_f
         endpoints: all,
     } = TlsCluster::deploy("lops", "etcdplaybr48", 48, 4, &[]);
     let inv = inventory.as_str();
-    for i in 0..KEYS {
-        let put = etcdctl_tls(&pki, &all, &["put", &format!("k/{i}"), &format!("v{i}")]);
-        assert!(put.status.success(), "{}", text(&put));
-    }
+    put_keys(&pki, &all, KEYS);
 
     // (2) Two backups, keeping one.
     let backups = dir.path().join("backups");
@@ -247,19 +244,7 @@ fn backup_restore_after_every_data_dir_is_lost_scale_down_and_defrag_without_a_f
         doc["result"]["revision"].as_u64().unwrap_or(0) >= snapshot_revision,
         "{doc}"
     );
-    for i in 0..KEYS {
-        let got = etcdctl_tls(
-            &pki,
-            &all,
-            &["get", &format!("k/{i}"), "--print-value-only"],
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&got.stdout).trim(),
-            format!("v{i}"),
-            "k/{i}: {}",
-            text(&got)
-        );
-    }
+    assert_keys(&pki, &all, KEYS);
     let after = etcdctl_tls(&pki, &all, &["get", "after-backup", "--print-value-only"]);
     assert_eq!(
         String::from_utf8_lossy(&after.stdout).trim(),

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::writer::Writer;
-use common::{endpoints, etcdctl_tls, ssh_ok, text, PrivateLab, TlsCluster};
+use common::{assert_keys, endpoints, etcdctl_tls, put_keys, ssh_ok, text, PrivateLab, TlsCluster};
 use serde_json::Value;
 
 /// The longest an `etcdplay` command may run before the test gives up on it.
@@ -258,10 +258,7 @@ fn upgrade_3_4_to_3_5_with_a_snapshot_first_the_skew_guard_and_replacing_a_reins
     for (server, cluster) in versions(&lab, &pki) {
         assert_eq!((server.as_str(), cluster.as_str()), ("3.4.23", "3.4.0"));
     }
-    for i in 0..KEYS {
-        let put = etcdctl_tls(&pki, &all, &["put", &format!("k/{i}"), &format!("v{i}")]);
-        assert!(put.status.success(), "{}", text(&put));
-    }
+    put_keys(&pki, &all, KEYS);
 
     // (2) A skipped minor while the cluster runs 3.4: a fake 3.6 binary. (Once the cluster
     // runs 3.5, 3.6 is one minor up and would be an upgrade.)
@@ -368,19 +365,7 @@ fn upgrade_3_4_to_3_5_with_a_snapshot_first_the_skew_guard_and_replacing_a_reins
     );
     assert!(writes > 10, "the writer hardly ran: {writes}");
     assert_eq!(failures, 0, "writes failed during the upgrade");
-    for i in 0..KEYS {
-        let got = etcdctl_tls(
-            &pki,
-            &all,
-            &["get", &format!("k/{i}"), "--print-value-only"],
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&got.stdout).trim(),
-            format!("v{i}"),
-            "k/{i}: {}",
-            text(&got)
-        );
-    }
+    assert_keys(&pki, &all, KEYS);
 
     // (4) The default 3.4.23 binary against the upgraded cluster: a downgrade.
     assert_refused(

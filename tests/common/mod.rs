@@ -362,6 +362,35 @@ pub fn etcdctl_tls(pki: &Path, endpoints: &str, args: &[&str]) -> Output {
         .expect("run etcdctl")
 }
 
+/// Writes keys `k/0..n` with values `v0..` over TLS (the keys an operation must keep).
+pub fn put_keys(pki: &Path, endpoints: &str, n: usize) {
+    for i in 0..n {
+        let put = etcdctl_tls(
+            pki,
+            endpoints,
+            &["put", &format!("k/{i}"), &format!("v{i}")],
+        );
+        assert!(put.status.success(), "put k/{i}: {}", text(&put));
+    }
+}
+
+/// Reads keys `k/0..n` back and asserts each still holds the value [`put_keys`] wrote.
+pub fn assert_keys(pki: &Path, endpoints: &str, n: usize) {
+    for i in 0..n {
+        let got = etcdctl_tls(
+            pki,
+            endpoints,
+            &["get", &format!("k/{i}"), "--print-value-only"],
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&got.stdout).trim(),
+            format!("v{i}"),
+            "k/{i}: {}",
+            text(&got)
+        );
+    }
+}
+
 /// The private lab's inventory as `etcdplay lab up` writes it (group `etcd`), in `dir`.
 pub fn yaml_inventory(lab: &PrivateLab, dir: &Path) -> PathBuf {
     let text = etcdplay_lab::render_inventory(&lab.lab.hosts);
