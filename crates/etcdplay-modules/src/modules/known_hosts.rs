@@ -193,7 +193,6 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let present = a.choice("state", &["absent", "present"], "present")? == "present";
     let hash_host = a.bool("hash_host", false)?;
     let given_key = a.str("key");
-    let path_arg = path_arg(a);
     let mut key = given_key.clone();
     if key.is_none() && present {
         return Ok(ModuleResult::fail("No key specified when adding a host"));
@@ -247,7 +246,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let mut res = ModuleResult::ok();
     res.set("name", host.clone())
         .set("key", given_key.map_or(Value::Null, Value::String))
-        .set("path", path_arg)
+        // Ansible's `path` is of type `path`: the result has it with `~` expanded.
+        .set("path", path.clone())
         .set("hash_host", hash_host)
         .set("state", if present { "present" } else { "absent" });
     let before_header = if state.exists {
@@ -255,21 +255,20 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     } else {
         "/dev/null".to_string()
     };
-    let diff = Diff {
+    // Ansible's module returns its diff whatever the diff mode (and whether or not anything
+    // changes); `--diff` only decides whether it is shown.
+    res.diff = Some(Diff {
         before: Value::String(existing.clone()),
         after: Value::String(after.clone()),
         before_header: Some(before_header),
         after_header: Some(path.clone()),
-    };
+    });
     if !present && found_line.is_none() && key.is_some() {
         return Ok(res);
     }
     let remove_all = found && key.is_none() && !present;
     let rewrite = replace_or_add || found != present;
     res.changed = rewrite || remove_all;
-    if res.changed && ctx.call.diff {
-        res.diff = Some(diff);
-    }
     if !res.changed || ctx.call.check {
         return Ok(res);
     }
