@@ -603,6 +603,101 @@ async fn uri_requests_from_the_host() {
     server.join().unwrap();
 }
 
+/// A one-thread HTTP server on 127.0.0.1 that wants basic auth as httpbin's `/basic-auth/`:
+/// 401 with a `WWW-Authenticate: Basic` challenge without the right header, else 200 with
+/// `{"authenticated": true, "user": USER}`. Answers `requests` connections.
+fn basic_auth_server(
+    user: &str,
+    password: &str,
+    requests: usize,
+) -> (u16, std::thread::JoinHandle<()>) {
+    use base64::Engine;
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let user = user.to_string();
+    let handle = std::thread::spawn(move || {
+        for _ in 0..requests {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut authorized = false;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                authorized |= line.trim() == format!("Authorization: Basic {token}");
+            }
+            let mut out = stream;
+            let reply = if authorized {
+                let body = serde_json::json!({"authenticated": true, "user": user}).to_string();
+                format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+            } else {
+                "HTTP/1.1 401 UNAUTHORIZED\r\nWWW-Authenticate: Basic realm=\"Fake Realm\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+            };
+            out.write_all(reply.as_bytes()).unwrap();
+        }
+    });
+    (port, handle)
+}
+
+#[tokio::test]
+async fn uri_takes_credentials_from_the_url_as_ansible_does() {
+    // ansible-core 2.19.14's uri target, "test basic auth with urlencoded": the URL
+    // `https://foo%40example.com:test%40@HOST/basic-auth/foo%40example.com/test%40` logs in as
+    // `foo@example.com` with password `test@` (Ansible's `_configure_auth` splits the userinfo
+    // at its first `@` and `:` and percent-decodes both; urllib answers the 401 challenge).
+    let env = Env::new();
+    let (port, server) = basic_auth_server("foo@example.com", "test@", 2);
+    let url = format!("http://foo%40example.com:test%40@127.0.0.1:{port}/basic-auth/x");
+    let r = env.run("uri", json!({"url": url})).await;
+    assert!(!r.failed, "{r:?}");
+    assert_eq!(r.data["json"]["user"], "foo@example.com");
+    assert_eq!(
+        r.data["url"],
+        format!("http://127.0.0.1:{port}/basic-auth/x")
+    );
+    server.join().unwrap();
+    // `url_username` with `force_basic_auth` sends the header at once: one request.
+    let (port, server) = basic_auth_server("u", "p", 1);
+    let args = json!({"url": format!("http://127.0.0.1:{port}/"), "url_username": "u",
+                      "url_password": "p", "force_basic_auth": true});
+    let r = env.run("uri", args).await;
+    assert!(!r.failed, "{r:?}");
+    server.join().unwrap();
+    // Observed with ansible 2.19.14 (`ansible localhost -m uri -a url=...`): a refused
+    // connection, its credentials masked in `url`; an invalid port; a URL without a scheme.
+    let r = env
+        .run(
+            "uri",
+            json!({"url": "http://foo%40example.com:test%40@127.0.0.1:9/x"}),
+        )
+        .await;
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("Status code was -1 and not [200]: Request failed: <urlopen error [Errno 111] Connection refused>")
+    );
+    assert_eq!(r.data["url"], "http://****:****@127.0.0.1:9/x");
+    assert_eq!(
+        (r.data["status"].as_i64(), &r.data["redirected"]),
+        (Some(-1), &json!(false))
+    );
+    let r = env
+        .run("uri", json!({"url": "http://127.0.0.1:abc/"}))
+        .await;
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("Status code was -1 and not [200]: An unknown error occurred: nonnumeric port: 'abc'")
+    );
+    let r = env.run("uri", json!({"url": "example.com/x"})).await;
+    assert_eq!(r.msg.as_deref(), Some("unknown url type: 'example.com/x'"));
+    assert!(!r.data.contains_key("elapsed"), "{r:?}");
+}
+
 /// Modules whose Ansible documentation says `check_mode: support: none` are skipped by a check
 /// run, with Ansible's message, and touch nothing.
 #[tokio::test]
