@@ -222,6 +222,78 @@ async fn get_url_downloads_verifies_and_converges() {
     drop(server);
 }
 
+#[tokio::test]
+async fn get_url_check_mode_asks_head_and_failures_read_as_ansibles() {
+    // Observed with ansible-playbook 2.19.14 (`-c local`, python3 -m http.server serving the
+    // 15-byte file): in check mode the module sends a HEAD request: `changed`, msg
+    // "OK (15 bytes)", checksum_src of the empty body (da39a3...); an existing destination is
+    // still changed (its checksum is not the empty body's); a 404 fails with msg "Request
+    // failed", status_code 404, response "HTTP Error 404: File not found" (in check mode and
+    // out of it); a missing file:// fails with "Request failed: <urlopen error [Errno 2] No
+    // such file or directory: '/nonexistent'>"; a refused HEAD with "Request failed: <urlopen
+    // error [Errno 111] Connection refused>"; every failure has `url`, `dest` and `elapsed`.
+    let env = Env::new();
+    let site = env.dir.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("etcd.tar.gz"), b"pretend archive").unwrap();
+    let server = Server::start(&site);
+    let url = format!("http://127.0.0.1:{}/etcd.tar.gz", server.port);
+    let dest = env.p("out1");
+    let args = json!({"url": url, "dest": dest});
+    let check = env
+        .run_opts("get_url", args.clone(), true, false)
+        .await
+        .unwrap();
+    assert!(check.changed && !check.failed, "{check:?}");
+    assert_eq!(check.msg.as_deref(), Some("OK (15 bytes)"));
+    assert_eq!(
+        check.data["checksum_src"],
+        "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+    );
+    assert!(!std::path::Path::new(&dest).exists());
+    // With headers the request goes through curl (`curl -I`): the same answer.
+    let with_headers = json!({"url": url, "dest": dest, "headers": {"X-Token": "t1"}});
+    let check = env
+        .run_opts("get_url", with_headers, true, false)
+        .await
+        .unwrap();
+    assert_eq!(check.msg.as_deref(), Some("OK (15 bytes)"), "{check:?}");
+    assert!(env.run("get_url", args).await.changed);
+    let forced = json!({"url": url, "dest": dest, "force": true});
+    let check = env.run_opts("get_url", forced, true, false).await.unwrap();
+    assert!(check.changed, "{check:?}");
+    let missing = json!({"url": format!("http://127.0.0.1:{}/missing", server.port),
+                         "dest": env.p("out2")});
+    for check in [true, false] {
+        let r = env
+            .run_opts("get_url", missing.clone(), check, false)
+            .await
+            .unwrap();
+        assert!(r.failed, "{r:?}");
+        assert_eq!(r.msg.as_deref(), Some("Request failed"));
+        assert_eq!(r.data["status_code"], 404);
+        assert_eq!(r.data["response"], "HTTP Error 404: File not found");
+        assert!(r.data.contains_key("elapsed") && r.data["dest"] == env.p("out2").as_str());
+    }
+    let r = env
+        .run(
+            "get_url",
+            json!({"url": "file:///nonexistent", "dest": env.p("out3")}),
+        )
+        .await;
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("Request failed: <urlopen error [Errno 2] No such file or directory: '/nonexistent'>")
+    );
+    let refused = json!({"url": "http://127.0.0.1:9/x", "dest": env.p("out3")});
+    let r = env.run_opts("get_url", refused, true, false).await.unwrap();
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("Request failed: <urlopen error [Errno 111] Connection refused>")
+    );
+    drop(server);
+}
+
 fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(b)

@@ -102,10 +102,12 @@ pub(crate) fn decide(keygen_out: &str, key: Option<&str>) -> (bool, bool, Option
     let mut line = None;
     for l in keygen_out.lines().filter(|l| !l.is_empty()) {
         if l.starts_with('#') {
-            line = l
-                .split("found: line ")
-                .nth(1)
-                .and_then(|n| n.trim().parse().ok());
+            // As Ansible's `found: line (\d+)`: the number may be followed by a word
+            // (`... found: line 5 CA` for a `@cert-authority` line, `REVOKED`).
+            line = l.split("found: line ").nth(1).and_then(|n| {
+                let digits: String = n.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            });
             continue;
         }
         let Some(found) = parse_entry(l) else {
@@ -310,6 +312,15 @@ mod tests {
         assert_eq!(decide(&found, Some(rsa)), (true, true, None));
         assert_eq!(decide("", Some(KEY)), (false, false, None));
         assert_eq!(decide(&found, None), (true, false, None));
+        // Recorded `ssh-keygen -F '*.example.com'` (OpenSSH 9.2) over two CA lines: the one
+        // that is the key is found on its own line, as Ansible's regex reads the number.
+        let ca = "@cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPx6";
+        let cas = format!(
+            "# Host *.example.com found: line 5 CA\n\
+             @cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDXh\n\
+             # Host *.example.com found: line 7 CA\n{ca}\n"
+        );
+        assert_eq!(decide(&cas, Some(ca)), (true, false, Some(7)));
         assert_eq!(
             edited("a x y\nlab1 k v\nb z w\n", Some(2), Some("lab1 n m\n")),
             "a x y\nb z w\nlab1 n m\n"
