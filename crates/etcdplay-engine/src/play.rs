@@ -87,6 +87,38 @@ pub(crate) struct PlayRun<'a> {
     /// The defaults and vars every task of the play sees from the play's `roles:`.
     /// Grows when an `include_role` with `public: true` runs.
     pub(crate) public_role_vars: Mutex<PublicRoleVars>,
+    /// Which uses of roles ran on which hosts (see [`RoleRuns`]).
+    role_runs: Mutex<RoleRuns>,
+}
+
+/// Ansible's bookkeeping of a play's roles: a use of a role (by `RoleFrame::run_key`) has
+/// *run* on a host once one of its tasks there was not skipped, and is *complete* on the host
+/// when its task list ends after it ran; a complete use is not run on that host again (unless
+/// the role's `allow_duplicates`), so a role that several roles depend on runs once.
+#[derive(Debug, Default)]
+struct RoleRuns {
+    ran: HashMap<String, HashSet<String>>,
+    completed: HashMap<String, HashSet<String>>,
+}
+
+impl RoleRuns {
+    fn ran(&mut self, key: &str, host: &str) {
+        self.ran
+            .entry(key.to_string())
+            .or_default()
+            .insert(host.to_string());
+    }
+
+    fn is_complete(&self, key: &str, host: &str) -> bool {
+        self.completed.get(key).is_some_and(|h| h.contains(host))
+    }
+
+    /// The role's task list ended for `hosts`: those where it ran are complete.
+    fn end(&mut self, key: &str, hosts: &[String]) {
+        let ran = self.ran.get(key).cloned().unwrap_or_default();
+        let done = self.completed.entry(key.to_string()).or_default();
+        done.extend(hosts.iter().filter(|h| ran.contains(*h)).cloned());
+    }
 }
 
 /// What the roles of a play's `roles:` export to every task of the play: with Ansible's default
@@ -153,6 +185,7 @@ impl<'a> PlayRun<'a> {
             play_vars: Arc::new(play.vars.clone()),
             restarts: RestartLedger::default(),
             public_role_vars: Mutex::new(PublicRoleVars::of(play)),
+            role_runs: Mutex::default(),
         }
     }
 
@@ -280,8 +313,44 @@ impl<'a> PlayRun<'a> {
                 let dep_scope = scope.enter_role(dep);
                 self.run_role(&dep.role, &dep_scope, hosts).await;
             }
-            self.run_list(&role.tasks, scope, hosts).await;
+            let key = scope
+                .role
+                .as_ref()
+                .map(|frame| frame.run_key.as_str())
+                .unwrap_or_default();
+            if key.is_empty() {
+                self.run_list(&role.tasks, scope, hosts).await;
+                return;
+            }
+            let to_run: Vec<String> = {
+                let runs = lock(&self.role_runs);
+                hosts
+                    .iter()
+                    .filter(|h| role.allow_duplicates || !runs.is_complete(key, h))
+                    .cloned()
+                    .collect()
+            };
+            if !to_run.is_empty() {
+                self.run_list(&role.tasks, scope, &to_run).await;
+            }
+            lock(&self.role_runs).end(key, &to_run);
         })
+    }
+
+    /// Notes that a task of the role around `scope` was not skipped on `hosts` (see
+    /// [`RoleRuns`]).
+    pub(crate) fn note_role_ran<'h>(
+        &self,
+        scope: &TaskScope,
+        hosts: impl IntoIterator<Item = &'h String>,
+    ) {
+        let Some(frame) = scope.role.as_ref().filter(|f| !f.run_key.is_empty()) else {
+            return;
+        };
+        let mut runs = lock(&self.role_runs);
+        for host in hosts {
+            runs.ran(&frame.run_key, host);
+        }
     }
 
     /// The hosts whose facts this play gathers: the play's `gather_facts` under ansible.cfg's
@@ -738,6 +807,13 @@ impl<'a> PlayRun<'a> {
             }
         }
         drop(stats);
+        self.note_role_ran(
+            scope,
+            outcomes
+                .iter()
+                .filter(|(_, o)| !matches!(o, Outcome::Skipped | Outcome::Unreachable))
+                .map(|(h, _)| h),
+        );
         self.publish_left_play();
         failed_hosts
     }

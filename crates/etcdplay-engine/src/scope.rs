@@ -16,17 +16,40 @@ pub(crate) struct RoleFrame {
     pub(crate) defaults: Arc<Map>,
     pub(crate) vars: Arc<Map>,
     pub(crate) params: Arc<Map>,
+    /// Which use of the role this is, as Ansible tells two uses of a role apart in a play
+    /// (path, parameters and vars, `when`, `tags`): a use of the play's `roles:` (or of their
+    /// dependencies) equal to one that already ran on a host is not run again there unless
+    /// the role allows duplicates. Empty for roles brought in by `include_role`/`import_role`.
+    pub(crate) run_key: String,
 }
 
 impl RoleFrame {
     pub(crate) fn new(role: &Role, params: Map) -> Arc<Self> {
-        Arc::new(RoleFrame {
+        Arc::new(Self::unkeyed(role, params))
+    }
+
+    fn unkeyed(role: &Role, params: Map) -> Self {
+        RoleFrame {
             name: role.name.clone(),
             path: role.path.clone(),
             defaults: Arc::new(role.defaults.clone()),
             vars: Arc::new(role.vars.clone()),
             params: Arc::new(params),
-        })
+            run_key: String::new(),
+        }
+    }
+
+    /// The frame of a role of the play's `roles:` or a dependency, with its [`Self::run_key`].
+    pub(crate) fn of_role_ref(role_ref: &RoleRef) -> Arc<Self> {
+        let mut frame = Self::unkeyed(&role_ref.role, role_ref.params.clone());
+        frame.run_key = serde_json::json!([
+            role_ref.role.path,
+            role_ref.params,
+            role_ref.when,
+            role_ref.tags
+        ])
+        .to_string();
+        Arc::new(frame)
     }
 }
 
@@ -116,7 +139,7 @@ impl TaskScope {
     pub(crate) fn enter_role(&self, role_ref: &RoleRef) -> TaskScope {
         let mut s = self.clone();
         s.depth += 1;
-        s.role = Some(RoleFrame::new(&role_ref.role, role_ref.params.clone()));
+        s.role = Some(RoleFrame::of_role_ref(role_ref));
         s.role_dirs.insert(0, role_ref.role.path.clone());
         s.when.extend(role_ref.when.iter().map(|e| Condition {
             expr: e.clone(),

@@ -612,6 +612,65 @@ fn special_variables() {
     );
 }
 
+/// A use of a role runs once per host in a play: ansible-core 2.19.14 on the same files
+/// (`-c local`) ran `tmp` once for `a` and `b` (and not again as a role of the play), again for
+/// `c`'s dependency with `x: 1` (other parameters), `dup` (`allow_duplicates: true`) twice, and
+/// `skipper` twice (its only task was skipped, so it never counted as run). Recap ok=7
+/// skipped=2.
+#[test]
+fn roles_run_once_unless_their_parameters_differ_or_they_allow_duplicates() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  roles: [a, b, c, tmp, dup, dup, skipper, skipper]
+"#,
+        &[
+            (
+                "roles/tmp/tasks/main.yml",
+                "- debug: msg=\"tmp {{ x | default(0) }}\"\n",
+            ),
+            ("roles/a/tasks/main.yml", "- debug: msg=a\n"),
+            ("roles/a/meta/main.yml", "dependencies: [tmp]\n"),
+            ("roles/b/tasks/main.yml", "- debug: msg=b\n"),
+            ("roles/b/meta/main.yml", "dependencies: [tmp]\n"),
+            ("roles/c/tasks/main.yml", "- debug: msg=c\n"),
+            (
+                "roles/c/meta/main.yml",
+                "dependencies:\n  - role: tmp\n    x: 1\n",
+            ),
+            ("roles/dup/tasks/main.yml", "- debug: msg=dup\n"),
+            ("roles/dup/meta/main.yml", "allow_duplicates: true\n"),
+            (
+                "roles/skipper/tasks/main.yml",
+                "- debug: msg=never\n  when: false\n",
+            ),
+        ],
+        expect![[r#"
+            PLAY [n1]
+            TASK [tmp : debug]
+              ok: [n1]: tmp 0 => {"msg":"tmp 0"}
+            TASK [a : debug]
+              ok: [n1]: a => {"msg":"a"}
+            TASK [b : debug]
+              ok: [n1]: b => {"msg":"b"}
+            TASK [tmp : debug]
+              ok: [n1]: tmp 1 => {"msg":"tmp 1"}
+            TASK [c : debug]
+              ok: [n1]: c => {"msg":"c"}
+            TASK [dup : debug]
+              ok: [n1]: dup => {"msg":"dup"}
+            TASK [dup : debug]
+              ok: [n1]: dup => {"msg":"dup"}
+            TASK [skipper : debug]
+              skipping: [n1]
+            TASK [skipper : debug]
+              skipping: [n1]
+            RECAP n1 ok=7 changed=0 failed=0 skipped=2 rescued=0 ignored=0
+        "#]],
+    );
+}
+
 /// `include_vars` as a task like any other, role variables seen by the play, `failed_when` on
 /// `assert`. ansible-core 2.19.14 on the same files (`-c local`) printed: `iv` =
 /// `{ansible_facts: {a: 1}, ansible_included_var_files: [<dir>/vars/a.yml], changed: false,

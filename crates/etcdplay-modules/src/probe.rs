@@ -65,6 +65,25 @@ ep_parent_is_dir() {
 }
 "#;
 
+/// Shell printing the directories Ansible's `get_bin_path` searches, as its error message
+/// lists them: `$PATH` as it is, then whichever of `/sbin`, `/usr/sbin`, `/usr/local/sbin`
+/// exist and `$PATH` lacks, joined with `:`.
+pub(crate) const BIN_PATHS: &str = r#"ep_ps=$PATH
+for ep_d in /sbin /usr/sbin /usr/local/sbin; do
+  case ":$PATH:" in *":$ep_d:"*) ;; *) if [ -e "$ep_d" ]; then ep_ps="$ep_ps:$ep_d"; fi;; esac
+done
+printf '%s\n' "$ep_ps"
+"#;
+
+/// Ansible's failure for a required executable `get_bin_path` did not find in `paths` (what
+/// [`BIN_PATHS`] printed).
+pub(crate) fn missing_executable(name: &str, paths: &str) -> String {
+    format!(
+        "Failed to find required executable \"{name}\" in paths: {}",
+        paths.trim_end_matches('\n')
+    )
+}
+
 /// The shell line that starts section `name`.
 pub(crate) fn section(name: &str) -> String {
     format!("printf '\\n@@etcdplay:{name}\\n'\n")
@@ -263,6 +282,35 @@ mod tests {
                 .unwrap();
             assert_eq!(ours.stdout, theirs.stdout, "{p:?}");
             assert!(ours.status.success(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn bin_paths_are_get_bin_paths_search_path() {
+        // Python's `get_bin_path`: PATH's entries, then each of /sbin, /usr/sbin,
+        // /usr/local/sbin that exists and PATH lacks, joined with `:` (os.pathsep).
+        for path in ["/usr/bin:/bin", "/usr/local/sbin:/usr/bin:/sbin:/bin", ""] {
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(BIN_PATHS)
+                .env("PATH", path)
+                .output()
+                .unwrap();
+            let mut want: Vec<&str> = path.split(':').collect();
+            for sbin in ["/sbin", "/usr/sbin", "/usr/local/sbin"] {
+                if !want.contains(&sbin) && std::path::Path::new(sbin).exists() {
+                    want.push(sbin);
+                }
+            }
+            let printed = String::from_utf8(out.stdout).unwrap();
+            assert_eq!(printed, format!("{}\n", want.join(":")), "PATH={path:?}");
+            assert_eq!(
+                missing_executable("gpg", &printed),
+                format!(
+                    "Failed to find required executable \"gpg\" in paths: {}",
+                    want.join(":")
+                )
+            );
         }
     }
 

@@ -222,6 +222,78 @@ async fn get_url_downloads_verifies_and_converges() {
     drop(server);
 }
 
+#[tokio::test]
+async fn get_url_check_mode_asks_head_and_failures_read_as_ansibles() {
+    // Observed with ansible-playbook 2.19.14 (`-c local`, python3 -m http.server serving the
+    // 15-byte file): in check mode the module sends a HEAD request: `changed`, msg
+    // "OK (15 bytes)", checksum_src of the empty body (da39a3...); an existing destination is
+    // still changed (its checksum is not the empty body's); a 404 fails with msg "Request
+    // failed", status_code 404, response "HTTP Error 404: File not found" (in check mode and
+    // out of it); a missing file:// fails with "Request failed: <urlopen error [Errno 2] No
+    // such file or directory: '/nonexistent'>"; a refused HEAD with "Request failed: <urlopen
+    // error [Errno 111] Connection refused>"; every failure has `url`, `dest` and `elapsed`.
+    let env = Env::new();
+    let site = env.dir.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("etcd.tar.gz"), b"pretend archive").unwrap();
+    let server = Server::start(&site);
+    let url = format!("http://127.0.0.1:{}/etcd.tar.gz", server.port);
+    let dest = env.p("out1");
+    let args = json!({"url": url, "dest": dest});
+    let check = env
+        .run_opts("get_url", args.clone(), true, false)
+        .await
+        .unwrap();
+    assert!(check.changed && !check.failed, "{check:?}");
+    assert_eq!(check.msg.as_deref(), Some("OK (15 bytes)"));
+    assert_eq!(
+        check.data["checksum_src"],
+        "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+    );
+    assert!(!std::path::Path::new(&dest).exists());
+    // With headers the request goes through curl (`curl -I`): the same answer.
+    let with_headers = json!({"url": url, "dest": dest, "headers": {"X-Token": "t1"}});
+    let check = env
+        .run_opts("get_url", with_headers, true, false)
+        .await
+        .unwrap();
+    assert_eq!(check.msg.as_deref(), Some("OK (15 bytes)"), "{check:?}");
+    assert!(env.run("get_url", args).await.changed);
+    let forced = json!({"url": url, "dest": dest, "force": true});
+    let check = env.run_opts("get_url", forced, true, false).await.unwrap();
+    assert!(check.changed, "{check:?}");
+    let missing = json!({"url": format!("http://127.0.0.1:{}/missing", server.port),
+                         "dest": env.p("out2")});
+    for check in [true, false] {
+        let r = env
+            .run_opts("get_url", missing.clone(), check, false)
+            .await
+            .unwrap();
+        assert!(r.failed, "{r:?}");
+        assert_eq!(r.msg.as_deref(), Some("Request failed"));
+        assert_eq!(r.data["status_code"], 404);
+        assert_eq!(r.data["response"], "HTTP Error 404: File not found");
+        assert!(r.data.contains_key("elapsed") && r.data["dest"] == env.p("out2").as_str());
+    }
+    let r = env
+        .run(
+            "get_url",
+            json!({"url": "file:///nonexistent", "dest": env.p("out3")}),
+        )
+        .await;
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("Request failed: <urlopen error [Errno 2] No such file or directory: '/nonexistent'>")
+    );
+    let refused = json!({"url": "http://127.0.0.1:9/x", "dest": env.p("out3")});
+    let r = env.run_opts("get_url", refused, true, false).await.unwrap();
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("Request failed: <urlopen error [Errno 111] Connection refused>")
+    );
+    drop(server);
+}
+
 fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(b)
@@ -601,6 +673,101 @@ async fn uri_requests_from_the_host() {
         .await;
     assert!(r.failed && r.data["status"] == 404, "{r:?}");
     server.join().unwrap();
+}
+
+/// A one-thread HTTP server on 127.0.0.1 that wants basic auth as httpbin's `/basic-auth/`:
+/// 401 with a `WWW-Authenticate: Basic` challenge without the right header, else 200 with
+/// `{"authenticated": true, "user": USER}`. Answers `requests` connections.
+fn basic_auth_server(
+    user: &str,
+    password: &str,
+    requests: usize,
+) -> (u16, std::thread::JoinHandle<()>) {
+    use base64::Engine;
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let user = user.to_string();
+    let handle = std::thread::spawn(move || {
+        for _ in 0..requests {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut authorized = false;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                authorized |= line.trim() == format!("Authorization: Basic {token}");
+            }
+            let mut out = stream;
+            let reply = if authorized {
+                let body = serde_json::json!({"authenticated": true, "user": user}).to_string();
+                format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+            } else {
+                "HTTP/1.1 401 UNAUTHORIZED\r\nWWW-Authenticate: Basic realm=\"Fake Realm\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+            };
+            out.write_all(reply.as_bytes()).unwrap();
+        }
+    });
+    (port, handle)
+}
+
+#[tokio::test]
+async fn uri_takes_credentials_from_the_url_as_ansible_does() {
+    // ansible-core 2.19.14's uri target, "test basic auth with urlencoded": the URL
+    // `https://foo%40example.com:test%40@HOST/basic-auth/foo%40example.com/test%40` logs in as
+    // `foo@example.com` with password `test@` (Ansible's `_configure_auth` splits the userinfo
+    // at its first `@` and `:` and percent-decodes both; urllib answers the 401 challenge).
+    let env = Env::new();
+    let (port, server) = basic_auth_server("foo@example.com", "test@", 2);
+    let url = format!("http://foo%40example.com:test%40@127.0.0.1:{port}/basic-auth/x");
+    let r = env.run("uri", json!({"url": url})).await;
+    assert!(!r.failed, "{r:?}");
+    assert_eq!(r.data["json"]["user"], "foo@example.com");
+    assert_eq!(
+        r.data["url"],
+        format!("http://127.0.0.1:{port}/basic-auth/x")
+    );
+    server.join().unwrap();
+    // `url_username` with `force_basic_auth` sends the header at once: one request.
+    let (port, server) = basic_auth_server("u", "p", 1);
+    let args = json!({"url": format!("http://127.0.0.1:{port}/"), "url_username": "u",
+                      "url_password": "p", "force_basic_auth": true});
+    let r = env.run("uri", args).await;
+    assert!(!r.failed, "{r:?}");
+    server.join().unwrap();
+    // Observed with ansible 2.19.14 (`ansible localhost -m uri -a url=...`): a refused
+    // connection, its credentials masked in `url`; an invalid port; a URL without a scheme.
+    let r = env
+        .run(
+            "uri",
+            json!({"url": "http://foo%40example.com:test%40@127.0.0.1:9/x"}),
+        )
+        .await;
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("Status code was -1 and not [200]: Request failed: <urlopen error [Errno 111] Connection refused>")
+    );
+    assert_eq!(r.data["url"], "http://****:****@127.0.0.1:9/x");
+    assert_eq!(
+        (r.data["status"].as_i64(), &r.data["redirected"]),
+        (Some(-1), &json!(false))
+    );
+    let r = env
+        .run("uri", json!({"url": "http://127.0.0.1:abc/"}))
+        .await;
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("Status code was -1 and not [200]: An unknown error occurred: nonnumeric port: 'abc'")
+    );
+    let r = env.run("uri", json!({"url": "example.com/x"})).await;
+    assert_eq!(r.msg.as_deref(), Some("unknown url type: 'example.com/x'"));
+    assert!(!r.data.contains_key("elapsed"), "{r:?}");
 }
 
 /// Modules whose Ansible documentation says `check_mode: support: none` are skipped by a check

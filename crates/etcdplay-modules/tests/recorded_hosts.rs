@@ -421,6 +421,39 @@ async fn group_gid_change() {
 }
 
 /// A call without check, diff or become.
+#[tokio::test]
+async fn apt_key_without_gpg_fails_as_get_bin_path_does() {
+    // ansible-core 2.19.14's apt_key target on a Debian 12 lab host (apt-key, no gpg), under
+    // ansible-playbook 2.19.14: "Ensure key is not there to start with." fails with
+    // `Failed to find required executable "gpg" in paths: /usr/local/sbin:/usr/local/bin:
+    // /usr/sbin:/usr/bin:/sbin:/bin` (the module's `get_bin_path(required=True)` fails itself).
+    let paths = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n";
+    let host = Scripted::new(&sections(&[
+        ("bins", "apt-key\n"),
+        ("paths", paths),
+        ("list", "rc=0\n"),
+    ]));
+    let args = json!({"id": "36A1D7869245C8950F966E92D8576A8BA88D21E9", "state": "absent"});
+    let r = run("apt_key", args.clone(), false, &host).await;
+    assert!(r.failed && !r.changed, "{r:?}");
+    assert_eq!(
+        r.msg.as_deref(),
+        Some(
+            "Failed to find required executable \"gpg\" in paths: \
+             /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        )
+    );
+    let host = Scripted::new(&sections(&[
+        ("bins", ""),
+        ("paths", "/usr/bin:/bin:/sbin\n"),
+    ]));
+    let r = run("apt_key", args, false, &host).await;
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("Failed to find required executable \"apt-key\" in paths: /usr/bin:/bin:/sbin")
+    );
+}
+
 fn plain_call<'a>(
     name: &'a str,
     args: &'a serde_json::Map<String, Value>,

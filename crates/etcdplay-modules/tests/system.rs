@@ -84,6 +84,48 @@ async fn assemble_joins_fragments_and_converges() {
 }
 
 #[tokio::test]
+async fn assemble_of_local_fragments_returns_a_diff_in_diff_mode() {
+    // ansible-core 2.19.14's assemble target ("test assemble with diff", green under
+    // ansible-playbook 2.19.14 on a lab host): local fragments (`remote_src: false`) with
+    // `diff: true` register `diff.before` and `diff.after`. Ansible's action reads them as its
+    // `_get_diff_data`: `before` is "" without a `before_header` for a new destination, the
+    // destination's text headed by its path for an existing one. Without diff mode, or with
+    // remote fragments (the module), there is no diff.
+    let env = Env::new();
+    std::fs::create_dir_all(env.control.root.join("frags")).unwrap();
+    for (n, c) in [("a", "one\n"), ("b", "two\n")] {
+        std::fs::write(env.control.root.join("frags").join(n), c).unwrap();
+    }
+    let dest = env.p("assembled");
+    let args = json!({"src": "frags", "dest": dest, "remote_src": false});
+    let plain = env
+        .run_opts("assemble", args.clone(), true, false)
+        .await
+        .unwrap();
+    assert!(plain.changed && plain.diff.is_none(), "{plain:?}");
+    let r = env
+        .run_opts("assemble", args.clone(), false, true)
+        .await
+        .unwrap();
+    assert!(r.changed, "{r:?}");
+    let d = r.diff.expect("a diff in diff mode");
+    assert_eq!(d.before, json!(""));
+    assert_eq!(d.before_header, None);
+    assert_eq!(d.after, json!("one\ntwo\n"));
+    std::fs::write(&dest, "old\n").unwrap();
+    let r = env.run_opts("assemble", args, false, true).await.unwrap();
+    let d = r.diff.expect("a diff in diff mode");
+    assert_eq!(d.before, json!("old\n"));
+    assert_eq!(d.before_header.as_deref(), Some(dest.as_str()));
+    let remote_src = env.p("remote");
+    std::fs::create_dir_all(&remote_src).unwrap();
+    std::fs::write(format!("{remote_src}/x"), "x\n").unwrap();
+    let remote = json!({"src": remote_src, "dest": env.p("assembled2")});
+    let r = env.run_opts("assemble", remote, false, true).await.unwrap();
+    assert!(r.changed && r.diff.is_none(), "{r:?}");
+}
+
+#[tokio::test]
 async fn known_hosts_adds_replaces_hashes_and_removes() {
     // ansible-playbook 2.19 (ansible.builtin.known_hosts, this host, recorded): the six tasks
     // below report changed [True, False, True, True, False, True]; the first diff goes from
@@ -145,6 +187,52 @@ async fn known_hosts_adds_replaces_hashes_and_removes() {
         r.msg.as_deref(),
         Some("Host parameter does not match hashed host field in supplied key")
     );
+}
+
+#[tokio::test]
+async fn known_hosts_returns_its_diff_without_diff_mode() {
+    // ansible-core 2.19.14's known_hosts integration target (passing under ansible-playbook
+    // 2.19.14 on a lab host, run without --diff): check mode registers `diff.diff` with
+    // `before_header == after_header ==` the expanded path and the key appended to `after`;
+    // an unchanged run and the removal of a key that is not there still register a diff whose
+    // `before == after`.
+    let env = Env::new();
+    let kh = env.p("kh");
+    std::fs::write(&kh, "other ssh-rsa AAAAB3NzaC1yc2E\n").unwrap();
+    let k1 = "lab1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOne1OneOneOneOneOneOneOneOneOneOneOneOneOn";
+    let add = json!({"name": "lab1", "key": k1, "path": kh});
+    let check = env
+        .run_opts("known_hosts", add.clone(), true, false)
+        .await
+        .unwrap();
+    assert!(check.changed);
+    let d = check.diff.expect("a diff without --diff");
+    assert_eq!(d.before_header.as_deref(), Some(kh.as_str()));
+    assert_eq!(d.after_header.as_deref(), Some(kh.as_str()));
+    assert_eq!(d.before, json!("other ssh-rsa AAAAB3NzaC1yc2E\n"));
+    assert_eq!(
+        d.after,
+        json!(format!("other ssh-rsa AAAAB3NzaC1yc2E\n{k1}\n"))
+    );
+    assert_eq!(check.data["path"], kh.as_str());
+    env.run("known_hosts", add.clone()).await;
+    let again = env.run("known_hosts", add).await;
+    assert!(!again.changed);
+    let d = again.diff.expect("a diff when nothing changes");
+    assert_eq!(d.before, d.after);
+    // A key of another type than the host's (as the target's "remove different key").
+    let rsa = "lab1 ssh-rsa AAAAB3NzaC1yc2E";
+    let other = env
+        .run(
+            "known_hosts",
+            json!({"name": "lab1", "key": rsa, "path": kh, "state": "absent"}),
+        )
+        .await;
+    assert!(!other.changed);
+    let d = other
+        .diff
+        .expect("a diff when the key to remove is not there");
+    assert_eq!(d.before, d.after);
 }
 
 #[tokio::test]

@@ -224,6 +224,7 @@ impl PlayRun<'_> {
                 .map(|p| crate::state::absolute_path_text(&p))
                 .unwrap_or_else(|| file.clone());
             self.report_included(&shown, &group, label.as_deref());
+            self.note_role_ran(scope, &group);
             let mut run_scope = inner.clone();
             let mut params = task.vars.clone();
             params.extend(item.into_iter().flat_map(|i| i.vars));
@@ -320,6 +321,7 @@ impl PlayRun<'_> {
                 },
             };
             self.report_included(&name, &group, None);
+            self.note_role_ran(scope, &group);
             // `public: true`: the role's defaults and vars stay visible to the rest of the play.
             let public = group.first().map(|h| {
                 let vars = self.task_vars(h, scope, Some(task));

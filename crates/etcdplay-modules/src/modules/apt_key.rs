@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::args::Args;
 use crate::host::Ctx;
-use crate::probe::section;
+use crate::probe::{missing_executable, section, BIN_PATHS};
 use crate::read_ahead::{sections, with_funcs, FirstProbe, ProbeInput, Sections};
 use crate::spec::{ArgSpec, ArgType};
 use crate::{ModuleError, ModuleResult};
@@ -132,6 +132,8 @@ impl FirstProbe for AptKeyProbe {
         let mut script = section("bins");
         script.push_str("command -v apt-key >/dev/null 2>&1 && echo apt-key\n");
         script.push_str("command -v gpg >/dev/null 2>&1 && echo gpg\n");
+        script.push_str(&section("paths"));
+        script.push_str(BIN_PATHS);
         script.push_str(&section("list"));
         script.push_str(&captured(&format!(
             "LANG=C LC_ALL=C {} adv --list-public-keys --keyid-format=long",
@@ -269,18 +271,17 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let s = ctx.read_probe::<AptKeyProbe>().await?;
     let bins =
         String::from_utf8_lossy(s.get("bins").map(Vec::as_slice).unwrap_or_default()).into_owned();
-    if !bins.lines().any(|l| l == "apt-key") {
-        return Ok(ModuleResult::fail(
-            "Failed to find required executable \"apt-key\". Apt-key has been deprecated. \
-             See the deb822_repository as an alternative.",
-        ));
+    // Ansible's module asks `get_bin_path(required=True)`, which fails the task itself (the
+    // module's own handling of a missing program, after it, is never reached).
+    for program in ["apt-key", "gpg"] {
+        if !bins.lines().any(|l| l == program) {
+            let paths =
+                String::from_utf8_lossy(s.get("paths").map(Vec::as_slice).unwrap_or_default())
+                    .into_owned();
+            return Ok(ModuleResult::fail(missing_executable(program, &paths)));
+        }
     }
     let mut res = ModuleResult::ok();
-    if !bins.lines().any(|l| l == "gpg") {
-        // Ansible's module exits without failing here (exit_json, not fail_json).
-        res.msg = Some("Failed to find required executable \"gpg\"".into());
-        return Ok(res);
-    }
     let mut key_id = task.id.clone();
     if key_id.is_none() {
         if matches!(task.source, Source::Keyserver(_)) {

@@ -12,10 +12,11 @@ use regex::Regex;
 use crate::attrs::Attrs;
 use crate::host::Ctx;
 use crate::modules::write::{converge, NewContent, Target};
-use crate::probe::{section, PathState};
+use crate::probe::{decode_b64, section, PathState};
 use crate::read_ahead::{sections, with_funcs, FirstProbe, ProbeInput, Sections};
-use crate::{ModuleError, ModuleResult};
+use crate::{Diff, ModuleError, ModuleResult};
 use etcdplay_transport::ExecOutput;
+use serde_json::Value;
 
 /// Python's `codecs.escape_decode` for what a delimiter holds: `\n`, `\t`, `\\`, `\xNN`, octal.
 pub(crate) fn unescape(text: &str) -> Vec<u8> {
@@ -98,9 +99,14 @@ pub(crate) fn assemble(
 }
 
 /// The probe: the destination's state, then (from the host) each regular file of `src` as
-/// `NAME_B64|CONTENT_B64`, or a word saying why there are none.
-fn probe_script(src: &str, dest: &str, remote: bool) -> String {
+/// `NAME_B64|CONTENT_B64`, or a word saying why there are none; with local fragments and
+/// `--diff`, the destination's content for the diff's `before`.
+fn probe_script(src: &str, dest: &str, remote: bool, diff: bool) -> String {
     let mut s = format!("{}ep_stat {}\n", section("dest"), sh_quote(dest));
+    if diff && !remote {
+        s.push_str(&section("old"));
+        s.push_str(&format!("ep_b64 {}\n", sh_quote(dest)));
+    }
     if remote {
         let q = sh_quote(src);
         s.push_str(&section("fragments"));
@@ -128,6 +134,7 @@ impl FirstProbe for AssembleProbe {
             &a.req_str("src")?,
             &a.req_str("dest")?,
             a.bool("remote_src", true)?,
+            input.diff,
         );
         Ok(Some(with_funcs(&script)))
     }
@@ -207,6 +214,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     );
     let state = PathState::parse(&text("dest")).map_err(|m| ctx.protocol(m))?;
     let md5 = md5_hex(&content);
+    let new_text = String::from_utf8_lossy(&content).into_owned();
     let target = Target {
         dest: &dest,
         state: &state,
@@ -219,11 +227,33 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         validate: None,
     };
     let mut res = converge(ctx, target, true).await?;
-    // Ansible's assemble shows no diff.
+    // Ansible's assemble module returns no diff; its action, assembling local fragments,
+    // returns one when the task runs in diff mode and the file changes.
     res.diff = None;
+    if !remote && ctx.call.diff && res.changed && !res.failed {
+        let old = state
+            .exists
+            .then(|| decode_b64(s.get("old")).unwrap_or_default());
+        res.diff = Some(local_diff(&dest, &src, old.as_deref(), &new_text));
+    }
     res.set("src", src).set("md5sum", md5);
     res.msg = Some("OK".into());
     Ok(res)
+}
+
+/// The diff of Ansible's assemble action for local fragments: `before` is the destination's
+/// text (empty, without a header, when there is none) and `after` the assembled text; Ansible
+/// heads `after` with its temporary file on the control node, etcdplay with the fragments'
+/// directory there.
+pub(crate) fn local_diff(dest: &str, src: &str, old: Option<&[u8]>, new: &str) -> Diff {
+    Diff {
+        before: Value::String(
+            old.map_or_else(String::new, |b| String::from_utf8_lossy(b).into_owned()),
+        ),
+        after: Value::String(new.to_string()),
+        before_header: old.map(|_| dest.to_string()),
+        after_header: Some(src.to_string()),
+    }
 }
 
 fn md5_hex(data: &[u8]) -> String {

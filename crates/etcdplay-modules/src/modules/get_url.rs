@@ -8,6 +8,7 @@
 
 use etcdplay_transport::script::sh_quote;
 use etcdplay_transport::ExecRequest;
+use serde_json::Value;
 
 use crate::attrs::Attrs;
 use crate::host::Ctx;
@@ -141,28 +142,107 @@ impl RequestOptions {
 /// Reads the curl config (up to `@end@`) and then the URL from stdin into `$cfg` and `$url`.
 const READ_REQUEST: &str = "cfg=\nwhile IFS= read -r l && [ \"$l\" != @end@ ]; do cfg=\"$cfg$l\n\"; done\nIFS= read -r url\n";
 
-/// The downloader lines: curl (with the config), else wget or python3 (which get no
-/// options: with options, curl is required). `$tmp` receives the body.
-fn download_lines(timeout: i64, insecure: bool, needs_curl: bool) -> String {
+/// The request as Ansible's `fetch_url` makes it, with the host's python3 (urllib, as
+/// Ansible's module): the URL on stdin; arguments method, timeout, `1` to skip certificate
+/// checks, and the file the body goes to. A failure is one `@@json` line on stderr with
+/// Ansible's result keys (`msg`, and `status_code`/`response` for an HTTP error); a HEAD
+/// prints `len=` and the response's Content-Length (`unknown` without one).
+const PY_FETCH: &str = r#"import http.client, json, shutil, ssl, sys, urllib.error, urllib.request
+url = sys.stdin.read()
+method, timeout, insecure, out = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
+def fail(**f):
+    sys.stderr.write("@@json " + json.dumps(f) + "\n")
+    sys.exit(4)
+ctx = ssl.create_default_context()
+if insecure:
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+try:
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx))
+    r = opener.open(urllib.request.Request(url, method=method), timeout=timeout)
+except (ConnectionError, ValueError) as e:
+    fail(msg=str(e))
+except urllib.error.HTTPError as e:
+    fail(msg="Request failed", status_code=e.code, response=str(e))
+except urllib.error.URLError as e:
+    fail(msg=f"Request failed: {e}")
+except OSError as e:
+    fail(msg=f"Connection failure: {e}")
+except http.client.BadStatusLine as e:
+    fail(msg=f"Connection failure: connection was closed before a valid response was received: {e.line}")
+except Exception as e:
+    fail(msg=f"An unknown error occurred: {e}")
+length = r.headers.get("Content-Length", "unknown")
+code = getattr(r, "status", None)
+if code != 200 and not url.startswith("file:/") and not url.startswith("ftp:/"):
+    fail(msg="Request failed", status_code=code, response=f"OK ({length} bytes)")
+if method == "HEAD":
+    print(f"len={length}")
+else:
+    with open(out, "wb") as f:
+        shutil.copyfileobj(r, f)
+"#;
+
+/// The downloader lines: python3 as Ansible's module (see [`PY_FETCH`]), else curl or wget;
+/// with headers or credentials curl (given them as a config on stdin) is required. `$tmp`
+/// receives the body; with `head`, only a HEAD request is made (check mode, as Ansible's
+/// module) and `len=` says the Content-Length.
+fn download_lines(timeout: i64, insecure: bool, needs_curl: bool, head: bool) -> String {
     let ins_curl = if insecure { " -k" } else { "" };
     let ins_wget = if insecure {
         " --no-check-certificate"
     } else {
         ""
     };
-    let mut s = format!(
-        "if command -v curl >/dev/null 2>&1; then printf '%s' \"$cfg\" | curl -fsSL{ins_curl} --max-time {timeout} -K - -o \"$tmp\" || {{ echo \"Request failed: curl exit $?\" >&2; exit 4; }}\n"
-    );
+    let curl = if head {
+        format!(
+            "printf '%s' \"$cfg\" | curl -fsSLI{ins_curl} --max-time {timeout} -K - -o \"$tmp\" || {{ echo \"Request failed: curl exit $?\" >&2; exit 4; }}\n\
+             printf 'len=%s\\n' \"$(tr -d '\\r' < \"$tmp\" | awk -F': *' 'tolower($1)==\"content-length\"{{n=$2}} END{{print (n==\"\" ? \"unknown\" : n)}}')\"\n"
+        )
+    } else {
+        format!(
+            "printf '%s' \"$cfg\" | curl -fsSL{ins_curl} --max-time {timeout} -K - -o \"$tmp\" || {{ echo \"Request failed: curl exit $?\" >&2; exit 4; }}\n"
+        )
+    };
     if needs_curl {
-        s.push_str("else echo 'headers and url_username need curl on the host' >&2; exit 5; fi\n");
-        return s;
+        return format!(
+            "if command -v curl >/dev/null 2>&1; then {curl}\
+             else echo 'headers and url_username need curl on the host' >&2; exit 5; fi\n"
+        );
     }
-    s.push_str(&format!(
-        "elif command -v wget >/dev/null 2>&1; then printf '%s\\n' \"$url\" | wget -q{ins_wget} -T {timeout} -O \"$tmp\" -i - || {{ echo \"Request failed: wget exit $?\" >&2; exit 4; }}\n\
-         elif command -v python3 >/dev/null 2>&1; then printf '%s' \"$url\" | python3 -c 'import sys,shutil,urllib.request; r=urllib.request.urlopen(sys.stdin.read(), timeout={timeout}); shutil.copyfileobj(r, open(sys.argv[1], \"wb\"))' \"$tmp\" || {{ echo 'Request failed' >&2; exit 4; }}\n\
-         else echo 'no downloader on the host: install curl, wget or python3' >&2; exit 5; fi\n"
-    ));
-    s
+    let wget = if head {
+        format!("printf '%s\\n' \"$url\" | wget -q --spider{ins_wget} -T {timeout} -i - || {{ echo \"Request failed: wget exit $?\" >&2; exit 4; }}\necho len=unknown\n")
+    } else {
+        format!("printf '%s\\n' \"$url\" | wget -q{ins_wget} -T {timeout} -O \"$tmp\" -i - || {{ echo \"Request failed: wget exit $?\" >&2; exit 4; }}\n")
+    };
+    format!(
+        "if command -v python3 >/dev/null 2>&1; then printf '%s' \"$url\" | python3 -c {} {} {timeout} {} \"$tmp\" || exit 4\n\
+         elif command -v curl >/dev/null 2>&1; then {curl}\
+         elif command -v wget >/dev/null 2>&1; then {wget}\
+         else echo 'no downloader on the host: install python3, curl or wget' >&2; exit 5; fi\n",
+        sh_quote(PY_FETCH),
+        if head { "HEAD" } else { "GET" },
+        if insecure { "1" } else { "0" },
+    )
+}
+
+/// A failed request's result: the `@@json` line [`PY_FETCH`] wrote (Ansible's keys), else
+/// the downloader's stderr as the message.
+fn request_failure(stderr: &str) -> ModuleResult {
+    let keys = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("@@json "))
+        .and_then(|j| serde_json::from_str::<serde_json::Map<String, Value>>(j).ok());
+    let Some(mut keys) = keys else {
+        return ModuleResult::fail(stderr.trim().to_string());
+    };
+    let msg = match keys.remove("msg") {
+        Some(Value::String(m)) => m,
+        _ => "Request failed".to_string(),
+    };
+    let mut r = ModuleResult::fail(msg);
+    r.data.extend(keys);
+    r
 }
 
 fn url_basename(url: &str) -> String {
@@ -176,6 +256,7 @@ fn url_basename(url: &str) -> String {
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let started = std::time::Instant::now();
     let a = &ctx.args;
     let url = a.req_str("url")?;
     let dest = a.req_str("dest")?;
@@ -247,8 +328,32 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         return Ok(res);
     }
     if ctx.call.check {
-        res.changed = true;
-        res.msg = Some("would download".into());
+        // Ansible's module makes a HEAD request in check mode: its failure fails the task;
+        // the empty body it gets is what the destination is compared with.
+        let script = format!(
+            "set -e\n{READ_REQUEST}tmp=$(mktemp)\ntrap 'rm -f \"$tmp\"' EXIT\n{}",
+            download_lines(timeout, insecure, options.wants_curl(), true)
+        );
+        let mut req = ExecRequest::script(script);
+        req.stdin = format!("{}\n{url}\n", options.curl_config(&url)).into_bytes();
+        let out = ctx.exec_req(req).await?;
+        if out.rc != 0 {
+            let mut r = request_failure(&out.stderr_str());
+            r.set("url", url)
+                .set("dest", path)
+                .set("elapsed", started.elapsed().as_secs());
+            return Ok(r);
+        }
+        let stdout = out.stdout_str();
+        let length = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("len="))
+            .unwrap_or("unknown");
+        const EMPTY_SHA1: &str = "da39a3ee5e6b4b0d3255bfef95601890afd80709";
+        res.changed = st.sha1.as_deref() != Some(EMPTY_SHA1);
+        res.set("checksum_src", EMPTY_SHA1)
+            .set("elapsed", started.elapsed().as_secs());
+        res.msg = Some(format!("OK ({length} bytes)"));
         return Ok(res);
     }
 
@@ -262,7 +367,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         "set -e\n{READ_REQUEST}d={}\n\
          tmp=$(mktemp \"$(dirname -- \"$d\")/.etcdplay-dl.XXXXXXXX\")\ntrap 'rm -f \"$tmp\"' EXIT\n{}",
         sh_quote(&path),
-        download_lines(timeout, insecure, options.wants_curl())
+        download_lines(timeout, insecure, options.wants_curl(), false)
     );
     if let Some((tool, want)) = &checksum {
         dl.push_str(&format!("got=$({tool} < \"$tmp\" | cut -d' ' -f1)\n[ \"$got\" = {want} ] || {{ echo \"The checksum for $d did not match {want}; it was $got.\" >&2; exit 6; }}\n"));
@@ -286,8 +391,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     req.stdin = format!("{}\n{url}\n", options.curl_config(&url)).into_bytes();
     let out = ctx.exec_req(req).await?;
     if out.rc != 0 {
-        let mut r = ModuleResult::fail(out.stderr_str().trim().to_string());
-        r.set("url", url).set("dest", path);
+        let mut r = request_failure(&out.stderr_str());
+        r.set("url", url)
+            .set("dest", path)
+            .set("elapsed", started.elapsed().as_secs());
         return Ok(r);
     }
     let line = out.stdout_str();
@@ -360,13 +467,15 @@ async fn fetch_digest(
     }
     let script = format!(
         "set -e\n{READ_REQUEST}tmp=$(mktemp)\ntrap 'rm -f \"$tmp\"' EXIT\n{}cat \"$tmp\"\n",
-        download_lines(timeout, insecure, options.wants_curl())
+        download_lines(timeout, insecure, options.wants_curl(), false)
     );
     let mut req = ExecRequest::script(script);
     req.stdin = format!("{}\n{sums}\n", options.curl_config(sums)).into_bytes();
     let out = ctx.exec_req(req).await?;
     if out.rc != 0 {
-        return Ok(Err(out.stderr_str().trim().to_string()));
+        return Ok(Err(request_failure(&out.stderr_str())
+            .msg
+            .unwrap_or_default()));
     }
     let filename = url_basename(url);
     Ok(match digest_for(&filename, &out.stdout_str()) {

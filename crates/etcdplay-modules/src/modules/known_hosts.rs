@@ -102,10 +102,12 @@ pub(crate) fn decide(keygen_out: &str, key: Option<&str>) -> (bool, bool, Option
     let mut line = None;
     for l in keygen_out.lines().filter(|l| !l.is_empty()) {
         if l.starts_with('#') {
-            line = l
-                .split("found: line ")
-                .nth(1)
-                .and_then(|n| n.trim().parse().ok());
+            // As Ansible's `found: line (\d+)`: the number may be followed by a word
+            // (`... found: line 5 CA` for a `@cert-authority` line, `REVOKED`).
+            line = l.split("found: line ").nth(1).and_then(|n| {
+                let digits: String = n.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            });
             continue;
         }
         let Some(found) = parse_entry(l) else {
@@ -193,7 +195,6 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let present = a.choice("state", &["absent", "present"], "present")? == "present";
     let hash_host = a.bool("hash_host", false)?;
     let given_key = a.str("key");
-    let path_arg = path_arg(a);
     let mut key = given_key.clone();
     if key.is_none() && present {
         return Ok(ModuleResult::fail("No key specified when adding a host"));
@@ -247,7 +248,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let mut res = ModuleResult::ok();
     res.set("name", host.clone())
         .set("key", given_key.map_or(Value::Null, Value::String))
-        .set("path", path_arg)
+        // Ansible's `path` is of type `path`: the result has it with `~` expanded.
+        .set("path", path.clone())
         .set("hash_host", hash_host)
         .set("state", if present { "present" } else { "absent" });
     let before_header = if state.exists {
@@ -255,21 +257,20 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     } else {
         "/dev/null".to_string()
     };
-    let diff = Diff {
+    // Ansible's module returns its diff whatever the diff mode (and whether or not anything
+    // changes); `--diff` only decides whether it is shown.
+    res.diff = Some(Diff {
         before: Value::String(existing.clone()),
         after: Value::String(after.clone()),
         before_header: Some(before_header),
         after_header: Some(path.clone()),
-    };
+    });
     if !present && found_line.is_none() && key.is_some() {
         return Ok(res);
     }
     let remove_all = found && key.is_none() && !present;
     let rewrite = replace_or_add || found != present;
     res.changed = rewrite || remove_all;
-    if res.changed && ctx.call.diff {
-        res.diff = Some(diff);
-    }
     if !res.changed || ctx.call.check {
         return Ok(res);
     }
@@ -311,6 +312,15 @@ mod tests {
         assert_eq!(decide(&found, Some(rsa)), (true, true, None));
         assert_eq!(decide("", Some(KEY)), (false, false, None));
         assert_eq!(decide(&found, None), (true, false, None));
+        // Recorded `ssh-keygen -F '*.example.com'` (OpenSSH 9.2) over two CA lines: the one
+        // that is the key is found on its own line, as Ansible's regex reads the number.
+        let ca = "@cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPx6";
+        let cas = format!(
+            "# Host *.example.com found: line 5 CA\n\
+             @cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDXh\n\
+             # Host *.example.com found: line 7 CA\n{ca}\n"
+        );
+        assert_eq!(decide(&cas, Some(ca)), (true, false, Some(7)));
         assert_eq!(
             edited("a x y\nlab1 k v\nb z w\n", Some(2), Some("lab1 n m\n")),
             "a x y\nb z w\nlab1 n m\n"

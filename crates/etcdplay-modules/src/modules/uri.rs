@@ -15,9 +15,25 @@ use serde_json::{json, Map, Value};
 use crate::host::Ctx;
 use crate::{ModuleError, ModuleResult};
 
-/// Sends the request read from stdin and prints one JSON line; never raises.
-const SENDER: &str = r#"import base64, json, ssl, sys, time, urllib.error, urllib.request
+/// Sends the request read from stdin and prints one JSON line; never raises. Credentials are
+/// configured as Ansible's `open_url` does (`_configure_auth`): `url_username` wins, else the
+/// URL's userinfo (split at its first `@`, then at its first `:`, both percent-decoded) is
+/// taken out of the URL; with `force_basic_auth` they go in the first request's header, else
+/// to urllib's basic and digest handlers, which answer a 401 challenge. Failures are told
+/// apart as Ansible's `fetch_url` does: `fail` ends the module with that message alone,
+/// `error` is a status of -1 with its message.
+const SENDER: &str = r#"import base64, http.client, json, ssl, sys, time, urllib.error, urllib.request
+from urllib.parse import unquote, urlparse, urlunparse
 r = json.loads(sys.stdin.read())
+def mask(u):
+    p = urlparse(u)
+    if not p.username and not p.password:
+        return u
+    if p.password:
+        n = p.netloc.replace(f"{p.username}:{p.password}@", "****:****@")
+    else:
+        n = p.netloc.replace(f"{p.username}@", "****@")
+    return urlunparse(p._replace(netloc=n))
 class Keep(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None if not r["follow"] else super().redirect_request(req, fp, code, msg, headers, newurl)
@@ -25,20 +41,49 @@ ctx = ssl.create_default_context()
 if not r["validate_certs"]:
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-opener = urllib.request.build_opener(Keep(), urllib.request.HTTPSHandler(context=ctx))
-data = base64.b64decode(r["body"]) if r["body"] is not None else None
-req = urllib.request.Request(r["url"], data=data, method=r["method"], headers=r["headers"])
-out = {"url": r["url"]}
+out = {"url": mask(r["url"])}
+handlers = [Keep(), urllib.request.HTTPSHandler(context=ctx)]
+url, headers, user, password = r["url"], r["headers"], r["user"], r["password"]
 start = time.time()
 try:
+    p = urlparse(url)
+    if p.scheme != "ftp":
+        if user:
+            netloc = p.netloc
+        elif "@" in p.netloc:
+            cred, netloc = p.netloc.split("@", 1)
+            user, _, password = cred.partition(":")
+            user, password = unquote(user), unquote(password)
+            url = urlunparse(p._replace(netloc=netloc))
+        if user and not r["force_basic_auth"]:
+            pm = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+            pm.add_password(None, netloc, user, password)
+            handlers += [urllib.request.HTTPBasicAuthHandler(pm), urllib.request.HTTPDigestAuthHandler(pm)]
+        elif user:
+            token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
+            headers["Authorization"] = "Basic " + token
+    opener = urllib.request.build_opener(*handlers)
+    data = base64.b64decode(r["body"]) if r["body"] is not None else None
+    req = urllib.request.Request(url, data=data, method=r["method"], headers=headers)
     resp = opener.open(req, timeout=r["timeout"])
+except (ConnectionError, ValueError) as e:
+    out["fail"] = str(e)
 except urllib.error.HTTPError as e:
     resp = e
+except urllib.error.URLError as e:
+    out["error"] = f"Request failed: {e}"
+except OSError as e:
+    out["error"] = f"Connection failure: {e}"
+except http.client.BadStatusLine as e:
+    out["error"] = f"Connection failure: connection was closed before a valid response was received: {e.line}"
 except Exception as e:
-    out["error"] = str(getattr(e, "reason", e))
+    out["error"] = f"An unknown error occurred: {e}"
+if "error" in out:
+    out["elapsed"] = int(time.time() - start)
+if "fail" in out or "error" in out:
     print(json.dumps(out)); sys.exit(0)
 body = resp.read()
-out.update(status=resp.status if hasattr(resp, "status") else resp.code, final_url=resp.geturl(),
+out.update(status=resp.status if hasattr(resp, "status") else resp.code, final_url=mask(resp.geturl()),
            headers={k.lower(): v for k, v in resp.headers.items()}, content=base64.b64encode(body).decode(),
            elapsed=int(time.time() - start))
 print(json.dumps(out))
@@ -47,6 +92,10 @@ print(json.dumps(out))
 /// What the host's sender answered.
 #[derive(Debug, Default)]
 pub(crate) struct Answer {
+    /// A failure that ends the module with this message alone (Ansible's `fetch_url` fails
+    /// the module itself on a `ValueError` such as an invalid port).
+    pub(crate) fail: Option<String>,
+    /// A request that got no response: status -1 with this message.
     pub(crate) error: Option<String>,
     pub(crate) status: i64,
     pub(crate) url: String,
@@ -61,6 +110,7 @@ impl Answer {
         let v: Value = serde_json::from_str(line.trim()).ok()?;
         let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         Some(Answer {
+            fail: v.get("fail").and_then(Value::as_str).map(str::to_string),
             error: v.get("error").and_then(Value::as_str).map(str::to_string),
             status: v.get("status").and_then(Value::as_i64).unwrap_or(-1),
             url: text("url"),
@@ -85,11 +135,19 @@ impl Answer {
 /// Ansible's result for `answer`: failed when the status is not one of `wanted`.
 pub(crate) fn decide(answer: &Answer, wanted: &[i64], return_content: bool) -> ModuleResult {
     let mut res = ModuleResult::ok();
-    if let Some(error) = &answer.error {
-        let mut failed = ModuleResult::fail(format!(
-            "Status code was -1 and not {wanted:?}: Request failed: {error}"
-        ));
+    if let Some(msg) = &answer.fail {
+        let mut failed = ModuleResult::fail(msg.clone());
         failed.set("status", -1).set("url", answer.url.clone());
+        return failed;
+    }
+    if let Some(error) = &answer.error {
+        let mut failed =
+            ModuleResult::fail(format!("Status code was -1 and not {wanted:?}: {error}"));
+        failed
+            .set("status", -1)
+            .set("url", answer.url.clone())
+            .set("redirected", false)
+            .set("elapsed", answer.elapsed);
         return failed;
     }
     res.set("status", answer.status)
@@ -196,11 +254,6 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         }
         _ => {}
     }
-    if let (Some(user), true) = (a.str("url_username"), a.bool("force_basic_auth", false)?) {
-        let pass = a.str("url_password").unwrap_or_default();
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-        headers.insert("Authorization".into(), format!("Basic {token}").into());
-    }
     let wanted: Vec<i64> = match a.raw("status_code") {
         None => vec![200],
         Some(Value::Array(items)) => items.iter().filter_map(status_number).collect(),
@@ -223,6 +276,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         "timeout": a.int("timeout")?.unwrap_or(30),
         "validate_certs": a.bool("validate_certs", true)?,
         "follow": follow,
+        "user": a.str("url_username"),
+        "password": a.str("url_password"),
+        "force_basic_auth": a.bool("force_basic_auth", false)?,
     });
     let out = ctx
         .exec_req(ExecRequest {
@@ -265,7 +321,7 @@ mod tests {
         let res = decide(&answer, &[204], true);
         assert!(res.failed && res.data["content"] == "{\"health\": \"true\"}");
         let refused =
-            Answer::parse(r#"{"url": "http://x/", "error": "[Errno 111] Connection refused"}"#)
+            Answer::parse(r#"{"url": "http://x/", "error": "Request failed: <urlopen error [Errno 111] Connection refused>"}"#)
                 .unwrap();
         let res = decide(&refused, &[200], false);
         assert!(res.failed && res.data["status"] == -1);

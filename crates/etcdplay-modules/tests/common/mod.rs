@@ -66,6 +66,22 @@ impl ControlNode for Control {
                 message,
             })
     }
+    /// As the engine's: the regular files directly in the directory, links followed.
+    fn list_local(&self, dir: &str) -> Result<Vec<(String, Vec<u8>)>, ModuleError> {
+        let failed = |e: std::io::Error| ModuleError::Control {
+            path: dir.into(),
+            message: e.to_string(),
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(self.root.join(dir)).map_err(failed)? {
+            let path = entry.map_err(failed)?.path();
+            if path.is_file() {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                files.push((name, std::fs::read(&path).map_err(failed)?));
+            }
+        }
+        Ok(files)
+    }
     fn local_mode(&self, _kind: &str, path: &str) -> Result<u32, ModuleError> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(self.root.join(path))
