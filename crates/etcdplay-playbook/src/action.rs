@@ -384,6 +384,8 @@ impl Loader<'_> {
             .collect();
         let mode = if self.catalog.free_form(&canonical) {
             FreeForm::Extract(&extract)
+        } else if self.catalog.raw_params(&canonical) {
+            FreeForm::Pairs
         } else {
             FreeForm::No
         };
