@@ -375,7 +375,7 @@ fn listing_script(paths: &[String], follow: bool, max_depth: Option<usize>) -> S
         let l = if follow { "-L " } else { "" };
         s.push_str(&section(&format!("root{i}")));
         s.push_str(&format!(
-            "if [ -d {q} ]; then {{ find {l}{q} -mindepth 1{depth} -printf '{PRINTF}' 2>&1 >&3 | sed 's/^/err|{i}|/' >&2; }} 3>&1; else echo 'notdir|{i}' >&2; fi\n"
+            "if [ -d {q} ]; then {{ LC_ALL=C find {l}{q} -mindepth 1{depth} -printf '{PRINTF}' 2>&1 >&3 | sed 's/^/err|{i}|/' >&2; }} 3>&1; else echo 'notdir|{i}' >&2; fi\n"
         ));
     }
     s.push_str(&section("now"));
@@ -384,12 +384,13 @@ fn listing_script(paths: &[String], follow: bool, max_depth: Option<usize>) -> S
     s
 }
 
-/// Parses a `find: 'X': Permission denied` line into (X, message).
+/// Parses a `find: 'X': Permission denied` line into (X, message); other lines of find's
+/// (`find: Failed to restore initial working directory: /root: Permission denied`, when the
+/// become user cannot enter the login's directory) name no entry.
 fn skipped_entry(line: &str) -> Option<(String, String)> {
-    let rest = line.strip_prefix("find: ")?;
-    let (quoted, msg) = rest.rsplit_once(": ")?;
-    let path = quoted.trim_matches(['\'', '‘', '’', '`']).to_string();
-    Some((path, msg.to_string()))
+    let rest = line.strip_prefix("find: '")?;
+    let (path, msg) = rest.rsplit_once("': ")?;
+    Some((path.to_string(), msg.to_string()))
 }
 
 /// The `-maxdepth` of the listing: one level without `recurse`, else one level more than
@@ -1069,7 +1070,9 @@ mod tests {
     fn walk_errors_and_missing_roots() {
         let roots = vec!["/tmp/p/".to_string(), "/nope".to_string()];
         let p = access_problems(
-            "err|0|find: '/tmp/p/1-unreadable': Permission denied\nnotdir|1\n",
+            "err|0|find: '/tmp/p/1-unreadable': Permission denied\n\
+             err|0|find: Failed to restore initial working directory: /root: Permission denied\n\
+             notdir|1\n",
             &roots,
         );
         assert_eq!(
@@ -1077,6 +1080,7 @@ mod tests {
             "[Errno 13] Permission denied: '/tmp/p/1-unreadable'"
         );
         assert_eq!(p.skipped["/nope"], "'/nope' is not a directory");
+        assert_eq!(p.skipped.len(), 2, "{:?}", p.skipped);
         assert_eq!(
             p.warnings,
             ["Skipped '/nope' path due to this access issue: '/nope' is not a directory\n"]
