@@ -61,6 +61,11 @@ impl Args {
         self.map.insert(name.to_string(), Value::String(value));
     }
 
+    pub(crate) fn set_list(&mut self, name: &str, items: Vec<String>) {
+        let items = items.into_iter().map(Value::String).collect();
+        self.map.insert(name.to_string(), Value::Array(items));
+    }
+
     pub(crate) fn has(&self, name: &str) -> bool {
         self.map.contains_key(name)
     }

@@ -619,7 +619,8 @@ async fn get_url_sends_headers_and_credentials_and_reads_digest_files() {
 }
 
 // ansible-playbook (local, as root): `file: path=~ state=directory` is ok with "path":
-// "/root" (the module expands `~` with os.path.expanduser on the host); `~root/.` too.
+// "/root" (the module expands `~` with os.path.expanduser on the host); `~root/.` too, and
+// each of find's `paths`.
 #[tokio::test]
 async fn path_arguments_expand_the_home_directory_on_the_host() {
     let env = Env::new();
@@ -640,6 +641,16 @@ async fn path_arguments_expand_the_home_directory_on_the_host() {
     let user = user.trim();
     let r = env.run("stat", json!({"path": format!("~{user}/.")})).await;
     assert!(r.data["stat"]["exists"].as_bool().unwrap_or(false), "{r:?}");
+    // find's `paths` is a list of paths (ansible-core's find target: `paths: ~/` as the
+    // become user found the file in its home, matched 1): each element is expanded.
+    let r = env
+        .run(
+            "find",
+            json!({"paths": ["~/", env.p("")], "patterns": "no-such-name-*"}),
+        )
+        .await;
+    assert_eq!(r.msg.as_deref(), Some("All paths examined"), "{r:?}");
+    assert_eq!(r.data["skipped_paths"], json!({}));
 }
 
 // ansible-playbook: `file: path=x _diff_peek=yes` is ok with `appears_binary` (true when the
