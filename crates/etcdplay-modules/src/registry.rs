@@ -341,7 +341,13 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     ),
     // Issue #16 item 3: script, find, inventory changes and system settings.
     // Ansible's script action refuses async ("This action (script) does not support async.").
-    no_async(def("script", &[], SCRIPT, host!(modules::script::run), None)),
+    no_async(def(
+        "script",
+        &[],
+        SCRIPT,
+        host!(modules::script::run),
+        None,
+    )),
     def(
         "find",
         &[],
@@ -351,7 +357,11 @@ pub(crate) const MODULES: &[ModuleDef] = &[
     ),
     action_options(raw_params(def("group_by", &[], GROUP_BY, Engine, None))),
     once_per_play(action_options(raw_params(def(
-        "add_host", &[], ADD_HOST, Engine, None,
+        "add_host",
+        &[],
+        ADD_HOST,
+        Engine,
+        None,
     )))),
     def(
         "cron",

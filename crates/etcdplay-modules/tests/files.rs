@@ -391,7 +391,10 @@ async fn stat_slurp_fetch() {
     // ansible-core 2.19.14's messages (its slurp target): a missing file, a directory.
     let r = env.run("slurp", json!({"src": env.p("nothing")})).await;
     assert!(r.failed);
-    assert_eq!(r.msg.as_deref(), Some(&*format!("File not found: {}", env.p("nothing"))));
+    assert_eq!(
+        r.msg.as_deref(),
+        Some(&*format!("File not found: {}", env.p("nothing")))
+    );
     let r = env.run("slurp", json!({"src": env.dir.path()})).await;
     assert_eq!(
         r.msg.as_deref(),

@@ -274,9 +274,7 @@ async fn find_reads_contents_in_the_encoding_asked() {
     )
     .unwrap();
     std::fs::write(format!("{root}/a.txt"), "plain\n").unwrap();
-    let search = |encoding: &str| {
-        json!({"paths": root, "patterns": "*.gbk", "contains": "你好世界", "encoding": encoding})
-    };
+    let search = |encoding: &str| json!({"paths": root, "patterns": "*.gbk", "contains": "你好世界", "encoding": encoding});
     let r = env.run("find", search("utf-8")).await;
     assert_eq!(r.data["matched"], 0);
     assert_eq!(

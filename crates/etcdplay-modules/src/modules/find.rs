@@ -630,7 +630,8 @@ impl Problems {
         self.warnings.push(format!(
             "Skipped '{root}' path due to this access issue: {message}\n"
         ));
-        self.skipped.insert(root.to_string(), Value::String(message));
+        self.skipped
+            .insert(root.to_string(), Value::String(message));
     }
 }
 
@@ -690,13 +691,19 @@ pub(crate) enum Verdict {
 
 /// Python's spellings of UTF-8 (after its normalisation: lower case, `-` and spaces as `_`).
 fn is_utf8(encoding: &str) -> bool {
-    let norm = encoding.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+    let norm = encoding
+        .trim()
+        .to_ascii_lowercase()
+        .replace(['-', ' '], "_");
     matches!(norm.as_str(), "utf_8" | "utf8" | "u8" | "utf" | "cp65001")
 }
 
 /// A Python codec name as `iconv` spells it, for the names that differ.
 fn iconv_name(encoding: &str) -> String {
-    let norm = encoding.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+    let norm = encoding
+        .trim()
+        .to_ascii_lowercase()
+        .replace(['-', ' '], "_");
     match norm.as_str() {
         "latin_1" | "latin1" | "l1" | "iso8859_1" | "iso_8859_1" | "8859" | "cp819" => {
             "ISO-8859-1".into()
@@ -831,7 +838,11 @@ pub(crate) fn walk_contents(
         examined: selection.examined,
         stopped_by: None,
     };
-    let steps = selection.chosen.into_iter().zip(selection.examined_at).zip(verdicts);
+    let steps = selection
+        .chosen
+        .into_iter()
+        .zip(selection.examined_at)
+        .zip(verdicts);
     for ((entry, examined_at), verdict) in steps {
         match verdict {
             Verdict::Matches => {
@@ -1056,7 +1067,10 @@ mod tests {
         assert!(is_utf8("UTF-8") && is_utf8("utf8") && !is_utf8("gbk"));
         assert_eq!(iconv_name("latin-1"), "ISO-8859-1");
         assert_eq!(iconv_name("gbk"), "gbk");
-        assert_eq!(converted_text(b"\xe4\xbd\xa0\n0"), Some(Ok("你".to_string())));
+        assert_eq!(
+            converted_text(b"\xe4\xbd\xa0\n0"),
+            Some(Ok("你".to_string()))
+        );
         assert_eq!(converted_text(b"partial\n1"), Some(Err(())));
         assert_eq!(converted_text(b""), None, "not readable: no match");
         assert_eq!(universal_newlines("a\r\nb\rc"), "a\nb\nc");

@@ -302,6 +302,9 @@ mod tests {
         assert_eq!(version, Value::String("7".into()));
         assert_eq!(flags, "siae");
         assert_eq!(names, ["zero", "immutable", "append", "extents"]);
-        assert_eq!(attribute_fields(""), (Value::Null, String::new(), Vec::new()));
+        assert_eq!(
+            attribute_fields(""),
+            (Value::Null, String::new(), Vec::new())
+        );
     }
 }
