@@ -70,11 +70,12 @@ impl FirstProbe for StatProbe {
             ));
         }
         // Ansible runs these only when it finds the program; without it the fields are
-        // `unknown` (mime) or empty (attributes). An empty section is that answer.
+        // `unknown` (mime) or empty (attributes). An empty section is that answer. A missing
+        // path costs no process (the shell's own tests; its result has no such fields).
         if args.bool("get_mime", true)? {
             script.push_str(&section("mime"));
             script.push_str(&format!(
-                "if command -v file >/dev/null 2>&1; then file -b --mime-type --mime-encoding -- {q} 2>/dev/null; fi\n"
+                "if {{ [ -e \"$p\" ] || [ -L \"$p\" ]; }} && command -v file >/dev/null 2>&1; then file -b --mime-type --mime-encoding -- {q} 2>/dev/null; fi\n"
             ));
         }
         if args.bool("get_attributes", true)? {
@@ -82,7 +83,7 @@ impl FirstProbe for StatProbe {
             // lsattr takes no `--`: a relative path is made to not look like an option.
             let arg = sh_quote(&no_option(&path));
             script.push_str(&format!(
-                "if command -v lsattr >/dev/null 2>&1; then lsattr -vd {arg} 2>/dev/null; fi\n"
+                "if {{ [ -e \"$p\" ] || [ -L \"$p\" ]; }} && command -v lsattr >/dev/null 2>&1; then lsattr -vd {arg} 2>/dev/null; fi\n"
             ));
         }
         script.push_str(&section("end"));
