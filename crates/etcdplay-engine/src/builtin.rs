@@ -260,9 +260,7 @@ fn add_host(
         .iter()
         .find_map(|k| args.get(*k))
     else {
-        return Err(TaskError::Invalid(format!(
-            "{origin}: add_host: name, host or hostname needs to be provided"
-        )));
+        return Ok(failure("name, host or hostname needs to be provided"));
     };
     let given = value_text(given);
     let mut vars = Map::new();
@@ -277,11 +275,7 @@ fn add_host(
         None => Vec::new(),
         Some(Value::Array(items)) => items.iter().map(value_text).collect(),
         Some(Value::String(s)) => s.split(',').map(str::to_string).collect(),
-        Some(other) => {
-            return Err(TaskError::Invalid(format!(
-                "{origin}: add_host: Groups must be specified as a list, got {other}"
-            )))
-        }
+        Some(_) => return Ok(failure("Groups must be specified as a list.")),
     };
     let mut unique: Vec<String> = Vec::new();
     for g in groups
@@ -315,6 +309,11 @@ fn add_host(
     Ok(
         json!({"changed": changed, "add_host": {"host_name": name, "groups": unique, "host_vars": vars}}),
     )
+}
+
+/// A failed result with Ansible's message (the action's own failures carry no location).
+fn failure(msg: &str) -> Value {
+    json!({"changed": false, "failed": true, "msg": msg})
 }
 
 /// The Python class Ansible's add_host names for raw parameters that are not a mapping: text

@@ -1682,7 +1682,7 @@ fn raw_params_of_inventory_actions_and_refused_options() {
             TASK [add_host]
               ignored: [n1]: Invalid raw parameters passed, requires a dictionary/mapping got a  <class 'ansible.module_utils._internal._datatag._AnsibleTaggedStr'>
             TASK [add_host]
-              ignored: [n1]: site.yml:9:17: add_host: name, host or hostname needs to be provided
+              ignored: [n1]: name, host or hostname needs to be provided
             TASK [group_by]
               ignored: [n1]: Invalid options for group_by: _raw_params
             TASK [group_by]
