@@ -1229,6 +1229,13 @@ fn extended_loop(items: &[Value], index: usize, allitems: bool) -> Value {
 /// bogus. Supported parameters include: ...`, `missing required arguments: path`).
 fn refused_arguments(module: &str, args: &Map<String, Value>) -> Option<String> {
     use etcdplay_modules::ModuleError;
+    // Free-form words given to a module that takes none (`copy: some words`).
+    if args.contains_key("_raw_params") && !etcdplay_modules::takes_raw_params(module) {
+        return Some(format!(
+            "Task failed: Action '{}' does not support raw params.",
+            etcdplay_modules::ansible_fqcn(module)
+        ));
+    }
     if etcdplay_modules::arg_refusal(module) == etcdplay_modules::ArgRefusal::Action {
         return invalid_options(module, args);
     }

@@ -1650,7 +1650,9 @@ fn only_ignored_failures_count_as_changed() {
 /// group_by: _raw_params", `fail: msg=x bogus=1` "Invalid options for fail: bogus"; a template
 /// giving a mapping is the arguments (`add_host: "{{ data }}"` without a name: "name, host or
 /// hostname needs to be provided");
-/// `script` with `async` fails "This action (script) does not support async.".
+/// `script` with `async` fails "This action (script) does not support async."; `copy: some
+/// words` is accepted too and fails "Task failed: Action 'ansible.builtin.copy' does not
+/// support raw params." (etcdplay warns before the run).
 #[test]
 fn raw_params_of_inventory_actions_and_refused_options() {
     check(
@@ -1673,11 +1675,14 @@ fn raw_params_of_inventory_actions_and_refused_options() {
     - script: /some/script.sh
       async: 2
       ignore_errors: true
+    - copy: some words dest=/nonexistent/x
+      ignore_errors: true
 "#,
         expect![[r#"
             WARNING: site.yml:11:17: `group_by` has no argument `_raw_params`
             WARNING: site.yml:13:17: `group_by` has no argument `_raw_params`
             WARNING: site.yml:15:19: `fail` has no argument `bogus`
+            WARNING: site.yml:20:13: `copy` does not take a free-form argument (`some words`); write key=value pairs
             PLAY [n1]
             TASK [add_host]
               ignored: [n1]: Invalid raw parameters passed, requires a dictionary/mapping got a  <class 'ansible.module_utils._internal._datatag._AnsibleTaggedStr'>
@@ -1691,7 +1696,9 @@ fn raw_params_of_inventory_actions_and_refused_options() {
               ignored: [n1]: Invalid options for fail: bogus
             TASK [script]
               ignored: [n1]: This action (script) does not support async.
-            RECAP n1 ok=6 changed=0 failed=0 skipped=0 rescued=0 ignored=6
+            TASK [copy]
+              ignored: [n1]: Task failed: Action 'ansible.builtin.copy' does not support raw params.
+            RECAP n1 ok=7 changed=0 failed=0 skipped=0 rescued=0 ignored=7
         "#]],
     );
 }

@@ -561,6 +561,32 @@ pub fn skipped_in_check_mode(name: &str) -> bool {
     lookup(name).is_some_and(|m| !m.supports_check)
 }
 
+/// The modules of ansible.posix among etcdplay's (they are named without their collection).
+const ANSIBLE_POSIX: &[&str] = &["authorized_key", "mount", "synchronize", "sysctl"];
+
+/// The fully qualified name Ansible resolves a module to (`copy` is `ansible.builtin.copy`,
+/// `ini_file` is `community.general.ini_file`), as its messages name it.
+pub fn ansible_fqcn(name: &str) -> String {
+    let Some(module) = lookup(name) else {
+        return name.to_string();
+    };
+    if let Some(full) = module.aliases.iter().find(|a| a.contains('.')) {
+        return full.to_string();
+    }
+    let collection = if ANSIBLE_POSIX.contains(&module.name) {
+        "ansible.posix"
+    } else {
+        "ansible.builtin"
+    };
+    format!("{collection}.{}", module.name)
+}
+
+/// Whether the module takes free-form words: a command line (`_raw_params` in its spec) or
+/// an action's raw parameters (see [`ModuleDef::raw_params`]).
+pub fn takes_raw_params(name: &str) -> bool {
+    lookup(name).is_some_and(|m| m.raw_params || m.args.iter().any(|a| a.name == "_raw_params"))
+}
+
 /// How the module refuses arguments it does not take (the spec's words for an unknown module).
 pub fn arg_refusal(name: &str) -> ArgRefusal {
     lookup(name).map_or(ArgRefusal::Module, |m| m.refusal)
