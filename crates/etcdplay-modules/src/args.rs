@@ -80,7 +80,8 @@ impl Args {
             Value::String(s) => Some(s.clone()),
             Value::Bool(b) => Some(if *b { "True".into() } else { "False".into() }),
             Value::Number(n) => Some(n.to_string()),
-            other => Some(other.to_string()),
+            // Ansible's `str`/`path` arguments turn a mapping or list into Python's text of it.
+            other => Some(etcdplay_source::python_str_json(other)),
         }
     }
 

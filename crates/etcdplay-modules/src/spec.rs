@@ -1023,7 +1023,8 @@ fn check_type(kind: ArgType, value: &Value) -> Result<(), String> {
         (Dict, Value::Object(_)) => Ok(()),
         (Dict, v) => Err(format!("expected a mapping, got {v}")),
         (Mode, v) => crate::mode::ModeSpec::from_value(v).map(|_| ()),
-        (Str | Path, Value::String(_) | Value::Number(_) | Value::Bool(_)) => Ok(()),
+        // Ansible converts anything to text for these (`str()` of a mapping or list).
+        (Str | Path, _) => Ok(()),
         (_, v) => Err(format!("expected a string, got {v}")),
     }
 }

@@ -805,3 +805,24 @@ fn uri_takes_user_and_password_aliases() {
     let errors = etcdplay_modules::validate_args("uri", args.as_object().unwrap());
     assert!(errors.is_empty(), "{errors:?}");
 }
+
+// ansible-playbook 2.19.14 (local): `file: path="{{ {'a': 1, 'b': true, 'c': 1.5, 'd': none,
+// 'e': [1, 'x'], 'f': "it's"} }}" state=absent` is ok, not changed, with "path": "{'a': 1,
+// 'b': True, 'c': 1.5, 'd': None, 'e': [1, 'x'], 'f': \"it's\"}" (a `path` argument is
+// Python's str() of what it is given; the user target removes `find` results so).
+#[tokio::test]
+async fn a_mapping_given_as_a_path_is_its_python_text() {
+    let env = Env::new();
+    let r = env
+        .run(
+            "file",
+            json!({"path": {"a": 1, "b": true, "c": 1.5, "d": null, "e": [1, "x"], "f": "it's"},
+                   "state": "absent"}),
+        )
+        .await;
+    assert!(!r.changed && !r.failed, "{r:?}");
+    assert_eq!(
+        r.data["path"],
+        "{'a': 1, 'b': True, 'c': 1.5, 'd': None, 'e': [1, 'x'], 'f': \"it's\"}"
+    );
+}
