@@ -722,96 +722,120 @@ impl ContentFilter {
             return Ok(vec![Verdict::DoesNotMatch; chosen.len()]);
         }
         let iconv = self.encoding.as_deref().filter(|e| !is_utf8(e));
-        let mut script = String::new();
-        if let Some(encoding) = iconv {
-            let name = sh_quote(&iconv_name(encoding));
-            script.push_str(&section("codec"));
-            script.push_str(&format!(
-                "LC_ALL=C iconv -f {name} -t UTF-8 </dev/null >/dev/null 2>&1 && echo known\n"
-            ));
-        }
-        for (i, e) in chosen.iter().enumerate().filter(|(_, e)| e.kind == 'f') {
-            let q = sh_quote(&e.path);
-            script.push_str(&section(&format!("c{i}")));
-            match iconv {
-                // The converted text, then a line with iconv's exit status.
-                Some(encoding) => script.push_str(&format!(
-                    "if [ -r {q} ]; then (LC_ALL=C iconv -f {} -t UTF-8 < {q} 2>/dev/null; printf '\\n%s' \"$?\") | base64 -w0; fi\n",
-                    sh_quote(&iconv_name(encoding))
-                )),
-                None => script.push_str(&format!("ep_b64 {q}\n")),
-            }
-        }
-        script.push_str(&section("end"));
-        let s = ctx.probe(&script).await?;
-        let encoding_shown = self.encoding.clone().unwrap_or_else(|| {
-            "None (default determined by the Python built-in function \"open\")".into()
-        });
-        if let Some(encoding) = iconv {
-            let known = s.get("codec").is_some_and(|b| b.starts_with(b"known"));
-            if !known {
-                let stop = Verdict::StopsWalk(format!("unknown encoding: {encoding}"));
-                return Ok(chosen
-                    .iter()
-                    .map(|e| {
-                        if e.kind == 'f' {
-                            stop.clone()
-                        } else {
-                            Verdict::DoesNotMatch
-                        }
-                    })
-                    .collect());
-            }
-        }
+        let s = ctx.probe(&content_script(chosen, iconv)).await?;
+        let codec_known = s.get("codec").is_some_and(|b| b.starts_with(b"known"));
         let verdicts = chosen
             .iter()
             .enumerate()
-            .map(|(i, e)| {
-                if e.kind != 'f' {
-                    return Verdict::DoesNotMatch;
+            .map(|(i, e)| match (e.kind, iconv) {
+                ('f', Some(encoding)) if !codec_known => {
+                    Verdict::StopsWalk(format!("unknown encoding: {encoding}"))
                 }
-                let encoded = s
-                    .get(&format!("c{i}"))
-                    .map(|b| String::from_utf8_lossy(b).trim().to_string())
-                    .unwrap_or_default();
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(encoded)
-                    .unwrap_or_default();
-                let text = if iconv.is_some() {
-                    converted_text(&bytes)
-                } else {
-                    Some(String::from_utf8(bytes).map_err(|_| ()))
-                };
-                match text {
-                    // Unreadable: Ansible's module passes over it (no match).
-                    None => Verdict::DoesNotMatch,
-                    Some(Err(())) => Verdict::StopsWalk(format!(
-                        "Failed to read the file {} due to an encoding error. current encoding: {encoding_shown}",
-                        e.path
-                    )),
-                    Some(Ok(text)) if content_matches(&universal_newlines(&text), &self.pattern, self.whole) => {
-                        Verdict::Matches
-                    }
-                    Some(Ok(_)) => Verdict::DoesNotMatch,
+                ('f', _) => {
+                    let bytes = decode_section(s.get(&format!("c{i}")));
+                    let text = if iconv.is_some() {
+                        converted_text(&bytes)
+                    } else {
+                        utf8_text(bytes)
+                    };
+                    self.verdict(text, &e.path)
                 }
+                _ => Verdict::DoesNotMatch,
             })
             .collect();
         Ok(verdicts)
     }
+
+    /// The verdict on one file's text, with Ansible's message for one that does not decode.
+    fn verdict(&self, text: FileText, path: &str) -> Verdict {
+        match text {
+            // Unreadable: Ansible's module passes over it (no match).
+            FileText::Unread => Verdict::DoesNotMatch,
+            FileText::Undecodable => {
+                let encoding = self.encoding.clone().unwrap_or_else(|| {
+                    "None (default determined by the Python built-in function \"open\")".into()
+                });
+                Verdict::StopsWalk(format!(
+                    "Failed to read the file {path} due to an encoding error. current encoding: {encoding}"
+                ))
+            }
+            FileText::Read(text) => {
+                if content_matches(&universal_newlines(&text), &self.pattern, self.whole) {
+                    Verdict::Matches
+                } else {
+                    Verdict::DoesNotMatch
+                }
+            }
+        }
+    }
 }
 
-/// The text `iconv` converted and its status (the last line): `None` when the file was not
-/// read at all, `Err` when the conversion failed.
-fn converted_text(bytes: &[u8]) -> Option<Result<String, ()>> {
-    if bytes.is_empty() {
-        return None;
+/// The request reading the regular files of `chosen` (section `cI` for entry I), as base64:
+/// raw, or converted to UTF-8 by `iconv` from `encoding` (then followed by a line with
+/// iconv's exit status; section `codec` says whether iconv knows the encoding).
+fn content_script(chosen: &[Entry], iconv: Option<&str>) -> String {
+    let mut script = String::new();
+    let codec = iconv.map(|e| sh_quote(&iconv_name(e)));
+    if let Some(name) = &codec {
+        script.push_str(&section("codec"));
+        script.push_str(&format!(
+            "LC_ALL=C iconv -f {name} -t UTF-8 </dev/null >/dev/null 2>&1 && echo known\n"
+        ));
     }
-    let split = bytes.iter().rposition(|&b| b == b'\n')?;
-    let status = String::from_utf8_lossy(&bytes[split + 1..]);
-    if status.trim() != "0" {
-        return Some(Err(()));
+    for (i, e) in chosen.iter().enumerate().filter(|(_, e)| e.kind == 'f') {
+        let q = sh_quote(&e.path);
+        script.push_str(&section(&format!("c{i}")));
+        script.push_str(&match &codec {
+            Some(name) => format!(
+                "if [ -r {q} ]; then (LC_ALL=C iconv -f {name} -t UTF-8 < {q} 2>/dev/null; printf '\\n%s' \"$?\") | base64 -w0; fi\n"
+            ),
+            None => format!("ep_b64 {q}\n"),
+        });
     }
-    Some(String::from_utf8(bytes[..split].to_vec()).map_err(|_| ()))
+    script.push_str(&section("end"));
+    script
+}
+
+/// The bytes of a base64 section (none when absent or not base64).
+fn decode_section(section: Option<&Vec<u8>>) -> Vec<u8> {
+    let encoded = section
+        .map(|b| String::from_utf8_lossy(b).trim().to_string())
+        .unwrap_or_default();
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap_or_default()
+}
+
+/// A file's content as the module would read it as text.
+#[derive(Debug, PartialEq)]
+pub(crate) enum FileText {
+    /// Not read at all (not readable).
+    Unread,
+    /// Read, but not text in the encoding asked.
+    Undecodable,
+    Read(String),
+}
+
+/// A file read raw (`ep_b64` gives nothing for an unreadable file), decoded as UTF-8.
+fn utf8_text(bytes: Vec<u8>) -> FileText {
+    match String::from_utf8(bytes) {
+        Ok(text) => FileText::Read(text),
+        Err(_) => FileText::Undecodable,
+    }
+}
+
+/// The text `iconv` converted and its status (the last line).
+fn converted_text(bytes: &[u8]) -> FileText {
+    let Some(split) = bytes.iter().rposition(|&b| b == b'\n') else {
+        return FileText::Unread;
+    };
+    if String::from_utf8_lossy(&bytes[split + 1..]).trim() != "0" {
+        return FileText::Undecodable;
+    }
+    match String::from_utf8(bytes[..split].to_vec()) {
+        Ok(text) => FileText::Read(text),
+        Err(_) => FileText::Undecodable,
+    }
 }
 
 /// Python's text mode reading: `\r\n` and a lone `\r` end lines as `\n` does.
@@ -1069,10 +1093,15 @@ mod tests {
         assert_eq!(iconv_name("gbk"), "gbk");
         assert_eq!(
             converted_text(b"\xe4\xbd\xa0\n0"),
-            Some(Ok("你".to_string()))
+            FileText::Read("你".to_string())
         );
-        assert_eq!(converted_text(b"partial\n1"), Some(Err(())));
-        assert_eq!(converted_text(b""), None, "not readable: no match");
+        assert_eq!(converted_text(b"partial\n1"), FileText::Undecodable);
+        assert_eq!(
+            converted_text(b""),
+            FileText::Unread,
+            "not readable: no match"
+        );
+        assert_eq!(utf8_text(vec![0xc4, 0xe3]), FileText::Undecodable);
         assert_eq!(universal_newlines("a\r\nb\rc"), "a\nb\nc");
     }
 
