@@ -248,13 +248,19 @@ fn add_host(
     args: &Map<String, Value>,
     origin: &str,
 ) -> Result<Value, TaskError> {
+    // Free-form words (`add_host: name host=x`) that are not a template giving a mapping,
+    // which `module_args` has already merged: Ansible's action refuses them when it runs.
+    if let Some(raw) = args.get("_raw_params") {
+        return Ok(json!({"changed": false, "failed": true, "msg": format!(
+            "Invalid raw parameters passed, requires a dictionary/mapping got a  {}",
+            raw_params_class(raw)
+        )}));
+    }
     let Some(given) = ["name", "hostname", "host"]
         .iter()
         .find_map(|k| args.get(*k))
     else {
-        return Err(TaskError::Invalid(format!(
-            "{origin}: add_host: name, host or hostname needs to be provided"
-        )));
+        return Ok(failure("name, host or hostname needs to be provided"));
     };
     let given = value_text(given);
     let mut vars = Map::new();
@@ -269,11 +275,7 @@ fn add_host(
         None => Vec::new(),
         Some(Value::Array(items)) => items.iter().map(value_text).collect(),
         Some(Value::String(s)) => s.split(',').map(str::to_string).collect(),
-        Some(other) => {
-            return Err(TaskError::Invalid(format!(
-                "{origin}: add_host: Groups must be specified as a list, got {other}"
-            )))
-        }
+        Some(_) => return Ok(failure("Groups must be specified as a list.")),
     };
     let mut unique: Vec<String> = Vec::new();
     for g in groups
@@ -307,6 +309,26 @@ fn add_host(
     Ok(
         json!({"changed": changed, "add_host": {"host_name": name, "groups": unique, "host_vars": vars}}),
     )
+}
+
+/// A failed result with Ansible's message (the action's own failures carry no location).
+fn failure(msg: &str) -> Value {
+    json!({"changed": false, "failed": true, "msg": msg})
+}
+
+/// The Python class Ansible's add_host names for raw parameters that are not a mapping: text
+/// from a task file is a tagged string in ansible-core 2.19 (its data tagging), other values
+/// come out of templates as plain Python values.
+fn raw_params_class(raw: &Value) -> &'static str {
+    match raw {
+        Value::String(_) => "<class 'ansible.module_utils._internal._datatag._AnsibleTaggedStr'>",
+        Value::Array(_) => "<class 'list'>",
+        Value::Bool(_) => "<class 'bool'>",
+        Value::Number(n) if n.is_f64() => "<class 'float'>",
+        Value::Number(_) => "<class 'int'>",
+        Value::Null => "<class 'NoneType'>",
+        Value::Object(_) => "<class 'dict'>",
+    }
 }
 
 /// `host:port` (or `[v6]:port`) split as Ansible's address parser does; `None` without a port.

@@ -1229,6 +1229,16 @@ fn extended_loop(items: &[Value], index: usize, allitems: bool) -> Value {
 /// bogus. Supported parameters include: ...`, `missing required arguments: path`).
 fn refused_arguments(module: &str, args: &Map<String, Value>) -> Option<String> {
     use etcdplay_modules::ModuleError;
+    // Free-form words given to a module that takes none (`copy: some words`).
+    if args.contains_key("_raw_params") && !etcdplay_modules::takes_raw_params(module) {
+        return Some(format!(
+            "Task failed: Action '{}' does not support raw params.",
+            etcdplay_modules::ansible_fqcn(module)
+        ));
+    }
+    if etcdplay_modules::arg_refusal(module) == etcdplay_modules::ArgRefusal::Action {
+        return invalid_options(module, args);
+    }
     let errors = etcdplay_modules::validate_args(module, args);
     let unknown: Vec<&str> = errors
         .iter()
@@ -1261,6 +1271,27 @@ fn refused_arguments(module: &str, args: &Map<String, Value>) -> Option<String> 
         etcdplay_modules::check_arg_value(module, arg, value)
             .map(|message| format!("module {module}: argument '{arg}': {message}"))
     })
+}
+
+/// An action plugin's refusal of options it does not list (`fail: bogus=1` in Ansible:
+/// "Invalid options for fail: bogus"; Ansible joins a set, in no fixed order: sorted here).
+fn invalid_options(module: &str, args: &Map<String, Value>) -> Option<String> {
+    let spec = etcdplay_modules::module_arg_spec(module);
+    let known = |arg: &str| {
+        spec.iter().any(|s| {
+            s.name == etcdplay_modules::ANY_ARG || s.name == arg || s.aliases.contains(&arg)
+        })
+    };
+    let mut bad: Vec<&str> = args
+        .keys()
+        .map(String::as_str)
+        .filter(|arg| !known(arg))
+        .collect();
+    if bad.is_empty() {
+        return None;
+    }
+    bad.sort_unstable();
+    Some(format!("Invalid options for {module}: {}", bad.join(",")))
 }
 
 /// Ansible's message for arguments a module does not take: the module's options sorted, then

@@ -405,7 +405,9 @@ async fn probes_read_with_the_facts_serve_the_first_tasks() {
 
 /// `become` is never skipped on a guess about who the login is: a local connection ignores
 /// `ansible_user` (as Ansible's does), so a task meant for `nobody` must run as nobody even
-/// when `ansible_user` says the login is nobody already. (Needs root and sudo.)
+/// when `ansible_user` says the login is nobody already. The keyword is a template, as the
+/// find target's `become_user: "{{ test_user_name }}"` (Ansible templates it). (Needs root
+/// and sudo.)
 #[tokio::test]
 #[allow(clippy::print_stderr)] // says why the test did nothing
 async fn become_is_decided_on_the_host_not_guessed() {
@@ -431,10 +433,11 @@ async fn become_is_decided_on_the_host_not_guessed() {
   gather_facts: false
   vars:
     ansible_user: nobody
+    target_user: nobody
   tasks:
     - command: id -un
       become: true
-      become_user: nobody
+      become_user: "{{{{ target_user }}}}"
       register: who
     - copy: content="{{{{ who.stdout }}}} " dest={out}-{{{{ inventory_hostname }}}}
     - command: id -un

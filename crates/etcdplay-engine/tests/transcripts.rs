@@ -1700,3 +1700,64 @@ fn only_ignored_failures_count_as_changed() {
         "#]],
     );
 }
+
+/// Free-form words that are not `key=value` pairs for `add_host` and `group_by` (ansible-core
+/// 2.19.14, same playbook with `-c local`): the playbook is accepted and each task fails when
+/// it runs: `add_host: namefoo groupsbar` "Invalid raw parameters passed, requires a
+/// dictionary/mapping got a  <class 'ansible.module_utils._internal._datatag._AnsibleTaggedStr'>",
+/// `group_by: justwords here` and `group_by: key=foo extra words` "Invalid options for
+/// group_by: _raw_params", `fail: msg=x bogus=1` "Invalid options for fail: bogus"; a template
+/// giving a mapping is the arguments (`add_host: "{{ data }}"` without a name: "name, host or
+/// hostname needs to be provided");
+/// `script` with `async` fails "This action (script) does not support async."; `copy: some
+/// words` is accepted too and fails "Task failed: Action 'ansible.builtin.copy' does not
+/// support raw params." (etcdplay warns before the run).
+#[test]
+fn raw_params_of_inventory_actions_and_refused_options() {
+    check(
+        r#"
+- hosts: n1
+  gather_facts: false
+  vars:
+    data: {groups: dyngroup, a_var: from dict}
+  tasks:
+    - add_host: namefoo groupsbar
+      ignore_errors: true
+    - add_host: "{{ data }}"
+      ignore_errors: true
+    - group_by: justwords here
+      ignore_errors: true
+    - group_by: key=foo extra words
+      ignore_errors: true
+    - fail: msg=x bogus=1
+      ignore_errors: true
+    - script: /some/script.sh
+      async: 2
+      ignore_errors: true
+    - copy: some words dest=/nonexistent/x
+      ignore_errors: true
+"#,
+        expect![[r#"
+            WARNING: site.yml:11:17: `group_by` has no argument `_raw_params`
+            WARNING: site.yml:13:17: `group_by` has no argument `_raw_params`
+            WARNING: site.yml:15:19: `fail` has no argument `bogus`
+            WARNING: site.yml:20:13: `copy` does not take a free-form argument (`some words`); write key=value pairs
+            PLAY [n1]
+            TASK [add_host]
+              ignored: [n1]: Invalid raw parameters passed, requires a dictionary/mapping got a  <class 'ansible.module_utils._internal._datatag._AnsibleTaggedStr'>
+            TASK [add_host]
+              ignored: [n1]: name, host or hostname needs to be provided
+            TASK [group_by]
+              ignored: [n1]: Invalid options for group_by: _raw_params
+            TASK [group_by]
+              ignored: [n1]: Invalid options for group_by: _raw_params
+            TASK [fail]
+              ignored: [n1]: Invalid options for fail: bogus
+            TASK [script]
+              ignored: [n1]: This action (script) does not support async.
+            TASK [copy]
+              ignored: [n1]: Task failed: Action 'ansible.builtin.copy' does not support raw params.
+            RECAP n1 ok=7 changed=0 failed=0 skipped=0 rescued=0 ignored=7
+        "#]],
+    );
+}

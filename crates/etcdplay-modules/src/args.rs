@@ -61,6 +61,11 @@ impl Args {
         self.map.insert(name.to_string(), Value::String(value));
     }
 
+    pub(crate) fn set_list(&mut self, name: &str, items: Vec<String>) {
+        let items = items.into_iter().map(Value::String).collect();
+        self.map.insert(name.to_string(), Value::Array(items));
+    }
+
     pub(crate) fn has(&self, name: &str) -> bool {
         self.map.contains_key(name)
     }
@@ -75,7 +80,8 @@ impl Args {
             Value::String(s) => Some(s.clone()),
             Value::Bool(b) => Some(if *b { "True".into() } else { "False".into() }),
             Value::Number(n) => Some(n.to_string()),
-            other => Some(other.to_string()),
+            // Ansible's `str`/`path` arguments turn a mapping or list into Python's text of it.
+            other => Some(etcdplay_source::python_str_json(other)),
         }
     }
 

@@ -15,15 +15,39 @@ fn home_user(path: &str) -> &str {
     path[1..].split('/').next().unwrap_or("")
 }
 
+/// A path argument (or one path of a list of paths) that starts with `~`.
+pub(crate) struct TildePath {
+    name: &'static str,
+    /// Its place in a list of paths (`find`'s `paths`); `None` for a single path.
+    index: Option<usize>,
+    value: String,
+}
+
 /// The path arguments (by the module's spec) that start with `~`, with their values: each costs
 /// the request of [`Ctx::expand_home_in_paths`] before the module's own first request.
-pub(crate) fn tilde_paths(args: &Args) -> Vec<(&'static str, String)> {
-    crate::registry::module_arg_spec(args.module)
-        .iter()
-        .filter(|a| a.kind == crate::spec::ArgType::Path)
-        .filter_map(|a| Some((a.name, args.str(a.name)?)))
-        .filter(|(_, v)| v.starts_with('~'))
-        .collect()
+pub(crate) fn tilde_paths(args: &Args) -> Vec<TildePath> {
+    use crate::spec::ArgType;
+    let mut found = Vec::new();
+    for spec in crate::registry::module_arg_spec(args.module) {
+        match spec.kind {
+            ArgType::Path => found.extend(args.str(spec.name).map(|value| TildePath {
+                name: spec.name,
+                index: None,
+                value,
+            })),
+            ArgType::PathList => {
+                let items = args.list(spec.name).ok().flatten().unwrap_or_default();
+                found.extend(items.into_iter().enumerate().map(|(i, value)| TildePath {
+                    name: spec.name,
+                    index: Some(i),
+                    value,
+                }));
+            }
+            _ => {}
+        }
+    }
+    found.retain(|t| t.value.starts_with('~'));
+    found
 }
 
 pub(crate) struct Ctx<'a> {
@@ -46,7 +70,7 @@ impl Ctx<'_> {
             return Ok(());
         }
         let mut script = String::new();
-        for (_, value) in &tilde {
+        for TildePath { value, .. } in &tilde {
             let user = home_user(value);
             script.push_str(&if user.is_empty() {
                 "h=${HOME:-$(getent passwd \"$(id -un)\" | cut -d: -f6)}; printf '%s\\n' \"$h\"\n"
@@ -60,12 +84,22 @@ impl Ctx<'_> {
         }
         let out = self.exec(script).await?;
         let text = out.stdout_str();
-        for ((name, value), home) in tilde.iter().zip(text.lines()) {
+        for (t, home) in tilde.iter().zip(text.lines()) {
             // An unknown user keeps the path as written, as expanduser does.
-            if !home.is_empty() {
-                let rest = &value[1 + home_user(value).len()..];
-                self.args
-                    .set(name, format!("{}{rest}", home.trim_end_matches('/')));
+            if home.is_empty() {
+                continue;
+            }
+            let rest = &t.value[1 + home_user(&t.value).len()..];
+            let expanded = format!("{}{rest}", home.trim_end_matches('/'));
+            match t.index {
+                None => self.args.set(t.name, expanded),
+                Some(i) => {
+                    let mut items = self.args.list(t.name)?.unwrap_or_default();
+                    if let Some(item) = items.get_mut(i) {
+                        *item = expanded;
+                    }
+                    self.args.set_list(t.name, items);
+                }
             }
         }
         Ok(())

@@ -38,8 +38,8 @@ pub use modules::reboot::{python_list, reboot_backoff, reboot_plan, RebootPlan};
 pub use modules::synchronize::{remote_path, rsync_command, rsync_result, RsyncSide};
 pub use read_ahead::first_probe;
 pub use registry::{
-    bypasses_host_loop, canonical_name, is_host_module, is_known_module, module_arg_spec,
-    skipped_in_check_mode, suggest_module, Registry,
+    ansible_fqcn, arg_refusal, bypasses_host_loop, canonical_name, is_host_module, is_known_module,
+    module_arg_spec, skipped_in_check_mode, suggest_module, takes_raw_params, ArgRefusal, Registry,
 };
 pub use spec::{check_arg_value, validate_args, ArgSpec, ArgType, ANY_ARG};
 

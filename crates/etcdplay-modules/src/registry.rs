@@ -59,6 +59,23 @@ pub(crate) struct ModuleDef {
     pub(crate) bypass_host_loop: bool,
     /// How it runs under `async:` (see `async_job.rs`).
     pub(crate) async_: AsyncSupport,
+    /// Words of a free-form argument that are not `key=value` pairs are kept as
+    /// `_raw_params` for the action to judge when it runs (Ansible's `RAW_PARAM_MODULES`:
+    /// `add_host: "{{ host_data }}"`), instead of being refused when the playbook is parsed.
+    pub(crate) raw_params: bool,
+    /// How arguments it does not take are refused when the task runs.
+    pub(crate) refusal: ArgRefusal,
+}
+
+/// How Ansible words the refusal of arguments a module does not take.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ArgRefusal {
+    /// The module's argument spec: "Unsupported parameters for (file) module: ...", missing
+    /// required arguments and bad values too.
+    Module,
+    /// An action plugin's list of valid options (`_VALID_ARGS`): "Invalid options for
+    /// group_by: _raw_params"; missing arguments and values are the action's own business.
+    Action,
 }
 
 /// A module's request as an async job: the request and the JSON its finishing half needs.
@@ -104,6 +121,24 @@ const fn def(
             Runner::Host(_) => AsyncSupport::Control,
             Runner::Engine => AsyncSupport::Refused,
         },
+        raw_params: false,
+        refusal: ArgRefusal::Module,
+    }
+}
+
+/// A module that keeps free-form words as `_raw_params` (see [`ModuleDef::raw_params`]).
+const fn raw_params(module: ModuleDef) -> ModuleDef {
+    ModuleDef {
+        raw_params: true,
+        ..module
+    }
+}
+
+/// An action that refuses unknown options by its list of valid ones (see [`ArgRefusal`]).
+const fn action_options(module: ModuleDef) -> ModuleDef {
+    ModuleDef {
+        refusal: ArgRefusal::Action,
+        ..module
     }
 }
 
@@ -335,7 +370,14 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         None,
     ),
     // Issue #16 item 3: script, find, inventory changes and system settings.
-    def("script", &[], SCRIPT, host!(modules::script::run), None),
+    // Ansible's script action refuses async ("This action (script) does not support async.").
+    no_async(def(
+        "script",
+        &[],
+        SCRIPT,
+        host!(modules::script::run),
+        None,
+    )),
     def(
         "find",
         &[],
@@ -343,8 +385,14 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         host!(modules::find::run),
         reads::<modules::find::FindProbe>(),
     ),
-    def("group_by", &[], GROUP_BY, Engine, None),
-    once_per_play(def("add_host", &[], ADD_HOST, Engine, None)),
+    action_options(raw_params(def("group_by", &[], GROUP_BY, Engine, None))),
+    once_per_play(action_options(raw_params(def(
+        "add_host",
+        &[],
+        ADD_HOST,
+        Engine,
+        None,
+    )))),
     def(
         "cron",
         &[],
@@ -352,13 +400,14 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         host!(modules::cron::run),
         reads::<modules::cron::CronProbe>(),
     ),
-    def(
+    // Ansible's assemble action refuses async as its script action does.
+    no_async(def(
         "assemble",
         &[],
         ASSEMBLE,
         host!(modules::assemble::run),
         reads::<modules::assemble::AssembleProbe>(),
-    ),
+    )),
     def(
         "hostname",
         &[],
@@ -495,7 +544,7 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         None,
     ),
     def("debug", &[], DEBUG, Engine, None),
-    def("fail", &[], FAIL, Engine, None),
+    action_options(def("fail", &[], FAIL, Engine, None)),
     def("assert", &[], ASSERT, Engine, None),
     def("meta", &[], META, Engine, None),
     def("pause", &[], PAUSE, Engine, None),
@@ -540,6 +589,37 @@ pub fn bypasses_host_loop(name: &str) -> bool {
 /// Ansible skips before `until:` is looked at).
 pub fn skipped_in_check_mode(name: &str) -> bool {
     lookup(name).is_some_and(|m| !m.supports_check)
+}
+
+/// The modules of ansible.posix among etcdplay's (they are named without their collection).
+const ANSIBLE_POSIX: &[&str] = &["authorized_key", "mount", "synchronize", "sysctl"];
+
+/// The fully qualified name Ansible resolves a module to (`copy` is `ansible.builtin.copy`,
+/// `ini_file` is `community.general.ini_file`), as its messages name it.
+pub fn ansible_fqcn(name: &str) -> String {
+    let Some(module) = lookup(name) else {
+        return name.to_string();
+    };
+    if let Some(full) = module.aliases.iter().find(|a| a.contains('.')) {
+        return full.to_string();
+    }
+    let collection = if ANSIBLE_POSIX.contains(&module.name) {
+        "ansible.posix"
+    } else {
+        "ansible.builtin"
+    };
+    format!("{collection}.{}", module.name)
+}
+
+/// Whether the module takes free-form words: a command line (`_raw_params` in its spec) or
+/// an action's raw parameters (see [`ModuleDef::raw_params`]).
+pub fn takes_raw_params(name: &str) -> bool {
+    lookup(name).is_some_and(|m| m.raw_params || m.args.iter().any(|a| a.name == "_raw_params"))
+}
+
+/// How the module refuses arguments it does not take (the spec's words for an unknown module).
+pub fn arg_refusal(name: &str) -> ArgRefusal {
+    lookup(name).map_or(ArgRefusal::Module, |m| m.refusal)
 }
 
 /// Whether this crate executes the module (as opposed to the engine).
@@ -587,6 +667,10 @@ impl ModuleCatalog for Registry {
         module_arg_spec(canonical)
             .iter()
             .any(|a| a.name == "_raw_params")
+    }
+
+    fn raw_params(&self, canonical: &str) -> bool {
+        lookup(canonical).is_some_and(|m| m.raw_params)
     }
 
     fn check_value(&self, canonical: &str, arg: &str, value: &serde_json::Value) -> Option<String> {

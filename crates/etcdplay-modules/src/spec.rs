@@ -17,6 +17,8 @@ pub enum ArgType {
     Int,
     /// A list, or a comma-separated string.
     List,
+    /// A list of paths (Ansible's `elements='path'`: a leading `~` of each is expanded).
+    PathList,
     Dict,
     /// File mode: octal string, integer, or symbolic (`u+rwx,g-w`).
     Mode,
@@ -592,7 +594,7 @@ pub(crate) const SCRIPT: &[ArgSpec] = &[
     a("decrypt", Bool),
 ];
 pub(crate) const FIND: &[ArgSpec] = &[
-    ral("paths", List, &["name", "path"]),
+    ral("paths", PathList, &["name", "path"]),
     al("patterns", List, &["pattern"]),
     al("excludes", List, &["exclude"]),
     a("contains", Str),
@@ -1017,11 +1019,12 @@ fn check_type(kind: ArgType, value: &Value) -> Result<(), String> {
         (Int, Value::Number(_)) => Ok(()),
         (Int, Value::String(s)) if s.trim().parse::<i64>().is_ok() => Ok(()),
         (Int, v) => Err(format!("expected an integer, got {v}")),
-        (List, Value::Array(_) | Value::String(_) | Value::Number(_)) => Ok(()),
+        (List | PathList, Value::Array(_) | Value::String(_) | Value::Number(_)) => Ok(()),
         (Dict, Value::Object(_)) => Ok(()),
         (Dict, v) => Err(format!("expected a mapping, got {v}")),
         (Mode, v) => crate::mode::ModeSpec::from_value(v).map(|_| ()),
-        (Str | Path, Value::String(_) | Value::Number(_) | Value::Bool(_)) => Ok(()),
+        // Ansible converts anything to text for these (`str()` of a mapping or list).
+        (Str | Path, _) => Ok(()),
         (_, v) => Err(format!("expected a string, got {v}")),
     }
 }

@@ -619,7 +619,8 @@ async fn get_url_sends_headers_and_credentials_and_reads_digest_files() {
 }
 
 // ansible-playbook (local, as root): `file: path=~ state=directory` is ok with "path":
-// "/root" (the module expands `~` with os.path.expanduser on the host); `~root/.` too.
+// "/root" (the module expands `~` with os.path.expanduser on the host); `~root/.` too, and
+// each of find's `paths`.
 #[tokio::test]
 async fn path_arguments_expand_the_home_directory_on_the_host() {
     let env = Env::new();
@@ -640,6 +641,16 @@ async fn path_arguments_expand_the_home_directory_on_the_host() {
     let user = user.trim();
     let r = env.run("stat", json!({"path": format!("~{user}/.")})).await;
     assert!(r.data["stat"]["exists"].as_bool().unwrap_or(false), "{r:?}");
+    // find's `paths` is a list of paths (ansible-core's find target: `paths: ~/` as the
+    // become user found the file in its home, matched 1): each element is expanded.
+    let r = env
+        .run(
+            "find",
+            json!({"paths": ["~/", env.p("")], "patterns": "no-such-name-*"}),
+        )
+        .await;
+    assert_eq!(r.msg.as_deref(), Some("All paths examined"), "{r:?}");
+    assert_eq!(r.data["skipped_paths"], json!({}));
 }
 
 // ansible-playbook: `file: path=x _diff_peek=yes` is ok with `appears_binary` (true when the
@@ -793,4 +804,25 @@ fn uri_takes_user_and_password_aliases() {
                       "force_basic_auth": true});
     let errors = etcdplay_modules::validate_args("uri", args.as_object().unwrap());
     assert!(errors.is_empty(), "{errors:?}");
+}
+
+// ansible-playbook 2.19.14 (local): `file: path="{{ {'a': 1, 'b': true, 'c': 1.5, 'd': none,
+// 'e': [1, 'x'], 'f': "it's"} }}" state=absent` is ok, not changed, with "path": "{'a': 1,
+// 'b': True, 'c': 1.5, 'd': None, 'e': [1, 'x'], 'f': \"it's\"}" (a `path` argument is
+// Python's str() of what it is given; the user target removes `find` results so).
+#[tokio::test]
+async fn a_mapping_given_as_a_path_is_its_python_text() {
+    let env = Env::new();
+    let r = env
+        .run(
+            "file",
+            json!({"path": {"a": 1, "b": true, "c": 1.5, "d": null, "e": [1, "x"], "f": "it's"},
+                   "state": "absent"}),
+        )
+        .await;
+    assert!(!r.changed && !r.failed, "{r:?}");
+    assert_eq!(
+        r.data["path"],
+        "{'a': 1, 'b': True, 'c': 1.5, 'd': None, 'e': [1, 'x'], 'f': \"it's\"}"
+    );
 }

@@ -363,6 +363,22 @@ async fn stat_slurp_fetch() {
     assert_eq!(st["checksum"], sha1_hex(b"PEM"));
     assert!(st["pw_name"].is_string() && st["mtime"].as_f64().unwrap() > 1.0e9);
     assert!(!r.changed);
+    // Ansible asks `file` for the type (`text/plain`, `us-ascii` here) and `unknown` without
+    // it, and always reports the attribute fields (empty where lsattr cannot read them).
+    let have_file = std::process::Command::new("sh")
+        .args(["-c", "command -v file"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let expected = if have_file {
+        ("text/plain", "us-ascii")
+    } else {
+        ("unknown", "unknown")
+    };
+    assert_eq!(
+        (st["mimetype"].as_str(), st["charset"].as_str()),
+        (Some(expected.0), Some(expected.1))
+    );
+    assert!(st["attributes"].is_array() && st["attr_flags"].is_string());
     let r = env.run("stat", json!({"path": env.p("nothing")})).await;
     assert_eq!(r.data["stat"], json!({"exists": false}));
 
@@ -370,6 +386,22 @@ async fn stat_slurp_fetch() {
     assert_eq!(
         (r.data["content"].as_str(), r.data["encoding"].as_str()),
         (Some("UEVN"), Some("base64"))
+    );
+
+    // ansible-core 2.19.14's messages (its slurp target): a missing file, a directory.
+    let r = env.run("slurp", json!({"src": env.p("nothing")})).await;
+    assert!(r.failed);
+    assert_eq!(
+        r.msg.as_deref(),
+        Some(&*format!("File not found: {}", env.p("nothing")))
+    );
+    let r = env.run("slurp", json!({"src": env.dir.path()})).await;
+    assert_eq!(
+        r.msg.as_deref(),
+        Some(&*format!(
+            "Source is a directory and must be a file: {}",
+            env.dir.path().display()
+        ))
     );
 
     let out = env.dir.path().join("fetched");

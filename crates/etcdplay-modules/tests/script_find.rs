@@ -257,3 +257,42 @@ async fn script_creates_removes_and_check_mode() {
         .await;
     assert!(r.skipped && !r.changed, "second run: {r:?}");
 }
+
+/// ansible-core 2.19.14's find target, same files: `hello_world.gbk` ("你好世界" in GBK) and a
+/// text file. Searched as UTF-8: matched 0, examined 2 here, msg "Not all paths examined, check
+/// warnings for details", `skipped_paths[ROOT]` "Failed to read the file ROOT/hello_world.gbk
+/// due to an encoding error. current encoding: utf-8"; as `gbk`: matched 1; as `idontexist`:
+/// `skipped_paths[ROOT]` "unknown encoding: idontexist".
+#[tokio::test]
+async fn find_reads_contents_in_the_encoding_asked() {
+    let env = Env::new();
+    let root = env.p("enc");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(
+        format!("{root}/hello_world.gbk"),
+        [0xc4, 0xe3, 0xba, 0xc3, 0xca, 0xc0, 0xbd, 0xe7, b'\n'],
+    )
+    .unwrap();
+    std::fs::write(format!("{root}/a.txt"), "plain\n").unwrap();
+    let search = |encoding: &str| json!({"paths": root, "patterns": "*.gbk", "contains": "你好世界", "encoding": encoding});
+    let r = env.run("find", search("utf-8")).await;
+    assert_eq!(r.data["matched"], 0);
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("Not all paths examined, check warnings for details")
+    );
+    assert_eq!(
+        r.data["skipped_paths"][&root],
+        format!(
+            "Failed to read the file {root}/hello_world.gbk due to an encoding error. current encoding: utf-8"
+        )
+    );
+    let r = env.run("find", search("gbk")).await;
+    assert_eq!(r.data["matched"], 1, "{r:?}");
+    assert_eq!(r.msg.as_deref(), Some("All paths examined"));
+    let r = env.run("find", search("idontexist")).await;
+    assert_eq!(
+        r.data["skipped_paths"][&root],
+        "unknown encoding: idontexist"
+    );
+}

@@ -104,9 +104,13 @@ pub(crate) enum FreeForm<'a> {
     Extract(&'a [&'a str]),
     /// Every pair is an argument; other words form `_raw_params` (a file name).
     Pairs,
+    /// As `Pairs`, but other words are a problem of the task (reported; the caller decides
+    /// whether it stops the run or fails the task when it runs).
+    Refused,
 }
 
 /// One argument with where it was written.
+#[derive(Clone)]
 pub(crate) struct Arg {
     pub(crate) key: String,
     pub(crate) value: Value,
@@ -384,17 +388,33 @@ impl Loader<'_> {
             .collect();
         let mode = if self.catalog.free_form(&canonical) {
             FreeForm::Extract(&extract)
+        } else if self.catalog.raw_params(&canonical) {
+            FreeForm::Pairs
         } else {
-            FreeForm::No
+            FreeForm::Refused
         };
         let start = self.diags.len();
         let list = self.collect_args(f, &canonical, value_pos, text, inline, args, mode)?;
+        // Words that are not pairs: Ansible's task fails when it runs ("Action
+        // 'ansible.builtin.copy' does not support raw params."); the problem, reported last
+        // by `collect_args`, is a warning until then.
+        let refused_words =
+            matches!(mode, FreeForm::Refused) && find_arg(&list, "_raw_params").is_some();
+        if refused_words {
+            self.defer_since(self.diags.len().saturating_sub(1));
+        }
         // What follows concerns the arguments' names and values: Ansible's module refuses them
         // when the task runs (a failure `ignore_errors`, `failed_when` and `rescue` see, and
         // roles and tests provoke on purpose), so they are warnings until then.
         let before = self.diags.len();
         if let Some(names) = &names {
-            self.check_names(f, &canonical, &list, names);
+            // Refused free-form words were reported above.
+            let named: Vec<Arg> = list
+                .iter()
+                .filter(|a| !(matches!(mode, FreeForm::Refused) && a.key == "_raw_params"))
+                .cloned()
+                .collect();
+            self.check_names(f, &canonical, &named, names);
         }
         for a in list.iter().filter(|a| !mentions_template(&a.value)) {
             if let Some(message) = self.catalog.check_value(&canonical, &a.key, &a.value) {
@@ -420,7 +440,8 @@ impl Loader<'_> {
         }
         // After a misspelt or malformed argument, "needs `dest`" would only repeat the problem;
         // under `module_defaults` the argument may come from them when the task runs.
-        let args_ok = self.diags.len() == start && self.module_defaults_depth == 0;
+        let args_ok =
+            self.diags.len() == start && !refused_words && self.module_defaults_depth == 0;
         if let Some((_, groups)) = REQUIRED
             .iter()
             .find(|(m, _)| *m == canonical)
@@ -530,11 +551,13 @@ impl Loader<'_> {
         for (offset, w) in words {
             let word_pos = self.word_pos(f, value_pos, &text, offset);
             match (pair_split(&w), mode) {
-                (Some((k, v)), FreeForm::No | FreeForm::Pairs) => list.push(Arg {
-                    key: k,
-                    value: Value::String(v),
-                    pos: word_pos,
-                }),
+                (Some((k, v)), FreeForm::No | FreeForm::Pairs | FreeForm::Refused) => {
+                    list.push(Arg {
+                        key: k,
+                        value: Value::String(v),
+                        pos: word_pos,
+                    })
+                }
                 (Some((k, v)), FreeForm::Extract(keys)) if keys.contains(&k.as_str()) => {
                     list.push(Arg {
                         key: k,
@@ -555,12 +578,20 @@ impl Loader<'_> {
                     value: Value::String(join_args(&raw)),
                     pos: value_pos,
                 }),
-                FreeForm::No => {
+                FreeForm::No | FreeForm::Refused => {
+                    let text = join_args(&raw);
                     let error = PlaybookError::NoFreeForm {
                         module: action.to_string(),
-                        text: join_args(&raw).trim_end().to_string(),
+                        text: text.trim_end().to_string(),
                     };
                     self.report(f, raw_pos.unwrap_or(value_pos), error);
+                    if matches!(mode, FreeForm::Refused) {
+                        list.push(Arg {
+                            key: "_raw_params".into(),
+                            value: Value::String(text),
+                            pos: value_pos,
+                        });
+                    }
                 }
             }
         }

@@ -12,6 +12,13 @@ pub trait ModuleCatalog {
     fn arg_names(&self, canonical: &str) -> Option<Vec<&'static str>>;
     /// Whether the module takes a free-form command line (`shell: echo hi`) into `_raw_params`.
     fn free_form(&self, canonical: &str) -> bool;
+    /// Whether words of a free-form argument that are not `key=value` pairs are kept as
+    /// `_raw_params` for the action to judge when it runs (Ansible's `add_host`, `group_by`:
+    /// `add_host: "{{ host_data }}"`), instead of being refused.
+    fn raw_params(&self, canonical: &str) -> bool {
+        let _ = canonical;
+        false
+    }
     /// Why a literal argument value is unacceptable (wrong type, not one of the choices), or
     /// `None`. Values containing templates are not passed here: they are only known at run time.
     fn check_value(&self, canonical: &str, arg: &str, value: &serde_json::Value) -> Option<String> {

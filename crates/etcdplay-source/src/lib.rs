@@ -26,7 +26,7 @@ pub use file::{
 };
 pub use fnmatch::fnmatch_regex;
 pub use node::{Node, NodeValue, Pos};
-pub use pyrepr::python_str_repr;
+pub use pyrepr::{python_repr_json, python_str_json, python_str_repr};
 pub use scalar::{parse_bool, resolve_plain};
 pub use search_path::{file_candidates, lexically_normal};
 pub use suggest::did_you_mean;

@@ -26,9 +26,72 @@ pub fn python_str_repr(text: &str) -> String {
     out
 }
 
+/// Python's `str()` of a JSON value as a module receives it: text as it is, anything else as
+/// Python prints it (`{'a': 1, 'b': True, 'c': None}`), which is what Ansible's `str` and
+/// `path` arguments turn a non-string into.
+pub fn python_str_json(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => python_repr_json(other),
+    }
+}
+
+/// Python's `repr()` of a JSON value (`None`, `True`, floats with a `.0`, strings quoted).
+pub fn python_repr_json(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (_, Some(u), _) => u.to_string(),
+            (_, _, Some(f)) => float_repr(f),
+            _ => n.to_string(),
+        },
+        Value::String(s) => python_str_repr(s),
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(python_repr_json).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Object(map) => {
+            let items: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", python_str_repr(k), python_repr_json(v)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+    }
+}
+
+/// Python's `repr()` of a float in its usual range (`1.0`, `0.5`; exponents as Python writes
+/// them from 1e16 and below 1e-4).
+fn float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    let magnitude = f.abs();
+    if magnitude != 0.0 && !(1e-4..1e16).contains(&magnitude) {
+        let text = format!("{f:e}");
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+        let exponent: i32 = exponent.parse().unwrap_or(0);
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exponent.abs());
+    }
+    let text = f.to_string();
+    if text.contains('.') {
+        text
+    } else {
+        format!("{text}.0")
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::python_str_repr;
+    use super::{python_repr_json, python_str_json, python_str_repr};
 
     #[test]
     fn quotes_as_python_does() {
@@ -36,5 +99,23 @@ mod tests {
         assert_eq!(python_str_repr("it's"), "\"it's\"");
         assert_eq!(python_str_repr("it's \"x\""), "'it\\'s \"x\"'");
         assert_eq!(python_str_repr("a\\b\n"), "'a\\\\b\\n'");
+    }
+
+    /// ansible-core 2.19.14, `file: path="{{ {'a': 1, 'b': true, 'c': 1.5, 'd': none, 'e':
+    /// [1, 'x'], 'f': "it's"} }}" state=absent`: the result's `path` was
+    /// `{'a': 1, 'b': True, 'c': 1.5, 'd': None, 'e': [1, 'x'], 'f': "it's"}`.
+    #[test]
+    fn json_values_print_as_python_does() {
+        let v =
+            serde_json::json!({"a": 1, "b": true, "c": 1.5, "d": null, "e": [1, "x"], "f": "it's"});
+        assert_eq!(
+            python_str_json(&v),
+            "{'a': 1, 'b': True, 'c': 1.5, 'd': None, 'e': [1, 'x'], 'f': \"it's\"}"
+        );
+        assert_eq!(python_str_json(&serde_json::json!("plain")), "plain");
+        assert_eq!(
+            python_repr_json(&serde_json::json!([2.0, 1e16, 0.00001])),
+            "[2.0, 1e+16, 1e-05]"
+        );
     }
 }

@@ -377,11 +377,49 @@ impl Templar {
                 _ => return self.conditional_result(&value, location(None)),
             }
         }
+        // String constants holding a template are rendered first (see `embedded_templates`).
+        let (expr, scope) = match self.embedded_templates(&expr, origin, vars)? {
+            Some((rewritten, with_constants)) => (rewritten, self.scope(&with_constants)),
+            None => (expr, scope),
+        };
         // Printing the expression makes strict-undefined report the missing variable by name.
         let source = format!("{{{{ {expr} }}}}");
         let value = render_native(&scope, &source, origin)
             .map_err(|e| translate(&e, origin, origin, true))?;
         self.conditional_result(&value, location(None))
+    }
+
+    /// ansible-core 2.19 renders a string constant of a conditional that is itself a template
+    /// (`'{{ test_dir }}/x' in found.skipped_paths`) and uses the result (it warns that this
+    /// goes away in 2.23). Each such constant is rendered and the expression reads it from a
+    /// variable of its own instead; `None` when there is none.
+    fn embedded_templates(
+        &self,
+        expr: &str,
+        origin: &str,
+        vars: &Vars,
+    ) -> Result<Option<(String, Vars)>, TemplateError> {
+        let constants = string_constants(expr);
+        if !constants.iter().any(|c| is_possibly_template(&c.text)) {
+            return Ok(None);
+        }
+        let mut with_constants = vars.clone();
+        let mut rewritten = String::with_capacity(expr.len());
+        let mut last = 0;
+        for (n, c) in constants
+            .iter()
+            .filter(|c| is_possibly_template(&c.text))
+            .enumerate()
+        {
+            let value = self.render_str(&c.text, origin, vars)?;
+            let name = format!("__etcdplay_embedded_{n}");
+            with_constants.insert_literal(name.clone(), value);
+            rewritten.push_str(&expr[last..c.span.start]);
+            rewritten.push_str(&name);
+            last = c.span.end;
+        }
+        rewritten.push_str(&expr[last..]);
+        Ok(Some((rewritten, with_constants)))
     }
 
     fn conditional_result(&self, value: &Value, location: Location) -> Result<bool, TemplateError> {
@@ -397,6 +435,46 @@ impl Templar {
             type_name: crate::filters::python_type_name(value).to_string(),
         })
     }
+}
+
+/// A string literal of an expression: where it is written (quotes included) and its text.
+struct StringConstant {
+    span: std::ops::Range<usize>,
+    text: String,
+}
+
+/// The string literals of a Jinja expression (`'...'` or `"..."`, backslash escapes of quotes
+/// and backslashes decoded), in order.
+fn string_constants(expr: &str) -> Vec<StringConstant> {
+    let mut found = Vec::new();
+    let mut chars = expr.char_indices();
+    while let Some((start, c)) = chars.next() {
+        if c != '\'' && c != '"' {
+            continue;
+        }
+        let mut text = String::new();
+        let mut escaped = false;
+        for (i, d) in chars.by_ref() {
+            if escaped {
+                if !matches!(d, '\\' | '\'' | '"') {
+                    text.push('\\');
+                }
+                text.push(d);
+                escaped = false;
+            } else if d == '\\' {
+                escaped = true;
+            } else if d == c {
+                found.push(StringConstant {
+                    span: start..i + 1,
+                    text: std::mem::take(&mut text),
+                });
+                break;
+            } else {
+                text.push(d);
+            }
+        }
+    }
+    found
 }
 
 /// Python's `str()` of a render result, with `None` as empty text (the template module writes

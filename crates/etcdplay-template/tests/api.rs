@@ -332,3 +332,25 @@ fn template_files_honour_their_jinja2_line_and_module_options() {
         "\nx\n"
     );
 }
+
+/// ansible-core 2.19.14 renders string constants of a conditional that are templates (with a
+/// deprecation warning): its find target asserts `"'{{ test_dir }}/readable/1-unreadable' in
+/// permission_issue.skipped_paths"` and passed; `"{{ 'a' }}" == 'a'` is true there too. Other
+/// constants, quotes and escapes inside them, stay as written.
+#[test]
+fn template_constants_in_conditions_are_rendered() {
+    let t = templar();
+    let v = vars(json!({"test_dir": "/tmp/p", "found": {"/tmp/p/x": "denied"}}));
+    assert!(t
+        .eval_condition("'{{ test_dir }}/x' in found", "o", &v)
+        .unwrap());
+    assert!(!t
+        .eval_condition("'{{ test_dir }}/y' in found", "o", &v)
+        .unwrap());
+    assert!(t
+        .eval_condition("\"{{ 'a' }}\" == 'a' and 'it\\'s' == \"it's\"", "o", &v)
+        .unwrap());
+    assert!(t
+        .eval_condition("'{{ [1, 2] }}' | length == 2", "o", &v)
+        .unwrap());
+}

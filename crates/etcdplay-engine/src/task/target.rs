@@ -158,9 +158,15 @@ impl PlayRun<'_> {
                 })
             }
         };
+        // The keyword may be a template (`become_user: "{{ test_user_name }}"`), as Ansible
+        // templates every keyword before the task runs.
+        let keyword_user = match keywords.become_user {
+            Some(u) => Some(self.engine.templar.render_string(&u, &origin, vars)?),
+            None => None,
+        };
         let user = self
             .var_string(vars, "ansible_become_user")?
-            .or(keywords.become_user)
+            .or(keyword_user)
             .or_else(|| defaults.become_user.clone())
             .unwrap_or_else(|| "root".to_string());
         // Only an ssh login named in the inventory is known to be the become user; any other

@@ -239,9 +239,21 @@ fn base_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// What the walk of one root chose.
+#[derive(Debug, Default)]
+pub(crate) struct Selection {
+    /// The chosen entries, in Ansible's walk order.
+    pub(crate) chosen: Vec<Entry>,
+    /// For each chosen entry, how many entries the walk had examined when it was chosen (the
+    /// count had the walk stopped there: Ansible counts a directory's entries as it lists it).
+    pub(crate) examined_at: Vec<usize>,
+    /// How many entries the whole walk examined.
+    pub(crate) examined: usize,
+}
+
 /// The entries of one root's listing, in Ansible's walk order, that the criteria choose, and
 /// how many entries the walk examined.
-pub(crate) fn select(entries: &[Entry], c: &Criteria) -> (Vec<Entry>, usize) {
+pub(crate) fn select(entries: &[Entry], c: &Criteria) -> Selection {
     // Children of each directory, in listing (readdir) order.
     let mut children: HashMap<&str, Vec<&Entry>> = HashMap::new();
     for e in entries {
@@ -249,12 +261,11 @@ pub(crate) fn select(entries: &[Entry], c: &Criteria) -> (Vec<Entry>, usize) {
         children.entry(parent).or_default().push(e);
     }
     let root_children: Vec<&Entry> = entries.iter().filter(|e| e.depth == 1).collect();
-    let mut chosen = Vec::new();
-    let mut examined = 0;
+    let mut out = Selection::default();
     // Directories still to walk, in order (a stack of the walk, preorder as `os.walk`).
     let mut stack: Vec<Vec<&Entry>> = vec![root_children];
     while let Some(level) = stack.pop() {
-        examined += level.len();
+        out.examined += level.len();
         // Files first, then directories, as `os.walk` yields them.
         let (dirs, files): (Vec<&Entry>, Vec<&Entry>) = level.iter().partition(|e| e.walk_dir);
         let mut descend = Vec::new();
@@ -270,9 +281,10 @@ pub(crate) fn select(entries: &[Entry], c: &Criteria) -> (Vec<Entry>, usize) {
                 continue;
             }
             if c.wanted(e, name) {
-                chosen.push((*e).clone());
-                if Some(chosen.len()) == c.limit {
-                    return (chosen, examined);
+                out.chosen.push((*e).clone());
+                out.examined_at.push(out.examined);
+                if Some(out.chosen.len()) == c.limit {
+                    return out;
                 }
             }
         }
@@ -283,7 +295,7 @@ pub(crate) fn select(entries: &[Entry], c: &Criteria) -> (Vec<Entry>, usize) {
             stack.push(children.get(d.path.as_str()).cloned().unwrap_or_default());
         }
     }
-    (chosen, examined)
+    out
 }
 
 /// Ansible's stat fields of a chosen entry.
@@ -363,7 +375,7 @@ fn listing_script(paths: &[String], follow: bool, max_depth: Option<usize>) -> S
         let l = if follow { "-L " } else { "" };
         s.push_str(&section(&format!("root{i}")));
         s.push_str(&format!(
-            "if [ -d {q} ]; then {{ find {l}{q} -mindepth 1{depth} -printf '{PRINTF}' 2>&1 >&3 | sed 's/^/err|{i}|/' >&2; }} 3>&1; else echo 'notdir|{i}' >&2; fi\n"
+            "if [ -d {q} ]; then {{ LC_ALL=C find {l}{q} -mindepth 1{depth} -printf '{PRINTF}' 2>&1 >&3 | sed 's/^/err|{i}|/' >&2; }} 3>&1; else echo 'notdir|{i}' >&2; fi\n"
         ));
     }
     s.push_str(&section("now"));
@@ -372,12 +384,13 @@ fn listing_script(paths: &[String], follow: bool, max_depth: Option<usize>) -> S
     s
 }
 
-/// Parses a `find: 'X': Permission denied` line into (X, message).
+/// Parses a `find: 'X': Permission denied` line into (X, message); other lines of find's
+/// (`find: Failed to restore initial working directory: /root: Permission denied`, when the
+/// become user cannot enter the login's directory) name no entry.
 fn skipped_entry(line: &str) -> Option<(String, String)> {
-    let rest = line.strip_prefix("find: ")?;
-    let (quoted, msg) = rest.rsplit_once(": ")?;
-    let path = quoted.trim_matches(['\'', '‘', '’', '`']).to_string();
-    Some((path, msg.to_string()))
+    let rest = line.strip_prefix("find: '")?;
+    let (path, msg) = rest.rsplit_once("': ")?;
+    Some((path.to_string(), msg.to_string()))
 }
 
 /// The `-maxdepth` of the listing: one level without `recurse`, else one level more than
@@ -510,36 +523,51 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         limit,
         now,
     };
-    let (skipped, mut warnings) = access_problems(&stderr, &paths);
+    let mut problems = access_problems(&stderr, &paths);
+    // Ansible looks into contents of regular files only, and only for `file_type: file`.
+    let content = match a.str("contains") {
+        Some(p) if criteria.file_type == "file" => Some(ContentFilter {
+            pattern: Regex::new(&p).map_err(|e| ctx.bad("contains", e.to_string()))?,
+            whole: a.bool("read_whole_file", false)?,
+            encoding: a.str("encoding"),
+        }),
+        _ => None,
+    };
     let mut chosen = Vec::new();
     let mut examined = 0;
-    for i in 0..paths.len() {
+    for (i, root) in paths.iter().enumerate() {
         let body = sections
             .get(&format!("root{i}"))
             .map(Vec::as_slice)
             .unwrap_or_default();
         let entries = parse_listing(body).map_err(|m| ctx.protocol(m))?;
         let left = limit.map(|l| l.saturating_sub(chosen.len()));
-        let (found, looked) = select(
+        // With `contains`, the limit counts files whose content matched.
+        let selection = select(
             &entries,
             &Criteria {
-                limit: left,
+                limit: if content.is_some() { None } else { left },
                 ..criteria.clone()
             },
         );
-        examined += looked;
-        chosen.extend(found);
+        match &content {
+            None => {
+                examined += selection.examined;
+                chosen.extend(selection.chosen);
+            }
+            Some(filter) => {
+                let verdicts = filter.judge(ctx, &selection.chosen).await?;
+                let walk = walk_contents(selection, verdicts, left);
+                examined += walk.examined;
+                chosen.extend(walk.kept);
+                if let Some(message) = walk.stopped_by {
+                    problems.skip_root(root, message);
+                }
+            }
+        }
         if limit.is_some() && limit == Some(chosen.len()) {
             break;
         }
-    }
-    let contains = match a.str("contains") {
-        Some(p) => Some(Regex::new(&p).map_err(|e| ctx.bad("contains", e.to_string()))?),
-        None => None,
-    };
-    if let Some(re) = &contains {
-        let whole = a.bool("read_whole_file", false)?;
-        chosen = with_content(ctx, chosen, re, whole).await?;
     }
     let algo = a.choice(
         "checksum_algorithm",
@@ -563,8 +591,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         .collect();
     let mut res = ModuleResult::ok();
     let limited = limit.is_some() && limit == Some(files.len());
+    // Ansible's message: only what it warned about makes it "not all"; a subdirectory the
+    // walk could not list is in `skipped_paths` without a warning.
     res.msg = Some(
-        if !skipped.is_empty() {
+        if !problems.warnings.is_empty() {
             "Not all paths examined, check warnings for details"
         } else if limited {
             "Limit of matches reached"
@@ -573,42 +603,288 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         }
         .to_string(),
     );
-    if !warnings.is_empty() {
+    if !problems.warnings.is_empty() {
         res.set(
             "warnings",
-            Value::Array(warnings.drain(..).map(Value::String).collect()),
+            Value::Array(problems.warnings.into_iter().map(Value::String).collect()),
         );
     }
     res.set("matched", files.len())
         .set("examined", examined)
         .set("files", Value::Array(files))
-        .set("skipped_paths", Value::Object(skipped));
+        .set("skipped_paths", Value::Object(problems.skipped));
     Ok(res)
 }
 
-/// Roots that are not directories and entries `find` could not read, from the listing's
-/// stderr (`notdir|I` and `err|I|find: 'X': message` lines), as `skipped_paths` and warnings.
-fn access_problems(stderr: &str, paths: &[String]) -> (Map<String, Value>, Vec<String>) {
-    let mut skipped = Map::new();
-    let mut warnings = Vec::new();
+/// What keeps paths from being examined: `skipped_paths` and the warnings that say why.
+#[derive(Debug, Default)]
+pub(crate) struct Problems {
+    pub(crate) skipped: Map<String, Value>,
+    pub(crate) warnings: Vec<String>,
+}
+
+impl Problems {
+    /// A root Ansible gave up on (not a directory, a file it could not decode): skipped with
+    /// a warning.
+    fn skip_root(&mut self, root: &str, message: String) {
+        self.warnings.push(format!(
+            "Skipped '{root}' path due to this access issue: {message}\n"
+        ));
+        self.skipped
+            .insert(root.to_string(), Value::String(message));
+    }
+}
+
+/// Roots that are not directories and directories `find` could not list, from the listing's
+/// stderr (`notdir|I` and `err|I|find: 'X': message` lines). A directory the walk cannot list
+/// is skipped as Python's `os.walk` error says it (`[Errno 13] Permission denied: 'X'`),
+/// without a warning, as Ansible's walk error handler does.
+pub(crate) fn access_problems(stderr: &str, paths: &[String]) -> Problems {
+    let mut problems = Problems::default();
     for line in stderr.lines() {
         if let Some(i) = line.strip_prefix("notdir|") {
             if let Some(root) = i.trim().parse::<usize>().ok().and_then(|i| paths.get(i)) {
-                let msg = format!("'{root}' is not a directory");
-                warnings.push(format!(
-                    "Skipped '{root}' path due to this access issue: {msg}"
-                ));
-                skipped.insert(root.clone(), Value::String(msg));
+                problems.skip_root(root, format!("'{root}' is not a directory"));
             }
         } else if let Some(rest) = line.strip_prefix("err|") {
             let rest = rest.split_once('|').map_or(rest, |(_, r)| r);
             if let Some((path, msg)) = skipped_entry(rest) {
-                warnings.push(format!("Skipped entry '{path}' due to access issue."));
-                skipped.insert(path, Value::String(msg));
+                let text = match errno_of(&msg) {
+                    Some(errno) => format!("[Errno {errno}] {msg}: '{path}'"),
+                    None => msg,
+                };
+                problems.skipped.insert(path, Value::String(text));
             }
         }
     }
-    (skipped, warnings)
+    problems
+}
+
+/// The `errno` of the `strerror` texts a walk meets (Linux numbers).
+fn errno_of(message: &str) -> Option<u32> {
+    match message {
+        "Operation not permitted" => Some(1),
+        "No such file or directory" => Some(2),
+        "Permission denied" => Some(13),
+        _ => None,
+    }
+}
+
+/// `contains` as Ansible's module applies it: a regular expression matched against each line
+/// (`re.match`) or the whole file (`re.search`), read as text in `encoding` (UTF-8 when not
+/// given).
+pub(crate) struct ContentFilter {
+    pub(crate) pattern: Regex,
+    pub(crate) whole: bool,
+    pub(crate) encoding: Option<String>,
+}
+
+/// What reading one chosen entry's content gave.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Verdict {
+    Matches,
+    DoesNotMatch,
+    /// The walk of its root stops here, with this message (an undecodable file, an unknown
+    /// encoding), as the module's exception does.
+    StopsWalk(String),
+}
+
+/// Python's spellings of UTF-8 (after its normalisation: lower case, `-` and spaces as `_`).
+fn is_utf8(encoding: &str) -> bool {
+    let norm = encoding
+        .trim()
+        .to_ascii_lowercase()
+        .replace(['-', ' '], "_");
+    matches!(norm.as_str(), "utf_8" | "utf8" | "u8" | "utf" | "cp65001")
+}
+
+/// A Python codec name as `iconv` spells it, for the names that differ.
+fn iconv_name(encoding: &str) -> String {
+    let norm = encoding
+        .trim()
+        .to_ascii_lowercase()
+        .replace(['-', ' '], "_");
+    match norm.as_str() {
+        "latin_1" | "latin1" | "l1" | "iso8859_1" | "iso_8859_1" | "8859" | "cp819" => {
+            "ISO-8859-1".into()
+        }
+        "ascii" | "us_ascii" | "646" => "ASCII".into(),
+        "cp936" | "936" | "ms936" => "GBK".into(),
+        _ => encoding.trim().to_string(),
+    }
+}
+
+impl ContentFilter {
+    /// Reads the regular files of `chosen` (in one request) and judges each; other kinds
+    /// never match, as in Ansible.
+    async fn judge(&self, ctx: &Ctx<'_>, chosen: &[Entry]) -> Result<Vec<Verdict>, ModuleError> {
+        if !chosen.iter().any(|e| e.kind == 'f') {
+            return Ok(vec![Verdict::DoesNotMatch; chosen.len()]);
+        }
+        let iconv = self.encoding.as_deref().filter(|e| !is_utf8(e));
+        let s = ctx.probe(&content_script(chosen, iconv)).await?;
+        let codec_known = s.get("codec").is_some_and(|b| b.starts_with(b"known"));
+        let verdicts = chosen
+            .iter()
+            .enumerate()
+            .map(|(i, e)| match (e.kind, iconv) {
+                ('f', Some(encoding)) if !codec_known => {
+                    Verdict::StopsWalk(format!("unknown encoding: {encoding}"))
+                }
+                ('f', _) => {
+                    let bytes = decode_section(s.get(&format!("c{i}")));
+                    let text = if iconv.is_some() {
+                        converted_text(&bytes)
+                    } else {
+                        utf8_text(bytes)
+                    };
+                    self.verdict(text, &e.path)
+                }
+                _ => Verdict::DoesNotMatch,
+            })
+            .collect();
+        Ok(verdicts)
+    }
+
+    /// The verdict on one file's text, with Ansible's message for one that does not decode.
+    fn verdict(&self, text: FileText, path: &str) -> Verdict {
+        match text {
+            // Unreadable: Ansible's module passes over it (no match).
+            FileText::Unread => Verdict::DoesNotMatch,
+            FileText::Undecodable => {
+                let encoding = self.encoding.clone().unwrap_or_else(|| {
+                    "None (default determined by the Python built-in function \"open\")".into()
+                });
+                Verdict::StopsWalk(format!(
+                    "Failed to read the file {path} due to an encoding error. current encoding: {encoding}"
+                ))
+            }
+            FileText::Read(text) => {
+                if content_matches(&universal_newlines(&text), &self.pattern, self.whole) {
+                    Verdict::Matches
+                } else {
+                    Verdict::DoesNotMatch
+                }
+            }
+        }
+    }
+}
+
+/// The request reading the regular files of `chosen` (section `cI` for entry I), as base64:
+/// raw, or converted to UTF-8 by `iconv` from `encoding` (then followed by a line with
+/// iconv's exit status; section `codec` says whether iconv knows the encoding).
+fn content_script(chosen: &[Entry], iconv: Option<&str>) -> String {
+    let mut script = String::new();
+    let codec = iconv.map(|e| sh_quote(&iconv_name(e)));
+    if let Some(name) = &codec {
+        script.push_str(&section("codec"));
+        script.push_str(&format!(
+            "LC_ALL=C iconv -f {name} -t UTF-8 </dev/null >/dev/null 2>&1 && echo known\n"
+        ));
+    }
+    for (i, e) in chosen.iter().enumerate().filter(|(_, e)| e.kind == 'f') {
+        let q = sh_quote(&e.path);
+        script.push_str(&section(&format!("c{i}")));
+        script.push_str(&match &codec {
+            Some(name) => format!(
+                "if [ -r {q} ]; then (LC_ALL=C iconv -f {name} -t UTF-8 < {q} 2>/dev/null; printf '\\n%s' \"$?\") | base64 -w0; fi\n"
+            ),
+            None => format!("ep_b64 {q}\n"),
+        });
+    }
+    script.push_str(&section("end"));
+    script
+}
+
+/// The bytes of a base64 section (none when absent or not base64).
+fn decode_section(section: Option<&Vec<u8>>) -> Vec<u8> {
+    let encoded = section
+        .map(|b| String::from_utf8_lossy(b).trim().to_string())
+        .unwrap_or_default();
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap_or_default()
+}
+
+/// A file's content as the module would read it as text.
+#[derive(Debug, PartialEq)]
+pub(crate) enum FileText {
+    /// Not read at all (not readable).
+    Unread,
+    /// Read, but not text in the encoding asked.
+    Undecodable,
+    Read(String),
+}
+
+/// A file read raw (`ep_b64` gives nothing for an unreadable file), decoded as UTF-8.
+fn utf8_text(bytes: Vec<u8>) -> FileText {
+    match String::from_utf8(bytes) {
+        Ok(text) => FileText::Read(text),
+        Err(_) => FileText::Undecodable,
+    }
+}
+
+/// The text `iconv` converted and its status (the last line).
+fn converted_text(bytes: &[u8]) -> FileText {
+    let Some(split) = bytes.iter().rposition(|&b| b == b'\n') else {
+        return FileText::Unread;
+    };
+    if String::from_utf8_lossy(&bytes[split + 1..]).trim() != "0" {
+        return FileText::Undecodable;
+    }
+    match String::from_utf8(bytes[..split].to_vec()) {
+        Ok(text) => FileText::Read(text),
+        Err(_) => FileText::Undecodable,
+    }
+}
+
+/// Python's text mode reading: `\r\n` and a lone `\r` end lines as `\n` does.
+fn universal_newlines(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// The files of one root's walk that its content filter kept, and how many entries the walk
+/// examined: up to where it stopped (at the limit, or at a file it could not decode, which
+/// ends that root's walk in Ansible with what was found so far kept).
+pub(crate) struct ContentWalk {
+    pub(crate) kept: Vec<Entry>,
+    pub(crate) examined: usize,
+    pub(crate) stopped_by: Option<String>,
+}
+
+pub(crate) fn walk_contents(
+    selection: Selection,
+    verdicts: Vec<Verdict>,
+    limit: Option<usize>,
+) -> ContentWalk {
+    let mut walk = ContentWalk {
+        kept: Vec::new(),
+        examined: selection.examined,
+        stopped_by: None,
+    };
+    let steps = selection
+        .chosen
+        .into_iter()
+        .zip(selection.examined_at)
+        .zip(verdicts);
+    for ((entry, examined_at), verdict) in steps {
+        match verdict {
+            Verdict::Matches => {
+                walk.kept.push(entry);
+                if limit == Some(walk.kept.len()) {
+                    walk.examined = examined_at;
+                    break;
+                }
+            }
+            Verdict::DoesNotMatch => {}
+            Verdict::StopsWalk(message) => {
+                walk.examined = examined_at;
+                walk.stopped_by = Some(message);
+                break;
+            }
+        }
+    }
+    walk
 }
 
 /// Whether a file's text matches `contains` as Ansible's module tests it: `re.match` on each
@@ -621,43 +897,6 @@ pub(crate) fn content_matches(text: &str, re: &Regex, whole: bool) -> bool {
         // Leftmost-first: a match starting at the line's start is the one found.
         re.find(line).is_some_and(|m| m.start() == 0)
     })
-}
-
-/// The regular files of `chosen` whose content matches (other kinds never do, as in Ansible).
-async fn with_content(
-    ctx: &Ctx<'_>,
-    chosen: Vec<Entry>,
-    re: &Regex,
-    whole: bool,
-) -> Result<Vec<Entry>, ModuleError> {
-    let files: Vec<&Entry> = chosen.iter().filter(|e| e.kind == 'f').collect();
-    if files.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut script = String::new();
-    for (i, e) in files.iter().enumerate() {
-        script.push_str(&section(&format!("c{i}")));
-        script.push_str(&format!("ep_b64 {}\n", sh_quote(&e.path)));
-    }
-    script.push_str(&section("end"));
-    let s = ctx.probe(&script).await?;
-    let mut kept = Vec::new();
-    for (i, e) in files.iter().enumerate() {
-        let text = String::from_utf8_lossy(
-            s.get(&format!("c{i}"))
-                .map(Vec::as_slice)
-                .unwrap_or_default(),
-        )
-        .trim()
-        .to_string();
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .unwrap_or_default();
-        if content_matches(&String::from_utf8_lossy(&bytes), re, whole) {
-            kept.push((*e).clone());
-        }
-    }
-    Ok(kept)
 }
 
 /// The checksums of the regular files of `chosen`, by path.
@@ -764,21 +1003,22 @@ mod tests {
             entry(1, 'f', "/r/c.txt"),
         ];
         // Ansible: files of the root first, then the subdirectory's, hidden ones counted.
-        let (found, examined) = select(&listing, &criteria(&["*.log"], true));
-        let paths: Vec<&str> = found.iter().map(|e| e.path.as_str()).collect();
+        let s = select(&listing, &criteria(&["*.log"], true));
+        let paths: Vec<&str> = s.chosen.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["/r/b.log", "/r/sub/deep.log"]);
-        assert_eq!(examined, 6);
-        let (found, examined) = select(&listing, &criteria(&["*.log"], false));
-        assert_eq!(found.len(), 1);
-        assert_eq!(examined, 4);
+        assert_eq!(s.examined, 6);
+        assert_eq!(s.examined_at, [4, 6], "the root's 4 entries, then sub's 2");
+        let s = select(&listing, &criteria(&["*.log"], false));
+        assert_eq!(s.chosen.len(), 1);
+        assert_eq!(s.examined, 4);
         let mut c = criteria(&[], true);
         c.hidden = true;
         c.depth = Some(1);
-        let (found, _) = select(&listing, &c);
-        assert_eq!(found.len(), 3, "depth 1 keeps the root's files only");
+        let s = select(&listing, &c);
+        assert_eq!(s.chosen.len(), 3, "depth 1 keeps the root's files only");
         c.file_type = "directory".into();
-        let (found, _) = select(&listing, &c);
-        assert_eq!(found[0].path, "/r/sub");
+        let s = select(&listing, &c);
+        assert_eq!(s.chosen[0].path, "/r/sub");
     }
 
     #[test]
@@ -806,6 +1046,87 @@ mod tests {
         assert!(
             content_matches("a\nthe port\n", &re, true),
             "re.search on the file"
+        );
+    }
+
+    /// Ansible's find target: a GBK file searched as UTF-8 ends the walk of its root with
+    /// "Failed to read the file ROOT/hello_world.gbk due to an encoding error. current
+    /// encoding: utf-8" in `skipped_paths[ROOT]` (files found before it kept); at the limit the
+    /// walk stops too, its `examined` counting the directories listed so far.
+    #[test]
+    fn a_file_that_cannot_be_decoded_ends_its_roots_walk() {
+        let selection = || Selection {
+            chosen: vec![
+                entry(1, 'f', "/r/a.txt"),
+                entry(2, 'f', "/r/s/hello.gbk"),
+                entry(2, 'f', "/r/s/z.txt"),
+            ],
+            examined_at: vec![3, 5, 5],
+            examined: 9,
+        };
+        let stop = Verdict::StopsWalk("Failed to read the file /r/s/hello.gbk".into());
+        let walk = walk_contents(
+            selection(),
+            vec![Verdict::Matches, stop, Verdict::Matches],
+            None,
+        );
+        assert_eq!(walk.kept.len(), 1);
+        assert_eq!(walk.examined, 5);
+        assert_eq!(
+            walk.stopped_by.as_deref(),
+            Some("Failed to read the file /r/s/hello.gbk")
+        );
+        let walk = walk_contents(
+            selection(),
+            vec![Verdict::DoesNotMatch, Verdict::Matches, Verdict::Matches],
+            Some(1),
+        );
+        assert_eq!(walk.kept[0].path, "/r/s/hello.gbk");
+        assert_eq!((walk.examined, walk.stopped_by), (5, None));
+    }
+
+    /// Python's names for codecs, and what iconv's output with its status line means.
+    #[test]
+    fn encodings_and_converted_text() {
+        assert!(is_utf8("UTF-8") && is_utf8("utf8") && !is_utf8("gbk"));
+        assert_eq!(iconv_name("latin-1"), "ISO-8859-1");
+        assert_eq!(iconv_name("gbk"), "gbk");
+        assert_eq!(
+            converted_text(b"\xe4\xbd\xa0\n0"),
+            FileText::Read("你".to_string())
+        );
+        assert_eq!(converted_text(b"partial\n1"), FileText::Undecodable);
+        assert_eq!(
+            converted_text(b""),
+            FileText::Unread,
+            "not readable: no match"
+        );
+        assert_eq!(utf8_text(vec![0xc4, 0xe3]), FileText::Undecodable);
+        assert_eq!(universal_newlines("a\r\nb\rc"), "a\nb\nc");
+    }
+
+    /// A directory the walk cannot list (recorded `find` stderr as the become user) is
+    /// skipped as Python's `os.walk` says it, without a warning (Ansible: `skipped_paths`
+    /// {"/tmp/p/1-unreadable": "[Errno 13] Permission denied: '/tmp/p/1-unreadable'"}, msg
+    /// "All paths examined"); a missing root is skipped with a warning.
+    #[test]
+    fn walk_errors_and_missing_roots() {
+        let roots = vec!["/tmp/p/".to_string(), "/nope".to_string()];
+        let p = access_problems(
+            "err|0|find: '/tmp/p/1-unreadable': Permission denied\n\
+             err|0|find: Failed to restore initial working directory: /root: Permission denied\n\
+             notdir|1\n",
+            &roots,
+        );
+        assert_eq!(
+            p.skipped["/tmp/p/1-unreadable"],
+            "[Errno 13] Permission denied: '/tmp/p/1-unreadable'"
+        );
+        assert_eq!(p.skipped["/nope"], "'/nope' is not a directory");
+        assert_eq!(p.skipped.len(), 2, "{:?}", p.skipped);
+        assert_eq!(
+            p.warnings,
+            ["Skipped '/nope' path due to this access issue: '/nope' is not a directory\n"]
         );
     }
 }

@@ -13,15 +13,19 @@ use crate::probe::{section, Kind, PathState};
 use crate::read_ahead::{sections, text, with_funcs, FirstProbe, ProbeInput};
 use crate::{ModuleError, ModuleResult};
 
-/// `stat`'s probe: the path (or where it leads, with `follow`), its access for the login, and
-/// its checksum with the algorithm asked for.
+/// `stat`'s probe: the path (or where it leads, with `follow`), its access for the login, its
+/// checksum with the algorithm asked for, and (unless turned off) what `file` says of its type
+/// and `lsattr` of its attributes, as Ansible's module asks them (of the path as given).
 pub(crate) struct StatProbe;
 
-/// What [`StatProbe`] read: the path's state, its `rwx` access and its checksum.
+/// What [`StatProbe`] read: the path's state, its `rwx` access, its checksum, `file`'s and
+/// `lsattr`'s answers (`None` when not asked).
 pub(crate) struct StatAnswer {
     stat: PathState,
     access: String,
     sum: String,
+    mime: Option<String>,
+    attr: Option<String>,
 }
 
 impl FirstProbe for StatProbe {
@@ -65,18 +69,103 @@ impl FirstProbe for StatProbe {
                 "[ -f \"$p\" ] && [ -r \"$p\" ] && {tool} < \"$p\" | cut -d' ' -f1\n"
             ));
         }
+        // Ansible runs these only when it finds the program; without it the fields are
+        // `unknown` (mime) or empty (attributes). An empty section is that answer. A missing
+        // path costs no process (the shell's own tests; its result has no such fields).
+        if args.bool("get_mime", true)? {
+            script.push_str(&section("mime"));
+            script.push_str(&format!(
+                "if {{ [ -e \"$p\" ] || [ -L \"$p\" ]; }} && command -v file >/dev/null 2>&1; then file -b --mime-type --mime-encoding -- {q} 2>/dev/null; fi\n"
+            ));
+        }
+        if args.bool("get_attributes", true)? {
+            script.push_str(&section("attr"));
+            // lsattr takes no `--`: a relative path is made to not look like an option.
+            let arg = sh_quote(&no_option(&path));
+            script.push_str(&format!(
+                "if {{ [ -e \"$p\" ] || [ -L \"$p\" ]; }} && command -v lsattr >/dev/null 2>&1; then lsattr -vd {arg} 2>/dev/null; fi\n"
+            ));
+        }
         script.push_str(&section("end"));
         Ok(Some(with_funcs(&script)))
     }
 
     fn parse(out: &ExecOutput) -> Result<StatAnswer, String> {
         let s = sections(out)?;
+        let optional = |name: &str| s.contains_key(name).then(|| text(&s, name).to_string());
         Ok(StatAnswer {
             stat: PathState::parse(text(&s, "stat").trim())?,
             access: text(&s, "access").trim().to_string(),
             sum: text(&s, "sum").trim().to_string(),
+            mime: optional("mime"),
+            attr: optional("attr"),
         })
     }
+}
+
+/// A path as an argument of a program without `--`: a relative one gets `./`.
+fn no_option(path: &str) -> String {
+    if path.starts_with('-') {
+        format!("./{path}")
+    } else {
+        path.to_string()
+    }
+}
+
+/// `mimetype` and `charset` from `file -b --mime-type --mime-encoding` (`text/plain;
+/// charset=us-ascii`), as Ansible's module splits them; `unknown` for both when `file` gave
+/// nothing (not installed, it failed) or something else.
+pub(crate) fn mime_fields(file_output: &str) -> (String, String) {
+    let unknown = || ("unknown".to_string(), "unknown".to_string());
+    let parts: Vec<&str> = file_output.trim().split(';').collect();
+    let [mimetype, charset] = parts.as_slice() else {
+        return unknown();
+    };
+    match charset.split('=').nth(1) {
+        Some(charset) => (mimetype.trim().to_string(), charset.trim().to_string()),
+        None => unknown(),
+    }
+}
+
+/// What `lsattr -v` letters mean, as Ansible names them in `attributes`.
+const ATTRIBUTE_NAMES: &[(char, &str)] = &[
+    ('A', "noatime"),
+    ('a', "append"),
+    ('c', "compressed"),
+    ('C', "nocow"),
+    ('d', "nodump"),
+    ('D', "dirsync"),
+    ('e', "extents"),
+    ('E', "encrypted"),
+    ('h', "blocksize"),
+    ('i', "immutable"),
+    ('I', "indexed"),
+    ('j', "journalled"),
+    ('N', "inline"),
+    ('s', "zero"),
+    ('S', "synchronous"),
+    ('t', "notail"),
+    ('T', "blockroot"),
+    ('u', "undelete"),
+    ('X', "compressedraw"),
+    ('Z', "compresseddirty"),
+];
+
+/// `version`, `attr_flags` and `attributes` from `lsattr -vd` (`0  ----e---- path`), as
+/// Ansible's module sets them: `null`, `""` and `[]` when lsattr gave nothing (not installed,
+/// or a file system without attributes, as overlayfs).
+pub(crate) fn attribute_fields(lsattr_output: &str) -> (Value, String, Vec<String>) {
+    let mut words = lsattr_output.split_whitespace();
+    let (Some(version), Some(flags)) = (words.next(), words.next()) else {
+        return (Value::Null, String::new(), Vec::new());
+    };
+    let flags = flags.replace('-', "");
+    let names = flags
+        .chars()
+        .filter_map(|c| ATTRIBUTE_NAMES.iter().find(|(l, _)| *l == c))
+        .map(|(_, name)| name.to_string())
+        .collect();
+    (Value::String(version.to_string()), flags, names)
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
@@ -86,12 +175,25 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         stat: st,
         access,
         sum,
+        mime,
+        attr,
     } = ctx.read_probe::<StatProbe>().await?;
+    let mut dict = stat_dict(&path, &st, &access, get_checksum.then_some(sum));
+    if st.exists {
+        if let Some(mime) = mime {
+            let (mimetype, charset) = mime_fields(&mime);
+            dict.insert("mimetype".into(), mimetype.into());
+            dict.insert("charset".into(), charset.into());
+        }
+        if let Some(attr) = attr {
+            let (version, flags, names) = attribute_fields(&attr);
+            dict.insert("version".into(), version);
+            dict.insert("attributes".into(), names.into());
+            dict.insert("attr_flags".into(), flags.into());
+        }
+    }
     let mut res = ModuleResult::ok();
-    res.set(
-        "stat",
-        Value::Object(stat_dict(&path, &st, &access, get_checksum.then_some(sum))),
-    );
+    res.set("stat", Value::Object(dict));
     Ok(res)
 }
 
@@ -163,4 +265,47 @@ pub(crate) fn stat_dict(
         m.insert("checksum".into(), sum.into());
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Recorded on a Debian host: `file -b --mime-type --mime-encoding` of a text file, an
+    /// empty one, a directory; Ansible reports `text/plain`/`us-ascii`, `inode/x-empty`/
+    /// `binary`, `inode/directory`/`binary`, and `unknown` for both without `file`.
+    #[test]
+    fn mime_fields_are_split_as_ansible_splits_file_output() {
+        let field = |t: &str| mime_fields(t);
+        assert_eq!(
+            field("text/plain; charset=us-ascii\n"),
+            ("text/plain".into(), "us-ascii".into())
+        );
+        assert_eq!(
+            field("inode/x-empty; charset=binary\n"),
+            ("inode/x-empty".into(), "binary".into())
+        );
+        assert_eq!(field(""), ("unknown".into(), "unknown".into()));
+        assert_eq!(field("garbage"), ("unknown".into(), "unknown".into()));
+    }
+
+    /// Recorded `lsattr -vd`: on ext4 `0  --------------e------- /etc/hostname` (Ansible:
+    /// version "0", attr_flags "e", attributes ["extents"]); on overlayfs lsattr fails and
+    /// prints nothing (Ansible: version null, attr_flags "", attributes []).
+    #[test]
+    fn attribute_fields_name_lsattr_letters() {
+        let (version, flags, names) =
+            attribute_fields("0          --------------e------- /etc/hostname\n");
+        assert_eq!(version, Value::String("0".into()));
+        assert_eq!(flags, "e");
+        assert_eq!(names, ["extents"]);
+        let (version, flags, names) = attribute_fields("7 s---ia-------e------- /f\n");
+        assert_eq!(version, Value::String("7".into()));
+        assert_eq!(flags, "siae");
+        assert_eq!(names, ["zero", "immutable", "append", "extents"]);
+        assert_eq!(
+            attribute_fields(""),
+            (Value::Null, String::new(), Vec::new())
+        );
+    }
 }
