@@ -481,6 +481,44 @@ fn problems_of_tasks_that_may_not_run_are_warnings_then_task_failures() {
     );
 }
 
+/// A role's own Python module (`library/make_repo.py`, as ansible-core's `setup_rpm_repo` has
+/// `create_repo`). ansible-core 2.19.14, same files, `-i localhost, -c local`: `TASK [helper :
+/// only on Red Hat]` `skipping:`; `TASK [helper : make a repo]` `changed:` (Ansible runs the
+/// module); `TASK [debug]` ok; recap ok=2 changed=1 skipped=1. etcdplay runs no Python plugins:
+/// it warns before the run and fails the task that runs (ignored here), then goes on.
+#[test]
+fn python_plugins_of_a_role_are_warnings_then_task_failures() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  roles: [helper]
+  tasks:
+    - debug: msg=after
+"#,
+        &[
+            (
+                "roles/helper/tasks/main.yml",
+                "- name: only on Red Hat\n  make_repo: tempdir=/tmp\n  when: false\n\
+                 - name: make a repo\n  make_repo: tempdir=/tmp\n  ignore_errors: true\n",
+            ),
+            ("roles/helper/library/make_repo.py", "#!/usr/bin/python\n"),
+        ],
+        expect![[r#"
+            WARNING: roles/helper/tasks/main.yml:2:14: `make_repo` is a Python plugin (roles/helper/library/make_repo.py), which etcdplay does not run; the task fails if it runs
+            WARNING: roles/helper/tasks/main.yml:5:14: `make_repo` is a Python plugin (roles/helper/library/make_repo.py), which etcdplay does not run; the task fails if it runs
+            PLAY [n1]
+            TASK [helper : only on Red Hat]
+              skipping: [n1]
+            TASK [helper : make a repo]
+              ignored: [n1]: roles/helper/tasks/main.yml:5:14: etcdplay does not implement the module `make_repo`
+            TASK [debug]
+              ok: [n1]: after => {"msg":"after"}
+            RECAP n1 ok=2 changed=0 failed=0 skipped=1 rescued=0 ignored=1
+        "#]],
+    );
+}
+
 /// `included:` lines and per-host `skipping:` lines of dynamic includes. ansible-core 2.19.14
 /// on the same playbook (hosts n1, n2, `-c local`) printed, under `TASK [inc plain]`:
 /// `included: <dir>/inc.yml for n1, n2`; under `TASK [inc when]`: `skipping: [n2]` then

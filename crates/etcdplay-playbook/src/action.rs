@@ -272,6 +272,7 @@ impl Loader<'_> {
             && !is_template(&module)
             && !crate::ansible_names::ansible_knows(&module)
             && self.catalog.canonical(&module).is_none()
+            && self.python_plugin(f, &module).is_none()
         {
             let names = self.catalog.names();
             let hint =
@@ -356,14 +357,18 @@ impl Loader<'_> {
         }
         let Some(canonical) = self.catalog.canonical(written) else {
             // A module Ansible has and etcdplay does not run: the task fails if it runs.
-            let mark = self.diags.len();
-            self.report(
-                f,
-                value_pos,
-                PlaybookError::NotImplemented {
+            // So does a Python plugin beside the playbook or a role.
+            let error = match self.python_plugin(f, written) {
+                Some(file) => PlaybookError::PythonPlugin {
+                    module: written.to_string(),
+                    file: crate::loader::show(&file),
+                },
+                None => PlaybookError::NotImplemented {
                     module: written.to_string(),
                 },
-            );
+            };
+            let mark = self.diags.len();
+            self.report(f, value_pos, error);
             self.defer_since(mark);
             return self.templated_module(f, written, value_pos, text, inline, args);
         };

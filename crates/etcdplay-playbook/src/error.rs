@@ -112,6 +112,8 @@ pub enum PlaybookError {
     TemplatedImport { key: String, dynamic: &'static str },
     #[error("etcdplay does not implement the module `{module}`; the task fails if it runs")]
     NotImplemented { module: String },
+    #[error("`{module}` is a Python plugin ({file}), which etcdplay does not run; the task fails if it runs")]
+    PythonPlugin { module: String, file: String },
     #[error("etcdplay does not implement the lookup `{lookup}`; the task fails if it runs")]
     LookupNotImplemented { lookup: String },
     #[error("`{key}` names its file with variables that are not known before the run ({message}); play vars, vars_files and extra vars are (use `{dynamic}` for others)")]

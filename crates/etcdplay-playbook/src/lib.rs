@@ -20,6 +20,7 @@ mod include;
 mod kv;
 mod loader;
 mod play;
+mod plugins;
 mod role;
 mod task;
 mod values;

@@ -103,6 +103,10 @@ pub(crate) struct Loader<'a> {
     pub(crate) file_stack: Vec<StackEntry>,
     /// Role directories being loaded, outermost first.
     pub(crate) role_stack: Vec<(String, PathBuf)>,
+    /// Every role directory loaded so far, in order: Ansible adds each one's plugin
+    /// directories to its search path for good, so their Python plugins are valid names in
+    /// whatever is loaded after them (see `plugins`).
+    pub(crate) plugin_dirs: Vec<PathBuf>,
     /// The text of every file read, by shown name, to place diagnostics on a word inside a
     /// k=v string.
     pub(crate) sources: HashMap<String, String>,
@@ -126,6 +130,7 @@ impl<'a> Loader<'a> {
             module_defaults_depth: 0,
             file_stack: Vec::new(),
             role_stack: Vec::new(),
+            plugin_dirs: Vec::new(),
             in_handlers: false,
             static_vars: opts.extra_vars.clone(),
             sources: HashMap::new(),
@@ -139,6 +144,16 @@ impl<'a> Loader<'a> {
             pos.col,
             error.to_string(),
         ));
+    }
+
+    /// The Python plugin file Ansible would run for the module or action `name` written in
+    /// `f`: beside the playbook, in `f`'s role, or in a role loaded before.
+    pub(crate) fn python_plugin(&self, f: &FileCtx, name: &str) -> Option<PathBuf> {
+        let own_role = f.role.as_ref().map(|r| r.path.as_path());
+        std::iter::once(f.playbook_dir.as_path())
+            .chain(own_role)
+            .chain(self.plugin_dirs.iter().map(PathBuf::as_path))
+            .find_map(|dir| crate::plugins::plugin_file(dir, name))
     }
 
     /// Turns the problems reported since `mark` (a length of `diags`) into warnings; says

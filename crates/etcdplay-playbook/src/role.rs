@@ -161,6 +161,11 @@ impl Loader<'_> {
             Some(meta) => self.role_meta(&meta, &pb, &scope),
             None => (Vec::new(), false),
         };
+        // As Ansible: the role's plugins are found after its dependencies are loaded and
+        // before its own tasks.
+        if !self.plugin_dirs.iter().any(|d| d == path) {
+            self.plugin_dirs.push(path.to_path_buf());
+        }
         let tasks = tasks_file
             .and_then(|p| self.task_file(&p, &pb, Some(scope.clone())))
             .unwrap_or_default();

@@ -365,6 +365,7 @@ impl Loader<'_> {
                     if SPECIAL_ACTIONS.contains(&short)
                         || self.catalog.canonical(other).is_some()
                         || crate::ansible_names::ansible_knows(other)
+                        || self.python_plugin(f, other).is_some()
                     {
                         self.set_action(f, &mut action, key, k.pos, v);
                     } else {
