@@ -519,6 +519,106 @@ fn python_plugins_of_a_role_are_warnings_then_task_failures() {
     );
 }
 
+/// A role of `roles:`/`dependencies:` runs once per play and host, as ansible-core's targets
+/// rely on (`setup_remote_tmp_dir` is a dependency of a target and of its other dependencies).
+/// ansible-core 2.19.14, same files, `-i localhost, -c local`, printed in order: `tmp-ran`,
+/// `a-ran` (a's dependency tmp had run), `b-ran`; `skipper` twice, both skipping (a role whose
+/// tasks all skipped has not run); the second `tmp` of `roles:` nothing, `{role: tmp, x: 1}`
+/// (other parameters) `tmp-ran`; each `include_role`/`import_role` of tmp `tmp-ran` (three
+/// times); `include_role: a` only `a-ran` (its dependency tmp had run); recap ok=11 skipped=2.
+#[test]
+fn static_roles_run_once_per_play_and_host() {
+    check_files(
+        r#"
+- hosts: n1
+  gather_facts: false
+  roles: [b, skipper, skipper, tmp, {role: tmp, x: 1}]
+  tasks:
+    - include_role: name=tmp
+    - include_role: name=tmp
+    - import_role: name=tmp
+    - include_role: name=a
+"#,
+        &[
+            ("roles/tmp/tasks/main.yml", "- debug: msg=tmp-ran\n"),
+            ("roles/a/meta/main.yml", "dependencies: [tmp]\n"),
+            ("roles/a/tasks/main.yml", "- debug: msg=a-ran\n"),
+            ("roles/b/meta/main.yml", "dependencies: [tmp, a]\n"),
+            ("roles/b/tasks/main.yml", "- debug: msg=b-ran\n"),
+            (
+                "roles/skipper/tasks/main.yml",
+                "- debug: msg=skipper\n  when: false\n",
+            ),
+        ],
+        expect![[r#"
+            PLAY [n1]
+            TASK [tmp : debug]
+              ok: [n1]: tmp-ran => {"msg":"tmp-ran"}
+            TASK [a : debug]
+              ok: [n1]: a-ran => {"msg":"a-ran"}
+            TASK [b : debug]
+              ok: [n1]: b-ran => {"msg":"b-ran"}
+            TASK [skipper : debug]
+              skipping: [n1]
+            TASK [skipper : debug]
+              skipping: [n1]
+            TASK [tmp : debug]
+              ok: [n1]: tmp-ran => {"msg":"tmp-ran"}
+            TASK [include_role : tmp]
+              included: tmp for n1
+            TASK [tmp : debug]
+              ok: [n1]: tmp-ran => {"msg":"tmp-ran"}
+            TASK [include_role : tmp]
+              included: tmp for n1
+            TASK [tmp : debug]
+              ok: [n1]: tmp-ran => {"msg":"tmp-ran"}
+            TASK [tmp : debug]
+              ok: [n1]: tmp-ran => {"msg":"tmp-ran"}
+            TASK [include_role : a]
+              included: a for n1
+            TASK [a : debug]
+              ok: [n1]: a-ran => {"msg":"a-ran"}
+            RECAP n1 ok=11 changed=0 failed=0 skipped=2 rescued=0 ignored=0
+        "#]],
+    );
+}
+
+/// The handlers of a role reached twice through dependencies exist once. ansible-core 2.19.14,
+/// same files, `-i localhost, -c local`: `tmph : debug` changed, `c : debug`, `d : debug`, then
+/// `RUNNING HANDLER [tmph : cleanup]` once; recap ok=4 changed=1.
+#[test]
+fn handlers_of_a_role_reached_twice_run_once() {
+    check_files(
+        "- hosts: n1\n  gather_facts: false\n  roles: [d]\n",
+        &[
+            (
+                "roles/tmph/tasks/main.yml",
+                "- debug: msg=tmp-ran\n  changed_when: true\n  notify: cleanup\n",
+            ),
+            (
+                "roles/tmph/handlers/main.yml",
+                "- name: cleanup\n  debug: msg=cleaned\n",
+            ),
+            ("roles/c/meta/main.yml", "dependencies: [tmph]\n"),
+            ("roles/c/tasks/main.yml", "- debug: msg=c-ran\n"),
+            ("roles/d/meta/main.yml", "dependencies: [tmph, c]\n"),
+            ("roles/d/tasks/main.yml", "- debug: msg=d-ran\n"),
+        ],
+        expect![[r#"
+            PLAY [n1]
+            TASK [tmph : debug]
+              changed: [n1]: tmp-ran => {"msg":"tmp-ran"}
+            TASK [c : debug]
+              ok: [n1]: c-ran => {"msg":"c-ran"}
+            TASK [d : debug]
+              ok: [n1]: d-ran => {"msg":"d-ran"}
+            HANDLER [tmph : cleanup]
+              ok: [n1]: cleaned => {"msg":"cleaned"}
+            RECAP n1 ok=4 changed=1 failed=0 skipped=0 rescued=0 ignored=0
+        "#]],
+    );
+}
+
 /// `included:` lines and per-host `skipping:` lines of dynamic includes. ansible-core 2.19.14
 /// on the same playbook (hosts n1, n2, `-c local`) printed, under `TASK [inc plain]`:
 /// `included: <dir>/inc.yml for n1, n2`; under `TASK [inc when]`: `skipping: [n2]` then

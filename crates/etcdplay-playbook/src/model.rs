@@ -138,8 +138,9 @@ impl Play {
     /// their dependencies, dependencies first) and then the play's own, as Ansible orders them.
     pub fn all_handlers(&self) -> Vec<&Task> {
         let mut out = Vec::new();
+        let mut seen = Vec::new();
         for r in &self.roles {
-            r.role.collect_handlers(&mut out);
+            r.collect_handlers(&mut out, &mut seen);
         }
         out.extend(self.handlers.iter());
         out
@@ -194,12 +195,27 @@ pub struct Role {
     pub files_dir: PathBuf,
 }
 
-impl Role {
-    fn collect_handlers<'a>(&'a self, out: &mut Vec<&'a Task>) {
-        for d in &self.dependencies {
-            d.role.collect_handlers(out);
+impl RoleRef {
+    /// Whether `other` is the same role for Ansible's role cache (same directory, parameters,
+    /// `when:` and `tags:`): such a role is one role of the play, whose tasks run once per host
+    /// (unless `allow_duplicates`) and whose handlers exist once.
+    pub fn same_role(&self, other: &RoleRef) -> bool {
+        self.role.path == other.role.path
+            && self.params == other.params
+            && self.when == other.when
+            && self.tags == other.tags
+    }
+
+    /// The handlers of this role and its dependencies, dependencies first, each role once.
+    fn collect_handlers<'a>(&'a self, out: &mut Vec<&'a Task>, seen: &mut Vec<&'a RoleRef>) {
+        if seen.iter().any(|s| s.same_role(self)) {
+            return;
         }
-        out.extend(self.handlers.iter());
+        seen.push(self);
+        for d in &self.role.dependencies {
+            d.collect_handlers(out, seen);
+        }
+        out.extend(self.role.handlers.iter());
     }
 }
 
