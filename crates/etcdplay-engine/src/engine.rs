@@ -101,6 +101,25 @@ impl EngineInner {
     }
 }
 
+/// `hosts` of `play` cut into its `serial` batches (a templated size rendered with the first
+/// host's variables).
+fn batch_plan(
+    inner: &EngineInner,
+    play: &etcdplay_playbook::Play,
+    hosts: &[String],
+) -> Vec<Vec<String>> {
+    batches(hosts, &play.serial, |t| {
+        let vars = inner
+            .shared
+            .vars_for(&hosts[0], &inner.shared.host_layers(&hosts[0]));
+        inner
+            .templar
+            .render_string(t, "serial", &vars)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    })
+}
+
 /// Runs playbooks. One engine serves one `etcdplay apply` (connections are reused across plays).
 pub struct Engine {
     inner: EngineInner,
@@ -219,16 +238,7 @@ impl Engine {
                     stats.entry(h.clone()).or_default();
                 }
             }
-            let plan = batches(&hosts, &play.serial, |t| {
-                let vars = inner
-                    .shared
-                    .vars_for(&hosts[0], &inner.shared.host_layers(&hosts[0]));
-                inner
-                    .templar
-                    .render_string(t, "serial", &vars)
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok())
-            });
+            let plan = batch_plan(inner, play, &hosts);
             for batch in plan {
                 inner.shared.set_magic(PlayMagic {
                     play_hosts: hosts.clone(),
@@ -304,6 +314,41 @@ impl Engine {
     /// (known after [`Engine::close`] and only with [`Engine::count_host_processes`]).
     pub fn host_processes(&self) -> Vec<(String, u64)> {
         self.inner.pool.host_processes()
+    }
+
+    /// The most hosts one `serial` batch of a play of `playbooks` has, with `--limit` applied:
+    /// how many hosts' connections a run may hold at once, since the connections of a batch
+    /// stay open while it runs (see `release.rs`). Known before any host is touched, so that a
+    /// run too large for the open-file limit stops first; a pattern that cannot be evaluated
+    /// yet (a template; one matching nothing while a play may still add hosts to groups) counts
+    /// every host of the inventory.
+    pub fn most_hosts_at_once(&self, playbooks: &[Playbook]) -> usize {
+        let inner = &self.inner;
+        let limit = match &inner.options.limit {
+            Some(l) => inner.shared.inventory.select(l).ok(),
+            None => None,
+        };
+        let all = inner.shared.inventory.hosts();
+        let plays = || playbooks.iter().flat_map(|p| p.plays.iter());
+        let grows = plays().any(crate::release::may_change_inventory);
+        let mut most = 0;
+        for play in plays() {
+            let mut hosts = match inner.shared.inventory.select(&play.hosts) {
+                Ok(h) if play.hosts.contains("{{") || (h.is_empty() && grows) => all.clone(),
+                Ok(h) => h,
+                Err(_) => all.clone(),
+            };
+            if let Some(limit) = &limit {
+                let limit: HashSet<&String> = limit.iter().collect();
+                hosts.retain(|h| limit.contains(h));
+            }
+            if hosts.is_empty() {
+                continue;
+            }
+            let largest = batch_plan(inner, play, &hosts).iter().map(Vec::len).max();
+            most = most.max(largest.unwrap_or(0));
+        }
+        most
     }
 
     /// Connections open now, the most that were open at once, and how many were closed before
