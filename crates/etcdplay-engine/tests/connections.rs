@@ -379,3 +379,40 @@ async fn connections_stay_while_the_inventory_may_change() {
     assert_eq!(r.counts.connects.load(Ordering::SeqCst), 200);
     assert_eq!(r.counts.closes.load(Ordering::SeqCst), 200);
 }
+
+/// Ansible's rule for later plays (ansible-core 2.19.14, `-c local`, hosts a b; here h000000
+/// and h000001): play 1 fails h000000; play 2 `hosts: all` runs on h000001 only; play 3 runs
+/// `meta: clear_host_errors` (on h000001); play 4 `hosts: all` runs on both again. Recorded:
+/// `a : ok=2 ... failed=1`, `b : ok=3 ... skipped=1` (a's ping and play 4's debug; b's ping,
+/// play 2's and play 4's debug). A failed host brought back connects again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_host_leaves_later_plays_until_clear_host_errors() {
+    const PLAYS: &str = r#"
+- hosts: all
+  gather_facts: no
+  tasks:
+    - command: echo markone
+    - fail: msg=boom
+      when: inventory_hostname == 'h000000'
+- hosts: all
+  gather_facts: no
+  tasks:
+    - command: echo marktwo
+- hosts: all
+  gather_facts: no
+  tasks:
+    - meta: clear_host_errors
+- hosts: all
+  gather_facts: no
+  tasks:
+    - command: echo thirdplay
+"#;
+    let r = run(2, 5, PLAYS).await;
+    let stats = r.reporter.stats.lock().unwrap().clone();
+    assert_eq!((stats["h000000"].ok, stats["h000000"].failed), (2, 1));
+    assert_eq!((stats["h000001"].ok, stats["h000001"].skipped), (3, 1));
+    // Play 2 ran with h000000's connection closed; play 4 opened it again.
+    assert_eq!(r.counts.during("marktwo"), 1);
+    assert_eq!(r.counts.connects_of("h000000"), 2);
+    assert_eq!(r.counts.closes.load(Ordering::SeqCst), 3);
+}
