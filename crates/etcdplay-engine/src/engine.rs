@@ -72,6 +72,23 @@ impl OutOfRun {
             .clear();
     }
 
+    /// Every host out of the run.
+    fn hosts(&self) -> HashSet<String> {
+        let mut out = self
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        out.extend(
+            self.unreachable
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        out
+    }
+
     /// Takes the hosts out of the run out of `hosts`; says whether any was.
     fn remove_from(&self, hosts: &mut Vec<String>) -> bool {
         let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
@@ -222,6 +239,8 @@ impl Engine {
             if let Some(limit) = &limit {
                 hosts.retain(|h| limit.contains(h));
             }
+            // `ansible_play_hosts_all` keeps the hosts that left the run; nothing else does.
+            let hosts_all = hosts.clone();
             // A play whose hosts all left the run shows its header and nothing else.
             if inner.out_of_run.remove_from(&mut hosts) && hosts.is_empty() {
                 inner.reporter.play_start(play.display_name(), &hosts);
@@ -241,7 +260,7 @@ impl Engine {
             let plan = batch_plan(inner, play, &hosts);
             for batch in plan {
                 inner.shared.set_magic(PlayMagic {
-                    play_hosts: hosts.clone(),
+                    play_hosts: hosts_all.clone(),
                     batch: batch.clone(),
                     playbook_dir: play.playbook_dir.clone(),
                     check_mode: inner.options.check,
@@ -252,6 +271,7 @@ impl Engine {
                     dependent_role_names: crate::state::dependent_role_names(play),
                     run: crate::state::RunMagic::of(&inner.options),
                 });
+                inner.shared.set_left_run(inner.out_of_run.hosts());
                 inner.reporter.play_start(play.display_name(), &batch);
                 let run = PlayRun::new(inner, play, batch.clone());
                 run.run().await;
