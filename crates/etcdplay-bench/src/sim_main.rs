@@ -12,7 +12,9 @@ use std::time::Instant;
 use etcdplay_bench::sim::{
     write_project, Recording, RecordingConnector, ReplayConnector, SimInventory,
 };
-use etcdplay_engine::{Connector, Engine, HostEvent, Reporter, RunOptions, Stats, TaskKindLabel};
+use etcdplay_engine::{
+    ConnectionUsage, Connector, Engine, HostEvent, Reporter, RunOptions, Stats, TaskKindLabel,
+};
 use etcdplay_modules::Registry;
 use etcdplay_playbook::{load_playbook, LoadOptions};
 use serde_json::{json, Value};
@@ -74,7 +76,7 @@ fn all_sizes(sizes: &[u64], forks: usize) -> ExitCode {
         return ExitCode::FAILURE;
     };
     println!(
-        "{:>7} {:>8} {:>9} {:>13} {:>9} {:>12} {:>8} {:>6} {:>6}",
+        "{:>7} {:>8} {:>9} {:>13} {:>9} {:>12} {:>8} {:>6} {:>6} {:>10} {:>9} {:>9}",
         "hosts",
         "wall s",
         "cpu s",
@@ -83,7 +85,10 @@ fn all_sizes(sizes: &[u64], forks: usize) -> ExitCode {
         "KB/host",
         "changed",
         "failed",
-        "misses"
+        "misses",
+        "peak conns",
+        "conns end",
+        "released"
     );
     for &n in sizes {
         let out = std::process::Command::new(&me)
@@ -103,7 +108,7 @@ fn all_sizes(sizes: &[u64], forks: usize) -> ExitCode {
         let v: Value = serde_json::from_str(line.trim()).unwrap_or_default();
         let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
         println!(
-            "{:>7} {:>8.2} {:>9.2} {:>13.3} {:>9.1} {:>12.1} {:>8} {:>6} {:>6}",
+            "{:>7} {:>8.2} {:>9.2} {:>13.3} {:>9.1} {:>12.1} {:>8} {:>6} {:>6} {:>10} {:>9} {:>9}",
             n,
             f("wall_s"),
             f("cpu_s"),
@@ -113,6 +118,9 @@ fn all_sizes(sizes: &[u64], forks: usize) -> ExitCode {
             v["changed"],
             v["failed"],
             v["misses"],
+            v["peak_open_connections"],
+            v["open_connections_at_end"],
+            v["released_connections"],
         );
     }
     ExitCode::SUCCESS
@@ -145,7 +153,7 @@ fn one_size(n: u64, forks: usize) -> Result<String, String> {
         });
         let cpu_before = cpu_seconds();
         let started = Instant::now();
-        let stats = run(&project, &playbook, names, &root, replay, forks).await?;
+        let (stats, usage) = run(&project, &playbook, names, &root, replay, forks).await?;
         let wall = started.elapsed().as_secs_f64();
         let cpu = cpu_seconds() - cpu_before;
         let changed: u64 = stats.values().map(|s| s.changed as u64).sum();
@@ -162,6 +170,11 @@ fn one_size(n: u64, forks: usize) -> Result<String, String> {
             "misses": recording.misses.load(Ordering::Relaxed),
             "puts": recording.puts.load(Ordering::Relaxed),
             "recorded_requests": recording.len(),
+            // Connections open at most at once, still open when the run ended (before the
+            // final close), and closed early because the run was done with their host.
+            "peak_open_connections": usage.peak_open,
+            "open_connections_at_end": usage.open,
+            "released_connections": usage.released,
         })
         .to_string())
     })
@@ -174,7 +187,7 @@ async fn run(
     root: &std::path::Path,
     connector: Arc<dyn Connector>,
     forks: usize,
-) -> Result<Stats, String> {
+) -> Result<(Stats, ConnectionUsage), String> {
     let inventory = Arc::new(SimInventory::new(hosts, root));
     let options = RunOptions {
         forks,
@@ -188,8 +201,9 @@ async fn run(
         vec![project.dir.path().to_path_buf()],
     );
     let stats = engine.run(playbook).await.map_err(|e| e.to_string());
+    let usage = engine.connections();
     engine.close().await;
-    stats
+    Ok((stats?, usage))
 }
 
 /// User plus system CPU time of this process, in seconds, to the nanosecond (the clock ticks

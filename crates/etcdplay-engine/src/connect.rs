@@ -3,13 +3,13 @@
 //! `ansible_ssh_private_key_file`, `ansible_connection`); a [`Connector`] turns it into a live
 //! transport. The CLI's connector opens SSH; tests use one that hands out local transports.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use etcdplay_transport::{LocalTransport, Prefetching, SshSetting, Transport, TransportError};
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 use crate::error::ConnectError;
 
@@ -53,6 +53,17 @@ impl Connector for LocalConnector {
     }
 }
 
+/// What the pool holds, for `--timing`, benchmarks and tests (see [`crate::Engine::connections`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionUsage {
+    /// Connections open now.
+    pub open: usize,
+    /// The most connections that were open at the same time.
+    pub peak_open: usize,
+    /// Connections closed before the end of the run because the run was done with the host.
+    pub released: usize,
+}
+
 type Slot = Arc<OnceCell<Result<Arc<Prefetching>, ConnectError>>>;
 
 /// Prints the host's pid counter: the last pid handed out in the host's pid namespace, which
@@ -69,10 +80,20 @@ async fn pid_counter(transport: &dyn Transport) -> Option<u64> {
 }
 
 /// One connection per target, opened at most once even when many tasks ask at the same time,
-/// and closed together at the end of the run.
+/// at most `--forks` of them being opened at once; closed when the run no longer needs the
+/// host ([`ConnectionPool::release`]) or at the end of the run ([`ConnectionPool::close_all`]).
 pub(crate) struct ConnectionPool {
     connector: Arc<dyn Connector>,
     slots: Mutex<HashMap<ConnectTarget, Slot>>,
+    /// `--forks` permits for opening connections: a task's fork permit already bounds most
+    /// connects, but an extension's preflight or a delegation may ask outside it, and each
+    /// SSH handshake costs a process and descriptors while it runs.
+    opening: Semaphore,
+    /// How many connections are open now, and the most that were open at once.
+    held: AtomicUsize,
+    peak_held: AtomicUsize,
+    /// Connections closed before the end of the run because the run was done with the host.
+    released: AtomicUsize,
     /// How long each connection took to open, for `--timing`.
     connect_times: Mutex<Vec<(String, std::time::Duration)>>,
     /// Whether to count the processes each SSH host starts during the run (`--timing`).
@@ -95,10 +116,14 @@ impl std::hash::Hash for ConnectTarget {
 }
 
 impl ConnectionPool {
-    pub(crate) fn new(connector: Arc<dyn Connector>) -> Self {
+    pub(crate) fn new(connector: Arc<dyn Connector>, forks: usize) -> Self {
         ConnectionPool {
             connector,
             slots: Mutex::new(HashMap::new()),
+            opening: Semaphore::new(forks.max(1)),
+            held: AtomicUsize::new(0),
+            peak_held: AtomicUsize::new(0),
+            released: AtomicUsize::new(0),
             connect_times: Mutex::new(Vec::new()),
             counting: AtomicBool::new(false),
             pid_start: Mutex::default(),
@@ -144,9 +169,13 @@ impl ConnectionPool {
             slots.entry(target.clone()).or_default().clone()
         };
         slot.get_or_init(|| async {
+            let opening = self.opening.acquire().await;
             let started = std::time::Instant::now();
             let result = self.connector.connect(target).await;
+            drop(opening);
             if let Ok(t) = &result {
+                let now = self.held.fetch_add(1, Ordering::SeqCst) + 1;
+                self.peak_held.fetch_max(now, Ordering::SeqCst);
                 if self.counting.load(Ordering::Relaxed) && target.kind == ConnectionKind::Ssh {
                     if let Some(start) = pid_counter(t.as_ref()).await {
                         self.pid_start
@@ -181,10 +210,38 @@ impl ConnectionPool {
 
     /// Forgets a broken connection so the next request reconnects (after a host came back).
     pub(crate) fn forget(&self, target: &ConnectTarget) {
-        self.slots
+        let slot = self
+            .slots
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(target);
+        if slot.is_some_and(|s| matches!(s.get(), Some(Ok(_)))) {
+            self.held.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Closes the open connections to `hosts` (as the inventory names them), for hosts the run
+    /// is done with; a later request for one of them opens a new connection, as after
+    /// [`ConnectionPool::forget`]. A failed connect stays remembered (it holds nothing, and
+    /// keeps later tasks from waiting for the connect timeout again), and so does a connect
+    /// still in progress. Call it only when no task of these hosts is running.
+    pub(crate) async fn release(&self, hosts: &HashSet<String>) {
+        if hosts.is_empty() {
+            return;
+        }
+        let taken: Vec<(ConnectTarget, Slot)> = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            let open: Vec<ConnectTarget> = slots
+                .iter()
+                .filter(|(t, s)| hosts.contains(&t.host) && matches!(s.get(), Some(Ok(_))))
+                .map(|(t, _)| t.clone())
+                .collect();
+            open.into_iter()
+                .filter_map(|t| slots.remove_entry(&t))
+                .collect()
+        };
+        self.released.fetch_add(taken.len(), Ordering::SeqCst);
+        self.close_slots(taken).await;
     }
 
     /// Closes every open transport.
@@ -195,14 +252,30 @@ impl ConnectionPool {
             .unwrap_or_else(|p| p.into_inner())
             .drain()
             .collect();
+        self.close_slots(slots).await;
+    }
+
+    /// Closes the open transports of `slots` (already taken out of the pool) at the same time.
+    async fn close_slots(&self, slots: Vec<(ConnectTarget, Slot)>) {
         let closing = slots
             .iter()
             .filter_map(|(target, s)| Some((target, s.get()?.as_ref().ok()?.clone())))
             .map(|(target, t)| async move {
                 self.count_end(&target.host, t.as_ref()).await;
                 let _ = t.close().await;
+                self.held.fetch_sub(1, Ordering::SeqCst);
             });
         futures::future::join_all(closing).await;
+    }
+
+    /// Connections open now, the most open at once so far, and how many were closed early
+    /// because the run was done with their host.
+    pub(crate) fn usage(&self) -> ConnectionUsage {
+        ConnectionUsage {
+            open: self.held.load(Ordering::SeqCst),
+            peak_open: self.peak_held.load(Ordering::SeqCst),
+            released: self.released.load(Ordering::SeqCst),
+        }
     }
 
     /// Reads the pid counter of a counted host once more, before its connection closes.
@@ -215,10 +288,12 @@ impl ConnectionPool {
         let Some(start) = start else { return };
         // A counter that wrapped around (pid_max) in between gives no figure.
         if let Some(end) = pid_counter(transport).await.filter(|end| *end >= start) {
-            self.processes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((host.to_string(), end - start));
+            let mut processes = self.processes.lock().unwrap_or_else(|p| p.into_inner());
+            // A host released and connected again adds to its figure.
+            match processes.iter_mut().find(|(h, _)| h == host) {
+                Some((_, count)) => *count += end - start,
+                None => processes.push((host.to_string(), end - start)),
+            }
         }
     }
 }

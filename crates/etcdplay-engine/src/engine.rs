@@ -1,6 +1,7 @@
 //! The engine's entry point: [`Engine::run`] takes a parsed playbook and runs its plays on the
 //! inventory's hosts, one `serial` batch at a time, and returns the recap's counters.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -36,6 +37,66 @@ pub(crate) struct EngineInner {
     pub(crate) start_at: crate::start_at::StartAt,
     /// Async jobs running in background tasks of this process, by job id (`task/async_job.rs`).
     pub(crate) control_jobs: Mutex<std::collections::HashMap<String, tokio::task::AbortHandle>>,
+    /// Hosts that failed or became unreachable in a play: later plays leave them out.
+    pub(crate) out_of_run: OutOfRun,
+}
+
+/// As in Ansible, a host that failed or became unreachable in a play takes no part in the
+/// plays after it; `meta: clear_host_errors` brings the failed ones back (not the unreachable
+/// ones). Checked with ansible-core 2.19.14: play 1 fails host a, a later `hosts: all` play
+/// runs on b only, and after a play ran `meta: clear_host_errors` the next one runs on a again.
+#[derive(Debug, Default)]
+pub(crate) struct OutOfRun {
+    failed: Mutex<HashSet<String>>,
+    unreachable: Mutex<HashSet<String>>,
+}
+
+impl OutOfRun {
+    /// Adds the hosts that failed and became unreachable in a batch of a play.
+    fn add(&self, (failed, unreachable): (HashSet<String>, HashSet<String>)) {
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(failed);
+        self.unreachable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(unreachable);
+    }
+
+    /// `meta: clear_host_errors`.
+    pub(crate) fn clear_failed(&self) {
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// Every host out of the run.
+    fn hosts(&self) -> HashSet<String> {
+        let mut out = self
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        out.extend(
+            self.unreachable
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        out
+    }
+
+    /// Takes the hosts out of the run out of `hosts`; says whether any was.
+    fn remove_from(&self, hosts: &mut Vec<String>) -> bool {
+        let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        let unreachable = self.unreachable.lock().unwrap_or_else(|p| p.into_inner());
+        let before = hosts.len();
+        hosts.retain(|h| !failed.contains(h) && !unreachable.contains(h));
+        hosts.len() != before
+    }
 }
 
 impl EngineInner {
@@ -55,6 +116,25 @@ impl EngineInner {
                 wall,
             });
     }
+}
+
+/// `hosts` of `play` cut into its `serial` batches (a templated size rendered with the first
+/// host's variables).
+fn batch_plan(
+    inner: &EngineInner,
+    play: &etcdplay_playbook::Play,
+    hosts: &[String],
+) -> Vec<Vec<String>> {
+    batches(hosts, &play.serial, |t| {
+        let vars = inner
+            .shared
+            .vars_for(&hosts[0], &inner.shared.host_layers(&hosts[0]));
+        inner
+            .templar
+            .render_string(t, "serial", &vars)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    })
 }
 
 /// Runs playbooks. One engine serves one `etcdplay apply` (connections are reused across plays).
@@ -82,6 +162,7 @@ impl Engine {
             templar.omit_token().to_string(),
         ));
         let forks = Semaphore::new(options.forks.max(1));
+        let pool = ConnectionPool::new(connector, options.forks);
         let start_at = crate::start_at::StartAt::new(options.start_at_task.as_deref());
         Engine {
             inner: EngineInner {
@@ -89,7 +170,7 @@ impl Engine {
                 templar,
                 options,
                 reporter,
-                pool: ConnectionPool::new(connector),
+                pool,
                 forks,
                 stats: Mutex::new(Stats::new()),
                 timings: Mutex::new(Vec::new()),
@@ -98,6 +179,7 @@ impl Engine {
                 extension: Arc::new(crate::extension::NoExtension),
                 start_at,
                 control_jobs: Mutex::new(std::collections::HashMap::new()),
+                out_of_run: OutOfRun::default(),
             },
         }
     }
@@ -113,6 +195,17 @@ impl Engine {
     /// Runs every play of `playbook` and returns the recap's counters (also sent to the
     /// reporter). Host failures are in the counters; `Err` means the run could not proceed.
     pub async fn run(&self, playbook: &Playbook) -> Result<Stats, EngineError> {
+        self.run_then(playbook, &[]).await
+    }
+
+    /// [`Engine::run`], for a run whose engine will then run `later` playbooks: a host's
+    /// connection is closed once no play left in this playbook or in `later` may target it
+    /// (see `release.rs`).
+    pub async fn run_then(
+        &self,
+        playbook: &Playbook,
+        later: &[Playbook],
+    ) -> Result<Stats, EngineError> {
         let inner = &self.inner;
         let limit = match &inner.options.limit {
             Some(limit) => {
@@ -132,7 +225,8 @@ impl Engine {
             }
             None => None,
         };
-        for play in &playbook.plays {
+        for (index, play) in playbook.plays.iter().enumerate() {
+            let rest = crate::release::RestOfRun::after(&playbook.plays, index, later);
             let mut hosts = inner
                 .shared
                 .inventory
@@ -145,6 +239,13 @@ impl Engine {
             if let Some(limit) = &limit {
                 hosts.retain(|h| limit.contains(h));
             }
+            // `ansible_play_hosts_all` keeps the hosts that left the run; nothing else does.
+            let hosts_all = hosts.clone();
+            // A play whose hosts all left the run shows its header and nothing else.
+            if inner.out_of_run.remove_from(&mut hosts) && hosts.is_empty() {
+                inner.reporter.play_start(play.display_name(), &hosts);
+                continue;
+            }
             if hosts.is_empty() {
                 inner.reporter.play_start(play.display_name(), &hosts);
                 inner.reporter.warning("skipping: no hosts matched");
@@ -156,19 +257,10 @@ impl Engine {
                     stats.entry(h.clone()).or_default();
                 }
             }
-            let plan = batches(&hosts, &play.serial, |t| {
-                let vars = inner
-                    .shared
-                    .vars_for(&hosts[0], &inner.shared.host_layers(&hosts[0]));
-                inner
-                    .templar
-                    .render_string(t, "serial", &vars)
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok())
-            });
+            let plan = batch_plan(inner, play, &hosts);
             for batch in plan {
                 inner.shared.set_magic(PlayMagic {
-                    play_hosts: hosts.clone(),
+                    play_hosts: hosts_all.clone(),
                     batch: batch.clone(),
                     playbook_dir: play.playbook_dir.clone(),
                     check_mode: inner.options.check,
@@ -179,9 +271,19 @@ impl Engine {
                     dependent_role_names: crate::state::dependent_role_names(play),
                     run: crate::state::RunMagic::of(&inner.options),
                 });
+                inner.shared.set_left_run(inner.out_of_run.hosts());
                 inner.reporter.play_start(play.display_name(), &batch);
-                let run = PlayRun::new(inner, play, batch);
+                let run = PlayRun::new(inner, play, batch.clone());
                 run.run().await;
+                inner.out_of_run.add(run.failed_and_unreachable());
+                let done = crate::release::done_after_batch(
+                    inner,
+                    &batch,
+                    &run.departed(),
+                    &rest,
+                    limit.as_deref(),
+                );
+                inner.pool.release(&done).await;
                 if run.stopped_all() {
                     break;
                 }
@@ -232,6 +334,47 @@ impl Engine {
     /// (known after [`Engine::close`] and only with [`Engine::count_host_processes`]).
     pub fn host_processes(&self) -> Vec<(String, u64)> {
         self.inner.pool.host_processes()
+    }
+
+    /// The most hosts one `serial` batch of a play of `playbooks` has, with `--limit` applied:
+    /// how many hosts' connections a run may hold at once, since the connections of a batch
+    /// stay open while it runs (see `release.rs`). Known before any host is touched, so that a
+    /// run too large for the open-file limit stops first; a pattern that cannot be evaluated
+    /// yet (a template; one matching nothing while a play may still add hosts to groups) counts
+    /// every host of the inventory.
+    pub fn most_hosts_at_once(&self, playbooks: &[Playbook]) -> usize {
+        let inner = &self.inner;
+        let limit = match &inner.options.limit {
+            Some(l) => inner.shared.inventory.select(l).ok(),
+            None => None,
+        };
+        let all = inner.shared.inventory.hosts();
+        let plays = || playbooks.iter().flat_map(|p| p.plays.iter());
+        let grows = plays().any(crate::release::may_change_inventory);
+        let mut most = 0;
+        for play in plays() {
+            let mut hosts = match inner.shared.inventory.select(&play.hosts) {
+                Ok(h) if play.hosts.contains("{{") || (h.is_empty() && grows) => all.clone(),
+                Ok(h) => h,
+                Err(_) => all.clone(),
+            };
+            if let Some(limit) = &limit {
+                let limit: HashSet<&String> = limit.iter().collect();
+                hosts.retain(|h| limit.contains(h));
+            }
+            if hosts.is_empty() {
+                continue;
+            }
+            let largest = batch_plan(inner, play, &hosts).iter().map(Vec::len).max();
+            most = most.max(largest.unwrap_or(0));
+        }
+        most
+    }
+
+    /// Connections open now, the most that were open at once, and how many were closed before
+    /// the end of the run because the run was done with their host.
+    pub fn connections(&self) -> crate::ConnectionUsage {
+        self.inner.pool.usage()
     }
 
     /// Closes every connection (SSH masters and remote shells). Call it on every exit path,

@@ -22,6 +22,7 @@ mod precheck;
 mod read_ahead;
 mod reboot;
 mod redundant_restart;
+mod release;
 mod scope;
 mod start_at;
 mod state;
@@ -30,7 +31,7 @@ mod tags;
 mod task;
 mod varsfile;
 
-pub use connect::{ConnectTarget, ConnectionKind, Connector, LocalConnector};
+pub use connect::{ConnectTarget, ConnectionKind, ConnectionUsage, Connector, LocalConnector};
 pub use engine::Engine;
 pub use error::{ConnectError, ContextError, EngineError};
 pub use events::{

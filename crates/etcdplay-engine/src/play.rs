@@ -276,6 +276,28 @@ impl<'a> PlayRun<'a> {
         self.aborted.load(Ordering::SeqCst)
     }
 
+    /// Hosts that failed or became unreachable and are out of the play.
+    pub(crate) fn departed(&self) -> HashSet<String> {
+        let mut out = lock(&self.failed).clone();
+        out.extend(lock(&self.unreachable).iter().cloned());
+        out
+    }
+
+    /// The hosts that failed and those that became unreachable in this play, in that order.
+    pub(crate) fn failed_and_unreachable(&self) -> (HashSet<String>, HashSet<String>) {
+        (lock(&self.failed).clone(), lock(&self.unreachable).clone())
+    }
+
+    /// Closes the connections of hosts that left the play, once a task of the play's own lists
+    /// (not a block's, a role's or an include's, where a rescue may still take a failed host
+    /// back) ended on every host: in the linear strategy no task of theirs runs then. A host
+    /// used again (handlers under `force_handlers`, a later play) connects again.
+    async fn release_departed(&self, scope: &TaskScope) {
+        if scope.depth == 0 && !scope.handler && self.play.strategy != Strategy::Free {
+            self.engine.pool.release(&self.departed()).await;
+        }
+    }
+
     pub(crate) async fn run(&self) {
         if self.engine.start_at.pending() && !self.engine.start_at.play_has_match(self.play) {
             return; // `--start-at-task` not in this play: nothing runs, facts neither.
@@ -579,6 +601,7 @@ impl<'a> PlayRun<'a> {
                 }
             };
             failed_here.extend(newly_failed);
+            self.release_departed(scope).await;
         }
         self.engine.read_ahead.list_done(hosts, tasks);
         failed_here
@@ -846,6 +869,7 @@ impl<'a> PlayRun<'a> {
             }
             "clear_host_errors" if !holds.is_empty() => {
                 lock(&self.failed).clear();
+                self.engine.out_of_run.clear_failed();
                 self.publish_left_play();
             }
             "end_play" | "clear_host_errors" => {}

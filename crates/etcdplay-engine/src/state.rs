@@ -160,6 +160,9 @@ pub(crate) struct Shared {
     /// Hosts of the current batch that failed, became unreachable or ended: Ansible leaves
     /// them out of `ansible_play_hosts` and `ansible_play_batch`.
     left_play: Mutex<std::collections::HashSet<String>>,
+    /// Hosts that failed or became unreachable in an earlier play: out of this play too, and
+    /// of `ansible_play_hosts`, but still in `ansible_play_hosts_all` (as in Ansible).
+    left_run: Mutex<std::collections::HashSet<String>>,
     /// Inventory-side layers per host, computed once: inventories do not change during a run.
     base_layers: Mutex<HashMap<String, Arc<BaseLayers>>>,
     /// The `groups` magic variable, worked out again when the inventory changes.
@@ -194,6 +197,7 @@ impl Shared {
             memory_layers: Mutex::default(),
             magic: Mutex::new(PlayMagic::default()),
             left_play: Mutex::default(),
+            left_run: Mutex::default(),
             base_layers: Mutex::new(HashMap::new()),
             groups: Mutex::new(groups),
             play_wide: Mutex::new(None),
@@ -208,6 +212,12 @@ impl Shared {
         if changed_dir {
             lock(&self.base_layers).clear();
         }
+    }
+
+    /// The hosts that left the run in earlier plays (see `left_run`).
+    pub(crate) fn set_left_run(&self, hosts: std::collections::HashSet<String>) {
+        *lock(&self.left_run) = hosts;
+        *lock(&self.play_wide) = None;
     }
 
     /// The hosts that are out of the play now (see `left_play`).
@@ -339,7 +349,11 @@ impl Shared {
         let strings = |v: &[String]| Value::Array(v.iter().cloned().map(Value::String).collect());
         let in_play = |hosts: &[String]| {
             let left = lock(&self.left_play);
-            let staying = hosts.iter().filter(|h| !left.contains(*h)).cloned();
+            let left_run = lock(&self.left_run);
+            let staying = hosts
+                .iter()
+                .filter(|h| !left.contains(*h) && !left_run.contains(*h))
+                .cloned();
             Value::Array(staying.map(Value::String).collect())
         };
         let mut map = Map::new();

@@ -25,7 +25,7 @@ pub use prefetch::Prefetching;
 pub use request::{
     Become, BecomeMethod, ExecOutput, ExecRequest, PutRequest, Secret, SuOptions, SudoOptions,
 };
-pub use ssh::SshTransport;
+pub use ssh::{SshTransport, DESCRIPTORS_PER_IDLE_CONNECTION};
 pub use ssh_args::{parse_ssh_args, SshArgsError, SshSetting};
 pub use ssh_options::{HostKeyChecking, SshOptions};
 

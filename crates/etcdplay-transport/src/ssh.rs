@@ -38,6 +38,13 @@ const CONTROL_SUFFIX_LEN: usize = "/.ssh-connectionXXXXXX/master".len();
 /// Unix socket paths must fit `sun_path` (108 bytes including the NUL).
 const MAX_SOCKET_PATH: usize = 107;
 
+/// Descriptors of this process an open, idle connection holds: its one remote shell's mux
+/// session (the connection to the master's control socket, the shell's stdin and stdout). The
+/// master is a process of its own and holds its descriptors itself. A host with several
+/// requests at once opens more shells (up to 4, and 2 upload channels: 18 descriptors), which
+/// only hosts many tasks are delegated to reach.
+pub const DESCRIPTORS_PER_IDLE_CONNECTION: usize = 3;
+
 /// A connection to one host over SSH.
 #[derive(Debug)]
 pub struct SshTransport {

@@ -12,6 +12,7 @@ mod exit;
 mod extra_vars;
 mod lab;
 mod limit;
+mod open_files;
 mod output;
 mod ssh_args_check;
 mod vault_args;
@@ -84,10 +85,11 @@ fn forbid_core_dumps() {
     let _ = set_dumpable_behavior(DumpableBehavior::NotDumpable);
 }
 
-/// A run keeps each host's SSH connection open until the run ends, and each holds
-/// descriptors of this process (the master's control socket, the pipes of up to four remote
-/// shells): a fleet of a thousand hosts needs several thousand, beyond the usual soft limit of
-/// 1,024 open files while the hard limit is far higher. The soft limit is raised to the hard
+/// A run keeps each host's SSH connection open while it may still need the host (every host
+/// of a `serial` batch while the batch runs), and each holds descriptors of this process (its
+/// remote shells' mux sessions and pipes): a fleet of a thousand hosts needs several thousand,
+/// beyond the usual soft limit of 1,024 open files while the hard limit is far higher. What a
+/// run needs is checked against the raised limit before any host is touched (`open_files.rs`). The soft limit is raised to the hard
 /// one, as Go programs do at start; an unlimited or unreadable hard limit leaves it as it was.
 fn raise_open_file_limit() {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};

@@ -553,6 +553,13 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
     } else {
         engine
     };
+    // Before any host is touched: the connections the run will hold must fit the open-file
+    // limit (see open_files.rs).
+    let hosts_at_once = engine.most_hosts_at_once(&prepared.playbooks);
+    if let Err(e) = crate::open_files::check_process(hosts_at_once, settings.forks as usize) {
+        eprintln!("ERROR: {e}");
+        return ExitCode::Error;
+    }
     let code = tokio::select! {
         result = run_all(&engine, &prepared.playbooks) => result,
         _ = interrupted() => {
@@ -622,8 +629,9 @@ fn list(
 
 async fn run_all(engine: &Engine, playbooks: &[Playbook]) -> ExitCode {
     let mut worst = ExitCode::Ok;
-    for playbook in playbooks {
-        match engine.run(playbook).await {
+    for (index, playbook) in playbooks.iter().enumerate() {
+        // The playbooks after this one keep open the connections of hosts they may target.
+        match engine.run_then(playbook, &playbooks[index + 1..]).await {
             Ok(stats) => {
                 let code = exit_code_of(&stats);
                 if code != ExitCode::Ok {
