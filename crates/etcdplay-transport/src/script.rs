@@ -29,22 +29,58 @@ pub fn atomic_put_script(req: &PutRequest) -> ExecRequest {
     }
 }
 
+/// [`atomic_put_script`] for the remote loop (`shell_protocol`), which runs a script without
+/// become with its input in a file that it has read whole (the frame's trailer proves it): the
+/// size check cannot fail there and costs a `wc` per upload, so it is left out. Through sudo or
+/// su the input is piped again, so it stays.
+pub(crate) fn framed_put_script(req: &PutRequest) -> ExecRequest {
+    let len = req.content.len();
+    let script = if req.become_.is_none() {
+        put_script_checking(req, None)
+    } else {
+        put_script(req, len)
+    };
+    ExecRequest {
+        script,
+        stdin: req.content.to_vec(),
+        env: Vec::new(),
+        become_: req.become_.clone(),
+    }
+}
+
 /// The script of [`atomic_put_script`] for content of `len` bytes arriving on standard input.
 /// An interrupted sender (Ctrl-C, a killed etcdplay, a dropped connection) closes the input
 /// early, which `cat` takes for a normal end: the size check is what keeps such a short file
 /// from being renamed over the destination.
 pub(crate) fn put_script(req: &PutRequest, len: usize) -> String {
+    put_script_checking(req, Some(len))
+}
+
+/// `dirname "$dest"` into `$dir` with shell builtins (one process less per upload): trailing
+/// slashes off, then the last component and the slashes before it.
+const DIRNAME: &str = r#"dir=$dest
+while [ "${dir%/}" != "$dir" ] && [ "$dir" != / ]; do dir=${dir%/}; done
+case $dir in
+  */*) dir=${dir%/*}; while [ "${dir%/}" != "$dir" ]; do dir=${dir%/}; done; [ -n "$dir" ] || dir=/;;
+  *) dir=.;;
+esac
+"#;
+
+/// [`put_script`], checking that `len` bytes arrived when `len` is given.
+fn put_script_checking(req: &PutRequest, len: Option<usize>) -> String {
     let dest = sh_quote(&req.dest);
     let mut script = String::new();
     script.push_str("set -e\n");
     script.push_str(&format!("dest={dest}\n"));
-    script.push_str("dir=$(dirname \"$dest\")\n");
+    script.push_str(DIRNAME);
     script.push_str("tmp=$(mktemp \"$dir/.etcdplay-tmp.XXXXXXXX\")\n");
     script.push_str("trap 'rm -f \"$tmp\"' EXIT\n");
     script.push_str("cat > \"$tmp\"\n");
-    script.push_str(&format!(
-        "got=$(wc -c < \"$tmp\")\n[ \"$got\" -eq {len} ] || {{ echo \"upload cut short: $got of {len} bytes arrived\" >&2; exit 1; }}\n"
-    ));
+    if let Some(len) = len {
+        script.push_str(&format!(
+            "got=$(wc -c < \"$tmp\")\n[ \"$got\" -eq {len} ] || {{ echo \"upload cut short: $got of {len} bytes arrived\" >&2; exit 1; }}\n"
+        ));
+    }
     // Owner and group first: chown clears the setuid and setgid bits that chmod sets.
     // A file being replaced keeps its owner and group unless others are asked for, as
     // Ansible's atomic move does (where that is not allowed, the writer's stay). A link at
@@ -366,6 +402,43 @@ mod tests {
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
         (ok, std::fs::read(&dest).expect("read dest"), names)
+    }
+
+    /// The builtins' dirname agrees with `dirname` on every shape of path.
+    #[test]
+    fn the_builtin_dirname_agrees_with_dirname() {
+        for path in [
+            "/opt/fleet/motd",
+            "motd",
+            "/motd",
+            "//x",
+            "/a//b//",
+            "a/b/",
+            "./x",
+            "../x/y",
+            "/",
+            "//",
+            "a b/c d",
+            "/x/'q'/f",
+        ] {
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!("dest=$1\n{DIRNAME}printf '%s' \"$dir\""))
+                .arg("sh")
+                .arg(path)
+                .output()
+                .expect("sh");
+            let want = std::process::Command::new("dirname")
+                .arg("--")
+                .arg(path)
+                .output()
+                .expect("dirname");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&want.stdout).trim_end_matches('\n'),
+                "{path}"
+            );
+        }
     }
 
     #[test]
