@@ -73,7 +73,17 @@ fn put_script_checking(req: &PutRequest, len: Option<usize>) -> String {
     script.push_str("set -e\n");
     script.push_str(&format!("dest={dest}\n"));
     script.push_str(DIRNAME);
-    script.push_str("tmp=$(mktemp \"$dir/.etcdplay-tmp.XXXXXXXX\")\n");
+    // The temporary file is created by the shell (no `mktemp`, one process less per upload),
+    // exclusively (`set -C`) under the script's own pid, `mktemp` only if that name is taken
+    // (`true`, not `:`: a failed redirection of a special builtin would end the shell).
+    // A mode that creation can give (no execute or special bits) is given at once through the
+    // umask, so no `chmod` follows; any other starts private (0600, as `mktemp`'s).
+    let created_mode = req.mode.filter(|m| m & !0o666 == 0);
+    let umask = created_mode.map_or(0o077, |m| 0o777 & !m);
+    script.push_str(&format!(
+        "umask {umask:03o}\ntmp=\"$dir/.etcdplay-tmp.$$\"\n\
+         if {{ set -C; true >\"$tmp\"; }} 2>/dev/null; then set +C; else set +C; tmp=$(mktemp \"$dir/.etcdplay-tmp.XXXXXXXX\"); fi\n"
+    ));
     script.push_str("trap 'rm -f \"$tmp\"' EXIT\n");
     script.push_str("cat > \"$tmp\"\n");
     if let Some(len) = len {
@@ -104,6 +114,10 @@ fn put_script_checking(req: &PutRequest, len: Option<usize>) -> String {
         )),
     }
     match req.mode {
+        // Created with it, unless `mktemp` made the file (0600).
+        Some(mode) if created_mode.is_some() => script.push_str(&format!(
+            "case $tmp in \"$dir/.etcdplay-tmp.$$\") ;; *) chmod {mode:o} \"$tmp\";; esac\n"
+        )),
         Some(mode) => script.push_str(&format!("chmod {mode:o} \"$tmp\"\n")),
         // Keep the mode of the file being replaced; a new file gets 0644 like Ansible's default
         // umask would give it.
@@ -478,6 +492,57 @@ mod tests {
             .permissions()
             .mode()
             & 0o7777
+    }
+
+    /// A mode without execute or special bits is given when the shell creates the temporary
+    /// file; others are set with chmod; when the shell's name for it is taken, `mktemp`
+    /// makes it and the mode is still set; nothing temporary is left behind.
+    #[test]
+    fn modes_come_out_right_whoever_creates_the_temporary_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (i, mode) in [0o644, 0o640, 0o600, 0o400, 0o755, 0o2750, 0o666]
+            .into_iter()
+            .enumerate()
+        {
+            let dest = dir.path().join(format!("dest{i}"));
+            let req = PutRequest {
+                dest: dest.to_string_lossy().into_owned(),
+                mode: Some(mode),
+                ..PutRequest::default()
+            };
+            put(&req, b"content");
+            assert_eq!(mode_of(&dest), mode, "{mode:o}");
+            assert_eq!(std::fs::read(&dest).expect("read"), b"content");
+            // The same with the shell's name taken: a file of that name for every pid the
+            // script could get is too many, so the script is run with `$$` of a shell whose
+            // name exists (the sh -c wrapper's pid is the script's).
+            let script = put_script(&req, 3);
+            let taken = format!(
+                "touch \"{}/.etcdplay-tmp.$$\"; {script}",
+                dir.path().display()
+            );
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&taken)
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .and_then(|mut c| {
+                    use std::io::Write;
+                    c.stdin.take().expect("stdin").write_all(b"new")?;
+                    c.wait()
+                })
+                .expect("sh");
+            assert!(out.success());
+            assert_eq!(mode_of(&dest), mode, "{mode:o} through mktemp");
+            assert_eq!(std::fs::read(&dest).expect("read"), b"new");
+        }
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".etcdplay-tmp."))
+            .collect();
+        // Only the names the test itself took.
+        assert_eq!(left.len(), 7, "{left:?}");
     }
 
     #[test]
