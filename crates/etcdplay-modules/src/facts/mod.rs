@@ -21,12 +21,13 @@ use crate::read_ahead::{FirstProbe, ProbeInput};
 use crate::{ModuleError, ModuleResult};
 
 /// The gathering script. Every command tolerates absence (minimal containers lack some tools).
-/// Files of one line or a few are read with the shell's own `read`, and `id` runs once: every
-/// process started costs about a millisecond of CPU on the host, and a fleet's hosts often
-/// share cores (a lab, a hypervisor), so the script starts ~8 processes instead of ~27: the
-/// machine type, the CPUs this shell may use (what `nproc` counts, unless `OMP_*` variables
-/// change its answer), the user's `/etc/passwd` line and the Python interpreter on `PATH` are
-/// found by builtins too, each with the command as fallback. Only
+/// Files of one line or a few are read with the shell's own `read`: every process started
+/// costs about a millisecond of CPU on the host, and a fleet's hosts often share cores (a lab,
+/// a hypervisor), so the script starts ~7 processes instead of ~27: the machine type, the CPUs
+/// this shell may use (what `nproc` counts, unless `OMP_*` variables change its answer), the
+/// user and group (`/proc/self/status`, `/etc/passwd`, `/etc/group`: what `id` prints), the
+/// user's `/etc/passwd` line and the Python interpreter on `PATH` are found by builtins too,
+/// each with the command as fallback, and one `ip -batch` prints the three `ip` tables. Only
 /// the Python facts are cheaper than Ansible's: the version comes from the interpreter's file
 /// name (`python3.11`), not from starting Python.
 pub const SCRIPT: &str = r#"s() { printf '\n@@etcdplay:%s\n' "$1"; }
