@@ -24,8 +24,9 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-SUBNET = "10.213.5"
-PREFIX = "labb"
+# ETCDPLAY_BENCH_PREFIX/_BRIDGE/_OCTET move the lab (etcdplay-bench-lab reads them too).
+SUBNET = f"10.213.{os.environ.get('ETCDPLAY_BENCH_OCTET') or 5}"
+PREFIX = os.environ.get("ETCDPLAY_BENCH_PREFIX") or "labb"
 KEY = Path("/var/lib/etcdplay-lab/ssh/id_ed25519")
 SSH_OPTS = [
     "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",

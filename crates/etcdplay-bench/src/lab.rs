@@ -14,11 +14,16 @@ pub const BENCH_SUBNET: [u8; 3] = [10, 213, 5];
 
 /// The benchmark lab: its own prefix, bridge and subnet; the state dir (and so the base image
 /// and the SSH key) is the default lab's, so the base is not bootstrapped a second time.
+/// `ETCDPLAY_BENCH_PREFIX`, `ETCDPLAY_BENCH_BRIDGE` and `ETCDPLAY_BENCH_OCTET` (the third
+/// number of 10.213.X.0/24) put it elsewhere, so that a benchmark can run beside another
+/// (`bench.py` reads the same variables).
 pub fn bench_config() -> LabConfig {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let octet = var("ETCDPLAY_BENCH_OCTET").and_then(|v| v.parse::<u8>().ok());
     LabConfig {
-        host_prefix: BENCH_PREFIX.to_owned(),
-        bridge: BENCH_BRIDGE.to_owned(),
-        subnet: BENCH_SUBNET,
+        host_prefix: var("ETCDPLAY_BENCH_PREFIX").unwrap_or_else(|| BENCH_PREFIX.to_owned()),
+        bridge: var("ETCDPLAY_BENCH_BRIDGE").unwrap_or_else(|| BENCH_BRIDGE.to_owned()),
+        subnet: octet.map_or(BENCH_SUBNET, |o| [10, 213, o]),
         ..LabConfig::default()
     }
 }

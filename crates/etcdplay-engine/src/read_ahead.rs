@@ -260,7 +260,9 @@ impl PlayRun<'_> {
         if transport.waiting() > 0 {
             return 0;
         }
-        match transport.prefetch(&probes).await {
+        let scripts: Vec<&str> = probes.iter().map(|p| p.script.as_str()).collect();
+        let prelude = etcdplay_modules::batch_prelude(&scripts);
+        match transport.prefetch_with(&probes, &prelude).await {
             Ok(kept) => {
                 self.engine.read_ahead.remember(host, tasks, transport);
                 kept

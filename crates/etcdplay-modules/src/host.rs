@@ -129,7 +129,7 @@ impl Ctx<'_> {
             check: self.call.check,
             diff: self.call.diff,
         };
-        let Some(script) = P::script(&input)? else {
+        let Some(script) = crate::read_ahead::declared_script::<P>(&input)? else {
             return Ok(None);
         };
         let out = self.exec(script).await?;

@@ -36,6 +36,7 @@ pub use local_tree::{LocalEntry, LocalKind};
 pub use mode::{format_mode, ModeSpec};
 pub use modules::reboot::{python_list, reboot_backoff, reboot_plan, RebootPlan};
 pub use modules::synchronize::{remote_path, rsync_command, rsync_result, RsyncSide};
+pub use probe::batch_prelude;
 pub use read_ahead::first_probe;
 pub use registry::{
     ansible_fqcn, arg_refusal, bypasses_host_loop, canonical_name, is_host_module, is_known_module,

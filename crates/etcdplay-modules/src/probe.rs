@@ -24,9 +24,17 @@ const MARK: &[u8] = b"\n@@etcdplay:";
 /// set back, so a stale entry is never reused; the entry is checked field by field, so a torn or
 /// foreign one only costs a fresh hash. Without write access (no become) it just hashes.
 /// Every failure is tolerated, as probes may run under `set -e`.
-pub(crate) const FUNCS: &str = r#"ep_stat() {
+///
+/// In a read-ahead batch, `ep_stat` takes the line from [`batch_prelude`]'s single `stat` of
+/// every path the batch's probes name, when it has one for that path (`ep_cached_stat`), and
+/// runs `stat` itself otherwise. `EP_NO_SUM` is emptied first, so that a probe run in the
+/// batch's shell after a `file` probe (which sets it) still gets checksums.
+pub(crate) const FUNCS: &str = r#"EP_NO_SUM=
+ep_stat() {
   if [ -e "$1" ] || [ -L "$1" ]; then
-    ep_l=$(stat -c 'stat|%F|%a|%u|%g|%U|%G|%s|%.9Y|%.9X|%.9Z|%i|%h|%d' -- "$1") || return 0
+    if [ "${ep_sn:-0}" -gt 0 ] && ep_cached_stat "$1"; then :; else
+      ep_l=$(stat -c 'stat|%F|%a|%u|%g|%U|%G|%s|%.9Y|%.9X|%.9Z|%i|%h|%d' -- "$1") || return 0
+    fi
     printf '%s\n' "$ep_l"
     if [ -L "$1" ]; then
       printf 'link|%s\n' "$(readlink -n -- "$1" | base64 -w0)"
@@ -82,6 +90,89 @@ pub(crate) fn missing_executable(name: &str, paths: &str) -> String {
         "Failed to find required executable \"{name}\" in paths: {}",
         paths.trim_end_matches('\n')
     )
+}
+
+/// The `stat` format of `ep_stat`'s first line.
+const STAT_FORMAT: &str = "stat|%F|%a|%u|%g|%U|%G|%s|%.9Y|%.9X|%.9Z|%i|%h|%d";
+
+/// A line that names, for [`batch_prelude`], a path the probe will `ep_stat` through a
+/// variable (`ep_stat "$d"`); alone it is a comment.
+pub(crate) fn stat_hint(path: &str) -> String {
+    format!("# ep_stat {}\n", etcdplay_transport::script::sh_quote(path))
+}
+
+/// Shell code for the start of a read-ahead batch (`Prefetching::prefetch_with`): one `stat`
+/// of every path the batch's `scripts` name on an `ep_stat PATH` line (or a [`stat_hint`]),
+/// each line kept for `ep_stat`, so a batch of ten file tasks starts one `stat` instead of
+/// ten. Empty when fewer than two paths are named. Paths that do not exist are left out (the
+/// probe sees that with a shell test); if `stat` fails or prints an unexpected number of
+/// lines (a path removed meanwhile), nothing is kept and every probe runs its own `stat`.
+pub fn batch_prelude(scripts: &[&str]) -> String {
+    let mut words: Vec<&str> = Vec::new();
+    for line in scripts.iter().flat_map(|s| s.lines()) {
+        let word = line
+            .strip_prefix("ep_stat ")
+            .or_else(|| line.strip_prefix("# ep_stat "));
+        if let Some(word) = word.filter(|w| is_literal_word(w)) {
+            if !words.contains(&word) {
+                words.push(word);
+            }
+        }
+    }
+    if words.len() < 2 {
+        return String::new();
+    }
+    format!(
+        r#"ep_cached_stat() {{
+  ep_i=0
+  while [ "$ep_i" -lt "$ep_sn" ]; do
+    ep_i=$((ep_i + 1))
+    eval "ep_p=\${{ep_sp_$ep_i}}"
+    if [ "$ep_p" = "$1" ]; then eval "ep_l=\${{ep_sl_$ep_i}}"; return 0; fi
+  done
+  return 1
+}}
+ep_sn=0
+set -f
+set --
+for ep_q in {words}; do if [ -e "$ep_q" ] || [ -L "$ep_q" ]; then set -- "$@" "$ep_q"; fi; done
+if [ $# -gt 0 ] && ep_sv=$(stat -c '{STAT_FORMAT}' -- "$@"); then
+  ep_n=0
+  for ep_q in "$@"; do ep_n=$((ep_n + 1)); eval "ep_sp_$ep_n=\$ep_q"; done
+  ep_o=$IFS
+  IFS='
+'
+  set -- $ep_sv
+  IFS=$ep_o
+  if [ $# -eq "$ep_n" ]; then
+    ep_n=0
+    for ep_q in "$@"; do ep_n=$((ep_n + 1)); eval "ep_sl_$ep_n=\$ep_q"; done
+    ep_sn=$ep_n
+  fi
+fi
+set +f
+set --
+"#,
+        words = words.join(" ")
+    )
+}
+
+/// Whether `word` is one whole literal shell word as `sh_quote` writes it (bare safe
+/// characters, or single quotes with `'\''` for a quote), so that it can be copied into the
+/// prelude's word list as it is.
+fn is_literal_word(word: &str) -> bool {
+    let bare = |w: &str| {
+        !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b))
+    };
+    if bare(word) {
+        return true;
+    }
+    let Some(inner) = word.strip_prefix('\'').and_then(|w| w.strip_suffix('\'')) else {
+        return false;
+    };
+    word.len() >= 2 && inner.split("'\\''").all(|part| !part.contains('\''))
 }
 
 /// The shell line that starts section `name`.
@@ -366,6 +457,108 @@ mod tests {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+
+    /// Probes that `ep_stat` paths answer the same after [`batch_prelude`] as alone, and the
+    /// prelude's one `stat` serves them all: a `stat` on `PATH` that logs its calls is run
+    /// once for the whole batch (and once per path without the prelude).
+    #[test]
+    fn one_stat_in_the_prelude_serves_every_probe_of_a_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let bin = root.join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let log = root.join("stat.log");
+        let real = ["/usr/bin/stat", "/bin/stat"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap();
+        let shim = bin.join("stat");
+        std::fs::write(
+            &shim,
+            format!(
+                "#!/bin/sh\necho call >>{}\nexec {real} \"$@\"\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(root.join("a"), b"a").unwrap();
+        std::fs::write(root.join("it's b"), b"b").unwrap();
+        std::os::unix::fs::symlink(root.join("a"), root.join("l")).unwrap();
+        std::fs::create_dir(root.join("d")).unwrap();
+        let q =
+            |name: &str| etcdplay_transport::script::sh_quote(&root.join(name).to_string_lossy());
+        let mut scripts: Vec<String> = ["a", "it's b", "l", "d", "missing", "a"]
+            .iter()
+            .map(|n| {
+                format!(
+                    "{FUNCS}{}ep_stat {}\n{}",
+                    section("stat"),
+                    q(n),
+                    section("end")
+                )
+            })
+            .collect();
+        // A path stated through a variable, named by a hint.
+        let hinted = root.join("d").to_string_lossy().into_owned();
+        scripts.push(format!(
+            "{FUNCS}{}d={}\nep_stat \"$d\"\n",
+            stat_hint(&hinted),
+            q("d")
+        ));
+        let refs: Vec<&str> = scripts.iter().map(String::as_str).collect();
+        let prelude = batch_prelude(&refs);
+        assert!(!prelude.is_empty());
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let run = |script: &str| {
+            let out = std::process::Command::new("/bin/sh")
+                .args(["-c", script])
+                .env("PATH", &path)
+                .env("EP_SUMS_DIR", root.join("sums"))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{script}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let calls = || {
+            let n = std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .count();
+            let _ = std::fs::remove_file(&log);
+            n
+        };
+        // The first run hashes the files (moving their access times) and fills the
+        // checksum cache; the second is the one to compare with.
+        refs.iter().for_each(|s| drop(run(s)));
+        calls();
+        let alone: Vec<String> = refs.iter().map(|s| run(s)).collect();
+        assert_eq!(calls(), 6, "one stat per existing path without the prelude");
+        let batch: String = refs
+            .iter()
+            .map(|s| format!("(\n{s}\n)\necho '@@next'\n"))
+            .collect();
+        let together = run(&format!("{{\n{prelude}\n}} >/dev/null 2>&1\n{batch}"));
+        assert_eq!(calls(), 1, "one stat for the batch");
+        let answers: Vec<&str> = together.split("@@next\n").collect();
+        for (i, want) in alone.iter().enumerate() {
+            assert_eq!(answers[i], want.as_str(), "probe {i}");
+        }
+        assert!(alone[0].contains("sha1|"), "{}", alone[0]);
+        assert!(alone[2].contains("link|"), "{}", alone[2]);
+        // Fewer than two paths: no prelude.
+        assert_eq!(batch_prelude(&refs[..1]), "");
+        // Words that are not whole literal words are not copied into the prelude.
+        for word in ["'open", "\"$d\"", "a b", "$(x)", "'a'b'"] {
+            assert!(!is_literal_word(word), "{word}");
+        }
+        assert!(is_literal_word("'it'\\''s b'"));
     }
 
     #[test]

@@ -27,11 +27,28 @@ pub(crate) struct ProbeInput<'a> {
 pub(crate) trait FirstProbe {
     /// What the module learns from the answer.
     type Answer;
+    /// Whether the script keeps to `etcdplay_transport::INLINE_PROBE`'s rules, so that a
+    /// read-ahead batch may run it in its own shell (one process less on the host).
+    const INLINE: bool = false;
     /// The whole script of the probe for these arguments, or `None` when this call's first
     /// request acts (a `systemd` `daemon_reexec`). An error is the module's own argument error.
     fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError>;
     /// Reads the answer; an error says why the host's answer makes no sense.
     fn parse(out: &ExecOutput) -> Result<Self::Answer, String>;
+}
+
+/// The script of probe `P` as it is sent, by the read-ahead and by the module's run alike:
+/// [`FirstProbe::script`], marked when it may run inline.
+pub(crate) fn declared_script<P: FirstProbe>(
+    input: &ProbeInput<'_>,
+) -> Result<Option<String>, ModuleError> {
+    Ok(P::script(input)?.map(|script| {
+        if P::INLINE {
+            format!("{}{script}", etcdplay_transport::INLINE_PROBE)
+        } else {
+            script
+        }
+    }))
 }
 
 /// A [`FirstProbe`] as the registry keeps it (its answer's type erased).
@@ -45,7 +62,7 @@ pub(crate) struct ProbeDecl {
 /// The registry's declaration of probe `P`.
 pub(crate) const fn reads<P: FirstProbe>() -> Option<ProbeDecl> {
     Some(ProbeDecl {
-        script: P::script,
+        script: declared_script::<P>,
         probe_type: std::any::type_name::<P>,
     })
 }

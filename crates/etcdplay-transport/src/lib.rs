@@ -21,7 +21,7 @@ mod test_support;
 
 pub use error::TransportError;
 pub use local::LocalTransport;
-pub use prefetch::Prefetching;
+pub use prefetch::{Prefetching, INLINE_PROBE};
 pub use request::{
     Become, BecomeMethod, ExecOutput, ExecRequest, PutRequest, Secret, SuOptions, SudoOptions,
 };

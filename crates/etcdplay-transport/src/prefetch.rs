@@ -6,6 +6,11 @@
 //! the kept answer without a round trip. Any other request (a change, an upload, a script not
 //! read ahead) may alter what the probes read, so it drops every answer still kept: an answer is
 //! only ever used while nothing but read-ahead probes went to the host since it was read.
+//!
+//! Every process a batch starts costs the host CPU (issue #18), so a batch starts as few as it
+//! can: identical probes run once, a caller's prelude may answer what several probes ask in
+//! one command (the modules' `stat` of every path), and a probe whose script begins with
+//! [`INLINE_PROBE`] runs in the batch's own shell instead of a subshell of its own.
 
 use crate::script::random_token;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -76,6 +81,18 @@ impl Prefetching {
     /// run even if their task then does not (a `when:` that turns out false). A probe that
     /// wrote to stderr is not kept (its module then sends it again and sees that stderr).
     pub async fn prefetch(&self, probes: &[ExecRequest]) -> Result<usize, TransportError> {
+        self.prefetch_with(probes, "").await
+    }
+
+    /// [`Prefetching::prefetch`] with `prelude` run first in the batch's shell: shell code that
+    /// only reads the host and prints nothing, setting variables and functions the probes may
+    /// use (a probe must give the same answer without them, as it does when sent alone).
+    /// Identical probes run once and their answer is kept for each.
+    pub async fn prefetch_with(
+        &self,
+        probes: &[ExecRequest],
+        prelude: &str,
+    ) -> Result<usize, TransportError> {
         let Some(become_) = probes.first().map(|p| p.become_.clone()) else {
             return Ok(0);
         };
@@ -95,23 +112,31 @@ impl Prefetching {
             kept.generation
         };
         let token = random_token();
-        let scripts: Vec<&str> = keys.iter().map(|k| k.script.as_str()).collect();
+        let mut scripts: Vec<&str> = Vec::new();
+        for k in &keys {
+            if !scripts.contains(&k.script.as_str()) {
+                scripts.push(&k.script);
+            }
+        }
         let request = ExecRequest {
-            script: batch_script(&scripts, &token),
+            script: batch_script(&scripts, &token, prelude),
             become_,
             ..ExecRequest::default()
         };
         let out = self.inner.exec(request).await?;
-        let parts = split_batch(&out.stdout, keys.len(), &token);
+        let parts = split_batch(&out, scripts.len(), &token);
+        let answers: Vec<(Key, ExecOutput)> = keys
+            .iter()
+            .filter_map(|k| {
+                let i = scripts.iter().position(|s| *s == k.script)?;
+                parts[i].clone().map(|p| (k.clone(), p))
+            })
+            .collect();
         let mut kept = self.kept();
         if kept.generation != generation || kept.in_flight > 0 {
             return Ok(0);
         }
-        kept.answers = keys
-            .into_iter()
-            .zip(parts)
-            .filter_map(|(k, part)| part.map(|p| (k, p)))
-            .collect();
+        kept.answers = answers;
         Ok(kept.answers.len())
     }
 
@@ -175,28 +200,61 @@ impl Transport for Prefetching {
 /// One script that runs each of `scripts` as it would run alone (a subshell of its own, no
 /// input) and prints, after each one's stdout, a line `\n@@TOKEN INDEX RC STDERR_LEN`. The
 /// script's stderr is captured only to be measured: an answer with stderr is not kept.
-pub(crate) fn batch_script(scripts: &[&str], token: &str) -> String {
+pub(crate) fn batch_script(scripts: &[&str], token: &str, prelude: &str) -> String {
     let mut out = String::from("exec 5>&1\n");
+    // The prelude prints nothing (it would become the first answer's output) and its
+    // messages are nobody's.
+    if !prelude.is_empty() {
+        out.push_str("{\n:\n");
+        out.push_str(prelude);
+        out.push_str("\n} >/dev/null 2>&1 </dev/null\n");
+    }
     for (i, script) in scripts.iter().enumerate() {
-        // The body is a function so that the script is parsed as a whole of its own; it runs
-        // in the command substitution's subshell, so its variables, functions and `exit` stay
-        // there.
+        // The body is a function so that the script is parsed as a whole of its own.
         // `:` first: an empty body would be a syntax error.
         out.push_str("ep_probe() {\n:\n");
         out.push_str(script);
         out.push_str("\n}\n");
-        out.push_str("ep_err=$(ep_probe 2>&1 >&5 5>&- </dev/null); ep_rc=$?\n");
-        out.push_str(&format!(
-            "printf '\\n@@{token} {i} %s %s\\n' \"$ep_rc\" \"${{#ep_err}}\"\n"
-        ));
+        if script.starts_with(INLINE_PROBE) {
+            // In the batch's shell (no process): its stderr goes to the batch's stderr after a
+            // line naming it, and `e` in its separator says so.
+            out.push_str(&format!("printf '\\n@@{token} {i}\\n' >&2\n"));
+            out.push_str("ep_probe </dev/null; ep_rc=$?\n");
+            out.push_str(&format!("printf '\\n@@{token} {i} %s e\\n' \"$ep_rc\"\n"));
+        } else {
+            // In the command substitution's subshell, so its variables, functions and `exit`
+            // stay there.
+            out.push_str("ep_err=$(ep_probe 2>&1 >&5 5>&- </dev/null); ep_rc=$?\n");
+            out.push_str(&format!(
+                "printf '\\n@@{token} {i} %s %s\\n' \"$ep_rc\" \"${{#ep_err}}\"\n"
+            ));
+        }
     }
     out
 }
 
-/// Splits the stdout of [`batch_script`] into the answers of its `n` scripts, in order; `None`
+/// The first line of a probe that may run in the batch's own shell, without a subshell (one
+/// process less per probe). Such a probe must not `exit`, change shell options, traps, the
+/// directory or the umask, must set every variable it reads before reading it, and must read
+/// no input. Alone, the line is a comment.
+pub const INLINE_PROBE: &str = "# etcdplay: inline probe\n";
+
+/// Whether inline probe `i` wrote nothing to stderr: in the batch's stderr, the line that names
+/// it is followed by the next one's or by the end.
+fn inline_stderr_empty(stderr: &[u8], token: &str, i: usize) -> bool {
+    let mark = format!("\n@@{token} {i}\n");
+    let Some(at) = find(stderr, mark.as_bytes()) else {
+        return false;
+    };
+    let rest = &stderr[at + mark.len()..];
+    rest.is_empty() || rest.starts_with(format!("\n@@{token} ").as_bytes())
+}
+
+/// Splits the output of [`batch_script`] into the answers of its `n` scripts, in order; `None`
 /// for one that wrote to stderr or whose separator is missing or malformed (and for all after
 /// it).
-pub(crate) fn split_batch(stdout: &[u8], n: usize, token: &str) -> Vec<Option<ExecOutput>> {
+pub(crate) fn split_batch(out: &ExecOutput, n: usize, token: &str) -> Vec<Option<ExecOutput>> {
+    let stdout = &out.stdout;
     let mark = format!("\n@@{token} ");
     let mut answers = Vec::with_capacity(n);
     let mut pos = 0;
@@ -213,15 +271,18 @@ pub(crate) fn split_batch(stdout: &[u8], n: usize, token: &str) -> Vec<Option<Ex
                     pos + at,
                     end + 1,
                     rc.parse::<i32>().ok()?,
-                    err_len.parse::<u64>().ok()?,
+                    match *err_len {
+                        "e" => inline_stderr_empty(&out.stderr, token, i),
+                        len => len.parse::<u64>().ok()? == 0,
+                    },
                 )),
                 _ => None,
             }
         });
-        let Some((body_end, next, rc, err_len)) = found else {
+        let Some((body_end, next, rc, quiet)) = found else {
             break;
         };
-        answers.push((err_len == 0).then(|| ExecOutput {
+        answers.push(quiet.then(|| ExecOutput {
             rc,
             stdout: stdout[pos..body_end].to_vec(),
             stderr: Vec::new(),
@@ -240,13 +301,25 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn sh(script: &str) -> Vec<u8> {
+    fn sh(script: &str) -> ExecOutput {
         let out = std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(script)
             .output()
             .unwrap();
-        out.stdout
+        ExecOutput {
+            rc: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        }
+    }
+
+    fn stdout_only(stdout: &[u8]) -> ExecOutput {
+        ExecOutput {
+            rc: 0,
+            stdout: stdout.to_vec(),
+            stderr: Vec::new(),
+        }
     }
 
     fn alone(script: &str) -> ExecOutput {
@@ -275,8 +348,8 @@ mod tests {
             "echo last; exit 0",
         ];
         let token = random_token();
-        let stdout = sh(&batch_script(&scripts, &token));
-        let parts = split_batch(&stdout, scripts.len(), &token);
+        let out = sh(&batch_script(&scripts, &token, ""));
+        let parts = split_batch(&out, scripts.len(), &token);
         for (i, script) in scripts.iter().enumerate() {
             let want = alone(script);
             if want.stderr.is_empty() {
@@ -294,7 +367,7 @@ mod tests {
             "echo \"v=${v:-unset}\"; ep_mine 2>/dev/null || echo clean",
         ];
         let token = random_token();
-        let parts = split_batch(&sh(&batch_script(&scripts, &token)), 2, &token);
+        let parts = split_batch(&sh(&batch_script(&scripts, &token, "")), 2, &token);
         assert_eq!(parts[0].as_ref().map(|p| p.rc), Some(7));
         assert_eq!(
             parts[1].as_ref().map(|p| p.stdout.as_slice()),
@@ -303,22 +376,69 @@ mod tests {
     }
 
     #[test]
+    fn inline_probes_answer_as_alone_and_their_stderr_is_told_apart() {
+        let inline = |body: &str| format!("{INLINE_PROBE}{body}");
+        let scripts = [
+            inline("v=1; echo \"first $v\""),
+            inline("echo oops >&2; echo out"),
+            "echo in a subshell; echo err >&2".to_owned(),
+            inline("printf 'no newline'; false"),
+            inline("echo quiet"),
+        ];
+        let refs: Vec<&str> = scripts.iter().map(String::as_str).collect();
+        let token = random_token();
+        let out = sh(&batch_script(&refs, &token, ""));
+        let parts = split_batch(&out, refs.len(), &token);
+        for (i, script) in refs.iter().enumerate() {
+            let want = alone(script);
+            if want.stderr.is_empty() {
+                assert_eq!(parts[i].as_ref(), Some(&want), "script {i}: {script}");
+            } else {
+                assert_eq!(parts[i], None, "script {i} wrote to stderr");
+            }
+        }
+    }
+
+    #[test]
+    fn the_prelude_is_silent_and_its_variables_reach_every_probe() {
+        let scripts = [
+            format!("{INLINE_PROBE}echo \"inline ${{ep_seen:-no}}\""),
+            "echo \"subshell ${ep_seen:-no}\"".to_owned(),
+        ];
+        let refs: Vec<&str> = scripts.iter().map(String::as_str).collect();
+        let token = random_token();
+        let prelude = "echo noise; echo noise >&2; ep_seen=yes";
+        let parts = split_batch(&sh(&batch_script(&refs, &token, prelude)), 2, &token);
+        assert_eq!(
+            parts[0].as_ref().map(|p| p.stdout.as_slice()),
+            Some(&b"inline yes\n"[..])
+        );
+        assert_eq!(
+            parts[1].as_ref().map(|p| p.stdout.as_slice()),
+            Some(&b"subshell yes\n"[..])
+        );
+    }
+
+    #[test]
     fn missing_or_forged_separators_keep_nothing_after_them() {
         let token = random_token();
-        let good = sh(&batch_script(&["echo a", "echo Bee", "echo c"], &token));
+        let good = sh(&batch_script(&["echo a", "echo Bee", "echo c"], &token, "")).stdout;
         // Cut short after the first answer.
         let cut = &good[..good.windows(3).position(|w| w == b"Bee").unwrap()];
-        let parts = split_batch(cut, 3, &token);
+        let parts = split_batch(&stdout_only(cut), 3, &token);
         assert!(parts[0].is_some() && parts[1].is_none() && parts[2].is_none());
         // Another batch's token is just output.
         let other = random_token();
         assert_ne!(token, other);
-        assert_eq!(split_batch(&good, 3, &other), vec![None, None, None]);
+        assert_eq!(
+            split_batch(&stdout_only(&good), 3, &other),
+            vec![None, None, None]
+        );
         // A separator out of order ends the split.
         let swapped = String::from_utf8(good.clone())
             .unwrap()
             .replace(&format!("@@{token} 1 "), &format!("@@{token} 2 "));
-        let parts = split_batch(swapped.as_bytes(), 3, &token);
+        let parts = split_batch(&stdout_only(swapped.as_bytes()), 3, &token);
         assert!(parts[0].is_some() && parts[1].is_none());
     }
 
@@ -376,6 +496,11 @@ mod tests {
             rec.sent.lock().unwrap().len(),
             1,
             "one request for three probes"
+        );
+        assert_eq!(
+            rec.sent.lock().unwrap()[0].matches("echo one").count(),
+            1,
+            "identical probes run once"
         );
         // Served in any order, each kept answer once; become is part of the request.
         assert_eq!(

@@ -29,22 +29,68 @@ pub fn atomic_put_script(req: &PutRequest) -> ExecRequest {
     }
 }
 
+/// [`atomic_put_script`] for the remote loop (`shell_protocol`), which runs a script without
+/// become with its input in a file that it has read whole (the frame's trailer proves it): the
+/// size check cannot fail there and costs a `wc` per upload, so it is left out. Through sudo or
+/// su the input is piped again, so it stays.
+pub(crate) fn framed_put_script(req: &PutRequest) -> ExecRequest {
+    let len = req.content.len();
+    let script = if req.become_.is_none() {
+        put_script_checking(req, None)
+    } else {
+        put_script(req, len)
+    };
+    ExecRequest {
+        script,
+        stdin: req.content.to_vec(),
+        env: Vec::new(),
+        become_: req.become_.clone(),
+    }
+}
+
 /// The script of [`atomic_put_script`] for content of `len` bytes arriving on standard input.
 /// An interrupted sender (Ctrl-C, a killed etcdplay, a dropped connection) closes the input
 /// early, which `cat` takes for a normal end: the size check is what keeps such a short file
 /// from being renamed over the destination.
 pub(crate) fn put_script(req: &PutRequest, len: usize) -> String {
+    put_script_checking(req, Some(len))
+}
+
+/// `dirname "$dest"` into `$dir` with shell builtins (one process less per upload): trailing
+/// slashes off, then the last component and the slashes before it.
+const DIRNAME: &str = r#"dir=$dest
+while [ "${dir%/}" != "$dir" ] && [ "$dir" != / ]; do dir=${dir%/}; done
+case $dir in
+  */*) dir=${dir%/*}; while [ "${dir%/}" != "$dir" ]; do dir=${dir%/}; done; [ -n "$dir" ] || dir=/;;
+  *) dir=.;;
+esac
+"#;
+
+/// [`put_script`], checking that `len` bytes arrived when `len` is given.
+fn put_script_checking(req: &PutRequest, len: Option<usize>) -> String {
     let dest = sh_quote(&req.dest);
     let mut script = String::new();
     script.push_str("set -e\n");
     script.push_str(&format!("dest={dest}\n"));
-    script.push_str("dir=$(dirname \"$dest\")\n");
-    script.push_str("tmp=$(mktemp \"$dir/.etcdplay-tmp.XXXXXXXX\")\n");
+    script.push_str(DIRNAME);
+    // The temporary file is created by the shell (no `mktemp`, one process less per upload),
+    // exclusively (`set -C`) under the script's own pid, `mktemp` only if that name is taken
+    // (`true`, not `:`: a failed redirection of a special builtin would end the shell).
+    // A mode that creation can give (no execute or special bits) is given at once through the
+    // umask, so no `chmod` follows; any other starts private (0600, as `mktemp`'s).
+    let created_mode = req.mode.filter(|m| m & !0o666 == 0);
+    let umask = created_mode.map_or(0o077, |m| 0o777 & !m);
+    script.push_str(&format!(
+        "umask {umask:03o}\ntmp=\"$dir/.etcdplay-tmp.$$\"\n\
+         if {{ set -C; true >\"$tmp\"; }} 2>/dev/null; then set +C; else set +C; tmp=$(mktemp \"$dir/.etcdplay-tmp.XXXXXXXX\"); fi\n"
+    ));
     script.push_str("trap 'rm -f \"$tmp\"' EXIT\n");
     script.push_str("cat > \"$tmp\"\n");
-    script.push_str(&format!(
-        "got=$(wc -c < \"$tmp\")\n[ \"$got\" -eq {len} ] || {{ echo \"upload cut short: $got of {len} bytes arrived\" >&2; exit 1; }}\n"
-    ));
+    if let Some(len) = len {
+        script.push_str(&format!(
+            "got=$(wc -c < \"$tmp\")\n[ \"$got\" -eq {len} ] || {{ echo \"upload cut short: $got of {len} bytes arrived\" >&2; exit 1; }}\n"
+        ));
+    }
     // Owner and group first: chown clears the setuid and setgid bits that chmod sets.
     // A file being replaced keeps its owner and group unless others are asked for, as
     // Ansible's atomic move does (where that is not allowed, the writer's stay). A link at
@@ -68,6 +114,10 @@ pub(crate) fn put_script(req: &PutRequest, len: usize) -> String {
         )),
     }
     match req.mode {
+        // Created with it, unless `mktemp` made the file (0600).
+        Some(mode) if created_mode.is_some() => script.push_str(&format!(
+            "case $tmp in \"$dir/.etcdplay-tmp.$$\") ;; *) chmod {mode:o} \"$tmp\";; esac\n"
+        )),
         Some(mode) => script.push_str(&format!("chmod {mode:o} \"$tmp\"\n")),
         // Keep the mode of the file being replaced; a new file gets 0644 like Ansible's default
         // umask would give it.
@@ -368,6 +418,43 @@ mod tests {
         (ok, std::fs::read(&dest).expect("read dest"), names)
     }
 
+    /// The builtins' dirname agrees with `dirname` on every shape of path.
+    #[test]
+    fn the_builtin_dirname_agrees_with_dirname() {
+        for path in [
+            "/opt/fleet/motd",
+            "motd",
+            "/motd",
+            "//x",
+            "/a//b//",
+            "a/b/",
+            "./x",
+            "../x/y",
+            "/",
+            "//",
+            "a b/c d",
+            "/x/'q'/f",
+        ] {
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!("dest=$1\n{DIRNAME}printf '%s' \"$dir\""))
+                .arg("sh")
+                .arg(path)
+                .output()
+                .expect("sh");
+            let want = std::process::Command::new("dirname")
+                .arg("--")
+                .arg(path)
+                .output()
+                .expect("dirname");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&want.stdout).trim_end_matches('\n'),
+                "{path}"
+            );
+        }
+    }
+
     #[test]
     fn a_short_upload_never_replaces_the_destination() {
         let (ok, content, names) = put_with_input(b"0123");
@@ -405,6 +492,57 @@ mod tests {
             .permissions()
             .mode()
             & 0o7777
+    }
+
+    /// A mode without execute or special bits is given when the shell creates the temporary
+    /// file; others are set with chmod; when the shell's name for it is taken, `mktemp`
+    /// makes it and the mode is still set; nothing temporary is left behind.
+    #[test]
+    fn modes_come_out_right_whoever_creates_the_temporary_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (i, mode) in [0o644, 0o640, 0o600, 0o400, 0o755, 0o2750, 0o666]
+            .into_iter()
+            .enumerate()
+        {
+            let dest = dir.path().join(format!("dest{i}"));
+            let req = PutRequest {
+                dest: dest.to_string_lossy().into_owned(),
+                mode: Some(mode),
+                ..PutRequest::default()
+            };
+            put(&req, b"content");
+            assert_eq!(mode_of(&dest), mode, "{mode:o}");
+            assert_eq!(std::fs::read(&dest).expect("read"), b"content");
+            // The same with the shell's name taken: a file of that name for every pid the
+            // script could get is too many, so the script is run with `$$` of a shell whose
+            // name exists (the sh -c wrapper's pid is the script's).
+            let script = put_script(&req, 3);
+            let taken = format!(
+                "touch \"{}/.etcdplay-tmp.$$\"; {script}",
+                dir.path().display()
+            );
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&taken)
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .and_then(|mut c| {
+                    use std::io::Write;
+                    c.stdin.take().expect("stdin").write_all(b"new")?;
+                    c.wait()
+                })
+                .expect("sh");
+            assert!(out.success());
+            assert_eq!(mode_of(&dest), mode, "{mode:o} through mktemp");
+            assert_eq!(std::fs::read(&dest).expect("read"), b"new");
+        }
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".etcdplay-tmp."))
+            .collect();
+        // Only the names the test itself took.
+        assert_eq!(left.len(), 7, "{left:?}");
     }
 
     #[test]

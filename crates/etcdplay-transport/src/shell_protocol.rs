@@ -23,8 +23,10 @@ use crate::{BecomeMethod, ExecOutput, ExecRequest, Secret, SuOptions, SudoOption
 /// `head -c` reading no more than it is asked for (true of coreutils on every target distro),
 /// and on `read` consuming the header line byte by byte, as POSIX shells do on pipes.
 ///
-/// A request to become the user the loop already runs as (`id -un`, asked once) runs like one
-/// without become: whether sudo is needed is decided here, where the login is known.
+/// A request to become the user the loop already runs as (its name found once, in
+/// `/etc/passwd` by the effective uid of `/proc/self/status` with shell builtins, else with
+/// `id`) runs like one without become: whether sudo is needed is decided here, where the
+/// login is known.
 ///
 /// With become, the script cannot be handed over as a file (the private directory is not
 /// readable by the target user, and sudo closes extra descriptors), so script and stdin are
@@ -80,8 +82,9 @@ use crate::{BecomeMethod, ExecOutput, ExecRequest, Secret, SuOptions, SudoOption
 /// login does without all this (three forks per become request): its relay can kill
 /// everything.
 ///
-/// Each request costs only a few process starts (head, sh, wc, cat); everything else is a
-/// shell builtin. (Sourcing the script in a subshell would save the `sh`, but `$$` would then
+/// Each request costs only a few process starts (head, sh, wc, cat; a request that printed
+/// nothing, as most that change something, skips wc and cat); everything else is a shell
+/// builtin. (Sourcing the script in a subshell would save the `sh`, but `$$` would then
 /// be the loop's pid: `kill $$` would end the loop, and `$$`-named files would not differ
 /// between requests.) The files are emptied after each request (a builtin redirection, where
 /// `rm` would be one more process) so that no script or input (possibly secret) lingers on
@@ -93,8 +96,11 @@ d=$(mktemp -d "${TMPDIR:-/tmp}/etcdplay.XXXXXXXX") || exit 97
 trap 'rm -rf "$d"' EXIT
 trap 'exit 1' HUP INT TERM PIPE
 mkfifo "$d/r" "$d/p" || exit 97
-uid=$(id -u) sn=
-lu=$(id -un)
+uid= lu= sn=
+while read -r k _ v _; do [ "$k" = Uid: ] && { uid=$v; break; }; done </proc/self/status 2>/dev/null
+[ -n "$uid" ] && while IFS=: read -r k _ v _; do [ "$v" = "$uid" ] && { lu=$k; break; }; done </etc/passwd 2>/dev/null
+[ -n "$uid" ] || uid=$(id -u)
+[ -n "$lu" ] || lu=$(id -un)
 read -r _ _ _ pp g sid _ </proc/$$/stat || g=
 [ "$g" = $$ ] || { [ "$g" = "$sid" ] && [ "$g" = "$pp" ]; } && k=0 || k=$$
 exec 3<&0
@@ -151,10 +157,14 @@ while IFS=' ' read -r id u sl il bm bl; do
     pw=
     printf '\n' 1<>"$d/p"; kill "$c" 2>/dev/null; wait "$c" 2>/dev/null
   fi
-  wc -c "$d/o" "$d/e" >"$d/n"
-  { read -r ol _; read -r el _; } <"$d/n"
-  printf '%s %s %s %s %s\n' "$m" "$id" "$rc" "$ol" "$el"
-  cat "$d/o" "$d/e"
+  if [ -s "$d/o" ] || [ -s "$d/e" ]; then
+    wc -c "$d/o" "$d/e" >"$d/n"
+    { read -r ol _; read -r el _; } <"$d/n"
+    printf '%s %s %s %s %s\n' "$m" "$id" "$rc" "$ol" "$el"
+    cat "$d/o" "$d/e"
+  else
+    printf '%s %s %s 0 0\n' "$m" "$id" "$rc"
+  fi
   : >"$d/s" >"$d/i" >"$d/o" >"$d/e" >"$d/x"
 done
 "#;
@@ -451,6 +461,21 @@ mod tests {
         // The stream is still in step afterwards, and an empty stdin reads as /dev/null.
         let out = run(&mut ch, &ExecRequest::script("cat; printf done")).await;
         assert_eq!((out.rc, out.stdout.as_slice()), (0, b"done".as_slice()));
+        // A request that prints nothing is answered without measuring its (empty) files.
+        let out = run(&mut ch, &ExecRequest::script("exit 3")).await;
+        assert_eq!(
+            out,
+            ExecOutput {
+                rc: 3,
+                stdout: Vec::new(),
+                stderr: Vec::new()
+            }
+        );
+        let out = run(&mut ch, &ExecRequest::script("printf x >&2")).await;
+        assert_eq!(
+            (out.rc, out.stdout.len(), out.stderr.as_slice()),
+            (0, 0, b"x".as_slice())
+        );
         // EOF on stdin ends the loop (its lifeline kills it).
         let (stdin, _) = ch.into_parts();
         drop(stdin);

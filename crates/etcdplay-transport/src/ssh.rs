@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::too_large_names_file;
 use crate::remote_shell::RemoteShell;
-use crate::script::{atomic_put_script, become_refused, put_script, sh_quote, shell_command};
+use crate::script::{become_refused, framed_put_script, put_script, sh_quote, shell_command};
 use crate::shell_pool::ShellPool;
 use crate::shell_protocol::{encode_request, CallError};
 use crate::ssh_args::config_text;
@@ -299,7 +299,7 @@ impl Transport for SshTransport {
         if request.content.len() > BULK_THRESHOLD {
             return self.put_bulk(&request).await;
         }
-        let out = self.exec(atomic_put_script(&request)).await?;
+        let out = self.exec(framed_put_script(&request)).await?;
         if out.rc != 0 {
             return Err(self.file_error(&request.dest, &out.stderr));
         }

@@ -21,12 +21,13 @@ use crate::read_ahead::{FirstProbe, ProbeInput};
 use crate::{ModuleError, ModuleResult};
 
 /// The gathering script. Every command tolerates absence (minimal containers lack some tools).
-/// Files of one line or a few are read with the shell's own `read`, and `id` runs once: every
-/// process started costs about a millisecond of CPU on the host, and a fleet's hosts often
-/// share cores (a lab, a hypervisor), so the script starts ~8 processes instead of ~27: the
-/// machine type, the CPUs this shell may use (what `nproc` counts, unless `OMP_*` variables
-/// change its answer), the user's `/etc/passwd` line and the Python interpreter on `PATH` are
-/// found by builtins too, each with the command as fallback. Only
+/// Files of one line or a few are read with the shell's own `read`: every process started
+/// costs about a millisecond of CPU on the host, and a fleet's hosts often share cores (a lab,
+/// a hypervisor), so the script starts ~7 processes instead of ~27: the machine type, the CPUs
+/// this shell may use (what `nproc` counts, unless `OMP_*` variables change its answer), the
+/// user and group (`/proc/self/status`, `/etc/passwd`, `/etc/group`: what `id` prints), the
+/// user's `/etc/passwd` line and the Python interpreter on `PATH` are found by builtins too,
+/// each with the command as fallback, and one `ip -batch` prints the three `ip` tables. Only
 /// the Python facts are cheaper than Ansible's: the version comes from the interpreter's file
 /// name (`python3.11`), not from starting Python.
 pub const SCRIPT: &str = r#"s() { printf '\n@@etcdplay:%s\n' "$1"; }
@@ -43,17 +44,30 @@ s meminfo; while read -r k v; do case $k in MemTotal:|MemFree:|Buffers:|Cached:|
 s pid1; r /proc/1/comm 2>/dev/null
 s systemd_dir; [ -d /run/systemd/system ] && echo yes
 s systemd; [ -d /run/systemd/system ] && systemctl --version 2>/dev/null
-s id; i=$(id 2>/dev/null)
+s id; u= g= un= gn=
+while read -r k v _; do case $k in Uid:) u=$v;; Gid:) g=$v;; esac; done </proc/self/status 2>/dev/null
+[ -n "$u" ] && while IFS=: read -r k _ v _; do [ "$v" = "$u" ] && { un=$k; break; }; done </etc/passwd 2>/dev/null
+[ -n "$g" ] && while IFS=: read -r k _ v _; do [ "$v" = "$g" ] && { gn=$k; break; }; done </etc/group 2>/dev/null
+if [ -n "$un" ] && [ -n "$gn" ]; then printf '%s\n' "$un" "$u" "$g" "$gn"; else
+i=$(id 2>/dev/null)
 case $i in
   "uid="*"("*") gid="*"("*")"*) u=${i#uid=}; g=${i#* gid=}; un=${u#*\(}; gn=${g#*\(}; printf '%s\n' "${un%%)*}" "${u%%\(*}" "${g%%\(*}" "${gn%%)*}"; un=${un%%)*};;
   *) id -un; id -u; id -g; id -gn; un=$(id -un);;
 esac
+fi
 s passwd; e=; while IFS= read -r l; do case $l in "$un:"*) e=$l; break;; esac; done </etc/passwd 2>/dev/null
 if [ -n "$e" ]; then printf '%s\n' "$e"; else getent passwd "$un"; fi
 s env; env -0
+if o=$(ip -4 -o -batch - 2>/dev/null <<'EOF'
+route show default
+addr show
+link show
+EOF
+); then s ip; printf '%s\n' "$o"; else
 s route; ip -4 route show default 2>/dev/null
 s addr; ip -4 -o addr show 2>/dev/null
 s link; ip -o link show 2>/dev/null
+fi
 s python; p=; for n in python3 python; do IFS=:; for d in $PATH; do [ -f "$d/$n" ] && [ -x "$d/$n" ] && { p=$d/$n; break; }; done; unset IFS; [ -n "$p" ] && break; done
 [ -n "$p" ] && { echo "$p"; readlink -f "$p"; }
 s machine_id; r /etc/machine-id 2>/dev/null
@@ -163,6 +177,33 @@ mod tests {
             .expect("sh");
         assert_eq!(String::from_utf8_lossy(&out.stderr), "");
         assert!(String::from_utf8_lossy(&out.stdout).contains("@@etcdplay:end"));
+    }
+
+    fn sh(script: &str) -> Vec<u8> {
+        std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .expect("sh")
+            .stdout
+    }
+
+    /// The builtins' reading of the user and group (from /proc and /etc) and the one `ip`
+    /// batch answer here as `id` and the three `ip` commands do.
+    #[test]
+    fn builtins_and_one_ip_batch_agree_with_the_commands() {
+        let s = crate::probe::parse_sections(&sh(super::SCRIPT));
+        let id = String::from_utf8(sh("id -un; id -u; id -g; id -gn")).unwrap();
+        assert_eq!(String::from_utf8_lossy(&s["id"]), id);
+        let tables = (
+            String::from_utf8(sh("ip -4 route show default")).unwrap(),
+            String::from_utf8(sh("ip -4 -o addr show")).unwrap(),
+            String::from_utf8(sh("ip -o link show")).unwrap(),
+        );
+        assert_eq!(
+            super::net::split_ip_batch(&String::from_utf8_lossy(&s["ip"])),
+            tables
+        );
     }
 
     #[test]

@@ -135,6 +135,30 @@ fn ipv4_dict(a: &Addr) -> Map<String, Value> {
 }
 
 /// Adds the network facts to `facts`.
+/// The output of one `ip -4 -o -batch` of `route show default`, `addr show` and `link show`
+/// (one process where three commands cost three) split back into the three tables: a link
+/// line names its device with a colon (`2: eth0: <...>`), an address line has `inet` after
+/// the device (`2: eth0    inet ...`), the rest are routes.
+pub(crate) fn split_ip_batch(text: &str) -> (String, String, String) {
+    let (mut route, mut addr, mut link) = (String::new(), String::new(), String::new());
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let numbered = words
+            .next()
+            .and_then(|w| w.strip_suffix(':'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        let device = words.next().unwrap_or_default();
+        let table = match (numbered, words.next()) {
+            (true, _) if device.ends_with(':') => &mut link,
+            (true, Some("inet")) => &mut addr,
+            _ => &mut route,
+        };
+        table.push_str(line);
+        table.push('\n');
+    }
+    (route, addr, link)
+}
+
 pub(crate) fn add_network_facts(
     facts: &mut Map<String, Value>,
     route: &str,

@@ -57,6 +57,9 @@ pub(crate) struct DestAnswer {
 
 impl FirstProbe for DestProbe {
     type Answer = DestAnswer;
+    // Shell functions, sections, `ep_*` reads and variables it sets before reading: no
+    // `exit`, options or traps.
+    const INLINE: bool = true;
 
     fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
         let args = input.args;
@@ -321,7 +324,8 @@ fn basename(path: &str) -> &str {
 /// The probe lines that resolve a directory destination into `$d`.
 fn resolve_dest(dest: &str, src: Option<&str>) -> String {
     let base = src.map(basename).unwrap_or("");
-    let mut s = format!("d={}\n", sh_quote(dest));
+    // The hint lets a read-ahead batch stat `dest` together with other paths.
+    let mut s = format!("{}d={}\n", crate::probe::stat_hint(dest), sh_quote(dest));
     if !base.is_empty() {
         s.push_str(&format!("case \"$d\" in */) d=\"$d\"{b};; *) if [ -d \"$d\" ] && ! [ -L \"$d\" ]; then d=\"$d/\"{b}; fi;; esac\n", b = sh_quote(base)));
     }

@@ -52,6 +52,9 @@ pub(crate) struct FileAnswer {
 
 impl FirstProbe for FileProbe {
     type Answer = FileAnswer;
+    // Shell functions, sections, `ep_*` reads and variables it sets before reading: no
+    // `exit`, options or traps.
+    const INLINE: bool = true;
 
     fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
         let args = input.args;

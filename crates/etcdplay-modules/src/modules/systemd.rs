@@ -420,6 +420,9 @@ pub(crate) struct UnitProbe;
 
 impl FirstProbe for UnitProbe {
     type Answer = Sections;
+    // Sections, `systemctl` and `find` reads, and variables it sets before reading (`set --`
+    // changes only the probe function's own parameters): no `exit`, options or traps.
+    const INLINE: bool = true;
 
     fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
         let task = UnitTask::from_args(input.args)?;

@@ -334,6 +334,9 @@ impl TextProbe {
 impl FirstProbe for TextProbe {
     /// The file's state, content (a regular file's only) and whether its parent is a directory.
     type Answer = (PathState, Option<Vec<u8>>, bool);
+    // Shell functions, sections, `ep_*` reads and variables it sets before reading: no
+    // `exit`, options or traps.
+    const INLINE: bool = true;
 
     fn script(input: &ProbeInput<'_>) -> Result<Option<String>, ModuleError> {
         Ok(Some(with_funcs(&TextProbe::body(
