@@ -16,15 +16,15 @@ use serde_json::{json, Value};
 /// The scripted host of these tests.
 const HOST: &str = "etcd-1";
 
-/// A host answering the probe with `probe_stdout` and a change exec, if one is sent, with
+/// A host whose probe prints the sections `probe` and a change exec, if one is sent, with
 /// nothing.
-fn probed(probe_stdout: &str) -> Scripted {
-    probed_then(probe_stdout, "")
+fn probed(probe: &[(&str, &str)]) -> Scripted {
+    probed_then(probe, "")
 }
 
 /// As `probed`, the change script (the second exec) printing `change_stdout`.
-fn probed_then(probe_stdout: &str, change_stdout: &str) -> Scripted {
-    Scripted::printing(HOST, &[probe_stdout, change_stdout])
+fn probed_then(probe: &[(&str, &str)], change_stdout: &str) -> Scripted {
+    Scripted::printing(HOST, &[&sections(probe), change_stdout])
 }
 
 /// Runs the call on `host`; these modules never upload.
@@ -40,10 +40,7 @@ const ACTIVE: &str = "Id=etcd.service\nLoadState=loaded\nActiveState=active\nSub
 
 #[tokio::test]
 async fn systemd_starts_and_enables_in_one_change_exec() {
-    let host = probed(&sections(&[
-        ("show", INACTIVE),
-        ("enabled", "disabled\nrc=1\n"),
-    ]));
+    let host = probed(&[("show", INACTIVE), ("enabled", "disabled\nrc=1\n")]);
     let r = run(
         "ansible.builtin.systemd_service",
         json!({"name": "etcd", "state": "started", "enabled": true, "daemon_reload": true}),
@@ -152,10 +149,7 @@ async fn systemd_reports_an_enable_that_failed_with_the_reload() {
 
 #[tokio::test]
 async fn systemd_ok_and_check_mode_cost_one_exec() {
-    let host = probed(&sections(&[
-        ("show", ACTIVE),
-        ("enabled", "enabled\nrc=0\n"),
-    ]));
+    let host = probed(&[("show", ACTIVE), ("enabled", "enabled\nrc=0\n")]);
     let r = run(
         "systemd",
         json!({"name": "etcd", "state": "started", "enabled": true}),
@@ -165,10 +159,7 @@ async fn systemd_ok_and_check_mode_cost_one_exec() {
     .await;
     assert!(!r.changed && !r.failed);
     assert_eq!(host.scripts().len(), 1);
-    let host = probed(&sections(&[
-        ("show", INACTIVE),
-        ("enabled", "disabled\nrc=1\n"),
-    ]));
+    let host = probed(&[("show", INACTIVE), ("enabled", "disabled\nrc=1\n")]);
     let r = run(
         "service",
         json!({"name": "etcd", "state": "started"}),
@@ -191,13 +182,13 @@ async fn systemd_ok_and_check_mode_cost_one_exec() {
 // Ansible reads as enabled (`enabled: true` is then no change).
 #[tokio::test]
 async fn systemd_restarted_reports_started_and_also_units_count_as_enabled() {
-    let host = probed(&sections(&[
+    let host = probed(&[
         ("show", ACTIVE),
         (
             "enabled",
             "indirect\n  /etc/systemd/system/sockets.target.wants/etcd.socket\nrc=0\n",
         ),
-    ]));
+    ]);
     let r = run(
         "service",
         json!({"name": "etcd", "state": "restarted", "enabled": true}),
@@ -218,10 +209,10 @@ async fn systemd_restarted_reports_started_and_also_units_count_as_enabled() {
 // offline...") and reports the state asked for, unchanged.
 #[tokio::test]
 async fn systemd_offline_only_warns() {
-    let host = probed(&sections(&[
+    let host = probed(&[
         ("show", "Running in chroot, ignoring command 'show'\n"),
         ("enabled", "rc=0\n"),
-    ]));
+    ]);
     let r = run(
         "systemd",
         json!({"name": "ssh", "state": "started"}),
@@ -238,13 +229,13 @@ async fn systemd_offline_only_warns() {
 
 #[tokio::test]
 async fn systemd_missing_unit_fails() {
-    let host = probed(&sections(&[
+    let host = probed(&[
         (
             "show",
             "Id=nope.service\nLoadState=not-found\nActiveState=inactive\n",
         ),
         ("enabled", "rc=4\n"),
-    ]));
+    ]);
     let r = run(
         "systemd",
         json!({"name": "nope", "state": "started"}),
@@ -262,12 +253,12 @@ async fn systemd_missing_unit_fails() {
 #[tokio::test]
 async fn user_is_created_and_left_alone_when_equal() {
     let host = probed_then(
-        &sections(&[
+        &[
             ("passwd", ""),
             ("primary", ""),
             ("groups", ""),
             ("g0", "yes\n"),
-        ]),
+        ],
         "etcd:x:997:997::/home/etcd:/usr/sbin/nologin\n",
     );
     let r = run("user", json!({"name": "etcd", "system": true, "create_home": false, "shell": "/usr/sbin/nologin", "groups": "ssl-cert"}), false, &host).await;
@@ -280,7 +271,7 @@ async fn user_is_created_and_left_alone_when_equal() {
     assert_eq!(r.data["uid"], 997);
     assert_eq!(r.data["home"], "/home/etcd");
 
-    let host = probed(&sections(&[
+    let host = probed(&[
         (
             "passwd",
             "etcd:x:998:998::/var/lib/etcd:/usr/sbin/nologin\n",
@@ -288,7 +279,7 @@ async fn user_is_created_and_left_alone_when_equal() {
         ("primary", "etcd:x:998:\n"),
         ("groups", "etcd ssl-cert\n"),
         ("g0", "yes\n"),
-    ]));
+    ]);
     let r = run(
         "user",
         json!({"name": "etcd", "shell": "/usr/sbin/nologin", "groups": ["ssl-cert"]}),
@@ -300,12 +291,7 @@ async fn user_is_created_and_left_alone_when_equal() {
     assert_eq!(r.data["uid"], 998);
     assert_eq!(host.scripts().len(), 1);
 
-    let host = probed(&sections(&[
-        ("passwd", ""),
-        ("primary", ""),
-        ("groups", ""),
-        ("g0", ""),
-    ]));
+    let host = probed(&[("passwd", ""), ("primary", ""), ("groups", ""), ("g0", "")]);
     let r = run(
         "user",
         json!({"name": "etcd", "groups": ["nosuch"]}),
@@ -318,7 +304,7 @@ async fn user_is_created_and_left_alone_when_equal() {
 
 #[tokio::test]
 async fn group_gid_change() {
-    let host = probed(&sections(&[("group", "etcd:x:998:\n")]));
+    let host = probed(&[("group", "etcd:x:998:\n")]);
     let r = run("group", json!({"name": "etcd", "gid": 2379}), false, &host).await;
     assert!(r.changed);
     // After the check that the command exists (Ansible's get_bin_path).
@@ -328,7 +314,7 @@ async fn group_gid_change() {
         host.scripts()[1]
     );
     // A new group reports the gid groupadd chose.
-    let host = probed_then(&sections(&[("group", "")]), "etcd:x:996:\n");
+    let host = probed_then(&[("group", "")], "etcd:x:996:\n");
     let r = run(
         "group",
         json!({"name": "etcd", "system": true}),
@@ -339,7 +325,7 @@ async fn group_gid_change() {
     assert!(r.changed);
     assert!(host.scripts()[1].ends_with("\ngroupadd -r etcd && getent group etcd"));
     assert_eq!(r.data["gid"], 996);
-    let host = probed(&sections(&[("group", "etcd:x:998:\n")]));
+    let host = probed(&[("group", "etcd:x:998:\n")]);
     let r = run(
         "group",
         json!({"name": "etcd", "system": true}),
@@ -359,11 +345,7 @@ async fn apt_key_without_gpg_fails_as_get_bin_path_does() {
     // `Failed to find required executable "gpg" in paths: /usr/local/sbin:/usr/local/bin:
     // /usr/sbin:/usr/bin:/sbin:/bin` (the module's `get_bin_path(required=True)` fails itself).
     let paths = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n";
-    let host = probed(&sections(&[
-        ("bins", "apt-key\n"),
-        ("paths", paths),
-        ("list", "rc=0\n"),
-    ]));
+    let host = probed(&[("bins", "apt-key\n"), ("paths", paths), ("list", "rc=0\n")]);
     let args = json!({"id": "36A1D7869245C8950F966E92D8576A8BA88D21E9", "state": "absent"});
     let r = run("apt_key", args.clone(), false, &host).await;
     assert!(r.failed && !r.changed, "{r:?}");
@@ -374,10 +356,7 @@ async fn apt_key_without_gpg_fails_as_get_bin_path_does() {
              /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         )
     );
-    let host = probed(&sections(&[
-        ("bins", ""),
-        ("paths", "/usr/bin:/bin:/sbin\n"),
-    ]));
+    let host = probed(&[("bins", ""), ("paths", "/usr/bin:/bin:/sbin\n")]);
     let r = run("apt_key", args, false, &host).await;
     assert_eq!(
         r.msg.as_deref(),
@@ -419,11 +398,11 @@ async fn first_probe_is_the_request_the_module_sends_first() {
         let map = args.as_object().cloned().unwrap();
         let call = common::call(name, &map, false, false, &control);
         let probe = etcdplay_modules::first_probe(call);
-        let host = probed(&sections(&[
+        let host = probed(&[
             ("stat", ""),
             ("show", ACTIVE),
             ("enabled", "enabled\nrc=0\n"),
-        ]));
+        ]);
         let _ = etcdplay_modules::run(call, &host).await;
         assert_eq!(
             probe.map(|p| p.script),

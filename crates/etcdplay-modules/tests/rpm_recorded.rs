@@ -17,6 +17,11 @@ use serde_json::json;
 /// The scripted host of these tests.
 const HOST: &str = "rocky-1";
 
+/// A host whose one exec, the probe, prints these sections.
+fn probe_answers(parts: &[(&str, &str)]) -> Scripted {
+    Scripted::printing(HOST, &[&sections(parts)])
+}
+
 fn results(r: &ModuleResult) -> Vec<String> {
     r.data["results"]
         .as_array()
@@ -38,14 +43,7 @@ const CHECK_UPDATE_ETCD: &str =
 
 #[tokio::test]
 async fn dnf_installed_packages_change_nothing_in_one_probe() {
-    let host = Scripted::new(
-        HOST,
-        &[(
-            &sections(&[("q0", RPM_ETCD), ("q1", RPM_OPENSSL), ("uid", "0\n")]),
-            0,
-            "",
-        )],
-    );
+    let host = probe_answers(&[("q0", RPM_ETCD), ("q1", RPM_OPENSSL), ("uid", "0\n")]);
     let r = run(
         "ansible.builtin.dnf",
         json!({"name": ["etcd", "openssl-3.2.2"], "state": "present"}),
@@ -149,14 +147,7 @@ async fn dnf_latest_upgrades_only_what_check_update_lists() {
     assert!(r.changed && !r.failed, "{r:?}");
     assert!(host.scripts()[1].contains("-y -q upgrade -- etcd >&2\n"));
     // Nothing to upgrade: `check-update` exits 0 with no lines.
-    let host = Scripted::new(
-        HOST,
-        &[(
-            &sections(&[("q0", RPM_ETCD), ("updates", "rc=0\n"), ("uid", "0\n")]),
-            0,
-            "",
-        )],
-    );
+    let host = probe_answers(&[("q0", RPM_ETCD), ("updates", "rc=0\n"), ("uid", "0\n")]);
     let r = run(
         "dnf",
         json!({"name": "etcd", "state": "latest"}),
@@ -314,10 +305,7 @@ async fn dnf_groups_files_and_urls() {
 
 #[tokio::test]
 async fn dnf_needs_root_and_valid_arguments() {
-    let host = Scripted::new(
-        HOST,
-        &[(&sections(&[("q0", ""), ("uid", "1000\n")]), 0, "")],
-    );
+    let host = probe_answers(&[("q0", ""), ("uid", "1000\n")]);
     let r = run("dnf", json!({"name": "jq"}), false, &host).await;
     assert!(r.failed, "{r:?}");
     assert_eq!(
@@ -366,14 +354,7 @@ async fn dnf_update_cache_alone_refreshes_metadata() {
 #[tokio::test]
 async fn package_runs_dnf_on_rpm_hosts() {
     // One round trip: the manager and dnf's own probe answered by one script.
-    let host = Scripted::new(
-        HOST,
-        &[(
-            &sections(&[("mgr", "dnf\n"), ("q0", RPM_ETCD), ("uid", "0\n")]),
-            0,
-            "",
-        )],
-    );
+    let host = probe_answers(&[("mgr", "dnf\n"), ("q0", RPM_ETCD), ("uid", "0\n")]);
     let r = run(
         "package",
         json!({"name": "etcd", "state": "present"}),
@@ -388,14 +369,7 @@ async fn package_runs_dnf_on_rpm_hosts() {
         script.contains("dnf|yum)") && script.contains("apt-get)"),
         "{script}"
     );
-    let host = Scripted::new(
-        HOST,
-        &[(
-            &sections(&[("mgr", "yum\n"), ("q0", RPM_ETCD), ("uid", "0\n")]),
-            0,
-            "",
-        )],
-    );
+    let host = probe_answers(&[("mgr", "yum\n"), ("q0", RPM_ETCD), ("uid", "0\n")]);
     let r = run(
         "package",
         json!({"name": "etcd", "use": "yum"}),
@@ -432,14 +406,7 @@ async fn dnf_probe_is_read_ahead_only_when_it_asks_rpm() {
     let map = args.as_object().cloned().unwrap();
     let call = common::call("dnf", &map, false, false, &control);
     let probe = etcdplay_modules::first_probe(call).expect("dnf absent reads first");
-    let host = Scripted::new(
-        HOST,
-        &[(
-            &sections(&[("q0", RPM_NOT_INSTALLED_JQ), ("uid", "0\n")]),
-            0,
-            "",
-        )],
-    );
+    let host = probe_answers(&[("q0", RPM_NOT_INSTALLED_JQ), ("uid", "0\n")]);
     let r = etcdplay_modules::run(call, &host).await.unwrap();
     assert!(!r.changed, "{r:?}");
     assert_eq!(host.scripts(), vec![probe.script]);
