@@ -154,32 +154,29 @@ fn ad_hoc_commands_print_what_ansible_prints() {
         all.extend_from_slice(args);
         etcdplay(d, &all)
     };
-    let out = run(&["n1", "-i", "hosts", "-a", "echo hi"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "n1 | CHANGED | rc=0 >>\nhi\n"
-    );
-    let out = run(&[
-        "n1",
-        "-i",
-        "hosts",
-        "-m",
-        "shell",
-        "-a",
-        "echo err >&2; exit 3",
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "n1 | FAILED | rc=3 >>\nerrnon-zero return code\n"
-    );
-    let out = run(&["n1", "-i", "hosts", "-m", "stat", "-a", "path=/nonexistent"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "n1 | SUCCESS => {\n    \"changed\": false,\n    \"stat\": {\n        \"exists\": false\n    }\n}\n"
-    );
+    // Ansible's output and exit code for each call.
+    let cases: [(&[&str], i32, &str); 3] = [
+        (
+            &["n1", "-i", "hosts", "-a", "echo hi"],
+            0,
+            "n1 | CHANGED | rc=0 >>\nhi\n",
+        ),
+        (
+            &["n1", "-i", "hosts", "-m", "shell", "-a", "echo err >&2; exit 3"],
+            2,
+            "n1 | FAILED | rc=3 >>\nerrnon-zero return code\n",
+        ),
+        (
+            &["n1", "-i", "hosts", "-m", "stat", "-a", "path=/nonexistent"],
+            0,
+            "n1 | SUCCESS => {\n    \"changed\": false,\n    \"stat\": {\n        \"exists\": false\n    }\n}\n",
+        ),
+    ];
+    for (args, code, stdout) in cases {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), stdout, "{args:?}");
+    }
     // -b/--become-user are defaults for every task (needs root and sudo to become nobody).
     let out = run(&[
         "n1",
@@ -191,11 +188,7 @@ fn ad_hoc_commands_print_what_ansible_prints() {
         "-a",
         "id -un",
     ]);
-    let as_root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .expect("id");
-    if String::from_utf8_lossy(&as_root.stdout).trim() == "0" {
+    if running_as_root() {
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             "n1 | CHANGED | rc=0 >>\nnobody\n",
