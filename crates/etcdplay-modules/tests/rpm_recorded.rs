@@ -63,19 +63,15 @@ async fn dnf_installed_packages_change_nothing_in_one_probe() {
 
 #[tokio::test]
 async fn yum_installs_what_is_missing_and_reports_it() {
-    let host = Scripted::new(
+    let host = Scripted::printing(
         HOST,
         &[
-            (
-                &sections(&[
-                    ("q0", RPM_ETCD),
-                    ("q1", RPM_NOT_INSTALLED_JQ),
-                    ("uid", "0\n"),
-                ]),
-                0,
-                "",
-            ),
-            (&sections(&[("q0", RPM_ETCD), ("q1", RPM_JQ)]), 0, ""),
+            &sections(&[
+                ("q0", RPM_ETCD),
+                ("q1", RPM_NOT_INSTALLED_JQ),
+                ("uid", "0\n"),
+            ]),
+            &sections(&[("q0", RPM_ETCD), ("q1", RPM_JQ)]),
         ],
     );
     let r = run(
@@ -108,7 +104,7 @@ async fn dnf_latest_upgrades_only_what_check_update_lists() {
         ("uid", "0\n"),
     ]);
     // Check mode: no change exec, the transaction as Ansible lists it.
-    let host = Scripted::new(HOST, &[(&probe, 0, "")]);
+    let host = Scripted::printing(HOST, &[&probe]);
     let r = run(
         "dnf",
         json!({"name": ["etcd", "chrony"], "state": "latest", "update_cache": true}),
@@ -136,7 +132,7 @@ async fn dnf_latest_upgrades_only_what_check_update_lists() {
         scripts[0]
     );
     // For real: one upgrade of etcd only.
-    let host = Scripted::new(HOST, &[(&probe, 0, ""), ("", 0, "")]);
+    let host = Scripted::printing(HOST, &[&probe, ""]);
     let r = run(
         "dnf",
         json!({"name": ["etcd", "chrony"], "state": "latest"}),
@@ -161,26 +157,18 @@ async fn dnf_latest_upgrades_only_what_check_update_lists() {
 
 #[tokio::test]
 async fn dnf_absent_removes_installed_names_and_autoremoves() {
-    let host = Scripted::new(
+    let host = Scripted::printing(
         HOST,
         &[
-            (
-                &sections(&[
-                    ("q0", RPM_ETCD),
-                    ("q1", RPM_NOT_INSTALLED_JQ),
-                    ("uid", "0\n"),
-                ]),
-                0,
-                "",
-            ),
-            (
-                &sections(&[
-                    ("q0", "package etcd is not installed\n"),
-                    ("q1", RPM_NOT_INSTALLED_JQ),
-                ]),
-                0,
-                "",
-            ),
+            &sections(&[
+                ("q0", RPM_ETCD),
+                ("q1", RPM_NOT_INSTALLED_JQ),
+                ("uid", "0\n"),
+            ]),
+            &sections(&[
+                ("q0", "package etcd is not installed\n"),
+                ("q1", RPM_NOT_INSTALLED_JQ),
+            ]),
         ],
     );
     let r = run(
@@ -202,20 +190,11 @@ async fn dnf_absent_removes_installed_names_and_autoremoves() {
 async fn dnf_unknown_package_fails_as_ansible_does() {
     // Recorded stderr of `dnf -y install nosuchpkg` (dnf 4.19).
     let stderr = "No match for argument: nosuchpkg\nError: Unable to find a match: nosuchpkg\n";
-    let host = Scripted::new(
-        HOST,
-        &[
-            (
-                &sections(&[
-                    ("q0", "package nosuchpkg is not installed\n"),
-                    ("uid", "0\n"),
-                ]),
-                0,
-                "",
-            ),
-            ("", 1, stderr),
-        ],
-    );
+    let probe = sections(&[
+        ("q0", "package nosuchpkg is not installed\n"),
+        ("uid", "0\n"),
+    ]);
+    let host = Scripted::new(HOST, &[(&probe, 0, ""), ("", 1, stderr)]);
     let r = run("dnf", json!({"name": "nosuchpkg"}), false, &host).await;
     assert!(r.failed && !r.changed, "{r:?}");
     assert_eq!(
@@ -247,27 +226,19 @@ async fn dnf_refuses_use_with_use_backend() {
 async fn dnf_groups_files_and_urls() {
     // Recorded `dnf -q group list --installed --ids`.
     let groups = "Installed Groups:\n   Development Tools (development)\n";
-    let host = Scripted::new(HOST, &[
-        (
-            &sections(&[
-                ("q0", ""),
-                ("q1", "file|etcd-3.5.17-1.fc40.x86_64\npackage etcd-3.5.17-1.fc40.x86_64 is not installed\n"),
-                ("q2", RPM_JQ),
-                ("q3", ""),
-                ("groups", groups),
-                ("uid", "0\n"),
-            ]),
-            0,
-            "",
-        ),
-        (
-            &sections(&[
-                ("q1", "file|etcd-3.5.17-1.fc40.x86_64\npkg|etcd|0|3.5.17|1.fc40|x86_64\n"),
-                ("q2", RPM_JQ),
-            ]),
-            0,
-            "",
-        ),
+    let host = Scripted::printing(HOST, &[
+        &sections(&[
+            ("q0", ""),
+            ("q1", "file|etcd-3.5.17-1.fc40.x86_64\npackage etcd-3.5.17-1.fc40.x86_64 is not installed\n"),
+            ("q2", RPM_JQ),
+            ("q3", ""),
+            ("groups", groups),
+            ("uid", "0\n"),
+        ]),
+        &sections(&[
+            ("q1", "file|etcd-3.5.17-1.fc40.x86_64\npkg|etcd|0|3.5.17|1.fc40|x86_64\n"),
+            ("q2", RPM_JQ),
+        ]),
     ]);
     let r = run(
         "dnf",
@@ -344,7 +315,7 @@ async fn dnf_needs_root_and_valid_arguments() {
 
 #[tokio::test]
 async fn dnf_update_cache_alone_refreshes_metadata() {
-    let host = Scripted::new(HOST, &[(&sections(&[("uid", "0\n")]), 0, ""), ("", 0, "")]);
+    let host = Scripted::printing(HOST, &[&sections(&[("uid", "0\n")]), ""]);
     let r = run("dnf", json!({"update_cache": true}), false, &host).await;
     assert!(!r.changed && !r.failed, "{r:?}");
     assert_eq!(r.msg.as_deref(), Some("Cache updated"));
@@ -379,11 +350,11 @@ async fn package_runs_dnf_on_rpm_hosts() {
     .await;
     assert!(!r.changed && !r.failed, "{r:?}");
     // `use: dnf` on a host whose probe found no manager: dnf's probe is sent on its own.
-    let host = Scripted::new(
+    let host = Scripted::printing(
         HOST,
         &[
-            (&sections(&[("mgr", "\n")]), 0, ""),
-            (&sections(&[("q0", RPM_ETCD), ("uid", "0\n")]), 0, ""),
+            &sections(&[("mgr", "\n")]),
+            &sections(&[("q0", RPM_ETCD), ("uid", "0\n")]),
         ],
     );
     let r = run(
@@ -427,7 +398,7 @@ async fn yum_repository_writes_a_repo_file_once() {
         "username": "u", "password": "s3cret-pw"
     });
     let absent = sections(&[("stat", ""), ("content", ""), ("parent", "yes\n")]);
-    let host = Scripted::new(HOST, &[(&absent, 0, "")]);
+    let host = Scripted::printing(HOST, &[&absent]);
     let r = try_run("yum_repository", args.clone(), true, true, &host)
         .await
         .unwrap();
@@ -438,7 +409,7 @@ async fn yum_repository_writes_a_repo_file_once() {
         diff.after,
         json!("[etcd]\nbaseurl = https://repo.example/el9/$basearch\ngpgcheck = 1\nname = etcd packages\npassword = ********\nusername = u\n\n")
     );
-    let host = Scripted::new(HOST, &[(&absent, 0, ""), ("", 0, "")]);
+    let host = Scripted::printing(HOST, &[&absent, ""]);
     let r = try_run("yum_repository", args.clone(), false, false, &host)
         .await
         .unwrap();
@@ -475,7 +446,7 @@ async fn yum_repository_writes_a_repo_file_once() {
         ),
         ("parent", "yes\n"),
     ]);
-    let host = Scripted::new(HOST, &[(&present, 0, "")]);
+    let host = Scripted::printing(HOST, &[&present]);
     let r = try_run("yum_repository", args, false, false, &host)
         .await
         .unwrap();
