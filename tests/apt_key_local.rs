@@ -9,52 +9,25 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
-use common::debrepo::run_ok;
-use common::{ansible_bin, etcdplay_bin, last_debug_json, repo_root, text};
-
-/// A scratch directory with `key.asc` (an ed25519 key made here) and an empty `gnupg` home.
-fn scratch(root: &Path, name: &str, key: &str) -> String {
-    let dir = root.join(name);
-    std::fs::create_dir_all(dir.join("gnupg")).expect("mkdir");
-    run_ok(Command::new("chmod").arg("700").arg(dir.join("gnupg")));
-    std::fs::write(dir.join("key.asc"), key).expect("key");
-    dir.display().to_string()
-}
+use common::{
+    ansible_bin, assert_same_results, both_succeeded, etcdplay_bin, gpg_test_key, key_scratch,
+    last_results, local_inventory, repo_root,
+};
 
 #[test]
 fn apt_key_results_are_ansibles() {
     let root = tempfile::tempdir().expect("tempdir");
-    let gnupg = root.path().join("maker");
-    std::fs::create_dir_all(&gnupg).expect("mkdir");
-    run_ok(Command::new("chmod").arg("700").arg(&gnupg));
-    let gpg = |args: &[&str]| {
-        let mut c = Command::new("gpg");
-        c.arg("--homedir").arg(&gnupg).args(["--batch", "--yes"]);
-        c.args(args);
-        run_ok(&mut c)
-    };
-    gpg(&[
-        "--passphrase",
-        "",
-        "--quick-gen-key",
-        "t <t@localhost>",
-        "ed25519",
-        "sign",
-        "never",
-    ]);
-    let key = gpg(&["--armor", "--export", "t@localhost"]);
-    let inventory = root.path().join("hosts");
-    std::fs::write(
-        &inventory,
-        "h ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n",
-    )
-    .expect("inventory");
+    let key = gpg_test_key(root.path()).armored;
+    let inventory = local_inventory(root.path());
     let play = repo_root().join("tests/e2e/apt-key/site.yml");
-    let theirs_dir = scratch(root.path(), "ansible", &key);
-    let ours_dir = scratch(root.path(), "etcdplay", &key);
+    let theirs_dir = key_scratch(root.path(), "ansible", &key)
+        .display()
+        .to_string();
+    let ours_dir = key_scratch(root.path(), "etcdplay", &key)
+        .display()
+        .to_string();
     let ansible = Command::new(ansible_bin("ansible-playbook"))
         .arg("-i")
         .arg(&inventory)
@@ -75,19 +48,8 @@ fn apt_key_results_are_ansibles() {
         .current_dir(root.path())
         .output()
         .expect("run etcdplay");
-    let (ansible_text, our_text) = (text(&ansible), text(&ours));
-    assert!(
-        ansible.status.success(),
-        "ansible-playbook:\n{ansible_text}"
-    );
-    assert!(ours.status.success(), "etcdplay:\n{our_text}");
-    let (theirs, mine) = (
-        last_debug_json(&ansible_text, "h"),
-        last_debug_json(&our_text, "h"),
-    );
-    for (task, result) in theirs["msg"].as_object().expect("results") {
-        assert_eq!(&mine["msg"][task], result, "{task}:\n{our_text}");
-    }
-    assert_eq!(mine, theirs);
+    let (ansible_text, our_text) = both_succeeded(&ansible, &ours);
+    let (theirs, mine) = last_results(&ansible_text, &our_text, "h");
+    assert_same_results(&theirs, &mine, &our_text);
     assert_eq!(theirs["msg"]["file"]["changed"], true);
 }

@@ -7,7 +7,36 @@
 
 mod common;
 
+use std::path::Path;
+use std::process::Command;
+
 use common::{etcdplay, text};
+
+/// The inventory of the tests that run a play under both tools on this machine.
+const LOCALHOST: &str =
+    "localhost ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n";
+
+/// A project directory holding `files` (path inside it, content), their directories made.
+fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (path, content) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, content).expect("write");
+    }
+    dir
+}
+
+/// The command running `site.yml` on the inventory `hosts` of the project `d` under `program`:
+/// ansible-playbook, or etcdplay's `apply`.
+fn play_command(program: &Path, d: &Path) -> Command {
+    let mut command = Command::new(program);
+    if program.ends_with("etcdplay") {
+        command.arg("apply");
+    }
+    command.args(["-i", "hosts", "site.yml"]).current_dir(d);
+    command
+}
 
 const PLAYBOOK: &str = r#"- name: first play
   hosts: nodes
@@ -79,21 +108,19 @@ fn hosts_sorted(text: &str) -> Vec<String> {
 
 #[test]
 fn listings_match_ansible_playbook() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = project(&[
+        (
+            "roles/web/tasks/main.yml",
+            "- name: role task\n  debug: msg=r\n  tags: [rt]\n",
+        ),
+        ("site.yml", PLAYBOOK),
+        (
+            "hosts",
+            "[nodes]\nn1 ansible_connection=local\nn2 ansible_connection=local\n\
+             [other]\nn3 ansible_connection=local\n",
+        ),
+    ]);
     let d = dir.path();
-    std::fs::create_dir_all(d.join("roles/web/tasks")).expect("mkdir");
-    std::fs::write(
-        d.join("roles/web/tasks/main.yml"),
-        "- name: role task\n  debug: msg=r\n  tags: [rt]\n",
-    )
-    .expect("write");
-    std::fs::write(d.join("site.yml"), PLAYBOOK).expect("write");
-    std::fs::write(
-        d.join("hosts"),
-        "[nodes]\nn1 ansible_connection=local\nn2 ansible_connection=local\n\
-         [other]\nn3 ansible_connection=local\n",
-    )
-    .expect("write");
     let out = etcdplay(
         d,
         &[
@@ -117,44 +144,39 @@ fn listings_match_ansible_playbook() {
 /// ansible-core 2.19 with the same inventory) and exits as it does.
 #[test]
 fn ad_hoc_commands_print_what_ansible_prints() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    std::fs::write(
-        d.join("hosts"),
+    let dir = project(&[(
+        "hosts",
         "[nodes]\nn1 ansible_connection=local\nn2 ansible_connection=local\n",
-    )
-    .expect("write");
+    )]);
+    let d = dir.path();
     let run = |args: &[&str]| {
         let mut all = vec!["run"];
         all.extend_from_slice(args);
         etcdplay(d, &all)
     };
-    let out = run(&["n1", "-i", "hosts", "-a", "echo hi"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "n1 | CHANGED | rc=0 >>\nhi\n"
-    );
-    let out = run(&[
-        "n1",
-        "-i",
-        "hosts",
-        "-m",
-        "shell",
-        "-a",
-        "echo err >&2; exit 3",
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "n1 | FAILED | rc=3 >>\nerrnon-zero return code\n"
-    );
-    let out = run(&["n1", "-i", "hosts", "-m", "stat", "-a", "path=/nonexistent"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "n1 | SUCCESS => {\n    \"changed\": false,\n    \"stat\": {\n        \"exists\": false\n    }\n}\n"
-    );
+    // Ansible's output and exit code for each call.
+    let cases: [(&[&str], i32, &str); 3] = [
+        (
+            &["n1", "-i", "hosts", "-a", "echo hi"],
+            0,
+            "n1 | CHANGED | rc=0 >>\nhi\n",
+        ),
+        (
+            &["n1", "-i", "hosts", "-m", "shell", "-a", "echo err >&2; exit 3"],
+            2,
+            "n1 | FAILED | rc=3 >>\nerrnon-zero return code\n",
+        ),
+        (
+            &["n1", "-i", "hosts", "-m", "stat", "-a", "path=/nonexistent"],
+            0,
+            "n1 | SUCCESS => {\n    \"changed\": false,\n    \"stat\": {\n        \"exists\": false\n    }\n}\n",
+        ),
+    ];
+    for (args, code, stdout) in cases {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), stdout, "{args:?}");
+    }
     // -b/--become-user are defaults for every task (needs root and sudo to become nobody).
     let out = run(&[
         "n1",
@@ -166,11 +188,7 @@ fn ad_hoc_commands_print_what_ansible_prints() {
         "-a",
         "id -un",
     ]);
-    let as_root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .expect("id");
-    if String::from_utf8_lossy(&as_root.stdout).trim() == "0" {
+    if running_as_root() {
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             "n1 | CHANGED | rc=0 >>\nnobody\n",
@@ -195,18 +213,18 @@ fn variables_beat_keywords_and_keywords_beat_the_command_line() {
     if !running_as_root() {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = project(&[
+        ("hosts", "localhost ansible_connection=local\n"),
+        (
+            "site.yml",
+            "- hosts: localhost\n  gather_facts: false\n  become: true\n  become_user: nobody\n\
+             \x20 vars:\n    ansible_become_user: root\n  tasks:\n\
+             \x20   - command: id -un\n      register: who\n    - debug: var=who.stdout\n\
+             - hosts: localhost\n  gather_facts: false\n  become: false\n  tasks:\n\
+             \x20   - command: id -un\n      register: who2\n    - debug: var=who2.stdout\n",
+        ),
+    ]);
     let d = dir.path();
-    std::fs::write(d.join("hosts"), "localhost ansible_connection=local\n").expect("write");
-    std::fs::write(
-        d.join("site.yml"),
-        "- hosts: localhost\n  gather_facts: false\n  become: true\n  become_user: nobody\n\
-         \x20 vars:\n    ansible_become_user: root\n  tasks:\n\
-         \x20   - command: id -un\n      register: who\n    - debug: var=who.stdout\n\
-         - hosts: localhost\n  gather_facts: false\n  become: false\n  tasks:\n\
-         \x20   - command: id -un\n      register: who2\n    - debug: var=who2.stdout\n",
-    )
-    .expect("write");
     let out = etcdplay(
         d,
         &[
@@ -254,14 +272,14 @@ fn headers_and_recap(out: &str) -> Vec<String> {
 /// with exit code 0.
 #[test]
 fn start_at_task_and_limit_files_behave_as_in_ansible() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = project(&[
+        (
+            "hosts",
+            "a ansible_connection=local\nb ansible_connection=local\n",
+        ),
+        ("limit", "b\n"),
+    ]);
     let d = dir.path();
-    std::fs::write(
-        d.join("hosts"),
-        "a ansible_connection=local\nb ansible_connection=local\n",
-    )
-    .expect("write");
-    std::fs::write(d.join("limit"), "b\n").expect("write");
     std::fs::write(
         d.join("p.yml"),
         "- hosts: all\n  tasks:\n    - name: one\n      debug: msg=one\n    - block:\n\
@@ -336,22 +354,18 @@ fn ansible_cfg_gathering_and_become_settings_behave_as_in_ansible() {
     if !running_as_root() {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = project(&[
+        ("hosts", LOCALHOST),
+        (
+            "site.yml",
+            "- hosts: all\n  tasks:\n    - command: id -un\n      register: who\n\
+             \x20   - debug: msg=\"{{ who.stdout }}\"\n\
+             - hosts: all\n  tasks:\n    - debug: msg=second\n\
+             - hosts: all\n  gather_facts: true\n  tasks:\n    - debug: msg=third\n",
+        ),
+    ]);
     let d = dir.path();
-    std::fs::write(
-        d.join("hosts"),
-        "localhost ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n",
-    )
-    .expect("write");
-    std::fs::write(
-        d.join("site.yml"),
-        "- hosts: all\n  tasks:\n    - command: id -un\n      register: who\n\
-         \x20   - debug: msg=\"{{ who.stdout }}\"\n\
-         - hosts: all\n  tasks:\n    - debug: msg=second\n\
-         - hosts: all\n  gather_facts: true\n  tasks:\n    - debug: msg=third\n",
-    )
-    .expect("write");
-    let run = |program: &std::path::Path, gathering: &str, env: Option<&str>| {
+    let run = |program: &Path, gathering: &str, env: Option<&str>| {
         std::fs::write(
             d.join("ansible.cfg"),
             format!(
@@ -360,11 +374,7 @@ fn ansible_cfg_gathering_and_become_settings_behave_as_in_ansible() {
             ),
         )
         .expect("write");
-        let mut command = std::process::Command::new(program);
-        if program.ends_with("etcdplay") {
-            command.arg("apply");
-        }
-        command.args(["-i", "hosts", "site.yml"]).current_dir(d);
+        let mut command = play_command(program, d);
         for var in ["ANSIBLE_CONFIG", "ANSIBLE_GATHERING", "ANSIBLE_BECOME"] {
             command.env_remove(var);
         }
@@ -416,29 +426,19 @@ fn ansible_cfg_gathering_and_become_settings_behave_as_in_ansible() {
 /// job's file is cleaned up, the `poll: 0` job's stays.
 #[test]
 fn the_async_dir_setting_moves_the_jobs_status_files() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = project(&[
+        ("hosts", LOCALHOST),
+        (
+            "site.yml",
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: echo hi\n\
+             \x20     async: 20\n      poll: 1\n      register: job\n    - assert:\n\
+             \x20       that: job.stdout == 'hi'\n    - command: sleep 1\n      async: 20\n\
+             \x20     poll: 0\n",
+        ),
+    ]);
     let d = dir.path();
-    std::fs::write(
-        d.join("hosts"),
-        "localhost ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n",
-    )
-    .expect("write");
-    std::fs::write(
-        d.join("site.yml"),
-        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: echo hi\n\
-         \x20     async: 20\n      poll: 1\n      register: job\n    - assert:\n\
-         \x20       that: job.stdout == 'hi'\n    - command: sleep 1\n      async: 20\n\
-         \x20     poll: 0\n",
-    )
-    .expect("write");
-    let run = |program: &std::path::Path, jobs: &std::path::Path| {
-        let mut command = std::process::Command::new(program);
-        if program.ends_with("etcdplay") {
-            command.arg("apply");
-        }
-        let out = command
-            .args(["-i", "hosts", "site.yml"])
-            .current_dir(d)
+    let run = |program: &Path, jobs: &Path| {
+        let out = play_command(program, d)
             .env_remove("ANSIBLE_CONFIG")
             .env("ANSIBLE_ASYNC_DIR", jobs)
             .output()
@@ -464,48 +464,36 @@ fn the_async_dir_setting_moves_the_jobs_status_files() {
 /// `inc/files/data.txt`, `inc/other.txt` and `inc/templates/t.j2`.
 #[test]
 fn search_path_and_include_lines_match_ansible() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = project(&[
+        ("hosts", LOCALHOST),
+        (
+            "site.yml",
+            "- hosts: all\n  gather_facts: false\n  roles: [a]\n  tasks:\n\
+             \x20   - include_tasks: inc/sub.yml\n",
+        ),
+        (
+            "inc/sub.yml",
+            "- debug: msg=\"{{ lookup('file', 'data.txt') }}\"\n- debug: var=ansible_search_path\n\
+             - copy: src=other.txt dest={{ out }}/other.txt\n\
+             - template: src=t.j2 dest={{ out }}/t.txt\n",
+        ),
+        ("inc/files/data.txt", "from inc/files\n"),
+        ("inc/other.txt", "other\n"),
+        ("inc/templates/t.j2", "tmpl {{ 1 + 1 }}\n"),
+        ("roles/a/meta/main.yml", "dependencies: [b]\n"),
+        ("roles/a/tasks/main.yml", "- debug: msg=a\n"),
+        ("roles/a/files/afile", "from a's files\n"),
+        (
+            "roles/b/tasks/main.yml",
+            "- debug: msg=\"{{ lookup('file', 'afile') }}\"\n- debug: var=ansible_search_path\n",
+        ),
+    ]);
     let d = dir.path();
-    let write = |path: &str, text: &str| {
-        let path = d.join(path);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(path, text).expect("write");
-    };
-    write(
-        "hosts",
-        "localhost ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n",
-    );
-    write(
-        "site.yml",
-        "- hosts: all\n  gather_facts: false\n  roles: [a]\n  tasks:\n\
-         \x20   - include_tasks: inc/sub.yml\n",
-    );
-    write(
-        "inc/sub.yml",
-        "- debug: msg=\"{{ lookup('file', 'data.txt') }}\"\n- debug: var=ansible_search_path\n\
-         - copy: src=other.txt dest={{ out }}/other.txt\n\
-         - template: src=t.j2 dest={{ out }}/t.txt\n",
-    );
-    write("inc/files/data.txt", "from inc/files\n");
-    write("inc/other.txt", "other\n");
-    write("inc/templates/t.j2", "tmpl {{ 1 + 1 }}\n");
-    write("roles/a/meta/main.yml", "dependencies: [b]\n");
-    write("roles/a/tasks/main.yml", "- debug: msg=a\n");
-    write("roles/a/files/afile", "from a's files\n");
-    write(
-        "roles/b/tasks/main.yml",
-        "- debug: msg=\"{{ lookup('file', 'afile') }}\"\n- debug: var=ansible_search_path\n",
-    );
-    let run = |program: &std::path::Path, out: &str| {
+    let run = |program: &Path, out: &str| {
         std::fs::create_dir_all(d.join(out)).expect("mkdir");
-        let mut command = std::process::Command::new(program);
-        if program.ends_with("etcdplay") {
-            command.arg("apply");
-        }
         let dest = format!("out={}", d.join(out).display());
-        let output = command
-            .args(["-i", "hosts", "site.yml", "-e", &dest])
-            .current_dir(d)
+        let output = play_command(program, d)
+            .args(["-e", &dest])
             .env_remove("ANSIBLE_CONFIG")
             .output()
             .expect("run");

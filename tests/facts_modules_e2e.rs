@@ -14,7 +14,7 @@
 mod common;
 
 use common::debrepo::{repack_python3_apt, ssh_with_input};
-use common::{last_debug_json, repo_root, run_side_by_side, text, PrivateLab};
+use common::{last_results, repo_root, run_side_by_side, text, PrivateLab};
 
 #[test]
 fn service_and_package_facts_are_ansibles() {
@@ -39,10 +39,7 @@ fn service_and_package_facts_are_ansibles() {
     }
     let play = repo_root().join("tests/e2e/facts-modules/site.yml");
     let (ansible_text, our_text) = run_side_by_side(&lab, dir.path(), &play);
-    let (theirs, mine) = (
-        last_debug_json(&ansible_text, "testhost"),
-        last_debug_json(&our_text, "testhost"),
-    );
+    let (theirs, mine) = last_results(&ansible_text, &our_text, "testhost");
     let count = |v: &serde_json::Value, k: &str| v["msg"][k].as_object().map_or(0, |m| m.len());
     eprintln!(
         "ansible-playbook: {} services, {} packages; etcdplay: {} services, {} packages",

@@ -19,7 +19,7 @@ mod common;
 use std::process::Command;
 
 use common::debrepo::{run_ok, ssh_with_input};
-use common::{last_debug_json, repo_root, run_side_by_side, text, PrivateLab};
+use common::{assert_same_results, last_results, repo_root, run_side_by_side, text, PrivateLab};
 
 /// Python (on the control node) writing a minimal wheel of `etcdplay-pip-test` VERSION into DIR.
 const MAKE_WHEEL: &str = r#"import sys, zipfile
@@ -82,13 +82,7 @@ fn pip_results_are_ansibles() {
     }
     let play = repo_root().join("tests/e2e/pip/site.yml");
     let (ansible_text, our_text) = run_side_by_side(&lab, dir.path(), &play);
-    let (theirs, mine) = (
-        last_debug_json(&ansible_text, "testhost"),
-        last_debug_json(&our_text, "testhost"),
-    );
-    for (task, result) in theirs["msg"].as_object().expect("results") {
-        assert_eq!(&mine["msg"][task], result, "{task}:\n{our_text}");
-    }
-    assert_eq!(mine, theirs);
+    let (theirs, mine) = last_results(&ansible_text, &our_text, "testhost");
+    assert_same_results(&theirs, &mine, &our_text);
     assert_eq!(theirs["msg"]["installed_after"], true, "{ansible_text}");
 }

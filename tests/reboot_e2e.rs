@@ -18,7 +18,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    ansible_bin, etcdplay_bin, last_debug_json, repo_root, testhost_inventory, text, PrivateLab,
+    ansible_bin, assert_same_results, both_succeeded, etcdplay_bin, last_results, repo_root,
+    testhost_inventory, PrivateLab,
 };
 
 fn spawn(cmd: &mut Command) -> Child {
@@ -80,20 +81,9 @@ fn reboot_waits_for_a_new_boot_as_ansible_does() {
         ansible.wait_with_output().expect("ansible-playbook"),
         ours.wait_with_output().expect("etcdplay"),
     );
-    let (ansible_text, our_text) = (text(&ansible), text(&ours));
     eprintln!("hosts booted again: {restarts}");
-    assert!(
-        ansible.status.success(),
-        "ansible-playbook:\n{ansible_text}"
-    );
-    assert!(ours.status.success(), "etcdplay:\n{our_text}");
-    let (theirs, mine) = (
-        last_debug_json(&ansible_text, "testhost"),
-        last_debug_json(&our_text, "testhost"),
-    );
-    for (key, value) in theirs["msg"].as_object().expect("results") {
-        assert_eq!(&mine["msg"][key], value, "{key}:\n{our_text}");
-    }
-    assert_eq!(mine, theirs);
+    let (ansible_text, our_text) = both_succeeded(&ansible, &ours);
+    let (theirs, mine) = last_results(&ansible_text, &our_text, "testhost");
+    assert_same_results(&theirs, &mine, &our_text);
     assert_eq!(theirs["msg"]["new_boot"], true, "{ansible_text}");
 }

@@ -240,6 +240,30 @@ fn an_undefined_variable_is_reported_with_its_location_without_contacting_the_ho
     assert!(matches!(out.status.code(), Some(2 | 4 | 5)), "{all}");
 }
 
+/// Writes each case's playbook `(name, body, location)` and runs `etcdplay apply` on it:
+/// asserts exit `code`, a warning naming `location`, `outcome` in the output (what became of
+/// the task), and no connection to the probe.
+fn assert_warned_without_contact(
+    d: &Path,
+    probe: &Probe,
+    cases: &[(&str, String, &str)],
+    code: i32,
+    outcome: &str,
+) {
+    for (name, body, location) in cases {
+        write(d, name, body);
+        let out = etcdplay(d, &["apply", "-i", "hosts", name]);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(code), "{name}: {all}");
+        assert!(
+            all.contains(&format!("[WARNING]: {location}")),
+            "{name}: no warning at {location}: {all}"
+        );
+        assert!(all.contains(outcome), "{name}: {all}");
+        assert_eq!(probe.contacts(), 0, "{name}: a host was contacted: {all}");
+    }
+}
+
 /// What fails a task only when it runs (an unknown module argument, a missing `copy` source, a
 /// Jinja syntax error): ansible-core 2.19.14 says nothing of these before the task runs and
 /// skips them without a word under a false `when:` (exit 0). etcdplay warns with the place
@@ -253,18 +277,7 @@ fn problems_of_tasks_that_may_never_run_are_warned_with_their_place() {
         ("missing_src.yml", format!("{HEAD}  tasks:\n    - copy:\n        src: does-not-exist.bin\n        dest: /tmp/x\n      when: false\n"), "missing_src.yml:5:9"),
         ("broken_template.yml", format!("{HEAD}  tasks:\n    - command: echo {{{{ 1 + }}}}\n      when: false\n"), "broken_template.yml:4:"),
     ];
-    for (name, body, location) in cases {
-        write(d, name, body);
-        let out = etcdplay(d, &["apply", "-i", "hosts", name]);
-        let all = text(&out);
-        assert_eq!(out.status.code(), Some(0), "{name}: {all}");
-        assert!(
-            all.contains(&format!("[WARNING]: {location}")),
-            "{name}: no warning at {location}: {all}"
-        );
-        assert!(all.contains("skipping: [h1]"), "{name}: {all}");
-        assert_eq!(probe.contacts(), 0, "{name}: a host was contacted: {all}");
-    }
+    assert_warned_without_contact(d, &probe, cases, 0, "skipping: [h1]");
 }
 
 /// Values of the wrong type inside module arguments: a warning with the place before the run,
@@ -291,18 +304,7 @@ fn wrong_module_argument_values_fail_the_task_before_any_connection() {
             "pause.yml:4:",
         ),
     ];
-    for (name, body, location) in cases {
-        write(d, name, body);
-        let out = etcdplay(d, &["apply", "-i", "hosts", name]);
-        let all = text(&out);
-        assert_eq!(out.status.code(), Some(2), "{name}: {all}");
-        assert!(
-            all.contains(&format!("[WARNING]: {location}")),
-            "{name}: no warning at {location}: {all}"
-        );
-        assert!(all.contains("fatal: [h1]: FAILED!"), "{name}: {all}");
-        assert_eq!(probe.contacts(), 0, "{name}: a host was contacted: {all}");
-    }
+    assert_warned_without_contact(d, &probe, cases, 2, "fatal: [h1]: FAILED!");
 }
 
 /// A value of `ansible_ssh_common_args`/`ansible_ssh_extra_args` that ssh cannot take is refused

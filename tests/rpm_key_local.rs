@@ -15,23 +15,21 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command};
 
-use common::debrepo::run_ok;
-use common::{ansible_bin, etcdplay_bin, last_debug_json, repo_root, text};
+use common::{
+    ansible_bin, assert_same_results, both_succeeded, etcdplay_bin, gpg_test_key, key_scratch,
+    last_results, local_inventory, repo_root, TestKey,
+};
 
 /// One tool's scratch directory: `key.asc`, `home/.rpmmacros` (rpm's database in `db/`) and
 /// an empty `gnupg` home.
 fn scratch(root: &Path, name: &str, key: &str) -> String {
-    let dir = root.join(name);
-    for sub in ["home", "gnupg"] {
-        std::fs::create_dir_all(dir.join(sub)).expect("mkdir");
-    }
-    run_ok(Command::new("chmod").arg("700").arg(dir.join("gnupg")));
+    let dir = key_scratch(root, name, key);
+    std::fs::create_dir_all(dir.join("home")).expect("mkdir");
     std::fs::write(
         dir.join("home/.rpmmacros"),
         format!("%_dbpath {}\n", dir.join("db").display()),
     )
     .expect("rpmmacros");
-    std::fs::write(dir.join("key.asc"), key).expect("key");
     dir.display().to_string()
 }
 
@@ -75,55 +73,28 @@ fn serve(dir: &Path) -> (Served, u16) {
     (Served(child), port)
 }
 
-fn run(program: &Path, first: &[&str], dir: &str, extra: &[String], cwd: &Path) -> (bool, String) {
-    let out = Command::new(program)
+/// The command running `program` with `first` and the extra variables `extra`, with HOME and
+/// GNUPGHOME in the scratch directory `dir`.
+fn tool(program: &Path, first: &[&str], dir: &str, extra: &[String], cwd: &Path) -> Command {
+    let mut command = Command::new(program);
+    command
         .args(first)
         .args(extra.iter().flat_map(|e| ["-e", e.as_str()]))
         .env("ANSIBLE_NOCOLOR", "1")
         .env("HOME", format!("{dir}/home"))
         .env("GNUPGHOME", format!("{dir}/gnupg"))
-        .current_dir(cwd)
-        .output()
-        .expect("run");
-    (out.status.success(), text(&out))
+        .current_dir(cwd);
+    command
 }
 
 #[test]
 fn rpm_key_results_are_ansibles() {
     let root = tempfile::tempdir().expect("tempdir");
-    let maker = root.path().join("maker");
-    std::fs::create_dir_all(&maker).expect("mkdir");
-    run_ok(Command::new("chmod").arg("700").arg(&maker));
-    let gpg = |args: &[&str]| {
-        let mut c = Command::new("gpg");
-        c.arg("--homedir").arg(&maker).args(["--batch", "--yes"]);
-        c.args(args);
-        run_ok(&mut c)
-    };
-    gpg(&[
-        "--passphrase",
-        "",
-        "--quick-gen-key",
-        "t <t@localhost>",
-        "ed25519",
-        "sign",
-        "never",
-    ]);
-    let key = gpg(&["--armor", "--export", "t@localhost"]);
-    let fpr = gpg(&["--with-colons", "--fingerprint", "t@localhost"])
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("fpr:")
-                .map(|r| r.trim_matches(':').to_string())
-        })
-        .expect("fingerprint");
-    let inventory = root.path().join("hosts");
-    std::fs::write(
-        &inventory,
-        "h ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n",
-    )
-    .expect("inventory");
-    let inv = inventory.display().to_string();
+    let TestKey {
+        armored: key,
+        fingerprint: fpr,
+    } = gpg_test_key(root.path());
+    let inv = local_inventory(root.path()).display().to_string();
     let play = repo_root()
         .join("tests/e2e/rpm-key/site.yml")
         .display()
@@ -141,34 +112,31 @@ fn rpm_key_results_are_ansibles() {
     };
     let theirs_dir = scratch(root.path(), "ansible", &key);
     let ours_dir = scratch(root.path(), "etcdplay", &key);
-    let (ok, ansible_text) = run(
+    let ansible = tool(
         &ansible_bin("ansible-playbook"),
         &["-i", &inv, &play],
         &theirs_dir,
         &extra(&theirs_dir),
         root.path(),
-    );
-    assert!(ok, "ansible-playbook:\n{ansible_text}");
-    let (ok, our_text) = run(
+    )
+    .output()
+    .expect("run ansible-playbook");
+    let ours = tool(
         &etcdplay_bin(),
         &["apply", "-i", &inv, &play],
         &ours_dir,
         &extra(&ours_dir),
         root.path(),
-    );
-    assert!(ok, "etcdplay:\n{our_text}");
-    let (mut theirs, mine) = (
-        last_debug_json(&ansible_text, "h"),
-        last_debug_json(&our_text, "h"),
-    );
+    )
+    .output()
+    .expect("run etcdplay");
+    let (ansible_text, our_text) = both_succeeded(&ansible, &ours);
+    let (mut theirs, mine) = last_results(&ansible_text, &our_text, "h");
     // The one path in a message: each tool's own scratch directory.
     let missing = theirs["msg"]["missing"]["msg"]
         .as_str()
         .expect("message")
         .replace(&theirs_dir, &ours_dir);
     theirs["msg"]["missing"]["msg"] = missing.into();
-    for (task, result) in theirs["msg"].as_object().expect("results") {
-        assert_eq!(&mine["msg"][task], result, "{task}:\n{our_text}");
-    }
-    assert_eq!(mine, theirs);
+    assert_same_results(&theirs, &mine, &our_text);
 }

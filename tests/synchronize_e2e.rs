@@ -16,7 +16,8 @@ use std::process::Command;
 
 use common::debrepo::{run_ok, ssh_with_input};
 use common::{
-    ansible_bin, etcdplay_bin, last_debug_json, repo_root, testhost_inventory, text, PrivateLab,
+    ansible_bin, assert_same_results, both_succeeded, etcdplay_bin, last_results, repo_root,
+    testhost_inventory, text, PrivateLab,
 };
 
 #[test]
@@ -67,20 +68,9 @@ fn synchronize_results_are_the_collections() {
         .current_dir(dir.path())
         .output()
         .expect("run etcdplay");
-    let (ansible_text, our_text) = (text(&ansible), text(&ours));
-    assert!(
-        ansible.status.success(),
-        "ansible-playbook:\n{ansible_text}"
-    );
-    assert!(ours.status.success(), "etcdplay:\n{our_text}");
-    let (theirs, mine) = (
-        last_debug_json(&ansible_text, "testhost"),
-        last_debug_json(&our_text, "testhost"),
-    );
-    for (task, result) in theirs["msg"].as_object().expect("results") {
-        assert_eq!(&mine["msg"][task], result, "{task}:\n{our_text}");
-    }
-    assert_eq!(mine, theirs);
+    let (ansible_text, our_text) = both_succeeded(&ansible, &ours);
+    let (theirs, mine) = last_results(&ansible_text, &our_text, "testhost");
+    assert_same_results(&theirs, &mine, &our_text);
     assert_eq!(theirs["msg"]["push"]["changed"], true, "{ansible_text}");
     assert!(our_text.contains("*deleting   extra.txt"), "{our_text}");
 }

@@ -485,11 +485,103 @@ pub fn run_side_by_side(lab: &PrivateLab, dir: &Path, play: &Path) -> (String, S
         .current_dir(dir)
         .output()
         .expect("run etcdplay");
-    let (ansible_text, our_text) = (text(&ansible), text(&ours));
+    both_succeeded(&ansible, &ours)
+}
+
+/// The outputs of a run under ansible-playbook and one under etcdplay, Ansible's first; both
+/// must have succeeded (the failing one's output is the message).
+pub fn both_succeeded(ansible: &Output, ours: &Output) -> (String, String) {
+    let (ansible_text, our_text) = (text(ansible), text(ours));
     assert!(
         ansible.status.success(),
         "ansible-playbook:\n{ansible_text}"
     );
     assert!(ours.status.success(), "etcdplay:\n{our_text}");
     (ansible_text, our_text)
+}
+
+/// What the play's last `debug` printed for `host` under each tool, Ansible's first.
+pub fn last_results(
+    ansible_text: &str,
+    our_text: &str,
+    host: &str,
+) -> (serde_json::Value, serde_json::Value) {
+    (
+        last_debug_json(ansible_text, host),
+        last_debug_json(our_text, host),
+    )
+}
+
+/// Asserts that etcdplay's results (`mine`) are Ansible's (`theirs`): task by task first, so
+/// a difference names its task (with etcdplay's output), then as a whole.
+pub fn assert_same_results(theirs: &serde_json::Value, mine: &serde_json::Value, our_text: &str) {
+    for (task, result) in theirs["msg"].as_object().expect("results") {
+        assert_eq!(&mine["msg"][task], result, "{task}:\n{our_text}");
+    }
+    assert_eq!(mine, theirs);
+}
+
+/// An inventory `dir/hosts` naming `h` the control node itself (local connection), for plays
+/// run under both tools on this machine.
+pub fn local_inventory(dir: &Path) -> PathBuf {
+    let inventory = dir.join("hosts");
+    std::fs::write(
+        &inventory,
+        "h ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n",
+    )
+    .expect("inventory");
+    inventory
+}
+
+/// A signing key made here by gpg for the key modules' tests.
+pub struct TestKey {
+    /// The public key, ASCII-armored.
+    pub armored: String,
+    /// Its fingerprint (40 hex digits).
+    pub fingerprint: String,
+}
+
+/// Makes an ed25519 signing key without passphrase, uid `t <t@localhost>`, in its own gpg home
+/// `root/maker` (never the machine's keyrings).
+pub fn gpg_test_key(root: &Path) -> TestKey {
+    let maker = root.join("maker");
+    std::fs::create_dir_all(&maker).expect("mkdir");
+    debrepo::run_ok(Command::new("chmod").arg("700").arg(&maker));
+    let gpg = |args: &[&str]| {
+        let mut c = Command::new("gpg");
+        c.arg("--homedir").arg(&maker).args(["--batch", "--yes"]);
+        c.args(args);
+        debrepo::run_ok(&mut c)
+    };
+    gpg(&[
+        "--passphrase",
+        "",
+        "--quick-gen-key",
+        "t <t@localhost>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let armored = gpg(&["--armor", "--export", "t@localhost"]);
+    let fingerprint = gpg(&["--with-colons", "--fingerprint", "t@localhost"])
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("fpr:")
+                .map(|r| r.trim_matches(':').to_string())
+        })
+        .expect("fingerprint");
+    TestKey {
+        armored,
+        fingerprint,
+    }
+}
+
+/// One tool's scratch directory `root/name` for a key module's play: `key.asc` holding `key`
+/// and an empty gpg home `gnupg` (mode 700).
+pub fn key_scratch(root: &Path, name: &str, key: &str) -> PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(dir.join("gnupg")).expect("mkdir");
+    debrepo::run_ok(Command::new("chmod").arg("700").arg(dir.join("gnupg")));
+    std::fs::write(dir.join("key.asc"), key).expect("key");
+    dir
 }

@@ -8,92 +8,30 @@ mod common;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use common::Control;
-use etcdplay_modules::{ModuleCall, ModuleResult};
+use common::{sections, Control, Scripted};
+use etcdplay_modules::ModuleResult;
 use etcdplay_transport::{Become, ExecOutput, ExecRequest, PutRequest, Transport, TransportError};
 use serde_json::{json, Value};
 
-/// Answers exec requests in order from `replies`; records every script.
-struct Scripted {
-    replies: Mutex<Vec<ExecOutput>>,
-    scripts: Mutex<Vec<String>>,
+/// The scripted host of these tests.
+const HOST: &str = "etcd-1";
+
+/// A host whose probe prints the sections `probe` and a change exec, if one is sent, with
+/// nothing.
+fn probed(probe: &[(&str, &str)]) -> Scripted {
+    probed_then(probe, "")
 }
 
-impl Scripted {
-    fn new(probe_stdout: &str) -> Self {
-        let probe = ExecOutput {
-            rc: 0,
-            stdout: probe_stdout.as_bytes().to_vec(),
-            stderr: Vec::new(),
-        };
-        let change = ExecOutput {
-            rc: 0,
-            stdout: Vec::new(),
-            stderr: Vec::new(),
-        };
-        Scripted {
-            replies: Mutex::new(vec![change, probe]),
-            scripts: Mutex::new(Vec::new()),
-        }
-    }
-    /// What the change script (the second exec) prints.
-    fn change_prints(self, stdout: &str) -> Self {
-        if let Some(change) = self.replies.lock().unwrap().first_mut() {
-            change.stdout = stdout.as_bytes().to_vec();
-        }
-        self
-    }
-    fn scripts(&self) -> Vec<String> {
-        self.scripts.lock().unwrap().clone()
-    }
+/// As `probed`, the change script (the second exec) printing `change_stdout`.
+fn probed_then(probe: &[(&str, &str)], change_stdout: &str) -> Scripted {
+    Scripted::printing(HOST, &[&sections(probe), change_stdout])
 }
 
-#[async_trait]
-impl Transport for Scripted {
-    fn host(&self) -> &str {
-        "etcd-1"
-    }
-    async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
-        self.scripts.lock().unwrap().push(request.script);
-        Ok(self
-            .replies
-            .lock()
-            .unwrap()
-            .pop()
-            .expect("more execs than the round-trip budget"))
-    }
-    async fn put(&self, _request: PutRequest) -> Result<(), TransportError> {
-        panic!("these modules never upload")
-    }
-    async fn get(&self, _path: &str, _b: Option<&Become>) -> Result<Vec<u8>, TransportError> {
-        panic!("these modules never download")
-    }
-    async fn close(&self) -> Result<(), TransportError> {
-        Ok(())
-    }
-}
-
-fn sections(parts: &[(&str, &str)]) -> String {
-    let mut s: String = parts
-        .iter()
-        .map(|(n, b)| format!("\n@@etcdplay:{n}\n{b}"))
-        .collect();
-    s.push_str("\n@@etcdplay:end\n");
-    s
-}
-
+/// Runs the call on `host`; these modules never upload.
 async fn run(name: &str, args: Value, check: bool, host: &Scripted) -> ModuleResult {
-    let control = Control::new(std::env::temp_dir());
-    let map = args.as_object().cloned().unwrap();
-    let call = ModuleCall {
-        name,
-        args: &map,
-        check,
-        diff: false,
-        become_: None,
-        control: &control,
-    };
-    etcdplay_modules::run(call, host).await.unwrap()
+    let r = common::run(name, args, check, host).await;
+    assert!(host.puts().is_empty(), "these modules never upload");
+    r
 }
 
 // Recorded `systemctl show etcd` (trimmed) and `systemctl is-enabled etcd; echo rc=$?`.
@@ -102,10 +40,7 @@ const ACTIVE: &str = "Id=etcd.service\nLoadState=loaded\nActiveState=active\nSub
 
 #[tokio::test]
 async fn systemd_starts_and_enables_in_one_change_exec() {
-    let host = Scripted::new(&sections(&[
-        ("show", INACTIVE),
-        ("enabled", "disabled\nrc=1\n"),
-    ]));
+    let host = probed(&[("show", INACTIVE), ("enabled", "disabled\nrc=1\n")]);
     let r = run(
         "ansible.builtin.systemd_service",
         json!({"name": "etcd", "state": "started", "enabled": true, "daemon_reload": true}),
@@ -144,17 +79,12 @@ async fn systemd_reloads_in_a_second_probe_when_the_first_says_it_is_due() {
         ("show", INACTIVE),
         ("enabled", "enabled\nrc=0\n"),
     ]);
-    let host = Scripted::new(&after);
-    host.replies.lock().unwrap().push(ExecOutput {
-        rc: 0,
-        stdout: sections(&[
-            ("reload", "needed\n"),
-            ("show", "LoadState=not-found\n"),
-            ("enabled", "disabled\nrc=1\n"),
-        ])
-        .into_bytes(),
-        stderr: Vec::new(),
-    });
+    let first = sections(&[
+        ("reload", "needed\n"),
+        ("show", "LoadState=not-found\n"),
+        ("enabled", "disabled\nrc=1\n"),
+    ]);
+    let host = Scripted::printing(HOST, &[&first, &after, ""]);
     let r = run(
         "systemd",
         json!({"name": "etcd", "state": "started", "enabled": true, "daemon_reload": true}),
@@ -191,20 +121,16 @@ async fn systemd_reloads_in_a_second_probe_when_the_first_says_it_is_due() {
 
 #[tokio::test]
 async fn systemd_reports_an_enable_that_failed_with_the_reload() {
-    let host = Scripted::new(&sections(&[(
+    let first = sections(&[
+        ("reload", "needed\n"),
+        ("show", "LoadState=not-found\n"),
+        ("enabled", "\nrc=1\n"),
+    ]);
+    let after = sections(&[(
         "pre",
         "Failed to enable unit: Unit file etcd.service does not exist.\nrc=1\n",
-    )]));
-    host.replies.lock().unwrap().push(ExecOutput {
-        rc: 0,
-        stdout: sections(&[
-            ("reload", "needed\n"),
-            ("show", "LoadState=not-found\n"),
-            ("enabled", "\nrc=1\n"),
-        ])
-        .into_bytes(),
-        stderr: Vec::new(),
-    });
+    )]);
+    let host = Scripted::printing(HOST, &[&first, &after, ""]);
     let r = run(
         "systemd",
         json!({"name": "etcd", "enabled": true, "daemon_reload": true}),
@@ -223,10 +149,7 @@ async fn systemd_reports_an_enable_that_failed_with_the_reload() {
 
 #[tokio::test]
 async fn systemd_ok_and_check_mode_cost_one_exec() {
-    let host = Scripted::new(&sections(&[
-        ("show", ACTIVE),
-        ("enabled", "enabled\nrc=0\n"),
-    ]));
+    let host = probed(&[("show", ACTIVE), ("enabled", "enabled\nrc=0\n")]);
     let r = run(
         "systemd",
         json!({"name": "etcd", "state": "started", "enabled": true}),
@@ -236,10 +159,7 @@ async fn systemd_ok_and_check_mode_cost_one_exec() {
     .await;
     assert!(!r.changed && !r.failed);
     assert_eq!(host.scripts().len(), 1);
-    let host = Scripted::new(&sections(&[
-        ("show", INACTIVE),
-        ("enabled", "disabled\nrc=1\n"),
-    ]));
+    let host = probed(&[("show", INACTIVE), ("enabled", "disabled\nrc=1\n")]);
     let r = run(
         "service",
         json!({"name": "etcd", "state": "started"}),
@@ -262,13 +182,13 @@ async fn systemd_ok_and_check_mode_cost_one_exec() {
 // Ansible reads as enabled (`enabled: true` is then no change).
 #[tokio::test]
 async fn systemd_restarted_reports_started_and_also_units_count_as_enabled() {
-    let host = Scripted::new(&sections(&[
+    let host = probed(&[
         ("show", ACTIVE),
         (
             "enabled",
             "indirect\n  /etc/systemd/system/sockets.target.wants/etcd.socket\nrc=0\n",
         ),
-    ]));
+    ]);
     let r = run(
         "service",
         json!({"name": "etcd", "state": "restarted", "enabled": true}),
@@ -289,10 +209,10 @@ async fn systemd_restarted_reports_started_and_also_units_count_as_enabled() {
 // offline...") and reports the state asked for, unchanged.
 #[tokio::test]
 async fn systemd_offline_only_warns() {
-    let host = Scripted::new(&sections(&[
+    let host = probed(&[
         ("show", "Running in chroot, ignoring command 'show'\n"),
         ("enabled", "rc=0\n"),
-    ]));
+    ]);
     let r = run(
         "systemd",
         json!({"name": "ssh", "state": "started"}),
@@ -309,13 +229,13 @@ async fn systemd_offline_only_warns() {
 
 #[tokio::test]
 async fn systemd_missing_unit_fails() {
-    let host = Scripted::new(&sections(&[
+    let host = probed(&[
         (
             "show",
             "Id=nope.service\nLoadState=not-found\nActiveState=inactive\n",
         ),
         ("enabled", "rc=4\n"),
-    ]));
+    ]);
     let r = run(
         "systemd",
         json!({"name": "nope", "state": "started"}),
@@ -332,13 +252,15 @@ async fn systemd_missing_unit_fails() {
 
 #[tokio::test]
 async fn user_is_created_and_left_alone_when_equal() {
-    let host = Scripted::new(&sections(&[
-        ("passwd", ""),
-        ("primary", ""),
-        ("groups", ""),
-        ("g0", "yes\n"),
-    ]))
-    .change_prints("etcd:x:997:997::/home/etcd:/usr/sbin/nologin\n");
+    let host = probed_then(
+        &[
+            ("passwd", ""),
+            ("primary", ""),
+            ("groups", ""),
+            ("g0", "yes\n"),
+        ],
+        "etcd:x:997:997::/home/etcd:/usr/sbin/nologin\n",
+    );
     let r = run("user", json!({"name": "etcd", "system": true, "create_home": false, "shell": "/usr/sbin/nologin", "groups": "ssl-cert"}), false, &host).await;
     assert!(r.changed, "{r:?}");
     assert_eq!(
@@ -349,7 +271,7 @@ async fn user_is_created_and_left_alone_when_equal() {
     assert_eq!(r.data["uid"], 997);
     assert_eq!(r.data["home"], "/home/etcd");
 
-    let host = Scripted::new(&sections(&[
+    let host = probed(&[
         (
             "passwd",
             "etcd:x:998:998::/var/lib/etcd:/usr/sbin/nologin\n",
@@ -357,7 +279,7 @@ async fn user_is_created_and_left_alone_when_equal() {
         ("primary", "etcd:x:998:\n"),
         ("groups", "etcd ssl-cert\n"),
         ("g0", "yes\n"),
-    ]));
+    ]);
     let r = run(
         "user",
         json!({"name": "etcd", "shell": "/usr/sbin/nologin", "groups": ["ssl-cert"]}),
@@ -369,12 +291,7 @@ async fn user_is_created_and_left_alone_when_equal() {
     assert_eq!(r.data["uid"], 998);
     assert_eq!(host.scripts().len(), 1);
 
-    let host = Scripted::new(&sections(&[
-        ("passwd", ""),
-        ("primary", ""),
-        ("groups", ""),
-        ("g0", ""),
-    ]));
+    let host = probed(&[("passwd", ""), ("primary", ""), ("groups", ""), ("g0", "")]);
     let r = run(
         "user",
         json!({"name": "etcd", "groups": ["nosuch"]}),
@@ -387,7 +304,7 @@ async fn user_is_created_and_left_alone_when_equal() {
 
 #[tokio::test]
 async fn group_gid_change() {
-    let host = Scripted::new(&sections(&[("group", "etcd:x:998:\n")]));
+    let host = probed(&[("group", "etcd:x:998:\n")]);
     let r = run("group", json!({"name": "etcd", "gid": 2379}), false, &host).await;
     assert!(r.changed);
     // After the check that the command exists (Ansible's get_bin_path).
@@ -397,7 +314,7 @@ async fn group_gid_change() {
         host.scripts()[1]
     );
     // A new group reports the gid groupadd chose.
-    let host = Scripted::new(&sections(&[("group", "")])).change_prints("etcd:x:996:\n");
+    let host = probed_then(&[("group", "")], "etcd:x:996:\n");
     let r = run(
         "group",
         json!({"name": "etcd", "system": true}),
@@ -408,7 +325,7 @@ async fn group_gid_change() {
     assert!(r.changed);
     assert!(host.scripts()[1].ends_with("\ngroupadd -r etcd && getent group etcd"));
     assert_eq!(r.data["gid"], 996);
-    let host = Scripted::new(&sections(&[("group", "etcd:x:998:\n")]));
+    let host = probed(&[("group", "etcd:x:998:\n")]);
     let r = run(
         "group",
         json!({"name": "etcd", "system": true}),
@@ -428,11 +345,7 @@ async fn apt_key_without_gpg_fails_as_get_bin_path_does() {
     // `Failed to find required executable "gpg" in paths: /usr/local/sbin:/usr/local/bin:
     // /usr/sbin:/usr/bin:/sbin:/bin` (the module's `get_bin_path(required=True)` fails itself).
     let paths = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n";
-    let host = Scripted::new(&sections(&[
-        ("bins", "apt-key\n"),
-        ("paths", paths),
-        ("list", "rc=0\n"),
-    ]));
+    let host = probed(&[("bins", "apt-key\n"), ("paths", paths), ("list", "rc=0\n")]);
     let args = json!({"id": "36A1D7869245C8950F966E92D8576A8BA88D21E9", "state": "absent"});
     let r = run("apt_key", args.clone(), false, &host).await;
     assert!(r.failed && !r.changed, "{r:?}");
@@ -443,30 +356,12 @@ async fn apt_key_without_gpg_fails_as_get_bin_path_does() {
              /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         )
     );
-    let host = Scripted::new(&sections(&[
-        ("bins", ""),
-        ("paths", "/usr/bin:/bin:/sbin\n"),
-    ]));
+    let host = probed(&[("bins", ""), ("paths", "/usr/bin:/bin:/sbin\n")]);
     let r = run("apt_key", args, false, &host).await;
     assert_eq!(
         r.msg.as_deref(),
         Some("Failed to find required executable \"apt-key\" in paths: /usr/bin:/bin:/sbin")
     );
-}
-
-fn plain_call<'a>(
-    name: &'a str,
-    args: &'a serde_json::Map<String, Value>,
-    control: &'a Control,
-) -> ModuleCall<'a> {
-    ModuleCall {
-        name,
-        args,
-        check: false,
-        diff: false,
-        become_: None,
-        control,
-    }
 }
 
 /// `first_probe` (the engine's read-ahead) finds exactly the request the module then sends
@@ -501,25 +396,26 @@ async fn first_probe_is_the_request_the_module_sends_first() {
     ];
     for (name, args) in cases {
         let map = args.as_object().cloned().unwrap();
-        let call = plain_call(name, &map, &control);
+        let call = common::call(name, &map, false, false, &control);
         let probe = etcdplay_modules::first_probe(call);
-        let host = Scripted::new(&sections(&[
+        let host = probed(&[
             ("stat", ""),
             ("show", ACTIVE),
             ("enabled", "enabled\nrc=0\n"),
-        ]));
+        ]);
         let _ = etcdplay_modules::run(call, &host).await;
         assert_eq!(
             probe.map(|p| p.script),
             host.scripts().first().cloned(),
             "{name}"
         );
+        assert!(host.puts().is_empty(), "{name}: these calls never upload");
     }
     // A template's probe does not depend on its content: found even where the template
     // cannot be rendered yet (before facts), and without reading it.
     let args = json!({"src": "no-such-template.j2", "dest": "/opt/app/conf"});
     let map = args.as_object().cloned().unwrap();
-    let call = plain_call("template", &map, &control);
+    let call = common::call("template", &map, false, false, &control);
     let probe = etcdplay_modules::first_probe(call).expect("template probe");
     assert!(probe.script.contains("ep_stat \"$d\""), "{}", probe.script);
     let not_reads = [
@@ -534,7 +430,7 @@ async fn first_probe_is_the_request_the_module_sends_first() {
     ];
     for (name, args) in not_reads {
         let map = args.as_object().cloned().unwrap();
-        let call = plain_call(name, &map, &control);
+        let call = common::call(name, &map, false, false, &control);
         assert!(
             etcdplay_modules::first_probe(call).is_none(),
             "{name} {args}"
@@ -640,7 +536,7 @@ async fn the_system_modules_read_ahead_what_they_send_first() {
     ];
     for (name, args) in cases {
         let map = args.as_object().cloned().unwrap();
-        let call = plain_call(name, &map, &control);
+        let call = common::call(name, &map, false, false, &control);
         let probe = etcdplay_modules::first_probe(call).map(|p| p.script);
         assert!(probe.is_some(), "{name} declares a probe");
         let host = FirstOnly::default();
@@ -652,7 +548,7 @@ async fn the_system_modules_read_ahead_what_they_send_first() {
     // /etc/crontab via cron_file, see documentation."): no probe to read ahead, none sent.
     let args = json!({"name": "x", "job": "true", "cron_file": "/etc/crontab"});
     let map = args.as_object().cloned().unwrap();
-    let call = plain_call("cron", &map, &control);
+    let call = common::call("cron", &map, false, false, &control);
     assert!(etcdplay_modules::first_probe(call).is_none());
     let host = FirstOnly::default();
     let r = etcdplay_modules::run(call, &host).await.unwrap();
@@ -689,7 +585,7 @@ async fn ported_arguments_read_ahead_what_they_send_first() {
     ];
     for (name, args) in cases {
         let map = args.as_object().cloned().unwrap();
-        let call = plain_call(name, &map, &control);
+        let call = common::call(name, &map, false, false, &control);
         let probe = etcdplay_modules::first_probe(call).map(|p| p.script);
         assert!(probe.is_some(), "{name} {args} declares a probe");
         let host = FirstOnly::default();
@@ -705,7 +601,7 @@ async fn ported_arguments_read_ahead_what_they_send_first() {
     ];
     for (name, args) in not_reads {
         let map = args.as_object().cloned().unwrap();
-        let call = plain_call(name, &map, &control);
+        let call = common::call(name, &map, false, false, &control);
         assert!(
             etcdplay_modules::first_probe(call).is_none(),
             "{name} {args}"

@@ -10,107 +10,16 @@
 
 mod common;
 
-use std::sync::Mutex;
+use common::{run, sections, try_run, Control, Scripted};
+use etcdplay_modules::{ModuleCall, ModuleResult};
+use serde_json::json;
 
-use async_trait::async_trait;
-use common::Control;
-use etcdplay_modules::{ModuleCall, ModuleError, ModuleResult};
-use etcdplay_transport::{Become, ExecOutput, ExecRequest, PutRequest, Transport, TransportError};
-use serde_json::{json, Value};
+/// The scripted host of these tests.
+const HOST: &str = "rocky-1";
 
-/// Answers exec requests in order; records every script and upload.
-struct Scripted {
-    replies: Mutex<Vec<ExecOutput>>,
-    scripts: Mutex<Vec<String>>,
-    puts: Mutex<Vec<(String, Vec<u8>)>>,
-}
-
-impl Scripted {
-    /// A host whose answers are, in order, `replies` (stdout, rc, stderr).
-    fn new(replies: &[(&str, i32, &str)]) -> Self {
-        let mut v: Vec<ExecOutput> = replies
-            .iter()
-            .map(|(out, rc, err)| ExecOutput {
-                rc: *rc,
-                stdout: out.as_bytes().to_vec(),
-                stderr: err.as_bytes().to_vec(),
-            })
-            .collect();
-        v.reverse();
-        Scripted {
-            replies: Mutex::new(v),
-            scripts: Mutex::new(Vec::new()),
-            puts: Mutex::new(Vec::new()),
-        }
-    }
-    fn scripts(&self) -> Vec<String> {
-        self.scripts.lock().unwrap().clone()
-    }
-    fn puts(&self) -> Vec<(String, Vec<u8>)> {
-        self.puts.lock().unwrap().clone()
-    }
-}
-
-#[async_trait]
-impl Transport for Scripted {
-    fn host(&self) -> &str {
-        "rocky-1"
-    }
-    async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
-        self.scripts.lock().unwrap().push(request.script);
-        Ok(self
-            .replies
-            .lock()
-            .unwrap()
-            .pop()
-            .expect("more execs than the round-trip budget"))
-    }
-    async fn put(&self, request: PutRequest) -> Result<(), TransportError> {
-        self.puts
-            .lock()
-            .unwrap()
-            .push((request.dest, request.content.to_vec()));
-        Ok(())
-    }
-    async fn get(&self, _path: &str, _b: Option<&Become>) -> Result<Vec<u8>, TransportError> {
-        panic!("these modules never download")
-    }
-    async fn close(&self) -> Result<(), TransportError> {
-        Ok(())
-    }
-}
-
-fn sections(parts: &[(&str, &str)]) -> String {
-    let mut s: String = parts
-        .iter()
-        .map(|(n, b)| format!("\n@@etcdplay:{n}\n{b}"))
-        .collect();
-    s.push_str("\n@@etcdplay:end\n");
-    s
-}
-
-async fn try_run(
-    name: &str,
-    args: Value,
-    check: bool,
-    diff: bool,
-    host: &Scripted,
-) -> Result<ModuleResult, ModuleError> {
-    let control = Control::new(std::env::temp_dir());
-    let map = args.as_object().cloned().unwrap();
-    let call = ModuleCall {
-        name,
-        args: &map,
-        check,
-        diff,
-        become_: None,
-        control: &control,
-    };
-    etcdplay_modules::run(call, host).await
-}
-
-async fn run(name: &str, args: Value, check: bool, host: &Scripted) -> ModuleResult {
-    try_run(name, args, check, false, host).await.unwrap()
+/// A host whose one exec, the probe, prints these sections.
+fn probe_answers(parts: &[(&str, &str)]) -> Scripted {
+    Scripted::printing(HOST, &[&sections(parts)])
 }
 
 fn results(r: &ModuleResult) -> Vec<String> {
@@ -134,11 +43,7 @@ const CHECK_UPDATE_ETCD: &str =
 
 #[tokio::test]
 async fn dnf_installed_packages_change_nothing_in_one_probe() {
-    let host = Scripted::new(&[(
-        &sections(&[("q0", RPM_ETCD), ("q1", RPM_OPENSSL), ("uid", "0\n")]),
-        0,
-        "",
-    )]);
+    let host = probe_answers(&[("q0", RPM_ETCD), ("q1", RPM_OPENSSL), ("uid", "0\n")]);
     let r = run(
         "ansible.builtin.dnf",
         json!({"name": ["etcd", "openssl-3.2.2"], "state": "present"}),
@@ -158,18 +63,17 @@ async fn dnf_installed_packages_change_nothing_in_one_probe() {
 
 #[tokio::test]
 async fn yum_installs_what_is_missing_and_reports_it() {
-    let host = Scripted::new(&[
-        (
+    let host = Scripted::printing(
+        HOST,
+        &[
             &sections(&[
                 ("q0", RPM_ETCD),
                 ("q1", RPM_NOT_INSTALLED_JQ),
                 ("uid", "0\n"),
             ]),
-            0,
-            "",
-        ),
-        (&sections(&[("q0", RPM_ETCD), ("q1", RPM_JQ)]), 0, ""),
-    ]);
+            &sections(&[("q0", RPM_ETCD), ("q1", RPM_JQ)]),
+        ],
+    );
     let r = run(
         "yum",
         json!({"name": "etcd,jq", "enablerepo": ["epel"], "disable_gpg_check": true,
@@ -200,7 +104,7 @@ async fn dnf_latest_upgrades_only_what_check_update_lists() {
         ("uid", "0\n"),
     ]);
     // Check mode: no change exec, the transaction as Ansible lists it.
-    let host = Scripted::new(&[(&probe, 0, "")]);
+    let host = Scripted::printing(HOST, &[&probe]);
     let r = run(
         "dnf",
         json!({"name": ["etcd", "chrony"], "state": "latest", "update_cache": true}),
@@ -228,7 +132,7 @@ async fn dnf_latest_upgrades_only_what_check_update_lists() {
         scripts[0]
     );
     // For real: one upgrade of etcd only.
-    let host = Scripted::new(&[(&probe, 0, ""), ("", 0, "")]);
+    let host = Scripted::printing(HOST, &[&probe, ""]);
     let r = run(
         "dnf",
         json!({"name": ["etcd", "chrony"], "state": "latest"}),
@@ -239,11 +143,7 @@ async fn dnf_latest_upgrades_only_what_check_update_lists() {
     assert!(r.changed && !r.failed, "{r:?}");
     assert!(host.scripts()[1].contains("-y -q upgrade -- etcd >&2\n"));
     // Nothing to upgrade: `check-update` exits 0 with no lines.
-    let host = Scripted::new(&[(
-        &sections(&[("q0", RPM_ETCD), ("updates", "rc=0\n"), ("uid", "0\n")]),
-        0,
-        "",
-    )]);
+    let host = probe_answers(&[("q0", RPM_ETCD), ("updates", "rc=0\n"), ("uid", "0\n")]);
     let r = run(
         "dnf",
         json!({"name": "etcd", "state": "latest"}),
@@ -257,25 +157,20 @@ async fn dnf_latest_upgrades_only_what_check_update_lists() {
 
 #[tokio::test]
 async fn dnf_absent_removes_installed_names_and_autoremoves() {
-    let host = Scripted::new(&[
-        (
+    let host = Scripted::printing(
+        HOST,
+        &[
             &sections(&[
                 ("q0", RPM_ETCD),
                 ("q1", RPM_NOT_INSTALLED_JQ),
                 ("uid", "0\n"),
             ]),
-            0,
-            "",
-        ),
-        (
             &sections(&[
                 ("q0", "package etcd is not installed\n"),
                 ("q1", RPM_NOT_INSTALLED_JQ),
             ]),
-            0,
-            "",
-        ),
-    ]);
+        ],
+    );
     let r = run(
         "dnf",
         json!({"name": ["etcd", "jq"], "state": "removed", "autoremove": true}),
@@ -295,17 +190,11 @@ async fn dnf_absent_removes_installed_names_and_autoremoves() {
 async fn dnf_unknown_package_fails_as_ansible_does() {
     // Recorded stderr of `dnf -y install nosuchpkg` (dnf 4.19).
     let stderr = "No match for argument: nosuchpkg\nError: Unable to find a match: nosuchpkg\n";
-    let host = Scripted::new(&[
-        (
-            &sections(&[
-                ("q0", "package nosuchpkg is not installed\n"),
-                ("uid", "0\n"),
-            ]),
-            0,
-            "",
-        ),
-        ("", 1, stderr),
+    let probe = sections(&[
+        ("q0", "package nosuchpkg is not installed\n"),
+        ("uid", "0\n"),
     ]);
+    let host = Scripted::new(HOST, &[(&probe, 0, ""), ("", 1, stderr)]);
     let r = run("dnf", json!({"name": "nosuchpkg"}), false, &host).await;
     assert!(r.failed && !r.changed, "{r:?}");
     assert_eq!(
@@ -323,7 +212,7 @@ async fn dnf_unknown_package_fails_as_ansible_does() {
 // "parameters are mutually exclusive: ('use', 'use_backend')" and changes nothing.
 #[tokio::test]
 async fn dnf_refuses_use_with_use_backend() {
-    let host = Scripted::new(&[]);
+    let host = Scripted::new(HOST, &[]);
     let args = json!({"name": "at", "use": "dnf", "use_backend": "dnf"});
     let r = run("dnf", args, false, &host).await;
     assert!(r.failed && !r.changed, "{r:?}");
@@ -337,27 +226,19 @@ async fn dnf_refuses_use_with_use_backend() {
 async fn dnf_groups_files_and_urls() {
     // Recorded `dnf -q group list --installed --ids`.
     let groups = "Installed Groups:\n   Development Tools (development)\n";
-    let host = Scripted::new(&[
-        (
-            &sections(&[
-                ("q0", ""),
-                ("q1", "file|etcd-3.5.17-1.fc40.x86_64\npackage etcd-3.5.17-1.fc40.x86_64 is not installed\n"),
-                ("q2", RPM_JQ),
-                ("q3", ""),
-                ("groups", groups),
-                ("uid", "0\n"),
-            ]),
-            0,
-            "",
-        ),
-        (
-            &sections(&[
-                ("q1", "file|etcd-3.5.17-1.fc40.x86_64\npkg|etcd|0|3.5.17|1.fc40|x86_64\n"),
-                ("q2", RPM_JQ),
-            ]),
-            0,
-            "",
-        ),
+    let host = Scripted::printing(HOST, &[
+        &sections(&[
+            ("q0", ""),
+            ("q1", "file|etcd-3.5.17-1.fc40.x86_64\npackage etcd-3.5.17-1.fc40.x86_64 is not installed\n"),
+            ("q2", RPM_JQ),
+            ("q3", ""),
+            ("groups", groups),
+            ("uid", "0\n"),
+        ]),
+        &sections(&[
+            ("q1", "file|etcd-3.5.17-1.fc40.x86_64\npkg|etcd|0|3.5.17|1.fc40|x86_64\n"),
+            ("q2", RPM_JQ),
+        ]),
     ]);
     let r = run(
         "dnf",
@@ -395,14 +276,14 @@ async fn dnf_groups_files_and_urls() {
 
 #[tokio::test]
 async fn dnf_needs_root_and_valid_arguments() {
-    let host = Scripted::new(&[(&sections(&[("q0", ""), ("uid", "1000\n")]), 0, "")]);
+    let host = probe_answers(&[("q0", ""), ("uid", "1000\n")]);
     let r = run("dnf", json!({"name": "jq"}), false, &host).await;
     assert!(r.failed, "{r:?}");
     assert_eq!(
         r.msg.as_deref(),
         Some("This command has to be run under the root user.")
     );
-    let host = Scripted::new(&[]);
+    let host = Scripted::new(HOST, &[]);
     let e = try_run(
         "dnf",
         json!({"name": "jq", "state": "newest"}),
@@ -434,7 +315,7 @@ async fn dnf_needs_root_and_valid_arguments() {
 
 #[tokio::test]
 async fn dnf_update_cache_alone_refreshes_metadata() {
-    let host = Scripted::new(&[(&sections(&[("uid", "0\n")]), 0, ""), ("", 0, "")]);
+    let host = Scripted::printing(HOST, &[&sections(&[("uid", "0\n")]), ""]);
     let r = run("dnf", json!({"update_cache": true}), false, &host).await;
     assert!(!r.changed && !r.failed, "{r:?}");
     assert_eq!(r.msg.as_deref(), Some("Cache updated"));
@@ -444,11 +325,7 @@ async fn dnf_update_cache_alone_refreshes_metadata() {
 #[tokio::test]
 async fn package_runs_dnf_on_rpm_hosts() {
     // One round trip: the manager and dnf's own probe answered by one script.
-    let host = Scripted::new(&[(
-        &sections(&[("mgr", "dnf\n"), ("q0", RPM_ETCD), ("uid", "0\n")]),
-        0,
-        "",
-    )]);
+    let host = probe_answers(&[("mgr", "dnf\n"), ("q0", RPM_ETCD), ("uid", "0\n")]);
     let r = run(
         "package",
         json!({"name": "etcd", "state": "present"}),
@@ -463,11 +340,7 @@ async fn package_runs_dnf_on_rpm_hosts() {
         script.contains("dnf|yum)") && script.contains("apt-get)"),
         "{script}"
     );
-    let host = Scripted::new(&[(
-        &sections(&[("mgr", "yum\n"), ("q0", RPM_ETCD), ("uid", "0\n")]),
-        0,
-        "",
-    )]);
+    let host = probe_answers(&[("mgr", "yum\n"), ("q0", RPM_ETCD), ("uid", "0\n")]);
     let r = run(
         "package",
         json!({"name": "etcd", "use": "yum"}),
@@ -477,10 +350,13 @@ async fn package_runs_dnf_on_rpm_hosts() {
     .await;
     assert!(!r.changed && !r.failed, "{r:?}");
     // `use: dnf` on a host whose probe found no manager: dnf's probe is sent on its own.
-    let host = Scripted::new(&[
-        (&sections(&[("mgr", "\n")]), 0, ""),
-        (&sections(&[("q0", RPM_ETCD), ("uid", "0\n")]), 0, ""),
-    ]);
+    let host = Scripted::printing(
+        HOST,
+        &[
+            &sections(&[("mgr", "\n")]),
+            &sections(&[("q0", RPM_ETCD), ("uid", "0\n")]),
+        ],
+    );
     let r = run(
         "package",
         json!({"name": "etcd", "use": "dnf"}),
@@ -499,20 +375,9 @@ async fn dnf_probe_is_read_ahead_only_when_it_asks_rpm() {
     let control = Control::new(std::env::temp_dir());
     let args = json!({"name": ["etcd"], "state": "absent"});
     let map = args.as_object().cloned().unwrap();
-    let call = ModuleCall {
-        name: "dnf",
-        args: &map,
-        check: false,
-        diff: false,
-        become_: None,
-        control: &control,
-    };
+    let call = common::call("dnf", &map, false, false, &control);
     let probe = etcdplay_modules::first_probe(call).expect("dnf absent reads first");
-    let host = Scripted::new(&[(
-        &sections(&[("q0", RPM_NOT_INSTALLED_JQ), ("uid", "0\n")]),
-        0,
-        "",
-    )]);
+    let host = probe_answers(&[("q0", RPM_NOT_INSTALLED_JQ), ("uid", "0\n")]);
     let r = etcdplay_modules::run(call, &host).await.unwrap();
     assert!(!r.changed, "{r:?}");
     assert_eq!(host.scripts(), vec![probe.script]);
@@ -533,7 +398,7 @@ async fn yum_repository_writes_a_repo_file_once() {
         "username": "u", "password": "s3cret-pw"
     });
     let absent = sections(&[("stat", ""), ("content", ""), ("parent", "yes\n")]);
-    let host = Scripted::new(&[(&absent, 0, "")]);
+    let host = Scripted::printing(HOST, &[&absent]);
     let r = try_run("yum_repository", args.clone(), true, true, &host)
         .await
         .unwrap();
@@ -544,7 +409,7 @@ async fn yum_repository_writes_a_repo_file_once() {
         diff.after,
         json!("[etcd]\nbaseurl = https://repo.example/el9/$basearch\ngpgcheck = 1\nname = etcd packages\npassword = ********\nusername = u\n\n")
     );
-    let host = Scripted::new(&[(&absent, 0, ""), ("", 0, "")]);
+    let host = Scripted::printing(HOST, &[&absent, ""]);
     let r = try_run("yum_repository", args.clone(), false, false, &host)
         .await
         .unwrap();
@@ -581,7 +446,7 @@ async fn yum_repository_writes_a_repo_file_once() {
         ),
         ("parent", "yes\n"),
     ]);
-    let host = Scripted::new(&[(&present, 0, "")]);
+    let host = Scripted::printing(HOST, &[&present]);
     let r = try_run("yum_repository", args, false, false, &host)
         .await
         .unwrap();
@@ -592,7 +457,7 @@ async fn yum_repository_writes_a_repo_file_once() {
         json!({"name": "etcd", "baseurl": "https://x"}),
         false,
         false,
-        &Scripted::new(&[]),
+        &Scripted::new(HOST, &[]),
     )
     .await
     .unwrap_err();

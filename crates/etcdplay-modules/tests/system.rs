@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Env;
+use common::{run, sections, Env, Scripted};
 use serde_json::json;
 
 const K1: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx1 alice@laptop";
@@ -270,97 +270,9 @@ async fn mount_keeps_its_fstab_line() {
     assert!(missing.is_err(), "mounted needs src and fstype");
 }
 
-/// A host that answers every exec from a queue of recorded outputs and keeps what was
-/// uploaded (for modules whose commands this machine must not run, like `locale-gen`).
-struct Recorded {
-    replies: std::sync::Mutex<Vec<etcdplay_transport::ExecOutput>>,
-    scripts: std::sync::Mutex<Vec<String>>,
-    puts: std::sync::Mutex<Vec<(String, Vec<u8>)>>,
-}
-
-impl Recorded {
-    fn new(outputs: &[&str]) -> Self {
-        let replies = outputs
-            .iter()
-            .rev()
-            .map(|o| etcdplay_transport::ExecOutput {
-                rc: 0,
-                stdout: o.as_bytes().to_vec(),
-                stderr: Vec::new(),
-            })
-            .collect();
-        Recorded {
-            replies: std::sync::Mutex::new(replies),
-            scripts: std::sync::Mutex::default(),
-            puts: std::sync::Mutex::default(),
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl etcdplay_transport::Transport for Recorded {
-    fn host(&self) -> &str {
-        "recorded"
-    }
-    async fn exec(
-        &self,
-        request: etcdplay_transport::ExecRequest,
-    ) -> Result<etcdplay_transport::ExecOutput, etcdplay_transport::TransportError> {
-        self.scripts.lock().unwrap().push(request.script);
-        Ok(self
-            .replies
-            .lock()
-            .unwrap()
-            .pop()
-            .expect("an exec too many"))
-    }
-    async fn put(
-        &self,
-        request: etcdplay_transport::PutRequest,
-    ) -> Result<(), etcdplay_transport::TransportError> {
-        let content = request.content.to_vec();
-        self.puts.lock().unwrap().push((request.dest, content));
-        Ok(())
-    }
-    async fn get(
-        &self,
-        _: &str,
-        _: Option<&etcdplay_transport::Become>,
-    ) -> Result<Vec<u8>, etcdplay_transport::TransportError> {
-        unreachable!("not used")
-    }
-    async fn close(&self) -> Result<(), etcdplay_transport::TransportError> {
-        Ok(())
-    }
-}
-
-fn probe_answer(parts: &[(&str, &str)]) -> String {
-    let mut s: String = parts
-        .iter()
-        .map(|(n, b)| format!("\n@@etcdplay:{n}\n{b}"))
-        .collect();
-    s.push_str("\n@@etcdplay:end\n");
-    s
-}
-
-async fn run_on(
-    host: &Recorded,
-    name: &str,
-    args: serde_json::Value,
-    check: bool,
-) -> etcdplay_modules::ModuleResult {
-    let control = common::Control::new(std::env::temp_dir());
-    let map = args.as_object().cloned().unwrap();
-    let call = etcdplay_modules::ModuleCall {
-        name,
-        args: &map,
-        check,
-        diff: false,
-        become_: None,
-        control: &control,
-    };
-    etcdplay_modules::run(call, host).await.unwrap()
-}
+/// The scripted host of the tests of modules whose commands this machine must not run, like
+/// `locale-gen`.
+const RECORDED: &str = "recorded";
 
 #[tokio::test]
 async fn locale_gen_uncomments_its_line_and_runs_locale_gen() {
@@ -369,7 +281,7 @@ async fn locale_gen_uncomments_its_line_and_runs_locale_gen() {
     let gen = "# de_CH.UTF-8 UTF-8\n# en_US.UTF-8 UTF-8\n";
     let b64 = base64::engine::general_purpose::STANDARD.encode(gen);
     let probe = |listed: &str| {
-        probe_answer(&[
+        sections(&[
             ("ubuntu", ""),
             ("gen", &b64),
             ("supported", ""),
@@ -378,10 +290,10 @@ async fn locale_gen_uncomments_its_line_and_runs_locale_gen() {
         ])
     };
     let args = json!({"name": "en_US.UTF-8"});
-    let host = Recorded::new(&[&probe("C\nC.utf8\nPOSIX\n"), ""]);
-    let r = run_on(&host, "community.general.locale_gen", args.clone(), false).await;
+    let host = Scripted::printing(RECORDED, &[&probe("C\nC.utf8\nPOSIX\n"), ""]);
+    let r = run("community.general.locale_gen", args.clone(), false, &host).await;
     assert!(r.changed && !r.failed, "{r:?}");
-    let puts = host.puts.lock().unwrap().clone();
+    let puts = host.puts();
     assert_eq!(
         puts,
         [(
@@ -389,16 +301,16 @@ async fn locale_gen_uncomments_its_line_and_runs_locale_gen() {
             b"# de_CH.UTF-8 UTF-8\nen_US.UTF-8 UTF-8\n".to_vec()
         )]
     );
-    assert_eq!(host.scripts.lock().unwrap()[1], "locale-gen\n");
+    assert_eq!(host.scripts()[1], "locale-gen\n");
     // Check mode: one probe, nothing written.
-    let host = Recorded::new(&[&probe("C\nPOSIX\n")]);
-    let r = run_on(&host, "locale_gen", args.clone(), true).await;
-    assert!(r.changed && host.puts.lock().unwrap().is_empty());
+    let host = Scripted::printing(RECORDED, &[&probe("C\nPOSIX\n")]);
+    let r = run("locale_gen", args.clone(), true, &host).await;
+    assert!(r.changed && host.puts().is_empty());
     // Already generated (`locale -a` says en_US.utf8): ok in one probe.
-    let host = Recorded::new(&[&probe("C\nen_US.utf8\n")]);
-    assert!(!run_on(&host, "locale_gen", args, false).await.changed);
-    let host = Recorded::new(&[&probe("C\n")]);
-    let r = run_on(&host, "locale_gen", json!({"name": "xx_YY.UTF-8"}), false).await;
+    let host = Scripted::printing(RECORDED, &[&probe("C\nen_US.utf8\n")]);
+    assert!(!run("locale_gen", args, false, &host).await.changed);
+    let host = Scripted::printing(RECORDED, &[&probe("C\n")]);
+    let r = run("locale_gen", json!({"name": "xx_YY.UTF-8"}), false, &host).await;
     assert_eq!(
         r.msg.as_deref(),
         Some("The following locales you've entered are not available on your system: xx_YY.UTF-8")

@@ -1,5 +1,6 @@
-//! Test support: a control node backed by a temporary directory, and a transport wrapper that
-//! counts round trips so tests can pin "a no-change run costs one exec".
+//! Test support: a control node backed by a temporary directory, a transport wrapper that
+//! counts round trips so tests can pin "a no-change run costs one exec", and a scripted host
+//! that answers with recorded output (with the helpers to run a module on it).
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
@@ -190,15 +191,7 @@ impl Env {
         diff: bool,
     ) -> Result<ModuleResult, ModuleError> {
         let map = args.as_object().cloned().unwrap();
-        let call = ModuleCall {
-            name,
-            args: &map,
-            check,
-            diff,
-            become_: None,
-            control: &self.control,
-        };
-        etcdplay_modules::run(call, &self.host).await
+        etcdplay_modules::run(call(name, &map, check, diff, &self.control), &self.host).await
     }
 
     pub async fn run(&self, name: &str, args: Value) -> ModuleResult {
@@ -282,4 +275,124 @@ pub fn snapshot(path: &str) -> String {
             std::fs::read(p).unwrap()
         ),
     }
+}
+
+/// A host that answers exec requests with recorded outputs, in order, and records every script
+/// and every upload; for modules whose commands this machine cannot or must not run. An exec
+/// beyond the recorded answers panics: the test's round-trip budget is exceeded.
+pub struct Scripted {
+    host: String,
+    /// The answers still to give, the next one last.
+    replies: std::sync::Mutex<Vec<ExecOutput>>,
+    scripts: std::sync::Mutex<Vec<String>>,
+    puts: std::sync::Mutex<Vec<(String, Vec<u8>)>>,
+}
+
+impl Scripted {
+    /// The host `host` whose execs answer, in order, `replies` (stdout, rc, stderr).
+    pub fn new(host: &str, replies: &[(&str, i32, &str)]) -> Self {
+        let replies = replies
+            .iter()
+            .rev()
+            .map(|(stdout, rc, stderr)| ExecOutput {
+                rc: *rc,
+                stdout: stdout.as_bytes().to_vec(),
+                stderr: stderr.as_bytes().to_vec(),
+            })
+            .collect();
+        Scripted {
+            host: host.into(),
+            replies: std::sync::Mutex::new(replies),
+            scripts: std::sync::Mutex::default(),
+            puts: std::sync::Mutex::default(),
+        }
+    }
+    /// As `new`, every exec succeeding with the stdout given and no stderr.
+    pub fn printing(host: &str, stdouts: &[&str]) -> Self {
+        let replies: Vec<(&str, i32, &str)> = stdouts.iter().map(|s| (*s, 0, "")).collect();
+        Self::new(host, &replies)
+    }
+    /// The scripts executed, in order.
+    pub fn scripts(&self) -> Vec<String> {
+        self.scripts.lock().unwrap().clone()
+    }
+    /// The uploads made, in order: destination and content.
+    pub fn puts(&self) -> Vec<(String, Vec<u8>)> {
+        self.puts.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Transport for Scripted {
+    fn host(&self) -> &str {
+        &self.host
+    }
+    async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
+        self.scripts.lock().unwrap().push(request.script);
+        Ok(self
+            .replies
+            .lock()
+            .unwrap()
+            .pop()
+            .expect("more execs than the round-trip budget"))
+    }
+    async fn put(&self, request: PutRequest) -> Result<(), TransportError> {
+        let content = request.content.to_vec();
+        self.puts.lock().unwrap().push((request.dest, content));
+        Ok(())
+    }
+    async fn get(&self, _path: &str, _b: Option<&Become>) -> Result<Vec<u8>, TransportError> {
+        panic!("these modules never download")
+    }
+    async fn close(&self) -> Result<(), TransportError> {
+        Ok(())
+    }
+}
+
+/// A probe's answer as the modules' probe scripts print it: each `(name, body)` under its
+/// `@@etcdplay:name` marker, then the end marker.
+pub fn sections(parts: &[(&str, &str)]) -> String {
+    let mut s: String = parts
+        .iter()
+        .map(|(n, b)| format!("\n@@etcdplay:{n}\n{b}"))
+        .collect();
+    s.push_str("\n@@etcdplay:end\n");
+    s
+}
+
+/// A call of module `name` with `args`, without become.
+pub fn call<'a>(
+    name: &'a str,
+    args: &'a serde_json::Map<String, Value>,
+    check: bool,
+    diff: bool,
+    control: &'a Control,
+) -> ModuleCall<'a> {
+    ModuleCall {
+        name,
+        args,
+        check,
+        diff,
+        become_: None,
+        control,
+    }
+}
+
+/// Runs module `name` with `args` (a JSON object) on `host`, with a control node on the
+/// temporary directory and without become.
+pub async fn try_run(
+    name: &str,
+    args: Value,
+    check: bool,
+    diff: bool,
+    host: &dyn Transport,
+) -> Result<ModuleResult, ModuleError> {
+    let control = Control::new(std::env::temp_dir());
+    let map = args.as_object().cloned().unwrap();
+    etcdplay_modules::run(call(name, &map, check, diff, &control), host).await
+}
+
+/// As `try_run` without diff, for calls whose arguments are valid.
+pub async fn run(name: &str, args: Value, check: bool, host: &dyn Transport) -> ModuleResult {
+    try_run(name, args, check, false, host).await.unwrap()
 }
