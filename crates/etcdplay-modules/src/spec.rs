@@ -1008,6 +1008,15 @@ fn check_module_type(module: &str, spec: &ArgSpec, value: &Value) -> Result<(), 
     check_type(spec.kind, value)
 }
 
+/// Whether `arg` of `module` is a `str` or `path` option, which Ansible's argument check turns
+/// into text whatever it is given (Python's `str()` of a list or mapping).
+pub fn is_text_arg(module: &str, arg: &str) -> bool {
+    let Some(module) = canonical_name(module) else {
+        return false;
+    };
+    find_arg(module_arg_spec(module), arg).is_some_and(|spec| matches!(spec.kind, Str | Path))
+}
+
 fn check_type(kind: ArgType, value: &Value) -> Result<(), String> {
     match (kind, value) {
         (_, Value::Null) | (Raw, _) => Ok(()),
@@ -1018,11 +1027,12 @@ fn check_type(kind: ArgType, value: &Value) -> Result<(), String> {
         (Int, Value::String(s)) if s.trim().parse::<i64>().is_ok() => Ok(()),
         (Int, v) => Err(format!("expected an integer, got {v}")),
         (List, Value::Array(_) | Value::String(_) | Value::Number(_)) => Ok(()),
+        (List, v) => Err(format!("expected a list, got {v}")),
         (Dict, Value::Object(_)) => Ok(()),
         (Dict, v) => Err(format!("expected a mapping, got {v}")),
         (Mode, v) => crate::mode::ModeSpec::from_value(v).map(|_| ()),
-        (Str | Path, Value::String(_) | Value::Number(_) | Value::Bool(_)) => Ok(()),
-        (_, v) => Err(format!("expected a string, got {v}")),
+        // Ansible converts anything else to its Python text (see `is_text_arg`).
+        (Str | Path, _) => Ok(()),
     }
 }
 

@@ -25,6 +25,7 @@ mod file_syntax;
 mod filters;
 mod functions;
 mod hostvars;
+mod include_path;
 mod lazy;
 mod lookup;
 mod methods;

@@ -11,8 +11,9 @@
 use std::collections::HashMap;
 
 use base64::Engine;
+use etcdplay_source::{compile_python_regex, PyReFlags};
 use etcdplay_transport::script::sh_quote;
-use regex::Regex;
+use fancy_regex::Regex;
 use serde_json::{json, Map, Value};
 
 use crate::args::Args;
@@ -163,7 +164,8 @@ impl NameFilter {
             } else {
                 glob_regex(p)
             };
-            Regex::new(&source).map_err(|e| format!("invalid pattern '{p}': {e}"))
+            compile_python_regex(&source, PyReFlags::default())
+                .map_err(|e| format!("invalid pattern '{p}': {e}"))
         };
         let patterns: Vec<String> = if patterns.is_empty() {
             vec![if use_regex { ".*" } else { "*" }.to_string()]
@@ -176,9 +178,17 @@ impl NameFilter {
         })
     }
 
-    pub(crate) fn matches(&self, name: &str) -> bool {
-        self.patterns.iter().any(|p| p.is_match(name))
-            && !self.excludes.iter().any(|e| e.is_match(name))
+    /// Whether `name` is wanted; a pattern past the backtracking limit is an error.
+    pub(crate) fn matches(&self, name: &str) -> Result<bool, fancy_regex::Error> {
+        let any = |set: &[Regex]| -> Result<bool, fancy_regex::Error> {
+            for re in set {
+                if re.is_match(name)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        };
+        Ok(any(&self.patterns)? && !any(&self.excludes)?)
     }
 }
 
@@ -203,7 +213,7 @@ pub(crate) struct Criteria {
 }
 
 impl Criteria {
-    fn wanted(&self, e: &Entry, name: &str) -> bool {
+    fn wanted(&self, e: &Entry, name: &str) -> Result<bool, fancy_regex::Error> {
         let type_ok = match self.file_type.as_str() {
             "any" => true,
             "directory" => e.kind == 'd',
@@ -231,7 +241,7 @@ impl Criteria {
             Some(m) if self.exact_mode => e.mode & 0o7777 == m,
             Some(m) => e.mode & m != 0,
         };
-        type_ok && age_ok && size_ok && mode_ok && self.names.matches(name)
+        Ok(type_ok && age_ok && size_ok && mode_ok && self.names.matches(name)?)
     }
 }
 
@@ -241,7 +251,10 @@ fn base_name(path: &str) -> &str {
 
 /// The entries of one root's listing, in Ansible's walk order, that the criteria choose, and
 /// how many entries the walk examined.
-pub(crate) fn select(entries: &[Entry], c: &Criteria) -> (Vec<Entry>, usize) {
+pub(crate) fn select(
+    entries: &[Entry],
+    c: &Criteria,
+) -> Result<(Vec<Entry>, usize), fancy_regex::Error> {
     // Children of each directory, in listing (readdir) order.
     let mut children: HashMap<&str, Vec<&Entry>> = HashMap::new();
     for e in entries {
@@ -269,10 +282,10 @@ pub(crate) fn select(entries: &[Entry], c: &Criteria) -> (Vec<Entry>, usize) {
             if name.starts_with('.') && !c.hidden {
                 continue;
             }
-            if c.wanted(e, name) {
+            if c.wanted(e, name)? {
                 chosen.push((*e).clone());
                 if Some(chosen.len()) == c.limit {
-                    return (chosen, examined);
+                    return Ok((chosen, examined));
                 }
             }
         }
@@ -283,7 +296,7 @@ pub(crate) fn select(entries: &[Entry], c: &Criteria) -> (Vec<Entry>, usize) {
             stack.push(children.get(d.path.as_str()).cloned().unwrap_or_default());
         }
     }
-    (chosen, examined)
+    Ok((chosen, examined))
 }
 
 /// Ansible's stat fields of a chosen entry.
@@ -526,7 +539,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
                 limit: left,
                 ..criteria.clone()
             },
-        );
+        )
+        .map_err(|e| ctx.bad("patterns", e.to_string()))?;
         examined += looked;
         chosen.extend(found);
         if limit.is_some() && limit == Some(chosen.len()) {
@@ -534,7 +548,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         }
     }
     let contains = match a.str("contains") {
-        Some(p) => Some(Regex::new(&p).map_err(|e| ctx.bad("contains", e.to_string()))?),
+        Some(p) => Some(
+            compile_python_regex(&p, PyReFlags::default())
+                .map_err(|e| ctx.bad("contains", e.to_string()))?,
+        ),
         None => None,
     };
     if let Some(re) = &contains {
@@ -613,14 +630,27 @@ fn access_problems(stderr: &str, paths: &[String]) -> (Map<String, Value>, Vec<S
 
 /// Whether a file's text matches `contains` as Ansible's module tests it: `re.match` on each
 /// line, or `re.search` on the whole text (where `$` may also match before a final newline).
-pub(crate) fn content_matches(text: &str, re: &Regex, whole: bool) -> bool {
+pub(crate) fn content_matches(
+    text: &str,
+    re: &Regex,
+    whole: bool,
+) -> Result<bool, fancy_regex::Error> {
     if whole {
-        return re.is_match(text) || text.strip_suffix('\n').is_some_and(|t| re.is_match(t));
+        if re.is_match(text)? {
+            return Ok(true);
+        }
+        return match text.strip_suffix('\n') {
+            Some(t) => re.is_match(t),
+            None => Ok(false),
+        };
     }
-    text.lines().any(|line| {
+    for line in text.lines() {
         // Leftmost-first: a match starting at the line's start is the one found.
-        re.find(line).is_some_and(|m| m.start() == 0)
-    })
+        if re.find(line)?.is_some_and(|m| m.start() == 0) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The regular files of `chosen` whose content matches (other kinds never do, as in Ansible).
@@ -653,7 +683,8 @@ async fn with_content(
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text)
             .unwrap_or_default();
-        if content_matches(&String::from_utf8_lossy(&bytes), re, whole) {
+        let text = String::from_utf8_lossy(&bytes);
+        if content_matches(&text, re, whole).map_err(|e| ctx.bad("contains", e.to_string()))? {
             kept.push((*e).clone());
         }
     }
@@ -695,6 +726,19 @@ async fn checksums(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn py(pattern: &str) -> Result<Regex, etcdplay_source::PyReError> {
+        compile_python_regex(pattern, PyReFlags::default())
+    }
+
+    // Python: re.match(r'(?P<x>a)(?=pp)', 'app.log') matches (look-ahead in find's
+    // `patterns` with use_regex, as the module's re.match accepts it).
+    #[test]
+    fn regex_patterns_take_python_syntax() {
+        let f = NameFilter::new(&["(?P<x>a)(?=pp)".into()], &[], true).unwrap();
+        assert!(f.matches("app.log").unwrap());
+        assert!(!f.matches("axx").unwrap());
+    }
 
     fn entry(depth: usize, kind: char, path: &str) -> Entry {
         Entry {
@@ -764,47 +808,54 @@ mod tests {
             entry(1, 'f', "/r/c.txt"),
         ];
         // Ansible: files of the root first, then the subdirectory's, hidden ones counted.
-        let (found, examined) = select(&listing, &criteria(&["*.log"], true));
+        let (found, examined) = select(&listing, &criteria(&["*.log"], true)).unwrap();
         let paths: Vec<&str> = found.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["/r/b.log", "/r/sub/deep.log"]);
         assert_eq!(examined, 6);
-        let (found, examined) = select(&listing, &criteria(&["*.log"], false));
+        let (found, examined) = select(&listing, &criteria(&["*.log"], false)).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(examined, 4);
         let mut c = criteria(&[], true);
         c.hidden = true;
         c.depth = Some(1);
-        let (found, _) = select(&listing, &c);
+        let (found, _) = select(&listing, &c).unwrap();
         assert_eq!(found.len(), 3, "depth 1 keeps the root's files only");
         c.file_type = "directory".into();
-        let (found, _) = select(&listing, &c);
+        let (found, _) = select(&listing, &c).unwrap();
         assert_eq!(found[0].path, "/r/sub");
     }
 
     #[test]
     fn globs_regexes_ages_and_sizes_follow_python() {
-        let g = Regex::new(&glob_regex("*.[ch]")).unwrap();
-        assert!(g.is_match("a.c") && !g.is_match("a.o") && !g.is_match("a.cc"));
-        let g = Regex::new(&glob_regex("[!a]?x")).unwrap();
-        assert!(g.is_match("bbx") && !g.is_match("abx"));
+        let g = py(&glob_regex("*.[ch]")).unwrap();
+        assert!(
+            g.is_match("a.c").unwrap()
+                && !g.is_match("a.o").unwrap()
+                && !g.is_match("a.cc").unwrap()
+        );
+        let g = py(&glob_regex("[!a]?x")).unwrap();
+        assert!(g.is_match("bbx").unwrap() && !g.is_match("abx").unwrap());
         let f = NameFilter::new(&["app".into()], &[], true).unwrap();
-        assert!(f.matches("app.log"), "re.match anchors only at the start");
+        assert!(
+            f.matches("app.log").unwrap(),
+            "re.match anchors only at the start"
+        );
         let f = NameFilter::new(&["*.log".into()], &["debug*".into()], false).unwrap();
-        assert!(f.matches("app.log") && !f.matches("debug.log"));
+        assert!(f.matches("app.log").unwrap() && !f.matches("debug.log").unwrap());
         assert_eq!(amount("2d", AGE_UNITS), Some(172800));
         assert_eq!(amount("-1W", AGE_UNITS), Some(-604800));
         assert_eq!(amount("10m", SIZE_UNITS), Some(10 << 20));
         assert_eq!(amount("12", SIZE_UNITS), Some(12));
         assert_eq!(amount("1x", SIZE_UNITS), None);
-        let re = Regex::new("^port").unwrap();
-        assert!(content_matches("a\nport=1\n", &re, false));
-        let re = Regex::new("port").unwrap();
+        let re = py("^port").unwrap();
+        assert!(content_matches("a\nport=1\n", &re, false).unwrap());
+        let re = py("port").unwrap();
         assert!(
-            !content_matches("a\nthe port\n", &re, false),
+            !content_matches("a\nthe port\n", &re, false).unwrap(),
             "re.match per line"
         );
         assert!(
-            content_matches("a\nthe port\n", &re, true),
+            content_matches("a\nthe port\n", &re, true).unwrap(),
             "re.search on the file"
         );
     }
