@@ -192,6 +192,12 @@ impl ControlNode for TaskControl<'_> {
             }
         })?;
         let found = self.find("templates", path)?;
+        // Ansible's template action adds `template_host`, `template_path`, ... for the file.
+        let dest = args.get("dest").and_then(|d| d.as_str());
+        let mut vars = self.vars.clone();
+        for (name, value) in etcdplay_template::template_file_vars(path, &found, dest) {
+            vars.insert_literal(name, value);
+        }
         let display = PathBuf::from(shown(&found));
         // Render from the shown path when it resolves to the same file, so that error messages
         // name the template relative to where the user runs etcdplay.
@@ -201,7 +207,7 @@ impl ControlNode for TaskControl<'_> {
             found
         };
         self.templar
-            .render_file_with(&target, self.vars, &syntax)
+            .render_file_with(&target, &vars, &syntax)
             .map_err(|e| ModuleError::Control {
                 path: path.to_string(),
                 message: e.to_string(),

@@ -39,6 +39,7 @@ mod render;
 mod scope;
 mod session;
 mod templar;
+mod template_vars;
 mod vars;
 
 pub use check::TemplateProblem;
@@ -47,4 +48,5 @@ pub use file_syntax::FileSyntax;
 pub use precedence::{Precedence, VarLayers};
 pub use render::is_possibly_template;
 pub use templar::{Templar, TemplarOptions};
+pub use template_vars::template_file_vars;
 pub use vars::{HostVarsSource, SharedVars, StaticHostVars, Vars};

@@ -223,7 +223,40 @@ fn compile(ctx: &Ctx<'_>, arg: &str, pattern: &str) -> Result<Regex, ModuleError
         .map_err(|e| ctx.bad(arg, format!("invalid regular expression: {e}")))
 }
 
+/// Ansible's warning for an empty `regexp` or `search_string`, which matches every line.
+fn empty_pattern_warning(regexp: Option<&str>, search_string: Option<&str>) -> Option<String> {
+    let param = match (regexp, search_string) {
+        (Some(""), _) => "regular expression",
+        (_, Some("")) => "search string",
+        _ => return None,
+    };
+    let mut msg = format!(
+        "The {param} is an empty string, which will match every line in the file. This may \
+         have unintended consequences, such as replacing the last line in the file rather \
+         than appending."
+    );
+    if regexp == Some("") {
+        msg.push_str(
+            " If this is desired, use '^' to match every line in the file and avoid this \
+             warning.",
+        );
+    }
+    Some(msg)
+}
+
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let warning = empty_pattern_warning(
+        ctx.args.str("regexp").as_deref(),
+        ctx.args.str("search_string").as_deref(),
+    );
+    let mut res = apply(ctx).await?;
+    if let Some(warning) = warning {
+        res.set("warnings", vec![warning]);
+    }
+    Ok(res)
+}
+
+async fn apply(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let args = &ctx.args;
     let path = args.req_str("path")?;
     let present = args.choice("state", &["present", "absent"], "present")? == "present";
@@ -339,6 +372,19 @@ mod tests {
 
     fn py_re(pattern: &str) -> Result<Regex, etcdplay_source::PyReError> {
         compile_python_regex(pattern, PyReFlags::default())
+    }
+
+    // ansible-core 2.19's lineinfile target, "Insert a line in the file using an empty string
+    // as a regular expression": the result warns (text as the module's module.warn).
+    #[test]
+    fn empty_patterns_warn_as_ansible() {
+        let w = empty_pattern_warning(Some(""), None).unwrap();
+        assert!(w.starts_with("The regular expression is an empty string, which will match"));
+        assert!(w.ends_with("use '^' to match every line in the file and avoid this warning."));
+        let w = empty_pattern_warning(None, Some("")).unwrap();
+        assert!(w.starts_with("The search string is an empty string"));
+        assert!(w.ends_with("rather than appending."));
+        assert_eq!(empty_pattern_warning(Some("^a"), None), None);
     }
 
     // ansible-core 2.19's lineinfile target, "Replace a line with backrefs": regexp

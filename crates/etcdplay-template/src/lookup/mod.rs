@@ -203,10 +203,16 @@ impl TemplateLookupOptions {
         })
     }
 
-    /// The variables the lookup adds: `ansible_managed` unless the task has one, then
+    /// The variables the lookup adds: the template variables of the file `path` named `term`
+    /// (see template_vars.rs), `ansible_managed` unless the task has one, then
     /// `template_vars`.
-    fn vars_for(&self, vars: &crate::Vars) -> Vec<(String, serde_json::Value)> {
-        let mut extra = Vec::new();
+    fn vars_for(
+        &self,
+        vars: &crate::Vars,
+        term: &str,
+        path: &std::path::Path,
+    ) -> Vec<(String, serde_json::Value)> {
+        let mut extra = crate::template_file_vars(term, path, None);
         if vars.raw("ansible_managed").is_none() {
             extra.push(("ansible_managed".into(), "Ansible managed".into()));
         }
@@ -338,7 +344,7 @@ pub(crate) fn run(
                     ))
                 })?;
                 let _includes = set_include_path(include_search_path(&path, dirs, Caller::Lookup));
-                let extra = options.vars_for(ctx.scope.vars());
+                let extra = options.vars_for(ctx.scope.vars(), term, &path);
                 let value =
                     render_lookup_template(&ctx.scope, &source, term, &options.syntax, extra)?;
                 let text = crate::render::output_text(&value)?;
