@@ -32,6 +32,13 @@ async fn copy_content_converges_with_mode_and_checksum() {
     assert_eq!(mode_of(&dest), 0o600);
     assert_eq!(first.data["checksum"], sha1_hex(b"name: a\n"));
     assert_eq!(first.data["mode"], "0600");
+    // ansible-core 2.19's copy target, "Assert basic copy worked": a copy that wrote the file
+    // names its owner too ('uid', 'gid', 'owner', 'group' in the result).
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&dest).unwrap();
+    assert_eq!(first.data["uid"], meta.uid());
+    assert_eq!(first.data["gid"], meta.gid());
+    assert!(first.data["owner"].is_string() && first.data["group"].is_string());
     let diff = first.diff.unwrap().unified();
     assert!(diff.contains("+name: a"), "{diff}");
     // A new content replaces the file, keeps the mode, and leaves a backup when asked.

@@ -300,7 +300,9 @@ pub(crate) fn plan(want: &WantUser, have: &HaveUser) -> Option<Vec<String>> {
             if let Some(s) = want.shell.as_ref().filter(|s| **s != p.shell) {
                 push(&mut cmd, "-s", s);
             }
-            let have_days = have.shadow.as_ref().map_or(-1, |s| s.expire_days);
+            // An account without a shadow entry counts as expiring on day 0, as Ansible's
+            // module reads it (`user_password()[1] or '0'`): `usermod -e` then creates one.
+            let have_days = have.shadow.as_ref().map_or(0, |s| s.expire_days);
             if let Some(expires) = want.expires.filter(|e| expiry_differs(*e, have_days)) {
                 push(&mut cmd, "-e", &expiry_date(expires));
             }
@@ -791,6 +793,11 @@ mod tests {
         assert!(expiry_differs(2_529_881_062.0, -1));
         assert!(expiry_differs(-1.0, 29_281));
         assert!(!expiry_differs(-1.0, -1));
+        // ansible-core's user target, test_expires_no_shadow.yml: an account in /etc/passwd
+        // only, `expires: -1` is changed (usermod -e '' adds its shadow entry), then not.
+        let mut w = want();
+        w.expires = Some(-1.0);
+        assert_eq!(plan(&w, &have()).unwrap().join(" "), "usermod -e  etcd");
         let mut w = want();
         w.expires = Some(2_529_881_062.0);
         let mut h = have();
