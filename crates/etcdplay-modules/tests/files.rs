@@ -39,6 +39,8 @@ async fn copy_content_converges_with_mode_and_checksum() {
     assert_eq!(first.data["uid"], meta.uid());
     assert_eq!(first.data["gid"], meta.gid());
     assert!(first.data["owner"].is_string() && first.data["group"].is_string());
+    // "Verify that the legacy md5sum is correct": md5 of the content written.
+    assert_eq!(first.data["md5sum"], "f73e7009f34cf5f92eae2a958c0f3267");
     let diff = first.diff.unwrap().unified();
     assert!(diff.contains("+name: a"), "{diff}");
     // A new content replaces the file, keeps the mode, and leaves a backup when asked.

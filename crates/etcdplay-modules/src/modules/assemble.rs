@@ -222,6 +222,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         after_header: dest.clone(),
         // Refused above (see ANSIBLE_COMPAT.md).
         validate: None,
+        report_md5: false,
     };
     let mut res = converge(ctx, target, true).await?;
     // Ansible's assemble shows no diff.

@@ -437,6 +437,7 @@ async fn deliver(
             header
         },
         validate: ctx.args.str("validate"),
+        report_md5: true,
     };
     let mut res = converge(ctx, target, force || !state.exists).await?;
     if let Some(src) = src {

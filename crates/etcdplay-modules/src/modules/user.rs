@@ -569,6 +569,8 @@ pub(crate) struct KeyGen {
     file: String,
     comment: String,
     force: bool,
+    /// `ssh_key_passphrase`: given to ssh-keygen on its standard input, never in argv.
+    passphrase: Option<String>,
 }
 
 impl KeyGen {
@@ -577,12 +579,11 @@ impl KeyGen {
         if !a.bool("generate_ssh_key", false)? {
             return Ok(None);
         }
-        if a.has("ssh_key_passphrase") {
-            // Ansible feeds it to ssh-keygen through a pty; etcdplay has no way to give it
-            // without a command line.
+        let passphrase = a.str("ssh_key_passphrase");
+        if passphrase.as_deref().is_some_and(|p| p.contains('\n')) {
             return Err(ctx.bad(
                 "ssh_key_passphrase",
-                "a passphrase for a generated key is not supported by etcdplay",
+                "a passphrase with a line break cannot be given to ssh-keygen",
             ));
         }
         let kind = a.str("ssh_key_type").unwrap_or_else(|| "rsa".into());
@@ -594,6 +595,7 @@ impl KeyGen {
             bits: a.int("ssh_key_bits")?.unwrap_or(0),
             comment: a.str("ssh_key_comment").unwrap_or_default(),
             force: a.bool("force", false)?,
+            passphrase,
         }))
     }
 
@@ -623,19 +625,28 @@ impl KeyGen {
         } else {
             String::new()
         };
+        // Without `-N`, ssh-keygen asks for the passphrase twice; with no terminal it reads
+        // the answers from its standard input (Ansible answers its prompts through a pty).
+        // The passphrase is never on a command line.
+        let (new_passphrase, stdin) = match &self.passphrase {
+            Some(p) => (String::new(), format!("{p}\n{p}\n").into_bytes()),
+            None => ("-N '' ".to_string(), Vec::new()),
+        };
         let script = format!(
             "set -e\nh=$(getent passwd {q} | cut -d: -f6)\nids=$(id -u {q}):$(id -g {q})\n\
              f={path}\nd=$(dirname -- \"$f\")\n\
              if [ ! -d \"$d\" ]; then mkdir -m 0700 -- \"$d\"; chown \"$ids\" -- \"$d\"; fi\n\
              if [ -e \"$f\" ] && [ {force} != yes ]; then echo exists >&3; else\n\
-             rm -f -- \"$f.pub\"\n\
-             echo y | ssh-keygen -q -t {kind} {bits}-C {comment} -f \"$f\" -N '' >/dev/null\n\
+             rm -f -- \"$f\" \"$f.pub\"\n\
+             ssh-keygen -q -t {kind} {bits}-C {comment} -f \"$f\" {new_passphrase}>/dev/null\n\
              chown \"$ids\" -- \"$f\" \"$f.pub\"\necho generated >&3; fi 3>&1\n\
              printf '%s\\n' \"$f\"\nssh-keygen -l -f \"$f\" || true\ncat -- \"$f.pub\" 2>/dev/null || true\n",
             force = if self.force { "yes" } else { "no" },
             kind = sh_quote(&self.kind),
         );
-        let out = ctx.exec(script).await?;
+        let mut req = ExecRequest::script(script);
+        req.stdin = stdin;
+        let out = ctx.exec_req(req).await?;
         if out.rc != 0 {
             let mut failed = ModuleResult::fail(out.stderr_str().trim().to_string());
             failed.set("name", user).set("rc", out.rc);
@@ -730,6 +741,46 @@ mod tests {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(dir.path().join("a/home/.profile").is_file());
+    }
+
+    // ansible-core 2.19's user target, test_ssh_key_passphrase.yml: the generated key opens
+    // with `ssh-keygen -y -f KEY -P secret_passphrase`. ssh-keygen without `-N` and without a
+    // terminal reads the passphrase (twice) from its standard input, as the module gives it.
+    #[test]
+    fn ssh_keygen_takes_the_passphrase_on_stdin() {
+        use std::io::Write;
+        if sh("command -v ssh-keygen && command -v setsid").stdout.is_empty() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k");
+        let mut child = std::process::Command::new("setsid")
+            .args(["-w", "ssh-keygen", "-q", "-t", "ed25519", "-C", "c", "-f"])
+            .arg(&key)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"secret_passphrase\nsecret_passphrase\n")
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        let opened = std::process::Command::new("ssh-keygen")
+            .args(["-y", "-P", "secret_passphrase", "-f"])
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(opened.status.success());
+        let wrong = std::process::Command::new("ssh-keygen")
+            .args(["-y", "-P", "", "-f"])
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(!wrong.status.success());
     }
 
     #[test]
