@@ -113,7 +113,9 @@ pub(crate) const SHELL: &[ArgSpec] = &[
 pub(crate) const COPY: &[ArgSpec] = &[
     a("src", Path),
     a("content", Raw),
-    r("dest", Path),
+    // Required, but checked when the task runs with the copy action's message ("dest is
+    // required"), as Ansible's action checks it before its module's argument spec.
+    a("dest", Path),
     a("remote_src", Bool),
     a("decrypt", Bool),
     MODE,
@@ -1076,16 +1078,17 @@ mod tests {
     #[test]
     fn unknown_argument_gets_a_suggestion() {
         let args = json!({"src": "a", "destt": "/b"});
-        let errs = validate_args("copy", args.as_object().unwrap());
+        let errs = validate_args("template", args.as_object().unwrap());
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert!(
             text.contains(
-                &"unknown argument 'destt' for module copy, did you mean 'dest'?".to_string()
+                &"unknown argument 'destt' for module template, did you mean 'dest'?"
+                    .to_string()
             ),
             "{text:?}"
         );
         assert!(
-            text.contains(&"module copy: missing required argument 'dest'".to_string()),
+            text.contains(&"module template: missing required argument 'dest'".to_string()),
             "{text:?}"
         );
     }

@@ -255,14 +255,11 @@ async fn argument_errors_are_typed() {
         "{e}"
     );
     assert!(e.to_string().contains("'q'"));
-    let e = env
-        .run_opts("copy", json!({"content": "x"}), false, false)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "module copy: missing required argument 'dest'"
-    );
+    // ansible-core 2.19's copy target, "Try without destination to ensure it fails": the
+    // copy action's own message, a task failure.
+    let r = env.run("copy", json!({"content": "x"})).await;
+    assert!(r.failed);
+    assert_eq!(r.msg.as_deref(), Some("dest is required"));
     let e = env
         .run_opts(
             "copy",
@@ -273,6 +270,17 @@ async fn argument_errors_are_typed() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("did you mean 'dest'"), "{e}");
+    // ansible-core 2.19's copy target, "Try empty source to ensure it fails": `src: ''` fails
+    // with the copy action's "src (or content) is required" (never the whole files/ dir).
+    let r = env
+        .run("copy", json!({"src": "", "dest": env.p("x")}))
+        .await;
+    assert!(r.failed);
+    assert_eq!(r.msg.as_deref(), Some("src (or content) is required"));
+    let r = env
+        .run("copy", json!({"content": "x", "dest": env.p("d/")}))
+        .await;
+    assert_eq!(r.msg.as_deref(), Some("can not use content with a dir as dest"));
     let e = env
         .run_opts("tempalte", json!({}), false, false)
         .await

@@ -18,16 +18,22 @@ use crate::probe::{decode_b64, section, PathState};
 use crate::read_ahead::{sections, text, with_funcs, FirstProbe, ProbeInput};
 use crate::{ModuleError, ModuleResult};
 
-/// Refuses what `copy` cannot do before anything is sent.
-fn check_copy_args(args: &Args) -> Result<(), ModuleError> {
-    match (args.str("src"), args.raw("content")) {
-        (Some(_), Some(_)) => Err(ModuleError::bad(
-            "copy",
-            "content",
-            "src and content are mutually exclusive",
-        )),
-        (None, None) => Err(ModuleError::missing("copy", "src")),
-        _ => Ok(()),
+/// What `copy` refuses before anything is sent, in the words of Ansible's copy action (an
+/// empty `src` counts as none: `src: ''` is "src (or content) is required").
+fn refused_copy_args(args: &Args) -> Option<&'static str> {
+    let src = args.str("src").filter(|s| !s.is_empty());
+    let content = args.raw("content");
+    let dest = args.str("dest").unwrap_or_default();
+    if src.is_none() && content.is_none() {
+        Some("src (or content) is required")
+    } else if dest.is_empty() {
+        Some("dest is required")
+    } else if src.is_some() && content.is_some() {
+        Some("src and content are mutually exclusive")
+    } else if content.is_some() && dest.ends_with('/') {
+        Some("can not use content with a dir as dest")
+    } else {
+        None
     }
 }
 
@@ -63,8 +69,7 @@ impl FirstProbe for DestProbe {
         let src = if args.module == "template" {
             Some(args.req_str("src")?)
         } else {
-            check_copy_args(args)?;
-            if internal_param(args).is_some() {
+            if refused_copy_args(args).is_some() || internal_param(args).is_some() {
                 // Refused by the run without a request.
                 return Ok(None);
             }
@@ -106,9 +111,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             "Invalid parameter specified: \"{internal}\""
         )));
     }
+    if let Some(refused) = refused_copy_args(args) {
+        return Ok(ModuleResult::fail(refused));
+    }
     let src = args.str("src");
     let remote_src = args.bool("remote_src", false)?;
-    check_copy_args(args)?;
     if let (Some(s), None, false) = (&src, args.raw("content"), remote_src) {
         let follow = args.bool("local_follow", true)?;
         if let Some(tree) = ctx.call.control.local_tree("files", s, follow)? {
@@ -116,7 +123,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         }
     }
     let (content, header) = match (&src, args.raw("content")) {
-        // Refused by `check_copy_args` above.
+        // Refused by `refused_copy_args` above.
         (Some(_), Some(_)) | (None, None) => return Err(ModuleError::missing("copy", "src")),
         // Ansible heads inline content's diff with the destination: filled in by `deliver`.
         (None, Some(v)) => (Some(NewContent::Bytes(content_bytes(v))), String::new()),
