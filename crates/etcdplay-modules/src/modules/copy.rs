@@ -482,6 +482,111 @@ async fn read_back_ownership(
     Ok(())
 }
 
+/// Copies (or, in check mode, compares) the directory `$s` on the host into `$t` as Ansible's
+/// copy module does with `remote_src`: a missing `$t` is made a copy of the tree (`copytree`,
+/// modes and times kept); an existing one gets the files that differ in content and the entries
+/// it lacks (`copy_diff_files`, `copy_left_only`, through common directories). Links are
+/// followed unless `$follow` is `no`. Prints 1 when something changed.
+const REMOTE_TREE: &str = r#"set -e
+ch=0
+if [ ! -e "$t" ]; then
+  ch=1
+  if [ -z "$CHECK" ]; then
+    mkdir -p -- "$t"
+    if [ "$follow" = no ]; then cp -R -P --preserve=mode,timestamps -- "$s/." "$t"
+    else cp -R -L --preserve=mode,timestamps -- "$s/." "$t"; fi
+  fi
+else
+  if [ "$follow" = no ]; then L=; else L=-L; fi
+  list=$(mktemp)
+  (cd -- "$s" && find $L . -mindepth 1 -print) > "$list"
+  while IFS= read -r p; do
+    p=${p#./}
+    if [ -d "$s/$p" ] && { [ "$follow" != no ] || [ ! -L "$s/$p" ]; }; then
+      if [ ! -d "$t/$p" ]; then
+        ch=1
+        if [ -z "$CHECK" ]; then
+          mkdir -p -- "$t/$p"
+          chmod "$(stat -L -c %a -- "$s/$p")" -- "$t/$p"
+        fi
+      fi
+    elif [ ! -e "$t/$p" ] && [ ! -L "$t/$p" ]; then
+      ch=1
+      [ -n "$CHECK" ] || cp ${L:--P} --preserve=mode -- "$s/$p" "$t/$p"
+    elif [ -f "$s/$p" ] && ! cmp -s -- "$s/$p" "$t/$p"; then
+      ch=1
+      if [ -z "$CHECK" ]; then
+        cp -- "$s/$p" "$t/$p"
+        chmod "$(stat -L -c %a -- "$s/$p")" -- "$t/$p"
+      fi
+    fi
+  done < "$list"
+  rm -f -- "$list"
+fi
+if [ -n "$owner$group" ]; then
+  spec=$owner${group:+:$group}
+  wrong=$(find "$d" ${owner:+! -user "$owner"} -print -quit; find "$d" ${group:+! -group "$group"} -print -quit)
+  if [ -n "$wrong" ]; then ch=1; [ -n "$CHECK" ] || chown -R -- "$spec" "$d"; fi
+fi
+echo "$ch"
+"#;
+
+/// A directory copied on the host: what [`REMOTE_TREE`] is given.
+struct RemoteTree<'a> {
+    src: &'a str,
+    dest: &'a str,
+    follow: bool,
+    owner: String,
+    group: String,
+    check: bool,
+}
+
+impl RemoteTree<'_> {
+    fn script(&self) -> String {
+        let target = if self.src.ends_with('/') {
+            self.dest.to_string()
+        } else {
+            format!("{}/{}", self.dest.trim_end_matches('/'), basename(self.src))
+        };
+        let mut script = format!(
+            "s={}\nt={}\nd={}\nfollow={}\nowner={}\ngroup={}\nCHECK={}\n",
+            sh_quote(self.src.trim_end_matches('/')),
+            sh_quote(&target),
+            sh_quote(self.dest),
+            if self.follow { "yes" } else { "no" },
+            sh_quote(&self.owner),
+            sh_quote(&self.group),
+            if self.check { "1" } else { "" },
+        );
+        script.push_str(REMOTE_TREE);
+        script
+    }
+}
+
+/// `remote_src: yes` with a directory source: the tree is copied on the host (see
+/// [`REMOTE_TREE`]); `src/` copies the directory's content into `dest`, `src` the directory
+/// itself into `dest/`. The result has `dest`, `src` and `changed`, as the module's.
+async fn copy_remote_tree(ctx: &Ctx<'_>, src: &str) -> Result<ModuleResult, ModuleError> {
+    let dest = ctx.args.req_str("dest")?;
+    let tree = RemoteTree {
+        src,
+        dest: &dest,
+        follow: ctx.args.bool("local_follow", true)?,
+        owner: ctx.args.str("owner").unwrap_or_default(),
+        group: ctx.args.str("group").unwrap_or_default(),
+        check: ctx.call.check,
+    };
+    let script = tree.script();
+    let out = ctx.exec(script).await?;
+    if out.rc != 0 {
+        return Ok(ModuleResult::fail(out.stderr_str().trim().to_string()));
+    }
+    let mut res = ModuleResult::ok();
+    res.changed = out.stdout_str().trim() == "1";
+    res.set("dest", dest).set("src", src);
+    Ok(res)
+}
+
 /// `remote_src: yes`: the source is on the host, so the probe stats both and the copy is a
 /// `cp` on the host (through a temporary file, so the destination is replaced atomically).
 async fn copy_remote(ctx: &Ctx<'_>, src: String) -> Result<ModuleResult, ModuleError> {
@@ -500,6 +605,9 @@ async fn copy_remote(ctx: &Ctx<'_>, src: String) -> Result<ModuleResult, ModuleE
         src: src_state,
         ..
     } = ctx.read_probe::<DestProbe>().await?;
+    if src_state.is_dir() {
+        return copy_remote_tree(ctx, &src).await;
+    }
     let Some(src_sum) = src_state.sha1.clone() else {
         return Ok(ModuleResult::fail(format!(
             "Source {src} not found or not a readable regular file"
@@ -593,4 +701,55 @@ async fn copy_remote(ctx: &Ctx<'_>, src: String) -> Result<ModuleResult, ModuleE
         }
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_tree(src: &str, dest: &str, check: bool) -> String {
+        let tree = RemoteTree {
+            src,
+            dest,
+            follow: true,
+            owner: String::new(),
+            group: String::new(),
+            check,
+        };
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(tree.script())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    // ansible-core 2.19's copy target, remote_src with directories: `src: dir/` to a missing
+    // `dest/` makes dest a copy (changed), a second run is not changed; `src: dir` copies the
+    // directory itself into dest; a file that differs is copied again (not in check mode).
+    #[test]
+    fn remote_directories_are_copied_as_the_module_does() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = |rel: &str| tmp.path().join(rel).display().to_string();
+        let slash = |rel: &str| format!("{}/", p(rel));
+        std::fs::create_dir_all(tmp.path().join("src/sub")).unwrap();
+        std::fs::write(tmp.path().join("src/sub/a"), "a").unwrap();
+        std::fs::create_dir(tmp.path().join("empty")).unwrap();
+        assert_eq!(run_tree(&slash("empty"), &slash("e2"), false), "1");
+        assert!(tmp.path().join("e2").is_dir());
+        assert_eq!(run_tree(&slash("empty"), &slash("e2"), false), "0");
+        assert_eq!(run_tree(&slash("src"), &p("d1"), false), "1");
+        let read = |rel: &str| std::fs::read_to_string(tmp.path().join(rel)).unwrap();
+        assert_eq!(read("d1/sub/a"), "a");
+        assert_eq!(run_tree(&slash("src"), &p("d1"), false), "0");
+        std::fs::write(tmp.path().join("src/sub/a"), "b").unwrap();
+        assert_eq!(run_tree(&slash("src"), &p("d1"), true), "1");
+        assert_eq!(read("d1/sub/a"), "a");
+        assert_eq!(run_tree(&slash("src"), &p("d1"), false), "1");
+        assert_eq!(read("d1/sub/a"), "b");
+        std::fs::create_dir(tmp.path().join("d2")).unwrap();
+        assert_eq!(run_tree(&p("src"), &p("d2"), false), "1");
+        assert!(tmp.path().join("d2/src/sub/a").is_file());
+    }
 }
