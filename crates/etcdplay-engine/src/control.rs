@@ -31,18 +31,6 @@ pub(crate) fn shown(path: &Path) -> String {
         .to_string()
 }
 
-/// The task's `ansible_search_path` (set with its variables), as paths.
-pub(crate) fn search_path_of(vars: &Vars) -> Vec<PathBuf> {
-    match vars.raw("ansible_search_path") {
-        Some(serde_json::Value::Array(dirs)) => dirs
-            .iter()
-            .filter_map(serde_json::Value::as_str)
-            .map(PathBuf::from)
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 impl TaskControl<'_> {
     /// Ansible's search order for a relative `src` (see `etcdplay_source::file_candidates`):
     /// each directory of the task's search path with `<kind>/` and without, then the
@@ -59,7 +47,7 @@ impl TaskControl<'_> {
                 })
             };
         }
-        let mut dirs = search_path_of(self.vars);
+        let mut dirs = self.vars.search_path();
         dirs.push(self.playbook_dir.to_path_buf());
         let candidates = etcdplay_source::file_candidates(&dirs, kind, path, false);
         candidates

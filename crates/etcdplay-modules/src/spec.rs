@@ -1082,8 +1082,7 @@ mod tests {
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert!(
             text.contains(
-                &"unknown argument 'destt' for module template, did you mean 'dest'?"
-                    .to_string()
+                &"unknown argument 'destt' for module template, did you mean 'dest'?".to_string()
             ),
             "{text:?}"
         );

@@ -280,7 +280,10 @@ async fn argument_errors_are_typed() {
     let r = env
         .run("copy", json!({"content": "x", "dest": env.p("d/")}))
         .await;
-    assert_eq!(r.msg.as_deref(), Some("can not use content with a dir as dest"));
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("can not use content with a dir as dest")
+    );
     let e = env
         .run_opts("tempalte", json!({}), false, false)
         .await

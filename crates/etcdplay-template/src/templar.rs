@@ -124,7 +124,7 @@ impl Templar {
         })?;
         // Ansible's template action: the task's search path, the playbook's directory, then
         // the template's own directory.
-        let mut bases = search_path_of(vars);
+        let mut bases = vars.search_path();
         bases.extend(self.inner.search_dirs.iter().cloned());
         let absolute = std::path::absolute(&full).unwrap_or_else(|_| full.clone());
         let _includes = set_include_path(include_search_path(&absolute, &bases, Caller::Action));
@@ -429,17 +429,6 @@ pub(crate) fn find_file(search_dirs: &[PathBuf], path: &Path) -> Option<PathBuf>
         }
     }
     None
-}
-
-/// The task's `ansible_search_path` (absent outside a task).
-fn search_path_of(vars: &Vars) -> Vec<PathBuf> {
-    match vars.raw("ansible_search_path") {
-        Some(Json::Array(dirs)) => dirs
-            .iter()
-            .filter_map(|d| d.as_str().map(PathBuf::from))
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// Renders a template file's text for `lookup('template')` with `scope`'s variables plus

@@ -749,7 +749,10 @@ mod tests {
     #[test]
     fn ssh_keygen_takes_the_passphrase_on_stdin() {
         use std::io::Write;
-        if sh("command -v ssh-keygen && command -v setsid").stdout.is_empty() {
+        if sh("command -v ssh-keygen && command -v setsid")
+            .stdout
+            .is_empty()
+        {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
