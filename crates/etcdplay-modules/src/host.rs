@@ -16,12 +16,16 @@ fn expandable(value: &str) -> bool {
     value.starts_with('~') || value.contains('$')
 }
 
-/// A source that the action reads on the control node (copy's, template's and unarchive's
-/// `src` without `remote_src`): the host never expands it.
+/// A source that the action reads on the control node (copy's, template's, unarchive's and
+/// assemble's `src` without `remote_src`, whose default is yes for assemble only): the host
+/// never expands it.
 fn read_on_controller(args: &Args, name: &str) -> bool {
+    let remote_by_default = args.module == "assemble";
     name == "src"
-        && matches!(args.module, "copy" | "template" | "unarchive")
-        && !args.bool("remote_src", false).unwrap_or(false)
+        && matches!(args.module, "copy" | "template" | "unarchive" | "assemble")
+        && !args
+            .bool("remote_src", remote_by_default)
+            .unwrap_or(remote_by_default)
 }
 
 /// The path arguments (by the module's spec) that the host would expand (see [`expandable`]),
@@ -241,6 +245,14 @@ mod tests {
         let a = args("copy", json!({"src": "$HOME/k", "dest": "/etc/k"}));
         assert!(expandable_paths(&a).is_empty());
         let a = args("file", json!({"path": "/etc/plain"}));
+        assert!(expandable_paths(&a).is_empty());
+        // assemble reads its fragments on the host unless `remote_src: no`.
+        let a = args("assemble", json!({"src": "$HOME/d", "dest": "/etc/k"}));
+        assert_eq!(expandable_paths(&a).len(), 1);
+        let a = args(
+            "assemble",
+            json!({"src": "$HOME/d", "dest": "/etc/k", "remote_src": false}),
+        );
         assert!(expandable_paths(&a).is_empty());
     }
 }
