@@ -1227,7 +1227,7 @@ fn extended_loop(items: &[Value], index: usize, allitems: bool) -> Value {
 /// Ansible's argument check gives a `str` or `path` option Python's `str()` of a list or
 /// mapping it was given: `path: "{{ item }}"` over `find`'s `files` is the text
 /// `{'path': '/tmp/x', ...}` (a path that does not exist), not an error.
-fn text_arguments_as_python_str(module: &str, args: &mut Map<String, Value>) {
+pub(crate) fn text_arguments_as_python_str(module: &str, args: &mut Map<String, Value>) {
     for (arg, value) in args.iter_mut() {
         if matches!(value, Value::Array(_) | Value::Object(_))
             && etcdplay_modules::is_text_arg(module, arg)
