@@ -31,18 +31,6 @@ pub(crate) fn shown(path: &Path) -> String {
         .to_string()
 }
 
-/// The task's `ansible_search_path` (set with its variables), as paths.
-pub(crate) fn search_path_of(vars: &Vars) -> Vec<PathBuf> {
-    match vars.raw("ansible_search_path") {
-        Some(serde_json::Value::Array(dirs)) => dirs
-            .iter()
-            .filter_map(serde_json::Value::as_str)
-            .map(PathBuf::from)
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 impl TaskControl<'_> {
     /// Ansible's search order for a relative `src` (see `etcdplay_source::file_candidates`):
     /// each directory of the task's search path with `<kind>/` and without, then the
@@ -59,7 +47,7 @@ impl TaskControl<'_> {
                 })
             };
         }
-        let mut dirs = search_path_of(self.vars);
+        let mut dirs = self.vars.search_path();
         dirs.push(self.playbook_dir.to_path_buf());
         let candidates = etcdplay_source::file_candidates(&dirs, kind, path, false);
         candidates
@@ -192,6 +180,12 @@ impl ControlNode for TaskControl<'_> {
             }
         })?;
         let found = self.find("templates", path)?;
+        // Ansible's template action adds `template_host`, `template_path`, ... for the file.
+        let dest = args.get("dest").and_then(|d| d.as_str());
+        let mut vars = self.vars.clone();
+        for (name, value) in etcdplay_template::template_file_vars(path, &found, dest) {
+            vars.insert_literal(name, value);
+        }
         let display = PathBuf::from(shown(&found));
         // Render from the shown path when it resolves to the same file, so that error messages
         // name the template relative to where the user runs etcdplay.
@@ -201,7 +195,7 @@ impl ControlNode for TaskControl<'_> {
             found
         };
         self.templar
-            .render_file_with(&target, self.vars, &syntax)
+            .render_file_with(&target, &vars, &syntax)
             .map_err(|e| ModuleError::Control {
                 path: path.to_string(),
                 message: e.to_string(),

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use etcdplay_playbook::{IncludeVars, ModuleCall, Task, VarsSource};
+use etcdplay_source::{compile_python_regex, PyMatchError, PyReFlags, PyRegex};
 use serde_json::{json, Map, Value};
 
 use crate::play::PlayRun;
@@ -49,6 +50,8 @@ enum IncludeVarsError {
     TooMany(String),
     #[error("include_vars: more than {MAX_DIRS} directories under {0}")]
     TooManyDirs(String),
+    #[error("include_vars: regular expression failed on {name}: {source}")]
+    Regex { name: String, source: PyMatchError },
 }
 
 /// The task's `include_vars` as the arguments of an engine action, which the engine templates
@@ -72,17 +75,37 @@ pub(crate) fn as_call(task: &Task, iv: &IncludeVars) -> ModuleCall {
 /// The options of a `dir:` include, from the templated arguments.
 struct DirOptions {
     depth: usize,
-    files_matching: Option<regex::Regex>,
-    ignore_files: Vec<regex::Regex>,
+    files_matching: Option<PyRegex>,
+    ignore_files: Vec<PyRegex>,
     extensions: Vec<String>,
     ignore_unknown_extensions: bool,
 }
 
 impl DirOptions {
+    /// Whether a file of the directory is read: `files_matching` searched in its name, and no
+    /// `ignore_files` entry matching the name's end (Ansible's `re.search`).
+    fn wants(&self, name: &str) -> Result<bool, IncludeVarsError> {
+        let failed = |source| IncludeVarsError::Regex {
+            name: name.to_string(),
+            source,
+        };
+        if let Some(m) = &self.files_matching {
+            if !m.is_match(name).map_err(failed)? {
+                return Ok(false);
+            }
+        }
+        for r in &self.ignore_files {
+            if r.is_match(name).map_err(failed)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     fn of(args: &Map<String, Value>) -> Result<DirOptions, IncludeVarsError> {
         let bad = |arg: &'static str, message: String| IncludeVarsError::Argument { arg, message };
         let regex = |arg: &'static str, text: &str| {
-            regex::Regex::new(text).map_err(|e| bad(arg, e.to_string()))
+            compile_python_regex(text, PyReFlags::default()).map_err(|e| bad(arg, e.to_string()))
         };
         let depth = match args.get("depth") {
             None | Some(Value::Null) => 0,
@@ -295,12 +318,7 @@ impl PlayRun<'_> {
                 if role_main.as_ref() == Some(&path) {
                     continue;
                 }
-                if options
-                    .files_matching
-                    .as_ref()
-                    .is_some_and(|m| !m.is_match(&name))
-                    || options.ignore_files.iter().any(|r| r.is_match(&name))
-                {
+                if !options.wants(&name)? {
                     continue;
                 }
                 if !options.valid_extension(&name) {

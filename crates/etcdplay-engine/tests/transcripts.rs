@@ -461,7 +461,7 @@ fn problems_of_tasks_that_may_not_run_are_warnings_then_task_failures() {
             TASK [debug]
               ok: [n1] => {"msg":true}
             TASK [copy]
-              failed: [n1]: module copy: missing required argument 'src'
+              failed: [n1]: src (or content) is required
             TASK [debug]
               ok: [n1]: rescued => {"msg":"rescued"}
             TASK [command]

@@ -10,34 +10,50 @@ use crate::probe::{parse_sections, FUNCS};
 use crate::read_ahead::{FirstProbe, ProbeInput};
 use crate::{ModuleCall, ModuleError};
 
-/// The user of a `~user/...` path (empty for `~` and `~/...`).
-fn home_user(path: &str) -> &str {
-    path[1..].split('/').next().unwrap_or("")
+/// Whether a path argument's value is one Python's `expandvars`/`expanduser` would change: a
+/// leading `~`, or a `$` (a variable that is not set stays as written, as Python leaves it).
+fn expandable(value: &str) -> bool {
+    value.starts_with('~') || value.contains('$')
 }
 
-/// A path argument (or one path of a list of paths) that starts with `~`.
-pub(crate) struct TildePath {
+/// A source that the action reads on the control node (copy's, template's, unarchive's and
+/// assemble's `src` without `remote_src`, whose default is yes for assemble only): the host
+/// never expands it.
+fn read_on_controller(args: &Args, name: &str) -> bool {
+    let remote_by_default = args.module == "assemble";
+    name == "src"
+        && matches!(args.module, "copy" | "template" | "unarchive" | "assemble")
+        && !args
+            .bool("remote_src", remote_by_default)
+            .unwrap_or(remote_by_default)
+}
+
+/// A path argument (or one path of a list of paths) the host would expand.
+pub(crate) struct ExpandablePath {
     name: &'static str,
     /// Its place in a list of paths (`find`'s `paths`); `None` for a single path.
     index: Option<usize>,
     value: String,
 }
 
-/// The path arguments (by the module's spec) that start with `~`, with their values: each costs
-/// the request of [`Ctx::expand_home_in_paths`] before the module's own first request.
-pub(crate) fn tilde_paths(args: &Args) -> Vec<TildePath> {
+/// The path arguments (by the module's spec) that the host would expand (see [`expandable`]),
+/// with their values: each costs the request of [`Ctx::expand_paths`] before the module's own
+/// first request.
+pub(crate) fn expandable_paths(args: &Args) -> Vec<ExpandablePath> {
     use crate::spec::ArgType;
     let mut found = Vec::new();
     for spec in crate::registry::module_arg_spec(args.module) {
         match spec.kind {
-            ArgType::Path => found.extend(args.str(spec.name).map(|value| TildePath {
-                name: spec.name,
-                index: None,
-                value,
-            })),
+            ArgType::Path if !read_on_controller(args, spec.name) => {
+                found.extend(args.str(spec.name).map(|value| ExpandablePath {
+                    name: spec.name,
+                    index: None,
+                    value,
+                }))
+            }
             ArgType::PathList => {
                 let items = args.list(spec.name).ok().flatten().unwrap_or_default();
-                found.extend(items.into_iter().enumerate().map(|(i, value)| TildePath {
+                found.extend(items.into_iter().enumerate().map(|(i, value)| ExpandablePath {
                     name: spec.name,
                     index: Some(i),
                     value,
@@ -46,8 +62,22 @@ pub(crate) fn tilde_paths(args: &Args) -> Vec<TildePath> {
             _ => {}
         }
     }
-    found.retain(|t| t.value.starts_with('~'));
+    found.retain(|p| expandable(&p.value));
     found
+}
+
+/// The script printing each value expanded as Python's `os.path.expanduser(os.path.expandvars
+/// (value))` on the host, each followed by a NUL.
+fn expansion_script(values: &[ExpandablePath]) -> String {
+    let mut script = String::new();
+    for ExpandablePath { value, .. } in values {
+        script.push_str(&crate::modules::command::expanded_word(
+            "__etcdplay_x",
+            value,
+        ));
+        script.push_str("printf '%s\\000' \"$__etcdplay_x\"\n");
+    }
+    script
 }
 
 pub(crate) struct Ctx<'a> {
@@ -61,44 +91,25 @@ impl Ctx<'_> {
         self.args.module
     }
 
-    /// Ansible's modules expand a leading `~` or `~user` in every path argument on the host,
-    /// as the user they run as (`os.path.expanduser`): one request learns the home
-    /// directories, only when some path argument starts with `~`.
-    pub(crate) async fn expand_home_in_paths(&mut self) -> Result<(), ModuleError> {
-        let tilde = tilde_paths(&self.args);
-        if tilde.is_empty() {
+    /// Ansible's modules expand every path argument on the host, as the user they run as
+    /// (`os.path.expanduser(os.path.expandvars(path))`: `$HOME/.ssh`, `~/x`, `~user/x`): one
+    /// request, only when some path argument has a `~` or `$` to expand.
+    pub(crate) async fn expand_paths(&mut self) -> Result<(), ModuleError> {
+        let paths = expandable_paths(&self.args);
+        if paths.is_empty() {
             return Ok(());
         }
-        let mut script = String::new();
-        for TildePath { value, .. } in &tilde {
-            let user = home_user(value);
-            script.push_str(&if user.is_empty() {
-                "h=${HOME:-$(getent passwd \"$(id -un)\" | cut -d: -f6)}; printf '%s\\n' \"$h\"\n"
-                    .to_string()
-            } else {
-                format!(
-                    "getent passwd {} | cut -d: -f6 | grep . || echo\n",
-                    etcdplay_transport::script::sh_quote(user)
-                )
-            });
-        }
-        let out = self.exec(script).await?;
+        let out = self.exec(expansion_script(&paths)).await?;
         let text = out.stdout_str();
-        for (t, home) in tilde.iter().zip(text.lines()) {
-            // An unknown user keeps the path as written, as expanduser does.
-            if home.is_empty() {
-                continue;
-            }
-            let rest = &t.value[1 + home_user(&t.value).len()..];
-            let expanded = format!("{}{rest}", home.trim_end_matches('/'));
-            match t.index {
-                None => self.args.set(t.name, expanded),
+        for (path, expanded) in paths.iter().zip(text.split('\0')) {
+            match path.index {
+                None => self.args.set(path.name, expanded.to_string()),
                 Some(i) => {
-                    let mut items = self.args.list(t.name)?.unwrap_or_default();
+                    let mut items = self.args.list(path.name)?.unwrap_or_default();
                     if let Some(item) = items.get_mut(i) {
-                        *item = expanded;
+                        *item = expanded.to_string();
                     }
-                    self.args.set_list(t.name, items);
+                    self.args.set_list(path.name, items);
                 }
             }
         }
@@ -215,5 +226,77 @@ impl Ctx<'_> {
 
     pub(crate) fn protocol(&self, message: impl Into<String>) -> ModuleError {
         ModuleError::protocol(self.host.host(), self.module(), message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn args(module: &'static str, given: serde_json::Value) -> Args {
+        Args::parse(module, given.as_object().unwrap()).unwrap()
+    }
+
+    fn expanded_by_sh(values: &[ExpandablePath], home: &str) -> Vec<String> {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(expansion_script(values))
+            .env_clear()
+            .env("HOME", home)
+            .env("PATH", "/usr/bin:/bin")
+            .env("SUBDIR", "sub dir")
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut parts: Vec<String> = text.split('\0').map(String::from).collect();
+        parts.pop();
+        parts
+    }
+
+    // ansible-core 2.19's copy target, "Duplicate authorized_keys": `src: $HOME/.ssh/
+    // authorized_keys` with `remote_src: yes` is read from root's home on the host (Python:
+    // os.path.expanduser(os.path.expandvars(src)) in the module). An unset variable stays as
+    // written (os.path.expandvars('$NOPE/x') == '$NOPE/x').
+    #[test]
+    fn host_paths_expand_variables_and_home_as_python() {
+        let a = args(
+            "copy",
+            json!({"src": "$HOME/.ssh/k", "dest": "~/${SUBDIR}/$NOPE/k", "remote_src": true}),
+        );
+        let paths = expandable_paths(&a);
+        assert_eq!(paths.len(), 2);
+        assert_eq!(
+            expanded_by_sh(&paths, "/home/u"),
+            ["/home/u/.ssh/k", "/home/u/sub dir/$NOPE/k"]
+        );
+    }
+
+    // Ansible's copy action reads a `src` without `remote_src` on the control node: the host
+    // never sees it.
+    #[test]
+    fn controller_sources_are_not_expanded_on_the_host() {
+        let a = args("copy", json!({"src": "$HOME/k", "dest": "/etc/k"}));
+        assert!(expandable_paths(&a).is_empty());
+        let a = args("file", json!({"path": "/etc/plain"}));
+        assert!(expandable_paths(&a).is_empty());
+        // assemble reads its fragments on the host unless `remote_src: no`.
+        let a = args("assemble", json!({"src": "$HOME/d", "dest": "/etc/k"}));
+        assert_eq!(expandable_paths(&a).len(), 1);
+        let a = args(
+            "assemble",
+            json!({"src": "$HOME/d", "dest": "/etc/k", "remote_src": false}),
+        );
+        assert!(expandable_paths(&a).is_empty());
+    }
+
+    // find's `paths` is a list of paths: each entry is expanded on its own.
+    #[test]
+    fn each_path_of_a_path_list_is_expanded() {
+        let a = args("find", json!({"paths": ["/etc", "~/a", "$HOME/b"]}));
+        let paths = expandable_paths(&a);
+        let places: Vec<Option<usize>> = paths.iter().map(|p| p.index).collect();
+        assert_eq!(places, [Some(1), Some(2)]);
+        assert_eq!(expanded_by_sh(&paths, "/home/u"), ["/home/u/a", "/home/u/b"]);
     }
 }

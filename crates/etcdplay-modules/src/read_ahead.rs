@@ -97,7 +97,7 @@ pub(crate) fn with_funcs(body: &str) -> String {
 
 /// The probe `call` would send first, as its module declares it in the registry: `None` for a
 /// module without one, for arguments that make its first request act or that it refuses, for
-/// a `~` path argument, and for a check run that skips the module.
+/// a `~` or `$` path argument, and for a check run that skips the module.
 pub fn first_probe(call: ModuleCall<'_>) -> Option<ExecRequest> {
     let module = crate::registry::lookup(call.name)?;
     let decl = module.probe?;
@@ -105,9 +105,9 @@ pub fn first_probe(call: ModuleCall<'_>) -> Option<ExecRequest> {
         return None;
     }
     let args = Args::parse(module.name, call.args).ok()?;
-    // A `~` path is expanded on the host first, so the probe is not the first request and
-    // its script is only known after that answer.
-    if !crate::host::tilde_paths(&args).is_empty() {
+    // A `~` or `$` path is expanded on the host first, so the probe is not the first
+    // request and its script is only known after that answer.
+    if !crate::host::expandable_paths(&args).is_empty() {
         return None;
     }
     let input = ProbeInput {

@@ -115,7 +115,9 @@ pub(crate) const SHELL: &[ArgSpec] = &[
 pub(crate) const COPY: &[ArgSpec] = &[
     a("src", Path),
     a("content", Raw),
-    r("dest", Path),
+    // Required, but checked when the task runs with the copy action's message ("dest is
+    // required"), as Ansible's action checks it before its module's argument spec.
+    a("dest", Path),
     a("remote_src", Bool),
     a("decrypt", Bool),
     MODE,
@@ -1010,6 +1012,15 @@ fn check_module_type(module: &str, spec: &ArgSpec, value: &Value) -> Result<(), 
     check_type(spec.kind, value)
 }
 
+/// Whether `arg` of `module` is a `str` or `path` option, which Ansible's argument check turns
+/// into text whatever it is given (Python's `str()` of a list or mapping).
+pub fn is_text_arg(module: &str, arg: &str) -> bool {
+    let Some(module) = canonical_name(module) else {
+        return false;
+    };
+    find_arg(module_arg_spec(module), arg).is_some_and(|spec| matches!(spec.kind, Str | Path))
+}
+
 fn check_type(kind: ArgType, value: &Value) -> Result<(), String> {
     match (kind, value) {
         (_, Value::Null) | (Raw, _) => Ok(()),
@@ -1020,12 +1031,12 @@ fn check_type(kind: ArgType, value: &Value) -> Result<(), String> {
         (Int, Value::String(s)) if s.trim().parse::<i64>().is_ok() => Ok(()),
         (Int, v) => Err(format!("expected an integer, got {v}")),
         (List | PathList, Value::Array(_) | Value::String(_) | Value::Number(_)) => Ok(()),
+        (List | PathList, v) => Err(format!("expected a list, got {v}")),
         (Dict, Value::Object(_)) => Ok(()),
         (Dict, v) => Err(format!("expected a mapping, got {v}")),
         (Mode, v) => crate::mode::ModeSpec::from_value(v).map(|_| ()),
         // Ansible converts anything to text for these (`str()` of a mapping or list).
         (Str | Path, _) => Ok(()),
-        (_, v) => Err(format!("expected a string, got {v}")),
     }
 }
 
@@ -1069,16 +1080,16 @@ mod tests {
     #[test]
     fn unknown_argument_gets_a_suggestion() {
         let args = json!({"src": "a", "destt": "/b"});
-        let errs = validate_args("copy", args.as_object().unwrap());
+        let errs = validate_args("template", args.as_object().unwrap());
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert!(
             text.contains(
-                &"unknown argument 'destt' for module copy, did you mean 'dest'?".to_string()
+                &"unknown argument 'destt' for module template, did you mean 'dest'?".to_string()
             ),
             "{text:?}"
         );
         assert!(
-            text.contains(&"module copy: missing required argument 'dest'".to_string()),
+            text.contains(&"module template: missing required argument 'dest'".to_string()),
             "{text:?}"
         );
     }

@@ -32,6 +32,15 @@ async fn copy_content_converges_with_mode_and_checksum() {
     assert_eq!(mode_of(&dest), 0o600);
     assert_eq!(first.data["checksum"], sha1_hex(b"name: a\n"));
     assert_eq!(first.data["mode"], "0600");
+    // ansible-core 2.19's copy target, "Assert basic copy worked": a copy that wrote the file
+    // names its owner too ('uid', 'gid', 'owner', 'group' in the result).
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&dest).unwrap();
+    assert_eq!(first.data["uid"], meta.uid());
+    assert_eq!(first.data["gid"], meta.gid());
+    assert!(first.data["owner"].is_string() && first.data["group"].is_string());
+    // "Verify that the legacy md5sum is correct": md5 of the content written.
+    assert_eq!(first.data["md5sum"], "f73e7009f34cf5f92eae2a958c0f3267");
     let diff = first.diff.unwrap().unified();
     assert!(diff.contains("+name: a"), "{diff}");
     // A new content replaces the file, keeps the mode, and leaves a backup when asked.
@@ -246,14 +255,11 @@ async fn argument_errors_are_typed() {
         "{e}"
     );
     assert!(e.to_string().contains("'q'"));
-    let e = env
-        .run_opts("copy", json!({"content": "x"}), false, false)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "module copy: missing required argument 'dest'"
-    );
+    // ansible-core 2.19's copy target, "Try without destination to ensure it fails": the
+    // copy action's own message, a task failure.
+    let r = env.run("copy", json!({"content": "x"})).await;
+    assert!(r.failed);
+    assert_eq!(r.msg.as_deref(), Some("dest is required"));
     let e = env
         .run_opts(
             "copy",
@@ -264,6 +270,20 @@ async fn argument_errors_are_typed() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("did you mean 'dest'"), "{e}");
+    // ansible-core 2.19's copy target, "Try empty source to ensure it fails": `src: ''` fails
+    // with the copy action's "src (or content) is required" (never the whole files/ dir).
+    let r = env
+        .run("copy", json!({"src": "", "dest": env.p("x")}))
+        .await;
+    assert!(r.failed);
+    assert_eq!(r.msg.as_deref(), Some("src (or content) is required"));
+    let r = env
+        .run("copy", json!({"content": "x", "dest": env.p("d/")}))
+        .await;
+    assert_eq!(
+        r.msg.as_deref(),
+        Some("can not use content with a dir as dest")
+    );
     let e = env
         .run_opts("tempalte", json!({}), false, false)
         .await

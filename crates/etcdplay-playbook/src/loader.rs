@@ -10,7 +10,7 @@ use etcdplay_source::{
     load_yaml_source, read_source_text, Diagnostic, Diagnostics, Node, Pos, MAX_TEXT_FILE,
 };
 
-use crate::model::{IncludeContext, Origin, RoleScope};
+use crate::model::{IncludeContext, Origin, RoleScope, RoleSelectors};
 use crate::{LoadOptions, ModuleCatalog, PlaybookError};
 
 /// How deeply imports and role dependencies may nest before the loader gives up; deeper
@@ -101,8 +101,10 @@ pub(crate) struct Loader<'a> {
     pub(crate) warnings: Diagnostics,
     /// Files being parsed, outermost first.
     pub(crate) file_stack: Vec<StackEntry>,
-    /// Role directories being loaded, outermost first.
-    pub(crate) role_stack: Vec<(String, PathBuf)>,
+    /// Roles being loaded, outermost first: name, directory and the files chosen from it (a
+    /// role may import itself with another `tasks_from`, as Ansible allows; only the same
+    /// role with the same files again is a cycle).
+    pub(crate) role_stack: Vec<(String, PathBuf, RoleSelectors)>,
     /// Every role directory loaded so far, in order: Ansible adds each one's plugin
     /// directories to its search path for good, so their Python plugins are valid names in
     /// whatever is loaded after them (see `plugins`).

@@ -91,10 +91,14 @@ impl Loader<'_> {
             return None;
         };
         let key = Loader::file_key(&path);
-        if self.role_stack.iter().any(|(_, p)| *p == key) {
+        if self
+            .role_stack
+            .iter()
+            .any(|(_, p, chosen)| *p == key && chosen == selectors)
+        {
             if cycle_is_error {
                 let mut chain: Vec<String> =
-                    self.role_stack.iter().map(|(n, _)| n.clone()).collect();
+                    self.role_stack.iter().map(|(n, _, _)| n.clone()).collect();
                 chain.push(name.to_string());
                 self.report(
                     f,
@@ -114,7 +118,8 @@ impl Loader<'_> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| name.to_string());
-        self.role_stack.push((role_name.clone(), key));
+        self.role_stack
+            .push((role_name.clone(), key, selectors.clone()));
         let role = self.load_role_dir(f, &path, &role_name, selectors, pos);
         self.role_stack.pop();
         Some(role)

@@ -12,6 +12,7 @@ mod flow_indent;
 mod fnmatch;
 mod node;
 mod pyrepr;
+mod python_re;
 mod scalar;
 mod search_path;
 mod suggest;
@@ -27,6 +28,10 @@ pub use file::{
 pub use fnmatch::fnmatch_regex;
 pub use node::{Node, NodeValue, Pos};
 pub use pyrepr::{python_repr_json, python_str_json, python_str_repr};
+pub use python_re::{
+    compile_python_regex, expand_python_template, python_sub, PyMatchError, PyReError, PyReFlags,
+    PyRegex,
+};
 pub use scalar::{parse_bool, resolve_plain};
 pub use search_path::{file_candidates, lexically_normal};
 pub use suggest::did_you_mean;

@@ -21,6 +21,11 @@ pub fn py_str(value: &Value) -> String {
     }
 }
 
+/// Python's `str()` of a JSON value (a task argument): `{'a': True}` for a mapping.
+pub fn py_str_of_json(value: &serde_json::Value) -> String {
+    py_str(&crate::pyjson::from_json_value(value))
+}
+
 /// Python's `repr(value)`. Elements that fail to evaluate show as `<error: ...>`; use
 /// [`try_py_repr`] where such a failure must be reported instead.
 pub fn py_repr(value: &Value) -> String {

@@ -42,6 +42,17 @@ impl Scope {
         })
     }
 
+    /// The variables this scope resolves (before templating).
+    pub(crate) fn vars(&self) -> &Vars {
+        &self.vars
+    }
+
+    /// The same variables seen through another engine's session (other delimiters), with
+    /// `vars` instead.
+    pub(crate) fn with_vars(&self, session: Arc<Session>, vars: Vars) -> Arc<Self> {
+        Scope::new(session, vars, self.prefix.clone())
+    }
+
     fn hostvars_value(self: &Arc<Self>) -> Option<Value> {
         self.hostvars
             .get_or_init(|| {

@@ -18,6 +18,7 @@ use serde_json::Value as Json;
 
 use crate::error::{translate, Location, TemplateError};
 use crate::file_syntax::FileSyntax;
+use crate::include_path::{include_search_path, set_include_path, Caller};
 use crate::pyjson::to_json_value;
 use crate::pyrepr::try_py_str;
 use crate::render::{format_output, is_possibly_template, render_native};
@@ -121,6 +122,12 @@ impl Templar {
             path: path.display().to_string(),
             problem: e.problem,
         })?;
+        // Ansible's template action: the task's search path, the playbook's directory, then
+        // the template's own directory.
+        let mut bases = vars.search_path();
+        bases.extend(self.inner.search_dirs.iter().cloned());
+        let absolute = std::path::absolute(&full).unwrap_or_else(|_| full.clone());
+        let _includes = set_include_path(include_search_path(&absolute, &bases, Caller::Action));
         let name = path.display().to_string();
         let mut syntax = syntax.clone();
         let source = syntax.apply_header(&source, &name)?;
@@ -502,6 +509,34 @@ pub(crate) fn find_file(search_dirs: &[PathBuf], path: &Path) -> Option<PathBuf>
     None
 }
 
+/// Renders a template file's text for `lookup('template')` with `scope`'s variables plus
+/// `extra` (given literally: `ansible_managed`, `template_vars`), with the lookup's
+/// delimiter and `trim_blocks` options.
+pub(crate) fn render_lookup_template(
+    scope: &Arc<Scope>,
+    source: &str,
+    name: &str,
+    syntax: &FileSyntax,
+    extra: Vec<(String, Json)>,
+) -> Result<Value, minijinja::Error> {
+    let mut vars = scope.vars().clone();
+    for (key, value) in extra {
+        vars.insert_literal(key, value);
+    }
+    let templar = Templar {
+        inner: scope.session.templar.clone(),
+    };
+    let templar = if *syntax == FileSyntax::default() {
+        templar
+    } else {
+        templar.variant(syntax, name).map_err(|e| {
+            minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+        })?
+    };
+    let scope = scope.with_vars(Session::new(templar.inner.clone()), vars);
+    render_native(&scope, source, name)
+}
+
 /// A placeholder no real value will equal, like Ansible's `__omit_place_holder__<sha1>`.
 fn new_omit_token() -> String {
     let state = std::collections::hash_map::RandomState::new();
@@ -543,6 +578,8 @@ fn build_environment(
     env.set_syntax(syntax.clone());
     env.set_formatter(format_output);
     env.set_unknown_method_callback(crate::methods::call_method);
+    // Includes are found along the rendering file's search path first (see include_path.rs).
+    env.set_path_join_callback(|name, _parent| crate::include_path::join_include(name));
     let loader_dirs = search_dirs.clone();
     let loader_syntax = syntax.clone();
     env.set_loader(move |name| match find_file(&loader_dirs, Path::new(name)) {

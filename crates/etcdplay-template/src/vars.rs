@@ -190,6 +190,19 @@ impl Vars {
         self.winning_layer(name).is_some_and(|layer| layer.literal)
     }
 
+    /// The task's `ansible_search_path` (set with its variables) as paths; empty outside a
+    /// task.
+    pub fn search_path(&self) -> Vec<std::path::PathBuf> {
+        match self.raw("ansible_search_path") {
+            Some(Json::Array(dirs)) => dirs
+                .iter()
+                .filter_map(Json::as_str)
+                .map(std::path::PathBuf::from)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The value as written, before templating.
     pub fn raw(&self, name: &str) -> Option<&Json> {
         self.data

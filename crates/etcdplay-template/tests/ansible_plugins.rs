@@ -626,3 +626,89 @@ fn file_lookups_like_ansible() {
         .to_string();
     assert!(err.contains("length must be"), "{err}");
 }
+
+/// A role laid out as ansible-core 2.19's lookup_template target has it: `templates/hello.txt`
+/// includes `world.txt` from the same directory.
+fn lookup_template_role(base: &std::path::Path) -> std::path::PathBuf {
+    let role = base.join("roles/lookup_template");
+    std::fs::create_dir_all(role.join("templates")).unwrap();
+    let file = |name: &str, text: &str| std::fs::write(role.join("templates").join(name), text);
+    file("hello.txt", "Hello {% include 'world.txt' %}\n").unwrap();
+    file("world.txt", "world!").unwrap();
+    file("hello_string.txt", "Hello [% my_var %]!\n").unwrap();
+    file(
+        "none.j2",
+        "{# a template with no content will render as `None` #}",
+    )
+    .unwrap();
+    file(
+        "managed.j2",
+        "{{ ansible_managed }}|{{ extra | default('-') }}",
+    )
+    .unwrap();
+    file("dict.j2", "{\"foo\": \"{{ 'bar' }}\"}").unwrap();
+    role
+}
+
+// ansible-playbook 2.19.14 on the lookup_template target: `lookup('template', 'hello.txt')`
+// is "Hello world!\n" (the include is found in the role's templates/), the
+// variable_start_string='[%' form renders [% my_var %], `none.j2` gives None, `dict.j2` is
+// not a mapping, `ansible_managed` defaults to "Ansible managed" unless the task sets it, and
+// `template_vars` are seen by the template.
+#[test]
+fn the_template_lookup_searches_includes_and_takes_jinja_options_as_ansible() {
+    let dir = tempfile::tempdir().unwrap();
+    let role = lookup_template_role(dir.path());
+    let t = Templar::new(vec![dir.path().to_path_buf()]);
+    let v = vars(json!({
+        "ansible_search_path": [role.display().to_string(), dir.path().display().to_string()],
+        "role_path": role.display().to_string(),
+        "my_var": "world",
+    }));
+    let render = |expr: &str, v: &Vars| -> Json {
+        t.render_str(&format!("{{{{ {expr} }}}}"), "t.yml:1:1", v)
+            .unwrap_or_else(|e| panic!("{expr}: {e}"))
+    };
+    assert_eq!(
+        render("lookup('template', 'hello.txt')", &v),
+        "Hello world!\n"
+    );
+    assert_eq!(
+        render(
+            "lookup('template', 'hello_string.txt', variable_start_string='[%', \
+             variable_end_string='%]')",
+            &v
+        ),
+        "Hello world!\n"
+    );
+    assert_eq!(render("lookup('template', 'none.j2') is none", &v), true);
+    assert_eq!(
+        render("lookup('template', 'dict.j2') is not mapping", &v),
+        true
+    );
+    assert_eq!(
+        render(
+            "lookup('template', 'managed.j2', template_vars={'extra': 'x'})",
+            &v
+        ),
+        "Ansible managed|x"
+    );
+    let mut own = v.clone();
+    own.insert("ansible_managed", json!("mine"));
+    assert_eq!(render("lookup('template', 'managed.j2')", &own), "mine|-");
+}
+
+// ansible-playbook 2.19.14: the template module finds `{% include 'world.txt' %}` of a role
+// template in the role's templates/ (its action's search path: ansible_search_path entries
+// and their templates/, then the template's own directory).
+#[test]
+fn template_files_include_from_the_roles_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    let role = lookup_template_role(dir.path());
+    let t = Templar::new(vec![dir.path().to_path_buf()]);
+    let v = vars(json!({"ansible_search_path": [role.display().to_string()]}));
+    let out = t
+        .render_file(&role.join("templates/hello.txt"), &v)
+        .unwrap();
+    assert_eq!(out, "Hello world!\n");
+}

@@ -6,8 +6,9 @@
 //! destination (checksum compare, atomic upload, attributes, backup, check mode).
 
 use base64::Engine;
+use etcdplay_source::{compile_python_regex, PyReFlags};
 use etcdplay_transport::script::sh_quote;
-use regex::Regex;
+use fancy_regex::Regex;
 
 use crate::attrs::Attrs;
 use crate::host::Ctx;
@@ -69,15 +70,18 @@ pub(crate) fn assemble(
     delimiter: Option<&str>,
     regexp: Option<&Regex>,
     ignore_hidden: bool,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, fancy_regex::Error> {
     fragments.sort_by(|a, b| a.0.cmp(&b.0));
     let delimiter = delimiter.map(unescape);
     let mut out = Vec::new();
     let mut first = true;
     let mut add_newline = false;
     for (name, content) in fragments {
-        if regexp.is_some_and(|re| !re.is_match(&name)) || (ignore_hidden && name.starts_with('.'))
-        {
+        let unwanted = match regexp {
+            Some(re) => !re.is_match(&name)?,
+            None => false,
+        };
+        if unwanted || (ignore_hidden && name.starts_with('.')) {
             continue;
         }
         if add_newline {
@@ -95,7 +99,7 @@ pub(crate) fn assemble(
         first = false;
         add_newline = !content.ends_with(b"\n");
     }
-    out
+    Ok(out)
 }
 
 /// The probe: the destination's state, then (from the host) each regular file of `src` as
@@ -170,7 +174,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let remote = a.bool("remote_src", true)?;
     let regexp = match a.str("regexp") {
         Some(r) => Some(
-            Regex::new(&r)
+            compile_python_regex(&r, PyReFlags::default())
                 .map_err(|e| ctx.bad("regexp", format!("Invalid Regexp ({e}) in \"{r}\"")))?,
         ),
         None => None,
@@ -211,7 +215,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         a.str("delimiter").as_deref(),
         regexp.as_ref(),
         a.bool("ignore_hidden", false)?,
-    );
+    )
+    .map_err(|e| ctx.bad("regexp", e.to_string()))?;
     let state = PathState::parse(&text("dest")).map_err(|m| ctx.protocol(m))?;
     let md5 = md5_hex(&content);
     let new_text = String::from_utf8_lossy(&content).into_owned();
@@ -225,6 +230,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         after_header: dest.clone(),
         // Refused above (see ANSIBLE_COMPAT.md).
         validate: None,
+        report_md5: false,
     };
     let mut res = converge(ctx, target, true).await?;
     // Ansible's assemble module returns no diff; its action, assembling local fragments,
@@ -284,14 +290,20 @@ mod tests {
             ("30-c", "c\n"),
         ]);
         // `.hidden` sorts first; "b" gets the newline it lacks.
-        assert_eq!(assemble(f.clone(), None, None, false), b"h\na\nb\nc\n");
-        assert_eq!(assemble(f.clone(), None, None, true), b"a\nb\nc\n");
         assert_eq!(
-            assemble(f.clone(), Some("### x"), None, true),
+            assemble(f.clone(), None, None, false).unwrap(),
+            b"h\na\nb\nc\n"
+        );
+        assert_eq!(assemble(f.clone(), None, None, true).unwrap(), b"a\nb\nc\n");
+        assert_eq!(
+            assemble(f.clone(), Some("### x"), None, true).unwrap(),
             b"a\n### x\nb\n### x\nc\n"
         );
-        let re = Regex::new("^[0-9]+-[ac]").unwrap();
-        assert_eq!(assemble(f, Some("--\\n"), Some(&re), false), b"a\n--\nc\n");
+        let re = compile_python_regex("^[0-9]+-[ac]", PyReFlags::default()).unwrap();
+        assert_eq!(
+            assemble(f, Some("--\\n"), Some(&re), false).unwrap(),
+            b"a\n--\nc\n"
+        );
         assert_eq!(unescape("a\\tb\\x41\\101\\\\"), b"a\tbAA\\");
     }
 }

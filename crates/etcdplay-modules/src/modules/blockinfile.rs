@@ -3,7 +3,8 @@
 //! The edit is the pure function [`edit`], following Ansible's algorithm; the module reads the
 //! file in one round trip and writes it back atomically when it changed.
 
-use regex::Regex;
+use etcdplay_source::{compile_python_regex, PyReFlags};
+use fancy_regex::Regex;
 
 use crate::attrs::Attrs;
 use crate::host::Ctx;
@@ -45,6 +46,7 @@ pub(crate) fn edit(
         anchor,
         Padding::default(),
     )
+    .unwrap()
 }
 
 /// [`edit`] with blank lines around the block.
@@ -54,7 +56,7 @@ pub(crate) fn edit_padded(
     block: Option<&str>,
     anchor: Option<&Anchor>,
     padding: Padding,
-) -> String {
+) -> Result<String, fancy_regex::Error> {
     let mut lines: Vec<String> = text.split_inclusive('\n').map(String::from).collect();
     // The block's lines keep their own endings (a `\r\n` block stays CRLF), as Ansible's
     // `splitlines(True)` keeps them; a block without a final newline gets one.
@@ -96,7 +98,7 @@ pub(crate) fn edit_padded(
             // match ends on, or before the line it starts on.
             Some(Anchor::After(re)) | Some(Anchor::Before(re)) if is_multiline(re) => {
                 let after = matches!(anchor, Some(Anchor::After(_)));
-                match re.find(text) {
+                match re.find(text)? {
                     None => lines.len(),
                     Some(m) if after => text[..m.end()].matches('\n').count() + 1,
                     Some(m) => text[..m.start()].matches('\n').count(),
@@ -104,7 +106,12 @@ pub(crate) fn edit_padded(
                 .min(lines.len())
             }
             Some(Anchor::After(re)) | Some(Anchor::Before(re)) => {
-                let last = lines.iter().rposition(|l| re.is_match(&strip(l)));
+                let mut last = None;
+                for (i, l) in lines.iter().enumerate() {
+                    if re.is_match(&strip(l))? {
+                        last = Some(i);
+                    }
+                }
                 match (last, anchor) {
                     (None, _) => lines.len(),
                     (Some(i), Some(Anchor::After(_))) => i + 1,
@@ -129,7 +136,7 @@ pub(crate) fn edit_padded(
     if padding.append && present && after < lines.len() && lines[after] != "\n" {
         lines.insert(after, "\n".to_string());
     }
-    lines.concat()
+    Ok(lines.concat())
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
@@ -151,7 +158,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         &args.str("marker_end").unwrap_or_else(|| "END".into()),
     );
     let compile = |arg: &str, p: &str| {
-        Regex::new(p).map_err(|e| ctx.bad(arg, format!("invalid regular expression: {e}")))
+        compile_python_regex(p, PyReFlags::default())
+            .map_err(|e| ctx.bad(arg, format!("invalid regular expression: {e}")))
     };
     let anchor = match (args.str("insertafter"), args.str("insertbefore")) {
         (Some(_), Some(_)) => {
@@ -195,6 +203,14 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         anchor.as_ref(),
         padding,
     );
+    let new_text = match new_text {
+        Ok(text) => text,
+        Err(e) => {
+            return Ok(ModuleResult::fail(format!(
+                "regular expression failed: {e}"
+            )))
+        }
+    };
     let content_changed = new_text != old_text || (created && present && !block.is_empty());
     if created && !content_changed {
         return Ok(ModuleResult::ok());
@@ -227,6 +243,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
 mod tests {
     use super::*;
 
+    fn py_re(pattern: &str) -> Result<Regex, etcdplay_source::PyReError> {
+        compile_python_regex(pattern, PyReFlags::default())
+    }
+
     const B: &str = "# BEGIN ANSIBLE MANAGED BLOCK";
     const E: &str = "# END ANSIBLE MANAGED BLOCK";
 
@@ -243,7 +263,7 @@ mod tests {
 
     #[test]
     fn anchors_and_missing_newline() {
-        let re = Regex::new("^a$").unwrap();
+        let re = py_re("^a$").unwrap();
         assert_eq!(
             edit("a\nb\n", B, E, Some("x"), Some(&Anchor::After(re.clone()))),
             format!("a\n{B}\nx\n{E}\nb\n")
@@ -272,20 +292,23 @@ mod tests {
             prepend: true,
             append: true,
         };
-        let re = Regex::new("^a$").unwrap();
+        let re = py_re("^a$").unwrap();
         let after_a = Some(Anchor::After(re));
-        let once = edit_padded("a\nb\n", (B, E), Some("x"), after_a.as_ref(), both);
+        let once = edit_padded("a\nb\n", (B, E), Some("x"), after_a.as_ref(), both).unwrap();
         assert_eq!(once, format!("a\n\n{B}\nx\n{E}\n\nb\n"));
         assert_eq!(
-            edit_padded(&once, (B, E), Some("x"), after_a.as_ref(), both),
+            edit_padded(&once, (B, E), Some("x"), after_a.as_ref(), both).unwrap(),
             once
         );
         assert_eq!(
-            edit_padded("a\nb\n", (B, E), Some("x"), None, both),
+            edit_padded("a\nb\n", (B, E), Some("x"), None, both).unwrap(),
             format!("a\nb\n\n{B}\nx\n{E}\n")
         );
         // Removing ignores them.
-        assert_eq!(edit_padded(&once, (B, E), None, None, both), "a\n\n\nb\n");
+        assert_eq!(
+            edit_padded(&once, (B, E), None, None, both).unwrap(),
+            "a\n\n\nb\n"
+        );
     }
 
     // ansible-core's blockinfile target (preserve_line_endings): a block "dos\r\ndos\r\n" is
@@ -303,14 +326,14 @@ mod tests {
     #[test]
     fn multiline_patterns_search_the_whole_text() {
         let text = "A =\n  (SID_LIST =\n    x\n  )\nB\n";
-        let re = Regex::new("(?m)A =\\n.*\\(SID_LIST =").unwrap();
+        let re = py_re("(?m)A =\\n.*\\(SID_LIST =").unwrap();
         assert!(is_multiline(&re));
         let out = edit(text, B, E, Some("new"), Some(&Anchor::After(re)));
         assert_eq!(
             out,
             format!("A =\n  (SID_LIST =\n{B}\nnew\n{E}\n    x\n  )\nB\n")
         );
-        let plain = Regex::new("A =\\n.*\\(SID_LIST =").unwrap();
+        let plain = py_re("A =\\n.*\\(SID_LIST =").unwrap();
         assert!(!is_multiline(&plain));
         let out = edit(text, B, E, Some("new"), Some(&Anchor::After(plain)));
         assert_eq!(out, format!("{text}{B}\nnew\n{E}\n"));

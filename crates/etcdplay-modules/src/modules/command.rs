@@ -412,7 +412,7 @@ fn exec_failed(plan: &CommandPlan, errno: i64) -> ModuleResult {
 }
 
 /// Shell code that sets `var` to `word` expanded (see [`expanding_exec`]).
-fn expanded_word(var: &str, word: &str) -> String {
+pub(crate) fn expanded_word(var: &str, word: &str) -> String {
     static VARIABLE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(r"\$([A-Za-z0-9_]+|\{[^}]*\})").expect("valid regex")
     });

@@ -18,16 +18,22 @@ use crate::probe::{decode_b64, section, PathState};
 use crate::read_ahead::{sections, text, with_funcs, FirstProbe, ProbeInput};
 use crate::{ModuleError, ModuleResult};
 
-/// Refuses what `copy` cannot do before anything is sent.
-fn check_copy_args(args: &Args) -> Result<(), ModuleError> {
-    match (args.str("src"), args.raw("content")) {
-        (Some(_), Some(_)) => Err(ModuleError::bad(
-            "copy",
-            "content",
-            "src and content are mutually exclusive",
-        )),
-        (None, None) => Err(ModuleError::missing("copy", "src")),
-        _ => Ok(()),
+/// What `copy` refuses before anything is sent, in the words of Ansible's copy action (an
+/// empty `src` counts as none: `src: ''` is "src (or content) is required").
+fn refused_copy_args(args: &Args) -> Option<&'static str> {
+    let src = args.str("src").filter(|s| !s.is_empty());
+    let content = args.raw("content");
+    let dest = args.str("dest").unwrap_or_default();
+    if src.is_none() && content.is_none() {
+        Some("src (or content) is required")
+    } else if dest.is_empty() {
+        Some("dest is required")
+    } else if src.is_some() && content.is_some() {
+        Some("src and content are mutually exclusive")
+    } else if content.is_some() && dest.ends_with('/') {
+        Some("can not use content with a dir as dest")
+    } else {
+        None
     }
 }
 
@@ -66,8 +72,7 @@ impl FirstProbe for DestProbe {
         let src = if args.module == "template" {
             Some(args.req_str("src")?)
         } else {
-            check_copy_args(args)?;
-            if internal_param(args).is_some() {
+            if refused_copy_args(args).is_some() || internal_param(args).is_some() {
                 // Refused by the run without a request.
                 return Ok(None);
             }
@@ -109,9 +114,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             "Invalid parameter specified: \"{internal}\""
         )));
     }
+    if let Some(refused) = refused_copy_args(args) {
+        return Ok(ModuleResult::fail(refused));
+    }
     let src = args.str("src");
     let remote_src = args.bool("remote_src", false)?;
-    check_copy_args(args)?;
     if let (Some(s), None, false) = (&src, args.raw("content"), remote_src) {
         let follow = args.bool("local_follow", true)?;
         if let Some(tree) = ctx.call.control.local_tree("files", s, follow)? {
@@ -119,7 +126,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         }
     }
     let (content, header) = match (&src, args.raw("content")) {
-        // Refused by `check_copy_args` above.
+        // Refused by `refused_copy_args` above.
         (Some(_), Some(_)) | (None, None) => return Err(ModuleError::missing("copy", "src")),
         // Ansible heads inline content's diff with the destination: filled in by `deliver`.
         (None, Some(v)) => (Some(NewContent::Bytes(content_bytes(v))), String::new()),
@@ -441,11 +448,146 @@ async fn deliver(
             header
         },
         validate: ctx.args.str("validate"),
+        report_md5: true,
     };
     let mut res = converge(ctx, target, force || !state.exists).await?;
     if let Some(src) = src {
         res.set("src", src);
     }
+    if res.changed && !res.failed && !ctx.call.check && !res.data.contains_key("uid") {
+        read_back_ownership(ctx, &path, &mut res).await?;
+    }
+    Ok(res)
+}
+
+/// Ansible's copy and template results name the written file's owner (`uid`, `gid`, `owner`,
+/// `group`); a run that changes nothing has them from its probe, a written file is stat'ed
+/// once more (who owns a new file depends on the login, `become` and the directory).
+async fn read_back_ownership(
+    ctx: &Ctx<'_>,
+    path: &str,
+    res: &mut ModuleResult,
+) -> Result<(), ModuleError> {
+    let body = format!(
+        "{}ep_stat {}\n{}",
+        section("stat"),
+        sh_quote(path),
+        section("end")
+    );
+    let out = ctx.exec(with_funcs(&body)).await?;
+    let s = sections(&out).map_err(|m| ctx.protocol(m))?;
+    let state = PathState::parse(&text(&s, "stat")).map_err(|m| ctx.protocol(m))?;
+    if state.exists {
+        res.set("uid", state.uid)
+            .set("gid", state.gid)
+            .set("owner", state.owner)
+            .set("group", state.group);
+    }
+    Ok(())
+}
+
+/// Copies (or, in check mode, compares) the directory `$s` on the host into `$t` as Ansible's
+/// copy module does with `remote_src`: a missing `$t` is made a copy of the tree (`copytree`,
+/// modes and times kept); an existing one gets the files that differ in content and the entries
+/// it lacks (`copy_diff_files`, `copy_left_only`, through common directories). Links are
+/// followed unless `$follow` is `no`. Prints 1 when something changed.
+const REMOTE_TREE: &str = r#"set -e
+ch=0
+if [ ! -e "$t" ]; then
+  ch=1
+  if [ -z "$CHECK" ]; then
+    mkdir -p -- "$t"
+    if [ "$follow" = no ]; then cp -R -P --preserve=mode,timestamps -- "$s/." "$t"
+    else cp -R -L --preserve=mode,timestamps -- "$s/." "$t"; fi
+  fi
+else
+  if [ "$follow" = no ]; then L=; else L=-L; fi
+  list=$(mktemp)
+  (cd -- "$s" && find $L . -mindepth 1 -print) > "$list"
+  while IFS= read -r p; do
+    p=${p#./}
+    if [ -d "$s/$p" ] && { [ "$follow" != no ] || [ ! -L "$s/$p" ]; }; then
+      if [ ! -d "$t/$p" ]; then
+        ch=1
+        if [ -z "$CHECK" ]; then
+          mkdir -p -- "$t/$p"
+          chmod "$(stat -L -c %a -- "$s/$p")" -- "$t/$p"
+        fi
+      fi
+    elif [ ! -e "$t/$p" ] && [ ! -L "$t/$p" ]; then
+      ch=1
+      [ -n "$CHECK" ] || cp ${L:--P} --preserve=mode -- "$s/$p" "$t/$p"
+    elif [ -f "$s/$p" ] && ! cmp -s -- "$s/$p" "$t/$p"; then
+      ch=1
+      if [ -z "$CHECK" ]; then
+        cp -- "$s/$p" "$t/$p"
+        chmod "$(stat -L -c %a -- "$s/$p")" -- "$t/$p"
+      fi
+    fi
+  done < "$list"
+  rm -f -- "$list"
+fi
+if [ -n "$owner$group" ]; then
+  spec=$owner${group:+:$group}
+  wrong=$(find "$d" ${owner:+! -user "$owner"} -print -quit; find "$d" ${group:+! -group "$group"} -print -quit)
+  if [ -n "$wrong" ]; then ch=1; [ -n "$CHECK" ] || chown -R -- "$spec" "$d"; fi
+fi
+echo "$ch"
+"#;
+
+/// A directory copied on the host: what [`REMOTE_TREE`] is given.
+struct RemoteTree<'a> {
+    src: &'a str,
+    dest: &'a str,
+    follow: bool,
+    owner: String,
+    group: String,
+    check: bool,
+}
+
+impl RemoteTree<'_> {
+    fn script(&self) -> String {
+        let target = if self.src.ends_with('/') {
+            self.dest.to_string()
+        } else {
+            format!("{}/{}", self.dest.trim_end_matches('/'), basename(self.src))
+        };
+        let mut script = format!(
+            "s={}\nt={}\nd={}\nfollow={}\nowner={}\ngroup={}\nCHECK={}\n",
+            sh_quote(self.src.trim_end_matches('/')),
+            sh_quote(&target),
+            sh_quote(self.dest),
+            if self.follow { "yes" } else { "no" },
+            sh_quote(&self.owner),
+            sh_quote(&self.group),
+            if self.check { "1" } else { "" },
+        );
+        script.push_str(REMOTE_TREE);
+        script
+    }
+}
+
+/// `remote_src: yes` with a directory source: the tree is copied on the host (see
+/// [`REMOTE_TREE`]); `src/` copies the directory's content into `dest`, `src` the directory
+/// itself into `dest/`. The result has `dest`, `src` and `changed`, as the module's.
+async fn copy_remote_tree(ctx: &Ctx<'_>, src: &str) -> Result<ModuleResult, ModuleError> {
+    let dest = ctx.args.req_str("dest")?;
+    let tree = RemoteTree {
+        src,
+        dest: &dest,
+        follow: ctx.args.bool("local_follow", true)?,
+        owner: ctx.args.str("owner").unwrap_or_default(),
+        group: ctx.args.str("group").unwrap_or_default(),
+        check: ctx.call.check,
+    };
+    let script = tree.script();
+    let out = ctx.exec(script).await?;
+    if out.rc != 0 {
+        return Ok(ModuleResult::fail(out.stderr_str().trim().to_string()));
+    }
+    let mut res = ModuleResult::ok();
+    res.changed = out.stdout_str().trim() == "1";
+    res.set("dest", dest).set("src", src);
     Ok(res)
 }
 
@@ -467,6 +609,9 @@ async fn copy_remote(ctx: &Ctx<'_>, src: String) -> Result<ModuleResult, ModuleE
         src: src_state,
         ..
     } = ctx.read_probe::<DestProbe>().await?;
+    if src_state.is_dir() {
+        return copy_remote_tree(ctx, &src).await;
+    }
     let Some(src_sum) = src_state.sha1.clone() else {
         return Ok(ModuleResult::fail(format!(
             "Source {src} not found or not a readable regular file"
@@ -560,4 +705,59 @@ async fn copy_remote(ctx: &Ctx<'_>, src: String) -> Result<ModuleResult, ModuleE
         }
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_tree(src: &str, dest: &str, check: bool) -> String {
+        let tree = RemoteTree {
+            src,
+            dest,
+            follow: true,
+            owner: String::new(),
+            group: String::new(),
+            check,
+        };
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(tree.script())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    // ansible-core 2.19's copy target, remote_src with directories: `src: dir/` to a missing
+    // `dest/` makes dest a copy (changed), a second run is not changed; `src: dir` copies the
+    // directory itself into dest; a file that differs is copied again (not in check mode).
+    #[test]
+    fn remote_directories_are_copied_as_the_module_does() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = |rel: &str| tmp.path().join(rel).display().to_string();
+        let slash = |rel: &str| format!("{}/", p(rel));
+        std::fs::create_dir_all(tmp.path().join("src/sub")).unwrap();
+        std::fs::write(tmp.path().join("src/sub/a"), "a").unwrap();
+        std::fs::create_dir(tmp.path().join("empty")).unwrap();
+        assert_eq!(run_tree(&slash("empty"), &slash("e2"), false), "1");
+        assert!(tmp.path().join("e2").is_dir());
+        assert_eq!(run_tree(&slash("empty"), &slash("e2"), false), "0");
+        assert_eq!(run_tree(&slash("src"), &p("d1"), false), "1");
+        let read = |rel: &str| std::fs::read_to_string(tmp.path().join(rel)).unwrap();
+        assert_eq!(read("d1/sub/a"), "a");
+        assert_eq!(run_tree(&slash("src"), &p("d1"), false), "0");
+        std::fs::write(tmp.path().join("src/sub/a"), "b").unwrap();
+        assert_eq!(run_tree(&slash("src"), &p("d1"), true), "1");
+        assert_eq!(read("d1/sub/a"), "a");
+        assert_eq!(run_tree(&slash("src"), &p("d1"), false), "1");
+        assert_eq!(read("d1/sub/a"), "b");
+        std::fs::create_dir(tmp.path().join("d2")).unwrap();
+        assert_eq!(run_tree(&p("src"), &p("d2"), false), "1");
+        assert!(tmp.path().join("d2/src/sub/a").is_file());
+    }
 }

@@ -12,7 +12,8 @@ use std::collections::HashMap;
 
 use base64::Engine;
 use etcdplay_transport::script::sh_quote;
-use regex::Regex;
+use etcdplay_source::{compile_python_regex, PyReFlags};
+use fancy_regex::Regex;
 use serde_json::{json, Map, Value};
 
 use crate::args::Args;
@@ -163,7 +164,8 @@ impl NameFilter {
             } else {
                 glob_regex(p)
             };
-            Regex::new(&source).map_err(|e| format!("invalid pattern '{p}': {e}"))
+            compile_python_regex(&source, PyReFlags::default())
+                .map_err(|e| format!("invalid pattern '{p}': {e}"))
         };
         let patterns: Vec<String> = if patterns.is_empty() {
             vec![if use_regex { ".*" } else { "*" }.to_string()]
@@ -176,9 +178,17 @@ impl NameFilter {
         })
     }
 
-    pub(crate) fn matches(&self, name: &str) -> bool {
-        self.patterns.iter().any(|p| p.is_match(name))
-            && !self.excludes.iter().any(|e| e.is_match(name))
+    /// Whether `name` is wanted; a pattern past the backtracking limit is an error.
+    pub(crate) fn matches(&self, name: &str) -> Result<bool, fancy_regex::Error> {
+        let any = |set: &[Regex]| -> Result<bool, fancy_regex::Error> {
+            for re in set {
+                if re.is_match(name)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        };
+        Ok(any(&self.patterns)? && !any(&self.excludes)?)
     }
 }
 
@@ -203,7 +213,7 @@ pub(crate) struct Criteria {
 }
 
 impl Criteria {
-    fn wanted(&self, e: &Entry, name: &str) -> bool {
+    fn wanted(&self, e: &Entry, name: &str) -> Result<bool, fancy_regex::Error> {
         let type_ok = match self.file_type.as_str() {
             "any" => true,
             "directory" => e.kind == 'd',
@@ -231,7 +241,7 @@ impl Criteria {
             Some(m) if self.exact_mode => e.mode & 0o7777 == m,
             Some(m) => e.mode & m != 0,
         };
-        type_ok && age_ok && size_ok && mode_ok && self.names.matches(name)
+        Ok(type_ok && age_ok && size_ok && mode_ok && self.names.matches(name)?)
     }
 }
 
@@ -253,7 +263,7 @@ pub(crate) struct Selection {
 
 /// The entries of one root's listing, in Ansible's walk order, that the criteria choose, and
 /// how many entries the walk examined.
-pub(crate) fn select(entries: &[Entry], c: &Criteria) -> Selection {
+pub(crate) fn select(entries: &[Entry], c: &Criteria) -> Result<Selection, fancy_regex::Error> {
     // Children of each directory, in listing (readdir) order.
     let mut children: HashMap<&str, Vec<&Entry>> = HashMap::new();
     for e in entries {
@@ -280,11 +290,11 @@ pub(crate) fn select(entries: &[Entry], c: &Criteria) -> Selection {
             if name.starts_with('.') && !c.hidden {
                 continue;
             }
-            if c.wanted(e, name) {
+            if c.wanted(e, name)? {
                 out.chosen.push((*e).clone());
                 out.examined_at.push(out.examined);
                 if Some(out.chosen.len()) == c.limit {
-                    return out;
+                    return Ok(out);
                 }
             }
         }
@@ -295,7 +305,7 @@ pub(crate) fn select(entries: &[Entry], c: &Criteria) -> Selection {
             stack.push(children.get(d.path.as_str()).cloned().unwrap_or_default());
         }
     }
-    out
+    Ok(out)
 }
 
 /// Ansible's stat fields of a chosen entry.
@@ -527,7 +537,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     // Ansible looks into contents of regular files only, and only for `file_type: file`.
     let content = match a.str("contains") {
         Some(p) if criteria.file_type == "file" => Some(ContentFilter {
-            pattern: Regex::new(&p).map_err(|e| ctx.bad("contains", e.to_string()))?,
+            pattern: compile_python_regex(&p, PyReFlags::default())
+                .map_err(|e| ctx.bad("contains", e.to_string()))?,
             whole: a.bool("read_whole_file", false)?,
             encoding: a.str("encoding"),
         }),
@@ -549,7 +560,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
                 limit: if content.is_some() { None } else { left },
                 ..criteria.clone()
             },
-        );
+        )
+        .map_err(|e| ctx.bad("patterns", e.to_string()))?;
         match &content {
             None => {
                 examined += selection.examined;
@@ -760,10 +772,11 @@ impl ContentFilter {
                 ))
             }
             FileText::Read(text) => {
-                if content_matches(&universal_newlines(&text), &self.pattern, self.whole) {
-                    Verdict::Matches
-                } else {
-                    Verdict::DoesNotMatch
+                match content_matches(&universal_newlines(&text), &self.pattern, self.whole) {
+                    Ok(true) => Verdict::Matches,
+                    Ok(false) => Verdict::DoesNotMatch,
+                    // Past the backtracking bound: this root's walk ends, saying why.
+                    Err(e) => Verdict::StopsWalk(format!("contains: {e} (in {path})")),
                 }
             }
         }
@@ -889,14 +902,27 @@ pub(crate) fn walk_contents(
 
 /// Whether a file's text matches `contains` as Ansible's module tests it: `re.match` on each
 /// line, or `re.search` on the whole text (where `$` may also match before a final newline).
-pub(crate) fn content_matches(text: &str, re: &Regex, whole: bool) -> bool {
+pub(crate) fn content_matches(
+    text: &str,
+    re: &Regex,
+    whole: bool,
+) -> Result<bool, fancy_regex::Error> {
     if whole {
-        return re.is_match(text) || text.strip_suffix('\n').is_some_and(|t| re.is_match(t));
+        if re.is_match(text)? {
+            return Ok(true);
+        }
+        return match text.strip_suffix('\n') {
+            Some(t) => re.is_match(t),
+            None => Ok(false),
+        };
     }
-    text.lines().any(|line| {
+    for line in text.lines() {
         // Leftmost-first: a match starting at the line's start is the one found.
-        re.find(line).is_some_and(|m| m.start() == 0)
-    })
+        if re.find(line)?.is_some_and(|m| m.start() == 0) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The checksums of the regular files of `chosen`, by path.
@@ -1003,48 +1029,48 @@ mod tests {
             entry(1, 'f', "/r/c.txt"),
         ];
         // Ansible: files of the root first, then the subdirectory's, hidden ones counted.
-        let s = select(&listing, &criteria(&["*.log"], true));
+        let s = select(&listing, &criteria(&["*.log"], true)).unwrap();
         let paths: Vec<&str> = s.chosen.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["/r/b.log", "/r/sub/deep.log"]);
         assert_eq!(s.examined, 6);
         assert_eq!(s.examined_at, [4, 6], "the root's 4 entries, then sub's 2");
-        let s = select(&listing, &criteria(&["*.log"], false));
+        let s = select(&listing, &criteria(&["*.log"], false)).unwrap();
         assert_eq!(s.chosen.len(), 1);
         assert_eq!(s.examined, 4);
         let mut c = criteria(&[], true);
         c.hidden = true;
         c.depth = Some(1);
-        let s = select(&listing, &c);
+        let s = select(&listing, &c).unwrap();
         assert_eq!(s.chosen.len(), 3, "depth 1 keeps the root's files only");
         c.file_type = "directory".into();
-        let s = select(&listing, &c);
+        let s = select(&listing, &c).unwrap();
         assert_eq!(s.chosen[0].path, "/r/sub");
     }
 
     #[test]
     fn globs_regexes_ages_and_sizes_follow_python() {
         let g = Regex::new(&glob_regex("*.[ch]")).unwrap();
-        assert!(g.is_match("a.c") && !g.is_match("a.o") && !g.is_match("a.cc"));
+        assert!(g.is_match("a.c").unwrap() && !g.is_match("a.o").unwrap() && !g.is_match("a.cc").unwrap());
         let g = Regex::new(&glob_regex("[!a]?x")).unwrap();
-        assert!(g.is_match("bbx") && !g.is_match("abx"));
+        assert!(g.is_match("bbx").unwrap() && !g.is_match("abx").unwrap());
         let f = NameFilter::new(&["app".into()], &[], true).unwrap();
-        assert!(f.matches("app.log"), "re.match anchors only at the start");
+        assert!(f.matches("app.log").unwrap(), "re.match anchors only at the start");
         let f = NameFilter::new(&["*.log".into()], &["debug*".into()], false).unwrap();
-        assert!(f.matches("app.log") && !f.matches("debug.log"));
+        assert!(f.matches("app.log").unwrap() && !f.matches("debug.log").unwrap());
         assert_eq!(amount("2d", AGE_UNITS), Some(172800));
         assert_eq!(amount("-1W", AGE_UNITS), Some(-604800));
         assert_eq!(amount("10m", SIZE_UNITS), Some(10 << 20));
         assert_eq!(amount("12", SIZE_UNITS), Some(12));
         assert_eq!(amount("1x", SIZE_UNITS), None);
         let re = Regex::new("^port").unwrap();
-        assert!(content_matches("a\nport=1\n", &re, false));
+        assert!(content_matches("a\nport=1\n", &re, false).unwrap());
         let re = Regex::new("port").unwrap();
         assert!(
-            !content_matches("a\nthe port\n", &re, false),
+            !content_matches("a\nthe port\n", &re, false).unwrap(),
             "re.match per line"
         );
         assert!(
-            content_matches("a\nthe port\n", &re, true),
+            content_matches("a\nthe port\n", &re, true).unwrap(),
             "re.search on the file"
         );
     }

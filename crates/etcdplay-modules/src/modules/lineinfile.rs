@@ -2,10 +2,12 @@
 //! inserted after/before a matching line, BOF or EOF) or absent. The edit itself is a pure
 //! function on the file's text, [`edit`], following Ansible's algorithm step by step; the module
 //! around it reads the file in one round trip and writes it back atomically when it changed.
-//! Regular expressions are Rust `regex` syntax (no look-around or backreferences in patterns);
-//! lines are matched without their line ending, so `$` behaves as in Python.
+//! Regular expressions are Python's (etcdplay's one constructor for them,
+//! [`etcdplay_source::compile_python_regex`]); lines are matched without their line ending, so
+//! `$` behaves as in Python.
 
-use regex::Regex;
+use etcdplay_source::{compile_python_regex, expand_python_template, PyReFlags};
+use fancy_regex::Regex;
 
 use crate::attrs::Attrs;
 use crate::host::Ctx;
@@ -47,27 +49,31 @@ fn strip_eol(l: &str) -> &str {
 }
 
 /// Applies the edit to `text`.
-pub(crate) fn edit(text: &str, e: &LineEdit) -> Edited {
+pub(crate) fn edit(text: &str, e: &LineEdit) -> Result<Edited, fancy_regex::Error> {
     let mut lines: Vec<String> = text.split_inclusive('\n').map(String::from).collect();
     let line = e.line.clone().unwrap_or_default();
     if !e.present {
         let before = lines.len();
-        lines.retain(|l| {
-            let cur = strip_eol(l);
-            let hit = match (&e.regexp, &e.search_string) {
-                (Some(re), _) => re.is_match(cur),
-                (None, Some(s)) => cur.contains(s.as_str()),
-                (None, None) => cur == line,
-            };
-            !hit
-        });
+        let hits = lines
+            .iter()
+            .map(|l| {
+                let cur = strip_eol(l);
+                match (&e.regexp, &e.search_string) {
+                    (Some(re), _) => re.is_match(cur),
+                    (None, Some(s)) => Ok(cur.contains(s.as_str())),
+                    (None, None) => Ok(cur == line),
+                }
+            })
+            .collect::<Result<Vec<bool>, _>>()?;
+        let mut hit = hits.into_iter();
+        lines.retain(|_| !hit.next().unwrap_or(false));
         let found = before - lines.len();
-        return Edited {
+        return Ok(Edited {
             text: lines.concat(),
             changed: found > 0,
             msg: format!("{found} line(s) removed"),
             found,
-        };
+        });
     }
 
     // Step 1: the last (or first, with firstmatch) line matching regexp/search_string.
@@ -76,7 +82,7 @@ pub(crate) fn edit(text: &str, e: &LineEdit) -> Edited {
     for (n, l) in lines.iter().enumerate() {
         let cur = strip_eol(l);
         let hit = match (&e.regexp, &e.search_string) {
-            (Some(re), _) => re.is_match(cur),
+            (Some(re), _) => re.is_match(cur)?,
             (None, Some(s)) => cur.contains(s.as_str()),
             (None, None) => false,
         };
@@ -95,35 +101,33 @@ pub(crate) fn edit(text: &str, e: &LineEdit) -> Edited {
             let cur = strip_eol(l);
             if cur == line {
                 index0 = Some(n);
-            } else {
-                match &e.anchor {
-                    Some(Anchor::After(re)) if re.is_match(cur) => {
-                        index1 = Some(n + 1);
-                        if e.firstmatch {
-                            break;
-                        }
-                    }
-                    Some(Anchor::Before(re)) if re.is_match(cur) => {
-                        index1 = Some(n);
-                        if e.firstmatch {
-                            break;
-                        }
-                    }
-                    _ => {}
+                continue;
+            }
+            let at = match &e.anchor {
+                Some(Anchor::After(re)) if re.is_match(cur)? => Some(n + 1),
+                Some(Anchor::Before(re)) if re.is_match(cur)? => Some(n),
+                _ => None,
+            };
+            if at.is_some() {
+                index1 = at;
+                if e.firstmatch {
+                    break;
                 }
             }
         }
     }
 
-    let added = |lines: Vec<String>| Edited {
-        text: lines.concat(),
-        changed: true,
-        msg: "line added".into(),
-        found: 0,
+    let added = |lines: Vec<String>| {
+        Ok(Edited {
+            text: lines.concat(),
+            changed: true,
+            msg: "line added".into(),
+            found: 0,
+        })
     };
     if let Some(i) = index0 {
         let mut new_line = match (&e.regexp, &captures_line, e.backrefs) {
-            (Some(re), Some(cur), true) => expand_backrefs(re, cur, &line),
+            (Some(re), Some(cur), true) => expand_backrefs(re, cur, &line)?,
             _ => line.clone(),
         };
         if !new_line.ends_with('\n') {
@@ -131,28 +135,28 @@ pub(crate) fn edit(text: &str, e: &LineEdit) -> Edited {
         }
         if lines[i] != new_line {
             lines[i] = new_line;
-            return Edited {
+            return Ok(Edited {
                 text: lines.concat(),
                 changed: true,
                 msg: "line replaced".into(),
                 found: 0,
-            };
+            });
         }
-        return Edited {
+        return Ok(Edited {
             text: lines.concat(),
             changed: false,
             msg: String::new(),
             found: 0,
-        };
+        });
     }
     if e.backrefs {
         // Without a match there is nothing to fill the backreferences with: leave the file.
-        return Edited {
+        return Ok(Edited {
             text: lines.concat(),
             changed: false,
             msg: String::new(),
             found: 0,
-        };
+        });
     }
     let new_line = format!("{line}\n");
     match (&e.anchor, index1) {
@@ -180,92 +184,79 @@ pub(crate) fn edit(text: &str, e: &LineEdit) -> Edited {
                 lines.insert(i, new_line);
                 return added(lines);
             }
-            Edited {
+            Ok(Edited {
                 text: lines.concat(),
                 changed: false,
                 msg: String::new(),
                 found: 0,
-            }
+            })
         }
         (Some(Anchor::Before(_)), Some(i)) => {
             if i == 0 || strip_eol(&lines[i - 1]) != line {
                 lines.insert(i, new_line);
                 return added(lines);
             }
-            Edited {
+            Ok(Edited {
                 text: lines.concat(),
                 changed: false,
                 msg: String::new(),
                 found: 0,
-            }
+            })
         }
     }
 }
 
-/// Python's `match.expand(template)`: `\1`, `\g<1>`, `\g<name>`, and `\n`/`\t`/`\\` escapes.
-pub(crate) fn expand_backrefs(re: &Regex, subject: &str, template: &str) -> String {
-    match re.captures(subject) {
-        Some(caps) => expand_captures(&caps, template),
+/// Python's `match.expand(template)` of the first match in `subject` (`\1`, `\g<name>`, ...).
+pub(crate) fn expand_backrefs(
+    re: &Regex,
+    subject: &str,
+    template: &str,
+) -> Result<String, fancy_regex::Error> {
+    Ok(match re.captures(subject)? {
+        Some(caps) => expand_python_template(&caps, template),
         None => template.to_string(),
-    }
-}
-
-/// [`expand_backrefs`] for one match's captures (`replace` expands every match).
-pub(crate) fn expand_captures(caps: &regex::Captures<'_>, template: &str) -> String {
-    let group = |key: &str| -> String {
-        let m = match key.parse::<usize>() {
-            Ok(n) => caps.get(n),
-            Err(_) => caps.name(key),
-        };
-        m.map(|m| m.as_str().to_string()).unwrap_or_default()
-    };
-    let chars: Vec<char> = template.chars().collect();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == '\\' && i + 1 < chars.len() {
-            let c = chars[i + 1];
-            if c.is_ascii_digit() {
-                let mut j = i + 1;
-                while j < chars.len() && j < i + 3 && chars[j].is_ascii_digit() {
-                    j += 1;
-                }
-                out.push_str(&group(&chars[i + 1..j].iter().collect::<String>()));
-                i = j;
-                continue;
-            }
-            if c == 'g' && chars.get(i + 2) == Some(&'<') {
-                if let Some(end) = chars[i + 3..].iter().position(|&x| x == '>') {
-                    out.push_str(&group(
-                        &chars[i + 3..i + 3 + end].iter().collect::<String>(),
-                    ));
-                    i = i + 4 + end;
-                    continue;
-                }
-            }
-            match c {
-                'n' => out.push('\n'),
-                't' => out.push('\t'),
-                '\\' => out.push('\\'),
-                other => {
-                    out.push('\\');
-                    out.push(other);
-                }
-            }
-            i += 2;
-            continue;
-        }
-        out.push(chars[i]);
-        i += 1;
-    }
-    out
+    })
 }
 
 fn compile(ctx: &Ctx<'_>, arg: &str, pattern: &str) -> Result<Regex, ModuleError> {
-    Regex::new(pattern).map_err(|e| ctx.bad(arg, format!("invalid regular expression: {e}")))
+    compile_python_regex(pattern, PyReFlags::default())
+        .map_err(|e| ctx.bad(arg, format!("invalid regular expression: {e}")))
+}
+
+/// Ansible's warning for an empty `regexp` or `search_string`, which matches every line.
+fn empty_pattern_warning(regexp: Option<&str>, search_string: Option<&str>) -> Option<String> {
+    let param = match (regexp, search_string) {
+        (Some(""), _) => "regular expression",
+        (_, Some("")) => "search string",
+        _ => return None,
+    };
+    let mut msg = format!(
+        "The {param} is an empty string, which will match every line in the file. This may \
+         have unintended consequences, such as replacing the last line in the file rather \
+         than appending."
+    );
+    if regexp == Some("") {
+        msg.push_str(
+            " If this is desired, use '^' to match every line in the file and avoid this \
+             warning.",
+        );
+    }
+    Some(msg)
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let warning = empty_pattern_warning(
+        ctx.args.str("regexp").as_deref(),
+        ctx.args.str("search_string").as_deref(),
+    );
+    let mut res = apply(ctx).await?;
+    if let Some(warning) = warning {
+        res.set("warnings", vec![warning]);
+    }
+    Ok(res)
+}
+
+async fn apply(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let args = &ctx.args;
     let path = args.req_str("path")?;
     let present = args.choice("state", &["present", "absent"], "present")? == "present";
@@ -339,7 +330,14 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     }
     let old = file.content.clone().unwrap_or_default();
     let old_text = String::from_utf8_lossy(&old).into_owned();
-    let edited = edit(&old_text, &spec);
+    let edited = match edit(&old_text, &spec) {
+        Ok(edited) => edited,
+        Err(e) => {
+            return Ok(ModuleResult::fail(format!(
+                "regular expression failed: {e}"
+            )))
+        }
+    };
     let backup = args.bool("backup", false)?;
     let changed = edited.changed || created;
     let mut res = converge_text(ctx, &file, &path, edited.text, &attrs, backup, changed).await?;
@@ -372,9 +370,38 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
 mod tests {
     use super::*;
 
+    fn py_re(pattern: &str) -> Result<Regex, etcdplay_source::PyReError> {
+        compile_python_regex(pattern, PyReFlags::default())
+    }
+
+    // ansible-core 2.19's lineinfile target, "Insert a line in the file using an empty string
+    // as a regular expression": the result warns (text as the module's module.warn).
+    #[test]
+    fn empty_patterns_warn_as_ansible() {
+        let w = empty_pattern_warning(Some(""), None).unwrap();
+        assert!(w.starts_with("The regular expression is an empty string, which will match"));
+        assert!(w.ends_with("use '^' to match every line in the file and avoid this warning."));
+        let w = empty_pattern_warning(None, Some("")).unwrap();
+        assert!(w.starts_with("The search string is an empty string"));
+        assert!(w.ends_with("rather than appending."));
+        assert_eq!(empty_pattern_warning(Some("^a"), None), None);
+    }
+
+    // ansible-core 2.19's lineinfile target, "Replace a line with backrefs": regexp
+    // '^(REF) .* \1$', line '\1 replaced', backrefs: yes turns "REF xyz REF" into
+    // "REF replaced" (a back-reference inside the pattern, as Python's re has).
+    #[test]
+    fn back_references_in_the_pattern_match_as_in_python() {
+        let mut spec = e(Some(r"^(REF) .* \1$"), r"\1 replaced");
+        spec.backrefs = true;
+        let r = edit("REF xyz REF\nREF a b\n", &spec).unwrap();
+        assert_eq!(r.text, "REF replaced\nREF a b\n");
+        assert!(r.changed);
+    }
+
     fn e(regexp: Option<&str>, line: &str) -> LineEdit {
         LineEdit {
-            regexp: regexp.map(|r| Regex::new(r).unwrap()),
+            regexp: regexp.map(|r| py_re(r).unwrap()),
             search_string: None,
             line: Some(line.into()),
             present: true,
@@ -386,61 +413,67 @@ mod tests {
 
     #[test]
     fn replaces_last_regexp_match() {
-        let r = edit("a=1\nb=2\na=3\n", &e(Some("^a="), "a=9"));
+        let r = edit("a=1\nb=2\na=3\n", &e(Some("^a="), "a=9")).unwrap();
         assert_eq!(
             (r.text.as_str(), r.changed, r.msg.as_str()),
             ("a=1\nb=2\na=9\n", true, "line replaced")
         );
-        let again = edit(&r.text, &e(Some("^a="), "a=9"));
+        let again = edit(&r.text, &e(Some("^a="), "a=9")).unwrap();
         assert!(!again.changed);
     }
 
     #[test]
     fn appends_with_missing_final_newline() {
-        let r = edit("x", &e(None, "y"));
+        let r = edit("x", &e(None, "y")).unwrap();
         assert_eq!(r.text, "x\ny\n");
-        assert_eq!(edit("", &e(None, "y")).text, "y\n");
-        assert!(!edit("y\n", &e(None, "y")).changed);
+        assert_eq!(edit("", &e(None, "y")).unwrap().text, "y\n");
+        assert!(!edit("y\n", &e(None, "y")).unwrap().changed);
     }
 
     #[test]
     fn regexp_without_match_keeps_an_existing_exact_line() {
-        assert!(!edit("k=v\n", &e(Some("^nomatch"), "k=v")).changed);
+        assert!(!edit("k=v\n", &e(Some("^nomatch"), "k=v")).unwrap().changed);
     }
 
     #[test]
     fn insert_after_and_before() {
         let mut spec = e(None, "new");
-        spec.anchor = Some(Anchor::After(Regex::new("^\\[main\\]").unwrap()));
-        let r = edit("[main]\nx\n[other]\n", &spec);
+        spec.anchor = Some(Anchor::After(py_re("^\\[main\\]").unwrap()));
+        let r = edit("[main]\nx\n[other]\n", &spec).unwrap();
         assert_eq!(r.text, "[main]\nnew\nx\n[other]\n");
-        assert!(!edit(&r.text, &spec).changed);
-        spec.anchor = Some(Anchor::Before(Regex::new("^\\[other\\]").unwrap()));
+        assert!(!edit(&r.text, &spec).unwrap().changed);
+        spec.anchor = Some(Anchor::Before(py_re("^\\[other\\]").unwrap()));
         assert_eq!(
-            edit("[main]\n[other]\n", &spec).text,
+            edit("[main]\n[other]\n", &spec).unwrap().text,
             "[main]\nnew\n[other]\n"
         );
         spec.anchor = Some(Anchor::Bof);
-        assert_eq!(edit("a\n", &spec).text, "new\na\n");
-        spec.anchor = Some(Anchor::After(Regex::new("^nothing").unwrap()));
-        assert_eq!(edit("a\n", &spec).text, "a\nnew\n");
+        assert_eq!(edit("a\n", &spec).unwrap().text, "new\na\n");
+        spec.anchor = Some(Anchor::After(py_re("^nothing").unwrap()));
+        assert_eq!(edit("a\n", &spec).unwrap().text, "a\nnew\n");
     }
 
     #[test]
     fn backrefs_expand_and_do_nothing_without_match() {
         let mut spec = e(Some(r"^(ETCD_NAME)=.*$"), r"\1=node-2");
         spec.backrefs = true;
-        assert_eq!(edit("ETCD_NAME=old\n", &spec).text, "ETCD_NAME=node-2\n");
-        assert!(!edit("OTHER=1\n", &spec).changed);
-        let re = Regex::new(r"(?P<k>\w+)=(\d+)").unwrap();
-        assert_eq!(expand_backrefs(&re, "a=5", r"\g<k> is \2\t!"), "a is 5\t!");
+        assert_eq!(
+            edit("ETCD_NAME=old\n", &spec).unwrap().text,
+            "ETCD_NAME=node-2\n"
+        );
+        assert!(!edit("OTHER=1\n", &spec).unwrap().changed);
+        let re = py_re(r"(?P<k>\w+)=(\d+)").unwrap();
+        assert_eq!(
+            expand_backrefs(&re, "a=5", r"\g<k> is \2\t!").unwrap(),
+            "a is 5\t!"
+        );
     }
 
     #[test]
     fn absent_removes_every_match() {
         let mut spec = e(Some("^#"), "");
         spec.present = false;
-        let r = edit("#a\nb\n#c\n", &spec);
+        let r = edit("#a\nb\n#c\n", &spec).unwrap();
         assert_eq!(
             (r.text.as_str(), r.found, r.msg.as_str()),
             ("b\n", 2, "2 line(s) removed")

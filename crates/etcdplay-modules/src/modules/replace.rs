@@ -4,17 +4,23 @@
 //! as Ansible edits the target), edited by the pure [`replace_in`], and written by the shared
 //! converge, so mode, owner, backup, check mode and `--diff` behave as for lineinfile.
 
-use regex::Regex;
+use etcdplay_source::{compile_python_regex, python_sub, PyReFlags};
+use fancy_regex::Regex;
 
 use crate::attrs::Attrs;
 use crate::host::Ctx;
-use crate::modules::lineinfile::expand_captures;
 use crate::modules::write::{converge_text, probe_text};
 use crate::{ModuleError, ModuleResult};
 
-/// Why the section could not be found.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct NoSection;
+/// Why nothing was replaced.
+#[derive(Debug)]
+pub(crate) enum Unreplaced {
+    /// `after`/`before` found no section.
+    NoSection,
+    /// A match went past the backtracking limit.
+    Regex(fancy_regex::Error),
+}
+use Unreplaced::NoSection;
 
 /// Ansible's section pattern: `AFTER(?P<subsection>.*?)BEFORE`, `AFTER(?P<subsection>.*)` or
 /// `(?P<subsection>.*)BEFORE`, composed as text and searched with `re.DOTALL` (so `before`
@@ -35,21 +41,20 @@ pub(crate) fn replace_in(
     re: &Regex,
     replacement: &str,
     section: Option<&fancy_regex::Regex>,
-) -> Result<(String, usize), NoSection> {
+) -> Result<(String, usize), Unreplaced> {
     let (start, end) = match section {
         Some(section) => {
-            let caps = section.captures(text).ok().flatten().ok_or(NoSection)?;
+            let caps = section
+                .captures(text)
+                .map_err(Unreplaced::Regex)?
+                .ok_or(NoSection)?;
             let sub = caps.name("subsection").ok_or(NoSection)?;
             (sub.start(), sub.end())
         }
         None => (0, text.len()),
     };
     let section = &text[start..end];
-    let mut count = 0;
-    let replaced = re.replace_all(section, |caps: &regex::Captures<'_>| {
-        count += 1;
-        expand_captures(caps, replacement)
-    });
+    let (replaced, count) = python_sub(re, replacement, section, 0).map_err(Unreplaced::Regex)?;
     Ok((
         format!("{}{replaced}{}", &text[..start], &text[end..]),
         count,
@@ -58,7 +63,11 @@ pub(crate) fn replace_in(
 
 fn compile(ctx: &Ctx<'_>, arg: &str, pattern: &str) -> Result<Regex, ModuleError> {
     // Python's re.MULTILINE: `^` and `$` match at every line.
-    Regex::new(&format!("(?m){pattern}"))
+    let flags = PyReFlags {
+        multiline: true,
+        ..PyReFlags::default()
+    };
+    compile_python_regex(pattern, flags)
         .map_err(|e| ctx.bad(arg, format!("invalid regular expression: {e}")))
 }
 
@@ -83,10 +92,12 @@ fn bad_template_escape(replacement: &str) -> Option<String> {
 }
 
 /// The section pattern compiled as Python's `re.compile(pattern, re.DOTALL)`.
-fn compile_section(ctx: &Ctx<'_>, pattern: &str) -> Result<fancy_regex::Regex, ModuleError> {
-    fancy_regex::RegexBuilder::new(&format!("(?s){pattern}"))
-        .backtrack_limit(1_000_000)
-        .build()
+fn compile_section(ctx: &Ctx<'_>, pattern: &str) -> Result<Regex, ModuleError> {
+    let flags = PyReFlags {
+        dotall: true,
+        ..PyReFlags::default()
+    };
+    compile_python_regex(pattern, flags)
         .map_err(|e| ctx.bad("after", format!("invalid regular expression: {e}")))
 }
 
@@ -126,6 +137,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let (new_text, count) = match replace_in(&old_text, &re, &replacement, section.as_ref()) {
         Ok(r) => r,
         // Not a failure in Ansible: the module ends unchanged with this message.
+        Err(Unreplaced::Regex(e)) => {
+            return Ok(ModuleResult::fail(format!(
+                "Unable to process replace due to error: {e}"
+            )))
+        }
         Err(NoSection) => {
             let mut res = ModuleResult::ok();
             res.msg = Some(format!(
@@ -151,7 +167,11 @@ mod tests {
     use super::*;
 
     fn re(p: &str) -> Regex {
-        Regex::new(&format!("(?m){p}")).unwrap()
+        let flags = PyReFlags {
+            multiline: true,
+            ..PyReFlags::default()
+        };
+        compile_python_regex(p, flags).unwrap()
     }
 
     #[test]
@@ -173,7 +193,11 @@ mod tests {
 
     fn section(after: Option<&str>, before: Option<&str>) -> fancy_regex::Regex {
         let p = section_pattern(after, before).unwrap();
-        fancy_regex::Regex::new(&format!("(?s){p}")).unwrap()
+        let flags = PyReFlags {
+            dotall: true,
+            ..PyReFlags::default()
+        };
+        compile_python_regex(&p, flags).unwrap()
     }
 
     // Python: re.search(r'\[s\](?P<subsection>.*?)\[t\]', text, re.DOTALL) picks "\na=1\n";
@@ -206,11 +230,14 @@ mod tests {
         let (out, _) = replace_in(text, &re("a"), "b", Some(&s)).unwrap();
         assert_eq!(out, "b=1\n[s]\nb=1\n[t]\na=1\n");
         let s = section(Some("nowhere"), None);
-        assert_eq!(replace_in(text, &re("a"), "b", Some(&s)), Err(NoSection));
+        assert!(matches!(
+            replace_in(text, &re("a"), "b", Some(&s)),
+            Err(NoSection)
+        ));
         let s = section(Some("quilt"), Some("promptly"));
-        assert_eq!(
+        assert!(matches!(
             replace_in("promptly ... quilt", &re("e"), "3", Some(&s)),
             Err(NoSection)
-        );
+        ));
     }
 }

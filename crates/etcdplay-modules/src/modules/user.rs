@@ -301,7 +301,9 @@ pub(crate) fn plan(want: &WantUser, have: &HaveUser) -> Option<Vec<String>> {
             if let Some(s) = want.shell.as_ref().filter(|s| **s != p.shell) {
                 push(&mut cmd, "-s", s);
             }
-            let have_days = have.shadow.as_ref().map_or(-1, |s| s.expire_days);
+            // An account without a shadow entry counts as expiring on day 0, as Ansible's
+            // module reads it (`user_password()[1] or '0'`): `usermod -e` then creates one.
+            let have_days = have.shadow.as_ref().map_or(0, |s| s.expire_days);
             if let Some(expires) = want.expires.filter(|e| expiry_differs(*e, have_days)) {
                 push(&mut cmd, "-e", &expiry_date(expires));
             }
@@ -379,6 +381,8 @@ impl FirstProbe for UserProbe {
         script.push_str(&format!("getent passwd {q} >/dev/null && id -Gn {q}\n"));
         script.push_str(&section("shadow"));
         script.push_str(&format!("getent shadow {q}\n"));
+        script.push_str(&section("home"));
+        script.push_str(&home_missing_probe(&a.req_str("name")?, a.str("home").as_deref()));
         let groups = a.list("groups")?;
         for (i, g) in needed_groups(&a.str("group"), groups.as_deref())
             .iter()
@@ -511,12 +515,71 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             }
         }
     }
+    // Ansible's module creates a missing home directory of an existing account whenever
+    // `create_home` is on ("handle missing homedirs"), before the key generation.
+    let home_missing = text("home").starts_with("missing");
+    if want.present && want.create_home && have.passwd.is_some() && home_missing {
+        res.changed = true;
+        if !ctx.call.check {
+            let script = fallback_home_script(&want);
+            let out = ctx.exec(script).await?;
+            if out.rc != 0 {
+                return Ok(ModuleResult::fail(out.stderr_str().trim().to_string()));
+            }
+        }
+    }
     if let Some(keygen) = keygen.filter(|_| want.present && !ctx.call.check) {
         if let Some(failed) = keygen.run(ctx, &want.name, &mut res).await? {
             return Ok(failed);
         }
     }
     Ok(res)
+}
+
+/// Prints `missing` when the home directory the account has (or is given with `home:`) does
+/// not exist; nothing for an account that does not exist.
+fn home_missing_probe(name: &str, home: Option<&str>) -> String {
+    let home = match home {
+        Some(home) => sh_quote(home),
+        None => format!("\"$(getent passwd {} | cut -d: -f6)\"", sh_quote(name)),
+    };
+    format!(
+        "if getent passwd {} >/dev/null; then h={home}; [ -n \"$h\" ] && [ ! -e \"$h\" ] && \
+         echo missing; fi; true\n",
+        sh_quote(name)
+    )
+}
+
+/// Creates the missing home directory as Ansible's `create_homedir` and `chown_homedir` do: a
+/// copy of the skeleton (`/etc/skel` unless `skeleton:` names another; a plain directory when
+/// there is none), its mode from `/etc/login.defs` (`HOME_MODE`, else `0777 & ~UMASK`, else
+/// 0755) when that file exists, then everything in it but links owned by the account.
+fn fallback_home_script(want: &WantUser) -> String {
+    let name = sh_quote(&want.name);
+    let home = match &want.home {
+        Some(home) => sh_quote(home),
+        None => format!("\"$(getent passwd {name} | cut -d: -f6)\""),
+    };
+    let skel = sh_quote(want.skeleton.as_deref().unwrap_or("/etc/skel"));
+    format!(
+        r#"set -e
+h={home}; k={skel}
+mkdir -p "$(dirname "$h")"
+if [ -e "$k" ] && [ "$k" != /dev/null ]; then cp -a "$k" "$h"; else mkdir -p "$h"; fi
+if [ -e /etc/login.defs ]; then
+  m=$(awk '/^HOME_MODE[ 	]+[0-9]+$/ {{ print "h " $2; found = 1; exit }}
+           /^UMASK[ 	]+[0-9]+$/ {{ u = $2 }}
+           END {{ if (!found && u != "") print "u " u }}' /etc/login.defs)
+  case $m in
+    "h "*) chmod "${{m#h }}" "$h" ;;
+    "u "*) chmod "$(printf '%o' $(( 0777 & ~0${{m#u }} )))" "$h" ;;
+    *) chmod 0755 "$h" ;;
+  esac
+fi
+ids=$(getent passwd {name} | cut -d: -f3,4)
+find "$h" ! -type l -exec chown "$ids" {{}} +
+"#
+    )
 }
 
 /// `generate_ssh_key: yes` and its `ssh_key_*` arguments.
@@ -527,6 +590,8 @@ pub(crate) struct KeyGen {
     file: String,
     comment: String,
     force: bool,
+    /// `ssh_key_passphrase`: given to ssh-keygen on its standard input, never in argv.
+    passphrase: Option<String>,
 }
 
 impl KeyGen {
@@ -535,12 +600,11 @@ impl KeyGen {
         if !a.bool("generate_ssh_key", false)? {
             return Ok(None);
         }
-        if a.has("ssh_key_passphrase") {
-            // Ansible feeds it to ssh-keygen through a pty; etcdplay has no way to give it
-            // without a command line.
+        let passphrase = a.str("ssh_key_passphrase");
+        if passphrase.as_deref().is_some_and(|p| p.contains('\n')) {
             return Err(ctx.bad(
                 "ssh_key_passphrase",
-                "a passphrase for a generated key is not supported by etcdplay",
+                "a passphrase with a line break cannot be given to ssh-keygen",
             ));
         }
         let kind = a.str("ssh_key_type").unwrap_or_else(|| "rsa".into());
@@ -552,6 +616,7 @@ impl KeyGen {
             bits: a.int("ssh_key_bits")?.unwrap_or(0),
             comment: a.str("ssh_key_comment").unwrap_or_default(),
             force: a.bool("force", false)?,
+            passphrase,
         }))
     }
 
@@ -581,19 +646,28 @@ impl KeyGen {
         } else {
             String::new()
         };
+        // Without `-N`, ssh-keygen asks for the passphrase twice; with no terminal it reads
+        // the answers from its standard input (Ansible answers its prompts through a pty).
+        // The passphrase is never on a command line.
+        let (new_passphrase, stdin) = match &self.passphrase {
+            Some(p) => (String::new(), format!("{p}\n{p}\n").into_bytes()),
+            None => ("-N '' ".to_string(), Vec::new()),
+        };
         let script = format!(
             "set -e\nh=$(getent passwd {q} | cut -d: -f6)\nids=$(id -u {q}):$(id -g {q})\n\
              f={path}\nd=$(dirname -- \"$f\")\n\
              if [ ! -d \"$d\" ]; then mkdir -m 0700 -- \"$d\"; chown \"$ids\" -- \"$d\"; fi\n\
              if [ -e \"$f\" ] && [ {force} != yes ]; then echo exists >&3; else\n\
-             rm -f -- \"$f.pub\"\n\
-             echo y | ssh-keygen -q -t {kind} {bits}-C {comment} -f \"$f\" -N '' >/dev/null\n\
+             rm -f -- \"$f\" \"$f.pub\"\n\
+             ssh-keygen -q -t {kind} {bits}-C {comment} -f \"$f\" {new_passphrase}>/dev/null\n\
              chown \"$ids\" -- \"$f\" \"$f.pub\"\necho generated >&3; fi 3>&1\n\
              printf '%s\\n' \"$f\"\nssh-keygen -l -f \"$f\" || true\ncat -- \"$f.pub\" 2>/dev/null || true\n",
             force = if self.force { "yes" } else { "no" },
             kind = sh_quote(&self.kind),
         );
-        let out = ctx.exec(script).await?;
+        let mut req = ExecRequest::script(script);
+        req.stdin = stdin;
+        let out = ctx.exec_req(req).await?;
         if out.rc != 0 {
             let mut failed = ModuleResult::fail(out.stderr_str().trim().to_string());
             failed.set("name", user).set("rc", out.rc);
@@ -639,6 +713,98 @@ mod tests {
             "etcd:x:998:\n",
             "etcd ssl-cert\n",
         )
+    }
+
+    fn sh(script: &str) -> std::process::Output {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap()
+    }
+
+    // ansible-core 2.19's user target, test_no_home_fallback.yml: an account created with
+    // `create_home: no`, then `user: name=ansibulluser` again, reports changed and its home
+    // exists (Ansible's "handle missing homedirs"); the probe says so only for a missing one.
+    #[test]
+    fn a_missing_home_of_an_existing_account_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = want();
+        w.name = "root".into();
+        w.home = Some(dir.path().join("nohome").display().to_string());
+        let out = sh(&home_missing_probe(&w.name, w.home.as_deref()));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "missing\n");
+        w.home = Some(dir.path().display().to_string());
+        assert_eq!(sh(&home_missing_probe(&w.name, w.home.as_deref())).stdout, b"");
+        w.name = "etcdplay-no-such-user".into();
+        w.home = Some(dir.path().join("nohome").display().to_string());
+        assert_eq!(sh(&home_missing_probe(&w.name, w.home.as_deref())).stdout, b"");
+    }
+
+    // Ansible's create_homedir: a copy of the skeleton, mode from /etc/login.defs.
+    #[test]
+    fn the_fallback_home_copies_the_skeleton() {
+        let dir = tempfile::tempdir().unwrap();
+        let skel = dir.path().join("skel");
+        std::fs::create_dir(&skel).unwrap();
+        std::fs::write(skel.join(".profile"), "x").unwrap();
+        let mut w = want();
+        // The account running the test, so that the chown needs no privilege.
+        w.name = String::from_utf8_lossy(&sh("id -un").stdout)
+            .trim()
+            .to_string();
+        w.home = Some(dir.path().join("a/home").display().to_string());
+        w.skeleton = Some(skel.display().to_string());
+        let out = sh(&fallback_home_script(&w));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(dir.path().join("a/home/.profile").is_file());
+    }
+
+    // ansible-core 2.19's user target, test_ssh_key_passphrase.yml: the generated key opens
+    // with `ssh-keygen -y -f KEY -P secret_passphrase`. ssh-keygen without `-N` and without a
+    // terminal reads the passphrase (twice) from its standard input, as the module gives it.
+    #[test]
+    fn ssh_keygen_takes_the_passphrase_on_stdin() {
+        use std::io::Write;
+        if sh("command -v ssh-keygen && command -v setsid")
+            .stdout
+            .is_empty()
+        {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k");
+        let mut child = std::process::Command::new("setsid")
+            .args(["-w", "ssh-keygen", "-q", "-t", "ed25519", "-C", "c", "-f"])
+            .arg(&key)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"secret_passphrase\nsecret_passphrase\n")
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        let opened = std::process::Command::new("ssh-keygen")
+            .args(["-y", "-P", "secret_passphrase", "-f"])
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(opened.status.success());
+        let wrong = std::process::Command::new("ssh-keygen")
+            .args(["-y", "-P", "", "-f"])
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(!wrong.status.success());
     }
 
     #[test]
@@ -702,6 +868,11 @@ mod tests {
         assert!(expiry_differs(2_529_881_062.0, -1));
         assert!(expiry_differs(-1.0, 29_281));
         assert!(!expiry_differs(-1.0, -1));
+        // ansible-core's user target, test_expires_no_shadow.yml: an account in /etc/passwd
+        // only, `expires: -1` is changed (usermod -e '' adds its shadow entry), then not.
+        let mut w = want();
+        w.expires = Some(-1.0);
+        assert_eq!(plan(&w, &have()).unwrap().join(" "), "usermod -e  etcd");
         let mut w = want();
         w.expires = Some(2_529_881_062.0);
         let mut h = have();

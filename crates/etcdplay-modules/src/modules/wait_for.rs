@@ -77,10 +77,11 @@ fn python_search(pattern: &str, quoted_file: Option<&str>, quiet: bool) -> Strin
 /// `match_groups` and `match_groupdict` of Ansible's result: the pattern's groups in the text
 /// the host's search matched (unmatched groups are null).
 fn match_groups(pattern: &str, matched: &str) -> (Vec<Value>, Map<String, Value>) {
-    let compiled = fancy_regex::RegexBuilder::new(pattern)
-        .multi_line(true)
-        .backtrack_limit(1_000_000)
-        .build();
+    let flags = etcdplay_source::PyReFlags {
+        multiline: true,
+        ..Default::default()
+    };
+    let compiled = etcdplay_source::compile_python_regex(pattern, flags);
     let Ok(Some(caps)) = compiled
         .as_ref()
         .map(|re| re.captures(matched).ok().flatten())

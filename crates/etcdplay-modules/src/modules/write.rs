@@ -71,6 +71,9 @@ pub(crate) struct Target<'a> {
     /// `validate:`: a command run on the new content (`%s` is its temporary file) before it
     /// replaces `dest`; a non-zero exit leaves `dest` as it was and fails the task.
     pub(crate) validate: Option<String>,
+    /// Whether a written file's result carries the legacy `md5sum` of the new content
+    /// (Ansible's copy and template results do).
+    pub(crate) report_md5: bool,
 }
 
 /// Brings `t.dest` to `t.new` and the requested attributes. `content_changed` can be forced
@@ -109,6 +112,14 @@ pub(crate) async fn converge(
         };
         res.set("size", t.new.len());
         let new = t.new.into_bytes(ctx)?;
+        if t.report_md5 {
+            use md5::Digest as _;
+            let md5: String = md5::Md5::digest(new.as_slice())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            res.set("md5sum", md5);
+        }
         res.set("mode", format_mode(mode.unwrap_or(0o644)));
         if let Some(o) = t
             .attrs
@@ -410,6 +421,7 @@ pub(crate) async fn converge_text(
         backup,
         after_header: format!("{path} (content)"),
         validate: ctx.args.str("validate"),
+        report_md5: false,
     };
     converge(ctx, target, changed).await
 }

@@ -1,10 +1,10 @@
 //! `regex_replace`, `regex_search`, `regex_findall` and `regex_escape` with Python `re` syntax,
-//! on `fancy-regex`: look-around, back-references (`\1`, `(?P=name)`) and Python named groups
-//! `(?P<name>...)` work as in Python; `\Z` is translated to its Python meaning (end of text) and
-//! replacements (`\1`, `\g<name>`) to the crate's syntax. Patterns and backtracking are
-//! bounded, so a pathological pattern is an error, never a hang.
+//! compiled by etcdplay's one constructor for Python patterns
+//! ([`etcdplay_source::compile_python_regex`]: look-around, back-references, `(?P<name>...)`,
+//! bounded size and backtracking) and replaced as Python's `re.sub` does (`\1`, `\g<name>`).
 
-use fancy_regex::{Regex, RegexBuilder};
+use etcdplay_source::{python_sub, PyReFlags};
+use fancy_regex::Regex;
 use minijinja::value::{Kwargs, Rest, Value};
 use minijinja::{Environment, Error, ErrorKind};
 
@@ -17,13 +17,6 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("regex_findall", regex_findall);
     env.add_filter("regex_escape", regex_escape);
 }
-
-/// Longest pattern accepted (Ansible has no limit; a template pattern is never this long).
-const MAX_PATTERN_LEN: usize = 64 * 1024;
-/// Compiled-program size limit of the underlying automaton.
-const MAX_COMPILED_SIZE: usize = 8 * 1024 * 1024;
-/// Backtracking steps allowed per match attempt before the match fails with an error.
-const BACKTRACK_LIMIT: usize = 1_000_000;
 
 /// Python 3.7+ `re.escape`: only characters special in a pattern are escaped.
 fn regex_escape(value: Value, kwargs: Kwargs) -> Result<String, Error> {
@@ -70,122 +63,24 @@ pub(crate) fn runtime_error(pattern: &str, err: fancy_regex::Error) -> Error {
     )
 }
 
-/// `\Z` in Python is the very end of the text (`\z` here); an escaped backslash before `Z` is
-/// left alone.
-fn translate_pattern(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len());
-    let mut chars = pattern.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('Z') => out.push_str("\\z"),
-            Some(next) => {
-                out.push('\\');
-                out.push(next);
-            }
-            None => out.push('\\'),
-        }
-    }
-    out
-}
-
-/// Compiles a Python-syntax pattern.
+/// Compiles a Python-syntax pattern with etcdplay's one constructor
+/// ([`etcdplay_source::compile_python_regex`]), its error as a template error.
 pub(crate) fn compile_python_regex(
     pattern: &str,
     ignorecase: bool,
     multiline: bool,
 ) -> Result<Regex, Error> {
-    if pattern.len() > MAX_PATTERN_LEN {
-        return Err(Error::new(
+    let flags = PyReFlags {
+        ignorecase,
+        multiline,
+        dotall: false,
+    };
+    etcdplay_source::compile_python_regex(pattern, flags).map_err(|e| {
+        Error::new(
             ErrorKind::InvalidOperation,
-            format!("regular expression longer than {MAX_PATTERN_LEN} bytes"),
-        ));
-    }
-    RegexBuilder::new(&translate_pattern(pattern))
-        .case_insensitive(ignorecase)
-        .multi_line(multiline)
-        .backtrack_limit(BACKTRACK_LIMIT)
-        .delegate_size_limit(MAX_COMPILED_SIZE)
-        .build()
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidOperation,
-                format!("invalid regular expression {pattern:?}: {e}"),
-            )
-        })
-}
-
-/// Python `re.sub` replacement text (`\1`, `\g<1>`, `\g<name>`, `\n`) as `regex` crate syntax.
-fn translate_replacement(repl: &str) -> String {
-    let mut out = String::with_capacity(repl.len());
-    let chars: Vec<char> = repl.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '$' {
-            out.push_str("$$");
-            i += 1;
-            continue;
-        }
-        if c != '\\' || i + 1 == chars.len() {
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        let next = chars[i + 1];
-        match next {
-            'g' if chars.get(i + 2) == Some(&'<') => {
-                let end = chars[i + 3..].iter().position(|c| *c == '>');
-                match end {
-                    Some(len) => {
-                        let name: String = chars[i + 3..i + 3 + len].iter().collect();
-                        out.push_str(&format!("${{{name}}}"));
-                        i += 4 + len;
-                    }
-                    None => {
-                        out.push_str("\\g");
-                        i += 2;
-                    }
-                }
-            }
-            d if d.is_ascii_digit() => {
-                let mut j = i + 1;
-                while j < chars.len() && j < i + 3 && chars[j].is_ascii_digit() {
-                    j += 1;
-                }
-                let num: String = chars[i + 1..j].iter().collect();
-                out.push_str(&format!("${{{num}}}"));
-                i = j;
-            }
-            'n' => {
-                out.push('\n');
-                i += 2;
-            }
-            't' => {
-                out.push('\t');
-                i += 2;
-            }
-            'r' => {
-                out.push('\r');
-                i += 2;
-            }
-            '\\' => {
-                out.push('\\');
-                i += 2;
-            }
-            other => {
-                // Python keeps unknown ASCII-letter escapes as errors and others literally;
-                // keeping both characters is the forgiving choice.
-                out.push('\\');
-                out.push(other);
-                i += 2;
-            }
-        }
-    }
-    out
+            format!("invalid regular expression {pattern:?}: {e}"),
+        )
+    })
 }
 
 fn flags(kwargs: &Kwargs) -> Result<(bool, bool), Error> {
@@ -210,7 +105,7 @@ fn regex_replace(
     let text = try_py_str(&value)?;
     let pattern = pattern.unwrap_or_default();
     let re = compile_python_regex(&pattern, ignorecase, multiline)?;
-    let repl = translate_replacement(&replacement.unwrap_or_default());
+    let repl = replacement.unwrap_or_default();
     let mut found = 0;
     for m in re.find_iter(&text) {
         m.map_err(|e| runtime_error(&pattern, e))?;
@@ -222,10 +117,9 @@ fn regex_replace(
             format!("'{pattern}' should match {mandatory_count} times, but matches {found} times in '{text}'"),
         ));
     }
-    Ok(re
-        .try_replacen(&text, count, repl.as_str())
-        .map_err(|e| runtime_error(&pattern, e))?
-        .into_owned())
+    let (replaced, _) =
+        python_sub(&re, &repl, &text, count).map_err(|e| runtime_error(&pattern, e))?;
+    Ok(replaced)
 }
 
 /// Ansible's `regex_search(regex, *groups, ignorecase=False, multiline=False)`: the match, the
@@ -297,13 +191,25 @@ fn regex_findall(value: Value, pattern: String, kwargs: Kwargs) -> Result<Value,
 mod tests {
     use super::*;
 
+    fn replace(text: &str, pattern: &str, repl: &str) -> String {
+        let none: Vec<(&str, Value)> = Vec::new();
+        regex_replace(
+            Value::from(text),
+            Some(pattern.into()),
+            Some(repl.into()),
+            Kwargs::from_iter(none),
+        )
+        .unwrap()
+    }
+
+    // Ansible 2.19: {{ 'k=1' | regex_replace('(?P<k>\\w+)=(\\d+)', '\\g<k> is \\2 $x') }}
+    // renders "k is 1 $x"; {{ 'aXa' | regex_replace('(a)X\\1', 'y') }} renders "y".
     #[test]
-    fn replacement_syntax_is_translated() {
+    fn replacement_follows_python() {
         assert_eq!(
-            translate_replacement(r"\1-\g<name>-\g<2>"),
-            "${1}-${name}-${2}"
+            replace("k=1", r"(?P<k>\w+)=(\d+)", r"\g<k> is \2 $x"),
+            "k is 1 $x"
         );
-        assert_eq!(translate_replacement("cost $5"), "cost $$5");
-        assert_eq!(translate_replacement(r"a\\b"), r"a\b");
+        assert_eq!(replace("aXa", r"(a)X\1", "y"), "y");
     }
 }

@@ -20,8 +20,11 @@ use etcdplay_source::{read_text_file, MAX_TEXT_FILE};
 use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
 
+use crate::file_syntax::FileSyntax;
+use crate::include_path::{include_search_path, set_include_path, Caller};
 use crate::pyrepr::py_str;
-use crate::render::{render_native, RenderCtx, CTX_KEY};
+use crate::render::{RenderCtx, CTX_KEY};
+use crate::templar::render_lookup_template;
 
 pub(crate) fn register(env: &mut Environment<'static>, search_dirs: Arc<Vec<PathBuf>>) {
     let dirs = search_dirs.clone();
@@ -159,6 +162,65 @@ fn search_path(state: &State, dirs: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
+/// The template lookup's own keywords: Jinja options (`variable_start_string`,
+/// `variable_end_string`, `comment_start_string`, `comment_end_string`, `trim_blocks`) and
+/// `template_vars`; `convert_data` and `jinja2_native` are accepted (their results are
+/// rendered as text, as 2.19 does).
+struct TemplateLookupOptions {
+    syntax: FileSyntax,
+    template_vars: Vec<(String, serde_json::Value)>,
+}
+
+impl TemplateLookupOptions {
+    fn of(kwargs: &Kwargs) -> Result<Self, Error> {
+        let mut jinja = serde_json::Map::new();
+        for key in [
+            "variable_start_string",
+            "variable_end_string",
+            "comment_start_string",
+            "comment_end_string",
+            "trim_blocks",
+        ] {
+            if let Some(value) = kwargs.get::<Option<Value>>(key)? {
+                jinja.insert(key.into(), crate::pyjson::to_json_value(&value)?);
+            }
+        }
+        let syntax = FileSyntax::from_module_args(&jinja).map_err(|e| fail(e.to_string()))?;
+        let template_vars = match kwargs.get::<Option<Value>>("template_vars")? {
+            Some(vars) => match crate::pyjson::to_json_value(&vars)? {
+                serde_json::Value::Object(map) => map.into_iter().collect(),
+                serde_json::Value::Null => Vec::new(),
+                _ => return Err(fail("template_vars must be a dictionary".into())),
+            },
+            None => Vec::new(),
+        };
+        for ignored in ["convert_data", "jinja2_native"] {
+            let _ = kwargs.get::<Option<Value>>(ignored)?;
+        }
+        Ok(TemplateLookupOptions {
+            syntax,
+            template_vars,
+        })
+    }
+
+    /// The variables the lookup adds: the template variables of the file `path` named `term`
+    /// (see template_vars.rs), `ansible_managed` unless the task has one, then
+    /// `template_vars`.
+    fn vars_for(
+        &self,
+        vars: &crate::Vars,
+        term: &str,
+        path: &std::path::Path,
+    ) -> Vec<(String, serde_json::Value)> {
+        let mut extra = crate::template_file_vars(term, path, None);
+        if vars.raw("ansible_managed").is_none() {
+            extra.push(("ansible_managed".into(), "Ansible managed".into()));
+        }
+        extra.extend(self.template_vars.iter().cloned());
+        extra
+    }
+}
+
 /// The plugins known to [`run`] (for error hints and the parser).
 pub(crate) const PLUGINS: &[&str] = &[
     "file",
@@ -268,6 +330,7 @@ pub(crate) fn run(
             let ctx = ctx
                 .downcast_object_ref::<RenderCtx>()
                 .ok_or_else(|| fail("lookup('template') used outside a template render".into()))?;
+            let options = TemplateLookupOptions::of(kwargs)?;
             for term in &terms {
                 let path = find(state, dirs, "templates", term).ok_or_else(|| {
                     fail(format!(
@@ -280,8 +343,17 @@ pub(crate) fn run(
                         e.problem
                     ))
                 })?;
-                let value = render_native(&ctx.scope, &source, term)?;
-                out.push(Value::from(crate::render::output_text(&value)?));
+                let _includes = set_include_path(include_search_path(&path, dirs, Caller::Lookup));
+                let extra = options.vars_for(ctx.scope.vars(), term, &path);
+                let value =
+                    render_lookup_template(&ctx.scope, &source, term, &options.syntax, extra)?;
+                let text = crate::render::output_text(&value)?;
+                // A template that renders nothing gives None (ansible-core 2.19).
+                out.push(if text.is_empty() {
+                    Value::from(())
+                } else {
+                    Value::from(text)
+                });
             }
         }
         other => {
