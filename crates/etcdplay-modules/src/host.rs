@@ -53,11 +53,16 @@ pub(crate) fn expandable_paths(args: &Args) -> Vec<ExpandablePath> {
             }
             ArgType::PathList => {
                 let items = args.list(spec.name).ok().flatten().unwrap_or_default();
-                found.extend(items.into_iter().enumerate().map(|(i, value)| ExpandablePath {
-                    name: spec.name,
-                    index: Some(i),
-                    value,
-                }));
+                found.extend(
+                    items
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, value)| ExpandablePath {
+                            name: spec.name,
+                            index: Some(i),
+                            value,
+                        }),
+                );
             }
             _ => {}
         }
@@ -297,6 +302,9 @@ mod tests {
         let paths = expandable_paths(&a);
         let places: Vec<Option<usize>> = paths.iter().map(|p| p.index).collect();
         assert_eq!(places, [Some(1), Some(2)]);
-        assert_eq!(expanded_by_sh(&paths, "/home/u"), ["/home/u/a", "/home/u/b"]);
+        assert_eq!(
+            expanded_by_sh(&paths, "/home/u"),
+            ["/home/u/a", "/home/u/b"]
+        );
     }
 }

@@ -11,8 +11,8 @@
 use std::collections::HashMap;
 
 use base64::Engine;
-use etcdplay_transport::script::sh_quote;
 use etcdplay_source::{compile_python_regex, PyReFlags};
+use etcdplay_transport::script::sh_quote;
 use fancy_regex::Regex;
 use serde_json::{json, Map, Value};
 
@@ -1050,11 +1050,18 @@ mod tests {
     #[test]
     fn globs_regexes_ages_and_sizes_follow_python() {
         let g = Regex::new(&glob_regex("*.[ch]")).unwrap();
-        assert!(g.is_match("a.c").unwrap() && !g.is_match("a.o").unwrap() && !g.is_match("a.cc").unwrap());
+        assert!(
+            g.is_match("a.c").unwrap()
+                && !g.is_match("a.o").unwrap()
+                && !g.is_match("a.cc").unwrap()
+        );
         let g = Regex::new(&glob_regex("[!a]?x")).unwrap();
         assert!(g.is_match("bbx").unwrap() && !g.is_match("abx").unwrap());
         let f = NameFilter::new(&["app".into()], &[], true).unwrap();
-        assert!(f.matches("app.log").unwrap(), "re.match anchors only at the start");
+        assert!(
+            f.matches("app.log").unwrap(),
+            "re.match anchors only at the start"
+        );
         let f = NameFilter::new(&["*.log".into()], &["debug*".into()], false).unwrap();
         assert!(f.matches("app.log").unwrap() && !f.matches("debug.log").unwrap());
         assert_eq!(amount("2d", AGE_UNITS), Some(172800));

@@ -382,7 +382,10 @@ impl FirstProbe for UserProbe {
         script.push_str(&section("shadow"));
         script.push_str(&format!("getent shadow {q}\n"));
         script.push_str(&section("home"));
-        script.push_str(&home_missing_probe(&a.req_str("name")?, a.str("home").as_deref()));
+        script.push_str(&home_missing_probe(
+            &a.req_str("name")?,
+            a.str("home").as_deref(),
+        ));
         let groups = a.list("groups")?;
         for (i, g) in needed_groups(&a.str("group"), groups.as_deref())
             .iter()
@@ -735,10 +738,16 @@ mod tests {
         let out = sh(&home_missing_probe(&w.name, w.home.as_deref()));
         assert_eq!(String::from_utf8_lossy(&out.stdout), "missing\n");
         w.home = Some(dir.path().display().to_string());
-        assert_eq!(sh(&home_missing_probe(&w.name, w.home.as_deref())).stdout, b"");
+        assert_eq!(
+            sh(&home_missing_probe(&w.name, w.home.as_deref())).stdout,
+            b""
+        );
         w.name = "etcdplay-no-such-user".into();
         w.home = Some(dir.path().join("nohome").display().to_string());
-        assert_eq!(sh(&home_missing_probe(&w.name, w.home.as_deref())).stdout, b"");
+        assert_eq!(
+            sh(&home_missing_probe(&w.name, w.home.as_deref())).stdout,
+            b""
+        );
     }
 
     // Ansible's create_homedir: a copy of the skeleton, mode from /etc/login.defs.
