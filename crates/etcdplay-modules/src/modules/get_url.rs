@@ -7,7 +7,7 @@
 //! do not show in `ps`.
 
 use etcdplay_transport::script::sh_quote;
-use etcdplay_transport::ExecRequest;
+use etcdplay_transport::{ExecOutput, ExecRequest};
 use serde_json::Value;
 
 use crate::attrs::Attrs;
@@ -226,6 +226,28 @@ fn download_lines(timeout: i64, insecure: bool, needs_curl: bool, head: bool) ->
     )
 }
 
+/// A download script's request: the URL (and the credentials curl is given) travel on stdin,
+/// never in a command line.
+fn download_request(script: String, options: &RequestOptions, url: &str) -> ExecRequest {
+    let mut req = ExecRequest::script(script);
+    req.stdin = format!("{}\n{url}\n", options.curl_config(url)).into_bytes();
+    req
+}
+
+/// The result of a download script that failed, with the keys Ansible's module returns.
+fn failed_download(
+    out: &ExecOutput,
+    url: &str,
+    dest: &str,
+    started: std::time::Instant,
+) -> ModuleResult {
+    let mut r = request_failure(&out.stderr_str());
+    r.set("url", url)
+        .set("dest", dest)
+        .set("elapsed", started.elapsed().as_secs());
+    r
+}
+
 /// A failed request's result: the `@@json` line [`PY_FETCH`] wrote (Ansible's keys), else
 /// the downloader's stderr as the message.
 fn request_failure(stderr: &str) -> ModuleResult {
@@ -334,15 +356,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             "set -e\n{READ_REQUEST}tmp=$(mktemp)\ntrap 'rm -f \"$tmp\"' EXIT\n{}",
             download_lines(timeout, insecure, options.wants_curl(), true)
         );
-        let mut req = ExecRequest::script(script);
-        req.stdin = format!("{}\n{url}\n", options.curl_config(&url)).into_bytes();
-        let out = ctx.exec_req(req).await?;
+        let out = ctx
+            .exec_req(download_request(script, &options, &url))
+            .await?;
         if out.rc != 0 {
-            let mut r = request_failure(&out.stderr_str());
-            r.set("url", url)
-                .set("dest", path)
-                .set("elapsed", started.elapsed().as_secs());
-            return Ok(r);
+            return Ok(failed_download(&out, &url, &path, started));
         }
         let stdout = out.stdout_str();
         let length = stdout
@@ -387,15 +405,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     }
     dl.push_str(&format!("chmod {new_mode:o} \"$tmp\"\n"));
     dl.push_str("mv -f \"$tmp\" \"$d\"\ntrap - EXIT\necho \"new $new $size\"\n");
-    let mut req = ExecRequest::script(dl);
-    req.stdin = format!("{}\n{url}\n", options.curl_config(&url)).into_bytes();
-    let out = ctx.exec_req(req).await?;
+    let out = ctx.exec_req(download_request(dl, &options, &url)).await?;
     if out.rc != 0 {
-        let mut r = request_failure(&out.stderr_str());
-        r.set("url", url)
-            .set("dest", path)
-            .set("elapsed", started.elapsed().as_secs());
-        return Ok(r);
+        return Ok(failed_download(&out, &url, &path, started));
     }
     let line = out.stdout_str();
     let f: Vec<&str> = line.split_whitespace().collect();
