@@ -315,8 +315,6 @@ impl PlayRun<'_> {
         {
             return Planned::Stop;
         }
-        // As the task will send them (see task.rs).
-        crate::task::text_arguments_as_python_str(&call.name, &mut args);
         let Ok(target) = self.target(host, task, &vars, None) else {
             return Planned::Stop;
         };

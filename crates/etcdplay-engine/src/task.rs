@@ -805,7 +805,6 @@ impl PlayRun<'_> {
         };
         let mut args = self.module_args(call, vars, &origin)?;
         self.apply_module_defaults(task, scope, &call.name, &mut args, vars, &origin)?;
-        text_arguments_as_python_str(&call.name, &mut args);
         // Arguments the module refuses fail the task before anything reaches the host, as
         // Ansible's argument check does (no connection is opened for it).
         if let Some(msg) = refused_arguments(&call.name, &args) {
@@ -1224,19 +1223,6 @@ fn extended_loop(items: &[Value], index: usize, allitems: bool) -> Value {
     Value::Object(m)
 }
 
-/// Ansible's argument check gives a `str` or `path` option Python's `str()` of a list or
-/// mapping it was given: `path: "{{ item }}"` over `find`'s `files` is the text
-/// `{'path': '/tmp/x', ...}` (a path that does not exist), not an error.
-pub(crate) fn text_arguments_as_python_str(module: &str, args: &mut Map<String, Value>) {
-    for (arg, value) in args.iter_mut() {
-        if matches!(value, Value::Array(_) | Value::Object(_))
-            && etcdplay_modules::is_text_arg(module, arg)
-        {
-            *value = Value::String(etcdplay_template::pyrepr::py_str_of_json(value));
-        }
-    }
-}
-
 /// Why `module` refuses its templated `args` (an unknown or missing argument, a value of the
 /// wrong type or not one of the choices), if it does. Unknown and missing arguments are told
 /// in Ansible's words, which tests and roles match (`Unsupported parameters for (file) module:
@@ -1334,33 +1320,4 @@ fn unsupported_parameters(module: &str, mut unknown: Vec<&str>) -> String {
         unknown.join(", "),
         names.join(", ")
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // ansible-core 2.19's user target, "Remove temp files": `file: path="{{ item }}"` over
-    // find's `files` reports `ok` for each item, its path being Python's text of the dict
-    // ({'path': '/tmp/ansible.x/root_flag.conf', 'mode': '0644', 'isreg': True, ...}).
-    #[test]
-    fn lists_and_mappings_given_to_text_options_become_python_text() {
-        let mut args = json!({
-            "path": {"path": "/tmp/x", "mode": "0644", "isreg": true, "uid": 0, "atime": 1.5},
-            "owner": ["root"],
-            "state": "absent",
-            "mode": "0644",
-        })
-        .as_object()
-        .cloned()
-        .unwrap();
-        text_arguments_as_python_str("file", &mut args);
-        assert_eq!(
-            args["path"],
-            "{'path': '/tmp/x', 'mode': '0644', 'isreg': True, 'uid': 0, 'atime': 1.5}"
-        );
-        assert_eq!(args["owner"], "['root']");
-        assert_eq!(args["mode"], "0644");
-        assert_eq!(refused_arguments("file", &args), None);
-    }
 }

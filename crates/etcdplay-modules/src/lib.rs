@@ -42,7 +42,7 @@ pub use registry::{
     ansible_fqcn, arg_refusal, bypasses_host_loop, canonical_name, is_host_module, is_known_module,
     module_arg_spec, skipped_in_check_mode, suggest_module, takes_raw_params, ArgRefusal, Registry,
 };
-pub use spec::{check_arg_value, is_text_arg, validate_args, ArgSpec, ArgType, ANY_ARG};
+pub use spec::{check_arg_value, validate_args, ArgSpec, ArgType, ANY_ARG};
 
 use etcdplay_transport::Transport;
 

@@ -1012,15 +1012,6 @@ fn check_module_type(module: &str, spec: &ArgSpec, value: &Value) -> Result<(), 
     check_type(spec.kind, value)
 }
 
-/// Whether `arg` of `module` is a `str` or `path` option, which Ansible's argument check turns
-/// into text whatever it is given (Python's `str()` of a list or mapping).
-pub fn is_text_arg(module: &str, arg: &str) -> bool {
-    let Some(module) = canonical_name(module) else {
-        return false;
-    };
-    find_arg(module_arg_spec(module), arg).is_some_and(|spec| matches!(spec.kind, Str | Path))
-}
-
 fn check_type(kind: ArgType, value: &Value) -> Result<(), String> {
     match (kind, value) {
         (_, Value::Null) | (Raw, _) => Ok(()),

@@ -27,7 +27,7 @@ pub use file::{
 };
 pub use fnmatch::fnmatch_regex;
 pub use node::{Node, NodeValue, Pos};
-pub use pyrepr::{python_repr_json, python_str_json, python_str_repr};
+pub use pyrepr::{python_float_repr, python_repr_json, python_str_json, python_str_repr};
 pub use python_re::{
     compile_python_regex, expand_python_template, python_sub, PyMatchError, PyReError, PyReFlags,
     PyRegex,

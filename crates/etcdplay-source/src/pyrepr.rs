@@ -46,7 +46,7 @@ pub fn python_repr_json(value: &serde_json::Value) -> String {
         Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => i.to_string(),
             (_, Some(u), _) => u.to_string(),
-            (_, _, Some(f)) => float_repr(f),
+            (_, _, Some(f)) => python_float_repr(f),
             _ => n.to_string(),
         },
         Value::String(s) => python_str_repr(s),
@@ -64,28 +64,52 @@ pub fn python_repr_json(value: &serde_json::Value) -> String {
     }
 }
 
-/// Python's `repr()` of a float in its usual range (`1.0`, `0.5`; exponents as Python writes
-/// them from 1e16 and below 1e-4).
-fn float_repr(f: f64) -> String {
+/// Python's `repr(float)`: shortest round-trip digits, scientific outside `1e-4 <= |x| < 1e16`.
+pub fn python_float_repr(f: f64) -> String {
     if f.is_nan() {
         return "nan".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "inf" } else { "-inf" }.into();
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
     }
-    let magnitude = f.abs();
-    if magnitude != 0.0 && !(1e-4..1e16).contains(&magnitude) {
-        let text = format!("{f:e}");
-        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
-        let exponent: i32 = exponent.parse().unwrap_or(0);
-        let sign = if exponent < 0 { '-' } else { '+' };
-        return format!("{mantissa}e{sign}{:02}", exponent.abs());
+    if f == 0.0 {
+        return if f.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
-    let text = f.to_string();
-    if text.contains('.') {
-        text
+    // Rust's `{:e}` gives the same shortest round-trip digits Python uses; only the layout differs.
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let sign = if f < 0.0 { "-" } else { "" };
+    if (-4..16).contains(&exp) {
+        let n = digits.len() as i32;
+        let body = if exp >= 0 {
+            let int_len = exp + 1;
+            if n <= int_len {
+                format!("{}{}.0", digits, "0".repeat((int_len - n) as usize))
+            } else {
+                format!(
+                    "{}.{}",
+                    &digits[..int_len as usize],
+                    &digits[int_len as usize..]
+                )
+            }
+        } else {
+            format!("0.{}{}", "0".repeat((-exp - 1) as usize), digits)
+        };
+        format!("{sign}{body}")
     } else {
-        format!("{text}.0")
+        let mant = if digits.len() > 1 {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        } else {
+            digits.clone()
+        };
+        let esign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{mant}e{esign}{:02}", exp.abs())
     }
 }
 

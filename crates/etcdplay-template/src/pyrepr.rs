@@ -21,11 +21,6 @@ pub fn py_str(value: &Value) -> String {
     }
 }
 
-/// Python's `str()` of a JSON value (a task argument): `{'a': True}` for a mapping.
-pub fn py_str_of_json(value: &serde_json::Value) -> String {
-    py_str(&crate::pyjson::from_json_value(value))
-}
-
 /// Python's `repr(value)`. Elements that fail to evaluate show as `<error: ...>`; use
 /// [`try_py_repr`] where such a failure must be reported instead.
 pub fn py_repr(value: &Value) -> String {
@@ -115,53 +110,9 @@ pub fn number_repr(value: &Value) -> String {
     }
 }
 
-/// Python's `repr(float)`: shortest round-trip digits, scientific outside `1e-4 <= |x| < 1e16`.
+/// Python's `repr()` of a float (one implementation, in etcdplay-source).
 pub fn float_repr(f: f64) -> String {
-    if f.is_nan() {
-        return "nan".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0.0".into()
-        } else {
-            "0.0".into()
-        };
-    }
-    // Rust's `{:e}` gives the same shortest round-trip digits Python uses; only the layout differs.
-    let sci = format!("{:e}", f.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let sign = if f < 0.0 { "-" } else { "" };
-    if (-4..16).contains(&exp) {
-        let n = digits.len() as i32;
-        let body = if exp >= 0 {
-            let int_len = exp + 1;
-            if n <= int_len {
-                format!("{}{}.0", digits, "0".repeat((int_len - n) as usize))
-            } else {
-                format!(
-                    "{}.{}",
-                    &digits[..int_len as usize],
-                    &digits[int_len as usize..]
-                )
-            }
-        } else {
-            format!("0.{}{}", "0".repeat((-exp - 1) as usize), digits)
-        };
-        format!("{sign}{body}")
-    } else {
-        let mant = if digits.len() > 1 {
-            format!("{}.{}", &digits[..1], &digits[1..])
-        } else {
-            digits.clone()
-        };
-        let esign = if exp < 0 { '-' } else { '+' };
-        format!("{sign}{mant}e{esign}{:02}", exp.abs())
-    }
+    etcdplay_source::python_float_repr(f)
 }
 
 /// Python's `repr(str)`: single quotes unless the text holds a single quote and no double one.
