@@ -9,6 +9,17 @@ use base64::Engine;
 
 const MARK: &[u8] = b"\n@@etcdplay:";
 
+/// The `stat` format of `ep_stat`'s line, as a literal for `concat!` ([`FUNCS`] and
+/// [`batch_prelude`] must print the same fields): type, mode, owner, size, the three times,
+/// inode, links, device, then what Ansible's `stat` also reports: `st_blocks` (`%b`),
+/// `st_blksize` (`%o`) and a device file's major and minor number (`%t`/`%T`, in hex; older
+/// coreutils than 9 have no decimal `st_rdev`).
+macro_rules! stat_format {
+    () => {
+        "stat|%F|%a|%u|%g|%U|%G|%s|%.9Y|%.9X|%.9Z|%i|%h|%d|%b|%o|%t|%T"
+    };
+}
+
 /// Shell functions every probe script may use. `ep_stat PATH` prints the lstat line, for a
 /// link its target and the path it finally resolves to (both base64: a file name may hold a
 /// newline, which would otherwise forge the lines after it), and the sha1 of a regular file
@@ -29,11 +40,14 @@ const MARK: &[u8] = b"\n@@etcdplay:";
 /// every path the batch's probes name, when it has one for that path (`ep_cached_stat`), and
 /// runs `stat` itself otherwise. `EP_NO_SUM` is emptied first, so that a probe run in the
 /// batch's shell after a `file` probe (which sets it) still gets checksums.
-pub(crate) const FUNCS: &str = r#"EP_NO_SUM=
+pub(crate) const FUNCS: &str = concat!(
+    r#"EP_NO_SUM=
 ep_stat() {
   if [ -e "$1" ] || [ -L "$1" ]; then
     if [ "${ep_sn:-0}" -gt 0 ] && ep_cached_stat "$1"; then :; else
-      ep_l=$(stat -c 'stat|%F|%a|%u|%g|%U|%G|%s|%.9Y|%.9X|%.9Z|%i|%h|%d' -- "$1") || return 0
+      ep_l=$(stat -c '"#,
+    stat_format!(),
+    r#"' -- "$1") || return 0
     fi
     printf '%s\n' "$ep_l"
     if [ -L "$1" ]; then
@@ -71,7 +85,8 @@ ep_parent_is_dir() {
   if [ -d "$ep_p" ]; then echo yes; fi
   return 0
 }
-"#;
+"#
+);
 
 /// Shell printing the directories Ansible's `get_bin_path` searches, as its error message
 /// lists them: `$PATH` as it is, then whichever of `/sbin`, `/usr/sbin`, `/usr/local/sbin`
@@ -93,7 +108,7 @@ pub(crate) fn missing_executable(name: &str, paths: &str) -> String {
 }
 
 /// The `stat` format of `ep_stat`'s first line.
-const STAT_FORMAT: &str = "stat|%F|%a|%u|%g|%U|%G|%s|%.9Y|%.9X|%.9Z|%i|%h|%d";
+const STAT_FORMAT: &str = stat_format!();
 
 /// A line that names, for [`batch_prelude`], a path the probe will `ep_stat` through a
 /// variable (`ep_stat "$d"`); alone it is a comment.
@@ -242,6 +257,12 @@ pub(crate) struct PathState {
     pub(crate) inode: u64,
     pub(crate) nlink: u64,
     pub(crate) dev: u64,
+    /// 512-byte blocks allocated (`st_blocks`).
+    pub(crate) blocks: u64,
+    /// The file system's preferred I/O size (`st_blksize`).
+    pub(crate) block_size: u64,
+    /// The device a character or block special file stands for (`st_rdev`), 0 for others.
+    pub(crate) rdev: u64,
     pub(crate) link_target: Option<String>,
     /// Where a link finally points (`readlink -f`): the file that writing through it changes.
     pub(crate) real_path: Option<String>,
@@ -257,6 +278,13 @@ fn decode_path(b64: &str) -> Result<String, String> {
         .map_err(|_| format!("bad path '{b64}' in stat output"))
 }
 
+/// Linux's `dev_t` of a major and minor number (glibc's `makedev`): the low 8 bits of the
+/// minor, then 12 bits of the major, the rest of the minor, the rest of the major; what
+/// Python's `st_rdev` reports.
+fn makedev(major: u64, minor: u64) -> u64 {
+    (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12) | ((major & !0xfff) << 32)
+}
+
 impl PathState {
     /// Parses the output of `ep_stat`; empty output means the path does not exist.
     pub(crate) fn parse(text: &str) -> Result<PathState, String> {
@@ -266,7 +294,7 @@ impl PathState {
             match (parts.next(), parts.next()) {
                 (Some("stat"), Some(rest)) => {
                     let f: Vec<&str> = rest.split('|').collect();
-                    if f.len() != 13 {
+                    if f.len() != 17 {
                         return Err(format!("bad stat line '{line}'"));
                     }
                     let num = |s: &str| {
@@ -297,6 +325,13 @@ impl PathState {
                     st.inode = num(f[10])?;
                     st.nlink = num(f[11])?;
                     st.dev = num(f[12])?;
+                    st.blocks = num(f[13])?;
+                    st.block_size = num(f[14])?;
+                    let hex = |s: &str| {
+                        u64::from_str_radix(s, 16)
+                            .map_err(|_| format!("bad device number '{s}' in stat line '{line}'"))
+                    };
+                    st.rdev = makedev(hex(f[15])?, hex(f[16])?);
                 }
                 (Some("link"), Some(target)) => st.link_target = Some(decode_path(target)?),
                 // Empty when `readlink -f` cannot resolve it (a missing directory on the way).
@@ -417,7 +452,7 @@ mod tests {
     #[test]
     fn stat_lines_parse() {
         // Recorded from GNU coreutils 9.1 on Debian 12.
-        let rec = "stat|symbolic link|777|0|0|root|root|27|1778311730.000000000|1778311730.000000000|1778311730.000000000|688|1|64768\nlink|L3Vzci9zaGFyZS96b25laW5mby9FdGMvVVRD\nreal|L3Vzci9zaGFyZS96b25laW5mby9FdGMvVVRD\n";
+        let rec = "stat|symbolic link|777|0|0|root|root|27|1778311730.000000000|1778311730.000000000|1778311730.000000000|688|1|64768|0|4096|0|0\nlink|L3Vzci9zaGFyZS96b25laW5mby9FdGMvVVRD\nreal|L3Vzci9zaGFyZS96b25laW5mby9FdGMvVVRD\n";
         let st = PathState::parse(rec).unwrap();
         assert!(st.is_link() && st.exists);
         assert_eq!(
@@ -425,15 +460,56 @@ mod tests {
             Some("/usr/share/zoneinfo/Etc/UTC")
         );
         assert_eq!(st.state_word(), "link");
-        let rec = "stat|regular file|644|0|0|root|root|1316|1795813292.040765093|1795813292.0|1795813292.0|1196100|1|64768\nsha1|0123456789012345678901234567890123456789\n";
+        let rec = "stat|regular file|644|0|0|root|root|1316|1795813292.040765093|1795813292.0|1795813292.0|1196100|1|64768|8|4096|0|0\nsha1|0123456789012345678901234567890123456789\n";
         let st = PathState::parse(rec).unwrap();
         assert_eq!((st.mode, st.size, st.owner.as_str()), (0o644, 1316, "root"));
         assert_eq!(
             st.sha1.as_deref(),
             Some("0123456789012345678901234567890123456789")
         );
+        assert_eq!((st.blocks, st.block_size, st.rdev), (8, 4096, 0));
         assert!(!PathState::parse("").unwrap().exists);
         assert!(PathState::parse("stat|regular file|644").is_err());
+        // Recorded (coreutils 9.1): /dev/null, where Python's os.lstat says st_blocks 0,
+        // st_blksize 4096, st_rdev 259.
+        let rec = "stat|character special file|666|0|0|root|root|0|1796375013.614155999|1796375013.614155999|1796375013.614155999|3|1|6|0|4096|1|3\n";
+        let st = PathState::parse(rec).unwrap();
+        assert_eq!((st.blocks, st.block_size, st.rdev), (0, 4096, 259));
+        assert!(PathState::parse(&rec.replace("|1|3\n", "|1|x3\n")).is_err());
+    }
+
+    /// `st_rdev` of a major and minor number: Python's `os.makedev(1, 3)` is 259,
+    /// `os.makedev(259, 0)` 66304, `os.makedev(1, 300)` 1048876, `os.makedev(4096, 1048575)`
+    /// 17596479963391 (numbers past the 8 and 12 bits of the old encoding).
+    #[test]
+    fn device_numbers_combine_as_makedev() {
+        assert_eq!(makedev(1, 3), 259);
+        assert_eq!(makedev(259, 0), 66304);
+        assert_eq!(makedev(1, 300), 1048876);
+        assert_eq!(makedev(4096, 1048575), 17596479963391);
+    }
+
+    /// `ep_stat`'s blocks, block size and device number are the `lstat` fields Python (and so
+    /// Ansible's `stat`) reads: a file, a directory, a device, a link.
+    #[test]
+    fn block_and_device_fields_are_lstats() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, vec![b'x'; 10_000]).unwrap();
+        let link = dir.path().join("l");
+        std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+        let null = std::path::Path::new("/dev/null");
+        for path in [file.as_path(), dir.path(), null, link.as_path()] {
+            let st = probed_state(path);
+            let md = std::fs::symlink_metadata(path).unwrap();
+            assert_eq!(
+                (st.blocks, st.block_size, st.rdev),
+                (md.blocks(), md.blksize(), md.rdev()),
+                "{}",
+                path.display()
+            );
+        }
     }
 
     /// Runs `ep_stat PATH` through `/bin/sh` with the checksum cache in `sums` (under

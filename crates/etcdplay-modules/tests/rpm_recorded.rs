@@ -435,7 +435,7 @@ async fn yum_repository_writes_a_repo_file_once() {
             .collect::<String>()
     };
     let stat = format!(
-        "stat|regular file|644|0|0|root|root|{}|1.0|1.0|1.0|2|1|3\nsha1|{sha}\n",
+        "stat|regular file|644|0|0|root|root|{}|1.0|1.0|1.0|2|1|3|8|4096|0|0\nsha1|{sha}\n",
         by_hand.len()
     );
     let present = sections(&[

@@ -228,6 +228,10 @@ pub(crate) fn stat_dict(
     m.insert("inode".into(), st.inode.into());
     m.insert("dev".into(), st.dev.into());
     m.insert("nlink".into(), st.nlink.into());
+    // Linux's platform fields, which Ansible's module copies from its `os.stat` result.
+    m.insert("blocks".into(), st.blocks.into());
+    m.insert("block_size".into(), st.block_size.into());
+    m.insert("device_type".into(), st.rdev.into());
     m.insert("mtime".into(), st.mtime.into());
     m.insert("atime".into(), st.atime.into());
     m.insert("ctime".into(), st.ctime.into());
@@ -270,6 +274,37 @@ pub(crate) fn stat_dict(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Recorded `ep_stat` lines (coreutils 9.1) of a 6-byte file, a directory and /dev/null;
+    /// ansible-playbook 2.19.14's `stat` of the same paths reported `blocks` 8, 8, 0,
+    /// `block_size` 4096 for all three and `device_type` 0, 0, 259.
+    #[test]
+    fn blocks_block_size_and_device_type_are_reported() {
+        let recorded = [
+            (
+                "stat|regular file|644|0|0|root|root|6|1.0|1.0|1.0|5|1|65024|8|4096|0|0",
+                8,
+                0,
+            ),
+            (
+                "stat|directory|755|0|0|root|root|60|1.0|1.0|1.0|6|2|65024|8|4096|0|0",
+                8,
+                0,
+            ),
+            (
+                "stat|character special file|666|0|0|root|root|0|1.0|1.0|1.0|3|1|6|0|4096|1|3",
+                0,
+                259,
+            ),
+        ];
+        for (line, blocks, device_type) in recorded {
+            let st = PathState::parse(line).unwrap();
+            let dict = stat_dict("/p", &st, "rw", None);
+            assert_eq!(dict["blocks"], blocks, "{line}");
+            assert_eq!(dict["block_size"], 4096, "{line}");
+            assert_eq!(dict["device_type"], device_type, "{line}");
+        }
+    }
 
     /// Recorded on a Debian host: `file -b --mime-type --mime-encoding` of a text file, an
     /// empty one, a directory; Ansible reports `text/plain`/`us-ascii`, `inode/x-empty`/
