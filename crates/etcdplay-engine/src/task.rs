@@ -782,12 +782,19 @@ impl PlayRun<'_> {
         let origin = call.args_origin.to_string();
         // `action: "{{ mod }} ..."`: the module is known now. A module Ansible has and etcdplay
         // does not run fails here, as the loader warned.
-        let name = if etcdplay_template::is_possibly_template(&call.name) {
+        let templated = etcdplay_template::is_possibly_template(&call.name);
+        let name = if templated {
             self.engine
                 .templar
                 .render_string(&call.name, &origin, vars)?
         } else {
             call.name.clone()
+        };
+        // The action as Ansible's refusals name it: as written, or as its template gave it.
+        let written = if templated {
+            name.trim()
+        } else {
+            task.action.as_str()
         };
         let Some(canonical) = etcdplay_modules::canonical_name(name.trim()) else {
             let msg = format!("{origin}: etcdplay does not implement the module `{name}`");
@@ -807,7 +814,7 @@ impl PlayRun<'_> {
         self.apply_module_defaults(task, scope, &call.name, &mut args, vars, &origin)?;
         // Arguments the module refuses fail the task before anything reaches the host, as
         // Ansible's argument check does (no connection is opened for it).
-        if let Some(msg) = refused_arguments(&call.name, &args) {
+        if let Some(msg) = refused_arguments(&call.name, written, &args) {
             return Ok((json!({"failed": true, "changed": false, "msg": msg}), None));
         }
         if let Some(spec) = self.async_of(task, vars)? {
@@ -1226,8 +1233,9 @@ fn extended_loop(items: &[Value], index: usize, allitems: bool) -> Value {
 /// Why `module` refuses its templated `args` (an unknown or missing argument, a value of the
 /// wrong type or not one of the choices), if it does. Unknown and missing arguments are told
 /// in Ansible's words, which tests and roles match (`Unsupported parameters for (file) module:
-/// bogus. Supported parameters include: ...`, `missing required arguments: path`).
-fn refused_arguments(module: &str, args: &Map<String, Value>) -> Option<String> {
+/// bogus. Supported parameters include: ...`, `missing required arguments: path`); an action
+/// plugin's refusal names the action as written (`written`, e.g. `ansible.builtin.fail`).
+fn refused_arguments(module: &str, written: &str, args: &Map<String, Value>) -> Option<String> {
     use etcdplay_modules::ModuleError;
     // Free-form words given to a module that takes none (`copy: some words`).
     if args.contains_key("_raw_params") && !etcdplay_modules::takes_raw_params(module) {
@@ -1237,7 +1245,7 @@ fn refused_arguments(module: &str, args: &Map<String, Value>) -> Option<String> 
         ));
     }
     if etcdplay_modules::arg_refusal(module) == etcdplay_modules::ArgRefusal::Action {
-        return invalid_options(module, args);
+        return invalid_options(module, written, args);
     }
     let errors = etcdplay_modules::validate_args(module, args);
     let unknown: Vec<&str> = errors
@@ -1274,8 +1282,9 @@ fn refused_arguments(module: &str, args: &Map<String, Value>) -> Option<String> 
 }
 
 /// An action plugin's refusal of options it does not list (`fail: bogus=1` in Ansible:
-/// "Invalid options for fail: bogus"; Ansible joins a set, in no fixed order: sorted here).
-fn invalid_options(module: &str, args: &Map<String, Value>) -> Option<String> {
+/// "Invalid options for fail: bogus"; Ansible joins a set, in no fixed order: sorted here). The
+/// message names the action as `written` (Ansible's `self._task.action`).
+fn invalid_options(module: &str, written: &str, args: &Map<String, Value>) -> Option<String> {
     let spec = etcdplay_modules::module_arg_spec(module);
     let known = |arg: &str| {
         spec.iter().any(|s| {
@@ -1291,7 +1300,7 @@ fn invalid_options(module: &str, args: &Map<String, Value>) -> Option<String> {
         return None;
     }
     bad.sort_unstable();
-    Some(format!("Invalid options for {module}: {}", bad.join(",")))
+    Some(format!("Invalid options for {written}: {}", bad.join(",")))
 }
 
 /// Ansible's message for arguments a module does not take: the module's options sorted, then

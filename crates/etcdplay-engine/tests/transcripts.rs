@@ -1849,7 +1849,10 @@ fn only_ignored_failures_count_as_changed() {
 /// hostname needs to be provided");
 /// `script` with `async` fails "This action (script) does not support async."; `copy: some
 /// words` is accepted too and fails "Task failed: Action 'ansible.builtin.copy' does not
-/// support raw params." (etcdplay warns before the run).
+/// support raw params." (etcdplay warns before the run, for `group_by` in the words of its
+/// failure). An action written with its collection is named so: `ansible.builtin.group_by:
+/// justwords here` "Invalid options for ansible.builtin.group_by: _raw_params",
+/// `ansible.builtin.fail: msg=x bogus=1` "Invalid options for ansible.builtin.fail: bogus".
 #[test]
 fn raw_params_of_inventory_actions_and_refused_options() {
     check(
@@ -1874,12 +1877,18 @@ fn raw_params_of_inventory_actions_and_refused_options() {
       ignore_errors: true
     - copy: some words dest=/nonexistent/x
       ignore_errors: true
+    - ansible.builtin.group_by: justwords here
+      ignore_errors: true
+    - ansible.builtin.fail: msg=x bogus=1
+      ignore_errors: true
 "#,
         expect![[r#"
-            WARNING: site.yml:11:17: `group_by` has no argument `_raw_params`
-            WARNING: site.yml:13:17: `group_by` has no argument `_raw_params`
+            WARNING: site.yml:11:17: Invalid options for group_by: _raw_params
+            WARNING: site.yml:13:17: Invalid options for group_by: _raw_params
             WARNING: site.yml:15:19: `fail` has no argument `bogus`
             WARNING: site.yml:20:13: `copy` does not take a free-form argument (`some words`); write key=value pairs
+            WARNING: site.yml:22:33: Invalid options for ansible.builtin.group_by: _raw_params
+            WARNING: site.yml:24:35: `fail` has no argument `bogus`
             PLAY [n1]
             TASK [add_host]
               ignored: [n1]: Invalid raw parameters passed, requires a dictionary/mapping got a  <class 'ansible.module_utils._internal._datatag._AnsibleTaggedStr'>
@@ -1895,7 +1904,11 @@ fn raw_params_of_inventory_actions_and_refused_options() {
               ignored: [n1]: This action (script) does not support async.
             TASK [copy]
               ignored: [n1]: Task failed: Action 'ansible.builtin.copy' does not support raw params.
-            RECAP n1 ok=7 changed=0 failed=0 skipped=0 rescued=0 ignored=7
+            TASK [ansible.builtin.group_by]
+              ignored: [n1]: Invalid options for ansible.builtin.group_by: _raw_params
+            TASK [ansible.builtin.fail]
+              ignored: [n1]: Invalid options for ansible.builtin.fail: bogus
+            RECAP n1 ok=9 changed=0 failed=0 skipped=0 rescued=0 ignored=9
         "#]],
     );
 }

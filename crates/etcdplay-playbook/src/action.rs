@@ -413,10 +413,22 @@ impl Loader<'_> {
         // roles and tests provoke on purpose), so they are warnings until then.
         let before = self.diags.len();
         if let Some(names) = &names {
+            // Free-form words kept for an action that takes no `_raw_params`: its valid
+            // options refuse them (`raw_params` actions are action plugins, which name the
+            // action as written: "Invalid options for ansible.builtin.group_by: _raw_params").
+            let unlisted_words = find_arg(&list, "_raw_params")
+                .filter(|_| matches!(mode, FreeForm::Pairs) && !names.contains(&"_raw_params"));
+            if let Some(words) = unlisted_words {
+                let error = PlaybookError::RawParamsNotAnOption {
+                    action: written.to_string(),
+                };
+                self.report(f, words.pos, error);
+            }
             // Refused free-form words were reported above.
+            let reported = matches!(mode, FreeForm::Refused) || unlisted_words.is_some();
             let named: Vec<Arg> = list
                 .iter()
-                .filter(|a| !(matches!(mode, FreeForm::Refused) && a.key == "_raw_params"))
+                .filter(|a| !(reported && a.key == "_raw_params"))
                 .cloned()
                 .collect();
             self.check_names(f, &canonical, &named, names);

@@ -49,6 +49,10 @@ pub enum PlaybookError {
         arg: String,
         message: String,
     },
+    /// Free-form words given to an action that keeps them as `_raw_params` but does not list
+    /// that option (`group_by: some words`): Ansible's words when the task runs.
+    #[error("Invalid options for {action}: _raw_params")]
+    RawParamsNotAnOption { action: String },
     #[error("`{module}` does not take a free-form argument (`{text}`); write key=value pairs")]
     NoFreeForm { module: String, text: String },
     #[error("conflicting action statements: `{first}`, `{second}`")]
