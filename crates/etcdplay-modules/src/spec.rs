@@ -38,7 +38,9 @@ pub struct ArgSpec {
 /// An [`ArgSpec`] entry with this name means "any other argument is accepted" (`set_fact`).
 pub const ANY_ARG: &str = "*";
 
-const fn a(name: &'static str, kind: ArgType) -> ArgSpec {
+/// An optional argument without aliases (modules that keep their spec beside their code use
+/// it too).
+pub(crate) const fn optional(name: &'static str, kind: ArgType) -> ArgSpec {
     ArgSpec {
         name,
         kind,
@@ -46,6 +48,9 @@ const fn a(name: &'static str, kind: ArgType) -> ArgSpec {
         aliases: &[],
     }
 }
+// The tables below are long: their entries keep the one-letter names.
+use optional as a;
+
 const fn r(name: &'static str, kind: ArgType) -> ArgSpec {
     ArgSpec {
         name,

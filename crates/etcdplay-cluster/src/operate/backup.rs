@@ -199,6 +199,34 @@ pub(crate) fn sidecar(
     })
 }
 
+/// Copies a verified backup back from the member's host to the control node.
+pub(crate) async fn copy_back(
+    ctx: &HostAction<'_>,
+    host_path: &str,
+) -> Result<Vec<u8>, BackupError> {
+    ctx.transport
+        .get(host_path, ctx.become_)
+        .await
+        .map_err(|source| BackupError::Transport {
+            what: format!("copying {host_path} back"),
+            source,
+        })
+}
+
+/// Keeps a backup's sidecar (`NAME.json`) beside it on the control node, written and checked
+/// as the backup itself is.
+pub(crate) fn store_sidecar(
+    host: &str,
+    host_path: &str,
+    dest: &Path,
+    name: &str,
+    meta: &Value,
+) -> Result<PathBuf, BackupError> {
+    let bytes = serde_json::to_vec_pretty(meta).unwrap_or_default();
+    let sum = hex(&Sha256::digest(&bytes));
+    store_locally(host, host_path, dest, &format!("{name}.json"), &bytes, &sum)
+}
+
 /// `etcd_backup` on the chosen member's host.
 pub(crate) async fn run(
     ctx: &HostAction<'_>,
@@ -253,32 +281,12 @@ pub(crate) async fn run(
     else {
         return Ok(failed("the snapshot did not verify as a snapshot"));
     };
-    let bytes = ctx
-        .transport
-        .get(&host_path, ctx.become_)
-        .await
-        .map_err(|source| {
-            backup_err(BackupError::Transport {
-                what: format!("copying {host_path} back"),
-                source,
-            })
-        })?;
+    let bytes = copy_back(ctx, &host_path).await.map_err(backup_err)?;
     let name = backup_name(taken_at, revision);
     let local =
         store_locally(ctx.host, &host_path, &dest, &name, &bytes, &sum).map_err(backup_err)?;
     let meta = sidecar(&name, &sum, bytes.len(), &kind, taken_at, args, ctx.host);
-    let meta_bytes = serde_json::to_vec_pretty(&meta).unwrap_or_default();
-    let meta_name = format!("{name}.json");
-    let meta_sum = hex(&Sha256::digest(&meta_bytes));
-    let meta_path = store_locally(
-        ctx.host,
-        &host_path,
-        &dest,
-        &meta_name,
-        &meta_bytes,
-        &meta_sum,
-    )
-    .map_err(backup_err)?;
+    let meta_path = store_sidecar(ctx.host, &host_path, &dest, &name, &meta).map_err(backup_err)?;
     // The control node's copy is the backup; the host keeps no stray snapshot.
     let removed = sh(
         ctx,

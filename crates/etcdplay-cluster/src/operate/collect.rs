@@ -11,12 +11,11 @@ use std::path::PathBuf;
 use etcdplay_engine::HostAction;
 use etcdplay_etcd::datadir::shell_quote;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
-use super::backup::{prune, sidecar};
+use super::backup::{copy_back, prune, sidecar, store_sidecar};
 use super::{failed, required, sh};
 use crate::backup::{
-    hex, parse_snapshot_verification, store_locally, verify_snapshot_script, BackupError, Kind,
+    parse_snapshot_verification, store_locally, verify_snapshot_script, BackupError, Kind,
 };
 use crate::error::ActionError;
 
@@ -111,16 +110,7 @@ pub(crate) async fn run(
     let Kind::Snapshot { revision, .. } = kind else {
         return Ok(failed("the snapshot did not verify as a snapshot"));
     };
-    let bytes = ctx
-        .transport
-        .get(&host_path, ctx.become_)
-        .await
-        .map_err(|source| {
-            backup_err(BackupError::Transport {
-                what: format!("copying {host_path} back"),
-                source,
-            })
-        })?;
+    let bytes = copy_back(ctx, &host_path).await.map_err(backup_err)?;
     let local =
         store_locally(ctx.host, &host_path, &dest, name, &bytes, &sum).map_err(backup_err)?;
     let source = Map::from_iter([("member".to_string(), json!(ctx.host))]);
@@ -133,17 +123,7 @@ pub(crate) async fn run(
         &source,
         ctx.host,
     );
-    let meta_bytes = serde_json::to_vec_pretty(&meta).unwrap_or_default();
-    let meta_sum = hex(&Sha256::digest(&meta_bytes));
-    store_locally(
-        ctx.host,
-        &host_path,
-        &dest,
-        &format!("{name}.json"),
-        &meta_bytes,
-        &meta_sum,
-    )
-    .map_err(backup_err)?;
+    store_sidecar(ctx.host, &host_path, &dest, name, &meta).map_err(backup_err)?;
     let pruned = prune(&dest, keep).map_err(backup_err)?;
     let entry = json!({
         "host": ctx.host,

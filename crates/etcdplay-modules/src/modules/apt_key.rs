@@ -14,18 +14,9 @@ use crate::args::Args;
 use crate::host::Ctx;
 use crate::probe::{missing_executable, section, BIN_PATHS};
 use crate::read_ahead::{sections, with_funcs, FirstProbe, ProbeInput, Sections};
-use crate::spec::{ArgSpec, ArgType};
+use crate::spec::{optional as arg, ArgSpec, ArgType};
 use crate::{ModuleError, ModuleResult};
 use etcdplay_transport::ExecOutput;
-
-const fn arg(name: &'static str, kind: ArgType) -> ArgSpec {
-    ArgSpec {
-        name,
-        kind,
-        required: false,
-        aliases: &[],
-    }
-}
 
 /// Ansible's argument spec (ansible-core 2.19 `apt_key`).
 pub(crate) const APT_KEY: &[ArgSpec] = &[

@@ -14,17 +14,8 @@ use etcdplay_transport::ExecRequest;
 use serde_json::{json, Value};
 
 use crate::host::Ctx;
-use crate::spec::{ArgSpec, ArgType};
+use crate::spec::{optional as arg, ArgSpec, ArgType};
 use crate::{ModuleError, ModuleResult};
-
-const fn arg(name: &'static str, kind: ArgType) -> ArgSpec {
-    ArgSpec {
-        name,
-        kind,
-        required: false,
-        aliases: &[],
-    }
-}
 
 /// Ansible's argument spec (ansible-core 2.19 `pip`).
 pub(crate) const PIP: &[ArgSpec] = &[

@@ -7,16 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::spec::{ArgSpec, ArgType};
-
-const fn arg(name: &'static str, kind: ArgType) -> ArgSpec {
-    ArgSpec {
-        name,
-        kind,
-        required: false,
-        aliases: &[],
-    }
-}
+use crate::spec::{optional as arg, ArgSpec, ArgType};
 
 /// Ansible's `_VALID_ARGS` of the reboot action, with the deprecated `*_sec` spellings.
 pub(crate) const REBOOT: &[ArgSpec] = &[

@@ -8,16 +8,7 @@
 use etcdplay_transport::script::sh_quote;
 use serde_json::{json, Map, Value};
 
-use crate::spec::{ArgSpec, ArgType};
-
-const fn arg(name: &'static str, kind: ArgType) -> ArgSpec {
-    ArgSpec {
-        name,
-        kind,
-        required: false,
-        aliases: &[],
-    }
-}
+use crate::spec::{optional as arg, ArgSpec, ArgType};
 
 /// The collection's argument spec (ansible.posix 2.1), without its internal `_` arguments.
 pub(crate) const SYNCHRONIZE: &[ArgSpec] = &[
