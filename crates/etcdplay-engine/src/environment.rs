@@ -70,6 +70,17 @@ pub(crate) struct WithEnvironment {
     pub(crate) env: Vec<(String, String)>,
 }
 
+impl WithEnvironment {
+    /// Puts the task's variables in front of the request's own (which win).
+    fn add_env(&self, request: &mut ExecRequest) {
+        let own: Vec<String> = request.env.iter().map(|(n, _)| n.clone()).collect();
+        let added = self.env.iter().filter(|(n, _)| !own.contains(n)).cloned();
+        let mut env: Vec<(String, String)> = added.collect();
+        env.append(&mut request.env);
+        request.env = env;
+    }
+}
+
 #[async_trait]
 impl Transport for WithEnvironment {
     fn host(&self) -> &str {
@@ -77,16 +88,22 @@ impl Transport for WithEnvironment {
     }
 
     async fn exec(&self, mut request: ExecRequest) -> Result<ExecOutput, TransportError> {
-        let own: Vec<String> = request.env.iter().map(|(n, _)| n.clone()).collect();
-        let added = self.env.iter().filter(|(n, _)| !own.contains(n)).cloned();
-        let mut env: Vec<(String, String)> = added.collect();
-        env.append(&mut request.env);
-        request.env = env;
+        self.add_env(&mut request);
         self.inner.exec(request).await
     }
 
     async fn put(&self, request: PutRequest) -> Result<(), TransportError> {
         self.inner.put(request).await
+    }
+
+    /// The read runs with the task's environment, as [`WithEnvironment::exec`] gives it.
+    async fn put_then_read(
+        &self,
+        request: PutRequest,
+        mut after: ExecRequest,
+    ) -> Result<ExecOutput, TransportError> {
+        self.add_env(&mut after);
+        self.inner.put_then_read(request, after).await
     }
 
     async fn get(&self, path: &str, become_: Option<&Become>) -> Result<Vec<u8>, TransportError> {

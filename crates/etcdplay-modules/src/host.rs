@@ -225,6 +225,32 @@ impl Ctx<'_> {
         Ok(self.host.put(req).await?)
     }
 
+    /// [`Ctx::put`], then `after` (a script that only reads) in the same round trip where the
+    /// transport can; returns `after`'s answer.
+    pub(crate) async fn put_then_read(
+        &self,
+        dest: &str,
+        content: std::sync::Arc<Vec<u8>>,
+        mode: Option<u32>,
+        owner: Option<String>,
+        group: Option<String>,
+        after: String,
+    ) -> Result<ExecOutput, ModuleError> {
+        let req = PutRequest {
+            dest: dest.to_string(),
+            content,
+            mode,
+            owner,
+            group,
+            become_: self.call.become_.cloned(),
+        };
+        let after = ExecRequest {
+            become_: self.call.become_.cloned(),
+            ..ExecRequest::script(after)
+        };
+        Ok(self.host.put_then_read(req, after).await?)
+    }
+
     pub(crate) fn bad(&self, arg: &str, message: impl Into<String>) -> ModuleError {
         ModuleError::bad(self.module(), arg, message)
     }

@@ -20,6 +20,10 @@ macro_rules! stat_format {
     };
 }
 
+/// Makes `ep_stat` skip the file's checksum (a probe that needs none, or takes it from
+/// content it reads whole).
+pub(crate) const NO_SUM: &str = "EP_NO_SUM=1\n";
+
 /// Shell functions every probe script may use. `ep_stat PATH` prints the lstat line, for a
 /// link its target and the path it finally resolves to (both base64: a file name may hold a
 /// newline, which would otherwise forge the lines after it), and the sha1 of a regular file

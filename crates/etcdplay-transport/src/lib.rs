@@ -64,6 +64,20 @@ pub trait Transport: Send + Sync {
     /// so a reader (or an interruption) never sees a half-written file.
     async fn put(&self, request: PutRequest) -> Result<(), TransportError>;
 
+    /// [`Transport::put`], then `after` (a script that only reads, such as a stat of the file
+    /// just written) as the same user, returning `after`'s answer. A transport that can runs
+    /// both in one request (one round trip and one remote shell less per written file); the
+    /// file is in place before `after` starts either way, and a failed write is the put's
+    /// error, with `after` never run.
+    async fn put_then_read(
+        &self,
+        request: PutRequest,
+        after: ExecRequest,
+    ) -> Result<ExecOutput, TransportError> {
+        self.put(request).await?;
+        self.exec(after).await
+    }
+
     /// Reads a whole file from the host.
     async fn get(&self, path: &str, become_: Option<&Become>) -> Result<Vec<u8>, TransportError>;
 

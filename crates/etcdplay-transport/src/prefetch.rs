@@ -184,6 +184,17 @@ impl Transport for Prefetching {
         out
     }
 
+    async fn put_then_read(
+        &self,
+        request: PutRequest,
+        after: ExecRequest,
+    ) -> Result<ExecOutput, TransportError> {
+        self.take(None);
+        let out = self.inner.put_then_read(request, after).await;
+        self.finished();
+        out
+    }
+
     /// Reading a file changes nothing: kept answers stay.
     async fn get(&self, path: &str, become_: Option<&Become>) -> Result<Vec<u8>, TransportError> {
         self.inner.get(path, become_).await

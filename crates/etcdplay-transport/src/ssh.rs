@@ -306,6 +306,29 @@ impl Transport for SshTransport {
         Ok(())
     }
 
+    /// One request when the file is small enough for the remote loop and `after` runs as the
+    /// put does: the write, then `after` in a subshell whose exit status is dropped, so that a
+    /// non-zero exit can only be the write's (`set -e` stops before `after`).
+    async fn put_then_read(
+        &self,
+        request: PutRequest,
+        after: ExecRequest,
+    ) -> Result<ExecOutput, TransportError> {
+        if request.content.len() > BULK_THRESHOLD || request.become_ != after.become_ {
+            self.put(request).await?;
+            return self.exec(after).await;
+        }
+        let mut both = framed_put_script(&request);
+        both.script
+            .push_str(&format!("set +e\n(\n{}\n)\nexit 0\n", after.script));
+        both.env = after.env;
+        let out = self.exec(both).await?;
+        if out.rc != 0 {
+            return Err(self.file_error(&request.dest, &out.stderr));
+        }
+        Ok(out)
+    }
+
     async fn get(&self, path: &str, become_: Option<&Become>) -> Result<Vec<u8>, TransportError> {
         let mut req = ExecRequest::script(format!("cat -- {}", sh_quote(path)));
         req.become_ = become_.cloned();

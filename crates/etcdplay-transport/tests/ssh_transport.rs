@@ -254,6 +254,44 @@ async fn put_is_atomic_with_mode_and_get_reads_back() {
     t.close().await.unwrap();
 }
 
+// `put_then_read` writes the file before `after` reads it, answers with `after`'s output (its
+// exit status dropped), gives `after` its environment, and on a failed write returns the put's
+// error without running `after` (it would leave a marker file).
+#[tokio::test(flavor = "multi_thread")]
+async fn put_then_read_answers_the_read_of_the_written_file() {
+    require_sshd!();
+    let sshd = Sshd::start();
+    let t = connect(&sshd).await;
+    let dir = sshd.path("then");
+    std::fs::create_dir(&dir).unwrap();
+    let dest = dir.join("unit.conf").to_string_lossy().into_owned();
+    let put = |dest: &str| PutRequest {
+        dest: dest.to_string(),
+        content: b"written\n".to_vec().into(),
+        mode: Some(0o640),
+        ..PutRequest::default()
+    };
+    let mut after = ExecRequest::script(format!(
+        "stat -c %a {dest}; cat {dest}; echo \"$V\"; exit 3"
+    ));
+    after.env = vec![("V".into(), "env seen".into())];
+    let out = t.put_then_read(put(&dest), after).await.unwrap();
+    assert_eq!(
+        (out.rc, out.stdout_str().as_str()),
+        (0, "640\nwritten\nenv seen\n")
+    );
+
+    let missing = dir.join("nope/x").to_string_lossy().into_owned();
+    let marker = dir.join("after-ran");
+    let after = ExecRequest::script(format!("touch {}", marker.display()));
+    match t.put_then_read(put(&missing), after).await {
+        Err(TransportError::File { path, .. }) => assert_eq!(path, missing),
+        other => panic!("expected a File error, got {other:?}"),
+    }
+    assert!(!marker.exists(), "after ran although the write failed");
+    t.close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn become_runs_through_sudo() {
     require_sshd!();

@@ -231,6 +231,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         // Refused above (see ANSIBLE_COMPAT.md).
         validate: None,
         report_md5: false,
+        read_back_owner: false,
     };
     let mut res = converge(ctx, target, true).await?;
     // Ansible's assemble module returns no diff; its action, assembling local fragments,

@@ -449,41 +449,13 @@ async fn deliver(
         },
         validate: ctx.args.str("validate"),
         report_md5: true,
+        read_back_owner: true,
     };
     let mut res = converge(ctx, target, force || !state.exists).await?;
     if let Some(src) = src {
         res.set("src", src);
     }
-    if res.changed && !res.failed && !ctx.call.check && !res.data.contains_key("uid") {
-        read_back_ownership(ctx, &path, &mut res).await?;
-    }
     Ok(res)
-}
-
-/// Ansible's copy and template results name the written file's owner (`uid`, `gid`, `owner`,
-/// `group`); a run that changes nothing has them from its probe, a written file is stat'ed
-/// once more (who owns a new file depends on the login, `become` and the directory).
-async fn read_back_ownership(
-    ctx: &Ctx<'_>,
-    path: &str,
-    res: &mut ModuleResult,
-) -> Result<(), ModuleError> {
-    let body = format!(
-        "{}ep_stat {}\n{}",
-        section("stat"),
-        sh_quote(path),
-        section("end")
-    );
-    let out = ctx.exec(with_funcs(&body)).await?;
-    let s = sections(&out).map_err(|m| ctx.protocol(m))?;
-    let state = PathState::parse(&text(&s, "stat")).map_err(|m| ctx.protocol(m))?;
-    if state.exists {
-        res.set("uid", state.uid)
-            .set("gid", state.gid)
-            .set("owner", state.owner)
-            .set("group", state.group);
-    }
-    Ok(())
 }
 
 /// Copies (or, in check mode, compares) the directory `$s` on the host into `$t` as Ansible's

@@ -14,13 +14,10 @@ use crate::mode::{format_mode, ModeSpec};
 use etcdplay_transport::ExecOutput;
 
 use crate::args::Args;
-use crate::probe::{parse_sections, section, PathState, FUNCS};
+use crate::probe::{parse_sections, section, PathState, FUNCS, NO_SUM};
 use crate::read_ahead::{sections, text, with_funcs, FirstProbe, ProbeInput};
 use crate::timestamps::{touch_command, TimeArg, DEFAULT_FORMAT};
 use crate::{Diff, ModuleError, ModuleResult};
-
-/// Makes `ep_stat` skip the file's checksum.
-const NO_SUM: &str = "EP_NO_SUM=1\n";
 
 const STATES: &[&str] = &["file", "directory", "absent", "touch", "link", "hard"];
 

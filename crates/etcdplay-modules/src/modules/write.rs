@@ -74,6 +74,11 @@ pub(crate) struct Target<'a> {
     /// Whether a written file's result carries the legacy `md5sum` of the new content
     /// (Ansible's copy and template results do).
     pub(crate) report_md5: bool,
+    /// Whether a written file's result names its owner (`uid`, `gid`, `owner`, `group`) as
+    /// Ansible's copy and template results do. Who owns a new file depends on the login,
+    /// `become` and the directory, so it is stat'ed after the write, in the write's request
+    /// ([`Ctx::put_then_read`]); a file whose attributes only changed has them from its probe.
+    pub(crate) read_back_owner: bool,
 }
 
 /// Brings `t.dest` to `t.new` and the requested attributes. `content_changed` can be forced
@@ -159,14 +164,15 @@ pub(crate) async fn converge(
                 let backup = backup_file(ctx, t.dest).await?;
                 res.set("backup_file", backup);
             }
-            ctx.put(
-                t.dest,
-                new,
-                mode,
-                t.attrs.owner.clone(),
-                t.attrs.group.clone(),
-            )
-            .await?;
+            let (owner, group) = (t.attrs.owner.clone(), t.attrs.group.clone());
+            if t.read_back_owner {
+                let out = ctx
+                    .put_then_read(t.dest, new, mode, owner, group, owner_read_back(t.dest))
+                    .await?;
+                set_owner_read_back(ctx, &out, &mut res)?;
+            } else {
+                ctx.put(t.dest, new, mode, owner, group).await?;
+            }
         }
         return Ok(res);
     }
@@ -186,6 +192,36 @@ pub(crate) async fn converge(
         }
     }
     Ok(res)
+}
+
+/// The stat of a file just written, for [`set_owner_read_back`]. The checksum it takes also
+/// leaves the file's entry in the host's checksum cache, so the next run's probe of it needs no
+/// `sha1sum`.
+fn owner_read_back(path: &str) -> String {
+    use crate::probe::section;
+    with_funcs(&format!(
+        "{}ep_stat {}\n{}",
+        section("stat"),
+        sh_quote(path),
+        section("end")
+    ))
+}
+
+/// Puts the owner of the written file, as [`owner_read_back`] found it, into the result.
+fn set_owner_read_back(
+    ctx: &Ctx<'_>,
+    out: &ExecOutput,
+    res: &mut ModuleResult,
+) -> Result<(), ModuleError> {
+    let s = sections(out).map_err(|m| ctx.protocol(m))?;
+    let state = PathState::parse(&text(&s, "stat")).map_err(|m| ctx.protocol(m))?;
+    if state.exists {
+        res.set("uid", state.uid)
+            .set("gid", state.gid)
+            .set("owner", state.owner)
+            .set("group", state.group);
+    }
+    Ok(())
 }
 
 /// What `validate:` checks: new content, or (copy with `remote_src`) a file already on the host.
@@ -328,12 +364,14 @@ pub(crate) struct TextFile {
 pub(crate) struct TextProbe;
 
 impl TextProbe {
-    /// The probe body for `path`.
+    /// The probe body for `path`. The content comes back whole, so its checksum is taken on
+    /// the control node (`EP_NO_SUM`: no `sha1sum` on the host, see [`TextProbe::parse`]).
     pub(crate) fn body(path: &str) -> String {
         use crate::probe::section;
         let q = sh_quote(path);
         format!(
-            "{}ep_stat {q}\n{}ep_b64 {q}\n{}ep_parent_is_dir {q}\n{}",
+            "{}{}ep_stat {q}\n{}ep_b64 {q}\n{}ep_parent_is_dir {q}\n{}",
+            crate::probe::NO_SUM,
             section("stat"),
             section("content"),
             section("parent"),
@@ -355,12 +393,20 @@ impl FirstProbe for TextProbe {
         ))))
     }
 
+    /// A regular file's checksum is that of the content read, when the content was read: an
+    /// empty answer for a file that is not empty means the file could not be read (no checksum,
+    /// as the host's `sha1sum` would have given none).
     fn parse(out: &ExecOutput) -> Result<Self::Answer, String> {
         let s = sections(out)?;
-        let state = PathState::parse(&text(&s, "stat"))?;
+        let mut state = PathState::parse(&text(&s, "stat"))?;
         let content = state
             .is_file()
             .then(|| crate::probe::decode_b64(s.get("content")).unwrap_or_default());
+        if let Some(bytes) = &content {
+            if !bytes.is_empty() || state.size == 0 {
+                state.sha1 = Some(sha1_hex(bytes));
+            }
+        }
         let parent = s.get("parent").is_some_and(|p| p.starts_with(b"yes"));
         Ok((state, content, parent))
     }
@@ -422,6 +468,7 @@ pub(crate) async fn converge_text(
         after_header: format!("{path} (content)"),
         validate: ctx.args.str("validate"),
         report_md5: false,
+        read_back_owner: false,
     };
     converge(ctx, target, changed).await
 }
