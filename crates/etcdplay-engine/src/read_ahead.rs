@@ -3,8 +3,9 @@
 //! (up to its window) in one request; each task's module then finds its answer kept by the
 //! host's [`Prefetching`] transport. A task that changes a host sends something else, which
 //! drops the rest, so answers never outlive a change. The window adapts: a host that changed
-//! something stops reading ahead (a converging host would waste the probes) and a host that
-//! again changes nothing reads further each time.
+//! something stops reading ahead (a converging host would waste the probes; it still gets a
+//! task's several probes in one request) and a host that again changes nothing reads further
+//! each time.
 //!
 //! Answers are only used by the tasks they were read for: a task outside the current
 //! read-ahead (a handler, a task after the window) drops what is left first, whatever it sends.
@@ -221,8 +222,10 @@ impl PlayRun<'_> {
 
     async fn read_ahead_on(&self, plan: &[Step<'_>], host: &str) -> usize {
         let Some(first) = plan.first() else { return 0 };
+        // A window of one still batches the task's own probes when it has several (the data-dir
+        // guard's and the module's, on a host that is converging).
         let window = self.engine.read_ahead.window(host, first.task);
-        if window < 2 {
+        if window == 0 {
             return 0;
         }
         let mut probes = Vec::new();
