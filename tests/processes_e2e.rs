@@ -1,10 +1,10 @@
-//! How many processes a run starts on each host (issue #18: every
-//! process costs the host about a millisecond of CPU, and a fleet's hosts often share cores).
-//! The fleet benchmark's playbook (`bench/fleet/fleet.yml`: facts, ten file/copy/template/
-//! lineinfile/systemd tasks, one handler) converges two lab hosts and runs again; both runs
-//! use `--timing`, which prints the processes each host started between etcdplay's first
-//! request and its last, read from the host's pid counter, and both counts are held to a bound. Runs on a private lab (`lperf1..2` on
-//! `etcdplaybr56`, 10.213.56.0/24), taken down at the end.
+//! How many processes a run starts on each host (issue #18: every process costs the host
+//! about a millisecond of CPU, and a fleet's hosts often share cores). The fleet benchmark's
+//! playbook (`bench/fleet/fleet.yml`: facts, ten file/copy/template/lineinfile/systemd tasks,
+//! one handler) converges two lab hosts and runs again; both runs use `--timing`, which prints
+//! the processes each host started between etcdplay's first request and its last, read from
+//! the host's pid counter, and both counts are held to a bound. Runs on a private lab
+//! (`lperf1..2` on `etcdplaybr56`, 10.213.56.0/24), taken down at the end.
 
 #![allow(clippy::print_stderr)]
 
