@@ -13,7 +13,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use etcdplay_playbook::{ModuleCall, Task, TaskKind};
+use etcdplay_playbook::{Loop, LoopKind, ModuleCall, Task, TaskKind};
+use etcdplay_template::Vars;
 use etcdplay_transport::{ExecRequest, Prefetching};
 
 use crate::connect::ConnectTarget;
@@ -24,6 +25,20 @@ use crate::task::Outcome;
 
 /// The most tasks read ahead at once.
 const MAX_WINDOW: usize = 32;
+
+/// The `with_*` lookups whose items are the data they are given, so that working them out
+/// ahead of the run reads nothing and runs nothing.
+const DATA_LOOKUPS: &[&str] = &[
+    "items",
+    "list",
+    "dict",
+    "indexed_items",
+    "flattened",
+    "together",
+    "nested",
+    "subelements",
+    "sequence",
+];
 
 /// Per host: how far to read ahead, and which tasks the kept answers are for.
 #[derive(Default)]
@@ -294,15 +309,79 @@ impl PlayRun<'_> {
         let delegated = task.delegate_to.is_some() || scope.delegate_to.is_some();
         // An async task starts a job instead of sending its module's probe.
         let is_async = task.extra.contains_key("async");
-        if task.loop_.is_some()
-            || delegated
-            || is_async
-            || task.run_once.is_some()
-            || scope.run_once.is_some()
-        {
+        if delegated || is_async || task.run_once.is_some() || scope.run_once.is_some() {
             return Planned::Stop;
         }
         let vars = self.task_vars(host, scope, Some(task));
+        match &task.loop_ {
+            None => self.planned_call(task, call, scope, host, &vars).await,
+            Some(l) => self.planned_items(task, call, scope, host, &vars, l).await,
+        }
+    }
+
+    /// The probes of a looped task: each item's, planned as [`PlayRun::run_items_on_host`]
+    /// runs it (the loop variables defined, `when:` per item). Only loops over data: a
+    /// lookup that reads files or runs commands (`with_fileglob`, `with_pipe`, ...) is left
+    /// to the run. An item planned wrong (its arguments use what an earlier item registered)
+    /// costs nothing but the batch: a request that is not the kept one drops what is kept.
+    async fn planned_items(
+        &self,
+        task: &Task,
+        call: &ModuleCall,
+        scope: &TaskScope,
+        host: &str,
+        vars: &Vars,
+        l: &Loop,
+    ) -> Planned {
+        let over_data = match &l.kind {
+            LoopKind::Loop => true,
+            LoopKind::With(lookup) => DATA_LOOKUPS.contains(&lookup.as_str()),
+        };
+        if !over_data {
+            return Planned::Stop;
+        }
+        let origin = l.origin.to_string();
+        let Ok(items) = self.loop_items(&l.kind, &l.items, &call.name, &origin, vars) else {
+            return Planned::Stop;
+        };
+        let Ok(controls) = self.loop_controls(task, vars) else {
+            return Planned::Stop;
+        };
+        if items.len() > MAX_WINDOW {
+            return Planned::Stop;
+        }
+        let mut planned: Option<(ConnectTarget, Vec<ExecRequest>)> = None;
+        for index in 0..items.len() {
+            let mut item_vars = vars.clone();
+            for (name, value) in controls.item_vars(&items, index) {
+                item_vars.insert_literal(name, value);
+            }
+            match self.planned_call(task, call, scope, host, &item_vars).await {
+                Planned::Probe(t, reqs) => match &mut planned {
+                    Some((first, _)) if *first != t => return Planned::Stop,
+                    Some((_, probes)) => probes.extend(reqs),
+                    None => planned = Some((t, reqs)),
+                },
+                Planned::Nothing => {}
+                Planned::Stop => return Planned::Stop,
+            }
+        }
+        match planned {
+            Some((t, probes)) => Planned::Probe(t, probes),
+            None => Planned::Nothing,
+        }
+    }
+
+    /// The probes of one run of the task's module with `vars` (an item's, in a loop).
+    async fn planned_call(
+        &self,
+        task: &Task,
+        call: &ModuleCall,
+        scope: &TaskScope,
+        host: &str,
+        vars: &Vars,
+    ) -> Planned {
+        let vars = vars.clone();
         match self.conditions_hold(task, scope, &vars) {
             Ok(true) => {}
             Ok(false) => return Planned::Nothing,

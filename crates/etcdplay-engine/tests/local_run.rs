@@ -258,6 +258,73 @@ async fn dynamic_includes_render_names_per_host_and_loop() {
     assert!(!dir.path().join("n1-marker").exists(), "{lines:#?}");
 }
 
+/// Looped tasks are read ahead item by item (each item's `when:` and arguments worked out as
+/// its run works them out): on a run that changes nothing, the probes of every item of the
+/// `loop:` and the `with_dict:` tasks and of the task after them go in one request (an item
+/// whose `when:` is false sends none).
+#[tokio::test]
+async fn looped_tasks_are_read_ahead_item_by_item() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("site.yml"),
+        r#"
+- hosts: nodes
+  gather_facts: no
+  tasks:
+    - file: path={{ workdir }}/{{ item }} state=directory
+      loop: [a, b, c]
+      when: item != 'c'
+    - copy: content="{{ item.value }}" dest={{ workdir }}/{{ item.key }}/f
+      with_dict: {a: 1, b: 2}
+    - stat: path={{ workdir }}/a/f
+"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("n1")).unwrap();
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let playbook = load_playbook(
+            &dir.path().join("site.yml"),
+            &Registry,
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        let inventory = Arc::new(TinyInventory {
+            hosts: vec!["n1".into()],
+            root: dir.path().to_path_buf(),
+        });
+        let recorder = Arc::new(Recorder::default());
+        let engine = Engine::new(
+            inventory,
+            Arc::new(LocalConnector),
+            recorder.clone(),
+            RunOptions::default(),
+            vec![dir.path().to_path_buf()],
+        );
+        let stats = engine.run(&playbook).await.unwrap();
+        let read: Vec<String> = engine
+            .timings()
+            .iter()
+            .filter(|t| t.phase.starts_with("read ahead"))
+            .map(|t| t.phase.clone())
+            .collect();
+        engine.close().await;
+        let lines = recorder.lines.lock().unwrap().clone();
+        runs.push((stats["n1"].changed, stats["n1"].failed, read, lines));
+    }
+    let (changed, failed, _, lines) = &runs[0];
+    assert_eq!((*changed, *failed), (2, 0), "{lines:#?}");
+    assert!(!dir.path().join("n1/c").exists(), "{lines:#?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("n1/b/f")).unwrap(),
+        "2"
+    );
+    // Two directories, two files and the stat: five probes, read in one request.
+    let (changed, failed, read, lines) = &runs[1];
+    assert_eq!((*changed, *failed), (0, 0), "{lines:#?}");
+    assert_eq!(read, &["read ahead (5 probes)".to_string()], "{lines:#?}");
+}
+
 /// Every task here only probes first, so the first ones are read ahead in one request; each
 /// change must make the next task look again instead of using an answer read before it.
 #[tokio::test]

@@ -64,6 +64,13 @@ pub trait Transport: Send + Sync {
     /// so a reader (or an interruption) never sees a half-written file.
     async fn put(&self, request: PutRequest) -> Result<(), TransportError>;
 
+    /// [`Transport::exec`] of a request that changes nothing a task's probe reads (a look at
+    /// files, the data-dir reader). Answers read ahead for later tasks stay kept, where any
+    /// other request drops them (see [`Prefetching`]).
+    async fn exec_reading(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
+        self.exec(request).await
+    }
+
     /// [`Transport::put`], then `after` (a script that only reads, such as a stat of the file
     /// just written) as the same user, returning `after`'s answer. A transport that can runs
     /// both in one request (one round trip and one remote shell less per written file); the

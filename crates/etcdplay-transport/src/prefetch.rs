@@ -140,6 +140,14 @@ impl Prefetching {
         Ok(kept.answers.len())
     }
 
+    /// The kept answer to `req`, taken out, leaving the others kept.
+    fn answer_kept_for(&self, req: &ExecRequest) -> Option<ExecOutput> {
+        let key = Key::of(req)?;
+        let mut kept = self.kept();
+        let i = kept.answers.iter().position(|(k, _)| *k == key)?;
+        Some(kept.answers.remove(i).1)
+    }
+
     /// The kept answer to `req`, taken out; `None` drops every kept answer and marks the start
     /// of a request that goes to the host.
     fn take(&self, req: Option<&ExecRequest>) -> Option<ExecOutput> {
@@ -175,6 +183,15 @@ impl Transport for Prefetching {
         let out = self.inner.exec(request).await;
         self.finished();
         out
+    }
+
+    /// A request that changes nothing the kept answers read leaves them kept; it may still be
+    /// answered by one of them.
+    async fn exec_reading(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
+        if let Some(answer) = self.answer_kept_for(&request) {
+            return Ok(answer);
+        }
+        self.inner.exec_reading(request).await
     }
 
     async fn put(&self, request: PutRequest) -> Result<(), TransportError> {

@@ -63,7 +63,8 @@ pub(super) async fn read_with_commands(
             become_: become_.cloned(),
             ..ExecRequest::default()
         };
-        let out = match transport.exec(request).await {
+        // The reader's `find`/`dd` only read the data dir.
+        let out = match transport.exec_reading(request).await {
             Ok(o) if o.rc == 0 => Ok(o.stdout),
             Ok(o) => Err(CommandError::Exit {
                 rc: o.rc,

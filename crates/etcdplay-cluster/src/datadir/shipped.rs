@@ -182,8 +182,10 @@ impl HostReader<'_> {
         let script = self.run_script(data_dir, wal_dir, block_size);
         for attempt in 0..2 {
             *round_trips += 1;
+            // Reads the data dir; what it may write is its own cache of the reader, which no
+            // task's probe reads.
             let out = transport
-                .exec(ExecRequest {
+                .exec_reading(ExecRequest {
                     script: script.clone(),
                     become_: become_.cloned(),
                     ..ExecRequest::default()

@@ -121,14 +121,13 @@ async fn check_host(ctx: &dyn TaskContext, host: &str) -> Result<Option<HostChec
         return Ok(None);
     };
     // Only `started` can leave a running member as it is; `restarted` restarts it anyway.
-    // The `stat` goes alongside the data-dir reader on another of the host's shells, so it
-    // adds no latency.
-    let stale = async {
-        if state == "started" {
-            staleness(transport.as_ref(), become_.as_ref(), &found).await
-        } else {
-            None
-        }
+    // The `stat` goes before the data-dir reader, on the same shell: side by side they took a
+    // second shell on every host (five processes and a round trip to start it), for the
+    // latency of one short request.
+    let stale = if state == "started" {
+        staleness(transport.as_ref(), become_.as_ref(), &found).await
+    } else {
+        None
     };
     let read = read_remote(
         transport.as_ref(),
@@ -136,8 +135,8 @@ async fn check_host(ctx: &dyn TaskContext, host: &str) -> Result<Option<HostChec
         &found.settings.data_dir,
         found.settings.wal_dir.as_deref(),
         ctx.run().options().check,
-    );
-    let (stale, read) = futures::join!(stale, read);
+    )
+    .await;
     let EtcdUnit {
         service, settings, ..
     } = found;

@@ -51,13 +51,15 @@ pub(crate) enum UnitError {
     },
 }
 
+/// Runs one of the guard's scripts, which only read the host (read-ahead answers of later
+/// tasks stay kept).
 async fn exec_stdout(
     transport: &dyn Transport,
     become_: Option<&Become>,
     script: String,
 ) -> Result<(i32, String), TransportError> {
     let out = transport
-        .exec(ExecRequest {
+        .exec_reading(ExecRequest {
             script,
             become_: become_.cloned(),
             ..ExecRequest::default()

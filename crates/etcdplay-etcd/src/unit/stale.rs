@@ -146,12 +146,25 @@ pub fn config_inputs(
 }
 
 /// A script printing one line per file, in order: its ctime (`stat -L`: a symlink counts by
-/// its target) or `-` when it cannot be read.
+/// its target) or `-` when it cannot be read. One `stat` reads every file that exists (each
+/// process costs the host CPU); its lines are handed out to the files in order with shell
+/// builtins. Should that `stat` fail (a file gone in between), each file is read on its own.
 pub fn stat_script(files: &[String]) -> String {
     let list: Vec<String> = files.iter().map(|f| shell_quote(f)).collect();
+    let list = list.join(" ");
     format!(
-        "TZ=UTC0; export TZ\nfor f in {}; do stat -L -c %z -- \"$f\" 2>/dev/null || echo -; done",
-        list.join(" ")
+        r#"TZ=UTC0; export TZ
+set --
+for f in {list}; do [ -e "$f" ] && set -- "$@" "$f"; done
+if [ $# -eq 0 ] || o=$(stat -L -c %z -- "$@" 2>/dev/null); then
+  nl='
+'
+  for f in {list}; do
+    if [ -e "$f" ]; then printf '%s\n' "${{o%%"$nl"*}}"; o=${{o#*"$nl"}}; else echo -; fi
+  done
+else
+  for f in {list}; do stat -L -c %z -- "$f" 2>/dev/null || echo -; done
+fi"#
     )
 }
 
