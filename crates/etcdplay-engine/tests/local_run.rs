@@ -106,11 +106,24 @@ const PLAYBOOK: &str = r#"
 "#;
 
 async fn run(dir: &Path, options: RunOptions) -> (Stats, Vec<String>) {
+    let ran = run_on(dir, &["n1", "n2"], options).await;
+    (ran.stats, ran.lines)
+}
+
+/// What a run of `dir/site.yml` on local hosts showed.
+struct Ran {
+    stats: Stats,
+    lines: Vec<String>,
+    /// The `--timing` phases of its read-aheads (`read ahead (N probes)`, ...).
+    reads: Vec<String>,
+}
+
+async fn run_on(dir: &Path, hosts: &[&str], options: RunOptions) -> Ran {
     let playbook_path = dir.join("site.yml");
     let playbook =
         load_playbook(&playbook_path, &Registry, &LoadOptions::default()).expect("playbook parses");
     let inventory = Arc::new(TinyInventory {
-        hosts: vec!["n1".into(), "n2".into()],
+        hosts: hosts.iter().map(|h| h.to_string()).collect(),
         root: dir.to_path_buf(),
     });
     let recorder = Arc::new(Recorder::default());
@@ -122,9 +135,19 @@ async fn run(dir: &Path, options: RunOptions) -> (Stats, Vec<String>) {
         vec![dir.to_path_buf()],
     );
     let stats = engine.run(&playbook).await.expect("run");
+    let reads = engine
+        .timings()
+        .iter()
+        .filter(|t| t.phase.starts_with("read ahead"))
+        .map(|t| t.phase.clone())
+        .collect();
     engine.close().await;
     let lines = recorder.lines.lock().unwrap().clone();
-    (stats, lines)
+    Ran {
+        stats,
+        lines,
+        reads,
+    }
 }
 
 #[tokio::test]
@@ -283,34 +306,13 @@ async fn looped_tasks_are_read_ahead_item_by_item() {
     std::fs::create_dir_all(dir.path().join("n1")).unwrap();
     let mut runs = Vec::new();
     for _ in 0..2 {
-        let playbook = load_playbook(
-            &dir.path().join("site.yml"),
-            &Registry,
-            &LoadOptions::default(),
-        )
-        .unwrap();
-        let inventory = Arc::new(TinyInventory {
-            hosts: vec!["n1".into()],
-            root: dir.path().to_path_buf(),
-        });
-        let recorder = Arc::new(Recorder::default());
-        let engine = Engine::new(
-            inventory,
-            Arc::new(LocalConnector),
-            recorder.clone(),
-            RunOptions::default(),
-            vec![dir.path().to_path_buf()],
-        );
-        let stats = engine.run(&playbook).await.unwrap();
-        let read: Vec<String> = engine
-            .timings()
-            .iter()
-            .filter(|t| t.phase.starts_with("read ahead"))
-            .map(|t| t.phase.clone())
-            .collect();
-        engine.close().await;
-        let lines = recorder.lines.lock().unwrap().clone();
-        runs.push((stats["n1"].changed, stats["n1"].failed, read, lines));
+        let ran = run_on(dir.path(), &["n1"], RunOptions::default()).await;
+        runs.push((
+            ran.stats["n1"].changed,
+            ran.stats["n1"].failed,
+            ran.reads,
+            ran.lines,
+        ));
     }
     let (changed, failed, _, lines) = &runs[0];
     assert_eq!((*changed, *failed), (2, 0), "{lines:#?}");
@@ -357,32 +359,12 @@ async fn read_ahead_answers_never_outlive_a_change() {
             read_ahead,
             ..RunOptions::default()
         };
-        let playbook = load_playbook(
-            &dir.path().join("site.yml"),
-            &Registry,
-            &LoadOptions::default(),
-        )
-        .unwrap();
-        let inventory = Arc::new(TinyInventory {
-            hosts: vec!["n1".into(), "n2".into()],
-            root: dir.path().to_path_buf(),
-        });
-        let recorder = Arc::new(Recorder::default());
-        let engine = Engine::new(
-            inventory,
-            Arc::new(LocalConnector),
-            recorder.clone(),
-            options(),
-            vec![dir.path().to_path_buf()],
-        );
-        let stats = engine.run(&playbook).await.unwrap();
-        let read = engine
-            .timings()
-            .iter()
-            .filter(|t| t.phase.starts_with("read ahead"))
-            .count();
-        engine.close().await;
-        let lines = recorder.lines.lock().unwrap().clone();
+        let Ran {
+            stats,
+            lines,
+            reads,
+        } = run_on(dir.path(), &["n1", "n2"], options()).await;
+        let read = reads.len();
         // copy (new f), lineinfile (new g): the second copy of f and the copy of g see what
         // the change before them wrote.
         assert_eq!(
@@ -429,36 +411,13 @@ async fn probes_read_with_the_facts_serve_the_first_tasks() {
     for host in ["n1", "n2"] {
         std::fs::create_dir_all(dir.path().join(host)).unwrap();
     }
-    let playbook = load_playbook(
-        &dir.path().join("site.yml"),
-        &Registry,
-        &LoadOptions::default(),
-    )
-    .unwrap();
     let mut reads = Vec::new();
     // A converge, then a run that changes nothing.
     for round in 0..2 {
-        let inventory = Arc::new(TinyInventory {
-            hosts: vec!["n1".into(), "n2".into()],
-            root: dir.path().to_path_buf(),
-        });
-        let recorder = Arc::new(Recorder::default());
-        let engine = Engine::new(
-            inventory,
-            Arc::new(LocalConnector),
-            recorder.clone(),
-            RunOptions::default(),
-            vec![dir.path().to_path_buf()],
-        );
-        let stats = engine.run(&playbook).await.unwrap();
-        engine.close().await;
+        let ran = run_on(dir.path(), &["n1", "n2"], RunOptions::default()).await;
+        let stats = ran.stats;
         assert_eq!(stats["n1"].failed + stats["n2"].failed, 0);
-        reads = engine
-            .timings()
-            .iter()
-            .filter(|t| t.phase.starts_with("read ahead"))
-            .map(|t| t.phase.clone())
-            .collect::<Vec<_>>();
+        reads = ran.reads;
         if round == 1 {
             assert_eq!(stats["n1"].changed + stats["n2"].changed, 0);
         }

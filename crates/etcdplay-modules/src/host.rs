@@ -214,15 +214,27 @@ impl Ctx<'_> {
         owner: Option<String>,
         group: Option<String>,
     ) -> Result<(), ModuleError> {
-        let req = PutRequest {
+        let req = self.put_request(dest, content, mode, owner, group);
+        Ok(self.host.put(req).await?)
+    }
+
+    /// The upload of `content` to `dest`, as the task's become user.
+    fn put_request(
+        &self,
+        dest: &str,
+        content: std::sync::Arc<Vec<u8>>,
+        mode: Option<u32>,
+        owner: Option<String>,
+        group: Option<String>,
+    ) -> PutRequest {
+        PutRequest {
             dest: dest.to_string(),
             content,
             mode,
             owner,
             group,
             become_: self.call.become_.cloned(),
-        };
-        Ok(self.host.put(req).await?)
+        }
     }
 
     /// [`Ctx::put`], then `after` (a script that only reads) in the same round trip where the
@@ -236,14 +248,7 @@ impl Ctx<'_> {
         group: Option<String>,
         after: String,
     ) -> Result<ExecOutput, ModuleError> {
-        let req = PutRequest {
-            dest: dest.to_string(),
-            content,
-            mode,
-            owner,
-            group,
-            become_: self.call.become_.cloned(),
-        };
+        let req = self.put_request(dest, content, mode, owner, group);
         let after = ExecRequest {
             become_: self.call.become_.cloned(),
             ..ExecRequest::script(after)
