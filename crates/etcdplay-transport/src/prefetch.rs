@@ -577,4 +577,48 @@ mod tests {
         host.get("/etc/hostname", None).await.unwrap();
         assert_eq!(host.waiting(), 3);
     }
+
+    // A request sent as one that changes nothing the probes read (the data-dir guard's) goes
+    // to the host and leaves the kept answers for their tasks; one that was read ahead is
+    // answered from them.
+    #[tokio::test]
+    async fn reading_requests_leave_kept_answers() {
+        let rec = Arc::new(Recorder {
+            sent: Mutex::new(Vec::new()),
+        });
+        let host = Prefetching::new(rec.clone());
+        let probes: Vec<ExecRequest> = ["echo one", "echo two"]
+            .iter()
+            .map(|s| ExecRequest::script(*s))
+            .collect();
+        host.prefetch(&probes).await.unwrap();
+        let out = host
+            .exec_reading(ExecRequest::script("echo guard"))
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, b"guard\n");
+        assert_eq!(
+            rec.sent.lock().unwrap().len(),
+            2,
+            "the reading request was sent"
+        );
+        assert_eq!(host.waiting(), 2, "and left both answers kept");
+        let out = host
+            .exec_reading(ExecRequest::script("echo two"))
+            .await
+            .unwrap();
+        assert_eq!((out.stdout, host.waiting()), (b"two\n".to_vec(), 1));
+        assert_eq!(
+            host.exec(ExecRequest::script("echo one"))
+                .await
+                .unwrap()
+                .stdout,
+            b"one\n"
+        );
+        assert_eq!(
+            rec.sent.lock().unwrap().len(),
+            2,
+            "both served without a request"
+        );
+    }
 }
