@@ -351,8 +351,10 @@ impl PlayRun<'_> {
             return Planned::Stop;
         }
         let mut planned: Option<(ConnectTarget, Vec<ExecRequest>)> = None;
+        // One copy of the task's variables, each item's loop variables written over the last
+        // item's, as the run does it.
+        let mut item_vars = vars.clone();
         for index in 0..items.len() {
-            let mut item_vars = vars.clone();
             for (name, value) in controls.item_vars(&items, index) {
                 item_vars.insert_literal(name, value);
             }
@@ -381,32 +383,31 @@ impl PlayRun<'_> {
         host: &str,
         vars: &Vars,
     ) -> Planned {
-        let vars = vars.clone();
-        match self.conditions_hold(task, scope, &vars) {
+        match self.conditions_hold(task, scope, vars) {
             Ok(true) => {}
             Ok(false) => return Planned::Nothing,
             Err(_) => return Planned::Stop,
         }
         let origin = call.args_origin.to_string();
-        let Ok(mut args) = self.module_args(call, &vars, &origin) else {
+        let Ok(mut args) = self.module_args(call, vars, &origin) else {
             return Planned::Stop;
         };
         if self
-            .apply_module_defaults(task, scope, &call.name, &mut args, &vars, &origin)
+            .apply_module_defaults(task, scope, &call.name, &mut args, vars, &origin)
             .is_err()
         {
             return Planned::Stop;
         }
-        let Ok(target) = self.target(host, task, &vars, None) else {
+        let Ok(target) = self.target(host, task, vars, None) else {
             return Planned::Stop;
         };
-        let Ok(become_) = self.become_of(task, scope, &vars, &target) else {
+        let Ok(become_) = self.become_of(task, scope, vars, &target) else {
             return Planned::Stop;
         };
-        let Ok((check, diff)) = self.check_and_diff(task, scope, &vars, &origin) else {
+        let Ok((check, diff)) = self.check_and_diff(task, scope, vars, &origin) else {
             return Planned::Stop;
         };
-        let control = self.task_control(&vars);
+        let control = self.task_control(vars);
         let module_call = etcdplay_modules::ModuleCall {
             name: &call.name,
             args: &args,
