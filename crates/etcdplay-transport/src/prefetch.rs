@@ -505,12 +505,23 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn kept_answers_serve_exact_requests_until_anything_else_is_sent() {
+    /// A [`Recorder`] and the [`Prefetching`] host in front of it.
+    fn recorded_host() -> (Arc<Recorder>, Prefetching) {
         let rec = Arc::new(Recorder {
             sent: Mutex::new(Vec::new()),
         });
         let host = Prefetching::new(rec.clone());
+        (rec, host)
+    }
+
+    /// The stdout of `script` sent as a plain request.
+    async fn stdout_of(host: &Prefetching, script: &str) -> Vec<u8> {
+        host.exec(ExecRequest::script(script)).await.unwrap().stdout
+    }
+
+    #[tokio::test]
+    async fn kept_answers_serve_exact_requests_until_anything_else_is_sent() {
+        let (rec, host) = recorded_host();
         let probes: Vec<ExecRequest> = ["echo one", "echo two", "echo one"]
             .iter()
             .map(|s| ExecRequest::script(*s))
@@ -527,20 +538,8 @@ mod tests {
             "identical probes run once"
         );
         // Served in any order, each kept answer once; become is part of the request.
-        assert_eq!(
-            host.exec(ExecRequest::script("echo two"))
-                .await
-                .unwrap()
-                .stdout,
-            b"two\n"
-        );
-        assert_eq!(
-            host.exec(ExecRequest::script("echo one"))
-                .await
-                .unwrap()
-                .stdout,
-            b"one\n"
-        );
+        assert_eq!(stdout_of(&host, "echo two").await, b"two\n");
+        assert_eq!(stdout_of(&host, "echo one").await, b"one\n");
         assert_eq!(rec.sent.lock().unwrap().len(), 1);
         let as_root = ExecRequest {
             become_: Some(Become::sudo("root")),
@@ -583,10 +582,7 @@ mod tests {
     // answered from them.
     #[tokio::test]
     async fn reading_requests_leave_kept_answers() {
-        let rec = Arc::new(Recorder {
-            sent: Mutex::new(Vec::new()),
-        });
-        let host = Prefetching::new(rec.clone());
+        let (rec, host) = recorded_host();
         let probes: Vec<ExecRequest> = ["echo one", "echo two"]
             .iter()
             .map(|s| ExecRequest::script(*s))
@@ -608,13 +604,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((out.stdout, host.waiting()), (b"two\n".to_vec(), 1));
-        assert_eq!(
-            host.exec(ExecRequest::script("echo one"))
-                .await
-                .unwrap()
-                .stdout,
-            b"one\n"
-        );
+        assert_eq!(stdout_of(&host, "echo one").await, b"one\n");
         assert_eq!(
             rec.sent.lock().unwrap().len(),
             2,
