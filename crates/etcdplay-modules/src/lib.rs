@@ -24,6 +24,7 @@ mod selinux;
 mod spec;
 mod textdiff;
 mod timestamps;
+mod unit_memo;
 
 pub use async_job::{
     async_kind, close_control_job, job_status, kill_job, open_control_job, start_detached,
@@ -43,6 +44,7 @@ pub use registry::{
     module_arg_spec, skipped_in_check_mode, suggest_module, takes_raw_params, ArgRefusal, Registry,
 };
 pub use spec::{check_arg_value, validate_args, ArgSpec, ArgType, ANY_ARG};
+pub use unit_memo::loaded_unit_script;
 
 use etcdplay_transport::Transport;
 

@@ -120,13 +120,22 @@ pub(crate) fn stat_hint(path: &str) -> String {
     format!("# ep_stat {}\n", etcdplay_transport::script::sh_quote(path))
 }
 
-/// Shell code for the start of a read-ahead batch (`Prefetching::prefetch_with`): one `stat`
+/// Shell code for the start of a read-ahead batch (`Prefetching::prefetch_with`): what several
+/// of its probes would each ask, asked once: the paths they `stat` ([`stat_prelude`]) and
+/// what they want of systemd (`unit_memo`).
+pub fn batch_prelude(scripts: &[&str]) -> String {
+    let mut out = stat_prelude(scripts);
+    out.push_str(&crate::unit_memo::prelude(scripts));
+    out
+}
+
+/// One `stat`
 /// of every path the batch's `scripts` name on an `ep_stat PATH` line (or a [`stat_hint`]),
 /// each line kept for `ep_stat`, so a batch of ten file tasks starts one `stat` instead of
 /// ten. Empty when fewer than two paths are named. Paths that do not exist are left out (the
 /// probe sees that with a shell test); if `stat` fails or prints an unexpected number of
 /// lines (a path removed meanwhile), nothing is kept and every probe runs its own `stat`.
-pub fn batch_prelude(scripts: &[&str]) -> String {
+fn stat_prelude(scripts: &[&str]) -> String {
     let mut words: Vec<&str> = Vec::new();
     for line in scripts.iter().flat_map(|s| s.lines()) {
         let word = line
@@ -179,7 +188,7 @@ set --
 /// Whether `word` is one whole literal shell word as `sh_quote` writes it (bare safe
 /// characters, or single quotes with `'\''` for a quote), so that it can be copied into the
 /// prelude's word list as it is.
-fn is_literal_word(word: &str) -> bool {
+pub(crate) fn is_literal_word(word: &str) -> bool {
     let bare = |w: &str| {
         !w.is_empty()
             && w.bytes()
@@ -633,7 +642,7 @@ mod tests {
         assert!(alone[0].contains("sha1|"), "{}", alone[0]);
         assert!(alone[2].contains("link|"), "{}", alone[2]);
         // Fewer than two paths: no prelude.
-        assert_eq!(batch_prelude(&refs[..1]), "");
+        assert_eq!(stat_prelude(&refs[..1]), "");
         // Words that are not whole literal words are not copied into the prelude.
         for word in ["'open", "\"$d\"", "a b", "$(x)", "'a'b'"] {
             assert!(!is_literal_word(word), "{word}");

@@ -53,7 +53,7 @@ impl Transport for FakeHost {
             stdout: stdout.into_bytes(),
             stderr: Vec::new(),
         };
-        if script.starts_with("t=$(systemctl cat") {
+        if script.contains("\nt=$(systemctl cat") {
             return Ok(match &self.setup.unit {
                 Some(text) if text.contains("etcd") => answer(
                     0,
@@ -353,7 +353,7 @@ async fn a_unit_that_does_not_run_etcd_costs_one_probe_and_hosts_the_task_skips_
     let sent = run.sent("m1");
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert!(
-        sent[0].starts_with("t=$(systemctl cat -- 'etcd'"),
+        sent[0].contains("\nt=$(systemctl cat -- 'etcd'"),
         "{}",
         sent[0]
     );
@@ -495,7 +495,7 @@ fn the_read_ahead_gets_the_probe_of_a_start_and_nothing_else() {
     };
     let args = |v: Value| v.as_object().cloned().unwrap_or_default();
     let probe = first_probe("service", &args(start("reloaded")), &target(Some("root"))).unwrap();
-    assert!(probe.script.starts_with("t=$(systemctl cat -- 'etcd'"));
+    assert!(probe.script.contains("\nt=$(systemctl cat -- 'etcd'"));
     assert_eq!(probe.become_, None, "the login is root");
     let probe = first_probe("systemd", &args(start("started")), &target(Some("deploy"))).unwrap();
     assert_eq!(probe.become_.map(|b| b.user), Some("root".into()));

@@ -84,10 +84,17 @@ const SHOW_MARK: &str = "--- etcdplay: systemctl show ---";
 /// One round trip for both: the unit's text and systemd's state of it. systemd is asked for
 /// the state only when the text mentions etcd (every other unit is left alone right after),
 /// which spares a `systemctl` run per host for every other unit a play starts.
+///
+/// In a read-ahead batch with the `systemd` module's own probe, systemd's view of the unit
+/// is already there (`loaded_unit_script`): when the unit is loaded as it is on disk and
+/// nothing in that view mentions etcd, the unit cannot start etcd (the guard looks for an
+/// `ExecStart=` word naming `etcd`, which `show` prints as written), and the probe ends
+/// with no output, which reads as "not an etcd unit", without a `systemctl cat`.
 pub(super) fn unit_settings_script(unit: &str) -> String {
     let quoted = etcdplay_etcd::datadir::shell_quote(unit);
     format!(
-        "t=$(systemctl cat -- {quoted} 2>/dev/null); rc=$?\nprintf '%s\\n' \"$t\"\necho '{SHOW_MARK}'\ncase $t in *etcd*)\n{}\n;; esac\nexit $rc",
+        "{}case $ep_uv in ''|*etcd*) ;; *) exit 0;; esac\nt=$(systemctl cat -- {quoted} 2>/dev/null); rc=$?\nprintf '%s\\n' \"$t\"\necho '{SHOW_MARK}'\ncase $t in *etcd*)\n{}\n;; esac\nexit $rc",
+        etcdplay_modules::loaded_unit_script(unit),
         show_script(unit)
     )
 }

@@ -16,6 +16,7 @@ use crate::args::Args;
 use crate::host::Ctx;
 use crate::probe::section;
 use crate::read_ahead::{sections, with_funcs, FirstProbe, ProbeInput, Sections};
+use crate::unit_memo;
 use crate::{ModuleError, ModuleResult};
 
 /// Parses `systemctl show` output (`Key=Value` lines) into a map.
@@ -201,12 +202,28 @@ fn skippable_reload_script(stamp: &str, inputs: &[&str]) -> String {
 /// Only asks what [`skippable_reload_script`] would decide: prints section `reload` with
 /// `needed` when it would reload. The probe of a `daemon_reload` task thus only reads, so it
 /// can be read ahead with the others; the reload itself follows in a second exec when needed.
+/// In a read-ahead batch the answer comes from the prelude (`unit_memo`), which asks once
+/// for every probe that wants it.
 fn reload_needed_script(stamp: &str, inputs: &[&str]) -> String {
     format!(
-        "{}{}if {STAMP_STALE}; then echo needed; fi\n",
-        stamp_inputs(stamp, inputs),
+        "{}if [ -z \"${{ep_rld:-}}\" ]; then\n{}fi\n{}if [ \"$ep_rld\" = yes ]; then echo needed; fi\n",
+        unit_memo::RELOAD_HINT,
+        reload_due_script(stamp, inputs),
         section("reload")
     )
+}
+
+/// Sets `$ep_rld` to `yes` when [`skippable_reload_script`] would reload, else to `no`.
+fn reload_due_script(stamp: &str, inputs: &[&str]) -> String {
+    format!(
+        "{}if {STAMP_STALE}; then ep_rld=yes; else ep_rld=no; fi\n",
+        stamp_inputs(stamp, inputs)
+    )
+}
+
+/// [`reload_due_script`] for the system manager's own stamp and inputs.
+pub(crate) fn system_reload_due_script() -> String {
+    reload_due_script(RELOAD_STAMP, RELOAD_INPUTS)
 }
 
 /// Sets `$st` to the stamp and the positional parameters to the inputs that exist.
@@ -401,16 +418,72 @@ impl UnitTask {
     }
 }
 
-/// The probe lines that print the unit's `systemctl show` and `is-enabled` answers.
-fn status_script(scope: &str, q: &str) -> String {
-    let mut status = section("show");
-    status.push_str(&format!("systemctl{scope} show {q} --no-pager 2>&1\n"));
+/// The probe lines that print the unit's `systemctl show` and `is-enabled` answers. In a
+/// read-ahead batch `show` comes from the batch's prelude when it asked (see `unit_memo`).
+/// `is-enabled` (5–6 ms of a host's CPU) is not asked when the answer is already known: the
+/// unit is shown under the name asked for, its `UnitFileState` is `enabled` or `disabled`, and
+/// no unit file changed since this module's last daemon-reload (`$ep_rld` is `no`). systemd
+/// computes `UnitFileState` from the unit files once after each reload and keeps it, so a
+/// change made since (a `.wants` link removed by hand) would make it wrong; the reload check's
+/// `find` would see that change (its directory's ctime moved), so then `is-enabled` reads the
+/// files, as Ansible's module always does. Other scopes always ask.
+pub(crate) fn status_script(scope: &str, unit: &str) -> String {
+    let q = sh_quote(unit);
+    let mut status = String::new();
+    if scope.is_empty() {
+        status.push_str(&unit_memo::show_into_var(unit));
+    } else {
+        status.push_str(&format!(
+            "ep_uv=$(systemctl{scope} show {q} --no-pager 2>&1)\n"
+        ));
+    }
+    status.push_str(&section("show"));
+    status.push_str("printf '%s\\n' \"$ep_uv\"\n");
     status.push_str(&section("enabled"));
-    status.push_str(&format!(
-        "systemctl{scope} is-enabled {q} -l 2>/dev/null; echo \"rc=$?\"\n"
-    ));
+    let ask = format!("systemctl{scope} is-enabled {q} -l 2>/dev/null; echo \"rc=$?\"\n");
+    match expected_id(unit).filter(|_| scope.is_empty()) {
+        Some(id) => status.push_str(&format!(
+            "ep_e=\nif [ \"${{ep_rld:-}}\" = no ]; then\n  ep_nl='\n'\n  case \"$ep_nl$ep_uv$ep_nl\" in *\"${{ep_nl}}Id={id}$ep_nl\"*)\n    case \"$ep_nl$ep_uv$ep_nl\" in\n      *\"${{ep_nl}}UnitFileState=enabled$ep_nl\"*) ep_e='enabled\nrc=0';;\n      *\"${{ep_nl}}UnitFileState=disabled$ep_nl\"*) ep_e='disabled\nrc=1';;\n    esac;;\n  esac\nfi\nif [ -n \"$ep_e\" ]; then printf '%s\\n' \"$ep_e\"; else {ask}fi\n"
+        )),
+        None => status.push_str(&ask),
+    }
     status.push_str(&section("end"));
     status
+}
+
+/// The `Id=` systemd shows for a unit asked for as `name`, when that is certain: a name of
+/// plain characters, with `.service` added when it has no unit type suffix (as systemctl
+/// does). `None` for anything else (the probe then asks `is-enabled`).
+fn expected_id(name: &str) -> Option<String> {
+    const SUFFIXES: &[&str] = &[
+        "service",
+        "socket",
+        "device",
+        "mount",
+        "automount",
+        "swap",
+        "target",
+        "path",
+        "timer",
+        "slice",
+        "scope",
+    ];
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":_.@-".contains(&b));
+    if !plain {
+        return None;
+    }
+    let typed = name
+        .rsplit_once('.')
+        .is_some_and(|(stem, suffix)| !stem.is_empty() && SUFFIXES.contains(&suffix));
+    Some(if typed {
+        name.to_string()
+    } else {
+        format!("{name}.service")
+    })
 }
 
 /// The probe of a task that names a unit: its state, and whether a system-scope reload is due.
@@ -429,7 +502,7 @@ impl FirstProbe for UnitProbe {
         let Some(unit) = &task.name else {
             return Ok(None);
         };
-        let status = status_script(task.scope, &sh_quote(unit));
+        let status = status_script(task.scope, unit);
         let script = if task.asks_first(input.check) {
             format!(
                 "{}{status}",
@@ -469,7 +542,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
         return Ok(res);
     };
     let q = sh_quote(&unit);
-    let status = status_script(scope, &q);
+    let status = status_script(scope, &unit);
     // An enable/disable done together with a due reload (see below).
     let mut enabled_first: Option<Action> = None;
     let s = match ctx.read_first::<UnitProbe>().await? {

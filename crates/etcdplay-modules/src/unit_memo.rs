@@ -1,0 +1,250 @@
+//! What a read-ahead batch asks systemd once for all of its probes. systemd's answers are the
+//! dearest part of a no-change run on a host: each `systemctl` costs 3–6 ms of the host's CPU
+//! (its PID 1 answering included) and the reload check's `find` over the unit directories
+//! about 4 ms, against about 1 ms for a small command. The `systemd` module's probe and the
+//! data-dir guard's both want the unit's `systemctl show` and whether a daemon-reload is due.
+//! A probe names what it wants on a hint line ([`show_hint`], [`RELOAD_HINT`]; alone, a
+//! comment); [`prelude`] asks each question once at the start of the batch and leaves the
+//! answers in shell variables, and a probe that finds them set uses them instead of asking
+//! (sent alone, it asks itself and gives the same answer).
+
+use etcdplay_transport::script::sh_quote;
+
+use crate::modules::systemd::system_reload_due_script;
+use crate::probe::is_literal_word;
+
+/// The line a probe carries when it reads `$ep_rld` (`yes` when a system daemon-reload is
+/// due, `no` when not): in a batch, the prelude then sets it.
+pub(crate) const RELOAD_HINT: &str = "# ep_reload_due\n";
+
+/// The prefix of the line naming a unit whose `systemctl show` a probe reads.
+const SHOW_HINT: &str = "# ep_unit_show ";
+
+/// The line a probe carries when it reads the system manager's `systemctl show` of `unit`.
+fn show_hint(unit: &str) -> String {
+    format!("{SHOW_HINT}{}\n", sh_quote(unit))
+}
+
+/// Shell that sets `$ep_uv` to `systemctl show UNIT --no-pager 2>&1` of the system manager:
+/// the batch prelude's answer when it has one, else systemctl's. Runs in the probe's own
+/// shell (no `exit`, no options).
+pub(crate) fn show_into_var(unit: &str) -> String {
+    let q = sh_quote(unit);
+    format!(
+        "{}if [ \"${{ep_un:-0}}\" -gt 0 ] && ep_unit_shown {q}; then :; else ep_uv=$(systemctl show {q} --no-pager 2>&1); fi\n",
+        show_hint(unit)
+    )
+}
+
+/// Shell for a probe that only wants to know what systemd has loaded for `unit`, and only
+/// when that is cheap: in a batch whose prelude asked, it sets `$ep_uv` to the unit's
+/// `systemctl show` when the unit is loaded and nothing it is made of changed since (systemd
+/// says `NeedDaemonReload=no` and no unit file's ctime moved since the last daemon-reload
+/// this module made, so a reload before the start would load the same thing); otherwise, and
+/// sent alone, it leaves `$ep_uv` empty and the probe must ask its own way. Needs no
+/// functions of [`crate::probe::FUNCS`].
+pub fn loaded_unit_script(unit: &str) -> String {
+    let q = sh_quote(unit);
+    format!(
+        "{}{RELOAD_HINT}ep_uv=\nif [ \"${{ep_rld:-}}\" = no ] && [ \"${{ep_un:-0}}\" -gt 0 ] && ep_unit_shown {q}; then\n  ep_nl='\n'\n  case \"$ep_nl$ep_uv$ep_nl\" in *\"${{ep_nl}}LoadState=loaded$ep_nl\"*) ;; *) ep_uv=;; esac\n  case \"$ep_nl$ep_uv$ep_nl\" in *\"${{ep_nl}}NeedDaemonReload=no$ep_nl\"*) ;; *) ep_uv=;; esac\nfi\n",
+        show_hint(unit)
+    )
+}
+
+/// The part of a batch's prelude that asks systemd: one `systemctl show` per unit the
+/// batch's `scripts` name on a [`show_hint`] line (kept only when it succeeded, so a probe
+/// meets a failure by asking itself), and the reload check when one carries
+/// [`RELOAD_HINT`]. Empty when none does.
+pub(crate) fn prelude(scripts: &[&str]) -> String {
+    let mut units: Vec<&str> = Vec::new();
+    let mut reload = false;
+    for line in scripts.iter().flat_map(|s| s.lines()) {
+        if let Some(word) = line.strip_prefix(SHOW_HINT).filter(|w| is_literal_word(w)) {
+            if !units.contains(&word) {
+                units.push(word);
+            }
+        }
+        reload |= line == RELOAD_HINT.trim_end();
+    }
+    let mut out = String::new();
+    if reload {
+        out.push_str(&system_reload_due_script());
+        out.push_str("set --\n");
+    }
+    if !units.is_empty() {
+        out.push_str(&format!(
+            r#"ep_unit_shown() {{
+  ep_i=0
+  while [ "$ep_i" -lt "$ep_un" ]; do
+    ep_i=$((ep_i + 1))
+    eval "ep_p=\${{ep_uu_$ep_i}}"
+    if [ "$ep_p" = "$1" ]; then eval "ep_uv=\${{ep_uo_$ep_i}}"; return 0; fi
+  done
+  return 1
+}}
+ep_un=0
+for ep_q in {}; do
+  if ep_w=$(systemctl show "$ep_q" --no-pager 2>&1); then
+    ep_un=$((ep_un + 1)); eval "ep_uu_$ep_un=\$ep_q; ep_uo_$ep_un=\$ep_w"
+  fi
+done
+"#,
+            units.join(" ")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::systemd::status_script;
+
+    /// A host whose `systemctl` answers `show` with `shown` and `is-enabled` with `enabled`,
+    /// and logs the verb of every call.
+    struct FakeSystemd {
+        dir: tempfile::TempDir,
+    }
+
+    impl FakeSystemd {
+        fn new(shown: &str, enabled: (&str, i32)) -> FakeSystemd {
+            let dir = tempfile::tempdir().unwrap();
+            let bin = dir.path().join("bin");
+            std::fs::create_dir(&bin).unwrap();
+            std::fs::write(dir.path().join("show"), shown).unwrap();
+            let script = format!(
+                "#!/bin/sh\necho \"$1\" >>{log}\ncase $1 in\n  show) cat {show};;\n  is-enabled) echo {e}; exit {rc};;\n  cat) echo '[Service]'; echo 'ExecStart=/bin/true';;\nesac\n",
+                log = dir.path().join("log").display(),
+                show = dir.path().join("show").display(),
+                e = enabled.0,
+                rc = enabled.1,
+            );
+            let shim = bin.join("systemctl");
+            std::fs::write(&shim, script).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+            FakeSystemd { dir }
+        }
+
+        /// Runs `script` with the fake first on `PATH`; its stdout.
+        fn run(&self, script: &str) -> String {
+            let path = format!(
+                "{}:{}",
+                self.dir.path().join("bin").display(),
+                std::env::var("PATH").unwrap_or_default()
+            );
+            let out = std::process::Command::new("/bin/sh")
+                .args(["-c", script])
+                .env("PATH", path)
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{script}");
+            String::from_utf8(out.stdout).unwrap()
+        }
+
+        /// The verbs systemctl was called with since the last look.
+        fn calls(&self) -> Vec<String> {
+            let log = self.dir.path().join("log");
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let _ = std::fs::remove_file(&log);
+            text.lines().map(str::to_string).collect()
+        }
+    }
+
+    const LOADED: &str = "Id=fleet-dummy.service\nNames=fleet-dummy.service\nLoadState=loaded\nNeedDaemonReload=no\nUnitFileState=enabled\nExecStart={ path=/bin/sleep ; argv[]=/bin/sleep 1000 ; ignore_errors=no }\n";
+
+    /// What the guard does with [`loaded_unit_script`]'s answer.
+    fn guard(unit: &str) -> String {
+        format!(
+            "{}case $ep_uv in ''|*etcd*) systemctl cat {unit}; echo asked;; *) echo loaded;; esac\n",
+            loaded_unit_script(unit)
+        )
+    }
+
+    /// A batch as the read-ahead sends it (prelude, then each probe), with `reload` as what
+    /// the reload check found.
+    fn batch(probes: &[&str], reload: &str) -> String {
+        let prelude = prelude(probes);
+        assert!(prelude.contains("ep_unit_shown()"), "{prelude}");
+        // The test host's own stamp is not the fake's: the reload check is set as found.
+        let prelude = prelude.replace(&system_reload_due_script(), &format!("ep_rld={reload}\n"));
+        let body: String = probes
+            .iter()
+            .map(|p| format!("{p}\necho '@@next'\n"))
+            .collect();
+        format!("{{\n{prelude}\n}} >/dev/null 2>&1\n{body}")
+    }
+
+    /// In a batch, the module's probe and the guard's share one `systemctl show`; the guard
+    /// needs no `systemctl cat` for a loaded unit that does not mention etcd, and the module
+    /// no `is-enabled` when no unit file changed since the last reload. The module's answer
+    /// is the one it gives alone.
+    #[test]
+    fn a_batch_asks_systemd_once_for_the_module_and_the_guard() {
+        let host = FakeSystemd::new(LOADED, ("enabled", 0));
+        let module = status_script("", "fleet-dummy");
+        let alone = host.run(&module);
+        assert_eq!(host.calls(), ["show", "is-enabled"]);
+        assert!(alone.contains("\nenabled\nrc=0\n"), "{alone}");
+        let out = host.run(&batch(&[&guard("fleet-dummy"), &module], "no"));
+        assert_eq!(host.calls(), ["show"]);
+        let answers: Vec<&str> = out.split("@@next\n").collect();
+        assert_eq!(answers[0], "loaded\n");
+        assert_eq!(answers[1], alone);
+        // A reload due: the unit files may have changed since systemd read them.
+        let out = host.run(&batch(&[&guard("fleet-dummy"), &module], "yes"));
+        assert_eq!(host.calls(), ["show", "cat", "is-enabled"]);
+        assert!(out.starts_with("[Service]"), "{out}");
+        // Alone, the guard asks.
+        assert!(host.run(&guard("fleet-dummy")).ends_with("asked\n"));
+        assert_eq!(host.calls(), ["cat"]);
+    }
+
+    /// `is-enabled` is still asked whenever `show` may not say what it would: another state
+    /// than enabled/disabled, the unit shown under another name (an alias), a failed `show`.
+    #[test]
+    fn is_enabled_is_asked_unless_show_says_the_same() {
+        for (shown, name) in [
+            (LOADED.replace("=enabled", "=static"), "fleet-dummy"),
+            (LOADED.to_string(), "fleet-alias"),
+            (LOADED.to_string(), "fleet-dummy.socket"),
+            (String::new(), "fleet-dummy"),
+        ] {
+            let host = FakeSystemd::new(&shown, ("static", 0));
+            let module = status_script("", name);
+            host.run(&format!("ep_rld=no\n{module}"));
+            assert_eq!(host.calls(), ["show", "is-enabled"], "{shown} {name}");
+        }
+        let disabled = LOADED.replace("=enabled", "=disabled");
+        let host = FakeSystemd::new(&disabled, ("disabled", 1));
+        let module = status_script("", "fleet-dummy.service");
+        let asked = host.run(&module);
+        host.calls();
+        assert_eq!(host.run(&format!("ep_rld=no\n{module}")), asked);
+        assert_eq!(host.calls(), ["show"]);
+    }
+
+    /// The guard's cheap answer needs a unit loaded as it is on disk that does not mention
+    /// etcd anywhere in what systemd shows.
+    #[test]
+    fn the_guard_asks_for_the_unit_text_unless_systemd_loaded_a_plain_one() {
+        for shown in [
+            LOADED.replace("/bin/sleep", "/usr/local/bin/etcd"),
+            LOADED.replace("NeedDaemonReload=no", "NeedDaemonReload=yes"),
+            LOADED.replace("LoadState=loaded", "LoadState=not-found"),
+        ] {
+            let host = FakeSystemd::new(&shown, ("enabled", 0));
+            let module = status_script("", "fleet-dummy");
+            let out = host.run(&batch(&[&guard("fleet-dummy"), &module], "no"));
+            assert!(out.contains("asked\n"), "{shown}: {out}");
+            assert_eq!(host.calls(), ["show", "cat"], "{shown}");
+        }
+    }
+
+    #[test]
+    fn only_literal_unit_names_reach_the_prelude() {
+        assert_eq!(prelude(&["# ep_unit_show $(x)\n"]), "");
+        assert!(prelude(&[&show_hint("it's")]).contains("for ep_q in 'it'\\''s'; do"));
+        assert!(prelude(&[RELOAD_HINT]).contains("ep_rld=yes"));
+    }
+}
