@@ -97,6 +97,11 @@ impl Transport for WithEnvironment {
         self.inner.exec_reading(request).await
     }
 
+    async fn exec_change(&self, mut request: ExecRequest) -> Result<ExecOutput, TransportError> {
+        self.add_env(&mut request);
+        self.inner.exec_change(request).await
+    }
+
     async fn put(&self, request: PutRequest) -> Result<(), TransportError> {
         self.inner.put(request).await
     }

@@ -51,6 +51,10 @@ struct HostReadAhead {
     /// Identities of the tasks whose probes were read, and the transport that keeps them.
     tasks: Vec<usize>,
     transport: Option<Arc<Prefetching>>,
+    /// The task whose change carries probes read for the next one (see [`ReadAhead::carry`]).
+    carrier: Option<usize>,
+    /// The target `transport` reaches (where the kept and the carried probes were read).
+    read_on: Option<ConnectTarget>,
 }
 
 impl Default for HostReadAhead {
@@ -59,6 +63,8 @@ impl Default for HostReadAhead {
             window: MAX_WINDOW,
             tasks: Vec::new(),
             transport: None,
+            carrier: None,
+            read_on: None,
         }
     }
 }
@@ -93,6 +99,12 @@ impl ReadAhead {
     pub(crate) fn entering(&self, host: &str, task: &Task) {
         let mut hosts = self.hosts();
         let Some(h) = hosts.get_mut(host) else { return };
+        if h.carrier.is_some_and(|c| c != task_id(task)) {
+            h.carrier = None;
+            if let Some(t) = &h.transport {
+                t.drop_after_change();
+            }
+        }
         if !h.tasks.contains(&task_id(task)) {
             if let Some(t) = h.transport.take() {
                 t.forget();
@@ -147,11 +159,46 @@ impl ReadAhead {
         }
     }
 
-    fn remember(&self, host: &str, tasks: Vec<usize>, transport: Arc<Prefetching>) {
+    /// Probes of a later task wait on `transport` for the change of the task about to run
+    /// (the first of `tasks`); they are dropped when another task starts on `host`.
+    fn carry(
+        &self,
+        host: &str,
+        tasks: Vec<usize>,
+        transport: Arc<Prefetching>,
+        target: ConnectTarget,
+    ) {
+        let mut hosts = self.hosts();
+        let h = hosts.entry(host.to_string()).or_default();
+        h.carrier = tasks.first().copied();
+        h.tasks = tasks;
+        h.transport = Some(transport);
+        h.read_on = Some(target);
+    }
+
+    /// On a host whose last task changed something, where the answers now waiting were read
+    /// (the target and its transport), so that the next task's probes can follow them.
+    fn converging(&self, host: &str) -> Option<(ConnectTarget, Arc<Prefetching>)> {
+        let hosts = self.hosts();
+        let h = hosts.get(host)?;
+        if h.window != 1 {
+            return None;
+        }
+        Some((h.read_on.clone()?, h.transport.clone()?))
+    }
+
+    fn remember(
+        &self,
+        host: &str,
+        tasks: Vec<usize>,
+        transport: Arc<Prefetching>,
+        target: ConnectTarget,
+    ) {
         let mut hosts = self.hosts();
         let h = hosts.entry(host.to_string()).or_default();
         h.tasks = tasks;
         h.transport = Some(transport);
+        h.read_on = Some(target);
     }
 }
 
@@ -241,13 +288,26 @@ impl PlayRun<'_> {
         // guard's and the module's, on a host that is converging).
         let window = self.engine.read_ahead.window(host, first.task);
         if window == 0 {
+            // This task's answers came with the last change; on a converging host the next
+            // task's probes go with this task's change in turn.
+            if let Some((target, transport)) = self.engine.read_ahead.converging(host) {
+                let carried = self
+                    .after_change(plan.get(1), &target, &transport, host)
+                    .await;
+                if let Some(id) = carried {
+                    let tasks = vec![task_id(first.task), id];
+                    self.engine.read_ahead.carry(host, tasks, transport, target);
+                }
+            }
             return 0;
         }
         let mut probes = Vec::new();
         let mut tasks = Vec::new();
         let mut target: Option<ConnectTarget> = None;
-        for step in plan {
+        let mut next = plan.len();
+        for (i, step) in plan.iter().enumerate() {
             if probes.len() >= window {
+                next = i;
                 break;
             }
             let TaskKind::Module(call) = &step.task.kind else {
@@ -268,26 +328,69 @@ impl PlayRun<'_> {
                 tasks.push(task_id(step.task));
             }
         }
-        // One probe gains nothing from a batch.
-        let Some(target) = target.filter(|_| probes.len() >= 2) else {
-            return 0;
-        };
+        let Some(target) = target else { return 0 };
         let Ok(transport) = self.engine.pool.get_prefetching(&target).await else {
             return 0;
         };
         if transport.waiting() > 0 {
             return 0;
         }
+        if window == 1 {
+            let carried = self
+                .after_change(plan.get(next), &target, &transport, host)
+                .await;
+            if let Some(id) = carried {
+                tasks.push(id);
+                self.engine.read_ahead.carry(
+                    host,
+                    tasks.clone(),
+                    transport.clone(),
+                    target.clone(),
+                );
+            }
+        }
+        // One probe gains nothing from a batch.
+        if probes.len() < 2 {
+            return 0;
+        }
         let scripts: Vec<&str> = probes.iter().map(|p| p.script.as_str()).collect();
         let prelude = etcdplay_modules::batch_prelude(&scripts);
         match transport.prefetch_with(&probes, &prelude).await {
             Ok(kept) => {
-                self.engine.read_ahead.remember(host, tasks, transport);
+                self.engine
+                    .read_ahead
+                    .remember(host, tasks, transport, target);
                 kept
             }
             // The task itself will meet (and report) whatever went wrong.
             Err(_) => 0,
         }
+    }
+
+    /// On a converging host, the probes of `step` (the task after the one about to run) wait
+    /// for that task's change and go in its request (`Prefetching::prefetch_after_change`):
+    /// one round trip per task instead of two. Only a module task of the same target whose
+    /// probes are known now; its identity when they wait.
+    async fn after_change(
+        &self,
+        step: Option<&Step<'_>>,
+        target: &ConnectTarget,
+        transport: &Prefetching,
+        host: &str,
+    ) -> Option<usize> {
+        let step = step.filter(|s| s.own)?;
+        let TaskKind::Module(call) = &step.task.kind else {
+            return None;
+        };
+        let Planned::Probe(t, reqs) = self.planned(step.task, call, step.scope, host).await else {
+            return None;
+        };
+        if t != *target {
+            return None;
+        }
+        let scripts: Vec<&str> = reqs.iter().map(|p| p.script.as_str()).collect();
+        let prelude = etcdplay_modules::batch_prelude(&scripts);
+        (transport.prefetch_after_change(&reqs, &prelude) > 0).then(|| task_id(step.task))
     }
 
     /// What `task` would send first on `host`, worked out as [`PlayRun::run_task_on_host`]

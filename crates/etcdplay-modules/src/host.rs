@@ -188,12 +188,18 @@ impl Ctx<'_> {
         Ok((sections, out.stderr_str()))
     }
 
-    /// Runs a change script and turns a non-zero exit into a module failure message.
+    /// Runs a change script and turns a non-zero exit into a module failure message. The
+    /// script is the module's own (`Transport::exec_change`: the next task's read-ahead
+    /// probes may go with it).
     pub(crate) async fn change(
         &self,
         script: String,
     ) -> Result<Result<ExecOutput, String>, ModuleError> {
-        let out = self.exec(script).await?;
+        let req = ExecRequest {
+            become_: self.call.become_.cloned(),
+            ..ExecRequest::script(script)
+        };
+        let out = self.host.exec_change(req).await?;
         if out.rc == 0 {
             Ok(Ok(out))
         } else {

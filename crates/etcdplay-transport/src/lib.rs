@@ -4,6 +4,7 @@
 //! and one long-lived remote shell per host, so a request costs one round trip instead of a new
 //! SSH channel and PAM session; the local implementation serves `connection: local` and tests.
 
+mod change_batch;
 mod error;
 mod local;
 mod prefetch;
@@ -68,6 +69,14 @@ pub trait Transport: Send + Sync {
     /// files, the data-dir reader). Answers read ahead for later tasks stay kept, where any
     /// other request drops them (see [`Prefetching`]).
     async fn exec_reading(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
+        self.exec(request).await
+    }
+
+    /// [`Transport::exec`] of a change whose script etcdplay's own module wrote (no shell text
+    /// of the user's outside quotes, so it parses as part of a larger script): a transport may
+    /// send read-ahead probes of the next task right after it, in the same request (see
+    /// [`Prefetching::prefetch_after_change`]).
+    async fn exec_change(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
         self.exec(request).await
     }
 

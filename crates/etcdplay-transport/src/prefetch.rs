@@ -12,6 +12,7 @@
 //! one command (the modules' `stat` of every path), and a probe whose script begins with
 //! [`INLINE_PROBE`] runs in the batch's own shell instead of a subshell of its own.
 
+use crate::change_batch::{change_then_batch, split_change};
 use crate::script::random_token;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -39,11 +40,23 @@ impl Key {
 #[derive(Debug, Default)]
 struct Kept {
     answers: Vec<(Key, ExecOutput)>,
+    /// Probes to send with the next change (see [`Prefetching::prefetch_after_change`]).
+    after_change: Option<AfterChange>,
     /// Requests that were not answered from `answers` and have not finished yet.
     in_flight: usize,
     /// Moves at the start and at the end of every such request, so a read-ahead that overlapped
     /// one (on another channel to the same host) can tell, and throws its answers away.
     generation: u64,
+}
+
+/// Probes waiting for a change to ride on: their distinct scripts, the user they run as and
+/// the batch prelude.
+#[derive(Debug)]
+struct AfterChange {
+    keys: Vec<Key>,
+    scripts: Vec<String>,
+    become_: Option<Become>,
+    prelude: String,
 }
 
 /// A [`Transport`] that can read probes ahead (see the module documentation).
@@ -72,7 +85,9 @@ impl Prefetching {
     /// Drops every kept answer (the engine knows they were read for tasks that will not use
     /// them).
     pub fn forget(&self) {
-        self.kept().answers.clear();
+        let mut kept = self.kept();
+        kept.answers.clear();
+        kept.after_change = None;
     }
 
     /// Runs `probes` in one request and keeps their answers; returns how many were kept.
@@ -140,6 +155,126 @@ impl Prefetching {
         Ok(kept.answers.len())
     }
 
+    /// Sends `probes` (with `prelude`, as [`Prefetching::prefetch_with`] would) in the same
+    /// request as the next change this transport carries (`exec_change`, `put`,
+    /// `put_then_read`: scripts etcdplay wrote itself), right after it, and keeps their answers
+    /// as a read-ahead would (see `change_batch`). Returns how many probes wait; a later call
+    /// replaces them, [`Prefetching::drop_after_change`] drops them. A change whose user or
+    /// environment differs from the probes' goes alone.
+    pub fn prefetch_after_change(&self, probes: &[ExecRequest], prelude: &str) -> usize {
+        let mut kept = self.kept();
+        kept.after_change = None;
+        let Some(become_) = probes.first().map(|p| p.become_.clone()) else {
+            return 0;
+        };
+        let keys: Vec<Key> = probes
+            .iter()
+            .filter_map(Key::of)
+            .filter(|k| k.become_ == become_)
+            .collect();
+        let mut scripts: Vec<String> = Vec::new();
+        for k in &keys {
+            if !scripts.contains(&k.script) {
+                scripts.push(k.script.clone());
+            }
+        }
+        if scripts.is_empty() {
+            return 0;
+        }
+        let n = keys.len();
+        kept.after_change = Some(AfterChange {
+            keys,
+            scripts,
+            become_,
+            prelude: prelude.to_string(),
+        });
+        n
+    }
+
+    /// Drops the probes waiting for a change (their task is over).
+    pub fn drop_after_change(&self) {
+        self.kept().after_change = None;
+    }
+
+    /// The waiting probes, taken out, when a change as `become_` with environment `env` may
+    /// carry them.
+    fn after_change_for(
+        &self,
+        become_: &Option<Become>,
+        env: &[(String, String)],
+    ) -> Option<AfterChange> {
+        let mut kept = self.kept();
+        let fits = kept
+            .after_change
+            .as_ref()
+            .is_some_and(|a| a.become_ == *become_ && env.is_empty());
+        if fits {
+            kept.after_change.take()
+        } else {
+            None
+        }
+    }
+
+    /// Keeps the answers of a batch that rode on a change, unless another request to the host
+    /// started or ended meanwhile (`generation` is the one the change's own start left).
+    fn keep_after_change(
+        &self,
+        probes: AfterChange,
+        batch: Option<ExecOutput>,
+        token: &str,
+        generation: u64,
+    ) {
+        let Some(batch) = batch else { return };
+        let parts = split_batch(&batch, probes.scripts.len(), token);
+        let answers: Vec<(Key, ExecOutput)> = probes
+            .keys
+            .iter()
+            .filter_map(|k| {
+                let i = probes.scripts.iter().position(|s| *s == k.script)?;
+                parts[i].clone().map(|p| (k.clone(), p))
+            })
+            .collect();
+        let mut kept = self.kept();
+        if kept.generation == generation && kept.in_flight == 1 {
+            kept.answers = answers;
+        }
+    }
+
+    /// `change` with `probes` after it in one request, and the token that splits the answer.
+    fn carrying(change: ExecRequest, probes: &AfterChange) -> (ExecRequest, String) {
+        let token = random_token();
+        let scripts: Vec<&str> = probes.scripts.iter().map(String::as_str).collect();
+        let combined = ExecRequest {
+            script: change_then_batch(&change.script, &scripts, &token, &probes.prelude),
+            ..change
+        };
+        (combined, token)
+    }
+
+    /// The change's own answer out of a [`Prefetching::carrying`] request's, keeping the
+    /// probes' answers.
+    fn carried(
+        &self,
+        out: ExecOutput,
+        probes: AfterChange,
+        token: &str,
+        generation: u64,
+    ) -> ExecOutput {
+        let (answer, batch) = split_change(out, token);
+        self.keep_after_change(probes, batch, token, generation);
+        answer
+    }
+
+    /// Marks the start of a request that goes to the host (every kept answer dropped); the
+    /// generation it leaves.
+    fn start(&self) -> u64 {
+        let mut kept = self.kept();
+        kept.answers.clear();
+        kept.in_flight += 1;
+        kept.generation += 1;
+        kept.generation
+    }
+
     /// The kept answer to `req`, taken out, leaving the others kept.
     fn answer_kept_for(&self, req: &ExecRequest) -> Option<ExecOutput> {
         let key = Key::of(req)?;
@@ -194,9 +329,37 @@ impl Transport for Prefetching {
         self.inner.exec_reading(request).await
     }
 
+    /// A change etcdplay wrote: the probes waiting for one go with it.
+    async fn exec_change(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
+        let generation = self.start();
+        let out = match self.after_change_for(&request.become_, &request.env) {
+            None => self.inner.exec(request).await,
+            Some(probes) => {
+                let (combined, token) = Self::carrying(request, &probes);
+                let out = self.inner.exec(combined).await;
+                out.map(|out| self.carried(out, probes, &token, generation))
+            }
+        };
+        self.finished();
+        out
+    }
+
+    /// The probes waiting for a change go with the write, read after it.
     async fn put(&self, request: PutRequest) -> Result<(), TransportError> {
-        self.take(None);
-        let out = self.inner.put(request).await;
+        let generation = self.start();
+        let out = match self.after_change_for(&request.become_, &[]) {
+            None => self.inner.put(request).await,
+            Some(probes) => {
+                let after = ExecRequest {
+                    script: ":".to_string(),
+                    become_: request.become_.clone(),
+                    ..ExecRequest::default()
+                };
+                let (after, token) = Self::carrying(after, &probes);
+                let out = self.inner.put_then_read(request, after).await;
+                out.map(|out| drop(self.carried(out, probes, &token, generation)))
+            }
+        };
         self.finished();
         out
     }
@@ -206,8 +369,20 @@ impl Transport for Prefetching {
         request: PutRequest,
         after: ExecRequest,
     ) -> Result<ExecOutput, TransportError> {
-        self.take(None);
-        let out = self.inner.put_then_read(request, after).await;
+        let generation = self.start();
+        let probes = if request.become_ == after.become_ {
+            self.after_change_for(&after.become_, &after.env)
+        } else {
+            None
+        };
+        let out = match probes {
+            None => self.inner.put_then_read(request, after).await,
+            Some(probes) => {
+                let (after, token) = Self::carrying(after, &probes);
+                let out = self.inner.put_then_read(request, after).await;
+                out.map(|out| self.carried(out, probes, &token, generation))
+            }
+        };
         self.finished();
         out
     }
@@ -610,5 +785,147 @@ mod tests {
             2,
             "both served without a request"
         );
+    }
+}
+
+#[cfg(test)]
+mod after_change_tests {
+    use super::*;
+    use std::sync::Mutex as StdMutex;
+
+    /// A host that runs every request with `/bin/sh` (with its input) and records it; a put
+    /// writes its content to `dest` locally.
+    struct ShellHost {
+        sent: StdMutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Transport for ShellHost {
+        fn host(&self) -> &str {
+            "h1"
+        }
+        async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
+            use std::io::Write;
+            self.sent.lock().unwrap().push(request.script.clone());
+            let mut child = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&request.script)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(&request.stdin)
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            Ok(ExecOutput {
+                rc: out.status.code().unwrap(),
+                stdout: out.stdout,
+                stderr: out.stderr,
+            })
+        }
+        async fn put(&self, request: PutRequest) -> Result<(), TransportError> {
+            self.sent
+                .lock()
+                .unwrap()
+                .push(format!("put {}", request.dest));
+            std::fs::write(&request.dest, request.content.as_slice()).unwrap();
+            Ok(())
+        }
+        async fn get(&self, _: &str, _: Option<&Become>) -> Result<Vec<u8>, TransportError> {
+            Ok(Vec::new())
+        }
+        async fn close(&self) -> Result<(), TransportError> {
+            Ok(())
+        }
+    }
+
+    fn shell_host() -> (Arc<ShellHost>, Prefetching) {
+        let rec = Arc::new(ShellHost {
+            sent: StdMutex::new(Vec::new()),
+        });
+        let host = Prefetching::new(rec.clone());
+        (rec, host)
+    }
+
+    /// The next task's probe goes in the change's request, reads what the change did, and is
+    /// then answered without a request; the change answers as alone.
+    #[tokio::test]
+    async fn the_next_probe_rides_on_the_change_and_reads_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        let probe = ExecRequest::script(format!("cat {}", f.display()));
+        let (rec, host) = shell_host();
+        assert_eq!(
+            host.prefetch_after_change(std::slice::from_ref(&probe), ""),
+            1
+        );
+        // A plain exec (a user's command) does not carry them.
+        host.exec(ExecRequest::script("true")).await.unwrap();
+        assert!(!rec.sent.lock().unwrap()[0].contains("cat "));
+        let change = ExecRequest {
+            stdin: b"new".to_vec(),
+            ..ExecRequest::script(format!(
+                "cat >{}; echo changed; echo note >&2; exit 4",
+                f.display()
+            ))
+        };
+        let out = host.exec_change(change).await.unwrap();
+        assert_eq!(out.rc, 4);
+        assert_eq!(out.stdout, b"changed\n");
+        assert_eq!(out.stderr, b"note\n");
+        assert_eq!(rec.sent.lock().unwrap().len(), 2, "one request for both");
+        assert_eq!(host.waiting(), 1);
+        assert_eq!(host.exec(probe.clone()).await.unwrap().stdout, b"new");
+        assert_eq!(rec.sent.lock().unwrap().len(), 2, "the probe was answered");
+        // Sent once: the next change goes alone.
+        host.exec_change(ExecRequest::script("true")).await.unwrap();
+        assert!(!rec.sent.lock().unwrap()[2].contains("cat "));
+    }
+
+    /// Another user's change, or one with environment, leaves the probes waiting; a put
+    /// carries them (read after the write); a put_then_read returns its read's answer.
+    #[tokio::test]
+    async fn puts_carry_them_and_other_users_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        let probe = ExecRequest::script(format!("cat {}", f.display()));
+        let (rec, host) = shell_host();
+        host.prefetch_after_change(std::slice::from_ref(&probe), "");
+        let as_root = ExecRequest {
+            become_: Some(Become::sudo("root")),
+            ..ExecRequest::script(":")
+        };
+        host.exec_change(as_root).await.unwrap();
+        let with_env = ExecRequest {
+            env: vec![("A".into(), "1".into())],
+            ..ExecRequest::script(":")
+        };
+        host.exec_change(with_env).await.unwrap();
+        assert!(rec.sent.lock().unwrap().iter().all(|s| !s.contains("cat ")));
+        let put = PutRequest {
+            dest: f.display().to_string(),
+            content: Arc::new(b"put".to_vec()),
+            ..PutRequest::default()
+        };
+        host.put(put.clone()).await.unwrap();
+        assert_eq!(host.waiting(), 1);
+        assert_eq!(host.exec(probe.clone()).await.unwrap().stdout, b"put");
+        host.prefetch_after_change(std::slice::from_ref(&probe), "");
+        let read = host
+            .put_then_read(put, ExecRequest::script("echo read; exit 2"))
+            .await
+            .unwrap();
+        assert_eq!((read.rc, read.stdout.as_slice()), (2, &b"read\n"[..]));
+        assert_eq!(host.waiting(), 1);
+        // Forgotten with the rest.
+        host.prefetch_after_change(&[probe], "");
+        host.forget();
+        host.exec_change(ExecRequest::script(":")).await.unwrap();
+        assert_eq!(host.waiting(), 0);
     }
 }
