@@ -226,11 +226,13 @@ pub(crate) fn system_reload_due_script() -> String {
     reload_due_script(RELOAD_STAMP, RELOAD_INPUTS)
 }
 
-/// Sets `$st` to the stamp and the positional parameters to the inputs that exist.
+/// Sets `$st` to the stamp and the positional parameters to the inputs that exist, each
+/// directory once: on a merged-/usr system `/lib/systemd/system` is `/usr/lib/systemd/system`
+/// (a third of what `find` would walk, twice).
 fn stamp_inputs(stamp: &str, inputs: &[&str]) -> String {
     let inputs_q: Vec<String> = inputs.iter().map(|p| sh_quote(p)).collect();
     format!(
-        "st={}\nset --\nfor p in {}; do [ -e \"$p\" ] && set -- \"$@\" \"$p\"; done\n",
+        "st={}\nset --\nfor p in {}; do\n  [ -e \"$p\" ] || continue\n  ep_n=\n  for ep_q in \"$@\"; do if [ \"$p\" -ef \"$ep_q\" ]; then ep_n=1; fi; done\n  [ -n \"$ep_n\" ] || set -- \"$@\" \"$p\"\ndone\n",
         sh_quote(stamp),
         inputs_q.join(" ")
     )
@@ -832,6 +834,36 @@ mod tests {
             .unwrap();
         assert!(old.success());
         assert_eq!(b.run(), (0, 2), "ctime moved though mtime is old");
+    }
+
+    /// A directory named twice (`/lib/systemd/system` on a merged-/usr system is
+    /// `/usr/lib/systemd/system`) is searched once; a missing input not at all.
+    #[test]
+    fn each_reload_input_is_searched_once() {
+        let b = ReloadBench::new();
+        std::os::unix::fs::symlink(b.path("units"), b.path("alias")).unwrap();
+        let script = format!(
+            "{}printf '%s\\n' \"$@\"\n",
+            stamp_inputs(
+                &b.path("stamp"),
+                &[
+                    &b.path("units"),
+                    &b.path("missing"),
+                    &b.path("alias"),
+                    &b.path("fstab")
+                ]
+            )
+        );
+        std::fs::write(b.path("fstab"), "").unwrap();
+        let out = std::process::Command::new("/bin/sh")
+            .args(["-e", "-c", &script])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            format!("{}\n{}\n", b.path("units"), b.path("fstab"))
+        );
     }
 
     #[test]
