@@ -224,6 +224,24 @@ mod tests {
         assert_eq!(host.calls(), ["show"]);
     }
 
+    /// Right after a daemon-reload (or a check that none is due) in the same request,
+    /// systemd has what is on disk: `is-enabled` is not asked.
+    #[test]
+    fn a_reload_in_the_same_request_makes_is_enabled_unneeded() {
+        use crate::modules::systemd::skippable_reload_script;
+        let host = FakeSystemd::new(LOADED, ("enabled", 0));
+        let units = host.dir.path().join("units");
+        std::fs::create_dir(&units).unwrap();
+        let stamp = host.dir.path().join("run/stamp").display().to_string();
+        let reload = skippable_reload_script(&stamp, &[&units.display().to_string()]);
+        let out = host.run(&format!("{reload}{}", status_script("", "fleet-dummy")));
+        assert_eq!(host.calls(), ["daemon-reload", "show"]);
+        assert!(out.contains("\nenabled\nrc=0\n"), "{out}");
+        // Nothing changed since: no reload, and still no question.
+        host.run(&format!("{reload}{}", status_script("", "fleet-dummy")));
+        assert_eq!(host.calls(), ["show"]);
+    }
+
     /// The guard's cheap answer needs a unit loaded as it is on disk that does not mention
     /// etcd anywhere in what systemd shows.
     #[test]

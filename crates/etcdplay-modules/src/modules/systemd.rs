@@ -191,10 +191,13 @@ pub(crate) fn daemon_reload_script(scope: &str) -> String {
 /// place after the reload succeeded. File times come from the kernel's coarse clock (one
 /// tick, up to 10 ms): the pause after the touch puts every change the reload may miss in a
 /// later tick than the stamp, so `-cnewer` (strictly newer) sees it. With no input found,
-/// `find` would search the working directory, so that case reloads too.
-fn skippable_reload_script(stamp: &str, inputs: &[&str]) -> String {
+/// `find` would search the working directory, so that case reloads too. Either way systemd
+/// then has what is on disk, so the script leaves `$ep_rld` at `no` for the look at the unit
+/// that follows in the same request (see [`status_script`]: systemd works the unit's
+/// `UnitFileState` out again after a reload).
+pub(crate) fn skippable_reload_script(stamp: &str, inputs: &[&str]) -> String {
     format!(
-        "{}if {STAMP_STALE}; then\n{STAMPED_RELOAD}fi\n",
+        "{}if {STAMP_STALE}; then\n{STAMPED_RELOAD}fi\nep_rld=no\n",
         stamp_inputs(stamp, inputs)
     )
 }
@@ -424,7 +427,8 @@ impl UnitTask {
 /// read-ahead batch `show` comes from the batch's prelude when it asked (see `unit_memo`).
 /// `is-enabled` (5–6 ms of a host's CPU) is not asked when the answer is already known: the
 /// unit is shown under the name asked for, its `UnitFileState` is `enabled` or `disabled`, and
-/// no unit file changed since this module's last daemon-reload (`$ep_rld` is `no`). systemd
+/// no unit file changed since this module's last daemon-reload (`$ep_rld` is `no`: the reload
+/// check found nothing, or a reload ran earlier in the same request). systemd
 /// computes `UnitFileState` from the unit files once after each reload and keeps it, so a
 /// change made since (a `.wants` link removed by hand) would make it wrong; the reload check's
 /// `find` would see that change (its directory's ctime moved), so then `is-enabled` reads the
