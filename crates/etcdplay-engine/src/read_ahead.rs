@@ -168,12 +168,11 @@ impl ReadAhead {
         transport: Arc<Prefetching>,
         target: ConnectTarget,
     ) {
-        let mut hosts = self.hosts();
-        let h = hosts.entry(host.to_string()).or_default();
-        h.carrier = tasks.first().copied();
-        h.tasks = tasks;
-        h.transport = Some(transport);
-        h.read_on = Some(target);
+        let carrier = tasks.first().copied();
+        self.remember(host, tasks, transport, target);
+        if let Some(h) = self.hosts().get_mut(host) {
+            h.carrier = carrier;
+        }
     }
 
     /// On a host whose last task changed something, where the answers now waiting were read
@@ -187,6 +186,7 @@ impl ReadAhead {
         Some((h.read_on.clone()?, h.transport.clone()?))
     }
 
+    /// `tasks` will find their answers kept by `transport`, which reaches `target`.
     fn remember(
         &self,
         host: &str,

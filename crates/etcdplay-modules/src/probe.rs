@@ -151,16 +151,7 @@ fn stat_prelude(scripts: &[&str]) -> String {
         return String::new();
     }
     format!(
-        r#"ep_cached_stat() {{
-  ep_i=0
-  while [ "$ep_i" -lt "$ep_sn" ]; do
-    ep_i=$((ep_i + 1))
-    eval "ep_p=\${{ep_sp_$ep_i}}"
-    if [ "$ep_p" = "$1" ]; then eval "ep_l=\${{ep_sl_$ep_i}}"; return 0; fi
-  done
-  return 1
-}}
-ep_sn=0
+        r#"{lookup}ep_sn=0
 set -f
 set --
 for ep_q in {words}; do if [ -e "$ep_q" ] || [ -L "$ep_q" ]; then set -- "$@" "$ep_q"; fi; done
@@ -181,7 +172,32 @@ fi
 set +f
 set --
 "#,
-        words = words.join(" ")
+        words = words.join(" "),
+        lookup = lookup_function("ep_cached_stat", "ep_sn", "ep_sp", "ep_sl", "ep_l"),
+    )
+}
+
+/// A prelude's shell function `NAME KEY`: finds KEY among the numbered variables `KEYS_1` ..
+/// `KEYS_$COUNT` the prelude set and sets variable `out` to the `VALUES_` of the same number
+/// (status 0), or returns 1.
+pub(crate) fn lookup_function(
+    name: &str,
+    count: &str,
+    keys: &str,
+    values: &str,
+    out: &str,
+) -> String {
+    format!(
+        r#"{name}() {{
+  ep_i=0
+  while [ "$ep_i" -lt "${count}" ]; do
+    ep_i=$((ep_i + 1))
+    eval "ep_p=\${{{keys}_$ep_i}}"
+    if [ "$ep_p" = "$1" ]; then eval "{out}=\${{{values}_$ep_i}}"; return 0; fi
+  done
+  return 1
+}}
+"#
     )
 }
 

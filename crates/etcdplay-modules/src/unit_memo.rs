@@ -11,7 +11,7 @@
 use etcdplay_transport::script::sh_quote;
 
 use crate::modules::systemd::system_reload_due_script;
-use crate::probe::is_literal_word;
+use crate::probe::{is_literal_word, lookup_function};
 
 /// The line a probe carries when it reads `$ep_rld` (`yes` when a system daemon-reload is
 /// due, `no` when not): in a batch, the prelude then sets it.
@@ -72,17 +72,15 @@ pub(crate) fn prelude(scripts: &[&str]) -> String {
         out.push_str("set --\n");
     }
     if !units.is_empty() {
+        out.push_str(&lookup_function(
+            "ep_unit_shown",
+            "ep_un",
+            "ep_uu",
+            "ep_uo",
+            "ep_uv",
+        ));
         out.push_str(&format!(
-            r#"ep_unit_shown() {{
-  ep_i=0
-  while [ "$ep_i" -lt "$ep_un" ]; do
-    ep_i=$((ep_i + 1))
-    eval "ep_p=\${{ep_uu_$ep_i}}"
-    if [ "$ep_p" = "$1" ]; then eval "ep_uv=\${{ep_uo_$ep_i}}"; return 0; fi
-  done
-  return 1
-}}
-ep_un=0
+            r#"ep_un=0
 for ep_q in {}; do
   if ep_w=$(systemctl show "$ep_q" --no-pager 2>&1); then
     ep_un=$((ep_un + 1)); eval "ep_uu_$ep_un=\$ep_q; ep_uo_$ep_un=\$ep_w"

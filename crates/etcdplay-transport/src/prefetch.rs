@@ -49,6 +49,17 @@ struct Kept {
     generation: u64,
 }
 
+impl Kept {
+    /// Marks the start of a request that goes to the host: every kept answer is dropped.
+    /// Returns the generation it leaves.
+    fn start(&mut self) -> u64 {
+        self.answers.clear();
+        self.in_flight += 1;
+        self.generation += 1;
+        self.generation
+    }
+}
+
 /// Probes waiting for a change to ride on: their distinct scripts, the user they run as and
 /// the batch prelude.
 #[derive(Debug)]
@@ -108,17 +119,9 @@ impl Prefetching {
         probes: &[ExecRequest],
         prelude: &str,
     ) -> Result<usize, TransportError> {
-        let Some(become_) = probes.first().map(|p| p.become_.clone()) else {
+        let Some((become_, keys)) = keepable(probes) else {
             return Ok(0);
         };
-        let keys: Vec<Key> = probes
-            .iter()
-            .filter_map(Key::of)
-            .filter(|k| k.become_ == become_)
-            .collect();
-        if keys.is_empty() {
-            return Ok(0);
-        }
         let generation = {
             let kept = self.kept();
             if kept.in_flight > 0 {
@@ -127,12 +130,7 @@ impl Prefetching {
             kept.generation
         };
         let token = random_token();
-        let mut scripts: Vec<&str> = Vec::new();
-        for k in &keys {
-            if !scripts.contains(&k.script.as_str()) {
-                scripts.push(&k.script);
-            }
-        }
+        let scripts = distinct_scripts(&keys);
         let request = ExecRequest {
             script: batch_script(&scripts, &token, prelude),
             become_,
@@ -164,23 +162,13 @@ impl Prefetching {
     pub fn prefetch_after_change(&self, probes: &[ExecRequest], prelude: &str) -> usize {
         let mut kept = self.kept();
         kept.after_change = None;
-        let Some(become_) = probes.first().map(|p| p.become_.clone()) else {
+        let Some((become_, keys)) = keepable(probes) else {
             return 0;
         };
-        let keys: Vec<Key> = probes
-            .iter()
-            .filter_map(Key::of)
-            .filter(|k| k.become_ == become_)
+        let scripts = distinct_scripts(&keys)
+            .into_iter()
+            .map(str::to_string)
             .collect();
-        let mut scripts: Vec<String> = Vec::new();
-        for k in &keys {
-            if !scripts.contains(&k.script) {
-                scripts.push(k.script.clone());
-            }
-        }
-        if scripts.is_empty() {
-            return 0;
-        }
         let n = keys.len();
         kept.after_change = Some(AfterChange {
             keys,
@@ -265,14 +253,9 @@ impl Prefetching {
         answer
     }
 
-    /// Marks the start of a request that goes to the host (every kept answer dropped); the
-    /// generation it leaves.
+    /// Marks the start of a request that goes to the host (see [`Kept::start`]).
     fn start(&self) -> u64 {
-        let mut kept = self.kept();
-        kept.answers.clear();
-        kept.in_flight += 1;
-        kept.generation += 1;
-        kept.generation
+        self.kept().start()
     }
 
     /// The kept answer to `req`, taken out, leaving the others kept.
@@ -292,9 +275,7 @@ impl Prefetching {
                 return Some(kept.answers.remove(i).1);
             }
         }
-        kept.answers.clear();
-        kept.in_flight += 1;
-        kept.generation += 1;
+        kept.start();
         None
     }
 
@@ -398,6 +379,29 @@ impl Transport for Prefetching {
         self.finished();
         out
     }
+}
+
+/// The requests of `probes` whose answers may be kept (no input, no environment) that run as
+/// the first one's user, with that user; `None` when there are none.
+fn keepable(probes: &[ExecRequest]) -> Option<(Option<Become>, Vec<Key>)> {
+    let become_ = probes.first()?.become_.clone();
+    let keys: Vec<Key> = probes
+        .iter()
+        .filter_map(Key::of)
+        .filter(|k| k.become_ == become_)
+        .collect();
+    (!keys.is_empty()).then_some((become_, keys))
+}
+
+/// The scripts of `keys`, each once, in order.
+fn distinct_scripts(keys: &[Key]) -> Vec<&str> {
+    let mut scripts: Vec<&str> = Vec::new();
+    for k in keys {
+        if !scripts.contains(&k.script.as_str()) {
+            scripts.push(&k.script);
+        }
+    }
+    scripts
 }
 
 /// One script that runs each of `scripts` as it would run alone (a subshell of its own, no
@@ -641,8 +645,8 @@ mod tests {
         assert!(parts[0].is_some() && parts[1].is_none());
     }
 
-    /// A fake host that records requests and answers `echo`-like: the answer's stdout is the
-    /// script text, so a kept answer is recognisable.
+    /// A fake host that records requests and runs each with `/bin/sh` here, with its input;
+    /// a put with content writes it to `dest` here (tests point it into a scratch directory).
     struct Recorder {
         sent: Mutex<Vec<String>>,
     }
@@ -653,12 +657,20 @@ mod tests {
             "h1"
         }
         async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
+            use std::io::Write;
             self.sent.lock().unwrap().push(request.script.clone());
-            let out = std::process::Command::new("/bin/sh")
+            let mut child = std::process::Command::new("/bin/sh")
                 .arg("-c")
                 .arg(&request.script)
-                .output()
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
                 .unwrap();
+            let input = child.stdin.take().unwrap();
+            // A script that does not read its input may exit first.
+            let _ = { input }.write_all(&request.stdin);
+            let out = child.wait_with_output().unwrap();
             Ok(ExecOutput {
                 rc: out.status.code().unwrap(),
                 stdout: out.stdout,
@@ -670,6 +682,9 @@ mod tests {
                 .lock()
                 .unwrap()
                 .push(format!("put {}", request.dest));
+            if !request.content.is_empty() {
+                std::fs::write(&request.dest, request.content.as_slice()).unwrap();
+            }
             Ok(())
         }
         async fn get(&self, _: &str, _: Option<&Become>) -> Result<Vec<u8>, TransportError> {
@@ -786,146 +801,85 @@ mod tests {
             "both served without a request"
         );
     }
-}
 
-#[cfg(test)]
-mod after_change_tests {
-    use super::*;
-    use std::sync::Mutex as StdMutex;
+    mod after_change {
+        use super::*;
 
-    /// A host that runs every request with `/bin/sh` (with its input) and records it; a put
-    /// writes its content to `dest` locally.
-    struct ShellHost {
-        sent: StdMutex<Vec<String>>,
-    }
-
-    #[async_trait]
-    impl Transport for ShellHost {
-        fn host(&self) -> &str {
-            "h1"
+        /// The next task's probe goes in the change's request, reads what the change did, and is
+        /// then answered without a request; the change answers as alone.
+        #[tokio::test]
+        async fn the_next_probe_rides_on_the_change_and_reads_after_it() {
+            let dir = tempfile::tempdir().unwrap();
+            let f = dir.path().join("f");
+            let probe = ExecRequest::script(format!("cat {}", f.display()));
+            let (rec, host) = recorded_host();
+            assert_eq!(
+                host.prefetch_after_change(std::slice::from_ref(&probe), ""),
+                1
+            );
+            // A plain exec (a user's command) does not carry them.
+            host.exec(ExecRequest::script("true")).await.unwrap();
+            assert!(!rec.sent.lock().unwrap()[0].contains("cat "));
+            let change = ExecRequest {
+                stdin: b"new".to_vec(),
+                ..ExecRequest::script(format!(
+                    "cat >{}; echo changed; echo note >&2; exit 4",
+                    f.display()
+                ))
+            };
+            let out = host.exec_change(change).await.unwrap();
+            assert_eq!(out.rc, 4);
+            assert_eq!(out.stdout, b"changed\n");
+            assert_eq!(out.stderr, b"note\n");
+            assert_eq!(rec.sent.lock().unwrap().len(), 2, "one request for both");
+            assert_eq!(host.waiting(), 1);
+            assert_eq!(host.exec(probe.clone()).await.unwrap().stdout, b"new");
+            assert_eq!(rec.sent.lock().unwrap().len(), 2, "the probe was answered");
+            // Sent once: the next change goes alone.
+            host.exec_change(ExecRequest::script("true")).await.unwrap();
+            assert!(!rec.sent.lock().unwrap()[2].contains("cat "));
         }
-        async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
-            use std::io::Write;
-            self.sent.lock().unwrap().push(request.script.clone());
-            let mut child = std::process::Command::new("/bin/sh")
-                .arg("-c")
-                .arg(&request.script)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
+
+        /// Another user's change, or one with environment, leaves the probes waiting; a put
+        /// carries them (read after the write); a put_then_read returns its read's answer.
+        #[tokio::test]
+        async fn puts_carry_them_and_other_users_do_not() {
+            let dir = tempfile::tempdir().unwrap();
+            let f = dir.path().join("f");
+            let probe = ExecRequest::script(format!("cat {}", f.display()));
+            let (rec, host) = recorded_host();
+            host.prefetch_after_change(std::slice::from_ref(&probe), "");
+            let as_root = ExecRequest {
+                become_: Some(Become::sudo("root")),
+                ..ExecRequest::script(":")
+            };
+            host.exec_change(as_root).await.unwrap();
+            let with_env = ExecRequest {
+                env: vec![("A".into(), "1".into())],
+                ..ExecRequest::script(":")
+            };
+            host.exec_change(with_env).await.unwrap();
+            assert!(rec.sent.lock().unwrap().iter().all(|s| !s.contains("cat ")));
+            let put = PutRequest {
+                dest: f.display().to_string(),
+                content: Arc::new(b"put".to_vec()),
+                ..PutRequest::default()
+            };
+            host.put(put.clone()).await.unwrap();
+            assert_eq!(host.waiting(), 1);
+            assert_eq!(host.exec(probe.clone()).await.unwrap().stdout, b"put");
+            host.prefetch_after_change(std::slice::from_ref(&probe), "");
+            let read = host
+                .put_then_read(put, ExecRequest::script("echo read; exit 2"))
+                .await
                 .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(&request.stdin)
-                .unwrap();
-            let out = child.wait_with_output().unwrap();
-            Ok(ExecOutput {
-                rc: out.status.code().unwrap(),
-                stdout: out.stdout,
-                stderr: out.stderr,
-            })
+            assert_eq!((read.rc, read.stdout.as_slice()), (2, &b"read\n"[..]));
+            assert_eq!(host.waiting(), 1);
+            // Forgotten with the rest.
+            host.prefetch_after_change(&[probe], "");
+            host.forget();
+            host.exec_change(ExecRequest::script(":")).await.unwrap();
+            assert_eq!(host.waiting(), 0);
         }
-        async fn put(&self, request: PutRequest) -> Result<(), TransportError> {
-            self.sent
-                .lock()
-                .unwrap()
-                .push(format!("put {}", request.dest));
-            std::fs::write(&request.dest, request.content.as_slice()).unwrap();
-            Ok(())
-        }
-        async fn get(&self, _: &str, _: Option<&Become>) -> Result<Vec<u8>, TransportError> {
-            Ok(Vec::new())
-        }
-        async fn close(&self) -> Result<(), TransportError> {
-            Ok(())
-        }
-    }
-
-    fn shell_host() -> (Arc<ShellHost>, Prefetching) {
-        let rec = Arc::new(ShellHost {
-            sent: StdMutex::new(Vec::new()),
-        });
-        let host = Prefetching::new(rec.clone());
-        (rec, host)
-    }
-
-    /// The next task's probe goes in the change's request, reads what the change did, and is
-    /// then answered without a request; the change answers as alone.
-    #[tokio::test]
-    async fn the_next_probe_rides_on_the_change_and_reads_after_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("f");
-        let probe = ExecRequest::script(format!("cat {}", f.display()));
-        let (rec, host) = shell_host();
-        assert_eq!(
-            host.prefetch_after_change(std::slice::from_ref(&probe), ""),
-            1
-        );
-        // A plain exec (a user's command) does not carry them.
-        host.exec(ExecRequest::script("true")).await.unwrap();
-        assert!(!rec.sent.lock().unwrap()[0].contains("cat "));
-        let change = ExecRequest {
-            stdin: b"new".to_vec(),
-            ..ExecRequest::script(format!(
-                "cat >{}; echo changed; echo note >&2; exit 4",
-                f.display()
-            ))
-        };
-        let out = host.exec_change(change).await.unwrap();
-        assert_eq!(out.rc, 4);
-        assert_eq!(out.stdout, b"changed\n");
-        assert_eq!(out.stderr, b"note\n");
-        assert_eq!(rec.sent.lock().unwrap().len(), 2, "one request for both");
-        assert_eq!(host.waiting(), 1);
-        assert_eq!(host.exec(probe.clone()).await.unwrap().stdout, b"new");
-        assert_eq!(rec.sent.lock().unwrap().len(), 2, "the probe was answered");
-        // Sent once: the next change goes alone.
-        host.exec_change(ExecRequest::script("true")).await.unwrap();
-        assert!(!rec.sent.lock().unwrap()[2].contains("cat "));
-    }
-
-    /// Another user's change, or one with environment, leaves the probes waiting; a put
-    /// carries them (read after the write); a put_then_read returns its read's answer.
-    #[tokio::test]
-    async fn puts_carry_them_and_other_users_do_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("f");
-        let probe = ExecRequest::script(format!("cat {}", f.display()));
-        let (rec, host) = shell_host();
-        host.prefetch_after_change(std::slice::from_ref(&probe), "");
-        let as_root = ExecRequest {
-            become_: Some(Become::sudo("root")),
-            ..ExecRequest::script(":")
-        };
-        host.exec_change(as_root).await.unwrap();
-        let with_env = ExecRequest {
-            env: vec![("A".into(), "1".into())],
-            ..ExecRequest::script(":")
-        };
-        host.exec_change(with_env).await.unwrap();
-        assert!(rec.sent.lock().unwrap().iter().all(|s| !s.contains("cat ")));
-        let put = PutRequest {
-            dest: f.display().to_string(),
-            content: Arc::new(b"put".to_vec()),
-            ..PutRequest::default()
-        };
-        host.put(put.clone()).await.unwrap();
-        assert_eq!(host.waiting(), 1);
-        assert_eq!(host.exec(probe.clone()).await.unwrap().stdout, b"put");
-        host.prefetch_after_change(std::slice::from_ref(&probe), "");
-        let read = host
-            .put_then_read(put, ExecRequest::script("echo read; exit 2"))
-            .await
-            .unwrap();
-        assert_eq!((read.rc, read.stdout.as_slice()), (2, &b"read\n"[..]));
-        assert_eq!(host.waiting(), 1);
-        // Forgotten with the rest.
-        host.prefetch_after_change(&[probe], "");
-        host.forget();
-        host.exec_change(ExecRequest::script(":")).await.unwrap();
-        assert_eq!(host.waiting(), 0);
     }
 }
