@@ -7,6 +7,11 @@
 //! read ahead) may alter what the probes read, so it drops every answer still kept: an answer is
 //! only ever used while nothing but read-ahead probes went to the host since it was read.
 //!
+//! On a host whose tasks change it, answers never survive to the next task; there the engine
+//! hands the next task's probes to [`Prefetching::prefetch_after_change`], and they go in the
+//! request of the next change etcdplay's own module sends (`crate::change_batch`), read right
+//! after it.
+//!
 //! Every process a batch starts costs the host CPU (issue #18), so a batch starts as few as it
 //! can: identical probes run once, a caller's prelude may answer what several probes ask in
 //! one command (the modules' `stat` of every path), and a probe whose script begins with
