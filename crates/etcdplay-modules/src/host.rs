@@ -195,11 +195,7 @@ impl Ctx<'_> {
         &self,
         script: String,
     ) -> Result<Result<ExecOutput, String>, ModuleError> {
-        let req = ExecRequest {
-            become_: self.call.become_.cloned(),
-            ..ExecRequest::script(script)
-        };
-        let out = self.host.exec_change(req).await?;
+        let out = self.host.exec_change(self.task_request(script)).await?;
         if out.rc == 0 {
             Ok(Ok(out))
         } else {
@@ -224,8 +220,16 @@ impl Ctx<'_> {
         Ok(self.host.put(req).await?)
     }
 
+    /// `script` to run as the task's become user.
+    fn task_request(&self, script: String) -> ExecRequest {
+        ExecRequest {
+            become_: self.call.become_.cloned(),
+            ..ExecRequest::script(script)
+        }
+    }
+
     /// The upload of `content` to `dest`, as the task's become user.
-    fn put_request(
+    pub(crate) fn put_request(
         &self,
         dest: &str,
         content: std::sync::Arc<Vec<u8>>,
@@ -243,23 +247,17 @@ impl Ctx<'_> {
         }
     }
 
-    /// [`Ctx::put`], then `after` (a script that only reads) in the same round trip where the
-    /// transport can; returns `after`'s answer.
+    /// The upload `req` (see [`Ctx::put_request`]), then `after` (a script that only reads) in
+    /// the same round trip where the transport can; returns `after`'s answer.
     pub(crate) async fn put_then_read(
         &self,
-        dest: &str,
-        content: std::sync::Arc<Vec<u8>>,
-        mode: Option<u32>,
-        owner: Option<String>,
-        group: Option<String>,
+        req: PutRequest,
         after: String,
     ) -> Result<ExecOutput, ModuleError> {
-        let req = self.put_request(dest, content, mode, owner, group);
-        let after = ExecRequest {
-            become_: self.call.become_.cloned(),
-            ..ExecRequest::script(after)
-        };
-        Ok(self.host.put_then_read(req, after).await?)
+        Ok(self
+            .host
+            .put_then_read(req, self.task_request(after))
+            .await?)
     }
 
     pub(crate) fn bad(&self, arg: &str, message: impl Into<String>) -> ModuleError {

@@ -166,9 +166,8 @@ pub(crate) async fn converge(
             }
             let (owner, group) = (t.attrs.owner.clone(), t.attrs.group.clone());
             if t.read_back_owner {
-                let out = ctx
-                    .put_then_read(t.dest, new, mode, owner, group, owner_read_back(t.dest))
-                    .await?;
+                let upload = ctx.put_request(t.dest, new, mode, owner, group);
+                let out = ctx.put_then_read(upload, owner_read_back(t.dest)).await?;
                 set_owner_read_back(ctx, &out, &mut res)?;
             } else {
                 ctx.put(t.dest, new, mode, owner, group).await?;
