@@ -22,6 +22,8 @@ mod registry;
 mod result_fields;
 mod selinux;
 mod spec;
+#[cfg(test)]
+mod test_shim;
 mod textdiff;
 mod timestamps;
 mod unit_memo;

@@ -578,17 +578,13 @@ mod tests {
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())
             .unwrap();
-        let shim = bin.join("stat");
-        std::fs::write(
-            &shim,
-            format!(
+        crate::test_shim::write_executable(
+            &bin.join("stat"),
+            &format!(
                 "#!/bin/sh\necho call >>{}\nexec {real} \"$@\"\n",
                 log.display()
             ),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        );
         std::fs::write(root.join("a"), b"a").unwrap();
         std::fs::write(root.join("it's b"), b"b").unwrap();
         std::os::unix::fs::symlink(root.join("a"), root.join("l")).unwrap();
@@ -631,14 +627,7 @@ mod tests {
             assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{script}");
             String::from_utf8(out.stdout).unwrap()
         };
-        let calls = || {
-            let n = std::fs::read_to_string(&log)
-                .unwrap_or_default()
-                .lines()
-                .count();
-            let _ = std::fs::remove_file(&log);
-            n
-        };
+        let calls = || crate::test_shim::take_log(&log).len();
         // The first run hashes the files (moving their access times) and fills the
         // checksum cache; the second is the one to compare with.
         refs.iter().for_each(|s| drop(run(s)));

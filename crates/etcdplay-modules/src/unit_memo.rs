@@ -117,10 +117,7 @@ mod tests {
                 e = enabled.0,
                 rc = enabled.1,
             );
-            let shim = bin.join("systemctl");
-            std::fs::write(&shim, script).unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+            crate::test_shim::write_executable(&bin.join("systemctl"), &script);
             FakeSystemd { dir }
         }
 
@@ -142,10 +139,7 @@ mod tests {
 
         /// The verbs systemctl was called with since the last look.
         fn calls(&self) -> Vec<String> {
-            let log = self.dir.path().join("log");
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let _ = std::fs::remove_file(&log);
-            text.lines().map(str::to_string).collect()
+            crate::test_shim::take_log(&self.dir.path().join("log"))
         }
     }
 

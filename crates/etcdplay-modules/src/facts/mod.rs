@@ -206,16 +206,13 @@ mod tests {
         let fake = bin.join("systemctl");
         let log = dir.path().join("log");
         let write_fake = |version: &str| {
-            std::fs::write(
+            crate::test_shim::write_executable(
                 &fake,
-                format!(
+                &format!(
                     "#!/bin/sh\necho x >>{}\necho 'systemd {version} ({version}.1)'\necho '+PAM -BPF'\n",
                     log.display()
                 ),
             )
-            .unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
         };
         write_fake("252");
         let body = systemctl_version!();
@@ -235,14 +232,7 @@ mod tests {
             assert_eq!(String::from_utf8_lossy(&out.stderr), "");
             String::from_utf8(out.stdout).unwrap()
         };
-        let calls = || {
-            let n = std::fs::read_to_string(&log)
-                .unwrap_or_default()
-                .lines()
-                .count();
-            let _ = std::fs::remove_file(&log);
-            n
-        };
+        let calls = || crate::test_shim::take_log(&log).len();
         let batch = format!("{{\n{prelude}\n}} >/dev/null 2>&1\n({body})\n");
         let want = "systemd 252 (252.1)\n+PAM -BPF\n";
         assert_eq!(run(&batch), want);

@@ -761,17 +761,13 @@ mod tests {
             std::fs::create_dir_all(&bin).unwrap();
             std::fs::create_dir_all(dir.path().join("units/multi-user.target.wants")).unwrap();
             std::fs::write(dir.path().join("units/a.service"), "[Service]\n").unwrap();
-            let fake = bin.join("systemctl");
-            std::fs::write(
-                &fake,
-                format!(
+            crate::test_shim::write_executable(
+                &bin.join("systemctl"),
+                &format!(
                     "#!/bin/sh\n[ -e {d}/fail ] && exit 1\necho \"$*\" >> {d}/calls\n",
                     d = dir.path().display()
                 ),
-            )
-            .unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+            );
             ReloadBench { dir }
         }
 
