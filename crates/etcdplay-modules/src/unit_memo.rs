@@ -36,6 +36,16 @@ pub(crate) fn show_into_var(unit: &str) -> String {
     )
 }
 
+/// A `case` pattern that matches `"$ep_nl$ep_uv$ep_nl"` (see [`SHOWN`]) when `systemctl show`
+/// printed `line` (`KEY=VALUE`) as a whole line.
+pub(crate) fn shown_line(line: &str) -> String {
+    format!("*\"${{ep_nl}}{line}$ep_nl\"*")
+}
+
+/// Sets `$ep_nl` to a newline, and the word [`shown_line`] patterns are matched against:
+/// `$ep_uv` with a newline on both sides, so every line of it is whole.
+pub(crate) const SHOWN: (&str, &str) = ("ep_nl='\n'\n", "\"$ep_nl$ep_uv$ep_nl\"");
+
 /// Shell for a probe that only wants to know what systemd has loaded for `unit`, and only
 /// when that is cheap: in a batch whose prelude asked, it sets `$ep_uv` to the unit's
 /// `systemctl show` when the unit is loaded and nothing it is made of changed since (systemd
@@ -46,8 +56,12 @@ pub(crate) fn show_into_var(unit: &str) -> String {
 pub fn loaded_unit_script(unit: &str) -> String {
     let q = sh_quote(unit);
     format!(
-        "{}{RELOAD_HINT}ep_uv=\nif [ \"${{ep_rld:-}}\" = no ] && [ \"${{ep_un:-0}}\" -gt 0 ] && ep_unit_shown {q}; then\n  ep_nl='\n'\n  case \"$ep_nl$ep_uv$ep_nl\" in *\"${{ep_nl}}LoadState=loaded$ep_nl\"*) ;; *) ep_uv=;; esac\n  case \"$ep_nl$ep_uv$ep_nl\" in *\"${{ep_nl}}NeedDaemonReload=no$ep_nl\"*) ;; *) ep_uv=;; esac\nfi\n",
-        show_hint(unit)
+        "{}{RELOAD_HINT}ep_uv=\nif [ \"${{ep_rld:-}}\" = no ] && [ \"${{ep_un:-0}}\" -gt 0 ] && ep_unit_shown {q}; then\n  {set_nl}  case {shown} in {loaded}) ;; *) ep_uv=;; esac\n  case {shown} in {current}) ;; *) ep_uv=;; esac\nfi\n",
+        show_hint(unit),
+        set_nl = SHOWN.0,
+        shown = SHOWN.1,
+        loaded = shown_line("LoadState=loaded"),
+        current = shown_line("NeedDaemonReload=no"),
     )
 }
 

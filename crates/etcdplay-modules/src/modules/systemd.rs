@@ -449,7 +449,12 @@ pub(crate) fn status_script(scope: &str, unit: &str) -> String {
     let ask = format!("systemctl{scope} is-enabled {q} -l 2>/dev/null; echo \"rc=$?\"\n");
     match expected_id(unit).filter(|_| scope.is_empty()) {
         Some(id) => status.push_str(&format!(
-            "ep_e=\nif [ \"${{ep_rld:-}}\" = no ]; then\n  ep_nl='\n'\n  case \"$ep_nl$ep_uv$ep_nl\" in *\"${{ep_nl}}Id={id}$ep_nl\"*)\n    case \"$ep_nl$ep_uv$ep_nl\" in\n      *\"${{ep_nl}}UnitFileState=enabled$ep_nl\"*) ep_e='enabled\nrc=0';;\n      *\"${{ep_nl}}UnitFileState=disabled$ep_nl\"*) ep_e='disabled\nrc=1';;\n    esac;;\n  esac\nfi\nif [ -n \"$ep_e\" ]; then printf '%s\\n' \"$ep_e\"; else {ask}fi\n"
+            "ep_e=\nif [ \"${{ep_rld:-}}\" = no ]; then\n  {set_nl}  case {shown} in {named})\n    case {shown} in\n      {enabled}) ep_e='enabled\nrc=0';;\n      {disabled}) ep_e='disabled\nrc=1';;\n    esac;;\n  esac\nfi\nif [ -n \"$ep_e\" ]; then printf '%s\\n' \"$ep_e\"; else {ask}fi\n",
+            set_nl = unit_memo::SHOWN.0,
+            shown = unit_memo::SHOWN.1,
+            named = unit_memo::shown_line(&format!("Id={id}")),
+            enabled = unit_memo::shown_line("UnitFileState=enabled"),
+            disabled = unit_memo::shown_line("UnitFileState=disabled"),
         )),
         None => status.push_str(&ask),
     }
