@@ -6,6 +6,7 @@
 
 mod change_batch;
 mod error;
+mod host_agent;
 mod local;
 mod prefetch;
 mod remote_shell;
@@ -13,6 +14,7 @@ mod request;
 pub mod script;
 mod shell_pool;
 mod shell_protocol;
+mod shipped;
 mod ssh;
 mod ssh_args;
 mod ssh_error_text;
@@ -21,11 +23,13 @@ mod ssh_options;
 mod test_support;
 
 pub use error::TransportError;
+pub use host_agent::{HostAgent, AGENT_CACHE_DIR, AGENT_NAME};
 pub use local::LocalTransport;
 pub use prefetch::{Prefetching, INLINE_PROBE};
 pub use request::{
     Become, BecomeMethod, ExecOutput, ExecRequest, PutRequest, Secret, SuOptions, SudoOptions,
 };
+pub use shipped::{control_platform, ShippedBinary};
 pub use ssh::{SshTransport, DESCRIPTORS_PER_IDLE_CONNECTION};
 pub use ssh_args::{parse_ssh_args, SshArgsError, SshSetting};
 pub use ssh_options::{HostKeyChecking, SshOptions};

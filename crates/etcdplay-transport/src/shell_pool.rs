@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use openssh::Session;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+use crate::host_agent::AgentUse;
 use crate::remote_shell::RemoteShell;
 
 /// Upper bound on concurrently open remote shells per host.
@@ -44,6 +45,7 @@ impl ShellPool {
     pub(crate) async fn checkout(
         &self,
         session: &Arc<Session>,
+        agent: &AgentUse,
     ) -> Result<Lease<'_>, openssh::Error> {
         let permit = self
             .permits
@@ -53,7 +55,7 @@ impl ShellPool {
         let idle = self.lock_idle().pop();
         let shell = match idle {
             Some(shell) => shell,
-            None => RemoteShell::spawn(Arc::clone(session)).await?,
+            None => RemoteShell::spawn(Arc::clone(session), agent).await?,
         };
         Ok(Lease {
             shell,

@@ -16,6 +16,7 @@
 use std::io;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::host_agent::Started;
 use crate::script::sh_quote;
 use crate::{BecomeMethod, ExecOutput, ExecRequest, Secret, SuOptions, SudoOptions};
 
@@ -110,7 +111,7 @@ A='umask "$2"; s=$(head -c "$1") || exit 1; shift 2; eval "unset s; $s"'
 B='umask "$3"; s=$(head -c "$1") || exit 1; i=$2; shift 3; exec 3>&2 2>/dev/null
 { read -r p _ </proc/self/stat || p=; echo "$p"; [ "$i" -gt 0 ] && head -c "$i"; exec >&-; [ -z "$p" ] || read -r _ || kill -KILL 0; } |
 { read -r p; ( exec 2>&3 3>&-; unset p i; eval "unset s; $s" ); r=$?; [ -z "$p" ] || kill -KILL "$p"; exit "$r"; }'
-printf '%s ready\n' "$m"
+printf '%s ready sh %s\n' "$m" "$uid"
 while IFS=' ' read -r id u sl il bm bl; do
   head -c "$sl" >"$d/s" || exit 1
   if [ "$il" -gt 0 ]; then head -c "$il" >"$d/i" || exit 1; in=$d/i; else in=/dev/null; fi
@@ -306,14 +307,29 @@ impl<W: AsyncWrite + Unpin, R: AsyncBufRead + Unpin> ShellChannel<W, R> {
         }
     }
 
-    /// Waits for the loop's `MARKER ready` line, which proves the shell and its temporary
-    /// directory are usable. Lines before it are skipped: a login shell's rc file may print
-    /// a banner, which must not be mistaken for (or break) the protocol.
-    pub(crate) async fn ready(&mut self) -> io::Result<()> {
-        let expected = format!("{} ready", self.marker);
+    /// Waits for the loop's `MARKER ready sh UID` line (or the agent's `MARKER ready agent`,
+    /// or its refusal), which proves the shell and its temporary directory are usable. Lines
+    /// before it are skipped: a login shell's rc file may print a banner, which must not be
+    /// mistaken for (or break) the protocol.
+    pub(crate) async fn ready(&mut self) -> io::Result<Started> {
         for _ in 0..MAX_BANNER_LINES {
-            if self.read_line(MAX_BANNER_LINE).await? == expected {
-                return Ok(());
+            let line = self.read_line(MAX_BANNER_LINE).await?;
+            let Some(rest) = line
+                .strip_prefix(self.marker.as_str())
+                .and_then(|r| r.strip_prefix(' '))
+            else {
+                continue;
+            };
+            if let Some(uid) = rest.strip_prefix("ready sh ") {
+                return Ok(Started::Loop {
+                    uid: uid.parse().ok(),
+                });
+            }
+            if rest == "ready agent" {
+                return Ok(Started::Agent);
+            }
+            if rest.starts_with("agent-refused") {
+                return Ok(Started::AgentRefused);
             }
         }
         Err(protocol_error(
@@ -422,9 +438,63 @@ mod tests {
         start_loop(sh, "MARK1").await
     }
 
+    /// What serves the protocol in a test: the shell loop, or the host agent started as a
+    /// connection starts it (the prefix in front of the loop), from a private directory.
+    enum Server {
+        Loop,
+        Agent(tempfile::TempDir),
+    }
+
+    impl Server {
+        /// Both, or only the loop where the agent cannot run (it serves root only).
+        #[allow(clippy::print_stderr)]
+        fn all() -> Vec<fn() -> Server> {
+            if crate::test_support::is_root() {
+                vec![|| Server::Loop, Server::agent]
+            } else {
+                eprintln!("the host agent runs as root only: only the loop is tested");
+                vec![|| Server::Loop]
+            }
+        }
+
+        fn agent() -> Server {
+            let (dir, _) = crate::test_support::private_agent_copy();
+            Server::Agent(dir)
+        }
+
+        async fn start(&self) -> (tokio::process::Child, LocalChannel) {
+            match self {
+                Server::Loop => local_loop().await,
+                Server::Agent(dir) => {
+                    let agent = crate::test_support::agent_in(dir.path());
+                    let mut sh = Command::new("/bin/sh");
+                    sh.arg("-c")
+                        .arg(format!("{}{LOOP_SCRIPT}", agent.start_prefix()))
+                        .arg("etcdplay")
+                        .arg("MARK1");
+                    let (child, ch, started) = start_server(sh, "MARK1").await;
+                    assert_eq!(started, Started::Agent);
+                    (child, ch)
+                }
+            }
+        }
+    }
+
     /// Starts `command` (the loop script with `mark`) as sshd would: leading its own process
     /// group, which its lifeline kills, and waits until the loop is ready.
-    async fn start_loop(mut command: Command, mark: &str) -> (tokio::process::Child, LocalChannel) {
+    async fn start_loop(command: Command, mark: &str) -> (tokio::process::Child, LocalChannel) {
+        let (child, ch, started) = start_server(command, mark).await;
+        assert!(
+            matches!(started, Started::Loop { uid: Some(_) }),
+            "{started:?}"
+        );
+        (child, ch)
+    }
+
+    async fn start_server(
+        mut command: Command,
+        mark: &str,
+    ) -> (tokio::process::Child, LocalChannel, Started) {
         let mut child = command
             .process_group(0)
             .stdin(Stdio::piped())
@@ -435,8 +505,8 @@ mod tests {
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
         let mut ch = ShellChannel::new(stdin, stdout, mark.into());
-        ch.ready().await.unwrap();
-        (child, ch)
+        let started = ch.ready().await.unwrap();
+        (child, ch, started)
     }
 
     async fn run(ch: &mut LocalChannel, req: &ExecRequest) -> ExecOutput {
@@ -448,39 +518,42 @@ mod tests {
 
     #[tokio::test]
     async fn binary_output_stdin_and_env_survive_framing() {
-        let (mut child, mut ch) = local_loop().await;
-        let mut req = ExecRequest::script(
-            "printf 'a\\000b\\n\\nMARK1 9 9 9 9\\n'; cat; printf \"$X\" >&2; exit 7",
-        );
-        req.stdin = vec![0, 255, b'\n', 1];
-        req.env = vec![("X".into(), "it's \"quoted\"".into())];
-        let out = run(&mut ch, &req).await;
-        assert_eq!(out.rc, 7);
-        assert_eq!(out.stdout, b"a\0b\n\nMARK1 9 9 9 9\n\0\xff\n\x01");
-        assert_eq!(out.stderr, b"it's \"quoted\"");
-        // The stream is still in step afterwards, and an empty stdin reads as /dev/null.
-        let out = run(&mut ch, &ExecRequest::script("cat; printf done")).await;
-        assert_eq!((out.rc, out.stdout.as_slice()), (0, b"done".as_slice()));
-        // A request that prints nothing is answered without measuring its (empty) files.
-        let out = run(&mut ch, &ExecRequest::script("exit 3")).await;
-        assert_eq!(
-            out,
-            ExecOutput {
-                rc: 3,
-                stdout: Vec::new(),
-                stderr: Vec::new()
-            }
-        );
-        let out = run(&mut ch, &ExecRequest::script("printf x >&2")).await;
-        assert_eq!(
-            (out.rc, out.stdout.len(), out.stderr.as_slice()),
-            (0, 0, b"x".as_slice())
-        );
-        // EOF on stdin ends the loop (its lifeline kills it).
-        let (stdin, _) = ch.into_parts();
-        drop(stdin);
-        let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-        assert!(status.is_ok(), "the loop outlived its stdin");
+        for server in Server::all() {
+            let server = server();
+            let (mut child, mut ch) = server.start().await;
+            let mut req = ExecRequest::script(
+                "printf 'a\\000b\\n\\nMARK1 9 9 9 9\\n'; cat; printf \"$X\" >&2; exit 7",
+            );
+            req.stdin = vec![0, 255, b'\n', 1];
+            req.env = vec![("X".into(), "it's \"quoted\"".into())];
+            let out = run(&mut ch, &req).await;
+            assert_eq!(out.rc, 7);
+            assert_eq!(out.stdout, b"a\0b\n\nMARK1 9 9 9 9\n\0\xff\n\x01");
+            assert_eq!(out.stderr, b"it's \"quoted\"");
+            // The stream is still in step afterwards, and an empty stdin reads as /dev/null.
+            let out = run(&mut ch, &ExecRequest::script("cat; printf done")).await;
+            assert_eq!((out.rc, out.stdout.as_slice()), (0, b"done".as_slice()));
+            // A request that prints nothing is answered without measuring its (empty) files.
+            let out = run(&mut ch, &ExecRequest::script("exit 3")).await;
+            assert_eq!(
+                out,
+                ExecOutput {
+                    rc: 3,
+                    stdout: Vec::new(),
+                    stderr: Vec::new()
+                }
+            );
+            let out = run(&mut ch, &ExecRequest::script("printf x >&2")).await;
+            assert_eq!(
+                (out.rc, out.stdout.len(), out.stderr.as_slice()),
+                (0, 0, b"x".as_slice())
+            );
+            // EOF on stdin ends the loop (its lifeline kills it).
+            let (stdin, _) = ch.into_parts();
+            drop(stdin);
+            let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            assert!(status.is_ok(), "the loop outlived its stdin");
+        }
     }
 
     async fn call(ch: &mut LocalChannel, id: u64, script: &str) -> Result<ExecOutput, CallError> {
@@ -492,13 +565,18 @@ mod tests {
     /// for stdout and for stderr alike; one of exactly the limit is taken.
     #[tokio::test]
     async fn an_answer_over_the_limit_is_refused_from_its_header() {
-        for (id, script, refused) in [
+        let cases = [
             (101, "printf 0123456789; printf abcdefghij >&2", None),
             (102, "printf 0123456789x", Some("stdout")),
             (103, "printf 0123456789x >&2", Some("stderr")),
-        ] {
-            // A loop of its own each time: after a refusal the stream is out of step.
-            let (mut child, mut ch) = local_loop().await;
+        ];
+        for (server, (id, script, refused)) in Server::all()
+            .into_iter()
+            .flat_map(|server| cases.map(|case| (server, case)))
+        {
+            // A server of its own each time: after a refusal the stream is out of step.
+            let server = server();
+            let (mut child, mut ch) = server.start().await;
             let dir = run(&mut ch, &ExecRequest::script("dirname \"$0\"")).await;
             match (call(&mut ch, id, script).await, refused) {
                 (Ok(out), None) => assert_eq!((out.stdout.len(), out.stderr.len()), (10, 10)),
@@ -521,51 +599,60 @@ mod tests {
     /// something else entirely (`rm -rf /var/lib/etcd/member/x` cut to `rm -rf /var/lib/etcd`).
     #[tokio::test]
     async fn a_request_cut_short_is_not_run() {
-        let dir = tempfile::tempdir().unwrap();
-        let marker = dir.path().join("ran");
-        let (mut child, ch) = local_loop().await;
-        let (mut stdin, _stdout) = ch.into_parts();
-        let script = format!("touch {}", marker.display());
-        let header = format!("1 - {} 0\n", script.len() + 50);
-        stdin.write_all(header.as_bytes()).await.unwrap();
-        stdin.write_all(script.as_bytes()).await.unwrap();
-        drop(stdin);
-        let status = child.wait().await.unwrap();
-        assert!(!status.success());
-        assert!(!marker.exists(), "a truncated script ran");
+        for server in Server::all() {
+            let server = server();
+            let dir = tempfile::tempdir().unwrap();
+            let marker = dir.path().join("ran");
+            let (mut child, ch) = server.start().await;
+            let (mut stdin, _stdout) = ch.into_parts();
+            let script = format!("touch {}", marker.display());
+            let header = format!("1 - {} 0\n", script.len() + 50);
+            stdin.write_all(header.as_bytes()).await.unwrap();
+            stdin.write_all(script.as_bytes()).await.unwrap();
+            drop(stdin);
+            let status = child.wait().await.unwrap();
+            assert!(!status.success());
+            assert!(!marker.exists(), "a truncated script ran");
+        }
     }
 
     /// A frame whose announced lengths do not end at its trailer (a stream out of step) is
     /// not run either, and the connection stays open while the loop decides that.
     #[tokio::test]
     async fn a_frame_out_of_step_is_not_run() {
-        let dir = tempfile::tempdir().unwrap();
-        let marker = dir.path().join("ran");
-        let (mut child, ch) = local_loop().await;
-        let (mut stdin, _stdout) = ch.into_parts();
-        let script = format!("touch {}", marker.display());
-        // A stray newline between the script and the trailer: where the trailer should be,
-        // the loop reads an empty line.
-        let frame = format!("1 - {} 0\n{script}\n\n.1\n", script.len());
-        stdin.write_all(frame.as_bytes()).await.unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
-            .await
-            .expect("the loop must end by itself");
-        assert!(!status.unwrap().success());
-        assert!(!marker.exists(), "a frame out of step ran");
-        drop(stdin);
+        for server in Server::all() {
+            let server = server();
+            let dir = tempfile::tempdir().unwrap();
+            let marker = dir.path().join("ran");
+            let (mut child, ch) = server.start().await;
+            let (mut stdin, _stdout) = ch.into_parts();
+            let script = format!("touch {}", marker.display());
+            // A stray newline between the script and the trailer: where the trailer should be,
+            // the loop reads an empty line.
+            let frame = format!("1 - {} 0\n{script}\n\n.1\n", script.len());
+            stdin.write_all(frame.as_bytes()).await.unwrap();
+            let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+                .await
+                .expect("the loop must end by itself");
+            assert!(!status.unwrap().success());
+            assert!(!marker.exists(), "a frame out of step ran");
+            drop(stdin);
+        }
     }
 
     #[tokio::test]
     async fn private_directory_is_removed_on_exit() {
-        let (mut child, mut ch) = local_loop().await;
-        let out = run(&mut ch, &ExecRequest::script("dirname \"$0\"")).await;
-        let dir = out.stdout_str().trim().to_string();
-        assert!(std::path::Path::new(&dir).is_dir(), "{dir}");
-        let (stdin, _) = ch.into_parts();
-        drop(stdin);
-        child.wait().await.unwrap();
-        assert!(!std::path::Path::new(&dir).exists(), "{dir} left behind");
+        for server in Server::all() {
+            let server = server();
+            let (mut child, mut ch) = server.start().await;
+            let out = run(&mut ch, &ExecRequest::script("dirname \"$0\"")).await;
+            let dir = out.stdout_str().trim().to_string();
+            assert!(std::path::Path::new(&dir).is_dir(), "{dir}");
+            let (stdin, _) = ch.into_parts();
+            drop(stdin);
+            child.wait().await.unwrap();
+            assert!(!std::path::Path::new(&dir).exists(), "{dir} left behind");
+        }
     }
 
     #[tokio::test]
@@ -601,55 +688,59 @@ mod tests {
     /// started in the background at once, instead of letting them run to completion.
     #[tokio::test]
     async fn closing_stdin_kills_a_running_request_and_its_children() {
-        let dir = tempfile::tempdir().unwrap();
-        let pids = dir.path().join("pids");
-        let (mut child, mut ch) = local_loop().await;
-        assert_eq!(
-            run(&mut ch, &ExecRequest::script("echo up")).await.stdout,
-            b"up\n"
-        );
-        let (mut stdin, mut stdout) = ch.into_parts();
-        let script = format!(
-            "sleep 300 & echo $! >>{p}; nohup sleep 301 >/dev/null 2>&1 & echo $! >>{p}; \
-             sh -c 'trap \"\" TERM HUP; sleep 302' & echo $! >>{p}; echo $$ >>{p}; sleep 303",
-            p = pids.display()
-        );
-        let frame = encode_request(77, &ExecRequest::script(script)).unwrap();
-        stdin.write_all(&frame).await.unwrap();
-        stdin.flush().await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let started = loop {
-            let text = std::fs::read_to_string(&pids).unwrap_or_default();
-            if text.lines().count() == 4 {
-                break text;
+        for server in Server::all() {
+            let server = server();
+            let dir = tempfile::tempdir().unwrap();
+            let pids = dir.path().join("pids");
+            let (mut child, mut ch) = server.start().await;
+            assert_eq!(
+                run(&mut ch, &ExecRequest::script("echo up")).await.stdout,
+                b"up\n"
+            );
+            let (mut stdin, mut stdout) = ch.into_parts();
+            let script = format!(
+                "sleep 300 & echo $! >>{p}; nohup sleep 301 >/dev/null 2>&1 & echo $! >>{p}; \
+                 sh -c 'trap \"\" TERM HUP; sleep 302' & echo $! >>{p}; echo $$ >>{p}; sleep 303",
+                p = pids.display()
+            );
+            let frame = encode_request(77, &ExecRequest::script(script)).unwrap();
+            stdin.write_all(&frame).await.unwrap();
+            stdin.flush().await.unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let started = loop {
+                let text = std::fs::read_to_string(&pids).unwrap_or_default();
+                if text.lines().count() == 4 {
+                    break text;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the script did not start: {text:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            let started: Vec<String> = started.lines().map(str::to_string).collect();
+            assert!(started.iter().all(|p| alive(p)), "{started:?}");
+            let closed = Instant::now();
+            drop(stdin);
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            let mut rest = Vec::new();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), stdout.read_to_end(&mut rest)).await;
+            while started.iter().any(|p| alive(p)) && closed.elapsed() < Duration::from_secs(5) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let left: Vec<&String> = started.iter().filter(|p| alive(p)).collect();
+            for pid in &left {
+                let _ = std::process::Command::new("kill")
+                    .args(["-9", pid.as_str()])
+                    .status();
             }
             assert!(
-                Instant::now() < deadline,
-                "the script did not start: {text:?}"
+                left.is_empty(),
+                "still running after stdin closed: {left:?}"
             );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        let started: Vec<String> = started.lines().map(str::to_string).collect();
-        assert!(started.iter().all(|p| alive(p)), "{started:?}");
-        let closed = Instant::now();
-        drop(stdin);
-        let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-        let mut rest = Vec::new();
-        let _ = tokio::time::timeout(Duration::from_secs(5), stdout.read_to_end(&mut rest)).await;
-        while started.iter().any(|p| alive(p)) && closed.elapsed() < Duration::from_secs(5) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(rest.is_empty(), "the killed request answered: {rest:?}");
         }
-        let left: Vec<&String> = started.iter().filter(|p| alive(p)).collect();
-        for pid in &left {
-            let _ = std::process::Command::new("kill")
-                .args(["-9", pid.as_str()])
-                .status();
-        }
-        assert!(
-            left.is_empty(),
-            "still running after stdin closed: {left:?}"
-        );
-        assert!(rest.is_empty(), "the killed request answered: {rest:?}");
     }
 
     /// The loop run by a login that is not root (`runuser`), as an SSH login would be.
@@ -721,27 +812,48 @@ mod tests {
         let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
     }
 
-    /// From a root login su asks nothing: the script runs as the target at once.
+    /// From a root login su and sudo ask nothing: the script runs as the target at once,
+    /// with its input and its stderr; a failing su's own message is the answer's stderr.
     #[tokio::test]
     #[allow(clippy::print_stderr)]
-    async fn su_from_root_needs_no_password() {
+    async fn become_from_root_needs_no_password() {
         if !crate::test_support::ensure_user("epsutarget", "T4rget pw'\"") {
             eprintln!("needs root; skipped");
             return;
         }
-        let (mut child, mut ch) = local_loop().await;
-        let mut req = ExecRequest::script("id -un; cat");
-        req.stdin = b"in".to_vec();
-        req.become_ = su("epsutarget", None);
-        let out = run(&mut ch, &req).await;
-        assert_eq!(
-            (out.rc, out.stdout_str().as_str()),
-            (0, "epsutarget\nin"),
-            "{out:?}"
-        );
-        let (stdin, _) = ch.into_parts();
-        drop(stdin);
-        let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        for server in Server::all() {
+            let server = server();
+            let (mut child, mut ch) = server.start().await;
+            let mut req = ExecRequest::script("id -un; cat; echo e >&2; exit 3");
+            req.stdin = b"in".to_vec();
+            req.become_ = su("epsutarget", Some("unused"));
+            let out = run(&mut ch, &req).await;
+            let expected = (3, "epsutarget\nin", "e\n");
+            let got = (out.rc, out.stdout_str(), out.stderr_str());
+            assert_eq!((got.0, got.1.as_str(), got.2.as_str()), expected);
+            req.become_ = Some(crate::Become::sudo("epsutarget"));
+            let out = run(&mut ch, &req).await;
+            let got = (out.rc, out.stdout_str(), out.stderr_str());
+            assert_eq!((got.0, got.1.as_str(), got.2.as_str()), expected);
+            req.become_ = su("epsnosuchuser", None);
+            let out = run(&mut ch, &req).await;
+            assert_ne!(out.rc, 0);
+            assert!(out.stderr_str().contains("epsnosuchuser"), "{out:?}");
+            // Becoming the login itself is no become at all.
+            req.become_ = su("root", None);
+            let out = run(&mut ch, &req).await;
+            assert_eq!((out.rc, out.stdout_str().as_str()), (3, "root\nin"));
+            let (stdin, _) = ch.into_parts();
+            drop(stdin);
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        }
+    }
+
+    /// The agent hands a become user's shell the script and its input as the loop does.
+    #[test]
+    fn the_agent_reads_become_input_as_the_loop_does() {
+        let a = format!("\nA='{}'\n", etcdplay_agent::BECOME_READER);
+        assert!(LOOP_SCRIPT.contains(&a), "the loop's A is not {a:?}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
 use crate::error::too_large_names_file;
+use crate::host_agent::AgentUse;
 use crate::remote_shell::RemoteShell;
 use crate::script::{become_refused, framed_put_script, put_script, sh_quote, shell_command};
 use crate::shell_pool::ShellPool;
@@ -57,6 +58,8 @@ pub struct SshTransport {
     bulk: Semaphore,
     /// Request ids, checked against the answer so a stream out of step is noticed.
     next_id: AtomicU64,
+    /// Whether shells start the host agent, and whether closing installs it.
+    agent: AgentUse,
 }
 
 impl SshTransport {
@@ -110,7 +113,8 @@ impl SshTransport {
             Ok(Ok(session)) => Arc::new(session),
         };
         let control_socket = session.control_socket().to_path_buf();
-        let first = RemoteShell::spawn(Arc::clone(&session))
+        let agent = AgentUse::new(opts.agent.clone());
+        let first = RemoteShell::spawn(Arc::clone(&session), &agent)
             .await
             .map_err(|e| {
                 unreachable(format!(
@@ -127,6 +131,7 @@ impl SshTransport {
             pool,
             bulk: Semaphore::new(MAX_BULK_CHANNELS),
             next_id: AtomicU64::new(1),
+            agent,
         })
     }
 
@@ -245,13 +250,19 @@ impl SshTransport {
             host: self.host.clone(),
             source: io::Error::new(io::ErrorKind::InvalidInput, e.0),
         })?;
-        let mut lease = self.pool.checkout(&session).await.map_err(|e| match e {
-            openssh::Error::Disconnected => self.unreachable("the connection was closed".into()),
-            e => self.unreachable(format!(
-                "could not start a remote shell: {}",
-                error_chain(&e)
-            )),
-        })?;
+        let mut lease = self
+            .pool
+            .checkout(&session, &self.agent)
+            .await
+            .map_err(|e| match e {
+                openssh::Error::Disconnected => {
+                    self.unreachable("the connection was closed".into())
+                }
+                e => self.unreachable(format!(
+                    "could not start a remote shell: {}",
+                    error_chain(&e)
+                )),
+            })?;
         let out = match lease.shell.call(id, &frame, limit).await {
             Ok(out) => out,
             // The shell is dropped with the lease: its stream is out of step. Closing its
@@ -344,6 +355,11 @@ impl Transport for SshTransport {
     }
 
     async fn close(&self) -> Result<(), TransportError> {
+        if let Some(agent) = self.agent.to_install() {
+            // A cache for the next run: a host where it cannot be installed is served by the
+            // shell loop as before, so a failure here is not the run's.
+            let _ = agent.install(self).await;
+        }
         let session = self
             .session
             .lock()

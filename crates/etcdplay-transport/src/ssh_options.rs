@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::SshSetting;
+use crate::{HostAgent, SshSetting};
 
 /// What to do with the host's SSH key, as Ansible's `host_key_checking` and OpenSSH's
 /// `StrictHostKeyChecking` describe it.
@@ -71,6 +71,9 @@ pub struct SshOptions {
     /// sets on ssh's command line itself (host key checking, control socket, timeouts) keep
     /// etcdplay's values.
     pub extra_settings: Vec<SshSetting>,
+    /// The host agent shells start where it is installed (and which closing installs on a
+    /// host reached as root); `None`: the shell loop only.
+    pub agent: Option<HostAgent>,
 }
 
 impl SshOptions {
@@ -92,6 +95,7 @@ impl SshOptions {
             control_dir: std::env::temp_dir(),
             control_persist: Duration::from_secs(5),
             extra_settings: Vec::new(),
+            agent: None,
         }
     }
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use etcdplay_transport::{
-    Become, ExecRequest, HostKeyChecking, PutRequest, SshOptions, SshTransport, Transport,
-    TransportError,
+    Become, ExecRequest, HostAgent, HostKeyChecking, PutRequest, ShippedBinary, SshOptions,
+    SshTransport, Transport, TransportError, AGENT_NAME,
 };
 use sha2::{Digest, Sha256};
 use support::{eventually, pids_mentioning, Sshd};
@@ -661,4 +661,59 @@ async fn scripts_run_with_the_login_umask_not_the_loops() {
     assert_eq!(out.rc, 0, "{}", out.stderr_str());
     assert_ne!(out.stdout_str().trim(), "0077");
     t.close().await.unwrap();
+}
+
+/// The host agent built with this workspace, beside the `deps` directory of this test.
+fn agent_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join(AGENT_NAME);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the workspace first (`cargo build --workspace`, as scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// A root login's first connection is served by the shell loop and installs the agent when
+/// it closes; the next connection is served by the agent, with the same answers, and its
+/// shells start no `head`, `wc` or `cat` per request.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_is_installed_at_close_and_serves_the_next_connection() {
+    require_sshd!();
+    let sshd = Sshd::start();
+    let cache = sshd.dir.path().join("cache/bin");
+    let mut opts = sshd.options("node1");
+    opts.agent = Some(HostAgent {
+        binary: Arc::new(ShippedBinary::load(&agent_binary()).unwrap()),
+        cache_dir: cache.to_string_lossy().into_owned(),
+        may_install: true,
+    });
+    let served_by = "readlink /proc/$PPID/exe; printf '%s|' \"$(cat)\"; umask; exit 4";
+    let mut request = ExecRequest::script(served_by);
+    request.stdin = b"in put".to_vec();
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let t = SshTransport::connect(opts.clone()).await.unwrap();
+        let out = t.exec(request.clone()).await.unwrap();
+        answers.push((out.rc, out.stdout_str(), out.stderr_str()));
+        t.close().await.unwrap();
+    }
+    let (loop_rc, loop_out, loop_err) = &answers[0];
+    let (agent_rc, agent_out, agent_err) = &answers[1];
+    let (first_parent, loop_rest) = loop_out.split_once('\n').unwrap();
+    let (second_parent, agent_rest) = agent_out.split_once('\n').unwrap();
+    assert!(
+        first_parent.ends_with("/sh") || first_parent.ends_with("dash"),
+        "{first_parent}"
+    );
+    assert!(
+        second_parent.starts_with(&*cache.to_string_lossy()) && second_parent.contains(AGENT_NAME),
+        "{second_parent}"
+    );
+    assert_eq!(
+        (loop_rc, loop_rest, loop_err),
+        (agent_rc, agent_rest, agent_err)
+    );
+    assert_eq!((*agent_rc, agent_rest), (4, "in put|0022\n"));
 }

@@ -12,7 +12,7 @@ use etcdplay_inventory::{Inventory, VarsDirs};
 use etcdplay_source::Diagnostics;
 use etcdplay_template::Precedence;
 use etcdplay_transport::{
-    HostKeyChecking, LocalTransport, SshOptions, SshTransport, Transport, TransportError,
+    HostAgent, HostKeyChecking, LocalTransport, SshOptions, SshTransport, Transport, TransportError,
 };
 use serde_json::{Map, Value};
 
@@ -127,6 +127,20 @@ pub(crate) struct SshConnector {
     pub(crate) host_key_checking: HostKeyChecking,
     pub(crate) known_hosts: Option<PathBuf>,
     pub(crate) control_dir: PathBuf,
+    /// The host agent shells start (see `etcdplay_transport::HostAgent`); `None` keeps every
+    /// host on the shell loop.
+    pub(crate) agent: Option<HostAgent>,
+}
+
+impl SshConnector {
+    /// The agent built next to this `etcdplay`, unless `ETCDPLAY_HOST_AGENT=off` asks for the
+    /// shell loop only; installed on hosts except under `--check`, which writes nothing.
+    pub(crate) fn host_agent(check: bool) -> Option<HostAgent> {
+        if std::env::var_os("ETCDPLAY_HOST_AGENT").is_some_and(|v| v == "off") {
+            return None;
+        }
+        HostAgent::of_this_run(!check)
+    }
 }
 
 #[async_trait]
@@ -144,6 +158,7 @@ impl Connector for SshConnector {
         opts.known_hosts = self.known_hosts.clone();
         opts.control_dir = self.control_dir.clone();
         opts.extra_settings = target.ssh_settings.clone();
+        opts.agent = self.agent.clone();
         Ok(Arc::new(SshTransport::connect(opts).await?))
     }
 }

@@ -61,7 +61,7 @@ pub(crate) async fn read_remote(
     let mut fallback = None;
     let mut tried = 0;
     if !commands_only(transport.host()) {
-        if let Some(binary) = shipped::ReaderBinary::of_this_run().await {
+        if let Some(binary) = shipped::reader_of_this_run().await {
             let reader = shipped::HostReader {
                 binary: &binary,
                 cache_dir: shipped::HOST_CACHE_DIR,

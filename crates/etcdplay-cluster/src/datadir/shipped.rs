@@ -10,13 +10,13 @@
 //! commands: an absent binary, another OS or architecture, a host whose C library is too
 //! old, a cache dir that cannot be made private.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use etcdplay_etcd::datadir::shell_quote;
 use etcdplay_etcd::{decode_result, DataDirError, DataDirReport, WireError};
-use etcdplay_transport::{Become, ExecRequest, PutRequest, Transport, TransportError};
-use sha1::{Digest, Sha1};
+use etcdplay_transport::{
+    Become, ExecRequest, PutRequest, ShippedBinary, Transport, TransportError,
+};
 use tokio::sync::OnceCell;
 
 /// The reader's file name next to `etcdplay`, and the prefix of its cached copies.
@@ -28,72 +28,22 @@ const UNSUPPORTED: &str = "etcdplay-reader:unsupported-platform";
 const NO_CACHE_DIR: &str = "etcdplay-reader:no-private-cache-dir";
 const NEED_UPLOAD: &str = "etcdplay-reader:need-upload";
 
-/// The reader binary of this control node: its bytes (to upload), a short sha1 (to name the
-/// host's copy, so a new etcdplay never runs an old reader) and the platform it runs on.
-pub(crate) struct ReaderBinary {
-    bytes: std::sync::Arc<Vec<u8>>,
-    tag: String,
-    /// What `uname -sm` prints on a host that can run it, e.g. `Linux x86_64`.
-    platform: String,
-}
+/// The reader binary of this control node (see [`ShippedBinary`]).
+pub(crate) type ReaderBinary = ShippedBinary;
 
-impl ReaderBinary {
-    /// Loads the reader at `path`; `None` when it is missing or unreadable, or when this
-    /// control node's platform has no `uname` name known here.
-    pub(crate) fn load(path: &Path) -> Option<Self> {
-        let platform = control_platform()?;
-        let bytes = std::fs::read(path).ok()?;
-        Some(Self::from_bytes(bytes, platform))
-    }
-
-    fn from_bytes(bytes: Vec<u8>, platform: String) -> Self {
-        let digest = Sha1::digest(&bytes);
-        let tag: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-        ReaderBinary {
-            bytes: bytes.into(),
-            tag,
-            platform,
-        }
-    }
-
-    /// The reader next to the running executable, loaded and hashed once per run.
-    pub(crate) async fn of_this_run() -> Option<Arc<ReaderBinary>> {
-        static BINARY: OnceCell<Option<Arc<ReaderBinary>>> = OnceCell::const_new();
-        BINARY
-            .get_or_init(|| async {
-                let path = beside_current_exe()?;
-                tokio::task::spawn_blocking(move || ReaderBinary::load(&path))
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(Arc::new)
-            })
-            .await
-            .clone()
-    }
-}
-
-/// `<dir of the running executable>/etcdplay-datadir-reader`, if that file exists.
-fn beside_current_exe() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.join(READER_NAME);
-    path.is_file().then_some(path)
-}
-
-/// This control node's platform as `uname -sm` prints it; `None` off Linux or on an
-/// architecture whose `uname -m` spelling is not one of these.
-fn control_platform() -> Option<String> {
-    if std::env::consts::OS != "linux" {
-        return None;
-    }
-    let machine = match std::env::consts::ARCH {
-        "x86_64" => "x86_64",
-        "aarch64" => "aarch64",
-        "riscv64" => "riscv64",
-        "s390x" => "s390x",
-        _ => return None,
-    };
-    Some(format!("Linux {machine}"))
+/// The reader next to the running executable, loaded and hashed once per run.
+pub(crate) async fn reader_of_this_run() -> Option<Arc<ReaderBinary>> {
+    static BINARY: OnceCell<Option<Arc<ReaderBinary>>> = OnceCell::const_new();
+    BINARY
+        .get_or_init(|| async {
+            tokio::task::spawn_blocking(|| ShippedBinary::beside_current_exe(READER_NAME))
+                .await
+                .ok()
+                .flatten()
+                .map(Arc::new)
+        })
+        .await
+        .clone()
 }
 
 /// One data-dir read through the cached reader on a host.
@@ -196,7 +146,7 @@ impl HostReader<'_> {
             match (out.rc, stdout.trim()) {
                 (0, UNSUPPORTED) => {
                     return Err(Unavailable::Platform {
-                        platform: self.binary.platform.clone(),
+                        platform: self.binary.platform().to_string(),
                     })
                 }
                 (0, NO_CACHE_DIR) => {
@@ -209,7 +159,7 @@ impl HostReader<'_> {
                     *round_trips += 1;
                     let put = PutRequest {
                         dest: self.host_path(),
-                        content: self.binary.bytes.clone(),
+                        content: self.binary.bytes().clone(),
                         mode: Some(0o755),
                         become_: become_.cloned(),
                         ..PutRequest::default()
@@ -244,7 +194,7 @@ impl HostReader<'_> {
         format!(
             "{}/{READER_NAME}-{}",
             self.cache_dir.trim_end_matches('/'),
-            self.binary.tag
+            self.binary.tag()
         )
     }
 
@@ -269,7 +219,7 @@ impl HostReader<'_> {
             read_only = if self.may_write { String::new() } else { format!("echo {NEED_UPLOAD}; exit 0\n") },
             dir = shell_quote(self.cache_dir),
             path = shell_quote(&self.host_path()),
-            platform = shell_quote(&self.binary.platform),
+            platform = shell_quote(self.binary.platform()),
         )
     }
 }
@@ -291,6 +241,7 @@ mod tests {
     use etcdplay_etcd::{encode_result, DataDirState, Member, SourceError};
     use etcdplay_transport::LocalTransport;
     use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
 
     fn initialized() -> Result<DataDirReport, DataDirError> {
         Ok(DataDirReport {
@@ -315,7 +266,10 @@ mod tests {
             shell_quote(&log.to_string_lossy()),
             shell_quote(answer)
         );
-        ReaderBinary::from_bytes(script.into_bytes(), control_platform().unwrap())
+        ReaderBinary::from_bytes(
+            script.into_bytes(),
+            etcdplay_transport::control_platform().unwrap(),
+        )
     }
 
     async fn read(
@@ -377,7 +331,7 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, vec![format!("{READER_NAME}-{}", binary.tag)]);
+        assert_eq!(names, vec![format!("{READER_NAME}-{}", binary.tag())]);
         let file_mode = std::fs::metadata(cache.join(&names[0]))
             .unwrap()
             .permissions()
@@ -422,7 +376,7 @@ mod tests {
             source: SourceError::Io(std::io::Error::from_raw_os_error(13)),
         });
         let new = fake_reader(&encode_result(&error), &log);
-        assert_ne!(old.tag, new.tag);
+        assert_ne!(old.tag(), new.tag());
         let got = read(&new, &cache, "/d").await.unwrap();
         assert_eq!(got.round_trips, 3);
         assert_eq!(
@@ -433,7 +387,7 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, vec![format!("{READER_NAME}-{}", new.tag)]);
+        assert_eq!(names, vec![format!("{READER_NAME}-{}", new.tag())]);
     }
 
     #[tokio::test]
@@ -443,7 +397,7 @@ mod tests {
         // A binary the host cannot execute (like a missing glibc symbol: exit 127/1 + stderr).
         let broken = ReaderBinary::from_bytes(
             b"#!/nonexistent/interpreter\n".to_vec(),
-            control_platform().unwrap(),
+            etcdplay_transport::control_platform().unwrap(),
         );
         let e = read(&broken, &tmp.path().join("c1"), "/d")
             .await

@@ -510,6 +510,7 @@ pub(crate) async fn run(args: ApplyArgs) -> ExitCode {
         host_key_checking: settings.host_key_checking,
         known_hosts: args.known_hosts.clone(),
         control_dir: control.path().to_path_buf(),
+        agent: SshConnector::host_agent(args.check),
     });
     let options = RunOptions {
         forks: settings.forks as usize,

@@ -1,0 +1,160 @@
+//! The host agent: a small program etcdplay keeps on a host (`/var/cache/etcdplay/bin/`,
+//! named by its sha1, like the data-dir reader) that speaks the remote shell protocol of
+//! `etcdplay-transport` in place of the shell loop. The loop starts `head` to read each
+//! script, and `wc` and `cat` to send each answer: three processes per request, about a
+//! millisecond of the host's CPU each, on hosts that often share their cores. The agent
+//! reads and writes the frames itself, so a request costs only the script's own `/bin/sh`.
+//! Scripts, their input, their output and their exit status are exactly the loop's: the
+//! same files in a private directory, the login's umask, `$?`'s numbers.
+//!
+//! It runs only as root and only from a directory private to root; otherwise it prints
+//! `MARKER agent-refused REASON` and exits, and etcdplay starts the shell loop instead.
+
+mod channel;
+mod frame;
+mod login;
+mod request;
+
+pub use request::BECOME_READER;
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use channel::Channel;
+use frame::{parse_header, Preamble, MAX_HEADER};
+use login::Login;
+use request::{Files, Run};
+use rustix::fs::Mode;
+
+/// The exit status of a refused start (the client then starts the shell loop).
+const REFUSED: u8 = 97;
+
+/// The agent's `main`: `etcdplay-agent MARKER`.
+pub fn main_with(args: Vec<OsString>) -> ExitCode {
+    let marker = match &args[..] {
+        [_, m] => m.to_string_lossy().into_owned(),
+        _ => return ExitCode::from(2),
+    };
+    if marker.is_empty() || marker.contains(char::is_whitespace) {
+        return ExitCode::from(2);
+    }
+    let mut out = io::stdout().lock();
+    if let Err(reason) = login::check_trusted() {
+        let _ = writeln!(out, "{marker} agent-refused {reason}");
+        return ExitCode::from(REFUSED);
+    }
+    let private = Mode::from_bits_truncate(0o077);
+    let login_umask = rustix::process::umask(private);
+    let dir = match login::private_dir() {
+        Ok(dir) => dir,
+        Err(_) => return ExitCode::from(REFUSED),
+    };
+    let login = Login::of_this_process();
+    let kill_group = login.leads_its_group;
+    let lifeline_dir = dir.clone();
+    let channel = Channel::relay(io::stdin(), move || {
+        login::remove_dir(&lifeline_dir);
+        login::stop_everything(kill_group);
+    });
+    let served = serve(&marker, &dir, &login, login_umask, channel, &mut out);
+    login::remove_dir(&dir);
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+/// Answers requests until the stream is out of step (then the caller ends the agent; the
+/// client sees the channel close and discards it). The channel's end is the lifeline's.
+fn serve(
+    marker: &str,
+    dir: &Path,
+    login: &Login,
+    login_umask: Mode,
+    mut channel: Channel,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    writeln!(out, "{marker} ready agent")?;
+    out.flush()?;
+    let files = Files::in_dir(dir);
+    loop {
+        let line = channel.read_line(MAX_HEADER).ok_or_else(out_of_step)?;
+        let header = std::str::from_utf8(&line)
+            .ok()
+            .and_then(parse_header)
+            .ok_or_else(out_of_step)?;
+        let as_login = header.user == "-" || Some(header.user.as_str()) == login.name.as_deref();
+        let mut script = File::create(&files.script)?;
+        channel.copy_exact(header.script_len, &mut script)?;
+        if as_login {
+            if header.stdin_len > 0 {
+                channel.copy_exact(header.stdin_len, &mut File::create(&files.input)?)?;
+            }
+        } else {
+            // Become reads the script and its input from one stream.
+            channel.copy_exact(header.stdin_len, &mut script)?;
+        }
+        drop(script);
+        let mut preamble = Vec::new();
+        channel.copy_exact(header.preamble.len(), &mut preamble)?;
+        // su's words; the password (second line) is not needed by root and is dropped here.
+        let words = String::from_utf8_lossy(preamble.split(|&b| b == b'\n').next().unwrap_or(&[]))
+            .into_owned();
+        preamble.fill(0);
+        let trailer = channel.read_line(MAX_HEADER).ok_or_else(out_of_step)?;
+        if trailer != format!(".{}", header.id).as_bytes() {
+            return Err(out_of_step());
+        }
+        let run = if as_login {
+            Run::Plain {
+                has_input: header.stdin_len > 0,
+            }
+        } else if let Preamble::Su(_) = header.preamble {
+            Run::Su {
+                user: &header.user,
+                script_len: header.script_len,
+                words: &words,
+            }
+        } else {
+            Run::Sudo {
+                user: &header.user,
+                script_len: header.script_len,
+            }
+        };
+        let rc = request::run(run, &files, login_umask)?;
+        answer(marker, &header.id, rc, &files, out)?;
+        files.clear();
+    }
+}
+
+/// `MARKER ID RC OUT_LEN ERR_LEN`, then exactly those bytes of stdout and stderr.
+fn answer(marker: &str, id: &str, rc: i32, files: &Files, out: &mut impl Write) -> io::Result<()> {
+    let mut stdout = File::open(&files.stdout)?;
+    let mut stderr = File::open(&files.stderr)?;
+    let (ol, el) = (stdout.metadata()?.len(), stderr.metadata()?.len());
+    writeln!(out, "{marker} {id} {rc} {ol} {el}")?;
+    // The lengths were taken from these very descriptors; the script has ended, so nothing
+    // grows them (a background process it left could, and is cut to the announced length).
+    copy_at_most(&mut stdout, ol, out)?;
+    copy_at_most(&mut stderr, el, out)?;
+    out.flush()
+}
+
+fn copy_at_most(file: &mut File, len: u64, out: &mut impl Write) -> io::Result<()> {
+    let copied = io::copy(&mut io::Read::take(file, len), out)?;
+    if copied < len {
+        // Truncated under us: pad, so that the frame stays in step.
+        io::copy(&mut io::Read::take(io::repeat(0), len - copied), out)?;
+    }
+    Ok(())
+}
+
+fn out_of_step() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "the request stream is out of step",
+    )
+}

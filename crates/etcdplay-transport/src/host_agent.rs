@@ -1,0 +1,284 @@
+//! The host agent (`etcdplay-agent`, see that crate): a program etcdplay keeps on hosts it
+//! reaches as root and starts in place of the shell loop, with the same protocol and fewer
+//! processes per request. This module decides whether a shell starts it, and installs it.
+//!
+//! A shell is started with [`HostAgent::start_prefix`] in front of the loop: with builtins
+//! only (no process), it runs the cached agent when the file and its directory are the
+//! login's own and no symlinks, and otherwise goes on into the loop. The agent checks the rest
+//! itself (root, a 0700 directory) and refuses otherwise; the transport then starts the loop
+//! and does not try the agent again on that connection. A host whose first shell started the
+//! loop although the login is root gets the agent when the transport closes, in two requests
+//! (one that checks the platform and makes the directory private, then the upload), for the
+//! next run: a run never waits for an upload before its work.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::script::sh_quote;
+use crate::shipped::ShippedBinary;
+use crate::{ExecRequest, PutRequest, Transport, TransportError};
+
+/// The agent's file name next to `etcdplay`, and the prefix of its cached copies.
+pub const AGENT_NAME: &str = "etcdplay-agent";
+/// Where hosts keep it (the data-dir reader's directory).
+pub const AGENT_CACHE_DIR: &str = "/var/cache/etcdplay/bin";
+/// What the install check prints when the upload should follow.
+const NEED_UPLOAD: &str = "etcdplay-agent:need-upload";
+
+/// The agent a transport may start and install.
+#[derive(Debug, Clone)]
+pub struct HostAgent {
+    pub binary: Arc<ShippedBinary>,
+    /// [`AGENT_CACHE_DIR`], or a scratch directory in tests.
+    pub cache_dir: String,
+    /// `false` under `--check`: a cached agent is used, nothing is installed.
+    pub may_install: bool,
+}
+
+impl HostAgent {
+    /// The agent next to the running executable, loaded and hashed once per run.
+    pub fn of_this_run(may_install: bool) -> Option<HostAgent> {
+        static BINARY: std::sync::OnceLock<Option<Arc<ShippedBinary>>> = std::sync::OnceLock::new();
+        let binary = BINARY
+            .get_or_init(|| ShippedBinary::beside_current_exe(AGENT_NAME).map(Arc::new))
+            .clone()?;
+        Some(HostAgent {
+            binary,
+            cache_dir: AGENT_CACHE_DIR.to_string(),
+            may_install,
+        })
+    }
+
+    fn host_path(&self) -> String {
+        format!(
+            "{}/{AGENT_NAME}-{}",
+            self.cache_dir.trim_end_matches('/'),
+            self.binary.tag()
+        )
+    }
+
+    /// Shell text put in front of the loop: `exec` the agent with the marker (`$1`) when it is
+    /// there and the login's own; otherwise nothing, and the loop starts.
+    pub(crate) fn start_prefix(&self) -> String {
+        format!(
+            "p={path}; q=${{p%/*}}\n\
+             if [ -d \"$q\" ] && ! [ -L \"$q\" ] && [ -O \"$q\" ] && [ -f \"$p\" ] && ! [ -L \"$p\" ] && [ -O \"$p\" ] && [ -x \"$p\" ]; then exec \"$p\" \"$1\"; fi\n\
+             unset p q\n",
+            path = sh_quote(&self.host_path()),
+        )
+    }
+
+    /// Installs the agent for the next run: checks the platform, makes the directory private
+    /// (dropping other versions' agents), uploads. Returns whether it was uploaded; a host
+    /// of another platform, or where the directory cannot be the login's own, is left alone.
+    pub(crate) async fn install(&self, transport: &dyn Transport) -> Result<bool, TransportError> {
+        let check = format!(
+            "d={dir}; p={path}\n\
+             [ \"$(uname -sm)\" = {platform} ] || exit 0\n\
+             mkdir -p \"$d\" && chmod 700 \"$d\" && [ -O \"$d\" ] && ! [ -L \"$d\" ] || exit 0\n\
+             for f in \"$d\"/{AGENT_NAME}-*; do [ \"$f\" = \"$p\" ] || rm -f \"$f\"; done\n\
+             echo {NEED_UPLOAD}\n",
+            dir = sh_quote(&self.cache_dir),
+            path = sh_quote(&self.host_path()),
+            platform = sh_quote(self.binary.platform()),
+        );
+        let out = transport.exec(ExecRequest::script(check)).await?;
+        if out.rc != 0 || out.stdout_str().trim() != NEED_UPLOAD {
+            return Ok(false);
+        }
+        transport
+            .put(PutRequest {
+                dest: self.host_path(),
+                content: self.binary.bytes().clone(),
+                mode: Some(0o700),
+                ..PutRequest::default()
+            })
+            .await?;
+        Ok(true)
+    }
+}
+
+/// How a shell's start went, from its first line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Started {
+    /// The shell loop, running as `uid` (`None` if it printed something else).
+    Loop { uid: Option<u32> },
+    /// The agent.
+    Agent,
+    /// The agent would not serve this login or directory; the loop must be started instead.
+    AgentRefused,
+}
+
+/// What one connection knows about its host's agent.
+#[derive(Debug, Default)]
+pub(crate) struct AgentUse {
+    agent: Option<HostAgent>,
+    /// The agent refused or failed to start here: shells start the loop from then on.
+    off: AtomicBool,
+    /// How the first shell started.
+    first: Mutex<Option<Started>>,
+}
+
+impl AgentUse {
+    pub(crate) fn new(agent: Option<HostAgent>) -> Self {
+        AgentUse {
+            agent,
+            ..AgentUse::default()
+        }
+    }
+
+    /// The prefix a new shell starts with, while the agent may be tried.
+    pub(crate) fn start_prefix(&self) -> Option<String> {
+        if self.off.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.agent.as_ref().map(HostAgent::start_prefix)
+    }
+
+    pub(crate) fn turn_off(&self) {
+        self.off.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn note(&self, started: Started) {
+        let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        first.get_or_insert(started);
+    }
+
+    /// The agent to install when the connection closes: there is one, installing is allowed,
+    /// and the first shell was the loop of a root login (with the agent not even tried, or
+    /// not found).
+    pub(crate) fn to_install(&self) -> Option<&HostAgent> {
+        let agent = self.agent.as_ref().filter(|a| a.may_install)?;
+        let first = *self.first.lock().unwrap_or_else(|e| e.into_inner());
+        (first == Some(Started::Loop { uid: Some(0) }) && !self.off.load(Ordering::Relaxed))
+            .then_some(agent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{agent_in, is_root, private_agent_copy};
+    use crate::LocalTransport;
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    /// The first line a connection's start command prints, run locally.
+    async fn first_line(agent: &HostAgent) -> String {
+        let mut child = tokio::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!(
+                "{}{}",
+                agent.start_prefix(),
+                crate::shell_protocol::LOOP_SCRIPT
+            ))
+            .args(["etcdplay", "M"])
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .await
+            .unwrap();
+        line
+    }
+
+    #[tokio::test]
+    #[allow(clippy::print_stderr)]
+    async fn the_agent_serves_only_from_a_private_directory_and_the_loop_otherwise() {
+        if !is_root() {
+            eprintln!("the agent serves root only; skipped");
+            return;
+        }
+        let (dir, path) = private_agent_copy();
+        let agent = agent_in(dir.path());
+        assert_eq!(first_line(&agent).await, "M ready agent\n");
+        // Group- or world-readable directory: the agent refuses, before serving anything.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            first_line(&agent).await,
+            "M agent-refused dir-not-private\n"
+        );
+        // Absent, or a symlink: the loop, without a process spent on trying.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let moved = dir.path().join("elsewhere");
+        std::fs::rename(&path, &moved).unwrap();
+        assert_eq!(first_line(&agent).await, "M ready sh 0\n");
+        std::os::unix::fs::symlink(&moved, &path).unwrap();
+        assert_eq!(first_line(&agent).await, "M ready sh 0\n");
+    }
+
+    #[tokio::test]
+    #[allow(clippy::print_stderr)]
+    async fn install_makes_the_directory_private_and_replaces_other_versions() {
+        if !is_root() {
+            eprintln!("needs root (the install is for root logins); skipped");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("cache/bin");
+        std::fs::create_dir_all(&cache).unwrap();
+        std::fs::write(cache.join(format!("{AGENT_NAME}-000000000000")), b"old").unwrap();
+        let agent = agent_in(&cache);
+        let local = LocalTransport::new("h1");
+        assert!(agent.install(&local).await.unwrap());
+        let names: Vec<String> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec![format!("{AGENT_NAME}-{}", agent.binary.tag())]);
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&cache), 0o700);
+        assert_eq!(mode(&cache.join(&names[0])), 0o700);
+        assert_eq!(first_line(&agent).await, "M ready agent\n");
+        // Another platform's host is left alone.
+        let foreign = HostAgent {
+            binary: Arc::new(ShippedBinary::from_bytes(
+                b"x".to_vec(),
+                "Plan9 pdp11".into(),
+            )),
+            ..agent.clone()
+        };
+        assert!(!foreign.install(&local).await.unwrap());
+        assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn only_a_root_loop_with_the_agent_untried_or_absent_is_installed_at_close() {
+        let agent = || {
+            Some(HostAgent {
+                binary: Arc::new(ShippedBinary::from_bytes(b"a".to_vec(), "Linux x".into())),
+                cache_dir: "/c".into(),
+                may_install: true,
+            })
+        };
+        let installs = |agent: Option<HostAgent>, started: &[Started], off: bool| {
+            let use_ = AgentUse::new(agent);
+            for s in started {
+                use_.note(*s);
+            }
+            if off {
+                use_.turn_off();
+            }
+            use_.to_install().is_some()
+        };
+        let root = Started::Loop { uid: Some(0) };
+        assert!(installs(agent(), &[root], false));
+        assert!(!installs(
+            agent(),
+            &[Started::Loop { uid: Some(1000) }],
+            false
+        ));
+        assert!(!installs(agent(), &[Started::Agent, root], false));
+        assert!(!installs(agent(), &[root], true));
+        assert!(!installs(None, &[root], false));
+        let mut check_mode = agent();
+        check_mode.as_mut().unwrap().may_install = false;
+        assert!(!installs(check_mode, &[root], false));
+    }
+}
