@@ -7,14 +7,28 @@
 //! Scripts, their input, their output and their exit status are exactly the loop's: the
 //! same files in a private directory, the login's umask, `$?`'s numbers.
 //!
+//! A script whose first line asks (`prefill.rs`) gets answers it would otherwise start a
+//! process for (`hostname -f`, `grep` of `/proc/cpuinfo`, `readlink -f`, `find -cnewer`) as
+//! shell variables in front of it.
+//!
 //! It runs only as root and only from a directory private to root; otherwise it prints
 //! `MARKER agent-refused REASON` and exits, and etcdplay starts the shell loop instead.
 
 mod channel;
+mod facts_files;
 mod frame;
 mod login;
+mod prefill;
 mod request;
 
+pub use prefill::HINT as PREFILL_HINT;
+
+/// The shell assignments the agent puts in front of `script` (for tests elsewhere that run a
+/// script with and without them).
+#[doc(hidden)]
+pub fn prefill_answers(script: &[u8]) -> Option<Vec<u8>> {
+    prefill::prefill(script)
+}
 pub use request::BECOME_READER;
 
 use std::ffi::OsString;
@@ -28,6 +42,10 @@ use frame::{parse_header, Preamble, MAX_HEADER};
 use login::Login;
 use request::{Files, Run};
 use rustix::fs::Mode;
+
+/// Scripts up to this size are read into memory to look for a prefill hint (read-ahead
+/// batches are tens of KiB); larger ones go straight to their file.
+const MAX_SCANNED_SCRIPT: u64 = 1 << 20;
 
 /// The exit status of a refused start (the client then starts the shell loop).
 const REFUSED: u8 = 97;
@@ -88,7 +106,16 @@ fn serve(
             .ok_or_else(out_of_step)?;
         let as_login = header.user == "-" || Some(header.user.as_str()) == login.name.as_deref();
         let mut script = File::create(&files.script)?;
-        channel.copy_exact(header.script_len, &mut script)?;
+        if as_login && header.script_len <= MAX_SCANNED_SCRIPT {
+            let mut text = Vec::new();
+            channel.copy_exact(header.script_len, &mut text)?;
+            if let Some(answers) = prefill::prefill(&text) {
+                script.write_all(&answers)?;
+            }
+            script.write_all(&text)?;
+        } else {
+            channel.copy_exact(header.script_len, &mut script)?;
+        }
         if as_login {
             if header.stdin_len > 0 {
                 channel.copy_exact(header.stdin_len, &mut File::create(&files.input)?)?;

@@ -124,9 +124,36 @@ pub(crate) fn stat_hint(path: &str) -> String {
 /// of its probes would each ask, asked once: the paths they `stat` ([`stat_prelude`]) and
 /// what they want of systemd (`unit_memo`).
 pub fn batch_prelude(scripts: &[&str]) -> String {
-    let mut out = stat_prelude(scripts);
+    let mut out = agent_prefill_hint(scripts);
+    out.push_str(&stat_prelude(scripts));
     out.push_str(&crate::unit_memo::prelude(scripts));
     out
+}
+
+/// The host agent's prefill hint for a batch (see `etcdplay_transport::AGENT_PREFILL_HINT`):
+/// the words the probes ask for on hint lines of their own (there comments, since only a
+/// request's first line counts) and the reload check's, when the prelude runs it. Empty when
+/// nothing is asked.
+fn agent_prefill_hint(scripts: &[&str]) -> String {
+    let hint = etcdplay_transport::AGENT_PREFILL_HINT;
+    let mut words: Vec<String> = Vec::new();
+    for line in scripts.iter().flat_map(|s| s.lines()) {
+        let Some(rest) = line.strip_prefix(hint) else {
+            continue;
+        };
+        for word in rest.split(' ').filter(|w| is_literal_word(w)) {
+            if !words.iter().any(|w| w == word) {
+                words.push(word.to_string());
+            }
+        }
+    }
+    if crate::unit_memo::asks_reload(scripts) {
+        words.push(crate::modules::systemd::reload_prefill_word());
+    }
+    if words.is_empty() {
+        return String::new();
+    }
+    format!("{hint}{}\n", words.join(" "))
 }
 
 /// One `stat`

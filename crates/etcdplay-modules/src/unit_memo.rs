@@ -65,21 +65,29 @@ pub fn loaded_unit_script(unit: &str) -> String {
     )
 }
 
+/// Whether one of `scripts` carries [`RELOAD_HINT`]: the batch's prelude then runs the
+/// reload check.
+pub(crate) fn asks_reload(scripts: &[&str]) -> bool {
+    scripts
+        .iter()
+        .flat_map(|s| s.lines())
+        .any(|line| line == RELOAD_HINT.trim_end())
+}
+
 /// The part of a batch's prelude that asks systemd: one `systemctl show` per unit the
 /// batch's `scripts` name on a [`show_hint`] line (kept only when it succeeded, so a probe
 /// meets a failure by asking itself), and the reload check when one carries
 /// [`RELOAD_HINT`]. Empty when none does.
 pub(crate) fn prelude(scripts: &[&str]) -> String {
     let mut units: Vec<&str> = Vec::new();
-    let mut reload = false;
     for line in scripts.iter().flat_map(|s| s.lines()) {
         if let Some(word) = line.strip_prefix(SHOW_HINT).filter(|w| is_literal_word(w)) {
             if !units.contains(&word) {
                 units.push(word);
             }
         }
-        reload |= line == RELOAD_HINT.trim_end();
     }
+    let reload = asks_reload(scripts);
     let mut out = String::new();
     if reload {
         out.push_str(&system_reload_due_script());

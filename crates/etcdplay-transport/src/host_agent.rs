@@ -22,6 +22,10 @@ use crate::{ExecRequest, PutRequest, Transport, TransportError};
 pub const AGENT_NAME: &str = "etcdplay-agent";
 /// Where hosts keep it (the data-dir reader's directory).
 pub const AGENT_CACHE_DIR: &str = "/var/cache/etcdplay/bin";
+/// The first line of a script that asks the agent for answers it would otherwise start a
+/// process for (`etcdplay-agent`'s `prefill.rs`: the words it knows, and why only a first
+/// line counts); under the shell loop it is a comment.
+pub const AGENT_PREFILL_HINT: &str = "# ep_agent_prefill ";
 /// What the install check prints when the upload should follow.
 const NEED_UPLOAD: &str = "etcdplay-agent:need-upload";
 

@@ -413,7 +413,17 @@ fn distinct_scripts(keys: &[Key]) -> Vec<&str> {
 /// input) and prints, after each one's stdout, a line `\n@@TOKEN INDEX RC STDERR_LEN`. The
 /// script's stderr is captured only to be measured: an answer with stderr is not kept.
 pub(crate) fn batch_script(scripts: &[&str], token: &str, prelude: &str) -> String {
-    let mut out = String::from("exec 5>&1\n");
+    // A prelude's prefill hint goes on the batch's first line, where the host agent looks.
+    let (hint, prelude) = match prelude.starts_with(crate::AGENT_PREFILL_HINT) {
+        true => prelude.split_once('\n').unwrap_or((prelude, "")),
+        false => ("", prelude),
+    };
+    let mut out = String::new();
+    if !hint.is_empty() {
+        out.push_str(hint);
+        out.push('\n');
+    }
+    out.push_str("exec 5>&1\n");
     // The prelude prints nothing (it would become the first answer's output) and its
     // messages are nobody's.
     if !prelude.is_empty() {
@@ -624,6 +634,27 @@ mod tests {
         assert_eq!(
             parts[1].as_ref().map(|p| p.stdout.as_slice()),
             Some(&b"subshell yes\n"[..])
+        );
+    }
+
+    /// The host agent reads a prefill hint on a script's first line only: a prelude's hint is
+    /// moved there, and the batch runs as before.
+    #[test]
+    fn a_preludes_prefill_hint_opens_the_batch() {
+        let token = random_token();
+        let prelude = format!("{}cpuinfo\nep_seen=yes", crate::AGENT_PREFILL_HINT);
+        let script = batch_script(&["echo \"${ep_seen:-no}\""], &token, &prelude);
+        assert!(
+            script.starts_with(&format!(
+                "{}cpuinfo\nexec 5>&1\n",
+                crate::AGENT_PREFILL_HINT
+            )),
+            "{script}"
+        );
+        let parts = split_batch(&sh(&script), 1, &token);
+        assert_eq!(
+            parts[0].as_ref().map(|p| p.stdout.as_slice()),
+            Some(&b"yes\n"[..])
         );
     }
 

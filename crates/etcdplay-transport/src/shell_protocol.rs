@@ -849,6 +849,15 @@ mod tests {
         }
     }
 
+    /// The agent looks for the hint this crate writes.
+    #[test]
+    fn the_agent_reads_the_prefill_hint_written_here() {
+        assert_eq!(
+            etcdplay_agent::PREFILL_HINT.as_bytes(),
+            crate::AGENT_PREFILL_HINT.as_bytes()
+        );
+    }
+
     /// The agent hands a become user's shell the script and its input as the loop does.
     #[test]
     fn the_agent_reads_become_input_as_the_loop_does() {

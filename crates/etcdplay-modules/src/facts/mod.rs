@@ -37,6 +37,35 @@ fi
     };
 }
 
+/// The sections of [`SCRIPT`] that only read files: on a host served by the host agent it
+/// prints them all itself (`etcdplay_agent::facts_files`, compared with this text by
+/// `tests::the_agent_prints_the_file_sections_as_the_shell_does`), where `dash` reads each
+/// file a byte per system call. A macro, so that [`SCRIPT`] stays one literal.
+macro_rules! file_sections {
+    () => {
+        r#"s hostname; r /proc/sys/kernel/hostname 2>/dev/null || uname -n
+s uname; { r /proc/sys/kernel/ostype && r /proc/sys/kernel/osrelease && { r /proc/sys/kernel/arch || uname -m; } && r /proc/sys/kernel/version; } 2>/dev/null || { uname -s; uname -r; uname -m; uname -v; }
+s os_release; r /etc/os-release 2>/dev/null || r /usr/lib/os-release 2>/dev/null
+s debian_version; r /etc/debian_version 2>/dev/null
+s meminfo; while read -r k v; do case $k in MemTotal:|MemFree:|Buffers:|Cached:|SwapTotal:|SwapCached:) echo "$k $v";; SwapFree:) echo "$k $v"; break;; esac; done </proc/meminfo 2>/dev/null
+s pid1; r /proc/1/comm 2>/dev/null
+s machine_id; r /etc/machine-id 2>/dev/null
+s uptime; read -r up _ </proc/uptime 2>/dev/null && echo "$up"
+s loadavg; r /proc/loadavg 2>/dev/null
+s cmdline; r /proc/cmdline 2>/dev/null
+s fips; r /proc/sys/crypto/fips_enabled 2>/dev/null
+s resolv; r /etc/resolv.conf 2>/dev/null
+s security; [ -d /sys/fs/selinux ] && { printf 'selinux '; r /sys/fs/selinux/enforce 2>/dev/null || echo; }; [ -d /sys/kernel/security/apparmor ] && echo apparmor
+s container; r /run/systemd/container 2>/dev/null || echo; [ -e /.dockerenv ] || [ -e /.dockerinit ] && echo dockerenv; [ -e /run/.containerenv ] && echo containerenv; r /proc/1/cgroup 2>/dev/null
+s modules; [ -r /proc/modules ] && while read -r m _; do case $m in kvm|vboxdrv|virtio) echo "$m";; esac; done </proc/modules
+s kvm; [ -e /dev/kvm ] && echo yes
+s dmi; for f in bios_date bios_vendor bios_version board_asset_tag board_name board_serial board_vendor board_version chassis_asset_tag chassis_serial chassis_type chassis_vendor chassis_version product_name product_serial product_uuid product_version sys_vendor; do printf '%s=' $f; r /sys/devices/virtual/dmi/id/$f 2>/dev/null || echo; done
+s ssh_host_keys; for t in rsa ecdsa ed25519; do [ -r /etc/ssh/ssh_host_${t}_key.pub ] && { printf '%s ' $t; r /etc/ssh/ssh_host_${t}_key.pub; }; done
+s chroot; [ -r /proc/1/root/. ] && { [ / -ef /proc/1/root/. ] && echo no || echo yes; }
+"#
+    };
+}
+
 /// The gathering script. Every command tolerates absence (minimal containers lack some tools).
 /// Files of one line or a few are read with the shell's own `read`: every process started
 /// costs about a millisecond of CPU on the host, and a fleet's hosts often share cores (a lab,
@@ -51,24 +80,32 @@ fi
 /// most of it loading systemd's shared library) is kept in `/run/etcdplay` with the identity
 /// of the `systemctl` it came from (path, size, mtime, ctime, inode, device) and read back
 /// while that identity holds, which a read-ahead batch knows without a process (its one `stat`
-/// of every path includes `systemctl`); alone, or anything amiss, it runs `systemctl`. Only
+/// of every path includes `systemctl`); alone, or anything amiss, it runs `systemctl`. On a
+/// host served by the host agent, the first line asks it (`etcdplay_transport::
+/// AGENT_PREFILL_HINT`) for what `hostname -f`, the `grep` of `/proc/cpuinfo` and the
+/// `readlink -f` of the interpreter would print, so those three start no process either, and
+/// for the sections that only read files ([`file_sections!`]) and the ids of
+/// `/proc/self/status`, which `dash` would read a byte per system call; a missing answer (the
+/// shell loop, a name that resolves beyond `/etc/hosts`, another interpreter found on this
+/// `PATH`) runs the shell text. Only
 /// the Python facts are cheaper than Ansible's: the version comes from the interpreter's file
 /// name (`python3.11`), not from starting Python.
 pub const SCRIPT: &str = concat!(
-    r#"s() { printf '\n@@etcdplay:%s\n' "$1"; }
+    r#"# ep_agent_prefill cpuinfo fqdn python files ids
+s() { printf '\n@@etcdplay:%s\n' "$1"; }
 r() { while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; done <"$1"; }
-s hostname; r /proc/sys/kernel/hostname 2>/dev/null || uname -n
-s fqdn; hostname -f 2>/dev/null || r /proc/sys/kernel/hostname 2>/dev/null || uname -n
-s uname; { r /proc/sys/kernel/ostype && r /proc/sys/kernel/osrelease && { r /proc/sys/kernel/arch || uname -m; } && r /proc/sys/kernel/version; } 2>/dev/null || { uname -s; uname -r; uname -m; uname -v; }
-s os_release; r /etc/os-release 2>/dev/null || r /usr/lib/os-release 2>/dev/null
-s debian_version; r /etc/debian_version 2>/dev/null
-s cpuinfo; grep -E '^(processor|vendor_id|model name|physical id|cpu cores|siblings)[[:space:]]*:' /proc/cpuinfo 2>/dev/null
+if [ -n "${ep_ag_files+x}" ]; then printf '%s' "$ep_ag_files"; else
+"#,
+    file_sections!(),
+    r#"fi
+s fqdn; if [ -n "${ep_ag_fqdn-}" ]; then printf '%s\n' "$ep_ag_fqdn"; else hostname -f 2>/dev/null || r /proc/sys/kernel/hostname 2>/dev/null || uname -n; fi
+s cpuinfo; if [ -n "${ep_ag_cpuinfo+x}" ]; then printf '%s' "$ep_ag_cpuinfo"; else grep -E '^(processor|vendor_id|model name|physical id|cpu cores|siblings)[[:space:]]*:' /proc/cpuinfo 2>/dev/null; fi
 s nproc; c= u= g=
+if [ -n "${ep_ag_ids+x}" ]; then u=$ep_ag_uid g=$ep_ag_gid c=$ep_ag_cpus; else
 while read -r k v _; do case $k in Uid:) u=$v;; Gid:) g=$v;; Cpus_allowed_list:) c=$v; break;; esac; done </proc/self/status 2>/dev/null
+fi
 [ -z "${OMP_NUM_THREADS:-}${OMP_THREAD_LIMIT:-}" ] || c=
 if [ -n "$c" ]; then n=0; IFS=,; for x in $c; do case $x in *-*) n=$((n + ${x#*-} - ${x%-*} + 1));; *) n=$((n + 1));; esac; done; unset IFS; echo "$n"; else nproc 2>/dev/null; fi
-s meminfo; while read -r k v; do case $k in MemTotal:|MemFree:|Buffers:|Cached:|SwapTotal:|SwapCached:) echo "$k $v";; SwapFree:) echo "$k $v"; break;; esac; done </proc/meminfo 2>/dev/null
-s pid1; r /proc/1/comm 2>/dev/null
 s systemd_dir; [ -d /run/systemd/system ] && echo yes
 s systemd; if [ -d /run/systemd/system ]; then
 "#,
@@ -98,23 +135,10 @@ s addr; ip -4 -o addr show 2>/dev/null
 s link; ip -o link show 2>/dev/null
 fi
 s python; p=; for n in python3 python; do IFS=:; for d in $PATH; do [ -f "$d/$n" ] && [ -x "$d/$n" ] && { p=$d/$n; break; }; done; unset IFS; [ -n "$p" ] && break; done
-[ -n "$p" ] && { echo "$p"; readlink -f "$p"; }
-s machine_id; r /etc/machine-id 2>/dev/null
+[ -n "$p" ] && { echo "$p"; if [ "$p" = "${ep_ag_py-}" ]; then printf '%s\n' "$ep_ag_pyr"; else readlink -f "$p"; fi; }
 s date; date '+%Y|%m|%d|%H|%M|%S|%Z|%z|%s|%A|%B|%j|%u|%a|%b|%W|%6N'
 s pkg_mgr; for m in apt-get dnf yum zypper apk pacman; do command -v $m >/dev/null 2>&1 && { echo $m; break; }; done
-s uptime; read -r up _ </proc/uptime 2>/dev/null && echo "$up"
-s loadavg; r /proc/loadavg 2>/dev/null
-s cmdline; r /proc/cmdline 2>/dev/null
-s fips; r /proc/sys/crypto/fips_enabled 2>/dev/null
-s resolv; r /etc/resolv.conf 2>/dev/null
 s lsb; r /etc/lsb-release 2>/dev/null || { command -v lsb_release >/dev/null 2>&1 && echo lsb_release; }
-s security; [ -d /sys/fs/selinux ] && { printf 'selinux '; r /sys/fs/selinux/enforce 2>/dev/null || echo; }; [ -d /sys/kernel/security/apparmor ] && echo apparmor
-s container; r /run/systemd/container 2>/dev/null || echo; [ -e /.dockerenv ] || [ -e /.dockerinit ] && echo dockerenv; [ -e /run/.containerenv ] && echo containerenv; r /proc/1/cgroup 2>/dev/null
-s modules; [ -r /proc/modules ] && while read -r m _; do case $m in kvm|vboxdrv|virtio) echo "$m";; esac; done </proc/modules
-s kvm; [ -e /dev/kvm ] && echo yes
-s dmi; for f in bios_date bios_vendor bios_version board_asset_tag board_name board_serial board_vendor board_version chassis_asset_tag chassis_serial chassis_type chassis_vendor chassis_version product_name product_serial product_uuid product_version sys_vendor; do printf '%s=' $f; r /sys/devices/virtual/dmi/id/$f 2>/dev/null || echo; done
-s ssh_host_keys; for t in rsa ecdsa ed25519; do [ -r /etc/ssh/ssh_host_${t}_key.pub ] && { printf '%s ' $t; r /etc/ssh/ssh_host_${t}_key.pub; }; done
-s chroot; [ -r /proc/1/root/. ] && { [ / -ef /proc/1/root/. ] && echo no || echo yes; }
 s end
 "#
 );
@@ -195,6 +219,56 @@ fn glob_match(pattern: &str, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    /// The host agent reads the hint on a request's first line, where the script alone has it.
+    #[test]
+    fn the_script_opens_with_the_agents_prefill_hint() {
+        assert!(super::SCRIPT.starts_with(etcdplay_transport::AGENT_PREFILL_HINT));
+    }
+
+    /// The facts script gives the same facts with the host agent's answers in front of it as
+    /// the shell alone gives, on the machine the test runs on (less what changes between two
+    /// runs: the clock, free memory, the load, and the processes' own ids in the env).
+    #[test]
+    fn the_agents_answers_give_the_shells_facts() {
+        let run = |prefix: &[u8]| {
+            let mut script = prefix.to_vec();
+            script.extend_from_slice(super::SCRIPT.as_bytes());
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(std::os::unix::ffi::OsStrExt::from_bytes(&script) as &std::ffi::OsStr)
+                .output()
+                .unwrap();
+            crate::probe::parse_sections(&out.stdout)
+        };
+        let answers = etcdplay_agent::prefill_answers(super::SCRIPT.as_bytes()).unwrap();
+        let text = String::from_utf8_lossy(&answers);
+        for asked in [
+            "ep_ag_files=",
+            "ep_ag_ids=",
+            "ep_ag_cpuinfo=",
+            "ep_ag_path=",
+        ] {
+            assert!(
+                text.contains(asked),
+                "no {asked} among the answers:\n{text}"
+            );
+        }
+        let mut shell = run(b"");
+        let mut agent = run(&answers);
+        for changing in ["date", "uptime", "meminfo", "loadavg", "env"] {
+            assert!(shell.remove(changing).is_some() && agent.remove(changing).is_some());
+        }
+        assert!(shell.contains_key("os_release") && shell.contains_key("end"));
+        for (name, body) in &shell {
+            assert_eq!(
+                String::from_utf8_lossy(body),
+                String::from_utf8_lossy(&agent[name]),
+                "section {name}"
+            );
+        }
+        assert_eq!(shell.len(), agent.len());
+    }
+
     /// In a read-ahead batch whose prelude stated `systemctl`, its `--version` is run once
     /// and then read back from the cache while the binary is the same; a new binary (its
     /// ctime moved) is asked again. Alone (no prelude), it is always asked.

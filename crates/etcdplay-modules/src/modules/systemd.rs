@@ -224,9 +224,21 @@ fn reload_due_script(stamp: &str, inputs: &[&str]) -> String {
     )
 }
 
-/// [`reload_due_script`] for the system manager's own stamp and inputs.
+/// [`reload_due_script`] for the system manager's own stamp and inputs, as a read-ahead
+/// batch's prelude asks it: with the host agent's answer to [`reload_prefill_word`] instead
+/// of `find` when the batch has one (`$ep_ag_newer`, set only for this stamp and these
+/// inputs).
 pub(crate) fn system_reload_due_script() -> String {
-    reload_due_script(RELOAD_STAMP, RELOAD_INPUTS)
+    format!(
+        "{}if {STAMP_STALE_PREFILLED}; then ep_rld=yes; else ep_rld=no; fi\n",
+        stamp_inputs(RELOAD_STAMP, RELOAD_INPUTS)
+    )
+}
+
+/// The host agent's prefill word for [`system_reload_due_script`]'s `find`: whether anything
+/// under the inputs changed after the stamp (`etcdplay-agent`'s `prefill.rs`).
+pub(crate) fn reload_prefill_word() -> String {
+    format!("newer:{RELOAD_STAMP}:{}", RELOAD_INPUTS.join(":"))
 }
 
 /// Sets `$st` to the stamp and the positional parameters to the inputs that exist, each
@@ -244,6 +256,8 @@ fn stamp_inputs(stamp: &str, inputs: &[&str]) -> String {
 /// True when a reload is due: no stamp, no input found (`find` would then search the working
 /// directory), `find` failing, or an input changed after the stamp.
 const STAMP_STALE: &str = "[ ! -f \"$st\" ] || [ $# -eq 0 ] || ! c=$(find \"$@\" -cnewer \"$st\" -print -quit 2>/dev/null) || [ -n \"$c\" ]";
+/// [`STAMP_STALE`] taking `find`'s answer from the host agent when it gave one.
+const STAMP_STALE_PREFILLED: &str = "[ ! -f \"$st\" ] || [ $# -eq 0 ] || case ${ep_ag_newer-} in yes) true;; no) false;; *) ! c=$(find \"$@\" -cnewer \"$st\" -print -quit 2>/dev/null) || [ -n \"$c\" ];; esac";
 
 /// A `daemon-reload` that leaves the stamp [`skippable_reload_script`] compares against; `$st`
 /// names the stamp. Safe under `set -e`: only a failed reload stops the script.

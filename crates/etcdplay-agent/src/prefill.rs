@@ -1,0 +1,269 @@
+//! Answers a script would otherwise start a process for, computed by the agent and handed to
+//! the script as shell variables in front of it. A script asks on its first line,
+//! `# ep_agent_prefill WORD...`; only the first line counts, so that nothing that ran earlier
+//! in the same request (a change, in front of a read-ahead batch) can have made an answer
+//! stale: such a request starts with the change. Every answer is either exactly what the
+//! command would print or absent (then the script runs the command): the script decides
+//! where that depends on its own environment (`$PATH`, locale, `TZ`), by comparing it with
+//! what the agent used.
+//!
+//! Words: `cpuinfo` (`grep` of `/proc/cpuinfo`'s CPU lines: `ep_ag_cpuinfo`), `fqdn`
+//! (`hostname -f`, when the name resolves from `/etc/hosts` as the first source: `ep_ag_fqdn`),
+//! `python` (the first `python3`/`python` on `PATH` and its `readlink -f`: `ep_ag_path`,
+//! `ep_ag_py`, `ep_ag_pyr`), `newer:STAMP:INPUT...` (whether `find INPUT... -cnewer STAMP`
+//! would print anything: `ep_ag_newer=yes|no`), `files` (the facts sections that only read
+//! files, as the facts script prints them: `ep_ag_files`, see `facts_files.rs`) and `ids`
+//! (the real uid, gid and usable CPUs of `/proc/self/status`, the same for the script that
+//! the agent starts: `ep_ag_uid`, `ep_ag_gid`, `ep_ag_cpus`).
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// The first-line hint (`etcdplay-transport`'s `AGENT_PREFILL_HINT`; a test there checks
+/// that they agree).
+pub const HINT: &str = "# ep_agent_prefill ";
+
+/// Most directory entries the `newer` walk visits before giving up (and leaving the answer
+/// to `find`): unit directories hold hundreds, not tens of thousands.
+const MAX_WALK: usize = 20_000;
+
+/// Shell assignments answering the words of `script`'s first line, or `None` when it asks
+/// nothing.
+pub(crate) fn prefill(script: &[u8]) -> Option<Vec<u8>> {
+    let first = script.split(|&b| b == b'\n').next()?;
+    let words = first.strip_prefix(HINT.as_bytes())?;
+    let mut out = Vec::new();
+    for word in words.split(|&b| b == b' ').filter(|w| !w.is_empty()) {
+        match word {
+            b"cpuinfo" => assign(&mut out, "ep_ag_cpuinfo", &cpuinfo()),
+            b"fqdn" => {
+                if let Some(name) = fqdn() {
+                    assign(&mut out, "ep_ag_fqdn", name.as_bytes());
+                }
+            }
+            b"python" => python(&mut out),
+            b"files" => {
+                if let Some(text) = crate::facts_files::sections() {
+                    assign(&mut out, "ep_ag_files", &text);
+                }
+            }
+            b"ids" => {
+                let (uid, gid, cpus) = crate::facts_files::ids();
+                assign(&mut out, "ep_ag_uid", uid.as_bytes());
+                assign(&mut out, "ep_ag_gid", gid.as_bytes());
+                assign(&mut out, "ep_ag_cpus", cpus.as_bytes());
+                assign(&mut out, "ep_ag_ids", b"1");
+            }
+            _ => {
+                if let Some(spec) = word.strip_prefix(b"newer:") {
+                    if let Some(newer) = newer(spec) {
+                        assign(&mut out, "ep_ag_newer", if newer { b"yes" } else { b"no" });
+                    }
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// `NAME='VALUE'` and a newline, the value quoted for the shell.
+pub(crate) fn assign(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"='");
+    for &b in value {
+        if b == b'\'' {
+            out.extend_from_slice(b"'\\''");
+        } else {
+            out.push(b);
+        }
+    }
+    out.extend_from_slice(b"'\n");
+}
+
+/// What `grep -E '^(processor|vendor_id|model name|physical id|cpu cores|siblings)
+/// [[:space:]]*:' /proc/cpuinfo` prints.
+fn cpuinfo() -> Vec<u8> {
+    const KEYS: [&[u8]; 6] = [
+        b"processor",
+        b"vendor_id",
+        b"model name",
+        b"physical id",
+        b"cpu cores",
+        b"siblings",
+    ];
+    let text = fs::read("/proc/cpuinfo").unwrap_or_default();
+    let mut out = Vec::new();
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        let wanted = KEYS.iter().any(|key| {
+            line.strip_prefix(*key).is_some_and(|rest| {
+                rest.iter()
+                    .find(|b| !b.is_ascii_whitespace() && **b != 0x0b)
+                    .is_some_and(|&b| b == b':')
+            })
+        });
+        if wanted {
+            out.extend_from_slice(line);
+            if !line.ends_with(b"\n") {
+                out.push(b'\n');
+            }
+        }
+    }
+    out
+}
+
+/// `hostname -f` where the C library would answer it from `/etc/hosts`: `files` is the first
+/// source of `hosts:` in `/etc/nsswitch.conf` and a line there names the host. Its canonical
+/// name is that line's first name. Otherwise (DNS, systemd's `myhostname`) `None`.
+fn fqdn() -> Option<String> {
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let host = host.trim_end_matches('\n');
+    if host.is_empty() {
+        return None;
+    }
+    let nsswitch = fs::read_to_string("/etc/nsswitch.conf").ok()?;
+    let sources = nsswitch.lines().find_map(|l| {
+        let l = l.split('#').next().unwrap_or("");
+        l.trim_start().strip_prefix("hosts:")
+    })?;
+    if sources.split_whitespace().next()? != "files" {
+        return None;
+    }
+    let hosts = fs::read_to_string("/etc/hosts").ok()?;
+    hosts.lines().find_map(|line| {
+        let mut fields = line.split('#').next().unwrap_or("").split_whitespace();
+        fields.next()?.parse::<std::net::IpAddr>().ok()?;
+        let names: Vec<&str> = fields.collect();
+        names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(host))
+            .then(|| names[0].to_string())
+    })
+}
+
+/// The Python interpreter the facts script looks for (the first `python3`, else `python`, on
+/// `PATH` that is a file and executable) and its canonical path, with the `PATH` searched.
+fn python(out: &mut Vec<u8>) {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    assign(out, "ep_ag_path", path.as_bytes());
+    for name in ["python3", "python"] {
+        for dir in path.as_bytes().split(|&b| b == b':') {
+            let mut candidate = dir.to_vec();
+            candidate.push(b'/');
+            candidate.extend_from_slice(name.as_bytes());
+            let candidate = PathBuf::from(OsStr::from_bytes(&candidate));
+            let Ok(meta) = fs::metadata(&candidate) else {
+                continue;
+            };
+            if !meta.is_file() || meta.mode() & 0o111 == 0 {
+                continue;
+            }
+            if let Ok(real) = fs::canonicalize(&candidate) {
+                assign(out, "ep_ag_py", candidate.as_os_str().as_bytes());
+                assign(out, "ep_ag_pyr", real.as_os_str().as_bytes());
+            }
+            return;
+        }
+    }
+}
+
+/// Whether `find INPUT... -cnewer STAMP` (spec `STAMP:INPUT:...`) would print anything: an
+/// input, or anything below it (links not followed), whose status changed after the stamp's
+/// modification. `None` when `find` would not just answer (no stamp, no input, an unreadable
+/// directory, too many entries): the script runs `find` then.
+fn newer(spec: &[u8]) -> Option<bool> {
+    let mut parts = spec.split(|&b| b == b':');
+    // `find -P` takes a link's own times, the script's `[ -f ]` its target's: a link as
+    // stamp is left to them.
+    let stamp = fs::symlink_metadata(Path::new(OsStr::from_bytes(parts.next()?))).ok()?;
+    if !stamp.is_file() {
+        return None;
+    }
+    let since = (stamp.mtime(), stamp.mtime_nsec());
+    // The inputs the script hands `find`: those that exist (`[ -e ]`, through links).
+    let mut pending: Vec<PathBuf> = parts
+        .filter(|p| !p.is_empty())
+        .map(|p| PathBuf::from(OsStr::from_bytes(p)))
+        .filter(|p| p.exists())
+        .collect();
+    if pending.is_empty() {
+        return None;
+    }
+    let mut visited = 0;
+    while let Some(path) = pending.pop() {
+        visited += 1;
+        if visited > MAX_WALK {
+            return None;
+        }
+        let meta = fs::symlink_metadata(&path).ok()?;
+        if (meta.ctime(), meta.ctime_nsec()) > since {
+            return Some(true);
+        }
+        if meta.is_dir() {
+            for entry in fs::read_dir(&path).ok()? {
+                pending.push(entry.ok()?.path());
+            }
+        }
+    }
+    Some(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_first_line_hint_asks() {
+        assert_eq!(prefill(b"echo\n# ep_agent_prefill cpuinfo\n"), None);
+        assert_eq!(prefill(b"# ep_agent_prefill\n"), None);
+        assert_eq!(prefill(b"# ep_agent_prefill unknown\nx").unwrap(), b"");
+    }
+
+    #[test]
+    fn values_are_quoted_for_the_shell() {
+        let mut out = Vec::new();
+        assign(&mut out, "v", b"it's\n$x");
+        assert_eq!(out, b"v='it'\\''s\n$x'\n");
+    }
+
+    #[test]
+    fn newer_answers_as_find_does() {
+        let dir = tempfile_dir();
+        let stamp = dir.join("stamp");
+        let tree = dir.join("tree");
+        fs::create_dir_all(tree.join("sub")).unwrap();
+        fs::write(tree.join("sub/old"), b"").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(&stamp, b"").unwrap();
+        let spec = |inputs: &[&Path]| {
+            let mut s = stamp.as_os_str().as_bytes().to_vec();
+            for i in inputs {
+                s.push(b':');
+                s.extend_from_slice(i.as_os_str().as_bytes());
+            }
+            s
+        };
+        assert_eq!(newer(&spec(&[&tree])), Some(false));
+        assert_eq!(newer(&spec(&[&dir.join("absent")])), None);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(tree.join("sub/new"), b"").unwrap();
+        assert_eq!(newer(&spec(&[&tree])), Some(true));
+        fs::remove_file(&stamp).unwrap();
+        assert_eq!(newer(&spec(&[&tree])), None);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A fresh directory under the system's temporary one.
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "etcdplay-agent-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
