@@ -130,8 +130,14 @@ pub(crate) fn run(run: Run<'_>, files: &Files, login_umask: Mode) -> io::Result<
     rustix::process::umask(private);
     let rc = match child {
         Ok(mut child) => shell_status(child.wait()?),
+        // As the loop's shell would say it (`sudo` missing is the one to expect).
         Err(e) => {
-            std::fs::write(&files.stderr, format!("etcdplay-agent: cannot run: {e}\n"))?;
+            let program = command.get_program().to_string_lossy().into_owned();
+            let message = match e.kind() {
+                io::ErrorKind::NotFound => format!("etcdplay: {program}: not found\n"),
+                _ => format!("etcdplay: {program}: {e}\n"),
+            };
+            std::fs::write(&files.stderr, message)?;
             127
         }
     };

@@ -162,28 +162,23 @@ impl AgentUse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{agent_in, is_root, private_agent_copy};
+    use crate::test_support::{agent_in, is_root, private_agent_copy, spawn_like_sshd};
     use crate::LocalTransport;
     use std::os::unix::fs::PermissionsExt;
-    use std::process::Stdio;
     use tokio::io::{AsyncBufReadExt, BufReader};
 
     /// The first line a connection's start command prints, run locally.
     async fn first_line(agent: &HostAgent) -> String {
-        let mut child = tokio::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(format!(
-                "{}{}",
-                agent.start_prefix(),
-                crate::shell_protocol::LOOP_SCRIPT
-            ))
-            .args(["etcdplay", "M"])
-            .process_group(0)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let mut child = spawn_like_sshd(
+            tokio::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!(
+                    "{}{}",
+                    agent.start_prefix(),
+                    crate::shell_protocol::LOOP_SCRIPT
+                ))
+                .args(["etcdplay", "M"]),
+        );
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)

@@ -495,13 +495,7 @@ mod tests {
         mut command: Command,
         mark: &str,
     ) -> (tokio::process::Child, LocalChannel, Started) {
-        let mut child = command
-            .process_group(0)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let mut child = crate::test_support::spawn_like_sshd(&mut command);
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
         let mut ch = ShellChannel::new(stdin, stdout, mark.into());

@@ -91,3 +91,15 @@ pub(crate) fn private_agent_copy() -> (tempfile::TempDir, std::path::PathBuf) {
     std::fs::copy(agent_binary(), &path).expect("copy the agent");
     (dir, path)
 }
+
+/// Starts `command` as sshd starts a session's command: leading a process group of its own
+/// (which a lifeline kills), its stdin and stdout piped, killed when dropped.
+pub(crate) fn spawn_like_sshd(command: &mut tokio::process::Command) -> tokio::process::Child {
+    command
+        .process_group(0)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn")
+}
