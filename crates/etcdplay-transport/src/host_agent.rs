@@ -8,15 +8,17 @@
 //! itself (root, a 0700 directory) and refuses otherwise; the transport then starts the loop
 //! and does not try the agent again on that connection. A host whose first shell started the
 //! loop although the login is root gets the agent when the transport closes, in two requests
-//! (one that checks the platform and makes the directory private, then the upload), for the
-//! next run: a run never waits for an upload before its work.
+//! (one that checks the platform and makes the directory private, then the upload, streamed
+//! over a channel of its own from the one copy all hosts share: a framed request would copy
+//! it per host, and a fleet's hosts all close at once), for the next run: a run never waits
+//! for an upload before its work.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::script::sh_quote;
 use crate::shipped::ShippedBinary;
-use crate::{ExecRequest, PutRequest, Transport, TransportError};
+use crate::{ExecOutput, ExecRequest, PutRequest};
 
 /// The agent's file name next to `etcdplay`, and the prefix of its cached copies.
 pub const AGENT_NAME: &str = "etcdplay-agent";
@@ -72,11 +74,12 @@ impl HostAgent {
         )
     }
 
-    /// Installs the agent for the next run: checks the platform, makes the directory private
-    /// (dropping other versions' agents), uploads. Returns whether it was uploaded; a host
-    /// of another platform, or where the directory cannot be the login's own, is left alone.
-    pub(crate) async fn install(&self, transport: &dyn Transport) -> Result<bool, TransportError> {
-        let check = format!(
+    /// The first of the two requests that install the agent for the next run: checks the
+    /// platform, makes the directory private (dropping other versions' agents) and says
+    /// whether [`HostAgent::upload`] should follow ([`HostAgent::wants_upload`]). A host of
+    /// another platform, or where the directory cannot be the login's own, is left alone.
+    pub(crate) fn install_check(&self) -> ExecRequest {
+        ExecRequest::script(format!(
             "d={dir}; p={path}\n\
              [ \"$(uname -sm)\" = {platform} ] || exit 0\n\
              mkdir -p \"$d\" && chmod 700 \"$d\" && [ -O \"$d\" ] && ! [ -L \"$d\" ] || exit 0\n\
@@ -85,20 +88,22 @@ impl HostAgent {
             dir = sh_quote(&self.cache_dir),
             path = sh_quote(&self.host_path()),
             platform = sh_quote(self.binary.platform()),
-        );
-        let out = transport.exec(ExecRequest::script(check)).await?;
-        if out.rc != 0 || out.stdout_str().trim() != NEED_UPLOAD {
-            return Ok(false);
+        ))
+    }
+
+    /// Whether [`HostAgent::install_check`]'s answer asks for the upload.
+    pub(crate) fn wants_upload(out: &ExecOutput) -> bool {
+        out.rc == 0 && out.stdout_str().trim() == NEED_UPLOAD
+    }
+
+    /// The upload of the agent (root-only, as the directory).
+    pub(crate) fn upload(&self) -> PutRequest {
+        PutRequest {
+            dest: self.host_path(),
+            content: self.binary.bytes().clone(),
+            mode: Some(0o700),
+            ..PutRequest::default()
         }
-        transport
-            .put(PutRequest {
-                dest: self.host_path(),
-                content: self.binary.bytes().clone(),
-                mode: Some(0o700),
-                ..PutRequest::default()
-            })
-            .await?;
-        Ok(true)
     }
 }
 
@@ -163,7 +168,7 @@ impl AgentUse {
 mod tests {
     use super::*;
     use crate::test_support::{agent_in, is_root, private_agent_copy, spawn_like_sshd};
-    use crate::LocalTransport;
+    use crate::{LocalTransport, Transport};
     use std::os::unix::fs::PermissionsExt;
     use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -212,6 +217,16 @@ mod tests {
         assert_eq!(first_line(&agent).await, "M ready sh 0\n");
     }
 
+    /// The two requests of an install, as the SSH transport sends them at close.
+    async fn install(agent: &HostAgent, transport: &LocalTransport) -> bool {
+        let out = transport.exec(agent.install_check()).await.unwrap();
+        if !HostAgent::wants_upload(&out) {
+            return false;
+        }
+        transport.put(agent.upload()).await.unwrap();
+        true
+    }
+
     #[tokio::test]
     #[allow(clippy::print_stderr)]
     async fn install_makes_the_directory_private_and_replaces_other_versions() {
@@ -225,7 +240,7 @@ mod tests {
         std::fs::write(cache.join(format!("{AGENT_NAME}-000000000000")), b"old").unwrap();
         let agent = agent_in(&cache);
         let local = LocalTransport::new("h1");
-        assert!(agent.install(&local).await.unwrap());
+        assert!(install(&agent, &local).await);
         let names: Vec<String> = std::fs::read_dir(&cache)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -243,7 +258,7 @@ mod tests {
             )),
             ..agent.clone()
         };
-        assert!(!foreign.install(&local).await.unwrap());
+        assert!(!install(&foreign, &local).await);
         assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
     }
 

@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
 use crate::error::too_large_names_file;
-use crate::host_agent::AgentUse;
+use crate::host_agent::{AgentUse, HostAgent};
 use crate::remote_shell::RemoteShell;
 use crate::script::{become_refused, framed_put_script, put_script, sh_quote, shell_command};
 use crate::shell_pool::ShellPool;
@@ -288,6 +288,16 @@ impl SshTransport {
         Ok(out)
     }
 
+    /// Installs the host agent (see [`crate::host_agent`]): its check, then the upload over
+    /// a channel of its own, streamed from the copy every host shares.
+    async fn install_agent(&self, agent: &HostAgent) -> Result<(), TransportError> {
+        let out = self.exec(agent.install_check()).await?;
+        if HostAgent::wants_upload(&out) {
+            self.put_bulk(&agent.upload()).await?;
+        }
+        Ok(())
+    }
+
     fn file_error(&self, path: &str, stderr: &[u8]) -> TransportError {
         TransportError::File {
             host: self.host.clone(),
@@ -358,7 +368,7 @@ impl Transport for SshTransport {
         if let Some(agent) = self.agent.to_install() {
             // A cache for the next run: a host where it cannot be installed is served by the
             // shell loop as before, so a failure here is not the run's.
-            let _ = agent.install(self).await;
+            let _ = self.install_agent(agent).await;
         }
         let session = self
             .session
