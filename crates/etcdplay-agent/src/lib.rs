@@ -7,9 +7,10 @@
 //! Scripts, their input, their output and their exit status are exactly the loop's: the
 //! same files in a private directory, the login's umask, `$?`'s numbers.
 //!
-//! A script whose first line asks (`prefill.rs`) gets answers it would otherwise start a
-//! process for (`hostname -f`, `grep` of `/proc/cpuinfo`, `readlink -f`, `find -cnewer`) as
-//! shell variables in front of it.
+//! A script whose first line asks (`prefill.rs`) gets, as shell variables in front of it,
+//! answers it would otherwise start a process for (`hostname -f`, `grep` of `/proc/cpuinfo`,
+//! `readlink -f`, `find -cnewer`) or read a byte per system call (the facts' file-only
+//! sections, `facts_files.rs`).
 //!
 //! It runs only as root and only from a directory private to root; otherwise it prints
 //! `MARKER agent-refused REASON` and exits, and etcdplay starts the shell loop instead.
@@ -22,13 +23,6 @@ mod prefill;
 mod request;
 
 pub use prefill::HINT as PREFILL_HINT;
-
-/// The shell assignments the agent puts in front of `script` (for tests elsewhere that run a
-/// script with and without them).
-#[doc(hidden)]
-pub fn prefill_answers(script: &[u8]) -> Option<Vec<u8>> {
-    prefill::prefill(script)
-}
 pub use request::BECOME_READER;
 
 use std::ffi::OsString;
@@ -177,6 +171,13 @@ fn copy_at_most(file: &mut File, len: u64, out: &mut impl Write) -> io::Result<(
         io::copy(&mut io::Read::take(io::repeat(0), len - copied), out)?;
     }
     Ok(())
+}
+
+/// The shell assignments the agent puts in front of `script` (for tests elsewhere that run a
+/// script with and without them).
+#[doc(hidden)]
+pub fn prefill_answers(script: &[u8]) -> Option<Vec<u8>> {
+    prefill::prefill(script)
 }
 
 fn out_of_step() -> io::Error {
