@@ -56,11 +56,7 @@ impl HostAgent {
     }
 
     fn host_path(&self) -> String {
-        format!(
-            "{}/{AGENT_NAME}-{}",
-            self.cache_dir.trim_end_matches('/'),
-            self.binary.tag()
-        )
+        self.binary.host_path(&self.cache_dir, AGENT_NAME)
     }
 
     /// Shell text put in front of the loop: `exec` the agent with the marker (`$1`) when it is

@@ -52,6 +52,12 @@ impl ShippedBinary {
         &self.tag
     }
 
+    /// Where a host keeps its copy of this program named `name`: `CACHE_DIR/NAME-TAG`, so that
+    /// a new etcdplay never runs an old copy.
+    pub fn host_path(&self, cache_dir: &str, name: &str) -> String {
+        format!("{}/{name}-{}", cache_dir.trim_end_matches('/'), self.tag)
+    }
+
     /// What `uname -sm` prints on a host that can run it, e.g. `Linux x86_64`.
     pub fn platform(&self) -> &str {
         &self.platform

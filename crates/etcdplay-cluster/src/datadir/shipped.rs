@@ -191,11 +191,7 @@ impl HostReader<'_> {
     }
 
     fn host_path(&self) -> String {
-        format!(
-            "{}/{READER_NAME}-{}",
-            self.cache_dir.trim_end_matches('/'),
-            self.binary.tag()
-        )
+        self.binary.host_path(self.cache_dir, READER_NAME)
     }
 
     /// The one script of a check: run the cached reader if it is there and safe to run (its
