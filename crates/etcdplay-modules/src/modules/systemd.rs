@@ -218,8 +218,13 @@ fn reload_needed_script(stamp: &str, inputs: &[&str]) -> String {
 
 /// Sets `$ep_rld` to `yes` when [`skippable_reload_script`] would reload, else to `no`.
 fn reload_due_script(stamp: &str, inputs: &[&str]) -> String {
+    reload_due_by(stamp, inputs, STAMP_STALE)
+}
+
+/// Sets `$ep_rld` from `stale`, a condition on the stamp `$st` and the inputs in `$@`.
+fn reload_due_by(stamp: &str, inputs: &[&str], stale: &str) -> String {
     format!(
-        "{}if {STAMP_STALE}; then ep_rld=yes; else ep_rld=no; fi\n",
+        "{}if {stale}; then ep_rld=yes; else ep_rld=no; fi\n",
         stamp_inputs(stamp, inputs)
     )
 }
@@ -229,10 +234,7 @@ fn reload_due_script(stamp: &str, inputs: &[&str]) -> String {
 /// of `find` when the batch has one (`$ep_ag_newer`, set only for this stamp and these
 /// inputs).
 pub(crate) fn system_reload_due_script() -> String {
-    format!(
-        "{}if {STAMP_STALE_PREFILLED}; then ep_rld=yes; else ep_rld=no; fi\n",
-        stamp_inputs(RELOAD_STAMP, RELOAD_INPUTS)
-    )
+    reload_due_by(RELOAD_STAMP, RELOAD_INPUTS, STAMP_STALE_PREFILLED)
 }
 
 /// The host agent's prefill word for [`system_reload_due_script`]'s `find`: whether anything
@@ -253,11 +255,30 @@ fn stamp_inputs(stamp: &str, inputs: &[&str]) -> String {
     )
 }
 
-/// True when a reload is due: no stamp, no input found (`find` would then search the working
-/// directory), `find` failing, or an input changed after the stamp.
-const STAMP_STALE: &str = "[ ! -f \"$st\" ] || [ $# -eq 0 ] || ! c=$(find \"$@\" -cnewer \"$st\" -print -quit 2>/dev/null) || [ -n \"$c\" ]";
+/// The parts of [`STAMP_STALE`]: nothing to compare against (no stamp, no input found: `find`
+/// would then search the working directory), and `find` failing or naming an input changed
+/// after the stamp. Macros, so that both conditions stay literals.
+macro_rules! stamp_missing {
+    () => {
+        "[ ! -f \"$st\" ] || [ $# -eq 0 ] || "
+    };
+}
+macro_rules! find_newer {
+    () => {
+        "! c=$(find \"$@\" -cnewer \"$st\" -print -quit 2>/dev/null) || [ -n \"$c\" ]"
+    };
+}
+
+/// True when a reload is due: no stamp, no input found, `find` failing, or an input changed
+/// after the stamp.
+const STAMP_STALE: &str = concat!(stamp_missing!(), find_newer!());
 /// [`STAMP_STALE`] taking `find`'s answer from the host agent when it gave one.
-const STAMP_STALE_PREFILLED: &str = "[ ! -f \"$st\" ] || [ $# -eq 0 ] || case ${ep_ag_newer-} in yes) true;; no) false;; *) ! c=$(find \"$@\" -cnewer \"$st\" -print -quit 2>/dev/null) || [ -n \"$c\" ];; esac";
+const STAMP_STALE_PREFILLED: &str = concat!(
+    stamp_missing!(),
+    "case ${ep_ag_newer-} in yes) true;; no) false;; *) ",
+    find_newer!(),
+    ";; esac"
+);
 
 /// A `daemon-reload` that leaves the stamp [`skippable_reload_script`] compares against; `$st`
 /// names the stamp. Safe under `set -e`: only a failed reload stops the script.
