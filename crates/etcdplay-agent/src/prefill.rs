@@ -3,14 +3,14 @@
 //! `# ep_agent_prefill WORD...`; only the first line counts, so that nothing that ran earlier
 //! in the same request (a change, in front of a read-ahead batch) can have made an answer
 //! stale: such a request starts with the change. Every answer is either exactly what the
-//! command would print or absent (then the script runs the command): the script decides
-//! where that depends on its own environment (`$PATH`, locale, `TZ`), by comparing it with
-//! what the agent used.
+//! command would print or absent (then the script runs the command); where an answer
+//! depends on the script's own environment, the script checks it (the facts script uses the
+//! interpreter's `readlink -f` only for the very interpreter its own `$PATH` search found).
 //!
 //! Words: `cpuinfo` (`grep` of `/proc/cpuinfo`'s CPU lines: `ep_ag_cpuinfo`), `fqdn`
 //! (`hostname -f`, when the name resolves from `/etc/hosts` as the first source: `ep_ag_fqdn`),
-//! `python` (the first `python3`/`python` on `PATH` and its `readlink -f`: `ep_ag_path`,
-//! `ep_ag_py`, `ep_ag_pyr`), `newer:STAMP:INPUT...` (whether `find INPUT... -cnewer STAMP`
+//! `python` (the first `python3`/`python` on `PATH` and its `readlink -f`: `ep_ag_py`,
+//! `ep_ag_pyr`), `newer:STAMP:INPUT...` (whether `find INPUT... -cnewer STAMP`
 //! would print anything: `ep_ag_newer=yes|no`), `files` (the facts sections that only read
 //! files, as the facts script prints them: `ep_ag_files`, see `facts_files.rs`) and `ids`
 //! (the real uid, gid and usable CPUs of `/proc/self/status`, the same for the script that
@@ -144,10 +144,9 @@ fn fqdn() -> Option<String> {
 }
 
 /// The Python interpreter the facts script looks for (the first `python3`, else `python`, on
-/// `PATH` that is a file and executable) and its canonical path, with the `PATH` searched.
+/// `PATH` that is a file and executable) and its canonical path.
 fn python(out: &mut Vec<u8>) {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    assign(out, "ep_ag_path", path.as_bytes());
     for name in ["python3", "python"] {
         for dir in path.as_bytes().split(|&b| b == b':') {
             let mut candidate = dir.to_vec();

@@ -38,8 +38,8 @@ fi
 }
 
 /// The sections of [`SCRIPT`] that only read files: on a host served by the host agent it
-/// prints them all itself (`etcdplay_agent::facts_files`, compared with this text by
-/// `tests::the_agent_prints_the_file_sections_as_the_shell_does`), where `dash` reads each
+/// prints them all itself (the agent's `facts_files.rs`, compared with this text by
+/// `tests::the_agents_answers_give_the_shells_facts`), where `dash` reads each
 /// file a byte per system call. A macro, so that [`SCRIPT`] stays one literal.
 macro_rules! file_sections {
     () => {
@@ -242,12 +242,7 @@ mod tests {
         };
         let answers = etcdplay_agent::prefill_answers(super::SCRIPT.as_bytes()).unwrap();
         let text = String::from_utf8_lossy(&answers);
-        for asked in [
-            "ep_ag_files=",
-            "ep_ag_ids=",
-            "ep_ag_cpuinfo=",
-            "ep_ag_path=",
-        ] {
+        for asked in ["ep_ag_files=", "ep_ag_ids=", "ep_ag_cpuinfo=", "ep_ag_py="] {
             assert!(
                 text.contains(asked),
                 "no {asked} among the answers:\n{text}"
