@@ -127,19 +127,20 @@ pub(crate) struct SshConnector {
     pub(crate) host_key_checking: HostKeyChecking,
     pub(crate) known_hosts: Option<PathBuf>,
     pub(crate) control_dir: PathBuf,
-    /// The host agent shells start (see `etcdplay_transport::HostAgent`); `None` keeps every
-    /// host on the shell loop.
-    pub(crate) agent: Option<HostAgent>,
+    /// Whether shells start the host agent (see `etcdplay_transport::HostAgent`) and may
+    /// install it: `Some(may_install)`, or `None` to keep every host on the shell loop. The
+    /// agent itself is loaded at the first SSH connection, not for runs without one.
+    pub(crate) agent: Option<bool>,
 }
 
 impl SshConnector {
-    /// The agent built next to this `etcdplay`, unless `ETCDPLAY_HOST_AGENT=off` asks for the
-    /// shell loop only; installed on hosts except under `--check`, which writes nothing.
-    pub(crate) fn host_agent(check: bool) -> Option<HostAgent> {
+    /// The host agent setting of a run: off with `ETCDPLAY_HOST_AGENT=off`; installed on
+    /// hosts except under `--check`, which writes nothing.
+    pub(crate) fn host_agent(check: bool) -> Option<bool> {
         if std::env::var_os("ETCDPLAY_HOST_AGENT").is_some_and(|v| v == "off") {
             return None;
         }
-        HostAgent::of_this_run(!check)
+        Some(!check)
     }
 }
 
@@ -158,7 +159,7 @@ impl Connector for SshConnector {
         opts.known_hosts = self.known_hosts.clone();
         opts.control_dir = self.control_dir.clone();
         opts.extra_settings = target.ssh_settings.clone();
-        opts.agent = self.agent.clone();
+        opts.agent = self.agent.and_then(HostAgent::of_this_run);
         Ok(Arc::new(SshTransport::connect(opts).await?))
     }
 }
