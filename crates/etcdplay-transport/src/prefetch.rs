@@ -414,9 +414,10 @@ fn distinct_scripts(keys: &[Key]) -> Vec<&str> {
 /// script's stderr is captured only to be measured: an answer with stderr is not kept.
 pub(crate) fn batch_script(scripts: &[&str], token: &str, prelude: &str) -> String {
     // A prelude's prefill hint goes on the batch's first line, where the host agent looks.
-    let (hint, prelude) = match prelude.starts_with(crate::AGENT_PREFILL_HINT) {
-        true => prelude.split_once('\n').unwrap_or((prelude, "")),
-        false => ("", prelude),
+    let (hint, prelude) = if prelude.starts_with(crate::AGENT_PREFILL_HINT) {
+        prelude.split_once('\n').unwrap_or((prelude, ""))
+    } else {
+        ("", prelude)
     };
     let mut out = String::new();
     if !hint.is_empty() {
