@@ -8,7 +8,8 @@
 //!    refused; no journal has a plain-HTTP-on-TLS-port error;
 //! 2. a second run changes nothing and restarts nothing (same PIDs, `changed=0`);
 //! 3. a changed tunable restarts members one at a time (their down windows do not overlap)
-//!    while a writer keeps writing with no long failure window;
+//!    while a writer keeps writing with no long failure window; a member that leads hands its
+//!    leadership over before it goes down;
 //! 4. a fourth host joins the running cluster and serves every key;
 //! 5. with one member down, a change that needs a restart is refused on another member;
 //! 6. `-e etcd_tls=false` deploys a plain-HTTP cluster (fresh data dirs, etcd stopped first).
@@ -430,12 +431,18 @@ fn rolling_restart(w: &World) {
         })
     };
     std::thread::sleep(Duration::from_secs(2));
-    let out = w.apply(3, &["-e", "etcd_snapshot_count=50000"]);
+    let out = w.apply(3, &["-v", "-e", "etcd_snapshot_count=50000"]);
     std::thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::SeqCst);
     writer.join().expect("writer");
     let shown = text(&out);
     assert!(out.status.success(), "rolling restart run failed:\n{shown}");
+    // Leadership only moves by hand-over here, so the member that leads when its turn comes
+    // (the first leader, at the latest) hands it over before it goes down.
+    assert!(
+        shown.contains("(leadership handed to "),
+        "no member handed its leadership over before its restart:\n{shown}"
+    );
     let after: Vec<u64> = w.names(3).iter().map(|h| w.pid(h)).collect();
     for (i, h) in w.names(3).iter().enumerate() {
         assert_ne!(before[i], after[i], "{h} was not restarted");

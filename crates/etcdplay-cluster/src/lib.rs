@@ -17,6 +17,7 @@ mod datadir;
 mod error;
 mod guard;
 mod health;
+mod leadership;
 mod lost_restart;
 mod members;
 mod migrate;

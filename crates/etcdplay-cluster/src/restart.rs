@@ -1,7 +1,8 @@
 //! `etcd_member_restart`: restarts one member after checking that the rest of the cluster is
 //! healthy (never two members down at once), then waits for the cluster to be healthy again.
 //! Used as a handler with `throttle: 1`, it gives a rolling restart that keeps quorum: the
-//! guard refuses to take a member down while another one is already unhealthy.
+//! guard refuses to take a member down while another one is already unhealthy. A member that
+//! leads hands its leadership to a follower first, so that writes go on during its restart.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use serde_json::{json, Map, Value};
 
 use crate::args::{client_from_args, wait_from_args};
 use crate::error::{ActionError, BadUnitName};
+use crate::leadership::hand_over_leadership;
 use etcdplay_engine::HostAction;
 
 /// How long to wait for the cluster to be healthy after the restart, by default.
@@ -46,10 +48,10 @@ pub(crate) async fn run(
     }
     // Quorum guard: every other member must be healthy before this one goes down.
     let started = std::time::Instant::now();
-    loop {
+    let statuses = loop {
         let statuses = client.endpoint_status().await;
         match guard_verdict(&statuses, ctx.host, own_endpoint.as_deref()) {
-            Ok(()) => break,
+            Ok(()) => break statuses,
             Err(reason) if started.elapsed() >= GUARD_GRACE => {
                 return Ok(json!({
                     "changed": false,
@@ -59,7 +61,18 @@ pub(crate) async fn run(
             }
             Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
         }
-    }
+    };
+    let handed_to = match own_status(&statuses, ctx.host, own_endpoint.as_deref()) {
+        Some(own) => {
+            let others: Vec<EndpointStatus> = statuses
+                .iter()
+                .filter(|s| s.endpoint != own.endpoint)
+                .cloned()
+                .collect();
+            hand_over_leadership(args, origin, &own.endpoint, &others).await?
+        }
+        None => None,
+    };
     let before = main_pid(ctx, service).await?;
     let script = format!("systemctl daemon-reload && systemctl restart {service}");
     let out = ctx
@@ -84,7 +97,11 @@ pub(crate) async fn run(
             "service": service,
             "pid_before": before,
             "pid_after": after,
-            "msg": format!("{service} restarted on {}; cluster healthy", ctx.host),
+            "leadership_handed_to": handed_to,
+            "msg": match &handed_to {
+                Some(to) => format!("{service} restarted on {} (leadership handed to {to} first); cluster healthy", ctx.host),
+                None => format!("{service} restarted on {}; cluster healthy", ctx.host),
+            },
         })),
         Err(e) => Ok(
             json!({"changed": true, "failed": true, "msg": format!("after restarting {service} on {}: {e}", ctx.host)}),
@@ -102,6 +119,23 @@ pub(crate) enum QuorumRisk {
     NoLeader,
 }
 
+/// The status of the member on `host`: the one at `own_endpoint`, else the one named `host`.
+fn own_status<'a>(
+    statuses: &'a [EndpointStatus],
+    host: &str,
+    own_endpoint: Option<&str>,
+) -> Option<&'a EndpointStatus> {
+    statuses.iter().find(|s| is_own(s, host, own_endpoint))
+}
+
+/// Whether `status` is the member on `host` (matched by `own_endpoint`, else by member name).
+fn is_own(status: &EndpointStatus, host: &str, own_endpoint: Option<&str>) -> bool {
+    match own_endpoint {
+        Some(url) => status.endpoint.trim_end_matches('/') == url.trim_end_matches('/'),
+        None => status.name.as_deref() == Some(host),
+    }
+}
+
 /// `Ok` when every member other than `host` (matched by `own_endpoint`, else by member name)
 /// is healthy and some member leads; otherwise why not.
 pub(crate) fn guard_verdict(
@@ -109,13 +143,9 @@ pub(crate) fn guard_verdict(
     host: &str,
     own_endpoint: Option<&str>,
 ) -> Result<(), QuorumRisk> {
-    let is_self = |s: &EndpointStatus| match own_endpoint {
-        Some(url) => s.endpoint.trim_end_matches('/') == url.trim_end_matches('/'),
-        None => s.name.as_deref() == Some(host),
-    };
     let sick: Vec<String> = statuses
         .iter()
-        .filter(|s| !is_self(s) && !s.healthy)
+        .filter(|s| !is_own(s, host, own_endpoint) && !s.healthy)
         .map(|s| {
             format!(
                 "member {} is unhealthy ({})",

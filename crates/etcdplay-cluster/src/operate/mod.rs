@@ -19,6 +19,8 @@ pub(crate) mod remove;
 pub(crate) mod restore;
 pub(crate) mod upgrade;
 
+pub(crate) use backup::choose_source;
+
 use std::path::PathBuf;
 
 use etcdplay_engine::HostAction;

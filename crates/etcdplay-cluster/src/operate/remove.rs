@@ -15,10 +15,10 @@ use etcdplay_etcd::datadir::shell_quote;
 use etcdplay_etcd::{ClusterMember, EndpointStatus};
 use serde_json::{json, Map, Value};
 
-use super::backup::choose_source;
 use super::{failed, now_secs, required, service_arg, sh, str_arg};
 use crate::args::{client_from_args, endpoints_arg, wait_from_args};
 use crate::error::ActionError;
+use crate::leadership::hand_over_leadership;
 use crate::restart::guard_verdict;
 
 /// How long the remaining members have to become healthy before the guard refuses.
@@ -132,7 +132,9 @@ pub(crate) async fn run(
     }
     let mut steps = Vec::new();
     if let Some(me) = &member {
-        hand_over_leadership(args, origin, &own, &statuses, &mut steps).await?;
+        if let Some(to) = hand_over_leadership(args, origin, &own, &statuses).await? {
+            steps.push(format!("leadership handed to {to}"));
+        }
         client
             .member_remove(me.id)
             .await
@@ -199,44 +201,6 @@ async fn guarded(
             Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
         }
     }
-}
-
-/// When the leaving member leads, hands leadership to the remaining member that has applied
-/// the most, and waits until a remaining member leads: a removed leader would otherwise leave
-/// the cluster leaderless for an election timeout, and writes would fail meanwhile.
-async fn hand_over_leadership(
-    args: &Map<String, Value>,
-    origin: &str,
-    own: &str,
-    remaining: &[EndpointStatus],
-    steps: &mut Vec<String>,
-) -> Result<(), ActionError> {
-    let mut own_args = args.clone();
-    own_args.insert("endpoints".into(), json!([own]));
-    let own_client = client_from_args(&own_args, origin)?;
-    let own_status = own_client.endpoint_status().await;
-    let leads = own_status.first().is_some_and(|s| s.healthy && s.is_leader);
-    if !leads {
-        return Ok(());
-    }
-    let Ok(i) = choose_source(remaining) else {
-        return Ok(());
-    };
-    let Some(to) = remaining[i].member_id else {
-        return Ok(());
-    };
-    own_client
-        .move_leader(to)
-        .await
-        .map_err(ActionError::cluster(origin))?;
-    steps.push(format!(
-        "leadership handed to {}",
-        remaining[i]
-            .name
-            .as_deref()
-            .unwrap_or(&remaining[i].endpoint)
-    ));
-    Ok(())
 }
 
 #[cfg(test)]
