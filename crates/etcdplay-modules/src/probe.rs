@@ -38,6 +38,8 @@ pub(crate) const NO_SUM: &str = "EP_NO_SUM=1\n";
 /// (an etcd binary is 20 MB, 50 ms per host per run). Any write moves the ctime, which cannot be
 /// set back, so a stale entry is never reused; the entry is checked field by field, so a torn or
 /// foreign one only costs a fresh hash. Without write access (no become) it just hashes.
+/// `ep_sha1_of` hashes with `sha1sum` alone and cuts its answer with the shell (a `cut`
+/// would be one more process per hash).
 /// Every failure is tolerated, as probes may run under `set -e`.
 ///
 /// In a read-ahead batch, `ep_stat` takes the line from [`batch_prelude`]'s single `stat` of
@@ -65,19 +67,20 @@ ep_stat() {
 ep_sha1() {
   case $2 in
     "stat|regular file|"*) ;;
-    *) ep_s=$(sha1sum < "$1" | cut -c1-40); return 0;;
+    *) ep_sha1_of "$1"; return 0;;
   esac
   ep_o=$IFS; IFS='|'; set -- "$1" $2; IFS=$ep_o
   ep_d=${EP_SUMS_DIR:-/run/etcdplay/sums}
   ep_want="$9 ${10} ${12}"; ep_c=$ep_d/${15}.${13}
   if [ -r "$ep_c" ] && read -r ep_a ep_b ep_z ep_s < "$ep_c" && [ "$ep_a $ep_b $ep_z" = "$ep_want" ] && [ ${#ep_s} -eq 40 ]; then return 0; fi
-  ep_s=$(sha1sum < "$1" | cut -c1-40)
+  ep_sha1_of "$1"
   if [ ${#ep_s} -eq 40 ]; then
     { [ -d "$ep_d" ] || { mkdir -m 0700 "${ep_d%/*}"; mkdir -m 0700 "$ep_d"; }; } 2>/dev/null || :
     { printf '%s %s\n' "$ep_want" "$ep_s" > "$ep_c"; } 2>/dev/null || :
   fi
   return 0
 }
+ep_sha1_of() { ep_s=$(sha1sum < "$1") || ep_s=; ep_s=${ep_s%% *}; }
 ep_b64() { if [ -f "$1" ] && [ -r "$1" ]; then base64 -w0 < "$1"; fi; }
 ep_parent_is_dir() {
   ep_p=$1

@@ -46,6 +46,39 @@ pub(crate) fn shown_line(line: &str) -> String {
 /// `$ep_uv` with a newline on both sides, so every line of it is whole.
 pub(crate) const SHOWN: (&str, &str) = ("ep_nl='\n'\n", "\"$ep_nl$ep_uv$ep_nl\"");
 
+/// Where systemd looks for unit files (`systemd-analyze unit-paths` of systemd 252, and
+/// `/lib/systemd/system` of systems without a merged `/usr`). Tests name others in
+/// `$EP_UNIT_DIRS`.
+const UNIT_DIRS: &str = "/etc/systemd/system.control /run/systemd/system.control \
+/run/systemd/transient /run/systemd/generator.early /etc/systemd/system \
+/etc/systemd/system.attached /run/systemd/system /run/systemd/system.attached \
+/run/systemd/generator /usr/local/lib/systemd/system /usr/lib/systemd/system \
+/lib/systemd/system /run/systemd/generator.late";
+
+/// Shell that sets `$ep_ua` to `yes` when the unit systemd shows as `id` (its `Id=`, see
+/// `systemd::expected_id`) in `$ep_uv` does not exist: systemd found no file for it
+/// (`LoadState=not-found`; it looks again on every `show` since version 246, earlier ones
+/// kept the answer until a reload) and no unit directory holds a file or link by its name or
+/// by its template's (`a@.service` for `a@b.service`), which also covers an older systemd.
+/// `systemctl is-enabled` and `systemctl cat` would then only fail (on a converging host, the
+/// read-ahead asks about a unit that a later task writes: two `systemctl` runs, 10 ms of the
+/// host's CPU, for answers nobody uses). Needs [`SHOWN`]'s `$ep_nl`.
+pub(crate) fn absent_unit_check(id: &str) -> String {
+    let template = match (id.split_once('@'), id.rsplit_once('.')) {
+        (Some((stem, _)), Some((_, suffix))) => {
+            format!(" {}", sh_quote(&format!("{stem}@.{suffix}")))
+        }
+        _ => String::new(),
+    };
+    format!(
+        "ep_ua=\ncase {shown} in {named})\n  case {shown} in {absent})\n    ep_ua=yes\n    for ep_d in ${{EP_UNIT_DIRS:-{UNIT_DIRS}}}; do for ep_f in {id_q}{template}; do\n      if [ -e \"$ep_d/$ep_f\" ] || [ -L \"$ep_d/$ep_f\" ]; then ep_ua=; fi\n    done; done;;\n  esac;;\nesac\n",
+        shown = SHOWN.1,
+        named = shown_line(&format!("Id={id}")),
+        absent = shown_line("LoadState=not-found"),
+        id_q = sh_quote(id),
+    )
+}
+
 /// Shell for a probe that only wants to know what systemd has loaded for `unit`, and only
 /// when that is cheap: in a batch whose prelude asked, it sets `$ep_uv` to the unit's
 /// `systemctl show` when the unit is loaded and nothing it is made of changed since (systemd
@@ -53,10 +86,17 @@ pub(crate) const SHOWN: (&str, &str) = ("ep_nl='\n'\n", "\"$ep_nl$ep_uv$ep_nl\""
 /// this module made, so a reload before the start would load the same thing); otherwise, and
 /// sent alone, it leaves `$ep_uv` empty and the probe must ask its own way. Needs no
 /// functions of [`crate::probe::FUNCS`].
+///
+/// It also sets `$ep_ua` to `yes` when that answer says the unit does not exist (see
+/// [`absent_unit_check`]): it then starts nothing, and the probe needs no `systemctl cat`.
 pub fn loaded_unit_script(unit: &str) -> String {
     let q = sh_quote(unit);
+    let absent = match crate::modules::systemd::expected_id(unit) {
+        Some(id) => absent_unit_check(&id),
+        None => "ep_ua=\n".into(),
+    };
     format!(
-        "{}{RELOAD_HINT}ep_uv=\nif [ \"${{ep_rld:-}}\" = no ] && [ \"${{ep_un:-0}}\" -gt 0 ] && ep_unit_shown {q}; then\n  {set_nl}  case {shown} in {loaded}) ;; *) ep_uv=;; esac\n  case {shown} in {current}) ;; *) ep_uv=;; esac\nfi\n",
+        "{}{RELOAD_HINT}ep_uv=\nep_ua=\nif [ \"${{ep_un:-0}}\" -gt 0 ] && ep_unit_shown {q}; then\n  {set_nl}{absent}  if [ \"${{ep_rld:-}}\" != no ]; then ep_uv=; fi\n  case {shown} in {loaded}) ;; *) ep_uv=;; esac\n  case {shown} in {current}) ;; *) ep_uv=;; esac\nfi\n",
         show_hint(unit),
         set_nl = SHOWN.0,
         shown = SHOWN.1,
@@ -132,8 +172,9 @@ mod tests {
             let bin = dir.path().join("bin");
             std::fs::create_dir(&bin).unwrap();
             std::fs::write(dir.path().join("show"), shown).unwrap();
+            std::fs::create_dir(dir.path().join("units")).unwrap();
             let script = format!(
-                "#!/bin/sh\necho \"$1\" >>{log}\ncase $1 in\n  show) cat {show};;\n  is-enabled) echo {e}; exit {rc};;\n  cat) echo '[Service]'; echo 'ExecStart=/bin/true';;\nesac\n",
+                "#!/bin/sh\necho \"$1\" >>{log}\ncase $1 in\n  show) cat {show};;\n  is-enabled) if [ -n '{e}' ]; then echo '{e}'; fi; exit {rc};;\n  cat) echo '[Service]'; echo 'ExecStart=/bin/true';;\nesac\n",
                 log = dir.path().join("log").display(),
                 show = dir.path().join("show").display(),
                 e = enabled.0,
@@ -153,6 +194,7 @@ mod tests {
             let out = std::process::Command::new("/bin/sh")
                 .args(["-c", script])
                 .env("PATH", path)
+                .env("EP_UNIT_DIRS", self.dir.path().join("units"))
                 .output()
                 .unwrap();
             assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{script}");
@@ -170,7 +212,7 @@ mod tests {
     /// What the guard does with [`loaded_unit_script`]'s answer.
     fn guard(unit: &str) -> String {
         format!(
-            "{}case $ep_uv in ''|*etcd*) systemctl cat {unit}; echo asked;; *) echo loaded;; esac\n",
+            "{}if [ \"$ep_ua\" = yes ]; then echo absent; else case $ep_uv in ''|*etcd*) systemctl cat {unit}; echo asked;; *) echo loaded;; esac; fi\n",
             loaded_unit_script(unit)
         )
     }
@@ -245,7 +287,6 @@ mod tests {
         use crate::modules::systemd::skippable_reload_script;
         let host = FakeSystemd::new(LOADED, ("enabled", 0));
         let units = host.dir.path().join("units");
-        std::fs::create_dir(&units).unwrap();
         let stamp = host.dir.path().join("run/stamp").display().to_string();
         let reload = skippable_reload_script(&stamp, &[&units.display().to_string()]);
         let out = host.run(&format!("{reload}{}", status_script("", "fleet-dummy")));
@@ -266,11 +307,62 @@ mod tests {
             LOADED.replace("LoadState=loaded", "LoadState=not-found"),
         ] {
             let host = FakeSystemd::new(&shown, ("enabled", 0));
+            // Not found by systemd, but a file by its name is there (an older systemd that
+            // has not looked again).
+            std::fs::write(host.dir.path().join("units/fleet-dummy.service"), "").unwrap();
             let module = status_script("", "fleet-dummy");
             let out = host.run(&batch(&[&guard("fleet-dummy"), &module], "no"));
             assert!(out.contains("asked\n"), "{shown}: {out}");
             assert_eq!(host.calls(), ["show", "cat"], "{shown}");
         }
+    }
+
+    const NOT_FOUND: &str = "Id=fleet-dummy.service\nNames=fleet-dummy.service\nLoadState=not-found\nNeedDaemonReload=no\nUnitFileState=\n";
+
+    /// A unit that exists nowhere (the read-ahead of a converging host asks before the task
+    /// that writes it): neither `is-enabled` nor `systemctl cat` is asked, and the module's
+    /// answer is the one systemctl gives. A file by its name or its template's in a unit
+    /// directory, or an answer about another name, and both are asked again.
+    #[test]
+    fn nothing_more_is_asked_about_a_unit_that_does_not_exist() {
+        let host = FakeSystemd::new(NOT_FOUND, ("", 1));
+        let module = status_script("", "fleet-dummy");
+        let alone = host.run(&format!("ep_rld=yes\n{module}"));
+        assert_eq!(host.calls(), ["show"]);
+        assert!(alone.contains("@@etcdplay:enabled\nrc=1\n"), "{alone}");
+        let asked = host.run(&module.replace("[ \"$ep_ua\" = yes ]", "false"));
+        assert_eq!(host.calls(), ["show", "is-enabled"]);
+        assert_eq!(alone, asked, "the same answer as systemctl's");
+        let out = host.run(&batch(&[&guard("fleet-dummy"), &module], "yes"));
+        assert_eq!(host.calls(), ["show"]);
+        assert_eq!(out.split("@@next\n").next(), Some("absent\n"));
+
+        let units = host.dir.path().join("units");
+        std::fs::write(units.join("fleet-dummy.service"), "").unwrap();
+        host.run(&batch(&[&guard("fleet-dummy"), &module], "yes"));
+        assert_eq!(host.calls(), ["show", "cat", "is-enabled"]);
+        std::fs::remove_file(units.join("fleet-dummy.service")).unwrap();
+
+        let instance = NOT_FOUND.replace("fleet-dummy.service", "fleet@a.service");
+        let host = FakeSystemd::new(&instance, ("", 1));
+        host.run(&status_script("", "fleet@a"));
+        assert_eq!(host.calls(), ["show"]);
+        std::os::unix::fs::symlink("/nowhere", host.dir.path().join("units/fleet@.service"))
+            .unwrap();
+        host.run(&status_script("", "fleet@a"));
+        assert_eq!(
+            host.calls(),
+            ["show", "is-enabled"],
+            "a dangling link counts"
+        );
+
+        let host = FakeSystemd::new(NOT_FOUND, ("", 1));
+        host.run(&status_script("", "fleet-alias"));
+        assert_eq!(
+            host.calls(),
+            ["show", "is-enabled"],
+            "shown under another name"
+        );
     }
 
     #[test]

@@ -89,11 +89,13 @@ const SHOW_MARK: &str = "--- etcdplay: systemctl show ---";
 /// is already there (`loaded_unit_script`): when the unit is loaded as it is on disk and
 /// nothing in that view mentions etcd, the unit cannot start etcd (the guard looks for an
 /// `ExecStart=` word naming `etcd`, which `show` prints as written), and the probe ends
-/// with no output, which reads as "not an etcd unit", without a `systemctl cat`.
+/// with no output, which reads as "not an etcd unit", without a `systemctl cat`; so does a
+/// unit that the answer shows does not exist (a converging host's read-ahead asks before the
+/// task that writes the unit has run).
 pub(super) fn unit_settings_script(unit: &str) -> String {
     let quoted = etcdplay_etcd::datadir::shell_quote(unit);
     format!(
-        "{}case $ep_uv in ''|*etcd*) ;; *) exit 0;; esac\nt=$(systemctl cat -- {quoted} 2>/dev/null); rc=$?\nprintf '%s\\n' \"$t\"\necho '{SHOW_MARK}'\ncase $t in *etcd*)\n{}\n;; esac\nexit $rc",
+        "{}if [ \"$ep_ua\" = yes ]; then exit 0; fi\ncase $ep_uv in ''|*etcd*) ;; *) exit 0;; esac\nt=$(systemctl cat -- {quoted} 2>/dev/null); rc=$?\nprintf '%s\\n' \"$t\"\necho '{SHOW_MARK}'\ncase $t in *etcd*)\n{}\n;; esac\nexit $rc",
         etcdplay_modules::loaded_unit_script(unit),
         show_script(unit)
     )

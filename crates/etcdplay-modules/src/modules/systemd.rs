@@ -281,9 +281,12 @@ const STAMP_STALE_PREFILLED: &str = concat!(
 );
 
 /// A `daemon-reload` that leaves the stamp [`skippable_reload_script`] compares against; `$st`
-/// names the stamp. Safe under `set -e`: only a failed reload stops the script.
+/// names the stamp. Safe under `set -e`: only a failed reload stops the script. The new stamp
+/// is made by the shell (`true >`, not `touch`: one process less; `$st.new` is normally
+/// absent, and truncating one left over moves its mtime as well), and its directory only
+/// when missing.
 const STAMPED_RELOAD: &str =
-    "{ mkdir -p -m 0700 \"${st%/*}\" && touch \"$st.new\" && sleep 0.02; } 2>/dev/null || :\n\
+    "{ { [ -d \"${st%/*}\" ] || mkdir -p -m 0700 \"${st%/*}\"; } && true >\"$st.new\" && sleep 0.02; } 2>/dev/null || :\n\
      systemctl daemon-reload || { rm -f \"$st.new\"; echo 'daemon-reload failed' >&2; exit 1; }\n\
      if [ -f \"$st.new\" ]; then mv -f \"$st.new\" \"$st\" || :; fi\n";
 
@@ -483,13 +486,16 @@ pub(crate) fn status_script(scope: &str, unit: &str) -> String {
     status.push_str(&section("enabled"));
     let ask = format!("systemctl{scope} is-enabled {q} -l 2>/dev/null; echo \"rc=$?\"\n");
     match expected_id(unit).filter(|_| scope.is_empty()) {
+        // A unit that does not exist: is-enabled prints nothing (its message goes to stderr)
+        // and fails.
         Some(id) => status.push_str(&format!(
-            "ep_e=\nif [ \"${{ep_rld:-}}\" = no ]; then\n  {set_nl}  case {shown} in {named})\n    case {shown} in\n      {enabled}) ep_e='enabled\nrc=0';;\n      {disabled}) ep_e='disabled\nrc=1';;\n    esac;;\n  esac\nfi\nif [ -n \"$ep_e\" ]; then printf '%s\\n' \"$ep_e\"; else {ask}fi\n",
+            "ep_e=\n{set_nl}if [ \"${{ep_rld:-}}\" = no ]; then\n  case {shown} in {named})\n    case {shown} in\n      {enabled}) ep_e='enabled\nrc=0';;\n      {disabled}) ep_e='disabled\nrc=1';;\n    esac;;\n  esac\nfi\nif [ -z \"$ep_e\" ]; then\n{absent}  if [ \"$ep_ua\" = yes ]; then ep_e='rc=1'; fi\nfi\nif [ -n \"$ep_e\" ]; then printf '%s\\n' \"$ep_e\"; else {ask}fi\n",
             set_nl = unit_memo::SHOWN.0,
             shown = unit_memo::SHOWN.1,
             named = unit_memo::shown_line(&format!("Id={id}")),
             enabled = unit_memo::shown_line("UnitFileState=enabled"),
             disabled = unit_memo::shown_line("UnitFileState=disabled"),
+            absent = unit_memo::absent_unit_check(&id),
         )),
         None => status.push_str(&ask),
     }
@@ -500,7 +506,7 @@ pub(crate) fn status_script(scope: &str, unit: &str) -> String {
 /// The `Id=` systemd shows for a unit asked for as `name`, when that is certain: a name of
 /// plain characters, with `.service` added when it has no unit type suffix (as systemctl
 /// does). `None` for anything else (the probe then asks `is-enabled`).
-fn expected_id(name: &str) -> Option<String> {
+pub(crate) fn expected_id(name: &str) -> Option<String> {
     const SUFFIXES: &[&str] = &[
         "service",
         "socket",
