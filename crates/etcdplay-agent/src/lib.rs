@@ -20,7 +20,9 @@ mod facts_files;
 mod frame;
 mod login;
 mod prefill;
+mod put;
 mod request;
+mod stat_line;
 
 pub use prefill::HINT as PREFILL_HINT;
 pub use request::BECOME_READER;
@@ -100,13 +102,13 @@ fn serve(
             .ok_or_else(out_of_step)?;
         let as_login = header.user == "-" || Some(header.user.as_str()) == login.name.as_deref();
         let mut script = File::create(&files.script)?;
+        // Read whole to look for a prefill hint, answered once the request is known whole
+        // (a `put` acts).
+        let mut scanned = None;
         if as_login && header.script_len <= MAX_SCANNED_SCRIPT {
             let mut text = Vec::new();
             channel.copy_exact(header.script_len, &mut text)?;
-            if let Some(answers) = prefill::prefill(&text) {
-                script.write_all(&answers)?;
-            }
-            script.write_all(&text)?;
+            scanned = Some(text);
         } else {
             channel.copy_exact(header.script_len, &mut script)?;
         }
@@ -118,7 +120,6 @@ fn serve(
             // Become reads the script and its input from one stream.
             channel.copy_exact(header.stdin_len, &mut script)?;
         }
-        drop(script);
         let mut preamble = Vec::new();
         channel.copy_exact(header.preamble.len(), &mut preamble)?;
         // su's words; the password (second line) is not needed by root and is dropped here.
@@ -129,6 +130,14 @@ fn serve(
         if trailer != format!(".{}", header.id).as_bytes() {
             return Err(out_of_step());
         }
+        if let Some(text) = scanned {
+            let input = (header.stdin_len > 0).then_some(files.input.as_path());
+            if let Some(answers) = prefill::prefill(&text, input) {
+                script.write_all(&answers)?;
+            }
+            script.write_all(&text)?;
+        }
+        drop(script);
         let run = if as_login {
             Run::Plain {
                 has_input: header.stdin_len > 0,
@@ -177,7 +186,7 @@ fn copy_at_most(file: &mut File, len: u64, out: &mut impl Write) -> io::Result<(
 /// script with and without them).
 #[doc(hidden)]
 pub fn prefill_answers(script: &[u8]) -> Option<Vec<u8>> {
-    prefill::prefill(script)
+    prefill::prefill(script, None)
 }
 
 fn out_of_step() -> io::Error {

@@ -14,13 +14,18 @@
 //! would print anything: `ep_ag_newer=yes|no`), `files` (the facts sections that only read
 //! files, as the facts script prints them: `ep_ag_files`, see `facts_files.rs`) and `ids`
 //! (the real uid, gid and usable CPUs of `/proc/self/status`, the same for the script that
-//! the agent starts: `ep_ag_uid`, `ep_ag_gid`, `ep_ag_cpus`).
+//! the agent starts: `ep_ag_uid`, `ep_ag_gid`, `ep_ag_cpus`). One word acts rather than
+//! answers: `put:MODE:DEST` writes the request's input to `DEST` as the put script would
+//! (`put.rs`; `ep_ag_put=done`, and the written file's `ep_stat` line), so that the script,
+//! whose first act that write is, skips it.
 
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use crate::put::Put;
 
 /// The first-line hint (`etcdplay-transport`'s `AGENT_PREFILL_HINT`; a test there checks
 /// that they agree).
@@ -31,8 +36,8 @@ pub const HINT: &str = "# ep_agent_prefill ";
 const MAX_WALK: usize = 20_000;
 
 /// Shell assignments answering the words of `script`'s first line, or `None` when it asks
-/// nothing.
-pub(crate) fn prefill(script: &[u8]) -> Option<Vec<u8>> {
+/// nothing. `input` is the request's input, when it has one (`put` writes it).
+pub(crate) fn prefill(script: &[u8], input: Option<&Path>) -> Option<Vec<u8>> {
     let first = script.split(|&b| b == b'\n').next()?;
     let words = first.strip_prefix(HINT.as_bytes())?;
     let mut out = Vec::new();
@@ -62,6 +67,8 @@ pub(crate) fn prefill(script: &[u8]) -> Option<Vec<u8>> {
                     if let Some(newer) = newer(spec) {
                         assign(&mut out, "ep_ag_newer", if newer { b"yes" } else { b"no" });
                     }
+                } else if let Some(put) = word.strip_prefix(b"put:").and_then(Put::parse) {
+                    crate::put::write(&put, input, &mut out);
                 }
             }
         }
@@ -215,9 +222,12 @@ mod tests {
 
     #[test]
     fn only_a_first_line_hint_asks() {
-        assert_eq!(prefill(b"echo\n# ep_agent_prefill cpuinfo\n"), None);
-        assert_eq!(prefill(b"# ep_agent_prefill\n"), None);
-        assert_eq!(prefill(b"# ep_agent_prefill unknown\nx").unwrap(), b"");
+        assert_eq!(prefill(b"echo\n# ep_agent_prefill cpuinfo\n", None), None);
+        assert_eq!(prefill(b"# ep_agent_prefill\n", None), None);
+        assert_eq!(
+            prefill(b"# ep_agent_prefill unknown\nx", None).unwrap(),
+            b""
+        );
     }
 
     #[test]

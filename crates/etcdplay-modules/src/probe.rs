@@ -42,6 +42,10 @@ pub(crate) const NO_SUM: &str = "EP_NO_SUM=1\n";
 /// would be one more process per hash).
 /// Every failure is tolerated, as probes may run under `set -e`.
 ///
+/// After an upload the host agent wrote itself, `ep_stat` of the written file takes the line
+/// the agent made (`$ep_ag_sp`, `$ep_ag_sl`; `etcdplay-agent`'s `put.rs`), and `ep_sha1` the
+/// checksum it left in the cache.
+///
 /// In a read-ahead batch, `ep_stat` takes the line from [`batch_prelude`]'s single `stat` of
 /// every path the batch's probes name, when it has one for that path (`ep_cached_stat`), and
 /// runs `stat` itself otherwise. `EP_NO_SUM` is emptied first, so that a probe run in the
@@ -50,7 +54,8 @@ pub(crate) const FUNCS: &str = concat!(
     r#"EP_NO_SUM=
 ep_stat() {
   if [ -e "$1" ] || [ -L "$1" ]; then
-    if [ "${ep_sn:-0}" -gt 0 ] && ep_cached_stat "$1"; then :; else
+    if [ -n "${ep_ag_sl:-}" ] && [ "${ep_ag_sp-}" = "$1" ]; then ep_l=$ep_ag_sl
+    elif [ "${ep_sn:-0}" -gt 0 ] && ep_cached_stat "$1"; then :; else
       ep_l=$(stat -c '"#,
     stat_format!(),
     r#"' -- "$1") || return 0

@@ -33,12 +33,19 @@ pub fn atomic_put_script(req: &PutRequest) -> ExecRequest {
 /// become with its input in a file that it has read whole (the frame's trailer proves it): the
 /// size check cannot fail there and costs a `wc` per upload, so it is left out. Through sudo or
 /// su the input is piped again, so it stays.
+///
+/// The host agent writes the file itself when the script's first line asks it to
+/// ([`agent_put_hint`]); the script then skips its own write.
 pub(crate) fn framed_put_script(req: &PutRequest) -> ExecRequest {
     let len = req.content.len();
-    let script = if req.become_.is_none() {
+    let put = if req.become_.is_none() {
         put_script_checking(req, None)
     } else {
         put_script(req, len)
+    };
+    let script = match agent_put_hint(req) {
+        Some(hint) => format!("{hint}if [ \"${{ep_ag_put-}}\" != done ]; then\n{put}fi\n"),
+        None => put,
     };
     ExecRequest {
         script,
@@ -46,6 +53,18 @@ pub(crate) fn framed_put_script(req: &PutRequest) -> ExecRequest {
         env: Vec::new(),
         become_: req.become_.clone(),
     }
+}
+
+/// The host agent's prefill line that has it write `req` (`etcdplay-agent`'s `put.rs`:
+/// `put:MODE:DEST`, the destination in hex), for an upload that names no owner or group (the
+/// script resolves those names); a comment to the shell loop.
+fn agent_put_hint(req: &PutRequest) -> Option<String> {
+    if req.owner.is_some() || req.group.is_some() {
+        return None;
+    }
+    let mode = req.mode.map_or("-".to_string(), |m| format!("{m:o}"));
+    let dest: String = req.dest.bytes().map(|b| format!("{b:02x}")).collect();
+    Some(format!("{}put:{mode}:{dest}\n", crate::AGENT_PREFILL_HINT))
 }
 
 /// The script of [`atomic_put_script`] for content of `len` bytes arriving on standard input.

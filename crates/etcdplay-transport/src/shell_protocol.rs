@@ -471,7 +471,9 @@ mod tests {
                     sh.arg("-c")
                         .arg(format!("{}{LOOP_SCRIPT}", agent.start_prefix()))
                         .arg("etcdplay")
-                        .arg("MARK1");
+                        .arg("MARK1")
+                        // The checksums of files it writes, kept off this machine's cache.
+                        .env("EP_SUMS_DIR", dir.path().join("sums"));
                     let (child, ch, started) = start_server(sh, "MARK1").await;
                     assert_eq!(started, Started::Agent);
                     (child, ch)
@@ -547,6 +549,96 @@ mod tests {
             drop(stdin);
             let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
             assert!(status.is_ok(), "the loop outlived its stdin");
+        }
+    }
+
+    /// An upload writes the same file whoever serves it: the agent writes it itself (the
+    /// script's own write is skipped) and answers the `ep_stat` that reads it back with
+    /// `stat`'s very line; new files get the mode asked for or 0644, a replaced one keeps its
+    /// mode, a link at the destination is replaced and its target left alone, and nothing is
+    /// left beside the file. Where the agent cannot write (no such directory), the script
+    /// writes as ever and fails with its own words.
+    #[tokio::test]
+    async fn a_put_writes_the_same_file_whoever_serves_it() {
+        use crate::script::framed_put_script;
+        use std::os::unix::fs::PermissionsExt;
+        let read_back = |dest: &std::path::Path| {
+            format!(
+                "set +e\n(\nprintf '%s\\n' \"${{ep_ag_put-}}\" \"${{ep_ag_sl-}}\"\nstat -c '{}' -- '{}'\n)\nexit 0\n",
+                "stat|%F|%a|%u|%g|%U|%G|%s|%.9Y|%.9X|%.9Z|%i|%h|%d|%b|%o|%t|%T",
+                dest.display()
+            )
+        };
+        for server in Server::all() {
+            let server = server();
+            let agent = matches!(server, Server::Agent(_));
+            let (_child, mut ch) = server.start().await;
+            let dir = tempfile::tempdir().unwrap();
+            let put = |dest: &std::path::Path, content: &[u8], mode: Option<u32>| {
+                let mut req = framed_put_script(&crate::PutRequest {
+                    dest: dest.display().to_string(),
+                    content: content.to_vec().into(),
+                    mode,
+                    owner: None,
+                    group: None,
+                    become_: None,
+                });
+                req.script.push_str(&read_back(dest));
+                req
+            };
+            let mode_of =
+                |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+            let new = dir.path().join("new file");
+            let out = run(&mut ch, &put(&new, b"one\n", Some(0o640))).await;
+            assert_eq!(out.rc, 0, "{}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(std::fs::read(&new).unwrap(), b"one\n");
+            assert_eq!(mode_of(&new), 0o640);
+            let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+            if agent {
+                assert_eq!(lines[0], "done", "the agent wrote it");
+                // All but the access time, which the agent's checksum moved (the shell's
+                // `stat` then `sha1sum` do the same).
+                let fields = |l: &str| {
+                    let mut f: Vec<String> = l.split('|').map(String::from).collect();
+                    f.remove(9);
+                    f
+                };
+                assert_eq!(
+                    fields(lines[1]),
+                    fields(lines[2]),
+                    "the agent's line is stat's"
+                );
+            } else {
+                assert_eq!(&lines[..2], ["", ""]);
+            }
+            std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o600)).unwrap();
+            run(&mut ch, &put(&new, b"two\n", None)).await;
+            assert_eq!(std::fs::read(&new).unwrap(), b"two\n");
+            assert_eq!(mode_of(&new), 0o600, "a replaced file keeps its mode");
+            let fresh = dir.path().join("fresh");
+            run(&mut ch, &put(&fresh, b"", None)).await;
+            assert_eq!(mode_of(&fresh), 0o644);
+            let target = dir.path().join("target");
+            std::fs::write(&target, b"kept").unwrap();
+            let link = dir.path().join("link");
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+            run(&mut ch, &put(&link, b"three", Some(0o600))).await;
+            assert!(std::fs::symlink_metadata(&link).unwrap().is_file());
+            assert_eq!(std::fs::read(&target).unwrap(), b"kept");
+            let mut names: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            assert_eq!(names, ["fresh", "link", "new file", "target"]);
+            let nowhere = dir.path().join("no/such/dir/f");
+            let out = run(&mut ch, &put(&nowhere, b"x", None)).await;
+            assert_ne!(out.rc, 0);
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("No such file or directory"),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 
