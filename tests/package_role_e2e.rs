@@ -85,7 +85,11 @@ fn build_repository(work: &Path) -> PathBuf {
 }
 
 /// The repository in place of the host's sources (the hosts have no internet), and
-/// python3-apt installed from it for Ansible's apt module.
+/// python3-apt installed from it for Ansible's apt module. The host's package lists are made
+/// old: they come from the lab's image, which a fresh machine builds minutes before this
+/// test, and the role's `cache_valid_time: 3600` would then keep them, without the new
+/// repository (both tools take the cache's time from apt's update-success stamp, else from
+/// `/var/lib/apt/lists`).
 fn prepare_host(lab: &PrivateLab, host: &etcdplay_lab::LabHost, tarball: &Path) {
     let out = ssh_with_input(
         host,
@@ -98,7 +102,9 @@ fn prepare_host(lab: &PrivateLab, host: &etcdplay_lab::LabHost, tarball: &Path) 
         &host.name,
         &format!(
             "echo 'deb [trusted=yes] file:{REPO} ./' > /etc/apt/sources.list && \
-             rm -f /etc/apt/sources.list.d/* && dpkg -i {REPO}/python3-apt_*.deb >/dev/null"
+             rm -f /etc/apt/sources.list.d/* && dpkg -i {REPO}/python3-apt_*.deb >/dev/null && \
+             rm -f /var/lib/apt/periodic/update-success-stamp && \
+             touch -c -d @946684800 /var/lib/apt/lists"
         ),
     );
 }

@@ -161,9 +161,12 @@ fn probe_script(wanted: &[Wanted], with_candidates: bool) -> String {
             "printf '%s|%s|%s\\n' {q} \"$(dpkg-query -W -f='${{db:Status-Abbrev}}|${{Version}}' -- {q} 2>/dev/null)\" \"{candidate}\"\n"
         ));
     }
+    // The cache's time as Ansible's apt module takes it: apt's update-success stamp, else the
+    // lists directory, else never.
     s.push_str(&section("cache"));
     s.push_str(
-        "echo \"$(stat -c %Y /var/cache/apt/pkgcache.bin 2>/dev/null || echo 0) $(date +%s)\"\n",
+        "ep_c=/var/lib/apt/periodic/update-success-stamp\n[ -e \"$ep_c\" ] || ep_c=/var/lib/apt/lists\n\
+         echo \"$(stat -c %Y -- \"$ep_c\" 2>/dev/null || echo 0) $(date +%s)\"\n",
     );
     s.push_str(&section("apt"));
     s.push_str("command -v apt-get >/dev/null 2>&1 && echo yes\n");
