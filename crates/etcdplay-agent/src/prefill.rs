@@ -14,7 +14,8 @@
 //! would print anything: `ep_ag_newer=yes|no`), `files` (the facts sections that only read
 //! files, as the facts script prints them: `ep_ag_files`, see `facts_files.rs`) and `ids`
 //! (the real uid, gid and usable CPUs of `/proc/self/status`, the same for the script that
-//! the agent starts: `ep_ag_uid`, `ep_ag_gid`, `ep_ag_cpus`). One word acts rather than
+//! the agent starts: `ep_ag_uid`, `ep_ag_gid`, `ep_ag_cpus`), `stat:PATH:...` (the lines a
+//! read-ahead batch's one `stat` of its paths would print, see `stat_line.rs`). One word acts rather than
 //! answers: `put:MODE:DEST` writes the request's input to `DEST` as the put script would
 //! (`put.rs`; `ep_ag_put=done`, and the written file's `ep_stat` line), so that the script,
 //! whose first act that write is, skips it.
@@ -69,6 +70,10 @@ pub(crate) fn prefill(script: &[u8], input: Option<&Path>) -> Option<Vec<u8>> {
                     }
                 } else if let Some(put) = word.strip_prefix(b"put:").and_then(Put::parse) {
                     crate::put::write(&put, input, &mut out);
+                } else if let Some(spec) = word.strip_prefix(b"stat:") {
+                    if let Some(answers) = crate::stat_line::prefill_stats(spec) {
+                        out.extend(answers);
+                    }
                 }
             }
         }

@@ -164,7 +164,7 @@ fn read_back(dest: &Path, mut file: File) -> Option<String> {
     Some(line)
 }
 
-fn unhex(hex: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn unhex(hex: &[u8]) -> Option<Vec<u8>> {
     if !hex.len().is_multiple_of(2) {
         return None;
     }

@@ -7,8 +7,11 @@
 //! `stat` itself. A test compares the line with `stat`'s on the machine it runs on.
 
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use crate::prefill::assign;
 
 /// `ep_sha1`'s cache directory: `$EP_SUMS_DIR` (tests), else `/run/etcdplay/sums`. The
 /// agent's environment is the login's, as the script's is.
@@ -57,6 +60,32 @@ pub(crate) fn line(meta: &fs::Metadata) -> Option<String> {
         rustix::fs::major(rdev),
         rustix::fs::minor(rdev),
     ))
+}
+
+/// The answer to the prefill word `stat:HEX:HEX...` (paths in hex, as a read-ahead batch's
+/// prelude names them): what the prelude's one `stat` of the paths that exist would leave,
+/// `ep_sp_N`/`ep_sl_N` for the N-th of them, their count in `ep_ag_sn` and
+/// `ep_ag_stat=done`. `None` (the prelude runs `stat`) when a path cannot be looked at or is
+/// one [`line`] does not answer for. A path exists for the prelude when `[ -e ]` or `[ -L ]`
+/// says so: for root, when its `lstat` succeeds.
+pub(crate) fn prefill_stats(spec: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut n = 0;
+    for hex in spec.split(|&b| b == b':') {
+        let path = PathBuf::from(std::ffi::OsStr::from_bytes(&crate::put::unhex(hex)?));
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(_) => return None,
+        };
+        let line = line(&meta)?;
+        n += 1;
+        assign(&mut out, &format!("ep_sp_{n}"), path.as_os_str().as_bytes());
+        assign(&mut out, &format!("ep_sl_{n}"), line.as_bytes());
+    }
+    assign(&mut out, "ep_ag_sn", n.to_string().as_bytes());
+    assign(&mut out, "ep_ag_stat", b"done");
+    Some(out)
 }
 
 /// The name of id `id` in `file` (`/etc/passwd` or `/etc/group`: `name:password:id:...`),
@@ -160,6 +189,51 @@ mod tests {
         {
             assert_eq!(checked, 3, "the agent names this machine's owners");
         }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Paths that do not exist are left out, as the prelude leaves them out; a kind the agent
+    /// does not answer for leaves the whole answer to `stat`.
+    #[test]
+    fn a_batch_s_paths_are_answered_together_or_not_at_all() {
+        let hex = |p: &Path| -> String {
+            p.as_os_str()
+                .as_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        let dir = std::env::temp_dir().join(format!("etcdplay-stats-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir(&dir).unwrap();
+        let file = dir.join("it's");
+        fs::write(&file, b"x").unwrap();
+        let spec = format!("{}:{}:{}", hex(&file), hex(&dir.join("absent")), hex(&dir));
+        let Some(out) = prefill_stats(spec.as_bytes()) else {
+            // This machine's names do not come from the files first.
+            assert!(line(&fs::metadata(&file).unwrap()).is_none());
+            fs::remove_dir_all(&dir).unwrap();
+            return;
+        };
+        let out = String::from_utf8(out).unwrap();
+        let mut want = Vec::new();
+        assign(&mut want, "ep_sp_1", file.as_os_str().as_bytes());
+        assign(
+            &mut want,
+            "ep_sl_1",
+            line(&fs::symlink_metadata(&file).unwrap())
+                .unwrap()
+                .as_bytes(),
+        );
+        assign(&mut want, "ep_sp_2", dir.as_os_str().as_bytes());
+        assert!(
+            out.starts_with(std::str::from_utf8(&want).unwrap()),
+            "{out}"
+        );
+        assert!(out.ends_with("ep_ag_sn='2'\nep_ag_stat='done'\n"), "{out}");
+        std::os::unix::fs::symlink(&file, dir.join("link")).unwrap();
+        let spec = format!("{}:{}", hex(&file), hex(&dir.join("link")));
+        assert_eq!(prefill_stats(spec.as_bytes()), None);
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -158,6 +158,10 @@ fn agent_prefill_hint(scripts: &[&str]) -> String {
     if crate::unit_memo::asks_reload(scripts) {
         words.push(crate::modules::systemd::reload_prefill_word());
     }
+    let paths = stat_words(scripts);
+    if paths.len() >= 2 {
+        words.push(stat_prefill_word(&paths));
+    }
     if words.is_empty() {
         return String::new();
     }
@@ -170,23 +174,18 @@ fn agent_prefill_hint(scripts: &[&str]) -> String {
 /// ten. Empty when fewer than two paths are named. Paths that do not exist are left out (the
 /// probe sees that with a shell test); if `stat` fails or prints an unexpected number of
 /// lines (a path removed meanwhile), nothing is kept and every probe runs its own `stat`.
+///
+/// The host agent may have answered already (the word of [`stat_prefill_word`]): it then set
+/// the same variables, with the lines `stat` would print for the paths that exist, and
+/// `ep_ag_stat=done`, and no `stat` runs.
 fn stat_prelude(scripts: &[&str]) -> String {
-    let mut words: Vec<&str> = Vec::new();
-    for line in scripts.iter().flat_map(|s| s.lines()) {
-        let word = line
-            .strip_prefix("ep_stat ")
-            .or_else(|| line.strip_prefix("# ep_stat "));
-        if let Some(word) = word.filter(|w| is_literal_word(w)) {
-            if !words.contains(&word) {
-                words.push(word);
-            }
-        }
-    }
+    let words = stat_words(scripts);
     if words.len() < 2 {
         return String::new();
     }
     format!(
         r#"{lookup}ep_sn=0
+if [ "${{ep_ag_stat-}}" = done ]; then ep_sn=$ep_ag_sn; else
 set -f
 set --
 for ep_q in {words}; do if [ -e "$ep_q" ] || [ -L "$ep_q" ]; then set -- "$@" "$ep_q"; fi; done
@@ -206,10 +205,51 @@ if [ $# -gt 0 ] && ep_sv=$(stat -c '{STAT_FORMAT}' -- "$@"); then
 fi
 set +f
 set --
+fi
 "#,
         words = words.join(" "),
         lookup = lookup_function("ep_cached_stat", "ep_sn", "ep_sp", "ep_sl", "ep_l"),
     )
+}
+
+/// The paths `scripts` name on an `ep_stat PATH` line (or a [`stat_hint`]), as literal shell
+/// words, each once.
+fn stat_words<'a>(scripts: &[&'a str]) -> Vec<&'a str> {
+    let mut words: Vec<&str> = Vec::new();
+    for line in scripts.iter().flat_map(|s| s.lines()) {
+        let word = line
+            .strip_prefix("ep_stat ")
+            .or_else(|| line.strip_prefix("# ep_stat "));
+        if let Some(word) = word.filter(|w| is_literal_word(w)) {
+            if !words.contains(&word) {
+                words.push(word);
+            }
+        }
+    }
+    words
+}
+
+/// The host agent's prefill word for [`stat_prelude`]'s `stat` of `words` (literal shell
+/// words): `stat:` and each path in hex, `:` between (`etcdplay-agent`'s `stat_line.rs`).
+fn stat_prefill_word(words: &[&str]) -> String {
+    let hex: Vec<String> = words
+        .iter()
+        .map(|w| {
+            unquote_literal(w)
+                .bytes()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+        .collect();
+    format!("stat:{}", hex.join(":"))
+}
+
+/// The string a literal word (see [`is_literal_word`]) stands for.
+fn unquote_literal(word: &str) -> String {
+    match word.strip_prefix('\'').and_then(|w| w.strip_suffix('\'')) {
+        Some(inner) if word.len() >= 2 => inner.replace("'\\''", "'"),
+        _ => word.to_string(),
+    }
 }
 
 /// A prelude's shell function `NAME KEY`: finds KEY among the numbered variables `KEYS_1` ..
@@ -681,6 +721,26 @@ mod tests {
         }
         assert!(alone[0].contains("sha1|"), "{}", alone[0]);
         assert!(alone[2].contains("link|"), "{}", alone[2]);
+        // The host agent answers the prelude's `stat` itself (`stat:` on the prelude's first
+        // line) when it can answer for every path (not for the link): the same answers, no
+        // `stat` at all.
+        let plain: Vec<&str> = [0, 1, 3, 4, 6].iter().map(|&i| refs[i]).collect();
+        let prelude = batch_prelude(&plain);
+        assert!(prelude.lines().next().unwrap().contains(" stat:"), "{prelude}");
+        let agent = etcdplay_agent::prefill_answers(prelude.as_bytes()).unwrap();
+        let answered = String::from_utf8_lossy(&agent).contains("ep_ag_stat='done'");
+        let batch: String = plain
+            .iter()
+            .map(|s| format!("(\n{s}\n)\necho '@@next'\n"))
+            .collect();
+        let agent = String::from_utf8(agent).unwrap();
+        let together = run(&format!("{agent}{{\n{prelude}\n}} >/dev/null 2>&1\n{batch}"));
+        // Without names from /etc/passwd first, the agent leaves it to `stat`.
+        assert_eq!(calls(), usize::from(!answered), "{agent}");
+        let answers: Vec<&str> = together.split("@@next\n").collect();
+        for (i, want) in [0, 1, 3, 4, 6].iter().map(|&i| &alone[i]).enumerate() {
+            assert_eq!(answers[i], want.as_str(), "probe {i} with the agent's answers");
+        }
         // Fewer than two paths: no prelude.
         assert_eq!(stat_prelude(&refs[..1]), "");
         // Words that are not whole literal words are not copied into the prelude.
