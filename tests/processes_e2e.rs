@@ -32,10 +32,11 @@ use common::*;
 /// script's `/bin/sh` and no `head`, `wc` or `cat`); the shell loop, still measured here
 /// (`ETCDPLAY_HOST_AGENT=off`), starts 22. Now 11: the agent answers the batch's `hostname
 /// -f`, `grep` of `/proc/cpuinfo`, `readlink -f` and the reload check's `find` itself.
-/// Now 10: the agent also answers the batch's one `stat` of the probes' paths.
+/// Now 9: the agent also answers the batch's one `stat` of the probes' paths and the
+/// `base64` of the files its probes read.
 /// The bound leaves room for a process or so of the host's own (a timer firing during the
 /// run); a count above it means one of those savings was lost.
-const MAX_PROCESSES_PER_HOST: u64 = 13;
+const MAX_PROCESSES_PER_HOST: u64 = 12;
 /// The same for the shell loop (hosts reached as another user than root, or without the
 /// agent).
 const MAX_LOOP_PROCESSES_PER_HOST: u64 = 26;
@@ -162,8 +163,9 @@ fn a_no_change_run_starts_few_processes_per_host() {
         let before = counted_from_outside(&lab, Path::new(&before), work.path());
         eprintln!("that build, from outside: {before}");
     }
-    // A count this low would mean the counter did not see the run at all.
-    assert!(min >= 10, "implausibly few processes counted:\n{output}");
+    // A count this low would mean the counter did not see the run at all (the batch's own
+    // `sh`, `systemctl show` and the facts' `env`, `ip` and `date` are always there).
+    assert!(min >= 5, "implausibly few processes counted:\n{output}");
     assert!(
         max <= MAX_PROCESSES_PER_HOST,
         "a no-change run started {max} processes on a host (at most {MAX_PROCESSES_PER_HOST}):\n{output}"

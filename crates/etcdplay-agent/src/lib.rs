@@ -16,6 +16,7 @@
 //! `MARKER agent-refused REASON` and exits, and etcdplay starts the shell loop instead.
 
 mod channel;
+mod contents;
 mod facts_files;
 mod frame;
 mod login;

@@ -15,7 +15,8 @@
 //! files, as the facts script prints them: `ep_ag_files`, see `facts_files.rs`) and `ids`
 //! (the real uid, gid and usable CPUs of `/proc/self/status`, the same for the script that
 //! the agent starts: `ep_ag_uid`, `ep_ag_gid`, `ep_ag_cpus`), `stat:PATH:...` (the lines a
-//! read-ahead batch's one `stat` of its paths would print, see `stat_line.rs`). One word acts rather than
+//! read-ahead batch's one `stat` of its paths would print, see `stat_line.rs`), `b64:PATH:...`
+//! (what `ep_b64` prints for each, see `contents.rs`). One word acts rather than
 //! answers: `put:MODE:DEST` writes the request's input to `DEST` as the put script would
 //! (`put.rs`; `ep_ag_put=done`, and the written file's `ep_stat` line), so that the script,
 //! whose first act that write is, skips it.
@@ -74,6 +75,8 @@ pub(crate) fn prefill(script: &[u8], input: Option<&Path>) -> Option<Vec<u8>> {
                     if let Some(answers) = crate::stat_line::prefill_stats(spec) {
                         out.extend(answers);
                     }
+                } else if let Some(spec) = word.strip_prefix(b"b64:") {
+                    out.extend(crate::contents::prefill_contents(spec));
                 }
             }
         }

@@ -27,7 +27,8 @@ pub(crate) const NO_SUM: &str = "EP_NO_SUM=1\n";
 /// Shell functions every probe script may use. `ep_stat PATH` prints the lstat line, for a
 /// link its target and the path it finally resolves to (both base64: a file name may hold a
 /// newline, which would otherwise forge the lines after it), and the sha1 of a regular file
-/// (following a link, as copy compares content through one). `ep_b64 PATH` prints a regular file's content as base64 on one line.
+/// (following a link, as copy compares content through one). `ep_b64 PATH` prints a regular file's content as base64 on one line
+/// (in a batch, the host agent's answer when it gave one).
 /// `ep_parent_is_dir PATH` prints `yes` when `dirname PATH` is a directory, computing the
 /// dirname with shell builtins (one process less per probe).
 ///
@@ -86,7 +87,10 @@ ep_sha1() {
   return 0
 }
 ep_sha1_of() { ep_s=$(sha1sum < "$1") || ep_s=; ep_s=${ep_s%% *}; }
-ep_b64() { if [ -f "$1" ] && [ -r "$1" ]; then base64 -w0 < "$1"; fi; }
+ep_b64() {
+  if [ "${ep_ag_bn:-0}" -gt 0 ] && ep_cached_b64 "$1"; then printf '%s' "$ep_bv"
+  elif [ -f "$1" ] && [ -r "$1" ]; then base64 -w0 < "$1"; fi
+}
 ep_parent_is_dir() {
   ep_p=$1
   while [ "${ep_p%/}" != "$ep_p" ] && [ "$ep_p" != / ]; do ep_p=${ep_p%/}; done
@@ -134,6 +138,16 @@ pub(crate) fn stat_hint(path: &str) -> String {
 pub fn batch_prelude(scripts: &[&str]) -> String {
     let mut out = agent_prefill_hint(scripts);
     out.push_str(&stat_prelude(scripts));
+    if !b64_words(scripts).is_empty() {
+        // For the host agent's answers to the `b64` word (see `ep_b64`).
+        out.push_str(&lookup_function(
+            "ep_cached_b64",
+            "ep_ag_bn",
+            "ep_bp",
+            "ep_bv",
+            "ep_bv",
+        ));
+    }
     out.push_str(&crate::unit_memo::prelude(scripts));
     out
 }
@@ -160,7 +174,11 @@ fn agent_prefill_hint(scripts: &[&str]) -> String {
     }
     let paths = stat_words(scripts);
     if paths.len() >= 2 {
-        words.push(stat_prefill_word(&paths));
+        words.push(paths_prefill_word("stat", &paths));
+    }
+    let contents = b64_words(scripts);
+    if !contents.is_empty() {
+        words.push(paths_prefill_word("b64", &contents));
     }
     if words.is_empty() {
         return String::new();
@@ -175,7 +193,7 @@ fn agent_prefill_hint(scripts: &[&str]) -> String {
 /// probe sees that with a shell test); if `stat` fails or prints an unexpected number of
 /// lines (a path removed meanwhile), nothing is kept and every probe runs its own `stat`.
 ///
-/// The host agent may have answered already (the word of [`stat_prefill_word`]): it then set
+/// The host agent may have answered already (the `stat` word of [`paths_prefill_word`]): it then set
 /// the same variables, with the lines `stat` would print for the paths that exist, and
 /// `ep_ag_stat=done`, and no `stat` runs.
 fn stat_prelude(scripts: &[&str]) -> String {
@@ -215,11 +233,21 @@ fi
 /// The paths `scripts` name on an `ep_stat PATH` line (or a [`stat_hint`]), as literal shell
 /// words, each once.
 fn stat_words<'a>(scripts: &[&'a str]) -> Vec<&'a str> {
+    words_after(scripts, &["ep_stat ", "# ep_stat "])
+}
+
+/// The paths `scripts` read with an `ep_b64 PATH` line: the host agent answers those of a
+/// batch (`etcdplay-agent`'s `b64` word), and `ep_b64` finds its answers with
+/// `ep_cached_b64`.
+fn b64_words<'a>(scripts: &[&'a str]) -> Vec<&'a str> {
+    words_after(scripts, &["ep_b64 "])
+}
+
+/// The literal shell words that follow one of `prefixes` on a line of `scripts`, each once.
+fn words_after<'a>(scripts: &[&'a str], prefixes: &[&str]) -> Vec<&'a str> {
     let mut words: Vec<&str> = Vec::new();
     for line in scripts.iter().flat_map(|s| s.lines()) {
-        let word = line
-            .strip_prefix("ep_stat ")
-            .or_else(|| line.strip_prefix("# ep_stat "));
+        let word = prefixes.iter().find_map(|p| line.strip_prefix(p));
         if let Some(word) = word.filter(|w| is_literal_word(w)) {
             if !words.contains(&word) {
                 words.push(word);
@@ -229,9 +257,9 @@ fn stat_words<'a>(scripts: &[&'a str]) -> Vec<&'a str> {
     words
 }
 
-/// The host agent's prefill word for [`stat_prelude`]'s `stat` of `words` (literal shell
-/// words): `stat:` and each path in hex, `:` between (`etcdplay-agent`'s `stat_line.rs`).
-fn stat_prefill_word(words: &[&str]) -> String {
+/// The host agent's prefill word `name` for `words` (literal shell words): `name:` and each
+/// path in hex, `:` between (`etcdplay-agent`'s `stat_line.rs` and `contents.rs`).
+fn paths_prefill_word(name: &str, words: &[&str]) -> String {
     let hex: Vec<String> = words
         .iter()
         .map(|w| {
@@ -241,7 +269,7 @@ fn stat_prefill_word(words: &[&str]) -> String {
                 .collect()
         })
         .collect();
-    format!("stat:{}", hex.join(":"))
+    format!("{name}:{}", hex.join(":"))
 }
 
 /// The string a literal word (see [`is_literal_word`]) stands for.
@@ -726,7 +754,10 @@ mod tests {
         // `stat` at all.
         let plain: Vec<&str> = [0, 1, 3, 4, 6].iter().map(|&i| refs[i]).collect();
         let prelude = batch_prelude(&plain);
-        assert!(prelude.lines().next().unwrap().contains(" stat:"), "{prelude}");
+        assert!(
+            prelude.lines().next().unwrap().contains(" stat:"),
+            "{prelude}"
+        );
         let agent = etcdplay_agent::prefill_answers(prelude.as_bytes()).unwrap();
         let answered = String::from_utf8_lossy(&agent).contains("ep_ag_stat='done'");
         let batch: String = plain
@@ -734,12 +765,18 @@ mod tests {
             .map(|s| format!("(\n{s}\n)\necho '@@next'\n"))
             .collect();
         let agent = String::from_utf8(agent).unwrap();
-        let together = run(&format!("{agent}{{\n{prelude}\n}} >/dev/null 2>&1\n{batch}"));
+        let together = run(&format!(
+            "{agent}{{\n{prelude}\n}} >/dev/null 2>&1\n{batch}"
+        ));
         // Without names from /etc/passwd first, the agent leaves it to `stat`.
         assert_eq!(calls(), usize::from(!answered), "{agent}");
         let answers: Vec<&str> = together.split("@@next\n").collect();
         for (i, want) in [0, 1, 3, 4, 6].iter().map(|&i| &alone[i]).enumerate() {
-            assert_eq!(answers[i], want.as_str(), "probe {i} with the agent's answers");
+            assert_eq!(
+                answers[i],
+                want.as_str(),
+                "probe {i} with the agent's answers"
+            );
         }
         // Fewer than two paths: no prelude.
         assert_eq!(stat_prelude(&refs[..1]), "");
@@ -748,6 +785,68 @@ mod tests {
             assert!(!is_literal_word(word), "{word}");
         }
         assert!(is_literal_word("'it'\\''s b'"));
+    }
+
+    /// `ep_b64` in a batch prints the host agent's answers (the prelude's `b64` word) exactly
+    /// as `base64` would, and runs no `base64` for a path the agent answered.
+    #[test]
+    fn the_agent_s_contents_are_what_ep_b64_prints() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let bin = root.join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let log = root.join("base64.log");
+        crate::test_shim::write_executable(
+            &bin.join("base64"),
+            &format!(
+                "#!/bin/sh\necho call >>{}\nexec /usr/bin/base64 \"$@\"\n",
+                log.display()
+            ),
+        );
+        std::fs::write(root.join("it's"), b"line one\n\x00two").unwrap();
+        std::fs::create_dir(root.join("d")).unwrap();
+        let scripts: Vec<String> = ["it's", "d", "missing"]
+            .iter()
+            .map(|n| {
+                let q = etcdplay_transport::script::sh_quote(&root.join(n).to_string_lossy());
+                format!("{FUNCS}ep_b64 {q}\necho '@@next'\n")
+            })
+            .collect();
+        let refs: Vec<&str> = scripts.iter().map(String::as_str).collect();
+        let prelude = batch_prelude(&refs);
+        let agent = String::from_utf8(etcdplay_agent::prefill_answers(prelude.as_bytes()).unwrap())
+            .unwrap();
+        assert!(agent.contains("ep_ag_bn='3'"), "{agent}");
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let run = |answers: &str| {
+            let body: String = refs.iter().map(|s| format!("(\n{s})\n")).collect();
+            let out = std::process::Command::new("/bin/sh")
+                .args(["-c", &format!("{answers}{prelude}{body}")])
+                .env("PATH", &path)
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let shell = run("");
+        assert_eq!(
+            crate::test_shim::take_log(&log).len(),
+            1,
+            "the file, by base64"
+        );
+        assert_eq!(run(&agent), shell);
+        assert!(
+            crate::test_shim::take_log(&log).is_empty(),
+            "no base64 with the answers"
+        );
+        assert!(
+            shell.starts_with("bGluZSBvbmUKAHR3bw==@@next\n@@next\n@@next"),
+            "{shell}"
+        );
     }
 
     #[test]
