@@ -677,17 +677,7 @@ mod tests {
         let bin = root.join("bin");
         std::fs::create_dir(&bin).unwrap();
         let log = root.join("stat.log");
-        let real = ["/usr/bin/stat", "/bin/stat"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .unwrap();
-        crate::test_shim::write_executable(
-            &bin.join("stat"),
-            &format!(
-                "#!/bin/sh\necho call >>{}\nexec {real} \"$@\"\n",
-                log.display()
-            ),
-        );
+        crate::test_shim::log_calls_of(&bin, "stat", &log);
         std::fs::write(root.join("a"), b"a").unwrap();
         std::fs::write(root.join("it's b"), b"b").unwrap();
         std::os::unix::fs::symlink(root.join("a"), root.join("l")).unwrap();
@@ -796,13 +786,7 @@ mod tests {
         let bin = root.join("bin");
         std::fs::create_dir(&bin).unwrap();
         let log = root.join("base64.log");
-        crate::test_shim::write_executable(
-            &bin.join("base64"),
-            &format!(
-                "#!/bin/sh\necho call >>{}\nexec /usr/bin/base64 \"$@\"\n",
-                log.display()
-            ),
-        );
+        crate::test_shim::log_calls_of(&bin, "base64", &log);
         std::fs::write(root.join("it's"), b"line one\n\x00two").unwrap();
         std::fs::create_dir(root.join("d")).unwrap();
         let scripts: Vec<String> = ["it's", "d", "missing"]
