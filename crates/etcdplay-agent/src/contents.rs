@@ -2,8 +2,8 @@
 //! probes' `ep_b64 PATH` prints, `base64 -w0` of a regular file's content (through links, as
 //! `[ -f ]` and `<` go), nothing for anything else; one `base64` process less per file that a
 //! read-ahead batch reads (lineinfile, blockinfile, cron and others). A path is answered only
-//! when the agent read it whole and it is at most [`MAX_CONTENT`] bytes; otherwise the probe
-//! runs `base64` itself.
+//! when the agent read it whole and it is at most [`MAX_CONTENT`] bytes, and while the answers
+//! stay within [`MAX_ANSWERS`]; otherwise the probe runs `base64` itself.
 
 use std::fs;
 use std::io::Read;
@@ -14,6 +14,9 @@ use crate::prefill::assign;
 
 /// Files larger than this are left to `base64` (an answer is held in a shell variable).
 const MAX_CONTENT: u64 = 1 << 20;
+/// The most the answers of one request may hold together (base64); the files after are left
+/// to `base64`, so a batch of many large files costs the agent no more memory than this.
+const MAX_ANSWERS: usize = 4 << 20;
 
 /// `ep_bp_N` (the path) and `ep_bv_N` (what `ep_b64` prints) for each path answered, and
 /// their count in `ep_ag_bn`.
@@ -28,6 +31,9 @@ pub(crate) fn prefill_contents(spec: &[u8]) -> Vec<u8> {
         let Some(printed) = printed(&path) else {
             continue;
         };
+        if out.len() + printed.len() > MAX_ANSWERS {
+            break;
+        }
         n += 1;
         assign(&mut out, &format!("ep_bp_{n}"), path.as_os_str().as_bytes());
         assign(&mut out, &format!("ep_bv_{n}"), printed.as_bytes());
