@@ -24,10 +24,9 @@ pub(crate) fn prefill_contents(spec: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut n = 0;
     for hex in spec.split(|&b| b == b':') {
-        let Some(path) = crate::put::unhex(hex) else {
+        let Some(path) = crate::prefill::hex_path(hex) else {
             continue;
         };
-        let path = PathBuf::from(std::ffi::OsStr::from_bytes(&path));
         let Some(printed) = printed(&path) else {
             continue;
         };

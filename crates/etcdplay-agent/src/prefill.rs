@@ -84,6 +84,22 @@ pub(crate) fn prefill(script: &[u8], input: Option<&Path>) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The bytes a word's hex digits stand for (paths travel in hex on the hint line: they may
+/// hold spaces, colons, any byte but NUL).
+pub(crate) fn unhex(hex: &[u8]) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    hex.chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+        .collect()
+}
+
+/// The path a word's hex digits stand for.
+pub(crate) fn hex_path(hex: &[u8]) -> Option<PathBuf> {
+    Some(PathBuf::from(OsStr::from_bytes(&unhex(hex)?)))
+}
+
 /// `NAME='VALUE'` and a newline, the value quoted for the shell.
 pub(crate) fn assign(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(name.as_bytes());

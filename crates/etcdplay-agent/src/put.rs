@@ -49,7 +49,7 @@ impl Put {
         if mode.is_some_and(|m| m > 0o7777) {
             return None;
         }
-        let dest = unhex(&dest[1..])?;
+        let dest = crate::prefill::unhex(&dest[1..])?;
         if !dest.starts_with(b"/") || dest.ends_with(b"/") || dest.contains(&0) {
             return None;
         }
@@ -144,7 +144,7 @@ fn read_back(dest: &Path, mut file: File) -> Option<String> {
     if (meta.dev(), meta.ino()) != (ours.dev(), ours.ino()) {
         return None;
     }
-    let line = stat_line::line(&meta)?;
+    let line = stat_line::line(&meta, &stat_line::Names::load())?;
     file.rewind().ok()?;
     let mut hasher = Sha1::new();
     let mut buf = [0u8; 64 * 1024];
@@ -162,15 +162,6 @@ fn read_back(dest: &Path, mut file: File) -> Option<String> {
         .collect();
     stat_line::remember_sum(&line, &sum, &stat_line::sums_dir());
     Some(line)
-}
-
-pub(crate) fn unhex(hex: &[u8]) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    hex.chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

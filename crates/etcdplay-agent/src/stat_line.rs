@@ -22,7 +22,7 @@ pub(crate) fn sums_dir() -> PathBuf {
 }
 
 /// The `ep_stat` line for `meta`, or `None` where the agent could differ from `stat`.
-pub(crate) fn line(meta: &fs::Metadata) -> Option<String> {
+pub(crate) fn line(meta: &fs::Metadata, names: &Names) -> Option<String> {
     let kind = if meta.is_file() {
         if meta.size() == 0 {
             "regular empty file"
@@ -37,8 +37,8 @@ pub(crate) fn line(meta: &fs::Metadata) -> Option<String> {
     if meta.mtime() < 0 || meta.atime() < 0 || meta.ctime() < 0 {
         return None;
     }
-    let user = name_of("passwd", "/etc/passwd", meta.uid())?;
-    let group = name_of("group", "/etc/group", meta.gid())?;
+    let user = Names::name(names.passwd.as_deref()?, meta.uid())?;
+    let group = Names::name(names.group.as_deref()?, meta.gid())?;
     let rdev = meta.rdev();
     Some(format!(
         "stat|{kind}|{:o}|{}|{}|{user}|{group}|{}|{}.{:09}|{}.{:09}|{}.{:09}|{}|{}|{}|{}|{}|{:x}|{:x}",
@@ -69,16 +69,17 @@ pub(crate) fn line(meta: &fs::Metadata) -> Option<String> {
 /// one [`line`] does not answer for. A path exists for the prelude when `[ -e ]` or `[ -L ]`
 /// says so: for root, when its `lstat` succeeds.
 pub(crate) fn prefill_stats(spec: &[u8]) -> Option<Vec<u8>> {
+    let names = Names::load();
     let mut out = Vec::new();
     let mut n = 0;
     for hex in spec.split(|&b| b == b':') {
-        let path = PathBuf::from(std::ffi::OsStr::from_bytes(&crate::put::unhex(hex)?));
+        let path = crate::prefill::hex_path(hex)?;
         let meta = match fs::symlink_metadata(&path) {
             Ok(meta) => meta,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(_) => return None,
         };
-        let line = line(&meta)?;
+        let line = line(&meta, &names)?;
         n += 1;
         assign(&mut out, &format!("ep_sp_{n}"), path.as_os_str().as_bytes());
         assign(&mut out, &format!("ep_sl_{n}"), line.as_bytes());
@@ -88,27 +89,46 @@ pub(crate) fn prefill_stats(spec: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The name of id `id` in `file` (`/etc/passwd` or `/etc/group`: `name:password:id:...`),
-/// when `files` is the first source of `database` in `/etc/nsswitch.conf`, as the C
-/// library's lookup would find it (the first line with that id).
-fn name_of(database: &str, file: &str, id: u32) -> Option<String> {
-    let nsswitch = fs::read_to_string("/etc/nsswitch.conf").ok()?;
-    let sources = nsswitch.lines().find_map(|l| {
-        let l = l.split('#').next().unwrap_or("");
-        l.trim_start().strip_prefix(database)?.strip_prefix(':')
-    })?;
-    if sources.split_whitespace().next()? != "files" {
-        return None;
+/// Owner and group names as the C library would find them, read once for all the lines of
+/// one answer: `/etc/passwd` and `/etc/group`, each only when `files` is the first source of
+/// its database in `/etc/nsswitch.conf` (else `None`: the agent answers no line).
+pub(crate) struct Names {
+    passwd: Option<String>,
+    group: Option<String>,
+}
+
+impl Names {
+    pub(crate) fn load() -> Names {
+        let nsswitch = fs::read_to_string("/etc/nsswitch.conf").ok();
+        let table = |database: &str, file: &str| {
+            let sources = nsswitch.as_deref()?.lines().find_map(|l| {
+                let l = l.split('#').next().unwrap_or("");
+                l.trim_start().strip_prefix(database)?.strip_prefix(':')
+            })?;
+            if sources.split_whitespace().next()? != "files" {
+                return None;
+            }
+            fs::read_to_string(file).ok()
+        };
+        Names {
+            passwd: table("passwd", "/etc/passwd"),
+            group: table("group", "/etc/group"),
+        }
     }
-    let text = fs::read_to_string(file).ok()?;
-    let id = id.to_string();
-    text.lines()
-        .filter(|l| !l.starts_with(['+', '-', '#']))
-        .find_map(|l| {
-            let mut fields = l.split(':');
-            let name = fields.next()?;
-            (fields.nth(1)? == id && !name.is_empty()).then(|| name.to_string())
-        })
+
+    /// The name of id `id` in `table` (`name:password:id:...` lines), as the C library's
+    /// lookup would find it: the first line with that id.
+    fn name(table: &str, id: u32) -> Option<String> {
+        let id = id.to_string();
+        table
+            .lines()
+            .filter(|l| !l.starts_with(['+', '-', '#']))
+            .find_map(|l| {
+                let mut fields = l.split(':');
+                let name = fields.next()?;
+                (fields.nth(1)? == id && !name.is_empty()).then(|| name.to_string())
+            })
+    }
 }
 
 /// Leaves the cache entry `ep_sha1` would write for a regular file whose `ep_stat` line is
@@ -169,24 +189,26 @@ mod tests {
         fs::set_permissions(&empty, fs::Permissions::from_mode(0o4750)).unwrap();
         let link = dir.join("link");
         std::os::unix::fs::symlink(&full, &link).unwrap();
+        let names = Names::load();
         let mut checked = 0;
         for path in [&full, &empty, &dir] {
             let meta = fs::symlink_metadata(path).unwrap();
             // Where the names do not come from the files first, the agent says nothing.
-            if let Some(line) = line(&meta) {
+            if let Some(line) = line(&meta, &names) {
                 assert_eq!(line, stat_says(path), "{}", path.display());
                 checked += 1;
             }
         }
         assert!(
-            line(&fs::symlink_metadata(&link).unwrap()).is_none(),
+            line(&fs::symlink_metadata(&link).unwrap(), &names).is_none(),
             "links are left to stat"
         );
-        assert!(line(&fs::metadata("/dev/null").unwrap()).is_none());
+        assert!(line(&fs::metadata("/dev/null").unwrap(), &names).is_none());
         let meta = fs::metadata(&full).unwrap();
-        if name_of("passwd", "/etc/passwd", meta.uid()).is_some()
-            && name_of("group", "/etc/group", meta.gid()).is_some()
-        {
+        let named = |table: &Option<String>, id| {
+            table.as_deref().and_then(|t| Names::name(t, id)).is_some()
+        };
+        if named(&names.passwd, meta.uid()) && named(&names.group, meta.gid()) {
             assert_eq!(checked, 3, "the agent names this machine's owners");
         }
         fs::remove_dir_all(&dir).unwrap();
@@ -211,7 +233,7 @@ mod tests {
         let spec = format!("{}:{}:{}", hex(&file), hex(&dir.join("absent")), hex(&dir));
         let Some(out) = prefill_stats(spec.as_bytes()) else {
             // This machine's names do not come from the files first.
-            assert!(line(&fs::metadata(&file).unwrap()).is_none());
+            assert!(line(&fs::metadata(&file).unwrap(), &Names::load()).is_none());
             fs::remove_dir_all(&dir).unwrap();
             return;
         };
@@ -221,7 +243,7 @@ mod tests {
         assign(
             &mut want,
             "ep_sl_1",
-            line(&fs::symlink_metadata(&file).unwrap())
+            line(&fs::symlink_metadata(&file).unwrap(), &Names::load())
                 .unwrap()
                 .as_bytes(),
         );
