@@ -262,12 +262,7 @@ fn words_after<'a>(scripts: &[&'a str], prefixes: &[&str]) -> Vec<&'a str> {
 fn paths_prefill_word(name: &str, words: &[&str]) -> String {
     let hex: Vec<String> = words
         .iter()
-        .map(|w| {
-            unquote_literal(w)
-                .bytes()
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        })
+        .map(|w| etcdplay_transport::agent_hint_path(&unquote_literal(w)))
         .collect();
     format!("{name}:{}", hex.join(":"))
 }

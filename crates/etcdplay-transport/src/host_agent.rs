@@ -28,6 +28,12 @@ pub const AGENT_CACHE_DIR: &str = "/var/cache/etcdplay/bin";
 /// process for (`etcdplay-agent`'s `prefill.rs`: the words it knows, and why only a first
 /// line counts); under the shell loop it is a comment.
 pub const AGENT_PREFILL_HINT: &str = "# ep_agent_prefill ";
+
+/// A path as a word of the agent's prefill hint: its bytes in hex (a path may hold spaces,
+/// colons, any byte but NUL; the agent's `prefill::unhex` reads it back).
+pub fn agent_hint_path(path: &str) -> String {
+    path.bytes().map(|b| format!("{b:02x}")).collect()
+}
 /// What the install check prints when the upload should follow.
 const NEED_UPLOAD: &str = "etcdplay-agent:need-upload";
 

@@ -23,7 +23,7 @@ mod ssh_options;
 mod test_support;
 
 pub use error::TransportError;
-pub use host_agent::{HostAgent, AGENT_CACHE_DIR, AGENT_NAME, AGENT_PREFILL_HINT};
+pub use host_agent::{agent_hint_path, HostAgent, AGENT_CACHE_DIR, AGENT_NAME, AGENT_PREFILL_HINT};
 pub use local::LocalTransport;
 pub use prefetch::{Prefetching, INLINE_PROBE};
 pub use request::{

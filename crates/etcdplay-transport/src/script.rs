@@ -63,7 +63,7 @@ fn agent_put_hint(req: &PutRequest) -> Option<String> {
         return None;
     }
     let mode = req.mode.map_or("-".to_string(), |m| format!("{m:o}"));
-    let dest: String = req.dest.bytes().map(|b| format!("{b:02x}")).collect();
+    let dest = crate::agent_hint_path(&req.dest);
     Some(format!("{}put:{mode}:{dest}\n", crate::AGENT_PREFILL_HINT))
 }
 
