@@ -20,6 +20,7 @@ mod contents;
 mod facts_files;
 mod frame;
 mod login;
+mod mkdir;
 mod prefill;
 mod put;
 mod request;
@@ -133,7 +134,8 @@ fn serve(
         }
         if let Some(text) = scanned {
             let input = (header.stdin_len > 0).then_some(files.input.as_path());
-            if let Some(answers) = prefill::prefill(&text, input) {
+            let request = prefill::Request { input, login_umask };
+            if let Some(answers) = prefill::prefill(&text, &request) {
                 script.write_all(&answers)?;
             }
             script.write_all(&text)?;
@@ -187,7 +189,22 @@ fn copy_at_most(file: &mut File, len: u64, out: &mut impl Write) -> io::Result<(
 /// script with and without them).
 #[doc(hidden)]
 pub fn prefill_answers(script: &[u8]) -> Option<Vec<u8>> {
-    prefill::prefill(script, None)
+    prefill_answers_for(script, None, 0o022)
+}
+
+/// [`prefill_answers`] for a request with input (in the file `input`, as the agent keeps it)
+/// from a login whose umask is `login_umask`: an acting word acts.
+#[doc(hidden)]
+pub fn prefill_answers_for(
+    script: &[u8],
+    input: Option<&Path>,
+    login_umask: u32,
+) -> Option<Vec<u8>> {
+    let request = prefill::Request {
+        input,
+        login_umask: Mode::from_raw_mode(login_umask),
+    };
+    prefill::prefill(script, &request)
 }
 
 fn out_of_step() -> io::Error {

@@ -16,10 +16,14 @@
 //! (the real uid, gid and usable CPUs of `/proc/self/status`, the same for the script that
 //! the agent starts: `ep_ag_uid`, `ep_ag_gid`, `ep_ag_cpus`), `stat:PATH:...` (the lines a
 //! read-ahead batch's one `stat` of its paths would print, see `stat_line.rs`), `b64:PATH:...`
-//! (what `ep_b64` prints for each, see `contents.rs`). One word acts rather than
-//! answers: `put:MODE:DEST` writes the request's input to `DEST` as the put script would
-//! (`put.rs`; `ep_ag_put=done`, and the written file's `ep_stat` line), so that the script,
-//! whose first act that write is, skips it.
+//! (what `ep_b64` prints for each, see `contents.rs`). Two words act rather than answer:
+//! `put:MODE:DEST` writes the request's input to `DEST` as the put script would (`put.rs`;
+//! `ep_ag_put=done`, and the written file's `ep_stat` line), and `mkdir:MODE:PATH` makes a
+//! directory as `mkdir -p` and `chmod` would (`mkdir.rs`; `ep_ag_mkdir=done`), so that the
+//! script, whose only change that act is, skips it. Words after an act are answered after
+//! it, which is why etcdplay may put the words of a read-ahead batch that follows such a
+//! change in the same request on the change's line; when an act is left to the script,
+//! nothing after it is answered.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -27,6 +31,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use rustix::fs::Mode;
+
+use crate::mkdir::MakeDir;
 use crate::put::Put;
 
 /// The first-line hint (`etcdplay-transport`'s `AGENT_PREFILL_HINT`; a test there checks
@@ -37,13 +44,28 @@ pub const HINT: &str = "# ep_agent_prefill ";
 /// to `find`): unit directories hold hundreds, not tens of thousands.
 const MAX_WALK: usize = 20_000;
 
+/// What a request gives the words besides the script: its input (`put` writes it) and the
+/// login's umask (`mkdir` makes directories under it, as the script would).
+pub(crate) struct Request<'a> {
+    pub(crate) input: Option<&'a Path>,
+    pub(crate) login_umask: Mode,
+}
+
 /// Shell assignments answering the words of `script`'s first line, or `None` when it asks
-/// nothing. `input` is the request's input, when it has one (`put` writes it).
-pub(crate) fn prefill(script: &[u8], input: Option<&Path>) -> Option<Vec<u8>> {
+/// nothing. Words are taken in order; an act (`put`, `mkdir`) that the agent cannot do ends
+/// the answers, because the words after it were asked about the host after the act, which
+/// the script will now do itself.
+pub(crate) fn prefill(script: &[u8], request: &Request<'_>) -> Option<Vec<u8>> {
     let first = script.split(|&b| b == b'\n').next()?;
     let words = first.strip_prefix(HINT.as_bytes())?;
     let mut out = Vec::new();
     for word in words.split(|&b| b == b' ').filter(|w| !w.is_empty()) {
+        if let Some(acted) = act(word, request, &mut out) {
+            if !acted {
+                break;
+            }
+            continue;
+        }
         match word {
             b"cpuinfo" => assign(&mut out, "ep_ag_cpuinfo", &cpuinfo()),
             b"fqdn" => {
@@ -69,8 +91,6 @@ pub(crate) fn prefill(script: &[u8], input: Option<&Path>) -> Option<Vec<u8>> {
                     if let Some(newer) = newer(spec) {
                         assign(&mut out, "ep_ag_newer", if newer { b"yes" } else { b"no" });
                     }
-                } else if let Some(put) = word.strip_prefix(b"put:").and_then(Put::parse) {
-                    crate::put::write(&put, input, &mut out);
                 } else if let Some(spec) = word.strip_prefix(b"stat:") {
                     if let Some(answers) = crate::stat_line::prefill_stats(spec) {
                         out.extend(answers);
@@ -82,6 +102,24 @@ pub(crate) fn prefill(script: &[u8], input: Option<&Path>) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// Does what an acting word asks: `Some(true)` when done, `Some(false)` when left to the
+/// script (also for an act the agent does not take, such as a relative path), `None` for a
+/// word that does not act.
+fn act(word: &[u8], request: &Request<'_>, out: &mut Vec<u8>) -> Option<bool> {
+    if let Some(spec) = word.strip_prefix(b"put:") {
+        return Some(
+            Put::parse(spec).is_some_and(|put| crate::put::write(&put, request.input, out)),
+        );
+    }
+    if let Some(spec) = word.strip_prefix(b"mkdir:") {
+        return Some(
+            MakeDir::parse(spec)
+                .is_some_and(|dir| crate::mkdir::make(&dir, request.login_umask, out)),
+        );
+    }
+    None
 }
 
 /// The bytes a word's hex digits stand for (paths travel in hex on the hint line: they may
@@ -246,10 +284,14 @@ mod tests {
 
     #[test]
     fn only_a_first_line_hint_asks() {
-        assert_eq!(prefill(b"echo\n# ep_agent_prefill cpuinfo\n", None), None);
-        assert_eq!(prefill(b"# ep_agent_prefill\n", None), None);
+        let req = Request {
+            input: None,
+            login_umask: Mode::from_raw_mode(0o022),
+        };
+        assert_eq!(prefill(b"echo\n# ep_agent_prefill cpuinfo\n", &req), None);
+        assert_eq!(prefill(b"# ep_agent_prefill\n", &req), None);
         assert_eq!(
-            prefill(b"# ep_agent_prefill unknown\nx", None).unwrap(),
+            prefill(b"# ep_agent_prefill unknown\nx", &req).unwrap(),
             b""
         );
     }

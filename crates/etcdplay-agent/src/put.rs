@@ -61,16 +61,18 @@ impl Put {
 }
 
 /// Writes `put` with the content of `input` (none: empty) and appends the shell assignments
-/// that tell the script so; nothing when the write is left to the script.
-pub(crate) fn write(put: &Put, input: Option<&Path>, out: &mut Vec<u8>) {
+/// that tell the script so; `false`, with nothing appended, when the write is left to the
+/// script.
+pub(crate) fn write(put: &Put, input: Option<&Path>, out: &mut Vec<u8>) -> bool {
     let Some(file) = replace(put, input) else {
-        return;
+        return false;
     };
     assign(out, "ep_ag_put", b"done");
     if let Some(line) = read_back(&put.dest, file) {
         assign(out, "ep_ag_sp", put.dest.as_os_str().as_bytes());
         assign(out, "ep_ag_sl", line.as_bytes());
     }
+    true
 }
 
 /// The write itself; the open file, now at `put.dest`, or `None` with nothing left behind.

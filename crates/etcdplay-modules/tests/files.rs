@@ -188,6 +188,54 @@ async fn file_directory_with_symbolic_mode() {
     );
 }
 
+/// A directory the host agent makes (`mkdir:` prefill) ends as the script's `mkdir -p` and
+/// `chmod` leave it, with the same result; the agent acts only for a plain mkdir and chmod.
+#[tokio::test]
+async fn file_directory_made_by_the_agent_as_by_the_script() {
+    let (shell, agent) = (Env::new(), Env::with_agent());
+    let mut results = Vec::new();
+    for env in [&shell, &agent] {
+        let args =
+            |rel: &str, mode: &str| json!({"path": env.p(rel), "state": "directory", "mode": mode});
+        let mut seen = Vec::new();
+        for (rel, mode) in [
+            ("a/b/c", "0750"),
+            ("a/b/c", "0750"),
+            ("d", "u=rwx,go="),
+            ("e", "0755"),
+        ] {
+            let r = env.run("file", args(rel, mode)).await;
+            assert!(!r.failed, "{r:?}");
+            let mode_now = format!("{:o}", mode_of(&env.p(rel)));
+            seen.push((
+                rel,
+                r.changed,
+                r.data["mode"].clone(),
+                r.data["state"].clone(),
+                mode_now,
+            ));
+            seen.push((
+                "a/b",
+                false,
+                json!(null),
+                json!(null),
+                format!("{:o}", mode_of(&env.p("a/b"))),
+            ));
+        }
+        results.push(seen);
+    }
+    assert_eq!(results[0], results[1]);
+    // Three directories were made (a/b/c, d, e); the second a/b/c changed nothing.
+    assert_eq!(
+        agent.host.acted.load(std::sync::atomic::Ordering::SeqCst),
+        3
+    );
+    assert_eq!(
+        shell.host.acted.load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+}
+
 #[tokio::test]
 async fn file_recurse_touch_link_hard_absent() {
     let env = Env::new();

@@ -13,16 +13,19 @@ use crate::prefetch::batch_script;
 use crate::ExecOutput;
 
 /// `change` (run in a subshell of its own, with the request's input, as it would run alone),
-/// then the batch of `scripts` after `prelude`.
+/// then the batch of `scripts` after `prelude`. The host agent's prefill words of both go on
+/// the first line, where it looks, when the change's own act is the agent's (see
+/// `host_agent::joined_hints`).
 pub(crate) fn change_then_batch(
     change: &str,
     scripts: &[&str],
     token: &str,
     prelude: &str,
 ) -> String {
+    let batch = batch_script(scripts, token, prelude);
+    let (hint, change, batch) = crate::host_agent::joined_hints(change, &batch);
     format!(
-        "(\n{change}\n)\nep_crc=$?\nprintf '\\n@@{token} change %s\\n' \"$ep_crc\"\nprintf '\\n@@{token} change\\n' >&2\n{}",
-        batch_script(scripts, token, prelude)
+        "{hint}(\n{change}\n)\nep_crc=$?\nprintf '\\n@@{token} change %s\\n' \"$ep_crc\"\nprintf '\\n@@{token} change\\n' >&2\n{batch}"
     )
 }
 

@@ -29,6 +29,45 @@ pub const AGENT_CACHE_DIR: &str = "/var/cache/etcdplay/bin";
 /// line counts); under the shell loop it is a comment.
 pub const AGENT_PREFILL_HINT: &str = "# ep_agent_prefill ";
 
+/// The prefixes of the words that have the agent act rather than answer: it writes a file
+/// (`put:`) or makes a directory (`mkdir:`) as the script would, before it answers any other
+/// word, and answers none when the act fails (the script then acts itself). A script whose
+/// hint acts does nothing else to the host, so what the agent answers after the act is what
+/// the script would find: such a script may carry, on the same line, the words of whatever
+/// runs after it in the same request.
+const ACTING_WORDS: [&str; 2] = ["put:", "mkdir:"];
+
+/// A script's leading prefill hint split off: its words and the rest of the script.
+fn leading_hint(script: &str) -> Option<(&str, &str)> {
+    let rest = script.strip_prefix(AGENT_PREFILL_HINT)?;
+    Some(rest.split_once('\n').unwrap_or((rest, "")))
+}
+
+/// The one prefill line of a request that runs `first`, then `then`, and the two scripts
+/// without theirs: `first`'s words, then `then`'s when nothing `first` does can have made
+/// their answers stale (`first` is `:`, or its hint acts: see [`ACTING_WORDS`]). A hint that
+/// is not hoisted stays where it was, a comment.
+pub(crate) fn joined_hints<'a>(first: &'a str, then: &'a str) -> (String, &'a str, &'a str) {
+    let (first_words, first_rest) = leading_hint(first).unwrap_or(("", first));
+    let acts = first_words
+        .split(' ')
+        .any(|w| ACTING_WORDS.iter().any(|a| w.starts_with(a)));
+    let (then_words, then_rest) = match leading_hint(then) {
+        Some(split) if acts || first.trim() == ":" => split,
+        _ => ("", then),
+    };
+    let words: Vec<&str> = [first_words, then_words]
+        .into_iter()
+        .filter(|w| !w.is_empty())
+        .collect();
+    let line = if words.is_empty() {
+        String::new()
+    } else {
+        format!("{AGENT_PREFILL_HINT}{}\n", words.join(" "))
+    };
+    (line, first_rest, then_rest)
+}
+
 /// A path as a word of the agent's prefill hint: its bytes in hex (a path may hold spaces,
 /// colons, any byte but NUL; the agent's `prefill::unhex` reads it back).
 pub fn agent_hint_path(path: &str) -> String {
@@ -173,6 +212,43 @@ mod tests {
     use crate::{LocalTransport, Transport};
     use std::os::unix::fs::PermissionsExt;
     use tokio::io::{AsyncBufReadExt, BufReader};
+
+    /// Words go on one first line: a change's own always, the next script's only after a
+    /// change whose hint acts or a change that is `:`; a hint not hoisted stays a comment.
+    #[test]
+    fn hints_are_hoisted_only_over_an_act() {
+        let h = AGENT_PREFILL_HINT;
+        let put = format!("{h}put:644:2f78\nwrite\n");
+        let batch = format!("{h}stat:2f78\nprobe\n");
+        assert_eq!(
+            joined_hints(&put, &batch),
+            (format!("{h}put:644:2f78 stat:2f78\n"), "write\n", "probe\n")
+        );
+        let mkdir = format!("{h}mkdir:750:2f64\nmake\n");
+        assert_eq!(
+            joined_hints(&mkdir, &batch).0,
+            format!("{h}mkdir:750:2f64 stat:2f78\n")
+        );
+        assert_eq!(
+            joined_hints(":", &batch),
+            (format!("{h}stat:2f78\n"), ":", "probe\n")
+        );
+        // A change the agent does not do itself could make the answers stale.
+        let change = "systemctl enable x\n";
+        assert_eq!(
+            joined_hints(change, &batch),
+            (String::new(), change, batch.as_str())
+        );
+        let reading = format!("{h}cpuinfo\nfacts\n");
+        assert_eq!(
+            joined_hints(&reading, &batch),
+            (format!("{h}cpuinfo\n"), "facts\n", batch.as_str())
+        );
+        assert_eq!(
+            joined_hints(&put, "probe\n").0,
+            format!("{h}put:644:2f78\n")
+        );
+    }
 
     /// The first line a connection's start command prints, run locally.
     async fn first_line(agent: &HostAgent) -> String {

@@ -55,6 +55,18 @@ pub(crate) fn framed_put_script(req: &PutRequest) -> ExecRequest {
     }
 }
 
+/// [`framed_put_script`], then `after` in a subshell whose exit status is dropped (so that a
+/// non-zero exit can only be the write's: `set -e` stops before `after`), in one request. When
+/// the agent writes the file, its prefill line also carries `after`'s words, answered after
+/// the write (`host_agent::joined_hints`).
+pub(crate) fn framed_put_then_read(req: &PutRequest, after: ExecRequest) -> ExecRequest {
+    let mut both = framed_put_script(req);
+    let (hint, put, after_script) = crate::host_agent::joined_hints(&both.script, &after.script);
+    both.script = format!("{hint}{put}set +e\n(\n{after_script}\n)\nexit 0\n");
+    both.env = after.env;
+    both
+}
+
 /// The host agent's prefill line that has it write `req` (`etcdplay-agent`'s `put.rs`:
 /// `put:MODE:DEST`, the destination in hex), for an upload that names no owner or group (the
 /// script resolves those names); a comment to the shell loop.

@@ -642,6 +642,57 @@ mod tests {
         }
     }
 
+    /// A put that carries the words of what reads after it (a read-ahead batch's `stat:`): the
+    /// agent answers them after its write, so they see the new file; where it cannot write,
+    /// it answers none of them and the script's own write and `stat` go ahead. The loop
+    /// answers nothing.
+    #[tokio::test]
+    async fn words_after_an_agents_write_are_answered_after_it() {
+        use crate::script::framed_put_then_read;
+        for server in Server::all() {
+            let server = server();
+            let agent = matches!(server, Server::Agent(_));
+            let (_child, mut ch) = server.start().await;
+            let dir = tempfile::tempdir().unwrap();
+            for (dest, writable) in [
+                (dir.path().join("f"), true),
+                (dir.path().join("missing/f"), false),
+            ] {
+                let dest_s = dest.display().to_string();
+                let after = ExecRequest::script(format!(
+                    "{}stat:{}\nprintf '%s|%s\\n' \"${{ep_ag_stat-}}\" \"${{ep_sl_1-}}\"",
+                    crate::AGENT_PREFILL_HINT,
+                    crate::agent_hint_path(&dest_s)
+                ));
+                let req = framed_put_then_read(
+                    &crate::PutRequest {
+                        dest: dest_s,
+                        content: b"12345".to_vec().into(),
+                        mode: Some(0o600),
+                        owner: None,
+                        group: None,
+                        become_: None,
+                    },
+                    after,
+                );
+                let out = run(&mut ch, &req).await;
+                let said = String::from_utf8_lossy(&out.stdout).into_owned();
+                if !writable {
+                    assert_ne!(out.rc, 0);
+                    assert_eq!(said, "", "nothing runs after a failed write");
+                } else if agent {
+                    assert_eq!(out.rc, 0);
+                    assert!(
+                        said.starts_with("done|stat|regular file|600|") && said.contains("|5|"),
+                        "the answer saw the written file: {said}"
+                    );
+                } else {
+                    assert_eq!((out.rc, said.as_str()), (0, "|\n"));
+                }
+            }
+        }
+    }
+
     async fn call(ch: &mut LocalChannel, id: u64, script: &str) -> Result<ExecOutput, CallError> {
         let frame = encode_request(id, &ExecRequest::script(script)).unwrap();
         ch.call(id, &frame, 10).await

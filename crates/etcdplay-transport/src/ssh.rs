@@ -18,7 +18,9 @@ use tokio::sync::Semaphore;
 use crate::error::too_large_names_file;
 use crate::host_agent::{AgentUse, HostAgent};
 use crate::remote_shell::RemoteShell;
-use crate::script::{become_refused, framed_put_script, put_script, sh_quote, shell_command};
+use crate::script::{
+    become_refused, framed_put_script, framed_put_then_read, put_script, sh_quote, shell_command,
+};
 use crate::shell_pool::ShellPool;
 use crate::shell_protocol::{encode_request, CallError};
 use crate::ssh_args::config_text;
@@ -340,11 +342,7 @@ impl Transport for SshTransport {
             self.put(request).await?;
             return self.exec(after).await;
         }
-        let mut both = framed_put_script(&request);
-        both.script
-            .push_str(&format!("set +e\n(\n{}\n)\nexit 0\n", after.script));
-        both.env = after.env;
-        let out = self.exec(both).await?;
+        let out = self.exec(framed_put_then_read(&request, after)).await?;
         if out.rc != 0 {
             return Err(self.file_error(&request.dest, &out.stderr));
         }

@@ -486,9 +486,15 @@ async fn ensure(ctx: &Ctx<'_>, warnings: &mut Vec<String>) -> Result<ModuleResul
     if res.changed && !ctx.call.check {
         // The change script ends by stating the path, so the result can report the real
         // uid/gid/size/mode without another round trip.
+        let commands = match agent_mkdir_hint(&state, &commands, &q, &path) {
+            Some(hint) => format!(
+                "{hint}set -e\nif [ \"${{ep_ag_mkdir-}}\" != done ]; then\n{}\nfi",
+                commands.join("\n")
+            ),
+            None => format!("set -e\n{}", commands.join("\n")),
+        };
         let script = format!(
-            "set -e\n{}\ntrap - EXIT\n{FUNCS}{NO_SUM}{}ep_stat {q}\n",
-            commands.join("\n"),
+            "{commands}\ntrap - EXIT\n{FUNCS}{NO_SUM}{}ep_stat {q}\n",
             section("after")
         );
         match ctx.change(script).await? {
@@ -882,6 +888,27 @@ fn now_seconds() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The host agent's prefill line that has it make the directory itself (`etcdplay-agent`'s
+/// `mkdir.rs`: `mkdir:MODE:PATH`, the path in hex), for a change that is only `mkdir -p` and
+/// at most a numeric `chmod` of the same path; the script then skips both.
+fn agent_mkdir_hint(state: &str, commands: &[String], q: &str, path: &str) -> Option<String> {
+    let mode = match commands {
+        [mkdir] if *mkdir == format!("mkdir -p -- {q}") => "-",
+        [mkdir, chmod] if *mkdir == format!("mkdir -p -- {q}") => chmod
+            .strip_prefix("chmod ")?
+            .strip_suffix(&format!(" -- {q}"))
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| (b'0'..=b'7').contains(&b)))?,
+        _ => return None,
+    };
+    (state == "directory").then(|| {
+        format!(
+            "{}mkdir:{mode}:{}\n",
+            etcdplay_transport::AGENT_PREFILL_HINT,
+            etcdplay_transport::agent_hint_path(path)
+        )
+    })
 }
 
 #[cfg(test)]

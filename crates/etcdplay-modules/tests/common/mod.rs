@@ -114,11 +114,15 @@ impl ControlNode for Control {
     }
 }
 
-/// LocalTransport that counts exec and put calls.
+/// LocalTransport that counts exec and put calls; with `agent`, each script first gets the
+/// host agent's prefill answers in front of it, as the agent serves it (acts included).
 pub struct Counting {
     inner: LocalTransport,
     pub execs: AtomicUsize,
     pub puts: AtomicUsize,
+    pub agent: bool,
+    /// Requests whose answers said the agent did a script's act (`ep_ag_...='done'`).
+    pub acted: AtomicUsize,
 }
 
 impl Counting {
@@ -127,7 +131,29 @@ impl Counting {
             inner: LocalTransport::new("testhost"),
             execs: AtomicUsize::new(0),
             puts: AtomicUsize::new(0),
+            agent: false,
+            acted: AtomicUsize::new(0),
         }
+    }
+
+    /// The request as the agent runs it: its prefill answers, then the script.
+    fn as_agent_serves(&self, mut request: ExecRequest) -> ExecRequest {
+        let input = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(input.path(), &request.stdin).unwrap();
+        let has_input = !request.stdin.is_empty();
+        let answers = etcdplay_agent::prefill_answers_for(
+            request.script.as_bytes(),
+            has_input.then_some(input.path()),
+            0o022,
+        );
+        if let Some(answers) = answers {
+            let answers = String::from_utf8(answers).unwrap();
+            if answers.contains("_put='done'") || answers.contains("_mkdir='done'") {
+                self.acted.fetch_add(1, Ordering::SeqCst);
+            }
+            request.script = format!("{answers}{}", request.script);
+        }
+        request
     }
     pub fn reset(&self) -> (usize, usize) {
         (
@@ -144,6 +170,11 @@ impl Transport for Counting {
     }
     async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, TransportError> {
         self.execs.fetch_add(1, Ordering::SeqCst);
+        let request = if self.agent {
+            self.as_agent_serves(request)
+        } else {
+            request
+        };
         self.inner.exec(request).await
     }
     async fn put(&self, request: PutRequest) -> Result<(), TransportError> {
@@ -174,6 +205,13 @@ impl Env {
             dir,
             host: Counting::new(),
         }
+    }
+
+    /// An environment whose host is served as by the host agent (see [`Counting`]).
+    pub fn with_agent() -> Self {
+        let mut env = Env::new();
+        env.host.agent = true;
+        env
     }
 
     /// A path inside the "host" part of the temp dir.
