@@ -268,7 +268,7 @@ fn paths_prefill_word(name: &str, words: &[&str]) -> String {
 }
 
 /// The string a literal word (see [`is_literal_word`]) stands for.
-fn unquote_literal(word: &str) -> String {
+pub(crate) fn unquote_literal(word: &str) -> String {
     match word.strip_prefix('\'').and_then(|w| w.strip_suffix('\'')) {
         Some(inner) if word.len() >= 2 => inner.replace("'\\''", "'"),
         _ => word.to_string(),

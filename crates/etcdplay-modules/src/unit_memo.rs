@@ -11,7 +11,7 @@
 use etcdplay_transport::script::sh_quote;
 
 use crate::modules::systemd::system_reload_due_script;
-use crate::probe::{is_literal_word, lookup_function};
+use crate::probe::{is_literal_word, lookup_function, unquote_literal};
 
 /// The line a probe carries when it reads `$ep_rld` (`yes` when a system daemon-reload is
 /// due, `no` when not): in a batch, the prelude then sets it.
@@ -29,9 +29,20 @@ fn show_hint(unit: &str) -> String {
 /// the batch prelude's answer when it has one, else systemctl's. Runs in the probe's own
 /// shell (no `exit`, no options).
 pub(crate) fn show_into_var(unit: &str) -> String {
+    show_into_var_unless(unit, "")
+}
+
+/// [`show_into_var`] for a probe that does not need systemd's view while a daemon-reload is
+/// due (`$ep_rld` is `yes`: it asks again after the reload): then, unless the prelude asked
+/// anyway, `$ep_uv` is left empty and systemctl is not asked.
+pub(crate) fn show_into_var_unless_reload_due(unit: &str) -> String {
+    show_into_var_unless(unit, "elif [ \"${ep_rld:-}\" = yes ]; then ep_uv=; ")
+}
+
+fn show_into_var_unless(unit: &str, skip: &str) -> String {
     let q = sh_quote(unit);
     format!(
-        "{}if [ \"${{ep_un:-0}}\" -gt 0 ] && ep_unit_shown {q}; then :; else ep_uv=$(systemctl show {q} --no-pager 2>&1); fi\n",
+        "{}if [ \"${{ep_un:-0}}\" -gt 0 ] && ep_unit_shown {q}; then :; {skip}else ep_uv=$(systemctl show {q} --no-pager 2>&1); fi\n",
         show_hint(unit)
     )
 }
@@ -55,6 +66,18 @@ const UNIT_DIRS: &str = "/etc/systemd/system.control /run/systemd/system.control
 /run/systemd/generator /usr/local/lib/systemd/system /usr/lib/systemd/system \
 /lib/systemd/system /run/systemd/generator.late";
 
+/// The names a unit `id` may have a file by in a unit directory: its own and, for an
+/// instance (`a@b.service`), its template's (`a@.service`), as shell words.
+fn file_names(id: &str) -> String {
+    let template = match (id.split_once('@'), id.rsplit_once('.')) {
+        (Some((stem, _)), Some((_, suffix))) => {
+            format!(" {}", sh_quote(&format!("{stem}@.{suffix}")))
+        }
+        _ => String::new(),
+    };
+    format!("{}{template}", sh_quote(id))
+}
+
 /// Shell that sets `$ep_ua` to `yes` when the unit systemd shows as `id` (its `Id=`, see
 /// `systemd::expected_id`) in `$ep_uv` does not exist: systemd found no file for it
 /// (`LoadState=not-found`; it looks again on every `show` since version 246, earlier ones
@@ -64,18 +87,12 @@ const UNIT_DIRS: &str = "/etc/systemd/system.control /run/systemd/system.control
 /// read-ahead asks about a unit that a later task writes: two `systemctl` runs, 10 ms of the
 /// host's CPU, for answers nobody uses). Needs [`SHOWN`]'s `$ep_nl`.
 pub(crate) fn absent_unit_check(id: &str) -> String {
-    let template = match (id.split_once('@'), id.rsplit_once('.')) {
-        (Some((stem, _)), Some((_, suffix))) => {
-            format!(" {}", sh_quote(&format!("{stem}@.{suffix}")))
-        }
-        _ => String::new(),
-    };
     format!(
-        "ep_ua=\ncase {shown} in {named})\n  case {shown} in {absent})\n    ep_ua=yes\n    for ep_d in ${{EP_UNIT_DIRS:-{UNIT_DIRS}}}; do for ep_f in {id_q}{template}; do\n      if [ -e \"$ep_d/$ep_f\" ] || [ -L \"$ep_d/$ep_f\" ]; then ep_ua=; fi\n    done; done;;\n  esac;;\nesac\n",
+        "ep_ua=\ncase {shown} in {named})\n  case {shown} in {absent})\n    ep_ua=yes\n    for ep_d in ${{EP_UNIT_DIRS:-{UNIT_DIRS}}}; do for ep_f in {names}; do\n      if [ -e \"$ep_d/$ep_f\" ] || [ -L \"$ep_d/$ep_f\" ]; then ep_ua=; fi\n    done; done;;\n  esac;;\nesac\n",
         shown = SHOWN.1,
         named = shown_line(&format!("Id={id}")),
         absent = shown_line("LoadState=not-found"),
-        id_q = sh_quote(id),
+        names = file_names(id),
     )
 }
 
@@ -118,6 +135,13 @@ pub(crate) fn asks_reload(scripts: &[&str]) -> bool {
 /// batch's `scripts` name on a [`show_hint`] line (kept only when it succeeded, so a probe
 /// meets a failure by asking itself), and the reload check when one carries
 /// [`RELOAD_HINT`]. Empty when none does.
+///
+/// While a reload is due, a unit with a file by its name in a unit directory is not shown:
+/// what systemd has loaded is about to be replaced, the guard does not trust it then, the
+/// probe of a task that reloads first asks again after its reload (see
+/// [`show_into_var_unless_reload_due`]), and any other probe asks itself. (A unit with no
+/// such file is still shown: that answer is what lets the guard and the probe see that it
+/// does not exist, without `systemctl cat` and `is-enabled`.)
 pub(crate) fn prelude(scripts: &[&str]) -> String {
     let mut units: Vec<&str> = Vec::new();
     for line in scripts.iter().flat_map(|s| s.lines()) {
@@ -141,16 +165,36 @@ pub(crate) fn prelude(scripts: &[&str]) -> String {
             "ep_uo",
             "ep_uv",
         ));
-        out.push_str(&format!(
+        out.push_str(
             r#"ep_un=0
-for ep_q in {}; do
-  if ep_w=$(systemctl show "$ep_q" --no-pager 2>&1); then
-    ep_un=$((ep_un + 1)); eval "ep_uu_$ep_un=\$ep_q; ep_uo_$ep_un=\$ep_w"
+ep_unit_ask() {
+  if ep_w=$(systemctl show "$1" --no-pager 2>&1); then
+    ep_un=$((ep_un + 1)); eval "ep_uu_$ep_un=\$1; ep_uo_$ep_un=\$ep_w"
   fi
-done
+}
 "#,
-            units.join(" ")
-        ));
+        );
+        if reload {
+            out.push_str(&format!(
+                "ep_unit_on_disk() {{
+  for ep_d in ${{EP_UNIT_DIRS:-{UNIT_DIRS}}}; do for ep_f in \"$@\"; do
+    if [ -e \"$ep_d/$ep_f\" ] || [ -L \"$ep_d/$ep_f\" ]; then return 0; fi
+  done; done
+  return 1
+}}
+"
+            ));
+        }
+        for unit in units {
+            let id = crate::modules::systemd::expected_id(&unquote_literal(unit));
+            match id.filter(|_| reload) {
+                Some(id) => out.push_str(&format!(
+                    "if [ \"${{ep_rld:-}}\" = yes ] && ep_unit_on_disk {}; then :; else ep_unit_ask {unit}; fi\n",
+                    file_names(&id)
+                )),
+                None => out.push_str(&format!("ep_unit_ask {unit}\n")),
+            }
+        }
     }
     out
 }
@@ -158,7 +202,7 @@ done
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::systemd::status_script;
+    use crate::modules::systemd::{status_script, status_script_with, ShowBefore};
 
     /// A host whose `systemctl` answers `show` with `shown` and `is-enabled` with `enabled`,
     /// and logs the verb of every call.
@@ -339,9 +383,27 @@ mod tests {
 
         let units = host.dir.path().join("units");
         std::fs::write(units.join("fleet-dummy.service"), "").unwrap();
+        // A file by its name while a reload is due (the task that writes it has run): the
+        // prelude does not show what systemd loaded before, the guard reads the text, a
+        // probe that does not reload asks itself, one that reloads first does not.
         host.run(&batch(&[&guard("fleet-dummy"), &module], "yes"));
-        assert_eq!(host.calls(), ["show", "cat", "is-enabled"]);
+        assert_eq!(host.calls(), ["cat", "show", "is-enabled"]);
+        let reloading = status_script_with("", "fleet-dummy", ShowBefore::UnlessReloadDue);
+        let out = host.run(&batch(&[&guard("fleet-dummy"), &reloading], "yes"));
+        assert_eq!(host.calls(), ["cat", "is-enabled"]);
+        assert!(
+            out.contains("@@etcdplay:show\n\n\n@@etcdplay:enabled\n"),
+            "{out}"
+        );
+        host.run(&batch(&[&guard("fleet-dummy"), &reloading], "no"));
+        assert_eq!(host.calls(), ["show", "cat", "is-enabled"], "no reload due");
         std::fs::remove_file(units.join("fleet-dummy.service")).unwrap();
+        host.run(&batch(&[&guard("fleet-dummy"), &reloading], "yes"));
+        assert_eq!(
+            host.calls(),
+            ["show"],
+            "none on disk: shown, and known absent"
+        );
 
         let instance = NOT_FOUND.replace("fleet-dummy.service", "fleet@a.service");
         let host = FakeSystemd::new(&instance, ("", 1));
@@ -368,7 +430,7 @@ mod tests {
     #[test]
     fn only_literal_unit_names_reach_the_prelude() {
         assert_eq!(prelude(&["# ep_unit_show $(x)\n"]), "");
-        assert!(prelude(&[&show_hint("it's")]).contains("for ep_q in 'it'\\''s'; do"));
+        assert!(prelude(&[&show_hint("it's")]).contains("\nep_unit_ask 'it'\\''s'\n"));
         assert!(prelude(&[RELOAD_HINT]).contains("ep_rld=yes"));
     }
 }

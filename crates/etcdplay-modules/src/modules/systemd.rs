@@ -480,9 +480,25 @@ impl UnitTask {
 /// `find` would see that change (its directory's ctime moved), so then `is-enabled` reads the
 /// files, as Ansible's module always does. Other scopes always ask.
 pub(crate) fn status_script(scope: &str, unit: &str) -> String {
+    status_script_with(scope, unit, ShowBefore::Always)
+}
+
+/// Whether a probe asks for `systemctl show` while a daemon-reload is due.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ShowBefore {
+    Always,
+    /// Not when `$ep_rld` is `yes` (the task reloads, then asks again): the `show` section is
+    /// then empty, unless a batch's prelude had the answer anyway.
+    UnlessReloadDue,
+}
+
+/// [`status_script`], asking `show` as `show_before` says.
+pub(crate) fn status_script_with(scope: &str, unit: &str, show_before: ShowBefore) -> String {
     let q = sh_quote(unit);
     let mut status = String::new();
-    if scope.is_empty() {
+    if scope.is_empty() && show_before == ShowBefore::UnlessReloadDue {
+        status.push_str(&unit_memo::show_into_var_unless_reload_due(unit));
+    } else if scope.is_empty() {
         status.push_str(&unit_memo::show_into_var(unit));
     } else {
         status.push_str(&format!(
@@ -562,14 +578,16 @@ impl FirstProbe for UnitProbe {
         let Some(unit) = &task.name else {
             return Ok(None);
         };
-        let status = status_script(task.scope, unit);
         let script = if task.asks_first(input.check) {
+            // A due reload is this task's first act, and it looks at the unit again after
+            // it: systemd's view from before is not asked for.
             format!(
-                "{}{status}",
-                reload_needed_script(RELOAD_STAMP, RELOAD_INPUTS)
+                "{}{}",
+                reload_needed_script(RELOAD_STAMP, RELOAD_INPUTS),
+                status_script_with(task.scope, unit, ShowBefore::UnlessReloadDue)
             )
         } else if task.manager_script(input.check).is_empty() {
-            status
+            status_script(task.scope, unit)
         } else {
             return Ok(None);
         };
