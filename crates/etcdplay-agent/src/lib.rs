@@ -25,9 +25,11 @@ mod prefill;
 mod put;
 mod request;
 mod stat_line;
+mod unit_files;
 
 pub use prefill::HINT as PREFILL_HINT;
 pub use request::BECOME_READER;
+pub use unit_files::UNIT_DIRS;
 
 use std::ffi::OsString;
 use std::fs::File;

@@ -16,7 +16,9 @@
 //! (the real uid, gid and usable CPUs of `/proc/self/status`, the same for the script that
 //! the agent starts: `ep_ag_uid`, `ep_ag_gid`, `ep_ag_cpus`), `stat:PATH:...` (the lines a
 //! read-ahead batch's one `stat` of its paths would print, see `stat_line.rs`), `b64:PATH:...`
-//! (what `ep_b64` prints for each, see `contents.rs`). Two words act rather than answer:
+//! (what `ep_b64` prints for each, see `contents.rs`), `noetcd` (`ep_ag_noetcd=yes` when no
+//! unit file mentions etcd, see `unit_files.rs`; not looked for when the same request's
+//! `newer` found no unit file changed). Two words act rather than answer:
 //! `put:MODE:DEST` writes the request's input to `DEST` as the put script would (`put.rs`;
 //! `ep_ag_put=done`, and the written file's `ep_stat` line), and `mkdir:MODE:PATH` makes a
 //! directory as `mkdir -p` and `chmod` would (`mkdir.rs`; `ep_ag_mkdir=done`), so that the
@@ -59,10 +61,12 @@ pub(crate) fn prefill(script: &[u8], request: &Request<'_>) -> Option<Vec<u8>> {
     let first = script.split(|&b| b == b'\n').next()?;
     let words = first.strip_prefix(HINT.as_bytes())?;
     let mut out = Vec::new();
+    let mut wants_noetcd = false;
+    let mut reload_due = None;
     for word in words.split(|&b| b == b' ').filter(|w| !w.is_empty()) {
         if let Some(acted) = act(word, request, &mut out) {
             if !acted {
-                break;
+                return Some(out);
             }
             continue;
         }
@@ -79,6 +83,7 @@ pub(crate) fn prefill(script: &[u8], request: &Request<'_>) -> Option<Vec<u8>> {
                     assign(&mut out, "ep_ag_files", &text);
                 }
             }
+            b"noetcd" => wants_noetcd = true,
             b"ids" => {
                 let (uid, gid, cpus) = crate::facts_files::ids();
                 assign(&mut out, "ep_ag_uid", uid.as_bytes());
@@ -88,7 +93,8 @@ pub(crate) fn prefill(script: &[u8], request: &Request<'_>) -> Option<Vec<u8>> {
             }
             _ => {
                 if let Some(spec) = word.strip_prefix(b"newer:") {
-                    if let Some(newer) = newer(spec) {
+                    reload_due = newer(spec);
+                    if let Some(newer) = reload_due {
                         assign(&mut out, "ep_ag_newer", if newer { b"yes" } else { b"no" });
                     }
                 } else if let Some(spec) = word.strip_prefix(b"stat:") {
@@ -101,7 +107,18 @@ pub(crate) fn prefill(script: &[u8], request: &Request<'_>) -> Option<Vec<u8>> {
             }
         }
     }
+    // The guard that asks only needs the answer when systemd's view is stale; in a batch
+    // whose reload check (`newer`) found nothing changed, that view is trusted and the look
+    // over every unit file (~2 ms) is not worth making.
+    if wants_noetcd && no_etcd_unit(reload_due, &crate::unit_files::unit_dirs()) {
+        assign(&mut out, "ep_ag_noetcd", b"yes");
+    }
     Some(out)
+}
+
+/// The `noetcd` answer: looked for only unless the reload check found nothing changed.
+fn no_etcd_unit(reload_due: Option<bool>, unit_dirs: &str) -> bool {
+    reload_due != Some(false) && crate::unit_files::none_mention_etcd(unit_dirs) == Some(true)
 }
 
 /// Does what an acting word asks: `Some(true)` when done, `Some(false)` when left to the
@@ -294,6 +311,17 @@ mod tests {
             prefill(b"# ep_agent_prefill unknown\nx", &req).unwrap(),
             b""
         );
+    }
+
+    #[test]
+    fn unit_files_are_looked_at_only_when_a_reload_may_be_due() {
+        let dir = tempfile_dir();
+        fs::write(dir.join("app.service"), "[Service]\nExecStart=/bin/true\n").unwrap();
+        let dirs = dir.display().to_string();
+        assert!(no_etcd_unit(Some(true), &dirs));
+        assert!(no_etcd_unit(None, &dirs));
+        assert!(!no_etcd_unit(Some(false), &dirs));
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

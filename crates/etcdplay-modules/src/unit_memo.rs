@@ -105,7 +105,8 @@ pub(crate) fn absent_unit_check(id: &str) -> String {
 /// functions of [`crate::probe::FUNCS`].
 ///
 /// It also sets `$ep_ua` to `yes` when that answer says the unit does not exist (see
-/// [`absent_unit_check`]): it then starts nothing, and the probe needs no `systemctl cat`.
+/// [`absent_unit_check`]): it then starts nothing, and the probe needs no `systemctl cat`;
+/// and `$ep_ur` to the answer as the prelude had it, even when not trusted.
 pub fn loaded_unit_script(unit: &str) -> String {
     let q = sh_quote(unit);
     let absent = match crate::modules::systemd::expected_id(unit) {
@@ -113,7 +114,7 @@ pub fn loaded_unit_script(unit: &str) -> String {
         None => "ep_ua=\n".into(),
     };
     format!(
-        "{}{RELOAD_HINT}ep_uv=\nep_ua=\nif [ \"${{ep_un:-0}}\" -gt 0 ] && ep_unit_shown {q}; then\n  {set_nl}{absent}  if [ \"${{ep_rld:-}}\" != no ]; then ep_uv=; fi\n  case {shown} in {loaded}) ;; *) ep_uv=;; esac\n  case {shown} in {current}) ;; *) ep_uv=;; esac\nfi\n",
+        "{}{RELOAD_HINT}ep_uv=\nep_ua=\nep_ur=\nif [ \"${{ep_un:-0}}\" -gt 0 ] && ep_unit_shown {q}; then\n  ep_ur=$ep_uv\n  {set_nl}{absent}  if [ \"${{ep_rld:-}}\" != no ]; then ep_uv=; fi\n  case {shown} in {loaded}) ;; *) ep_uv=;; esac\n  case {shown} in {current}) ;; *) ep_uv=;; esac\nfi\n",
         show_hint(unit),
         set_nl = SHOWN.0,
         shown = SHOWN.1,
@@ -425,6 +426,12 @@ mod tests {
             ["show", "is-enabled"],
             "shown under another name"
         );
+    }
+
+    /// The host agent looks for unit files where the probes do.
+    #[test]
+    fn the_agent_knows_the_same_unit_directories() {
+        assert_eq!(etcdplay_agent::UNIT_DIRS, UNIT_DIRS);
     }
 
     #[test]

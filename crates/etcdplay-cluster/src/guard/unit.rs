@@ -92,10 +92,24 @@ const SHOW_MARK: &str = "--- etcdplay: systemctl show ---";
 /// with no output, which reads as "not an etcd unit", without a `systemctl cat`; so does a
 /// unit that the answer shows does not exist (a converging host's read-ahead asks before the
 /// task that writes the unit has run).
+///
+/// Where systemd's view is stale or missing, the host agent may know that no unit file on
+/// the host mentions etcd at all (its `noetcd` word): then no unit's text can, and no
+/// `systemctl cat` is needed either. That answer is not asked for a unit whose name mentions
+/// etcd, nor taken when systemd's view (trusted or not) does.
 pub(super) fn unit_settings_script(unit: &str) -> String {
     let quoted = etcdplay_etcd::datadir::shell_quote(unit);
+    let ask_agent = !unit.to_ascii_lowercase().contains("etcd");
+    let (hint, agent_says) = if ask_agent {
+        (
+            format!("{}noetcd\n", etcdplay_transport::AGENT_PREFILL_HINT),
+            "if [ -z \"$ep_uv\" ] && [ \"${ep_ag_noetcd-}\" = yes ]; then case $ep_ur in *[Ee][Tt][Cc][Dd]*) ;; *) exit 0;; esac; fi\n",
+        )
+    } else {
+        (String::new(), "")
+    };
     format!(
-        "{}if [ \"$ep_ua\" = yes ]; then exit 0; fi\ncase $ep_uv in ''|*etcd*) ;; *) exit 0;; esac\nt=$(systemctl cat -- {quoted} 2>/dev/null); rc=$?\nprintf '%s\\n' \"$t\"\necho '{SHOW_MARK}'\ncase $t in *etcd*)\n{}\n;; esac\nexit $rc",
+        "{hint}{}if [ \"$ep_ua\" = yes ]; then exit 0; fi\ncase $ep_uv in ''|*etcd*) ;; *) exit 0;; esac\n{agent_says}t=$(systemctl cat -- {quoted} 2>/dev/null); rc=$?\nprintf '%s\\n' \"$t\"\necho '{SHOW_MARK}'\ncase $t in *etcd*)\n{}\n;; esac\nexit $rc",
         etcdplay_modules::loaded_unit_script(unit),
         show_script(unit)
     )
@@ -190,6 +204,12 @@ mod tests {
     /// Runs the unit probe with a fake `systemctl` whose `cat` prints `text` (exit `rc`) and
     /// whose `show` prints a state line.
     fn probe(text: &str, rc: i32) -> (i32, String) {
+        probe_of("etcd.service", "", text, rc)
+    }
+
+    /// The probe of `unit` with `before` in front of it (the agent's answers, a batch's
+    /// variables), against the fake.
+    fn probe_of(unit: &str, before: &str, text: &str, rc: i32) -> (i32, String) {
         let dir = tempfile::tempdir().unwrap();
         let fake = dir.path().join("systemctl");
         std::fs::write(&fake, format!("#!/bin/sh\ncase $1 in cat) printf '%s' '{text}'; exit {rc};; show) echo ActiveState=active;; esac\n")).unwrap();
@@ -202,7 +222,7 @@ mod tests {
         );
         let out = std::process::Command::new("/bin/sh")
             .arg("-c")
-            .arg(unit_settings_script("etcd.service"))
+            .arg(format!("{before}{}", unit_settings_script(unit)))
             .env("PATH", path)
             .output()
             .unwrap();
@@ -228,5 +248,29 @@ mod tests {
         );
         let (rc, _) = probe("", 1);
         assert_eq!(rc, 1, "a unit systemctl cannot show keeps its exit code");
+    }
+
+    /// The agent's word that no unit file mentions etcd spares `systemctl cat`, but only for
+    /// a unit whose name does not mention etcd and whose loaded view (stale or not) does not.
+    #[test]
+    fn the_agents_answer_spares_systemctl_cat_only_where_nothing_mentions_etcd() {
+        let etcd = "[Service]\nExecStart=/usr/local/bin/etcd --name a\n";
+        let hint = format!("{}noetcd\n", etcdplay_transport::AGENT_PREFILL_HINT);
+        assert!(unit_settings_script("app.service").starts_with(&hint));
+        assert!(!unit_settings_script("my-ETCD.service").contains("noetcd"));
+        let agent = "ep_ag_noetcd=yes\n";
+        // The fake's `cat` text stands for what systemctl would have said.
+        assert_eq!(probe_of("app.service", agent, etcd, 0), (0, String::new()));
+        let (_, out) = probe_of("app.service", "", etcd, 0);
+        assert!(out.contains("--name a"), "without the answer, cat: {out}");
+        // A stale loaded view that mentions etcd (the prelude's answer, not trusted).
+        let stale = "ep_un=1\nep_unit_shown() { ep_uv='FragmentPath=/opt/Etcd/app.service'; }\n";
+        let (_, out) = probe_of("app.service", &format!("{agent}{stale}"), etcd, 0);
+        assert!(
+            out.contains("--name a"),
+            "a stale view naming etcd: cat: {out}"
+        );
+        let (_, out) = probe_of("etcd-2.service", agent, etcd, 0);
+        assert!(out.contains("--name a"), "a name naming etcd: cat: {out}");
     }
 }
