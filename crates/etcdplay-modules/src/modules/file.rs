@@ -894,6 +894,9 @@ fn now_seconds() -> f64 {
 /// `mkdir.rs`: `mkdir:MODE:PATH`, the path in hex), for a change that is only `mkdir -p` and
 /// at most a numeric `chmod` of the same path; the script then skips both.
 fn agent_mkdir_hint(state: &str, commands: &[String], q: &str, path: &str) -> Option<String> {
+    if state != "directory" {
+        return None;
+    }
     let mode = match commands {
         [mkdir] if *mkdir == format!("mkdir -p -- {q}") => "-",
         [mkdir, chmod] if *mkdir == format!("mkdir -p -- {q}") => chmod
@@ -902,13 +905,11 @@ fn agent_mkdir_hint(state: &str, commands: &[String], q: &str, path: &str) -> Op
             .filter(|d| !d.is_empty() && d.bytes().all(|b| (b'0'..=b'7').contains(&b)))?,
         _ => return None,
     };
-    (state == "directory").then(|| {
-        format!(
-            "{}mkdir:{mode}:{}\n",
-            etcdplay_transport::AGENT_PREFILL_HINT,
-            etcdplay_transport::agent_hint_path(path)
-        )
-    })
+    Some(format!(
+        "{}mkdir:{mode}:{}\n",
+        etcdplay_transport::AGENT_PREFILL_HINT,
+        etcdplay_transport::agent_hint_path(path)
+    ))
 }
 
 #[cfg(test)]
