@@ -18,6 +18,9 @@ use etcdplay_transport::{
 };
 
 const HOST_MARK: &[u8] = b"\x00HOST\x00";
+/// The host's name as the host agent's prefill words spell a path holding it (in hex, see
+/// `etcdplay_transport::agent_hint_path`): a hint line names the host's own `workdir`.
+const HOST_HEX_MARK: &[u8] = b"\x00HOSTHEX\x00";
 
 /// Recorded answers, by normalized request.
 #[derive(Default)]
@@ -64,6 +67,11 @@ impl Recording {
 /// in order.
 pub fn normalize(bytes: &[u8], host: &str) -> (Vec<u8>, Vec<Vec<u8>>) {
     let named = replace_all(bytes, host.as_bytes(), HOST_MARK);
+    let named = replace_all(
+        &named,
+        etcdplay_transport::agent_hint_path(host).as_bytes(),
+        HOST_HEX_MARK,
+    );
     let mut out = Vec::with_capacity(named.len());
     let mut tokens: Vec<Vec<u8>> = Vec::new();
     let mut i = 0;
@@ -98,6 +106,11 @@ pub fn normalize(bytes: &[u8], host: &str) -> (Vec<u8>, Vec<Vec<u8>>) {
 /// The recorded `bytes` with the placeholders of [`normalize`] filled in for this request.
 fn denormalize(bytes: &[u8], host: &str, tokens: &[Vec<u8>]) -> Vec<u8> {
     let mut out = replace_all(bytes, HOST_MARK, host.as_bytes());
+    out = replace_all(
+        &out,
+        HOST_HEX_MARK,
+        etcdplay_transport::agent_hint_path(host).as_bytes(),
+    );
     for (index, token) in tokens.iter().enumerate() {
         out = replace_all(&out, format!("\x00T{index}\x00").as_bytes(), token);
     }
@@ -288,5 +301,18 @@ mod tests {
             String::from_utf8_lossy(&replayed),
             "fedcba9876543210fedcba9876543210\nFLEET_HOST=simhost-000007\n"
         );
+    }
+
+    /// A path holding the host's name, spelled in hex on an agent hint line, is the same
+    /// request for every host.
+    #[test]
+    fn a_hint_line_naming_the_hosts_workdir_is_one_request() {
+        let hint = |host: &str| {
+            let path = etcdplay_transport::agent_hint_path(&format!("/w/{host}/opt"));
+            format!("# ep_agent_prefill stat:{path}\nep_stat /w/{host}/opt\n")
+        };
+        let (a, _) = normalize(hint("simhost-rec").as_bytes(), "simhost-rec");
+        let (b, _) = normalize(hint("simhost-000007").as_bytes(), "simhost-000007");
+        assert_eq!(a, b);
     }
 }
