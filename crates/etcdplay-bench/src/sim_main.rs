@@ -90,6 +90,10 @@ fn all_sizes(sizes: &[u64], forks: usize) -> ExitCode {
         "conns end",
         "released"
     );
+    // A replay that drifted from its recording (a request it cannot answer, a host failing
+    // on it) measures something else than a no-change run: the table says so and the exit
+    // status too.
+    let mut drifted = false;
     for &n in sizes {
         let out = std::process::Command::new(&me)
             .args(["--hosts", &n.to_string(), "--forks", &forks.to_string()])
@@ -122,6 +126,11 @@ fn all_sizes(sizes: &[u64], forks: usize) -> ExitCode {
             v["open_connections_at_end"],
             v["released_connections"],
         );
+        drifted |= v["failed"].as_u64() != Some(0) || v["misses"].as_u64() != Some(0);
+    }
+    if drifted {
+        eprintln!("etcdplay-bench-sim: the replay drifted from the recording (failed hosts or missed requests above)");
+        return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }
