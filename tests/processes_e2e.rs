@@ -56,12 +56,12 @@ const MAX_CONVERGE_PROCESSES_PER_HOST: u64 = 155;
 /// The same converging run on a host the agent serves (the fleet's files and unit removed
 /// first, as `bench/run` resets it). Measured on a 3-host lab: 111, against the loop's 157;
 /// then 95 (the savings above); then 72: the agent writes each upload itself (no `cat`, `mv`,
-/// `chmod`) and answers the `stat` that reads it back (no `stat`, `sha1sum`). Now 58: the
+/// `chmod`) and answers the `stat` that reads it back (no `stat`, `sha1sum`). Now 57: the
 /// agent makes the file tasks' directories (no `mkdir`, `chmod`, `stat`), answers the words
 /// of the batch carried behind its write (the reload check's `find`, a `base64`) and whether
 /// any unit file mentions etcd (no guard `systemctl cat`); a reload the probe found due runs
 /// without a second `find`, and no `systemctl show` is asked about the unit while its reload
-/// is due.
+/// is due (two).
 const MAX_AGENT_CONVERGE_PROCESSES_PER_HOST: u64 = 65;
 
 /// What `bench/run` removes from a fleet host to converge it again.

@@ -11,39 +11,68 @@
 use etcdplay_transport::script::sh_quote;
 
 use crate::modules::systemd::system_reload_due_script;
-use crate::probe::{is_literal_word, lookup_function, unquote_literal};
+use crate::probe::{is_literal_word, lookup_function};
 
 /// The line a probe carries when it reads `$ep_rld` (`yes` when a system daemon-reload is
 /// due, `no` when not): in a batch, the prelude then sets it.
 pub(crate) const RELOAD_HINT: &str = "# ep_reload_due\n";
 
+/// When a probe wants the system manager's `systemctl show` of a unit from the batch's
+/// prelude: the word on its hint line (`# ep_unit_show WANT UNIT`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ShowWant {
+    /// Whenever it runs.
+    Always,
+    /// Unless a daemon-reload is due: the probe of a task that reloads first.
+    UnlessReloadDue,
+    /// The data-dir guard's: while a reload is due, only to see that the unit does not exist
+    /// (no file on disk, and the host agent did not say no unit file mentions etcd).
+    Guard,
+}
+
+impl ShowWant {
+    const ALL: [ShowWant; 3] = [ShowWant::Always, ShowWant::UnlessReloadDue, ShowWant::Guard];
+
+    fn word(self) -> &'static str {
+        match self {
+            ShowWant::Always => "always",
+            ShowWant::UnlessReloadDue => "unless-reload-due",
+            ShowWant::Guard => "guard",
+        }
+    }
+}
+
 /// The prefix of the line naming a unit whose `systemctl show` a probe reads.
 const SHOW_HINT: &str = "# ep_unit_show ";
 
 /// The line a probe carries when it reads the system manager's `systemctl show` of `unit`.
-fn show_hint(unit: &str) -> String {
-    format!("{SHOW_HINT}{}\n", sh_quote(unit))
+fn show_hint(want: ShowWant, unit: &str) -> String {
+    format!("{SHOW_HINT}{} {}\n", want.word(), sh_quote(unit))
 }
 
 /// Shell that sets `$ep_uv` to `systemctl show UNIT --no-pager 2>&1` of the system manager:
 /// the batch prelude's answer when it has one, else systemctl's. Runs in the probe's own
 /// shell (no `exit`, no options).
 pub(crate) fn show_into_var(unit: &str) -> String {
-    show_into_var_unless(unit, "")
+    show_into_var_unless(ShowWant::Always, unit, "")
 }
 
 /// [`show_into_var`] for a probe that does not need systemd's view while a daemon-reload is
 /// due (`$ep_rld` is `yes`: it asks again after the reload): then, unless the prelude asked
 /// anyway, `$ep_uv` is left empty and systemctl is not asked.
 pub(crate) fn show_into_var_unless_reload_due(unit: &str) -> String {
-    show_into_var_unless(unit, "elif [ \"${ep_rld:-}\" = yes ]; then ep_uv=; ")
+    show_into_var_unless(
+        ShowWant::UnlessReloadDue,
+        unit,
+        "elif [ \"${ep_rld:-}\" = yes ]; then ep_uv=; ",
+    )
 }
 
-fn show_into_var_unless(unit: &str, skip: &str) -> String {
+fn show_into_var_unless(want: ShowWant, unit: &str, skip: &str) -> String {
     let q = sh_quote(unit);
     format!(
         "{}if [ \"${{ep_un:-0}}\" -gt 0 ] && ep_unit_shown {q}; then :; {skip}else ep_uv=$(systemctl show {q} --no-pager 2>&1); fi\n",
-        show_hint(unit)
+        show_hint(want, unit)
     )
 }
 
@@ -78,6 +107,17 @@ fn file_names(id: &str) -> String {
     format!("{}{template}", sh_quote(id))
 }
 
+/// Shell that sets `$ep_uf` to `yes` when no unit directory holds a file or link named for
+/// the unit `id` (or its template): `systemctl is-enabled` reads the unit files, so it would
+/// then print nothing and fail ("No such file or directory", on stderr), whatever systemd has
+/// loaded.
+pub(crate) fn no_unit_file_check(id: &str) -> String {
+    format!(
+        "ep_uf=yes\nfor ep_d in ${{EP_UNIT_DIRS:-{UNIT_DIRS}}}; do for ep_f in {names}; do\n  if [ -e \"$ep_d/$ep_f\" ] || [ -L \"$ep_d/$ep_f\" ]; then ep_uf=; fi\ndone; done\n",
+        names = file_names(id),
+    )
+}
+
 /// Shell that sets `$ep_ua` to `yes` when the unit systemd shows as `id` (its `Id=`, see
 /// `systemd::expected_id`) in `$ep_uv` does not exist: systemd found no file for it
 /// (`LoadState=not-found`; it looks again on every `show` since version 246, earlier ones
@@ -88,11 +128,11 @@ fn file_names(id: &str) -> String {
 /// host's CPU, for answers nobody uses). Needs [`SHOWN`]'s `$ep_nl`.
 pub(crate) fn absent_unit_check(id: &str) -> String {
     format!(
-        "ep_ua=\ncase {shown} in {named})\n  case {shown} in {absent})\n    ep_ua=yes\n    for ep_d in ${{EP_UNIT_DIRS:-{UNIT_DIRS}}}; do for ep_f in {names}; do\n      if [ -e \"$ep_d/$ep_f\" ] || [ -L \"$ep_d/$ep_f\" ]; then ep_ua=; fi\n    done; done;;\n  esac;;\nesac\n",
+        "ep_ua=\ncase {shown} in {named})\n  case {shown} in {absent})\n    {files}    ep_ua=$ep_uf;;\n  esac;;\nesac\n",
         shown = SHOWN.1,
         named = shown_line(&format!("Id={id}")),
         absent = shown_line("LoadState=not-found"),
-        names = file_names(id),
+        files = no_unit_file_check(id).replace('\n', "\n    "),
     )
 }
 
@@ -115,7 +155,7 @@ pub fn loaded_unit_script(unit: &str) -> String {
     };
     format!(
         "{}{RELOAD_HINT}ep_uv=\nep_ua=\nep_ur=\nif [ \"${{ep_un:-0}}\" -gt 0 ] && ep_unit_shown {q}; then\n  ep_ur=$ep_uv\n  {set_nl}{absent}  if [ \"${{ep_rld:-}}\" != no ]; then ep_uv=; fi\n  case {shown} in {loaded}) ;; *) ep_uv=;; esac\n  case {shown} in {current}) ;; *) ep_uv=;; esac\nfi\n",
-        show_hint(unit),
+        show_hint(ShowWant::Guard, unit),
         set_nl = SHOWN.0,
         shown = SHOWN.1,
         loaded = shown_line("LoadState=loaded"),
@@ -137,19 +177,33 @@ pub(crate) fn asks_reload(scripts: &[&str]) -> bool {
 /// meets a failure by asking itself), and the reload check when one carries
 /// [`RELOAD_HINT`]. Empty when none does.
 ///
-/// While a reload is due, a unit with a file by its name in a unit directory is not shown:
-/// what systemd has loaded is about to be replaced, the guard does not trust it then, the
-/// probe of a task that reloads first asks again after its reload (see
-/// [`show_into_var_unless_reload_due`]), and any other probe asks itself. (A unit with no
-/// such file is still shown: that answer is what lets the guard and the probe see that it
-/// does not exist, without `systemctl cat` and `is-enabled`.)
+/// While a reload is due, a unit is only shown for a probe that wants it then
+/// ([`ShowWant::Always`]: it would ask itself otherwise). What systemd has loaded is about to
+/// be replaced: the probe of a task that reloads first asks again after its reload (its
+/// `is-enabled` reads the unit files, and is not asked about a unit with none), and the guard
+/// does not trust that view, except to see that the unit does not exist, which it needs only
+/// when no file by the unit's name is on disk and the host agent did not already answer that
+/// no unit file mentions etcd (`$ep_ag_noetcd`, looked for exactly then). On a converging
+/// host that spares a `systemctl show` in the read-ahead before the task that writes the unit
+/// and in the one after it.
 pub(crate) fn prelude(scripts: &[&str]) -> String {
-    let mut units: Vec<&str> = Vec::new();
+    let mut units: Vec<(&str, Vec<ShowWant>)> = Vec::new();
     for line in scripts.iter().flat_map(|s| s.lines()) {
-        if let Some(word) = line.strip_prefix(SHOW_HINT).filter(|w| is_literal_word(w)) {
-            if !units.contains(&word) {
-                units.push(word);
-            }
+        let Some(rest) = line.strip_prefix(SHOW_HINT) else {
+            continue;
+        };
+        let Some((want, word)) = rest.split_once(' ') else {
+            continue;
+        };
+        let Some(want) = ShowWant::ALL.into_iter().find(|w| w.word() == want) else {
+            continue;
+        };
+        if !is_literal_word(word) {
+            continue;
+        }
+        match units.iter_mut().find(|(u, _)| *u == word) {
+            Some((_, wants)) => wants.push(want),
+            None => units.push((word, vec![want])),
         }
     }
     let reload = asks_reload(scripts);
@@ -158,44 +212,42 @@ pub(crate) fn prelude(scripts: &[&str]) -> String {
         out.push_str(&system_reload_due_script());
         out.push_str("set --\n");
     }
-    if !units.is_empty() {
-        out.push_str(&lookup_function(
-            "ep_unit_shown",
-            "ep_un",
-            "ep_uu",
-            "ep_uo",
-            "ep_uv",
-        ));
-        out.push_str(
-            r#"ep_un=0
+    if units.is_empty() {
+        return out;
+    }
+    out.push_str(&lookup_function(
+        "ep_unit_shown",
+        "ep_un",
+        "ep_uu",
+        "ep_uo",
+        "ep_uv",
+    ));
+    out.push_str(
+        r#"ep_un=0
 ep_unit_ask() {
   if ep_w=$(systemctl show "$1" --no-pager 2>&1); then
     ep_un=$((ep_un + 1)); eval "ep_uu_$ep_un=\$1; ep_uo_$ep_un=\$ep_w"
   fi
 }
 "#,
-        );
-        if reload {
-            out.push_str(&format!(
-                "ep_unit_on_disk() {{
-  for ep_d in ${{EP_UNIT_DIRS:-{UNIT_DIRS}}}; do for ep_f in \"$@\"; do
-    if [ -e \"$ep_d/$ep_f\" ] || [ -L \"$ep_d/$ep_f\" ]; then return 0; fi
-  done; done
-  return 1
-}}
-"
-            ));
+    );
+    for (unit, wants) in units {
+        if !reload || wants.contains(&ShowWant::Always) {
+            out.push_str(&format!("ep_unit_ask {unit}\n"));
+            continue;
         }
-        for unit in units {
-            let id = crate::modules::systemd::expected_id(&unquote_literal(unit));
-            match id.filter(|_| reload) {
-                Some(id) => out.push_str(&format!(
-                    "if [ \"${{ep_rld:-}}\" = yes ] && ep_unit_on_disk {}; then :; else ep_unit_ask {unit}; fi\n",
-                    file_names(&id)
-                )),
-                None => out.push_str(&format!("ep_unit_ask {unit}\n")),
-            }
-        }
+        let guard_needs = if wants.contains(&ShowWant::Guard) {
+            let on_disk =
+                crate::modules::systemd::expected_id(&crate::probe::unquote_literal(unit))
+                    .map(|id| format!("{}[ \"$ep_uf\" = yes ]", no_unit_file_check(&id)))
+                    .unwrap_or_else(|| "true".to_string());
+            format!("[ \"${{ep_ag_noetcd-}}\" != yes ] && {{\n{on_disk}\n}}")
+        } else {
+            "false".to_string()
+        };
+        out.push_str(&format!(
+            "if [ \"${{ep_rld:-}}\" != yes ] || {{ {guard_needs}; }}; then ep_unit_ask {unit}; fi\n"
+        ));
     }
     out
 }
@@ -229,6 +281,11 @@ mod tests {
             FakeSystemd { dir }
         }
 
+        /// A unit file by `name` in the fake's only unit directory.
+        fn file(&self, name: &str) {
+            std::fs::write(self.dir.path().join("units").join(name), "[Service]\n").unwrap();
+        }
+
         /// Runs `script` with the fake first on `PATH`; its stdout.
         fn run(&self, script: &str) -> String {
             let path = format!(
@@ -254,10 +311,10 @@ mod tests {
 
     const LOADED: &str = "Id=fleet-dummy.service\nNames=fleet-dummy.service\nLoadState=loaded\nNeedDaemonReload=no\nUnitFileState=enabled\nExecStart={ path=/bin/sleep ; argv[]=/bin/sleep 1000 ; ignore_errors=no }\n";
 
-    /// What the guard does with [`loaded_unit_script`]'s answer.
+    /// What the guard does with [`loaded_unit_script`]'s answer (and the host agent's).
     fn guard(unit: &str) -> String {
         format!(
-            "{}if [ \"$ep_ua\" = yes ]; then echo absent; else case $ep_uv in ''|*etcd*) systemctl cat {unit}; echo asked;; *) echo loaded;; esac; fi\n",
+            "{}if [ \"$ep_ua\" = yes ]; then echo absent; elif [ -z \"$ep_uv\" ] && [ \"${{ep_ag_noetcd-}}\" = yes ]; then echo agent; else case $ep_uv in ''|*etcd*) systemctl cat {unit}; echo asked;; *) echo loaded;; esac; fi\n",
             loaded_unit_script(unit)
         )
     }
@@ -283,6 +340,7 @@ mod tests {
     #[test]
     fn a_batch_asks_systemd_once_for_the_module_and_the_guard() {
         let host = FakeSystemd::new(LOADED, ("enabled", 0));
+        host.file("fleet-dummy.service");
         let module = status_script("", "fleet-dummy");
         let alone = host.run(&module);
         assert_eq!(host.calls(), ["show", "is-enabled"]);
@@ -312,12 +370,20 @@ mod tests {
             (String::new(), "fleet-dummy"),
         ] {
             let host = FakeSystemd::new(&shown, ("static", 0));
+            for file in [
+                "fleet-dummy.service",
+                "fleet-alias.service",
+                "fleet-dummy.socket",
+            ] {
+                host.file(file);
+            }
             let module = status_script("", name);
             host.run(&format!("ep_rld=no\n{module}"));
             assert_eq!(host.calls(), ["show", "is-enabled"], "{shown} {name}");
         }
         let disabled = LOADED.replace("=enabled", "=disabled");
         let host = FakeSystemd::new(&disabled, ("disabled", 1));
+        host.file("fleet-dummy.service");
         let module = status_script("", "fleet-dummy.service");
         let asked = host.run(&module);
         host.calls();
@@ -366,8 +432,10 @@ mod tests {
 
     /// A unit that exists nowhere (the read-ahead of a converging host asks before the task
     /// that writes it): neither `is-enabled` nor `systemctl cat` is asked, and the module's
-    /// answer is the one systemctl gives. A file by its name or its template's in a unit
-    /// directory, or an answer about another name, and both are asked again.
+    /// answer is the one systemctl gives. `is-enabled` reads the unit files: a file by the
+    /// unit's name or its template's, and it is asked; none, and it is not, whatever `show`
+    /// said. While a reload is due, the prelude shows the unit only for a probe that wants
+    /// it then, or for the guard when no file is on disk and the agent gave no answer.
     #[test]
     fn nothing_more_is_asked_about_a_unit_that_does_not_exist() {
         let host = FakeSystemd::new(NOT_FOUND, ("", 1));
@@ -375,36 +443,41 @@ mod tests {
         let alone = host.run(&format!("ep_rld=yes\n{module}"));
         assert_eq!(host.calls(), ["show"]);
         assert!(alone.contains("@@etcdplay:enabled\nrc=1\n"), "{alone}");
-        let asked = host.run(&module.replace("[ \"$ep_ua\" = yes ]", "false"));
+        let asked = host.run(&module.replace("[ \"$ep_uf\" = yes ]", "false"));
         assert_eq!(host.calls(), ["show", "is-enabled"]);
         assert_eq!(alone, asked, "the same answer as systemctl's");
         let out = host.run(&batch(&[&guard("fleet-dummy"), &module], "yes"));
         assert_eq!(host.calls(), ["show"]);
         assert_eq!(out.split("@@next\n").next(), Some("absent\n"));
 
-        let units = host.dir.path().join("units");
-        std::fs::write(units.join("fleet-dummy.service"), "").unwrap();
-        // A file by its name while a reload is due (the task that writes it has run): the
-        // prelude does not show what systemd loaded before, the guard reads the text, a
-        // probe that does not reload asks itself, one that reloads first does not.
-        host.run(&batch(&[&guard("fleet-dummy"), &module], "yes"));
-        assert_eq!(host.calls(), ["cat", "show", "is-enabled"]);
+        // The probe of a task that reloads first, with the guard, while a reload is due.
         let reloading = status_script_with("", "fleet-dummy", ShowBefore::UnlessReloadDue);
-        let out = host.run(&batch(&[&guard("fleet-dummy"), &reloading], "yes"));
+        let pair = [guard("fleet-dummy"), reloading.clone()];
+        let pair: Vec<&str> = pair.iter().map(String::as_str).collect();
+        // No file: shown for the guard, which then knows the unit does not exist.
+        host.run(&batch(&pair, "yes"));
+        assert_eq!(host.calls(), ["show"], "none on disk: shown for the guard");
+        // The agent said no unit file mentions etcd: nothing is asked at all.
+        let out = host.run(&format!("ep_ag_noetcd=yes\n{}", batch(&pair, "yes")));
+        assert_eq!(host.calls(), Vec::<String>::new());
+        assert_eq!(out.split("@@next\n").next(), Some("agent\n"));
+        assert!(out.contains("@@etcdplay:enabled\nrc=1\n"), "{out}");
+
+        let units = host.dir.path().join("units");
+        host.file("fleet-dummy.service");
+        // A file by its name while a reload is due (the task that writes it has run): a probe
+        // that does not reload asks for itself, the guard reads the text.
+        host.run(&batch(&[&guard("fleet-dummy"), &module], "yes"));
+        assert_eq!(host.calls(), ["show", "cat", "is-enabled"]);
+        let out = host.run(&batch(&pair, "yes"));
         assert_eq!(host.calls(), ["cat", "is-enabled"]);
         assert!(
             out.contains("@@etcdplay:show\n\n\n@@etcdplay:enabled\n"),
             "{out}"
         );
-        host.run(&batch(&[&guard("fleet-dummy"), &reloading], "no"));
+        host.run(&batch(&pair, "no"));
         assert_eq!(host.calls(), ["show", "cat", "is-enabled"], "no reload due");
         std::fs::remove_file(units.join("fleet-dummy.service")).unwrap();
-        host.run(&batch(&[&guard("fleet-dummy"), &reloading], "yes"));
-        assert_eq!(
-            host.calls(),
-            ["show"],
-            "none on disk: shown, and known absent"
-        );
 
         let instance = NOT_FOUND.replace("fleet-dummy.service", "fleet@a.service");
         let host = FakeSystemd::new(&instance, ("", 1));
@@ -419,13 +492,13 @@ mod tests {
             "a dangling link counts"
         );
 
+        // `show` about another name: still no file by this one.
         let host = FakeSystemd::new(NOT_FOUND, ("", 1));
         host.run(&status_script("", "fleet-alias"));
-        assert_eq!(
-            host.calls(),
-            ["show", "is-enabled"],
-            "shown under another name"
-        );
+        assert_eq!(host.calls(), ["show"], "no file by the name asked");
+        host.file("fleet-alias.service");
+        host.run(&status_script("", "fleet-alias"));
+        assert_eq!(host.calls(), ["show", "is-enabled"], "an alias's link");
     }
 
     /// The host agent looks for unit files where the probes do.
@@ -437,7 +510,8 @@ mod tests {
     #[test]
     fn only_literal_unit_names_reach_the_prelude() {
         assert_eq!(prelude(&["# ep_unit_show $(x)\n"]), "");
-        assert!(prelude(&[&show_hint("it's")]).contains("\nep_unit_ask 'it'\\''s'\n"));
+        let hint = show_hint(ShowWant::Always, "it's");
+        assert!(prelude(&[&hint]).contains("\nep_unit_ask 'it'\\''s'\n"));
         assert!(prelude(&[RELOAD_HINT]).contains("ep_rld=yes"));
     }
 }

@@ -510,16 +510,16 @@ pub(crate) fn status_script_with(scope: &str, unit: &str, show_before: ShowBefor
     status.push_str(&section("enabled"));
     let ask = format!("systemctl{scope} is-enabled {q} -l 2>/dev/null; echo \"rc=$?\"\n");
     match expected_id(unit).filter(|_| scope.is_empty()) {
-        // A unit that does not exist: is-enabled prints nothing (its message goes to stderr)
-        // and fails.
+        // No unit file by its name (or its template's): is-enabled, which reads the unit
+        // files, prints nothing (its message goes to stderr) and fails.
         Some(id) => status.push_str(&format!(
-            "ep_e=\n{set_nl}if [ \"${{ep_rld:-}}\" = no ]; then\n  case {shown} in {named})\n    case {shown} in\n      {enabled}) ep_e='enabled\nrc=0';;\n      {disabled}) ep_e='disabled\nrc=1';;\n    esac;;\n  esac\nfi\nif [ -z \"$ep_e\" ]; then\n{absent}  if [ \"$ep_ua\" = yes ]; then ep_e='rc=1'; fi\nfi\nif [ -n \"$ep_e\" ]; then printf '%s\\n' \"$ep_e\"; else {ask}fi\n",
+            "ep_e=\n{set_nl}if [ \"${{ep_rld:-}}\" = no ]; then\n  case {shown} in {named})\n    case {shown} in\n      {enabled}) ep_e='enabled\nrc=0';;\n      {disabled}) ep_e='disabled\nrc=1';;\n    esac;;\n  esac\nfi\nif [ -z \"$ep_e\" ]; then\n{no_file}  if [ \"$ep_uf\" = yes ]; then ep_e='rc=1'; fi\nfi\nif [ -n \"$ep_e\" ]; then printf '%s\\n' \"$ep_e\"; else {ask}fi\n",
             set_nl = unit_memo::SHOWN.0,
             shown = unit_memo::SHOWN.1,
             named = unit_memo::shown_line(&format!("Id={id}")),
             enabled = unit_memo::shown_line("UnitFileState=enabled"),
             disabled = unit_memo::shown_line("UnitFileState=disabled"),
-            absent = unit_memo::absent_unit_check(&id),
+            no_file = unit_memo::no_unit_file_check(&id),
         )),
         None => status.push_str(&ask),
     }
