@@ -107,13 +107,25 @@ fn file_names(id: &str) -> String {
     format!("{}{template}", sh_quote(id))
 }
 
+/// Where systemctl looks for a SysV init script of a `.service` without a unit file
+/// (Debian's and Red Hat's builds); `systemctl is-enabled` then asks `systemd-sysv-install`.
+/// Tests name others in `$EP_SYSV_DIRS`.
+const SYSV_INIT_DIRS: &str = "/etc/init.d /etc/rc.d/init.d";
+
 /// Shell that sets `$ep_uf` to `yes` when no unit directory holds a file or link named for
-/// the unit `id` (or its template): `systemctl is-enabled` reads the unit files, so it would
-/// then print nothing and fail ("No such file or directory", on stderr), whatever systemd has
-/// loaded.
+/// the unit `id` (or its template), and no SysV init script stands in for it:
+/// `systemctl is-enabled` reads the unit files, so it would then print nothing and fail ("No
+/// such file or directory", on stderr), whatever systemd has loaded.
 pub(crate) fn no_unit_file_check(id: &str) -> String {
+    let sysv = match id.strip_suffix(".service") {
+        Some(stem) => format!(
+            "for ep_d in ${{EP_SYSV_DIRS:-{SYSV_INIT_DIRS}}}; do if [ -e \"$ep_d\"/{} ]; then ep_uf=; fi; done\n",
+            sh_quote(stem)
+        ),
+        None => String::new(),
+    };
     format!(
-        "ep_uf=yes\nfor ep_d in ${{EP_UNIT_DIRS:-{UNIT_DIRS}}}; do for ep_f in {names}; do\n  if [ -e \"$ep_d/$ep_f\" ] || [ -L \"$ep_d/$ep_f\" ]; then ep_uf=; fi\ndone; done\n",
+        "ep_uf=yes\nfor ep_d in ${{EP_UNIT_DIRS:-{UNIT_DIRS}}}; do for ep_f in {names}; do\n  if [ -e \"$ep_d/$ep_f\" ] || [ -L \"$ep_d/$ep_f\" ]; then ep_uf=; fi\ndone; done\n{sysv}",
         names = file_names(id),
     )
 }
@@ -297,6 +309,7 @@ mod tests {
                 .args(["-c", script])
                 .env("PATH", path)
                 .env("EP_UNIT_DIRS", self.dir.path().join("units"))
+                .env("EP_SYSV_DIRS", self.dir.path().join("init.d"))
                 .output()
                 .unwrap();
             assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{script}");
@@ -491,6 +504,13 @@ mod tests {
             ["show", "is-enabled"],
             "a dangling link counts"
         );
+
+        // A SysV init script by the unit's name: is-enabled asks systemd-sysv-install.
+        let host = FakeSystemd::new(NOT_FOUND, ("", 1));
+        std::fs::create_dir(host.dir.path().join("init.d")).unwrap();
+        std::fs::write(host.dir.path().join("init.d/fleet-dummy"), "#!/bin/sh\n").unwrap();
+        host.run(&status_script("", "fleet-dummy"));
+        assert_eq!(host.calls(), ["show", "is-enabled"], "a SysV script counts");
 
         // `show` about another name: still no file by this one.
         let host = FakeSystemd::new(NOT_FOUND, ("", 1));
