@@ -195,9 +195,12 @@ pub(crate) fn asks_reload(scripts: &[&str]) -> bool {
 /// `is-enabled` reads the unit files, and is not asked about a unit with none), and the guard
 /// does not trust that view, except to see that the unit does not exist, which it needs only
 /// when no file by the unit's name is on disk and the host agent did not already answer that
-/// no unit file mentions etcd (`$ep_ag_noetcd`, looked for exactly then). On a converging
-/// host that spares a `systemctl show` in the read-ahead before the task that writes the unit
-/// and in the one after it.
+/// no unit file mentions etcd (`$ep_ag_noetcd`, looked for exactly then). A unit systemd
+/// still runs from a file no longer on disk is thus only left unshown for a task that reloads
+/// before it starts anything; a task that does not has its probe want the unit shown, and the
+/// guard reads that answer for a mention of etcd too. On a converging host this spares a
+/// `systemctl show` in the read-ahead before the task that writes the unit and in the one
+/// after it.
 pub(crate) fn prelude(scripts: &[&str]) -> String {
     let mut units: Vec<(&str, Vec<ShowWant>)> = Vec::new();
     for line in scripts.iter().flat_map(|s| s.lines()) {
