@@ -60,6 +60,8 @@ impl FileVersion {
 
 pub(crate) struct ChecksumCache {
     sums: Mutex<HashMap<FileVersion, String>>,
+    /// md5s for copy results, for this run only (asked only of files being uploaded).
+    md5s: Mutex<HashMap<FileVersion, String>>,
     /// Contents being uploaded, by version; gone once the last upload dropped them.
     shared: Mutex<HashMap<FileVersion, Weak<Vec<u8>>>>,
     /// `None`: remember for this run only.
@@ -80,6 +82,7 @@ impl ChecksumCache {
     pub(crate) fn in_dir(dir: Option<PathBuf>) -> Self {
         ChecksumCache {
             sums: Mutex::new(HashMap::new()),
+            md5s: Mutex::new(HashMap::new()),
             shared: Mutex::new(HashMap::new()),
             dir,
         }
@@ -130,6 +133,27 @@ impl ChecksumCache {
             sums.insert(version, sum.clone());
         }
         Ok((bytes.len() as u64, sum))
+    }
+
+    /// The md5 of the file at `path`, computed once per version of it in this run, under
+    /// the lock (hosts asking at once wait for the first one's result).
+    pub(crate) fn md5(&self, path: &Path) -> Result<String, ReadFileError> {
+        let (_, meta) = open_regular(path)?;
+        let version = FileVersion::of(&meta);
+        let mut md5s = self.md5s.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sum) = md5s.get(&version) {
+            return Ok(sum.clone());
+        }
+        let bytes = self.read_shared(path)?;
+        let sum: String = md5::Md5::digest(bytes.as_slice())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let after = std::fs::metadata(path).map(|m| FileVersion::of(&m)).ok();
+        if after.as_ref() == Some(&version) && bytes.len() as u64 == version.size {
+            md5s.insert(version, sum.clone());
+        }
+        Ok(sum)
     }
 
     fn entry(&self, v: &FileVersion) -> Option<PathBuf> {
@@ -244,6 +268,34 @@ mod tests {
         assert_eq!(
             cache(dir.path()).digest(&file).unwrap(),
             (2, sha1_hex(b"v2"))
+        );
+    }
+
+    /// The md5 of a copy's result: right, kept for the version it was computed for (proved
+    /// by changing the remembered value), computed again for a new version.
+    #[test]
+    fn an_md5_is_computed_once_per_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("etcd");
+        std::fs::write(&file, b"v1").unwrap();
+        let c = cache(dir.path());
+        // As `md5sum` prints them.
+        assert_eq!(c.md5(&file).unwrap(), "6654c734ccab8f440ff0825eb443dc7f");
+        let fake = "0".repeat(32);
+        for sum in c.md5s.lock().unwrap().values_mut() {
+            *sum = fake.clone();
+        }
+        assert_eq!(
+            c.md5(&file).unwrap(),
+            fake,
+            "the same version is not hashed again"
+        );
+        std::fs::write(&file, b"v2!").unwrap();
+        assert_eq!(c.md5(&file).unwrap(), "c67a9ca5f84c1f187c62ef4d51387bef");
+        assert_eq!(
+            entries(dir.path()).len(),
+            0,
+            "md5s are not remembered across runs"
         );
     }
 

@@ -117,6 +117,16 @@ impl ControlNode for TaskControl<'_> {
             })
     }
 
+    fn local_md5(&self, path: &str) -> Result<String, ModuleError> {
+        let found = self.find("files", path)?;
+        self.checksums
+            .md5(&found)
+            .map_err(|e| ModuleError::Control {
+                path: shown(&found),
+                message: e.problem.to_string(),
+            })
+    }
+
     fn list_local(&self, dir: &str) -> Result<Vec<(String, Vec<u8>)>, ModuleError> {
         let found = self.find("files", dir)?;
         let failed = |path: &Path, message: String| ModuleError::Control {

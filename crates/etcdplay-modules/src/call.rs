@@ -33,6 +33,12 @@ pub trait ControlNode: Send + Sync {
         let bytes = self.read_local(path)?;
         Ok((bytes.len() as u64, crate::modules::write::sha1_hex(&bytes)))
     }
+    /// The md5 (hex) of the file a task's `src:` names, for the `md5sum` that copy results
+    /// carry: the engine computes it once per version of the file for all hosts (hashing a
+    /// 20 MB binary per host held up every upload behind it).
+    fn local_md5(&self, path: &str) -> Result<String, ModuleError> {
+        Ok(crate::modules::write::md5_hex(&self.read_local(path)?))
+    }
     /// Whether the file a task's `src:` names is vault data (`copy` uploads such a file
     /// decrypted unless `decrypt: no`). Resolved as [`ControlNode::read_local`] does.
     fn local_vaulted(&self, _path: &str) -> Result<bool, ModuleError> {

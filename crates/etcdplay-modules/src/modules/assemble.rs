@@ -12,7 +12,7 @@ use fancy_regex::Regex;
 
 use crate::attrs::Attrs;
 use crate::host::Ctx;
-use crate::modules::write::{converge, NewContent, Target};
+use crate::modules::write::{converge, md5_hex, NewContent, Target};
 use crate::probe::{decode_b64, section, PathState};
 use crate::read_ahead::{sections, with_funcs, FirstProbe, ProbeInput, Sections};
 use crate::{Diff, ModuleError, ModuleResult};
@@ -261,14 +261,6 @@ pub(crate) fn local_diff(dest: &str, src: &str, old: Option<&[u8]>, new: &str) -
         before_header: old.map(|_| dest.to_string()),
         after_header: Some(src.to_string()),
     }
-}
-
-fn md5_hex(data: &[u8]) -> String {
-    use md5::Digest;
-    md5::Md5::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[cfg(test)]

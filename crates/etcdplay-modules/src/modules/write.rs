@@ -20,6 +20,15 @@ pub(crate) fn sha1_hex(bytes: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The md5 Ansible's copy and template results carry (`md5sum`), in hex.
+pub(crate) fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest as _;
+    md5::Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The bytes a file must hold: in memory (templates, inline content, edited lines), or a
 /// control-node file whose size and sha1 are known without reading it, read only when it has
 /// to be uploaded or shown (a 20 MB binary that is already in place costs no read).
@@ -44,6 +53,14 @@ impl NewContent {
         match self {
             NewContent::Bytes(b) => sha1_hex(b),
             NewContent::LocalFile { sha1, .. } => sha1.clone(),
+        }
+    }
+
+    /// The md5 (hex) of the bytes: a control-node file's is computed once for all hosts.
+    fn md5(&self, ctx: &Ctx<'_>) -> Result<String, ModuleError> {
+        match self {
+            NewContent::Bytes(b) => Ok(md5_hex(b)),
+            NewContent::LocalFile { src, .. } => ctx.call.control.local_md5(src),
         }
     }
 
@@ -116,15 +133,10 @@ pub(crate) async fn converge(
             (None, false) => None,
         };
         res.set("size", t.new.len());
-        let new = t.new.into_bytes(ctx)?;
         if t.report_md5 {
-            use md5::Digest as _;
-            let md5: String = md5::Md5::digest(new.as_slice())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            res.set("md5sum", md5);
+            res.set("md5sum", t.new.md5(ctx)?);
         }
+        let new = t.new.into_bytes(ctx)?;
         res.set("mode", format_mode(mode.unwrap_or(0o644)));
         if let Some(o) = t
             .attrs
