@@ -15,6 +15,7 @@
 //! It runs only as root and only from a directory private to root; otherwise it prints
 //! `MARKER agent-refused REASON` and exits, and etcdplay starts the shell loop instead.
 
+mod bulk_put;
 mod channel;
 mod contents;
 mod facts_files;
@@ -50,8 +51,18 @@ const MAX_SCANNED_SCRIPT: u64 = 1 << 20;
 /// The exit status of a refused start (the client then starts the shell loop).
 const REFUSED: u8 = 97;
 
-/// The agent's `main`: `etcdplay-agent MARKER`.
+/// The agent's `main`: `etcdplay-agent MARKER` serves requests; `etcdplay-agent --put MODE
+/// DEST LEN` writes one large upload (`bulk_put.rs`).
 pub fn main_with(args: Vec<OsString>) -> ExitCode {
+    if args.get(1).is_some_and(|a| a == "--put") {
+        let mut err = io::stderr().lock();
+        return ExitCode::from(bulk_put::run(
+            &args[2..],
+            io::stdin().lock(),
+            &mut err,
+            REFUSED,
+        ));
+    }
     let marker = match &args[..] {
         [_, m] => m.to_string_lossy().into_owned(),
         _ => return ExitCode::from(2),

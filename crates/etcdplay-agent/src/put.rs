@@ -77,12 +77,24 @@ pub(crate) fn write(put: &Put, input: Option<&Path>, out: &mut Vec<u8>) -> bool 
 
 /// The write itself; the open file, now at `put.dest`, or `None` with nothing left behind.
 fn replace(put: &Put, input: Option<&Path>) -> Option<File> {
-    let dir = put.dest.parent()?;
+    replace_with(put, |file| fill(file, input)).ok()
+}
+
+/// The write as the put script does it, with `fill` writing the content into the new file:
+/// the open file, now at `put.dest`, or the error, with nothing left behind.
+pub(crate) fn replace_with(
+    put: &Put,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<File> {
+    let dir = put
+        .dest
+        .parent()
+        .ok_or_else(|| io::Error::other("no directory to write in"))?;
     let replaced = fs::symlink_metadata(&put.dest)
         .ok()
         .filter(|m| m.file_type().is_file());
     let (temp, mut file) = create_beside(dir)?;
-    let written = fill(&mut file, input).and_then(|()| {
+    let written = fill(&mut file).and_then(|()| {
         if let Some(old) = &replaced {
             let _ = rustix::fs::fchown(
                 &file,
@@ -99,16 +111,16 @@ fn replace(put: &Put, input: Option<&Path>) -> Option<File> {
         fs::rename(&temp, &put.dest)
     });
     match written {
-        Ok(()) => Some(file),
-        Err(_) => {
+        Ok(()) => Ok(file),
+        Err(e) => {
             let _ = fs::remove_file(&temp);
-            None
+            Err(e)
         }
     }
 }
 
 /// A new private file in `dir`, created exclusively (never through a link).
-fn create_beside(dir: &Path) -> Option<(PathBuf, File)> {
+fn create_beside(dir: &Path) -> io::Result<(PathBuf, File)> {
     let pid = std::process::id();
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -122,12 +134,15 @@ fn create_beside(dir: &Path) -> Option<(PathBuf, File)> {
             .mode(0o600)
             .open(&temp)
         {
-            Ok(file) => return Some((temp, file)),
+            Ok(file) => return Ok((temp, file)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(_) => return None,
+            Err(e) => return Err(e),
         }
     }
-    None
+    Err(io::Error::other(format!(
+        "no free name for a new file in {}",
+        dir.display()
+    )))
 }
 
 fn fill(file: &mut File, input: Option<&Path>) -> io::Result<()> {
@@ -157,13 +172,17 @@ fn read_back(dest: &Path, mut file: File) -> Option<String> {
         }
         hasher.update(&buf[..n]);
     }
-    let sum: String = hasher
+    stat_line::remember_sum(&line, &hex_sum(hasher), &stat_line::sums_dir());
+    Some(line)
+}
+
+/// A finished sha1 as `sha1sum` prints it.
+pub(crate) fn hex_sum(hasher: Sha1) -> String {
+    hasher
         .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect();
-    stat_line::remember_sum(&line, &sum, &stat_line::sums_dir());
-    Some(line)
+        .collect()
 }
 
 #[cfg(test)]

@@ -73,6 +73,15 @@ pub(crate) fn joined_hints<'a>(first: &'a str, then: &'a str) -> (String, &'a st
 pub fn agent_hint_path(path: &str) -> String {
     path.bytes().map(|b| format!("{b:02x}")).collect()
 }
+/// The exit status of an agent that refused to serve (`etcdplay-agent`'s `REFUSED`).
+const REFUSED_STATUS: i32 = 97;
+
+/// Whether a large upload's channel ended with the agent's refusal (it read nothing and
+/// wrote nothing; the upload is sent again through the put script).
+pub(crate) fn upload_refused(rc: i32, stderr: &[u8]) -> bool {
+    rc == REFUSED_STATUS && stderr.starts_with(b"agent-refused ")
+}
+
 /// What the install check prints when the upload should follow.
 const NEED_UPLOAD: &str = "etcdplay-agent:need-upload";
 
@@ -104,15 +113,36 @@ impl HostAgent {
         self.binary.host_path(&self.cache_dir, AGENT_NAME)
     }
 
-    /// Shell text put in front of the loop: `exec` the agent with the marker (`$1`) when it is
-    /// there and the login's own; otherwise nothing, and the loop starts.
-    pub(crate) fn start_prefix(&self) -> String {
+    /// Shell text that `exec`s the cached agent with `args` when the file and its directory
+    /// are there, the login's own and no symlinks (builtins only: no process); otherwise it
+    /// does nothing and the shell goes on.
+    fn exec_if_found(&self, args: &str) -> String {
         format!(
             "p={path}; q=${{p%/*}}\n\
-             if [ -d \"$q\" ] && ! [ -L \"$q\" ] && [ -O \"$q\" ] && [ -f \"$p\" ] && ! [ -L \"$p\" ] && [ -O \"$p\" ] && [ -x \"$p\" ]; then exec \"$p\" \"$1\"; fi\n\
+             if [ -d \"$q\" ] && ! [ -L \"$q\" ] && [ -O \"$q\" ] && [ -f \"$p\" ] && ! [ -L \"$p\" ] && [ -O \"$p\" ] && [ -x \"$p\" ]; then exec \"$p\" {args}; fi\n\
              unset p q\n",
             path = sh_quote(&self.host_path()),
         )
+    }
+
+    /// Shell text put in front of the loop: `exec` the agent with the marker (`$1`) when it is
+    /// there and the login's own; otherwise nothing, and the loop starts.
+    pub(crate) fn start_prefix(&self) -> String {
+        self.exec_if_found("\"$1\"")
+    }
+
+    /// The script of a large upload's channel that has the agent write it (`etcdplay-agent
+    /// --put`, one process that hashes while it writes: see the agent's `bulk_put.rs`), found
+    /// and checked as [`HostAgent::start_prefix`] does; when it is not there, `fallback` (the
+    /// put script) runs in the same shell and reads the same input. Only for uploads the
+    /// agent writes as the script would: no owner or group to resolve by name.
+    pub(crate) fn bulk_put_script(&self, req: &PutRequest, len: usize, fallback: &str) -> String {
+        let mode = req
+            .mode
+            .map_or_else(|| "-".to_string(), |m| format!("{m:o}"));
+        let dest = agent_hint_path(&req.dest);
+        let agent = self.exec_if_found(&format!("--put {mode} {dest} {len}"));
+        format!("{agent}{fallback}")
     }
 
     /// The first of the two requests that install the agent for the next run: checks the
@@ -183,6 +213,15 @@ impl AgentUse {
             return None;
         }
         self.agent.as_ref().map(HostAgent::start_prefix)
+    }
+
+    /// The agent, when this connection's shells are served by it (a large upload may then be
+    /// written by it too).
+    pub(crate) fn serving(&self) -> Option<&HostAgent> {
+        let first = *self.first.lock().unwrap_or_else(|e| e.into_inner());
+        (first == Some(Started::Agent) && !self.off.load(Ordering::Relaxed))
+            .then_some(self.agent.as_ref())
+            .flatten()
     }
 
     pub(crate) fn turn_off(&self) {
@@ -293,6 +332,149 @@ mod tests {
         assert_eq!(first_line(&agent).await, "M ready sh 0\n");
         std::os::unix::fs::symlink(&moved, &path).unwrap();
         assert_eq!(first_line(&agent).await, "M ready sh 0\n");
+    }
+
+    /// Runs a large upload's channel script locally, `content` on its stdin; its exit status
+    /// and stderr.
+    fn upload_with(script: &str, content: &[u8], sums: &std::path::Path) -> (i32, String) {
+        use std::io::Write;
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", script])
+            .env("EP_SUMS_DIR", sums)
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(content).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code().unwrap_or(-1), err)
+    }
+
+    /// The agent writes a large upload as the put script does (content, mode, a replaced
+    /// file's mode kept, nothing left beside it, the same failure on a short upload) and also
+    /// leaves its checksum in the cache; without the agent the same script falls back to the
+    /// put script.
+    #[test]
+    #[allow(clippy::print_stderr)]
+    fn a_large_upload_is_written_by_the_agent_as_by_the_script() {
+        if !is_root() {
+            eprintln!("the agent serves root only; skipped");
+            return;
+        }
+        let (agent_dir, agent_path) = private_agent_copy();
+        let agent = agent_in(agent_dir.path());
+        let tmp = tempfile::tempdir().unwrap();
+        let sums = tmp.path().join("sums");
+        let content: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+        let upload = |name: &str, mode: Option<u32>, len: usize, by_agent: bool| {
+            let req = PutRequest {
+                dest: tmp.path().join(name).to_string_lossy().into_owned(),
+                mode,
+                ..PutRequest::default()
+            };
+            let script = crate::script::put_script(&req, len);
+            let script = if by_agent {
+                agent.bulk_put_script(&req, len, &script)
+            } else {
+                script
+            };
+            upload_with(&script, &content, &sums)
+        };
+        let look = |name: &str| {
+            let path = tmp.path().join(name);
+            let meta = std::fs::metadata(&path).unwrap();
+            (
+                std::fs::read(&path).unwrap(),
+                meta.permissions().mode() & 0o7777,
+            )
+        };
+        for (mode, name) in [(Some(0o755), "exec"), (Some(0o640), "conf"), (None, "new")] {
+            assert_eq!(
+                upload(&format!("{name}.agent"), mode, content.len(), true).0,
+                0
+            );
+            assert_eq!(
+                upload(&format!("{name}.sh"), mode, content.len(), false).0,
+                0
+            );
+            assert_eq!(look(&format!("{name}.agent")), look(&format!("{name}.sh")));
+        }
+        assert_eq!(look("exec.agent").0, content);
+        // A replaced file's mode stays when none is asked for.
+        for suffix in ["agent", "sh"] {
+            let path = tmp.path().join(format!("conf.{suffix}"));
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        assert_eq!(upload("conf.agent", None, content.len(), true).0, 0);
+        assert_eq!(upload("conf.sh", None, content.len(), false).0, 0);
+        assert_eq!(look("conf.agent").1, 0o600);
+        assert_eq!(look("conf.sh").1, 0o600);
+        // The checksum cache holds the agent's files only (the script leaves no entry).
+        let meta = std::fs::metadata(tmp.path().join("exec.agent")).unwrap();
+        let entry = std::fs::read_to_string(sums.join(format!(
+            "{}.{}",
+            std::os::unix::fs::MetadataExt::dev(&meta),
+            std::os::unix::fs::MetadataExt::ino(&meta)
+        )))
+        .unwrap();
+        let sum: String = sha1::Digest::finalize(sha1::Digest::chain_update(
+            <sha1::Sha1 as sha1::Digest>::new(),
+            &content,
+        ))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+        assert!(entry.ends_with(&format!(" {sum}\n")), "{entry}");
+        assert_eq!(std::fs::read_dir(&sums).unwrap().count(), 4);
+        // Announced longer than what arrives: both fail with the same message.
+        let long = content.len() + 1;
+        let (rc, err) = upload("short.agent", None, long, true);
+        assert_eq!(
+            (rc, err.trim()),
+            (
+                1,
+                format!(
+                    "upload cut short: {} of {long} bytes arrived",
+                    content.len()
+                )
+                .as_str()
+            )
+        );
+        let (rc, err) = upload("short.sh", None, long, false);
+        assert_eq!(
+            (rc, err.trim()),
+            (
+                1,
+                format!(
+                    "upload cut short: {} of {long} bytes arrived",
+                    content.len()
+                )
+                .as_str()
+            )
+        );
+        let mut names: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "conf.agent",
+                "conf.sh",
+                "exec.agent",
+                "exec.sh",
+                "new.agent",
+                "new.sh",
+                "sums"
+            ]
+        );
+        // No agent there: the same script writes through the put script.
+        std::fs::remove_file(&agent_path).unwrap();
+        assert_eq!(upload("gone", Some(0o644), content.len(), true).0, 0);
+        assert_eq!(look("gone"), (content.clone(), 0o644));
+        assert_eq!(std::fs::read_dir(&sums).unwrap().count(), 4);
     }
 
     /// The two requests of an install, as the SSH transport sends them at close.

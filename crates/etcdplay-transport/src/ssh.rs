@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
 use crate::error::too_large_names_file;
-use crate::host_agent::{AgentUse, HostAgent};
+use crate::host_agent::{upload_refused, AgentUse, HostAgent};
 use crate::remote_shell::RemoteShell;
 use crate::script::{
     become_refused, framed_put_script, framed_put_then_read, put_script, sh_quote, shell_command,
@@ -47,6 +47,13 @@ const MAX_SOCKET_PATH: usize = 107;
 /// requests at once opens more shells (up to 4, and 2 upload channels: 18 descriptors), which
 /// only hosts many tasks are delegated to reach.
 pub const DESCRIPTORS_PER_IDLE_CONNECTION: usize = 3;
+
+/// How an upload channel ended without an error.
+enum UploadEnd {
+    Written,
+    /// The agent it started refused to serve: it read nothing and wrote nothing.
+    AgentRefused,
+}
 
 /// A connection to one host over SSH.
 #[derive(Debug)]
@@ -181,17 +188,45 @@ impl SshTransport {
         become_refused(&self.host, become_?, rc, stderr)
     }
 
-    /// Streams a large upload over a channel of its own into the atomic put script. The
-    /// content goes through the channel's stdin; only the script (paths, mode) is an argument.
+    /// Streams a large upload over a channel of its own into the atomic put script, or into
+    /// the host agent where it serves this connection and writes such a file as the script
+    /// would (see [`HostAgent::bulk_put_script`]). The content goes through the channel's
+    /// stdin; only the script (paths, mode) is an argument.
     async fn put_bulk(&self, request: &PutRequest) -> Result<(), TransportError> {
+        let by_agent = self.agent.serving().filter(|_| {
+            request.become_.is_none()
+                && request.owner.is_none()
+                && request.group.is_none()
+                && request.mode.is_none_or(|m| m <= 0o7777)
+        });
+        if let Some(agent) = by_agent {
+            let len = request.content.len();
+            let script = agent.bulk_put_script(request, len, &put_script(request, len));
+            match self.stream_upload(request, &script, true).await? {
+                UploadEnd::Written => return Ok(()),
+                UploadEnd::AgentRefused => self.agent.turn_off(),
+            }
+        }
+        let script = put_script(request, request.content.len());
+        self.stream_upload(request, &script, false).await?;
+        Ok(())
+    }
+
+    /// One upload channel running `script` with the content on its stdin; `may_start_agent`
+    /// when the script may `exec` the agent, whose refusal is then told apart from a failure.
+    async fn stream_upload(
+        &self,
+        request: &PutRequest,
+        script: &str,
+        may_start_agent: bool,
+    ) -> Result<UploadEnd, TransportError> {
         let session = self.session()?;
         let _permit = self
             .bulk
             .acquire()
             .await
             .map_err(|_| self.unreachable("the connection was closed".into()))?;
-        let script = put_script(request, request.content.len());
-        let (argv, prefix) = shell_command(request.become_.as_ref(), &script);
+        let (argv, prefix) = shell_command(request.become_.as_ref(), script);
         let mut child = Session::to_command(Arc::clone(&session), &argv[0])
             .args(&argv[1..])
             .stdin(Stdio::piped())
@@ -232,6 +267,9 @@ impl SshTransport {
         if let Some(e) = self.become_refused(request.become_.as_ref(), rc, &stderr) {
             return Err(e);
         }
+        if may_start_agent && upload_refused(rc, &stderr) {
+            return Ok(UploadEnd::AgentRefused);
+        }
         if rc != 0 {
             return Err(self.file_error(&request.dest, &stderr));
         }
@@ -239,7 +277,7 @@ impl SshTransport {
         if let Err(e) = written.and(read.map(|_| ())) {
             return Err(self.broken(&session, "upload", e).await);
         }
-        Ok(())
+        Ok(UploadEnd::Written)
     }
 
     /// Runs a script in a pooled remote shell; an answer announcing more than `limit` bytes of
