@@ -27,6 +27,7 @@
 //! change in the same request on the change's line; when an act is left to the script,
 //! nothing after it is answered.
 
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -267,7 +268,9 @@ fn newer(spec: &[u8]) -> Option<bool> {
         return None;
     }
     let since = (stamp.mtime(), stamp.mtime_nsec());
-    // The inputs the script hands `find`: those that exist (`[ -e ]`, through links).
+    // The inputs the script hands `find`: those that exist (`[ -e ]`, through links). Taken
+    // in their order (the first, `/etc/systemd`, is where a changed unit usually is, and a
+    // `yes` ends the walk).
     let mut pending: Vec<PathBuf> = parts
         .filter(|p| !p.is_empty())
         .map(|p| PathBuf::from(OsStr::from_bytes(p)))
@@ -276,6 +279,11 @@ fn newer(spec: &[u8]) -> Option<bool> {
     if pending.is_empty() {
         return None;
     }
+    pending.reverse();
+    // A directory reached twice (`/lib/systemd/system` is `/usr/lib/systemd/system` where
+    // `/lib` links to `usr/lib`) holds the same entries: walking it again cannot change the
+    // answer, which only asks whether any entry is newer.
+    let mut walked = HashSet::new();
     let mut visited = 0;
     while let Some(path) = pending.pop() {
         visited += 1;
@@ -286,7 +294,7 @@ fn newer(spec: &[u8]) -> Option<bool> {
         if (meta.ctime(), meta.ctime_nsec()) > since {
             return Some(true);
         }
-        if meta.is_dir() {
+        if meta.is_dir() && walked.insert((meta.dev(), meta.ino())) {
             for entry in fs::read_dir(&path).ok()? {
                 pending.push(entry.ok()?.path());
             }
@@ -353,6 +361,14 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         fs::write(tree.join("sub/new"), b"").unwrap();
         assert_eq!(newer(&spec(&[&tree])), Some(true));
+        // The same tree named twice, once through a linked parent: the same answers.
+        std::os::unix::fs::symlink(&dir, dir.join("alias")).unwrap();
+        let again = dir.join("alias/tree");
+        assert_eq!(newer(&spec(&[&again, &tree])), Some(true));
+        fs::remove_file(tree.join("sub/new")).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(&stamp, b"").unwrap();
+        assert_eq!(newer(&spec(&[&again, &tree])), Some(false));
         fs::remove_file(&stamp).unwrap();
         assert_eq!(newer(&spec(&[&tree])), None);
         fs::remove_dir_all(&dir).unwrap();

@@ -44,9 +44,18 @@ pub(crate) fn unit_dirs() -> String {
 /// at everything.
 pub(crate) fn none_mention_etcd(dirs: &str) -> Option<bool> {
     let mut look = Look::default();
+    // A directory named twice (`/lib/systemd/system` is `/usr/lib/systemd/system` where
+    // `/lib` links to `usr/lib`) is looked at once: the same names, links and files.
+    let mut looked = HashSet::new();
     for dir in dirs.split_whitespace() {
         let dir = Path::new(dir);
-        if fs::symlink_metadata(dir).is_err() {
+        let Ok(meta) = fs::metadata(dir) else {
+            if fs::symlink_metadata(dir).is_err() {
+                continue;
+            }
+            return None;
+        };
+        if !looked.insert((meta.dev(), meta.ino())) {
             continue;
         }
         if !look.dir(dir, 0)? {
@@ -194,5 +203,29 @@ mod tests {
         assert_eq!(answer(&units), None, "too big to read whole");
         fs::remove_file(units.join("big.service")).unwrap();
         assert_eq!(answer(&units), Some(true));
+    }
+
+    /// The same directory named twice, once through a linked parent (`/lib` and `/usr/lib`):
+    /// the same answers.
+    #[test]
+    fn a_directory_named_twice_answers_as_once() {
+        let root = tempfile::tempdir().unwrap();
+        let units = root.path().join("usr/lib/units");
+        fs::create_dir_all(&units).unwrap();
+        std::os::unix::fs::symlink("usr/lib", root.path().join("lib")).unwrap();
+        fs::write(
+            units.join("app.service"),
+            "[Service]
+",
+        )
+        .unwrap();
+        let both = format!(
+            "{} {}",
+            root.path().join("lib/units").display(),
+            units.display()
+        );
+        assert_eq!(none_mention_etcd(&both), Some(true));
+        fs::write(units.join("kv.service"), "ExecStart=/usr/bin/etcd\n").unwrap();
+        assert_eq!(none_mention_etcd(&both), Some(false));
     }
 }
