@@ -18,9 +18,11 @@
 mod bulk_put;
 mod channel;
 mod contents;
+mod dbus;
 mod facts_files;
 mod frame;
 mod login;
+mod manager;
 mod mkdir;
 mod prefill;
 mod put;

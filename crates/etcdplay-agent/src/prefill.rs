@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::Mode;
 
+use crate::manager::Manager;
 use crate::mkdir::MakeDir;
 use crate::put::Put;
 
@@ -64,8 +65,9 @@ pub(crate) fn prefill(script: &[u8], request: &Request<'_>) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let mut wants_noetcd = false;
     let mut reload_due = None;
+    let mut manager = None;
     for word in words.split(|&b| b == b' ').filter(|w| !w.is_empty()) {
-        if let Some(acted) = act(word, request, &mut out) {
+        if let Some(acted) = act(word, request, &mut manager, &mut out) {
             if !acted {
                 return Some(out);
             }
@@ -125,7 +127,24 @@ fn no_etcd_unit(reload_due: Option<bool>, unit_dirs: &str) -> bool {
 /// Does what an acting word asks: `Some(true)` when done, `Some(false)` when left to the
 /// script (also for an act the agent does not take, such as a relative path), `None` for a
 /// word that does not act.
-fn act(word: &[u8], request: &Request<'_>, out: &mut Vec<u8>) -> Option<bool> {
+fn act(
+    word: &[u8],
+    request: &Request<'_>,
+    manager: &mut Option<Manager>,
+    out: &mut Vec<u8>,
+) -> Option<bool> {
+    if let Some(spec) = word.strip_prefix(b"sd-enable:") {
+        let manager = manager.get_or_insert_with(Manager::of_this_host);
+        return Some(manager.unit_file_act(true, spec, out));
+    }
+    if let Some(spec) = word.strip_prefix(b"sd-disable:") {
+        let manager = manager.get_or_insert_with(Manager::of_this_host);
+        return Some(manager.unit_file_act(false, spec, out));
+    }
+    if let Some(spec) = word.strip_prefix(b"sd-reload:") {
+        let manager = manager.get_or_insert_with(Manager::of_this_host);
+        return Some(manager.stamped_reload(spec, out));
+    }
     if let Some(spec) = word.strip_prefix(b"put:") {
         return Some(
             Put::parse(spec).is_some_and(|put| crate::put::write(&put, request.input, out)),

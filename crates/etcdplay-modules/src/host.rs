@@ -167,12 +167,30 @@ impl Ctx<'_> {
         Ok(self.probe_with_stderr(script).await?.0)
     }
 
+    /// [`Ctx::probe`] with the host agent's prefill `words` on the request's first line,
+    /// where the agent looks for them (a comment to the shell loop).
+    pub(crate) async fn probe_hinted(
+        &self,
+        words: &str,
+        script: &str,
+    ) -> Result<BTreeMap<String, Vec<u8>>, ModuleError> {
+        let hint = etcdplay_transport::AGENT_PREFILL_HINT;
+        let out = self.exec(format!("{hint}{words}\n{FUNCS}{script}")).await?;
+        self.sections_of(out)
+    }
+
     /// Like [`Ctx::probe`], also returning stderr (for modules that act inside the probe).
     pub(crate) async fn probe_with_stderr(
         &self,
         script: &str,
     ) -> Result<(BTreeMap<String, Vec<u8>>, String), ModuleError> {
         let out = self.exec(format!("{FUNCS}{script}")).await?;
+        let stderr = out.stderr_str();
+        Ok((self.sections_of(out)?, stderr))
+    }
+
+    /// A probe's sections; an answer without its `end` is the probe script's failure.
+    fn sections_of(&self, out: ExecOutput) -> Result<BTreeMap<String, Vec<u8>>, ModuleError> {
         let sections = parse_sections(&out.stdout);
         if !sections.contains_key("end") {
             return Err(ModuleError::protocol(
@@ -185,7 +203,7 @@ impl Ctx<'_> {
                 ),
             ));
         }
-        Ok((sections, out.stderr_str()))
+        Ok(sections)
     }
 
     /// Runs a change script and turns a non-zero exit into a module failure message. The

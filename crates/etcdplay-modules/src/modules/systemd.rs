@@ -206,8 +206,30 @@ pub(crate) fn skippable_reload_script(stamp: &str, inputs: &[&str]) -> String {
 /// without asking again. Only another reload could have made it needless since, and reloading
 /// then is what Ansible does anyway; asking again would walk the unit directories once more
 /// (`find`, ~4 ms of the host's CPU) right after an enable moved them.
+/// The host agent may have done it already, through systemd's private socket (its
+/// `sd-reload` word, see [`due_reload_agent_words`]): then `$ep_ag_sdrl` says so.
 fn due_reload_script(stamp: &str) -> String {
-    format!("st={}\n{STAMPED_RELOAD}ep_rld=no\n", sh_quote(stamp))
+    format!(
+        "st={}\nif [ \"${{ep_ag_sdrl-}}\" != done ]; then\n{STAMPED_RELOAD}fi\nep_rld=no\n",
+        sh_quote(stamp)
+    )
+}
+
+/// The host agent's words for a due reload and the enable or disable that goes just before
+/// it (`etcdplay-agent`'s `manager.rs`): it asks systemd itself, as `systemctl` would, without
+/// a process for each. Acts, in that order; one it cannot do leaves the rest to the script.
+fn due_reload_agent_words(first: Option<Action>, unit: &str, stamp: &str) -> String {
+    let unit_word = first.map_or(String::new(), |a| {
+        format!(
+            "sd-{}:{} ",
+            a.verb(),
+            etcdplay_transport::agent_hint_path(unit)
+        )
+    });
+    format!(
+        "{unit_word}sd-reload:{}",
+        etcdplay_transport::agent_hint_path(stamp)
+    )
 }
 
 /// Only asks what [`skippable_reload_script`] would decide: prints section `reload` with
@@ -635,14 +657,17 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
                 .map(|e| if e { Action::Enable } else { Action::Disable });
             let pre = enabled_first.map_or(String::new(), |a| {
                 format!(
-                    "{}systemctl --no-reload {} {q} 2>&1; echo \"rc=$?\"\n",
+                    "{}if [ \"${{ep_ag_sdunit-}}\" = done ]; then echo rc=0; else systemctl --no-reload {} {q} 2>&1; echo \"rc=$?\"; fi\n",
                     section("pre"),
                     a.verb()
                 )
             });
             // The probe found the reload due: `script` would only ask again.
             let reload = due_reload_script(RELOAD_STAMP);
-            let s = ctx.probe(&format!("{pre}{reload}{status}")).await?;
+            let words = due_reload_agent_words(enabled_first, &unit, RELOAD_STAMP);
+            let s = ctx
+                .probe_hinted(&words, &format!("{pre}{reload}{status}"))
+                .await?;
             if let Some(a) = enabled_first {
                 let (out, rc) = output_and_rc(s.get("pre"));
                 if rc != 0 {
@@ -1031,6 +1056,40 @@ mod tests {
         let calls = std::fs::read_to_string(b.path("calls")).unwrap();
         assert_eq!(calls.lines().count(), 2, "reloaded though nothing changed");
         assert_eq!(b.run(), (0, 2), "and its stamp is kept");
+    }
+
+    /// What the host agent did through systemd's socket the script does not do again; what
+    /// it did not, the script does, in order.
+    #[test]
+    fn a_reload_the_agent_did_is_not_done_again() {
+        let hex = etcdplay_transport::agent_hint_path;
+        assert_eq!(
+            due_reload_agent_words(Some(Action::Enable), "a", "/run/s"),
+            format!("sd-enable:{} sd-reload:{}", hex("a"), hex("/run/s"))
+        );
+        assert_eq!(
+            due_reload_agent_words(None, "a", "/run/s"),
+            format!("sd-reload:{}", hex("/run/s"))
+        );
+        let b = ReloadBench::new();
+        let script = due_reload_script(&b.path("run/etcdplay/stamp"));
+        let path = format!("{}:{}", b.path("bin"), std::env::var("PATH").unwrap());
+        let run = |answers: &str| {
+            let out = std::process::Command::new("/bin/sh")
+                .args([
+                    "-e",
+                    "-c",
+                    &format!("{answers}{script}echo \"rld=$ep_rld\"\n"),
+                ])
+                .env("PATH", &path)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "rld=no\n");
+            std::fs::read_to_string(b.path("calls")).unwrap_or_default()
+        };
+        assert_eq!(run("ep_ag_sdrl='done'\n"), "", "no systemctl");
+        assert_eq!(run(""), "daemon-reload\n");
     }
 
     #[test]
