@@ -61,8 +61,9 @@ const MAX_CONVERGE_PROCESSES_PER_HOST: u64 = 155;
 /// of the batch carried behind its write (the reload check's `find`, a `base64`) and whether
 /// any unit file mentions etcd (no guard `systemctl cat`); a reload the probe found due runs
 /// without a second `find`, and no `systemctl show` is asked about the unit while its reload
-/// is due (two).
-const MAX_AGENT_CONVERGE_PROCESSES_PER_HOST: u64 = 65;
+/// is due (two). Now 53: the agent asks systemd itself for the enable and the reload that
+/// follows it (no `systemctl enable`, `systemctl daemon-reload`, `sleep` or `mv`).
+const MAX_AGENT_CONVERGE_PROCESSES_PER_HOST: u64 = 60;
 
 /// What `bench/run` removes from a fleet host to converge it again.
 const FLEET_RESET: &str = "systemctl disable --now fleet-dummy >/dev/null 2>&1; rm -rf \
@@ -207,4 +208,27 @@ fn a_no_change_run_starts_few_processes_per_host() {
         "the converging run started {agent_converge_max} processes on a host (at most \
          {MAX_AGENT_CONVERGE_PROCESSES_PER_HOST}):\n{converge}"
     );
+    // What the agent asked systemd for itself (the enable, the reload) is done as systemctl
+    // would have done it: the unit enabled and running on what is on disk, the reload stamp
+    // in place and no new one left behind.
+    for h in &lab.lab.hosts {
+        let state = ssh_ok(
+            &lab.lab,
+            &h.name,
+            "systemctl is-enabled fleet-dummy; systemctl is-active fleet-dummy; \
+             systemctl show -p NeedDaemonReload --value fleet-dummy; \
+             ls /run/etcdplay/daemon-reload.stamp*",
+        );
+        assert_eq!(
+            state.split_whitespace().collect::<Vec<_>>(),
+            [
+                "enabled",
+                "active",
+                "no",
+                "/run/etcdplay/daemon-reload.stamp"
+            ],
+            "{}: {state}",
+            h.name
+        );
+    }
 }
