@@ -7,7 +7,7 @@
 //! then leaves the work to `systemctl`. Every read is bounded (message size, header size, the
 //! number of messages skipped) and the socket has a timeout.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
@@ -43,7 +43,9 @@ pub(crate) enum Reply {
 
 /// A connection to systemd's manager.
 pub(crate) struct Bus {
-    stream: UnixStream,
+    /// Buffered: a reload answers after hundreds of signals, two reads each unbuffered.
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
     serial: u32,
 }
 
@@ -60,11 +62,16 @@ impl Bus {
         // it answers. A call sent right behind a `BEGIN` of its own can reach systemd in the
         // same read as the `BEGIN`, and then waited unanswered (seen on systemd 252).
         stream.write_all(format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").as_bytes())?;
-        let line = read_auth_line(&mut stream)?;
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let line = read_auth_line(&mut reader)?;
         if !line.starts_with(b"OK ") {
             return Err(invalid("authentication refused"));
         }
-        Ok(Bus { stream, serial: 0 })
+        Ok(Bus {
+            reader,
+            writer: stream,
+            serial: 0,
+        })
     }
 
     /// Calls `member` of `org.freedesktop.systemd1.Manager` with `body` (of D-Bus type
@@ -77,10 +84,10 @@ impl Bus {
     ) -> io::Result<Reply> {
         self.serial += 1;
         let serial = self.serial;
-        self.stream
+        self.writer
             .write_all(&method_call(serial, member, signature, body))?;
         for _ in 0..MAX_SKIPPED {
-            let message = read_message(&mut self.stream)?;
+            let message = read_message(&mut self.reader)?;
             if message.reply_serial != Some(serial) {
                 continue;
             }
@@ -107,7 +114,7 @@ fn invalid(what: &str) -> io::Error {
 }
 
 /// The server's answer to `AUTH`, up to its `\r\n`.
-fn read_auth_line(stream: &mut UnixStream) -> io::Result<Vec<u8>> {
+fn read_auth_line(stream: &mut impl Read) -> io::Result<Vec<u8>> {
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
     while !line.ends_with(b"\r\n") {

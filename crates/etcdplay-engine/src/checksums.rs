@@ -8,6 +8,8 @@
 //! fresh hash, and a cache that cannot be written is simply not used. The bytes themselves are
 //! shared too, while uploads hold them: hosts uploading the same version of a file at the same
 //! time get one copy ([`ChecksumCache::read_shared`]), so memory does not grow with hosts × size.
+//! The md5 a copy's result carries is computed once per version too, for this run only
+//! ([`ChecksumCache::md5`]: only files being uploaded need it).
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;

@@ -206,6 +206,7 @@ pub(crate) fn skippable_reload_script(stamp: &str, inputs: &[&str]) -> String {
 /// without asking again. Only another reload could have made it needless since, and reloading
 /// then is what Ansible does anyway; asking again would walk the unit directories once more
 /// (`find`, ~4 ms of the host's CPU) right after an enable moved them.
+///
 /// The host agent may have done it already, through systemd's private socket (its
 /// `sd-reload` word, see [`due_reload_agent_words`]): then `$ep_ag_sdrl` says so.
 fn due_reload_script(stamp: &str) -> String {
