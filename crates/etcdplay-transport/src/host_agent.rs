@@ -429,30 +429,14 @@ mod tests {
         assert_eq!(std::fs::read_dir(&sums).unwrap().count(), 4);
         // Announced longer than what arrives: both fail with the same message.
         let long = content.len() + 1;
-        let (rc, err) = upload("short.agent", None, long, true);
-        assert_eq!(
-            (rc, err.trim()),
-            (
-                1,
-                format!(
-                    "upload cut short: {} of {long} bytes arrived",
-                    content.len()
-                )
-                .as_str()
-            )
+        let cut_short = format!(
+            "upload cut short: {} of {long} bytes arrived",
+            content.len()
         );
-        let (rc, err) = upload("short.sh", None, long, false);
-        assert_eq!(
-            (rc, err.trim()),
-            (
-                1,
-                format!(
-                    "upload cut short: {} of {long} bytes arrived",
-                    content.len()
-                )
-                .as_str()
-            )
-        );
+        for (name, by_agent) in [("short.agent", true), ("short.sh", false)] {
+            let (rc, err) = upload(name, None, long, by_agent);
+            assert_eq!((rc, err.trim()), (1, cut_short.as_str()), "{name}");
+        }
         let mut names: Vec<String> = std::fs::read_dir(tmp.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
