@@ -14,6 +14,8 @@
 //!
 //! It runs only as root and only from a directory private to root; otherwise it prints
 //! `MARKER agent-refused REASON` and exits, and etcdplay starts the shell loop instead.
+//! Started as `etcdplay-agent --put MODE DEST LEN` on an upload's own channel, it writes
+//! that one large upload instead (`bulk_put.rs`).
 
 mod bulk_put;
 mod channel;

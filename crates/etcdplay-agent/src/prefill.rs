@@ -22,10 +22,13 @@
 //! `put:MODE:DEST` writes the request's input to `DEST` as the put script would (`put.rs`;
 //! `ep_ag_put=done`, and the written file's `ep_stat` line), and `mkdir:MODE:PATH` makes a
 //! directory as `mkdir -p` and `chmod` would (`mkdir.rs`; `ep_ag_mkdir=done`), so that the
-//! script, whose only change that act is, skips it. Words after an act are answered after
-//! it, which is why etcdplay may put the words of a read-ahead batch that follows such a
-//! change in the same request on the change's line; when an act is left to the script,
-//! nothing after it is answered.
+//! script, whose only change that act is, skips it. Three more act on systemd through its
+//! private socket (`manager.rs`): `sd-enable:UNIT` and `sd-disable:UNIT`
+//! (`ep_ag_sdunit=done`) and `sd-reload:STAMP` (`ep_ag_sdrl=done`), in the `systemd`
+//! module's request that runs a due reload, whose script skips what they did. Words after
+//! an act are answered after it, which is why etcdplay may put the words of a read-ahead
+//! batch that follows such a change in the same request on the change's line; when an act
+//! is left to the script, nothing after it is answered.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;

@@ -213,12 +213,7 @@ mod tests {
         let units = root.path().join("usr/lib/units");
         fs::create_dir_all(&units).unwrap();
         std::os::unix::fs::symlink("usr/lib", root.path().join("lib")).unwrap();
-        fs::write(
-            units.join("app.service"),
-            "[Service]
-",
-        )
-        .unwrap();
+        fs::write(units.join("app.service"), "[Service]\n").unwrap();
         let both = format!(
             "{} {}",
             root.path().join("lib/units").display(),
