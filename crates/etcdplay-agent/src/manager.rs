@@ -7,8 +7,10 @@
 //! file clock waited, `Reload`, then the new stamp renamed over `STAMP`), answering
 //! `ep_ag_sdrl=done`. `UNIT` and `STAMP` are in hex.
 //!
-//! Whatever does not go exactly as systemctl's would (a name systemctl would mangle, no
-//! socket, an error reply, a timeout) leaves the act to the script's `systemctl`, which then
+//! Whatever does not go exactly as systemctl's would (a name systemctl would mangle, a
+//! service with a SysV script of its name, for which systemctl also runs
+//! `systemd-sysv-install`, no socket, an error reply, a timeout) leaves the act to the
+//! script's `systemctl`, which then
 //! reports what went wrong in its own words; a failed enable leaves the reload after it to
 //! the script too, so the two keep their order.
 
@@ -20,8 +22,12 @@ use std::time::Duration;
 use crate::dbus::{Bus, Reply, Writer};
 use crate::prefill::{assign, hex_path, unhex};
 
-/// systemd's private socket; `$EP_SYSTEMD_PRIVATE` names another (tests).
+/// systemd's private socket.
 const PRIVATE_SOCKET: &str = "/run/systemd/private";
+
+/// Where systemctl looks for a SysV script of a service's name: when there is one, its
+/// `enable`/`disable` also runs `systemd-sysv-install`, which the manager's calls do not.
+const SYSV_DIRS: [&str; 2] = ["/etc/init.d", "/etc/rc.d/init.d"];
 
 /// The pause after the new stamp is made, as the script's `sleep 0.02`: file times come from
 /// the kernel's coarse clock, and a change the reload may miss must fall in a later tick.
@@ -47,13 +53,9 @@ pub(crate) struct Manager {
 }
 
 impl Manager {
-    /// The manager of this host: [`PRIVATE_SOCKET`], or `$EP_SYSTEMD_PRIVATE` (tests; the
-    /// agent's environment is the login's).
+    /// The manager of this host, at [`PRIVATE_SOCKET`].
     pub(crate) fn of_this_host() -> Manager {
-        let socket = std::env::var_os("EP_SYSTEMD_PRIVATE")
-            .filter(|s| !s.is_empty())
-            .map_or_else(|| PathBuf::from(PRIVATE_SOCKET), PathBuf::from);
-        Manager::at(socket)
+        Manager::at(PathBuf::from(PRIVATE_SOCKET))
     }
 
     fn at(socket: PathBuf) -> Manager {
@@ -69,7 +71,7 @@ impl Manager {
 
     /// `sd-enable:UNIT` (`enable`) or `sd-disable:UNIT`; whether it was done.
     pub(crate) fn unit_file_act(&mut self, enable: bool, spec: &[u8], out: &mut Vec<u8>) -> bool {
-        let Some(unit) = unit_name(spec) else {
+        let Some(unit) = unit_name(spec).filter(|u| !has_sysv_script(u, &SYSV_DIRS)) else {
             return false;
         };
         let mut body = Writer::default();
@@ -119,6 +121,16 @@ impl Manager {
         assign(out, "ep_ag_sdrl", b"done");
         true
     }
+}
+
+/// Whether a service has a SysV script of its name in one of `dirs` (anything there counts,
+/// as for systemctl's look).
+fn has_sysv_script(unit: &str, dirs: &[&str]) -> bool {
+    let Some(name) = unit.strip_suffix(".service") else {
+        return false;
+    };
+    dirs.iter()
+        .any(|d| fs::symlink_metadata(Path::new(d).join(name)).is_ok())
 }
 
 /// The script's `{ [ -d DIR ] || mkdir -p -m 0700 DIR; } && true >NEW`, best effort: whether
@@ -172,6 +184,20 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
             .into_bytes()
+    }
+
+    /// A service with a SysV script of its name is left to systemctl, which also runs
+    /// `systemd-sysv-install` for it.
+    #[test]
+    fn a_service_with_a_sysv_script_is_left_to_systemctl() {
+        let dir = tempfile::tempdir().unwrap();
+        let init_d = dir.path().join("init.d");
+        fs::create_dir(&init_d).unwrap();
+        fs::write(init_d.join("cron"), "#!/bin/sh\n").unwrap();
+        let dirs = [init_d.to_str().unwrap(), "/nonexistent"];
+        assert!(has_sysv_script("cron.service", &dirs));
+        assert!(!has_sysv_script("app.service", &dirs));
+        assert!(!has_sysv_script("cron.timer", &dirs));
     }
 
     #[test]
