@@ -32,6 +32,7 @@ mod request;
 mod stat_line;
 mod unit_files;
 
+pub use manager::SYSV_DIRS;
 pub use prefill::HINT as PREFILL_HINT;
 pub use request::BECOME_READER;
 pub use unit_files::UNIT_DIRS;

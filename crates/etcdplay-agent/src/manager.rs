@@ -26,8 +26,9 @@ use crate::prefill::{assign, hex_path, unhex};
 const PRIVATE_SOCKET: &str = "/run/systemd/private";
 
 /// Where systemctl looks for a SysV script of a service's name: when there is one, its
-/// `enable`/`disable` also runs `systemd-sysv-install`, which the manager's calls do not.
-const SYSV_DIRS: [&str; 2] = ["/etc/init.d", "/etc/rc.d/init.d"];
+/// `enable`/`disable` also runs `systemd-sysv-install`, which the manager's calls do not. The
+/// same list as `etcdplay-modules`' `unit_memo` (a test there checks that they agree).
+pub const SYSV_DIRS: &str = "/etc/init.d /etc/rc.d/init.d";
 
 /// The pause after the new stamp is made, as the script's `sleep 0.02`: file times come from
 /// the kernel's coarse clock, and a change the reload may miss must fall in a later tick.
@@ -71,7 +72,7 @@ impl Manager {
 
     /// `sd-enable:UNIT` (`enable`) or `sd-disable:UNIT`; whether it was done.
     pub(crate) fn unit_file_act(&mut self, enable: bool, spec: &[u8], out: &mut Vec<u8>) -> bool {
-        let Some(unit) = unit_name(spec).filter(|u| !has_sysv_script(u, &SYSV_DIRS)) else {
+        let Some(unit) = unit_name(spec).filter(|u| !has_sysv_script(u, SYSV_DIRS)) else {
             return false;
         };
         let mut body = Writer::default();
@@ -123,13 +124,13 @@ impl Manager {
     }
 }
 
-/// Whether a service has a SysV script of its name in one of `dirs` (anything there counts,
-/// as for systemctl's look).
-fn has_sysv_script(unit: &str, dirs: &[&str]) -> bool {
+/// Whether a service has a SysV script of its name in one of `dirs` (separated by white
+/// space; anything there counts, as for systemctl's look).
+fn has_sysv_script(unit: &str, dirs: &str) -> bool {
     let Some(name) = unit.strip_suffix(".service") else {
         return false;
     };
-    dirs.iter()
+    dirs.split_whitespace()
         .any(|d| fs::symlink_metadata(Path::new(d).join(name)).is_ok())
 }
 
@@ -194,7 +195,7 @@ mod tests {
         let init_d = dir.path().join("init.d");
         fs::create_dir(&init_d).unwrap();
         fs::write(init_d.join("cron"), "#!/bin/sh\n").unwrap();
-        let dirs = [init_d.to_str().unwrap(), "/nonexistent"];
+        let dirs = format!("{} /nonexistent", init_d.display());
         assert!(has_sysv_script("cron.service", &dirs));
         assert!(!has_sysv_script("app.service", &dirs));
         assert!(!has_sysv_script("cron.timer", &dirs));

@@ -109,7 +109,8 @@ fn file_names(id: &str) -> String {
 
 /// Where systemctl looks for a SysV init script of a `.service` without a unit file
 /// (Debian's and Red Hat's builds); `systemctl is-enabled` then asks `systemd-sysv-install`.
-/// Tests name others in `$EP_SYSV_DIRS`.
+/// Tests name others in `$EP_SYSV_DIRS`. The host agent keeps the same list (its
+/// `SYSV_DIRS`, held equal by a test here).
 const SYSV_INIT_DIRS: &str = "/etc/init.d /etc/rc.d/init.d";
 
 /// Shell that sets `$ep_uf` to `yes` when no unit directory holds a file or link named for
@@ -528,6 +529,7 @@ mod tests {
     #[test]
     fn the_agent_knows_the_same_unit_directories() {
         assert_eq!(etcdplay_agent::UNIT_DIRS, UNIT_DIRS);
+        assert_eq!(etcdplay_agent::SYSV_DIRS, SYSV_INIT_DIRS);
     }
 
     #[test]
