@@ -56,20 +56,28 @@ impl NewContent {
         }
     }
 
-    /// The md5 (hex) of the bytes: a control-node file's is computed once for all hosts.
-    fn md5(&self, ctx: &Ctx<'_>) -> Result<String, ModuleError> {
-        match self {
-            NewContent::Bytes(b) => Ok(md5_hex(b)),
-            NewContent::LocalFile { src, .. } => ctx.call.control.local_md5(src),
-        }
-    }
-
     /// The bytes, shared: a control-node file is read once for every host uploading it at
-    /// the same time (see [`crate::ControlNode::read_local_shared`]).
-    fn into_bytes(self, ctx: &Ctx<'_>) -> Result<std::sync::Arc<Vec<u8>>, ModuleError> {
+    /// the same time (see [`crate::ControlNode::read_local_shared`]); with `want_md5`, also
+    /// their md5 (hex). A control-node file's md5 is computed once for all hosts, and asked
+    /// for while these bytes are held, so that it is taken from this very copy rather than
+    /// from a second read of the file.
+    fn into_bytes(
+        self,
+        ctx: &Ctx<'_>,
+        want_md5: bool,
+    ) -> Result<(std::sync::Arc<Vec<u8>>, Option<String>), ModuleError> {
         match self {
-            NewContent::Bytes(b) => Ok(b.into()),
-            NewContent::LocalFile { src, .. } => ctx.call.control.read_local_shared(&src),
+            NewContent::Bytes(b) => {
+                let md5 = want_md5.then(|| md5_hex(&b));
+                Ok((b.into(), md5))
+            }
+            NewContent::LocalFile { src, .. } => {
+                let bytes = ctx.call.control.read_local_shared(&src)?;
+                let md5 = want_md5
+                    .then(|| ctx.call.control.local_md5(&src))
+                    .transpose()?;
+                Ok((bytes, md5))
+            }
         }
     }
 }
@@ -133,10 +141,10 @@ pub(crate) async fn converge(
             (None, false) => None,
         };
         res.set("size", t.new.len());
-        if t.report_md5 {
-            res.set("md5sum", t.new.md5(ctx)?);
+        let (new, md5) = t.new.into_bytes(ctx, t.report_md5)?;
+        if let Some(md5) = md5 {
+            res.set("md5sum", md5);
         }
-        let new = t.new.into_bytes(ctx)?;
         res.set("mode", format_mode(mode.unwrap_or(0o644)));
         if let Some(o) = t
             .attrs
