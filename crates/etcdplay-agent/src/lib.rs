@@ -26,6 +26,7 @@ mod frame;
 mod login;
 mod manager;
 mod mkdir;
+mod newer;
 mod prefill;
 mod put;
 mod request;

@@ -30,7 +30,6 @@
 //! batch that follows such a change in the same request on the change's line; when an act
 //! is left to the script, nothing after it is answered.
 
-use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -46,10 +45,6 @@ use crate::put::Put;
 /// The first-line hint (`etcdplay-transport`'s `AGENT_PREFILL_HINT`; a test there checks
 /// that they agree).
 pub const HINT: &str = "# ep_agent_prefill ";
-
-/// Most directory entries the `newer` walk visits before giving up (and leaving the answer
-/// to `find`): unit directories hold hundreds, not tens of thousands.
-const MAX_WALK: usize = 20_000;
 
 /// What a request gives the words besides the script: its input (`put` writes it) and the
 /// login's umask (`mkdir` makes directories under it, as the script would).
@@ -99,7 +94,7 @@ pub(crate) fn prefill(script: &[u8], request: &Request<'_>) -> Option<Vec<u8>> {
             }
             _ => {
                 if let Some(spec) = word.strip_prefix(b"newer:") {
-                    reload_due = newer(spec);
+                    reload_due = crate::newer::newer(spec);
                     if let Some(newer) = reload_due {
                         assign(&mut out, "ep_ag_newer", if newer { b"yes" } else { b"no" });
                     }
@@ -277,54 +272,6 @@ fn python(out: &mut Vec<u8>) {
     }
 }
 
-/// Whether `find INPUT... -cnewer STAMP` (spec `STAMP:INPUT:...`) would print anything: an
-/// input, or anything below it (links not followed), whose status changed after the stamp's
-/// modification. `None` when `find` would not just answer (no stamp, no input, an unreadable
-/// directory, too many entries): the script runs `find` then.
-fn newer(spec: &[u8]) -> Option<bool> {
-    let mut parts = spec.split(|&b| b == b':');
-    // `find -P` takes a link's own times, the script's `[ -f ]` its target's: a link as
-    // stamp is left to them.
-    let stamp = fs::symlink_metadata(Path::new(OsStr::from_bytes(parts.next()?))).ok()?;
-    if !stamp.is_file() {
-        return None;
-    }
-    let since = (stamp.mtime(), stamp.mtime_nsec());
-    // The inputs the script hands `find`: those that exist (`[ -e ]`, through links). Taken
-    // in their order (the first, `/etc/systemd`, is where a changed unit usually is, and a
-    // `yes` ends the walk).
-    let mut pending: Vec<PathBuf> = parts
-        .filter(|p| !p.is_empty())
-        .map(|p| PathBuf::from(OsStr::from_bytes(p)))
-        .filter(|p| p.exists())
-        .collect();
-    if pending.is_empty() {
-        return None;
-    }
-    pending.reverse();
-    // A directory reached twice (`/lib/systemd/system` is `/usr/lib/systemd/system` where
-    // `/lib` links to `usr/lib`) holds the same entries: walking it again cannot change the
-    // answer, which only asks whether any entry is newer.
-    let mut walked = HashSet::new();
-    let mut visited = 0;
-    while let Some(path) = pending.pop() {
-        visited += 1;
-        if visited > MAX_WALK {
-            return None;
-        }
-        let meta = fs::symlink_metadata(&path).ok()?;
-        if (meta.ctime(), meta.ctime_nsec()) > since {
-            return Some(true);
-        }
-        if meta.is_dir() && walked.insert((meta.dev(), meta.ino())) {
-            for entry in fs::read_dir(&path).ok()? {
-                pending.push(entry.ok()?.path());
-            }
-        }
-    }
-    Some(false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,41 +306,6 @@ mod tests {
         let mut out = Vec::new();
         assign(&mut out, "v", b"it's\n$x");
         assert_eq!(out, b"v='it'\\''s\n$x'\n");
-    }
-
-    #[test]
-    fn newer_answers_as_find_does() {
-        let dir = tempfile_dir();
-        let stamp = dir.join("stamp");
-        let tree = dir.join("tree");
-        fs::create_dir_all(tree.join("sub")).unwrap();
-        fs::write(tree.join("sub/old"), b"").unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        fs::write(&stamp, b"").unwrap();
-        let spec = |inputs: &[&Path]| {
-            let mut s = stamp.as_os_str().as_bytes().to_vec();
-            for i in inputs {
-                s.push(b':');
-                s.extend_from_slice(i.as_os_str().as_bytes());
-            }
-            s
-        };
-        assert_eq!(newer(&spec(&[&tree])), Some(false));
-        assert_eq!(newer(&spec(&[&dir.join("absent")])), None);
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        fs::write(tree.join("sub/new"), b"").unwrap();
-        assert_eq!(newer(&spec(&[&tree])), Some(true));
-        // The same tree named twice, once through a linked parent: the same answers.
-        std::os::unix::fs::symlink(&dir, dir.join("alias")).unwrap();
-        let again = dir.join("alias/tree");
-        assert_eq!(newer(&spec(&[&again, &tree])), Some(true));
-        fs::remove_file(tree.join("sub/new")).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        fs::write(&stamp, b"").unwrap();
-        assert_eq!(newer(&spec(&[&again, &tree])), Some(false));
-        fs::remove_file(&stamp).unwrap();
-        assert_eq!(newer(&spec(&[&tree])), None);
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A fresh directory under the system's temporary one.
