@@ -115,13 +115,14 @@ impl Walk {
 mod tests {
     use std::fs;
     use std::os::unix::ffi::OsStrExt;
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
     use super::*;
 
     #[test]
     fn newer_answers_as_find_does() {
-        let dir = tempfile_dir();
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
         let stamp = dir.join("stamp");
         let tree = dir.join("tree");
         fs::create_dir_all(tree.join("sub")).unwrap();
@@ -142,7 +143,7 @@ mod tests {
         fs::write(tree.join("sub/new"), b"").unwrap();
         assert_eq!(newer(&spec(&[&tree])), Some(true));
         // The same tree named twice, once through a linked parent: the same answers.
-        std::os::unix::fs::symlink(&dir, dir.join("alias")).unwrap();
+        std::os::unix::fs::symlink(dir, dir.join("alias")).unwrap();
         let again = dir.join("alias/tree");
         assert_eq!(newer(&spec(&[&again, &tree])), Some(true));
         fs::remove_file(tree.join("sub/new")).unwrap();
@@ -161,12 +162,12 @@ mod tests {
         assert_eq!(newer(&spec(&[&tree])), Some(true));
         fs::remove_file(&stamp).unwrap();
         assert_eq!(newer(&spec(&[&tree])), None);
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_walk_too_deep_is_left_to_find() {
-        let dir = tempfile_dir();
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
         let stamp = dir.join("stamp");
         let mut deep = dir.join("tree");
         for _ in 0..=MAX_DEPTH {
@@ -179,18 +180,5 @@ mod tests {
         spec.push(b':');
         spec.extend_from_slice(dir.join("tree").as_os_str().as_bytes());
         assert_eq!(newer(&spec), None);
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    /// A fresh directory under the system's temporary one.
-    fn tempfile_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "etcdplay-agent-newer-test-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
     }
 }
