@@ -22,7 +22,8 @@ const MAX_DEPTH: usize = 64;
 
 /// The answer to spec `STAMP:INPUT:...`: whether an input, or anything below it (links not
 /// followed), had its status changed after the stamp's modification. `None` when `find`
-/// would not just answer (no stamp, no input, an unreadable directory, too many entries):
+/// would not just answer (no stamp, no input, an unreadable directory, too many entries or
+/// levels):
 /// the script runs `find` then.
 pub(crate) fn newer(spec: &[u8]) -> Option<bool> {
     let mut parts = spec.split(|&b| b == b':');
