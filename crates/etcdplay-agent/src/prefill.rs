@@ -11,8 +11,9 @@
 //! (`hostname -f`, when the name resolves from `/etc/hosts` as the first source: `ep_ag_fqdn`),
 //! `python` (the first `python3`/`python` on `PATH` and its `readlink -f`: `ep_ag_py`,
 //! `ep_ag_pyr`), `newer:STAMP:INPUT...` (whether `find INPUT... -cnewer STAMP`
-//! would print anything: `ep_ag_newer=yes|no`, see `newer.rs`), `files` (the facts sections that only read
-//! files, as the facts script prints them: `ep_ag_files`, see `facts_files.rs`) and `ids`
+//! would print anything: `ep_ag_newer=yes|no`, see `newer.rs`), `files` (the facts sections
+//! that only read files, as the facts script prints them: `ep_ag_files`, see
+//! `facts_files.rs`) and `ids`
 //! (the real uid, gid and usable CPUs of `/proc/self/status`, the same for the script that
 //! the agent starts: `ep_ag_uid`, `ep_ag_gid`, `ep_ag_cpus`), `stat:PATH:...` (the lines a
 //! read-ahead batch's one `stat` of its paths would print, see `stat_line.rs`), `b64:PATH:...`
