@@ -10,9 +10,8 @@
 //! Whatever does not go exactly as systemctl's would (a name systemctl would mangle, a
 //! service with a SysV script of its name, for which systemctl also runs
 //! `systemd-sysv-install`, no socket, an error reply, a timeout) leaves the act to the
-//! script's `systemctl`, which then
-//! reports what went wrong in its own words; a failed enable leaves the reload after it to
-//! the script too, so the two keep their order.
+//! script's `systemctl`, which then reports what went wrong in its own words; a failed
+//! enable leaves the reload after it to the script too, so the two keep their order.
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::DirBuilderExt;
